@@ -1,0 +1,67 @@
+package api
+
+// Assignments is a change to the set of tasks a node must run, sent from the
+// dispatcher to the node's agent. The first message of a session is Full: it
+// replaces whatever the agent knew.
+type Assignments struct {
+	Full bool `json:"Full,omitempty"`
+	// Tasks are tasks assigned to the node, new or changed.
+	Tasks []*Task `json:"Tasks,omitempty"`
+	// Removed are IDs of tasks no longer assigned to the node.
+	Removed []string `json:"Removed,omitempty"`
+}
+
+// TaskReport is an agent's report of a task's new status, with the
+// endpoints it listens on once known.
+type TaskReport struct {
+	TaskID    string         `json:"TaskID"`
+	Status    TaskStatus     `json:"Status"`
+	Endpoints []TaskEndpoint `json:"Endpoints,omitempty"`
+}
+
+// Event is one change to the cluster state, streamed by GET /v1/events.
+type Event struct {
+	// Index is the Raft index of the write that made the change.
+	Index  uint64   `json:"Index"`
+	Type   string   `json:"Type"`   // "service", "task", "node"
+	Action string   `json:"Action"` // "create", "update", "remove"
+	ID     string   `json:"ID"`
+	Service *Service `json:"Service,omitempty"`
+	Task    *Task    `json:"Task,omitempty"`
+	Node    *Node    `json:"Node,omitempty"`
+}
+
+// Event types and actions.
+const (
+	EventService = "service"
+	EventTask    = "task"
+	EventNode    = "node"
+
+	ActionCreate = "create"
+	ActionUpdate = "update"
+	ActionRemove = "remove"
+)
+
+// Error is the body of every API error response.
+type Error struct {
+	Message string `json:"message"`
+}
+
+// Info describes the manager answering the API.
+type Info struct {
+	NodeID   string `json:"NodeID"`
+	Version  string `json:"Version"`
+	IsLeader bool   `json:"IsLeader"`
+	Leader   string `json:"Leader,omitempty"`
+	DataDir  string `json:"DataDir,omitempty"`
+}
+
+// NodeRegistration is what an agent tells the dispatcher when it connects.
+type NodeRegistration struct {
+	NodeID      string          `json:"NodeID"`
+	Description NodeDescription `json:"Description"`
+	// Addr is the address other nodes and the ingress reach this node on.
+	Addr string `json:"Addr"`
+	// Role is the role a new node joins with.
+	Role string `json:"Role,omitempty"`
+}

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Constraint is one parsed placement constraint, "KEY==VALUE" or
+// "KEY!=VALUE".
+type Constraint struct {
+	Key   string
+	Equal bool
+	Value string
+}
+
+var constraintKeys = []string{
+	"node.id", "node.hostname", "node.ip", "node.role",
+	"node.platform.os", "node.platform.arch",
+}
+
+// ParseConstraint reads a constraint expression and checks its key.
+func ParseConstraint(expr string) (Constraint, error) {
+	var c Constraint
+	op := ""
+	switch {
+	case strings.Contains(expr, "=="):
+		op, c.Equal = "==", true
+	case strings.Contains(expr, "!="):
+		op = "!="
+	default:
+		return c, fmt.Errorf("constraint %q: want KEY==VALUE or KEY!=VALUE", expr)
+	}
+	k, v, _ := strings.Cut(expr, op)
+	c.Key, c.Value = strings.TrimSpace(k), strings.TrimSpace(v)
+	if c.Key == "" || c.Value == "" || strings.ContainsAny(c.Value, "=!") {
+		return c, fmt.Errorf("constraint %q: want KEY==VALUE or KEY!=VALUE", expr)
+	}
+	lk := strings.ToLower(c.Key)
+	for _, known := range constraintKeys {
+		if lk == known {
+			c.Key = known
+			return c, nil
+		}
+	}
+	for _, prefix := range []string{"node.labels.", "engine.labels."} {
+		if strings.HasPrefix(lk, prefix) && len(c.Key) > len(prefix) {
+			// Label names keep their case.
+			c.Key = prefix + c.Key[len(prefix):]
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("constraint %q: unknown key %q (want node.id, node.hostname, node.ip, node.role, node.platform.os, node.platform.arch, node.labels.KEY or engine.labels.KEY)", expr, c.Key)
+}

@@ -1,0 +1,66 @@
+package api
+
+import "time"
+
+// Node roles, availabilities and states.
+const (
+	RoleManager = "manager"
+	RoleWorker  = "worker"
+
+	AvailabilityActive = "active"
+	AvailabilityPause  = "pause"
+	AvailabilityDrain  = "drain"
+
+	NodeStateUnknown = "unknown"
+	NodeStateReady   = "ready"
+	NodeStateDown    = "down"
+)
+
+// Node is a machine that runs tasks.
+type Node struct {
+	ID string `json:"ID"`
+	Meta
+	Spec        NodeSpec        `json:"Spec"`
+	Description NodeDescription `json:"Description"`
+	Status      NodeStatus      `json:"Status"`
+}
+
+// NodeSpec is what an operator sets on a node.
+type NodeSpec struct {
+	Role         string            `json:"Role"`
+	Availability string            `json:"Availability"`
+	Labels       map[string]string `json:"Labels,omitempty"`
+}
+
+// NodeDescription is what a node reports of itself.
+type NodeDescription struct {
+	Hostname     string            `json:"Hostname"`
+	Platform     Platform          `json:"Platform"`
+	Resources    Resources         `json:"Resources"`
+	Runtimes     []string          `json:"Runtimes"`
+	EngineLabels map[string]string `json:"EngineLabels,omitempty"`
+}
+
+// Platform is an operating system and CPU architecture.
+type Platform struct {
+	OS           string `json:"OS"`
+	Architecture string `json:"Architecture"`
+}
+
+// NodeStatus is the node's health as the managers see it.
+type NodeStatus struct {
+	State         string    `json:"State"`
+	Addr          string    `json:"Addr,omitempty"`
+	Message       string    `json:"Message,omitempty"`
+	LastHeartbeat time.Time `json:"LastHeartbeat,omitempty"`
+}
+
+// HasRuntime reports whether the node offers the named runtime.
+func (n *Node) HasRuntime(name string) bool {
+	for _, r := range n.Description.Runtimes {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}

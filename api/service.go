@@ -1,0 +1,208 @@
+package api
+
+import "time"
+
+// Meta is the bookkeeping every stored object carries.
+type Meta struct {
+	// Version is the Raft index of the object's last write. Writers pass it
+	// back to detect concurrent changes.
+	Version   uint64    `json:"Version"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	UpdatedAt time.Time `json:"UpdatedAt"`
+}
+
+// Service is a named, desired set of tasks and what is known of them.
+type Service struct {
+	ID string `json:"ID"`
+	Meta
+	Spec ServiceSpec `json:"Spec"`
+	// PreviousSpec is the spec before the last change, for rollback.
+	PreviousSpec *ServiceSpec `json:"PreviousSpec,omitempty"`
+	// SpecVersion counts spec changes, from 1 at creation. Tasks record the
+	// SpecVersion they were made from.
+	SpecVersion  uint64        `json:"SpecVersion"`
+	UpdateStatus *UpdateStatus `json:"UpdateStatus,omitempty"`
+	// PendingDelete marks a removed service whose tasks are still stopping.
+	PendingDelete bool `json:"PendingDelete,omitempty"`
+}
+
+// ServiceSpec is what a user asks for.
+type ServiceSpec struct {
+	Name string `json:"Name"`
+	// Labels are the service's labels (a stack's deploy.labels); the
+	// ingress reads its routing labels from here.
+	Labels         map[string]string `json:"Labels,omitempty"`
+	TaskTemplate   TaskSpec          `json:"TaskTemplate"`
+	Mode           ServiceMode       `json:"Mode"`
+	UpdateConfig   *UpdateConfig     `json:"UpdateConfig,omitempty"`
+	RollbackConfig *UpdateConfig     `json:"RollbackConfig,omitempty"`
+	EndpointSpec   *EndpointSpec     `json:"EndpointSpec,omitempty"`
+}
+
+// ServiceMode is replicated (N tasks) or global (one task per node).
+type ServiceMode struct {
+	Replicated *ReplicatedService `json:"Replicated,omitempty"`
+	Global     *GlobalService     `json:"Global,omitempty"`
+}
+
+// ReplicatedService runs Replicas tasks.
+type ReplicatedService struct {
+	Replicas uint64 `json:"Replicas"`
+}
+
+// GlobalService runs one task on every eligible node.
+type GlobalService struct{}
+
+// IsGlobal reports whether the mode is global.
+func (m ServiceMode) IsGlobal() bool { return m.Global != nil }
+
+// Replicas returns the desired replica count of a replicated service, 0 for
+// a global one.
+func (m ServiceMode) Replicas() uint64 {
+	if m.Replicated == nil {
+		return 0
+	}
+	return m.Replicated.Replicas
+}
+
+// TaskSpec is the template every task of a service is made from.
+type TaskSpec struct {
+	ContainerSpec ContainerSpec         `json:"ContainerSpec"`
+	Resources     *ResourceRequirements `json:"Resources,omitempty"`
+	RestartPolicy *RestartPolicy        `json:"RestartPolicy,omitempty"`
+	Placement     *Placement            `json:"Placement,omitempty"`
+	// ForceUpdate changes to replace every task without another change.
+	ForceUpdate uint64 `json:"ForceUpdate,omitempty"`
+}
+
+// Runtime names the runtime a task of this spec needs: "docker" for an
+// image, "process" for a bare command.
+func (t TaskSpec) Runtime() string {
+	if t.ContainerSpec.Image != "" {
+		return RuntimeDocker
+	}
+	return RuntimeProcess
+}
+
+// Runtime names.
+const (
+	RuntimeDocker  = "docker"
+	RuntimeProcess = "process"
+)
+
+// ContainerSpec is what runs: a container image, or a host program.
+type ContainerSpec struct {
+	// Image is the container image; empty for a process task.
+	Image string `json:"Image,omitempty"`
+	// Labels are set on the task itself (the container's labels).
+	Labels map[string]string `json:"Labels,omitempty"`
+	// Command replaces the image's entrypoint; for a process task it is
+	// the program and its first arguments.
+	Command         []string     `json:"Command,omitempty"`
+	Args            []string     `json:"Args,omitempty"`
+	Hostname        string       `json:"Hostname,omitempty"`
+	Env             []string     `json:"Env,omitempty"`
+	Dir             string       `json:"Dir,omitempty"`
+	User            string       `json:"User,omitempty"`
+	StopSignal      string       `json:"StopSignal,omitempty"`
+	StopGracePeriod *Duration    `json:"StopGracePeriod,omitempty"`
+	Healthcheck     *HealthCheck `json:"Healthcheck,omitempty"`
+}
+
+// Argv returns the command line of a process task.
+func (c ContainerSpec) Argv() []string {
+	argv := append([]string{}, c.Command...)
+	return append(argv, c.Args...)
+}
+
+// HealthCheck describes how to tell a task is healthy.
+type HealthCheck struct {
+	// Test is ["NONE"], ["CMD", args...] or ["CMD-SHELL", command].
+	Test          []string  `json:"Test,omitempty"`
+	Interval      *Duration `json:"Interval,omitempty"`
+	Timeout       *Duration `json:"Timeout,omitempty"`
+	Retries       *uint64   `json:"Retries,omitempty"`
+	StartPeriod   *Duration `json:"StartPeriod,omitempty"`
+	StartInterval *Duration `json:"StartInterval,omitempty"`
+}
+
+// ResourceRequirements are reservations (used to place tasks) and limits
+// (enforced by the runtime).
+type ResourceRequirements struct {
+	Limits       *Resources `json:"Limits,omitempty"`
+	Reservations *Resources `json:"Reservations,omitempty"`
+}
+
+// Resources is an amount of CPU and memory.
+type Resources struct {
+	NanoCPUs    int64 `json:"NanoCPUs,omitempty"`
+	MemoryBytes int64 `json:"MemoryBytes,omitempty"`
+}
+
+// Restart conditions.
+const (
+	RestartConditionAny       = "any"
+	RestartConditionOnFailure = "on-failure"
+	RestartConditionNone      = "none"
+)
+
+// RestartPolicy says when an ended task is replaced.
+type RestartPolicy struct {
+	Condition   string    `json:"Condition,omitempty"`
+	Delay       *Duration `json:"Delay,omitempty"`
+	MaxAttempts *uint64   `json:"MaxAttempts,omitempty"`
+	Window      *Duration `json:"Window,omitempty"`
+}
+
+// Default restart policy values (Swarm's).
+const (
+	DefaultRestartDelay     = 5 * time.Second
+	DefaultStopGracePeriod  = 10 * time.Second
+	DefaultTaskHistoryLimit = 5
+)
+
+// Placement restricts and spreads where tasks run.
+type Placement struct {
+	Constraints []string              `json:"Constraints,omitempty"`
+	Preferences []PlacementPreference `json:"Preferences,omitempty"`
+	MaxReplicas uint64                `json:"MaxReplicas,omitempty"`
+}
+
+// PlacementPreference spreads tasks over the values of a node attribute.
+type PlacementPreference struct {
+	Spread string `json:"Spread"`
+}
+
+// UpdateConfig says how tasks are replaced when the spec changes.
+type UpdateConfig struct {
+	Parallelism     uint64   `json:"Parallelism"`
+	Delay           Duration `json:"Delay,omitempty"`
+	FailureAction   string   `json:"FailureAction,omitempty"`
+	Monitor         Duration `json:"Monitor,omitempty"`
+	MaxFailureRatio float32  `json:"MaxFailureRatio,omitempty"`
+	Order           string   `json:"Order,omitempty"`
+}
+
+// UpdateStatus reports a rolling update's progress.
+type UpdateStatus struct {
+	State       string     `json:"State"`
+	StartedAt   *time.Time `json:"StartedAt,omitempty"`
+	CompletedAt *time.Time `json:"CompletedAt,omitempty"`
+	Message     string     `json:"Message,omitempty"`
+}
+
+// EndpointSpec lists the ports a service's tasks listen on.
+type EndpointSpec struct {
+	Mode  string       `json:"Mode,omitempty"`
+	Ports []PortConfig `json:"Ports,omitempty"`
+}
+
+// PortConfig is one target port, optionally published.
+type PortConfig struct {
+	Name          string `json:"Name,omitempty"`
+	Protocol      string `json:"Protocol,omitempty"`
+	TargetPort    uint32 `json:"TargetPort"`
+	PublishedPort uint32 `json:"PublishedPort,omitempty"`
+	// PublishMode is "ingress" (the routing mesh) or "host".
+	PublishMode string `json:"PublishMode,omitempty"`
+}

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// Task is one attempt to run one replica of a service. A task is never
+// restarted: when it ends, the orchestrator makes a new task in its slot.
+type Task struct {
+	ID string `json:"ID"`
+	Meta
+	ServiceID   string `json:"ServiceID"`
+	ServiceName string `json:"ServiceName"`
+	// Slot numbers a replicated service's replica, from 1; 0 for global.
+	Slot uint64 `json:"Slot,omitempty"`
+	// NodeID is where the task runs: set by the scheduler, or at creation
+	// for a global service.
+	NodeID      string   `json:"NodeID,omitempty"`
+	SpecVersion uint64   `json:"SpecVersion"`
+	Spec        TaskSpec `json:"Spec"`
+	// ServiceLabels are the service's labels when the task was made.
+	ServiceLabels map[string]string `json:"ServiceLabels,omitempty"`
+	Endpoint      *EndpointSpec     `json:"Endpoint,omitempty"`
+	DesiredState  TaskState         `json:"DesiredState"`
+	Status        TaskStatus        `json:"Status"`
+	// History holds every status the task has had, oldest first.
+	History []TaskStatus `json:"History,omitempty"`
+	// Endpoints are where the task's target ports can be reached.
+	Endpoints []TaskEndpoint `json:"Endpoints,omitempty"`
+	// Restarts counts the replacements in this slot made under the current
+	// spec version and restart window; the restart policy's max_attempts
+	// bounds it.
+	Restarts    uint64    `json:"Restarts,omitempty"`
+	WindowStart time.Time `json:"WindowStart,omitempty"`
+}
+
+// Name is the task's display name: SERVICE.SLOT, or SERVICE.NODEID for a
+// global service.
+func (t *Task) Name() string {
+	if t.Slot == 0 {
+		return fmt.Sprintf("%s.%s", t.ServiceName, t.NodeID)
+	}
+	return fmt.Sprintf("%s.%d", t.ServiceName, t.Slot)
+}
+
+// FullName is the name the task's process or container carries:
+// SERVICE.SLOT.TASKID.
+func (t *Task) FullName() string { return t.Name() + "." + t.ID }
+
+// TaskStatus is what is known of a task at one moment.
+type TaskStatus struct {
+	State     TaskState `json:"State"`
+	Timestamp time.Time `json:"Timestamp"`
+	Message   string    `json:"Message,omitempty"`
+	Err       string    `json:"Err,omitempty"`
+	ExitCode  *int      `json:"ExitCode,omitempty"`
+	// RuntimeID is the PID of a process or the ID of a container.
+	RuntimeID string `json:"RuntimeID,omitempty"`
+	// Health is "", "starting", "healthy" or "unhealthy".
+	Health string `json:"Health,omitempty"`
+}
+
+// Health states.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// TaskEndpoint is one reachable target port of a task.
+type TaskEndpoint struct {
+	TargetPort uint32 `json:"TargetPort"`
+	Protocol   string `json:"Protocol,omitempty"`
+	// Addr is the node address and host port, "10.0.0.2:33012".
+	Addr string `json:"Addr"`
+}
+
+// Live reports whether the task is meant to run and has not ended.
+func (t *Task) Live() bool {
+	return t.DesiredState <= TaskStateRunning && !t.Status.State.Terminal()
+}

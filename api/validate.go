@@ -1,0 +1,163 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// A service name is a DNS label in which '_' may also join parts (stacks
+// name services STACK_SERVICE).
+var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$`)
+
+// ValidateName checks an object name; kind names the object in the error.
+func ValidateName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s name is empty", kind)
+	}
+	if len(name) > 63 {
+		return fmt.Errorf("invalid %s name %q: longer than 63 characters", kind, name)
+	}
+	if !serviceNameRE.MatchString(name) {
+		return fmt.Errorf("invalid %s name %q: use letters, digits, '-' and '_', starting and ending with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// Validate checks a service spec and returns every problem found, joined.
+func (s *ServiceSpec) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := ValidateName("service", s.Name); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case s.Mode.Replicated != nil && s.Mode.Global != nil:
+		add("mode: choose replicated or global, not both")
+	case s.Mode.Replicated == nil && s.Mode.Global == nil:
+		add("mode: missing (replicated or global)")
+	}
+	c := s.TaskTemplate.ContainerSpec
+	if c.Image == "" && len(c.Command) == 0 {
+		add("no image and no command: a service runs an image, or a program given as its command")
+	}
+	if c.Image == "" && len(c.Command) > 0 && c.Command[0] == "" {
+		add("command: the program name is empty")
+	}
+	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
+		add("stop grace period %s is negative", c.StopGracePeriod)
+	}
+	if c.StopSignal != "" {
+		if _, err := ParseSignal(c.StopSignal); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, e := range c.Env {
+		if k, _, _ := strings.Cut(e, "="); k == "" {
+			add("env %q: missing variable name", e)
+		}
+	}
+	if rp := s.TaskTemplate.RestartPolicy; rp != nil {
+		switch rp.Condition {
+		case "", RestartConditionAny, RestartConditionOnFailure, RestartConditionNone:
+		default:
+			add("restart condition %q: want any, on-failure or none", rp.Condition)
+		}
+		if rp.Delay != nil && *rp.Delay < 0 {
+			add("restart delay %s is negative", rp.Delay)
+		}
+		if rp.Window != nil && *rp.Window < 0 {
+			add("restart window %s is negative", rp.Window)
+		}
+	}
+	if r := s.TaskTemplate.Resources; r != nil {
+		for _, res := range []*Resources{r.Limits, r.Reservations} {
+			if res != nil && (res.NanoCPUs < 0 || res.MemoryBytes < 0) {
+				add("resources: negative amount")
+			}
+		}
+	}
+	if s.EndpointSpec != nil {
+		seen := map[string]bool{}
+		for _, p := range s.EndpointSpec.Ports {
+			if p.TargetPort == 0 || p.TargetPort > 65535 {
+				add("port %d: target port must be 1-65535", p.TargetPort)
+			}
+			if p.PublishedPort > 65535 {
+				add("port %d: published port must be 1-65535", p.PublishedPort)
+			}
+			switch p.Protocol {
+			case "", "tcp", "udp":
+			default:
+				add("port %d: protocol %q: want tcp or udp", p.TargetPort, p.Protocol)
+			}
+			switch p.PublishMode {
+			case "", "ingress", "host":
+			default:
+				add("port %d: mode %q: want ingress or host", p.TargetPort, p.PublishMode)
+			}
+			if p.PublishedPort != 0 {
+				key := fmt.Sprintf("%d/%s", p.PublishedPort, protoOrTCP(p.Protocol))
+				if seen[key] {
+					add("published port %s is used twice", key)
+				}
+				seen[key] = true
+			}
+		}
+	}
+	for _, u := range []*UpdateConfig{s.UpdateConfig, s.RollbackConfig} {
+		if u == nil {
+			continue
+		}
+		switch u.FailureAction {
+		case "", "pause", "continue", "rollback":
+		default:
+			add("update failure action %q: want pause, continue or rollback", u.FailureAction)
+		}
+		switch u.Order {
+		case "", "stop-first", "start-first":
+		default:
+			add("update order %q: want stop-first or start-first", u.Order)
+		}
+		if u.MaxFailureRatio < 0 || u.MaxFailureRatio > 1 {
+			add("update max failure ratio %v: want a number from 0 to 1", u.MaxFailureRatio)
+		}
+	}
+	if p := s.TaskTemplate.Placement; p != nil {
+		for _, c := range p.Constraints {
+			if _, err := ParseConstraint(c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func protoOrTCP(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return p
+}
+
+// ParseSignal reads a signal name ("SIGTERM", "TERM") or number ("15").
+func ParseSignal(s string) (syscall.Signal, error) {
+	name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "SIG"))
+	if sig, ok := signals[name]; ok {
+		return sig, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	return 0, fmt.Errorf("invalid stop signal %q", s)
+}
+
+var signals = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+	"TERM": syscall.SIGTERM, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH,
+	"PWR": syscall.Signal(0x1e),
+}

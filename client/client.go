@@ -1,0 +1,271 @@
+// Package client is the Go client of shoal's HTTP API, used by the CLI, the
+// tests and users' scripts.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// Client talks to one manager.
+type Client struct {
+	http *http.Client
+	base string
+	host string
+}
+
+// New returns a client for host: "unix:///path/to/shoal.sock" or
+// "tcp://HOST:PORT" (also "http://HOST:PORT").
+func New(host string) (*Client, error) {
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, fmt.Errorf("invalid host %q: %w", host, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		path := u.Path
+		if path == "" {
+			return nil, fmt.Errorf("invalid host %q: want unix:///path/to/shoal.sock", host)
+		}
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}}
+		return &Client{http: &http.Client{Transport: tr}, base: "http://shoal", host: host}, nil
+	case "tcp", "http":
+		if u.Host == "" {
+			return nil, fmt.Errorf("invalid host %q: want tcp://HOST:PORT", host)
+		}
+		return &Client{http: &http.Client{}, base: "http://" + u.Host, host: host}, nil
+	}
+	return nil, fmt.Errorf("invalid host %q: want unix:///path or tcp://HOST:PORT", host)
+}
+
+// Host is the address the client talks to.
+func (c *Client) Host() string { return c.host }
+
+// Error is an error the API returned.
+type Error struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// IsNotFound reports whether err is the API's "not found".
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound
+}
+
+// IsConflict reports whether err is the API's "conflict".
+func IsConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusConflict
+}
+
+// ConnectError says the manager could not be reached.
+type ConnectError struct {
+	Host string
+	Err  error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot reach shoal at %s: %v (is `shoal dev` running? set --host or SHOAL_HOST)", e.Host, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConnectError{Host: c.host, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s %s response: %w", method, path, err)
+	}
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e api.Error
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		return &Error{StatusCode: resp.StatusCode, Message: e.Message}
+	}
+	return &Error{StatusCode: resp.StatusCode, Message: fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))}
+}
+
+// Info describes the manager.
+func (c *Client) Info(ctx context.Context) (*api.Info, error) {
+	var out api.Info
+	return &out, c.do(ctx, http.MethodGet, "/v1/info", nil, nil, &out)
+}
+
+// ServiceCreate creates a service.
+func (c *Client) ServiceCreate(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
+	var out api.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services", nil, spec, &out)
+}
+
+// ServiceList lists every service.
+func (c *Client) ServiceList(ctx context.Context) ([]*api.Service, error) {
+	var out []*api.Service
+	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, nil, &out)
+}
+
+// ServiceInspect returns the service ref names (ID, name or ID prefix).
+func (c *Client) ServiceInspect(ctx context.Context, ref string) (*api.Service, error) {
+	var out api.Service
+	return &out, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(ref), nil, nil, &out)
+}
+
+// ServiceUpdate replaces a service's spec; version (if not zero) must be
+// the service's current Version.
+func (c *Client) ServiceUpdate(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
+	var q url.Values
+	if version != 0 {
+		q = url.Values{"version": {fmt.Sprint(version)}}
+	}
+	var out api.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", q, spec, &out)
+}
+
+// ServiceRemove deletes a service.
+func (c *Client) ServiceRemove(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil, nil)
+}
+
+// TaskFilter narrows TaskList.
+type TaskFilter struct {
+	Service      string
+	Node         string
+	DesiredState string
+}
+
+// TaskList lists tasks.
+func (c *Client) TaskList(ctx context.Context, f TaskFilter) ([]*api.Task, error) {
+	q := url.Values{}
+	if f.Service != "" {
+		q.Set("service", f.Service)
+	}
+	if f.Node != "" {
+		q.Set("node", f.Node)
+	}
+	if f.DesiredState != "" {
+		q.Set("desired-state", f.DesiredState)
+	}
+	var out []*api.Task
+	return out, c.do(ctx, http.MethodGet, "/v1/tasks", q, nil, &out)
+}
+
+// TaskInspect returns one task.
+func (c *Client) TaskInspect(ctx context.Context, id string) (*api.Task, error) {
+	var out api.Task
+	return &out, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, nil, &out)
+}
+
+// NodeList lists the nodes.
+func (c *Client) NodeList(ctx context.Context) ([]*api.Node, error) {
+	var out []*api.Node
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &out)
+}
+
+// NodeInspect returns one node; "self" is the node the API runs on.
+func (c *Client) NodeInspect(ctx context.Context, ref string) (*api.Node, error) {
+	var out api.Node
+	return &out, c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, nil, &out)
+}
+
+// EventFilter narrows Events.
+type EventFilter struct {
+	Types   []string
+	Service string
+}
+
+// Events streams cluster changes to fn until ctx ends, the stream breaks,
+// or fn returns an error (which Events returns). The first event has type
+// "sync" and carries the index the stream starts after.
+func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) error) error {
+	q := url.Values{}
+	if len(f.Types) > 0 {
+		q.Set("type", strings.Join(f.Types, ","))
+	}
+	if f.Service != "" {
+		q.Set("service", f.Service)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/events?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConnectError{Host: c.host, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var ev api.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	return fmt.Errorf("event stream closed by the server")
+}

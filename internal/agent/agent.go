@@ -1,0 +1,300 @@
+// Package agent is the worker on every node: it registers with the
+// dispatcher, runs the tasks assigned to the node through a runtime,
+// reports their status as it changes, and on restart adopts the tasks that
+// kept running so none is lost or duplicated.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// Config sets up an agent.
+type Config struct {
+	NodeID string
+	// Addr is the node's address, reported to the managers.
+	Addr string
+	// Role is the role the node registers with the first time.
+	Role     string
+	Runtimes []runtime.Runtime
+	Manager  Manager
+	Logger   *slog.Logger
+	// EngineLabels are reported in the node description.
+	EngineLabels map[string]string
+}
+
+// Agent runs one node's tasks.
+type Agent struct {
+	cfg      Config
+	runtimes map[string]runtime.Runtime
+	log      *slog.Logger
+	reports  *reporter
+
+	mu      sync.Mutex
+	runners map[string]*runner
+	wg      sync.WaitGroup
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config) *Agent {
+	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), runners: map[string]*runner{}}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	for _, rt := range cfg.Runtimes {
+		a.runtimes[rt.Name()] = rt
+	}
+	return a
+}
+
+func (a *Agent) registration() api.NodeRegistration {
+	names := make([]string, 0, len(a.cfg.Runtimes))
+	for _, rt := range a.cfg.Runtimes {
+		names = append(names, rt.Name())
+	}
+	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: Describe(names, a.cfg.EngineLabels)}
+}
+
+// Run serves the node until ctx ends. Tasks keep running after it returns:
+// the next agent on this node adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.wg.Wait()
+	adopt, err := a.survivors(ctx)
+	if err != nil {
+		return err
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		sess, err := a.cfg.Manager.Register(ctx, a.registration())
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			err = a.serve(ctx, sess, adopt)
+			adopt = nil
+			sess.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.log.Debug("agent session ended; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// survivor is a task the runtimes still know of from before this agent
+// started.
+type survivor struct {
+	rt runtime.Runtime
+	h  runtime.Handle
+}
+
+func (a *Agent) survivors(ctx context.Context) (map[string]survivor, error) {
+	out := map[string]survivor{}
+	for _, rt := range a.cfg.Runtimes {
+		hs, err := rt.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s tasks: %w", rt.Name(), err)
+		}
+		for _, h := range hs {
+			out[h.TaskID] = survivor{rt: rt, h: h}
+		}
+	}
+	return out, nil
+}
+
+// serve runs one session: heartbeats, reports, and assignments.
+func (a *Agent) serve(ctx context.Context, sess Session, adopt map[string]survivor) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- a.heartbeat(ctx, sess) }()
+	go func() { errc <- a.reports.send(ctx, sess) }()
+	defer func() { cancel(); <-errc; <-errc }()
+	for {
+		as, err := sess.Assignments(ctx)
+		if err != nil {
+			return err
+		}
+		a.apply(ctx, as, adopt)
+		adopt = nil
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context, sess Session) error {
+	for {
+		period, err := sess.Heartbeat(ctx)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(period):
+		}
+	}
+}
+
+// apply brings the node's runners in line with an assignment change.
+func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]survivor) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if as.Full {
+		keep := map[string]bool{}
+		for _, t := range as.Tasks {
+			keep[t.ID] = true
+		}
+		for id := range a.runners {
+			if !keep[id] {
+				a.removeLocked(id)
+			}
+		}
+		// What survived but the cluster no longer assigns here is stopped
+		// and cleaned up.
+		for id, s := range adopt {
+			if !keep[id] {
+				a.discard(s)
+			}
+		}
+	}
+	for _, t := range as.Tasks {
+		if r := a.runners[t.ID]; r != nil {
+			r.update(t)
+			continue
+		}
+		a.startLocked(ctx, t, adopt)
+	}
+	for _, id := range as.Removed {
+		a.removeLocked(id)
+	}
+}
+
+// startLocked makes the runner of a task this agent has not seen yet.
+func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]survivor) {
+	report := a.reports.add
+	rt := a.runtimes[t.Spec.Runtime()]
+	s, survived := adopt[t.ID]
+	if survived {
+		rt = s.rt
+	}
+	r := newRunner(t, rt, report, a.log)
+	a.runners[t.ID] = r
+	switch {
+	case t.Status.State.Terminal():
+		close(r.done) // history: kept until the managers remove it
+		return
+	case rt == nil:
+		close(r.done)
+		r.send(api.TaskStatus{State: api.TaskStateRejected, Message: "runtime not available", Err: fmt.Sprintf("runtime %s is not available on this node", t.Spec.Runtime())}, nil)
+		return
+	case survived && s.h.Running && t.DesiredState <= api.TaskStateRunning:
+		r.adopted = &s.h
+	case survived:
+		// It ended while no agent watched, or the managers want it gone.
+		close(r.done)
+		a.discardAndReport(r, s, t)
+		return
+	case t.Status.State >= api.TaskStateStarting:
+		close(r.done)
+		r.send(api.TaskStatus{State: api.TaskStateFailed, Message: "task lost", Err: "the task was not running when the agent restarted"}, nil)
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		r.run(ctx)
+	}()
+}
+
+// discardAndReport ends a survivor the managers still list.
+func (a *Agent) discardAndReport(r *runner, s survivor, t *api.Task) {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.h.Running {
+		if err := s.rt.Stop(stopCtx, t.ID, stopGrace(t)); err != nil {
+			a.log.Warn("stop survivor", "task", t.ID, "err", err)
+		}
+		r.send(api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown"}, nil)
+		return
+	}
+	st := api.TaskStatus{State: api.TaskStateFailed, Message: "task exited while the agent was down", Err: "task exited while the agent was down"}
+	if ex, err := s.rt.Wait(stopCtx, t.ID); err == nil {
+		code := ex.ExitCode
+		st.ExitCode = &code
+		if code == 0 {
+			st.State, st.Err = api.TaskStateComplete, ""
+		} else if ex.Message != "" {
+			st.Err = ex.Message
+		}
+	}
+	if t.DesiredState > api.TaskStateRunning {
+		st = api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown"}
+	}
+	r.send(st, nil)
+}
+
+// discard stops and removes a survivor the managers do not know.
+func (a *Agent) discard(s survivor) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.h.Running {
+		if err := s.rt.Stop(ctx, s.h.TaskID, api.DefaultStopGracePeriod); err != nil {
+			a.log.Warn("stop unknown task", "task", s.h.TaskID, "err", err)
+		}
+	}
+	if err := s.rt.Remove(ctx, s.h.TaskID); err != nil && !errors.Is(err, runtime.ErrUnknownTask) {
+		a.log.Warn("remove unknown task", "task", s.h.TaskID, "err", err)
+	}
+	a.log.Info("removed a task the cluster no longer has", "task", s.h.TaskID)
+}
+
+// removeLocked forgets a task the managers deleted, stopping it first if it
+// still runs, and cleans up after it in the background.
+func (a *Agent) removeLocked(id string) {
+	r := a.runners[id]
+	if r == nil {
+		return
+	}
+	delete(a.runners, id)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		t := r.current()
+		if t.DesiredState < api.TaskStateRemove {
+			tt := *t
+			tt.DesiredState = api.TaskStateRemove
+			r.update(&tt)
+		}
+		<-r.done
+		if r.rt == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.rt.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrUnknownTask) {
+			a.log.Warn("remove task", "task", id, "err", err)
+		}
+	}()
+}
+
+func stopGrace(t *api.Task) time.Duration {
+	if g := t.Spec.ContainerSpec.StopGracePeriod; g != nil {
+		return g.D()
+	}
+	return api.DefaultStopGracePeriod
+}

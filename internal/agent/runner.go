@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// runner drives one task through its life on this node: start, watch,
+// stop. It only moves the task's state forward, and reports each move.
+type runner struct {
+	id     string
+	rt     runtime.Runtime
+	report func(api.TaskReport)
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	task    *api.Task // latest version from the managers
+	changed chan struct{}
+	// adopted is the handle of a task that survived an agent restart.
+	adopted *runtime.Handle
+	done    chan struct{}
+}
+
+func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
+	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// update gives the runner the task's latest version.
+func (r *runner) update(t *api.Task) {
+	r.mu.Lock()
+	r.task = t
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) current() *api.Task {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.task
+}
+
+func (r *runner) wantsStop() bool { return r.current().DesiredState > api.TaskStateRunning }
+
+func (r *runner) send(st api.TaskStatus, eps []api.TaskEndpoint) {
+	if st.Timestamp.IsZero() {
+		st.Timestamp = time.Now().UTC()
+	}
+	r.report(api.TaskReport{TaskID: r.id, Status: st, Endpoints: eps})
+}
+
+// run is the task's life. ctx ends when the agent stops: the task is then
+// left running, to be adopted by the next agent.
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	t := r.current()
+	var h runtime.Handle
+	if r.adopted != nil {
+		h = *r.adopted
+		if t.Status.State < api.TaskStateRunning {
+			r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "adopted after agent restart", RuntimeID: h.RuntimeID}, h.Endpoints)
+		}
+	} else {
+		var ok bool
+		if h, ok = r.start(ctx, t); !ok {
+			return
+		}
+	}
+	exited := make(chan runtime.ExitStatus, 1)
+	waitCtx, cancelWait := context.WithCancel(context.Background())
+	defer cancelWait()
+	go func() {
+		st, err := r.rt.Wait(waitCtx, r.id)
+		if err != nil {
+			if waitCtx.Err() != nil {
+				return
+			}
+			st = runtime.ExitStatus{ExitCode: -1, Message: fmt.Sprintf("lost track of the task: %v", err)}
+		}
+		exited <- st
+	}()
+	for {
+		if r.wantsStop() {
+			r.stop(h)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case st := <-exited:
+			r.exitedWith(h, st)
+			return
+		case <-r.changed:
+		}
+	}
+}
+
+// start walks the task from assigned to running. It reports false when the
+// task ended instead (rejected, failed, or shut down before it started).
+func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) {
+	for _, s := range []api.TaskState{api.TaskStateAccepted, api.TaskStatePreparing, api.TaskStateStarting} {
+		if t.Status.State >= s {
+			continue
+		}
+		if r.wantsStop() {
+			r.send(api.TaskStatus{State: api.TaskStateShutdown, Message: "shut down before it started"}, nil)
+			return runtime.Handle{}, false
+		}
+		r.send(api.TaskStatus{State: s, Message: s.String()}, nil)
+	}
+	spec := runtime.TaskSpec{
+		TaskID:      t.ID,
+		ServiceID:   t.ServiceID,
+		ServiceName: t.ServiceName,
+		Name:        t.FullName(),
+		Slot:        t.Slot,
+		NodeID:      t.NodeID,
+		Container:   t.Spec.ContainerSpec,
+		Resources:   t.Spec.Resources,
+		Labels:      map[string]string{"com.shoal.service.name": t.ServiceName, "com.shoal.task.name": t.FullName()},
+	}
+	if t.Endpoint != nil {
+		spec.Ports = t.Endpoint.Ports
+	}
+	h, err := r.rt.Start(ctx, spec)
+	if err != nil {
+		state, msg := api.TaskStateFailed, err.Error()
+		if errors.Is(err, runtime.ErrRejected) {
+			state = api.TaskStateRejected
+			// The cause is what a user acts on, not the wrapping.
+			if _, cause, ok := strings.Cut(msg, runtime.ErrRejected.Error()+": "); ok {
+				msg = cause
+			}
+		}
+		r.send(api.TaskStatus{State: state, Message: "starting the task failed", Err: msg}, nil)
+		return runtime.Handle{}, false
+	}
+	r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: h.RuntimeID}, h.Endpoints)
+	return h, true
+}
+
+// stop stops the task gracefully because the managers want it stopped.
+func (r *runner) stop(h runtime.Handle) {
+	t := r.current()
+	grace := api.DefaultStopGracePeriod
+	if g := t.Spec.ContainerSpec.StopGracePeriod; g != nil {
+		grace = g.D()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
+	defer cancel()
+	if err := r.rt.Stop(ctx, r.id, grace); err != nil {
+		r.log.Warn("stop task", "task", r.id, "err", err)
+	}
+	st := api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown", RuntimeID: h.RuntimeID}
+	if ex, err := r.rt.Wait(ctx, r.id); err == nil {
+		code := ex.ExitCode
+		st.ExitCode = &code
+	}
+	r.send(st, nil)
+}
+
+// exitedWith reports a task that ended on its own.
+func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
+	code := ex.ExitCode
+	st := api.TaskStatus{State: api.TaskStateComplete, Message: "finished", ExitCode: &code, RuntimeID: h.RuntimeID}
+	if r.wantsStop() {
+		st.State, st.Message = api.TaskStateShutdown, "shutdown"
+	} else if code != 0 {
+		st.State = api.TaskStateFailed
+		st.Message = "task exited"
+		st.Err = ex.Message
+		if code > 0 {
+			st.Err = fmt.Sprintf("task: non-zero exit (%d)", code)
+			if ex.Message != "" {
+				st.Err += ": " + ex.Message
+			}
+		}
+	}
+	if !ex.ExitedAt.IsZero() {
+		st.Timestamp = ex.ExitedAt.UTC()
+	}
+	r.send(st, nil)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/cli/format"
+)
+
+// psRow is one line of `shoal ps`: a task on this node, as docker ps shows
+// a container.
+type psRow struct {
+	ID        string
+	Name      string
+	RuntimeID string
+	Command   string
+	Created   string
+	Status    string
+	Ports     string
+	State     string
+}
+
+func newPsCmd(a *app) *cobra.Command {
+	var quiet, all, noTrunc bool
+	var tmpl string
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS]",
+		Short: "List the tasks on this node, like docker ps",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var names, ids, states []string
+			for _, kv := range filters {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return usagef(cmd, "invalid filter %q: want KEY=VALUE", kv)
+				}
+				switch k {
+				case "name":
+					names = append(names, v)
+				case "id":
+					ids = append(ids, v)
+				case "status":
+					states = append(states, v)
+				default:
+					return usagef(cmd, "invalid filter %q: want name, id or status", k)
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{Node: "self"})
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			var rows []psRow
+			for _, t := range tasks {
+				running := t.Status.State == api.TaskStateRunning
+				if !all && !running && len(states) == 0 {
+					continue
+				}
+				if t.Status.RuntimeID == "" && !all {
+					continue
+				}
+				if len(names) > 0 && !matchAny(t.FullName(), names, strings.Contains) {
+					continue
+				}
+				if len(ids) > 0 && !matchAny(t.ID, ids, strings.HasPrefix) {
+					continue
+				}
+				if len(states) > 0 && !matchAny(t.Status.State.String(), states, strings.EqualFold) {
+					continue
+				}
+				rows = append(rows, psRow{
+					ID:        shortOrFull(t.ID, noTrunc),
+					Name:      t.FullName(),
+					RuntimeID: t.Status.RuntimeID,
+					Command:   imageOrCommand(t.Spec.ContainerSpec, !noTrunc),
+					Created:   format.Ago(t.CreatedAt, now),
+					Status:    psStatus(t, now),
+					Ports:     taskPorts(t),
+					State:     t.Status.State.String(),
+				})
+			}
+			return format.Table{
+				Columns: []format.Column{
+					{Header: "TASK ID", Field: "{{.ID}}"},
+					{Header: "NAME", Field: "{{.Name}}"},
+					{Header: "RUNTIME ID", Field: "{{.RuntimeID}}"},
+					{Header: "COMMAND", Field: "{{.Command}}"},
+					{Header: "CREATED", Field: "{{.Created}}"},
+					{Header: "STATUS", Field: "{{.Status}}"},
+					{Header: "PORTS", Field: "{{.Ports}}"},
+				},
+				Format: tmpl, Quiet: quiet, Stderr: a.stderr,
+			}.Write(a.stdout, rows)
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display task IDs")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all tasks (default shows just running)")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=…, id=…, status=running|failed|…)")
+	return cmd
+}
+
+// psStatus reads like docker ps: "Up 3 seconds", "Exited (1) 2 minutes ago".
+func psStatus(t *api.Task, now time.Time) string {
+	switch {
+	case t.Status.State == api.TaskStateRunning:
+		s := "Up " + format.HumanDuration(now.Sub(t.Status.Timestamp))
+		if t.Status.Health != "" {
+			s += " (" + t.Status.Health + ")"
+		}
+		return s
+	case t.Status.State.Terminal():
+		code := 0
+		if t.Status.ExitCode != nil {
+			code = *t.Status.ExitCode
+		}
+		return fmt.Sprintf("Exited (%d) %s", code, format.Ago(t.Status.Timestamp, now))
+	}
+	return title(t.Status.State.String())
+}

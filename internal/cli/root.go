@@ -1,0 +1,185 @@
+// Package cli is shoal's command line: the cobra command tree, tables,
+// --format and -q, following the docker CLI's verbs, columns and exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/client"
+)
+
+// Exit codes, as the docker CLI uses them.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	// ExitUsage is returned for wrong flags and arguments.
+	ExitUsage = 125
+)
+
+// usageError marks a mistake in how a command was called.
+type usageError struct {
+	cmd *cobra.Command
+	err error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error for cmd.
+func usagef(cmd *cobra.Command, format string, a ...any) error {
+	return &usageError{cmd: cmd, err: fmt.Errorf(format, a...)}
+}
+
+// app holds what every command shares.
+type app struct {
+	host   string
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+	// isTTY reports whether stdout is a terminal (progress drawing).
+	isTTY bool
+}
+
+func (a *app) client() (*client.Client, error) {
+	return client.New(a.host)
+}
+
+// Execute runs the shoal command line with args and returns the exit code.
+func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, isTTY: isTerminal(stdout)}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, ue.err)
+		fmt.Fprintf(stderr, "See '%s --help'.\n", ue.cmd.CommandPath())
+		return ExitUsage
+	}
+	var se *statusError
+	if errors.As(err, &se) {
+		if se.msg != "" {
+			fmt.Fprintln(stderr, se.msg)
+		}
+		return se.code
+	}
+	if cmd != nil && isFlagError(err) {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "See '%s --help'.\n", cmd.CommandPath())
+		return ExitUsage
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return ExitFailure
+}
+
+// statusError ends a command with a chosen exit code.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// flagErr wraps cobra's flag parsing errors so Execute can tell them apart.
+type flagErr struct{ error }
+
+func isFlagError(err error) bool {
+	var fe flagErr
+	return errors.As(err, &fe)
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shoal",
+		Short:         "A container orchestrator that runs Docker Swarm stacks",
+		Long:          "shoal keeps services at their scale, replaces what dies, balances traffic over healthy replicas and rolls updates out and back. Start a one-node cluster with `shoal dev`.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")
+	root.AddCommand(
+		newDevCmd(a),
+		newServiceCmd(a),
+		newNodeCmd(a),
+		newPsCmd(a),
+		newVersionCmd(a),
+	)
+	return root
+}
+
+var version = "0.1.0-dev"
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Show the shoal version",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "shoal version %s\n", version)
+			return nil
+		},
+	}
+}
+
+// noArgs refuses positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef(cmd, "%q accepts no arguments", cmd.CommandPath())
+	}
+	return nil
+}
+
+// exactArgs requires n positional arguments.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef(cmd, "%q requires exactly %d argument(s)", cmd.CommandPath(), n)
+		}
+		return nil
+	}
+}
+
+// minArgs requires at least n positional arguments.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef(cmd, "%q requires at least %d argument(s)", cmd.CommandPath(), n)
+		}
+		return nil
+	}
+}
+
+// DefaultDataDir is where `shoal dev` keeps its state unless told
+// otherwise: $XDG_STATE_HOME/shoal, or ~/.local/state/shoal.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "shoal")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "shoal")
+	}
+	return filepath.Join(os.TempDir(), "shoal")
+}
+
+// defaultHost is SHOAL_HOST, or the default data folder's socket.
+func defaultHost() string {
+	if h := os.Getenv("SHOAL_HOST"); h != "" {
+		return h
+	}
+	return "unix://" + filepath.Join(DefaultDataDir(), "shoal.sock")
+}

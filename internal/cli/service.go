@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/cli/format"
+)
+
+func newServiceCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "Manage services", Args: noArgs, RunE: helpOnly}
+	cmd.AddCommand(
+		newServiceCreateCmd(a),
+		newServiceLsCmd(a),
+		newServicePsCmd(a),
+		newServiceInspectCmd(a),
+		newServiceScaleCmd(a),
+		newServiceUpdateCmd(a),
+		newServiceRmCmd(a),
+	)
+	return cmd
+}
+
+// helpOnly prints a command group's help.
+func helpOnly(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+// serviceRow is one line of `service ls`.
+type serviceRow struct {
+	ID       string
+	Name     string
+	Mode     string
+	Replicas string
+	Image    string
+	Ports    string
+}
+
+func newServiceLsCmd(a *app) *cobra.Command {
+	var quiet bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List services",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			svcs, err := c.ServiceList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{})
+			if err != nil {
+				return err
+			}
+			byService := map[string][]*api.Task{}
+			for _, t := range tasks {
+				byService[t.ServiceID] = append(byService[t.ServiceID], t)
+			}
+			rows := make([]serviceRow, 0, len(svcs))
+			for _, s := range svcs {
+				running, desired := countReplicas(s, byService[s.ID])
+				mode := "replicated"
+				if s.Spec.Mode.IsGlobal() {
+					mode = "global"
+				}
+				rows = append(rows, serviceRow{
+					ID:       api.ShortID(s.ID),
+					Name:     s.Spec.Name,
+					Mode:     mode,
+					Replicas: fmt.Sprintf("%d/%d", running, desired),
+					Image:    imageOrCommand(s.Spec.TaskTemplate.ContainerSpec, true),
+					Ports:    servicePorts(s),
+				})
+			}
+			return format.Table{
+				Columns: []format.Column{
+					{Header: "ID", Field: "{{.ID}}"},
+					{Header: "NAME", Field: "{{.Name}}"},
+					{Header: "MODE", Field: "{{.Mode}}"},
+					{Header: "REPLICAS", Field: "{{.Replicas}}"},
+					{Header: "IMAGE/COMMAND", Field: "{{.Image}}"},
+					{Header: "PORTS", Field: "{{.Ports}}"},
+				},
+				Format: tmpl, Quiet: quiet, Stderr: a.stderr,
+			}.Write(a.stdout, rows)
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	return cmd
+}
+
+func servicePorts(s *api.Service) string {
+	if s.Spec.EndpointSpec == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range s.Spec.EndpointSpec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		if p.PublishedPort != 0 {
+			parts = append(parts, fmt.Sprintf("*:%d->%d/%s", p.PublishedPort, p.TargetPort, proto))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d/%s", p.TargetPort, proto))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// taskListFlags are the flags of service ps and node ps.
+type taskListFlags struct {
+	quiet   bool
+	noTrunc bool
+	tmpl    string
+	filters []string
+}
+
+func (f *taskListFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only display task IDs")
+	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "do not truncate output")
+	cmd.Flags().StringVar(&f.tmpl, "format", "", "format output: table, json, or a Go template")
+	cmd.Flags().StringArrayVarP(&f.filters, "filter", "f", nil, "filter output (desired-state=running|shutdown|accepted, name=NAME, id=ID)")
+}
+
+// print filters and prints tasks.
+func (f *taskListFlags) print(a *app, cmd *cobra.Command, c *client.Client, tasks []*api.Task) error {
+	var desired, names, ids []string
+	for _, kv := range f.filters {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usagef(cmd, "invalid filter %q: want KEY=VALUE", kv)
+		}
+		switch k {
+		case "desired-state":
+			if _, err := api.ParseTaskState(v); err != nil {
+				return usagef(cmd, "invalid filter %q: %v", kv, err)
+			}
+			desired = append(desired, v)
+		case "name":
+			names = append(names, v)
+		case "id":
+			ids = append(ids, v)
+		default:
+			return usagef(cmd, "invalid filter %q: want desired-state, name or id", k)
+		}
+	}
+	tasks = filterDesired(tasks, desired)
+	if len(names) > 0 || len(ids) > 0 {
+		out := tasks[:0:0]
+		for _, t := range tasks {
+			if matchAny(t.Name(), names, strings.HasPrefix) || matchAny(t.ID, ids, strings.HasPrefix) {
+				out = append(out, t)
+			}
+		}
+		tasks = out
+	}
+	nodes, err := nodeMap(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	return format.Table{Columns: taskColumns, Format: f.tmpl, Quiet: f.quiet, Stderr: a.stderr}.
+		Write(a.stdout, taskRows(tasks, nodes, f.noTrunc, time.Now()))
+}
+
+func matchAny(s string, prefixes []string, match func(s, prefix string) bool) bool {
+	for _, p := range prefixes {
+		if match(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newServicePsCmd(a *app) *cobra.Command {
+	var f taskListFlags
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS] SERVICE [SERVICE...]",
+		Short: "List the tasks of one or more services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var all []*api.Task
+			for _, ref := range args {
+				tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{Service: ref})
+				if err != nil {
+					return noSuch("service", ref, err)
+				}
+				all = append(all, tasks...)
+			}
+			return f.print(a, cmd, c, all)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// noSuch rewords a not-found error as docker does.
+func noSuch(kind, ref string, err error) error {
+	if client.IsNotFound(err) {
+		return fmt.Errorf("no such %s: %s", kind, ref)
+	}
+	return err
+}
+
+func newServiceInspectCmd(a *app) *cobra.Command {
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] SERVICE [SERVICE...]",
+		Short: "Show details of one or more services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var found []*api.Service
+			var errs []error
+			for _, ref := range args {
+				s, err := c.ServiceInspect(cmd.Context(), ref)
+				if err != nil {
+					errs = append(errs, noSuch("service", ref, err))
+					continue
+				}
+				found = append(found, s)
+			}
+			if len(found) > 0 || len(errs) == 0 {
+				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
+					return err
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
+	return cmd
+}
+
+func newServiceScaleCmd(a *app) *cobra.Command {
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+		Short: "Scale one or more replicated services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			type target struct {
+				ref string
+				n   uint64
+			}
+			var targets []target
+			for _, arg := range args {
+				ref, v, ok := strings.Cut(arg, "=")
+				n, err := strconv.ParseUint(v, 10, 64)
+				if !ok || ref == "" || err != nil {
+					return usagef(cmd, "invalid scale specifier %q: want SERVICE=REPLICAS with a number of replicas of 0 or more", arg)
+				}
+				targets = append(targets, target{ref, n})
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			var scaled []*api.Service
+			for _, t := range targets {
+				svc, err := c.ServiceInspect(cmd.Context(), t.ref)
+				if err != nil {
+					errs = append(errs, noSuch("service", t.ref, err))
+					continue
+				}
+				if svc.Spec.Mode.IsGlobal() {
+					errs = append(errs, fmt.Errorf("%s: scale can only be used with replicated mode", t.ref))
+					continue
+				}
+				spec := svc.Spec
+				spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: t.n}}
+				updated, err := c.ServiceUpdate(cmd.Context(), svc.ID, svc.Version, spec)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", t.ref, err))
+					continue
+				}
+				fmt.Fprintf(a.stdout, "%s scaled to %d\n", t.ref, t.n)
+				scaled = append(scaled, updated)
+			}
+			if !detach {
+				for _, s := range scaled {
+					if err := a.waitConverged(cmd.Context(), c, s, false); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the services to converge")
+	return cmd
+}
+
+func newServiceUpdateCmd(a *app) *cobra.Command {
+	var detach, quiet bool
+	var replicas uint64
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS] SERVICE",
+		Short: "Update a service",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			svc, err := c.ServiceInspect(cmd.Context(), args[0])
+			if err != nil {
+				return noSuch("service", args[0], err)
+			}
+			spec := svc.Spec
+			if cmd.Flags().Changed("replicas") {
+				if spec.Mode.IsGlobal() {
+					return usagef(cmd, "--replicas can only be used with replicated mode")
+				}
+				spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: replicas}}
+			}
+			updated, err := c.ServiceUpdate(cmd.Context(), svc.ID, svc.Version, spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, args[0])
+			if detach {
+				return nil
+			}
+			return a.waitConverged(cmd.Context(), c, updated, quiet)
+		},
+	}
+	cmd.Flags().Uint64Var(&replicas, "replicas", 0, "number of tasks")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the service to converge")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	return cmd
+}
+
+func newServiceRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm SERVICE [SERVICE...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more services",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				if err := c.ServiceRemove(cmd.Context(), ref); err != nil {
+					errs = append(errs, noSuch("service", ref, err))
+					continue
+				}
+				fmt.Fprintln(a.stdout, ref)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}

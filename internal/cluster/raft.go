@@ -1,0 +1,201 @@
+// Package cluster runs the managers' Raft group: it opens the log and
+// snapshots in the data folder, bootstraps a new cluster, and proposes
+// commands to the state machine.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// ErrNotLeader is returned by Propose on a manager that is not the leader.
+var ErrNotLeader = errors.New("this manager is not the Raft leader")
+
+// Config says where and how a manager runs Raft.
+type Config struct {
+	// Dir is the folder for the Raft log, stable store and snapshots.
+	Dir string
+	// NodeID is this manager's Raft server ID.
+	NodeID string
+	// BindAddr is the TCP address Raft peers reach this manager on;
+	// "127.0.0.1:0" picks a free port.
+	BindAddr string
+	// Logger receives Raft's own log lines (warnings and worse).
+	Logger *slog.Logger
+	// Fast shortens Raft's timeouts, for tests and one-node clusters.
+	Fast bool
+}
+
+// Raft is a running Raft member feeding a state.Store.
+type Raft struct {
+	raft      *raft.Raft
+	store     *state.Store
+	transport *raft.NetworkTransport
+	logs      *raftboltdb.BoltStore
+}
+
+// Open starts Raft on cfg.Dir, restoring state from its snapshots and log.
+// A folder with no Raft state bootstraps a new one-voter cluster.
+func Open(cfg Config, store *state.Store) (*Raft, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft folder: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{logger}})
+
+	logs, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w (the data folder may be corrupt: move it away to start a new cluster)", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("open raft snapshots: %w", err)
+	}
+	bind := cfg.BindAddr
+	if bind == "" {
+		bind = "127.0.0.1:0"
+	}
+	addr, err := net.ResolveTCPAddr("tcp", bind)
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("raft address %q: %w", bind, err)
+	}
+	transport, err := raft.NewTCPTransportWithLogger(bind, nil, 3, 10*time.Second, hlog)
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("raft transport on %s: %w", addr, err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	if cfg.Fast {
+		rc.HeartbeatTimeout = 200 * time.Millisecond
+		rc.ElectionTimeout = 200 * time.Millisecond
+		rc.LeaderLeaseTimeout = 100 * time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+	}
+
+	existing, err := raft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		transport.Close()
+		logs.Close()
+		return nil, fmt.Errorf("read raft state: %w (the data folder may be corrupt: move it away to start a new cluster)", err)
+	}
+	fsm := state.NewFSM(store)
+	r, err := raft.NewRaft(rc, fsm, logs, logs, snaps, transport)
+	if err != nil {
+		transport.Close()
+		logs.Close()
+		return nil, fmt.Errorf("start raft: %w (the data folder may be corrupt: move it away to start a new cluster)", err)
+	}
+	if !existing {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: rc.LocalID, Address: transport.LocalAddr(),
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			r.Shutdown()
+			transport.Close()
+			logs.Close()
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	return &Raft{raft: r, store: store, transport: transport, logs: logs}, nil
+}
+
+// Propose replicates cmd and applies it, returning the state machine's
+// result. It fails with ErrNotLeader on a follower.
+func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
+	if cmd.Time.IsZero() {
+		cmd.Time = time.Now().UTC()
+	}
+	data, err := state.EncodeCommand(cmd)
+	if err != nil {
+		return state.Result{}, fmt.Errorf("encode command: %w", err)
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := r.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return state.Result{}, fmt.Errorf("raft apply: %w", err)
+	}
+	res, ok := f.Response().(state.Result)
+	if !ok {
+		return state.Result{}, fmt.Errorf("raft apply: unexpected response %T", f.Response())
+	}
+	return res, nil
+}
+
+// LeaderCh reports leadership changes: true when this manager becomes the
+// leader, false when it stops being it.
+func (r *Raft) LeaderCh() <-chan bool { return r.raft.LeaderCh() }
+
+// IsLeader reports whether this manager is the leader now.
+func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
+
+// Leader returns the leader's Raft address and ID, empty when unknown.
+func (r *Raft) Leader() (addr, id string) {
+	a, i := r.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// Addr is the address Raft listens on.
+func (r *Raft) Addr() string { return string(r.transport.LocalAddr()) }
+
+// Barrier waits until every entry committed before it has been applied to
+// the store, so reads after it see all acknowledged writes.
+func (r *Raft) Barrier(timeout time.Duration) error { return r.raft.Barrier(timeout).Error() }
+
+// Snapshot forces a snapshot now (tests, and before shutdown).
+func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
+
+// Close stops Raft and closes its files.
+func (r *Raft) Close() error {
+	err := r.raft.Shutdown().Error()
+	r.transport.Close()
+	if cerr := r.logs.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// slogWriter sends hclog's lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(trimNewline(p)), "component", "raft")
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,226 @@
+// Package daemon assembles shoal's processes from their parts. Dev is the
+// one-node cluster of `shoal dev`: a manager, an agent with the process
+// runtime, and the API on a unix socket, all in one process.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/datadir"
+	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/runtime/process"
+	"github.com/shoalproject/shoal/internal/server"
+)
+
+// DevConfig sets up a one-node cluster.
+type DevConfig struct {
+	// DataDir holds all state: Raft, task folders, the API socket.
+	DataDir string
+	// Socket is the API's unix socket; default DataDir/shoal.sock.
+	Socket string
+	// Addr is the node's address, where task ports are published;
+	// default 127.0.0.1.
+	Addr   string
+	Logger *slog.Logger
+	// HeartbeatPeriod is the agent's heartbeat period.
+	HeartbeatPeriod time.Duration
+}
+
+// Dev is a running one-node cluster.
+type Dev struct {
+	dir     *datadir.Dir
+	nodeID  string
+	mgr     *manager.Manager
+	runtime *process.Runtime
+	socket  string
+	httpSrv *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	log     *slog.Logger
+}
+
+// StartDev starts a one-node cluster and returns once its API answers and
+// its node is registered.
+func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dir, err := datadir.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dev{dir: dir, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			d.closeParts()
+		}
+	}()
+	if d.nodeID, err = dir.NodeID(); err != nil {
+		return nil, err
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	d.mgr, err = manager.Start(manager.Config{
+		RaftDir:         dir.Join("raft"),
+		NodeID:          d.nodeID,
+		RaftAddr:        net.JoinHostPort(addr, "0"),
+		Logger:          log,
+		HeartbeatPeriod: cfg.HeartbeatPeriod,
+		FastRaft:        true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := d.mgr.WaitLeader(waitCtx); err != nil {
+		return nil, err
+	}
+	d.runtime, err = process.New(dir.Join("tasks"), addr)
+	if err != nil {
+		return nil, err
+	}
+	// The agent registers anew on every start; waitNode waits for that.
+	registeredAfter := d.mgr.Store().Index()
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	ag := agent.New(agent.Config{
+		NodeID:   d.nodeID,
+		Addr:     addr,
+		Role:     api.RoleManager,
+		Runtimes: []runtime.Runtime{d.runtime},
+		Manager:  localManager{d.mgr.Dispatcher()},
+		Logger:   log.With("component", "agent"),
+	})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := ag.Run(runCtx); err != nil {
+			log.Error("agent stopped", "err", err)
+		}
+	}()
+
+	d.socket = cfg.Socket
+	if d.socket == "" {
+		d.socket = dir.Join("shoal.sock")
+	}
+	// We hold the data folder's lock, so a socket file left there is stale.
+	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", d.socket)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", d.socket, err)
+	}
+	if err := os.Chmod(d.socket, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict socket: %w", err)
+	}
+	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	srv.DataDir = dir.Path
+	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("api server stopped", "err", err)
+		}
+	}()
+	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+// waitNode waits until the agent registered its node after index after.
+func (d *Dev) waitNode(ctx context.Context, after uint64) error {
+	tx, sub := d.mgr.Store().Subscribe()
+	defer sub.Close()
+	if n := tx.Node(d.nodeID); n != nil && n.Status.State == api.NodeStateReady && n.Version > after {
+		return nil
+	}
+	for {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for the node to register: %w", err)
+		}
+		for _, ev := range evs {
+			if ev.Type == api.EventNode && ev.ID == d.nodeID && ev.Node.Status.State == api.NodeStateReady {
+				return nil
+			}
+		}
+	}
+}
+
+// Socket is the API's unix socket path.
+func (d *Dev) Socket() string { return d.socket }
+
+// Host is the API address for clients: unix://SOCKET.
+func (d *Dev) Host() string { return "unix://" + d.socket }
+
+// NodeID is the node's ID.
+func (d *Dev) NodeID() string { return d.nodeID }
+
+// Manager is the cluster's manager.
+func (d *Dev) Manager() *manager.Manager { return d.mgr }
+
+// DataDir is the data folder's path.
+func (d *Dev) DataDir() string { return d.dir.Path }
+
+// Close stops the cluster. Running tasks are left running: the next
+// `shoal dev` on this data folder adopts them.
+func (d *Dev) Close() error {
+	if d.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	return d.closeParts()
+}
+
+func (d *Dev) closeParts() error {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	if d.httpSrv != nil {
+		d.httpSrv.Close()
+	}
+	d.wg.Wait()
+	var errs []error
+	if d.runtime != nil {
+		errs = append(errs, d.runtime.Close())
+	}
+	if d.mgr != nil {
+		errs = append(errs, d.mgr.Close())
+	}
+	errs = append(errs, d.dir.Close())
+	return errors.Join(errs...)
+}
+
+// localManager lets an in-process agent reach the dispatcher.
+type localManager struct{ d *dispatcher.Dispatcher }
+
+func (l localManager) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
+	s, err := l.d.Register(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}

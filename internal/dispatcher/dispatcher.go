@@ -1,0 +1,172 @@
+// Package dispatcher is the managers' side of the agents: it registers
+// nodes, streams each node its assigned tasks, applies the task status the
+// agents report, and marks a node down when its heartbeats stop.
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// ErrNotRunning is returned to agents while this manager's dispatcher is
+// not running (it is not the leader).
+var ErrNotRunning = errors.New("dispatcher not running on this manager")
+
+// DefaultHeartbeatPeriod is how often agents beat; a node is down after
+// three missed periods.
+const DefaultHeartbeatPeriod = 2 * time.Second
+
+// Dispatcher serves agent sessions. It runs on the leader only.
+type Dispatcher struct {
+	Store    *state.Store
+	Proposer state.Proposer
+	Logger   *slog.Logger
+	// HeartbeatPeriod defaults to DefaultHeartbeatPeriod.
+	HeartbeatPeriod time.Duration
+
+	mu       sync.Mutex
+	ctx      context.Context // nil while not running
+	beats    map[string]*heartbeat
+	sessions map[*Session]struct{}
+}
+
+func (d *Dispatcher) period() time.Duration {
+	if d.HeartbeatPeriod > 0 {
+		return d.HeartbeatPeriod
+	}
+	return DefaultHeartbeatPeriod
+}
+
+func (d *Dispatcher) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.Default()
+	}
+	return d.Logger
+}
+
+// Run serves sessions until ctx ends. Nodes that the store says are ready
+// must beat within the timeout, or they are marked down.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.ctx = ctx
+	d.beats = map[string]*heartbeat{}
+	d.sessions = map[*Session]struct{}{}
+	for _, n := range d.Store.Read().Nodes() {
+		if n.Status.State == api.NodeStateReady {
+			d.armLocked(n.ID)
+		}
+	}
+	d.mu.Unlock()
+
+	<-ctx.Done()
+
+	d.mu.Lock()
+	for _, h := range d.beats {
+		h.stop()
+	}
+	for s := range d.sessions {
+		s.cancel()
+	}
+	d.ctx = nil
+	d.mu.Unlock()
+	return ctx.Err()
+}
+
+// armLocked starts or restarts node id's failure detector.
+func (d *Dispatcher) armLocked(id string) {
+	if h := d.beats[id]; h != nil {
+		h.beat()
+		return
+	}
+	ctx := d.ctx
+	d.beats[id] = newHeartbeat(3*d.period(), func() { d.expire(ctx, id) })
+}
+
+// expire marks a node down after its heartbeats stopped.
+func (d *Dispatcher) expire(ctx context.Context, id string) {
+	d.mu.Lock()
+	if h := d.beats[id]; h != nil {
+		h.stop()
+		delete(d.beats, id)
+	}
+	d.mu.Unlock()
+	n := d.Store.Read().Node(id)
+	if n == nil || n.Status.State == api.NodeStateDown {
+		return
+	}
+	st := n.Status
+	st.State = api.NodeStateDown
+	st.Message = "heartbeat failure"
+	_, err := d.Proposer.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpNodeStatus, ID: id, NodeStatus: &st}}})
+	if err != nil && ctx.Err() == nil {
+		d.logger().Warn("mark node down", "node", id, "err", err)
+		return
+	}
+	d.logger().Info("node down: heartbeats stopped", "node", id)
+}
+
+// Register records the node as ready and opens its session.
+func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*Session, error) {
+	d.mu.Lock()
+	dctx := d.ctx
+	d.mu.Unlock()
+	if dctx == nil {
+		return nil, ErrNotRunning
+	}
+	if reg.NodeID == "" {
+		return nil, fmt.Errorf("register node: missing node ID")
+	}
+	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
+	if cur := d.Store.Read().Node(reg.NodeID); cur != nil {
+		node.Spec = cur.Spec
+	} else {
+		role := reg.Role
+		if role == "" {
+			role = api.RoleWorker
+		}
+		node.Spec = api.NodeSpec{Role: role, Availability: api.AvailabilityActive}
+	}
+	node.Status = api.NodeStatus{State: api.NodeStateReady, Addr: reg.Addr, LastHeartbeat: time.Now().UTC()}
+	if _, err := d.Proposer.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpUpsertNode, Node: node}}}); err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	sctx, cancel := context.WithCancel(dctx)
+	tx, sub := d.Store.Subscribe()
+	s := &Session{d: d, nodeID: reg.NodeID, ctx: sctx, cancel: cancel, first: tx, sub: sub}
+	d.mu.Lock()
+	if d.ctx == nil {
+		d.mu.Unlock()
+		cancel()
+		sub.Close()
+		return nil, ErrNotRunning
+	}
+	d.sessions[s] = struct{}{}
+	d.armLocked(reg.NodeID)
+	d.mu.Unlock()
+	return s, nil
+}
+
+func (d *Dispatcher) endSession(s *Session) {
+	d.mu.Lock()
+	if d.sessions != nil {
+		delete(d.sessions, s)
+	}
+	d.mu.Unlock()
+}
+
+func (d *Dispatcher) beat(nodeID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil {
+		return ErrNotRunning
+	}
+	d.armLocked(nodeID)
+	return nil
+}

@@ -1,0 +1,131 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// Session is one agent's connection: assignments down, status up.
+type Session struct {
+	d      *Dispatcher
+	nodeID string
+	ctx    context.Context
+	cancel context.CancelFunc
+	first  *state.ReadTx // the view the first, full assignment comes from
+	sub    *state.Subscription
+}
+
+// NodeID is the node the session serves.
+func (s *Session) NodeID() string { return s.nodeID }
+
+// assigned reports whether the agent should know of t: placed on this node
+// and past scheduling.
+func (s *Session) assigned(t *api.Task) bool {
+	return t.NodeID == s.nodeID && t.Status.State >= api.TaskStateAssigned
+}
+
+// Assignments returns the next change to the node's tasks, waiting for one.
+// The first call returns the full set.
+func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
+	if s.first != nil {
+		var a api.Assignments
+		a.Full = true
+		for _, t := range s.first.TasksByNode(s.nodeID) {
+			if s.assigned(t) {
+				a.Tasks = append(a.Tasks, t)
+			}
+		}
+		s.first = nil
+		return a, nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return api.Assignments{}, ctx.Err()
+		case <-s.ctx.Done():
+			return api.Assignments{}, fmt.Errorf("session closed: %w", ErrNotRunning)
+		case <-s.sub.Ready():
+		}
+		evs, err := s.sub.Drain()
+		if err != nil {
+			return api.Assignments{}, err
+		}
+		var a api.Assignments
+		seen := map[string]int{}
+		for _, ev := range evs {
+			switch {
+			case ev.Type == state.EventReset:
+				// Start over from a full set.
+				a = api.Assignments{Full: true}
+				for _, t := range s.d.Store.Read().TasksByNode(s.nodeID) {
+					if s.assigned(t) {
+						a.Tasks = append(a.Tasks, t)
+					}
+				}
+				return a, nil
+			case ev.Type != api.EventTask || ev.Task.NodeID != s.nodeID:
+				continue
+			case ev.Action == api.ActionRemove:
+				a.Removed = append(a.Removed, ev.ID)
+				delete(seen, ev.ID)
+			case s.assigned(ev.Task):
+				// Keep only the latest version of each task.
+				if i, ok := seen[ev.ID]; ok {
+					a.Tasks[i] = ev.Task
+				} else {
+					seen[ev.ID] = len(a.Tasks)
+					a.Tasks = append(a.Tasks, ev.Task)
+				}
+			}
+		}
+		if len(a.Tasks) > 0 || len(a.Removed) > 0 {
+			return a, nil
+		}
+	}
+}
+
+// Report applies the agent's task status reports in order. Reports that
+// would move a task backwards, or name a task that is gone, are dropped.
+func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
+	if len(reports) == 0 {
+		return nil
+	}
+	ops := make([]state.Op, len(reports))
+	for i := range reports {
+		ops[i] = state.Op{Kind: state.OpTaskStatus, Report: &reports[i]}
+	}
+	res, err := s.d.Proposer.Propose(ctx, &state.Command{Ops: ops})
+	if err != nil {
+		return fmt.Errorf("report task status: %w", err)
+	}
+	for i, e := range res.OpErrs {
+		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrStaleTransition) {
+			s.d.logger().Warn("task status dropped", "task", reports[i].TaskID, "err", e)
+		}
+	}
+	return nil
+}
+
+// Heartbeat tells the dispatcher the node is alive and returns the period
+// of the next beat.
+func (s *Session) Heartbeat(ctx context.Context) (time.Duration, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("session closed: %w", ErrNotRunning)
+	}
+	if err := s.d.beat(s.nodeID); err != nil {
+		return 0, err
+	}
+	return s.d.period(), nil
+}
+
+// Close ends the session.
+func (s *Session) Close() {
+	s.cancel()
+	s.sub.Close()
+	s.d.endSession(s)
+}

@@ -1,0 +1,208 @@
+// Package manager runs one manager: the Raft member and its store, the
+// controllers that run while this manager leads, the dispatcher, and the
+// control operations the API exposes.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/clock"
+	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/orchestrator"
+	"github.com/shoalproject/shoal/internal/scheduler"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// Config sets up a manager.
+type Config struct {
+	// RaftDir holds the Raft log and snapshots.
+	RaftDir  string
+	NodeID   string
+	RaftAddr string
+	Logger   *slog.Logger
+	Clock    clock.Clock
+	// HeartbeatPeriod is the agents' heartbeat period.
+	HeartbeatPeriod time.Duration
+	// FastRaft shortens Raft timeouts (tests, one-node clusters).
+	FastRaft bool
+}
+
+// Manager is a running manager.
+type Manager struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *state.Store
+	raft       *cluster.Raft
+	dispatcher *dispatcher.Dispatcher
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// leadMu guards leading: a channel closed while this manager leads
+	// with its store caught up, replaced when leadership is lost.
+	leadMu  sync.Mutex
+	leading chan struct{}
+}
+
+// Start opens the manager's Raft state and begins following leadership.
+func Start(cfg Config) (*Manager, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	store := state.NewStore()
+	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, Logger: log, Fast: cfg.FastRaft}, store)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, log: log, store: store, raft: r, leading: make(chan struct{})}
+	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.followLeadership(ctx)
+	}()
+	return m, nil
+}
+
+// Store is the manager's read view of the cluster state.
+func (m *Manager) Store() *state.Store { return m.store }
+
+// Dispatcher serves this manager's agent sessions.
+func (m *Manager) Dispatcher() *dispatcher.Dispatcher { return m.dispatcher }
+
+// Raft is the manager's Raft member.
+func (m *Manager) Raft() *cluster.Raft { return m.raft }
+
+// Propose writes a command through Raft.
+func (m *Manager) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
+	if cmd.Time.IsZero() {
+		cmd.Time = m.cfg.Clock.Now().UTC()
+	}
+	return m.raft.Propose(ctx, cmd)
+}
+
+// WaitLeader blocks until this manager leads with its store caught up, or
+// ctx ends.
+func (m *Manager) WaitLeader(ctx context.Context) error {
+	m.leadMu.Lock()
+	ch := m.leading
+	m.leadMu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for raft leadership: %w", ctx.Err())
+	}
+}
+
+// IsLeader reports whether this manager leads now.
+func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
+
+// followLeadership runs the controllers while this manager leads.
+func (m *Manager) followLeadership(ctx context.Context) {
+	var stop func()
+	leading := false
+	set := func(lead bool) {
+		if lead == leading {
+			return
+		}
+		leading = lead
+		if lead {
+			stop = m.lead(ctx)
+			m.log.Info("this manager is the leader: controllers started")
+			return
+		}
+		m.leadMu.Lock()
+		m.leading = make(chan struct{})
+		m.leadMu.Unlock()
+		if stop != nil {
+			stop()
+			stop = nil
+			m.log.Info("leadership lost: controllers stopped")
+		}
+	}
+	set(m.raft.IsLeader())
+	for {
+		select {
+		case <-ctx.Done():
+			set(false)
+			return
+		case lead := <-m.raft.LeaderCh():
+			set(lead)
+		}
+	}
+}
+
+// lead starts the leader-only controllers and returns the function that
+// stops them.
+func (m *Manager) lead(parent context.Context) func() {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Announce leadership once the store holds every committed write.
+		if err := m.raft.Barrier(10 * time.Second); err != nil {
+			m.log.Warn("raft barrier after election", "err", err)
+			return
+		}
+		m.leadMu.Lock()
+		select {
+		case <-m.leading:
+		default:
+			if ctx.Err() == nil {
+				close(m.leading)
+			}
+		}
+		m.leadMu.Unlock()
+	}()
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Catch up with everything committed before acting on it.
+			if err := m.raft.Barrier(10 * time.Second); err != nil {
+				m.log.Warn("raft barrier before controller start", "controller", name, "err", err)
+			}
+			for ctx.Err() == nil {
+				err := f(ctx)
+				if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+					return
+				}
+				m.log.Warn("controller stopped; restarting", "controller", name, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}()
+	}
+	orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
+	sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
+	run("dispatcher", m.dispatcher.Run)
+	run("orchestrator", orch.Run)
+	run("scheduler", sched.Run)
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// Close stops the controllers and Raft.
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return m.raft.Close()
+}

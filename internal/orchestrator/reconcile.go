@@ -1,0 +1,224 @@
+package orchestrator
+
+import (
+	"sort"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// plan collects the writes one reconcile pass makes, and the earliest time
+// a restart delay ends and the pass must run again.
+type plan struct {
+	now  time.Time
+	ops  []state.Op
+	wake time.Time
+}
+
+func (p *plan) setDesired(t *api.Task, s api.TaskState) {
+	if t.DesiredState < s {
+		p.ops = append(p.ops, state.Op{Kind: state.OpSetDesiredState, ID: t.ID, Desired: s})
+	}
+}
+
+func (p *plan) create(t *api.Task) {
+	p.ops = append(p.ops, state.Op{Kind: state.OpCreateTask, Task: t})
+}
+
+func (p *plan) wakeAt(at time.Time) {
+	if p.wake.IsZero() || at.Before(p.wake) {
+		p.wake = at
+	}
+}
+
+// nodeSet is what reconciling needs to know of the nodes.
+type nodeSet map[string]*api.Node
+
+// down reports whether tasks on node id are lost: the node is down or gone.
+func (ns nodeSet) down(id string) bool {
+	if id == "" {
+		return false
+	}
+	n, ok := ns[id]
+	return !ok || n.Status.State == api.NodeStateDown
+}
+
+// reconcileService plans the writes that bring svc's tasks to its spec.
+func reconcileService(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
+	if svc.Spec.Mode.IsGlobal() {
+		reconcileGlobal(p, svc, tasks, nodes)
+	} else {
+		reconcileReplicated(p, svc, tasks, nodes)
+	}
+}
+
+// reconcileRemoved retires every task of a service that no longer exists.
+func reconcileRemoved(p *plan, tasks []*api.Task) {
+	for _, t := range tasks {
+		p.setDesired(t, api.TaskStateRemove)
+	}
+}
+
+func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
+	want := svc.Spec.Mode.Replicas()
+	bySlot := map[uint64][]*api.Task{}
+	for _, t := range tasks {
+		bySlot[t.Slot] = append(bySlot[t.Slot], t)
+	}
+	// Scale down: the highest slots go, gracefully.
+	for slot, ts := range bySlot {
+		if slot > want || slot == 0 {
+			for _, t := range ts {
+				p.setDesired(t, api.TaskStateRemove)
+			}
+		}
+	}
+	for slot := uint64(1); slot <= want; slot++ {
+		reconcileSlot(p, svc, bySlot[slot], nodes, func() *api.Task { return newTask(svc, slot, "", p.now) })
+	}
+}
+
+// reconcileSlot keeps exactly one live task in one slot (a replicated slot,
+// or a global service's node), replacing a dead one as the restart policy
+// says. make returns a new task for the slot.
+func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, make func() *api.Task) {
+	var live []*api.Task
+	var dead *api.Task
+	lost := false
+	for _, t := range ts {
+		switch {
+		case t.Live() && nodes.down(t.NodeID):
+			// Its node is gone: count it as failed now and move on.
+			p.setDesired(t, api.TaskStateShutdown)
+			lost = true
+		case t.Live():
+			live = append(live, t)
+		case t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal():
+			// Ended on its own and not yet replaced.
+			if dead == nil || endedAt(t).After(endedAt(dead)) {
+				dead = t
+			}
+		}
+	}
+	if len(live) > 0 {
+		// Two live tasks in one slot only happen when a write raced; keep
+		// the most advanced one.
+		sort.Slice(live, func(i, j int) bool {
+			if live[i].Status.State != live[j].Status.State {
+				return live[i].Status.State > live[j].Status.State
+			}
+			return live[i].CreatedAt.After(live[j].CreatedAt)
+		})
+		for _, extra := range live[1:] {
+			p.setDesired(extra, api.TaskStateShutdown)
+		}
+		return
+	}
+	if dead == nil && !lost {
+		p.create(make())
+		return
+	}
+	pol := policyOf(&svc.Spec.TaskTemplate)
+	var d restartDecision
+	if dead != nil {
+		d = decideRestart(pol, dead, svc.SpecVersion, p.now)
+	} else {
+		// A lost node's task is replaced at once, whatever the delay.
+		d = restartDecision{restart: true, at: p.now, windowStart: p.now}
+	}
+	if !d.restart {
+		return
+	}
+	if d.at.After(p.now) {
+		p.wakeAt(d.at)
+		return
+	}
+	if dead != nil {
+		p.setDesired(dead, api.TaskStateShutdown)
+	}
+	t := make()
+	t.Restarts, t.WindowStart = d.restarts, d.windowStart
+	p.create(t)
+}
+
+func reconcileGlobal(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
+	byNode := map[string][]*api.Task{}
+	for _, t := range tasks {
+		byNode[t.NodeID] = append(byNode[t.NodeID], t)
+	}
+	constraints := svc.Spec.TaskTemplate.Placement.ParsedConstraints()
+	runtime := svc.Spec.TaskTemplate.Runtime()
+	ids := make([]string, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		n := nodes[id]
+		ts := byNode[id]
+		delete(byNode, id)
+		if !globalEligible(n, constraints, runtime) {
+			for _, t := range ts {
+				p.setDesired(t, api.TaskStateShutdown)
+			}
+			continue
+		}
+		if n.Spec.Availability == api.AvailabilityPause && !hasLive(ts) {
+			continue // paused nodes keep their tasks but take no new ones
+		}
+		nodeID := id
+		reconcileSlot(p, svc, ts, nodes, func() *api.Task { return newTask(svc, 0, nodeID, p.now) })
+	}
+	// Tasks on nodes that left the cluster.
+	for _, ts := range byNode {
+		for _, t := range ts {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+	}
+}
+
+func hasLive(ts []*api.Task) bool {
+	for _, t := range ts {
+		if t.Live() {
+			return true
+		}
+	}
+	return false
+}
+
+// globalEligible reports whether a global service runs a task on node n.
+func globalEligible(n *api.Node, constraints []api.Constraint, runtime string) bool {
+	if n.Status.State != api.NodeStateReady || n.Spec.Availability == api.AvailabilityDrain {
+		return false
+	}
+	if !n.HasRuntime(runtime) {
+		return false
+	}
+	for _, c := range constraints {
+		if !c.Matches(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// newTask makes a pending task for one slot of svc from its current spec.
+func newTask(svc *api.Service, slot uint64, nodeID string, now time.Time) *api.Task {
+	created := api.TaskStatus{State: api.TaskStateNew, Timestamp: now, Message: "created"}
+	pending := api.TaskStatus{State: api.TaskStatePending, Timestamp: now, Message: "pending task scheduling"}
+	return &api.Task{
+		ID:            api.NewID(),
+		ServiceID:     svc.ID,
+		ServiceName:   svc.Spec.Name,
+		Slot:          slot,
+		NodeID:        nodeID,
+		SpecVersion:   svc.SpecVersion,
+		Spec:          svc.Spec.TaskTemplate,
+		ServiceLabels: svc.Spec.Labels,
+		Endpoint:      svc.Spec.EndpointSpec,
+		DesiredState:  api.TaskStateRunning,
+		Status:        pending,
+		History:       []api.TaskStatus{created, pending},
+	}
+}

@@ -1,0 +1,161 @@
+package process
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait of the tests; it is generous on purpose.
+const testTimeout = 15 * time.Second
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newRuntime returns a Runtime over a fresh root; its running tasks are
+// killed and it is closed when the test ends.
+func newRuntime(t *testing.T) (*Runtime, string) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	r, err := New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r) })
+	return r, root
+}
+
+// shutdown kills the running tasks of r and closes it.
+func shutdown(t *testing.T, r *Runtime) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	hs, err := r.List(ctx)
+	if err == nil {
+		for _, h := range hs {
+			if h.Running {
+				if err := r.Stop(ctx, h.TaskID, 0); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+func spec(argv ...string) runtime.TaskSpec {
+	id := api.NewID()
+	return runtime.TaskSpec{
+		TaskID:      id,
+		ServiceID:   "svcid",
+		ServiceName: "web",
+		Name:        "web.2." + id,
+		Slot:        2,
+		Container:   api.ContainerSpec{Command: argv},
+	}
+}
+
+func shSpec(script string) runtime.TaskSpec { return spec("/bin/sh", "-c", script) }
+
+func start(t *testing.T, r *Runtime, s runtime.TaskSpec) runtime.Handle {
+	t.Helper()
+	h, err := r.Start(testCtx(t), s)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return h
+}
+
+func wait(t *testing.T, r *Runtime, id string) runtime.ExitStatus {
+	t.Helper()
+	st, err := r.Wait(testCtx(t), id)
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	return st
+}
+
+// waitForOutput waits until the task's stdout holds want, e.g. a "ready" line
+// printed once its signal traps are set.
+func waitForOutput(t *testing.T, r *Runtime, id, want string) {
+	t.Helper()
+	stdout, _, err := r.LogPaths(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for {
+		data, _ := os.ReadFile(stdout)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s never printed %q (stdout %q)", id, want, data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readLog(t *testing.T, r *Runtime, id string) (string, string) {
+	t.Helper()
+	stdout, stderr, err := r.LogPaths(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut, err := os.ReadFile(stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), string(errOut)
+}
+
+// gone reports whether a process no longer runs (it may be a zombie not yet
+// reaped by whoever inherited it).
+func gone(pid int) bool {
+	_, state, err := procStat(pid)
+	return err != nil || state == 'Z' || state == 'X'
+}
+
+// waitGone waits for a process to be gone.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func pidOf(t *testing.T, h runtime.Handle) int {
+	t.Helper()
+	pid, err := strconv.Atoi(h.RuntimeID)
+	if err != nil || pid <= 0 {
+		t.Fatalf("runtime ID %q is not a pid", h.RuntimeID)
+	}
+	return pid
+}

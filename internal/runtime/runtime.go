@@ -1,0 +1,86 @@
+// Package runtime defines the boundary between the agent and what runs a
+// task: a host process (runtime/process) or a container (runtime/docker).
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// Runtime starts, watches and stops the tasks of one node. Implementations
+// keep enough on disk (or in the engine) that List can find what survived an
+// agent restart.
+type Runtime interface {
+	// Name is the runtime's name as nodes advertise it ("process", "docker").
+	Name() string
+	// Start prepares and starts the task. It returns once the task runs,
+	// with its runtime ID and endpoints. A start that cannot succeed (a
+	// missing program or image) returns an error wrapping ErrRejected.
+	Start(ctx context.Context, spec TaskSpec) (Handle, error)
+	// Wait blocks until the task exits or ctx ends.
+	Wait(ctx context.Context, taskID string) (ExitStatus, error)
+	// Stop sends the stop signal, waits up to grace, then kills. It
+	// returns once the task has exited. Stopping a stopped task is no error.
+	Stop(ctx context.Context, taskID string, grace time.Duration) error
+	// Remove deletes what the task left behind (its folder, its
+	// container). The task must be stopped.
+	Remove(ctx context.Context, taskID string) error
+	// List returns every task this runtime knows of on the node, running or
+	// not, so that an agent that restarts can adopt or clean them up.
+	List(ctx context.Context) ([]Handle, error)
+}
+
+// ErrRejected marks a start that can never succeed on this node, so the task
+// is rejected rather than failed.
+var ErrRejected = errors.New("rejected")
+
+// ErrUnknownTask is returned for a task ID the runtime does not know.
+var ErrUnknownTask = errors.New("unknown task")
+
+// TaskSpec is everything a runtime needs to run one task.
+type TaskSpec struct {
+	TaskID      string
+	ServiceID   string
+	ServiceName string
+	// Name is the task's full name, SERVICE.SLOT.TASKID.
+	Name      string
+	Slot      uint64
+	NodeID    string
+	Container api.ContainerSpec
+	Resources *api.ResourceRequirements
+	// Ports are the target ports the task listens on; the runtime gives
+	// each a host port on the node address.
+	Ports []api.PortConfig
+	// Labels are extra labels to record with the task (service and stack
+	// names); Container.Labels are the user's.
+	Labels map[string]string
+}
+
+// Handle describes a started task.
+type Handle struct {
+	TaskID    string
+	RuntimeID string
+	// Running is false for a task that has exited (List reports those too).
+	Running   bool
+	Endpoints []api.TaskEndpoint
+	StartedAt time.Time
+}
+
+// ExitStatus is how a task ended.
+type ExitStatus struct {
+	// ExitCode is the program's exit code, or 128+signal when killed by a
+	// signal; -1 when unknown.
+	ExitCode int
+	// Message says how it ended, for the task's status.
+	Message  string
+	ExitedAt time.Time
+}
+
+// LogReader is implemented by runtimes that keep a task's output.
+type LogReader interface {
+	// LogPaths returns the files holding the task's stdout and stderr.
+	LogPaths(taskID string) (stdout, stderr string, err error)
+}

@@ -1,0 +1,120 @@
+// Package server is the HTTP+JSON API of a manager, versioned under /v1.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// Version is shoal's version, reported by /v1/info.
+var Version = "0.1.0-dev"
+
+// maxBody bounds request bodies.
+const maxBody = 4 << 20
+
+// Server answers API requests for one manager.
+type Server struct {
+	m      *manager.Manager
+	nodeID string
+	log    *slog.Logger
+	mux    *http.ServeMux
+	// DataDir is reported by /v1/info.
+	DataDir string
+}
+
+// New returns the API of manager m, running on node nodeID.
+func New(m *manager.Manager, nodeID string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{m: m, nodeID: nodeID, log: log, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /v1/info", s.info)
+	s.mux.HandleFunc("GET /v1/services", s.listServices)
+	s.mux.HandleFunc("POST /v1/services", s.createService)
+	s.mux.HandleFunc("GET /v1/services/{ref}", s.getService)
+	s.mux.HandleFunc("POST /v1/services/{ref}/update", s.updateService)
+	s.mux.HandleFunc("DELETE /v1/services/{ref}", s.removeService)
+	s.mux.HandleFunc("GET /v1/tasks", s.listTasks)
+	s.mux.HandleFunc("GET /v1/tasks/{id}", s.getTask)
+	s.mux.HandleFunc("GET /v1/nodes", s.listNodes)
+	s.mux.HandleFunc("GET /v1/nodes/{ref}", s.getNode)
+	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, api.Error{Message: msg})
+}
+
+// fail maps an error to its status code and writes it.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, manager.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, manager.ErrConflict), errors.Is(err, state.ErrNameConflict), errors.Is(err, state.ErrVersionConflict):
+		code = http.StatusConflict
+	case errors.Is(err, cluster.ErrNotLeader):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusServiceUnavailable
+	}
+	msg := err.Error()
+	// The sentinel prefixes say nothing a user needs.
+	for _, p := range []string{manager.ErrInvalid.Error() + ": ", manager.ErrConflict.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if code == http.StatusInternalServerError {
+		s.log.Error("api request failed", "err", err)
+	}
+	writeError(w, code, msg)
+}
+
+// decode reads a JSON body into v, refusing unknown fields.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: malformed JSON body: %v", manager.ErrInvalid, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: malformed JSON body: more than one value", manager.ErrInvalid)
+	}
+	return nil
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	addr, _ := s.m.Raft().Leader()
+	writeJSON(w, http.StatusOK, api.Info{NodeID: s.nodeID, Version: Version, IsLeader: s.m.IsLeader(), Leader: addr, DataDir: s.DataDir})
+}

@@ -1,0 +1,83 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	"github.com/shoalproject/shoal/api"
+)
+
+// FSM applies committed Raft log entries to a Store. It is the only writer
+// of the store.
+type FSM struct {
+	store *Store
+}
+
+// NewFSM returns the state machine that feeds store.
+func NewFSM(store *Store) *FSM { return &FSM{store: store} }
+
+// Store returns the store the FSM writes.
+func (f *FSM) Store() *Store { return f.store }
+
+// EncodeCommand returns the log entry data of cmd.
+func EncodeCommand(cmd *Command) ([]byte, error) { return json.Marshal(cmd) }
+
+// Apply applies one log entry. It returns a Result.
+func (f *FSM) Apply(l *raft.Log) any {
+	var cmd Command
+	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		// A log entry that does not decode was written by a newer or broken
+		// proposer; skipping it keeps every replica identical.
+		f.store.mu.Lock()
+		f.store.index = l.Index
+		f.store.mu.Unlock()
+		return Result{Index: l.Index, Err: fmt.Errorf("decode command at index %d: %w", l.Index, err)}
+	}
+	return f.store.apply(l.Index, &cmd)
+}
+
+// snapshotData is the serialized form of the whole store.
+type snapshotData struct {
+	Index    uint64         `json:"index"`
+	Services []*api.Service `json:"services"`
+	Tasks    []*api.Task    `json:"tasks"`
+	Nodes    []*api.Node    `json:"nodes"`
+}
+
+// Snapshot captures the store at this moment. Persist runs later, while
+// writes go on, from the captured read view.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{tx: f.store.Read()}, nil
+}
+
+// Restore replaces the store with a snapshot's contents.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var data snapshotData
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	return f.store.reset(data.Index, data.Services, data.Tasks, data.Nodes)
+}
+
+type fsmSnapshot struct {
+	tx *ReadTx
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	data := snapshotData{
+		Index:    s.tx.Index(),
+		Services: s.tx.Services(),
+		Tasks:    s.tx.Tasks(),
+		Nodes:    s.tx.Nodes(),
+	}
+	if err := json.NewEncoder(sink).Encode(&data); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

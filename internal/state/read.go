@@ -1,0 +1,177 @@
+package state
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/shoalproject/shoal/api"
+)
+
+// ReadTx is a consistent, read-only view of the store. It never blocks
+// writers and stays valid while they go on.
+type ReadTx struct {
+	txn   *memdb.Txn
+	index uint64
+}
+
+// Index is the Raft index the view reflects.
+func (r *ReadTx) Index() uint64 { return r.index }
+
+// Service returns the service with that ID, or nil.
+func (r *ReadTx) Service(id string) *api.Service {
+	raw, _ := r.txn.First(tableServices, "id", id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*api.Service)
+}
+
+// ServiceByName returns the service with that name (case-insensitive), or nil.
+func (r *ReadTx) ServiceByName(name string) *api.Service {
+	raw, _ := r.txn.First(tableServices, "name", name)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*api.Service)
+}
+
+// FindService resolves a reference the way the docker CLI does: a full ID,
+// an exact name, or a unique ID prefix.
+func (r *ReadTx) FindService(ref string) (*api.Service, error) {
+	if s := r.Service(ref); s != nil {
+		return s, nil
+	}
+	if s := r.ServiceByName(ref); s != nil {
+		return s, nil
+	}
+	var found *api.Service
+	for _, s := range r.Services() {
+		if strings.HasPrefix(s.ID, ref) && ref != "" {
+			if found != nil {
+				return nil, fmt.Errorf("service %q is ambiguous: it matches more than one ID", ref)
+			}
+			found = s
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("service %s: %w", ref, ErrNotFound)
+	}
+	return found, nil
+}
+
+// Services returns every service.
+func (r *ReadTx) Services() []*api.Service {
+	it, err := r.txn.Get(tableServices, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*api.Service
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*api.Service))
+	}
+	return out
+}
+
+// Task returns the task with that ID, or nil.
+func (r *ReadTx) Task(id string) *api.Task {
+	raw, _ := r.txn.First(tableTasks, "id", id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*api.Task)
+}
+
+// FindTask resolves a full task ID or a unique prefix.
+func (r *ReadTx) FindTask(ref string) (*api.Task, error) {
+	if t := r.Task(ref); t != nil {
+		return t, nil
+	}
+	var found *api.Task
+	if ref != "" {
+		it, err := r.txn.Get(tableTasks, "id_prefix", ref)
+		if err == nil {
+			for raw := it.Next(); raw != nil; raw = it.Next() {
+				if found != nil {
+					return nil, fmt.Errorf("task %q is ambiguous: it matches more than one ID", ref)
+				}
+				found = raw.(*api.Task)
+			}
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("task %s: %w", ref, ErrNotFound)
+	}
+	return found, nil
+}
+
+// Tasks returns every task.
+func (r *ReadTx) Tasks() []*api.Task { return r.tasks("id") }
+
+// TasksByService returns the tasks of one service.
+func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
+	return r.tasks("service", serviceID)
+}
+
+// TasksByNode returns the tasks placed on one node.
+func (r *ReadTx) TasksByNode(nodeID string) []*api.Task { return r.tasks("node", nodeID) }
+
+// TasksBySlot returns the tasks of one replicated slot (nodeID empty) or of
+// one global service's node (slot 0).
+func (r *ReadTx) TasksBySlot(serviceID string, slot uint64, nodeID string) []*api.Task {
+	return r.tasks("slot", slotKey(serviceID, slot, nodeID))
+}
+
+func (r *ReadTx) tasks(index string, args ...any) []*api.Task {
+	it, err := r.txn.Get(tableTasks, index, args...)
+	if err != nil {
+		return nil
+	}
+	var out []*api.Task
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*api.Task))
+	}
+	return out
+}
+
+// Node returns the node with that ID, or nil.
+func (r *ReadTx) Node(id string) *api.Node {
+	raw, _ := r.txn.First(tableNodes, "id", id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*api.Node)
+}
+
+// FindNode resolves a node ID, unique ID prefix or hostname.
+func (r *ReadTx) FindNode(ref string) (*api.Node, error) {
+	if n := r.Node(ref); n != nil {
+		return n, nil
+	}
+	var found []*api.Node
+	for _, n := range r.Nodes() {
+		if n.Description.Hostname == ref || (ref != "" && strings.HasPrefix(n.ID, ref)) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("node %s: %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("node %q is ambiguous: it matches %d nodes", ref, len(found))
+}
+
+// Nodes returns every node.
+func (r *ReadTx) Nodes() []*api.Node {
+	it, err := r.txn.Get(tableNodes, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*api.Node
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*api.Node))
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+// Package state is the cluster's state: an indexed in-memory store
+// (go-memdb) changed only by Commands that the Raft FSM applies, with a watch
+// stream of the changes.
+package state
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/shoalproject/shoal/api"
+)
+
+// Store holds services, tasks and nodes. Objects it returns are shared and
+// must not be modified: copy, change the copy, and write it with a Command.
+type Store struct {
+	db *memdb.MemDB
+
+	// mu orders commits with subscriptions, so a subscriber's snapshot and
+	// its event stream neither overlap nor leave a gap.
+	mu    sync.Mutex
+	index uint64
+	subs  map[*Subscription]struct{}
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(fmt.Sprintf("state schema: %v", err))
+	}
+	return &Store{db: db, subs: map[*Subscription]struct{}{}}
+}
+
+// Index returns the Raft index of the last applied command.
+func (s *Store) Index() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index
+}
+
+// Read returns a consistent read-only view of the store at this moment.
+func (s *Store) Read() *ReadTx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &ReadTx{txn: s.db.Txn(false), index: s.index}
+}
+
+// Subscribe returns a view of the store and a subscription to every change
+// after it. Close the subscription when done.
+func (s *Store) Subscribe() (*ReadTx, *Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := newSubscription(s)
+	s.subs[sub] = struct{}{}
+	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+}
+
+func (s *Store) unsubscribe(sub *Subscription) {
+	s.mu.Lock()
+	delete(s.subs, sub)
+	s.mu.Unlock()
+}
+
+// apply runs cmd as the write at Raft index and publishes its changes.
+func (s *Store) apply(index uint64, cmd *Command) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn := s.db.Txn(true)
+	w := &writer{txn: txn, index: index, now: cmd.Time}
+	res := Result{Index: index}
+	for i := range cmd.Ops {
+		err := w.apply(&cmd.Ops[i])
+		if err == nil {
+			continue
+		}
+		if cmd.Atomic {
+			txn.Abort()
+			s.index = index
+			res.Err = err
+			return res
+		}
+		if res.OpErrs == nil {
+			res.OpErrs = make([]error, len(cmd.Ops))
+		}
+		res.OpErrs[i] = err
+	}
+	txn.Commit()
+	s.index = index
+	for sub := range s.subs {
+		sub.push(w.events)
+	}
+	return res
+}
+
+// reset replaces the whole contents, as a snapshot restore does, and tells
+// subscribers to read again.
+func (s *Store) reset(index uint64, services []*api.Service, tasks []*api.Task, nodes []*api.Node) error {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return err
+	}
+	txn := db.Txn(true)
+	for _, o := range services {
+		if err := txn.Insert(tableServices, o); err != nil {
+			txn.Abort()
+			return fmt.Errorf("restore service %s: %w", o.ID, err)
+		}
+	}
+	for _, o := range tasks {
+		if err := txn.Insert(tableTasks, o); err != nil {
+			txn.Abort()
+			return fmt.Errorf("restore task %s: %w", o.ID, err)
+		}
+	}
+	for _, o := range nodes {
+		if err := txn.Insert(tableNodes, o); err != nil {
+			txn.Abort()
+			return fmt.Errorf("restore node %s: %w", o.ID, err)
+		}
+	}
+	txn.Commit()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.db = db
+	s.index = index
+	for sub := range s.subs {
+		sub.push([]api.Event{{Index: index, Type: EventReset}})
+	}
+	return nil
+}
+
+// EventReset is the type of the event sent when the whole state was
+// replaced (a snapshot restore): subscribers must read it again.
+const EventReset = "reset"

@@ -1,0 +1,314 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/shoalproject/shoal/api"
+)
+
+// writer applies the ops of one command inside one write transaction and
+// collects the events they make.
+type writer struct {
+	txn    *memdb.Txn
+	index  uint64
+	now    time.Time
+	events []api.Event
+}
+
+func (w *writer) emit(typ, action, id string, svc *api.Service, task *api.Task, node *api.Node) {
+	w.events = append(w.events, api.Event{Index: w.index, Type: typ, Action: action, ID: id, Service: svc, Task: task, Node: node})
+}
+
+func (w *writer) apply(op *Op) error {
+	switch op.Kind {
+	case OpCreateService:
+		return w.createService(op.Service)
+	case OpUpdateService:
+		return w.updateService(op.Service, op.ExpectVersion)
+	case OpDeleteService:
+		return w.deleteService(op.ID)
+	case OpCreateTask:
+		return w.createTask(op.Task)
+	case OpDeleteTask:
+		return w.deleteTask(op.ID)
+	case OpAssignTask:
+		return w.assignTask(op.ID, op.NodeID, op.Message)
+	case OpPendingReason:
+		return w.pendingReason(op.ID, op.Message)
+	case OpSetDesiredState:
+		return w.setDesired(op.ID, op.Desired)
+	case OpTaskStatus:
+		return w.taskStatus(op.Report)
+	case OpUpsertNode:
+		return w.upsertNode(op.Node)
+	case OpNodeStatus:
+		return w.nodeStatus(op.ID, op.NodeStatus)
+	case OpDeleteNode:
+		return w.deleteNode(op.ID)
+	}
+	return fmt.Errorf("unknown op %q", op.Kind)
+}
+
+func (w *writer) stamp(m *api.Meta, create bool) {
+	m.Version = w.index
+	m.UpdatedAt = w.now
+	if create {
+		m.CreatedAt = w.now
+	}
+}
+
+func (w *writer) service(id string) (*api.Service, error) {
+	raw, err := w.txn.First(tableServices, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("service %s: %w", id, ErrNotFound)
+	}
+	return raw.(*api.Service), nil
+}
+
+func (w *writer) task(id string) (*api.Task, error) {
+	raw, err := w.txn.First(tableTasks, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	return raw.(*api.Task), nil
+}
+
+func (w *writer) node(id string) (*api.Node, error) {
+	raw, err := w.txn.First(tableNodes, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("node %s: %w", id, ErrNotFound)
+	}
+	return raw.(*api.Node), nil
+}
+
+func (w *writer) createService(in *api.Service) error {
+	if in == nil || in.ID == "" {
+		return fmt.Errorf("create service: missing service")
+	}
+	if raw, _ := w.txn.First(tableServices, "name", in.Spec.Name); raw != nil {
+		return fmt.Errorf("service %q: %w", in.Spec.Name, ErrNameConflict)
+	}
+	if raw, _ := w.txn.First(tableServices, "id", in.ID); raw != nil {
+		return fmt.Errorf("service id %s: %w", in.ID, ErrNameConflict)
+	}
+	s := *in
+	w.stamp(&s.Meta, true)
+	if err := w.txn.Insert(tableServices, &s); err != nil {
+		return err
+	}
+	w.emit(api.EventService, api.ActionCreate, s.ID, &s, nil, nil)
+	return nil
+}
+
+func (w *writer) updateService(in *api.Service, expect uint64) error {
+	if in == nil {
+		return fmt.Errorf("update service: missing service")
+	}
+	cur, err := w.service(in.ID)
+	if err != nil {
+		return err
+	}
+	if expect != 0 && cur.Version != expect {
+		return fmt.Errorf("service %s: version %d, expected %d: %w", cur.Spec.Name, cur.Version, expect, ErrVersionConflict)
+	}
+	if raw, _ := w.txn.First(tableServices, "name", in.Spec.Name); raw != nil && raw.(*api.Service).ID != in.ID {
+		return fmt.Errorf("service %q: %w", in.Spec.Name, ErrNameConflict)
+	}
+	s := *in
+	s.CreatedAt = cur.CreatedAt
+	w.stamp(&s.Meta, false)
+	if err := w.txn.Insert(tableServices, &s); err != nil {
+		return err
+	}
+	w.emit(api.EventService, api.ActionUpdate, s.ID, &s, nil, nil)
+	return nil
+}
+
+func (w *writer) deleteService(id string) error {
+	cur, err := w.service(id)
+	if err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableServices, cur); err != nil {
+		return err
+	}
+	w.emit(api.EventService, api.ActionRemove, id, cur, nil, nil)
+	return nil
+}
+
+func (w *writer) createTask(in *api.Task) error {
+	if in == nil || in.ID == "" {
+		return fmt.Errorf("create task: missing task")
+	}
+	if raw, _ := w.txn.First(tableTasks, "id", in.ID); raw != nil {
+		return fmt.Errorf("task %s: %w", in.ID, ErrNameConflict)
+	}
+	t := *in
+	w.stamp(&t.Meta, true)
+	if err := w.txn.Insert(tableTasks, &t); err != nil {
+		return err
+	}
+	w.emit(api.EventTask, api.ActionCreate, t.ID, nil, &t, nil)
+	return nil
+}
+
+func (w *writer) deleteTask(id string) error {
+	cur, err := w.task(id)
+	if err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableTasks, cur); err != nil {
+		return err
+	}
+	w.emit(api.EventTask, api.ActionRemove, id, nil, cur, nil)
+	return nil
+}
+
+// putTask stores a changed copy of a task.
+func (w *writer) putTask(t *api.Task) error {
+	w.stamp(&t.Meta, false)
+	if err := w.txn.Insert(tableTasks, t); err != nil {
+		return err
+	}
+	w.emit(api.EventTask, api.ActionUpdate, t.ID, nil, t, nil)
+	return nil
+}
+
+// advance moves a copy of a task to a new status, recording the transition.
+func advance(t *api.Task, st api.TaskStatus) {
+	if st.State != t.Status.State {
+		t.History = append(append([]api.TaskStatus(nil), t.History...), st)
+	}
+	t.Status = st
+}
+
+func (w *writer) assignTask(id, nodeID, msg string) error {
+	cur, err := w.task(id)
+	if err != nil {
+		return err
+	}
+	if cur.Status.State >= api.TaskStateAssigned || cur.DesiredState > api.TaskStateRunning {
+		return fmt.Errorf("assign task %s: it is %s: %w", id, cur.Status.State, ErrStaleTransition)
+	}
+	t := *cur
+	t.NodeID = nodeID
+	advance(&t, api.TaskStatus{State: api.TaskStateAssigned, Timestamp: w.now, Message: msg})
+	return w.putTask(&t)
+}
+
+func (w *writer) pendingReason(id, msg string) error {
+	cur, err := w.task(id)
+	if err != nil {
+		return err
+	}
+	if cur.Status.State > api.TaskStatePending {
+		return fmt.Errorf("task %s is %s: %w", id, cur.Status.State, ErrStaleTransition)
+	}
+	if cur.Status.Err == msg {
+		return nil
+	}
+	t := *cur
+	st := t.Status
+	st.State = api.TaskStatePending
+	st.Err = msg
+	st.Timestamp = w.now
+	advance(&t, st)
+	return w.putTask(&t)
+}
+
+func (w *writer) setDesired(id string, desired api.TaskState) error {
+	cur, err := w.task(id)
+	if err != nil {
+		return err
+	}
+	if desired <= cur.DesiredState {
+		return nil
+	}
+	t := *cur
+	t.DesiredState = desired
+	// A task that never reached a node ends here: nobody else will stop it.
+	if t.Status.State < api.TaskStateAssigned && desired > api.TaskStateRunning {
+		advance(&t, api.TaskStatus{State: api.TaskStateShutdown, Timestamp: w.now, Message: "shut down before it was placed"})
+	}
+	return w.putTask(&t)
+}
+
+func (w *writer) taskStatus(r *api.TaskReport) error {
+	if r == nil {
+		return fmt.Errorf("task status: missing report")
+	}
+	cur, err := w.task(r.TaskID)
+	if err != nil {
+		return err
+	}
+	if r.Status.State < cur.Status.State || (cur.Status.State.Terminal() && r.Status.State != cur.Status.State) {
+		return fmt.Errorf("task %s: %s to %s: %w", r.TaskID, cur.Status.State, r.Status.State, ErrStaleTransition)
+	}
+	t := *cur
+	advance(&t, r.Status)
+	if r.Endpoints != nil {
+		t.Endpoints = r.Endpoints
+	}
+	return w.putTask(&t)
+}
+
+func (w *writer) upsertNode(in *api.Node) error {
+	if in == nil || in.ID == "" {
+		return fmt.Errorf("upsert node: missing node")
+	}
+	n := *in
+	action := api.ActionCreate
+	if cur, _ := w.node(in.ID); cur != nil {
+		action = api.ActionUpdate
+		n.CreatedAt = cur.CreatedAt
+		w.stamp(&n.Meta, false)
+	} else {
+		w.stamp(&n.Meta, true)
+	}
+	if err := w.txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	w.emit(api.EventNode, action, n.ID, nil, nil, &n)
+	return nil
+}
+
+func (w *writer) nodeStatus(id string, st *api.NodeStatus) error {
+	cur, err := w.node(id)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("node %s: missing status", id)
+	}
+	n := *cur
+	n.Status = *st
+	w.stamp(&n.Meta, false)
+	if err := w.txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	w.emit(api.EventNode, api.ActionUpdate, n.ID, nil, nil, &n)
+	return nil
+}
+
+func (w *writer) deleteNode(id string) error {
+	cur, err := w.node(id)
+	if err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableNodes, cur); err != nil {
+		return err
+	}
+	w.emit(api.EventNode, api.ActionRemove, id, nil, nil, cur)
+	return nil
+}
