@@ -22,10 +22,10 @@ type TaskReport struct {
 // Event is one change to the cluster state, streamed by GET /v1/events.
 type Event struct {
 	// Index is the Raft index of the write that made the change.
-	Index  uint64   `json:"Index"`
-	Type   string   `json:"Type"`   // "service", "task", "node"
-	Action string   `json:"Action"` // "create", "update", "remove"
-	ID     string   `json:"ID"`
+	Index   uint64   `json:"Index"`
+	Type    string   `json:"Type"`   // "service", "task", "node"
+	Action  string   `json:"Action"` // "create", "update", "remove"
+	ID      string   `json:"ID"`
 	Service *Service `json:"Service,omitempty"`
 	Task    *Task    `json:"Task,omitempty"`
 	Node    *Node    `json:"Node,omitempty"`

@@ -29,4 +29,4 @@ func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)}
 type realTimer struct{ t *time.Timer }
 
 func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool           { return t.t.Stop() }
+func (t realTimer) Stop() bool          { return t.t.Stop() }

@@ -37,7 +37,7 @@ func (readyFilter) explain(c int) string { return plural(c) + " not available fo
 type runtimeFilter struct{ runtime string }
 
 func (f *runtimeFilter) setTask(t *api.Task) bool { f.runtime = t.Spec.Runtime(); return true }
-func (f *runtimeFilter) check(n *nodeInfo) bool  { return n.HasRuntime(f.runtime) }
+func (f *runtimeFilter) check(n *nodeInfo) bool   { return n.HasRuntime(f.runtime) }
 func (f *runtimeFilter) explain(c int) string {
 	return fmt.Sprintf("%s runtime not available on %s", f.runtime, plural(c))
 }
@@ -163,5 +163,5 @@ func (f *maxReplicasFilter) explain(c int) string {
 type nodeIDFilter struct{ id string }
 
 func (f *nodeIDFilter) setTask(t *api.Task) bool { f.id = t.NodeID; return f.id != "" }
-func (f *nodeIDFilter) check(n *nodeInfo) bool  { return n.ID == f.id }
-func (f *nodeIDFilter) explain(c int) string    { return "" }
+func (f *nodeIDFilter) check(n *nodeInfo) bool   { return n.ID == f.id }
+func (f *nodeIDFilter) explain(c int) string     { return "" }
