@@ -7,13 +7,39 @@ import (
 
 // Fake is a clock that moves only when Advance is called.
 type Fake struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
+	mu      sync.Mutex
+	now     time.Time
+	timers  []*fakeTimer
+	changed chan struct{} // closed and replaced whenever timers change
 }
 
 // NewFake returns a fake clock set to start.
-func NewFake(start time.Time) *Fake { return &Fake{now: start} }
+func NewFake(start time.Time) *Fake { return &Fake{now: start, changed: make(chan struct{})} }
+
+// notifyLocked wakes WaitForTimers callers.
+func (f *Fake) notifyLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// WaitForTimers blocks until at least n timers wait to fire, or done closes
+// (it then returns false). Tests use it to know a controller armed a timer.
+func (f *Fake) WaitForTimers(n int, done <-chan struct{}) bool {
+	for {
+		f.mu.Lock()
+		if len(f.timers) >= n {
+			f.mu.Unlock()
+			return true
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+}
 
 // Now returns the fake time.
 func (f *Fake) Now() time.Time {
@@ -33,6 +59,7 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 		return t
 	}
 	f.timers = append(f.timers, t)
+	f.notifyLocked()
 	return t
 }
 
@@ -52,6 +79,7 @@ func (f *Fake) Advance(d time.Duration) {
 		}
 	}
 	f.timers = keep
+	f.notifyLocked()
 	f.mu.Unlock()
 }
 
@@ -78,5 +106,12 @@ func (t *fakeTimer) Stop() bool {
 		return false
 	}
 	t.fired = true
+	for i, o := range t.clock.timers {
+		if o == t {
+			t.clock.timers = append(t.clock.timers[:i], t.clock.timers[i+1:]...)
+			break
+		}
+	}
+	t.clock.notifyLocked()
 	return true
 }

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/shoalproject/shoal/api"
@@ -17,9 +18,9 @@ func reap(p *plan, tasks []*api.Task, historyLimit int) {
 			continue
 		}
 		if t.Status.State.Terminal() {
-			key := t.NodeID
+			key := "node/" + t.NodeID
 			if t.Slot != 0 {
-				key = string(rune(0)) + uitoa(t.Slot)
+				key = fmt.Sprintf("slot/%d", t.Slot)
 			}
 			bySlot[key] = append(bySlot[key], t)
 		}
@@ -31,19 +32,6 @@ func reap(p *plan, tasks []*api.Task, historyLimit int) {
 		sort.Slice(ended, func(i, j int) bool { return endedAt(ended[i]).After(endedAt(ended[j])) })
 		for _, t := range ended[historyLimit:] {
 			p.ops = append(p.ops, state.Op{Kind: state.OpDeleteTask, ID: t.ID})
-		}
-	}
-}
-
-func uitoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
 		}
 	}
 }
