@@ -176,14 +176,12 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 	if r.wantsStop() {
 		st.State, st.Message = api.TaskStateShutdown, "shutdown"
 	} else if code != 0 {
+		// The error reads as Swarm's; how it ended goes in the message.
 		st.State = api.TaskStateFailed
-		st.Message = "task exited"
-		st.Err = ex.Message
-		if code > 0 {
-			st.Err = fmt.Sprintf("task: non-zero exit (%d)", code)
-			if ex.Message != "" {
-				st.Err += ": " + ex.Message
-			}
+		st.Message = ex.Message
+		st.Err = fmt.Sprintf("task: non-zero exit (%d)", code)
+		if code < 0 {
+			st.Err = "task: " + ex.Message
 		}
 	}
 	if !ex.ExitedAt.IsZero() {

@@ -58,7 +58,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{logger}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{logger}})
 
 	logs, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(cfg.Dir, "raft.db"),

@@ -1,0 +1,194 @@
+// Package e2e runs whole shoal clusters: in-process dev clusters and real
+// `shoal` processes, with real task processes that the tests kill.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/daemon"
+)
+
+// quietLog keeps cluster logs out of test output.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// shoalBin is the shoal binary built for the tests that run it as a
+// process.
+var shoalBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shoal-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shoalBin = filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", shoalBin, "github.com/shoalproject/shoal/cmd/shoal")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build shoal:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// devCluster starts an in-process dev cluster and, at cleanup, removes its
+// services, waits for their processes to stop, and closes it.
+func devCluster(t *testing.T) (*daemon.Dev, *client.Client) {
+	t.Helper()
+	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: t.TempDir(), Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(d.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		removeAll(t, c)
+		if err := d.Close(); err != nil {
+			t.Errorf("close dev cluster: %v", err)
+		}
+	})
+	return d, c
+}
+
+// removeAll removes every service and waits until no task is left.
+func removeAll(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svcs, err := c.ServiceList(ctx)
+	if err != nil {
+		t.Errorf("list services: %v", err)
+		return
+	}
+	for _, s := range svcs {
+		if err := c.ServiceRemove(ctx, s.ID); err != nil {
+			t.Errorf("remove %s: %v", s.Spec.Name, err)
+		}
+	}
+	waitTasks(t, ctx, c, "", "all tasks gone", func(ts []*api.Task) bool { return len(ts) == 0 })
+}
+
+// waitTasks re-reads the tasks (of one service, or all) on every cluster
+// event until cond holds or ctx ends.
+func waitTasks(t *testing.T, ctx context.Context, c *client.Client, service, what string, cond func([]*api.Task) bool) []*api.Task {
+	t.Helper()
+	var last []*api.Task
+	check := func() (bool, error) {
+		ts, err := c.TaskList(ctx, client.TaskFilter{Service: service})
+		if err != nil {
+			return false, err
+		}
+		last = ts
+		return cond(ts), nil
+	}
+	errDone := fmt.Errorf("done")
+	err := c.Events(ctx, client.EventFilter{Types: []string{api.EventTask, api.EventNode}}, func(api.Event) error {
+		ok, err := check()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return errDone
+		}
+		return nil
+	})
+	if err != errDone {
+		t.Fatalf("waiting for %s: %v; last tasks:\n%s", what, err, describe(last))
+	}
+	return last
+}
+
+func describe(ts []*api.Task) string {
+	var b strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&b, "  %s %s desired=%s state=%s err=%q\n", t.ID, t.Name(), t.DesiredState, t.Status.State, t.Status.Err)
+	}
+	return b.String()
+}
+
+// running returns the tasks that run and are meant to.
+func running(ts []*api.Task) []*api.Task {
+	var out []*api.Task
+	for _, t := range ts {
+		if t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func nRunning(n int) func([]*api.Task) bool {
+	return func(ts []*api.Task) bool { return len(running(ts)) == n && len(live(ts)) == n }
+}
+
+func live(ts []*api.Task) []*api.Task {
+	var out []*api.Task
+	for _, t := range ts {
+		if t.Live() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func replicated(n uint64) api.ServiceMode {
+	return api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: n}}
+}
+
+func processSpec(name string, replicas uint64, argv ...string) api.ServiceSpec {
+	return api.ServiceSpec{Name: name, Mode: replicated(replicas), TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: argv}}}
+}
+
+func pidOf(t *testing.T, task *api.Task) int {
+	t.Helper()
+	pid, err := strconv.Atoi(task.Status.RuntimeID)
+	if err != nil || pid <= 0 {
+		t.Fatalf("task %s has no PID (RuntimeID %q)", task.ID, task.Status.RuntimeID)
+	}
+	return pid
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// processesUnder lists the PIDs of processes whose working folder is
+// inside dir: the task processes of a data folder.
+func processesUnder(dir string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err == nil && strings.HasPrefix(cwd, dir+string(os.PathSeparator)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func clientFilter(service string) client.TaskFilter { return client.TaskFilter{Service: service} }
