@@ -35,7 +35,9 @@ func New(host string) (*Client, error) {
 	switch u.Scheme {
 	case "unix":
 		path := u.Path
-		if path == "" {
+		// unix://dir/shoal.sock would parse as host "dir" and path
+		// "/shoal.sock": refuse it rather than dial another socket.
+		if path == "" || u.Host != "" {
 			return nil, fmt.Errorf("invalid host %q: want unix:///path/to/shoal.sock", host)
 		}
 		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -82,7 +82,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		a.log.Debug("agent session ended; reconnecting", "err", err, "in", backoff)
+		a.log.Warn("agent session ended; reconnecting", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -113,27 +113,31 @@ func (a *Agent) survivors(ctx context.Context) (map[string]survivor, error) {
 	return out, nil
 }
 
-// serve runs one session: heartbeats, reports, and assignments.
+// serve runs one session: heartbeats, reports, and assignments. It
+// returns when any of the three fails, after the other two stopped.
 func (a *Agent) serve(ctx context.Context, sess Session, adopt map[string]survivor) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- a.heartbeat(ctx, sess) }()
-	go func() { errc <- a.reports.send(ctx, sess) }()
-	defer func() { cancel(); <-errc; <-errc }()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		once.Do(func() { first = err })
+		cancel()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); fail(a.heartbeat(ctx, sess)) }()
+	go func() { defer wg.Done(); fail(a.reports.send(ctx, sess)) }()
 	for {
 		as, err := sess.Assignments(ctx)
 		if err != nil {
-			return err
+			fail(err)
+			break
 		}
 		a.apply(ctx, as, adopt)
 		adopt = nil
-		select {
-		case err := <-errc:
-			return err
-		default:
-		}
 	}
+	wg.Wait()
+	return first
 }
 
 func (a *Agent) heartbeat(ctx context.Context, sess Session) error {

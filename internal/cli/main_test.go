@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/daemon"
@@ -68,6 +70,11 @@ func runTests(m *testing.M) int {
 	}
 	if err := d.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "close dev cluster:", err)
+		code = 1
+	}
+	// Every command's connections end with the cluster's API server.
+	if err := goleak.Find(); err != nil {
+		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
 		code = 1
 	}
 	return code

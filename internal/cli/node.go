@@ -12,7 +12,7 @@ import (
 )
 
 func newNodeCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Manage nodes", Args: noArgs, RunE: helpOnly}
+	cmd := &cobra.Command{Use: "node", Short: "Manage nodes", Args: unknownSubcommand, RunE: helpOnly}
 	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a))
 	return cmd
 }

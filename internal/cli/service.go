@@ -15,7 +15,7 @@ import (
 )
 
 func newServiceCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "service", Short: "Manage services", Args: noArgs, RunE: helpOnly}
+	cmd := &cobra.Command{Use: "service", Short: "Manage services", Args: unknownSubcommand, RunE: helpOnly}
 	cmd.AddCommand(
 		newServiceCreateCmd(a),
 		newServiceLsCmd(a),
@@ -26,6 +26,15 @@ func newServiceCmd(a *app) *cobra.Command {
 		newServiceRmCmd(a),
 	)
 	return cmd
+}
+
+// unknownSubcommand refuses arguments to a command group: they name a
+// subcommand that does not exist.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
 }
 
 // helpOnly prints a command group's help.

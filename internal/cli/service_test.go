@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -269,7 +270,7 @@ func TestServiceLifecycle(t *testing.T) {
 		}
 		// --no-trunc shows full IDs and the whole error.
 		tb = parseTable(t, mustShoal(t, "service", "ps", "--no-trunc", "web").stdout, taskHeaders...)
-		if tb.rows[1]["ID"] != old.ID || !strings.Contains(tb.rows[1]["ERROR"], "killed by signal 9") {
+		if tb.rows[1]["ID"] != old.ID || !strings.Contains(tb.rows[1]["ERROR"], "non-zero exit (137)") {
 			t.Errorf("service ps --no-trunc second row = %v", tb.rows[1])
 		}
 		// The old task is history: -f desired-state=running hides it.
@@ -458,5 +459,91 @@ func TestNodeCommands(t *testing.T) {
 	tb = parseTable(t, mustShoal(t, "node", "ps").stdout, taskHeaders...)
 	if len(tb.rows) != 0 {
 		t.Errorf("node ps with no services: %v", tb.rows)
+	}
+}
+
+// TestGlobalService checks how lists show a global service, and the
+// commands that only make sense for replicated ones.
+func TestGlobalService(t *testing.T) {
+	cleanupServices(t)
+	mustShoal(t, "service", "create", "--name", "g", "--mode", "global", "-d", "--", "sleep", "300")
+	waitUntil(t, "the global task to run", func(ctx context.Context, c *client.Client) (bool, error) {
+		tasks, err := serviceTasks(ctx, c, "g")
+		if err != nil {
+			return false, err
+		}
+		return len(tasks) == 1 && tasks[0].Status.State == api.TaskStateRunning, nil
+	})
+	if got := mustShoal(t, "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}").stdout; got != "g global 1/1\n" {
+		t.Errorf("service ls = %q, want %q", got, "g global 1/1\n")
+	}
+	tb := parseTable(t, mustShoal(t, "service", "ps", "g").stdout, taskHeaders...)
+	if want := "g." + api.ShortID(testDev.NodeID()); len(tb.rows) != 1 || tb.rows[0]["NAME"] != want {
+		t.Errorf("service ps g = %v, want one task named %s", tb.rows, want)
+	}
+	if r := shoal(t, "service", "scale", "g=2"); r.code != ExitFailure || !strings.Contains(r.stderr, "scale can only be used with replicated mode") {
+		t.Errorf("service scale of a global service: %s", r)
+	}
+	if r := shoal(t, "service", "update", "--replicas", "2", "g"); r.code != ExitUsage || !strings.Contains(r.stderr, "--replicas can only be used with replicated mode") {
+		t.Errorf("service update --replicas of a global service: %s", r)
+	}
+}
+
+// TestListOutputOptions checks -q with --format, bad templates and an
+// empty list.
+func TestListOutputOptions(t *testing.T) {
+	r := mustShoal(t, "service", "ls")
+	if tb := parseTable(t, r.stdout, serviceLsHeaders...); len(tb.rows) != 0 {
+		t.Errorf("service ls with no services:\n%s", r.stdout)
+	}
+	if r := mustShoal(t, "service", "ls", "--format", "json"); r.stdout != "" {
+		t.Errorf("service ls --format json with no services = %q, want nothing", r.stdout)
+	}
+	r = mustShoal(t, "node", "ls", "-q", "--format", "{{.Hostname}}")
+	if r.stdout != testDev.NodeID()+"\n" || !strings.Contains(r.stderr, "Ignoring custom format") {
+		t.Errorf("node ls -q --format: %s", r)
+	}
+	r = shoal(t, "node", "ls", "--format", "{{.Nope}}")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "template parsing error") || r.stdout != "" {
+		t.Errorf("node ls with a bad template: %s", r)
+	}
+	r = shoal(t, "node", "ls", "--format", "{{.Hostname")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "template parsing error") {
+		t.Errorf("node ls with an unparsable template: %s", r)
+	}
+	if r := mustShoal(t, "version"); !strings.HasPrefix(r.stdout, "shoal version ") {
+		t.Errorf("version printed %q", r.stdout)
+	}
+}
+
+// TestLongCommandTruncation checks that lists cut a long command line
+// without breaking a multi-byte character, and that --no-trunc shows it
+// whole.
+func TestLongCommandTruncation(t *testing.T) {
+	cleanupServices(t)
+	// "/bin/sh -c exec sleep 300 " is 26 bytes; the two-byte characters
+	// after it straddle any byte limit.
+	name := strings.Repeat("é", 20)
+	full := "/bin/sh -c exec sleep 300 " + name
+	mustShoal(t, "service", "create", "--name", "long", "-d", "--", "/bin/sh", "-c", "exec sleep 300", name)
+	waitRunning(t, "long", 1)
+	check := func(what, cell string) {
+		t.Helper()
+		if !utf8.ValidString(cell) {
+			t.Errorf("%s %q is not valid UTF-8", what, cell)
+		}
+		before, ok := strings.CutSuffix(cell, "…")
+		if !ok || !strings.HasPrefix(full, before) || len(before) < 20 {
+			t.Errorf("%s = %q, want a prefix of %q and …", what, cell, full)
+		}
+	}
+	check("service ls IMAGE/COMMAND", strings.TrimSpace(mustShoal(t, "service", "ls", "--format", "{{.Image}}").stdout))
+	check("service ps IMAGE", strings.TrimSpace(mustShoal(t, "service", "ps", "--format", "{{.Image}}", "long").stdout))
+	check("ps COMMAND", strings.TrimSpace(mustShoal(t, "ps", "--format", "{{.Command}}").stdout))
+	if got := strings.TrimSpace(mustShoal(t, "service", "ps", "--no-trunc", "--format", "{{.Image}}", "long").stdout); got != full {
+		t.Errorf("service ps --no-trunc IMAGE = %q, want %q", got, full)
+	}
+	if got := strings.TrimSpace(mustShoal(t, "ps", "--no-trunc", "--format", "{{.Command}}").stdout); got != full {
+		t.Errorf("ps --no-trunc COMMAND = %q, want %q", got, full)
 	}
 }

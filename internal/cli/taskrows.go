@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -52,10 +53,20 @@ func imageOrCommand(c api.ContainerSpec, trunc bool) string {
 		return c.Image
 	}
 	s := strings.Join(c.Argv(), " ")
-	if trunc && len(s) > 40 {
-		s = s[:39] + "…"
+	if trunc {
+		s = ellipsis(s, 40)
 	}
 	return s
+}
+
+// ellipsis cuts s to at most n characters, the last being "…", without
+// splitting a multi-byte character.
+func ellipsis(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // currentState reads like docker's "Running 3 seconds ago".
@@ -115,8 +126,8 @@ func taskRows(tasks []*api.Task, nodes map[string]*api.Node, noTrunc bool, now t
 			node = n.Description.Hostname
 		}
 		errText := t.Status.Err
-		if !noTrunc && len(errText) > maxErrLength {
-			errText = errText[:maxErrLength-1] + "…"
+		if !noTrunc {
+			errText = ellipsis(errText, maxErrLength)
 		}
 		if errText != "" {
 			errText = `"` + errText + `"`

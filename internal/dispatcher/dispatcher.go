@@ -51,9 +51,12 @@ func (d *Dispatcher) logger() *slog.Logger {
 	return d.Logger
 }
 
-// Run serves sessions until ctx ends. Nodes that the store says are ready
-// must beat within the timeout, or they are marked down.
-func (d *Dispatcher) Run(ctx context.Context) error {
+// Start begins serving sessions; they end when ctx ends or stop is
+// called. Nodes that the store says are ready must beat within the
+// timeout, or they are marked down. Start returns at once: a manager calls
+// it when it becomes the leader, before it tells anyone it leads.
+func (d *Dispatcher) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	d.mu.Lock()
 	d.ctx = ctx
 	d.beats = map[string]*heartbeat{}
@@ -64,18 +67,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	d.mu.Unlock()
+	return func() {
+		cancel()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, h := range d.beats {
+			h.stop()
+		}
+		for s := range d.sessions {
+			s.cancel()
+		}
+		d.ctx = nil
+	}
+}
 
+// Run serves sessions until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	stop := d.Start(ctx)
 	<-ctx.Done()
-
-	d.mu.Lock()
-	for _, h := range d.beats {
-		h.stop()
-	}
-	for s := range d.sessions {
-		s.cancel()
-	}
-	d.ctx = nil
-	d.mu.Unlock()
+	stop()
 	return ctx.Err()
 }
 

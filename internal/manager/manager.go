@@ -150,32 +150,10 @@ func (m *Manager) followLeadership(ctx context.Context) {
 func (m *Manager) lead(parent context.Context) func() {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// Announce leadership once the store holds every committed write.
-		if err := m.raft.Barrier(10 * time.Second); err != nil {
-			m.log.Warn("raft barrier after election", "err", err)
-			return
-		}
-		m.leadMu.Lock()
-		select {
-		case <-m.leading:
-		default:
-			if ctx.Err() == nil {
-				close(m.leading)
-			}
-		}
-		m.leadMu.Unlock()
-	}()
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Catch up with everything committed before acting on it.
-			if err := m.raft.Barrier(10 * time.Second); err != nil {
-				m.log.Warn("raft barrier before controller start", "controller", name, "err", err)
-			}
 			for ctx.Err() == nil {
 				err := f(ctx)
 				if ctx.Err() != nil || errors.Is(err, context.Canceled) {
@@ -189,11 +167,31 @@ func (m *Manager) lead(parent context.Context) func() {
 			}
 		}()
 	}
-	orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
-	sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
-	run("dispatcher", m.dispatcher.Run)
-	run("orchestrator", orch.Run)
-	run("scheduler", sched.Run)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Act only once the store holds every committed write.
+		if err := m.raft.Barrier(10 * time.Second); err != nil {
+			m.log.Warn("raft barrier after election; giving up leadership work", "err", err)
+			return
+		}
+		stopDispatcher := m.dispatcher.Start(ctx)
+		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
+		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
+		run("orchestrator", orch.Run)
+		run("scheduler", sched.Run)
+		m.leadMu.Lock()
+		select {
+		case <-m.leading:
+		default:
+			if ctx.Err() == nil {
+				close(m.leading)
+			}
+		}
+		m.leadMu.Unlock()
+		<-ctx.Done()
+		stopDispatcher()
+	}()
 	return func() {
 		cancel()
 		wg.Wait()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,6 +21,9 @@ var Version = "0.1.0-dev"
 
 // maxBody bounds request bodies.
 const maxBody = 4 << 20
+
+// errTooLarge marks a request body over maxBody.
+var errTooLarge = errors.New("request too large")
 
 // Server answers API requests for one manager.
 type Server struct {
@@ -89,10 +91,16 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
+	case errors.Is(err, errTooLarge):
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(err, state.ErrAmbiguous):
+		// An ID prefix or hostname that matches several objects is the
+		// caller's mistake, as in docker.
+		code = http.StatusBadRequest
 	}
 	msg := err.Error()
 	// The sentinel prefixes say nothing a user needs.
-	for _, p := range []string{manager.ErrInvalid.Error() + ": ", manager.ErrConflict.Error() + ": "} {
+	for _, p := range []string{manager.ErrInvalid.Error() + ": ", manager.ErrConflict.Error() + ": ", errTooLarge.Error() + ": "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	if code == http.StatusInternalServerError {
@@ -102,10 +110,14 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 }
 
 // decode reads a JSON body into v, refusing unknown fields.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("%w: request body larger than %d bytes", errTooLarge, maxBody)
+		}
 		return fmt.Errorf("%w: malformed JSON body: %v", manager.ErrInvalid, err)
 	}
 	if dec.More() {

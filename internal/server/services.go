@@ -19,7 +19,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 	var spec api.ServiceSpec
-	if err := decode(r, &spec); err != nil {
+	if err := decode(w, r, &spec); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -51,7 +51,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 		version = n
 	}
 	var spec api.ServiceSpec
-	if err := decode(r, &spec); err != nil {
+	if err := decode(w, r, &spec); err != nil {
 		s.fail(w, err)
 		return
 	}

@@ -8,4 +8,6 @@ var (
 	ErrNameConflict    = errors.New("name already in use")
 	ErrVersionConflict = errors.New("changed by another writer")
 	ErrStaleTransition = errors.New("task state cannot move backwards")
+	// ErrAmbiguous is returned when a reference matches several objects.
+	ErrAmbiguous = errors.New("ambiguous reference")
 )

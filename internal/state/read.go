@@ -49,7 +49,7 @@ func (r *ReadTx) FindService(ref string) (*api.Service, error) {
 	for _, s := range r.Services() {
 		if strings.HasPrefix(s.ID, ref) && ref != "" {
 			if found != nil {
-				return nil, fmt.Errorf("service %q is ambiguous: it matches more than one ID", ref)
+				return nil, fmt.Errorf("%w: service %q matches more than one ID", ErrAmbiguous, ref)
 			}
 			found = s
 		}
@@ -93,7 +93,7 @@ func (r *ReadTx) FindTask(ref string) (*api.Task, error) {
 		if err == nil {
 			for raw := it.Next(); raw != nil; raw = it.Next() {
 				if found != nil {
-					return nil, fmt.Errorf("task %q is ambiguous: it matches more than one ID", ref)
+					return nil, fmt.Errorf("%w: task %q matches more than one ID", ErrAmbiguous, ref)
 				}
 				found = raw.(*api.Task)
 			}
@@ -160,7 +160,7 @@ func (r *ReadTx) FindNode(ref string) (*api.Node, error) {
 	case 1:
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("node %q is ambiguous: it matches %d nodes", ref, len(found))
+	return nil, fmt.Errorf("%w: node %q matches %d nodes", ErrAmbiguous, ref, len(found))
 }
 
 // Nodes returns every node.

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+)
+
+// TestUsageErrors checks mistakes the CLI catches itself: exit 125, a
+// message on stderr, nothing on stdout and nothing created.
+func TestUsageErrors(t *testing.T) {
+	cleanupServices(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"service", "ls", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown shorthand flag", []string{"service", "create", "-Z", "--name", "x", "--", "sleep", "300"}, "unknown shorthand flag"},
+		{"negative replicas", []string{"service", "create", "--name", "neg", "--replicas", "-1", "-d", "--", "sleep", "300"}, "--replicas"},
+		{"missing name", []string{"service", "create", "-d", "--", "sleep", "300"}, "--name is required"},
+		{"no program", []string{"service", "create", "--name", "x"}, "requires at least 1 argument"},
+		{"bad mode", []string{"service", "create", "--name", "x", "--mode", "sometimes", "--", "sleep", "300"}, `invalid --mode "sometimes"`},
+		{"global with replicas", []string{"service", "create", "--name", "x", "--mode", "global", "--replicas", "2", "--", "sleep", "300"}, "--replicas can only be used with replicated mode"},
+		{"bad publish", []string{"service", "create", "--name", "x", "-p", "http", "--", "sleep", "300"}, `invalid --publish "http"`},
+		{"bad label", []string{"service", "create", "--name", "x", "-l", "=v", "--", "sleep", "300"}, `invalid --label "=v"`},
+		{"bad memory", []string{"service", "create", "--name", "x", "--limit-memory", "lots", "--", "sleep", "300"}, `invalid --limit-memory "lots"`},
+		{"scale not a number", []string{"service", "scale", "web=abc"}, `invalid scale specifier "web=abc"`},
+		{"scale without count", []string{"service", "scale", "web"}, `invalid scale specifier "web"`},
+		{"scale negative", []string{"service", "scale", "web=-1"}, `invalid scale specifier "web=-1"`},
+		{"ls with argument", []string{"service", "ls", "web"}, "accepts no arguments"},
+		{"inspect without argument", []string{"service", "inspect"}, "requires at least 1 argument"},
+		{"update two services", []string{"service", "update", "a", "b"}, "requires exactly 1 argument"},
+		{"bad filter", []string{"ps", "-f", "colour=red"}, `invalid filter "colour"`},
+		{"filter without value", []string{"node", "ps", "-f", "name"}, `invalid filter "name"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := shoal(t, tc.args...)
+			if r.code != ExitUsage {
+				t.Errorf("exit %d, want %d: %s", r.code, ExitUsage, r)
+			}
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr %q does not say %q", r.stderr, tc.want)
+			}
+			if !strings.Contains(r.stderr, "--help") {
+				t.Errorf("stderr %q does not point to --help", r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+		})
+	}
+	c := testClient(t)
+	svcs, err := c.ServiceList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 0 {
+		t.Errorf("usage errors created services: %v", svcs[0].Spec.Name)
+	}
+}
+
+// TestAPIErrors checks errors the cluster reports: exit 1 and the message.
+func TestAPIErrors(t *testing.T) {
+	cleanupServices(t)
+	mustShoal(t, "service", "create", "--name", "dup", "--replicas", "1", "-d", "--", "sleep", "300")
+
+	t.Run("duplicate name", func(t *testing.T) {
+		for _, name := range []string{"dup", "DUP"} {
+			r := shoal(t, "service", "create", "--name", name, "-d", "--", "sleep", "300")
+			if r.code != ExitFailure || !strings.Contains(r.stderr, "already exists") {
+				t.Errorf("second service named %s: %s", name, r)
+			}
+		}
+	})
+
+	t.Run("invalid name", func(t *testing.T) {
+		r := shoal(t, "service", "create", "--name", "bad name", "-d", "--", "sleep", "300")
+		if r.code != ExitFailure || !strings.Contains(r.stderr, `"bad name"`) {
+			t.Errorf("service named 'bad name': %s", r)
+		}
+		if r.stdout != "" {
+			t.Errorf("stdout %q, want nothing", r.stdout)
+		}
+	})
+
+	t.Run("invalid spec lists every problem", func(t *testing.T) {
+		r := shoal(t, "service", "create", "--name", "x", "--restart-condition", "sometimes",
+			"--constraint", "node.platform.os = linux", "--stop-signal", "SIGNOPE", "-d", "--", "sleep", "300")
+		if r.code != ExitFailure {
+			t.Errorf("exit %d, want 1: %s", r.code, r)
+		}
+		for _, want := range []string{`restart condition "sometimes"`, `constraint "node.platform.os = linux"`, `invalid stop signal "SIGNOPE"`} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+			}
+		}
+	})
+
+	t.Run("missing service", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"service", "inspect", "nope"},
+			{"service", "ps", "nope"},
+			{"service", "rm", "nope"},
+			{"service", "scale", "nope=2"},
+			{"service", "update", "nope", "--replicas", "2"},
+		} {
+			r := shoal(t, args...)
+			if r.code != ExitFailure || !strings.Contains(r.stderr, "no such service: nope") {
+				t.Errorf("shoal %s: %s", strings.Join(args, " "), r)
+			}
+		}
+	})
+
+	t.Run("inspect found and missing", func(t *testing.T) {
+		r := shoal(t, "service", "inspect", "-f", "{{.Spec.Name}}", "dup", "nope")
+		if r.code != ExitFailure || r.stdout != "dup\n" || !strings.Contains(r.stderr, "no such service: nope") {
+			t.Errorf("service inspect dup nope: %s", r)
+		}
+	})
+
+	t.Run("program not found", func(t *testing.T) {
+		mustShoal(t, "service", "create", "--name", "noprog", "-d", "--", "/nope/prog")
+		waitUntil(t, "the noprog task to be rejected", func(ctx context.Context, c *client.Client) (bool, error) {
+			tasks, err := serviceTasks(ctx, c, "noprog")
+			if err != nil {
+				return false, err
+			}
+			for _, tk := range tasks {
+				if tk.Status.State == api.TaskStateRejected {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		tb := parseTable(t, mustShoal(t, "service", "ps", "--no-trunc", "noprog").stdout, taskHeaders...)
+		found := false
+		for _, row := range tb.rows {
+			if strings.HasPrefix(row["CURRENT STATE"], "Rejected ") {
+				found = true
+				if !strings.Contains(row["ERROR"], "no such file or directory") || !strings.Contains(row["ERROR"], "/nope/prog") {
+					t.Errorf("rejected task ERROR = %q, want the missing program", row["ERROR"])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("service ps noprog shows no rejected task: %v", tb.rows)
+		}
+	})
+
+	t.Run("no cluster", func(t *testing.T) {
+		r := shoalRaw(t, "--host", "unix:///nonexistent.sock", "service", "ls")
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "cannot reach shoal") || !strings.Contains(r.stderr, "unix:///nonexistent.sock") {
+			t.Errorf("service ls with no cluster: %s", r)
+		}
+		if r.stdout != "" {
+			t.Errorf("stdout %q, want nothing", r.stdout)
+		}
+	})
+
+	t.Run("bad host", func(t *testing.T) {
+		r := shoalRaw(t, "--host", "ftp://example.com", "service", "ls")
+		if r.code != ExitFailure || !strings.Contains(r.stderr, `invalid host "ftp://example.com"`) {
+			t.Errorf("service ls with a bad host: %s", r)
+		}
+	})
+}
+
+// TestHostSelection checks that --host, -H and SHOAL_HOST all pick the
+// cluster, and that --host wins over SHOAL_HOST.
+func TestHostSelection(t *testing.T) {
+	check := func(t *testing.T, r result) {
+		t.Helper()
+		if r.code != 0 || !strings.HasPrefix(r.stdout, testDev.NodeID()) {
+			t.Errorf("node ls -q: %s", r)
+		}
+	}
+	t.Run("--host", func(t *testing.T) { check(t, shoalRaw(t, "--host", testHost, "node", "ls", "-q")) })
+	t.Run("-H", func(t *testing.T) { check(t, shoalRaw(t, "-H", testHost, "node", "ls", "-q")) })
+	t.Run("--host after the command", func(t *testing.T) { check(t, shoalRaw(t, "node", "ls", "-q", "--host", testHost)) })
+	t.Run("SHOAL_HOST", func(t *testing.T) {
+		t.Setenv("SHOAL_HOST", testHost)
+		check(t, shoalRaw(t, "node", "ls", "-q"))
+	})
+	t.Run("--host over SHOAL_HOST", func(t *testing.T) {
+		t.Setenv("SHOAL_HOST", "unix:///nonexistent.sock")
+		check(t, shoalRaw(t, "--host", testHost, "node", "ls", "-q"))
+		if r := shoalRaw(t, "node", "ls", "-q"); r.code != ExitFailure || !strings.Contains(r.stderr, "unix:///nonexistent.sock") {
+			t.Errorf("SHOAL_HOST is not used: %s", r)
+		}
+	})
+}
