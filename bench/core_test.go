@@ -3,8 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"syscall"
