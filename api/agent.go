@@ -9,6 +9,9 @@ type Assignments struct {
 	Tasks []*Task `json:"Tasks,omitempty"`
 	// Removed are IDs of tasks no longer assigned to the node.
 	Removed []string `json:"Removed,omitempty"`
+	// Configs and Secrets are those the node's tasks name, with their data.
+	Configs []*Config `json:"Configs,omitempty"`
+	Secrets []*Secret `json:"Secrets,omitempty"`
 }
 
 // TaskReport is an agent's report of a task's new status, with the

@@ -43,7 +43,10 @@ func ParseConstraint(expr string) (Constraint, error) {
 		}
 	}
 	for _, prefix := range []string{"node.labels.", "engine.labels."} {
-		if strings.HasPrefix(lk, prefix) && len(c.Key) > len(prefix) {
+		// Compare c.Key itself, not lk: lower-casing may change the byte
+		// length of non-ASCII runes ("İ" becomes "i"), and the label name
+		// is cut from c.Key at len(prefix).
+		if len(c.Key) > len(prefix) && strings.EqualFold(c.Key[:len(prefix)], prefix) {
 			// Label names keep their case.
 			c.Key = prefix + c.Key[len(prefix):]
 			return c, nil

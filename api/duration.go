@@ -22,8 +22,13 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
-// UnmarshalJSON reads a duration string or a number of nanoseconds.
+// UnmarshalJSON reads a duration string or a number of nanoseconds; null
+// is a no-op.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		// As encoding/json does for other types, null leaves d unchanged.
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := time.ParseDuration(s)

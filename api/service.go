@@ -73,6 +73,22 @@ type TaskSpec struct {
 	Placement     *Placement            `json:"Placement,omitempty"`
 	// ForceUpdate changes to replace every task without another change.
 	ForceUpdate uint64 `json:"ForceUpdate,omitempty"`
+	// Networks the tasks attach to, with their aliases on each.
+	Networks []NetworkAttachment `json:"Networks,omitempty"`
+	// LogDriver is kept on the spec for the runtime that supports it.
+	LogDriver *Driver `json:"LogDriver,omitempty"`
+}
+
+// NetworkAttachment attaches a task to a network.
+type NetworkAttachment struct {
+	Target  string   `json:"Target"`
+	Aliases []string `json:"Aliases,omitempty"`
+}
+
+// Driver names a driver and its options (logging).
+type Driver struct {
+	Name    string            `json:"Name"`
+	Options map[string]string `json:"Options,omitempty"`
 }
 
 // Runtime names the runtime a task of this spec needs: "docker" for an
@@ -107,6 +123,79 @@ type ContainerSpec struct {
 	StopSignal      string       `json:"StopSignal,omitempty"`
 	StopGracePeriod *Duration    `json:"StopGracePeriod,omitempty"`
 	Healthcheck     *HealthCheck `json:"Healthcheck,omitempty"`
+	// Configs and Secrets become files inside the task.
+	Configs []ConfigReference `json:"Configs,omitempty"`
+	Secrets []SecretReference `json:"Secrets,omitempty"`
+	Mounts  []Mount           `json:"Mounts,omitempty"`
+	// Init runs an init process as PID 1 in the container.
+	Init     *bool             `json:"Init,omitempty"`
+	ReadOnly bool              `json:"ReadOnly,omitempty"`
+	CapAdd   []string          `json:"CapabilityAdd,omitempty"`
+	CapDrop  []string          `json:"CapabilityDrop,omitempty"`
+	Sysctls  map[string]string `json:"Sysctls,omitempty"`
+	Ulimits  []Ulimit          `json:"Ulimits,omitempty"`
+	// Hosts are extra /etc/hosts lines, "HOST:IP" or "IP HOST".
+	Hosts     []string   `json:"Hosts,omitempty"`
+	DNSConfig *DNSConfig `json:"DNSConfig,omitempty"`
+}
+
+// FileTarget says where a config or secret file goes and who owns it.
+type FileTarget struct {
+	// Name is the file's path: absolute, or relative to /run/secrets
+	// (secrets) or / (configs).
+	Name string `json:"Name"`
+	UID  string `json:"UID,omitempty"`
+	GID  string `json:"GID,omitempty"`
+	// Mode is the file mode; 0 means 0444.
+	Mode uint32 `json:"Mode,omitempty"`
+}
+
+// ConfigReference names a config a task gets as a file.
+type ConfigReference struct {
+	ConfigName string      `json:"ConfigName"`
+	ConfigID   string      `json:"ConfigID,omitempty"`
+	File       *FileTarget `json:"File,omitempty"`
+}
+
+// SecretReference names a secret a task gets as a file.
+type SecretReference struct {
+	SecretName string      `json:"SecretName"`
+	SecretID   string      `json:"SecretID,omitempty"`
+	File       *FileTarget `json:"File,omitempty"`
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is a bind mount, a named volume or a tmpfs in a container.
+type Mount struct {
+	Type     string `json:"Type"`
+	Source   string `json:"Source,omitempty"`
+	Target   string `json:"Target"`
+	ReadOnly bool   `json:"ReadOnly,omitempty"`
+	// VolumeLabels label a named volume the node creates.
+	VolumeLabels map[string]string `json:"VolumeLabels,omitempty"`
+	// TmpfsSize bounds a tmpfs mount, in bytes; 0 is unbounded.
+	TmpfsSize int64  `json:"TmpfsSize,omitempty"`
+	TmpfsMode uint32 `json:"TmpfsMode,omitempty"`
+}
+
+// Ulimit is one resource limit of a container.
+type Ulimit struct {
+	Name string `json:"Name"`
+	Soft int64  `json:"Soft"`
+	Hard int64  `json:"Hard"`
+}
+
+// DNSConfig sets a container's resolver.
+type DNSConfig struct {
+	Nameservers []string `json:"Nameservers,omitempty"`
+	Search      []string `json:"Search,omitempty"`
+	Options     []string `json:"Options,omitempty"`
 }
 
 // Argv returns the command line of a process task.

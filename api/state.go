@@ -70,6 +70,10 @@ func (s TaskState) MarshalJSON() ([]byte, error) { return json.Marshal(s.String(
 
 // UnmarshalJSON reads a state name or its number.
 func (s *TaskState) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		// As encoding/json does for other types, null leaves s unchanged.
+		return nil
+	}
 	var name string
 	if err := json.Unmarshal(b, &name); err == nil {
 		v, err := ParseTaskState(name)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -148,8 +149,8 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	if sig, ok := signals[name]; ok {
 		return sig, nil
 	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 && n < 65 {
+	// The whole string must be the number: Sscanf would take "9x" as 9.
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), nil
 	}
 	return 0, fmt.Errorf("invalid stop signal %q", s)

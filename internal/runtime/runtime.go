@@ -57,6 +57,30 @@ type TaskSpec struct {
 	// Labels are extra labels to record with the task (service and stack
 	// names); Container.Labels are the user's.
 	Labels map[string]string
+	// Files are the task's configs and secrets, resolved.
+	Files []File
+	// Networks are the networks the task attaches to, by name.
+	Networks []api.NetworkAttachment
+}
+
+// File is a config or secret delivered into a task.
+type File struct {
+	// Target is the absolute path inside the task.
+	Target string
+	Data   []byte
+	UID    string
+	GID    string
+	Mode   uint32
+	// Secret files live on tmpfs and are never written to the node's disk.
+	Secret bool
+}
+
+// HealthReader is implemented by runtimes that check health themselves (the
+// docker runtime reads the engine's health status).
+type HealthReader interface {
+	// Health returns a channel of the task's health changes ("starting",
+	// "healthy", "unhealthy"), closed when the task exits.
+	Health(ctx context.Context, taskID string) (<-chan string, error)
 }
 
 // Handle describes a started task.
