@@ -35,17 +35,18 @@ func ParseConstraint(expr string) (Constraint, error) {
 	if c.Key == "" || c.Value == "" || strings.ContainsAny(c.Value, "=!") {
 		return c, fmt.Errorf("constraint %q: want KEY==VALUE or KEY!=VALUE", expr)
 	}
-	lk := strings.ToLower(c.Key)
+	// Keys compare case-insensitively in ASCII only: with equal byte
+	// lengths, EqualFold cannot match a non-ASCII look-alike ("ſ", "K").
 	for _, known := range constraintKeys {
-		if lk == known {
+		if len(c.Key) == len(known) && strings.EqualFold(c.Key, known) {
 			c.Key = known
 			return c, nil
 		}
 	}
 	for _, prefix := range []string{"node.labels.", "engine.labels."} {
-		// Compare c.Key itself, not lk: lower-casing may change the byte
-		// length of non-ASCII runes ("İ" becomes "i"), and the label name
-		// is cut from c.Key at len(prefix).
+		// Compare c.Key itself, not a lower-cased copy: lower-casing may
+		// change the byte length of non-ASCII runes ("İ" becomes "i"), and
+		// the label name is cut from c.Key at len(prefix).
 		if len(c.Key) > len(prefix) && strings.EqualFold(c.Key[:len(prefix)], prefix) {
 			// Label names keep their case.
 			c.Key = prefix + c.Key[len(prefix):]

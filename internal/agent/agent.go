@@ -75,8 +75,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		sess, err := a.cfg.Manager.Register(ctx, a.registration())
 		if err == nil {
 			backoff = 100 * time.Millisecond
-			err = a.serve(ctx, sess, adopt)
-			adopt = nil
+			// adopt is consumed by the session's first assignment only: a
+			// session that broke before it leaves it to the next one.
+			err = a.serve(ctx, sess, &adopt)
 			sess.Close()
 		}
 		if ctx.Err() != nil {
@@ -115,7 +116,7 @@ func (a *Agent) survivors(ctx context.Context) (map[string]survivor, error) {
 
 // serve runs one session: heartbeats, reports, and assignments. It
 // returns when any of the three fails, after the other two stopped.
-func (a *Agent) serve(ctx context.Context, sess Session, adopt map[string]survivor) error {
+func (a *Agent) serve(ctx context.Context, sess Session, adopt *map[string]survivor) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -133,8 +134,8 @@ func (a *Agent) serve(ctx context.Context, sess Session, adopt map[string]surviv
 			fail(err)
 			break
 		}
-		a.apply(ctx, as, adopt)
-		adopt = nil
+		a.apply(ctx, as, *adopt)
+		*adopt = nil
 	}
 	wg.Wait()
 	return first

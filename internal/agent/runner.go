@@ -67,9 +67,6 @@ func (r *runner) run(ctx context.Context) {
 	var h runtime.Handle
 	if r.adopted != nil {
 		h = *r.adopted
-		if t.Status.State < api.TaskStateRunning {
-			r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "adopted after agent restart", RuntimeID: h.RuntimeID}, h.Endpoints)
-		}
 	} else {
 		var ok bool
 		if h, ok = r.start(ctx, t); !ok {
@@ -89,6 +86,17 @@ func (r *runner) run(ctx context.Context) {
 		}
 		exited <- st
 	}()
+
+	// A task with a health check is running only once healthy.
+	health := r.watchHealth(waitCtx, t, h)
+	running := t.Status.State == api.TaskStateRunning && r.adopted != nil
+	switch {
+	case health == nil && !running:
+		r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: h.RuntimeID}, h.Endpoints)
+		running = true
+	case health != nil && !running:
+		r.send(api.TaskStatus{State: api.TaskStateStarting, Message: "waiting for the health check", RuntimeID: h.RuntimeID, Health: api.HealthStarting}, h.Endpoints)
+	}
 	for {
 		if r.wantsStop() {
 			r.stop(h)
@@ -100,12 +108,103 @@ func (r *runner) run(ctx context.Context) {
 		case st := <-exited:
 			r.exitedWith(h, st)
 			return
+		case u, ok := <-health:
+			if !ok {
+				health = nil
+				continue
+			}
+			switch u.status {
+			case api.HealthHealthy:
+				if !running {
+					running = true
+					r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: h.RuntimeID, Health: api.HealthHealthy}, h.Endpoints)
+				}
+			case api.HealthUnhealthy:
+				r.failUnhealthy(h, u.output)
+				return
+			}
 		case <-r.changed:
 		}
 	}
 }
 
-// start walks the task from assigned to running. It reports false when the
+// watchHealth starts following the task's health: the agent's own checks
+// for a runtime that can exec in the task, or the runtime's report (the
+// engine's checks for containers). It returns nil for a task without a
+// health check.
+func (r *runner) watchHealth(ctx context.Context, t *api.Task, h runtime.Handle) <-chan healthUpdate {
+	started := h.StartedAt
+	if started.IsZero() {
+		started = time.Now()
+	}
+	if hr, ok := r.rt.(runtime.HealthReader); ok {
+		ch, err := hr.Health(ctx, r.id)
+		if err != nil {
+			r.log.Warn("read task health", "task", r.id, "err", err)
+			return nil
+		}
+		return healthFromRuntime(ctx, ch)
+	}
+	cfg, ok := healthOf(t.Spec.ContainerSpec.Healthcheck)
+	ex, canExec := r.rt.(runtime.Execer)
+	if !ok || !canExec {
+		return nil
+	}
+	return checkHealth(ctx, cfg, started, func(ctx context.Context, argv []string) (int, []byte, error) {
+		return ex.Exec(ctx, r.id, argv)
+	})
+}
+
+// healthFromRuntime turns a runtime's health statuses into updates. A first
+// status of "" means the task has no health check: nil is returned then.
+func healthFromRuntime(ctx context.Context, in <-chan string) <-chan healthUpdate {
+	var first string
+	select {
+	case s, ok := <-in:
+		if !ok || s == "" {
+			return nil
+		}
+		first = s
+	case <-ctx.Done():
+		return nil
+	}
+	out := make(chan healthUpdate, 1)
+	out <- healthUpdate{status: first}
+	go func() {
+		defer close(out)
+		for s := range in {
+			select {
+			case out <- healthUpdate{status: s}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// failUnhealthy stops a task whose health check failed and reports it
+// failed with the check's last output.
+func (r *runner) failUnhealthy(h runtime.Handle, output string) {
+	t := r.current()
+	ctx, cancel := context.WithTimeout(context.Background(), stopGrace(t)+30*time.Second)
+	defer cancel()
+	if err := r.rt.Stop(ctx, r.id, stopGrace(t)); err != nil {
+		r.log.Warn("stop unhealthy task", "task", r.id, "err", err)
+	}
+	msg := "task: unhealthy container"
+	if output != "" {
+		msg += ": " + output
+	}
+	st := api.TaskStatus{State: api.TaskStateFailed, Message: "health check failed", Err: msg, RuntimeID: h.RuntimeID, Health: api.HealthUnhealthy}
+	if ex, err := r.rt.Wait(ctx, r.id); err == nil {
+		code := ex.ExitCode
+		st.ExitCode = &code
+	}
+	r.send(st, nil)
+}
+
+// start walks the task from assigned to started. It reports false when the
 // task ended instead (rejected, failed, or shut down before it started).
 func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) {
 	for _, s := range []api.TaskState{api.TaskStateAccepted, api.TaskStatePreparing, api.TaskStateStarting} {
@@ -145,7 +244,6 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 		r.send(api.TaskStatus{State: state, Message: "starting the task failed", Err: msg}, nil)
 		return runtime.Handle{}, false
 	}
-	r.send(api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: h.RuntimeID}, h.Endpoints)
 	return h, true
 }
 

@@ -37,6 +37,83 @@ type serviceFlags struct {
 	reserveMemory      string
 	limitCPU           string
 	limitMemory        string
+	health             healthFlags
+}
+
+// healthFlags are the docker CLI's --health-* flags.
+type healthFlags struct {
+	cmd           string
+	interval      time.Duration
+	timeout       time.Duration
+	retries       uint64
+	startPeriod   time.Duration
+	startInterval time.Duration
+	none          bool
+}
+
+func (h *healthFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&h.cmd, "health-cmd", "", "command to check health (run with /bin/sh -c)")
+	fs.DurationVar(&h.interval, "health-interval", 0, "time between checks (default 30s)")
+	fs.DurationVar(&h.timeout, "health-timeout", 0, "longest a check may run (default 30s)")
+	fs.Uint64Var(&h.retries, "health-retries", 0, "failures in a row that make a task unhealthy (default 3)")
+	fs.DurationVar(&h.startPeriod, "health-start-period", 0, "time for the task to start before failures count (default 0s)")
+	fs.DurationVar(&h.startInterval, "health-start-interval", 0, "time between checks during the start period (default 5s)")
+	fs.BoolVar(&h.none, "no-healthcheck", false, "disable any health check, including the image's")
+}
+
+// changed reports whether any health flag was given.
+func (h *healthFlags) changed(fs *pflag.FlagSet) bool {
+	for _, f := range []string{"health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period", "health-start-interval", "no-healthcheck"} {
+		if fs.Changed(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply sets the flags given on top of hc (which may be nil) and returns
+// the result.
+func (h *healthFlags) apply(cmd *cobra.Command, hc *api.HealthCheck) (*api.HealthCheck, error) {
+	fs := cmd.Flags()
+	if h.none {
+		if h.changed(fs) && (fs.Changed("health-cmd") || fs.Changed("health-interval") || fs.Changed("health-timeout") || fs.Changed("health-retries") || fs.Changed("health-start-period") || fs.Changed("health-start-interval")) {
+			return nil, usagef(cmd, "--no-healthcheck conflicts with the --health-* options")
+		}
+		return &api.HealthCheck{Test: []string{"NONE"}}, nil
+	}
+	out := &api.HealthCheck{}
+	if hc != nil {
+		*out = *hc
+	}
+	if fs.Changed("health-cmd") {
+		if h.cmd == "" {
+			out.Test = nil
+		} else {
+			out.Test = []string{"CMD-SHELL", h.cmd}
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+		dst  **api.Duration
+	}{
+		{"health-interval", h.interval, &out.Interval},
+		{"health-timeout", h.timeout, &out.Timeout},
+		{"health-start-period", h.startPeriod, &out.StartPeriod},
+		{"health-start-interval", h.startInterval, &out.StartInterval},
+	} {
+		if fs.Changed(d.flag) {
+			if d.v < 0 {
+				return nil, usagef(cmd, "--%s must not be negative", d.flag)
+			}
+			*d.dst = api.DurationPtr(d.v)
+		}
+	}
+	if fs.Changed("health-retries") {
+		n := h.retries
+		out.Retries = &n
+	}
+	return out, nil
 }
 
 func (f *serviceFlags) add(fs *pflag.FlagSet) {
@@ -64,6 +141,7 @@ func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved per task")
 	fs.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit per task")
 	fs.StringVar(&f.limitMemory, "limit-memory", "", "memory limit per task")
+	f.health.add(fs)
 }
 
 // spec builds the service spec from the flags and positional arguments:
@@ -172,6 +250,11 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 	}
 	if res.Limits != nil || res.Reservations != nil {
 		s.TaskTemplate.Resources = res
+	}
+	if f.health.changed(fs) {
+		if c.Healthcheck, err = f.health.apply(cmd, nil); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
 }

@@ -127,6 +127,11 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 // Propose replicates cmd and applies it, returning the state machine's
 // result. It fails with ErrNotLeader on a follower.
 func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
+	// raft.Apply cannot be cancelled, and reads a timeout <= 0 as "none":
+	// a caller that has given up must not write.
+	if err := ctx.Err(); err != nil {
+		return state.Result{}, err
+	}
 	if cmd.Time.IsZero() {
 		cmd.Time = time.Now().UTC()
 	}

@@ -115,10 +115,22 @@ func (d *Dispatcher) expire(ctx context.Context, id string) {
 	st.State = api.NodeStateDown
 	st.Message = "heartbeat failure"
 	_, err := d.Proposer.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpNodeStatus, ID: id, NodeStatus: &st}}})
-	if err != nil && ctx.Err() == nil {
-		d.logger().Warn("mark node down", "node", id, "err", err)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.logger().Warn("mark node down", "node", id, "err", err)
+		}
 		return
 	}
+	// End the node's sessions: only Register marks a node ready again, so
+	// an agent that beats late must register anew rather than go on beating
+	// with its node down for good.
+	d.mu.Lock()
+	for s := range d.sessions {
+		if s.nodeID == id {
+			s.cancel()
+		}
+	}
+	d.mu.Unlock()
 	d.logger().Info("node down: heartbeats stopped", "node", id)
 }
 

@@ -149,6 +149,12 @@ func (m *Manager) followLeadership(ctx context.Context) {
 // stops them.
 func (m *Manager) lead(parent context.Context) func() {
 	ctx, cancel := context.WithCancel(parent)
+	// This term's channel: once leadership is lost, followLeadership
+	// replaces m.leading, and a late close here must not announce the next
+	// term before it starts.
+	m.leadMu.Lock()
+	leading := m.leading
+	m.leadMu.Unlock()
 	var wg sync.WaitGroup
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -182,10 +188,10 @@ func (m *Manager) lead(parent context.Context) func() {
 		run("scheduler", sched.Run)
 		m.leadMu.Lock()
 		select {
-		case <-m.leading:
+		case <-leading:
 		default:
 			if ctx.Err() == nil {
-				close(m.leading)
+				close(leading)
 			}
 		}
 		m.leadMu.Unlock()

@@ -1,10 +1,12 @@
 package manager
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
+	"maps"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -59,7 +61,7 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 	if version != 0 && version != cur.Version {
 		return nil, fmt.Errorf("%w: service %s is at version %d, not %d: read it again and retry", ErrConflict, cur.Spec.Name, cur.Version, version)
 	}
-	if reflect.DeepEqual(spec, cur.Spec) {
+	if sameJSON(spec, cur.Spec) {
 		return cur, nil
 	}
 	next := *cur
@@ -85,9 +87,21 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 // taskSpecChanged reports whether tasks made from a would differ from
 // tasks made from b (a replica count change does not count).
 func taskSpecChanged(a, b *api.ServiceSpec) bool {
-	return !reflect.DeepEqual(a.TaskTemplate, b.TaskTemplate) ||
-		!reflect.DeepEqual(a.EndpointSpec, b.EndpointSpec) ||
-		!reflect.DeepEqual(a.Labels, b.Labels)
+	return !sameJSON(a.TaskTemplate, b.TaskTemplate) ||
+		!sameJSON(a.EndpointSpec, b.EndpointSpec) ||
+		!maps.Equal(a.Labels, b.Labels)
+}
+
+// sameJSON reports whether a and b have the same JSON form. Stored specs
+// come back from the Raft log, where an empty map or list and an unset one
+// are the same; reflect.DeepEqual would tell them apart and see a change.
+func sameJSON(a, b any) bool {
+	ja, err := json.Marshal(a)
+	if err != nil {
+		return false
+	}
+	jb, err := json.Marshal(b)
+	return err == nil && bytes.Equal(ja, jb)
 }
 
 // RemoveService deletes the service ref names; its tasks are stopped.

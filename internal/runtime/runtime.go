@@ -108,3 +108,11 @@ type LogReader interface {
 	// LogPaths returns the files holding the task's stdout and stderr.
 	LogPaths(taskID string) (stdout, stderr string, err error)
 }
+
+// Execer is implemented by runtimes that can run a command in a task's
+// context; the agent runs the health checks of process tasks with it.
+type Execer interface {
+	// Exec runs argv in the task's context and returns its exit code and
+	// the start of its output.
+	Exec(ctx context.Context, taskID string, argv []string) (exitCode int, output []byte, err error)
+}

@@ -34,6 +34,7 @@ func (r *Runtime) load(id string) (*task, error) {
 	}
 	t.pid = st.PID
 	t.endpoints = st.Endpoints
+	t.env, t.cwd, t.user = st.Env, st.Dir, st.User
 	t.startedAt = st.StartedAt
 	if st.StopSignal > 0 {
 		t.stopSignal = syscall.Signal(st.StopSignal)

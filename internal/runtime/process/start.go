@@ -180,10 +180,11 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	}
 	defer stderr.Close()
 
+	env := taskEnv(spec, home, ports)
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,
-		Env:    taskEnv(spec, home, ports),
+		Env:    env,
 		Dir:    cwd,
 		Stdout: stdout,
 		Stderr: stderr,
@@ -209,6 +210,9 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 		ports:      keysOf(ports),
 		pidfd:      -1,
 		done:       make(chan struct{}),
+		env:        env,
+		cwd:        cwd,
+		user:       spec.Container.User,
 	}
 	for _, hp := range ports {
 		t.endpoints = append(t.endpoints, api.TaskEndpoint{
@@ -231,6 +235,9 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 			StopSignal: int(stopSignal),
 			Endpoints:  t.endpoints,
 			StartedAt:  startedAt,
+			Env:        env,
+			Dir:        cwd,
+			User:       spec.Container.User,
 		})
 	}
 	if err != nil {

@@ -30,6 +30,11 @@ type taskState struct {
 	StopSignal int                `json:"StopSignal"`
 	Endpoints  []api.TaskEndpoint `json:"Endpoints,omitempty"`
 	StartedAt  time.Time          `json:"StartedAt"`
+	// Env, Dir and User are the task's context, in which Exec runs health
+	// checks, also after an agent restart.
+	Env  []string `json:"Env,omitempty"`
+	Dir  string   `json:"Dir,omitempty"`
+	User string   `json:"User,omitempty"`
 }
 
 // exitState is what exit.json records of an ended task.

@@ -27,6 +27,10 @@ type task struct {
 	child bool
 	// ports are the host ports the task holds while it runs.
 	ports []portKey
+	// env, cwd and user are the task's context, for Exec.
+	env  []string
+	cwd  string
+	user string
 
 	mu sync.Mutex
 	// exiting is set once the main process has exited: from then on its PID

@@ -1,0 +1,390 @@
+// Package docker is a runtime.Runtime that runs each task as a container of
+// the node's Docker Engine.
+//
+// # Containers
+//
+// A task is one container, named after the task (SERVICE.SLOT.TASKID) and
+// labelled with the user's labels (Container.Labels), the task's labels
+// (TaskSpec.Labels, such as com.docker.stack.namespace) and the runtime's own:
+// com.shoal.task.id, com.shoal.service.id, com.shoal.service.name and
+// com.shoal.node.id. The engine is the runtime's only state: List finds the
+// node's containers by their node label, so an agent that restarts adopts
+// the containers that outlived it, running or not.
+//
+// The image must be in the node's image store, or be pulled (within
+// Options.PullTimeout); a start whose image cannot be had is rejected
+// (runtime.ErrRejected), as are specs the engine refuses as invalid.
+//
+// The container's environment is the image's, then Container.Env, then
+// SHOAL_TASK_ID, SHOAL_TASK_NAME, SHOAL_SERVICE_NAME and SHOAL_TASK_SLOT
+// (which Env cannot override), SHOAL_PORT_<target>=<target> for every port
+// and PORT, the first target port, unless Env sets PORT: as with the process
+// runtime, these name the port the program listens on, which inside a
+// container is the target port itself.
+//
+// # Ports
+//
+// Every target port (TaskSpec.Ports) is published on a host port the engine
+// picks, bound to the node address (Options.NodeAddr); a port published in
+// host mode with a PublishedPort is bound to that port on all the node's
+// interfaces instead. Handle.Endpoints give NodeAddr:hostport for each,
+// ordered by target port.
+//
+// # Configs and secrets
+//
+// Task files (TaskSpec.Files) are written to a memory-backed folder of the
+// node, Options.FilesDir/<NodeID>/<TaskID>/ (by default under /dev/shm, a
+// tmpfs, made 0700), with the file's owner (numeric UID and GID) and mode
+// (0444 by default), and each is bind-mounted read-only at its target in the
+// container. A secret is thus never on the node's disk, nor in the
+// container's writable layer: New checks that the folder is on tmpfs, and a
+// task with a secret is rejected when it is not. Remove deletes the folder.
+//
+// This is Swarm's own approach (secrets on a tmpfs of the daemon's, bound
+// file by file), chosen over copying files into the container with the
+// archive API (CopyToContainer): before the container starts, a copy under a
+// tmpfs mount lands in the writable layer on disk (the tmpfs is mounted only
+// at start), and a copy is refused on a read-only root file system. Binding
+// needs the engine to share the agent's file system (a local engine, as the
+// default unix socket gives); with a remote engine tasks with files fail to
+// start. Like any tmpfs, the folder can be swapped out.
+//
+// # Watching containers
+//
+// One goroutine per Runtime follows the engine's event stream, filtered to
+// the node's containers, and dispatches to the tasks: a container that dies
+// or is removed (docker rm -f, as users do) ends Wait at once, and health
+// status changes go to Health's readers. The stream is reopened when it
+// fails, replaying the events missed, and every task not known to have ended
+// is then inspected again. Nothing polls.
+//
+// # Logs
+//
+// The engine keeps the containers' output. Runtime implements LogStreamer,
+// which the agent may type-assert for.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// LogStreamer is implemented by runtimes that keep a task's output and can
+// stream it (the docker runtime); the agent type-asserts for it.
+type LogStreamer interface {
+	// Logs writes the task's output, stdout and stderr demultiplexed, to w;
+	// with follow it keeps writing until the task ends or ctx ends.
+	Logs(ctx context.Context, taskID string, follow bool, w io.Writer) error
+}
+
+// Labels the runtime sets on every container.
+const (
+	LabelTaskID      = "com.shoal.task.id"
+	LabelServiceID   = "com.shoal.service.id"
+	LabelServiceName = "com.shoal.service.name"
+	LabelNodeID      = "com.shoal.node.id"
+	// LabelStackNamespace is Docker's stack label, copied from
+	// TaskSpec.Labels.
+	LabelStackNamespace = "com.docker.stack.namespace"
+)
+
+// Defaults of Options.
+const (
+	DefaultFilesDir    = "/dev/shm/shoal"
+	DefaultPullTimeout = 5 * time.Minute
+)
+
+// pingTimeout bounds New's check that the engine answers.
+const pingTimeout = 10 * time.Second
+
+// inspectTimeout bounds the inspections the event goroutine makes.
+const inspectTimeout = 30 * time.Second
+
+// Reconnection delays of the event stream.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// ErrClosed is returned by a Runtime's methods after Close.
+var ErrClosed = errors.New("docker runtime closed")
+
+// Options configure a Runtime.
+type Options struct {
+	// NodeID labels the node's containers; required.
+	NodeID string
+	// NodeAddr is the node's IP address: ports are published on it and
+	// endpoints report it. Required.
+	NodeAddr string
+	Logger   *slog.Logger
+	// FilesDir holds the tasks' configs and secrets; it must be on tmpfs
+	// for tasks with secrets. DefaultFilesDir if empty.
+	FilesDir string
+	// PullTimeout bounds pulling a missing image; DefaultPullTimeout if 0.
+	PullTimeout time.Duration
+}
+
+// Runtime runs tasks as containers. It is safe for concurrent use.
+type Runtime struct {
+	cli         *client.Client
+	nodeID      string
+	nodeAddr    string
+	addr        netip.Addr
+	log         *slog.Logger
+	pullTimeout time.Duration
+	// filesDir is FilesDir/<NodeID>; filesErr says why it cannot be used,
+	// and secretsErr why it cannot hold secrets.
+	filesDir   string
+	filesErr   error
+	secretsErr error
+
+	// ctx ends on Close, ending the event stream.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	mu sync.Mutex
+	// tasks are the tasks this Runtime started or found, by task ID, and
+	// byContainer the same by container ID.
+	tasks       map[string]*task
+	byContainer map[string]*task
+	// starting are the IDs whose Start is under way.
+	starting map[string]bool
+}
+
+var (
+	_ runtime.Runtime      = (*Runtime)(nil)
+	_ runtime.HealthReader = (*Runtime)(nil)
+	_ LogStreamer          = (*Runtime)(nil)
+)
+
+// New connects to the engine (DOCKER_HOST and the other DOCKER_*
+// variables, else the default socket; the API version is negotiated) and
+// starts following its events. It fails when no engine answers, so that the
+// node does not offer the runtime.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if err := checkID(opts.NodeID); err != nil {
+		return nil, fmt.Errorf("docker runtime: node ID: %w", err)
+	}
+	addr, err := netip.ParseAddr(opts.NodeAddr)
+	if err != nil {
+		return nil, fmt.Errorf("docker runtime: node address %q is not an IP address", opts.NodeAddr)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker runtime: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	_, err = cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
+	cancel()
+	if err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("docker runtime: engine at %s: %w", cli.DaemonHost(), err)
+	}
+
+	filesRoot := opts.FilesDir
+	if filesRoot == "" {
+		filesRoot = DefaultFilesDir
+	}
+	r := &Runtime{
+		cli:         cli,
+		nodeID:      opts.NodeID,
+		nodeAddr:    addr.String(),
+		addr:        addr,
+		log:         log.With("runtime", api.RuntimeDocker),
+		pullTimeout: opts.PullTimeout,
+		filesDir:    filepath.Join(filesRoot, opts.NodeID),
+		closed:      make(chan struct{}),
+		tasks:       make(map[string]*task),
+		byContainer: make(map[string]*task),
+		starting:    make(map[string]bool),
+	}
+	if r.pullTimeout <= 0 {
+		r.pullTimeout = DefaultPullTimeout
+	}
+	r.filesErr, r.secretsErr = prepareFilesDir(r.filesDir)
+	if r.filesErr != nil {
+		r.log.Warn("tasks with configs or secrets cannot run", "err", r.filesErr)
+	} else if r.secretsErr != nil {
+		r.log.Warn("tasks with secrets cannot run", "err", r.secretsErr)
+	}
+
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	// Subscribe before anything can start, so that no event of a task is
+	// missed.
+	stream := r.subscribe(time.Time{})
+	if err := r.removeLeftoverFiles(ctx); err != nil {
+		r.log.Warn("remove leftover task files", "err", err)
+	}
+	r.wg.Add(1)
+	go r.watchEvents(stream)
+	return r, nil
+}
+
+// Name returns "docker".
+func (r *Runtime) Name() string { return api.RuntimeDocker }
+
+// Close stops following the engine's events, ends the Health channels and
+// the waits under way (with ErrClosed), and closes the engine connection.
+// Containers keep running: tasks outlive the agent.
+func (r *Runtime) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		close(r.closed)
+		r.mu.Unlock()
+		r.cancel()
+		r.wg.Wait()
+		_ = r.cli.Close()
+	})
+	return nil
+}
+
+// isClosed reports whether Close was called.
+func (r *Runtime) isClosed() bool {
+	select {
+	case <-r.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// eventStream is one subscription to the engine's events.
+type eventStream struct {
+	client.EventsResult
+	cancel context.CancelFunc
+}
+
+// subscribe opens the event stream of the node's containers, from since
+// when it is not zero (the engine replays what it kept of the events since).
+func (r *Runtime) subscribe(since time.Time) eventStream {
+	ctx, cancel := context.WithCancel(r.ctx)
+	opts := client.EventsListOptions{
+		Filters: client.Filters{}.
+			Add("type", string(events.ContainerEventType)).
+			Add("label", LabelNodeID+"="+r.nodeID),
+	}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	return eventStream{EventsResult: r.cli.Events(ctx, opts), cancel: cancel}
+}
+
+// watchEvents dispatches the engine's events until Close, reopening the
+// stream when it fails.
+func (r *Runtime) watchEvents(s eventStream) {
+	defer r.wg.Done()
+	// last is the time of the last event seen, or of the last subscription:
+	// a new subscription replays from there.
+	last := time.Now()
+	backoff := minBackoff
+	for {
+		err := r.consume(s, &last, &backoff)
+		s.cancel()
+		// The Events goroutine closes Err when it returns.
+		for range s.Err {
+		}
+		if r.isClosed() {
+			return
+		}
+		r.log.Warn("engine event stream ended; reopening", "err", err, "in", backoff)
+		timer := time.NewTimer(backoff)
+		select {
+		case <-timer.C:
+		case <-r.closed:
+			timer.Stop()
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+		s = r.subscribe(last.Add(-time.Second))
+		// Events the engine no longer kept are lost: look at every task
+		// not known to have ended.
+		r.recheck()
+	}
+}
+
+// consume dispatches the events of one subscription until it fails.
+func (r *Runtime) consume(s eventStream, last *time.Time, backoff *time.Duration) error {
+	for {
+		select {
+		case m := <-s.Messages:
+			*backoff = minBackoff
+			if m.TimeNano != 0 {
+				*last = time.Unix(0, m.TimeNano)
+			}
+			r.handleEvent(m)
+		case err, ok := <-s.Err:
+			if !ok {
+				err = io.EOF
+			}
+			return err
+		case <-r.closed:
+			return ErrClosed
+		}
+	}
+}
+
+// checkID rejects IDs that cannot name a folder or a label value.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty ID")
+	case id == "." || id == ".." || id[0] == '.':
+		return fmt.Errorf("invalid ID %q", id)
+	}
+	for _, c := range id {
+		if c == '/' || c == 0 || c == ',' || c == '=' || c < ' ' {
+			return fmt.Errorf("invalid ID %q", id)
+		}
+	}
+	return nil
+}
+
+// prepareFilesDir creates the folder of the node's task files, 0700, and
+// checks that it is on tmpfs: the first error says why it cannot be used,
+// the second why it cannot hold secrets.
+func prepareFilesDir(dir string) (error, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("task files folder: %w", err), nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("task files folder: %w", err), nil
+	}
+	const tmpfsMagic = 0x01021994
+	if st.Type != tmpfsMagic {
+		return nil, fmt.Errorf("task files folder %s is not on tmpfs: secrets would be written to disk", dir)
+	}
+	return nil, nil
+}
+
+// atoiOr returns s as an int, or def.
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
