@@ -22,9 +22,46 @@ type Service struct {
 	// SpecVersion they were made from.
 	SpecVersion  uint64        `json:"SpecVersion"`
 	UpdateStatus *UpdateStatus `json:"UpdateStatus,omitempty"`
-	// PendingDelete marks a removed service whose tasks are still stopping.
-	PendingDelete bool `json:"PendingDelete,omitempty"`
+	// Revision counts every change of the spec, from 1 at creation.
+	Revision uint64 `json:"Revision"`
+	// History holds the last MaxServiceHistory specs, oldest first; the
+	// last one is the current spec.
+	History []ServiceVersion `json:"History,omitempty"`
 }
+
+// MaxServiceHistory is how many spec versions a service keeps.
+const MaxServiceHistory = 10
+
+// ServiceVersion is one spec a service had.
+type ServiceVersion struct {
+	Revision    uint64    `json:"Revision"`
+	SpecVersion uint64    `json:"SpecVersion"`
+	CreatedAt   time.Time `json:"CreatedAt"`
+	// Change says what changed from the version before ("image, env").
+	Change string      `json:"Change"`
+	Spec   ServiceSpec `json:"Spec"`
+}
+
+// Update states, as Swarm's.
+const (
+	UpdateStateUpdating          = "updating"
+	UpdateStatePaused            = "paused"
+	UpdateStateCompleted         = "completed"
+	UpdateStateRollbackStarted   = "rollback_started"
+	UpdateStateRollbackPaused    = "rollback_paused"
+	UpdateStateRollbackCompleted = "rollback_completed"
+)
+
+// Update orders and failure actions.
+const (
+	UpdateOrderStopFirst  = "stop-first"
+	UpdateOrderStartFirst = "start-first"
+	FailureActionPause    = "pause"
+	FailureActionContinue = "continue"
+	FailureActionRollback = "rollback"
+	DefaultUpdateMonitor  = 5 * time.Second
+	DefaultUpdateParallel = 1
+)
 
 // ServiceSpec is what a user asks for.
 type ServiceSpec struct {

@@ -174,6 +174,17 @@ func (c *Client) ServiceUpdate(ctx context.Context, ref string, version uint64, 
 	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", q, spec, &out)
 }
 
+// ServiceRollback puts back a service's previous spec, or the spec of
+// revision to (when not zero) from its history.
+func (c *Client) ServiceRollback(ctx context.Context, ref string, to uint64) (*api.Service, error) {
+	var q url.Values
+	if to != 0 {
+		q = url.Values{"to": {fmt.Sprint(to)}}
+	}
+	var out api.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/rollback", q, nil, &out)
+}
+
 // ServiceRemove deletes a service.
 func (c *Client) ServiceRemove(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil, nil)

@@ -41,6 +41,11 @@ func parseYAML(content []byte) ([]*yamlNode, error) {
 		if err != nil {
 			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
+		if len(n.Content) > 0 && n.Content[0].Tag == "!reset" {
+			// compose-go cannot take a document that resets itself.
+			r := n.Content[0]
+			return nil, fmt.Errorf("line %d, column %d: the top-level object must be a mapping, not !reset", r.Line, r.Column)
+		}
 		docs = append(docs, &n)
 	}
 }

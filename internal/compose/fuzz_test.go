@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to Load as one compose file on stdin: it
@@ -39,11 +40,19 @@ func FuzzLoad(f *testing.F) {
 		"\xef\xbb\xbfservices:\n  web:\n    image: x\n",
 		"{\"services\": {\"web\": {\"image\": \"x\", \"command\": [\"a\", 1]}}}",
 		"version: 3\nservices:\n  1: {image: x}\n",
+		"!reset",
+		"--- !reset\n",
 	} {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("Load took %v", d)
+			}
+		}()
 		st, err := Load(context.Background(), Options{
 			Files:      []string{"-"},
 			Stdin:      bytes.NewReader(data),

@@ -52,6 +52,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/services/{ref}", s.getService)
 	s.mux.HandleFunc("POST /v1/services/{ref}/update", s.updateService)
 	s.mux.HandleFunc("DELETE /v1/services/{ref}", s.removeService)
+	s.mux.HandleFunc("POST /v1/services/{ref}/rollback", s.rollbackService)
 	s.mux.HandleFunc("GET /v1/tasks", s.listTasks)
 	s.mux.HandleFunc("GET /v1/tasks/{id}", s.getTask)
 	s.mux.HandleFunc("GET /v1/nodes", s.listNodes)

@@ -70,3 +70,23 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// rollbackService puts back the previous spec, or ?to=REVISION from the
+// service's history.
+func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) {
+	var to uint64
+	if v := r.URL.Query().Get("to"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			writeError(w, http.StatusBadRequest, "to: want a revision number, got "+strconv.Quote(v))
+			return
+		}
+		to = n
+	}
+	svc, err := s.m.RollbackService(r.Context(), r.PathValue("ref"), to)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, svc)
+}

@@ -1,0 +1,455 @@
+package ingress
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Proxy. The zero value is usable.
+type Options struct {
+	// EntryPoint names the entry point this proxy serves: routers that
+	// list entry points take requests only on those they name. Empty
+	// serves every router.
+	EntryPoint string
+
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 60s, Traefik's); negative disables.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response; 0 (default) disables it, as
+	// Traefik, so streams and downloads are not cut off.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a client keep-alive connection idle this long
+	// (default 180s, Traefik's).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (default 1 MiB).
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a request's body; a larger one is answered 413.
+	// 0 (default) is unbounded.
+	MaxBodyBytes int64
+	// H2C serves HTTP/2 without TLS (prior knowledge) next to HTTP/1.1 on
+	// Serve. Off by default: cleartext HTTP/2 is for trusted networks
+	// behind another proxy. ServeTLS always offers HTTP/2.
+	H2C bool
+
+	// MaxAttempts bounds the attempts of one request, each on a different
+	// backend (default 3).
+	MaxAttempts int
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
+	// and appended to; others' are replaced (Traefik's forwardedHeaders
+	// .trustedIPs; default none).
+	TrustedProxies []netip.Prefix
+
+	// AccessLog, when set, logs every request at Info level. Off by
+	// default.
+	AccessLog *slog.Logger
+	// ErrorLog receives proxy errors; nil uses slog.Default().
+	ErrorLog *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 60 * time.Second
+	} else if o.ReadTimeout < 0 {
+		o.ReadTimeout = 0
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 180 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 1 << 20
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.ErrorLog == nil {
+		o.ErrorLog = slog.Default()
+	}
+}
+
+// Proxy is the ingress HTTP entry point: it matches each request against
+// the routers of a Table, highest priority first, and forwards it to a
+// healthy task of the router's service, honouring sticky cookies. It
+// answers 404 when no router matches and 503 when the service has no
+// healthy task.
+//
+// Requests are proxied by net/http/httputil.ReverseProxy: hop-by-hop
+// headers are removed, protocol upgrades (WebSocket) are tunnelled, and
+// responses are flushed as they arrive (FlushInterval -1), so streams are
+// not buffered. Clients get HTTP/1.1 with keep-alive, and HTTP/2 over TLS
+// (ServeTLS) or, with Options.H2C, in cleartext. Backends are spoken to in
+// HTTP/1.1 with keep-alive.
+type Proxy struct {
+	table    *Table
+	opts     Options
+	rp       *httputil.ReverseProxy
+	hostname string
+
+	mu       sync.Mutex
+	servers  map[*http.Server]struct{}
+	shutdown bool
+}
+
+// NewProxy returns a proxy routing with t.
+func NewProxy(t *Table, opts Options) *Proxy {
+	opts.setDefaults()
+	p := &Proxy{table: t, opts: opts, servers: map[*http.Server]struct{}{}}
+	p.hostname, _ = os.Hostname()
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      &forwarder{maxAttempts: opts.MaxAttempts, ejectTime: t.opts.EjectTime},
+		FlushInterval:  -1,
+		ErrorHandler:   p.proxyError,
+		ModifyResponse: p.modifyResponse,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(opts.ErrorLog.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// Stats returns a snapshot of the request counters.
+func (p *Proxy) Stats() Stats { return p.table.Stats() }
+
+// ServeHTTP routes and forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt := p.match(r)
+	if rt == nil {
+		p.table.stats.unrouted.Add(1)
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
+		return
+	}
+	pl := rt.pool
+	rec := &recorder{ResponseWriter: w}
+	st := getState(pl)
+	defer putState(st)
+	switch {
+	case !pl.anyHealthy():
+		pl.stats.noBackend.Add(1)
+		p.noBackend(rec, pl)
+	case p.opts.MaxBodyBytes > 0 && r.ContentLength > p.opts.MaxBodyBytes:
+		http.Error(rec, "413 request body too large", http.StatusRequestEntityTooLarge)
+	default:
+		if p.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(rec, r.Body, p.opts.MaxBodyBytes)
+		}
+		st.preferred = pl.sticky(r)
+		p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		if st.chosen != nil {
+			st.chosen.inflight.Add(-1)
+		}
+	}
+	status := rec.status
+	if status == 0 {
+		status = st.status
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	d := time.Since(start)
+	rt.stats.codes.add(status)
+	rt.stats.latency.observe(d)
+	pl.stats.codes.add(status)
+	pl.stats.latency.observe(d)
+	p.accessLog(r, rt, st, status, rec.bytes, start)
+}
+
+// match returns the first route, in priority order, whose rule matches.
+func (p *Proxy) match(r *http.Request) *route {
+	for _, rt := range p.table.snap.Load().routes {
+		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+			continue
+		}
+		if rt.rule.Rule.Match(r) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func containsFold(xs []string, s string) bool {
+	for _, x := range xs {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
+	http.Error(w, fmt.Sprintf("503 Service Unavailable: no healthy task of service %s", pl.service), http.StatusServiceUnavailable)
+}
+
+// rewrite prepares the outbound request: the backend itself is chosen
+// per attempt by the forwarder.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	pr.Out.URL.Scheme = st.pool.lb.Scheme
+	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
+	p.setForwarded(pr)
+}
+
+// setForwarded sets X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip
+// as Traefik does. Values from the client are kept (X-Forwarded-For
+// appended to) only when it is a trusted proxy.
+func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
+	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		clientIP = in.RemoteAddr
+	}
+	trusted := p.trusted(clientIP)
+	h := out.Header
+	xff := clientIP
+	if prior := in.Header.Values("X-Forwarded-For"); trusted && len(prior) > 0 {
+		xff = strings.Join(prior, ", ") + ", " + clientIP
+	}
+	h.Set("X-Forwarded-For", xff)
+
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if in.Header.Get("Upgrade") != "" && strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
+		proto = map[string]string{"http": "ws", "https": "wss"}[proto]
+	}
+	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
+		proto = v
+	}
+	h.Set("X-Forwarded-Proto", proto)
+
+	host := in.Host
+	if v := in.Header.Get("X-Forwarded-Host"); trusted && v != "" {
+		host = v
+	}
+	h.Set("X-Forwarded-Host", host)
+
+	port := ""
+	if v := in.Header.Get("X-Forwarded-Port"); trusted && v != "" {
+		port = v
+	} else if _, pt, err := net.SplitHostPort(in.Host); err == nil && pt != "" {
+		port = pt
+	} else if proto == "https" || proto == "wss" {
+		port = "443"
+	} else {
+		port = "80"
+	}
+	h.Set("X-Forwarded-Port", port)
+	if p.hostname != "" {
+		h.Set("X-Forwarded-Server", p.hostname)
+	}
+	if v := in.Header.Get("X-Real-Ip"); !(trusted && v != "") {
+		h.Set("X-Real-Ip", clientIP)
+	}
+}
+
+func (p *Proxy) trusted(ip string) bool {
+	if len(p.opts.TrustedProxies) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pf := range p.opts.TrustedProxies {
+		if pf.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// modifyResponse pins the client to the backend that answered when the
+// service is sticky and the request's cookie did not already name it.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st := stateFrom(resp.Request.Context())
+	if st == nil || st.chosen == nil {
+		return nil
+	}
+	st.status = resp.StatusCode
+	if st.pool.lb.Sticky != nil && st.chosen != st.preferred {
+		resp.Header.Add("Set-Cookie", st.pool.stickyCookie(st.chosen).String())
+	}
+	return nil
+}
+
+// proxyError answers a request that could not be forwarded.
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errNoBackend):
+		st.pool.stats.noBackend.Add(1)
+		p.noBackend(w, st.pool)
+	case errors.As(err, &mbe):
+		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer. 499 as Traefik
+		// and nginx log it.
+		w.WriteHeader(499)
+	case isTimeout(err):
+		st.pool.stats.errors.Add(1)
+		p.opts.ErrorLog.Warn("ingress: backend timed out", "service", st.pool.service, "err", err)
+		http.Error(w, "504 Gateway Timeout", http.StatusGatewayTimeout)
+	default:
+		st.pool.stats.errors.Add(1)
+		p.opts.ErrorLog.Warn("ingress: backend request failed", "service", st.pool.service, "err", err)
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+	}
+}
+
+func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, bytes int64, start time.Time) {
+	if p.opts.AccessLog == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("client", r.RemoteAddr),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("uri", r.RequestURI),
+		slog.String("proto", r.Proto),
+		slog.Int("status", status),
+		slog.Int64("bytes", bytes),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if rt != nil {
+		attrs = append(attrs, slog.String("router", rt.key), slog.String("service", rt.pool.service+"/"+rt.pool.name))
+	}
+	if st != nil && st.chosen != nil {
+		attrs = append(attrs, slog.String("task", st.chosen.taskID), slog.String("backend", st.chosen.addr))
+	}
+	if st != nil && st.retries > 0 {
+		attrs = append(attrs, slog.Int("retries", st.retries))
+	}
+	p.opts.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// Serve accepts HTTP connections on ln until Shutdown; it returns
+// http.ErrServerClosed then.
+func (p *Proxy) Serve(ln net.Listener) error {
+	srv := p.newServer(nil)
+	if srv == nil {
+		return http.ErrServerClosed
+	}
+	defer p.untrack(srv)
+	return srv.Serve(ln)
+}
+
+// ServeTLS accepts HTTPS connections (HTTP/1.1 and HTTP/2) on ln with
+// cfg, which must hold the certificates, until Shutdown.
+func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	srv := p.newServer(cfg)
+	if srv == nil {
+		return http.ErrServerClosed
+	}
+	defer p.untrack(srv)
+	return srv.ServeTLS(ln, "", "")
+}
+
+func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
+	srv := &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: p.opts.ReadHeaderTimeout,
+		ReadTimeout:       p.opts.ReadTimeout,
+		WriteTimeout:      p.opts.WriteTimeout,
+		IdleTimeout:       p.opts.IdleTimeout,
+		MaxHeaderBytes:    p.opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(p.opts.ErrorLog.Handler(), slog.LevelDebug),
+	}
+	if cfg != nil {
+		srv.TLSConfig = cfg.Clone()
+	} else if p.opts.H2C {
+		var protos http.Protocols
+		protos.SetHTTP1(true)
+		protos.SetUnencryptedHTTP2(true)
+		srv.Protocols = &protos
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdown {
+		return nil
+	}
+	p.servers[srv] = struct{}{}
+	return srv
+}
+
+func (p *Proxy) untrack(srv *http.Server) {
+	p.mu.Lock()
+	delete(p.servers, srv)
+	p.mu.Unlock()
+}
+
+// Shutdown stops accepting connections and waits, up to ctx, for requests
+// in flight to finish, as http.Server.Shutdown. It does not close the
+// table.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.shutdown = true
+	servers := make([]*http.Server, 0, len(p.servers))
+	for s := range p.servers {
+		servers = append(servers, s)
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recorder notes the status and size of a response; Unwrap lets
+// http.ResponseController reach Flush and Hijack underneath.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// bufferPool recycles ReverseProxy's copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
