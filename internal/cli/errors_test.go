@@ -36,6 +36,23 @@ func TestUsageErrors(t *testing.T) {
 		{"update two services", []string{"service", "update", "a", "b"}, "requires exactly 1 argument"},
 		{"bad filter", []string{"ps", "-f", "colour=red"}, `invalid filter "colour"`},
 		{"filter without value", []string{"node", "ps", "-f", "name"}, `invalid filter "name"`},
+		{"update bad order", []string{"service", "update", "--update-order", "sideways", "web"}, `invalid --update-order "sideways": want stop-first or start-first`},
+		{"update bad ratio", []string{"service", "update", "--update-max-failure-ratio", "2", "web"}, "invalid --update-max-failure-ratio 2: want a number from 0 to 1"},
+		{"update ratio not a number", []string{"service", "update", "--rollback-max-failure-ratio", "most", "web"}, `invalid argument "most" for "--rollback-max-failure-ratio"`},
+		{"update bad failure action", []string{"service", "update", "--update-failure-action", "panic", "web"}, `invalid --update-failure-action "panic"`},
+		{"update bad delay", []string{"service", "update", "--update-delay", "soon", "web"}, `invalid argument "soon" for "--update-delay"`},
+		{"update bad secret", []string{"service", "update", "--secret-add", "mode=0400", "web"}, `invalid --secret-add "mode=0400": missing source`},
+		{"update bad restart condition", []string{"service", "update", "--restart-condition", "sometimes", "web"}, `invalid --restart-condition "sometimes"`},
+		{"update rollback with other flags", []string{"service", "update", "--rollback", "--image", "x", "web"}, "other flags may not be combined with --rollback: --image"},
+		{"create bad order", []string{"service", "create", "--name", "x", "--update-order", "x", "--", "sleep", "300"}, `invalid --update-order "x"`},
+		{"create bad rollback action", []string{"service", "create", "--name", "x", "--rollback-failure-action", "rollback", "--", "sleep", "300"}, `invalid --rollback-failure-action "rollback"`},
+		{"create bad config", []string{"service", "create", "--name", "x", "--config", "source=c,mode=999", "--", "sleep", "300"}, `invalid --config "source=c,mode=999"`},
+		{"rollback --to 0", []string{"service", "rollback", "--to", "0", "web"}, "invalid --to 0: revisions start at 1"},
+		{"rollback --to not a number", []string{"service", "rollback", "--to", "last", "web"}, `invalid argument "last" for "--to"`},
+		{"rollback --to negative", []string{"service", "rollback", "--to", "-1", "web"}, `invalid argument "-1" for "--to"`},
+		{"rollback two services", []string{"service", "rollback", "a", "b"}, "requires exactly 1 argument"},
+		{"history without service", []string{"service", "history"}, "requires exactly 1 argument"},
+		{"inspect pretty and format", []string{"service", "inspect", "--pretty", "-f", "{{.ID}}", "web"}, "--format is incompatible with human friendly format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := shoal(t, tc.args...)

@@ -46,15 +46,18 @@ func parseBytes(flag, s string) (int64, error) {
 
 // parsePublish reads a --publish value: "TARGET", "PUBLISHED:TARGET[/PROTO]"
 // or the long form "published=8080,target=80,mode=host,protocol=tcp".
-func parsePublish(s string) (api.PortConfig, error) {
+func parsePublish(s string) (api.PortConfig, error) { return parsePort("publish", s) }
+
+// parsePort reads a port in any of --publish's forms; errors name flag.
+func parsePort(flag, s string) (api.PortConfig, error) {
 	var p api.PortConfig
 	bad := func(why string) (api.PortConfig, error) {
-		return p, fmt.Errorf("invalid --publish %q: %s", s, why)
+		return p, fmt.Errorf("invalid --%s %q: %s", flag, s, why)
 	}
 	port := func(v string) (uint32, error) {
 		n, err := strconv.ParseUint(v, 10, 16)
 		if err != nil || n == 0 {
-			return 0, fmt.Errorf("invalid --publish %q: %q is not a port number", s, v)
+			return 0, fmt.Errorf("invalid --%s %q: %q is not a port number", flag, s, v)
 		}
 		return uint32(n), nil
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,6 +24,8 @@ func newServiceCmd(a *app) *cobra.Command {
 		newServiceInspectCmd(a),
 		newServiceScaleCmd(a),
 		newServiceUpdateCmd(a),
+		newServiceRollbackCmd(a),
+		newServiceHistoryCmd(a),
 		newServiceRmCmd(a),
 	)
 	return cmd
@@ -228,11 +231,15 @@ func noSuch(kind, ref string, err error) error {
 
 func newServiceInspectCmd(a *app) *cobra.Command {
 	var tmpl string
+	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] SERVICE [SERVICE...]",
 		Short: "Show details of one or more services",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pretty && tmpl != "" {
+				return usagef(cmd, "--format is incompatible with human friendly format (--pretty)")
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -247,6 +254,12 @@ func newServiceInspectCmd(a *app) *cobra.Command {
 				}
 				found = append(found, s)
 			}
+			if pretty {
+				if err := writePretty(a.stdout, found, time.Now()); err != nil {
+					return err
+				}
+				return errors.Join(errs...)
+			}
 			if len(found) > 0 || len(errs) == 0 {
 				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
 					return err
@@ -256,6 +269,7 @@ func newServiceInspectCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "print the information in a human friendly format")
 	return cmd
 }
 
@@ -284,32 +298,19 @@ func newServiceScaleCmd(a *app) *cobra.Command {
 				return err
 			}
 			var errs []error
-			var scaled []*api.Service
+			var scaled []followTarget
 			for _, t := range targets {
-				svc, err := c.ServiceInspect(cmd.Context(), t.ref)
+				updated, err := scaleService(cmd.Context(), c, t.ref, t.n)
 				if err != nil {
-					errs = append(errs, noSuch("service", t.ref, err))
-					continue
-				}
-				if svc.Spec.Mode.IsGlobal() {
-					errs = append(errs, fmt.Errorf("%s: scale can only be used with replicated mode", t.ref))
-					continue
-				}
-				spec := svc.Spec
-				spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: t.n}}
-				updated, err := c.ServiceUpdate(cmd.Context(), svc.ID, svc.Version, spec)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", t.ref, err))
+					errs = append(errs, err)
 					continue
 				}
 				fmt.Fprintf(a.stdout, "%s scaled to %d\n", t.ref, t.n)
-				scaled = append(scaled, updated)
+				scaled = append(scaled, followTarget{Service: updated, Kind: followConverge})
 			}
 			if !detach {
-				for _, s := range scaled {
-					if err := a.waitConverged(cmd.Context(), c, s, false); err != nil {
-						errs = append(errs, err)
-					}
+				if err := a.followServices(cmd.Context(), c, scaled, false); err != nil {
+					errs = append(errs, err)
 				}
 			}
 			return errors.Join(errs...)
@@ -319,44 +320,28 @@ func newServiceScaleCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func newServiceUpdateCmd(a *app) *cobra.Command {
-	var detach, quiet bool
-	var replicas uint64
-	cmd := &cobra.Command{
-		Use:   "update [OPTIONS] SERVICE",
-		Short: "Update a service",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			svc, err := c.ServiceInspect(cmd.Context(), args[0])
-			if err != nil {
-				return noSuch("service", args[0], err)
-			}
-			spec := svc.Spec
-			if cmd.Flags().Changed("replicas") {
-				if spec.Mode.IsGlobal() {
-					return usagef(cmd, "--replicas can only be used with replicated mode")
-				}
-				spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: replicas}}
-			}
-			updated, err := c.ServiceUpdate(cmd.Context(), svc.ID, svc.Version, spec)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, args[0])
-			if detach {
-				return nil
-			}
-			return a.waitConverged(cmd.Context(), c, updated, quiet)
-		},
+// scaleService sets the replica count of service ref, reading it again if
+// another writer changed it meanwhile.
+func scaleService(ctx context.Context, c *client.Client, ref string, n uint64) (*api.Service, error) {
+	for attempt := 1; ; attempt++ {
+		svc, err := c.ServiceInspect(ctx, ref)
+		if err != nil {
+			return nil, noSuch("service", ref, err)
+		}
+		if svc.Spec.Mode.IsGlobal() {
+			return nil, fmt.Errorf("%s: scale can only be used with replicated mode", ref)
+		}
+		spec := svc.Spec
+		spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: n}}
+		updated, err := c.ServiceUpdate(ctx, svc.ID, svc.Version, spec)
+		if client.IsConflict(err) && attempt < maxUpdateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		return updated, nil
 	}
-	cmd.Flags().Uint64Var(&replicas, "replicas", 0, "number of tasks")
-	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the service to converge")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
-	return cmd
 }
 
 func newServiceRmCmd(a *app) *cobra.Command {
@@ -381,4 +366,29 @@ func newServiceRmCmd(a *app) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+// countReplicas returns how many of the service's tasks run and how many
+// should. A replicated service counts one running task per slot in range.
+func countReplicas(svc *api.Service, tasks []*api.Task) (running, desired int) {
+	if svc.Spec.Mode.IsGlobal() {
+		for _, t := range tasks {
+			if t.DesiredState != api.TaskStateRunning || !t.Live() {
+				continue
+			}
+			desired++
+			if t.Status.State == api.TaskStateRunning {
+				running++
+			}
+		}
+		return running, desired
+	}
+	want := svc.Spec.Mode.Replicas()
+	slots := map[uint64]bool{}
+	for _, t := range tasks {
+		if t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning && t.Slot >= 1 && t.Slot <= want {
+			slots[t.Slot] = true
+		}
+	}
+	return len(slots), int(want)
 }

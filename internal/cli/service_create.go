@@ -38,6 +38,10 @@ type serviceFlags struct {
 	limitCPU           string
 	limitMemory        string
 	health             healthFlags
+	secrets            []string
+	configs            []string
+	update             updateConfigFlags
+	rollback           updateConfigFlags
 }
 
 // healthFlags are the docker CLI's --health-* flags.
@@ -142,6 +146,10 @@ func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit per task")
 	fs.StringVar(&f.limitMemory, "limit-memory", "", "memory limit per task")
 	f.health.add(fs)
+	fs.StringArrayVar(&f.secrets, "secret", nil, "give tasks a secret: NAME or source=NAME,target=PATH,uid=U,gid=G,mode=0400 (target defaults to /run/secrets/NAME)")
+	fs.StringArrayVar(&f.configs, "config", nil, "give tasks a config: NAME or source=NAME,target=PATH,uid=U,gid=G,mode=0444 (target defaults to /NAME)")
+	f.update.add(fs, "update")
+	f.rollback.add(fs, "rollback")
 }
 
 // spec builds the service spec from the flags and positional arguments:
@@ -255,6 +263,24 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 		if c.Healthcheck, err = f.health.apply(cmd, nil); err != nil {
 			return s, err
 		}
+	}
+	if c.Secrets, err = secretRefs("secret", f.secrets); err != nil {
+		return s, usagef(cmd, "%v", err)
+	}
+	if c.Secrets, err = mergeSecrets("secret", nil, nil, c.Secrets); err != nil {
+		return s, usagef(cmd, "%v", err)
+	}
+	if c.Configs, err = configRefs("config", f.configs); err != nil {
+		return s, usagef(cmd, "%v", err)
+	}
+	if c.Configs, err = mergeConfigs("config", nil, nil, c.Configs); err != nil {
+		return s, usagef(cmd, "%v", err)
+	}
+	if s.UpdateConfig, err = f.update.apply(cmd, nil); err != nil {
+		return s, err
+	}
+	if s.RollbackConfig, err = f.rollback.apply(cmd, nil); err != nil {
+		return s, err
 	}
 	return s, nil
 }

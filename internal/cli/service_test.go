@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -365,6 +366,9 @@ func checkLiveSleep(t *testing.T, pid string) {
 	}
 }
 
+// slotLine is a task row of the progress: "2/3: running   [===>]".
+var slotLine = regexp.MustCompile(`^(\d+)/\d+: (.*)$`)
+
 // TestServiceCreateWaitsForConvergence checks the progress a service
 // create without -d prints.
 func TestServiceCreateWaitsForConvergence(t *testing.T) {
@@ -378,11 +382,22 @@ func TestServiceCreateWaitsForConvergence(t *testing.T) {
 		t.Errorf("first line %q, want the service ID", out[0])
 	}
 	var progress []string
+	slots := map[string]string{}
 	for _, l := range out[1 : len(out)-1] {
+		if m := slotLine.FindStringSubmatch(l); m != nil {
+			slots[m[1]] = m[2]
+			continue
+		}
 		if !strings.HasPrefix(l, "overall progress: ") || !strings.HasSuffix(l, " out of 3 tasks") {
 			t.Errorf("unexpected line %q", l)
 		}
 		progress = append(progress, l)
+	}
+	// Each slot's row ends with its task running, and docker's full bar.
+	for _, slot := range []string{"1", "2", "3"} {
+		if got, want := slots[slot], "running   [==================================================>]"; got != want {
+			t.Errorf("last row of slot %s/3 = %q, want %q", slot, got, want)
+		}
 	}
 	if len(progress) == 0 || progress[len(progress)-1] != "overall progress: 3 out of 3 tasks" {
 		t.Errorf("progress lines %q, want them to end with 3 out of 3", progress)

@@ -171,12 +171,17 @@ func (l *loadState) load(ctx context.Context) (*Stack, error) {
 		l.projName = strings.ToLower(l.stack)
 	}
 
-	l.readFiles()
-	if len(l.errs) > 0 && len(l.files) == 0 || l.hasUnparsed() {
+	if !l.readFiles() {
 		return nil, l.result()
 	}
 	l.loadEnv()
 	l.checkKeys()
+	// The schema check first: compose-go stops at the first problem, and
+	// some invalid input makes it fail without saying where.
+	if diag, _ := l.diagnose(); len(diag) > 0 {
+		l.errs = append(l.errs, diag...)
+		return nil, l.result()
+	}
 
 	project, ok := l.compose(ctx)
 	if !ok {
@@ -196,28 +201,20 @@ func (l *loadState) load(ctx context.Context) (*Stack, error) {
 	return st, nil
 }
 
-func (l *loadState) hasUnparsed() bool {
-	for _, f := range l.files {
-		if f.docs == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // readFiles reads and parses every file, recording read and YAML syntax
-// errors for all of them.
-func (l *loadState) readFiles() {
+// errors for all of them; it reports whether all were read.
+func (l *loadState) readFiles() bool {
 	if len(l.opts.Files) == 0 {
 		l.failf("no compose file given")
-		return
+		return false
 	}
+	ok := true
 	cwd := l.opts.WorkingDir
 	if cwd == "" {
 		var err error
 		if cwd, err = os.Getwd(); err != nil {
 			l.failf("current directory: %v", err)
-			return
+			return false
 		}
 	} else if abs, err := filepath.Abs(cwd); err == nil {
 		cwd = abs
@@ -229,16 +226,19 @@ func (l *loadState) readFiles() {
 			f.name, f.path = "stdin", "-"
 			if l.opts.Stdin == nil {
 				l.failf("compose file \"-\": no standard input to read")
+				ok = false
 				continue
 			}
 			if stdinRead {
 				l.failf("compose file \"-\" given twice: standard input can be read once")
+				ok = false
 				continue
 			}
 			stdinRead = true
 			b, err := io.ReadAll(l.opts.Stdin)
 			if err != nil {
 				l.failf("read compose file from stdin: %v", err)
+				ok = false
 				continue
 			}
 			f.content = b
@@ -251,6 +251,7 @@ func (l *loadState) readFiles() {
 			b, err := os.ReadFile(f.path)
 			if err != nil {
 				l.failf("read compose file %s: %v", name, unwrapPathError(err))
+				ok = false
 				continue
 			}
 			f.content = b
@@ -263,6 +264,7 @@ func (l *loadState) readFiles() {
 		})
 		if err != nil {
 			l.failf("%s: %v", f.name, err)
+			ok = false
 		} else {
 			f.docs = docs
 		}
@@ -275,6 +277,7 @@ func (l *loadState) readFiles() {
 	} else {
 		l.wd = cwd
 	}
+	return ok
 }
 
 func unwrapPathError(err error) error {
@@ -352,6 +355,7 @@ func (l *loadState) compose(ctx context.Context) (*types.Project, bool) {
 			return err
 		})
 	})
+	sort.Strings(logs)
 	for _, m := range logs {
 		if strings.Contains(m, "`version` is obsolete") {
 			// docker stack deploy reads version 3 files; the key is fine.

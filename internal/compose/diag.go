@@ -192,7 +192,9 @@ func (l *loadState) explain(err error) {
 			continue
 		}
 		if strings.HasPrefix(msg, "decoding failed due to the following error(s):") {
-			for _, line := range strings.Split(msg, "\n")[1:] {
+			lines := strings.Split(msg, "\n")[1:]
+			sort.Strings(lines) // mapstructure follows map order
+			for _, line := range lines {
 				line = strings.TrimSpace(line)
 				if line == "" {
 					continue

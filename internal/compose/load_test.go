@@ -908,3 +908,48 @@ func TestContextCancelled(t *testing.T) {
 		t.Fatal("no error with a cancelled context")
 	}
 }
+
+func TestMoreErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yml  string
+		want string
+	}{
+		{"dnsrr with an ingress port", "services:\n  a:\n    image: x\n    ports: ['80:80']\n    deploy: {endpoint_mode: dnsrr}\n",
+			"stack.yml:4:13: services.a.ports[0]: port 80 is published in ingress mode, which endpoint_mode dnsrr does not allow"},
+		{"max replicas per node on a global service", "services:\n  a:\n    image: x\n    deploy:\n      mode: global\n      placement: {max_replicas_per_node: 2}\n",
+			"stack.yml:6:19: services.a.deploy.placement.max_replicas_per_node: max_replicas_per_node can only be used with replicated mode"},
+		{"tmpfs with a bad size", "services:\n  a:\n    image: x\n    tmpfs: ['/run:size=lots']\n",
+			`stack.yml:4:13: services.a.tmpfs[0]: tmpfs "/run:size=lots": invalid size "lots"`},
+		{"unsupported mount type", "services:\n  a:\n    image: x\n    volumes: [{type: npipe, source: '\\\\.\\pipe\\docker_engine', target: '\\\\.\\pipe\\docker_engine'}]\n",
+			`services.a.volumes[0]: volume type "npipe" is not supported`},
+		{"empty config", "services:\n  a:\n    image: x\nconfigs:\n  c:\n    content: ''\n    file: x\n",
+			"configs.c: file|environment|content attributes are mutually exclusive"},
+		{"service name too long for the stack", "services:\n  " + strings.Repeat("a", 62) + ":\n    image: x\n",
+			"longer than 63 characters"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yml, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMissingOverrideFile(t *testing.T) {
+	dir := writeDir(t, map[string]string{"base.yml": "services:\n  web:\n    build: .\n"})
+	_, err := Load(context.Background(), Options{Files: []string{"base.yml", "override.yml"}, Project: "st", WorkingDir: dir})
+	if err == nil || err.Error() != "read compose file override.yml: no such file or directory" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestComposeWarnings(t *testing.T) {
+	st := mustLoad(t, "version: '3.8'\nservices:\n  a:\n    image: x\n    init: yes\n")
+	eq(t, "init", *st.Services[0].TaskTemplate.ContainerSpec.Init, true)
+	// compose-go's own warnings are returned, not printed; the version key
+	// is fine for a stack file.
+	eq(t, "warnings", st.Warnings, []string{"\"yes\" for boolean is not supported by YAML 1.2, please use `true`"})
+}

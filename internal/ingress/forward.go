@@ -24,8 +24,8 @@ type reqState struct {
 	// preferred is the backend the sticky cookie names, if usable.
 	preferred *backend
 	// chosen is the backend that answered; ServeHTTP releases it.
-	chosen *backend
-	tried  []*backend
+	chosen   *backend
+	tried    []*backend
 	triedBuf [4]*backend
 	// status is the backend's response status (for 101, which the
 	// response writer never sees).
@@ -119,6 +119,10 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 			}
 			return nil, errNoBackend
 		}
+		if len(st.tried) > 0 {
+			st.retries++
+			st.pool.stats.retries.Add(1)
+		}
 		st.tried = append(st.tried, b)
 		b.inflight.Add(1)
 		st.gotConn.Store(false)
@@ -149,8 +153,6 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !f.retryable(st, req, b, err) {
 			return nil, err
 		}
-		st.retries++
-		st.pool.stats.retries.Add(1)
 	}
 }
 

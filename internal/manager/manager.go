@@ -17,6 +17,7 @@ import (
 	"github.com/shoalproject/shoal/internal/orchestrator"
 	"github.com/shoalproject/shoal/internal/scheduler"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/updater"
 )
 
 // Config sets up a manager.
@@ -184,8 +185,10 @@ func (m *Manager) lead(parent context.Context) func() {
 		stopDispatcher := m.dispatcher.Start(ctx)
 		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
 		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
+		upd := &updater.Updater{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "updater")}
 		run("orchestrator", orch.Run)
 		run("scheduler", sched.Run)
+		run("updater", upd.Run)
 		m.leadMu.Lock()
 		select {
 		case <-leading:

@@ -1,12 +1,9 @@
 package manager
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -44,54 +41,52 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 }
 
 // UpdateService replaces the spec of the service ref names. version, when
-// not zero, must be the service's current Version.
+// not zero, must be the service's current Version; when zero, a write that
+// races with a controller's (an update status) is retried on a fresh read.
 func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
-	cur, err := m.store.Read().FindService(ref)
-	if err != nil {
-		return nil, err
-	}
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if spec.Name != cur.Spec.Name {
-		return nil, fmt.Errorf("%w: a service's name cannot be changed (%s to %s)", ErrInvalid, cur.Spec.Name, spec.Name)
-	}
-	if spec.Mode.IsGlobal() != cur.Spec.Mode.IsGlobal() {
-		return nil, fmt.Errorf("%w: a service's mode cannot be changed between replicated and global", ErrInvalid)
-	}
-	if version != 0 && version != cur.Version {
-		return nil, fmt.Errorf("%w: service %s is at version %d, not %d: read it again and retry", ErrConflict, cur.Spec.Name, cur.Version, version)
-	}
-	if sameJSON(spec, cur.Spec) {
-		return cur, nil
-	}
-	next := m.nextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec))
-	if next.SpecVersion != cur.SpecVersion {
-		// A new update starts; a paused one is superseded by it.
-		next.UpdateStatus = nil
-	}
-	return m.writeService(ctx, cur, next)
+	return m.retryConflicts(ctx, version == 0, func() (*api.Service, error) {
+		cur, err := m.store.Read().FindService(ref)
+		if err != nil {
+			return nil, err
+		}
+		if spec.Name != cur.Spec.Name {
+			return nil, fmt.Errorf("%w: a service's name cannot be changed (%s to %s)", ErrInvalid, cur.Spec.Name, spec.Name)
+		}
+		if spec.Mode.IsGlobal() != cur.Spec.Mode.IsGlobal() {
+			return nil, fmt.Errorf("%w: a service's mode cannot be changed between replicated and global", ErrInvalid)
+		}
+		if version != 0 && version != cur.Version {
+			return nil, fmt.Errorf("%w: service %s is at version %d, not %d: read it again and retry", ErrConflict, cur.Spec.Name, cur.Version, version)
+		}
+		if api.SameJSON(spec, cur.Spec) {
+			return cur, nil
+		}
+		next := m.nextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec))
+		if next.SpecVersion != cur.SpecVersion {
+			// A new update starts; a paused one is superseded by it.
+			next.UpdateStatus = nil
+		}
+		return m.writeService(ctx, cur, next)
+	})
 }
 
-// nextVersion returns cur with spec as its new spec: the old one becomes
-// the previous spec, the history gains an entry, and tasks get a new spec
-// version if what they run changed.
+// retryConflicts runs write, and again (a few times) when it lost a race
+// with another writer and retry is set.
+func (m *Manager) retryConflicts(ctx context.Context, retry bool, write func() (*api.Service, error)) (*api.Service, error) {
+	for attempt := 0; ; attempt++ {
+		svc, err := write()
+		if err == nil || !retry || attempt == 4 || !errors.Is(err, state.ErrVersionConflict) || ctx.Err() != nil {
+			return svc, err
+		}
+	}
+}
+
+// nextVersion is api.NextVersion at the manager's clock.
 func (m *Manager) nextVersion(cur *api.Service, spec api.ServiceSpec, change string) *api.Service {
-	next := *cur
-	prev := cur.Spec
-	next.Spec = spec
-	next.PreviousSpec = &prev
-	if taskSpecChanged(&prev, &spec) {
-		next.SpecVersion = cur.SpecVersion + 1
-	}
-	next.Revision = cur.Revision + 1
-	hist := append([]api.ServiceVersion(nil), cur.History...)
-	hist = append(hist, api.ServiceVersion{Revision: next.Revision, SpecVersion: next.SpecVersion, CreatedAt: m.cfg.Clock.Now().UTC(), Change: change, Spec: spec})
-	if len(hist) > api.MaxServiceHistory {
-		hist = hist[len(hist)-api.MaxServiceHistory:]
-	}
-	next.History = hist
-	return &next
+	return api.NextVersion(cur, spec, change, m.cfg.Clock.Now().UTC())
 }
 
 // writeService stores next over cur, failing if cur changed meanwhile.
@@ -113,6 +108,10 @@ func (m *Manager) writeService(ctx context.Context, cur, next *api.Service) (*ap
 // not zero, the spec of that revision from its history. Tasks are
 // replaced with the rollback config.
 func (m *Manager) RollbackService(ctx context.Context, ref string, to uint64) (*api.Service, error) {
+	return m.retryConflicts(ctx, true, func() (*api.Service, error) { return m.rollbackOnce(ctx, ref, to) })
+}
+
+func (m *Manager) rollbackOnce(ctx context.Context, ref string, to uint64) (*api.Service, error) {
 	cur, err := m.store.Read().FindService(ref)
 	if err != nil {
 		return nil, err
@@ -149,26 +148,6 @@ func (m *Manager) RollbackService(ctx context.Context, ref string, to uint64) (*
 	now := m.cfg.Clock.Now().UTC()
 	next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
 	return m.writeService(ctx, cur, next)
-}
-
-// taskSpecChanged reports whether tasks made from a would differ from
-// tasks made from b (a replica count change does not count).
-func taskSpecChanged(a, b *api.ServiceSpec) bool {
-	return !sameJSON(a.TaskTemplate, b.TaskTemplate) ||
-		!sameJSON(a.EndpointSpec, b.EndpointSpec) ||
-		!maps.Equal(a.Labels, b.Labels)
-}
-
-// sameJSON reports whether a and b have the same JSON form. Stored specs
-// come back from the Raft log, where an empty map or list and an unset one
-// are the same; reflect.DeepEqual would tell them apart and see a change.
-func sameJSON(a, b any) bool {
-	ja, err := json.Marshal(a)
-	if err != nil {
-		return false
-	}
-	jb, err := json.Marshal(b)
-	return err == nil && bytes.Equal(ja, jb)
 }
 
 // RemoveService deletes the service ref names; its tasks are stopped.

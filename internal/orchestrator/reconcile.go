@@ -82,18 +82,26 @@ func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nod
 // reconcileSlot keeps exactly one live task in one slot (a replicated slot,
 // or a global service's node), replacing a dead one as the restart policy
 // says. make returns a new task for the slot.
+//
+// Rolling updates are the updater's: a slot may hold a task of the current
+// spec version and an outdated one (start-first), and a task being stopped
+// by a stop-first update holds its slot until it has stopped.
 func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, make func() *api.Task) {
-	var live []*api.Task
+	var current, outdated []*api.Task
 	var dead *api.Task
-	lost := false
+	lost, stopping := false, false
 	for _, t := range ts {
 		switch {
 		case t.Live() && nodes.down(t.NodeID):
 			// Its node is gone: count it as failed now and move on.
 			p.setDesired(t, api.TaskStateShutdown)
 			lost = true
+		case t.Live() && t.SpecVersion == svc.SpecVersion:
+			current = append(current, t)
 		case t.Live():
-			live = append(live, t)
+			outdated = append(outdated, t)
+		case t.DesiredState == api.TaskStateShutdown && !t.Status.State.Terminal() && !nodes.down(t.NodeID):
+			stopping = true
 		case t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal():
 			// Ended on its own and not yet replaced.
 			if dead == nil || endedAt(t).After(endedAt(dead)) {
@@ -101,18 +109,11 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 			}
 		}
 	}
-	if len(live) > 0 {
-		// Two live tasks in one slot only happen when a write raced; keep
-		// the most advanced one.
-		sort.Slice(live, func(i, j int) bool {
-			if live[i].Status.State != live[j].Status.State {
-				return live[i].Status.State > live[j].Status.State
-			}
-			return live[i].CreatedAt.After(live[j].CreatedAt)
-		})
-		for _, extra := range live[1:] {
-			p.setDesired(extra, api.TaskStateShutdown)
-		}
+	// Two live tasks of one version in a slot only happen when a write
+	// raced; keep the most advanced one.
+	keepBest(p, current)
+	keepBest(p, outdated)
+	if len(current) > 0 || len(outdated) > 0 || stopping {
 		return
 	}
 	if dead == nil && !lost {
@@ -140,6 +141,22 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	t := make()
 	t.Restarts, t.WindowStart = d.restarts, d.windowStart
 	p.create(t)
+}
+
+// keepBest shuts down all but the most advanced (then newest) of tasks.
+func keepBest(p *plan, tasks []*api.Task) {
+	if len(tasks) < 2 {
+		return
+	}
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].Status.State != tasks[j].Status.State {
+			return tasks[i].Status.State > tasks[j].Status.State
+		}
+		return tasks[i].CreatedAt.After(tasks[j].CreatedAt)
+	})
+	for _, extra := range tasks[1:] {
+		p.setDesired(extra, api.TaskStateShutdown)
+	}
 }
 
 func reconcileGlobal(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
@@ -205,20 +222,5 @@ func globalEligible(n *api.Node, constraints []api.Constraint, runtime string) b
 
 // newTask makes a pending task for one slot of svc from its current spec.
 func newTask(svc *api.Service, slot uint64, nodeID string, now time.Time) *api.Task {
-	created := api.TaskStatus{State: api.TaskStateNew, Timestamp: now, Message: "created"}
-	pending := api.TaskStatus{State: api.TaskStatePending, Timestamp: now, Message: "pending task scheduling"}
-	return &api.Task{
-		ID:            api.NewID(),
-		ServiceID:     svc.ID,
-		ServiceName:   svc.Spec.Name,
-		Slot:          slot,
-		NodeID:        nodeID,
-		SpecVersion:   svc.SpecVersion,
-		Spec:          svc.Spec.TaskTemplate,
-		ServiceLabels: svc.Spec.Labels,
-		Endpoint:      svc.Spec.EndpointSpec,
-		DesiredState:  api.TaskStateRunning,
-		Status:        pending,
-		History:       []api.TaskStatus{created, pending},
-	}
+	return api.NewTask(svc, slot, nodeID, now)
 }

@@ -204,7 +204,21 @@ func buildImage(tag, dir, extra string, sweep bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dockerfile := "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+	// The labels go in one LABEL line: the classic builder makes a layer
+	// for each label given as a build option, which is much slower.
+	host, _ := os.Hostname()
+	labels := []string{
+		LabelTest, "1",
+		labelHost, host,
+		labelBoot, bootID(),
+		labelPID, strconv.Itoa(os.Getpid()),
+		labelStart, strconv.FormatUint(procStart(os.Getpid()), 10),
+	}
+	dockerfile := "FROM scratch\nLABEL"
+	for i := 0; i < len(labels); i += 2 {
+		dockerfile += " " + labels[i] + "=" + strconv.Quote(labels[i+1])
+	}
+	dockerfile += "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
 	if extra != "" {
 		dockerfile += strings.TrimRight(extra, "\n") + "\n"
 	}
@@ -227,19 +241,11 @@ func buildImage(tag, dir, extra string, sweep bool) (string, error) {
 	}
 
 	ref := processRef(tag)
-	host, _ := os.Hostname()
 	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{
 		Tags:        []string{ref},
 		Version:     build.BuilderV1,
 		Remove:      true,
 		ForceRemove: true,
-		Labels: map[string]string{
-			LabelTest:  "1",
-			labelHost:  host,
-			labelBoot:  bootID(),
-			labelPID:   strconv.Itoa(os.Getpid()),
-			labelStart: strconv.FormatUint(procStart(os.Getpid()), 10),
-		},
 	})
 	if err != nil {
 		return "", err
@@ -272,9 +278,35 @@ func buildImage(tag, dir, extra string, sweep bool) (string, error) {
 // built are the references of the images this process made.
 var built []string
 
-// compile builds the main package in dir as a static Linux program and
-// returns it.
+// programs are the programs compile built, by folder, shared by the images
+// made from the same program.
+var (
+	programsMu sync.Mutex
+	programs   = map[string]*program{}
+)
+
+type program struct {
+	once sync.Once
+	bin  []byte
+	err  error
+}
+
+// compile builds the main package in dir as a static Linux program, once
+// per process, and returns it.
 func compile(ctx context.Context, dir string) ([]byte, error) {
+	programsMu.Lock()
+	p := programs[dir]
+	if p == nil {
+		p = &program{}
+		programs[dir] = p
+	}
+	programsMu.Unlock()
+	p.once.Do(func() { p.bin, p.err = goBuild(ctx, dir) })
+	return p.bin, p.err
+}
+
+// goBuild builds the main package in dir as a static Linux program.
+func goBuild(ctx context.Context, dir string) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "shoal-testutil-")
 	if err != nil {
 		return nil, err

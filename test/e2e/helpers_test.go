@@ -22,7 +22,7 @@ import (
 )
 
 // quietLog keeps cluster logs out of test output.
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quietLog = slog.New(slog.NewTextHandler(logOut(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 // shoalBin is the shoal binary built for the tests that run it as a
 // process.
@@ -99,7 +99,7 @@ func waitTasks(t *testing.T, ctx context.Context, c *client.Client, service, wha
 		return cond(ts), nil
 	}
 	errDone := fmt.Errorf("done")
-	err := c.Events(ctx, client.EventFilter{Types: []string{api.EventTask, api.EventNode}}, func(api.Event) error {
+	err := c.Events(ctx, client.EventFilter{Types: []string{api.EventTask, api.EventNode, api.EventService}}, func(api.Event) error {
 		ok, err := check()
 		if err != nil {
 			return err
@@ -192,3 +192,11 @@ func processesUnder(dir string) []int {
 }
 
 func clientFilter(service string) client.TaskFilter { return client.TaskFilter{Service: service} }
+
+// logOut is where cluster logs go: nowhere, unless SHOAL_TEST_LOG=1.
+func logOut() io.Writer {
+	if os.Getenv("SHOAL_TEST_LOG") == "1" {
+		return os.Stderr
+	}
+	return io.Discard
+}

@@ -37,8 +37,12 @@
 // tmpfs, made 0700), with the file's owner (numeric UID and GID) and mode
 // (0444 by default), and each is bind-mounted read-only at its target in the
 // container. A secret is thus never on the node's disk, nor in the
-// container's writable layer: New checks that the folder is on tmpfs, and a
-// task with a secret is rejected when it is not. Remove deletes the folder.
+// container's writable layer: the folder is checked to be on tmpfs when the
+// first task needs it, and a task with a secret is rejected when it is not
+// (configs are still accepted). File targets must be absolute; UID and GID
+// must be numeric (names are the image's, which the node cannot resolve).
+// Remove deletes the task's folder; New deletes those of tasks whose
+// container is gone. The files are read-only in the container.
 //
 // This is Swarm's own approach (secrets on a tmpfs of the daemon's, bound
 // file by file), chosen over copying files into the container with the
@@ -71,11 +75,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -120,6 +122,9 @@ const inspectTimeout = 30 * time.Second
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
+	// stableStream is how long a stream must have lasted for the next
+	// reconnection to be quick again.
+	stableStream = 10 * time.Second
 )
 
 // ErrClosed is returned by a Runtime's methods after Close.
@@ -148,10 +153,12 @@ type Runtime struct {
 	addr        netip.Addr
 	log         *slog.Logger
 	pullTimeout time.Duration
-	// filesDir is FilesDir/<NodeID>; filesErr says why it cannot be used,
-	// and secretsErr why it cannot hold secrets.
-	filesDir   string
-	filesErr   error
+	// filesDir is FilesDir/<NodeID>, made when a task first needs it.
+	filesDir string
+	filesMu  sync.Mutex
+	// filesReady is set once filesDir is made; secretsErr then says why
+	// it cannot hold secrets. Guarded by filesMu.
+	filesReady bool
 	secretsErr error
 
 	// ctx ends on Close, ending the event stream.
@@ -224,12 +231,6 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if r.pullTimeout <= 0 {
 		r.pullTimeout = DefaultPullTimeout
 	}
-	r.filesErr, r.secretsErr = prepareFilesDir(r.filesDir)
-	if r.filesErr != nil {
-		r.log.Warn("tasks with configs or secrets cannot run", "err", r.filesErr)
-	} else if r.secretsErr != nil {
-		r.log.Warn("tasks with secrets cannot run", "err", r.secretsErr)
-	}
 
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	// Subscribe before anything can start, so that no event of a task is
@@ -299,9 +300,13 @@ func (r *Runtime) watchEvents(s eventStream) {
 	// last is the time of the last event seen, or of the last subscription:
 	// a new subscription replays from there.
 	last := time.Now()
+	subscribed := last
 	backoff := minBackoff
 	for {
 		err := r.consume(s, &last, &backoff)
+		if time.Since(subscribed) > stableStream {
+			backoff = minBackoff
+		}
 		s.cancel()
 		// The Events goroutine closes Err when it returns.
 		for range s.Err {
@@ -318,6 +323,7 @@ func (r *Runtime) watchEvents(s eventStream) {
 			return
 		}
 		backoff = min(2*backoff, maxBackoff)
+		subscribed = time.Now()
 		s = r.subscribe(last.Add(-time.Second))
 		// Events the engine no longer kept are lost: look at every task
 		// not known to have ended.
@@ -360,24 +366,6 @@ func checkID(id string) error {
 		}
 	}
 	return nil
-}
-
-// prepareFilesDir creates the folder of the node's task files, 0700, and
-// checks that it is on tmpfs: the first error says why it cannot be used,
-// the second why it cannot hold secrets.
-func prepareFilesDir(dir string) (error, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("task files folder: %w", err), nil
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("task files folder: %w", err), nil
-	}
-	const tmpfsMagic = 0x01021994
-	if st.Type != tmpfsMagic {
-		return nil, fmt.Errorf("task files folder %s is not on tmpfs: secrets would be written to disk", dir)
-	}
-	return nil, nil
 }
 
 // atoiOr returns s as an int, or def.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,8 +110,8 @@ func TestUnknownTask(t *testing.T) {
 	t.Parallel()
 	r := newRuntime(t)
 	for name, err := range map[string]error{
-		"wait": func() error { _, err := r.Wait(testCtx(t), "nope"); return err }(),
-		"stop": r.Stop(testCtx(t), "nope", time.Second),
+		"wait":   func() error { _, err := r.Wait(testCtx(t), "nope"); return err }(),
+		"stop":   r.Stop(testCtx(t), "nope", time.Second),
 		"remove": r.Remove(testCtx(t), "nope"),
 		"health": func() error { _, err := r.Health(testCtx(t), "nope"); return err }(),
 		"bad id": func() error { _, err := r.Wait(testCtx(t), "../x"); return err }(),
@@ -377,14 +378,16 @@ func TestBadFilesRejected(t *testing.T) {
 		}
 	}
 	// Secrets need a memory-backed folder.
-	r2, err := New(testCtx(t), Options{NodeID: r.nodeID, NodeAddr: "127.0.0.1", FilesDir: t.TempDir()})
+	dir := t.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Type == tmpfsMagic {
+		t.Skipf("the test's temporary folder is on tmpfs (%v)", err)
+	}
+	r2, err := New(testCtx(t), Options{NodeID: r.nodeID, NodeAddr: "127.0.0.1", FilesDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r2.Close()
-	if r2.secretsErr == nil {
-		t.Skip("the test's temporary folder is on tmpfs")
-	}
 	s := spec(image)
 	s.Files = []runtime.File{{Target: "/run/secrets/x", Data: []byte("x"), Secret: true}}
 	if _, err := r2.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "not on tmpfs") {
@@ -606,12 +609,18 @@ func TestRejectedSpecs(t *testing.T) {
 	r := newRuntime(t)
 	image := appImage(t)
 	for name, mod := range map[string]func(*runtime.TaskSpec){
-		"no image":        func(s *runtime.TaskSpec) { s.Container.Image = "" },
-		"mount type":      func(s *runtime.TaskSpec) { s.Container.Mounts = []api.Mount{{Type: "nfs", Target: "/x"}} },
-		"bind source":     func(s *runtime.TaskSpec) { s.Container.Mounts = []api.Mount{{Type: api.MountBind, Source: "rel", Target: "/x"}} },
-		"missing source":  func(s *runtime.TaskSpec) { s.Container.Mounts = []api.Mount{{Type: api.MountBind, Source: "/nonexistent/shoal", Target: "/x"}} },
-		"port protocol":   func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80, Protocol: "icmp"}} },
-		"nameserver":      func(s *runtime.TaskSpec) { s.Container.DNSConfig = &api.DNSConfig{Nameservers: []string{"dns.example"}} },
+		"no image":   func(s *runtime.TaskSpec) { s.Container.Image = "" },
+		"mount type": func(s *runtime.TaskSpec) { s.Container.Mounts = []api.Mount{{Type: "nfs", Target: "/x"}} },
+		"bind source": func(s *runtime.TaskSpec) {
+			s.Container.Mounts = []api.Mount{{Type: api.MountBind, Source: "rel", Target: "/x"}}
+		},
+		"missing source": func(s *runtime.TaskSpec) {
+			s.Container.Mounts = []api.Mount{{Type: api.MountBind, Source: "/nonexistent/shoal", Target: "/x"}}
+		},
+		"port protocol": func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80, Protocol: "icmp"}} },
+		"nameserver": func(s *runtime.TaskSpec) {
+			s.Container.DNSConfig = &api.DNSConfig{Nameservers: []string{"dns.example"}}
+		},
 		"missing program": func(s *runtime.TaskSpec) { s.Container.Command = []string{"/nope"} },
 		"bad name":        func(s *runtime.TaskSpec) { s.Name = "bad name!" },
 	} {

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -28,15 +29,16 @@ func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, er
 	if len(files) == 0 {
 		return nil, nil
 	}
-	if r.filesErr != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, r.filesErr)
+	secretsErr, err := r.prepareFilesDir()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
 	}
 	type owner struct{ uid, gid int }
 	owners := make([]owner, len(files))
 	targets := map[string]bool{}
 	for i, f := range files {
-		if f.Secret && r.secretsErr != nil {
-			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, r.secretsErr)
+		if f.Secret && secretsErr != nil {
+			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, secretsErr)
 		}
 		if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
 			return nil, fmt.Errorf("%w: file target %q is not a clean absolute path", runtime.ErrRejected, f.Target)
@@ -111,6 +113,33 @@ func numericID(s string) (int, error) {
 	return int(n), nil
 }
 
+// prepareFilesDir makes the node's files folder, 0700, once, and checks
+// that it is on tmpfs: the first error says why it cannot hold secrets, the
+// second why it cannot be used at all.
+func (r *Runtime) prepareFilesDir() (secretsErr, err error) {
+	r.filesMu.Lock()
+	defer r.filesMu.Unlock()
+	if r.filesReady {
+		return r.secretsErr, nil
+	}
+	if err := os.MkdirAll(r.filesDir, 0o700); err != nil {
+		return nil, fmt.Errorf("task files folder: %w", err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(r.filesDir, &st); err != nil {
+		return nil, fmt.Errorf("task files folder: %w", err)
+	}
+	if st.Type != tmpfsMagic {
+		r.secretsErr = fmt.Errorf("task files folder %s is not on tmpfs: secrets would be written to disk", r.filesDir)
+		r.log.Warn("tasks with secrets cannot run", "err", r.secretsErr)
+	}
+	r.filesReady = true
+	return r.secretsErr, nil
+}
+
+// tmpfsMagic is tmpfs's statfs type.
+const tmpfsMagic = 0x01021994
+
 // removeFiles deletes a task's files.
 func (r *Runtime) removeFiles(id string) {
 	if err := os.RemoveAll(r.taskFilesDir(id)); err != nil {
@@ -121,11 +150,11 @@ func (r *Runtime) removeFiles(id string) {
 // removeLeftoverFiles deletes the files of tasks whose container is gone
 // (removed while no agent ran).
 func (r *Runtime) removeLeftoverFiles(ctx context.Context) error {
-	if r.filesErr != nil {
+	entries, err := os.ReadDir(r.filesDir)
+	if errors.Is(err, os.ErrNotExist) || len(entries) == 0 {
 		return nil
 	}
-	entries, err := os.ReadDir(r.filesDir)
-	if err != nil || len(entries) == 0 {
+	if err != nil {
 		return err
 	}
 	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{

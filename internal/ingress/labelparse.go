@@ -1,0 +1,437 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/ingress/rules"
+)
+
+// labelParser collects traefik.* labels, then builds ServiceRoutes from
+// them with Traefik's defaults, recording every problem.
+type labelParser struct {
+	out      *ServiceRoutes
+	routers  map[string]*routerLabels // by lower-cased name
+	services map[string]*serviceLabels
+	rOrder   []string
+	sOrder   []string
+	errs     []error
+}
+
+type routerLabels struct {
+	name        string
+	prefix      string // traefik.http.routers.NAME
+	rule        string
+	ruleLabel   string
+	priority    *int
+	service     string
+	svcLabel    string
+	entryPoints []string
+}
+
+type serviceLabels struct {
+	name    string
+	prefix  string // traefik.http.services.NAME.loadbalancer
+	port    uint32
+	hasPort bool
+	scheme  string
+	pass    *bool
+	sticky  *StickyCookie
+	sameSet bool
+	hc      *HealthCheck
+	hcLabel string
+}
+
+func (p *labelParser) fail(label, format string, args ...any) {
+	p.errs = append(p.errs, &LabelError{Label: label, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *labelParser) ignore(label string) { p.out.Ignored = append(p.out.Ignored, label) }
+
+// label dispatches one traefik.* label.
+func (p *labelParser) label(key, value string) {
+	seg := strings.Split(key, ".")
+	for _, s := range seg {
+		if s == "" {
+			p.fail(key, "empty name between dots")
+			return
+		}
+	}
+	low := strings.ToLower(key)
+	lseg := strings.Split(low, ".")
+	switch {
+	case low == "traefik.enable":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
+			return
+		}
+		p.out.Enable = &b
+	case lseg[1] == "http":
+		p.httpLabel(key, seg, lseg, value)
+	default:
+		// traefik.tcp.*, traefik.udp.*, traefik.tls.*, traefik.docker.*,
+		// traefik.swarm.* and labels that Traefik's own constraints read
+		// (traefik.constraint-label=…): not HTTP routing.
+		p.ignore(key)
+	}
+}
+
+func (p *labelParser) httpLabel(key string, seg, lseg []string, value string) {
+	if len(seg) < 3 {
+		p.fail(key, "unknown option")
+		return
+	}
+	switch lseg[2] {
+	case "middlewares", "serverstransports":
+		p.ignore(key)
+		return
+	case "routers", "services":
+	default:
+		p.fail(key, "unknown option %q (want routers, services or middlewares)", seg[2])
+		return
+	}
+	if len(seg) < 5 {
+		p.fail(key, "missing option after the %s name", strings.TrimSuffix(lseg[2], "s"))
+		return
+	}
+	name, field := seg[3], strings.Join(lseg[4:], ".")
+	if lseg[2] == "routers" {
+		p.routerLabel(key, p.router(name), field, value)
+	} else {
+		p.serviceLabel(key, p.service(name), field, value)
+	}
+}
+
+func (p *labelParser) router(name string) *routerLabels {
+	k := strings.ToLower(name)
+	r := p.routers[k]
+	if r == nil {
+		r = &routerLabels{name: name, prefix: "traefik.http.routers." + name}
+		p.routers[k] = r
+		p.rOrder = append(p.rOrder, k)
+	}
+	return r
+}
+
+func (p *labelParser) service(name string) *serviceLabels {
+	k := strings.ToLower(name)
+	s := p.services[k]
+	if s == nil {
+		s = &serviceLabels{name: name, prefix: "traefik.http.services." + name + ".loadbalancer"}
+		p.services[k] = s
+		p.sOrder = append(p.sOrder, k)
+	}
+	return s
+}
+
+func (p *labelParser) routerLabel(key string, r *routerLabels, field, value string) {
+	switch field {
+	case "rule":
+		r.rule, r.ruleLabel = value, key
+	case "priority":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			p.fail(key, "%q is not a whole number", value)
+			return
+		}
+		r.priority = &n
+	case "service":
+		r.service, r.svcLabel = value, key
+	case "entrypoints":
+		r.entryPoints = nil
+		for _, ep := range strings.Split(value, ",") {
+			if ep = strings.TrimSpace(ep); ep != "" {
+				r.entryPoints = append(r.entryPoints, ep)
+			}
+		}
+	case "rulesyntax":
+		if !strings.EqualFold(value, "v3") {
+			p.fail(key, "rule syntax %q is not supported; shoal reads Traefik v3 rules", value)
+		}
+	case "middlewares", "tls":
+		p.ignore(key)
+	default:
+		if strings.HasPrefix(field, "tls.") || strings.HasPrefix(field, "observability.") {
+			p.ignore(key)
+			return
+		}
+		p.fail(key, "unknown router option %q", field)
+	}
+}
+
+// ignoredLB are load-balancer options Traefik has that shoal accepts
+// without acting on them.
+var ignoredLB = map[string]bool{
+	"sticky":                           true,
+	"sticky.cookie.domain":             true,
+	"sticky.cookie.partitioned":        true,
+	"server.weight":                    true,
+	"server.preservepath":              true,
+	"server.url":                       true,
+	"responseforwarding.flushinterval": true,
+	"serverstransport":                 true,
+	"strategy":                         true,
+	"healthcheck.scheme":               true,
+	"healthcheck.mode":                 true,
+	"healthcheck.method":               true,
+	"healthcheck.status":               true,
+	"healthcheck.port":                 true,
+	"healthcheck.hostname":             true,
+	"healthcheck.followredirects":      true,
+	"healthcheck.unhealthyinterval":    true,
+}
+
+func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value string) {
+	lb, ok := strings.CutPrefix(field, "loadbalancer.")
+	if !ok {
+		switch strings.SplitN(field, ".", 2)[0] {
+		case "weighted", "mirroring", "failover", "highestrandomweight":
+			p.fail(key, "only loadbalancer services are supported")
+		default:
+			p.fail(key, "unknown service option %q (want loadbalancer.…)", field)
+		}
+		return
+	}
+	cookie := func() *StickyCookie {
+		if s.sticky == nil {
+			s.sticky = &StickyCookie{Path: DefaultCookiePath}
+		}
+		return s.sticky
+	}
+	hc := func() *HealthCheck {
+		if s.hc == nil {
+			s.hc = &HealthCheck{Interval: DefaultHealthCheckInterval, Timeout: DefaultHealthCheckTimeout}
+			s.hcLabel = key
+		}
+		return s.hc
+	}
+	switch lb {
+	case "server.port":
+		n, err := strconv.ParseUint(value, 10, 16)
+		if err != nil || n == 0 {
+			p.fail(key, "%q is not a port number (1-65535)", value)
+			return
+		}
+		s.port, s.hasPort = uint32(n), true
+	case "server.scheme":
+		v := strings.ToLower(value)
+		if v != "http" && v != "https" {
+			p.fail(key, "scheme %q is not http or https", value)
+			return
+		}
+		s.scheme = v
+	case "passhostheader":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
+			return
+		}
+		s.pass = &b
+	case "sticky.cookie":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
+			return
+		}
+		if b {
+			cookie()
+		}
+	case "sticky.cookie.name":
+		if value == "" {
+			p.fail(key, "empty cookie name")
+			return
+		}
+		cookie().Name = sanitizeCookieName(value)
+	case "sticky.cookie.secure", "sticky.cookie.httponly":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
+			return
+		}
+		if lb == "sticky.cookie.secure" {
+			cookie().Secure = b
+		} else {
+			cookie().HTTPOnly = b
+		}
+	case "sticky.cookie.samesite":
+		ss, ok := parseSameSite(value)
+		if !ok {
+			p.fail(key, "sameSite %q is not none, lax or strict", value)
+			return
+		}
+		cookie().SameSite = ss
+	case "sticky.cookie.maxage":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			p.fail(key, "%q is not a whole number of seconds", value)
+			return
+		}
+		cookie().MaxAge = n
+	case "sticky.cookie.path":
+		if !strings.HasPrefix(value, "/") {
+			p.fail(key, "cookie path %q does not start with /", value)
+			return
+		}
+		cookie().Path = value
+	case "healthcheck.path":
+		if !strings.HasPrefix(value, "/") {
+			p.fail(key, "health check path %q does not start with /", value)
+			return
+		}
+		hc().Path = value
+	case "healthcheck.interval", "healthcheck.timeout":
+		d, err := parseDuration(value)
+		if err != nil || d <= 0 {
+			p.fail(key, "%q is not a positive duration (like 10s or 10)", value)
+			return
+		}
+		if lb == "healthcheck.interval" {
+			hc().Interval = d
+		} else {
+			hc().Timeout = d
+		}
+	default:
+		if ignoredLB[lb] || strings.HasPrefix(lb, "healthcheck.headers.") || strings.HasPrefix(lb, "passivehealthcheck.") {
+			p.ignore(key)
+			return
+		}
+		p.fail(key, "unknown load-balancer option %q", lb)
+	}
+}
+
+// parseSameSite reads Traefik's sameSite values; "" leaves the attribute
+// out.
+func parseSameSite(v string) (http.SameSite, bool) {
+	switch strings.ToLower(v) {
+	case "":
+		return 0, true
+	case "none":
+		return http.SameSiteNoneMode, true
+	case "lax":
+		return http.SameSiteLaxMode, true
+	case "strict":
+		return http.SameSiteStrictMode, true
+	}
+	return 0, false
+}
+
+// parseDuration reads a duration as Traefik's labels do: a Go duration
+// ("10s", "1m30s") or a bare number of seconds ("10").
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > int64(time.Duration(1<<63-1)/time.Second) {
+			return 0, errors.New("too long")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// build turns the collected labels into routers and services, applying
+// Traefik's defaults.
+func (p *labelParser) build() {
+	for _, k := range p.sOrder {
+		s := p.services[k]
+		lb := LoadBalancer{
+			Name:           s.name,
+			QualifiedName:  QualifiedName(s.name),
+			Port:           s.port,
+			Scheme:         "http",
+			PassHostHeader: true,
+			Sticky:         s.sticky,
+			HealthCheck:    s.hc,
+		}
+		if !s.hasPort {
+			p.fail(s.prefix+".server.port", "required: shoal does not detect ports; set the port the service's tasks listen on")
+		}
+		if s.scheme != "" {
+			lb.Scheme = s.scheme
+		}
+		if s.pass != nil {
+			lb.PassHostHeader = *s.pass
+		}
+		if lb.Sticky != nil && lb.Sticky.Name == "" {
+			lb.Sticky.Name = DefaultCookieName(lb.QualifiedName)
+		}
+		if lb.HealthCheck != nil && lb.HealthCheck.Path == "" {
+			p.fail(s.prefix+".healthcheck.path", "required when %s is set", s.hcLabel)
+		}
+		p.out.Services = append(p.out.Services, lb)
+	}
+	if len(p.routers) > 0 && len(p.services) == 0 {
+		// Traefik's implicit service: named after the Swarm service, its
+		// port detected from the container, which shoal does not do.
+		name := TraefikServiceName(p.out.ServiceName)
+		if name == "" {
+			name = "<service>"
+		}
+		p.fail("traefik.http.services."+name+".loadbalancer.server.port",
+			"required: shoal does not detect ports; set the port the service's tasks listen on")
+	}
+	for _, k := range p.rOrder {
+		r := p.routers[k]
+		rt := Router{Name: r.name, EntryPoints: r.entryPoints}
+		if r.rule == "" {
+			p.fail(r.prefix+".rule", "required")
+			continue
+		}
+		rule, err := rules.Parse(r.rule)
+		if err != nil {
+			p.fail(r.ruleLabel, "%v", err)
+			continue
+		}
+		rt.Rule = rule
+		rt.Priority = len(r.rule)
+		if r.priority != nil {
+			rt.Priority = *r.priority
+		}
+		svc, ok := p.routerService(r)
+		if !ok {
+			continue
+		}
+		rt.Service = svc
+		p.out.Routers = append(p.out.Routers, rt)
+	}
+	sort.Slice(p.out.Routers, func(i, j int) bool { return p.out.Routers[i].Name < p.out.Routers[j].Name })
+	sort.Slice(p.out.Services, func(i, j int) bool { return p.out.Services[i].Name < p.out.Services[j].Name })
+}
+
+// routerService resolves the Traefik service a router sends to.
+func (p *labelParser) routerService(r *routerLabels) (string, bool) {
+	if r.service == "" {
+		switch len(p.sOrder) {
+		case 0:
+			return "", false // reported as the implicit service's missing port
+		case 1:
+			return p.services[p.sOrder[0]].name, true
+		}
+		names := make([]string, 0, len(p.sOrder))
+		for _, k := range p.sOrder {
+			names = append(names, p.services[k].name)
+		}
+		p.fail(r.prefix+".service", "required when several services are defined (%s)", strings.Join(names, ", "))
+		return "", false
+	}
+	name := r.service
+	if base, provider, ok := strings.Cut(name, "@"); ok {
+		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
+			p.fail(r.svcLabel, "service %q belongs to provider %q; shoal routes only to services of the same labels", name, provider)
+			return "", false
+		}
+		name = base
+	}
+	if s, ok := p.services[strings.ToLower(name)]; ok {
+		return s.name, true
+	}
+	if len(p.services) == 0 {
+		return "", false // reported as the implicit service's missing port
+	}
+	p.fail(r.svcLabel, "service %q is not defined by traefik.http.services.%s.* labels", r.service, name)
+	return "", false
+}

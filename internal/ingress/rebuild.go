@@ -1,0 +1,175 @@
+package ingress
+
+import (
+	"sort"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// parse reads a service's labels; invalid labels route nothing (a deploy
+// validates them first, so this is only a safety net) and are logged.
+func (t *Table) parse(s *api.Service) *ServiceRoutes {
+	routes, err := ParseLabels(s.Spec.Name, s.Spec.Labels)
+	if err != nil {
+		t.opts.Logger.Error("ingress: service not routed: invalid traefik labels", "service", s.Spec.Name, "err", err)
+		return nil
+	}
+	if !routes.Exposed(!t.opts.RequireEnable) || len(routes.Routers) == 0 {
+		return nil
+	}
+	return routes
+}
+
+// rebuild recomputes one service's pools and routes; it returns the
+// backends that left.
+func (t *Table) rebuild(st *serviceState) (released []*backend) {
+	if st.svc == nil || st.routes == nil {
+		released = dropPools(st.pools)
+		st.pools, st.compiled = nil, nil
+		return released
+	}
+	name := st.svc.Spec.Name
+	pools := make(map[string]*poolState, len(st.routes.Services))
+	for i := range st.routes.Services {
+		lb := st.routes.Services[i]
+		ps := st.pools[lb.Name]
+		if ps != nil && !sameLB(&ps.lb, &lb) {
+			released = append(released, dropPools(map[string]*poolState{lb.Name: ps})...)
+			ps = nil
+		}
+		if ps == nil {
+			ps = &poolState{lb: lb, backends: map[string]*backend{}}
+		}
+		released = append(released, t.syncBackends(name, ps, st.tasks)...)
+		pools[lb.Name] = ps
+	}
+	for n, ps := range st.pools {
+		if _, ok := pools[n]; !ok {
+			released = append(released, dropPools(map[string]*poolState{n: ps})...)
+		}
+	}
+	st.pools = pools
+	st.compiled = st.compiled[:0:0]
+	for i := range st.routes.Routers {
+		r := &st.routes.Routers[i]
+		ps := pools[r.Service]
+		if ps == nil {
+			continue
+		}
+		key := name + "/" + r.Name
+		st.compiled = append(st.compiled, &route{
+			key: key, rule: r, entryPoints: r.EntryPoints, pool: ps.pool,
+			stats: t.stats.router(key),
+		})
+	}
+	return released
+}
+
+// syncBackends makes ps's backends the eligible tasks' endpoints, reusing
+// existing backends, and publishes a new pool when they changed.
+func (t *Table) syncBackends(service string, ps *poolState, tasks map[string]*api.Task) (released []*backend) {
+	changed := ps.pool == nil
+	want := map[string]string{}
+	for id, tk := range tasks {
+		if !eligible(tk) {
+			continue
+		}
+		if addr := endpointFor(tk, ps.lb.Port); addr != "" {
+			want[id] = addr
+		}
+	}
+	for id, b := range ps.backends {
+		if want[id] != b.addr {
+			delete(ps.backends, id)
+			released = append(released, b)
+			changed = true
+		}
+	}
+	for id, addr := range want {
+		if _, ok := ps.backends[id]; !ok {
+			ps.backends[id] = t.newBackend(service, &ps.lb, id, addr)
+			changed = true
+		}
+	}
+	if !changed {
+		return released
+	}
+	p := &pool{
+		service: service, name: ps.lb.Name, lb: &ps.lb,
+		backends: make([]*backend, 0, len(ps.backends)),
+		byCookie: make(map[string]*backend, len(ps.backends)),
+		rr:       &ps.rr,
+		stats:    t.stats.service(service + "/" + ps.lb.Name),
+	}
+	for _, b := range ps.backends {
+		p.backends = append(p.backends, b)
+		p.byCookie[b.cookie] = b
+	}
+	sort.Slice(p.backends, func(i, j int) bool { return p.backends[i].taskID < p.backends[j].taskID })
+	ps.pool = p
+	return released
+}
+
+func (t *Table) newBackend(service string, lb *LoadBalancer, taskID, addr string) *backend {
+	b := &backend{taskID: taskID, addr: addr, cookie: stickyValue(taskID), transport: t.base.Clone()}
+	if lb.HealthCheck != nil {
+		b.checker = newChecker(b, lb.Scheme, service+"/"+lb.Name, *lb.HealthCheck, t.healthHTTP, t.opts.Logger, &t.checks)
+		b.checker.start()
+	}
+	return b
+}
+
+func sameLB(a, b *LoadBalancer) bool {
+	if a.Port != b.Port || a.Scheme != b.Scheme || a.PassHostHeader != b.PassHostHeader || a.QualifiedName != b.QualifiedName {
+		return false
+	}
+	if (a.Sticky == nil) != (b.Sticky == nil) || (a.Sticky != nil && *a.Sticky != *b.Sticky) {
+		return false
+	}
+	if (a.HealthCheck == nil) != (b.HealthCheck == nil) || (a.HealthCheck != nil && *a.HealthCheck != *b.HealthCheck) {
+		return false
+	}
+	return true
+}
+
+func dropPools(pools map[string]*poolState) (released []*backend) {
+	for _, ps := range pools {
+		for _, b := range ps.backends {
+			released = append(released, b)
+		}
+	}
+	return released
+}
+
+// publish swaps in a snapshot of every service's routes, then releases
+// the backends that left: after the swap no new request can pick them.
+func (t *Table) publish(released []*backend) {
+	var routes []*route
+	keepR, keepS := map[string]bool{}, map[string]bool{}
+	for _, st := range t.services {
+		for _, r := range st.compiled {
+			routes = append(routes, r)
+			keepR[r.key] = true
+		}
+		if st.svc != nil {
+			for n := range st.pools {
+				keepS[st.svc.Spec.Name+"/"+n] = true
+			}
+		}
+	}
+	sort.Slice(routes, func(i, j int) bool {
+		a, b := routes[i], routes[j]
+		if a.rule.Priority != b.rule.Priority {
+			return a.rule.Priority > b.rule.Priority
+		}
+		if la, lb := len(a.rule.Rule.String()), len(b.rule.Rule.String()); la != lb {
+			return la > lb
+		}
+		return a.key < b.key
+	})
+	t.snap.Store(&snapshot{routes: routes})
+	t.stats.retain(keepR, keepS)
+	for _, b := range released {
+		b.release()
+	}
+}

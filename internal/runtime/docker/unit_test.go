@@ -1,0 +1,144 @@
+package docker
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// These tests need no engine.
+
+func TestTaskEnv(t *testing.T) {
+	s := runtime.TaskSpec{TaskID: "t1", Name: "web.3.t1", ServiceName: "web", Slot: 3,
+		Ports:     []api.PortConfig{{TargetPort: 8080}, {TargetPort: 9090}},
+		Container: api.ContainerSpec{Env: []string{"A=1", "SHOAL_TASK_ID=x", "A=2", "B"}}}
+	want := []string{"A=2", "SHOAL_TASK_ID=t1", "B", "SHOAL_TASK_NAME=web.3.t1", "SHOAL_SERVICE_NAME=web",
+		"SHOAL_TASK_SLOT=3", "SHOAL_PORT_8080=8080", "SHOAL_PORT_9090=9090", "PORT=8080"}
+	if got := taskEnv(s); !slices.Equal(got, want) {
+		t.Errorf("env\n%q\nwant\n%q", got, want)
+	}
+	// The spec's PORT is kept.
+	s.Container.Env = []string{"PORT=3000"}
+	if got := taskEnv(s); !slices.Contains(got, "PORT=3000") || slices.Contains(got, "PORT=8080") {
+		t.Errorf("env %q", got)
+	}
+}
+
+func TestExtraHosts(t *testing.T) {
+	for line, want := range map[string][]string{
+		"db:10.0.0.1":       {"db:10.0.0.1"},
+		"10.0.0.1 db":       {"db:10.0.0.1"},
+		"10.0.0.1  db  db2": {"db:10.0.0.1", "db2:10.0.0.1"},
+		"::1 local6":        {"local6:::1"},
+		"db":                nil,
+		"db 10.0.0.1":       nil,
+		"":                  nil,
+	} {
+		got, err := extraHosts(line)
+		if want == nil {
+			if err == nil {
+				t.Errorf("%q: accepted as %q", line, got)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%q: %q, %v; want %q", line, got, err, want)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 0, -time.Second: 0, time.Nanosecond: 1, time.Second: 1,
+		1500 * time.Millisecond: 2, 10 * time.Second: 10} {
+		if got := seconds(d); got != want {
+			t.Errorf("seconds(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+func TestPortConfig(t *testing.T) {
+	r := &Runtime{addr: netip.MustParseAddr("10.1.2.3")}
+	exposed, bindings, err := r.portConfig([]api.PortConfig{
+		{TargetPort: 80},
+		{TargetPort: 53, Protocol: "UDP"},
+		{TargetPort: 443, PublishedPort: 8443, PublishMode: "host"},
+		{TargetPort: 80},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exposed) != 3 {
+		t.Errorf("exposed %v", exposed)
+	}
+	for port, want := range map[string]network.PortBinding{
+		"80/tcp":  {HostIP: r.addr},
+		"53/udp":  {HostIP: r.addr},
+		"443/tcp": {HostPort: "8443"},
+	} {
+		if b := bindings[network.MustParsePort(port)]; len(b) != 1 || b[0] != want {
+			t.Errorf("%s: bindings %+v, want %+v", port, b, want)
+		}
+	}
+	for _, bad := range []api.PortConfig{{TargetPort: 0}, {TargetPort: 70000}, {TargetPort: 80, Protocol: "icmp"}} {
+		if _, _, err := r.portConfig([]api.PortConfig{bad}); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestMountOf(t *testing.T) {
+	for _, bad := range []api.Mount{
+		{Type: api.MountBind, Source: "rel", Target: "/x"},
+		{Type: api.MountBind, Source: "/a", Target: "x"},
+		{Type: api.MountTmpfs, Source: "/a", Target: "/x"},
+		{Type: "nfs", Target: "/x"},
+	} {
+		if _, err := mountOf(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	m, err := mountOf(api.Mount{Type: api.MountVolume, Source: "v", Target: "/v", VolumeLabels: map[string]string{"a": "1"}})
+	if err != nil || m.VolumeOptions == nil || m.VolumeOptions.Labels["a"] != "1" {
+		t.Errorf("volume mount %+v, %v", m, err)
+	}
+}
+
+func TestExitStatusOf(t *testing.T) {
+	at := "2024-01-02T03:04:05.000000006Z"
+	for _, c := range []struct {
+		state container.State
+		code  int
+		msg   string
+	}{
+		{container.State{Status: container.StateExited, ExitCode: 3, FinishedAt: at}, 3, "exited with code 3"},
+		{container.State{Status: container.StateExited, ExitCode: 137, OOMKilled: true, FinishedAt: at}, 137, "exited with code 137 (out of memory)"},
+		{container.State{Status: container.StateExited, ExitCode: 127, Error: "no such file", FinishedAt: at}, 127, "exited with code 127: no such file"},
+		{container.State{Status: container.StateRemoving, ExitCode: 137, FinishedAt: at}, 137, "container removed"},
+		{container.State{Status: container.StateCreated}, -1, "container created but never started"},
+	} {
+		got := exitStatusOf(&c.state)
+		if got.ExitCode != c.code || got.Message != c.msg || got.ExitedAt.IsZero() {
+			t.Errorf("%+v: %+v", c.state, got)
+		}
+	}
+}
+
+func TestCheckID(t *testing.T) {
+	for _, id := range []string{"abc", "a.b-c_d", "x1"} {
+		if err := checkID(id); err != nil {
+			t.Errorf("%q: %v", id, err)
+		}
+	}
+	for _, id := range []string{"", ".", "..", ".a", "a/b", "a=b", "a,b", "a\nb"} {
+		if checkID(id) == nil {
+			t.Errorf("%q accepted", id)
+		}
+	}
+}

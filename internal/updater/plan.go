@@ -1,0 +1,318 @@
+package updater
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// config is an update or rollback config with Swarm's defaults filled in.
+type config struct {
+	parallelism   int // 0: all at once
+	delay         time.Duration
+	failureAction string
+	monitor       time.Duration
+	maxRatio      float32
+	startFirst    bool
+}
+
+func configOf(u *api.UpdateConfig) config {
+	c := config{parallelism: api.DefaultUpdateParallel, failureAction: api.FailureActionPause, monitor: api.DefaultUpdateMonitor}
+	if u == nil {
+		return c
+	}
+	c.parallelism = int(u.Parallelism)
+	c.delay = u.Delay.D()
+	if u.FailureAction != "" {
+		c.failureAction = u.FailureAction
+	}
+	if u.Monitor > 0 {
+		c.monitor = u.Monitor.D()
+	}
+	c.maxRatio = u.MaxFailureRatio
+	c.startFirst = u.Order == api.UpdateOrderStartFirst
+	return c
+}
+
+// rollingBack reports whether the service's current update is a rollback.
+func rollingBack(s *api.Service) bool {
+	return s.UpdateStatus != nil && (s.UpdateStatus.State == api.UpdateStateRollbackStarted ||
+		s.UpdateStatus.State == api.UpdateStateRollbackPaused || s.UpdateStatus.State == api.UpdateStateRollbackCompleted)
+}
+
+// slot is one replicated slot or one global service's node, with its tasks.
+type slot struct {
+	key      string
+	number   uint64
+	nodeID   string
+	current  []*api.Task // live, of the service's spec version
+	outdated []*api.Task // live, of an older spec version
+	fresh    []*api.Task // of the current version, made during this update
+	// retiring is set when an outdated task of the slot was stopped by
+	// this update (stop-first): the slot is in flight until its
+	// replacement passes.
+	retiring bool
+}
+
+// plan is what one look at a service decides.
+type plan struct {
+	ops []state.Op
+	// service, if set, replaces the service (status change or rollback).
+	service *api.Service
+	wake    time.Time
+}
+
+func (p *plan) wakeAt(t time.Time) {
+	if p.wake.IsZero() || t.Before(p.wake) {
+		p.wake = t
+	}
+}
+
+// decide plans the next step of svc's rolling update at now.
+func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, now time.Time) *plan {
+	p := &plan{}
+	st := svc.UpdateStatus
+	back := rollingBack(svc)
+	cfg := configOf(svc.Spec.UpdateConfig)
+	if back {
+		cfg = configOf(svc.Spec.RollbackConfig)
+	}
+	slots := groupSlots(svc, tasks, down, st)
+	var outdated []*slot
+	for _, s := range slots {
+		if len(s.outdated) > 0 {
+			outdated = append(outdated, s)
+		}
+	}
+	active := st != nil && (st.State == api.UpdateStateUpdating || st.State == api.UpdateStateRollbackStarted)
+	if len(outdated) == 0 && !active {
+		return p
+	}
+	if st != nil && (st.State == api.UpdateStatePaused || st.State == api.UpdateStateRollbackPaused) {
+		return p // a paused update waits for the next change of the service
+	}
+	if !active {
+		// Tasks are outdated and no update runs: one starts.
+		started := now
+		st = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &started, Message: "update in progress"}
+		p.service = withStatus(svc, st)
+		return p
+	}
+
+	// Failures: tasks made by this update that ended, or ended within the
+	// monitor window after they started running.
+	var failed []*api.Task
+	total := 0
+	for _, s := range slots {
+		total++
+		for _, t := range s.fresh {
+			if failedEarly(t, cfg.monitor) {
+				failed = append(failed, t)
+			}
+		}
+	}
+	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) > cfg.maxRatio {
+		sort.Slice(failed, func(i, j int) bool { return failed[i].Status.Timestamp.Before(failed[j].Status.Timestamp) })
+		return onFailure(p, svc, back, cfg, failed[0], now)
+	}
+
+	// Slots in flight: a fresh task not yet past its monitor window, or an
+	// outdated task still live next to a running fresh one.
+	inFlight := 0
+	var lastPassed time.Time
+	for _, s := range slots {
+		if len(s.fresh) == 0 {
+			if s.retiring && len(s.current) == 0 {
+				inFlight++ // stopped; its replacement comes once it has stopped
+			}
+			continue
+		}
+		newest := newestOf(s.fresh)
+		since, ran := newest.RunningSince()
+		switch {
+		case newest.Status.State.Terminal():
+			// It failed; the restart policy or the next batch deals with it.
+		case !ran || newest.Status.State != api.TaskStateRunning:
+			inFlight++
+		case now.Sub(since) < cfg.monitor:
+			inFlight++
+			p.wakeAt(since.Add(cfg.monitor))
+		default:
+			if passed := since.Add(cfg.monitor); passed.After(lastPassed) {
+				lastPassed = passed
+			}
+		}
+		// start-first: the outdated task goes once its replacement runs.
+		if newest.Status.State == api.TaskStateRunning && newest.DesiredState == api.TaskStateRunning {
+			for _, old := range s.outdated {
+				p.ops = append(p.ops, state.Op{Kind: state.OpSetDesiredState, ID: old.ID, Desired: api.TaskStateShutdown})
+			}
+		}
+	}
+
+	if len(outdated) == 0 {
+		if inFlight == 0 {
+			done := now
+			next := *st
+			next.CompletedAt = &done
+			next.State, next.Message = api.UpdateStateCompleted, "update completed"
+			if back {
+				next.State, next.Message = api.UpdateStateRollbackCompleted, "rollback completed"
+				if strings.HasPrefix(st.Message, "update rolled back due to") {
+					// Keep naming the task whose failure caused it.
+					next.Message = st.Message + "; rollback completed"
+				}
+			}
+			p.service = withStatus(svc, &next)
+		}
+		return p
+	}
+
+	// Next batch, after the delay since the last slot passed.
+	if cfg.delay > 0 && !lastPassed.IsZero() && now.Before(lastPassed.Add(cfg.delay)) {
+		p.wakeAt(lastPassed.Add(cfg.delay))
+		return p
+	}
+	budget := len(outdated)
+	if cfg.parallelism > 0 {
+		budget = cfg.parallelism - inFlight
+	}
+	for _, s := range outdated {
+		if budget <= 0 {
+			break
+		}
+		if hasLiveFresh(s) {
+			continue // already in flight
+		}
+		budget--
+		if cfg.startFirst {
+			p.ops = append(p.ops, state.Op{Kind: state.OpCreateTask, Task: api.NewTask(svc, s.number, s.nodeID, now)})
+		} else {
+			for _, old := range s.outdated {
+				p.ops = append(p.ops, state.Op{Kind: state.OpSetDesiredState, ID: old.ID, Desired: api.TaskStateShutdown})
+			}
+		}
+	}
+	return p
+}
+
+// onFailure applies the failure action.
+func onFailure(p *plan, svc *api.Service, back bool, cfg config, failed *api.Task, now time.Time) *plan {
+	reason := fmt.Sprintf("failure or early termination of task %s", failed.ID)
+	if failed.Status.Err != "" {
+		reason += ": " + failed.Status.Err
+	}
+	st := *svc.UpdateStatus
+	switch {
+	case back:
+		// A failed rollback pauses: a rollback is never rolled back.
+		st.State, st.Message = api.UpdateStateRollbackPaused, "rollback paused due to "+reason
+	case cfg.failureAction == api.FailureActionRollback && svc.PreviousSpec != nil:
+		next := api.NextVersion(svc, *svc.PreviousSpec, "automatic rollback", now)
+		started := now
+		next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateRollbackStarted, StartedAt: &started, Message: "update rolled back due to " + reason}
+		p.service = next
+		return p
+	default:
+		st.State, st.Message = api.UpdateStatePaused, "update paused due to "+reason
+	}
+	p.service = withStatus(svc, &st)
+	return p
+}
+
+func withStatus(svc *api.Service, st *api.UpdateStatus) *api.Service {
+	next := *svc
+	next.UpdateStatus = st
+	return &next
+}
+
+// failedEarly reports whether a task of the update failed before it was
+// running for the monitor window.
+func failedEarly(t *api.Task, monitor time.Duration) bool {
+	switch t.Status.State {
+	case api.TaskStateFailed, api.TaskStateRejected:
+	case api.TaskStateComplete:
+		if t.DesiredState > api.TaskStateRunning {
+			return false
+		}
+	default:
+		return false
+	}
+	since, ran := t.RunningSince()
+	return !ran || t.Status.Timestamp.Sub(since) < monitor
+}
+
+func newestOf(ts []*api.Task) *api.Task {
+	n := ts[0]
+	for _, t := range ts[1:] {
+		if t.CreatedAt.After(n.CreatedAt) {
+			n = t
+		}
+	}
+	return n
+}
+
+func hasLiveFresh(s *slot) bool {
+	for _, t := range s.fresh {
+		if t.Live() {
+			return true
+		}
+	}
+	return false
+}
+
+// groupSlots sorts the service's tasks into slots.
+func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st *api.UpdateStatus) []*slot {
+	byKey := map[string]*slot{}
+	var keys []string
+	for _, t := range tasks {
+		if t.DesiredState > api.TaskStateShutdown {
+			continue // removed slots and services are the orchestrator's
+		}
+		if !svc.Spec.Mode.IsGlobal() && (t.Slot == 0 || t.Slot > svc.Spec.Mode.Replicas()) {
+			continue
+		}
+		key := fmt.Sprintf("%d/%s", t.Slot, t.NodeID)
+		if t.Slot != 0 {
+			key = fmt.Sprintf("%d", t.Slot)
+		}
+		s := byKey[key]
+		if s == nil {
+			s = &slot{key: key, number: t.Slot, nodeID: t.NodeID}
+			if t.Slot != 0 {
+				s.nodeID = ""
+			}
+			byKey[key] = s
+			keys = append(keys, key)
+		}
+		live := t.Live() && !down(t.NodeID)
+		switch {
+		case live && t.SpecVersion == svc.SpecVersion:
+			s.current = append(s.current, t)
+		case live:
+			s.outdated = append(s.outdated, t)
+		case t.SpecVersion != svc.SpecVersion && t.DesiredState == api.TaskStateShutdown && st != nil && st.StartedAt != nil &&
+			(!t.Status.State.Terminal() || !t.Status.Timestamp.Before(*st.StartedAt)):
+			s.retiring = true
+		}
+		if t.SpecVersion == svc.SpecVersion && st != nil && st.StartedAt != nil && !t.CreatedAt.Before(*st.StartedAt) {
+			s.fresh = append(s.fresh, t)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := byKey[keys[i]], byKey[keys[j]]
+		if a.number != b.number {
+			return a.number < b.number
+		}
+		return a.nodeID < b.nodeID
+	})
+	out := make([]*slot, len(keys))
+	for i, k := range keys {
+		out[i] = byKey[k]
+	}
+	return out
+}
