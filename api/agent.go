@@ -26,12 +26,16 @@ type TaskReport struct {
 type Event struct {
 	// Index is the Raft index of the write that made the change.
 	Index   uint64   `json:"Index"`
-	Type    string   `json:"Type"`   // "service", "task", "node"
+	Type    string   `json:"Type"`   // "service", "task", "node", "config", "secret", "network"
 	Action  string   `json:"Action"` // "create", "update", "remove"
 	ID      string   `json:"ID"`
 	Service *Service `json:"Service,omitempty"`
 	Task    *Task    `json:"Task,omitempty"`
 	Node    *Node    `json:"Node,omitempty"`
+	// Config and Secret never carry their Data in an event.
+	Config  *Config  `json:"Config,omitempty"`
+	Secret  *Secret  `json:"Secret,omitempty"`
+	Network *Network `json:"Network,omitempty"`
 }
 
 // Event types and actions.
@@ -39,6 +43,9 @@ const (
 	EventService = "service"
 	EventTask    = "task"
 	EventNode    = "node"
+	EventConfig  = "config"
+	EventSecret  = "secret"
+	EventNetwork = "network"
 
 	ActionCreate = "create"
 	ActionUpdate = "update"

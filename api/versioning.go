@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
 	"time"
 )
 
@@ -29,12 +28,11 @@ func NextVersion(cur *Service, spec ServiceSpec, change string, now time.Time) *
 }
 
 // TaskSpecChanged reports whether tasks made from a would differ from tasks
-// made from b. A change of the replica count or of the update settings does
-// not count.
+// made from b. A change of the replica count, of the update settings or of
+// the service's labels does not count: as in Swarm, new routing labels
+// apply at once without replacing a task.
 func TaskSpecChanged(a, b *ServiceSpec) bool {
-	return !SameJSON(a.TaskTemplate, b.TaskTemplate) ||
-		!SameJSON(a.EndpointSpec, b.EndpointSpec) ||
-		!maps.Equal(a.Labels, b.Labels)
+	return !SameJSON(a.TaskTemplate, b.TaskTemplate) || !SameJSON(a.EndpointSpec, b.EndpointSpec)
 }
 
 // SameJSON reports whether a and b have the same JSON form. Objects come

@@ -28,6 +28,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// EngineLabels are reported in the node description.
 	EngineLabels map[string]string
+	// DrainDelay is how long a task that publishes ports keeps running
+	// after the managers want it stopped, before its stop signal: time for
+	// every ingress to take it out of its pool first.
+	DrainDelay time.Duration
 }
 
 // Agent runs one node's tasks.
@@ -198,6 +202,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 		rt = s.rt
 	}
 	r := newRunner(t, rt, report, a.log)
+	r.drain = a.cfg.DrainDelay
 	a.runners[t.ID] = r
 	switch {
 	case t.Status.State.Terminal():

@@ -26,6 +26,9 @@ type runner struct {
 	changed chan struct{}
 	// adopted is the handle of a task that survived an agent restart.
 	adopted *runtime.Handle
+	// drain is the wait between the stop request and the stop signal for
+	// a task with endpoints.
+	drain time.Duration
 	done    chan struct{}
 }
 
@@ -99,7 +102,7 @@ func (r *runner) run(ctx context.Context) {
 	}
 	for {
 		if r.wantsStop() {
-			r.stop(h)
+			r.stop(h, exited)
 			return
 		}
 		select {
@@ -248,8 +251,18 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 }
 
 // stop stops the task gracefully because the managers want it stopped.
-func (r *runner) stop(h runtime.Handle) {
+// A task with endpoints first gets the drain delay: the ingress removes it
+// from its pool on the same change, and requests already sent finish.
+func (r *runner) stop(h runtime.Handle, exited <-chan runtime.ExitStatus) {
 	t := r.current()
+	if r.drain > 0 && len(h.Endpoints) > 0 {
+		timer := time.NewTimer(r.drain)
+		select {
+		case <-timer.C:
+		case <-exited:
+		}
+		timer.Stop()
+	}
 	grace := api.DefaultStopGracePeriod
 	if g := t.Spec.ContainerSpec.StopGracePeriod; g != nil {
 		grace = g.D()

@@ -14,8 +14,9 @@ import (
 )
 
 func newDevCmd(a *app) *cobra.Command {
-	var dataDir, addr, logLevel string
-	var heartbeat time.Duration
+	var dataDir, addr, logLevel, ingressAddr string
+	var heartbeat, drain time.Duration
+	var useDocker bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-node cluster (manager and agent) in this process",
@@ -33,13 +34,20 @@ folder adopts them.`,
 			log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat})
+			if ingressAddr == "off" {
+				ingressAddr = ""
+			}
+			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
+				IngressAddr: ingressAddr, Docker: useDocker, DrainDelay: drain})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "shoal dev: one-node cluster ready (node %s)\n", d.NodeID())
 			fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
+			if d.IngressAddr() != "" {
+				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", d.IngressAddr())
+			}
 			if d.Host() != defaultHost() {
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
 			}
@@ -53,5 +61,8 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
+	cmd.Flags().StringVar(&ingressAddr, "ingress", ":8080", `address of the HTTP ingress, or "off"`)
+	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
+	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
 	return cmd
 }

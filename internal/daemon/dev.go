@@ -19,7 +19,9 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/runtime/docker"
 	"github.com/shoalproject/shoal/internal/runtime/process"
 	"github.com/shoalproject/shoal/internal/server"
 )
@@ -36,6 +38,14 @@ type DevConfig struct {
 	Logger *slog.Logger
 	// HeartbeatPeriod is the agent's heartbeat period.
 	HeartbeatPeriod time.Duration
+	// IngressAddr is where the HTTP ingress listens ("127.0.0.1:0" picks a
+	// port); empty runs no ingress.
+	IngressAddr string
+	// Docker offers the docker runtime when a Docker Engine answers.
+	Docker bool
+	// DrainDelay is how long a task that publishes ports stays up after it
+	// leaves the ingress pool, before its stop signal.
+	DrainDelay time.Duration
 }
 
 // Dev is a running one-node cluster.
@@ -49,6 +59,11 @@ type Dev struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	log     *slog.Logger
+
+	docker       *docker.Runtime
+	ingressAddr  string
+	ingressTable *ingress.Table
+	ingressStop  func(context.Context) error
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -96,17 +111,35 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	runtimes := []runtime.Runtime{d.runtime}
+	if cfg.Docker {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d.docker, err = docker.New(dctx, docker.Options{NodeID: d.nodeID, NodeAddr: addr, Logger: log.With("component", "docker")})
+		cancel()
+		if err != nil {
+			log.Info("docker runtime not offered: no Docker Engine answered", "err", err)
+			d.docker = nil
+		} else {
+			runtimes = append(runtimes, d.docker)
+		}
+	}
 	// The agent registers anew on every start; waitNode waits for that.
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	if cfg.IngressAddr != "" {
+		if err := d.startIngress(runCtx, cfg.IngressAddr, log.With("component", "ingress")); err != nil {
+			return nil, err
+		}
+	}
 	ag := agent.New(agent.Config{
-		NodeID:   d.nodeID,
-		Addr:     addr,
-		Role:     api.RoleManager,
-		Runtimes: []runtime.Runtime{d.runtime},
-		Manager:  localManager{d.mgr.Dispatcher()},
-		Logger:   log.With("component", "agent"),
+		NodeID:     d.nodeID,
+		Addr:       addr,
+		Role:       api.RoleManager,
+		Runtimes:   runtimes,
+		Manager:    localManager{d.mgr.Dispatcher()},
+		Logger:     log.With("component", "agent"),
+		DrainDelay: cfg.DrainDelay,
 	})
 	d.wg.Add(1)
 	go func() {
@@ -196,6 +229,12 @@ func (d *Dev) Close() error {
 }
 
 func (d *Dev) closeParts() error {
+	if d.ingressStop != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = d.ingressStop(ctx)
+		cancel()
+		d.ingressStop = nil
+	}
 	if d.cancel != nil {
 		d.cancel()
 	}
@@ -206,6 +245,9 @@ func (d *Dev) closeParts() error {
 	var errs []error
 	if d.runtime != nil {
 		errs = append(errs, d.runtime.Close())
+	}
+	if d.docker != nil {
+		errs = append(errs, d.docker.Close())
 	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())

@@ -114,6 +114,7 @@ type LabelError struct {
 	Msg   string
 }
 
+// Error returns "label KEY: problem".
 func (e *LabelError) Error() string { return "label " + e.Label + ": " + e.Msg }
 
 // ValidateLabels checks the Traefik labels of a service as a deploy would:

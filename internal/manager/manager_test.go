@@ -193,13 +193,12 @@ func TestUpdateServiceSpecVersion(t *testing.T) {
 	cur := scaled
 	changes := map[string]func(s *api.ServiceSpec){
 		"task template": func(s *api.ServiceSpec) { s.TaskTemplate.ContainerSpec.Command = []string{"sleep", "2000"} },
-		"labels":        func(s *api.ServiceSpec) { s.Labels = map[string]string{"tier": "front"} },
 		"endpoint": func(s *api.ServiceSpec) {
 			s.EndpointSpec = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}}
 		},
 		"force update": func(s *api.ServiceSpec) { s.TaskTemplate.ForceUpdate++ },
 	}
-	for _, name := range []string{"task template", "labels", "endpoint", "force update"} {
+	for _, name := range []string{"task template", "endpoint", "force update"} {
 		next := cur.Spec
 		next.Labels = cur.Spec.Labels
 		changes[name](&next)
@@ -218,15 +217,22 @@ func TestUpdateServiceSpecVersion(t *testing.T) {
 		cur = upd
 	}
 
-	// An update config change is no new task spec either.
-	next := cur.Spec
-	next.UpdateConfig = &api.UpdateConfig{Parallelism: 2}
-	upd, err := m.UpdateService(ctx, cur.ID, cur.Version, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if upd.SpecVersion != cur.SpecVersion {
-		t.Errorf("update config change bumped SpecVersion to %d", upd.SpecVersion)
+	// Neither is an update config change, nor a change of the service's
+	// labels: as in Swarm, new routing labels apply without new tasks.
+	for name, change := range map[string]func(s *api.ServiceSpec){
+		"update config": func(s *api.ServiceSpec) { s.UpdateConfig = &api.UpdateConfig{Parallelism: 2} },
+		"labels":        func(s *api.ServiceSpec) { s.Labels = map[string]string{"tier": "front"} },
+	} {
+		next := cur.Spec
+		change(&next)
+		upd, err := m.UpdateService(ctx, cur.ID, 0, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if upd.SpecVersion != cur.SpecVersion {
+			t.Errorf("%s change bumped SpecVersion to %d", name, upd.SpecVersion)
+		}
+		cur = upd
 	}
 }
 

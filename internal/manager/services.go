@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -19,8 +20,8 @@ var (
 
 // CreateService validates spec and creates the service.
 func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := validateSpec(&spec); err != nil {
+		return nil, err
 	}
 	if m.store.Read().ServiceByName(spec.Name) != nil {
 		return nil, fmt.Errorf("%w: service %q already exists", ErrConflict, spec.Name)
@@ -44,8 +45,8 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 // not zero, must be the service's current Version; when zero, a write that
 // races with a controller's (an update status) is retried on a fresh read.
 func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := validateSpec(&spec); err != nil {
+		return nil, err
 	}
 	return m.retryConflicts(ctx, version == 0, func() (*api.Service, error) {
 		cur, err := m.store.Read().FindService(ref)
@@ -71,6 +72,15 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 		}
 		return m.writeService(ctx, cur, next)
 	})
+}
+
+// validateSpec checks a spec and its routing labels, so a label that does
+// not parse fails the deploy, naming the label.
+func validateSpec(spec *api.ServiceSpec) error {
+	if err := errors.Join(spec.Validate(), ingress.ValidateLabels(spec.Labels)); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }
 
 // retryConflicts runs write, and again (a few times) when it lost a race

@@ -12,6 +12,9 @@ const (
 	tableServices = "services"
 	tableTasks    = "tasks"
 	tableNodes    = "nodes"
+	tableConfigs  = "configs"
+	tableSecrets  = "secrets"
+	tableNetworks = "networks"
 )
 
 // slotIndex indexes a task by service ID and slot (replicated) or node
@@ -61,7 +64,53 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
+		tableConfigs:  namedTable(tableConfigs),
+		tableSecrets:  namedTable(tableSecrets),
+		tableNetworks: namedTable(tableNetworks),
 	}}
+}
+
+// namedTable is the schema of a table of named objects (configs, secrets,
+// networks): unique IDs, and unique names compared case-sensitively, as
+// Swarm does.
+func namedTable(name string) *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: name,
+		Indexes: map[string]*memdb.IndexSchema{
+			"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			"name": {Name: "name", Unique: true, Indexer: specNameIndex{}},
+		},
+	}
+}
+
+// specNameIndex indexes a config, secret or network by its spec's name,
+// exactly as written.
+type specNameIndex struct{}
+
+func (specNameIndex) FromObject(obj any) (bool, []byte, error) {
+	var name string
+	switch o := obj.(type) {
+	case *api.Config:
+		name = o.Spec.Name
+	case *api.Secret:
+		name = o.Spec.Name
+	case *api.Network:
+		name = o.Spec.Name
+	default:
+		return false, nil, fmt.Errorf("name index: unexpected %T", obj)
+	}
+	return true, []byte(name + "\x00"), nil
+}
+
+func (specNameIndex) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("name index takes one argument")
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("name index: argument %T, want string", args[0])
+	}
+	return []byte(s + "\x00"), nil
 }
 
 // serviceNameIndex indexes services by their spec's name, case-folded.

@@ -25,7 +25,7 @@ type devProcess struct {
 // startDevProcess runs `shoal dev` on dataDir and waits until it is ready.
 func startDevProcess(t *testing.T, dataDir string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(shoalBin, "dev", "--data-dir", dataDir, "--log-level", "error")
+	cmd := exec.Command(shoalBin, "dev", "--data-dir", dataDir, "--log-level", "error", "--ingress", "127.0.0.1:0", "--docker=false")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

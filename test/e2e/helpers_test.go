@@ -25,8 +25,8 @@ import (
 var quietLog = slog.New(slog.NewTextHandler(logOut(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 // shoalBin is the shoal binary built for the tests that run it as a
-// process.
-var shoalBin string
+// process; testApp is the small HTTP app the traffic tests run as tasks.
+var shoalBin, testApp string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "shoal-e2e-bin")
@@ -41,6 +41,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build shoal:", err)
 		os.Exit(1)
 	}
+	testApp = filepath.Join(dir, "testapp")
+	build = exec.Command("go", "build", "-o", testApp, "github.com/shoalproject/shoal/internal/testutil/testapp")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build testapp:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -50,7 +57,15 @@ func TestMain(m *testing.M) {
 // services, waits for their processes to stop, and closes it.
 func devCluster(t *testing.T) (*daemon.Dev, *client.Client) {
 	t.Helper()
-	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: t.TempDir(), Logger: quietLog})
+	return devClusterWith(t, daemon.DevConfig{})
+}
+
+// devClusterWith starts a dev cluster with cfg (its data folder and logger
+// filled in).
+func devClusterWith(t *testing.T, cfg daemon.DevConfig) (*daemon.Dev, *client.Client) {
+	t.Helper()
+	cfg.DataDir, cfg.Logger = t.TempDir(), quietLog
+	d, err := daemon.StartDev(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -146,6 +147,36 @@ func serve(args []string) int {
 			"pid":         os.Getpid(),
 		})
 	})
+	// A form with an anti-forgery token kept in this instance's memory, as
+	// the seed story's WebForms app: a POST only succeeds on the instance
+	// that rendered the form.
+	var tokensMu sync.Mutex
+	tokens := map[string]bool{}
+	form := func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			var b [16]byte
+			_, _ = rand.Read(b[:])
+			tok := hex.EncodeToString(b[:])
+			tokensMu.Lock()
+			tokens[tok] = true
+			tokensMu.Unlock()
+			fmt.Fprintf(w, "token=%s instance=%s\n", tok, instance)
+		case http.MethodPost:
+			tokensMu.Lock()
+			ok := tokens[r.FormValue("token")]
+			tokensMu.Unlock()
+			if !ok {
+				http.Error(w, "invalid anti-forgery token (instance "+instance+")", http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintf(w, "saved by instance=%s\n", instance)
+		default:
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	}
+	mux.HandleFunc("/form", form)
+	mux.HandleFunc("/app/form", form)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		if *unhealthy {
 			http.Error(w, "unhealthy (flag)", http.StatusServiceUnavailable)
