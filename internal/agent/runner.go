@@ -29,7 +29,7 @@ type runner struct {
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration
-	done    chan struct{}
+	done  chan struct{}
 }
 
 func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
