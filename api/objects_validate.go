@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 )
 
@@ -46,3 +47,27 @@ func ValidateNetworkDriver(driver string) error {
 	}
 	return nil
 }
+
+// Where configs and secrets land inside a task by default.
+const (
+	SecretsDir = "/run/secrets"
+	ConfigsDir = "/"
+)
+
+// fileTarget resolves a file target: an absolute Name as is, a relative one
+// under dir, none at dir/name.
+func fileTarget(f *FileTarget, dir, name string) string {
+	if f == nil || f.Name == "" {
+		return path.Join(dir, name)
+	}
+	if path.IsAbs(f.Name) {
+		return path.Clean(f.Name)
+	}
+	return path.Join(dir, f.Name)
+}
+
+// Target is the absolute path of the secret's file in a task.
+func (r SecretReference) Target() string { return fileTarget(r.File, SecretsDir, r.SecretName) }
+
+// Target is the absolute path of the config's file in a task.
+func (r ConfigReference) Target() string { return fileTarget(r.File, ConfigsDir, r.ConfigName) }

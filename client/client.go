@@ -185,6 +185,35 @@ func (c *Client) ServiceRollback(ctx context.Context, ref string, to uint64) (*a
 	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/rollback", q, nil, &out)
 }
 
+// ServiceLogs copies the output of a service's tasks to w, each line
+// prefixed with its task and node; with follow it streams until ctx ends.
+func (c *Client) ServiceLogs(ctx context.Context, ref string, follow bool, w io.Writer) error {
+	q := url.Values{}
+	if follow {
+		q.Set("follow", "1")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/services/"+url.PathEscape(ref)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConnectError{Host: c.host, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	_, err = io.Copy(w, resp.Body)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
 // ServiceRemove deletes a service.
 func (c *Client) ServiceRemove(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil, nil)

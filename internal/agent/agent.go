@@ -40,6 +40,8 @@ type Agent struct {
 	runtimes map[string]runtime.Runtime
 	log      *slog.Logger
 	reports  *reporter
+	// files are the configs and secrets the node's tasks name.
+	files *fileStore
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -48,7 +50,7 @@ type Agent struct {
 
 // New returns an agent; Run starts it.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), runners: map[string]*runner{}}
+	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{}}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -163,6 +165,7 @@ func (a *Agent) heartbeat(ctx context.Context, sess Session) error {
 func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]survivor) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.files.apply(as)
 	if as.Full {
 		keep := map[string]bool{}
 		for _, t := range as.Tasks {
@@ -202,6 +205,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 		rt = s.rt
 	}
 	r := newRunner(t, rt, report, a.log)
+	r.files = a.files.forTask
 	r.drain = a.cfg.DrainDelay
 	a.runners[t.ID] = r
 	switch {

@@ -26,6 +26,8 @@ type runner struct {
 	changed chan struct{}
 	// adopted is the handle of a task that survived an agent restart.
 	adopted *runtime.Handle
+	// files returns the task's configs and secrets as runtime files.
+	files func(*api.Task) ([]runtime.File, error)
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration
@@ -233,6 +235,14 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 	}
 	if t.Endpoint != nil {
 		spec.Ports = t.Endpoint.Ports
+	}
+	if r.files != nil {
+		files, err := r.files(t)
+		if err != nil {
+			r.send(api.TaskStatus{State: api.TaskStateRejected, Message: "preparing the task's files failed", Err: err.Error()}, nil)
+			return runtime.Handle{}, false
+		}
+		spec.Files = files
 	}
 	h, err := r.rt.Start(ctx, spec)
 	if err != nil {

@@ -115,8 +115,12 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(
 		newDevCmd(a),
 		newServiceCmd(a),
+		newStackCmd(a),
 		newNodeCmd(a),
 		newPsCmd(a),
+		newConfigCmd(a),
+		newSecretCmd(a),
+		newNetworkCmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -27,6 +27,7 @@ func newServiceCmd(a *app) *cobra.Command {
 		newServiceRollbackCmd(a),
 		newServiceHistoryCmd(a),
 		newServiceRmCmd(a),
+		newServiceLogsCmd(a),
 	)
 	return cmd
 }
@@ -70,46 +71,51 @@ func newServiceLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{})
-			if err != nil {
-				return err
-			}
-			byService := map[string][]*api.Task{}
-			for _, t := range tasks {
-				byService[t.ServiceID] = append(byService[t.ServiceID], t)
-			}
-			rows := make([]serviceRow, 0, len(svcs))
-			for _, s := range svcs {
-				running, desired := countReplicas(s, byService[s.ID])
-				mode := "replicated"
-				if s.Spec.Mode.IsGlobal() {
-					mode = "global"
-				}
-				rows = append(rows, serviceRow{
-					ID:       api.ShortID(s.ID),
-					Name:     s.Spec.Name,
-					Mode:     mode,
-					Replicas: fmt.Sprintf("%d/%d", running, desired),
-					Image:    imageOrCommand(s.Spec.TaskTemplate.ContainerSpec, true),
-					Ports:    servicePorts(s),
-				})
-			}
-			return format.Table{
-				Columns: []format.Column{
-					{Header: "ID", Field: "{{.ID}}"},
-					{Header: "NAME", Field: "{{.Name}}"},
-					{Header: "MODE", Field: "{{.Mode}}"},
-					{Header: "REPLICAS", Field: "{{.Replicas}}"},
-					{Header: "IMAGE/COMMAND", Field: "{{.Image}}"},
-					{Header: "PORTS", Field: "{{.Ports}}"},
-				},
-				Format: tmpl, Quiet: quiet, Stderr: a.stderr,
-			}.Write(a.stdout, rows)
+			return a.printServices(cmd.Context(), c, svcs, tmpl, quiet)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
 	return cmd
+}
+
+// printServices prints services as service ls does.
+func (a *app) printServices(ctx context.Context, c *client.Client, svcs []*api.Service, tmpl string, quiet bool) error {
+	tasks, err := c.TaskList(ctx, client.TaskFilter{})
+	if err != nil {
+		return err
+	}
+	byService := map[string][]*api.Task{}
+	for _, t := range tasks {
+		byService[t.ServiceID] = append(byService[t.ServiceID], t)
+	}
+	rows := make([]serviceRow, 0, len(svcs))
+	for _, s := range svcs {
+		running, desired := countReplicas(s, byService[s.ID])
+		mode := "replicated"
+		if s.Spec.Mode.IsGlobal() {
+			mode = "global"
+		}
+		rows = append(rows, serviceRow{
+			ID:       api.ShortID(s.ID),
+			Name:     s.Spec.Name,
+			Mode:     mode,
+			Replicas: fmt.Sprintf("%d/%d", running, desired),
+			Image:    imageOrCommand(s.Spec.TaskTemplate.ContainerSpec, true),
+			Ports:    servicePorts(s),
+		})
+	}
+	return format.Table{
+		Columns: []format.Column{
+			{Header: "ID", Field: "{{.ID}}"},
+			{Header: "NAME", Field: "{{.Name}}"},
+			{Header: "MODE", Field: "{{.Mode}}"},
+			{Header: "REPLICAS", Field: "{{.Replicas}}"},
+			{Header: "IMAGE/COMMAND", Field: "{{.Image}}"},
+			{Header: "PORTS", Field: "{{.Ports}}"},
+		},
+		Format: tmpl, Quiet: quiet, Stderr: a.stderr,
+	}.Write(a.stdout, rows)
 }
 
 func servicePorts(s *api.Service) string {

@@ -233,6 +233,12 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		CapAdd:          copyStrings(s.CapAdd),
 		CapDrop:         copyStrings(s.CapDrop),
 	}
+	if s.Image == "" {
+		// A service without an image runs its command as a host process
+		// (shoal's process runtime): entrypoint and command are its argv.
+		cs.Command = append(cs.Command, cs.Args...)
+		cs.Args = nil
+	}
 	for k, v := range s.Environment {
 		// A variable listed without a value and not set in the
 		// environment is left out, as Docker leaves it unset.

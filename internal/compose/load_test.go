@@ -678,7 +678,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "spec validation, with the service name",
 			yml: "services:\n  a:\n    image: x\n    stop_signal: SIGWHAT\n    deploy:\n      update_config:\n        failure_action: explode\n" +
-				"      restart_policy:\n        condition: sometimes\n  b:\n    command: [run]\n",
+				"      restart_policy:\n        condition: sometimes\n  b:\n    working_dir: /srv\n",
 			want: []string{
 				`stack.yml:2:3: services.a: service st_a: invalid stop signal "SIGWHAT"`,
 				`services.a: service st_a: restart condition "sometimes"`,

@@ -167,6 +167,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
 	srv.DataDir = dir.Path
+	srv.Logs = d
 	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	d.wg.Add(1)
 	go func() {

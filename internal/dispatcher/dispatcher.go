@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -30,6 +31,10 @@ type Dispatcher struct {
 	Logger   *slog.Logger
 	// HeartbeatPeriod defaults to DefaultHeartbeatPeriod.
 	HeartbeatPeriod time.Duration
+	// SecretKey opens the secrets handed to agents. Without it secrets are
+	// handed over as stored (a store whose secrets were never sealed:
+	// tests).
+	SecretKey *secretkey.Key
 
 	mu       sync.Mutex
 	ctx      context.Context // nil while not running

@@ -18,6 +18,9 @@ type Session struct {
 	cancel context.CancelFunc
 	first  *state.ReadTx // the view the first, full assignment comes from
 	sub    *state.Subscription
+	// sent are the IDs of the configs and secrets the agent was given in
+	// this session, since the last full assignment.
+	sent map[string]bool
 }
 
 // NodeID is the node the session serves.
@@ -40,6 +43,7 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 				a.Tasks = append(a.Tasks, t)
 			}
 		}
+		s.attachFiles(s.first, &a)
 		s.first = nil
 		return a, nil
 	}
@@ -62,11 +66,13 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 			case ev.Type == state.EventReset:
 				// Start over from a full set.
 				a = api.Assignments{Full: true}
-				for _, t := range s.d.Store.Read().TasksByNode(s.nodeID) {
+				tx := s.d.Store.Read()
+				for _, t := range tx.TasksByNode(s.nodeID) {
 					if s.assigned(t) {
 						a.Tasks = append(a.Tasks, t)
 					}
 				}
+				s.attachFiles(tx, &a)
 				return a, nil
 			case ev.Type != api.EventTask || ev.Task.NodeID != s.nodeID:
 				continue
@@ -84,6 +90,7 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 			}
 		}
 		if len(a.Tasks) > 0 || len(a.Removed) > 0 {
+			s.attachFiles(s.d.Store.Read(), &a)
 			return a, nil
 		}
 	}

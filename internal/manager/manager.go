@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/orchestrator"
 	"github.com/shoalproject/shoal/internal/scheduler"
+	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
 	"github.com/shoalproject/shoal/internal/updater"
 )
@@ -32,6 +34,9 @@ type Config struct {
 	HeartbeatPeriod time.Duration
 	// FastRaft shortens Raft timeouts (tests, one-node clusters).
 	FastRaft bool
+	// SecretKey encrypts secrets at rest; by default it is the key in
+	// RaftDir/secret.key, made on first start.
+	SecretKey *secretkey.Key
 }
 
 // Manager is a running manager.
@@ -41,6 +46,7 @@ type Manager struct {
 	store      *state.Store
 	raft       *cluster.Raft
 	dispatcher *dispatcher.Dispatcher
+	secretKey  *secretkey.Key
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -60,13 +66,20 @@ func Start(cfg Config) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	key := cfg.SecretKey
+	if key == nil {
+		var err error
+		if key, err = secretkey.LoadOrCreate(filepath.Join(cfg.RaftDir, secretkey.FileName)); err != nil {
+			return nil, err
+		}
+	}
 	store := state.NewStore()
 	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, Logger: log, Fast: cfg.FastRaft}, store)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: log, store: store, raft: r, leading: make(chan struct{})}
-	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod}
+	m := &Manager{cfg: cfg, log: log, store: store, raft: r, secretKey: key, leading: make(chan struct{})}
+	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: key}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(1)
@@ -79,6 +92,9 @@ func Start(cfg Config) (*Manager, error) {
 
 // Store is the manager's read view of the cluster state.
 func (m *Manager) Store() *state.Store { return m.store }
+
+// SecretKey is the key secrets are encrypted with at rest.
+func (m *Manager) SecretKey() *secretkey.Key { return m.secretKey }
 
 // Dispatcher serves this manager's agent sessions.
 func (m *Manager) Dispatcher() *dispatcher.Dispatcher { return m.dispatcher }

@@ -23,12 +23,15 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 	if err := validateSpec(&spec); err != nil {
 		return nil, err
 	}
+	if err := m.resolveRefs(&spec); err != nil {
+		return nil, err
+	}
 	if m.store.Read().ServiceByName(spec.Name) != nil {
 		return nil, fmt.Errorf("%w: service %q already exists", ErrConflict, spec.Name)
 	}
 	svc := &api.Service{ID: api.NewID(), Spec: spec, SpecVersion: 1, Revision: 1,
 		History: []api.ServiceVersion{{Revision: 1, SpecVersion: 1, CreatedAt: m.cfg.Clock.Now().UTC(), Change: "created", Spec: spec}}}
-	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpCreateService, Service: svc}}})
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: append(refsCheck(svc), state.Op{Kind: state.OpCreateService, Service: svc})})
 	if err != nil {
 		return nil, fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
@@ -36,7 +39,7 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 		if errors.Is(res.Err, state.ErrNameConflict) {
 			return nil, fmt.Errorf("%w: service %q already exists", ErrConflict, spec.Name)
 		}
-		return nil, fmt.Errorf("create service %s: %w", spec.Name, res.Err)
+		return nil, writeErr("create service "+spec.Name, res.Err)
 	}
 	return m.store.Read().Service(svc.ID), nil
 }
@@ -46,6 +49,9 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 // races with a controller's (an update status) is retried on a fresh read.
 func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
 	if err := validateSpec(&spec); err != nil {
+		return nil, err
+	}
+	if err := m.resolveRefs(&spec); err != nil {
 		return nil, err
 	}
 	return m.retryConflicts(ctx, version == 0, func() (*api.Service, error) {
@@ -101,7 +107,7 @@ func (m *Manager) nextVersion(cur *api.Service, spec api.ServiceSpec, change str
 
 // writeService stores next over cur, failing if cur changed meanwhile.
 func (m *Manager) writeService(ctx context.Context, cur, next *api.Service) (*api.Service, error) {
-	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpUpdateService, Service: next, ExpectVersion: cur.Version}}})
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: append(refsCheck(next), state.Op{Kind: state.OpUpdateService, Service: next, ExpectVersion: cur.Version})})
 	if err != nil {
 		return nil, fmt.Errorf("update service %s: %w", cur.Spec.Name, err)
 	}
@@ -109,7 +115,7 @@ func (m *Manager) writeService(ctx context.Context, cur, next *api.Service) (*ap
 		if errors.Is(res.Err, state.ErrVersionConflict) {
 			return nil, fmt.Errorf("%w: %w", ErrConflict, res.Err)
 		}
-		return nil, fmt.Errorf("update service %s: %w", cur.Spec.Name, res.Err)
+		return nil, writeErr("update service "+cur.Spec.Name, res.Err)
 	}
 	return m.store.Read().Service(cur.ID), nil
 }

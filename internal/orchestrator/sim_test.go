@@ -292,3 +292,5 @@ func TestDownNodeTasksAreReplacedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func t0ctx() context.Context { return context.Background() }

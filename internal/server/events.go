@@ -51,7 +51,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if serviceID != "" && !eventOfService(ev, serviceID) {
 				continue
 			}
-			if err := enc.Encode(ev); err != nil {
+			if err := enc.Encode(scrubEvent(ev)); err != nil {
 				return
 			}
 		}

@@ -33,6 +33,8 @@ type Server struct {
 	mux    *http.ServeMux
 	// DataDir is reported by /v1/info.
 	DataDir string
+	// Logs reads task output; nil answers the logs endpoint with 501.
+	Logs LogSource
 }
 
 // New returns the API of manager m, running on node nodeID.
@@ -53,11 +55,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/services/{ref}/update", s.updateService)
 	s.mux.HandleFunc("DELETE /v1/services/{ref}", s.removeService)
 	s.mux.HandleFunc("POST /v1/services/{ref}/rollback", s.rollbackService)
+	s.mux.HandleFunc("GET /v1/services/{ref}/logs", s.serviceLogs)
 	s.mux.HandleFunc("GET /v1/tasks", s.listTasks)
 	s.mux.HandleFunc("GET /v1/tasks/{id}", s.getTask)
 	s.mux.HandleFunc("GET /v1/nodes", s.listNodes)
 	s.mux.HandleFunc("GET /v1/nodes/{ref}", s.getNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.objectRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -86,7 +90,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, manager.ErrInvalid):
 		code = http.StatusBadRequest
-	case errors.Is(err, manager.ErrConflict), errors.Is(err, state.ErrNameConflict), errors.Is(err, state.ErrVersionConflict):
+	case errors.Is(err, manager.ErrConflict), errors.Is(err, state.ErrNameConflict), errors.Is(err, state.ErrVersionConflict), errors.Is(err, state.ErrInUse):
 		code = http.StatusConflict
 	case errors.Is(err, cluster.ErrNotLeader):
 		code = http.StatusServiceUnavailable

@@ -37,6 +37,32 @@ const (
 	OpNodeStatus OpKind = "node_status"
 	// OpDeleteNode removes the node ID.
 	OpDeleteNode OpKind = "delete_node"
+
+	// OpCreateConfig adds Config; its name and ID must be free.
+	OpCreateConfig OpKind = "create_config"
+	// OpRemoveConfig removes the config ID, unless a service names it
+	// (ErrInUse).
+	OpRemoveConfig OpKind = "remove_config"
+	// OpUpdateConfigLabels sets the labels of the config ID to Labels, if
+	// its Version equals ExpectVersion (when not zero). Nothing else of a
+	// config ever changes.
+	OpUpdateConfigLabels OpKind = "update_config_labels"
+	// OpCreateSecret adds Secret, whose data the proposer has encrypted.
+	OpCreateSecret OpKind = "create_secret"
+	// OpRemoveSecret removes the secret ID, unless a service names it.
+	OpRemoveSecret OpKind = "remove_secret"
+	// OpUpdateSecretLabels is OpUpdateConfigLabels for secrets.
+	OpUpdateSecretLabels OpKind = "update_secret_labels"
+	// OpCreateNetwork adds Network; its name and ID must be free.
+	OpCreateNetwork OpKind = "create_network"
+	// OpRemoveNetwork removes the network ID, unless a service attaches
+	// to it.
+	OpRemoveNetwork OpKind = "remove_network"
+	// OpCheckRefs changes nothing: it fails (ErrMissingRef) unless every
+	// config, secret and network Service's spec names exists. Put before a
+	// service write in an atomic command, it makes the check and the write
+	// one step, so a removal cannot slip in between.
+	OpCheckRefs OpKind = "check_refs"
 )
 
 // Op is one write inside a Command.
@@ -52,6 +78,11 @@ type Op struct {
 	Message       string          `json:"m,omitempty"`
 	Report        *api.TaskReport `json:"r,omitempty"`
 	NodeStatus    *api.NodeStatus `json:"ns,omitempty"`
+	Config        *api.Config     `json:"cfg,omitempty"`
+	// Secret's data is encrypted: the log never holds a secret in clear.
+	Secret  *api.Secret       `json:"sec,omitempty"`
+	Network *api.Network      `json:"net,omitempty"`
+	Labels  map[string]string `json:"l,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

@@ -13,9 +13,6 @@ var (
 	// ErrInUse refuses the removal of a config, secret or network that a
 	// service names.
 	ErrInUse = errors.New("in use")
-	// ErrImmutable refuses a change to what cannot change (a config's or
-	// secret's data, a network's driver).
-	ErrImmutable = errors.New("cannot be changed")
 	// ErrMissingRef refuses a service that names a config, secret or
 	// network that does not exist.
 	ErrMissingRef = errors.New("not found")

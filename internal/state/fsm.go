@@ -44,6 +44,11 @@ type snapshotData struct {
 	Services []*api.Service `json:"services"`
 	Tasks    []*api.Task    `json:"tasks"`
 	Nodes    []*api.Node    `json:"nodes"`
+	// Configs, Secrets (data encrypted) and Networks are absent from the
+	// snapshots of older versions.
+	Configs  []*api.Config  `json:"configs,omitempty"`
+	Secrets  []*api.Secret  `json:"secrets,omitempty"`
+	Networks []*api.Network `json:"networks,omitempty"`
 }
 
 // Snapshot captures the store at this moment. Persist runs later, while
@@ -59,7 +64,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&data); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	return f.store.reset(data.Index, data.Services, data.Tasks, data.Nodes)
+	return f.store.reset(&data)
 }
 
 type fsmSnapshot struct {
@@ -72,6 +77,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		Services: s.tx.Services(),
 		Tasks:    s.tx.Tasks(),
 		Nodes:    s.tx.Nodes(),
+		Configs:  s.tx.Configs(),
+		Secrets:  s.tx.Secrets(),
+		Networks: s.tx.Networks(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()

@@ -11,7 +11,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-// Store holds services, tasks and nodes. Objects it returns are shared and
+// Store holds services, tasks, nodes, configs, secrets and networks. Objects it returns are shared and
 // must not be modified: copy, change the copy, and write it with a Command.
 type Store struct {
 	db *memdb.MemDB
@@ -95,37 +95,56 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 
 // reset replaces the whole contents, as a snapshot restore does, and tells
 // subscribers to read again.
-func (s *Store) reset(index uint64, services []*api.Service, tasks []*api.Task, nodes []*api.Node) error {
+func (s *Store) reset(data *snapshotData) error {
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
 		return err
 	}
 	txn := db.Txn(true)
-	for _, o := range services {
-		if err := txn.Insert(tableServices, o); err != nil {
+	insert := func(table, kind, id string, o any) error {
+		if err := txn.Insert(table, o); err != nil {
 			txn.Abort()
-			return fmt.Errorf("restore service %s: %w", o.ID, err)
+			return fmt.Errorf("restore %s %s: %w", kind, id, err)
+		}
+		return nil
+	}
+	for _, o := range data.Services {
+		if err := insert(tableServices, "service", o.ID, o); err != nil {
+			return err
 		}
 	}
-	for _, o := range tasks {
-		if err := txn.Insert(tableTasks, o); err != nil {
-			txn.Abort()
-			return fmt.Errorf("restore task %s: %w", o.ID, err)
+	for _, o := range data.Tasks {
+		if err := insert(tableTasks, "task", o.ID, o); err != nil {
+			return err
 		}
 	}
-	for _, o := range nodes {
-		if err := txn.Insert(tableNodes, o); err != nil {
-			txn.Abort()
-			return fmt.Errorf("restore node %s: %w", o.ID, err)
+	for _, o := range data.Nodes {
+		if err := insert(tableNodes, "node", o.ID, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range data.Configs {
+		if err := insert(tableConfigs, "config", o.ID, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range data.Secrets {
+		if err := insert(tableSecrets, "secret", o.ID, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range data.Networks {
+		if err := insert(tableNetworks, "network", o.ID, o); err != nil {
+			return err
 		}
 	}
 	txn.Commit()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
-	s.index = index
+	s.index = data.Index
 	for sub := range s.subs {
-		sub.push([]api.Event{{Index: index, Type: EventReset}})
+		sub.push([]api.Event{{Index: data.Index, Type: EventReset}})
 	}
 	return nil
 }

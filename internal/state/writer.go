@@ -47,6 +47,10 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeStatus(op.ID, op.NodeStatus)
 	case OpDeleteNode:
 		return w.deleteNode(op.ID)
+	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
+		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
+		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs:
+		return w.applyObject(op)
 	}
 	return fmt.Errorf("unknown op %q", op.Kind)
 }

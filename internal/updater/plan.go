@@ -56,6 +56,9 @@ type slot struct {
 	// this update (stop-first): the slot is in flight until its
 	// replacement passes.
 	retiring bool
+	// dead is set when a task of the slot ended on its own and waits for
+	// the restart policy.
+	dead bool
 }
 
 // plan is what one look at a service decides.
@@ -104,18 +107,24 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	}
 
 	// Failures: tasks made by this update that ended, or ended within the
-	// monitor window after they started running.
+	// monitor window after they started running. A slot counts once, its
+	// first failure: the restart policy's replacements of a failing task
+	// are not more updated tasks (the ratio is of slots, as Swarm's is).
 	var failed []*api.Task
 	total := 0
 	for _, s := range slots {
 		total++
+		var first *api.Task
 		for _, t := range s.fresh {
-			if failedEarly(t, cfg.monitor) {
-				failed = append(failed, t)
+			if failedEarly(t, cfg.monitor) && (first == nil || t.Status.Timestamp.Before(first.Status.Timestamp)) {
+				first = t
 			}
 		}
+		if first != nil {
+			failed = append(failed, first)
+		}
 	}
-	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) > cfg.maxRatio {
+	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) >= cfg.maxRatio {
 		sort.Slice(failed, func(i, j int) bool { return failed[i].Status.Timestamp.Before(failed[j].Status.Timestamp) })
 		return onFailure(p, svc, back, cfg, failed[0], now)
 	}
@@ -126,8 +135,13 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	var lastPassed time.Time
 	for _, s := range slots {
 		if len(s.fresh) == 0 {
-			if s.retiring && len(s.current) == 0 {
-				inFlight++ // stopped; its replacement comes once it has stopped
+			// Stopped; its replacement comes once it has stopped. Not so
+			// when the slot still holds a live outdated task (a rollback
+			// began while a start-first update's old task was stopping:
+			// the slot is one to update, not in flight), or a task that
+			// failed (the restart policy's, as a failed fresh task is).
+			if s.retiring && len(s.current) == 0 && len(s.outdated) == 0 && !s.dead {
+				inFlight++
 			}
 			continue
 		}
@@ -146,8 +160,13 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 				lastPassed = passed
 			}
 		}
-		// start-first: the outdated task goes once its replacement runs.
-		if newest.Status.State == api.TaskStateRunning && newest.DesiredState == api.TaskStateRunning {
+		// start-first: the outdated task goes once its replacement runs;
+		// or once its replacement failed and the failure was tolerated
+		// (continue, or within max_failure_ratio): the slot is then the
+		// restart policy's, as a stop-first one, rather than the updater
+		// making one replacement after another with no restart delay.
+		if (newest.Status.State == api.TaskStateRunning && newest.DesiredState == api.TaskStateRunning) ||
+			(newest.Status.State.Terminal() && !hasLiveFresh(s)) {
 			for _, old := range s.outdated {
 				p.ops = append(p.ops, state.Op{Kind: state.OpSetDesiredState, ID: old.ID, Desired: api.TaskStateShutdown})
 			}
@@ -185,8 +204,8 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 		if budget <= 0 {
 			break
 		}
-		if hasLiveFresh(s) {
-			continue // already in flight
+		if len(s.fresh) > 0 {
+			continue // in flight, or failed and handed over above
 		}
 		budget--
 		if cfg.startFirst {
@@ -290,6 +309,9 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 			keys = append(keys, key)
 		}
 		live := t.Live() && !down(t.NodeID)
+		if t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal() {
+			s.dead = true
+		}
 		switch {
 		case live && t.SpecVersion == svc.SpecVersion:
 			s.current = append(s.current, t)

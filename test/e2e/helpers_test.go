@@ -19,6 +19,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // quietLog keeps cluster logs out of test output.
@@ -49,6 +50,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testutil.RemoveImages()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -214,4 +216,14 @@ func logOut() io.Writer {
 		return os.Stderr
 	}
 	return io.Discard
+}
+
+// clientOf returns an API client of a dev cluster.
+func clientOf(t *testing.T, d *daemon.Dev) *client.Client {
+	t.Helper()
+	c, err := client.New(d.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -33,7 +33,7 @@ func resolveProgram(prog, cwd string) (string, error) {
 // taskEnv returns the task's environment: a minimal base, the spec's
 // variables, then the task's identity and ports, which the spec cannot
 // override (exec keeps the last of duplicate variables).
-func taskEnv(spec runtime.TaskSpec, home string, ports []hostPort) []string {
+func taskEnv(spec runtime.TaskSpec, home, files string, ports []hostPort) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
 		path = defaultPath
@@ -46,6 +46,9 @@ func taskEnv(spec runtime.TaskSpec, home string, ports []hostPort) []string {
 		"SHOAL_SERVICE_NAME="+spec.ServiceName,
 		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
 	)
+	if files != "" {
+		env = append(env, filesEnv+"="+files)
+	}
 	for _, hp := range ports {
 		env = append(env, fmt.Sprintf("SHOAL_PORT_%d=%d", hp.target, hp.key.port))
 	}

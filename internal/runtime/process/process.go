@@ -3,8 +3,9 @@
 // Every task gets a folder under the runtime's root, root/<taskID>/, holding
 // its state (task.json, written before Start returns, and exit.json, written
 // when it ends), its output (stdout.log and stderr.log, opened by the runtime
-// and inherited by the process, so output is kept even when the agent dies)
-// and its default working directory (work/).
+// and inherited by the process, so output is kept even when the agent dies),
+// its default working directory (work/), and its configs and secrets
+// (files/, with the secrets themselves on tmpfs: see files.go).
 //
 // A task runs in its own process group: Stop signals the whole group, and
 // when the task's main process ends, what is left of its group is killed, as
@@ -42,6 +43,10 @@ var ErrClosed = errors.New("process runtime closed")
 
 // Runtime runs tasks as host processes. It is safe for concurrent use.
 type Runtime struct {
+	// SecretsRoot is where secrets are written, on tmpfs; default
+	// DefaultSecretsRoot. Set it before the first Start.
+	SecretsRoot string
+
 	root     string
 	nodeAddr string
 	// euid is the agent's effective user ID, which decides whether tasks
@@ -279,6 +284,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	}
 	delete(r.tasks, id)
 	r.mu.Unlock()
+	r.removeSecrets(tomb)
 	if err := os.RemoveAll(tomb); err != nil {
 		return fmt.Errorf("remove task %s: %w", id, err)
 	}

@@ -26,7 +26,8 @@ import (
 // from the working directory: Container.Dir (relative to the task's work
 // folder if relative itself), by default root/<taskID>/work. The environment
 // is PATH and HOME, Container.Env, SHOAL_TASK_ID, SHOAL_TASK_NAME,
-// SHOAL_SERVICE_NAME, SHOAL_TASK_SLOT, and for every port a host port
+// SHOAL_SERVICE_NAME, SHOAL_TASK_SLOT, SHOAL_FILES for a task with configs or
+// secrets (see files.go), and for every port a host port
 // allocated on the node address, as SHOAL_PORT_<target> (and PORT for the
 // first). Running as Container.User needs the agent to run as root; the task
 // folders above a default working directory then get the x permission for
@@ -53,6 +54,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Han
 	}
 	r.mu.Unlock()
 	if err != nil {
+		r.removeSecrets(r.taskDir(id))
 		_ = os.RemoveAll(r.taskDir(id))
 		return runtime.Handle{}, fmt.Errorf("start task %s: %w", id, err)
 	}
@@ -127,13 +129,17 @@ func (r *Runtime) launch(spec runtime.TaskSpec) (*task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
 	}
+	files, err := r.writeFiles(spec, dir, cred)
+	if err != nil {
+		return nil, err
+	}
 
 	ports, err := r.allocatePorts(spec.TaskID, spec.Ports)
 	if err != nil {
 		return nil, err
 	}
 	portKeys := keysOf(ports)
-	t, err := r.spawn(spec, argv, path, cwd, cred, home, ports, stopSignal)
+	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, stopSignal)
 	if err != nil {
 		r.mu.Lock()
 		r.releasePorts(spec.TaskID, portKeys)
@@ -167,7 +173,7 @@ func (r *Runtime) openWorkDir(dir, work string, cred *syscall.Credential, isCwd 
 
 // spawn starts the process, starts its waiter and records its state.
 func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, cred *syscall.Credential,
-	home string, ports []hostPort, stopSignal syscall.Signal) (*task, error) {
+	home, files string, ports []hostPort, stopSignal syscall.Signal) (*task, error) {
 	dir := r.taskDir(spec.TaskID)
 	stdout, err := os.OpenFile(filepath.Join(dir, stdoutFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -180,7 +186,7 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	}
 	defer stderr.Close()
 
-	env := taskEnv(spec, home, ports)
+	env := taskEnv(spec, home, files, ports)
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,

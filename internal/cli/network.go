@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/cli/format"
+)
+
+func newNetworkCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: unknownSubcommand, RunE: helpOnly}
+	cmd.AddCommand(newNetworkCreateCmd(a), newNetworkLsCmd(a), newNetworkInspectCmd(a), newNetworkRmCmd(a))
+	return cmd
+}
+
+func newNetworkCreateCmd(a *app) *cobra.Command {
+	var labels []string
+	var spec api.NetworkSpec
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lbl, err := parseLabels("label", labels)
+			if err != nil {
+				return usagef(cmd, "%v", err)
+			}
+			if spec.Driver == "" {
+				return usagef(cmd, "invalid --driver: empty driver name")
+			}
+			spec.Name, spec.Labels = args[0], lbl
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.NetworkCreate(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, n.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&spec.Driver, "driver", "d", api.DefaultNetworkDriver, "driver to manage the network")
+	cmd.Flags().BoolVar(&spec.Attachable, "attachable", false, "enable manual container attachment")
+	cmd.Flags().BoolVar(&spec.Internal, "internal", false, "restrict external access to the network")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "network label (KEY=VALUE)")
+	return cmd
+}
+
+// networkRow is one line of `network ls`.
+type networkRow struct {
+	ID     string
+	Name   string
+	Driver string
+	Scope  string
+	Labels string
+}
+
+func newNetworkLsCmd(a *app) *cobra.Command {
+	var quiet, noTrunc bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			nets, err := c.NetworkList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := make([]networkRow, 0, len(nets))
+			for _, n := range nets {
+				id := n.ID
+				if !noTrunc {
+					id = api.ShortID(id)
+				}
+				rows = append(rows, networkRow{ID: id, Name: n.Spec.Name, Driver: n.Spec.Driver, Scope: api.NetworkScopeSwarm, Labels: labelList(n.Spec.Labels)})
+			}
+			return format.Table{
+				Columns: []format.Column{
+					{Header: "NETWORK ID", Field: "{{.ID}}"},
+					{Header: "NAME", Field: "{{.Name}}"},
+					{Header: "DRIVER", Field: "{{.Driver}}"},
+					{Header: "SCOPE", Field: "{{.Scope}}"},
+				},
+				Format: tmpl, Quiet: quiet, Stderr: a.stderr,
+			}.Write(a.stdout, rows)
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	return cmd
+}
+
+func newNetworkInspectCmd(a *app) *cobra.Command {
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
+		Short: "Show details of one or more networks",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var found []*api.Network
+			var errs []error
+			for _, ref := range args {
+				n, err := c.NetworkInspect(cmd.Context(), ref)
+				if err != nil {
+					errs = append(errs, noSuch("network", ref, err))
+					continue
+				}
+				found = append(found, n)
+			}
+			if len(found) > 0 || len(errs) == 0 {
+				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
+					return err
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
+	return cmd
+}
+
+func newNetworkRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more networks",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				if err := c.NetworkRemove(cmd.Context(), ref); err != nil {
+					errs = append(errs, noSuch("network", ref, err))
+					continue
+				}
+				fmt.Fprintln(a.stdout, ref)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}

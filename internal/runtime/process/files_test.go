@@ -1,0 +1,130 @@
+package process
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// shmRoot returns a fresh secrets root on /dev/shm, removed at the end.
+func shmRoot(t *testing.T) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		t.Skip("/dev/shm is not a tmpfs here")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "shoal-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "secrets")
+}
+
+func TestFilesUnderShoalFiles(t *testing.T) {
+	t.Parallel()
+	r, _ := newRuntime(t)
+	r.SecretsRoot = shmRoot(t)
+	s := shSpec(`echo "files=$SHOAL_FILES"; cat "$SHOAL_FILES/etc/app.yml"; echo; cat "$SHOAL_FILES/run/secrets/db"; echo; echo ready; sleep 60`)
+	s.NodeID = "node1"
+	s.Files = []runtime.File{
+		{Target: "/etc/app.yml", Data: []byte("a: 1"), Mode: 0o640},
+		{Target: "/run/secrets/db", Data: []byte("pw"), Mode: 0o400, Secret: true},
+		{Target: "/plain", Data: []byte("p")},
+	}
+	h := start(t, r, s)
+	waitForOutput(t, r, s.TaskID, "ready")
+	out, _ := readLog(t, r, s.TaskID)
+	files := filepath.Join(r.taskDir(s.TaskID), "files")
+	if want := "files=" + files + "\na: 1\npw\nready\n"; out != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
+	for target, mode := range map[string]os.FileMode{"/etc/app.yml": 0o640, "/run/secrets/db": 0o400, "/plain": 0o444} {
+		fi, err := os.Stat(filepath.Join(files, target))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v, %v; want mode %v", target, fi, err, mode)
+		}
+	}
+	// The secret is a link to tmpfs, never on the task folder's disk.
+	secretDir := filepath.Join(r.SecretsRoot, "node1", s.TaskID)
+	link, err := os.Readlink(filepath.Join(files, "run/secrets/db"))
+	if err != nil || filepath.Dir(link) != secretDir {
+		t.Fatalf("secret link %q, %v; want a file in %s", link, err, secretDir)
+	}
+	if fi, err := os.Stat(secretDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("secrets folder %v, %v; want mode 0700", fi, err)
+	}
+	if err := r.Stop(testCtx(t), h.TaskID, 0); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, r, s.TaskID)
+	if _, err := os.Stat(secretDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("secrets folder after the task exited: %v; want it gone", err)
+	}
+	if err := r.Remove(testCtx(t), s.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(files); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("files after Remove: %v", err)
+	}
+}
+
+func TestNoFilesNoShoalFiles(t *testing.T) {
+	t.Parallel()
+	r, _ := newRuntime(t)
+	s := shSpec(`echo "files=${SHOAL_FILES-unset}"`)
+	start(t, r, s)
+	wait(t, r, s.TaskID)
+	if out, _ := readLog(t, r, s.TaskID); out != "files=unset\n" {
+		t.Errorf("output %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(r.taskDir(s.TaskID), "files")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("files folder of a task without files: %v", err)
+	}
+}
+
+func TestFilesRejected(t *testing.T) {
+	t.Parallel()
+	r, _ := newRuntime(t)
+	diskRoot := filepath.Join(t.TempDir(), "secrets")
+	var st syscall.Statfs_t
+	onDisk := syscall.Statfs(filepath.Dir(diskRoot), &st) == nil && st.Type != tmpfsMagic
+	for name, tc := range map[string]struct {
+		root  string
+		files []runtime.File
+		want  string
+	}{
+		"relative target":  {"", []runtime.File{{Target: "etc/x", Data: []byte("x")}}, "not a clean absolute path"},
+		"unclean target":   {"", []runtime.File{{Target: "/etc/../x", Data: []byte("x")}}, "not a clean absolute path"},
+		"two at one place": {"", []runtime.File{{Target: "/x", Data: []byte("x")}, {Target: "/x", Data: []byte("y")}}, "two files at /x"},
+		"named UID":        {"", []runtime.File{{Target: "/x", Data: []byte("x"), UID: "root"}}, "not a numeric ID"},
+		"secret on disk":   {diskRoot, []runtime.File{{Target: "/run/secrets/x", Data: []byte("x"), Secret: true}}, "not on tmpfs"},
+	} {
+		if name == "secret on disk" && !onDisk {
+			continue
+		}
+		rr := r
+		if tc.root != "" {
+			var err error
+			if rr, err = New(filepath.Join(t.TempDir(), "root"), "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+			rr.SecretsRoot = tc.root
+			defer rr.Close()
+		}
+		s := spec("sleep", "60")
+		s.Files = tc.files
+		_, err := rr.Start(testCtx(t), s)
+		if !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Start: %v, want rejected with %q", name, err, tc.want)
+		}
+		if _, err := os.Stat(rr.taskDir(s.TaskID)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: task folder left behind", name)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// LogSource reads the output of tasks on this node.
+type LogSource interface {
+	TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error
+}
+
+// serviceLogs streams the output of a service's tasks as text, each line
+// prefixed like docker service logs: "web.1.TASKID@HOST    | line".
+// ?follow=1 keeps streaming.
+func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
+	if s.Logs == nil {
+		writeError(w, http.StatusNotImplemented, "this manager cannot read task logs")
+		return
+	}
+	tx := s.m.Store().Read()
+	svc, err := tx.FindService(r.PathValue("ref"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
+	var tasks []*api.Task
+	for _, t := range tx.TasksByService(svc.ID) {
+		// Only tasks that started have output.
+		if t.NodeID != "" && t.Status.RuntimeID != "" {
+			tasks = append(tasks, t)
+		}
+	}
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].Slot != tasks[j].Slot {
+			return tasks[i].Slot < tasks[j].Slot
+		}
+		return tasks[i].CreatedAt.Before(tasks[j].CreatedAt)
+	})
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	out := func(prefix, line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s| %s\n", prefix, line)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		host := t.NodeID
+		if n := tx.Node(t.NodeID); n != nil {
+			host = n.Description.Hostname
+		}
+		prefix := fmt.Sprintf("%-30s", t.FullName()+"@"+host)
+		read := func(t *api.Task) {
+			pr, pw := io.Pipe()
+			go func() {
+				pw.CloseWithError(s.Logs.TaskLogs(r.Context(), t, follow && t.Live(), pw))
+			}()
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				out(prefix, sc.Text())
+			}
+			if err := sc.Err(); err != nil && r.Context().Err() == nil {
+				out(prefix, "error reading logs: "+err.Error())
+			}
+			pr.Close()
+		}
+		if follow {
+			wg.Add(1)
+			go func(t *api.Task) { defer wg.Done(); read(t) }(t)
+		} else {
+			read(t)
+		}
+	}
+	wg.Wait()
+}

@@ -1,0 +1,300 @@
+package state
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// applyObject applies the ops on configs, secrets and networks.
+func (w *writer) applyObject(op *Op) error {
+	switch op.Kind {
+	case OpCreateConfig:
+		return w.createConfig(op.Config)
+	case OpRemoveConfig:
+		return w.removeConfig(op.ID)
+	case OpUpdateConfigLabels:
+		return w.updateConfigLabels(op.ID, op.Labels, op.ExpectVersion)
+	case OpCreateSecret:
+		return w.createSecret(op.Secret)
+	case OpRemoveSecret:
+		return w.removeSecret(op.ID)
+	case OpUpdateSecretLabels:
+		return w.updateSecretLabels(op.ID, op.Labels, op.ExpectVersion)
+	case OpCreateNetwork:
+		return w.createNetwork(op.Network)
+	case OpRemoveNetwork:
+		return w.removeNetwork(op.ID)
+	case OpCheckRefs:
+		return w.checkRefs(op.Service)
+	}
+	return fmt.Errorf("unknown op %q", op.Kind)
+}
+
+// event records a change. Configs and secrets go without their data: events
+// are read by whoever follows the cluster, and a secret's data must not
+// reach them, even encrypted.
+func (w *writer) event(typ, action, id string, obj any) {
+	ev := api.Event{Index: w.index, Type: typ, Action: action, ID: id}
+	switch o := obj.(type) {
+	case *api.Config:
+		c := *o
+		c.Spec.Data = nil
+		ev.Config = &c
+	case *api.Secret:
+		s := *o
+		s.Spec.Data = nil
+		ev.Secret = &s
+	case *api.Network:
+		ev.Network = o
+	}
+	w.events = append(w.events, ev)
+}
+
+// first returns the object of table whose index equals arg, or nil.
+func (w *writer) first(table, index, arg string) any {
+	raw, err := w.txn.First(table, index, arg)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// checkFree fails unless the name and ID of a new object are free.
+func (w *writer) checkFree(table, kind, id, name string) error {
+	if w.first(table, "name", name) != nil {
+		return fmt.Errorf("%s %q: %w", kind, name, ErrNameConflict)
+	}
+	if w.first(table, "id", id) != nil {
+		return fmt.Errorf("%s id %s: %w", kind, id, ErrNameConflict)
+	}
+	return nil
+}
+
+// usersOf returns the names of the services for which uses is true, sorted.
+func (w *writer) usersOf(uses func(*api.ServiceSpec) bool) ([]string, error) {
+	it, err := w.txn.Get(tableServices, "id")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if s := raw.(*api.Service); uses(&s.Spec) {
+			names = append(names, s.Spec.Name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// InUseError refuses the removal of an object that services use. It is
+// ErrInUse.
+type InUseError struct {
+	Kind, Name string
+	// Services are the names of the services that use it, sorted.
+	Services []string
+}
+
+func (e *InUseError) Error() string {
+	what := "service"
+	if len(e.Services) > 1 {
+		what = "services"
+	}
+	return fmt.Sprintf("%s %q is in use by %s %s", e.Kind, e.Name, what, strings.Join(e.Services, ", "))
+}
+
+// Is makes errors.Is(err, ErrInUse) hold.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
+
+// refuseInUse fails with an InUseError when services use the object.
+func refuseInUse(kind, name string, services []string) error {
+	if len(services) == 0 {
+		return nil
+	}
+	return &InUseError{Kind: kind, Name: name, Services: services}
+}
+
+func (w *writer) createConfig(in *api.Config) error {
+	if in == nil || in.ID == "" || in.Spec.Name == "" {
+		return fmt.Errorf("create config: missing config")
+	}
+	if err := w.checkFree(tableConfigs, "config", in.ID, in.Spec.Name); err != nil {
+		return err
+	}
+	c := *in
+	w.stamp(&c.Meta, true)
+	if err := w.txn.Insert(tableConfigs, &c); err != nil {
+		return err
+	}
+	w.event(api.EventConfig, api.ActionCreate, c.ID, &c)
+	return nil
+}
+
+func (w *writer) config(id string) (*api.Config, error) {
+	raw := w.first(tableConfigs, "id", id)
+	if raw == nil {
+		return nil, fmt.Errorf("config %s: %w", id, ErrNotFound)
+	}
+	return raw.(*api.Config), nil
+}
+
+func (w *writer) removeConfig(id string) error {
+	cur, err := w.config(id)
+	if err != nil {
+		return err
+	}
+	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventConfig, cur.Spec.Name, cur.ID) })
+	if err != nil {
+		return err
+	}
+	if err := refuseInUse("config", cur.Spec.Name, users); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableConfigs, cur); err != nil {
+		return err
+	}
+	w.event(api.EventConfig, api.ActionRemove, id, cur)
+	return nil
+}
+
+func (w *writer) updateConfigLabels(id string, labels map[string]string, expect uint64) error {
+	cur, err := w.config(id)
+	if err != nil {
+		return err
+	}
+	if expect != 0 && cur.Version != expect {
+		return fmt.Errorf("config %s: version %d, expected %d: %w", cur.Spec.Name, cur.Version, expect, ErrVersionConflict)
+	}
+	c := *cur
+	c.Spec.Labels = labels
+	w.stamp(&c.Meta, false)
+	if err := w.txn.Insert(tableConfigs, &c); err != nil {
+		return err
+	}
+	w.event(api.EventConfig, api.ActionUpdate, c.ID, &c)
+	return nil
+}
+
+func (w *writer) createSecret(in *api.Secret) error {
+	if in == nil || in.ID == "" || in.Spec.Name == "" {
+		return fmt.Errorf("create secret: missing secret")
+	}
+	if err := w.checkFree(tableSecrets, "secret", in.ID, in.Spec.Name); err != nil {
+		return err
+	}
+	s := *in
+	w.stamp(&s.Meta, true)
+	if err := w.txn.Insert(tableSecrets, &s); err != nil {
+		return err
+	}
+	w.event(api.EventSecret, api.ActionCreate, s.ID, &s)
+	return nil
+}
+
+func (w *writer) secret(id string) (*api.Secret, error) {
+	raw := w.first(tableSecrets, "id", id)
+	if raw == nil {
+		return nil, fmt.Errorf("secret %s: %w", id, ErrNotFound)
+	}
+	return raw.(*api.Secret), nil
+}
+
+func (w *writer) removeSecret(id string) error {
+	cur, err := w.secret(id)
+	if err != nil {
+		return err
+	}
+	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventSecret, cur.Spec.Name, cur.ID) })
+	if err != nil {
+		return err
+	}
+	if err := refuseInUse("secret", cur.Spec.Name, users); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableSecrets, cur); err != nil {
+		return err
+	}
+	w.event(api.EventSecret, api.ActionRemove, id, cur)
+	return nil
+}
+
+func (w *writer) updateSecretLabels(id string, labels map[string]string, expect uint64) error {
+	cur, err := w.secret(id)
+	if err != nil {
+		return err
+	}
+	if expect != 0 && cur.Version != expect {
+		return fmt.Errorf("secret %s: version %d, expected %d: %w", cur.Spec.Name, cur.Version, expect, ErrVersionConflict)
+	}
+	s := *cur
+	s.Spec.Labels = labels
+	w.stamp(&s.Meta, false)
+	if err := w.txn.Insert(tableSecrets, &s); err != nil {
+		return err
+	}
+	w.event(api.EventSecret, api.ActionUpdate, s.ID, &s)
+	return nil
+}
+
+func (w *writer) createNetwork(in *api.Network) error {
+	if in == nil || in.ID == "" || in.Spec.Name == "" {
+		return fmt.Errorf("create network: missing network")
+	}
+	if err := w.checkFree(tableNetworks, "network", in.ID, in.Spec.Name); err != nil {
+		return err
+	}
+	n := *in
+	w.stamp(&n.Meta, true)
+	if err := w.txn.Insert(tableNetworks, &n); err != nil {
+		return err
+	}
+	w.event(api.EventNetwork, api.ActionCreate, n.ID, &n)
+	return nil
+}
+
+func (w *writer) removeNetwork(id string) error {
+	raw := w.first(tableNetworks, "id", id)
+	if raw == nil {
+		return fmt.Errorf("network %s: %w", id, ErrNotFound)
+	}
+	cur := raw.(*api.Network)
+	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventNetwork, cur.Spec.Name, cur.ID) })
+	if err != nil {
+		return err
+	}
+	if err := refuseInUse("network", cur.Spec.Name, users); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(tableNetworks, cur); err != nil {
+		return err
+	}
+	w.event(api.EventNetwork, api.ActionRemove, id, cur)
+	return nil
+}
+
+// checkRefs fails unless every config, secret and network svc names
+// exists: configs and secrets by name, networks by name or ID.
+func (w *writer) checkRefs(svc *api.Service) error {
+	if svc == nil {
+		return fmt.Errorf("check references: missing service")
+	}
+	c := &svc.Spec.TaskTemplate.ContainerSpec
+	for _, r := range c.Configs {
+		if w.first(tableConfigs, "name", r.ConfigName) == nil {
+			return fmt.Errorf("service %s: config %q %w", svc.Spec.Name, r.ConfigName, ErrMissingRef)
+		}
+	}
+	for _, r := range c.Secrets {
+		if w.first(tableSecrets, "name", r.SecretName) == nil {
+			return fmt.Errorf("service %s: secret %q %w", svc.Spec.Name, r.SecretName, ErrMissingRef)
+		}
+	}
+	for _, a := range svc.Spec.TaskTemplate.Networks {
+		if w.first(tableNetworks, "name", a.Target) == nil && w.first(tableNetworks, "id", a.Target) == nil {
+			return fmt.Errorf("service %s: network %q %w", svc.Spec.Name, a.Target, ErrMissingRef)
+		}
+	}
+	return nil
+}
