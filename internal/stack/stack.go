@@ -302,4 +302,3 @@ func Teardown(ctx context.Context, c *client.Client, name string, progress func(
 	}
 	return errors.Join(errs...)
 }
-

@@ -124,7 +124,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 			failed = append(failed, first)
 		}
 	}
-	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) >= cfg.maxRatio {
+	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) > cfg.maxRatio {
 		sort.Slice(failed, func(i, j int) bool { return failed[i].Status.Timestamp.Before(failed[j].Status.Timestamp) })
 		return onFailure(p, svc, back, cfg, failed[0], now)
 	}
@@ -177,7 +177,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 		if inFlight == 0 {
 			done := now
 			next := *st
-			next.CompletedAt = &done
+			_ = done
 			next.State, next.Message = api.UpdateStateCompleted, "update completed"
 			if back {
 				next.State, next.Message = api.UpdateStateRollbackCompleted, "rollback completed"

@@ -27,7 +27,7 @@ func imageService(name, image string, replicas uint64) api.ServiceSpec {
 		},
 		EndpointSpec: &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 8080}}},
 		Labels: map[string]string{
-			"traefik.http.routers.app.rule": "PathPrefix(`/`)",
+			"traefik.http.routers.app.rule":                      "PathPrefix(`/`)",
 			"traefik.http.services.app.loadbalancer.server.port": "8080",
 		},
 	}
