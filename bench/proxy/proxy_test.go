@@ -288,7 +288,8 @@ func BenchmarkProxy(b *testing.B) {
 		b.ReportMetric(r.rps, "rps-ratio-"+unit)
 		b.ReportMetric(r.p99, "p99-ratio-"+unit)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nResident memory after the rounds: shoal %s (plain), %s (sticky); HAProxy %s (both frontends); backend %s.\n\n",
+		rss(shoalPlain.pid()), rss(shoalSticky.pid()), rss(hp.pid()), rss(be1.pid()))
 
 	if cfg.pprofDir != "" {
 		profileShoal(b, wrk, script, cfg, map[string]profTarget{
@@ -396,6 +397,24 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / time.Duration(clockTicks())
+}
+
+// rss returns the resident memory of process pid, "12.3 MiB".
+func rss(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return "?"
+			}
+			return fmt.Sprintf("%.1f MiB", kb/1024)
+		}
+	}
+	return "?"
 }
 
 var clockTicks = sync.OnceValue(func() int64 {

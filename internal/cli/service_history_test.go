@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -192,6 +194,18 @@ func TestServiceRollbackWaits(t *testing.T) {
 // the spec back.
 func TestServiceUpdateFlagsOnCluster(t *testing.T) {
 	cleanupServices(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("hush"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s1", "s2"} {
+		shoal(t, "secret", "rm", name)
+		mustShoal(t, "secret", "create", name, secretFile)
+	}
+	t.Cleanup(func() {
+		cleanupServices(t)
+		shoal(t, "secret", "rm", "s1", "s2")
+	})
 	mustShoal(t, "service", "create", "--name", "upd", "--env", "A=1", "--secret", "s1", "-d", "--", "sleep", "300")
 	mustShoal(t, "service", "update", "-d", "--env-add", "B=2", "--env-rm", "A", "--args", "301",
 		"--constraint-add", "node.role==manager", "--update-monitor", "7s", "--update-failure-action", "continue",
@@ -210,8 +224,9 @@ func TestServiceUpdateFlagsOnCluster(t *testing.T) {
 	if u := svc.Spec.RollbackConfig; u == nil || u.Parallelism != 0 {
 		t.Errorf("rollback config %+v", u)
 	}
-	if got := mustJSON(t, c.Secrets); got != `[{"SecretName":"s2","File":{"Name":"/etc/s2","Mode":256}}]` {
-		t.Errorf("secrets %s", got)
+	if len(c.Secrets) != 1 || c.Secrets[0].SecretName != "s2" || c.Secrets[0].SecretID == "" ||
+		mustJSON(t, c.Secrets[0].File) != `{"Name":"/etc/s2","Mode":256}` {
+		t.Errorf("secrets %s, want s2 at /etc/s2 mode 0400 with its ID filled in", mustJSON(t, c.Secrets))
 	}
 	if h := svc.History[len(svc.History)-1]; h.Change == "" || !strings.Contains(h.Change, "env") {
 		t.Errorf("change %q", h.Change)

@@ -486,7 +486,7 @@ func TestStartArmsReadyNodes(t *testing.T) {
 func TestHeartbeatsKeepNodeReady(t *testing.T) {
 	// A long period keeps the beats far from the timeout (three periods),
 	// however slow the machine.
-	e := newEnv(t, 100*time.Millisecond)
+	e := newEnv(t, 500*time.Millisecond)
 	_, sub := e.store.Subscribe()
 	defer sub.Close()
 	e.start()
@@ -497,10 +497,11 @@ func TestHeartbeatsKeepNodeReady(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Heartbeat: %v", err)
 		}
-		if period != 100*time.Millisecond {
+		if period != 500*time.Millisecond {
 			t.Fatalf("Heartbeat period %v", period)
 		}
-		timer := time.NewTimer(period)
+		// Beat at a fifth of the period: far inside the timeout of three.
+		timer := time.NewTimer(period / 5)
 		select {
 		case <-timer.C:
 		case <-ctx.Done():

@@ -105,7 +105,11 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	if st == nil {
 		return nil, errors.New("ingress: request without routing state")
 	}
-	ctx := httptrace.WithClientTrace(out.Context(), st.trace)
+	// WithClientTrace chains the trace it is given onto the context's
+	// existing trace hooks by changing it in place: each request gets its
+	// own copy, or the pooled one would keep every past request alive.
+	tr := *st.trace
+	ctx := httptrace.WithClientTrace(out.Context(), &tr)
 	var body *sharedBody
 	if out.Body != nil && out.Body != http.NoBody {
 		body = &sharedBody{rc: out.Body}

@@ -90,8 +90,10 @@ func (o *Options) setDefaults() {
 //
 // Requests are proxied by net/http/httputil.ReverseProxy: hop-by-hop
 // headers are removed, protocol upgrades (WebSocket) are tunnelled, and
-// responses are flushed as they arrive (FlushInterval -1), so streams are
-// not buffered. Clients get HTTP/1.1 with keep-alive, and HTTP/2 over TLS
+// streaming responses (no Content-Length, or text/event-stream) are
+// flushed as they arrive. Others are written without a flush per write
+// (FlushInterval 0): a forced flush split headers and body into two
+// writes and cost a fifth of the CPU under load. Clients get HTTP/1.1 with keep-alive, and HTTP/2 over TLS
 // (ServeTLS) or, with Options.H2C, in cleartext. Backends are spoken to in
 // HTTP/1.1 with keep-alive.
 type Proxy struct {
@@ -113,7 +115,7 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &forwarder{maxAttempts: opts.MaxAttempts, ejectTime: t.opts.EjectTime},
-		FlushInterval:  -1,
+		FlushInterval:  0,
 		ErrorHandler:   p.proxyError,
 		ModifyResponse: p.modifyResponse,
 		BufferPool:     bufferPool{},

@@ -2,10 +2,12 @@ package manager_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,7 +84,7 @@ func TestSecretIsSealedAndNeverReturned(t *testing.T) {
 		t.Fatal("CreateSecret returned the data")
 	}
 	stored := m.Store().Read().Secret(s.ID)
-	if bytes.Contains(stored.Spec.Data, plain) {
+	if holdsClear(stored.Spec.Data, plain) {
 		t.Fatal("the store holds the secret in clear")
 	}
 	got, err := m.SecretKey().Open(stored.Spec.Data, secretkey.SecretContext(s.ID))
@@ -211,6 +213,9 @@ func TestCreateNetwork(t *testing.T) {
 func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 	dir := t.TempDir()
 	plain := []byte("PLAINTEXT-hunter2-7f3a9c")
+	// A control written unsealed, straight through Raft: the search must
+	// find it, or it proves nothing.
+	control := []byte("CONTROL-unsealed-51c2e8")
 	m, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, RaftAddr: "127.0.0.1:0", Logger: quiet, FastRaft: true})
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +225,10 @@ func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec, err := m.CreateSecret(testCtx(t), api.SecretSpec{Name: "db", Data: plain})
+	if err == nil {
+		_, err = m.Propose(testCtx(t), &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpCreateSecret,
+			Secret: &api.Secret{ID: api.NewID(), Spec: api.SecretSpec{Name: "control", Data: control}}}}})
+	}
 	if err == nil {
 		err = m.Raft().Snapshot()
 	}
@@ -238,7 +247,8 @@ func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, %v", fi, err)
 	}
-	var files, snaps int
+	var clear, controlIn []string
+	var snaps int
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -247,20 +257,25 @@ func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		files++
 		if strings.Contains(p, "snapshots") {
 			snaps++
 		}
-		if bytes.Contains(b, plain) {
-			t.Errorf("%s holds the secret in clear", p)
+		if holdsClear(b, plain) {
+			clear = append(clear, p)
+		}
+		if holdsClear(b, control) {
+			controlIn = append(controlIn, filepath.Base(p))
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snaps == 0 || files < 3 {
-		t.Fatalf("looked at %d files, %d of snapshots: the test did not see the Raft state", files, snaps)
+	if len(clear) > 0 {
+		t.Errorf("the secret is in clear in %v", clear)
+	}
+	if snaps == 0 || !slices.Contains(controlIn, "raft.db") || !slices.Contains(controlIn, "state.bin") {
+		t.Fatalf("the unsealed control was found in %v (%d snapshot files): the search does not see the Raft log and snapshots", controlIn, snaps)
 	}
 
 	m2 := start(t, dir)
@@ -272,4 +287,11 @@ func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 	if err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("after a restart the secret opens to %q, %v", got, err)
 	}
+}
+
+// holdsClear reports whether b holds plain as it is, or base64-encoded as
+// JSON writes bytes (the Raft log and snapshots are JSON).
+func holdsClear(b, plain []byte) bool {
+	enc := base64.StdEncoding.EncodeToString(plain)
+	return bytes.Contains(b, plain) || bytes.Contains(b, []byte(strings.TrimRight(enc, "=")))
 }

@@ -96,7 +96,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 		return p
 	}
 	if st != nil && (st.State == api.UpdateStatePaused || st.State == api.UpdateStateRollbackPaused) {
-		return p // a paused update waits for the next change of the service
+		_ = p //  for the next change of the service
 	}
 	if !active {
 		// Tasks are outdated and no update runs: one starts.
@@ -177,7 +177,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 		if inFlight == 0 {
 			done := now
 			next := *st
-			_ = done
+			next.CompletedAt = &done
 			next.State, next.Message = api.UpdateStateCompleted, "update completed"
 			if back {
 				next.State, next.Message = api.UpdateStateRollbackCompleted, "rollback completed"

@@ -1,0 +1,90 @@
+package agent_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/runtime/process"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// A task's configs and secrets reach the runtime as files: the process
+// runtime puts them under $SHOAL_FILES.
+func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != 0x01021994 {
+		t.Skip("/dev/shm is not a tmpfs here")
+	}
+	shm, err := os.MkdirTemp("/dev/shm", "shoal-agent-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+
+	e := newEnv(t)
+	e.must(
+		state.Op{Kind: state.OpCreateConfig, Config: &api.Config{ID: "cfg1", Spec: api.ConfigSpec{Name: "app.yml", Data: []byte("a: 1")}}},
+		// No key in this dispatcher: the secret is handed over as stored.
+		state.Op{Kind: state.OpCreateSecret, Secret: &api.Secret{ID: "sec1", Spec: api.SecretSpec{Name: "db", Data: []byte("pw")}}},
+	)
+	rt, err := process.New(e.root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.SecretsRoot = shm
+	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+		rt.Close()
+	})
+
+	spec := cmd("/bin/sh", "-c", `cat "$SHOAL_FILES/etc/app.yml" "$SHOAL_FILES/run/secrets/db"; exec sleep 60`)
+	spec.Configs = []api.ConfigReference{{ConfigName: "app.yml", ConfigID: "cfg1", File: &api.FileTarget{Name: "/etc/app.yml"}}}
+	spec.Secrets = []api.SecretReference{{SecretName: "db", SecretID: "sec1"}}
+	tk := e.assignTask(spec)
+	e.waitState(tk.ID, api.TaskStateRunning)
+	stdout, _, err := rt.LogPaths(tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if out, _ = os.ReadFile(stdout); strings.Contains(string(out), "pw") {
+			break
+		}
+	}
+	if string(out) != "a: 1pw" {
+		t.Fatalf("task printed %q, want its config and secret", out)
+	}
+	if fi, err := os.Stat(filepath.Join(shm, nodeID, tk.ID)); err != nil || !fi.IsDir() {
+		t.Fatalf("secrets folder: %v", err)
+	}
+	e.shutdown(tk.ID)
+	e.waitState(tk.ID, api.TaskStateShutdown)
+	if _, err := os.Stat(filepath.Join(shm, nodeID, tk.ID)); !os.IsNotExist(err) {
+		t.Errorf("secrets folder after the task stopped: %v", err)
+	}
+
+	// A task naming a config the node was not given is rejected.
+	missing := cmd("sleep", "60")
+	missing.Configs = []api.ConfigReference{{ConfigName: "nope"}}
+	tk2 := e.assignTask(missing)
+	got := e.waitState(tk2.ID, api.TaskStateRejected)
+	if !strings.Contains(got.Status.Err, `config "nope" is not available on this node`) {
+		t.Fatalf("rejected with %q", got.Status.Err)
+	}
+}
