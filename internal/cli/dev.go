@@ -16,7 +16,8 @@ import (
 func newDevCmd(a *app) *cobra.Command {
 	var dataDir, addr, logLevel, ingressAddr string
 	var heartbeat, drain time.Duration
-	var useDocker bool
+	var useDocker, accessLog, requireEnable bool
+	var maxBody int64
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-node cluster (manager and agent) in this process",
@@ -38,7 +39,8 @@ folder adopts them.`,
 				ingressAddr = ""
 			}
 			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
-				IngressAddr: ingressAddr, Docker: useDocker, DrainDelay: drain})
+				IngressAddr: ingressAddr, Docker: useDocker, DrainDelay: drain,
+				IngressAccessLog: accessLog, IngressRequireEnable: requireEnable, IngressMaxBodyBytes: maxBody})
 			if err != nil {
 				return err
 			}
@@ -62,6 +64,9 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	cmd.Flags().StringVar(&ingressAddr, "ingress", ":8080", `address of the HTTP ingress, or "off"`)
+	cmd.Flags().BoolVar(&accessLog, "ingress-access-log", false, "log every request the ingress serves")
+	cmd.Flags().BoolVar(&requireEnable, "ingress-require-enable", false, "route only services labelled traefik.enable=true (Traefik's exposedByDefault=false)")
+	cmd.Flags().Int64Var(&maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
 	return cmd

@@ -46,6 +46,13 @@ type DevConfig struct {
 	// DrainDelay is how long a task that publishes ports stays up after it
 	// leaves the ingress pool, before its stop signal.
 	DrainDelay time.Duration
+	// IngressAccessLog logs every request the ingress serves.
+	IngressAccessLog bool
+	// IngressRequireEnable routes only services labelled
+	// traefik.enable=true (Traefik's exposedByDefault=false).
+	IngressRequireEnable bool
+	// IngressMaxBodyBytes bounds request bodies (0: unbounded).
+	IngressMaxBodyBytes int64
 }
 
 // Dev is a running one-node cluster.
@@ -128,7 +135,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(runCtx, cfg.IngressAddr, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(runCtx, cfg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 	}

@@ -12,17 +12,21 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// startIngress serves the HTTP ingress on addr, routing by the services'
+// startIngress serves the HTTP ingress on cfg.IngressAddr, routing by the services'
 // Traefik labels to their healthy running tasks. Its table follows the
 // store's change stream, so a task joins or leaves the pool the moment
 // its state changes.
-func (d *Dev) startIngress(ctx context.Context, addr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.IngressAddr)
 	if err != nil {
-		return fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", addr, err)
+		return fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.IngressAddr, err)
 	}
-	table := ingress.NewTable(ingress.TableOptions{Logger: log})
-	proxy := ingress.NewProxy(table, ingress.Options{EntryPoint: "web", ErrorLog: log})
+	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.IngressRequireEnable})
+	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.IngressMaxBodyBytes}
+	if cfg.IngressAccessLog {
+		opts.AccessLog = log.With("log", "access")
+	}
+	proxy := ingress.NewProxy(table, opts)
 	d.ingressAddr = ln.Addr().String()
 	d.ingressTable = table
 	tx, sub := d.mgr.Store().Subscribe()

@@ -96,7 +96,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 		return p
 	}
 	if st != nil && (st.State == api.UpdateStatePaused || st.State == api.UpdateStateRollbackPaused) {
-		_ = p //  for the next change of the service
+		return p // a paused update waits for the next change of the service
 	}
 	if !active {
 		// Tasks are outdated and no update runs: one starts.

@@ -84,6 +84,41 @@ func (c *recClock) next() (time.Time, bool) {
 	return at, !at.IsZero()
 }
 
+// errLivelock is what the controllers' proposer answers once they have
+// written too much without the test getting a turn.
+var errLivelock = errors.New("controllers keep writing at one instant")
+
+// guardProposer stops controllers that write without end: without it a
+// livelock would keep synctest.Wait from ever returning.
+type guardProposer struct {
+	*state.LocalProposer
+	mu      sync.Mutex
+	n       int
+	tripped bool
+}
+
+func (g *guardProposer) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
+	g.mu.Lock()
+	g.n++
+	if g.n > 10000 {
+		g.tripped = true
+	}
+	tripped := g.tripped
+	g.mu.Unlock()
+	if tripped {
+		return state.Result{}, errLivelock
+	}
+	return g.LocalProposer.Propose(ctx, cmd)
+}
+
+// reset starts a new count, and reports whether the guard tripped.
+func (g *guardProposer) reset() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n = 0
+	return g.tripped
+}
+
 // opts describes the cluster and the service it starts with.
 type opts struct {
 	replicas uint64
@@ -101,6 +136,7 @@ type cluster struct {
 	t     tb
 	store *state.Store
 	prop  *state.LocalProposer
+	guard *guardProposer // the controllers' proposer
 	clock *recClock
 	nodes []string
 	svcID string
@@ -137,14 +173,15 @@ func newCluster(t tb, o opts) *cluster {
 	t.Helper()
 	store := state.NewStore()
 	c := &cluster{
-		t:     t,
-		store: store,
-		prop:  &state.LocalProposer{Store: store},
-		clock: &recClock{Fake: clock.NewFake(start)},
+		t:        t,
+		store:    store,
+		prop:     &state.LocalProposer{Store: store},
+		clock:    &recClock{Fake: clock.NewFake(start)},
 		view:     map[string]*api.Task{},
 		stopping: map[string]time.Time{},
 		svcID:    "svc1",
 	}
+	c.guard = &guardProposer{LocalProposer: c.prop}
 	_, c.sub = store.Subscribe()
 	n := max(o.nodes, 1)
 	for i := 1; i <= n; i++ {
@@ -195,8 +232,8 @@ func (c *cluster) start() {
 	c.cancel = cancel
 	c.done = make(chan error, 2)
 	log := slog.New(slog.DiscardHandler)
-	orch := &orchestrator.Orchestrator{Store: c.store, Proposer: c.prop, Clock: c.clock, Logger: log}
-	upd := &Updater{Store: c.store, Proposer: c.prop, Clock: c.clock, Logger: log}
+	orch := &orchestrator.Orchestrator{Store: c.store, Proposer: c.guard, Clock: c.clock, Logger: log}
+	upd := &Updater{Store: c.store, Proposer: c.guard, Clock: c.clock, Logger: log}
 	go func() { c.done <- orch.Run(ctx) }()
 	go func() { c.done <- upd.Run(ctx) }()
 }
@@ -209,7 +246,7 @@ func (c *cluster) stop() {
 	c.cancel()
 	c.cancel = nil
 	for i := 0; i < 2; i++ {
-		if err := <-c.done; !errors.Is(err, context.Canceled) {
+		if err := <-c.done; !errors.Is(err, context.Canceled) && !errors.Is(err, errLivelock) {
 			c.t.Errorf("controller returned %v, want context.Canceled", err)
 		}
 	}
@@ -330,6 +367,9 @@ func (c *cluster) settle() {
 	c.t.Helper()
 	for i := 0; i < 1000; i++ {
 		synctest.Wait()
+		if c.guard.reset() {
+			c.t.Fatal("no quiescence: the controllers keep writing at one instant")
+		}
 		c.observe()
 		if !c.agentStep() {
 			return
