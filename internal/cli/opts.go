@@ -103,3 +103,70 @@ func parsePort(flag, s string) (api.PortConfig, error) {
 	}
 	return p, err
 }
+
+// parseMount reads a --mount value as the docker CLI does:
+// "type=volume,source=data,target=/data,readonly".
+func parseMount(s string) (api.Mount, error) {
+	m := api.Mount{Type: api.MountVolume}
+	bad := func(why string) (api.Mount, error) {
+		return m, fmt.Errorf("invalid --mount %q: %s", s, why)
+	}
+	for _, field := range strings.Split(s, ",") {
+		k, v, hasValue := strings.Cut(field, "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "type":
+			switch v {
+			case api.MountBind, api.MountVolume, api.MountTmpfs:
+				m.Type = v
+			default:
+				return bad("type must be bind, volume or tmpfs")
+			}
+		case "source", "src":
+			m.Source = v
+		case "target", "dst", "destination":
+			m.Target = v
+		case "readonly", "ro":
+			if !hasValue {
+				m.ReadOnly = true
+				continue
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return bad("readonly takes true or false")
+			}
+			m.ReadOnly = b
+		case "volume-label":
+			lk, lv, _ := strings.Cut(v, "=")
+			if lk == "" {
+				return bad("volume-label takes KEY=VALUE")
+			}
+			if m.VolumeLabels == nil {
+				m.VolumeLabels = map[string]string{}
+			}
+			m.VolumeLabels[lk] = lv
+		case "tmpfs-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil || n < 0 {
+				return bad("tmpfs-size takes a size such as 64m")
+			}
+			m.TmpfsSize = n
+		case "tmpfs-mode":
+			n, err := strconv.ParseUint(v, 8, 32)
+			if err != nil {
+				return bad("tmpfs-mode takes an octal mode such as 1777")
+			}
+			m.TmpfsMode = uint32(n)
+		default:
+			return bad("unknown field " + strconv.Quote(k))
+		}
+	}
+	switch {
+	case m.Target == "":
+		return bad("missing target")
+	case m.Type == api.MountBind && m.Source == "":
+		return bad("a bind mount needs a source")
+	case m.Type == api.MountTmpfs && m.Source != "":
+		return bad("a tmpfs mount takes no source")
+	}
+	return m, nil
+}

@@ -33,6 +33,7 @@ type serviceFlags struct {
 	placementPrefs     []string
 	maxPerNode         uint64
 	publish            []string
+	mounts             []string
 	reserveCPU         string
 	reserveMemory      string
 	limitCPU           string
@@ -141,6 +142,7 @@ func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.placementPrefs, "placement-pref", nil, "placement preference (spread=node.labels.zone)")
 	fs.Uint64Var(&f.maxPerNode, "replicas-max-per-node", 0, "most tasks of this service on one node (default no limit)")
 	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "port of the tasks: TARGET, PUBLISHED:TARGET or published=P,target=T,mode=host")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=volume|bind|tmpfs,source=SRC,target=DST[,readonly][,volume-label=K=V][,tmpfs-size=BYTES][,tmpfs-mode=0700]")
 	fs.StringVar(&f.reserveCPU, "reserve-cpu", "", "CPUs reserved per task")
 	fs.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved per task")
 	fs.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit per task")
@@ -214,6 +216,13 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 			p.Preferences = append(p.Preferences, api.PlacementPreference{Spread: v})
 		}
 		s.TaskTemplate.Placement = p
+	}
+	for _, m := range f.mounts {
+		mt, err := parseMount(m)
+		if err != nil {
+			return s, usagef(cmd, "%v", err)
+		}
+		c.Mounts = append(c.Mounts, mt)
 	}
 	for _, p := range f.publish {
 		pc, err := parsePublish(p)

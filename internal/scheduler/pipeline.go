@@ -7,9 +7,11 @@ import (
 )
 
 // pipeline runs the filters in order. The order is cheapest and most
-// common first, so a node is counted against the first reason it fails and
-// the explanation names the reason an operator fixes first (a node that is
-// down is reported as down, not also as short of memory).
+// fundamental first, so a node is counted against the first reason it
+// fails and the explanation names the reason an operator fixes first: a
+// node that is down is reported as down, not also as short of memory, and
+// a Windows service on a Linux node as an unsupported platform, not as a
+// missing runtime.
 type pipeline struct {
 	filters []filter
 	active  []filter
@@ -20,8 +22,8 @@ func newPipeline() *pipeline {
 	return &pipeline{filters: []filter{
 		&nodeIDFilter{},
 		readyFilter{},
-		&runtimeFilter{},
 		&platformFilter{},
+		&runtimeFilter{},
 		&constraintFilter{},
 		&resourceFilter{},
 		&maxReplicasFilter{},

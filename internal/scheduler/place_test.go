@@ -62,15 +62,15 @@ func TestExplainRuntimeNotAvailable(t *testing.T) {
 
 func TestExplainJoinsReasonsInPipelineOrderCountingEachNodeOnce(t *testing.T) {
 	nodes := []*api.Node{
-		// Fails readiness, runtime and platform: counted as not available.
+		// Fails readiness, platform and runtime: counted as not available.
 		mkNode("n1", down, processOnly, func(n *api.Node) { n.Description.Platform.OS = "linux" }),
-		// Fails runtime and platform: counted as missing the runtime.
+		// Fails platform and runtime: counted as an unsupported platform.
 		mkNode("n2", processOnly),
-		// Fails the platform only.
-		mkNode("n3"),
+		// Runs Windows but lacks the runtime.
+		mkNode("n3", processOnly, func(n *api.Node) { n.Description.Platform.OS = "windows" }),
 	}
 	o := placeOne(t, nodes, mkTask("svc", 1, image, constraints("node.platform.os==windows")))
-	want := "no suitable node (1 node not available for new tasks; docker runtime not available on 1 node; unsupported platform on 1 node)"
+	want := "no suitable node (1 node not available for new tasks; unsupported platform on 1 node; docker runtime not available on 1 node)"
 	if o.node != "" || o.reason != want {
 		t.Fatalf("outcome %+v\nwant reason %q", o, want)
 	}
