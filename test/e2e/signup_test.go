@@ -44,7 +44,7 @@ func TestSignupStackWithContainers(t *testing.T) {
 	// The config and the secret are files in the container.
 	ep := running(tasks)[0].Endpoints[0].Addr
 	for path, want := range map[string]string{
-		"/web-app/configs/config.json":            `{"env":"test"}`,
+		"/web-app/configs/config.json":             `{"env":"test"}`,
 		"/web-app/config/connectionStrings.config": "Server=db;Password=hush",
 	} {
 		resp, err := http.Get("http://" + ep + "/file?path=" + url.QueryEscape(path))
