@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,8 +48,11 @@ folder adopts them.`,
 			fmt.Fprintf(a.stdout, "shoal dev: one-node cluster ready (node %s)\n", d.NodeID())
 			fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
-			if d.IngressAddr() != "" {
-				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", d.IngressAddr())
+			if addr := d.IngressAddr(); addr != "" {
+				if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
+					addr = net.JoinHostPort("localhost", port)
+				}
+				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", addr)
 			}
 			if d.Host() != defaultHost() {
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
