@@ -184,16 +184,7 @@ func newConfigInspectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var found []*api.Config
-			var errs []error
-			for _, ref := range args {
-				cfg, err := c.ConfigInspect(cmd.Context(), ref)
-				if err != nil {
-					errs = append(errs, noSuch("config", ref, err))
-					continue
-				}
-				found = append(found, cfg)
-			}
+			found, errs := fetchEach("config", args, func(ref string) (*api.Config, error) { return c.ConfigInspect(cmd.Context(), ref) })
 			if pretty {
 				now := time.Now()
 				for i, cfg := range found {
@@ -216,12 +207,7 @@ func newConfigInspectCmd(a *app) *cobra.Command {
 				}
 				return errors.Join(errs...)
 			}
-			if len(found) > 0 || len(errs) == 0 {
-				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
-					return err
-				}
-			}
-			return errors.Join(errs...)
+			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
@@ -240,15 +226,7 @@ func newConfigRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := c.ConfigRemove(cmd.Context(), ref); err != nil {
-					errs = append(errs, noSuch("config", ref, err))
-					continue
-				}
-				fmt.Fprintln(a.stdout, ref)
-			}
-			return errors.Join(errs...)
+			return a.removeEach("config", args, func(ref string) error { return c.ConfigRemove(cmd.Context(), ref) })
 		},
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -113,22 +112,8 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var found []*api.Network
-			var errs []error
-			for _, ref := range args {
-				n, err := c.NetworkInspect(cmd.Context(), ref)
-				if err != nil {
-					errs = append(errs, noSuch("network", ref, err))
-					continue
-				}
-				found = append(found, n)
-			}
-			if len(found) > 0 || len(errs) == 0 {
-				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
-					return err
-				}
-			}
-			return errors.Join(errs...)
+			found, errs := fetchEach("network", args, func(ref string) (*api.Network, error) { return c.NetworkInspect(cmd.Context(), ref) })
+			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
@@ -146,15 +131,7 @@ func newNetworkRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := c.NetworkRemove(cmd.Context(), ref); err != nil {
-					errs = append(errs, noSuch("network", ref, err))
-					continue
-				}
-				fmt.Fprintln(a.stdout, ref)
-			}
-			return errors.Join(errs...)
+			return a.removeEach("network", args, func(ref string) error { return c.NetworkRemove(cmd.Context(), ref) })
 		},
 	}
 }

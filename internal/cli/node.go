@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -124,22 +123,8 @@ func newNodeInspectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var found []*api.Node
-			var errs []error
-			for _, ref := range args {
-				n, err := c.NodeInspect(cmd.Context(), ref)
-				if err != nil {
-					errs = append(errs, noSuch("node", ref, err))
-					continue
-				}
-				found = append(found, n)
-			}
-			if len(found) > 0 || len(errs) == 0 {
-				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
-					return err
-				}
-			}
-			return errors.Join(errs...)
+			found, errs := fetchEach("node", args, func(ref string) (*api.Node, error) { return c.NodeInspect(cmd.Context(), ref) })
+			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")

@@ -123,12 +123,7 @@ func newSecretInspectCmd(a *app) *cobra.Command {
 				}
 				return errors.Join(errs...)
 			}
-			if len(found) > 0 || len(errs) == 0 {
-				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
-					return err
-				}
-			}
-			return errors.Join(errs...)
+			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
@@ -147,15 +142,7 @@ func newSecretRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := c.SecretRemove(cmd.Context(), ref); err != nil {
-					errs = append(errs, noSuch("secret", ref, err))
-					continue
-				}
-				fmt.Fprintln(a.stdout, ref)
-			}
-			return errors.Join(errs...)
+			return a.removeEach("secret", args, func(ref string) error { return c.SecretRemove(cmd.Context(), ref) })
 		},
 	}
 }

@@ -250,28 +250,14 @@ func newServiceInspectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var found []*api.Service
-			var errs []error
-			for _, ref := range args {
-				s, err := c.ServiceInspect(cmd.Context(), ref)
-				if err != nil {
-					errs = append(errs, noSuch("service", ref, err))
-					continue
-				}
-				found = append(found, s)
-			}
+			found, errs := fetchEach("service", args, func(ref string) (*api.Service, error) { return c.ServiceInspect(cmd.Context(), ref) })
 			if pretty {
 				if err := writePretty(a.stdout, found, time.Now()); err != nil {
 					return err
 				}
 				return errors.Join(errs...)
 			}
-			if len(found) > 0 || len(errs) == 0 {
-				if err := format.Inspect(a.stdout, found, tmpl); err != nil {
-					return err
-				}
-			}
-			return errors.Join(errs...)
+			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
@@ -361,15 +347,7 @@ func newServiceRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := c.ServiceRemove(cmd.Context(), ref); err != nil {
-					errs = append(errs, noSuch("service", ref, err))
-					continue
-				}
-				fmt.Fprintln(a.stdout, ref)
-			}
-			return errors.Join(errs...)
+			return a.removeEach("service", args, func(ref string) error { return c.ServiceRemove(cmd.Context(), ref) })
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/clock"
+	"github.com/shoalproject/shoal/internal/controller"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -31,79 +32,32 @@ type Orchestrator struct {
 // Run reconciles until ctx ends or a write fails because this manager lost
 // leadership.
 func (o *Orchestrator) Run(ctx context.Context) error {
-	tx, sub := o.Store.Subscribe()
-	defer sub.Close()
-
-	dirty := map[string]bool{}
-	markAll := func(tx *state.ReadTx) {
-		for _, s := range tx.Services() {
-			dirty[s.ID] = true
-		}
-		for _, t := range tx.Tasks() {
-			dirty[t.ServiceID] = true
-		}
+	loop := controller.Loop{
+		Store: o.Store,
+		Clock: o.Clock,
+		// Services, and tasks whose service is gone (to retire them).
+		All: func(tx *state.ReadTx) []string {
+			var ids []string
+			for _, s := range tx.Services() {
+				ids = append(ids, s.ID)
+			}
+			for _, t := range tx.Tasks() {
+				ids = append(ids, t.ServiceID)
+			}
+			return ids
+		},
+		Touched: func(ev api.Event) string {
+			switch ev.Type {
+			case api.EventService:
+				return ev.ID
+			case api.EventTask:
+				return ev.Task.ServiceID
+			}
+			return ""
+		},
+		Pass: o.pass,
 	}
-	markAll(tx)
-	wakes := map[string]time.Time{}
-	var timer clock.Timer
-	var timerC <-chan time.Time
-	for {
-		if len(dirty) > 0 {
-			if err := o.pass(ctx, dirty, wakes); err != nil {
-				return err
-			}
-			dirty = map[string]bool{}
-			if timer != nil {
-				timer.Stop()
-				timer, timerC = nil, nil
-			}
-			if at, ok := earliest(wakes); ok {
-				timer = o.Clock.NewTimer(at.Sub(o.Clock.Now()))
-				timerC = timer.C()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return ctx.Err()
-		case <-timerC:
-			timer, timerC = nil, nil
-			now := o.Clock.Now()
-			for id, at := range wakes {
-				if !at.After(now) {
-					dirty[id] = true
-					delete(wakes, id)
-				}
-			}
-		case <-sub.Ready():
-			evs, err := sub.Drain()
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				switch ev.Type {
-				case api.EventService:
-					dirty[ev.ID] = true
-				case api.EventTask:
-					dirty[ev.Task.ServiceID] = true
-				case api.EventNode, state.EventReset:
-					markAll(o.Store.Read())
-				}
-			}
-		}
-	}
-}
-
-func earliest(m map[string]time.Time) (time.Time, bool) {
-	var at time.Time
-	for _, t := range m {
-		if at.IsZero() || t.Before(at) {
-			at = t
-		}
-	}
-	return at, !at.IsZero()
+	return loop.Run(ctx)
 }
 
 // pass reconciles the dirty services against one read of the store and

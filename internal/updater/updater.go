@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/clock"
+	"github.com/shoalproject/shoal/internal/controller"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -27,74 +28,30 @@ type Updater struct {
 
 // Run drives updates until ctx ends or a write fails.
 func (u *Updater) Run(ctx context.Context) error {
-	tx, sub := u.Store.Subscribe()
-	defer sub.Close()
-	dirty := map[string]bool{}
-	for _, s := range tx.Services() {
-		dirty[s.ID] = true
+	loop := controller.Loop{
+		Store: u.Store,
+		Clock: u.Clock,
+		All: func(tx *state.ReadTx) []string {
+			var ids []string
+			for _, s := range tx.Services() {
+				ids = append(ids, s.ID)
+			}
+			return ids
+		},
+		Touched: func(ev api.Event) string {
+			switch ev.Type {
+			case api.EventService:
+				if ev.Action != api.ActionRemove {
+					return ev.ID
+				}
+			case api.EventTask:
+				return ev.Task.ServiceID
+			}
+			return ""
+		},
+		Pass: u.pass,
 	}
-	wakes := map[string]time.Time{}
-	var timer clock.Timer
-	var timerC <-chan time.Time
-	for {
-		if len(dirty) > 0 {
-			if err := u.pass(ctx, dirty, wakes); err != nil {
-				return err
-			}
-			dirty = map[string]bool{}
-			if timer != nil {
-				timer.Stop()
-				timer, timerC = nil, nil
-			}
-			var at time.Time
-			for _, w := range wakes {
-				if at.IsZero() || w.Before(at) {
-					at = w
-				}
-			}
-			if !at.IsZero() {
-				timer = u.Clock.NewTimer(at.Sub(u.Clock.Now()))
-				timerC = timer.C()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return ctx.Err()
-		case <-timerC:
-			timer, timerC = nil, nil
-			now := u.Clock.Now()
-			for id, at := range wakes {
-				if !at.After(now) {
-					dirty[id] = true
-					delete(wakes, id)
-				}
-			}
-		case <-sub.Ready():
-			evs, err := sub.Drain()
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				switch ev.Type {
-				case api.EventService:
-					if ev.Action != api.ActionRemove {
-						dirty[ev.ID] = true
-					} else {
-						delete(wakes, ev.ID)
-					}
-				case api.EventTask:
-					dirty[ev.Task.ServiceID] = true
-				case api.EventNode, state.EventReset:
-					for _, s := range u.Store.Read().Services() {
-						dirty[s.ID] = true
-					}
-				}
-			}
-		}
-	}
+	return loop.Run(ctx)
 }
 
 // pass looks at each dirty service once and writes what it decides.

@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/clock"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A change to a service runs a pass over it; a wake time asked for by a
+// pass runs another when the clock reaches it; nothing runs otherwise.
+func TestLoopRunsOnEventsAndWakes(t *testing.T) {
+	store := state.NewStore()
+	prop := &state.LocalProposer{Store: store}
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	passes := map[string]int{}
+	seen := make(chan string, 16)
+	loop := Loop{
+		Store: store,
+		Clock: fake,
+		All: func(tx *state.ReadTx) []string {
+			var ids []string
+			for _, s := range tx.Services() {
+				ids = append(ids, s.ID)
+			}
+			return ids
+		},
+		Touched: func(ev api.Event) string {
+			if ev.Type == api.EventService {
+				return ev.ID
+			}
+			return ""
+		},
+		Pass: func(ctx context.Context, dirty map[string]bool, wakes map[string]time.Time) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for id := range dirty {
+				passes[id]++
+				if passes[id] == 1 {
+					wakes[id] = fake.Now().Add(time.Minute)
+				} else {
+					delete(wakes, id)
+				}
+				seen <- id
+			}
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+
+	svc := &api.Service{ID: "s1", Spec: api.ServiceSpec{Name: "web"}}
+	if _, err := prop.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpCreateService, Service: svc}}}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		select {
+		case id := <-seen:
+			if id != "s1" {
+				t.Fatalf("%s: pass over %q", what, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no pass for %s", what)
+		}
+	}
+	wait("the create event")
+	tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer tcancel()
+	if !fake.WaitForTimers(1, tctx.Done()) {
+		t.Fatal("no timer armed for the wake time")
+	}
+	fake.Advance(59 * time.Second)
+	select {
+	case <-seen:
+		t.Fatal("a pass ran before its wake time")
+	default:
+	}
+	fake.Advance(time.Second)
+	wait("the wake time")
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run returned %v", err)
+	}
+}
