@@ -169,3 +169,50 @@ func TestAgentRestartAdoptsContainers(t *testing.T) {
 		t.Errorf("%d containers for the node, want exactly 2", len(list.Items))
 	}
 }
+
+// A container whose main process is killed is replaced; one whose health
+// check (the spec's, overriding the image's) fails is stopped, failed with
+// the reason, and replaced.
+func TestDockerKillAndUnhealthyContainersAreReplaced(t *testing.T) {
+	d, dc, _ := dockerCluster(t)
+	c := clientOf(t, d)
+	ctx := ctxTimeout(t, 180*time.Second)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	if _, err := c.ServiceCreate(ctx, imageService("killme", image, 1)); err != nil {
+		t.Fatal(err)
+	}
+	first := running(waitTasks(t, ctx, c, "killme", "running", nRunning(1)))[0]
+	if _, err := dc.ContainerKill(ctx, first.Status.RuntimeID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		t.Fatal(err)
+	}
+	tasks := waitTasks(t, ctx, c, "killme", "the killed container replaced", func(ts []*api.Task) bool {
+		return nRunning(1)(ts) && running(ts)[0].ID != first.ID
+	})
+	for _, tk := range tasks {
+		if tk.ID == first.ID && (tk.Status.State != api.TaskStateFailed || tk.Status.ExitCode == nil || *tk.Status.ExitCode != 137) {
+			t.Errorf("killed task: %s exit %v, want failed with 137", tk.Status.State, tk.Status.ExitCode)
+		}
+	}
+
+	sick := imageService("sick", image, 1)
+	sick.TaskTemplate.ContainerSpec.Healthcheck = &api.HealthCheck{
+		Test:     []string{"CMD", "/app", "health", "--url", "http://127.0.0.1:8080/nope"},
+		Interval: api.DurationPtr(500 * time.Millisecond),
+		Retries:  u64p(2),
+	}
+	if _, err := c.ServiceCreate(ctx, sick); err != nil {
+		t.Fatal(err)
+	}
+	tasks = waitTasks(t, ctx, c, "sick", "an unhealthy container failed and replaced", func(ts []*api.Task) bool {
+		failed := 0
+		for _, tk := range ts {
+			if tk.Status.State == api.TaskStateFailed && strings.Contains(tk.Status.Err, "unhealthy") {
+				failed++
+			}
+		}
+		return failed >= 1 && len(ts) >= 2
+	})
+	if n := len(running(tasks)); n != 0 {
+		t.Errorf("%d tasks of a never-healthy service are running", n)
+	}
+}
