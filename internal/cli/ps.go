@@ -81,7 +81,7 @@ func newPsCmd(a *app) *cobra.Command {
 				rows = append(rows, psRow{
 					ID:        shortOrFull(t.ID, noTrunc),
 					Name:      t.FullName(),
-					RuntimeID: t.Status.RuntimeID,
+					RuntimeID: runtimeID(t.Status.RuntimeID, noTrunc),
 					Command:   imageOrCommand(t.Spec.ContainerSpec, !noTrunc),
 					Created:   format.Ago(t.CreatedAt, now),
 					Status:    psStatus(t, now),
@@ -128,4 +128,13 @@ func psStatus(t *api.Task, now time.Time) string {
 		return fmt.Sprintf("Exited (%d) %s", code, format.Ago(t.Status.Timestamp, now))
 	}
 	return title(t.Status.State.String())
+}
+
+// runtimeID shortens a container ID to 12 characters, as docker ps does;
+// a PID stays as it is.
+func runtimeID(id string, noTrunc bool) string {
+	if !noTrunc && len(id) == 64 {
+		return id[:12]
+	}
+	return id
 }
