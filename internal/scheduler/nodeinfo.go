@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"time"
+
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -13,6 +15,22 @@ type nodeInfo struct {
 	total        int
 	free         api.Resources
 	usedPorts    map[string]bool
+	// recentFailures counts, per service, its tasks that failed on this
+	// node within failureWindow.
+	recentFailures map[string]int
+}
+
+// A node where a service failed failureLimit times within failureWindow
+// is tried last for that service, as in Swarm: a broken node should not
+// keep eating a service's tasks while healthy nodes are free.
+const (
+	failureLimit  = 5
+	failureWindow = 5 * time.Minute
+)
+
+// failing reports whether the service keeps failing on this node.
+func (n *nodeInfo) failing(serviceID string) bool {
+	return n.recentFailures[serviceID] >= failureLimit
 }
 
 func (n *nodeInfo) add(t *api.Task) {
@@ -27,18 +45,27 @@ func (n *nodeInfo) add(t *api.Task) {
 	}
 }
 
-// nodeInfos reads the nodes and the live tasks placed on them.
-func nodeInfos(tx *state.ReadTx) map[string]*nodeInfo {
+// nodeInfos reads the nodes and the live tasks placed on them, as of now.
+func nodeInfos(tx *state.ReadTx) map[string]*nodeInfo { return nodeInfosAt(tx, time.Now()) }
+
+// nodeInfosAt reads the nodes, the live tasks placed on them, and the
+// tasks that failed on them within failureWindow before now.
+func nodeInfosAt(tx *state.ReadTx, now time.Time) map[string]*nodeInfo {
 	out := map[string]*nodeInfo{}
 	for _, n := range tx.Nodes() {
 		out[n.ID] = &nodeInfo{
-			Node:         n,
-			serviceTasks: map[string]int{},
-			free:         n.Description.Resources,
-			usedPorts:    map[string]bool{},
+			Node:           n,
+			serviceTasks:   map[string]int{},
+			free:           n.Description.Resources,
+			usedPorts:      map[string]bool{},
+			recentFailures: map[string]int{},
 		}
 	}
 	for _, t := range tx.Tasks() {
+		if n := out[t.NodeID]; n != nil && (t.Status.State == api.TaskStateFailed || t.Status.State == api.TaskStateRejected) &&
+			now.Sub(t.Status.Timestamp) < failureWindow {
+			n.recentFailures[t.ServiceID]++
+		}
 		if t.NodeID == "" || !t.Live() || t.Status.State < api.TaskStateAssigned {
 			continue
 		}

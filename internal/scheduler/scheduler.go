@@ -74,7 +74,7 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	ops := Place(pending, nodeInfos(tx))
+	ops := Place(pending, nodeInfosAt(tx, s.Clock.Now()))
 	if len(ops) == 0 {
 		return nil
 	}
@@ -126,10 +126,20 @@ func Place(pending []*api.Task, nodes map[string]*nodeInfo) []state.Op {
 	return ops
 }
 
-// rank picks the best node for t among fit: placement preferences first
-// (spread over label values), then fewest tasks of the service, then fewest
-// tasks overall, then node ID for a stable choice.
+// rank picks the best node for t among fit: nodes where the service keeps
+// failing last, then placement preferences (spread over label values),
+// then fewest tasks of the service, then fewest tasks overall, then node
+// ID for a stable choice.
 func rank(t *api.Task, fit, all []*nodeInfo) *nodeInfo {
+	var healthy []*nodeInfo
+	for _, n := range fit {
+		if !n.failing(t.ServiceID) {
+			healthy = append(healthy, n)
+		}
+	}
+	if len(healthy) > 0 {
+		fit = healthy
+	}
 	if t.Spec.Placement != nil {
 		for _, pref := range t.Spec.Placement.Preferences {
 			fit = spread(t.ServiceID, pref.Spread, fit, all)
