@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/runtime"
@@ -35,12 +39,12 @@ func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Wr
 	if !ok {
 		return fmt.Errorf("logs of task %s: the %s runtime keeps no logs", task.ID, rt.Name())
 	}
-	if follow {
-		return fmt.Errorf("logs of task %s: --follow is not supported for process tasks yet; run without it", task.ID)
-	}
 	stdout, stderr, err := lr.LogPaths(task.ID)
 	if err != nil {
 		return fmt.Errorf("logs of task %s: %w", task.ID, err)
+	}
+	if follow {
+		return followTask(ctx, rt, task.ID, []string{stdout, stderr}, w)
 	}
 	for _, p := range []string{stdout, stderr} {
 		f, err := os.Open(p)
@@ -57,4 +61,89 @@ func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Wr
 		}
 	}
 	return nil
+}
+
+// followTask copies the task's log files to w as they grow, until the task
+// exits (then what it wrote last is copied too) or ctx ends.
+func followTask(ctx context.Context, rt runtime.Runtime, id string, paths []string, w io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		_, _ = rt.Wait(ctx, id)
+	}()
+	sw := &syncWriter{w: w}
+	errs := make(chan error, len(paths))
+	for _, p := range paths {
+		go func(p string) { errs <- followFile(ctx, exited, p, sw) }(p)
+	}
+	var first error
+	for range paths {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+			cancel()
+		}
+	}
+	cancel()
+	<-exited
+	return first
+}
+
+// syncWriter serializes writes from several followers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// followFile copies path to w, then waits on inotify for it to grow and
+// copies what was added, until done closes or ctx ends.
+func followFile(ctx context.Context, done <-chan struct{}, path string, w io.Writer) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", path, err)
+	}
+	// A non-blocking file joins Go's poller, so a deadline wakes a read.
+	events := os.NewFile(uintptr(fd), "inotify")
+	defer events.Close()
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+		return fmt.Errorf("follow %s: %w", path, err)
+	}
+	stop := context.AfterFunc(ctx, func() { events.SetReadDeadline(time.Now()) })
+	defer stop()
+	go func() {
+		select {
+		case <-done:
+			events.SetReadDeadline(time.Now())
+		case <-ctx.Done():
+		}
+	}()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		if _, err := events.Read(buf); err != nil {
+			// Stopped: copy what was written last, then end.
+			_, _ = io.Copy(w, f)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+	}
 }

@@ -227,3 +227,5 @@ func clientOf(t *testing.T, d *daemon.Dev) *client.Client {
 	}
 	return c
 }
+
+func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
