@@ -42,7 +42,7 @@ func TestServiceLogsOfProcessTasks(t *testing.T) {
 	if !strings.Contains(snapshot.String(), "talk.1.") || !strings.Contains(snapshot.String(), "| first line") {
 		t.Errorf("logs without --follow:\n%s", snapshot.String())
 	}
-	if err := writeFile(marks+"/go"); err != nil {
+	if err := writeFile(marks + "/go"); err != nil {
 		t.Fatal(err)
 	}
 	select {
