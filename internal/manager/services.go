@@ -73,8 +73,10 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 		}
 		next := m.nextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec))
 		if next.SpecVersion != cur.SpecVersion {
-			// A new update starts; a paused one is superseded by it.
-			next.UpdateStatus = nil
+			// A new update starts with this write, superseding a paused
+			// one; so no reader ever sees the new spec without it.
+			now := m.cfg.Clock.Now().UTC()
+			next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
 		}
 		return m.writeService(ctx, cur, next)
 	})
