@@ -135,7 +135,7 @@ func waitTasks(t *testing.T, ctx context.Context, c *client.Client, service, wha
 func describe(ts []*api.Task) string {
 	var b strings.Builder
 	for _, t := range ts {
-		fmt.Fprintf(&b, "  %s %s desired=%s state=%s err=%q\n", t.ID, t.Name(), t.DesiredState, t.Status.State, t.Status.Err)
+		fmt.Fprintf(&b, "  %s %s v%d created=%s desired=%s state=%s err=%q\n", t.ID, t.Name(), t.SpecVersion, t.CreatedAt.Format("15:04:05.000000"), t.DesiredState, t.Status.State, t.Status.Err)
 	}
 	return b.String()
 }

@@ -230,9 +230,12 @@ func TestRollbackToRevisionFromHistory(t *testing.T) {
 	if _, err := c.ServiceRollback(ctx, "web", 1); err != nil {
 		t.Fatal(err)
 	}
+	var last *api.Service
 	final, _ := waitService(t, ctx, c, "web", "rollback to revision 1", func(s *api.Service, ts []*api.Task) bool {
+		last = s
 		return updateState(s) == api.UpdateStateRollbackCompleted && runningOfVersion(ts, s.SpecVersion) == 1 && len(running(ts)) == 1
 	})
+	_ = last
 	if final.Spec.TaskTemplate.ContainerSpec.Env[0] != "V=1" {
 		t.Errorf("rolled back to %v, want V=1", final.Spec.TaskTemplate.ContainerSpec.Env)
 	}
