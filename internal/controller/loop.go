@@ -59,6 +59,11 @@ func (l *Loop) Run(ctx context.Context) error {
 				timer.Stop()
 				timer, timerC = nil, nil
 			}
+		}
+		// A timer is armed whenever a wake time waits, also after one
+		// that fired a little early by the wall clock (timers run on the
+		// monotonic clock, wake times on the wall clock).
+		if timer == nil {
 			if at, ok := earliest(wakes); ok {
 				timer = l.Clock.NewTimer(at.Sub(l.Clock.Now()))
 				timerC = timer.C()

@@ -92,3 +92,80 @@ func TestLoopRunsOnEventsAndWakes(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// A timer that fires before its wake time by the wall clock is armed again
+// rather than dropped: the pass still runs once the time has come.
+func TestLoopRearmsAWakeThatFiredEarly(t *testing.T) {
+	store := state.NewStore()
+	prop := &state.LocalProposer{Store: store}
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	seen := make(chan int, 16)
+	passes := 0
+	loop := Loop{
+		Store: store,
+		Clock: &earlyClock{Fake: fake},
+		// The service may be created before Run subscribes: All finds it.
+		All: func(tx *state.ReadTx) []string {
+			var ids []string
+			for _, s := range tx.Services() {
+				ids = append(ids, s.ID)
+			}
+			return ids
+		},
+		Touched: func(ev api.Event) string { return ev.ID },
+		Pass: func(ctx context.Context, dirty map[string]bool, wakes map[string]time.Time) error {
+			passes++
+			if passes == 1 {
+				wakes["s1"] = fake.Now().Add(time.Minute)
+			} else {
+				delete(wakes, "s1")
+			}
+			seen <- passes
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+	svc := &api.Service{ID: "s1", Spec: api.ServiceSpec{Name: "web"}}
+	if _, err := prop.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpCreateService, Service: svc}}}); err != nil {
+		t.Fatal(err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer tcancel()
+	select {
+	case <-seen:
+	case <-tctx.Done():
+		t.Fatal("no first pass")
+	}
+	// The timer is armed a second short: it fires at 59s.
+	if !fake.WaitForTimers(1, tctx.Done()) {
+		t.Fatal("no timer armed")
+	}
+	fake.Advance(59 * time.Second)
+	if !fake.WaitForTimers(1, tctx.Done()) {
+		t.Fatal("the early timer was not armed again")
+	}
+	fake.Advance(time.Second)
+	select {
+	case n := <-seen:
+		if n != 2 {
+			t.Fatalf("pass %d", n)
+		}
+	case <-tctx.Done():
+		t.Fatal("the wake never ran")
+	}
+	cancel()
+	<-done
+}
+
+// earlyClock makes timers a second shorter than asked, as a timer on the
+// monotonic clock can end before the wall clock reaches the wake time.
+type earlyClock struct{ *clock.Fake }
+
+func (c *earlyClock) NewTimer(d time.Duration) clock.Timer {
+	if d > time.Second {
+		d -= time.Second
+	}
+	return c.Fake.NewTimer(d)
+}

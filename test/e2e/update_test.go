@@ -14,6 +14,14 @@ import (
 func waitService(t *testing.T, ctx context.Context, c *client.Client, ref, what string, cond func(*api.Service, []*api.Task) bool) (*api.Service, []*api.Task) {
 	t.Helper()
 	var svc *api.Service
+	defer func() {
+		if t.Failed() && svc != nil {
+			t.Logf("service %s: spec version %d, update status %+v", svc.Spec.Name, svc.SpecVersion, svc.UpdateStatus)
+			if st := svc.UpdateStatus; st != nil && st.StartedAt != nil {
+				t.Logf("update started at %s", st.StartedAt.Format("15:04:05.000000"))
+			}
+		}
+	}()
 	tasks := waitTasks(t, ctx, c, ref, what, func(ts []*api.Task) bool {
 		s, err := c.ServiceInspect(ctx, ref)
 		if err != nil {
