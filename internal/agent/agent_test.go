@@ -71,12 +71,31 @@ func newEnv(t *testing.T) *env {
 	p := &state.LocalProposer{Store: s}
 	// A long period: no node goes down while a test runs, however slow.
 	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
-	e := &env{t: t, store: s, p: p, d: d, root: filepath.Join(t.TempDir(), "tasks")}
+	dir, err := os.MkdirTemp("", "shoal-agent-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so it runs last: a runtime's waiter may still be
+	// recording a killed task's exit when the other cleanups are done.
+	t.Cleanup(func() { removeSettled(t, dir) })
+	e := &env{t: t, store: s, p: p, d: d, root: filepath.Join(dir, "tasks")}
 	t.Cleanup(d.Start(context.Background()))
 	// Registered after the dispatcher's stop, so it runs before it: every
 	// process the tests started is killed, whatever runtime started it.
 	t.Cleanup(e.killAll)
 	return e
+}
+
+// removeSettled removes dir, trying again while files still appear in it.
+func removeSettled(t *testing.T, dir string) {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("remove %s: %v", dir, err)
 }
 
 // killAll stops every task still running under the root.
