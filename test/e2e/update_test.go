@@ -227,6 +227,11 @@ func TestRollbackToRevisionFromHistory(t *testing.T) {
 		if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
 			t.Fatal(err)
 		}
+		// As the CLI does without --detach: each update converges before
+		// the next one is sent.
+		waitService(t, ctx, c, "web", "update to "+v, func(s *api.Service, ts []*api.Task) bool {
+			return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == 1 && len(running(ts)) == 1
+		})
 	}
 	cur, err := c.ServiceInspect(ctx, "web")
 	if err != nil {
