@@ -19,7 +19,17 @@ import (
 
 func startDev(b *testing.B) (*daemon.Dev, *client.Client) {
 	b.Helper()
-	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return startDevWith(b, daemon.DevConfig{})
+}
+
+// startDevWith starts a dev cluster with cfg (data folder and logger filled
+// in) and, at cleanup, removes its services, waits for their tasks to go,
+// and closes it.
+func startDevWith(b *testing.B, cfg daemon.DevConfig) (*daemon.Dev, *client.Client) {
+	b.Helper()
+	cfg.DataDir = b.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := daemon.StartDev(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,8 +44,12 @@ func startDev(b *testing.B) (*daemon.Dev, *client.Client) {
 		for _, s := range svcs {
 			c.ServiceRemove(ctx, s.ID)
 		}
-		waitStore(ctx, d.Manager().Store(), func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
-		d.Close()
+		if err := waitStore(ctx, d.Manager().Store(), func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 }); err != nil {
+			b.Errorf("cleanup: tasks left: %v", err)
+		}
+		if err := d.Close(); err != nil {
+			b.Errorf("cleanup: close: %v", err)
+		}
 	})
 	return d, c
 }

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -20,25 +18,7 @@ import (
 func startDockerDev(b *testing.B) (*daemon.Dev, *shoalclient.Client) {
 	b.Helper()
 	testutil.RequireDocker(b)
-	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: b.TempDir(), Docker: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := shoalclient.New(d.Host())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		svcs, _ := c.ServiceList(ctx)
-		for _, s := range svcs {
-			c.ServiceRemove(ctx, s.ID)
-		}
-		waitStore(ctx, d.Manager().Store(), func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
-		d.Close()
-	})
-	return d, c
+	return startDevWith(b, daemon.DevConfig{Docker: true})
 }
 
 // BenchmarkDockerServiceCreate20 times `service create --replicas 20` of
