@@ -136,6 +136,37 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 		return err
 	}
 	w.emit(api.EventService, api.ActionUpdate, s.ID, &s, nil, nil)
+	if s.SpecVersion > cur.SpecVersion {
+		return w.adoptTasks(&s)
+	}
+	return nil
+}
+
+// adoptTasks moves the service's live tasks that already run exactly its
+// new spec to the new spec version, so the update leaves them alone: a
+// rollback after one batch replaces only that batch's tasks, as Swarm's
+// (which compares specs, not versions), and a deploy that puts back the
+// spec still running keeps its tasks.
+func (w *writer) adoptTasks(svc *api.Service) error {
+	it, err := w.txn.Get(tableTasks, "service", svc.ID)
+	if err != nil {
+		return err
+	}
+	var adopt []*api.Task
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		t := raw.(*api.Task)
+		if t.Live() && t.SpecVersion < svc.SpecVersion &&
+			api.SameJSON(t.Spec, svc.Spec.TaskTemplate) && api.SameJSON(t.Endpoint, svc.Spec.EndpointSpec) {
+			adopt = append(adopt, t)
+		}
+	}
+	for _, cur := range adopt {
+		t := *cur
+		t.SpecVersion = svc.SpecVersion
+		if err := w.putTask(&t); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -157,6 +188,14 @@ func (w *writer) createTask(in *api.Task) error {
 	}
 	if raw, _ := w.txn.First(tableTasks, "id", in.ID); raw != nil {
 		return fmt.Errorf("task %s: %w", in.ID, ErrNameConflict)
+	}
+	// A task is made from its service's current spec. A controller that
+	// read the service before a deploy or rollback landed would otherwise
+	// add a task of the spec just replaced.
+	if raw, _ := w.txn.First(tableServices, "id", in.ServiceID); raw != nil {
+		if v := raw.(*api.Service).SpecVersion; in.SpecVersion != v {
+			return fmt.Errorf("task %s of spec version %d: service %s is at %d: %w", in.ID, in.SpecVersion, in.ServiceID, v, ErrVersionConflict)
+		}
 	}
 	t := *in
 	w.stamp(&t.Meta, true)

@@ -424,3 +424,62 @@ func TestNodeUpsertKeepsCreatedAtAndStatusOpUpdates(t *testing.T) {
 		t.Fatal("deleted node still stored")
 	}
 }
+
+// A controller that read a service before a deploy landed must not add a
+// task of the spec the deploy replaced: it would run the old spec next to
+// the new one and look like an outdated task to the updater.
+func TestCreateTaskOfAReplacedSpecVersionIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), createService(newService("s1", "web")))
+	upd := *e.service("s1")
+	upd.SpecVersion = 2
+	e.must(step(1), state.Op{Kind: state.OpUpdateService, Service: &upd})
+
+	stale := newTask("t1", "s1", 1) // made from spec version 1
+	stale.SpecVersion = 1
+	e.refused(state.ErrVersionConflict, step(2), createTask(stale))
+	if e.store.Read().Task("t1") != nil {
+		t.Fatal("a task of the replaced spec version was stored")
+	}
+	fresh := newTask("t2", "s1", 1)
+	fresh.SpecVersion = 2
+	e.must(step(3), createTask(fresh))
+	// A task of a service not in the store is not this check's business
+	// (the orchestrator removes a deleted service's tasks).
+	e.must(step(4), createTask(newTask("t3", "gone", 1)))
+}
+
+// A service write that makes a new spec version moves the live tasks that
+// already run that exact spec to it, in the same write; others keep their
+// version, and ended tasks are history.
+func TestNewSpecVersionAdoptsLiveTasksThatRunIt(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), createService(newService("s1", "web")))
+	same := newTask("same", "s1", 1) // runs the spec the write puts back
+	other := newTask("other", "s1", 2)
+	other.Spec.ContainerSpec.Command = []string{"/bin/sleep", "99"}
+	ended := newTask("ended", "s1", 3)
+	ended.Status.State = api.TaskStateFailed
+	e.must(step(1), createTask(same), createTask(other), createTask(ended))
+
+	upd := *e.service("s1")
+	upd.SpecVersion = 2 // same template as version 1, as a rollback's
+	e.must(step(2), state.Op{Kind: state.OpUpdateService, Service: &upd})
+	tx := e.store.Read()
+	if v := tx.Task("same").SpecVersion; v != 2 {
+		t.Errorf("task running the new spec is at version %d, want 2", v)
+	}
+	if v := tx.Task("other").SpecVersion; v != 1 {
+		t.Errorf("task running another spec moved to version %d", v)
+	}
+	if v := tx.Task("ended").SpecVersion; v != 1 {
+		t.Errorf("ended task moved to version %d", v)
+	}
+	// A write that keeps the spec version moves nothing.
+	upd = *e.service("s1")
+	upd.Spec.TaskTemplate.ContainerSpec.Command = []string{"/bin/sleep", "99"}
+	e.must(step(3), state.Op{Kind: state.OpUpdateService, Service: &upd})
+	if v := e.store.Read().Task("other").SpecVersion; v != 1 {
+		t.Errorf("a write without a new spec version moved a task to %d", v)
+	}
+}

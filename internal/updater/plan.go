@@ -135,12 +135,18 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	var lastPassed time.Time
 	for _, s := range slots {
 		if len(s.fresh) == 0 {
-			// Stopped; its replacement comes once it has stopped. Not so
-			// when the slot still holds a live outdated task (a rollback
-			// began while a start-first update's old task was stopping:
-			// the slot is one to update, not in flight), or a task that
-			// failed (the restart policy's, as a failed fresh task is).
-			if s.retiring && len(s.current) == 0 && len(s.outdated) == 0 && !s.dead {
+			// Emptied: its task was stopped and its replacement is still
+			// to come, so the slot is in flight. A replicated slot may
+			// have been emptied by an update this one superseded (a
+			// rollback or a new deploy sent while a stop-first batch
+			// stopped), which the orchestrator refills at once; a global
+			// one only counts when this update stopped its task, since a
+			// node's task also stops when the node no longer fits. Not in
+			// flight: a slot that still holds a live outdated task (a
+			// rollback began while a start-first update's old task was
+			// stopping: the slot is one to update), or a task that failed
+			// (the restart policy's, as a failed fresh task is).
+			if (s.retiring || s.number != 0) && len(s.current) == 0 && len(s.outdated) == 0 && !s.dead {
 				inFlight++
 			}
 			continue

@@ -140,3 +140,88 @@ func namesFailedTask(c *cluster, msg string, v uint64) bool {
 
 // bubbleTB hides the *testing.T from rapid's deadline lookup.
 type bubbleTB struct{ *testing.T }
+
+// Deploys and rollbacks sent one after another at any moment — settled,
+// after a few timers (inside a batch or a monitor window), or right after
+// a task ended and before the controllers reacted — end as the last one
+// asked: an update completes, a rollback completes as a rollback (never
+// taken over by an ordinary update), and every slot runs the service's
+// final spec version.
+func TestPropertyBackToBackDeploysAndRollbacks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rapid.Check(bubbleTB{t}, func(rt *rapid.T) {
+			replicas := rapid.IntRange(1, 3).Draw(rt, "replicas")
+			par := rapid.IntRange(0, 2).Draw(rt, "parallelism")
+			order := rapid.SampledFrom([]string{api.UpdateOrderStopFirst, api.UpdateOrderStartFirst}).Draw(rt, "order")
+			cfg := &api.UpdateConfig{Parallelism: uint64(par), Order: order, Monitor: dur(5 * time.Second)}
+			stopTook := rapid.SampledFrom([]time.Duration{0, time.Second}).Draw(rt, "stop took")
+			c := newCluster(rt, opts{replicas: uint64(replicas), update: cfg, rollback: cfg})
+			defer c.close()
+			c.stopTook = stopTook
+			c.checks = append(c.checks, completesConverged(replicas))
+			if order == api.UpdateOrderStopFirst {
+				c.checks = append(c.checks, oneLivePerSlot)
+			}
+
+			var lastRollback bool
+			var since int // index in c.states where the last change began
+			change := func(i int) {
+				cur := c.service()
+				var targets []uint64
+				for _, h := range cur.History {
+					if api.TaskSpecChanged(&h.Spec, &cur.Spec) {
+						targets = append(targets, h.Revision)
+					}
+				}
+				since = len(c.states)
+				if len(targets) > 0 && rapid.Bool().Draw(rt, fmt.Sprintf("rollback%d", i)) {
+					c.rollbackTo(rapid.SampledFrom(targets).Draw(rt, fmt.Sprintf("revision%d", i)))
+					lastRollback = true
+					return
+				}
+				c.image(fmt.Sprintf("v%d", i+2))
+				lastRollback = false
+			}
+			n := rapid.IntRange(2, 4).Draw(rt, "changes")
+			for i := 0; i < n; i++ {
+				switch rapid.SampledFrom([]string{"settled", "after timers", "after a report"}).Draw(rt, fmt.Sprintf("when%d", i)) {
+				case "settled":
+					change(i)
+				case "after timers":
+					for k := rapid.IntRange(1, 3).Draw(rt, fmt.Sprintf("timers%d", i)); k > 0 && c.step(); k-- {
+					}
+					change(i)
+				case "after a report":
+					c.afterReport = func() {
+						c.clock.Advance(time.Millisecond) // lands just after the report
+						change(i)
+					}
+					for c.afterReport != nil && c.step() {
+					}
+					if c.afterReport != nil { // nothing was left to report
+						c.afterReport = nil
+						change(i)
+					}
+				}
+				c.settle()
+			}
+			want := api.UpdateStateCompleted
+			if lastRollback {
+				want = api.UpdateStateRollbackCompleted
+			}
+			c.runUntil("the last change's end", 30*time.Minute, func() bool { return c.updateState() == want })
+			c.runFor(time.Minute)
+			if st := c.updateState(); st != want {
+				rt.Fatalf("update %s after %v, want %s\n%s", st, c.states, want, c.dump())
+			}
+			for _, s := range c.states[since:] {
+				if lastRollback != (s == api.UpdateStateRollbackStarted || s == api.UpdateStateRollbackCompleted) {
+					rt.Fatalf("states %v after the last change (a rollback: %v)\n%s", c.states[since:], lastRollback, c.dump())
+				}
+			}
+			if err := c.converged(c.service().SpecVersion, replicas); err != nil {
+				rt.Fatalf("%v\n%s", err, c.dump())
+			}
+		})
+	})
+}

@@ -150,6 +150,10 @@ type cluster struct {
 	stopTook time.Duration
 	stopping map[string]time.Time // when the agent saw each task told to stop
 	rr       int
+	// afterReport, when set, runs once right after the agent's next
+	// report, before the controllers see it: a user's write that lands
+	// between a task's end and the controllers' reaction to it.
+	afterReport func()
 
 	cancel context.CancelFunc
 	done   chan error
@@ -282,6 +286,10 @@ func (c *cluster) report(t *api.Task, st api.TaskState, health, errMsg string) {
 	}
 	c.write(state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: t.ID,
 		Status: api.TaskStatus{State: st, Timestamp: c.clock.Now(), Message: st.String(), Err: errMsg, ExitCode: code, Health: health}}})
+	if f := c.afterReport; f != nil {
+		c.afterReport = nil
+		f()
+	}
 }
 
 func (c *cluster) modeOf(t *api.Task) mode {
@@ -453,12 +461,41 @@ func (c *cluster) deploy(change func(*api.ServiceSpec)) uint64 {
 	change(&spec)
 	next := api.NextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec), c.clock.Now())
 	if next.SpecVersion != cur.SpecVersion {
-		next.UpdateStatus = nil // a new update supersedes a paused one
+		// A new update starts with the write, superseding a paused one.
+		now := c.clock.Now()
+		next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
 	}
+	return c.writeService(cur, next)
+}
+
+// rollbackTo puts back the spec of revision rev as the manager's
+// RollbackService does and returns the new spec version.
+func (c *cluster) rollbackTo(rev uint64) uint64 {
+	c.t.Helper()
+	cur := c.service()
+	var spec *api.ServiceSpec
+	for i := range cur.History {
+		if cur.History[i].Revision == rev {
+			spec = &cur.History[i].Spec
+		}
+	}
+	if spec == nil {
+		c.t.Fatalf("rollback: no revision %d", rev)
+	}
+	next := api.NextVersion(cur, cloneSpec(*spec), fmt.Sprintf("rollback to revision %d", rev), c.clock.Now())
+	if next.SpecVersion != cur.SpecVersion {
+		now := c.clock.Now()
+		next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
+	}
+	return c.writeService(cur, next)
+}
+
+func (c *cluster) writeService(cur, next *api.Service) uint64 {
+	c.t.Helper()
 	res, err := c.prop.Propose(context.Background(), &state.Command{Time: c.clock.Now(), Atomic: true,
 		Ops: []state.Op{{Kind: state.OpUpdateService, Service: next, ExpectVersion: cur.Version}}})
 	if err != nil || res.Err != nil {
-		c.t.Fatalf("deploy: %v %v", err, res.Err)
+		c.t.Fatalf("write service: %v %v", err, res.Err)
 	}
 	return next.SpecVersion
 }
@@ -779,6 +816,36 @@ func startFirstOrder(v uint64) check {
 			}
 			if !ok {
 				return fmt.Errorf("%s (v%d) of %s told to stop before its replacement runs", t.ID, t.SpecVersion, key(t))
+			}
+		}
+		return nil
+	}
+}
+
+// completesConverged: an update or rollback is marked completed only when
+// every slot runs a task of the service's spec version (for tests where no
+// task fails).
+func completesConverged(replicas int) check {
+	last := ""
+	return func(c *cluster, _ time.Time) error {
+		if c.svc == nil || c.svc.UpdateStatus == nil {
+			return nil
+		}
+		st := c.svc.UpdateStatus.State
+		if st == last {
+			return nil
+		}
+		last = st
+		if st != api.UpdateStateCompleted && st != api.UpdateStateRollbackCompleted {
+			return nil
+		}
+		for s := 1; s <= replicas; s++ {
+			ok := false
+			for _, t := range c.slots()[fmt.Sprintf("slot/%d", s)] {
+				ok = ok || (t.SpecVersion == c.svc.SpecVersion && t.Status.State == api.TaskStateRunning && t.Live())
+			}
+			if !ok {
+				return fmt.Errorf("%s while slot %d runs no task of spec version %d", st, s, c.svc.SpecVersion)
 			}
 		}
 		return nil

@@ -335,9 +335,15 @@ func TestFailureActionRollback(t *testing.T) {
 	sim(t, o, func(t *testing.T, c *cluster) {
 		v := c.image("v2")
 		c.crashAfter = time.Second
-		c.badVersion(v, crashLate)
-		// The rollback is start-first with parallelism 2: two slots at
-		// once, each old task stopped only once its replacement runs.
+		// Slots 1 and 2 update well; slot 3's new task fails.
+		c.bad = func(tk *api.Task) mode {
+			if tk.SpecVersion == v && tk.Slot == 3 {
+				return crashLate
+			}
+			return good
+		}
+		// The rollback is start-first with parallelism 2: slots 1 and 2
+		// at once, each old task stopped only once its replacement runs.
 		pairs := 0
 		c.checks = append(c.checks, startFirstOrder(v+1), liveAtMost(3+2), func(c *cluster, _ time.Time) error {
 			n := 0
@@ -367,9 +373,14 @@ func TestFailureActionRollback(t *testing.T) {
 		if !api.SameJSON(svc.Spec, c.spec1) {
 			t.Fatalf("spec after rollback is not the previous spec:\n%+v\nwant\n%+v", svc.Spec, c.spec1)
 		}
-		failed := c.firstOf(v)
-		if !strings.Contains(svc.UpdateStatus.Message, failed.ID) {
-			t.Fatalf("message %q does not name the failed task %s", svc.UpdateStatus.Message, failed.ID)
+		var failed *api.Task
+		for _, tk := range c.created {
+			if tk.SpecVersion == v && tk.Slot == 3 && failed == nil {
+				failed = tk
+			}
+		}
+		if failed == nil || !strings.Contains(svc.UpdateStatus.Message, failed.ID) {
+			t.Fatalf("message %q does not name slot 3's failed task %+v", svc.UpdateStatus.Message, failed)
 		}
 		// Two slots held their old task and its replacement at once
 		// (rollback_config's parallelism and order, not update_config's).
@@ -393,8 +404,17 @@ func TestFailureActionRollback(t *testing.T) {
 func TestFailedRollbackPauses(t *testing.T) {
 	sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, FailureAction: api.FailureActionRollback}}, func(t *testing.T, c *cluster) {
 		v := c.image("v2")
-		c.badVersion(v, crash)
-		c.badVersion(v+1, unhealthy) // the rollback's version fails too
+		// Slots 1 and 2 update well, slot 3's new task crashes; the
+		// rollback's tasks (of slots 1 and 2) fail too.
+		c.bad = func(tk *api.Task) mode {
+			switch {
+			case tk.SpecVersion == v && tk.Slot == 3:
+				return crash
+			case tk.SpecVersion == v+1:
+				return unhealthy
+			}
+			return good
+		}
 		c.runUntil("the rollback's end", 5*time.Minute, c.ended)
 		svc := c.service()
 		if st := svc.UpdateStatus.State; st != api.UpdateStateRollbackPaused {
@@ -624,4 +644,38 @@ func TestRollbackWhileOldTasksStop(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A rollback replaces only the tasks the update replaced: a task that
+// still runs the spec rolled back to is the rollback's already (Swarm
+// compares specs, not versions), so a failure in the first batch restarts
+// nothing else.
+func TestRollbackKeepsTasksTheUpdateNeverReached(t *testing.T) {
+	o := opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, FailureAction: api.FailureActionRollback}}
+	sim(t, o, func(t *testing.T, c *cluster) {
+		before := c.running()
+		v := c.image("v2")
+		c.badVersion(v, crash)
+		c.runUntil("the rollback", 5*time.Minute, c.ended)
+		c.runFor(time.Minute)
+		svc := c.service()
+		if st := svc.UpdateStatus.State; st != api.UpdateStateRollbackCompleted {
+			t.Fatalf("update %s, want rollback_completed", st)
+		}
+		if err := c.converged(svc.SpecVersion, 3); err != nil {
+			t.Fatal(err)
+		}
+		kept := 0
+		for k, tk := range c.running() {
+			if b := before[k]; b != nil && b.ID == tk.ID {
+				kept++
+			}
+		}
+		if kept != 2 {
+			t.Fatalf("%d slots kept their first task through the update and its rollback, want 2 (only the first batch's slot is replaced)\n%s", kept, c.dump())
+		}
+		if n := c.createdOf(svc.SpecVersion); n != 1 {
+			t.Fatalf("the rollback made %d tasks, want 1", n)
+		}
+	})
 }

@@ -1,0 +1,57 @@
+package updater
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// A deploy or rollback can land while a stop-first batch of the update it
+// supersedes has stopped a slot's task and the orchestrator has not yet
+// made the replacement. That slot is in flight: completing there would let
+// the orchestrator's next task (or one it made from a read taken before
+// the rollback) be taken for the start of a new, ordinary update.
+func TestEmptiedSlotOfASupersededUpdateIsInFlight(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	rolledBackAt := t0.Add(10 * time.Second)
+	svc := &api.Service{ID: "s1", SpecVersion: 4, Spec: api.ServiceSpec{Name: "web",
+		Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}}},
+		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateRollbackStarted, StartedAt: &rolledBackAt, Message: "manually requested rollback"}}
+	// Slot 1's version-2 task, stopped by the update to version 3 a moment
+	// before the rollback to version 4 (revision 1's spec) was sent.
+	stopped := &api.Task{ID: "t2", ServiceID: "s1", Slot: 1, SpecVersion: 2, DesiredState: api.TaskStateShutdown,
+		Status: api.TaskStatus{State: api.TaskStateComplete, Timestamp: rolledBackAt.Add(-time.Second)}}
+	stopped.CreatedAt = t0
+	never := func(string) bool { return false }
+
+	p := decide(svc, []*api.Task{stopped}, never, rolledBackAt.Add(time.Millisecond))
+	if p.service != nil {
+		t.Fatalf("rollback ended as %q while slot 1 waits for its task", p.service.UpdateStatus.State)
+	}
+
+	// The orchestrator refills the slot from the current spec; once that
+	// task has run for the monitor window the rollback completes, as one.
+	refill := &api.Task{ID: "t4", ServiceID: "s1", Slot: 1, SpecVersion: 4, DesiredState: api.TaskStateRunning,
+		Status: api.TaskStatus{State: api.TaskStateRunning, Timestamp: rolledBackAt.Add(time.Second)}}
+	refill.CreatedAt = rolledBackAt.Add(10 * time.Millisecond)
+	tasks := []*api.Task{stopped, refill}
+	if p := decide(svc, tasks, never, rolledBackAt.Add(2*time.Second)); p.service != nil {
+		t.Fatalf("rollback ended as %q inside the monitor window", p.service.UpdateStatus.State)
+	}
+	p = decide(svc, tasks, never, rolledBackAt.Add(time.Minute))
+	if p.service == nil || p.service.UpdateStatus.State != api.UpdateStateRollbackCompleted {
+		t.Fatalf("after the monitor window: %+v, want rollback_completed", p.service)
+	}
+
+	// A global service's node whose task stopped for another reason (the
+	// node no longer fits) is not waited for.
+	global := *svc
+	global.Spec.Mode = api.ServiceMode{Global: &api.GlobalService{}}
+	gone := *stopped
+	gone.Slot, gone.NodeID = 0, "n1"
+	if p := decide(&global, []*api.Task{&gone}, never, rolledBackAt.Add(time.Millisecond)); p.service == nil ||
+		p.service.UpdateStatus.State != api.UpdateStateRollbackCompleted {
+		t.Fatalf("global service with a node's task stopped before the rollback: %+v, want rollback_completed", p.service)
+	}
+}
