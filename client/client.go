@@ -260,6 +260,12 @@ func (c *Client) NodeInspect(ctx context.Context, ref string) (*api.Node, error)
 	return &out, c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, nil, &out)
 }
 
+// SwarmInspect returns the join tokens and where agents join.
+func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
+	var out api.Swarm
+	return &out, c.do(ctx, http.MethodGet, "/v1/swarm", nil, nil, &out)
+}
+
 // EventFilter narrows Events.
 type EventFilter struct {
 	Types   []string

@@ -26,6 +26,8 @@ type Config struct {
 	Runtimes []runtime.Runtime
 	Manager  Manager
 	Logger   *slog.Logger
+	// Hostname, when set, is reported instead of the machine's hostname.
+	Hostname string
 	// EngineLabels are reported in the node description.
 	EngineLabels map[string]string
 	// DrainDelay is how long a task that publishes ports keeps running
@@ -65,11 +67,16 @@ func (a *Agent) registration() api.NodeRegistration {
 	for _, rt := range a.cfg.Runtimes {
 		names = append(names, rt.Name())
 	}
-	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: Describe(names, a.cfg.EngineLabels)}
+	desc := Describe(names, a.cfg.EngineLabels)
+	if a.cfg.Hostname != "" {
+		desc.Hostname = a.cfg.Hostname
+	}
+	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
 }
 
-// Run serves the node until ctx ends. Tasks keep running after it returns:
-// the next agent on this node adopts them.
+// Run serves the node until ctx ends, or until the managers reject its
+// registration for good (an error wrapping ErrRejected). Tasks keep running
+// after it returns: the next agent on this node adopts them.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
 	adopt, err := a.survivors(ctx)
@@ -88,6 +95,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrRejected) {
+			return err
 		}
 		a.log.Warn("agent session ended; reconnecting", "err", err, "in", backoff)
 		select {
@@ -121,9 +131,12 @@ func (a *Agent) survivors(ctx context.Context) (map[string]survivor, error) {
 }
 
 // serve runs one session: heartbeats, reports, and assignments. It
-// returns when any of the three fails, after the other two stopped.
-func (a *Agent) serve(ctx context.Context, sess Session, adopt *map[string]survivor) error {
-	ctx, cancel := context.WithCancel(ctx)
+// returns when any of the three fails, after the other two stopped. The
+// runners it starts live on runCtx, not on the session: a broken session
+// leaves every task running and watched, and the next session's full
+// assignment brings the runners up to date.
+func (a *Agent) serve(runCtx context.Context, sess Session, adopt *map[string]survivor) error {
+	ctx, cancel := context.WithCancel(runCtx)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
@@ -140,7 +153,7 @@ func (a *Agent) serve(ctx context.Context, sess Session, adopt *map[string]survi
 			fail(err)
 			break
 		}
-		a.apply(ctx, as, *adopt)
+		a.apply(runCtx, as, *adopt)
 		*adopt = nil
 	}
 	wg.Wait()

@@ -63,6 +63,8 @@ type env struct {
 	p     *state.LocalProposer
 	d     *dispatcher.Dispatcher
 	root  string
+	// stopDispatcher stops the dispatcher's current run.
+	stopDispatcher func()
 }
 
 func newEnv(t *testing.T) *env {
@@ -79,7 +81,8 @@ func newEnv(t *testing.T) *env {
 	// recording a killed task's exit when the other cleanups are done.
 	t.Cleanup(func() { removeSettled(t, dir) })
 	e := &env{t: t, store: s, p: p, d: d, root: filepath.Join(dir, "tasks")}
-	t.Cleanup(d.Start(context.Background()))
+	e.stopDispatcher = d.Start(context.Background())
+	t.Cleanup(func() { e.stopDispatcher() })
 	// Registered after the dispatcher's stop, so it runs before it: every
 	// process the tests started is killed, whatever runtime started it.
 	t.Cleanup(e.killAll)
@@ -606,5 +609,65 @@ func TestRestartAdoptsAfterABrokenFirstSession(t *testing.T) {
 	e.shutdown(tk.ID)
 	if got := e.waitTask(tk.ID, "shut down", func(t *api.Task) bool { return t.Status.State.Terminal() }); got.Status.State != api.TaskStateShutdown {
 		t.Fatalf("status %+v", got.Status)
+	}
+}
+
+// waitRegistered waits until the node registers after index after.
+func (e *env) waitRegistered(after uint64) {
+	e.t.Helper()
+	tx, sub := e.store.Subscribe()
+	defer sub.Close()
+	if n := tx.Node(nodeID); n != nil && n.Version > after && n.Status.State == api.NodeStateReady {
+		return
+	}
+	ctx := testCtx(e.t)
+	for {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			e.t.Fatalf("the node never registered again: %v", err)
+		}
+		for _, ev := range evs {
+			if ev.Type == api.EventNode && ev.ID == nodeID && ev.Node.Status.State == api.NodeStateReady {
+				return
+			}
+		}
+	}
+}
+
+// A session that breaks (the managers restarted, the connection dropped)
+// leaves the tasks running and watched: the agent registers again, and a
+// task that exits afterwards is reported; one the managers stop is
+// stopped. Nothing is started twice.
+func TestTasksStayWatchedAcrossSessions(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent()
+	crash := e.assignTask(cmd("sleep", "1000"))
+	stop := e.assignTask(cmd("sleep", "1000"))
+	crashPID := pidOf(t, e.waitState(crash.ID, api.TaskStateRunning))
+	stopPID := pidOf(t, e.waitState(stop.ID, api.TaskStateRunning))
+
+	after := e.store.Index()
+	e.stopDispatcher()
+	e.stopDispatcher = e.d.Start(context.Background())
+	e.waitRegistered(after)
+
+	if err := syscall.Kill(crashPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitTask(crash.ID, "failed", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateFailed || got.Status.ExitCode == nil || *got.Status.ExitCode != 137 {
+		t.Fatalf("killed task after the new session: %+v", got.Status)
+	}
+	e.shutdown(stop.ID)
+	if got := e.waitTask(stop.ID, "shut down", func(t *api.Task) bool { return t.Status.State.Terminal() }); got.Status.State != api.TaskStateShutdown {
+		t.Fatalf("stopped task: %+v", got.Status)
+	}
+	if alive(stopPID) {
+		t.Errorf("pid %d still runs after shutdown", stopPID)
+	}
+	for _, id := range []string{crash.ID, stop.ID} {
+		if ps := processesOf(t, id); len(ps) != 0 {
+			t.Errorf("task %s still has processes %v", id, ps)
+		}
 	}
 }

@@ -2,10 +2,15 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
 )
+
+// ErrRejected marks a registration the managers refuse for good, such as
+// one with a wrong join token: retrying cannot help, so Run returns it.
+var ErrRejected = errors.New("registration rejected")
 
 // Manager is the managers' side as an agent sees it: the dispatcher,
 // in-process or across the network.

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,33 +13,38 @@ import (
 )
 
 func newDevCmd(a *app) *cobra.Command {
-	var dataDir, addr, logLevel, ingressAddr string
+	var dataDir, addr, logLevel, listenAgents string
 	var heartbeat, drain time.Duration
-	var useDocker, accessLog, requireEnable bool
-	var maxBody int64
+	var useDocker bool
+	var ing ingressFlags
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-node cluster (manager and agent) in this process",
 		Long: `Run a one-node cluster: a manager with its Raft state, an agent with the
 process runtime, and the API on a unix socket in the data folder.
 
+With --listen-agents ADDR, the manager also serves agents of other nodes
+(` + "`shoal agent`" + `) on that TCP address. They join with the cluster's join token,
+made at the first start and kept in the data folder; shoal dev prints the
+command to run, and ` + "`shoal swarm join-token worker`" + ` prints it again. The
+agent port is plain HTTP guarded by the token: keep it on a trusted
+network. Set --addr to an address the other nodes reach this one on.
+
 Tasks keep running when shoal dev stops; the next shoal dev on the same data
 folder adopts them.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usagef(cmd, "invalid --log-level %q: want debug, info, warn or error", logLevel)
+			log, err := newLogger(a, cmd, logLevel)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if ingressAddr == "off" {
-				ingressAddr = ""
-			}
+			ic := ing.config()
 			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
-				IngressAddr: ingressAddr, Docker: useDocker, DrainDelay: drain,
-				IngressAccessLog: accessLog, IngressRequireEnable: requireEnable, IngressMaxBodyBytes: maxBody})
+				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
+				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
+				AgentListen: listenAgents})
 			if err != nil {
 				return err
 			}
@@ -49,10 +52,10 @@ folder adopts them.`,
 			fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
 			if addr := d.IngressAddr(); addr != "" {
-				if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
-					addr = net.JoinHostPort("localhost", port)
-				}
-				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", addr)
+				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
+			}
+			if addr := d.AgentAddr(); addr != "" {
+				fmt.Fprintf(a.stdout, "  agents join: shoal agent --manager %s --token %s\n", addr, d.JoinToken())
 			}
 			if d.Host() != defaultHost() {
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
@@ -64,13 +67,11 @@ folder adopts them.`,
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir(), "folder for the cluster's state, task folders and API socket")
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
-	cmd.Flags().StringVar(&ingressAddr, "ingress", ":8080", `address of the HTTP ingress, or "off"`)
-	cmd.Flags().BoolVar(&accessLog, "ingress-access-log", false, "log every request the ingress serves")
-	cmd.Flags().BoolVar(&requireEnable, "ingress-require-enable", false, "route only services labelled traefik.enable=true (Traefik's exposedByDefault=false)")
-	cmd.Flags().Int64Var(&maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
+	ing.add(cmd)
+	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
 	return cmd

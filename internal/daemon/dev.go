@@ -11,18 +11,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
-	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/manager"
-	"github.com/shoalproject/shoal/internal/runtime"
-	"github.com/shoalproject/shoal/internal/runtime/docker"
-	"github.com/shoalproject/shoal/internal/runtime/process"
 	"github.com/shoalproject/shoal/internal/server"
 )
 
@@ -53,24 +51,32 @@ type DevConfig struct {
 	IngressRequireEnable bool
 	// IngressMaxBodyBytes bounds request bodies (0: unbounded).
 	IngressMaxBodyBytes int64
+	// AgentListen is the TCP address where the manager serves agents of
+	// other nodes (`shoal agent`); empty serves none. The link is plain
+	// HTTP guarded by the join token: keep it on a trusted network.
+	AgentListen string
 }
 
 // Dev is a running one-node cluster.
 type Dev struct {
 	dir     *datadir.Dir
 	nodeID  string
+	addr    string
 	mgr     *manager.Manager
-	runtime *process.Runtime
+	rts     nodeRuntimes
 	socket  string
 	httpSrv *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	log     *slog.Logger
+	ingress *nodeIngress
 
-	docker       *docker.Runtime
-	ingressAddr  string
-	ingressTable *ingress.Table
-	ingressStop  func(context.Context) error
+	// joinToken is the token agents join with.
+	joinToken string
+	// agentAddr is where agents are served, empty when they are not.
+	agentAddr string
+	agentLink *agentlink.Server
+	agentSrv  *http.Server
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -98,6 +104,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if addr == "" {
 		addr = "127.0.0.1"
 	}
+	d.addr = addr
+	if d.joinToken, err = agentlink.LoadOrCreateToken(dir.Join("join-token")); err != nil {
+		return nil, err
+	}
 	d.mgr, err = manager.Start(manager.Config{
 		RaftDir:         dir.Join("raft"),
 		NodeID:          d.nodeID,
@@ -114,21 +124,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.mgr.WaitLeader(waitCtx); err != nil {
 		return nil, err
 	}
-	d.runtime, err = process.New(dir.Join("tasks"), addr)
-	if err != nil {
+	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.Docker, log); err != nil {
 		return nil, err
-	}
-	runtimes := []runtime.Runtime{d.runtime}
-	if cfg.Docker {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		d.docker, err = docker.New(dctx, docker.Options{NodeID: d.nodeID, NodeAddr: addr, Logger: log.With("component", "docker")})
-		cancel()
-		if err != nil {
-			log.Info("docker runtime not offered: no Docker Engine answered", "err", err)
-			d.docker = nil
-		} else {
-			runtimes = append(runtimes, d.docker)
-		}
 	}
 	// The agent registers anew on every start; waitNode waits for that.
 	registeredAfter := d.mgr.Store().Index()
@@ -143,7 +140,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		NodeID:     d.nodeID,
 		Addr:       addr,
 		Role:       api.RoleManager,
-		Runtimes:   runtimes,
+		Runtimes:   d.rts.list(),
 		Manager:    localManager{d.mgr.Dispatcher()},
 		Logger:     log.With("component", "agent"),
 		DrainDelay: cfg.DrainDelay,
@@ -172,9 +169,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		ln.Close()
 		return nil, fmt.Errorf("restrict socket: %w", err)
 	}
+	if cfg.AgentListen != "" {
+		if err := d.serveAgents(cfg.AgentListen, log.With("component", "agentlink")); err != nil {
+			return nil, err
+		}
+	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
 	srv.DataDir = dir.Path
 	srv.Logs = d
+	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken}, AgentAddr: d.agentAddr}
 	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	d.wg.Add(1)
 	go func() {
@@ -225,9 +228,53 @@ func (d *Dev) Manager() *manager.Manager { return d.mgr }
 // DataDir is the data folder's path.
 func (d *Dev) DataDir() string { return d.dir.Path }
 
+// Addr is the node's address.
+func (d *Dev) Addr() string { return d.addr }
+
+// JoinToken is the token agents of other nodes join with.
+func (d *Dev) JoinToken() string { return d.joinToken }
+
+// AgentAddr is where agents of other nodes reach the manager (the node's
+// address when it listens on every address), empty when it does not
+// serve them.
+func (d *Dev) AgentAddr() string { return d.agentAddr }
+
+// serveAgents serves agents of other nodes on addr.
+func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for agents on %s: %w", addr, err)
+	}
+	listenIP := ln.Addr().(*net.TCPAddr).IP
+	d.agentAddr = ln.Addr().String()
+	if listenIP.IsUnspecified() {
+		// Listening on every address: agents reach it on the node's.
+		d.agentAddr = net.JoinHostPort(d.addr, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
+	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.agentSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("agent server stopped", "err", err)
+		}
+	}()
+	if !listenIP.IsLoopback() {
+		log.Warn("the agent port is plain HTTP guarded by the join token: keep it on a trusted network (TLS is not done yet)", "addr", d.agentAddr)
+	}
+	return nil
+}
+
 // Close stops the cluster. Running tasks are left running: the next
 // `shoal dev` on this data folder adopts them.
 func (d *Dev) Close() error {
+	if d.agentSrv != nil {
+		d.agentLink.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.agentSrv.Shutdown(ctx)
+		cancel()
+	}
 	if d.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = d.httpSrv.Shutdown(ctx)
@@ -237,26 +284,23 @@ func (d *Dev) Close() error {
 }
 
 func (d *Dev) closeParts() error {
-	if d.ingressStop != nil {
+	if d.ingress != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = d.ingressStop(ctx)
+		_ = d.ingress.stop(ctx)
 		cancel()
-		d.ingressStop = nil
 	}
 	if d.cancel != nil {
 		d.cancel()
+	}
+	if d.agentSrv != nil {
+		d.agentLink.Close()
+		d.agentSrv.Close()
 	}
 	if d.httpSrv != nil {
 		d.httpSrv.Close()
 	}
 	d.wg.Wait()
-	var errs []error
-	if d.runtime != nil {
-		errs = append(errs, d.runtime.Close())
-	}
-	if d.docker != nil {
-		errs = append(errs, d.docker.Close())
-	}
+	errs := d.rts.close()
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
 	}

@@ -7,47 +7,93 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// startIngress serves the HTTP ingress on cfg.IngressAddr, routing by the services'
-// Traefik labels to their healthy running tasks. Its table follows the
-// store's change stream, so a task joins or leaves the pool the moment
-// its state changes.
-func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.IngressAddr)
+// IngressConfig sets up a node's HTTP ingress.
+type IngressConfig struct {
+	// Addr is where it listens ("127.0.0.1:0" picks a port).
+	Addr string
+	// AccessLog logs every request the ingress serves.
+	AccessLog bool
+	// RequireEnable routes only services labelled traefik.enable=true
+	// (Traefik's exposedByDefault=false).
+	RequireEnable bool
+	// MaxBodyBytes bounds request bodies (0: unbounded).
+	MaxBodyBytes int64
+}
+
+// nodeIngress is a node's running HTTP ingress: it routes by the services'
+// Traefik labels to their healthy running tasks, on whatever node they
+// run. Whoever starts it keeps its table current.
+type nodeIngress struct {
+	addr  string
+	table *ingress.Table
+	stop  func(context.Context) error
+}
+
+// startIngress listens on cfg.Addr at once, so that a taken port fails
+// the start, and serves the proxy from when ready closes (nil: at once)
+// until stop: connections that arrive before wait for the routes instead
+// of being answered 404 by an empty table.
+func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, log *slog.Logger) (*nodeIngress, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.IngressAddr, err)
+		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
 	}
-	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.IngressRequireEnable})
-	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.IngressMaxBodyBytes}
-	if cfg.IngressAccessLog {
+	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
+	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes}
+	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
 	proxy := ingress.NewProxy(table, opts)
-	d.ingressAddr = ln.Addr().String()
-	d.ingressTable = table
-	tx, sub := d.mgr.Store().Subscribe()
-	table.Reset(tx.Services(), tx.Tasks())
-	d.wg.Add(2)
+	quit := make(chan struct{})
+	wg.Add(1)
 	go func() {
-		defer d.wg.Done()
-		defer sub.Close()
-		followStore(ctx, d.mgr.Store(), sub, table)
-	}()
-	go func() {
-		defer d.wg.Done()
+		defer wg.Done()
+		// Serve closes ln, unless the proxy was shut down before it began.
+		defer ln.Close()
+		if ready != nil {
+			select {
+			case <-ready:
+			case <-quit:
+				return
+			}
+		}
 		if err := proxy.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("ingress stopped", "err", err)
 		}
 	}()
-	d.ingressStop = func(ctx context.Context) error {
+	var once sync.Once
+	return &nodeIngress{addr: ln.Addr().String(), table: table, stop: func(ctx context.Context) error {
+		once.Do(func() { close(quit) })
 		err := proxy.Shutdown(ctx)
 		table.Close()
 		return err
+	}}, nil
+}
+
+// startIngress serves the manager node's ingress. Its table follows the
+// store's change stream, so a task joins or leaves the pool the moment
+// its state changes.
+func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
+	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
+		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes}, nil, &d.wg, log)
+	if err != nil {
+		return err
 	}
+	d.ingress = in
+	tx, sub := d.mgr.Store().Subscribe()
+	in.table.Reset(tx.Services(), tx.Tasks())
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer sub.Close()
+		followStore(ctx, d.mgr.Store(), sub, in.table)
+	}()
 	return nil
 }
 
@@ -72,7 +118,18 @@ func followStore(ctx context.Context, store *state.Store, sub *state.Subscriptio
 }
 
 // IngressAddr is the address the ingress listens on, empty without one.
-func (d *Dev) IngressAddr() string { return d.ingressAddr }
+func (d *Dev) IngressAddr() string {
+	if d.ingress == nil {
+		return ""
+	}
+	return d.ingress.addr
+}
 
-// Ingress is the routing table, for its statistics.
-func (d *Dev) Ingress() *ingress.Table { return d.ingressTable }
+// Ingress is the routing table, for its statistics; nil without an
+// ingress.
+func (d *Dev) Ingress() *ingress.Table {
+	if d.ingress == nil {
+		return nil
+	}
+	return d.ingress.table
+}

@@ -24,13 +24,22 @@ type logStreamer interface {
 // TaskLogs writes the output a task on this node left: its stdout, then
 // its stderr for a process task, or the container's log. follow keeps
 // streaming until ctx ends; it needs a runtime that streams logs.
+// Tasks on other nodes are refused: reading them is not done yet.
 func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error {
-	var rt runtime.Runtime = d.runtime
+	if task.NodeID != d.nodeID {
+		return fmt.Errorf("logs of task %s: it runs on node %s, and reading logs from other nodes is not supported yet", task.ID, api.ShortID(task.NodeID))
+	}
+	return d.rts.taskLogs(ctx, task, follow, w)
+}
+
+// taskLogs writes the output of a task of these runtimes.
+func (r nodeRuntimes) taskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error {
+	var rt runtime.Runtime = r.process
 	if task.Spec.Runtime() == api.RuntimeDocker {
-		if d.docker == nil {
+		if r.docker == nil {
 			return fmt.Errorf("logs of task %s: the docker runtime is not available on this node", task.ID)
 		}
-		rt = d.docker
+		rt = r.docker
 	}
 	if ls, ok := rt.(logStreamer); ok {
 		return ls.Logs(ctx, task.ID, follow, w)

@@ -26,6 +26,11 @@ type Session struct {
 // NodeID is the node the session serves.
 func (s *Session) NodeID() string { return s.nodeID }
 
+// Done is closed when the session ends: closed by its agent, ended by the
+// dispatcher because its node was marked down, or because the dispatcher
+// stopped.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
 // assigned reports whether the agent should know of t: placed on this node
 // and past scheduling.
 func (s *Session) assigned(t *api.Task) bool {
@@ -57,6 +62,10 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 		}
 		evs, err := s.sub.Drain()
 		if err != nil {
+			if s.ctx.Err() != nil {
+				// Closed while waiting: the subscription went first.
+				return api.Assignments{}, fmt.Errorf("session closed: %w", ErrNotRunning)
+			}
 			return api.Assignments{}, err
 		}
 		var a api.Assignments
@@ -97,14 +106,23 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 }
 
 // Report applies the agent's task status reports in order. Reports that
-// would move a task backwards, or name a task that is gone, are dropped.
+// would move a task backwards, or name a task that is gone, are dropped,
+// and so are reports on tasks of other nodes: a node speaks only for its
+// own tasks.
 func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
-	if len(reports) == 0 {
-		return nil
-	}
-	ops := make([]state.Op, len(reports))
+	tx := s.d.Store.Read()
+	ops := make([]state.Op, 0, len(reports))
+	kept := make([]string, 0, len(reports))
 	for i := range reports {
-		ops[i] = state.Op{Kind: state.OpTaskStatus, Report: &reports[i]}
+		if t := tx.Task(reports[i].TaskID); t != nil && t.NodeID != s.nodeID {
+			s.d.logger().Warn("task status dropped: the task is not on the reporting node", "task", t.ID, "node", s.nodeID, "task_node", t.NodeID)
+			continue
+		}
+		ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: &reports[i]})
+		kept = append(kept, reports[i].TaskID)
+	}
+	if len(ops) == 0 {
+		return nil
 	}
 	res, err := s.d.Proposer.Propose(ctx, &state.Command{Ops: ops})
 	if err != nil {
@@ -112,7 +130,7 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 	}
 	for i, e := range res.OpErrs {
 		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrStaleTransition) {
-			s.d.logger().Warn("task status dropped", "task", reports[i].TaskID, "err", e)
+			s.d.logger().Warn("task status dropped", "task", kept[i], "err", e)
 		}
 	}
 	return nil

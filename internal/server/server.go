@@ -35,6 +35,8 @@ type Server struct {
 	DataDir string
 	// Logs reads task output; nil answers the logs endpoint with 501.
 	Logs LogSource
+	// Swarm is what nodes join with, for GET /v1/swarm; nil answers 501.
+	Swarm *api.Swarm
 }
 
 // New returns the API of manager m, running on node nodeID.
@@ -61,6 +63,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/nodes", s.listNodes)
 	s.mux.HandleFunc("GET /v1/nodes/{ref}", s.getNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.objectRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
@@ -129,6 +132,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return fmt.Errorf("%w: malformed JSON body: more than one value", manager.ErrInvalid)
 	}
 	return nil
+}
+
+// swarm answers the join tokens and where agents join. The API is a 0600
+// unix socket, so only the manager's operators read them.
+func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
+	if s.Swarm == nil {
+		writeError(w, http.StatusNotImplemented, "this manager has no join tokens")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Swarm)
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {

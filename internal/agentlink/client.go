@@ -1,0 +1,250 @@
+package agentlink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+)
+
+// callTimeout bounds every request but the long-polls and the routes
+// stream: a manager that does not answer in time is as good as gone, and
+// the agent registers again.
+const callTimeout = 15 * time.Second
+
+// Client is an agent's side of the link: the agent.Manager of an agent
+// whose managers are on other machines.
+type Client struct {
+	addr  string
+	base  string
+	token string
+	http  *http.Client
+}
+
+var _ agent.Manager = (*Client)(nil)
+
+// NewClient returns a client of the managers' agent port at addr
+// (HOST:PORT), sending token with every request.
+func NewClient(addr, token string) (*Client, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("invalid manager address %q: want HOST:PORT", addr)
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{addr: addr, base: "http://" + addr, token: token, http: &http.Client{Transport: tr}}, nil
+}
+
+// Addr is the managers' agent port the client talks to.
+func (c *Client) Addr() string { return c.addr }
+
+// Close drops the client's idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// StatusError is an error answer of the manager.
+type StatusError struct {
+	Addr       string
+	StatusCode int
+	Message    string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("manager at %s: %s", e.Addr, e.Message) }
+
+// rejectedError is a refusal that retrying cannot change: the agent gives
+// up on it (it wraps agent.ErrRejected).
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return e.msg }
+func (e *rejectedError) Unwrap() error { return agent.ErrRejected }
+
+// send makes a request and returns the response of a 2xx answer; any
+// other answer becomes an error.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s request: %w", path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(headerAuth, authScheme+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot reach the manager at %s: %w", c.addr, err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e api.Error
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		msg = e.Message
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", c.addr, msg)}
+	}
+	return nil, &StatusError{Addr: c.addr, StatusCode: resp.StatusCode, Message: msg}
+}
+
+// call makes a request bounded by callTimeout and decodes its answer into
+// out (unless nil).
+func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("manager at %s: decode %s answer: %w", c.addr, path, err)
+	}
+	return nil
+}
+
+// Register opens a session for the node.
+func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
+	var out registered
+	if err := c.call(ctx, http.MethodPost, pathRegister, reg, &out); err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	if out.SessionID == "" {
+		return nil, fmt.Errorf("register node %s: the manager at %s answered no session", reg.NodeID, c.addr)
+	}
+	return &session{c: c, path: pathSessions + out.SessionID}, nil
+}
+
+// session is an open session on the managers.
+type session struct {
+	c    *Client
+	path string
+	// broken is set once an Assignments call failed: its answer may have
+	// been lost on the way, so the session can no longer be trusted to
+	// say everything, and the agent must register again (it does).
+	broken atomic.Bool
+}
+
+var errBroken = errors.New("session broken by an earlier failure: register again")
+
+// Assignments long-polls for the next change to the node's tasks.
+func (s *session) Assignments(ctx context.Context) (api.Assignments, error) {
+	if s.broken.Load() {
+		return api.Assignments{}, errBroken
+	}
+	resp, err := s.c.send(ctx, http.MethodGet, s.path+suffixAssign, nil)
+	if err != nil {
+		s.broken.Store(true)
+		return api.Assignments{}, fmt.Errorf("assignments: %w", err)
+	}
+	defer resp.Body.Close()
+	var as api.Assignments
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
+		s.broken.Store(true)
+		if ctx.Err() != nil {
+			return api.Assignments{}, ctx.Err()
+		}
+		return api.Assignments{}, fmt.Errorf("assignments: decode the answer of the manager at %s: %w", s.c.addr, err)
+	}
+	return as, nil
+}
+
+// Report sends task status changes.
+func (s *session) Report(ctx context.Context, reports []api.TaskReport) error {
+	if err := s.c.call(ctx, http.MethodPost, s.path+suffixReport, reports, nil); err != nil {
+		return fmt.Errorf("report task status: %w", err)
+	}
+	return nil
+}
+
+// Heartbeat tells the managers the node is alive.
+func (s *session) Heartbeat(ctx context.Context) (time.Duration, error) {
+	var out heartbeatAnswer
+	if err := s.c.call(ctx, http.MethodPost, s.path+suffixBeat, nil, &out); err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	if out.Period <= 0 {
+		return 0, fmt.Errorf("heartbeat: the manager at %s answered no period", s.c.addr)
+	}
+	return out.Period.D(), nil
+}
+
+// Close ends the session on the managers, if they can be reached soon.
+func (s *session) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.c.call(ctx, http.MethodDelete, s.path, nil, nil)
+}
+
+// FollowRoutes streams what an ingress routes by: reset receives every
+// service and task (first, and again whenever the managers' state was
+// replaced), apply each committed change after that. It returns when ctx
+// ends, the stream breaks, or the manager stays silent past its
+// keep-alives; synced reports whether the first reset arrived.
+func (c *Client) FollowRoutes(ctx context.Context, reset func([]*api.Service, []*api.Task), apply func(...api.Event)) (synced bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	silent := errors.New("no word from the manager for " + (3 * routeKeepBeat).String())
+	watchdog := time.AfterFunc(3*routeKeepBeat, func() { cancel(silent) })
+	defer watchdog.Stop()
+	resp, err := c.send(ctx, http.MethodGet, pathRoutes, nil)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), silent) {
+			err = silent
+		}
+		return false, fmt.Errorf("routes: %w", err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var u routeUpdate
+		if err := dec.Decode(&u); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return synced, cause
+			}
+			if errors.Is(err, io.EOF) {
+				return synced, fmt.Errorf("routes: the manager at %s closed the stream", c.addr)
+			}
+			return synced, fmt.Errorf("routes: %w", err)
+		}
+		watchdog.Reset(3 * routeKeepBeat)
+		switch {
+		case u.Reset:
+			reset(u.Services, u.Tasks)
+			synced = true
+		case !synced:
+			return false, fmt.Errorf("routes: the manager at %s sent changes before the full set", c.addr)
+		case len(u.Events) > 0:
+			apply(u.Events...)
+		}
+	}
+}

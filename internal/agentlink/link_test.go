@@ -1,0 +1,484 @@
+package agentlink_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait, so a bug fails a test instead of hanging
+// it; it is not a timing assertion.
+const testTimeout = 10 * time.Second
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const (
+	nodeA = "nodea00000000000000000001"
+	nodeB = "nodeb00000000000000000001"
+)
+
+// env is a manager's side over real HTTP: a store behind a LocalProposer,
+// a running dispatcher, and the link's server on a loopback port.
+type env struct {
+	t     *testing.T
+	store *state.Store
+	p     *state.LocalProposer
+	d     *dispatcher.Dispatcher
+	srv   *agentlink.Server
+	http  *httptest.Server
+	token string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	s := state.NewStore()
+	p := &state.LocalProposer{Store: s}
+	// A long period: no node goes down while a test runs, however slow.
+	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
+	t.Cleanup(d.Start(context.Background()))
+	e := &env{t: t, store: s, p: p, d: d, token: agentlink.NewToken()}
+	e.srv = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: e.token, Logger: quiet})
+	e.http = httptest.NewServer(e.srv)
+	t.Cleanup(func() {
+		// Long-polls and streams end first, so that Close does not wait
+		// for them.
+		e.srv.Close()
+		e.http.Close()
+	})
+	return e
+}
+
+func (e *env) addr() string { return strings.TrimPrefix(e.http.URL, "http://") }
+
+func (e *env) client(token string) *agentlink.Client {
+	e.t.Helper()
+	c, err := agentlink.NewClient(e.addr(), token)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	return c
+}
+
+func (e *env) register(c *agentlink.Client, node string) agent.Session {
+	e.t.Helper()
+	sess, err := c.Register(testCtx(e.t), api.NodeRegistration{NodeID: node, Addr: "127.0.0.9", Role: api.RoleManager,
+		Description: api.NodeDescription{Hostname: "h-" + node[:5], Runtimes: []string{api.RuntimeProcess}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(sess.Close)
+	return sess
+}
+
+func (e *env) must(ops ...state.Op) {
+	e.t.Helper()
+	res, err := e.p.Propose(context.Background(), &state.Command{Atomic: true, Ops: ops})
+	if err != nil || res.Err != nil {
+		e.t.Fatalf("propose: %v %v", err, res.Err)
+	}
+}
+
+// assignTask creates a task and assigns it to node, as the orchestrator
+// and scheduler would.
+func (e *env) assignTask(node string, spec api.ContainerSpec) *api.Task {
+	e.t.Helper()
+	tk := &api.Task{
+		ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: node, SpecVersion: 1,
+		Spec:         api.TaskSpec{ContainerSpec: spec},
+		DesiredState: api.TaskStateRunning,
+		Status:       api.TaskStatus{State: api.TaskStatePending},
+	}
+	e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
+	e.must(state.Op{Kind: state.OpAssignTask, ID: tk.ID, NodeID: node, Message: "assigned"})
+	return tk
+}
+
+// raw sends a request with the env's token and returns the status and
+// the API error message.
+func (e *env) raw(method, path, body string) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(testCtx(e.t), method, e.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The whole conversation over HTTP: registration makes the node ready as
+// a worker, the first assignments are the full set, a task assigned later
+// arrives on the waiting long-poll, reports move it forward, heartbeats
+// answer the period, and closing ends the session.
+func TestSessionOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	sess := e.register(e.client(e.token), nodeA)
+
+	n := e.store.Read().Node(nodeA)
+	if n == nil || n.Status.State != api.NodeStateReady || n.Spec.Role != api.RoleWorker || n.Status.Addr != "127.0.0.9" || n.Description.Hostname != "h-nodea" {
+		t.Fatalf("node after registration: %+v", n)
+	}
+	first, err := sess.Assignments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Full || len(first.Tasks) != 0 {
+		t.Fatalf("first assignments %+v, want a full, empty set", first)
+	}
+
+	got := make(chan api.Assignments, 1)
+	errs := make(chan error, 1)
+	go func() {
+		as, err := sess.Assignments(ctx)
+		if err != nil {
+			errs <- err
+			return
+		}
+		got <- as
+	}()
+	tk := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep", "100"}, Env: []string{"A=1"}})
+	var as api.Assignments
+	select {
+	case as = <-got:
+	case err := <-errs:
+		t.Fatal(err)
+	}
+	if as.Full || len(as.Tasks) != 1 || as.Tasks[0].ID != tk.ID || as.Tasks[0].Spec.ContainerSpec.Env[0] != "A=1" {
+		t.Fatalf("assignments %+v, want the new task with its spec", as)
+	}
+
+	rep := api.TaskReport{TaskID: tk.ID, Status: api.TaskStatus{State: api.TaskStateRunning, Timestamp: time.Now().UTC(), RuntimeID: "4242"},
+		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: "127.0.0.9:31000"}}}
+	if err := sess.Report(ctx, []api.TaskReport{rep}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.store.Read().Task(tk.ID); st.Status.State != api.TaskStateRunning || st.Status.RuntimeID != "4242" || len(st.Endpoints) != 1 {
+		t.Fatalf("task after report: %+v", st)
+	}
+	period, err := sess.Heartbeat(ctx)
+	if err != nil || period != time.Minute {
+		t.Fatalf("heartbeat: %v %v, want 1m", period, err)
+	}
+
+	sess.Close()
+	if _, err := sess.Heartbeat(ctx); err == nil || !strings.Contains(err.Error(), "unknown session") {
+		t.Fatalf("heartbeat after close: %v, want unknown session", err)
+	}
+}
+
+// A wrong or missing token is refused on every endpoint with a message
+// that names the problem, and the client's error is final (wraps
+// agent.ErrRejected) so that the agent stops instead of retrying.
+func TestWrongTokenRejected(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.client(agentlink.NewToken()).Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
+	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "invalid join token") || !strings.Contains(err.Error(), e.addr()) {
+		t.Fatalf("register with a wrong token: %v", err)
+	}
+	if e.store.Read().Node(nodeA) != nil {
+		t.Fatal("a node registered with a wrong token")
+	}
+	_, err = e.client("").FollowRoutes(testCtx(t), func([]*api.Service, []*api.Task) {}, func(...api.Event) {})
+	if !errors.Is(err, agent.ErrRejected) {
+		t.Fatalf("routes with a wrong token: %v", err)
+	}
+
+	resp, err := http.Post(e.http.URL+"/agent/v1/register", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "missing join token") {
+		t.Fatalf("no token: %d %s", resp.StatusCode, b)
+	}
+}
+
+// Requests the server cannot use are answered 400 (or 404) with a
+// message that says what is wrong, and change nothing.
+func TestMalformedRequests(t *testing.T) {
+	e := newEnv(t)
+	sess := e.register(e.client(e.token), nodeA)
+	_ = sess
+	for _, c := range []struct {
+		name, method, path, body string
+		code                     int
+		msg                      string
+	}{
+		{"broken JSON", "POST", "/agent/v1/register", `{"NodeID":`, 400, "malformed request body"},
+		{"unknown field", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `","Addr":"x","Bogus":1}`, 400, "unknown field"},
+		{"two values", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `","Addr":"x"} {}`, 400, "more than one JSON value"},
+		{"bad node ID", "POST", "/agent/v1/register", `{"NodeID":"short","Addr":"x"}`, 400, "invalid node ID"},
+		{"no address", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `"}`, 400, "missing Addr"},
+		{"report to an unknown session", "POST", "/agent/v1/sessions/nosuch/report", `[]`, 404, "unknown session"},
+		{"unknown session", "GET", "/agent/v1/sessions/nosuch/assignments", ``, 404, "unknown session"},
+		{"unknown endpoint", "GET", "/agent/v1/nope", ``, 404, "no such agent endpoint"},
+	} {
+		code, body := e.raw(c.method, c.path, c.body)
+		if code != c.code || !strings.Contains(body, c.msg) {
+			t.Errorf("%s: %d %s, want %d with %q", c.name, code, body, c.code, c.msg)
+		}
+	}
+	if e.store.Read().Node(nodeB) != nil {
+		t.Error("a malformed registration registered a node")
+	}
+}
+
+// Malformed reports on a live session are refused as a whole.
+func TestMalformedReport(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.token)
+	sess := e.register(c, nodeA)
+	_ = sess
+	// The session's path is private to the client: find it through a
+	// second registration's answer, made by hand.
+	code, body := e.raw("POST", "/agent/v1/register", `{"NodeID":"`+nodeB+`","Addr":"127.0.0.8"}`)
+	if code != 200 {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	id := body[strings.Index(body, `"SessionID":"`)+len(`"SessionID":"`):]
+	id = id[:strings.IndexByte(id, '"')]
+	for _, c := range []struct{ body, msg string }{
+		{`{"TaskID":"x"}`, "malformed request body"},
+		{`[{"TaskID":""}]`, "missing TaskID"},
+		{`[{"TaskID":"x","Status":{"State":"nonsense"}}]`, "malformed request body"},
+	} {
+		code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", c.body)
+		if code != 400 || !strings.Contains(body, c.msg) {
+			t.Errorf("report %s: %d %s, want 400 with %q", c.body, code, body, c.msg)
+		}
+	}
+}
+
+// A waiting long-poll ends as soon as its context does, and the session
+// is then refused (its answer may have been lost), so that the agent
+// registers again and gets the full set.
+func TestLongPollCancellation(t *testing.T) {
+	e := newEnv(t)
+	sess := e.register(e.client(e.token), nodeA)
+	if _, err := sess.Assignments(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errs := make(chan error, 1)
+	go func() {
+		_, err := sess.Assignments(ctx)
+		errs <- err
+	}()
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled long-poll: %v, want context.Canceled", err)
+	}
+	if _, err := sess.Assignments(testCtx(t)); err == nil || !strings.Contains(err.Error(), "register again") {
+		t.Fatalf("assignments after a failed one: %v, want an error saying to register again", err)
+	}
+}
+
+// A long-poll ends with an error when the manager ends the session: here
+// the node registers again from elsewhere, which ends its older session.
+func TestLongPollEndsWithTheSession(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.token)
+	old := e.register(c, nodeA)
+	if _, err := old.Assignments(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() {
+		_, err := old.Assignments(testCtx(t))
+		errs <- err
+	}()
+	fresh := e.register(c, nodeA)
+	if err := <-errs; err == nil || !strings.Contains(err.Error(), "register again") {
+		t.Fatalf("long-poll of a replaced session: %v", err)
+	}
+	if as, err := fresh.Assignments(testCtx(t)); err != nil || !as.Full {
+		t.Fatalf("new session: %+v %v", as, err)
+	}
+}
+
+// Closing the server ends waiting long-polls and route streams.
+func TestServerCloseEndsLongPolls(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.token)
+	sess := e.register(c, nodeA)
+	if _, err := sess.Assignments(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() {
+		_, err := sess.Assignments(testCtx(t))
+		errs <- err
+	}()
+	synced := make(chan struct{})
+	go func() {
+		_, err := c.FollowRoutes(testCtx(t), func([]*api.Service, []*api.Task) { close(synced) }, func(...api.Event) {})
+		errs <- err
+	}()
+	<-synced
+	e.srv.Close()
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Fatal("a long-poll or stream outlived the server")
+		}
+	}
+}
+
+// The manager's own node cannot be taken over by an agent with the worker
+// token: it would get the manager's tasks and their secrets.
+func TestAgentCannotRegisterAsManager(t *testing.T) {
+	e := newEnv(t)
+	e.must(state.Op{Kind: state.OpUpsertNode, Node: &api.Node{ID: nodeA, Spec: api.NodeSpec{Role: api.RoleManager, Availability: api.AvailabilityActive},
+		Status: api.NodeStatus{State: api.NodeStateReady}}})
+	_, err := e.client(e.token).Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
+	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "is a manager") {
+		t.Fatalf("register as the manager's node: %v", err)
+	}
+}
+
+// A secret's value reaches only the node that runs a task naming it, and
+// a node cannot report on another node's task.
+func TestSecretsOnlyToTheirNode(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	e.must(state.Op{Kind: state.OpCreateSecret, Secret: &api.Secret{ID: "secid", Spec: api.SecretSpec{Name: "db", Data: []byte("hunter2")}}})
+	c := e.client(e.token)
+	a, b := e.register(c, nodeA), e.register(c, nodeB)
+	for _, s := range []agent.Session{a, b} {
+		if _, err := s.Assignments(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"true"}, Secrets: []api.SecretReference{{SecretName: "db", SecretID: "secid"}}})
+	as, err := a.Assignments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as.Secrets) != 1 || string(as.Secrets[0].Spec.Data) != "hunter2" {
+		t.Fatalf("node A's assignments carry secrets %+v, want db with its value", as.Secrets)
+	}
+	// Node B hears of nothing: a long-poll with a short leash ends
+	// without an answer.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if as, err := b.Assignments(short); err == nil {
+		t.Fatalf("node B was told %+v", as)
+	}
+	// B reconnects (its session broke with the cancelled poll) and gets
+	// its full set: still no secret.
+	b = e.register(c, nodeB)
+	if as, err := b.Assignments(ctx); err != nil || len(as.Secrets) != 0 || len(as.Tasks) != 0 {
+		t.Fatalf("node B's full set: %+v %v", as, err)
+	}
+	if err := b.Report(ctx, []api.TaskReport{{TaskID: tk.ID, Status: api.TaskStatus{State: api.TaskStateFailed, Err: "forged", Timestamp: time.Now().UTC()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.store.Read().Task(tk.ID).Status; st.State != api.TaskStateAssigned {
+		t.Fatalf("node B's report on node A's task applied: %+v", st)
+	}
+}
+
+// The routes stream starts with every service and task, trimmed to what
+// routing reads, then carries each change.
+func TestRoutesStream(t *testing.T) {
+	e := newEnv(t)
+	e.must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "svcid", Spec: api.ServiceSpec{Name: "web",
+		Labels:       map[string]string{"traefik.http.routers.web.rule": "PathPrefix(`/`)"},
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}}}}}})
+	before := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	type reset struct {
+		svcs  []*api.Service
+		tasks []*api.Task
+	}
+	resets := make(chan reset, 1)
+	events := make(chan api.Event, 16)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.client(e.token).FollowRoutes(ctx,
+			func(s []*api.Service, ts []*api.Task) { resets <- reset{s, ts} },
+			func(evs ...api.Event) {
+				for _, ev := range evs {
+					events <- ev
+				}
+			})
+		done <- err
+	}()
+	r := <-resets
+	if len(r.svcs) != 1 || r.svcs[0].Spec.Labels["traefik.http.routers.web.rule"] == "" || r.svcs[0].Spec.TaskTemplate.ContainerSpec.Env != nil {
+		t.Fatalf("services %+v: want the labels and no task template", r.svcs)
+	}
+	if len(r.tasks) != 1 || r.tasks[0].ID != before.ID || r.tasks[0].Spec.ContainerSpec.Env != nil || r.tasks[0].Version == 0 {
+		t.Fatalf("tasks %+v: want the task without its spec", r.tasks)
+	}
+	after := e.assignTask(nodeB, api.ContainerSpec{Command: []string{"sleep"}})
+	for ev := range events {
+		if ev.Type == api.EventTask && ev.ID == after.ID && ev.Task.Status.State == api.TaskStateAssigned {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("stream after cancel: %v", err)
+	}
+}
+
+func TestJoinTokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "join-token")
+	tok, err := agentlink.LoadOrCreateToken(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, "SHOALTKN-1-") || tok == agentlink.NewToken() {
+		t.Fatalf("token %q", tok)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	again, err := agentlink.LoadOrCreateToken(path)
+	if err != nil || again != tok {
+		t.Fatalf("second load: %q %v, want %q", again, err, tok)
+	}
+	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agentlink.LoadOrCreateToken(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("corrupt file: %v", err)
+	}
+}

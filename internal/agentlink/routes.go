@@ -1,0 +1,119 @@
+package agentlink
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// routes streams what a node's ingress routes by, as JSON lines of
+// routeUpdate: first every service and task, read in the same transaction
+// the subscription starts from, so that no change falls between the two;
+// then each committed change to services and tasks. A keep-alive line
+// goes out when nothing changed for a while, so that a reader notices a
+// manager that vanished.
+//
+// Services and tasks are trimmed to what routing needs: a worker sees the
+// cluster's routing labels and endpoints, not every service's
+// environment and command.
+func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
+	tx, sub := s.store.Subscribe()
+	defer sub.Close()
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(u routeUpdate) bool {
+		if err := enc.Encode(u); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	if !send(snapshot(tx)) {
+		return
+	}
+	keep := time.NewTimer(routeKeepBeat)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-keep.C:
+			if !send(routeUpdate{}) {
+				return
+			}
+			keep.Reset(routeKeepBeat)
+			continue
+		case <-sub.Ready():
+		}
+		evs, err := sub.Drain()
+		if err != nil {
+			return
+		}
+		var u routeUpdate
+		for _, ev := range evs {
+			if ev.Type == state.EventReset {
+				// The state was replaced (a snapshot restored): start over.
+				u = snapshot(s.store.Read())
+				break
+			}
+			switch ev.Type {
+			case api.EventService:
+				ev.Service = routingService(ev.Service)
+			case api.EventTask:
+				ev.Task = routingTask(ev.Task)
+			default:
+				continue
+			}
+			u.Events = append(u.Events, ev)
+		}
+		if !u.Reset && len(u.Events) == 0 {
+			continue
+		}
+		if !send(u) {
+			return
+		}
+		keep.Reset(routeKeepBeat) // no stale tick since Go 1.23
+	}
+}
+
+func snapshot(tx *state.ReadTx) routeUpdate {
+	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}}
+	for _, svc := range tx.Services() {
+		u.Services = append(u.Services, routingService(svc))
+	}
+	for _, t := range tx.Tasks() {
+		u.Tasks = append(u.Tasks, routingTask(t))
+	}
+	return u
+}
+
+// routingService is the part of a service the ingress reads.
+func routingService(svc *api.Service) *api.Service {
+	if svc == nil {
+		return nil
+	}
+	return &api.Service{ID: svc.ID, Meta: svc.Meta, Spec: api.ServiceSpec{
+		Name: svc.Spec.Name, Labels: svc.Spec.Labels, Mode: svc.Spec.Mode, EndpointSpec: svc.Spec.EndpointSpec,
+	}}
+}
+
+// routingTask is a task without its spec and history.
+func routingTask(t *api.Task) *api.Task {
+	if t == nil {
+		return nil
+	}
+	out := *t
+	out.Spec = api.TaskSpec{}
+	out.History = nil
+	return &out
+}

@@ -1,0 +1,310 @@
+package agentlink
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// ServerConfig sets up the managers' side of the link.
+type ServerConfig struct {
+	Dispatcher *dispatcher.Dispatcher
+	// Store feeds the routes stream.
+	Store *state.Store
+	// Token is the join token every request must carry.
+	Token  string
+	Logger *slog.Logger
+}
+
+// Server serves agents on other machines: it is an http.Handler to mount
+// on the manager's agent port.
+type Server struct {
+	d     *dispatcher.Dispatcher
+	store *state.Store
+	token [sha256.Size]byte
+	log   *slog.Logger
+	mux   *http.ServeMux
+	// ctx ends when the server closes; long-polls and streams end with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*linkSession
+}
+
+// linkSession is a dispatcher session an agent reaches by its ID.
+type linkSession struct {
+	id string
+	s  *dispatcher.Session
+	// polling is held by the one Assignments call a session may have.
+	polling sync.Mutex
+}
+
+// NewServer returns the managers' side of the link. Close ends it.
+func NewServer(cfg ServerConfig) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{d: cfg.Dispatcher, store: cfg.Store, token: tokenDigest(cfg.Token), log: log, mux: http.NewServeMux(),
+		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}}
+	s.mux.HandleFunc("POST "+pathRegister, s.register)
+	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)
+	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)
+	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixBeat, s.heartbeat)
+	s.mux.HandleFunc("DELETE "+pathSessions+"{id}", s.closeSession)
+	s.mux.HandleFunc("GET "+pathRoutes, s.routes)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such agent endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP checks the join token, then serves the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get(headerAuth)
+	if auth == "" {
+		writeError(w, http.StatusUnauthorized, "missing join token: start the agent with --token (`shoal swarm join-token worker` on the manager prints it)")
+		return
+	}
+	if !strings.HasPrefix(auth, authScheme) || !tokenMatches(s.token, strings.TrimPrefix(auth, authScheme)) {
+		s.log.Warn("agent request refused: invalid join token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		writeError(w, http.StatusUnauthorized, "invalid join token (`shoal swarm join-token worker` on the manager prints the right one)")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends every session, long-poll and stream, and waits for the
+// sessions' watchers. Agents then register again with whoever serves them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.cancel()
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var reg api.NodeRegistration
+	if !decode(w, r, &reg) {
+		return
+	}
+	if len(reg.NodeID) != api.IDLength {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %q: want %d characters", reg.NodeID, api.IDLength))
+		return
+	}
+	if reg.Addr == "" {
+		writeError(w, http.StatusBadRequest, "missing Addr: the address other nodes reach this node on")
+		return
+	}
+	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
+		return
+	}
+	// The worker token makes workers; a node that exists keeps its role.
+	reg.Role = api.RoleWorker
+	ds, err := s.d.Register(r.Context(), reg)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, dispatcher.ErrNotRunning) {
+			code = http.StatusServiceUnavailable
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	ls := &linkSession{id: newSessionID(), s: ds}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		ds.Close()
+		writeError(w, http.StatusServiceUnavailable, "the manager is shutting down")
+		return
+	}
+	// A node has one agent: a new registration ends the node's older
+	// sessions, which that agent gave up on (or it would not register).
+	for id, old := range s.sessions {
+		if old.s.NodeID() == reg.NodeID {
+			delete(s.sessions, id)
+			old.s.Close()
+		}
+	}
+	s.sessions[ls.id] = ls
+	// The session ends when the agent closes it, when the dispatcher ends
+	// it (its node went down, or the dispatcher stopped), or with the
+	// server: forget it then, so that a vanished agent leaks nothing.
+	// (Added under mu: Close cancels under it, then waits.)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-ds.Done():
+		case <-s.ctx.Done():
+		}
+		s.drop(ls.id, ls)
+	}()
+	s.log.Info("agent registered", "node", reg.NodeID, "addr", reg.Addr, "hostname", reg.Description.Hostname, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, registered{SessionID: ls.id})
+}
+
+// drop forgets and closes a session, if it is still the one under id.
+func (s *Server) drop(id string, ls *linkSession) {
+	s.mu.Lock()
+	if s.sessions[id] == ls {
+		delete(s.sessions, id)
+	}
+	s.mu.Unlock()
+	ls.s.Close()
+}
+
+// session finds the request's session, or answers 404.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) *linkSession {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	ls := s.sessions[id]
+	s.mu.Unlock()
+	if ls == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown session %q: it ended (the node went down, or the manager restarted); register again", id))
+	}
+	return ls
+}
+
+// assignments answers with the next change to the node's tasks, waiting
+// for one until the agent gives up or the session ends.
+func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
+	ls := s.session(w, r)
+	if ls == nil {
+		return
+	}
+	if !ls.polling.TryLock() {
+		writeError(w, http.StatusConflict, "another assignments request is already waiting on this session")
+		return
+	}
+	defer ls.polling.Unlock()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	as, err := ls.s.Assignments(ctx)
+	if err != nil {
+		switch {
+		case r.Context().Err() != nil:
+			// The agent went away; nobody reads an answer.
+		case errors.Is(err, dispatcher.ErrNotRunning), s.ctx.Err() != nil, ended(ls.s):
+			s.drop(ls.id, ls)
+			writeError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
+		default:
+			writeError(w, http.StatusInternalServerError, err.Error())
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, as)
+}
+
+// ended reports whether a dispatcher session has ended.
+func ended(ds *dispatcher.Session) bool {
+	select {
+	case <-ds.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	ls := s.session(w, r)
+	if ls == nil {
+		return
+	}
+	var reports []api.TaskReport
+	if !decode(w, r, &reports) {
+		return
+	}
+	for i, rep := range reports {
+		if rep.TaskID == "" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("report %d: missing TaskID", i))
+			return
+		}
+	}
+	if err := ls.s.Report(r.Context(), reports); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	ls := s.session(w, r)
+	if ls == nil {
+		return
+	}
+	period, err := ls.s.Heartbeat(r.Context())
+	if err != nil {
+		s.drop(ls.id, ls)
+		writeError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, heartbeatAnswer{Period: api.Duration(period)})
+}
+
+func (s *Server) closeSession(w http.ResponseWriter, r *http.Request) {
+	ls := s.session(w, r)
+	if ls == nil {
+		return
+	}
+	s.drop(ls.id, ls)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// decode reads a JSON body into v, refusing unknown fields and trailing
+// data; on failure it answers 400 (413 when too large) and returns false.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed request body: %v", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, api.Error{Message: msg})
+}

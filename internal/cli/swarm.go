@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newSwarmCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
+	cmd.AddCommand(newSwarmJoinTokenCmd(a))
+	return cmd
+}
+
+func newSwarmJoinTokenCmd(a *app) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "join-token [OPTIONS] (worker|manager)",
+		Short: "Show the join token and command for a node to join",
+		Long: `Show the token a worker node joins with and the command that joins it,
+as ` + "`docker swarm join-token worker`" + ` does. The token is made at the manager's
+first start and kept in its data folder.
+
+Only workers can join: shoal runs a single manager for now.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch args[0] {
+			case "worker":
+			case "manager":
+				return fmt.Errorf("joining managers is not supported yet: shoal runs one manager; use `shoal swarm join-token worker`")
+			default:
+				return usagef(cmd, "unknown role %q: want worker or manager", args[0])
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			sw, err := c.SwarmInspect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(a.stdout, sw.JoinTokens.Worker)
+				return nil
+			}
+			addr := sw.AgentAddr
+			if addr == "" {
+				addr = "MANAGER:PORT"
+			}
+			fmt.Fprintf(a.stdout, "To add a worker to this cluster, run the following command:\n\n    shoal agent --manager %s --token %s\n\n", addr, sw.JoinTokens.Worker)
+			if sw.AgentAddr == "" {
+				fmt.Fprintln(a.stdout, "This manager does not serve agents yet: restart it with `shoal dev --listen-agents HOST:PORT`.")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display the token")
+	return cmd
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// join-token prints the command that joins a worker, as docker's does;
+// -q only the token. This cluster serves no agents, which it says.
+func TestSwarmJoinToken(t *testing.T) {
+	tok := testDev.JoinToken()
+	if !strings.HasPrefix(tok, "SHOALTKN-1-") {
+		t.Fatalf("join token %q", tok)
+	}
+	r := mustShoal(t, "swarm", "join-token", "worker")
+	if !strings.Contains(r.stdout, "To add a worker to this cluster, run the following command:") ||
+		!strings.Contains(r.stdout, "shoal agent --manager MANAGER:PORT --token "+tok) ||
+		!strings.Contains(r.stdout, "--listen-agents") {
+		t.Errorf("join-token worker: %s", r)
+	}
+	if r := mustShoal(t, "swarm", "join-token", "-q", "worker"); r.stdout != tok+"\n" {
+		t.Errorf("join-token -q worker: %s", r)
+	}
+	if r := shoal(t, "swarm", "join-token", "manager"); r.code != ExitFailure || !strings.Contains(r.stderr, "joining managers is not supported yet") {
+		t.Errorf("join-token manager: %s", r)
+	}
+	if r := shoal(t, "swarm", "join-token", "admin"); r.code != ExitUsage || !strings.Contains(r.stderr, `unknown role "admin"`) {
+		t.Errorf("join-token admin: %s", r)
+	}
+}
+
+// shoal agent refuses to start without what it needs, as a usage error.
+func TestAgentUsageErrors(t *testing.T) {
+	t.Setenv("SHOAL_JOIN_TOKEN", "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no manager", []string{"agent", "--token", "x", "--data-dir", dir}, "--manager is required"},
+		{"no token", []string{"agent", "--manager", "127.0.0.1:1", "--data-dir", dir}, "--token is required"},
+		{"bad label", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "-l", "=v", "--data-dir", dir}, `invalid --label "=v"`},
+		{"bad log level", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--log-level", "loud", "--data-dir", dir}, `invalid --log-level "loud"`},
+		{"argument", []string{"agent", "extra"}, "accepts no arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := shoalRaw(t, tc.args...)
+			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("want exit %d saying %q: %s", ExitUsage, tc.want, r)
+			}
+		})
+	}
+	if r := shoalRaw(t, "agent", "--manager", "nowhere", "--token", "x", "--data-dir", dir, "--ingress", "off"); r.code != ExitFailure || !strings.Contains(r.stderr, `invalid manager address "nowhere"`) {
+		t.Errorf("bad manager address: %s", r)
+	}
+}

@@ -1,0 +1,265 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/datadir"
+)
+
+// AgentConfig sets up a worker node that joins a manager over the network.
+type AgentConfig struct {
+	// DataDir holds the node's ID and its task folders.
+	DataDir string
+	// Manager is the managers' agent port, HOST:PORT.
+	Manager string
+	// Token is the cluster's join token.
+	Token string
+	// Addr is the node's address: task ports are published on it, and
+	// the other nodes' ingresses reach its tasks there. Empty picks the
+	// address this machine reaches the manager from.
+	Addr string
+	// Hostname, when set, is reported instead of the machine's.
+	Hostname string
+	// Labels are the node's engine labels (constraints on
+	// engine.labels.KEY).
+	Labels map[string]string
+	Logger *slog.Logger
+	// Ingress, when its Addr is set, runs the node's HTTP ingress.
+	Ingress IngressConfig
+	// Docker offers the docker runtime when a Docker Engine answers.
+	Docker bool
+	// DrainDelay: see DevConfig.
+	DrainDelay time.Duration
+}
+
+// Agent is a running worker node: an agent with its runtimes, talking to
+// the managers through the agent link, and an ingress that routes to the
+// whole cluster's tasks.
+type Agent struct {
+	dir     *datadir.Dir
+	nodeID  string
+	addr    string
+	rts     nodeRuntimes
+	link    *agentlink.Client
+	ingress *nodeIngress
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	registered chan struct{}
+	once       sync.Once
+	done       chan struct{}
+	err        error
+}
+
+// StartAgent starts a worker node and returns at once: the agent
+// registers in the background, and again whenever its session breaks.
+// Registered tells when it first did; Done when it gave up for good.
+func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Manager == "" {
+		return nil, errors.New("no manager address: pass --manager HOST:PORT (the manager's --listen-agents)")
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("no join token: pass --token (`shoal swarm join-token worker` on the manager prints it)")
+	}
+	link, err := agentlink.NewClient(cfg.Manager, cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		if addr, err = localAddrTowards(cfg.Manager); err != nil {
+			return nil, err
+		}
+	}
+	if net.ParseIP(addr) == nil {
+		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
+	}
+	dir, err := datadir.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{dir: dir, addr: addr, link: link, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			a.closeParts()
+		}
+	}()
+	if a.nodeID, err = dir.NodeID(); err != nil {
+		return nil, err
+	}
+	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.Docker, log); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	if cfg.Ingress.Addr != "" {
+		ilog := log.With("component", "ingress")
+		synced := make(chan struct{})
+		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, ilog); err != nil {
+			return nil, err
+		}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.followRoutes(runCtx, synced, ilog)
+		}()
+	}
+	ag := agent.New(agent.Config{
+		NodeID:       a.nodeID,
+		Addr:         addr,
+		Role:         api.RoleWorker,
+		Runtimes:     a.rts.list(),
+		Manager:      notifyManager{Manager: link, first: a.markRegistered},
+		Logger:       log.With("component", "agent"),
+		Hostname:     cfg.Hostname,
+		EngineLabels: cfg.Labels,
+		DrainDelay:   cfg.DrainDelay,
+	})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := ag.Run(runCtx)
+		if err != nil && !errors.Is(err, agent.ErrRejected) {
+			// A refusal is the caller's to report, once.
+			log.Error("agent stopped", "err", err)
+		}
+		a.err = err
+		close(a.done)
+	}()
+	ok = true
+	return a, nil
+}
+
+// localAddrTowards returns the local IP address this machine reaches
+// manager from. It sends nothing: a UDP socket only picks the route.
+func localAddrTowards(manager string) (string, error) {
+	c, err := net.Dial("udp", manager)
+	if err != nil {
+		return "", fmt.Errorf("find the node address towards %s: %w (pass --addr)", manager, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// notifyManager tells first about every successful registration.
+type notifyManager struct {
+	agent.Manager
+	first func()
+}
+
+func (n notifyManager) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
+	s, err := n.Manager.Register(ctx, reg)
+	if err == nil {
+		n.first()
+	}
+	return s, err
+}
+
+func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
+
+// followRoutes keeps the ingress table current from the managers' routes
+// stream, connecting again (with backoff) whenever it breaks, and closes
+// first once the table first has the cluster's routes. While the managers
+// are away, the ingress goes on routing by what it knew last.
+func (a *Agent) followRoutes(ctx context.Context, first chan<- struct{}, log *slog.Logger) {
+	table := a.ingress.table
+	var once sync.Once
+	reset := func(svcs []*api.Service, tasks []*api.Task) {
+		table.Reset(svcs, tasks)
+		once.Do(func() { close(first) })
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		synced, err := a.link.FollowRoutes(ctx, reset, table.Apply)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, agent.ErrRejected) {
+			// The agent's own registration fails the same way and stops
+			// the node.
+			log.Error("ingress: routes refused", "err", err)
+			return
+		}
+		if synced {
+			backoff = 100 * time.Millisecond
+		}
+		log.Warn("ingress: routes stream ended; reconnecting", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// NodeID is the node's ID.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// Addr is the node's address.
+func (a *Agent) Addr() string { return a.addr }
+
+// DataDir is the data folder's path.
+func (a *Agent) DataDir() string { return a.dir.Path }
+
+// IngressAddr is the address the ingress listens on, empty without one.
+func (a *Agent) IngressAddr() string {
+	if a.ingress == nil {
+		return ""
+	}
+	return a.ingress.addr
+}
+
+// Registered is closed once the agent first registered with the managers.
+func (a *Agent) Registered() <-chan struct{} { return a.registered }
+
+// Done is closed when the agent stopped: after Close, or on its own when
+// the managers refused it for good (Err says why).
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// Err is why the agent stopped, once Done is closed.
+func (a *Agent) Err() error {
+	select {
+	case <-a.done:
+		return a.err
+	default:
+		return nil
+	}
+}
+
+// Close stops the node. Its tasks keep running: the next agent on this
+// data folder adopts them.
+func (a *Agent) Close() error { return a.closeParts() }
+
+func (a *Agent) closeParts() error {
+	if a.ingress != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.ingress.stop(ctx)
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	a.link.Close()
+	errs := a.rts.close()
+	errs = append(errs, a.dir.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	// Bounds every wait, so a bug fails a test instead of hanging it; not
+	// a timing assertion.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitStore waits until cond holds on the store, re-checking on every
+// change.
+func waitStore(t *testing.T, ctx context.Context, s *state.Store, what string, cond func(*state.ReadTx) bool) {
+	t.Helper()
+	tx, sub := s.Subscribe()
+	defer sub.Close()
+	for !cond(tx) {
+		if _, err := sub.Next(ctx); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		tx = s.Read()
+	}
+}
+
+// An agent in this process joins a dev cluster over its TCP agent port,
+// runs the tasks placed on it, follows the routes, and leaves no
+// goroutine behind when both close.
+func TestAgentJoinsDevOverTCP(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !strings.HasPrefix(d.AgentAddr(), "127.0.0.1:") {
+		t.Fatalf("agent address %q", d.AgentAddr())
+	}
+	tok, err := os.ReadFile(filepath.Join(d.DataDir(), "join-token"))
+	if err != nil || strings.TrimSpace(string(tok)) != d.JoinToken() {
+		t.Fatalf("join token file %q (%v), want %q", tok, err, d.JoinToken())
+	}
+	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2",
+		Hostname: "worker-1", Labels: map[string]string{"zone": "b"}, Logger: quiet, Ingress: IngressConfig{Addr: "127.0.0.2:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	select {
+	case <-a.Registered():
+	case <-a.Done():
+		t.Fatalf("agent stopped: %v", a.Err())
+	case <-ctx.Done():
+		t.Fatal("agent never registered")
+	}
+	n := d.Manager().Store().Read().Node(a.NodeID())
+	if n == nil || n.Spec.Role != api.RoleWorker || n.Description.Hostname != "worker-1" || n.Description.EngineLabels["zone"] != "b" || n.Status.Addr != "127.0.0.2" {
+		t.Fatalf("agent's node %+v", n)
+	}
+
+	c, err := client.New(d.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the worker may run it.
+	spec := api.ServiceSpec{Name: "web", Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 2}},
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "1000"}},
+			Placement: &api.Placement{Constraints: []string{"engine.labels.zone==b"}}}}
+	if _, err := c.ServiceCreate(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitStore(t, ctx, d.Manager().Store(), "2 tasks running on the worker", func(tx *state.ReadTx) bool {
+		n := 0
+		for _, tk := range tx.TasksByNode(a.NodeID()) {
+			if tk.Status.State == api.TaskStateRunning {
+				n++
+			}
+		}
+		return n == 2
+	})
+	// Logs of another node's tasks are refused with a reason.
+	tk := d.Manager().Store().Read().TasksByNode(a.NodeID())[0]
+	if err := d.TaskLogs(ctx, tk, false, io.Discard); err == nil || !strings.Contains(err.Error(), "other nodes") {
+		t.Errorf("logs of a worker's task: %v", err)
+	}
+
+	if err := c.ServiceRemove(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	waitStore(t, ctx, d.Manager().Store(), "the tasks gone", func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
+}
+
+// An agent with a wrong token stops on its own with an error naming the
+// problem.
+func TestAgentWithWrongTokenStops(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: "SHOALTKN-1-nope", Addr: "127.0.0.2", Logger: quiet,
+		Ingress: IngressConfig{Addr: "127.0.0.2:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	select {
+	case <-a.Done():
+	case <-ctx.Done():
+		t.Fatal("the agent went on with a wrong token")
+	}
+	if err := a.Err(); !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "invalid join token") {
+		t.Fatalf("agent error %v", err)
+	}
+	select {
+	case <-a.Registered():
+		t.Fatal("registered with a wrong token")
+	default:
+	}
+}
