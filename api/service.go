@@ -272,6 +272,25 @@ const (
 	RestartConditionNone      = "none"
 )
 
+// RestartsAfter reports whether a restart policy (nil: Swarm's default,
+// any) replaces a task that ended in state st, by its condition alone:
+// any always, on-failure unless the task completed, none never.
+// MaxAttempts is counted per spec version, so it never stops the first
+// replacement of a task of an older version.
+func (p *RestartPolicy) RestartsAfter(st TaskState) bool {
+	cond := RestartConditionAny
+	if p != nil && p.Condition != "" {
+		cond = p.Condition
+	}
+	switch cond {
+	case RestartConditionNone:
+		return false
+	case RestartConditionOnFailure:
+		return st != TaskStateComplete
+	}
+	return true
+}
+
 // RestartPolicy says when an ended task is replaced.
 type RestartPolicy struct {
 	Condition   string    `json:"Condition,omitempty"`

@@ -416,7 +416,7 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 // routing reads, then carries each change.
 func TestRoutesStream(t *testing.T) {
 	e := newEnv(t)
-	e.must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "svcid", Spec: api.ServiceSpec{Name: "web",
+	e.must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "svcid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "web",
 		Labels:       map[string]string{"traefik.http.routers.web.rule": "PathPrefix(`/`)"},
 		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}}}}}})
 	before := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}})

@@ -48,13 +48,8 @@ type restartDecision struct {
 // decideRestart applies policy p to a task that ended on its own, for a
 // service now at specVersion.
 func decideRestart(p restartPolicy, dead *api.Task, specVersion uint64, now time.Time) restartDecision {
-	switch p.condition {
-	case api.RestartConditionNone:
+	if !(&api.RestartPolicy{Condition: p.condition}).RestartsAfter(dead.Status.State) {
 		return restartDecision{}
-	case api.RestartConditionOnFailure:
-		if dead.Status.State == api.TaskStateComplete {
-			return restartDecision{}
-		}
 	}
 	d := restartDecision{restart: true, at: endedAt(dead).Add(p.delay)}
 	// Counters restart when the spec changes, and when the window ends.

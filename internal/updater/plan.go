@@ -59,6 +59,11 @@ type slot struct {
 	// dead is set when a task of the slot ended on its own and waits for
 	// the restart policy.
 	dead bool
+	// restarting is set when the newest such task is of an older spec
+	// version and the service's restart policy replaces it: the
+	// replacement, of the current version, is this update's to watch.
+	restarting bool
+	newestDead *api.Task
 }
 
 // plan is what one look at a service decides.
@@ -131,7 +136,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 
 	// Slots in flight: a fresh task not yet past its monitor window, or an
 	// outdated task still live next to a running fresh one.
-	inFlight := 0
+	inFlight, restarting := 0, 0
 	var lastPassed time.Time
 	for _, s := range slots {
 		if len(s.fresh) == 0 {
@@ -146,8 +151,18 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 			// rollback began while a start-first update's old task was
 			// stopping: the slot is one to update), or a task that failed
 			// (the restart policy's, as a failed fresh task is).
-			if (s.retiring || s.number != 0) && len(s.current) == 0 && len(s.outdated) == 0 && !s.dead {
-				inFlight++
+			if len(s.current) == 0 && len(s.outdated) == 0 {
+				switch {
+				case !s.dead && (s.retiring || s.number != 0):
+					inFlight++
+				case s.restarting:
+					// Its outdated task died and the restart policy
+					// replaces it on the new spec: the update waits to
+					// watch that task rather than report completed with
+					// the slot empty, but the restart is not one of its
+					// batches.
+					restarting++
+				}
 			}
 			continue
 		}
@@ -180,7 +195,7 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	}
 
 	if len(outdated) == 0 {
-		if inFlight == 0 {
+		if inFlight == 0 && restarting == 0 {
 			done := now
 			next := *st
 			next.CompletedAt = &done
@@ -316,6 +331,9 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 		}
 		live := t.Live() && !down(t.NodeID)
 		if t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal() {
+			if s.newestDead == nil || t.Status.Timestamp.After(s.newestDead.Status.Timestamp) {
+				s.newestDead = t
+			}
 			s.dead = true
 		}
 		switch {
@@ -329,6 +347,11 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 		}
 		if t.SpecVersion == svc.SpecVersion && st != nil && st.StartedAt != nil && !t.CreatedAt.Before(*st.StartedAt) {
 			s.fresh = append(s.fresh, t)
+		}
+	}
+	for _, s := range byKey {
+		if d := s.newestDead; d != nil && d.SpecVersion != svc.SpecVersion {
+			s.restarting = svc.Spec.TaskTemplate.RestartPolicy.RestartsAfter(d.Status.State)
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool {

@@ -55,3 +55,32 @@ func TestEmptiedSlotOfASupersededUpdateIsInFlight(t *testing.T) {
 		t.Fatalf("global service with a node's task stopped before the rollback: %+v, want rollback_completed", p.service)
 	}
 }
+
+// A slot whose outdated task died waits for the restart policy, which
+// replaces it on the new spec: the update or rollback watches that task
+// before it completes, unless the policy does not restart the task.
+func TestDeadOutdatedSlotWaitsForItsRestart(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	rolledBackAt := t0.Add(10 * time.Second)
+	svc := &api.Service{ID: "s1", SpecVersion: 6, Spec: api.ServiceSpec{Name: "web",
+		Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}}},
+		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateRollbackStarted, StartedAt: &rolledBackAt, Message: "manually requested rollback"}}
+	// The paused update's task failed and waits out its restart delay.
+	failed := &api.Task{ID: "t5", ServiceID: "s1", Slot: 1, SpecVersion: 5, DesiredState: api.TaskStateRunning,
+		Status: api.TaskStatus{State: api.TaskStateFailed, Timestamp: rolledBackAt.Add(-time.Second)}}
+	failed.CreatedAt = t0
+	never := func(string) bool { return false }
+
+	if p := decide(svc, []*api.Task{failed}, never, rolledBackAt); p.service != nil {
+		t.Fatalf("rollback ended as %q while slot 1 waits for its restart", p.service.UpdateStatus.State)
+	}
+	for _, cond := range []string{api.RestartConditionNone, api.RestartConditionOnFailure} {
+		s := *svc
+		s.Spec.TaskTemplate.RestartPolicy = &api.RestartPolicy{Condition: cond}
+		done := *failed
+		done.Status.State = api.TaskStateComplete
+		if p := decide(&s, []*api.Task{&done}, never, rolledBackAt); p.service == nil || p.service.UpdateStatus.State != api.UpdateStateRollbackCompleted {
+			t.Errorf("restart condition %s, task completed: %+v, want rollback_completed (nothing restarts the slot)", cond, p.service)
+		}
+	}
+}

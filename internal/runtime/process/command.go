@@ -31,9 +31,11 @@ func resolveProgram(prog, cwd string) (string, error) {
 }
 
 // taskEnv returns the task's environment: a minimal base, the spec's
-// variables, then the task's identity and ports, which the spec cannot
-// override (exec keeps the last of duplicate variables).
-func taskEnv(spec runtime.TaskSpec, home, files string, ports []hostPort) []string {
+// variables, then the task's identity, node address and ports, which the
+// spec cannot override (exec keeps the last of duplicate variables).
+// SHOAL_NODE_ADDR lets a task listen on its node's address alone, so that
+// nodes sharing a host on loopback aliases never answer for each other.
+func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPort) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
 		path = defaultPath
@@ -45,6 +47,7 @@ func taskEnv(spec runtime.TaskSpec, home, files string, ports []hostPort) []stri
 		"SHOAL_TASK_NAME="+spec.Name,
 		"SHOAL_SERVICE_NAME="+spec.ServiceName,
 		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
+		"SHOAL_NODE_ADDR="+nodeAddr,
 	)
 	if files != "" {
 		env = append(env, filesEnv+"="+files)

@@ -51,7 +51,7 @@ func (r *Runtime) allocatePorts(id string, ports []api.PortConfig) ([]hostPort, 
 		}
 		found := false
 		for try := 0; try < maxPortTries && !found; try++ {
-			port, c, err := listenFree(proto, r.nodeAddr)
+			port, c, err := listenFree(proto)
 			if err != nil {
 				return fail(fmt.Errorf("allocate host port for %d/%s: %w", p.TargetPort, proto, err))
 			}
@@ -82,10 +82,13 @@ func protocol(p string) string {
 	return strings.ToLower(p)
 }
 
-// listenFree listens on port 0 of addr and returns the port the kernel gave,
-// with the listener to close.
-func listenFree(proto, addr string) (int, io.Closer, error) {
-	hp := net.JoinHostPort(addr, "0")
+// listenFree listens on port 0 of every address of the host and returns
+// the port the kernel gave, with the listener to close. Every address, not
+// just the node's: a task commonly listens on all of them (:$PORT), and
+// would take a port another node on the same host (a loopback alias)
+// holds on its own address.
+func listenFree(proto string) (int, io.Closer, error) {
+	hp := ":0"
 	if proto == "udp" {
 		c, err := net.ListenPacket("udp", hp)
 		if err != nil {

@@ -43,7 +43,7 @@ func TestNewCreatesRoot(t *testing.T) {
 func TestStartEnvAndPorts(t *testing.T) {
 	t.Parallel()
 	r, root := newRuntime(t)
-	s := shSpec(`echo "port=$PORT a=$SHOAL_PORT_8080 b=$SHOAL_PORT_9090 foo=$FOO id=$SHOAL_TASK_ID name=$SHOAL_TASK_NAME svc=$SHOAL_SERVICE_NAME slot=$SHOAL_TASK_SLOT home=$HOME"; echo "cwd=$(pwd)"; echo "path=$PATH"`)
+	s := shSpec(`echo "port=$PORT a=$SHOAL_PORT_8080 b=$SHOAL_PORT_9090 foo=$FOO id=$SHOAL_TASK_ID name=$SHOAL_TASK_NAME svc=$SHOAL_SERVICE_NAME slot=$SHOAL_TASK_SLOT node=$SHOAL_NODE_ADDR home=$HOME"; echo "cwd=$(pwd)"; echo "path=$PATH"`)
 	s.Container.Env = []string{"FOO=bar baz", "SHOAL_TASK_ID=spoofed"}
 	s.Ports = []api.PortConfig{{TargetPort: 8080}, {TargetPort: 9090, Protocol: "udp"}}
 	h := start(t, r, s)
@@ -80,7 +80,7 @@ func TestStartEnvAndPorts(t *testing.T) {
 		t.Errorf("exit %+v", got)
 	}
 	out, _ := readLog(t, r, s.TaskID)
-	want := fmt.Sprintf("port=%s a=%s b=%s foo=bar baz id=%s name=%s svc=web slot=2 home=%s\n",
+	want := fmt.Sprintf("port=%s a=%s b=%s foo=bar baz id=%s name=%s svc=web slot=2 node=127.0.0.1 home=%s\n",
 		hostPorts[0], hostPorts[0], hostPorts[1], s.TaskID, s.Name, os.Getenv("HOME"))
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("stdout\n%q\nwant prefix\n%q", out, want)
@@ -466,5 +466,42 @@ func TestParseStat(t *testing.T) {
 	// Our own start time is readable.
 	if st, state, err := procStat(os.Getpid()); err != nil || st == 0 || state == 'Z' {
 		t.Errorf("procStat(self): %d %c %v", st, state, err)
+	}
+}
+
+// A host port is chosen free on every address of the host: a port some
+// process holds on another address (another node sharing the host on a
+// loopback alias) is never handed out, since a task listening on all
+// addresses could not take it, or would answer for the other node.
+func TestHostPortIsFreeOnEveryAddress(t *testing.T) {
+	t.Parallel()
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	// Hold a seventh of the ephemeral range on 127.0.0.2, so that 30
+	// allocations on the node's address alone would hit one with a
+	// chance of about 99%.
+	taken := map[string]bool{}
+	for i := 0; i < 4000; i++ {
+		l, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Skipf("no loopback alias 127.0.0.2: %v", err)
+		}
+		held = append(held, l)
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		taken[port] = true
+	}
+	r, _ := newRuntime(t)
+	for i := 0; i < 30; i++ {
+		hps, err := r.allocatePorts(fmt.Sprintf("t%d", i), []api.PortConfig{{TargetPort: 80}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := strconv.Itoa(hps[0].key.port); taken[p] {
+			t.Fatalf("port %s is held on 127.0.0.2 but was allocated on 127.0.0.1", p)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	}
 	defer stderr.Close()
 
-	env := taskEnv(spec, home, files, ports)
+	env := taskEnv(spec, r.nodeAddr, home, files, ports)
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,

@@ -2,7 +2,8 @@
 // built as a static program and runs alone in a FROM scratch image (see
 // testutil.BuildImage) or as a host process.
 //
-// It listens on --listen, else on :$PORT, else on :8080, prints
+// It listens on --listen, else on $SHOAL_NODE_ADDR:$PORT (all addresses
+// when SHOAL_NODE_ADDR is unset), else on :8080, prints
 // "testapp listening on ADDR" to stdout once it is ready (its signals
 // handled) and "testapp started" to stderr, and serves:
 //
@@ -21,8 +22,9 @@
 //
 // Subcommands, for health checks in an image that has no shell:
 //
-//	testapp health [--url URL]   GET URL (default http://127.0.0.1:PORT/health,
-//	                             the port as the server finds it); exit 0 on
+//	testapp health [--url URL]   GET URL (default http://ADDR:PORT/health,
+//	                             the address and port as the server finds
+//	                             them, 127.0.0.1 for all); exit 0 on
 //	                             200, 1 otherwise
 //	testapp exit N               exit with code N
 package main
@@ -63,13 +65,15 @@ func main() {
 	os.Exit(serve(os.Args[1:]))
 }
 
-// listenAddr returns the address to listen on: flag, then $PORT, then :8080.
+// listenAddr returns the address to listen on: flag, then $PORT on
+// $SHOAL_NODE_ADDR (the process runtime's node address; all addresses
+// when unset), then :8080.
 func listenAddr(flagValue string) string {
 	if flagValue != "" {
 		return flagValue
 	}
 	if p := os.Getenv("PORT"); p != "" {
-		return ":" + p
+		return net.JoinHostPort(os.Getenv("SHOAL_NODE_ADDR"), p)
 	}
 	return ":8080"
 }
@@ -83,12 +87,15 @@ func healthCmd(args []string) int {
 		return 2
 	}
 	if *url == "" {
-		_, port, err := net.SplitHostPort(listenAddr(*listen))
+		host, port, err := net.SplitHostPort(listenAddr(*listen))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		*url = "http://" + net.JoinHostPort("127.0.0.1", port) + "/health"
+		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		*url = "http://" + net.JoinHostPort(host, port) + "/health"
 	}
 	c := http.Client{Timeout: *timeout}
 	resp, err := c.Get(*url)
