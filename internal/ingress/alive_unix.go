@@ -16,15 +16,18 @@ func (bc *bconn) alive() bool {
 	if bc.raw == nil {
 		return true
 	}
-	var buf [1]byte
-	var rerr error
-	err := bc.raw.Read(func(fd uintptr) bool {
-		_, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true
-	})
-	if err != nil {
+	if bc.peek == nil {
+		// Made once per connection: a closure passed to RawConn.Read
+		// escapes.
+		bc.peek = func(fd uintptr) bool {
+			_, _, bc.peekErr = syscall.Recvfrom(int(fd), bc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return true
+		}
+	}
+	if err := bc.raw.Read(bc.peek); err != nil {
 		return false
 	}
-	// EAGAIN: open, nothing to read. n == 0: closed. n > 0: stray bytes.
-	return rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+	// EAGAIN: open, nothing to read. Otherwise closed (no error, no
+	// byte), stray bytes, or an error.
+	return bc.peekErr == syscall.EAGAIN || bc.peekErr == syscall.EWOULDBLOCK
 }

@@ -27,6 +27,10 @@ type bconn struct {
 	pool *connPool
 	// idleSince is when the connection went back to the pool.
 	idleSince time.Time
+	// The liveness check's callback and results (alive_unix.go).
+	peek    func(fd uintptr) bool
+	peekErr error
+	peekBuf [1]byte
 }
 
 var bconnReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}

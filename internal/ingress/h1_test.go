@@ -501,6 +501,13 @@ func TestShutdownLetsInFlightRequestFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
+	idleBR := bufio.NewReader(idle)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, err := http.ReadResponse(idleBR, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
 	busy, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -515,7 +522,7 @@ func TestShutdownLetsInFlightRequestFinish(t *testing.T) {
 		t.Errorf("Serve returned %v", err)
 	}
 	// The idle connection is closed by Shutdown.
-	if _, err := idle.Read(make([]byte, 1)); err == nil {
+	if _, err := idleBR.ReadByte(); err == nil {
 		t.Errorf("idle connection still open")
 	}
 	select {

@@ -533,6 +533,7 @@ func (rh *respHead) read(br *bufio.Reader) (got bool, err error) {
 			if !ok || (rh.contentLength >= 0 && rh.contentLength != cl) {
 				return true, errBadResponse("bad Content-Length")
 			}
+			f.drop = rh.contentLength >= 0 // a repeat of the same length
 			rh.contentLength = cl
 		case kindTransferEncoding:
 			if rh.chunked || !equalFold(value, "chunked") {

@@ -28,17 +28,23 @@ const (
 	connIdle   int32 = iota // waiting for a request
 	connActive              // serving a request
 	connClosed              // closed by Shutdown while idle
+	connNew                 // accepted, no request yet
 )
+
+// newConnGrace is how long Shutdown lets a new connection send its first
+// request before closing it, as net/http (5s).
+const newConnGrace = 5 * time.Second
 
 // fconn is one client connection on the fast path.
 type fconn struct {
-	p      *Proxy
-	hl     *handoffListener
-	c      net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	state  atomic.Int32
-	remote string
+	p        *Proxy
+	hl       *handoffListener
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	state    atomic.Int32
+	accepted time.Time
+	remote   string
 	// clientIP and trusted are the peer's address and whether it is in
 	// Options.TrustedProxies.
 	clientIP string
@@ -218,7 +224,8 @@ func (p *Proxy) closeIdleConns() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
-		if c.state.CompareAndSwap(connIdle, connClosed) {
+		if c.state.CompareAndSwap(connIdle, connClosed) ||
+			(time.Since(c.accepted) > newConnGrace && c.state.CompareAndSwap(connNew, connClosed)) {
 			_ = c.c.Close()
 		}
 	}
@@ -226,7 +233,8 @@ func (p *Proxy) closeIdleConns() bool {
 }
 
 func (p *Proxy) newConn(c net.Conn, hl *handoffListener) *fconn {
-	fc := &fconn{p: p, hl: hl, c: c, first: true}
+	fc := &fconn{p: p, hl: hl, c: c, first: true, accepted: time.Now()}
+	fc.state.Store(connNew)
 	fc.remote = c.RemoteAddr().String()
 	fc.clientIP = fc.remote
 	if h, _, err := net.SplitHostPort(fc.remote); err == nil {
@@ -267,7 +275,7 @@ func (c *fconn) serve() {
 				return
 			}
 		}
-		if !c.state.CompareAndSwap(connIdle, connActive) {
+		if !c.state.CompareAndSwap(connIdle, connActive) && !c.state.CompareAndSwap(connNew, connActive) {
 			return // closed by Shutdown
 		}
 		c.first = false
@@ -295,6 +303,12 @@ func (c *fconn) serve() {
 		}
 		if !c.handle() {
 			return
+		}
+		if cap(c.head) > 64<<10 {
+			c.head = nil // a huge head's buffer is not kept for the next
+		}
+		if cap(c.out) > 64<<10 {
+			c.out = nil
 		}
 		c.state.Store(connIdle)
 		if c.p.draining.Load() && c.state.CompareAndSwap(connIdle, connClosed) {
@@ -380,8 +394,14 @@ func (c *fconn) handle() bool {
 		status = http.StatusRequestEntityTooLarge
 		c.writeError(status, "413 request body too large")
 	default:
-		if !c.bodyDone && p.opts.ReadTimeout > 0 {
-			_ = c.c.SetReadDeadline(start.Add(p.opts.ReadTimeout))
+		if !c.bodyDone {
+			// The body has until ReadTimeout (none when disabled: not
+			// the head's deadline either).
+			var deadline time.Time
+			if p.opts.ReadTimeout > 0 {
+				deadline = start.Add(p.opts.ReadTimeout)
+			}
+			_ = c.c.SetReadDeadline(deadline)
 		}
 		status, chosen, retries, bytes = c.forward(pl, pl.stickyHead(r))
 	}

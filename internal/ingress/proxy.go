@@ -89,14 +89,14 @@ func (o *Options) setDefaults() {
 // answers 404 when no router matches and 503 when the service has no
 // healthy task.
 //
-// Requests are proxied by net/http/httputil.ReverseProxy: hop-by-hop
-// headers are removed, protocol upgrades (WebSocket) are tunnelled, and
-// streaming responses (no Content-Length, or text/event-stream) are
-// flushed as they arrive. Others are written without a flush per write
-// (FlushInterval 0): a forced flush split headers and body into two
-// writes and cost a fifth of the CPU under load. Clients get HTTP/1.1 with keep-alive, and HTTP/2 over TLS
-// (ServeTLS) or, with Options.H2C, in cleartext. Backends are spoken to in
-// HTTP/1.1 with keep-alive.
+// Serve serves HTTP/1.1 on its own fast path (see the package
+// documentation) and hands everything else to net/http: the Proxy's
+// ServeHTTP, which proxies with net/http/httputil.ReverseProxy (protocol
+// upgrades such as WebSocket tunnelled, streaming responses flushed as
+// they arrive). ServeTLS serves HTTPS and HTTP/2 through net/http alone.
+// Clients get HTTP/1.1 with keep-alive, HTTP/2 over TLS or, with
+// Options.H2C, in cleartext. Backends are spoken to in HTTP/1.1 with
+// keep-alive.
 type Proxy struct {
 	table    *Table
 	opts     Options
