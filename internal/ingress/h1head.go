@@ -739,5 +739,8 @@ func splitPort(hostport string) (port string, ok bool) {
 	return hostport[i+1:], true
 }
 
-// headEnd reports whether b holds the end of a request head.
-func headEnd(b []byte) bool { return bytes.Contains(b, []byte("\r\n\r\n")) }
+// headEnd reports whether b holds a whole request head (after the empty
+// lines readHead skips).
+func headEnd(b []byte) bool {
+	return bytes.Contains(bytes.TrimLeft(b, "\r\n"), []byte("\r\n\r\n"))
+}

@@ -284,7 +284,7 @@ func (c *fconn) serve() {
 			handedOff = c.handoff(nil)
 			return
 		}
-		if c.br.Buffered() < 4 || !headEnd(c.peekBuffered()) {
+		if !headEnd(c.peekBuffered()) {
 			_ = c.c.SetReadDeadline(time.Now().Add(c.p.headerTimeout))
 		}
 		var err error
