@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
@@ -578,4 +579,26 @@ func (b *rawBackend) openConns() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.open)
+}
+
+func TestResponseHeaderTimeoutIs504WithoutRetry(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-release
+		})
+	}
+	a, b := startBackend(t, "a", slow("a")), startBackend(t, "b", slow("b"))
+	e := newEnv(t, ingress.TableOptions{ResponseHeaderTimeout: 20 * time.Millisecond}, ingress.Options{})
+	e.table.Reset([]*api.Service{service("s1", "web", webLabels())}, []*api.Task{task("ta", "s1", a.addr()), task("tb", "s1", b.addr())})
+	if r := e.get("/"); r.status != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", r.status)
+	}
+	if st := e.proxy.Stats().Services["web/signup-web"]; st.Retries != 0 || st.BackendErrors != 1 {
+		t.Errorf("stats = %+v: a timeout is not retried", st)
+	}
+	if n := a.hits.Load() + b.hits.Load(); n != 1 {
+		t.Errorf("backends got %d requests, want 1", n)
+	}
 }
