@@ -345,10 +345,12 @@ func TestIdleConnClosedByBackendIsNotReused(t *testing.T) {
 	e := oneBackend(t, b.addr(), ingress.Options{})
 	c := e.client()
 	for i := 0; i < 10; i++ {
-		// The proxy sees the close before the next request: wait for the
-		// backend to have closed, so that the close is on the wire.
+		// Wait for the backend's close to reach the proxy's socket (the
+		// liveness check sees it), as it has when a backend closed an
+		// idle connection a while ago.
 		want := int64(i)
 		waitFor(t, "the backend to close", func() bool { return closedConns.Load() >= want })
+		waitFor(t, "the close to arrive", func() bool { alive, _ := ingress.IdleConnsAlive(e.table); return alive == 0 })
 		if r := e.do(c, "POST", "/", "x"); r.status != 200 {
 			t.Fatalf("POST %d: %d %q", i, r.status, r.body)
 		}

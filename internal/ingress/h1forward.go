@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -93,6 +94,12 @@ func (c *fconn) forward(pl *pool, preferred *backend) (status int, chosen *backe
 	defer clear(c.tried[:])
 	var last attemptResult
 	maxAttempts := c.p.opts.MaxAttempts
+	var current *backend // its in-flight count is released even on a panic
+	defer func() {
+		if current != nil {
+			current.inflight.Add(-1)
+		}
+	}()
 	for {
 		var b *backend
 		switch {
@@ -117,8 +124,10 @@ func (c *fconn) forward(pl *pool, preferred *backend) (status int, chosen *backe
 		}
 		tried = append(tried, b)
 		b.inflight.Add(1)
+		current = b
 		status, n, res, done := c.attempt(pl, b, preferred)
 		b.inflight.Add(-1)
+		current = nil
 		if done {
 			return status, b, retries, n
 		}
@@ -362,6 +371,14 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 // sends (and a backend answering early does not block the proxy).
 func (c *fconn) copyBody(bc *bconn) {
 	var res copyResult
+	defer func() {
+		if v := recover(); v != nil {
+			c.p.opts.ErrorLog.Error("ingress: panic streaming a request body", "client", c.remote, "panic", v)
+			res.backendErr = fmt.Errorf("ingress: panic: %v", v)
+			_ = bc.c.Close()
+		}
+		c.copyDone <- res
+	}()
 	max := c.p.opts.MaxBodyBytes
 	if c.req.chunked {
 		w := chunkWriters.Get().(*bufio.Writer)
@@ -379,7 +396,6 @@ func (c *fconn) copyBody(bc *bconn) {
 		// Unblock the response read: this exchange is over.
 		_ = bc.c.Close()
 	}
-	c.copyDone <- res
 }
 
 // stopCopy ends a body copy still running (the response is complete or
@@ -867,15 +883,16 @@ const maxTrailerBytes = 64 << 10
 
 // copyChunked copies a chunked body from src to dst, re-writing each
 // chunk-size line without extensions and passing the trailer section on;
-// it returns the data bytes. With max > 0, more data than max is
+// it returns the data bytes. With limit > 0, more data than limit is
 // errBodyTooLarge. dst is flushed before each read that would block.
-func copyChunked(dst *bufio.Writer, src *bufio.Reader, max int64) (n int64, rerr, werr error) {
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, limit int64) (n int64, rerr, werr error) {
 	flushIfIdle := func() error {
 		if src.Buffered() == 0 && dst.Buffered() > 0 {
 			return dst.Flush()
 		}
 		return nil
 	}
+	var excess int64
 	for {
 		if werr = flushIfIdle(); werr != nil {
 			return n, nil, werr
@@ -888,7 +905,13 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, max int64) (n int64, rerr
 		if !ok {
 			return n, errBadChunk, nil
 		}
-		if max > 0 && n+size > max {
+		// net/http's bound on framing overhead: 16 bytes a chunk plus
+		// twice its data, 16 KiB of excess in all.
+		excess += int64(len(line)) + 2 - 16 - 2*size
+		if excess = max(excess, 0); excess > 16<<10 {
+			return n, errBadChunk, nil
+		}
+		if limit > 0 && n+size > limit {
 			return n, errBodyTooLarge, nil
 		}
 		o := dst.AvailableBuffer()
@@ -986,23 +1009,20 @@ func readChunkLine(br *bufio.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, eofUnexpected(err)
 	}
-	if len(line) > maxChunkLine {
+	// As net/http: CRLF at the end (no bare LF) and no other CR.
+	if i := bytes.IndexByte(line, '\r'); len(line) < 2 || i != len(line)-2 || len(line)-2 >= maxChunkLine {
 		return nil, errBadChunk
 	}
-	line = line[:len(line)-1]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	return line, nil
+	return line[:len(line)-2], nil
 }
 
-// parseChunkSize reads the hex size of a chunk-size line, ignoring an
-// extension and trailing whitespace as net/http does.
+// parseChunkSize reads the hex size of a chunk-size line as net/http
+// does: trailing whitespace trimmed, then an extension cut off.
 func parseChunkSize(line []byte) (int64, bool) {
+	line = bytes.TrimRight(line, " \t")
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = bytes.TrimRight(line, " \t")
 	if len(line) == 0 || len(line) > 16 {
 		return 0, false
 	}

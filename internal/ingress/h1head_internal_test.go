@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"testing"
@@ -165,12 +166,12 @@ func TestAppendCanonical(t *testing.T) {
 }
 
 func TestParseChunkSize(t *testing.T) {
-	for line, want := range map[string]int64{"0": 0, "a": 10, "FF": 255, "10;ext=1": 16, "5 \t": 5, "7fffffffffffffff": 1<<63 - 1} {
+	for line, want := range map[string]int64{"0": 0, "a": 10, "FF": 255, "10;ext=1": 16, "5 \t": 5, "5;x ": 5, "7fffffffffffffff": 1<<63 - 1} {
 		if n, ok := parseChunkSize([]byte(line)); !ok || n != want {
 			t.Errorf("%q: %d %v, want %d", line, n, ok, want)
 		}
 	}
-	for _, line := range []string{"", "x", "-1", "8000000000000000", "10000000000000000", " 5", ";x"} {
+	for _, line := range []string{"", "x", "-1", "8000000000000000", "10000000000000000", " 5", ";x", "5 ;x"} {
 		if n, ok := parseChunkSize([]byte(line)); ok {
 			t.Errorf("%q accepted as %d", line, n)
 		}
@@ -187,7 +188,7 @@ func TestCopyChunked(t *testing.T) {
 		{name: "simple", in: "5\r\nhello\r\n0\r\n\r\n", out: "5\r\nhello\r\n0\r\n\r\n", n: 5},
 		{name: "extensions and case", in: "5;a=b\r\nhello\r\nA\r\n0123456789\r\n0;x\r\n\r\n", out: "5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n", n: 15},
 		{name: "trailers", in: "1\r\nx\r\n0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n", out: "1\r\nx\r\n0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n", n: 1},
-		{name: "bare LF size line", in: "1\nx\r\n0\n\n", out: "1\r\nx\r\n0\r\n\r\n", n: 1},
+		{name: "bare LF size line", in: "1\nx\r\n0\r\n\r\n", err: errBadChunk},
 		{name: "missing CRLF after data", in: "1\r\nxy\r\n0\r\n\r\n", err: errBadChunk},
 		{name: "bad size", in: "z\r\n", err: errBadChunk},
 		{name: "truncated", in: "5\r\nhel", err: io.ErrUnexpectedEOF},
@@ -285,5 +286,71 @@ func FuzzParseHead(f *testing.F) {
 			}
 		}
 		_ = url.URL{}
+	})
+}
+
+// FuzzCopyChunked checks the chunked copier against net/http's chunked
+// reader: what it accepts, net/http reads as the same data, and what it
+// writes, net/http reads back the same.
+func FuzzCopyChunked(f *testing.F) {
+	for _, s := range []string{"5\r\nhello\r\n0\r\n\r\n", "1;a=b\r\nx\r\n0\r\nT: v\r\n\r\n", "a\r\n0123456789\r\n0\n\n", "0\r\n\r\n", "3 \t\r\nabc\r\n0\r\n\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		n, rerr, werr := copyChunked(w, bufio.NewReader(strings.NewReader(in)), 0)
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		if rerr != nil {
+			return
+		}
+		_ = w.Flush()
+		want, err := io.ReadAll(httputil.NewChunkedReader(strings.NewReader(in)))
+		if err != nil {
+			t.Fatalf("%q: copied, but net/http refuses it: %v", in, err)
+		}
+		got, err := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(out.Bytes())))
+		if err != nil || !bytes.Equal(got, want) || int64(len(got)) != n {
+			t.Fatalf("%q → %q: data %q (%v), want %q, n %d", in, out.Bytes(), got, err, want, n)
+		}
+	})
+}
+
+// FuzzResponseHead checks the backend response reader: it never panics,
+// and a head it accepts, net/http reads with the same status and framing.
+func FuzzResponseHead(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\n0\r\n\r\n",
+		"HTTP/1.0 204\r\nkeep-alive: timeout=5\r\nConnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+		"HTTP/1.1 200 OK\nContent-Length: 1\nContent-Length: 1\n\nx",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var rh respHead
+		if _, err := rh.read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+			return
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("%q: accepted, net/http refuses it: %v", raw, err)
+		}
+		if resp.StatusCode != rh.code {
+			t.Fatalf("%q: status %d, net/http %d", raw, rh.code, resp.StatusCode)
+		}
+		bodyful := rh.code >= 200 && rh.code != 204 && rh.code != 304
+		chunked := len(resp.TransferEncoding) > 0
+		if bodyful && (chunked != rh.chunked || (!chunked && resp.ContentLength != rh.contentLength)) {
+			t.Fatalf("%q: framing chunked %v length %d, net/http %v %d", raw, rh.chunked, rh.contentLength, resp.TransferEncoding, resp.ContentLength)
+		}
+		untilEOF := !rh.chunked && rh.contentLength < 0 && rh.code >= 200 && rh.code != 204 && rh.code != 304
+		if rh.code >= 200 && resp.Close != (rh.close || untilEOF) {
+			t.Fatalf("%q: close %v, net/http %v", raw, rh.close, resp.Close)
+		}
+		_ = rh.statusLine()
 	})
 }

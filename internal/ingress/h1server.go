@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -252,14 +253,24 @@ func (c *fconn) serve() {
 	c.bw.Reset(c.c)
 	handedOff := false
 	defer func() {
+		v := recover()
 		if !handedOff {
 			_ = c.c.Close()
+		}
+		c.p.trackConn(c, false)
+		if v != nil {
+			// As net/http's server: a bug costs the connection, not the
+			// process. The buffers are dropped: a body copy may still
+			// hold the reader.
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.p.opts.ErrorLog.Error("ingress: panic serving a connection", "client", c.remote, "panic", v, "stack", string(buf))
+			return
 		}
 		c.br.Reset(nil)
 		clientReaders.Put(c.br)
 		c.bw.Reset(nil)
 		clientWriters.Put(c.bw)
-		c.p.trackConn(c, false)
 	}()
 	opts := &c.p.opts
 	for {
