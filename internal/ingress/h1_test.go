@@ -3,11 +3,15 @@ package ingress_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -602,5 +606,161 @@ func TestResponseHeaderTimeoutIs504WithoutRetry(t *testing.T) {
 	}
 	if n := a.hits.Load() + b.hits.Load(); n != 1 {
 		t.Errorf("backends got %d requests, want 1", n)
+	}
+}
+
+// TestFastPathForwardsAsNetHTTPPath sends the same requests through the
+// fast path (Serve) and through the net/http path (the Proxy as an
+// http.Handler) and checks that the backend receives the same request:
+// target, Host, headers (forwarding and hop-by-hop handling), framing and
+// body.
+func TestFastPathForwardsAsNetHTTPPath(t *testing.T) {
+	type seen struct {
+		Method, RequestURI, Host string
+		Header                   http.Header
+		ContentLength            int64
+		TransferEncoding         []string
+		Body                     string
+	}
+	a := startBackend(t, "a", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(seen{r.Method, r.RequestURI, r.Host, r.Header, r.ContentLength, r.TransferEncoding, string(body)})
+	}))
+	requests := []string{
+		"GET /p?q=1 HTTP/1.1\r\nHost: shop.example.com:8443\r\nX-Forwarded-For: 6.6.6.6\r\nx-forwarded-for: 7.7.7.7\r\n" +
+			"X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\nX-Forwarded-Server: s\r\nX-Real-Ip: 6.6.6.6\r\n" +
+			"Forwarded: for=6.6.6.6\r\nConnection: X-Drop, keep-alive\r\nX-Drop: 1\r\nTe: trailers, deflate\r\nKeep-Alive: 5\r\n" +
+			"Proxy-Authorization: x\r\nProxy-Connection: x\r\nTrailer: X-T\r\nuser-agent: ua\r\nx-multi: 1\r\nX-Multi: 2\r\n\r\n",
+		"POST /form HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+		"POST /empty HTTP/1.1\r\nHost: h\r\n\r\n",
+		"DELETE /d HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /d HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+		"PUT /chunked HTTP/1.1\r\nHost: [::1]:99\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET /a%2Fb%41|c?x=%zz;y=1&z=2 HTTP/1.1\r\nHost: h\r\nX-Real-Ip: \r\n\r\n",
+		"GET /(x)!*?a=1& HTTP/1.1\r\nHost: h.\r\nCookie: a=b\r\nCookie: c=d\r\n\r\n",
+	}
+	for _, trusted := range []bool{false, true} {
+		var popts ingress.Options
+		if trusted {
+			popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		e := newEnv(t, ingress.TableOptions{}, popts)
+		e.table.Reset([]*api.Service{
+			service("s1", "web", webLabels()),
+			service("s2", "nohost", labels("traefik.http.routers.r.rule=Path(`/nohost`)",
+				"traefik.http.services.s.loadbalancer.server.port=80", "traefik.http.services.s.loadbalancer.passhostheader=false")),
+		}, []*api.Task{task("t1", "s1", a.addr()), task("t2", "s2", a.addr())})
+		slow := httptest.NewServer(e.proxy)
+		defer slow.Close()
+		for _, raw := range append(requests, "GET /nohost HTTP/1.1\r\nHost: h\r\n\r\n") {
+			var got [2]seen
+			for i, addr := range []string{e.addr, slow.Listener.Addr().String()} {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, raw)
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&got[i]); err != nil {
+					t.Fatalf("%q: %d %v", raw, resp.StatusCode, err)
+				}
+				resp.Body.Close()
+				c.Close()
+			}
+			if !reflect.DeepEqual(got[0], got[1]) {
+				t.Errorf("trusted=%v %q:\nfast path: %+v\nnet/http:  %+v", trusted, raw, got[0], got[1])
+			}
+		}
+		if n := e.proxy.Stats().Unrouted; n != 0 {
+			t.Errorf("%d requests unrouted", n)
+		}
+	}
+}
+
+// TestFastPathAnswersAsNetHTTPPath is the same comparison for responses:
+// the client sees the same status, headers (but Date, which net/http adds
+// when a backend sends none), framing, body and trailers on both paths.
+func TestFastPathAnswersAsNetHTTPPath(t *testing.T) {
+	canned := map[string]string{
+		"/plain": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: X-Hop\r\nX-Hop: 1\r\n" +
+			"Keep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nx-lower: v\r\nProxy-Authenticate: Basic\r\n\r\nhello",
+		"/chunked": "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+			"2\r\nab\r\n1\r\nc\r\n0\r\nX-Sum: 3\r\n\r\n",
+		"/204":    "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+		"/304":    "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n",
+		"/head":   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 42\r\n\r\n",
+		"/eof":    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+		"/http10": "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		"/length-and-chunked": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"1\r\nx\r\n0\r\n\r\n",
+		"/early-hints": "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx",
+	}
+	b := startRawBackend(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			req, _, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			io.WriteString(c, canned[req.URL.Path])
+			if req.URL.Path == "/eof" || req.URL.Path == "/http10" {
+				return
+			}
+		}
+	})
+	for _, sticky := range []bool{false, true} {
+		e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+		var extra []string
+		if sticky {
+			extra = append(extra, "traefik.http.services.signup-web.loadbalancer.sticky.cookie=true")
+		}
+		e.table.Reset([]*api.Service{service("s1", "web", webLabels(extra...))}, []*api.Task{task("t1", "s1", b.addr())})
+		slow := httptest.NewServer(e.proxy)
+		defer slow.Close()
+		for path := range canned {
+			method := "GET"
+			if path == "/head" {
+				method = "HEAD"
+			}
+			type answer struct {
+				Status           int
+				Header, Trailer  http.Header
+				TransferEncoding []string
+				ContentLength    int64
+				Body             string
+			}
+			var got [2]answer
+			for i, addr := range []string{e.addr, slow.Listener.Addr().String()} {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, method+" "+path+" HTTP/1.1\r\nHost: h\r\n\r\n")
+				br := bufio.NewReader(c)
+				var resp *http.Response
+				var infos []string
+				for resp == nil || resp.StatusCode < 200 {
+					if resp, err = http.ReadResponse(br, &http.Request{Method: method}); err != nil {
+						t.Fatal(err)
+					}
+					if resp.StatusCode < 200 {
+						infos = append(infos, fmt.Sprint(resp.StatusCode, resp.Header))
+					}
+				}
+				resp.Header["Infos"] = infos
+				body, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Header.Del("Date")
+				got[i] = answer{resp.StatusCode, resp.Header, resp.Trailer, resp.TransferEncoding, resp.ContentLength, string(body)}
+				c.Close()
+			}
+			if !reflect.DeepEqual(got[0], got[1]) {
+				t.Errorf("sticky=%v %s %s:\nfast path: %+v\nnet/http:  %+v", sticky, method, path, got[0], got[1])
+			}
+		}
 	}
 }

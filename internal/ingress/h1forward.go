@@ -360,7 +360,8 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 		o = append(o, "Content-Length: "...)
 		o = strconv.AppendInt(o, r.contentLength, 10)
 		o = append(o, "\r\n"...)
-	case r.method != http.MethodGet && r.method != http.MethodHead:
+	case r.method == http.MethodPost || r.method == http.MethodPut || r.method == http.MethodPatch:
+		// net/http's transport sends a zero length for these only.
 		o = append(o, "Content-Length: 0\r\n"...)
 	}
 	return append(o, "\r\n"...)
