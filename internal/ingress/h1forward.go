@@ -72,7 +72,6 @@ func (e errBadResponse) Error() string { return "ingress: bad backend response: 
 type attemptResult struct {
 	err      error
 	dial     bool // no connection: dial or TLS handshake failed
-	written  bool // some request byte was written
 	consumed bool // some body byte was taken from the client
 	gotResp  bool // some response byte arrived
 	// clientErr is set when the client failed: gone, or its body was
@@ -216,7 +215,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 		wn, err := bc.c.Write(out)
 		if err != nil {
 			bc.close()
-			res := attemptResult{err: err, written: wn > 0, consumed: wn > 0 && !c.bodyDone}
+			res := attemptResult{err: err, consumed: wn > 0 && !c.bodyDone}
 			if reused && !fresh && (wn == 0 || (!res.consumed && r.replayable())) {
 				fresh = true
 				continue
@@ -248,7 +247,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 				cr = c.stopCopy(bc)
 			}
 			bc.close()
-			res := attemptResult{err: err, written: true, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
+			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
 			if cr.clientErr == nil && reused && !fresh && !gotResp && !consumed && r.replayable() {
 				fresh = true
 				continue
