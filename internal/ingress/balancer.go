@@ -15,9 +15,14 @@ type backend struct {
 	addr string
 	// cookie is the sticky cookie value naming this backend.
 	cookie string
-	// transport is the backend's own connection pool: removing the
-	// backend closes its idle connections without touching others.
+	// transport is the backend's own connection pool for the net/http
+	// path, conns the fast path's: removing the backend closes their
+	// idle connections without touching others.
 	transport *http.Transport
+	conns     *connPool
+	// setCookie is the "Set-Cookie: …\r\n" line pinning a client to this
+	// backend, when its service is sticky.
+	setCookie string
 
 	// inflight counts requests sent and not yet finished.
 	inflight atomic.Int64
@@ -54,6 +59,7 @@ func (b *backend) eject(d time.Duration) {
 func (b *backend) release() {
 	b.gone.Store(true)
 	b.quiesce()
+	b.conns.closeIdle(true)
 }
 
 // quiesce stops the health check and closes idle connections, leaving the
@@ -63,6 +69,7 @@ func (b *backend) quiesce() {
 		b.checker.stop()
 	}
 	b.transport.CloseIdleConnections()
+	b.conns.closeIdle(false)
 }
 
 // pool is the immutable set of backends of one Traefik service in one
@@ -133,7 +140,25 @@ func (p *pool) sticky(r *http.Request) *backend {
 	if err != nil {
 		return nil
 	}
-	b := p.byCookie[c.Value]
+	return p.byCookieValue(c.Value)
+}
+
+// stickyHead is sticky for the fast path's requests.
+func (p *pool) stickyHead(r *reqHead) *backend {
+	if p.lb.Sticky == nil {
+		return nil
+	}
+	v, ok := r.cookie(p.lb.Sticky.Name)
+	if !ok {
+		return nil
+	}
+	return p.byCookieValue(v)
+}
+
+// byCookieValue returns the backend a sticky cookie value names when it
+// is usable.
+func (p *pool) byCookieValue(v string) *backend {
+	b := p.byCookie[v]
 	if b == nil || !b.healthy() || b.ejected() {
 		return nil
 	}

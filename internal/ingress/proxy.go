@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,29 +89,47 @@ func (o *Options) setDefaults() {
 // answers 404 when no router matches and 503 when the service has no
 // healthy task.
 //
-// Requests are proxied by net/http/httputil.ReverseProxy: hop-by-hop
-// headers are removed, protocol upgrades (WebSocket) are tunnelled, and
-// streaming responses (no Content-Length, or text/event-stream) are
-// flushed as they arrive. Others are written without a flush per write
-// (FlushInterval 0): a forced flush split headers and body into two
-// writes and cost a fifth of the CPU under load. Clients get HTTP/1.1 with keep-alive, and HTTP/2 over TLS
-// (ServeTLS) or, with Options.H2C, in cleartext. Backends are spoken to in
-// HTTP/1.1 with keep-alive.
+// Serve serves HTTP/1.1 on its own fast path (see the package
+// documentation) and hands everything else to net/http: the Proxy's
+// ServeHTTP, which proxies with net/http/httputil.ReverseProxy (protocol
+// upgrades such as WebSocket tunnelled, streaming responses flushed as
+// they arrive). ServeTLS serves HTTPS and HTTP/2 through net/http alone.
+// Clients get HTTP/1.1 with keep-alive, HTTP/2 over TLS or, with
+// Options.H2C, in cleartext. Backends are spoken to in HTTP/1.1 with
+// keep-alive.
 type Proxy struct {
 	table    *Table
 	opts     Options
 	rp       *httputil.ReverseProxy
 	hostname string
 
-	mu       sync.Mutex
-	servers  map[*http.Server]struct{}
-	shutdown bool
+	// headerTimeout bounds reading a request head on the fast path:
+	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
+	headerTimeout time.Duration
+
+	mu        sync.Mutex
+	servers   map[*http.Server]struct{}
+	listeners map[net.Listener]struct{}
+	conns     map[*fconn]struct{}
+	shutdown  bool
+	// draining is set by Shutdown: fast-path connections close once
+	// their request is answered.
+	draining atomic.Bool
+	// handoffs counts connections handed to net/http (for tests).
+	handoffs atomic.Uint64
 }
 
 // NewProxy returns a proxy routing with t.
 func NewProxy(t *Table, opts Options) *Proxy {
 	opts.setDefaults()
-	p := &Proxy{table: t, opts: opts, servers: map[*http.Server]struct{}{}}
+	p := &Proxy{
+		table: t, opts: opts, servers: map[*http.Server]struct{}{},
+		listeners: map[net.Listener]struct{}{}, conns: map[*fconn]struct{}{},
+	}
+	p.headerTimeout = opts.ReadHeaderTimeout
+	if opts.ReadTimeout > 0 && opts.ReadTimeout < p.headerTimeout {
+		p.headerTimeout = opts.ReadTimeout
+	}
 	p.hostname, _ = os.Hostname()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -343,17 +362,6 @@ func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, 
 	p.opts.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
-// Serve accepts HTTP connections on ln until Shutdown; it returns
-// http.ErrServerClosed then.
-func (p *Proxy) Serve(ln net.Listener) error {
-	srv := p.newServer(nil)
-	if srv == nil {
-		return http.ErrServerClosed
-	}
-	defer p.untrack(srv)
-	return srv.Serve(ln)
-}
-
 // ServeTLS accepts HTTPS connections (HTTP/1.1 and HTTP/2) on ln with
 // cfg, which must hold the certificates, until Shutdown.
 func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
@@ -399,21 +407,53 @@ func (p *Proxy) untrack(srv *http.Server) {
 }
 
 // Shutdown stops accepting connections and waits, up to ctx, for requests
-// in flight to finish, as http.Server.Shutdown. It does not close the
+// in flight to finish, as http.Server.Shutdown: idle connections are
+// closed at once, busy ones after their response. It does not close the
 // table.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.shutdown = true
+	p.draining.Store(true)
 	servers := make([]*http.Server, 0, len(p.servers))
 	for s := range p.servers {
 		servers = append(servers, s)
 	}
+	for ln := range p.listeners {
+		_ = ln.Close()
+	}
 	p.mu.Unlock()
-	var errs []error
+	errc := make(chan error, len(servers))
 	for _, s := range servers {
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
+		go func() { errc <- s.Shutdown(ctx) }()
+	}
+	// Fast-path connections: poll as http.Server.Shutdown does.
+	var errs []error
+	var ctxErr error
+	wait := time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for ctxErr == nil && !p.closeIdleConns() {
+		select {
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+		case <-timer.C:
+			if wait < 500*time.Millisecond {
+				wait *= 2
+			}
+			timer.Reset(wait)
 		}
+	}
+	for range servers {
+		if err := <-errc; err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				ctxErr = err
+			} else {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if ctxErr != nil {
+		errs = append(errs, ctxErr)
 	}
 	return errors.Join(errs...)
 }

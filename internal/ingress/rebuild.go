@@ -111,7 +111,14 @@ func (t *Table) syncBackends(service string, ps *poolState, tasks map[string]*ap
 }
 
 func (t *Table) newBackend(service string, lb *LoadBalancer, taskID, addr string) *backend {
-	b := &backend{taskID: taskID, addr: addr, cookie: stickyValue(taskID), transport: t.base.Clone()}
+	b := &backend{
+		taskID: taskID, addr: addr, cookie: stickyValue(taskID), transport: t.base.Clone(),
+		conns: &connPool{addr: addr, scheme: lb.Scheme, cfg: t.conns},
+	}
+	if lb.Sticky != nil {
+		p := &pool{lb: lb}
+		b.setCookie = "Set-Cookie: " + p.stickyCookie(b).String() + "\r\n"
+	}
 	if lb.HealthCheck != nil {
 		b.checker = newChecker(b, lb.Scheme, service+"/"+lb.Name, *lb.HealthCheck, t.healthHTTP, t.opts.Logger, &t.checks)
 		b.checker.start()

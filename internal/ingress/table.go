@@ -81,6 +81,7 @@ func (o *TableOptions) setDefaults() {
 type Table struct {
 	opts       TableOptions
 	base       *http.Transport
+	conns      *connConfig
 	healthHTTP *http.Client
 	stats      *statsRegistry
 	checks     sync.WaitGroup
@@ -149,8 +150,12 @@ func NewTable(opts TableOptions) *Table {
 		DisableCompression: true,
 	}
 	t := &Table{
-		opts:       opts,
-		base:       base,
+		opts: opts,
+		base: base,
+		conns: &connConfig{
+			dialer: dialer, idleTimeout: opts.IdleConnTimeout, maxIdle: opts.MaxIdleConnsPerBackend,
+			responseHeaderTimeout: opts.ResponseHeaderTimeout, tls: opts.BackendTLS,
+		},
 		healthHTTP: newHealthClient(base),
 		stats:      newStatsRegistry(),
 		services:   map[string]*serviceState{},

@@ -8,31 +8,103 @@ import (
 	"strings"
 )
 
+// Request is what a rule is matched against: the parts of an HTTP request
+// the matchers read. *http.Request is one (through Rule.Match); the
+// ingress's own HTTP/1.1 parser provides another without building an
+// http.Request. Every method must be cheap and must not allocate.
+type Request interface {
+	// Method is the request method, "GET".
+	Method() string
+	// Host is the Host header (http.Request.Host), or the URL's host when
+	// it is empty.
+	Host() string
+	// URLPath, URLRawPath and EscapedPath are url.URL's Path, RawPath and
+	// EscapedPath() of the request target.
+	URLPath() string
+	URLRawPath() string
+	EscapedPath() string
+	// RawQuery is the query of the request target, without the "?".
+	RawQuery() string
+	// HeaderValue returns the i-th value (from 0) of the header whose
+	// canonical key is key, as http.Header[key][i].
+	HeaderValue(key string, i int) (string, bool)
+	// RemoteAddr is the peer's address, "IP:port".
+	RemoteAddr() string
+}
+
+// httpRequest adapts *http.Request to Request; it is pointer-shaped, so
+// converting it to the interface does not allocate.
+type httpRequest struct{ r *http.Request }
+
+func (h httpRequest) Method() string { return h.r.Method }
+
+func (h httpRequest) Host() string {
+	if h.r.Host == "" && h.r.URL != nil {
+		return h.r.URL.Host
+	}
+	return h.r.Host
+}
+
+func (h httpRequest) URLPath() string {
+	if h.r.URL == nil {
+		return ""
+	}
+	return h.r.URL.Path
+}
+
+func (h httpRequest) URLRawPath() string {
+	if h.r.URL == nil {
+		return ""
+	}
+	return h.r.URL.RawPath
+}
+
+func (h httpRequest) EscapedPath() string {
+	if h.r.URL == nil {
+		return ""
+	}
+	return h.r.URL.EscapedPath()
+}
+
+func (h httpRequest) RawQuery() string {
+	if h.r.URL == nil {
+		return ""
+	}
+	return h.r.URL.RawQuery
+}
+
+func (h httpRequest) HeaderValue(key string, i int) (string, bool) {
+	vs := h.r.Header[key]
+	if i < len(vs) {
+		return vs[i], true
+	}
+	return "", false
+}
+
+func (h httpRequest) RemoteAddr() string { return h.r.RemoteAddr }
+
 // node is one element of a compiled rule: an operator or a matcher.
 type node interface {
-	match(r *http.Request) bool
+	match(r Request) bool
 }
 
 type andNode struct{ l, r node }
 
-func (n andNode) match(r *http.Request) bool { return n.l.match(r) && n.r.match(r) }
+func (n andNode) match(r Request) bool { return n.l.match(r) && n.r.match(r) }
 
 type orNode struct{ l, r node }
 
-func (n orNode) match(r *http.Request) bool { return n.l.match(r) || n.r.match(r) }
+func (n orNode) match(r Request) bool { return n.l.match(r) || n.r.match(r) }
 
 type notNode struct{ x node }
 
-func (n notNode) match(r *http.Request) bool { return !n.x.match(r) }
+func (n notNode) match(r Request) bool { return !n.x.match(r) }
 
 // requestHost returns the request's host without its port, without a
 // trailing dot and without the brackets of an IPv6 literal. It does not
 // allocate.
-func requestHost(r *http.Request) string {
-	h := r.Host
-	if h == "" && r.URL != nil {
-		h = r.URL.Host
-	}
+func requestHost(r Request) string {
+	h := r.Host()
 	if strings.HasPrefix(h, "[") {
 		if i := strings.IndexByte(h, ']'); i > 0 {
 			return h[1:i]
@@ -49,14 +121,14 @@ func requestHost(r *http.Request) string {
 // port and a trailing dot.
 type hostMatcher struct{ host string }
 
-func (m hostMatcher) match(r *http.Request) bool {
+func (m hostMatcher) match(r Request) bool {
 	return strings.EqualFold(requestHost(r), m.host)
 }
 
 // hostRegexpMatcher matches the lower-cased request host without its port.
 type hostRegexpMatcher struct{ re *regexp.Regexp }
 
-func (m hostRegexpMatcher) match(r *http.Request) bool {
+func (m hostRegexpMatcher) match(r Request) bool {
 	return m.re.MatchString(strings.ToLower(requestHost(r)))
 }
 
@@ -65,14 +137,11 @@ func (m hostRegexpMatcher) match(r *http.Request) bool {
 // PathPrefix(`/a b`) matches /a%20b but an encoded slash (%2F) stays
 // encoded and never matches a literal /. For the usual request, whose path
 // needs no such care, it is URL.Path itself and costs nothing.
-func routingPath(r *http.Request) string {
-	if r.URL == nil {
-		return ""
+func routingPath(r Request) string {
+	if r.URLRawPath() == "" {
+		return r.URLPath()
 	}
-	if r.URL.RawPath == "" {
-		return r.URL.Path
-	}
-	escaped := r.URL.EscapedPath()
+	escaped := r.EscapedPath()
 	var b strings.Builder
 	b.Grow(len(escaped))
 	for i := 0; i < len(escaped); i++ {
@@ -107,43 +176,39 @@ func isReservedEscape(enc string) bool {
 
 type pathMatcher struct{ path string }
 
-func (m pathMatcher) match(r *http.Request) bool { return routingPath(r) == m.path }
+func (m pathMatcher) match(r Request) bool { return routingPath(r) == m.path }
 
 // pathPrefixMatcher is a plain string prefix on the path, as Traefik's:
 // PathPrefix(`/api`) matches /api, /api/x and /apix.
 type pathPrefixMatcher struct{ prefix string }
 
-func (m pathPrefixMatcher) match(r *http.Request) bool {
+func (m pathPrefixMatcher) match(r Request) bool {
 	return strings.HasPrefix(routingPath(r), m.prefix)
 }
 
 type pathRegexpMatcher struct{ re *regexp.Regexp }
 
-func (m pathRegexpMatcher) match(r *http.Request) bool { return m.re.MatchString(routingPath(r)) }
+func (m pathRegexpMatcher) match(r Request) bool { return m.re.MatchString(routingPath(r)) }
 
 type methodMatcher struct{ method string }
 
-func (m methodMatcher) match(r *http.Request) bool { return r.Method == m.method }
+func (m methodMatcher) match(r Request) bool { return r.Method() == m.method }
 
 // headerMatcher matches when one of the header's values equals value; an
 // empty value matches when the header is present (gorilla/mux semantics,
 // which Traefik uses).
 type headerMatcher struct{ key, value string }
 
-func (m headerMatcher) match(r *http.Request) bool {
-	vs, ok := r.Header[m.key]
-	if !ok {
-		return false
-	}
-	if m.value == "" {
-		return true
-	}
-	for _, v := range vs {
-		if v == m.value {
+func (m headerMatcher) match(r Request) bool {
+	for i := 0; ; i++ {
+		v, ok := r.HeaderValue(m.key, i)
+		if !ok {
+			return false
+		}
+		if m.value == "" || v == m.value {
 			return true
 		}
 	}
-	return false
 }
 
 type headerRegexpMatcher struct {
@@ -151,23 +216,23 @@ type headerRegexpMatcher struct {
 	re  *regexp.Regexp
 }
 
-func (m headerRegexpMatcher) match(r *http.Request) bool {
-	for _, v := range r.Header[m.key] {
+func (m headerRegexpMatcher) match(r Request) bool {
+	for i := 0; ; i++ {
+		v, ok := r.HeaderValue(m.key, i)
+		if !ok {
+			return false
+		}
 		if m.re.MatchString(v) {
 			return true
 		}
 	}
-	return false
 }
 
 // queryValues calls fn with each value of the query parameter key, in
 // order, until fn returns true. It scans the raw query in place and
 // allocates only for keys or values that are percent- or plus-encoded.
-func queryValues(r *http.Request, key string, fn func(v string) bool) bool {
-	if r.URL == nil {
-		return false
-	}
-	q := r.URL.RawQuery
+func queryValues(r Request, key string, fn func(v string) bool) bool {
+	q := r.RawQuery()
 	for q != "" {
 		var pair string
 		pair, q, _ = strings.Cut(q, "&")
@@ -205,7 +270,7 @@ func unescapedEqual(raw, want string) bool {
 // ?k=), as Traefik's.
 type queryMatcher struct{ key, value string }
 
-func (m queryMatcher) match(r *http.Request) bool {
+func (m queryMatcher) match(r Request) bool {
 	return queryValues(r, m.key, func(v string) bool { return v == m.value })
 }
 
@@ -214,7 +279,7 @@ type queryRegexpMatcher struct {
 	re  *regexp.Regexp
 }
 
-func (m queryRegexpMatcher) match(r *http.Request) bool {
+func (m queryRegexpMatcher) match(r Request) bool {
 	return queryValues(r, m.key, m.re.MatchString)
 }
 
@@ -222,8 +287,8 @@ func (m queryRegexpMatcher) match(r *http.Request) bool {
 // forwarded header: an IP is a prefix of full length.
 type clientIPMatcher struct{ prefix netip.Prefix }
 
-func (m clientIPMatcher) match(r *http.Request) bool {
-	ip, ok := remoteIP(r.RemoteAddr)
+func (m clientIPMatcher) match(r Request) bool {
+	ip, ok := remoteIP(r.RemoteAddr())
 	return ok && m.prefix.Contains(ip)
 }
 

@@ -38,7 +38,11 @@ type Rule struct {
 func (r *Rule) String() string { return r.text }
 
 // Match reports whether req satisfies the rule.
-func (r *Rule) Match(req *http.Request) bool { return r.root.match(req) }
+func (r *Rule) Match(req *http.Request) bool { return r.root.match(httpRequest{req}) }
+
+// MatchRequest reports whether req satisfies the rule; it is Match for
+// requests that are not an *http.Request.
+func (r *Rule) MatchRequest(req Request) bool { return r.root.match(req) }
 
 // Parse parses and compiles a Traefik v3 rule. The error says what is wrong
 // and where (a 1-based column in the rule text).

@@ -1,0 +1,109 @@
+package ingress_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
+)
+
+// BenchmarkProxyLoopback measures one keep-alive GET through the proxy
+// over loopback, client and backend in the same process (the backend a
+// minimal raw HTTP/1.1 responder), with allocations per request:
+//
+//	go test -run xxx -bench ProxyLoopback -benchmem ./internal/ingress/
+func BenchmarkProxyLoopback(b *testing.B) {
+	for _, sticky := range []bool{false, true} {
+		name := "plain"
+		if sticky {
+			name = "sticky-cookie"
+		}
+		b.Run(name, func(b *testing.B) { benchLoopback(b, sticky) })
+	}
+}
+
+func benchLoopback(b *testing.B, sticky bool) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	const resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n" +
+		"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if _, err := io.WriteString(c, resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	extra := []string{}
+	if sticky {
+		extra = append(extra, "traefik.http.services.signup-web.loadbalancer.sticky.cookie=true")
+	}
+	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
+	defer table.Close()
+	table.Reset([]*api.Service{service("s1", "web", webLabels(extra...))}, []*api.Task{task("t1", "s1", ln.Addr().String())})
+	p := ingress.NewProxy(table, ingress.Options{ErrorLog: quietLog})
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.Serve(pln); close(done) }()
+	defer func() { _ = p.Shutdown(b.Context()); <-done }()
+
+	c, err := net.Dial("tcp", pln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := "GET /bench HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n"
+	if sticky {
+		// The backend's cookie value, taken from a first answer.
+		_, _ = io.WriteString(c, req+"\r\n")
+		r, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		req += "Cookie: " + r.Cookies()[0].String() + "\r\n"
+	}
+	req += "\r\n"
+	br := bufio.NewReader(c)
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := io.WriteString(c, req); err != nil {
+			b.Fatal(err)
+		}
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, r.Body, buf); err != nil || r.StatusCode != 200 {
+			b.Fatal(err, r.StatusCode)
+		}
+		r.Body.Close()
+	}
+}
