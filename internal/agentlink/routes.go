@@ -2,7 +2,9 @@ package agentlink
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -16,25 +18,34 @@ import (
 // goes out when nothing changed for a while, so that a reader notices a
 // manager that vanished.
 //
+// A line that cannot be written within the write timeout ends the stream:
+// the reader stopped reading, and the changes queued for it would
+// otherwise pile up in memory for as long as its connection stays open.
+// It connects again and starts from a new snapshot.
+//
 // Services and tasks are trimmed to what routing needs: a worker sees the
 // cluster's routing labels and endpoints, not every service's
 // environment and command.
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	tx, sub := s.store.Subscribe()
 	defer sub.Close()
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	send := func(u routeUpdate) bool {
-		if err := enc.Encode(u); err != nil {
-			return false
+		// (Unsupported only by a wrapping ResponseWriter, never by
+		// net/http's own.)
+		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		err := enc.Encode(u)
+		if err == nil {
+			err = rc.Flush()
 		}
-		if flusher != nil {
-			flusher.Flush()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.log.Warn("routes stream ended: the node stopped reading it", "remote", r.RemoteAddr, "timeout", s.writeTimeout)
 		}
-		return true
+		return err == nil
 	}
 	if !send(snapshot(tx)) {
 		return

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/dispatcher"
@@ -26,6 +27,11 @@ type ServerConfig struct {
 	// Token is the join token every request must carry.
 	Token  string
 	Logger *slog.Logger
+	// StreamWriteTimeout bounds the write of one line of the routes
+	// stream: a reader that takes longer has stopped reading, and its
+	// stream ends. Zero means 3 keep-alive periods (30s), the silence
+	// after which a reader gives up on the manager.
+	StreamWriteTimeout time.Duration
 }
 
 // Server serves agents on other machines: it is an http.Handler to mount
@@ -36,6 +42,8 @@ type Server struct {
 	token [sha256.Size]byte
 	log   *slog.Logger
 	mux   *http.ServeMux
+	// writeTimeout bounds each line of a routes stream.
+	writeTimeout time.Duration
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -61,7 +69,10 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, token: tokenDigest(cfg.Token), log: log, mux: http.NewServeMux(),
-		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}}
+		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout}
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = 3 * routeKeepBeat
+	}
 	s.mux.HandleFunc("POST "+pathRegister, s.register)
 	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)

@@ -1,0 +1,95 @@
+package agentlink_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// A worker that stops reading its routes stream (a stopped process, a
+// stuck reader: its kernel still acknowledges, so the connection looks
+// alive) must not hold the manager's stream open forever, with its
+// subscription queueing every change of the cluster in memory: the
+// manager gives up on a line it cannot write in time and frees both. The
+// worker then connects again and gets a new snapshot.
+func TestRoutesStreamDropsAStalledReader(t *testing.T) {
+	s := state.NewStore()
+	p := &state.LocalProposer{Store: s}
+	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
+	t.Cleanup(d.Start(context.Background()))
+	token := agentlink.NewToken()
+	srv := agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: token, Logger: quiet,
+		StreamWriteTimeout: 200 * time.Millisecond})
+	hs := httptest.NewUnstartedServer(srv)
+	closed := make(chan struct{}, 16)
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	hs.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+
+	// A reader with a small receive window that reads the head and the
+	// first line, then nothing.
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := dialer.DialContext(testCtx(t), "tcp", strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /agent/v1/routes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", token)
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "{") || strings.Contains(line, `"Reset"`) {
+			break // the snapshot
+		}
+	}
+
+	// Changes keep coming while the reader sleeps: far more than the
+	// socket buffers hold.
+	big := strings.Repeat("x", 64<<10)
+	ctx := testCtx(t)
+	for i := 0; ; i++ {
+		tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: uint64(i + 1), DesiredState: api.TaskStateRunning,
+			Status: api.TaskStatus{State: api.TaskStatePending}, ServiceLabels: map[string]string{"filler": big}}
+		if _, err := p.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpCreateTask, Task: tk}}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-closed:
+			return // the manager gave up on the stalled stream
+		case <-ctx.Done():
+			t.Fatal("the manager still holds the stream of a reader that stopped reading")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
