@@ -28,7 +28,10 @@ type Client struct {
 	addr  string
 	base  string
 	token string
-	http  *http.Client
+	// instance is random per client: it tells this agent's
+	// registrations from another agent's with the same node ID.
+	instance string
+	http     *http.Client
 }
 
 var _ agent.Manager = (*Client)(nil)
@@ -45,7 +48,7 @@ func NewClient(addr, token string) (*Client, error) {
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{addr: addr, base: "http://" + addr, token: token, http: &http.Client{Transport: tr}}, nil
+	return &Client{addr: addr, base: "http://" + addr, token: token, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
 }
 
 // Addr is the managers' agent port the client talks to.
@@ -86,6 +89,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		return nil, err
 	}
 	req.Header.Set(headerAuth, authScheme+c.token)
+	req.Header.Set(headerInstance, c.instance)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -21,16 +21,20 @@ import (
 // The endpoints, under one prefix so that they never collide with the
 // cluster API's /v1.
 const (
-	pathRegister  = "/agent/v1/register"
-	pathSessions  = "/agent/v1/sessions/"
-	pathRoutes    = "/agent/v1/routes"
-	suffixAssign  = "/assignments"
-	suffixReport  = "/report"
-	suffixBeat    = "/heartbeat"
-	headerAuth    = "Authorization"
-	authScheme    = "Bearer "
-	maxBody       = 16 << 20
-	routeKeepBeat = 10 * time.Second
+	pathRegister = "/agent/v1/register"
+	pathSessions = "/agent/v1/sessions/"
+	pathRoutes   = "/agent/v1/routes"
+	suffixAssign = "/assignments"
+	suffixReport = "/report"
+	suffixBeat   = "/heartbeat"
+	headerAuth   = "Authorization"
+	// headerInstance names the agent process (its Client) a request
+	// comes from: the same agent registering again replaces its session,
+	// another agent of the same node does not.
+	headerInstance = "Shoal-Agent-Instance"
+	authScheme     = "Bearer "
+	maxBody        = 16 << 20
+	routeKeepBeat  = 10 * time.Second
 )
 
 // registered answers a registration.

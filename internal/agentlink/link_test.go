@@ -3,6 +3,7 @@ package agentlink_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -480,5 +481,110 @@ func TestJoinTokenFile(t *testing.T) {
 	}
 	if _, err := agentlink.LoadOrCreateToken(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("corrupt file: %v", err)
+	}
+}
+
+// Two agents with the same node ID (a data folder copied to a second
+// machine) must not take the node from each other in turn, each new
+// registration ending the other's session: each would get the full set
+// in turn and run the node's tasks, twice. While one agent is connected,
+// another is refused (and changes nothing); it gets the node once the
+// first is gone. The same agent registering again (its session broke) is
+// never refused.
+func TestSecondAgentOfANodeRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	first := e.register(e.client(e.token), nodeA)
+	if _, err := first.Assignments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	polls := make(chan error, 1)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go func() {
+		_, err := first.Assignments(pollCtx)
+		polls <- err
+	}()
+	before := e.store.Read().Node(nodeA)
+
+	clone := e.client(e.token)
+	_, err := clone.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.8"})
+	var se *agentlink.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || !strings.Contains(err.Error(), "another agent") {
+		t.Fatalf("second agent's registration: %v, want 409 naming the other agent", err)
+	}
+	if n := e.store.Read().Node(nodeA); n.Version != before.Version || n.Status.Addr != "127.0.0.9" {
+		t.Fatalf("the refused registration changed the node: %+v", n.Status)
+	}
+	// The first agent's session lives on: its long-poll answers.
+	tk := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"true"}})
+	if err := <-polls; err != nil {
+		t.Fatalf("first agent's long-poll after the refusal: %v", err)
+	}
+	go func() {
+		as, err := first.Assignments(pollCtx)
+		if err == nil && (len(as.Tasks) != 1 || as.Tasks[0].ID != tk.ID) {
+			err = fmt.Errorf("unexpected assignments %+v", as)
+		}
+		polls <- err
+	}()
+
+	// The first agent goes away: the clone gets the node.
+	first.Close()
+	if err := <-polls; err == nil {
+		t.Fatal("the long-poll of a closed session answered")
+	}
+	sess, err := clone.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.8"})
+	if err != nil {
+		t.Fatalf("registration once the first agent is gone: %v", err)
+	}
+	t.Cleanup(sess.Close)
+	if as, err := sess.Assignments(ctx); err != nil || !as.Full || len(as.Tasks) != 1 {
+		t.Fatalf("its full set: %+v %v", as, err)
+	}
+	// Its own registration again (the session broke) replaces its session.
+	again, err := clone.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.8"})
+	if err != nil {
+		t.Fatalf("the same agent registering again: %v", err)
+	}
+	t.Cleanup(again.Close)
+}
+
+// An agent killed in the middle of its long-poll (its connection closes)
+// leaves the node to the next agent at once: the restarted agent is a new
+// process, and must get in before the node is marked down to adopt its
+// tasks.
+func TestKilledAgentsNodeFreeAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	first := e.register(e.client(e.token), nodeA)
+	if _, err := first.Assignments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pollCtx, kill := context.WithCancel(ctx)
+	polls := make(chan error, 1)
+	go func() {
+		_, err := first.Assignments(pollCtx)
+		polls <- err
+	}()
+	restarted := e.client(e.token)
+	if _, err := restarted.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"}); err == nil {
+		t.Fatal("a second agent registered while the first one is connected")
+	}
+	kill()
+	<-polls
+	// The server sees the connection close on its own time: retry as the
+	// agent does, with backoff.
+	for backoff := 10 * time.Millisecond; ; backoff *= 2 {
+		sess, err := restarted.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
+		if err == nil {
+			t.Cleanup(sess.Close)
+			break
+		}
+		var se *agentlink.StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || backoff > 2*time.Second {
+			t.Fatalf("registration after the first agent died: %v", err)
+		}
+		time.Sleep(backoff)
 	}
 }

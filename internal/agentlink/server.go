@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -57,8 +58,16 @@ type Server struct {
 type linkSession struct {
 	id string
 	s  *dispatcher.Session
+	// instance names the agent process that registered (its client), and
+	// remote the address it registered from.
+	instance, remote string
 	// polling is held by the one Assignments call a session may have.
 	polling sync.Mutex
+	// detached is set when the agent went away in the middle of a
+	// long-poll (its connection closed: the process ended), and cleared
+	// by the next long-poll. A session that is not detached has a live
+	// agent, as far as the server can tell.
+	detached atomic.Bool
 }
 
 // NewServer returns the managers' side of the link. Close ends it.
@@ -126,6 +135,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
+	instance := r.Header.Get(headerInstance)
+	if msg := s.conflict(reg.NodeID, instance); msg != "" {
+		writeError(w, http.StatusConflict, msg)
+		return
+	}
 	// The worker token makes workers; a node that exists keeps its role.
 	reg.Role = api.RoleWorker
 	ds, err := s.d.Register(r.Context(), reg)
@@ -137,7 +151,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	ls := &linkSession{id: newSessionID(), s: ds}
+	ls := &linkSession{id: newSessionID(), s: ds, instance: instance, remote: r.RemoteAddr}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -145,8 +159,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the manager is shutting down")
 		return
 	}
+	// Another agent may have come between the check and here.
+	if msg := s.conflictLocked(reg.NodeID, instance); msg != "" {
+		s.mu.Unlock()
+		ds.Close()
+		writeError(w, http.StatusConflict, msg)
+		return
+	}
 	// A node has one agent: a new registration ends the node's older
-	// sessions, which that agent gave up on (or it would not register).
+	// sessions, which their agent gave up on (it registers again) or
+	// which belong to an agent that is gone.
 	for id, old := range s.sessions {
 		if old.s.NodeID() == reg.NodeID {
 			delete(s.sessions, id)
@@ -170,6 +192,28 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}()
 	s.log.Info("agent registered", "node", reg.NodeID, "addr", reg.Addr, "hostname", reg.Description.Hostname, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, registered{SessionID: ls.id})
+}
+
+// conflict returns why a registration of node by the agent instance is
+// refused, or "" when it is not: another agent process serves the node
+// and is still connected. Two agents with one node ID (a data folder
+// copied to a second machine) would otherwise take the node from each
+// other in turn, and both run its tasks.
+func (s *Server) conflict(node, instance string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflictLocked(node, instance)
+}
+
+func (s *Server) conflictLocked(node, instance string) string {
+	for _, old := range s.sessions {
+		if old.s.NodeID() != node || (instance != "" && old.instance == instance) || old.detached.Load() || ended(old.s) {
+			continue
+		}
+		return fmt.Sprintf("another agent serves node %s (connected from %s): is this machine's data folder a copy of that node's? "+
+			"Each node needs its own; this agent retries, and gets the node once the other agent is gone", node, old.remote)
+	}
+	return ""
 }
 
 // drop forgets and closes a session, if it is still the one under id.
@@ -206,6 +250,14 @@ func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ls.polling.Unlock()
+	ls.detached.Store(false)
+	defer func() {
+		// Still inside the handler, the request's context ends only when
+		// the agent closed its connection.
+		if r.Context().Err() != nil {
+			ls.detached.Store(true)
+		}
+	}()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
