@@ -121,9 +121,18 @@ func (d *Dispatcher) expire(ctx context.Context, id string) {
 	st.Message = "heartbeat failure"
 	_, err := d.Proposer.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpNodeStatus, ID: id, NodeStatus: &st}}})
 	if err != nil {
-		if ctx.Err() == nil {
-			d.logger().Warn("mark node down", "node", id, "err", err)
+		if ctx.Err() != nil {
+			return
 		}
+		// Try again after another timeout (unless the node beat in the
+		// meantime): a node left ready without a detector would never be
+		// marked down, nor its tasks replaced.
+		d.logger().Warn("mark node down; trying again", "node", id, "err", err, "in", 3*d.period())
+		d.mu.Lock()
+		if d.ctx == ctx && d.beats[id] == nil {
+			d.armLocked(id)
+		}
+		d.mu.Unlock()
 		return
 	}
 	// End the node's sessions: only Register marks a node ready again, so
