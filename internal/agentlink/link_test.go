@@ -244,6 +244,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"unknown field", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `","Addr":"x","Bogus":1}`, 400, "unknown field"},
 		{"two values", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `","Addr":"x"} {}`, 400, "more than one JSON value"},
 		{"bad node ID", "POST", "/agent/v1/register", `{"NodeID":"short","Addr":"x"}`, 400, "invalid node ID"},
+		{"node ID not an ID", "POST", "/agent/v1/register", `{"NodeID":"../../\u001b[2J000000000000000","Addr":"x"}`, 400, "invalid node ID"},
 		{"no address", "POST", "/agent/v1/register", `{"NodeID":"` + nodeB + `"}`, 400, "missing Addr"},
 		{"report to an unknown session", "POST", "/agent/v1/sessions/nosuch/report", `[]`, 404, "unknown session"},
 		{"unknown session", "GET", "/agent/v1/sessions/nosuch/assignments", ``, 404, "unknown session"},

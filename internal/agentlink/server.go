@@ -123,8 +123,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &reg) {
 		return
 	}
-	if len(reg.NodeID) != api.IDLength {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %q: want %d characters", reg.NodeID, api.IDLength))
+	if len(reg.NodeID) != api.IDLength || strings.Trim(reg.NodeID, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
 		return
 	}
 	if reg.Addr == "" {
