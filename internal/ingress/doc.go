@@ -122,7 +122,7 @@
 // reused connection before any response byte is sent again on a new
 // connection to the same backend when nothing was written, or when it is
 // replayable (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key) with no
-// body byte sent.
+// body byte sent and did not time out.
 //
 // Differences from the net/http path, all deliberate:
 //

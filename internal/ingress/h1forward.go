@@ -21,10 +21,11 @@ import (
 //   - dial failed (or the TLS handshake): retried on another backend,
 //     any method, and the backend is ejected;
 //   - a reused keep-alive connection failed before any response byte,
-//     with nothing written or with a replayable request (GET, HEAD,
-//     OPTIONS, TRACE, or an Idempotency-Key, and no body byte sent): sent
-//     again on a new connection to the same backend, as net/http's
-//     transport does, without counting as an attempt;
+//     but not by a timeout, with nothing written or with a replayable
+//     request (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key, and no
+//     body byte sent): sent again on a new connection to the same
+//     backend, as net/http's transport does, without counting as an
+//     attempt;
 //   - otherwise failed with no response byte: retried on another backend
 //     when the method is idempotent, no body byte was taken from the
 //     client and the failure is not a timeout;
@@ -248,7 +249,9 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 			}
 			bc.close()
 			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
-			if cr.clientErr == nil && reused && !fresh && !gotResp && !consumed && r.replayable() {
+			// A timeout is a slow backend, not a connection it closed
+			// while idle: not sent again (as net/http's transport).
+			if cr.clientErr == nil && reused && !fresh && !gotResp && !consumed && !isTimeout(err) && r.replayable() {
 				fresh = true
 				continue
 			}
