@@ -245,7 +245,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 		if err != nil {
 			var cr copyResult
 			if streaming {
-				cr = c.stopCopy(bc)
+				cr, _ = c.stopCopy(bc)
 			}
 			bc.close()
 			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
@@ -403,19 +403,20 @@ func (c *fconn) copyBody(bc *bconn) {
 
 // stopCopy ends a body copy still running (the response is complete or
 // failed) and returns its outcome; the connection's body is then not
-// read whole unless the copy had finished.
-func (c *fconn) stopCopy(bc *bconn) copyResult {
+// read whole unless the copy had finished. cut reports that the copy was
+// still running: bc is then closed.
+func (c *fconn) stopCopy(bc *bconn) (res copyResult, cut bool) {
 	select {
 	case res := <-c.copyDone:
 		if res.clientErr == nil && res.backendErr == nil {
 			c.bodyDone = true
 		}
-		return res
+		return res, false
 	default:
 	}
 	_ = c.c.SetReadDeadline(aLongTimeAgo)
 	_ = bc.c.Close()
-	res := <-c.copyDone
+	res = <-c.copyDone
 	if res.clientErr == nil && res.backendErr == nil {
 		c.bodyDone = true
 	} else {
@@ -425,7 +426,7 @@ func (c *fconn) stopCopy(bc *bconn) copyResult {
 	if isTimeout(res.clientErr) {
 		res.clientErr = nil
 	}
-	return res
+	return res, true
 }
 
 var (
@@ -759,8 +760,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 	}
 	reusable := rerr == nil && werr == nil && !rh.close && frame != bodyToEOF
 	if streaming {
-		res := c.stopCopy(bc)
-		if res.clientErr != nil || res.backendErr != nil {
+		// A copy cut off here leaves bc closed, the body unsent.
+		res, cut := c.stopCopy(bc)
+		if cut || res.clientErr != nil || res.backendErr != nil {
 			reusable = false
 		}
 	}

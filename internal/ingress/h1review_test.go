@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,5 +46,31 @@ func TestResponseHeaderTimeoutOnReusedConnIsNotResent(t *testing.T) {
 	}
 	if n := requests.Load(); n != 2 {
 		t.Errorf("backend got %d requests, want 2: the timed-out GET was sent again", n)
+	}
+}
+
+// TestEarlyResponseConnNotPooled: a backend answering before it has the
+// whole request body leaves a connection that cannot carry another
+// request; it is not put back in the pool.
+func TestEarlyResponseConnNotPooled(t *testing.T) {
+	b := startRawBackend(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			// Answer at once, body unread.
+			io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
+		}
+	})
+	e := oneBackend(t, b.addr(), ingress.Options{})
+	rc := e.dialRaw()
+	rc.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 10))
+	if resp, body := rc.read("POST"); resp.StatusCode != 401 || body != "no" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	rc.closed()
+	waitFor(t, "the request to be counted", func() bool { return e.proxy.Stats().Services["web/signup-web"].Requests == 1 })
+	if alive, total := ingress.IdleConnsAlive(e.table); total != 0 {
+		t.Errorf("%d idle backend connections (%d alive) after a request whose body was cut off, want 0", total, alive)
 	}
 }
