@@ -505,6 +505,15 @@ func (rh *respHead) read(br *bufio.Reader) (got bool, err error) {
 				rh.buf = buf
 				return got, errBadResponse("malformed status line")
 			}
+			// The reason phrase is passed on: HTAB, SP, VCHAR and
+			// obs-text only (a bare CR could end the line for a lenient
+			// client).
+			for _, ch := range l[12:] {
+				if (ch < ' ' && ch != '\t') || ch == 0x7f {
+					rh.buf = buf
+					return got, errBadResponse("malformed status line")
+				}
+			}
 			http10 = l[7] == '0'
 			rh.code = int(l[9]-'0')*100 + int(l[10]-'0')*10 + int(l[11]-'0')
 			if rh.code < 100 {

@@ -74,3 +74,28 @@ func TestEarlyResponseConnNotPooled(t *testing.T) {
 		t.Errorf("%d idle backend connections (%d alive) after a request whose body was cut off, want 0", total, alive)
 	}
 }
+
+// TestStatusLineControlBytesRefused: a backend status line whose reason
+// phrase holds a bare CR (or another control byte) is not passed on: a
+// lenient client would take what follows the CR as a header line.
+func TestStatusLineControlBytesRefused(t *testing.T) {
+	b := startRawBackend(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\rSet-Cookie: session=attacker\r\nContent-Length: 2\r\n\r\nok")
+	})
+	e := oneBackend(t, b.addr(), ingress.Options{})
+	rc := e.dialRaw()
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	line, err := rc.br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.TrimSuffix(line, "\r\n"), "\r") {
+		t.Fatalf("status line with a bare CR passed on: %q", line)
+	}
+	if !strings.HasPrefix(line, "HTTP/1.1 502 ") {
+		t.Fatalf("got %q, want a 502", line)
+	}
+}
