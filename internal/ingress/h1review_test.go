@@ -99,3 +99,22 @@ func TestStatusLineControlBytesRefused(t *testing.T) {
 		t.Fatalf("got %q, want a 502", line)
 	}
 }
+
+// TestFirstHeadWithinReadHeaderTimeout: a new connection's first request
+// head must arrive whole within ReadHeaderTimeout of the connection, as
+// on net/http: sending its first byte does not start the clock again.
+func TestFirstHeadWithinReadHeaderTimeout(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	e := oneBackend(t, a.addr(), ingress.Options{ReadHeaderTimeout: 300 * time.Millisecond})
+	rc := e.dialRaw()
+	time.Sleep(200 * time.Millisecond)
+	rc.send("G")
+	time.Sleep(200 * time.Millisecond) // 400ms after the connection
+	_, _ = io.WriteString(rc.c, "ET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if !rc.closed() {
+		t.Fatalf("a head sent over 400ms was served with a ReadHeaderTimeout of 300ms")
+	}
+	if n := a.hits.Load(); n != 0 {
+		t.Errorf("backend hits = %d, want 0", n)
+	}
+}

@@ -289,13 +289,16 @@ func (c *fconn) serve() {
 		if !c.state.CompareAndSwap(connIdle, connActive) && !c.state.CompareAndSwap(connNew, connActive) {
 			return // closed by Shutdown
 		}
+		first := c.first
 		c.first = false
 		if b, _ := c.br.Peek(1); b[0] == 0x16 {
 			// A TLS handshake: net/http answers it.
 			handedOff = c.handoff(nil)
 			return
 		}
-		if !headEnd(c.peekBuffered()) {
+		// The head has ReadHeaderTimeout from its first byte, but the
+		// first one from the connection's start, which set the deadline.
+		if !first && !headEnd(c.peekBuffered()) {
 			_ = c.c.SetReadDeadline(time.Now().Add(c.p.headerTimeout))
 		}
 		var err error
