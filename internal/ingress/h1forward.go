@@ -302,6 +302,10 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 			if !c.trusted || r.xRealIP == "" {
 				continue
 			}
+		case kindXFTrusted:
+			if !c.trusted {
+				continue
+			}
 		default:
 			continue
 		}

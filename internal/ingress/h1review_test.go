@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,5 +118,37 @@ func TestFirstHeadWithinReadHeaderTimeout(t *testing.T) {
 	}
 	if n := a.hits.Load(); n != 0 {
 		t.Errorf("backend hits = %d, want 0", n)
+	}
+}
+
+// TestSpoofedForwardedHeadersDropped: the other X-Forwarded-* headers
+// Traefik's forwardedHeaders removes from untrusted clients (request URI
+// and method, and the mTLS client certificate that Traefik's
+// passTLSClientCert sets, which backends trust) do not reach a backend
+// from an untrusted client, on either path; a trusted proxy's do.
+func TestSpoofedForwardedHeadersDropped(t *testing.T) {
+	spoofed := []string{"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info"}
+	a := startBackend(t, "a", nil)
+	for _, trusted := range []bool{false, true} {
+		var popts ingress.Options
+		if trusted {
+			popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		e := oneBackend(t, a.addr(), popts)
+		slow := httptest.NewServer(e.proxy)
+		defer slow.Close()
+		for _, url := range []string{e.url, slow.URL} {
+			var hdr []string
+			for _, h := range spoofed {
+				hdr = append(hdr, strings.ToLower(h), "spoofed")
+			}
+			e.url = url
+			r := e.get("/", hdr...)
+			for _, h := range spoofed {
+				if got, want := r.echo.Header.Get(h), map[bool]string{true: "spoofed"}[trusted]; got != want {
+					t.Errorf("trusted=%v %s: %s = %q, want %q", trusted, url, h, got, want)
+				}
+			}
+		}
 	}
 }

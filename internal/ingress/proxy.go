@@ -226,9 +226,19 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	p.setForwarded(pr)
 }
 
+// trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
+// (pkg/middlewares/forwardedheaders, xHeaders) that the proxy does not
+// set: removed unless the client is a trusted proxy, since backends
+// behind Traefik trust them (X-Forwarded-Tls-Client-Cert is the client
+// certificate passTLSClientCert verified).
+var trustedOnlyForwarded = []string{
+	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+}
+
 // setForwarded sets X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip
 // as Traefik does. Values from the client are kept (X-Forwarded-For
-// appended to) only when it is a trusted proxy.
+// appended to) only when it is a trusted proxy, and so are those of
+// trustedOnlyForwarded.
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
@@ -237,6 +247,11 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	}
 	trusted := p.trusted(clientIP)
 	h := out.Header
+	if !trusted {
+		for _, k := range trustedOnlyForwarded {
+			h.Del(k)
+		}
+	}
 	xff := clientIP
 	if prior := in.Header.Values("X-Forwarded-For"); trusted && len(prior) > 0 {
 		xff = strings.Join(prior, ", ") + ", " + clientIP
