@@ -2,6 +2,8 @@ package ingress_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -150,5 +152,57 @@ func TestSpoofedForwardedHeadersDropped(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestShutdownServesHandedOverRequest: during Shutdown, a connection
+// accepted before it still has its first request served, as on
+// net/http, also when the fast path hands that request over to net/http
+// (HTTP/1.0 here; an upgrade or Expect alike).
+func TestShutdownServesHandedOverRequest(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
+	defer table.Close()
+	p := ingress.NewProxy(table, ingress.Options{ErrorLog: quietLog})
+	table.Reset([]*api.Service{service("s1", "web", webLabels())}, []*api.Task{task("t1", "s1", a.addr())})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ln) }()
+	var conns []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	time.Sleep(20 * time.Millisecond) // accepted
+	shut := make(chan error, 1)
+	go func() { shut <- p.Shutdown(context.Background()) }()
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	for i, req := range []string{"GET /fast HTTP/1.1\r\nHost: a\r\n\r\n", "GET /old HTTP/1.0\r\nHost: a\r\n\r\n"} {
+		io.WriteString(conns[i], req)
+		resp, err := http.ReadResponse(bufio.NewReader(conns[i]), nil)
+		if err != nil {
+			t.Fatalf("%q during Shutdown: %v", req, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !resp.Close || !strings.Contains(string(body), `"Path":"`) {
+			t.Errorf("%q during Shutdown: %d close %v %s", req, resp.StatusCode, resp.Close, body)
+		}
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Shutdown did not return")
 	}
 }

@@ -151,6 +151,11 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		_ = fb.Serve(hl)
 	}()
 	defer func() {
+		if p.draining.Load() {
+			// Shutdown stops fb once the fast path's connections,
+			// which may still hand one over, are done.
+			return
+		}
 		_ = hl.Close()
 		<-fbDone
 	}()
@@ -343,10 +348,11 @@ func (c *fconn) handoff(head []byte) bool {
 	buf := make([]byte, 0, len(head)+len(rest))
 	buf = append(append(buf, head...), rest...)
 	_ = c.c.SetDeadline(time.Time{})
-	c.p.trackConn(c, false) // net/http's Shutdown waits for it from now on
 	if !c.hl.handoff(&replayConn{Conn: c.c, buf: buf}) {
 		return false
 	}
+	// net/http's Shutdown waits for it from now on (serve's end untracks
+	// it here).
 	c.p.handoffs.Add(1)
 	return true
 }

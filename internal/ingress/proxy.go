@@ -107,8 +107,10 @@ type Proxy struct {
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration
 
-	mu        sync.Mutex
-	servers   map[*http.Server]struct{}
+	mu sync.Mutex
+	// servers maps each net/http server to whether it is a Serve's
+	// fallback (fed by the fast path's handoffs).
+	servers   map[*http.Server]bool
 	listeners map[net.Listener]struct{}
 	conns     map[*fconn]struct{}
 	shutdown  bool
@@ -123,7 +125,7 @@ type Proxy struct {
 func NewProxy(t *Table, opts Options) *Proxy {
 	opts.setDefaults()
 	p := &Proxy{
-		table: t, opts: opts, servers: map[*http.Server]struct{}{},
+		table: t, opts: opts, servers: map[*http.Server]bool{},
 		listeners: map[net.Listener]struct{}{}, conns: map[*fconn]struct{}{},
 	}
 	p.headerTimeout = opts.ReadHeaderTimeout
@@ -411,7 +413,7 @@ func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
 	if p.shutdown {
 		return nil
 	}
-	p.servers[srv] = struct{}{}
+	p.servers[srv] = cfg == nil
 	return srv
 }
 
@@ -429,17 +431,22 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.shutdown = true
 	p.draining.Store(true)
-	servers := make([]*http.Server, 0, len(p.servers))
-	for s := range p.servers {
-		servers = append(servers, s)
+	var servers, fallbacks []*http.Server
+	for s, fallback := range p.servers {
+		if fallback {
+			fallbacks = append(fallbacks, s)
+		} else {
+			servers = append(servers, s)
+		}
 	}
 	for ln := range p.listeners {
 		_ = ln.Close()
 	}
 	p.mu.Unlock()
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+len(fallbacks))
+	shutdown := func(s *http.Server) { errc <- s.Shutdown(ctx) }
 	for _, s := range servers {
-		go func() { errc <- s.Shutdown(ctx) }()
+		go shutdown(s)
 	}
 	// Fast-path connections: poll as http.Server.Shutdown does.
 	var errs []error
@@ -458,7 +465,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			timer.Reset(wait)
 		}
 	}
-	for range servers {
+	// The fallback servers go last: until the fast path's connections
+	// are done, one may still be handed over (a new connection's first
+	// request in HTTP/1.0, an upgrade), and is served.
+	for _, s := range fallbacks {
+		go shutdown(s)
+	}
+	for range len(servers) + len(fallbacks) {
 		if err := <-errc; err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				ctxErr = err
