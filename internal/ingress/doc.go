@@ -122,7 +122,7 @@
 // reused connection before any response byte is sent again on a new
 // connection to the same backend when nothing was written, or when it is
 // replayable (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key) with no
-// body byte sent.
+// body byte sent and did not time out.
 //
 // Differences from the net/http path, all deliberate:
 //
@@ -165,8 +165,10 @@
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
 //     meant for a trusted hop behind another proxy. Backends: HTTP/1.1.
-//   - X-Forwarded-* from clients are replaced unless the client is in
-//     Options.TrustedProxies (Traefik's forwardedHeaders.trustedIPs).
+//   - X-Forwarded-* from clients are replaced (X-Forwarded-Uri, -Method,
+//     -Tls-Client-Cert and -Tls-Client-Cert-Info removed) unless the
+//     client is in Options.TrustedProxies (Traefik's
+//     forwardedHeaders.trustedIPs).
 //   - Counters are this package's own types (Stats); they can be exported
 //     to Prometheus once client_golang is a dependency.
 //

@@ -21,10 +21,11 @@ import (
 //   - dial failed (or the TLS handshake): retried on another backend,
 //     any method, and the backend is ejected;
 //   - a reused keep-alive connection failed before any response byte,
-//     with nothing written or with a replayable request (GET, HEAD,
-//     OPTIONS, TRACE, or an Idempotency-Key, and no body byte sent): sent
-//     again on a new connection to the same backend, as net/http's
-//     transport does, without counting as an attempt;
+//     but not by a timeout, with nothing written or with a replayable
+//     request (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key, and no
+//     body byte sent): sent again on a new connection to the same
+//     backend, as net/http's transport does, without counting as an
+//     attempt;
 //   - otherwise failed with no response byte: retried on another backend
 //     when the method is idempotent, no body byte was taken from the
 //     client and the failure is not a timeout;
@@ -244,11 +245,13 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 		if err != nil {
 			var cr copyResult
 			if streaming {
-				cr = c.stopCopy(bc)
+				cr, _ = c.stopCopy(bc)
 			}
 			bc.close()
 			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
-			if cr.clientErr == nil && reused && !fresh && !gotResp && !consumed && r.replayable() {
+			// A timeout is a slow backend, not a connection it closed
+			// while idle: not sent again (as net/http's transport).
+			if cr.clientErr == nil && reused && !fresh && !gotResp && !consumed && !isTimeout(err) && r.replayable() {
 				fresh = true
 				continue
 			}
@@ -297,6 +300,10 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 			}
 		case kindXRealIP:
 			if !c.trusted || r.xRealIP == "" {
+				continue
+			}
+		case kindXFTrusted:
+			if !c.trusted {
 				continue
 			}
 		default:
@@ -400,19 +407,20 @@ func (c *fconn) copyBody(bc *bconn) {
 
 // stopCopy ends a body copy still running (the response is complete or
 // failed) and returns its outcome; the connection's body is then not
-// read whole unless the copy had finished.
-func (c *fconn) stopCopy(bc *bconn) copyResult {
+// read whole unless the copy had finished. cut reports that the copy was
+// still running: bc is then closed.
+func (c *fconn) stopCopy(bc *bconn) (res copyResult, cut bool) {
 	select {
 	case res := <-c.copyDone:
 		if res.clientErr == nil && res.backendErr == nil {
 			c.bodyDone = true
 		}
-		return res
+		return res, false
 	default:
 	}
 	_ = c.c.SetReadDeadline(aLongTimeAgo)
 	_ = bc.c.Close()
-	res := <-c.copyDone
+	res = <-c.copyDone
 	if res.clientErr == nil && res.backendErr == nil {
 		c.bodyDone = true
 	} else {
@@ -422,7 +430,7 @@ func (c *fconn) stopCopy(bc *bconn) copyResult {
 	if isTimeout(res.clientErr) {
 		res.clientErr = nil
 	}
-	return res
+	return res, true
 }
 
 var (
@@ -500,6 +508,15 @@ func (rh *respHead) read(br *bufio.Reader) (got bool, err error) {
 				!isDigit(l[9]) || !isDigit(l[10]) || !isDigit(l[11]) || (len(l) > 12 && l[12] != ' ') {
 				rh.buf = buf
 				return got, errBadResponse("malformed status line")
+			}
+			// The reason phrase is passed on: HTAB, SP, VCHAR and
+			// obs-text only (a bare CR could end the line for a lenient
+			// client).
+			for _, ch := range l[12:] {
+				if (ch < ' ' && ch != '\t') || ch == 0x7f {
+					rh.buf = buf
+					return got, errBadResponse("malformed status line")
+				}
 			}
 			http10 = l[7] == '0'
 			rh.code = int(l[9]-'0')*100 + int(l[10]-'0')*10 + int(l[11]-'0')
@@ -756,8 +773,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 	}
 	reusable := rerr == nil && werr == nil && !rh.close && frame != bodyToEOF
 	if streaming {
-		res := c.stopCopy(bc)
-		if res.clientErr != nil || res.backendErr != nil {
+		// A copy cut off here leaves bc closed, the body unsent.
+		res, cut := c.stopCopy(bc)
+		if cut || res.clientErr != nil || res.backendErr != nil {
 			reusable = false
 		}
 	}

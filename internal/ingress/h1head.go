@@ -74,6 +74,9 @@ const (
 	kindXFServer
 	kindXRealIP
 	kindCookie
+	// kindXFTrusted: other headers of Traefik's forwardedHeaders set,
+	// forwarded from trusted proxies only (trustedOnlyForwarded).
+	kindXFTrusted
 )
 
 // field is one request header; its strings point into the head.
@@ -437,6 +440,9 @@ func requestKind(name string) uint8 {
 		if strings.EqualFold(name, "X-Forwarded-For") {
 			return kindXFF
 		}
+		if strings.EqualFold(name, "X-Forwarded-Uri") {
+			return kindXFTrusted
+		}
 	case 16:
 		if strings.EqualFold(name, "Proxy-Connection") {
 			return kindHop
@@ -461,9 +467,20 @@ func requestKind(name string) uint8 {
 		if strings.EqualFold(name, "X-Forwarded-Server") {
 			return kindXFServer
 		}
+		if strings.EqualFold(name, "X-Forwarded-Method") {
+			return kindXFTrusted
+		}
 	case 19:
 		if strings.EqualFold(name, "Proxy-Authorization") {
 			return kindHop
+		}
+	case 27:
+		if strings.EqualFold(name, "X-Forwarded-Tls-Client-Cert") {
+			return kindXFTrusted
+		}
+	case 32:
+		if strings.EqualFold(name, "X-Forwarded-Tls-Client-Cert-Info") {
+			return kindXFTrusted
 		}
 	}
 	return kindOther

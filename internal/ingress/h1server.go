@@ -151,6 +151,11 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		_ = fb.Serve(hl)
 	}()
 	defer func() {
+		if p.draining.Load() {
+			// Shutdown stops fb once the fast path's connections,
+			// which may still hand one over, are done.
+			return
+		}
 		_ = hl.Close()
 		<-fbDone
 	}()
@@ -289,13 +294,16 @@ func (c *fconn) serve() {
 		if !c.state.CompareAndSwap(connIdle, connActive) && !c.state.CompareAndSwap(connNew, connActive) {
 			return // closed by Shutdown
 		}
+		first := c.first
 		c.first = false
 		if b, _ := c.br.Peek(1); b[0] == 0x16 {
 			// A TLS handshake: net/http answers it.
 			handedOff = c.handoff(nil)
 			return
 		}
-		if !headEnd(c.peekBuffered()) {
+		// The head has ReadHeaderTimeout from its first byte, but the
+		// first one from the connection's start, which set the deadline.
+		if !first && !headEnd(c.peekBuffered()) {
 			_ = c.c.SetReadDeadline(time.Now().Add(c.p.headerTimeout))
 		}
 		var err error
@@ -340,10 +348,11 @@ func (c *fconn) handoff(head []byte) bool {
 	buf := make([]byte, 0, len(head)+len(rest))
 	buf = append(append(buf, head...), rest...)
 	_ = c.c.SetDeadline(time.Time{})
-	c.p.trackConn(c, false) // net/http's Shutdown waits for it from now on
 	if !c.hl.handoff(&replayConn{Conn: c.c, buf: buf}) {
 		return false
 	}
+	// net/http's Shutdown waits for it from now on (serve's end untracks
+	// it here).
 	c.p.handoffs.Add(1)
 	return true
 }

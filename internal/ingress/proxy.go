@@ -107,8 +107,10 @@ type Proxy struct {
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration
 
-	mu        sync.Mutex
-	servers   map[*http.Server]struct{}
+	mu sync.Mutex
+	// servers maps each net/http server to whether it is a Serve's
+	// fallback (fed by the fast path's handoffs).
+	servers   map[*http.Server]bool
 	listeners map[net.Listener]struct{}
 	conns     map[*fconn]struct{}
 	shutdown  bool
@@ -123,7 +125,7 @@ type Proxy struct {
 func NewProxy(t *Table, opts Options) *Proxy {
 	opts.setDefaults()
 	p := &Proxy{
-		table: t, opts: opts, servers: map[*http.Server]struct{}{},
+		table: t, opts: opts, servers: map[*http.Server]bool{},
 		listeners: map[net.Listener]struct{}{}, conns: map[*fconn]struct{}{},
 	}
 	p.headerTimeout = opts.ReadHeaderTimeout
@@ -226,9 +228,19 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	p.setForwarded(pr)
 }
 
+// trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
+// (pkg/middlewares/forwardedheaders, xHeaders) that the proxy does not
+// set: removed unless the client is a trusted proxy, since backends
+// behind Traefik trust them (X-Forwarded-Tls-Client-Cert is the client
+// certificate passTLSClientCert verified).
+var trustedOnlyForwarded = []string{
+	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+}
+
 // setForwarded sets X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip
 // as Traefik does. Values from the client are kept (X-Forwarded-For
-// appended to) only when it is a trusted proxy.
+// appended to) only when it is a trusted proxy, and so are those of
+// trustedOnlyForwarded.
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
@@ -237,6 +249,11 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	}
 	trusted := p.trusted(clientIP)
 	h := out.Header
+	if !trusted {
+		for _, k := range trustedOnlyForwarded {
+			h.Del(k)
+		}
+	}
 	xff := clientIP
 	if prior := in.Header.Values("X-Forwarded-For"); trusted && len(prior) > 0 {
 		xff = strings.Join(prior, ", ") + ", " + clientIP
@@ -396,7 +413,7 @@ func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
 	if p.shutdown {
 		return nil
 	}
-	p.servers[srv] = struct{}{}
+	p.servers[srv] = cfg == nil
 	return srv
 }
 
@@ -414,17 +431,22 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.shutdown = true
 	p.draining.Store(true)
-	servers := make([]*http.Server, 0, len(p.servers))
-	for s := range p.servers {
-		servers = append(servers, s)
+	var servers, fallbacks []*http.Server
+	for s, fallback := range p.servers {
+		if fallback {
+			fallbacks = append(fallbacks, s)
+		} else {
+			servers = append(servers, s)
+		}
 	}
 	for ln := range p.listeners {
 		_ = ln.Close()
 	}
 	p.mu.Unlock()
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+len(fallbacks))
+	shutdown := func(s *http.Server) { errc <- s.Shutdown(ctx) }
 	for _, s := range servers {
-		go func() { errc <- s.Shutdown(ctx) }()
+		go shutdown(s)
 	}
 	// Fast-path connections: poll as http.Server.Shutdown does.
 	var errs []error
@@ -443,7 +465,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			timer.Reset(wait)
 		}
 	}
-	for range servers {
+	// The fallback servers go last: until the fast path's connections
+	// are done, one may still be handed over (a new connection's first
+	// request in HTTP/1.0, an upgrade), and is served.
+	for _, s := range fallbacks {
+		go shutdown(s)
+	}
+	for range len(servers) + len(fallbacks) {
 		if err := <-errc; err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				ctxErr = err
