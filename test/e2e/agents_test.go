@@ -342,6 +342,15 @@ func TestAgentsJoinRunAndRoute(t *testing.T) {
 		"traefik.http.services.web.loadbalancer.server.port": "80",
 	}
 	spec.TaskTemplate.RestartPolicy = &api.RestartPolicy{Delay: api.DurationPtr(0)}
+	// Running means serving: without a check a task runs once its
+	// process starts, and an ingress would pass over it (retrying the
+	// refused connection elsewhere) until it listens.
+	spec.TaskTemplate.ContainerSpec.Healthcheck = &api.HealthCheck{
+		Test:     []string{"CMD", testApp, "health"},
+		Interval: api.DurationPtr(100 * time.Millisecond),
+		Timeout:  api.DurationPtr(5 * time.Second),
+		Retries:  u64p(3),
+	}
 	if _, err := ac.c.ServiceCreate(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
