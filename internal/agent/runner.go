@@ -193,22 +193,11 @@ func healthFromRuntime(ctx context.Context, in <-chan string) <-chan healthUpdat
 // failUnhealthy stops a task whose health check failed and reports it
 // failed with the check's last output.
 func (r *runner) failUnhealthy(h runtime.Handle, output string) {
-	t := r.current()
-	ctx, cancel := context.WithTimeout(context.Background(), stopGrace(t)+30*time.Second)
-	defer cancel()
-	if err := r.rt.Stop(ctx, r.id, stopGrace(t)); err != nil {
-		r.log.Warn("stop unhealthy task", "task", r.id, "err", err)
-	}
 	msg := "task: unhealthy container"
 	if output != "" {
 		msg += ": " + output
 	}
-	st := api.TaskStatus{State: api.TaskStateFailed, Message: "health check failed", Err: msg, RuntimeID: h.RuntimeID, Health: api.HealthUnhealthy}
-	if ex, err := r.rt.Wait(ctx, r.id); err == nil {
-		code := ex.ExitCode
-		st.ExitCode = &code
-	}
-	r.send(st, nil)
+	r.stopAndReport("stop unhealthy task", api.TaskStatus{State: api.TaskStateFailed, Message: "health check failed", Err: msg, RuntimeID: h.RuntimeID, Health: api.HealthUnhealthy})
 }
 
 // start walks the task from assigned to started. It reports false when the
@@ -267,7 +256,6 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 // A task with endpoints first gets the drain delay: the ingress removes it
 // from its pool on the same change, and requests already sent finish.
 func (r *runner) stop(h runtime.Handle, exited <-chan runtime.ExitStatus) {
-	t := r.current()
 	if r.drain > 0 && len(h.Endpoints) > 0 {
 		timer := time.NewTimer(r.drain)
 		select {
@@ -276,16 +264,18 @@ func (r *runner) stop(h runtime.Handle, exited <-chan runtime.ExitStatus) {
 		}
 		timer.Stop()
 	}
-	grace := api.DefaultStopGracePeriod
-	if g := t.Spec.ContainerSpec.StopGracePeriod; g != nil {
-		grace = g.D()
-	}
+	r.stopAndReport("stop task", api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown", RuntimeID: h.RuntimeID})
+}
+
+// stopAndReport stops the task within its stop grace period and reports st
+// with the exit code it ended with.
+func (r *runner) stopAndReport(what string, st api.TaskStatus) {
+	grace := stopGrace(r.current())
 	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
 	defer cancel()
 	if err := r.rt.Stop(ctx, r.id, grace); err != nil {
-		r.log.Warn("stop task", "task", r.id, "err", err)
+		r.log.Warn(what, "task", r.id, "err", err)
 	}
-	st := api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown", RuntimeID: h.RuntimeID}
 	if ex, err := r.rt.Wait(ctx, r.id); err == nil {
 		code := ex.ExitCode
 		st.ExitCode = &code

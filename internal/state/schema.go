@@ -88,18 +88,24 @@ func namedTable(name string) *memdb.TableSchema {
 type specNameIndex struct{}
 
 func (specNameIndex) FromObject(obj any) (bool, []byte, error) {
-	var name string
-	switch o := obj.(type) {
-	case *api.Config:
-		name = o.Spec.Name
-	case *api.Secret:
-		name = o.Spec.Name
-	case *api.Network:
-		name = o.Spec.Name
-	default:
+	name, ok := specName(obj)
+	if !ok {
 		return false, nil, fmt.Errorf("name index: unexpected %T", obj)
 	}
 	return true, []byte(name + "\x00"), nil
+}
+
+// specName is the spec's name of a config, secret or network.
+func specName(obj any) (string, bool) {
+	switch o := obj.(type) {
+	case *api.Config:
+		return o.Spec.Name, true
+	case *api.Secret:
+		return o.Spec.Name, true
+	case *api.Network:
+		return o.Spec.Name, true
+	}
+	return "", false
 }
 
 func (specNameIndex) FromArgs(args ...any) ([]byte, error) {

@@ -116,20 +116,51 @@ func refuseInUse(kind, name string, services []string) error {
 	return &InUseError{Kind: kind, Name: name, Services: services}
 }
 
+// createNamed adds obj, a copy of the config, secret or network given,
+// whose meta, ID and name are those passed.
+func (w *writer) createNamed(table, kind, evType string, obj any, meta *api.Meta, id, name string) error {
+	if id == "" || name == "" {
+		return fmt.Errorf("create %s: missing %s", kind, kind)
+	}
+	if err := w.checkFree(table, kind, id, name); err != nil {
+		return err
+	}
+	w.stamp(meta, true)
+	if err := w.txn.Insert(table, obj); err != nil {
+		return err
+	}
+	w.event(evType, api.ActionCreate, id, obj)
+	return nil
+}
+
+// removeNamed removes the config, secret or network id, unless a service
+// names it.
+func (w *writer) removeNamed(table, kind, evType, id string) error {
+	cur := w.first(table, "id", id)
+	if cur == nil {
+		return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
+	}
+	name, _ := specName(cur)
+	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, evType, name, id) })
+	if err != nil {
+		return err
+	}
+	if err := refuseInUse(kind, name, users); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(table, cur); err != nil {
+		return err
+	}
+	w.event(evType, api.ActionRemove, id, cur)
+	return nil
+}
+
 func (w *writer) createConfig(in *api.Config) error {
-	if in == nil || in.ID == "" || in.Spec.Name == "" {
+	if in == nil {
 		return fmt.Errorf("create config: missing config")
 	}
-	if err := w.checkFree(tableConfigs, "config", in.ID, in.Spec.Name); err != nil {
-		return err
-	}
 	c := *in
-	w.stamp(&c.Meta, true)
-	if err := w.txn.Insert(tableConfigs, &c); err != nil {
-		return err
-	}
-	w.event(api.EventConfig, api.ActionCreate, c.ID, &c)
-	return nil
+	return w.createNamed(tableConfigs, "config", api.EventConfig, &c, &c.Meta, c.ID, c.Spec.Name)
 }
 
 func (w *writer) config(id string) (*api.Config, error) {
@@ -141,22 +172,7 @@ func (w *writer) config(id string) (*api.Config, error) {
 }
 
 func (w *writer) removeConfig(id string) error {
-	cur, err := w.config(id)
-	if err != nil {
-		return err
-	}
-	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventConfig, cur.Spec.Name, cur.ID) })
-	if err != nil {
-		return err
-	}
-	if err := refuseInUse("config", cur.Spec.Name, users); err != nil {
-		return err
-	}
-	if err := w.txn.Delete(tableConfigs, cur); err != nil {
-		return err
-	}
-	w.event(api.EventConfig, api.ActionRemove, id, cur)
-	return nil
+	return w.removeNamed(tableConfigs, "config", api.EventConfig, id)
 }
 
 func (w *writer) updateConfigLabels(id string, labels map[string]string, expect uint64) error {
@@ -178,19 +194,11 @@ func (w *writer) updateConfigLabels(id string, labels map[string]string, expect 
 }
 
 func (w *writer) createSecret(in *api.Secret) error {
-	if in == nil || in.ID == "" || in.Spec.Name == "" {
+	if in == nil {
 		return fmt.Errorf("create secret: missing secret")
 	}
-	if err := w.checkFree(tableSecrets, "secret", in.ID, in.Spec.Name); err != nil {
-		return err
-	}
 	s := *in
-	w.stamp(&s.Meta, true)
-	if err := w.txn.Insert(tableSecrets, &s); err != nil {
-		return err
-	}
-	w.event(api.EventSecret, api.ActionCreate, s.ID, &s)
-	return nil
+	return w.createNamed(tableSecrets, "secret", api.EventSecret, &s, &s.Meta, s.ID, s.Spec.Name)
 }
 
 func (w *writer) secret(id string) (*api.Secret, error) {
@@ -202,22 +210,7 @@ func (w *writer) secret(id string) (*api.Secret, error) {
 }
 
 func (w *writer) removeSecret(id string) error {
-	cur, err := w.secret(id)
-	if err != nil {
-		return err
-	}
-	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventSecret, cur.Spec.Name, cur.ID) })
-	if err != nil {
-		return err
-	}
-	if err := refuseInUse("secret", cur.Spec.Name, users); err != nil {
-		return err
-	}
-	if err := w.txn.Delete(tableSecrets, cur); err != nil {
-		return err
-	}
-	w.event(api.EventSecret, api.ActionRemove, id, cur)
-	return nil
+	return w.removeNamed(tableSecrets, "secret", api.EventSecret, id)
 }
 
 func (w *writer) updateSecretLabels(id string, labels map[string]string, expect uint64) error {
@@ -239,39 +232,15 @@ func (w *writer) updateSecretLabels(id string, labels map[string]string, expect 
 }
 
 func (w *writer) createNetwork(in *api.Network) error {
-	if in == nil || in.ID == "" || in.Spec.Name == "" {
+	if in == nil {
 		return fmt.Errorf("create network: missing network")
 	}
-	if err := w.checkFree(tableNetworks, "network", in.ID, in.Spec.Name); err != nil {
-		return err
-	}
 	n := *in
-	w.stamp(&n.Meta, true)
-	if err := w.txn.Insert(tableNetworks, &n); err != nil {
-		return err
-	}
-	w.event(api.EventNetwork, api.ActionCreate, n.ID, &n)
-	return nil
+	return w.createNamed(tableNetworks, "network", api.EventNetwork, &n, &n.Meta, n.ID, n.Spec.Name)
 }
 
 func (w *writer) removeNetwork(id string) error {
-	raw := w.first(tableNetworks, "id", id)
-	if raw == nil {
-		return fmt.Errorf("network %s: %w", id, ErrNotFound)
-	}
-	cur := raw.(*api.Network)
-	users, err := w.usersOf(func(s *api.ServiceSpec) bool { return specUses(s, api.EventNetwork, cur.Spec.Name, cur.ID) })
-	if err != nil {
-		return err
-	}
-	if err := refuseInUse("network", cur.Spec.Name, users); err != nil {
-		return err
-	}
-	if err := w.txn.Delete(tableNetworks, cur); err != nil {
-		return err
-	}
-	w.event(api.EventNetwork, api.ActionRemove, id, cur)
-	return nil
+	return w.removeNamed(tableNetworks, "network", api.EventNetwork, id)
 }
 
 // checkRefs fails unless every config, secret and network svc names

@@ -97,8 +97,18 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 	if len(ops) == 0 {
 		return nil
 	}
-	_, err := u.Proposer.Propose(ctx, &state.Command{Time: now, Ops: ops})
-	return err
+	res, err := u.Proposer.Propose(ctx, &state.Command{Time: now, Ops: ops})
+	if err != nil {
+		return err
+	}
+	// An op that lost a race (its task gone, or its service's spec moved
+	// on) is decided again on the next pass; others are worth a trace.
+	for i, e := range res.OpErrs {
+		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrVersionConflict) {
+			u.logger().Debug("updater write skipped", "op", ops[i].Kind, "err", e)
+		}
+	}
+	return nil
 }
 
 func (u *Updater) logger() *slog.Logger {

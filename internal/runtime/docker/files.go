@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -15,9 +14,6 @@ import (
 
 	"github.com/shoalproject/shoal/internal/runtime"
 )
-
-// defaultFileMode is the mode of a task file that sets none.
-const defaultFileMode = 0o444
 
 // taskFilesDir returns the folder of a task's files.
 func (r *Runtime) taskFilesDir(id string) string { return filepath.Join(r.filesDir, id) }
@@ -40,18 +36,15 @@ func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, er
 		if f.Secret && secretsErr != nil {
 			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, secretsErr)
 		}
-		if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
-			return nil, fmt.Errorf("%w: file target %q is not a clean absolute path", runtime.ErrRejected, f.Target)
+		if err := f.CheckTarget(targets); err != nil {
+			return nil, err
 		}
-		if targets[f.Target] {
-			return nil, fmt.Errorf("%w: two files at %s", runtime.ErrRejected, f.Target)
-		}
-		targets[f.Target] = true
-		uid, err := numericID(f.UID)
+		// Names cannot be resolved: they are the image's, not the node's.
+		uid, err := runtime.FileOwnerID(f.UID, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%w: file %s: UID: %w", runtime.ErrRejected, f.Target, err)
 		}
-		gid, err := numericID(f.GID)
+		gid, err := runtime.FileOwnerID(f.GID, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%w: file %s: GID: %w", runtime.ErrRejected, f.Target, err)
 		}
@@ -67,50 +60,13 @@ func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, er
 	var mounts []mount.Mount
 	for i, f := range files {
 		p := filepath.Join(dir, strconv.Itoa(i))
-		mode := os.FileMode(f.Mode) & os.ModePerm
-		if f.Mode == 0 {
-			mode = defaultFileMode
-		}
-		if err := writeFile(p, f.Data, owners[i].uid, owners[i].gid, mode); err != nil {
+		if err := runtime.WriteFile(p, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("task file %s: %w", f.Target, err)
 		}
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: f.Target, ReadOnly: true})
 	}
 	return mounts, nil
-}
-
-// writeFile creates a file readable by its creator only until it is given
-// its owner and mode.
-func writeFile(p string, data []byte, uid, gid int, mode os.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && (uid != os.Geteuid() || gid != os.Getegid()) {
-		err = f.Chown(uid, gid)
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// numericID parses a file's UID or GID; empty means 0. Names cannot be
-// resolved: they are the image's, not the node's.
-func numericID(s string) (int, error) {
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(s, 10, 31)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a numeric ID", s)
-	}
-	return int(n), nil
 }
 
 // prepareFilesDir makes the node's files folder, 0700, once, and checks

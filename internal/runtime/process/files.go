@@ -3,7 +3,6 @@ package process
 import (
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,8 +33,6 @@ const (
 	secretsFile = "secrets.path"
 	// filesEnv names the files folder in the task's environment.
 	filesEnv = "SHOAL_FILES"
-	// defaultFileMode is the mode of a file that sets none.
-	defaultFileMode = 0o444
 )
 
 // tmpfsMagic is tmpfs's statfs type.
@@ -53,22 +50,18 @@ func (r *Runtime) writeFiles(spec runtime.TaskSpec, dir string, cred *syscall.Cr
 	seen := map[string]bool{}
 	hasSecrets := false
 	for i, f := range spec.Files {
-		if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
-			return "", fmt.Errorf("%w: file target %q is not a clean absolute path", runtime.ErrRejected, f.Target)
+		if err := f.CheckTarget(seen); err != nil {
+			return "", err
 		}
-		if seen[f.Target] {
-			return "", fmt.Errorf("%w: two files at %s", runtime.ErrRejected, f.Target)
-		}
-		seen[f.Target] = true
 		o := owner{-1, -1}
 		if cred != nil {
 			o = owner{int(cred.Uid), int(cred.Gid)}
 		}
 		var err error
-		if o.uid, err = fileID(f.UID, o.uid); err != nil {
+		if o.uid, err = runtime.FileOwnerID(f.UID, o.uid); err != nil {
 			return "", fmt.Errorf("%w: file %s: UID: %w", runtime.ErrRejected, f.Target, err)
 		}
-		if o.gid, err = fileID(f.GID, o.gid); err != nil {
+		if o.gid, err = runtime.FileOwnerID(f.GID, o.gid); err != nil {
 			return "", fmt.Errorf("%w: file %s: GID: %w", runtime.ErrRejected, f.Target, err)
 		}
 		owners[i] = o
@@ -91,15 +84,11 @@ func (r *Runtime) writeFiles(spec runtime.TaskSpec, dir string, cred *syscall.Cr
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return "", fmt.Errorf("task file %s: %w", f.Target, err)
 		}
-		mode := os.FileMode(f.Mode) & os.ModePerm
-		if f.Mode == 0 {
-			mode = defaultFileMode
-		}
 		dst := p
 		if f.Secret {
 			dst = filepath.Join(secrets, strconv.Itoa(i))
 		}
-		if err := writeFile(dst, f.Data, owners[i].uid, owners[i].gid, mode); err != nil {
+		if err := runtime.WriteFile(dst, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
 			return "", fmt.Errorf("%w: task file %s: %w", runtime.ErrRejected, f.Target, err)
 		}
 		if f.Secret {
@@ -196,39 +185,4 @@ func (r *Runtime) openDirs(dir string) error {
 		}
 	}
 	return nil
-}
-
-// fileID parses a file's numeric UID or GID; empty gives def (-1: keep
-// the agent's).
-func fileID(s string, def int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseUint(s, 10, 31)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a numeric ID", s)
-	}
-	return int(n), nil
-}
-
-// writeFile creates a file readable by its creator only until it is given
-// its owner and mode. An owner of -1 keeps the agent's.
-func writeFile(p string, data []byte, uid, gid int, mode os.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && ((uid != -1 && uid != os.Geteuid()) || (gid != -1 && gid != os.Getegid())) {
-		if err = f.Chown(uid, gid); err != nil {
-			err = fmt.Errorf("set owner %d:%d (the agent must run as root to give files to another user): %w", uid, gid, err)
-		}
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

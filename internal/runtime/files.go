@@ -1,0 +1,68 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+)
+
+// Helpers the runtimes share to write a task's configs and secrets.
+
+// DefaultFileMode is the mode of a task file that sets none.
+const DefaultFileMode = 0o444
+
+// Perm is the file's permission bits, DefaultFileMode when it sets none.
+func (f File) Perm() os.FileMode {
+	if f.Mode == 0 {
+		return DefaultFileMode
+	}
+	return os.FileMode(f.Mode) & os.ModePerm
+}
+
+// CheckTarget fails (ErrRejected) unless the file's target is a clean
+// absolute path that no file in seen has; it adds the target to seen.
+func (f File) CheckTarget(seen map[string]bool) error {
+	if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
+		return fmt.Errorf("%w: file target %q is not a clean absolute path", ErrRejected, f.Target)
+	}
+	if seen[f.Target] {
+		return fmt.Errorf("%w: two files at %s", ErrRejected, f.Target)
+	}
+	seen[f.Target] = true
+	return nil
+}
+
+// FileOwnerID parses a file's numeric UID or GID; empty gives def.
+func FileOwnerID(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 31)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a numeric ID", s)
+	}
+	return int(n), nil
+}
+
+// WriteFile creates a file readable by its creator only until it is given
+// its owner and mode. An owner of -1 keeps the agent's.
+func WriteFile(p string, data []byte, uid, gid int, mode os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil && ((uid != -1 && uid != os.Geteuid()) || (gid != -1 && gid != os.Getegid())) {
+		if err = f.Chown(uid, gid); err != nil {
+			err = fmt.Errorf("set owner %d:%d (the agent must run as root to give files to another user): %w", uid, gid, err)
+		}
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
