@@ -233,8 +233,7 @@ func TestWrongTokenRejected(t *testing.T) {
 // message that says what is wrong, and change nothing.
 func TestMalformedRequests(t *testing.T) {
 	e := newEnv(t)
-	sess := e.register(e.client(e.token), nodeA)
-	_ = sess
+	e.register(e.client(e.token), nodeA)
 	for _, c := range []struct {
 		name, method, path, body string
 		code                     int
@@ -264,8 +263,7 @@ func TestMalformedRequests(t *testing.T) {
 func TestMalformedReport(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(e.token)
-	sess := e.register(c, nodeA)
-	_ = sess
+	e.register(c, nodeA)
 	// The session's path is private to the client: find it through a
 	// second registration's answer, made by hand.
 	code, body := e.raw("POST", "/agent/v1/register", `{"NodeID":"`+nodeB+`","Addr":"127.0.0.8"}`)

@@ -332,16 +332,20 @@ func TestAssignmentsWaitsAndHonoursContext(t *testing.T) {
 		t.Errorf("Assignments with a cancelled context: %v", err)
 	}
 	// A change that arrives while Assignments waits wakes it.
-	got := make(chan api.Assignments, 1)
+	type woken struct {
+		a   api.Assignments
+		err error
+	}
+	got := make(chan woken, 1)
 	go func() {
-		a, _ := s.Assignments(testCtx(t))
-		got <- a
+		a, err := s.Assignments(testCtx(t))
+		got <- woken{a, err}
 	}()
 	e.must(createTask(newTask("a1", "n1")), assign("a1", "n1"))
 	select {
-	case a := <-got:
-		if !sameIDs(a.Tasks, "a1") {
-			t.Errorf("woken with %+v", a)
+	case w := <-got:
+		if w.err != nil || !sameIDs(w.a.Tasks, "a1") {
+			t.Errorf("woken with %+v, %v", w.a, w.err)
 		}
 	case <-testCtx(t).Done():
 		t.Fatal("Assignments did not wake")

@@ -102,6 +102,18 @@ func removeAll(t *testing.T, c *client.Client) {
 	waitTasks(t, ctx, c, "", "all tasks gone", func(ts []*api.Task) bool { return len(ts) == 0 })
 }
 
+// createRunning creates the replicated service spec and waits until its
+// replicas run.
+func createRunning(t *testing.T, ctx context.Context, c *client.Client, spec api.ServiceSpec) (*api.Service, []*api.Task) {
+	t.Helper()
+	svc, err := c.ServiceCreate(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(spec.Mode.Replicated.Replicas)
+	return svc, waitTasks(t, ctx, c, spec.Name, fmt.Sprintf("%d running", n), nRunning(n))
+}
+
 // waitTasks re-reads the tasks (of one service, or all) on every cluster
 // event until cond holds or ctx ends.
 func waitTasks(t *testing.T, ctx context.Context, c *client.Client, service, what string, cond func([]*api.Task) bool) []*api.Task {

@@ -209,11 +209,7 @@ func TestZeroDowntimeUnderChurn(t *testing.T) {
 	ctx := ctxTimeout(t, 180*time.Second)
 	spec := signupWeb(2, false)
 	spec.UpdateConfig = &api.UpdateConfig{Parallelism: 1, Order: api.UpdateOrderStartFirst, Monitor: api.Duration(300 * time.Millisecond), FailureAction: api.FailureActionRollback}
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTasks(t, ctx, c, spec.Name, "2 healthy replicas", nRunning(2))
+	svc, _ := createRunning(t, ctx, c, spec)
 
 	stop := make(chan struct{})
 	total, failed, done, errs := load(base, stop)
@@ -228,23 +224,15 @@ func TestZeroDowntimeUnderChurn(t *testing.T) {
 
 	started := time.Now()
 	spec.TaskTemplate.ContainerSpec.Env = []string{"RELEASE=2"}
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
-	waitService(t, ctx, c, spec.Name, "the update to complete", func(s *api.Service, ts []*api.Task) bool {
-		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == 2 && len(running(ts)) == 2
-	})
+	updateService(t, ctx, c, svc.ID, spec)
+	waitService(t, ctx, c, spec.Name, "the update to complete", updateCompleted(2))
 	updateTook := time.Since(started)
 
 	spec.Mode = replicated(4)
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, spec)
 	waitTasks(t, ctx, c, spec.Name, "4 replicas", nRunning(4))
 	spec.Mode = replicated(2)
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, spec)
 	tasks := waitTasks(t, ctx, c, spec.Name, "2 replicas", func(ts []*api.Task) bool { return nRunning(2)(ts) && len(live(ts)) == 2 })
 
 	// A replica dies under load: its requests go to the other one.

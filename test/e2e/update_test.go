@@ -58,19 +58,37 @@ func updatable(name string, replicas uint64, order, action string) api.ServiceSp
 	return spec
 }
 
-func TestStartFirstUpdateNeverDropsCapacity(t *testing.T) {
+// startService starts a dev cluster running spec, and returns once its
+// replicas run.
+func startService(t *testing.T, spec api.ServiceSpec) (context.Context, *client.Client, *api.Service, []*api.Task) {
+	t.Helper()
 	_, c := devCluster(t)
 	ctx := ctxTimeout(t, 90*time.Second)
+	svc, tasks := createRunning(t, ctx, c, spec)
+	return ctx, c, svc, tasks
+}
+
+// updateService sends spec as the new spec of the service id.
+func updateService(t *testing.T, ctx context.Context, c *client.Client, id string, spec api.ServiceSpec) {
+	t.Helper()
+	if _, err := c.ServiceUpdate(ctx, id, 0, spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// updateCompleted holds once the service's update completed and n tasks,
+// all of its current spec version, run.
+func updateCompleted(n int) func(*api.Service, []*api.Task) bool {
+	return func(s *api.Service, ts []*api.Task) bool {
+		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == n && len(running(ts)) == n
+	}
+}
+
+func TestStartFirstUpdateNeverDropsCapacity(t *testing.T) {
 	spec := updatable("web", 2, api.UpdateOrderStartFirst, api.FailureActionPause)
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTasks(t, ctx, c, "web", "2 running", nRunning(2))
+	ctx, c, svc, _ := startService(t, spec)
 	spec.TaskTemplate.ContainerSpec.Env = []string{"V=2"}
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, spec)
 	minRunning := 2
 	final, tasks := waitService(t, ctx, c, "web", "the update to complete", func(s *api.Service, ts []*api.Task) bool {
 		n := 0
@@ -80,7 +98,7 @@ func TestStartFirstUpdateNeverDropsCapacity(t *testing.T) {
 			}
 		}
 		minRunning = min(minRunning, n)
-		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == 2 && len(running(ts)) == 2
+		return updateCompleted(2)(s, ts)
 	})
 	if minRunning < 2 {
 		t.Errorf("capacity dropped to %d running tasks during a start-first update", minRunning)
@@ -96,18 +114,10 @@ func TestStartFirstUpdateNeverDropsCapacity(t *testing.T) {
 }
 
 func TestStopFirstUpdateReplacesEveryTask(t *testing.T) {
-	_, c := devCluster(t)
-	ctx := ctxTimeout(t, 90*time.Second)
 	spec := updatable("web", 3, api.UpdateOrderStopFirst, api.FailureActionPause)
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := waitTasks(t, ctx, c, "web", "3 running", nRunning(3))
+	ctx, c, svc, before := startService(t, spec)
 	spec.TaskTemplate.ContainerSpec.Env = []string{"V=2"}
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, spec)
 	_, after := waitService(t, ctx, c, "web", "the update to complete", func(s *api.Service, ts []*api.Task) bool {
 		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, 2) == 3 && len(running(ts)) == 3
 	})
@@ -123,19 +133,11 @@ func TestStopFirstUpdateReplacesEveryTask(t *testing.T) {
 }
 
 func TestFailingUpdateRollsBackAutomatically(t *testing.T) {
-	_, c := devCluster(t)
-	ctx := ctxTimeout(t, 90*time.Second)
 	spec := updatable("web", 2, api.UpdateOrderStartFirst, api.FailureActionRollback)
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTasks(t, ctx, c, "web", "2 running", nRunning(2))
+	ctx, c, svc, _ := startService(t, spec)
 	bad := spec
 	bad.TaskTemplate.ContainerSpec.Command = []string{"sh", "-c", "exit 3"}
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, bad); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, bad)
 	final, tasks := waitService(t, ctx, c, "web", "the rollback to complete", func(s *api.Service, ts []*api.Task) bool {
 		return updateState(s) == api.UpdateStateRollbackCompleted && runningOfVersion(ts, s.SpecVersion) == 2 && len(running(ts)) == 2
 	})
@@ -153,20 +155,12 @@ func TestFailingUpdateRollsBackAutomatically(t *testing.T) {
 }
 
 func TestUnhealthyUpdatePausesAndNextUpdateResumes(t *testing.T) {
-	_, c := devCluster(t)
-	ctx := ctxTimeout(t, 90*time.Second)
 	spec := updatable("web", 2, api.UpdateOrderStartFirst, api.FailureActionPause)
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTasks(t, ctx, c, "web", "2 running", nRunning(2))
+	ctx, c, svc, _ := startService(t, spec)
 	sick := spec
 	sick.TaskTemplate.RestartPolicy = &api.RestartPolicy{Condition: api.RestartConditionNone}
 	sick.TaskTemplate.ContainerSpec.Healthcheck = &api.HealthCheck{Test: []string{"CMD", "false"}, Interval: api.DurationPtr(50 * time.Millisecond), Retries: u64p(1)}
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, sick); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, ctx, c, svc.ID, sick)
 	paused, tasks := waitService(t, ctx, c, "web", "the update to pause", func(s *api.Service, ts []*api.Task) bool {
 		return updateState(s) == api.UpdateStatePaused
 	})
@@ -180,31 +174,16 @@ func TestUnhealthyUpdatePausesAndNextUpdateResumes(t *testing.T) {
 	// The next update of the service resumes rolling.
 	good := spec
 	good.TaskTemplate.ContainerSpec.Env = []string{"V=3"}
-	cur, _ := c.ServiceInspect(ctx, "web")
-	if _, err := c.ServiceUpdate(ctx, cur.ID, 0, good); err != nil {
-		t.Fatal(err)
-	}
-	waitService(t, ctx, c, "web", "the new update to complete", func(s *api.Service, ts []*api.Task) bool {
-		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == 2 && len(running(ts)) == 2
-	})
+	updateService(t, ctx, c, svc.ID, good)
+	waitService(t, ctx, c, "web", "the new update to complete", updateCompleted(2))
 }
 
 func TestForceReplacesTasksWithoutSpecChange(t *testing.T) {
-	_, c := devCluster(t)
-	ctx := ctxTimeout(t, 90*time.Second)
 	spec := updatable("web", 2, api.UpdateOrderStopFirst, api.FailureActionPause)
-	svc, err := c.ServiceCreate(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := waitTasks(t, ctx, c, "web", "2 running", nRunning(2))
+	ctx, c, svc, before := startService(t, spec)
 	spec.TaskTemplate.ForceUpdate++
-	if _, err := c.ServiceUpdate(ctx, svc.ID, 0, spec); err != nil {
-		t.Fatal(err)
-	}
-	_, after := waitService(t, ctx, c, "web", "forced update done", func(s *api.Service, ts []*api.Task) bool {
-		return updateState(s) == api.UpdateStateCompleted && runningOfVersion(ts, s.SpecVersion) == 2 && len(running(ts)) == 2
-	})
+	updateService(t, ctx, c, svc.ID, spec)
+	_, after := waitService(t, ctx, c, "web", "forced update done", updateCompleted(2))
 	for _, a := range running(after) {
 		for _, b := range before {
 			if a.ID == b.ID {
