@@ -18,3 +18,11 @@ func IdleConnsAlive(t *Table) (alive, total int) {
 	}
 	return alive, total
 }
+
+// OpenConns counts the client connections the fast path has accepted and
+// not yet closed.
+func OpenConns(p *Proxy) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}

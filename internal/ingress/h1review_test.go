@@ -180,7 +180,9 @@ func TestShutdownServesHandedOverRequest(t *testing.T) {
 		defer c.Close()
 		conns = append(conns, c)
 	}
-	time.Sleep(20 * time.Millisecond) // accepted
+	// Shutdown closes the listener: a connection still in its backlog
+	// would be reset, not served.
+	waitFor(t, "both connections accepted", func() bool { return ingress.OpenConns(p) == 2 })
 	shut := make(chan error, 1)
 	go func() { shut <- p.Shutdown(context.Background()) }()
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
