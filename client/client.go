@@ -166,12 +166,8 @@ func (c *Client) ServiceInspect(ctx context.Context, ref string) (*api.Service, 
 // ServiceUpdate replaces a service's spec; version (if not zero) must be
 // the service's current Version.
 func (c *Client) ServiceUpdate(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
-	var q url.Values
-	if version != 0 {
-		q = url.Values{"version": {fmt.Sprint(version)}}
-	}
 	var out api.Service
-	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", q, spec, &out)
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", versionQuery(version), spec, &out)
 }
 
 // ServiceRollback puts back a service's previous spec, or the spec of
