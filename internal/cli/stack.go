@@ -77,9 +77,7 @@ converged and exits 1 if one fails to.`,
 			before := map[string]*api.Service{}
 			for _, s := range plan.Steps {
 				if s.Kind == "service" && s.Action == stack.Update {
-					if cur, err := c.ServiceInspect(cmd.Context(), s.Name); err == nil {
-						before[s.Name] = cur
-					}
+					before[s.Name] = s.Current()
 				}
 			}
 			err = stack.Apply(cmd.Context(), c, plan, func(s stack.Step) {
