@@ -219,13 +219,19 @@ func newStackPsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []*api.Task
+			inStack := map[string]bool{}
 			for _, s := range svcs {
-				tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{Service: s.ID})
-				if err != nil {
-					return err
+				inStack[s.ID] = true
+			}
+			tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{})
+			if err != nil {
+				return err
+			}
+			var all []*api.Task
+			for _, t := range tasks {
+				if inStack[t.ServiceID] {
+					all = append(all, t)
 				}
-				all = append(all, tasks...)
 			}
 			return f.print(a, cmd, c, all)
 		},
