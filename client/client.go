@@ -130,6 +130,27 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
+// stream opens a GET of path whose body the caller reads as it comes (and
+// closes); a refused request is returned as an error.
+func (c *Client) stream(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &ConnectError{Host: c.host, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
+}
+
 func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var e api.Error
@@ -166,12 +187,8 @@ func (c *Client) ServiceInspect(ctx context.Context, ref string) (*api.Service, 
 // ServiceUpdate replaces a service's spec; version (if not zero) must be
 // the service's current Version.
 func (c *Client) ServiceUpdate(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
-	var q url.Values
-	if version != 0 {
-		q = url.Values{"version": {fmt.Sprint(version)}}
-	}
 	var out api.Service
-	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", q, spec, &out)
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", versionQuery(version), spec, &out)
 }
 
 // ServiceRollback puts back a service's previous spec, or the spec of
@@ -192,21 +209,11 @@ func (c *Client) ServiceLogs(ctx context.Context, ref string, follow bool, w io.
 	if follow {
 		q.Set("follow", "1")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/services/"+url.PathEscape(ref)+"/logs?"+q.Encode(), nil)
+	resp, err := c.stream(ctx, "/v1/services/"+url.PathEscape(ref)+"/logs", q)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &ConnectError{Host: c.host, Err: err}
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return readError(resp)
-	}
 	_, err = io.Copy(w, resp.Body)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
@@ -283,21 +290,11 @@ func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) e
 	if f.Service != "" {
 		q.Set("service", f.Service)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/events?"+q.Encode(), nil)
+	resp, err := c.stream(ctx, "/v1/events", q)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &ConnectError{Host: c.host, Err: err}
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return readError(resp)
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {

@@ -113,44 +113,32 @@ func refTarget(f *api.FileTarget) string {
 // reference replaces one with the same name and target; two secrets with
 // the same target are refused.
 func mergeSecrets(flag string, cur []api.SecretReference, rm []string, add []api.SecretReference) ([]api.SecretReference, error) {
-	drop := setOf(rm)
-	var out []api.SecretReference
-	for _, r := range cur {
-		if !drop[r.SecretName] {
-			out = append(out, r)
-		}
-	}
-next:
-	for _, a := range add {
-		for i, r := range out {
-			if refTarget(r.File) == refTarget(a.File) {
-				if r.SecretName != a.SecretName {
-					return nil, fmt.Errorf("invalid --%s %q: secret %q already uses target %s", flag, a.SecretName, r.SecretName, refTarget(a.File))
-				}
-				out[i] = a
-				continue next
-			}
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return mergeRefs(flag, "secret", cur, rm, add, func(r api.SecretReference) (string, *api.FileTarget) { return r.SecretName, r.File })
 }
 
 // mergeConfigs is mergeSecrets for configs.
 func mergeConfigs(flag string, cur []api.ConfigReference, rm []string, add []api.ConfigReference) ([]api.ConfigReference, error) {
+	return mergeRefs(flag, "config", cur, rm, add, func(r api.ConfigReference) (string, *api.FileTarget) { return r.ConfigName, r.File })
+}
+
+// mergeRefs is mergeSecrets and mergeConfigs: parts returns a reference's
+// object name and file.
+func mergeRefs[R any](flag, kind string, cur []R, rm []string, add []R, parts func(R) (string, *api.FileTarget)) ([]R, error) {
 	drop := setOf(rm)
-	var out []api.ConfigReference
+	var out []R
 	for _, r := range cur {
-		if !drop[r.ConfigName] {
+		if name, _ := parts(r); !drop[name] {
 			out = append(out, r)
 		}
 	}
 next:
 	for _, a := range add {
+		aName, aFile := parts(a)
 		for i, r := range out {
-			if refTarget(r.File) == refTarget(a.File) {
-				if r.ConfigName != a.ConfigName {
-					return nil, fmt.Errorf("invalid --%s %q: config %q already uses target %s", flag, a.ConfigName, r.ConfigName, refTarget(a.File))
+			rName, rFile := parts(r)
+			if refTarget(rFile) == refTarget(aFile) {
+				if rName != aName {
+					return nil, fmt.Errorf("invalid --%s %q: %s %q already uses target %s", flag, aName, kind, rName, refTarget(aFile))
 				}
 				out[i] = a
 				continue next

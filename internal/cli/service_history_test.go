@@ -82,7 +82,7 @@ func TestServiceHistoryAndRollback(t *testing.T) {
 			t.Errorf("service rollback -d printed %q, want the name", r.stdout)
 		}
 		svc := inspectService(t, "hist")
-		if !sameSpec(svc.Spec, first.Spec) {
+		if !api.SameJSON(svc.Spec, first.Spec) {
 			got, _ := json.Marshal(svc.Spec)
 			want, _ := json.Marshal(first.Spec)
 			t.Errorf("spec after rollback --to 1:\n%s\nwant revision 1's:\n%s", got, want)

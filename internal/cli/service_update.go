@@ -177,7 +177,7 @@ func (a *app) runServiceUpdate(cmd *cobra.Command, f *updateFlags, ref string) e
 		if err != nil {
 			return err
 		}
-		if sameSpec(spec, svc.Spec) {
+		if api.SameJSON(spec, svc.Spec) {
 			// Nothing to change: as docker prints the name and is done.
 			fmt.Fprintln(a.stdout, ref)
 			return nil
@@ -209,13 +209,6 @@ func cloneSpec(s api.ServiceSpec) (api.ServiceSpec, error) {
 	var out api.ServiceSpec
 	err = json.Unmarshal(b, &out)
 	return out, err
-}
-
-// sameSpec reports whether a and b have the same JSON form.
-func sameSpec(a, b api.ServiceSpec) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 // envKey is the name of a KEY=VALUE environment entry.

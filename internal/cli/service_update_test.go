@@ -199,8 +199,8 @@ func TestApplyUpdateFlags(t *testing.T) {
 			if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
 				t.Errorf("apply %q:\n got %s\nwant %s", tc.args, g, w)
 			}
-			if wantSame := mustJSON(t, want) == before; sameSpec(got, in) != wantSame {
-				t.Errorf("sameSpec = %v, want %v", !wantSame, wantSame)
+			if wantSame := mustJSON(t, want) == before; api.SameJSON(got, in) != wantSame {
+				t.Errorf("api.SameJSON = %v, want %v", !wantSame, wantSame)
 			}
 		})
 	}

@@ -77,9 +77,7 @@ converged and exits 1 if one fails to.`,
 			before := map[string]*api.Service{}
 			for _, s := range plan.Steps {
 				if s.Kind == "service" && s.Action == stack.Update {
-					if cur, err := c.ServiceInspect(cmd.Context(), s.Name); err == nil {
-						before[s.Name] = cur
-					}
+					before[s.Name] = s.Current()
 				}
 			}
 			err = stack.Apply(cmd.Context(), c, plan, func(s stack.Step) {
@@ -221,13 +219,19 @@ func newStackPsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []*api.Task
+			inStack := map[string]bool{}
 			for _, s := range svcs {
-				tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{Service: s.ID})
-				if err != nil {
-					return err
+				inStack[s.ID] = true
+			}
+			tasks, err := c.TaskList(cmd.Context(), client.TaskFilter{})
+			if err != nil {
+				return err
+			}
+			var all []*api.Task
+			for _, t := range tasks {
+				if inStack[t.ServiceID] {
+					all = append(all, t)
 				}
-				all = append(all, tasks...)
 			}
 			return f.print(a, cmd, c, all)
 		},

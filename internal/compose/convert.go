@@ -275,40 +275,16 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 	cs.Healthcheck = c.healthcheck(s.HealthCheck, at("healthcheck"))
 
 	for i, ref := range s.Configs {
-		def, ok := c.p.Configs[ref.Source]
-		if !ok {
-			fail(at("configs", i), "config %q is not defined: declare it under the top-level configs", ref.Source)
-			continue
+		def, declared := c.p.Configs[ref.Source]
+		if name, file, ok := c.fileRef("config", "/", types.FileReferenceConfig(ref), types.FileObjectConfig(def), declared, at("configs", i)); ok {
+			cs.Configs = append(cs.Configs, api.ConfigReference{ConfigName: name, File: file})
 		}
-		target := ref.Target
-		switch {
-		case target == "":
-			target = "/" + ref.Source
-		case !isAbsTarget(target):
-			target = "/" + target
-		}
-		cs.Configs = append(cs.Configs, api.ConfigReference{
-			ConfigName: c.objName(ref.Source, def.Name, bool(def.External)),
-			File:       c.fileTarget(target, ref.UID, ref.GID, ref.Mode, at("configs", i)),
-		})
 	}
 	for i, ref := range s.Secrets {
-		def, ok := c.p.Secrets[ref.Source]
-		if !ok {
-			fail(at("secrets", i), "secret %q is not defined: declare it under the top-level secrets", ref.Source)
-			continue
+		def, declared := c.p.Secrets[ref.Source]
+		if name, file, ok := c.fileRef("secret", "/run/secrets/", types.FileReferenceConfig(ref), types.FileObjectConfig(def), declared, at("secrets", i)); ok {
+			cs.Secrets = append(cs.Secrets, api.SecretReference{SecretName: name, File: file})
 		}
-		target := ref.Target
-		switch {
-		case target == "":
-			target = "/run/secrets/" + ref.Source
-		case !isAbsTarget(target):
-			target = "/run/secrets/" + target
-		}
-		cs.Secrets = append(cs.Secrets, api.SecretReference{
-			SecretName: c.objName(ref.Source, def.Name, bool(def.External)),
-			File:       c.fileTarget(target, ref.UID, ref.GID, ref.Mode, at("secrets", i)),
-		})
 	}
 
 	for i, v := range s.Volumes {
@@ -420,6 +396,24 @@ func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.
 // written.
 func isAbsTarget(t string) bool {
 	return path.IsAbs(t) || paths.IsWindowsAbs(t)
+}
+
+// fileRef resolves a service's reference to a config or secret: the
+// object's name and its file in the task, a relative target (or none)
+// under dir. It fails, returning false, when the object is not declared.
+func (c *converter) fileRef(kind, dir string, ref types.FileReferenceConfig, def types.FileObjectConfig, declared bool, segs []string) (string, *api.FileTarget, bool) {
+	if !declared {
+		c.l.fail(c.l.at(segs, "%s %q is not defined: declare it under the top-level %ss", kind, ref.Source, kind))
+		return "", nil, false
+	}
+	target := ref.Target
+	switch {
+	case target == "":
+		target = dir + ref.Source
+	case !isAbsTarget(target):
+		target = dir + target
+	}
+	return c.objName(ref.Source, def.Name, bool(def.External)), c.fileTarget(target, ref.UID, ref.GID, ref.Mode, segs), true
 }
 
 func (c *converter) fileTarget(target, uid, gid string, mode *types.FileMode, segs []string) *api.FileTarget {

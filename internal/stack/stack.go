@@ -53,6 +53,10 @@ func (s Step) String() string {
 	return out
 }
 
+// Current is the service an update step replaces, as the plan read it;
+// nil for other steps.
+func (s Step) Current() *api.Service { return s.current }
+
 // Plan is what a deploy will do, in order: networks, configs, secrets,
 // services, then removals.
 type Plan struct {
