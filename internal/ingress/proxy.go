@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -216,7 +215,7 @@ func containsFold(xs []string, s string) bool {
 }
 
 func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
-	http.Error(w, fmt.Sprintf("503 Service Unavailable: no healthy task of service %s", pl.service), http.StatusServiceUnavailable)
+	http.Error(w, noBackendMessage(pl), http.StatusServiceUnavailable)
 }
 
 // rewrite prepares the outbound request: the backend itself is chosen
