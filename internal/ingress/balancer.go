@@ -130,6 +130,19 @@ func (p *pool) pick(tried []*backend) *backend {
 	return fallback
 }
 
+// next returns the backend of a request's next attempt, nil when none
+// is left: the sticky one (preferred, when usable) first, then the pick
+// among those not tried yet, at most maxAttempts in all.
+func (p *pool) next(tried []*backend, preferred *backend, maxAttempts int) *backend {
+	switch {
+	case len(tried) >= maxAttempts:
+		return nil
+	case len(tried) == 0 && preferred != nil:
+		return preferred
+	}
+	return p.pick(tried)
+}
+
 // sticky returns the backend the request's sticky cookie names when it is
 // still in the pool and healthy.
 func (p *pool) sticky(r *http.Request) *backend {

@@ -101,14 +101,7 @@ func (c *fconn) forward(pl *pool, preferred *backend) (status int, chosen *backe
 		}
 	}()
 	for {
-		var b *backend
-		switch {
-		case len(tried) >= maxAttempts:
-		case len(tried) == 0 && preferred != nil:
-			b = preferred
-		default:
-			b = pl.pick(tried)
-		}
+		b := pl.next(tried, preferred, maxAttempts)
 		if b == nil {
 			if last.err != nil {
 				return c.fail(pl, last), nil, retries, 0
