@@ -188,9 +188,8 @@ func (p *pool) anyHealthy() bool {
 	return false
 }
 
-// stickyCookie returns the Set-Cookie value pinning a client to b.
-func (p *pool) stickyCookie(b *backend) *http.Cookie {
-	s := p.lb.Sticky
+// stickyCookie returns the Set-Cookie value of s pinning a client to b.
+func stickyCookie(s *StickyCookie, b *backend) *http.Cookie {
 	return &http.Cookie{
 		Name:     s.Name,
 		Value:    b.cookie,

@@ -322,7 +322,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	st.status = resp.StatusCode
 	if st.pool.lb.Sticky != nil && st.chosen != st.preferred {
-		resp.Header.Add("Set-Cookie", st.pool.stickyCookie(st.chosen).String())
+		resp.Header.Add("Set-Cookie", stickyCookie(st.pool.lb.Sticky, st.chosen).String())
 	}
 	return nil
 }
