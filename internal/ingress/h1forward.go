@@ -837,13 +837,8 @@ func copyN(w io.Writer, bw *bufio.Writer, src *bufio.Reader, n int64) (rerr, wer
 			}
 			n -= int64(k)
 		}
-		if err != nil {
-			if n > 0 {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return err, nil
-			}
+		if err != nil && n > 0 {
+			return eofUnexpected(err), nil
 		}
 	}
 	return nil, nil
