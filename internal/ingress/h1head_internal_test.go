@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -285,7 +284,6 @@ func FuzzParseHead(f *testing.F) {
 				t.Fatalf("splitPort(%q) = %q, net: %q %v", r.host, p, port, err)
 			}
 		}
-		_ = url.URL{}
 	})
 }
 
