@@ -263,8 +263,11 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	if in.TLS != nil {
 		proto = "https"
 	}
-	if in.Header.Get("Upgrade") != "" && strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
-		proto = map[string]string{"http": "ws", "https": "wss"}[proto]
+	if strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
+		proto = "ws"
+		if in.TLS != nil {
+			proto = "wss"
+		}
 	}
 	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
 		proto = v
