@@ -130,6 +130,19 @@ func (p *pool) pick(tried []*backend) *backend {
 	return fallback
 }
 
+// next returns the backend of a request's next attempt, nil when none
+// is left: the sticky one (preferred, when usable) first, then the pick
+// among those not tried yet, at most maxAttempts in all.
+func (p *pool) next(tried []*backend, preferred *backend, maxAttempts int) *backend {
+	switch {
+	case len(tried) >= maxAttempts:
+		return nil
+	case len(tried) == 0 && preferred != nil:
+		return preferred
+	}
+	return p.pick(tried)
+}
+
 // sticky returns the backend the request's sticky cookie names when it is
 // still in the pool and healthy.
 func (p *pool) sticky(r *http.Request) *backend {
@@ -175,9 +188,8 @@ func (p *pool) anyHealthy() bool {
 	return false
 }
 
-// stickyCookie returns the Set-Cookie value pinning a client to b.
-func (p *pool) stickyCookie(b *backend) *http.Cookie {
-	s := p.lb.Sticky
+// stickyCookie returns the Set-Cookie value of s pinning a client to b.
+func stickyCookie(s *StickyCookie, b *backend) *http.Cookie {
 	return &http.Cookie{
 		Name:     s.Name,
 		Value:    b.cookie,

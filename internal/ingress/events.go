@@ -144,7 +144,7 @@ func (t *Table) applyTask(ev api.Event, dirty map[string]bool) {
 		delete(t.taskSvc, id)
 		if st := t.services[prevSvc]; st != nil {
 			delete(st.tasks, id)
-			if prev != nil && backendOf(prev) != "" {
+			if prev != nil && eligible(prev) {
 				dirty[prevSvc] = true
 			}
 			if st.svc == nil && len(st.tasks) == 0 {
@@ -182,7 +182,7 @@ func (t *Table) applyTask(ev api.Event, dirty map[string]bool) {
 	}
 	st.tasks[tk.ID] = tk
 	t.taskSvc[tk.ID] = tk.ServiceID
-	if prev == nil || !sameEndpoints(prev, tk) || backendOf(prev) != backendOf(tk) {
+	if prev == nil || !sameEndpoints(prev, tk) || eligible(prev) != eligible(tk) {
 		dirty[tk.ServiceID] = true
 	}
 }
@@ -197,21 +197,6 @@ func taskLive(t *api.Task) bool {
 func eligible(t *api.Task) bool {
 	return t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning &&
 		(t.Status.Health == "" || t.Status.Health == api.HealthHealthy)
-}
-
-// backendOf summarises what of a task matters to routing: "" when it
-// takes no traffic, its endpoints otherwise.
-func backendOf(t *api.Task) string {
-	if !eligible(t) {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("up")
-	for _, e := range t.Endpoints {
-		b.WriteString(" ")
-		b.WriteString(e.Addr)
-	}
-	return b.String()
 }
 
 func sameEndpoints(a, b *api.Task) bool {

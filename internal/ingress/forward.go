@@ -116,7 +116,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	var lastErr error
 	for {
-		b := st.next(f.maxAttempts)
+		b := st.pool.next(st.tried, st.preferred, f.maxAttempts)
 		if b == nil {
 			if lastErr != nil {
 				return nil, lastErr
@@ -158,18 +158,6 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-}
-
-// next returns the backend of the next attempt: the sticky one first,
-// then the balancer's pick among those not tried yet.
-func (st *reqState) next(maxAttempts int) *backend {
-	if len(st.tried) >= maxAttempts {
-		return nil
-	}
-	if len(st.tried) == 0 && st.preferred != nil {
-		return st.preferred
-	}
-	return st.pool.pick(st.tried)
 }
 
 // retryable reports whether a failed attempt may be repeated on another

@@ -101,14 +101,7 @@ func (c *fconn) forward(pl *pool, preferred *backend) (status int, chosen *backe
 		}
 	}()
 	for {
-		var b *backend
-		switch {
-		case len(tried) >= maxAttempts:
-		case len(tried) == 0 && preferred != nil:
-			b = preferred
-		default:
-			b = pl.pick(tried)
-		}
+		b := pl.next(tried, preferred, maxAttempts)
 		if b == nil {
 			if last.err != nil {
 				return c.fail(pl, last), nil, retries, 0
@@ -844,13 +837,8 @@ func copyN(w io.Writer, bw *bufio.Writer, src *bufio.Reader, n int64) (rerr, wer
 			}
 			n -= int64(k)
 		}
-		if err != nil {
-			if n > 0 {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return err, nil
-			}
+		if err != nil && n > 0 {
+			return eofUnexpected(err), nil
 		}
 	}
 	return nil, nil

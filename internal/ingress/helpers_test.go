@@ -271,7 +271,9 @@ func (e *env) doErr(c *http.Client, method, path, body string, hdr ...string) (r
 	}
 	r := result{status: resp.StatusCode, body: string(b), header: resp.Header}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		_ = json.Unmarshal(b, &r.echo)
+		if err := json.Unmarshal(b, &r.echo); err != nil {
+			return result{}, fmt.Errorf("%s %s: echo body %q: %w", method, path, b, err)
+		}
 	}
 	return r, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -216,7 +215,7 @@ func containsFold(xs []string, s string) bool {
 }
 
 func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
-	http.Error(w, fmt.Sprintf("503 Service Unavailable: no healthy task of service %s", pl.service), http.StatusServiceUnavailable)
+	http.Error(w, noBackendMessage(pl), http.StatusServiceUnavailable)
 }
 
 // rewrite prepares the outbound request: the backend itself is chosen
@@ -264,8 +263,11 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	if in.TLS != nil {
 		proto = "https"
 	}
-	if in.Header.Get("Upgrade") != "" && strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
-		proto = map[string]string{"http": "ws", "https": "wss"}[proto]
+	if strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
+		proto = "ws"
+		if in.TLS != nil {
+			proto = "wss"
+		}
 	}
 	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
 		proto = v
@@ -323,7 +325,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	st.status = resp.StatusCode
 	if st.pool.lb.Sticky != nil && st.chosen != st.preferred {
-		resp.Header.Add("Set-Cookie", st.pool.stickyCookie(st.chosen).String())
+		resp.Header.Add("Set-Cookie", stickyCookie(st.pool.lb.Sticky, st.chosen).String())
 	}
 	return nil
 }

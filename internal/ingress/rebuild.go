@@ -116,8 +116,7 @@ func (t *Table) newBackend(service string, lb *LoadBalancer, taskID, addr string
 		conns: &connPool{addr: addr, scheme: lb.Scheme, cfg: t.conns},
 	}
 	if lb.Sticky != nil {
-		p := &pool{lb: lb}
-		b.setCookie = "Set-Cookie: " + p.stickyCookie(b).String() + "\r\n"
+		b.setCookie = "Set-Cookie: " + stickyCookie(lb.Sticky, b).String() + "\r\n"
 	}
 	if lb.HealthCheck != nil {
 		b.checker = newChecker(b, lb.Scheme, service+"/"+lb.Name, *lb.HealthCheck, t.healthHTTP, t.opts.Logger, &t.checks)
