@@ -369,29 +369,40 @@ type problem struct {
 var (
 	schemaOnce     sync.Once
 	compiledSchema *jsonschema.Schema
+	// schemaErr says why the embedded schema did not compile; schema
+	// checks are then off (the loader's own checks remain), and
+	// TestEmbeddedSchemaCompiles fails, so a dependency bump that breaks
+	// it is caught before release.
+	schemaErr error
 )
 
 func composeSchema() *jsonschema.Schema {
-	schemaOnce.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.Schema))
-		if err != nil {
-			return
-		}
-		c := jsonschema.NewCompiler()
-		if err := c.AddResource("compose-spec.json", doc); err != nil {
-			return
-		}
-		c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: func(v any) error {
-			s, ok := v.(string)
-			if !ok {
-				return nil
-			}
-			_, err := time.ParseDuration(s)
-			return err
-		}})
-		compiledSchema, _ = c.Compile("compose-spec.json")
-	})
+	schemaOnce.Do(func() { compiledSchema, schemaErr = compileSchema() })
 	return compiledSchema
+}
+
+func compileSchema() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.Schema))
+	if err != nil {
+		return nil, fmt.Errorf("read the compose-spec schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("compose-spec.json", doc); err != nil {
+		return nil, fmt.Errorf("add the compose-spec schema: %w", err)
+	}
+	c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return nil
+		}
+		_, err := time.ParseDuration(s)
+		return err
+	}})
+	sch, err := c.Compile("compose-spec.json")
+	if err != nil {
+		return nil, fmt.Errorf("compile the compose-spec schema: %w", err)
+	}
+	return sch, nil
 }
 
 // schemaProblems validates one file's model against the compose-spec
