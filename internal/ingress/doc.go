@@ -25,7 +25,8 @@
 //     per-attempt backend choice and the retry policy both paths follow.
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
-//     stats.go: counters and latency histograms (Stats).
+//     stats.go: counters and latency histograms (Stats); connlimit.go:
+//     the client connection limit (Options.MaxConns).
 //
 // # Which tasks get traffic
 //
@@ -106,9 +107,11 @@
 // the head, ReadTimeout from the head to the end of the body, IdleTimeout
 // between requests, WriteTimeout per response, MaxHeaderBytes,
 // MaxBodyBytes (413 from Content-Length, or while a chunked body
-// streams). Shutdown closes idle connections at once, new ones after 5s
-// without a request (as net/http), and waits for busy ones, which close
-// after their response; then it waits for the net/http server's.
+// streams). MaxConns bounds the open client connections of both paths
+// together (connlimit.go). Shutdown closes idle connections at once, new
+// ones after 5s without a request (as net/http), and waits for busy ones,
+// which close after their response; then it waits for the net/http
+// server's.
 //
 // Backend connections are HTTP/1.1 keep-alive (TLS for server.scheme=
 // https), at most MaxIdleConnsPerBackend idle per backend, closed after

@@ -39,6 +39,10 @@ type Options struct {
 	// MaxBodyBytes bounds a request's body; a larger one is answered 413.
 	// 0 (default) is unbounded.
 	MaxBodyBytes int64
+	// MaxConns bounds the client connections open at once, over Serve
+	// and ServeTLS; one past it is closed as soon as it is accepted (see
+	// connlimit.go). 0 (default) is unbounded.
+	MaxConns int
 	// H2C serves HTTP/2 without TLS (prior knowledge) next to HTTP/1.1 on
 	// Serve. Off by default: cleartext HTTP/2 is for trusted networks
 	// behind another proxy. ServeTLS always offers HTTP/2.
@@ -118,6 +122,12 @@ type Proxy struct {
 	draining atomic.Bool
 	// handoffs counts connections handed to net/http (for tests).
 	handoffs atomic.Uint64
+	// openConns and refusedConns count client connections against
+	// Options.MaxConns; refusedWarned is when a refusal was last logged
+	// (connlimit.go).
+	openConns     atomic.Int64
+	refusedConns  atomic.Uint64
+	refusedWarned atomic.Int64
 }
 
 // NewProxy returns a proxy routing with t.
@@ -144,8 +154,13 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	return p
 }
 
-// Stats returns a snapshot of the request counters.
-func (p *Proxy) Stats() Stats { return p.table.Stats() }
+// Stats returns a snapshot of the request and connection counters.
+func (p *Proxy) Stats() Stats {
+	s := p.table.Stats()
+	s.OpenConns = p.openConns.Load()
+	s.RefusedConns = p.refusedConns.Load()
+	return s
+}
 
 // ServeHTTP routes and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -389,7 +404,7 @@ func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 		return http.ErrServerClosed
 	}
 	defer p.untrack(srv)
-	return srv.ServeTLS(ln, "", "")
+	return srv.ServeTLS(limitListener{Listener: ln, p: p}, "", "")
 }
 
 func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
