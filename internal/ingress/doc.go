@@ -113,6 +113,15 @@
 // which close after their response; then it waits for the net/http
 // server's.
 //
+// A request with both Content-Length and Transfer-Encoding is handed
+// over; net/http drops the length and reads the body chunked, and
+// ServeHTTP closes the connection after the response (RFC 9112 section
+// 6.1), since the sender may have framed the body by the length and what
+// follows is not to be trusted as a request. net/http hides which
+// requests had both, so on that path every chunked HTTP/1.1 request and
+// every HTTP/1.0 request with a body closes its connection
+// (uncheckedFraming).
+//
 // Backend connections are HTTP/1.1 keep-alive (TLS for server.scheme=
 // https), at most MaxIdleConnsPerBackend idle per backend, closed after
 // IdleConnTimeout idle by a timer, and all closed when the backend

@@ -165,15 +165,15 @@ func (p *Proxy) Stats() Stats {
 // ServeHTTP routes and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	rec := &recorder{ResponseWriter: w, closeConn: uncheckedFraming(r)}
 	rt := p.match(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
-		http.Error(w, "404 page not found", http.StatusNotFound)
+		http.Error(rec, "404 page not found", http.StatusNotFound)
 		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
 		return
 	}
 	pl := rt.pool
-	rec := &recorder{ResponseWriter: w}
 	st := getState(pl)
 	defer putState(st)
 	switch {
@@ -503,17 +503,37 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// uncheckedFraming reports whether r's body framing may have been
+// ambiguous on the wire, so that its connection must close after the
+// response (RFC 9112 section 6.1, as HAProxy does): net/http removes a
+// Content-Length sent with Transfer-Encoding (the encoding wins) before
+// the handler runs, so a chunked HTTP/1.1 request cannot be told from
+// one that had both; and it ignores Transfer-Encoding in HTTP/1.0, so an
+// HTTP/1.0 request with a body cannot be told from one that had it. The
+// fast path hands such requests over here, and closes nothing itself.
+func uncheckedFraming(r *http.Request) bool {
+	if r.ProtoMajor != 1 {
+		return false // HTTP/2 frames bodies itself
+	}
+	return len(r.TransferEncoding) > 0 || (r.ProtoMinor == 0 && r.ContentLength != 0)
+}
+
 // recorder notes the status and size of a response; Unwrap lets
-// http.ResponseController reach Flush and Hijack underneath.
+// http.ResponseController reach Flush and Hijack underneath. With
+// closeConn, the final response says Connection: close, which makes
+// net/http close the connection after it (set on the final response
+// only: ReverseProxy clears the header map after relaying a 1xx).
 type recorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status    int
+	bytes     int64
+	closeConn bool
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
+		r.final()
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -521,6 +541,7 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.final()
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
@@ -528,7 +549,17 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Flush() {
+	if r.status == 0 {
+		r.final() // flushing sends a 200 head
+	}
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// final is called as the final response's head is about to be written.
+func (r *recorder) final() {
+	if r.closeConn {
+		r.Header().Set("Connection", "close")
+	}
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
