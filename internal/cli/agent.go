@@ -21,6 +21,8 @@ type ingressFlags struct {
 	accessLog     bool
 	requireEnable bool
 	maxBody       int64
+	maxConns      int
+	idleTimeout   time.Duration
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -28,14 +30,25 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.accessLog, "ingress-access-log", false, "log every request the ingress serves")
 	cmd.Flags().BoolVar(&f.requireEnable, "ingress-require-enable", false, "route only services labelled traefik.enable=true (Traefik's exposedByDefault=false)")
 	cmd.Flags().Int64Var(&f.maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
+	cmd.Flags().IntVar(&f.maxConns, "ingress-max-conns", 0, "most client connections the ingress keeps open; more are closed at once (0: half of what the open-file limit leaves after a reserve of max(128, limit/4))")
+	cmd.Flags().DurationVar(&f.idleTimeout, "ingress-idle-timeout", 180*time.Second, "close a client keep-alive connection idle this long")
 }
 
-func (f *ingressFlags) config() daemon.IngressConfig {
+// config is the ingress configuration the flags ask for, or a usage
+// error.
+func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) {
 	addr := f.addr
 	if addr == "off" {
 		addr = ""
 	}
-	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody}
+	if f.maxConns < 0 {
+		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-max-conns %d: want 0 (sized from the open-file limit) or more", f.maxConns)
+	}
+	if f.idleTimeout <= 0 {
+		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-idle-timeout %s: want a positive duration, e.g. 180s", f.idleTimeout)
+	}
+	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
+		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout}, nil
 }
 
 // newLogger returns the logger of a node process, or a usage error.
@@ -103,10 +116,14 @@ them. A wrong token stops the agent with exit code 1.`,
 			if err != nil {
 				return usagef(cmd, "%v", err)
 			}
+			ic, err := ing.config(cmd)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
-				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ing.config(), Docker: useDocker, DrainDelay: drain})
+				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DrainDelay: drain})
 			if err != nil {
 				return err
 			}

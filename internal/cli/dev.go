@@ -38,12 +38,16 @@ folder adopts them.`,
 			if err != nil {
 				return err
 			}
+			ic, err := ing.config(cmd)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ic := ing.config()
 			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
+				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 				AgentListen: listenAgents})
 			if err != nil {
 				return err

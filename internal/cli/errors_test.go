@@ -53,6 +53,8 @@ func TestUsageErrors(t *testing.T) {
 		{"rollback two services", []string{"service", "rollback", "a", "b"}, "requires exactly 1 argument"},
 		{"history without service", []string{"service", "history"}, "requires exactly 1 argument"},
 		{"inspect pretty and format", []string{"service", "inspect", "--pretty", "-f", "{{.ID}}", "web"}, "--format is incompatible with human friendly format"},
+		{"dev negative max conns", []string{"dev", "--ingress-max-conns", "-1"}, "invalid --ingress-max-conns -1"},
+		{"agent zero idle timeout", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--ingress-idle-timeout", "0s"}, "invalid --ingress-idle-timeout 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := shoal(t, tc.args...)

@@ -88,6 +88,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if net.ParseIP(addr) == nil {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
+	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err

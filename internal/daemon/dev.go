@@ -51,6 +51,9 @@ type DevConfig struct {
 	IngressRequireEnable bool
 	// IngressMaxBodyBytes bounds request bodies (0: unbounded).
 	IngressMaxBodyBytes int64
+	// IngressMaxConns and IngressIdleTimeout: see IngressConfig.
+	IngressMaxConns    int
+	IngressIdleTimeout time.Duration
 	// AgentListen is the TCP address where the manager serves agents of
 	// other nodes (`shoal agent`); empty serves none. The link is plain
 	// HTTP guarded by the join token: keep it on a trusted network.
@@ -86,6 +89,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -178,7 +182,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	srv.DataDir = dir.Path
 	srv.Logs = d
 	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken}, AgentAddr: d.agentAddr}
-	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// Out of file descriptors, Serve logs the accept error and retries
+	// (5ms doubling to 1s): the API comes back as soon as one is free. The
+	// ingress's connection limit keeps a reserve of them (fdlimit.go).
+	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

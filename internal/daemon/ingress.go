@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
@@ -24,6 +25,12 @@ type IngressConfig struct {
 	RequireEnable bool
 	// MaxBodyBytes bounds request bodies (0: unbounded).
 	MaxBodyBytes int64
+	// MaxConns bounds the client connections open at once; 0 sizes it
+	// from the open-file limit (defaultIngressMaxConns).
+	MaxConns int
+	// IdleTimeout closes a client keep-alive connection idle this long
+	// (0: 180s, Traefik's).
+	IdleTimeout time.Duration
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -40,12 +47,18 @@ type nodeIngress struct {
 // until stop: connections that arrive before wait for the routes instead
 // of being answered 404 by an empty table.
 func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, log *slog.Logger) (*nodeIngress, error) {
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("ingress: negative connection limit (%d) or idle timeout (%s)", cfg.MaxConns, cfg.IdleTimeout)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
 	}
+	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
+	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
-	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes}
+	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
@@ -81,7 +94,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 // its state changes.
 func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
-		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes}, nil, &d.wg, log)
+		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
+		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}

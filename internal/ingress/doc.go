@@ -25,7 +25,8 @@
 //     per-attempt backend choice and the retry policy both paths follow.
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
-//     stats.go: counters and latency histograms (Stats).
+//     stats.go: counters and latency histograms (Stats); connlimit.go:
+//     the client connection limit (Options.MaxConns).
 //
 // # Which tasks get traffic
 //
@@ -106,9 +107,20 @@
 // the head, ReadTimeout from the head to the end of the body, IdleTimeout
 // between requests, WriteTimeout per response, MaxHeaderBytes,
 // MaxBodyBytes (413 from Content-Length, or while a chunked body
-// streams). Shutdown closes idle connections at once, new ones after 5s
-// without a request (as net/http), and waits for busy ones, which close
-// after their response; then it waits for the net/http server's.
+// streams). MaxConns bounds the open client connections of both paths
+// together (connlimit.go). Shutdown closes idle connections at once, new
+// ones after 5s without a request (as net/http), and waits for busy ones,
+// which close after their response; then it waits for the net/http
+// server's.
+//
+// A request with both Content-Length and Transfer-Encoding is handed
+// over; net/http drops the length and reads the body chunked, and
+// ServeHTTP closes the connection after the response (RFC 9112 section
+// 6.1), since the sender may have framed the body by the length and what
+// follows is not to be trusted as a request. net/http hides which
+// requests had both, so on that path every chunked HTTP/1.1 request and
+// every HTTP/1.0 request with a body closes its connection
+// (uncheckedFraming).
 //
 // Backend connections are HTTP/1.1 keep-alive (TLS for server.scheme=
 // https), at most MaxIdleConnsPerBackend idle per backend, closed after

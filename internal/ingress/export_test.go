@@ -26,3 +26,6 @@ func OpenConns(p *Proxy) int {
 	defer p.mu.Unlock()
 	return len(p.conns)
 }
+
+// Handoffs counts the connections the fast path handed to net/http.
+func Handoffs(p *Proxy) uint64 { return p.handoffs.Load() }

@@ -110,9 +110,10 @@ func (l *handoffListener) handoff(c net.Conn) bool {
 }
 
 // replayConn is a connection whose first bytes were already read: Read
-// returns them first.
+// returns them first. Its Close releases its place in the connection
+// limit.
 type replayConn struct {
-	net.Conn
+	limitConn
 	buf []byte
 }
 
@@ -187,9 +188,14 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !p.admit() {
+			_ = c.Close()
+			continue
+		}
 		fc := p.newConn(c, hl)
 		if !p.trackConn(fc, true) {
 			_ = c.Close()
+			p.release()
 			continue
 		}
 		go fc.serve()
@@ -261,6 +267,7 @@ func (c *fconn) serve() {
 		v := recover()
 		if !handedOff {
 			_ = c.c.Close()
+			c.p.release()
 		}
 		c.p.trackConn(c, false)
 		if v != nil {
@@ -348,7 +355,7 @@ func (c *fconn) handoff(head []byte) bool {
 	buf := make([]byte, 0, len(head)+len(rest))
 	buf = append(append(buf, head...), rest...)
 	_ = c.c.SetDeadline(time.Time{})
-	if !c.hl.handoff(&replayConn{Conn: c.c, buf: buf}) {
+	if !c.hl.handoff(&replayConn{limitConn: limitConn{Conn: c.c, p: c.p}, buf: buf}) {
 		return false
 	}
 	// net/http's Shutdown waits for it from now on (serve's end untracks

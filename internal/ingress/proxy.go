@@ -39,6 +39,10 @@ type Options struct {
 	// MaxBodyBytes bounds a request's body; a larger one is answered 413.
 	// 0 (default) is unbounded.
 	MaxBodyBytes int64
+	// MaxConns bounds the client connections open at once, over Serve
+	// and ServeTLS; one past it is closed as soon as it is accepted (see
+	// connlimit.go). 0 (default) is unbounded.
+	MaxConns int
 	// H2C serves HTTP/2 without TLS (prior knowledge) next to HTTP/1.1 on
 	// Serve. Off by default: cleartext HTTP/2 is for trusted networks
 	// behind another proxy. ServeTLS always offers HTTP/2.
@@ -118,6 +122,12 @@ type Proxy struct {
 	draining atomic.Bool
 	// handoffs counts connections handed to net/http (for tests).
 	handoffs atomic.Uint64
+	// openConns and refusedConns count client connections against
+	// Options.MaxConns; refusedWarned is when a refusal was last logged
+	// (connlimit.go).
+	openConns     atomic.Int64
+	refusedConns  atomic.Uint64
+	refusedWarned atomic.Int64
 }
 
 // NewProxy returns a proxy routing with t.
@@ -144,21 +154,26 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	return p
 }
 
-// Stats returns a snapshot of the request counters.
-func (p *Proxy) Stats() Stats { return p.table.Stats() }
+// Stats returns a snapshot of the request and connection counters.
+func (p *Proxy) Stats() Stats {
+	s := p.table.Stats()
+	s.OpenConns = p.openConns.Load()
+	s.RefusedConns = p.refusedConns.Load()
+	return s
+}
 
 // ServeHTTP routes and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	rec := &recorder{ResponseWriter: w, closeConn: uncheckedFraming(r)}
 	rt := p.match(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
-		http.Error(w, "404 page not found", http.StatusNotFound)
+		http.Error(rec, "404 page not found", http.StatusNotFound)
 		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
 		return
 	}
 	pl := rt.pool
-	rec := &recorder{ResponseWriter: w}
 	st := getState(pl)
 	defer putState(st)
 	switch {
@@ -389,7 +404,7 @@ func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 		return http.ErrServerClosed
 	}
 	defer p.untrack(srv)
-	return srv.ServeTLS(ln, "", "")
+	return srv.ServeTLS(limitListener{Listener: ln, p: p}, "", "")
 }
 
 func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
@@ -488,17 +503,37 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// uncheckedFraming reports whether r's body framing may have been
+// ambiguous on the wire, so that its connection must close after the
+// response (RFC 9112 section 6.1, as HAProxy does): net/http removes a
+// Content-Length sent with Transfer-Encoding (the encoding wins) before
+// the handler runs, so a chunked HTTP/1.1 request cannot be told from
+// one that had both; and it ignores Transfer-Encoding in HTTP/1.0, so an
+// HTTP/1.0 request with a body cannot be told from one that had it. The
+// fast path hands such requests over here, and closes nothing itself.
+func uncheckedFraming(r *http.Request) bool {
+	if r.ProtoMajor != 1 {
+		return false // HTTP/2 frames bodies itself
+	}
+	return len(r.TransferEncoding) > 0 || (r.ProtoMinor == 0 && r.ContentLength != 0)
+}
+
 // recorder notes the status and size of a response; Unwrap lets
-// http.ResponseController reach Flush and Hijack underneath.
+// http.ResponseController reach Flush and Hijack underneath. With
+// closeConn, the final response says Connection: close, which makes
+// net/http close the connection after it (set on the final response
+// only: ReverseProxy clears the header map after relaying a 1xx).
 type recorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status    int
+	bytes     int64
+	closeConn bool
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
+		r.final()
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -506,6 +541,7 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.final()
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
@@ -513,7 +549,17 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Flush() {
+	if r.status == 0 {
+		r.final() // flushing sends a 200 head
+	}
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// final is called as the final response's head is about to be written.
+func (r *recorder) final() {
+	if r.closeConn {
+		r.Header().Set("Connection", "close")
+	}
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

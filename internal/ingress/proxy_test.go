@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -465,19 +466,23 @@ func TestH2C(t *testing.T) {
 	}
 }
 
-func TestServeTLSOffersHTTP2(t *testing.T) {
-	// Borrow httptest's self-signed certificate and a client trusting it.
+// tlsProxy serves a proxy with opts on ServeTLS, routing to a test
+// backend, until the end of the test. It borrows httptest's self-signed
+// certificate, and returns the proxy's address and a client trusting it
+// (HTTP/2 enabled).
+func tlsProxy(t *testing.T, opts ingress.Options) (*ingress.Proxy, string, *http.Client) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
 	certs := ts.TLS.Certificates
 	client := ts.Client()
 	ts.Close()
-	defer client.CloseIdleConnections()
+	t.Cleanup(client.CloseIdleConnections)
 
 	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
-	defer table.Close()
-	p := ingress.NewProxy(table, ingress.Options{ErrorLog: quietLog})
+	opts.ErrorLog = quietLog
+	p := ingress.NewProxy(table, opts)
 	a := startBackend(t, "a", nil)
 	table.Reset([]*api.Service{service("s1", "web", webLabels())}, []*api.Task{task("t1", "s1", a.addr())})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -486,7 +491,22 @@ func TestServeTLSOffersHTTP2(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.ServeTLS(ln, &tls.Config{Certificates: certs}) }()
-	resp, err := client.Get("https://" + ln.Addr().String() + "/")
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		<-done
+		table.Close()
+	})
+	return p, ln.Addr().String(), client
+}
+
+func TestServeTLSOffersHTTP2(t *testing.T) {
+	_, addr, client := tlsProxy(t, ingress.Options{})
+	resp, err := client.Get("https://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,11 +515,6 @@ func TestServeTLSOffersHTTP2(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"X-Forwarded-Proto":["https"]`)) {
 		t.Errorf("got %s %d %s", resp.Proto, resp.StatusCode, body)
 	}
-	client.CloseIdleConnections()
-	if err := p.Shutdown(t.Context()); err != nil {
-		t.Error(err)
-	}
-	<-done
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

@@ -115,6 +115,11 @@ type Stats struct {
 	Services map[string]ServiceStats
 	// Unrouted counts requests no router matched (answered 404).
 	Unrouted uint64
+	// OpenConns is the number of client connections open now, and
+	// RefusedConns those closed at accept because Options.MaxConns were
+	// open (Proxy.Stats only).
+	OpenConns    int64
+	RefusedConns uint64
 }
 
 // RouterStats counts the requests a router took.

@@ -37,7 +37,14 @@ type nodeProc struct {
 // ready; it returns the lines read until then.
 func startNodeProc(t *testing.T, name, dataDir, ready string, args ...string) (*nodeProc, []string) {
 	t.Helper()
-	p := &nodeProc{name: name, dataDir: dataDir, cmd: exec.Command(shoalBin, args...), lines: make(chan string, 256), exited: make(chan struct{})}
+	return startNodeCmd(t, name, dataDir, ready, exec.Command(shoalBin, args...))
+}
+
+// startNodeCmd is startNodeProc for a command that runs shoal otherwise
+// (under a shell that sets its limits first, say).
+func startNodeCmd(t *testing.T, name, dataDir, ready string, cmd *exec.Cmd) (*nodeProc, []string) {
+	t.Helper()
+	p := &nodeProc{name: name, dataDir: dataDir, cmd: cmd, lines: make(chan string, 256), exited: make(chan struct{})}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"log/slog"
+	"math"
+	"syscall"
+)
+
+// The open-file budget. A node process's file descriptors are shared by
+// the API socket and its clients, Raft's files, the agent's task logs,
+// pidfds and health checks, and the ingress's client and backend
+// connections. The ingress is the only part strangers drive, so it gets
+// a bounded share: by default half of what is left after a reserve, as
+// HAProxy sizes its maxconn from `ulimit -n` (each proxied connection
+// needs a second descriptor to its backend). The rest of the process
+// keeps at least the reserve whatever the clients do.
+const (
+	// fdReserveMin is the fewest descriptors the default ingress limit
+	// leaves to the rest of the process; a quarter of the limit when
+	// that is more. A shoal dev with a few tasks uses about 20.
+	fdReserveMin = 128
+	// minIngressConns is the default limit's floor, for limits too low
+	// to share.
+	minIngressConns = 16
+)
+
+// raiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and
+// logs both. Go's
+// runtime already raises it (to hard-1) as the program starts, and
+// restores the original in the processes it starts, so that tasks keep
+// the limit shoal was given; Setrlimit would end that restoring, so it is
+// called only when the runtime has not raised the limit.
+func raiseFileLimit(log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("read the open-file limit", "err", err)
+		return
+	}
+	if lim.Max > 0 && lim.Cur < lim.Max-1 {
+		raised := syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
+			log.Warn("raise the open-file limit", "soft", lim.Cur, "hard", lim.Max, "err", err)
+		} else {
+			lim = raised
+		}
+	}
+	log.Info("open-file limit", "soft", lim.Cur, "hard", lim.Max)
+	if lim.Cur < 1024 {
+		log.Warn("the open-file limit is low; raise it (ulimit -n, LimitNOFILE=) for many tasks or clients", "limit", lim.Cur)
+	}
+}
+
+// openFileLimit is the soft RLIMIT_NOFILE, 0 when unknown.
+func openFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return 0
+	}
+	return lim.Cur
+}
+
+// defaultIngressMaxConns is the ingress connection limit for an
+// open-file limit: half of what is left after the reserve (see above);
+// unbounded (0) when the limit is unknown.
+func defaultIngressMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	reserve := max(fdReserveMin, limit/4)
+	if limit < reserve+2*minIngressConns {
+		return minIngressConns
+	}
+	return int(min((limit-reserve)/2, math.MaxInt32))
+}
+
+// ingressMaxConns is the connection limit for an ingress asked for
+// configured (0: the default for limit). It warns when a configured
+// limit leaves the rest of the process less than the reserve.
+func ingressMaxConns(configured int, limit uint64, log *slog.Logger) int {
+	if configured == 0 {
+		return defaultIngressMaxConns(limit)
+	}
+	if limit > 0 && uint64(2*configured)+fdReserveMin > limit {
+		log.Warn("--ingress-max-conns leaves too few file descriptors for the API and the tasks under the open-file limit; lower it or raise the limit",
+			"max_conns", configured, "limit", limit)
+	}
+	return configured
+}

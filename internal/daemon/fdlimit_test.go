@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"syscall"
+	"testing"
+)
+
+// TestIngressMaxConnsLeavesAReserve: the default ingress limit leaves
+// the rest of the process at least fdReserveMin descriptors (a quarter
+// of the limit when more), counting a backend connection per client one.
+func TestIngressMaxConnsLeavesAReserve(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{
+		{0, 0},            // unknown: unbounded
+		{100, 16},         // too low to share: the floor
+		{256, 64},         // (256-128)/2
+		{1024, 384},       // (1024-256)/2
+		{1 << 20, 393216}, // (1048576-262144)/2
+	} {
+		got := defaultIngressMaxConns(tc.limit)
+		if got != tc.want {
+			t.Errorf("limit %d: %d connections, want %d", tc.limit, got, tc.want)
+		}
+		if tc.limit >= 256 && tc.limit-uint64(2*got) < fdReserveMin {
+			t.Errorf("limit %d: %d connections leave %d descriptors, under the reserve %d", tc.limit, got, tc.limit-uint64(2*got), fdReserveMin)
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got := ingressMaxConns(10, 256, quiet); got != 10 {
+		t.Errorf("a configured limit became %d, want 10", got)
+	}
+}
+
+// TestRaiseFileLimit: a soft RLIMIT_NOFILE under the hard one is raised
+// to it.
+func TestRaiseFileLimit(t *testing.T) {
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	if orig.Max < 512 {
+		t.Skipf("hard limit %d too low to lower the soft one under it", orig.Max)
+	}
+	defer func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig) }()
+	low := syscall.Rlimit{Cur: 256, Max: orig.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	raiseFileLimit(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := openFileLimit(); got != orig.Max {
+		t.Errorf("soft limit %d after raiseFileLimit, want the hard limit %d", got, orig.Max)
+	}
+}
