@@ -21,6 +21,8 @@ type ingressFlags struct {
 	accessLog     bool
 	requireEnable bool
 	maxBody       int64
+	// allowSlash and allowBackslash let request paths hold %2F and %5C.
+	allowSlash, allowBackslash bool
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -28,6 +30,8 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.accessLog, "ingress-access-log", false, "log every request the ingress serves")
 	cmd.Flags().BoolVar(&f.requireEnable, "ingress-require-enable", false, "route only services labelled traefik.enable=true (Traefik's exposedByDefault=false)")
 	cmd.Flags().Int64Var(&f.maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
+	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
+	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 }
 
 func (f *ingressFlags) config() daemon.IngressConfig {
@@ -35,7 +39,8 @@ func (f *ingressFlags) config() daemon.IngressConfig {
 	if addr == "off" {
 		addr = ""
 	}
-	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody}
+	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
+		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}
 }
 
 // newLogger returns the logger of a node process, or a usage error.

@@ -44,6 +44,7 @@ folder adopts them.`,
 			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
+				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				AgentListen: listenAgents})
 			if err != nil {
 				return err

@@ -24,6 +24,10 @@ type IngressConfig struct {
 	RequireEnable bool
 	// MaxBodyBytes bounds request bodies (0: unbounded).
 	MaxBodyBytes int64
+	// AllowEncodedSlash and AllowEncodedBackslash let request paths hold
+	// %2F and %5C, which are otherwise answered 400
+	// (ingress.Options).
+	AllowEncodedSlash, AllowEncodedBackslash bool
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -45,7 +49,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
 	}
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
-	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes}
+	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
+		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
@@ -81,7 +86,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 // its state changes.
 func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
-		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes}, nil, &d.wg, log)
+		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
+		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}
