@@ -23,6 +23,8 @@ type ingressFlags struct {
 	maxBody       int64
 	maxConns      int
 	idleTimeout   time.Duration
+	// allowSlash and allowBackslash let request paths hold %2F and %5C.
+	allowSlash, allowBackslash bool
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -32,6 +34,8 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
 	cmd.Flags().IntVar(&f.maxConns, "ingress-max-conns", 0, "most client connections the ingress keeps open; more are closed at once (0: half of what the open-file limit leaves after a reserve of max(128, limit/4))")
 	cmd.Flags().DurationVar(&f.idleTimeout, "ingress-idle-timeout", 180*time.Second, "close a client keep-alive connection idle this long")
+	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
+	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 }
 
 // config is the ingress configuration the flags ask for, or a usage
@@ -48,7 +52,8 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-idle-timeout %s: want a positive duration, e.g. 180s", f.idleTimeout)
 	}
 	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
-		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout}, nil
+		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout,
+		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}, nil
 }
 
 // newLogger returns the logger of a node process, or a usage error.

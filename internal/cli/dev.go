@@ -48,6 +48,7 @@ folder adopts them.`,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
+				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				AgentListen: listenAgents})
 			if err != nil {
 				return err

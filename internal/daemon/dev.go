@@ -54,6 +54,9 @@ type DevConfig struct {
 	// IngressMaxConns and IngressIdleTimeout: see IngressConfig.
 	IngressMaxConns    int
 	IngressIdleTimeout time.Duration
+	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
+	// request paths hold %2F and %5C (IngressConfig).
+	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
 	// AgentListen is the TCP address where the manager serves agents of
 	// other nodes (`shoal agent`); empty serves none. The link is plain
 	// HTTP guarded by the join token: keep it on a trusted network.

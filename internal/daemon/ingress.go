@@ -31,6 +31,10 @@ type IngressConfig struct {
 	// IdleTimeout closes a client keep-alive connection idle this long
 	// (0: 180s, Traefik's).
 	IdleTimeout time.Duration
+	// AllowEncodedSlash and AllowEncodedBackslash let request paths hold
+	// %2F and %5C, which are otherwise answered 400
+	// (ingress.Options).
+	AllowEncodedSlash, AllowEncodedBackslash bool
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -58,7 +62,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
 	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
-		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout}
+		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
+		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
@@ -95,7 +100,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
-		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout}, nil, &d.wg, log)
+		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout,
+		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,9 @@
 //     traefik.* labels into routers and load-balanced Traefik services
 //     (ServiceRoutes), with Traefik's defaults and errors that name the
 //     label.
+//   - path.go: the request path rule both request paths apply before
+//     routing, so that the path the rules match is the path the backend
+//     receives (below).
 //   - rules/: the router rule language, parsed once with go/parser into a
 //     matcher tree evaluated without allocation.
 //   - table.go: Table, the routing state built from services and tasks
@@ -177,6 +180,21 @@
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
 //     meant for a trusted hop behind another proxy. Backends: HTTP/1.1.
+//   - Request paths, as Traefik v3's entry points (sanitizePath on,
+//     encoded slash and backslash refused): a request is routed and
+//     forwarded on its path with "." and ".." segments and repeated
+//     slashes removed and escapes of unreserved characters decoded, other
+//     escapes kept (hex upper-cased), the query untouched; a path with
+//     %2F or %5C (or a raw backslash) is answered 400 unless
+//     Options.AllowEncodedSlash / AllowEncodedBackslash, and then is sent
+//     on encoded, inside its segment. Other escapes Traefik can refuse
+//     (%00, %25, %3B, %3F, %23) are sent on: they separate nothing in a
+//     path. The rule is pathRule.clean, called by reqHead.cleanPath on
+//     the fast path and pathRule.cleanRequest on the net/http path; it
+//     allocates nothing for a path that is already clean. The host is
+//     the Host header, or an absolute-form target's host, which net/http
+//     (the fast path hands absolute form over) puts in Request.Host:
+//     the backend gets that same Host (passHostHeader).
 //   - X-Forwarded-* from clients are replaced (X-Forwarded-Uri, -Method,
 //     -Tls-Client-Cert and -Tls-Client-Cert-Info removed) unless the
 //     client is in Options.TrustedProxies (Traefik's

@@ -233,6 +233,10 @@ func FuzzParseHead(f *testing.F) {
 		"PUT /a%2Fb;c HTTP/1.1\r\nHost: [::1]:8080\r\nTransfer-Encoding: chunked\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\n",
 		"GET /?a;b HTTP/1.1\r\nhost: x\r\nte: trailers\r\n\r\n",
 		"\r\nDELETE /{x}|y HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nx-forwarded-for: 5.6.7.8\r\n\r\n",
+		"GET /public/../secret.txt HTTP/1.1\r\nHost: site.test\r\n\r\n",
+		"GET /public/%2e%2E/s%41?q=/../x HTTP/1.1\r\nHost: site.test\r\n\r\n",
+		"GET /public/..%2fsecret.txt|x HTTP/1.1\r\nHost: site.test\r\n\r\n",
+		"GET //a/./b//..\\c%5c HTTP/1.1\r\nHost: site.test\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -279,12 +283,48 @@ func FuzzParseHead(f *testing.F) {
 				t.Fatalf("%q: cookie %s: net/http %v %v, fast path %q %v", head, name, ck, err, v, ok)
 			}
 		}
+		checkPathRuleAgrees(t, raw, head, req)
 		if p, ok := splitPort(r.host); ok {
 			if _, port, err := net.SplitHostPort(r.host); err != nil || port != p {
 				t.Fatalf("splitPort(%q) = %q, net: %q %v", r.host, p, port, err)
 			}
 		}
 	})
+}
+
+// checkPathRuleAgrees applies the path rule to a head the fast path
+// accepts, on both request paths (req is net/http's reading of it), with
+// and without encoded separators allowed: both refuse it with the same
+// error or route and forward it on the same clean path, and each
+// forwards the path it routes on.
+func checkPathRuleAgrees(t *testing.T, raw string, head []byte, req *http.Request) {
+	t.Helper()
+	for _, pr := range []pathRule{{}, {allowSlash: true, allowBackslash: true}} {
+		r, _, _, _ := parseString(t, raw, 8192)
+		ferr := r.cleanPath(pr)
+		req2, nerr := pr.cleanRequest(req)
+		if ferr != nerr {
+			t.Fatalf("%q %+v: fast path %v, net/http %v", head, pr, ferr, nerr)
+		}
+		if ferr != nil {
+			continue
+		}
+		if req2.URL.Path != r.URLPath() || req2.URL.RawPath != r.URLRawPath() || req2.URL.EscapedPath() != r.EscapedPath() {
+			t.Fatalf("%q %+v: routed on: net/http %q %q, fast path %q %q", head, pr, req2.URL.Path, req2.URL.RawPath, r.URLPath(), r.URLRawPath())
+		}
+		out := *req2.URL
+		out.RawQuery = cleanQueryParams(out.RawQuery)
+		if out.RequestURI() != r.outTarget {
+			t.Fatalf("%q %+v: sent on: net/http %q, fast path %q", head, pr, out.RequestURI(), r.outTarget)
+		}
+		if sent, _, _ := strings.Cut(r.outTarget, "?"); sent != r.EscapedPath() {
+			t.Fatalf("%q %+v: routed on %q, sent on %q", head, pr, r.EscapedPath(), sent)
+		}
+		if _, q, _ := strings.Cut(r.target, "?"); q != req.URL.RawQuery {
+			t.Fatalf("%q: query changed to %q", head, req.URL.RawQuery)
+		}
+		checkCleanPath(t, pr, r.target, r.EscapedPath())
+	}
 }
 
 // FuzzCopyChunked checks the chunked copier against net/http's chunked

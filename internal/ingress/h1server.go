@@ -397,6 +397,12 @@ func (c *fconn) handle() bool {
 	if d := p.opts.WriteTimeout; d > 0 {
 		_ = c.c.SetWriteDeadline(start.Add(d))
 	}
+	if err := r.cleanPath(p.paths); err != nil {
+		c.finishUnread()
+		c.writeError(http.StatusBadRequest, "400 Bad Request: "+err.Error())
+		c.accessLog(nil, nil, 0, http.StatusBadRequest, 0, start)
+		return c.flushEnd()
+	}
 	rt := p.matchHead(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)

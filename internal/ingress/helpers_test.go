@@ -180,14 +180,14 @@ func serviceEvent(action string, s *api.Service) api.Event {
 
 // env is a proxy serving on a real listener, with its table.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	table *ingress.Table
 	proxy *ingress.Proxy
 	url   string
 	addr  string
 }
 
-func newEnv(t *testing.T, topts ingress.TableOptions, popts ingress.Options) *env {
+func newEnv(t testing.TB, topts ingress.TableOptions, popts ingress.Options) *env {
 	t.Helper()
 	if topts.Logger == nil {
 		topts.Logger = quietLog

@@ -55,6 +55,16 @@ type Options struct {
 	// and appended to; others' are replaced (Traefik's forwardedHeaders
 	// .trustedIPs; default none).
 	TrustedProxies []netip.Prefix
+	// AllowEncodedSlash lets a request path hold an encoded slash (%2F),
+	// sent on encoded and routed as part of its segment (Traefik's entry
+	// point option http.encodedCharacters.allowEncodedSlash). Off by
+	// default: such a request is answered 400, since a backend that
+	// decodes %2F before it splits the path would see segments, and
+	// "..", that routing never matched (see path.go).
+	AllowEncodedSlash bool
+	// AllowEncodedBackslash is the same for %5C and a raw backslash
+	// (sent on as %5C), which Windows servers take for a separator.
+	AllowEncodedBackslash bool
 
 	// AccessLog, when set, logs every request at Info level. Off by
 	// default.
@@ -105,6 +115,8 @@ type Proxy struct {
 	opts     Options
 	rp       *httputil.ReverseProxy
 	hostname string
+	// paths is the request path rule both request paths apply.
+	paths pathRule
 
 	// headerTimeout bounds reading a request head on the fast path:
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
@@ -142,6 +154,7 @@ func NewProxy(t *Table, opts Options) *Proxy {
 		p.headerTimeout = opts.ReadTimeout
 	}
 	p.hostname, _ = os.Hostname()
+	p.paths = pathRule{allowSlash: opts.AllowEncodedSlash, allowBackslash: opts.AllowEncodedBackslash}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &forwarder{maxAttempts: opts.MaxAttempts, ejectTime: t.opts.EjectTime},
@@ -166,6 +179,12 @@ func (p *Proxy) Stats() Stats {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, closeConn: uncheckedFraming(r)}
+	r, err := p.paths.cleanRequest(r)
+	if err != nil {
+		http.Error(rec, "400 Bad Request: "+err.Error(), http.StatusBadRequest)
+		p.accessLog(r, nil, nil, http.StatusBadRequest, 0, start)
+		return
+	}
 	rt := p.match(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
