@@ -97,6 +97,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			d.closeParts()
 		}
 	}()
+	// node-id is written on a folder's first start, before the Raft log:
+	// a folder that has one held a cluster, and a missing log is damage,
+	// not a reason to start a new, empty cluster whose agent would stop
+	// every task it no longer knows.
+	_, statErr := os.Stat(dir.Join("node-id"))
+	existing := statErr == nil
 	if d.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
 	}
@@ -105,18 +111,20 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		addr = "127.0.0.1"
 	}
 	d.addr = addr
-	if d.joinToken, err = agentlink.LoadOrCreateToken(dir.Join("join-token")); err != nil {
-		return nil, err
-	}
 	d.mgr, err = manager.Start(manager.Config{
 		RaftDir:         dir.Join("raft"),
 		NodeID:          d.nodeID,
-		RaftAddr:        net.JoinHostPort(addr, "0"),
+		Existing:        existing,
 		Logger:          log,
 		HeartbeatPeriod: cfg.HeartbeatPeriod,
 		FastRaft:        true,
 	})
 	if err != nil {
+		return nil, err
+	}
+	// Made after the manager opened its state, so a refused start writes
+	// nothing.
+	if d.joinToken, err = agentlink.LoadOrCreateToken(dir.Join("join-token")); err != nil {
 		return nil, err
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
