@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,7 +69,12 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{logger}})
+	// Raft's lines are muted while the start can still fail: its error
+	// is the one message, and says more.
+	out := &slogWriter{l: logger}
+	out.mute.Store(true)
+	defer out.mute.Store(false)
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: out})
 
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
@@ -232,11 +238,16 @@ func (r *Raft) Close() error {
 	return err
 }
 
-// slogWriter sends hclog's lines to slog.
-type slogWriter struct{ l *slog.Logger }
+// slogWriter sends hclog's lines to slog, unless muted.
+type slogWriter struct {
+	l    *slog.Logger
+	mute atomic.Bool
+}
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(string(trimNewline(p)), "component", "raft")
+func (w *slogWriter) Write(p []byte) (int, error) {
+	if !w.mute.Load() {
+		w.l.Warn(string(trimNewline(p)), "component", "raft")
+	}
 	return len(p), nil
 }
 
