@@ -75,8 +75,8 @@ func TestMissingLogWithoutMarkersBootstraps(t *testing.T) {
 }
 
 func TestMissingLogOfExistingClusterIsRefused(t *testing.T) {
-	// The caller knows a cluster ran here (shoal dev: the node-id file),
-	// and there is no snapshot either.
+	// The caller knows a cluster ran here (shoal dev: the join-token
+	// file), and there is no snapshot either.
 	dir := t.TempDir()
 	r, err := cluster.Open(cluster.Config{Dir: dir, NodeID: nodeID, Fast: true, Existing: true}, state.NewStore())
 	if err == nil {

@@ -97,11 +97,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			d.closeParts()
 		}
 	}()
-	// node-id is written on a folder's first start, before the Raft log:
-	// a folder that has one held a cluster, and a missing log is damage,
-	// not a reason to start a new, empty cluster whose agent would stop
-	// every task it no longer knows.
-	_, statErr := os.Stat(dir.Join("node-id"))
+	// join-token is written once the manager has opened its Raft state
+	// (older shoals wrote it just before): a folder that has one held a
+	// cluster, and a missing Raft log there is damage, not a reason to
+	// start a new, empty cluster whose agent would stop every task it no
+	// longer knows. node-id is no such mark: it is written before Raft
+	// starts, and a first start may fail in between.
+	tokenPath := dir.Join("join-token")
+	_, statErr := os.Stat(tokenPath)
 	existing := statErr == nil
 	if d.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
@@ -122,9 +125,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Made after the manager opened its state, so a refused start writes
-	// nothing.
-	if d.joinToken, err = agentlink.LoadOrCreateToken(dir.Join("join-token")); err != nil {
+	if d.joinToken, err = agentlink.LoadOrCreateToken(tokenPath); err != nil {
 		return nil, err
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)

@@ -79,8 +79,8 @@ func TestDamagedDataFolderStopsShoalDev(t *testing.T) {
 	}
 }
 
-// TestUsedDataFolderWithoutRaftIsRefused: a folder whose node-id shows it
-// held a cluster, with its whole Raft folder gone, does not become a new
+// TestUsedDataFolderWithoutRaftIsRefused: a folder whose join-token shows
+// it held a cluster, with its whole Raft folder gone, does not become a new
 // cluster.
 func TestUsedDataFolderWithoutRaftIsRefused(t *testing.T) {
 	dir := t.TempDir()
@@ -104,5 +104,25 @@ func TestUsedDataFolderWithoutRaftIsRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "raft")); err == nil {
 		t.Error("the refused start made a raft folder")
+	}
+}
+
+// TestFirstStartThatFailedEarlyStartsAgain: node-id is written before Raft
+// starts, so a folder with only a node-id (a first start that failed in
+// between) held no cluster, and starts one.
+func TestFirstStartThatFailedEarlyStartsAgain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "node-id"), []byte("abcdefghijklmnopqrstuvwxy\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if d.NodeID() != "abcdefghijklmnopqrstuvwxy" {
+		t.Errorf("node ID %q, want the one in node-id", d.NodeID())
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
