@@ -62,8 +62,9 @@ type Info struct {
 	NodeID   string `json:"NodeID"`
 	Version  string `json:"Version"`
 	IsLeader bool   `json:"IsLeader"`
-	Leader   string `json:"Leader,omitempty"`
-	DataDir  string `json:"DataDir,omitempty"`
+	// Leader is the leading manager's node ID, empty when unknown.
+	Leader  string `json:"Leader,omitempty"`
+	DataDir string `json:"DataDir,omitempty"`
 }
 
 // NodeRegistration is what an agent tells the dispatcher when it connects.

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,9 +31,13 @@ type Config struct {
 	Dir string
 	// NodeID is this manager's Raft server ID.
 	NodeID string
-	// BindAddr is the TCP address Raft peers reach this manager on;
-	// "127.0.0.1:0" picks a free port.
-	BindAddr string
+	// Existing says the data folder held a cluster before (the caller
+	// knows it from files of its own): Open then refuses to bootstrap a
+	// new cluster when the Raft state is missing.
+	Existing bool
+	// Transport carries RPCs to the other managers; nil is
+	// LocalTransport, for a one-manager cluster, which opens no port.
+	Transport Transport
 	// Logger receives Raft's own log lines (warnings and worse).
 	Logger *slog.Logger
 	// Fast shortens Raft's timeouts, for tests and one-node clusters.
@@ -44,13 +48,20 @@ type Config struct {
 type Raft struct {
 	raft      *raft.Raft
 	store     *state.Store
-	transport *raft.NetworkTransport
+	transport Transport
 	logs      *raftboltdb.BoltStore
 }
 
 // Open starts Raft on cfg.Dir, restoring state from its snapshots and log.
-// A folder with no Raft state bootstraps a new one-voter cluster.
+// A folder with no Raft state bootstraps a new one-voter cluster. A
+// damaged folder fails with a *DamagedError, with nothing in it changed.
 func Open(cfg Config, store *state.Store) (*Raft, error) {
+	// Everything that can find the folder damaged runs before anything is
+	// written to it.
+	existing, err := checkFolder(cfg.Dir, cfg.Existing)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft folder: %w", err)
 	}
@@ -58,38 +69,37 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{logger}})
+	// Raft's lines are muted while the start can still fail: its error
+	// is the one message, and says more.
+	out := &slogWriter{l: logger}
+	out.mute.Store(true)
+	defer out.mute.Store(false)
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: out})
 
-	logs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.Dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: time.Second},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w (the data folder may be corrupt: move it away to start a new cluster)", filepath.Join(cfg.Dir, "raft.db"), err)
-	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
-		logs.Close()
 		return nil, fmt.Errorf("open raft snapshots: %w", err)
 	}
-	bind := cfg.BindAddr
-	if bind == "" {
-		bind = "127.0.0.1:0"
+	fsm := state.NewFSM(store)
+	if err := restoreNewest(cfg.Dir, snaps, fsm); err != nil {
+		return nil, err
 	}
-	addr, err := net.ResolveTCPAddr("tcp", bind)
+	logPath := filepath.Join(cfg.Dir, logFile)
+	logs, err := openLog(logPath)
 	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("raft address %q: %w", bind, err)
+		return nil, err
 	}
-	transport, err := raft.NewTCPTransportWithLogger(bind, nil, 3, 10*time.Second, hlog)
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("raft transport on %s: %w", addr, err)
+	transport := cfg.Transport
+	if transport == nil {
+		transport = LocalTransport()
 	}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hlog
+	// restoreNewest has restored the newest snapshot; Raft would fall
+	// back to an older one, silently, when it fails.
+	rc.NoSnapshotRestoreOnStart = true
 	if cfg.Fast {
 		rc.HeartbeatTimeout = 200 * time.Millisecond
 		rc.ElectionTimeout = 200 * time.Millisecond
@@ -97,20 +107,21 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 		rc.CommitTimeout = 5 * time.Millisecond
 	}
 
-	existing, err := raft.HasExistingState(logs, logs, snaps)
+	var r *raft.Raft
+	err = guard(logPath, func() error {
+		var err error
+		r, err = raft.NewRaft(rc, fsm, logs, logs, snaps, transport)
+		return err
+	})
 	if err != nil {
 		transport.Close()
 		logs.Close()
-		return nil, fmt.Errorf("read raft state: %w (the data folder may be corrupt: move it away to start a new cluster)", err)
-	}
-	fsm := state.NewFSM(store)
-	r, err := raft.NewRaft(rc, fsm, logs, logs, snaps, transport)
-	if err != nil {
-		transport.Close()
-		logs.Close()
-		return nil, fmt.Errorf("start raft: %w (the data folder may be corrupt: move it away to start a new cluster)", err)
+		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	if !existing {
+		// A folder written by an older shoal has a TCP address here; the
+		// address is a label on LocalTransport, and Raft finds itself in
+		// the configuration by its ID.
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: transport.LocalAddr(),
 		}}})
@@ -122,6 +133,46 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 		}
 	}
 	return &Raft{raft: r, store: store, transport: transport, logs: logs}, nil
+}
+
+// restoreNewest restores the newest snapshot into the store before the log
+// is opened for writing, so a snapshot that does not restore stops the
+// start with nothing changed.
+func restoreNewest(dir string, snaps *raft.FileSnapshotStore, fsm raft.FSM) error {
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list raft snapshots: %w", err)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	path := filepath.Join(dir, snapshotsDir, list[0].ID, stateFile)
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return &DamagedError{File: path, Problem: fmt.Sprintf("can't be read (%v)", err)}
+	}
+	return guard(path, func() error {
+		if err := fsm.Restore(rc); err != nil {
+			return &DamagedError{File: path, Problem: fmt.Sprintf("does not restore (%v)", err)}
+		}
+		return nil
+	})
+}
+
+// openLog opens the log and stable store for writing.
+func openLog(path string) (logs *raftboltdb.BoltStore, err error) {
+	err = guard(path, func() error {
+		var bf boltFile
+		defer bf.closeIfLeaked()
+		l, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: bf.options(bbolt.Options{Timeout: time.Second})})
+		bf.opened()
+		if err != nil {
+			return boltOpenError(path, err)
+		}
+		logs = l
+		return nil
+	})
+	return logs, err
 }
 
 // Propose replicates cmd and applies it, returning the state machine's
@@ -164,14 +215,11 @@ func (r *Raft) LeaderCh() <-chan bool { return r.raft.LeaderCh() }
 // IsLeader reports whether this manager is the leader now.
 func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
 
-// Leader returns the leader's Raft address and ID, empty when unknown.
-func (r *Raft) Leader() (addr, id string) {
-	a, i := r.raft.LeaderWithID()
-	return string(a), string(i)
+// LeaderID returns the leader's ID (its node ID), empty when unknown.
+func (r *Raft) LeaderID() string {
+	_, id := r.raft.LeaderWithID()
+	return string(id)
 }
-
-// Addr is the address Raft listens on.
-func (r *Raft) Addr() string { return string(r.transport.LocalAddr()) }
 
 // Barrier waits until every entry committed before it has been applied to
 // the store, so reads after it see all acknowledged writes.
@@ -190,11 +238,16 @@ func (r *Raft) Close() error {
 	return err
 }
 
-// slogWriter sends hclog's lines to slog.
-type slogWriter struct{ l *slog.Logger }
+// slogWriter sends hclog's lines to slog, unless muted.
+type slogWriter struct {
+	l    *slog.Logger
+	mute atomic.Bool
+}
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(string(trimNewline(p)), "component", "raft")
+func (w *slogWriter) Write(p []byte) (int, error) {
+	if !w.mute.Load() {
+		w.l.Warn(string(trimNewline(p)), "component", "raft")
+	}
 	return len(p), nil
 }
 

@@ -104,6 +104,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			d.closeParts()
 		}
 	}()
+	// join-token is written once the manager has opened its Raft state
+	// (older shoals wrote it just before): a folder that has one held a
+	// cluster, and a missing Raft log there is damage, not a reason to
+	// start a new, empty cluster whose agent would stop every task it no
+	// longer knows. node-id is no such mark: it is written before Raft
+	// starts, and a first start may fail in between.
+	tokenPath := dir.Join("join-token")
+	_, statErr := os.Stat(tokenPath)
+	existing := statErr == nil
 	if d.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
 	}
@@ -112,18 +121,18 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		addr = "127.0.0.1"
 	}
 	d.addr = addr
-	if d.joinToken, err = agentlink.LoadOrCreateToken(dir.Join("join-token")); err != nil {
-		return nil, err
-	}
 	d.mgr, err = manager.Start(manager.Config{
 		RaftDir:         dir.Join("raft"),
 		NodeID:          d.nodeID,
-		RaftAddr:        net.JoinHostPort(addr, "0"),
+		Existing:        existing,
 		Logger:          log,
 		HeartbeatPeriod: cfg.HeartbeatPeriod,
 		FastRaft:        true,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if d.joinToken, err = agentlink.LoadOrCreateToken(tokenPath); err != nil {
 		return nil, err
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)

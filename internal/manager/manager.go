@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -25,9 +26,11 @@ import (
 // Config sets up a manager.
 type Config struct {
 	// RaftDir holds the Raft log and snapshots.
-	RaftDir  string
-	NodeID   string
-	RaftAddr string
+	RaftDir string
+	NodeID  string
+	// Existing says the data folder held a cluster before: a missing
+	// Raft log is then damage, not a new cluster.
+	Existing bool
 	Logger   *slog.Logger
 	Clock    clock.Clock
 	// HeartbeatPeriod is the agents' heartbeat period.
@@ -66,17 +69,25 @@ func Start(cfg Config) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	key := cfg.SecretKey
-	if key == nil {
-		var err error
-		if key, err = secretkey.LoadOrCreate(filepath.Join(cfg.RaftDir, secretkey.FileName)); err != nil {
-			return nil, err
-		}
+	// Raft opens first: it refuses a damaged folder before anything,
+	// the key included, is written to it. The key is made after the Raft
+	// log, so a key beside a missing log means the log was lost.
+	keyPath := filepath.Join(cfg.RaftDir, secretkey.FileName)
+	existing := cfg.Existing
+	if _, err := os.Stat(keyPath); err == nil {
+		existing = true
 	}
 	store := state.NewStore()
-	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, Logger: log, Fast: cfg.FastRaft}, store)
+	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, Existing: existing, Logger: log, Fast: cfg.FastRaft}, store)
 	if err != nil {
 		return nil, err
+	}
+	key := cfg.SecretKey
+	if key == nil {
+		if key, err = secretkey.LoadOrCreate(keyPath); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	m := &Manager{cfg: cfg, log: log, store: store, raft: r, secretKey: key, leading: make(chan struct{})}
 	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: key}

@@ -41,7 +41,7 @@ const nodeID = "managernode0000000000000a"
 // closed when the test ends.
 func start(t *testing.T, dir string) *manager.Manager {
 	t.Helper()
-	m, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, RaftAddr: "127.0.0.1:0", Logger: quiet, FastRaft: true})
+	m, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, Logger: quiet, FastRaft: true})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

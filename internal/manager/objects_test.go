@@ -216,7 +216,7 @@ func TestSecretNotInRaftLogOrSnapshots(t *testing.T) {
 	// A control written unsealed, straight through Raft: the search must
 	// find it, or it proves nothing.
 	control := []byte("CONTROL-unsealed-51c2e8")
-	m, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, RaftAddr: "127.0.0.1:0", Logger: quiet, FastRaft: true})
+	m, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, Logger: quiet, FastRaft: true})
 	if err != nil {
 		t.Fatal(err)
 	}

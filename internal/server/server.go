@@ -145,6 +145,5 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	addr, _ := s.m.Raft().Leader()
-	writeJSON(w, http.StatusOK, api.Info{NodeID: s.nodeID, Version: Version, IsLeader: s.m.IsLeader(), Leader: addr, DataDir: s.DataDir})
+	writeJSON(w, http.StatusOK, api.Info{NodeID: s.nodeID, Version: Version, IsLeader: s.m.IsLeader(), Leader: s.m.Raft().LeaderID(), DataDir: s.DataDir})
 }

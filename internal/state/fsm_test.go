@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -240,5 +241,36 @@ func TestFSMPersistWhileWritesGoOn(t *testing.T) {
 	}
 	if got := dumpOf(dst.Store().Read()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("persisted snapshot is not the state at Snapshot time: index %d, %d tasks; want index %d, %d tasks", got.Index, len(got.Tasks), want.Index, len(want.Tasks))
+	}
+}
+
+func TestFSMRestoreRefusesNullAndIDLessObjects(t *testing.T) {
+	for _, snap := range []string{
+		`{"index":5,"services":[null]}`,
+		`{"index":5,"tasks":[null]}`,
+		`{"index":5,"nodes":[null]}`,
+		`{"index":5,"configs":[null]}`,
+		`{"index":5,"secrets":[null]}`,
+		`{"index":5,"networks":[null]}`,
+		`{"index":5,"services":[{"Spec":{"Name":"web"}}]}`,
+	} {
+		t.Run(snap, func(t *testing.T) {
+			dst := state.NewFSM(state.NewStore())
+			applyLog(t, dst, 1, &state.Command{Time: step(0), Ops: []state.Op{createService(newService("s1", "web"))}})
+			err := func() (err error) {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("restore panicked: %v", p)
+					}
+				}()
+				return dst.Restore(io.NopCloser(strings.NewReader(snap)))
+			}()
+			if err == nil || (!strings.Contains(err.Error(), "null") && !strings.Contains(err.Error(), "no ID")) {
+				t.Fatalf("restore = %v, want an error naming the null or ID-less object", err)
+			}
+			if tx := dst.Store().Read(); tx.Service("s1") == nil || tx.Index() != 1 {
+				t.Fatal("a failed restore changed the store")
+			}
+		})
 	}
 }

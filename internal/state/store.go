@@ -101,40 +101,28 @@ func (s *Store) reset(data *snapshotData) error {
 		return err
 	}
 	txn := db.Txn(true)
-	insert := func(table, kind, id string, o any) error {
-		if err := txn.Insert(table, o); err != nil {
+	for _, restore := range []func() error{
+		func() error {
+			return restoreTable(txn, tableServices, "service", data.Services, func(o *api.Service) string { return o.ID })
+		},
+		func() error {
+			return restoreTable(txn, tableTasks, "task", data.Tasks, func(o *api.Task) string { return o.ID })
+		},
+		func() error {
+			return restoreTable(txn, tableNodes, "node", data.Nodes, func(o *api.Node) string { return o.ID })
+		},
+		func() error {
+			return restoreTable(txn, tableConfigs, "config", data.Configs, func(o *api.Config) string { return o.ID })
+		},
+		func() error {
+			return restoreTable(txn, tableSecrets, "secret", data.Secrets, func(o *api.Secret) string { return o.ID })
+		},
+		func() error {
+			return restoreTable(txn, tableNetworks, "network", data.Networks, func(o *api.Network) string { return o.ID })
+		},
+	} {
+		if err := restore(); err != nil {
 			txn.Abort()
-			return fmt.Errorf("restore %s %s: %w", kind, id, err)
-		}
-		return nil
-	}
-	for _, o := range data.Services {
-		if err := insert(tableServices, "service", o.ID, o); err != nil {
-			return err
-		}
-	}
-	for _, o := range data.Tasks {
-		if err := insert(tableTasks, "task", o.ID, o); err != nil {
-			return err
-		}
-	}
-	for _, o := range data.Nodes {
-		if err := insert(tableNodes, "node", o.ID, o); err != nil {
-			return err
-		}
-	}
-	for _, o := range data.Configs {
-		if err := insert(tableConfigs, "config", o.ID, o); err != nil {
-			return err
-		}
-	}
-	for _, o := range data.Secrets {
-		if err := insert(tableSecrets, "secret", o.ID, o); err != nil {
-			return err
-		}
-	}
-	for _, o := range data.Networks {
-		if err := insert(tableNetworks, "network", o.ID, o); err != nil {
 			return err
 		}
 	}
@@ -145,6 +133,24 @@ func (s *Store) reset(data *snapshotData) error {
 	s.index = data.Index
 	for sub := range s.subs {
 		sub.push([]api.Event{{Index: data.Index, Type: EventReset}})
+	}
+	return nil
+}
+
+// restoreTable inserts a snapshot's objects of one kind. A snapshot is
+// read back from disk, so a null or ID-less object (a damaged or edited
+// file) is refused here instead of panicking, or breaking the store, later.
+func restoreTable[T any](txn *memdb.Txn, table, kind string, objs []*T, id func(*T) string) error {
+	for i, o := range objs {
+		if o == nil {
+			return fmt.Errorf("restore: %s %d of %d is null", kind, i+1, len(objs))
+		}
+		if id(o) == "" {
+			return fmt.Errorf("restore: %s %d of %d has no ID", kind, i+1, len(objs))
+		}
+		if err := txn.Insert(table, o); err != nil {
+			return fmt.Errorf("restore %s %s: %w", kind, id(o), err)
+		}
 	}
 	return nil
 }
