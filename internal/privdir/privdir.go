@@ -316,7 +316,7 @@ func (d *Dir) checkPrivate() error {
 		return unsafe(d.path, fmt.Sprintf("is owned by uid %d with mode %04o, not by this user (uid %d) with mode 0700",
 			st.Uid, st.Mode&0o7777, euid))
 	case st.Mode&0o066 != 0:
-		return unsafe(d.path, fmt.Sprintf("has mode %04o, not 0700: it is open to other users", st.Mode&0o7777))
+		return unsafe(d.path, fmt.Sprintf("has mode %04o, not 0700, open to other users", st.Mode&0o7777))
 	}
 	return nil
 }

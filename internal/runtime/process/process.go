@@ -133,6 +133,11 @@ func Open(opts Options) (*Runtime, error) {
 	// them. The descriptor itself is not needed after.
 	rootDir, err := privdir.Open(abs)
 	if err != nil {
+		var unsafe *privdir.UnsafeError
+		if errors.As(err, &unsafe) && unsafe.Path == abs {
+			// It holds the state of running tasks: not to be removed.
+			unsafe.Fix = fmt.Sprintf("if it is this node's, make it private (chown %d %s; chmod 700 %s), else move it away", os.Geteuid(), abs, abs)
+		}
 		return nil, fmt.Errorf("process runtime: task folders: %w", err)
 	}
 	rootDir.Close()

@@ -37,7 +37,7 @@ func TestSecretsNodeFolderChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open(Options{Root: filepath.Join(t.TempDir(), "root"), NodeAddr: "127.0.0.1", SecretsRoot: root, NodeID: "node1"})
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "node1")+" has mode 0755, not 0700: it is open to other users") {
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "node1")+" has mode 0755, not 0700, open to other users") {
 		t.Fatalf("open with a node folder open to others: %v; want refused", err)
 	}
 	// Search (x) for others, as a task of another user needs, is fine.
@@ -139,5 +139,24 @@ func TestSecretsOfTaskAsAnotherUser(t *testing.T) {
 	st := wait(t, r, s.TaskID)
 	if out, errOut := readLog(t, r, s.TaskID); st.ExitCode != 0 || out != "pw" {
 		t.Errorf("task as nobody: exit %d, stdout %q, stderr %q; want its secret", st.ExitCode, out, errOut)
+	}
+}
+
+// The task folders are written by path, so their root must be private
+// too; the way out keeps the running tasks' state.
+func TestTaskRootOpenToOthersRefused(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(root, "127.0.0.1")
+	want := root + " has mode 0777, not 0700, open to other users: another user could read or swap what shoal writes there; " +
+		"if it is this node's, make it private (chown "
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "rm -rf") {
+		t.Fatalf("New over a task root open to all: %v; want refused with %q", err, want)
 	}
 }
