@@ -83,9 +83,9 @@ manager prints it again. Give the token in a file only you can read
 (--token-file, mode 0600) or in SHOAL_JOIN_TOKEN: a --token on the command
 line shows in ps to every local user.
 
-The secrets of the node's tasks are written under --secrets-dir, a tmpfs:
-shoal makes it 0700 and refuses to start when it is another user's or open
-to others.
+The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
+shoal makes the folder 0700, and refuses to start when it is another
+user's, open to others, or a symbolic link.
 
 The link to the manager is plain HTTP: keep it on a trusted network.
 

@@ -30,9 +30,9 @@ command to run, and ` + "`shoal swarm join-token worker`" + ` prints it again. T
 agent port is plain HTTP guarded by the token: keep it on a trusted
 network. Set --addr to an address the other nodes reach this one on.
 
-The secrets of the node's tasks are written under --secrets-dir, a tmpfs:
-shoal makes it 0700 and refuses to start when it is another user's or open
-to others.
+The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
+shoal makes the folder 0700, and refuses to start when it is another
+user's, open to others, or a symbolic link.
 
 Tasks keep running when shoal dev stops; the next shoal dev on the same data
 folder adopts them.`,
