@@ -264,6 +264,23 @@ func (d *Dir) RemoveAll(name string) error {
 	return errors.Join(errs...)
 }
 
+// RemoveEmpty deletes the folder name from d if it is empty; a folder
+// that is not, or is missing, is no error.
+func (d *Dir) RemoveEmpty(name string) error {
+	if err := d.use(); err != nil {
+		return err
+	}
+	defer d.mu.RUnlock()
+	if err := checkName(name); err != nil {
+		return err
+	}
+	err := unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+	if err == nil || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return fmt.Errorf("remove %s: %w", filepath.Join(d.path, name), err)
+}
+
 // IsTmpfs reports whether d is on a tmpfs (memory, never the disk).
 func (d *Dir) IsTmpfs() (bool, error) {
 	if err := d.use(); err != nil {

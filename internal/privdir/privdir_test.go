@@ -168,3 +168,27 @@ func TestAllowSearch(t *testing.T) {
 	// Still private: others may pass, not list or change.
 	open(t, d.Path())
 }
+
+func TestRemoveEmpty(t *testing.T) {
+	d := open(t, filepath.Join(t.TempDir(), "priv"))
+	for _, name := range []string{"empty", "full"} {
+		sub, err := d.Mkdir(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "full" {
+			if err := sub.WriteFile("x", nil, -1, -1, 0o400); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sub.Close()
+	}
+	for _, name := range []string{"empty", "full", "missing"} {
+		if err := d.RemoveEmpty(name); err != nil {
+			t.Errorf("RemoveEmpty(%s): %v", name, err)
+		}
+	}
+	if names, err := d.Names(); err != nil || len(names) != 1 || names[0] != "full" {
+		t.Errorf("left %v, %v; want only the full folder", names, err)
+	}
+}

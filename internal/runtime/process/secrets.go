@@ -93,13 +93,16 @@ func (r *Runtime) letThroughSecrets(node string) error {
 	return nodeDir.AllowSearch()
 }
 
-// closeSecrets releases the secrets folders.
+// closeSecrets releases the secrets folders, and deletes the nodes'
+// folders that hold no task's.
 func (r *Runtime) closeSecrets() {
 	r.secretsMu.Lock()
 	defer r.secretsMu.Unlock()
 	r.secretsClosed = true
-	for _, d := range r.nodeDirs {
+	for node, d := range r.nodeDirs {
 		d.Close()
+		// Made at start: not left behind on tmpfs when no task used it.
+		_ = r.secretsRoot.RemoveEmpty(node)
 	}
 	r.secretsRoot.Close()
 }

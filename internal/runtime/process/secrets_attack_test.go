@@ -160,3 +160,21 @@ func TestTaskRootOpenToOthersRefused(t *testing.T) {
 		t.Fatalf("New over a task root open to all: %v; want refused with %q", err, want)
 	}
 }
+
+// The node's folder, made at start, goes on Close unless a task's secrets
+// are in it.
+func TestCloseRemovesUnusedNodeFolder(t *testing.T) {
+	t.Parallel()
+	root := shmRoot(t)
+	r, err := Open(Options{Root: filepath.Join(t.TempDir(), "root"), NodeAddr: "127.0.0.1", SecretsRoot: root, NodeID: "node1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "node1")); err != nil {
+		t.Fatalf("node folder after Open: %v", err)
+	}
+	r.Close()
+	if _, err := os.Stat(filepath.Join(root, "node1")); !os.IsNotExist(err) {
+		t.Errorf("node folder after Close: %v; want it gone", err)
+	}
+}
