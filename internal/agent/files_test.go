@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,20 +13,13 @@ import (
 	"github.com/shoalproject/shoal/internal/runtime"
 	"github.com/shoalproject/shoal/internal/runtime/process"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // A task's configs and secrets reach the runtime as files: the process
 // runtime puts them under $SHOAL_FILES.
 func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != 0x01021994 {
-		t.Skip("/dev/shm is not a tmpfs here")
-	}
-	shm, err := os.MkdirTemp("/dev/shm", "shoal-agent-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
+	shm := testutil.ShmDir(t)
 
 	e := newEnv(t)
 	e.must(
@@ -35,11 +27,10 @@ func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
 		// No key in this dispatcher: the secret is handed over as stored.
 		state.Op{Kind: state.OpCreateSecret, Secret: &api.Secret{ID: "sec1", Spec: api.SecretSpec{Name: "db", Data: []byte("pw")}}},
 	)
-	rt, err := process.New(e.root, "127.0.0.1")
+	rt, err := process.Open(process.Options{Root: e.root, NodeAddr: "127.0.0.1", SecretsRoot: shm})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt.SecretsRoot = shm
 	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

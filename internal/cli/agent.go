@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -81,13 +83,13 @@ func DefaultAgentDataDir() string {
 }
 
 func newAgentCmd(a *app) *cobra.Command {
-	var manager, token, addr, dataDir, hostname, logLevel string
+	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir string
 	var labels []string
 	var ing ingressFlags
 	var drain time.Duration
 	var useDocker bool
 	cmd := &cobra.Command{
-		Use:   "agent --manager HOST:PORT --token TOKEN [OPTIONS]",
+		Use:   "agent --manager HOST:PORT (--token-file FILE | --token TOKEN) [OPTIONS]",
 		Short: "Run a worker node that joins a cluster",
 		Long: `Run a worker node: an agent that joins the manager at --manager (the
 address of its --listen-agents) with the cluster's join token, runs the
@@ -95,7 +97,13 @@ tasks the scheduler places on this node, and serves the HTTP ingress, which
 routes to the healthy tasks of the whole cluster.
 
 The manager prints the command to run; ` + "`shoal swarm join-token worker`" + ` on the
-manager prints it again. The token may also come from SHOAL_JOIN_TOKEN.
+manager prints it again. Give the token in a file only you can read
+(--token-file, mode 0600) or in SHOAL_JOIN_TOKEN: a --token on the command
+line shows in ps to every local user.
+
+The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
+shoal makes the folder 0700, and refuses to start when it is another
+user's, open to others, or a symbolic link.
 
 The link to the manager is plain HTTP: keep it on a trusted network.
 
@@ -111,11 +119,8 @@ them. A wrong token stops the agent with exit code 1.`,
 			if manager == "" {
 				return usagef(cmd, "--manager is required: the manager's agent address (shoal dev --listen-agents)")
 			}
-			if token == "" {
-				token = os.Getenv("SHOAL_JOIN_TOKEN")
-			}
-			if token == "" {
-				return usagef(cmd, "--token is required (`shoal swarm join-token worker` on the manager prints it)")
+			if token, err = joinToken(cmd, token, tokenFile); err != nil {
+				return err
 			}
 			nodeLabels, err := parseLabels("label", labels)
 			if err != nil {
@@ -128,7 +133,8 @@ them. A wrong token stops the agent with exit code 1.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
-				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DrainDelay: drain})
+				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DrainDelay: drain,
+				SecretsDir: secretsDir})
 			if err != nil {
 				return err
 			}
@@ -163,7 +169,8 @@ them. A wrong token stops the agent with exit code 1.`,
 		},
 	}
 	cmd.Flags().StringVar(&manager, "manager", "", "the manager's agent address, HOST:PORT (its --listen-agents)")
-	cmd.Flags().StringVar(&token, "token", "", "the cluster's join token (env SHOAL_JOIN_TOKEN)")
+	cmd.Flags().StringVar(&token, "token", "", "the cluster's join token (env SHOAL_JOIN_TOKEN); other local users see it in ps: prefer --token-file or the env")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the cluster's join token, readable by its owner only (mode 0600)")
 	cmd.Flags().StringVar(&addr, "addr", "", "the node's address: task ports are published on it, and other nodes reach them there (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
@@ -172,5 +179,50 @@ them. A wrong token stops the agent with exit code 1.`,
 	ing.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pools, before its stop signal")
+	addSecretsDirFlag(cmd, &secretsDir)
 	return cmd
+}
+
+// addSecretsDirFlag adds the --secrets-dir flag of a node process.
+func addSecretsDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "secrets-dir", daemon.DefaultSecretsDir,
+		"tmpfs folder for the secrets of this machine's tasks (made 0700; refused when another user's or open to others)")
+}
+
+// joinToken returns the join token from --token, else --token-file, else
+// SHOAL_JOIN_TOKEN, or a usage error. The file must be private: the token
+// lets whoever holds it join the cluster and receive its tasks' secrets.
+func joinToken(cmd *cobra.Command, token, file string) (string, error) {
+	if token != "" && file != "" {
+		return "", usagef(cmd, "--token and --token-file cannot be used together")
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", usagef(cmd, "read --token-file: %v", err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return "", usagef(cmd, "read --token-file: %v", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return "", usagef(cmd, "--token-file %s has mode %04o: other users may read the join token; chmod 600 %s", file, perm, file)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, 4096))
+		if err != nil {
+			return "", usagef(cmd, "read --token-file: %v", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return "", usagef(cmd, "--token-file %s is empty", file)
+		}
+		return token, nil
+	}
+	if token == "" {
+		token = os.Getenv("SHOAL_JOIN_TOKEN")
+	}
+	if token == "" {
+		return "", usagef(cmd, "--token-file or SHOAL_JOIN_TOKEN is required (--token too, but it shows in ps): `shoal swarm join-token worker` on the manager prints the token")
+	}
+	return token, nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func newDevCmd(a *app) *cobra.Command {
-	var dataDir, addr, logLevel, listenAgents string
+	var dataDir, addr, logLevel, listenAgents, secretsDir string
 	var heartbeat, drain time.Duration
 	var useDocker bool
 	var ing ingressFlags
@@ -29,6 +29,10 @@ made at the first start and kept in the data folder; shoal dev prints the
 command to run, and ` + "`shoal swarm join-token worker`" + ` prints it again. The
 agent port is plain HTTP guarded by the token: keep it on a trusted
 network. Set --addr to an address the other nodes reach this one on.
+
+The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
+shoal makes the folder 0700, and refuses to start when it is another
+user's, open to others, or a symbolic link.
 
 Tasks keep running when shoal dev stops; the next shoal dev on the same data
 folder adopts them.`,
@@ -49,7 +53,7 @@ folder adopts them.`,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				AgentListen: listenAgents})
+				AgentListen: listenAgents, SecretsDir: secretsDir})
 			if err != nil {
 				return err
 			}
@@ -60,7 +64,7 @@ folder adopts them.`,
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
 			}
 			if addr := d.AgentAddr(); addr != "" {
-				fmt.Fprintf(a.stdout, "  agents join: shoal agent --manager %s --token %s\n", addr, d.JoinToken())
+				fmt.Fprintf(a.stdout, "  agents join: %s\n", joinCommand(addr, d.JoinToken()))
 			}
 			if d.Host() != defaultHost() {
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
@@ -79,5 +83,6 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
+	addSecretsDirFlag(cmd, &secretsDir)
 	return cmd
 }

@@ -47,7 +47,7 @@ Only workers can join: shoal runs a single manager for now.`,
 			if addr == "" {
 				addr = "MANAGER:PORT"
 			}
-			fmt.Fprintf(a.stdout, "To add a worker to this cluster, run the following command:\n\n    shoal agent --manager %s --token %s\n\n", addr, sw.JoinTokens.Worker)
+			fmt.Fprintf(a.stdout, "To add a worker to this cluster, run the following command:\n\n    %s\n\n", joinCommand(addr, sw.JoinTokens.Worker))
 			if sw.AgentAddr == "" {
 				fmt.Fprintln(a.stdout, "This manager does not serve agents yet: restart it with `shoal dev --listen-agents HOST:PORT`.")
 			}
@@ -56,4 +56,10 @@ Only workers can join: shoal runs a single manager for now.`,
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display the token")
 	return cmd
+}
+
+// joinCommand is the command that joins a worker. The token goes in the
+// environment, not in --token, where other local users would see it in ps.
+func joinCommand(manager, token string) string {
+	return fmt.Sprintf("SHOAL_JOIN_TOKEN=%s shoal agent --manager %s", token, manager)
 }

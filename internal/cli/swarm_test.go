@@ -14,7 +14,7 @@ func TestSwarmJoinToken(t *testing.T) {
 	}
 	r := mustShoal(t, "swarm", "join-token", "worker")
 	if !strings.Contains(r.stdout, "To add a worker to this cluster, run the following command:") ||
-		!strings.Contains(r.stdout, "shoal agent --manager MANAGER:PORT --token "+tok) ||
+		!strings.Contains(r.stdout, "SHOAL_JOIN_TOKEN="+tok+" shoal agent --manager MANAGER:PORT\n") ||
 		!strings.Contains(r.stdout, "--listen-agents") {
 		t.Errorf("join-token worker: %s", r)
 	}
@@ -39,7 +39,7 @@ func TestAgentUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no manager", []string{"agent", "--token", "x", "--data-dir", dir}, "--manager is required"},
-		{"no token", []string{"agent", "--manager", "127.0.0.1:1", "--data-dir", dir}, "--token is required"},
+		{"no token", []string{"agent", "--manager", "127.0.0.1:1", "--data-dir", dir}, "--token-file or SHOAL_JOIN_TOKEN is required"},
 		{"bad label", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "-l", "=v", "--data-dir", dir}, `invalid --label "=v"`},
 		{"bad log level", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--log-level", "loud", "--data-dir", dir}, `invalid --log-level "loud"`},
 		{"argument", []string{"agent", "extra"}, "accepts no arguments"},

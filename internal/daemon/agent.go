@@ -39,6 +39,8 @@ type AgentConfig struct {
 	Docker bool
 	// DrainDelay: see DevConfig.
 	DrainDelay time.Duration
+	// SecretsDir: see DevConfig.
+	SecretsDir string
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -73,7 +75,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, errors.New("no manager address: pass --manager HOST:PORT (the manager's --listen-agents)")
 	}
 	if cfg.Token == "" {
-		return nil, errors.New("no join token: pass --token (`shoal swarm join-token worker` on the manager prints it)")
+		return nil, errors.New("no join token: pass --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
 	}
 	link, err := agentlink.NewClient(cfg.Manager, cfg.Token)
 	if err != nil {
@@ -103,7 +105,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
 	}
-	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.Docker, log); err != nil {
+	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -61,6 +61,10 @@ type DevConfig struct {
 	// other nodes (`shoal agent`); empty serves none. The link is plain
 	// HTTP guarded by the join token: keep it on a trusted network.
 	AgentListen string
+	// SecretsDir holds the secrets of the node's tasks, on tmpfs;
+	// DefaultSecretsDir if empty. StartDev fails when it is not ours and
+	// closed to others.
+	SecretsDir string
 }
 
 // Dev is a running one-node cluster.
@@ -140,7 +144,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.mgr.WaitLeader(waitCtx); err != nil {
 		return nil, err
 	}
-	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.Docker, log); err != nil {
+	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
 	// The agent registers anew on every start; waitNode waits for that.

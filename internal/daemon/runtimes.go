@@ -2,14 +2,21 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/shoalproject/shoal/internal/datadir"
+	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 	"github.com/shoalproject/shoal/internal/runtime/docker"
 	"github.com/shoalproject/shoal/internal/runtime/process"
 )
+
+// DefaultSecretsDir is where a node's runtimes write the configs and
+// secrets of its tasks, in a folder per node: a tmpfs.
+const DefaultSecretsDir = process.DefaultSecretsRoot
 
 // nodeRuntimes are the runtimes a node's agent offers.
 type nodeRuntimes struct {
@@ -20,24 +27,41 @@ type nodeRuntimes struct {
 
 // openRuntimes opens the process runtime over the data folder's tasks
 // folder, publishing ports on addr, and the docker runtime when useDocker
-// is set and a Docker Engine answers.
-func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr string, useDocker bool, log *slog.Logger) (nodeRuntimes, error) {
+// is set and a Docker Engine answers; both keep secrets under secretsDir
+// (DefaultSecretsDir if empty). It fails when that folder or the node's
+// folder in it is not safe to write secrets to.
+func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr, secretsDir string, useDocker bool, log *slog.Logger) (nodeRuntimes, error) {
 	var rts nodeRuntimes
 	var err error
-	rts.process, err = process.New(dir.Join("tasks"), addr)
+	rts.process, err = process.Open(process.Options{Root: dir.Join("tasks"), NodeAddr: addr, SecretsRoot: secretsDir, NodeID: nodeID})
 	if err != nil {
-		return rts, err
+		return rts, secretsDirHint(err)
 	}
 	if useDocker {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		rts.docker, err = docker.New(dctx, docker.Options{NodeID: nodeID, NodeAddr: addr, Logger: log.With("component", "docker")})
+		rts.docker, err = docker.New(dctx, docker.Options{NodeID: nodeID, NodeAddr: addr, FilesDir: secretsDir, Logger: log.With("component", "docker")})
 		cancel()
+		var unsafe *privdir.UnsafeError
+		if errors.As(err, &unsafe) {
+			rts.close()
+			return nodeRuntimes{}, secretsDirHint(err)
+		}
 		if err != nil {
 			log.Info("docker runtime not offered: no Docker Engine answered", "err", err)
 			rts.docker = nil
 		}
 	}
 	return rts, nil
+}
+
+// secretsDirHint adds the way out of an unsafe secrets folder that only
+// the command line offers.
+func secretsDirHint(err error) error {
+	var unsafe *privdir.UnsafeError
+	if errors.As(err, &unsafe) {
+		return fmt.Errorf("%w, or choose another folder with --secrets-dir", err)
+	}
+	return err
 }
 
 // list is the runtimes for the agent.

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path"
 	"strconv"
+
+	"github.com/shoalproject/shoal/internal/privdir"
 )
 
 // Helpers the runtimes share to write a task's configs and secrets.
@@ -45,22 +47,15 @@ func FileOwnerID(s string, def int) (int, error) {
 	return int(n), nil
 }
 
-// WriteFile creates a file readable by its creator only until it is given
-// its owner and mode. An owner of -1 keeps the agent's.
+// WriteFile creates the new file p, readable by its creator only until
+// it is given its owner and mode. An owner of -1 keeps the agent's. It
+// writes by path: use it only in a folder no one else may change.
 func WriteFile(p string, data []byte, uid, gid int, mode os.FileMode) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil && ((uid != -1 && uid != os.Geteuid()) || (gid != -1 && gid != os.Getegid())) {
-		if err = f.Chown(uid, gid); err != nil {
-			err = fmt.Errorf("set owner %d:%d (the agent must run as root to give files to another user): %w", uid, gid, err)
-		}
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
+	err = privdir.Fill(f, data, uid, gid, mode)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -33,13 +33,16 @@
 // # Configs and secrets
 //
 // Task files (TaskSpec.Files) are written to a memory-backed folder of the
-// node, Options.FilesDir/<NodeID>/<TaskID>/ (by default under /dev/shm, a
-// tmpfs, made 0700), with the file's owner (numeric UID and GID) and mode
-// (0444 by default), and each is bind-mounted read-only at its target in the
-// container. A secret is thus never on the node's disk, nor in the
-// container's writable layer: the folder is checked to be on tmpfs when the
-// first task needs it, and a task with a secret is rejected when it is not
-// (configs are still accepted). File targets must be absolute; UID and GID
+// node, Options.FilesDir/<NodeID>/docker/<TaskID>/ (by default under
+// /dev/shm, a tmpfs, each level made 0700), with the file's owner (numeric
+// UID and GID) and mode (0444 by default), and each is bind-mounted
+// read-only at its target in the container. A secret is thus never on the
+// node's disk, nor in the container's writable layer: the folder is
+// checked to be on tmpfs, and a task with a secret is rejected when it is
+// not (configs are still accepted). New checks that each level is ours
+// and closed to others, and fails otherwise; files are written relative to
+// the folder it opened, never by a path that a swapped folder could
+// redirect. File targets must be absolute; UID and GID
 // must be numeric (names are the image's, which the node cannot resolve).
 // Remove deletes the task's folder; New deletes those of tasks whose
 // container is gone. The files are read-only in the container.
@@ -84,6 +87,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -153,12 +157,12 @@ type Runtime struct {
 	addr        netip.Addr
 	log         *slog.Logger
 	pullTimeout time.Duration
-	// filesDir is FilesDir/<NodeID>, made when a task first needs it.
-	filesDir string
-	filesMu  sync.Mutex
-	// filesReady is set once filesDir is made; secretsErr then says why
-	// it cannot hold secrets. Guarded by filesMu.
-	filesReady bool
+	// filesDir is FilesDir/<NodeID>/docker, and files it open (see
+	// files.go); nil when filesErr says why tasks with files can't run.
+	// secretsErr says why it can't hold secrets.
+	filesDir   string
+	files      *privdir.Dir
+	filesErr   error
 	secretsErr error
 
 	// ctx ends on Close, ending the event stream.
@@ -215,6 +219,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if filesRoot == "" {
 		filesRoot = DefaultFilesDir
 	}
+	if filesRoot, err = filepath.Abs(filesRoot); err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("docker runtime: files folder: %w", err)
+	}
 	r := &Runtime{
 		cli:         cli,
 		nodeID:      opts.NodeID,
@@ -222,7 +230,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		addr:        addr,
 		log:         log.With("runtime", api.RuntimeDocker),
 		pullTimeout: opts.PullTimeout,
-		filesDir:    filepath.Join(filesRoot, opts.NodeID),
+		filesDir:    filepath.Join(filesRoot, opts.NodeID, filesSub),
 		closed:      make(chan struct{}),
 		tasks:       make(map[string]*task),
 		byContainer: make(map[string]*task),
@@ -230,6 +238,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if r.pullTimeout <= 0 {
 		r.pullTimeout = DefaultPullTimeout
+	}
+	if err := r.openFilesDir(filesRoot); err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
 
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -258,6 +270,7 @@ func (r *Runtime) Close() error {
 		r.cancel()
 		r.wg.Wait()
 		_ = r.cli.Close()
+		_ = r.files.Close()
 	})
 	return nil
 }

@@ -378,9 +378,9 @@ func TestBadFilesRejected(t *testing.T) {
 		}
 	}
 	// Secrets need a memory-backed folder.
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "files")
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil || st.Type == tmpfsMagic {
+	if err := syscall.Statfs(filepath.Dir(dir), &st); err != nil || st.Type == tmpfsMagic {
 		t.Skipf("the test's temporary folder is on tmpfs (%v)", err)
 	}
 	r2, err := New(testCtx(t), Options{NodeID: r.nodeID, NodeAddr: "127.0.0.1", FilesDir: dir})

@@ -4,37 +4,80 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
+	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
 // taskFilesDir returns the folder of a task's files.
 func (r *Runtime) taskFilesDir(id string) string { return filepath.Join(r.filesDir, id) }
 
+// filesSub is the runtime's own folder in the node's files folder: the
+// process runtime keeps its tasks' secrets in the node's folder too, so
+// what is not a container's there is not this runtime's to delete.
+const filesSub = "docker"
+
+// openFilesDir opens the runtime's files folder, FilesDir/<NodeID>/docker,
+// making each level (0700) if missing and checking that it is ours and
+// closed to others (see privdir): it fails when one is not. A folder that
+// can't be made (no /dev/shm) or is not on tmpfs is no reason to fail:
+// r.filesErr or r.secretsErr then say why tasks with files or secrets are
+// rejected.
+func (r *Runtime) openFilesDir(root string) error {
+	var unsafe *privdir.UnsafeError
+	dir, err := privdir.Open(root)
+	for _, name := range []string{r.nodeID, filesSub} {
+		if err != nil {
+			break
+		}
+		var sub *privdir.Dir
+		sub, err = dir.Sub(name)
+		dir.Close()
+		dir = sub
+	}
+	switch {
+	case errors.As(err, &unsafe):
+		return fmt.Errorf("task files folder: %w", err)
+	case err != nil:
+		r.filesErr = fmt.Errorf("task files folder: %w", err)
+		r.log.Warn("tasks with configs or secrets cannot run", "err", r.filesErr)
+		return nil
+	}
+	r.files = dir
+	tmpfs, err := dir.IsTmpfs()
+	if err != nil {
+		return fmt.Errorf("task files folder: %w", err)
+	}
+	if !tmpfs {
+		r.secretsErr = fmt.Errorf("task files folder %s is not on tmpfs: secrets would be written to disk", r.filesDir)
+		r.log.Warn("tasks with secrets cannot run", "err", r.secretsErr)
+	}
+	return nil
+}
+
 // writeFiles writes the task's configs and secrets to its folder under the
 // node's (memory-backed) files folder, owned and with the modes asked, and
-// returns the read-only bind mounts that put each at its target.
+// returns the read-only bind mounts that put each at its target. They are
+// written relative to the folders the runtime opened, never through a
+// path that a folder renamed on the way could redirect.
 func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	secretsErr, err := r.prepareFilesDir()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
+	if r.filesErr != nil {
+		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, r.filesErr)
 	}
 	type owner struct{ uid, gid int }
 	owners := make([]owner, len(files))
 	targets := map[string]bool{}
 	for i, f := range files {
-		if f.Secret && secretsErr != nil {
-			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, secretsErr)
+		if f.Secret && r.secretsErr != nil {
+			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, r.secretsErr)
 		}
 		if err := f.CheckTarget(targets); err != nil {
 			return nil, err
@@ -51,54 +94,33 @@ func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, er
 		owners[i] = owner{uid, gid}
 	}
 
-	dir := r.taskFilesDir(id)
 	// A folder left by a start that did not finish.
-	_ = os.RemoveAll(dir)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := r.files.RemoveAll(id); err != nil {
 		return nil, fmt.Errorf("task files: %w", err)
 	}
+	dir, err := r.files.Mkdir(id)
+	if err != nil {
+		return nil, fmt.Errorf("task files: %w", err)
+	}
+	defer dir.Close()
 	var mounts []mount.Mount
 	for i, f := range files {
-		p := filepath.Join(dir, strconv.Itoa(i))
-		if err := runtime.WriteFile(p, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
-			_ = os.RemoveAll(dir)
+		name := strconv.Itoa(i)
+		if err := dir.WriteFile(name, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
+			r.removeFiles(id)
 			return nil, fmt.Errorf("task file %s: %w", f.Target, err)
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: f.Target, ReadOnly: true})
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Join(dir.Path(), name), Target: f.Target, ReadOnly: true})
 	}
 	return mounts, nil
 }
 
-// prepareFilesDir makes the node's files folder, 0700, once, and checks
-// that it is on tmpfs: the first error says why it cannot hold secrets, the
-// second why it cannot be used at all.
-func (r *Runtime) prepareFilesDir() (secretsErr, err error) {
-	r.filesMu.Lock()
-	defer r.filesMu.Unlock()
-	if r.filesReady {
-		return r.secretsErr, nil
-	}
-	if err := os.MkdirAll(r.filesDir, 0o700); err != nil {
-		return nil, fmt.Errorf("task files folder: %w", err)
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(r.filesDir, &st); err != nil {
-		return nil, fmt.Errorf("task files folder: %w", err)
-	}
-	if st.Type != tmpfsMagic {
-		r.secretsErr = fmt.Errorf("task files folder %s is not on tmpfs: secrets would be written to disk", r.filesDir)
-		r.log.Warn("tasks with secrets cannot run", "err", r.secretsErr)
-	}
-	r.filesReady = true
-	return r.secretsErr, nil
-}
-
-// tmpfsMagic is tmpfs's statfs type.
-const tmpfsMagic = 0x01021994
-
 // removeFiles deletes a task's files.
 func (r *Runtime) removeFiles(id string) {
-	if err := os.RemoveAll(r.taskFilesDir(id)); err != nil {
+	if r.files == nil || checkID(id) != nil {
+		return
+	}
+	if err := r.files.RemoveAll(id); err != nil {
 		r.log.Warn("remove task files", "task", id, "err", err)
 	}
 }
@@ -106,11 +128,11 @@ func (r *Runtime) removeFiles(id string) {
 // removeLeftoverFiles deletes the files of tasks whose container is gone
 // (removed while no agent ran).
 func (r *Runtime) removeLeftoverFiles(ctx context.Context) error {
-	entries, err := os.ReadDir(r.filesDir)
-	if errors.Is(err, os.ErrNotExist) || len(entries) == 0 {
+	if r.files == nil {
 		return nil
 	}
-	if err != nil {
+	names, err := r.files.Names()
+	if err != nil || len(names) == 0 {
 		return err
 	}
 	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{
@@ -125,13 +147,16 @@ func (r *Runtime) removeLeftoverFiles(ctx context.Context) error {
 		live[c.Labels[LabelTaskID]] = true
 	}
 	var errs []error
-	for _, e := range entries {
-		if live[e.Name()] {
+	for _, name := range names {
+		if live[name] {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(r.filesDir, e.Name())); err != nil {
+		if err := r.files.RemoveAll(name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// tmpfsMagic is tmpfs's statfs type.
+const tmpfsMagic = 0x01021994

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -19,9 +20,15 @@ import (
 // files/etc/app.yml, a secret at /run/secrets/db at files/run/secrets/db),
 // and the task finds the folder in $SHOAL_FILES. Secrets never touch the
 // disk: their data is written to a folder on tmpfs, by default
-// /dev/shm/shoal/<node>/<taskID> (mode 0700), and files/<target> is a
-// symbolic link to it. The secrets are deleted when the task exits, and
-// the rest with the task's folder.
+// /dev/shm/shoal/<node>/<taskID> (mode 0700, given to the task's user once
+// written), and files/<target> is a symbolic link to it. The secrets are
+// written relative to the folders the runtime opened and checked (see
+// secrets.go), never through a path. They are deleted when the task
+// exits, and the rest with the task's folder.
+//
+// The task folder itself is written by path: it is below the task root,
+// which Open checks no one else may change, and the task's user owns only
+// its work folder.
 
 // DefaultSecretsRoot is where the secrets of process tasks are written: it
 // must be on tmpfs.
@@ -34,9 +41,6 @@ const (
 	// filesEnv names the files folder in the task's environment.
 	filesEnv = "SHOAL_FILES"
 )
-
-// tmpfsMagic is tmpfs's statfs type.
-const tmpfsMagic = 0x01021994
 
 // writeFiles writes spec's files under the task folder dir and returns the
 // folder to put in $SHOAL_FILES ("" for a task without files). Files are
@@ -68,12 +72,13 @@ func (r *Runtime) writeFiles(spec runtime.TaskSpec, dir string, cred *syscall.Cr
 		hasSecrets = hasSecrets || f.Secret
 	}
 
-	var secrets string
+	var secrets *privdir.Dir
 	if hasSecrets {
 		var err error
-		if secrets, err = r.makeSecretsDir(spec, dir, cred); err != nil {
+		if secrets, err = r.makeSecretsDir(spec, dir); err != nil {
 			return "", err
 		}
+		defer secrets.Close()
 	}
 	files := filepath.Join(dir, filesDir)
 	if err := os.Mkdir(files, 0o755); err != nil {
@@ -84,17 +89,28 @@ func (r *Runtime) writeFiles(spec runtime.TaskSpec, dir string, cred *syscall.Cr
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return "", fmt.Errorf("task file %s: %w", f.Target, err)
 		}
-		dst := p
-		if f.Secret {
-			dst = filepath.Join(secrets, strconv.Itoa(i))
+		if !f.Secret {
+			if err := runtime.WriteFile(p, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
+				return "", fmt.Errorf("%w: task file %s: %w", runtime.ErrRejected, f.Target, err)
+			}
+			continue
 		}
-		if err := runtime.WriteFile(dst, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
+		name := strconv.Itoa(i)
+		if err := secrets.WriteFile(name, f.Data, owners[i].uid, owners[i].gid, f.Perm()); err != nil {
 			return "", fmt.Errorf("%w: task file %s: %w", runtime.ErrRejected, f.Target, err)
 		}
-		if f.Secret {
-			if err := os.Symlink(dst, p); err != nil {
-				return "", fmt.Errorf("task file %s: %w", f.Target, err)
-			}
+		if err := os.Symlink(filepath.Join(secrets.Path(), name), p); err != nil {
+			return "", fmt.Errorf("task file %s: %w", f.Target, err)
+		}
+	}
+	if secrets != nil && cred != nil {
+		// Given to the task's user only once written: until then no one
+		// else may change the folder.
+		if err := secrets.Chown(int(cred.Uid), int(cred.Gid)); err != nil {
+			return "", fmt.Errorf("secrets folder: %w", err)
+		}
+		if err := r.letThroughSecrets(spec.NodeID); err != nil {
+			return "", fmt.Errorf("secrets folder: %w", err)
 		}
 	}
 	if cred != nil {
@@ -106,69 +122,59 @@ func (r *Runtime) writeFiles(spec runtime.TaskSpec, dir string, cred *syscall.Cr
 	return files, nil
 }
 
-// makeSecretsDir makes the task's secrets folder on tmpfs, 0700 and owned
-// by the task's user, and records it in the task folder dir.
-func (r *Runtime) makeSecretsDir(spec runtime.TaskSpec, dir string, cred *syscall.Credential) (string, error) {
-	node := spec.NodeID
-	if node == "" {
-		node = "local"
+// makeSecretsDir makes the task's secrets folder on tmpfs, 0700, records
+// it in the task folder dir, and returns it open: the secrets are written
+// relative to it, so that no folder renamed or swapped on the way can
+// redirect them.
+func (r *Runtime) makeSecretsDir(spec runtime.TaskSpec, dir string) (*privdir.Dir, error) {
+	nodeDir, err := r.nodeSecretsDir(spec.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: secrets folder: %w", runtime.ErrRejected, err)
 	}
-	if checkTaskID(node) != nil {
-		return "", fmt.Errorf("%w: invalid node ID %q", runtime.ErrRejected, node)
-	}
-	nodeDir := filepath.Join(r.secretsRoot(), node)
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		return "", fmt.Errorf("%w: secrets folder: %w", runtime.ErrRejected, err)
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(nodeDir, &st); err != nil {
-		return "", fmt.Errorf("%w: secrets folder: %w", runtime.ErrRejected, err)
-	}
-	if st.Type != tmpfsMagic {
-		return "", fmt.Errorf("%w: secrets folder %s is not on tmpfs: the task's secrets would be written to disk", runtime.ErrRejected, nodeDir)
-	}
-	secrets := filepath.Join(nodeDir, spec.TaskID)
 	// A folder left by a start that did not finish.
-	_ = os.RemoveAll(secrets)
-	if err := os.Mkdir(secrets, 0o700); err != nil {
-		return "", fmt.Errorf("secrets folder: %w", err)
+	if err := nodeDir.RemoveAll(spec.TaskID); err != nil {
+		return nil, fmt.Errorf("secrets folder: %w", err)
+	}
+	secrets, err := nodeDir.Mkdir(spec.TaskID)
+	if err != nil {
+		return nil, fmt.Errorf("secrets folder: %w", err)
 	}
 	// Recorded first, so that whatever fails next, the folder is found
 	// and deleted with the task.
-	if err := os.WriteFile(filepath.Join(dir, secretsFile), []byte(secrets+"\n"), 0o600); err != nil {
-		_ = os.RemoveAll(secrets)
-		return "", fmt.Errorf("secrets folder: %w", err)
-	}
-	if cred != nil {
-		if err := os.Chown(secrets, int(cred.Uid), int(cred.Gid)); err != nil {
-			return "", fmt.Errorf("secrets folder: %w", err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, secretsFile), []byte(secrets.Path()+"\n"), 0o600); err != nil {
+		secrets.Close()
+		_ = nodeDir.RemoveAll(spec.TaskID)
+		return nil, fmt.Errorf("secrets folder: %w", err)
 	}
 	return secrets, nil
 }
 
-// secretsRoot is where the runtime writes secrets.
-func (r *Runtime) secretsRoot() string {
-	if r.SecretsRoot != "" {
-		return r.SecretsRoot
-	}
-	return DefaultSecretsRoot
-}
-
 // removeSecrets deletes the secrets folder that the task folder dir
-// records, if any. Only a folder of this runtime's secrets root is
-// deleted, whatever the record says.
+// records, if any. Only a task's folder in a node's folder of this
+// runtime's secrets root is deleted, whatever the record says.
 func (r *Runtime) removeSecrets(dir string) {
 	b, err := os.ReadFile(filepath.Join(dir, secretsFile))
 	if err != nil {
 		return
 	}
-	p := filepath.Clean(strings.TrimSpace(string(b)))
-	rel, err := filepath.Rel(r.secretsRoot(), p)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") || strings.Count(rel, string(filepath.Separator)) != 1 {
+	rel, err := filepath.Rel(r.secretsPath, filepath.Clean(strings.TrimSpace(string(b))))
+	if err != nil {
 		return
 	}
-	_ = os.RemoveAll(p)
+	node, task, ok := strings.Cut(rel, string(filepath.Separator))
+	if !ok || checkTaskID(node) != nil || checkTaskID(task) != nil {
+		return
+	}
+	r.secretsMu.Lock()
+	defer r.secretsMu.Unlock()
+	if r.secretsClosed {
+		// A task that ended after Close: its folder waits for Remove.
+		return
+	}
+	nodeDir, err := r.nodeSecretsDirLocked(node)
+	if err == nil {
+		_ = nodeDir.RemoveAll(task)
+	}
 }
 
 // openDirs gives others the search (x) permission on the runtime's root

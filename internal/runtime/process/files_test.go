@@ -8,28 +8,22 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // shmRoot returns a fresh secrets root on /dev/shm, removed at the end.
 func shmRoot(t *testing.T) string {
 	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
-		t.Skip("/dev/shm is not a tmpfs here")
-	}
-	dir, err := os.MkdirTemp("/dev/shm", "shoal-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "secrets")
+	return filepath.Join(testutil.ShmDir(t), "secrets")
 }
 
 func TestFilesUnderShoalFiles(t *testing.T) {
 	t.Parallel()
-	r, _ := newRuntime(t)
-	r.SecretsRoot = shmRoot(t)
+	secretsRoot := shmRoot(t)
+	r, _ := newSecretsRuntime(t, secretsRoot)
 	s := shSpec(`echo "files=$SHOAL_FILES"; cat "$SHOAL_FILES/etc/app.yml"; echo; cat "$SHOAL_FILES/run/secrets/db"; echo; echo ready; sleep 60`)
 	s.NodeID = "node1"
 	s.Files = []runtime.File{
@@ -51,7 +45,7 @@ func TestFilesUnderShoalFiles(t *testing.T) {
 		}
 	}
 	// The secret is a link to tmpfs, never on the task folder's disk.
-	secretDir := filepath.Join(r.SecretsRoot, "node1", s.TaskID)
+	secretDir := filepath.Join(secretsRoot, "node1", s.TaskID)
 	link, err := os.Readlink(filepath.Join(files, "run/secrets/db"))
 	if err != nil || filepath.Dir(link) != secretDir {
 		t.Fatalf("secret link %q, %v; want a file in %s", link, err, secretDir)
@@ -93,7 +87,7 @@ func TestFilesRejected(t *testing.T) {
 	r, _ := newRuntime(t)
 	diskRoot := filepath.Join(t.TempDir(), "secrets")
 	var st syscall.Statfs_t
-	onDisk := syscall.Statfs(filepath.Dir(diskRoot), &st) == nil && st.Type != tmpfsMagic
+	onDisk := syscall.Statfs(filepath.Dir(diskRoot), &st) == nil && st.Type != unix.TMPFS_MAGIC
 	for name, tc := range map[string]struct {
 		root  string
 		files []runtime.File
@@ -111,10 +105,9 @@ func TestFilesRejected(t *testing.T) {
 		rr := r
 		if tc.root != "" {
 			var err error
-			if rr, err = New(filepath.Join(t.TempDir(), "root"), "127.0.0.1"); err != nil {
+			if rr, err = Open(Options{Root: filepath.Join(t.TempDir(), "root"), NodeAddr: "127.0.0.1", SecretsRoot: tc.root}); err != nil {
 				t.Fatal(err)
 			}
-			rr.SecretsRoot = tc.root
 			defer rr.Close()
 		}
 		s := spec("sleep", "60")

@@ -42,6 +42,19 @@ func newRuntime(t *testing.T) (*Runtime, string) {
 	return r, root
 }
 
+// newSecretsRuntime returns a Runtime over a fresh root with its secrets
+// under secretsRoot, as newRuntime does.
+func newSecretsRuntime(t *testing.T, secretsRoot string) (*Runtime, string) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	r, err := Open(Options{Root: root, NodeAddr: "127.0.0.1", SecretsRoot: secretsRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r) })
+	return r, root
+}
+
 // shutdown kills the running tasks of r and closes it.
 func shutdown(t *testing.T, r *Runtime) {
 	t.Helper()

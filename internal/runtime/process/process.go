@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -43,10 +44,6 @@ var ErrClosed = errors.New("process runtime closed")
 
 // Runtime runs tasks as host processes. It is safe for concurrent use.
 type Runtime struct {
-	// SecretsRoot is where secrets are written, on tmpfs; default
-	// DefaultSecretsRoot. Set it before the first Start.
-	SecretsRoot string
-
 	root     string
 	nodeAddr string
 	// euid is the agent's effective user ID, which decides whether tasks
@@ -66,6 +63,32 @@ type Runtime struct {
 	starting map[string]bool
 	// ports are the host ports held by the running tasks, by task ID.
 	ports map[portKey]string
+
+	// secretsPath is the secrets root (see secrets.go); secretsRoot is
+	// it open, nil when secretsErr says why no secret can be written.
+	secretsPath string
+	secretsRoot *privdir.Dir
+	secretsErr  error
+	secretsMu   sync.Mutex
+	// nodeDirs are the nodes' open secrets folders, by node ID, and
+	// secretsClosed is set by Close. Guarded by secretsMu.
+	nodeDirs      map[string]*privdir.Dir
+	secretsClosed bool
+}
+
+// Options configure a Runtime.
+type Options struct {
+	// Root holds the task folders; made 0700 if missing. Required.
+	Root string
+	// NodeAddr is an IP address of the node: host ports are allocated on
+	// it and endpoints report it. Required.
+	NodeAddr string
+	// SecretsRoot is where the secrets of tasks are written, in a folder
+	// per node; it must be on tmpfs. DefaultSecretsRoot if empty.
+	SecretsRoot string
+	// NodeID, when set, is the node whose secrets folder Open checks at
+	// once (a task's own TaskSpec.NodeID names the folder it uses).
+	NodeID string
 }
 
 var (
@@ -84,35 +107,68 @@ const (
 	removingPrefix = ".removing-"
 )
 
-// New returns a Runtime keeping its tasks under root (created 0700 if
-// missing) and allocating host ports on nodeAddr, an IP address of the node
-// that endpoints report. Tasks already under root are found by List.
+// New returns a Runtime keeping its tasks under root and allocating host
+// ports on nodeAddr, with the secrets under DefaultSecretsRoot: Open with
+// those Options.
 func New(root string, nodeAddr string) (*Runtime, error) {
-	if net.ParseIP(nodeAddr) == nil {
-		return nil, fmt.Errorf("process runtime: node address %q is not an IP address", nodeAddr)
+	return Open(Options{Root: root, NodeAddr: nodeAddr})
+}
+
+// Open returns a Runtime as opts say. Tasks already under the root are
+// found by List. It fails when the secrets root or the node's folder in it
+// can't be trusted (another user's, open to others, a symbolic link), and
+// when the task root or its parent is open to others.
+func Open(opts Options) (*Runtime, error) {
+	if net.ParseIP(opts.NodeAddr) == nil {
+		return nil, fmt.Errorf("process runtime: node address %q is not an IP address", opts.NodeAddr)
 	}
-	abs, err := filepath.Abs(root)
+	abs, err := filepath.Abs(opts.Root)
 	if err != nil {
-		return nil, fmt.Errorf("process runtime: root %q: %w", root, err)
+		return nil, fmt.Errorf("process runtime: root %q: %w", opts.Root, err)
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("process runtime: create root: %w", err)
 	}
-	removeLeftovers(abs)
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	// Task folders are written by path: check that no one else can change
+	// them. The descriptor itself is not needed after.
+	rootDir, err := privdir.Open(abs)
 	if err != nil {
+		var unsafe *privdir.UnsafeError
+		if errors.As(err, &unsafe) && unsafe.Path == abs {
+			// It holds the state of running tasks: not to be removed.
+			unsafe.Fix = fmt.Sprintf("if it is this node's, make it private (chown %d %s; chmod 700 %s), else move it away", os.Geteuid(), abs, abs)
+		}
+		return nil, fmt.Errorf("process runtime: task folders: %w", err)
+	}
+	rootDir.Close()
+	secretsPath := opts.SecretsRoot
+	if secretsPath == "" {
+		secretsPath = DefaultSecretsRoot
+	}
+	if secretsPath, err = filepath.Abs(secretsPath); err != nil {
+		return nil, fmt.Errorf("process runtime: secrets root: %w", err)
+	}
+	r := &Runtime{
+		root:        abs,
+		nodeAddr:    opts.NodeAddr,
+		euid:        os.Geteuid(),
+		closed:      make(chan struct{}),
+		tasks:       make(map[string]*task),
+		starting:    make(map[string]bool),
+		ports:       make(map[portKey]string),
+		secretsPath: secretsPath,
+		nodeDirs:    make(map[string]*privdir.Dir),
+	}
+	if err := r.openSecrets(opts.NodeID); err != nil {
+		r.closeSecrets()
+		return nil, fmt.Errorf("process runtime: %w", err)
+	}
+	removeLeftovers(abs)
+	if r.closeFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		r.closeSecrets()
 		return nil, fmt.Errorf("process runtime: eventfd: %w", err)
 	}
-	return &Runtime{
-		root:     abs,
-		nodeAddr: nodeAddr,
-		euid:     os.Geteuid(),
-		closeFD:  fd,
-		closed:   make(chan struct{}),
-		tasks:    make(map[string]*task),
-		starting: make(map[string]bool),
-		ports:    make(map[portKey]string),
-	}, nil
+	return r, nil
 }
 
 // removeLeftovers deletes the folders of removals an earlier agent did not
@@ -145,6 +201,7 @@ func (r *Runtime) Close() error {
 		_, _ = unix.Write(r.closeFD, one[:])
 		r.watchers.Wait()
 		_ = unix.Close(r.closeFD)
+		r.closeSecrets()
 	})
 	return nil
 }
