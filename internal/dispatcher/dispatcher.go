@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -35,6 +36,16 @@ type Dispatcher struct {
 	// handed over as stored (a store whose secrets were never sealed:
 	// tests).
 	SecretKey *secretkey.Key
+	// MaxNodes bounds the node table; DefaultMaxNodes if 0.
+	MaxNodes int
+
+	// regMu makes registrations one at a time: each reads the node table
+	// and writes it.
+	regMu sync.Mutex
+	// resMu guards reserved, the addresses the manager listens on (see
+	// Reserve).
+	resMu    sync.Mutex
+	reserved []netip.AddrPort
 
 	mu       sync.Mutex
 	ctx      context.Context // nil while not running
@@ -148,7 +159,10 @@ func (d *Dispatcher) expire(ctx context.Context, id string) {
 	d.logger().Info("node down: heartbeats stopped", "node", id)
 }
 
-// Register records the node as ready and opens its session.
+// Register records the node as ready and opens its session. It refuses a
+// registration beyond the limits on what a node says of itself
+// (ErrInvalidRegistration), and a new node while the node table is full
+// (ErrTooManyNodes).
 func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*Session, error) {
 	d.mu.Lock()
 	dctx := d.ctx
@@ -159,8 +173,15 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 	if reg.NodeID == "" {
 		return nil, fmt.Errorf("register node: missing node ID")
 	}
+	if err := checkRegistration(reg); err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	tx := d.Store.Read()
 	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
-	if cur := d.Store.Read().Node(reg.NodeID); cur != nil {
+	cur := tx.Node(reg.NodeID)
+	if cur != nil {
 		node.Spec = cur.Spec
 	} else {
 		role := reg.Role
@@ -170,7 +191,15 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		node.Spec = api.NodeSpec{Role: role, Availability: api.AvailabilityActive}
 	}
 	node.Status = api.NodeStatus{State: api.NodeStateReady, Addr: reg.Addr, LastHeartbeat: time.Now().UTC()}
-	if _, err := d.Proposer.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpUpsertNode, Node: node}}}); err != nil {
+	ops, err := d.admitOps(tx, node, cur == nil)
+	if err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	res, err := d.Proposer.Propose(ctx, &state.Command{Atomic: true, Ops: ops})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
 	sctx, cancel := context.WithCancel(dctx)
