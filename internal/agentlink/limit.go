@@ -19,9 +19,10 @@ type RegisterLimits struct {
 	PerAddr      rate.Limit
 	PerAddrBurst int
 	// Total is the rate allowed from everyone, with bursts of
-	// TotalBurst: it must let every node of a cluster register again
-	// after a manager restart, before it is marked down (3 heartbeat
-	// periods). Defaults: 50/s, 200.
+	// TotalBurst: it must let every node of a full cluster
+	// (dispatcher.DefaultMaxNodes) register again after a manager
+	// restart, before it is marked down (3 heartbeat periods, 6s).
+	// Defaults: 100/s, 500.
 	Total      rate.Limit
 	TotalBurst int
 }
@@ -30,8 +31,8 @@ type RegisterLimits struct {
 const (
 	DefaultRegisterPerAddr      rate.Limit = 1
 	DefaultRegisterPerAddrBurst            = 10
-	DefaultRegisterTotal        rate.Limit = 50
-	DefaultRegisterTotalBurst              = 200
+	DefaultRegisterTotal        rate.Limit = 100
+	DefaultRegisterTotalBurst              = 500
 )
 
 // maxTrackedAddrs bounds the per-address limiters kept: beyond it, those

@@ -79,8 +79,9 @@ func checkRegistration(reg api.NodeRegistration) error {
 // flood of registrations with new IDs therefore recycles its own dead
 // records instead of growing the table, and a real node can still join
 // after one. Without such a worker to remove, it returns ErrTooManyNodes.
-// d.regMu must be held, so that two registrations don't pick the same
-// record or fill the last place twice.
+// d.regMu must be held for writing when the node is new, so that two
+// registrations don't pick the same record or fill the last place twice,
+// and a node being removed is not registering.
 func (d *Dispatcher) admitOps(tx *state.ReadTx, node *api.Node, isNew bool) ([]state.Op, error) {
 	ops := []state.Op{{Kind: state.OpUpsertNode, Node: node}}
 	nodes := tx.Nodes()

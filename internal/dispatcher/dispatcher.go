@@ -39,9 +39,11 @@ type Dispatcher struct {
 	// MaxNodes bounds the node table; DefaultMaxNodes if 0.
 	MaxNodes int
 
-	// regMu makes registrations one at a time: each reads the node table
-	// and writes it.
-	regMu sync.Mutex
+	// regMu orders registrations: one of a new node holds it alone (it
+	// may fill the table's last place, or take a down node's), those of
+	// known nodes share it (they change no count, and a node they
+	// register cannot be taken meanwhile).
+	regMu sync.RWMutex
 	// resMu guards reserved, the addresses the manager listens on (see
 	// Reserve).
 	resMu    sync.Mutex
@@ -176,11 +178,19 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 	if err := checkRegistration(reg); err != nil {
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
-	d.regMu.Lock()
-	defer d.regMu.Unlock()
+	d.regMu.RLock()
+	unlock := d.regMu.RUnlock
 	tx := d.Store.Read()
-	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
 	cur := tx.Node(reg.NodeID)
+	if cur == nil {
+		unlock()
+		d.regMu.Lock()
+		unlock = d.regMu.Unlock
+		tx = d.Store.Read()
+		cur = tx.Node(reg.NodeID)
+	}
+	defer func() { unlock() }()
+	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
 	if cur != nil {
 		node.Spec = cur.Spec
 	} else {

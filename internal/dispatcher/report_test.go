@@ -290,6 +290,37 @@ func TestNodeTableBounded(t *testing.T) {
 	e.register("n1", "10.0.0.1")
 }
 
+// Registrations that race for the last places of the table fill each
+// place once.
+func TestNodeTableBoundedUnderConcurrentRegistrations(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.d.MaxNodes = 5
+	e.start()
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			s, err := e.d.Register(testCtx(t), api.NodeRegistration{NodeID: fmt.Sprintf("n%d", i), Addr: "10.0.0.1"})
+			if err == nil {
+				t.Cleanup(s.Close)
+			}
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range 20 {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, dispatcher.ErrTooManyNodes):
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.store.Read().Nodes()); ok != 5 || n != 5 {
+		t.Fatalf("%d registrations accepted, %d nodes; want 5 and 5", ok, n)
+	}
+}
+
 func nodeIDs(ns []*api.Node) []string {
 	var out []string
 	for _, n := range ns {
