@@ -25,6 +25,7 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 	golang.org/x/text v0.14.0
+	golang.org/x/time v0.11.0
 	pgregory.net/rapid v1.3.0
 )
 

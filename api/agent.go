@@ -1,5 +1,7 @@
 package api
 
+import "unicode/utf8"
+
 // Assignments is a change to the set of tasks a node must run, sent from the
 // dispatcher to the node's agent. The first message of a session is Full: it
 // replaces whatever the agent knew.
@@ -75,4 +77,34 @@ type NodeRegistration struct {
 	Addr string `json:"Addr"`
 	// Role is the role a new node joins with.
 	Role string `json:"Role,omitempty"`
+}
+
+// Limits on what an agent may send, enforced by the managers. An agent
+// keeps within them (it splits its reports into batches and cuts long
+// texts), so only a broken or hostile one meets them.
+const (
+	// MaxReportBatch is the most task reports one request may carry.
+	MaxReportBatch = 100
+	// MaxStatusText is the most bytes of a status's Message or Err; a
+	// longer one is cut (Docker keeps 4096 bytes of health check output).
+	MaxStatusText = 4096
+	// MaxRuntimeID is the longest RuntimeID (a container ID is 64 hex
+	// digits, a PID at most 10).
+	MaxRuntimeID = 128
+)
+
+// truncatedMark ends a text cut to MaxStatusText.
+const truncatedMark = " … (truncated)"
+
+// TrimStatusText cuts s to at most MaxStatusText bytes, on a UTF-8
+// boundary, and marks the cut.
+func TrimStatusText(s string) string {
+	if len(s) <= MaxStatusText {
+		return s
+	}
+	cut := MaxStatusText - len(truncatedMark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + truncatedMark
 }

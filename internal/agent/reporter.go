@@ -8,7 +8,9 @@ import (
 )
 
 // reporter queues task status reports and sends them in batches, in order.
-// Reports survive a broken session: they are sent on the next one.
+// Reports survive a broken session: they are sent on the next one. A
+// batch holds at most api.MaxReportBatch reports, and texts are cut to
+// api.MaxStatusText: the managers refuse more.
 type reporter struct {
 	mu    sync.Mutex
 	queue []api.TaskReport
@@ -18,6 +20,8 @@ type reporter struct {
 func newReporter() *reporter { return &reporter{wake: make(chan struct{}, 1)} }
 
 func (r *reporter) add(rep api.TaskReport) {
+	rep.Status.Message = api.TrimStatusText(rep.Status.Message)
+	rep.Status.Err = api.TrimStatusText(rep.Status.Err)
 	r.mu.Lock()
 	r.queue = append(r.queue, rep)
 	r.mu.Unlock()
@@ -32,13 +36,13 @@ func (r *reporter) add(rep api.TaskReport) {
 func (r *reporter) send(ctx context.Context, sess Session) error {
 	for {
 		r.mu.Lock()
-		batch := r.queue
-		r.queue = nil
+		batch := r.queue[:min(len(r.queue), api.MaxReportBatch)]
+		r.queue = r.queue[len(batch):]
 		r.mu.Unlock()
 		if len(batch) > 0 {
 			if err := sess.Report(ctx, batch); err != nil {
 				r.mu.Lock()
-				r.queue = append(batch, r.queue...)
+				r.queue = append(batch[:len(batch):len(batch)], r.queue...)
 				r.mu.Unlock()
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,19 +33,41 @@ type Client struct {
 	// registrations from another agent's with the same node ID.
 	instance string
 	http     *http.Client
+	// notBefore (Unix nanoseconds) holds requests back until the time
+	// the manager last asked to wait with Retry-After.
+	notBefore atomic.Int64
 }
+
+// maxRetryAfter bounds how long a Retry-After holds the client back.
+const maxRetryAfter = time.Minute
 
 var _ agent.Manager = (*Client)(nil)
 
 // NewClient returns a client of the managers' agent port at addr
-// (HOST:PORT), sending token with every request.
-func NewClient(addr, token string) (*Client, error) {
+// (HOST:PORT), sending token with every request. Its connections come
+// from nodeAddr, the node's address (empty: the system picks): the
+// managers accept a registration only from the address it names.
+func NewClient(addr, token, nodeAddr string) (*Client, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
 		return nil, fmt.Errorf("invalid manager address %q: want HOST:PORT", addr)
 	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
+	if nodeAddr != "" {
+		ip := net.ParseIP(nodeAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("invalid node address %q: want an IP address", nodeAddr)
+		}
+		// Binding it tells at once whether it is one of this machine's.
+		l, err := net.Listen("tcp", net.JoinHostPort(nodeAddr, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("node address %s is not an address of this machine: %w (pass --addr with one of its addresses)", nodeAddr, err)
+		}
+		l.Close()
+		dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -88,6 +111,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if err != nil {
 		return nil, err
 	}
+	if err := c.holdBack(ctx); err != nil {
+		return nil, err
+	}
 	req.Header.Set(headerAuth, authScheme+c.token)
 	req.Header.Set(headerInstance, c.instance)
 	if body != nil {
@@ -104,6 +130,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	c.retryAfter(resp.Header.Get("Retry-After"))
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var e api.Error
 	msg := strings.TrimSpace(string(b))
@@ -114,6 +141,33 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", c.addr, msg)}
 	}
 	return nil, &StatusError{Addr: c.addr, StatusCode: resp.StatusCode, Message: msg}
+}
+
+// retryAfter holds the next requests back for the seconds of a
+// Retry-After header (up to maxRetryAfter), so that an agent refused for
+// registering too often waits as long as the manager asked.
+func (c *Client) retryAfter(h string) {
+	secs, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || secs <= 0 {
+		return
+	}
+	c.notBefore.Store(time.Now().Add(min(time.Duration(secs)*time.Second, maxRetryAfter)).UnixNano())
+}
+
+// holdBack waits until the time a Retry-After named, or ctx ends.
+func (c *Client) holdBack(ctx context.Context) error {
+	wait := time.Until(time.Unix(0, c.notBefore.Load()))
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // call makes a request bounded by callTimeout and decodes its answer into
@@ -140,6 +194,12 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
 	var out registered
 	if err := c.call(ctx, http.MethodPost, pathRegister, reg, &out); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusBadRequest {
+			// What the node says of itself is wrong (its address, its
+			// labels): the same registration would be refused again.
+			return nil, &rejectedError{msg: fmt.Sprintf("register node %s: refused by the manager at %s: %s", reg.NodeID, c.addr, se.Message)}
+		}
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
 	if out.SessionID == "" {

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // it; it is not a timing assertion.
 const testTimeout = 10 * time.Second
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
@@ -48,7 +48,7 @@ const (
 // env is a manager's side over real HTTP: a store behind a LocalProposer,
 // a running dispatcher, and the link's server on a loopback port.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store *state.Store
 	p     *state.LocalProposer
 	d     *dispatcher.Dispatcher
@@ -57,15 +57,19 @@ type env struct {
 	token string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, agentlink.RegisterLimits{}, 0) }
+
+// newEnvWith is newEnv with registration limits and a node table of
+// maxNodes (0: the default).
+func newEnvWith(t testing.TB, limits agentlink.RegisterLimits, maxNodes int) *env {
 	t.Helper()
 	s := state.NewStore()
 	p := &state.LocalProposer{Store: s}
 	// A long period: no node goes down while a test runs, however slow.
-	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
+	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute, MaxNodes: maxNodes}
 	t.Cleanup(d.Start(context.Background()))
 	e := &env{t: t, store: s, p: p, d: d, token: agentlink.NewToken()}
-	e.srv = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: e.token, Logger: quiet})
+	e.srv = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: e.token, Logger: quiet, Limits: limits})
 	e.http = httptest.NewServer(e.srv)
 	t.Cleanup(func() {
 		// Long-polls and streams end first, so that Close does not wait
@@ -78,9 +82,14 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) addr() string { return strings.TrimPrefix(e.http.URL, "http://") }
 
-func (e *env) client(token string) *agentlink.Client {
+// client is an agent's client connecting from 127.0.0.9, the address
+// register names.
+func (e *env) client(token string) *agentlink.Client { return e.clientAt(token, "127.0.0.9") }
+
+// clientAt is an agent's client connecting from the node address addr.
+func (e *env) clientAt(token, addr string) *agentlink.Client {
 	e.t.Helper()
-	c, err := agentlink.NewClient(e.addr(), token)
+	c, err := agentlink.NewClient(e.addr(), token, addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -107,13 +116,14 @@ func (e *env) must(ops ...state.Op) {
 	}
 }
 
-// assignTask creates a task and assigns it to node, as the orchestrator
-// and scheduler would.
+// assignTask creates a task listening on target port 80 and assigns it
+// to node, as the orchestrator and scheduler would.
 func (e *env) assignTask(node string, spec api.ContainerSpec) *api.Task {
 	e.t.Helper()
 	tk := &api.Task{
 		ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: node, SpecVersion: 1,
 		Spec:         api.TaskSpec{ContainerSpec: spec},
+		Endpoint:     &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}},
 		DesiredState: api.TaskStateRunning,
 		Status:       api.TaskStatus{State: api.TaskStatePending},
 	}
@@ -266,12 +276,7 @@ func TestMalformedReport(t *testing.T) {
 	e.register(c, nodeA)
 	// The session's path is private to the client: find it through a
 	// second registration's answer, made by hand.
-	code, body := e.raw("POST", "/agent/v1/register", `{"NodeID":"`+nodeB+`","Addr":"127.0.0.8"}`)
-	if code != 200 {
-		t.Fatalf("register: %d %s", code, body)
-	}
-	id := body[strings.Index(body, `"SessionID":"`)+len(`"SessionID":"`):]
-	id = id[:strings.IndexByte(id, '"')]
+	id := e.sessionID(nodeB, "127.0.0.1")
 	for _, c := range []struct{ body, msg string }{
 		{`{"TaskID":"x"}`, "malformed request body"},
 		{`[{"TaskID":""}]`, "missing TaskID"},
@@ -506,7 +511,7 @@ func TestSecondAgentOfANodeRefused(t *testing.T) {
 	}()
 	before := e.store.Read().Node(nodeA)
 
-	clone := e.client(e.token)
+	clone := e.clientAt(e.token, "127.0.0.8")
 	_, err := clone.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.8"})
 	var se *agentlink.StatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || !strings.Contains(err.Error(), "another agent") {

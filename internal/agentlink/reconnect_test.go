@@ -68,7 +68,7 @@ func TestReportWhileAwayReachesTheManager(t *testing.T) {
 	sw.cur.Store(e.srv)
 	hs := httptest.NewServer(sw)
 	t.Cleanup(hs.Close)
-	link, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "http://"), e.token)
+	link, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "http://"), e.token, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type ServerConfig struct {
 	// stream ends. Zero means 3 keep-alive periods (30s), the silence
 	// after which a reader gives up on the manager.
 	StreamWriteTimeout time.Duration
+	// Limits bound how fast agents register; zero fields take the
+	// defaults.
+	Limits RegisterLimits
 }
 
 // Server serves agents on other machines: it is an http.Handler to mount
@@ -45,6 +48,7 @@ type Server struct {
 	mux   *http.ServeMux
 	// writeTimeout bounds each line of a routes stream.
 	writeTimeout time.Duration
+	limits       *registerLimiter
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,7 +82,8 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, token: tokenDigest(cfg.Token), log: log, mux: http.NewServeMux(),
-		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout}
+		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout,
+		limits: newRegisterLimiter(cfg.Limits)}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
 	}
@@ -119,16 +124,26 @@ func (s *Server) Close() {
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	peer, err := peerAddr(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if ok, retry := s.limits.allow(peer, time.Now()); !ok {
+		s.log.Warn("agent registration refused: too many", "remote", r.RemoteAddr)
+		tooMany(w, http.StatusTooManyRequests, retry, "too many registrations: try again later")
+		return
+	}
 	var reg api.NodeRegistration
 	if !decode(w, r, &reg) {
 		return
 	}
 	if len(reg.NodeID) != api.IDLength || strings.Trim(reg.NodeID, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %.64q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
 		return
 	}
-	if reg.Addr == "" {
-		writeError(w, http.StatusBadRequest, "missing Addr: the address other nodes reach this node on")
+	if code, msg := checkNodeAddr(reg.Addr, peer); code != 0 {
+		writeError(w, code, msg)
 		return
 	}
 	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager {
@@ -144,11 +159,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	reg.Role = api.RoleWorker
 	ds, err := s.d.Register(r.Context(), reg)
 	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, dispatcher.ErrNotRunning) {
-			code = http.StatusServiceUnavailable
+		switch {
+		case errors.Is(err, dispatcher.ErrTooManyNodes):
+			tooMany(w, http.StatusServiceUnavailable, nodesFullRetry, err.Error())
+		case errors.Is(err, dispatcher.ErrInvalidRegistration):
+			writeError(w, http.StatusBadRequest, err.Error())
+		case errors.Is(err, dispatcher.ErrNotRunning):
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			writeError(w, http.StatusInternalServerError, err.Error())
 		}
-		writeError(w, code, err.Error())
 		return
 	}
 	ls := &linkSession{id: newSessionID(), s: ds, instance: instance, remote: r.RemoteAddr}
@@ -297,6 +317,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &reports) {
 		return
 	}
+	if len(reports) > api.MaxReportBatch {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d reports in one request, more than %d: send them in smaller batches", len(reports), api.MaxReportBatch))
+		return
+	}
 	for i, rep := range reports {
 		if rep.TaskID == "" {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("report %d: missing TaskID", i))
@@ -304,7 +328,11 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := ls.s.Report(r.Context(), reports); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, dispatcher.ErrTooManyReports) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -77,11 +77,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("no join token: pass --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
 	}
-	link, err := agentlink.NewClient(cfg.Manager, cfg.Token)
-	if err != nil {
-		return nil, err
+	if host, port, err := net.SplitHostPort(cfg.Manager); err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("invalid manager address %q: want HOST:PORT", cfg.Manager)
 	}
 	addr := cfg.Addr
+	var err error
 	if addr == "" {
 		if addr, err = localAddrTowards(cfg.Manager); err != nil {
 			return nil, err
@@ -91,6 +91,12 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
 	raiseFileLimit(log)
+	// The link connects from the node's address: the manager takes the
+	// address a node registers only from that address.
+	link, err := agentlink.NewClient(cfg.Manager, cfg.Token, addr)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err

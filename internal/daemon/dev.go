@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -155,6 +156,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.startIngress(runCtx, cfg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
+		d.reserve(d.ingress.addr)
 	}
 	ag := agent.New(agent.Config{
 		NodeID:     d.nodeID,
@@ -275,6 +277,7 @@ func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
 		// Listening on every address: agents reach it on the node's.
 		d.agentAddr = net.JoinHostPort(d.addr, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
+	d.reserve(ln.Addr().String())
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
 	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second}
 	d.wg.Add(1)
@@ -288,6 +291,14 @@ func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
 		log.Warn("the agent port is plain HTTP guarded by the join token: keep it on a trusted network (TLS is not done yet)", "addr", d.agentAddr)
 	}
 	return nil
+}
+
+// reserve tells the dispatcher that the manager listens on addr: no task
+// endpoint may point there, or every ingress would send the world to it.
+func (d *Dev) reserve(addr string) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		d.mgr.Dispatcher().Reserve(ap)
+	}
 }
 
 // Close stops the cluster. Running tasks are left running: the next

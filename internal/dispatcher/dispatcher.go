@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -35,6 +36,18 @@ type Dispatcher struct {
 	// handed over as stored (a store whose secrets were never sealed:
 	// tests).
 	SecretKey *secretkey.Key
+	// MaxNodes bounds the node table; DefaultMaxNodes if 0.
+	MaxNodes int
+
+	// regMu orders registrations: one of a new node holds it alone (it
+	// may fill the table's last place, or take a down node's), those of
+	// known nodes share it (they change no count, and a node they
+	// register cannot be taken meanwhile).
+	regMu sync.RWMutex
+	// resMu guards reserved, the addresses the manager listens on (see
+	// Reserve).
+	resMu    sync.Mutex
+	reserved []netip.AddrPort
 
 	mu       sync.Mutex
 	ctx      context.Context // nil while not running
@@ -148,7 +161,10 @@ func (d *Dispatcher) expire(ctx context.Context, id string) {
 	d.logger().Info("node down: heartbeats stopped", "node", id)
 }
 
-// Register records the node as ready and opens its session.
+// Register records the node as ready and opens its session. It refuses a
+// registration beyond the limits on what a node says of itself
+// (ErrInvalidRegistration), and a new node while the node table is full
+// (ErrTooManyNodes).
 func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*Session, error) {
 	d.mu.Lock()
 	dctx := d.ctx
@@ -159,8 +175,23 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 	if reg.NodeID == "" {
 		return nil, fmt.Errorf("register node: missing node ID")
 	}
+	if err := checkRegistration(reg); err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	d.regMu.RLock()
+	unlock := d.regMu.RUnlock
+	tx := d.Store.Read()
+	cur := tx.Node(reg.NodeID)
+	if cur == nil {
+		unlock()
+		d.regMu.Lock()
+		unlock = d.regMu.Unlock
+		tx = d.Store.Read()
+		cur = tx.Node(reg.NodeID)
+	}
+	defer func() { unlock() }()
 	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
-	if cur := d.Store.Read().Node(reg.NodeID); cur != nil {
+	if cur != nil {
 		node.Spec = cur.Spec
 	} else {
 		role := reg.Role
@@ -170,7 +201,15 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		node.Spec = api.NodeSpec{Role: role, Availability: api.AvailabilityActive}
 	}
 	node.Status = api.NodeStatus{State: api.NodeStateReady, Addr: reg.Addr, LastHeartbeat: time.Now().UTC()}
-	if _, err := d.Proposer.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpUpsertNode, Node: node}}}); err != nil {
+	ops, err := d.admitOps(tx, node, cur == nil)
+	if err != nil {
+		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
+	}
+	res, err := d.Proposer.Propose(ctx, &state.Command{Atomic: true, Ops: ops})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
 	sctx, cancel := context.WithCancel(dctx)

@@ -376,7 +376,9 @@ func TestAssignmentsFullAfterReset(t *testing.T) {
 
 func TestReportAppliesInOrderAndDropsStale(t *testing.T) {
 	e := newEnv(t, time.Hour)
-	e.must(createTask(newTask("t1", "n1")), assign("t1", "n1"))
+	tk := newTask("t1", "n1")
+	tk.Endpoint = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}}
+	e.must(createTask(tk), assign("t1", "n1"))
 	e.start()
 	s := e.register("n1", "10.0.0.1")
 
@@ -393,7 +395,7 @@ func TestReportAppliesInOrderAndDropsStale(t *testing.T) {
 	if err := s.Report(testCtx(t), reps); err != nil {
 		t.Fatal(err)
 	}
-	tk := e.task("t1")
+	tk = e.task("t1")
 	if tk.Status.State != api.TaskStateRunning || tk.Status.RuntimeID != "4242" || len(tk.Endpoints) != 1 {
 		t.Fatalf("task after reports: %+v", tk.Status)
 	}
@@ -434,11 +436,12 @@ func TestReportAppliesInOrderAndDropsStale(t *testing.T) {
 
 func TestReportFailsWhenProposerFails(t *testing.T) {
 	e := newEnv(t, time.Hour)
+	e.must(createTask(newTask("t1", "n1")), assign("t1", "n1"))
 	e.start()
 	s := e.register("n1", "10.0.0.1")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Report(ctx, []api.TaskReport{{TaskID: "x"}}); err == nil {
+	if err := s.Report(ctx, []api.TaskReport{{TaskID: "t1", Status: api.TaskStatus{State: api.TaskStateAccepted}}}); err == nil {
 		t.Error("Report through a failing proposer returned no error")
 	}
 }

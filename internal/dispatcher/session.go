@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -103,37 +102,6 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 			return a, nil
 		}
 	}
-}
-
-// Report applies the agent's task status reports in order. Reports that
-// would move a task backwards, or name a task that is gone, are dropped,
-// and so are reports on tasks of other nodes: a node speaks only for its
-// own tasks.
-func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
-	tx := s.d.Store.Read()
-	ops := make([]state.Op, 0, len(reports))
-	kept := make([]string, 0, len(reports))
-	for i := range reports {
-		if t := tx.Task(reports[i].TaskID); t != nil && t.NodeID != s.nodeID {
-			s.d.logger().Warn("task status dropped: the task is not on the reporting node", "task", t.ID, "node", s.nodeID, "task_node", t.NodeID)
-			continue
-		}
-		ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: &reports[i]})
-		kept = append(kept, reports[i].TaskID)
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	res, err := s.d.Proposer.Propose(ctx, &state.Command{Ops: ops})
-	if err != nil {
-		return fmt.Errorf("report task status: %w", err)
-	}
-	for i, e := range res.OpErrs {
-		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrStaleTransition) {
-			s.d.logger().Warn("task status dropped", "task", kept[i], "err", e)
-		}
-	}
-	return nil
 }
 
 // Heartbeat tells the dispatcher the node is alive and returns the period

@@ -1,0 +1,157 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// ErrTooManyReports refuses a batch of more than api.MaxReportBatch
+// reports.
+var ErrTooManyReports = errors.New("too many reports in one batch")
+
+// maxClockSkew is how far in the future a report's timestamp may be. A
+// later one is replaced by the manager's time: the restart delay runs
+// from a dead task's end, so a node that dated its task's failure in the
+// future would keep the slot empty until then.
+const maxClockSkew = time.Minute
+
+// errStale marks a report that is simply late (its task is gone or has
+// moved past it): dropped without a warning, as agents send such reports
+// in the normal course of things.
+var errStale = errors.New("stale")
+
+// Report applies the agent's task status reports in order. A node speaks
+// only for itself: each report is checked against the store (see vet)
+// and dropped when it names a task the node does not run, a state an
+// agent cannot report, a task that has moved past it, or fields it
+// cannot hold. Endpoints not on the node's own address and the task's
+// published target ports are dropped from a report that is otherwise
+// kept. Nothing dropped reaches Raft, so that a node cannot grow the log
+// with reports on tasks that don't exist.
+func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
+	if len(reports) > api.MaxReportBatch {
+		return fmt.Errorf("%d reports in one batch, more than %d (send them in smaller batches): %w", len(reports), api.MaxReportBatch, ErrTooManyReports)
+	}
+	tx := s.d.Store.Read()
+	node := tx.Node(s.nodeID)
+	now := time.Now().UTC()
+	ops := make([]state.Op, 0, len(reports))
+	kept := make([]string, 0, len(reports))
+	var dropped int
+	var firstWhy error
+	// A batch may hold several reports on one task: each is checked
+	// against the task as the ones before it leave it.
+	latest := map[string]*api.Task{}
+	for i := range reports {
+		rep := reports[i]
+		t := latest[rep.TaskID]
+		if t == nil {
+			t = tx.Task(rep.TaskID)
+		}
+		err := s.vet(t, node, &rep, now)
+		if err != nil {
+			if !errors.Is(err, errStale) {
+				dropped++
+				if firstWhy == nil {
+					firstWhy = fmt.Errorf("task %.32q: %w", rep.TaskID, err)
+				}
+			}
+			continue
+		}
+		next := *t
+		next.Status = rep.Status
+		if rep.Endpoints != nil {
+			next.Endpoints = rep.Endpoints
+		}
+		latest[rep.TaskID] = &next
+		ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: &rep})
+		kept = append(kept, rep.TaskID)
+	}
+	if firstWhy != nil {
+		// One line per batch, not per report: a hostile node must not
+		// flood the log either.
+		s.d.logger().Warn("task reports refused", "node", s.nodeID, "count", dropped, "first", firstWhy)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	res, err := s.d.Proposer.Propose(ctx, &state.Command{Ops: ops})
+	if err != nil {
+		return fmt.Errorf("report task status: %w", err)
+	}
+	for i, e := range res.OpErrs {
+		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrStaleTransition) {
+			s.d.logger().Warn("task status dropped", "task", kept[i], "err", e)
+		}
+	}
+	return nil
+}
+
+// vet checks one report against its task t (nil when there is none) and
+// the reporting node, and fixes in place what it can: texts too long are
+// cut, a timestamp in the future becomes now, an exit code of a task
+// that has not ended is dropped, and so are endpoints the node cannot
+// claim. It returns why the report must be dropped, or nil.
+func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport, now time.Time) error {
+	switch {
+	case t == nil:
+		return fmt.Errorf("no such task: %w", errStale)
+	case t.NodeID != s.nodeID:
+		return fmt.Errorf("the task is on node %s, not on the reporting node", t.NodeID)
+	case rep.Status.State < api.TaskStateAccepted || rep.Status.State > api.TaskStateRejected:
+		// New, pending and assigned are the managers' to set, remove and
+		// orphaned are not states a task is in.
+		return fmt.Errorf("an agent cannot report state %s", rep.Status.State)
+	case rep.Status.State < t.Status.State || t.Status.State.Terminal():
+		// The store refuses the first; the second would rewrite how a
+		// task ended.
+		return fmt.Errorf("task is %s, report is %s: %w", t.Status.State, rep.Status.State, errStale)
+	}
+	switch rep.Status.Health {
+	case "", api.HealthStarting, api.HealthHealthy, api.HealthUnhealthy:
+	default:
+		return fmt.Errorf("unknown health %.32q", rep.Status.Health)
+	}
+	if len(rep.Status.RuntimeID) > api.MaxRuntimeID {
+		return fmt.Errorf("runtime ID of %d bytes, more than %d", len(rep.Status.RuntimeID), api.MaxRuntimeID)
+	}
+	rep.Status.Message = api.TrimStatusText(rep.Status.Message)
+	rep.Status.Err = api.TrimStatusText(rep.Status.Err)
+	if rep.Status.Timestamp.After(now.Add(maxClockSkew)) {
+		rep.Status.Timestamp = now
+	}
+	if !rep.Status.State.Terminal() {
+		rep.Status.ExitCode = nil
+	}
+	if rep.Endpoints != nil {
+		addr := ""
+		if node != nil {
+			addr = node.Status.Addr
+		}
+		eps, err := s.d.vetEndpoints(t, addr, rep.Endpoints)
+		if err != nil {
+			// Keep the status: the task's state is the node's to tell,
+			// where its traffic goes is not.
+			s.d.logger().Warn("task endpoints refused", "task", t.ID, "node", s.nodeID, "err", err)
+		}
+		rep.Endpoints = eps
+	}
+	if unchanged(t, rep) {
+		// Nothing new: spare the log an entry.
+		return fmt.Errorf("nothing changed: %w", errStale)
+	}
+	return nil
+}
+
+// unchanged reports whether rep would leave t as it is, timestamp aside.
+func unchanged(t *api.Task, rep *api.TaskReport) bool {
+	a, b := t.Status, rep.Status
+	a.Timestamp, b.Timestamp = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || reflect.DeepEqual(rep.Endpoints, t.Endpoints))
+}
