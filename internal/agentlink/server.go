@@ -103,7 +103,7 @@ func NewServer(cfg ServerConfig) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get(headerAuth)
 	if auth == "" {
-		writeError(w, http.StatusUnauthorized, "missing join token: start the agent with --token (`shoal swarm join-token worker` on the manager prints it)")
+		writeError(w, http.StatusUnauthorized, "missing join token: start the agent with --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
 		return
 	}
 	if !strings.HasPrefix(auth, authScheme) || !tokenMatches(s.token, strings.TrimPrefix(auth, authScheme)) {

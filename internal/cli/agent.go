@@ -171,7 +171,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringVar(&manager, "manager", "", "the manager's agent address, HOST:PORT (its --listen-agents)")
 	cmd.Flags().StringVar(&token, "token", "", "the cluster's join token (env SHOAL_JOIN_TOKEN); other local users see it in ps: prefer --token-file or the env")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the cluster's join token, readable by its owner only (mode 0600)")
-	cmd.Flags().StringVar(&addr, "addr", "", "the node's address: task ports are published on it, and other nodes reach them there (default: the address that reaches the manager)")
+	cmd.Flags().StringVar(&addr, "addr", "", "the node's address, one of this machine's: task ports are published on it, other nodes reach them there, and the agent connects to the manager from it (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")

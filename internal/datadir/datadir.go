@@ -27,8 +27,14 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", path, err)
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	if err := checkOwned(abs); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(abs, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -82,4 +88,29 @@ func (d *Dir) Close() error {
 	err := d.lock.Close()
 	d.lock = nil
 	return err
+}
+
+// checkOwned fails unless path is a folder (not a link to one) that is
+// this user's and that no one else may write: it holds the Raft log, the
+// secrets' key and the API socket, so a folder another user may fill or
+// swap is refused, not trusted.
+func checkOwned(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("data folder %s is not a folder (a symbolic link or a file): pass a real folder with --data-dir", path)
+	}
+	if err != nil {
+		return fmt.Errorf("open data folder %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat data folder %s: %w", path, err)
+	}
+	if euid := os.Geteuid(); int(st.Uid) != euid || st.Mode&0o022 != 0 {
+		return fmt.Errorf("data folder %s is owned by uid %d with mode %04o: another user could change what shoal keeps there; "+
+			"make it this user's (uid %d) and writable by no one else (chmod go-w %s), or pass another --data-dir",
+			path, st.Uid, st.Mode&0o7777, euid, path)
+	}
+	return nil
 }

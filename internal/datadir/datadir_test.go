@@ -165,3 +165,44 @@ func TestOpenFailsOnAFile(t *testing.T) {
 		t.Fatal("Open of a regular file succeeded")
 	}
 }
+
+// A data folder other users may open or swap holds the Raft log, the
+// secrets' key and the API socket: it is refused, and left as it is.
+func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
+	base := t.TempDir()
+	open777 := filepath.Join(base, "open")
+	if err := os.Mkdir(open777, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open777, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(base, "elsewhere")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{open777, "chmod go-w"},
+		{link, "not a folder"},
+	} {
+		d, err := datadir.Open(c.path)
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%s) = nil error, want a refusal", c.path)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--data-dir") {
+			t.Errorf("Open(%s) = %v, want it to say %q and --data-dir", c.path, err, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(open777, "lock")); !os.IsNotExist(err) {
+		t.Errorf("a refused folder got a lock file (%v)", err)
+	}
+	if fi, _ := os.Stat(open777); fi.Mode().Perm() != 0o777 {
+		t.Errorf("a refused folder's mode changed to %v", fi.Mode())
+	}
+}
