@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/cluster"
@@ -38,6 +39,12 @@ type Server struct {
 	Logs LogSource
 	// Swarm is what nodes join with, for GET /v1/swarm; nil answers 501.
 	Swarm *api.Swarm
+	// EventQueue bounds the events queued for one /v1/events client that
+	// falls behind; 0 means api.MaxEventQueue.
+	EventQueue int
+	// StreamWriteTimeout bounds each write of a stream (events, logs); 0
+	// means 30s.
+	StreamWriteTimeout time.Duration
 }
 
 // New returns the API of manager m, running on node nodeID.
