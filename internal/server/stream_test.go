@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,12 +45,22 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // when the events handler has returned.
 func slowEventsClient(t *testing.T, api *server.Server) (*bufio.Reader, <-chan struct{}) {
 	t.Helper()
+	body, done := slowClient(t, api, "/v1/events")
+	if line, err := body.ReadString('\n'); err != nil || !strings.Contains(line, `"Type":"sync"`) {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	return body, done
+}
+
+// slowClient serves api on a server whose connections have small buffers,
+// sends GET path with a small receive buffer, and returns the response's
+// body, unread, and a channel closed when the handler has returned.
+func slowClient(t *testing.T, api *server.Server, path string) (*bufio.Reader, <-chan struct{}) {
+	t.Helper()
 	done := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(w, r)
-		if r.URL.Path == "/v1/events" {
-			close(done)
-		}
+		close(done)
 	}))
 	srv.Listener = smallBuffers{srv.Listener}
 	srv.Start()
@@ -61,19 +73,15 @@ func slowEventsClient(t *testing.T, api *server.Server) (*bufio.Reader, <-chan s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, err := fmt.Fprintf(conn, "GET /v1/events HTTP/1.1\r\nHost: shoal\r\n\r\n"); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shoal\r\n\r\n", path); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReaderSize(conn, 1024)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/events: %v %v", resp, err)
+		t.Fatalf("GET %s: %v %v", path, resp, err)
 	}
-	body := bufio.NewReaderSize(resp.Body, 1024)
-	if line, err := body.ReadString('\n'); err != nil || !strings.Contains(line, `"Type":"sync"`) {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	return body, done
+	return bufio.NewReaderSize(resp.Body, 1024), done
 }
 
 // flood writes a few thousand events: a service whose 1,000 tasks stay
@@ -155,4 +163,52 @@ func TestEventsSlowReader(t *testing.T) {
 			t.Fatal("the events handler did not return")
 		}
 	})
+}
+
+// endlessLogs is a task's output that never ends: it writes until its
+// reader's context ends, and records that it did.
+type endlessLogs struct{ stopped chan struct{} }
+
+func (l endlessLogs) TaskLogs(ctx context.Context, _ *api.Task, _ bool, w io.Writer) error {
+	defer close(l.stopped)
+	line := strings.Repeat("x", 1000) + "\n"
+	for ctx.Err() == nil {
+		if _, err := io.WriteString(w, line); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// A client of `service logs -f` that stops reading is cut off after the
+// write timeout, and the task's log reader stops with it.
+func TestLogsSlowReader(t *testing.T) {
+	cleanupServices(t)
+	svc := createService(t, sleepSpec("chatty", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	store := testDev.Manager().Store()
+	_, sub := store.Subscribe()
+	defer sub.Close()
+	for started := false; !started; {
+		for _, tk := range store.Read().TasksByService(svc.ID) {
+			started = started || tk.Status.RuntimeID != ""
+		}
+		if !started {
+			if _, err := sub.Next(ctx); err != nil {
+				t.Fatalf("waiting for the task to start: %v", err)
+			}
+		}
+	}
+	logs := endlessLogs{stopped: make(chan struct{})}
+	a := server.New(testDev.Manager(), testDev.NodeID(), nil)
+	a.Logs, a.StreamWriteTimeout = logs, time.Second
+	_, done := slowClient(t, a, "/v1/services/chatty/logs?follow=1")
+	for what, ch := range map[string]<-chan struct{}{"the logs handler": done, "the task's log reader": logs.stopped} {
+		select {
+		case <-ch:
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s still runs for a client that stopped reading", what)
+		}
+	}
 }
