@@ -125,6 +125,9 @@ func (sw *streamWriter) flush() bool {
 	if err == nil {
 		err = sw.rc.Flush()
 	}
+	if errors.Is(err, http.ErrNotSupported) {
+		err = nil // a writer that cannot flush sends as it goes
+	}
 	return sw.ok(err)
 }
 
