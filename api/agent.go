@@ -38,7 +38,23 @@ type Event struct {
 	Config  *Config  `json:"Config,omitempty"`
 	Secret  *Secret  `json:"Secret,omitempty"`
 	Network *Network `json:"Network,omitempty"`
+	// Message says why the stream ends, on a last event of type
+	// EventStreamError.
+	Message string `json:"Message,omitempty"`
 }
+
+// EventTypes are the types of change GET /v1/events streams and its
+// ?type= filter accepts.
+var EventTypes = []string{EventService, EventTask, EventNode, EventConfig, EventSecret, EventNetwork}
+
+// EventStreamError is the type of the last line of an event stream that
+// the server ended: the client fell more than MaxEventQueue events behind.
+// Its Message says so; the client reads the state again and reconnects.
+const EventStreamError = "error"
+
+// MaxEventQueue bounds the events queued for one event stream client that
+// does not keep up.
+const MaxEventQueue = 10_000
 
 // Event types and actions.
 const (

@@ -50,6 +50,16 @@ func (s *ServiceSpec) Validate() error {
 	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
 		add("stop grace period %s is negative", c.StopGracePeriod)
 	}
+	if h := c.Healthcheck; h != nil {
+		for _, d := range []struct {
+			name string
+			d    *Duration
+		}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start period", h.StartPeriod}, {"start interval", h.StartInterval}} {
+			if d.d != nil && *d.d < 0 {
+				add("health check %s %s is negative", d.name, d.d)
+			}
+		}
+	}
 	if c.StopSignal != "" {
 		if _, err := ParseSignal(c.StopSignal); err != nil {
 			errs = append(errs, err)
@@ -133,6 +143,7 @@ func (s *ServiceSpec) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, s.checkLimits()...)
 	return errors.Join(errs...)
 }
 

@@ -279,9 +279,16 @@ type EventFilter struct {
 	Service string
 }
 
+// ErrEventsFellBehind is wrapped by the error Events returns when the
+// server ended the stream because this client fell too far behind (more
+// than api.MaxEventQueue events): read the state again and reconnect.
+var ErrEventsFellBehind = errors.New("event stream ended by the server")
+
 // Events streams cluster changes to fn until ctx ends, the stream breaks,
 // or fn returns an error (which Events returns). The first event has type
-// "sync" and carries the index the stream starts after.
+// "sync" and carries the index the stream starts after. A stream the
+// server ended because the client fell behind returns an error wrapping
+// ErrEventsFellBehind.
 func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) error) error {
 	q := url.Values{}
 	if len(f.Types) > 0 {
@@ -301,6 +308,9 @@ func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) e
 		var ev api.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return fmt.Errorf("decode event: %w", err)
+		}
+		if ev.Type == api.EventStreamError {
+			return fmt.Errorf("%w: %s", ErrEventsFellBehind, ev.Message)
 		}
 		if err := fn(ev); err != nil {
 			return err

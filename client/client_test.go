@@ -416,3 +416,25 @@ func TestEventsEnds(t *testing.T) {
 		}
 	})
 }
+
+// A stream the server ends because the client fell behind ends Events with
+// an error that says so, after the events before it.
+func TestEventsReportsAServerEndedStream(t *testing.T) {
+	c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc := json.NewEncoder(w)
+		_ = enc.Encode(api.Event{Index: 1, Type: "sync"})
+		_ = enc.Encode(api.Event{Index: 2, Type: api.EventService, Action: api.ActionCreate, ID: "s1"})
+		_ = enc.Encode(api.Event{Index: 9, Type: api.EventStreamError, Message: "this client fell more than 10000 events behind; read the state again and reconnect"})
+	}))
+	var seen []string
+	err := c.Events(testCtx(t), EventFilter{}, func(ev api.Event) error {
+		seen = append(seen, ev.Type)
+		return nil
+	})
+	if !errors.Is(err, ErrEventsFellBehind) || !strings.Contains(err.Error(), "fell more than 10000 events behind") {
+		t.Fatalf("Events = %v, want ErrEventsFellBehind with the server's message", err)
+	}
+	if strings.Join(seen, ",") != "sync,service" {
+		t.Fatalf("events seen %v, want sync,service (and not the error line)", seen)
+	}
+}

@@ -244,6 +244,10 @@ func TestApplyUpdateFlagErrors(t *testing.T) {
 		{"delay not a duration", baseImageSpec, []string{"--update-delay", "soon"}, `invalid argument "soon" for "--update-delay"`},
 		{"negative monitor", baseImageSpec, []string{"--update-monitor", "-5s"}, "invalid --update-monitor -5s: must not be negative"},
 		{"negative stop grace", baseImageSpec, []string{"--stop-grace-period", "-1s"}, "invalid --stop-grace-period"},
+		{"negative health interval", baseImageSpec, []string{"--health-interval", "-1s"}, "--health-interval must not be negative"},
+		{"negative health timeout", baseImageSpec, []string{"--health-timeout", "-1s"}, "--health-timeout must not be negative"},
+		{"negative health start period", baseImageSpec, []string{"--health-start-period", "-1s"}, "--health-start-period must not be negative"},
+		{"negative health start interval", baseImageSpec, []string{"--health-start-interval", "-1s"}, "--health-start-interval must not be negative"},
 		{"bad cpu", baseImageSpec, []string{"--limit-cpu", "lots"}, `invalid --limit-cpu "lots"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -368,6 +368,15 @@ func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.
 		r := *h.Retries
 		out.Retries = &r
 	}
+	// Docker refuses negative timings; say so at the key.
+	for _, d := range []struct {
+		key string
+		d   *types.Duration
+	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start_period", h.StartPeriod}, {"start_interval", h.StartInterval}} {
+		if d.d != nil && *d.d < 0 {
+			c.l.fail(c.l.at(append(segs, d.key), "%s must not be negative", time.Duration(*d.d)))
+		}
+	}
 	test := []string(h.Test)
 	switch {
 	case h.Disable:

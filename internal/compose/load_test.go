@@ -615,6 +615,16 @@ func TestErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "negative health check timings",
+			yml:  "services:\n  web:\n    image: x\n    healthcheck:\n      test: [CMD, \"true\"]\n      interval: -5s\n      timeout: -1s\n      start_period: -2s\n      start_interval: -3s\n",
+			want: []string{
+				"stack.yml:6:7: services.web.healthcheck.interval: -5s must not be negative",
+				"stack.yml:7:7: services.web.healthcheck.timeout: -1s must not be negative",
+				"stack.yml:8:7: services.web.healthcheck.start_period: -2s must not be negative",
+				"stack.yml:9:7: services.web.healthcheck.start_interval: -3s must not be negative",
+			},
+		},
+		{
 			name: "bad duration next to a schema error is listed too",
 			yml:  "services:\n  web:\n    image: x\n    stop_grace_period: 5y\n    colour: red\n",
 			want: []string{

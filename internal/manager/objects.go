@@ -33,8 +33,12 @@ func (m *Manager) proposeObject(ctx context.Context, verb, kind, name string, op
 	return fmt.Errorf("%s %s %s: %w", verb, kind, name, res.Err)
 }
 
-// validateLabels refuses labels with an empty key.
+// validateLabels refuses labels with an empty key, and more or longer
+// labels than api.ValidateLabelLimits allows.
 func validateLabels(kind string, labels map[string]string) error {
+	if err := api.ValidateLabelLimits(kind+" labels", labels); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	for k := range labels {
 		if k == "" {
 			return fmt.Errorf("%w: %s label with an empty name", ErrInvalid, kind)

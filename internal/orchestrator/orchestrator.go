@@ -16,8 +16,12 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// maxOpsPerCommand bounds one Raft entry; bigger plans are split.
-const maxOpsPerCommand = 1000
+// maxCreatesPerPass bounds the tasks one pass makes for one service, as
+// Kubernetes' replica set controller makes at most 500 pods per sync: a
+// large service never needs all its new tasks in memory, or in Raft, at
+// once. The tasks made are events of the service, so the next pass, and
+// the next batch, follows as soon as these are committed.
+const maxCreatesPerPass = 500
 
 // Orchestrator is the reconcile loop. It runs on the leader only.
 type Orchestrator struct {
@@ -90,20 +94,15 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 			delete(wakes, id)
 		}
 	}
-	for len(ops) > 0 {
-		n := min(len(ops), maxOpsPerCommand)
-		res, err := o.Proposer.Propose(ctx, &state.Command{Time: now, Ops: ops[:n]})
-		if err != nil {
-			return err
+	// Writes go out in bounded commands (a scale down of a large service
+	// retires many tasks at once).
+	opErrs, err := state.ProposeBatches(ctx, o.Proposer, now, ops)
+	for i, e := range opErrs {
+		if e != nil && !errors.Is(e, state.ErrNotFound) {
+			o.logger().Debug("orchestrator write skipped", "op", ops[i].Kind, "err", e)
 		}
-		for i, e := range res.OpErrs {
-			if e != nil && !errors.Is(e, state.ErrNotFound) {
-				o.logger().Debug("orchestrator write skipped", "op", ops[i].Kind, "err", e)
-			}
-		}
-		ops = ops[n:]
 	}
-	return nil
+	return err
 }
 
 func (o *Orchestrator) logger() *slog.Logger {

@@ -11,10 +11,15 @@ import (
 // plan collects the writes one reconcile pass makes, and the earliest time
 // a restart delay ends and the pass must run again.
 type plan struct {
-	now  time.Time
-	ops  []state.Op
-	wake time.Time
+	now     time.Time
+	ops     []state.Op
+	wake    time.Time
+	creates int
 }
+
+// full reports whether the pass has made all the tasks it may for this
+// service (maxCreatesPerPass); the rest are made by the next pass.
+func (p *plan) full() bool { return p.creates >= maxCreatesPerPass }
 
 func (p *plan) setDesired(t *api.Task, s api.TaskState) {
 	if t.DesiredState < s {
@@ -23,6 +28,7 @@ func (p *plan) setDesired(t *api.Task, s api.TaskState) {
 }
 
 func (p *plan) create(t *api.Task) {
+	p.creates++
 	p.ops = append(p.ops, state.Op{Kind: state.OpCreateTask, Task: t})
 }
 
@@ -113,7 +119,9 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	// raced; keep the most advanced one.
 	keepBest(p, current)
 	keepBest(p, outdated)
-	if len(current) > 0 || len(outdated) > 0 || stopping {
+	if len(current) > 0 || len(outdated) > 0 || stopping || p.full() {
+		// (When full, this slot's dead task keeps its restart counters
+		// until the next pass decides.)
 		return
 	}
 	if dead == nil && !lost {

@@ -62,7 +62,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// pass places every pending task it can in one write.
+// pass places every pending task it can.
 func (s *Scheduler) pass(ctx context.Context) error {
 	tx := s.Store.Read()
 	var pending []*api.Task
@@ -78,7 +78,9 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	_, err := s.Proposer.Propose(ctx, &state.Command{Time: s.Clock.Now(), Ops: ops})
+	// Placements are small ops, but a backlog of pending tasks may be
+	// large: they go out in bounded commands.
+	_, err := state.ProposeBatches(ctx, s.Proposer, s.Clock.Now(), ops)
 	return err
 }
 

@@ -47,14 +47,24 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	// A client that stops reading ends the stream after the write
+	// timeout, and the readers of every task's logs with it.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	sw := s.newStreamWriter(w, r, "logs")
 	var mu sync.Mutex
 	out := func(prefix, line string) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "%s| %s\n", prefix, line)
-		if flusher != nil {
-			flusher.Flush()
+		if ctx.Err() != nil {
+			return
+		}
+		err := sw.deadline()
+		if err == nil {
+			_, err = fmt.Fprintf(w, "%s| %s\n", prefix, line)
+		}
+		if !sw.ok(err) || !sw.flush() {
+			cancel()
 		}
 	}
 	var wg sync.WaitGroup
@@ -67,14 +77,14 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 		read := func(t *api.Task) {
 			pr, pw := io.Pipe()
 			go func() {
-				pw.CloseWithError(s.Logs.TaskLogs(r.Context(), t, follow && t.Live(), pw))
+				pw.CloseWithError(s.Logs.TaskLogs(ctx, t, follow && t.Live(), pw))
 			}()
 			sc := bufio.NewScanner(pr)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
 				out(prefix, sc.Text())
 			}
-			if err := sc.Err(); err != nil && r.Context().Err() == nil {
+			if err := sc.Err(); err != nil && ctx.Err() == nil {
 				out(prefix, "error reading logs: "+err.Error())
 			}
 			pr.Close()

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/cluster"
@@ -37,6 +39,12 @@ type Server struct {
 	Logs LogSource
 	// Swarm is what nodes join with, for GET /v1/swarm; nil answers 501.
 	Swarm *api.Swarm
+	// EventQueue bounds the events queued for one /v1/events client that
+	// falls behind; 0 means api.MaxEventQueue.
+	EventQueue int
+	// StreamWriteTimeout bounds each write of a stream (events, logs); 0
+	// means 30s.
+	StreamWriteTimeout time.Duration
 }
 
 // New returns the API of manager m, running on node nodeID.
@@ -117,19 +125,30 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	writeError(w, code, msg)
 }
 
-// decode reads a JSON body into v, refusing unknown fields.
+// decode reads a JSON body into v, refusing unknown fields. A body over
+// maxBody is errTooLarge (413) whatever it holds: a Content-Length over the
+// limit is refused unread, and otherwise the rest of the body is read (up
+// to the limit) before a malformed one is called malformed, so that bytes
+// that are not JSON, or a small value padded past the limit, are 413 too.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: request body larger than %d bytes", errTooLarge, maxBody)
-		}
-		return fmt.Errorf("%w: malformed JSON body: %v", manager.ErrInvalid, err)
+	tooLarge := fmt.Errorf("%w: request body larger than %d bytes", errTooLarge, maxBody)
+	if r.ContentLength > maxBody {
+		return tooLarge
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: malformed JSON body: more than one value", manager.ErrInvalid)
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one value")
+	}
+	_, rest := io.Copy(io.Discard, body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || errors.As(rest, &tooBig) {
+		return tooLarge
+	}
+	if err != nil {
+		return fmt.Errorf("%w: malformed JSON body: %v", manager.ErrInvalid, err)
 	}
 	return nil
 }

@@ -48,12 +48,30 @@ func (s *Store) Read() *ReadTx {
 
 // Subscribe returns a view of the store and a subscription to every change
 // after it. Close the subscription when done.
-func (s *Store) Subscribe() (*ReadTx, *Subscription) {
+//
+// Its queue is unbounded: it is for the manager's own loops (controllers,
+// dispatcher, ingress), which read as fast as events come and must never
+// miss one. A reader the manager does not control uses SubscribeBounded.
+func (s *Store) Subscribe() (*ReadTx, *Subscription) { return s.subscribe(0) }
+
+// SubscribeBounded is Subscribe with at most limit events queued: once a
+// commit would queue more, because the reader fell behind, the
+// subscription is closed and its reads return ErrSlowSubscriber.
+func (s *Store) SubscribeBounded(limit int) (*ReadTx, *Subscription) { return s.subscribe(limit) }
+
+func (s *Store) subscribe(limit int) (*ReadTx, *Subscription) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := newSubscription(s)
+	sub := newSubscription(s, limit)
 	s.subs[sub] = struct{}{}
 	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+}
+
+// Subscribers returns how many subscriptions are open.
+func (s *Store) Subscribers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
 }
 
 func (s *Store) unsubscribe(sub *Subscription) {
@@ -88,7 +106,9 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	txn.Commit()
 	s.index = index
 	for sub := range s.subs {
-		sub.push(w.events)
+		if !sub.push(w.events) {
+			delete(s.subs, sub)
+		}
 	}
 	return res
 }
@@ -132,7 +152,9 @@ func (s *Store) reset(data *snapshotData) error {
 	s.db = db
 	s.index = data.Index
 	for sub := range s.subs {
-		sub.push([]api.Event{{Index: data.Index, Type: EventReset}})
+		if !sub.push([]api.Event{{Index: data.Index, Type: EventReset}}) {
+			delete(s.subs, sub)
+		}
 	}
 	return nil
 }

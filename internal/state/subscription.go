@@ -11,26 +11,47 @@ import (
 // ErrClosed is returned by Next once the subscription is closed.
 var ErrClosed = errors.New("subscription closed")
 
-// Subscription receives every change to the store, in commit order. Its
-// queue is unbounded: a slow reader delays only itself, never the writers.
+// ErrSlowSubscriber is returned by Next and Drain of a bounded
+// subscription whose reader fell behind by more than its limit of events:
+// the subscription was closed, and the reader must read the store again
+// to go on.
+var ErrSlowSubscriber = errors.New("subscriber fell behind")
+
+// Subscription receives every change to the store, in commit order. A
+// slow reader delays only itself, never the writers. The queue of a
+// subscription from Subscribe is unbounded: its readers are the
+// manager's own loops, which take events as fast as they come. One from
+// SubscribeBounded, for readers the manager does not control (an API
+// client), is closed with ErrSlowSubscriber when its queue would pass its
+// limit.
 type Subscription struct {
 	store  *Store
+	limit  int // 0: unbounded
 	mu     sync.Mutex
 	queue  []api.Event
 	wake   chan struct{}
 	closed bool
+	err    error // why it closed, if not by Close
 }
 
-func newSubscription(s *Store) *Subscription {
-	return &Subscription{store: s, wake: make(chan struct{}, 1)}
+func newSubscription(s *Store, limit int) *Subscription {
+	return &Subscription{store: s, limit: limit, wake: make(chan struct{}, 1)}
 }
 
-func (s *Subscription) push(evs []api.Event) {
+// push queues evs. It reports false when the subscription overflowed and
+// closed: the store then forgets it.
+func (s *Subscription) push(evs []api.Event) bool {
 	if len(evs) == 0 {
-		return
+		return true
 	}
 	s.mu.Lock()
-	if !s.closed {
+	ok := true
+	switch {
+	case s.closed:
+	case s.limit > 0 && len(s.queue)+len(evs) > s.limit:
+		s.closed, s.err, s.queue = true, ErrSlowSubscriber, nil
+		ok = false
+	default:
 		s.queue = append(s.queue, evs...)
 	}
 	s.mu.Unlock()
@@ -38,16 +59,27 @@ func (s *Subscription) push(evs []api.Event) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	return ok
+}
+
+// closedErr is what a read of the closed subscription returns.
+func (s *Subscription) closedErr() error {
+	if s.err != nil {
+		return s.err
+	}
+	return ErrClosed
 }
 
 // Next returns all events queued since the last call, waiting for at least
-// one. It returns ctx's error when ctx ends, and ErrClosed after Close.
+// one. It returns ctx's error when ctx ends, ErrClosed after Close, and
+// ErrSlowSubscriber once a bounded subscription overflowed.
 func (s *Subscription) Next(ctx context.Context) ([]api.Event, error) {
 	for {
 		s.mu.Lock()
 		if s.closed {
+			err := s.closedErr()
 			s.mu.Unlock()
-			return nil, ErrClosed
+			return nil, err
 		}
 		if len(s.queue) > 0 {
 			evs := s.queue
@@ -91,7 +123,7 @@ func (s *Subscription) Drain() ([]api.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, s.closedErr()
 	}
 	evs := s.queue
 	s.queue = nil

@@ -300,3 +300,45 @@ func TestSubscriptionsAreIndependent(t *testing.T) {
 		t.Fatalf("a got %v after b closed", evs)
 	}
 }
+
+// A bounded subscription whose reader falls behind by more than its limit
+// is closed with ErrSlowSubscriber, and the store forgets it: its queue
+// never grows past the limit, and the writers never wait for it. An
+// unbounded one keeps every event.
+func TestBoundedSubscriptionClosesWhenItFallsBehind(t *testing.T) {
+	e := newEnv(t)
+	base := e.store.Subscribers()
+	_, bounded := e.store.SubscribeBounded(3)
+	defer bounded.Close()
+	_, all := e.store.Subscribe()
+	defer all.Close()
+	if n := e.store.Subscribers(); n != base+2 {
+		t.Fatalf("%d subscribers, want %d", n, base+2)
+	}
+	e.must(step(1), createService(newService("s1", "web")))
+	e.must(step(2), createService(newService("s2", "db")))
+	e.must(step(3), createService(newService("s3", "cache")))
+	// Three queued: at the limit, still open.
+	if n := e.store.Subscribers(); n != base+2 {
+		t.Fatalf("at the limit: %d subscribers, want %d", n, base+2)
+	}
+	e.must(step(4), createService(newService("s4", "queue")))
+	if n := e.store.Subscribers(); n != base+1 {
+		t.Fatalf("past the limit: %d subscribers, want %d (the bounded one forgotten)", n, base+1)
+	}
+	for _, read := range []func() error{
+		func() error { _, err := bounded.Next(testCtx(t)); return err },
+		func() error { _, err := bounded.Drain(); return err },
+	} {
+		if err := read(); !errors.Is(err, state.ErrSlowSubscriber) {
+			t.Fatalf("read after overflow: %v, want ErrSlowSubscriber", err)
+		}
+	}
+	bounded.Close() // closing again is harmless, and keeps the reason
+	if _, err := bounded.Drain(); !errors.Is(err, state.ErrSlowSubscriber) {
+		t.Fatalf("after Close: %v, want ErrSlowSubscriber", err)
+	}
+	if evs := collect(t, all, 4); len(evs) != 4 {
+		t.Fatalf("the unbounded subscription has %d events, want 4", len(evs))
+	}
+}

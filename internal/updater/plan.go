@@ -10,6 +10,11 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
+// maxSlotsPerPass bounds the slots one pass starts updating, as the
+// orchestrator bounds the tasks it makes, so that a large service's batch
+// never needs all its new tasks in memory, or in Raft, at once.
+const maxSlotsPerPass = 500
+
 // config is an update or rollback config with Swarm's defaults filled in.
 type config struct {
 	parallelism   int // 0: all at once
@@ -221,6 +226,10 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	if cfg.parallelism > 0 {
 		budget = cfg.parallelism - inFlight
 	}
+	// One pass starts at most maxSlotsPerPass slots (parallelism 0 means
+	// all at once): the tasks it stops or makes are events of the service,
+	// so the next pass starts the next slots once these are committed.
+	budget = min(budget, maxSlotsPerPass)
 	for _, s := range outdated {
 		if budget <= 0 {
 			break

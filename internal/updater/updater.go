@@ -97,18 +97,17 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 	if len(ops) == 0 {
 		return nil
 	}
-	res, err := u.Proposer.Propose(ctx, &state.Command{Time: now, Ops: ops})
-	if err != nil {
-		return err
-	}
+	// Bounded commands: a pass over many services, or a batch of
+	// parallelism 0 (all at once), may hold many ops.
+	opErrs, err := state.ProposeBatches(ctx, u.Proposer, now, ops)
 	// An op that lost a race (its task gone, or its service's spec moved
 	// on) is decided again on the next pass; others are worth a trace.
-	for i, e := range res.OpErrs {
+	for i, e := range opErrs {
 		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrVersionConflict) {
 			u.logger().Debug("updater write skipped", "op", ops[i].Kind, "err", e)
 		}
 	}
-	return nil
+	return err
 }
 
 func (u *Updater) logger() *slog.Logger {
