@@ -136,6 +136,10 @@ func TestReportBatchBounded(t *testing.T) {
 	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", huge); code != 413 || !strings.Contains(body, "larger than") {
 		t.Errorf("a 17 MiB report: %d %.200s, want 413", code, body)
 	}
+	padded := `[{"TaskID":"x"}]` + strings.Repeat(" ", 17<<20)
+	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", padded); code != 413 {
+		t.Errorf("a small report padded to 17 MiB: %d %.200s, want 413", code, body)
+	}
 }
 
 // A flood of registrations with the join token is refused with 429 and a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/dispatcher"
+	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -372,22 +373,14 @@ func newSessionID() string {
 // decode reads a JSON body into v, refusing unknown fields and trailing
 // data; on failure it answers 400 (413 when too large) and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("more than one JSON value")
+	err := httpjson.Decode(w, r, v, maxBody)
+	switch {
+	case errors.Is(err, httpjson.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "malformed request body: "+strings.TrimPrefix(err.Error(), httpjson.ErrMalformed.Error()+": "))
 	}
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed request body: %v", err))
-		return false
-	}
-	return true
+	return err == nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/manager"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -23,9 +23,6 @@ var Version = "0.1.0-dev"
 
 // maxBody bounds request bodies.
 const maxBody = 4 << 20
-
-// errTooLarge marks a request body over maxBody.
-var errTooLarge = errors.New("request too large")
 
 // Server answers API requests for one manager.
 type Server struct {
@@ -107,7 +104,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, httpjson.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, state.ErrAmbiguous):
 		// An ID prefix or hostname that matches several objects is the
@@ -116,7 +113,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	}
 	msg := err.Error()
 	// The sentinel prefixes say nothing a user needs.
-	for _, p := range []string{manager.ErrInvalid.Error() + ": ", manager.ErrConflict.Error() + ": ", errTooLarge.Error() + ": "} {
+	for _, p := range []string{manager.ErrInvalid.Error() + ": ", manager.ErrConflict.Error() + ": "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	if code == http.StatusInternalServerError {
@@ -125,32 +122,14 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	writeError(w, code, msg)
 }
 
-// decode reads a JSON body into v, refusing unknown fields. A body over
-// maxBody is errTooLarge (413) whatever it holds: a Content-Length over the
-// limit is refused unread, and otherwise the rest of the body is read (up
-// to the limit) before a malformed one is called malformed, so that bytes
-// that are not JSON, or a small value padded past the limit, are 413 too.
+// decode reads a JSON body of at most maxBody into v (httpjson.Decode);
+// a malformed one is manager.ErrInvalid (400).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	tooLarge := fmt.Errorf("%w: request body larger than %d bytes", errTooLarge, maxBody)
-	if r.ContentLength > maxBody {
-		return tooLarge
+	err := httpjson.Decode(w, r, v, maxBody)
+	if errors.Is(err, httpjson.ErrMalformed) {
+		return fmt.Errorf("%w: %v", manager.ErrInvalid, err)
 	}
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("more than one value")
-	}
-	_, rest := io.Copy(io.Discard, body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) || errors.As(rest, &tooBig) {
-		return tooLarge
-	}
-	if err != nil {
-		return fmt.Errorf("%w: malformed JSON body: %v", manager.ErrInvalid, err)
-	}
-	return nil
+	return err
 }
 
 // swarm answers the join tokens and where agents join. The API is a 0600
