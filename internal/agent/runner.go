@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -227,7 +225,7 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 	if t.Endpoint != nil {
 		spec.Ports = t.Endpoint.Ports
 	}
-	spec.Ports = withRoutedPorts(spec.Ports, t.ServiceLabels)
+	spec.Ports = api.RoutedPorts(spec.Ports, t.ServiceLabels)
 	if r.files != nil {
 		files, err := r.files(t)
 		if err != nil {
@@ -302,34 +300,4 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 		st.Timestamp = ex.ExitedAt.UTC()
 	}
 	r.send(st, nil)
-}
-
-// withRoutedPorts adds the ports the service's routing labels send
-// traffic to (traefik.http.services.S.loadbalancer.server.port) to the
-// task's ports, so the ingress reaches them without a --publish, as
-// Traefik reaches a Swarm task over its network.
-func withRoutedPorts(ports []api.PortConfig, labels map[string]string) []api.PortConfig {
-	have := map[uint32]bool{}
-	for _, p := range ports {
-		have[p.TargetPort] = true
-	}
-	out := ports
-	var extra []uint32
-	for k, v := range labels {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "traefik.http.services.") || !strings.HasSuffix(lk, ".loadbalancer.server.port") {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
-		if err != nil || n == 0 || have[uint32(n)] {
-			continue
-		}
-		have[uint32(n)] = true
-		extra = append(extra, uint32(n))
-	}
-	sort.Slice(extra, func(i, j int) bool { return extra[i] < extra[j] })
-	for _, n := range extra {
-		out = append(out[:len(out):len(out)], api.PortConfig{TargetPort: n, Protocol: "tcp"})
-	}
-	return out
 }

@@ -40,13 +40,16 @@ func (d *Dispatcher) vetEndpoints(t *api.Task, nodeAddr string, eps []api.TaskEn
 	// Each published target port may be claimed once per port config.
 	left := map[string]int{}
 	published := map[string]uint32{}
+	var ports []api.PortConfig
 	if t.Endpoint != nil {
-		for _, p := range t.Endpoint.Ports {
-			k := portKey(p.TargetPort, p.Protocol)
-			left[k]++
-			if p.PublishMode == "host" && p.PublishedPort != 0 && t.Spec.ContainerSpec.Image != "" {
-				published[k] = p.PublishedPort
-			}
+		ports = t.Endpoint.Ports
+	}
+	// The agent also publishes the ports the routing labels name.
+	for _, p := range api.RoutedPorts(ports, t.ServiceLabels) {
+		k := portKey(p.TargetPort, p.Protocol)
+		left[k]++
+		if p.PublishMode == "host" && p.PublishedPort != 0 && t.Spec.ContainerSpec.Image != "" {
+			published[k] = p.PublishedPort
 		}
 	}
 	var kept []api.TaskEndpoint

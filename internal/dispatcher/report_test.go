@@ -328,3 +328,26 @@ func nodeIDs(ns []*api.Node) []string {
 	}
 	return out
 }
+
+// A port the service's routing labels name is published by the agent
+// without a --publish (the ingress reaches it as Traefik reaches a Swarm
+// task): its endpoint is the node's to report, and any other is not.
+func TestReportEndpointOfARoutedPort(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	tk := webTask("routed", "n1")
+	tk.ServiceLabels = map[string]string{"traefik.http.services.web.loadbalancer.server.port": "8080"}
+	e.must(createTask(tk), assign("routed", "n1"))
+	eps := []api.TaskEndpoint{
+		{TargetPort: 8080, Protocol: "tcp", Addr: "10.0.0.1:31000"},
+		{TargetPort: 9090, Protocol: "tcp", Addr: "10.0.0.1:31001"},
+	}
+	if err := s.Report(testCtx(t), []api.TaskReport{{TaskID: "routed", Status: api.TaskStatus{State: api.TaskStateRunning}, Endpoints: eps}}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.task("routed").Endpoints
+	if len(got) != 1 || got[0] != eps[0] {
+		t.Errorf("endpoints %+v, want only the routed port 8080's %+v", got, eps[0])
+	}
+}

@@ -395,7 +395,8 @@ func TestAgentsJoinRunAndRoute(t *testing.T) {
 		if fmt.Sprint(pids(now, t)) != fmt.Sprint(pids(before, t)) {
 			t.Fatalf("PIDs after the agent restart %v, want the same %v", pids(now, t), pids(before, t))
 		}
-		if under := processesUnder(a.dataDir); len(under) != spread[a.id] {
+		// The health checks (every 100ms) run in the tasks' folders too.
+		if under := taskProcessesUnder(a.dataDir); len(under) != spread[a.id] {
 			t.Errorf("processes under agent-a's folder: %v, want its %d task processes", under, spread[a.id])
 		}
 	})

@@ -220,6 +220,20 @@ func processesUnder(dir string) []int {
 	return pids
 }
 
+// taskProcessesUnder is processesUnder without the health checks of
+// testapp's tasks (`testapp health`), which run in the same folders.
+func taskProcessesUnder(dir string) []int {
+	var pids []int
+	for _, pid := range processesUnder(dir) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.HasSuffix(string(cmdline), "\x00health\x00") {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
 func clientFilter(service string) client.TaskFilter { return client.TaskFilter{Service: service} }
 
 // logOut is where cluster logs go: nowhere, unless SHOAL_TEST_LOG=1.

@@ -32,7 +32,12 @@ func TestDevListensOnlyWhereAsked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		agents := strings.Fields(field(t, lines, "agents join"))[3]
+		join := strings.Fields(field(t, lines, "agents join"))
+		i := slices.Index(join, "--manager")
+		if i < 0 || i+1 >= len(join) {
+			t.Fatalf("no --manager ADDR in the join command %q", join)
+		}
+		agents := join[i+1]
 		want := []string{u.Host, agents}
 		got := listeningTCP(t, p.cmd.Process.Pid)
 		slices.Sort(want)
