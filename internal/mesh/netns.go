@@ -6,11 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,42 +92,21 @@ func isNamespace(p string) bool {
 }
 
 // makeNamespace makes a new network namespace and bind-mounts it on p, a
-// new file. It unshares on a locked OS thread, which it switches back
-// (or, failing that, leaves locked so the runtime ends it).
+// new file. It unshares on a locked OS thread, which it switches back.
 func makeNamespace(p string) error {
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", p, err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get thread namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
+	err = onThread(func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() error {
 		self := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
-		merr := unix.Mount(self, p, "", unix.MS_BIND, "")
-		if merr != nil {
-			merr = fmt.Errorf("bind %s: %w", p, merr)
+		if err := unix.Mount(self, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", p, err)
 		}
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(merr, fmt.Errorf("return to namespace: %w", err))
-			return // the thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- merr
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	})
+	if err != nil {
 		os.Remove(p)
 		return err
 	}

@@ -152,7 +152,7 @@ func (n *Node) ensureVXLAN(nw Network, br netlink.Link) error {
 	if err := n.nl.LinkAdd(want); err != nil {
 		return fmt.Errorf("add VXLAN %s (VNI %d, port %d): %w", name, nw.VNI, n.cfg.VXLANPort, err)
 	}
-	if err := n.nl.LinkSetAlias(want, aliasTag+" vxlan net="+nw.ID); err != nil {
+	if err := n.nl.LinkSetAlias(want, aliasTag+" net="+nw.ID+" vxlan="+strconv.FormatUint(uint64(nw.VNI), 10)); err != nil {
 		return fmt.Errorf("label VXLAN %s: %w", name, err)
 	}
 	if err := n.nl.LinkSetUp(want); err != nil {

@@ -110,10 +110,16 @@ func neighbours(h *netlink.Handle, index, family int) ([]netlink.Neigh, error) {
 
 // inNamespace runs fn on an OS thread switched to the network namespace ns,
 // for the few things netlink handles cannot do (sysctls under /proc/sys/net,
-// which show the namespace of the thread that opens them). If the thread
+// which show the namespace of the thread that opens them).
+func inNamespace(ns netns.NsHandle, fn func() error) error {
+	return onThread(func() error { return netns.Set(ns) }, fn)
+}
+
+// onThread runs enter, which switches the thread's network namespace, then
+// fn, on a locked OS thread, and switches the thread back. If the thread
 // cannot be switched back it is left locked, so the Go runtime ends it
 // rather than reuse it in the wrong namespace.
-func inNamespace(ns netns.NsHandle, fn func() error) error {
+func onThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -124,8 +130,11 @@ func inNamespace(ns netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
+		if err := enter(); err != nil {
+			// enter failed: the thread may be anywhere.
+			if netns.Set(orig) == nil {
+				runtime.UnlockOSThread()
+			}
 			errc <- fmt.Errorf("enter namespace: %w", err)
 			return
 		}

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 // Each test builds its own world of network namespaces: a "node" stands in
@@ -369,6 +371,57 @@ func snapshot(t *testing.T, ns string) string {
 	} {
 		b.WriteString("$ " + strings.Join(cmd, " ") + "\n" + sh(t, ns, cmd...))
 	}
+	return b.String()
+}
+
+// view lists the stable part of what a namespace holds, for comparisons
+// while it is plumbed (the snapshot also holds timers, carrier states and
+// link-local addresses that change by themselves): links (name, type,
+// bridge, alias, MTU, admin state), IPv4 addresses, permanent neighbours,
+// VXLAN forwarding entries, IPv4 routes and nftables rules.
+func view(t *testing.T, ns string) string {
+	t.Helper()
+	h := handle(t, ns)
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byIndex := map[int]string{}
+	for _, l := range ls {
+		byIndex[l.Attrs().Index] = l.Attrs().Name
+	}
+	var b strings.Builder
+	for _, l := range ls {
+		a := l.Attrs()
+		fmt.Fprintf(&b, "link %s %s master=%s alias=%q mtu=%d up=%v\n", a.Name, l.Type(), byIndex[a.MasterIndex], a.Alias, a.MTU, a.Flags&net.FlagUp != 0)
+		addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ad := range addrs {
+			fmt.Fprintf(&b, "addr %s %s\n", a.Name, ad.IPNet)
+		}
+		neighs, err := h.NeighList(a.Index, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nb := range neighs {
+			if nb.State&netlink.NUD_PERMANENT != 0 {
+				fmt.Fprintf(&b, "neigh %s %s %s\n", a.Name, nb.IP, nb.HardwareAddr)
+			}
+		}
+		fdb, err := h.NeighList(a.Index, unix.AF_BRIDGE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range fdb {
+			if e.IP != nil && e.LinkIndex == a.Index {
+				fmt.Fprintf(&b, "fdb %s %s dst %s\n", a.Name, e.HardwareAddr, e.IP)
+			}
+		}
+	}
+	b.WriteString(sh(t, ns, "ip", "-4", "route", "show", "table", "all"))
+	b.WriteString(sh(t, ns, "nft", "-s", "list", "ruleset"))
 	return b.String()
 }
 

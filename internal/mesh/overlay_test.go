@@ -1,0 +1,97 @@
+package mesh
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// twoNodes makes two nodes whose namespaces are joined by a wire
+// (10.99.0.1 and 10.99.0.2), VXLAN on port 4790, each with netA.
+func twoNodes(t *testing.T) (*node, *node) {
+	t.Helper()
+	n1 := newNode(t, "10.99.0.1", 4790)
+	n2 := newNode(t, "10.99.0.2", 4790)
+	link(t, n1.ns, n2.ns, "10.99.0.1/24", "10.99.0.2/24")
+	ensure(t, n1, netA)
+	ensure(t, n2, netA)
+	return n1, n2
+}
+
+func peers(node string, ips ...string) []RemoteEndpoint {
+	var out []RemoteEndpoint
+	for _, ip := range ips {
+		out = append(out, RemoteEndpoint{TaskIP: netip.MustParseAddr(ip), NodeAddr: netip.MustParseAddr(node)})
+	}
+	return out
+}
+
+func TestTasksAcrossNodesTalkOverVXLAN(t *testing.T) {
+	n1, n2 := twoNodes(t)
+	t1 := attach(t, n1, "t1", ep(netA, "10.10.1.2"))
+	t2 := attach(t, n2, "t2", ep(netA, "10.10.1.3"))
+	serve(t, t1, "10.10.1.2:7000")
+	serve(t, t2, "10.10.1.3:7000")
+
+	// Each node learns the other's task from cluster state only. A peer
+	// on the node itself is skipped (the bridge reaches it).
+	if err := n1.SetPeers(netA.ID, append(peers("10.99.0.2", "10.10.1.3"), peers("10.99.0.1", "10.10.1.2")...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	// Twice: it is idempotent.
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	mustTalk(t, t1, "10.10.1.3:7000")
+	mustTalk(t, t2, "10.10.1.2:7000")
+
+	// The entries are static: a neighbour entry and a forwarding entry
+	// per remote task, nothing for local ones, no default destination.
+	vx := vxlanName(netA.VNI)
+	if got := sh(t, n1.ns, "ip", "neigh", "show", "dev", vx); !strings.Contains(got, "10.10.1.3 lladdr 02:42:0a:0a:01:03 PERMANENT") || strings.Contains(got, "10.10.1.2") {
+		t.Errorf("neighbours on %s = %q, want only 10.10.1.3, permanent", vx, got)
+	}
+	fdb := sh(t, n1.ns, "bridge", "fdb", "show", "dev", vx)
+	if !strings.Contains(fdb, "02:42:0a:0a:01:03 dst 10.99.0.2 self permanent") || strings.Contains(fdb, "00:00:00:00:00:00") {
+		t.Errorf("forwarding entries on %s = %q, want 02:42:0a:0a:01:03 to 10.99.0.2 and no default", vx, fdb)
+	}
+	if !strings.Contains(sh(t, n1.ns, "ip", "-d", "link", "show", vx), "dstport 4790 nolearning proxy") {
+		t.Errorf("%s learns addresses; want port 4790, nolearning, proxy", vx)
+	}
+
+	// A task gone from cluster state is gone from the device, and no
+	// longer reachable.
+	if err := n1.SetPeers(netA.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, n1.ns, "ip", "neigh", "show", "dev", vx); strings.TrimSpace(got) != "" {
+		t.Errorf("neighbours left on %s: %q", vx, got)
+	}
+	if got := sh(t, n1.ns, "bridge", "fdb", "show", "dev", vx); strings.Contains(got, "dst") {
+		t.Errorf("forwarding entries left on %s: %q", vx, got)
+	}
+	mustNotTalk(t, t1, "10.10.1.3:7000")
+}
+
+func TestPeerMovingToAnotherNodeIsReprogrammed(t *testing.T) {
+	n1, n2 := twoNodes(t)
+	t2 := attach(t, n2, "t2", ep(netA, "10.10.1.3"))
+	serve(t, t2, "10.10.1.3:7000")
+	t1 := attach(t, n1, "t1", ep(netA, "10.10.1.2"))
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	// First n1 believes the task is on a node that does not exist…
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.9", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	mustNotTalk(t, t1, "10.10.1.3:7000")
+	// …then cluster state says where it is.
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	mustTalk(t, t1, "10.10.1.3:7000")
+}
