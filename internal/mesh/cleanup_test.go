@@ -86,6 +86,88 @@ func TestDockerIPTablesStillReadsItsTable(t *testing.T) {
 	}
 }
 
+func TestHostsWithoutDockerUserOrWithoutIPTables(t *testing.T) {
+	n := newBareNode(t, "192.168.50.1", 0)
+	before := snapshot(t, n.ns)
+	// No iptables table at all: none is made, tasks talk.
+	ensure(t, n, netA)
+	t1 := attach(t, n, "t1", ep(netA, "10.10.1.2"))
+	t2 := attach(t, n, "t2", ep(netA, "10.10.1.3"))
+	serve(t, t1, "10.10.1.2:7000")
+	mustTalk(t, t2, "10.10.1.2:7000")
+	if got := sh(t, n.ns, "nft", "list", "tables"); got != "table inet shoal\n" {
+		t.Errorf("nft list tables = %q, want only inet shoal", got)
+	}
+	if err := n.RemoveNetwork(netA.ID); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, n.ns); after != before {
+		t.Errorf("leftovers\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// FORWARD drops and there is no DOCKER-USER: the accept rules go to
+	// FORWARD.
+	sh(t, n.ns, "iptables", "-P", "FORWARD", "DROP")
+	ensure(t, n, netA)
+	if err := n.Attach("t1", t1, []Endpoint{ep(netA, "10.10.1.2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Attach("t2", t2, []Endpoint{ep(netA, "10.10.1.3")}); err != nil {
+		t.Fatal(err)
+	}
+	mustTalk(t, t2, "10.10.1.2:7000")
+	if got := sh(t, n.ns, "iptables", "-S", "FORWARD"); !strings.Contains(got, "-A FORWARD -i shbr-4097") {
+		t.Errorf("iptables -S FORWARD = %q, want our accept rules", got)
+	}
+	// Docker starts and makes DOCKER-USER: the next EnsureNetwork moves
+	// the rules there, and none stay in FORWARD.
+	sh(t, n.ns, "iptables", "-N", "DOCKER-USER")
+	sh(t, n.ns, "iptables", "-A", "DOCKER-USER", "-j", "RETURN")
+	sh(t, n.ns, "iptables", "-I", "FORWARD", "-j", "DOCKER-USER")
+	var withDocker string // Docker's rules without ours
+	for _, line := range strings.SplitAfter(sh(t, n.ns, "iptables", "-S"), "\n") {
+		if !strings.Contains(line, "shoal net=") {
+			withDocker += line
+		}
+	}
+	ensure(t, n, netA)
+	if got := sh(t, n.ns, "iptables", "-S", "FORWARD"); strings.Contains(got, "shbr-") {
+		t.Errorf("rules left in FORWARD: %q", got)
+	}
+	if got := sh(t, n.ns, "iptables", "-S", "DOCKER-USER"); !strings.Contains(got, "-A DOCKER-USER -i shbr-4097") {
+		t.Errorf("iptables -S DOCKER-USER = %q, want our accept rules", got)
+	}
+	mustTalk(t, t2, "10.10.1.2:7000")
+	if err := n.RemoveNetwork(netA.ID); err != nil {
+		t.Fatal(err)
+	}
+	if after := sh(t, n.ns, "iptables", "-S"); after != withDocker {
+		t.Errorf("iptables -S after RemoveNetwork =\n%s\nwant\n%s", after, withDocker)
+	}
+}
+
+func TestNetworkMadeAgainWithAnotherVNIReplacesTheOld(t *testing.T) {
+	n := newNode(t, "192.168.50.1", 0)
+	before := snapshot(t, n.ns)
+	ensure(t, n, netA)
+	again := netA
+	again.VNI = 5000
+	ensure(t, n, again)
+	obs, err := n.Observe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.Networks) != 1 || obs.Networks[0] != again {
+		t.Errorf("networks %+v, want only %+v", obs.Networks, again)
+	}
+	if err := n.RemoveNetwork(netA.ID); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, n.ns); after != before {
+		t.Errorf("leftovers\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
 func TestSyncAdoptsAfterRestartAndRemovesLeftovers(t *testing.T) {
 	first := newNode(t, "192.168.50.1", 0)
 	before := snapshot(t, first.ns)

@@ -35,6 +35,19 @@ func (n *Node) EnsureNetwork(nw Network) error {
 // ensureNetwork does EnsureNetwork's work; created says whether it made the
 // bridge (so a failure should undo everything).
 func (n *Node) ensureNetwork(nw Network) (created bool, err error) {
+	// The same network under another VNI (made again in the cluster):
+	// its old plumbing goes first.
+	nws, err := n.networks()
+	if err != nil {
+		return false, err
+	}
+	for _, old := range nws {
+		if old.ID == nw.ID && old.VNI != nw.VNI {
+			if err := n.removeNetwork(nw.ID); err != nil {
+				return false, fmt.Errorf("remove its plumbing of VNI %d: %w", old.VNI, err)
+			}
+		}
+	}
 	name := bridgeName(nw.VNI)
 	br, err := n.nl.LinkByName(name)
 	var notFound netlink.LinkNotFoundError

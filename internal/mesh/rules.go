@@ -3,6 +3,7 @@ package mesh
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -77,7 +78,7 @@ func (n *Node) ensureRules(nw Network) error {
 	br := bridgeName(nw.VNI)
 
 	// Listing reads the kernel, not the queued batch: delete first.
-	if err := n.deleteTagged(c, tag, nil); err != nil {
+	if _, err := n.deleteTagged(c, tag); err != nil {
 		return err
 	}
 	c.AddTable(shoalTable)
@@ -119,10 +120,12 @@ func (n *Node) ensureRules(nw Network) error {
 // acceptInIPTables adds the bridge's accept rules to the top of Docker's
 // (iptables-nft's) forward chain, if that table exists.
 func (n *Node) acceptInIPTables(c *nftables.Conn, br string, ud []byte) error {
-	ch, err := iptablesChain(c)
-	if err != nil || ch == nil {
+	chains, err := iptablesChains(c)
+	if err != nil || len(chains) == 0 {
 		return err
 	}
+	// DOCKER-USER when there is one (it sorts after FORWARD).
+	ch := chains[len(chains)-1]
 	accept := []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictAccept}}
 	for _, key := range []expr.MetaKey{expr.MetaKeyOIFNAME, expr.MetaKeyIIFNAME} {
 		c.InsertRule(&nftables.Rule{Table: ch.Table, Chain: ch,
@@ -131,58 +134,48 @@ func (n *Node) acceptInIPTables(c *nftables.Conn, br string, ud []byte) error {
 	return nil
 }
 
-// iptablesChain returns the chain of iptables-nft's filter table the
-// accept rules go to, or nil if there is no such table.
-func iptablesChain(c *nftables.Conn) (*nftables.Chain, error) {
+// iptablesChains returns the chains of iptables-nft's filter table our
+// accept rules may be in: FORWARD, then DOCKER-USER, those that exist
+// (none if there is no such table).
+func iptablesChains(c *nftables.Conn) ([]*nftables.Chain, error) {
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return nil, fmt.Errorf("list nftables tables: %w", err)
 	}
-	for _, t := range tables {
-		if t.Name != iptFilterTable {
-			continue
-		}
-		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-		if err != nil {
-			return nil, fmt.Errorf("list chains of ip filter: %w", err)
-		}
-		var fwd *nftables.Chain
-		for _, ch := range chains {
-			if ch.Table.Name != iptFilterTable {
-				continue
-			}
-			switch ch.Name {
-			case iptDockerUser:
-				return ch, nil
-			case iptForward:
-				fwd = ch
-			}
-		}
-		return fwd, nil
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == iptFilterTable }) {
+		return nil, nil
 	}
-	return nil, nil
+	all, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("list chains of ip filter: %w", err)
+	}
+	var chains []*nftables.Chain
+	for _, name := range []string{iptForward, iptDockerUser} {
+		for _, ch := range all {
+			if ch.Table.Name == iptFilterTable && ch.Name == name {
+				chains = append(chains, ch)
+			}
+		}
+	}
+	return chains, nil
 }
 
 // deleteTagged queues the deletion of the rules tagged tag in our chains
-// and iptables-nft's, and reports in left how many of our table's rules
-// stay (if left is not nil).
-func (n *Node) deleteTagged(c *nftables.Conn, tag string, left *int) error {
-	chains := []*nftables.Chain{}
+// and iptables-nft's. It returns how many rules stay in our table, -1 if
+// there is no table.
+func (n *Node) deleteTagged(c *nftables.Conn, tag string) (left int, err error) {
+	chains, err := iptablesChains(c)
+	if err != nil {
+		return 0, err
+	}
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
-		return fmt.Errorf("list nftables tables: %w", err)
+		return 0, fmt.Errorf("list nftables tables: %w", err)
 	}
-	for _, t := range tables {
-		if t.Name == shoalTable.Name {
-			chains = append(chains, forwardChain(), postroutingChain())
-		}
-	}
-	ipt, err := iptablesChain(c)
-	if err != nil {
-		return err
-	}
-	if ipt != nil {
-		chains = append(chains, ipt)
+	left = -1
+	if slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == shoalTable.Name }) {
+		left = 0
+		chains = append(chains, forwardChain(), postroutingChain())
 	}
 	for _, ch := range chains {
 		rules, err := c.GetRules(ch.Table, ch)
@@ -190,19 +183,20 @@ func (n *Node) deleteTagged(c *nftables.Conn, tag string, left *int) error {
 			continue // chain not there yet
 		}
 		if err != nil {
-			return fmt.Errorf("list rules of %s %s: %w", ch.Table.Name, ch.Name, err)
+			return 0, fmt.Errorf("list rules of %s %s: %w", ch.Table.Name, ch.Name, err)
 		}
 		for _, r := range rules {
-			if tagOf(r) == tag {
+			switch {
+			case tagOf(r) == tag:
 				if err := c.DelRule(r); err != nil {
-					return fmt.Errorf("delete rule of %s %s: %w", ch.Table.Name, ch.Name, err)
+					return 0, fmt.Errorf("delete rule of %s %s: %w", ch.Table.Name, ch.Name, err)
 				}
-			} else if left != nil && ch.Table == shoalTable {
-				*left++
+			case ch.Table == shoalTable:
+				left++
 			}
 		}
 	}
-	return nil
+	return left, nil
 }
 
 // removeRules removes the network's rules, and our table once it holds
@@ -212,20 +206,12 @@ func (n *Node) removeRules(id string) error {
 	if err != nil {
 		return err
 	}
-	left := 0
-	if err := n.deleteTagged(c, ruleTag(id), &left); err != nil {
+	left, err := n.deleteTagged(c, ruleTag(id))
+	if err != nil {
 		return err
 	}
 	if left == 0 {
-		tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-		if err != nil {
-			return fmt.Errorf("list nftables tables: %w", err)
-		}
-		for _, t := range tables {
-			if t.Name == shoalTable.Name {
-				c.DelTable(shoalTable)
-			}
-		}
+		c.DelTable(shoalTable)
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("delete rules of network %s: %w", id, err)
@@ -233,34 +219,36 @@ func (n *Node) removeRules(id string) error {
 	return nil
 }
 
-// ruleNetworks returns the IDs of the networks that have rules in our
-// table.
+// ruleNetworks returns the IDs of the networks that have rules on this
+// node, in our table or iptables-nft's.
 func (n *Node) ruleNetworks() (map[string]bool, error) {
 	c, err := n.nft()
 	if err != nil {
 		return nil, err
 	}
-	ids := map[string]bool{}
+	chains, err := iptablesChains(c)
+	if err != nil {
+		return nil, err
+	}
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return nil, fmt.Errorf("list nftables tables: %w", err)
 	}
-	for _, t := range tables {
-		if t.Name != shoalTable.Name {
+	if slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == shoalTable.Name }) {
+		chains = append(chains, forwardChain(), postroutingChain())
+	}
+	ids := map[string]bool{}
+	for _, ch := range chains {
+		rules, err := c.GetRules(ch.Table, ch)
+		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
-		for _, ch := range []*nftables.Chain{forwardChain(), postroutingChain()} {
-			rules, err := c.GetRules(shoalTable, ch)
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("list rules of %s %s: %w", shoalTable.Name, ch.Name, err)
-			}
-			for _, r := range rules {
-				if kv := parseAlias(tagOf(r)); kv != nil && kv["net"] != "" {
-					ids[kv["net"]] = true
-				}
+		if err != nil {
+			return nil, fmt.Errorf("list rules of %s %s: %w", ch.Table.Name, ch.Name, err)
+		}
+		for _, r := range rules {
+			if kv := parseAlias(tagOf(r)); kv != nil && kv["net"] != "" {
+				ids[kv["net"]] = true
 			}
 		}
 	}

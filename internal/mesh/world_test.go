@@ -87,9 +87,17 @@ type node struct {
 // it whose VTEP is vtep.
 func newNode(t *testing.T, vtep string, port uint16) *node {
 	t.Helper()
+	n := newBareNode(t, vtep, port)
+	dockerLike(t, n.ns)
+	return n
+}
+
+// newBareNode makes a node namespace with no forward rules (a host without
+// Docker) and a Node on it.
+func newBareNode(t *testing.T, vtep string, port uint16) *node {
+	t.Helper()
 	testutil.RequireRoot(t)
 	ns := newNS(t)
-	dockerLike(t, ns)
 	n, err := New(Config{NetNS: ns, VTEP: netip.MustParseAddr(vtep), VXLANPort: port, NamespaceDir: filepath.Join(t.TempDir(), "netns")})
 	if err != nil {
 		t.Fatal(err)
