@@ -54,6 +54,24 @@ func TestDetachAndRemoveNetworkLeaveNothing(t *testing.T) {
 	}
 }
 
+// removeLeaves removes network id and checks that list shows the node as
+// want.
+func removeLeaves(t *testing.T, n *node, id string, list func(*testing.T, string) string, want string) {
+	t.Helper()
+	if err := n.RemoveNetwork(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, n.ns); got != want {
+		t.Errorf("after RemoveNetwork(%s):\n%s\nwant:\n%s", id, got, want)
+	}
+}
+
+// iptablesS lists iptables' rules in namespace ns.
+func iptablesS(t *testing.T, ns string) string {
+	t.Helper()
+	return sh(t, ns, "iptables", "-S")
+}
+
 func names(ls []netlink.Link) []string {
 	var out []string
 	for _, l := range ls {
@@ -64,7 +82,7 @@ func names(ls []netlink.Link) []string {
 
 func TestDockerIPTablesStillReadsItsTable(t *testing.T) {
 	n := newNode(t, "192.168.50.1", 0)
-	before := sh(t, n.ns, "iptables", "-S")
+	before := iptablesS(t, n.ns)
 	ensure(t, n, netA)
 	ensure(t, n, netA) // idempotent: the rules are not doubled
 	got := sh(t, n.ns, "iptables", "-S", "DOCKER-USER")
@@ -78,12 +96,7 @@ func TestDockerIPTablesStillReadsItsTable(t *testing.T) {
 	// Docker's own changes still work beside ours.
 	sh(t, n.ns, "iptables", "-I", "DOCKER-USER", "-i", "docker9", "-j", "ACCEPT")
 	sh(t, n.ns, "iptables", "-D", "DOCKER-USER", "-i", "docker9", "-j", "ACCEPT")
-	if err := n.RemoveNetwork(netA.ID); err != nil {
-		t.Fatal(err)
-	}
-	if after := sh(t, n.ns, "iptables", "-S"); after != before {
-		t.Errorf("iptables -S after RemoveNetwork =\n%s\nwant as before\n%s", after, before)
-	}
+	removeLeaves(t, n, netA.ID, iptablesS, before)
 }
 
 func TestHostsWithoutDockerUserOrWithoutIPTables(t *testing.T) {
@@ -98,12 +111,7 @@ func TestHostsWithoutDockerUserOrWithoutIPTables(t *testing.T) {
 	if got := sh(t, n.ns, "nft", "list", "tables"); got != "table inet shoal\n" {
 		t.Errorf("nft list tables = %q, want only inet shoal", got)
 	}
-	if err := n.RemoveNetwork(netA.ID); err != nil {
-		t.Fatal(err)
-	}
-	if after := snapshot(t, n.ns); after != before {
-		t.Errorf("leftovers\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+	removeLeaves(t, n, netA.ID, snapshot, before)
 
 	// FORWARD drops and there is no DOCKER-USER: the accept rules go to
 	// FORWARD.
@@ -125,7 +133,7 @@ func TestHostsWithoutDockerUserOrWithoutIPTables(t *testing.T) {
 	sh(t, n.ns, "iptables", "-A", "DOCKER-USER", "-j", "RETURN")
 	sh(t, n.ns, "iptables", "-I", "FORWARD", "-j", "DOCKER-USER")
 	var withDocker string // Docker's rules without ours
-	for _, line := range strings.SplitAfter(sh(t, n.ns, "iptables", "-S"), "\n") {
+	for _, line := range strings.SplitAfter(iptablesS(t, n.ns), "\n") {
 		if !strings.Contains(line, "shoal net=") {
 			withDocker += line
 		}
@@ -138,12 +146,7 @@ func TestHostsWithoutDockerUserOrWithoutIPTables(t *testing.T) {
 		t.Errorf("iptables -S DOCKER-USER = %q, want our accept rules", got)
 	}
 	mustTalk(t, t2, "10.10.1.2:7000")
-	if err := n.RemoveNetwork(netA.ID); err != nil {
-		t.Fatal(err)
-	}
-	if after := sh(t, n.ns, "iptables", "-S"); after != withDocker {
-		t.Errorf("iptables -S after RemoveNetwork =\n%s\nwant\n%s", after, withDocker)
-	}
+	removeLeaves(t, n, netA.ID, iptablesS, withDocker)
 }
 
 func TestNetworkMadeAgainWithAnotherVNIReplacesTheOld(t *testing.T) {
@@ -160,12 +163,7 @@ func TestNetworkMadeAgainWithAnotherVNIReplacesTheOld(t *testing.T) {
 	if len(obs.Networks) != 1 || obs.Networks[0] != again {
 		t.Errorf("networks %+v, want only %+v", obs.Networks, again)
 	}
-	if err := n.RemoveNetwork(netA.ID); err != nil {
-		t.Fatal(err)
-	}
-	if after := snapshot(t, n.ns); after != before {
-		t.Errorf("leftovers\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+	removeLeaves(t, n, netA.ID, snapshot, before)
 }
 
 func TestSyncAdoptsAfterRestartAndRemovesLeftovers(t *testing.T) {
