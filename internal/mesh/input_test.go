@@ -103,6 +103,10 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	if err := n.SetPeers(netB.ID, nil); err == nil || !strings.Contains(err.Error(), "network netb is not on this node") {
 		t.Errorf("SetPeers of an unknown network = %v", err)
 	}
+	bad := []RemoteEndpoint{{TaskIP: netip.MustParseAddr("10.10.1.9"), NodeAddr: netip.MustParseAddr("192.168.50.2")}, {TaskIP: netip.MustParseAddr("fd00::9"), NodeAddr: netip.MustParseAddr("192.168.50.2")}}
+	if err := n.SetPeers(netA.ID, bad); err == nil || !strings.Contains(err.Error(), "want IPv4 addresses") {
+		t.Errorf("SetPeers with an IPv6 peer = %v", err)
+	}
 	if after := view(t, n.ns); after != before {
 		t.Errorf("refused requests changed the node\nbefore:\n%s\nafter:\n%s", before, after)
 	}

@@ -22,7 +22,13 @@ func (n *Node) EnsureNetwork(nw Network) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	created, err := n.ensureNetwork(nw)
+	return n.ensureNetwork(nw)
+}
+
+// ensureNetwork does EnsureNetwork's work on a valid network, and undoes
+// it if it fails on a network that was not there.
+func (n *Node) ensureNetwork(nw Network) error {
+	created, err := n.makeNetwork(nw)
 	if err != nil && created {
 		err = errors.Join(err, n.removeNetwork(nw.ID))
 	}
@@ -32,9 +38,9 @@ func (n *Node) EnsureNetwork(nw Network) error {
 	return nil
 }
 
-// ensureNetwork does EnsureNetwork's work; created says whether it made the
-// bridge (so a failure should undo everything).
-func (n *Node) ensureNetwork(nw Network) (created bool, err error) {
+// makeNetwork makes or repairs the network's plumbing; created says
+// whether it made the bridge (so a failure should undo everything).
+func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 	// The same network under another VNI (made again in the cluster):
 	// its old plumbing goes first.
 	nws, err := n.networks()

@@ -22,25 +22,30 @@ func (n *Node) SetPeers(networkID string, peers []RemoteEndpoint) error {
 	if err := validID("network", networkID); err != nil {
 		return err
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.setPeers(networkID, peers)
+}
+
+func (n *Node) setPeers(networkID string, peers []RemoteEndpoint) error {
 	want := map[netip.Addr]netip.Addr{}
 	for _, p := range peers {
 		if !p.TaskIP.Is4() || !p.NodeAddr.Is4() {
 			return fmt.Errorf("set peers of network %s: peer %v on node %v: want IPv4 addresses", networkID, p.TaskIP, p.NodeAddr)
 		}
-		if p.NodeAddr == n.cfg.VTEP {
-			continue
+		if p.NodeAddr != n.cfg.VTEP {
+			want[p.TaskIP] = p.NodeAddr
 		}
-		want[p.TaskIP] = p.NodeAddr
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.setPeers(networkID, want); err != nil {
+	if err := n.programPeers(networkID, want); err != nil {
 		return fmt.Errorf("set peers of network %s: %w", networkID, err)
 	}
 	return nil
 }
 
-func (n *Node) setPeers(networkID string, want map[netip.Addr]netip.Addr) error {
+// programPeers writes the entries of want (task address → node address)
+// and removes the others.
+func (n *Node) programPeers(networkID string, want map[netip.Addr]netip.Addr) error {
 	vx, err := n.vxlanOf(networkID)
 	if err != nil {
 		return err

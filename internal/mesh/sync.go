@@ -3,7 +3,6 @@ package mesh
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 )
@@ -82,22 +81,12 @@ func (n *Node) Sync(desired State) error {
 			errs = append(errs, err)
 			continue
 		}
-		created, err := n.ensureNetwork(nw)
-		if err != nil && created {
-			err = errors.Join(err, n.removeNetwork(nw.ID))
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ensure network %s: %w", nw.ID, err))
+		if err := n.ensureNetwork(nw); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		want := map[netip.Addr]netip.Addr{}
-		for _, p := range desired.Peers[nw.ID] {
-			if p.TaskIP.Is4() && p.NodeAddr.Is4() && p.NodeAddr != n.cfg.VTEP {
-				want[p.TaskIP] = p.NodeAddr
-			}
-		}
-		if err := n.setPeers(nw.ID, want); err != nil {
-			errs = append(errs, fmt.Errorf("set peers of network %s: %w", nw.ID, err))
+		if err := n.setPeers(nw.ID, desired.Peers[nw.ID]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 
@@ -105,8 +94,9 @@ func (n *Node) Sync(desired State) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	// Tasks before networks: a network's removal takes its task
-	// interfaces, which the task loop would otherwise report missing.
+	// Tasks before the removal of networks: removing a network takes its
+	// task interfaces with it, so tasks are detached (and their errors
+	// reported) by their own ID first.
 	wantTask := map[string]bool{}
 	for _, t := range desired.Tasks {
 		wantTask[t.ID] = true
