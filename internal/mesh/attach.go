@@ -102,11 +102,11 @@ func (n *Node) plumb(taskID string, taskNS netns.NsHandle, tnl *netlink.Handle, 
 		}
 		host, peer := vethName(taskID, nw.ID), "eth"+strconv.Itoa(i)
 		veth := &netlink.Veth{
-			LinkAttrs:        netlink.LinkAttrs{Name: host, MTU: MTU, MasterIndex: br.Attrs().Index},
+			LinkAttrs:        netlink.LinkAttrs{Name: host, MTU: n.cfg.MTU, MasterIndex: br.Attrs().Index},
 			PeerName:         peer,
 			PeerHardwareAddr: macFor(ep.Address.Addr()),
 			PeerNamespace:    netlink.NsFd(taskNS),
-			PeerMTU:          MTU,
+			PeerMTU:          uint32(n.cfg.MTU),
 		}
 		if err := n.nl.LinkAdd(veth); err != nil {
 			return fmt.Errorf("add veth %s (%s in the task) on network %s: %w", host, peer, nw.ID, err)

@@ -18,10 +18,11 @@ const DefaultVXLANPort = 4789
 // DefaultNamespaceDir holds the network namespaces NewNamespace makes.
 const DefaultNamespaceDir = "/run/shoal/netns"
 
-// MTU of the overlay: bridges, VXLAN devices and task interfaces. VXLAN over
-// IPv4 adds 50 bytes to each frame, so a 1500-byte underlay carries
-// 1450-byte frames (Docker's overlay default too).
-const MTU = 1450
+// DefaultMTU is the MTU of the overlay (bridges, VXLAN devices and task
+// interfaces) unless Config.MTU says otherwise. VXLAN over IPv4 adds 50
+// bytes to each frame, so a 1500-byte underlay carries 1450-byte frames
+// (Docker's overlay default too).
+const DefaultMTU = 1450
 
 // Prefixes of the names of the links the package makes. A link name has at
 // most 15 characters.
@@ -49,6 +50,9 @@ type Config struct {
 	// DefaultNamespaceDir. It must be a directory of mode 0700 owned by
 	// this process's user (it is created so if missing).
 	NamespaceDir string
+	// MTU of the overlay; 0 means DefaultMTU. Set it to the underlay's
+	// MTU less 50 when the underlay's is not 1500.
+	MTU int
 	// Logger receives what the package notices; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoalproject/shoal/internal/testutil"
 	"github.com/vishvananda/netlink"
 )
 
@@ -42,10 +43,35 @@ func TestNetworkConfigIsChecked(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadVTEP(t *testing.T) {
+func TestNewRefusesBadConfig(t *testing.T) {
 	for _, vtep := range []netip.Addr{{}, netip.MustParseAddr("fd00::1")} {
 		if _, err := New(Config{VTEP: vtep}); err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
 			t.Errorf("New(VTEP %v) = %v, want a refusal", vtep, err)
+		}
+	}
+	if _, err := New(Config{VTEP: netip.MustParseAddr("192.168.50.1"), MTU: 100}); err == nil || !strings.Contains(err.Error(), "MTU 100 is outside 576–65485") {
+		t.Errorf("New(MTU 100) = %v, want a refusal", err)
+	}
+}
+
+func TestMTUIsConfigurable(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := newNS(t)
+	nd, err := New(Config{NetNS: ns, VTEP: netip.MustParseAddr("192.168.50.1"), MTU: 1400, NamespaceDir: filepath.Join(t.TempDir(), "netns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	n := &node{ns: ns, Node: nd}
+	ensure(t, n, netA)
+	task := attach(t, n, "t1", ep(netA, "10.10.1.2"))
+	for _, c := range []struct{ ns, link string }{{ns, bridgeName(netA.VNI)}, {ns, vxlanName(netA.VNI)}, {ns, vethName("t1", netA.ID)}, {task, "eth0"}} {
+		l, err := handle(t, c.ns).LinkByName(c.link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().MTU != 1400 {
+			t.Errorf("%s MTU = %d, want 1400", c.link, l.Attrs().MTU)
 		}
 	}
 }

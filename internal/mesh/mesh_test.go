@@ -61,8 +61,8 @@ func TestTasksOnOneNetworkTalk(t *testing.T) {
 	if got := eth0.Attrs().HardwareAddr.String(); got != "02:42:0a:0a:01:02" {
 		t.Errorf("eth0 MAC = %s, want 02:42:0a:0a:01:02", got)
 	}
-	if eth0.Attrs().MTU != MTU {
-		t.Errorf("eth0 MTU = %d, want %d", eth0.Attrs().MTU, MTU)
+	if eth0.Attrs().MTU != DefaultMTU {
+		t.Errorf("eth0 MTU = %d, want %d", eth0.Attrs().MTU, DefaultMTU)
 	}
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {

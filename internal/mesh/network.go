@@ -60,7 +60,7 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 	switch {
 	case errors.As(err, &notFound):
 		br = &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{
-			Name: name, MTU: MTU,
+			Name: name, MTU: n.cfg.MTU,
 			// A fixed MAC, so the bridge's address does not follow its
 			// ports as they come and go.
 			HardwareAddr: macFor(nw.Gateway),
@@ -136,7 +136,7 @@ func (n *Node) setOnlyAddress(link netlink.Link, addr netip.Prefix) error {
 func (n *Node) ensureVXLAN(nw Network, br netlink.Link) error {
 	name := vxlanName(nw.VNI)
 	want := &netlink.Vxlan{
-		LinkAttrs: netlink.LinkAttrs{Name: name, MTU: MTU, MasterIndex: br.Attrs().Index},
+		LinkAttrs: netlink.LinkAttrs{Name: name, MTU: n.cfg.MTU, MasterIndex: br.Attrs().Index},
 		VxlanId:   int(nw.VNI),
 		SrcAddr:   net.IP(n.cfg.VTEP.AsSlice()),
 		Port:      int(n.cfg.VXLANPort),

@@ -36,6 +36,12 @@ func New(cfg Config) (*Node, error) {
 	if cfg.VXLANPort == 0 {
 		cfg.VXLANPort = DefaultVXLANPort
 	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < 576 || cfg.MTU > 65535-50 {
+		return nil, fmt.Errorf("mesh: MTU %d is outside 576–65485", cfg.MTU)
+	}
 	if cfg.NamespaceDir == "" {
 		cfg.NamespaceDir = DefaultNamespaceDir
 	}

@@ -110,6 +110,7 @@ func (n *Node) Sync(desired State) error {
 			continue
 		}
 		if attached {
+			n.log.Info("mesh: attaching a task again, its interfaces do not match", "task", t.ID, "have", have, "want", nets)
 			if err := n.detach(t.ID); err != nil {
 				errs = append(errs, fmt.Errorf("detach task %s: %w", t.ID, err))
 				continue
@@ -121,6 +122,7 @@ func (n *Node) Sync(desired State) error {
 	}
 	for id := range obs.Tasks {
 		if !wantTask[id] {
+			n.log.Info("mesh: detaching a task no longer wanted", "task", id)
 			if err := n.detach(id); err != nil {
 				errs = append(errs, fmt.Errorf("detach task %s: %w", id, err))
 			}
@@ -143,6 +145,7 @@ func (n *Node) Sync(desired State) error {
 	}
 	for id := range ruleNets {
 		if !wantNet[id] {
+			n.log.Info("mesh: removing a network no longer wanted", "network", id)
 			if err := n.removeNetwork(id); err != nil {
 				errs = append(errs, fmt.Errorf("remove network %s: %w", id, err))
 			}
