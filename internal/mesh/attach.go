@@ -66,8 +66,8 @@ func (n *Node) attach(taskID, netnsPath string, endpoints []Endpoint) error {
 		if !ep.Address.IsValid() || ep.Address.Bits() != nw.Subnet.Bits() || !nw.Subnet.Contains(ep.Address.Addr()) {
 			return fmt.Errorf("address %v is not in network %s's subnet %v", ep.Address, nw.ID, nw.Subnet)
 		}
-		if ep.Address.Addr() == nw.Gateway {
-			return fmt.Errorf("address %v is network %s's gateway", ep.Address, nw.ID)
+		if a := ep.Address.Addr(); a == nw.Gateway || a == nw.NodeAddress {
+			return fmt.Errorf("address %v is network %s's gateway or this node's address on it", ep.Address, nw.ID)
 		}
 	}
 	taskNS, err := netns.GetFromPath(netnsPath)

@@ -70,6 +70,14 @@ type Network struct {
 	Gateway netip.Addr
 	// Internal networks have no route out of the cluster.
 	Internal bool
+	// NodeAddress, if set, is this node's own address on the network
+	// (one per node, allocated like a task's). The gateway address is the
+	// same on every node, so without it the node reaches only its own
+	// tasks: a task on another node would answer the node's packets to
+	// its own gateway. With it, what the node itself sends into the
+	// network (the routing mesh, the ingress) leaves from this address,
+	// which the other nodes know as a peer (RemoteEndpoint).
+	NodeAddress netip.Addr
 }
 
 // Endpoint is a task's address on one network.
@@ -126,7 +134,30 @@ func (nw Network) validate() error {
 	if !nw.Subnet.Contains(nw.Gateway) {
 		return fmt.Errorf("network %s: gateway %v is not in subnet %v", nw.ID, nw.Gateway, nw.Subnet)
 	}
+	if nw.NodeAddress.IsValid() && (!nw.Subnet.Contains(nw.NodeAddress) || nw.NodeAddress == nw.Gateway) {
+		return fmt.Errorf("network %s: node address %v is not in subnet %v or is the gateway", nw.ID, nw.NodeAddress, nw.Subnet)
+	}
 	return nil
+}
+
+// bridgeAddresses are the addresses of the network's bridge, the primary
+// (the source of what the node sends) first.
+func (nw Network) bridgeAddresses() []netip.Prefix {
+	gw := netip.PrefixFrom(nw.Gateway, nw.Subnet.Bits())
+	if nw.NodeAddress.IsValid() {
+		return []netip.Prefix{netip.PrefixFrom(nw.NodeAddress, nw.Subnet.Bits()), gw}
+	}
+	return []netip.Prefix{gw}
+}
+
+// bridgeMAC is the MAC of the network's bridge: derived from the node's
+// address on the network if it has one, for the frames other nodes send
+// it, else from the gateway.
+func (nw Network) bridgeMAC() net.HardwareAddr {
+	if nw.NodeAddress.IsValid() {
+		return macFor(nw.NodeAddress)
+	}
+	return macFor(nw.Gateway)
 }
 
 // bridgeName is the name of the bridge of the network with VNI vni.
@@ -159,7 +190,7 @@ func bridgeAlias(nw Network) string {
 	if nw.Internal {
 		internal = "1"
 	}
-	return aliasTag + " net=" + nw.ID + " internal=" + internal
+	return aliasTag + " net=" + nw.ID + " internal=" + internal + " gw=" + nw.Gateway.String()
 }
 
 // vethAlias is the alias of a task's host-side veth.

@@ -28,6 +28,8 @@ func TestNetworkConfigIsChecked(t *testing.T) {
 		{"host bits", func(nw *Network) { nw.Subnet = netip.MustParsePrefix("10.10.1.5/24") }, "use 10.10.1.0/24"},
 		{"gateway outside", func(nw *Network) { nw.Gateway = netip.MustParseAddr("10.10.2.1") }, "gateway 10.10.2.1 is not in subnet 10.10.1.0/24"},
 		{"too small", func(nw *Network) { nw.Subnet = netip.MustParsePrefix("10.10.1.0/31") }, "too small"},
+		{"node address outside", func(nw *Network) { nw.NodeAddress = netip.MustParseAddr("10.10.9.9") }, "node address 10.10.9.9 is not in subnet"},
+		{"node address is the gateway", func(nw *Network) { nw.NodeAddress = nw.Gateway }, "or is the gateway"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nw := ok

@@ -63,7 +63,7 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 			Name: name, MTU: n.cfg.MTU,
 			// A fixed MAC, so the bridge's address does not follow its
 			// ports as they come and go.
-			HardwareAddr: macFor(nw.Gateway),
+			HardwareAddr: nw.bridgeMAC(),
 		}}
 		if err := n.nl.LinkAdd(br); err != nil {
 			return false, fmt.Errorf("add bridge %s: %w", name, err)
@@ -85,7 +85,12 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 	if err := n.nl.LinkSetAlias(br, bridgeAlias(nw)); err != nil {
 		return created, fmt.Errorf("label bridge %s: %w", name, err)
 	}
-	if err := n.setOnlyAddress(br, netip.PrefixFrom(nw.Gateway, nw.Subnet.Bits())); err != nil {
+	if br.Attrs().HardwareAddr.String() != nw.bridgeMAC().String() {
+		if err := n.nl.LinkSetHardwareAddr(br, nw.bridgeMAC()); err != nil {
+			return created, fmt.Errorf("set the MAC of bridge %s: %w", name, err)
+		}
+	}
+	if err := n.setAddresses(br, nw.bridgeAddresses()); err != nil {
 		return created, err
 	}
 	if err := n.ensureVXLAN(nw, br); err != nil {
@@ -105,27 +110,30 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 	return created, nil
 }
 
-// setOnlyAddress makes addr the link's only IPv4 address.
-func (n *Node) setOnlyAddress(link netlink.Link, addr netip.Prefix) error {
+// setAddresses makes want the link's IPv4 addresses, the first primary.
+// The kernel lists the primary first; if the list differs, all go and come
+// back in order.
+func (n *Node) setAddresses(link netlink.Link, want []netip.Prefix) error {
 	name := link.Attrs().Name
 	have, err := n.nl.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", name, err)
 	}
-	want := ipNet(addr)
-	found := false
+	same := len(have) == len(want)
+	for i := 0; same && i < len(have); i++ {
+		same = have[i].IPNet.String() == ipNet(want[i]).String()
+	}
+	if same {
+		return nil
+	}
 	for _, a := range have {
-		if a.IPNet.String() == want.String() {
-			found = true
-			continue
-		}
-		if err := n.nl.AddrDel(link, &a); err != nil {
+		if err := n.nl.AddrDel(link, &a); err != nil && !isGone(err) {
 			return fmt.Errorf("remove address %s of %s: %w", a.IPNet, name, err)
 		}
 	}
-	if !found {
-		if err := n.nl.AddrAdd(link, &netlink.Addr{IPNet: want}); err != nil {
-			return fmt.Errorf("add address %s to %s: %w", addr, name, err)
+	for _, p := range want {
+		if err := n.nl.AddrAdd(link, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", p, name, err)
 		}
 	}
 	return nil
@@ -242,7 +250,8 @@ func (n *Node) networks() ([]Network, error) {
 		if err != nil {
 			continue
 		}
-		nw := Network{ID: kv["net"], VNI: uint32(vni), Internal: kv["internal"] == "1"}
+		gw, _ := netip.ParseAddr(kv["gw"])
+		nw := Network{ID: kv["net"], VNI: uint32(vni), Internal: kv["internal"] == "1", Gateway: gw}
 		addrs, err := n.nl.AddrList(l, netlink.FAMILY_V4)
 		if err != nil {
 			return nil, fmt.Errorf("list addresses of %s: %w", name, err)
@@ -250,9 +259,12 @@ func (n *Node) networks() ([]Network, error) {
 		for _, a := range addrs {
 			ip, ok := netip.AddrFromSlice(a.IP.To4())
 			ones, _ := a.Mask.Size()
-			if ok {
-				nw.Gateway = ip
-				nw.Subnet = netip.PrefixFrom(ip, ones).Masked()
+			if !ok {
+				continue
+			}
+			nw.Subnet = netip.PrefixFrom(ip, ones).Masked()
+			if ip != gw {
+				nw.NodeAddress = ip
 			}
 		}
 		nws = append(nws, nw)

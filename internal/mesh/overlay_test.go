@@ -95,3 +95,52 @@ func TestPeerMovingToAnotherNodeIsReprogrammed(t *testing.T) {
 	}
 	mustTalk(t, t1, "10.10.1.3:7000")
 }
+
+func TestNodeReachesTasksOnOtherNodesFromItsOwnAddress(t *testing.T) {
+	n1, n2 := twoNodes(t)
+	t1 := attach(t, n1, "t1", ep(netA, "10.10.1.2"))
+	t2 := attach(t, n2, "t2", ep(netA, "10.10.1.3"))
+	serve(t, t1, "10.10.1.2:7000")
+	serve(t, t2, "10.10.1.3:7000")
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	// Without an address of its own the node cannot reach a remote task:
+	// the task answers the shared gateway address, its own node's.
+	mustNotTalk(t, n1.ns, "10.10.1.3:7000")
+
+	// Each node gets an address on the network; the other node knows it
+	// as a peer.
+	a1, a2 := netA, netA
+	a1.NodeAddress, a2.NodeAddress = netip.MustParseAddr("10.10.1.250"), netip.MustParseAddr("10.10.1.251")
+	ensure(t, n1, a1)
+	ensure(t, n2, a2)
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3", "10.10.1.251")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2", "10.10.1.250")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ from, to, src string }{
+		{n1.ns, "10.10.1.3:7000", "10.10.1.250"}, // remote task
+		{n1.ns, "10.10.1.2:7000", "10.10.1.250"}, // local task
+		{n2.ns, "10.10.1.2:7000", "10.10.1.251"},
+	} {
+		from, err := tcp(t, c.from, c.to, okTimeout)
+		if err != nil {
+			t.Fatalf("node to %s: %v", c.to, err)
+		}
+		if from != c.src {
+			t.Errorf("node to %s came from %s, want %s", c.to, from, c.src)
+		}
+	}
+	// Tasks still use the gateway and each other.
+	mustTalk(t, t1, "10.10.1.3:7000")
+	obs, err := n1.Observe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.Networks) != 1 || obs.Networks[0] != a1 {
+		t.Errorf("observed %+v, want %+v", obs.Networks, a1)
+	}
+}
