@@ -18,6 +18,18 @@ func twoNodes(t *testing.T) (*node, *node) {
 	return n1, n2
 }
 
+// twoNodesWithTasks adds to twoNodes a task on each, t1 (10.10.1.2) on
+// the first and t2 (10.10.1.3) on the second, each serving on port 7000.
+func twoNodesWithTasks(t *testing.T) (n1, n2 *node, t1, t2 string) {
+	t.Helper()
+	n1, n2 = twoNodes(t)
+	t1 = attach(t, n1, "t1", ep(netA, "10.10.1.2"))
+	t2 = attach(t, n2, "t2", ep(netA, "10.10.1.3"))
+	serve(t, t1, "10.10.1.2:7000")
+	serve(t, t2, "10.10.1.3:7000")
+	return n1, n2, t1, t2
+}
+
 func peers(node string, ips ...string) []RemoteEndpoint {
 	var out []RemoteEndpoint
 	for _, ip := range ips {
@@ -27,11 +39,7 @@ func peers(node string, ips ...string) []RemoteEndpoint {
 }
 
 func TestTasksAcrossNodesTalkOverVXLAN(t *testing.T) {
-	n1, n2 := twoNodes(t)
-	t1 := attach(t, n1, "t1", ep(netA, "10.10.1.2"))
-	t2 := attach(t, n2, "t2", ep(netA, "10.10.1.3"))
-	serve(t, t1, "10.10.1.2:7000")
-	serve(t, t2, "10.10.1.3:7000")
+	n1, n2, t1, t2 := twoNodesWithTasks(t)
 
 	// Each node learns the other's task from cluster state only. A peer
 	// on the node itself is skipped (the bridge reaches it).
@@ -97,11 +105,7 @@ func TestPeerMovingToAnotherNodeIsReprogrammed(t *testing.T) {
 }
 
 func TestNodeReachesTasksOnOtherNodesFromItsOwnAddress(t *testing.T) {
-	n1, n2 := twoNodes(t)
-	t1 := attach(t, n1, "t1", ep(netA, "10.10.1.2"))
-	t2 := attach(t, n2, "t2", ep(netA, "10.10.1.3"))
-	serve(t, t1, "10.10.1.2:7000")
-	serve(t, t2, "10.10.1.3:7000")
+	n1, n2, t1, _ := twoNodesWithTasks(t)
 	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3")); err != nil {
 		t.Fatal(err)
 	}
