@@ -1,9 +1,12 @@
 package mesh
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -250,5 +253,46 @@ func TestSyncAdoptsAfterRestartAndRemovesLeftovers(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(n.cfg.NamespaceDir); len(ents) != 0 {
 		t.Errorf("namespace files left: %v", ents)
+	}
+}
+
+func TestDeletedNamespaceIsUnmountedInCopiedMountNamespaces(t *testing.T) {
+	n := newNode(t, "192.168.50.1", 0)
+	p := n.task(t, "t1")
+	// A process in a mount namespace of its own, copied from ours (as a
+	// process task's will be, for its resolv.conf), holds a copy of the
+	// namespace file's mount. Unmounting ours does not reach it (our
+	// mounts need not propagate); removing the file detaches every copy.
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "echo ready; exec sleep 60")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	// The shell runs once unshare has made the mount namespace.
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("unshare: %q, %v", line, err)
+	}
+	mounted := func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(b), " "+p+" ")
+	}
+	if !mounted() {
+		t.Fatalf("the copied mount namespace does not hold %s", p)
+	}
+	if err := n.DeleteNamespace("t1"); err != nil {
+		t.Fatal(err)
+	}
+	if mounted() {
+		t.Errorf("%s is still mounted in the copied mount namespace: the network namespace stays alive", p)
 	}
 }

@@ -114,7 +114,10 @@ func makeNamespace(p string) error {
 }
 
 // removeNamespace unmounts and removes a namespace file made by
-// makeNamespace. A missing file is not an error.
+// makeNamespace. Removing the file matters: it also detaches the copies of
+// the mount in other mount namespaces (a process task's), which would
+// otherwise keep the network namespace alive. A missing file is not an
+// error.
 func removeNamespace(p string) error {
 	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount %s: %w", p, err)
