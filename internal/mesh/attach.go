@@ -20,6 +20,19 @@ import (
 // (EnsureNetwork). The task must not be attached already; if Attach
 // fails, it removes what it made.
 func (n *Node) Attach(taskID, netnsPath string, endpoints []Endpoint) error {
+	if err := validTask(taskID, endpoints); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.attach(taskID, netnsPath, endpoints); err != nil {
+		return fmt.Errorf("attach task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// validTask checks a task's ID and endpoints before anything is made.
+func validTask(taskID string, endpoints []Endpoint) error {
 	if err := validID("task", taskID); err != nil {
 		return err
 	}
@@ -35,11 +48,6 @@ func (n *Node) Attach(taskID, netnsPath string, endpoints []Endpoint) error {
 			return fmt.Errorf("attach task %s: network %s is listed twice", taskID, ep.NetworkID)
 		}
 		seen[ep.NetworkID] = true
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.attach(taskID, netnsPath, endpoints); err != nil {
-		return fmt.Errorf("attach task %s: %w", taskID, err)
 	}
 	return nil
 }

@@ -156,13 +156,8 @@ func (n *Node) Sync(desired State) error {
 
 // attachChecked validates a task as Attach does and attaches it.
 func (n *Node) attachChecked(t Task) error {
-	if err := validID("task", t.ID); err != nil {
+	if err := validTask(t.ID, t.Endpoints); err != nil {
 		return err
-	}
-	for _, ep := range t.Endpoints {
-		if err := validID("network", ep.NetworkID); err != nil {
-			return fmt.Errorf("attach task %s: %w", t.ID, err)
-		}
 	}
 	if err := n.attach(t.ID, t.NetNS, t.Endpoints); err != nil {
 		return fmt.Errorf("attach task %s: %w", t.ID, err)
