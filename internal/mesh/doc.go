@@ -15,7 +15,8 @@
 //     network from elsewhere unless DNATed, internal networks neither send
 //     nor receive past their bridge, other networks are masqueraded on the
 //     way out; and accept rules for the bridge in iptables-nft's filter
-//     table (Docker's FORWARD policy is drop).
+//     table (Docker's FORWARD policy is drop). The same table takes VXLAN
+//     packets only from the nodes this node has peers on.
 //
 // Per task, Attach makes a veth per network: the host side a port of the
 // bridge, the other side eth0, eth1… in the task's namespace, with the

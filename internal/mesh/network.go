@@ -102,6 +102,9 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 	if err := n.ensureRules(nw); err != nil {
 		return created, err
 	}
+	if err := n.refreshVTEPs(); err != nil {
+		return created, err
+	}
 	if !nw.Internal {
 		if err := n.enableForwarding(); err != nil {
 			return created, err
@@ -228,7 +231,7 @@ func (n *Node) removeNetwork(id string) error {
 			}
 		}
 	}
-	errs = append(errs, n.removeRules(id))
+	errs = append(errs, n.removeRules(id), n.refreshVTEPs())
 	return errors.Join(errs...)
 }
 

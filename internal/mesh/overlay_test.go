@@ -12,7 +12,7 @@ func twoNodes(t *testing.T) (*node, *node) {
 	t.Helper()
 	n1 := newNode(t, "10.99.0.1", 4790)
 	n2 := newNode(t, "10.99.0.2", 4790)
-	link(t, n1.ns, n2.ns, "10.99.0.1/24", "10.99.0.2/24")
+	link(t, "wire", n1.ns, n2.ns, "10.99.0.1/24", "10.99.0.2/24")
 	ensure(t, n1, netA)
 	ensure(t, n2, netA)
 	return n1, n2
@@ -146,5 +146,35 @@ func TestNodeReachesTasksOnOtherNodesFromItsOwnAddress(t *testing.T) {
 	}
 	if len(obs.Networks) != 1 || obs.Networks[0] != a1 {
 		t.Errorf("observed %+v, want %+v", obs.Networks, a1)
+	}
+}
+
+func TestVXLANIsTakenOnlyFromKnownNodes(t *testing.T) {
+	n1, n2, t1, t2 := twoNodesWithTasks(t)
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	// An intruder that reaches node 2 and knows the VNI: a node of its
+	// own, not in cluster state, with a task that claims to know t2.
+	n3 := newNode(t, "10.98.0.3", 4790)
+	link(t, "wire3", n2.ns, n3.ns, "10.98.0.2/24", "10.98.0.3/24")
+	ensure(t, n3, netA)
+	t3 := attach(t, n3, "t3", ep(netA, "10.10.1.7"))
+	if err := n3.SetPeers(netA.ID, peers("10.98.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	got := sink(t, t2, "10.10.1.3:9999")
+	onlyControlArrives(t, got, "10.10.1.3:9999", t3, t1, "10.10.1.2")
+	// Once cluster state lists the node, its packets are taken: the drop
+	// above was the filter's.
+	if err := n2.SetPeers(netA.ID, append(peers("10.99.0.1", "10.10.1.2"), peers("10.98.0.3", "10.10.1.7")...)); err != nil {
+		t.Fatal(err)
+	}
+	send(t, t3, "10.10.1.3:9999")
+	if from := next(t, got); from != "10.10.1.7" {
+		t.Fatalf("t2 got a datagram from %s, want t3's", from)
 	}
 }

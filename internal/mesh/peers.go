@@ -66,7 +66,10 @@ func (n *Node) programPeers(networkID string, want map[netip.Addr]netip.Addr) er
 			return fmt.Errorf("forwarding entry %v via %v: %w", mac, node, err)
 		}
 	}
-	return n.removeStalePeers(idx, want)
+	if err := n.removeStalePeers(idx, want); err != nil {
+		return err
+	}
+	return n.refreshVTEPs()
 }
 
 // removeStalePeers deletes the VXLAN device's entries of tasks not in want:

@@ -32,7 +32,8 @@ import (
 // other table can undo.
 //
 // Every rule carries the comment "shoal net=<id>" (nftables user data),
-// by which it is found to be replaced or removed.
+// by which it is found to be replaced or removed. The table also filters
+// VXLAN packets by their source (vteps.go); it goes with the last network.
 
 // shoalTable is our table.
 var shoalTable = &nftables.Table{Name: "shoal", Family: nftables.TableFamilyINet}
@@ -83,6 +84,9 @@ func (n *Node) ensureRules(nw Network) error {
 	}
 	c.AddTable(shoalTable)
 	fwd, post := c.AddChain(forwardChain()), c.AddChain(postroutingChain())
+	if err := n.vtepFilter(c); err != nil {
+		return err
+	}
 	drop := &expr.Verdict{Kind: expr.VerdictDrop}
 	add := func(ch *nftables.Chain, exprs ...expr.Any) {
 		c.AddRule(&nftables.Rule{Table: shoalTable, Chain: ch, Exprs: exprs, UserData: ud})

@@ -122,9 +122,9 @@ func (n *node) task(t *testing.T, id string) string {
 	return p
 }
 
-// link joins namespaces a and b by a veth pair with the given addresses
-// (prefixes), as a cable between two machines.
-func link(t *testing.T, a, b string, addrA, addrB string) {
+// link joins namespaces a and b by a veth pair named name at both ends,
+// with the given addresses (prefixes), as a cable between two machines.
+func link(t *testing.T, name, a, b string, addrA, addrB string) {
 	t.Helper()
 	hA := handle(t, a)
 	nsB, err := netns.GetFromPath(b)
@@ -132,14 +132,14 @@ func link(t *testing.T, a, b string, addrA, addrB string) {
 		t.Fatal(err)
 	}
 	defer nsB.Close()
-	if err := hA.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wire"}, PeerName: "wire", PeerNamespace: netlink.NsFd(nsB)}); err != nil {
-		t.Fatalf("add wire: %v", err)
+	if err := hA.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name, PeerNamespace: netlink.NsFd(nsB)}); err != nil {
+		t.Fatalf("add %s: %v", name, err)
 	}
 	for _, end := range []struct {
 		h    *netlink.Handle
 		addr string
 	}{{hA, addrA}, {handle(t, b), addrB}} {
-		l, err := end.h.LinkByName("wire")
+		l, err := end.h.LinkByName(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,6 +327,36 @@ func sink(t *testing.T, ns, addr string) <-chan string {
 		<-done
 	})
 	return from
+}
+
+// next returns the next sender a sink got, failing the test if none comes
+// within okTimeout.
+func next(t *testing.T, from <-chan string) string {
+	t.Helper()
+	select {
+	case a := <-from:
+		return a
+	case <-time.After(okTimeout):
+		t.Fatal("no datagram arrived")
+		return ""
+	}
+}
+
+// onlyControlArrives sends a datagram to addr from namespace blocked, then
+// one from namespace control, and checks that the sink of addr gets only
+// the control's, from address want (what it sees of the control).
+func onlyControlArrives(t *testing.T, got <-chan string, addr, blocked, control, want string) {
+	t.Helper()
+	send(t, blocked, addr)
+	send(t, control, addr)
+	if from := next(t, got); from != want {
+		t.Fatalf("%s got a datagram from %s, want only the control's (from %s)", addr, from, want)
+	}
+	select {
+	case from := <-got:
+		t.Fatalf("%s got a datagram from %s", addr, from)
+	case <-time.After(dialTimeout):
+	}
 }
 
 // send sends one UDP datagram from namespace ns to addr.
