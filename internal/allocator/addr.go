@@ -94,7 +94,10 @@ func NextAddr(subnet netip.Prefix, hint netip.Addr, taken func(netip.Addr) bool)
 	}
 	v, err := next(f, l, h, maxAddrProbes, func(v uint64) bool { return taken(addr4(uint32(v))) })
 	if err != nil {
-		return netip.Addr{}, err
+		if l-f+1 > maxAddrProbes {
+			return netip.Addr{}, exhaustedf("none free among the %d addresses of %s tried", maxAddrProbes, subnet)
+		}
+		return netip.Addr{}, exhaustedf("subnet %s is full", subnet)
 	}
 	return addr4(uint32(v)), nil
 }

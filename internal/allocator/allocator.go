@@ -13,8 +13,17 @@ import (
 	"fmt"
 )
 
-// ErrExhausted is returned when no free value was found.
+// ErrExhausted is returned when no free value was found. The errors the
+// allocator returns say what ran out and are ErrExhausted.
 var ErrExhausted = errors.New("exhausted")
+
+// exhausted is an ErrExhausted worded for its case.
+type exhausted string
+
+func (e exhausted) Error() string        { return string(e) }
+func (e exhausted) Is(target error) bool { return target == ErrExhausted }
+
+func exhaustedf(format string, a ...any) error { return exhausted(fmt.Sprintf(format, a...)) }
 
 // Published ports given to a target-only publish, as Swarm's.
 const (
@@ -66,7 +75,7 @@ func next(lo, hi, hint uint64, limit uint64, taken func(uint64) bool) (uint64, e
 func NextPort(hint uint32, taken func(uint32) bool) (uint32, error) {
 	v, err := next(DynamicPortFirst, DynamicPortLast, uint64(hint), 0, func(v uint64) bool { return taken(uint32(v)) })
 	if err != nil {
-		return 0, fmt.Errorf("no free published port in %d-%d: %w", DynamicPortFirst, DynamicPortLast, err)
+		return 0, exhaustedf("no free published port in %d-%d", DynamicPortFirst, DynamicPortLast)
 	}
 	return uint32(v), nil
 }
@@ -75,7 +84,7 @@ func NextPort(hint uint32, taken func(uint32) bool) (uint32, error) {
 func NextVNI(hint uint32, taken func(uint32) bool) (uint32, error) {
 	v, err := next(VNIFirst, VNILast, uint64(hint), maxVNIProbes, func(v uint64) bool { return taken(uint32(v)) })
 	if err != nil {
-		return 0, fmt.Errorf("no free VXLAN ID: %w", err)
+		return 0, exhaustedf("no free VXLAN ID")
 	}
 	return uint32(v), nil
 }

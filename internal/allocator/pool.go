@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 )
 
 // The cluster's default address pool, as Swarm's: 10.0.0.0/8 cut into /24s.
@@ -117,7 +118,7 @@ func (p Pool) NextSubnet(used []netip.Prefix, hint netip.Prefix) (netip.Prefix, 
 			return netip.PrefixFrom(addr4(uint32(c)), p.SubnetSize), nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("no free /%d subnet left in address pool %v: %w", p.SubnetSize, p.Strings(), ErrExhausted)
+	return netip.Prefix{}, exhaustedf("no free /%d subnet left in the address pool %s", p.SubnetSize, strings.Join(p.Strings(), ", "))
 }
 
 // firstFree returns the first subnet of size step, aligned to step, that

@@ -138,6 +138,16 @@ func (s *Store) reset(data *snapshotData) error {
 			return err
 		}
 	}
+	if data.Cluster != nil {
+		if err := insert(tableCluster, "cluster config", clusterID, data.Cluster); err != nil {
+			return err
+		}
+	}
+	for _, o := range data.Hints {
+		if err := insert(tableHints, "hint", o.Key, o); err != nil {
+			return err
+		}
+	}
 	txn.Commit()
 	s.mu.Lock()
 	defer s.mu.Unlock()

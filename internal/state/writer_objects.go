@@ -29,6 +29,8 @@ func (w *writer) applyObject(op *Op) error {
 		return w.removeNetwork(op.ID)
 	case OpCheckRefs:
 		return w.checkRefs(op.Service)
+	case OpInitCluster:
+		return w.initCluster(op.Pool)
 	}
 	return fmt.Errorf("unknown op %q", op.Kind)
 }
@@ -236,11 +238,21 @@ func (w *writer) createNetwork(in *api.Network) error {
 		return fmt.Errorf("create network: missing network")
 	}
 	n := *in
+	if err := w.checkFree(tableNetworks, "network", n.ID, n.Spec.Name); err != nil {
+		return err
+	}
+	if err := w.allocNetwork(&n); err != nil {
+		return err
+	}
 	return w.createNamed(tableNetworks, "network", api.EventNetwork, &n, &n.Meta, n.ID, n.Spec.Name)
 }
 
+// removeNetwork removes a network; its subnet and VXLAN ID go with it.
 func (w *writer) removeNetwork(id string) error {
-	return w.removeNamed(tableNetworks, "network", api.EventNetwork, id)
+	if err := w.removeNamed(tableNetworks, "network", api.EventNetwork, id); err != nil {
+		return err
+	}
+	return w.dropHint(hintAddrPfx + id)
 }
 
 // checkRefs fails unless every config, secret and network svc names
