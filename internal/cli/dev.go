@@ -17,6 +17,8 @@ func newDevCmd(a *app) *cobra.Command {
 	var heartbeat, drain time.Duration
 	var useDocker bool
 	var ing ingressFlags
+	var addrPools []string
+	var poolMaskLen int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-node cluster (manager and agent) in this process",
@@ -41,10 +43,17 @@ folder adopts them.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ic := ing.config()
-			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
+			cfg := daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
-				AgentListen: listenAgents})
+				AgentListen: listenAgents, DefaultAddrPool: addrPools}
+			if cmd.Flags().Changed("default-addr-pool-mask-length") {
+				if poolMaskLen < 1 {
+					return usagef(cmd, "invalid --default-addr-pool-mask-length %d: want a prefix length from 1 to 29", poolMaskLen)
+				}
+				cfg.SubnetSize = poolMaskLen
+			}
+			d, err := daemon.StartDev(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -74,5 +83,7 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
+	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
+	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")
 	return cmd
 }

@@ -189,11 +189,27 @@ func (c *converter) networks() []NetworkRef {
 			n.Labels = withNamespace(def.Labels, c.stack)
 			n.Attachable = def.Attachable
 			n.Internal = def.Internal
+			n.IPAM = ipam(def.Ipam)
 		}
 		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// ipam returns the subnets of a network's ipam.config; the manager checks
+// them (one IPv4 subnet, a gateway inside it).
+func ipam(in types.IPAMConfig) *api.IPAM {
+	var out api.IPAM
+	for _, p := range in.Config {
+		if p != nil && (p.Subnet != "" || p.Gateway != "") {
+			out.Config = append(out.Config, api.IPAMConfig{Subnet: p.Subnet, Gateway: p.Gateway})
+		}
+	}
+	if len(out.Config) == 0 {
+		return nil
+	}
+	return &out
 }
 
 // service converts one service. ok is false when it has problems (all of

@@ -51,7 +51,8 @@ var serviceKeys = keySpec{
 var topKeys = keySpec{
 	"version": all, "name": all, "include": all,
 	"services": keySpec{"*": serviceKeys},
-	"networks": keySpec{"*": keySpec{"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all}},
+	"networks": keySpec{"*": keySpec{"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all,
+		"ipam": keySpec{"config": keySpec{"[]": keySpec{"subnet": all, "gateway": all}}}}},
 	"volumes":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all}},
 	"configs":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all, "content": all}},
 	"secrets":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all}},

@@ -131,7 +131,7 @@ func TestClusterPoolIsSetOnceAndUsed(t *testing.T) {
 	e.must(step(2), initOp("192.168.0.0/16", 26, true))
 	e.must(step(3), initOp("10.0.0.0/8", 24, false))
 	res := e.refused(state.ErrPoolFixed, step(4), initOp("10.0.0.0/8", 24, true))
-	if !strings.Contains(res.Err.Error(), "the cluster's address pool is [192.168.0.0/16] with /26 subnets") {
+	if !strings.Contains(res.Err.Error(), "the cluster's address pool is [192.168.0.0/16] with /26 subnets, set when it was created; it cannot be changed to [10.0.0.0/8] with /24") {
 		t.Fatalf("error %q", res.Err)
 	}
 	e.refused(state.ErrInvalid, step(5), initOp("nonsense", 24, true))

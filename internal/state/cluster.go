@@ -28,6 +28,13 @@ type PoolInit struct {
 	Explicit bool `json:"explicit,omitempty"`
 }
 
+// poolFixedError says what the pool is and what was asked. It is
+// ErrPoolFixed.
+type poolFixedError string
+
+func (e poolFixedError) Error() string        { return string(e) }
+func (e poolFixedError) Is(target error) bool { return target == ErrPoolFixed }
+
 // hint is where the next search of an allocation starts: the value handed
 // out last. Hints are in the snapshots, so a replica restored from one
 // hands out what the others do.
@@ -92,8 +99,8 @@ func (w *writer) initCluster(in *PoolInit) error {
 	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
-			return fmt.Errorf("the cluster's address pool is %v with /%d subnets, set when it was created, and cannot be changed to %v with /%d: %w",
-				cur.DefaultAddrPool, cur.SubnetSize, in.DefaultAddrPool, in.SubnetSize, ErrPoolFixed)
+			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
+				cur.DefaultAddrPool, cur.SubnetSize, in.DefaultAddrPool, in.SubnetSize))
 		}
 		return nil
 	}
