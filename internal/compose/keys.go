@@ -48,14 +48,18 @@ var serviceKeys = keySpec{
 	},
 }
 
+var networkKeys = keySpec{
+	"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all,
+	"ipam": keySpec{"config": keySpec{"[]": keySpec{"subnet": all, "gateway": all}}},
+}
+
 var topKeys = keySpec{
 	"version": all, "name": all, "include": all,
 	"services": keySpec{"*": serviceKeys},
-	"networks": keySpec{"*": keySpec{"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all,
-		"ipam": keySpec{"config": keySpec{"[]": keySpec{"subnet": all, "gateway": all}}}}},
-	"volumes": keySpec{"*": keySpec{"name": all, "external": all, "labels": all}},
-	"configs": keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all, "content": all}},
-	"secrets": keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all}},
+	"networks": keySpec{"*": networkKeys},
+	"volumes":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all}},
+	"configs":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all, "content": all}},
+	"secrets":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all}},
 }
 
 // deprecatedKeys are service options docker stack deploy ignores with a
