@@ -32,7 +32,7 @@ func TestAllocationRefusalsStatusCodes(t *testing.T) {
 		t.Fatalf("overlap: %q", msg)
 	}
 	for body, want := range map[string]string{
-		withSubnet("srv-alloc-b", "10.89.0.0/33", ""):         "invalid subnet",
+		withSubnet("srv-alloc-b", "10.89.0.0/33", ""):          "invalid subnet",
 		withSubnet("srv-alloc-b", "10.89.0.0/16", "10.90.0.1"): "not a host address of subnet 10.89.0.0/16",
 		withSubnet("srv-alloc-b", "", "10.90.0.1"):             "without a subnet",
 	} {
