@@ -73,6 +73,15 @@ func (p PortConfig) Mode() string {
 // Proto returns the port's protocol, tcp by default.
 func (p PortConfig) Proto() string { return protoOrTCP(p.Protocol) }
 
+// PortsClash reports whether two services can't both publish these ports:
+// the same published port and protocol, one of them in ingress mode (the
+// routing mesh binds it on every node). Two services may publish a port
+// in host mode, as in Swarm: the scheduler keeps their tasks apart.
+func PortsClash(a, b PortConfig) bool {
+	return a.PublishedPort != 0 && a.PublishedPort == b.PublishedPort && a.Proto() == b.Proto() &&
+		(a.Mode() == PublishModeIngress || b.Mode() == PublishModeIngress)
+}
+
 // ValidateEndpoint checks the endpoint mode: vip or dnsrr, and dnsrr
 // publishes no port in ingress mode (the routing mesh balances over a
 // virtual IP, which dnsrr does not have), as Swarm refuses.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -168,5 +170,55 @@ func TestTargetOnlyPortAndAddresses(t *testing.T) {
 	// The network is in use while the service attaches to it.
 	if r := shoal(t, "network", "rm", "alloc-app"); r.code != 1 || !strings.Contains(r.stderr, "in use by service alloc-dyn") {
 		t.Fatalf("network rm of a used network: %s", r)
+	}
+}
+
+// TestStacksCannotPublishTheSamePort deploys two stacks that publish the
+// same port: the second deploy fails, naming the first stack's service.
+// A stack's ipam.config subnet is its network's.
+func TestStacksCannotPublishTheSamePort(t *testing.T) {
+	cleanupNetworks(t, "allocst1_default", "allocst1_back", "allocst2_default")
+	cleanupServices(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	one := write("one.yml", `
+services:
+  web:
+    command: ["sleep", "300"]
+    ports: ["18090:80"]
+    deploy: {replicas: 0}
+  db:
+    command: ["sleep", "300"]
+    networks: [back]
+    deploy: {replicas: 0}
+networks:
+  back:
+    ipam:
+      config: [{subnet: 10.81.0.0/24}]
+`)
+	two := write("two.yml", `
+services:
+  api:
+    command: ["sleep", "300"]
+    ports: ["18090:8080"]
+    deploy: {replicas: 0}
+`)
+	mustShoal(t, "stack", "deploy", "-d", "-c", one, "allocst1")
+	r := mustShoal(t, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", "allocst1_back")
+	if strings.TrimSpace(r.stdout) != "10.81.0.0/24" {
+		t.Fatalf("stack network subnet %q, want 10.81.0.0/24", r.stdout)
+	}
+	r = shoal(t, "stack", "deploy", "-d", "-c", two, "allocst2")
+	if r.code != 1 || !strings.Contains(r.stderr, "service allocst2_api: published port 18090/tcp is already in use by service allocst1_web") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Fatalf("second stack publishing 18090: %s", r)
+	}
+	if r := shoal(t, "network", "inspect", "allocst2_default"); r.code == 0 {
+		t.Fatal("the refused deploy created its network")
 	}
 }

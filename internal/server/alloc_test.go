@@ -49,7 +49,7 @@ func TestAllocationRefusalsStatusCodes(t *testing.T) {
 	createService(t, spec)
 	spec.Name = "srv-alloc-other"
 	msg = callError(t, http.MethodPost, "/v1/services", mustJSON(spec), http.StatusConflict)
-	if msg != "service srv-alloc-other: published port 18181/tcp is already in use by service srv-alloc-web" {
+	if msg != "published port 18181/tcp is already in use by service srv-alloc-web" {
 		t.Fatalf("port conflict: %q", msg)
 	}
 	spec.EndpointSpec = &api.EndpointSpec{Mode: api.EndpointModeDNSRR, Ports: []api.PortConfig{{TargetPort: 80}}}

@@ -224,13 +224,13 @@ func (w *writer) allocEndpoint(svc *api.Service, prev *api.Endpoint) (*api.Endpo
 	if spec.EndpointMode() == api.EndpointModeVIP {
 		nets, err := w.attachments(svc.Spec.TaskTemplate.Networks)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", svc.Spec.Name, err)
+			return nil, err
 		}
 		for _, n := range nets {
 			addr := prevVIP(prev, n.ID)
 			if addr == "" {
 				if addr, err = w.allocAddr(n); err != nil {
-					return nil, fmt.Errorf("service %s: virtual IP: %w", svc.Spec.Name, err)
+					return nil, fmt.Errorf("virtual IP: %w", err)
 				}
 			}
 			ep.VirtualIPs = append(ep.VirtualIPs, api.EndpointVirtualIP{NetworkID: n.ID, Addr: addr})
@@ -268,13 +268,10 @@ func (e *PortConflictError) Error() string {
 // Is makes errors.Is(err, ErrPortInUse) hold.
 func (e *PortConflictError) Is(target error) bool { return target == ErrPortInUse }
 
-// portHolder returns the name of a service other than svcID that holds
-// port in a way that clashes with publishing it in mode: a port in
-// ingress mode is bound on every node, so it clashes with any other use;
-// two services may publish the same port in host mode, as in Swarm (the
-// scheduler keeps their tasks on different nodes).
-func (w *writer) portHolder(svcID, key, mode string) (string, error) {
-	it, err := w.txn.Get(tableServices, "port", key)
+// portHolder returns the name of a service other than svcID whose
+// published port clashes with p (api.PortsClash), or "".
+func (w *writer) portHolder(svcID string, p api.PortConfig) (string, error) {
+	it, err := w.txn.Get(tableServices, "port", portKey(p.PublishedPort, p.Proto()))
 	if err != nil {
 		return "", err
 	}
@@ -283,9 +280,8 @@ func (w *writer) portHolder(svcID, key, mode string) (string, error) {
 		if o.ID == svcID {
 			continue
 		}
-		for _, p := range o.Endpoint.Ports {
-			if p.PublishedPort != 0 && portKey(p.PublishedPort, p.Proto()) == key &&
-				(mode == api.PublishModeIngress || p.Mode() == api.PublishModeIngress) {
+		for _, q := range o.Endpoint.Ports {
+			if api.PortsClash(p, q) {
 				return o.Spec.Name, nil
 			}
 		}
@@ -306,12 +302,12 @@ func (w *writer) allocPorts(svc *api.Service, spec []api.PortConfig, prev *api.E
 			continue
 		}
 		key := portKey(p.PublishedPort, p.Protocol)
-		other, err := w.portHolder(svc.ID, key, p.PublishMode)
+		other, err := w.portHolder(svc.ID, p)
 		if err != nil {
 			return nil, err
 		}
 		if other != "" {
-			return nil, fmt.Errorf("service %s: %w", svc.Spec.Name, &PortConflictError{Port: key, Service: other})
+			return nil, &PortConflictError{Port: key, Service: other}
 		}
 		mine[key] = true
 	}
@@ -321,11 +317,12 @@ func (w *writer) allocPorts(svc *api.Service, spec []api.PortConfig, prev *api.E
 			continue
 		}
 		taken := func(port uint32) bool {
-			key := portKey(port, p.Protocol)
-			if mine[key] {
+			if mine[portKey(port, p.Protocol)] {
 				return true
 			}
-			other, _ := w.portHolder(svc.ID, key, api.PublishModeIngress)
+			q := *p
+			q.PublishedPort = port
+			other, _ := w.portHolder(svc.ID, q)
 			return other != ""
 		}
 		port := prevDynamicPort(prev, *p, taken)
@@ -333,7 +330,7 @@ func (w *writer) allocPorts(svc *api.Service, spec []api.PortConfig, prev *api.E
 			hkey := hintPortPfx + p.Protocol
 			var err error
 			if port, err = allocator.NextPort(uint32(w.hint(hkey)), taken); err != nil {
-				return nil, fmt.Errorf("service %s: port %d/%s: %w", svc.Spec.Name, p.TargetPort, p.Protocol, err)
+				return nil, fmt.Errorf("port %d/%s: %w", p.TargetPort, p.Protocol, err)
 			}
 			if err := w.setHint(hkey, uint64(port)); err != nil {
 				return nil, err

@@ -188,7 +188,7 @@ func TestPublishedPortConflictsAreRefusedAtomically(t *testing.T) {
 	res := e.refused(state.ErrPortInUse, step(1),
 		createService(publishing("s2", "stack2_api", "", api.PortConfig{TargetPort: 81})),
 		createService(publishing("s3", "stack2_web", "", api.PortConfig{TargetPort: 80, PublishedPort: 8080})))
-	if !strings.Contains(res.Err.Error(), "service stack2_web: published port 8080/tcp is already in use by service stack1_web") {
+	if !strings.Contains(res.Err.Error(), "published port 8080/tcp is already in use by service stack1_web") {
 		t.Fatalf("error %q", res.Err)
 	}
 	var pc *state.PortConflictError
