@@ -67,6 +67,19 @@ func taskAddrKeys(obj any) []string {
 	return keys
 }
 
+// taskNetworkKeys are the networks a task that has not ended is on.
+func taskNetworkKeys(obj any) []string {
+	t := obj.(*api.Task)
+	if t.Status.State.Terminal() {
+		return nil
+	}
+	var keys []string
+	for _, a := range t.NetworksAttachments {
+		keys = append(keys, a.Network.ID)
+	}
+	return keys
+}
+
 // serviceVIPKeys are a service's virtual IPs.
 func serviceVIPKeys(obj any) []string {
 	s := obj.(*api.Service)

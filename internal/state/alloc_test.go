@@ -345,3 +345,26 @@ func TestAllocationsSurviveSnapshotAndRestore(t *testing.T) {
 		t.Fatalf("t3 after restore: %v", got)
 	}
 }
+
+func TestNetworkOfARunningTaskCannotBeRemoved(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), createNetwork(netSpec("n1", "app", "")))
+	e.must(step(1), createService(serviceUsing("s1", "web", "", "", "app")))
+	e.must(step(2), createTask(taskOn("t1", "s1", 1, "app")))
+	// The service leaves the network; its task of the old spec still runs
+	// on it.
+	up := *e.service("s1")
+	up.Spec.TaskTemplate.Networks = nil
+	up.SpecVersion++
+	e.must(step(3), state.Op{Kind: state.OpUpdateService, Service: &up})
+	if ep := e.service("s1").Endpoint; ep != nil {
+		t.Fatalf("the service left the network but kept %+v", ep)
+	}
+	res := e.refused(state.ErrInUse, step(4), state.Op{Kind: state.OpRemoveNetwork, ID: "n1"})
+	if !strings.Contains(res.Err.Error(), `network "app" is in use by task svc-s1.1`) {
+		t.Fatalf("error %q", res.Err)
+	}
+	// Once the task ended (or its service is gone), the network goes.
+	e.must(step(5), report("t1", api.TaskStateShutdown, "stopped"))
+	e.must(step(6), state.Op{Kind: state.OpRemoveNetwork, ID: "n1"})
+}

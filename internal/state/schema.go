@@ -61,6 +61,7 @@ func schema() *memdb.DBSchema {
 				"node":    {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
 				"slot":    {Name: "slot", Indexer: slotIndex{}},
 				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
+				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
 			},
 		},
 		tableNodes: {

@@ -248,7 +248,24 @@ func (w *writer) createNetwork(in *api.Network) error {
 }
 
 // removeNetwork removes a network; its subnet and VXLAN ID go with it.
+// As in Swarm, a task meant to run that is on it keeps it (a service that
+// left the network may still run tasks of its old spec), unless its
+// service is gone: its tasks are on their way out.
 func (w *writer) removeNetwork(id string) error {
+	it, err := w.txn.Get(tableTasks, "network", id)
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		t := raw.(*api.Task)
+		if t.Live() && w.first(tableServices, "id", t.ServiceID) != nil {
+			name := id
+			if n, ok := w.first(tableNetworks, "id", id).(*api.Network); ok {
+				name = n.Spec.Name
+			}
+			return fmt.Errorf("network %q is in use by task %s: %w", name, t.Name(), ErrInUse)
+		}
+	}
 	if err := w.removeNamed(tableNetworks, "network", api.EventNetwork, id); err != nil {
 		return err
 	}
