@@ -1,10 +1,8 @@
 package state_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"testing"
 
@@ -115,19 +113,7 @@ func TestPropertyAllocationsNeverClash(t *testing.T) {
 			checkAllocations(t, store.Read())
 		}
 		// A replica restored from a snapshot holds the same.
-		snap, err := state.NewFSM(store).Snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var sink memSink
-		if err := snap.Persist(&sink); err != nil {
-			t.Fatal(err)
-		}
-		dst := state.NewFSM(state.NewStore())
-		if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-			t.Fatal(err)
-		}
-		checkAllocations(t, dst.Store().Read())
+		checkAllocations(t, restoredCopy(t, state.NewFSM(store)).Store().Read())
 	})
 }
 

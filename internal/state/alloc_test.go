@@ -296,18 +296,7 @@ func TestAllocationsSurviveSnapshotAndRestore(t *testing.T) {
 			t.Fatalf("apply %d: %v %v", i, res.Err, res.OpErrs)
 		}
 	}
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	dst := state.NewFSM(state.NewStore())
-	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	dst := restoredCopy(t, src)
 	for _, tk := range []string{"t1", "t2"} {
 		a, b := src.Store().Read().Task(tk), dst.Store().Read().Task(tk)
 		if strings.Join(addrsOf(a), " ") != strings.Join(addrsOf(b), " ") || len(addrsOf(b)) != 1 {
@@ -367,4 +356,21 @@ func TestNetworkOfARunningTaskCannotBeRemoved(t *testing.T) {
 	// Once the task ended (or its service is gone), the network goes.
 	e.must(step(5), report("t1", api.TaskStateShutdown, "stopped"))
 	e.must(step(6), state.Op{Kind: state.OpRemoveNetwork, ID: "n1"})
+}
+
+// restoredCopy returns a replica restored from a snapshot of src.
+func restoredCopy(t interface{ Fatal(...any) }, src *state.FSM) *state.FSM {
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := state.NewFSM(state.NewStore())
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
