@@ -91,15 +91,20 @@ func (w *writer) usersOf(uses func(*api.ServiceSpec) bool) ([]string, error) {
 	return names, nil
 }
 
-// InUseError refuses the removal of an object that services use. It is
-// ErrInUse.
+// InUseError refuses the removal of an object that services use, or
+// that a task is on. It is ErrInUse.
 type InUseError struct {
 	Kind, Name string
 	// Services are the names of the services that use it, sorted.
 	Services []string
+	// Task names a running task on it (a network).
+	Task string
 }
 
 func (e *InUseError) Error() string {
+	if e.Task != "" {
+		return fmt.Sprintf("%s %q is in use by task %s", e.Kind, e.Name, e.Task)
+	}
 	what := "service"
 	if len(e.Services) > 1 {
 		what = "services"
@@ -136,8 +141,8 @@ func (w *writer) createNamed(table, kind, evType string, obj any, meta *api.Meta
 }
 
 // removeNamed removes the config, secret or network id, unless a service
-// names it.
-func (w *writer) removeNamed(table, kind, evType, id string) error {
+// names it or inUse, when not nil, refuses.
+func (w *writer) removeNamed(table, kind, evType, id string, inUse func(name string) error) error {
 	cur := w.first(table, "id", id)
 	if cur == nil {
 		return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
@@ -149,6 +154,11 @@ func (w *writer) removeNamed(table, kind, evType, id string) error {
 	}
 	if err := refuseInUse(kind, name, users); err != nil {
 		return err
+	}
+	if inUse != nil {
+		if err := inUse(name); err != nil {
+			return err
+		}
 	}
 	if err := w.txn.Delete(table, cur); err != nil {
 		return err
@@ -174,7 +184,7 @@ func (w *writer) config(id string) (*api.Config, error) {
 }
 
 func (w *writer) removeConfig(id string) error {
-	return w.removeNamed(tableConfigs, "config", api.EventConfig, id)
+	return w.removeNamed(tableConfigs, "config", api.EventConfig, id, nil)
 }
 
 func (w *writer) updateConfigLabels(id string, labels map[string]string, expect uint64) error {
@@ -212,7 +222,7 @@ func (w *writer) secret(id string) (*api.Secret, error) {
 }
 
 func (w *writer) removeSecret(id string) error {
-	return w.removeNamed(tableSecrets, "secret", api.EventSecret, id)
+	return w.removeNamed(tableSecrets, "secret", api.EventSecret, id, nil)
 }
 
 func (w *writer) updateSecretLabels(id string, labels map[string]string, expect uint64) error {
@@ -252,21 +262,20 @@ func (w *writer) createNetwork(in *api.Network) error {
 // left the network may still run tasks of its old spec), unless its
 // service is gone: its tasks are on their way out.
 func (w *writer) removeNetwork(id string) error {
-	it, err := w.txn.Get(tableTasks, "network", id)
-	if err != nil {
-		return err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		t := raw.(*api.Task)
-		if t.Live() && w.first(tableServices, "id", t.ServiceID) != nil {
-			name := id
-			if n, ok := w.first(tableNetworks, "id", id).(*api.Network); ok {
-				name = n.Spec.Name
-			}
-			return fmt.Errorf("network %q is in use by task %s: %w", name, t.Name(), ErrInUse)
+	tasksOn := func(name string) error {
+		it, err := w.txn.Get(tableTasks, "network", id)
+		if err != nil {
+			return err
 		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			t := raw.(*api.Task)
+			if t.Live() && w.first(tableServices, "id", t.ServiceID) != nil {
+				return &InUseError{Kind: "network", Name: name, Task: t.Name()}
+			}
+		}
+		return nil
 	}
-	if err := w.removeNamed(tableNetworks, "network", api.EventNetwork, id); err != nil {
+	if err := w.removeNamed(tableNetworks, "network", api.EventNetwork, id, tasksOn); err != nil {
 		return err
 	}
 	return w.dropHint(hintAddrPfx + id)
