@@ -242,6 +242,12 @@ func (w *writer) allocEndpoint(svc *api.Service, prev *api.Endpoint) (*api.Endpo
 	return ep, nil
 }
 
+// sameEndpointInputs reports whether two specs ask for the same
+// endpoint: the same ports, endpoint mode and networks.
+func sameEndpointInputs(a, b *api.ServiceSpec) bool {
+	return api.SameJSON(a.EndpointSpec, b.EndpointSpec) && api.SameJSON(a.TaskTemplate.Networks, b.TaskTemplate.Networks)
+}
+
 func prevVIP(prev *api.Endpoint, networkID string) string {
 	if prev == nil {
 		return ""
@@ -367,7 +373,16 @@ func (w *writer) attachTask(t *api.Task) error {
 	if t.Status.State.Terminal() {
 		return nil
 	}
+	reject := func(err error) {
+		// The addresses handed out for the other networks are not
+		// recorded anywhere: they stay free.
+		advance(t, api.TaskStatus{State: api.TaskStateRejected, Timestamp: w.now, Message: "network allocation failed", Err: err.Error()})
+	}
 	nets, err := w.attachments(t.Spec.Networks)
+	if errors.Is(err, allocator.ErrExhausted) {
+		reject(err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	}
@@ -375,9 +390,7 @@ func (w *writer) attachTask(t *api.Task) error {
 	for _, n := range nets {
 		addr, err := w.allocAddr(n)
 		if errors.Is(err, allocator.ErrExhausted) {
-			// The addresses handed out for the other networks are not
-			// recorded anywhere: they stay free.
-			advance(t, api.TaskStatus{State: api.TaskStateRejected, Timestamp: w.now, Message: "network allocation failed", Err: err.Error()})
+			reject(err)
 			return nil
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -373,4 +374,32 @@ func restoredCopy(t interface{ Fatal(...any) }, src *state.FSM) *state.FSM {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// TestServiceStoredBeforeAllocationKeepsWorking: two services stored by
+// an older version publish the same port (the store allowed it then). A
+// write that leaves their ports alone (a controller's) still applies; a
+// spec change that keeps the clash is refused.
+func TestServiceStoredBeforeAllocationKeepsWorking(t *testing.T) {
+	s1 := publishing("s1", "old1", "", api.PortConfig{TargetPort: 80, PublishedPort: 8080})
+	s1.Endpoint = &api.Endpoint{Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"}}}
+	s2 := publishing("s2", "old2", "", api.PortConfig{TargetPort: 80, PublishedPort: 8080})
+	legacy, err := json.Marshal(map[string]any{"index": 5, "services": []*api.Service{s1, s2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	if err := state.NewFSM(e.store).Restore(io.NopCloser(bytes.NewReader(legacy))); err != nil {
+		t.Fatal(err)
+	}
+	up := *e.service("s2")
+	up.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateCompleted}
+	e.must(step(1), state.Op{Kind: state.OpUpdateService, Service: &up})
+	if got := e.service("s2"); got.UpdateStatus == nil || got.Endpoint != nil {
+		t.Fatalf("status write: %+v, endpoint %+v", got.UpdateStatus, got.Endpoint)
+	}
+	up = *e.service("s2")
+	up.SpecVersion++
+	up.Spec.EndpointSpec = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 81, PublishedPort: 8080}}}
+	e.refused(state.ErrPortInUse, step(2), state.Op{Kind: state.OpUpdateService, Service: &up})
 }

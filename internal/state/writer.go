@@ -139,7 +139,14 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 	// The endpoint is the store's to work out, whatever the writer read.
 	ep, err := w.allocEndpoint(&s, cur.Endpoint)
 	if err != nil {
-		return err
+		if !sameEndpointInputs(&cur.Spec, &s.Spec) {
+			return err
+		}
+		// A write that leaves the ports and networks alone (a
+		// controller's status) is never refused for them: a service
+		// stored before allocation existed keeps what it had until its
+		// spec changes.
+		ep = cur.Endpoint
 	}
 	s.Endpoint = ep
 	w.stamp(&s.Meta, false)
