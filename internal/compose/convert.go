@@ -600,10 +600,17 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 		if p.HostIP != "" {
 			c.l.unsupported["ports.host_ip"] = true
 		}
-		if pc.PublishedPort != 0 && (pc.PublishMode == "" || pc.PublishMode == "ingress") {
-			if mode == "dnsrr" {
-				c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", pc.PublishedPort))
+		ingress := pc.PublishMode == "" || pc.PublishMode == "ingress"
+		if ingress && mode == "dnsrr" {
+			// A target-only port is published too: the manager gives it a
+			// port from 30000-32767.
+			port := pc.PublishedPort
+			if port == 0 {
+				port = pc.TargetPort
 			}
+			c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", port))
+		}
+		if pc.PublishedPort != 0 && ingress {
 			c.published = append(c.published, publishedPort{service: s.Name, index: i,
 				key: fmt.Sprintf("%d/%s", pc.PublishedPort, protoOrTCP(pc.Protocol))})
 		}
