@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/daemon"
 )
 
@@ -47,9 +48,15 @@ folder adopts them.`,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				AgentListen: listenAgents, DefaultAddrPool: addrPools}
-			if cmd.Flags().Changed("default-addr-pool-mask-length") {
-				if poolMaskLen < 1 {
-					return usagef(cmd, "invalid --default-addr-pool-mask-length %d: want a prefix length from 1 to 29", poolMaskLen)
+			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
+				// Checked before anything starts: a usage error, and no
+				// data folder made for it.
+				pools := addrPools
+				if len(pools) == 0 {
+					pools = []string{allocator.DefaultPool}
+				}
+				if _, err := allocator.ParsePool(pools, poolMaskLen); err != nil {
+					return usagef(cmd, "invalid --default-addr-pool or --default-addr-pool-mask-length: %v", err)
 				}
 				cfg.SubnetSize = poolMaskLen
 			}

@@ -50,7 +50,7 @@ func validateIPAM(spec *api.NetworkSpec) error {
 // keeps its own when the pool is only the default.
 func (m *Manager) InitAddrPool(ctx context.Context, pools []string, subnetSize int, explicit bool) error {
 	if _, err := allocator.ParsePool(pools, subnetSize); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return err
 	}
 	op := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: pools, SubnetSize: uint32(subnetSize), Explicit: explicit}}
 	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{op}})
