@@ -92,12 +92,12 @@ func (w *writer) allocNetwork(n *api.Network) error {
 		}
 		var last netip.Prefix
 		if h := w.hint(hintSubnet); h != 0 {
-			last = netip.PrefixFrom(addrFromUint(h), pool.SubnetSize)
+			last = netip.PrefixFrom(allocator.Addr4(uint32(h)), pool.SubnetSize)
 		}
 		if subnet, err = pool.NextSubnet(used, last); err != nil {
 			return fmt.Errorf("network %s: %w", n.Spec.Name, err)
 		}
-		if err := w.setHint(hintSubnet, uint64(uintFromAddr(subnet.Addr()))); err != nil {
+		if err := w.setHint(hintSubnet, uint64(allocator.Uint32(subnet.Addr()))); err != nil {
 			return err
 		}
 	}
@@ -116,15 +116,6 @@ func (w *writer) allocNetwork(n *api.Network) error {
 	n.IPAM = &api.IPAM{Driver: api.DefaultIPAMDriver, Config: []api.IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}}
 	n.DriverState = &api.NetworkDriverState{Name: n.Spec.Driver, VNI: vni}
 	return nil
-}
-
-func uintFromAddr(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func addrFromUint(v uint64) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // network returns the network ref names (by name or ID), allocating a
@@ -193,13 +184,13 @@ func (w *writer) allocAddr(n *api.Network) (string, error) {
 	key := hintAddrPfx + n.ID
 	var last netip.Addr
 	if h := w.hint(key); h != 0 {
-		last = addrFromUint(h)
+		last = allocator.Addr4(uint32(h))
 	}
 	ip, err := allocator.NextAddr(subnet, last, func(a netip.Addr) bool { return w.addrTaken(n, gw, a) })
 	if err != nil {
 		return "", fmt.Errorf("network %s has no free addresses: %w", n.Spec.Name, err)
 	}
-	if err := w.setHint(key, uint64(uintFromAddr(ip))); err != nil {
+	if err := w.setHint(key, uint64(allocator.Uint32(ip))); err != nil {
 		return "", err
 	}
 	return netip.PrefixFrom(ip, subnet.Bits()).String(), nil
