@@ -22,6 +22,14 @@ func ipOf(cidr string) string {
 	return ip
 }
 
+// invalidError is content the FSM refuses as sent. It is ErrInvalid.
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, a ...any) error { return invalidError(fmt.Sprintf(format, a...)) }
+
 // subnets returns the subnets of every network but skipID, with the
 // network each belongs to.
 func (w *writer) subnets(skipID string) ([]netip.Prefix, []string, error) {
@@ -59,21 +67,21 @@ func (w *writer) allocNetwork(n *api.Network) error {
 	var want api.IPAMConfig
 	if ipam := n.Spec.IPAM; ipam != nil {
 		if ipam.Driver != "" && ipam.Driver != api.DefaultIPAMDriver {
-			return fmt.Errorf("network %s: IPAM driver %q: %w: only %q is supported", n.Spec.Name, ipam.Driver, ErrInvalid, api.DefaultIPAMDriver)
+			return invalidf("network %s: IPAM driver %q: only %q is supported", n.Spec.Name, ipam.Driver, api.DefaultIPAMDriver)
 		}
 		if len(ipam.Config) > 1 {
-			return fmt.Errorf("network %s: %d subnets: %w: a network has one subnet", n.Spec.Name, len(ipam.Config), ErrInvalid)
+			return invalidf("network %s: %d subnets given: a network has one subnet", n.Spec.Name, len(ipam.Config))
 		}
 		if len(ipam.Config) == 1 {
 			want = ipam.Config[0]
 		}
 	}
 	if want.Gateway != "" && want.Subnet == "" {
-		return fmt.Errorf("network %s: gateway %s without a subnet: %w: give the subnet too", n.Spec.Name, want.Gateway, ErrInvalid)
+		return invalidf("network %s: gateway %s without a subnet: give the subnet too", n.Spec.Name, want.Gateway)
 	}
 	if want.Subnet != "" {
 		if subnet, err = allocator.ParseSubnet(want.Subnet); err != nil {
-			return fmt.Errorf("network %s: %w: %w", n.Spec.Name, ErrInvalid, err)
+			return invalidf("network %s: %v", n.Spec.Name, err)
 		}
 		for i, u := range used {
 			if u.Overlaps(subnet) {
@@ -82,7 +90,7 @@ func (w *writer) allocNetwork(n *api.Network) error {
 		}
 		if want.Gateway != "" {
 			if gw, err = allocator.ParseGateway(want.Gateway, subnet); err != nil {
-				return fmt.Errorf("network %s: %w: %w", n.Spec.Name, ErrInvalid, err)
+				return invalidf("network %s: %v", n.Spec.Name, err)
 			}
 		}
 	} else {
