@@ -27,6 +27,9 @@ type Service struct {
 	// History holds the last MaxServiceHistory specs, oldest first; the
 	// last one is the current spec.
 	History []ServiceVersion `json:"History,omitempty"`
+	// Endpoint is what the manager allocated for the service's endpoint:
+	// its published ports and virtual IPs.
+	Endpoint *Endpoint `json:"Endpoint,omitempty"`
 }
 
 // MaxServiceHistory is how many spec versions a service keeps.

@@ -6,6 +6,10 @@ type Swarm struct {
 	// AgentAddr is where the manager serves agents of other nodes
 	// (`shoal dev --listen-agents`); empty when it does not.
 	AgentAddr string `json:"AgentAddr,omitempty"`
+	// DefaultAddrPool and SubnetSize are the cluster's address pool,
+	// set when it was created.
+	DefaultAddrPool []string `json:"DefaultAddrPool,omitempty"`
+	SubnetSize      uint32   `json:"SubnetSize,omitempty"`
 }
 
 // JoinTokens are the secrets nodes join with.

@@ -28,6 +28,9 @@ type Task struct {
 	History []TaskStatus `json:"History,omitempty"`
 	// Endpoints are where the task's target ports can be reached.
 	Endpoints []TaskEndpoint `json:"Endpoints,omitempty"`
+	// NetworksAttachments are the task's addresses, one per network of its
+	// spec, allocated by the manager when the task was made.
+	NetworksAttachments []NetworkAttachmentStatus `json:"NetworksAttachments,omitempty"`
 	// Restarts counts the replacements in this slot made under the current
 	// spec version and restart window; the restart policy's max_attempts
 	// bounds it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/daemon"
 )
 
@@ -17,6 +18,8 @@ func newDevCmd(a *app) *cobra.Command {
 	var heartbeat, drain time.Duration
 	var useDocker bool
 	var ing ingressFlags
+	var addrPools []string
+	var poolMaskLen int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-node cluster (manager and agent) in this process",
@@ -48,12 +51,25 @@ folder adopts them.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
+			cfg := daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				AgentListen: listenAgents, SecretsDir: secretsDir})
+				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools}
+			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
+				// Checked before anything starts: a usage error, and no
+				// data folder made for it.
+				pools := addrPools
+				if len(pools) == 0 {
+					pools = []string{allocator.DefaultPool}
+				}
+				if _, err := allocator.ParsePool(pools, poolMaskLen); err != nil {
+					return usagef(cmd, "invalid --default-addr-pool or --default-addr-pool-mask-length: %v", err)
+				}
+				cfg.SubnetSize = poolMaskLen
+			}
+			d, err := daemon.StartDev(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -84,5 +100,7 @@ folder adopts them.`,
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
+	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
+	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")
 	return cmd
 }

@@ -26,6 +26,13 @@ func TestUsageErrors(t *testing.T) {
 		{"bad mode", []string{"service", "create", "--name", "x", "--mode", "sometimes", "--", "sleep", "300"}, `invalid --mode "sometimes"`},
 		{"global with replicas", []string{"service", "create", "--name", "x", "--mode", "global", "--replicas", "2", "--", "sleep", "300"}, "--replicas can only be used with replicated mode"},
 		{"bad publish", []string{"service", "create", "--name", "x", "-p", "http", "--", "sleep", "300"}, `invalid --publish "http"`},
+		{"bad endpoint mode", []string{"service", "create", "--name", "x", "--endpoint-mode", "rr", "--", "sleep", "300"}, `invalid --endpoint-mode "rr": want vip or dnsrr`},
+		{"gateway without subnet", []string{"network", "create", "--gateway", "10.1.0.1", "n"}, "--gateway 10.1.0.1 needs --subnet"},
+		// A data folder that can't be made: if the flags were not refused,
+		// dev fails at once instead of running.
+		{"dev bad pool mask", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool-mask-length", "0"}, "invalid subnet size /0: want a mask length from 1 to 29"},
+		{"dev bad pool", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/33"}, `invalid address pool "10.0.0.0/33"`},
+		{"dev pool smaller than a subnet", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/26"}, "address pool 10.0.0.0/26 is smaller than one /24 subnet"},
 		{"bad label", []string{"service", "create", "--name", "x", "-l", "=v", "--", "sleep", "300"}, `invalid --label "=v"`},
 		{"bad memory", []string{"service", "create", "--name", "x", "--limit-memory", "lots", "--", "sleep", "300"}, `invalid --limit-memory "lots"`},
 		{"scale not a number", []string{"service", "scale", "web=abc"}, `invalid scale specifier "web=abc"`},

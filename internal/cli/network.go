@@ -18,6 +18,7 @@ func newNetworkCmd(a *app) *cobra.Command {
 func newNetworkCreateCmd(a *app) *cobra.Command {
 	var labels []string
 	var spec api.NetworkSpec
+	var subnet, gateway string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
@@ -31,6 +32,12 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 				return usagef(cmd, "invalid --driver: empty driver name")
 			}
 			spec.Name, spec.Labels = args[0], lbl
+			if gateway != "" && subnet == "" {
+				return usagef(cmd, "--gateway %s needs --subnet", gateway)
+			}
+			if subnet != "" {
+				spec.IPAM = &api.IPAM{Config: []api.IPAMConfig{{Subnet: subnet, Gateway: gateway}}}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -47,6 +54,8 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&spec.Attachable, "attachable", false, "enable manual container attachment")
 	cmd.Flags().BoolVar(&spec.Internal, "internal", false, "restrict external access to the network")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "network label (KEY=VALUE)")
+	cmd.Flags().StringVar(&subnet, "subnet", "", "subnet in CIDR form, e.g. 10.0.9.0/24 (default: the next free one of the cluster's address pool)")
+	cmd.Flags().StringVar(&gateway, "gateway", "", "gateway of the subnet (default: its first address)")
 	return cmd
 }
 

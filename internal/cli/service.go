@@ -118,12 +118,19 @@ func (a *app) printServices(ctx context.Context, c *client.Client, svcs []*api.S
 	}.Write(a.stdout, rows)
 }
 
+// servicePorts lists the ports a service publishes, with the published
+// ports the manager allocated (a target-only port in ingress mode gets one
+// from 30000-32767).
 func servicePorts(s *api.Service) string {
-	if s.Spec.EndpointSpec == nil {
-		return ""
+	var ports []api.PortConfig
+	switch {
+	case s.Endpoint != nil && len(s.Endpoint.Ports) > 0:
+		ports = s.Endpoint.Ports
+	case s.Spec.EndpointSpec != nil:
+		ports = s.Spec.EndpointSpec.Ports
 	}
 	var parts []string
-	for _, p := range s.Spec.EndpointSpec.Ports {
+	for _, p := range ports {
 		proto := p.Protocol
 		if proto == "" {
 			proto = "tcp"

@@ -33,6 +33,8 @@ type serviceFlags struct {
 	placementPrefs     []string
 	maxPerNode         uint64
 	publish            []string
+	endpointMode       string
+	networks           []string
 	mounts             []string
 	reserveCPU         string
 	reserveMemory      string
@@ -142,6 +144,8 @@ func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.placementPrefs, "placement-pref", nil, "placement preference (spread=node.labels.zone)")
 	fs.Uint64Var(&f.maxPerNode, "replicas-max-per-node", 0, "most tasks of this service on one node (default no limit)")
 	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "port of the tasks: TARGET, PUBLISHED:TARGET or published=P,target=T,mode=host")
+	fs.StringVar(&f.endpointMode, "endpoint-mode", "", "endpoint mode: vip (a virtual IP on each network, the default) or dnsrr (the name resolves to the tasks' addresses)")
+	fs.StringArrayVar(&f.networks, "network", nil, "attach the tasks to a network (NAME or ID)")
 	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=volume|bind|tmpfs,source=SRC,target=DST[,readonly][,volume-label=K=V][,tmpfs-size=BYTES][,tmpfs-mode=0700]")
 	fs.StringVar(&f.reserveCPU, "reserve-cpu", "", "CPUs reserved per task")
 	fs.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved per task")
@@ -233,6 +237,21 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 			s.EndpointSpec = &api.EndpointSpec{}
 		}
 		s.EndpointSpec.Ports = append(s.EndpointSpec.Ports, pc)
+	}
+	if f.endpointMode != "" {
+		if f.endpointMode != api.EndpointModeVIP && f.endpointMode != api.EndpointModeDNSRR {
+			return s, usagef(cmd, "invalid --endpoint-mode %q: want vip or dnsrr", f.endpointMode)
+		}
+		if s.EndpointSpec == nil {
+			s.EndpointSpec = &api.EndpointSpec{}
+		}
+		s.EndpointSpec.Mode = f.endpointMode
+	}
+	for _, n := range f.networks {
+		if n == "" {
+			return s, usagef(cmd, "invalid --network: empty network name")
+		}
+		s.TaskTemplate.Networks = append(s.TaskTemplate.Networks, api.NetworkAttachment{Target: n})
 	}
 	res := &api.ResourceRequirements{}
 	for _, r := range []struct {

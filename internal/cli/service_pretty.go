@@ -148,9 +148,25 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 			}
 		}
 	}
-	if spec.EndpointSpec != nil && len(spec.EndpointSpec.Ports) > 0 {
+	p("Endpoint Mode:\t%s", spec.EndpointSpec.EndpointMode())
+	ports := []api.PortConfig(nil)
+	if spec.EndpointSpec != nil {
+		ports = spec.EndpointSpec.Ports
+	}
+	if s.Endpoint != nil {
+		if len(s.Endpoint.Ports) > 0 {
+			ports = s.Endpoint.Ports
+		}
+		if len(s.Endpoint.VirtualIPs) > 0 {
+			p("Virtual IPs:")
+			for _, v := range s.Endpoint.VirtualIPs {
+				p(" %s\t%s", api.ShortID(v.NetworkID), v.Addr)
+			}
+		}
+	}
+	if len(ports) > 0 {
 		p("Ports:")
-		for _, port := range spec.EndpointSpec.Ports {
+		for _, port := range ports {
 			p(" PublishedPort = %d", port.PublishedPort)
 			p("  Protocol = %s", protocolOf(port))
 			p("  TargetPort = %d", port.TargetPort)

@@ -33,6 +33,7 @@ type updateFlags struct {
 	maxPerNode         uint64
 	publishAdd         []string
 	publishRm          []string
+	endpointMode       string
 	secretAdd          []string
 	secretRm           []string
 	configAdd          []string
@@ -76,6 +77,7 @@ func (f *updateFlags) add(fs *pflag.FlagSet) {
 	fs.Uint64Var(&f.maxPerNode, "replicas-max-per-node", 0, "most tasks of this service on one node (0 = no limit)")
 	fs.StringArrayVar(&f.publishAdd, "publish-add", nil, "add a port: TARGET, PUBLISHED:TARGET or published=P,target=T,mode=host")
 	fs.StringArrayVar(&f.publishRm, "publish-rm", nil, "remove a port by its target port (80, 80/udp) or PUBLISHED:TARGET")
+	fs.StringVar(&f.endpointMode, "endpoint-mode", "", "endpoint mode: vip or dnsrr")
 	fs.StringArrayVar(&f.secretAdd, "secret-add", nil, "add or update a secret: NAME or source=NAME,target=PATH,uid=U,gid=G,mode=0400")
 	fs.StringArrayVar(&f.secretRm, "secret-rm", nil, "remove a secret by its name")
 	fs.StringArrayVar(&f.configAdd, "config-add", nil, "add or update a config: NAME or source=NAME,target=PATH,uid=U,gid=G,mode=0444")
@@ -387,6 +389,17 @@ func (f *updateFlags) apply(cmd *cobra.Command, in api.ServiceSpec) (api.Service
 		if len(ports) == 0 && spec.EndpointSpec.Mode == "" {
 			spec.EndpointSpec = nil
 		}
+	}
+	if changed("endpoint-mode") {
+		if f.endpointMode != api.EndpointModeVIP && f.endpointMode != api.EndpointModeDNSRR {
+			return in, usagef(cmd, "invalid --endpoint-mode %q: want vip or dnsrr", f.endpointMode)
+		}
+		ep := api.EndpointSpec{}
+		if spec.EndpointSpec != nil {
+			ep = *spec.EndpointSpec
+		}
+		ep.Mode = f.endpointMode
+		spec.EndpointSpec = &ep
 	}
 
 	if changed("secret-add") || changed("secret-rm") {

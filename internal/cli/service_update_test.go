@@ -127,6 +127,9 @@ func TestApplyUpdateFlags(t *testing.T) {
 		{"remove every port", baseImageSpec, []string{"--publish-rm", "80", "--publish-rm", "443"}, func(s *api.ServiceSpec) {
 			s.EndpointSpec = nil
 		}},
+		{"endpoint mode", baseImageSpec, []string{"--endpoint-mode", "dnsrr", "--publish-rm", "8080:80"}, func(s *api.ServiceSpec) {
+			s.EndpointSpec = &api.EndpointSpec{Mode: "dnsrr", Ports: []api.PortConfig{{TargetPort: 443}}}
+		}},
 		{"secrets", baseImageSpec, []string{"--secret-add", "api-key", "--secret-add", "source=tls,target=/etc/tls.pem,uid=100,gid=101,mode=0400", "--secret-rm", "db"}, func(s *api.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Secrets = []api.SecretReference{
 				{SecretName: "api-key", File: &api.FileTarget{Name: "/run/secrets/api-key"}},
@@ -228,6 +231,7 @@ func TestApplyUpdateFlagErrors(t *testing.T) {
 		{"bad placement pref", baseImageSpec, []string{"--placement-pref-add", "pack=node.labels.x"}, `invalid --placement-pref-add "pack=node.labels.x"`},
 		{"bad publish-add", baseImageSpec, []string{"--publish-add", "http"}, `invalid --publish-add "http"`},
 		{"bad publish-rm", baseImageSpec, []string{"--publish-rm", "80:x"}, `invalid --publish-rm "80:x"`},
+		{"bad endpoint mode", baseImageSpec, []string{"--endpoint-mode", "rr"}, `invalid --endpoint-mode "rr": want vip or dnsrr`},
 		{"secret without source", baseImageSpec, []string{"--secret-add", "target=/x"}, `invalid --secret-add "target=/x": missing source`},
 		{"secret with a bad mode", baseImageSpec, []string{"--secret-add", "source=x,mode=rw"}, `invalid --secret-add "source=x,mode=rw"`},
 		{"secret on another's target", baseImageSpec, []string{"--secret-add", "source=other,target=/run/secrets/db"}, `secret "db" already uses target /run/secrets/db`},
@@ -283,7 +287,8 @@ func TestCreateUpdateFlags(t *testing.T) {
 	f := &serviceFlags{}
 	f.add(cmd.Flags())
 	args := []string{"--name", "x", "--update-parallelism", "3", "--update-order", "start-first", "--rollback-monitor", "9s",
-		"--secret", "db", "--config", "source=app,target=/etc/app.yml", "--", "sleep", "1"}
+		"--secret", "db", "--config", "source=app,target=/etc/app.yml", "--endpoint-mode", "dnsrr", "--network", "front", "--network", "back",
+		"--", "sleep", "1"}
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
@@ -303,6 +308,12 @@ func TestCreateUpdateFlags(t *testing.T) {
 	}
 	if got, want := mustJSON(t, c.Configs), `[{"ConfigName":"app","File":{"Name":"/etc/app.yml"}}]`; got != want {
 		t.Errorf("Configs = %s, want %s", got, want)
+	}
+	if got, want := mustJSON(t, spec.EndpointSpec), `{"Mode":"dnsrr"}`; got != want {
+		t.Errorf("EndpointSpec = %s, want %s", got, want)
+	}
+	if got, want := mustJSON(t, spec.TaskTemplate.Networks), `[{"Target":"front"},{"Target":"back"}]`; got != want {
+		t.Errorf("Networks = %s, want %s", got, want)
 	}
 }
 

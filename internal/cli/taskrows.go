@@ -23,7 +23,10 @@ type taskRow struct {
 	CurrentState string
 	Error        string
 	Ports        string
-	Task         *api.Task `json:"-"`
+	// Networks are the task's addresses, "appnet=10.0.1.5/24"; not a
+	// column (docker's service ps has none), but --format shows them.
+	Networks string
+	Task     *api.Task `json:"-"`
 }
 
 var taskColumns = []format.Column{
@@ -93,6 +96,17 @@ func taskPorts(t *api.Task) string {
 	return strings.Join(parts, ", ")
 }
 
+// taskNetworks lists a task's addresses by network.
+func taskNetworks(t *api.Task) string {
+	var parts []string
+	for _, a := range t.NetworksAttachments {
+		for _, addr := range a.Addresses {
+			parts = append(parts, a.Network.Name+"="+addr)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // taskRows orders tasks as docker's service ps does (by service and slot,
 // newest first within a slot) and marks a slot's older tasks with \_.
 func taskRows(tasks []*api.Task, nodes map[string]*api.Node, noTrunc bool, now time.Time) []taskRow {
@@ -141,6 +155,7 @@ func taskRows(tasks []*api.Task, nodes map[string]*api.Node, noTrunc bool, now t
 			CurrentState: currentState(t, now),
 			Error:        errText,
 			Ports:        taskPorts(t),
+			Networks:     taskNetworks(t),
 			Task:         t,
 		})
 	}

@@ -112,11 +112,17 @@ type NetworkRef struct {
 	Labels     map[string]string `json:",omitempty"`
 	Attachable bool              `json:",omitempty"`
 	Internal   bool              `json:",omitempty"`
+	// IPAM is the subnet (and gateway) of ipam.config, if any.
+	IPAM *api.IPAM `json:",omitempty"`
 }
 
 // Spec returns the spec of a network the stack creates.
 func (n NetworkRef) Spec() api.NetworkSpec {
-	return api.NetworkSpec{Name: n.Name, Labels: copyMap(n.Labels), Driver: n.Driver, Attachable: n.Attachable, Internal: n.Internal}
+	spec := api.NetworkSpec{Name: n.Name, Labels: copyMap(n.Labels), Driver: n.Driver, Attachable: n.Attachable, Internal: n.Internal}
+	if n.IPAM != nil {
+		spec.IPAM = &api.IPAM{Config: append([]api.IPAMConfig(nil), n.IPAM.Config...)}
+	}
+	return spec
 }
 
 // defaultNetworkDriver is what docker stack deploy creates networks with.

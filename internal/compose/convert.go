@@ -189,11 +189,27 @@ func (c *converter) networks() []NetworkRef {
 			n.Labels = withNamespace(def.Labels, c.stack)
 			n.Attachable = def.Attachable
 			n.Internal = def.Internal
+			n.IPAM = ipam(def.Ipam)
 		}
 		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// ipam returns the subnets of a network's ipam.config; the manager checks
+// them (one IPv4 subnet, a gateway inside it).
+func ipam(in types.IPAMConfig) *api.IPAM {
+	var out api.IPAM
+	for _, p := range in.Config {
+		if p != nil && (p.Subnet != "" || p.Gateway != "") {
+			out.Config = append(out.Config, api.IPAMConfig{Subnet: p.Subnet, Gateway: p.Gateway})
+		}
+	}
+	if len(out.Config) == 0 {
+		return nil
+	}
+	return &out
 }
 
 // service converts one service. ok is false when it has problems (all of
@@ -593,10 +609,17 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 		if p.HostIP != "" {
 			c.l.unsupported["ports.host_ip"] = true
 		}
-		if pc.PublishedPort != 0 && (pc.PublishMode == "" || pc.PublishMode == "ingress") {
-			if mode == "dnsrr" {
-				c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", pc.PublishedPort))
+		ingress := pc.PublishMode == "" || pc.PublishMode == "ingress"
+		if ingress && mode == "dnsrr" {
+			// A target-only port is published too: the manager gives it a
+			// port from 30000-32767.
+			port := pc.PublishedPort
+			if port == 0 {
+				port = pc.TargetPort
 			}
+			c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", port))
+		}
+		if pc.PublishedPort != 0 && ingress {
 			c.published = append(c.published, publishedPort{service: s.Name, index: i,
 				key: fmt.Sprintf("%d/%s", pc.PublishedPort, protoOrTCP(pc.Protocol))})
 		}

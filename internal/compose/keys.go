@@ -48,10 +48,15 @@ var serviceKeys = keySpec{
 	},
 }
 
+var networkKeys = keySpec{
+	"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all,
+	"ipam": keySpec{"config": keySpec{"[]": keySpec{"subnet": all, "gateway": all}}},
+}
+
 var topKeys = keySpec{
 	"version": all, "name": all, "include": all,
 	"services": keySpec{"*": serviceKeys},
-	"networks": keySpec{"*": keySpec{"name": all, "external": all, "driver": all, "labels": all, "attachable": all, "internal": all}},
+	"networks": keySpec{"*": networkKeys},
 	"volumes":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all}},
 	"configs":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all, "content": all}},
 	"secrets":  keySpec{"*": keySpec{"name": all, "external": all, "labels": all, "file": all, "environment": all}},

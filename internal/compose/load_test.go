@@ -927,6 +927,8 @@ func TestMoreErrors(t *testing.T) {
 	}{
 		{"dnsrr with an ingress port", "services:\n  a:\n    image: x\n    ports: ['80:80']\n    deploy: {endpoint_mode: dnsrr}\n",
 			"stack.yml:4:13: services.a.ports[0]: port 80 is published in ingress mode, which endpoint_mode dnsrr does not allow"},
+		{"dnsrr with a target-only ingress port", "services:\n  a:\n    image: x\n    ports: ['6379']\n    deploy: {endpoint_mode: dnsrr}\n",
+			"stack.yml:4:13: services.a.ports[0]: port 6379 is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host"},
 		{"max replicas per node on a global service", "services:\n  a:\n    image: x\n    deploy:\n      mode: global\n      placement: {max_replicas_per_node: 2}\n",
 			"stack.yml:6:19: services.a.deploy.placement.max_replicas_per_node: max_replicas_per_node can only be used with replicated mode"},
 		{"tmpfs with a bad size", "services:\n  a:\n    image: x\n    tmpfs: ['/run:size=lots']\n",

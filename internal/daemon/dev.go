@@ -19,6 +19,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
@@ -66,6 +67,14 @@ type DevConfig struct {
 	// DefaultSecretsDir if empty. StartDev fails when it is not ours and
 	// closed to others.
 	SecretsDir string
+	// DefaultAddrPool and SubnetSize are the address pool networks get
+	// their subnets from (Swarm's --default-addr-pool and
+	// --default-addr-pool-mask-length), recorded at the cluster's first
+	// start. Empty and 0 mean Swarm's 10.0.0.0/8 and 24, and keep the pool
+	// of an existing cluster; a pool given that differs from the
+	// cluster's fails the start.
+	DefaultAddrPool []string
+	SubnetSize      int
 }
 
 // Dev is a running one-node cluster.
@@ -145,6 +154,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.mgr.WaitLeader(waitCtx); err != nil {
 		return nil, err
 	}
+	if err := d.initAddrPool(waitCtx, cfg); err != nil {
+		return nil, err
+	}
 	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
@@ -217,6 +229,23 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	ok = true
 	return d, nil
+}
+
+// initAddrPool records the cluster's address pool at its first start, and
+// checks that a pool given later is the cluster's.
+func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
+	pools, size := cfg.DefaultAddrPool, cfg.SubnetSize
+	explicit := len(pools) > 0 || size != 0
+	if len(pools) == 0 {
+		pools = []string{allocator.DefaultPool}
+	}
+	if size == 0 {
+		size = allocator.DefaultSubnetSize
+	}
+	if err := d.mgr.InitAddrPool(ctx, pools, size, explicit); err != nil {
+		return fmt.Errorf("address pool: %w", err)
+	}
+	return nil
 }
 
 // waitNode waits until the agent registered its node after index after.

@@ -30,6 +30,9 @@ func (m *Manager) proposeObject(ctx context.Context, verb, kind, name string, op
 	case errors.Is(res.Err, state.ErrNotFound):
 		return res.Err
 	}
+	if err := allocErr(res.Err); err != nil {
+		return err
+	}
 	return fmt.Errorf("%s %s %s: %w", verb, kind, name, res.Err)
 }
 
@@ -209,7 +212,8 @@ func (m *Manager) RemoveSecret(ctx context.Context, ref string) error {
 }
 
 // CreateNetwork validates spec and stores the network; the driver defaults
-// to overlay.
+// to overlay. The store gives it its subnet (spec's, or one from the
+// cluster's pool), gateway and VXLAN ID as it applies the write.
 func (m *Manager) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (*api.Network, error) {
 	if err := api.ValidateName("network", spec.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -221,6 +225,9 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (*api
 		return nil, fmt.Errorf("%w: network %s: %w", ErrInvalid, spec.Name, err)
 	}
 	if err := validateLabels("network", spec.Labels); err != nil {
+		return nil, err
+	}
+	if err := validateIPAM(&spec); err != nil {
 		return nil, err
 	}
 	if m.store.Read().NetworkByName(spec.Name) != nil {

@@ -77,5 +77,22 @@ func writeErr(what string, err error) error {
 	if errors.Is(err, state.ErrMissingRef) {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if mapped := allocErr(err); mapped != nil {
+		return mapped
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// allocErr maps the FSM's allocation refusals to the API's errors: a port
+// or subnet another object holds, or nothing left to hand out, clash with
+// the cluster's state; content the FSM found wrong is the caller's
+// mistake. Others give nil.
+func allocErr(err error) error {
+	switch {
+	case errors.Is(err, state.ErrPortInUse), errors.Is(err, state.ErrOverlap), errors.Is(err, state.ErrExhausted):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case errors.Is(err, state.ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }

@@ -139,7 +139,10 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this manager has no join tokens")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Swarm)
+	sw := *s.Swarm
+	pools, size := s.m.Store().Read().AddrPool()
+	sw.DefaultAddrPool, sw.SubnetSize = pools, size
+	writeJSON(w, http.StatusOK, &sw)
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {

@@ -152,6 +152,7 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 			p.Steps = append(p.Steps, Step{Action: Unchanged, Kind: "secret", Name: o.Name})
 		}
 	}
+	problems = append(problems, portClashes(st, services)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("stack %s cannot be deployed, nothing was changed:\n  %w", st.Name, joinIndented(problems))
 	}
@@ -184,6 +185,35 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 		}
 	}
 	return p, nil
+}
+
+// portClashes finds the ports the stack publishes that services outside
+// it hold, so a deploy that the managers would refuse half-way changes
+// nothing. The managers check again as they apply each write.
+func portClashes(st *compose.Stack, services []*api.Service) []error {
+	ours := map[string]bool{}
+	for _, s := range st.Services {
+		ours[s.Name] = true
+	}
+	var problems []error
+	for _, s := range st.Services {
+		if s.EndpointSpec == nil {
+			continue
+		}
+		for _, p := range s.EndpointSpec.Ports {
+			for _, o := range services {
+				if ours[o.Spec.Name] || o.Endpoint == nil {
+					continue
+				}
+				for _, q := range o.Endpoint.Ports {
+					if api.PortsClash(p, q) {
+						problems = append(problems, fmt.Errorf("service %s: published port %d/%s is already in use by service %s", s.Name, p.PublishedPort, p.Proto(), o.Spec.Name))
+					}
+				}
+			}
+		}
+	}
+	return problems
 }
 
 // withoutRefIDs returns spec without the config and secret IDs the

@@ -63,6 +63,9 @@ const (
 	// service write in an atomic command, it makes the check and the write
 	// one step, so a removal cannot slip in between.
 	OpCheckRefs OpKind = "check_refs"
+	// OpInitCluster writes the cluster's address pool (Pool) unless it has
+	// one; an explicit, different pool is refused (ErrPoolFixed).
+	OpInitCluster OpKind = "init_cluster"
 )
 
 // Op is one write inside a Command.
@@ -83,6 +86,7 @@ type Op struct {
 	Secret  *api.Secret       `json:"sec,omitempty"`
 	Network *api.Network      `json:"net,omitempty"`
 	Labels  map[string]string `json:"l,omitempty"`
+	Pool    *PoolInit         `json:"pool,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

@@ -49,6 +49,10 @@ type snapshotData struct {
 	Configs  []*api.Config  `json:"configs,omitempty"`
 	Secrets  []*api.Secret  `json:"secrets,omitempty"`
 	Networks []*api.Network `json:"networks,omitempty"`
+	// Cluster and Hints hold the address pool and where each allocation
+	// resumes; the allocations themselves are on the objects.
+	Cluster *ClusterConfig `json:"cluster,omitempty"`
+	Hints   []*hint        `json:"hints,omitempty"`
 }
 
 // Snapshot captures the store at this moment. Persist runs later, while
@@ -80,6 +84,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		Configs:  s.tx.Configs(),
 		Secrets:  s.tx.Secrets(),
 		Networks: s.tx.Networks(),
+		Cluster:  s.tx.clusterConfig(),
+		Hints:    s.tx.hints(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()

@@ -15,6 +15,8 @@ const (
 	tableConfigs  = "configs"
 	tableSecrets  = "secrets"
 	tableNetworks = "networks"
+	tableHints    = "hints"
+	tableCluster  = "cluster"
 )
 
 // slotIndex indexes a task by service ID and slot (replicated) or node
@@ -47,6 +49,8 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 				"name": {Name: "name", Unique: true, Indexer: serviceNameIndex{}},
+				"addr": {Name: "addr", AllowMissing: true, Indexer: keysIndex{serviceVIPKeys}},
+				"port": {Name: "port", AllowMissing: true, Indexer: keysIndex{servicePortKeys}},
 			},
 		},
 		tableTasks: {
@@ -56,6 +60,8 @@ func schema() *memdb.DBSchema {
 				"service": {Name: "service", Indexer: &memdb.StringFieldIndex{Field: "ServiceID"}},
 				"node":    {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
 				"slot":    {Name: "slot", Indexer: slotIndex{}},
+				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
+				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
 			},
 		},
 		tableNodes: {
@@ -66,7 +72,19 @@ func schema() *memdb.DBSchema {
 		},
 		tableConfigs:  namedTable(tableConfigs),
 		tableSecrets:  namedTable(tableSecrets),
-		tableNetworks: namedTable(tableNetworks),
+		tableNetworks: networksTable(),
+		tableHints: {
+			Name: tableHints,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+			},
+		},
+		tableCluster: {
+			Name: tableCluster,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			},
+		},
 	}}
 }
 

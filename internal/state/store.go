@@ -140,6 +140,15 @@ func (s *Store) reset(data *snapshotData) error {
 		func() error {
 			return restoreTable(txn, tableNetworks, "network", data.Networks, func(o *api.Network) string { return o.ID })
 		},
+		func() error {
+			if data.Cluster == nil {
+				return nil
+			}
+			return restoreTable(txn, tableCluster, "cluster config", []*ClusterConfig{data.Cluster}, func(*ClusterConfig) string { return clusterID })
+		},
+		func() error {
+			return restoreTable(txn, tableHints, "hint", data.Hints, func(o *hint) string { return o.Key })
+		},
 	} {
 		if err := restore(); err != nil {
 			txn.Abort()

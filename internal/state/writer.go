@@ -49,7 +49,7 @@ func (w *writer) apply(op *Op) error {
 		return w.deleteNode(op.ID)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
-		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs:
+		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:
 		return w.applyObject(op)
 	}
 	return fmt.Errorf("unknown op %q", op.Kind)
@@ -107,6 +107,11 @@ func (w *writer) createService(in *api.Service) error {
 		return fmt.Errorf("service id %s: %w", in.ID, ErrNameConflict)
 	}
 	s := *in
+	ep, err := w.allocEndpoint(&s, nil)
+	if err != nil {
+		return err
+	}
+	s.Endpoint = ep
 	w.stamp(&s.Meta, true)
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
@@ -131,6 +136,19 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 	}
 	s := *in
 	s.CreatedAt = cur.CreatedAt
+	// The endpoint is the store's to work out, whatever the writer read.
+	ep, err := w.allocEndpoint(&s, cur.Endpoint)
+	if err != nil {
+		if !sameEndpointInputs(&cur.Spec, &s.Spec) {
+			return err
+		}
+		// A write that leaves the ports and networks alone (a
+		// controller's status) is never refused for them: a service
+		// stored before allocation existed keeps what it had until its
+		// spec changes.
+		ep = cur.Endpoint
+	}
+	s.Endpoint = ep
 	w.stamp(&s.Meta, false)
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
@@ -198,6 +216,9 @@ func (w *writer) createTask(in *api.Task) error {
 		}
 	}
 	t := *in
+	if err := w.attachTask(&t); err != nil {
+		return err
+	}
 	w.stamp(&t.Meta, true)
 	if err := w.txn.Insert(tableTasks, &t); err != nil {
 		return err

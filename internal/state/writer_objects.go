@@ -29,6 +29,8 @@ func (w *writer) applyObject(op *Op) error {
 		return w.removeNetwork(op.ID)
 	case OpCheckRefs:
 		return w.checkRefs(op.Service)
+	case OpInitCluster:
+		return w.initCluster(op.Pool)
 	}
 	return fmt.Errorf("unknown op %q", op.Kind)
 }
@@ -89,15 +91,20 @@ func (w *writer) usersOf(uses func(*api.ServiceSpec) bool) ([]string, error) {
 	return names, nil
 }
 
-// InUseError refuses the removal of an object that services use. It is
-// ErrInUse.
+// InUseError refuses the removal of an object that services use, or
+// that a task is on. It is ErrInUse.
 type InUseError struct {
 	Kind, Name string
 	// Services are the names of the services that use it, sorted.
 	Services []string
+	// Task names a running task on it (a network).
+	Task string
 }
 
 func (e *InUseError) Error() string {
+	if e.Task != "" {
+		return fmt.Sprintf("%s %q is in use by task %s", e.Kind, e.Name, e.Task)
+	}
 	what := "service"
 	if len(e.Services) > 1 {
 		what = "services"
@@ -134,8 +141,8 @@ func (w *writer) createNamed(table, kind, evType string, obj any, meta *api.Meta
 }
 
 // removeNamed removes the config, secret or network id, unless a service
-// names it.
-func (w *writer) removeNamed(table, kind, evType, id string) error {
+// names it or inUse, when not nil, refuses.
+func (w *writer) removeNamed(table, kind, evType, id string, inUse func(name string) error) error {
 	cur := w.first(table, "id", id)
 	if cur == nil {
 		return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
@@ -147,6 +154,11 @@ func (w *writer) removeNamed(table, kind, evType, id string) error {
 	}
 	if err := refuseInUse(kind, name, users); err != nil {
 		return err
+	}
+	if inUse != nil {
+		if err := inUse(name); err != nil {
+			return err
+		}
 	}
 	if err := w.txn.Delete(table, cur); err != nil {
 		return err
@@ -172,7 +184,7 @@ func (w *writer) config(id string) (*api.Config, error) {
 }
 
 func (w *writer) removeConfig(id string) error {
-	return w.removeNamed(tableConfigs, "config", api.EventConfig, id)
+	return w.removeNamed(tableConfigs, "config", api.EventConfig, id, nil)
 }
 
 func (w *writer) updateConfigLabels(id string, labels map[string]string, expect uint64) error {
@@ -210,7 +222,7 @@ func (w *writer) secret(id string) (*api.Secret, error) {
 }
 
 func (w *writer) removeSecret(id string) error {
-	return w.removeNamed(tableSecrets, "secret", api.EventSecret, id)
+	return w.removeNamed(tableSecrets, "secret", api.EventSecret, id, nil)
 }
 
 func (w *writer) updateSecretLabels(id string, labels map[string]string, expect uint64) error {
@@ -236,11 +248,37 @@ func (w *writer) createNetwork(in *api.Network) error {
 		return fmt.Errorf("create network: missing network")
 	}
 	n := *in
+	if err := w.checkFree(tableNetworks, "network", n.ID, n.Spec.Name); err != nil {
+		return err
+	}
+	if err := w.allocNetwork(&n); err != nil {
+		return err
+	}
 	return w.createNamed(tableNetworks, "network", api.EventNetwork, &n, &n.Meta, n.ID, n.Spec.Name)
 }
 
+// removeNetwork removes a network; its subnet and VXLAN ID go with it.
+// As in Swarm, a task meant to run that is on it keeps it (a service that
+// left the network may still run tasks of its old spec), unless its
+// service is gone: its tasks are on their way out.
 func (w *writer) removeNetwork(id string) error {
-	return w.removeNamed(tableNetworks, "network", api.EventNetwork, id)
+	tasksOn := func(name string) error {
+		it, err := w.txn.Get(tableTasks, "network", id)
+		if err != nil {
+			return err
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			t := raw.(*api.Task)
+			if t.Live() && w.first(tableServices, "id", t.ServiceID) != nil {
+				return &InUseError{Kind: "network", Name: name, Task: t.Name()}
+			}
+		}
+		return nil
+	}
+	if err := w.removeNamed(tableNetworks, "network", api.EventNetwork, id, tasksOn); err != nil {
+		return err
+	}
+	return w.dropHint(hintAddrPfx + id)
 }
 
 // checkRefs fails unless every config, secret and network svc names

@@ -1,0 +1,132 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/shoalproject/shoal/internal/allocator"
+)
+
+// ClusterConfig is what the cluster was created with: its address pool.
+// The first manager's first start writes it (OpInitCluster), and nothing
+// changes it afterwards.
+type ClusterConfig struct {
+	// ID is always clusterID: the table holds one row.
+	ID              string   `json:"id"`
+	DefaultAddrPool []string `json:"pool"`
+	SubnetSize      uint32   `json:"size"`
+}
+
+const clusterID = "cluster"
+
+// PoolInit is the payload of OpInitCluster.
+type PoolInit struct {
+	DefaultAddrPool []string `json:"pool"`
+	SubnetSize      uint32   `json:"size"`
+	// Explicit says the operator gave the pool (flags): a cluster created
+	// with another pool then refuses it, instead of ignoring it silently.
+	Explicit bool `json:"explicit,omitempty"`
+}
+
+// poolFixedError says what the pool is and what was asked. It is
+// ErrPoolFixed.
+type poolFixedError string
+
+func (e poolFixedError) Error() string        { return string(e) }
+func (e poolFixedError) Is(target error) bool { return target == ErrPoolFixed }
+
+// hint is where the next search of an allocation starts: the value handed
+// out last. Hints are in the snapshots, so a replica restored from one
+// hands out what the others do.
+type hint struct {
+	Key   string `json:"k"`
+	Value uint64 `json:"v"`
+}
+
+// Hint keys.
+const (
+	hintSubnet  = "subnet"
+	hintVNI     = "vni"
+	hintPortPfx = "port/"
+	hintAddrPfx = "addr/"
+)
+
+func (w *writer) hint(key string) uint64 {
+	if raw := w.first(tableHints, "id", key); raw != nil {
+		return raw.(*hint).Value
+	}
+	return 0
+}
+
+func (w *writer) setHint(key string, v uint64) error {
+	return w.txn.Insert(tableHints, &hint{Key: key, Value: v})
+}
+
+func (w *writer) dropHint(key string) error {
+	if raw := w.first(tableHints, "id", key); raw != nil {
+		return w.txn.Delete(tableHints, raw)
+	}
+	return nil
+}
+
+// clusterConfig returns the stored cluster config, nil before the first
+// OpInitCluster.
+func (w *writer) clusterConfig() *ClusterConfig {
+	if raw := w.first(tableCluster, "id", clusterID); raw != nil {
+		return raw.(*ClusterConfig)
+	}
+	return nil
+}
+
+// pool is the address pool networks get their subnets from: the
+// cluster's, or Swarm's default before the cluster config is written.
+func (w *writer) pool() (allocator.Pool, error) {
+	c := w.clusterConfig()
+	if c == nil {
+		return allocator.DefaultAddrPool(), nil
+	}
+	return allocator.ParsePool(c.DefaultAddrPool, int(c.SubnetSize))
+}
+
+// initCluster writes the cluster config if there is none. A cluster that
+// has one keeps it; an explicit, different pool is refused.
+func (w *writer) initCluster(in *PoolInit) error {
+	if in == nil {
+		return fmt.Errorf("init cluster: missing pool")
+	}
+	if _, err := allocator.ParsePool(in.DefaultAddrPool, int(in.SubnetSize)); err != nil {
+		return invalidf("init cluster: %v", err)
+	}
+	if cur := w.clusterConfig(); cur != nil {
+		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
+			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
+				cur.DefaultAddrPool, cur.SubnetSize, in.DefaultAddrPool, in.SubnetSize))
+		}
+		return nil
+	}
+	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize}
+	return w.txn.Insert(tableCluster, c)
+}
+
+// AddrPool returns the cluster's address pool and subnet size: those
+// written at its creation, else Swarm's defaults.
+func (r *ReadTx) AddrPool() ([]string, uint32) {
+	raw, err := r.txn.First(tableCluster, "id", clusterID)
+	if err != nil || raw == nil {
+		return []string{allocator.DefaultPool}, allocator.DefaultSubnetSize
+	}
+	c := raw.(*ClusterConfig)
+	return slices.Clone(c.DefaultAddrPool), c.SubnetSize
+}
+
+// clusterConfig returns the stored config for snapshots, nil when none.
+func (r *ReadTx) clusterConfig() *ClusterConfig {
+	raw, err := r.txn.First(tableCluster, "id", clusterID)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*ClusterConfig)
+}
+
+// hints returns every hint, for snapshots.
+func (r *ReadTx) hints() []*hint { return all[*hint](r, tableHints) }
