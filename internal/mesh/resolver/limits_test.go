@@ -199,3 +199,31 @@ func TestBadUpstreamRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestServeErrors: Serve with nothing to serve, or on a socket that fails,
+// returns an error instead of hanging, and leaves no goroutine behind.
+func TestServeErrors(t *testing.T) {
+	r := newResolver(t, Config{}, nil, testSnapshot())
+	if err := r.Serve(t.Context(), Listener{}); err == nil {
+		t.Error("no sockets: no error")
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.Close()
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(t.Context(), Listener{UDP: pc, TCP: ln}) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("closed UDP socket: no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve on a closed socket did not return")
+	}
+}
