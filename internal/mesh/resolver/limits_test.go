@@ -207,14 +207,7 @@ func TestServeErrors(t *testing.T) {
 	if err := r.Serve(t.Context(), Listener{}); err == nil {
 		t.Error("no sockets: no error")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := loopbackSockets(t)
 	_ = pc.Close()
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(t.Context(), Listener{UDP: pc, TCP: ln}) }()

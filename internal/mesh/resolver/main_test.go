@@ -106,8 +106,8 @@ type served struct {
 	tcp string
 }
 
-// serve starts r on a fresh loopback UDP socket and TCP listener.
-func serve(t *testing.T, r *Resolver, task string) served {
+// loopbackSockets is a fresh UDP socket and TCP listener on loopback.
+func loopbackSockets(t *testing.T) (net.PacketConn, net.Listener) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -117,6 +117,13 @@ func serve(t *testing.T, r *Resolver, task string) served {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pc, ln
+}
+
+// serve starts r on a fresh loopback UDP socket and TCP listener.
+func serve(t *testing.T, r *Resolver, task string) served {
+	t.Helper()
+	pc, ln := loopbackSockets(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(ctx, Listener{UDP: pc, TCP: ln, Task: task}) }()
