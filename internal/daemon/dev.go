@@ -18,6 +18,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/connlimit"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
@@ -61,6 +62,9 @@ type DevConfig struct {
 	// other nodes (`shoal agent`); empty serves none. The link is plain
 	// HTTP guarded by the join token: keep it on a trusted network.
 	AgentListen string
+	// AgentMaxConns bounds the connections open at once on the agent
+	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
+	AgentMaxConns int
 }
 
 // Dev is a running one-node cluster.
@@ -83,6 +87,8 @@ type Dev struct {
 	agentAddr string
 	agentLink *agentlink.Server
 	agentSrv  *http.Server
+	// agentConns bounds the agent port's connections.
+	agentConns connlimit.Limiter
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -186,7 +192,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, fmt.Errorf("restrict socket: %w", err)
 	}
 	if cfg.AgentListen != "" {
-		if err := d.serveAgents(cfg.AgentListen, log.With("component", "agentlink")); err != nil {
+		if err := d.serveAgents(cfg.AgentListen, cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
 			return nil, err
 		}
 	}
@@ -259,8 +265,16 @@ func (d *Dev) JoinToken() string { return d.joinToken }
 // serve them.
 func (d *Dev) AgentAddr() string { return d.agentAddr }
 
+// agentIdleTimeout closes an agent-port connection idle this long. An
+// agent's client drops its idle connections after 90s and heartbeats
+// every few seconds, so a live agent's connection never idles this long.
+var agentIdleTimeout = 2 * time.Minute
+
 // serveAgents serves agents of other nodes on addr.
-func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
+func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
+	if maxConns < 0 {
+		return fmt.Errorf("negative agent-port connection limit %d", maxConns)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for agents on %s: %w", addr, err)
@@ -272,11 +286,21 @@ func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
 		d.agentAddr = net.JoinHostPort(d.addr, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
-	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second}
+	// Connecting takes no token, so connections are bounded in number
+	// and in idle time, and a head must come within ReadHeaderTimeout;
+	// no ReadTimeout or WriteTimeout: the long-polls and the routes
+	// stream last as long as the agent (the routes stream has its own
+	// write deadline).
+	d.agentConns.Max, d.agentConns.Log, d.agentConns.Name = maxConns, log, "agent port"
+	if d.agentConns.Max == 0 {
+		d.agentConns.Max = defaultAgentMaxConns(openFileLimit())
+	}
+	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.agentSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.agentSrv.Serve(d.agentConns.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent server stopped", "err", err)
 		}
 	}()

@@ -66,11 +66,28 @@ func defaultIngressMaxConns(limit uint64) int {
 	if limit == 0 {
 		return 0
 	}
-	reserve := max(fdReserveMin, limit/4)
+	reserve := fdReserve(limit)
 	if limit < reserve+2*minIngressConns {
 		return minIngressConns
 	}
 	return int(min((limit-reserve)/2, math.MaxInt32))
+}
+
+// fdReserve is what the default ingress limit leaves to the rest of the
+// process under limit.
+func fdReserve(limit uint64) uint64 { return max(fdReserveMin, limit/4) }
+
+// defaultAgentMaxConns is the agent port's connection limit for an
+// open-file limit: a quarter of the reserve the ingress leaves (an agent
+// holds a few connections: its long-polls and heartbeats), so that
+// clients of the agent port, who need no token to connect, cannot take
+// the descriptors the API and the tasks need either; unbounded (0) when
+// the limit is unknown.
+func defaultAgentMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	return int(min(max(fdReserve(limit)/4, minIngressConns), math.MaxInt32))
 }
 
 // ingressMaxConns is the connection limit for an ingress asked for
