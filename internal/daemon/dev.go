@@ -18,6 +18,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/connlimit"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
@@ -119,6 +120,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	tokenPath := dir.Join("join-token")
 	_, statErr := os.Stat(tokenPath)
 	existing := statErr == nil
+	// A new node ID would not be in the cluster's Raft configuration:
+	// the manager would never lead.
+	idPath := dir.Join("node-id")
+	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
+		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
+	}
 	if d.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
 	}
