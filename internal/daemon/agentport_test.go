@@ -82,3 +82,41 @@ func TestAgentPortBoundsConnections(t *testing.T) {
 		t.Fatalf("after the idle ones closed: %d, want 401", resp.StatusCode)
 	}
 }
+
+// A request that declares a body and never sends it held its connection
+// (and its place under AgentMaxConns) forever: net/http reads up to
+// 256 KiB of an unread body, with no deadline, before it answers, even a
+// 401 to a client without a token. The agent port answers, and closes
+// the connection, once the body timeout passes.
+func TestAgentPortCutsAStalledBody(t *testing.T) {
+	defer func(d time.Duration) { agentBodyTimeout = d }(agentBodyTimeout)
+	agentBodyTimeout = 300 * time.Millisecond
+	d, err := StartDev(testCtx(t), DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, err := net.Dial("tcp", d.AgentAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /agent/v1/register HTTP/1.1\r\nHost: m\r\nContent-Length: 100000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a request whose body stalled: %v", err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Errorf("status %d (close %v), want 401 closing the connection", resp.StatusCode, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v, want the connection closed", err)
+	}
+}

@@ -277,6 +277,25 @@ func (d *Dev) AgentAddr() string { return d.agentAddr }
 // every few seconds, so a live agent's connection never idles this long.
 var agentIdleTimeout = 2 * time.Minute
 
+// agentBodyTimeout bounds the wait for a request's body on the agent
+// port. The server has no ReadTimeout (it would end the long-polls), and
+// net/http reads what is left of a body, up to 256 KiB, before it
+// answers or reuses the connection: without a deadline, a client without
+// a token could hold a connection forever by declaring a body and never
+// sending it.
+var agentBodyTimeout = 30 * time.Second
+
+// bodyDeadline sets the read deadline of requests that have a body, so
+// that reading it ends by timeout.
+func bodyDeadline(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a length, or -1: chunked
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // serveAgents serves agents of other nodes on addr.
 func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 	if maxConns < 0 {
@@ -294,15 +313,15 @@ func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 	}
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
 	// Connecting takes no token, so connections are bounded in number
-	// and in idle time, and a head must come within ReadHeaderTimeout;
-	// no ReadTimeout or WriteTimeout: the long-polls and the routes
-	// stream last as long as the agent (the routes stream has its own
-	// write deadline).
+	// and in idle time, a head must come within ReadHeaderTimeout and a
+	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
+	// long-polls and the routes stream last as long as the agent (the
+	// routes stream has its own write deadline).
 	d.agentConns.Max, d.agentConns.Log, d.agentConns.Name = maxConns, log, "agent port"
 	if d.agentConns.Max == 0 {
 		d.agentConns.Max = defaultAgentMaxConns(openFileLimit())
 	}
-	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
+	d.agentSrv = &http.Server{Handler: bodyDeadline(d.agentLink, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
