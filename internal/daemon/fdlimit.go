@@ -44,7 +44,9 @@ func raiseFileLimit(log *slog.Logger) {
 			lim = raised
 		}
 	}
-	log.Info("open-file limit", "soft", lim.Cur, "hard", lim.Max)
+	// Debug, not Info: a start that is refused (a damaged data folder)
+	// prints its one error line and nothing else.
+	log.Debug("open-file limit", "soft", lim.Cur, "hard", lim.Max)
 	if lim.Cur < 1024 {
 		log.Warn("the open-file limit is low; raise it (ulimit -n, LimitNOFILE=) for many tasks or clients", "limit", lim.Cur)
 	}
