@@ -48,13 +48,14 @@ var (
 )
 
 // checkFolder reads the Raft folder dir, changing nothing, and refuses
-// (with a *DamagedError) what Raft would panic on, silently skip, or start
-// a new cluster from. existing says the caller knows the folder held a
+// (with a *DamagedError) what Raft would panic on, silently skip, start
+// a new cluster from, or never lead: a cluster whose configuration does
+// not hold nodeID. existing says the caller knows the folder held a
 // cluster before. It reports whether the folder holds Raft state.
 //
 // Its cost is one walk over the log's keys and the decoding of the entries
 // after the newest snapshot, which Raft reads again to start.
-func checkFolder(dir string, existing bool) (bool, error) {
+func checkFolder(dir, nodeID string, existing bool) (bool, error) {
 	newest, err := checkSnapshots(filepath.Join(dir, snapshotsDir))
 	if err != nil {
 		return false, err
@@ -94,8 +95,39 @@ func checkFolder(dir string, existing bool) (bool, error) {
 	if newest != nil && newest.Index+1 > from {
 		from = newest.Index + 1
 	}
-	err = guard(path, func() error { return checkLogEntries(path, from, last) })
-	return true, err
+	var conf *raft.Configuration
+	if newest != nil && len(newest.Configuration.Servers) > 0 {
+		conf = &newest.Configuration
+	}
+	err = guard(path, func() error {
+		logConf, err := checkLogEntries(path, from, last)
+		if logConf != nil {
+			conf = logConf
+		}
+		return err
+	})
+	if err != nil {
+		return true, err
+	}
+	return true, checkMember(path, nodeID, conf)
+}
+
+// checkMember checks that the newest Raft configuration, when there is
+// one, holds nodeID: Raft would start, but never elect a node it does
+// not hold, and the start would hang. Its node-id was replaced, or the
+// folder comes from another node.
+func checkMember(path, nodeID string, conf *raft.Configuration) error {
+	if conf == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(conf.Servers))
+	for _, s := range conf.Servers {
+		if string(s.ID) == nodeID {
+			return nil
+		}
+		ids = append(ids, string(s.ID))
+	}
+	return &DamagedError{File: path, Problem: fmt.Sprintf("holds a cluster of managers %s, not of this node %s (its node-id does not belong with this Raft log)", strings.Join(ids, ", "), nodeID)}
 }
 
 // checkSnapshots reads the metadata of every snapshot in dir and returns
@@ -219,26 +251,32 @@ func entryRange(from, to uint64) string {
 }
 
 // checkLogEntries decodes the entries from..last, which Raft reads when it
-// starts (and panics when one is missing or does not decode).
-func checkLogEntries(path string, from, last uint64) error {
+// starts (and panics when one is missing or does not decode), and returns
+// the last configuration among them, nil when there is none.
+func checkLogEntries(path string, from, last uint64) (*raft.Configuration, error) {
 	if from > last {
-		return nil
+		return nil, nil
 	}
 	var bf boltFile
 	defer bf.closeIfLeaked()
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: bf.options(bbolt.Options{ReadOnly: true, Timeout: time.Second})})
 	bf.opened()
 	if err != nil {
-		return boltOpenError(path, err)
+		return nil, boltOpenError(path, err)
 	}
 	defer logs.Close()
 	var entry raft.Log
+	var conf *raft.Configuration
 	for i := from; i <= last; i++ {
 		if err := logs.GetLog(i, &entry); err != nil {
-			return &DamagedError{File: path, Problem: fmt.Sprintf("has a damaged log entry %d (%v)", i, err)}
+			return nil, &DamagedError{File: path, Problem: fmt.Sprintf("has a damaged log entry %d (%v)", i, err)}
+		}
+		if entry.Type == raft.LogConfiguration {
+			c := raft.DecodeConfiguration(entry.Data) // panics, as in Raft, on damage
+			conf = &c
 		}
 	}
-	return nil
+	return conf, nil
 }
 
 // boltOpenError is the error of a failed bbolt open: a *DamagedError when

@@ -58,7 +58,7 @@ type Raft struct {
 func Open(cfg Config, store *state.Store) (*Raft, error) {
 	// Everything that can find the folder damaged runs before anything is
 	// written to it.
-	existing, err := checkFolder(cfg.Dir, cfg.Existing)
+	existing, err := checkFolder(cfg.Dir, cfg.NodeID, cfg.Existing)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/allocator"
+	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/connlimit"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
@@ -75,6 +77,9 @@ type DevConfig struct {
 	// cluster's fails the start.
 	DefaultAddrPool []string
 	SubnetSize      int
+	// AgentMaxConns bounds the connections open at once on the agent
+	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
+	AgentMaxConns int
 }
 
 // Dev is a running one-node cluster.
@@ -97,6 +102,8 @@ type Dev struct {
 	agentAddr string
 	agentLink *agentlink.Server
 	agentSrv  *http.Server
+	// agentConns bounds the agent port's connections.
+	agentConns connlimit.Limiter
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -127,6 +134,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	tokenPath := dir.Join("join-token")
 	_, statErr := os.Stat(tokenPath)
 	existing := statErr == nil
+	// A new node ID would not be in the cluster's Raft configuration:
+	// the manager would never lead.
+	idPath := dir.Join("node-id")
+	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
+		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
+	}
 	if d.nodeID, err = dir.NodeID(); err != nil {
 		return nil, err
 	}
@@ -204,7 +217,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, fmt.Errorf("restrict socket: %w", err)
 	}
 	if cfg.AgentListen != "" {
-		if err := d.serveAgents(cfg.AgentListen, log.With("component", "agentlink")); err != nil {
+		if err := d.serveAgents(cfg.AgentListen, cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
 			return nil, err
 		}
 	}
@@ -294,8 +307,35 @@ func (d *Dev) JoinToken() string { return d.joinToken }
 // serve them.
 func (d *Dev) AgentAddr() string { return d.agentAddr }
 
+// agentIdleTimeout closes an agent-port connection idle this long. An
+// agent's client drops its idle connections after 90s and heartbeats
+// every few seconds, so a live agent's connection never idles this long.
+var agentIdleTimeout = 2 * time.Minute
+
+// agentBodyTimeout bounds the wait for a request's body on the agent
+// port. The server has no ReadTimeout (it would end the long-polls), and
+// net/http reads what is left of a body, up to 256 KiB, before it
+// answers or reuses the connection: without a deadline, a client without
+// a token could hold a connection forever by declaring a body and never
+// sending it.
+var agentBodyTimeout = 30 * time.Second
+
+// bodyDeadline sets the read deadline of requests that have a body, so
+// that reading it ends by timeout.
+func bodyDeadline(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a length, or -1: chunked
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // serveAgents serves agents of other nodes on addr.
-func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
+func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
+	if maxConns < 0 {
+		return fmt.Errorf("negative agent-port connection limit %d", maxConns)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for agents on %s: %w", addr, err)
@@ -308,11 +348,21 @@ func (d *Dev) serveAgents(addr string, log *slog.Logger) error {
 	}
 	d.reserve(ln.Addr().String())
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
-	d.agentSrv = &http.Server{Handler: d.agentLink, ReadHeaderTimeout: 10 * time.Second}
+	// Connecting takes no token, so connections are bounded in number
+	// and in idle time, a head must come within ReadHeaderTimeout and a
+	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
+	// long-polls and the routes stream last as long as the agent (the
+	// routes stream has its own write deadline).
+	d.agentConns.Max, d.agentConns.Log, d.agentConns.Name = maxConns, log, "agent port"
+	if d.agentConns.Max == 0 {
+		d.agentConns.Max = defaultAgentMaxConns(openFileLimit())
+	}
+	d.agentSrv = &http.Server{Handler: bodyDeadline(d.agentLink, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.agentSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.agentSrv.Serve(d.agentConns.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent server stopped", "err", err)
 		}
 	}()

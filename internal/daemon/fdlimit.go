@@ -44,6 +44,8 @@ func raiseFileLimit(log *slog.Logger) {
 			lim = raised
 		}
 	}
+	// Debug, not Info: a start that is refused (a damaged data folder)
+	// prints its one error line and nothing else.
 	log.Debug("open-file limit", "soft", lim.Cur, "hard", lim.Max)
 	if lim.Cur < 1024 {
 		log.Warn("the open-file limit is low; raise it (ulimit -n, LimitNOFILE=) for many tasks or clients", "limit", lim.Cur)
@@ -66,11 +68,28 @@ func defaultIngressMaxConns(limit uint64) int {
 	if limit == 0 {
 		return 0
 	}
-	reserve := max(fdReserveMin, limit/4)
+	reserve := fdReserve(limit)
 	if limit < reserve+2*minIngressConns {
 		return minIngressConns
 	}
 	return int(min((limit-reserve)/2, math.MaxInt32))
+}
+
+// fdReserve is what the default ingress limit leaves to the rest of the
+// process under limit.
+func fdReserve(limit uint64) uint64 { return max(fdReserveMin, limit/4) }
+
+// defaultAgentMaxConns is the agent port's connection limit for an
+// open-file limit: a quarter of the reserve the ingress leaves (an agent
+// holds a few connections: its long-polls and heartbeats), so that
+// clients of the agent port, who need no token to connect, cannot take
+// the descriptors the API and the tasks need either; unbounded (0) when
+// the limit is unknown.
+func defaultAgentMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	return int(min(max(fdReserve(limit)/4, minIngressConns), math.MaxInt32))
 }
 
 // ingressMaxConns is the connection limit for an ingress asked for

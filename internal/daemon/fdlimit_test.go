@@ -35,6 +35,25 @@ func TestIngressMaxConnsLeavesAReserve(t *testing.T) {
 	}
 }
 
+// TestAgentMaxConnsFitsTheReserve: the agent port's default limit is a
+// quarter of the reserve the ingress leaves, so both together still leave
+// the API and the tasks most of it.
+func TestAgentMaxConnsFitsTheReserve(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{
+		{0, 0},           // unknown: unbounded
+		{100, 32},        // 128/4
+		{1024, 64},       // 256/4
+		{1 << 20, 65536}, // 262144/4
+	} {
+		if got := defaultAgentMaxConns(tc.limit); got != tc.want {
+			t.Errorf("limit %d: %d agent-port connections, want %d", tc.limit, got, tc.want)
+		}
+	}
+}
+
 // TestRaiseFileLimit: a soft RLIMIT_NOFILE under the hard one is raised
 // to it.
 func TestRaiseFileLimit(t *testing.T) {

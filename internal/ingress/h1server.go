@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/connlimit"
 )
 
 // The fast path: Serve accepts client connections itself and serves
@@ -113,7 +115,7 @@ func (l *handoffListener) handoff(c net.Conn) bool {
 // returns them first. Its Close releases its place in the connection
 // limit.
 type replayConn struct {
-	limitConn
+	*connlimit.Conn
 	buf []byte
 }
 
@@ -124,15 +126,6 @@ func (c *replayConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
-}
-
-// CloseWrite lets net/http half-close the connection after an error
-// response, as it does a *net.TCPConn.
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
 
 // Serve accepts HTTP connections on ln until Shutdown; it returns
@@ -188,14 +181,14 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !p.admit() {
+		if !p.clients.Admit() {
 			_ = c.Close()
 			continue
 		}
 		fc := p.newConn(c, hl)
 		if !p.trackConn(fc, true) {
 			_ = c.Close()
-			p.release()
+			p.clients.Release()
 			continue
 		}
 		go fc.serve()
@@ -267,7 +260,7 @@ func (c *fconn) serve() {
 		v := recover()
 		if !handedOff {
 			_ = c.c.Close()
-			c.p.release()
+			c.p.clients.Release()
 		}
 		c.p.trackConn(c, false)
 		if v != nil {
@@ -355,7 +348,7 @@ func (c *fconn) handoff(head []byte) bool {
 	buf := make([]byte, 0, len(head)+len(rest))
 	buf = append(append(buf, head...), rest...)
 	_ = c.c.SetDeadline(time.Time{})
-	if !c.hl.handoff(&replayConn{limitConn: limitConn{Conn: c.c, p: c.p}, buf: buf}) {
+	if !c.hl.handoff(&replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}) {
 		return false
 	}
 	// net/http's Shutdown waits for it from now on (serve's end untracks

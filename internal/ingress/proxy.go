@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/connlimit"
 )
 
 // Options configure a Proxy. The zero value is usable.
@@ -134,12 +136,9 @@ type Proxy struct {
 	draining atomic.Bool
 	// handoffs counts connections handed to net/http (for tests).
 	handoffs atomic.Uint64
-	// openConns and refusedConns count client connections against
-	// Options.MaxConns; refusedWarned is when a refusal was last logged
+	// clients counts client connections against Options.MaxConns
 	// (connlimit.go).
-	openConns     atomic.Int64
-	refusedConns  atomic.Uint64
-	refusedWarned atomic.Int64
+	clients connlimit.Limiter
 }
 
 // NewProxy returns a proxy routing with t.
@@ -155,6 +154,7 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	}
 	p.hostname, _ = os.Hostname()
 	p.paths = pathRule{allowSlash: opts.AllowEncodedSlash, allowBackslash: opts.AllowEncodedBackslash}
+	p.clients.Max, p.clients.Log, p.clients.Name = opts.MaxConns, opts.ErrorLog, "ingress"
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &forwarder{maxAttempts: opts.MaxAttempts, ejectTime: t.opts.EjectTime},
@@ -170,8 +170,8 @@ func NewProxy(t *Table, opts Options) *Proxy {
 // Stats returns a snapshot of the request and connection counters.
 func (p *Proxy) Stats() Stats {
 	s := p.table.Stats()
-	s.OpenConns = p.openConns.Load()
-	s.RefusedConns = p.refusedConns.Load()
+	s.OpenConns = p.clients.Open()
+	s.RefusedConns = p.clients.Refused()
 	return s
 }
 
@@ -423,7 +423,7 @@ func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 		return http.ErrServerClosed
 	}
 	defer p.untrack(srv)
-	return srv.ServeTLS(limitListener{Listener: ln, p: p}, "", "")
+	return srv.ServeTLS(p.clients.Listener(ln), "", "")
 }
 
 func (p *Proxy) newServer(cfg *tls.Config) *http.Server {

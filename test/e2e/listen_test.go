@@ -38,6 +38,10 @@ func TestDevListensOnlyWhereAsked(t *testing.T) {
 			t.Fatalf("no --manager ADDR in the join command %q", join)
 		}
 		agents := join[i+1]
+		token, ok := strings.CutPrefix(join[0], "SHOAL_JOIN_TOKEN=")
+		if !ok {
+			t.Fatalf("no SHOAL_JOIN_TOKEN=T in the join command %q", join)
+		}
 		want := []string{u.Host, agents}
 		got := listeningTCP(t, p.cmd.Process.Pid)
 		slices.Sort(want)
@@ -48,6 +52,25 @@ func TestDevListensOnlyWhereAsked(t *testing.T) {
 			if err := sendAppendEntries(addr); err == nil {
 				t.Errorf("%s accepted a Raft AppendEntries", addr)
 			}
+		}
+		if udp := boundUDP(t, p.cmd.Process.Pid); len(udp) != 0 {
+			t.Errorf("shoal dev has UDP sockets %v, want none", udp)
+		}
+
+		// A worker listens only on its ingress: it has no Raft at all.
+		adir := t.TempDir()
+		a, alines := startNodeProc(t, "shoal agent", adir, "ingress:", "agent", "--manager", agents, "--token", token,
+			"--addr", "127.0.0.2", "--data-dir", adir, "--ingress", "127.0.0.2:0", "--docker=false", "--log-level", "error")
+		defer a.signal(syscall.SIGTERM)
+		au, err := url.Parse(strings.Fields(field(t, alines, "ingress"))[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := listeningTCP(t, a.cmd.Process.Pid); !slices.Equal(got, []string{au.Host}) {
+			t.Errorf("shoal agent listens on TCP %v, want only its ingress %s", got, au.Host)
+		}
+		if udp := boundUDP(t, a.cmd.Process.Pid); len(udp) != 0 {
+			t.Errorf("shoal agent has UDP sockets %v, want none", udp)
 		}
 	})
 	t.Run("no ingress, no agents", func(t *testing.T) {
@@ -114,6 +137,26 @@ func (dialOnly) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(12
 // /proc/PID/net/tcp and tcp6 whose inode is one of its open files.
 func listeningTCP(t *testing.T, pid int) []string {
 	t.Helper()
+	const listen = "0A"
+	return procSockets(t, pid, "tcp", func(state, _ string) bool { return state == listen })
+}
+
+// boundUDP returns the addresses of the UDP sockets process pid has open
+// that take datagrams from anyone: those with no remote address (a
+// resolver's connected socket has one).
+func boundUDP(t *testing.T, pid int) []string {
+	t.Helper()
+	return procSockets(t, pid, "udp", func(_, remote string) bool {
+		ip, port, _ := strings.Cut(remote, ":")
+		return strings.Trim(ip, "0") == "" && strings.Trim(port, "0") == ""
+	})
+}
+
+// procSockets returns the local addresses (sorted) of the sockets of
+// /proc/PID/net/PROTO and PROTO6 that are open files of process pid and
+// for whose state and remote address keep holds.
+func procSockets(t *testing.T, pid int, proto string, keep func(state, remote string) bool) []string {
+	t.Helper()
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -126,15 +169,14 @@ func listeningTCP(t *testing.T, pid int) []string {
 		}
 	}
 	var out []string
-	for _, table := range []string{"tcp", "tcp6"} {
+	for _, table := range []string{proto, proto + "6"} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
-			const listen = "0A"
-			if len(f) < 10 || f[3] != listen || !inodes[f[9]] {
+			if len(f) < 10 || !keep(f[3], f[2]) || !inodes[f[9]] {
 				continue
 			}
 			out = append(out, procAddr(t, f[1]))

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// The agent port takes no token per connection: a client without one
+// could open connections until the process runs out of file
+// descriptors, and keep each open forever after one refused request.
+// Past AgentMaxConns a connection is closed at once; an idle one is
+// closed after the idle timeout.
+func TestAgentPortBoundsConnections(t *testing.T) {
+	defer func(d time.Duration) { agentIdleTimeout = d }(agentIdleTimeout)
+	agentIdleTimeout = 300 * time.Millisecond
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0", AgentMaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// ask sends a request without a token on c and reads the answer.
+	ask := func(c net.Conn) *http.Response {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /agent/v1/routes HTTP/1.1\r\nHost: m\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", d.AgentAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closed := func(c net.Conn, within time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(within))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	held := []net.Conn{dial(), dial()}
+	for _, c := range held {
+		if resp := ask(c); resp.StatusCode != http.StatusUnauthorized || resp.Close {
+			t.Fatalf("no token: %d (close %v), want 401 kept alive", resp.StatusCode, resp.Close)
+		}
+	}
+	if over := dial(); !closed(over, 5*time.Second) {
+		t.Fatal("a connection past AgentMaxConns was served")
+	}
+	// Idle after their answer, both are closed after the idle timeout,
+	// which frees their places.
+	start := time.Now()
+	for _, c := range held {
+		if !closed(c, 5*time.Second) {
+			t.Fatal("an idle agent-port connection was not closed")
+		}
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("idle connections closed after %s, want about %s", waited, agentIdleTimeout)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.agentConns.Open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d agent-port connections still counted once all closed", d.agentConns.Open())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp := ask(dial()); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after the idle ones closed: %d, want 401", resp.StatusCode)
+	}
+}
+
+// A request that declares a body and never sends it held its connection
+// (and its place under AgentMaxConns) forever: net/http reads up to
+// 256 KiB of an unread body, with no deadline, before it answers, even a
+// 401 to a client without a token. The agent port answers, and closes
+// the connection, once the body timeout passes.
+func TestAgentPortCutsAStalledBody(t *testing.T) {
+	defer func(d time.Duration) { agentBodyTimeout = d }(agentBodyTimeout)
+	agentBodyTimeout = 300 * time.Millisecond
+	d, err := StartDev(testCtx(t), DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, err := net.Dial("tcp", d.AgentAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /agent/v1/register HTTP/1.1\r\nHost: m\r\nContent-Length: 100000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a request whose body stalled: %v", err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Errorf("status %d (close %v), want 401 closing the connection", resp.StatusCode, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v, want the connection closed", err)
+	}
+}
