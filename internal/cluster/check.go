@@ -32,10 +32,13 @@ func (e *DamagedError) Error() string {
 	return fmt.Sprintf("%s %s: the data folder is damaged, and was left as it is: restore it from a backup, or move it away to start a new cluster", e.File, e.Problem)
 }
 
+// LogFile is the Raft log's file in a Raft folder.
+const LogFile = "raft.db"
+
 // Files of a Raft folder (hashicorp/raft's FileSnapshotStore names the
 // snapshot files).
 const (
-	logFile      = "raft.db"
+	logFile      = LogFile
 	snapshotsDir = "snapshots"
 	metaFile     = "meta.json"
 	stateFile    = "state.bin"

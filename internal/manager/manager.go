@@ -74,8 +74,16 @@ func Start(cfg Config) (*Manager, error) {
 	// log, so a key beside a missing log means the log was lost.
 	keyPath := filepath.Join(cfg.RaftDir, secretkey.FileName)
 	existing := cfg.Existing
-	if _, err := os.Stat(keyPath); err == nil {
+	_, keyErr := os.Stat(keyPath)
+	if keyErr == nil {
 		existing = true
+	}
+	// A folder that held a cluster had its key since its first start: a
+	// new one would leave every stored secret unreadable, silently. (A
+	// folder that lost its Raft log too is refused for that, by Open.)
+	_, logErr := os.Stat(filepath.Join(cfg.RaftDir, cluster.LogFile))
+	if cfg.Existing && cfg.SecretKey == nil && errors.Is(keyErr, os.ErrNotExist) && logErr == nil {
+		return nil, &cluster.DamagedError{File: keyPath, Problem: "is missing, but the data folder held a cluster whose secrets it decrypts"}
 	}
 	store := state.NewStore()
 	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, Existing: existing, Logger: log, Fast: cfg.FastRaft}, store)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,8 +15,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -412,5 +416,35 @@ func TestUpdateServiceEmptyEqualsUnset(t *testing.T) {
 	}
 	if got.SpecVersion != 1 || got.Spec.Mode.Replicas() != 4 {
 		t.Errorf("scaling with empty maps: SpecVersion %d, replicas %d", got.SpecVersion, got.Spec.Mode.Replicas())
+	}
+}
+
+// A cluster's secrets are sealed with its key: a folder that held a
+// cluster and lost the key is refused, not given a new key that would
+// leave every stored secret unreadable.
+func TestLostSecretKeyIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := start(t, dir)
+	if _, err := m.CreateSecret(testCtx(t), api.SecretSpec{Name: "db", Data: []byte("hush")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, secretkey.FileName)
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := manager.Start(manager.Config{RaftDir: dir, NodeID: nodeID, Logger: quiet, FastRaft: true, Existing: true})
+	if err == nil {
+		m2.Close()
+		t.Fatal("Start on a folder that lost its secret key succeeded")
+	}
+	var damaged *cluster.DamagedError
+	if !errors.As(err, &damaged) || damaged.File != keyPath {
+		t.Errorf("Start: %v, want a DamagedError naming %s", err, keyPath)
+	}
+	if _, err := os.Stat(keyPath); !os.IsNotExist(err) {
+		t.Errorf("a refused start made a new key (%v)", err)
 	}
 }
