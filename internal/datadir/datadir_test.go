@@ -206,3 +206,38 @@ func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
 		t.Errorf("a refused folder's mode changed to %v", fi.Mode())
 	}
 }
+
+// A private data folder inside a folder others may write (not sticky) is
+// no safer: another user renames it away and puts their own in its place
+// while shoal runs, and shoal's next open of raft.db, or of its socket,
+// lands in theirs. A sticky folder (as /tmp) lets no one rename what is
+// not theirs.
+func TestOpenRefusesFolderInsideOneOthersMayChange(t *testing.T) {
+	base := t.TempDir()
+	shared := filepath.Join(base, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(shared, "data"), filepath.Join(shared, "deeper", "data")} {
+		d, err := datadir.Open(path)
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%s) = nil error, want a refusal", path)
+			continue
+		}
+		if want := shared + ", a folder above data folder " + path + ", is owned by uid"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--data-dir") {
+			t.Errorf("Open(%s) = %v, want it to name %s and --data-dir", path, err, shared)
+		}
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	d, err := datadir.Open(filepath.Join(shared, "data"))
+	if err != nil {
+		t.Fatalf("Open in a sticky folder: %v", err)
+	}
+	d.Close()
+}
