@@ -171,12 +171,7 @@ func TestOpenFailsOnAFile(t *testing.T) {
 func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
 	base := t.TempDir()
 	open777 := filepath.Join(base, "open")
-	if err := os.Mkdir(open777, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(open777, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	mkdirOpen(t, open777)
 	target := filepath.Join(base, "elsewhere")
 	if err := os.Mkdir(target, 0o700); err != nil {
 		t.Fatal(err)
@@ -215,12 +210,7 @@ func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
 func TestOpenRefusesFolderInsideOneOthersMayChange(t *testing.T) {
 	base := t.TempDir()
 	shared := filepath.Join(base, "shared")
-	if err := os.Mkdir(shared, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	mkdirOpen(t, shared)
 	for _, path := range []string{filepath.Join(shared, "data"), filepath.Join(shared, "deeper", "data")} {
 		d, err := datadir.Open(path)
 		if err == nil {
@@ -240,4 +230,15 @@ func TestOpenRefusesFolderInsideOneOthersMayChange(t *testing.T) {
 		t.Fatalf("Open in a sticky folder: %v", err)
 	}
 	d.Close()
+}
+
+// mkdirOpen makes the folder path, mode 0777 whatever the umask.
+func mkdirOpen(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
 }
