@@ -14,8 +14,9 @@ import (
 // stays far below PerAddr; a flood with the join token does not, and
 // each registration is a Raft write and a session.
 type RegisterLimits struct {
-	// PerAddr is the rate allowed from one IPv4 address or IPv6 /64, with
-	// bursts of PerAddrBurst. Defaults: 1/s, 10.
+	// PerAddr is the rate allowed from one IPv4 address or IPv6 /64 (all
+	// loopback addresses count as one), with bursts of PerAddrBurst.
+	// Defaults: 1/s, 10.
 	PerAddr      rate.Limit
 	PerAddrBurst int
 	// Total is the rate allowed from everyone, with bursts of
@@ -70,12 +71,7 @@ func newRegisterLimiter(l RegisterLimits) *registerLimiter {
 // allow takes a registration from ip, or returns how long to wait before
 // the next one may succeed.
 func (l *registerLimiter) allow(ip netip.Addr, now time.Time) (ok bool, retry time.Duration) {
-	bits := 32
-	if !ip.Unmap().Is4() {
-		// One host of IPv6 has a /64 to pick addresses from.
-		bits = 64
-	}
-	key, _ := ip.Unmap().Prefix(bits)
+	key := hostKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.addrs[key]
@@ -105,4 +101,25 @@ func (l *registerLimiter) allow(ip netip.Addr, now time.Time) (ok bool, retry ti
 		return false, d
 	}
 	return true, 0
+}
+
+// loopbackKey is the one key of every loopback address.
+var loopbackKey = netip.MustParsePrefix("127.0.0.0/8")
+
+// hostKey names the host an address belongs to, as far as the limiter
+// can tell: an IPv4 address, an IPv6 /64 (one host has a /64 to pick
+// addresses from), and all loopback addresses together, since Linux
+// answers on every address of 127.0.0.0/8, and on ::1, without any
+// setup.
+func hostKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return loopbackKey
+	}
+	bits := 32
+	if !ip.Is4() {
+		bits = 64
+	}
+	key, _ := ip.Prefix(bits)
+	return key
 }

@@ -21,13 +21,16 @@ import (
 // A line that cannot be written within the write timeout ends the stream:
 // the reader stopped reading, and the changes queued for it would
 // otherwise pile up in memory for as long as its connection stays open.
-// It connects again and starts from a new snapshot.
+// It connects again and starts from a new snapshot. So does a reader
+// slow enough that more than the server's stream queue of changes waits
+// for it: the write timeout alone would let a reader that takes nearly
+// as long on each line keep a growing queue alive.
 //
 // Services and tasks are trimmed to what routing needs: a worker sees the
 // cluster's routing labels and endpoints, not every service's
 // environment and command.
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
-	tx, sub := s.store.Subscribe()
+	tx, sub := s.store.SubscribeBounded(s.streamQueue)
 	defer sub.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -68,6 +71,9 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 		}
 		evs, err := sub.Drain()
 		if err != nil {
+			if errors.Is(err, state.ErrSlowSubscriber) {
+				s.log.Warn("routes stream ended: the node fell behind", "remote", r.RemoteAddr, "queued", s.streamQueue)
+			}
 			return
 		}
 		var u routeUpdate

@@ -3,7 +3,6 @@ package agentlink_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -150,18 +149,7 @@ func TestRegistrationFloodLimited(t *testing.T) {
 	e := newEnvWith(t, agentlink.RegisterLimits{PerAddr: 0.001, PerAddrBurst: 5, Total: 0.001, TotalBurst: 12}, 1000)
 	registerFrom := func(from string, node string) (int, string, http.Header) {
 		t.Helper()
-		hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}}
-		defer hc.CloseIdleConnections()
-		req, _ := http.NewRequestWithContext(testCtx(t), "POST", e.http.URL+"/agent/v1/register",
-			strings.NewReader(`{"NodeID":"`+node+`","Addr":"`+from+`"}`))
-		req.Header.Set("Authorization", "Bearer "+e.token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		return e.registerFrom(t, from, node)
 	}
 	ok := 0
 	for i := range 20 {
@@ -179,7 +167,7 @@ func TestRegistrationFloodLimited(t *testing.T) {
 	}
 	// From other addresses, until the total is spent.
 	for i := range 10 {
-		code, _, _ := registerFrom(fmt.Sprintf("127.0.1.%d", i+1), nodeID(100+i))
+		code, _, _ := registerFrom(fmt.Sprintf("192.0.2.%d", i+1), nodeID(100+i))
 		if code == 200 {
 			ok++
 		}
@@ -194,7 +182,7 @@ func TestRegistrationFloodLimited(t *testing.T) {
 	// The node table: a dispatcher that admits 3 nodes.
 	e = newEnvWith(t, agentlink.RegisterLimits{PerAddrBurst: 100, TotalBurst: 100}, 3)
 	for i := range 5 {
-		code, body, h := registerFrom(fmt.Sprintf("127.0.2.%d", i+1), nodeID(i))
+		code, body, h := registerFrom(fmt.Sprintf("192.0.2.%d", i+1), nodeID(i))
 		wantOK := i < 3
 		if (code == 200) != wantOK || (!wantOK && (code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, "the most it admits"))) {
 			t.Fatalf("registration %d with a table of 3: %d %s", i, code, body)
@@ -203,6 +191,43 @@ func TestRegistrationFloodLimited(t *testing.T) {
 	if n := len(e.store.Read().Nodes()); n != 3 {
 		t.Fatalf("%d nodes, want 3", n)
 	}
+}
+
+// Linux answers on all of 127.0.0.0/8 (and ::1) without configuring an
+// address: a local user who holds the join token must not get a fresh
+// per-address budget from each loopback address. They are one host.
+func TestRegistrationRateLoopbackIsOneHost(t *testing.T) {
+	e := newEnvWith(t, agentlink.RegisterLimits{PerAddr: 0.001, PerAddrBurst: 5, Total: 0.001, TotalBurst: 1000}, 1000)
+	ok := 0
+	for i := range 20 {
+		from := fmt.Sprintf("127.%d.%d.%d", i%3, i%7, i+1)
+		if i%4 == 3 {
+			from = "::1"
+		}
+		code, body, _ := e.registerFrom(t, from, nodeID(i))
+		switch code {
+		case 200:
+			ok++
+		case 429:
+		default:
+			t.Fatalf("registration %d from %s: %d %s", i, from, code, body)
+		}
+	}
+	if ok != 5 {
+		t.Fatalf("%d registrations from loopback addresses accepted, want one host's burst of 5", ok)
+	}
+}
+
+// registerFrom registers node at address from, as a request from that
+// address.
+func (e *env) registerFrom(t *testing.T, from, node string) (int, string, http.Header) {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/agent/v1/register", strings.NewReader(`{"NodeID":"`+node+`","Addr":"`+from+`"}`))
+	r.RemoteAddr = net.JoinHostPort(from, "40000")
+	r.Header.Set("Authorization", "Bearer "+e.token)
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, r)
+	return w.Code, w.Body.String(), w.Header()
 }
 
 // After a 429 with Retry-After, the client holds its next request back

@@ -34,6 +34,10 @@ type ServerConfig struct {
 	// stream ends. Zero means 3 keep-alive periods (30s), the silence
 	// after which a reader gives up on the manager.
 	StreamWriteTimeout time.Duration
+	// StreamQueue bounds the changes queued for one routes stream whose
+	// reader falls behind; past it the stream ends, and the reader starts
+	// again from a snapshot. Zero means api.MaxEventQueue.
+	StreamQueue int
 	// Limits bound how fast agents register; zero fields take the
 	// defaults.
 	Limits RegisterLimits
@@ -49,7 +53,9 @@ type Server struct {
 	mux   *http.ServeMux
 	// writeTimeout bounds each line of a routes stream.
 	writeTimeout time.Duration
-	limits       *registerLimiter
+	// streamQueue bounds the changes queued for one routes stream.
+	streamQueue int
+	limits      *registerLimiter
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,6 +93,10 @@ func NewServer(cfg ServerConfig) *Server {
 		limits: newRegisterLimiter(cfg.Limits)}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
+	}
+	s.streamQueue = cfg.StreamQueue
+	if s.streamQueue <= 0 {
+		s.streamQueue = api.MaxEventQueue
 	}
 	s.mux.HandleFunc("POST "+pathRegister, s.register)
 	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)

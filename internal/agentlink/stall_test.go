@@ -25,13 +25,42 @@ import (
 // manager gives up on a line it cannot write in time and frees both. The
 // worker then connects again and gets a new snapshot.
 func TestRoutesStreamDropsAStalledReader(t *testing.T) {
+	p, closed := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: 200 * time.Millisecond})
+	fillUntil(t, p, closed, "the manager still holds the stream of a reader that stopped reading")
+}
+
+// A reader slower than the changes, whose writes still finish within the
+// write timeout, leaves no more than a bounded queue of changes behind
+// it: past it the server drops the stream's subscription (and its
+// queue) at once, not after the write timeout, and the stream ends once
+// its pending write does; the worker then starts again from a snapshot.
+func TestRoutesStreamQueueIsBounded(t *testing.T) {
+	p, _ := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: time.Hour, StreamQueue: 20})
+	// The routes stream's subscription is among these: it was read.
+	n := p.Store.Subscribers()
+	dropped := make(chan struct{})
+	go func() {
+		defer close(dropped)
+		for p.Store.Subscribers() >= n {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	fillUntil(t, p, dropped, "the routes stream queued more than its limit of changes for a reader that fell behind")
+}
+
+// stalledRoutesReader starts a link server with cfg (its store,
+// dispatcher and token filled in) and a routes reader with a small
+// receive window that reads the head and the snapshot, then nothing. It
+// returns the store's proposer and a channel that receives when a
+// connection to the server closes.
+func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.LocalProposer, <-chan struct{}) {
 	s := state.NewStore()
 	p := &state.LocalProposer{Store: s}
 	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
 	t.Cleanup(d.Start(context.Background()))
 	token := agentlink.NewToken()
-	srv := agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: token, Logger: quiet,
-		StreamWriteTimeout: 200 * time.Millisecond})
+	cfg.Dispatcher, cfg.Store, cfg.Token, cfg.Logger = d, s, token, quiet
+	srv := agentlink.NewServer(cfg)
 	hs := httptest.NewUnstartedServer(srv)
 	closed := make(chan struct{}, 16)
 	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -61,7 +90,7 @@ func TestRoutesStreamDropsAStalledReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET /agent/v1/routes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", token)
 	br := bufio.NewReader(conn)
 	for {
@@ -74,6 +103,12 @@ func TestRoutesStreamDropsAStalledReader(t *testing.T) {
 		}
 	}
 
+	return p, closed
+}
+
+// fillUntil writes tasks of 64 KiB each until done closes or receives,
+// failing with msg if the test's time runs out first.
+func fillUntil(t *testing.T, p *state.LocalProposer, done <-chan struct{}, msg string) {
 	// Changes keep coming while the reader sleeps: far more than the
 	// socket buffers hold.
 	big := strings.Repeat("x", 64<<10)
@@ -85,10 +120,10 @@ func TestRoutesStreamDropsAStalledReader(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
-		case <-closed:
-			return // the manager gave up on the stalled stream
+		case <-done:
+			return // the manager gave up on the stream
 		case <-ctx.Done():
-			t.Fatal("the manager still holds the stream of a reader that stopped reading")
+			t.Fatal(msg)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -97,9 +97,9 @@ tasks the scheduler places on this node, and serves the HTTP ingress, which
 routes to the healthy tasks of the whole cluster.
 
 The manager prints the command to run; ` + "`shoal swarm join-token worker`" + ` on the
-manager prints it again. Give the token in a file only you can read
-(--token-file, mode 0600) or in SHOAL_JOIN_TOKEN: a --token on the command
-line shows in ps to every local user.
+manager prints it again. Give the token in a file of yours only you can
+read (--token-file, mode 0600) or in SHOAL_JOIN_TOKEN: a --token on the
+command line shows in ps to every local user.
 
 The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
 shoal makes the folder 0700, and refuses to start when it is another
@@ -170,7 +170,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	}
 	cmd.Flags().StringVar(&manager, "manager", "", "the manager's agent address, HOST:PORT (its --listen-agents)")
 	cmd.Flags().StringVar(&token, "token", "", "the cluster's join token (env SHOAL_JOIN_TOKEN); other local users see it in ps: prefer --token-file or the env")
-	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the cluster's join token, readable by its owner only (mode 0600)")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "regular file holding the cluster's join token, owned by this user (or root) and readable by its owner only (mode 0600)")
 	cmd.Flags().StringVar(&addr, "addr", "", "the node's address, one of this machine's: task ports are published on it, other nodes reach them there, and the agent connects to the manager from it (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
@@ -197,7 +197,8 @@ func joinToken(cmd *cobra.Command, token, file string) (string, error) {
 		return "", usagef(cmd, "--token and --token-file cannot be used together")
 	}
 	if file != "" {
-		f, err := os.Open(file)
+		// Not blocking: a FIFO without a writer would wait forever.
+		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return "", usagef(cmd, "read --token-file: %v", err)
 		}
@@ -206,8 +207,17 @@ func joinToken(cmd *cobra.Command, token, file string) (string, error) {
 		if err != nil {
 			return "", usagef(cmd, "read --token-file: %v", err)
 		}
+		if !fi.Mode().IsRegular() {
+			return "", usagef(cmd, "--token-file %s is not a regular file (%s): write the token to a file", file, fi.Mode().Type())
+		}
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 			return "", usagef(cmd, "--token-file %s has mode %04o: other users may read the join token; chmod 600 %s", file, perm, file)
+		}
+		// Another user's file is theirs to read, or to fill with a token
+		// of their choosing.
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+			return "", usagef(cmd, "--token-file %s is owned by uid %d, not by this user (uid %d) or root: that user may have chosen or read the join token; "+
+				"write the token to a file of your own", file, st.Uid, os.Geteuid())
 		}
 		b, err := io.ReadAll(io.LimitReader(f, 4096))
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // refusingManager is a manager's agent port that refuses every join
@@ -106,5 +108,59 @@ func TestAgentHelpWarnsAboutTokenInPs(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("agent --help does not mention %q: %s", want, r)
 		}
+	}
+}
+
+// A token file that another user owns (they chose the token, or read it)
+// is refused, like one open to others; a FIFO with no writer is refused
+// at once, not waited on forever.
+func TestAgentTokenFileOwnerAndKind(t *testing.T) {
+	t.Setenv("SHOAL_JOIN_TOKEN", "")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, file, want string }{
+		{"fifo without a writer", fifo, "--token-file " + fifo + " is not a regular file"},
+	}
+	if os.Geteuid() == 0 {
+		theirs := filepath.Join(dir, "theirs")
+		if err := os.WriteFile(theirs, []byte("SHOALTKN-1-x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, "link")
+		if err := os.Symlink(theirs, link); err != nil {
+			t.Fatal(err)
+		}
+		want := "is owned by uid 65534, not by this user (uid 0) or root: that user may have chosen or read the join token"
+		cases = append(cases, struct{ name, file, want string }{"another user's", theirs, want},
+			struct{ name, file, want string }{"link to another user's", link, want})
+	} else {
+		t.Log("not root: another user's file is not tried")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan result, 1)
+			go func() {
+				done <- shoalRaw(t, "agent", "--manager", "127.0.0.1:1", "--data-dir", dir, "--ingress", "off", "--docker=false", "--token-file", tc.file)
+			}()
+			select {
+			case r := <-done:
+				if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+					t.Errorf("want exit %d saying %q: %s", ExitUsage, tc.want, r)
+				}
+			case <-time.After(10 * time.Second):
+				// Let the agent go, then fail.
+				if f, err := os.OpenFile(tc.file, os.O_WRONLY, 0); err == nil {
+					f.Close()
+				}
+				<-done
+				t.Fatalf("shoal agent --token-file %s still waits after 10s", tc.file)
+			}
+		})
 	}
 }

@@ -27,6 +27,9 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", path, err)
 	}
+	if err := checkAncestors(abs); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
@@ -113,4 +116,38 @@ func checkOwned(path string) error {
 			path, st.Uid, st.Mode&0o7777, euid, path)
 	}
 	return nil
+}
+
+// checkAncestors fails unless every folder above path that exists is
+// root's or this user's and writable by no one else, unless it is sticky
+// (as /tmp): whoever may rename entries of one of them could swap the
+// data folder for one of theirs while shoal runs, and shoal's next open
+// of a file in it by name would land there. The folders still missing
+// are made by this user, 0700.
+func checkAncestors(path string) error {
+	dir := filepath.Dir(path)
+	for {
+		if _, err := os.Lstat(dir); err == nil || dir == filepath.Dir(dir) {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("data folder %s: %w", path, err)
+	}
+	euid := os.Geteuid()
+	for p := real; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return fmt.Errorf("data folder %s: stat %s: %w", path, p, err)
+		}
+		if (st.Uid != 0 && int(st.Uid) != euid) || (st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0) {
+			return fmt.Errorf("%s, a folder above data folder %s, is owned by uid %d with mode %04o: another user could swap the data folder for one of theirs; "+
+				"pass a --data-dir whose folders above it only root and this user may change (or are sticky, as /tmp)", p, path, st.Uid, st.Mode&0o7777)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }

@@ -171,12 +171,7 @@ func TestOpenFailsOnAFile(t *testing.T) {
 func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
 	base := t.TempDir()
 	open777 := filepath.Join(base, "open")
-	if err := os.Mkdir(open777, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(open777, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	mkdirOpen(t, open777)
 	target := filepath.Join(base, "elsewhere")
 	if err := os.Mkdir(target, 0o700); err != nil {
 		t.Fatal(err)
@@ -204,5 +199,46 @@ func TestOpenRefusesFolderOthersMayChange(t *testing.T) {
 	}
 	if fi, _ := os.Stat(open777); fi.Mode().Perm() != 0o777 {
 		t.Errorf("a refused folder's mode changed to %v", fi.Mode())
+	}
+}
+
+// A private data folder inside a folder others may write (not sticky) is
+// no safer: another user renames it away and puts their own in its place
+// while shoal runs, and shoal's next open of raft.db, or of its socket,
+// lands in theirs. A sticky folder (as /tmp) lets no one rename what is
+// not theirs.
+func TestOpenRefusesFolderInsideOneOthersMayChange(t *testing.T) {
+	base := t.TempDir()
+	shared := filepath.Join(base, "shared")
+	mkdirOpen(t, shared)
+	for _, path := range []string{filepath.Join(shared, "data"), filepath.Join(shared, "deeper", "data")} {
+		d, err := datadir.Open(path)
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%s) = nil error, want a refusal", path)
+			continue
+		}
+		if want := shared + ", a folder above data folder " + path + ", is owned by uid"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--data-dir") {
+			t.Errorf("Open(%s) = %v, want it to name %s and --data-dir", path, err, shared)
+		}
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	d, err := datadir.Open(filepath.Join(shared, "data"))
+	if err != nil {
+		t.Fatalf("Open in a sticky folder: %v", err)
+	}
+	d.Close()
+}
+
+// mkdirOpen makes the folder path, mode 0777 whatever the umask.
+func mkdirOpen(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
 	}
 }

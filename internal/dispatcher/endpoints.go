@@ -91,6 +91,11 @@ func (d *Dispatcher) vetEndpoint(nodeAddr string, ep api.TaskEndpoint, allowed b
 	if !sameHost(host, nodeAddr) {
 		return fmt.Errorf("not on the node's address %s", nodeAddr)
 	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() != "" {
+		// A zone names a link of the machine that dials: on another
+		// node's ingress, fe80::1%eth1 is whatever answers there.
+		return errors.New("an address with a zone (%link)")
+	}
 	if published != 0 && uint32(port) != published {
 		return fmt.Errorf("the port is published on host port %d", published)
 	}

@@ -33,6 +33,7 @@ func TestReportEndpointsOnlyOnTheNodesOwnAddress(t *testing.T) {
 	e.start()
 	s := e.register("n1", "10.0.0.1")
 	local := e.register("n2", "127.0.0.1")
+	linkLocal := e.register("n3", "fe80::1")
 	ep := func(target uint32, proto, addr string) api.TaskEndpoint {
 		return api.TaskEndpoint{TargetPort: target, Protocol: proto, Addr: addr}
 	}
@@ -62,6 +63,8 @@ func TestReportEndpointsOnlyOnTheNodesOwnAddress(t *testing.T) {
 		{name: "more endpoints than port configs", sess: s, node: "n1",
 			eps:  []api.TaskEndpoint{ep(80, "tcp", "10.0.0.1:31000"), ep(80, "tcp", "10.0.0.1:31001"), ep(80, "tcp", "10.0.0.1:31002")},
 			want: []api.TaskEndpoint{ep(80, "tcp", "10.0.0.1:31000"), ep(80, "tcp", "10.0.0.1:31001")}},
+		{name: "a zone: the same link-local address on another link of the ingress's machine", sess: linkLocal, node: "n3",
+			eps: []api.TaskEndpoint{ep(80, "tcp", "[fe80::1%docker0]:31000")}},
 		{name: "good and bad together", sess: s, node: "n1", eps: []api.TaskEndpoint{ep(80, "tcp", "127.0.0.1:19999"), ep(80, "tcp", "10.0.0.1:31000")},
 			want: []api.TaskEndpoint{ep(80, "tcp", "10.0.0.1:31000")}},
 	} {

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -85,4 +86,65 @@ func TestPassPlansABoundedBatch(t *testing.T) {
 	if n := liveCount(s.store.Read(), s.svcID); n != maxCreatesPerPass {
 		t.Fatalf("one pass made %d tasks, want %d", n, maxCreatesPerPass)
 	}
+}
+
+// addService stores another replicated service like the sim's, with id.
+func (s *sim) addService(id string, replicas uint64) {
+	svc := *s.store.Read().Service(s.svcID)
+	svc.ID = id
+	svc.Spec.Name = "web-" + id
+	svc.Spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: replicas}}
+	s.write(state.Op{Kind: state.OpCreateService, Service: &svc})
+}
+
+// A pass over many large services (a stack of them, deployed at once)
+// makes at most maxCreatesPerPass tasks in all, not that many per
+// service, and asks to look again at once at the services it did not
+// finish: none starves, and all converge.
+func TestPassBoundsCreatesAcrossServices(t *testing.T) {
+	const services, replicas = 6, 300
+	s := newSim(t, replicas, nil)
+	ids := []string{s.svcID}
+	for i := 1; i < services; i++ {
+		id := fmt.Sprintf("svc%d", i+1)
+		s.addService(id, replicas)
+		ids = append(ids, id)
+	}
+	dirty := map[string]bool{}
+	for _, id := range ids {
+		dirty[id] = true
+	}
+	if err := s.orch.pass(context.Background(), dirty, s.wakes); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, id := range ids {
+		n := liveCount(s.store.Read(), id)
+		total += n
+		if n < replicas && n == 0 {
+			if at, ok := s.wakes[id]; !ok || at.After(s.clock.Now()) {
+				t.Errorf("service %s got no task and no wake-up now (wake %v, ok %v)", id, at, ok)
+			}
+		}
+	}
+	if total > maxCreatesPerPass {
+		t.Fatalf("one pass over %d services made %d tasks, more than %d", services, total, maxCreatesPerPass)
+	}
+
+	// Run: the rest follow, for every service.
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.orch.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-runDone
+	}()
+	waitFor(t, s.store, "every service's tasks", func(tx *state.ReadTx) bool {
+		for _, id := range ids {
+			if liveCount(tx, id) != replicas {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -16,11 +16,13 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// maxCreatesPerPass bounds the tasks one pass makes for one service, as
-// Kubernetes' replica set controller makes at most 500 pods per sync: a
-// large service never needs all its new tasks in memory, or in Raft, at
-// once. The tasks made are events of the service, so the next pass, and
-// the next batch, follows as soon as these are committed.
+// maxCreatesPerPass bounds the tasks one pass makes, over all the
+// services it looks at, as Kubernetes' replica set controller makes at
+// most 500 pods per sync: a large service, or a stack of many, never
+// needs all its new tasks in memory, or in Raft, at once. The tasks made
+// are events of their service, so the next pass, and the next batch,
+// follows as soon as these are committed; a service that got none is
+// woken at once.
 const maxCreatesPerPass = 500
 
 // Orchestrator is the reconcile loop. It runs on the leader only.
@@ -78,8 +80,9 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 	}
 	now := o.Clock.Now()
 	var ops []state.Op
+	made := 0
 	for id := range dirty {
-		p := &plan{now: now}
+		p := &plan{now: now, maxCreates: maxCreatesPerPass - made}
 		tasks := tx.TasksByService(id)
 		if svc := tx.Service(id); svc != nil {
 			reconcileService(p, svc, tasks, nodes)
@@ -88,6 +91,12 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 		}
 		reap(p, tasks, limit)
 		ops = append(ops, p.ops...)
+		made += p.creates
+		if p.deferred {
+			// Its tasks' commits may not touch it (it got none): look
+			// again at once, past this pass's batch.
+			p.wakeAt(now)
+		}
 		if !p.wake.IsZero() {
 			wakes[id] = p.wake
 		} else {

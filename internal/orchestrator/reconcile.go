@@ -15,11 +15,16 @@ type plan struct {
 	ops     []state.Op
 	wake    time.Time
 	creates int
+	// maxCreates is how many tasks this plan may make: what is left of
+	// the pass's maxCreatesPerPass. deferred is set when a slot needed a
+	// task past it: the service must be looked at again.
+	maxCreates int
+	deferred   bool
 }
 
-// full reports whether the pass has made all the tasks it may for this
-// service (maxCreatesPerPass); the rest are made by the next pass.
-func (p *plan) full() bool { return p.creates >= maxCreatesPerPass }
+// full reports whether the plan has made all the tasks it may; the rest
+// are made by the next pass.
+func (p *plan) full() bool { return p.creates >= p.maxCreates }
 
 func (p *plan) setDesired(t *api.Task, s api.TaskState) {
 	if t.DesiredState < s {
@@ -119,9 +124,13 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	// raced; keep the most advanced one.
 	keepBest(p, current)
 	keepBest(p, outdated)
-	if len(current) > 0 || len(outdated) > 0 || stopping || p.full() {
-		// (When full, this slot's dead task keeps its restart counters
-		// until the next pass decides.)
+	if len(current) > 0 || len(outdated) > 0 || stopping {
+		return
+	}
+	if p.full() {
+		// This slot's dead task keeps its restart counters until the
+		// next pass decides.
+		p.deferred = true
 		return
 	}
 	if dead == nil && !lost {

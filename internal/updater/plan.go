@@ -10,9 +10,10 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// maxSlotsPerPass bounds the slots one pass starts updating, as the
-// orchestrator bounds the tasks it makes, so that a large service's batch
-// never needs all its new tasks in memory, or in Raft, at once.
+// maxSlotsPerPass bounds the slots one pass starts updating, over all
+// the services it looks at, as the orchestrator bounds the tasks it
+// makes, so that a large service's batch, or a stack of services updated
+// at once, never needs all its new tasks in memory, or in Raft, at once.
 const maxSlotsPerPass = 500
 
 // config is an update or rollback config with Swarm's defaults filled in.
@@ -77,6 +78,11 @@ type plan struct {
 	// service, if set, replaces the service (status change or rollback).
 	service *api.Service
 	wake    time.Time
+	// started counts the slots the plan starts updating; deferred is set
+	// when it left some it could have started for want of the pass's
+	// budget.
+	started  int
+	deferred bool
 }
 
 func (p *plan) wakeAt(t time.Time) {
@@ -87,6 +93,11 @@ func (p *plan) wakeAt(t time.Time) {
 
 // decide plans the next step of svc's rolling update at now.
 func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, now time.Time) *plan {
+	return decideWithin(svc, tasks, down, now, maxSlotsPerPass)
+}
+
+// decideWithin is decide starting at most maxSlots slots.
+func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, now time.Time, maxSlots int) *plan {
 	p := &plan{}
 	st := svc.UpdateStatus
 	back := rollingBack(svc)
@@ -226,18 +237,21 @@ func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, 
 	if cfg.parallelism > 0 {
 		budget = cfg.parallelism - inFlight
 	}
-	// One pass starts at most maxSlotsPerPass slots (parallelism 0 means
+	// One pass starts at most maxSlots slots (parallelism 0 means
 	// all at once): the tasks it stops or makes are events of the service,
 	// so the next pass starts the next slots once these are committed.
-	budget = min(budget, maxSlotsPerPass)
+	capped := budget > maxSlots
+	budget = min(budget, maxSlots)
 	for _, s := range outdated {
-		if budget <= 0 {
-			break
-		}
 		if len(s.fresh) > 0 {
 			continue // in flight, or failed and handed over above
 		}
+		if budget <= 0 {
+			p.deferred = capped
+			break
+		}
 		budget--
+		p.started++
 		if cfg.startFirst {
 			p.ops = append(p.ops, state.Op{Kind: state.OpCreateTask, Task: api.NewTask(svc, s.number, s.nodeID, now)})
 		} else {

@@ -66,13 +66,20 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 	}
 	now := u.Clock.Now()
 	var ops []state.Op
+	started := 0
 	for id := range dirty {
 		svc := tx.Service(id)
 		if svc == nil {
 			delete(wakes, id)
 			continue
 		}
-		p := decide(svc, tx.TasksByService(id), down, now)
+		p := decideWithin(svc, tx.TasksByService(id), down, now, maxSlotsPerPass-started)
+		started += p.started
+		if p.deferred {
+			// It may have got no slot, so no commit of its own to wake
+			// it: look again at once, past this pass's batch.
+			p.wakeAt(now)
+		}
 		if p.wake.IsZero() {
 			delete(wakes, id)
 		} else {
