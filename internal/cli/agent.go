@@ -38,6 +38,25 @@ func (f *ingressFlags) config() daemon.IngressConfig {
 	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody}
 }
 
+// publishFlags are the routing mesh's flags of a node process.
+type publishFlags struct {
+	addr     string
+	maxConns int
+}
+
+func (f *publishFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "publish-addr", "0.0.0.0", `IP address the ports services publish in ingress mode are listened on (the routing mesh): 0.0.0.0 for every address, as Swarm, one address when several nodes share a host, or "off"`)
+	cmd.Flags().IntVar(&f.maxConns, "publish-max-conns", 0, "most connections and UDP flows the routing mesh forwards at once (0: an eighth of the open-file limit)")
+}
+
+func (f *publishFlags) config() daemon.PublishConfig {
+	addr := f.addr
+	if addr == "off" {
+		addr = ""
+	}
+	return daemon.PublishConfig{Addr: addr, MaxConns: f.maxConns}
+}
+
 // newLogger returns the logger of a node process, or a usage error.
 func newLogger(a *app, cmd *cobra.Command, logLevel string) (*slog.Logger, error) {
 	var level slog.Level
@@ -66,6 +85,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	var manager, token, addr, dataDir, hostname, logLevel string
 	var labels []string
 	var ing ingressFlags
+	var pub publishFlags
 	var drain time.Duration
 	var useDocker bool
 	cmd := &cobra.Command{
@@ -74,7 +94,8 @@ func newAgentCmd(a *app) *cobra.Command {
 		Long: `Run a worker node: an agent that joins the manager at --manager (the
 address of its --listen-agents) with the cluster's join token, runs the
 tasks the scheduler places on this node, and serves the HTTP ingress, which
-routes to the healthy tasks of the whole cluster.
+routes to the healthy tasks of the whole cluster, and the routing mesh:
+every port a service publishes in ingress mode answers on this node too.
 
 The manager prints the command to run; ` + "`shoal swarm join-token worker`" + ` on the
 manager prints it again. The token may also come from SHOAL_JOIN_TOKEN.
@@ -106,7 +127,7 @@ them. A wrong token stops the agent with exit code 1.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
-				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ing.config(), Docker: useDocker, DrainDelay: drain})
+				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ing.config(), Publish: pub.config(), Docker: useDocker, DrainDelay: drain})
 			if err != nil {
 				return err
 			}
@@ -148,6 +169,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	ing.add(cmd)
+	pub.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pools, before its stop signal")
 	return cmd

@@ -18,6 +18,7 @@ func newDevCmd(a *app) *cobra.Command {
 	var heartbeat, drain time.Duration
 	var useDocker bool
 	var ing ingressFlags
+	var pub publishFlags
 	var addrPools []string
 	var poolMaskLen int
 	cmd := &cobra.Command{
@@ -47,7 +48,7 @@ folder adopts them.`,
 			cfg := daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
-				AgentListen: listenAgents, DefaultAddrPool: addrPools}
+				AgentListen: listenAgents, DefaultAddrPool: addrPools, Publish: pub.config()}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -87,6 +88,7 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	ing.add(cmd)
+	pub.add(cmd)
 	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")

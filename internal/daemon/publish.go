@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/portmesh"
+)
+
+// PublishConfig sets up a node's routing mesh: the listeners of the
+// ports services publish in ingress mode.
+type PublishConfig struct {
+	// Addr is the IP address published ports are bound on: "0.0.0.0"
+	// (every address, as Swarm), or one address, so that several nodes
+	// can share a host. Empty runs no mesh.
+	Addr string
+	// MaxConns caps the connections and UDP flows forwarded at once; 0
+	// sizes it from the open-file limit (publishMaxConns).
+	MaxConns int
+}
+
+// startMesh starts the routing mesh; whoever starts it feeds it the
+// cluster's services and tasks.
+func startMesh(cfg PublishConfig, log *slog.Logger) (*portmesh.Mesh, error) {
+	addr := cfg.Addr
+	if ip := net.ParseIP(addr); ip == nil {
+		return nil, fmt.Errorf("invalid --publish-addr %q: want an IP address (0.0.0.0 for every address)", addr)
+	} else if ip.IsUnspecified() {
+		addr = "" // both IPv4 and IPv6, as Swarm
+	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("invalid --publish-max-conns %d: want 0 (from the open-file limit) or more", cfg.MaxConns)
+	}
+	max := cfg.MaxConns
+	if max == 0 {
+		max = publishMaxConns(openFiles())
+	}
+	return portmesh.New(portmesh.Options{Addr: addr, MaxConns: max, Logger: log}), nil
+}
+
+// publishMaxConns is the mesh's default connection cap for an open-file
+// limit: each forwarded connection holds two descriptors, and the mesh
+// gets an eighth of the limit in connections (a quarter of the
+// descriptors), so the HTTP ingress, the API, Raft and the tasks' logs
+// keep the rest; at least 16; unbounded (0) when the limit is unknown.
+func publishMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	return int(max(limit/8, 16))
+}
+
+// openFiles is the soft open-file limit, 0 when unknown.
+func openFiles() uint64 {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return 0
+	}
+	return lim.Cur
+}
+
+// routeSink is what follows the cluster's services and tasks: the HTTP
+// ingress's table and the routing mesh.
+type routeSink interface {
+	Reset(services []*api.Service, tasks []*api.Task)
+	Apply(events ...api.Event)
+}
+
+// sinks feeds every sink the same changes.
+type sinks []routeSink
+
+func (s sinks) Reset(services []*api.Service, tasks []*api.Task) {
+	for _, k := range s {
+		k.Reset(services, tasks)
+	}
+}
+
+func (s sinks) Apply(events ...api.Event) {
+	for _, k := range s {
+		k.Apply(events...)
+	}
+}
