@@ -49,12 +49,31 @@ func (f *publishFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.maxConns, "publish-max-conns", 0, "most connections and UDP flows the routing mesh forwards at once (0: an eighth of the open-file limit)")
 }
 
+// check refuses a bad value before anything starts.
+func (f *publishFlags) check(cmd *cobra.Command) error {
+	if f.addr != "off" && net.ParseIP(f.addr) == nil {
+		return usagef(cmd, `invalid --publish-addr %q: want an IP address (0.0.0.0 for every address) or "off"`, f.addr)
+	}
+	if f.maxConns < 0 {
+		return usagef(cmd, "invalid --publish-max-conns %d: want 0 (from the open-file limit) or more", f.maxConns)
+	}
+	return nil
+}
+
 func (f *publishFlags) config() daemon.PublishConfig {
 	addr := f.addr
 	if addr == "off" {
 		addr = ""
 	}
 	return daemon.PublishConfig{Addr: addr, MaxConns: f.maxConns}
+}
+
+// publishWhere names where the routing mesh listens.
+func publishWhere(addr string) string {
+	if ip := net.ParseIP(addr); ip != nil && ip.IsUnspecified() {
+		return "every address"
+	}
+	return addr
 }
 
 // newLogger returns the logger of a node process, or a usage error.
@@ -111,6 +130,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			if err != nil {
 				return err
 			}
+			if err := pub.check(cmd); err != nil {
+				return err
+			}
 			if manager == "" {
 				return usagef(cmd, "--manager is required: the manager's agent address (shoal dev --listen-agents)")
 			}
@@ -147,6 +169,9 @@ them. A wrong token stops the agent with exit code 1.`,
 				fmt.Fprintf(a.stdout, "  address:     %s\n", ag.Addr())
 				if in := ag.IngressAddr(); in != "" {
 					fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(in, "localhost"))
+				}
+				if pc := pub.config(); pc.Addr != "" {
+					fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(pc.Addr))
 				}
 				select {
 				case <-ag.Done():

@@ -42,6 +42,9 @@ folder adopts them.`,
 			if err != nil {
 				return err
 			}
+			if err := pub.check(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ic := ing.config()
@@ -70,6 +73,9 @@ folder adopts them.`,
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
 			if addr := d.IngressAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
+			}
+			if cfg.Publish.Addr != "" {
+				fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(cfg.Publish.Addr))
 			}
 			if addr := d.AgentAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  agents join: shoal agent --manager %s --token %s\n", addr, d.JoinToken())
