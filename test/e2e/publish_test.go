@@ -261,3 +261,39 @@ func TestPublishedPortZeroDowntimeUpdate(t *testing.T) {
 		t.Fatalf("only %d requests were sent: the load did not run", total.Load())
 	}
 }
+
+// A task marked to stop takes no new connections through a published
+// port, though it still runs (and would answer) during its drain delay.
+func TestPublishedPortDrainsATaskMarkedToStop(t *testing.T) {
+	_, c := devClusterWith(t, daemon.DevConfig{Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, DrainDelay: 4 * time.Second})
+	ctx := ctxTimeout(t, 2*time.Minute)
+	p := freeTCPPort(t)
+	spec := publishedWeb("web", 2, api.PortConfig{TargetPort: 80, PublishedPort: p})
+	svc, _ := createRunning(t, ctx, c, spec)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p)))
+	askHTTP(t, addr)
+
+	spec.Mode = replicated(1)
+	updateService(t, ctx, c, svc.ID, spec)
+	var stopping, staying *api.Task
+	waitTasks(t, ctx, c, spec.Name, "a task marked to stop, still running", func(ts []*api.Task) bool {
+		stopping, staying = nil, nil
+		for _, tk := range ts {
+			switch {
+			case tk.DesiredState > api.TaskStateRunning && tk.Status.State == api.TaskStateRunning:
+				stopping = tk
+			case tk.DesiredState == api.TaskStateRunning && tk.Status.State == api.TaskStateRunning:
+				staying = tk
+			}
+		}
+		return stopping != nil && staying != nil
+	})
+	for i := 0; i < 20; i++ {
+		if got := askHTTP(t, addr); got != staying.ID {
+			t.Fatalf("connection %d went to task %s, marked to stop; want %s", i, got, staying.ID)
+		}
+	}
+	if !alive(pidOf(t, stopping)) {
+		t.Fatal("the stopping task had already exited: the drain window was missed, the test proves nothing")
+	}
+}
