@@ -16,9 +16,11 @@ const MaxSubnetBits = 29
 // the subnet is nearly full.
 const maxAddrProbes = 1024
 
-func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+// Uint32 is an IPv4 address as a number, as the store keeps hints.
+func Uint32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
 
-func addr4(v uint32) netip.Addr {
+// Addr4 is the IPv4 address of a number.
+func Addr4(v uint32) netip.Addr {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], v)
 	return netip.AddrFrom4(b)
@@ -26,7 +28,7 @@ func addr4(v uint32) netip.Addr {
 
 // span is the first and last address of an IPv4 prefix.
 func span(p netip.Prefix) (first, last uint64) {
-	first = uint64(u32(p.Masked().Addr()))
+	first = uint64(Uint32(p.Masked().Addr()))
 	return first, first + (uint64(1) << (32 - p.Bits())) - 1
 }
 
@@ -41,7 +43,7 @@ func hosts(p netip.Prefix) (first, last uint64) {
 // network's gateway.
 func Gateway(subnet netip.Prefix) netip.Addr {
 	f, _ := hosts(subnet)
-	return addr4(uint32(f))
+	return Addr4(uint32(f))
 }
 
 // ParseSubnet reads a network's subnet ("10.0.9.0/24"): an IPv4 network
@@ -71,7 +73,7 @@ func ParseGateway(s string, subnet netip.Prefix) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("invalid gateway %q: want an IPv4 address", s)
 	}
 	f, l := hosts(subnet)
-	if v := uint64(u32(a)); !subnet.Contains(a) || v < f || v > l {
+	if v := uint64(Uint32(a)); !subnet.Contains(a) || v < f || v > l {
 		return netip.Addr{}, fmt.Errorf("invalid gateway %s: not a host address of subnet %s", a, subnet)
 	}
 	return a, nil
@@ -90,14 +92,14 @@ func NextAddr(subnet netip.Prefix, hint netip.Addr, taken func(netip.Addr) bool)
 	f, l := hosts(subnet)
 	h := uint64(0)
 	if hint.Is4() {
-		h = uint64(u32(hint))
+		h = uint64(Uint32(hint))
 	}
-	v, err := next(f, l, h, maxAddrProbes, func(v uint64) bool { return taken(addr4(uint32(v))) })
+	v, err := next(f, l, h, maxAddrProbes, func(v uint64) bool { return taken(Addr4(uint32(v))) })
 	if err != nil {
 		if l-f+1 > maxAddrProbes {
 			return netip.Addr{}, exhaustedf("none free among the %d addresses of %s tried", maxAddrProbes, subnet)
 		}
 		return netip.Addr{}, exhaustedf("subnet %s is full", subnet)
 	}
-	return addr4(uint32(v)), nil
+	return Addr4(uint32(v)), nil
 }

@@ -115,7 +115,7 @@ func (p Pool) NextSubnet(used []netip.Prefix, hint netip.Prefix) (netip.Prefix, 
 	}
 	for _, seg := range order {
 		if c, ok := firstFree(seg, step, spans); ok {
-			return netip.PrefixFrom(addr4(uint32(c)), p.SubnetSize), nil
+			return netip.PrefixFrom(Addr4(uint32(c)), p.SubnetSize), nil
 		}
 	}
 	return netip.Prefix{}, exhaustedf("no free /%d subnet left in the address pool %s", p.SubnetSize, strings.Join(p.Strings(), ", "))

@@ -35,7 +35,7 @@ func TestPropertyAddressesNeverTwice(t *testing.T) {
 				continue
 			}
 			first, last := hosts(subnet)
-			if v := uint64(u32(a)); !subnet.Contains(a) || v < first || v > last {
+			if v := uint64(Uint32(a)); !subnet.Contains(a) || v < first || v > last {
 				t.Fatalf("%s handed out %s, not one of its hosts", subnet, a)
 			}
 			if held[a] {
@@ -105,7 +105,7 @@ func TestPropertySubnetsNeverOverlap(t *testing.T) {
 				// A user's subnet, kept only if it overlaps none.
 				bits := rapid.IntRange(22, 29).Draw(t, "user bits")
 				a := rapid.Uint32Range(0, 1<<11-1).Draw(t, "user addr")
-				p := netip.PrefixFrom(addr4(u32(netip.MustParseAddr("10.0.0.0"))+a), bits).Masked()
+				p := netip.PrefixFrom(Addr4(Uint32(netip.MustParseAddr("10.0.0.0"))+a), bits).Masked()
 				if _, clash := Overlapping(p, used); !clash {
 					used = append(used, p)
 				}
@@ -142,7 +142,7 @@ func freeSubnet(p Pool, used []netip.Prefix) netip.Prefix {
 	for _, pre := range p.Prefixes {
 		f, l := span(pre)
 		for c := f; c+step-1 <= l; c += step {
-			cand := netip.PrefixFrom(addr4(uint32(c)), p.SubnetSize)
+			cand := netip.PrefixFrom(Addr4(uint32(c)), p.SubnetSize)
 			if _, clash := Overlapping(cand, used); !clash {
 				return cand
 			}

@@ -22,6 +22,14 @@ func ipOf(cidr string) string {
 	return ip
 }
 
+// invalidError is content the FSM refuses as sent. It is ErrInvalid.
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, a ...any) error { return invalidError(fmt.Sprintf(format, a...)) }
+
 // subnets returns the subnets of every network but skipID, with the
 // network each belongs to.
 func (w *writer) subnets(skipID string) ([]netip.Prefix, []string, error) {
@@ -59,21 +67,21 @@ func (w *writer) allocNetwork(n *api.Network) error {
 	var want api.IPAMConfig
 	if ipam := n.Spec.IPAM; ipam != nil {
 		if ipam.Driver != "" && ipam.Driver != api.DefaultIPAMDriver {
-			return fmt.Errorf("network %s: IPAM driver %q: %w: only %q is supported", n.Spec.Name, ipam.Driver, ErrInvalid, api.DefaultIPAMDriver)
+			return invalidf("network %s: IPAM driver %q: only %q is supported", n.Spec.Name, ipam.Driver, api.DefaultIPAMDriver)
 		}
 		if len(ipam.Config) > 1 {
-			return fmt.Errorf("network %s: %d subnets: %w: a network has one subnet", n.Spec.Name, len(ipam.Config), ErrInvalid)
+			return invalidf("network %s: %d subnets given: a network has one subnet", n.Spec.Name, len(ipam.Config))
 		}
 		if len(ipam.Config) == 1 {
 			want = ipam.Config[0]
 		}
 	}
 	if want.Gateway != "" && want.Subnet == "" {
-		return fmt.Errorf("network %s: gateway %s without a subnet: %w: give the subnet too", n.Spec.Name, want.Gateway, ErrInvalid)
+		return invalidf("network %s: gateway %s without a subnet: give the subnet too", n.Spec.Name, want.Gateway)
 	}
 	if want.Subnet != "" {
 		if subnet, err = allocator.ParseSubnet(want.Subnet); err != nil {
-			return fmt.Errorf("network %s: %w: %w", n.Spec.Name, ErrInvalid, err)
+			return invalidf("network %s: %v", n.Spec.Name, err)
 		}
 		for i, u := range used {
 			if u.Overlaps(subnet) {
@@ -82,7 +90,7 @@ func (w *writer) allocNetwork(n *api.Network) error {
 		}
 		if want.Gateway != "" {
 			if gw, err = allocator.ParseGateway(want.Gateway, subnet); err != nil {
-				return fmt.Errorf("network %s: %w: %w", n.Spec.Name, ErrInvalid, err)
+				return invalidf("network %s: %v", n.Spec.Name, err)
 			}
 		}
 	} else {
@@ -92,12 +100,12 @@ func (w *writer) allocNetwork(n *api.Network) error {
 		}
 		var last netip.Prefix
 		if h := w.hint(hintSubnet); h != 0 {
-			last = netip.PrefixFrom(addrFromUint(h), pool.SubnetSize)
+			last = netip.PrefixFrom(allocator.Addr4(uint32(h)), pool.SubnetSize)
 		}
 		if subnet, err = pool.NextSubnet(used, last); err != nil {
 			return fmt.Errorf("network %s: %w", n.Spec.Name, err)
 		}
-		if err := w.setHint(hintSubnet, uint64(uintFromAddr(subnet.Addr()))); err != nil {
+		if err := w.setHint(hintSubnet, uint64(allocator.Uint32(subnet.Addr()))); err != nil {
 			return err
 		}
 	}
@@ -116,15 +124,6 @@ func (w *writer) allocNetwork(n *api.Network) error {
 	n.IPAM = &api.IPAM{Driver: api.DefaultIPAMDriver, Config: []api.IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}}
 	n.DriverState = &api.NetworkDriverState{Name: n.Spec.Driver, VNI: vni}
 	return nil
-}
-
-func uintFromAddr(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func addrFromUint(v uint64) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // network returns the network ref names (by name or ID), allocating a
@@ -193,13 +192,13 @@ func (w *writer) allocAddr(n *api.Network) (string, error) {
 	key := hintAddrPfx + n.ID
 	var last netip.Addr
 	if h := w.hint(key); h != 0 {
-		last = addrFromUint(h)
+		last = allocator.Addr4(uint32(h))
 	}
 	ip, err := allocator.NextAddr(subnet, last, func(a netip.Addr) bool { return w.addrTaken(n, gw, a) })
 	if err != nil {
 		return "", fmt.Errorf("network %s has no free addresses: %w", n.Spec.Name, err)
 	}
-	if err := w.setHint(key, uint64(uintFromAddr(ip))); err != nil {
+	if err := w.setHint(key, uint64(allocator.Uint32(ip))); err != nil {
 		return "", err
 	}
 	return netip.PrefixFrom(ip, subnet.Bits()).String(), nil

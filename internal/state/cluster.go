@@ -95,7 +95,7 @@ func (w *writer) initCluster(in *PoolInit) error {
 		return fmt.Errorf("init cluster: missing pool")
 	}
 	if _, err := allocator.ParsePool(in.DefaultAddrPool, int(in.SubnetSize)); err != nil {
-		return fmt.Errorf("init cluster: %w: %w", ErrInvalid, err)
+		return invalidf("init cluster: %v", err)
 	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
