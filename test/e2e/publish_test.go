@@ -15,6 +15,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // publishedWeb is the test app as a process service that publishes
@@ -295,5 +296,33 @@ func TestPublishedPortDrainsATaskMarkedToStop(t *testing.T) {
 	}
 	if !alive(pidOf(t, stopping)) {
 		t.Fatal("the stopping task had already exited: the drain window was missed, the test proves nothing")
+	}
+}
+
+// Containers answer on a port published in ingress mode through the
+// routing mesh, and on a host-mode port through Docker's own mapping of
+// the published port.
+func TestPublishedPortsOfContainers(t *testing.T) {
+	testutil.RequireDocker(t)
+	_, c := devClusterWith(t, daemon.DevConfig{Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, Docker: true, DrainDelay: 200 * time.Millisecond})
+	ctx := ctxTimeout(t, 3*time.Minute)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+
+	p := freeTCPPort(t)
+	spec := imageService("web", image, 1)
+	spec.Labels = nil
+	spec.EndpointSpec = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 8080, PublishedPort: p}}}
+	_, tasks := createRunning(t, ctx, c, spec)
+	if got := askHTTP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p)))); got != tasks[0].ID {
+		t.Errorf("ingress-mode port %d answered by %s, want the container task %s", p, got, tasks[0].ID)
+	}
+
+	hp := freeTCPPort(t)
+	host := imageService("hosted", image, 1)
+	host.Labels = nil
+	host.EndpointSpec = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 8080, PublishedPort: hp, PublishMode: api.PublishModeHost}}}
+	_, hosted := createRunning(t, ctx, c, host)
+	if got := askHTTP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(hp)))); got != hosted[0].ID {
+		t.Errorf("host-mode port %d answered by %s, want the container task %s", hp, got, hosted[0].ID)
 	}
 }
