@@ -46,7 +46,7 @@ type publishFlags struct {
 
 func (f *publishFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "publish-addr", "0.0.0.0", `IP address the ports services publish in ingress mode are listened on (the routing mesh): 0.0.0.0 for every address, as Swarm, one address when several nodes share a host, or "off"`)
-	cmd.Flags().IntVar(&f.maxConns, "publish-max-conns", 0, "most connections and UDP flows the routing mesh forwards at once (0: an eighth of the open-file limit)")
+	cmd.Flags().IntVar(&f.maxConns, "publish-max-conns", 0, "most connections and UDP flows the routing mesh forwards at once (0: sized from the open-file limit)")
 }
 
 // check refuses a bad value before anything starts.

@@ -42,15 +42,21 @@ func startMesh(cfg PublishConfig, log *slog.Logger) (*portmesh.Mesh, error) {
 }
 
 // publishMaxConns is the mesh's default connection cap for an open-file
-// limit: each forwarded connection holds two descriptors, and the mesh
-// gets an eighth of the limit in connections (a quarter of the
-// descriptors), so the HTTP ingress, the API, Raft and the tasks' logs
-// keep the rest; at least 16; unbounded (0) when the limit is unknown.
+// limit. The process keeps a reserve of descriptors (a quarter of the
+// limit, at least 128) for the API, Raft, the tasks' logs and pidfds; what
+// is left goes to the connections strangers drive, two descriptors each
+// (client and backend). The HTTP ingress and the mesh share that budget,
+// half each: a quarter of what is left, in connections; at least 16;
+// unbounded (0) when the limit is unknown.
 func publishMaxConns(limit uint64) int {
 	if limit == 0 {
 		return 0
 	}
-	return int(max(limit/8, 16))
+	reserve := max(128, limit/4)
+	if limit <= reserve+64 {
+		return 16
+	}
+	return int(max((limit-reserve)/4, 16))
 }
 
 // openFiles is the soft open-file limit, 0 when unknown.
