@@ -83,3 +83,13 @@ type TaskEndpoint struct {
 func (t *Task) Live() bool {
 	return t.DesiredState <= TaskStateRunning && !t.Status.State.Terminal()
 }
+
+// TakesTraffic reports whether the task may be sent new connections:
+// meant to run, running, and healthy if it has a health check. A task
+// the managers want stopped leaves at once, before its node stops it
+// (drain before stop). The HTTP ingress and the routing mesh both pick
+// their backends by it.
+func (t *Task) TakesTraffic() bool {
+	return t.DesiredState == TaskStateRunning && t.Status.State == TaskStateRunning &&
+		(t.Status.Health == "" || t.Status.Health == HealthHealthy)
+}

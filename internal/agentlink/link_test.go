@@ -418,10 +418,12 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 }
 
 // The routes stream starts with every service and task, trimmed to what
-// routing reads, then carries each change.
+// routing reads (with the published ports the managers allocated, which
+// the routing mesh listens on), then carries each change.
 func TestRoutesStream(t *testing.T) {
 	e := newEnv(t)
 	e.must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "svcid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "web",
+		EndpointSpec: &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}},
 		Labels:       map[string]string{"traefik.http.routers.web.rule": "PathPrefix(`/`)"},
 		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}}}}}})
 	before := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}})
@@ -447,6 +449,9 @@ func TestRoutesStream(t *testing.T) {
 	r := <-resets
 	if len(r.svcs) != 1 || r.svcs[0].Spec.Labels["traefik.http.routers.web.rule"] == "" || r.svcs[0].Spec.TaskTemplate.ContainerSpec.Env != nil {
 		t.Fatalf("services %+v: want the labels and no task template", r.svcs)
+	}
+	if ep := r.svcs[0].Endpoint; ep == nil || len(ep.Ports) != 1 || ep.Ports[0].PublishedPort < 30000 || ep.Ports[0].PublishedPort > 32767 {
+		t.Fatalf("service endpoint %+v: want the target-only port's allocated published port", ep)
 	}
 	if len(r.tasks) != 1 || r.tasks[0].ID != before.ID || r.tasks[0].Spec.ContainerSpec.Env != nil || r.tasks[0].Version == 0 {
 		t.Fatalf("tasks %+v: want the task without its spec", r.tasks)

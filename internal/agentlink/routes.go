@@ -114,14 +114,16 @@ func snapshot(tx *state.ReadTx) routeUpdate {
 	return u
 }
 
-// routingService is the part of a service the ingress reads.
+// routingService is the part of a service the ingress and the routing
+// mesh read: its labels and its endpoint, with the published ports the
+// managers allocated.
 func routingService(svc *api.Service) *api.Service {
 	if svc == nil {
 		return nil
 	}
 	return &api.Service{ID: svc.ID, Meta: svc.Meta, Spec: api.ServiceSpec{
 		Name: svc.Spec.Name, Labels: svc.Spec.Labels, Mode: svc.Spec.Mode, EndpointSpec: svc.Spec.EndpointSpec,
-	}}
+	}, Endpoint: svc.Endpoint}
 }
 
 // routingTask is a task without its spec and history.

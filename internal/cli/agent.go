@@ -58,6 +58,44 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}, nil
 }
 
+// publishFlags are the routing mesh's flags of a node process.
+type publishFlags struct {
+	addr     string
+	maxConns int
+}
+
+func (f *publishFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "publish-addr", "0.0.0.0", `IP address the ports services publish in ingress mode are listened on (the routing mesh): 0.0.0.0 for every address, as Swarm, one address when several nodes share a host, or "off"`)
+	cmd.Flags().IntVar(&f.maxConns, "publish-max-conns", 0, "most connections and UDP flows the routing mesh forwards at once (0: sized from the open-file limit)")
+}
+
+// check refuses a bad value before anything starts.
+func (f *publishFlags) check(cmd *cobra.Command) error {
+	if f.addr != "off" && net.ParseIP(f.addr) == nil {
+		return usagef(cmd, `invalid --publish-addr %q: want an IP address (0.0.0.0 for every address) or "off"`, f.addr)
+	}
+	if f.maxConns < 0 {
+		return usagef(cmd, "invalid --publish-max-conns %d: want 0 (from the open-file limit) or more", f.maxConns)
+	}
+	return nil
+}
+
+func (f *publishFlags) config() daemon.PublishConfig {
+	addr := f.addr
+	if addr == "off" {
+		addr = ""
+	}
+	return daemon.PublishConfig{Addr: addr, MaxConns: f.maxConns}
+}
+
+// publishWhere names where the routing mesh listens.
+func publishWhere(addr string) string {
+	if ip := net.ParseIP(addr); ip != nil && ip.IsUnspecified() {
+		return "every address"
+	}
+	return addr
+}
+
 // newLogger returns the logger of a node process, or a usage error.
 func newLogger(a *app, cmd *cobra.Command, logLevel string) (*slog.Logger, error) {
 	var level slog.Level
@@ -86,6 +124,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir string
 	var labels []string
 	var ing ingressFlags
+	var pub publishFlags
 	var drain time.Duration
 	var useDocker bool
 	cmd := &cobra.Command{
@@ -94,7 +133,8 @@ func newAgentCmd(a *app) *cobra.Command {
 		Long: `Run a worker node: an agent that joins the manager at --manager (the
 address of its --listen-agents) with the cluster's join token, runs the
 tasks the scheduler places on this node, and serves the HTTP ingress, which
-routes to the healthy tasks of the whole cluster.
+routes to the healthy tasks of the whole cluster, and the routing mesh:
+every port a service publishes in ingress mode answers on this node too.
 
 The manager prints the command to run; ` + "`shoal swarm join-token worker`" + ` on the
 manager prints it again. Give the token in a file of yours only you can
@@ -116,6 +156,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			if err != nil {
 				return err
 			}
+			if err := pub.check(cmd); err != nil {
+				return err
+			}
 			if manager == "" {
 				return usagef(cmd, "--manager is required: the manager's agent address (shoal dev --listen-agents)")
 			}
@@ -133,7 +176,7 @@ them. A wrong token stops the agent with exit code 1.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
-				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DrainDelay: drain,
+				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, Publish: pub.config(), DrainDelay: drain,
 				SecretsDir: secretsDir})
 			if err != nil {
 				return err
@@ -154,6 +197,9 @@ them. A wrong token stops the agent with exit code 1.`,
 				fmt.Fprintf(a.stdout, "  address:     %s\n", ag.Addr())
 				if in := ag.IngressAddr(); in != "" {
 					fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(in, "localhost"))
+				}
+				if pc := pub.config(); pc.Addr != "" {
+					fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(pc.Addr))
 				}
 				select {
 				case <-ag.Done():
@@ -177,6 +223,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	ing.add(cmd)
+	pub.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pools, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)

@@ -18,6 +18,7 @@ func newDevCmd(a *app) *cobra.Command {
 	var heartbeat, drain time.Duration
 	var useDocker bool
 	var ing ingressFlags
+	var pub publishFlags
 	var addrPools []string
 	var poolMaskLen int
 	cmd := &cobra.Command{
@@ -45,6 +46,9 @@ folder adopts them.`,
 			if err != nil {
 				return err
 			}
+			if err := pub.check(cmd); err != nil {
+				return err
+			}
 			ic, err := ing.config(cmd)
 			if err != nil {
 				return err
@@ -56,7 +60,8 @@ folder adopts them.`,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools}
+				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
+				Publish: pub.config()}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -79,6 +84,9 @@ folder adopts them.`,
 			if addr := d.IngressAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
 			}
+			if cfg.Publish.Addr != "" {
+				fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(cfg.Publish.Addr))
+			}
 			if addr := d.AgentAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  agents join: %s\n", joinCommand(addr, d.JoinToken()))
 			}
@@ -96,6 +104,7 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	ing.add(cmd)
+	pub.add(cmd)
 	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")

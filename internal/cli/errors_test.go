@@ -32,6 +32,8 @@ func TestUsageErrors(t *testing.T) {
 		// dev fails at once instead of running.
 		{"dev bad pool mask", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool-mask-length", "0"}, "invalid subnet size /0: want a mask length from 1 to 29"},
 		{"dev bad pool", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/33"}, `invalid address pool "10.0.0.0/33"`},
+		{"dev bad publish address", []string{"dev", "--data-dir", "/proc/none", "--publish-addr", "everywhere"}, `invalid --publish-addr "everywhere"`},
+		{"agent negative publish cap", []string{"agent", "--data-dir", "/proc/none", "--manager", "127.0.0.1:1", "--token", "t", "--publish-max-conns", "-1"}, "invalid --publish-max-conns -1"},
 		{"dev pool smaller than a subnet", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/26"}, "address pool 10.0.0.0/26 is smaller than one /24 subnet"},
 		{"bad label", []string{"service", "create", "--name", "x", "-l", "=v", "--", "sleep", "300"}, `invalid --label "=v"`},
 		{"bad memory", []string{"service", "create", "--name", "x", "--limit-memory", "lots", "--", "sleep", "300"}, `invalid --limit-memory "lots"`},

@@ -13,6 +13,7 @@ import (
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/datadir"
+	"github.com/shoalproject/shoal/internal/portmesh"
 )
 
 // AgentConfig sets up a worker node that joins a manager over the network.
@@ -35,6 +36,8 @@ type AgentConfig struct {
 	Logger *slog.Logger
 	// Ingress, when its Addr is set, runs the node's HTTP ingress.
 	Ingress IngressConfig
+	// Publish, when its Addr is set, runs the node's routing mesh.
+	Publish PublishConfig
 	// Docker offers the docker runtime when a Docker Engine answers.
 	Docker bool
 	// DrainDelay: see DevConfig.
@@ -53,6 +56,7 @@ type Agent struct {
 	rts     nodeRuntimes
 	link    *agentlink.Client
 	ingress *nodeIngress
+	mesh    *portmesh.Mesh
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -116,16 +120,25 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	var to sinks
+	synced := make(chan struct{})
 	if cfg.Ingress.Addr != "" {
-		ilog := log.With("component", "ingress")
-		synced := make(chan struct{})
-		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, ilog); err != nil {
+		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
+		to = append(to, a.ingress.table)
+	}
+	if cfg.Publish.Addr != "" {
+		if a.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
+			return nil, err
+		}
+		to = append(to, a.mesh)
+	}
+	if len(to) > 0 {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			a.followRoutes(runCtx, synced, ilog)
+			a.followRoutes(runCtx, to, synced, log.With("component", "routes"))
 		}()
 	}
 	ag := agent.New(agent.Config{
@@ -181,33 +194,32 @@ func (n notifyManager) Register(ctx context.Context, reg api.NodeRegistration) (
 
 func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 
-// followRoutes keeps the ingress table current from the managers' routes
-// stream, connecting again (with backoff) whenever it breaks, and closes
-// first once the table first has the cluster's routes. While the managers
-// are away, the ingress goes on routing by what it knew last.
-func (a *Agent) followRoutes(ctx context.Context, first chan<- struct{}, log *slog.Logger) {
-	table := a.ingress.table
+// followRoutes keeps the ingress table and the routing mesh current from
+// the managers' routes stream, connecting again (with backoff) whenever it
+// breaks, and closes first once they first have the cluster's routes.
+// While the managers are away, both go on routing by what they knew last.
+func (a *Agent) followRoutes(ctx context.Context, to sinks, first chan<- struct{}, log *slog.Logger) {
 	var once sync.Once
 	reset := func(svcs []*api.Service, tasks []*api.Task) {
-		table.Reset(svcs, tasks)
+		to.Reset(svcs, tasks)
 		once.Do(func() { close(first) })
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		synced, err := a.link.FollowRoutes(ctx, reset, table.Apply)
+		synced, err := a.link.FollowRoutes(ctx, reset, to.Apply)
 		if ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, agent.ErrRejected) {
-			// The agent's own registration fails the same way and stops
-			// the node.
-			log.Error("ingress: routes refused", "err", err)
+			// The agent's own registration fails the same way, stops
+			// the node and says why: once is enough.
+			log.Debug("routes refused", "err", err)
 			return
 		}
 		if synced {
 			backoff = 100 * time.Millisecond
 		}
-		log.Warn("ingress: routes stream ended; reconnecting", "err", err, "in", backoff)
+		log.Warn("routes stream ended; reconnecting", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -265,6 +277,9 @@ func (a *Agent) closeParts() error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.mesh != nil {
+		a.mesh.Close()
 	}
 	a.wg.Wait()
 	a.link.Close()

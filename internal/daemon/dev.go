@@ -25,6 +25,7 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/server"
 )
 
@@ -61,6 +62,9 @@ type DevConfig struct {
 	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
 	// request paths hold %2F and %5C (IngressConfig).
 	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
+	// Publish runs the routing mesh when its Addr is set: the node
+	// listens on every port services publish in ingress mode.
+	Publish PublishConfig
 	// AgentListen is the TCP address where the manager serves agents of
 	// other nodes (`shoal agent`); empty serves none. The link is plain
 	// HTTP guarded by the join token: keep it on a trusted network.
@@ -95,6 +99,7 @@ type Dev struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	ingress *nodeIngress
+	mesh    *portmesh.Mesh
 
 	// joinToken is the token agents join with.
 	joinToken string
@@ -178,11 +183,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(runCtx, cfg, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(cfg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
 	}
+	if cfg.Publish.Addr != "" {
+		if d.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
+			return nil, err
+		}
+	}
+	d.followCluster(runCtx)
 	ag := agent.New(agent.Config{
 		NodeID:     d.nodeID,
 		Addr:       addr,
@@ -299,6 +310,9 @@ func (d *Dev) DataDir() string { return d.dir.Path }
 // Addr is the node's address.
 func (d *Dev) Addr() string { return d.addr }
 
+// Mesh is the routing mesh, nil without one.
+func (d *Dev) Mesh() *portmesh.Mesh { return d.mesh }
+
 // JoinToken is the token agents of other nodes join with.
 func (d *Dev) JoinToken() string { return d.joinToken }
 
@@ -405,6 +419,9 @@ func (d *Dev) closeParts() error {
 	}
 	if d.cancel != nil {
 		d.cancel()
+	}
+	if d.mesh != nil {
+		d.mesh.Close()
 	}
 	if d.agentSrv != nil {
 		d.agentLink.Close()

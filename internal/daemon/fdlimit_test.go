@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestIngressMaxConnsLeavesAReserve: the default ingress limit leaves
-// the rest of the process at least fdReserveMin descriptors (a quarter
-// of the limit when more), counting a backend connection per client one.
+// TestIngressMaxConnsLeavesAReserve: the default ingress and routing mesh
+// limits together leave the rest of the process at least fdReserveMin
+// descriptors (a quarter of the limit when more), counting a backend
+// connection per client one.
 func TestIngressMaxConnsLeavesAReserve(t *testing.T) {
 	for _, tc := range []struct {
 		limit uint64
@@ -17,16 +18,17 @@ func TestIngressMaxConnsLeavesAReserve(t *testing.T) {
 	}{
 		{0, 0},            // unknown: unbounded
 		{100, 16},         // too low to share: the floor
-		{256, 64},         // (256-128)/2
-		{1024, 384},       // (1024-256)/2
-		{1 << 20, 393216}, // (1048576-262144)/2
+		{256, 32},         // (256-128)/4
+		{1024, 192},       // (1024-256)/4
+		{1 << 20, 196608}, // (1048576-262144)/4
 	} {
 		got := defaultIngressMaxConns(tc.limit)
 		if got != tc.want {
 			t.Errorf("limit %d: %d connections, want %d", tc.limit, got, tc.want)
 		}
-		if tc.limit >= 256 && tc.limit-uint64(2*got) < fdReserveMin {
-			t.Errorf("limit %d: %d connections leave %d descriptors, under the reserve %d", tc.limit, got, tc.limit-uint64(2*got), fdReserveMin)
+		// The ingress and the routing mesh, two descriptors a connection.
+		if tc.limit >= 256 && tc.limit-uint64(4*got) < fdReserveMin {
+			t.Errorf("limit %d: %d connections each for the ingress and the mesh leave %d descriptors, under the reserve %d", tc.limit, got, tc.limit-uint64(4*got), fdReserveMin)
 		}
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -94,10 +94,9 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	}}, nil
 }
 
-// startIngress serves the manager node's ingress. Its table follows the
-// store's change stream, so a task joins or leaves the pool the moment
-// its state changes.
-func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger) error {
+// startIngress serves the manager node's ingress; followCluster feeds
+// its table.
+func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout,
@@ -106,20 +105,35 @@ func (d *Dev) startIngress(ctx context.Context, cfg DevConfig, log *slog.Logger)
 		return err
 	}
 	d.ingress = in
+	return nil
+}
+
+// followCluster feeds the ingress's table and the routing mesh from the
+// store's change stream, so a task joins or leaves their pools the moment
+// its state changes.
+func (d *Dev) followCluster(ctx context.Context) {
+	var to sinks
+	if d.ingress != nil {
+		to = append(to, d.ingress.table)
+	}
+	if d.mesh != nil {
+		to = append(to, d.mesh)
+	}
+	if len(to) == 0 {
+		return
+	}
 	tx, sub := d.mgr.Store().Subscribe()
-	in.table.Reset(tx.Services(), tx.Tasks())
+	to.Reset(tx.Services(), tx.Tasks())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer sub.Close()
-		followStore(ctx, d.mgr.Store(), sub, in.table)
+		followStore(ctx, d.mgr.Store(), sub, to)
 	}()
-	return nil
 }
 
-// followStore applies the store's changes to the routing table until ctx
-// ends.
-func followStore(ctx context.Context, store *state.Store, sub *state.Subscription, table *ingress.Table) {
+// followStore applies the store's changes to to until ctx ends.
+func followStore(ctx context.Context, store *state.Store, sub *state.Subscription, to routeSink) {
 	for {
 		evs, err := sub.Next(ctx)
 		if err != nil {
@@ -128,12 +142,12 @@ func followStore(ctx context.Context, store *state.Store, sub *state.Subscriptio
 		for _, ev := range evs {
 			if ev.Type == state.EventReset {
 				tx := store.Read()
-				table.Reset(tx.Services(), tx.Tasks())
+				to.Reset(tx.Services(), tx.Tasks())
 				evs = nil
 				break
 			}
 		}
-		table.Apply(evs...)
+		to.Apply(evs...)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // TestZeroDropDuringTaskChurn runs steady concurrent GETs and POSTs while
@@ -30,7 +31,7 @@ import (
 // a request written to a connection the server is closing as idle is
 // lost; see the report on the agent's stop delay.)
 func TestZeroDropDuringTaskChurn(t *testing.T) {
-	var errLog syncBuffer
+	var errLog testutil.SyncBuffer
 	e := newEnv(t, ingress.TableOptions{}, ingress.Options{ErrorLog: slog.New(slog.NewTextHandler(&errLog, nil))})
 	svc := service("s1", "web", webLabels())
 	slowEcho := func(name string) http.Handler {

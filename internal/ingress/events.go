@@ -192,12 +192,8 @@ func taskLive(t *api.Task) bool {
 	return t.DesiredState <= api.TaskStateRunning && !t.Status.State.Terminal()
 }
 
-// eligible reports whether a task takes traffic: meant to run, running,
-// and healthy if it has a health check.
-func eligible(t *api.Task) bool {
-	return t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning &&
-		(t.Status.Health == "" || t.Status.Health == api.HealthHealthy)
-}
+// eligible reports whether a task takes traffic (api.Task.TakesTraffic).
+func eligible(t *api.Task) bool { return t.TakesTraffic() }
 
 func sameEndpoints(a, b *api.Task) bool {
 	return slices.Equal(a.Endpoints, b.Endpoints)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 func TestNoRouterIs404(t *testing.T) {
@@ -390,7 +391,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 }
 
 func TestAccessLogAndStats(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	e := newEnv(t, ingress.TableOptions{}, ingress.Options{AccessLog: log})
 	a := startBackend(t, "a", nil)
@@ -417,7 +418,7 @@ func TestAccessLogAndStats(t *testing.T) {
 }
 
 func TestAccessLogOffByDefault(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	defer slog.SetDefault(prev)
@@ -515,22 +516,4 @@ func TestServeTLSOffersHTTP2(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"X-Forwarded-Proto":["https"]`)) {
 		t.Errorf("got %s %d %s", resp.Proto, resp.StatusCode, body)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -126,11 +126,30 @@ type agentNode struct {
 	ingress string // http://HOST:PORT
 }
 
+// newAgentCluster starts a manager on 127.0.0.1 serving agents, and
+// returns it with the swarm it reports (agent port, join token).
+func newAgentCluster(t *testing.T, ctx context.Context) (*agentCluster, *api.Swarm) {
+	t.Helper()
+	ac := &agentCluster{t: t, devDir: t.TempDir(), agentsDir: t.TempDir(), agents: map[string]*agentNode{}}
+	ac.startDev("127.0.0.1:0")
+	var err error
+	if ac.c, err = client.New("unix://" + filepath.Join(ac.devDir, "shoal.sock")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ac.stopAll)
+	sw, err := ac.c.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac.agentAddr, ac.token = sw.AgentAddr, sw.JoinTokens.Worker
+	return ac, sw
+}
+
 func (ac *agentCluster) startDev(listen string) {
 	t := ac.t
 	t.Helper()
 	p, _ := startNodeProc(t, "shoal dev", ac.devDir, "cluster ready", "dev", "--data-dir", ac.devDir, "--log-level", "error",
-		"--ingress", "127.0.0.1:0", "--docker=false", "--heartbeat", "2s", "--drain-delay", "300ms", "--listen-agents", listen)
+		"--ingress", "127.0.0.1:0", "--publish-addr", "127.0.0.1", "--docker=false", "--heartbeat", "2s", "--drain-delay", "300ms", "--listen-agents", listen)
 	ac.dev = p
 }
 
@@ -140,7 +159,7 @@ func (ac *agentCluster) startAgent(name, addr string) *agentNode {
 	t.Helper()
 	dir := filepath.Join(ac.agentsDir, name)
 	p, lines := startNodeProc(t, "shoal agent "+name, dir, "ingress:", "agent", "--manager", ac.agentAddr, "--token", ac.token,
-		"--addr", addr, "--data-dir", dir, "--hostname", name, "--ingress", addr+":0", "--docker=false", "--drain-delay", "300ms",
+		"--addr", addr, "--data-dir", dir, "--hostname", name, "--ingress", addr+":0", "--publish-addr", addr, "--docker=false", "--drain-delay", "300ms",
 		"--log-level", "error", "-l", "e2e=yes")
 	if !strings.Contains(strings.Join(lines, "\n"), "joined") {
 		t.Fatalf("agent %s printed %q", name, lines)
@@ -302,21 +321,10 @@ func hit(t *testing.T, hc *http.Client, base string) string {
 // any. An agent with a wrong token is refused and exits non-zero.
 func TestAgentsJoinRunAndRoute(t *testing.T) {
 	ctx := ctxTimeout(t, 4*time.Minute)
-	ac := &agentCluster{t: t, devDir: t.TempDir(), agentsDir: t.TempDir(), agents: map[string]*agentNode{}}
-	ac.startDev("127.0.0.1:0")
-	var err error
-	if ac.c, err = client.New("unix://" + filepath.Join(ac.devDir, "shoal.sock")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ac.stopAll)
-	sw, err := ac.c.SwarmInspect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ac, sw := newAgentCluster(t, ctx)
 	if !strings.HasPrefix(sw.AgentAddr, "127.0.0.1:") || !strings.HasPrefix(sw.JoinTokens.Worker, "SHOALTKN-1-") {
 		t.Fatalf("swarm %+v: want the agent port and a join token", sw)
 	}
-	ac.agentAddr, ac.token = sw.AgentAddr, sw.JoinTokens.Worker
 	a := ac.startAgent("agent-a", "127.0.0.2")
 	b := ac.startAgent("agent-b", "127.0.0.3")
 	info, err := ac.c.Info(ctx)

@@ -731,7 +731,7 @@ func TestLogs(t *testing.T) {
 	waitReady(t, r, s2.TaskID)
 	// Follow until the container ends.
 	errc := make(chan error, 1)
-	var buf2 syncBuffer
+	var buf2 testutil.SyncBuffer
 	go func() { errc <- r.Logs(testCtx(t), s2.TaskID, true, &buf2) }()
 	if err := r.Stop(testCtx(t), s2.TaskID, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -744,23 +744,6 @@ func TestLogs(t *testing.T) {
 			t.Errorf("logs %q lack %q", buf2.String(), want)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestCloseEndsWaits(t *testing.T) {

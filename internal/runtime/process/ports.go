@@ -26,10 +26,13 @@ type hostPort struct {
 // maxPortTries bounds the attempts to find a port no task of ours holds.
 const maxPortTries = 64
 
-// allocatePorts gives every target port a free host port on the node address
-// and records them as held by the task. Each port is found by listening on
-// port 0; all listeners stay open until every port is found, and a port
-// another running task holds (it may not listen yet) is skipped.
+// allocatePorts gives every target port a host port and records them as
+// held by the task. A port published in host mode gets exactly its
+// published port (Swarm's mode=host: the task answers on it), refused
+// when another task or program holds it. Any other port gets a free one,
+// found by listening on port 0, skipping a port another running task
+// holds (it may not listen yet). All listeners stay open until every port
+// is found.
 func (r *Runtime) allocatePorts(id string, ports []api.PortConfig) ([]hostPort, error) {
 	var closers []io.Closer
 	defer func() {
@@ -48,6 +51,15 @@ func (r *Runtime) allocatePorts(id string, ports []api.PortConfig) ([]hostPort, 
 		proto := protocol(p.Protocol)
 		if proto != "tcp" && proto != "udp" {
 			return fail(fmt.Errorf("%w: port %d: unsupported protocol %q", runtime.ErrRejected, p.TargetPort, p.Protocol))
+		}
+		if p.Mode() == api.PublishModeHost && p.PublishedPort != 0 {
+			hp, c, err := r.holdHostPort(id, p.TargetPort, proto, int(p.PublishedPort))
+			if err != nil {
+				return fail(err)
+			}
+			closers = append(closers, c)
+			out = append(out, hp)
+			continue
 		}
 		found := false
 		for try := 0; try < maxPortTries && !found; try++ {
@@ -74,6 +86,32 @@ func (r *Runtime) allocatePorts(id string, ports []api.PortConfig) ([]hostPort, 
 	return out, nil
 }
 
+// holdHostPort takes the published port of a host-mode port for the task:
+// it must be free on every address (the task may listen on all of them),
+// and not held by another task of this node that may not listen yet. The
+// scheduler places no two tasks publishing a host-mode port on one node,
+// so a clash means something outside shoal holds the port.
+func (r *Runtime) holdHostPort(id string, target uint32, proto string, port int) (hostPort, io.Closer, error) {
+	key := portKey{proto: proto, port: port}
+	r.mu.Lock()
+	holder, held := r.ports[key]
+	if !held {
+		r.ports[key] = id
+	}
+	r.mu.Unlock()
+	if held && holder != id {
+		return hostPort{}, nil, fmt.Errorf("%w: host-mode port %d/%s is held by task %s on this node", runtime.ErrRejected, port, proto, holder)
+	}
+	_, c, err := listenPort(proto, port)
+	if err != nil {
+		r.mu.Lock()
+		r.releasePorts(id, []portKey{key})
+		r.mu.Unlock()
+		return hostPort{}, nil, fmt.Errorf("%w: host-mode port %d/%s is in use on this node: %v", runtime.ErrRejected, port, proto, err)
+	}
+	return hostPort{target: target, key: key}, c, nil
+}
+
 // protocol returns the lower-case protocol of a port, "tcp" by default.
 func protocol(p string) string {
 	if p == "" {
@@ -88,7 +126,13 @@ func protocol(p string) string {
 // would take a port another node on the same host (a loopback alias)
 // holds on its own address.
 func listenFree(proto string) (int, io.Closer, error) {
-	hp := ":0"
+	return listenPort(proto, 0)
+}
+
+// listenPort listens on port of every address of the host (0: any free
+// port) and returns the port, with the listener to close.
+func listenPort(proto string, port int) (int, io.Closer, error) {
+	hp := ":" + strconv.Itoa(port)
 	if proto == "udp" {
 		c, err := net.ListenPacket("udp", hp)
 		if err != nil {

@@ -505,3 +505,55 @@ func TestHostPortIsFreeOnEveryAddress(t *testing.T) {
 		}
 	}
 }
+
+// A port published in host mode is the task's own: it gets exactly the
+// published port (PORT, SHOAL_PORT_<target>, its endpoint), not a random
+// one; a second task, or another program, holding it makes the start
+// rejected, naming the port.
+func TestHostModePortIsThePublishedPort(t *testing.T) {
+	t.Parallel()
+	r, _ := newRuntime(t)
+	free, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	s := shSpec(`echo "port=$PORT a=$SHOAL_PORT_80"; sleep 30`)
+	s.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: uint32(published), PublishMode: api.PublishModeHost}}
+	h := start(t, r, s)
+	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(published)); len(h.Endpoints) != 1 || h.Endpoints[0].Addr != want {
+		t.Fatalf("endpoints %+v, want %s", h.Endpoints, want)
+	}
+	want := fmt.Sprintf("port=%d a=%d\n", published, published)
+	deadline := time.Now().Add(5 * time.Second)
+	for out, _ := readLog(t, r, s.TaskID); !strings.HasPrefix(out, want); out, _ = readLog(t, r, s.TaskID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stdout %q, want %q", out, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	second := shSpec("sleep 30")
+	second.Ports = s.Ports
+	_, err = r.Start(testCtx(t), second)
+	if !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), fmt.Sprintf("host-mode port %d/tcp is held by task %s", published, s.TaskID)) {
+		t.Fatalf("second task on the same host-mode port: %v", err)
+	}
+	if err := r.Stop(testCtx(t), s.TaskID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, r, s.TaskID)
+
+	other, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	third := shSpec("sleep 30")
+	third.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: uint32(other.Addr().(*net.TCPAddr).Port), PublishMode: api.PublishModeHost}}
+	_, err = r.Start(testCtx(t), third)
+	if !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "is in use on this node") {
+		t.Fatalf("host-mode port another program holds: %v", err)
+	}
+}

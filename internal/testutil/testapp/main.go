@@ -27,6 +27,10 @@
 //	                             them, 127.0.0.1 for all); exit 0 on
 //	                             200, 1 otherwise
 //	testapp exit N               exit with code N
+//	testapp udp-echo [--listen ADDR]
+//	                             answer each UDP datagram with
+//	                             "SHOAL_TASK_ID:" and the datagram, on the
+//	                             address the server would listen on
 package main
 
 import (
@@ -54,6 +58,8 @@ func main() {
 		switch os.Args[1] {
 		case "health":
 			os.Exit(healthCmd(os.Args[2:]))
+		case "udp-echo":
+			os.Exit(udpEcho(os.Args[2:]))
 		case "exit":
 			code := 0
 			if len(os.Args) > 2 {
@@ -110,6 +116,37 @@ func healthCmd(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// udpEcho answers every datagram with the task's ID and the datagram,
+// until SIGTERM.
+func udpEcho(args []string) int {
+	fs := flag.NewFlagSet("udp-echo", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address to listen on (default :$PORT, else :8080)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	pc, err := net.ListenPacket("udp", listenAddr(*listen))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		pc.Close()
+	}()
+	fmt.Printf("testapp udp-echo listening on %s\n", pc.LocalAddr())
+	prefix := []byte(os.Getenv("SHOAL_TASK_ID") + ":")
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return 0 // closed by the signal
+		}
+		_, _ = pc.WriteTo(append(append([]byte(nil), prefix...), buf[:n]...), from)
+	}
 }
 
 func serve(args []string) int {
