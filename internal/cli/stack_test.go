@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeStackFile writes a stack file into a fresh directory and returns
+// its path.
+func writeStackFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cleanupObjects removes configs and secrets by name when the test ends.
+func cleanupObjects(t *testing.T, kind string, names ...string) {
+	t.Cleanup(func() {
+		for _, n := range names {
+			shoal(t, kind, "rm", n)
+		}
+	})
+}
+
+// TestStackDeployRefusesObjectsItDoesNotOwn deploys stack clash over a
+// service, a config, a secret and a network that have the stack's names
+// but are not its own (no namespace label, or another stack's): the plan
+// refuses, naming each, and nothing changes. docker stack deploy fails
+// with a name conflict; it never takes the object over.
+func TestStackDeployRefusesObjectsItDoesNotOwn(t *testing.T) {
+	cleanupNetworks(t, "clash_default", "clash_back")
+	cleanupServices(t)
+	cleanupObjects(t, "config", "clash_cfg")
+	cleanupObjects(t, "secret", "clash_pw")
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(data, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustShoal(t, "service", "create", "--name", "clash_web", "--replicas", "0", "-d", "--", "sleep", "300")
+	mustShoal(t, "config", "create", "clash_cfg", data)
+	mustShoal(t, "secret", "create", "--label", "com.docker.stack.namespace=other", "clash_pw", data)
+	mustShoal(t, "network", "create", "clash_back")
+	file := writeStackFile(t, `
+services:
+  web:
+    command: ["sleep", "300"]
+    deploy: {replicas: 0}
+    configs: [cfg]
+    secrets: [pw]
+    networks: [back]
+configs:
+  cfg: {file: ./data}
+secrets:
+  pw: {file: ./data}
+networks:
+  back: {}
+`)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(file), "data"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
+		r := shoal(t, append(append([]string{"stack", "deploy"}, args...), "-c", file, "clash")...)
+		for _, want := range []string{
+			`service "clash_web" exists and is not part of stack clash (it has no com.docker.stack.namespace label)`,
+			`config "clash_cfg" exists and is not part of stack clash (it has no com.docker.stack.namespace label)`,
+			`secret "clash_pw" exists and is not part of stack clash (it belongs to stack other)`,
+			`network "clash_back" exists and is not part of stack clash (it has no com.docker.stack.namespace label)`,
+			"nothing was changed",
+		} {
+			if r.code != 1 || !strings.Contains(r.stderr, want) {
+				t.Errorf("deploy %v over objects it does not own: want %q\n%s", args, want, r)
+			}
+		}
+	}
+	r := mustShoal(t, "service", "inspect", "--format", "{{json .Spec.Labels}} {{.Spec.TaskTemplate.ContainerSpec.Configs}}", "clash_web")
+	if strings.Contains(r.stdout, "namespace") || strings.Contains(r.stdout, "clash_cfg") {
+		t.Errorf("the refused deploy changed service clash_web: %s", r.stdout)
+	}
+	if r := shoal(t, "network", "inspect", "clash_default"); r.code == 0 {
+		t.Error("the refused deploy created network clash_default")
+	}
+}
