@@ -85,3 +85,32 @@ networks:
 		t.Error("the refused deploy created network clash_default")
 	}
 }
+
+// TestStackPlanNamesEveryChangedField: a redeploy that changes only
+// fields the change summary used to miss (hostname, read_only, cap_add,
+// logging) plans an update naming them, not "(no change)".
+func TestStackPlanNamesEveryChangedField(t *testing.T) {
+	cleanupNetworks(t, "chg_default")
+	cleanupServices(t)
+	v1 := writeStackFile(t, "services:\n  web:\n    command: [\"sleep\", \"300\"]\n    deploy: {replicas: 0}\n")
+	mustShoal(t, "stack", "deploy", "-d", "-c", v1, "chg")
+	v2 := writeStackFile(t, `
+services:
+  web:
+    command: ["sleep", "300"]
+    hostname: web1
+    read_only: true
+    cap_add: [NET_ADMIN]
+    logging: {driver: json-file}
+    deploy: {replicas: 0}
+`)
+	r := mustShoal(t, "stack", "deploy", "--dry-run", "-c", v2, "chg")
+	if want := "update service chg_web (hostname, read only, cap add, log driver)"; !strings.Contains(r.stdout, want) {
+		t.Fatalf("plan of a changed hostname, read_only, cap_add and logging: want %q\n%s", want, r)
+	}
+	mustShoal(t, "stack", "deploy", "-d", "-c", v2, "chg")
+	r = mustShoal(t, "service", "history", "--format", "{{.Change}}", "chg_web")
+	if !strings.Contains(r.stdout, "hostname, read only, cap add, log driver") {
+		t.Fatalf("service history of the change:\n%s", r)
+	}
+}
