@@ -114,3 +114,75 @@ services:
 		t.Fatalf("service history of the change:\n%s", r)
 	}
 }
+
+// TestStackDryRunRunsEveryCheckTheDeployWill: routing labels that the
+// managers refuse (an unclosed rule, a router sent to api@internal, a
+// Traefik service without server.port) fail --dry-run and the deploy
+// before anything is created, each problem listed once with its file,
+// line, column and key path. Before, --dry-run said OK and the deploy
+// created the network, the config and the first service, then stopped.
+func TestStackDryRunRunsEveryCheckTheDeployWill(t *testing.T) {
+	cleanupNetworks(t, "half_default")
+	cleanupServices(t)
+	cleanupObjects(t, "config", "half_cfg")
+	file := writeStackFile(t, `services:
+  a:
+    command: ["sleep", "300"]
+    deploy: {replicas: 0}
+    configs: [cfg]
+  b:
+    command: ["sleep", "300"]
+    deploy:
+      replicas: 0
+      labels:
+        traefik.http.routers.b.rule: "PathPrefix(`+"`/b`"+`"
+        traefik.http.routers.c.rule: "Path(`+"`/c`"+`)"
+        traefik.http.routers.c.service: api@internal
+        traefik.http.services.b.loadbalancer.server.scheme: http
+  c:
+    command: ["sleep", "300"]
+    deploy:
+      labels: ["traefik.http.routers.d.rule=Nope()", "traefik.http.services.d.loadbalancer.server.port=80"]
+      replicas: 0
+      placement:
+        constraints: ["node.colour == red"]
+    networks: [back]
+networks:
+  back:
+    driver: "-bad"
+configs:
+  cfg: {file: ./data}
+`)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(file), "data"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
+		r := shoal(t, append(append([]string{"stack", "deploy"}, args...), "-c", file, "half")...)
+		if r.code != 1 {
+			t.Fatalf("deploy %v with bad routing labels: %s", args, r)
+		}
+		for _, want := range []string{
+			"stack.yml:11:9: services.b.deploy.labels.traefik.http.routers.b.rule:",
+			"stack.yml:13:9: services.b.deploy.labels.traefik.http.routers.c.service:",
+			// A missing label is placed at the labels.
+			"stack.yml:10:7: services.b.deploy.labels.traefik.http.services.b.loadbalancer.server.port: required",
+			// Every check, not only the first failing one.
+			"stack.yml:18:16: services.c.deploy.labels.traefik.http.routers.d.rule: column 1: unknown matcher Nope",
+			"stack.yml:21:23: services.c.deploy.placement.constraints[0]:",
+			"stack.yml:25:5: networks.back.driver: invalid network driver",
+		} {
+			if n := strings.Count(r.stderr, want); n != 1 {
+				t.Errorf("deploy %v: %q appears %d times, want once:\n%s", args, want, n, r)
+			}
+		}
+	}
+	if r := shoal(t, "service", "inspect", "half_a"); r.code == 0 {
+		t.Error("the refused deploy created service half_a")
+	}
+	if r := shoal(t, "network", "inspect", "half_default"); r.code == 0 {
+		t.Error("the refused deploy created network half_default")
+	}
+	if r := shoal(t, "config", "inspect", "half_cfg"); r.code == 0 {
+		t.Error("the refused deploy created config half_cfg")
+	}
+}

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -15,6 +16,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // converter maps a compose-go project onto shoal's specs.
@@ -107,6 +109,11 @@ func (c *converter) object(section, kind, key string, obj types.FileObjectConfig
 	}
 	segs := []string{section, key}
 	o.Labels = withNamespace(obj.Labels, c.stack)
+	// What the managers check when the object is created.
+	if err := api.ValidateFileObjectName(kind, o.Name); err != nil {
+		c.l.fail(c.l.at(append(segs, "name"), "%v", err))
+	}
+	c.labelLimits(kind, o.Labels, append(segs, "labels"))
 	limit := fmt.Sprintf("a %s may have at most %d bytes (%d KB)", kind, max, max/1024)
 	switch {
 	case obj.Environment != "":
@@ -187,6 +194,15 @@ func (c *converter) networks() []NetworkRef {
 				n.Driver = defaultNetworkDriver
 			}
 			n.Labels = withNamespace(def.Labels, c.stack)
+			// What the managers check when the network is created.
+			segs := []string{"networks", key}
+			if err := api.ValidateName("network", n.Name); err != nil {
+				c.l.fail(c.l.at(append(segs, "name"), "%v", err))
+			}
+			if err := api.ValidateNetworkDriver(n.Driver); err != nil {
+				c.l.fail(c.l.at(append(segs, "driver"), "%v", err))
+			}
+			c.labelLimits("network", n.Labels, append(segs, "labels"))
 			n.Attachable = def.Attachable
 			n.Internal = def.Internal
 			n.IPAM = ipam(def.Ipam)
@@ -361,13 +377,35 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 
 	if len(c.l.errs) == nerr {
 		// What Validate finds that is not checked above.
-		if err := spec.Validate(); err != nil {
-			for _, e := range splitErrors(err) {
-				fail(base, "service %s: %v", spec.Name, e)
-			}
+		for _, e := range splitErrors(errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint())) {
+			fail(base, "service %s: %v", spec.Name, e)
 		}
 	}
+	c.routingLabels(deploy.Labels, at)
 	return spec, len(c.l.errs) == nerr
+}
+
+// labelLimits checks the labels of an object the stack creates against
+// the managers' limits.
+func (c *converter) labelLimits(kind string, labels map[string]string, segs []string) {
+	if err := api.ValidateLabelLimits(kind+" labels", labels); err != nil {
+		c.l.fail(c.l.at(segs, "%v", err))
+	}
+}
+
+// routingLabels checks a service's Traefik labels as the managers will,
+// each problem at its label: a label they refuse must fail the plan, not
+// the deploy half-way. The converter checks nothing in labels itself, so
+// these problems are never reported twice.
+func (c *converter) routingLabels(labels map[string]string, at func(...any) []string) {
+	for _, e := range splitErrors(ingress.ValidateLabels(labels)) {
+		var le *ingress.LabelError
+		if errors.As(e, &le) {
+			c.l.fail(c.l.at(at("deploy", "labels", le.Label), "%s", le.Msg))
+			continue
+		}
+		c.l.fail(c.l.at(at("deploy", "labels"), "%v", e))
+	}
 }
 
 func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.HealthCheck {

@@ -160,14 +160,16 @@ services:
     deploy:
       labels:
         - "traefik.http.routers.web.rule=Host(` + "`a.example`" + `) && PathPrefix(` + "`/x`" + `)"
+        - "traefik.http.services.web.loadbalancer.server.port=80"
 `,
 			check: func(t *testing.T, st *Stack) {
 				s := service(t, st, "st_web")
 				eq(t, "container labels", s.TaskTemplate.ContainerSpec.Labels,
 					map[string]string{"role": "frontend", api.StackNamespaceLabel: "st"})
 				eq(t, "service labels", s.Labels, map[string]string{
-					"traefik.http.routers.web.rule": "Host(`a.example`) && PathPrefix(`/x`)",
-					api.StackNamespaceLabel:         "st"})
+					"traefik.http.routers.web.rule":                      "Host(`a.example`) && PathPrefix(`/x`)",
+					"traefik.http.services.web.loadbalancer.server.port": "80",
+					api.StackNamespaceLabel:                              "st"})
 			},
 		},
 		{

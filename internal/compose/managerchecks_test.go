@@ -1,0 +1,49 @@
+package compose
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// TestLoadRefusesWhatTheManagersRefuse: what a manager would refuse on
+// the write (the limits of api/limits.go, object names, routing labels)
+// fails the load, every problem once, so a plan never promises a deploy
+// that stops half-way.
+func TestLoadRefusesWhatTheManagersRefuse(t *testing.T) {
+	var labels strings.Builder
+	for i := 0; i <= api.MaxLabels; i++ {
+		fmt.Fprintf(&labels, "      l%d: v\n", i)
+	}
+	yml := fmt.Sprintf(`services:
+  web:
+    image: x
+    deploy:
+      replicas: %d
+      labels: ["traefik.http.routers.web.rule=Path(`+"`/`"+`)", "traefik.http.services.web.loadbalancer.server.port=80"]
+  api:
+    image: x
+    deploy:
+      labels: {traefik.http.routers.api.rule: "Path("}
+networks:
+  back:
+    labels:
+%s`, api.MaxReplicas+1, labels.String())
+	yml = strings.Replace(yml, "    image: x\n    deploy:\n      labels: {", "    image: x\n    networks: [back]\n    deploy:\n      labels: {", 1)
+	_, err := loadYAML(t, yml, nil)
+	if err == nil {
+		t.Fatal("Load accepted what the managers refuse")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		fmt.Sprintf("stack.yml:2:3: services.web: service st_web: replicas: %d, more than the %d allowed", api.MaxReplicas+1, api.MaxReplicas),
+		"stack.yml:11:16: services.api.deploy.labels.traefik.http.routers.api.rule: syntax error",
+		"stack.yml:14:5: networks.back.labels: network labels:",
+	} {
+		if n := strings.Count(msg, want); n != 1 {
+			t.Errorf("%q appears %d times, want once:\n%s", want, n, msg)
+		}
+	}
+}
