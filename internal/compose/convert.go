@@ -249,6 +249,10 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		deploy = *s.Deploy
 	}
 	spec.Labels = withNamespace(deploy.Labels, c.stack)
+	if s.Image != "" {
+		// As docker stack deploy: tools find a stack service's image here.
+		spec.Labels[api.StackImageLabel] = s.Image
+	}
 
 	cs := api.ContainerSpec{
 		Image:           s.Image,

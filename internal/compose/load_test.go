@@ -169,6 +169,7 @@ services:
 				eq(t, "service labels", s.Labels, map[string]string{
 					"traefik.http.routers.web.rule":                      "Host(`a.example`) && PathPrefix(`/x`)",
 					"traefik.http.services.web.loadbalancer.server.port": "80",
+					api.StackImageLabel:                                  "x",
 					api.StackNamespaceLabel:                              "st"})
 			},
 		},
