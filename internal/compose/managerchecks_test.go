@@ -9,9 +9,9 @@ import (
 )
 
 // TestLoadRefusesWhatTheManagersRefuse: what a manager would refuse on
-// the write (the limits of api/limits.go, object names, routing labels)
-// fails the load, every problem once, so a plan never promises a deploy
-// that stops half-way.
+// the write (the limits of api/limits.go, object names, routing labels,
+// Swarm templates that can't expand) fails the load, every problem once,
+// so a plan never promises a deploy that stops half-way.
 func TestLoadRefusesWhatTheManagersRefuse(t *testing.T) {
 	var labels strings.Builder
 	for i := 0; i <= api.MaxLabels; i++ {
@@ -20,6 +20,7 @@ func TestLoadRefusesWhatTheManagersRefuse(t *testing.T) {
 	yml := fmt.Sprintf(`services:
   web:
     image: x
+    environment: ["ZONE={{.Node.Zone}}"]
     deploy:
       replicas: %d
       labels: ["traefik.http.routers.web.rule=Path(`+"`/`"+`)", "traefik.http.services.web.loadbalancer.server.port=80"]
@@ -39,8 +40,9 @@ networks:
 	msg := err.Error()
 	for _, want := range []string{
 		fmt.Sprintf("stack.yml:2:3: services.web: service st_web: replicas: %d, more than the %d allowed", api.MaxReplicas+1, api.MaxReplicas),
-		"stack.yml:11:16: services.api.deploy.labels.traefik.http.routers.api.rule: syntax error",
-		"stack.yml:14:5: networks.back.labels: network labels:",
+		"stack.yml:12:16: services.api.deploy.labels.traefik.http.routers.api.rule: syntax error",
+		"stack.yml:15:5: networks.back.labels: network labels:",
+		`stack.yml:2:3: services.web: service st_web: env "ZONE={{.Node.Zone}}": bad Swarm template`,
 	} {
 		if n := strings.Count(msg, want); n != 1 {
 			t.Errorf("%q appears %d times, want once:\n%s", want, n, msg)
