@@ -369,6 +369,9 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		spec.Mode.Global = &api.GlobalService{}
 	default:
 		fail(at("deploy", "mode"), "mode %q is not supported: want replicated or global", deploy.Mode)
+		// A stand-in, so that validation does not also say the mode is
+		// missing.
+		spec.Mode.Replicated = &api.ReplicatedService{}
 	}
 
 	task.Resources = resources(deploy.Resources)
@@ -379,11 +382,11 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 	spec.RollbackConfig = updateConfig(deploy.RollbackConfig)
 	spec.EndpointSpec = c.endpoint(s, deploy.EndpointMode, at)
 
-	if len(c.l.errs) == nerr {
-		// What Validate finds that is not checked above.
-		for _, e := range splitErrors(errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint())) {
-			fail(base, "service %s: %v", spec.Name, e)
-		}
+	// What the managers' validation finds that is not checked above, even
+	// when the checks above found something: every problem is listed. A
+	// check above leaves out the value it refused, so none is said twice.
+	for _, e := range splitErrors(errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint())) {
+		fail(base, "service %s: %v", spec.Name, e)
 	}
 	c.routingLabels(deploy.Labels, at)
 	return spec, len(c.l.errs) == nerr
@@ -426,13 +429,16 @@ func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.
 		r := *h.Retries
 		out.Retries = &r
 	}
-	// Docker refuses negative timings; say so at the key.
+	// Docker refuses negative timings; say so at the key, and leave the
+	// value out so that the spec's validation does not say it again.
 	for _, d := range []struct {
 		key string
 		d   *types.Duration
-	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start_period", h.StartPeriod}, {"start_interval", h.StartInterval}} {
+		out **api.Duration
+	}{{"interval", h.Interval, &out.Interval}, {"timeout", h.Timeout, &out.Timeout}, {"start_period", h.StartPeriod, &out.StartPeriod}, {"start_interval", h.StartInterval, &out.StartInterval}} {
 		if d.d != nil && *d.d < 0 {
 			c.l.fail(c.l.at(append(segs, d.key), "%s must not be negative", time.Duration(*d.d)))
+			*d.out = nil
 		}
 	}
 	test := []string(h.Test)
@@ -633,6 +639,8 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 	case "", "vip", "dnsrr":
 	default:
 		c.l.fail(c.l.at(at("deploy", "endpoint_mode"), "endpoint mode %q: want vip or dnsrr", mode))
+		// Left out, as the ports below: validation would say it again.
+		mode = ""
 	}
 	if len(s.Ports) == 0 && mode == "" {
 		return nil
@@ -660,6 +668,7 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 				port = pc.TargetPort
 			}
 			c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", port))
+			continue
 		}
 		if pc.PublishedPort != 0 && ingress {
 			c.published = append(c.published, publishedPort{service: s.Name, index: i,
