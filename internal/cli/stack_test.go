@@ -186,3 +186,34 @@ configs:
 		t.Error("the refused deploy created config half_cfg")
 	}
 }
+
+// TestStackPlanRefusesAnOverlappingSubnet: a stack network whose
+// ipam.config subnet overlaps an existing network's fails the plan,
+// naming both, before the stack's other networks are created; before,
+// the deploy created them and then failed on the overlapping one.
+func TestStackPlanRefusesAnOverlappingSubnet(t *testing.T) {
+	cleanupNetworks(t, "ovl-taken", "ovl_a1", "ovl_b2")
+	cleanupServices(t)
+	mustShoal(t, "network", "create", "--subnet", "10.91.0.0/16", "ovl-taken")
+	file := writeStackFile(t, `
+services:
+  web:
+    command: ["sleep", "300"]
+    deploy: {replicas: 0}
+    networks: [a1, b2]
+networks:
+  a1: {}
+  b2:
+    ipam:
+      config: [{subnet: 10.91.3.0/24}]
+`)
+	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
+		r := shoal(t, append(append([]string{"stack", "deploy"}, args...), "-c", file, "ovl")...)
+		if want := "network ovl_b2: subnet 10.91.3.0/24 overlaps subnet 10.91.0.0/16 of network ovl-taken"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "nothing was changed") {
+			t.Errorf("deploy %v: want %q\n%s", args, want, r)
+		}
+	}
+	if r := shoal(t, "network", "inspect", "ovl_a1"); r.code == 0 {
+		t.Error("the refused deploy created network ovl_a1")
+	}
+}

@@ -184,6 +184,7 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 			}
 		}
 	}
+	problems = append(problems, subnetProblems(st, haveNet)...)
 	problems = append(problems, portClashes(st, services)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("stack %s cannot be deployed, nothing was changed:\n  %w", st.Name, joinIndented(problems))
