@@ -99,3 +99,7 @@ type NetworkSpec struct {
 
 // StackNamespaceLabel marks what a stack created, as Swarm does.
 const StackNamespaceLabel = "com.docker.stack.namespace"
+
+// StackImageLabel is the service label docker stack deploy sets to the
+// image as the stack file names it (before any digest is resolved).
+const StackImageLabel = "com.docker.stack.image"

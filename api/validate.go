@@ -143,6 +143,7 @@ func (s *ServiceSpec) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, s.validateTemplates())
 	errs = append(errs, s.checkLimits()...)
 	return errors.Join(errs...)
 }

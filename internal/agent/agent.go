@@ -44,6 +44,8 @@ type Agent struct {
 	reports  *reporter
 	// files are the configs and secrets the node's tasks name.
 	files *fileStore
+	// node is what Swarm templates in task specs see of this node.
+	node api.NodeDescription
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -59,6 +61,7 @@ func New(cfg Config) *Agent {
 	for _, rt := range cfg.Runtimes {
 		a.runtimes[rt.Name()] = rt
 	}
+	a.node = a.registration().Description
 	return a
 }
 
@@ -220,6 +223,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	r := newRunner(t, rt, report, a.log)
 	r.files = a.files.forTask
 	r.drain = a.cfg.DrainDelay
+	r.node = a.node
 	a.runners[t.ID] = r
 	switch {
 	case t.Status.State.Terminal():

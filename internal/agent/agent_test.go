@@ -671,3 +671,34 @@ func TestTasksStayWatchedAcrossSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestSwarmTemplatesExpandWhenTheTaskStarts: the agent expands
+// {{.Node.ID}} and the other Swarm templates of a task's environment
+// with its own node and the task (swarmprom's node-exporter reads
+// {{.Node.ID}}); a template that can't expand rejects the task, naming
+// it.
+func TestSwarmTemplatesExpandWhenTheTaskStarts(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent()
+	out := filepath.Join(t.TempDir(), "env")
+	spec := cmd("sh", "-c", `printf '%s\n' "$NODE" "$TASK" "$SVC" "$OS" > `+out)
+	spec.Env = []string{"NODE={{.Node.ID}}", "TASK={{.Task.Name}} {{.Task.Slot}}", "SVC={{.Service.ID}} {{.Service.Name}}", "OS={{.Node.Platform.OS}}"}
+	tk := e.assignTask(spec)
+	e.waitState(tk.ID, api.TaskStateComplete)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nodeID + "\n" + tk.FullName() + " 1\nsvcid web\nlinux\n"
+	if string(b) != want {
+		t.Errorf("the task saw\n%s\nwant\n%s", b, want)
+	}
+
+	bad := cmd("true")
+	bad.Env = []string{"NODE={{.Node.Zone}}"}
+	tk = e.assignTask(bad)
+	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateRejected || !strings.Contains(got.Status.Err, `env "NODE={{.Node.Zone}}": bad Swarm template`) {
+		t.Errorf("task with a bad template: status %+v, want rejected naming the template", got.Status)
+	}
+}

@@ -31,7 +31,9 @@ type runner struct {
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration
-	done  chan struct{}
+	// node is this node, for the Swarm templates of the task's spec.
+	node api.NodeDescription
+	done chan struct{}
 }
 
 func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
@@ -211,6 +213,14 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 		}
 		r.send(api.TaskStatus{State: s, Message: s.String()}, nil)
 	}
+	// Swarm templates ({{.Node.ID}}, …) are expanded here, where the node
+	// is known, as swarmkit's agent does; the managers refused templates
+	// that can't expand, so this fails only for a spec they never checked.
+	container, err := api.ExpandTemplates(t.Spec.ContainerSpec, api.NewTemplateContext(t, r.node))
+	if err != nil {
+		r.send(api.TaskStatus{State: api.TaskStateRejected, Message: "expanding the task's templates failed", Err: err.Error()}, nil)
+		return runtime.Handle{}, false
+	}
 	spec := runtime.TaskSpec{
 		TaskID:      t.ID,
 		ServiceID:   t.ServiceID,
@@ -218,7 +228,7 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 		Name:        t.FullName(),
 		Slot:        t.Slot,
 		NodeID:      t.NodeID,
-		Container:   t.Spec.ContainerSpec,
+		Container:   container,
 		Resources:   t.Spec.Resources,
 		Labels:      map[string]string{"com.shoal.service.name": t.ServiceName, "com.shoal.task.name": t.FullName()},
 	}

@@ -562,3 +562,22 @@ func TestLongCommandTruncation(t *testing.T) {
 		t.Errorf("ps --no-trunc COMMAND = %q, want %q", got, full)
 	}
 }
+
+// TestGlobalServiceWithRejectedTaskCountsItsNode: a global service whose
+// task was rejected (and waits for its restart delay) still wants one
+// task on the node; service ls shows 0/1, as docker does, not 0/0.
+func TestGlobalServiceWithRejectedTaskCountsItsNode(t *testing.T) {
+	cleanupServices(t)
+	mustShoal(t, "service", "create", "--name", "grej", "--mode", "global", "--restart-delay", "1m", "-d", "--", "/nonexistent/program")
+	waitUntil(t, "the global task to end", func(ctx context.Context, c *client.Client) (bool, error) {
+		tasks, err := serviceTasks(ctx, c, "grej")
+		return err == nil && len(tasks) == 1 && !tasks[0].Live(), err
+	})
+	tasks, err := serviceTasks(context.Background(), testClient(t), "grej")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustShoal(t, "service", "ls", "--format", "{{.Name}} {{.Replicas}}").stdout; got != "grej 0/1\n" {
+		t.Errorf("service ls of a global service whose task is %s = %q, want %q", tasks[0].Status.State, got, "grej 0/1\n")
+	}
+}

@@ -39,8 +39,10 @@ type Options struct {
 	Project string
 	// Env is the caller's environment, used for ${VAR} interpolation,
 	// environment entries without a value, and config or secret
-	// `environment:` sources. A .env file beside the first file adds to it;
-	// the caller's values win. The process environment is never read.
+	// `environment:` sources. A .env file beside the first file adds to it
+	// (docker stack deploy reads none, so a warning names the variables it
+	// gave); the caller's values win. The process environment is never
+	// read.
 	Env map[string]string
 	// WorkingDir is where relative paths in the files (bind mounts,
 	// env_file, config and secret files) start; by default the directory of
@@ -295,7 +297,7 @@ func unwrapPathError(err error) error {
 }
 
 // loadEnv builds the environment: the caller's, plus a .env beside the
-// first file for variables the caller does not set.
+// first file for variables the caller does not set, named in a warning.
 func (l *loadState) loadEnv() {
 	l.env = map[string]string{}
 	dir := l.wd
@@ -312,8 +314,20 @@ func (l *loadState) loadEnv() {
 		if err != nil {
 			l.failf("%s: %v", dotEnv, err)
 		}
+		var used []string
 		for k, v := range vars {
 			l.env[k] = v
+			if _, set := caller[k]; !set {
+				used = append(used, k)
+			}
+		}
+		if len(used) > 0 {
+			// docker stack deploy reads no .env: say what these files get
+			// from it, so that nobody is surprised when docker deploys
+			// them without these values.
+			sort.Strings(used)
+			l.warnings = append(l.warnings, fmt.Sprintf("Using %s from %s: docker stack deploy reads no .env file, and would leave them unset",
+				strings.Join(used, ", "), dotEnv))
 		}
 	}
 	for k, v := range l.opts.Env {

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -15,6 +16,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // converter maps a compose-go project onto shoal's specs.
@@ -107,6 +109,11 @@ func (c *converter) object(section, kind, key string, obj types.FileObjectConfig
 	}
 	segs := []string{section, key}
 	o.Labels = withNamespace(obj.Labels, c.stack)
+	// What the managers check when the object is created.
+	if err := api.ValidateFileObjectName(kind, o.Name); err != nil {
+		c.l.fail(c.l.at(append(segs, "name"), "%v", err))
+	}
+	c.labelLimits(kind, o.Labels, append(segs, "labels"))
 	limit := fmt.Sprintf("a %s may have at most %d bytes (%d KB)", kind, max, max/1024)
 	switch {
 	case obj.Environment != "":
@@ -187,6 +194,15 @@ func (c *converter) networks() []NetworkRef {
 				n.Driver = defaultNetworkDriver
 			}
 			n.Labels = withNamespace(def.Labels, c.stack)
+			// What the managers check when the network is created.
+			segs := []string{"networks", key}
+			if err := api.ValidateName("network", n.Name); err != nil {
+				c.l.fail(c.l.at(append(segs, "name"), "%v", err))
+			}
+			if err := api.ValidateNetworkDriver(n.Driver); err != nil {
+				c.l.fail(c.l.at(append(segs, "driver"), "%v", err))
+			}
+			c.labelLimits("network", n.Labels, append(segs, "labels"))
 			n.Attachable = def.Attachable
 			n.Internal = def.Internal
 			n.IPAM = ipam(def.Ipam)
@@ -233,6 +249,10 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		deploy = *s.Deploy
 	}
 	spec.Labels = withNamespace(deploy.Labels, c.stack)
+	if s.Image != "" {
+		// As docker stack deploy: tools find a stack service's image here.
+		spec.Labels[api.StackImageLabel] = s.Image
+	}
 
 	cs := api.ContainerSpec{
 		Image:           s.Image,
@@ -349,6 +369,9 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		spec.Mode.Global = &api.GlobalService{}
 	default:
 		fail(at("deploy", "mode"), "mode %q is not supported: want replicated or global", deploy.Mode)
+		// A stand-in, so that validation does not also say the mode is
+		// missing.
+		spec.Mode.Replicated = &api.ReplicatedService{}
 	}
 
 	task.Resources = resources(deploy.Resources)
@@ -359,15 +382,37 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 	spec.RollbackConfig = updateConfig(deploy.RollbackConfig)
 	spec.EndpointSpec = c.endpoint(s, deploy.EndpointMode, at)
 
-	if len(c.l.errs) == nerr {
-		// What Validate finds that is not checked above.
-		if err := spec.Validate(); err != nil {
-			for _, e := range splitErrors(err) {
-				fail(base, "service %s: %v", spec.Name, e)
-			}
-		}
+	// What the managers' validation finds that is not checked above, even
+	// when the checks above found something: every problem is listed. A
+	// check above leaves out the value it refused, so none is said twice.
+	for _, e := range splitErrors(errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint())) {
+		fail(base, "service %s: %v", spec.Name, e)
 	}
+	c.routingLabels(deploy.Labels, at)
 	return spec, len(c.l.errs) == nerr
+}
+
+// labelLimits checks the labels of an object the stack creates against
+// the managers' limits.
+func (c *converter) labelLimits(kind string, labels map[string]string, segs []string) {
+	if err := api.ValidateLabelLimits(kind+" labels", labels); err != nil {
+		c.l.fail(c.l.at(segs, "%v", err))
+	}
+}
+
+// routingLabels checks a service's Traefik labels as the managers will,
+// each problem at its label: a label they refuse must fail the plan, not
+// the deploy half-way. The converter checks nothing in labels itself, so
+// these problems are never reported twice.
+func (c *converter) routingLabels(labels map[string]string, at func(...any) []string) {
+	for _, e := range splitErrors(ingress.ValidateLabels(labels)) {
+		var le *ingress.LabelError
+		if errors.As(e, &le) {
+			c.l.fail(c.l.at(at("deploy", "labels", le.Label), "%s", le.Msg))
+			continue
+		}
+		c.l.fail(c.l.at(at("deploy", "labels"), "%v", e))
+	}
 }
 
 func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.HealthCheck {
@@ -384,13 +429,16 @@ func (c *converter) healthcheck(h *types.HealthCheckConfig, segs []string) *api.
 		r := *h.Retries
 		out.Retries = &r
 	}
-	// Docker refuses negative timings; say so at the key.
+	// Docker refuses negative timings; say so at the key, and leave the
+	// value out so that the spec's validation does not say it again.
 	for _, d := range []struct {
 		key string
 		d   *types.Duration
-	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start_period", h.StartPeriod}, {"start_interval", h.StartInterval}} {
+		out **api.Duration
+	}{{"interval", h.Interval, &out.Interval}, {"timeout", h.Timeout, &out.Timeout}, {"start_period", h.StartPeriod, &out.StartPeriod}, {"start_interval", h.StartInterval, &out.StartInterval}} {
 		if d.d != nil && *d.d < 0 {
 			c.l.fail(c.l.at(append(segs, d.key), "%s must not be negative", time.Duration(*d.d)))
+			*d.out = nil
 		}
 	}
 	test := []string(h.Test)
@@ -591,6 +639,8 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 	case "", "vip", "dnsrr":
 	default:
 		c.l.fail(c.l.at(at("deploy", "endpoint_mode"), "endpoint mode %q: want vip or dnsrr", mode))
+		// Left out, as the ports below: validation would say it again.
+		mode = ""
 	}
 	if len(s.Ports) == 0 && mode == "" {
 		return nil
@@ -618,6 +668,7 @@ func (c *converter) endpoint(s types.ServiceConfig, mode string, at func(...any)
 				port = pc.TargetPort
 			}
 			c.l.fail(c.l.at(at("ports", i), "port %d is published in ingress mode, which endpoint_mode dnsrr does not allow: use mode: host", port))
+			continue
 		}
 		if pc.PublishedPort != 0 && ingress {
 			c.published = append(c.published, publishedPort{service: s.Name, index: i,

@@ -107,9 +107,10 @@ func findPath(n *yamlNode, segs []string, depth int) (*yamlNode, int) {
 			key, val = n.Content[i], n.Content[i]
 			break
 		}
-		// A list of names, such as a service's networks: [a, b].
+		// A list of names, such as a service's networks: [a, b], or of
+		// KEY=VALUE entries, such as labels in list form.
 		for _, e := range n.Content {
-			if e.Kind == yaml.ScalarNode && e.Value == segs[0] {
+			if e.Kind == yaml.ScalarNode && (e.Value == segs[0] || strings.HasPrefix(e.Value, segs[0]+"=")) {
 				key, val = e, e
 			}
 		}
@@ -218,8 +219,11 @@ func (l *loadState) explain(err error) {
 	}
 }
 
-// splitErrors flattens joined errors.
+// splitErrors flattens joined errors; nil gives none.
 func splitErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {

@@ -160,14 +160,17 @@ services:
     deploy:
       labels:
         - "traefik.http.routers.web.rule=Host(` + "`a.example`" + `) && PathPrefix(` + "`/x`" + `)"
+        - "traefik.http.services.web.loadbalancer.server.port=80"
 `,
 			check: func(t *testing.T, st *Stack) {
 				s := service(t, st, "st_web")
 				eq(t, "container labels", s.TaskTemplate.ContainerSpec.Labels,
 					map[string]string{"role": "frontend", api.StackNamespaceLabel: "st"})
 				eq(t, "service labels", s.Labels, map[string]string{
-					"traefik.http.routers.web.rule": "Host(`a.example`) && PathPrefix(`/x`)",
-					api.StackNamespaceLabel:         "st"})
+					"traefik.http.routers.web.rule":                      "Host(`a.example`) && PathPrefix(`/x`)",
+					"traefik.http.services.web.loadbalancer.server.port": "80",
+					api.StackImageLabel:                                  "x",
+					api.StackNamespaceLabel:                              "st"})
 			},
 		},
 		{
@@ -964,4 +967,29 @@ func TestComposeWarnings(t *testing.T) {
 	// compose-go's own warnings are returned, not printed; the version key
 	// is fine for a stack file.
 	eq(t, "warnings", st.Warnings, []string{"\"yes\" for boolean is not supported by YAML 1.2, please use `true`"})
+}
+
+// TestDotEnvValuesAreNamed: docker stack deploy reads no .env file; shoal
+// does, for variables the caller does not set, and names them in a
+// warning so that the difference shows.
+func TestDotEnvValuesAreNamed(t *testing.T) {
+	dir := writeDir(t, map[string]string{
+		".env":      "TAG=from-dotenv\nREPLICAS=2\nUNUSED_HERE=1\n",
+		"stack.yml": "services:\n  web:\n    image: nginx:${TAG}\n    deploy:\n      replicas: ${REPLICAS}\n",
+	})
+	st, err := Load(context.Background(), Options{
+		Files: []string{filepath.Join(dir, "stack.yml")}, Project: "st", Env: map[string]string{"TAG": "from-caller"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Using REPLICAS, UNUSED_HERE from " + filepath.Join(dir, ".env") + ": docker stack deploy reads no .env file, and would leave them unset"
+	eq(t, "warnings", st.Warnings, []string{want})
+	st, err = Load(context.Background(), Options{
+		Files: []string{filepath.Join(dir, "stack.yml")}, Project: "st", Env: map[string]string{"TAG": "a", "REPLICAS": "1", "UNUSED_HERE": "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "warnings when the caller sets every variable", st.Warnings, []string(nil))
 }

@@ -104,12 +104,19 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 		haveNet[n.Spec.Name] = n
 	}
 	for _, n := range st.Networks {
-		switch cur := haveNet[n.Name]; {
+		cur := haveNet[n.Name]
+		var foreign error
+		if cur != nil && !n.External {
+			foreign = notOwned("network", n.Name, st.Name, cur.Spec.Labels)
+		}
+		switch {
 		case n.External && cur == nil:
 			problems = append(problems, fmt.Errorf("network %q not found: it is external, create it first (shoal network create %s)", n.Name, n.Name))
 		case cur == nil:
 			spec := n.Spec()
 			p.Steps = append(p.Steps, Step{Action: Create, Kind: "network", Name: n.Name, network: &spec})
+		case foreign != nil:
+			problems = append(problems, foreign)
 		default:
 			p.Steps = append(p.Steps, Step{Action: Unchanged, Kind: "network", Name: n.Name})
 		}
@@ -120,13 +127,20 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 		haveCfg[o.Spec.Name] = o
 	}
 	for _, o := range st.Configs {
-		switch cur := haveCfg[o.Name]; {
+		cur := haveCfg[o.Name]
+		var foreign error
+		if cur != nil && !o.External {
+			foreign = notOwned("config", o.Name, st.Name, cur.Spec.Labels)
+		}
+		switch {
 		case o.External && cur == nil:
 			problems = append(problems, fmt.Errorf("config %q not found: it is external, create it first (shoal config create %s FILE)", o.Name, o.Name))
 		case o.External:
 		case cur == nil:
 			spec := o.ConfigSpec()
 			p.Steps = append(p.Steps, Step{Action: Create, Kind: "config", Name: o.Name, config: &spec})
+		case foreign != nil:
+			problems = append(problems, foreign)
 		case cur.Spec.Data != nil && !bytes.Equal(cur.Spec.Data, o.Data):
 			problems = append(problems, fmt.Errorf("config %q changed content: configs are immutable; give the new content a new name", o.Name))
 		default:
@@ -139,28 +153,43 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 		haveSec[o.Spec.Name] = o
 	}
 	for _, o := range st.Secrets {
-		switch cur := haveSec[o.Name]; {
+		cur := haveSec[o.Name]
+		var foreign error
+		if cur != nil && !o.External {
+			foreign = notOwned("secret", o.Name, st.Name, cur.Spec.Labels)
+		}
+		switch {
 		case o.External && cur == nil:
 			problems = append(problems, fmt.Errorf("secret %q not found: it is external, create it first (shoal secret create %s FILE)", o.Name, o.Name))
 		case o.External:
 		case cur == nil:
 			spec := o.SecretSpec()
 			p.Steps = append(p.Steps, Step{Action: Create, Kind: "secret", Name: o.Name, secret: &spec})
+		case foreign != nil:
+			problems = append(problems, foreign)
 		default:
 			// A secret's content cannot be read back to compare; a stack
 			// that changes a secret's content must rename it, as in Swarm.
 			p.Steps = append(p.Steps, Step{Action: Unchanged, Kind: "secret", Name: o.Name})
 		}
 	}
+	haveSvc := map[string]*api.Service{}
+	for _, s := range services {
+		haveSvc[s.Spec.Name] = s
+	}
+	for _, spec := range st.Services {
+		if cur := haveSvc[spec.Name]; cur != nil {
+			if err := notOwned("service", spec.Name, st.Name, cur.Spec.Labels); err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+	problems = append(problems, subnetProblems(st, haveNet)...)
 	problems = append(problems, portClashes(st, services)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("stack %s cannot be deployed, nothing was changed:\n  %w", st.Name, joinIndented(problems))
 	}
 
-	haveSvc := map[string]*api.Service{}
-	for _, s := range services {
-		haveSvc[s.Spec.Name] = s
-	}
 	want := map[string]bool{}
 	for i := range st.Services {
 		spec := st.Services[i]
