@@ -34,3 +34,25 @@ func TestFailedUpdateTaskIsShutDownAfterRollback(t *testing.T) {
 		})
 	}
 }
+
+// A task of the update that exits 0 before its monitor window ends is a
+// failure of the update, also once the orchestrator has shut it down
+// because its restart condition (none, on-failure) will not restart it.
+func TestEarlyCleanExitFailsTheUpdateWhenNotRestarted(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := &api.Service{ID: "s1", SpecVersion: 2, Spec: api.ServiceSpec{Name: "web",
+		Mode:         api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 2}},
+		TaskTemplate: api.TaskSpec{RestartPolicy: &api.RestartPolicy{Condition: api.RestartConditionNone}}},
+		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &t0, Message: "update in progress"}}
+	done := &api.Task{ID: "new1", ServiceID: "s1", Slot: 1, SpecVersion: 2, DesiredState: api.TaskStateShutdown,
+		Status: api.TaskStatus{State: api.TaskStateComplete, Timestamp: t0.Add(time.Second)},
+		History: []api.TaskStatus{{State: api.TaskStateRunning, Timestamp: t0.Add(500 * time.Millisecond)}}}
+	done.CreatedAt = t0
+	old := &api.Task{ID: "old2", ServiceID: "s1", Slot: 2, SpecVersion: 1, DesiredState: api.TaskStateRunning,
+		Status: api.TaskStatus{State: api.TaskStateRunning, Timestamp: t0.Add(-time.Hour)}}
+	never := func(string) bool { return false }
+	p := decide(svc, []*api.Task{done, old}, never, t0.Add(2*time.Second))
+	if p.service == nil || p.service.UpdateStatus.State != api.UpdateStatePaused {
+		t.Fatalf("update after a task of it exited within the monitor: %+v, want paused", p.service)
+	}
+}

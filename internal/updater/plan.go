@@ -283,11 +283,10 @@ func withStatus(svc *api.Service, st *api.UpdateStatus) *api.Service {
 // running for the monitor window.
 func failedEarly(t *api.Task, monitor time.Duration) bool {
 	switch t.Status.State {
-	case api.TaskStateFailed, api.TaskStateRejected:
-	case api.TaskStateComplete:
-		if t.DesiredState > api.TaskStateRunning {
-			return false
-		}
+	case api.TaskStateFailed, api.TaskStateRejected, api.TaskStateComplete:
+		// Ended on its own (a task told to stop reports shutdown),
+		// whatever its desired state: one the restart policy will not
+		// replace is shut down at once.
 	default:
 		return false
 	}
