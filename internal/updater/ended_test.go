@@ -45,7 +45,7 @@ func TestEarlyCleanExitFailsTheUpdateWhenNotRestarted(t *testing.T) {
 		TaskTemplate: api.TaskSpec{RestartPolicy: &api.RestartPolicy{Condition: api.RestartConditionNone}}},
 		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &t0, Message: "update in progress"}}
 	done := &api.Task{ID: "new1", ServiceID: "s1", Slot: 1, SpecVersion: 2, DesiredState: api.TaskStateShutdown,
-		Status: api.TaskStatus{State: api.TaskStateComplete, Timestamp: t0.Add(time.Second)},
+		Status:  api.TaskStatus{State: api.TaskStateComplete, Timestamp: t0.Add(time.Second)},
 		History: []api.TaskStatus{{State: api.TaskStateRunning, Timestamp: t0.Add(500 * time.Millisecond)}}}
 	done.CreatedAt = t0
 	old := &api.Task{ID: "old2", ServiceID: "s1", Slot: 2, SpecVersion: 1, DesiredState: api.TaskStateRunning,
