@@ -27,6 +27,25 @@ func NextVersion(cur *Service, spec ServiceSpec, change string, now time.Time) *
 	return &next
 }
 
+// UpdatePaused reports whether the service's update or rollback stopped
+// on a failure and waits for the next write of the service.
+func (s *Service) UpdatePaused() bool {
+	return s.UpdateStatus != nil &&
+		(s.UpdateStatus.State == UpdateStatePaused || s.UpdateStatus.State == UpdateStateRollbackPaused)
+}
+
+// StartUpdate sets the UpdateStatus of next, a user's write over cur. A
+// write that changes what tasks run starts a new update; any other write,
+// even an identical one, restarts a paused update, as every service update
+// does in Swarm (swarmkit clears UpdateStatus on each). The status is set
+// in the same write as the spec, so no reader sees one without the other.
+func StartUpdate(cur, next *Service, now time.Time) {
+	if next.SpecVersion == cur.SpecVersion && !cur.UpdatePaused() {
+		return
+	}
+	next.UpdateStatus = &UpdateStatus{State: UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
+}
+
 // TaskSpecChanged reports whether tasks made from a would differ from tasks
 // made from b. A change of the replica count, of the update settings or of
 // the service's labels does not count: as in Swarm, new routing labels

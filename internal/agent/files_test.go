@@ -69,6 +69,11 @@ func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(shm, nodeID, tk.ID)); !os.IsNotExist(err) {
 		t.Errorf("secrets folder after the task stopped: %v", err)
 	}
+	// The configs go too, though the stopped task is kept (as history)
+	// until the managers delete it.
+	if _, err := os.Stat(filepath.Join(e.root, tk.ID, "files")); !os.IsNotExist(err) {
+		t.Errorf("configs folder after the task stopped: %v", err)
+	}
 
 	// A task naming a config the node was not given is rejected.
 	missing := cmd("sleep", "60")

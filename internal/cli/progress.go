@@ -98,9 +98,10 @@ func (a *app) waitConverged(ctx context.Context, c *client.Client, svc *api.Serv
 
 // followTargetOf is what to follow after a command wrote service after
 // over before (nil for a service it created): the rolling update it
-// started if the tasks' spec version changed, else the tasks.
+// started if the tasks' spec version changed or a paused update resumed,
+// else the tasks.
 func followTargetOf(before, after *api.Service) followTarget {
-	if before != nil && after.SpecVersion != before.SpecVersion {
+	if before != nil && (after.SpecVersion != before.SpecVersion || before.UpdatePaused()) {
 		return followTarget{Service: after, Kind: followUpdate}
 	}
 	return followTarget{Service: after, Kind: followConverge}

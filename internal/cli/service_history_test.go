@@ -280,3 +280,39 @@ func TestServiceRollingUpdate(t *testing.T) {
 		t.Errorf("service rollback printed:\n%s", r.stdout)
 	}
 }
+
+// An identical `service update` resumes a paused update, as docker's
+// does: it is sent, not skipped, and waited for until the service
+// converges.
+func TestIdenticalServiceUpdateResumesAPausedUpdate(t *testing.T) {
+	cleanupServices(t)
+	flag := filepath.Join(t.TempDir(), "ready")
+	mustShoal(t, "service", "create", "--name", "rp", "--replicas", "2", "--restart-delay", "1s",
+		"--update-monitor", "1s", "--", "sh", "-c", `test -e "${FLAG:-/}" && exec sleep 300; exit 1`)
+	// Version 2 needs the flag file, which is not there yet: its first
+	// task fails, and the update pauses with slot 2 on version 1.
+	r := shoal(t, "service", "update", "--env-add", "FLAG="+flag, "rp")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "service update paused") {
+		t.Fatalf("update without the flag: %s", r)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = mustShoal(t, "service", "update", "rp")
+	if out := lines(r.stdout); len(out) < 2 || out[0] != "rp" || out[len(out)-1] != "verify: Service converged" {
+		t.Fatalf("identical update of a paused service printed:\n%s", r.stdout)
+	}
+	svc := inspectService(t, "rp")
+	if st := svc.UpdateStatus; st == nil || st.State != api.UpdateStateCompleted {
+		t.Errorf("update status after the identical update: %+v", st)
+	}
+	tasks, err := serviceTasks(context.Background(), testClient(t), "rp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		if tk.Live() && tk.SpecVersion != svc.SpecVersion {
+			t.Errorf("task %s of slot %d still runs version %d", tk.ID, tk.Slot, tk.SpecVersion)
+		}
+	}
+}

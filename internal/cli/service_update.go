@@ -179,8 +179,9 @@ func (a *app) runServiceUpdate(cmd *cobra.Command, f *updateFlags, ref string) e
 		if err != nil {
 			return err
 		}
-		if api.SameJSON(spec, svc.Spec) {
+		if api.SameJSON(spec, svc.Spec) && !svc.UpdatePaused() {
 			// Nothing to change: as docker prints the name and is done.
+			// (A paused update is sent on: any update resumes it.)
 			fmt.Fprintln(a.stdout, ref)
 			return nil
 		}

@@ -108,7 +108,10 @@ func taskNetworks(t *api.Task) string {
 }
 
 // taskRows orders tasks as docker's service ps does (by service and slot,
-// newest first within a slot) and marks a slot's older tasks with \_.
+// newest first within a slot, the slot's live task heading it) and marks a
+// slot's older tasks with \_. The live task heads its slot even when an
+// ended one is newer: a rollback keeps the old task, not a new one as
+// Swarm's does, so a failed task of the update can be newer than it.
 func taskRows(tasks []*api.Task, nodes map[string]*api.Node, noTrunc bool, now time.Time) []taskRow {
 	sort.SliceStable(tasks, func(i, j int) bool {
 		a, b := tasks[i], tasks[j]
@@ -120,6 +123,9 @@ func taskRows(tasks []*api.Task, nodes map[string]*api.Node, noTrunc bool, now t
 		}
 		if a.Slot == 0 && a.NodeID != b.NodeID {
 			return a.NodeID < b.NodeID
+		}
+		if a.Live() != b.Live() {
+			return a.Live()
 		}
 		return a.CreatedAt.After(b.CreatedAt)
 	})

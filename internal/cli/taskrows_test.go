@@ -89,3 +89,25 @@ func TestImageOrCommand(t *testing.T) {
 		}
 	}
 }
+
+// A slot's live task heads it in service ps even when a task of a failed,
+// rolled-back update is newer; the rest follow newest first.
+func TestTaskRowsLiveTaskHeadsItsSlot(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	task := func(id string, age time.Duration, st, desired api.TaskState) *api.Task {
+		return &api.Task{ID: id, ServiceName: "web", Slot: 1, Meta: api.Meta{CreatedAt: now.Add(-age)},
+			DesiredState: desired, Status: api.TaskStatus{State: st, Timestamp: now.Add(-age)}}
+	}
+	tasks := []*api.Task{
+		task("olderaaaaaaaaaaaaaaaaaaaa", time.Hour, api.TaskStateShutdown, api.TaskStateShutdown),
+		task("failedaaaaaaaaaaaaaaaaaaa", time.Minute, api.TaskStateFailed, api.TaskStateShutdown),
+		task("liveaaaaaaaaaaaaaaaaaaaaa", 10*time.Minute, api.TaskStateRunning, api.TaskStateRunning),
+	}
+	rows := taskRows(tasks, nil, false, now)
+	want := []struct{ id, name string }{{"liveaaaaaaaa", "web.1"}, {"failedaaaaaa", ` \_ web.1`}, {"olderaaaaaaa", ` \_ web.1`}}
+	for i, w := range want {
+		if rows[i].ID != w.id || rows[i].Name != w.name {
+			t.Errorf("row %d = %s %q, want %s %q", i, rows[i].ID, rows[i].Name, w.id, w.name)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	// SecretKey encrypts secrets at rest; by default it is the key in
 	// RaftDir/secret.key, made on first start.
 	SecretKey *secretkey.Key
+
+	// barrier, when set, stands in for the Raft barrier (tests).
+	barrier func(timeout time.Duration) error
 }
 
 // Manager is a running manager.
@@ -213,9 +216,8 @@ func (m *Manager) lead(parent context.Context) func() {
 	go func() {
 		defer wg.Done()
 		// Act only once the store holds every committed write.
-		if err := m.raft.Barrier(10 * time.Second); err != nil {
-			m.log.Warn("raft barrier after election; giving up leadership work", "err", err)
-			return
+		if err := m.barrier(ctx); err != nil {
+			return // leadership ended first
 		}
 		stopDispatcher := m.dispatcher.Start(ctx)
 		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
@@ -239,6 +241,41 @@ func (m *Manager) lead(parent context.Context) func() {
 	return func() {
 		cancel()
 		wg.Wait()
+	}
+}
+
+// Barrier timing: one attempt's timeout, and the pauses between attempts,
+// doubling from the first to the last.
+const (
+	barrierTimeout    = 10 * time.Second
+	barrierRetryFirst = 100 * time.Millisecond
+	barrierRetryMax   = 5 * time.Second
+)
+
+// barrier waits until the store holds every write committed before this
+// term. A failed barrier (a timeout on a slow disk) is retried until ctx
+// ends, when leadership is lost or the manager closes: giving up would
+// leave a leader that runs no controllers while no other manager may.
+func (m *Manager) barrier(ctx context.Context) error {
+	try := m.cfg.barrier
+	if try == nil {
+		try = m.raft.Barrier
+	}
+	wait := barrierRetryFirst
+	for {
+		err := try(barrierTimeout)
+		if err == nil {
+			return nil
+		}
+		m.log.Warn("raft barrier after election failed; retrying", "err", err, "retry_in", wait)
+		t := m.cfg.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("raft barrier after election: %w", ctx.Err())
+		case <-t.C():
+		}
+		wait = min(2*wait, barrierRetryMax)
 	}
 }
 

@@ -448,3 +448,37 @@ func TestLostSecretKeyIsRefused(t *testing.T) {
 		t.Errorf("a refused start made a new key (%v)", err)
 	}
 }
+
+// Any update of a service resumes its paused update, as in Swarm: an
+// identical one (with no new revision) and a replicas-only one.
+func TestAnyServiceUpdateResumesAPausedUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		replicas uint64
+	}{{"identical", 2}, {"replicas only", 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := start(t, t.TempDir())
+			svc := create(t, m, spec("web", 2))
+			paused := *svc
+			paused.UpdateStatus = &api.UpdateStatus{State: api.UpdateStatePaused, Message: "update paused due to failure"}
+			res, err := m.Propose(testCtx(t), &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpUpdateService, Service: &paused, ExpectVersion: svc.Version}}})
+			if err != nil || res.Err != nil {
+				t.Fatalf("pause: %v %v", err, res.Err)
+			}
+			got, err := m.UpdateService(testCtx(t), svc.ID, 0, spec("web", tc.replicas))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UpdatePaused() || got.UpdateStatus == nil || got.UpdateStatus.StartedAt == nil {
+				t.Fatalf("update status %+v after the update, want a restarted update", got.UpdateStatus)
+			}
+			wantRev := svc.Revision + 1
+			if tc.replicas == 2 {
+				wantRev = svc.Revision // nothing of the spec changed
+			}
+			if got.Revision != wantRev || got.SpecVersion != svc.SpecVersion {
+				t.Errorf("revision %d spec version %d, want %d and %d", got.Revision, got.SpecVersion, wantRev, svc.SpecVersion)
+			}
+		})
+	}
+}

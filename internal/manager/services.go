@@ -68,16 +68,19 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 		if version != 0 && version != cur.Version {
 			return nil, fmt.Errorf("%w: service %s is at version %d, not %d: read it again and retry", ErrConflict, cur.Spec.Name, cur.Version, version)
 		}
-		if api.SameJSON(spec, cur.Spec) {
+		var next *api.Service
+		switch {
+		case !api.SameJSON(spec, cur.Spec):
+			next = m.nextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec))
+		case cur.UpdatePaused():
+			// An identical update resumes a paused one, as in Swarm;
+			// the spec has no new revision.
+			same := *cur
+			next = &same
+		default:
 			return cur, nil
 		}
-		next := m.nextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec))
-		if next.SpecVersion != cur.SpecVersion {
-			// A new update starts with this write, superseding a paused
-			// one; so no reader ever sees the new spec without it.
-			now := m.cfg.Clock.Now().UTC()
-			next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
-		}
+		api.StartUpdate(cur, next, m.cfg.Clock.Now().UTC())
 		return m.writeService(ctx, cur, next)
 	})
 }

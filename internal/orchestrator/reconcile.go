@@ -98,15 +98,21 @@ func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nod
 // spec version and an outdated one (start-first), and a task being stopped
 // by a stop-first update holds its slot until it has stopped.
 func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, make func() *api.Task) {
-	var current, outdated []*api.Task
-	var dead *api.Task
-	lost, stopping := false, false
+	var current, outdated, ended []*api.Task
+	var newest *api.Task
+	stopping := false
 	for _, t := range ts {
+		if t.DesiredState > api.TaskStateShutdown {
+			continue // a removed slot's task, still stopping
+		}
+		if newest == nil || t.NewerThan(newest) {
+			newest = t
+		}
 		switch {
 		case t.Live() && nodes.down(t.NodeID):
-			// Its node is gone: count it as failed now and move on.
+			// Its node is gone: the task is lost. Whether it is
+			// replaced is decided below, from the slot's newest task.
 			p.setDesired(t, api.TaskStateShutdown)
-			lost = true
 		case t.Live() && t.SpecVersion == svc.SpecVersion:
 			current = append(current, t)
 		case t.Live():
@@ -114,17 +120,23 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 		case t.DesiredState == api.TaskStateShutdown && !t.Status.State.Terminal() && !nodes.down(t.NodeID):
 			stopping = true
 		case t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal():
-			// Ended on its own and not yet replaced.
-			if dead == nil || endedAt(t).After(endedAt(dead)) {
-				dead = t
-			}
+			ended = append(ended, t)
 		}
 	}
 	// Two live tasks of one version in a slot only happen when a write
 	// raced; keep the most advanced one.
 	keepBest(p, current)
 	keepBest(p, outdated)
-	if len(current) > 0 || len(outdated) > 0 || stopping {
+	if len(current) > 0 || len(outdated) > 0 {
+		// The slot runs a task, so one that ended beside it (a
+		// start-first replacement that failed, then was rolled back) is
+		// never restarted: it is shut down, as Swarm's are.
+		for _, t := range ended {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return
+	}
+	if stopping {
 		return
 	}
 	if p.full() {
@@ -133,27 +145,35 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 		p.deferred = true
 		return
 	}
-	if dead == nil && !lost {
-		p.create(make())
-		return
-	}
 	pol := policyOf(&svc.Spec.TaskTemplate)
 	var d restartDecision
-	if dead != nil {
-		d = decideRestart(pol, dead, svc.SpecVersion, p.now)
-	} else {
-		// A lost node's task is replaced at once, whatever the delay.
-		d = restartDecision{restart: true, at: p.now, windowStart: p.now}
+	switch api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID)) {
+	case api.VacancyStopped:
+		if newest == nil || newest.DesiredState > api.TaskStateRunning || !newest.Status.State.Terminal() {
+			d = restartDecision{restart: true, at: p.now}
+		} else {
+			d = decideRestart(pol, newest, svc.SpecVersion, p.now)
+		}
+	case api.VacancyEnded:
+		d = decideRestart(pol, newest, svc.SpecVersion, p.now)
+	case api.VacancyLost:
+		// A lost node's task is replaced at once, whatever the delay,
+		// unless the restart condition is none.
+		d = restartDecision{restart: svc.Spec.TaskTemplate.RestartPolicy.RestartsLost(), at: p.now, windowStart: p.now}
 	}
 	if !d.restart {
+		// Ended for good: it will not run again, so it no longer wants to.
+		for _, t := range ended {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
 		return
 	}
 	if d.at.After(p.now) {
 		p.wakeAt(d.at)
 		return
 	}
-	if dead != nil {
-		p.setDesired(dead, api.TaskStateShutdown)
+	for _, t := range ended {
+		p.setDesired(t, api.TaskStateShutdown)
 	}
 	t := make()
 	t.Restarts, t.WindowStart = d.restarts, d.windowStart

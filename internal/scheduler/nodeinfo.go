@@ -33,9 +33,16 @@ func (n *nodeInfo) failing(serviceID string) bool {
 	return n.recentFailures[serviceID] >= failureLimit
 }
 
+// add counts t, placed on n and meant to run, and what it holds.
 func (n *nodeInfo) add(t *api.Task) {
 	n.serviceTasks[t.ServiceID]++
 	n.total++
+	n.hold(t)
+}
+
+// hold takes what t holds on n, its reservations and host ports, until it
+// has stopped: a task told to stop still runs over its grace period.
+func (n *nodeInfo) hold(t *api.Task) {
 	if r := t.Spec.Resources; r != nil && r.Reservations != nil {
 		n.free.NanoCPUs -= r.Reservations.NanoCPUs
 		n.free.MemoryBytes -= r.Reservations.MemoryBytes
@@ -45,11 +52,12 @@ func (n *nodeInfo) add(t *api.Task) {
 	}
 }
 
-// nodeInfos reads the nodes and the live tasks placed on them, as of now.
+// nodeInfos reads the nodes and the tasks placed on them, as of now.
 func nodeInfos(tx *state.ReadTx) map[string]*nodeInfo { return nodeInfosAt(tx, time.Now()) }
 
-// nodeInfosAt reads the nodes, the live tasks placed on them, and the
-// tasks that failed on them within failureWindow before now.
+// nodeInfosAt reads the nodes, the tasks placed on them that have not
+// stopped, and the tasks that failed on them within failureWindow before
+// now.
 func nodeInfosAt(tx *state.ReadTx, now time.Time) map[string]*nodeInfo {
 	out := map[string]*nodeInfo{}
 	for _, n := range tx.Nodes() {
@@ -66,11 +74,19 @@ func nodeInfosAt(tx *state.ReadTx, now time.Time) map[string]*nodeInfo {
 			now.Sub(t.Status.Timestamp) < failureWindow {
 			n.recentFailures[t.ServiceID]++
 		}
-		if t.NodeID == "" || !t.Live() || t.Status.State < api.TaskStateAssigned {
+		if t.NodeID == "" || t.Status.State.Terminal() || t.Status.State < api.TaskStateAssigned {
 			continue
 		}
-		if n := out[t.NodeID]; n != nil {
+		n := out[t.NodeID]
+		switch {
+		case n == nil:
+		case t.Live():
 			n.add(t)
+		default:
+			// Told to stop but not stopped yet: it still holds its
+			// resources and host ports, though it no longer counts
+			// as one of its service's tasks on the node.
+			n.hold(t)
 		}
 	}
 	return out

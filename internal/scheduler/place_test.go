@@ -416,10 +416,39 @@ func TestNodeInfosCountOnlyLivePlacedTasks(t *testing.T) {
 	if n == nil || len(info) != 1 {
 		t.Fatalf("nodeInfos %v", info)
 	}
-	if n.total != 1 || n.serviceTasks["a"] != 1 || n.free.NanoCPUs != 3e9 {
-		t.Fatalf("n1: total %d, a %d, free %d; want 1, 1, 3e9", n.total, n.serviceTasks["a"], n.free.NanoCPUs)
+	// a-3, told to stop, still holds its reservation until it stopped.
+	if n.total != 1 || n.serviceTasks["a"] != 1 || n.free.NanoCPUs != 2e9 {
+		t.Fatalf("n1: total %d, a %d, free %d; want 1, 1, 2e9", n.total, n.serviceTasks["a"], n.free.NanoCPUs)
 	}
 	if n.free.MemoryBytes != 8*gib {
 		t.Fatalf("memory %d", n.free.MemoryBytes)
+	}
+}
+
+// A task told to stop (a scale down, an update) holds its host ports and
+// reservations until it has stopped: a scale down then up must not place
+// a task where the port is still bound.
+func TestStoppingTaskHoldsItsHostPortAndReservation(t *testing.T) {
+	for _, desired := range []api.TaskState{api.TaskStateShutdown, api.TaskStateRemove} {
+		t.Run(desired.String(), func(t *testing.T) {
+			stopping := func(tk *api.Task) { tk.DesiredState = desired }
+			c := newCluster(t, []*api.Node{mkNode("n1", withCPUs(1))}, []*api.Task{
+				mkTask("web", 2, hostPort(8080, ""), reserveCPUs(1), runningOn("n1"), stopping),
+				mkTask("web", 3, hostPort(8080, "")),
+				mkTask("cpu", 1, reserveCPUs(1)),
+			})
+			out, _ := c.place()
+			if o := out["web-3"]; o.node != "" || o.reason != "no suitable node (host-mode port already in use on 1 node)" {
+				t.Fatalf("web-3 %+v while web-2 still runs on n1 with 8080, want pending", o)
+			}
+			if o := out["cpu-1"]; o.node != "" {
+				t.Fatalf("cpu-1 placed on n1 while web-2 still holds its CPU: %+v", o)
+			}
+			c.apply(state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: "web-2", Status: api.TaskStatus{State: api.TaskStateShutdown}}})
+			out, _ = c.place()
+			if out["web-3"].node != "n1" {
+				t.Fatalf("web-3 %+v once web-2 stopped, want n1", out["web-3"])
+			}
+		})
 	}
 }

@@ -62,14 +62,14 @@ type slot struct {
 	// this update (stop-first): the slot is in flight until its
 	// replacement passes.
 	retiring bool
-	// dead is set when a task of the slot ended on its own and waits for
-	// the restart policy.
+	// dead is set when the slot's newest task ended on its own, or was
+	// lost with its node: the restart policy decides its replacement.
 	dead bool
-	// restarting is set when the newest such task is of an older spec
-	// version and the service's restart policy replaces it: the
-	// replacement, of the current version, is this update's to watch.
+	// restarting is set when the restart policy replaces that task with
+	// one of the current version (the task was outdated, or lost): the
+	// replacement is this update's to watch.
 	restarting bool
-	newestDead *api.Task
+	newest     *api.Task
 }
 
 // plan is what one look at a service decides.
@@ -297,11 +297,10 @@ func withStatus(svc *api.Service, st *api.UpdateStatus) *api.Service {
 // running for the monitor window.
 func failedEarly(t *api.Task, monitor time.Duration) bool {
 	switch t.Status.State {
-	case api.TaskStateFailed, api.TaskStateRejected:
-	case api.TaskStateComplete:
-		if t.DesiredState > api.TaskStateRunning {
-			return false
-		}
+	case api.TaskStateFailed, api.TaskStateRejected, api.TaskStateComplete:
+		// Ended on its own (a task told to stop reports shutdown),
+		// whatever its desired state: one the restart policy will not
+		// replace is shut down at once.
 	default:
 		return false
 	}
@@ -353,11 +352,8 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 			keys = append(keys, key)
 		}
 		live := t.Live() && !down(t.NodeID)
-		if t.DesiredState == api.TaskStateRunning && t.Status.State.Terminal() {
-			if s.newestDead == nil || t.Status.Timestamp.After(s.newestDead.Status.Timestamp) {
-				s.newestDead = t
-			}
-			s.dead = true
+		if s.newest == nil || t.NewerThan(s.newest) {
+			s.newest = t
 		}
 		switch {
 		case live && t.SpecVersion == svc.SpecVersion:
@@ -372,9 +368,19 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 			s.fresh = append(s.fresh, t)
 		}
 	}
+	// An emptied slot is judged as the orchestrator refills it.
+	pol := svc.Spec.TaskTemplate.RestartPolicy
 	for _, s := range byKey {
-		if d := s.newestDead; d != nil && d.SpecVersion != svc.SpecVersion {
-			s.restarting = svc.Spec.TaskTemplate.RestartPolicy.RestartsAfter(d.Status.State)
+		switch api.VacancyOf(svc, s.newest, down(s.newest.NodeID)) {
+		case api.VacancyEnded:
+			s.dead = true
+			// An outdated task's restart counters start again, so the
+			// condition alone decides. A global service's task shut
+			// down meanwhile is on a node it left: no restart comes.
+			s.restarting = s.newest.SpecVersion != svc.SpecVersion && pol.RestartsAfter(s.newest.Status.State) &&
+				(!svc.Spec.Mode.IsGlobal() || s.newest.DesiredState == api.TaskStateRunning)
+		case api.VacancyLost:
+			s.dead, s.restarting = true, pol.RestartsLost()
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool {

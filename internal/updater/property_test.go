@@ -57,6 +57,9 @@ func TestPropertyUpdateEnds(t *testing.T) {
 			c.runUntil("the update's end", 30*time.Minute, c.ended)
 			end := c.updateState()
 			c.runFor(time.Minute) // restart delays pass; nothing else moves
+			if err := endedTasksStopWanting(c); err != nil {
+				rt.Fatalf("%v\n%s", err, c.dump())
+			}
 			svc := c.service()
 			st := svc.UpdateStatus
 			if st.State != end {
@@ -125,6 +128,27 @@ func TestPropertyUpdateEnds(t *testing.T) {
 			}
 		})
 	})
+}
+
+// endedTasksStopWanting checks that an ended task keeps desired state
+// running only while it waits for its restart: as the newest task of a
+// slot that runs nothing else.
+func endedTasksStopWanting(c *cluster) error {
+	newest := map[string]*api.Task{}
+	live := map[string]bool{}
+	for _, tk := range c.tasks() {
+		k := key(tk)
+		if n := newest[k]; n == nil || tk.NewerThan(n) {
+			newest[k] = tk
+		}
+		live[k] = live[k] || tk.Live()
+	}
+	for _, tk := range c.tasks() {
+		if tk.Status.State.Terminal() && tk.DesiredState == api.TaskStateRunning && (live[key(tk)] || newest[key(tk)] != tk) {
+			return fmt.Errorf("ended task %s of %s (v%d, %s) still has desired state running", tk.ID, key(tk), tk.SpecVersion, tk.Status.State)
+		}
+	}
+	return nil
 }
 
 // namesFailedTask reports whether msg names a task of version v that

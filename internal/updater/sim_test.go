@@ -459,12 +459,14 @@ func (c *cluster) deploy(change func(*api.ServiceSpec)) uint64 {
 	cur := c.service()
 	spec := cloneSpec(cur.Spec)
 	change(&spec)
-	next := api.NextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec), c.clock.Now())
-	if next.SpecVersion != cur.SpecVersion {
-		// A new update starts with the write, superseding a paused one.
-		now := c.clock.Now()
-		next.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
+	same := *cur // an identical update resumes a paused one
+	next := &same
+	if !api.SameJSON(spec, cur.Spec) {
+		next = api.NextVersion(cur, spec, api.DescribeChange(&cur.Spec, &spec), c.clock.Now())
+	} else if !cur.UpdatePaused() {
+		return cur.SpecVersion
 	}
+	api.StartUpdate(cur, next, c.clock.Now())
 	return c.writeService(cur, next)
 }
 

@@ -436,26 +436,6 @@ func TestFailedRollbackPauses(t *testing.T) {
 	})
 }
 
-func TestPausedUpdateResumesOnNextSpecUpdate(t *testing.T) {
-	sim(t, opts{replicas: 3}, func(t *testing.T, c *cluster) {
-		v := c.image("v2")
-		c.badVersion(v, crash)
-		c.runUntil("pause", time.Minute, c.ended)
-		if st := c.updateState(); st != api.UpdateStatePaused {
-			t.Fatalf("update %s, want paused", st)
-		}
-		mark := len(c.states)
-		v3 := c.image("v3")
-		c.runUntil("completion", 5*time.Minute, c.ended)
-		if got, want := c.statesSince(mark), []string{api.UpdateStateUpdating, api.UpdateStateCompleted}; !slices.Equal(got, want) {
-			t.Fatalf("states %v, want %v", got, want)
-		}
-		if err := c.converged(v3, 3); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
 func TestCompletion(t *testing.T) {
 	for _, order := range []string{api.UpdateOrderStopFirst, api.UpdateOrderStartFirst} {
 		t.Run(order, func(t *testing.T) {

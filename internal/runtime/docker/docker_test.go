@@ -352,8 +352,13 @@ func TestConfigsAndSecrets(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("task files folder: %v, %v", fi, err)
 	}
+	// They leave the node once the task has stopped, not when it is
+	// removed (a stopped task is kept as history until reaped).
 	if err := r.Stop(testCtx(t), s.TaskID, 10*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("task files folder kept after the task stopped: %v", err)
 	}
 	if err := r.Remove(testCtx(t), s.TaskID); err != nil {
 		t.Fatal(err)

@@ -115,6 +115,16 @@ func (r *Runtime) writeFiles(id string, files []runtime.File) ([]mount.Mount, er
 	return mounts, nil
 }
 
+// releaseFiles deletes the files of a task that has ended. After Close the
+// folder is closed: they are then deleted with the task, or as leftovers
+// by the next Runtime.
+func (r *Runtime) releaseFiles(id string) {
+	if r.isClosed() {
+		return
+	}
+	r.removeFiles(id)
+}
+
 // removeFiles deletes a task's files.
 func (r *Runtime) removeFiles(id string) {
 	if r.files == nil || checkID(id) != nil {

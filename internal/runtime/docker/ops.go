@@ -117,7 +117,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Handle, error) {
 		}
 		t := r.tasks[id]
 		if t == nil {
-			t = r.register(newTask(id, c.ID))
+			t = r.register(r.newTask(id, c.ID))
 		}
 		ts = append(ts, t)
 	}

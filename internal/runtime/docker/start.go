@@ -108,7 +108,7 @@ func (r *Runtime) start(ctx context.Context, spec runtime.TaskSpec) (runtime.Han
 	}
 
 	// Known from now on, so that no event of the container is missed.
-	t := newTask(spec.TaskID, created.ID)
+	t := r.newTask(spec.TaskID, created.ID)
 	t.verified = true
 	r.mu.Lock()
 	r.register(t)

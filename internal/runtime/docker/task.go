@@ -41,10 +41,15 @@ type task struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	status   runtime.ExitStatus
+	// ended runs once the task has ended.
+	ended func()
 }
 
-func newTask(id, containerID string) *task {
-	return &task{id: id, containerID: containerID, done: make(chan struct{})}
+// newTask records a task's container. Once it has ended, its configs and
+// secrets are deleted: the container never runs again, and they should
+// not outlive it on the node until the task is removed.
+func (r *Runtime) newTask(id, containerID string) *task {
+	return &task{id: id, containerID: containerID, done: make(chan struct{}), ended: func() { r.releaseFiles(id) }}
 }
 
 // exited reports whether the task has ended.
@@ -78,6 +83,11 @@ func (t *task) finish(st runtime.ExitStatus) {
 			st.ExitedAt = time.Now()
 		}
 		t.status = st
+		// Before the waiters wake: whoever sees the task ended sees
+		// its files gone.
+		if t.ended != nil {
+			t.ended()
+		}
 		close(t.done)
 	})
 }
@@ -136,7 +146,7 @@ func (r *Runtime) lookup(ctx context.Context, id string) (*task, error) {
 		// newest is the task.
 		c := slices.MaxFunc(res.Items, func(a, b container.Summary) int { return cmp.Compare(a.Created, b.Created) })
 		r.mu.Lock()
-		t = r.register(newTask(id, c.ID))
+		t = r.register(r.newTask(id, c.ID))
 		r.mu.Unlock()
 	}
 	if err := r.verify(ctx, t); err != nil {

@@ -41,6 +41,7 @@ func (r *Runtime) load(id string) (*task, error) {
 	}
 	var ex exitState
 	if err := readJSON(filepath.Join(dir, exitFile), &ex); err == nil {
+		r.releaseFiles(dir) // if the agent that saw it exit did not
 		return finishedTask(t, ex.status()), nil
 	}
 	pidfd, err := openIfAlive(st)
@@ -50,6 +51,7 @@ func (r *Runtime) load(id string) (*task, error) {
 	if pidfd < 0 {
 		status := unknownExit(time.Now())
 		_ = writeJSON(filepath.Join(dir, exitFile), exitStateOf(status))
+		r.releaseFiles(dir)
 		return finishedTask(t, status), nil
 	}
 	t.pidfd = pidfd

@@ -23,8 +23,9 @@ import (
 // /dev/shm/shoal/<node>/<taskID> (mode 0700, given to the task's user once
 // written), and files/<target> is a symbolic link to it. The secrets are
 // written relative to the folders the runtime opened and checked (see
-// secrets.go), never through a path. They are deleted when the task
-// exits, and the rest with the task's folder.
+// secrets.go), never through a path. Configs and secrets are deleted when
+// the task exits (or, if it exited while no agent ran, when the runtime
+// finds it so), the rest with the task's folder.
 //
 // The task folder itself is written by path: it is below the task root,
 // which Open checks no one else may change, and the task's user owns only
@@ -147,6 +148,14 @@ func (r *Runtime) makeSecretsDir(spec runtime.TaskSpec, dir string) (*privdir.Di
 		return nil, fmt.Errorf("secrets folder: %w", err)
 	}
 	return secrets, nil
+}
+
+// releaseFiles deletes the configs and secrets of the task whose folder is
+// dir, once it has ended: its secrets folder, and the files folder (the
+// configs, and the links to the secrets). Its logs stay with the folder.
+func (r *Runtime) releaseFiles(dir string) {
+	r.removeSecrets(dir)
+	_ = os.RemoveAll(filepath.Join(dir, filesDir))
 }
 
 // removeSecrets deletes the secrets folder that the task folder dir

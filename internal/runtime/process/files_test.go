@@ -121,3 +121,41 @@ func TestFilesRejected(t *testing.T) {
 		}
 	}
 }
+
+// A task's configs and secrets leave the node when the task ends, on its
+// own or stopped, not when it is removed: its logs stay until then.
+func TestFilesGoWhenTheTaskEnds(t *testing.T) {
+	t.Parallel()
+	for _, stopped := range []bool{false, true} {
+		secretsRoot := shmRoot(t)
+		r, _ := newSecretsRuntime(t, secretsRoot)
+		script := `echo ready; exit 3`
+		if stopped {
+			script = `echo ready; exec sleep 60`
+		}
+		s := shSpec(script)
+		s.NodeID = "node1"
+		s.Files = []runtime.File{
+			{Target: "/etc/app.yml", Data: []byte("a: 1")},
+			{Target: "/run/secrets/db", Data: []byte("pw"), Secret: true},
+		}
+		h := start(t, r, s)
+		waitForOutput(t, r, s.TaskID, "ready")
+		if stopped {
+			if err := r.Stop(testCtx(t), h.TaskID, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wait(t, r, s.TaskID)
+		files := filepath.Join(r.taskDir(s.TaskID), "files")
+		secretDir := filepath.Join(secretsRoot, "node1", s.TaskID)
+		for _, p := range []string{files, secretDir} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("stopped %v: %s after the task ended: %v; want it gone", stopped, p, err)
+			}
+		}
+		if out, _ := readLog(t, r, s.TaskID); out != "ready\n" {
+			t.Errorf("stopped %v: log %q after the task ended, want it kept", stopped, out)
+		}
+	}
+}

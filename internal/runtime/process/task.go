@@ -107,8 +107,8 @@ func (t *task) signal(sig syscall.Signal) error {
 
 // finish records how the task ended, wakes its waiters and frees its ports.
 func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
-	// Secrets live no longer than the task needs them.
-	r.removeSecrets(t.dir)
+	// Configs and secrets live no longer than the task needs them.
+	r.releaseFiles(t.dir)
 	t.status = status
 	close(t.done)
 	r.mu.Lock()
