@@ -274,7 +274,9 @@ func TestHalfCloseStillDeliversTheAnswer(t *testing.T) {
 
 func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 	e := startEcho(t, "a")
-	m := newMesh(t, Options{IdleTimeout: 200 * time.Millisecond})
+	// The busy connection talks every 50ms against a 1s timeout: only a
+	// stall of the whole machine for 1s could make it look idle.
+	m := newMesh(t, Options{IdleTimeout: time.Second})
 	p := freePort(t, "tcp")
 	m.Reset([]*api.Service{service("web", api.PortConfig{TargetPort: 80, PublishedPort: p})},
 		[]*api.Task{runningTask("t", "web", 80, "", e.addr())})
@@ -289,7 +291,7 @@ func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 	}
 	defer idle.Close()
 	br := bufio.NewReader(busy)
-	for i := 0; i < 12; i++ { // 1.2s: six idle timeouts
+	for i, end := 0, time.Now().Add(2500*time.Millisecond); time.Now().Before(end); i++ { // over two idle timeouts
 		if _, err := io.WriteString(busy, "x\n"); err != nil {
 			t.Fatalf("busy connection, write %d: %v", i, err)
 		}
@@ -297,9 +299,9 @@ func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 		if _, err := br.ReadString('\n'); err != nil {
 			t.Fatalf("busy connection, read %d: %v", i, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	idle.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: %v; want it closed (EOF) by the idle timeout", err)
 	}
