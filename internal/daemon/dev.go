@@ -23,6 +23,7 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/server"
 )
 
@@ -90,6 +91,8 @@ type Dev struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	ingress *nodeIngress
+	// net is the node's overlay networking; nil when off.
+	net *netagent.Agent
 
 	// joinToken is the token agents join with.
 	joinToken string
@@ -170,6 +173,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 		d.reserve(d.ingress.addr)
 	}
+	var networks agent.Networker
+	if cfg.Docker {
+		if d.net = openNetworking(addr, log.With("component", "network")); d.net != nil {
+			networks = d.net
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				followNetworkView(runCtx, d.mgr.Store(), d.net, log.With("component", "network"))
+			}()
+		}
+	}
 	ag := agent.New(agent.Config{
 		NodeID:     d.nodeID,
 		Addr:       addr,
@@ -178,6 +192,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		Manager:    localManager{d.mgr.Dispatcher()},
 		Logger:     log.With("component", "agent"),
 		DrainDelay: cfg.DrainDelay,
+		Networks:   networks,
 	})
 	d.wg.Add(1)
 	go func() {
@@ -365,6 +380,9 @@ func (d *Dev) closeParts() error {
 	}
 	d.wg.Wait()
 	errs := d.rts.close()
+	if d.net != nil {
+		errs = append(errs, d.net.Close())
+	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
 	}

@@ -27,6 +27,12 @@
 //	                             them, 127.0.0.1 for all); exit 0 on
 //	                             200, 1 otherwise
 //	testapp exit N               exit with code N
+//	testapp resolve [--wait D] NAME
+//	                             print NAME's addresses, sorted, one a
+//	                             line; exit 1 if it does not resolve
+//	                             (within D)
+//	testapp get [--wait D] URL   print the body of a 200 answer; exit 1
+//	                             otherwise (within D)
 package main
 
 import (
@@ -54,6 +60,10 @@ func main() {
 		switch os.Args[1] {
 		case "health":
 			os.Exit(healthCmd(os.Args[2:]))
+		case "resolve":
+			os.Exit(resolveCmd(os.Args[2:]))
+		case "get":
+			os.Exit(getCmd(os.Args[2:]))
 		case "exit":
 			code := 0
 			if len(os.Args) > 2 {
