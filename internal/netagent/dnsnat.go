@@ -1,9 +1,6 @@
 package netagent
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -24,42 +21,24 @@ const dnsTable = "shoal-dns"
 //
 // The rule stays within loopback: conntrack un-NATs the replies.
 func redirectDNS(nsPath string, udpPort, tcpPort uint16) error {
-	f, err := os.Open(nsPath)
-	if err != nil {
-		return fmt.Errorf("dns redirect in %s: %w", nsPath, err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		return fmt.Errorf("dns redirect in %s: nftables: %w", nsPath, err)
-	}
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: dnsTable}
-	// Add then delete then add: the table is made fresh whether or not an
-	// earlier agent left one.
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	ch := c.AddChain(&nftables.Chain{Name: "out", Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
-	ip := ResolverAddr.AsSlice()
-	for _, r := range []struct {
-		proto byte
-		port  uint16
-	}{{unix.IPPROTO_UDP, udpPort}, {unix.IPPROTO_TCP, tcpPort}} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{r.proto}},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(53)},
-			&expr.Immediate{Register: 1, Data: ip},
-			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(r.port)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-		}})
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("dns redirect in %s: %w", nsPath, err)
-	}
-	return nil
+	return rewriteTable(nsPath, dnsTable, func(c *nftables.Conn, t *nftables.Table, out *nftables.Chain) error {
+		ip := ResolverAddr.AsSlice()
+		for _, r := range []struct {
+			proto byte
+			port  uint16
+		}{{unix.IPPROTO_UDP, udpPort}, {unix.IPPROTO_TCP, tcpPort}} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{r.proto}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(53)},
+				&expr.Immediate{Register: 1, Data: ip},
+				&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(r.port)},
+				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+			}})
+		}
+		return nil
+	})
 }

@@ -56,11 +56,16 @@ type Agent struct {
 
 	mu    sync.Mutex // one task change at a time
 	tasks map[string]*taskNet
+	view  View // the cluster's state, last given
 }
 
 // taskNet is an attached task as this Agent knows it.
 type taskNet struct {
-	nets []string // its network IDs, sorted
+	nets  []string // its network IDs, sorted
+	netns string
+	// vips is its VIP rules as last written (render), once written.
+	vips        string
+	vipsWritten bool
 	// stopDNS ends its DNS listener; done is closed once it has.
 	stopDNS context.CancelFunc
 	done    chan struct{}
@@ -189,8 +194,27 @@ func (a *Agent) Attach(req Request) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("attach task %s: %w", t.ID, err), a.detachLocked(t.ID))
 	}
-	tn.nets = want
+	tn.nets, tn.netns = want, req.NetNS
+	if err := a.programVIPs(tn); err != nil {
+		tn.stopDNS()
+		<-tn.done
+		return errors.Join(fmt.Errorf("attach task %s: %w", t.ID, err), a.detachLocked(t.ID))
+	}
 	a.tasks[t.ID] = tn
+	return nil
+}
+
+// programVIPs writes the task's VIP rules from the view, if they changed.
+func (a *Agent) programVIPs(tn *taskNet) error {
+	rules := vipRules(a.view, tn.nets)
+	text := render(rules)
+	if tn.vipsWritten && tn.vips == text {
+		return nil
+	}
+	if err := writeVIPs(tn.netns, rules); err != nil {
+		return err
+	}
+	tn.vips, tn.vipsWritten = text, true
 	return nil
 }
 
@@ -348,7 +372,16 @@ func (a *Agent) Prune(keep func(taskID string) bool) error {
 }
 
 // SetView gives the node the cluster's current state: what its resolver
-// answers from.
+// answers from, and what each attached task's virtual IPs balance over.
 func (a *Agent) SetView(v View) error {
-	return a.dns.Update(DNSSnapshot(v))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.view = v
+	errs := []error{a.dns.Update(DNSSnapshot(v))}
+	for id, tn := range a.tasks {
+		if err := a.programVIPs(tn); err != nil {
+			errs = append(errs, fmt.Errorf("task %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
@@ -82,6 +85,38 @@ func plumbing(t *testing.T) string {
 	return strings.Join(out, "\n")
 }
 
+// vipOn returns the service's virtual IP on the network.
+func vipOn(t *testing.T, c *client.Client, service, network string) string {
+	t.Helper()
+	ctx := ctxTimeout(t, 10*time.Second)
+	svc, err := c.ServiceInspect(ctx, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw, err := c.NetworkInspect(ctx, network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Endpoint != nil {
+		for _, v := range svc.Endpoint.VirtualIPs {
+			if v.NetworkID == nw.ID {
+				return strings.SplitN(v.Addr, "/", 2)[0]
+			}
+		}
+	}
+	t.Fatalf("service %s has no virtual IP on %s: %+v", service, network, svc.Endpoint)
+	return ""
+}
+
+// taskIDIn returns the SHOAL_TASK_ID of a testapp's / answer.
+func taskIDIn(body string) string {
+	var v map[string]any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		return body
+	}
+	return fmt.Sprint(v["taskID"])
+}
+
 // addrsOn returns the tasks' addresses on the network, sorted.
 func addrsOn(ts []*api.Task, network string) []string {
 	var out []string
@@ -120,22 +155,38 @@ func TestStackContainersReachEachOtherByName(t *testing.T) {
 		t.Fatalf("stack deploy: exit %d\n%s\n%s", code, out, errOut)
 	}
 	as := waitTasks(t, ctx, c, "net_a", "2 a", nRunning(2))
+	rs := waitTasks(t, ctx, c, "net_r", "2 r", nRunning(2))
 	bs := waitTasks(t, ctx, c, "net_b", "1 b", nRunning(1))
 	cs := waitTasks(t, ctx, c, "net_c", "1 c", nRunning(1))
 	ds := waitTasks(t, ctx, c, "net_d", "1 d", nRunning(1))
-	aAddrs := addrsOn(as, "net_appnet")
-	if len(aAddrs) != 2 {
-		t.Fatalf("a's addresses on net_appnet: %v", aAddrs)
+	aAddrs, rAddrs := addrsOn(as, "net_appnet"), addrsOn(rs, "net_appnet")
+	if len(aAddrs) != 2 || len(rAddrs) != 2 {
+		t.Fatalf("addresses on net_appnet: a %v, r %v", aAddrs, rAddrs)
 	}
+	aVIP := vipOn(t, c, "net_a", "net_appnet")
 	b := running(bs)[0].Status.RuntimeID
-	want := strings.Join(aAddrs, "\n")
-	for _, name := range []string{"a", "net_a", "alpha", "tasks.a", "tasks.net_a"} {
-		if got, code := execIn(t, dc, b, "/app", "resolve", "--wait", "10s", name); code != 0 || got != want {
-			t.Errorf("from b, %s resolves to %q (exit %d), want a's task addresses %q", name, got, code, want)
+	for name, want := range map[string][]string{
+		"a": {aVIP}, "net_a": {aVIP}, "alpha": {aVIP}, "tasks.a": aAddrs, "tasks.net_a": aAddrs,
+		"r": rAddrs, "tasks.r": rAddrs,
+	} {
+		if got, code := execIn(t, dc, b, "/app", "resolve", "--wait", "10s", name); code != 0 || got != strings.Join(want, "\n") {
+			t.Errorf("from b, %s resolves to %q (exit %d), want %q", name, got, code, want)
 		}
 	}
-	if got, code := execIn(t, dc, b, "/app", "get", "--wait", "10s", "http://a:8080/"); code != 0 || !strings.Contains(got, "net_a") {
-		t.Errorf("from b, GET http://a:8080/ = %q (exit %d), want an answer of a task of net_a", got, code)
+	// By name, through the VIP (balanced over a's tasks) and by dnsrr.
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		got, code := execIn(t, dc, b, "/app", "get", "--wait", "10s", "http://a:8080/")
+		if code != 0 || !strings.Contains(got, "net_a") {
+			t.Fatalf("from b, GET http://a:8080/ = %q (exit %d), want an answer of a task of net_a", got, code)
+		}
+		seen[taskIDIn(got)] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("20 requests to a's VIP reached tasks %v, want both of a's tasks", seen)
+	}
+	if got, code := execIn(t, dc, b, "/app", "get", "--wait", "10s", "http://r:8080/"); code != 0 || !strings.Contains(got, "net_r") {
+		t.Errorf("from b, GET http://r:8080/ = %q (exit %d), want an answer of a task of net_r", got, code)
 	}
 
 	// c is on another network: a is not a name it knows.
@@ -156,13 +207,7 @@ func TestStackContainersReachEachOtherByName(t *testing.T) {
 		t.Fatalf("stack rm: exit %d\n%s\n%s", code, out, errOut)
 	}
 	waitTasks(t, ctx, c, "", "all tasks gone", func(ts []*api.Task) bool { return len(ts) == 0 })
-	deadline := time.Now().Add(10 * time.Second)
-	for plumbing(t) != before && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond) // the agent detaches after the task is gone from the store
-	}
-	if after := plumbing(t); after != before {
-		t.Errorf("after stack rm the host holds\n%s\nwant as before\n%s", after, before)
-	}
+	waitPlumbing(t, before)
 }
 
 // listenOutside serves HTTP on the host's address on Docker's bridge and
@@ -185,4 +230,70 @@ func listenOutside(t *testing.T) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String() + "/"
+}
+
+// After an agent restart (a new dev on the same data folder) the adopted
+// containers keep their interfaces and get their DNS and VIP rules again;
+// and stack rm then leaves nothing.
+func TestStackNetworksSurviveAnAgentRestart(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireDocker(t)
+	before := plumbing(t)
+	dc := testutil.DockerClient(t)
+	cfg := daemon.DevConfig{DataDir: t.TempDir(), Logger: quietLog, Docker: true}
+	d, err := daemon.StartDev(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 180*time.Second)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	t.Setenv("APP_IMAGE", image)
+	if out, errOut, code := shoal(t, d, "stack", "deploy", "-c", filepath.Join("testdata", "net-pair.yml"), "pair"); code != 0 {
+		d.Close()
+		t.Fatalf("stack deploy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	c := clientOf(t, d)
+	waitTasks(t, ctx, c, "pair_a", "2 a", nRunning(2))
+	b := running(waitTasks(t, ctx, c, "pair_b", "1 b", nRunning(1)))[0].Status.RuntimeID
+	if got, code := execIn(t, dc, b, "/app", "get", "--wait", "10s", "http://a:8080/"); code != 0 {
+		d.Close()
+		t.Fatalf("before the restart, from b, GET http://a:8080/ = %q (exit %d)", got, code)
+	}
+
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = daemon.StartDev(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	c = clientOf(t, d)
+	waitTasks(t, ctx, c, "pair_a", "2 a after the restart", nRunning(2))
+	waitTasks(t, ctx, c, "pair_b", "1 b after the restart", nRunning(1))
+	aVIP := vipOn(t, c, "pair_a", "pair_default")
+	if got, code := execIn(t, dc, b, "/app", "resolve", "--wait", "10s", "a"); code != 0 || got != aVIP {
+		t.Errorf("after the restart, from b, a resolves to %q (exit %d), want its VIP %s", got, code, aVIP)
+	}
+	if got, code := execIn(t, dc, b, "/app", "get", "--wait", "10s", "http://a:8080/"); code != 0 || !strings.Contains(got, "pair_a") {
+		t.Errorf("after the restart, from b, GET http://a:8080/ = %q (exit %d)", got, code)
+	}
+
+	if out, errOut, code := shoal(t, d, "stack", "rm", "pair"); code != 0 {
+		t.Fatalf("stack rm: exit %d\n%s\n%s", code, out, errOut)
+	}
+	waitTasks(t, ctx, c, "", "all tasks gone", func(ts []*api.Task) bool { return len(ts) == 0 })
+	waitPlumbing(t, before)
+}
+
+// waitPlumbing waits until the host's plumbing is want again: the agent
+// detaches a task once it has stopped, just after the store shows it gone.
+func waitPlumbing(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for plumbing(t) != want && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := plumbing(t); got != want {
+		t.Errorf("the host holds\n%s\nwant as before\n%s", got, want)
+	}
 }
