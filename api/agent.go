@@ -14,6 +14,10 @@ type Assignments struct {
 	// Configs and Secrets are those the node's tasks name, with their data.
 	Configs []*Config `json:"Configs,omitempty"`
 	Secrets []*Secret `json:"Secrets,omitempty"`
+	// Networks are those the node's tasks are attached to
+	// (Task.NetworksAttachments), with their subnet, gateway and VXLAN
+	// ID: what the agent plumbs them with.
+	Networks []*Network `json:"Networks,omitempty"`
 }
 
 // TaskReport is an agent's report of a task's new status, with the

@@ -34,6 +34,9 @@ type Config struct {
 	// after the managers want it stopped, before its stop signal: time for
 	// every ingress to take it out of its pool first.
 	DrainDelay time.Duration
+	// Networks plumbs tasks into their overlay networks; nil leaves
+	// every task on its runtime's own networking.
+	Networks Networker
 }
 
 // Agent runs one node's tasks.
@@ -46,6 +49,8 @@ type Agent struct {
 	files *fileStore
 	// node is what Swarm templates in task specs see of this node.
 	node api.NodeDescription
+	// nets are the networks the node's tasks are attached to.
+	nets networkStore
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -182,6 +187,10 @@ func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.files.apply(as)
+	a.nets.apply(as)
+	if as.Full && adopt != nil && a.cfg.Networks != nil {
+		a.pruneNetworks(as)
+	}
 	if as.Full {
 		keep := map[string]bool{}
 		for _, t := range as.Tasks {
@@ -222,6 +231,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	r := newRunner(t, rt, report, a.log)
 	r.files = a.files.forTask
+	r.net, r.networks = a.cfg.Networks, a.nets.forTask
 	r.drain = a.cfg.DrainDelay
 	r.node = a.node
 	a.runners[t.ID] = r

@@ -28,6 +28,10 @@ type runner struct {
 	adopted *runtime.Handle
 	// files returns the task's configs and secrets as runtime files.
 	files func(*api.Task) ([]runtime.File, error)
+	// net plumbs the task into its networks (nil: networking off), from
+	// the networks networks returns.
+	net      Networker
+	networks func(*api.Task) map[string]*api.Network
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration
@@ -94,6 +98,30 @@ func (r *runner) run(ctx context.Context) {
 		exited <- st
 	}()
 
+	if r.networked(t) {
+		if err := r.attach(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				return // the agent stops: the next one attaches it
+			}
+			select {
+			case st := <-exited: // it ended before it could be plumbed
+				r.exitedWith(h, st)
+				return
+			default:
+			}
+			r.stopAndReport("stop task whose networks failed", api.TaskStatus{State: api.TaskStateFailed,
+				Message: "attaching the task to its networks failed", Err: err.Error(), RuntimeID: h.RuntimeID})
+			r.detach()
+			return
+		}
+		// Once the task has stopped, not when the agent does: the next
+		// agent adopts a running task's plumbing.
+		defer func() {
+			if ctx.Err() == nil {
+				r.detach()
+			}
+		}()
+	}
 	// A task with a health check is running only once healthy.
 	health := r.watchHealth(waitCtx, t, h)
 	running := t.Status.State == api.TaskStateRunning && r.adopted != nil
@@ -236,6 +264,12 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 		spec.Ports = t.Endpoint.Ports
 	}
 	spec.Ports = api.RoutedPorts(spec.Ports, t.ServiceLabels)
+	sb, err := r.sandbox(t)
+	if err != nil {
+		r.send(api.TaskStatus{State: api.TaskStateRejected, Message: "preparing the task's networks failed", Err: err.Error()}, nil)
+		return runtime.Handle{}, false
+	}
+	spec.Sandbox = sb
 	if r.files != nil {
 		files, err := r.files(t)
 		if err != nil {

@@ -118,6 +118,12 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
+	if cfg.Docker {
+		// The routes stream does not carry the networks yet, nor the
+		// other nodes' addresses that SetPeers needs (docs/networking.md,
+		// "The cluster view").
+		log.Warn("networks are not isolated on this node: tasks run on Docker's default bridge and cannot resolve each other by name; overlay networks are plumbed on the shoal dev node only, for now")
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var to sinks

@@ -25,6 +25,7 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/server"
 )
@@ -100,6 +101,8 @@ type Dev struct {
 	log     *slog.Logger
 	ingress *nodeIngress
 	mesh    *portmesh.Mesh
+	// net is the node's overlay networking; nil when off.
+	net *netagent.Agent
 
 	// joinToken is the token agents join with.
 	joinToken string
@@ -194,6 +197,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}
 	d.followCluster(runCtx)
+	var networks agent.Networker
+	if cfg.Docker {
+		if d.net = openNetworking(addr, log.With("component", "network")); d.net != nil {
+			networks = d.net
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				followNetworkView(runCtx, d.mgr.Store(), d.net, log.With("component", "network"))
+			}()
+		}
+	}
 	ag := agent.New(agent.Config{
 		NodeID:     d.nodeID,
 		Addr:       addr,
@@ -202,6 +216,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		Manager:    localManager{d.mgr.Dispatcher()},
 		Logger:     log.With("component", "agent"),
 		DrainDelay: cfg.DrainDelay,
+		Networks:   networks,
 	})
 	d.wg.Add(1)
 	go func() {
@@ -432,6 +447,9 @@ func (d *Dev) closeParts() error {
 	}
 	d.wg.Wait()
 	errs := d.rts.close()
+	if d.net != nil {
+		errs = append(errs, d.net.Close())
+	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
 	}

@@ -13,7 +13,8 @@ func needsFiles(t *api.Task) bool {
 }
 
 // attachFiles adds to a the configs and secrets (decrypted) that its tasks
-// name and that the agent was not given yet in this session; a full
+// name, and the networks they are attached to, that the agent was not
+// given yet in this session; a full
 // assignment starts over. Only the tasks of a carry files to the node, so a
 // node gets only what the tasks it runs name.
 func (s *Session) attachFiles(tx *state.ReadTx, a *api.Assignments) {
@@ -23,6 +24,14 @@ func (s *Session) attachFiles(tx *state.ReadTx, a *api.Assignments) {
 	for _, t := range a.Tasks {
 		if !needsFiles(t) {
 			continue
+		}
+		for _, na := range t.NetworksAttachments {
+			nw := tx.Network(na.Network.ID)
+			if nw == nil || s.sent["network/"+nw.ID] {
+				continue
+			}
+			s.sent["network/"+nw.ID] = true
+			a.Networks = append(a.Networks, nw)
 		}
 		c := &t.Spec.ContainerSpec
 		for _, ref := range c.Configs {

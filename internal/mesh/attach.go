@@ -14,9 +14,11 @@ import (
 // /proc/<pid>/ns/net, or one NewNamespace made) into its networks, in
 // order: for each endpoint a veth whose host side is a port of the
 // network's bridge and whose other side is made in the task's namespace as
-// eth0, eth1…, with the endpoint's address and a MAC derived from it. It
-// brings lo up and routes by default through the gateway of the first
-// network that is not internal. The networks must be on this node
+// the first free name of eth0, eth1… (a container on its engine's bridge
+// already has eth0), with the endpoint's address and a MAC derived from
+// it. It brings lo up and routes by default through the gateway of the
+// first network that is not internal and whose endpoint does not say
+// NoDefaultRoute. The networks must be on this node
 // (EnsureNetwork). The task must not be attached already; if Attach
 // fails, it removes what it made.
 func (n *Node) Attach(taskID, netnsPath string, endpoints []Endpoint) error {
@@ -102,13 +104,17 @@ func (n *Node) attach(taskID, netnsPath string, endpoints []Endpoint) error {
 func (n *Node) plumb(taskID string, taskNS netns.NsHandle, tnl *netlink.Handle, endpoints []Endpoint, byID map[string]Network) error {
 	var gateway *Network
 	var gatewayDev string
+	names, err := freeNames(tnl, len(endpoints))
+	if err != nil {
+		return err
+	}
 	for i, ep := range endpoints {
 		nw := byID[ep.NetworkID]
 		br, err := n.nl.LinkByName(bridgeName(nw.VNI))
 		if err != nil {
 			return fmt.Errorf("find bridge of network %s: %w", nw.ID, err)
 		}
-		host, peer := vethName(taskID, nw.ID), "eth"+strconv.Itoa(i)
+		host, peer := vethName(taskID, nw.ID), names[i]
 		veth := &netlink.Veth{
 			LinkAttrs:        netlink.LinkAttrs{Name: host, MTU: n.cfg.MTU, MasterIndex: br.Attrs().Index},
 			PeerName:         peer,
@@ -135,7 +141,7 @@ func (n *Node) plumb(taskID string, taskNS netns.NsHandle, tnl *netlink.Handle, 
 		if err := tnl.LinkSetUp(in); err != nil {
 			return fmt.Errorf("bring up %s in the task: %w", peer, err)
 		}
-		if gateway == nil && !nw.Internal {
+		if gateway == nil && !nw.Internal && !ep.NoDefaultRoute {
 			gateway, gatewayDev = &nw, peer
 		}
 	}
@@ -147,7 +153,7 @@ func (n *Node) plumb(taskID string, taskNS netns.NsHandle, tnl *netlink.Handle, 
 		return fmt.Errorf("bring up lo in the task: %w", err)
 	}
 	if gateway == nil {
-		return nil // only internal networks: no way out
+		return nil // only internal networks, or the way out is elsewhere
 	}
 	dev, err := tnl.LinkByName(gatewayDev)
 	if err != nil {
@@ -161,6 +167,26 @@ func (n *Node) plumb(taskID string, taskNS netns.NsHandle, tnl *netlink.Handle, 
 		return fmt.Errorf("route through %v (network %s): %w", gateway.Gateway, gateway.ID, err)
 	}
 	return nil
+}
+
+// freeNames returns the first n names eth0, eth1… not taken in the task's
+// namespace.
+func freeNames(tnl *netlink.Handle, n int) ([]string, error) {
+	ls, err := links(tnl)
+	if err != nil {
+		return nil, fmt.Errorf("in the task: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, l := range ls {
+		taken[l.Attrs().Name] = true
+	}
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		if name := "eth" + strconv.Itoa(i); !taken[name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // Detach removes a task's veths (the host sides, which takes the task

@@ -85,6 +85,11 @@ type Endpoint struct {
 	NetworkID string
 	// Address is the task's address with the network's prefix length.
 	Address netip.Prefix
+	// NoDefaultRoute keeps the task's default route off this network even
+	// when it is not internal: for a container whose own engine interface
+	// (Docker's bridge, the role of Swarm's docker_gwbridge) already holds
+	// the default route and the published ports.
+	NoDefaultRoute bool
 }
 
 // RemoteEndpoint is a task on another node: its address on the network and

@@ -143,17 +143,19 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestFailedAttachUndoesItself(t *testing.T) {
 	n := newNode(t, "192.168.50.1", 0)
 	ensure(t, n, netA, netB)
-	before := view(t, n.ns)
 	ns := n.task(t, "t1")
-	// Something in the task's namespace already holds eth1, so the second
-	// veth cannot be made after the first was.
-	h := handle(t, ns)
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}, PeerName: "other"}); err != nil {
+	// Something on the node already holds the name of the second veth's
+	// host side, so it cannot be made after the first was.
+	nh := handle(t, n.ns)
+	blocker := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: vethName("t1", netB.ID)}, PeerName: "other"}
+	if err := nh.LinkAdd(blocker); err != nil {
 		t.Fatal(err)
 	}
+	before := view(t, n.ns)
+	h := handle(t, ns)
 	err := n.Attach("t1", ns, []Endpoint{ep(netA, "10.10.1.2"), ep(netB, "10.10.2.2")})
-	if err == nil || !strings.Contains(err.Error(), "eth1") {
-		t.Fatalf("Attach = %v, want an error about eth1", err)
+	if err == nil || !strings.Contains(err.Error(), blocker.Name) {
+		t.Fatalf("Attach = %v, want an error about %s", err, blocker.Name)
 	}
 	if after := view(t, n.ns); after != before {
 		t.Errorf("a failed Attach left plumbing\nbefore:\n%s\nafter:\n%s", before, after)
@@ -162,7 +164,7 @@ func TestFailedAttachUndoesItself(t *testing.T) {
 		t.Error("eth0 was left in the task's namespace")
 	}
 	// Attaching twice is refused, and leaves the first attachment.
-	if err := h.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}}); err != nil {
+	if err := nh.LinkDel(blocker); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Attach("t1", ns, []Endpoint{ep(netA, "10.10.1.2")}); err != nil {

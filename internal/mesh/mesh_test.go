@@ -185,3 +185,32 @@ func TestEgressIsMasqueradedAndInternalHasNone(t *testing.T) {
 	case <-time.After(dialTimeout):
 	}
 }
+
+// A container on its engine's bridge already has eth0 and a default route
+// there (Swarm's docker_gwbridge role): the overlay interface takes the
+// next free name and, with NoDefaultRoute, leaves the route alone.
+func TestAttachBesideAnEngineInterfaceKeepsItsDefaultRoute(t *testing.T) {
+	n := newNode(t, "192.168.50.1", 0)
+	ensure(t, n, netA)
+	ns := n.task(t, "gw")
+	sh(t, ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "gwpeer")
+	sh(t, ns, "ip", "addr", "add", "192.168.77.2/24", "dev", "eth0")
+	sh(t, ns, "ip", "link", "set", "eth0", "up")
+	sh(t, ns, "ip", "link", "set", "gwpeer", "up")
+	sh(t, ns, "ip", "route", "add", "default", "via", "192.168.77.1")
+	e := ep(netA, "10.10.1.2")
+	e.NoDefaultRoute = true
+	if err := n.Attach("gw", ns, []Endpoint{e}); err != nil {
+		t.Fatal(err)
+	}
+	peer := attach(t, n, "peer", ep(netA, "10.10.1.3"))
+	serve(t, ns, "10.10.1.2:7000")
+	mustTalk(t, peer, "10.10.1.2:7000")
+
+	if out := sh(t, ns, "ip", "-4", "-o", "addr", "show", "dev", "eth1"); !strings.Contains(out, "10.10.1.2/24") {
+		t.Errorf("eth1 = %q, want the overlay address 10.10.1.2/24", out)
+	}
+	if out := sh(t, ns, "ip", "route", "show", "default"); strings.TrimSpace(out) != "default via 192.168.77.1 dev eth0" {
+		t.Errorf("default route = %q, want only the engine's, via 192.168.77.1 dev eth0", out)
+	}
+}

@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -61,6 +62,37 @@ type TaskSpec struct {
 	Files []File
 	// Networks are the networks the task attaches to, by name.
 	Networks []api.NetworkAttachment
+	// Sandbox, when set, is how the task's network namespace is set up
+	// for the node's overlay networks, which the agent plumbs into it
+	// once the task has started. Nil keeps the runtime's own networking.
+	Sandbox *Sandbox
+}
+
+// Sandbox is what a runtime does for a task that the agent attaches to
+// overlay networks.
+type Sandbox struct {
+	// Isolated leaves the task no network of the runtime's own (Docker's
+	// network mode "none"): a task on internal networks only, which must
+	// have no way out and publishes no port.
+	Isolated bool
+	// DNS is the task's resolv.conf: the agent's resolver (127.0.0.11),
+	// the host's search domains, options ndots:0.
+	DNS DNS
+}
+
+// DNS is a resolv.conf's content.
+type DNS struct {
+	Nameservers []netip.Addr
+	Search      []string
+	Options     []string
+}
+
+// NetNamespacer is implemented by runtimes whose tasks have a network
+// namespace of their own, for the agent to plumb networks into.
+type NetNamespacer interface {
+	// NetNS returns the path of the running task's network namespace
+	// (/proc/PID/ns/net).
+	NetNS(ctx context.Context, taskID string) (string, error)
 }
 
 // File is a config or secret delivered into a task.

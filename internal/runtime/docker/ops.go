@@ -170,3 +170,20 @@ func (r *Runtime) Logs(ctx context.Context, id string, follow bool, w io.Writer)
 	}
 	return nil
 }
+
+// NetNS returns the path of the network namespace of the task's running
+// container, through its main process: /proc/PID/ns/net.
+func (r *Runtime) NetNS(ctx context.Context, id string) (string, error) {
+	t, err := r.lookup(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("network namespace of task %s: %w", id, err)
+	}
+	res, err := r.cli.ContainerInspect(ctx, t.containerID, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("network namespace of task %s: inspect container %s: %w", id, shortID(t.containerID), err)
+	}
+	if st := res.Container.State; st == nil || !st.Running || st.Pid <= 0 {
+		return "", fmt.Errorf("network namespace of task %s: container %s is not running", id, shortID(t.containerID))
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", res.Container.State.Pid), nil
+}

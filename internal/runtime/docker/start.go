@@ -272,6 +272,16 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 		}
 		hostCfg.ExtraHosts = append(hostCfg.ExtraHosts, hosts...)
 	}
+	if sb := spec.Sandbox; sb != nil {
+		// The user's own nameservers win, as in Swarm; otherwise the
+		// agent's resolver.
+		if d := c.DNSConfig; d == nil || len(d.Nameservers) == 0 {
+			hostCfg.DNS, hostCfg.DNSSearch, hostCfg.DNSOptions = sb.DNS.Nameservers, sb.DNS.Search, sb.DNS.Options
+		}
+		if sb.Isolated {
+			hostCfg.NetworkMode = "none"
+		}
+	}
 	if d := c.DNSConfig; d != nil {
 		for _, ns := range d.Nameservers {
 			ip, err := netip.ParseAddr(ns)
@@ -280,8 +290,12 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 			}
 			hostCfg.DNS = append(hostCfg.DNS, ip)
 		}
-		hostCfg.DNSSearch = d.Search
-		hostCfg.DNSOptions = d.Options
+		if len(d.Search) > 0 {
+			hostCfg.DNSSearch = d.Search
+		}
+		if len(d.Options) > 0 {
+			hostCfg.DNSOptions = d.Options
+		}
 	}
 	for _, m := range c.Mounts {
 		mm, err := mountOf(m)
@@ -289,6 +303,11 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 			return nil, nil, err
 		}
 		hostCfg.Mounts = append(hostCfg.Mounts, mm)
+	}
+	if spec.Sandbox != nil && spec.Sandbox.Isolated {
+		// No engine network, nothing to publish on: the task is reached
+		// over its overlay networks only.
+		return cfg, hostCfg, nil
 	}
 	exposed, bindings, err := r.portConfig(spec.Ports)
 	if err != nil {

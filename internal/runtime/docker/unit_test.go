@@ -142,3 +142,41 @@ func TestCheckID(t *testing.T) {
 		}
 	}
 }
+
+// A task on overlay networks resolves through the agent (127.0.0.11); one
+// on internal networks only gets no engine network and publishes nothing.
+func TestContainerConfigOfASandbox(t *testing.T) {
+	r := &Runtime{addr: netip.MustParseAddr("10.1.2.3")}
+	dns := runtime.DNS{Nameservers: []netip.Addr{netip.MustParseAddr("127.0.0.11")}, Search: []string{"example.org"}, Options: []string{"ndots:0"}}
+	spec := runtime.TaskSpec{TaskID: "t1", Container: api.ContainerSpec{Image: "img"}, Ports: []api.PortConfig{{TargetPort: 80}},
+		Sandbox: &runtime.Sandbox{DNS: dns}}
+	_, hc, err := r.containerConfig(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.NetworkMode != "" || len(hc.PortBindings) != 1 {
+		t.Errorf("on a non-internal network: network mode %q, bindings %v; want the engine's bridge with the port published", hc.NetworkMode, hc.PortBindings)
+	}
+	if !slices.Equal(hc.DNS, dns.Nameservers) || !slices.Equal(hc.DNSSearch, dns.Search) || !slices.Equal(hc.DNSOptions, dns.Options) {
+		t.Errorf("DNS %v search %v options %v, want the agent's resolver", hc.DNS, hc.DNSSearch, hc.DNSOptions)
+	}
+
+	spec.Sandbox.Isolated = true
+	_, hc, err = r.containerConfig(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.NetworkMode != "none" || len(hc.PortBindings) != 0 {
+		t.Errorf("internal only: network mode %q, bindings %v; want none and no port", hc.NetworkMode, hc.PortBindings)
+	}
+
+	// The user's own nameservers win.
+	spec.Container.DNSConfig = &api.DNSConfig{Nameservers: []string{"10.0.0.53"}}
+	_, hc, err = r.containerConfig(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hc.DNS) != 1 || hc.DNS[0].String() != "10.0.0.53" {
+		t.Errorf("DNS %v, want the user's 10.0.0.53 only", hc.DNS)
+	}
+}

@@ -31,6 +31,12 @@
 //	                             answer each UDP datagram with
 //	                             "SHOAL_TASK_ID:" and the datagram, on the
 //	                             address the server would listen on
+//	testapp resolve [--wait D] NAME
+//	                             print NAME's addresses, sorted, one a
+//	                             line; exit 1 if it does not resolve
+//	                             (within D)
+//	testapp get [--wait D] URL   print the body of a 200 answer; exit 1
+//	                             otherwise (within D)
 package main
 
 import (
@@ -60,6 +66,10 @@ func main() {
 			os.Exit(healthCmd(os.Args[2:]))
 		case "udp-echo":
 			os.Exit(udpEcho(os.Args[2:]))
+		case "resolve":
+			os.Exit(resolveCmd(os.Args[2:]))
+		case "get":
+			os.Exit(getCmd(os.Args[2:]))
 		case "exit":
 			code := 0
 			if len(os.Args) > 2 {

@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/netagent"
+	"github.com/shoalproject/shoal/internal/runtime"
+)
+
+// Networker plumbs the node's tasks into their overlay networks
+// (internal/netagent). The agent calls it per task: Sandbox before the
+// runtime starts it, Attach once it runs (and again for a task adopted
+// after a restart), Detach once it has stopped; Prune once the first full
+// assignment says which tasks the node still runs.
+type Networker interface {
+	Sandbox(t *api.Task, nets map[string]*api.Network) (*runtime.Sandbox, error)
+	Attach(req netagent.Request) error
+	Detach(taskID string) error
+	Prune(keep func(taskID string) bool) error
+}
+
+// networkStore holds the networks the dispatcher handed this node: those
+// its tasks are attached to. A full assignment replaces them; otherwise
+// they are kept for the session, since the dispatcher sends each once.
+type networkStore struct {
+	mu   sync.Mutex
+	byID map[string]*api.Network
+}
+
+func (s *networkStore) apply(as api.Assignments) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if as.Full || s.byID == nil {
+		s.byID = map[string]*api.Network{}
+	}
+	for _, n := range as.Networks {
+		s.byID[n.ID] = n
+	}
+}
+
+// forTask returns the networks of a task's attachments that the node
+// knows.
+func (s *networkStore) forTask(t *api.Task) map[string]*api.Network {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]*api.Network{}
+	for _, na := range t.NetworksAttachments {
+		if n := s.byID[na.Network.ID]; n != nil {
+			out[n.ID] = n
+		}
+	}
+	return out
+}
+
+// networked reports whether the runner plumbs its task: networking is on,
+// the task has networks, and its runtime gives it a namespace of its own
+// (containers; process tasks keep the host's network for now).
+func (r *runner) networked(t *api.Task) bool {
+	if r.net == nil || len(t.NetworksAttachments) == 0 {
+		return false
+	}
+	_, ok := r.rt.(runtime.NetNamespacer)
+	return ok
+}
+
+// sandbox says how the runtime sets the task's namespace up for its
+// networks; nil when the runner does not plumb it.
+func (r *runner) sandbox(t *api.Task) (*runtime.Sandbox, error) {
+	if !r.networked(t) {
+		return nil, nil
+	}
+	return r.net.Sandbox(t, r.networks(t))
+}
+
+// attach plumbs the started task into its networks and serves its DNS.
+func (r *runner) attach(ctx context.Context, t *api.Task) error {
+	ns, err := r.rt.(runtime.NetNamespacer).NetNS(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	return r.net.Attach(netagent.Request{Task: t, Networks: r.networks(t), NetNS: ns, EngineRoute: true})
+}
+
+// detach removes the stopped task's plumbing.
+func (r *runner) detach() {
+	if err := r.net.Detach(r.id); err != nil {
+		r.log.Warn("detach task from its networks", "task", r.id, "err", err)
+	}
+}
+
+// pruneNetworks removes the network plumbing the first full assignment
+// of this agent no longer needs: tasks that ended or left while no agent
+// ran.
+func (a *Agent) pruneNetworks(as api.Assignments) {
+	keep := map[string]bool{}
+	for _, t := range as.Tasks {
+		if !t.Status.State.Terminal() {
+			keep[t.ID] = true
+		}
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.cfg.Networks.Prune(func(id string) bool { return keep[id] }); err != nil {
+			a.log.Warn("remove network plumbing no task needs", "err", fmt.Errorf("prune: %w", err))
+		}
+	}()
+}

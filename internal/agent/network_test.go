@@ -1,0 +1,130 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/netagent"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/runtime/process"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// nsRuntime is the process runtime giving its tasks a namespace path, as
+// the docker runtime does for containers.
+type nsRuntime struct{ *process.Runtime }
+
+func (r nsRuntime) NetNS(ctx context.Context, id string) (string, error) {
+	return "/ns/" + id, nil
+}
+
+// fakeNet records what the agent asks of its networking.
+type fakeNet struct {
+	store     *state.Store
+	attachErr error
+
+	mu    sync.Mutex
+	calls []string
+	// detached is closed by the first Detach.
+	detached chan struct{}
+	once     sync.Once
+}
+
+func (f *fakeNet) record(s string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.mu.Unlock()
+}
+
+func (f *fakeNet) log() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, " ")
+}
+
+func (f *fakeNet) Sandbox(t *api.Task, nets map[string]*api.Network) (*runtime.Sandbox, error) {
+	f.record(fmt.Sprintf("sandbox(%d nets)", len(nets)))
+	return &runtime.Sandbox{}, nil
+}
+
+func (f *fakeNet) Attach(req netagent.Request) error {
+	// What the cluster shows when the task is plumbed: not running yet.
+	st := f.store.Read().Task(req.Task.ID).Status.State
+	f.record(fmt.Sprintf("attach(%s,%d nets,running=%v)", req.NetNS, len(req.Networks), st == api.TaskStateRunning))
+	return f.attachErr
+}
+
+func (f *fakeNet) Detach(id string) error {
+	f.record("detach")
+	f.once.Do(func() { close(f.detached) })
+	return nil
+}
+
+func (f *fakeNet) Prune(keep func(string) bool) error { return nil }
+
+func (e *env) startNetAgent(net agent.Networker) {
+	e.t.Helper()
+	rt, err := process.New(e.root, "127.0.0.1")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{nsRuntime{rt}},
+		Manager: manager{e.d}, Logger: quiet, Networks: net})
+	ctx, cancel := context.WithCancel(context.Background())
+	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
+	go func() { ra.done <- a.Run(ctx) }()
+	e.t.Cleanup(ra.stop)
+}
+
+func (e *env) assignNetTask() *api.Task {
+	e.t.Helper()
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "appnet"}}})
+	tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: nodeID, SpecVersion: 1,
+		Spec:         api.TaskSpec{ContainerSpec: cmd("sleep", "60"), Networks: []api.NetworkAttachment{{Target: "appnet"}}},
+		DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
+	e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
+	e.must(state.Op{Kind: state.OpAssignTask, ID: tk.ID, NodeID: nodeID, Message: "assigned"})
+	return tk
+}
+
+// A task on a network is plumbed after it starts and before it is
+// reported running, and unplumbed once it has stopped.
+func TestTaskIsAttachedBeforeRunningAndDetachedAfterStop(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	e.startNetAgent(f)
+	tk := e.assignNetTask()
+	e.waitState(tk.ID, api.TaskStateRunning)
+	want := fmt.Sprintf("sandbox(1 nets) attach(/ns/%s,1 nets,running=false)", tk.ID)
+	if got := f.log(); got != want {
+		t.Fatalf("networking calls %q, want %q", got, want)
+	}
+	e.shutdown(tk.ID)
+	e.waitState(tk.ID, api.TaskStateShutdown)
+	select {
+	case <-f.detached:
+	case <-testCtx(t).Done():
+		t.Fatalf("the stopped task was never detached: %q", f.log())
+	}
+	if got := f.log(); got != want+" detach" {
+		t.Fatalf("networking calls %q, want %q then detach", got, want)
+	}
+}
+
+// A task whose plumbing fails is stopped and reported failed, saying why.
+func TestTaskWhoseNetworksFailIsFailed(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeNet{store: e.store, attachErr: errors.New("veth refused"), detached: make(chan struct{})}
+	e.startNetAgent(f)
+	tk := e.assignNetTask()
+	got := e.waitState(tk.ID, api.TaskStateFailed)
+	if got.Status.State != api.TaskStateFailed || !strings.Contains(got.Status.Err, "veth refused") || !strings.Contains(got.Status.Message, "networks") {
+		t.Fatalf("task status %+v, want failed with the attach error", got.Status)
+	}
+}
