@@ -274,9 +274,10 @@ func TestHalfCloseStillDeliversTheAnswer(t *testing.T) {
 
 func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 	e := startEcho(t, "a")
-	// The busy connection talks every 50ms against a 1s timeout: only a
-	// stall of the whole machine for 1s could make it look idle.
-	m := newMesh(t, Options{IdleTimeout: time.Second})
+	// The busy connection talks every 50ms against a 2s timeout: only a
+	// stall of this whole process for 2s could make it look idle (1s
+	// stalls were seen under the full suite's load).
+	m := newMesh(t, Options{IdleTimeout: 2 * time.Second})
 	p := freePort(t, "tcp")
 	m.Reset([]*api.Service{service("web", api.PortConfig{TargetPort: 80, PublishedPort: p})},
 		[]*api.Task{runningTask("t", "web", 80, "", e.addr())})
@@ -291,7 +292,7 @@ func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 	}
 	defer idle.Close()
 	br := bufio.NewReader(busy)
-	for i, end := 0, time.Now().Add(2500*time.Millisecond); time.Now().Before(end); i++ { // over two idle timeouts
+	for i, end := 0, time.Now().Add(4500*time.Millisecond); time.Now().Before(end); i++ { // over two idle timeouts
 		if _, err := io.WriteString(busy, "x\n"); err != nil {
 			t.Fatalf("busy connection, write %d: %v", i, err)
 		}
@@ -301,7 +302,7 @@ func TestIdleConnectionIsClosedButABusyOneIsNot(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	idle.SetReadDeadline(time.Now().Add(3 * time.Second))
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: %v; want it closed (EOF) by the idle timeout", err)
 	}
