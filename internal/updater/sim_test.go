@@ -300,6 +300,16 @@ func (c *cluster) modeOf(t *api.Task) mode {
 }
 
 // badVersion makes every task of spec version v run as m.
+// badSlot runs slot's tasks of spec version v as m, every other task well.
+func (c *cluster) badSlot(v, slot uint64, m mode) {
+	c.bad = func(t *api.Task) mode {
+		if t.SpecVersion == v && t.Slot == slot {
+			return m
+		}
+		return good
+	}
+}
+
 func (c *cluster) badVersion(v uint64, m mode) {
 	prev := c.bad
 	c.bad = func(t *api.Task) mode {
