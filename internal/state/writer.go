@@ -320,7 +320,13 @@ func (w *writer) taskStatus(r *api.TaskReport) error {
 		return fmt.Errorf("task %s: %s to %s: %w", r.TaskID, cur.Status.State, r.Status.State, ErrStaleTransition)
 	}
 	t := *cur
-	advance(&t, r.Status)
+	// The leader's time of the command, not the node's: every decision
+	// that compares a status time with the leader's clock (restart delay,
+	// update monitor, failure window) must not depend on the node's.
+	st := r.Status
+	st.AgentTimestamp = r.Status.Timestamp
+	st.Timestamp = w.now
+	advance(&t, st)
 	if r.Endpoints != nil {
 		t.Endpoints = r.Endpoints
 	}

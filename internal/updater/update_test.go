@@ -267,6 +267,37 @@ func TestFailureCounting(t *testing.T) {
 	}
 }
 
+// The monitor window runs on the leader's clock: with the agent's clock
+// an hour or 30s off either way, a task that fails 3s after it ran still
+// fails the update (monitor 5s), and a good update completes 5s after
+// its last task ran, by the leader's clock.
+func TestMonitorRunsOnTheLeadersClockWhateverTheAgents(t *testing.T) {
+	for _, skew := range []time.Duration{time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			sim(t, opts{replicas: 2}, func(t *testing.T, c *cluster) {
+				c.skew = skew
+				deployed := c.clock.Now()
+				c.image("v2")
+				c.runUntil("the update's end", 5*time.Minute, c.ended)
+				st := c.status()
+				if st.State != api.UpdateStateCompleted || st.CompletedAt == nil || !st.CompletedAt.Equal(deployed.Add(5*time.Second)) {
+					t.Fatalf("update %s completed at %v, want completed at %v", st.State, st.CompletedAt, deployed.Add(5*time.Second))
+				}
+			})
+			sim(t, opts{replicas: 2}, func(t *testing.T, c *cluster) {
+				c.skew = skew
+				c.crashAfter = 3 * time.Second
+				v := c.image("v2")
+				c.badSlot(v, 1, crashLate)
+				c.runUntil("the update's end", 5*time.Minute, c.ended)
+				if st := c.updateState(); st != api.UpdateStatePaused {
+					t.Fatalf("update %s after a task failed 3s after it ran, want paused", st)
+				}
+			})
+		})
+	}
+}
+
 func TestMaxFailureRatio(t *testing.T) {
 	for _, tc := range []struct {
 		bad  []uint64
