@@ -16,9 +16,13 @@ type Task struct {
 	Slot uint64 `json:"Slot,omitempty"`
 	// NodeID is where the task runs: set by the scheduler, or at creation
 	// for a global service.
-	NodeID      string   `json:"NodeID,omitempty"`
-	SpecVersion uint64   `json:"SpecVersion"`
-	Spec        TaskSpec `json:"Spec"`
+	NodeID      string `json:"NodeID,omitempty"`
+	SpecVersion uint64 `json:"SpecVersion"`
+	// CreatedIndex is the Raft index of the write that made the task, set
+	// by the store. Unlike CreatedAt it only moves forward, whatever the
+	// leader's clock does.
+	CreatedIndex uint64   `json:"CreatedIndex,omitempty"`
+	Spec         TaskSpec `json:"Spec"`
 	// ServiceLabels are the service's labels when the task was made.
 	ServiceLabels map[string]string `json:"ServiceLabels,omitempty"`
 	Endpoint      *EndpointSpec     `json:"Endpoint,omitempty"`

@@ -326,7 +326,7 @@ func failedEarly(t *api.Task, monitor time.Duration) bool {
 func newestOf(ts []*api.Task) *api.Task {
 	n := ts[0]
 	for _, t := range ts[1:] {
-		if t.CreatedAt.After(n.CreatedAt) {
+		if t.NewerThan(n) {
 			n = t
 		}
 	}
@@ -382,7 +382,10 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 		if t.SpecVersion != svc.SpecVersion && t.DesiredState > api.TaskStateRunning && !t.Status.State.Terminal() && !down(t.NodeID) {
 			s.stopping = true
 		}
-		if t.SpecVersion == svc.SpecVersion && st != nil && st.StartedAt != nil && !t.CreatedAt.Before(*st.StartedAt) {
+		// Made by this update: decided by Raft index, not by time, so a
+		// leader clock that steps back can't make the update's own task
+		// look older than the update and get its slot a second one.
+		if t.SpecVersion == svc.SpecVersion && st.Made(t) {
 			s.fresh = append(s.fresh, t)
 		}
 	}
