@@ -337,6 +337,26 @@ type UpdateStatus struct {
 	StartedAt   *time.Time `json:"StartedAt,omitempty"`
 	CompletedAt *time.Time `json:"CompletedAt,omitempty"`
 	Message     string     `json:"Message,omitempty"`
+	// StartedIndex is the Raft index of the write that started the update
+	// (set by the store when a write brings a status without one): the
+	// tasks this update made are those created at or after it, decided by
+	// index, not by a clock that may step back.
+	StartedIndex uint64 `json:"StartedIndex,omitempty"`
+}
+
+// Made reports whether t was created by the update st describes: at or
+// after the write that started it. A status or task written before the
+// indexes were kept falls back to the times.
+func (st *UpdateStatus) Made(t *Task) bool {
+	switch {
+	case st == nil:
+		return false
+	case st.StartedIndex != 0 && t.CreatedIndex != 0:
+		return t.CreatedIndex >= st.StartedIndex
+	case st.StartedAt != nil:
+		return !t.CreatedAt.Before(*st.StartedAt)
+	}
+	return false
 }
 
 // EndpointSpec lists the ports a service's tasks listen on.

@@ -16,9 +16,13 @@ type Task struct {
 	Slot uint64 `json:"Slot,omitempty"`
 	// NodeID is where the task runs: set by the scheduler, or at creation
 	// for a global service.
-	NodeID      string   `json:"NodeID,omitempty"`
-	SpecVersion uint64   `json:"SpecVersion"`
-	Spec        TaskSpec `json:"Spec"`
+	NodeID      string `json:"NodeID,omitempty"`
+	SpecVersion uint64 `json:"SpecVersion"`
+	// CreatedIndex is the Raft index of the write that made the task, set
+	// by the store. Unlike CreatedAt it only moves forward, whatever the
+	// leader's clock does.
+	CreatedIndex uint64   `json:"CreatedIndex,omitempty"`
+	Spec         TaskSpec `json:"Spec"`
 	// ServiceLabels are the service's labels when the task was made.
 	ServiceLabels map[string]string `json:"ServiceLabels,omitempty"`
 	Endpoint      *EndpointSpec     `json:"Endpoint,omitempty"`
@@ -53,11 +57,18 @@ func (t *Task) FullName() string { return t.Name() + "." + t.ID }
 
 // TaskStatus is what is known of a task at one moment.
 type TaskStatus struct {
-	State     TaskState `json:"State"`
+	State TaskState `json:"State"`
+	// Timestamp is when the managers applied the status, by the leader's
+	// clock: the restart delay, the update monitor and the scheduler's
+	// failure window compare it with that clock, so a node's clock can't
+	// skew them.
 	Timestamp time.Time `json:"Timestamp"`
-	Message   string    `json:"Message,omitempty"`
-	Err       string    `json:"Err,omitempty"`
-	ExitCode  *int      `json:"ExitCode,omitempty"`
+	// AgentTimestamp is when the agent says the change happened, by the
+	// node's clock: for information only, nothing decides by it.
+	AgentTimestamp time.Time `json:"AgentTimestamp,omitzero"`
+	Message        string    `json:"Message,omitempty"`
+	Err            string    `json:"Err,omitempty"`
+	ExitCode       *int      `json:"ExitCode,omitempty"`
 	// RuntimeID is the PID of a process or the ID of a container.
 	RuntimeID string `json:"RuntimeID,omitempty"`
 	// Health is "", "starting", "healthy" or "unhealthy".

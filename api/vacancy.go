@@ -46,12 +46,15 @@ func VacancyOf(svc *Service, t *Task, down bool) Vacancy {
 func (p *RestartPolicy) RestartsLost() bool { return p.RestartsAfter(TaskStateFailed) }
 
 // NewerThan reports whether t was made after o in the same slot: of a later
-// spec version (a task's version only moves forward), else created later,
-// else (made at the same instant) with more restarts.
+// spec version (a task's version only moves forward), else created by a
+// later write (by time when the store kept no index), else with more
+// restarts.
 func (t *Task) NewerThan(o *Task) bool {
 	switch {
 	case t.SpecVersion != o.SpecVersion:
 		return t.SpecVersion > o.SpecVersion
+	case t.CreatedIndex != 0 && o.CreatedIndex != 0 && t.CreatedIndex != o.CreatedIndex:
+		return t.CreatedIndex > o.CreatedIndex
 	case !t.CreatedAt.Equal(o.CreatedAt):
 		return t.CreatedAt.After(o.CreatedAt)
 	}

@@ -15,12 +15,6 @@ import (
 // reports.
 var ErrTooManyReports = errors.New("too many reports in one batch")
 
-// maxClockSkew is how far in the future a report's timestamp may be. A
-// later one is replaced by the manager's time: the restart delay runs
-// from a dead task's end, so a node that dated its task's failure in the
-// future would keep the slot empty until then.
-const maxClockSkew = time.Minute
-
 // errStale marks a report that is simply late (its task is gone or has
 // moved past it): dropped without a warning, as agents send such reports
 // in the normal course of things.
@@ -40,7 +34,6 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 	}
 	tx := s.d.Store.Read()
 	node := tx.Node(s.nodeID)
-	now := time.Now().UTC()
 	ops := make([]state.Op, 0, len(reports))
 	kept := make([]string, 0, len(reports))
 	var dropped int
@@ -54,7 +47,7 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 		if t == nil {
 			t = tx.Task(rep.TaskID)
 		}
-		err := s.vet(t, node, &rep, now)
+		err := s.vet(t, node, &rep)
 		if err != nil {
 			if !errors.Is(err, errStale) {
 				dropped++
@@ -95,10 +88,10 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 
 // vet checks one report against its task t (nil when there is none) and
 // the reporting node, and fixes in place what it can: texts too long are
-// cut, a timestamp in the future becomes now, an exit code of a task
+// cut, an exit code of a task
 // that has not ended is dropped, and so are endpoints the node cannot
 // claim. It returns why the report must be dropped, or nil.
-func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport, now time.Time) error {
+func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport) error {
 	switch {
 	case t == nil:
 		return fmt.Errorf("no such task: %w", errStale)
@@ -123,9 +116,6 @@ func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport, now time
 	}
 	rep.Status.Message = api.TrimStatusText(rep.Status.Message)
 	rep.Status.Err = api.TrimStatusText(rep.Status.Err)
-	if rep.Status.Timestamp.After(now.Add(maxClockSkew)) {
-		rep.Status.Timestamp = now
-	}
 	if !rep.Status.State.Terminal() {
 		rep.Status.ExitCode = nil
 	}
@@ -149,9 +139,11 @@ func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport, now time
 	return nil
 }
 
-// unchanged reports whether rep would leave t as it is, timestamp aside.
+// unchanged reports whether rep would leave t as it is, timestamps aside.
+// The report's time is the node's; the store keeps it as AgentTimestamp
+// and stamps the status with the leader's (see state's taskStatus).
 func unchanged(t *api.Task, rep *api.TaskReport) bool {
 	a, b := t.Status, rep.Status
-	a.Timestamp, b.Timestamp = time.Time{}, time.Time{}
+	a.Timestamp, b.Timestamp, a.AgentTimestamp, b.AgentTimestamp = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || reflect.DeepEqual(rep.Endpoints, t.Endpoints))
 }

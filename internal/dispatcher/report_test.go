@@ -147,8 +147,8 @@ func TestReportsThatChangeNothingNeverReachRaft(t *testing.T) {
 // api.MaxReportBatch is refused whole; a long message or error is cut to
 // api.MaxStatusText; a report with a state only the managers set, an
 // unknown health, or an oversized runtime ID is dropped; a timestamp in
-// the future becomes the manager's time; an exit code of a running task
-// is dropped.
+// the future does not become the status's time (the leader's is); an
+// exit code of a running task is dropped.
 func TestReportFieldsBounded(t *testing.T) {
 	e := newEnv(t, time.Hour)
 	e.start()
@@ -352,5 +352,35 @@ func TestReportEndpointOfARoutedPort(t *testing.T) {
 	got := e.task("routed").Endpoints
 	if len(got) != 1 || got[0] != eps[0] {
 		t.Errorf("endpoints %+v, want only the routed port 8080's %+v", got, eps[0])
+	}
+}
+
+// A node's clock decides nothing: a status is stamped with the leader's
+// time when it is applied, whatever time the agent sent (kept as
+// AgentTimestamp), an hour or 30s ahead or behind.
+func TestReportStatusTimeIsTheLeadersNotTheAgents(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	for i, skew := range []time.Duration{time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour} {
+		id := fmt.Sprintf("skew%d", i)
+		e.must(createTask(newTask(id, "n1")), assign(id, "n1"))
+		before := time.Now()
+		sent := before.Add(skew).UTC()
+		if err := s.Report(testCtx(t), []api.TaskReport{{TaskID: id, Status: api.TaskStatus{State: api.TaskStateRunning, Timestamp: sent}}}); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		tk := e.task(id)
+		st := tk.Status
+		if st.Timestamp.Before(before) || st.Timestamp.After(after) {
+			t.Errorf("agent clock %v: status time %v, want the leader's, between %v and %v", skew, st.Timestamp, before, after)
+		}
+		if !st.AgentTimestamp.Equal(sent) {
+			t.Errorf("agent clock %v: agent time %v, want %v as sent", skew, st.AgentTimestamp, sent)
+		}
+		if since, ok := tk.RunningSince(); !ok || !since.Equal(st.Timestamp) {
+			t.Errorf("agent clock %v: running since %v, want the leader's time %v", skew, since, st.Timestamp)
+		}
 	}
 }

@@ -30,6 +30,9 @@ type sim struct {
 	wakes map[string]time.Time
 	svcID string
 	node  string
+	// skew is how far the agent's clock is from the leader's: its reports
+	// carry times that far off.
+	skew time.Duration
 }
 
 func newSim(t tb, replicas uint64, rp *api.RestartPolicy) *sim {
@@ -79,7 +82,7 @@ func (s *sim) report(t *api.Task, st api.TaskState, msg string) {
 		code = 1
 	}
 	s.write(state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: t.ID,
-		Status: api.TaskStatus{State: st, Timestamp: s.clock.Now(), Message: msg, ExitCode: &code}}})
+		Status: api.TaskStatus{State: st, Timestamp: s.clock.Now().Add(s.skew), Message: msg, ExitCode: &code}}})
 }
 
 // settle runs orchestrator passes and plays scheduler and agent until
@@ -182,29 +185,38 @@ func TestScaleUpAndDownConverges(t *testing.T) {
 	}
 }
 
-func TestDeadTaskReplacedInSameSlotAfterDelay(t *testing.T) {
-	s := newSim(t, 1, &api.RestartPolicy{Delay: api.DurationPtr(5 * time.Second)})
-	s.settle()
-	old := s.live()[0]
-	s.report(old, api.TaskStateFailed, "exited")
-	s.settle()
-	if n := len(s.live()); n != 0 {
-		t.Fatalf("replaced before the restart delay: %d live", n)
-	}
-	if at := s.wakes[s.svcID]; !at.Equal(s.clock.Now().Add(5 * time.Second)) {
-		t.Fatalf("wake at %v, want now+5s", at)
-	}
-	s.clock.Advance(5 * time.Second)
-	s.settle()
-	live := s.live()
-	if len(live) != 1 {
-		t.Fatalf("%d live tasks after the delay, want 1", len(live))
-	}
-	if live[0].ID == old.ID || live[0].Slot != old.Slot {
-		t.Fatalf("replacement %s slot %d; want a new task in slot %d", live[0].ID, live[0].Slot, old.Slot)
-	}
-	if got := s.store.Read().Task(old.ID); got == nil || got.DesiredState != api.TaskStateShutdown {
-		t.Fatalf("old task should stay as history with desired shutdown, got %+v", got)
+// A dead task is replaced in its slot after the restart delay, by the
+// leader's clock: an agent whose clock is an hour or 30s ahead or behind
+// reports the failure with its own time, and the replacement still comes
+// 5s later, not an hour later or at once.
+func TestDeadTaskReplacedAfterDelayByTheLeadersClock(t *testing.T) {
+	for _, skew := range []time.Duration{0, time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour} {
+		t.Run("agent clock "+skew.String(), func(t *testing.T) {
+			s := newSim(t, 1, &api.RestartPolicy{Delay: api.DurationPtr(5 * time.Second)})
+			s.skew = skew
+			s.settle()
+			old := s.live()[0]
+			s.report(old, api.TaskStateFailed, "exited")
+			s.settle()
+			if n := len(s.live()); n != 0 {
+				t.Fatalf("replaced before the restart delay: %d live", n)
+			}
+			if at := s.wakes[s.svcID]; !at.Equal(s.clock.Now().Add(5 * time.Second)) {
+				t.Fatalf("wake at %v, want the leader's now+5s", at)
+			}
+			s.clock.Advance(5 * time.Second)
+			s.settle()
+			live := s.live()
+			if len(live) != 1 {
+				t.Fatalf("%d live tasks after the delay, want 1", len(live))
+			}
+			if live[0].ID == old.ID || live[0].Slot != old.Slot {
+				t.Fatalf("replacement %s slot %d; want a new task in slot %d", live[0].ID, live[0].Slot, old.Slot)
+			}
+			if got := s.store.Read().Task(old.ID); got == nil || got.DesiredState != api.TaskStateShutdown {
+				t.Fatalf("old task should stay as history with desired shutdown, got %+v", got)
+			}
+		})
 	}
 }
 

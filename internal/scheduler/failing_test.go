@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 // failedTasksOn makes n tasks of serviceID that failed on node at when.
@@ -72,5 +73,33 @@ func TestFailingNodeIsStillUsedWhenItIsTheOnlyOne(t *testing.T) {
 	ops := Place(pendingTasks(tx), nodeInfosAt(tx, now))
 	if len(ops) != 1 || ops[0].NodeID != "n1" {
 		t.Fatalf("ops %+v: a failing node is tried last, not never", ops)
+	}
+}
+
+// The failure window runs on the leader's clock: failures reported by an
+// agent whose clock is an hour (or 30s) ahead or behind count as the
+// recent failures they are, since the store dates them when it applies
+// them.
+func TestFailureWindowRunsOnTheLeadersClockWhateverTheAgents(t *testing.T) {
+	for _, skew := range []time.Duration{time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour} {
+		t.Run("agent clock "+skew.String(), func(t *testing.T) {
+			doomed := runningTasksOn("svc", "n1", 5)
+			tasks := append(append(doomed, runningTasksOn("svc", "n2", 2)...), mkTask("svc", 1))
+			for i, tk := range doomed {
+				tk.ID = fmt.Sprintf("doomed-%d", i)
+			}
+			c := newCluster(t, []*api.Node{mkNode("n1"), mkNode("n2")}, tasks)
+			var ops []state.Op
+			for _, tk := range doomed {
+				ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: tk.ID,
+					Status: api.TaskStatus{State: api.TaskStateFailed, Timestamp: t0.Add(skew)}}})
+			}
+			c.apply(ops...) // at t0 by the leader's clock
+			tx := c.store.Read()
+			ops = Place(pendingTasks(tx), nodeInfosAt(tx, t0.Add(time.Minute)))
+			if len(ops) != 1 || ops[0].NodeID != "n2" {
+				t.Fatalf("ops %+v, want the task on n2: n1 had 5 failures a minute ago by the leader's clock", ops)
+			}
+		})
 	}
 }

@@ -96,6 +96,25 @@ func (w *writer) node(id string) (*api.Node, error) {
 	return raw.(*api.Node), nil
 }
 
+// markUpdateStart gives an update status that a write brings without a
+// StartedIndex the index of this write: it starts an update. A writer
+// that carries an update on copies the status it read, index and all;
+// one stored before indexes were kept (same StartedAt, no index) stays
+// without, and is judged by its times.
+func (w *writer) markUpdateStart(s, cur *api.Service) {
+	st := s.UpdateStatus
+	if st == nil || st.StartedIndex != 0 {
+		return
+	}
+	if cur != nil && cur.UpdateStatus != nil && st.StartedAt != nil && cur.UpdateStatus.StartedAt != nil &&
+		st.StartedAt.Equal(*cur.UpdateStatus.StartedAt) {
+		return
+	}
+	next := *st
+	next.StartedIndex = w.index
+	s.UpdateStatus = &next
+}
+
 func (w *writer) createService(in *api.Service) error {
 	if in == nil || in.ID == "" {
 		return fmt.Errorf("create service: missing service")
@@ -112,6 +131,7 @@ func (w *writer) createService(in *api.Service) error {
 		return err
 	}
 	s.Endpoint = ep
+	w.markUpdateStart(&s, nil)
 	w.stamp(&s.Meta, true)
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
@@ -149,6 +169,7 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 		ep = cur.Endpoint
 	}
 	s.Endpoint = ep
+	w.markUpdateStart(&s, cur)
 	w.stamp(&s.Meta, false)
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
@@ -220,6 +241,7 @@ func (w *writer) createTask(in *api.Task) error {
 		return err
 	}
 	w.stamp(&t.Meta, true)
+	t.CreatedIndex = w.index
 	if err := w.txn.Insert(tableTasks, &t); err != nil {
 		return err
 	}
@@ -320,7 +342,13 @@ func (w *writer) taskStatus(r *api.TaskReport) error {
 		return fmt.Errorf("task %s: %s to %s: %w", r.TaskID, cur.Status.State, r.Status.State, ErrStaleTransition)
 	}
 	t := *cur
-	advance(&t, r.Status)
+	// The leader's time of the command, not the node's: every decision
+	// that compares a status time with the leader's clock (restart delay,
+	// update monitor, failure window) must not depend on the node's.
+	st := r.Status
+	st.AgentTimestamp = r.Status.Timestamp
+	st.Timestamp = w.now
+	advance(&t, st)
 	if r.Endpoints != nil {
 		t.Endpoints = r.Endpoints
 	}

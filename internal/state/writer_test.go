@@ -3,6 +3,7 @@ package state_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -481,5 +482,39 @@ func TestNewSpecVersionAdoptsLiveTasksThatRunIt(t *testing.T) {
 	e.must(step(3), state.Op{Kind: state.OpUpdateService, Service: &upd})
 	if v := e.store.Read().Task("other").SpecVersion; v != 1 {
 		t.Errorf("a write without a new spec version moved a task to %d", v)
+	}
+}
+
+// The store marks where an update starts and where a task is made by Raft
+// index, so the updater can tell its own tasks whatever the clock does:
+// a status written without a StartedIndex starts at the write's index,
+// one carried on keeps its index, and a task's CreatedIndex is the index
+// of the write that made it, however its times compare.
+func TestUpdateStartAndTaskCreationCarryTheirRaftIndex(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), createService(newService("s1", "web")))
+	svc := *e.service("s1")
+	started := step(10)
+	svc.UpdateStatus = &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &started}
+	res := e.must(step(10), state.Op{Kind: state.OpUpdateService, Service: &svc})
+	st := e.service("s1").UpdateStatus
+	if st.StartedIndex != res.Index {
+		t.Fatalf("update started at index %d, want the write's %d", st.StartedIndex, res.Index)
+	}
+	// A task made later by a clock that stepped back an hour.
+	tk := newTask("t1", "s1", 1)
+	res = e.must(step(10).Add(-time.Hour), createTask(tk))
+	got := e.task("t1")
+	if got.CreatedIndex != res.Index || !st.Made(got) {
+		t.Fatalf("task created at index %d (write %d), made by the update: %v; want the write's index and true", got.CreatedIndex, res.Index, st.Made(got))
+	}
+	// Carrying the status on (a controller's progress) keeps its index.
+	next := *e.service("s1")
+	carried := *next.UpdateStatus
+	carried.Message = "still going"
+	next.UpdateStatus = &carried
+	e.must(step(11), state.Op{Kind: state.OpUpdateService, Service: &next})
+	if got := e.service("s1").UpdateStatus.StartedIndex; got != st.StartedIndex {
+		t.Fatalf("carried status started at index %d, want %d", got, st.StartedIndex)
 	}
 }

@@ -62,6 +62,9 @@ type slot struct {
 	// this update (stop-first): the slot is in flight until its
 	// replacement passes.
 	retiring bool
+	// stopping is set while an outdated task of the slot, told to stop,
+	// has not stopped yet.
+	stopping bool
 	// dead is set when the slot's newest task ended on its own, or was
 	// lost with its node: the restart policy decides its replacement.
 	dead bool
@@ -127,14 +130,18 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 		return p
 	}
 
-	// Failures: tasks made by this update that ended, or ended within the
-	// monitor window after they started running. A slot counts once, its
-	// first failure: the restart policy's replacements of a failing task
-	// are not more updated tasks (the ratio is of slots, as Swarm's is).
+	// Failures: tasks made by this update that ended before running, or
+	// within the monitor window after they started running. A slot counts
+	// once, its first failure: the restart policy's replacements of a
+	// failing task are not more updated tasks. The ratio is of the slots
+	// this update had to change, as Swarm's is of the tasks it updates:
+	// slots that already ran the new spec are not part of it.
 	var failed []*api.Task
-	total := 0
+	changed := 0
 	for _, s := range slots {
-		total++
+		if len(s.fresh) > 0 || len(s.outdated) > 0 || s.retiring || s.restarting {
+			changed++
+		}
 		var first *api.Task
 		for _, t := range s.fresh {
 			if failedEarly(t, cfg.monitor) && (first == nil || t.Status.Timestamp.Before(first.Status.Timestamp)) {
@@ -145,15 +152,18 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 			failed = append(failed, first)
 		}
 	}
-	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(total, 1)) > cfg.maxRatio {
+	if len(failed) > 0 && cfg.failureAction != api.FailureActionContinue && float32(len(failed))/float32(max(changed, 1)) > cfg.maxRatio {
 		sort.Slice(failed, func(i, j int) bool { return failed[i].Status.Timestamp.Before(failed[j].Status.Timestamp) })
 		return onFailure(p, svc, back, cfg, failed[0], now)
 	}
 
-	// Slots in flight: a fresh task not yet past its monitor window, or an
-	// outdated task still live next to a running fresh one.
-	inFlight, restarting := 0, 0
-	var lastPassed time.Time
+	// Slots in flight: a fresh task not yet running, or an outdated task
+	// still live next to a running fresh one. As in Swarm, a batch is done
+	// once its tasks run (healthy): the monitor window does not hold the
+	// next batch back, it only decides which failures count (above), and
+	// the update completes once the last task has run for it (watching).
+	inFlight, restarting, watching := 0, 0, 0
+	var lastRan time.Time
 	for _, s := range slots {
 		if len(s.fresh) == 0 {
 			// Emptied: its task was stopped and its replacement is still
@@ -189,12 +199,17 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 			// It failed; the restart policy or the next batch deals with it.
 		case !ran || newest.Status.State != api.TaskStateRunning:
 			inFlight++
-		case now.Sub(since) < cfg.monitor:
+		case len(s.outdated) > 0 || s.stopping:
+			// start-first: the batch is done once the old task stopped
+			// too, so that no more than parallelism extra tasks live.
 			inFlight++
-			p.wakeAt(since.Add(cfg.monitor))
 		default:
-			if passed := since.Add(cfg.monitor); passed.After(lastPassed) {
-				lastPassed = passed
+			if since.After(lastRan) {
+				lastRan = since
+			}
+			if now.Sub(since) < cfg.monitor {
+				watching++
+				p.wakeAt(since.Add(cfg.monitor))
 			}
 		}
 		// start-first: the outdated task goes once its replacement runs;
@@ -211,7 +226,7 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 	}
 
 	if len(outdated) == 0 {
-		if inFlight == 0 && restarting == 0 {
+		if inFlight == 0 && restarting == 0 && watching == 0 {
 			done := now
 			next := *st
 			next.CompletedAt = &done
@@ -228,9 +243,9 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 		return p
 	}
 
-	// Next batch, after the delay since the last slot passed.
-	if cfg.delay > 0 && !lastPassed.IsZero() && now.Before(lastPassed.Add(cfg.delay)) {
-		p.wakeAt(lastPassed.Add(cfg.delay))
+	// Next batch, after the delay since the last slot's task ran.
+	if cfg.delay > 0 && !lastRan.IsZero() && now.Before(lastRan.Add(cfg.delay)) {
+		p.wakeAt(lastRan.Add(cfg.delay))
 		return p
 	}
 	budget := len(outdated)
@@ -311,7 +326,7 @@ func failedEarly(t *api.Task, monitor time.Duration) bool {
 func newestOf(ts []*api.Task) *api.Task {
 	n := ts[0]
 	for _, t := range ts[1:] {
-		if t.CreatedAt.After(n.CreatedAt) {
+		if t.NewerThan(n) {
 			n = t
 		}
 	}
@@ -364,7 +379,13 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 			(!t.Status.State.Terminal() || !t.Status.Timestamp.Before(*st.StartedAt)):
 			s.retiring = true
 		}
-		if t.SpecVersion == svc.SpecVersion && st != nil && st.StartedAt != nil && !t.CreatedAt.Before(*st.StartedAt) {
+		if t.SpecVersion != svc.SpecVersion && t.DesiredState > api.TaskStateRunning && !t.Status.State.Terminal() && !down(t.NodeID) {
+			s.stopping = true
+		}
+		// Made by this update: decided by Raft index, not by time, so a
+		// leader clock that steps back can't make the update's own task
+		// look older than the update and get its slot a second one.
+		if t.SpecVersion == svc.SpecVersion && st.Made(t) {
 			s.fresh = append(s.fresh, t)
 		}
 	}

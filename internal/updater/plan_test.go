@@ -84,3 +84,36 @@ func TestDeadOutdatedSlotWaitsForItsRestart(t *testing.T) {
 		}
 	}
 }
+
+// max_failure_ratio divides the failures by the slots this update had to
+// change, as Swarm's does by the tasks it updates: slots that already ran
+// the new spec (moved to the new version by the store) are not in it.
+func TestMaxFailureRatioDividesByChangedSlots(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	started := t0.Add(time.Minute)
+	svc := &api.Service{ID: "s1", SpecVersion: 2, Spec: api.ServiceSpec{Name: "web",
+		Mode:         api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 4}},
+		UpdateConfig: &api.UpdateConfig{Parallelism: 1, MaxFailureRatio: 0.4}},
+		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &started}}
+	task := func(id string, slot, version uint64, st api.TaskState, created time.Time) *api.Task {
+		tk := &api.Task{ID: id, ServiceID: "s1", Slot: slot, SpecVersion: version, DesiredState: api.TaskStateRunning,
+			Status: api.TaskStatus{State: st, Timestamp: created.Add(time.Second)}}
+		tk.CreatedAt = created
+		return tk
+	}
+	tasks := []*api.Task{
+		// Slots 1 and 2 already ran spec 2 before the update: unchanged.
+		task("a", 1, 2, api.TaskStateRunning, t0),
+		task("b", 2, 2, api.TaskStateRunning, t0),
+		// Slot 3: the update's task failed before running.
+		task("c", 3, 2, api.TaskStateFailed, started.Add(time.Second)),
+		// Slot 4: still to update.
+		task("d", 4, 1, api.TaskStateRunning, t0),
+	}
+	p := decide(svc, tasks, func(string) bool { return false }, started.Add(10*time.Second))
+	// 1 failure of 2 changed slots is 0.5 > 0.4 (of all 4 slots it would be
+	// 0.25, within the ratio).
+	if p.service == nil || p.service.UpdateStatus.State != api.UpdateStatePaused {
+		t.Fatalf("update not paused by 1 failure in 2 changed slots at max_failure_ratio 0.4 (plan %+v)", p)
+	}
+}

@@ -28,6 +28,8 @@ func TestPropertyUpdateEnds(t *testing.T) {
 			action := rapid.SampledFrom([]string{api.FailureActionPause, api.FailureActionContinue, api.FailureActionRollback}).Draw(rt, "action")
 			ratio := rapid.SampledFrom([]float32{0, 0.25, 0.5, 1}).Draw(rt, "ratio")
 			delay := rapid.SampledFrom([]time.Duration{0, 2 * time.Second}).Draw(rt, "delay")
+			skew := rapid.SampledFrom([]time.Duration{0, time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour}).Draw(rt, "agent clock skew")
+			back := rapid.SampledFrom([]time.Duration{0, 0, 30 * time.Second, time.Hour}).Draw(rt, "leader clock steps back")
 			bad := map[uint64]mode{}
 			for s := 1; s <= replicas; s++ {
 				if m := rapid.SampledFrom([]mode{good, good, crash, unhealthy}).Draw(rt, fmt.Sprintf("slot%d", s)); m != good {
@@ -37,6 +39,7 @@ func TestPropertyUpdateEnds(t *testing.T) {
 			c := newCluster(rt, opts{replicas: uint64(replicas), update: &api.UpdateConfig{
 				Parallelism: uint64(par), Order: order, FailureAction: action, MaxFailureRatio: ratio, Delay: api.Duration(delay)}})
 			defer c.close()
+			c.skew = skew
 			batch := par
 			if par == 0 {
 				batch = replicas
@@ -54,7 +57,8 @@ func TestPropertyUpdateEnds(t *testing.T) {
 				}
 				return good
 			}
-			c.runUntil("the update's end", 30*time.Minute, c.ended)
+			c.clock.Advance(-back)
+			c.runUntil("the update's end", 30*time.Minute+back, c.ended)
 			end := c.updateState()
 			c.runFor(time.Minute) // restart delays pass; nothing else moves
 			if err := endedTasksStopWanting(c); err != nil {

@@ -64,3 +64,28 @@ func TestAnyServiceUpdateResumesAPausedUpdate(t *testing.T) {
 		})
 	}
 }
+
+// A leader clock that steps back (NTP, a data folder moved to a host that
+// is behind) does not stall a start-first update: the update's tasks are
+// known by the Raft index of their creation, not by a time that is now
+// before the update's start, so each slot gets exactly one new task.
+func TestStartFirstUpdateSurvivesLeaderClockSteppingBack(t *testing.T) {
+	for _, order := range []string{api.UpdateOrderStartFirst, api.UpdateOrderStopFirst} {
+		t.Run(order, func(t *testing.T) {
+			sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, Order: order}}, func(t *testing.T, c *cluster) {
+				v := c.image("v2")
+				c.clock.Advance(-time.Hour)
+				c.runUntil("completion", 2*time.Hour, c.ended)
+				if st := c.updateState(); st != api.UpdateStateCompleted {
+					t.Fatalf("update %s, want completed", st)
+				}
+				if err := c.converged(v, 3); err != nil {
+					t.Fatal(err)
+				}
+				if n := c.createdOf(v); n != 3 {
+					t.Fatalf("%d v2 tasks made for 3 slots, want 3", n)
+				}
+			})
+		})
+	}
+}

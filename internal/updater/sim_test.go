@@ -149,7 +149,10 @@ type cluster struct {
 	// grace period); 0 stops it at once.
 	stopTook time.Duration
 	stopping map[string]time.Time // when the agent saw each task told to stop
-	rr       int
+	// skew is how far the agent's clock is from the leader's: its
+	// reports carry times that far off.
+	skew time.Duration
+	rr   int
 	// afterReport, when set, runs once right after the agent's next
 	// report, before the controllers see it: a user's write that lands
 	// between a task's end and the controllers' reaction to it.
@@ -285,7 +288,7 @@ func (c *cluster) report(t *api.Task, st api.TaskState, health, errMsg string) {
 		code = &n
 	}
 	c.write(state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: t.ID,
-		Status: api.TaskStatus{State: st, Timestamp: c.clock.Now(), Message: st.String(), Err: errMsg, ExitCode: code, Health: health}}})
+		Status: api.TaskStatus{State: st, Timestamp: c.clock.Now().Add(c.skew), Message: st.String(), Err: errMsg, ExitCode: code, Health: health}}})
 	if f := c.afterReport; f != nil {
 		c.afterReport = nil
 		f()
@@ -300,6 +303,16 @@ func (c *cluster) modeOf(t *api.Task) mode {
 }
 
 // badVersion makes every task of spec version v run as m.
+// badSlot runs slot's tasks of spec version v as m, every other task well.
+func (c *cluster) badSlot(v, slot uint64, m mode) {
+	c.bad = func(t *api.Task) mode {
+		if t.SpecVersion == v && t.Slot == slot {
+			return m
+		}
+		return good
+	}
+}
+
 func (c *cluster) badVersion(v uint64, m mode) {
 	prev := c.bad
 	c.bad = func(t *api.Task) mode {

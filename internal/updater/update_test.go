@@ -35,25 +35,25 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 // A service without update_config updates one slot at a time, stop-first,
-// waits 5s of running before the next, and pauses on the first failure.
+// starts the next slot as soon as the last one runs, completes 5s (the
+// monitor) after the last task ran, and pauses on the first failure.
 func TestDefaultsInAction(t *testing.T) {
-	t.Run("one slot at a time, stop-first, monitor 5s", func(t *testing.T) {
+	t.Run("one slot at a time, stop-first, final monitor 5s", func(t *testing.T) {
 		sim(t, opts{replicas: 3}, func(t *testing.T, c *cluster) {
-			c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(1, 2, 5*time.Second))
+			c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(1, 2, 0))
 			v := c.image("v2")
 			c.settle()
-			if n := c.countRunning(v); n != 1 {
-				t.Fatalf("%d slots on v2 after the first batch, want 1", n)
+			if n := c.countRunning(v); n != 3 {
+				t.Fatalf("%d slots on v2 once each batch's task runs, want 3", n)
 			}
 			c.advance(5*time.Second - time.Millisecond)
-			if n := c.countRunning(v); n != 1 {
-				t.Fatalf("%d slots on v2 before the monitor window passed, want 1", n)
+			if st := c.updateState(); st != api.UpdateStateUpdating {
+				t.Fatalf("update %s before the final monitor window passed, want updating", st)
 			}
-			c.advance(time.Millisecond) // no delay after the monitor
-			if n := c.countRunning(v); n != 2 {
-				t.Fatalf("%d slots on v2 once the monitor window passed, want 2", n)
+			c.advance(time.Millisecond)
+			if st := c.updateState(); st != api.UpdateStateCompleted {
+				t.Fatalf("update %s once the final monitor window passed, want completed", st)
 			}
-			c.runUntil("completion", time.Minute, func() bool { return c.updateState() == api.UpdateStateCompleted })
 			if err := c.converged(v, 3); err != nil {
 				t.Fatal(err)
 			}
@@ -77,8 +77,8 @@ func TestStopFirst(t *testing.T) {
 		firstBatch  int
 	}{{1, 1}, {2, 2}, {3, 3}, {0, 4}} {
 		t.Run(fmt.Sprintf("parallelism %d", tc.parallelism), func(t *testing.T) {
-			sim(t, opts{replicas: 4, update: &api.UpdateConfig{Parallelism: tc.parallelism, Monitor: dur(10 * time.Second)}}, func(t *testing.T, c *cluster) {
-				c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(tc.firstBatch, 2, 10*time.Second), liveAtMost(4))
+			sim(t, opts{replicas: 4, update: &api.UpdateConfig{Parallelism: tc.parallelism, Delay: dur(10 * time.Second)}}, func(t *testing.T, c *cluster) {
+				c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(tc.firstBatch, 2, 0), liveAtMost(4))
 				v := c.image("v2")
 				c.settle()
 				if n := c.countRunning(v); n != tc.firstBatch {
@@ -104,12 +104,12 @@ func TestStopFirst(t *testing.T) {
 func TestStartFirst(t *testing.T) {
 	for _, p := range []uint64{1, 2, 0} {
 		t.Run(fmt.Sprintf("parallelism %d", p), func(t *testing.T) {
-			sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: p, Order: api.UpdateOrderStartFirst}}, func(t *testing.T, c *cluster) {
+			sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: p, Order: api.UpdateOrderStartFirst, Delay: dur(5 * time.Second)}}, func(t *testing.T, c *cluster) {
 				extra := int(p)
 				if p == 0 {
 					extra = 3
 				}
-				c.checks = append(c.checks, runningAtLeast(3), startFirstOrder(2), liveAtMost(3+extra), inFlightAtMost(extra, 2, 5*time.Second))
+				c.checks = append(c.checks, runningAtLeast(3), startFirstOrder(2), liveAtMost(3+extra), inFlightAtMost(extra, 2, 0))
 				v := c.image("v2")
 				c.settle()
 				if n := c.countRunning(v); n != extra {
@@ -127,35 +127,37 @@ func TestStartFirst(t *testing.T) {
 	}
 }
 
-func TestMonitorAndDelay(t *testing.T) {
+// The next batch starts delay after the last one's tasks run; the
+// monitor window does not hold it back. The update completes one monitor
+// window after the last task ran.
+func TestNextBatchWaitsDelayNotMonitor(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		monitor, delay time.Duration
-		wait           time.Duration // from a batch running to the next
 	}{
-		{"monitor 10s", 10 * time.Second, 0, 10 * time.Second},
-		{"monitor 2s delay 3s", 2 * time.Second, 3 * time.Second, 5 * time.Second},
-		{"default monitor delay 1s", 0, time.Second, 6 * time.Second},
+		{"monitor 10s", 10 * time.Second, 0},
+		{"monitor 2s delay 3s", 2 * time.Second, 3 * time.Second},
+		{"default monitor delay 1s", 0, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, Monitor: dur(tc.monitor), Delay: dur(tc.delay)}}, func(t *testing.T, c *cluster) {
 				v := c.image("v2")
 				c.settle()
-				for batch := 1; batch <= 3; batch++ {
+				for batch := 1; batch <= 3 && tc.delay > 0; batch++ {
 					if n := c.countRunning(v); n != batch {
 						t.Fatalf("batch %d: %d slots on v2, want %d", batch, n, batch)
 					}
 					if batch == 3 {
 						break
 					}
-					c.advance(tc.wait - time.Millisecond)
+					c.advance(tc.delay - time.Millisecond)
 					if n := c.countRunning(v); n != batch {
 						t.Fatalf("batch %d: %d slots on v2 1ms before the next batch is due, want %d", batch, n, batch)
 					}
 					c.advance(time.Millisecond)
 				}
-				if st := c.updateState(); st != api.UpdateStateUpdating {
-					t.Fatalf("update %s before the last batch passed its monitor, want updating", st)
+				if n := c.countRunning(v); n != 3 {
+					t.Fatalf("%d slots on v2 after the last batch, want 3", n)
 				}
 				monitor := tc.monitor
 				if monitor == 0 {
@@ -168,6 +170,58 @@ func TestMonitorAndDelay(t *testing.T) {
 				c.advance(time.Millisecond)
 				if st := c.updateState(); st != api.UpdateStateCompleted {
 					t.Fatalf("update %s once the last batch passed its monitor, want completed", st)
+				}
+			})
+		})
+	}
+}
+
+// Batches advance as their tasks run: 200 replicas at parallelism 1 with
+// the default 5s monitor complete one monitor window after the deploy
+// (their tasks start at once here), not 200 monitor windows later.
+func TestBatchesAdvanceWhenTasksRun(t *testing.T) {
+	sim(t, opts{replicas: 200}, func(t *testing.T, c *cluster) {
+		c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(1, 2, 0))
+		deployed := c.clock.Now()
+		v := c.image("v2")
+		c.runUntil("completion", time.Hour, c.ended)
+		st := c.status()
+		if st.State != api.UpdateStateCompleted || st.CompletedAt == nil {
+			t.Fatalf("update %+v, want completed", st)
+		}
+		if took := st.CompletedAt.Sub(deployed); took != 5*time.Second {
+			t.Fatalf("update took %v, want 5s (one final monitor window)", took)
+		}
+		if err := c.converged(v, 200); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A task of an earlier batch that fails within the monitor window after
+// it ran, while later batches go on, still triggers the failure action.
+func TestFailureWithinMonitorAfterNextBatchActs(t *testing.T) {
+	for _, action := range []string{api.FailureActionPause, api.FailureActionRollback} {
+		t.Run(action, func(t *testing.T) {
+			sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, Monitor: dur(10 * time.Second), FailureAction: action}}, func(t *testing.T, c *cluster) {
+				c.crashAfter = 4 * time.Second
+				v := c.image("v2")
+				c.badSlot(v, 1, crashLate)
+				c.settle()
+				if n := c.countRunning(v); n != 3 {
+					t.Fatalf("%d slots on v2 before slot 1 fails, want 3: batches wait for running only", n)
+				}
+				c.runUntil("the update's end", 5*time.Minute, c.ended)
+				want := api.UpdateStatePaused
+				if action == api.FailureActionRollback {
+					want = api.UpdateStateRollbackCompleted
+				}
+				if st := c.updateState(); st != want {
+					t.Fatalf("update %s, want %s (states %v)", st, want, c.states)
+				}
+				first := c.firstOf(v)
+				if first == nil || first.Slot != 1 || !strings.Contains(c.status().Message, first.ID) {
+					t.Fatalf("message %q does not name slot 1's task", c.status().Message)
 				}
 			})
 		})
@@ -210,6 +264,37 @@ func TestFailureCounting(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// The monitor window runs on the leader's clock: with the agent's clock
+// an hour or 30s off either way, a task that fails 3s after it ran still
+// fails the update (monitor 5s), and a good update completes 5s after
+// its last task ran, by the leader's clock.
+func TestMonitorRunsOnTheLeadersClockWhateverTheAgents(t *testing.T) {
+	for _, skew := range []time.Duration{time.Hour, 30 * time.Second, -30 * time.Second, -time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			sim(t, opts{replicas: 2}, func(t *testing.T, c *cluster) {
+				c.skew = skew
+				deployed := c.clock.Now()
+				c.image("v2")
+				c.runUntil("the update's end", 5*time.Minute, c.ended)
+				st := c.status()
+				if st.State != api.UpdateStateCompleted || st.CompletedAt == nil || !st.CompletedAt.Equal(deployed.Add(5*time.Second)) {
+					t.Fatalf("update %s completed at %v, want completed at %v", st.State, st.CompletedAt, deployed.Add(5*time.Second))
+				}
+			})
+			sim(t, opts{replicas: 2}, func(t *testing.T, c *cluster) {
+				c.skew = skew
+				c.crashAfter = 3 * time.Second
+				v := c.image("v2")
+				c.badSlot(v, 1, crashLate)
+				c.runUntil("the update's end", 5*time.Minute, c.ended)
+				if st := c.updateState(); st != api.UpdateStatePaused {
+					t.Fatalf("update %s after a task failed 3s after it ran, want paused", st)
+				}
+			})
+		})
 	}
 }
 
@@ -447,9 +532,10 @@ func TestCompletion(t *testing.T) {
 				if st.State != api.UpdateStateCompleted || st.StartedAt == nil || st.CompletedAt == nil {
 					t.Fatalf("update %+v, want completed with StartedAt and CompletedAt", st)
 				}
-				// Two batches, each passing a 5s monitor.
-				if !st.StartedAt.Equal(deployed) || !st.CompletedAt.Equal(deployed.Add(10*time.Second)) {
-					t.Fatalf("started %v completed %v, want %v and +10s", st.StartedAt, st.CompletedAt, deployed)
+				// Two batches, each done once its tasks run (at once here),
+				// then one final 5s monitor window.
+				if !st.StartedAt.Equal(deployed) || !st.CompletedAt.Equal(deployed.Add(5*time.Second)) {
+					t.Fatalf("started %v completed %v, want %v and +5s", st.StartedAt, st.CompletedAt, deployed)
 				}
 				if err := c.converged(v, 3); err != nil {
 					t.Fatal(err)
@@ -468,16 +554,16 @@ func TestCompletion(t *testing.T) {
 // A new leader resumes the update from the store: finished slots stay.
 func TestResumeAfterManagerRestart(t *testing.T) {
 	for _, order := range []string{api.UpdateOrderStopFirst, api.UpdateOrderStartFirst} {
-		for _, midMonitor := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s stopped mid-monitor %v", order, midMonitor), func(t *testing.T) {
-				sim(t, opts{replicas: 4, update: &api.UpdateConfig{Parallelism: 1, Order: order}}, func(t *testing.T, c *cluster) {
+		for _, midDelay := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stopped mid-delay %v", order, midDelay), func(t *testing.T) {
+				sim(t, opts{replicas: 4, update: &api.UpdateConfig{Parallelism: 1, Order: order, Delay: dur(5 * time.Second)}}, func(t *testing.T, c *cluster) {
 					v := c.image("v2")
 					c.settle()
-					if !midMonitor {
-						c.advance(5 * time.Second) // slot 1 passed, slot 2 started
+					if !midDelay {
+						c.advance(5 * time.Second) // slot 1's delay passed, slot 2 started
 					}
 					want := 1
-					if !midMonitor {
+					if !midDelay {
 						want = 2
 					}
 					if n := c.countRunning(v); n != want {
@@ -508,8 +594,8 @@ func TestResumeAfterManagerRestart(t *testing.T) {
 }
 
 func TestGlobalServiceUpdatesPerNode(t *testing.T) {
-	sim(t, opts{global: true, nodes: 3, update: &api.UpdateConfig{Parallelism: 1}}, func(t *testing.T, c *cluster) {
-		c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(1, 2, 5*time.Second))
+	sim(t, opts{global: true, nodes: 3, update: &api.UpdateConfig{Parallelism: 1, Delay: dur(5 * time.Second)}}, func(t *testing.T, c *cluster) {
+		c.checks = append(c.checks, oneLivePerSlot, inFlightAtMost(1, 2, 0))
 		v := c.image("v2")
 		c.settle()
 		if n := c.countRunning(v); n != 1 {
@@ -598,12 +684,7 @@ func TestRollbackWhileOldTasksStop(t *testing.T) {
 				c.stopTook = 10 * time.Second
 				c.crashAfter = 2 * time.Second
 				v := c.image("v2")
-				c.bad = func(tk *api.Task) mode {
-					if tk.SpecVersion == v && tk.Slot == 2 {
-						return crashLate
-					}
-					return good
-				}
+				c.badSlot(v, 2, crashLate)
 				c.runUntil("the rollback's end", 10*time.Minute, c.ended)
 				if st := c.updateState(); st != api.UpdateStateRollbackCompleted {
 					t.Fatalf("update %s, want rollback_completed", st)
