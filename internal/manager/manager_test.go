@@ -85,7 +85,7 @@ func TestCreateServiceValidates(t *testing.T) {
 		t.Fatalf("CreateService of an invalid spec: %v, want ErrInvalid", err)
 	}
 	// Every problem is reported.
-	if !strings.Contains(err.Error(), "invalid service name") || !strings.Contains(err.Error(), "not both") {
+	if !strings.Contains(err.Error(), "invalid service name") || !strings.Contains(err.Error(), "not several") {
 		t.Errorf("error %q", err)
 	}
 	if n := len(m.Store().Read().Services()); n != 0 {
