@@ -196,7 +196,7 @@ func (a *app) runServiceUpdate(cmd *cobra.Command, f *updateFlags, ref string) e
 		break
 	}
 	fmt.Fprintln(a.stdout, ref)
-	if f.detach {
+	if f.detach || after.Spec.Mode.IsJob() {
 		return nil
 	}
 	return a.followServices(ctx, c, []followTarget{followTargetOf(before, after)}, f.quiet)
@@ -281,10 +281,17 @@ func (f *updateFlags) apply(cmd *cobra.Command, in api.ServiceSpec) (api.Service
 	}
 
 	if changed("replicas") {
-		if spec.Mode.IsGlobal() {
+		switch {
+		case spec.Mode.IsGlobal():
 			return in, usagef(cmd, "--replicas can only be used with replicated mode")
+		case spec.Mode.ReplicatedJob != nil:
+			// A replicated job's --replicas is its total completions, as docker's.
+			j := *spec.Mode.ReplicatedJob
+			j.TotalCompletions = f.replicas
+			spec.Mode = api.ServiceMode{ReplicatedJob: &j}
+		default:
+			spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: f.replicas}}
 		}
-		spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: f.replicas}}
 	}
 
 	// Labels, as docker: additions first, then removals.
