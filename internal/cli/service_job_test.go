@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/shoalproject/shoal/api"
@@ -55,6 +56,13 @@ func TestServiceLsShowsJobCompletions(t *testing.T) {
 	row := jobRow(t, "batch")
 	if row["MODE"] != "replicated job" || row["REPLICAS"] != "0/0 (3/3 completed)" {
 		t.Errorf("service ls: MODE %q REPLICAS %q, want \"replicated job\" \"0/0 (3/3 completed)\"", row["MODE"], row["REPLICAS"])
+	}
+
+	pretty := mustShoal(t, "service", "inspect", "--pretty", "batch").stdout
+	for _, want := range []string{"Service Mode:\tReplicated Job", "Max Concurrent:\t2", "Total Completions:\t3"} {
+		if !strings.Contains(strings.Join(strings.Fields(pretty), "\t"), strings.Join(strings.Fields(want), "\t")) {
+			t.Errorf("service inspect --pretty lacks %q:\n%s", want, pretty)
+		}
 	}
 
 	mustShoal(t, "service", "create", "--name", "once", "--mode", "global-job", "--", "/bin/true")
