@@ -337,9 +337,7 @@ after "--", PROGRAM and its arguments run as host processes (process runtime).`,
 				return err
 			}
 			fmt.Fprintln(a.stdout, svc.ID)
-			// A job is not followed to its end (docker's CLI does): its
-			// progress is service ls's "K/T completed".
-			if detach || svc.Spec.Mode.IsJob() {
+			if detach {
 				return nil
 			}
 			return a.waitConverged(cmd.Context(), c, svc, quiet)

@@ -196,7 +196,7 @@ func (a *app) runServiceUpdate(cmd *cobra.Command, f *updateFlags, ref string) e
 		break
 	}
 	fmt.Fprintln(a.stdout, ref)
-	if f.detach || after.Spec.Mode.IsJob() {
+	if f.detach {
 		return nil
 	}
 	return a.followServices(ctx, c, []followTarget{followTargetOf(before, after)}, f.quiet)
