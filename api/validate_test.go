@@ -94,6 +94,7 @@ func TestValidateRejectsEachProblem(t *testing.T) {
 		{"64 char name", func(s *api.ServiceSpec) { s.Name = strings.Repeat("a", 64) }, "longer than 63 characters"},
 		{"both modes", func(s *api.ServiceSpec) { s.Mode.Global = &api.GlobalService{} }, "mode: set one of replicated, global, replicated-job and global-job, not several"},
 		{"no mode", func(s *api.ServiceSpec) { s.Mode = api.ServiceMode{} }, "mode: missing (replicated, global, replicated-job or global-job)"},
+		{"a service and a job", func(s *api.ServiceSpec) { s.Mode.GlobalJob = &api.GlobalJob{} }, "mode: set one of replicated, global, replicated-job and global-job, not several"},
 		{"no image and no command", func(s *api.ServiceSpec) { s.TaskTemplate.ContainerSpec.Command = nil }, "no image and no command"},
 		{"empty program", func(s *api.ServiceSpec) { s.TaskTemplate.ContainerSpec.Command = []string{"", "x"} }, "command: the program name is empty"},
 		{"negative stop grace", func(s *api.ServiceSpec) {

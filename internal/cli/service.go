@@ -333,7 +333,7 @@ func scaleService(ctx context.Context, c *client.Client, ref string, n uint64) (
 		spec := svc.Spec
 		if j := spec.Mode.ReplicatedJob; j != nil {
 			// A replicated job scales its completions, as docker's.
-			spec.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: min(j.MaxConcurrent, n), TotalCompletions: n}}
+			spec.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: j.MaxConcurrent, TotalCompletions: n}}
 		} else {
 			spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: n}}
 		}

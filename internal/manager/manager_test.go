@@ -116,6 +116,22 @@ func TestCreateServiceRefusesDuplicates(t *testing.T) {
 	}
 }
 
+// As docker, a service's mode is fixed: a replicated service does not
+// become a job, which would run to completion instead of running on.
+func TestUpdateServiceRefusesTurningAServiceIntoAJob(t *testing.T) {
+	m := start(t, t.TempDir())
+	svc := create(t, m, spec("web", 1))
+	next := spec("web", 1)
+	next.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{TotalCompletions: 1}}
+	_, err := m.UpdateService(testCtx(t), svc.ID, svc.Version, next)
+	if !errors.Is(err, manager.ErrInvalid) || !strings.Contains(err.Error(), "mode cannot be changed (replicated to replicated job)") {
+		t.Fatalf("mode change: %v, want ErrInvalid naming both modes", err)
+	}
+	if got := m.Store().Read().Service(svc.ID); got.Version != svc.Version {
+		t.Error("a refused update was written")
+	}
+}
+
 func TestUpdateServiceRefusesNameChange(t *testing.T) {
 	m := start(t, t.TempDir())
 	svc := create(t, m, spec("web", 1))
