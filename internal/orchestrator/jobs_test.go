@@ -9,7 +9,7 @@ import (
 )
 
 // jobSim is a sim whose service is a replicated job.
-func jobSim(t *testing.T, concurrent, total uint64, rp *api.RestartPolicy) *sim {
+func jobSim(t tb, concurrent, total uint64, rp *api.RestartPolicy) *sim {
 	s := newSim(t, 0, rp)
 	cur := *s.store.Read().Service(s.svcID)
 	cur.Spec.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: concurrent, TotalCompletions: total}}
