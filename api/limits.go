@@ -117,6 +117,9 @@ func (s *ServiceSpec) checkLimits() []error {
 	if n := s.Mode.Replicas(); n > MaxReplicas {
 		l.add("replicas: %d, more than the %d allowed", n, MaxReplicas)
 	}
+	if j := s.Mode.ReplicatedJob; j != nil && j.MaxConcurrent > MaxReplicas {
+		l.add("max-concurrent: %d, more than the %d allowed", j.MaxConcurrent, MaxReplicas)
+	}
 	l.labels("labels", s.Labels)
 	t := &s.TaskTemplate
 	c := &t.ContainerSpec

@@ -79,10 +79,13 @@ type ServiceSpec struct {
 	EndpointSpec   *EndpointSpec     `json:"EndpointSpec,omitempty"`
 }
 
-// ServiceMode is replicated (N tasks) or global (one task per node).
+// ServiceMode is replicated (N tasks), global (one task per node), or one
+// of their job forms, whose tasks run to completion (Docker API 1.41).
 type ServiceMode struct {
-	Replicated *ReplicatedService `json:"Replicated,omitempty"`
-	Global     *GlobalService     `json:"Global,omitempty"`
+	Replicated    *ReplicatedService `json:"Replicated,omitempty"`
+	Global        *GlobalService     `json:"Global,omitempty"`
+	ReplicatedJob *ReplicatedJob     `json:"ReplicatedJob,omitempty"`
+	GlobalJob     *GlobalJob         `json:"GlobalJob,omitempty"`
 }
 
 // ReplicatedService runs Replicas tasks.
@@ -93,16 +96,62 @@ type ReplicatedService struct {
 // GlobalService runs one task on every eligible node.
 type GlobalService struct{}
 
-// IsGlobal reports whether the mode is global.
-func (m ServiceMode) IsGlobal() bool { return m.Global != nil }
+// ReplicatedJob runs tasks until TotalCompletions of them have exited 0,
+// at most MaxConcurrent at once. Zero means Docker's default: 1 for
+// MaxConcurrent, MaxConcurrent for TotalCompletions.
+type ReplicatedJob struct {
+	MaxConcurrent    uint64 `json:"MaxConcurrent,omitempty"`
+	TotalCompletions uint64 `json:"TotalCompletions,omitempty"`
+}
 
-// Replicas returns the desired replica count of a replicated service, 0 for
-// a global one.
-func (m ServiceMode) Replicas() uint64 {
-	if m.Replicated == nil {
-		return 0
+// Limits returns the job's concurrency and completion count, defaults
+// filled in.
+func (j *ReplicatedJob) Limits() (concurrent, total uint64) {
+	concurrent, total = j.MaxConcurrent, j.TotalCompletions
+	if concurrent == 0 {
+		concurrent = 1
 	}
-	return m.Replicated.Replicas
+	if total == 0 {
+		total = concurrent
+	}
+	return concurrent, total
+}
+
+// GlobalJob runs one task to completion on every eligible node.
+type GlobalJob struct{}
+
+// IsGlobal reports whether the mode runs one task per node: global, or a
+// global job.
+func (m ServiceMode) IsGlobal() bool { return m.Global != nil || m.GlobalJob != nil }
+
+// IsJob reports whether the mode is a job: its tasks run to completion.
+func (m ServiceMode) IsJob() bool { return m.ReplicatedJob != nil || m.GlobalJob != nil }
+
+// Name is the mode as docker's service ls shows it: replicated, global,
+// replicated job or global job.
+func (m ServiceMode) Name() string {
+	switch {
+	case m.ReplicatedJob != nil:
+		return "replicated job"
+	case m.GlobalJob != nil:
+		return "global job"
+	case m.Global != nil:
+		return "global"
+	}
+	return "replicated"
+}
+
+// Replicas returns the desired replica count of a replicated service, the
+// total completions of a replicated job, 0 for a global one.
+func (m ServiceMode) Replicas() uint64 {
+	switch {
+	case m.Replicated != nil:
+		return m.Replicated.Replicas
+	case m.ReplicatedJob != nil:
+		_, total := m.ReplicatedJob.Limits()
+		return total
+	}
+	return 0
 }
 
 // TaskSpec is the template every task of a service is made from.

@@ -34,11 +34,17 @@ func (s *ServiceSpec) Validate() error {
 	if err := ValidateName("service", s.Name); err != nil {
 		errs = append(errs, err)
 	}
+	modes := 0
+	for _, set := range []bool{s.Mode.Replicated != nil, s.Mode.Global != nil, s.Mode.ReplicatedJob != nil, s.Mode.GlobalJob != nil} {
+		if set {
+			modes++
+		}
+	}
 	switch {
-	case s.Mode.Replicated != nil && s.Mode.Global != nil:
-		add("mode: choose replicated or global, not both")
-	case s.Mode.Replicated == nil && s.Mode.Global == nil:
-		add("mode: missing (replicated or global)")
+	case modes > 1:
+		add("mode: set one of replicated, global, replicated-job and global-job, not several")
+	case modes == 0:
+		add("mode: missing (replicated, global, replicated-job or global-job)")
 	}
 	c := s.TaskTemplate.ContainerSpec
 	if c.Image == "" && len(c.Command) == 0 {

@@ -92,8 +92,9 @@ func TestValidateRejectsEachProblem(t *testing.T) {
 		{"name starting with a dash", func(s *api.ServiceSpec) { s.Name = "-web" }, `invalid service name "-web"`},
 		{"name ending with an underscore", func(s *api.ServiceSpec) { s.Name = "web_" }, `invalid service name "web_"`},
 		{"64 char name", func(s *api.ServiceSpec) { s.Name = strings.Repeat("a", 64) }, "longer than 63 characters"},
-		{"both modes", func(s *api.ServiceSpec) { s.Mode.Global = &api.GlobalService{} }, "mode: choose replicated or global, not both"},
-		{"no mode", func(s *api.ServiceSpec) { s.Mode = api.ServiceMode{} }, "mode: missing (replicated or global)"},
+		{"both modes", func(s *api.ServiceSpec) { s.Mode.Global = &api.GlobalService{} }, "mode: set one of replicated, global, replicated-job and global-job, not several"},
+		{"no mode", func(s *api.ServiceSpec) { s.Mode = api.ServiceMode{} }, "mode: missing (replicated, global, replicated-job or global-job)"},
+		{"a service and a job", func(s *api.ServiceSpec) { s.Mode.GlobalJob = &api.GlobalJob{} }, "mode: set one of replicated, global, replicated-job and global-job, not several"},
 		{"no image and no command", func(s *api.ServiceSpec) { s.TaskTemplate.ContainerSpec.Command = nil }, "no image and no command"},
 		{"empty program", func(s *api.ServiceSpec) { s.TaskTemplate.ContainerSpec.Command = []string{"", "x"} }, "command: the program name is empty"},
 		{"negative stop grace", func(s *api.ServiceSpec) {
@@ -184,7 +185,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	err := s.Validate()
 	want := []string{
 		"invalid service name",
-		"not both",
+		"not several",
 		"no image and no command",
 		"stop grace period",
 		"missing variable name",

@@ -202,10 +202,15 @@ func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]
 			}
 		}
 		// What survived but the cluster no longer assigns here is stopped
-		// and cleaned up.
+		// and cleaned up, in the background: each stop may take its grace
+		// period, and the node's new assignments must not wait for it.
 		for id, s := range adopt {
 			if !keep[id] {
-				a.discard(s)
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					a.discard(ctx, s)
+				}()
 			}
 		}
 	}
@@ -247,8 +252,15 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 		r.adopted = &s.h
 	case survived:
 		// It ended while no agent watched, or the managers want it gone.
-		close(r.done)
-		a.discardAndReport(r, s, t)
+		// Stopped in the background as above; the runner is registered
+		// and done only once the stop is over, so a removal waits for it
+		// and a later assignment can't start the task twice.
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer close(r.done)
+			a.discardAndReport(ctx, r, s, t)
+		}()
 		return
 	case t.Status.State >= api.TaskStateStarting:
 		close(r.done)
@@ -262,19 +274,29 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}()
 }
 
-// discardAndReport ends a survivor the managers still list.
-func (a *Agent) discardAndReport(r *runner, s survivor, t *api.Task) {
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// discardAndReport ends a survivor the managers still list. When ctx ends
+// first (the agent stops) nothing is reported: the task is still there for
+// the next agent to find.
+func (a *Agent) discardAndReport(ctx context.Context, r *runner, s survivor, t *api.Task) {
+	grace := stopGrace(t)
+	stopCtx, cancel := context.WithTimeout(ctx, grace+30*time.Second)
 	defer cancel()
 	if s.h.Running {
-		if err := s.rt.Stop(stopCtx, t.ID, stopGrace(t)); err != nil {
+		if err := s.rt.Stop(stopCtx, t.ID, grace); err != nil {
 			a.log.Warn("stop survivor", "task", t.ID, "err", err)
+			if ctx.Err() != nil {
+				return
+			}
 		}
 		r.send(api.TaskStatus{State: api.TaskStateShutdown, Message: "shutdown"}, nil)
 		return
 	}
 	st := api.TaskStatus{State: api.TaskStateFailed, Message: "task exited while the agent was down", Err: "task exited while the agent was down"}
-	if ex, err := s.rt.Wait(stopCtx, t.ID); err == nil {
+	ex, err := s.rt.Wait(stopCtx, t.ID)
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil {
 		code := ex.ExitCode
 		st.ExitCode = &code
 		if code == 0 {
@@ -289,13 +311,17 @@ func (a *Agent) discardAndReport(r *runner, s survivor, t *api.Task) {
 	r.send(st, nil)
 }
 
-// discard stops and removes a survivor the managers do not know.
-func (a *Agent) discard(s survivor) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// discard stops and removes a survivor the managers do not know. When
+// runCtx ends first, the survivor is left for the next agent.
+func (a *Agent) discard(runCtx context.Context, s survivor) {
+	ctx, cancel := context.WithTimeout(runCtx, api.DefaultStopGracePeriod+30*time.Second)
 	defer cancel()
 	if s.h.Running {
 		if err := s.rt.Stop(ctx, s.h.TaskID, api.DefaultStopGracePeriod); err != nil {
 			a.log.Warn("stop unknown task", "task", s.h.TaskID, "err", err)
+			if runCtx.Err() != nil {
+				return
+			}
 		}
 	}
 	if err := s.rt.Remove(ctx, s.h.TaskID); err != nil && !errors.Is(err, runtime.ErrUnknownTask) {

@@ -136,6 +136,12 @@ type runningAgent struct {
 // startAgent runs an agent with a new process runtime over the env's root.
 func (e *env) startAgent() *runningAgent {
 	e.t.Helper()
+	return e.startAgentLogging(quiet)
+}
+
+// startAgentLogging is startAgent with the agent logging to log.
+func (e *env) startAgentLogging(log *slog.Logger) *runningAgent {
+	e.t.Helper()
 	rt, err := process.New(e.root, "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
@@ -145,7 +151,7 @@ func (e *env) startAgent() *runningAgent {
 		Addr:     "127.0.0.1",
 		Runtimes: []runtime.Runtime{rt},
 		Manager:  manager{e.d},
-		Logger:   quiet,
+		Logger:   log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
@@ -475,8 +481,10 @@ func TestRestartStopsUnknownSurvivor(t *testing.T) {
 	// The managers forget the task while no agent runs.
 	e.must(state.Op{Kind: state.OpDeleteTask, ID: tk.ID})
 
-	e.startAgent()
+	logs := &logWatch{msgs: make(chan string, 64)}
+	e.startAgentLogging(slog.New(logs))
 	e.probe()
+	logs.await(t, "removed a task the cluster no longer has")
 	if ps := processesOf(t, tk.ID); len(ps) != 0 || alive(pid) {
 		t.Errorf("the unknown survivor still runs: %v", ps)
 	}
@@ -700,5 +708,36 @@ func TestSwarmTemplatesExpandWhenTheTaskStarts(t *testing.T) {
 	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
 	if got.Status.State != api.TaskStateRejected || !strings.Contains(got.Status.Err, `env "NODE={{.Node.Zone}}": bad Swarm template`) {
 		t.Errorf("task with a bad template: status %+v, want rejected naming the template", got.Status)
+	}
+}
+
+// logWatch is a slog handler that passes each message on, so a test can
+// wait for something the agent does in the background.
+type logWatch struct{ msgs chan string }
+
+func (l *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logWatch) WithGroup(string) slog.Handler            { return l }
+func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l.msgs <- r.Message:
+	default: // a test that stopped listening must not block the agent
+	}
+	return nil
+}
+
+// await waits until the agent has logged msg.
+func (l *logWatch) await(t *testing.T, msg string) {
+	t.Helper()
+	ctx := testCtx(t)
+	for {
+		select {
+		case m := <-l.msgs:
+			if m == msg {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("the agent never logged %q", msg)
+		}
 	}
 }

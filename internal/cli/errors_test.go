@@ -25,6 +25,8 @@ func TestUsageErrors(t *testing.T) {
 		{"no program", []string{"service", "create", "--name", "x"}, "requires at least 1 argument"},
 		{"bad mode", []string{"service", "create", "--name", "x", "--mode", "sometimes", "--", "sleep", "300"}, `invalid --mode "sometimes"`},
 		{"global with replicas", []string{"service", "create", "--name", "x", "--mode", "global", "--replicas", "2", "--", "sleep", "300"}, "--replicas can only be used with replicated mode"},
+		{"job flags on a service", []string{"service", "create", "--name", "x", "--max-concurrent", "2", "--", "sleep", "300"}, "--max-concurrent and --total-completions can only be used with --mode replicated-job"},
+		{"job replicas disagree", []string{"service", "create", "--name", "x", "--mode", "replicated-job", "--replicas", "2", "--total-completions", "3", "--", "true"}, "--replicas 2 and --total-completions 3 disagree"},
 		{"bad publish", []string{"service", "create", "--name", "x", "-p", "http", "--", "sleep", "300"}, `invalid --publish "http"`},
 		{"bad endpoint mode", []string{"service", "create", "--name", "x", "--endpoint-mode", "rr", "--", "sleep", "300"}, `invalid --endpoint-mode "rr": want vip or dnsrr`},
 		{"gateway without subnet", []string{"network", "create", "--gateway", "10.1.0.1", "n"}, "--gateway 10.1.0.1 needs --subnet"},

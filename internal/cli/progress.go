@@ -72,6 +72,11 @@ func (a *app) followServices(ctx context.Context, c *client.Client, targets []fo
 	defer signal.Stop(sigint)
 	var errs []error
 	for _, t := range targets {
+		if t.Service.Spec.Mode.IsJob() {
+			// A job is not followed to its end (docker's CLI does): its
+			// progress is service ls's "K/T completed".
+			continue
+		}
 		err := a.followService(ctx, c, t, quiet, sigint)
 		if errors.Is(err, errInterrupted) {
 			fmt.Fprintln(a.stdout, "Operation continuing in background.")

@@ -91,16 +91,16 @@ func (a *app) printServices(ctx context.Context, c *client.Client, svcs []*api.S
 	}
 	rows := make([]serviceRow, 0, len(svcs))
 	for _, s := range svcs {
-		running, desired := countReplicas(s, byService[s.ID])
-		mode := "replicated"
-		if s.Spec.Mode.IsGlobal() {
-			mode = "global"
+		replicas := jobReplicas(s, byService[s.ID])
+		if !s.Spec.Mode.IsJob() {
+			running, desired := countReplicas(s, byService[s.ID])
+			replicas = fmt.Sprintf("%d/%d", running, desired)
 		}
 		rows = append(rows, serviceRow{
 			ID:       api.ShortID(s.ID),
 			Name:     s.Spec.Name,
-			Mode:     mode,
-			Replicas: fmt.Sprintf("%d/%d", running, desired),
+			Mode:     s.Spec.Mode.Name(),
+			Replicas: replicas,
 			Image:    imageOrCommand(s.Spec.TaskTemplate.ContainerSpec, true),
 			Ports:    servicePorts(s),
 		})
@@ -331,7 +331,12 @@ func scaleService(ctx context.Context, c *client.Client, ref string, n uint64) (
 			return nil, fmt.Errorf("%s: scale can only be used with replicated mode", ref)
 		}
 		spec := svc.Spec
-		spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: n}}
+		if j := spec.Mode.ReplicatedJob; j != nil {
+			// A replicated job scales its completions, as docker's.
+			spec.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: j.MaxConcurrent, TotalCompletions: n}}
+		} else {
+			spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: n}}
+		}
 		updated, err := c.ServiceUpdate(ctx, svc.ID, svc.Version, spec)
 		if client.IsConflict(err) && attempt < maxUpdateAttempts {
 			continue

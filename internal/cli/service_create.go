@@ -16,6 +16,8 @@ type serviceFlags struct {
 	name               string
 	mode               string
 	replicas           uint64
+	maxConcurrent      uint64
+	totalCompletions   uint64
 	env                []string
 	labels             []string
 	containerLabels    []string
@@ -125,8 +127,10 @@ func (h *healthFlags) apply(cmd *cobra.Command, hc *api.HealthCheck) (*api.Healt
 
 func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "service name")
-	fs.StringVar(&f.mode, "mode", "replicated", "service mode: replicated or global")
-	fs.Uint64Var(&f.replicas, "replicas", 1, "number of tasks")
+	fs.StringVar(&f.mode, "mode", "replicated", "service mode: replicated, global, replicated-job or global-job")
+	fs.Uint64Var(&f.replicas, "replicas", 1, "number of tasks (of a replicated job: the completions it needs)")
+	fs.Uint64Var(&f.maxConcurrent, "max-concurrent", 0, "most tasks of a replicated job that run at once (default the completions it needs)")
+	fs.Uint64Var(&f.totalCompletions, "total-completions", 0, "tasks of a replicated job that must exit 0 (default --replicas)")
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE)")
 	fs.StringArrayVarP(&f.labels, "label", "l", nil, "service label (KEY=VALUE); routing labels go here")
 	fs.StringArrayVar(&f.containerLabels, "container-label", nil, "label on each task (KEY=VALUE)")
@@ -173,18 +177,10 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 			c.Command = strings.Fields(f.entrypoint)
 		}
 	}
-	switch f.mode {
-	case "replicated":
-		s.Mode.Replicated = &api.ReplicatedService{Replicas: f.replicas}
-	case "global":
-		if fs.Changed("replicas") {
-			return s, usagef(cmd, "--replicas can only be used with replicated mode")
-		}
-		s.Mode.Global = &api.GlobalService{}
-	default:
-		return s, usagef(cmd, "invalid --mode %q: want replicated or global", f.mode)
-	}
 	var err error
+	if s.Mode, err = f.serviceMode(fs); err != nil {
+		return s, usagef(cmd, "%v", err)
+	}
 	if s.Labels, err = parseLabels("label", f.labels); err != nil {
 		return s, usagef(cmd, "%v", err)
 	}

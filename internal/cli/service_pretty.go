@@ -44,11 +44,19 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 			}
 		}
 	}
-	if spec.Mode.IsGlobal() {
+	switch m := spec.Mode; {
+	case m.ReplicatedJob != nil:
+		concurrent, total := m.ReplicatedJob.Limits()
+		p("Service Mode:\tReplicated Job")
+		p(" Max Concurrent:\t%d", concurrent)
+		p(" Total Completions:\t%d", total)
+	case m.GlobalJob != nil:
+		p("Service Mode:\tGlobal Job")
+	case m.IsGlobal():
 		p("Service Mode:\tGlobal")
-	} else {
+	default:
 		p("Service Mode:\tReplicated")
-		p(" Replicas:\t%d", spec.Mode.Replicas())
+		p(" Replicas:\t%d", m.Replicas())
 	}
 	p("Revision:\t%d (spec version %d)", s.Revision, s.SpecVersion)
 	if us := s.UpdateStatus; us != nil {

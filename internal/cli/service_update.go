@@ -22,6 +22,7 @@ type updateFlags struct {
 	envAdd             []string
 	envRm              []string
 	replicas           uint64
+	maxConcurrent      uint64
 	labelAdd           []string
 	labelRm            []string
 	containerLabelAdd  []string
@@ -65,7 +66,8 @@ func (f *updateFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.args, "args", "", "service command args, split like a shell does; for a process service, the arguments after its program")
 	fs.StringArrayVar(&f.envAdd, "env-add", nil, "add or update an environment variable (KEY=VALUE)")
 	fs.StringArrayVar(&f.envRm, "env-rm", nil, "remove an environment variable (KEY)")
-	fs.Uint64Var(&f.replicas, "replicas", 0, "number of tasks")
+	fs.Uint64Var(&f.replicas, "replicas", 0, "number of tasks (of a replicated job: the completions it needs)")
+	fs.Uint64Var(&f.maxConcurrent, "max-concurrent", 0, "most tasks of a replicated job that run at once")
 	fs.StringArrayVar(&f.labelAdd, "label-add", nil, "add or update a service label (KEY=VALUE)")
 	fs.StringArrayVar(&f.labelRm, "label-rm", nil, "remove a service label by its key")
 	fs.StringArrayVar(&f.containerLabelAdd, "container-label-add", nil, "add or update a task label (KEY=VALUE)")
@@ -281,10 +283,28 @@ func (f *updateFlags) apply(cmd *cobra.Command, in api.ServiceSpec) (api.Service
 	}
 
 	if changed("replicas") {
-		if spec.Mode.IsGlobal() {
+		switch {
+		case spec.Mode.IsGlobal():
 			return in, usagef(cmd, "--replicas can only be used with replicated mode")
+		case spec.Mode.ReplicatedJob != nil:
+			// A replicated job's --replicas is its total completions, as docker's.
+			j := *spec.Mode.ReplicatedJob
+			j.TotalCompletions = f.replicas
+			spec.Mode = api.ServiceMode{ReplicatedJob: &j}
+		default:
+			spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: f.replicas}}
 		}
-		spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: f.replicas}}
+	}
+	if changed("max-concurrent") {
+		if spec.Mode.ReplicatedJob == nil {
+			return in, usagef(cmd, "--max-concurrent can only be used with a replicated job")
+		}
+		if f.maxConcurrent == 0 {
+			return in, usagef(cmd, "--max-concurrent 0 would never run the job: give at least 1")
+		}
+		j := *spec.Mode.ReplicatedJob
+		j.MaxConcurrent = f.maxConcurrent
+		spec.Mode = api.ServiceMode{ReplicatedJob: &j}
 	}
 
 	// Labels, as docker: additions first, then removals.

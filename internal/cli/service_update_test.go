@@ -186,6 +186,9 @@ func TestApplyUpdateFlags(t *testing.T) {
 		}, []string{"--force"}, func(s *api.ServiceSpec) {
 			s.TaskTemplate.ForceUpdate = 5
 		}},
+		{"a replicated job's completions and concurrency", baseJobSpec, []string{"--replicas", "6", "--max-concurrent", "3"}, func(s *api.ServiceSpec) {
+			s.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: 3, TotalCompletions: 6}}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.base()
@@ -222,6 +225,8 @@ func TestApplyUpdateFlagErrors(t *testing.T) {
 		want string
 	}{
 		{"replicas of a global service", global, []string{"--replicas", "2"}, "--replicas can only be used with replicated mode"},
+		{"max-concurrent of a service", baseImageSpec, []string{"--max-concurrent", "2"}, "--max-concurrent can only be used with a replicated job"},
+		{"max-concurrent 0", baseJobSpec, []string{"--max-concurrent", "0"}, "--max-concurrent 0 would never run the job"},
 		{"image of a process service", baseProcessSpec, []string{"--image", "nginx"}, "invalid --image: service proc runs a program, not an image"},
 		{"empty image", baseImageSpec, []string{"--image", ""}, "invalid --image"},
 		{"unbalanced args", baseImageSpec, []string{"--args", `"open`}, "invalid --args"},
@@ -324,4 +329,11 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// baseJobSpec is a replicated job of 2 completions, 2 at once.
+func baseJobSpec() api.ServiceSpec {
+	s := baseProcessSpec()
+	s.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: 2, TotalCompletions: 2}}
+	return s
 }

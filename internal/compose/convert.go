@@ -362,13 +362,29 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 			n = 0
 		}
 		spec.Mode.Replicated = &api.ReplicatedService{Replicas: uint64(n)}
-	case "global":
+	case "global", "global-job":
 		if replicas != nil {
-			fail(at("deploy", "replicas"), "replicas can only be used with replicated mode, not global")
+			fail(at("deploy", "replicas"), "replicas can only be used with replicated mode, not %s", deploy.Mode)
 		}
-		spec.Mode.Global = &api.GlobalService{}
+		if deploy.Mode == "global" {
+			spec.Mode.Global = &api.GlobalService{}
+		} else {
+			spec.Mode.GlobalJob = &api.GlobalJob{}
+		}
+	case "replicated-job":
+		// As docker stack deploy: replicas is both the completions and
+		// how many run at once; unset, both are 1 (the API's defaults).
+		var n uint64
+		if replicas != nil {
+			if *replicas < 0 {
+				fail(at("deploy", "replicas"), "replicas %d is negative", *replicas)
+			} else {
+				n = uint64(*replicas)
+			}
+		}
+		spec.Mode.ReplicatedJob = &api.ReplicatedJob{MaxConcurrent: n, TotalCompletions: n}
 	default:
-		fail(at("deploy", "mode"), "mode %q is not supported: want replicated or global", deploy.Mode)
+		fail(at("deploy", "mode"), "mode %q is not supported: want replicated, global, replicated-job or global-job", deploy.Mode)
 		// A stand-in, so that validation does not also say the mode is
 		// missing.
 		spec.Mode.Replicated = &api.ReplicatedService{}

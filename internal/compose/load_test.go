@@ -709,10 +709,11 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "mode and replicas",
-			yml:  "services:\n  a:\n    image: x\n    deploy:\n      mode: global\n      replicas: 2\n  b:\n    image: x\n    deploy:\n      mode: replicated-job\n",
+			yml:  "services:\n  a:\n    image: x\n    deploy:\n      mode: global\n      replicas: 2\n  b:\n    image: x\n    deploy:\n      mode: sometimes\n  c:\n    image: x\n    deploy:\n      mode: global-job\n      replicas: 2\n",
 			want: []string{
 				"stack.yml:6:7: services.a.deploy.replicas: replicas can only be used with replicated mode",
-				`stack.yml:10:7: services.b.deploy.mode: mode "replicated-job" is not supported`,
+				`stack.yml:10:7: services.b.deploy.mode: mode "sometimes" is not supported`,
+				"stack.yml:15:7: services.c.deploy.replicas: replicas can only be used with replicated mode, not global-job",
 			},
 		},
 		{

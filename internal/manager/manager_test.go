@@ -85,7 +85,7 @@ func TestCreateServiceValidates(t *testing.T) {
 		t.Fatalf("CreateService of an invalid spec: %v, want ErrInvalid", err)
 	}
 	// Every problem is reported.
-	if !strings.Contains(err.Error(), "invalid service name") || !strings.Contains(err.Error(), "not both") {
+	if !strings.Contains(err.Error(), "invalid service name") || !strings.Contains(err.Error(), "not several") {
 		t.Errorf("error %q", err)
 	}
 	if n := len(m.Store().Read().Services()); n != 0 {
@@ -113,6 +113,22 @@ func TestCreateServiceRefusesDuplicates(t *testing.T) {
 	svcs := m.Store().Read().Services()
 	if len(svcs) != 1 || svcs[0].ID != first.ID || svcs[0].Spec.Mode.Replicas() != 1 {
 		t.Errorf("services after duplicates: %+v", svcs)
+	}
+}
+
+// As docker, a service's mode is fixed: a replicated service does not
+// become a job, which would run to completion instead of running on.
+func TestUpdateServiceRefusesTurningAServiceIntoAJob(t *testing.T) {
+	m := start(t, t.TempDir())
+	svc := create(t, m, spec("web", 1))
+	next := spec("web", 1)
+	next.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{TotalCompletions: 1}}
+	_, err := m.UpdateService(testCtx(t), svc.ID, svc.Version, next)
+	if !errors.Is(err, manager.ErrInvalid) || !strings.Contains(err.Error(), "mode cannot be changed (replicated to replicated job)") {
+		t.Fatalf("mode change: %v, want ErrInvalid naming both modes", err)
+	}
+	if got := m.Store().Read().Service(svc.ID); got.Version != svc.Version {
+		t.Error("a refused update was written")
 	}
 }
 

@@ -62,8 +62,8 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 		if spec.Name != cur.Spec.Name {
 			return nil, fmt.Errorf("%w: a service's name cannot be changed (%s to %s)", ErrInvalid, cur.Spec.Name, spec.Name)
 		}
-		if spec.Mode.IsGlobal() != cur.Spec.Mode.IsGlobal() {
-			return nil, fmt.Errorf("%w: a service's mode cannot be changed between replicated and global", ErrInvalid)
+		if spec.Mode.Name() != cur.Spec.Mode.Name() {
+			return nil, fmt.Errorf("%w: a service's mode cannot be changed (%s to %s): remove the service and create it again", ErrInvalid, cur.Spec.Mode.Name(), spec.Mode.Name())
 		}
 		if version != 0 && version != cur.Version {
 			return nil, fmt.Errorf("%w: service %s is at version %d, not %d: read it again and retry", ErrConflict, cur.Spec.Name, cur.Version, version)

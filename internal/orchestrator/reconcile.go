@@ -57,9 +57,12 @@ func (ns nodeSet) down(id string) bool {
 
 // reconcileService plans the writes that bring svc's tasks to its spec.
 func reconcileService(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
-	if svc.Spec.Mode.IsGlobal() {
+	switch {
+	case svc.Spec.Mode.ReplicatedJob != nil:
+		reconcileReplicatedJob(p, svc, tasks, nodes)
+	case svc.Spec.Mode.IsGlobal():
 		reconcileGlobal(p, svc, tasks, nodes)
-	} else {
+	default:
 		reconcileReplicated(p, svc, tasks, nodes)
 	}
 }
@@ -92,7 +95,8 @@ func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nod
 
 // reconcileSlot keeps exactly one live task in one slot (a replicated slot,
 // or a global service's node), replacing a dead one as the restart policy
-// says. make returns a new task for the slot.
+// says. make returns a new task for the slot, or nil when the slot must
+// wait (a job's concurrency is spent).
 //
 // Rolling updates are the updater's: a slot may hold a task of the current
 // spec version and an outdated one (start-first), and a task being stopped
@@ -123,6 +127,15 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 			ended = append(ended, t)
 		}
 	}
+	job := svc.Spec.Mode.IsJob()
+	if job && len(outdated) > 0 {
+		// A job has no rolling update: a spec change runs it again, so
+		// a task of the last run stops, and the slot waits for it.
+		for _, t := range outdated {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		outdated, stopping = nil, true
+	}
 	// Two live tasks of one version in a slot only happen when a write
 	// raced; keep the most advanced one.
 	keepBest(p, current)
@@ -146,8 +159,41 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 		return
 	}
 	pol := policyOf(&svc.Spec.TaskTemplate)
+	if job {
+		pol = pol.forJob()
+	}
+	d := decideVacancy(p, svc, pol, newest, api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID)))
+	if job && newest != nil && newest.SpecVersion != svc.SpecVersion {
+		// The job's last run ended here; the new run starts afresh.
+		d = restartDecision{restart: true, at: p.now, windowStart: p.now}
+	}
+	if !d.restart {
+		// Ended for good: it will not run again, so it no longer wants to.
+		for _, t := range ended {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return
+	}
+	if d.at.After(p.now) {
+		p.wakeAt(d.at)
+		return
+	}
+	t := make()
+	if t == nil {
+		return
+	}
+	for _, t := range ended {
+		p.setDesired(t, api.TaskStateShutdown)
+	}
+	t.Restarts, t.WindowStart = d.restarts, d.windowStart
+	p.create(t)
+}
+
+// decideVacancy is the restart decision for a slot left empty as vacancy
+// says, newest being its newest task.
+func decideVacancy(p *plan, svc *api.Service, pol restartPolicy, newest *api.Task, vacancy api.Vacancy) restartDecision {
 	var d restartDecision
-	switch api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID)) {
+	switch vacancy {
 	case api.VacancyStopped:
 		if newest == nil || newest.DesiredState > api.TaskStateRunning || !newest.Status.State.Terminal() {
 			d = restartDecision{restart: true, at: p.now}
@@ -161,23 +207,7 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 		// unless the restart condition is none.
 		d = restartDecision{restart: svc.Spec.TaskTemplate.RestartPolicy.RestartsLost(), at: p.now, windowStart: p.now}
 	}
-	if !d.restart {
-		// Ended for good: it will not run again, so it no longer wants to.
-		for _, t := range ended {
-			p.setDesired(t, api.TaskStateShutdown)
-		}
-		return
-	}
-	if d.at.After(p.now) {
-		p.wakeAt(d.at)
-		return
-	}
-	for _, t := range ended {
-		p.setDesired(t, api.TaskStateShutdown)
-	}
-	t := make()
-	t.Restarts, t.WindowStart = d.restarts, d.windowStart
-	p.create(t)
+	return d
 }
 
 // keepBest shuts down all but the most advanced (then newest) of tasks.

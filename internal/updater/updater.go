@@ -69,7 +69,9 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 	started := 0
 	for id := range dirty {
 		svc := tx.Service(id)
-		if svc == nil {
+		if svc == nil || svc.Spec.Mode.IsJob() {
+			// A job has no rolling update: the orchestrator runs it
+			// again when its spec changes.
 			delete(wakes, id)
 			continue
 		}
