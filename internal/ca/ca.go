@@ -159,6 +159,19 @@ func OpenRootCA(certPEM, sealedKey []byte, k *secretkey.Key) (*RootCA, error) {
 	return r, nil
 }
 
+// CheckExpiry checks a node certificate life the operator asks for
+// (--cert-expiry), so that a bad value is refused when the manager starts
+// rather than at the first join.
+func CheckExpiry(d time.Duration) error {
+	switch {
+	case d < MinCertExpiry:
+		return fmt.Errorf("certificate expiry %s is under the minimum %s: pass --cert-expiry 1h or more (default %s)", d, MinCertExpiry, DefaultCertExpiry)
+	case d > RootValidity:
+		return fmt.Errorf("certificate expiry %s is longer than the cluster CA's life %s: pass a shorter --cert-expiry (default %s)", d, RootValidity, DefaultCertExpiry)
+	}
+	return nil
+}
+
 // Issue signs a node certificate for the public key of csrPEM: CN nodeID,
 // OU role, O the cluster ID, valid from now for expiry. The request's own
 // subject is ignored: the manager, not the node, decides who the node is.
@@ -172,8 +185,8 @@ func (r *RootCA) Issue(csrPEM []byte, nodeID string, role Role, expiry time.Dura
 	if !role.valid() {
 		return nil, fmt.Errorf("issue certificate: invalid role %q: want %s or %s", role, RoleWorker, RoleManager)
 	}
-	if expiry < MinCertExpiry {
-		return nil, fmt.Errorf("issue certificate: expiry %s is under the minimum %s", expiry, MinCertExpiry)
+	if err := CheckExpiry(expiry); err != nil {
+		return nil, fmt.Errorf("issue certificate: %w", err)
 	}
 	csr, err := parseCSR(csrPEM)
 	if err != nil {

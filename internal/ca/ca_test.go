@@ -110,7 +110,8 @@ func TestIssue(t *testing.T) {
 		}
 	})
 	t.Run("never outlives the root", func(t *testing.T) {
-		c, err := r.Issue(csrPEM, "n", RoleWorker, RootValidity*2, t0)
+		late := t0.Add(RootValidity - 24*time.Hour)
+		c, err := r.Issue(csrPEM, "n", RoleWorker, DefaultCertExpiry, late)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +133,7 @@ func TestIssue(t *testing.T) {
 		{"empty node", r, csrPEM, "", RoleWorker, DefaultCertExpiry, "empty node ID"},
 		{"unknown role", r, csrPEM, "n", "admin", DefaultCertExpiry, `invalid role "admin"`},
 		{"expiry too short", r, csrPEM, "n", RoleWorker, time.Minute, "under the minimum"},
+		{"expiry past the root's life", r, csrPEM, "n", RoleWorker, RootValidity + time.Hour, "longer than the cluster CA's life"},
 		{"not a request", r, []byte("hello"), "n", RoleWorker, DefaultCertExpiry, "not a PEM certificate request"},
 		{"bad signature", r, tampered, "n", RoleWorker, DefaultCertExpiry, "certificate request"},
 		{"no CA key", &RootCA{Cert: r.Cert, CertPEM: r.CertPEM}, csrPEM, "n", RoleWorker, DefaultCertExpiry, "does not hold the cluster CA key"},
