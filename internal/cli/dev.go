@@ -31,8 +31,10 @@ With --listen-agents ADDR, the manager also serves agents of other nodes
 (` + "`shoal agent`" + `) on that TCP address. They join with the cluster's join token,
 made at the first start and kept in the data folder; shoal dev prints the
 command to run, and ` + "`shoal swarm join-token worker`" + ` prints it again. The
-agent port is plain HTTP guarded by the token: keep it on a trusted
-network. Set --addr to an address the other nodes reach this one on.
+agent port is TLS 1.3 with client certificates: the token (which names the
+cluster CA by its digest) admits a new node once and gets it a certificate;
+every later request is authenticated by that certificate. Set --addr to an
+address the other nodes reach this one on.
 
 The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
 shoal makes the folder 0700, and refuses to start when it is another
