@@ -199,3 +199,24 @@ func TestAgentRestartsWithoutToken(t *testing.T) {
 		t.Fatalf("restarted as node %s, want %s", b.NodeID(), first)
 	}
 }
+
+// The cluster CA and the join token outlive a manager restart, so that
+// nodes keep their certificates and the token printed once keeps working.
+func TestCAOutlivesRestart(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	d, err := StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, root := d.JoinToken(), d.issuer.Root.Digest()
+	d.Close()
+	d, err = StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.JoinToken() != tok || d.issuer.Root.Digest() != root {
+		t.Fatalf("after a restart: token %s, CA %s; want %s, %s", d.JoinToken(), d.issuer.Root.Digest(), tok, root)
+	}
+}
