@@ -220,3 +220,29 @@ func TestCAOutlivesRestart(t *testing.T) {
 		t.Fatalf("after a restart: token %s, CA %s; want %s, %s", d.JoinToken(), d.issuer.Root.Digest(), tok, root)
 	}
 }
+
+// --cert-expiry sets the life of the certificates agents get.
+func TestCertExpiry(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0", CertExpiry: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dataDir := t.TempDir()
+	a, err := StartAgent(ctx, AgentConfig{DataDir: dataDir, Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	id, err := ca.LoadNodeIdentity(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(id.Cert.Leaf.NotAfter); left > 2*time.Hour || left < 2*time.Hour-time.Minute {
+		t.Fatalf("certificate valid for %s more, want 2h", left)
+	}
+	if _, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, CertExpiry: time.Minute}); err == nil || !strings.Contains(err.Error(), "under the minimum") {
+		t.Fatalf("dev with a 1m certificate expiry: %v", err)
+	}
+}

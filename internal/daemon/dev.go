@@ -83,6 +83,9 @@ type DevConfig struct {
 	// cluster's fails the start.
 	DefaultAddrPool []string
 	SubnetSize      int
+	// CertExpiry is the life of the node certificates issued to joining
+	// agents; zero means ca.DefaultCertExpiry.
+	CertExpiry time.Duration
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
 	AgentMaxConns int
@@ -170,7 +173,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.initCA(tokenPath); err != nil {
+	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)

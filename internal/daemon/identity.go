@@ -15,9 +15,15 @@ import (
 // initCA loads the cluster CA from the data folder (DATA/ca, the key
 // sealed with the manager's secret key), making it on the first start,
 // and the worker join token at tokenPath, which names it; and it gives
-// this manager its certificate for the agent port. There is no manager
+// this manager its certificate for the agent port. Agents' certificates
+// last certExpiry (0: ca.DefaultCertExpiry). There is no manager
 // token yet: a second manager cannot join.
-func (d *Dev) initCA(tokenPath string) error {
+func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
+	if certExpiry != 0 {
+		if err := ca.CheckExpiry(certExpiry); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
 	root, err := ca.LoadOrCreateRoot(d.dir.Join("ca"), d.mgr.SecretKey(), now)
 	if err != nil {
@@ -34,7 +40,7 @@ func (d *Dev) initCA(tokenPath string) error {
 		return err
 	}
 	d.joinToken = tok.String()
-	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok}}
+	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok}, Expiry: certExpiry}
 	return nil
 }
 
