@@ -129,7 +129,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	var drain time.Duration
 	var useDocker bool
 	cmd := &cobra.Command{
-		Use:   "agent --manager HOST:PORT (--token-file FILE | --token TOKEN) [OPTIONS]",
+		Use:   "agent --manager HOST:PORT [--token-file FILE | --token TOKEN] [OPTIONS]",
 		Short: "Run a worker node that joins a cluster",
 		Long: `Run a worker node: an agent that joins the manager at --manager (the
 address of its --listen-agents) with the cluster's join token, runs the
