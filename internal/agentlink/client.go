@@ -3,6 +3,7 @@ package agentlink
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // callTimeout bounds every request but the long-polls and the routes
@@ -26,9 +28,8 @@ const callTimeout = 15 * time.Second
 // Client is an agent's side of the link: the agent.Manager of an agent
 // whose managers are on other machines.
 type Client struct {
-	addr  string
-	base  string
-	token string
+	addr string
+	base string
 	// instance is random per client: it tells this agent's
 	// registrations from another agent's with the same node ID.
 	instance string
@@ -44,10 +45,15 @@ const maxRetryAfter = time.Minute
 var _ agent.Manager = (*Client)(nil)
 
 // NewClient returns a client of the managers' agent port at addr
-// (HOST:PORT), sending token with every request. Its connections come
+// (HOST:PORT) for the node id: it presents the node's certificate and
+// talks only to a manager of the node's cluster. Its connections come
 // from nodeAddr, the node's address (empty: the system picks): the
 // managers accept a registration only from the address it names.
-func NewClient(addr, token, nodeAddr string) (*Client, error) {
+func NewClient(addr string, id *ca.NodeIdentity, nodeAddr string) (*Client, error) {
+	return newClient(addr, ca.ClientConfig(id), nodeAddr)
+}
+
+func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
 		return nil, fmt.Errorf("invalid manager address %q: want HOST:PORT", addr)
@@ -68,10 +74,51 @@ func NewClient(addr, token, nodeAddr string) (*Client, error) {
 	}
 	tr := &http.Transport{
 		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{addr: addr, base: "http://" + addr, token: token, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
+	return &Client{addr: addr, base: "https://" + addr, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
+}
+
+// Join is a new node's first request: over TLS, after checking that the
+// manager at addr shows the cluster CA that token names (nothing is sent
+// otherwise), it sends token and a request for a key made here, and
+// returns the node's identity: its certificate, key and the cluster CA,
+// all PEM, for ca.SaveNodeIdentity. The key never leaves the node.
+func Join(ctx context.Context, addr, token, nodeAddr string) (certPEM, keyPEM, caPEM []byte, err error) {
+	tok, err := ca.ParseToken(token)
+	if err != nil {
+		return nil, nil, nil, &rejectedError{msg: err.Error()}
+	}
+	c, err := newClient(addr, ca.JoinClientConfig(tok), nodeAddr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer c.Close()
+	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var out joinAnswer
+	if err := c.call(ctx, http.MethodPost, pathJoin, joinRequest{Token: token, CSR: string(csrPEM)}, &out); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusBadRequest {
+			return nil, nil, nil, &rejectedError{msg: fmt.Sprintf("join: refused by the manager at %s: %s", addr, se.Message)}
+		}
+		return nil, nil, nil, fmt.Errorf("join: %w", err)
+	}
+	// Checked here too: a node must never save an identity it cannot use,
+	// nor trust a root other than the one its token names.
+	id, err := ca.NewNodeIdentity([]byte(out.Cert), keyPEM, []byte(out.CA))
+	if err == nil && id.Root.Digest() != tok.Digest {
+		err = errors.New("its CA is not the one the join token names")
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("join: the manager at %s answered an unusable certificate: %w", addr, err)
+	}
+	return []byte(out.Cert), keyPEM, []byte(out.CA), nil
 }
 
 // Addr is the managers' agent port the client talks to.
@@ -114,7 +161,6 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if err := c.holdBack(ctx); err != nil {
 		return nil, err
 	}
-	req.Header.Set(headerAuth, authScheme+c.token)
 	req.Header.Set(headerInstance, c.instance)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

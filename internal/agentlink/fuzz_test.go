@@ -1,6 +1,8 @@
 package agentlink_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"net/http/httptest"
@@ -16,7 +18,7 @@ import (
 
 // FuzzAgentLinkRequests sends arbitrary bodies to the handlers that
 // decode one, registration and reports, from the agent address
-// 192.0.2.1 holding the join token. Whatever the body: no panic; the
+// 192.0.2.1 holding node A's certificate. Whatever the body: no panic; the
 // answer is a success or a 4xx/503 with an {"message"} body; and the
 // store never holds a node at an address other than the one the requests
 // came from, nor an endpoint of a task elsewhere.
@@ -24,10 +26,11 @@ func FuzzAgentLinkRequests(f *testing.F) {
 	const from = "192.0.2.1"
 	e := newEnvWith(f, agentlink.RegisterLimits{PerAddr: rate.Inf, Total: rate.Inf}, 50)
 	tk := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}})
+	leaf := e.ident(nodeA).Cert.Leaf
 	send := func(method, path, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		r.RemoteAddr = from + ":40000"
-		r.Header.Set("Authorization", "Bearer "+e.token)
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
 		w := httptest.NewRecorder()
 		e.srv.ServeHTTP(w, r)
 		return w

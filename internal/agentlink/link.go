@@ -6,10 +6,13 @@
 // The conversation is the dispatcher's, one request per call: register,
 // then long-poll the assignments, report task status, heartbeat, and
 // close. A second, read-only stream gives a node's ingress the services and
-// tasks it routes to. Every request carries the cluster's join token.
+// tasks it routes to.
 //
-// The link is plain HTTP: the port must be on a trusted network until
-// nodes get certificates (mutual TLS is not done yet).
+// The link is HTTP over TLS 1.3 with client certificates (internal/ca): a
+// new node joins once with the join token, sending a certificate request,
+// and gets its node ID and certificate; every later request is
+// authenticated by that certificate, and the node a request speaks for is
+// the certificate's, never what the request says.
 package agentlink
 
 import (
@@ -21,21 +24,38 @@ import (
 // The endpoints, under one prefix so that they never collide with the
 // cluster API's /v1.
 const (
+	pathJoin     = "/agent/v1/join"
 	pathRegister = "/agent/v1/register"
 	pathSessions = "/agent/v1/sessions/"
 	pathRoutes   = "/agent/v1/routes"
 	suffixAssign = "/assignments"
 	suffixReport = "/report"
 	suffixBeat   = "/heartbeat"
-	headerAuth   = "Authorization"
 	// headerInstance names the agent process (its Client) a request
 	// comes from: the same agent registering again replaces its session,
 	// another agent of the same node does not.
 	headerInstance = "Shoal-Agent-Instance"
-	authScheme     = "Bearer "
 	maxBody        = 16 << 20
 	routeKeepBeat  = 10 * time.Second
 )
+
+// joinRequest is what a new node sends, once, to get its certificate.
+type joinRequest struct {
+	// Token is the join token.
+	Token string `json:"Token"`
+	// CSR is a PEM certificate request for the node's own key.
+	CSR string `json:"CSR"`
+}
+
+// joinAnswer is the new node's identity.
+type joinAnswer struct {
+	// NodeID is the ID the manager gave the node (its certificate's CN).
+	NodeID string `json:"NodeID"`
+	// Cert is the node's PEM certificate.
+	Cert string `json:"Cert"`
+	// CA is the cluster's PEM root certificate.
+	CA string `json:"CA"`
+}
 
 // registered answers a registration.
 type registered struct {

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -54,7 +53,11 @@ type env struct {
 	d     *dispatcher.Dispatcher
 	srv   *agentlink.Server
 	http  *httptest.Server
-	token string
+	// root is the cluster CA; issuer admits nodes with tokens.
+	root   *ca.RootCA
+	issuer *ca.Issuer
+	mgr    *ca.NodeIdentity
+	ids    map[string]*ca.NodeIdentity
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, agentlink.RegisterLimits{}, 0) }
@@ -68,9 +71,10 @@ func newEnvWith(t testing.TB, limits agentlink.RegisterLimits, maxNodes int) *en
 	// A long period: no node goes down while a test runs, however slow.
 	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute, MaxNodes: maxNodes}
 	t.Cleanup(d.Start(context.Background()))
-	e := &env{t: t, store: s, p: p, d: d, token: agentlink.NewToken()}
-	e.srv = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Token: e.token, Logger: quiet, Limits: limits})
-	e.http = httptest.NewServer(e.srv)
+	e := &env{t: t, store: s, p: p, d: d, ids: map[string]*ca.NodeIdentity{}}
+	e.root, e.issuer, e.mgr = newCA(t)
+	e.srv = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d, Store: s, Issuer: e.issuer, Logger: quiet, Limits: limits})
+	e.http = newTLSServer(e.srv, e.mgr)
 	t.Cleanup(func() {
 		// Long-polls and streams end first, so that Close does not wait
 		// for them.
@@ -80,21 +84,102 @@ func newEnvWith(t testing.TB, limits agentlink.RegisterLimits, maxNodes int) *en
 	return e
 }
 
-func (e *env) addr() string { return strings.TrimPrefix(e.http.URL, "http://") }
+// newCA makes a cluster CA, an issuer with a worker token and the
+// manager's identity.
+func newCA(t testing.TB) (*ca.RootCA, *ca.Issuer, *ca.NodeIdentity) {
+	t.Helper()
+	root, err := ca.NewRootCA("cluster1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := ca.NewJoinTokens(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens.Manager = ca.Token{}
+	mgr, err := ca.IssueSelf(root, "manager0000000000000000001", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, &ca.Issuer{Root: root, Tokens: tokens}, mgr
+}
 
-// client is an agent's client connecting from 127.0.0.9, the address
-// register names.
-func (e *env) client(token string) *agentlink.Client { return e.clientAt(token, "127.0.0.9") }
+// newTLSServer serves h on a loopback port with the agent port's TLS.
+func newTLSServer(h http.Handler, mgr *ca.NodeIdentity) *httptest.Server {
+	hs := httptest.NewUnstartedServer(h)
+	hs.TLS = ca.ServerConfig(mgr, false)
+	// Refused handshakes are what some tests are about.
+	hs.Config.ErrorLog = slog.NewLogLogger(quiet.Handler(), slog.LevelError)
+	hs.StartTLS()
+	return hs
+}
 
-// clientAt is an agent's client connecting from the node address addr.
-func (e *env) clientAt(token, addr string) *agentlink.Client {
+func (e *env) addr() string { return strings.TrimPrefix(e.http.URL, "https://") }
+
+// token is the cluster's worker join token.
+func (e *env) token() string { return e.issuer.Tokens.Worker.String() }
+
+// ident is node's identity, a certificate the cluster CA issued for it.
+func (e *env) ident(node string) *ca.NodeIdentity {
 	e.t.Helper()
-	c, err := agentlink.NewClient(e.addr(), token, addr)
+	if id := e.ids[node]; id != nil {
+		return id
+	}
+	id := issueIdentity(e.t, e.root, node)
+	e.ids[node] = id
+	return id
+}
+
+// issueIdentity issues a worker certificate for node under root.
+func issueIdentity(t testing.TB, root *ca.RootCA, node string) *ca.NodeIdentity {
+	t.Helper()
+	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := root.Issue(csrPEM, node, ca.RoleWorker, ca.DefaultCertExpiry, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ca.NewNodeIdentity(certPEM, keyPEM, root.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// client is node's agent client connecting from 127.0.0.9, the address
+// register names.
+func (e *env) client(node string) *agentlink.Client { return e.clientAt(node, "127.0.0.9") }
+
+// clientAt is node's agent client connecting from the node address addr.
+func (e *env) clientAt(node, addr string) *agentlink.Client {
+	e.t.Helper()
+	return e.clientWith(e.ident(node), addr)
+}
+
+// clientWith is a client presenting id, connecting from addr.
+func (e *env) clientWith(id *ca.NodeIdentity, addr string) *agentlink.Client {
+	e.t.Helper()
+	c, err := agentlink.NewClient(e.addr(), id, addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(c.Close)
 	return c
+}
+
+// httpAs is an HTTP client presenting node's certificate ("" for none).
+func (e *env) httpAs(node string) *http.Client {
+	e.t.Helper()
+	cfg := ca.ClientConfig(e.ident(nodeA))
+	cfg.Certificates = nil
+	if node != "" {
+		cfg = ca.ClientConfig(e.ident(node))
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	e.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 func (e *env) register(c *agentlink.Client, node string) agent.Session {
@@ -132,16 +217,21 @@ func (e *env) assignTask(node string, spec api.ContainerSpec) *api.Task {
 	return tk
 }
 
-// raw sends a request with the env's token and returns the status and
-// the API error message.
+// raw sends a request with node B's certificate and returns the status
+// and the API error message.
 func (e *env) raw(method, path, body string) (int, string) {
+	e.t.Helper()
+	return e.rawAs(nodeB, method, path, body)
+}
+
+// rawAs sends a request with node's certificate.
+func (e *env) rawAs(node, method, path, body string) (int, string) {
 	e.t.Helper()
 	req, err := http.NewRequestWithContext(testCtx(e.t), method, e.http.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := e.http.Client().Do(req)
+	resp, err := e.httpAs(node).Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -157,7 +247,7 @@ func (e *env) raw(method, path, body string) (int, string) {
 func TestSessionOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
-	sess := e.register(e.client(e.token), nodeA)
+	sess := e.register(e.client(nodeA), nodeA)
 
 	n := e.store.Read().Node(nodeA)
 	if n == nil || n.Status.State != api.NodeStateReady || n.Spec.Role != api.RoleWorker || n.Status.Addr != "127.0.0.9" || n.Description.Hostname != "h-nodea" {
@@ -211,31 +301,115 @@ func TestSessionOverHTTP(t *testing.T) {
 	}
 }
 
-// A wrong or missing token is refused on every endpoint with a message
-// that names the problem, and the client's error is final (wraps
-// agent.ErrRejected) so that the agent stops instead of retrying.
-func TestWrongTokenRejected(t *testing.T) {
+// A request without a node certificate is refused on every endpoint but
+// join with a message that names the problem, and the client's error is
+// final (wraps agent.ErrRejected) so that the agent stops instead of
+// retrying.
+func TestNoCertificateRefused(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.client(agentlink.NewToken()).Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
-	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "invalid join token") || !strings.Contains(err.Error(), e.addr()) {
-		t.Fatalf("register with a wrong token: %v", err)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/agent/v1/register", `{"NodeID":"` + nodeA + `","Addr":"127.0.0.1"}`},
+		{"GET", "/agent/v1/routes", ""},
+		{"POST", "/agent/v1/sessions/x/heartbeat", ""},
+	} {
+		code, body := e.rawAs("", c.method, c.path, c.body)
+		if code != http.StatusUnauthorized || !strings.Contains(body, "no certificate presented") || !strings.Contains(body, "--token-file") {
+			t.Errorf("%s %s without a certificate: %d %s", c.method, c.path, code, body)
+		}
 	}
 	if e.store.Read().Node(nodeA) != nil {
-		t.Fatal("a node registered with a wrong token")
+		t.Fatal("a node registered without a certificate")
 	}
-	_, err = e.client("").FollowRoutes(testCtx(t), func([]*api.Service, []*api.Task) {}, func(...api.Event) {})
-	if !errors.Is(err, agent.ErrRejected) {
-		t.Fatalf("routes with a wrong token: %v", err)
+}
+
+// A certificate of another cluster (another CA) does not get past the
+// handshake, and a certificate speaks only for its own node: registering
+// as another node, or using another node's session, is refused (403,
+// final for the agent) and changes nothing.
+func TestCertificateSpeaksOnlyForItsNode(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	otherRoot, _, _ := newCA(t)
+	stranger := e.clientWith(issueIdentity(t, otherRoot, nodeA), "127.0.0.9")
+	if _, err := stranger.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"}); err == nil {
+		t.Fatal("a node of another cluster registered")
+	}
+	if e.store.Read().Node(nodeA) != nil {
+		t.Fatal("a node of another cluster is in the store")
 	}
 
-	resp, err := http.Post(e.http.URL+"/agent/v1/register", "application/json", strings.NewReader("{}"))
+	_, err := e.client(nodeB).Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
+	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "speaks only for itself") {
+		t.Fatalf("node B registering as node A: %v", err)
+	}
+	if e.store.Read().Node(nodeA) != nil {
+		t.Fatal("node B registered node A")
+	}
+
+	// Node B learns node A's session ID (it leaked, say) and uses it.
+	id := e.sessionIDFrom(nodeA, "127.0.0.1")
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/agent/v1/sessions/" + id + "/assignments", ""},
+		{"POST", "/agent/v1/sessions/" + id + "/report", "[]"},
+		{"POST", "/agent/v1/sessions/" + id + "/heartbeat", ""},
+		{"DELETE", "/agent/v1/sessions/" + id, ""},
+	} {
+		if code, body := e.rawAs(nodeB, c.method, c.path, c.body); code != http.StatusForbidden || !strings.Contains(body, "speaks only for itself") {
+			t.Errorf("node B on node A's session, %s %s: %d %s", c.method, c.path, code, body)
+		}
+	}
+	// The session is still node A's.
+	if code, body := e.rawAs(nodeA, "POST", "/agent/v1/sessions/"+id+"/heartbeat", ""); code != 200 {
+		t.Fatalf("node A's heartbeat after node B's attempts: %d %s", code, body)
+	}
+}
+
+// A new node joins with the token: the manager names it, and the
+// certificate it gets (for a key that never left the node) registers that
+// node, and only that node. A wrong or rotated token is refused, finally.
+func TestJoin(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	certPEM, keyPEM, caPEM, err := agentlink.Join(ctx, e.addr(), e.token(), "127.0.0.9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "missing join token") {
-		t.Fatalf("no token: %d %s", resp.StatusCode, b)
+	id, err := ca.NewNodeIdentity(certPEM, keyPEM, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.ID.Role != ca.RoleWorker || len(id.ID.NodeID) != api.IDLength {
+		t.Fatalf("joined as %+v", id.ID)
+	}
+	sess, err := e.clientWith(id, "127.0.0.9").Register(ctx, api.NodeRegistration{NodeID: id.ID.NodeID, Addr: "127.0.0.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+
+	_, otherIssuer, _ := newCA(t)
+	rotated, err := e.issuer.Tokens.Rotate(e.root, ca.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := e.token()
+	e.issuer.Tokens = rotated
+	for name, tok := range map[string]string{
+		// Another cluster's token names another CA: the node stops at
+		// the handshake, before it sends the token.
+		"another cluster's token": otherIssuer.Tokens.Worker.String(),
+		"right CA, wrong secret":  ca.Token{Digest: e.root.Digest(), Secret: strings.Repeat("a", 25)}.String(),
+		"rotated token":           old,
+		"not a token":             "SHOALTKN-1-nope",
+	} {
+		if _, _, _, err := agentlink.Join(ctx, e.addr(), tok, "127.0.0.9"); err == nil {
+			t.Errorf("%s: joined", name)
+		} else if name != "another cluster's token" && !errors.Is(err, agent.ErrRejected) {
+			t.Errorf("%s: %v, want a final refusal", name, err)
+		}
+	}
+	if _, _, _, err := agentlink.Join(ctx, e.addr(), rotated.Worker.String(), "127.0.0.9"); err != nil {
+		t.Fatalf("join with the new token: %v", err)
 	}
 }
 
@@ -243,7 +417,7 @@ func TestWrongTokenRejected(t *testing.T) {
 // message that says what is wrong, and change nothing.
 func TestMalformedRequests(t *testing.T) {
 	e := newEnv(t)
-	e.register(e.client(e.token), nodeA)
+	e.register(e.client(nodeA), nodeA)
 	for _, c := range []struct {
 		name, method, path, body string
 		code                     int
@@ -272,7 +446,7 @@ func TestMalformedRequests(t *testing.T) {
 // Malformed reports on a live session are refused as a whole.
 func TestMalformedReport(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(e.token)
+	c := e.client(nodeA)
 	e.register(c, nodeA)
 	// The session's path is private to the client: find it through a
 	// second registration's answer, made by hand.
@@ -294,7 +468,7 @@ func TestMalformedReport(t *testing.T) {
 // registers again and gets the full set.
 func TestLongPollCancellation(t *testing.T) {
 	e := newEnv(t)
-	sess := e.register(e.client(e.token), nodeA)
+	sess := e.register(e.client(nodeA), nodeA)
 	if _, err := sess.Assignments(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +491,7 @@ func TestLongPollCancellation(t *testing.T) {
 // the node registers again from elsewhere, which ends its older session.
 func TestLongPollEndsWithTheSession(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(e.token)
+	c := e.client(nodeA)
 	old := e.register(c, nodeA)
 	if _, err := old.Assignments(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -339,7 +513,7 @@ func TestLongPollEndsWithTheSession(t *testing.T) {
 // Closing the server ends waiting long-polls and route streams.
 func TestServerCloseEndsLongPolls(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(e.token)
+	c := e.client(nodeA)
 	sess := e.register(c, nodeA)
 	if _, err := sess.Assignments(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -369,7 +543,7 @@ func TestAgentCannotRegisterAsManager(t *testing.T) {
 	e := newEnv(t)
 	e.must(state.Op{Kind: state.OpUpsertNode, Node: &api.Node{ID: nodeA, Spec: api.NodeSpec{Role: api.RoleManager, Availability: api.AvailabilityActive},
 		Status: api.NodeStatus{State: api.NodeStateReady}}})
-	_, err := e.client(e.token).Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
+	_, err := e.client(nodeA).Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"})
 	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "is a manager") {
 		t.Fatalf("register as the manager's node: %v", err)
 	}
@@ -381,8 +555,8 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
 	e.must(state.Op{Kind: state.OpCreateSecret, Secret: &api.Secret{ID: "secid", Spec: api.SecretSpec{Name: "db", Data: []byte("hunter2")}}})
-	c := e.client(e.token)
-	a, b := e.register(c, nodeA), e.register(c, nodeB)
+	cb := e.client(nodeB)
+	a, b := e.register(e.client(nodeA), nodeA), e.register(cb, nodeB)
 	for _, s := range []agent.Session{a, b} {
 		if _, err := s.Assignments(ctx); err != nil {
 			t.Fatal(err)
@@ -405,7 +579,7 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 	}
 	// B reconnects (its session broke with the cancelled poll) and gets
 	// its full set: still no secret.
-	b = e.register(c, nodeB)
+	b = e.register(cb, nodeB)
 	if as, err := b.Assignments(ctx); err != nil || len(as.Secrets) != 0 || len(as.Tasks) != 0 {
 		t.Fatalf("node B's full set: %+v %v", as, err)
 	}
@@ -437,7 +611,7 @@ func TestRoutesStream(t *testing.T) {
 	events := make(chan api.Event, 16)
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.client(e.token).FollowRoutes(ctx,
+		_, err := e.client(nodeA).FollowRoutes(ctx,
 			func(s []*api.Service, ts []*api.Task) { resets <- reset{s, ts} },
 			func(evs ...api.Event) {
 				for _, ev := range evs {
@@ -468,31 +642,6 @@ func TestRoutesStream(t *testing.T) {
 	}
 }
 
-func TestJoinTokenFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "join-token")
-	tok, err := agentlink.LoadOrCreateToken(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(tok, "SHOALTKN-1-") || tok == agentlink.NewToken() {
-		t.Fatalf("token %q", tok)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("token file: %v %v, want mode 0600", fi.Mode(), err)
-	}
-	again, err := agentlink.LoadOrCreateToken(path)
-	if err != nil || again != tok {
-		t.Fatalf("second load: %q %v, want %q", again, err, tok)
-	}
-	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agentlink.LoadOrCreateToken(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("corrupt file: %v", err)
-	}
-}
-
 // Two agents with the same node ID (a data folder copied to a second
 // machine) must not take the node from each other in turn, each new
 // registration ending the other's session: each would get the full set
@@ -503,7 +652,7 @@ func TestJoinTokenFile(t *testing.T) {
 func TestSecondAgentOfANodeRefused(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
-	first := e.register(e.client(e.token), nodeA)
+	first := e.register(e.client(nodeA), nodeA)
 	if _, err := first.Assignments(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +665,7 @@ func TestSecondAgentOfANodeRefused(t *testing.T) {
 	}()
 	before := e.store.Read().Node(nodeA)
 
-	clone := e.clientAt(e.token, "127.0.0.8")
+	clone := e.clientAt(nodeA, "127.0.0.8")
 	_, err := clone.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.8"})
 	var se *agentlink.StatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || !strings.Contains(err.Error(), "another agent") {
@@ -566,7 +715,7 @@ func TestSecondAgentOfANodeRefused(t *testing.T) {
 func TestKilledAgentsNodeFreeAgain(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
-	first := e.register(e.client(e.token), nodeA)
+	first := e.register(e.client(nodeA), nodeA)
 	if _, err := first.Assignments(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -576,7 +725,7 @@ func TestKilledAgentsNodeFreeAgain(t *testing.T) {
 		_, err := first.Assignments(pollCtx)
 		polls <- err
 	}()
-	restarted := e.client(e.token)
+	restarted := e.client(nodeA)
 	if _, err := restarted.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.9"}); err == nil {
 		t.Fatal("a second agent registered while the first one is connected")
 	}

@@ -3,7 +3,6 @@ package agentlink_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -66,9 +65,9 @@ func TestReportWhileAwayReachesTheManager(t *testing.T) {
 	e := newEnv(t)
 	sw := &swappable{}
 	sw.cur.Store(e.srv)
-	hs := httptest.NewServer(sw)
+	hs := newTLSServer(sw, e.mgr)
 	t.Cleanup(hs.Close)
-	link, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "http://"), e.token, "127.0.0.1")
+	link, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "https://"), e.ident(nodeA), "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func TestReportWhileAwayReachesTheManager(t *testing.T) {
 	}
 
 	// Back, with none of its sessions (as after a restart).
-	back := agentlink.NewServer(agentlink.ServerConfig{Dispatcher: e.d, Store: e.store, Token: e.token, Logger: quiet})
+	back := agentlink.NewServer(agentlink.ServerConfig{Dispatcher: e.d, Store: e.store, Issuer: e.issuer, Logger: quiet})
 	t.Cleanup(back.Close)
 	sw.cur.Store(back)
 	got := waitTaskState(t, e.store, tk.ID, api.TaskStateComplete)

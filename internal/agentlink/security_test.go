@@ -1,6 +1,8 @@
 package agentlink_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -26,7 +28,7 @@ func TestRogueAgentCannotPointEndpointsElsewhere(t *testing.T) {
 	e := newEnv(t)
 	e.d.Reserve(netip.MustParseAddrPort(e.addr()))
 	ctx := testCtx(t)
-	other := e.register(e.client(e.token), nodeB) // at 127.0.0.9
+	other := e.register(e.client(nodeB), nodeB) // at 127.0.0.9
 	if _, err := other.Assignments(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestRogueAgentCannotPointEndpointsElsewhere(t *testing.T) {
 		{"the manager's agent port, from the manager's address", "127.0.0.1", "127.0.0.1:" + managerPort},
 		{"another node's address", "127.0.0.7", "127.0.0.9:31000"},
 	} {
-		rogue := e.clientAt(e.token, c.from)
+		rogue := e.clientAt(nodeA, c.from)
 		sess, err := rogue.Register(ctx, api.NodeRegistration{NodeID: nodeA, Addr: c.from})
 		if err != nil {
 			t.Fatalf("%s: register: %v", c.name, err)
@@ -72,7 +74,7 @@ func TestRegistrationMustComeFromTheNodesAddress(t *testing.T) {
 		{"localhost", 400, "want the node's IP address"},
 		{"", 400, "missing Addr"},
 	} {
-		code, body := e.raw("POST", "/agent/v1/register", `{"NodeID":"`+nodeA+`","Addr":"`+c.addr+`"}`)
+		code, body := e.rawAs(nodeA, "POST", "/agent/v1/register", `{"NodeID":"`+nodeA+`","Addr":"`+c.addr+`"}`)
 		if code != c.code || !strings.Contains(body, c.msg) {
 			t.Errorf("register at %q from 127.0.0.1: %d %s, want %d with %q", c.addr, code, body, c.code, c.msg)
 		}
@@ -80,20 +82,20 @@ func TestRegistrationMustComeFromTheNodesAddress(t *testing.T) {
 	if e.store.Read().Node(nodeA) != nil {
 		t.Fatal("a refused registration made a node")
 	}
-	_, err := e.clientAt(e.token, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.6"})
+	_, err := e.clientAt(nodeA, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.6"})
 	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "--addr 127.0.0.5") {
 		t.Fatalf("client registering another address: %v, want a final refusal", err)
 	}
-	_, err = e.clientAt(e.token, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "0.0.0.0"})
+	_, err = e.clientAt(nodeA, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "0.0.0.0"})
 	if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "unicast") {
 		t.Fatalf("client registering 0.0.0.0: %v, want a final refusal", err)
 	}
-	sess, err := e.clientAt(e.token, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.5"})
+	sess, err := e.clientAt(nodeA, "127.0.0.5").Register(testCtx(t), api.NodeRegistration{NodeID: nodeA, Addr: "127.0.0.5"})
 	if err != nil {
 		t.Fatalf("registering its own address: %v", err)
 	}
 	sess.Close()
-	if _, err := agentlink.NewClient(e.addr(), e.token, "192.0.2.1"); err == nil || !strings.Contains(err.Error(), "not an address of this machine") {
+	if _, err := agentlink.NewClient(e.addr(), e.ident(nodeA), "192.0.2.1"); err == nil || !strings.Contains(err.Error(), "not an address of this machine") {
 		t.Fatalf("client at an address not of this machine: %v", err)
 	}
 }
@@ -114,7 +116,7 @@ func TestReportsOnUnknownTasksDoNotGrowTheLog(t *testing.T) {
 		fmt.Fprintf(&b, `{"TaskID":"nosuchtask%d","Status":{"State":"running","Message":%q}}`, i, big)
 	}
 	b.WriteString("]")
-	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", b.String()); code != 204 {
+	if code, body := e.rawAs(nodeA, "POST", "/agent/v1/sessions/"+id+"/report", b.String()); code != 204 {
 		t.Fatalf("report: %d %s", code, body)
 	}
 	if after := e.store.Index(); after != before {
@@ -128,15 +130,15 @@ func TestReportBatchBounded(t *testing.T) {
 	e := newEnv(t)
 	id := e.sessionID(nodeA, "127.0.0.1")
 	many := "[" + strings.Repeat(`{"TaskID":"x"},`, api.MaxReportBatch) + `{"TaskID":"x"}]`
-	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", many); code != 400 || !strings.Contains(body, "smaller batches") {
+	if code, body := e.rawAs(nodeA, "POST", "/agent/v1/sessions/"+id+"/report", many); code != 400 || !strings.Contains(body, "smaller batches") {
 		t.Errorf("%d reports: %d %s, want 400 asking for smaller batches", api.MaxReportBatch+1, code, body)
 	}
 	huge := `[{"TaskID":"x","Status":{"State":"running","Message":"` + strings.Repeat("x", 17<<20) + `"}}]`
-	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", huge); code != 413 || !strings.Contains(body, "larger than") {
+	if code, body := e.rawAs(nodeA, "POST", "/agent/v1/sessions/"+id+"/report", huge); code != 413 || !strings.Contains(body, "larger than") {
 		t.Errorf("a 17 MiB report: %d %.200s, want 413", code, body)
 	}
 	padded := `[{"TaskID":"x"}]` + strings.Repeat(" ", 17<<20)
-	if code, body := e.raw("POST", "/agent/v1/sessions/"+id+"/report", padded); code != 413 {
+	if code, body := e.rawAs(nodeA, "POST", "/agent/v1/sessions/"+id+"/report", padded); code != 413 {
 		t.Errorf("a small report padded to 17 MiB: %d %.200s, want 413", code, body)
 	}
 }
@@ -224,7 +226,7 @@ func (e *env) registerFrom(t *testing.T, from, node string) (int, string, http.H
 	t.Helper()
 	r := httptest.NewRequest("POST", "/agent/v1/register", strings.NewReader(`{"NodeID":"`+node+`","Addr":"`+from+`"}`))
 	r.RemoteAddr = net.JoinHostPort(from, "40000")
-	r.Header.Set("Authorization", "Bearer "+e.token)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{e.ident(node).Cert.Leaf}}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
 	return w.Code, w.Body.String(), w.Header()
@@ -236,7 +238,8 @@ func TestClientBacksOffOnRetryAfter(t *testing.T) {
 	var calls atomic.Int32
 	var last atomic.Int64
 	var gap atomic.Int64
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	root, _, mgr := newCA(t)
+	hs := newTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now().UnixNano()
 		if prev := last.Swap(now); prev != 0 {
 			gap.Store(now - prev)
@@ -248,9 +251,9 @@ func TestClientBacksOffOnRetryAfter(t *testing.T) {
 			return
 		}
 		fmt.Fprint(w, `{"SessionID":"s1"}`)
-	}))
+	}), mgr)
 	defer hs.Close()
-	c, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "http://"), "tok", "")
+	c, err := agentlink.NewClient(strings.TrimPrefix(hs.URL, "https://"), issueIdentity(t, root, nodeA), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +280,13 @@ func nodeID(i int) string {
 // must be that) and returns its session's ID.
 func (e *env) sessionID(node, addr string) string {
 	e.t.Helper()
-	code, body := e.raw("POST", "/agent/v1/register", `{"NodeID":"`+node+`","Addr":"`+addr+`"}`)
+	return e.sessionIDFrom(node, addr)
+}
+
+// sessionIDFrom registers node at addr by hand with node's certificate.
+func (e *env) sessionIDFrom(node, addr string) string {
+	e.t.Helper()
+	code, body := e.rawAs(node, "POST", "/agent/v1/register", `{"NodeID":"`+node+`","Addr":"`+addr+`"}`)
 	if code != 200 {
 		e.t.Fatalf("register: %d %s", code, body)
 	}

@@ -3,7 +3,6 @@ package agentlink
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/state"
@@ -26,8 +26,9 @@ type ServerConfig struct {
 	Dispatcher *dispatcher.Dispatcher
 	// Store feeds the routes stream.
 	Store *state.Store
-	// Token is the join token every request must carry.
-	Token  string
+	// Issuer admits new nodes by their join token and signs their
+	// certificates; its root authenticates every other request.
+	Issuer *ca.Issuer
 	Logger *slog.Logger
 	// StreamWriteTimeout bounds the write of one line of the routes
 	// stream: a reader that takes longer has stopped reading, and its
@@ -46,11 +47,11 @@ type ServerConfig struct {
 // Server serves agents on other machines: it is an http.Handler to mount
 // on the manager's agent port.
 type Server struct {
-	d     *dispatcher.Dispatcher
-	store *state.Store
-	token [sha256.Size]byte
-	log   *slog.Logger
-	mux   *http.ServeMux
+	d      *dispatcher.Dispatcher
+	store  *state.Store
+	issuer *ca.Issuer
+	log    *slog.Logger
+	mux    *http.ServeMux
 	// writeTimeout bounds each line of a routes stream.
 	writeTimeout time.Duration
 	// streamQueue bounds the changes queued for one routes stream.
@@ -88,7 +89,7 @@ func NewServer(cfg ServerConfig) *Server {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{d: cfg.Dispatcher, store: cfg.Store, token: tokenDigest(cfg.Token), log: log, mux: http.NewServeMux(),
+	s := &Server{d: cfg.Dispatcher, store: cfg.Store, issuer: cfg.Issuer, log: log, mux: http.NewServeMux(),
 		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout,
 		limits: newRegisterLimiter(cfg.Limits)}
 	if s.writeTimeout <= 0 {
@@ -98,6 +99,7 @@ func NewServer(cfg ServerConfig) *Server {
 	if s.streamQueue <= 0 {
 		s.streamQueue = api.MaxEventQueue
 	}
+	s.mux.HandleFunc("POST "+pathJoin, s.join)
 	s.mux.HandleFunc("POST "+pathRegister, s.register)
 	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)
@@ -110,19 +112,64 @@ func NewServer(cfg ServerConfig) *Server {
 	return s
 }
 
-// ServeHTTP checks the join token, then serves the request.
+// identityKey keys the verified identity of a request's node in its
+// context.
+type identityKey struct{}
+
+// ServeHTTP checks the node certificate the request came with (a join
+// needs none: it brings the token), then serves the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	auth := r.Header.Get(headerAuth)
-	if auth == "" {
-		writeError(w, http.StatusUnauthorized, "missing join token: start the agent with --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
+	if r.URL.Path == pathJoin {
+		s.mux.ServeHTTP(w, r)
 		return
 	}
-	if !strings.HasPrefix(auth, authScheme) || !tokenMatches(s.token, strings.TrimPrefix(auth, authScheme)) {
-		s.log.Warn("agent request refused: invalid join token", "remote", r.RemoteAddr, "path", r.URL.Path)
-		writeError(w, http.StatusUnauthorized, "invalid join token (`shoal swarm join-token worker` on the manager prints the right one)")
+	id, err := ca.PeerIdentity(s.issuer.Root, r.TLS, time.Now())
+	if err != nil {
+		s.log.Warn("agent request refused: no valid node certificate", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// nodeOf is the verified identity of the node a request came from.
+func nodeOf(r *http.Request) ca.Identity {
+	id, _ := r.Context().Value(identityKey{}).(ca.Identity)
+	return id
+}
+
+// join admits a new node by its join token: the manager names it (a
+// token holder cannot pick an existing node's ID) and signs its request.
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	peer, err := peerAddr(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Joins share the registrations' budget: both are a stranger's
+	// first request, and a join costs a signature.
+	if ok, retry := s.limits.allow(peer, time.Now()); !ok {
+		s.log.Warn("agent join refused: too many", "remote", r.RemoteAddr)
+		tooMany(w, http.StatusTooManyRequests, retry, "too many joins: try again later")
+		return
+	}
+	var req joinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	nodeID := api.NewID()
+	cert, role, err := s.issuer.Join(req.Token, []byte(req.CSR), nodeID, time.Now())
+	if err != nil {
+		if errors.Is(err, ca.ErrTokenRejected) {
+			s.log.Warn("agent join refused: invalid join token", "remote", r.RemoteAddr)
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("node joined", "node", nodeID, "role", role, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, joinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(s.issuer.Root.CertPEM)})
 }
 
 // Close ends every session, long-poll and stream, and waits for the
@@ -151,6 +198,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(reg.NodeID) != api.IDLength || strings.Trim(reg.NodeID, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %.64q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
+		return
+	}
+	if err := nodeOf(r).RequireNode(reg.NodeID); err != nil {
+		s.log.Warn("agent registration refused: another node's ID", "node", reg.NodeID, "cert", nodeOf(r).NodeID, "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
 	if code, msg := checkNodeAddr(reg.Addr, peer); code != 0 {
@@ -265,6 +317,12 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) *linkSession {
 	s.mu.Unlock()
 	if ls == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown session %q: it ended (the node went down, or the manager restarted); register again", id))
+		return nil
+	}
+	// A session speaks for its node only to that node's certificate.
+	if err := nodeOf(r).RequireNode(ls.s.NodeID()); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return nil
 	}
 	return ls
 }

@@ -3,6 +3,7 @@ package agentlink_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -58,17 +60,18 @@ func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.Local
 	p := &state.LocalProposer{Store: s}
 	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
 	t.Cleanup(d.Start(context.Background()))
-	token := agentlink.NewToken()
-	cfg.Dispatcher, cfg.Store, cfg.Token, cfg.Logger = d, s, token, quiet
+	root, issuer, mgr := newCA(t)
+	cfg.Dispatcher, cfg.Store, cfg.Issuer, cfg.Logger = d, s, issuer, quiet
 	srv := agentlink.NewServer(cfg)
 	hs := httptest.NewUnstartedServer(srv)
+	hs.TLS = ca.ServerConfig(mgr, false)
 	closed := make(chan struct{}, 16)
 	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateClosed {
 			closed <- struct{}{}
 		}
 	}
-	hs.Start()
+	hs.StartTLS()
 	t.Cleanup(func() {
 		srv.Close()
 		hs.CloseClientConnections()
@@ -86,12 +89,13 @@ func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.Local
 		}
 		return serr
 	}}
-	conn, err := dialer.DialContext(testCtx(t), "tcp", strings.TrimPrefix(hs.URL, "http://"))
+	raw, err := dialer.DialContext(testCtx(t), "tcp", strings.TrimPrefix(hs.URL, "https://"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn := tls.Client(raw, ca.ClientConfig(issueIdentity(t, root, nodeA)))
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /agent/v1/routes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", token)
+	fmt.Fprintf(conn, "GET /agent/v1/routes HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	for {
 		line, err := br.ReadString('\n')

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 )
 
@@ -128,7 +129,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	var drain time.Duration
 	var useDocker bool
 	cmd := &cobra.Command{
-		Use:   "agent --manager HOST:PORT (--token-file FILE | --token TOKEN) [OPTIONS]",
+		Use:   "agent --manager HOST:PORT [--token-file FILE | --token TOKEN] [OPTIONS]",
 		Short: "Run a worker node that joins a cluster",
 		Long: `Run a worker node: an agent that joins the manager at --manager (the
 address of its --listen-agents) with the cluster's join token, runs the
@@ -145,7 +146,11 @@ The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
 shoal makes the folder 0700, and refuses to start when it is another
 user's, open to others, or a symbolic link.
 
-The link to the manager is plain HTTP: keep it on a trusted network.
+The token is needed once: the agent checks that the manager shows the
+cluster CA the token names (its SHOALTKN-1-<digest> part) before it sends
+anything, and gets the node's certificate for a key it makes and keeps in
+--data-dir (node.crt, node.key, ca.crt, mode 0600). Later starts connect
+with the certificate alone (TLS 1.3, mutual).
 
 Tasks keep running when the agent stops or loses the manager; the agent
 reconnects on its own, and the next agent on the same data folder adopts
@@ -162,7 +167,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			if manager == "" {
 				return usagef(cmd, "--manager is required: the manager's agent address (shoal dev --listen-agents)")
 			}
-			if token, err = joinToken(cmd, token, tokenFile); err != nil {
+			// A node that has its certificate needs no token.
+			_, certErr := os.Stat(filepath.Join(dataDir, ca.NodeCertFile))
+			if token, err = joinToken(cmd, token, tokenFile, certErr == nil); err != nil {
 				return err
 			}
 			nodeLabels, err := parseLabels("label", labels)
@@ -237,9 +244,10 @@ func addSecretsDirFlag(cmd *cobra.Command, dir *string) {
 }
 
 // joinToken returns the join token from --token, else --token-file, else
-// SHOAL_JOIN_TOKEN, or a usage error. The file must be private: the token
-// lets whoever holds it join the cluster and receive its tasks' secrets.
-func joinToken(cmd *cobra.Command, token, file string) (string, error) {
+// SHOAL_JOIN_TOKEN, or a usage error (none when optional: the node has its
+// certificate). The file must be private: the token lets whoever holds it
+// join the cluster and receive its tasks' secrets.
+func joinToken(cmd *cobra.Command, token, file string, optional bool) (string, error) {
 	if token != "" && file != "" {
 		return "", usagef(cmd, "--token and --token-file cannot be used together")
 	}
@@ -278,7 +286,7 @@ func joinToken(cmd *cobra.Command, token, file string) (string, error) {
 	if token == "" {
 		token = os.Getenv("SHOAL_JOIN_TOKEN")
 	}
-	if token == "" {
+	if token == "" && !optional {
 		return "", usagef(cmd, "--token-file or SHOAL_JOIN_TOKEN is required (--token too, but it shows in ps): `shoal swarm join-token worker` on the manager prints the token")
 	}
 	return token, nil

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,42 +11,60 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // refusingManager is a manager's agent port that refuses every join
-// token, recording the ones it was shown.
-func refusingManager(t *testing.T) (addr string, seen func() []string) {
+// token, recording the ones it was shown. tokenFor makes a token that
+// names its CA, with the secret secret.
+func refusingManager(t *testing.T) (addr string, seen func() []string, tokenFor func(secret string) string) {
 	t.Helper()
+	root, err := ca.NewRootCA("c1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ca.IssueSelf(root, "manager0000000000000000001", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var tokens []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Token, CSR string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
 		mu.Lock()
-		tokens = append(tokens, r.Header.Get("Authorization"))
+		tokens = append(tokens, req.Token)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"message":"invalid join token"}`))
+		_, _ = w.Write([]byte(`{"message":"join token rejected"}`))
 	}))
+	srv.TLS = ca.ServerConfig(mgr, false)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), tokens...)
-	}
+	return strings.TrimPrefix(srv.URL, "https://"), func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), tokens...)
+		}, func(secret string) string {
+			return ca.Token{Digest: root.Digest(), Secret: secret}.String()
+		}
 }
 
 // shoal agent --token-file reads the token from the file (trimmed), so
 // that it never shows in ps.
 func TestAgentTokenFile(t *testing.T) {
-	t.Setenv("SHOAL_JOIN_TOKEN", "SHOALTKN-1-from-env")
-	addr, seen := refusingManager(t)
+	addr, seen, tokenFor := refusingManager(t)
+	fromFile, fromEnv := tokenFor(strings.Repeat("f", 25)), tokenFor(strings.Repeat("e", 25))
+	t.Setenv("SHOAL_JOIN_TOKEN", fromEnv)
 	file := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(file, []byte("  SHOALTKN-1-from-file\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("  "+fromFile+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := shoalRaw(t, "agent", "--manager", addr, "--token-file", file, "--data-dir", t.TempDir(),
 		"--ingress", "off", "--docker=false", "--addr", "127.0.0.1")
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "invalid join token") {
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "join token rejected") {
 		t.Fatalf("agent refused by the manager: %s", r)
 	}
 	got := seen()
@@ -53,7 +72,7 @@ func TestAgentTokenFile(t *testing.T) {
 		t.Fatal("the agent never reached the manager")
 	}
 	for _, h := range got {
-		if h != "Bearer SHOALTKN-1-from-file" {
+		if h != fromFile {
 			t.Errorf("the manager was shown %q, want the file's token", h)
 		}
 	}

@@ -10,12 +10,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalproject/shoal/internal/allocator"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 )
 
 func newDevCmd(a *app) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir string
-	var heartbeat, drain time.Duration
+	var heartbeat, drain, certExpiry time.Duration
 	var useDocker bool
 	var ing ingressFlags
 	var pub publishFlags
@@ -31,8 +32,10 @@ With --listen-agents ADDR, the manager also serves agents of other nodes
 (` + "`shoal agent`" + `) on that TCP address. They join with the cluster's join token,
 made at the first start and kept in the data folder; shoal dev prints the
 command to run, and ` + "`shoal swarm join-token worker`" + ` prints it again. The
-agent port is plain HTTP guarded by the token: keep it on a trusted
-network. Set --addr to an address the other nodes reach this one on.
+agent port is TLS 1.3 with client certificates: the token (which names the
+cluster CA by its digest) admits a new node once and gets it a certificate;
+every later request is authenticated by that certificate. Set --addr to an
+address the other nodes reach this one on.
 
 The secrets of the node's tasks are written below --secrets-dir, on tmpfs:
 shoal makes the folder 0700, and refuses to start when it is another
@@ -53,9 +56,12 @@ folder adopts them.`,
 			if err != nil {
 				return err
 			}
+			if err := ca.CheckExpiry(certExpiry); err != nil {
+				return usagef(cmd, "invalid --cert-expiry: %v", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg := daemon.DevConfig{DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
+			cfg := daemon.DevConfig{CertExpiry: certExpiry, DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
@@ -102,6 +108,7 @@ folder adopts them.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir(), "folder for the cluster's state, task folders and API socket")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates issued to joining agents (at least 1h)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)

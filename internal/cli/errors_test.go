@@ -34,6 +34,7 @@ func TestUsageErrors(t *testing.T) {
 		// dev fails at once instead of running.
 		{"dev bad pool mask", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool-mask-length", "0"}, "invalid subnet size /0: want a mask length from 1 to 29"},
 		{"dev bad pool", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/33"}, `invalid address pool "10.0.0.0/33"`},
+		{"dev cert expiry too short", []string{"dev", "--data-dir", "/proc/none", "--cert-expiry", "10m"}, "invalid --cert-expiry: certificate expiry 10m0s is under the minimum 1h0m0s"},
 		{"dev bad publish address", []string{"dev", "--data-dir", "/proc/none", "--publish-addr", "everywhere"}, `invalid --publish-addr "everywhere"`},
 		{"agent negative publish cap", []string{"agent", "--data-dir", "/proc/none", "--manager", "127.0.0.1:1", "--token", "t", "--publish-max-conns", "-1"}, "invalid --publish-max-conns -1"},
 		{"dev pool smaller than a subnet", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/26"}, "address pool 10.0.0.0/26 is smaller than one /24 subnet"},

@@ -22,7 +22,8 @@ type AgentConfig struct {
 	DataDir string
 	// Manager is the managers' agent port, HOST:PORT.
 	Manager string
-	// Token is the cluster's join token.
+	// Token is the cluster's join token, needed only until the node has
+	// its certificate (its first start).
 	Token string
 	// Addr is the node's address: task ports are published on it, and
 	// the other nodes' ingresses reach its tasks there. Empty picks the
@@ -78,9 +79,6 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if cfg.Manager == "" {
 		return nil, errors.New("no manager address: pass --manager HOST:PORT (the manager's --listen-agents)")
 	}
-	if cfg.Token == "" {
-		return nil, errors.New("no join token: pass --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
-	}
 	if host, port, err := net.SplitHostPort(cfg.Manager); err != nil || host == "" || port == "" {
 		return nil, fmt.Errorf("invalid manager address %q: want HOST:PORT", cfg.Manager)
 	}
@@ -95,24 +93,26 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
 	raiseFileLimit(log)
-	// The link connects from the node's address: the manager takes the
-	// address a node registers only from that address.
-	link, err := agentlink.NewClient(cfg.Manager, cfg.Token, addr)
-	if err != nil {
-		return nil, err
-	}
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, addr: addr, link: link, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
 			a.closeParts()
 		}
 	}()
-	if a.nodeID, err = dir.NodeID(); err != nil {
+	id, err := nodeIdentity(ctx, dir.Path, cfg, addr, log)
+	if err != nil {
+		return nil, err
+	}
+	// The node is who its certificate says.
+	a.nodeID = id.ID.NodeID
+	// The link connects from the node's address: the manager takes the
+	// address a node registers only from that address.
+	if a.link, err = agentlink.NewClient(cfg.Manager, id, addr); err != nil {
 		return nil, err
 	}
 	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
@@ -152,7 +152,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		Addr:         addr,
 		Role:         api.RoleWorker,
 		Runtimes:     a.rts.list(),
-		Manager:      notifyManager{Manager: link, first: a.markRegistered},
+		Manager:      notifyManager{Manager: a.link, first: a.markRegistered},
 		Logger:       log.With("component", "agent"),
 		Hostname:     cfg.Hostname,
 		EngineLabels: cfg.Labels,
@@ -288,7 +288,9 @@ func (a *Agent) closeParts() error {
 		a.mesh.Close()
 	}
 	a.wg.Wait()
-	a.link.Close()
+	if a.link != nil {
+		a.link.Close()
+	}
 	errs := a.rts.close()
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)

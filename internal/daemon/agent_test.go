@@ -16,6 +16,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -115,8 +116,9 @@ func TestAgentJoinsDevOverTCP(t *testing.T) {
 	waitStore(t, ctx, d.Manager().Store(), "the tasks gone", func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
 }
 
-// An agent with a wrong token stops on its own with an error naming the
-// problem.
+// An agent with a wrong token does not start: it says why, and keeps no
+// certificate. One whose token names another cluster's CA stops at the
+// TLS handshake, before it sends the token.
 func TestAgentWithWrongTokenStops(t *testing.T) {
 	ctx := testCtx(t)
 	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
@@ -124,23 +126,123 @@ func TestAgentWithWrongTokenStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: "SHOALTKN-1-nope", Addr: "127.0.0.2", Logger: quiet,
-		Ingress: IngressConfig{Addr: "127.0.0.2:0"}})
+	tok, err := ca.ParseToken(d.JoinToken())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
-	select {
-	case <-a.Done():
-	case <-ctx.Done():
-		t.Fatal("the agent went on with a wrong token")
+	other, err := ca.NewRootCA("other", time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := a.Err(); !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), "invalid join token") {
-		t.Fatalf("agent error %v", err)
+	for _, c := range []struct{ name, token, want string }{
+		{"malformed", "SHOALTKN-1-nope", "invalid join token"},
+		{"wrong secret", ca.Token{Digest: tok.Digest, Secret: strings.Repeat("0", 25)}.String(), "join token rejected"},
+		{"another cluster's CA", ca.Token{Digest: other.Digest(), Secret: tok.Secret}.String(), "not the one the join token names"},
+	} {
+		dataDir := t.TempDir()
+		a, err := StartAgent(ctx, AgentConfig{DataDir: dataDir, Manager: d.AgentAddr(), Token: c.token, Addr: "127.0.0.2", Logger: quiet})
+		if err == nil {
+			a.Close()
+			t.Fatalf("%s: the agent started", c.name)
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if c.name != "another cluster's CA" && !errors.Is(err, agent.ErrRejected) {
+			t.Errorf("%s: %v does not wrap agent.ErrRejected", c.name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, ca.NodeCertFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a certificate was kept (%v)", c.name, err)
+		}
 	}
-	select {
-	case <-a.Registered():
-		t.Fatal("registered with a wrong token")
-	default:
+	if n := len(d.Manager().Store().Read().Nodes()); n != 1 {
+		t.Fatalf("%d nodes, want the manager's alone", n)
+	}
+}
+
+// A restarted agent reconnects with the certificate it kept, without the
+// token, as the same node.
+func TestAgentRestartsWithoutToken(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dataDir := t.TempDir()
+	start := func(token string) *Agent {
+		t.Helper()
+		a, err := StartAgent(ctx, AgentConfig{DataDir: dataDir, Manager: d.AgentAddr(), Token: token, Addr: "127.0.0.2", Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.Registered():
+		case <-a.Done():
+			t.Fatalf("agent stopped: %v", a.Err())
+		case <-ctx.Done():
+			t.Fatal("agent never registered")
+		}
+		return a
+	}
+	a := start(d.JoinToken())
+	first := a.NodeID()
+	a.Close()
+	for _, name := range []string{ca.NodeCertFile, ca.NodeKeyFile, ca.RootCertFile} {
+		if fi, err := os.Stat(filepath.Join(dataDir, name)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, want mode 0600", name, err)
+		}
+	}
+	b := start("")
+	defer b.Close()
+	if b.NodeID() != first {
+		t.Fatalf("restarted as node %s, want %s", b.NodeID(), first)
+	}
+}
+
+// The cluster CA and the join token outlive a manager restart, so that
+// nodes keep their certificates and the token printed once keeps working.
+func TestCAOutlivesRestart(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	d, err := StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, root := d.JoinToken(), d.issuer.Root.Digest()
+	d.Close()
+	d, err = StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.JoinToken() != tok || d.issuer.Root.Digest() != root {
+		t.Fatalf("after a restart: token %s, CA %s; want %s, %s", d.JoinToken(), d.issuer.Root.Digest(), tok, root)
+	}
+}
+
+// --cert-expiry sets the life of the certificates agents get.
+func TestCertExpiry(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0", CertExpiry: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dataDir := t.TempDir()
+	a, err := StartAgent(ctx, AgentConfig{DataDir: dataDir, Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	id, err := ca.LoadNodeIdentity(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(id.Cert.Leaf.NotAfter); left > 2*time.Hour || left < 2*time.Hour-time.Minute {
+		t.Fatalf("certificate valid for %s more, want 2h", left)
+	}
+	if _, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, CertExpiry: time.Minute}); err == nil || !strings.Contains(err.Error(), "under the minimum") {
+		t.Fatalf("dev with a 1m certificate expiry: %v", err)
 	}
 }

@@ -2,12 +2,26 @@ package daemon
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/ca"
 )
+
+// joinTLS is the TLS configuration of a node joining d: it checks d's
+// CA against the join token and presents no certificate.
+func joinTLS(t *testing.T, d *Dev) *tls.Config {
+	t.Helper()
+	tok, err := ca.ParseToken(d.JoinToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.JoinClientConfig(tok)
+}
 
 // The agent port takes no token per connection: a client without one
 // could open connections until the process runs out of file
@@ -23,7 +37,7 @@ func TestAgentPortBoundsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	// ask sends a request without a token on c and reads the answer.
+	// ask sends a request without a certificate on c and reads the answer.
 	ask := func(c net.Conn) *http.Response {
 		t.Helper()
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -37,9 +51,10 @@ func TestAgentPortBoundsConnections(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
+	// dial connects over TLS without a certificate, as a joining node.
 	dial := func() net.Conn {
 		t.Helper()
-		c, err := net.Dial("tcp", d.AgentAddr())
+		c, err := tls.Dial("tcp", d.AgentAddr(), joinTLS(t, d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,10 +69,15 @@ func TestAgentPortBoundsConnections(t *testing.T) {
 	held := []net.Conn{dial(), dial()}
 	for _, c := range held {
 		if resp := ask(c); resp.StatusCode != http.StatusUnauthorized || resp.Close {
-			t.Fatalf("no token: %d (close %v), want 401 kept alive", resp.StatusCode, resp.Close)
+			t.Fatalf("no certificate: %d (close %v), want 401 kept alive", resp.StatusCode, resp.Close)
 		}
 	}
-	if over := dial(); !closed(over, 5*time.Second) {
+	over, err := net.Dial("tcp", d.AgentAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	if !closed(over, 5*time.Second) {
 		t.Fatal("a connection past AgentMaxConns was served")
 	}
 	// Idle after their answer, both are closed after the idle timeout,
@@ -96,7 +116,7 @@ func TestAgentPortCutsAStalledBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c, err := net.Dial("tcp", d.AgentAddr())
+	c, err := tls.Dial("tcp", d.AgentAddr(), joinTLS(t, d))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/allocator"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/connlimit"
 	"github.com/shoalproject/shoal/internal/datadir"
@@ -82,6 +84,9 @@ type DevConfig struct {
 	// cluster's fails the start.
 	DefaultAddrPool []string
 	SubnetSize      int
+	// CertExpiry is the life of the node certificates issued to joining
+	// agents; zero means ca.DefaultCertExpiry.
+	CertExpiry time.Duration
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
 	AgentMaxConns int
@@ -106,6 +111,10 @@ type Dev struct {
 
 	// joinToken is the token agents join with.
 	joinToken string
+	// issuer admits agents by joinToken and signs their certificates;
+	// self is this manager's certificate, shown on the agent port.
+	issuer *ca.Issuer
+	self   *ca.NodeIdentity
 	// agentAddr is where agents are served, empty when they are not.
 	agentAddr string
 	agentLink *agentlink.Server
@@ -167,7 +176,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.joinToken, err = agentlink.LoadOrCreateToken(tokenPath); err != nil {
+	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
@@ -376,7 +385,7 @@ func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 		d.agentAddr = net.JoinHostPort(d.addr, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
 	d.reserve(ln.Addr().String())
-	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Token: d.joinToken, Logger: log})
+	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log})
 	// Connecting takes no token, so connections are bounded in number
 	// and in idle time, a head must come within ReadHeaderTimeout and a
 	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
@@ -386,18 +395,21 @@ func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 	if d.agentConns.Max == 0 {
 		d.agentConns.Max = defaultAgentMaxConns(openFileLimit())
 	}
+	// TLS 1.3; a client certificate is verified when given, and required
+	// by every request but a join (agentlink.Server checks). The TLS
+	// handshake is bounded by ReadHeaderTimeout. HTTP/1.1 only, so a
+	// connection is one agent call at a time, as the limits assume.
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.agentLink, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		TLSConfig:    ca.ServerConfig(d.self, false),
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.agentSrv.Serve(d.agentConns.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.agentSrv.ServeTLS(d.agentConns.Listener(ln), "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent server stopped", "err", err)
 		}
 	}()
-	if !listenIP.IsLoopback() {
-		log.Warn("the agent port is plain HTTP guarded by the join token: keep it on a trusted network (TLS is not done yet)", "addr", d.agentAddr)
-	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // The attack as reproduced: a node holding the join token reports its
@@ -39,12 +40,7 @@ func TestRogueWorkerCannotRouteIngressToTheManager(t *testing.T) {
 	go backend.Serve(ln)
 	defer backend.Close()
 
-	link, err := agentlink.NewClient(d.AgentAddr(), d.JoinToken(), rogueAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	node := api.NewID()
+	link, node := joinLink(t, d, rogueAddr)
 	sess, err := link.Register(ctx, api.NodeRegistration{NodeID: node, Addr: rogueAddr,
 		Description: api.NodeDescription{Hostname: "rogue", Runtimes: []string{api.RuntimeProcess}, EngineLabels: map[string]string{"zone": "rogue"},
 			Platform: api.Platform{OS: "linux", Architecture: hostArch(t, d)}}})
@@ -129,6 +125,26 @@ func TestRogueWorkerCannotRouteIngressToTheManager(t *testing.T) {
 	}
 }
 
+// joinLink joins d with its token from addr, as a new node would, and
+// returns the link client of that node and its ID.
+func joinLink(t *testing.T, d *Dev, addr string) (*agentlink.Client, string) {
+	t.Helper()
+	certPEM, keyPEM, caPEM, err := agentlink.Join(testCtx(t), d.AgentAddr(), d.JoinToken(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ca.NewNodeIdentity(certPEM, keyPEM, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := agentlink.NewClient(d.AgentAddr(), id, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.Close)
+	return link, id.ID.NodeID
+}
+
 // hostArch is the manager node's architecture, so that the rogue's node
 // passes the platform filter the same way.
 func hostArch(t *testing.T, d *Dev) string {
@@ -150,12 +166,8 @@ func TestReportsOnUnknownTasksStayOutOfRaft(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	link, err := agentlink.NewClient(d.AgentAddr(), d.JoinToken(), "127.0.0.3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	sess, err := link.Register(ctx, api.NodeRegistration{NodeID: api.NewID(), Addr: "127.0.0.3"})
+	link, node := joinLink(t, d, "127.0.0.3")
+	sess, err := link.Register(ctx, api.NodeRegistration{NodeID: node, Addr: "127.0.0.3"})
 	if err != nil {
 		t.Fatal(err)
 	}

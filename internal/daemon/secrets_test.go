@@ -4,7 +4,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
@@ -32,7 +35,21 @@ func TestDevRefusesSecretsDirOfAnotherUser(t *testing.T) {
 
 func TestAgentRefusesSecretsDirOfAnotherUser(t *testing.T) {
 	dir := testutil.OthersShmDir(t)
-	a, err := StartAgent(testCtx(t), AgentConfig{DataDir: t.TempDir(), Manager: "127.0.0.1:1", Token: "SHOALTKN-1-x",
+	// The node has its certificate: the agent goes straight to its runtimes.
+	dataDir := t.TempDir()
+	root, err := ca.NewRootCA("c1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, csrPEM, _ := ca.NewKeyAndCSR()
+	certPEM, err := root.Issue(csrPEM, api.NewID(), ca.RoleWorker, ca.DefaultCertExpiry, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.SaveNodeIdentity(dataDir, certPEM, keyPEM, root.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	a, err := StartAgent(testCtx(t), AgentConfig{DataDir: dataDir, Manager: "127.0.0.1:1",
 		Addr: "127.0.0.1", Logger: quiet, SecretsDir: dir})
 	if err == nil {
 		a.Close()

@@ -1,0 +1,51 @@
+package ca
+
+import (
+	"fmt"
+	"time"
+)
+
+// Issuer is a manager's side of node certificates: it admits a new node
+// by its join token, and renews the certificate of a node that proves who
+// it is with its current one.
+type Issuer struct {
+	Root   *RootCA
+	Tokens JoinTokens
+	// Expiry is the life of the certificates issued; zero means
+	// DefaultCertExpiry.
+	Expiry time.Duration
+}
+
+func (i *Issuer) expiry() time.Duration {
+	if i.Expiry == 0 {
+		return DefaultCertExpiry
+	}
+	return i.Expiry
+}
+
+// Join admits the holder of token as the new node nodeID and signs its
+// request. The manager, not the node, picks nodeID (as Swarm does): a
+// token holder then cannot name itself after a node that exists and take
+// over its tasks and secrets. The token decides the role.
+func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time) (certPEM []byte, role Role, err error) {
+	role, err = i.Tokens.Admit(i.Root, token)
+	if err != nil {
+		return nil, "", err
+	}
+	certPEM, err = i.Root.Issue(csrPEM, nodeID, role, i.expiry(), now)
+	if err != nil {
+		return nil, "", err
+	}
+	return certPEM, role, nil
+}
+
+// Renew signs a new certificate for the node id (what its current,
+// verified certificate says): same node, same role, whatever the request
+// says, so renewal never changes who a node is. A role changes only by
+// an operator's promote or demote, which will issue with the new role.
+func (i *Issuer) Renew(id Identity, csrPEM []byte, now time.Time) ([]byte, error) {
+	if id.ClusterID != i.Root.ClusterID() {
+		return nil, fmt.Errorf("renew certificate of node %s: it belongs to cluster %q, not %q", id.NodeID, id.ClusterID, i.Root.ClusterID())
+	}
+	return i.Root.Issue(csrPEM, id.NodeID, id.Role, i.expiry(), now)
+}

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
+)
+
+// initCA loads the cluster CA from the data folder (DATA/ca, the key
+// sealed with the manager's secret key), making it on the first start,
+// and the worker join token at tokenPath, which names it; and it gives
+// this manager its certificate for the agent port. Agents' certificates
+// last certExpiry (0: ca.DefaultCertExpiry). There is no manager
+// token yet: a second manager cannot join.
+func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
+	if certExpiry != 0 {
+		if err := ca.CheckExpiry(certExpiry); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	root, err := ca.LoadOrCreateRoot(d.dir.Join("ca"), d.mgr.SecretKey(), now)
+	if err != nil {
+		return err
+	}
+	tok, replaced, err := ca.LoadOrCreateWorkerToken(tokenPath, root)
+	if err != nil {
+		return err
+	}
+	if replaced {
+		d.log.Warn("the join token was replaced by one naming the cluster CA: agents that joined before must join again with the new token", "file", tokenPath)
+	}
+	if d.self, err = ca.IssueSelf(root, d.nodeID, now); err != nil {
+		return err
+	}
+	d.joinToken = tok.String()
+	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok}, Expiry: certExpiry}
+	return nil
+}
+
+// joinTimeout bounds an agent's first join: the manager must answer at
+// its first start, or the agent says why and exits.
+const joinTimeout = 30 * time.Second
+
+// nodeIdentity returns the certificate the agent's node keeps in dir, or
+// joins the cluster with cfg.Token to get one (its first start) and keeps
+// it there, so that later starts need no token.
+func nodeIdentity(ctx context.Context, dir string, cfg AgentConfig, addr string, log *slog.Logger) (*ca.NodeIdentity, error) {
+	id, err := ca.LoadNodeIdentity(dir)
+	if err == nil {
+		if time.Now().After(id.Cert.Leaf.NotAfter) {
+			return nil, fmt.Errorf("the node certificate in %s expired on %s: remove %s and %s and start the agent again with the join token",
+				dir, id.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339), ca.NodeCertFile, ca.NodeKeyFile)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("no join token: this node has no certificate yet; pass --token-file or SHOAL_JOIN_TOKEN (`shoal swarm join-token worker` on the manager prints it)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	certPEM, keyPEM, caPEM, err := agentlink.Join(ctx, cfg.Manager, cfg.Token, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.SaveNodeIdentity(dir, certPEM, keyPEM, caPEM); err != nil {
+		return nil, err
+	}
+	if id, err = ca.NewNodeIdentity(certPEM, keyPEM, caPEM); err != nil {
+		return nil, err
+	}
+	log.Info("joined the cluster", "node", id.ID.NodeID, "manager", cfg.Manager)
+	return id, nil
+}
