@@ -195,6 +195,9 @@ func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.
 	var out registered
 	if err := c.call(ctx, http.MethodPost, pathRegister, reg, &out); err != nil {
 		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
+			return nil, fmt.Errorf("register node %s: refused by the manager at %s: %s: %w", reg.NodeID, c.addr, se.Message, agent.ErrRemoved)
+		}
 		if errors.As(err, &se) && se.StatusCode == http.StatusBadRequest {
 			// What the node says of itself is wrong (its address, its
 			// labels): the same registration would be refused again.

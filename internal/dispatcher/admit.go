@@ -83,7 +83,7 @@ func checkRegistration(reg api.NodeRegistration) error {
 // registrations don't pick the same record or fill the last place twice,
 // and a node being removed is not registering.
 func (d *Dispatcher) admitOps(tx *state.ReadTx, node *api.Node, isNew bool) ([]state.Op, error) {
-	ops := []state.Op{{Kind: state.OpUpsertNode, Node: node}}
+	ops := []state.Op{{Kind: state.OpRegisterNode, Node: node}}
 	nodes := tx.Nodes()
 	if !isNew || len(nodes) < d.maxNodes() {
 		return ops, nil

@@ -55,6 +55,12 @@ func (ns nodeSet) down(id string) bool {
 	return !ok || n.Status.State == api.NodeStateDown
 }
 
+// drained reports whether node id is drained: its tasks move away.
+func (ns nodeSet) drained(id string) bool {
+	n, ok := ns[id]
+	return ok && n.Spec.Availability == api.AvailabilityDrain
+}
+
 // reconcileService plans the writes that bring svc's tasks to its spec.
 func reconcileService(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
 	if svc.Spec.Mode.IsGlobal() {
@@ -98,7 +104,7 @@ func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nod
 // spec version and an outdated one (start-first), and a task being stopped
 // by a stop-first update holds its slot until it has stopped.
 func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, make func() *api.Task) {
-	var current, outdated []*api.Task
+	var current, outdated, drained []*api.Task
 	var dead *api.Task
 	lost, stopping := false, false
 	for _, t := range ts {
@@ -107,6 +113,8 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 			// Its node is gone: count it as failed now and move on.
 			p.setDesired(t, api.TaskStateShutdown)
 			lost = true
+		case t.Live() && nodes.drained(t.NodeID):
+			drained = append(drained, t)
 		case t.Live() && t.SpecVersion == svc.SpecVersion:
 			current = append(current, t)
 		case t.Live():
@@ -124,6 +132,12 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	// raced; keep the most advanced one.
 	keepBest(p, current)
 	keepBest(p, outdated)
+	if len(drained) > 0 {
+		if moveDrained(p, svc, drained, append(current, outdated...)) {
+			p.create(make())
+		}
+		return
+	}
 	if len(current) > 0 || len(outdated) > 0 || stopping {
 		return
 	}
@@ -158,6 +172,43 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	t := make()
 	t.Restarts, t.WindowStart = d.restarts, d.windowStart
 	p.create(t)
+}
+
+// moveDrained moves a slot's tasks off drained nodes, and reports whether
+// the slot needs its replacement task now (the caller makes it). Stop-first (the default), they are shut
+// down and the slot gets its new task once they stopped, as a stop-first
+// update does. Start-first, they keep running until the slot's
+// replacement (made here, placed on an active node by the scheduler) is
+// running, so the service never has fewer running tasks; a replacement
+// that cannot be placed leaves them running.
+func moveDrained(p *plan, svc *api.Service, drained, others []*api.Task) bool {
+	uc := svc.Spec.UpdateConfig
+	if uc == nil || uc.Order != api.UpdateOrderStartFirst {
+		for _, t := range drained {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return false
+	}
+	replaced := false
+	for _, t := range others {
+		if t.Status.State >= api.TaskStateRunning {
+			replaced = true
+		}
+	}
+	if replaced {
+		for _, t := range drained {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return false
+	}
+	if len(others) > 0 {
+		return false // the replacement is on its way
+	}
+	if p.full() {
+		p.deferred = true
+		return false
+	}
+	return true
 }
 
 // keepBest shuts down all but the most advanced (then newest) of tasks.
