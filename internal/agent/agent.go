@@ -30,6 +30,8 @@ type Config struct {
 	Hostname string
 	// EngineLabels are reported in the node description.
 	EngineLabels map[string]string
+	// EngineVersion is reported in the node description (`node ls`).
+	EngineVersion string
 	// DrainDelay is how long a task that publishes ports keeps running
 	// after the managers want it stopped, before its stop signal: time for
 	// every ingress to take it out of its pool first.
@@ -74,6 +76,7 @@ func (a *Agent) registration() api.NodeRegistration {
 	if a.cfg.Hostname != "" {
 		desc.Hostname = a.cfg.Hostname
 	}
+	desc.EngineVersion = a.cfg.EngineVersion
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
 }
 

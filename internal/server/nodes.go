@@ -29,14 +29,9 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 // updateNode sets a node's spec (availability, operator labels);
 // ?version=N makes it conditional.
 func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) {
-	var version uint64
-	if v := r.URL.Query().Get("version"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "version: want a number, got "+strconv.Quote(v))
-			return
-		}
-		version = n
+	version, ok := versionParam(w, r)
+	if !ok {
+		return
 	}
 	var spec api.NodeSpec
 	if err := decode(w, r, &spec); err != nil {
