@@ -196,8 +196,8 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 	// Checked under regMu: RemoveNode holds it until the node is gone
 	// and listed.
 	if d.wasRemoved(reg.NodeID) {
-		return nil, fmt.Errorf("register node %s: %w by an operator (`shoal node rm`): this agent stops its tasks; "+
-			"give it a new data folder to join again", reg.NodeID, ErrNodeRemoved)
+		return nil, fmt.Errorf("node %s: %w by an operator (`shoal node rm`): its agent stops its tasks; "+
+			"to join again, start it with a new data folder", reg.NodeID, ErrNodeRemoved)
 	}
 	node := &api.Node{ID: reg.NodeID, Description: reg.Description}
 	if cur != nil {

@@ -110,3 +110,31 @@ func TestPausedNodeKeepsReplicatedTasks(t *testing.T) {
 	s.settle()
 	checkAllOn(t, s, 2, "node1")
 }
+
+// A removed node's tasks are replaced on another node at once, and marked
+// orphaned: no agent will report them stopped.
+func TestRemovedNodeTasksOrphanedAndReplaced(t *testing.T) {
+	s := newSim(t, 2, nil)
+	s.settle()
+	old := s.live()
+	s.write(state.Op{Kind: state.OpUpsertNode, Node: node("node2", api.AvailabilityActive, api.NodeStateReady, nil)})
+	s.write(state.Op{Kind: state.OpDeleteNode, ID: "node1"})
+	// One pass, with no agent to answer for node1.
+	if err := s.orch.pass(context.Background(), map[string]bool{s.svcID: true}, s.wakes); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range old {
+		if got := s.store.Read().Task(o.ID); got == nil || got.Status.State != api.TaskStateOrphaned || got.DesiredState != api.TaskStateShutdown {
+			t.Errorf("task %s of the removed node: %+v, want orphaned and desired shutdown", o.ID, got)
+		}
+	}
+	s.node = "node2"
+	s.settle()
+	checkAllOn(t, s, 2, "node2")
+	// Its service removed, they are reaped like any ended task.
+	s.write(state.Op{Kind: state.OpDeleteService, ID: s.svcID})
+	s.settle()
+	if n := len(s.store.Read().TasksByService(s.svcID)); n != 0 {
+		t.Errorf("%d tasks left after the service was removed", n)
+	}
+}
