@@ -178,6 +178,9 @@ func TestNodeLifecycle(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the removed node's agent is still running")
 	}
+	if code := b.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("the removed node's agent exited %d, want 1", code)
+	}
 	for _, pid := range bPids {
 		if runs(pid) {
 			t.Errorf("task process %d of the removed node still runs", pid)
