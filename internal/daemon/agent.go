@@ -14,7 +14,6 @@ import (
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/portmesh"
-	"github.com/shoalproject/shoal/internal/server"
 )
 
 // AgentConfig sets up a worker node that joins a manager over the network.
@@ -143,16 +142,15 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		}()
 	}
 	ag := agent.New(agent.Config{
-		EngineVersion: server.Version,
-		NodeID:        a.nodeID,
-		Addr:          addr,
-		Role:          api.RoleWorker,
-		Runtimes:      a.rts.list(),
-		Manager:       notifyManager{Manager: link, first: a.markRegistered},
-		Logger:        log.With("component", "agent"),
-		Hostname:      cfg.Hostname,
-		EngineLabels:  cfg.Labels,
-		DrainDelay:    cfg.DrainDelay,
+		NodeID:       a.nodeID,
+		Addr:         addr,
+		Role:         api.RoleWorker,
+		Runtimes:     a.rts.list(),
+		Manager:      notifyManager{Manager: link, first: a.markRegistered},
+		Logger:       log.With("component", "agent"),
+		Hostname:     cfg.Hostname,
+		EngineLabels: cfg.Labels,
+		DrainDelay:   cfg.DrainDelay,
 	})
 	a.wg.Add(1)
 	go func() {

@@ -195,14 +195,16 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	d.followCluster(runCtx)
 	ag := agent.New(agent.Config{
+		NodeID:     d.nodeID,
+		Addr:       addr,
+		Role:       api.RoleManager,
+		Runtimes:   d.rts.list(),
+		Manager:    localManager{d.mgr.Dispatcher()},
+		Logger:     log.With("component", "agent"),
+		DrainDelay: cfg.DrainDelay,
+
+		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
-		NodeID:        d.nodeID,
-		Addr:          addr,
-		Role:          api.RoleManager,
-		Runtimes:      d.rts.list(),
-		Manager:       localManager{d.mgr.Dispatcher()},
-		Logger:        log.With("component", "agent"),
-		DrainDelay:    cfg.DrainDelay,
 	})
 	d.wg.Add(1)
 	go func() {
