@@ -189,8 +189,11 @@ func TestNodeLifecycle(t *testing.T) {
 	waitCluster(t, ctx, ac.c, "web's 4 tasks on agent-a", func(nodes map[string]*api.Node, ts []*api.Task) bool {
 		return nodes[b.id] == nil && byNode(runningOf(ts, web.ID))[a.id] == 4
 	})
-	if out := ac.mustCLI("node", "ls"); strings.Contains(out, "agent-b") {
+	if out := ac.mustCLI("node", "ls"); strings.Contains(out, "agent-b") || !strings.Contains(out, "ENGINE VERSION") {
 		t.Errorf("node ls after node rm --force:\n%s", out)
+	}
+	if out := ac.mustCLI("node", "ls", "--format", "{{.Hostname}} {{.EngineVersion}}"); !strings.Contains(out, "agent-a 0.1.0-dev\n") {
+		t.Errorf("node ls: want agent-a's engine version:\n%s", out)
 	}
 
 	// A down node is removed without --force, and node ls no longer
