@@ -15,7 +15,7 @@ import (
 func reap(p *plan, tasks []*api.Task, nodes nodeSet, historyLimit int) {
 	bySlot := map[string][]*api.Task{}
 	for _, t := range tasks {
-		if _, ok := nodes[t.NodeID]; !ok && t.NodeID != "" && !t.Status.State.Terminal() && t.Status.State >= api.TaskStateAssigned {
+		if _, ok := nodes[t.NodeID]; !ok && t.NodeID != "" && !t.Status.State.Terminal() {
 			p.ops = append(p.ops, state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: t.ID,
 				Status: api.TaskStatus{State: api.TaskStateOrphaned, Timestamp: p.now, Message: "node removed from the cluster"}}})
 			continue
