@@ -39,6 +39,8 @@ type NodeDescription struct {
 	Resources    Resources         `json:"Resources"`
 	Runtimes     []string          `json:"Runtimes"`
 	EngineLabels map[string]string `json:"EngineLabels,omitempty"`
+	// EngineVersion is the version of the shoal binary the node runs.
+	EngineVersion string `json:"EngineVersion,omitempty"`
 }
 
 // Platform is an operating system and CPU architecture.

@@ -267,6 +267,23 @@ func (c *Client) NodeInspect(ctx context.Context, ref string) (*api.Node, error)
 	return &out, c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, nil, &out)
 }
 
+// NodeUpdate sets a node's spec (availability, operator labels); version,
+// when not zero, must be the node's current Version.
+func (c *Client) NodeUpdate(ctx context.Context, ref string, version uint64, spec api.NodeSpec) (*api.Node, error) {
+	var out api.Node
+	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/update", versionQuery(version), spec, &out)
+}
+
+// NodeRemove removes a node from the cluster: a down one, or with force
+// one that is up (its agent then stops its tasks).
+func (c *Client) NodeRemove(ctx context.Context, ref string, force bool) error {
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(ref), q, nil, nil)
+}
+
 // SwarmInspect returns the join tokens and where agents join.
 func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	var out api.Swarm

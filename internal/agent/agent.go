@@ -30,6 +30,8 @@ type Config struct {
 	Hostname string
 	// EngineLabels are reported in the node description.
 	EngineLabels map[string]string
+	// EngineVersion is reported in the node description (`node ls`).
+	EngineVersion string
 	// DrainDelay is how long a task that publishes ports keeps running
 	// after the managers want it stopped, before its stop signal: time for
 	// every ingress to take it out of its pool first.
@@ -79,6 +81,7 @@ func (a *Agent) registration() api.NodeRegistration {
 	if a.cfg.Hostname != "" {
 		desc.Hostname = a.cfg.Hostname
 	}
+	desc.EngineVersion = a.cfg.EngineVersion
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
 }
 
@@ -104,6 +107,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ErrRemoved) {
+			// The cluster no longer counts this node: what it runs is
+			// being replaced elsewhere, so it stops.
+			a.log.Warn("node removed from the cluster: stopping its tasks", "err", err)
+			a.stopAll()
+			return err
+		}
 		if errors.Is(err, ErrRejected) {
 			return err
 		}
@@ -114,6 +124,30 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// stopAll stops and removes every task of the node, those adopted from
+// before this agent started included; Run waits for them.
+func (a *Agent) stopAll() {
+	a.mu.Lock()
+	known := map[string]bool{}
+	for id := range a.runners {
+		known[id] = true
+		a.removeLocked(id)
+	}
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	left, err := a.survivors(ctx)
+	if err != nil {
+		a.log.Warn("list tasks to stop", "err", err)
+		return
+	}
+	for id, s := range left {
+		if !known[id] {
+			a.discard(context.Background(), s)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -11,6 +12,11 @@ import (
 // ErrRejected marks a registration the managers refuse for good, such as
 // one with a wrong join token: retrying cannot help, so Run returns it.
 var ErrRejected = errors.New("registration rejected")
+
+// ErrRemoved marks a registration refused because an operator removed the
+// node from the cluster: Run stops the node's tasks and returns it (it
+// wraps ErrRejected).
+var ErrRemoved = fmt.Errorf("node removed: %w", ErrRejected)
 
 // Manager is the managers' side as an agent sees it: the dispatcher,
 // in-process or across the network.

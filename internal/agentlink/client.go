@@ -143,6 +143,13 @@ type rejectedError struct{ msg string }
 func (e *rejectedError) Error() string { return e.msg }
 func (e *rejectedError) Unwrap() error { return agent.ErrRejected }
 
+// removedError is the refusal of a node an operator removed (it wraps
+// agent.ErrRemoved).
+type removedError struct{ msg string }
+
+func (e *removedError) Error() string { return e.msg }
+func (e *removedError) Unwrap() error { return agent.ErrRemoved }
+
 // send makes a request and returns the response of a 2xx answer; any
 // other answer becomes an error.
 func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
@@ -241,6 +248,10 @@ func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.
 	var out registered
 	if err := c.call(ctx, http.MethodPost, pathRegister, reg, &out); err != nil {
 		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
+			// (The manager's message names the node and says why.)
+			return nil, &removedError{msg: fmt.Sprintf("refused by the manager at %s: %s", c.addr, se.Message)}
+		}
 		if errors.As(err, &se) && se.StatusCode == http.StatusBadRequest {
 			// What the node says of itself is wrong (its address, its
 			// labels): the same registration would be refused again.

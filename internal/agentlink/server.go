@@ -227,6 +227,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 			tooMany(w, http.StatusServiceUnavailable, nodesFullRetry, err.Error())
 		case errors.Is(err, dispatcher.ErrInvalidRegistration):
 			writeError(w, http.StatusBadRequest, err.Error())
+		case errors.Is(err, dispatcher.ErrNodeRemoved):
+			writeError(w, http.StatusGone, err.Error())
 		case errors.Is(err, dispatcher.ErrNotRunning):
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 		default:

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +15,7 @@ import (
 
 func newNodeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Manage nodes", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a))
+	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a), newNodeUpdateCmd(a), newNodeRmCmd(a))
 	return cmd
 }
 
@@ -24,7 +27,56 @@ type nodeRow struct {
 	Status        string
 	Availability  string
 	ManagerStatus string
+	EngineVersion string
 	Runtimes      string
+}
+
+// nodeRows makes the lines of `node ls`; self is the node the CLI talks
+// to, and leader tells whether it leads.
+func nodeRows(nodes []*api.Node, self string, leader bool) []nodeRow {
+	rows := make([]nodeRow, 0, len(nodes))
+	for _, n := range nodes {
+		rows = append(rows, nodeRow{
+			ID:            n.ID,
+			Self:          n.ID == self,
+			Hostname:      n.Description.Hostname,
+			Status:        title(n.Status.State),
+			Availability:  title(n.Spec.Availability),
+			ManagerStatus: managerStatus(n, self, leader),
+			EngineVersion: n.Description.EngineVersion,
+			Runtimes:      strings.Join(n.Description.Runtimes, ","),
+		})
+	}
+	return rows
+}
+
+// managerStatus is docker's MANAGER STATUS: empty for a worker.
+func managerStatus(n *api.Node, self string, leader bool) string {
+	switch {
+	case n.Spec.Role != api.RoleManager:
+		return ""
+	case n.ID == self && leader:
+		return "Leader"
+	case n.Status.State == api.NodeStateDown:
+		return "Unreachable"
+	}
+	return "Reachable"
+}
+
+// nodeTable is `node ls`'s table: docker's columns. {{.Runtimes}} is
+// there for --format.
+func nodeTable(tmpl string, quiet bool, stderr io.Writer) format.Table {
+	return format.Table{
+		Columns: []format.Column{
+			{Header: "ID", Field: `{{.ID}}{{if .Self}} *{{end}}`},
+			{Header: "HOSTNAME", Field: "{{.Hostname}}"},
+			{Header: "STATUS", Field: "{{.Status}}"},
+			{Header: "AVAILABILITY", Field: "{{.Availability}}"},
+			{Header: "MANAGER STATUS", Field: "{{.ManagerStatus}}"},
+			{Header: "ENGINE VERSION", Field: "{{.EngineVersion}}"},
+		},
+		Format: tmpl, Quiet: quiet, Stderr: stderr,
+	}
 }
 
 func newNodeLsCmd(a *app) *cobra.Command {
@@ -48,35 +100,7 @@ func newNodeLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows := make([]nodeRow, 0, len(nodes))
-			for _, n := range nodes {
-				row := nodeRow{
-					ID:           n.ID,
-					Self:         n.ID == info.NodeID,
-					Hostname:     n.Description.Hostname,
-					Status:       title(n.Status.State),
-					Availability: title(n.Spec.Availability),
-					Runtimes:     strings.Join(n.Description.Runtimes, ","),
-				}
-				if n.Spec.Role == api.RoleManager {
-					row.ManagerStatus = "Reachable"
-					if n.ID == info.NodeID && info.IsLeader {
-						row.ManagerStatus = "Leader"
-					}
-				}
-				rows = append(rows, row)
-			}
-			return format.Table{
-				Columns: []format.Column{
-					{Header: "ID", Field: `{{.ID}}{{if .Self}} *{{end}}`},
-					{Header: "HOSTNAME", Field: "{{.Hostname}}"},
-					{Header: "STATUS", Field: "{{.Status}}"},
-					{Header: "AVAILABILITY", Field: "{{.Availability}}"},
-					{Header: "MANAGER STATUS", Field: "{{.ManagerStatus}}"},
-					{Header: "RUNTIMES", Field: "{{.Runtimes}}"},
-				},
-				Format: tmpl, Quiet: quiet, Stderr: a.stderr,
-			}.Write(a.stdout, rows)
+			return nodeTable(tmpl, quiet, a.stderr).Write(a.stdout, nodeRows(nodes, info.NodeID, info.IsLeader))
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
@@ -114,19 +138,34 @@ func newNodePsCmd(a *app) *cobra.Command {
 
 func newNodeInspectCmd(a *app) *cobra.Command {
 	var tmpl string
+	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NODE [NODE...]",
 		Short: "Show details of one or more nodes (\"self\" is this node)",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pretty && tmpl != "" {
+				return usagef(cmd, "--format is incompatible with human friendly format (--pretty)")
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			found, errs := fetchEach("node", args, func(ref string) (*api.Node, error) { return c.NodeInspect(cmd.Context(), ref) })
+			if pretty {
+				info, err := c.Info(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := writeNodesPretty(a.stdout, found, info.NodeID, info.IsLeader, time.Now()); err != nil {
+					return err
+				}
+				return errors.Join(errs...)
+			}
 			return printInspect(a, found, errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "print the information in a human friendly format")
 	return cmd
 }

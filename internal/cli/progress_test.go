@@ -13,7 +13,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of the progress tests")
+var updateGolden = flag.Bool("update", false, "rewrite the golden files (progress, node ls and inspect)")
 
 // t0 is when every scripted progress starts.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -318,24 +318,30 @@ func TestProgressGolden(t *testing.T) {
 	for _, s := range progressScripts {
 		t.Run(s.name, func(t *testing.T) {
 			got := s.run(t)
-			path := filepath.Join("testdata", "progress", s.name+".golden")
-			if *updateGolden {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run the test with -update to write it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("progress output differs from %s:\n--- got:\n%s--- want:\n%s", path, got, want)
-			}
+			checkGolden(t, filepath.Join("testdata", "progress", s.name+".golden"), got)
 		})
+	}
+}
+
+// checkGolden compares got with the golden file at path, or with -update
+// writes it.
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to write it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got:\n%s--- want:\n%s", path, got, want)
 	}
 }
 

@@ -21,7 +21,7 @@ var (
 	serviceLsHeaders = []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE/COMMAND", "PORTS"}
 	taskHeaders      = []string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"}
 	psHeaders        = []string{"TASK ID", "NAME", "RUNTIME ID", "COMMAND", "CREATED", "STATUS", "PORTS"}
-	nodeLsHeaders    = []string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "RUNTIMES"}
+	nodeLsHeaders    = []string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"}
 )
 
 // TestServiceLifecycle follows one service from creation to removal
@@ -429,7 +429,7 @@ func TestNodeCommands(t *testing.T) {
 		"STATUS":         "Ready",
 		"AVAILABILITY":   "Active",
 		"MANAGER STATUS": "Leader",
-		"RUNTIMES":       "process",
+		"ENGINE VERSION": "0.1.0-dev",
 	}
 	for k, v := range want {
 		if row[k] != v {

@@ -14,6 +14,7 @@ import (
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/portmesh"
+	"github.com/shoalproject/shoal/internal/server"
 )
 
 // AgentConfig sets up a worker node that joins a manager over the network.
@@ -157,6 +158,9 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		Hostname:     cfg.Hostname,
 		EngineLabels: cfg.Labels,
 		DrainDelay:   cfg.DrainDelay,
+
+		// `node ls` shows it as ENGINE VERSION.
+		EngineVersion: server.Version,
 	})
 	a.wg.Add(1)
 	go func() {

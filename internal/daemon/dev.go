@@ -226,6 +226,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		Logger:     log.With("component", "agent"),
 		DrainDelay: cfg.DrainDelay,
 		Networks:   networks,
+
+		// `node ls` shows it as ENGINE VERSION.
+		EngineVersion: server.Version,
 	})
 	d.wg.Add(1)
 	go func() {

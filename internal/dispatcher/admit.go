@@ -23,7 +23,7 @@ const (
 	maxLabelKey    = 128
 	maxLabelValue  = 256
 	maxAddrLength  = 253
-	maxDescription = "hostname 253 bytes, OS, architecture and runtime names 64, 16 runtimes, 64 labels with keys of 128 bytes and values of 256"
+	maxDescription = "hostname 253 bytes, OS, architecture, engine version and runtime names 64, 16 runtimes, 64 labels with keys of 128 bytes and values of 256"
 )
 
 var (
@@ -53,8 +53,8 @@ func checkRegistration(reg api.NodeRegistration) error {
 		return bad("address of %d bytes", len(reg.Addr))
 	case len(desc.Hostname) > maxHostname:
 		return bad("hostname of %d bytes", len(desc.Hostname))
-	case len(desc.Platform.OS) > maxNameField || len(desc.Platform.Architecture) > maxNameField:
-		return bad("platform name too long")
+	case len(desc.Platform.OS) > maxNameField || len(desc.Platform.Architecture) > maxNameField || len(desc.EngineVersion) > maxNameField:
+		return bad("platform name or engine version too long")
 	case len(desc.Runtimes) > maxRuntimes:
 		return bad("%d runtimes", len(desc.Runtimes))
 	case len(desc.EngineLabels) > maxLabels:
@@ -83,7 +83,7 @@ func checkRegistration(reg api.NodeRegistration) error {
 // registrations don't pick the same record or fill the last place twice,
 // and a node being removed is not registering.
 func (d *Dispatcher) admitOps(tx *state.ReadTx, node *api.Node, isNew bool) ([]state.Op, error) {
-	ops := []state.Op{{Kind: state.OpUpsertNode, Node: node}}
+	ops := []state.Op{{Kind: state.OpRegisterNode, Node: node}}
 	nodes := tx.Nodes()
 	if !isNew || len(nodes) < d.maxNodes() {
 		return ops, nil

@@ -89,7 +89,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 		} else {
 			reconcileRemoved(p, tasks)
 		}
-		reap(p, tasks, limit)
+		reap(p, tasks, nodes, limit)
 		ops = append(ops, p.ops...)
 		made += p.creates
 		if p.deferred {

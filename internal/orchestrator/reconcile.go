@@ -55,6 +55,12 @@ func (ns nodeSet) down(id string) bool {
 	return !ok || n.Status.State == api.NodeStateDown
 }
 
+// drained reports whether node id is drained: its tasks move away.
+func (ns nodeSet) drained(id string) bool {
+	n, ok := ns[id]
+	return ok && n.Spec.Availability == api.AvailabilityDrain
+}
+
 // reconcileService plans the writes that bring svc's tasks to its spec.
 func reconcileService(p *plan, svc *api.Service, tasks []*api.Task, nodes nodeSet) {
 	switch {
@@ -102,7 +108,7 @@ func reconcileReplicated(p *plan, svc *api.Service, tasks []*api.Task, nodes nod
 // spec version and an outdated one (start-first), and a task being stopped
 // by a stop-first update holds its slot until it has stopped.
 func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, make func() *api.Task) {
-	var current, outdated, ended []*api.Task
+	var current, outdated, ended, drained []*api.Task
 	var newest *api.Task
 	stopping := false
 	for _, t := range ts {
@@ -117,6 +123,8 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 			// Its node is gone: the task is lost. Whether it is
 			// replaced is decided below, from the slot's newest task.
 			p.setDesired(t, api.TaskStateShutdown)
+		case t.Live() && nodes.drained(t.NodeID):
+			drained = append(drained, t)
 		case t.Live() && t.SpecVersion == svc.SpecVersion:
 			current = append(current, t)
 		case t.Live():
@@ -140,6 +148,14 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	// raced; keep the most advanced one.
 	keepBest(p, current)
 	keepBest(p, outdated)
+	if len(drained) > 0 {
+		if moveDrained(p, svc, drained, append(current, outdated...)) {
+			if t := make(); t != nil {
+				p.create(t)
+			}
+		}
+		return
+	}
 	if len(current) > 0 || len(outdated) > 0 {
 		// The slot runs a task, so one that ended beside it (a
 		// start-first replacement that failed, then was rolled back) is
@@ -208,6 +224,43 @@ func decideVacancy(p *plan, svc *api.Service, pol restartPolicy, newest *api.Tas
 		d = restartDecision{restart: svc.Spec.TaskTemplate.RestartPolicy.RestartsLost(), at: p.now, windowStart: p.now}
 	}
 	return d
+}
+
+// moveDrained moves a slot's tasks off drained nodes, and reports whether
+// the slot needs its replacement task now (the caller makes it). Stop-first (the default), they are shut
+// down and the slot gets its new task once they stopped, as a stop-first
+// update does. Start-first, they keep running until the slot's
+// replacement (made here, placed on an active node by the scheduler) is
+// running, so the service never has fewer running tasks; a replacement
+// that cannot be placed leaves them running.
+func moveDrained(p *plan, svc *api.Service, drained, others []*api.Task) bool {
+	uc := svc.Spec.UpdateConfig
+	if uc == nil || uc.Order != api.UpdateOrderStartFirst {
+		for _, t := range drained {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return false
+	}
+	replaced := false
+	for _, t := range others {
+		if t.Status.State >= api.TaskStateRunning {
+			replaced = true
+		}
+	}
+	if replaced {
+		for _, t := range drained {
+			p.setDesired(t, api.TaskStateShutdown)
+		}
+		return false
+	}
+	if len(others) > 0 {
+		return false // the replacement is on its way
+	}
+	if p.full() {
+		p.deferred = true
+		return false
+	}
+	return true
 }
 
 // keepBest shuts down all but the most advanced (then newest) of tasks.

@@ -67,6 +67,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/tasks/{id}", s.getTask)
 	s.mux.HandleFunc("GET /v1/nodes", s.listNodes)
 	s.mux.HandleFunc("GET /v1/nodes/{ref}", s.getNode)
+	s.mux.HandleFunc("POST /v1/nodes/{ref}/update", s.updateNode)
+	s.mux.HandleFunc("DELETE /v1/nodes/{ref}", s.removeNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.objectRoutes()

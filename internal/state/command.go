@@ -37,6 +37,13 @@ const (
 	OpNodeStatus OpKind = "node_status"
 	// OpDeleteNode removes the node ID.
 	OpDeleteNode OpKind = "delete_node"
+	// OpRegisterNode records what Node says of itself (description and
+	// status): a node that exists keeps its Spec, which only an operator
+	// sets (OpNodeSpec); a new one gets Node's.
+	OpRegisterNode OpKind = "register_node"
+	// OpNodeSpec sets the node ID's Spec (availability, labels): the
+	// operator's write, never the node's.
+	OpNodeSpec OpKind = "node_spec"
 
 	// OpCreateConfig adds Config; its name and ID must be free.
 	OpCreateConfig OpKind = "create_config"
@@ -81,6 +88,7 @@ type Op struct {
 	Message       string          `json:"m,omitempty"`
 	Report        *api.TaskReport `json:"r,omitempty"`
 	NodeStatus    *api.NodeStatus `json:"ns,omitempty"`
+	NodeSpec      *api.NodeSpec   `json:"nspec,omitempty"`
 	Config        *api.Config     `json:"cfg,omitempty"`
 	// Secret's data is encrypted: the log never holds a secret in clear.
 	Secret  *api.Secret       `json:"sec,omitempty"`

@@ -47,6 +47,10 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeStatus(op.ID, op.NodeStatus)
 	case OpDeleteNode:
 		return w.deleteNode(op.ID)
+	case OpRegisterNode:
+		return w.registerNode(op.Node)
+	case OpNodeSpec:
+		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
 		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:
@@ -372,6 +376,38 @@ func (w *writer) upsertNode(in *api.Node) error {
 		return err
 	}
 	w.emit(api.EventNode, action, n.ID, nil, nil, &n)
+	return nil
+}
+
+func (w *writer) registerNode(in *api.Node) error {
+	if in == nil || in.ID == "" {
+		return fmt.Errorf("register node: missing node")
+	}
+	n := *in
+	if cur, _ := w.node(in.ID); cur != nil {
+		n.Spec = cur.Spec
+	}
+	return w.upsertNode(&n)
+}
+
+func (w *writer) nodeSpec(id string, version uint64, spec *api.NodeSpec) error {
+	cur, err := w.node(id)
+	if err != nil {
+		return err
+	}
+	if spec == nil {
+		return fmt.Errorf("node %s: missing spec", id)
+	}
+	if version != 0 && cur.Version != version {
+		return fmt.Errorf("node %s: %w (it changed since it was read)", id, ErrVersionConflict)
+	}
+	n := *cur
+	n.Spec = *spec
+	w.stamp(&n.Meta, false)
+	if err := w.txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	w.emit(api.EventNode, api.ActionUpdate, n.ID, nil, nil, &n)
 	return nil
 }
 

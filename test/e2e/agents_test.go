@@ -153,14 +153,16 @@ func (ac *agentCluster) startDev(listen string) {
 	ac.dev = p
 }
 
-// startAgent starts (or restarts) the agent named name on addr.
-func (ac *agentCluster) startAgent(name, addr string) *agentNode {
+// startAgent starts (or restarts) the agent named name on addr; extra
+// are more flags of `shoal agent`.
+func (ac *agentCluster) startAgent(name, addr string, extra ...string) *agentNode {
 	t := ac.t
 	t.Helper()
 	dir := filepath.Join(ac.agentsDir, name)
-	p, lines := startNodeProc(t, "shoal agent "+name, dir, "ingress:", "agent", "--manager", ac.agentAddr, "--token", ac.token,
-		"--addr", addr, "--data-dir", dir, "--hostname", name, "--ingress", addr+":0", "--publish-addr", addr, "--docker=false", "--drain-delay", "300ms",
-		"--log-level", "error", "-l", "e2e=yes")
+	args := append([]string{"agent", "--manager", ac.agentAddr, "--token", ac.token,
+		"--addr", addr, "--data-dir", dir, "--hostname", name, "--ingress", addr + ":0", "--publish-addr", addr, "--docker=false", "--drain-delay", "300ms",
+		"--log-level", "error", "-l", "e2e=yes"}, extra...)
+	p, lines := startNodeProc(t, "shoal agent "+name, dir, "ingress:", args...)
 	if !strings.Contains(strings.Join(lines, "\n"), "joined") {
 		t.Fatalf("agent %s printed %q", name, lines)
 	}
