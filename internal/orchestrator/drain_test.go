@@ -138,3 +138,18 @@ func TestRemovedNodeTasksOrphanedAndReplaced(t *testing.T) {
 		t.Errorf("%d tasks left after the service was removed", n)
 	}
 }
+
+// Drain is the operator moving tasks, not a failure: the slots are
+// refilled elsewhere whatever the restart condition, none included.
+func TestDrainMovesTasksWhateverTheRestartCondition(t *testing.T) {
+	s := newSim(t, 2, nil)
+	cur := *s.store.Read().Service(s.svcID)
+	cur.Spec.TaskTemplate.RestartPolicy = &api.RestartPolicy{Condition: api.RestartConditionNone}
+	s.write(state.Op{Kind: state.OpUpdateService, Service: &cur})
+	s.settle()
+	s.write(state.Op{Kind: state.OpUpsertNode, Node: node("node2", api.AvailabilityActive, api.NodeStateReady, nil)})
+	s.write(state.Op{Kind: state.OpNodeSpec, ID: "node1", NodeSpec: &api.NodeSpec{Role: api.RoleManager, Availability: api.AvailabilityDrain}})
+	s.node = "node2"
+	s.settle()
+	checkAllOn(t, s, 2, "node2")
+}

@@ -178,7 +178,13 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	if job {
 		pol = pol.forJob()
 	}
-	d := decideVacancy(p, svc, pol, newest, api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID)))
+	vacancy := api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID))
+	if vacancy == api.VacancyLost && newest.Status.State != api.TaskStateOrphaned && nodes.drained(newest.NodeID) && !nodes.down(newest.NodeID) {
+		// Moved off a drained node by the operator, not lost: the slot
+		// is refilled elsewhere whatever the restart condition.
+		vacancy = api.VacancyStopped
+	}
+	d := decideVacancy(p, svc, pol, newest, vacancy)
 	if job && newest != nil && newest.SpecVersion != svc.SpecVersion {
 		// The job's last run ended here; the new run starts afresh.
 		d = restartDecision{restart: true, at: p.now, windowStart: p.now}
