@@ -129,6 +129,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
 		return
 	}
+	// A removed node's certificate is valid until it expires; the
+	// removal, in Raft, ends what it may do.
+	if s.store != nil && s.store.Read().NodeRemoved(id.NodeID) {
+		s.log.Warn("agent request refused: its node was removed", "node", id.NodeID, "remote", r.RemoteAddr, "path", r.URL.Path)
+		writeError(w, http.StatusGone, fmt.Sprintf("node %s: %v by an operator (`shoal node rm`): its agent stops its tasks; to join again, start it with a new data folder", id.NodeID, state.ErrRemoved))
+		return
+	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
 
