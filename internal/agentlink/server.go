@@ -161,7 +161,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req joinRequest
-	if !decode(w, r, &req) {
+	if !decodeLimit(w, r, &req, maxJoinBody) {
 		return
 	}
 	nodeID := api.NewID()
@@ -450,7 +450,12 @@ func newSessionID() string {
 // decode reads a JSON body into v, refusing unknown fields and trailing
 // data; on failure it answers 400 (413 when too large) and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := httpjson.Decode(w, r, v, maxBody)
+	return decodeLimit(w, r, v, maxBody)
+}
+
+// decodeLimit is decode with a body of at most limit bytes.
+func decodeLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	err := httpjson.Decode(w, r, v, limit)
 	switch {
 	case errors.Is(err, httpjson.ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
