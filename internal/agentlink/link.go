@@ -36,7 +36,10 @@ const (
 	// another agent of the same node does not.
 	headerInstance = "Shoal-Agent-Instance"
 	maxBody        = 16 << 20
-	routeKeepBeat  = 10 * time.Second
+	// maxJoinBody bounds a join, the one request without a certificate:
+	// a token and a P-256 certificate request take under a kilobyte.
+	maxJoinBody   = 64 << 10
+	routeKeepBeat = 10 * time.Second
 )
 
 // joinRequest is what a new node sends, once, to get its certificate.

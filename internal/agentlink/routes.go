@@ -3,6 +3,7 @@ package agentlink
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -30,8 +31,15 @@ import (
 // cluster's routing labels and endpoints, not every service's
 // environment and command.
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
+	node := nodeOf(r).NodeID
 	tx, sub := s.store.SubscribeBounded(s.streamQueue)
 	defer sub.Close()
+	if tx.NodeRemoved(node) {
+		// Removed after ServeHTTP checked: the removal's event is not
+		// in sub.
+		writeError(w, http.StatusGone, fmt.Sprintf("node %s: %v", node, state.ErrRemoved))
+		return
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -78,6 +86,10 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 		}
 		var u routeUpdate
 		for _, ev := range evs {
+			if ev.Type == api.EventNode && ev.Action == api.ActionRemove && ev.ID == node && s.store.Read().NodeRemoved(node) {
+				s.log.Warn("routes stream ended: its node was removed", "node", node, "remote", r.RemoteAddr)
+				return
+			}
 			if ev.Type == state.EventReset {
 				// The state was replaced (a snapshot restored): start over.
 				u = snapshot(s.store.Read())

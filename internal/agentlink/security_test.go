@@ -293,3 +293,14 @@ func (e *env) sessionIDFrom(node, addr string) string {
 	id := body[strings.Index(body, `"SessionID":"`)+len(`"SessionID":"`):]
 	return id[:strings.IndexByte(id, '"')]
 }
+
+// A join is a stranger's request (no certificate): its body, a token and
+// a certificate request of under a kilobyte, is bounded to
+// maxJoinBody, not to the 16 MiB a node's report batch may take.
+func TestJoinBodyBounded(t *testing.T) {
+	e := newEnv(t)
+	body := `{"Token":"` + strings.Repeat("a", 128<<10) + `","CSR":""}`
+	if code, msg := e.rawAs("", http.MethodPost, "/agent/v1/join", body); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("join with a 128 KiB body: %d %s, want 413", code, msg)
+	}
+}

@@ -129,6 +129,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
 		return
 	}
+	// A removed node's certificate is valid until it expires; the
+	// removal, in Raft, ends what it may do.
+	if s.store != nil && s.store.Read().NodeRemoved(id.NodeID) {
+		s.log.Warn("agent request refused: its node was removed", "node", id.NodeID, "remote", r.RemoteAddr, "path", r.URL.Path)
+		writeError(w, http.StatusGone, fmt.Sprintf("node %s: %v by an operator (`shoal node rm`): its agent stops its tasks; to join again, start it with a new data folder", id.NodeID, state.ErrRemoved))
+		return
+	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
 
@@ -154,7 +161,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req joinRequest
-	if !decode(w, r, &req) {
+	if !decodeLimit(w, r, &req, maxJoinBody) {
 		return
 	}
 	nodeID := api.NewID()
@@ -443,7 +450,12 @@ func newSessionID() string {
 // decode reads a JSON body into v, refusing unknown fields and trailing
 // data; on failure it answers 400 (413 when too large) and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := httpjson.Decode(w, r, v, maxBody)
+	return decodeLimit(w, r, v, maxBody)
+}
+
+// decodeLimit is decode with a body of at most limit bytes.
+func decodeLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	err := httpjson.Decode(w, r, v, limit)
 	switch {
 	case errors.Is(err, httpjson.ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())

@@ -255,13 +255,15 @@ func parseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse certificate request: %w", err)
 	}
-	// The signature proves the node holds the key it asks a certificate for.
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("certificate request signature: %w", err)
-	}
+	// The key's kind first: no signature of another algorithm (a huge
+	// RSA key) is worked on.
 	pub, ok := csr.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() {
 		return nil, errors.New("certificate request: key must be ECDSA P-256")
+	}
+	// The signature proves the node holds the key it asks a certificate for.
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request signature: %w", err)
 	}
 	return csr, nil
 }

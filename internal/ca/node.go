@@ -121,9 +121,15 @@ func LoadNodeIdentity(dir string) (*NodeIdentity, error) {
 
 func writeFile0600(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A leftover temporary (a crash) keeps its mode through O_TRUNC, and
+	// a symbolic link there would be followed: start from none, and
+	// O_EXCL, which never follows a link.
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	_, werr := f.Write(data)
 	if werr == nil {

@@ -76,3 +76,33 @@ func TestLoadOrCreateWorkerToken(t *testing.T) {
 		}
 	}
 }
+
+// A key file is 0600 and written where it is named, whatever a leftover
+// (or planted) temporary file next to it is: a world-readable one, or a
+// symbolic link to somewhere else.
+func TestWriteFile0600IgnoresALeftoverTemporary(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, NodeKeyFile)
+	if err := os.WriteFile(path+".tmp", []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile0600(path, []byte("key")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file after a leftover 0644 temporary: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.Symlink(elsewhere, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile0600(path, []byte("key2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(elsewhere); !os.IsNotExist(err) {
+		t.Fatalf("the key was written through a planted symbolic link (stat target: %v)", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "key2" {
+		t.Fatalf("key file %q %v, want key2", b, err)
+	}
+}

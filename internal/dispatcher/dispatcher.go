@@ -53,9 +53,6 @@ type Dispatcher struct {
 	ctx      context.Context // nil while not running
 	beats    map[string]*heartbeat
 	sessions map[*Session]struct{}
-	// removed holds the nodes RemoveNode removed (at most maxRemoved):
-	// their agents are refused.
-	removed map[string]struct{}
 }
 
 func (d *Dispatcher) period() time.Duration {
@@ -193,9 +190,9 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		cur = tx.Node(reg.NodeID)
 	}
 	defer func() { unlock() }()
-	// Checked under regMu: RemoveNode holds it until the node is gone
-	// and listed.
-	if d.wasRemoved(reg.NodeID) {
+	// The state refuses it too (OpRegisterNode); checked here first for
+	// the message.
+	if tx.NodeRemoved(reg.NodeID) {
 		return nil, fmt.Errorf("node %s: %w by an operator (`shoal node rm`): its agent stops its tasks; "+
 			"to join again, start it with a new data folder", reg.NodeID, ErrNodeRemoved)
 	}

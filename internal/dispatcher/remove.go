@@ -9,16 +9,11 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// maxRemoved bounds the IDs of removed nodes this dispatcher refuses: a
-// forcibly removed agent is refused within seconds (its session ends at
-// once and it registers again), so the list need not grow with the
-// cluster's history.
-const maxRemoved = 1000
-
 var (
 	// ErrNodeRemoved refuses a registration of a node an operator
-	// removed: its agent stops its tasks and gives up.
-	ErrNodeRemoved = errors.New("node removed from the cluster")
+	// removed: its agent stops its tasks and gives up. It is the state's
+	// refusal (the removal is in Raft, so every manager refuses it).
+	ErrNodeRemoved = state.ErrRemoved
 	// ErrNodeNotDown refuses removing a node that is up without force.
 	ErrNodeNotDown = errors.New("node is not down")
 	// ErrNodeIsManager refuses removing a manager.
@@ -45,7 +40,7 @@ func (d *Dispatcher) RemoveNode(ctx context.Context, id string, force bool) erro
 	if n.Status.State != api.NodeStateDown && !force {
 		return fmt.Errorf("node %s: %w", id, ErrNodeNotDown)
 	}
-	res, err := d.Proposer.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpDeleteNode, ID: id}}})
+	res, err := d.Proposer.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpRemoveNode, ID: id}}})
 	if err == nil {
 		err = res.Err
 	}
@@ -53,13 +48,6 @@ func (d *Dispatcher) RemoveNode(ctx context.Context, id string, force bool) erro
 		return fmt.Errorf("remove node %s: %w", id, err)
 	}
 	d.mu.Lock()
-	if d.removed == nil {
-		d.removed = map[string]struct{}{}
-	}
-	if len(d.removed) >= maxRemoved {
-		d.removed = map[string]struct{}{} // oldest agents have long been refused
-	}
-	d.removed[id] = struct{}{}
 	if h := d.beats[id]; h != nil {
 		h.stop()
 		delete(d.beats, id)
@@ -72,12 +60,4 @@ func (d *Dispatcher) RemoveNode(ctx context.Context, id string, force bool) erro
 	d.mu.Unlock()
 	d.logger().Info("node removed", "node", id, "hostname", n.Description.Hostname, "force", force)
 	return nil
-}
-
-// wasRemoved reports whether an operator removed node id.
-func (d *Dispatcher) wasRemoved(id string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.removed[id]
-	return ok
 }

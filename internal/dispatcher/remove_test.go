@@ -91,3 +91,26 @@ func TestRegisterNeverWritesTheSpec(t *testing.T) {
 		t.Fatalf("spec after a registration: %+v, want the operator's %+v", n.Spec, spec)
 	}
 }
+
+// A removed node stays removed when another dispatcher serves the
+// cluster (a manager restart, or a new leader): its certificate is still
+// valid for months, so the refusal must be in the replicated state, not
+// in one dispatcher's memory.
+func TestRemovedNodeRefusedByTheNextDispatcher(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	stop := e.start()
+	e.register("n1", "10.0.0.1")
+	if err := e.d.RemoveNode(testCtx(t), "n1", true); err != nil {
+		t.Fatalf("remove --force: %v", err)
+	}
+	stop()
+	e.d = &dispatcher.Dispatcher{Store: e.store, Proposer: e.p, Logger: quiet, HeartbeatPeriod: time.Hour}
+	e.start()
+	_, err := e.d.Register(testCtx(t), api.NodeRegistration{NodeID: "n1", Addr: "10.0.0.1"})
+	if !errors.Is(err, dispatcher.ErrNodeRemoved) {
+		t.Fatalf("the removed node registers with the next dispatcher: %v, want ErrNodeRemoved", err)
+	}
+	if e.store.Read().Node("n1") != nil {
+		t.Fatal("the removed node is back in the store")
+	}
+}

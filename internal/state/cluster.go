@@ -49,6 +49,9 @@ const (
 	hintVNI     = "vni"
 	hintPortPfx = "port/"
 	hintAddrPfx = "addr/"
+	// hintRemovedPfx + a node ID marks a node an operator removed; its
+	// value is the index of the removal.
+	hintRemovedPfx = "removed/"
 )
 
 func (w *writer) hint(key string) uint64 {

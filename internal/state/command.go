@@ -37,6 +37,11 @@ const (
 	OpNodeStatus OpKind = "node_status"
 	// OpDeleteNode removes the node ID.
 	OpDeleteNode OpKind = "delete_node"
+	// OpRemoveNode removes the node ID for good (an operator's node rm):
+	// the ID is remembered, and OpRegisterNode refuses it from then on
+	// (ErrRemoved), on every manager and after any restart, since the
+	// node's certificate stays valid until it expires.
+	OpRemoveNode OpKind = "remove_node"
 	// OpRegisterNode records what Node says of itself (description and
 	// status): a node that exists keeps its Spec, which only an operator
 	// sets (OpNodeSpec); a new one gets Node's.

@@ -31,6 +31,8 @@ var (
 	// ErrExhausted refuses an allocation for which nothing is free: no
 	// subnet, address, VXLAN ID or published port.
 	ErrExhausted = allocator.ErrExhausted
+	// ErrRemoved refuses registering a node an operator removed.
+	ErrRemoved = errors.New("node removed from the cluster")
 	// ErrPoolFixed refuses a change of the cluster's address pool.
 	ErrPoolFixed = errors.New("address pool cannot change")
 )

@@ -274,3 +274,44 @@ func TestFSMRestoreRefusesNullAndIDLessObjects(t *testing.T) {
 		})
 	}
 }
+
+// A node an operator removed never registers again, also on a replica
+// restored from a snapshot (a restarted or new manager); a node deleted
+// only to free its place in the table (OpDeleteNode) may come back.
+func TestFSMRemovedNodeNeverRegistersAgain(t *testing.T) {
+	src := state.NewFSM(state.NewStore())
+	reg := func(f *state.FSM, index uint64, id string) error {
+		return applyLog(t, f, index, &state.Command{Time: step(int(index)), Atomic: true, Ops: []state.Op{
+			{Kind: state.OpRegisterNode, Node: &api.Node{ID: id, Spec: api.NodeSpec{Role: api.RoleWorker}}}}}).Err
+	}
+	for i, id := range []string{"n1", "n2"} {
+		if err := reg(src, uint64(i+1), id); err != nil {
+			t.Fatalf("register %s: %v", id, err)
+		}
+	}
+	applyLog(t, src, 3, &state.Command{Time: step(3), Atomic: true, Ops: []state.Op{{Kind: state.OpRemoveNode, ID: "n1"}, {Kind: state.OpDeleteNode, ID: "n2"}}})
+	if tx := src.Store().Read(); tx.Node("n1") != nil || !tx.NodeRemoved("n1") || tx.NodeRemoved("n2") {
+		t.Fatalf("after remove n1, delete n2: n1 %v removed %v, n2 removed %v", tx.Node("n1"), tx.NodeRemoved("n1"), tx.NodeRemoved("n2"))
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatalf("persist: %v", err)
+	}
+	dst := state.NewFSM(state.NewStore())
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if err := reg(dst, 4, "n1"); !errors.Is(err, state.ErrRemoved) {
+		t.Fatalf("register the removed n1 on a restored replica: %v, want ErrRemoved", err)
+	}
+	if dst.Store().Read().Node("n1") != nil {
+		t.Fatal("the refused registration wrote n1")
+	}
+	if err := reg(dst, 5, "n2"); err != nil {
+		t.Fatalf("register n2, deleted to free its place: %v", err)
+	}
+}

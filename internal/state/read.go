@@ -143,6 +143,13 @@ func (r *ReadTx) Node(id string) *api.Node {
 	return raw.(*api.Node)
 }
 
+// NodeRemoved reports whether an operator removed node id
+// (OpRemoveNode): it may never register again.
+func (r *ReadTx) NodeRemoved(id string) bool {
+	raw, _ := r.txn.First(tableHints, "id", hintRemovedPfx+id)
+	return raw != nil
+}
+
 // FindNode resolves a node ID, unique ID prefix or hostname.
 func (r *ReadTx) FindNode(ref string) (*api.Node, error) {
 	if n := r.Node(ref); n != nil {

@@ -47,6 +47,8 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeStatus(op.ID, op.NodeStatus)
 	case OpDeleteNode:
 		return w.deleteNode(op.ID)
+	case OpRemoveNode:
+		return w.removeNode(op.ID)
 	case OpRegisterNode:
 		return w.registerNode(op.Node)
 	case OpNodeSpec:
@@ -383,6 +385,9 @@ func (w *writer) registerNode(in *api.Node) error {
 	if in == nil || in.ID == "" {
 		return fmt.Errorf("register node: missing node")
 	}
+	if w.first(tableHints, "id", hintRemovedPfx+in.ID) != nil {
+		return fmt.Errorf("register node %s: %w", in.ID, ErrRemoved)
+	}
 	n := *in
 	if cur, _ := w.node(in.ID); cur != nil {
 		n.Spec = cur.Spec
@@ -427,6 +432,16 @@ func (w *writer) nodeStatus(id string, st *api.NodeStatus) error {
 	}
 	w.emit(api.EventNode, api.ActionUpdate, n.ID, nil, nil, &n)
 	return nil
+}
+
+// removeNode deletes node id and remembers it (a hint, which snapshots
+// keep) so that it never registers again. Tombstones are never dropped:
+// removals are rare operator acts, and a tombstone is a few bytes.
+func (w *writer) removeNode(id string) error {
+	if err := w.deleteNode(id); err != nil {
+		return err
+	}
+	return w.setHint(hintRemovedPfx+id, w.index)
 }
 
 func (w *writer) deleteNode(id string) error {
