@@ -19,8 +19,7 @@ const managerName = string(RoleManager) + ".shoal"
 // must present a certificate of this cluster; without, a client may come
 // without one (to join with a token), and handlers must ask PeerIdentity.
 func ServerConfig(id *NodeIdentity, requireCert bool) *tls.Config {
-	cert := id.Cert
-	cert.Certificate = append(append([][]byte(nil), cert.Certificate[0]), id.Root.Cert.Raw)
+	cert := serverChain(id)
 	auth := tls.VerifyClientCertIfGiven
 	if requireCert {
 		auth = tls.RequireAndVerifyClientCert
@@ -102,4 +101,12 @@ func PeerIdentity(root *RootCA, cs *tls.ConnectionState, now time.Time) (Identit
 		return Identity{}, errors.New("not a TLS connection")
 	}
 	return root.Verify(cs.PeerCertificates, now)
+}
+
+// serverChain is id's certificate with the root appended, so that a
+// joining node that has only a token's digest can check the chain.
+func serverChain(id *NodeIdentity) tls.Certificate {
+	cert := id.Cert
+	cert.Certificate = append(append([][]byte(nil), cert.Certificate[0]), id.Root.Cert.Raw)
+	return cert
 }

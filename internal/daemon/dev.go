@@ -114,7 +114,7 @@ type Dev struct {
 	// issuer admits agents by joinToken and signs their certificates;
 	// self is this manager's certificate, shown on the agent port.
 	issuer *ca.Issuer
-	self   *ca.NodeIdentity
+	self   *ca.SelfCert
 	// agentAddr is where agents are served, empty when they are not.
 	agentAddr string
 	agentLink *agentlink.Server
@@ -403,7 +403,7 @@ func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 	// handshake is bounded by ReadHeaderTimeout. HTTP/1.1 only, so a
 	// connection is one agent call at a time, as the limits assume.
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.agentLink, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
-		TLSConfig:    ca.ServerConfig(d.self, false),
+		TLSConfig:    d.self.ServerConfig(false),
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)

@@ -36,7 +36,7 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if replaced {
 		d.log.Warn("the join token was replaced by one naming the cluster CA: agents that joined before must join again with the new token", "file", tokenPath)
 	}
-	if d.self, err = ca.IssueSelf(root, d.nodeID, now); err != nil {
+	if d.self, err = ca.NewSelfCert(root, d.nodeID, nil); err != nil {
 		return err
 	}
 	d.joinToken = tok.String()

@@ -1,0 +1,65 @@
+package ca
+
+import (
+	"crypto/tls"
+	"sync"
+	"time"
+)
+
+// SelfCert is a manager's own certificate for its listeners, issued by
+// the root it holds and issued again once it is due for renewal, so a
+// manager that runs longer than a certificate's life keeps a valid one.
+type SelfCert struct {
+	root   *RootCA
+	nodeID string
+	now    func() time.Time
+
+	mu  sync.Mutex
+	cur *NodeIdentity
+}
+
+// NewSelfCert issues the manager nodeID's first certificate from root.
+func NewSelfCert(root *RootCA, nodeID string, now func() time.Time) (*SelfCert, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &SelfCert{root: root, nodeID: nodeID, now: now}
+	id, err := IssueSelf(root, nodeID, now())
+	if err != nil {
+		return nil, err
+	}
+	s.cur = id
+	return s, nil
+}
+
+// Identity returns the current certificate, first issuing a new one when
+// the current is past the middle of its life. If issuing fails, the
+// current one is kept (it is still valid for a while) and the error is
+// returned with it.
+func (s *SelfCert) Identity() (*NodeIdentity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if !NeedsRenewal(s.cur.Cert.Leaf, now, 0) {
+		return s.cur, nil
+	}
+	id, err := IssueSelf(s.root, s.nodeID, now)
+	if err != nil {
+		return s.cur, err
+	}
+	s.cur = id
+	return id, nil
+}
+
+// ServerConfig is ServerConfig of the current certificate, whose
+// certificate is looked up (and renewed when due) at every handshake.
+func (s *SelfCert) ServerConfig(requireCert bool) *tls.Config {
+	cfg := ServerConfig(s.cur, requireCert)
+	cfg.Certificates = nil
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		id, _ := s.Identity()
+		cert := serverChain(id)
+		return &cert, nil
+	}
+	return cfg
+}
