@@ -128,3 +128,47 @@ func TestTaskWhoseNetworksFailIsFailed(t *testing.T) {
 		t.Fatalf("task status %+v, want failed with the attach error", got.Status)
 	}
 }
+
+// reusedRuntime gives a task's namespace path from a new PID on every
+// call after the first, as when its container died and its PID was taken
+// while it was plumbed.
+type reusedRuntime struct {
+	*process.Runtime
+	mu    sync.Mutex
+	calls int
+}
+
+func (r *reusedRuntime) NetNS(ctx context.Context, id string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	return fmt.Sprintf("/proc/%d/ns/net", 100+r.calls), nil
+}
+
+// A task whose namespace path changed while it was plumbed (its PID
+// reused) is detached and failed: the plumbing may be in a stranger's
+// namespace.
+func TestTaskWhosePIDChangedWhilePlumbedIsDetachedAndFailed(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	rt, err := process.New(e.root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{&reusedRuntime{Runtime: rt}},
+		Manager: manager{e.d}, Logger: quiet, Networks: f})
+	ctx, cancel := context.WithCancel(context.Background())
+	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
+	go func() { ra.done <- a.Run(ctx) }()
+	t.Cleanup(ra.stop)
+	tk := e.assignNetTask()
+	got := e.waitState(tk.ID, api.TaskStateFailed)
+	if !strings.Contains(got.Status.Err, "process changed") {
+		t.Fatalf("task status %+v, want failed as its process changed while plumbed", got.Status)
+	}
+	select {
+	case <-f.detached:
+	case <-testCtx(t).Done():
+		t.Fatalf("the task was never detached: %q", f.log())
+	}
+}
