@@ -10,8 +10,9 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-// udpNamed answers every datagram with its name, until the test ends.
-func udpNamed(t *testing.T, name string) string {
+// udpBackend answers every datagram with reply(datagram), until the test
+// ends, and returns its address.
+func udpBackend(t *testing.T, reply func([]byte) []byte) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -23,15 +24,20 @@ func udpNamed(t *testing.T, name string) string {
 		defer wg.Done()
 		buf := make([]byte, 2048)
 		for {
-			_, from, err := pc.ReadFrom(buf)
+			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
 				return
 			}
-			pc.WriteTo([]byte(name), from)
+			pc.WriteTo(reply(buf[:n]), from)
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); wg.Wait() })
 	return pc.LocalAddr().String()
+}
+
+// udpNamed answers every datagram with its name.
+func udpNamed(t *testing.T, name string) string {
+	return udpBackend(t, func([]byte) []byte { return []byte(name) })
 }
 
 // A client that keeps sending holds its flow, but not to a task gone from
