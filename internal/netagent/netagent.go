@@ -189,24 +189,27 @@ func (a *Agent) Attach(req Request) error {
 			nsFile.Close()
 		}
 	}()
+	// A network made for this task alone goes again if the task cannot
+	// be plumbed.
+	fail := func(err error) error { return errors.Join(err, a.removeUnused()) }
 	for _, nw := range nws {
 		if err := a.node.EnsureNetwork(nw); err != nil {
-			return fmt.Errorf("attach task %s: %w", t.ID, err)
+			return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 		}
 	}
 	obs, err := a.node.Observe()
 	if err != nil {
-		return fmt.Errorf("attach task %s: %w", t.ID, err)
+		return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 	}
 	want := netIDs(eps)
 	if have, ok := obs.Tasks[t.ID]; !ok || !slices.Equal(have, want) {
 		if ok {
 			if err := a.node.Detach(t.ID); err != nil {
-				return err
+				return fail(err)
 			}
 		}
 		if err := a.node.Attach(t.ID, nsPath, eps); err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	tn, err := a.serveDNS(t.ID, nsPath)

@@ -81,3 +81,20 @@ func TestVIPRulesStayInTheAttachedNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A task whose plumbing fails leaves no network behind that only it
+// would have used.
+func TestFailedAttachLeavesNoNetwork(t *testing.T) {
+	w := newWorld(t)
+	node := w.ns(t, "node")
+	a := newAgent(t, w, node)
+	defer a.Close()
+	bad := task("bad", "a", "10.99.0.5/24") // not in appnet's 10.77.1.0/24
+	err := a.Attach(netagent.Request{Task: bad, Networks: map[string]*api.Network{"net1": appnet}, NetNS: w.ns(t, "bad")})
+	if err == nil {
+		t.Fatal("a task with an address outside its network's subnet was attached")
+	}
+	if got := links(t, node); got != "" {
+		t.Errorf("after a failed attach the node has %q, want nothing", got)
+	}
+}
