@@ -68,7 +68,7 @@ func (f *fakeNet) Detach(id string) error {
 
 func (f *fakeNet) Prune(keep func(string) bool) error { return nil }
 
-func (e *env) startNetAgent(net agent.Networker) {
+func (e *env) startNetAgent(net agent.Networker) *runningAgent {
 	e.t.Helper()
 	rt, err := process.New(e.root, "127.0.0.1")
 	if err != nil {
@@ -80,6 +80,7 @@ func (e *env) startNetAgent(net agent.Networker) {
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { ra.done <- a.Run(ctx) }()
 	e.t.Cleanup(ra.stop)
+	return ra
 }
 
 func (e *env) assignNetTask() *api.Task {
@@ -170,5 +171,24 @@ func TestTaskWhosePIDChangedWhilePlumbedIsDetachedAndFailed(t *testing.T) {
 	case <-f.detached:
 	case <-testCtx(t).Done():
 		t.Fatalf("the task was never detached: %q", f.log())
+	}
+}
+
+// A task that died while no agent ran is detached by the next agent once
+// it reports it: nothing else would remove its networks.
+func TestTaskThatDiedWhileDownIsDetached(t *testing.T) {
+	e := newEnv(t)
+	first := e.startNetAgent(&fakeNet{store: e.store, detached: make(chan struct{})})
+	tk := e.assignNetTask()
+	pid := pidOf(t, e.waitState(tk.ID, api.TaskStateRunning))
+	killWhileDown(t, first, pid, tk.ID)
+
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	e.startNetAgent(f)
+	e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	select {
+	case <-f.detached:
+	case <-testCtx(t).Done():
+		t.Fatalf("the task that died while no agent ran was never detached: %q", f.log())
 	}
 }
