@@ -115,7 +115,11 @@ func ValidateLabelLimits(field string, m map[string]string) error {
 func (s *ServiceSpec) checkLimits() []error {
 	l := &limits{}
 	if n := s.Mode.Replicas(); n > MaxReplicas {
-		l.add("replicas: %d, more than the %d allowed", n, MaxReplicas)
+		field := "replicas"
+		if s.Mode.ReplicatedJob != nil {
+			field = "total-completions"
+		}
+		l.add("%s: %d, more than the %d allowed", field, n, MaxReplicas)
 	}
 	if j := s.Mode.ReplicatedJob; j != nil && j.MaxConcurrent > MaxReplicas {
 		l.add("max-concurrent: %d, more than the %d allowed", j.MaxConcurrent, MaxReplicas)

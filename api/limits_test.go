@@ -55,6 +55,13 @@ func limitCases() []limitCase {
 	}
 	return []limitCase{
 		{"replicas", func(s *api.ServiceSpec, n int) { s.Mode.Replicated.Replicas = uint64(n) }, api.MaxReplicas, "replicas: 100001, more than the 100000 allowed"},
+		{"max-concurrent", func(s *api.ServiceSpec, n int) {
+			s.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: uint64(n), TotalCompletions: 1}}
+		}, api.MaxReplicas, "max-concurrent: 100001, more than the 100000 allowed"},
+		// Named as the user set it, not as replicas.
+		{"total-completions", func(s *api.ServiceSpec, n int) {
+			s.Mode = api.ServiceMode{ReplicatedJob: &api.ReplicatedJob{TotalCompletions: uint64(n)}}
+		}, api.MaxReplicas, "total-completions: 100001, more than the 100000 allowed"},
 		{"service labels", func(s *api.ServiceSpec, n int) { s.Labels = labelMap(n, 4, 1) }, api.MaxLabels, "labels: 1001 entries, more than the 1000 allowed"},
 		{"service label key", func(s *api.ServiceSpec, n int) { s.Labels = labelMap(1, n, 1) }, api.MaxNameLen, "labels: key"},
 		{"service label value", func(s *api.ServiceSpec, n int) { s.Labels = labelMap(1, 4, n) }, api.MaxValueLen, "labels: value"},

@@ -315,6 +315,14 @@ func (a *Agent) discardAndReport(ctx context.Context, r *runner, s survivor, t *
 	grace := stopGrace(t)
 	stopCtx, cancel := context.WithTimeout(ctx, grace+30*time.Second)
 	defer cancel()
+	if r.networked(t) {
+		// Prune kept its plumbing: the cluster still had it running.
+		defer func() {
+			if ctx.Err() == nil {
+				r.detach()
+			}
+		}()
+	}
 	if s.h.Running {
 		if err := s.rt.Stop(stopCtx, t.ID, grace); err != nil {
 			a.log.Warn("stop survivor", "task", t.ID, "err", err)

@@ -496,23 +496,28 @@ func TestRestartStopsUnknownSurvivor(t *testing.T) {
 	}
 }
 
+// killWhileDown stops the agent, then kills its task's process pid. The
+// old runtime, still its parent here, records how.
+func killWhileDown(t *testing.T, a *runningAgent, pid int, taskID string) {
+	t.Helper()
+	a.cancel()
+	<-a.done
+	a.closed = true
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.rt.Wait(testCtx(t), taskID); err != nil {
+		t.Fatal(err)
+	}
+	a.rt.Close()
+}
+
 func TestRestartReportsTaskThatDiedWhileDown(t *testing.T) {
 	e := newEnv(t)
 	first := e.startAgent()
 	tk := e.assignTask(cmd("sleep", "1000"))
 	pid := pidOf(t, e.waitState(tk.ID, api.TaskStateRunning))
-	first.cancel()
-	<-first.done
-	first.closed = true
-	// The process dies while no agent runs. The old runtime, still its
-	// parent here, records how.
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.rt.Wait(testCtx(t), tk.ID); err != nil {
-		t.Fatal(err)
-	}
-	first.rt.Close()
+	killWhileDown(t, first, pid, tk.ID)
 
 	e.startAgent()
 	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })

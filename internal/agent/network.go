@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -76,12 +77,29 @@ func (r *runner) sandbox(t *api.Task) (*runtime.Sandbox, error) {
 }
 
 // attach plumbs the started task into its networks and serves its DNS.
+//
+// The namespace path names the task's process (/proc/PID/ns/net): should
+// the task die and its PID be reused before Attach opened it, the
+// plumbing would go into a stranger's namespace. So the path is asked for
+// again once plumbed: the same path of a still running task means the
+// PID was held throughout, and the namespace Attach holds is the task's.
 func (r *runner) attach(ctx context.Context, t *api.Task) error {
-	ns, err := r.rt.(runtime.NetNamespacer).NetNS(ctx, r.id)
+	nsr := r.rt.(runtime.NetNamespacer)
+	ns, err := nsr.NetNS(ctx, r.id)
 	if err != nil {
 		return err
 	}
-	return r.net.Attach(netagent.Request{Task: t, Networks: r.networks(t), NetNS: ns, EngineRoute: true})
+	if err := r.net.Attach(netagent.Request{Task: t, Networks: r.networks(t), NetNS: ns, EngineRoute: true}); err != nil {
+		return err
+	}
+	again, err := nsr.NetNS(ctx, r.id)
+	if err == nil && again != ns {
+		err = fmt.Errorf("its process changed while it was plumbed (namespace %s, now %s)", ns, again)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("task %s: %w", r.id, err), r.net.Detach(r.id))
+	}
+	return nil
 }
 
 // detach removes the stopped task's plumbing.

@@ -68,7 +68,7 @@ func (f *fakeNet) Detach(id string) error {
 
 func (f *fakeNet) Prune(keep func(string) bool) error { return nil }
 
-func (e *env) startNetAgent(net agent.Networker) {
+func (e *env) startNetAgent(net agent.Networker) *runningAgent {
 	e.t.Helper()
 	rt, err := process.New(e.root, "127.0.0.1")
 	if err != nil {
@@ -80,6 +80,7 @@ func (e *env) startNetAgent(net agent.Networker) {
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { ra.done <- a.Run(ctx) }()
 	e.t.Cleanup(ra.stop)
+	return ra
 }
 
 func (e *env) assignNetTask() *api.Task {
@@ -126,5 +127,68 @@ func TestTaskWhoseNetworksFailIsFailed(t *testing.T) {
 	got := e.waitState(tk.ID, api.TaskStateFailed)
 	if got.Status.State != api.TaskStateFailed || !strings.Contains(got.Status.Err, "veth refused") || !strings.Contains(got.Status.Message, "networks") {
 		t.Fatalf("task status %+v, want failed with the attach error", got.Status)
+	}
+}
+
+// reusedRuntime gives a task's namespace path from a new PID on every
+// call after the first, as when its container died and its PID was taken
+// while it was plumbed.
+type reusedRuntime struct {
+	*process.Runtime
+	mu    sync.Mutex
+	calls int
+}
+
+func (r *reusedRuntime) NetNS(ctx context.Context, id string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	return fmt.Sprintf("/proc/%d/ns/net", 100+r.calls), nil
+}
+
+// A task whose namespace path changed while it was plumbed (its PID
+// reused) is detached and failed: the plumbing may be in a stranger's
+// namespace.
+func TestTaskWhosePIDChangedWhilePlumbedIsDetachedAndFailed(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	rt, err := process.New(e.root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{&reusedRuntime{Runtime: rt}},
+		Manager: manager{e.d}, Logger: quiet, Networks: f})
+	ctx, cancel := context.WithCancel(context.Background())
+	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
+	go func() { ra.done <- a.Run(ctx) }()
+	t.Cleanup(ra.stop)
+	tk := e.assignNetTask()
+	got := e.waitState(tk.ID, api.TaskStateFailed)
+	if !strings.Contains(got.Status.Err, "process changed") {
+		t.Fatalf("task status %+v, want failed as its process changed while plumbed", got.Status)
+	}
+	select {
+	case <-f.detached:
+	case <-testCtx(t).Done():
+		t.Fatalf("the task was never detached: %q", f.log())
+	}
+}
+
+// A task that died while no agent ran is detached by the next agent once
+// it reports it: nothing else would remove its networks.
+func TestTaskThatDiedWhileDownIsDetached(t *testing.T) {
+	e := newEnv(t)
+	first := e.startNetAgent(&fakeNet{store: e.store, detached: make(chan struct{})})
+	tk := e.assignNetTask()
+	pid := pidOf(t, e.waitState(tk.ID, api.TaskStateRunning))
+	killWhileDown(t, first, pid, tk.ID)
+
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	e.startNetAgent(f)
+	e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	select {
+	case <-f.detached:
+	case <-testCtx(t).Done():
+		t.Fatalf("the task that died while no agent ran was never detached: %q", f.log())
 	}
 }

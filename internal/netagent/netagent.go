@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -61,8 +62,12 @@ type Agent struct {
 
 // taskNet is an attached task as this Agent knows it.
 type taskNet struct {
-	nets  []string // its network IDs, sorted
+	nets []string // its network IDs, sorted
+	// netns is the path of its namespace through ns (/proc/self/fd/N):
+	// the path the runtime gave (/proc/PID/ns/net) names another
+	// namespace once the task's process is gone and its PID reused.
 	netns string
+	ns    *os.File
 	// vips is its VIP rules as last written (render), once written.
 	vips        string
 	vipsWritten bool
@@ -110,6 +115,7 @@ func (a *Agent) Close() error {
 	a.mu.Lock()
 	for _, tn := range a.tasks {
 		<-tn.done
+		tn.ns.Close()
 	}
 	a.tasks = map[string]*taskNet{}
 	a.mu.Unlock()
@@ -170,37 +176,54 @@ func (a *Agent) Attach(req Request) error {
 	if tn := a.tasks[t.ID]; tn != nil {
 		a.stopDNS(t.ID, tn)
 	}
+	// Every step below, and every later VIP rewrite, enters the
+	// namespace by this descriptor: the one the path named now.
+	nsFile, err := os.Open(req.NetNS)
+	if err != nil {
+		return fmt.Errorf("attach task %s: open its network namespace: %w", t.ID, err)
+	}
+	nsPath := fmt.Sprintf("/proc/self/fd/%d", nsFile.Fd())
+	attached := false
+	defer func() {
+		if !attached {
+			nsFile.Close()
+		}
+	}()
+	// A network made for this task alone goes again if the task cannot
+	// be plumbed.
+	fail := func(err error) error { return errors.Join(err, a.removeUnused()) }
 	for _, nw := range nws {
 		if err := a.node.EnsureNetwork(nw); err != nil {
-			return fmt.Errorf("attach task %s: %w", t.ID, err)
+			return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 		}
 	}
 	obs, err := a.node.Observe()
 	if err != nil {
-		return fmt.Errorf("attach task %s: %w", t.ID, err)
+		return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 	}
 	want := netIDs(eps)
 	if have, ok := obs.Tasks[t.ID]; !ok || !slices.Equal(have, want) {
 		if ok {
 			if err := a.node.Detach(t.ID); err != nil {
-				return err
+				return fail(err)
 			}
 		}
-		if err := a.node.Attach(t.ID, req.NetNS, eps); err != nil {
-			return err
+		if err := a.node.Attach(t.ID, nsPath, eps); err != nil {
+			return fail(err)
 		}
 	}
-	tn, err := a.serveDNS(t.ID, req.NetNS)
+	tn, err := a.serveDNS(t.ID, nsPath)
 	if err != nil {
 		return errors.Join(fmt.Errorf("attach task %s: %w", t.ID, err), a.detachLocked(t.ID))
 	}
-	tn.nets, tn.netns = want, req.NetNS
+	tn.nets, tn.netns, tn.ns = want, nsPath, nsFile
 	if err := a.programVIPs(tn); err != nil {
 		tn.stopDNS()
 		<-tn.done
 		return errors.Join(fmt.Errorf("attach task %s: %w", t.ID, err), a.detachLocked(t.ID))
 	}
 	a.tasks[t.ID] = tn
+	attached = true
 	return nil
 }
 
@@ -302,6 +325,7 @@ func (a *Agent) serveDNS(taskID, nsPath string) (*taskNet, error) {
 func (a *Agent) stopDNS(taskID string, tn *taskNet) {
 	tn.stopDNS()
 	<-tn.done
+	tn.ns.Close()
 	delete(a.tasks, taskID)
 }
 

@@ -368,29 +368,11 @@ func TestPortHeldElsewhereIsRetriedOnTheNextChange(t *testing.T) {
 }
 
 func TestUDPFlowsReachTheTaskAndRepliesComeBack(t *testing.T) {
-	// A UDP echo backend.
-	bc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := bc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			bc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
-		}
-	}()
-	defer func() { bc.Close(); wg.Wait() }()
+	backend := udpBackend(t, func(d []byte) []byte { return append([]byte("echo:"), d...) })
 	m := newMesh(t, Options{UDPIdleTimeout: 300 * time.Millisecond})
 	p := freePort(t, "udp")
 	m.Reset([]*api.Service{service("dns", api.PortConfig{TargetPort: 53, PublishedPort: p, Protocol: "udp"})},
-		[]*api.Task{runningTask("t", "dns", 53, "udp", bc.LocalAddr().String())})
+		[]*api.Task{runningTask("t", "dns", 53, "udp", backend)})
 	for _, client := range []string{"one", "two"} {
 		c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(int(p)))
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,21 @@ type flow struct {
 	b      *backend
 	bc     *net.UDPConn
 	last   atomic.Int64 // unix nanoseconds of the last datagram either way
+	// pool is the last pool b was found in (under udpPort.mu).
+	pool *pool
+}
+
+// inPool reports whether the flow's backend is still in pl. udpPort.mu
+// held.
+func (f *flow) inPool(pl *pool) bool {
+	if pl == f.pool {
+		return true
+	}
+	if pl == nil || !slices.Contains(pl.backends, f.b) {
+		return false
+	}
+	f.pool = pl
+	return true
 }
 
 // serveUDP reads the client datagrams on u until it is closed.
@@ -84,7 +100,13 @@ func (m *Mesh) flowFor(p *port, u *udpPort, client netip.AddrPort) *flow {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if f := u.flows[client]; f != nil {
-		return f
+		if f.inPool(p.pool.Load()) {
+			return f
+		}
+		// Its task left the service: a task gone with its node sends no
+		// ICMP, so a client that keeps sending would never leave it.
+		delete(u.flows, client)
+		_ = f.bc.Close()
 	}
 	if u.shut {
 		return nil
@@ -112,7 +134,7 @@ func (m *Mesh) flowFor(p *port, u *udpPort, client netip.AddrPort) *flow {
 			m.log.Debug("published port: backend socket failed; trying another task", "port", p.key.String(), "task", b.taskID, "err", err)
 			continue
 		}
-		f := &flow{client: client, b: b, bc: bc}
+		f := &flow{client: client, b: b, bc: bc, pool: pl}
 		f.last.Store(time.Now().UnixNano())
 		b.active.Add(1)
 		u.flows[client] = f
