@@ -713,6 +713,17 @@ func (c *cluster) firstOf(v uint64) *api.Task {
 	return nil
 }
 
+// failedOf returns the IDs of the tasks of version v that failed.
+func (c *cluster) failedOf(v uint64) []string {
+	var ids []string
+	for _, t := range c.tasks() {
+		if t.SpecVersion == v && t.Status.State == api.TaskStateFailed {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids
+}
+
 // statesSince returns the update states seen from index i of c.states.
 func (c *cluster) statesSince(i int) []string { return append([]string(nil), c.states[i:]...) }
 
