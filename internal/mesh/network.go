@@ -118,7 +118,7 @@ func (n *Node) makeNetwork(nw Network) (created bool, err error) {
 // back in order.
 func (n *Node) setAddresses(link netlink.Link, want []netip.Prefix) error {
 	name := link.Attrs().Name
-	have, err := n.nl.AddrList(link, netlink.FAMILY_V4)
+	have, err := addresses(n.nl, link, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", name, err)
 	}
@@ -255,7 +255,7 @@ func (n *Node) networks() ([]Network, error) {
 		}
 		gw, _ := netip.ParseAddr(kv["gw"])
 		nw := Network{ID: kv["net"], VNI: uint32(vni), Internal: kv["internal"] == "1", Gateway: gw}
-		addrs, err := n.nl.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := addresses(n.nl, l, netlink.FAMILY_V4)
 		if err != nil {
 			return nil, fmt.Errorf("list addresses of %s: %w", name, err)
 		}

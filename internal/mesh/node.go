@@ -88,29 +88,36 @@ const dumpRetries = 5
 
 // links lists the links of the namespace h works in.
 func links(h *netlink.Handle) ([]netlink.Link, error) {
-	for i := 0; ; i++ {
-		ls, err := h.LinkList()
-		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list links: %w", err)
-		}
-		return ls, nil
+	ls, err := retryDump(h.LinkList)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
 	}
+	return ls, nil
 }
 
 // neighbours lists the neighbour entries of family on a link.
 func neighbours(h *netlink.Handle, index, family int) ([]netlink.Neigh, error) {
+	ns, err := retryDump(func() ([]netlink.Neigh, error) { return h.NeighList(index, family) })
+	if err != nil {
+		return nil, fmt.Errorf("list neighbours: %w", err)
+	}
+	return ns, nil
+}
+
+// addresses lists the addresses of family on link.
+func addresses(h *netlink.Handle, link netlink.Link, family int) ([]netlink.Addr, error) {
+	return retryDump(func() ([]netlink.Addr, error) { return h.AddrList(link, family) })
+}
+
+// retryDump runs a netlink dump again when the kernel interrupted it
+// (what it listed changed meanwhile), at most dumpRetries times.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 	for i := 0; ; i++ {
-		ns, err := h.NeighList(index, family)
+		out, err := dump()
 		if errors.Is(err, netlink.ErrDumpInterrupted) && i < dumpRetries {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("list neighbours: %w", err)
-		}
-		return ns, nil
+		return out, err
 	}
 }
 

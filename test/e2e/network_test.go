@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,6 +57,11 @@ func plumbing(t *testing.T) string {
 	t.Helper()
 	var out []string
 	ls, err := netlink.LinkList()
+	// Other tests change links meanwhile; the kernel then interrupts the
+	// dump, which is worth another try.
+	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		ls, err = netlink.LinkList()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +225,9 @@ func listenOutside(t *testing.T) string {
 		t.Skipf("no docker0 bridge: %v", err)
 	}
 	addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
+	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		addrs, err = netlink.AddrList(br, netlink.FAMILY_V4)
+	}
 	if err != nil || len(addrs) == 0 {
 		t.Skipf("docker0 has no IPv4 address: %v", err)
 	}
