@@ -17,8 +17,11 @@ func TestRestartCleanupDoesNotBlockAssignments(t *testing.T) {
 	e := newEnv(t)
 	first := e.startAgent()
 	grace := api.Duration(time.Hour)
-	stubborn := cmd("/bin/sh", "-c", `trap "" TERM; sleep 1000`)
+	// Running only once the trap is set (its health check sees the file
+	// made after it): a SIGTERM that came before would end it at once.
+	stubborn := cmd("/bin/sh", "-c", `trap "" TERM; touch ready; exec sleep 1000`)
 	stubborn.StopGracePeriod = &grace
+	stubborn.Healthcheck = &api.HealthCheck{Test: []string{"CMD-SHELL", "test -f ready"}, Interval: api.DurationPtr(50 * time.Millisecond), StartInterval: api.DurationPtr(50 * time.Millisecond)}
 	var left []*api.Task
 	for i := 0; i < 3; i++ {
 		tk := e.assignTask(stubborn)
