@@ -48,10 +48,21 @@ func (s *sim) settleWatching(check func()) {
 // drainNode1 settles replicas on node1, adds an active node2 and drains
 // node1 (the scheduler's part, placing on node2, is played by the sim).
 func drainNode1(t *testing.T, order string) *sim {
+	if order == "" {
+		return drainNode1With(t, nil)
+	}
+	return drainNode1With(t, func(spec *api.ServiceSpec) {
+		spec.UpdateConfig = &api.UpdateConfig{Parallelism: 1, Order: order}
+	})
+}
+
+// drainNode1With is drainNode1 for a service whose spec change made
+// first (nil: none).
+func drainNode1With(t *testing.T, change func(*api.ServiceSpec)) *sim {
 	s := newSim(t, 2, nil)
-	if order != "" {
+	if change != nil {
 		cur := *s.store.Read().Service(s.svcID)
-		cur.Spec.UpdateConfig = &api.UpdateConfig{Parallelism: 1, Order: order}
+		change(&cur.Spec)
 		s.write(state.Op{Kind: state.OpUpdateService, Service: &cur})
 	}
 	s.settle()
@@ -142,14 +153,9 @@ func TestRemovedNodeTasksOrphanedAndReplaced(t *testing.T) {
 // Drain is the operator moving tasks, not a failure: the slots are
 // refilled elsewhere whatever the restart condition, none included.
 func TestDrainMovesTasksWhateverTheRestartCondition(t *testing.T) {
-	s := newSim(t, 2, nil)
-	cur := *s.store.Read().Service(s.svcID)
-	cur.Spec.TaskTemplate.RestartPolicy = &api.RestartPolicy{Condition: api.RestartConditionNone}
-	s.write(state.Op{Kind: state.OpUpdateService, Service: &cur})
-	s.settle()
-	s.write(state.Op{Kind: state.OpUpsertNode, Node: node("node2", api.AvailabilityActive, api.NodeStateReady, nil)})
-	s.write(state.Op{Kind: state.OpNodeSpec, ID: "node1", NodeSpec: &api.NodeSpec{Role: api.RoleManager, Availability: api.AvailabilityDrain}})
-	s.node = "node2"
+	s := drainNode1With(t, func(spec *api.ServiceSpec) {
+		spec.TaskTemplate.RestartPolicy = &api.RestartPolicy{Condition: api.RestartConditionNone}
+	})
 	s.settle()
 	checkAllOn(t, s, 2, "node2")
 }
