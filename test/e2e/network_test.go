@@ -222,14 +222,14 @@ func listenOutside(t *testing.T) string {
 	t.Helper()
 	br, err := netlink.LinkByName("docker0")
 	if err != nil {
-		t.Skipf("no docker0 bridge: %v", err)
+		skipOrFail(t, "no docker0 bridge: %v", err)
 	}
 	addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
 	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
 		addrs, err = netlink.AddrList(br, netlink.FAMILY_V4)
 	}
 	if err != nil || len(addrs) == 0 {
-		t.Skipf("docker0 has no IPv4 address: %v", err)
+		skipOrFail(t, "docker0 has no IPv4 address: %v", err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(addrs[0].IP.String(), "0"))
 	if err != nil {
@@ -305,4 +305,14 @@ func waitPlumbing(t *testing.T, want string) {
 	if got := plumbing(t); got != want {
 		t.Errorf("the host holds\n%s\nwant as before\n%s", got, want)
 	}
+}
+
+// skipOrFail skips a test that needs what is missing, or fails it when
+// the run requires Docker (SHOAL_REQUIRE_DOCKER=1, as in CI).
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(testutil.EnvRequireDocker) == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
 }

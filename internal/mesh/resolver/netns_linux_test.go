@@ -26,12 +26,7 @@ type testNetns struct {
 
 func newTestNetns(t *testing.T) *testNetns {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv(testutil.EnvRequireDocker) == "1" {
-			t.Fatalf("network namespaces need root (%s=1)", testutil.EnvRequireDocker)
-		}
-		t.Skip("network namespaces need root")
-	}
+	testutil.RequireRoot(t)
 	ns := &testNetns{run: make(chan func())}
 	ready := make(chan error, 1)
 	exited := make(chan struct{})

@@ -116,9 +116,7 @@ func TestSecretsSwappedFolderGetsNothing(t *testing.T) {
 // A task that runs as another user reads its secrets (the node's folder
 // lets it through, the task's secrets folder is its own).
 func TestSecretsOfTaskAsAnotherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testutil.RequireRoot(t)
 	t.Parallel()
 	secretsRoot := shmRoot(t)
 	// As /dev/shm, the folder above the root lets everyone through.
