@@ -151,8 +151,12 @@ func (l *tcpLink) run(idle time.Duration) {
 func (l *tcpLink) copy(d, other *direction, idle time.Duration) {
 	for {
 		if idle > 0 {
+			// The write deadline lies a window past the read's: bytes
+			// read just before the window ended are still written (a
+			// deadline hit mid-write would drop them), and only a peer
+			// that took nothing for a whole window fails the write.
 			_ = d.src.SetReadDeadline(time.Now().Add(idle))
-			_ = d.dst.SetWriteDeadline(time.Now().Add(idle))
+			_ = d.dst.SetWriteDeadline(time.Now().Add(2 * idle))
 		}
 		n, err := io.Copy(d.dst, d.src)
 		switch {
