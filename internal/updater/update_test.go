@@ -714,7 +714,9 @@ func TestRollbackWhileOldTasksStop(t *testing.T) {
 // compares specs, not versions), so a failure in the first batch restarts
 // nothing else.
 func TestRollbackKeepsTasksTheUpdateNeverReached(t *testing.T) {
-	o := opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, FailureAction: api.FailureActionRollback}}
+	// The delay holds the second batch until the first task's crash is
+	// seen: batches move on once tasks run, and the crash comes after.
+	o := opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, Delay: dur(time.Second), FailureAction: api.FailureActionRollback}}
 	sim(t, o, func(t *testing.T, c *cluster) {
 		before := c.running()
 		v := c.image("v2")
