@@ -318,7 +318,11 @@ func TestMaxFailureRatio(t *testing.T) {
 					// policy: it is still one updated task that failed.
 					rp = nil
 				}
-				sim(t, opts{replicas: 4, restart: rp, update: &api.UpdateConfig{Parallelism: 1, MaxFailureRatio: 0.5}}, func(t *testing.T, c *cluster) {
+				// The delay holds each next batch until the last task's
+				// crash is seen: batches move on once tasks run, and a
+				// crash is reported after running.
+				u := &api.UpdateConfig{Parallelism: 1, Delay: dur(time.Second), MaxFailureRatio: 0.5}
+				sim(t, opts{replicas: 4, restart: rp, update: u}, func(t *testing.T, c *cluster) {
 					v := c.image("v2")
 					c.bad = func(t *api.Task) mode {
 						if t.SpecVersion == v && slices.Contains(tc.bad, t.Slot) {
