@@ -38,6 +38,9 @@ type Config struct {
 	// Transport carries RPCs to the other managers; nil is
 	// LocalTransport, for a one-manager cluster, which opens no port.
 	Transport Transport
+	// Join says this manager joins a cluster that exists: a new folder
+	// waits for the leader to add it instead of bootstrapping its own.
+	Join bool
 	// Logger receives Raft's own log lines (warnings and worse).
 	Logger *slog.Logger
 	// Fast shortens Raft's timeouts, for tests and one-node clusters.
@@ -118,7 +121,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 		logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if !existing {
+	if !existing && !cfg.Join {
 		// A folder written by an older shoal has a TCP address here; the
 		// address is a label on LocalTransport, and Raft finds itself in
 		// the configuration by its ID.
