@@ -216,7 +216,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager {
+	// A manager's own agent registers with its manager certificate
+	// (through the leader, while its manager follows); a worker's never
+	// speaks for a manager's node.
+	isManager := nodeOf(r).Role == ca.RoleManager
+	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager && !isManager {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
@@ -227,6 +231,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	// The worker token makes workers; a node that exists keeps its role.
 	reg.Role = api.RoleWorker
+	if isManager {
+		reg.Role = api.RoleManager
+	}
 	ds, err := s.d.Register(r.Context(), reg)
 	if err != nil {
 		switch {

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -77,4 +79,74 @@ func membershipErr(what string, err error) error {
 		return fmt.Errorf("%s: %w: %v", what, ErrNotLeader, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// leaderWatch tells waiters when Raft's idea of the leader changes.
+type leaderWatch struct {
+	obs  *raft.Observer
+	ch   chan raft.Observation
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+func watchLeader(r *raft.Raft) *leaderWatch {
+	w := &leaderWatch{ch: make(chan raft.Observation, 16), done: make(chan struct{}), changed: make(chan struct{})}
+	w.obs = raft.NewObserver(w.ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(w.obs)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-w.ch:
+				w.mu.Lock()
+				close(w.changed)
+				w.changed = make(chan struct{})
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *leaderWatch) next() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changed
+}
+
+func (w *leaderWatch) close(r *raft.Raft) {
+	w.once.Do(func() {
+		r.DeregisterObserver(w.obs)
+		close(w.done)
+	})
+	w.wg.Wait()
+}
+
+// LeaderChanged returns a channel closed at the next change of leader.
+func (r *Raft) LeaderChanged() <-chan struct{} { return r.leaders.next() }
+
+// WaitLeaderAddr returns the leader's address once one is known, or
+// ErrNoQuorum when none is by the time ctx ends.
+func (r *Raft) WaitLeaderAddr(ctx context.Context) (string, error) {
+	for {
+		ch := r.leaders.next()
+		if addr := r.LeaderAddr(); addr != "" {
+			return addr, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w (no leader elected)", ErrNoQuorum)
+		}
+	}
 }

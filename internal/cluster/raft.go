@@ -53,6 +53,7 @@ type Raft struct {
 	store     *state.Store
 	transport Transport
 	logs      *raftboltdb.BoltStore
+	leaders   *leaderWatch
 }
 
 // Open starts Raft on cfg.Dir, restoring state from its snapshots and log.
@@ -135,7 +136,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
-	return &Raft{raft: r, store: store, transport: transport, logs: logs}, nil
+	return &Raft{raft: r, store: store, transport: transport, logs: logs, leaders: watchLeader(r)}, nil
 }
 
 // restoreNewest restores the newest snapshot into the store before the log
@@ -202,6 +203,10 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
+		if errors.Is(err, raft.ErrEnqueueTimeout) {
+			// The leader could not commit in time: it reaches no majority.
+			return state.Result{}, fmt.Errorf("%w (%v)", ErrNoQuorum, err)
+		}
 		return state.Result{}, fmt.Errorf("raft apply: %w", err)
 	}
 	res, ok := f.Response().(state.Result)
@@ -233,6 +238,7 @@ func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
 
 // Close stops Raft and closes its files.
 func (r *Raft) Close() error {
+	r.leaders.close(r.raft)
 	err := r.raft.Shutdown().Error()
 	r.transport.Close()
 	if cerr := r.logs.Close(); err == nil {

@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/secretkey"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// startManagers starts n managers in this process on 127.0.0.1..n, the
+// first bootstrapping, the others joining it with the manager token.
+func startManagers(t *testing.T, ctx context.Context, n int) []*Dev {
+	t.Helper()
+	var ds []*Dev
+	for i := range n {
+		addr := "127.0.0." + string(rune('1'+i))
+		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false}
+		if i > 0 {
+			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].managerToken
+		}
+		d, err := StartDev(ctx, cfg)
+		if err != nil {
+			t.Fatalf("manager %d: %v", i, err)
+		}
+		t.Cleanup(func() { d.Close() })
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+func secretSpec(name string) api.SecretSpec {
+	return api.SecretSpec{Name: name, Data: []byte("s3cret " + name)}
+}
+
+// Three managers form one Raft group over mutual TLS: a write sent to a
+// follower is forwarded to the leader, every manager can decrypt the
+// secrets and issue certificates (they share the cluster's secrets), and
+// once the leader is gone the other two elect a new one and take writes
+// through either of them.
+func TestThreeManagersFailOver(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagers(t, ctx, 3)
+	members, err := ds[2].Manager().Raft().Members()
+	if err != nil || len(members) != 3 {
+		t.Fatalf("raft members %v (%v), want 3", members, err)
+	}
+	leader := -1
+	for i, d := range ds {
+		if d.Manager().IsLeader() {
+			leader = i
+		}
+	}
+	if leader != 0 {
+		t.Fatalf("leader is manager %d, want the first", leader)
+	}
+	// A write on a follower is forwarded to the leader.
+	c2, _ := client.New(ds[2].Host())
+	sec, err := c2.SecretCreate(ctx, secretSpec("db"))
+	if err != nil {
+		t.Fatalf("secret create via a follower: %v", err)
+	}
+	waitStore(t, ctx, ds[1].Manager().Store(), "the secret on manager 1", func(tx *state.ReadTx) bool { return tx.Secret(sec.ID) != nil })
+	// Every manager holds the key that opens it.
+	for i, d := range ds {
+		s := d.Manager().Store().Read().Secret(sec.ID)
+		if s == nil {
+			continue
+		}
+		if _, err := d.Manager().SecretKey().Open(s.Spec.Data, secretkey.SecretContext(s.ID)); err != nil {
+			t.Fatalf("manager %d cannot decrypt the secret: %v", i, err)
+		}
+		if !d.issuer.Root.CanSign() || d.issuer.Root.Digest() != ds[0].issuer.Root.Digest() {
+			t.Fatalf("manager %d does not hold the cluster CA", i)
+		}
+	}
+	// Every manager's node registers (through the leader's dispatcher).
+	waitStore(t, ctx, ds[0].Manager().Store(), "three ready manager nodes", func(tx *state.ReadTx) bool {
+		n := 0
+		for _, node := range tx.Nodes() {
+			if node.Spec.Role == api.RoleManager && node.Status.State == api.NodeStateReady {
+				n++
+			}
+		}
+		return n == 3
+	})
+
+	ds[0].Close()
+	c1, _ := client.New(ds[1].Host())
+	var created bool
+	for !created {
+		_, err := c1.SecretCreate(ctx, secretSpec("after"))
+		switch {
+		case err == nil:
+			created = true
+		case ctx.Err() != nil:
+			t.Fatalf("no write after the leader went: %v", err)
+		case !strings.Contains(err.Error(), "leader") && !strings.Contains(err.Error(), "quorum"):
+			t.Fatalf("write after the leader went: %v", err)
+		}
+	}
+	if !ds[1].Manager().IsLeader() && !ds[2].Manager().IsLeader() {
+		t.Fatal("no new leader")
+	}
+
+	// One of two left: no quorum, and a write says so in bounded time.
+	newLeader, other := ds[1], ds[2]
+	if ds[2].Manager().IsLeader() {
+		newLeader, other = ds[2], ds[1]
+	}
+	newLeader.Close()
+	co, _ := client.New(other.Host())
+	_, err = co.SecretCreate(ctx, secretSpec("lost"))
+	if err == nil || !strings.Contains(err.Error(), "no quorum") {
+		t.Fatalf("write without quorum: %v, want a no quorum error", err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatal("the no-quorum answer took the whole test budget")
+	}
+}
