@@ -42,6 +42,10 @@ type ServerConfig struct {
 	// Limits bound how fast agents register; zero fields take the
 	// defaults.
 	Limits RegisterLimits
+	// Managers, when set, returns the leader's cluster port ("" when
+	// none is known) and every manager's: a registration answers them,
+	// and one refused by a follower names the leader.
+	Managers func() (leader string, all []string)
 }
 
 // Server serves agents on other machines: it is an http.Handler to mount
@@ -57,6 +61,7 @@ type Server struct {
 	// streamQueue bounds the changes queued for one routes stream.
 	streamQueue int
 	limits      *registerLimiter
+	managers    func() (string, []string)
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +96,7 @@ func NewServer(cfg ServerConfig) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, issuer: cfg.Issuer, log: log, mux: http.NewServeMux(),
 		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout,
-		limits: newRegisterLimiter(cfg.Limits)}
+		limits: newRegisterLimiter(cfg.Limits), managers: cfg.Managers}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
 	}
@@ -244,6 +249,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, dispatcher.ErrNodeRemoved):
 			writeError(w, http.StatusGone, err.Error())
 		case errors.Is(err, dispatcher.ErrNotRunning):
+			if s.managers != nil {
+				if leader, _ := s.managers(); leader != "" {
+					w.Header().Set(headerLeader, leader)
+				}
+			}
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 		default:
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -290,7 +300,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.drop(ls.id, ls)
 	}()
 	s.log.Info("agent registered", "node", reg.NodeID, "addr", reg.Addr, "hostname", reg.Description.Hostname, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, registered{SessionID: ls.id})
+	ans := registered{SessionID: ls.id}
+	if s.managers != nil {
+		_, ans.Managers = s.managers()
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // conflict returns why a registration of node by the agent instance is

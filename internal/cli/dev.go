@@ -81,7 +81,7 @@ folder adopts them.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg := daemon.DevConfig{Join: join, JoinToken: token,CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,

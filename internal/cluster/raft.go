@@ -22,6 +22,11 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
+// noLeaderWait bounds the wait for a new leader after this one lost its
+// leadership in the middle of a write, before the write is answered "no
+// quorum".
+const noLeaderWait = 5 * time.Second
+
 // ErrNotLeader is returned by Propose on a manager that is not the leader.
 var ErrNotLeader = errors.New("this manager is not the Raft leader")
 
@@ -200,6 +205,16 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 	}
 	f := r.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			// Lost to another manager, or for want of a majority: a new
+			// leader soon, or none.
+			wctx, cancel := context.WithTimeout(ctx, noLeaderWait)
+			_, werr := r.WaitLeaderAddr(wctx)
+			cancel()
+			if werr != nil {
+				return state.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, werr)
+			}
+		}
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}

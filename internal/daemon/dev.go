@@ -482,7 +482,8 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	}
 	ln := d.clusterLn
 	d.reserve(ln.Addr().String())
-	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log})
+	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log,
+		Managers: d.managerAddrs})
 	// Connecting takes no token, so connections are bounded in number
 	// and in idle time, a head must come within ReadHeaderTimeout and a
 	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the

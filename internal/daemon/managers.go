@@ -486,3 +486,23 @@ func clusterAddr(ln net.Listener, nodeAddr string) string {
 	}
 	return ln.Addr().String()
 }
+
+// managerAddrs is the leader's cluster port ("" when none is known) and
+// every manager's, for the agents (agentlink.ServerConfig.Managers).
+func (d *Dev) managerAddrs() (string, []string) {
+	members, err := d.mgr.Raft().Members()
+	if err != nil {
+		return "", nil
+	}
+	var all []string
+	for _, m := range members {
+		if m.Addr != string(cluster.LocalAddress) {
+			all = append(all, m.Addr)
+		}
+	}
+	leader := d.mgr.Raft().LeaderAddr()
+	if leader == string(cluster.LocalAddress) {
+		leader = ""
+	}
+	return leader, all
+}

@@ -89,6 +89,27 @@ func TestThreeManagersFailOver(t *testing.T) {
 		return n == 3
 	})
 
+	// A worker joins through a follower, and registers with the leader
+	// that follower names.
+	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: ds[2].AgentAddr(), Token: ds[0].JoinToken(), Addr: "127.0.0.9",
+		Hostname: "worker-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	select {
+	case <-a.Registered():
+	case <-a.Done():
+		t.Fatalf("agent stopped: %v", a.Err())
+	case <-ctx.Done():
+		t.Fatal("the worker never registered")
+	}
+	before := ds[1].Manager().Store().Read().Node(a.NodeID())
+	if before == nil {
+		waitStore(t, ctx, ds[1].Manager().Store(), "the worker node", func(tx *state.ReadTx) bool { return tx.Node(a.NodeID()) != nil })
+		before = ds[1].Manager().Store().Read().Node(a.NodeID())
+	}
+
 	ds[0].Close()
 	c1, _ := client.New(ds[1].Host())
 	var created bool
@@ -106,12 +127,17 @@ func TestThreeManagersFailOver(t *testing.T) {
 	if !ds[1].Manager().IsLeader() && !ds[2].Manager().IsLeader() {
 		t.Fatal("no new leader")
 	}
-
-	// One of two left: no quorum, and a write says so in bounded time.
+	// The worker moves to the new leader and registers there again.
 	newLeader, other := ds[1], ds[2]
 	if ds[2].Manager().IsLeader() {
 		newLeader, other = ds[2], ds[1]
 	}
+	waitStore(t, ctx, newLeader.Manager().Store(), "the worker registered with the new leader", func(tx *state.ReadTx) bool {
+		n := tx.Node(a.NodeID())
+		return n != nil && n.Version > before.Version && n.Status.State == api.NodeStateReady && a.link.Addr() == newLeader.AgentAddr()
+	})
+
+	// One of two left: no quorum, and a write says so in bounded time.
 	newLeader.Close()
 	co, _ := client.New(other.Host())
 	_, err = co.SecretCreate(ctx, secretSpec("lost"))
