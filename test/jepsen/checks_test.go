@@ -168,7 +168,7 @@ func checkTasks(ctx context.Context, t *testing.T, cl *mgrproc.Cluster, leader *
 		procs := markedProcesses(marker)
 		sort.Ints(pids)
 		if !slices.Equal(procs, pids) {
-			return fmt.Sprintf("task processes %v, running tasks' processes %v", procs, pids)
+			return fmt.Sprintf("task processes %v, running tasks' processes %v; the others:\n%s", procs, pids, describeProcs(procs, pids))
 		}
 		return ""
 	}); why != "" {
@@ -199,7 +199,7 @@ func removeAll(ctx context.Context, t *testing.T, leader *mgrproc.Manager, marke
 			return fmt.Sprintf("%d tasks left", len(tasks))
 		}
 		if p := markedProcesses(marker); len(p) > 0 {
-			return fmt.Sprintf("task processes left: %v", p)
+			return fmt.Sprintf("task processes left: %v\n%s", p, describeProcs(p, nil))
 		}
 		return ""
 	}); why != "" {
@@ -239,4 +239,25 @@ func killMarked(t *testing.T, marker string) {
 		t.Logf("killing leftover task process %d", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// describeProcs names the task and folder of each process of procs not
+// in known.
+func describeProcs(procs, known []int) string {
+	var b strings.Builder
+	for _, pid := range procs {
+		if slices.Contains(known, pid) {
+			continue
+		}
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		var task string
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if strings.HasPrefix(kv, "SHOAL_TASK_NAME=") {
+				task = strings.TrimPrefix(kv, "SHOAL_TASK_NAME=")
+			}
+		}
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		fmt.Fprintf(&b, "  pid %d: task %s, cwd %s\n", pid, task, cwd)
+	}
+	return b.String()
 }

@@ -35,6 +35,10 @@ func resolveProgram(prog, cwd string) (string, error) {
 // spec cannot override (exec keeps the last of duplicate variables).
 // SHOAL_NODE_ADDR lets a task listen on its node's address alone, so that
 // nodes sharing a host on loopback aliases never answer for each other.
+// taskIDEnv names the task in its processes' environment; it is also how a
+// process of a start that was never recorded is found (killUnrecorded).
+const taskIDEnv = "SHOAL_TASK_ID"
+
 func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPort) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
@@ -43,7 +47,7 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPo
 	env := []string{"PATH=" + path, "HOME=" + home}
 	env = append(env, spec.Container.Env...)
 	env = append(env,
-		"SHOAL_TASK_ID="+spec.TaskID,
+		taskIDEnv+"="+spec.TaskID,
 		"SHOAL_TASK_NAME="+spec.Name,
 		"SHOAL_SERVICE_NAME="+spec.ServiceName,
 		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),

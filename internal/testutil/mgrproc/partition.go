@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // cgroups is one cgroup v2 folder per manager, below a folder of the
@@ -37,10 +40,16 @@ func (cg *cgroups) path(i int) string { return filepath.Join(cg.root, cg.relPath
 
 func (cg *cgroups) relPath(i int) string { return filepath.Join(cg.rel, fmt.Sprintf("m%d", i+1)) }
 
-// remove removes the cgroups (their processes are gone by then).
+// remove removes the cgroups. The managers are gone by then; processes
+// they started that outlived them (task processes) are still in their
+// cgroups: it kills those first, by PID.
 func (cg *cgroups) remove() error {
 	var errs []error
 	for i := range cg.n {
+		if err := cg.empty(i); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := os.Remove(cg.path(i)); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
@@ -122,4 +131,31 @@ func (c *Cluster) Isolated(i int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.isolated[i]
+}
+
+// empty kills the processes in cgroup i and waits until it has none.
+func (cg *cgroups) empty(i int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(cg.path(i), "cgroup.procs"))
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		pids := strings.Fields(string(b))
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroup %s: processes %v still there", cg.path(i), pids)
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
