@@ -44,8 +44,9 @@ func BenchmarkFailover(b *testing.B) {
 	cl := managerCluster(b, 3)
 	ctx := context.Background()
 	var lat []time.Duration
+	retries := 0
 	b.ResetTimer()
-	for i := range b.N {
+	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		l := leaderOf(b, cl)
 		var others []*mgrproc.Manager
@@ -54,9 +55,16 @@ func BenchmarkFailover(b *testing.B) {
 				others = append(others, m)
 			}
 		}
-		// The survivors take writes before the kill.
+		// The survivors take writes before the kill (a starved machine
+		// may move the leadership meanwhile: then measure that leader).
 		if _, err := others[0].Client().ConfigCreate(ctx, api.ConfigSpec{Name: fmt.Sprintf("warm-%d", i), Data: []byte("x")}); err != nil {
-			b.Fatalf("write before the kill: %v", err)
+			if retries++; retries > 20 {
+				b.Fatalf("write before the kill: %v", err)
+			}
+			b.Logf("write before the kill: %v; again", err)
+			b.StartTimer()
+			i--
+			continue
 		}
 		b.StartTimer()
 		t0 := time.Now()
@@ -95,9 +103,8 @@ func BenchmarkManagerWrites(b *testing.B) {
 			cl := managerCluster(b, n)
 			c := leaderOf(b, cl).Client()
 			ctx := context.Background()
-			var next atomic.Int64
+			var next, failed atomic.Int64
 			var wg sync.WaitGroup
-			errs := make(chan error, 8)
 			b.ResetTimer()
 			start := time.Now()
 			for range 8 {
@@ -109,9 +116,13 @@ func BenchmarkManagerWrites(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
+						// A leader that steps down under load (its lease
+						// runs out on a starved machine) fails the writes
+						// in flight; they are counted, not retried.
 						if _, err := c.ConfigCreate(ctx, api.ConfigSpec{Name: fmt.Sprintf("w-%d", i), Data: []byte("x")}); err != nil {
-							errs <- err
-							return
+							if failed.Add(1) == 1 {
+								b.Logf("write failed: %v", err)
+							}
 						}
 					}
 				}()
@@ -119,11 +130,11 @@ func BenchmarkManagerWrites(b *testing.B) {
 			wg.Wait()
 			elapsed := time.Since(start)
 			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
+			if f := failed.Load(); f*100 > int64(b.N) {
+				b.Fatalf("%d of %d writes failed", f, b.N)
 			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+			b.ReportMetric(float64(b.N-int(failed.Load()))/elapsed.Seconds(), "writes/s")
+			b.ReportMetric(float64(failed.Load()), "failed")
 		})
 	}
 }
