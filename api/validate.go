@@ -50,7 +50,7 @@ func (s *ServiceSpec) Validate() error {
 	cp := []string{"TaskTemplate", "ContainerSpec"}
 	c := s.TaskTemplate.ContainerSpec
 	if c.Image == "" && len(c.Command) == 0 {
-		add(join(cp, "Image"), "no image and no command: a service runs an image, or a program given as its command")
+		add(cp, "no image and no command: a service runs an image, or a program given as its command")
 	}
 	if c.Image == "" && len(c.Command) > 0 && c.Command[0] == "" {
 		add(join(cp, "Command", "0"), "command: the program name is empty")

@@ -39,10 +39,10 @@ networks:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		fmt.Sprintf("stack.yml:2:3: services.web: service st_web: replicas: %d, more than the %d allowed", api.MaxReplicas+1, api.MaxReplicas),
+		fmt.Sprintf("stack.yml:6:7: services.web.deploy.replicas: replicas: %d, more than the %d allowed", api.MaxReplicas+1, api.MaxReplicas),
 		"stack.yml:12:16: services.api.deploy.labels.traefik.http.routers.api.rule: syntax error",
 		"stack.yml:15:5: networks.back.labels: network labels:",
-		`stack.yml:2:3: services.web: service st_web: env "ZONE={{.Node.Zone}}": bad Swarm template`,
+		`stack.yml:4:19: services.web.environment.ZONE: env "ZONE={{.Node.Zone}}": bad Swarm template`,
 	} {
 		if n := strings.Count(msg, want); n != 1 {
 			t.Errorf("%q appears %d times, want once:\n%s", want, n, msg)
@@ -73,8 +73,8 @@ func TestEveryProblemOfAServiceIsListedOnce(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`invalid stop signal "FOO"`,
-		`restart condition "sometimes"`,
+		`stack.yml:4:5: services.web.stop_signal: invalid stop signal "FOO"`,
+		`stack.yml:10:24: services.web.deploy.restart_policy.condition: restart condition "sometimes"`,
 		`stack.yml:5:15: services.web.volumes[0]: volume "nope" is not defined`,
 		"stack.yml:6:19: services.web.healthcheck.interval: -1s must not be negative",
 		`stack.yml:8:7: services.web.deploy.mode: mode "sideways" is not supported`,
