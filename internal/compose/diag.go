@@ -22,45 +22,53 @@ import (
 
 // ---- diagnosis ----
 
-// diagnose checks every file against the compose-spec schema and the
-// short syntaxes compose-go parses (ports, volumes, durations), listing
-// every problem with its position. Values still holding a ${VAR} are
-// skipped: they are checked once interpolated.
+// diagnose checks every file against the compose-spec schema, the short
+// syntaxes compose-go parses (ports, volumes, durations) and the types of
+// the values it reads as numbers or booleans, listing every problem with
+// its position, one per key. Values still holding a ${VAR} are skipped:
+// they are checked once interpolated. It runs once; later calls return
+// the same problems and the paths they are at.
 func (l *loadState) diagnose() ([]error, []string) {
+	if l.diag != nil {
+		return l.diag.errs, l.diag.paths
+	}
 	type found struct {
 		file, line, col int
 		err             error
 	}
+	d := &diagnosis{prune: map[int][][]string{}}
+	l.diag = d
 	var all []found
-	var paths []string
-	seen := map[string]bool{}
 	for fi, f := range l.files {
-		for _, d := range f.docs {
-			v, ok := nodeValue(d)
+		seen := map[string]bool{}
+		for _, doc := range f.docs {
+			v, ok := nodeValue(doc)
 			if !ok {
 				continue
 			}
-			add := func(segs []string, msg string) {
-				n, _ := findPath(d, segs, 0)
+			add := func(p problem) {
+				// One problem a key: the schema's "must be a string" and
+				// the duration's "missing unit" say the same thing.
+				key := strings.Join(p.segs, "\x00")
+				if seen[key] {
+					return
+				}
+				seen[key] = true
+				n, _ := findPath(doc, p.segs, 0)
 				line, col := 0, 0
 				loc := f.name
 				if n != nil {
 					line, col = n.Line, n.Column
 					loc = fmt.Sprintf("%s:%d:%d", f.name, line, col)
 				}
-				text := fmt.Sprintf("%s: %s", loc, msg)
-				if seen[text] {
-					return
+				d.paths = append(d.paths, strings.Join(p.segs, "."))
+				d.prune[fi] = append(d.prune[fi], p.segs)
+				all = append(all, found{fi, line, col, fmt.Errorf("%s: %s", loc, p.msg)})
+			}
+			for _, check := range []func(any) []problem{schemaProblems, syntaxProblems, typeProblems} {
+				for _, p := range check(v) {
+					add(p)
 				}
-				seen[text] = true
-				paths = append(paths, strings.Join(segs, "."))
-				all = append(all, found{fi, line, col, errors.New(text)})
-			}
-			for _, p := range schemaProblems(v) {
-				add(p.segs, p.msg)
-			}
-			for _, p := range syntaxProblems(v) {
-				add(p.segs, p.msg)
 			}
 		}
 	}
@@ -77,11 +85,33 @@ func (l *loadState) diagnose() ([]error, []string) {
 		}
 		return a.err.Error() < b.err.Error()
 	})
-	out := make([]error, len(all))
+	d.errs = make([]error, len(all))
 	for i, f := range all {
-		out[i] = f.err
+		d.errs[i] = f.err
 	}
-	return out, paths
+	return d.errs, d.paths
+}
+
+// diagnosis is what diagnose found.
+type diagnosis struct {
+	errs  []error
+	paths []string // of errs, dotted
+	// prune lists, by file index, the paths of the values refused, which
+	// are left out of what compose-go reads so that it can check the rest.
+	prune map[int][][]string
+	// reported is set once errs are among the load's errors.
+	reported bool
+}
+
+// reportDiagnosis adds the problems diagnose found to the load's errors,
+// once, and says whether there were any.
+func (l *loadState) reportDiagnosis() bool {
+	errs, _ := l.diagnose()
+	if !l.diag.reported {
+		l.errs = append(l.errs, errs...)
+		l.diag.reported = true
+	}
+	return len(errs) > 0
 }
 
 type problem struct {

@@ -20,7 +20,7 @@ func (l *loadState) explain(err error) {
 		return
 	}
 	diag, diagPaths := l.diagnose()
-	l.errs = append(l.errs, diag...)
+	l.reportDiagnosis()
 	diagText := make([]string, len(diag))
 	for i, d := range diag {
 		diagText[i] = d.Error()

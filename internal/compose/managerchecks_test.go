@@ -94,3 +94,66 @@ func TestEveryProblemOfAServiceIsListedOnce(t *testing.T) {
 		t.Errorf("the endpoint mode is named %d times, want once:\n%s", n, msg)
 	}
 }
+
+// TestEveryProblemOfAStackIsListedOnceAtItsKey: a file with problems of
+// every kind across services (the schema's, types compose-go would stop
+// at, the mapping's, routing labels, and those only the managers'
+// validation finds) lists each of them once, at its key path and the
+// key's file:line:column. Before, the first kind found hid the others (a
+// schema problem in one service hid the validation problems of the
+// next), compose-go stopped at the first value it could not read, and
+// validation's problems were placed at the service.
+func TestEveryProblemOfAStackIsListedOnceAtItsKey(t *testing.T) {
+	_, err := loadYAML(t, `services:
+  web:
+    image: x
+    stop_signal: FOO
+    environment: ["A={{.Nope}}", "B=2"]
+    deploy:
+      replicas: many
+      restart_policy: {condition: sometimes, max_attempts: -1}
+      update_config: {parallelism: -1, max_failure_ratio: 2, delay: 2}
+  api:
+    image: 3
+    command: [""]
+    init: maybe
+    ports: ["80:80/sctp"]
+    deploy:
+      labels: {traefik.http.routers.api.rule: "Path(", traefik.http.services.api.loadbalancer.server.port: "80"}
+  db:
+    image: y
+    deploy: {mode: sideways, rollback_config: {order: both, failure_action: explode}}
+`, nil)
+	if err == nil {
+		t.Fatal("Load accepted a file with problems")
+	}
+	msg := err.Error()
+	want := []string{
+		`stack.yml:4:5: services.web.stop_signal: invalid stop signal "FOO"`,
+		`stack.yml:5:19: services.web.environment.A: env "A={{.Nope}}": bad Swarm template`,
+		`stack.yml:7:7: services.web.deploy.replicas must be an integer, not "many"`,
+		`stack.yml:8:24: services.web.deploy.restart_policy.condition: restart condition "sometimes"`,
+		`stack.yml:8:46: services.web.deploy.restart_policy.max_attempts must not be negative (got -1)`,
+		`stack.yml:9:23: services.web.deploy.update_config.parallelism must not be negative (got -1)`,
+		`stack.yml:9:40: services.web.deploy.update_config.max_failure_ratio: update max failure ratio 2: want a number from 0 to 1`,
+		`stack.yml:9:62: services.web.deploy.update_config.delay must be a string`,
+		`stack.yml:11:5: services.api.image must be a string`,
+		`stack.yml:13:5: services.api.init must be true or false, not "maybe"`,
+		`stack.yml:14:13: services.api.ports[0].protocol: port 80: protocol "sctp": want tcp or udp`,
+		`stack.yml:16:16: services.api.deploy.labels.traefik.http.routers.api.rule: syntax error`,
+		`stack.yml:19:14: services.db.deploy.mode: mode "sideways" is not supported`,
+		`stack.yml:19:48: services.db.deploy.rollback_config.order value must be one of`,
+		`stack.yml:19:61: services.db.deploy.rollback_config.failure_action: update failure action "explode"`,
+	}
+	for _, w := range want {
+		if n := strings.Count(msg, w); n != 1 {
+			t.Errorf("%q appears %d times, want once:\n%s", w, n, msg)
+		}
+	}
+	// Nothing else: no problem said twice in other words, none that only
+	// follows from a value refused (api's image, left out, would make its
+	// empty command a host program's empty name).
+	if n := len(strings.Split(msg, "\n")); n != len(want) {
+		t.Errorf("%d problems listed, want %d:\n%s", n, len(want), msg)
+	}
+}

@@ -131,7 +131,13 @@ func pathString(segs []string) string {
 }
 
 // at formats a problem at a path: "FILE:LINE:COL: PATH: MESSAGE".
+//
+// A problem that follows from a value an earlier check refused is
+// errRefused, which fail drops.
 func (l *loadState) at(segs []string, format string, a ...any) error {
+	if l.isRefused(segs) {
+		return errRefused
+	}
 	msg := fmt.Sprintf(format, a...)
 	if loc := l.locate(segs); loc != "" {
 		return fmt.Errorf("%s: %s: %s", loc, pathString(segs), msg)
