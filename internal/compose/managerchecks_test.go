@@ -157,3 +157,45 @@ func TestEveryProblemOfAStackIsListedOnceAtItsKey(t *testing.T) {
 		t.Errorf("%d problems listed, want %d:\n%s", n, len(want), msg)
 	}
 }
+
+// TestProblemsUnderAnchorsAndMergesAreListedOnce: a refused value that
+// comes from a merge (<<: *anchor) can't be left out of one service
+// alone, and a refused key whose value another key aliases can't be
+// left out without losing the anchor; the load then lists what the
+// checks found, each once, rather than a problem of its own making.
+func TestProblemsUnderAnchorsAndMergesAreListedOnce(t *testing.T) {
+	for name, yml := range map[string]string{
+		"merge": `x-common: &c
+  init: maybe
+services:
+  web:
+    <<: *c
+    image: x
+`,
+		"anchor under a refused key": `services:
+  web:
+    image: x
+    nope: &n [a]
+    cap_add: *n
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadYAML(t, yml, nil)
+			if err == nil {
+				t.Fatal("Load accepted a bad file")
+			}
+			msg := err.Error()
+			for _, line := range strings.Split(msg, "\n") {
+				if !strings.Contains(line, "stack.yml:") {
+					t.Errorf("a problem without its position: %q\n%s", line, msg)
+				}
+				if strings.Count(msg, line) != 1 {
+					t.Errorf("listed twice: %q", line)
+				}
+			}
+			if strings.Contains(msg, "unknown anchor") || strings.Contains(msg, "compose loader failure") {
+				t.Errorf("a problem of the loader's own making:\n%s", msg)
+			}
+		})
+	}
+}

@@ -42,19 +42,33 @@ func (l *loadState) pruneRefused() bool {
 				}
 			}
 		}
-		var b bytes.Buffer
+		pruned, err := encodeDocs(docs)
+		if err != nil {
+			return false
+		}
+		f.pruned = pruned
+	}
+	return true
+}
+
+// encodeDocs writes documents back as YAML, and checks that what it wrote
+// parses (an alias whose anchor was left out would not).
+func encodeDocs(docs []*yamlNode) ([]byte, error) {
+	var b bytes.Buffer
+	err := safely(func() error {
 		enc := yaml.NewEncoder(&b)
 		for _, d := range docs {
 			if err := enc.Encode(d); err != nil {
-				return false
+				return err
 			}
 		}
 		if err := enc.Close(); err != nil {
-			return false
+			return err
 		}
-		f.pruned = b.Bytes()
-	}
-	return true
+		_, err := parseYAML(b.Bytes())
+		return err
+	})
+	return b.Bytes(), err
 }
 
 // deleteKey removes the mapping entry at segs from a document, or the
