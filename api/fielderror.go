@@ -49,9 +49,9 @@ func fieldErr(path []string, format string, a ...any) *FieldError {
 	return &FieldError{Path: path, Msg: fmt.Sprintf(format, a...)}
 }
 
-// at returns err as a FieldError at path: the FieldErrors in it (joined)
+// fieldsAt returns err as FieldErrors at path: the FieldErrors in it (joined)
 // get path in front of theirs, any other error is placed at path.
-func at(path []string, err error) error {
+func fieldsAt(path []string, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -92,7 +92,7 @@ func (l *limits) lens(path []string, field string, ss []string, maxLen int) {
 // labels checks a label map (or options, sysctls).
 func (l *limits) labels(path []string, field string, m map[string]string) {
 	if err := ValidateLabelLimits(field, m); err != nil {
-		l.errs = append(l.errs, at(path, err))
+		l.errs = append(l.errs, fieldsAt(path, err))
 	}
 }
 

@@ -33,7 +33,7 @@ func (s *ServiceSpec) Validate() error {
 	var errs []error
 	add := func(path []string, format string, a ...any) { errs = append(errs, fieldErr(path, format, a...)) }
 	if err := ValidateName("service", s.Name); err != nil {
-		errs = append(errs, at([]string{"Name"}, err))
+		errs = append(errs, fieldsAt([]string{"Name"}, err))
 	}
 	modes := 0
 	for _, set := range []bool{s.Mode.Replicated != nil, s.Mode.Global != nil, s.Mode.ReplicatedJob != nil, s.Mode.GlobalJob != nil} {
@@ -70,7 +70,7 @@ func (s *ServiceSpec) Validate() error {
 	}
 	if c.StopSignal != "" {
 		if _, err := ParseSignal(c.StopSignal); err != nil {
-			errs = append(errs, at(join(cp, "StopSignal"), err))
+			errs = append(errs, fieldsAt(join(cp, "StopSignal"), err))
 		}
 	}
 	for i, e := range c.Env {
@@ -155,11 +155,11 @@ func (s *ServiceSpec) Validate() error {
 	if p := s.TaskTemplate.Placement; p != nil {
 		for i, c := range p.Constraints {
 			if _, err := ParseConstraint(c); err != nil {
-				errs = append(errs, at([]string{"TaskTemplate", "Placement", "Constraints", strconv.Itoa(i)}, err))
+				errs = append(errs, fieldsAt([]string{"TaskTemplate", "Placement", "Constraints", strconv.Itoa(i)}, err))
 			}
 		}
 	}
-	errs = append(errs, at(cp, s.validateTemplates()))
+	errs = append(errs, fieldsAt(cp, s.validateTemplates()))
 	errs = append(errs, s.checkLimits()...)
 	return errors.Join(errs...)
 }
