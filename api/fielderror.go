@@ -29,9 +29,13 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Msg }
 
 // PathString renders Path as "EndpointSpec.Ports[1].Protocol".
-func (e *FieldError) PathString() string {
+func (e *FieldError) PathString() string { return JoinPath(e.Path) }
+
+// JoinPath renders path segments with dots, an index in brackets:
+// {"EndpointSpec", "Ports", "1"} is "EndpointSpec.Ports[1]".
+func JoinPath(segs []string) string {
 	var b strings.Builder
-	for i, s := range e.Path {
+	for i, s := range segs {
 		if _, err := strconv.Atoi(s); err == nil && i > 0 {
 			b.WriteString("[" + s + "]")
 			continue

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/shoalproject/shoal/api"
 )
 
 type yamlNode = yaml.Node
@@ -115,20 +117,7 @@ func findPath(n *yamlNode, segs []string, depth int) (*yamlNode, int) {
 
 // pathString renders path segments as compose-go does in its messages:
 // services.web.ports[1].
-func pathString(segs []string) string {
-	var b strings.Builder
-	for i, s := range segs {
-		if _, err := strconv.Atoi(s); err == nil && i > 0 {
-			b.WriteString("[" + s + "]")
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
+func pathString(segs []string) string { return api.JoinPath(segs) }
 
 // at formats a problem at a path: "FILE:LINE:COL: PATH: MESSAGE".
 //
