@@ -199,3 +199,32 @@ services:
 		})
 	}
 }
+
+// TestAProblemAtTheServiceIsNotHiddenByAnotherKeysRefusal: a service
+// with neither image nor command is reported even when another of its
+// keys (init) was refused for its type; one whose command was refused
+// is not said to lack one.
+func TestAProblemAtTheServiceIsNotHiddenByAnotherKeysRefusal(t *testing.T) {
+	_, err := loadYAML(t, `services:
+  web:
+    init: maybe
+  api:
+    command: 3
+`, nil)
+	if err == nil {
+		t.Fatal("Load accepted a bad file")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`stack.yml:3:5: services.web.init must be true or false, not "maybe"`,
+		`stack.yml:2:3: services.web: no image and no command`,
+		`stack.yml:5:5: services.api.command must be`,
+	} {
+		if n := strings.Count(msg, want); n != 1 {
+			t.Errorf("%q appears %d times, want once:\n%s", want, n, msg)
+		}
+	}
+	if strings.Contains(msg, "services.api: no image") {
+		t.Errorf("a problem that follows from the refused command:\n%s", msg)
+	}
+}

@@ -108,16 +108,24 @@ func deleteKey(n *yamlNode, segs []string) []string {
 }
 
 // isRefused reports whether a problem at segs follows from a value left
-// out: it is under one, or it is the object (services.NAME, configs.NAME,
-// ...) that lost one.
+// out: it is under one, or it is placed at the object (services.NAME,
+// configs.NAME, ...) that lost what the object-level checks look at.
 func (l *loadState) isRefused(segs []string) bool {
 	for _, p := range l.refused {
 		if len(segs) >= len(p) && slices.Equal(segs[:len(p)], p) {
 			return true
 		}
-		if len(segs) == 2 && len(p) > 2 && slices.Equal(p[:2], segs) {
+		if len(segs) == 2 && len(p) == 3 && slices.Equal(p[:2], segs) && objectLevelKeys[p[2]] {
 			return true
 		}
 	}
 	return false
+}
+
+// objectLevelKeys are the keys whose absence a check reports at the
+// object: a service with no image and no command, a config or secret
+// with no source.
+var objectLevelKeys = map[string]bool{
+	"image": true, "command": true, "entrypoint": true,
+	"file": true, "environment": true, "content": true, "external": true,
 }
