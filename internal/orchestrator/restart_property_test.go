@@ -64,7 +64,8 @@ func (m *swarmRestarts) clearsAt(end time.Time) time.Time {
 
 // A dead task's replacement is made exactly the restart delay after its
 // end by the leader's clock, never earlier, whatever the agent's clock
-// says (its skew drawn anew for every report: a clock that steps), and
+// says (its skew drawn anew for every report: a clock that steps) or
+// whether the leader's clock steps back meanwhile, and
 // max_attempts within the window are counted as Swarm counts them; a
 // slot that gave up stays empty as time passes.
 func TestPropertyRestartDelayByTheLeadersClock(t *testing.T) {
@@ -119,8 +120,15 @@ func TestPropertyRestartDelayByTheLeadersClock(t *testing.T) {
 				if n := len(s.live()); n != 0 {
 					rt.Fatalf("death %d: replaced at once, before the %v delay", i, delay)
 				}
+				// The leader's clock may step back meanwhile (NTP, a data
+				// folder moved to a host that is behind): the delay still
+				// ends when that clock reads end+delay, with no task made
+				// twice nor a slot stalled.
+				back := rapid.SampledFrom([]time.Duration{0, 0, 30 * time.Second, time.Hour}).Draw(rt, "leader clock steps back")
+				s.clock.Advance(-back)
+				s.settle()
 				early := time.Duration(rapid.Int64Range(1, int64(delay/time.Millisecond)).Draw(rt, "ms before the delay ends")) * time.Millisecond
-				s.clock.Advance(delay - early)
+				s.clock.Advance(back + delay - early)
 				s.settle()
 				if n := len(s.live()); n != 0 {
 					rt.Fatalf("death %d: replaced %v before the %v delay ended (agent skew %v)", i, early, delay, s.skew)
