@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/shoalproject/shoal/internal/mesh"
 	"github.com/shoalproject/shoal/internal/netagent"
-	"github.com/shoalproject/shoal/internal/state"
 )
 
 // openNetworking opens the node's overlay networking, or returns nil when
@@ -35,22 +33,4 @@ func openNetworking(addr string, log *slog.Logger) *netagent.Agent {
 		return nil
 	}
 	return n
-}
-
-// followNetworkView gives the node's networking the cluster's state on
-// every change of the store, until ctx ends: one rebuild per batch of
-// changes, however many it holds.
-func followNetworkView(ctx context.Context, store *state.Store, net *netagent.Agent, log *slog.Logger) {
-	tx, sub := store.Subscribe()
-	defer sub.Close()
-	for {
-		v := netagent.View{Networks: tx.Networks(), Services: tx.Services(), Tasks: tx.Tasks()}
-		if err := net.SetView(v); err != nil {
-			log.Warn("cluster view not applied to the node's networking in full", "err", err)
-		}
-		if _, err := sub.Next(ctx); err != nil {
-			return
-		}
-		tx = store.Read()
-	}
 }
