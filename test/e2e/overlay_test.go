@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/cli"
+	"github.com/shoalproject/shoal/internal/testutil"
+	"github.com/shoalproject/shoal/internal/testutil/netlab"
+)
+
+// labCluster is a `shoal dev` manager on the host, serving agents on a
+// netlab bridge, and a `shoal agent` in each of the lab's nodes, every
+// one a node of its own with its own network namespace (its overlay
+// plumbing, its VTEP address). Containers of all nodes share the host's
+// Docker engine; each agent plumbs its containers into its own node.
+type labCluster struct {
+	*agentCluster
+	lab   *netlab.Lab
+	nodes map[string]*netlab.Node
+}
+
+// newLabCluster starts the manager and one agent per name.
+func newLabCluster(t *testing.T, ctx context.Context, names ...string) *labCluster {
+	t.Helper()
+	testutil.RequireDocker(t)
+	lab := netlab.New(t) // root, or skip; its cleanup runs after the nodes'
+	lc := &labCluster{lab: lab, nodes: map[string]*netlab.Node{},
+		agentCluster: &agentCluster{t: t, devDir: t.TempDir(), agentsDir: t.TempDir(), agents: map[string]*agentNode{}}}
+	host := lab.HostAddr.String()
+	lc.dev, _ = startNodeProc(t, "shoal dev", lc.devDir, "cluster ready", "dev", "--data-dir", lc.devDir, "--log-level", "error",
+		"--addr", host, "--listen-agents", host+":0", "--ingress", "off", "--publish-addr", "off", "--docker=false", "--heartbeat", "2s", "--drain-delay", "100ms")
+	var err error
+	if lc.c, err = client.New("unix://" + filepath.Join(lc.devDir, "shoal.sock")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lc.stopAll)
+	sw, err := lc.c.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.agentAddr, lc.token = sw.AgentAddr, sw.JoinTokens.Worker
+	for _, name := range names {
+		n := lab.AddNode(name)
+		lc.nodes[name] = n
+		dir := filepath.Join(lc.agentsDir, name)
+		cmd := exec.Command(shoalBin, "agent", "--manager", lc.agentAddr, "--token", lc.token, "--addr", n.Addr.String(),
+			"--data-dir", dir, "--hostname", name, "--ingress", "off", "--publish-addr", "off", "--drain-delay", "100ms", "--log-level", "warn")
+		p, lines := startNodeWith(t, "shoal agent "+name, dir, "address:", cmd, func() error { return n.Start(cmd) })
+		id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
+		lc.agents[name] = &agentNode{nodeProc: p, addr: n.Addr.String(), id: id}
+	}
+	return lc
+}
+
+// shoalAt runs the shoal CLI against the manager.
+func (lc *labCluster) shoal(args ...string) (string, string, int) {
+	var out, errOut bytes.Buffer
+	host := "unix://" + filepath.Join(lc.devDir, "shoal.sock")
+	code := cli.Execute(context.Background(), append([]string{"--host", host}, args...), strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// plumbing lists what shoal's networking holds in the node: links other
+// than the lab's, nftables tables.
+func (lc *labCluster) plumbing(name string) string {
+	t := lc.t
+	t.Helper()
+	n := lc.nodes[name]
+	ls, err := n.Links()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := n.Tables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls = slices.DeleteFunc(ls, func(l string) bool { return l == "lo" || l == "eth0" })
+	return strings.Join(append(ls, ts...), " ")
+}
+
+// Containers of three nodes, on one overlay network, reach each other
+// across nodes: by service name through the virtual IP, by tasks.NAME and
+// by a dnsrr name, over VXLAN between the nodes' namespaces; a service on
+// another network cannot resolve their names; and once the stack is gone
+// no node holds any of its plumbing.
+func TestOverlayAcrossNodes(t *testing.T) {
+	ctx := ctxTimeout(t, 240*time.Second)
+	testutil.RequireRoot(t)
+	before := plumbing(t) // the host's: the manager plumbs nothing
+	lc := newLabCluster(t, ctx, "n1", "n2", "n3")
+	dc := testutil.DockerClient(t)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	t.Setenv("APP_IMAGE", image)
+	for i := 1; i <= 3; i++ {
+		t.Setenv(fmt.Sprintf("NODE%d", i), fmt.Sprintf("n%d", i))
+	}
+	if out, errOut, code := lc.shoal("stack", "deploy", "-c", filepath.Join("testdata", "net-nodes.yml"), "ov"); code != 0 {
+		t.Fatalf("stack deploy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	c := lc.c
+	on := func(svc, node string, n int) []*api.Task {
+		ts := waitTasks(t, ctx, c, svc, fmt.Sprintf("%d %s", n, svc), nRunning(n))
+		for _, tk := range running(ts) {
+			if tk.NodeID != lc.agents[node].id {
+				t.Fatalf("task %s of %s runs on node %s, want %s (%s)", tk.ID, svc, tk.NodeID, node, lc.agents[node].id)
+			}
+		}
+		return running(ts)
+	}
+	as, bs, cs, xs := on("ov_a", "n1", 1), on("ov_b", "n2", 2), on("ov_c", "n3", 1), on("ov_x", "n2", 1)
+	bAddrs, cAddrs := addrsOn(bs, "ov_appnet"), addrsOn(cs, "ov_appnet")
+	bVIP := vipOn(t, c, "ov_b", "ov_appnet")
+	a, cc, x := as[0].Status.RuntimeID, cs[0].Status.RuntimeID, xs[0].Status.RuntimeID
+
+	// Names, from a (node 1).
+	for name, want := range map[string][]string{"b": {bVIP}, "ov_b": {bVIP}, "tasks.b": bAddrs, "c": cAddrs, "tasks.c": cAddrs} {
+		if got, code := execIn(t, dc, a, "/app", "resolve", "--wait", "10s", name); code != 0 || got != strings.Join(want, "\n") {
+			t.Errorf("from a, %s resolves to %q (exit %d), want %q", name, got, code, want)
+		}
+	}
+	// Node 1 to node 2 through b's VIP, balanced over both of b's tasks.
+	seen := map[string]bool{}
+	for i := 0; i < 20 && len(seen) < 2; i++ {
+		got, code := execIn(t, dc, a, "/app", "get", "--wait", "15s", "http://b:8080/")
+		if code != 0 || !strings.Contains(got, "ov_b") {
+			t.Fatalf("from a, GET http://b:8080/ = %q (exit %d), want an answer of a task of ov_b", got, code)
+		}
+		seen[taskIDIn(got)] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("requests to b's VIP reached tasks %v, want both of b's tasks", seen)
+	}
+	if got, code := execIn(t, dc, a, "/app", "get", "--wait", "10s", "http://"+bVIP+":8080/"); code != 0 || !strings.Contains(got, "ov_b") {
+		t.Errorf("from a, GET b's VIP %s = %q (exit %d)", bVIP, got, code)
+	}
+	// Node 1 to node 3 by a dnsrr name (the task's own address), node 3
+	// to node 1 by name, and node 3 to node 2 by a task's address.
+	if got, code := execIn(t, dc, a, "/app", "get", "--wait", "10s", "http://c:8080/"); code != 0 || !strings.Contains(got, "ov_c") {
+		t.Errorf("from a, GET http://c:8080/ = %q (exit %d)", got, code)
+	}
+	if got, code := execIn(t, dc, cc, "/app", "get", "--wait", "10s", "http://a:8080/"); code != 0 || !strings.Contains(got, "ov_a") {
+		t.Errorf("from c, GET http://a:8080/ = %q (exit %d)", got, code)
+	}
+	if got, code := execIn(t, dc, cc, "/app", "get", "--wait", "10s", "http://"+bAddrs[0]+":8080/"); code != 0 || !strings.Contains(got, "ov_b") {
+		t.Errorf("from c, GET %s = %q (exit %d)", bAddrs[0], got, code)
+	}
+	// x shares no network with them, though it runs beside b.
+	for _, name := range []string{"b", "tasks.b", "a"} {
+		if got, code := execIn(t, dc, x, "/app", "resolve", name); code == 0 {
+			t.Errorf("from x, %s resolves to %q; want no such host (no shared network)", name, got)
+		}
+	}
+
+	if out, errOut, code := lc.shoal("stack", "rm", "ov"); code != 0 {
+		t.Fatalf("stack rm: exit %d\n%s\n%s", code, out, errOut)
+	}
+	waitTasks(t, ctx, c, "", "all tasks gone", func(ts []*api.Task) bool { return len(ts) == 0 })
+	for name := range lc.nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for lc.plumbing(name) != "" && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := lc.plumbing(name); got != "" {
+			t.Errorf("node %s still holds %s after stack rm", name, got)
+		}
+	}
+	waitPlumbing(t, before)
+}
