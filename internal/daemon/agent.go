@@ -128,7 +128,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	var networks agent.Networker
 	var view *netView
 	if cfg.Docker {
-		if a.net = openNetworking(addr, log.With("component", "network")); a.net != nil {
+		if a.net = openNetworking(addr, true, log.With("component", "network")); a.net != nil {
 			networks = a.net
 			view = newNetView(a.net, log.With("component", "network"))
 		}

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"bytes"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/shoalproject/shoal/api"
@@ -49,5 +52,31 @@ func TestNetViewPushesOnlyRelevantChanges(t *testing.T) {
 	step("unknown task removed", false, api.Event{Type: api.EventTask, Action: api.ActionRemove, ID: "t9"})
 	if len(sink.last.Tasks) != 0 || len(sink.last.Networks) != 1 || sink.last.Nodes[0].Status.Addr != "192.0.2.9" {
 		t.Errorf("last view %+v", sink.last)
+	}
+}
+
+// A node that cannot plumb networks says why, once, and runs without.
+func TestOpenNetworkingSaysWhyNot(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		remote bool
+		why    string
+	}{
+		{"::1", false, "not an IPv4 address"},
+		{"127.0.0.2", true, "loopback"},
+	} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		if n := openNetworking(tc.addr, tc.remote, log); n != nil {
+			n.Close()
+			t.Fatalf("%s: networking opened", tc.addr)
+		}
+		want := tc.why
+		if os.Geteuid() != 0 {
+			want = "need root"
+		}
+		if got := buf.String(); strings.Count(got, "networks are not isolated") != 1 || !strings.Contains(got, want) {
+			t.Errorf("%s: logged %q, want one warning saying %q", tc.addr, got, want)
+		}
 	}
 }

@@ -11,10 +11,15 @@ import (
 )
 
 // openNetworking opens the node's overlay networking, or returns nil when
-// it cannot run here (not root, an address that is no IPv4 VTEP): then
-// containers stay on Docker's bridge with no networks of their own, and
-// the reason is logged once.
-func openNetworking(addr string, log *slog.Logger) *netagent.Agent {
+// it cannot run here (not root, an address that is no IPv4 VTEP; for a
+// worker, remote, a loopback address): then containers stay on Docker's
+// bridge with no networks of their own, and the reason is logged once.
+//
+// A worker on a loopback address shares its machine, and so its network
+// namespace, with the manager or other nodes: the kernel's plumbing is one
+// node's (each adopts and prunes what it finds), and no other machine can
+// send it VXLAN.
+func openNetworking(addr string, remote bool, log *slog.Logger) *netagent.Agent {
 	notIsolated := func(why string) {
 		log.Warn("networks are not isolated: tasks run on Docker's default bridge and cannot resolve each other by name", "reason", why)
 	}
@@ -25,6 +30,11 @@ func openNetworking(addr string, log *slog.Logger) *netagent.Agent {
 	vtep, err := netip.ParseAddr(addr)
 	if err != nil || !vtep.Is4() {
 		notIsolated(fmt.Sprintf("the node address %q is not an IPv4 address", addr))
+		return nil
+	}
+	if remote && vtep.IsLoopback() {
+		notIsolated(fmt.Sprintf("the node address %s is a loopback address: other nodes cannot reach its VXLAN port, "+
+			"and nodes sharing one network namespace would remove each other's plumbing; give the agent an --addr other nodes reach", addr))
 		return nil
 	}
 	n, err := netagent.New(netagent.Config{Mesh: mesh.Config{VTEP: vtep}, Logger: log})
