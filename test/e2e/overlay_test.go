@@ -18,11 +18,11 @@ import (
 	"github.com/shoalproject/shoal/internal/testutil/netlab"
 )
 
-// labCluster is a `shoal dev` manager on the host, serving agents on a
-// netlab bridge, and a `shoal agent` in each of the lab's nodes, every
-// one a node of its own with its own network namespace (its overlay
-// plumbing, its VTEP address). Containers of all nodes share the host's
-// Docker engine; each agent plumbs its containers into its own node.
+// labCluster is a `shoal dev` manager and a `shoal agent` per worker,
+// each in a netlab node of its own: its own network namespace (its
+// overlay plumbing, its VTEP address), all on one bridge of the host.
+// Containers of all nodes share the host's Docker engine; each node
+// plumbs its own containers into its own namespace.
 type labCluster struct {
 	*agentCluster
 	lab   *netlab.Lab
@@ -36,9 +36,12 @@ func newLabCluster(t *testing.T, ctx context.Context, names ...string) *labClust
 	lab := netlab.New(t) // root, or skip; its cleanup runs after the nodes'
 	lc := &labCluster{lab: lab, nodes: map[string]*netlab.Node{},
 		agentCluster: &agentCluster{t: t, devDir: t.TempDir(), agentsDir: t.TempDir(), agents: map[string]*agentNode{}}}
-	host := lab.HostAddr.String()
-	lc.dev, _ = startNodeProc(t, "shoal dev", lc.devDir, "cluster ready", "dev", "--data-dir", lc.devDir, "--log-level", "error",
-		"--addr", host, "--listen-agents", host+":0", "--ingress", "off", "--publish-addr", "off", "--docker=false", "--heartbeat", "2s", "--drain-delay", "100ms")
+	m := lab.AddNode("manager")
+	lc.nodes["manager"] = m
+	host := m.Addr.String()
+	cmd := exec.Command(shoalBin, "dev", "--data-dir", lc.devDir, "--log-level", "warn",
+		"--addr", host, "--listen-agents", host+":0", "--ingress", "off", "--publish-addr", "off", "--heartbeat", "2s", "--drain-delay", "100ms")
+	lc.dev, _ = startNodeWith(t, "shoal dev", lc.devDir, "cluster ready", cmd, func() error { return m.Start(cmd) })
 	var err error
 	if lc.c, err = client.New("unix://" + filepath.Join(lc.devDir, "shoal.sock")); err != nil {
 		t.Fatal(err)
@@ -88,18 +91,20 @@ func (lc *labCluster) plumbing(name string) string {
 	return strings.Join(append(ls, ts...), " ")
 }
 
-// Containers of three nodes, on one overlay network, reach each other
-// across nodes: by service name through the virtual IP, by tasks.NAME and
-// by a dnsrr name, over VXLAN between the nodes' namespaces; a service on
-// another network cannot resolve their names; and once the stack is gone
-// no node holds any of its plumbing. (The manager runs no containers, so
-// the host's own namespace gets none: it is not compared, since other
-// tests on the machine may plumb it meanwhile.)
+// Containers of four nodes (three workers and the manager), on one
+// overlay network, reach each other across nodes: by service name through
+// the virtual IP, by tasks.NAME and by a dnsrr name, over VXLAN between
+// the nodes' namespaces; a service on another network cannot resolve
+// their names; and once the stack is gone no node holds any of its
+// plumbing.
 func TestOverlayAcrossNodes(t *testing.T) {
 	ctx := ctxTimeout(t, 240*time.Second)
 	lc := newLabCluster(t, ctx, "n1", "n2", "n3")
 	dc := testutil.DockerClient(t)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	// No health check: on a loaded machine a slow check would replace a
+	// container under the test; the requests below retry until the app
+	// answers.
+	image := testutil.BuildImage(t, "shoal-e2e/app-nocheck:1", testutil.TestAppDir(), "")
 	t.Setenv("APP_IMAGE", image)
 	for i := 1; i <= 3; i++ {
 		t.Setenv(fmt.Sprintf("NODE%d", i), fmt.Sprintf("n%d", i))
@@ -118,6 +123,7 @@ func TestOverlayAcrossNodes(t *testing.T) {
 		return running(ts)
 	}
 	as, bs, cs, xs := on("ov_a", "n1", 1), on("ov_b", "n2", 2), on("ov_c", "n3", 1), on("ov_x", "n2", 1)
+	ms := waitTasks(t, ctx, c, "ov_m", "1 m", nRunning(1))
 	bAddrs, cAddrs := addrsOn(bs, "ov_appnet"), addrsOn(cs, "ov_appnet")
 	bVIP := vipOn(t, c, "ov_b", "ov_appnet")
 	a, cc, x := as[0].Status.RuntimeID, cs[0].Status.RuntimeID, xs[0].Status.RuntimeID
@@ -154,8 +160,16 @@ func TestOverlayAcrossNodes(t *testing.T) {
 	if got, code := execIn(t, dc, cc, "/app", "get", "--wait", "10s", "http://"+bAddrs[0]+":8080/"); code != 0 || !strings.Contains(got, "ov_b") {
 		t.Errorf("from c, GET %s = %q (exit %d)", bAddrs[0], got, code)
 	}
+	// The manager's own container, to and from a worker's.
+	m := running(ms)[0].Status.RuntimeID
+	if got, code := execIn(t, dc, a, "/app", "get", "--wait", "10s", "http://m:8080/"); code != 0 || !strings.Contains(got, "ov_m") {
+		t.Errorf("from a, GET http://m:8080/ (the manager's task) = %q (exit %d)", got, code)
+	}
+	if got, code := execIn(t, dc, m, "/app", "get", "--wait", "10s", "http://b:8080/"); code != 0 || !strings.Contains(got, "ov_b") {
+		t.Errorf("from m (on the manager), GET http://b:8080/ = %q (exit %d)", got, code)
+	}
 	// x shares no network with them, though it runs beside b.
-	for _, name := range []string{"b", "tasks.b", "a"} {
+	for _, name := range []string{"b", "tasks.b", "a", "m"} {
 		if got, code := execIn(t, dc, x, "/app", "resolve", name); code == 0 {
 			t.Errorf("from x, %s resolves to %q; want no such host (no shared network)", name, got)
 		}
