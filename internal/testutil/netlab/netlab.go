@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -301,20 +303,47 @@ func onThread(enter, fn func() error) error {
 }
 
 // close removes what the lab made: the veths (their namespace ends go
-// with them), the namespaces' handles, the bridge and its rules.
+// with them), the namespaces' handles, the bridge and its rules. A
+// namespace some process still holds (a program started in it that
+// outlived the test, or a thread left in it) is an error naming the
+// process.
 func (l *Lab) close() error {
 	var errs []error
+	var inodes []string
 	for _, n := range l.nodes {
 		if lk, err := netlink.LinkByName(n.veth); err == nil {
 			errs = append(errs, netlink.LinkDel(lk))
 		}
+		if link, err := os.Readlink(n.Path()); err == nil {
+			inodes = append(inodes, link) // "net:[INODE]"
+		}
 		errs = append(errs, n.ns.Close())
 	}
+	errs = append(errs, heldBy(inodes))
 	if br, err := netlink.LinkByName(l.Bridge); err == nil {
 		errs = append(errs, netlink.LinkDel(br))
 	}
 	errs = append(errs, dropAccept(l.Bridge))
 	return errors.Join(errs...)
+}
+
+// heldBy returns an error naming the threads of any process still in one
+// of the namespaces (as /proc/*/task/*/ns/net shows them).
+func heldBy(namespaces []string) error {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	paths, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/ns/net")
+	var held []string
+	for _, p := range paths {
+		if link, err := os.Readlink(p); err == nil && slices.Contains(namespaces, link) {
+			held = append(held, fmt.Sprintf("%s (%s)", strings.Split(p, "/")[4], link))
+		}
+	}
+	if len(held) > 0 {
+		return fmt.Errorf("node namespaces still held by threads %s: stop what runs in a node before the lab's cleanup", strings.Join(held, ", "))
+	}
+	return nil
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
