@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -175,6 +180,36 @@ func TestOverlayAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// Node 1's VXLAN device sends exactly the remote tasks of appnet to
+	// their nodes: b's two on n2, c on n3, m on the manager; a task that
+	// leaves leaves it.
+	vteps := map[string]string{}
+	for name, n := range lc.nodes {
+		if name == "manager" {
+			vteps[lc.devID()] = n.Addr.String()
+		} else {
+			vteps[lc.agents[name].id] = n.Addr.String()
+		}
+	}
+	remote := func(ts ...[]*api.Task) []string {
+		var out []string
+		for _, tk := range slices.Concat(ts...) {
+			for _, na := range tk.NetworksAttachments {
+				if na.Network.Name == "ov_appnet" {
+					out = append(out, macOf(na.Addresses[0])+" "+vteps[tk.NodeID])
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	lc.waitFDB("n1", remote(bs, cs, ms))
+	if out, errOut, code := lc.shoal("service", "scale", "ov_b=1"); code != 0 {
+		t.Fatalf("scale b: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bs = running(waitTasks(t, ctx, c, "ov_b", "1 b", nRunning(1)))
+	lc.waitFDB("n1", remote(bs, cs, ms))
+
 	if out, errOut, code := lc.shoal("stack", "rm", "ov"); code != 0 {
 		t.Fatalf("stack rm: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -187,5 +222,66 @@ func TestOverlayAcrossNodes(t *testing.T) {
 		if got := lc.plumbing(name); got != "" {
 			t.Errorf("node %s still holds %s after stack rm", name, got)
 		}
+	}
+}
+
+// devID is the manager's node ID.
+func (lc *labCluster) devID() string {
+	lc.t.Helper()
+	info, err := lc.c.Info(context.Background())
+	if err != nil {
+		lc.t.Fatal(err)
+	}
+	return info.NodeID
+}
+
+// macOf is the MAC of a task address ("10.0.0.3/24"): 02:42 and its bytes.
+func macOf(addr string) string {
+	p := netip.MustParsePrefix(addr).Addr().As4()
+	return net.HardwareAddr{0x02, 0x42, p[0], p[1], p[2], p[3]}.String()
+}
+
+// fdb lists the VXLAN forwarding entries of the node: "MAC VTEP".
+func (lc *labCluster) fdb(name string) []string {
+	t := lc.t
+	t.Helper()
+	h, err := lc.nodes[name].Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range ls {
+		if !strings.HasPrefix(l.Attrs().Name, "shvx-") {
+			continue
+		}
+		es, err := h.NeighList(l.Attrs().Index, unix.AF_BRIDGE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.IP != nil && e.Flags&netlink.NTF_SELF != 0 && !e.IP.IsUnspecified() {
+				out = append(out, e.HardwareAddr.String()+" "+e.IP.String())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitFDB waits until the node's VXLAN forwarding entries are want.
+func (lc *labCluster) waitFDB(name string, want []string) {
+	t := lc.t
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(lc.fdb(name), want) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := lc.fdb(name); !slices.Equal(got, want) {
+		t.Errorf("node %s's VXLAN device sends %q, want %q", name, got, want)
 	}
 }

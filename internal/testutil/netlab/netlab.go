@@ -222,9 +222,13 @@ func (n *Node) Start(cmd *exec.Cmd) error {
 // (/proc/PID/fd/N of this process), for APIs that take a path.
 func (n *Node) Path() string { return fmt.Sprintf("/proc/%d/fd/%d", unix.Getpid(), int(n.ns)) }
 
+// Handle is a netlink handle working in the node's namespace; close it
+// when done.
+func (n *Node) Handle() (*netlink.Handle, error) { return netlink.NewHandleAt(n.ns) }
+
 // Links lists the names of the node's links.
 func (n *Node) Links() ([]string, error) {
-	h, err := netlink.NewHandleAt(n.ns)
+	h, err := n.Handle()
 	if err != nil {
 		return nil, err
 	}
