@@ -208,7 +208,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	d.followCluster(runCtx)
 	var networks agent.Networker
 	if cfg.Docker {
-		if d.net = openNetworking(addr, log.With("component", "network")); d.net != nil {
+		if d.net = openNetworking(addr, false, log.With("component", "network")); d.net != nil {
 			networks = d.net
 			d.wg.Add(1)
 			go func() {
