@@ -73,6 +73,12 @@ func BenchmarkNetPaths(b *testing.B) {
 	}
 	fmt.Print(netTable(paths, med, results, round, d))
 	base, ref := med[netBaseline], med[netReference]
+	// The routing mesh against its userspace peer, Docker's own proxy.
+	mesh, proxy := med["mesh"], med["docker-proxy"]
+	fmt.Printf("\nrouting mesh ÷ docker-proxy: round trips/s %.2f, p50 %.2f, bulk %.2f\n",
+		mesh.RR.PerSecond/proxy.RR.PerSecond, mesh.RR.P50US/proxy.RR.P50US, mesh.Bulk.MBPerS/proxy.Bulk.MBPerS)
+	b.ReportMetric(mesh.RR.PerSecond/proxy.RR.PerSecond, "mesh/docker-proxy-rr")
+	b.ReportMetric(mesh.Bulk.MBPerS/proxy.Bulk.MBPerS, "mesh/docker-proxy-MB/s")
 	for _, p := range paths {
 		m := med[p.key]
 		b.ReportMetric(m.RR.PerSecond/ref.RR.PerSecond, p.key+"/bridge-rr")

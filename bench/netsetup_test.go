@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 
@@ -64,9 +66,14 @@ func setupNetPaths(b *testing.B) ([]netPath, *client.Client) {
 			b.Errorf("cleanup: docker network rm %s: %v", bridge, err)
 		}
 	})
-	dockerServer := runContainer(b, dc, image, run, bridge, "serve")
-	dockerClient := runContainer(b, dc, image, run, bridge, "idle")
-	hostClient := runContainer(b, dc, image, run, "host", "idle")
+	// The server also publishes its port on 127.0.0.1, where Docker's
+	// userland proxy (docker-proxy) answers: Docker's own userspace peer
+	// of the routing mesh.
+	port, _ := network.PortFrom(netperfPort, network.TCP)
+	dockerServer := runContainer(b, dc, image, run, bridge, "serve",
+		network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1")}}})
+	dockerClient := runContainer(b, dc, image, run, bridge, "idle", nil)
+	hostClient := runContainer(b, dc, image, run, "host", "idle", nil)
 	info, err := dc.ContainerInspect(ctx, dockerServer, client.ContainerInspectOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -76,6 +83,11 @@ func setupNetPaths(b *testing.B) ([]netPath, *client.Client) {
 		b.Fatalf("the server container has no address on %s", bridge)
 	}
 	dockerServerAddr := net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(netperfPort))
+	mapped := info.Container.NetworkSettings.Ports[port]
+	if len(mapped) == 0 || mapped[0].HostPort == "" {
+		b.Fatalf("the server container's port %s is not published: %v", port, info.Container.NetworkSettings.Ports)
+	}
+	dockerProxyAddr := net.JoinHostPort("127.0.0.1", mapped[0].HostPort)
 
 	// The node's address is the host's own, as on a real node: Docker
 	// then maps task ports with its kernel DNAT rules (on 127.0.0.1 its
@@ -142,16 +154,17 @@ func setupNetPaths(b *testing.B) ([]netPath, *client.Client) {
 		b.Fatalf("server task: networks %+v, endpoints %+v", srvTask.NetworksAttachments, srvTask.Endpoints)
 	}
 	overlayIP, _, _ := strings.Cut(srvTask.NetworksAttachments[0].Addresses[0], "/")
-	port := strconv.Itoa(netperfPort)
-	fmt.Printf("node address %s; routing mesh on %s:%d; server task's Docker port mapping %s\n", nodeIP, nodeIP, published, srvTask.Endpoints[0].Addr)
+	fmt.Printf("node address %s; routing mesh on %s:%d; server task's Docker port mapping %s; docker-proxy on %s\n", nodeIP, nodeIP, published, srvTask.Endpoints[0].Addr, dockerProxyAddr)
 
+	target := strconv.Itoa(netperfPort)
 	paths := []netPath{
-		{netBaseline, "loopback, two processes in one container", dockerServer, "127.0.0.1:" + port},
+		{netBaseline, "loopback, two processes in one container", dockerServer, "127.0.0.1:" + target},
 		{netReference, "Docker user-defined bridge, container → container", dockerClient, dockerServerAddr},
-		{"overlay", "shoal overlay, task → task address", cliTask.Status.RuntimeID, net.JoinHostPort(overlayIP, port)},
-		{"vip", "shoal overlay, task → service name (VIP, nftables DNAT)", cliTask.Status.RuntimeID, "netserver:" + port},
+		{"overlay", "shoal overlay, task → task address", cliTask.Status.RuntimeID, net.JoinHostPort(overlayIP, target)},
+		{"vip", "shoal overlay, task → service name (VIP, nftables DNAT)", cliTask.Status.RuntimeID, "netserver:" + target},
 		{"mesh", "host → published port (routing mesh → task's Docker port mapping)", hostClient, net.JoinHostPort(nodeIP, strconv.Itoa(int(published)))},
 		{"docker-port", "host → task's Docker port mapping (no mesh)", hostClient, srvTask.Endpoints[0].Addr},
+		{"docker-proxy", "host → Docker port published on 127.0.0.1 (docker-proxy, userspace) → container", hostClient, dockerProxyAddr},
 	}
 	// A short run over every path first: each is ready (the server
 	// listens, the name resolves, the mesh knows the task) and warm.
@@ -173,20 +186,24 @@ func hostIP() string {
 }
 
 // runContainer starts a container of image running `/app mode` on
-// network, labelled LabelTest=run, and returns its ID.
-func runContainer(b *testing.B, dc *client.Client, image, run, network, mode string) string {
+// network netMode, publishing ports, labelled LabelTest=run, and returns its ID.
+func runContainer(b *testing.B, dc *client.Client, image, run, netMode, mode string, ports network.PortMap) string {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	exposed := network.PortSet{}
+	for p := range ports {
+		exposed[p] = struct{}{}
+	}
 	created, err := dc.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: image, Cmd: []string{mode}, Labels: map[string]string{testutil.LabelTest: run}},
-		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(network)},
+		Config:     &container.Config{Image: image, Cmd: []string{mode}, ExposedPorts: exposed, Labels: map[string]string{testutil.LabelTest: run}},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(netMode), PortBindings: ports},
 	})
 	if err != nil {
-		b.Fatalf("docker create (%s on %s): %v", mode, network, err)
+		b.Fatalf("docker create (%s on %s): %v", mode, netMode, err)
 	}
 	if _, err := dc.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		b.Fatalf("docker start (%s on %s): %v", mode, network, err)
+		b.Fatalf("docker start (%s on %s): %v", mode, netMode, err)
 	}
 	return created.ID
 }
