@@ -49,6 +49,12 @@ func netperfDir() string {
 func setupNetPaths(b *testing.B) ([]netPath, *client.Client) {
 	b.Helper()
 	testutil.RequireRoot(b)
+	if others := shoalBridges(b); len(others) > 0 {
+		// Bridges are named by VNI (the same in every cluster), and a
+		// node's agent removes the plumbing of tasks it does not know:
+		// two nodes on one host break each other's networks.
+		b.Fatalf("another shoal node has networks on this host (%s): run this benchmark alone", strings.Join(others, ", "))
+	}
 	image := testutil.BuildImage(b, "shoal-bench/netperf:1", netperfDir(), "")
 	b.Cleanup(func() { _ = testutil.RemoveImages() })
 	dc := testutil.DockerClient(b)
@@ -235,6 +241,25 @@ func dockerExec(b *testing.B, dc *client.Client, containerID string, argv ...str
 		b.Fatalf("exec %v: exit %d: %s", argv, res.ExitCode, strings.TrimSpace(errOut.String()))
 	}
 	return strings.TrimSpace(out.String())
+}
+
+// shoalBridges lists the network bridges of shoal nodes on the host.
+func shoalBridges(b *testing.B) []string {
+	b.Helper()
+	ls, err := netlink.LinkList()
+	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		ls, err = netlink.LinkList()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []string
+	for _, l := range ls {
+		if strings.HasPrefix(l.Attrs().Name, "shbr-") {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out
 }
 
 // waitNoLinks waits until no link's alias holds mark: the node removed a

@@ -148,14 +148,11 @@ type RRResult struct {
 // addr, for d, and returns the round trips' figures. The connection is
 // dialled with dial (a net.Dialer's DialContext, say).
 func RR(ctx context.Context, dial DialFunc, addr string, d time.Duration) (RRResult, error) {
-	c, err := dial(ctx, "tcp", addr)
+	c, done, err := open(ctx, dial, addr, d)
 	if err != nil {
 		return RRResult{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	_ = c.SetDeadline(time.Now().Add(d + 30*time.Second))
+	defer done()
 	if _, err := c.Write([]byte{modeEcho}); err != nil {
 		return RRResult{}, fmt.Errorf("rr %s: %w", addr, err)
 	}
@@ -202,14 +199,11 @@ type BulkResult struct {
 // Bulk writes to addr as fast as it can for d, then waits until the server
 // says it received every byte; the time runs until then.
 func Bulk(ctx context.Context, dial DialFunc, addr string, d time.Duration) (BulkResult, error) {
-	c, err := dial(ctx, "tcp", addr)
+	c, done, err := open(ctx, dial, addr, d)
 	if err != nil {
 		return BulkResult{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	_ = c.SetDeadline(time.Now().Add(d + 30*time.Second))
+	defer done()
 	buf := make([]byte, bulkChunk)
 	buf[0] = modeBulk
 	start := time.Now()
@@ -246,3 +240,19 @@ func Bulk(ctx context.Context, dial DialFunc, addr string, d time.Duration) (Bul
 
 // DialFunc opens a connection, as net.Dialer.DialContext.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// open dials addr for a test that runs for d: the connection is closed
+// when ctx ends, and fails 30 s after the test should have ended. done
+// closes it.
+func open(ctx context.Context, dial DialFunc, addr string, d time.Duration) (c net.Conn, done func(), err error) {
+	c, err = dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(d + 30*time.Second))
+	return c, func() {
+		stop()
+		c.Close()
+	}, nil
+}
