@@ -36,11 +36,12 @@ const (
 // ends (bench/cmd/netperf in a scratch image), one-byte round trips and
 // bulk throughput over every path a shoal task's traffic takes on one node,
 // against a direct connection on the same machine (loopback, two
-// processes in one container) and Docker's own user-defined bridge
-// between two containers. Each b.Loop iteration is one round over all the
-// paths, in a rotating order; the table gives each path's median over the
-// rounds and its ratios. Needs root and Docker. NETBENCH_TIME sets how long
-// each test runs (default 2s):
+// processes in one container), Docker's own user-defined bridge between
+// two containers and, for the routing mesh, Docker's userland proxy.
+// Each b.Loop iteration is one round over all the paths, in a rotating
+// order; the table gives each path's median over the rounds and its
+// ratios. Needs root and Docker. NETBENCH_TIME sets how long each test
+// runs (default 2s):
 //
 //	go test -run xxx -bench NetPaths -benchtime=3x ./bench/
 func BenchmarkNetPaths(b *testing.B) {
@@ -57,7 +58,7 @@ func BenchmarkNetPaths(b *testing.B) {
 	for b.Loop() {
 		for i := range paths {
 			p := paths[(i+round)%len(paths)]
-			out := dockerExec(b, dc, p.from, "/app", "run", "--addr", p.addr, "--time", d.String())
+			out := dockerExec(b, dc, 2*d+2*time.Minute, p.from, "/app", "run", "--addr", p.addr, "--time", d.String())
 			var r netResult
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				b.Fatalf("%s: netperf run printed %q: %v", p.key, out, err)

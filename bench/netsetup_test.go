@@ -175,7 +175,7 @@ func setupNetPaths(b *testing.B) ([]netPath, *client.Client) {
 	// A short run over every path first: each is ready (the server
 	// listens, the name resolves, the mesh knows the task) and warm.
 	for _, p := range paths {
-		dockerExec(b, dc, p.from, "/app", "run", "--addr", p.addr, "--time", "200ms", "--wait", "30s")
+		dockerExec(b, dc, 2*time.Minute, p.from, "/app", "run", "--addr", p.addr, "--time", "200ms", "--wait", "30s")
 	}
 	return paths, dc
 }
@@ -215,10 +215,11 @@ func runContainer(b *testing.B, dc *client.Client, image, run, netMode, mode str
 }
 
 // dockerExec runs argv in a container and returns its standard output; it
-// fails the benchmark, with the error output, if argv exits non-zero.
-func dockerExec(b *testing.B, dc *client.Client, containerID string, argv ...string) string {
+// fails the benchmark, with the error output, if argv exits non-zero or
+// takes longer than timeout.
+func dockerExec(b *testing.B, dc *client.Client, timeout time.Duration, containerID string, argv ...string) string {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ex, err := dc.ExecCreate(ctx, containerID, client.ExecCreateOptions{Cmd: argv, AttachStdout: true, AttachStderr: true})
 	if err != nil {
