@@ -36,6 +36,7 @@ func (r *Runtime) load(id string) (*task, error) {
 	t.endpoints = st.Endpoints
 	t.env, t.cwd, t.user = st.Env, st.Dir, st.User
 	t.startedAt = st.StartedAt
+	t.sandboxed = st.Sandboxed
 	if st.StopSignal > 0 {
 		t.stopSignal = syscall.Signal(st.StopSignal)
 	}
@@ -56,7 +57,9 @@ func (r *Runtime) load(id string) (*task, error) {
 	}
 	t.pidfd = pidfd
 	t.done = make(chan struct{})
-	t.ports = endpointKeys(t.endpoints)
+	if !t.sandboxed {
+		t.ports = endpointKeys(t.endpoints)
+	}
 	r.holdPorts(id, t.ports)
 	r.watchers.Add(1)
 	go r.watch(t)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -134,15 +132,21 @@ func (r *Runtime) launch(spec runtime.TaskSpec) (*task, error) {
 		return nil, err
 	}
 
-	ports, err := r.allocatePorts(spec.TaskID, spec.Ports)
-	if err != nil {
+	var ports []hostPort
+	if spec.Sandbox != nil {
+		if ports, err = sandboxPorts(spec.Ports); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, resolvConfFile), []byte(resolvConf(spec.Sandbox, c.DNSConfig)), 0o644); err != nil {
+			return nil, err
+		}
+	} else if ports, err = r.allocatePorts(spec.TaskID, spec.Ports); err != nil {
 		return nil, err
 	}
-	portKeys := keysOf(ports)
 	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, stopSignal)
 	if err != nil {
 		r.mu.Lock()
-		r.releasePorts(spec.TaskID, portKeys)
+		r.releasePorts(spec.TaskID, keysOf(ports))
 		r.mu.Unlock()
 		return nil, err
 	}
@@ -187,24 +191,41 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	defer stderr.Close()
 
 	env := taskEnv(spec, r.nodeAddr, home, files, ports)
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    env,
-		Dir:    cwd,
-		Stdout: stdout,
-		Stderr: stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:    true,
-			Credential: cred,
-		},
-	}
+	sb := spec.Sandbox
+	var cmd *exec.Cmd
 	startedAt := time.Now()
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
+	if sb != nil {
+		l := launch{ResolvConf: filepath.Join(dir, resolvConfFile), Dir: cwd, Path: path, Argv: argv}
+		if cred != nil {
+			l.SetUser, l.UID, l.GID, l.Groups = true, cred.Uid, cred.Gid, cred.Groups
+		}
+		var rd, wr *os.File
+		if cmd, rd, wr, err = launcherCmd(l, unix.CLONE_NEWNET|unix.CLONE_NEWNS, nil); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
+		if err := startLauncher(cmd, rd, wr); err != nil {
+			return nil, err
+		}
+	} else {
+		cmd = &exec.Cmd{
+			Path:   path,
+			Args:   argv,
+			Env:    env,
+			Dir:    cwd,
+			Stdout: stdout,
+			Stderr: stderr,
+			SysProcAttr: &syscall.SysProcAttr{
+				Setpgid:    true,
+				Credential: cred,
+			},
+		}
+		if err := cmd.Start(); err != nil {
+			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
+		}
 	}
 	t := &task{
 		id:         spec.TaskID,
@@ -213,20 +234,17 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 		stopSignal: stopSignal,
 		startedAt:  startedAt,
 		child:      true,
-		ports:      keysOf(ports),
+		sandboxed:  sb != nil,
 		pidfd:      -1,
 		done:       make(chan struct{}),
 		env:        env,
 		cwd:        cwd,
 		user:       spec.Container.User,
 	}
-	for _, hp := range ports {
-		t.endpoints = append(t.endpoints, api.TaskEndpoint{
-			TargetPort: hp.target,
-			Protocol:   hp.key.proto,
-			Addr:       net.JoinHostPort(r.nodeAddr, strconv.Itoa(hp.key.port)),
-		})
+	if sb == nil {
+		t.ports = keysOf(ports)
 	}
+	t.endpoints = endpoints(ports, r.nodeAddr, sb)
 	// The process is ours and not reaped before waitChild runs, so
 	// /proc/<pid> is there.
 	startTime, _, err := procStat(t.pid)
@@ -244,6 +262,7 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 			Env:        env,
 			Dir:        cwd,
 			User:       spec.Container.User,
+			Sandboxed:  sb != nil,
 		})
 	}
 	if err != nil {

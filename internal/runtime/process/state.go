@@ -35,6 +35,8 @@ type taskState struct {
 	Env  []string `json:"Env,omitempty"`
 	Dir  string   `json:"Dir,omitempty"`
 	User string   `json:"User,omitempty"`
+	// Sandboxed is set for a task in namespaces of its own (sandbox.go).
+	Sandboxed bool `json:"Sandboxed,omitempty"`
 }
 
 // exitState is what exit.json records of an ended task.

@@ -27,6 +27,9 @@ type task struct {
 	child bool
 	// ports are the host ports the task holds while it runs.
 	ports []portKey
+	// sandboxed is set for a task in namespaces of its own: its ports
+	// are in its network namespace, not the host's.
+	sandboxed bool
 	// env, cwd and user are the task's context, for Exec.
 	env  []string
 	cwd  string

@@ -1,0 +1,169 @@
+package process
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/testutil"
+)
+
+// sandboxSpec is a task on networks, as the agent asks for it.
+func sandboxSpec(script string) runtime.TaskSpec {
+	s := shSpec(script)
+	s.Sandbox = &runtime.Sandbox{
+		Addr: netip.MustParseAddr("10.99.0.5"),
+		DNS: runtime.DNS{
+			Nameservers: []netip.Addr{netip.MustParseAddr("127.0.0.11")},
+			Search:      []string{"example.org"},
+			Options:     []string{"ndots:0"},
+		},
+	}
+	s.Ports = []api.PortConfig{{TargetPort: 80}}
+	return s
+}
+
+// A sandboxed task runs in a network namespace of its own, with lo up,
+// sees its own resolv.conf while the host's stays as it was, listens on
+// its target port, and Exec (its health checks) runs in the same
+// namespaces. A restarted runtime finds its namespace again.
+func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	hostNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	s := sandboxSpec(`readlink /proc/self/ns/net; cat /etc/resolv.conf; echo "port=$PORT"; echo ready; exec sleep 30`)
+	h := start(t, r, s)
+	waitForOutput(t, r, s.TaskID, "ready")
+
+	path, err := r.NetNS(testCtx(t), s.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskNS, err := os.Readlink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := readLog(t, r, s.TaskID)
+	if taskNS == hostNS || !strings.HasPrefix(out, taskNS+"\n") {
+		t.Errorf("task namespace %s (NetNS) / output %q; want one of its own, not the host's %s", taskNS, out, hostNS)
+	}
+	wantResolv := "nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n"
+	if !strings.Contains(out, wantResolv) {
+		t.Errorf("the task's /etc/resolv.conf:\n%s\nwant\n%s", out, wantResolv)
+	}
+	if now, _ := os.ReadFile("/etc/resolv.conf"); string(now) != string(hostResolv) {
+		t.Errorf("the host's /etc/resolv.conf changed to %q", now)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), s.TaskID) {
+		t.Errorf("the task's mount leaked to the host:\n%s", mounts)
+	}
+	if !strings.Contains(out, "port=80\n") {
+		t.Errorf("output %q: want PORT=80, the target port, in the task's own namespace", out)
+	}
+	if len(h.Endpoints) != 1 || h.Endpoints[0].Addr != "10.99.0.5:80" {
+		t.Errorf("endpoints %+v, want 10.99.0.5:80 (the task's address on its first network)", h.Endpoints)
+	}
+	if up := loUp(t, path); !up {
+		t.Error("lo is down in the task's namespace")
+	}
+
+	code, got, err := r.Exec(testCtx(t), s.TaskID, []string{"/bin/sh", "-c", "readlink /proc/self/ns/net; cat /etc/resolv.conf; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"})
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %s", code, err, got)
+	}
+	if want := taskNS + "\n" + wantResolv + "0\n"; string(got) != want {
+		t.Errorf("exec in the task printed\n%s\nwant\n%s", got, want)
+	}
+
+	// Adopted by a new runtime over the same root.
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r2) })
+	if _, err := r2.List(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := r2.NetNS(testCtx(t), s.TaskID); err != nil || again != path {
+		t.Errorf("after a restart NetNS = %q, %v; want %q", again, err, path)
+	}
+	if code, got, err := r2.Exec(testCtx(t), s.TaskID, []string{"readlink", "/proc/self/ns/net"}); err != nil || code != 0 || strings.TrimSpace(string(got)) != taskNS {
+		t.Errorf("after a restart, exec in the task: %d %v %q, want %s", code, err, got, taskNS)
+	}
+	if err := r2.Stop(testCtx(t), s.TaskID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.NetNS(testCtx(t), s.TaskID); err == nil {
+		t.Error("NetNS of a stopped task succeeded")
+	}
+}
+
+// loUp reports whether lo is up in the namespace at path.
+func loUp(t *testing.T, path string) bool {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo.Attrs().Flags&(1<<0) != 0 // net.FlagUp
+}
+
+// A task without a sandbox stays on the host's network.
+func TestUnsandboxedTaskHasNoNamespace(t *testing.T) {
+	r, _ := newRuntime(t)
+	s := shSpec("exec sleep 30")
+	start(t, r, s)
+	if _, err := r.NetNS(testCtx(t), s.TaskID); !errors.Is(err, errNotSandboxed) {
+		t.Errorf("NetNS of a host-network task: %v, want %v", err, errNotSandboxed)
+	}
+}
+
+// What cannot be set up is an error of Start, with nothing left running:
+// a host-mode port (refused), a program that cannot be executed (rejected
+// by the launcher).
+func TestSandboxStartFailures(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	s := sandboxSpec("exit 0")
+	s.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: api.PublishModeHost}}
+	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "host mode") {
+		t.Errorf("host-mode port: %v, want rejected naming host mode", err)
+	}
+	notExec := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(notExec, []byte("\x00\x01garbage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s = sandboxSpec("")
+	s.Container = api.ContainerSpec{Command: []string{notExec}}
+	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("program that cannot run: %v, want rejected with exec's reason", err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("task folders left: %v", ents)
+	}
+}
