@@ -39,6 +39,10 @@ type Config struct {
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.
 	Networks Networker
+	// NetworksOff says why Networks is nil, for the rejection of a
+	// process task that names networks (default: the node does not
+	// plumb overlay networks).
+	NetworksOff string
 }
 
 // Agent runs one node's tasks.
@@ -270,7 +274,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	r := newRunner(t, rt, report, a.log)
 	r.files = a.files.forTask
-	r.net, r.networks = a.cfg.Networks, a.nets.forTask
+	r.net, r.networks, r.netOff = a.cfg.Networks, a.nets.forTask, a.cfg.NetworksOff
 	r.drain = a.cfg.DrainDelay
 	r.node = a.node
 	a.runners[t.ID] = r

@@ -12,29 +12,29 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// openNetworking opens the node's overlay networking, or returns nil when
-// it cannot run here (not root, an address that is no IPv4 VTEP): then
-// containers stay on Docker's bridge with no networks of their own, and
-// the reason is logged once.
-func openNetworking(addr string, log *slog.Logger) *netagent.Agent {
-	notIsolated := func(why string) {
-		log.Warn("networks are not isolated: tasks run on Docker's default bridge and cannot resolve each other by name", "reason", why)
+// openNetworking opens the node's overlay networking, or returns nil and
+// why when it cannot run here (not root, an address that is no IPv4
+// VTEP): then containers stay on Docker's bridge and process tasks on
+// the host's network, with no networks of their own, and the reason is
+// logged once. A process task that names networks is then refused, with
+// that reason (agent.Config.NetworksOff).
+func openNetworking(addr string, log *slog.Logger) (*netagent.Agent, string) {
+	notIsolated := func(why string) string {
+		log.Warn("networks are not isolated: containers run on Docker's default bridge and process tasks on the host's network, and they cannot resolve each other by name; a process service that names networks fails", "reason", why)
+		return why
 	}
 	if os.Geteuid() != 0 {
-		notIsolated("overlay networks need root (network namespaces, links, nftables)")
-		return nil
+		return nil, notIsolated("overlay networks need root (network namespaces, links, nftables)")
 	}
 	vtep, err := netip.ParseAddr(addr)
 	if err != nil || !vtep.Is4() {
-		notIsolated(fmt.Sprintf("the node address %q is not an IPv4 address", addr))
-		return nil
+		return nil, notIsolated(fmt.Sprintf("the node address %q is not an IPv4 address", addr))
 	}
 	n, err := netagent.New(netagent.Config{Mesh: mesh.Config{VTEP: vtep}, Logger: log})
 	if err != nil {
-		notIsolated(err.Error())
-		return nil
+		return nil, notIsolated(err.Error())
 	}
-	return n
+	return n, ""
 }
 
 // followNetworkView gives the node's networking the cluster's state on
