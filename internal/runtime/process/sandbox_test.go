@@ -43,7 +43,7 @@ func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
-	s := sandboxSpec(`readlink /proc/self/ns/net; cat /etc/resolv.conf; echo "port=$PORT"; echo ready; exec sleep 30`)
+	s := sandboxSpec(`readlink /proc/self/ns/net; cat /etc/resolv.conf; echo "port=$PORT node=$SHOAL_NODE_ADDR"; echo ready; exec sleep 30`)
 	h := start(t, r, s)
 	waitForOutput(t, r, s.TaskID, "ready")
 
@@ -69,8 +69,8 @@ func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
 	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), s.TaskID) {
 		t.Errorf("the task's mount leaked to the host:\n%s", mounts)
 	}
-	if !strings.Contains(out, "port=80\n") {
-		t.Errorf("output %q: want PORT=80, the target port, in the task's own namespace", out)
+	if !strings.Contains(out, "port=80 node=\n") {
+		t.Errorf("output %q: want PORT=80, the target port, and no SHOAL_NODE_ADDR in the task's own namespace", out)
 	}
 	if len(h.Endpoints) != 1 || h.Endpoints[0].Addr != "10.99.0.5:80" {
 		t.Errorf("endpoints %+v, want 10.99.0.5:80 (the task's address on its first network)", h.Endpoints)

@@ -190,8 +190,12 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	}
 	defer stderr.Close()
 
-	env := taskEnv(spec, r.nodeAddr, home, files, ports)
 	sb := spec.Sandbox
+	nodeAddr := r.nodeAddr
+	if sb != nil {
+		nodeAddr = ""
+	}
+	env := taskEnv(spec, nodeAddr, home, files, ports)
 	var cmd *exec.Cmd
 	startedAt := time.Now()
 	if sb != nil {
