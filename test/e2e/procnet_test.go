@@ -41,7 +41,8 @@ func inTask(t *testing.T, tk *api.Task, args ...string) (string, int) {
 // reaches them through their VIP, and not those of other networks; a
 // network with a way out reaches the host, an internal one does not; a
 // port published in ingress mode and the HTTP ingress reach the tasks on
-// their overlay addresses. After an agent restart all of it works again,
+// their overlay addresses, one published in host mode answers on the
+// node's port. After an agent restart all of it works again,
 // and stack rm leaves no link, rule, namespace or mount behind.
 func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -50,6 +51,8 @@ func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	}
 	before := plumbing(t)
 	t.Setenv("TESTAPP", testApp)
+	hostPort := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(freeTCPPort(t))))
+	t.Setenv("HOSTPORT", strings.TrimPrefix(hostPort, "127.0.0.1:"))
 	outside := listenOnHost(t)
 	cfg := daemon.DevConfig{DataDir: t.TempDir(), Logger: quietLog, Docker: true, IngressAddr: "127.0.0.1:0",
 		Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, DrainDelay: 100 * time.Millisecond}
@@ -73,6 +76,7 @@ func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	b := running(waitTasks(t, ctx, c, "proc_b", "1 b", nRunning(1)))[0]
 	cT := running(waitTasks(t, ctx, c, "proc_c", "1 c", nRunning(1)))[0]
 	dT := running(waitTasks(t, ctx, c, "proc_d", "1 d", nRunning(1)))[0]
+	h := running(waitTasks(t, ctx, c, "proc_h", "1 h", nRunning(1)))[0]
 	aAddrs := addrsOn(as, "proc_appnet")
 	aVIP := vipOn(t, c, "proc_a", "proc_appnet")
 
@@ -130,6 +134,9 @@ func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	if got := askHTTP(t, d.IngressAddr()); !aIDs[got] {
 		t.Errorf("the HTTP ingress answered by %q, want a task of proc_a", got)
 	}
+	if got := askHTTP(t, hostPort); got != h.ID {
+		t.Errorf("host-mode port %s answered by %q, want h's task %s", hostPort, got, h.ID)
+	}
 
 	// An agent restart adopts the tasks and their plumbing.
 	if err := d.Close(); err != nil {
@@ -145,6 +152,9 @@ func TestStackProcessesReachEachOtherByName(t *testing.T) {
 		t.Fatalf("b is task %s after the restart, want the adopted %s", now.ID, b.ID)
 	}
 	check("after the restart")
+	if got := askHTTP(t, hostPort); got != h.ID {
+		t.Errorf("after the restart, host-mode port %s answered by %q, want h's task %s", hostPort, got, h.ID)
+	}
 
 	if out, errOut, code := shoal(t, d, "stack", "rm", "proc"); code != 0 {
 		t.Fatalf("stack rm: exit %d\n%s\n%s", code, out, errOut)

@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -60,7 +61,15 @@ func (r *Runtime) load(id string) (*task, error) {
 	if !t.sandboxed {
 		t.ports = endpointKeys(t.endpoints)
 	}
+	for _, f := range st.Forwards {
+		t.ports = append(t.ports, portKey{proto: f.Proto, port: f.Port})
+	}
 	r.holdPorts(id, t.ports)
+	if addr, err := netip.ParseAddr(st.SandboxAddr); err == nil && len(st.Forwards) > 0 {
+		// A port another program took meanwhile stays unforwarded; the
+		// forwarder logs it.
+		t.fwd, _ = startForwards(id, addr, st.Forwards)
+	}
 	r.watchers.Add(1)
 	go r.watch(t)
 	return t, nil

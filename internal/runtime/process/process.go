@@ -195,7 +195,15 @@ func (r *Runtime) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		close(r.closed)
+		tasks := make([]*task, 0, len(r.tasks))
+		for _, t := range r.tasks {
+			tasks = append(tasks, t)
+		}
 		r.mu.Unlock()
+		// The tasks run on; what the agent forwards to them stops with it.
+		for _, t := range tasks {
+			t.stopForwards()
+		}
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		_, _ = unix.Write(r.closeFD, one[:])

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -256,53 +255,6 @@ func startLauncher(cmd *exec.Cmd, rd, wr *os.File) error {
 
 // errNotSandboxed is NetNS's answer for a task on the host's network.
 var errNotSandboxed = errors.New("it runs on the host's network")
-
-// sandboxPorts gives each target port itself: in its own network
-// namespace a task listens on its target port, as a container does, so
-// that the other tasks reach it on SERVICE:TARGET through its virtual IP
-// ($PORT and $SHOAL_PORT_<target> say the same). Nothing is held on the
-// host. A host-mode port is refused: the task has no port on the node's
-// address, and nothing forwards one there (ingress mode does, through
-// the routing mesh).
-func sandboxPorts(ports []api.PortConfig) ([]hostPort, error) {
-	var out []hostPort
-	for _, p := range ports {
-		proto := protocol(p.Protocol)
-		if proto != "tcp" && proto != "udp" {
-			return nil, fmt.Errorf("%w: port %d: unsupported protocol %q", runtime.ErrRejected, p.TargetPort, p.Protocol)
-		}
-		if p.Mode() == api.PublishModeHost {
-			return nil, fmt.Errorf("%w: port %d/%s is published in host mode, which a process task on networks cannot do yet (it has no port on the node's address); publish it in ingress mode", runtime.ErrRejected, p.TargetPort, proto)
-		}
-		out = append(out, hostPort{target: p.TargetPort, key: portKey{proto: proto, port: int(p.TargetPort)}})
-	}
-	return out, nil
-}
-
-// endpoints are where the task's ports are reached: on the node's address
-// for a task on the host's network; on its address on its first network
-// for a sandboxed one, which the node reaches over that network's bridge
-// (the routing mesh and the HTTP ingress dial it there). A task on
-// internal networks only publishes nothing, as a container in network
-// mode none.
-func endpoints(ports []hostPort, nodeAddr string, sb *runtime.Sandbox) []api.TaskEndpoint {
-	addr := nodeAddr
-	if sb != nil {
-		if sb.Isolated || !sb.Addr.IsValid() {
-			return nil
-		}
-		addr = sb.Addr.String()
-	}
-	var out []api.TaskEndpoint
-	for _, hp := range ports {
-		out = append(out, api.TaskEndpoint{
-			TargetPort: hp.target,
-			Protocol:   hp.key.proto,
-			Addr:       net.JoinHostPort(addr, strconv.Itoa(hp.key.port)),
-		})
-	}
-	return out
-}
 
 // NetNS returns the path of a sandboxed task's network namespace, for
 // the agent to plumb: /proc/PID/ns/net of its process, which is the

@@ -2,11 +2,14 @@ package process
 
 import (
 	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -144,15 +147,20 @@ func TestUnsandboxedTaskHasNoNamespace(t *testing.T) {
 }
 
 // What cannot be set up is an error of Start, with nothing left running:
-// a host-mode port (refused), a program that cannot be executed (rejected
-// by the launcher).
+// a host-mode port another program holds, a program that cannot be
+// executed (rejected by the launcher).
 func TestSandboxStartFailures(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, root := newRuntime(t)
-	s := sandboxSpec("exit 0")
-	s.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: api.PublishModeHost}}
-	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "host mode") {
-		t.Errorf("host-mode port: %v, want rejected naming host mode", err)
+	held, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	s := sandboxSpec("exec sleep 30")
+	s.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: uint32(held.Addr().(*net.TCPAddr).Port), PublishMode: api.PublishModeHost}}
+	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "in use on this node") {
+		t.Errorf("host-mode port held by another program: %v, want rejected as in use", err)
 	}
 	notExec := filepath.Join(t.TempDir(), "prog")
 	if err := os.WriteFile(notExec, []byte("\x00\x01garbage"), 0o755); err != nil {
@@ -165,5 +173,55 @@ func TestSandboxStartFailures(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(root); len(ents) != 0 {
 		t.Errorf("task folders left: %v", ents)
+	}
+}
+
+// A sandboxed task's host-mode port answers on the node's port, forwarded
+// to the task's address (here the test's own listener stands in for the
+// task's), until the task ends; its endpoint is the node's port.
+func TestSandboxedHostModePortIsForwarded(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	task, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	go func() {
+		for {
+			c, err := task.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("from the task"))
+			c.Close()
+		}
+	}()
+	s := sandboxSpec("exec sleep 30")
+	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
+	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	s.Ports = []api.PortConfig{{TargetPort: target, PublishMode: api.PublishModeHost}}
+	h := start(t, r, s)
+	if len(h.Endpoints) != 1 || h.Endpoints[0].TargetPort != target || !strings.HasPrefix(h.Endpoints[0].Addr, "127.0.0.1:") {
+		t.Fatalf("endpoints %+v, want the node's port for target %d", h.Endpoints, target)
+	}
+	read := func() (string, error) {
+		c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	if got, err := read(); err != nil || got != "from the task" {
+		t.Fatalf("the node's port %s: %q, %v; want the task's answer", h.Endpoints[0].Addr, got, err)
+	}
+	if err := r.Stop(testCtx(t), s.TaskID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(); err == nil && got != "" {
+		t.Errorf("after the task ended its host-mode port still answered %q", got)
 	}
 }

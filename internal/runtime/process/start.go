@@ -132,21 +132,27 @@ func (r *Runtime) launch(spec runtime.TaskSpec) (*task, error) {
 		return nil, err
 	}
 
-	var ports []hostPort
-	if spec.Sandbox != nil {
-		if ports, err = sandboxPorts(spec.Ports); err != nil {
+	// ports are the task's ports as it listens on them; fwd, of a
+	// sandboxed task, the node's ports forwarded to it (host mode).
+	var ports, fwd []hostPort
+	if sb := spec.Sandbox; sb != nil {
+		var hostMode []api.PortConfig
+		if ports, hostMode, err = sandboxPorts(spec.Ports, sb); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(dir, resolvConfFile), []byte(resolvConf(spec.Sandbox, c.DNSConfig)), 0o644); err != nil {
+		if fwd, err = r.allocatePorts(spec.TaskID, hostMode); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, resolvConfFile), []byte(resolvConf(sb, c.DNSConfig)), 0o644); err != nil {
 			return nil, err
 		}
 	} else if ports, err = r.allocatePorts(spec.TaskID, spec.Ports); err != nil {
 		return nil, err
 	}
-	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, stopSignal)
+	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, fwd, stopSignal)
 	if err != nil {
 		r.mu.Lock()
-		r.releasePorts(spec.TaskID, keysOf(ports))
+		r.releasePorts(spec.TaskID, append(keysOf(ports), keysOf(fwd)...))
 		r.mu.Unlock()
 		return nil, err
 	}
@@ -177,7 +183,7 @@ func (r *Runtime) openWorkDir(dir, work string, cred *syscall.Credential, isCwd 
 
 // spawn starts the process, starts its waiter and records its state.
 func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, cred *syscall.Credential,
-	home, files string, ports []hostPort, stopSignal syscall.Signal) (*task, error) {
+	home, files string, ports, fwd []hostPort, stopSignal syscall.Signal) (*task, error) {
 	dir := r.taskDir(spec.TaskID)
 	stdout, err := os.OpenFile(filepath.Join(dir, stdoutFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -245,34 +251,44 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 		cwd:        cwd,
 		user:       spec.Container.User,
 	}
+	st := taskState{
+		TaskID:     spec.TaskID,
+		Name:       spec.Name,
+		PID:        t.pid,
+		BootID:     bootID(),
+		StopSignal: int(stopSignal),
+		StartedAt:  startedAt,
+		Env:        env,
+		Dir:        cwd,
+		User:       spec.Container.User,
+	}
 	if sb == nil {
 		t.ports = keysOf(ports)
+	} else {
+		t.ports = keysOf(fwd)
+		st.Sandboxed, st.Forwards = true, forwardsOf(fwd)
+		if sb.Addr.IsValid() {
+			st.SandboxAddr = sb.Addr.String()
+		}
 	}
-	t.endpoints = endpoints(ports, r.nodeAddr, sb)
+	t.endpoints = endpoints(ports, fwd, r.nodeAddr, sb)
+	st.Endpoints = t.endpoints
 	// The process is ours and not reaped before waitChild runs, so
 	// /proc/<pid> is there.
-	startTime, _, err := procStat(t.pid)
+	st.StartTime, _, err = procStat(t.pid)
 	go r.waitChild(t, cmd)
 	if err == nil {
-		err = writeJSON(filepath.Join(dir, taskFile), taskState{
-			TaskID:     spec.TaskID,
-			Name:       spec.Name,
-			PID:        t.pid,
-			StartTime:  startTime,
-			BootID:     bootID(),
-			StopSignal: int(stopSignal),
-			Endpoints:  t.endpoints,
-			StartedAt:  startedAt,
-			Env:        env,
-			Dir:        cwd,
-			User:       spec.Container.User,
-			Sandboxed:  sb != nil,
-		})
+		if err = writeJSON(filepath.Join(dir, taskFile), st); err != nil {
+			err = fmt.Errorf("record task state: %w", err)
+		}
+	}
+	if err == nil && len(fwd) > 0 {
+		err = t.forward(startForwards(t.id, sb.Addr, st.Forwards))
 	}
 	if err != nil {
 		_ = t.signal(syscall.SIGKILL)
 		<-t.done
-		return nil, fmt.Errorf("record task state: %w", err)
+		return nil, err
 	}
 	return t, nil
 }

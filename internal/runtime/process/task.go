@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -42,6 +43,8 @@ type task struct {
 	exiting bool
 	// pidfd refers to an adopted process; -1 once released.
 	pidfd int
+	// fwd forwards a sandboxed task's host-mode ports while it runs.
+	fwd *portmesh.Mesh
 
 	// done is closed when the task has exited; status is set before.
 	done   chan struct{}
@@ -108,8 +111,37 @@ func (t *task) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// forward keeps the task's host-mode forwarder, unless the task has
+// already exited (then it closes it at once).
+func (t *task) forward(m *portmesh.Mesh, err error) error {
+	if err != nil || m == nil {
+		return err
+	}
+	t.mu.Lock()
+	if !t.exiting {
+		t.fwd, m = m, nil
+	}
+	t.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+	return nil
+}
+
+// stopForwards closes the task's host-mode forwarder, if any.
+func (t *task) stopForwards() {
+	t.mu.Lock()
+	m := t.fwd
+	t.fwd = nil
+	t.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+}
+
 // finish records how the task ended, wakes its waiters and frees its ports.
 func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
+	t.stopForwards()
 	// Configs and secrets live no longer than the task needs them.
 	r.releaseFiles(t.dir)
 	t.status = status
