@@ -225,3 +225,26 @@ func TestSandboxedHostModePortIsForwarded(t *testing.T) {
 		t.Errorf("after the task ended its host-mode port still answered %q", got)
 	}
 }
+
+// A sandboxed task run as a user is that user once the launcher has set
+// it up, and so are its health checks.
+func TestSandboxedTaskRunsAsItsUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	// Let other users reach the root (the test's temporary folders are 0700).
+	for _, d := range []string{filepath.Dir(filepath.Dir(root)), filepath.Dir(root)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sandboxSpec(`echo "uid=$(id -u) gid=$(id -g)"; echo ready; exec sleep 30`)
+	s.Container.User = "65534:65534"
+	start(t, r, s)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); !strings.Contains(out, "uid=65534 gid=65534\n") {
+		t.Errorf("task output %q, want it run as 65534:65534", out)
+	}
+	if code, got, err := r.Exec(testCtx(t), s.TaskID, []string{"/bin/sh", "-c", "id -u; cat /etc/resolv.conf"}); err != nil || code != 0 || !strings.HasPrefix(string(got), "65534\nnameserver 127.0.0.11\n") {
+		t.Errorf("exec in the task: %d %v %q, want uid 65534, and the task's resolv.conf readable", code, err, got)
+	}
+}
