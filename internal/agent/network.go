@@ -93,7 +93,7 @@ func (r *runner) sandbox(t *api.Task) (*runtime.Sandbox, error) {
 				if why == "" {
 					why = "this node does not plumb overlay networks"
 				}
-				return nil, fmt.Errorf("the task names networks (%s) but networks are not isolated on this node (%s): a process task cannot join them", strings.Join(named, ", "), why)
+				return nil, fmt.Errorf("cannot join networks %s: networks are not isolated on this node: %s", strings.Join(named, ", "), why)
 			}
 		}
 		return nil, nil
