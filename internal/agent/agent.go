@@ -39,9 +39,11 @@ type Config struct {
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.
 	Networks Networker
-	// NetworksOff says why Networks is nil, for the rejection of a
-	// process task that names networks (default: the node does not
-	// plumb overlay networks).
+	// NetworksOff, with Networks nil, says why this node cannot isolate
+	// networks (not root): a process task that names networks is then
+	// rejected with it. Empty leaves such a task on the host's network,
+	// as on a node that does not try (`--docker=false`, `shoal agent`
+	// for now).
 	NetworksOff string
 }
 

@@ -81,19 +81,16 @@ func (r *runner) engineRoute() bool {
 //
 // With networking off, a container stays on Docker's bridge, and a
 // process task on the host's network, which is all a process task of a
-// stack that names no network needs (its stack's default network). A
-// process task that names networks is refused: run on the host's network
-// it would reach, and be reached by, what its networks are meant to keep
-// apart, and resolve none of its peers by name.
+// stack that names no network needs (its stack's default network). On a
+// node that cannot isolate networks (netOff), a process task that names
+// networks is refused: run on the host's network it would reach, and be
+// reached by, what its networks are meant to keep apart, and resolve
+// none of its peers by name.
 func (r *runner) sandbox(t *api.Task) (*runtime.Sandbox, error) {
 	if !r.networked(t) {
-		if r.net == nil && !r.engineRoute() {
+		if r.net == nil && r.netOff != "" && !r.engineRoute() {
 			if named := namedNetworks(t, r.networks(t)); len(named) > 0 {
-				why := r.netOff
-				if why == "" {
-					why = "this node does not plumb overlay networks"
-				}
-				return nil, fmt.Errorf("cannot join networks %s: networks are not isolated on this node: %s", strings.Join(named, ", "), why)
+				return nil, fmt.Errorf("cannot join networks %s: networks are not isolated on this node: %s", strings.Join(named, ", "), r.netOff)
 			}
 		}
 		return nil, nil

@@ -228,3 +228,13 @@ func TestProcessTaskNamingNetworksIsRejectedWithoutNetworking(t *testing.T) {
 	def := e.assignTaskOn("stk_default")
 	e.waitState(def.ID, api.TaskStateRunning)
 }
+
+// A node that does not try networking (no reason given: --docker=false,
+// shoal agent for now) leaves a process task that names networks on the
+// host's network, as before.
+func TestProcessTaskNamingNetworksRunsWhereNetworkingIsNotTried(t *testing.T) {
+	e := newEnv(t)
+	e.startAgentWith(agent.Config{}, func(rt *process.Runtime) runtime.Runtime { return rt })
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "stk_back"}}})
+	e.waitState(e.assignTaskOn("stk_back").ID, api.TaskStateRunning)
+}

@@ -209,8 +209,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
-	// alone, so that one node's Prune never meets another's plumbing.
-	netOff := "the node runs without the docker runtime (--docker=false), and overlay networks come with it"
+	// alone, so that one node's Prune never meets another's plumbing, and
+	// its tasks on their runtime's own networking, as before.
+	var netOff string
 	if cfg.Docker {
 		if d.net, netOff = openNetworking(addr, log.With("component", "network")); d.net != nil {
 			networks = d.net
