@@ -248,3 +248,17 @@ func TestSandboxedTaskRunsAsItsUser(t *testing.T) {
 		t.Errorf("exec in the task: %d %v %q, want uid 65534, and the task's resolv.conf readable", code, err, got)
 	}
 }
+
+// A task's resolv.conf points at the agent's resolver, unless the service
+// sets its own nameservers, search domains or options, which win one by
+// one, as in Swarm.
+func TestResolvConfOfASandbox(t *testing.T) {
+	sb := sandboxSpec("").Sandbox
+	if got, want := resolvConf(sb, nil), "nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n"; got != want {
+		t.Errorf("resolv.conf %q, want %q", got, want)
+	}
+	own := &api.DNSConfig{Nameservers: []string{"192.0.2.53"}, Options: []string{"timeout:1"}}
+	if got, want := resolvConf(sb, own), "nameserver 192.0.2.53\nsearch example.org\noptions timeout:1\n"; got != want {
+		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
+	}
+}
