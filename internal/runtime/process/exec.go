@@ -113,7 +113,7 @@ func (r *Runtime) startInSandbox(t *task, cred *syscall.Credential, path string,
 		return nil, fmt.Errorf("open the task's network namespace: %w", err)
 	}
 	defer ns.Close()
-	if t.exited() {
+	if !t.holdsPID() {
 		return nil, errors.New("task is not running")
 	}
 	l := launch{ResolvConf: filepath.Join(t.dir, resolvConfFile), Join: true, Dir: t.cwd, Path: path, Argv: argv}

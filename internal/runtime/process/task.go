@@ -139,6 +139,19 @@ func (t *task) stopForwards() {
 	}
 }
 
+// holdsPID reports whether the task's PID still names its process, so
+// that what was just opened through /proc/PID was the task's: a child of
+// ours is not reaped before exiting is set, and an adopted process is
+// asked through its pidfd.
+func (t *task) holdsPID() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.exiting {
+		return false
+	}
+	return t.child || (t.pidfd >= 0 && unix.PidfdSendSignal(t.pidfd, 0, nil, 0) == nil)
+}
+
 // finish records how the task ended, wakes its waiters and frees its ports.
 func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
 	t.stopForwards()
