@@ -39,6 +39,12 @@ type Config struct {
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.
 	Networks Networker
+	// NetworksOff, with Networks nil, says why this node cannot isolate
+	// networks (not root): a process task that names networks is then
+	// rejected with it. Empty leaves such a task on the host's network,
+	// as on a node that does not try (`--docker=false`, `shoal agent`
+	// for now).
+	NetworksOff string
 }
 
 // Agent runs one node's tasks.
@@ -270,7 +276,7 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	r := newRunner(t, rt, report, a.log)
 	r.files = a.files.forTask
-	r.net, r.networks = a.cfg.Networks, a.nets.forTask
+	r.net, r.networks, r.netOff = a.cfg.Networks, a.nets.forTask, a.cfg.NetworksOff
 	r.drain = a.cfg.DrainDelay
 	r.node = a.node
 	a.runners[t.ID] = r

@@ -32,6 +32,8 @@ type runner struct {
 	// the networks networks returns.
 	net      Networker
 	networks func(*api.Task) map[string]*api.Network
+	// netOff says why net is nil.
+	netOff string
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration

@@ -127,8 +127,12 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	// addresses, as the managers observed them.
 	var networks agent.Networker
 	var view *netView
+	// As on a dev node, networking comes with the docker runtime, and
+	// without it a process task that names networks is refused, saying
+	// why (netOff).
+	var netOff string
 	if cfg.Docker {
-		if a.net = openNetworking(addr, true, log.With("component", "network")); a.net != nil {
+		if a.net, netOff = openNetworking(addr, true, log.With("component", "network")); a.net != nil {
 			networks = a.net
 			view = newNetView(a.net, log.With("component", "network"))
 		}
@@ -167,6 +171,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		EngineLabels: cfg.Labels,
 		DrainDelay:   cfg.DrainDelay,
 		Networks:     networks,
+		NetworksOff:  netOff,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

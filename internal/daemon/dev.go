@@ -207,8 +207,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	d.followCluster(runCtx)
 	var networks agent.Networker
+	// Networking comes with the docker runtime: a node started with
+	// --docker=false (the tests' many dev clusters) leaves the kernel
+	// alone, so that one node's Prune never meets another's plumbing, and
+	// its tasks on their runtime's own networking, as before.
+	var netOff string
 	if cfg.Docker {
-		if d.net = openNetworking(addr, false, log.With("component", "network")); d.net != nil {
+		if d.net, netOff = openNetworking(addr, false, log.With("component", "network")); d.net != nil {
 			networks = d.net
 			d.wg.Add(1)
 			go func() {
@@ -218,14 +223,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}
 	ag := agent.New(agent.Config{
-		NodeID:     d.nodeID,
-		Addr:       addr,
-		Role:       api.RoleManager,
-		Runtimes:   d.rts.list(),
-		Manager:    localManager{d.mgr.Dispatcher()},
-		Logger:     log.With("component", "agent"),
-		DrainDelay: cfg.DrainDelay,
-		Networks:   networks,
+		NodeID:      d.nodeID,
+		Addr:        addr,
+		Role:        api.RoleManager,
+		Runtimes:    d.rts.list(),
+		Manager:     localManager{d.mgr.Dispatcher()},
+		Logger:      log.With("component", "agent"),
+		DrainDelay:  cfg.DrainDelay,
+		Networks:    networks,
+		NetworksOff: netOff,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

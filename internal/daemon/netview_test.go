@@ -67,13 +67,17 @@ func TestOpenNetworkingSaysWhyNot(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		log := slog.New(slog.NewTextHandler(&buf, nil))
-		if n := openNetworking(tc.addr, tc.remote, log); n != nil {
+		n, why := openNetworking(tc.addr, tc.remote, log)
+		if n != nil {
 			n.Close()
 			t.Fatalf("%s: networking opened", tc.addr)
 		}
 		want := tc.why
 		if os.Geteuid() != 0 {
 			want = "need root"
+		}
+		if !strings.Contains(why, want) {
+			t.Errorf("%s: refused for %q, want a reason saying %q", tc.addr, why, want)
 		}
 		if got := buf.String(); strings.Count(got, "networks are not isolated") != 1 || !strings.Contains(got, want) {
 			t.Errorf("%s: logged %q, want one warning saying %q", tc.addr, got, want)

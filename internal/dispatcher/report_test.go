@@ -384,3 +384,36 @@ func TestReportStatusTimeIsTheLeadersNotTheAgents(t *testing.T) {
 		}
 	}
 }
+
+// A task in a namespace of its own may be reached on its own overlay
+// address, on its target port only; not on an address of its network
+// that is not its own.
+func TestReportEndpointOnTheTasksOwnOverlayAddress(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net-a", Spec: api.NetworkSpec{Name: "appnet",
+		IPAM: &api.IPAM{Config: []api.IPAMConfig{{Subnet: "10.9.1.0/24"}}}}}})
+	for i, c := range []struct {
+		name string
+		addr func(own string) string
+		kept bool
+	}{
+		{"its address, target port", func(own string) string { return own + ":80" }, true},
+		{"its address, another port", func(own string) string { return own + ":31000" }, false},
+		{"another address of its network", func(string) string { return "10.9.1.200:80" }, false},
+	} {
+		id := fmt.Sprintf("o%d", i)
+		tk := webTask(id, "n1")
+		tk.Spec.Networks = []api.NetworkAttachment{{Target: "appnet"}}
+		e.must(createTask(tk), assign(id, "n1"))
+		own := strings.SplitN(e.task(id).NetworksAttachments[0].Addresses[0], "/", 2)[0]
+		ep := api.TaskEndpoint{TargetPort: 80, Protocol: "tcp", Addr: c.addr(own)}
+		if err := s.Report(testCtx(t), []api.TaskReport{{TaskID: id, Status: api.TaskStatus{State: api.TaskStateRunning, Message: "started"}, Endpoints: []api.TaskEndpoint{ep}}}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := e.task(id).Endpoints; (len(got) == 1 && got[0] == ep) != c.kept {
+			t.Errorf("%s: endpoints %+v after reporting %s, want kept %v", c.name, got, ep.Addr, c.kept)
+		}
+	}
+}

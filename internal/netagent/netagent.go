@@ -145,11 +145,23 @@ func (a *Agent) Sandbox(t *api.Task, nets map[string]*api.Network) (*runtime.San
 			isolated = false
 		}
 	}
-	return &runtime.Sandbox{Isolated: isolated, DNS: runtime.DNS{
+	var addr netip.Addr
+	if p, err := netip.ParsePrefix(firstAddr(t)); err == nil {
+		addr = p.Addr()
+	}
+	return &runtime.Sandbox{Isolated: isolated, Addr: addr, DNS: runtime.DNS{
 		Nameservers: []netip.Addr{ResolverAddr},
 		Search:      slices.Clone(a.search),
 		Options:     []string{"ndots:0"},
 	}}, nil
+}
+
+// firstAddr is the task's address on its first network, "" if none.
+func firstAddr(t *api.Task) string {
+	if na := t.NetworksAttachments[0]; len(na.Addresses) > 0 {
+		return na.Addresses[0]
+	}
+	return ""
 }
 
 // Request is a task to plumb.
