@@ -76,7 +76,7 @@
 //     substrings; the routing rules read it through rules.Request;
 //   - picks a backend as before (sticky cookie, least-outstanding pick,
 //     in-flight accounting) and writes the rewritten head to a pooled raw
-//     connection: X-Forwarded-* and Host exactly as setForwarded and
+//     connection: X-Forwarded-* and Host exactly as forwardedHeaders and
 //     passhostheader, hop-by-hop headers (and those named in Connection)
 //     removed, the body framed as net/http's transport frames it;
 //   - streams the body (Content-Length, or chunked with the chunk lines

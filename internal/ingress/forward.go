@@ -32,6 +32,9 @@ type reqState struct {
 	status int
 	// retries counts attempts after the first.
 	retries int
+	// forwarded is set when the X-Forwarded-* headers were set on the
+	// incoming request, before its middlewares (which may change them).
+	forwarded bool
 
 	// Attempt flags, set from httptrace hooks (which may run on transport
 	// goroutines).
@@ -61,6 +64,7 @@ func putState(st *reqState) {
 	st.triedBuf = [4]*backend{}
 	st.tried = nil
 	st.status, st.retries = 0, 0
+	st.forwarded = false
 	statePool.Put(st)
 }
 

@@ -1,0 +1,143 @@
+package ingress_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
+)
+
+// dashLabels protect a dashboard with basicauth and strip its prefix, as
+// the Traefik and Swarmpit stacks of dockerswarm.rocks do.
+func dashLabels(extra ...string) map[string]string {
+	return labels(append([]string{
+		"traefik.http.routers.dash.rule=PathPrefix(`/dash`)",
+		"traefik.http.routers.dash.middlewares=admin-auth,strip",
+		"traefik.http.middlewares.admin-auth.basicauth.users=" + bcryptUser,
+		"traefik.http.middlewares.strip.stripprefix.prefixes=/dash",
+		"traefik.http.services.dash.loadbalancer.server.port=80",
+	}, extra...)...)
+}
+
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// A router with middlewares is handed from the fast path to net/http,
+// which applies them in order; a router without keeps the fast path.
+func TestMiddlewaresApplyOnEveryPath(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	e.table.Reset([]*api.Service{
+		service("s1", "dash", dashLabels()),
+		service("s2", "plain", labels(
+			"traefik.http.routers.p.rule=PathPrefix(`/plain`)",
+			"traefik.http.services.p.loadbalancer.server.port=80",
+		)),
+	}, []*api.Task{task("t1", "s1", b.addr()), task("t2", "s2", b.addr())})
+
+	r := e.get("/dash/api/x")
+	if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != `Basic realm="traefik"` {
+		t.Fatalf("no credentials: %d %q, want 401 with a Basic challenge", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	if r := e.get("/dash/api/x", "Authorization", basicAuth("admin", "wrong")); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d, want 401", r.status)
+	}
+	if b.hits.Load() != 0 {
+		t.Fatalf("the backend was reached without credentials")
+	}
+	r = e.get("/dash/api/x?q=1", "Authorization", basicAuth("admin", "s3cret"), "X-Forwarded-Prefix", "/spoofed")
+	if r.status != http.StatusOK || r.echo.Path != "/api/x" {
+		t.Fatalf("with credentials: %d, backend path %q; want 200 and /api/x", r.status, r.echo.Path)
+	}
+	if got := r.echo.Header.Values("X-Forwarded-Prefix"); len(got) != 1 || got[0] != "/dash" {
+		t.Errorf("X-Forwarded-Prefix = %q, want [/dash] (a client's own is dropped)", got)
+	}
+	if r.echo.Header.Get("X-Forwarded-For") != "127.0.0.1" || r.echo.Header.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("forwarded headers: %v", r.echo.Header)
+	}
+	if ingress.Handoffs(e.proxy) == 0 {
+		t.Errorf("a router with middlewares was served on the fast path")
+	}
+
+	// HTTP/1.0 goes to net/http from the start: the same answers.
+	rc := e.dialRaw()
+	rc.send("GET /dash/ HTTP/1.0\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.read("GET"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("HTTP/1.0 without credentials: %d, want 401", resp.StatusCode)
+	}
+
+	before := ingress.Handoffs(e.proxy)
+	if r := e.get("/plain/x"); r.status != http.StatusOK || r.echo.Path != "/plain/x" {
+		t.Fatalf("plain router: %d %q", r.status, r.echo.Path)
+	}
+	if ingress.Handoffs(e.proxy) != before {
+		t.Errorf("a router without middlewares left the fast path")
+	}
+
+	routes := e.table.Routes()
+	for _, ri := range routes {
+		if ri.Router == "dash" && strings.Join(ri.Middlewares, ",") != "admin-auth,strip" {
+			t.Errorf("Routes() middlewares = %v", ri.Middlewares)
+		}
+	}
+}
+
+// Middlewares see the forwarded headers Traefik's entry point sets, and
+// a headers middleware's request headers reach the backend over them.
+func TestMiddlewareHeadersOverrideForwarded(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	e.table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.r.rule=PathPrefix(`/`)",
+		"traefik.http.routers.r.middlewares=proto",
+		"traefik.http.middlewares.proto.headers.customrequestheaders.X-Forwarded-Proto=https",
+		"traefik.http.middlewares.proto.headers.frameDeny=true",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))}, []*api.Task{task("t1", "s1", b.addr())})
+	r := e.get("/x")
+	if r.status != 200 || r.echo.Header.Get("X-Forwarded-Proto") != "https" || r.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("status %d, backend X-Forwarded-Proto %q, response X-Frame-Options %q",
+			r.status, r.echo.Header.Get("X-Forwarded-Proto"), r.header.Get("X-Frame-Options"))
+	}
+}
+
+// A running service whose labels the ingress cannot honour (set by
+// another client or an older version) fails closed: its routers answer
+// 503 naming the label, on both paths, and its tasks get nothing.
+func TestRefusedRouterAnswers503NamingTheLabel(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	e.table.Reset([]*api.Service{service("s1", "dash", labels(
+		"traefik.http.routers.dash.rule=PathPrefix(`/`)",
+		"traefik.http.routers.dash.middlewares=admin-auth",
+		"traefik.http.middlewares.admin-auth.forwardauth.address=http://auth:4181",
+		"traefik.http.services.dash.loadbalancer.server.port=80",
+	))}, []*api.Task{task("t1", "s1", b.addr())})
+	const label = "traefik.http.middlewares.admin-auth.forwardauth.address"
+	r := e.get("/")
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, label) || !strings.Contains(r.body, "not supported") {
+		t.Fatalf("fast path: %d %q, want 503 naming %s", r.status, r.body, label)
+	}
+	rc := e.dialRaw()
+	rc.send("GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	if resp, body := rc.read("GET"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, label) {
+		t.Fatalf("net/http path: %d %q, want 503 naming %s", resp.StatusCode, body, label)
+	}
+	if b.hits.Load() != 0 {
+		t.Errorf("a refused router reached its task")
+	}
+	routes := e.table.Routes()
+	if len(routes) != 1 || !strings.Contains(routes[0].Refused, label) {
+		t.Errorf("Routes() = %+v", routes)
+	}
+
+	// Fixed labels serve again.
+	e.table.Apply(serviceEvent("update", service("s1", "dash", dashLabels())))
+	if r := e.get("/dash/", "Authorization", basicAuth("admin", "s3cret")); r.status != http.StatusOK {
+		t.Errorf("after the fix: %d %q", r.status, r.body)
+	}
+}
