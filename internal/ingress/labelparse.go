@@ -284,16 +284,19 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 			return
 		}
 		cookie().Name = sanitizeCookieName(value)
-	case "sticky.cookie.secure", "sticky.cookie.httponly":
+	case "sticky.cookie.secure", "sticky.cookie.httponly", "sticky.cookie.partitioned":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			p.fail(key, "%q is not true or false", value)
 			return
 		}
-		if lb == "sticky.cookie.secure" {
+		switch lb {
+		case "sticky.cookie.secure":
 			cookie().Secure = b
-		} else {
+		case "sticky.cookie.httponly":
 			cookie().HTTPOnly = b
+		default:
+			cookie().Partitioned = b
 		}
 	case "sticky.cookie.samesite":
 		ss, ok := parseSameSite(value)
@@ -334,13 +337,6 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 		}
 	case "sticky.cookie.domain":
 		cookie().Domain = value
-	case "sticky.cookie.partitioned":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			p.fail(key, "%q is not true or false", value)
-			return
-		}
-		cookie().Partitioned = b
 	default:
 		if reason, ok := ignoredLB[lb]; ok {
 			p.ignore(key, reason)

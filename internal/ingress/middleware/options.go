@@ -114,6 +114,18 @@ func (o *options) regexp(key, v string) *regexp.Regexp {
 	return re
 }
 
+// regexReplacement reads the regex and replacement options (both
+// required) of the redirectregex and replacepathregex middlewares.
+func (o *options) regexReplacement() (*regexp.Regexp, string) {
+	v := o.str("regex", "")
+	repl, hasRepl := o.get("replacement")
+	re := o.regexp("regex", v)
+	if o.required("regex", v) && !hasRepl {
+		o.fail("replacement", "required")
+	}
+	return re, repl
+}
+
 // required reports a missing option.
 func (o *options) required(key, v string) bool {
 	if v == "" {

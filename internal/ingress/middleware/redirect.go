@@ -62,21 +62,26 @@ func requestURI(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
-// rawURL is the URL the client asked for, for redirectregex.
-func rawURL(r *http.Request) string {
-	scheme, host, port, uri := "http", r.Host, "", requestURI(r)
+// target splits the request's target: an absolute-form one gives its
+// scheme, host and port; otherwise the scheme is http, and the host and
+// port are left empty for the caller's defaults.
+func target(r *http.Request) (scheme, host, port, uri string) {
+	uri = requestURI(r)
+	scheme = "http"
 	if m := uriRegexp.FindStringSubmatch(uri); m != nil {
-		scheme = m[1]
-		if m[2] != "" {
-			host = m[2]
-		}
-		if m[3] != "" {
-			port = m[3]
-		}
-		uri = m[4]
+		scheme, host, port, uri = m[1], m[2], m[3], m[4]
 	}
 	if r.TLS != nil {
 		scheme = "https"
+	}
+	return scheme, host, port, uri
+}
+
+// rawURL is the URL the client asked for, for redirectregex.
+func rawURL(r *http.Request) string {
+	scheme, host, port, uri := target(r)
+	if host == "" {
+		host = r.Host
 	}
 	return scheme + "://" + host + port + uri
 }
@@ -85,25 +90,18 @@ func rawURL(r *http.Request) string {
 // X-Forwarded-Proto (kept only from trusted proxies) taken into account,
 // and the scheme's default port left out.
 func clientURL(r *http.Request) string {
-	scheme, uri := "http", requestURI(r)
-	host, port, err := net.SplitHostPort(r.Host)
+	scheme, host, port, uri := target(r)
+	hh, hp, err := net.SplitHostPort(r.Host)
 	if err != nil {
-		host, port = r.Host, ""
+		hh, hp = r.Host, ""
 	} else {
-		port = ":" + port
+		hp = ":" + hp
 	}
-	if m := uriRegexp.FindStringSubmatch(uri); m != nil {
-		scheme = m[1]
-		if m[2] != "" {
-			host = m[2]
-		}
-		if m[3] != "" {
-			port = m[3]
-		}
-		uri = m[4]
+	if host == "" {
+		host = hh
 	}
-	if r.TLS != nil {
-		scheme = "https"
+	if port == "" {
+		port = hp
 	}
 	switch p := r.Header.Get("X-Forwarded-Proto"); {
 	case strings.EqualFold(p, "http"), strings.EqualFold(p, "ws"):
@@ -122,12 +120,7 @@ func clientURL(r *http.Request) string {
 
 // redirectregex: regex, replacement, permanent.
 func newRedirectRegex(o *options) Middleware {
-	v := o.str("regex", "")
-	repl, hasRepl := o.get("replacement")
-	re := o.regexp("regex", v)
-	if o.required("regex", v) && !hasRepl {
-		o.fail("replacement", "required")
-	}
+	re, repl := o.regexReplacement()
 	permanent := o.boolean("permanent")
 	return func(next http.Handler) http.Handler {
 		return &redirect{re: re, replacement: repl, permanent: permanent, rawURL: rawURL, next: next}

@@ -5,12 +5,7 @@ import "net/http"
 // replacepathregex: when regex matches the (escaped) path, the path
 // becomes its replacement; the old path is sent in X-Replaced-Path.
 func newReplacePathRegex(o *options) Middleware {
-	v := o.str("regex", "")
-	repl, hasRepl := o.get("replacement")
-	re := o.regexp("regex", v)
-	if o.required("regex", v) && !hasRepl {
-		o.fail("replacement", "required")
-	}
+	re, repl := o.regexReplacement()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cur := escapedPath(r.URL)
