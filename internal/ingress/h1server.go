@@ -486,7 +486,7 @@ func (c *fconn) finishUnread() {
 // matchHead is match for the fast path's requests.
 func (p *Proxy) matchHead(r *reqHead) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && rt.refused == "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
 			continue
 		}
 		if rt.rule.Rule.MatchRequest(r) {

@@ -169,10 +169,10 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 	case "service":
 		r.service, r.svcLabel = value, key
 	case "entrypoints":
-		r.entryPoints = nil
-		for _, ep := range strings.Split(value, ",") {
-			if ep = strings.TrimSpace(ep); ep != "" {
-				r.entryPoints = append(r.entryPoints, ep)
+		r.entryPoints = splitList(value)
+		for _, ep := range r.entryPoints {
+			if !strings.EqualFold(ep, EntryPointWeb) {
+				p.fail(key, "%s", entryPointMessage(ep))
 			}
 		}
 	case "rulesyntax":

@@ -38,6 +38,8 @@ func TestParseLabelsFailClosed(t *testing.T) {
 			"traefik.http.middlewares.c.chain.middlewares", `middleware "nope" is not defined`},
 		{"chain cycle", []string{"traefik.http.middlewares.c.chain.middlewares=d", "traefik.http.middlewares.d.chain.middlewares=c"},
 			"traefik.http.middlewares.c.chain.middlewares", "includes itself"},
+		{"entry point https", []string{"traefik.http.routers.r.entrypoints=web,https"}, "traefik.http.routers.r.entrypoints", "TLS entry points are not supported yet"},
+		{"unknown entry point", []string{"traefik.http.routers.r.entrypoints=http"}, "traefik.http.routers.r.entrypoints", "entry point http does not exist"},
 		{"tls", []string{"traefik.http.routers.r.tls=true"}, "traefik.http.routers.r.tls", "TLS is not supported yet"},
 		{"certresolver", []string{"traefik.http.routers.r.tls.certresolver=le"}, "traefik.http.routers.r.tls.certresolver", "TLS is not supported yet"},
 		{"tcp", []string{"traefik.tcp.routers.db.rule=HostSNI(`*`)"}, "traefik.tcp.routers.db.rule", "TCP routers are not supported"},

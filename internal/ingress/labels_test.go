@@ -49,7 +49,7 @@ func TestParseLabelsCaseInsensitiveKeys(t *testing.T) {
 		"Traefik.Enable=TRUE",
 		"TRAEFIK.HTTP.ROUTERS.Api.RULE=Host(`api.example.com`)",
 		"traefik.http.routers.api.Priority=7",
-		"traefik.http.routers.API.EntryPoints=web, websecure",
+		"traefik.http.routers.API.EntryPoints=Web, ",
 		"traefik.HTTP.Services.Backend.LoadBalancer.Server.Port=8080",
 		"traefik.http.services.backend.loadbalancer.Sticky.Cookie.Name=sid",
 		"traefik.http.services.BACKEND.loadbalancer.sticky.cookie.HTTPOnly=true",
@@ -72,7 +72,7 @@ func TestParseLabelsCaseInsensitiveKeys(t *testing.T) {
 	r := routes.Routers[0]
 	// The first spelling in sorted key order (byte order, so upper case
 	// first) names it: TRAEFIK.HTTP.ROUTERS.Api.RULE sorts before the rest.
-	if r.Name != "Api" || r.Priority != 7 || r.Service != "Backend" || !reflect.DeepEqual(r.EntryPoints, []string{"web", "websecure"}) {
+	if r.Name != "Api" || r.Priority != 7 || r.Service != "Backend" || !reflect.DeepEqual(r.EntryPoints, []string{"Web"}) {
 		t.Errorf("router = %+v", r)
 	}
 	if len(routes.Services) != 1 {

@@ -141,3 +141,39 @@ func TestRefusedRouterAnswers503NamingTheLabel(t *testing.T) {
 		t.Errorf("after the fix: %d %q", r.status, r.body)
 	}
 }
+
+// One keep-alive connection: a fast-path request, then one whose router
+// has middlewares (the connection moves to net/http), then both again.
+func TestMiddlewareHandoffMidConnection(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	e.table.Reset([]*api.Service{
+		service("s1", "dash", dashLabels()),
+		service("s2", "plain", labels(
+			"traefik.http.routers.p.rule=PathPrefix(`/plain`)",
+			"traefik.http.services.p.loadbalancer.server.port=80",
+		)),
+	}, []*api.Task{task("t1", "s1", b.addr()), task("t2", "s2", b.addr())})
+	rc := e.dialRaw()
+	auth := "Authorization: " + basicAuth("admin", "s3cret") + "\r\n"
+	steps := []struct {
+		req  string
+		code int
+		path string
+	}{
+		{"GET /plain/1 HTTP/1.1\r\nHost: x\r\n\r\n", 200, "/plain/1"},
+		{"GET /dash/2 HTTP/1.1\r\nHost: x\r\n\r\n", 401, ""},
+		{"GET /dash/3 HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 200, "/3"},
+		{"POST /plain/4 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 200, "/plain/4"},
+	}
+	for i, s := range steps {
+		rc.send(s.req)
+		resp, body := rc.read(strings.Fields(s.req)[0])
+		if resp.StatusCode != s.code || (s.path != "" && !strings.Contains(body, `"Path":"`+s.path+`"`)) {
+			t.Fatalf("step %d: %d %q, want %d with path %q", i, resp.StatusCode, body, s.code, s.path)
+		}
+	}
+	if ingress.Handoffs(e.proxy) != 1 {
+		t.Errorf("handoffs = %d, want 1", ingress.Handoffs(e.proxy))
+	}
+}

@@ -274,7 +274,8 @@ var routeTerminal http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r 
 // match returns the first route, in priority order, whose rule matches.
 func (p *Proxy) match(r *http.Request) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		// A refused router answers on every entry point: its 503 says why.
+		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && rt.refused == "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
 			continue
 		}
 		if rt.rule.Rule.Match(r) {
