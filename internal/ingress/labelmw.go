@@ -65,8 +65,13 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		p.fail(m.prefix+".middlewares", "chain %s includes itself, or chains are nested deeper than %d", m.name, maxChainDepth)
 		return nil
 	}
-	if m.typ == "chain" {
+	switch m.typ {
+	case "chain":
 		return p.buildChain(m, depth)
+	case "retry":
+		m.built = p.buildRetry(m)
+		m.failed = m.built == nil
+		return m.built
 	}
 	mw, err := middleware.New(m.typ, m.opts)
 	if err != nil {

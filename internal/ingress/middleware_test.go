@@ -177,3 +177,43 @@ func TestMiddlewareHandoffMidConnection(t *testing.T) {
 		t.Errorf("handoffs = %d, want 1", ingress.Handoffs(e.proxy))
 	}
 }
+
+// retry.attempts raises the attempts of the router's requests: with one
+// attempt by default, half the requests meet the dead task; with retry
+// every one is sent on to the live task.
+func TestRetryMiddlewareAttempts(t *testing.T) {
+	for _, withRetry := range []bool{false, true} {
+		e := newEnv(t, ingress.TableOptions{EjectTime: -1}, ingress.Options{MaxAttempts: 1})
+		b := startBackend(t, "a", nil)
+		lbl := []string{
+			"traefik.http.routers.r.rule=PathPrefix(`/`)",
+			"traefik.http.services.s.loadbalancer.server.port=80",
+		}
+		if withRetry {
+			lbl = append(lbl, "traefik.http.routers.r.middlewares=retry",
+				"traefik.http.middlewares.retry.retry.attempts=2", "traefik.http.middlewares.retry.retry.initialInterval=1ms")
+		} else {
+			// The same path (net/http) without the retry.
+			lbl = append(lbl, "traefik.http.routers.r.middlewares=h", "traefik.http.middlewares.h.headers.frameDeny=true")
+		}
+		e.table.Reset([]*api.Service{service("s1", "app", labels(lbl...))},
+			[]*api.Task{task("t1", "s1", b.addr()), task("t2", "s1", refusedAddr(t))})
+		failed := 0
+		c := e.client()
+		for range 10 {
+			if r := e.do(c, http.MethodGet, "/", ""); r.status != http.StatusOK {
+				failed++
+			}
+		}
+		if withRetry && failed != 0 {
+			t.Errorf("with retry.attempts=2: %d of 10 failed", failed)
+		}
+		if !withRetry && failed == 0 {
+			t.Errorf("without retry none failed: the test does not test retry")
+		}
+	}
+	_, err := ingress.ParseLabels("x", labels("traefik.http.middlewares.r.retry.attempts=0"))
+	if err == nil || !strings.Contains(err.Error(), "traefik.http.middlewares.r.retry.attempts") {
+		t.Errorf("attempts=0: %v", err)
+	}
+}

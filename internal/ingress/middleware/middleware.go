@@ -74,14 +74,13 @@ var unsupported = map[string]string{
 	"grpcweb":           "",
 	"passtlsclientcert": "TLS entry points are not supported yet",
 	"plugin":            "plugins cannot be loaded",
-	"retry":             "the ingress already retries idempotent requests on another task (see docs/ingress.md)",
 	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
 }
 
-// Types lists the implemented middleware types (and chain, which the
-// ingress resolves itself), sorted.
+// Types lists the implemented middleware types (and chain and retry,
+// which the ingress builds itself), sorted.
 func Types() []string {
-	out := []string{"chain"}
+	out := []string{"chain", "retry"}
 	for t := range builders {
 		out = append(out, t)
 	}
