@@ -17,7 +17,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
       labels:
         - "traefik.http.routers.dash.rule=PathPrefix(`+"`/dash`"+`)"
         - "traefik.http.routers.dash.middlewares=admin-auth,fa"
-        - "traefik.http.middlewares.fa.digestauth.users=test:traefik:a2688e031edb4be6a3797f3882655c05"
+        - "traefik.http.middlewares.fa.buffering.maxRequestBodyBytes=2000000"
         - "traefik.http.services.dash.loadbalancer.server.port=80"
   old:
     image: x
@@ -32,7 +32,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`services.dash.deploy.labels.traefik.http.routers.dash.middlewares: middleware "admin-auth" is not defined`,
-		"services.dash.deploy.labels.traefik.http.middlewares.fa.digestauth.users: middleware type digestauth is not supported",
+		"services.dash.deploy.labels.traefik.http.middlewares.fa.buffering.maxRequestBodyBytes: middleware type buffering is not supported",
 		"services.old.deploy.labels.traefik.frontend.rule: a Traefik v1 label",
 		"services.old.deploy.labels.traefik.port: a Traefik v1 label",
 	} {

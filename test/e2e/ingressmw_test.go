@@ -21,21 +21,21 @@ func TestStackDashboardBasicAuthStripPrefix(t *testing.T) {
 	t.Setenv("TESTAPP", testApp)
 	file := filepath.Join("testdata", "dashboard.yml")
 
-	// Fail closed: an auth middleware the ingress does not implement.
+	// Fail closed: a middleware the ingress does not implement.
 	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	badSrc := strings.Replace(string(src), "admin-auth.basicauth.users=admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/",
-		"admin-auth.digestauth.users=test:traefik:a2688e031edb4be6a3797f3882655c05", 1)
+		"admin-auth.buffering.maxRequestBodyBytes=2000000", 1)
 	if err := os.WriteFile(bad, []byte(badSrc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
 		_, errOut, code := shoal(t, d, append(append([]string{"stack", "deploy"}, args...), "-c", bad, "dash")...)
-		if code == 0 || !strings.Contains(errOut, "traefik.http.middlewares.admin-auth.digestauth.users") || !strings.Contains(errOut, "not supported") {
-			t.Fatalf("deploy %v with digestauth: exit %d: %s", args, code, errOut)
+		if code == 0 || !strings.Contains(errOut, "traefik.http.middlewares.admin-auth.buffering.maxRequestBodyBytes") || !strings.Contains(errOut, "not supported") {
+			t.Fatalf("deploy %v with buffering: exit %d: %s", args, code, errOut)
 		}
 	}
 	if svcs, _ := c.ServiceList(ctx); len(svcs) != 0 {
