@@ -49,6 +49,7 @@ type builder func(o *options) Middleware
 var builders = map[string]builder{
 	"addprefix":        newAddPrefix,
 	"basicauth":        newBasicAuth,
+	"circuitbreaker":   newCircuitBreaker,
 	"compress":         newCompress,
 	"digestauth":       newDigestAuth,
 	"forwardauth":      newForwardAuth,
@@ -68,7 +69,6 @@ var builders = map[string]builder{
 // what to do instead where there is something.
 var unsupported = map[string]string{
 	"buffering":         "",
-	"circuitbreaker":    "",
 	"contenttype":       "",
 	"errors":            "",
 	"grpcweb":           "",
