@@ -29,7 +29,7 @@
 //     fast path that Serve runs (below): its accept loop and connections,
 //     request-head parser, forwarder, and per-backend pools of raw
 //     keep-alive connections.
-//   - proxy.go: Proxy, the http.Handler of the net/http path (ServeTLS,
+//   - proxy.go, route.go: Proxy, the http.Handler of the net/http path (ServeTLS,
 //     and whatever the fast path hands over): refused routers answer
 //     503, middlewares run, then forwardRoute; forward.go: that path's
 //     per-attempt backend choice and the retry policy both paths follow.

@@ -183,12 +183,12 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 		r.middlewares, r.mwLabel = splitList(value), key
 	case "tls":
 		if b, err := strconv.ParseBool(value); err != nil || b {
-			p.fail(key, "TLS is not supported yet: the ingress serves plain HTTP, and a router meant for HTTPS only is not served on it")
+			p.fail(key, "%s", tlsNotYet)
 		}
 	default:
 		switch {
 		case strings.HasPrefix(field, "tls."):
-			p.fail(key, "TLS is not supported yet: the ingress serves plain HTTP, and a router meant for HTTPS only is not served on it")
+			p.fail(key, "%s", tlsNotYet)
 		case strings.HasPrefix(field, "observability."):
 			p.ignore(key, "the ingress logs and counts every router")
 		default:
@@ -196,6 +196,9 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 		}
 	}
 }
+
+// tlsNotYet refuses a router's TLS labels.
+const tlsNotYet = "TLS is not supported yet: the ingress serves plain HTTP, and a router meant for HTTPS only is not served on it"
 
 // ignoredLB are load-balancer options Traefik has that shoal accepts
 // without acting on them, since it behaves as they ask or they cannot

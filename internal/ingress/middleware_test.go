@@ -26,9 +26,10 @@ func basicAuth(user, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
-// A router with middlewares is handed from the fast path to net/http,
-// which applies them in order; a router without keeps the fast path.
-func TestMiddlewaresApplyOnEveryPath(t *testing.T) {
+// dashAndPlain serves the dashboard of dashLabels on /dash and a router
+// without middlewares on /plain, both from one backend.
+func dashAndPlain(t *testing.T) (*env, *backend) {
+	t.Helper()
 	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
 	b := startBackend(t, "a", nil)
 	e.table.Reset([]*api.Service{
@@ -38,6 +39,13 @@ func TestMiddlewaresApplyOnEveryPath(t *testing.T) {
 			"traefik.http.services.p.loadbalancer.server.port=80",
 		)),
 	}, []*api.Task{task("t1", "s1", b.addr()), task("t2", "s2", b.addr())})
+	return e, b
+}
+
+// A router with middlewares is handed from the fast path to net/http,
+// which applies them in order; a router without keeps the fast path.
+func TestMiddlewaresApplyOnEveryPath(t *testing.T) {
+	e, b := dashAndPlain(t)
 
 	r := e.get("/dash/api/x")
 	if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != `Basic realm="traefik"` {
@@ -145,15 +153,7 @@ func TestRefusedRouterAnswers503NamingTheLabel(t *testing.T) {
 // One keep-alive connection: a fast-path request, then one whose router
 // has middlewares (the connection moves to net/http), then both again.
 func TestMiddlewareHandoffMidConnection(t *testing.T) {
-	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
-	b := startBackend(t, "a", nil)
-	e.table.Reset([]*api.Service{
-		service("s1", "dash", dashLabels()),
-		service("s2", "plain", labels(
-			"traefik.http.routers.p.rule=PathPrefix(`/plain`)",
-			"traefik.http.services.p.loadbalancer.server.port=80",
-		)),
-	}, []*api.Task{task("t1", "s1", b.addr()), task("t2", "s2", b.addr())})
+	e, _ := dashAndPlain(t)
 	rc := e.dialRaw()
 	auth := "Authorization: " + basicAuth("admin", "s3cret") + "\r\n"
 	steps := []struct {

@@ -86,11 +86,18 @@ func (a *basicAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
 		return
 	}
-	if a.headerField != "" {
-		r.Header[a.headerField] = []string{user}
+	passAuthenticated(w, r, user, a.headerField, a.remove, a.next)
+}
+
+// passAuthenticated sends on a request whose user is authenticated:
+// named in headerField when set (replacing what the client sent there),
+// without its Authorization header with removeHeader.
+func passAuthenticated(w http.ResponseWriter, r *http.Request, user, headerField string, remove bool, next http.Handler) {
+	if headerField != "" {
+		r.Header[headerField] = []string{user}
 	}
-	if a.remove {
+	if remove {
 		r.Header.Del("Authorization")
 	}
-	a.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }

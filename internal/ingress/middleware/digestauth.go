@@ -89,13 +89,7 @@ func (a *digestAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.challenge(w, stale)
 		return
 	}
-	if a.headerField != "" {
-		r.Header[a.headerField] = []string{user}
-	}
-	if a.remove {
-		r.Header.Del("Authorization")
-	}
-	a.next.ServeHTTP(w, r)
+	passAuthenticated(w, r, user, a.headerField, a.remove, a.next)
 }
 
 func (a *digestAuth) challenge(w http.ResponseWriter, stale bool) {
