@@ -29,9 +29,9 @@
 //     fast path that Serve runs (below): its accept loop and connections,
 //     request-head parser, forwarder, and per-backend pools of raw
 //     keep-alive connections.
-//   - proxy.go, route.go: Proxy, the http.Handler of the net/http path (ServeTLS,
-//     and whatever the fast path hands over): refused routers answer
-//     503, middlewares run, then forwardRoute; forward.go: that path's
+//   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
+//     (ServeTLS, and whatever the fast path hands over): refused routers
+//     answer 503, middlewares run, then forwardRoute; forward.go: that path's
 //     per-attempt backend choice and the retry policy both paths follow.
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
