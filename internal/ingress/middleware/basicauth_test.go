@@ -133,6 +133,13 @@ func TestBasicAuthErrors(t *testing.T) {
 	wantErr(t, "basicauth", opts("users=admin:secret"), `user "admin"`, "plain-text passwords are refused")
 	wantErr(t, "basicauth", opts("users=a:"+bcryptHash+",a:"+bcryptHash), "listed twice")
 	wantErr(t, "basicauth", opts("users=nocolon"), "not USER:HASH")
+	// A password in the wrong place is never repeated: errors reach
+	// logs, plans and (for a running service) 503 answers.
+	for _, users := range []string{"users=hunter2secret", "users=admin:hunter2secret"} {
+		if _, err := New("basicauth", opts(users)); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("New(%s) = %v, want an error that does not repeat the password", users, err)
+		}
+	}
 	wantErr(t, "basicauth", opts("usersFile=/run/secrets/users"), "usersFile", "not supported yet")
 	wantErr(t, "basicauth", opts("users=a:"+bcryptHash, `realm=a"b`), "realm")
 }

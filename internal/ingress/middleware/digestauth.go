@@ -55,7 +55,7 @@ func newDigestAuth(o *options) Middleware {
 		parts := strings.Split(line, ":")
 		switch {
 		case len(parts) != 3 || parts[0] == "":
-			o.fail("users", "%q is not USER:REALM:HASH (htdigest)", redact(line))
+			o.fail("users", "an entry is not USER:REALM:HASH (htdigest; it is not shown: it may hold a password)")
 		case len(parts[2]) != 32 || strings.Trim(strings.ToLower(parts[2]), "0123456789abcdef") != "":
 			o.fail("users", "user %q: the hash is not 32 hex digits (htdigest's md5)", parts[0])
 		case parts[1] != realm:
