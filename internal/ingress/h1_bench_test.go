@@ -19,7 +19,7 @@ import (
 //
 // "middlewares" runs basicauth ({SHA} user, so that the chain's cost
 // shows rather than the hash's; bcrypt at cost 10 alone takes about
-// 50 ms), headers and stripprefix, which the fast path hands to net/http.
+// 64 ms), headers and stripprefix, which the fast path hands to net/http.
 func BenchmarkProxyLoopback(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchLoopback(b, false, nil, "") })
 	b.Run("sticky-cookie", func(b *testing.B) { benchLoopback(b, true, nil, "") })
