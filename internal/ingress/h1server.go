@@ -486,7 +486,9 @@ func (c *fconn) finishUnread() {
 // matchHead is match for the fast path's requests.
 func (p *Proxy) matchHead(r *reqHead) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && rt.refused == "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		// The fast path is plain HTTP: TLS routers never match here.
+		if rt.refused == "" && (rt.rule.TLS ||
+			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}
 		if rt.rule.Rule.MatchRequest(r) {

@@ -36,6 +36,10 @@ type routerLabels struct {
 	entryPoints []string
 	middlewares []string
 	mwLabel     string
+	// tls is the tls label; tlsOpts is set by any tls.* option, which
+	// makes the router a TLS one as in Traefik.
+	tls     *bool
+	tlsOpts bool
 }
 
 type serviceLabels struct {
@@ -171,8 +175,8 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 	case "entrypoints":
 		r.entryPoints = splitList(value)
 		for _, ep := range r.entryPoints {
-			if !strings.EqualFold(ep, EntryPointWeb) {
-				p.fail(key, "%s", entryPointMessage(ep))
+			if !strings.EqualFold(ep, EntryPointWeb) && !strings.EqualFold(ep, EntryPointWebSecure) {
+				p.fail(key, "entry point %s does not exist: the ingress has web (HTTP) and websecure (HTTPS, with --ingress-tls); a router without entrypoints takes both", ep)
 			}
 		}
 	case "rulesyntax":
@@ -182,13 +186,16 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 	case "middlewares":
 		r.middlewares, r.mwLabel = splitList(value), key
 	case "tls":
-		if b, err := strconv.ParseBool(value); err != nil || b {
-			p.fail(key, "%s", tlsNotYet)
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
+			return
 		}
+		r.tls = &b
 	default:
 		switch {
 		case strings.HasPrefix(field, "tls."):
-			p.fail(key, "%s", tlsNotYet)
+			p.routerTLSLabel(key, r, field[len("tls."):], value)
 		case strings.HasPrefix(field, "observability."):
 			p.ignore(key, "the ingress logs and counts every router")
 		default:
@@ -196,9 +203,6 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 		}
 	}
 }
-
-// tlsNotYet refuses a router's TLS labels.
-const tlsNotYet = "TLS is not supported yet: the ingress serves plain HTTP, and a router meant for HTTPS only is not served on it"
 
 // ignoredLB are load-balancer options Traefik has that shoal accepts
 // without acting on them, since it behaves as they ask or they cannot
@@ -451,6 +455,7 @@ func (p *labelParser) build() {
 		// ParseLabels marks it refused, and the table answers 503.
 		rt.Service, _ = p.routerService(r)
 		rt.Middleware, rt.Middlewares, _ = p.routerMiddleware(r)
+		rt.TLS = r.tlsOpts || (r.tls != nil && *r.tls)
 		p.out.Routers = append(p.out.Routers, rt)
 	}
 	sort.Slice(p.out.Routers, func(i, j int) bool { return p.out.Routers[i].Name < p.out.Routers[j].Name })

@@ -75,6 +75,9 @@ type Router struct {
 	// EntryPoints restricts the router to these entry points; empty means
 	// every entry point.
 	EntryPoints []string
+	// TLS routers take only HTTPS requests (tls=true, or any tls.*
+	// option); the others only plain HTTP ones, as in Traefik.
+	TLS bool
 	// Middlewares names the router's middlewares, in the order applied;
 	// Middleware applies them (nil without any).
 	Middlewares []string

@@ -62,18 +62,3 @@ func v1Label(lseg []string) (hint string, ok bool) {
 func v1Message(hint string) string {
 	return "a Traefik v1 label, which Traefik v2 and v3 (and shoal) do not read; v3 form: " + hint + " (see docs/ingress.md)"
 }
-
-// EntryPointWeb is the name of the ingress's one entry point, plain HTTP,
-// as in Traefik's usual static configuration.
-const EntryPointWeb = "web"
-
-// entryPointMessage says why a router's entry point is refused: Traefik
-// skips a router on an entry point its static configuration lacks, and
-// shoal's has only web.
-func entryPointMessage(ep string) string {
-	switch strings.ToLower(ep) {
-	case "websecure", "https", "secure", "tls":
-		return "entry point " + ep + ": TLS entry points are not supported yet; the ingress has one entry point, web (plain HTTP)"
-	}
-	return "entry point " + ep + " does not exist: the ingress has one entry point, web (plain HTTP); a router without entrypoints takes every entry point"
-}

@@ -237,7 +237,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) match(r *http.Request) *route {
 	for _, rt := range p.table.snap.Load().routes {
 		// A refused router answers on every entry point: its 503 says why.
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && rt.refused == "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		if rt.refused == "" && (rt.rule.TLS != (r.TLS != nil) ||
+			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}
 		if rt.rule.Rule.Match(r) {

@@ -440,9 +440,8 @@ func TestEntryPoints(t *testing.T) {
 		service("s2", "plain", labels("traefik.http.routers.r.rule=PathPrefix(`/p`)", "traefik.http.routers.r.entrypoints=Web",
 			"traefik.http.services.s.loadbalancer.server.port=80")),
 	}, []*api.Task{task("t1", "s1", a.addr()), task("t2", "s2", a.addr())})
-	// No TLS entry point yet: a router on websecure fails closed.
-	if r := e.get("/"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "traefik.http.routers.r.entrypoints") {
-		t.Errorf("router on websecure answered on web: %d %q", r.status, r.body)
+	if r := e.get("/"); r.status != http.StatusNotFound {
+		t.Errorf("router on websecure answered on web: %d", r.status)
 	}
 	if r := e.get("/p"); r.status != http.StatusOK {
 		t.Errorf("router on web: %d", r.status)
@@ -486,7 +485,7 @@ func tlsProxy(t *testing.T, opts ingress.Options) (*ingress.Proxy, string, *http
 	opts.ErrorLog = quietLog
 	p := ingress.NewProxy(table, opts)
 	a := startBackend(t, "a", nil)
-	table.Reset([]*api.Service{service("s1", "web", webLabels())}, []*api.Task{task("t1", "s1", a.addr())})
+	table.Reset([]*api.Service{service("s1", "web", webLabels("traefik.http.routers.web.tls=true"))}, []*api.Task{task("t1", "s1", a.addr())})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
