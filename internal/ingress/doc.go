@@ -184,6 +184,11 @@
 //     without effect and listed in ServiceRoutes.Ignored, with why: the
 //     stack plan warns of them and the table logs them. An invalid
 //     sameSite is an error (Traefik silently omits the attribute).
+//   - Entry points, as Traefik's: web (Serve) and websecure (ServeTLS,
+//     the certificate chosen by SNI). A router with tls=true (or any
+//     tls.* option) takes only requests that came over TLS, the others
+//     only plain ones; the fast path, plain only, never matches a TLS
+//     router. ACME and TLS options are refused.
 //   - Middlewares are scoped to their service as routers are; they run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them. Their state (rate

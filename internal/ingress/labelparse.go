@@ -87,7 +87,7 @@ func (p *labelParser) label(key, value string) {
 	case lseg[1] == "tcp" || lseg[1] == "udp":
 		p.fail(key, "%s routers are not supported by shoal's ingress; publish the port instead (ports: with mode ingress)", strings.ToUpper(lseg[1]))
 	case lseg[1] == "tls":
-		p.fail(key, "TLS options, stores and certificates are not supported yet: the ingress serves plain HTTP")
+		p.fail(key, "TLS options, stores and certificates are not supported: the nodes' certificates come from --ingress-cert, and TLS is 1.2 and up with Go's defaults")
 	case lseg[1] == "docker" || lseg[1] == "swarm":
 		switch strings.Join(lseg[2:], ".") {
 		case "network":

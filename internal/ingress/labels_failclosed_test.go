@@ -44,7 +44,7 @@ func TestParseLabelsFailClosed(t *testing.T) {
 		{"certresolver", []string{"traefik.http.routers.r.tls.certresolver=le"}, "traefik.http.routers.r.tls.certresolver", "ACME certificate resolvers are not supported"},
 		{"tls options", []string{"traefik.http.routers.r.tls.options=modern"}, "traefik.http.routers.r.tls.options", "not supported"},
 		{"tcp", []string{"traefik.tcp.routers.db.rule=HostSNI(`*`)"}, "traefik.tcp.routers.db.rule", "TCP routers are not supported"},
-		{"tls options", []string{"traefik.tls.options.default.minversion=VersionTLS12"}, "traefik.tls.options.default.minversion", "not supported yet"},
+		{"traefik.tls options", []string{"traefik.tls.options.default.minversion=VersionTLS12"}, "traefik.tls.options.default.minversion", "--ingress-cert"},
 		{"servers transport", []string{"traefik.http.services.s.loadbalancer.serverstransport=insecure"},
 			"traefik.http.services.s.loadbalancer.serverstransport", "not supported"},
 		{"health check status", []string{"traefik.http.services.s.loadbalancer.healthcheck.path=/h", "traefik.http.services.s.loadbalancer.healthcheck.status=204"},

@@ -2,51 +2,19 @@ package ingress_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-// selfSigned makes a certificate for names (DNS names, or IP addresses).
-func selfSigned(t *testing.T, names ...string) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
-}
 
 // webAndWebsecure serves one table on both entry points: web (Serve) and
 // websecure (ServeTLS with certs).
@@ -111,7 +79,7 @@ func fetch(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 // As Traefik: a router with tls=true takes only HTTPS requests, one
 // without only plain HTTP ones; HTTPS is offered with HTTP/2.
 func TestTLSRoutersTakeOnlyHTTPS(t *testing.T) {
-	cert, leaf := selfSigned(t, "127.0.0.1")
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
 	table, plain, secure := webAndWebsecure(t, []tls.Certificate{cert})
 	b := startBackend(t, "a", nil)
 	table.Reset([]*api.Service{
@@ -138,8 +106,8 @@ func TestTLSRoutersTakeOnlyHTTPS(t *testing.T) {
 
 // The certificate is chosen by SNI among the node's.
 func TestTLSCertificateBySNI(t *testing.T) {
-	certA, leafA := selfSigned(t, "a.example")
-	certB, leafB := selfSigned(t, "b.example")
+	certA, leafA := testutil.SelfSignedCert(t, "a.example")
+	certB, leafB := testutil.SelfSignedCert(t, "b.example")
 	table, _, secure := webAndWebsecure(t, []tls.Certificate{certA, certB})
 	b := startBackend(t, "a", nil)
 	table.Reset([]*api.Service{service("s1", "app", labels("traefik.http.routers.r.rule=PathPrefix(`/`)",
@@ -163,7 +131,7 @@ func TestTLSCertificateBySNI(t *testing.T) {
 
 // redirectscheme sends plain HTTP to HTTPS, where the TLS router serves.
 func TestRedirectSchemeToHTTPS(t *testing.T) {
-	cert, leaf := selfSigned(t, "127.0.0.1")
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
 	table, plain, secure := webAndWebsecure(t, []tls.Certificate{cert})
 	_, port, _ := net.SplitHostPort(secure)
 	b := startBackend(t, "a", nil)

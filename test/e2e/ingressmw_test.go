@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // A Traefik-protected dashboard deployed as a stack: without credentials
@@ -118,5 +124,65 @@ func TestStackDashboardBasicAuthStripPrefix(t *testing.T) {
 	upd.Labels["traefik.http.routers.dashboard.middlewares"] = "admin-auth,dashboard-strip,missing"
 	if _, err := c.ServiceUpdate(ctx, svc.ID, svc.Version, upd); err == nil || !strings.Contains(err.Error(), `middleware "missing" is not defined`) {
 		t.Errorf("update naming an undefined middleware: %v, want it refused", err)
+	}
+}
+
+// The websecure entry point: plain HTTP is redirected to HTTPS by the
+// http router's redirectscheme, and the tls=true router serves over
+// HTTPS (HTTP/2) behind basic auth, with the node's certificate.
+func TestStackRedirectToWebsecure(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	d, c := devClusterWith(t, daemon.DevConfig{IngressAddr: "127.0.0.1:0", IngressTLSAddr: "127.0.0.1:0",
+		IngressCertificates: []tls.Certificate{cert}, DrainDelay: 300 * time.Millisecond})
+	ctx := ctxTimeout(t, 90*time.Second)
+	_, port, _ := net.SplitHostPort(d.IngressTLSAddr())
+	t.Setenv("TESTAPP", testApp)
+	t.Setenv("HTTPS_PORT", port)
+	if out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join("testdata", "websecure.yml"), "sec"); code != 0 {
+		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(url string, auth bool) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if auth {
+			req.SetBasicAuth("admin", "test")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	secure := "https://127.0.0.1:" + port + "/"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, body := get(secure, true)
+		if resp.StatusCode == http.StatusOK {
+			if resp.ProtoMajor != 2 || !strings.Contains(body, `"serviceName": "sec_app"`) {
+				t.Fatalf("HTTPS: %s %q", resp.Proto, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS router not served: %s %q", resp.Status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp, _ := get(secure, false); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("HTTPS without credentials: %s, want 401", resp.Status)
+	}
+	resp, _ := get("http://"+d.IngressAddr()+"/x?y=1", true)
+	if want := "https://127.0.0.1:" + port + "/x?y=1"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %s Location %q, want 301 to %s", resp.Status, resp.Header.Get("Location"), want)
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 1 {
+		t.Errorf("%d services", len(svcs))
 	}
 }

@@ -72,7 +72,7 @@ var unsupported = map[string]string{
 	"contenttype":       "",
 	"errors":            "",
 	"grpcweb":           "",
-	"passtlsclientcert": "TLS entry points are not supported yet",
+	"passtlsclientcert": "the websecure entry point asks for no client certificates",
 	"plugin":            "plugins cannot be loaded",
 	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
 }
