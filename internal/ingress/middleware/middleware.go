@@ -51,6 +51,7 @@ var builders = map[string]builder{
 	"basicauth":        newBasicAuth,
 	"circuitbreaker":   newCircuitBreaker,
 	"compress":         newCompress,
+	"contenttype":      newContentType,
 	"digestauth":       newDigestAuth,
 	"forwardauth":      newForwardAuth,
 	"headers":          newHeaders,
@@ -69,7 +70,6 @@ var builders = map[string]builder{
 // what to do instead where there is something.
 var unsupported = map[string]string{
 	"buffering":         "",
-	"contenttype":       "",
 	"errors":            "",
 	"grpcweb":           "",
 	"passtlsclientcert": "the websecure entry point asks for no client certificates",
