@@ -17,7 +17,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
       labels:
         - "traefik.http.routers.dash.rule=PathPrefix(`+"`/dash`"+`)"
         - "traefik.http.routers.dash.middlewares=admin-auth,fa"
-        - "traefik.http.middlewares.fa.buffering.maxRequestBodyBytes=2000000"
+        - "traefik.http.middlewares.fa.grpcweb.allowOrigins=*"
         - "traefik.http.services.dash.loadbalancer.server.port=80"
   old:
     image: x
@@ -32,7 +32,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`services.dash.deploy.labels.traefik.http.routers.dash.middlewares: middleware "admin-auth" is not defined`,
-		"services.dash.deploy.labels.traefik.http.middlewares.fa.buffering.maxRequestBodyBytes: middleware type buffering is not supported",
+		"services.dash.deploy.labels.traefik.http.middlewares.fa.grpcweb.allowOrigins: middleware type grpcweb is not supported",
 		"services.old.deploy.labels.traefik.frontend.rule: a Traefik v1 label",
 		"services.old.deploy.labels.traefik.port: a Traefik v1 label",
 	} {

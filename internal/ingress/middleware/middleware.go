@@ -49,6 +49,7 @@ type builder func(o *options) Middleware
 var builders = map[string]builder{
 	"addprefix":        newAddPrefix,
 	"basicauth":        newBasicAuth,
+	"buffering":        newBuffering,
 	"circuitbreaker":   newCircuitBreaker,
 	"compress":         newCompress,
 	"contenttype":      newContentType,
@@ -69,7 +70,6 @@ var builders = map[string]builder{
 // unsupported are Traefik v3 types (and v2 names) not implemented, with
 // what to do instead where there is something.
 var unsupported = map[string]string{
-	"buffering":         "",
 	"errors":            "",
 	"grpcweb":           "",
 	"passtlsclientcert": "the websecure entry point asks for no client certificates",
