@@ -191,8 +191,10 @@
 //     router. ACME and TLS options are refused.
 //   - Middlewares are scoped to their service as routers are; they run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
-//     point), so they see and may override them. Their state (rate
-//     limits, requests in flight) lives as long as the service's spec.
+//     point), so they see and may override them; the peer is appended to
+//     X-Forwarded-For after them, as Traefik's proxy does, so that
+//     ipStrategy.depth counts the same hops. Their state (rate limits,
+//     requests in flight) lives as long as the service's spec.
 //   - Balancing is least-outstanding-requests with a round-robin
 //     tie-break; see pool.pick for the measurement against SWRR.
 //   - Retries: see forwarder. In short, any request is retried on another

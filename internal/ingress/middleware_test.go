@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -215,5 +216,35 @@ func TestRetryMiddlewareAttempts(t *testing.T) {
 	_, err := ingress.ParseLabels("x", labels("traefik.http.middlewares.r.retry.attempts=0"))
 	if err == nil || !strings.Contains(err.Error(), "traefik.http.middlewares.r.retry.attempts") {
 		t.Errorf("attempts=0: %v", err)
+	}
+}
+
+// ipStrategy.depth counts the hops of X-Forwarded-For before the peer, as
+// Traefik's: behind a trusted load balancer depth 1 is the client it
+// saw; a client that is no trusted proxy has no hops (its own header is
+// dropped), so depth finds nothing and the allow list refuses.
+func TestIPAllowListDepthBehindTrustedProxy(t *testing.T) {
+	lbl := labels(
+		"traefik.http.routers.r.rule=PathPrefix(`/`)",
+		"traefik.http.routers.r.middlewares=only",
+		"traefik.http.middlewares.only.ipallowlist.sourcerange=203.0.113.7",
+		"traefik.http.middlewares.only.ipallowlist.ipstrategy.depth=1",
+		"traefik.http.services.s.loadbalancer.server.port=80",
+	)
+	for _, trusted := range []bool{true, false} {
+		var popts ingress.Options
+		if trusted {
+			popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		e := newEnv(t, ingress.TableOptions{}, popts)
+		b := startBackend(t, "a", nil)
+		e.table.Reset([]*api.Service{service("s1", "app", lbl)}, []*api.Task{task("t1", "s1", b.addr())})
+		r := e.get("/", "X-Forwarded-For", "203.0.113.7")
+		switch {
+		case trusted && (r.status != 200 || r.echo.Header.Get("X-Forwarded-For") != "203.0.113.7, 127.0.0.1"):
+			t.Errorf("behind a trusted proxy: %d, backend X-Forwarded-For %q", r.status, r.echo.Header.Get("X-Forwarded-For"))
+		case !trusted && r.status != http.StatusForbidden:
+			t.Errorf("from an untrusted client claiming the address: %d, want 403", r.status)
+		}
 	}
 }

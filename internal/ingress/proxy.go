@@ -210,8 +210,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// before the middlewares, which see them and may change them.
 		// X-Forwarded-Prefix, which stripprefix sets, is the backend's
 		// to trust only from a trusted proxy.
-		p.forwardedHeaders(r, r.Header)
-		if ip, _, _ := net.SplitHostPort(r.RemoteAddr); !p.trusted(ip) {
+		p.forwardedHeaders(r, r.Header, false)
+		if !p.trusted(peerIP(r)) {
 			r.Header.Del("X-Forwarded-Prefix")
 		}
 		st.forwarded = true
@@ -268,16 +268,34 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = st.pool.lb.Scheme
 	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
 	if !st.forwarded {
-		p.forwardedHeaders(pr.In, pr.Out.Header)
+		p.forwardedHeaders(pr.In, pr.Out.Header, true)
 		return
 	}
-	// Set before the middlewares: ReverseProxy removed these three from
-	// the outbound request before Rewrite.
-	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+	// Set before the middlewares: ReverseProxy removed these from the
+	// outbound request before Rewrite. The client's address is appended
+	// to X-Forwarded-For now, as Traefik's proxy does after its
+	// middlewares.
+	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 		if v := pr.In.Header.Values(k); len(v) > 0 {
 			pr.Out.Header[k] = v
 		}
 	}
+	pr.Out.Header.Set("X-Forwarded-For", appendForwardedFor(pr.In.Header.Values("X-Forwarded-For"), peerIP(pr.In)))
+}
+
+func peerIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+func appendForwardedFor(prior []string, ip string) string {
+	if len(prior) == 0 {
+		return ip
+	}
+	return strings.Join(prior, ", ") + ", " + ip
 }
 
 // trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
@@ -293,23 +311,28 @@ var trustedOnlyForwarded = []string{
 // X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip of request in, as
 // Traefik does. Values from the client are kept (X-Forwarded-For
 // appended to) only when it is a trusted proxy, and so are those of
-// trustedOnlyForwarded.
-func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header) {
-	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
-	if err != nil {
-		clientIP = in.RemoteAddr
-	}
+// trustedOnlyForwarded. Without appendPeer (before the middlewares, as
+// Traefik's entry point) X-Forwarded-For is only cleared of an untrusted
+// client's: the peer is appended after the middlewares (rewrite), so
+// ipStrategy.depth counts the hops before it, as in Traefik.
+func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header, appendPeer bool) {
+	clientIP := peerIP(in)
 	trusted := p.trusted(clientIP)
 	if !trusted {
 		for _, k := range trustedOnlyForwarded {
 			h.Del(k)
 		}
 	}
-	xff := clientIP
-	if prior := in.Header.Values("X-Forwarded-For"); trusted && len(prior) > 0 {
-		xff = strings.Join(prior, ", ") + ", " + clientIP
+	var prior []string
+	if trusted {
+		prior = in.Header.Values("X-Forwarded-For")
 	}
-	h.Set("X-Forwarded-For", xff)
+	switch {
+	case appendPeer:
+		h.Set("X-Forwarded-For", appendForwardedFor(prior, clientIP))
+	case !trusted:
+		h.Del("X-Forwarded-For")
+	}
 
 	proto := "http"
 	if in.TLS != nil {

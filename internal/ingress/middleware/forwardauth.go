@@ -193,9 +193,14 @@ func (fa *forwardAuth) writeHeader(r, areq *http.Request) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	// The ingress set X-Forwarded-For before the middlewares: the client
-	// with, from a trusted proxy, the hops before it.
-	set("X-Forwarded-For", ip)
+	// As Traefik: the client's address, after the hops of
+	// X-Forwarded-For with trustForwardHeader (the ingress kept them only
+	// from a trusted proxy).
+	if prior := r.Header.Values("X-Forwarded-For"); fa.trust && len(prior) > 0 {
+		h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+	} else {
+		h.Set("X-Forwarded-For", ip)
+	}
 	set("X-Forwarded-Method", r.Method)
 	proto := "http"
 	if r.TLS != nil {

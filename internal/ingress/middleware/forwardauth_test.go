@@ -110,12 +110,12 @@ func TestForwardAuth(t *testing.T) {
 	}
 
 	// trustForwardHeader keeps the client's X-Forwarded-*.
-	_, _ = serve(t, "forwardauth", opts("address="+a.URL, "trustForwardHeader=true"), req("GET", "/", "X-Forwarded-Proto: https", "X-Forwarded-Uri: /orig"))
-	if seen, _ = a.saw(); seen.Get("X-Forwarded-Proto") != "https" || seen.Get("X-Forwarded-Uri") != "/orig" {
+	_, _ = serve(t, "forwardauth", opts("address="+a.URL, "trustForwardHeader=true"), req("GET", "/", "X-Forwarded-Proto: https", "X-Forwarded-Uri: /orig", "X-Forwarded-For: 9.9.9.9"))
+	if seen, _ = a.saw(); seen.Get("X-Forwarded-Proto") != "https" || seen.Get("X-Forwarded-Uri") != "/orig" || seen.Get("X-Forwarded-For") != "9.9.9.9, 192.0.2.1" {
 		t.Errorf("trusted: %v", seen)
 	}
-	_, _ = serve(t, "forwardauth", opts("address="+a.URL), req("GET", "/x", "X-Forwarded-Proto: https", "X-Forwarded-Uri: /orig"))
-	if seen, _ = a.saw(); seen.Get("X-Forwarded-Proto") != "http" || seen.Get("X-Forwarded-Uri") != "/x" {
+	_, _ = serve(t, "forwardauth", opts("address="+a.URL), req("GET", "/x", "X-Forwarded-Proto: https", "X-Forwarded-Uri: /orig", "X-Forwarded-For: 9.9.9.9"))
+	if seen, _ = a.saw(); seen.Get("X-Forwarded-Proto") != "http" || seen.Get("X-Forwarded-Uri") != "/x" || seen.Get("X-Forwarded-For") != "192.0.2.1" {
 		t.Errorf("untrusted: %v", seen)
 	}
 
