@@ -275,7 +275,7 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 	spec.RollbackConfig = updateConfig(deploy.RollbackConfig)
 	spec.EndpointSpec = c.endpoint(s, deploy.EndpointMode, at, o)
 	c.validate(&spec, o, base)
-	c.routingLabels(deploy.Labels, at)
+	c.routingLabels(spec.Name, deploy.Labels, at)
 	return spec, len(c.l.errs) == nerr
 }
 
@@ -290,9 +290,16 @@ func (c *converter) labelLimits(kind string, labels map[string]string, segs []st
 // routingLabels checks a service's Traefik labels as the managers will,
 // each problem at its label: a label they refuse must fail the plan, not
 // the deploy half-way. The converter checks nothing in labels itself, so
-// these problems are never reported twice.
-func (c *converter) routingLabels(labels map[string]string, at func(...any) []string) {
-	for _, e := range splitErrors(ingress.ValidateLabels(labels)) {
+// these problems are never reported twice. Labels the ingress accepts
+// without acting on them are warnings, with the reason.
+func (c *converter) routingLabels(name string, labels map[string]string, at func(...any) []string) {
+	routes, err := ingress.ParseLabels(name, labels)
+	if routes != nil {
+		for _, ig := range routes.Ignored {
+			c.l.warnings = append(c.l.warnings, fmt.Sprintf("service %s: label %s has no effect: %s", name, ig.Label, ig.Reason))
+		}
+	}
+	for _, e := range splitErrors(err) {
 		var le *ingress.LabelError
 		if errors.As(e, &le) {
 			c.l.fail(c.l.at(at("deploy", "labels", le.Label), "%s", le.Msg))

@@ -282,6 +282,15 @@ func (a *Agent) IngressAddr() string {
 	return a.ingress.addr
 }
 
+// IngressTLSAddr is the address of the ingress's websecure entry point,
+// empty without one.
+func (a *Agent) IngressTLSAddr() string {
+	if a.ingress == nil {
+		return ""
+	}
+	return a.ingress.tlsAddr
+}
+
 // Registered is closed once the agent first registered with the managers.
 func (a *Agent) Registered() <-chan struct{} { return a.registered }
 

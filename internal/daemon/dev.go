@@ -65,6 +65,10 @@ type DevConfig struct {
 	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
 	// request paths hold %2F and %5C (IngressConfig).
 	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
+	// IngressTLSAddr and IngressCertificates run the ingress's websecure
+	// entry point (IngressConfig.TLSAddr).
+	IngressTLSAddr      string
+	IngressCertificates []tls.Certificate
 	// Publish runs the routing mesh when its Addr is set: the node
 	// listens on every port services publish in ingress mode.
 	Publish PublishConfig
@@ -199,6 +203,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
+		d.reserve(d.ingress.tlsAddr)
 	}
 	if cfg.Publish.Addr != "" {
 		if d.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
