@@ -39,6 +39,10 @@ type Config struct {
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.
 	Networks Networker
+	// UnreachableGrace is how long a running task may miss a published
+	// port (a container disconnected from its network) before it is
+	// failed and replaced; DefaultUnreachableGrace if 0.
+	UnreachableGrace time.Duration
 }
 
 // Agent runs one node's tasks.
@@ -273,6 +277,9 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	r.net, r.networks = a.cfg.Networks, a.nets.forTask
 	r.drain = a.cfg.DrainDelay
 	r.node = a.node
+	if a.cfg.UnreachableGrace > 0 {
+		r.unreachable = a.cfg.UnreachableGrace
+	}
 	a.runners[t.ID] = r
 	switch {
 	case t.Status.State.Terminal():

@@ -37,11 +37,17 @@ type runner struct {
 	drain time.Duration
 	// node is this node, for the Swarm templates of the task's spec.
 	node api.NodeDescription
+	// unreachable is how long a running task may miss a published port
+	// before it is failed (see reach).
+	unreachable time.Duration
+	// last is the last status sent of a task that has not ended. Guarded
+	// by mu.
+	last *api.TaskStatus
 	done chan struct{}
 }
 
 func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
-	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{}), unreachable: DefaultUnreachableGrace}
 }
 
 // update gives the runner the task's latest version.
@@ -66,6 +72,11 @@ func (r *runner) wantsStop() bool { return r.current().DesiredState > api.TaskSt
 func (r *runner) send(st api.TaskStatus, eps []api.TaskEndpoint) {
 	if st.Timestamp.IsZero() {
 		st.Timestamp = time.Now().UTC()
+	}
+	if !st.State.Terminal() {
+		r.mu.Lock()
+		r.last = &st
+		r.mu.Unlock()
 	}
 	r.report(api.TaskReport{TaskID: r.id, Status: st, Endpoints: eps})
 }
@@ -124,6 +135,9 @@ func (r *runner) run(ctx context.Context) {
 	}
 	// A task with a health check is running only once healthy.
 	health := r.watchHealth(waitCtx, t, h)
+	// Where it is reached is read again whenever it may have changed.
+	rc := r.watchReach(waitCtx, t, h)
+	defer rc.stop()
 	running := t.Status.State == api.TaskStateRunning && r.adopted != nil
 	switch {
 	case health == nil && !running:
@@ -158,6 +172,15 @@ func (r *runner) run(ctx context.Context) {
 				r.failUnhealthy(h, u.output)
 				return
 			}
+		case fresh, ok := <-rc.changes:
+			if !ok {
+				rc.changes = nil
+				continue
+			}
+			r.moved(rc, &h, fresh)
+		case <-rc.lostC:
+			r.failUnreachable(rc, h)
+			return
 		case <-r.changed:
 		}
 	}
