@@ -128,8 +128,8 @@ func (r *runner) failUnreachable(rc *reach, h runtime.Handle) {
 		noun = "ports"
 	}
 	r.stopAndReport("stop unreachable task", api.TaskStatus{State: api.TaskStateFailed,
-		Message: fmt.Sprintf("no longer reachable as its spec says for %v (disconnected from its network?)", r.unreachable),
-		Err:     fmt.Sprintf("task: published %s %s lost", noun, strings.Join(rc.missing, ", ")),
+		Message:   fmt.Sprintf("no longer reachable as its spec says for %v (disconnected from its network?)", r.unreachable),
+		Err:       fmt.Sprintf("task: published %s %s lost", noun, strings.Join(rc.missing, ", ")),
 		RuntimeID: h.RuntimeID})
 }
 
