@@ -346,12 +346,17 @@ func (a *Agent) discardAndReport(ctx context.Context, r *runner, s survivor, t *
 		return
 	}
 	if err == nil {
-		code := ex.ExitCode
-		st.ExitCode = &code
-		if code == 0 {
-			st.State, st.Err = api.TaskStateComplete, ""
-		} else if ex.Message != "" {
-			st.Err = ex.Message
+		// The error reads as any exit's (Swarm's "task: non-zero exit
+		// (137)"); the message says when and how it ended.
+		if ex.Message != "" {
+			st.Message += ": " + ex.Message
+		}
+		if code := ex.ExitCode; code >= 0 {
+			st.ExitCode = &code
+			st.Err = exitErr(code)
+			if code == 0 {
+				st.State = api.TaskStateComplete
+			}
 		}
 	}
 	if t.DesiredState > api.TaskStateRunning {

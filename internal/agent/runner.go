@@ -358,7 +358,7 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 		// The error reads as Swarm's; how it ended goes in the message.
 		st.State = api.TaskStateFailed
 		st.Message = ex.Message
-		st.Err = fmt.Sprintf("task: non-zero exit (%d)", code)
+		st.Err = exitErr(code)
 		if code < 0 {
 			st.Err = "task: " + ex.Message
 		}
@@ -367,4 +367,13 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 		st.Timestamp = ex.ExitedAt.UTC()
 	}
 	r.send(st, nil)
+}
+
+// exitErr is the error of a task that exited with code, as Swarm words it:
+// "task: non-zero exit (137)"; none for 0.
+func exitErr(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return fmt.Sprintf("task: non-zero exit (%d)", code)
 }
