@@ -29,6 +29,8 @@
 // host mode with a PublishedPort is bound to that port on all the node's
 // interfaces instead. Handle.Endpoints give NodeAddr:hostport for each,
 // ordered by target port.
+// They are what the container holds at the last inspection: a container
+// disconnected from its network has none (Watch tells).
 //
 // # Configs and secrets
 //
@@ -58,12 +60,20 @@
 //
 // # Watching containers
 //
-// One goroutine per Runtime follows the engine's event stream, filtered to
-// the node's containers, and dispatches to the tasks: a container that dies
-// or is removed (docker rm -f, as users do) ends Wait at once, and health
-// status changes go to Health's readers. The stream is reopened when it
-// fails, replaying the events missed, and every task not known to have ended
-// is then inspected again. Nothing polls.
+// One goroutine per Runtime follows the engine's event streams: one
+// filtered to the node's containers, one of every container's network
+// connections and disconnections (the engine cannot filter those by the
+// container's label; events of other containers are dropped). It
+// dispatches to the tasks: a container that dies or is removed (docker rm
+// -f, as users do) ends Wait at once, health status changes go to Health's
+// readers, and a network connected or disconnected, a pause, an unpause, a
+// kill or an out-of-memory kill wakes Watch's readers, which inspect the
+// container again and get its endpoints when they changed (none once it
+// is disconnected, new host ports once connected again). The streams are
+// reopened when one fails, replaying the events missed, and every task
+// not known to have ended is then inspected again and its watchers woken.
+// Nothing polls, and nothing queues: an event is handled before the next
+// is read, and a watcher has room for one pending wake-up.
 //
 // # Logs
 //

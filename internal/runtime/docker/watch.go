@@ -97,7 +97,10 @@ func (r *Runtime) forwardHandles(ctx context.Context, t *task, wake <-chan struc
 		}
 		retry = nil
 		ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
+		// Close does not wait for an engine that hangs.
+		stop := context.AfterFunc(r.ctx, cancel)
 		err := r.refresh(ictx, t)
+		stop()
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil || r.isClosed() {

@@ -85,3 +85,41 @@ func TestWatchFollowsNetworkChanges(t *testing.T) {
 		t.Errorf("adopted with endpoint %s, want %s", a, now)
 	}
 }
+
+// A port change while the event stream is down is not missed: the stream
+// is reopened from the last event's time, and every task read again.
+func TestWatchAcrossAStreamCut(t *testing.T) {
+	testutil.RequireDocker(t)
+	image := appImage(t)
+	direct := testutil.DockerClient(t)
+	proxy, host := newCutProxy(t)
+	t.Setenv("DOCKER_HOST", host)
+	r := newRuntime(t)
+	s := spec(image)
+	s.Ports = []api.PortConfig{{TargetPort: 8080}}
+	h := start(t, r, s)
+	old := endpoint(t, h)
+	ctx := testCtx(t)
+	ch, err := r.Watch(ctx, s.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextHandle(t, ch)
+
+	proxy.cut()
+	if _, err := direct.NetworkDisconnect(ctx, "bridge", client.NetworkDisconnectOptions{Container: h.RuntimeID, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.NetworkConnect(ctx, "bridge", client.NetworkConnectOptions{Container: h.RuntimeID}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got := nextHandle(t, ch)
+		if len(got.Endpoints) == 1 && got.Endpoints[0].Addr != old {
+			return
+		}
+		if len(got.Endpoints) > 1 {
+			t.Fatalf("endpoints %+v", got.Endpoints)
+		}
+	}
+}
