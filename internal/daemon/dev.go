@@ -52,6 +52,9 @@ type DevConfig struct {
 	// DrainDelay is how long a task that publishes ports stays up after it
 	// leaves the ingress pool, before its stop signal.
 	DrainDelay time.Duration
+	// UnreachableGrace is how long a running task may miss a published
+	// port before it is failed (agent.DefaultUnreachableGrace if 0).
+	UnreachableGrace time.Duration
 	// IngressAccessLog logs every request the ingress serves.
 	IngressAccessLog bool
 	// IngressRequireEnable routes only services labelled
@@ -237,6 +240,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		DrainDelay:  cfg.DrainDelay,
 		Networks:    networks,
 		NetworksOff: netOff,
+
+		UnreachableGrace: cfg.UnreachableGrace,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

@@ -38,9 +38,13 @@ func (d *Dispatcher) Reserve(addrs ...netip.AddrPort) {
 
 // vetEndpoints returns the endpoints of eps that a task t's node, at
 // address nodeAddr, may claim, and why the others were refused (nil when
-// none was). It returns nil rather than an empty list, so that the task
-// keeps the endpoints it had.
+// none was). When every endpoint is refused it returns nil rather than an
+// empty list, so that the task keeps the endpoints it had; an empty eps
+// (the task lost them all) is returned as it is, and clears them.
 func (d *Dispatcher) vetEndpoints(t *api.Task, nodeAddr string, eps []api.TaskEndpoint) ([]api.TaskEndpoint, error) {
+	if len(eps) == 0 {
+		return []api.TaskEndpoint{}, nil
+	}
 	// Each published target port may be claimed once per port config.
 	left := map[string]int{}
 	published := map[string]uint32{}

@@ -128,6 +128,18 @@ type HealthReader interface {
 	Health(ctx context.Context, taskID string) (<-chan string, error)
 }
 
+// Watcher is implemented by runtimes that see a running task change
+// behind the agent's back (the docker runtime follows the engine's events:
+// a container disconnected from a network loses its published ports, and
+// one connected again gets new host ports).
+type Watcher interface {
+	// Watch returns a channel of the task's handle, read afresh from the
+	// runtime: first at once, then each time its endpoints change. A
+	// reader that falls behind gets only the latest handle. The channel
+	// is closed when the task ends or ctx ends.
+	Watch(ctx context.Context, taskID string) (<-chan Handle, error)
+}
+
 // Handle describes a started task.
 type Handle struct {
 	TaskID    string
