@@ -71,7 +71,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
-	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, d.api)))
+	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
 }
@@ -141,7 +141,7 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 // Raft at the address it names, on the leader; a follower forwards it.
 func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	if !d.mgr.IsLeader() {
-		d.forward(w, r, r.URL.Path)
+		d.forward(w, r, r.URL.Path, http.HandlerFunc(d.serveAddMember))
 		return
 	}
 	var req addMemberRequest
@@ -170,7 +170,7 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		d.forward(w, r, pathAPI+r.URL.Path)
+		d.forward(w, r, pathAPI+r.URL.Path, h)
 	})
 }
 
@@ -187,8 +187,9 @@ const maxForwardBody = 4 << 20
 // with this manager's certificate, and copies its answer back. While no
 // leader is known, or the one known cannot be dialled (nothing was sent,
 // so trying again cannot write twice), it waits for the next leader, up
-// to leaderWait; then it answers "no quorum".
-func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string) {
+// to leaderWait; then it answers "no quorum". Should this manager be
+// elected meanwhile, local serves the request.
+func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local http.Handler) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxForwardBody+1))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "read the request: "+err.Error())
@@ -204,12 +205,25 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string) {
 	for {
 		changed := d.mgr.Raft().LeaderChanged()
 		addr, err := d.mgr.Raft().WaitLeaderAddr(ctx)
-		if err == nil && addr == d.agentAddr {
-			err = fmt.Errorf("%w (this manager lost its leadership)", cluster.ErrNoQuorum)
-		}
 		if err != nil {
 			writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 			return
+		}
+		if addr == d.agentAddr {
+			// Elected meanwhile: serve it here, once this manager acts
+			// as the leader, or wait for the next change.
+			if d.mgr.IsLeader() {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				local.ServeHTTP(w, r)
+				return
+			}
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (an election is under way)", cluster.ErrNoQuorum))
+				return
+			}
 		}
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, "https://"+addr+path, bytes.NewReader(body))
 		if err != nil {
@@ -221,6 +235,11 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string) {
 		resp, err := c.Do(req)
 		if err == nil {
 			defer resp.Body.Close()
+			// Read your writes: the answer waits until this manager's
+			// store holds what the leader applied.
+			if idx, perr := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); perr == nil && resp.StatusCode < 300 {
+				d.waitIndex(r.Context(), idx)
+			}
 			for k, v := range resp.Header {
 				w.Header()[k] = v
 			}
@@ -252,8 +271,11 @@ func (d *Dev) peerTransport() http.RoundTripper {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			TLSClientConfig:     d.peerTLS(),
 			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     30 * time.Second,
+			// A new connection per call: a kept one to a leader that died
+			// fails after the request was written (the write may have
+			// happened), where a new one fails at the dial, safely
+			// retried. Writes are rare enough to pay a handshake each.
+			DisableKeepAlives: true,
 			// A stuck leader must not hold a write forever.
 			ResponseHeaderTimeout: 30 * time.Second,
 		}
@@ -505,4 +527,56 @@ func (d *Dev) managerAddrs() (string, []string) {
 		leader = ""
 	}
 	return leader, all
+}
+
+// headerIndex carries, on the answer to a forwarded write, the Raft index
+// the leader's store had applied when it answered.
+const headerIndex = "Shoal-Raft-Index"
+
+// indexHeader serves the API, adding headerIndex to its answers.
+func indexHeader(d *Dev) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.api.ServeHTTP(&indexWriter{ResponseWriter: w, d: d}, r)
+	})
+}
+
+type indexWriter struct {
+	http.ResponseWriter
+	d       *Dev
+	written bool
+}
+
+func (w *indexWriter) WriteHeader(code int) {
+	if !w.written {
+		w.written = true
+		w.Header().Set(headerIndex, strconv.FormatUint(w.d.mgr.Store().Index(), 10))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *indexWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// indexWait bounds how long a forwarded write's answer waits for this
+// manager to catch up: past it, the answer goes, and reads may lag.
+var indexWait = 5 * time.Second
+
+// waitIndex waits until this manager's store applied index idx, at most
+// indexWait. A command that changes nothing publishes no event, so the
+// index is checked again every 100ms too.
+func (d *Dev) waitIndex(ctx context.Context, idx uint64) {
+	ctx, cancel := context.WithTimeout(ctx, indexWait)
+	defer cancel()
+	store := d.mgr.Store()
+	_, sub := store.Subscribe()
+	defer sub.Close()
+	for store.Index() < idx && ctx.Err() == nil {
+		nctx, ncancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, _ = sub.Next(nctx)
+		ncancel()
+	}
 }
