@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -146,5 +150,52 @@ func TestThreeManagersFailOver(t *testing.T) {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("the no-quorum answer took the whole test budget")
+	}
+}
+
+// The managers' paths on the cluster port: the worker token does not
+// join a manager (nor does a token of nothing), and a worker's
+// certificate, or none, cannot add itself to Raft nor send writes as a
+// forwarding manager would.
+func TestManagerPathsRefuseWorkers(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := joinManager(ctx, d.AgentAddr(), d.JoinToken()); err == nil || !strings.Contains(err.Error(), "a worker token joins workers") {
+		t.Fatalf("manager join with the worker token: %v", err)
+	}
+
+	certPEM, keyPEM, caPEM, err := agentlink.Join(ctx, d.AgentAddr(), d.JoinToken(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, err := ca.NewNodeIdentity(certPEM, keyPEM, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert := ca.ClientConfig(worker)
+	noCert.Certificates = nil
+	for name, conf := range map[string]*tls.Config{"worker": ca.ClientConfig(worker), "no certificate": noCert} {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+		for _, path := range []string{pathMembers, pathAPI + "/v1/secrets"} {
+			body := `{"Addr":"127.0.0.1:1"}`
+			if path != pathMembers {
+				body = `{"Name":"planted","Data":"eA=="}`
+			}
+			err := postJSON(ctx, hc, "https://"+d.AgentAddr()+path, []byte(body), nil)
+			if err == nil || !strings.Contains(err.Error(), "(403)") {
+				t.Errorf("%s: POST %s: %v, want 403", name, path, err)
+			}
+		}
+		hc.CloseIdleConnections()
+	}
+	if members, _ := d.Manager().Raft().Members(); len(members) != 1 {
+		t.Fatalf("raft members %v, want this manager alone", members)
+	}
+	if d.Manager().Store().Read().SecretByName("planted") != nil {
+		t.Fatal("a worker wrote a secret through the managers' path")
 	}
 }
