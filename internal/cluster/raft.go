@@ -27,6 +27,10 @@ import (
 // quorum".
 const noLeaderWait = 5 * time.Second
 
+// ErrNotWritten marks a refusal of a write that certainly left no trace:
+// it may be sent again, to the leader.
+var ErrNotWritten = errors.New("nothing was written")
+
 // ErrNotLeader is returned by Propose on a manager that is not the leader.
 var ErrNotLeader = errors.New("this manager is not the Raft leader")
 
@@ -215,7 +219,11 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 				return state.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, werr)
 			}
 		}
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		if errors.Is(err, raft.ErrNotLeader) {
+			// Refused before it entered the log: nothing was written.
+			return state.Result{}, fmt.Errorf("%w: %w: %v", ErrNotLeader, ErrNotWritten, err)
+		}
+		if errors.Is(err, raft.ErrLeadershipLost) {
 			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
 		if errors.Is(err, raft.ErrEnqueueTimeout) {

@@ -21,6 +21,10 @@ import (
 // Version is shoal's version, reported by /v1/info.
 var Version = "0.1.0-dev"
 
+// HeaderNotWritten is set on a refusal that wrote nothing, because this
+// manager was no longer the leader: the request may be sent again.
+const HeaderNotWritten = "Shoal-Not-Written"
+
 // maxBody bounds request bodies.
 const maxBody = 4 << 20
 
@@ -120,6 +124,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	}
 	if code == http.StatusInternalServerError {
 		s.log.Error("api request failed", "err", err)
+	}
+	if errors.Is(err, cluster.ErrNotWritten) {
+		// The manager may send the request on to the leader.
+		w.Header().Set(HeaderNotWritten, "1")
 	}
 	writeError(w, code, msg)
 }
