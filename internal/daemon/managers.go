@@ -285,29 +285,8 @@ func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, api.Error{Message: msg})
 }
 
-func writePrivate(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// writePrivate replaces the file at path with data, mode 0600.
+func writePrivate(path string, data []byte) error { return ca.WriteFile0600(path, data) }
 
 // managerLink is the agent.Manager of a manager's own agent: the local
 // dispatcher while this manager leads, the leader's agent link (with
