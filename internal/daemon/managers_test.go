@@ -199,3 +199,27 @@ func TestManagerPathsRefuseWorkers(t *testing.T) {
 		t.Fatal("a worker wrote a secret through the managers' path")
 	}
 }
+
+// A dev folder made without a cluster port (Raft address "local") gets
+// one later: its leader puts the port in the Raft configuration, where
+// joining managers will dial it.
+func TestDevFolderGetsAClusterPort(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	d, err := StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = StartDev(ctx, DevConfig{DataDir: dir, Logger: quiet, AgentListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	members, err := d.Manager().Raft().Members()
+	if err != nil || len(members) != 1 || members[0].Addr != d.AgentAddr() {
+		t.Fatalf("raft members %v (%v), want this manager at %s", members, err, d.AgentAddr())
+	}
+}
