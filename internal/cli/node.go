@@ -15,7 +15,7 @@ import (
 
 func newNodeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Manage nodes", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a), newNodeUpdateCmd(a), newNodeRmCmd(a))
+	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a), newNodeUpdateCmd(a), newNodeRmCmd(a), newNodeDemoteCmd(a), newNodePromoteCmd(a))
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoalproject/shoal/internal/ca"
@@ -42,7 +43,12 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		d.forward(w, r, pathAPI+r.URL.Path, h)
+		path := r.URL.Path
+		if rest, ok := strings.CutPrefix(path, "/v1/nodes/self"); ok && (rest == "" || rest[0] == '/') {
+			// "self" is this node, not the leader's.
+			path = "/v1/nodes/" + d.nodeID + rest
+		}
+		d.forward(w, r, pathAPI+path, h)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -20,10 +21,15 @@ import (
 // first bootstrapping, the others joining it with the manager token.
 func startManagers(t *testing.T, ctx context.Context, n int) []*Dev {
 	t.Helper()
+	return startManagersWith(t, ctx, n, 0)
+}
+
+func startManagersWith(t *testing.T, ctx context.Context, n int, heartbeat time.Duration) []*Dev {
+	t.Helper()
 	var ds []*Dev
 	for i := range n {
 		addr := "127.0.0." + string(rune('1'+i))
-		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false}
+		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false, HeartbeatPeriod: heartbeat}
 		if i > 0 {
 			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].managerToken
 		}
@@ -221,5 +227,45 @@ func TestDevFolderGetsAClusterPort(t *testing.T) {
 	members, err := d.Manager().Raft().Members()
 	if err != nil || len(members) != 1 || members[0].Addr != d.AgentAddr() {
 		t.Fatalf("raft members %v (%v), want this manager at %s", members, err, d.AgentAddr())
+	}
+}
+
+// node demote changes Raft one manager at a time: it refuses a change
+// that would leave the managers that are up short of a majority, removes
+// a manager that is down, hands the leadership over before the leader
+// leaves, and refuses to demote the last manager.
+func TestDemoteManagers(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagersWith(t, ctx, 3, 200*time.Millisecond)
+	ids := []string{ds[0].NodeID(), ds[1].NodeID(), ds[2].NodeID()}
+	ds[2].Close()
+	waitStore(t, ctx, ds[0].Manager().Store(), "the third manager's node down", func(tx *state.ReadTx) bool {
+		n := tx.Node(ids[2])
+		return n != nil && n.Status.State == api.NodeStateDown
+	})
+	c0, _ := client.New(ds[0].Host())
+	if err := c0.NodeDemote(ctx, ids[1]); err == nil || !strings.Contains(err.Error(), "loss of quorum") {
+		t.Fatalf("demote a live manager while another is down: %v, want a loss of quorum refusal", err)
+	}
+	if err := c0.NodeDemote(ctx, ids[2]); err != nil {
+		t.Fatalf("demote the manager that is down: %v", err)
+	}
+	if members, _ := ds[0].Manager().Raft().Members(); len(members) != 2 {
+		t.Fatalf("raft members %v, want 2", members)
+	}
+	if n := ds[0].Manager().Store().Read().Node(ids[2]); n.Spec.Role != api.RoleWorker {
+		t.Fatalf("demoted node's role %q", n.Spec.Role)
+	}
+	// The leader demotes itself: the leadership moves first.
+	if err := c0.NodeDemote(ctx, "self"); err != nil {
+		t.Fatalf("demote the leader: %v", err)
+	}
+	members, _ := ds[1].Manager().Raft().Members()
+	if len(members) != 1 || members[0].ID != ids[1] || !ds[1].Manager().IsLeader() {
+		t.Fatalf("raft members %v (leader: %v), want the second manager alone, leading", members, ds[1].Manager().IsLeader())
+	}
+	c1, _ := client.New(ds[1].Host())
+	if err := c1.NodeDemote(ctx, ids[1]); err == nil || !strings.Contains(err.Error(), "last manager") {
+		t.Fatalf("demote the last manager: %v", err)
 	}
 }
