@@ -216,7 +216,7 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 			_, werr := r.WaitLeaderAddr(wctx)
 			cancel()
 			if werr != nil {
-				return state.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, werr)
+				return state.Result{}, fmt.Errorf("%w: %w (this write may or may not have been applied)", ErrNotLeader, werr)
 			}
 		}
 		if errors.Is(err, raft.ErrNotLeader) {
@@ -224,7 +224,7 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 			return state.Result{}, fmt.Errorf("%w: %w: %v", ErrNotLeader, ErrNotWritten, err)
 		}
 		if errors.Is(err, raft.ErrLeadershipLost) {
-			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return state.Result{}, fmt.Errorf("%w: %v (the write may or may not have been applied: read before trying again)", ErrNotLeader, err)
 		}
 		if errors.Is(err, raft.ErrEnqueueTimeout) {
 			// The leader could not commit in time: it reaches no majority.
