@@ -12,7 +12,6 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/daemon"
-	"github.com/shoalproject/shoal/internal/state"
 )
 
 // startManagers starts n managers in this process on 127.0.0.11.., the
@@ -92,18 +91,5 @@ func BenchmarkRaftApply3Managers(b *testing.B) {
 			d.Close()
 		}
 	})
-	m := ds[0].Manager()
-	node := ds[0].NodeID()
-	b.SetParallelism(4)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			st := api.NodeStatus{State: api.NodeStateReady, Addr: "127.0.0.11"}
-			if _, err := m.Propose(context.Background(), &state.Command{Ops: []state.Op{{Kind: state.OpNodeStatus, ID: node, NodeStatus: &st}}}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+	raftApply(b, ds[0].Manager(), ds[0].NodeID(), "127.0.0.11")
 }

@@ -101,19 +101,8 @@ func TestThreeManagersFailOver(t *testing.T) {
 
 	// A worker joins through a follower, and registers with the leader
 	// that follower names.
-	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: ds[2].AgentAddr(), Token: ds[0].JoinToken(), Addr: "127.0.0.9",
+	a := startRegistered(t, ctx, AgentConfig{DataDir: t.TempDir(), Manager: ds[2].AgentAddr(), Token: ds[0].JoinToken(), Addr: "127.0.0.9",
 		Hostname: "worker-1", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	select {
-	case <-a.Registered():
-	case <-a.Done():
-		t.Fatalf("agent stopped: %v", a.Err())
-	case <-ctx.Done():
-		t.Fatal("the worker never registered")
-	}
 	before := ds[1].Manager().Store().Read().Node(a.NodeID())
 	if before == nil {
 		waitStore(t, ctx, ds[1].Manager().Store(), "the worker node", func(tx *state.ReadTx) bool { return tx.Node(a.NodeID()) != nil })
