@@ -16,4 +16,6 @@ type Swarm struct {
 type JoinTokens struct {
 	// Worker is the token of `shoal agent --token`.
 	Worker string `json:"Worker"`
+	// Manager is the token of `shoal manager --join`.
+	Manager string `json:"Manager,omitempty"`
 }

@@ -10,8 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +30,12 @@ const callTimeout = 15 * time.Second
 // Client is an agent's side of the link: the agent.Manager of an agent
 // whose managers are on other machines.
 type Client struct {
-	addr string
-	base string
+	// mu guards addr, the manager the client talks to now, and addrs,
+	// every manager it knows (from its last registration), to move to
+	// when that one goes.
+	mu    sync.Mutex
+	addr  string
+	addrs []string
 	// instance is random per client: it tells this agent's
 	// registrations from another agent's with the same node ID.
 	instance string
@@ -79,7 +85,7 @@ func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, erro
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{addr: addr, base: "https://" + addr, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
+	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
 }
 
 // Join is a new node's first request: over TLS, after checking that the
@@ -122,7 +128,52 @@ func Join(ctx context.Context, addr, token, nodeAddr string) (certPEM, keyPEM, c
 }
 
 // Addr is the managers' agent port the client talks to.
-func (c *Client) Addr() string { return c.addr }
+func (c *Client) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}
+
+// maxManagers bounds the managers a client keeps from an answer.
+const maxManagers = 16
+
+// setManagers keeps the managers a registration named, the current one
+// first.
+func (c *Client) setManagers(all []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := []string{c.addr}
+	for _, a := range all {
+		if len(list) == maxManagers {
+			break
+		}
+		if _, _, err := net.SplitHostPort(a); err == nil && a != c.addr {
+			list = append(list, a)
+		}
+	}
+	c.addrs = list
+}
+
+// moveOn picks the manager the next registration goes to: the leader a
+// refusal named (a manager of the cluster said so, over mutual TLS), or
+// else the next one the client knows.
+func (c *Client) moveOn(leader string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, _, err := net.SplitHostPort(leader); err == nil {
+		if !slices.Contains(c.addrs, leader) && len(c.addrs) < maxManagers {
+			c.addrs = append(c.addrs, leader)
+		}
+		c.addr = leader
+		return
+	}
+	for i, a := range c.addrs {
+		if a == c.addr {
+			c.addr = c.addrs[(i+1)%len(c.addrs)]
+			return
+		}
+	}
+}
 
 // Close drops the client's idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
@@ -132,6 +183,8 @@ type StatusError struct {
 	Addr       string
 	StatusCode int
 	Message    string
+	// Leader is the leader's cluster port a follower named.
+	Leader string
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("manager at %s: %s", e.Addr, e.Message) }
@@ -161,7 +214,8 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	addr := c.Addr()
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +231,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("cannot reach the manager at %s: %w", c.addr, err)
+		return nil, fmt.Errorf("cannot reach the manager at %s: %w", addr, err)
 	}
 	if resp.StatusCode < 300 {
 		return resp, nil
@@ -191,9 +245,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		msg = e.Message
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", c.addr, msg)}
+		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", addr, msg)}
 	}
-	return nil, &StatusError{Addr: c.addr, StatusCode: resp.StatusCode, Message: msg}
+	return nil, &StatusError{Addr: addr, StatusCode: resp.StatusCode, Message: msg, Leader: resp.Header.Get(headerLeader)}
 }
 
 // retryAfter holds the next requests back for the seconds of a
@@ -238,7 +292,7 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("manager at %s: decode %s answer: %w", c.addr, path, err)
+		return fmt.Errorf("manager at %s: decode %s answer: %w", c.Addr(), path, err)
 	}
 	return nil
 }
@@ -250,17 +304,25 @@ func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.
 		var se *StatusError
 		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
 			// (The manager's message names the node and says why.)
-			return nil, &removedError{msg: fmt.Sprintf("refused by the manager at %s: %s", c.addr, se.Message)}
+			return nil, &removedError{msg: fmt.Sprintf("refused by the manager at %s: %s", c.Addr(), se.Message)}
 		}
 		if errors.As(err, &se) && se.StatusCode == http.StatusBadRequest {
 			// What the node says of itself is wrong (its address, its
 			// labels): the same registration would be refused again.
-			return nil, &rejectedError{msg: fmt.Sprintf("register node %s: refused by the manager at %s: %s", reg.NodeID, c.addr, se.Message)}
+			return nil, &rejectedError{msg: fmt.Sprintf("register node %s: refused by the manager at %s: %s", reg.NodeID, c.Addr(), se.Message)}
 		}
+		// This manager is gone or follows: the next try goes to the
+		// leader it named, or to another manager.
+		leader := ""
+		if errors.As(err, &se) {
+			leader = se.Leader
+		}
+		c.moveOn(leader)
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
+	c.setManagers(out.Managers)
 	if out.SessionID == "" {
-		return nil, fmt.Errorf("register node %s: the manager at %s answered no session", reg.NodeID, c.addr)
+		return nil, fmt.Errorf("register node %s: the manager at %s answered no session", reg.NodeID, c.Addr())
 	}
 	return &session{c: c, path: pathSessions + out.SessionID}, nil
 }
@@ -294,7 +356,7 @@ func (s *session) Assignments(ctx context.Context) (api.Assignments, error) {
 		if ctx.Err() != nil {
 			return api.Assignments{}, ctx.Err()
 		}
-		return api.Assignments{}, fmt.Errorf("assignments: decode the answer of the manager at %s: %w", s.c.addr, err)
+		return api.Assignments{}, fmt.Errorf("assignments: decode the answer of the manager at %s: %w", s.c.Addr(), err)
 	}
 	return as, nil
 }
@@ -314,7 +376,7 @@ func (s *session) Heartbeat(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("heartbeat: %w", err)
 	}
 	if out.Period <= 0 {
-		return 0, fmt.Errorf("heartbeat: the manager at %s answered no period", s.c.addr)
+		return 0, fmt.Errorf("heartbeat: the manager at %s answered no period", s.c.Addr())
 	}
 	return out.Period.D(), nil
 }
@@ -354,7 +416,7 @@ func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply fun
 				return synced, cause
 			}
 			if errors.Is(err, io.EOF) {
-				return synced, fmt.Errorf("routes: the manager at %s closed the stream", c.addr)
+				return synced, fmt.Errorf("routes: the manager at %s closed the stream", c.Addr())
 			}
 			return synced, fmt.Errorf("routes: %w", err)
 		}
@@ -364,7 +426,7 @@ func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply fun
 			reset(Routes{Services: u.Services, Tasks: u.Tasks, Networks: u.Networks, Nodes: u.Nodes})
 			synced = true
 		case !synced:
-			return false, fmt.Errorf("routes: the manager at %s sent changes before the full set", c.addr)
+			return false, fmt.Errorf("routes: the manager at %s sent changes before the full set", c.Addr())
 		case len(u.Events) > 0:
 			apply(u.Events...)
 		}

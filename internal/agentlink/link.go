@@ -65,7 +65,14 @@ type joinAnswer struct {
 type registered struct {
 	// SessionID names the session in the requests that follow.
 	SessionID string `json:"SessionID"`
+	// Managers are the cluster ports of every manager, so that the agent
+	// moves to another when this one goes.
+	Managers []string `json:"Managers,omitempty"`
 }
+
+// headerLeader, on a refused registration, names the cluster port of the
+// leader, where the agent registers instead.
+const headerLeader = "Shoal-Leader"
 
 // heartbeatAnswer tells the agent when to beat next.
 type heartbeatAnswer struct {

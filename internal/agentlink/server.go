@@ -42,6 +42,10 @@ type ServerConfig struct {
 	// Limits bound how fast agents register; zero fields take the
 	// defaults.
 	Limits RegisterLimits
+	// Managers, when set, returns the leader's cluster port ("" when
+	// none is known) and every manager's: a registration answers them,
+	// and one refused by a follower names the leader.
+	Managers func() (leader string, all []string)
 }
 
 // Server serves agents on other machines: it is an http.Handler to mount
@@ -57,6 +61,7 @@ type Server struct {
 	// streamQueue bounds the changes queued for one routes stream.
 	streamQueue int
 	limits      *registerLimiter
+	managers    func() (string, []string)
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +96,7 @@ func NewServer(cfg ServerConfig) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, issuer: cfg.Issuer, log: log, mux: http.NewServeMux(),
 		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout,
-		limits: newRegisterLimiter(cfg.Limits)}
+		limits: newRegisterLimiter(cfg.Limits), managers: cfg.Managers}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
 	}
@@ -216,7 +221,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager {
+	// A manager's own agent registers with its manager certificate
+	// (through the leader, while its manager follows); a worker's never
+	// speaks for a manager's node.
+	isManager := nodeOf(r).Role == ca.RoleManager
+	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager && !isManager {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
@@ -227,6 +236,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	// The worker token makes workers; a node that exists keeps its role.
 	reg.Role = api.RoleWorker
+	if isManager {
+		reg.Role = api.RoleManager
+	}
 	ds, err := s.d.Register(r.Context(), reg)
 	if err != nil {
 		switch {
@@ -237,6 +249,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, dispatcher.ErrNodeRemoved):
 			writeError(w, http.StatusGone, err.Error())
 		case errors.Is(err, dispatcher.ErrNotRunning):
+			if s.managers != nil {
+				if leader, _ := s.managers(); leader != "" {
+					w.Header().Set(headerLeader, leader)
+				}
+			}
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 		default:
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -283,7 +300,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.drop(ls.id, ls)
 	}()
 	s.log.Info("agent registered", "node", reg.NodeID, "addr", reg.Addr, "hostname", reg.Description.Hostname, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, registered{SessionID: ls.id})
+	ans := registered{SessionID: ls.id}
+	if s.managers != nil {
+		_, ans.Managers = s.managers()
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // conflict returns why a registration of node by the agent instance is

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,8 +15,14 @@ import (
 	"github.com/shoalproject/shoal/internal/daemon"
 )
 
-func newDevCmd(a *app) *cobra.Command {
+func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
+
+// newManagerNodeCmd is `shoal dev` (a one-node cluster) or, with
+// manager, `shoal manager` (a manager of a cluster of several, listening
+// on its cluster port): the same node, told apart by their flags.
+func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir string
+	var join, token, tokenFile string
 	var heartbeat, drain, certExpiry time.Duration
 	var useDocker bool
 	var ing ingressFlags
@@ -59,9 +66,22 @@ folder adopts them.`,
 			if err := ca.CheckExpiry(certExpiry); err != nil {
 				return usagef(cmd, "invalid --cert-expiry: %v", err)
 			}
+			nodeAddr := addr
+			if manager {
+				host, _, err := net.SplitHostPort(addr)
+				if err != nil || net.ParseIP(host) == nil {
+					return usagef(cmd, "--addr %q: want IP:PORT, the cluster port other managers and agents reach this one on", addr)
+				}
+				nodeAddr, listenAgents = host, addr
+				if join != "" {
+					if token, err = joinToken(cmd, token, tokenFile, false); err != nil {
+						return err
+					}
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg := daemon.DevConfig{CertExpiry: certExpiry, DataDir: dataDir, Addr: addr, Logger: log, HeartbeatPeriod: heartbeat,
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
@@ -85,7 +105,11 @@ folder adopts them.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "shoal dev: one-node cluster ready (node %s)\n", d.NodeID())
+			if manager {
+				fmt.Fprintf(a.stdout, "shoal manager: ready (node %s, cluster port %s)\n", d.NodeID(), d.AgentAddr())
+			} else {
+				fmt.Fprintf(a.stdout, "shoal dev: one-node cluster ready (node %s)\n", d.NodeID())
+			}
 			fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
 			if addr := d.IngressAddr(); addr != "" {
@@ -109,14 +133,39 @@ folder adopts them.`,
 			return d.Close()
 		},
 	}
+	if manager {
+		cmd.Use = "manager --data-dir DIR --addr IP:PORT [--join MANAGER_IP:PORT --token-file FILE] [OPTIONS]"
+		cmd.Short = "Run a manager node of a cluster of several managers"
+		cmd.Long = `Run a manager node: a member of the managers' Raft group, a worker too
+(as Swarm's managers are), and the API on a unix socket in its data folder.
+
+--addr IP:PORT is the cluster port: other managers speak Raft to it and
+agents join it, both over mutual TLS 1.3 (a manager certificate of the
+cluster for Raft); task ports are published on IP. The first manager
+bootstraps the cluster. Each other one joins it once with --join (any
+manager's cluster port) and the manager token (` + "`shoal swarm join-token manager`" + `),
+in --token-file (mode 0600) or SHOAL_JOIN_TOKEN; later starts need neither.
+Run 3 or 5 managers: a cluster keeps taking writes while a majority of
+them is up.`
+		cmd.Flags().StringVar(&join, "join", "", "cluster port (IP:PORT) of a manager of the cluster to join, at the first start")
+		cmd.Flags().StringVar(&token, "token", "", "the manager join token (env SHOAL_JOIN_TOKEN); other local users see it in ps: prefer --token-file or the env")
+		cmd.Flags().StringVar(&tokenFile, "token-file", "", "regular file holding the manager join token, readable by its owner only (mode 0600)")
+	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir(), "folder for the cluster's state, task folders and API socket")
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
+	if manager {
+		cmd.Flags().StringVar(&addr, "addr", "", "the cluster port, IP:PORT: managers and agents reach this node there, and task ports are published on IP")
+		_ = cmd.MarkFlagRequired("addr")
+	} else {
+		cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
+	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates issued to joining agents (at least 1h)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)
-	cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents of other nodes on, e.g. 127.0.0.1:4243 (default: off)")
+	if !manager {
+		cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents (and joining managers) on, e.g. 127.0.0.1:4243 (default: off)")
+	}
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)

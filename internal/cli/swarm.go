@@ -21,13 +21,13 @@ func newSwarmJoinTokenCmd(a *app) *cobra.Command {
 as ` + "`docker swarm join-token worker`" + ` does. The token is made at the manager's
 first start and kept in its data folder.
 
-Only workers can join: shoal runs a single manager for now.`,
+A manager token joins managers: ` + "`shoal manager --join ADDR`" + ` with the token
+in --token-file or SHOAL_JOIN_TOKEN. It hands the new manager the
+cluster's CA key and secrets key: keep it as you would those.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {
-			case "worker":
-			case "manager":
-				return fmt.Errorf("joining managers is not supported yet: shoal runs one manager; use `shoal swarm join-token worker`")
+			case "worker", "manager":
 			default:
 				return usagef(cmd, "unknown role %q: want worker or manager", args[0])
 			}
@@ -39,13 +39,27 @@ Only workers can join: shoal runs a single manager for now.`,
 			if err != nil {
 				return err
 			}
+			tok := sw.JoinTokens.Worker
+			if args[0] == "manager" {
+				tok = sw.JoinTokens.Manager
+				if tok == "" {
+					return fmt.Errorf("this manager has no manager token (an older manager): restart it")
+				}
+			}
 			if quiet {
-				fmt.Fprintln(a.stdout, sw.JoinTokens.Worker)
+				fmt.Fprintln(a.stdout, tok)
 				return nil
 			}
 			addr := sw.AgentAddr
 			if addr == "" {
 				addr = "MANAGER:PORT"
+			}
+			if args[0] == "manager" {
+				fmt.Fprintf(a.stdout, "To add a manager to this cluster, run the following command:\n\n    SHOAL_JOIN_TOKEN=%s shoal manager --join %s --addr IP:PORT\n\n", tok, addr)
+				if sw.AgentAddr == "" {
+					fmt.Fprintln(a.stdout, "This manager has no cluster port: restart it with `shoal dev --listen-agents HOST:PORT` or run `shoal manager`.")
+				}
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "To add a worker to this cluster, run the following command:\n\n    %s\n\n", joinCommand(addr, sw.JoinTokens.Worker))
 			if sw.AgentAddr == "" {

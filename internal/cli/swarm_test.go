@@ -21,7 +21,11 @@ func TestSwarmJoinToken(t *testing.T) {
 	if r := mustShoal(t, "swarm", "join-token", "-q", "worker"); r.stdout != tok+"\n" {
 		t.Errorf("join-token -q worker: %s", r)
 	}
-	if r := shoal(t, "swarm", "join-token", "manager"); r.code != ExitFailure || !strings.Contains(r.stderr, "joining managers is not supported yet") {
+	mtok := mustShoal(t, "swarm", "join-token", "-q", "manager").stdout
+	if !strings.HasPrefix(mtok, "SHOALTKN-1-") || mtok == tok+"\n" || mtok[:len("SHOALTKN-1-")+50] != tok[:len("SHOALTKN-1-")+50] {
+		t.Errorf("manager token %q: want one of the same CA as the worker token %q, with another secret", mtok, tok)
+	}
+	if r := mustShoal(t, "swarm", "join-token", "manager"); !strings.Contains(r.stdout, "SHOAL_JOIN_TOKEN="+strings.TrimSpace(mtok)+" shoal manager --join MANAGER:PORT") {
 		t.Errorf("join-token manager: %s", r)
 	}
 	if r := shoal(t, "swarm", "join-token", "admin"); r.code != ExitUsage || !strings.Contains(r.stderr, `unknown role "admin"`) {

@@ -22,6 +22,15 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
+// noLeaderWait bounds the wait for a new leader after this one lost its
+// leadership in the middle of a write, before the write is answered "no
+// quorum".
+const noLeaderWait = 5 * time.Second
+
+// ErrNotWritten marks a refusal of a write that certainly left no trace:
+// it may be sent again, to the leader.
+var ErrNotWritten = errors.New("nothing was written")
+
 // ErrNotLeader is returned by Propose on a manager that is not the leader.
 var ErrNotLeader = errors.New("this manager is not the Raft leader")
 
@@ -38,6 +47,9 @@ type Config struct {
 	// Transport carries RPCs to the other managers; nil is
 	// LocalTransport, for a one-manager cluster, which opens no port.
 	Transport Transport
+	// Join says this manager joins a cluster that exists: a new folder
+	// waits for the leader to add it instead of bootstrapping its own.
+	Join bool
 	// Logger receives Raft's own log lines (warnings and worse).
 	Logger *slog.Logger
 	// Fast shortens Raft's timeouts, for tests and one-node clusters.
@@ -50,6 +62,7 @@ type Raft struct {
 	store     *state.Store
 	transport Transport
 	logs      *raftboltdb.BoltStore
+	leaders   *leaderWatch
 }
 
 // Open starts Raft on cfg.Dir, restoring state from its snapshots and log.
@@ -118,7 +131,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 		logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if !existing {
+	if !existing && !cfg.Join {
 		// A folder written by an older shoal has a TCP address here; the
 		// address is a label on LocalTransport, and Raft finds itself in
 		// the configuration by its ID.
@@ -132,7 +145,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
-	return &Raft{raft: r, store: store, transport: transport, logs: logs}, nil
+	return &Raft{raft: r, store: store, transport: transport, logs: logs, leaders: watchLeader(r)}, nil
 }
 
 // restoreNewest restores the newest snapshot into the store before the log
@@ -196,8 +209,26 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 	}
 	f := r.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			// Lost to another manager, or for want of a majority: a new
+			// leader soon, or none.
+			wctx, cancel := context.WithTimeout(ctx, noLeaderWait)
+			_, werr := r.WaitLeaderAddr(wctx)
+			cancel()
+			if werr != nil {
+				return state.Result{}, fmt.Errorf("%w: %w (this write may or may not have been applied)", ErrNotLeader, werr)
+			}
+		}
+		if errors.Is(err, raft.ErrNotLeader) {
+			// Refused before it entered the log: nothing was written.
+			return state.Result{}, fmt.Errorf("%w: %w: %v", ErrNotLeader, ErrNotWritten, err)
+		}
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			return state.Result{}, fmt.Errorf("%w: %v (the write may or may not have been applied: read before trying again)", ErrNotLeader, err)
+		}
+		if errors.Is(err, raft.ErrEnqueueTimeout) {
+			// The leader could not commit in time: it reaches no majority.
+			return state.Result{}, fmt.Errorf("%w (%v)", ErrNoQuorum, err)
 		}
 		return state.Result{}, fmt.Errorf("raft apply: %w", err)
 	}
@@ -230,6 +261,7 @@ func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
 
 // Close stops Raft and closes its files.
 func (r *Raft) Close() error {
+	r.leaders.close(r.raft)
 	err := r.raft.Shutdown().Error()
 	r.transport.Close()
 	if cerr := r.logs.Close(); err == nil {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/shoalproject/shoal/internal/manager"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
+	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/server"
 )
 
@@ -97,6 +97,11 @@ type DevConfig struct {
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
 	AgentMaxConns int
+	// Join is the cluster port of a manager of the cluster this manager
+	// joins at its first start, with the manager token JoinToken. It
+	// needs AgentListen: the agent port is the cluster port, where the
+	// managers speak Raft too (over mutual TLS).
+	Join, JoinToken string
 }
 
 // Dev is a running one-node cluster.
@@ -126,6 +131,19 @@ type Dev struct {
 	agentAddr string
 	agentLink *agentlink.Server
 	agentSrv  *http.Server
+	// clusterLn is the cluster port's listener (the agent port), stream
+	// Raft's side of it, port the connections' demultiplexer; nil for a
+	// manager without one (no other manager can join it).
+	clusterLn net.Listener
+	stream    *cluster.TLSStream
+	port      *cluster.Port
+	// managerToken admits managers; api serves the API (the leader's,
+	// for writes forwarded to it).
+	managerToken string
+	api          http.Handler
+	peerOnce     sync.Once
+	peers        *http.Transport
+	link         *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
 }
@@ -164,35 +182,87 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
-	if d.nodeID, err = dir.NodeID(); err != nil {
-		return nil, err
-	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1"
 	}
 	d.addr = addr
-	d.mgr, err = manager.Start(manager.Config{
-		RaftDir:         dir.Join("raft"),
-		NodeID:          d.nodeID,
-		Existing:        existing,
-		Logger:          log,
-		HeartbeatPeriod: cfg.HeartbeatPeriod,
-		FastRaft:        true,
-	})
+	if cfg.AgentListen != "" {
+		if d.clusterLn, err = net.Listen("tcp", cfg.AgentListen); err != nil {
+			return nil, fmt.Errorf("listen for agents and managers on %s: %w", cfg.AgentListen, err)
+		}
+		d.agentAddr = clusterAddr(d.clusterLn, addr)
+		d.stream = cluster.NewTLSStream(d.clusterLn.Addr(), func() (*tls.Config, error) {
+			if d.self == nil {
+				return nil, errors.New("raft: this manager has no certificate yet")
+			}
+			id, _ := d.self.Identity()
+			return cluster.RaftClientConfig(id), nil
+		})
+	}
+	var joined *managerJoinAnswer
+	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
+	if cfg.Join != "" && !existing {
+		if d.stream == nil {
+			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
+		}
+		jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+		joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if err := writePrivate(idPath, []byte(joined.NodeID+"\n")); err != nil {
+			return nil, err
+		}
+		if mcfg.SecretKey, err = secretkey.New(joined.SecretKey); err != nil {
+			return nil, err
+		}
+		mcfg.Join = true
+	}
+	if d.nodeID, err = dir.NodeID(); err != nil {
+		return nil, err
+	}
+	mcfg.NodeID = d.nodeID
+	// Raft's short timeouts (200ms): a lost leader is replaced in about
+	// a second (see docs/architecture.md, "Several managers").
+	mcfg.FastRaft = true
+	if d.stream != nil {
+		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
+	}
+	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
+	}
+	if joined != nil {
+		if err := d.saveJoined(joined); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
+	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	d.api = srv
+	if d.clusterLn != nil {
+		if err := d.serveAgents(cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
+			return nil, err
+		}
+	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
-	if err := d.mgr.WaitLeader(waitCtx); err != nil {
+	if joined != nil {
+		if err := d.addSelf(waitCtx, cfg.Join); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.waitCluster(waitCtx); err != nil {
 		return nil, err
 	}
-	if err := d.initAddrPool(waitCtx, cfg); err != nil {
-		return nil, err
+	if d.mgr.IsLeader() {
+		if err := d.initAddrPool(waitCtx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
@@ -230,12 +300,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			}()
 		}
 	}
+	d.link = &managerLink{d: d}
 	ag := agent.New(agent.Config{
 		NodeID:      d.nodeID,
 		Addr:        addr,
 		Role:        api.RoleManager,
 		Runtimes:    d.rts.list(),
-		Manager:     localManager{d.mgr.Dispatcher()},
+		Manager:     d.link,
 		Logger:      log.With("component", "agent"),
 		DrainDelay:  cfg.DrainDelay,
 		Networks:    networks,
@@ -270,19 +341,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		ln.Close()
 		return nil, fmt.Errorf("restrict socket: %w", err)
 	}
-	if cfg.AgentListen != "" {
-		if err := d.serveAgents(cfg.AgentListen, cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
-			return nil, err
-		}
-	}
-	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
 	srv.DataDir = dir.Path
 	srv.Logs = d
-	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken}, AgentAddr: d.agentAddr}
+	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken, Manager: d.managerToken}, AgentAddr: d.agentAddr}
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.apiHandler(srv), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -296,6 +361,44 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	ok = true
 	return d, nil
+}
+
+// waitCluster waits until this manager can serve: until a leader is
+// known, and when it is this manager, until its controllers run.
+func (d *Dev) waitCluster(ctx context.Context) error {
+	if d.stream == nil {
+		return d.mgr.WaitLeader(ctx)
+	}
+	if _, err := d.mgr.Raft().WaitLeaderAddr(ctx); err != nil {
+		return err
+	}
+	if !d.mgr.IsLeader() {
+		return nil
+	}
+	if err := d.mgr.WaitLeader(ctx); err != nil {
+		return err
+	}
+	members, err := d.mgr.Raft().Members()
+	if err != nil {
+		return err
+	}
+	return d.advertiseSelf(members)
+}
+
+// advertiseSelf puts this leader's cluster port in the Raft
+// configuration when it holds another address: a folder of a manager
+// that had no port (the label "local") or listened elsewhere.
+func (d *Dev) advertiseSelf(members []cluster.Member) error {
+	if d.stream == nil {
+		return nil
+	}
+	for _, m := range members {
+		if m.ID == d.nodeID && m.Addr != d.agentAddr {
+			d.log.Info("raft address of this manager changes", "from", m.Addr, "to", d.agentAddr)
+			return d.mgr.Raft().AddVoter(d.nodeID, d.agentAddr)
+		}
+	}
+	return nil
 }
 
 // initAddrPool records the cluster's address pool at its first start, and
@@ -389,22 +492,14 @@ func bodyDeadline(h http.Handler, timeout time.Duration) http.Handler {
 }
 
 // serveAgents serves agents of other nodes on addr.
-func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
+func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	if maxConns < 0 {
 		return fmt.Errorf("negative agent-port connection limit %d", maxConns)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for agents on %s: %w", addr, err)
-	}
-	listenIP := ln.Addr().(*net.TCPAddr).IP
-	d.agentAddr = ln.Addr().String()
-	if listenIP.IsUnspecified() {
-		// Listening on every address: agents reach it on the node's.
-		d.agentAddr = net.JoinHostPort(d.addr, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	}
+	ln := d.clusterLn
 	d.reserve(ln.Addr().String())
-	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log})
+	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log,
+		Managers: d.managerAddrs})
 	// Connecting takes no token, so connections are bounded in number
 	// and in idle time, a head must come within ReadHeaderTimeout and a
 	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
@@ -418,14 +513,17 @@ func (d *Dev) serveAgents(addr string, maxConns int, log *slog.Logger) error {
 	// by every request but a join (agentlink.Server checks). The TLS
 	// handshake is bounded by ReadHeaderTimeout. HTTP/1.1 only, so a
 	// connection is one agent call at a time, as the limits assume.
-	d.agentSrv = &http.Server{Handler: bodyDeadline(d.agentLink, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
-		TLSConfig:    d.self.ServerConfig(false),
+	// The port completes each TLS handshake (bounded by handshakeTimeout)
+	// and hands Raft's connections (ALPN shoal-raft/1, manager
+	// certificates only) to Raft, the rest to this server.
+	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), d.issuer.Root), d.stream, log)
+	d.agentSrv = &http.Server{Handler: bodyDeadline(d.clusterHandler(d.agentLink), agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.agentSrv.ServeTLS(d.agentConns.Listener(ln), "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.agentSrv.Serve(d.port.HTTP()); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent server stopped", "err", err)
 		}
 	}()
@@ -473,10 +571,21 @@ func (d *Dev) closeParts() error {
 		d.agentLink.Close()
 		d.agentSrv.Close()
 	}
+	if d.port != nil {
+		d.port.Close()
+	} else if d.clusterLn != nil {
+		d.clusterLn.Close()
+	}
 	if d.httpSrv != nil {
 		d.httpSrv.Close()
 	}
 	d.wg.Wait()
+	if d.link != nil {
+		d.link.close()
+	}
+	if d.peers != nil {
+		d.peers.CloseIdleConnections()
+	}
 	errs := d.rts.close()
 	if d.net != nil {
 		errs = append(errs, d.net.Close())

@@ -16,8 +16,8 @@ import (
 // sealed with the manager's secret key), making it on the first start,
 // and the worker join token at tokenPath, which names it; and it gives
 // this manager its certificate for the agent port. Agents' certificates
-// last certExpiry (0: ca.DefaultCertExpiry). There is no manager
-// token yet: a second manager cannot join.
+// last certExpiry (0: ca.DefaultCertExpiry). The manager token, in
+// DATA/manager-token, admits managers (pathManagerJoin).
 func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if certExpiry != 0 {
 		if err := ca.CheckExpiry(certExpiry); err != nil {
@@ -39,8 +39,15 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if d.self, err = ca.NewSelfCert(root, d.nodeID, nil); err != nil {
 		return err
 	}
+	// The manager token is made the same way, in its own file; which
+	// secret a joining node brings decides its role.
+	mtok, _, err := ca.LoadOrCreateWorkerToken(d.dir.Join(managerTokenFile), root)
+	if err != nil {
+		return err
+	}
 	d.joinToken = tok.String()
-	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok}, Expiry: certExpiry}
+	d.managerToken = mtok.String()
+	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok, Manager: mtok}, Expiry: certExpiry}
 	return nil
 }
 

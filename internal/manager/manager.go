@@ -38,8 +38,15 @@ type Config struct {
 	// FastRaft shortens Raft timeouts (tests, one-node clusters).
 	FastRaft bool
 	// SecretKey encrypts secrets at rest; by default it is the key in
-	// RaftDir/secret.key, made on first start.
+	// RaftDir/secret.key, made on first start. A manager that joins a
+	// cluster gets the cluster's key over its join, and passes it here.
 	SecretKey *secretkey.Key
+	// Transport carries Raft to the other managers (cluster.NewTLSTransport);
+	// nil runs a one-manager cluster with no Raft port.
+	Transport cluster.Transport
+	// Join says this manager joins a cluster that exists: a new Raft
+	// folder waits for the leader to add it instead of bootstrapping.
+	Join bool
 
 	// barrier, when set, stands in for the Raft barrier (tests).
 	barrier func(timeout time.Duration) error
@@ -89,7 +96,8 @@ func Start(cfg Config) (*Manager, error) {
 		return nil, &cluster.DamagedError{File: keyPath, Problem: "is missing, but the data folder held a cluster whose secrets it decrypts"}
 	}
 	store := state.NewStore()
-	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, Existing: existing, Logger: log, Fast: cfg.FastRaft}, store)
+	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, Existing: existing, Logger: log, Fast: cfg.FastRaft,
+		Transport: cfg.Transport, Join: cfg.Join}, store)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,314 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/shoalproject/shoal/internal/ca"
+)
+
+// RaftProto is the ALPN protocol name of Raft connections on a manager's
+// cluster port. The port serves the agent link (HTTP/1.1) too; a
+// connection says in its TLS handshake which of the two it speaks.
+const RaftProto = "shoal-raft/1"
+
+// httpProto is the ALPN name of everything else on the cluster port.
+const httpProto = "http/1.1"
+
+// handshakeTimeout bounds a connection's TLS handshake on the cluster
+// port: a client that connects and says nothing holds a place no longer.
+var handshakeTimeout = 10 * time.Second
+
+// TLSStream is Raft's StreamLayer over mutual TLS 1.3: it dials other
+// managers with this manager's certificate and accepts the connections a
+// Port hands it, which presented a manager certificate of this cluster.
+type TLSStream struct {
+	addr   net.Addr
+	client func() (*tls.Config, error)
+	conns  chan net.Conn
+	done   chan struct{}
+	once   sync.Once
+
+	// open holds the connections handed to Raft: Close closes them, or
+	// Raft's readers would wait on them until the peers hang up.
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+}
+
+var _ raft.StreamLayer = (*TLSStream)(nil)
+
+// NewTLSStream returns the stream layer of the manager advertised at
+// addr (its cluster port, as the others dial it). client gives the TLS
+// configuration of each dial: RaftClientConfig of the manager's current
+// certificate.
+func NewTLSStream(addr net.Addr, client func() (*tls.Config, error)) *TLSStream {
+	return &TLSStream{addr: addr, client: client, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
+}
+
+// Accept returns the next Raft connection the port verified.
+func (s *TLSStream) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept and closes the connections it handed out.
+func (s *TLSStream) Close() error {
+	s.once.Do(func() { close(s.done) })
+	s.mu.Lock()
+	open := s.open
+	s.open = nil
+	s.mu.Unlock()
+	for c := range open {
+		c.Close()
+	}
+	return nil
+}
+
+// Addr is the address the other managers dial.
+func (s *TLSStream) Addr() net.Addr { return s.addr }
+
+// Dial connects to the manager at address with this manager's
+// certificate; the handshake fails unless the other end shows a manager
+// certificate of this cluster and agrees to speak Raft.
+func (s *TLSStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	conf, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: conf}
+	c, err := d.DialContext(ctx, "tcp", string(address))
+	if err != nil {
+		return nil, fmt.Errorf("raft: dial manager %s: %w", address, err)
+	}
+	return c, nil
+}
+
+// offer hands an accepted, verified connection to Raft; false when the
+// stream is closed.
+func (s *TLSStream) offer(c net.Conn) bool {
+	s.mu.Lock()
+	if s.open == nil {
+		s.mu.Unlock()
+		return false
+	}
+	tc := &trackedConn{Conn: c, s: s}
+	s.open[tc] = struct{}{}
+	s.mu.Unlock()
+	select {
+	case s.conns <- tc:
+		return true
+	case <-s.done:
+		tc.Close()
+		return false
+	}
+}
+
+// trackedConn leaves its stream's set when closed.
+type trackedConn struct {
+	net.Conn
+	s *TLSStream
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	if c.s.open != nil {
+		delete(c.s.open, c)
+	}
+	c.s.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// RaftClientConfig is the TLS configuration a manager dials another's
+// Raft with: ca.ClientConfig (its certificate; the peer must show a
+// manager certificate of the cluster) asking for RaftProto, which the
+// peer must accept.
+func RaftClientConfig(id *ca.NodeIdentity) *tls.Config {
+	conf := ca.ClientConfig(id)
+	conf.NextProtos = []string{RaftProto}
+	verify := conf.VerifyConnection
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		if cs.NegotiatedProtocol != RaftProto {
+			return fmt.Errorf("the manager does not speak %s on this port", RaftProto)
+		}
+		return verify(cs)
+	}
+	return conf
+}
+
+// PortConfig returns the server TLS configuration of a manager's cluster
+// port from base (ca.ServerConfig or SelfCert.ServerConfig without a
+// required certificate: a joining node has none): HTTP/1.1 for the agent
+// link, and RaftProto only for a client that shows a manager certificate
+// of the cluster root names. A worker's certificate, another cluster's,
+// or none ends the handshake before a byte of Raft is read.
+func PortConfig(base *tls.Config, root *ca.RootCA) *tls.Config {
+	conf := base.Clone()
+	conf.NextProtos = []string{RaftProto, httpProto}
+	verify := conf.VerifyConnection
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		if cs.NegotiatedProtocol != RaftProto {
+			return nil
+		}
+		id, err := root.Verify(cs.PeerCertificates, time.Now())
+		if err != nil {
+			return fmt.Errorf("raft: %w", err)
+		}
+		if id.Role != ca.RoleManager {
+			return fmt.Errorf("raft: node %s is a %s: only managers speak Raft", id.NodeID, id.Role)
+		}
+		return nil
+	}
+	return conf
+}
+
+// Port serves a manager's cluster port: it completes each connection's
+// TLS handshake (PortConfig decides who may speak Raft), then hands Raft
+// connections to a TLSStream and the others to HTTP, the listener it
+// returns from HTTP.
+type Port struct {
+	ln    net.Listener
+	conf  *tls.Config
+	raft  *TLSStream
+	log   *slog.Logger
+	httpc chan net.Conn
+	// ctx ends when the port closes: handshakes under way end with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   <-chan struct{}
+	wg     sync.WaitGroup
+}
+
+// NewPort serves ln (which should bound its connections: connlimit) with
+// conf (PortConfig), handing Raft connections to stream; Close ends it.
+func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, log *slog.Logger) *Port {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Port{ln: ln, conf: conf, raft: stream, log: log, httpc: make(chan net.Conn), ctx: ctx, cancel: cancel, done: ctx.Done()}
+	p.wg.Add(1)
+	go p.serve()
+	return p
+}
+
+func (p *Port) serve() {
+	defer p.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors: wait, as net/http does.
+			p.log.Warn("cluster port: accept failed; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-p.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.handshake(c)
+		}()
+	}
+}
+
+// handshake completes c's handshake within handshakeTimeout and hands it
+// on by the protocol it chose.
+func (p *Port) handshake(raw net.Conn) {
+	c := tls.Server(raw, p.conf)
+	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		p.log.Debug("cluster port: handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	var ok bool
+	if c.ConnectionState().NegotiatedProtocol == RaftProto {
+		ok = p.raft.offer(c)
+	} else {
+		select {
+		case p.httpc <- c:
+			ok = true
+		case <-p.done:
+		}
+	}
+	if !ok {
+		c.Close()
+	}
+}
+
+// HTTP is the listener of the port's agent-link connections, their TLS
+// handshake done (serve it with http.Server.Serve, not ServeTLS).
+func (p *Port) HTTP() net.Listener { return portListener{p} }
+
+// Addr is the port's address.
+func (p *Port) Addr() net.Addr { return p.ln.Addr() }
+
+// Close stops accepting and waits for the handshakes under way.
+func (p *Port) Close() error {
+	p.cancel()
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+type portListener struct{ p *Port }
+
+func (l portListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.p.httpc:
+		return c, nil
+	case <-l.p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l portListener) Close() error   { return l.p.Close() }
+func (l portListener) Addr() net.Addr { return l.p.ln.Addr() }
+
+// NewTLSTransport returns the Raft transport of a manager over stream.
+func NewTLSTransport(stream *TLSStream, log *slog.Logger) Transport {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hclog.New(&hclog.LoggerOptions{Name: "raft-net", Level: hclog.Error, Output: &slogWriter{l: log}}),
+	})
+}

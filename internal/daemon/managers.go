@@ -1,0 +1,376 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/httpjson"
+	"github.com/shoalproject/shoal/internal/secretkey"
+)
+
+// The managers' own requests on the cluster port, beside the agent link.
+const (
+	// pathManagerJoin admits a manager by the manager token (no
+	// certificate yet) and hands it the cluster's secrets.
+	pathManagerJoin = "/manager/v1/join"
+	// pathMembers asks the leader to add the calling manager to Raft.
+	pathMembers = "/manager/v1/members"
+	// pathAPI prefixes the API writes a follower forwards to the leader.
+	pathAPI = "/manager/v1/api"
+)
+
+// maxManagerJoinBody bounds a manager join request (a token and a CSR).
+const maxManagerJoinBody = 64 << 10
+
+type managerJoinRequest struct {
+	Token string `json:"Token"`
+	CSR   string `json:"CSR"`
+}
+
+// managerJoinAnswer is what a new manager needs to act as any other:
+// its node ID, and the cluster-wide secrets every manager holds (see
+// "Managers share the cluster's secrets" in docs/architecture.md).
+type managerJoinAnswer struct {
+	NodeID string `json:"NodeID"`
+	Cert   string `json:"Cert"`
+	CA     string `json:"CA"`
+	// SecretKey is the key that seals the secrets in Raft and the CA key.
+	SecretKey []byte `json:"SecretKey"`
+	// CAKeySealed is the cluster CA's key, sealed with SecretKey.
+	CAKeySealed  []byte `json:"CAKeySealed"`
+	WorkerToken  string `json:"WorkerToken"`
+	ManagerToken string `json:"ManagerToken"`
+}
+
+type addMemberRequest struct {
+	Addr string `json:"Addr"`
+}
+
+// managerTokenFile keeps the manager join token beside join-token.
+const managerTokenFile = "manager-token"
+
+// clusterHandler serves the cluster port: the managers' paths, and the
+// agent link for everything else.
+func (d *Dev) clusterHandler(link http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
+	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
+	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
+	mux.Handle("/", link)
+	return mux
+}
+
+// requireManager lets through only requests whose certificate is a
+// manager's of this cluster, and not of a removed node.
+func (d *Dev) requireManager(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+		if err == nil {
+			err = id.Require(ca.RoleManager)
+		}
+		if err == nil && d.mgr.Store().Read().NodeRemoved(id.NodeID) {
+			err = fmt.Errorf("node %s was removed", id.NodeID)
+		}
+		if err != nil {
+			d.log.Warn("manager request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			writeJSONError(w, http.StatusForbidden, err.Error())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serveManagerJoin admits a manager by the manager token: it names the
+// node, signs its request and sends it the cluster's secrets. The token
+// is checked before anything secret is read; the joining node checked
+// this manager's certificate against the token's CA digest before it
+// sent the token.
+func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
+	var req managerJoinRequest
+	if err := httpjson.Decode(w, r, &req, maxManagerJoinBody); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	role, err := d.issuer.Tokens.Admit(d.issuer.Root, req.Token)
+	if err == nil && role != ca.RoleManager {
+		err = fmt.Errorf("%w: a worker token joins workers (`shoal agent`); a manager needs `shoal swarm join-token manager`", ca.ErrTokenRejected)
+	}
+	if err != nil {
+		d.log.Warn("manager join refused", "remote", r.RemoteAddr, "err", err)
+		writeJSONError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	nodeID := api.NewID()
+	cert, _, err := d.issuer.Join(req.Token, []byte(req.CSR), nodeID, time.Now())
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
+		return
+	}
+	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(d.issuer.Root.CertPEM),
+		SecretKey: raw, CAKeySealed: sealed, WorkerToken: d.joinToken, ManagerToken: d.managerToken})
+}
+
+// serveAddMember adds the calling manager (its certificate's node) to
+// Raft at the address it names, on the leader; a follower forwards it.
+func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
+	if !d.mgr.IsLeader() {
+		d.forward(w, r, r.URL.Path, http.HandlerFunc(d.serveAddMember))
+		return
+	}
+	var req addMemberRequest
+	if err := httpjson.Decode(w, r, &req, 4096); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.Addr); err != nil {
+		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
+		return
+	}
+	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// joinManager joins the cluster of the manager at addr with a manager
+// token: it checks the manager's CA against the token first (nothing is
+// sent otherwise), then gets its node ID and the cluster's secrets.
+func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, error) {
+	tok, err := ca.ParseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	_, csrPEM, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(managerJoinRequest{Token: token, CSR: string(csrPEM)})
+	c := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: ca.JoinClientConfig(tok), TLSHandshakeTimeout: 10 * time.Second}}
+	defer c.CloseIdleConnections()
+	var out managerJoinAnswer
+	if err := postJSON(ctx, c, "https://"+addr+pathManagerJoin, body, &out); err != nil {
+		return nil, fmt.Errorf("join the managers at %s: %w", addr, err)
+	}
+	root, err := ca.ParseRootCert([]byte(out.CA))
+	if err == nil && root.Digest() != tok.Digest {
+		err = errors.New("its CA is not the one the join token names")
+	}
+	if err == nil && len(out.NodeID) != api.IDLength {
+		err = fmt.Errorf("invalid node ID %q", out.NodeID)
+	}
+	if err == nil {
+		var k *secretkey.Key
+		if k, err = secretkey.New(out.SecretKey); err == nil {
+			_, err = ca.OpenRootCA([]byte(out.CA), out.CAKeySealed, k)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
+	}
+	return &out, nil
+}
+
+// saveJoined keeps what a joining manager got in its data folder, as a
+// manager that bootstrapped keeps its own: the secret key (after Raft
+// opened its log, so a key never sits beside a missing log), the CA and
+// the tokens.
+func (d *Dev) saveJoined(j *managerJoinAnswer) error {
+	if err := writePrivate(d.dir.Join("raft", secretkey.FileName), j.SecretKey); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir.Join("ca"), 0o700); err != nil {
+		return err
+	}
+	if err := writePrivate(d.dir.Join("ca", ca.RootKeyFile), j.CAKeySealed); err != nil {
+		return err
+	}
+	if err := writePrivate(d.dir.Join("ca", ca.RootCertFile), []byte(j.CA)); err != nil {
+		return err
+	}
+	if err := writePrivate(d.dir.Join(managerTokenFile), []byte(j.ManagerToken+"\n")); err != nil {
+		return err
+	}
+	// join-token last: it marks a folder that holds a cluster.
+	return writePrivate(d.dir.Join("join-token"), []byte(j.WorkerToken+"\n"))
+}
+
+// addSelf asks the leader, through the manager at addr, to add this
+// manager to Raft, retrying until it has or ctx ends.
+func (d *Dev) addSelf(ctx context.Context, addr string) error {
+	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
+	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr})
+	wait := 100 * time.Millisecond
+	for {
+		err := postJSON(ctx, c, "https://"+addr+pathMembers, body, nil)
+		if err == nil {
+			return nil
+		}
+		d.log.Warn("not yet added to raft; retrying", "via", addr, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("join raft through %s: %w (last error: %v)", addr, ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// postJSON posts body and decodes a 2xx answer into out (unless nil).
+func postJSON(ctx context.Context, c *http.Client, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
+		}
+		return fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, api.Error{Message: msg})
+}
+
+// writePrivate replaces the file at path with data, mode 0600.
+func writePrivate(path string, data []byte) error { return ca.WriteFile0600(path, data) }
+
+// managerLink is the agent.Manager of a manager's own agent: the local
+// dispatcher while this manager leads, the leader's agent link (with
+// this manager's certificate) while it follows.
+type managerLink struct {
+	d *Dev
+
+	mu      sync.Mutex
+	clients map[string]*agentlink.Client
+}
+
+func (l *managerLink) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
+	d := l.d
+	if d.stream == nil || d.mgr.IsLeader() {
+		return localManager{d.mgr.Dispatcher()}.Register(ctx, reg)
+	}
+	wctx, cancel := context.WithTimeout(ctx, leaderWait)
+	addr, err := d.mgr.Raft().WaitLeaderAddr(wctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if addr == d.agentAddr {
+		return nil, errors.New("leadership is changing; register again")
+	}
+	c, err := l.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Register(ctx, reg)
+}
+
+func (l *managerLink) client(addr string) (*agentlink.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.clients[addr]; c != nil {
+		return c, nil
+	}
+	id, _ := l.d.self.Identity()
+	c, err := agentlink.NewClient(addr, id, l.d.addr)
+	if err != nil {
+		return nil, err
+	}
+	if l.clients == nil {
+		l.clients = map[string]*agentlink.Client{}
+	}
+	l.clients[addr] = c
+	return c, nil
+}
+
+func (l *managerLink) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.clients {
+		c.Close()
+	}
+}
+
+// clusterAddr is addr's advertised form: the node's address when it
+// listens on every address.
+func clusterAddr(ln net.Listener, nodeAddr string) string {
+	a := ln.Addr().(*net.TCPAddr)
+	if a.IP.IsUnspecified() {
+		return net.JoinHostPort(nodeAddr, strconv.Itoa(a.Port))
+	}
+	return ln.Addr().String()
+}
+
+// managerAddrs is the leader's cluster port ("" when none is known) and
+// every manager's, for the agents (agentlink.ServerConfig.Managers).
+func (d *Dev) managerAddrs() (string, []string) {
+	members, err := d.mgr.Raft().Members()
+	if err != nil {
+		return "", nil
+	}
+	var all []string
+	for _, m := range members {
+		if m.Addr != string(cluster.LocalAddress) {
+			all = append(all, m.Addr)
+		}
+	}
+	leader := d.mgr.Raft().LeaderAddr()
+	if leader == string(cluster.LocalAddress) {
+		leader = ""
+	}
+	return leader, all
+}
