@@ -23,9 +23,13 @@ type Assignments struct {
 // TaskReport is an agent's report of a task's new status, with the
 // endpoints it listens on once known.
 type TaskReport struct {
-	TaskID    string         `json:"TaskID"`
-	Status    TaskStatus     `json:"Status"`
-	Endpoints []TaskEndpoint `json:"Endpoints,omitempty"`
+	TaskID string     `json:"TaskID"`
+	Status TaskStatus `json:"Status"`
+	// Endpoints replace the task's when not null: an empty list ([])
+	// says the task lost every endpoint (a container disconnected from
+	// its network), null leaves them as they are. Not omitempty, so that
+	// the two stay apart on the wire and in the Raft log.
+	Endpoints []TaskEndpoint `json:"Endpoints"`
 }
 
 // Event is one change to the cluster state, streamed by GET /v1/events.

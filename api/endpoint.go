@@ -2,7 +2,7 @@ package api
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // Endpoint modes, as Swarm's.
@@ -84,7 +84,8 @@ func PortsClash(a, b PortConfig) bool {
 
 // ValidateEndpoint checks the endpoint mode: vip or dnsrr, and dnsrr
 // publishes no port in ingress mode (the routing mesh balances over a
-// virtual IP, which dnsrr does not have), as Swarm refuses.
+// virtual IP, which dnsrr does not have), as Swarm refuses. Each problem
+// is a *FieldError with a path from the ServiceSpec ("EndpointSpec.Mode").
 func (e *EndpointSpec) ValidateEndpoint() error {
 	if e == nil {
 		return nil
@@ -93,12 +94,12 @@ func (e *EndpointSpec) ValidateEndpoint() error {
 	switch e.Mode {
 	case "", EndpointModeVIP, EndpointModeDNSRR:
 	default:
-		errs = append(errs, fmt.Errorf("endpoint mode %q: want vip or dnsrr", e.Mode))
+		errs = append(errs, fieldErr([]string{"EndpointSpec", "Mode"}, "endpoint mode %q: want vip or dnsrr", e.Mode))
 	}
 	if e.Mode == EndpointModeDNSRR {
-		for _, p := range e.Ports {
+		for i, p := range e.Ports {
 			if p.Mode() == PublishModeIngress {
-				errs = append(errs, fmt.Errorf("port %d/%s: ingress mode (the default) cannot be used with endpoint mode dnsrr: publish it with mode=host", p.TargetPort, p.Proto()))
+				errs = append(errs, fieldErr([]string{"EndpointSpec", "Ports", strconv.Itoa(i), "PublishMode"}, "port %d/%s: ingress mode (the default) cannot be used with endpoint mode dnsrr: publish it with mode=host", p.TargetPort, p.Proto()))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Limits on what a client may put in a spec. A service's spec is copied
@@ -50,62 +51,65 @@ const (
 	MaxValueLen = 64 << 10
 )
 
-// limits collects the limit problems of one spec.
+// limits collects the limit problems of one spec, each a *FieldError.
 type limits struct{ errs []error }
 
-func (l *limits) add(format string, a ...any) { l.errs = append(l.errs, fmt.Errorf(format, a...)) }
+func (l *limits) add(path []string, format string, a ...any) {
+	l.errs = append(l.errs, fieldErr(path, format, a...))
+}
 
 // count checks a list's length.
-func (l *limits) count(field string, n, max int) {
+func (l *limits) count(path []string, field string, n, max int) {
 	if n > max {
-		l.add("%s: %d entries, more than the %d allowed", field, n, max)
+		l.add(path, "%s: %d entries, more than the %d allowed", field, n, max)
 	}
 }
 
 // str checks one string's length.
-func (l *limits) str(field, s string, max int) {
+func (l *limits) str(path []string, field, s string, max int) {
 	if len(s) > max {
-		l.add("%s: %d bytes long, more than the %d allowed", field, len(s), max)
+		l.add(path, "%s: %d bytes long, more than the %d allowed", field, len(s), max)
 	}
 }
 
 // strs checks a list's length and each entry's length.
-func (l *limits) strs(field string, ss []string, maxN, maxLen int) {
-	l.count(field, len(ss), maxN)
-	l.lens(field, ss, maxLen)
+func (l *limits) strs(path []string, field string, ss []string, maxN, maxLen int) {
+	l.count(path, field, len(ss), maxN)
+	l.lens(path, field, ss, maxLen)
 }
 
 // lens checks each entry's length, reporting the first one over the limit
 // only.
-func (l *limits) lens(field string, ss []string, maxLen int) {
+func (l *limits) lens(path []string, field string, ss []string, maxLen int) {
 	for i, s := range ss {
 		if len(s) > maxLen {
-			l.add("%s[%d]: %d bytes long, more than the %d allowed", field, i, len(s), maxLen)
+			l.add(join(path, strconv.Itoa(i)), "%s[%d]: %d bytes long, more than the %d allowed", field, i, len(s), maxLen)
 			return
 		}
 	}
 }
 
 // labels checks a label map (or options, sysctls).
-func (l *limits) labels(field string, m map[string]string) {
+func (l *limits) labels(path []string, field string, m map[string]string) {
 	if err := ValidateLabelLimits(field, m); err != nil {
-		l.errs = append(l.errs, err)
+		l.errs = append(l.errs, fieldsAt(path, err))
 	}
 }
 
 // ValidateLabelLimits checks the size of a label map: at most MaxLabels
 // entries, keys of at most MaxNameLen bytes and values of at most
-// MaxValueLen. field names the map in the error ("labels").
+// MaxValueLen. field names the map in the error ("labels"). The error is
+// a *FieldError whose path is the label's key when it names one.
 func ValidateLabelLimits(field string, m map[string]string) error {
 	if len(m) > MaxLabels {
-		return fmt.Errorf("%s: %d entries, more than the %d allowed", field, len(m), MaxLabels)
+		return fieldErr(nil, "%s: %d entries, more than the %d allowed", field, len(m), MaxLabels)
 	}
 	for k, v := range m {
 		if len(k) > MaxNameLen {
-			return fmt.Errorf("%s: key %.40q... is %d bytes long, more than the %d allowed", field, k, len(k), MaxNameLen)
+			return fieldErr([]string{k}, "%s: key %.40q... is %d bytes long, more than the %d allowed", field, k, len(k), MaxNameLen)
 		}
 		if len(v) > MaxValueLen {
-			return fmt.Errorf("%s: value of %.80q is %d bytes long, more than the %d allowed", field, k, len(v), MaxValueLen)
+			return fieldErr([]string{k}, "%s: value of %.80q is %d bytes long, more than the %d allowed", field, k, len(v), MaxValueLen)
 		}
 	}
 	return nil
@@ -114,92 +118,98 @@ func ValidateLabelLimits(field string, m map[string]string) error {
 // checkLimits returns the problems of a spec that is too big.
 func (s *ServiceSpec) checkLimits() []error {
 	l := &limits{}
+	p := func(segs ...string) []string { return segs }
 	if n := s.Mode.Replicas(); n > MaxReplicas {
-		field := "replicas"
+		field, path := "replicas", p("Mode", "Replicated", "Replicas")
 		if s.Mode.ReplicatedJob != nil {
-			field = "total-completions"
+			field, path = "total-completions", p("Mode", "ReplicatedJob", "TotalCompletions")
 		}
-		l.add("%s: %d, more than the %d allowed", field, n, MaxReplicas)
+		l.add(path, "%s: %d, more than the %d allowed", field, n, MaxReplicas)
 	}
 	if j := s.Mode.ReplicatedJob; j != nil && j.MaxConcurrent > MaxReplicas {
-		l.add("max-concurrent: %d, more than the %d allowed", j.MaxConcurrent, MaxReplicas)
+		l.add(p("Mode", "ReplicatedJob", "MaxConcurrent"), "max-concurrent: %d, more than the %d allowed", j.MaxConcurrent, MaxReplicas)
 	}
-	l.labels("labels", s.Labels)
+	l.labels(p("Labels"), "labels", s.Labels)
 	t := &s.TaskTemplate
 	c := &t.ContainerSpec
-	l.str("image", c.Image, MaxNameLen)
-	l.labels("container labels", c.Labels)
-	l.count("command and args", len(c.Command)+len(c.Args), MaxArgs)
-	l.lens("command", c.Command, MaxValueLen)
-	l.lens("args", c.Args, MaxValueLen)
-	l.str("hostname", c.Hostname, MaxNameLen)
-	l.strs("env", c.Env, MaxEnv, MaxValueLen)
-	l.str("workdir", c.Dir, MaxNameLen)
-	l.str("user", c.User, MaxNameLen)
-	l.str("stop signal", c.StopSignal, MaxNameLen)
+	cp := func(segs ...string) []string { return join([]string{"TaskTemplate", "ContainerSpec"}, segs...) }
+	l.str(cp("Image"), "image", c.Image, MaxNameLen)
+	l.labels(cp("Labels"), "container labels", c.Labels)
+	l.count(cp("Command"), "command and args", len(c.Command)+len(c.Args), MaxArgs)
+	l.lens(cp("Command"), "command", c.Command, MaxValueLen)
+	l.lens(cp("Args"), "args", c.Args, MaxValueLen)
+	l.str(cp("Hostname"), "hostname", c.Hostname, MaxNameLen)
+	l.strs(cp("Env"), "env", c.Env, MaxEnv, MaxValueLen)
+	l.str(cp("Dir"), "workdir", c.Dir, MaxNameLen)
+	l.str(cp("User"), "user", c.User, MaxNameLen)
+	l.str(cp("StopSignal"), "stop signal", c.StopSignal, MaxNameLen)
 	if h := c.Healthcheck; h != nil {
-		l.strs("health check test", h.Test, MaxListItems, MaxValueLen)
+		l.strs(cp("Healthcheck", "Test"), "health check test", h.Test, MaxListItems, MaxValueLen)
 	}
-	l.count("configs", len(c.Configs), MaxConfigs)
+	l.count(cp("Configs"), "configs", len(c.Configs), MaxConfigs)
 	for i, r := range c.Configs {
-		l.str(fmt.Sprintf("configs[%d] name", i), r.ConfigName, MaxNameLen)
-		l.fileTarget(fmt.Sprintf("configs[%d]", i), r.File)
+		ip := cp("Configs", strconv.Itoa(i))
+		l.str(join(ip, "ConfigName"), fmt.Sprintf("configs[%d] name", i), r.ConfigName, MaxNameLen)
+		l.fileTarget(join(ip, "File"), fmt.Sprintf("configs[%d]", i), r.File)
 	}
-	l.count("secrets", len(c.Secrets), MaxSecrets)
+	l.count(cp("Secrets"), "secrets", len(c.Secrets), MaxSecrets)
 	for i, r := range c.Secrets {
-		l.str(fmt.Sprintf("secrets[%d] name", i), r.SecretName, MaxNameLen)
-		l.fileTarget(fmt.Sprintf("secrets[%d]", i), r.File)
+		ip := cp("Secrets", strconv.Itoa(i))
+		l.str(join(ip, "SecretName"), fmt.Sprintf("secrets[%d] name", i), r.SecretName, MaxNameLen)
+		l.fileTarget(join(ip, "File"), fmt.Sprintf("secrets[%d]", i), r.File)
 	}
-	l.count("mounts", len(c.Mounts), MaxMounts)
+	l.count(cp("Mounts"), "mounts", len(c.Mounts), MaxMounts)
 	for i, m := range c.Mounts {
-		l.str(fmt.Sprintf("mounts[%d] source", i), m.Source, MaxNameLen)
-		l.str(fmt.Sprintf("mounts[%d] target", i), m.Target, MaxNameLen)
-		l.labels(fmt.Sprintf("mounts[%d] volume labels", i), m.VolumeLabels)
+		ip := cp("Mounts", strconv.Itoa(i))
+		l.str(join(ip, "Source"), fmt.Sprintf("mounts[%d] source", i), m.Source, MaxNameLen)
+		l.str(join(ip, "Target"), fmt.Sprintf("mounts[%d] target", i), m.Target, MaxNameLen)
+		l.labels(join(ip, "VolumeLabels"), fmt.Sprintf("mounts[%d] volume labels", i), m.VolumeLabels)
 	}
-	l.strs("capability add", c.CapAdd, MaxListItems, MaxNameLen)
-	l.strs("capability drop", c.CapDrop, MaxListItems, MaxNameLen)
-	l.labels("sysctls", c.Sysctls)
-	l.count("ulimits", len(c.Ulimits), MaxListItems)
-	l.strs("hosts", c.Hosts, MaxListItems, MaxNameLen)
+	l.strs(cp("CapAdd"), "capability add", c.CapAdd, MaxListItems, MaxNameLen)
+	l.strs(cp("CapDrop"), "capability drop", c.CapDrop, MaxListItems, MaxNameLen)
+	l.labels(cp("Sysctls"), "sysctls", c.Sysctls)
+	l.count(cp("Ulimits"), "ulimits", len(c.Ulimits), MaxListItems)
+	l.strs(cp("Hosts"), "hosts", c.Hosts, MaxListItems, MaxNameLen)
 	if d := c.DNSConfig; d != nil {
-		l.strs("dns nameservers", d.Nameservers, MaxListItems, MaxNameLen)
-		l.strs("dns search", d.Search, MaxListItems, MaxNameLen)
-		l.strs("dns options", d.Options, MaxListItems, MaxNameLen)
+		l.strs(cp("DNSConfig", "Nameservers"), "dns nameservers", d.Nameservers, MaxListItems, MaxNameLen)
+		l.strs(cp("DNSConfig", "Search"), "dns search", d.Search, MaxListItems, MaxNameLen)
+		l.strs(cp("DNSConfig", "Options"), "dns options", d.Options, MaxListItems, MaxNameLen)
 	}
-	if p := t.Placement; p != nil {
-		l.strs("placement constraints", p.Constraints, MaxConstraints, MaxNameLen)
-		l.count("placement preferences", len(p.Preferences), MaxPreferences)
-		for i, pref := range p.Preferences {
-			l.str(fmt.Sprintf("placement preferences[%d]", i), pref.Spread, MaxNameLen)
+	if pl := t.Placement; pl != nil {
+		l.strs(p("TaskTemplate", "Placement", "Constraints"), "placement constraints", pl.Constraints, MaxConstraints, MaxNameLen)
+		l.count(p("TaskTemplate", "Placement", "Preferences"), "placement preferences", len(pl.Preferences), MaxPreferences)
+		for i, pref := range pl.Preferences {
+			l.str(p("TaskTemplate", "Placement", "Preferences", strconv.Itoa(i), "Spread"), fmt.Sprintf("placement preferences[%d]", i), pref.Spread, MaxNameLen)
 		}
 	}
-	l.count("networks", len(t.Networks), MaxNetworks)
+	l.count(p("TaskTemplate", "Networks"), "networks", len(t.Networks), MaxNetworks)
 	for i, n := range t.Networks {
-		l.str(fmt.Sprintf("networks[%d] target", i), n.Target, MaxNameLen)
-		l.strs(fmt.Sprintf("networks[%d] aliases", i), n.Aliases, MaxListItems, MaxNameLen)
+		ip := p("TaskTemplate", "Networks", strconv.Itoa(i))
+		l.str(join(ip, "Target"), fmt.Sprintf("networks[%d] target", i), n.Target, MaxNameLen)
+		l.strs(join(ip, "Aliases"), fmt.Sprintf("networks[%d] aliases", i), n.Aliases, MaxListItems, MaxNameLen)
 	}
 	if d := t.LogDriver; d != nil {
-		l.str("log driver", d.Name, MaxNameLen)
-		l.labels("log driver options", d.Options)
+		l.str(p("TaskTemplate", "LogDriver", "Name"), "log driver", d.Name, MaxNameLen)
+		l.labels(p("TaskTemplate", "LogDriver", "Options"), "log driver options", d.Options)
 	}
 	if e := s.EndpointSpec; e != nil {
-		l.count("ports", len(e.Ports), MaxPorts)
+		l.count(p("EndpointSpec", "Ports"), "ports", len(e.Ports), MaxPorts)
 	}
 	if len(l.errs) == 0 {
 		// Each part is bounded; the whole must be too, as it is copied
 		// into every task.
 		if b, err := json.Marshal(s); err == nil && len(b) > MaxSpecBytes {
-			l.add("spec: %d bytes as JSON, more than the %d allowed", len(b), MaxSpecBytes)
+			l.add(nil, "spec: %d bytes as JSON, more than the %d allowed", len(b), MaxSpecBytes)
 		}
 	}
 	return l.errs
 }
 
-func (l *limits) fileTarget(field string, f *FileTarget) {
+func (l *limits) fileTarget(path []string, field string, f *FileTarget) {
 	if f == nil {
 		return
 	}
-	l.str(field+" file", f.Name, MaxNameLen)
-	l.str(field+" uid", f.UID, MaxNameLen)
-	l.str(field+" gid", f.GID, MaxNameLen)
+	l.str(join(path, "Name"), field+" file", f.Name, MaxNameLen)
+	l.str(join(path, "UID"), field+" uid", f.UID, MaxNameLen)
+	l.str(join(path, "GID"), field+" gid", f.GID, MaxNameLen)
 }

@@ -36,11 +36,21 @@ type Task struct {
 	// spec, allocated by the manager when the task was made.
 	NetworksAttachments []NetworkAttachmentStatus `json:"NetworksAttachments,omitempty"`
 	// Restarts counts the replacements in this slot made under the current
-	// spec version and restart window; the restart policy's max_attempts
-	// bounds it.
-	Restarts    uint64    `json:"Restarts,omitempty"`
-	WindowStart time.Time `json:"WindowStart,omitempty"`
+	// spec version; without a restart window, the restart policy's
+	// max_attempts bounds it.
+	Restarts uint64 `json:"Restarts,omitempty"`
+	// RestartTimes are, with a restart window and max_attempts, the ends
+	// (by the leader's clock) of this slot's tasks that were restarted
+	// and may still lie in the window, oldest first, at most
+	// MaxRestartTimes. As Swarm's restart supervisor, a slot is refilled
+	// only when fewer than max_attempts of them lie in the window before
+	// now (a sliding window).
+	RestartTimes []time.Time `json:"RestartTimes,omitempty"`
 }
+
+// MaxRestartTimes bounds Task.RestartTimes: a max_attempts above it,
+// with a window, never gives up.
+const MaxRestartTimes = 100
 
 // Name is the task's display name: SERVICE.SLOT, or SERVICE.NODEID for a
 // global service.

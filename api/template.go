@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -50,33 +49,36 @@ func NewTemplateContext(t *Task, node NodeDescription) TemplateContext {
 // ExpandTemplates returns c with the Swarm templates of its environment,
 // hostname, mount sources and targets and volume labels expanded in ctx.
 // c itself is not changed. A template that does not parse, or names what
-// ctx lacks, is an error naming the field.
+// ctx lacks, is an error naming the field (a *FieldError whose path starts
+// at the ContainerSpec).
 func ExpandTemplates(c ContainerSpec, ctx TemplateContext) (ContainerSpec, error) {
 	var errs []error
-	expand := func(field, s string) string {
+	// path is the field's within the ContainerSpec, for the FieldError.
+	expand := func(path []string, field, s string) string {
 		out, err := expandTemplate(s, ctx)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: bad Swarm template: %w", field, err))
+			errs = append(errs, fieldErr(path, "%s: bad Swarm template: %v", field, err))
 		}
 		return out
 	}
 	if len(c.Env) > 0 {
 		env := make([]string, len(c.Env))
 		for i, e := range c.Env {
-			env[i] = expand("env "+strconv.Quote(e), e)
+			env[i] = expand([]string{"Env", strconv.Itoa(i)}, "env "+strconv.Quote(e), e)
 		}
 		c.Env = env
 	}
-	c.Hostname = expand("hostname", c.Hostname)
+	c.Hostname = expand([]string{"Hostname"}, "hostname", c.Hostname)
 	if len(c.Mounts) > 0 {
 		mounts := make([]Mount, len(c.Mounts))
 		for i, m := range c.Mounts {
-			m.Source = expand("mount source "+strconv.Quote(m.Source), m.Source)
-			m.Target = expand("mount target "+strconv.Quote(m.Target), m.Target)
+			mp := []string{"Mounts", strconv.Itoa(i)}
+			m.Source = expand(join(mp, "Source"), "mount source "+strconv.Quote(m.Source), m.Source)
+			m.Target = expand(join(mp, "Target"), "mount target "+strconv.Quote(m.Target), m.Target)
 			if len(m.VolumeLabels) > 0 {
 				labels := maps.Clone(m.VolumeLabels)
 				for k, v := range labels {
-					labels[k] = expand("volume label "+k, v)
+					labels[k] = expand(join(mp, "VolumeLabels", k), "volume label "+k, v)
 				}
 				m.VolumeLabels = labels
 			}

@@ -27,12 +27,13 @@ func ValidateName(kind, name string) error {
 	return nil
 }
 
-// Validate checks a service spec and returns every problem found, joined.
+// Validate checks a service spec and returns every problem found, joined;
+// each is a *FieldError naming the field (FieldErrors lists them).
 func (s *ServiceSpec) Validate() error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	add := func(path []string, format string, a ...any) { errs = append(errs, fieldErr(path, format, a...)) }
 	if err := ValidateName("service", s.Name); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fieldsAt([]string{"Name"}, err))
 	}
 	modes := 0
 	for _, set := range []bool{s.Mode.Replicated != nil, s.Mode.Global != nil, s.Mode.ReplicatedJob != nil, s.Mode.GlobalJob != nil} {
@@ -42,114 +43,123 @@ func (s *ServiceSpec) Validate() error {
 	}
 	switch {
 	case modes > 1:
-		add("mode: set one of replicated, global, replicated-job and global-job, not several")
+		add([]string{"Mode"}, "mode: set one of replicated, global, replicated-job and global-job, not several")
 	case modes == 0:
-		add("mode: missing (replicated, global, replicated-job or global-job)")
+		add([]string{"Mode"}, "mode: missing (replicated, global, replicated-job or global-job)")
 	}
+	cp := []string{"TaskTemplate", "ContainerSpec"}
 	c := s.TaskTemplate.ContainerSpec
 	if c.Image == "" && len(c.Command) == 0 {
-		add("no image and no command: a service runs an image, or a program given as its command")
+		add(cp, "no image and no command: a service runs an image, or a program given as its command")
 	}
 	if c.Image == "" && len(c.Command) > 0 && c.Command[0] == "" {
-		add("command: the program name is empty")
+		add(join(cp, "Command", "0"), "command: the program name is empty")
 	}
 	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
-		add("stop grace period %s is negative", c.StopGracePeriod)
+		add(join(cp, "StopGracePeriod"), "stop grace period %s is negative", c.StopGracePeriod)
 	}
 	if h := c.Healthcheck; h != nil {
 		for _, d := range []struct {
-			name string
-			d    *Duration
-		}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"start period", h.StartPeriod}, {"start interval", h.StartInterval}} {
+			field, name string
+			d           *Duration
+		}{{"Interval", "interval", h.Interval}, {"Timeout", "timeout", h.Timeout}, {"StartPeriod", "start period", h.StartPeriod}, {"StartInterval", "start interval", h.StartInterval}} {
 			if d.d != nil && *d.d < 0 {
-				add("health check %s %s is negative", d.name, d.d)
+				add(join(cp, "Healthcheck", d.field), "health check %s %s is negative", d.name, d.d)
 			}
 		}
 	}
 	if c.StopSignal != "" {
 		if _, err := ParseSignal(c.StopSignal); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fieldsAt(join(cp, "StopSignal"), err))
 		}
 	}
-	for _, e := range c.Env {
+	for i, e := range c.Env {
 		if k, _, _ := strings.Cut(e, "="); k == "" {
-			add("env %q: missing variable name", e)
+			add(join(cp, "Env", strconv.Itoa(i)), "env %q: missing variable name", e)
 		}
 	}
 	if rp := s.TaskTemplate.RestartPolicy; rp != nil {
+		rpp := []string{"TaskTemplate", "RestartPolicy"}
 		switch rp.Condition {
 		case "", RestartConditionAny, RestartConditionOnFailure, RestartConditionNone:
 		default:
-			add("restart condition %q: want any, on-failure or none", rp.Condition)
+			add(join(rpp, "Condition"), "restart condition %q: want any, on-failure or none", rp.Condition)
 		}
 		if rp.Delay != nil && *rp.Delay < 0 {
-			add("restart delay %s is negative", rp.Delay)
+			add(join(rpp, "Delay"), "restart delay %s is negative", rp.Delay)
 		}
 		if rp.Window != nil && *rp.Window < 0 {
-			add("restart window %s is negative", rp.Window)
+			add(join(rpp, "Window"), "restart window %s is negative", rp.Window)
 		}
 	}
 	if r := s.TaskTemplate.Resources; r != nil {
-		for _, res := range []*Resources{r.Limits, r.Reservations} {
-			if res != nil && (res.NanoCPUs < 0 || res.MemoryBytes < 0) {
-				add("resources: negative amount")
+		for _, res := range []struct {
+			field string
+			r     *Resources
+		}{{"Limits", r.Limits}, {"Reservations", r.Reservations}} {
+			if res.r != nil && (res.r.NanoCPUs < 0 || res.r.MemoryBytes < 0) {
+				add([]string{"TaskTemplate", "Resources", res.field}, "resources: negative amount")
 			}
 		}
 	}
 	if s.EndpointSpec != nil {
 		seen := map[string]bool{}
-		for _, p := range s.EndpointSpec.Ports {
+		for i, p := range s.EndpointSpec.Ports {
+			pp := []string{"EndpointSpec", "Ports", strconv.Itoa(i)}
 			if p.TargetPort == 0 || p.TargetPort > 65535 {
-				add("port %d: target port must be 1-65535", p.TargetPort)
+				add(join(pp, "TargetPort"), "port %d: target port must be 1-65535", p.TargetPort)
 			}
 			if p.PublishedPort > 65535 {
-				add("port %d: published port must be 1-65535", p.PublishedPort)
+				add(join(pp, "PublishedPort"), "port %d: published port must be 1-65535", p.PublishedPort)
 			}
 			switch p.Protocol {
 			case "", "tcp", "udp":
 			default:
-				add("port %d: protocol %q: want tcp or udp", p.TargetPort, p.Protocol)
+				add(join(pp, "Protocol"), "port %d: protocol %q: want tcp or udp", p.TargetPort, p.Protocol)
 			}
 			switch p.PublishMode {
 			case "", "ingress", "host":
 			default:
-				add("port %d: mode %q: want ingress or host", p.TargetPort, p.PublishMode)
+				add(join(pp, "PublishMode"), "port %d: mode %q: want ingress or host", p.TargetPort, p.PublishMode)
 			}
 			if p.PublishedPort != 0 {
 				key := fmt.Sprintf("%d/%s", p.PublishedPort, protoOrTCP(p.Protocol))
 				if seen[key] {
-					add("published port %s is used twice", key)
+					add(join(pp, "PublishedPort"), "published port %s is used twice", key)
 				}
 				seen[key] = true
 			}
 		}
 	}
-	for _, u := range []*UpdateConfig{s.UpdateConfig, s.RollbackConfig} {
-		if u == nil {
+	for _, u := range []struct {
+		field string
+		c     *UpdateConfig
+	}{{"UpdateConfig", s.UpdateConfig}, {"RollbackConfig", s.RollbackConfig}} {
+		if u.c == nil {
 			continue
 		}
-		switch u.FailureAction {
+		switch u.c.FailureAction {
 		case "", "pause", "continue", "rollback":
 		default:
-			add("update failure action %q: want pause, continue or rollback", u.FailureAction)
+			add([]string{u.field, "FailureAction"}, "update failure action %q: want pause, continue or rollback", u.c.FailureAction)
 		}
-		switch u.Order {
+		switch u.c.Order {
 		case "", "stop-first", "start-first":
 		default:
-			add("update order %q: want stop-first or start-first", u.Order)
+			add([]string{u.field, "Order"}, "update order %q: want stop-first or start-first", u.c.Order)
 		}
-		if u.MaxFailureRatio < 0 || u.MaxFailureRatio > 1 {
-			add("update max failure ratio %v: want a number from 0 to 1", u.MaxFailureRatio)
+		if u.c.MaxFailureRatio < 0 || u.c.MaxFailureRatio > 1 {
+			add([]string{u.field, "MaxFailureRatio"}, "update max failure ratio %v: want a number from 0 to 1", u.c.MaxFailureRatio)
 		}
 	}
 	if p := s.TaskTemplate.Placement; p != nil {
-		for _, c := range p.Constraints {
+		for i, c := range p.Constraints {
 			if _, err := ParseConstraint(c); err != nil {
-				errs = append(errs, err)
+				errs = append(errs, fieldsAt([]string{"TaskTemplate", "Placement", "Constraints", strconv.Itoa(i)}, err))
 			}
 		}
 	}
-	errs = append(errs, s.validateTemplates())
+	errs = append(errs, fieldsAt(cp, s.validateTemplates()))
 	errs = append(errs, s.checkLimits()...)
 	return errors.Join(errs...)
 }

@@ -34,13 +34,13 @@ func leaderOf(b *testing.B, cl *mgrproc.Cluster) *mgrproc.Manager {
 	return l
 }
 
-// BenchmarkFailover: SIGKILL of the leader of 3 managers → the first
+// BenchmarkLeaderSIGKILL: SIGKILL of the leader of 3 managers → the first
 // acknowledged write, sent through a surviving manager (which forwards it
 // to the leader it learns of) again and again until one is acknowledged.
 // One kill per iteration; the killed manager is restarted, and the
 // cluster agrees on a leader again, between iterations.
 // Run with -benchtime=20x.
-func BenchmarkFailover(b *testing.B) {
+func BenchmarkLeaderSIGKILL(b *testing.B) {
 	cl := managerCluster(b, 3)
 	ctx := context.Background()
 	var lat []time.Duration

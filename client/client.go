@@ -284,6 +284,11 @@ func (c *Client) NodeRemove(ctx context.Context, ref string, force bool) error {
 	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(ref), q, nil, nil)
 }
 
+// NodeDemote makes the manager ref names a worker, leaving the Raft group.
+func (c *Client) NodeDemote(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/demote", nil, nil, nil)
+}
+
 // SwarmInspect returns the join tokens and where agents join.
 func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	var out api.Swarm

@@ -39,6 +39,15 @@ type Config struct {
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.
 	Networks Networker
+	// NetworksOff, with Networks nil, says why this node cannot isolate
+	// networks (not root): a process task that names networks is then
+	// rejected with it. Empty leaves such a task on the host's network,
+	// as on a node that does not try (`--docker=false`).
+	NetworksOff string
+	// UnreachableGrace is how long a running task may miss a published
+	// port (a container disconnected from its network) before it is
+	// failed and replaced; DefaultUnreachableGrace if 0.
+	UnreachableGrace time.Duration
 }
 
 // Agent runs one node's tasks.
@@ -270,9 +279,12 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	r := newRunner(t, rt, report, a.log)
 	r.files = a.files.forTask
-	r.net, r.networks = a.cfg.Networks, a.nets.forTask
+	r.net, r.networks, r.netOff = a.cfg.Networks, a.nets.forTask, a.cfg.NetworksOff
 	r.drain = a.cfg.DrainDelay
 	r.node = a.node
+	if a.cfg.UnreachableGrace > 0 {
+		r.unreachable = a.cfg.UnreachableGrace
+	}
 	a.runners[t.ID] = r
 	switch {
 	case t.Status.State.Terminal():
@@ -339,12 +351,17 @@ func (a *Agent) discardAndReport(ctx context.Context, r *runner, s survivor, t *
 		return
 	}
 	if err == nil {
-		code := ex.ExitCode
-		st.ExitCode = &code
-		if code == 0 {
-			st.State, st.Err = api.TaskStateComplete, ""
-		} else if ex.Message != "" {
-			st.Err = ex.Message
+		// The error reads as any exit's (Swarm's "task: non-zero exit
+		// (137)"); the message says when and how it ended.
+		if ex.Message != "" {
+			st.Message += ": " + ex.Message
+		}
+		if code := ex.ExitCode; code >= 0 {
+			st.ExitCode = &code
+			st.Err = exitErr(code)
+			if code == 0 {
+				st.State = api.TaskStateComplete
+			}
 		}
 	}
 	if t.DesiredState > api.TaskStateRunning {

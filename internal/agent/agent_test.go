@@ -522,8 +522,8 @@ func TestRestartReportsTaskThatDiedWhileDown(t *testing.T) {
 	e.startAgent()
 	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
 	st := got.Status
-	if st.State != api.TaskStateFailed || st.Message != "task exited while the agent was down" || st.Err == "" {
-		t.Fatalf("status %+v", st)
+	if st.State != api.TaskStateFailed || !strings.HasPrefix(st.Message, "task exited while the agent was down: ") || st.Err != "task: non-zero exit (137)" {
+		t.Fatalf("status %+v, want the documented error and when it ended", st)
 	}
 	if st.ExitCode == nil || *st.ExitCode != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit code %v, want %d", st.ExitCode, 128+int(syscall.SIGKILL))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/shoalproject/shoal/api"
@@ -58,7 +59,7 @@ func (s *networkStore) forTask(t *api.Task) map[string]*api.Network {
 
 // networked reports whether the runner plumbs its task: networking is on,
 // the task has networks, and its runtime gives it a namespace of its own
-// (containers; process tasks keep the host's network for now).
+// (containers, and process tasks on networks).
 func (r *runner) networked(t *api.Task) bool {
 	if r.net == nil || len(t.NetworksAttachments) == 0 {
 		return false
@@ -67,13 +68,52 @@ func (r *runner) networked(t *api.Task) bool {
 	return ok
 }
 
+// engineRoute reports whether the runtime's tasks keep a way out of the
+// engine's own (containers on Docker's bridge); process tasks route
+// through their first network with one.
+func (r *runner) engineRoute() bool {
+	er, ok := r.rt.(runtime.EngineRouter)
+	return ok && er.EngineRoute()
+}
+
 // sandbox says how the runtime sets the task's namespace up for its
 // networks; nil when the runner does not plumb it.
+//
+// With networking off, a container stays on Docker's bridge, and a
+// process task on the host's network, which is all a process task of a
+// stack that names no network needs (its stack's default network). On a
+// node that cannot isolate networks (netOff), a process task that names
+// networks is refused: run on the host's network it would reach, and be
+// reached by, what its networks are meant to keep apart, and resolve
+// none of its peers by name.
 func (r *runner) sandbox(t *api.Task) (*runtime.Sandbox, error) {
 	if !r.networked(t) {
+		if r.net == nil && r.netOff != "" && !r.engineRoute() {
+			if named := namedNetworks(t, r.networks(t)); len(named) > 0 {
+				return nil, fmt.Errorf("cannot join networks %s: networks are not isolated on this node: %s", strings.Join(named, ", "), r.netOff)
+			}
+		}
 		return nil, nil
 	}
 	return r.net.Sandbox(t, r.networks(t))
+}
+
+// namedNetworks are the names of the task's networks other than its
+// stack's default one (STACK_default, labelled with the stack), which a
+// stack service joins when it names none.
+func namedNetworks(t *api.Task, known map[string]*api.Network) []string {
+	var out []string
+	for _, na := range t.NetworksAttachments {
+		name := na.Network.Name
+		if nw := known[na.Network.ID]; nw != nil {
+			name = nw.Spec.Name
+			if stack := nw.Spec.Labels[api.StackNamespaceLabel]; stack != "" && name == stack+"_default" {
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // attach plumbs the started task into its networks and serves its DNS.
@@ -89,7 +129,7 @@ func (r *runner) attach(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := r.net.Attach(netagent.Request{Task: t, Networks: r.networks(t), NetNS: ns, EngineRoute: true}); err != nil {
+	if err := r.net.Attach(netagent.Request{Task: t, Networks: r.networks(t), NetNS: ns, EngineRoute: r.engineRoute()}); err != nil {
 		return err
 	}
 	again, err := nsr.NetNS(ctx, r.id)

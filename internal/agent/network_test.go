@@ -48,9 +48,11 @@ func (f *fakeNet) log() string {
 	return strings.Join(f.calls, " ")
 }
 
+// Sandbox asks for none: the process runtime would run the task in
+// namespaces of its own (root only), which these tests do not look at.
 func (f *fakeNet) Sandbox(t *api.Task, nets map[string]*api.Network) (*runtime.Sandbox, error) {
 	f.record(fmt.Sprintf("sandbox(%d nets)", len(nets)))
-	return &runtime.Sandbox{}, nil
+	return nil, nil
 }
 
 func (f *fakeNet) Attach(req netagent.Request) error {
@@ -70,12 +72,19 @@ func (f *fakeNet) Prune(keep func(string) bool) error { return nil }
 
 func (e *env) startNetAgent(net agent.Networker) *runningAgent {
 	e.t.Helper()
+	return e.startAgentWith(agent.Config{Networks: net}, func(rt *process.Runtime) runtime.Runtime { return nsRuntime{rt} })
+}
+
+// startAgentWith starts an agent with cfg's networking, on the process
+// runtime as wrap gives it.
+func (e *env) startAgentWith(cfg agent.Config, wrap func(*process.Runtime) runtime.Runtime) *runningAgent {
+	e.t.Helper()
 	rt, err := process.New(e.root, "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{nsRuntime{rt}},
-		Manager: manager{e.d}, Logger: quiet, Networks: net})
+	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{wrap(rt)},
+		Manager: manager{e.d}, Logger: quiet, Networks: cfg.Networks, NetworksOff: cfg.NetworksOff})
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { ra.done <- a.Run(ctx) }()
@@ -86,8 +95,14 @@ func (e *env) startNetAgent(net agent.Networker) *runningAgent {
 func (e *env) assignNetTask() *api.Task {
 	e.t.Helper()
 	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "appnet"}}})
+	return e.assignTaskOn("appnet")
+}
+
+// assignTaskOn assigns a task on the network.
+func (e *env) assignTaskOn(network string) *api.Task {
+	e.t.Helper()
 	tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: nodeID, SpecVersion: 1,
-		Spec:         api.TaskSpec{ContainerSpec: cmd("sleep", "60"), Networks: []api.NetworkAttachment{{Target: "appnet"}}},
+		Spec:         api.TaskSpec{ContainerSpec: cmd("sleep", "60"), Networks: []api.NetworkAttachment{{Target: network}}},
 		DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
 	e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
 	e.must(state.Op{Kind: state.OpAssignTask, ID: tk.ID, NodeID: nodeID, Message: "assigned"})
@@ -191,4 +206,35 @@ func TestTaskThatDiedWhileDownIsDetached(t *testing.T) {
 	case <-testCtx(t).Done():
 		t.Fatalf("the task that died while no agent ran was never detached: %q", f.log())
 	}
+}
+
+// With networking off, a process task that names a network is rejected,
+// saying why networks are off; one on its stack's default network only
+// runs on the host's network, as a stack of process services does
+// without root.
+func TestProcessTaskNamingNetworksIsRejectedWithoutNetworking(t *testing.T) {
+	e := newEnv(t)
+	e.startAgentWith(agent.Config{NetworksOff: "overlay networks need root"}, func(rt *process.Runtime) runtime.Runtime { return rt })
+	e.must(
+		state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "stk_back"}}},
+		state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net2", Spec: api.NetworkSpec{Name: "stk_default",
+			Labels: map[string]string{api.StackNamespaceLabel: "stk"}}}},
+	)
+	named := e.assignTaskOn("stk_back")
+	got := e.waitState(named.ID, api.TaskStateRejected)
+	if e := got.Status.Err; !strings.Contains(e, "stk_back") || !strings.Contains(e, "networks are not isolated") || !strings.Contains(e, "overlay networks need root") {
+		t.Errorf("rejection %q should name the network and why networks are off", e)
+	}
+	def := e.assignTaskOn("stk_default")
+	e.waitState(def.ID, api.TaskStateRunning)
+}
+
+// A node that does not try networking (no reason given: --docker=false,
+// shoal agent for now) leaves a process task that names networks on the
+// host's network, as before.
+func TestProcessTaskNamingNetworksRunsWhereNetworkingIsNotTried(t *testing.T) {
+	e := newEnv(t)
+	e.startAgentWith(agent.Config{}, func(rt *process.Runtime) runtime.Runtime { return rt })
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "stk_back"}}})
+	e.waitState(e.assignTaskOn("stk_back").ID, api.TaskStateRunning)
 }

@@ -32,16 +32,24 @@ type runner struct {
 	// the networks networks returns.
 	net      Networker
 	networks func(*api.Task) map[string]*api.Network
+	// netOff says why net is nil.
+	netOff string
 	// drain is the wait between the stop request and the stop signal for
 	// a task with endpoints.
 	drain time.Duration
 	// node is this node, for the Swarm templates of the task's spec.
 	node api.NodeDescription
+	// unreachable is how long a running task may miss a published port
+	// before it is failed (see reach).
+	unreachable time.Duration
+	// last is the last status sent of a task that has not ended. Guarded
+	// by mu.
+	last *api.TaskStatus
 	done chan struct{}
 }
 
 func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
-	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{}), unreachable: DefaultUnreachableGrace}
 }
 
 // update gives the runner the task's latest version.
@@ -66,6 +74,11 @@ func (r *runner) wantsStop() bool { return r.current().DesiredState > api.TaskSt
 func (r *runner) send(st api.TaskStatus, eps []api.TaskEndpoint) {
 	if st.Timestamp.IsZero() {
 		st.Timestamp = time.Now().UTC()
+	}
+	if !st.State.Terminal() {
+		r.mu.Lock()
+		r.last = &st
+		r.mu.Unlock()
 	}
 	r.report(api.TaskReport{TaskID: r.id, Status: st, Endpoints: eps})
 }
@@ -124,6 +137,9 @@ func (r *runner) run(ctx context.Context) {
 	}
 	// A task with a health check is running only once healthy.
 	health := r.watchHealth(waitCtx, t, h)
+	// Where it is reached is read again whenever it may have changed.
+	rc := r.watchReach(waitCtx, t, h)
+	defer rc.stop()
 	running := t.Status.State == api.TaskStateRunning && r.adopted != nil
 	switch {
 	case health == nil && !running:
@@ -158,6 +174,15 @@ func (r *runner) run(ctx context.Context) {
 				r.failUnhealthy(h, u.output)
 				return
 			}
+		case fresh, ok := <-rc.changes:
+			if !ok {
+				rc.changes = nil
+				continue
+			}
+			r.moved(rc, &h, fresh)
+		case <-rc.lostC:
+			r.failUnreachable(rc, h)
+			return
 		case <-r.changed:
 		}
 	}
@@ -335,7 +360,7 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 		// The error reads as Swarm's; how it ended goes in the message.
 		st.State = api.TaskStateFailed
 		st.Message = ex.Message
-		st.Err = fmt.Sprintf("task: non-zero exit (%d)", code)
+		st.Err = exitErr(code)
 		if code < 0 {
 			st.Err = "task: " + ex.Message
 		}
@@ -344,4 +369,13 @@ func (r *runner) exitedWith(h runtime.Handle, ex runtime.ExitStatus) {
 		st.Timestamp = ex.ExitedAt.UTC()
 	}
 	r.send(st, nil)
+}
+
+// exitErr is the error of a task that exited with code, as Swarm words it:
+// "task: non-zero exit (137)"; none for 0.
+func exitErr(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return fmt.Sprintf("task: non-zero exit (%d)", code)
 }

@@ -388,12 +388,13 @@ func (s *session) Close() {
 	_ = s.c.call(ctx, http.MethodDelete, s.path, nil, nil)
 }
 
-// FollowRoutes streams what an ingress routes by: reset receives every
-// service and task (first, and again whenever the managers' state was
+// FollowRoutes streams what an ingress routes by and the node's networking
+// follows: reset receives every service, task, network and node (first,
+// and again whenever the managers' state was
 // replaced), apply each committed change after that. It returns when ctx
 // ends, the stream breaks, or the manager stays silent past its
 // keep-alives; synced reports whether the first reset arrived.
-func (c *Client) FollowRoutes(ctx context.Context, reset func([]*api.Service, []*api.Task), apply func(...api.Event)) (synced bool, err error) {
+func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event)) (synced bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	silent := errors.New("no word from the manager for " + (3 * routeKeepBeat).String())
@@ -422,7 +423,7 @@ func (c *Client) FollowRoutes(ctx context.Context, reset func([]*api.Service, []
 		watchdog.Reset(3 * routeKeepBeat)
 		switch {
 		case u.Reset:
-			reset(u.Services, u.Tasks)
+			reset(Routes{Services: u.Services, Tasks: u.Tasks, Networks: u.Networks, Nodes: u.Nodes})
 			synced = true
 		case !synced:
 			return false, fmt.Errorf("routes: the manager at %s sent changes before the full set", c.Addr())

@@ -5,8 +5,9 @@
 //
 // The conversation is the dispatcher's, one request per call: register,
 // then long-poll the assignments, report task status, heartbeat, and
-// close. A second, read-only stream gives a node's ingress the services and
-// tasks it routes to.
+// close. A second, read-only stream gives a node's ingress, routing mesh
+// and overlay networking the services, tasks, networks and node addresses
+// they follow.
 //
 // The link is HTTP over TLS 1.3 with client certificates (internal/ca): a
 // new node joins once with the join token, sending a certificate request,
@@ -79,12 +80,23 @@ type heartbeatAnswer struct {
 }
 
 // routeUpdate is one line of the routes stream. A Reset line replaces
-// everything the reader knows with Services and Tasks (the first line is
-// one); other lines carry the Events of one committed change, or nothing
-// (a keep-alive).
+// everything the reader knows with Services, Tasks, Networks and Nodes
+// (the first line is one); other lines carry the Events of one committed
+// change, or nothing (a keep-alive).
 type routeUpdate struct {
 	Reset    bool           `json:"Reset,omitempty"`
 	Services []*api.Service `json:"Services,omitempty"`
 	Tasks    []*api.Task    `json:"Tasks,omitempty"`
+	Networks []*api.Network `json:"Networks,omitempty"`
+	Nodes    []*api.Node    `json:"Nodes,omitempty"`
 	Events   []api.Event    `json:"Events,omitempty"`
+}
+
+// Routes is the whole of what the routes stream carries, trimmed (see
+// the server's routes): every service, task, network and node.
+type Routes struct {
+	Services []*api.Service
+	Tasks    []*api.Task
+	Networks []*api.Network
+	Nodes    []*api.Node
 }

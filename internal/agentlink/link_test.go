@@ -525,7 +525,7 @@ func TestServerCloseEndsLongPolls(t *testing.T) {
 	}()
 	synced := make(chan struct{})
 	go func() {
-		_, err := c.FollowRoutes(testCtx(t), func([]*api.Service, []*api.Task) { close(synced) }, func(...api.Event) {})
+		_, err := c.FollowRoutes(testCtx(t), func(agentlink.Routes) { close(synced) }, func(...api.Event) {})
 		errs <- err
 	}()
 	<-synced
@@ -591,28 +591,30 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 	}
 }
 
-// The routes stream starts with every service and task, trimmed to what
-// routing reads (with the published ports the managers allocated, which
-// the routing mesh listens on), then carries each change.
+// The routes stream starts with every service, task, network and node,
+// trimmed to what routing and networking read (with the published ports
+// the managers allocated, which the routing mesh listens on; the
+// services' networks and aliases; the node addresses the managers took
+// from each node's own connection), then carries each change.
 func TestRoutesStream(t *testing.T) {
 	e := newEnv(t)
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "netid", Spec: api.NetworkSpec{Name: "appnet",
+		Driver: "overlay", Labels: map[string]string{"secret-ish": "x"}}}})
 	e.must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "svcid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "web",
 		EndpointSpec: &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}},
 		Labels:       map[string]string{"traefik.http.routers.web.rule": "PathPrefix(`/`)"},
-		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}}}}}})
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}},
+			Networks: []api.NetworkAttachment{{Target: "netid", Aliases: []string{"w"}}}}}}})
+	e.register(e.client(nodeA), nodeA)
 	before := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}, Env: []string{"PASSWORD=x"}})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	type reset struct {
-		svcs  []*api.Service
-		tasks []*api.Task
-	}
-	resets := make(chan reset, 1)
+	resets := make(chan agentlink.Routes, 1)
 	events := make(chan api.Event, 16)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.client(nodeA).FollowRoutes(ctx,
-			func(s []*api.Service, ts []*api.Task) { resets <- reset{s, ts} },
+			func(r agentlink.Routes) { resets <- r },
 			func(evs ...api.Event) {
 				for _, ev := range evs {
 					events <- ev
@@ -621,14 +623,39 @@ func TestRoutesStream(t *testing.T) {
 		done <- err
 	}()
 	r := <-resets
-	if len(r.svcs) != 1 || r.svcs[0].Spec.Labels["traefik.http.routers.web.rule"] == "" || r.svcs[0].Spec.TaskTemplate.ContainerSpec.Env != nil {
-		t.Fatalf("services %+v: want the labels and no task template", r.svcs)
+	if len(r.Services) != 1 || r.Services[0].Spec.Labels["traefik.http.routers.web.rule"] == "" || r.Services[0].Spec.TaskTemplate.ContainerSpec.Env != nil ||
+		len(r.Services[0].Spec.TaskTemplate.ContainerSpec.Command) != 0 {
+		t.Fatalf("services %+v: want the labels and no container spec", r.Services)
 	}
-	if ep := r.svcs[0].Endpoint; ep == nil || len(ep.Ports) != 1 || ep.Ports[0].PublishedPort < 30000 || ep.Ports[0].PublishedPort > 32767 {
-		t.Fatalf("service endpoint %+v: want the target-only port's allocated published port", ep)
+	if nets := r.Services[0].Spec.TaskTemplate.Networks; len(nets) != 1 || nets[0].Target != "netid" || nets[0].Aliases[0] != "w" {
+		t.Fatalf("service networks %+v: want netid with alias w", nets)
 	}
-	if len(r.tasks) != 1 || r.tasks[0].ID != before.ID || r.tasks[0].Spec.ContainerSpec.Env != nil || r.tasks[0].Version == 0 {
-		t.Fatalf("tasks %+v: want the task without its spec", r.tasks)
+	if ep := r.Services[0].Endpoint; ep == nil || len(ep.Ports) != 1 || ep.Ports[0].PublishedPort < 30000 || ep.Ports[0].PublishedPort > 32767 || len(ep.VirtualIPs) != 1 {
+		t.Fatalf("service endpoint %+v: want the target-only port's allocated published port and a VIP", ep)
+	}
+	if len(r.Tasks) != 1 || r.Tasks[0].ID != before.ID || r.Tasks[0].Spec.ContainerSpec.Env != nil || r.Tasks[0].Version == 0 {
+		t.Fatalf("tasks %+v: want the task without its spec", r.Tasks)
+	}
+	if len(r.Networks) != 1 || r.Networks[0].Spec.Name != "appnet" || r.Networks[0].Spec.Labels != nil || r.Networks[0].DriverState == nil || r.Networks[0].DriverState.VNI == 0 || r.Networks[0].IPAM == nil {
+		t.Fatalf("networks %+v: want appnet with its VNI and subnet, without its labels", r.Networks)
+	}
+	if len(r.Nodes) != 1 || r.Nodes[0].ID != nodeA || r.Nodes[0].Status.Addr != "127.0.0.9" || r.Nodes[0].Description.Hostname != "" {
+		t.Fatalf("nodes %+v: want node A at the address it registered from, and nothing else of it", r.Nodes)
+	}
+	// Another node registers: its address comes as a change.
+	sb, err := e.clientAt(nodeB, "127.0.0.7").Register(ctx, api.NodeRegistration{NodeID: nodeB, Addr: "127.0.0.7",
+		Description: api.NodeDescription{Hostname: "h-b", Runtimes: []string{api.RuntimeProcess}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for ev := range events {
+		if ev.Type == api.EventNode && ev.ID == nodeB && ev.Node != nil && ev.Node.Status.Addr == "127.0.0.7" {
+			if ev.Node.Description.Hostname != "" || ev.Node.Description.Runtimes != nil {
+				t.Fatalf("node event %+v: want the state and address only", ev.Node)
+			}
+			break
+		}
 	}
 	after := e.assignTask(nodeB, api.ContainerSpec{Command: []string{"sleep"}})
 	for ev := range events {

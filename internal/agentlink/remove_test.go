@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/agentlink"
 )
 
 // A node removed by force loses its session, and its agent, registering
@@ -46,7 +47,7 @@ func TestRemovedNodeCertificateRefusedEverywhere(t *testing.T) {
 	done := make(chan error, 1)
 	synced := make(chan struct{}, 1)
 	go func() {
-		_, err := c.FollowRoutes(testCtx(t), func([]*api.Service, []*api.Task) { synced <- struct{}{} }, func(...api.Event) {})
+		_, err := c.FollowRoutes(testCtx(t), func(agentlink.Routes) { synced <- struct{}{} }, func(...api.Event) {})
 		done <- err
 	}()
 	<-synced

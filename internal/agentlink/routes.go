@@ -12,10 +12,11 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// routes streams what a node's ingress routes by, as JSON lines of
-// routeUpdate: first every service and task, read in the same transaction
+// routes streams what a node's ingress, routing mesh and overlay
+// networking follow, as JSON lines of routeUpdate: first every service,
+// task, network and node, read in the same transaction
 // the subscription starts from, so that no change falls between the two;
-// then each committed change to services and tasks. A keep-alive line
+// then each committed change to them. A keep-alive line
 // goes out when nothing changed for a while, so that a reader notices a
 // manager that vanished.
 //
@@ -27,9 +28,13 @@ import (
 // for it: the write timeout alone would let a reader that takes nearly
 // as long on each line keep a growing queue alive.
 //
-// Services and tasks are trimmed to what routing needs: a worker sees the
-// cluster's routing labels and endpoints, not every service's
-// environment and command.
+// Everything is trimmed to what routing and networking need: a worker
+// sees the cluster's routing labels, endpoints and network attachments,
+// not every service's environment and command; of a network its subnet
+// and VXLAN ID; of a node its state and address. A node's address is the
+// one its registration came from (checkNodeAddr), so the VTEP a worker
+// sends another node's tasks' frames to is what the managers observed,
+// never what some node said of another.
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	node := nodeOf(r).NodeID
 	tx, sub := s.store.SubscribeBounded(s.streamQueue)
@@ -100,6 +105,10 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 				ev.Service = routingService(ev.Service)
 			case api.EventTask:
 				ev.Task = routingTask(ev.Task)
+			case api.EventNetwork:
+				ev.Network = routingNetwork(ev.Network)
+			case api.EventNode:
+				ev.Node = routingNode(ev.Node)
 			default:
 				continue
 			}
@@ -116,25 +125,52 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 }
 
 func snapshot(tx *state.ReadTx) routeUpdate {
-	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}}
+	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}, Networks: []*api.Network{}, Nodes: []*api.Node{}}
 	for _, svc := range tx.Services() {
 		u.Services = append(u.Services, routingService(svc))
 	}
 	for _, t := range tx.Tasks() {
 		u.Tasks = append(u.Tasks, routingTask(t))
 	}
+	for _, n := range tx.Networks() {
+		u.Networks = append(u.Networks, routingNetwork(n))
+	}
+	for _, n := range tx.Nodes() {
+		u.Nodes = append(u.Nodes, routingNode(n))
+	}
 	return u
 }
 
-// routingService is the part of a service the ingress and the routing
-// mesh read: its labels and its endpoint, with the published ports the
-// managers allocated.
+// routingNetwork is what a node plumbs a network by and its resolver
+// names it by.
+func routingNetwork(n *api.Network) *api.Network {
+	if n == nil {
+		return nil
+	}
+	return &api.Network{ID: n.ID, Meta: n.Meta, Spec: api.NetworkSpec{Name: n.Spec.Name, Internal: n.Spec.Internal},
+		IPAM: n.IPAM, DriverState: n.DriverState}
+}
+
+// routingNode is a node's state and the address the managers observed it
+// on: its VTEP.
+func routingNode(n *api.Node) *api.Node {
+	if n == nil {
+		return nil
+	}
+	return &api.Node{ID: n.ID, Meta: n.Meta, Status: api.NodeStatus{State: n.Status.State, Addr: n.Status.Addr}}
+}
+
+// routingService is the part of a service the ingress, the routing mesh
+// and the resolver read: its labels, its endpoint, with the published
+// ports and virtual IPs the managers allocated, and its networks with
+// their aliases.
 func routingService(svc *api.Service) *api.Service {
 	if svc == nil {
 		return nil
 	}
 	return &api.Service{ID: svc.ID, Meta: svc.Meta, Spec: api.ServiceSpec{
 		Name: svc.Spec.Name, Labels: svc.Spec.Labels, Mode: svc.Spec.Mode, EndpointSpec: svc.Spec.EndpointSpec,
+		TaskTemplate: api.TaskSpec{Networks: svc.Spec.TaskTemplate.Networks},
 	}, Endpoint: svc.Endpoint}
 }
 

@@ -92,7 +92,7 @@ func SaveNodeIdentity(dir string, certPEM, keyPEM, rootPEM []byte) error {
 		name string
 		data []byte
 	}{{NodeKeyFile, keyPEM}, {NodeCertFile, certPEM}, {RootCertFile, rootPEM}} {
-		if err := writeFile0600(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := WriteFile0600(filepath.Join(dir, f.name), f.data); err != nil {
 			return fmt.Errorf("save node identity: %w", err)
 		}
 	}
@@ -119,7 +119,9 @@ func LoadNodeIdentity(dir string) (*NodeIdentity, error) {
 	return id, nil
 }
 
-func writeFile0600(path string, data []byte) error {
+// WriteFile0600 replaces the file at path with data, mode 0600, whole:
+// written aside, synced, then renamed.
+func WriteFile0600(path string, data []byte) error {
 	tmp := path + ".tmp"
 	// A leftover temporary (a crash) keeps its mode through O_TRUNC, and
 	// a symbolic link there would be followed: start from none, and

@@ -55,10 +55,10 @@ func LoadOrCreateRoot(dir string, key *secretkey.Key, now time.Time) (*RootCA, e
 		return nil, fmt.Errorf("save cluster CA: %w", err)
 	}
 	// The key first: a certificate without its key is the damaged case.
-	if err := writeFile0600(keyPath, sealed); err != nil {
+	if err := WriteFile0600(keyPath, sealed); err != nil {
 		return nil, fmt.Errorf("save cluster CA: %w", err)
 	}
-	if err := writeFile0600(certPath, r.CertPEM); err != nil {
+	if err := WriteFile0600(certPath, r.CertPEM); err != nil {
 		return nil, fmt.Errorf("save cluster CA: %w", err)
 	}
 	return r, nil
@@ -98,7 +98,7 @@ func LoadOrCreateWorkerToken(path string, root *RootCA) (tok Token, replaced boo
 	if err != nil {
 		return Token{}, false, err
 	}
-	if err := writeFile0600(path, []byte(jt.Worker.String()+"\n")); err != nil {
+	if err := WriteFile0600(path, []byte(jt.Worker.String()+"\n")); err != nil {
 		return Token{}, false, fmt.Errorf("save join token: %w", err)
 	}
 	return jt.Worker, replaced, nil

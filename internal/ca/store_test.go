@@ -86,7 +86,7 @@ func TestWriteFile0600IgnoresALeftoverTemporary(t *testing.T) {
 	if err := os.WriteFile(path+".tmp", []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFile0600(path, []byte("key")); err != nil {
+	if err := WriteFile0600(path, []byte("key")); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
@@ -96,7 +96,7 @@ func TestWriteFile0600IgnoresALeftoverTemporary(t *testing.T) {
 	if err := os.Symlink(elsewhere, path+".tmp"); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFile0600(path, []byte("key2")); err != nil {
+	if err := WriteFile0600(path, []byte("key2")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(elsewhere); !os.IsNotExist(err) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,10 @@ type ingressFlags struct {
 	idleTimeout   time.Duration
 	// allowSlash and allowBackslash let request paths hold %2F and %5C.
 	allowSlash, allowBackslash bool
+	// tlsAddr and certs are the websecure entry point's address and
+	// certificate files.
+	tlsAddr string
+	certs   []string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -39,6 +44,8 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.idleTimeout, "ingress-idle-timeout", 180*time.Second, "close a client keep-alive connection idle this long")
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
+	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
+	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
 
 // config is the ingress configuration the flags ask for, or a usage
@@ -54,9 +61,30 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 	if f.idleTimeout <= 0 {
 		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-idle-timeout %s: want a positive duration, e.g. 180s", f.idleTimeout)
 	}
-	return daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
+	cfg := daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
 		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout,
-		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}, nil
+		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}
+	switch {
+	case f.tlsAddr == "" && len(f.certs) > 0:
+		return daemon.IngressConfig{}, usagef(cmd, "--ingress-cert needs --ingress-tls ADDR")
+	case f.tlsAddr != "" && len(f.certs) == 0:
+		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs at least one --ingress-cert FILE (a certificate chain and its key, PEM)")
+	case f.tlsAddr != "" && addr == "":
+		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs the ingress (--ingress is off)")
+	}
+	cfg.TLSAddr = f.tlsAddr
+	for _, file := range f.certs {
+		pem, err := os.ReadFile(file)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-cert: %v", err)
+		}
+		cert, err := tls.X509KeyPair(pem, pem)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-cert %s: %v (want the certificate chain and its private key, PEM, in one file)", file, err)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
+	}
+	return cfg, nil
 }
 
 // publishFlags are the routing mesh's flags of a node process.
@@ -204,6 +232,9 @@ them. A wrong token stops the agent with exit code 1.`,
 				fmt.Fprintf(a.stdout, "  address:     %s\n", ag.Addr())
 				if in := ag.IngressAddr(); in != "" {
 					fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(in, "localhost"))
+				}
+				if in := ag.IngressTLSAddr(); in != "" {
+					fmt.Fprintf(a.stdout, "  ingress TLS: https://%s (routers with tls=true)\n", displayAddr(in, "localhost"))
 				}
 				if pc := pub.config(); pc.Addr != "" {
 					fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(pc.Addr))

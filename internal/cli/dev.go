@@ -86,6 +86,7 @@ folder adopts them.`,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
+				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
 				Publish: pub.config()}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
@@ -113,6 +114,9 @@ folder adopts them.`,
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
 			if addr := d.IngressAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
+			}
+			if addr := d.IngressTLSAddr(); addr != "" {
+				fmt.Fprintf(a.stdout, "  ingress TLS: https://%s (routers with tls=true)\n", displayAddr(addr, "localhost"))
 			}
 			if cfg.Publish.Addr != "" {
 				fmt.Fprintf(a.stdout, "  published:   ports services publish answer on %s (routing mesh)\n", publishWhere(cfg.Publish.Addr))

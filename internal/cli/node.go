@@ -15,7 +15,7 @@ import (
 
 func newNodeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Manage nodes", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a), newNodeUpdateCmd(a), newNodeRmCmd(a))
+	cmd.AddCommand(newNodeLsCmd(a), newNodePsCmd(a), newNodeInspectCmd(a), newNodeUpdateCmd(a), newNodeRmCmd(a), newNodeDemoteCmd(a), newNodePromoteCmd(a))
 	return cmd
 }
 
@@ -32,8 +32,8 @@ type nodeRow struct {
 }
 
 // nodeRows makes the lines of `node ls`; self is the node the CLI talks
-// to, and leader tells whether it leads.
-func nodeRows(nodes []*api.Node, self string, leader bool) []nodeRow {
+// to, and leader the leading manager (Raft's view from that manager).
+func nodeRows(nodes []*api.Node, self, leader string) []nodeRow {
 	rows := make([]nodeRow, 0, len(nodes))
 	for _, n := range nodes {
 		rows = append(rows, nodeRow{
@@ -51,11 +51,11 @@ func nodeRows(nodes []*api.Node, self string, leader bool) []nodeRow {
 }
 
 // managerStatus is docker's MANAGER STATUS: empty for a worker.
-func managerStatus(n *api.Node, self string, leader bool) string {
+func managerStatus(n *api.Node, self, leader string) string {
 	switch {
 	case n.Spec.Role != api.RoleManager:
 		return ""
-	case n.ID == self && leader:
+	case n.ID == leader:
 		return "Leader"
 	case n.Status.State == api.NodeStateDown:
 		return "Unreachable"
@@ -100,7 +100,7 @@ func newNodeLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return nodeTable(tmpl, quiet, a.stderr).Write(a.stdout, nodeRows(nodes, info.NodeID, info.IsLeader))
+			return nodeTable(tmpl, quiet, a.stderr).Write(a.stdout, nodeRows(nodes, info.NodeID, info.Leader))
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
@@ -157,7 +157,7 @@ func newNodeInspectCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := writeNodesPretty(a.stdout, found, info.NodeID, info.IsLeader, time.Now()); err != nil {
+				if err := writeNodesPretty(a.stdout, found, info.NodeID, info.Leader, time.Now()); err != nil {
 					return err
 				}
 				return errors.Join(errs...)

@@ -16,8 +16,8 @@ import (
 
 // writeNodesPretty prints nodes the way `docker node inspect --pretty`
 // does, separated by blank lines; self is the node the CLI talks to, and
-// leader tells whether it leads.
-func writeNodesPretty(w io.Writer, nodes []*api.Node, self string, leader bool, now time.Time) error {
+// leader is the leading manager.
+func writeNodesPretty(w io.Writer, nodes []*api.Node, self, leader string, now time.Time) error {
 	for i, n := range nodes {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -29,7 +29,7 @@ func writeNodesPretty(w io.Writer, nodes []*api.Node, self string, leader bool, 
 	return nil
 }
 
-func prettyNode(out io.Writer, n *api.Node, self string, leader bool, now time.Time) error {
+func prettyNode(out io.Writer, n *api.Node, self, leader string, now time.Time) error {
 	// Every line has a cell, section headings included, so that the
 	// values line up across the sections; the padding that leaves after
 	// a heading is trimmed.
@@ -60,7 +60,7 @@ func prettyNode(out io.Writer, n *api.Node, self string, leader bool, now time.T
 	if n.Spec.Role == api.RoleManager {
 		p("Manager Status:\t")
 		p(" Raft Status:\t%s", managerStatus(n, self, leader))
-		p(" Leader:\t%s", yesNo(n.ID == self && leader))
+		p(" Leader:\t%s", yesNo(n.ID == leader))
 	}
 	p("Platform:\t")
 	p(" Operating System:\t%s", desc.Platform.OS)

@@ -50,7 +50,7 @@ func TestNodeLsGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := nodeTable(tc.tmpl, tc.quiet, &out).Write(&out, nodeRows(goldenNodes(), "node1", true)); err != nil {
+			if err := nodeTable(tc.tmpl, tc.quiet, &out).Write(&out, nodeRows(goldenNodes(), "node1", "node1")); err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, filepath.Join("testdata", "node", tc.name+".golden"), out.String())
@@ -63,7 +63,7 @@ func TestNodeLsGolden(t *testing.T) {
 func TestNodeInspectPrettyGolden(t *testing.T) {
 	var out bytes.Buffer
 	now := time.Date(2026, 1, 2, 5, 4, 5, 0, time.UTC)
-	if err := writeNodesPretty(&out, goldenNodes(), "node1", true, now); err != nil {
+	if err := writeNodesPretty(&out, goldenNodes(), "node1", "node1", now); err != nil {
 		t.Fatal(err)
 	}
 	checkGolden(t, filepath.Join("testdata", "node", "inspect-pretty.golden"), out.String())

@@ -112,6 +112,10 @@ func newPsCmd(a *app) *cobra.Command {
 }
 
 // psStatus reads like docker ps: "Up 3 seconds", "Exited (1) 2 minutes ago".
+// A task that ended with no exit code known (rejected before it ran, shut
+// down before it started, lost while no agent watched it, or a process
+// adopted after an agent restart) says how it ended instead: "Rejected 2
+// minutes ago", never an exit code it did not have.
 func psStatus(t *api.Task, now time.Time) string {
 	switch {
 	case t.Status.State == api.TaskStateRunning:
@@ -121,11 +125,11 @@ func psStatus(t *api.Task, now time.Time) string {
 		}
 		return s
 	case t.Status.State.Terminal():
-		code := 0
-		if t.Status.ExitCode != nil {
-			code = *t.Status.ExitCode
+		ago := format.Ago(t.Status.Timestamp, now)
+		if c := t.Status.ExitCode; c != nil && *c >= 0 {
+			return fmt.Sprintf("Exited (%d) %s", *c, ago)
 		}
-		return fmt.Sprintf("Exited (%d) %s", code, format.Ago(t.Status.Timestamp, now))
+		return title(t.Status.State.String()) + " " + ago
 	}
 	return title(t.Status.State.String())
 }

@@ -181,6 +181,7 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 			p("  PublishMode = %s", publishModeOf(port))
 		}
 	}
+	prettyIngress(p, &spec)
 	return w.Flush()
 }
 

@@ -217,3 +217,67 @@ networks:
 		t.Error("the refused deploy created network ovl_a1")
 	}
 }
+
+// TestStackDeployListsEveryProblemAtItsKey: problems that only the
+// managers' validation finds (a restart condition, a failure ratio, a
+// stop signal), type errors compose-go would stop at, and a schema
+// problem, spread over services, are each listed once at their key path
+// and file:line:column, by --dry-run and by the deploy alike, and the
+// deploy creates nothing. Before, validation's problems were placed at
+// the service, and a schema problem hid all the others.
+func TestStackDeployListsEveryProblemAtItsKey(t *testing.T) {
+	cleanupNetworks(t, "every_default", "every_back")
+	cleanupServices(t)
+	cleanupObjects(t, "config", "every_cfg")
+	file := writeStackFile(t, `services:
+  a:
+    command: ["sleep", "300"]
+    configs: [cfg]
+    deploy:
+      restart_policy: {condition: sometimes}
+  b:
+    command: ["sleep", "300"]
+    stop_signal: SIGNOPE
+    networks: [back]
+    deploy:
+      replicas: lots
+      update_config: {max_failure_ratio: 1.5, order: sideways}
+  c:
+    command: ["sleep", "300"]
+    deploy:
+      placement: {max_replicas_per_node: -2}
+networks:
+  back: {}
+configs:
+  cfg: {content: "x"}
+`)
+	want := []string{
+		`stack.yml:6:24: services.a.deploy.restart_policy.condition: restart condition "sometimes": want any, on-failure or none`,
+		`stack.yml:9:5: services.b.stop_signal: invalid stop signal "SIGNOPE"`,
+		`stack.yml:12:7: services.b.deploy.replicas must be an integer, not "lots"`,
+		`stack.yml:13:23: services.b.deploy.update_config.max_failure_ratio: update max failure ratio 1.5: want a number from 0 to 1`,
+		`stack.yml:13:47: services.b.deploy.update_config.order value must be one of`,
+		`stack.yml:17:19: services.c.deploy.placement.max_replicas_per_node must not be negative (got -2)`,
+	}
+	var lists []string
+	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
+		r := shoal(t, append(append([]string{"stack", "deploy"}, args...), "-c", file, "every")...)
+		if r.code != 1 {
+			t.Fatalf("deploy %v of a file with problems: %s", args, r)
+		}
+		for _, w := range want {
+			if n := strings.Count(r.stderr, w); n != 1 {
+				t.Errorf("deploy %v: %q appears %d times, want once:\n%s", args, w, n, r)
+			}
+		}
+		lists = append(lists, r.stderr)
+	}
+	if lists[0] != lists[1] {
+		t.Errorf("--dry-run and the deploy disagree:\n%s\n---\n%s", lists[0], lists[1])
+	}
+	for _, obj := range [][]string{{"service", "every_a"}, {"service", "every_c"}, {"network", "every_back"}, {"network", "every_default"}, {"config", "every_cfg"}} {
+		if r := shoal(t, obj[0], "inspect", obj[1]); r.code == 0 {
+			t.Errorf("the refused deploy created %s %s", obj[0], obj[1])
+		}
+	}
+}

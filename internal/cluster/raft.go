@@ -27,6 +27,10 @@ import (
 // quorum".
 const noLeaderWait = 5 * time.Second
 
+// ErrNotWritten marks a refusal of a write that certainly left no trace:
+// it may be sent again, to the leader.
+var ErrNotWritten = errors.New("nothing was written")
+
 // ErrNotLeader is returned by Propose on a manager that is not the leader.
 var ErrNotLeader = errors.New("this manager is not the Raft leader")
 
@@ -212,11 +216,15 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 			_, werr := r.WaitLeaderAddr(wctx)
 			cancel()
 			if werr != nil {
-				return state.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, werr)
+				return state.Result{}, fmt.Errorf("%w: %w (this write may or may not have been applied)", ErrNotLeader, werr)
 			}
 		}
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return state.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		if errors.Is(err, raft.ErrNotLeader) {
+			// Refused before it entered the log: nothing was written.
+			return state.Result{}, fmt.Errorf("%w: %w: %v", ErrNotLeader, ErrNotWritten, err)
+		}
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			return state.Result{}, fmt.Errorf("%w: %v (the write may or may not have been applied: read before trying again)", ErrNotLeader, err)
 		}
 		if errors.Is(err, raft.ErrEnqueueTimeout) {
 			// The leader could not commit in time: it reaches no majority.

@@ -147,6 +147,9 @@ type sourceFile struct {
 	path    string // absolute path, or "-"
 	content []byte
 	docs    []*yamlNode // parsed documents, for positions
+	// pruned is content without the values diagnose refused, which
+	// compose-go reads instead when set.
+	pruned []byte
 }
 
 type loadState struct {
@@ -161,9 +164,19 @@ type loadState struct {
 	// unsupported and deprecated options found, for the warning lines.
 	unsupported map[string]bool
 	deprecated  map[string]bool
+	// diag is what the checks before compose-go found (diagnose).
+	diag *diagnosis
+	// refused are the paths of the values left out of what compose-go
+	// reads (pruneRefused).
+	refused [][]string
 }
 
-func (l *loadState) fail(err error) { l.errs = append(l.errs, err) }
+func (l *loadState) fail(err error) {
+	if errors.Is(err, errRefused) {
+		return
+	}
+	l.errs = append(l.errs, err)
+}
 
 func (l *loadState) failf(format string, a ...any) { l.fail(fmt.Errorf(format, a...)) }
 
@@ -184,10 +197,11 @@ func (l *loadState) load(ctx context.Context) (*Stack, error) {
 	}
 	l.loadEnv()
 	l.checkKeys()
-	// The schema check first: compose-go stops at the first problem, and
-	// some invalid input makes it fail without saying where.
-	if diag, _ := l.diagnose(); len(diag) > 0 {
-		l.errs = append(l.errs, diag...)
+	// The schema and type checks first: compose-go stops at the first
+	// problem, and some invalid input makes it fail without saying where.
+	// compose-go then reads the files without what they refused, so that
+	// the problems of the rest are listed too.
+	if l.reportDiagnosis() && !l.pruneRefused() {
 		return nil, l.result()
 	}
 
@@ -341,7 +355,11 @@ func (l *loadState) compose(ctx context.Context) (*types.Project, bool) {
 	env := copyMap(l.env)
 	details := types.ConfigDetails{WorkingDir: l.wd, Environment: env}
 	for _, f := range l.files {
-		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: f.path, Content: f.content})
+		content := f.content
+		if f.pruned != nil {
+			content = f.pruned
+		}
+		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: f.path, Content: content})
 	}
 	setOpts := func(o *loader.Options) {
 		o.SetProjectName(l.projName, true)

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,329 +16,59 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"github.com/sirupsen/logrus"
-	"go.yaml.in/yaml/v4"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
 
-type yamlNode = yaml.Node
-
-// parseYAML parses every document of a file into nodes, which give
-// positions for messages. It returns a non-nil slice on success.
-func parseYAML(content []byte) ([]*yamlNode, error) {
-	docs := []*yamlNode{}
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
-		if len(n.Content) > 0 && n.Content[0].Tag == "!reset" {
-			// compose-go cannot take a document that resets itself.
-			r := n.Content[0]
-			return nil, fmt.Errorf("line %d, column %d: the top-level object must be a mapping, not !reset", r.Line, r.Column)
-		}
-		docs = append(docs, &n)
-	}
-}
-
-// ---- positions ----
-
-// locate returns "FILE:LINE:COL" for a path of the merged model, looking
-// in every file (the deepest match wins, a later file on a tie), or "".
-func (l *loadState) locate(segs []string) string {
-	best, bestDepth := "", 0
-	for _, f := range l.files {
-		for _, d := range f.docs {
-			n, depth := findPath(d, segs, 0)
-			if n != nil && depth >= bestDepth && depth > 0 {
-				best, bestDepth = fmt.Sprintf("%s:%d:%d", f.name, n.Line, n.Column), depth
-			}
-		}
-	}
-	return best
-}
-
-// findPath walks segs down from n. It returns the node of the deepest
-// segment found (the key node for a mapping member) and how many segments
-// matched.
-func findPath(n *yamlNode, segs []string, depth int) (*yamlNode, int) {
-	if n == nil || depth > 64 {
-		return nil, 0
-	}
-	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
-		if n.Kind == yaml.DocumentNode {
-			if len(n.Content) == 0 {
-				return nil, 0
-			}
-			n = n.Content[0]
-		} else {
-			if n.Alias == nil {
-				return nil, 0
-			}
-			n = n.Alias
-			depth++
-			if depth > 64 {
-				return nil, 0
-			}
-		}
-	}
-	if len(segs) == 0 {
-		return n, 0
-	}
-	var key, val *yamlNode
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == segs[0] {
-				key, val = n.Content[i], n.Content[i+1]
-			}
-		}
-	case yaml.SequenceNode:
-		if i, err := strconv.Atoi(segs[0]); err == nil && i >= 0 && i < len(n.Content) {
-			key, val = n.Content[i], n.Content[i]
-			break
-		}
-		// A list of names, such as a service's networks: [a, b], or of
-		// KEY=VALUE entries, such as labels in list form.
-		for _, e := range n.Content {
-			if e.Kind == yaml.ScalarNode && (e.Value == segs[0] || strings.HasPrefix(e.Value, segs[0]+"=")) {
-				key, val = e, e
-			}
-		}
-	}
-	if key == nil {
-		return nil, 0
-	}
-	if len(segs) == 1 {
-		return key, 1
-	}
-	if sub, d := findPath(val, segs[1:], depth+1); sub != nil && d > 0 {
-		return sub, d + 1
-	}
-	return key, 1
-}
-
-// pathString renders path segments as compose-go does in its messages:
-// services.web.ports[1].
-func pathString(segs []string) string {
-	var b strings.Builder
-	for i, s := range segs {
-		if _, err := strconv.Atoi(s); err == nil && i > 0 {
-			b.WriteString("[" + s + "]")
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
-// at formats a problem at a path: "FILE:LINE:COL: PATH: MESSAGE".
-func (l *loadState) at(segs []string, format string, a ...any) error {
-	msg := fmt.Sprintf(format, a...)
-	if loc := l.locate(segs); loc != "" {
-		return fmt.Errorf("%s: %s: %s", loc, pathString(segs), msg)
-	}
-	return fmt.Errorf("%s: %s", pathString(segs), msg)
-}
-
-// ---- explaining compose-go's errors ----
-
-// explain records a failure of compose-go with every problem the files
-// have: compose-go stops at the first schema error and gives no line, so
-// the files are checked again here, each problem with its position.
-func (l *loadState) explain(err error) {
-	var lp *loaderPanic
-	if errors.As(err, &lp) {
-		l.fail(err)
-		return
-	}
-	diag, diagPaths := l.diagnose()
-	l.errs = append(l.errs, diag...)
-	diagText := make([]string, len(diag))
-	for i, d := range diag {
-		diagText[i] = d.Error()
-	}
-	covered := func(msg string) bool {
-		for _, d := range diagText {
-			if strings.Contains(d, msg) {
-				return true
-			}
-		}
-		// A message about a path the checks above found a problem at.
-		if segs := messagePath(msg); segs != nil {
-			for _, d := range diagPaths {
-				if d == strings.Join(segs, ".") {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	for _, e := range splitErrors(err) {
-		msg := l.displayNames(e.Error())
-		if strings.HasPrefix(msg, "validating ") && len(diag) > 0 {
-			// The schema check above lists this one and the others.
-			continue
-		}
-		if strings.HasPrefix(msg, "decoding failed due to the following error(s):") {
-			lines := strings.Split(msg, "\n")[1:]
-			sort.Strings(lines) // mapstructure follows map order
-			for _, line := range lines {
-				line = strings.TrimSpace(line)
-				if line == "" {
-					continue
-				}
-				segs, rest := decodePath(line)
-				if covered(rest) {
-					continue
-				}
-				if segs != nil {
-					l.fail(l.at(segs, "%s", rest))
-				} else {
-					l.fail(errors.New(line))
-				}
-			}
-			continue
-		}
-		if covered(msg) {
-			continue
-		}
-		l.fail(l.locateMessage(msg))
-	}
-}
-
-// splitErrors flattens joined errors; nil gives none.
-func splitErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, splitErrors(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
-
-// decodePath reads a mapstructure error line:
-// 'services[web].healthcheck.timeout' time: unknown unit "y" ...
-func decodePath(line string) ([]string, string) {
-	if !strings.HasPrefix(line, "'") {
-		return nil, line
-	}
-	end := strings.Index(line[1:], "'")
-	if end < 0 {
-		return nil, line
-	}
-	p := line[1 : end+1]
-	rest := strings.TrimSpace(line[end+2:])
-	p = strings.NewReplacer("[", ".", "]", "").Replace(p)
-	return strings.Split(p, "."), rest
-}
-
-var messagePathRE = regexp.MustCompile(`\b((?:services|networks|volumes|configs|secrets)\.[A-Za-z0-9_.\-\[\]]+)`)
-
-// locateMessage prefixes a compose-go message that names a path with the
-// path's position.
-func (l *loadState) locateMessage(msg string) error {
-	if strings.Contains(msg, "line ") {
-		return errors.New(msg)
-	}
-	segs := messagePath(msg)
-	if segs == nil {
-		return errors.New(msg)
-	}
-	if loc := l.locate(segs); loc != "" {
-		return fmt.Errorf("%s: %s", loc, msg)
-	}
-	return errors.New(msg)
-}
-
-// messagePath finds the model path a compose-go message names.
-func messagePath(msg string) []string {
-	m := messagePathRE.FindStringSubmatch(msg)
-	if m == nil {
-		return nil
-	}
-	p := strings.TrimRight(m[1], ".")
-	p = strings.NewReplacer("[]", "", "[", ".", "]", "").Replace(p)
-	var segs []string
-	for _, s := range strings.Split(p, ".") {
-		if s != "" {
-			segs = append(segs, s)
-		}
-	}
-	return segs
-}
-
-// displayNames puts the files' names as the user gave them into a
-// compose-go message, which uses absolute paths.
-func (l *loadState) displayNames(msg string) string {
-	for _, f := range l.files {
-		if f.path == "-" {
-			msg = strings.ReplaceAll(msg, "failed to parse -:", "failed to parse stdin:")
-			msg = strings.ReplaceAll(msg, "validating -:", "validating stdin:")
-			continue
-		}
-		if f.path != f.name {
-			msg = strings.ReplaceAll(msg, f.path, f.name)
-		}
-	}
-	return msg
-}
-
 // ---- diagnosis ----
 
-// diagnose checks every file against the compose-spec schema and the
-// short syntaxes compose-go parses (ports, volumes, durations), listing
-// every problem with its position. Values still holding a ${VAR} are
-// skipped: they are checked once interpolated.
+// diagnose checks every file against the compose-spec schema, the short
+// syntaxes compose-go parses (ports, volumes, durations) and the types of
+// the values it reads as numbers or booleans, listing every problem with
+// its position, one per key. Values still holding a ${VAR} are skipped:
+// they are checked once interpolated. It runs once; later calls return
+// the same problems and the paths they are at.
 func (l *loadState) diagnose() ([]error, []string) {
+	if l.diag != nil {
+		return l.diag.errs, l.diag.paths
+	}
 	type found struct {
 		file, line, col int
 		err             error
 	}
+	d := &diagnosis{prune: map[int][][]string{}}
+	l.diag = d
 	var all []found
-	var paths []string
-	seen := map[string]bool{}
 	for fi, f := range l.files {
-		for _, d := range f.docs {
-			v, ok := nodeValue(d)
+		seen := map[string]bool{}
+		for _, doc := range f.docs {
+			v, ok := nodeValue(doc)
 			if !ok {
 				continue
 			}
-			add := func(segs []string, msg string) {
-				n, _ := findPath(d, segs, 0)
+			add := func(p problem) {
+				// One problem a key: the schema's "must be a string" and
+				// the duration's "missing unit" say the same thing.
+				key := strings.Join(p.segs, "\x00")
+				if seen[key] {
+					return
+				}
+				seen[key] = true
+				n, _ := findPath(doc, p.segs, 0)
 				line, col := 0, 0
 				loc := f.name
 				if n != nil {
 					line, col = n.Line, n.Column
 					loc = fmt.Sprintf("%s:%d:%d", f.name, line, col)
 				}
-				text := fmt.Sprintf("%s: %s", loc, msg)
-				if seen[text] {
-					return
+				d.paths = append(d.paths, strings.Join(p.segs, "."))
+				d.prune[fi] = append(d.prune[fi], p.segs)
+				all = append(all, found{fi, line, col, fmt.Errorf("%s: %s", loc, p.msg)})
+			}
+			for _, check := range []func(any) []problem{schemaProblems, syntaxProblems, typeProblems} {
+				for _, p := range check(v) {
+					add(p)
 				}
-				seen[text] = true
-				paths = append(paths, strings.Join(segs, "."))
-				all = append(all, found{fi, line, col, errors.New(text)})
-			}
-			for _, p := range schemaProblems(v) {
-				add(p.segs, p.msg)
-			}
-			for _, p := range syntaxProblems(v) {
-				add(p.segs, p.msg)
 			}
 		}
 	}
@@ -358,11 +85,33 @@ func (l *loadState) diagnose() ([]error, []string) {
 		}
 		return a.err.Error() < b.err.Error()
 	})
-	out := make([]error, len(all))
+	d.errs = make([]error, len(all))
 	for i, f := range all {
-		out[i] = f.err
+		d.errs[i] = f.err
 	}
-	return out, paths
+	return d.errs, d.paths
+}
+
+// diagnosis is what diagnose found.
+type diagnosis struct {
+	errs  []error
+	paths []string // of errs, dotted
+	// prune lists, by file index, the paths of the values refused, which
+	// are left out of what compose-go reads so that it can check the rest.
+	prune map[int][][]string
+	// reported is set once errs are among the load's errors.
+	reported bool
+}
+
+// reportDiagnosis adds the problems diagnose found to the load's errors,
+// once, and says whether there were any.
+func (l *loadState) reportDiagnosis() bool {
+	errs, _ := l.diagnose()
+	if !l.diag.reported {
+		l.errs = append(l.errs, errs...)
+		l.diag.reported = true
+	}
+	return len(errs) > 0
 }
 
 type problem struct {
@@ -664,128 +413,4 @@ func syntaxProblems(v any) []problem {
 		}
 	}
 	return out
-}
-
-// ---- YAML to plain values ----
-
-// nodeValue turns a parsed document into maps, lists and scalars, as a
-// YAML decoder would, with a bound on alias expansion. Entries tagged
-// !reset are dropped; ok is false when the document is too large.
-func nodeValue(n *yamlNode) (any, bool) {
-	c := &nodeConv{budget: 1 << 20}
-	v := c.value(n, 0)
-	return v, c.budget >= 0
-}
-
-type nodeConv struct{ budget int }
-
-func (c *nodeConv) value(n *yamlNode, depth int) any {
-	c.budget--
-	if n == nil || c.budget < 0 || depth > 256 {
-		return nil
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil
-		}
-		return c.value(n.Content[0], depth+1)
-	case yaml.AliasNode:
-		return c.value(n.Alias, depth+1)
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return nil
-		case "!!bool", "!!int", "!!float":
-			var v any
-			if err := n.Decode(&v); err != nil {
-				return n.Value
-			}
-			if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-				return n.Value
-			}
-			return v
-		}
-		return n.Value
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for _, e := range n.Content {
-			out = append(out, c.value(e, depth+1))
-		}
-		return out
-	case yaml.MappingNode:
-		out := map[string]any{}
-		var merges []*yamlNode
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
-				merges = append(merges, v)
-				continue
-			}
-			if v.Tag == "!reset" {
-				continue
-			}
-			key := k.Value
-			if k.Kind == yaml.AliasNode && k.Alias != nil {
-				key = k.Alias.Value
-			}
-			out[key] = c.value(v, depth+1)
-		}
-		for _, m := range merges {
-			var srcs []any
-			switch mv := c.value(m, depth+1).(type) {
-			case map[string]any:
-				srcs = []any{mv}
-			case []any:
-				srcs = mv
-			}
-			for _, s := range srcs {
-				if sm, ok := s.(map[string]any); ok {
-					for k, v := range sm {
-						if _, set := out[k]; !set {
-							out[k] = v
-						}
-					}
-				}
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-// ---- compose-go's log ----
-
-var (
-	logMu       sync.Mutex // one load at a time uses compose-go's log
-	logSink     *[]string
-	logInitOnce sync.Once
-)
-
-type logHook struct{}
-
-func (logHook) Levels() []logrus.Level {
-	return []logrus.Level{logrus.ErrorLevel, logrus.WarnLevel}
-}
-
-func (logHook) Fire(e *logrus.Entry) error {
-	if logSink != nil {
-		*logSink = append(*logSink, e.Message)
-	}
-	return nil
-}
-
-// withComposeLog runs f with compose-go's log lines (it logs warnings with
-// logrus, the only user of logrus in shoal) collected into sink instead of
-// printed.
-func withComposeLog(sink *[]string, f func()) {
-	logInitOnce.Do(func() {
-		logrus.SetOutput(io.Discard)
-		logrus.AddHook(logHook{})
-	})
-	logMu.Lock()
-	defer logMu.Unlock()
-	logSink = sink
-	defer func() { logSink = nil }()
-	f()
 }

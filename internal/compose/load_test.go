@@ -652,7 +652,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "ports published twice by one service",
 			yml:  "services:\n  a:\n    image: x\n    ports: ['80:80', '80:81']\n",
-			want: []string{`services.a: service st_a: published port 80/tcp is used twice`},
+			want: []string{`stack.yml:4:22: services.a.ports[1].published: published port 80/tcp is used twice`},
 		},
 		{
 			name:  "secret and config too large, naming the files",
@@ -689,14 +689,14 @@ func TestErrors(t *testing.T) {
 			want:    []string{`invalid stack name "my stack"`},
 		},
 		{
-			name: "spec validation, with the service name",
+			name: "spec validation, at the keys",
 			yml: "services:\n  a:\n    image: x\n    stop_signal: SIGWHAT\n    deploy:\n      update_config:\n        failure_action: explode\n" +
 				"      restart_policy:\n        condition: sometimes\n  b:\n    working_dir: /srv\n",
 			want: []string{
-				`stack.yml:2:3: services.a: service st_a: invalid stop signal "SIGWHAT"`,
-				`services.a: service st_a: restart condition "sometimes"`,
-				`services.a: service st_a: update failure action "explode"`,
-				`stack.yml:10:3: services.b: service st_b: no image and no command`,
+				`stack.yml:4:5: services.a.stop_signal: invalid stop signal "SIGWHAT"`,
+				`stack.yml:9:9: services.a.deploy.restart_policy.condition: restart condition "sometimes"`,
+				`stack.yml:7:9: services.a.deploy.update_config.failure_action: update failure action "explode"`,
+				`stack.yml:10:3: services.b: no image and no command`,
 			},
 		},
 		{

@@ -13,6 +13,7 @@ import (
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/datadir"
+	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/server"
 )
@@ -59,9 +60,11 @@ type Agent struct {
 	link    *agentlink.Client
 	ingress *nodeIngress
 	mesh    *portmesh.Mesh
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// net is the node's overlay networking; nil when off.
+	net    *netagent.Agent
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	registered chan struct{}
 	once       sync.Once
@@ -119,11 +122,20 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
+	// The node's networking follows the cluster from the routes stream,
+	// like the ingress: networks, services, tasks and the nodes'
+	// addresses, as the managers observed them.
+	var networks agent.Networker
+	var view *netView
+	// As on a dev node, networking comes with the docker runtime, and
+	// without it a process task that names networks is refused, saying
+	// why (netOff).
+	var netOff string
 	if cfg.Docker {
-		// The routes stream does not carry the networks yet, nor the
-		// other nodes' addresses that SetPeers needs (docs/networking.md,
-		// "The cluster view").
-		log.Warn("networks are not isolated on this node: tasks run on Docker's default bridge and cannot resolve each other by name; overlay networks are plumbed on the shoal dev node only, for now")
+		if a.net, netOff = openNetworking(addr, true, log.With("component", "network")); a.net != nil {
+			networks = a.net
+			view = newNetView(a.net, log.With("component", "network"))
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -141,11 +153,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		}
 		to = append(to, a.mesh)
 	}
-	if len(to) > 0 {
+	if len(to) > 0 || view != nil {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			a.followRoutes(runCtx, to, synced, log.With("component", "routes"))
+			a.followRoutes(runCtx, to, view, synced, log.With("component", "routes"))
 		}()
 	}
 	ag := agent.New(agent.Config{
@@ -158,6 +170,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		Hostname:     cfg.Hostname,
 		EngineLabels: cfg.Labels,
 		DrainDelay:   cfg.DrainDelay,
+		Networks:     networks,
+		NetworksOff:  netOff,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
@@ -204,19 +218,29 @@ func (n notifyManager) Register(ctx context.Context, reg api.NodeRegistration) (
 
 func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 
-// followRoutes keeps the ingress table and the routing mesh current from
-// the managers' routes stream, connecting again (with backoff) whenever it
-// breaks, and closes first once they first have the cluster's routes.
-// While the managers are away, both go on routing by what they knew last.
-func (a *Agent) followRoutes(ctx context.Context, to sinks, first chan<- struct{}, log *slog.Logger) {
+// followRoutes keeps the ingress table, the routing mesh and the node's
+// networking (view, when not nil) current from the managers' routes
+// stream, connecting again (with backoff) whenever it breaks, and closes
+// first once they first have the cluster's routes. While the managers are
+// away, all go on by what they knew last.
+func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first chan<- struct{}, log *slog.Logger) {
 	var once sync.Once
-	reset := func(svcs []*api.Service, tasks []*api.Task) {
-		to.Reset(svcs, tasks)
+	reset := func(r agentlink.Routes) {
+		to.Reset(r.Services, r.Tasks)
+		if view != nil {
+			view.Reset(r)
+		}
 		once.Do(func() { close(first) })
+	}
+	apply := func(evs ...api.Event) {
+		to.Apply(evs...)
+		if view != nil {
+			view.Apply(evs...)
+		}
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		synced, err := a.link.FollowRoutes(ctx, reset, to.Apply)
+		synced, err := a.link.FollowRoutes(ctx, reset, apply)
 		if ctx.Err() != nil {
 			return
 		}
@@ -258,6 +282,15 @@ func (a *Agent) IngressAddr() string {
 	return a.ingress.addr
 }
 
+// IngressTLSAddr is the address of the ingress's websecure entry point,
+// empty without one.
+func (a *Agent) IngressTLSAddr() string {
+	if a.ingress == nil {
+		return ""
+	}
+	return a.ingress.tlsAddr
+}
+
 // Registered is closed once the agent first registered with the managers.
 func (a *Agent) Registered() <-chan struct{} { return a.registered }
 
@@ -296,6 +329,9 @@ func (a *Agent) closeParts() error {
 		a.link.Close()
 	}
 	errs := a.rts.close()
+	if a.net != nil {
+		errs = append(errs, a.net.Close())
+	}
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)
 }

@@ -49,6 +49,25 @@ func waitStore(t *testing.T, ctx context.Context, s *state.Store, what string, c
 	}
 }
 
+// startRegistered starts an agent with cfg and waits until it registered;
+// it is closed when the test ends.
+func startRegistered(t *testing.T, ctx context.Context, cfg AgentConfig) *Agent {
+	t.Helper()
+	a, err := StartAgent(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	select {
+	case <-a.Registered():
+	case <-a.Done():
+		t.Fatalf("agent stopped: %v", a.Err())
+	case <-ctx.Done():
+		t.Fatal("agent never registered")
+	}
+	return a
+}
+
 // An agent in this process joins a dev cluster over its TCP agent port,
 // runs the tasks placed on it, follows the routes, and leaves no
 // goroutine behind when both close.
@@ -66,19 +85,8 @@ func TestAgentJoinsDevOverTCP(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(tok)) != d.JoinToken() {
 		t.Fatalf("join token file %q (%v), want %q", tok, err, d.JoinToken())
 	}
-	a, err := StartAgent(ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2",
+	a := startRegistered(t, ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2",
 		Hostname: "worker-1", Labels: map[string]string{"zone": "b"}, Logger: quiet, Ingress: IngressConfig{Addr: "127.0.0.2:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	select {
-	case <-a.Registered():
-	case <-a.Done():
-		t.Fatalf("agent stopped: %v", a.Err())
-	case <-ctx.Done():
-		t.Fatal("agent never registered")
-	}
 	n := d.Manager().Store().Read().Node(a.NodeID())
 	if n == nil || n.Spec.Role != api.RoleWorker || n.Description.Hostname != "worker-1" || n.Description.EngineLabels["zone"] != "b" || n.Status.Addr != "127.0.0.2" {
 		t.Fatalf("agent's node %+v", n)

@@ -52,6 +52,9 @@ type DevConfig struct {
 	// DrainDelay is how long a task that publishes ports stays up after it
 	// leaves the ingress pool, before its stop signal.
 	DrainDelay time.Duration
+	// UnreachableGrace is how long a running task may miss a published
+	// port before it is failed (agent.DefaultUnreachableGrace if 0).
+	UnreachableGrace time.Duration
 	// IngressAccessLog logs every request the ingress serves.
 	IngressAccessLog bool
 	// IngressRequireEnable routes only services labelled
@@ -65,6 +68,10 @@ type DevConfig struct {
 	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
 	// request paths hold %2F and %5C (IngressConfig).
 	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
+	// IngressTLSAddr and IngressCertificates run the ingress's websecure
+	// entry point (IngressConfig.TLSAddr).
+	IngressTLSAddr      string
+	IngressCertificates []tls.Certificate
 	// Publish runs the routing mesh when its Addr is set: the node
 	// listens on every port services publish in ingress mode.
 	Publish PublishConfig
@@ -269,6 +276,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
+		d.reserve(d.ingress.tlsAddr)
 	}
 	if cfg.Publish.Addr != "" {
 		if d.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
@@ -277,8 +285,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	d.followCluster(runCtx)
 	var networks agent.Networker
+	// Networking comes with the docker runtime: a node started with
+	// --docker=false (the tests' many dev clusters) leaves the kernel
+	// alone, so that one node's Prune never meets another's plumbing, and
+	// its tasks on their runtime's own networking, as before.
+	var netOff string
 	if cfg.Docker {
-		if d.net = openNetworking(addr, log.With("component", "network")); d.net != nil {
+		if d.net, netOff = openNetworking(addr, false, log.With("component", "network")); d.net != nil {
 			networks = d.net
 			d.wg.Add(1)
 			go func() {
@@ -289,14 +302,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	d.link = &managerLink{d: d}
 	ag := agent.New(agent.Config{
-		NodeID:     d.nodeID,
-		Addr:       addr,
-		Role:       api.RoleManager,
-		Runtimes:   d.rts.list(),
-		Manager:    d.link,
-		Logger:     log.With("component", "agent"),
-		DrainDelay: cfg.DrainDelay,
-		Networks:   networks,
+		NodeID:      d.nodeID,
+		Addr:        addr,
+		Role:        api.RoleManager,
+		Runtimes:    d.rts.list(),
+		Manager:     d.link,
+		Logger:      log.With("component", "agent"),
+		DrainDelay:  cfg.DrainDelay,
+		Networks:    networks,
+		NetworksOff: netOff,
+
+		UnreachableGrace: cfg.UnreachableGrace,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,15 +36,23 @@ type IngressConfig struct {
 	// %2F and %5C, which are otherwise answered 400
 	// (ingress.Options).
 	AllowEncodedSlash, AllowEncodedBackslash bool
+	// TLSAddr, when set, is where the websecure entry point listens:
+	// HTTPS (HTTP/1.1 and HTTP/2, TLS 1.2 and up) with Certificates, the
+	// one for each connection chosen by SNI. Routers with tls=true are
+	// served there and only there.
+	TLSAddr      string
+	Certificates []tls.Certificate
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
 // Traefik labels to their healthy running tasks, on whatever node they
 // run. Whoever starts it keeps its table current.
 type nodeIngress struct {
-	addr  string
-	table *ingress.Table
-	stop  func(context.Context) error
+	addr string
+	// tlsAddr is the websecure entry point's address, empty without one.
+	tlsAddr string
+	table   *ingress.Table
+	stop    func(context.Context) error
 }
 
 // startIngress listens on cfg.Addr at once, so that a taken port fails
@@ -54,44 +63,73 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("ingress: negative connection limit (%d) or idle timeout (%s)", cfg.MaxConns, cfg.IdleTimeout)
 	}
+	if cfg.TLSAddr != "" && len(cfg.Certificates) == 0 {
+		return nil, errors.New("ingress: a TLS entry point needs certificates (--ingress-cert)")
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
 	}
+	var tlsLn net.Listener
+	if cfg.TLSAddr != "" {
+		if tlsLn, err = net.Listen("tcp", cfg.TLSAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress-tls address)", cfg.TLSAddr, err)
+		}
+	}
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
-	opts := ingress.Options{EntryPoint: "web", ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
+	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
 		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
-	proxy := ingress.NewProxy(table, opts)
 	quit := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// Serve closes ln, unless the proxy was shut down before it began.
-		defer ln.Close()
-		if ready != nil {
-			select {
-			case <-ready:
-			case <-quit:
-				return
+	// serve runs one entry point from when ready closes until stop.
+	serve := func(ln net.Listener, run func(net.Listener) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Serve closes ln, unless the proxy was shut down before it began.
+			defer ln.Close()
+			if ready != nil {
+				select {
+				case <-ready:
+				case <-quit:
+					return
+				}
 			}
-		}
-		if err := proxy.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("ingress stopped", "err", err)
-		}
-	}()
+			if err := run(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("ingress stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	opts.EntryPoint = ingress.EntryPointWeb
+	proxy := ingress.NewProxy(table, opts)
+	serve(ln, proxy.Serve)
+	in := &nodeIngress{addr: ln.Addr().String(), table: table}
+	proxies := []*ingress.Proxy{proxy}
+	if tlsLn != nil {
+		opts.EntryPoint = ingress.EntryPointWebSecure
+		secure := ingress.NewProxy(table, opts)
+		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12}
+		serve(tlsLn, func(l net.Listener) error { return secure.ServeTLS(l, tlsCfg) })
+		in.tlsAddr = tlsLn.Addr().String()
+		proxies = append(proxies, secure)
+	}
 	var once sync.Once
-	return &nodeIngress{addr: ln.Addr().String(), table: table, stop: func(ctx context.Context) error {
+	in.stop = func(ctx context.Context) error {
 		once.Do(func() { close(quit) })
-		err := proxy.Shutdown(ctx)
+		var errs []error
+		for _, p := range proxies {
+			errs = append(errs, p.Shutdown(ctx))
+		}
 		table.Close()
-		return err
-	}}, nil
+		return errors.Join(errs...)
+	}
+	return in, nil
 }
 
 // startIngress serves the manager node's ingress; followCluster feeds
@@ -100,7 +138,8 @@ func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout,
-		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash}, nil, &d.wg, log)
+		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
+		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}
@@ -157,6 +196,15 @@ func (d *Dev) IngressAddr() string {
 		return ""
 	}
 	return d.ingress.addr
+}
+
+// IngressTLSAddr is the address of the ingress's websecure entry point,
+// empty without one.
+func (d *Dev) IngressTLSAddr() string {
+	if d.ingress == nil {
+		return ""
+	}
+	return d.ingress.tlsAddr
 }
 
 // Ingress is the routing table, for its statistics; nil without an

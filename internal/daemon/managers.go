@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +70,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
-	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, d.api)))
+	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
 }
@@ -141,7 +140,7 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 // Raft at the address it names, on the leader; a follower forwards it.
 func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	if !d.mgr.IsLeader() {
-		d.forward(w, r, r.URL.Path)
+		d.forward(w, r, r.URL.Path, http.HandlerFunc(d.serveAddMember))
 		return
 	}
 	var req addMemberRequest
@@ -160,116 +159,6 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// apiHandler serves the API on this manager: reads here (they may be a
-// little stale on a follower), writes on the leader, forwarded to it.
-func (d *Dev) apiHandler(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || d.stream == nil || d.mgr.IsLeader() {
-			h.ServeHTTP(w, r)
-			return
-		}
-		d.forward(w, r, pathAPI+r.URL.Path)
-	})
-}
-
-// leaderWait bounds the wait for a leader before a write is refused
-// with "no quorum": an election takes about a second with Raft's
-// default timeouts.
-var leaderWait = 5 * time.Second
-
-// maxForwardBody bounds the body of a forwarded write: the API's own
-// limit (a larger body is refused there anyway).
-const maxForwardBody = 4 << 20
-
-// forward sends r to the leader's cluster port at path, over mutual TLS
-// with this manager's certificate, and copies its answer back. While no
-// leader is known, or the one known cannot be dialled (nothing was sent,
-// so trying again cannot write twice), it waits for the next leader, up
-// to leaderWait; then it answers "no quorum".
-func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxForwardBody+1))
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "read the request: "+err.Error())
-		return
-	}
-	if len(body) > maxForwardBody {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxForwardBody))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), leaderWait)
-	defer cancel()
-	c := &http.Client{Transport: d.peerTransport()}
-	for {
-		changed := d.mgr.Raft().LeaderChanged()
-		addr, err := d.mgr.Raft().WaitLeaderAddr(ctx)
-		if err == nil && addr == d.agentAddr {
-			err = fmt.Errorf("%w (this manager lost its leadership)", cluster.ErrNoQuorum)
-		}
-		if err != nil {
-			writeJSONError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, "https://"+addr+path, bytes.NewReader(body))
-		if err != nil {
-			writeJSONError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		req.URL.RawQuery = r.URL.RawQuery
-		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
-		resp, err := c.Do(req)
-		if err == nil {
-			defer resp.Body.Close()
-			for k, v := range resp.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = io.Copy(w, resp.Body)
-			return
-		}
-		var op *net.OpError
-		if !errors.As(err, &op) || op.Op != "dial" {
-			// The request may have reached the leader: only the
-			// client may try it again.
-			writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("forward to the leader at %s: %v (the write may or may not have happened)", addr, err))
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (the leader at %s does not answer: %v)", cluster.ErrNoQuorum, addr, err))
-			return
-		}
-	}
-}
-
-// peerTransport is the HTTP transport of this manager's calls to other
-// managers: its current certificate, and only managers of the cluster.
-func (d *Dev) peerTransport() http.RoundTripper {
-	d.peerOnce.Do(func() {
-		d.peers = &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSClientConfig:     d.peerTLS(),
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     30 * time.Second,
-			// A stuck leader must not hold a write forever.
-			ResponseHeaderTimeout: 30 * time.Second,
-		}
-	})
-	return d.peers
-}
-
-func (d *Dev) peerTLS() *tls.Config {
-	id, _ := d.self.Identity()
-	conf := ca.ClientConfig(id)
-	conf.Certificates = nil
-	conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		id, _ := d.self.Identity()
-		return &id.Cert, nil
-	}
-	return conf
 }
 
 // joinManager joins the cluster of the manager at addr with a manager
@@ -396,29 +285,8 @@ func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, api.Error{Message: msg})
 }
 
-func writePrivate(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// writePrivate replaces the file at path with data, mode 0600.
+func writePrivate(path string, data []byte) error { return ca.WriteFile0600(path, data) }
 
 // managerLink is the agent.Manager of a manager's own agent: the local
 // dispatcher while this manager leads, the leader's agent link (with

@@ -19,7 +19,11 @@ import (
 // out of range nor one the manager itself listens on. The host port
 // itself is the node's to pick (the process runtime asks the kernel for a
 // free one, Docker picks one), except a container's port published in
-// host mode, which must be the published port.
+// host mode, which must be the published port. A task in a network
+// namespace of its own (a process task on networks) may also be claimed
+// on one of its own overlay addresses, which the managers allocated, on
+// its target port: that is where it listens, and where the node reaches
+// it.
 
 // Reserve records addresses the manager listens on (its agent port, its
 // ingress): no task endpoint may point at them, or every ingress would
@@ -34,9 +38,13 @@ func (d *Dispatcher) Reserve(addrs ...netip.AddrPort) {
 
 // vetEndpoints returns the endpoints of eps that a task t's node, at
 // address nodeAddr, may claim, and why the others were refused (nil when
-// none was). It returns nil rather than an empty list, so that the task
-// keeps the endpoints it had.
+// none was). When every endpoint is refused it returns nil rather than an
+// empty list, so that the task keeps the endpoints it had; an empty eps
+// (the task lost them all) is returned as it is, and clears them.
 func (d *Dispatcher) vetEndpoints(t *api.Task, nodeAddr string, eps []api.TaskEndpoint) ([]api.TaskEndpoint, error) {
+	if len(eps) == 0 {
+		return []api.TaskEndpoint{}, nil
+	}
 	// Each published target port may be claimed once per port config.
 	left := map[string]int{}
 	published := map[string]uint32{}
@@ -56,7 +64,12 @@ func (d *Dispatcher) vetEndpoints(t *api.Task, nodeAddr string, eps []api.TaskEn
 	var errs []error
 	for _, ep := range eps {
 		k := portKey(ep.TargetPort, ep.Protocol)
-		err := d.vetEndpoint(nodeAddr, ep, left[k] > 0, published[k])
+		var err error
+		if host, p, splitErr := net.SplitHostPort(ep.Addr); splitErr == nil && isTaskAddr(t, host) {
+			err = vetOverlayEndpoint(ep, p, left[k] > 0)
+		} else {
+			err = d.vetEndpoint(nodeAddr, ep, left[k] > 0, published[k])
+		}
 		if err != nil {
 			// A few reasons tell what is wrong; the log needs no more.
 			if len(errs) < 3 {
@@ -101,6 +114,36 @@ func (d *Dispatcher) vetEndpoint(nodeAddr string, ep api.TaskEndpoint, allowed b
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && d.isReserved(netip.AddrPortFrom(ip.Unmap(), uint16(port))) {
 		return errors.New("a port the manager listens on")
+	}
+	return nil
+}
+
+// isTaskAddr reports whether host is one of the task's addresses on its
+// networks.
+func isTaskAddr(t *api.Task, host string) bool {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Zone() != "" {
+		return false
+	}
+	for _, na := range t.NetworksAttachments {
+		for _, a := range na.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil && p.Addr() == ip.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// vetOverlayEndpoint checks an endpoint on the task's own overlay
+// address: only its target port, as the task listens on it in its own
+// namespace.
+func vetOverlayEndpoint(ep api.TaskEndpoint, port string, allowed bool) error {
+	if !allowed {
+		return errors.New("the task's spec publishes no such target port")
+	}
+	if port != strconv.FormatUint(uint64(ep.TargetPort), 10) {
+		return errors.New("on the task's own address, only its target port")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -145,5 +146,5 @@ func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport) error {
 func unchanged(t *api.Task, rep *api.TaskReport) bool {
 	a, b := t.Status, rep.Status
 	a.Timestamp, b.Timestamp, a.AgentTimestamp, b.AgentTimestamp = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || reflect.DeepEqual(rep.Endpoints, t.Endpoints))
+	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || slices.Equal(rep.Endpoints, t.Endpoints))
 }

@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -382,5 +383,87 @@ func TestReportStatusTimeIsTheLeadersNotTheAgents(t *testing.T) {
 		if since, ok := tk.RunningSince(); !ok || !since.Equal(st.Timestamp) {
 			t.Errorf("agent clock %v: running since %v, want the leader's time %v", skew, since, st.Timestamp)
 		}
+	}
+}
+
+// A task in a namespace of its own may be reached on its own overlay
+// address, on its target port only; not on an address of its network
+// that is not its own.
+func TestReportEndpointOnTheTasksOwnOverlayAddress(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net-a", Spec: api.NetworkSpec{Name: "appnet",
+		IPAM: &api.IPAM{Config: []api.IPAMConfig{{Subnet: "10.9.1.0/24"}}}}}})
+	for i, c := range []struct {
+		name string
+		addr func(own string) string
+		kept bool
+	}{
+		{"its address, target port", func(own string) string { return own + ":80" }, true},
+		{"its address, another port", func(own string) string { return own + ":31000" }, false},
+		{"another address of its network", func(string) string { return "10.9.1.200:80" }, false},
+	} {
+		id := fmt.Sprintf("o%d", i)
+		tk := webTask(id, "n1")
+		tk.Spec.Networks = []api.NetworkAttachment{{Target: "appnet"}}
+		e.must(createTask(tk), assign(id, "n1"))
+		own := strings.SplitN(e.task(id).NetworksAttachments[0].Addresses[0], "/", 2)[0]
+		ep := api.TaskEndpoint{TargetPort: 80, Protocol: "tcp", Addr: c.addr(own)}
+		if err := s.Report(testCtx(t), []api.TaskReport{{TaskID: id, Status: api.TaskStatus{State: api.TaskStateRunning, Message: "started"}, Endpoints: []api.TaskEndpoint{ep}}}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := e.task(id).Endpoints; (len(got) == 1 && got[0] == ep) != c.kept {
+			t.Errorf("%s: endpoints %+v after reporting %s, want kept %v", c.name, got, ep.Addr, c.kept)
+		}
+	}
+}
+
+// A report's empty endpoint list says the task lost them all (a container
+// disconnected from its network): the task's are cleared, so that no
+// ingress sends it traffic, and stay cleared across the wire and the Raft
+// log. A report without endpoints (null) leaves them as they are.
+func TestReportEmptyEndpointsClearThem(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	e.must(createTask(webTask("moved", "n1")), assign("moved", "n1"))
+	running := api.TaskStatus{State: api.TaskStateRunning, Message: "started"}
+	eps := []api.TaskEndpoint{{TargetPort: 80, Protocol: "tcp", Addr: "10.0.0.1:31000"}}
+	report := func(eps []api.TaskEndpoint) {
+		t.Helper()
+		// Through JSON, as the agent link and the Raft log carry it.
+		b, err := json.Marshal([]api.TaskReport{{TaskID: "moved", Status: running, Endpoints: eps}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reps []api.TaskReport
+		if err := json.Unmarshal(b, &reps); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Report(testCtx(t), reps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(eps)
+	if got := e.task("moved").Endpoints; !reflect.DeepEqual(got, eps) {
+		t.Fatalf("endpoints %+v, want %+v", got, eps)
+	}
+	report(nil)
+	if got := e.task("moved").Endpoints; !reflect.DeepEqual(got, eps) {
+		t.Fatalf("a report without endpoints changed them to %+v", got)
+	}
+	report([]api.TaskEndpoint{})
+	if got := e.task("moved").Endpoints; len(got) != 0 {
+		t.Fatalf("endpoints %+v after a report that they are gone", got)
+	}
+	cmd, err := state.EncodeCommand(&state.Command{Ops: []state.Op{{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: "moved", Endpoints: []api.TaskEndpoint{}}}}})
+	if err != nil || !strings.Contains(string(cmd), `"Endpoints":[]`) {
+		t.Errorf("the Raft command %s (%v) lost the empty endpoint list", cmd, err)
+	}
+	moved := []api.TaskEndpoint{{TargetPort: 80, Protocol: "tcp", Addr: "10.0.0.1:31007"}}
+	report(moved)
+	if got := e.task("moved").Endpoints; !reflect.DeepEqual(got, moved) {
+		t.Fatalf("endpoints %+v, want %+v", got, moved)
 	}
 }

@@ -198,6 +198,9 @@ func stickyCookie(s *StickyCookie, b *backend) *http.Cookie {
 		HttpOnly: s.HTTPOnly,
 		SameSite: s.SameSite,
 		MaxAge:   s.MaxAge,
+		Domain:   s.Domain,
+
+		Partitioned: s.Partitioned,
 	}
 }
 

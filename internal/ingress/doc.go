@@ -6,10 +6,16 @@
 //
 // The parts, in the order a request meets them:
 //
-//   - labels.go, labelparse.go: ParseLabels and ValidateLabels turn
-//     traefik.* labels into routers and load-balanced Traefik services
-//     (ServiceRoutes), with Traefik's defaults and errors that name the
-//     label.
+//   - labels.go, labelparse.go, labelmw.go, labelv1.go: ParseLabels and
+//     ValidateLabels turn traefik.* labels into routers, their
+//     middlewares and load-balanced Traefik services (ServiceRoutes),
+//     with Traefik's defaults and errors that name the label; labels
+//     the ingress cannot honour, Traefik v1's among them (with their v3
+//     form), are errors, and the routers of a service that has them are
+//     refused (Router.Refused). docs/ingress.md lists every label.
+//   - middleware/: the Traefik middlewares (basicauth, stripprefix,
+//     headers, ratelimit, …), one file each, built once per service
+//     spec and applied in the router's order on the net/http path.
 //   - path.go: the request path rule both request paths apply before
 //     routing, so that the path the rules match is the path the backend
 //     receives (below).
@@ -23,8 +29,9 @@
 //     fast path that Serve runs (below): its accept loop and connections,
 //     request-head parser, forwarder, and per-backend pools of raw
 //     keep-alive connections.
-//   - proxy.go: Proxy, the http.Handler of the net/http path (ServeTLS,
-//     and whatever the fast path hands over); forward.go: that path's
+//   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
+//     (ServeTLS, and whatever the fast path hands over): refused routers
+//     answer 503, middlewares run, then forwardRoute; forward.go: that path's
 //     per-attempt backend choice and the retry policy both paths follow.
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
@@ -76,7 +83,7 @@
 //     substrings; the routing rules read it through rules.Request;
 //   - picks a backend as before (sticky cookie, least-outstanding pick,
 //     in-flight accounting) and writes the rewritten head to a pooled raw
-//     connection: X-Forwarded-* and Host exactly as setForwarded and
+//     connection: X-Forwarded-* and Host exactly as forwardedHeaders and
 //     passhostheader, hop-by-hop headers (and those named in Connection)
 //     removed, the body framed as net/http's transport frames it;
 //   - streams the body (Content-Length, or chunked with the chunk lines
@@ -96,7 +103,8 @@
 // net/http server running Proxy.ServeHTTP (through a listener fed by a
 // channel), which keeps the connection from then on. Handed over: any
 // protocol but HTTP/1.1 (HTTP/1.0, the HTTP/2 preface for h2c, a TLS
-// handshake on the plain port), targets not in origin form (absolute
+// handshake on the plain port), a request whose router has middlewares
+// (decided after routing, before anything is answered), targets not in origin form (absolute
 // form, "*", CONNECT), Upgrade (WebSocket, h2c), Expect (100-continue),
 // a missing or repeated Host, unusual framing (repeated Content-Length,
 // Content-Length with Transfer-Encoding, a coding other than chunked)
@@ -164,11 +172,29 @@
 //   - No default rule and no port detection: a router needs a rule, a
 //     Traefik service needs server.port, and a service with no routers is
 //     not routed (Traefik's defaultRule would route Host(`name`)).
-//   - Unknown options under traefik.http.* are errors, as Traefik's label
-//     decoder refuses them; options Traefik has that shoal does not act on
-//     (middlewares, TLS, weights, …) are accepted and listed in
-//     ServiceRoutes.Ignored. An invalid sameSite is an error (Traefik
-//     silently omits the attribute).
+//   - Fail closed. Unknown options under traefik.http.* are errors, as
+//     Traefik's label decoder refuses them, and so are options Traefik
+//     has that shoal cannot honour (TLS, TCP/UDP routers, unimplemented
+//     middlewares, servers transports, some health-check options, v1
+//     labels): a deploy refuses them, and a running service that has
+//     them (another client, an older version) gets every router it
+//     could read answering 503 with the labels named. Only labels whose
+//     effect the ingress already has, or that cannot apply (weights,
+//     strategy, traefik.docker.network, constraint labels), are accepted
+//     without effect and listed in ServiceRoutes.Ignored, with why: the
+//     stack plan warns of them and the table logs them. An invalid
+//     sameSite is an error (Traefik silently omits the attribute).
+//   - Entry points, as Traefik's: web (Serve) and websecure (ServeTLS,
+//     the certificate chosen by SNI). A router with tls=true (or any
+//     tls.* option) takes only requests that came over TLS, the others
+//     only plain ones; the fast path, plain only, never matches a TLS
+//     router. ACME and TLS options are refused.
+//   - Middlewares are scoped to their service as routers are; they run
+//     after the X-Forwarded-* headers are set (as behind Traefik's entry
+//     point), so they see and may override them; the peer is appended to
+//     X-Forwarded-For after them, as Traefik's proxy does, so that
+//     ipStrategy.depth counts the same hops. Their state (rate limits,
+//     requests in flight) lives as long as the service's spec.
 //   - Balancing is least-outstanding-requests with a round-robin
 //     tie-break; see pool.pick for the measurement against SWRR.
 //   - Retries: see forwarder. In short, any request is retried on another

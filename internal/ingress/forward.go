@@ -32,6 +32,13 @@ type reqState struct {
 	status int
 	// retries counts attempts after the first.
 	retries int
+	// forwarded is set when the X-Forwarded-* headers were set on the
+	// incoming request, before its middlewares (which may change them).
+	forwarded bool
+	// maxAttempts and retryInterval, when set by a retry middleware,
+	// replace Options.MaxAttempts and wait between attempts (doubling).
+	maxAttempts   int
+	retryInterval time.Duration
 
 	// Attempt flags, set from httptrace hooks (which may run on transport
 	// goroutines).
@@ -61,6 +68,8 @@ func putState(st *reqState) {
 	st.triedBuf = [4]*backend{}
 	st.tried = nil
 	st.status, st.retries = 0, 0
+	st.forwarded = false
+	st.maxAttempts, st.retryInterval = 0, 0
 	statePool.Put(st)
 }
 
@@ -114,9 +123,14 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	if out.Body != nil && out.Body != http.NoBody {
 		body = &sharedBody{rc: out.Body}
 	}
+	maxAttempts := f.maxAttempts
+	if st.maxAttempts > 0 {
+		maxAttempts = st.maxAttempts
+	}
+	wait := st.retryInterval
 	var lastErr error
 	for {
-		b := st.pool.next(st.tried, st.preferred, f.maxAttempts)
+		b := st.pool.next(st.tried, st.preferred, maxAttempts)
 		if b == nil {
 			if lastErr != nil {
 				return nil, lastErr
@@ -157,6 +171,24 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !f.retryable(st, req, b, err) {
 			return nil, err
 		}
+		if wait > 0 && len(st.tried) < maxAttempts {
+			if !sleepCtx(out.Context(), wait) {
+				return nil, err
+			}
+			wait *= 2
+		}
+	}
+}
+
+// sleepCtx waits d unless ctx ends first; false when it did.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

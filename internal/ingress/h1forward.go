@@ -264,7 +264,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 // buildOut writes the outbound request head into c.out: the request
 // line, Host (the client's, or the backend's address without
 // passHostHeader), the client's headers less the hop-by-hop ones and the
-// forwarding headers, then the X-Forwarded-* set as setForwarded does,
+// forwarding headers, then the X-Forwarded-* set as forwardedHeaders does,
 // and the body's framing as net/http's transport would write it.
 func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	r := &c.req
@@ -310,7 +310,7 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	if r.teTrailers {
 		o = append(o, "Te: trailers\r\n"...)
 	}
-	// X-Forwarded-*: as setForwarded, for a cleartext HTTP/1.1 request
+	// X-Forwarded-*: as forwardedHeaders, for a cleartext HTTP/1.1 request
 	// (no TLS, no upgrade).
 	trusted := c.trusted
 	o = append(o, "X-Forwarded-For: "...)

@@ -66,6 +66,8 @@ type fconn struct {
 	closeAfter bool
 	first      bool
 	copyDone   chan copyResult
+	// handedOff is set when handle gave the connection to net/http.
+	handedOff bool
 }
 
 var (
@@ -321,6 +323,7 @@ func (c *fconn) serve() {
 			return
 		}
 		if !c.handle() {
+			handedOff = c.handedOff
 			return
 		}
 		if cap(c.head) > 64<<10 {
@@ -404,6 +407,21 @@ func (c *fconn) handle() bool {
 		c.accessLog(nil, nil, 0, http.StatusNotFound, 0, start)
 		return c.flushEnd()
 	}
+	switch {
+	case rt.refused != "":
+		c.finishUnread()
+		c.writeError(http.StatusServiceUnavailable, rt.refused)
+		rt.stats.codes.add(http.StatusServiceUnavailable)
+		rt.stats.latency.observe(time.Since(start))
+		c.accessLog(rt, nil, 0, http.StatusServiceUnavailable, 0, start)
+		return c.flushEnd()
+	case rt.handler != nil:
+		// Middlewares run on the net/http path: the request, still
+		// unanswered and its body unread, is handed over with its
+		// connection (the next requests on it stay there too).
+		c.handedOff = c.handoff(c.head)
+		return false
+	}
 	pl := rt.pool
 	var status int
 	var chosen *backend
@@ -468,7 +486,9 @@ func (c *fconn) finishUnread() {
 // matchHead is match for the fast path's requests.
 func (p *Proxy) matchHead(r *reqHead) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		// The fast path is plain HTTP: TLS routers never match here.
+		if rt.refused == "" && (rt.rule.TLS ||
+			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}
 		if rt.rule.Rule.MatchRequest(r) {
@@ -533,7 +553,7 @@ func (c *fconn) accessLog(rt *route, chosen *backend, retries, status int, bytes
 		slog.Duration("duration", time.Since(start)),
 	}
 	if rt != nil {
-		attrs = append(attrs, slog.String("router", rt.key), slog.String("service", rt.pool.service+"/"+rt.pool.name))
+		attrs = append(attrs, slog.String("router", rt.key), slog.String("service", rt.service+"/"+rt.rule.Service))
 	}
 	if chosen != nil {
 		attrs = append(attrs, slog.String("task", chosen.taskID), slog.String("backend", chosen.addr))

@@ -15,12 +15,14 @@ import (
 // labelParser collects traefik.* labels, then builds ServiceRoutes from
 // them with Traefik's defaults, recording every problem.
 type labelParser struct {
-	out      *ServiceRoutes
-	routers  map[string]*routerLabels // by lower-cased name
-	services map[string]*serviceLabels
-	rOrder   []string
-	sOrder   []string
-	errs     []error
+	out         *ServiceRoutes
+	routers     map[string]*routerLabels // by lower-cased name
+	services    map[string]*serviceLabels
+	middlewares map[string]*middlewareLabels
+	rOrder      []string
+	sOrder      []string
+	mOrder      []string
+	errs        []error
 }
 
 type routerLabels struct {
@@ -32,6 +34,12 @@ type routerLabels struct {
 	service     string
 	svcLabel    string
 	entryPoints []string
+	middlewares []string
+	mwLabel     string
+	// tls is the tls label; tlsOpts is set by any tls.* option, which
+	// makes the router a TLS one as in Traefik.
+	tls     *bool
+	tlsOpts bool
 }
 
 type serviceLabels struct {
@@ -51,7 +59,9 @@ func (p *labelParser) fail(label, format string, args ...any) {
 	p.errs = append(p.errs, &LabelError{Label: label, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (p *labelParser) ignore(label string) { p.out.Ignored = append(p.out.Ignored, label) }
+func (p *labelParser) ignore(label, reason string) {
+	p.out.Ignored = append(p.out.Ignored, IgnoredLabel{Label: label, Reason: reason})
+}
 
 // label dispatches one traefik.* label.
 func (p *labelParser) label(key, value string) {
@@ -74,11 +84,27 @@ func (p *labelParser) label(key, value string) {
 		p.out.Enable = &b
 	case lseg[1] == "http":
 		p.httpLabel(key, seg, lseg, value)
+	case lseg[1] == "tcp" || lseg[1] == "udp":
+		p.fail(key, "%s routers are not supported by shoal's ingress; publish the port instead (ports: with mode ingress)", strings.ToUpper(lseg[1]))
+	case lseg[1] == "tls":
+		p.fail(key, "TLS options, stores and certificates are not supported: the nodes' certificates come from --ingress-cert, and TLS is 1.2 and up with Go's defaults")
+	case lseg[1] == "docker" || lseg[1] == "swarm":
+		switch strings.Join(lseg[2:], ".") {
+		case "network":
+			p.ignore(key, "the ingress reaches tasks on the cluster network")
+		case "lbswarm":
+			p.ignore(key, "the ingress balances over the service's tasks itself")
+		default:
+			p.fail(key, "unknown option")
+		}
 	default:
-		// traefik.tcp.*, traefik.udp.*, traefik.tls.*, traefik.docker.*,
-		// traefik.swarm.* and labels that Traefik's own constraints read
-		// (traefik.constraint-label=…): not HTTP routing.
-		p.ignore(key)
+		if hint, ok := v1Label(lseg); ok {
+			p.fail(key, "%s", v1Message(hint))
+			return
+		}
+		// Labels Traefik's own constraints read (traefik.constraint-label
+		// =…) and others Traefik does not interpret.
+		p.ignore(key, "not a Traefik option: shoal's ingress has no constraints and routes every service with routers")
 	}
 }
 
@@ -88,8 +114,11 @@ func (p *labelParser) httpLabel(key string, seg, lseg []string, value string) {
 		return
 	}
 	switch lseg[2] {
-	case "middlewares", "serverstransports":
-		p.ignore(key)
+	case "middlewares":
+		p.middlewareLabel(key, seg, lseg, value)
+		return
+	case "serverstransports":
+		p.fail(key, "servers transports are not supported: connections to https backends are verified against the node's roots")
 		return
 	case "routers", "services":
 	default:
@@ -144,47 +173,61 @@ func (p *labelParser) routerLabel(key string, r *routerLabels, field, value stri
 	case "service":
 		r.service, r.svcLabel = value, key
 	case "entrypoints":
-		r.entryPoints = nil
-		for _, ep := range strings.Split(value, ",") {
-			if ep = strings.TrimSpace(ep); ep != "" {
-				r.entryPoints = append(r.entryPoints, ep)
+		r.entryPoints = splitList(value)
+		for _, ep := range r.entryPoints {
+			if !strings.EqualFold(ep, EntryPointWeb) && !strings.EqualFold(ep, EntryPointWebSecure) {
+				p.fail(key, "entry point %s does not exist: the ingress has web (HTTP) and websecure (HTTPS, with --ingress-tls); a router without entrypoints takes both", ep)
 			}
 		}
 	case "rulesyntax":
 		if !strings.EqualFold(value, "v3") {
 			p.fail(key, "rule syntax %q is not supported; shoal reads Traefik v3 rules", value)
 		}
-	case "middlewares", "tls":
-		p.ignore(key)
-	default:
-		if strings.HasPrefix(field, "tls.") || strings.HasPrefix(field, "observability.") {
-			p.ignore(key)
+	case "middlewares":
+		r.middlewares, r.mwLabel = splitList(value), key
+	case "tls":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			p.fail(key, "%q is not true or false", value)
 			return
 		}
-		p.fail(key, "unknown router option %q", field)
+		r.tls = &b
+	default:
+		switch {
+		case strings.HasPrefix(field, "tls."):
+			p.routerTLSLabel(key, r, field[len("tls."):], value)
+		case strings.HasPrefix(field, "observability."):
+			p.ignore(key, "the ingress logs and counts every router")
+		default:
+			p.fail(key, "unknown router option %q", field)
+		}
 	}
 }
 
 // ignoredLB are load-balancer options Traefik has that shoal accepts
-// without acting on them.
-var ignoredLB = map[string]bool{
-	"sticky":                           true,
-	"sticky.cookie.domain":             true,
-	"sticky.cookie.partitioned":        true,
-	"server.weight":                    true,
-	"server.preservepath":              true,
-	"server.url":                       true,
-	"responseforwarding.flushinterval": true,
-	"serverstransport":                 true,
-	"strategy":                         true,
-	"healthcheck.scheme":               true,
-	"healthcheck.mode":                 true,
-	"healthcheck.method":               true,
-	"healthcheck.status":               true,
-	"healthcheck.port":                 true,
-	"healthcheck.hostname":             true,
-	"healthcheck.followredirects":      true,
-	"healthcheck.unhealthyinterval":    true,
+// without acting on them, since it behaves as they ask or they cannot
+// apply; why, for ServiceRoutes.Ignored.
+var ignoredLB = map[string]string{
+	"server.weight":                    "each task is one server, all of equal weight",
+	"server.preservepath":              "applies to server.url, which shoal's servers (the tasks) have none of",
+	"responseforwarding.flushinterval": "responses are flushed as the backend sends them",
+	"strategy":                         "the ingress balances by least outstanding requests",
+}
+
+// refusedLB are load-balancer options Traefik has that shoal cannot
+// honour: a service that sets them is refused.
+var refusedLB = map[string]string{
+	"sticky":                        "use sticky.cookie=true",
+	"server.url":                    "the servers are the service's tasks; shoal does not route to URLs",
+	"serverstransport":              "servers transports are not supported: connections to https backends are verified against the node's roots",
+	"healthcheck.scheme":            "not supported yet: checks use server.scheme",
+	"healthcheck.mode":              "not supported yet: checks are HTTP",
+	"healthcheck.method":            "not supported yet: checks are GET",
+	"healthcheck.status":            "not supported yet: a check passes on 2xx and 3xx",
+	"healthcheck.port":              "not supported yet: checks use server.port",
+	"healthcheck.hostname":          "not supported yet",
+	"healthcheck.followredirects":   "not supported yet: redirects are not followed (a 3xx passes)",
+	"healthcheck.unhealthyinterval": "not supported yet: the interval is the same for a failing task",
 }
 
 func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value string) {
@@ -248,16 +291,19 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 			return
 		}
 		cookie().Name = sanitizeCookieName(value)
-	case "sticky.cookie.secure", "sticky.cookie.httponly":
+	case "sticky.cookie.secure", "sticky.cookie.httponly", "sticky.cookie.partitioned":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			p.fail(key, "%q is not true or false", value)
 			return
 		}
-		if lb == "sticky.cookie.secure" {
+		switch lb {
+		case "sticky.cookie.secure":
 			cookie().Secure = b
-		} else {
+		case "sticky.cookie.httponly":
 			cookie().HTTPOnly = b
+		default:
+			cookie().Partitioned = b
 		}
 	case "sticky.cookie.samesite":
 		ss, ok := parseSameSite(value)
@@ -296,12 +342,25 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 		} else {
 			hc().Timeout = d
 		}
+	case "sticky.cookie.domain":
+		cookie().Domain = value
 	default:
-		if ignoredLB[lb] || strings.HasPrefix(lb, "healthcheck.headers.") || strings.HasPrefix(lb, "passivehealthcheck.") {
-			p.ignore(key)
+		if reason, ok := ignoredLB[lb]; ok {
+			p.ignore(key, reason)
 			return
 		}
-		p.fail(key, "unknown load-balancer option %q", lb)
+		if msg, ok := refusedLB[lb]; ok {
+			p.fail(key, "%s", msg)
+			return
+		}
+		switch {
+		case strings.HasPrefix(lb, "healthcheck.headers."):
+			p.fail(key, "not supported yet: checks send no extra headers")
+		case strings.HasPrefix(lb, "passivehealthcheck."):
+			p.fail(key, "passive health checks are not supported; a task a connection to fails is left out for 2s, and active checks (healthcheck.*) are")
+		default:
+			p.fail(key, "unknown load-balancer option %q", lb)
+		}
 	}
 }
 
@@ -336,6 +395,7 @@ func parseDuration(v string) (time.Duration, error) {
 // build turns the collected labels into routers and services, applying
 // Traefik's defaults.
 func (p *labelParser) build() {
+	p.buildMiddlewares()
 	for _, k := range p.sOrder {
 		s := p.services[k]
 		lb := LoadBalancer{
@@ -391,11 +451,11 @@ func (p *labelParser) build() {
 		if r.priority != nil {
 			rt.Priority = *r.priority
 		}
-		svc, ok := p.routerService(r)
-		if !ok {
-			continue
-		}
-		rt.Service = svc
+		// A router whose service or middlewares fail is still listed:
+		// ParseLabels marks it refused, and the table answers 503.
+		rt.Service, _ = p.routerService(r)
+		rt.Middleware, rt.Middlewares, _ = p.routerMiddleware(r)
+		rt.TLS = r.tlsOpts || (r.tls != nil && *r.tls)
 		p.out.Routers = append(p.out.Routers, rt)
 	}
 	sort.Slice(p.out.Routers, func(i, j int) bool { return p.out.Routers[i].Name < p.out.Routers[j].Name })

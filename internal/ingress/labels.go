@@ -2,11 +2,13 @@ package ingress
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 	"github.com/shoalproject/shoal/internal/ingress/rules"
 )
 
@@ -29,9 +31,16 @@ type ServiceRoutes struct {
 	Routers []Router
 	// Services are the Traefik services (load balancers), sorted by name.
 	Services []LoadBalancer
-	// Ignored lists labels Traefik knows that shoal's proxy accepts but
-	// does not act on (middlewares, TLS, TCP/UDP routers, …), sorted.
-	Ignored []string
+	// Ignored lists the labels shoal's ingress accepts without acting on
+	// them, since it already behaves as they ask or they cannot apply
+	// (traefik.docker.network, a load balancer's strategy, constraint
+	// labels), sorted by label. Labels it cannot honour are errors.
+	Ignored []IgnoredLabel
+}
+
+// IgnoredLabel is a label accepted without effect, and why.
+type IgnoredLabel struct {
+	Label, Reason string
 }
 
 // Exposed reports whether the service is routed: traefik.enable when set,
@@ -66,6 +75,21 @@ type Router struct {
 	// EntryPoints restricts the router to these entry points; empty means
 	// every entry point.
 	EntryPoints []string
+	// TLS routers take only HTTPS requests (tls=true, or any tls.*
+	// option); the others only plain HTTP ones, as in Traefik.
+	TLS bool
+	// Middlewares names the router's middlewares, in the order applied;
+	// Middleware applies them (nil without any).
+	Middlewares []string
+	Middleware  middleware.Middleware
+	// handler is Middleware applied to the table's forwarding.
+	handler http.Handler
+	// Refused, when set, is why the router is not served: its labels, or
+	// others of the service, ask for what the ingress cannot do. Such a
+	// router answers 503 with this message instead of serving traffic
+	// (a deploy refuses these labels; a service created otherwise, or
+	// by an older version, still fails closed).
+	Refused string
 }
 
 // LoadBalancer is one traefik.http.services.NAME.loadbalancer: where the
@@ -97,8 +121,10 @@ type StickyCookie struct {
 	// SameSite is 0 when not set: the cookie has no SameSite attribute.
 	SameSite http.SameSite
 	// MaxAge in seconds; 0 is a session cookie, negative deletes it.
-	MaxAge int
-	Path   string
+	MaxAge      int
+	Path        string
+	Domain      string
+	Partitioned bool
 }
 
 // HealthCheck is an active HTTP health check of every task.
@@ -140,9 +166,10 @@ func ValidateLabels(labels map[string]string) error {
 // port detection: every Traefik service needs loadbalancer.server.port.
 func ParseLabels(serviceName string, labels map[string]string) (*ServiceRoutes, error) {
 	p := labelParser{
-		out:      &ServiceRoutes{ServiceName: serviceName},
-		routers:  map[string]*routerLabels{},
-		services: map[string]*serviceLabels{},
+		out:         &ServiceRoutes{ServiceName: serviceName},
+		routers:     map[string]*routerLabels{},
+		services:    map[string]*serviceLabels{},
+		middlewares: map[string]*middlewareLabels{},
 	}
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
@@ -159,14 +186,37 @@ func ParseLabels(serviceName string, labels map[string]string) (*ServiceRoutes, 
 		return &ServiceRoutes{ServiceName: serviceName, Enable: p.out.Enable}, errors.Join(p.errs...)
 	}
 	p.build()
-	sort.Strings(p.out.Ignored)
+	sort.Slice(p.out.Ignored, func(i, j int) bool { return p.out.Ignored[i].Label < p.out.Ignored[j].Label })
 	sort.SliceStable(p.errs, func(i, j int) bool {
 		return labelOf(p.errs[i]) < labelOf(p.errs[j])
 	})
 	if len(p.errs) > 0 {
+		refused := refusedMessage(p.errs)
+		for i := range p.out.Routers {
+			p.out.Routers[i].Refused = refused
+		}
 		return p.out, errors.Join(p.errs...)
 	}
 	return p.out, nil
+}
+
+// refusedMessage is what a refused router answers: the first problems,
+// each naming its label.
+func refusedMessage(errs []error) string {
+	const most = 3
+	var b strings.Builder
+	b.WriteString("the ingress does not serve this router: ")
+	for i, e := range errs {
+		if i == most {
+			fmt.Fprintf(&b, "; and %d more", len(errs)-most)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
 }
 
 func labelOf(err error) string {

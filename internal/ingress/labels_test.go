@@ -49,7 +49,7 @@ func TestParseLabelsCaseInsensitiveKeys(t *testing.T) {
 		"Traefik.Enable=TRUE",
 		"TRAEFIK.HTTP.ROUTERS.Api.RULE=Host(`api.example.com`)",
 		"traefik.http.routers.api.Priority=7",
-		"traefik.http.routers.API.EntryPoints=web, websecure",
+		"traefik.http.routers.API.EntryPoints=Web, ",
 		"traefik.HTTP.Services.Backend.LoadBalancer.Server.Port=8080",
 		"traefik.http.services.backend.loadbalancer.Sticky.Cookie.Name=sid",
 		"traefik.http.services.BACKEND.loadbalancer.sticky.cookie.HTTPOnly=true",
@@ -72,7 +72,7 @@ func TestParseLabelsCaseInsensitiveKeys(t *testing.T) {
 	r := routes.Routers[0]
 	// The first spelling in sorted key order (byte order, so upper case
 	// first) names it: TRAEFIK.HTTP.ROUTERS.Api.RULE sorts before the rest.
-	if r.Name != "Api" || r.Priority != 7 || r.Service != "Backend" || !reflect.DeepEqual(r.EntryPoints, []string{"web", "websecure"}) {
+	if r.Name != "Api" || r.Priority != 7 || r.Service != "Backend" || !reflect.DeepEqual(r.EntryPoints, []string{"Web"}) {
 		t.Errorf("router = %+v", r)
 	}
 	if len(routes.Services) != 1 {
@@ -148,26 +148,33 @@ func TestParseLabelsDisabledIsNotChecked(t *testing.T) {
 func TestParseLabelsIgnored(t *testing.T) {
 	routes, err := ingress.ParseLabels("x", labels(
 		"traefik.http.routers.x.rule=Host(`x`)",
-		"traefik.http.routers.x.middlewares=auth",
-		"traefik.http.routers.x.tls.certresolver=le",
-		"traefik.http.middlewares.auth.basicauth.users=a:b",
+		"traefik.http.routers.x.observability.accesslogs=false",
+		"traefik.http.routers.x.tls=false",
 		"traefik.http.services.x.loadbalancer.server.port=80",
 		"traefik.http.services.x.loadbalancer.server.weight=2",
-		"traefik.tcp.routers.db.rule=HostSNI(`*`)",
+		"traefik.http.services.x.loadbalancer.strategy=p2c",
 		"traefik.docker.network=proxy",
+		"traefik.swarm.lbswarm=false",
 		"traefik.constraint-label=public",
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got []string
+	for _, ig := range routes.Ignored {
+		if ig.Reason == "" {
+			t.Errorf("%s ignored without a reason", ig.Label)
+		}
+		got = append(got, ig.Label)
+	}
 	want := []string{
 		"traefik.constraint-label", "traefik.docker.network",
-		"traefik.http.middlewares.auth.basicauth.users",
-		"traefik.http.routers.x.middlewares", "traefik.http.routers.x.tls.certresolver",
-		"traefik.http.services.x.loadbalancer.server.weight", "traefik.tcp.routers.db.rule",
+		"traefik.http.routers.x.observability.accesslogs",
+		"traefik.http.services.x.loadbalancer.server.weight", "traefik.http.services.x.loadbalancer.strategy",
+		"traefik.swarm.lbswarm",
 	}
-	if !reflect.DeepEqual(routes.Ignored, want) {
-		t.Errorf("Ignored = %q\nwant %q", routes.Ignored, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Ignored = %q\nwant %q", got, want)
 	}
 }
 

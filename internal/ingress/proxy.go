@@ -175,7 +175,8 @@ func (p *Proxy) Stats() Stats {
 	return s
 }
 
-// ServeHTTP routes and forwards one request.
+// ServeHTTP routes and forwards one request, through its router's
+// middlewares when it has any.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, closeConn: uncheckedFraming(r)}
@@ -192,24 +193,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
 		return
 	}
+	if rt.refused != "" {
+		http.Error(rec, rt.refused, http.StatusServiceUnavailable)
+		rt.stats.codes.add(http.StatusServiceUnavailable)
+		rt.stats.latency.observe(time.Since(start))
+		p.accessLog(r, rt, nil, http.StatusServiceUnavailable, rec.bytes, start)
+		return
+	}
 	pl := rt.pool
 	st := getState(pl)
 	defer putState(st)
-	switch {
-	case !pl.anyHealthy():
-		pl.stats.noBackend.Add(1)
-		p.noBackend(rec, pl)
-	case p.opts.MaxBodyBytes > 0 && r.ContentLength > p.opts.MaxBodyBytes:
-		http.Error(rec, "413 request body too large", http.StatusRequestEntityTooLarge)
-	default:
-		if p.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(rec, r.Body, p.opts.MaxBodyBytes)
+	if rt.handler == nil {
+		p.forwardRoute(rec, r, rt, st)
+	} else {
+		// As Traefik's entry points: the X-Forwarded-* headers are set
+		// before the middlewares, which see them and may change them.
+		// X-Forwarded-Prefix, which stripprefix sets, is the backend's
+		// to trust only from a trusted proxy.
+		p.forwardedHeaders(r, r.Header, false)
+		if !p.trusted(peerIP(r)) {
+			r.Header.Del("X-Forwarded-Prefix")
 		}
-		st.preferred = pl.sticky(r)
-		p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-		if st.chosen != nil {
-			st.chosen.inflight.Add(-1)
-		}
+		st.forwarded = true
+		call := &routeCall{p: p, rt: rt, st: st}
+		rt.handler.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, call)))
 	}
 	status := rec.status
 	if status == 0 {
@@ -229,7 +236,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // match returns the first route, in priority order, whose rule matches.
 func (p *Proxy) match(r *http.Request) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		if len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint) {
+		// A refused router answers on every entry point: its 503 says why.
+		if rt.refused == "" && (rt.rule.TLS != (r.TLS != nil) ||
+			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}
 		if rt.rule.Rule.Match(r) {
@@ -258,7 +267,35 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.Out.URL.Scheme = st.pool.lb.Scheme
 	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
-	p.setForwarded(pr)
+	if !st.forwarded {
+		p.forwardedHeaders(pr.In, pr.Out.Header, true)
+		return
+	}
+	// Set before the middlewares: ReverseProxy removed these from the
+	// outbound request before Rewrite. The client's address is appended
+	// to X-Forwarded-For now, as Traefik's proxy does after its
+	// middlewares.
+	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := pr.In.Header.Values(k); len(v) > 0 {
+			pr.Out.Header[k] = v
+		}
+	}
+	pr.Out.Header.Set("X-Forwarded-For", appendForwardedFor(pr.In.Header.Values("X-Forwarded-For"), peerIP(pr.In)))
+}
+
+func peerIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+func appendForwardedFor(prior []string, ip string) string {
+	if len(prior) == 0 {
+		return ip
+	}
+	return strings.Join(prior, ", ") + ", " + ip
 }
 
 // trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
@@ -270,28 +307,32 @@ var trustedOnlyForwarded = []string{
 	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
 }
 
-// setForwarded sets X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip
-// as Traefik does. Values from the client are kept (X-Forwarded-For
+// forwardedHeaders sets in h (the outbound headers, or in's own) the
+// X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip of request in, as
+// Traefik does. Values from the client are kept (X-Forwarded-For
 // appended to) only when it is a trusted proxy, and so are those of
-// trustedOnlyForwarded.
-func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
-	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
-	if err != nil {
-		clientIP = in.RemoteAddr
-	}
+// trustedOnlyForwarded. Without appendPeer (before the middlewares, as
+// Traefik's entry point) X-Forwarded-For is only cleared of an untrusted
+// client's: the peer is appended after the middlewares (rewrite), so
+// ipStrategy.depth counts the hops before it, as in Traefik.
+func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header, appendPeer bool) {
+	clientIP := peerIP(in)
 	trusted := p.trusted(clientIP)
-	h := out.Header
 	if !trusted {
 		for _, k := range trustedOnlyForwarded {
 			h.Del(k)
 		}
 	}
-	xff := clientIP
-	if prior := in.Header.Values("X-Forwarded-For"); trusted && len(prior) > 0 {
-		xff = strings.Join(prior, ", ") + ", " + clientIP
+	var prior []string
+	if trusted {
+		prior = in.Header.Values("X-Forwarded-For")
 	}
-	h.Set("X-Forwarded-For", xff)
+	switch {
+	case appendPeer:
+		h.Set("X-Forwarded-For", appendForwardedFor(prior, clientIP))
+	case !trusted:
+		h.Del("X-Forwarded-For")
+	}
 
 	proto := "http"
 	if in.TLS != nil {
@@ -404,7 +445,7 @@ func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, 
 		slog.Duration("duration", time.Since(start)),
 	}
 	if rt != nil {
-		attrs = append(attrs, slog.String("router", rt.key), slog.String("service", rt.pool.service+"/"+rt.pool.name))
+		attrs = append(attrs, slog.String("router", rt.key), slog.String("service", rt.service+"/"+rt.rule.Service))
 	}
 	if st != nil && st.chosen != nil {
 		attrs = append(attrs, slog.String("task", st.chosen.taskID), slog.String("backend", st.chosen.addr))

@@ -485,7 +485,7 @@ func tlsProxy(t *testing.T, opts ingress.Options) (*ingress.Proxy, string, *http
 	opts.ErrorLog = quietLog
 	p := ingress.NewProxy(table, opts)
 	a := startBackend(t, "a", nil)
-	table.Reset([]*api.Service{service("s1", "web", webLabels())}, []*api.Task{task("t1", "s1", a.addr())})
+	table.Reset([]*api.Service{service("s1", "web", webLabels("traefik.http.routers.web.tls=true"))}, []*api.Task{task("t1", "s1", a.addr())})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

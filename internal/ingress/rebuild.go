@@ -1,23 +1,55 @@
 package ingress
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/shoalproject/shoal/api"
 )
 
-// parse reads a service's labels; invalid labels route nothing (a deploy
-// validates them first, so this is only a safety net) and are logged.
+// parse reads a service's labels. With labels the ingress cannot honour
+// (a deploy refuses them, so these come from another client or an older
+// version) it fails closed: every router it could read answers 503
+// naming the labels (Router.Refused), and the others route nothing.
+// Both, and the labels accepted without effect, are logged.
 func (t *Table) parse(s *api.Service) *ServiceRoutes {
 	routes, err := ParseLabels(s.Spec.Name, s.Spec.Labels)
 	if err != nil {
-		t.opts.Logger.Error("ingress: service not routed: invalid traefik labels", "service", s.Spec.Name, "err", err)
+		t.opts.Logger.Error("ingress: service not served: traefik labels the ingress cannot honour; its routers answer 503",
+			"service", s.Spec.Name, "err", err)
+	}
+	if routes == nil || !routes.Exposed(!t.opts.RequireEnable) || len(routes.Routers) == 0 {
 		return nil
 	}
-	if !routes.Exposed(!t.opts.RequireEnable) || len(routes.Routers) == 0 {
-		return nil
+	// The middlewares are instantiated once per spec, so that their state
+	// (rate limits, requests in flight) outlives task changes.
+	for i := range routes.Routers {
+		if r := &routes.Routers[i]; r.Middleware != nil {
+			r.handler = r.Middleware(routeTerminal)
+		}
+	}
+	for _, ig := range routes.Ignored {
+		t.opts.Logger.Info("ingress: label accepted without effect", "service", s.Spec.Name, "label", ig.Label, "reason", ig.Reason)
 	}
 	return routes
+}
+
+// refusedRoutes is a refused service's routes: no pools, every router
+// answering 503.
+func (t *Table) refusedRoutes(st *serviceState) (released []*backend) {
+	released = dropPools(st.pools)
+	st.pools = nil
+	st.compiled = st.compiled[:0:0]
+	name := st.svc.Spec.Name
+	for i := range st.routes.Routers {
+		r := &st.routes.Routers[i]
+		key := name + "/" + r.Name
+		st.compiled = append(st.compiled, &route{
+			key: key, service: name, rule: r, entryPoints: r.EntryPoints, stats: t.stats.router(key),
+			refused: fmt.Sprintf("503 Service Unavailable: router %s of service %s: %s", r.Name, name, r.Refused),
+		})
+	}
+	return released
 }
 
 // rebuild recomputes one service's pools and routes; it returns the
@@ -27,6 +59,9 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 		released = dropPools(st.pools)
 		st.pools, st.compiled = nil, nil
 		return released
+	}
+	if len(st.routes.Routers) > 0 && st.routes.Routers[0].Refused != "" {
+		return t.refusedRoutes(st)
 	}
 	name := st.svc.Spec.Name
 	pools := make(map[string]*poolState, len(st.routes.Services))
@@ -57,10 +92,14 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 			continue
 		}
 		key := name + "/" + r.Name
-		st.compiled = append(st.compiled, &route{
-			key: key, rule: r, entryPoints: r.EntryPoints, pool: ps.pool,
+		rt := &route{
+			key: key, service: name, rule: r, entryPoints: r.EntryPoints, pool: ps.pool,
 			stats: t.stats.router(key),
-		})
+		}
+		if r.handler != nil {
+			rt.handler = r.handler
+		}
+		st.compiled = append(st.compiled, rt)
 	}
 	return released
 }

@@ -107,10 +107,18 @@ type snapshot struct {
 // route is one router in a snapshot.
 type route struct {
 	key         string // SHOALSERVICE/ROUTER
+	service     string // the shoal service
 	rule        *Router
 	entryPoints []string
-	pool        *pool
+	pool        *pool // nil when refused
 	stats       *routerStats
+	// refused, when set, is the whole 503 answer: the router's labels
+	// ask for what the ingress cannot do (Router.Refused).
+	refused string
+	// handler, when the router has middlewares, applies them and then
+	// forwards (routeTerminal); nil forwards directly. Requests of a
+	// route with a handler are served by the net/http path.
+	handler http.Handler
 }
 
 // serviceState is what the table knows of one shoal service.
@@ -197,6 +205,10 @@ type RouteInfo struct {
 	Service, Router, LoadBalancer string
 	Rule                          string
 	Priority                      int
+	// Middlewares are applied in this order.
+	Middlewares []string
+	// Refused, when set, is why the router answers 503.
+	Refused string
 	// Backends are the task endpoints taking traffic, "TASKID=ADDR",
 	// with " (down)" for one failing its health check.
 	Backends []string
@@ -208,8 +220,13 @@ func (t *Table) Routes() []RouteInfo {
 	out := make([]RouteInfo, 0, len(s.routes))
 	for _, r := range s.routes {
 		ri := RouteInfo{
-			Service: r.pool.service, Router: r.rule.Name, LoadBalancer: r.pool.name,
+			Service: r.service, Router: r.rule.Name, LoadBalancer: r.rule.Service,
 			Rule: r.rule.Rule.String(), Priority: r.rule.Priority,
+			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
+		}
+		if r.pool == nil {
+			out = append(out, ri)
+			continue
 		}
 		for _, b := range r.pool.backends {
 			s := b.taskID + "=" + b.addr

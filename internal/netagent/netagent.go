@@ -48,6 +48,7 @@ type Config struct {
 // safe for concurrent use.
 type Agent struct {
 	node   *mesh.Node
+	vtep   netip.Addr
 	dns    *resolver.Resolver
 	log    *slog.Logger
 	search []string
@@ -58,6 +59,9 @@ type Agent struct {
 	mu    sync.Mutex // one task change at a time
 	tasks map[string]*taskNet
 	view  View // the cluster's state, last given
+	// peers is, per network on the node, its remote tasks as last
+	// written to its VXLAN device (peerKey).
+	peers map[string]string
 }
 
 // taskNet is an attached task as this Agent knows it.
@@ -105,7 +109,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("networking: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Agent{node: node, dns: dnsr, log: log, search: search, ctx: ctx, cancel: cancel, tasks: map[string]*taskNet{}}, nil
+	return &Agent{node: node, vtep: cfg.Mesh.VTEP, peers: map[string]string{}, dns: dnsr, log: log, search: search, ctx: ctx, cancel: cancel, tasks: map[string]*taskNet{}}, nil
 }
 
 // Close stops every DNS listener and releases the plumbing's handles. The
@@ -141,11 +145,23 @@ func (a *Agent) Sandbox(t *api.Task, nets map[string]*api.Network) (*runtime.San
 			isolated = false
 		}
 	}
-	return &runtime.Sandbox{Isolated: isolated, DNS: runtime.DNS{
+	var addr netip.Addr
+	if p, err := netip.ParsePrefix(firstAddr(t)); err == nil {
+		addr = p.Addr()
+	}
+	return &runtime.Sandbox{Isolated: isolated, Addr: addr, DNS: runtime.DNS{
 		Nameservers: []netip.Addr{ResolverAddr},
 		Search:      slices.Clone(a.search),
 		Options:     []string{"ndots:0"},
 	}}, nil
+}
+
+// firstAddr is the task's address on its first network, "" if none.
+func firstAddr(t *api.Task) string {
+	if na := t.NetworksAttachments[0]; len(na.Addresses) > 0 {
+		return na.Addresses[0]
+	}
+	return ""
 }
 
 // Request is a task to plumb.
@@ -197,11 +213,16 @@ func (a *Agent) Attach(req Request) error {
 			return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 		}
 	}
+	want := netIDs(eps)
+	// A network new on the node learns at once where its tasks on other
+	// nodes are.
+	if err := a.syncPeers(want); err != nil {
+		return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
+	}
 	obs, err := a.node.Observe()
 	if err != nil {
 		return fail(fmt.Errorf("attach task %s: %w", t.ID, err))
 	}
-	want := netIDs(eps)
 	if have, ok := obs.Tasks[t.ID]; !ok || !slices.Equal(have, want) {
 		if ok {
 			if err := a.node.Detach(t.ID); err != nil {
@@ -363,6 +384,7 @@ func (a *Agent) removeUnused() error {
 	var errs []error
 	for _, nw := range obs.Networks {
 		if !used[nw.ID] {
+			delete(a.peers, nw.ID)
 			errs = append(errs, a.node.RemoveNetwork(nw.ID))
 		}
 	}
@@ -396,12 +418,13 @@ func (a *Agent) Prune(keep func(taskID string) bool) error {
 }
 
 // SetView gives the node the cluster's current state: what its resolver
-// answers from, and what each attached task's virtual IPs balance over.
+// answers from, what each attached task's virtual IPs balance over, and
+// where the tasks of its networks on other nodes are (Peers).
 func (a *Agent) SetView(v View) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.view = v
-	errs := []error{a.dns.Update(DNSSnapshot(v))}
+	errs := []error{a.dns.Update(DNSSnapshot(v)), a.syncAllPeers()}
 	for id, tn := range a.tasks {
 		if err := a.programVIPs(tn); err != nil {
 			errs = append(errs, fmt.Errorf("task %s: %w", id, err))

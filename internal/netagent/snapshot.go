@@ -8,11 +8,15 @@ import (
 )
 
 // View is the part of the cluster state a node's networking follows: what
-// its resolver answers and its tasks' virtual IPs balance over.
+// its resolver answers, its tasks' virtual IPs balance over, and where
+// the tasks of other nodes are.
 type View struct {
 	Networks []*api.Network
 	Services []*api.Service
 	Tasks    []*api.Task
+	// Nodes give each node's VTEP: Status.Addr, as the managers observed
+	// it.
+	Nodes []*api.Node
 }
 
 // Ready reports whether a task takes new connections and is in DNS

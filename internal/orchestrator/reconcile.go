@@ -187,7 +187,7 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	d := decideVacancy(p, svc, pol, newest, vacancy)
 	if job && newest != nil && newest.SpecVersion != svc.SpecVersion {
 		// The job's last run ended here; the new run starts afresh.
-		d = restartDecision{restart: true, at: p.now, windowStart: p.now}
+		d = restartDecision{restart: true, at: p.now}
 	}
 	if !d.restart {
 		// Ended for good: it will not run again, so it no longer wants to.
@@ -207,7 +207,7 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	for _, t := range ended {
 		p.setDesired(t, api.TaskStateShutdown)
 	}
-	t.Restarts, t.WindowStart = d.restarts, d.windowStart
+	t.Restarts, t.RestartTimes = d.restarts, d.times
 	p.create(t)
 }
 
@@ -227,7 +227,7 @@ func decideVacancy(p *plan, svc *api.Service, pol restartPolicy, newest *api.Tas
 	case api.VacancyLost:
 		// A lost node's task is replaced at once, whatever the delay,
 		// unless the restart condition is none.
-		d = restartDecision{restart: svc.Spec.TaskTemplate.RestartPolicy.RestartsLost(), at: p.now, windowStart: p.now}
+		d = restartDecision{restart: svc.Spec.TaskTemplate.RestartPolicy.RestartsLost(), at: p.now}
 	}
 	return d
 }

@@ -40,33 +40,53 @@ type restartDecision struct {
 	restart bool
 	// at is when the replacement may be made (the restart delay).
 	at time.Time
-	// restarts and windowStart are the counters the replacement carries.
-	restarts    uint64
-	windowStart time.Time
+	// restarts and times are the counters the replacement carries.
+	restarts uint64
+	times    []time.Time
 }
 
 // decideRestart applies policy p to a task that ended on its own, for a
-// service now at specVersion.
+// service now at specVersion. As Swarm's restart supervisor: max_attempts
+// bounds the restarts since the spec changed or, with a window, those of
+// the window before now (a sliding window: a restart counts until
+// window after the end it followed). The decision is made again on
+// every pass, so a slot that gave up is refilled once its window holds
+// fewer restarts, as Swarm's next reconcile does.
 func decideRestart(p restartPolicy, dead *api.Task, specVersion uint64, now time.Time) restartDecision {
 	if !(&api.RestartPolicy{Condition: p.condition}).RestartsAfter(dead.Status.State) {
 		return restartDecision{}
 	}
-	d := restartDecision{restart: true, at: endedAt(dead).Add(p.delay)}
-	// Counters restart when the spec changes, and when the window ends.
+	end := endedAt(dead)
+	d := restartDecision{restart: true, at: end.Add(p.delay)}
+	var times []time.Time
+	if dead.SpecVersion == specVersion {
+		// A spec change starts the counts again.
+		d.restarts, times = dead.Restarts+1, dead.RestartTimes
+	}
 	switch {
-	case dead.SpecVersion != specVersion:
-		d.restarts, d.windowStart = 0, now
-	case p.window > 0 && !dead.WindowStart.IsZero() && now.Sub(dead.WindowStart) > p.window:
-		d.restarts, d.windowStart = 1, now
-	default:
-		d.restarts, d.windowStart = dead.Restarts+1, dead.WindowStart
-		if d.windowStart.IsZero() {
-			d.windowStart = now
+	case p.maxAttempts == 0:
+		return d
+	case p.window == 0:
+		if d.restarts > p.maxAttempts {
+			return restartDecision{}
+		}
+		return d
+	}
+	lookback := now.Add(-p.window)
+	var in []time.Time
+	for _, t := range times {
+		if !t.Before(lookback) {
+			in = append(in, t)
 		}
 	}
-	if p.maxAttempts > 0 && d.restarts > p.maxAttempts {
+	if uint64(len(in)) >= p.maxAttempts {
 		return restartDecision{}
 	}
+	in = append(in, end)
+	if len(in) > api.MaxRestartTimes {
+		in = in[len(in)-api.MaxRestartTimes:]
+	}
+	d.times = in
 	return d
 }
 

@@ -78,6 +78,10 @@ type Sandbox struct {
 	// DNS is the task's resolv.conf: the agent's resolver (127.0.0.11),
 	// the host's search domains, options ndots:0.
 	DNS DNS
+	// Addr is the task's address on its first network, which the node
+	// reaches it on: a runtime whose tasks have no interface of their own
+	// (process tasks) reports its endpoints there.
+	Addr netip.Addr
 }
 
 // DNS is a resolv.conf's content.
@@ -93,6 +97,15 @@ type NetNamespacer interface {
 	// NetNS returns the path of the running task's network namespace
 	// (/proc/PID/ns/net).
 	NetNS(ctx context.Context, taskID string) (string, error)
+}
+
+// EngineRouter is implemented by runtimes whose tasks on overlay
+// networks keep an interface of their engine's own that carries their
+// default route and published ports (a container on Docker's bridge).
+// The tasks of other NetNamespacers (process tasks) have only their
+// overlay interfaces: the first network with a way out routes them.
+type EngineRouter interface {
+	EngineRoute() bool
 }
 
 // File is a config or secret delivered into a task.
@@ -113,6 +126,18 @@ type HealthReader interface {
 	// Health returns a channel of the task's health changes ("starting",
 	// "healthy", "unhealthy"), closed when the task exits.
 	Health(ctx context.Context, taskID string) (<-chan string, error)
+}
+
+// Watcher is implemented by runtimes that see a running task change
+// behind the agent's back (the docker runtime follows the engine's events:
+// a container disconnected from a network loses its published ports, and
+// one connected again gets new host ports).
+type Watcher interface {
+	// Watch returns a channel of the task's handle, read afresh from the
+	// runtime: first at once, then each time its endpoints change. A
+	// reader that falls behind gets only the latest handle. The channel
+	// is closed when the task ends or ctx ends.
+	Watch(ctx context.Context, taskID string) (<-chan Handle, error)
 }
 
 // Handle describes a started task.

@@ -56,6 +56,15 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// demoteNode makes a manager a worker (manager.DemoteNode).
+func (s *Server) demoteNode(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.DemoteNode(r.Context(), s.nodeRef(r)); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // nodeRef is the request's node reference; "self" is this node.
 func (s *Server) nodeRef(r *http.Request) string {
 	if ref := r.PathValue("ref"); ref != "self" {

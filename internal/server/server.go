@@ -21,6 +21,10 @@ import (
 // Version is shoal's version, reported by /v1/info.
 var Version = "0.1.0-dev"
 
+// HeaderNotWritten is set on a refusal that wrote nothing, because this
+// manager was no longer the leader: the request may be sent again.
+const HeaderNotWritten = "Shoal-Not-Written"
+
 // maxBody bounds request bodies.
 const maxBody = 4 << 20
 
@@ -69,6 +73,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/nodes/{ref}", s.getNode)
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/update", s.updateNode)
 	s.mux.HandleFunc("DELETE /v1/nodes/{ref}", s.removeNode)
+	s.mux.HandleFunc("POST /v1/nodes/{ref}/demote", s.demoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.objectRoutes()
@@ -120,6 +125,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	}
 	if code == http.StatusInternalServerError {
 		s.log.Error("api request failed", "err", err)
+	}
+	if errors.Is(err, cluster.ErrNotWritten) {
+		// The manager may send the request on to the leader.
+		w.Header().Set(HeaderNotWritten, "1")
 	}
 	writeError(w, code, msg)
 }

@@ -44,13 +44,20 @@ func startNodeProc(t *testing.T, name, dataDir, ready string, args ...string) (*
 // (under a shell that sets its limits first, say).
 func startNodeCmd(t *testing.T, name, dataDir, ready string, cmd *exec.Cmd) (*nodeProc, []string) {
 	t.Helper()
+	return startNodeWith(t, name, dataDir, ready, cmd, cmd.Start)
+}
+
+// startNodeWith is startNodeCmd for a command that start starts (inside a
+// netlab node, say).
+func startNodeWith(t *testing.T, name, dataDir, ready string, cmd *exec.Cmd, start func() error) (*nodeProc, []string) {
+	t.Helper()
 	p := &nodeProc{name: name, dataDir: dataDir, cmd: cmd, lines: make(chan string, 256), exited: make(chan struct{})}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

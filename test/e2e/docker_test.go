@@ -49,7 +49,7 @@ func TestDockerServiceRunsContainersAndSelfHeals(t *testing.T) {
 	d, dc, base := dockerCluster(t)
 	c := clientOf(t, d)
 	ctx := ctxTimeout(t, 180*time.Second)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 	if _, err := c.ServiceCreate(ctx, imageService("web", image, 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestDockerKillAndUnhealthyContainersAreReplaced(t *testing.T) {
 	d, dc, _ := dockerCluster(t)
 	c := clientOf(t, d)
 	ctx := ctxTimeout(t, 180*time.Second)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 	if _, err := c.ServiceCreate(ctx, imageService("killme", image, 1)); err != nil {
 		t.Fatal(err)
 	}

@@ -255,3 +255,9 @@ func clientOf(t *testing.T, d *daemon.Dev) *client.Client {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+// appHealthcheck is the HEALTHCHECK of the testapp image the container
+// tests run. A failing /health shows within about 3s; the 5s timeout
+// keeps a check that is only slow (docker exec on a loaded machine) from
+// failing a healthy task, which then restarts under the test's feet.
+const appHealthcheck = `HEALTHCHECK --interval=1s --timeout=5s --retries=3 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`

@@ -149,7 +149,7 @@ func TestStackContainersReachEachOtherByName(t *testing.T) {
 	c := clientOf(t, d)
 	ctx := ctxTimeout(t, 180*time.Second)
 	before := plumbing(t)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 	t.Setenv("APP_IMAGE", image)
 
 	// An address outside the cluster that only this test serves: the
@@ -255,7 +255,7 @@ func TestStackNetworksSurviveAnAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxTimeout(t, 180*time.Second)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 	t.Setenv("APP_IMAGE", image)
 	if out, errOut, code := shoal(t, d, "stack", "deploy", "-c", filepath.Join("testdata", "net-pair.yml"), "pair"); code != 0 {
 		d.Close()

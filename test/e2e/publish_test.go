@@ -306,7 +306,7 @@ func TestPublishedPortsOfContainers(t *testing.T) {
 	testutil.RequireDocker(t)
 	_, c := devClusterWith(t, daemon.DevConfig{Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, Docker: true, DrainDelay: 200 * time.Millisecond})
 	ctx := ctxTimeout(t, 3*time.Minute)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 
 	p := freeTCPPort(t)
 	spec := imageService("web", image, 1)

@@ -22,7 +22,7 @@ func TestSignupStackWithContainers(t *testing.T) {
 	d, _, base := dockerCluster(t)
 	c := clientOf(t, d)
 	ctx := ctxTimeout(t, 180*time.Second)
-	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/app", "health", "--url", "http://127.0.0.1:8080/health"]`)
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
 	t.Setenv("APP_IMAGE", image)
 	for _, n := range []string{"signup-net", "frontend-net"} {
 		if _, err := c.NetworkCreate(ctx, api.NetworkSpec{Name: n}); err != nil {

@@ -29,6 +29,8 @@
 // host mode with a PublishedPort is bound to that port on all the node's
 // interfaces instead. Handle.Endpoints give NodeAddr:hostport for each,
 // ordered by target port.
+// They are what the container holds at the last inspection: a container
+// disconnected from its network has none (Watch tells).
 //
 // # Configs and secrets
 //
@@ -58,12 +60,20 @@
 //
 // # Watching containers
 //
-// One goroutine per Runtime follows the engine's event stream, filtered to
-// the node's containers, and dispatches to the tasks: a container that dies
-// or is removed (docker rm -f, as users do) ends Wait at once, and health
-// status changes go to Health's readers. The stream is reopened when it
-// fails, replaying the events missed, and every task not known to have ended
-// is then inspected again. Nothing polls.
+// One goroutine per Runtime follows the engine's event streams: one
+// filtered to the node's containers, one of every container's network
+// connections and disconnections (the engine cannot filter those by the
+// container's label; events of other containers are dropped). It
+// dispatches to the tasks: a container that dies or is removed (docker rm
+// -f, as users do) ends Wait at once, health status changes go to Health's
+// readers, and a network connected or disconnected, a pause, an unpause, a
+// kill or an out-of-memory kill wakes Watch's readers, which inspect the
+// container again and get its endpoints when they changed (none once it
+// is disconnected, new host ports once connected again). The streams are
+// reopened when one fails, replaying the events missed, and every task
+// not known to have ended is then inspected again and its watchers woken.
+// Nothing polls, and nothing queues: an event is handled before the next
+// is read, and a watcher has room for one pending wake-up.
 //
 // # Logs
 //
@@ -285,14 +295,19 @@ func (r *Runtime) isClosed() bool {
 	}
 }
 
-// eventStream is one subscription to the engine's events.
+// eventStream is one subscription to the engine's events: those of the
+// node's containers, and the network connections and disconnections of
+// any container (a network event names its container in an attribute, not
+// in a label, so the engine cannot filter those by node; handleEvent drops
+// the others).
 type eventStream struct {
-	client.EventsResult
-	cancel context.CancelFunc
+	containers client.EventsResult
+	networks   client.EventsResult
+	cancel     context.CancelFunc
 }
 
-// subscribe opens the event stream of the node's containers, from since
-// when it is not zero (the engine replays what it kept of the events since).
+// subscribe opens the event streams, from since when it is not zero (the
+// engine replays what it kept of the events since).
 func (r *Runtime) subscribe(since time.Time) eventStream {
 	ctx, cancel := context.WithCancel(r.ctx)
 	opts := client.EventsListOptions{
@@ -300,14 +315,20 @@ func (r *Runtime) subscribe(since time.Time) eventStream {
 			Add("type", string(events.ContainerEventType)).
 			Add("label", LabelNodeID+"="+r.nodeID),
 	}
+	nopts := client.EventsListOptions{
+		Filters: client.Filters{}.
+			Add("type", string(events.NetworkEventType)).
+			Add("event", string(events.ActionConnect), string(events.ActionDisconnect)),
+	}
 	if !since.IsZero() {
 		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+		nopts.Since = opts.Since
 	}
-	return eventStream{EventsResult: r.cli.Events(ctx, opts), cancel: cancel}
+	return eventStream{containers: r.cli.Events(ctx, opts), networks: r.cli.Events(ctx, nopts), cancel: cancel}
 }
 
 // watchEvents dispatches the engine's events until Close, reopening the
-// stream when it fails.
+// streams when one fails.
 func (r *Runtime) watchEvents(s eventStream) {
 	defer r.wg.Done()
 	// last is the time of the last event seen, or of the last subscription:
@@ -321,8 +342,10 @@ func (r *Runtime) watchEvents(s eventStream) {
 			backoff = minBackoff
 		}
 		s.cancel()
-		// The Events goroutine closes Err when it returns.
-		for range s.Err {
+		// The Events goroutines close Err when they return.
+		for range s.containers.Err {
+		}
+		for range s.networks.Err {
 		}
 		if r.isClosed() {
 			return
@@ -344,25 +367,36 @@ func (r *Runtime) watchEvents(s eventStream) {
 	}
 }
 
-// consume dispatches the events of one subscription until it fails.
+// consume dispatches the events of one subscription until a stream fails.
+// Events are handled one at a time: a stream the engine cannot deliver
+// waits in the connection, not in memory.
 func (r *Runtime) consume(s eventStream, last *time.Time, backoff *time.Duration) error {
 	for {
+		var m events.Message
 		select {
-		case m := <-s.Messages:
-			*backoff = minBackoff
-			if m.TimeNano != 0 {
-				*last = time.Unix(0, m.TimeNano)
-			}
-			r.handleEvent(m)
-		case err, ok := <-s.Err:
-			if !ok {
-				err = io.EOF
-			}
-			return err
+		case m = <-s.containers.Messages:
+		case m = <-s.networks.Messages:
+		case err, ok := <-s.containers.Err:
+			return streamErr(err, ok)
+		case err, ok := <-s.networks.Err:
+			return streamErr(err, ok)
 		case <-r.closed:
 			return ErrClosed
 		}
+		*backoff = minBackoff
+		if m.TimeNano != 0 {
+			*last = time.Unix(0, m.TimeNano)
+		}
+		r.handleEvent(m)
 	}
+}
+
+// streamErr is why an event stream ended.
+func streamErr(err error, ok bool) error {
+	if !ok || err == nil {
+		return io.EOF
+	}
+	return err
 }
 
 // checkID rejects IDs that cannot name a folder or a label value.

@@ -187,3 +187,6 @@ func (r *Runtime) NetNS(ctx context.Context, id string) (string, error) {
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", res.Container.State.Pid), nil
 }
+
+// EngineRoute says a container keeps Docker's bridge as its way out.
+func (r *Runtime) EngineRoute() bool { return true }

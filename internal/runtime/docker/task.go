@@ -29,12 +29,17 @@ type task struct {
 	// verified is set once the container was inspected after the task was
 	// registered, so that events tell the rest. Guarded by verifyMu.
 	verified bool
+	// refreshMu serialises refresh's inspections with what they record,
+	// so that an older inspection never overwrites a newer one.
+	refreshMu sync.Mutex
 
 	mu        sync.Mutex
 	endpoints []api.TaskEndpoint
 	startedAt time.Time
-	// health are the task's Health readers. Guarded by mu.
-	health []*healthSub
+	// health are the task's Health readers, and watchers its Watch
+	// readers' wake-ups. Guarded by mu.
+	health   []*healthSub
+	watchers []chan struct{}
 
 	// done is closed when the container has exited or is gone; status is
 	// set before.
@@ -174,6 +179,8 @@ func (r *Runtime) verify(ctx context.Context, t *task) error {
 // refresh inspects the task's container, records its endpoints and start
 // time, and finishes the task if the container no longer runs or is gone.
 func (r *Runtime) refresh(ctx context.Context, t *task) error {
+	t.refreshMu.Lock()
+	defer t.refreshMu.Unlock()
 	res, err := r.cli.ContainerInspect(ctx, t.containerID, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -187,8 +194,11 @@ func (r *Runtime) refresh(ctx context.Context, t *task) error {
 		return fmt.Errorf("inspect container %s: no state", shortID(t.containerID))
 	}
 	t.mu.Lock()
-	if eps := r.endpointsOf(c); len(eps) > 0 || len(t.endpoints) == 0 {
-		t.endpoints = eps
+	if running(c.State) {
+		// What the container holds now, none included: a container
+		// disconnected from its network has lost its host ports. One that
+		// ended keeps the endpoints it had, for its handle.
+		t.endpoints = r.endpointsOf(c)
 	}
 	if at := parseTime(c.State.StartedAt); !at.IsZero() {
 		t.startedAt = at
@@ -217,16 +227,24 @@ func (r *Runtime) recheck() {
 			r.log.Warn("inspect container after missed events", "task", t.id, "err", err)
 		}
 		cancel()
+		// Its ports may have changed too.
+		t.poke()
 	}
 }
 
 // handleEvent applies one engine event to the task it concerns.
 func (r *Runtime) handleEvent(m events.Message) {
-	if m.Type != events.ContainerEventType {
+	cid := m.Actor.ID
+	switch m.Type {
+	case events.ContainerEventType:
+	case events.NetworkEventType:
+		// The actor is the network; the container is an attribute.
+		cid = m.Actor.Attributes["container"]
+	default:
 		return
 	}
 	r.mu.Lock()
-	t := r.byContainer[m.Actor.ID]
+	t := r.byContainer[cid]
 	r.mu.Unlock()
 	if t == nil {
 		return
@@ -236,6 +254,16 @@ func (r *Runtime) handleEvent(m events.Message) {
 		at = time.Unix(0, m.TimeNano)
 	}
 	switch action := string(m.Action); {
+	case m.Type == events.NetworkEventType:
+		// Connected to or disconnected from a network: its published
+		// ports went or came back, on new host ports. Its watchers read
+		// them again.
+		t.poke()
+	case m.Action == events.ActionPause || m.Action == events.ActionUnPause ||
+		m.Action == events.ActionKill || m.Action == events.ActionOOM:
+		// Nothing ends yet (a die follows a kill that worked); what it
+		// reports is read again all the same.
+		t.poke()
 	case m.Action == events.ActionDie:
 		code := atoiOr(m.Actor.Attributes["exitCode"], -1)
 		// Inspect for how it ended (out of memory, an error, a removal

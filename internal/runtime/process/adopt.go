@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +43,7 @@ func (r *Runtime) load(id string) (*task, error) {
 	t.endpoints = st.Endpoints
 	t.env, t.cwd, t.user = st.Env, st.Dir, st.User
 	t.startedAt = st.StartedAt
+	t.sandboxed = st.Sandboxed
 	if st.StopSignal > 0 {
 		t.stopSignal = syscall.Signal(st.StopSignal)
 	}
@@ -62,8 +64,18 @@ func (r *Runtime) load(id string) (*task, error) {
 	}
 	t.pidfd = pidfd
 	t.done = make(chan struct{})
-	t.ports = endpointKeys(t.endpoints)
+	if !t.sandboxed {
+		t.ports = endpointKeys(t.endpoints)
+	}
+	for _, f := range st.Forwards {
+		t.ports = append(t.ports, portKey{proto: f.Proto, port: f.Port})
+	}
 	r.holdPorts(id, t.ports)
+	if addr, err := netip.ParseAddr(st.SandboxAddr); err == nil && len(st.Forwards) > 0 {
+		// A port another program took meanwhile stays unforwarded; the
+		// forwarder logs it.
+		t.fwd, _ = startForwards(id, addr, st.Forwards)
+	}
 	r.watchers.Add(1)
 	go r.watch(t)
 	return t, nil

@@ -30,15 +30,17 @@ func resolveProgram(prog, cwd string) (string, error) {
 	return filepath.Abs(path)
 }
 
-// taskEnv returns the task's environment: a minimal base, the spec's
-// variables, then the task's identity, node address and ports, which the
-// spec cannot override (exec keeps the last of duplicate variables).
-// SHOAL_NODE_ADDR lets a task listen on its node's address alone, so that
-// nodes sharing a host on loopback aliases never answer for each other.
 // taskIDEnv names the task in its processes' environment; it is also how a
 // process of a start that was never recorded is found (killUnrecorded).
 const taskIDEnv = "SHOAL_TASK_ID"
 
+// taskEnv returns the task's environment: a minimal base, the spec's
+// variables, then the task's identity, node address and ports, which the
+// spec cannot override (exec keeps the last of duplicate variables).
+// SHOAL_NODE_ADDR lets a task listen on its node's address alone, so that
+// nodes sharing a host on loopback aliases never answer for each other; a
+// task in a network namespace of its own has none (nodeAddr ""): it
+// listens on all of its own addresses.
 func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPort) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
@@ -51,8 +53,10 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPo
 		"SHOAL_TASK_NAME="+spec.Name,
 		"SHOAL_SERVICE_NAME="+spec.ServiceName,
 		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
-		"SHOAL_NODE_ADDR="+nodeAddr,
 	)
+	if nodeAddr != "" {
+		env = append(env, "SHOAL_NODE_ADDR="+nodeAddr)
+	}
 	if files != "" {
 		env = append(env, filesEnv+"="+files)
 	}

@@ -5,8 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/internal/runtime"
 )
@@ -39,13 +45,20 @@ func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, []by
 		return -1, nil, fmt.Errorf("exec in task %s: %w", id, err)
 	}
 	out := &limitedBuffer{max: maxExecOutput}
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Env, cmd.Dir = t.env, t.cwd
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		return -1, nil, fmt.Errorf("exec in task %s: %w", id, err)
+	var cmd *exec.Cmd
+	if t.sandboxed {
+		if cmd, err = r.startInSandbox(t, cred, path, argv, out); err != nil {
+			return -1, nil, fmt.Errorf("exec in task %s: %w", id, err)
+		}
+	} else {
+		cmd = exec.Command(path, argv[1:]...)
+		cmd.Args[0] = argv[0]
+		cmd.Env, cmd.Dir = t.env, t.cwd
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+		if err := cmd.Start(); err != nil {
+			return -1, nil, fmt.Errorf("exec in task %s: %w", id, err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -89,3 +102,31 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 var _ runtime.Execer = (*Runtime)(nil)
+
+// startInSandbox starts argv in a sandboxed task's namespaces: its network
+// namespace, entered through a descriptor opened while the task runs (so
+// a reused PID cannot lead elsewhere), and a mount namespace like the
+// task's, with its resolv.conf.
+func (r *Runtime) startInSandbox(t *task, cred *syscall.Credential, path string, argv []string, out io.Writer) (*exec.Cmd, error) {
+	ns, err := os.Open("/proc/" + strconv.Itoa(t.pid) + "/ns/net")
+	if err != nil {
+		return nil, fmt.Errorf("open the task's network namespace: %w", err)
+	}
+	defer ns.Close()
+	if !t.holdsPID() {
+		return nil, errors.New("task is not running")
+	}
+	l := launch{ResolvConf: filepath.Join(t.dir, resolvConfFile), Join: true, Dir: t.cwd, Path: path, Argv: argv}
+	if cred != nil {
+		l.SetUser, l.UID, l.GID, l.Groups = true, cred.Uid, cred.Gid, cred.Groups
+	}
+	cmd, rd, wr, err := launcherCmd(l, unix.CLONE_NEWNS, ns)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env, cmd.Stdout, cmd.Stderr = t.env, out, out
+	if err := startLauncher(cmd, rd, wr); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}

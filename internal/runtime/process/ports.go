@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
@@ -120,32 +122,75 @@ func protocol(p string) string {
 	return strings.ToLower(p)
 }
 
-// listenFree listens on port 0 of every address of the host and returns
-// the port the kernel gave, with the listener to close. Every address, not
-// just the node's: a task commonly listens on all of them (:$PORT), and
-// would take a port another node on the same host (a loopback alias)
-// holds on its own address.
+// listenFree finds a free port: it binds port 0 of every address of the
+// host and returns the port the kernel gave, with the socket to close.
+// Every address, not just the node's: a task commonly listens on all of
+// them (:$PORT), and would take a port another node on the same host (a
+// loopback alias) holds on its own address. See listenPort for why this
+// exposes nothing.
 func listenFree(proto string) (int, io.Closer, error) {
 	return listenPort(proto, 0)
 }
 
-// listenPort listens on port of every address of the host (0: any free
-// port) and returns the port, with the listener to close.
+// listenPort binds port of every address of the host (0: any free port),
+// as the task will (dual-stack), and
+// returns the port, with the socket to close. A TCP socket is bound but
+// never listens, so it accepts nothing: a connection in the meantime is
+// refused as by a closed port, and nothing is ever exposed. A UDP socket
+// is bound and never read from or written to: a datagram in the meantime
+// is dropped with it, and nothing answers.
 func listenPort(proto string, port int) (int, io.Closer, error) {
-	hp := ":" + strconv.Itoa(port)
+	typ := unix.SOCK_STREAM
 	if proto == "udp" {
-		c, err := net.ListenPacket("udp", hp)
-		if err != nil {
-			return 0, nil, err
-		}
-		return c.LocalAddr().(*net.UDPAddr).Port, c, nil
+		typ = unix.SOCK_DGRAM
 	}
-	l, err := net.Listen("tcp", hp)
+	fd, err := unix.Socket(unix.AF_INET6, typ|unix.SOCK_CLOEXEC, 0)
+	v6 := err == nil
+	if !v6 {
+		fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("socket: %w", err)
 	}
-	return l.Addr().(*net.TCPAddr).Port, l, nil
+	fail := func(what string, err error) (int, io.Closer, error) {
+		unix.Close(fd)
+		return 0, nil, fmt.Errorf("%s %s port %d: %w", what, proto, port, err)
+	}
+	// A given port is taken as the task's listener will take it, past
+	// the TIME_WAIT connections of its last task; port 0 gets one no
+	// socket uses at all.
+	if port != 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fail("reuse", err)
+		}
+	}
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: port}
+	if v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+			return fail("dual-stack", err)
+		}
+		sa = &unix.SockaddrInet6{Port: port}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("name", err)
+	}
+	switch a := got.(type) {
+	case *unix.SockaddrInet6:
+		port = a.Port
+	case *unix.SockaddrInet4:
+		port = a.Port
+	}
+	return port, fdCloser(fd), nil
 }
+
+// fdCloser closes a socket made with unix.Socket.
+type fdCloser int
+
+func (f fdCloser) Close() error { return unix.Close(int(f)) }
 
 // releasePorts frees the ports the task holds. r.mu must be held.
 func (r *Runtime) releasePorts(id string, keys []portKey) {

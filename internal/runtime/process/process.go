@@ -7,6 +7,11 @@
 // its default working directory (work/), and its configs and secrets
 // (files/, with the secrets themselves on tmpfs: see files.go).
 //
+// A task on overlay networks (its TaskSpec has a Sandbox) runs in network
+// and mount namespaces of its own, which a launcher (this same binary,
+// re-executed) sets up before it execs the task's program: see sandbox.go
+// and sandboxports.go. Other tasks run on the host's network.
+//
 // A task runs in its own process group: Stop signals the whole group, and
 // when the task's main process ends, what is left of its group is killed, as
 // a container's processes end with the container.
@@ -195,7 +200,15 @@ func (r *Runtime) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		close(r.closed)
+		tasks := make([]*task, 0, len(r.tasks))
+		for _, t := range r.tasks {
+			tasks = append(tasks, t)
+		}
 		r.mu.Unlock()
+		// The tasks run on; what the agent forwards to them stops with it.
+		for _, t := range tasks {
+			t.stopForwards()
+		}
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		_, _ = unix.Write(r.closeFD, one[:])

@@ -557,3 +557,31 @@ func TestHostModePortIsThePublishedPort(t *testing.T) {
 		t.Fatalf("host-mode port another program holds: %v", err)
 	}
 }
+
+// Finding a free port, or checking a host-mode one, binds it on every
+// address but never listens: a connection in the meantime is refused.
+func TestPortSearchExposesNothing(t *testing.T) {
+	refused := func(port int) {
+		t.Helper()
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+		if err == nil {
+			conn.Close()
+			t.Errorf("port %d accepted a connection while the runtime looked at it", port)
+		}
+	}
+	port, c, err := listenFree("tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(port)
+	c.Close()
+	if _, c, err = listenPort("tcp", port); err != nil {
+		t.Fatal(err)
+	}
+	refused(port)
+	c.Close()
+	if _, c, err = listenFree("udp"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -134,15 +132,27 @@ func (r *Runtime) launch(spec runtime.TaskSpec) (*task, error) {
 		return nil, err
 	}
 
-	ports, err := r.allocatePorts(spec.TaskID, spec.Ports)
-	if err != nil {
+	// ports are the task's ports as it listens on them; fwd, of a
+	// sandboxed task, the node's ports forwarded to it (host mode).
+	var ports, fwd []hostPort
+	if sb := spec.Sandbox; sb != nil {
+		var hostMode []api.PortConfig
+		if ports, hostMode, err = sandboxPorts(spec.Ports, sb); err != nil {
+			return nil, err
+		}
+		if fwd, err = r.allocatePorts(spec.TaskID, hostMode); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, resolvConfFile), []byte(resolvConf(sb, c.DNSConfig)), 0o644); err != nil {
+			return nil, err
+		}
+	} else if ports, err = r.allocatePorts(spec.TaskID, spec.Ports); err != nil {
 		return nil, err
 	}
-	portKeys := keysOf(ports)
-	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, stopSignal)
+	t, err := r.spawn(spec, argv, path, cwd, cred, home, files, ports, fwd, stopSignal)
 	if err != nil {
 		r.mu.Lock()
-		r.releasePorts(spec.TaskID, portKeys)
+		r.releasePorts(spec.TaskID, append(keysOf(ports), keysOf(fwd)...))
 		r.mu.Unlock()
 		return nil, err
 	}
@@ -173,7 +183,7 @@ func (r *Runtime) openWorkDir(dir, work string, cred *syscall.Credential, isCwd 
 
 // spawn starts the process, starts its waiter and records its state.
 func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, cred *syscall.Credential,
-	home, files string, ports []hostPort, stopSignal syscall.Signal) (*task, error) {
+	home, files string, ports, fwd []hostPort, stopSignal syscall.Signal) (*task, error) {
 	dir := r.taskDir(spec.TaskID)
 	stdout, err := os.OpenFile(filepath.Join(dir, stdoutFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -186,25 +196,46 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 	}
 	defer stderr.Close()
 
-	env := taskEnv(spec, r.nodeAddr, home, files, ports)
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    env,
-		Dir:    cwd,
-		Stdout: stdout,
-		Stderr: stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:    true,
-			Credential: cred,
-		},
+	sb := spec.Sandbox
+	nodeAddr := r.nodeAddr
+	if sb != nil {
+		nodeAddr = ""
 	}
+	env := taskEnv(spec, nodeAddr, home, files, ports)
+	var cmd *exec.Cmd
 	startedAt := time.Now()
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
+	if sb != nil {
+		l := launch{ResolvConf: filepath.Join(dir, resolvConfFile), Dir: cwd, Path: path, Argv: argv}
+		if cred != nil {
+			l.SetUser, l.UID, l.GID, l.Groups = true, cred.Uid, cred.Gid, cred.Groups
+		}
+		var rd, wr *os.File
+		if cmd, rd, wr, err = launcherCmd(l, unix.CLONE_NEWNET|unix.CLONE_NEWNS, nil); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
+		if err := startLauncher(cmd, rd, wr); err != nil {
+			return nil, err
+		}
+	} else {
+		cmd = &exec.Cmd{
+			Path:   path,
+			Args:   argv,
+			Env:    env,
+			Dir:    cwd,
+			Stdout: stdout,
+			Stderr: stderr,
+			SysProcAttr: &syscall.SysProcAttr{
+				Setpgid:    true,
+				Credential: cred,
+			},
+		}
+		if err := cmd.Start(); err != nil {
+			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
+		}
 	}
 	t := &task{
 		id:         spec.TaskID,
@@ -213,43 +244,51 @@ func (r *Runtime) spawn(spec runtime.TaskSpec, argv []string, path, cwd string, 
 		stopSignal: stopSignal,
 		startedAt:  startedAt,
 		child:      true,
-		ports:      keysOf(ports),
+		sandboxed:  sb != nil,
 		pidfd:      -1,
 		done:       make(chan struct{}),
 		env:        env,
 		cwd:        cwd,
 		user:       spec.Container.User,
 	}
-	for _, hp := range ports {
-		t.endpoints = append(t.endpoints, api.TaskEndpoint{
-			TargetPort: hp.target,
-			Protocol:   hp.key.proto,
-			Addr:       net.JoinHostPort(r.nodeAddr, strconv.Itoa(hp.key.port)),
-		})
+	st := taskState{
+		TaskID:     spec.TaskID,
+		Name:       spec.Name,
+		PID:        t.pid,
+		BootID:     bootID(),
+		StopSignal: int(stopSignal),
+		StartedAt:  startedAt,
+		Env:        env,
+		Dir:        cwd,
+		User:       spec.Container.User,
 	}
+	if sb == nil {
+		t.ports = keysOf(ports)
+	} else {
+		t.ports = keysOf(fwd)
+		st.Sandboxed, st.Forwards = true, forwardsOf(fwd)
+		if sb.Addr.IsValid() {
+			st.SandboxAddr = sb.Addr.String()
+		}
+	}
+	t.endpoints = endpoints(ports, fwd, r.nodeAddr, sb)
+	st.Endpoints = t.endpoints
 	// The process is ours and not reaped before waitChild runs, so
 	// /proc/<pid> is there.
-	startTime, _, err := procStat(t.pid)
+	st.StartTime, _, err = procStat(t.pid)
 	go r.waitChild(t, cmd)
 	if err == nil {
-		err = writeJSON(filepath.Join(dir, taskFile), taskState{
-			TaskID:     spec.TaskID,
-			Name:       spec.Name,
-			PID:        t.pid,
-			StartTime:  startTime,
-			BootID:     bootID(),
-			StopSignal: int(stopSignal),
-			Endpoints:  t.endpoints,
-			StartedAt:  startedAt,
-			Env:        env,
-			Dir:        cwd,
-			User:       spec.Container.User,
-		})
+		if err = writeJSON(filepath.Join(dir, taskFile), st); err != nil {
+			err = fmt.Errorf("record task state: %w", err)
+		}
+	}
+	if err == nil && len(fwd) > 0 {
+		err = t.forward(startForwards(t.id, sb.Addr, st.Forwards))
 	}
 	if err != nil {
 		_ = t.signal(syscall.SIGKILL)
 		<-t.done
-		return nil, fmt.Errorf("record task state: %w", err)
+		return nil, err
 	}
 	return t, nil
 }

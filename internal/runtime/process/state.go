@@ -35,6 +35,13 @@ type taskState struct {
 	Env  []string `json:"Env,omitempty"`
 	Dir  string   `json:"Dir,omitempty"`
 	User string   `json:"User,omitempty"`
+	// Sandboxed is set for a task in namespaces of its own (sandbox.go),
+	// SandboxAddr is its address on its first network and Forwards its
+	// host-mode ports, which the runtime forwards to it
+	// (sandboxports.go).
+	Sandboxed   bool           `json:"Sandboxed,omitempty"`
+	SandboxAddr string         `json:"SandboxAddr,omitempty"`
+	Forwards    []forwardState `json:"Forwards,omitempty"`
 }
 
 // exitState is what exit.json records of an ended task.

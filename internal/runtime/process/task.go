@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -27,6 +28,9 @@ type task struct {
 	child bool
 	// ports are the host ports the task holds while it runs.
 	ports []portKey
+	// sandboxed is set for a task in namespaces of its own: its ports
+	// are in its network namespace, not the host's.
+	sandboxed bool
 	// env, cwd and user are the task's context, for Exec.
 	env  []string
 	cwd  string
@@ -39,6 +43,8 @@ type task struct {
 	exiting bool
 	// pidfd refers to an adopted process; -1 once released.
 	pidfd int
+	// fwd forwards a sandboxed task's host-mode ports while it runs.
+	fwd *portmesh.Mesh
 
 	// done is closed when the task has exited; status is set before.
 	done   chan struct{}
@@ -105,8 +111,50 @@ func (t *task) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// forward keeps the task's host-mode forwarder, unless the task has
+// already exited (then it closes it at once).
+func (t *task) forward(m *portmesh.Mesh, err error) error {
+	if err != nil || m == nil {
+		return err
+	}
+	t.mu.Lock()
+	if !t.exiting {
+		t.fwd, m = m, nil
+	}
+	t.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+	return nil
+}
+
+// stopForwards closes the task's host-mode forwarder, if any.
+func (t *task) stopForwards() {
+	t.mu.Lock()
+	m := t.fwd
+	t.fwd = nil
+	t.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+}
+
+// holdsPID reports whether the task's PID still names its process, so
+// that what was just opened through /proc/PID was the task's: a child of
+// ours is not reaped before exiting is set, and an adopted process is
+// asked through its pidfd.
+func (t *task) holdsPID() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.exiting {
+		return false
+	}
+	return t.child || (t.pidfd >= 0 && unix.PidfdSendSignal(t.pidfd, 0, nil, 0) == nil)
+}
+
 // finish records how the task ended, wakes its waiters and frees its ports.
 func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
+	t.stopForwards()
 	// Configs and secrets live no longer than the task needs them.
 	r.releaseFiles(t.dir)
 	t.status = status

@@ -1,0 +1,95 @@
+package middleware
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// basicauth: users (htpasswd lines "user:hash"), realm (default
+// "traefik"), headerField (a request header that gets the user's name),
+// removeHeader (drop Authorization before the backend).
+type basicAuth struct {
+	users       map[string]string
+	realm       string
+	headerField string
+	remove      bool
+	next        http.Handler
+}
+
+// dummyHash is checked when the user is unknown, so that a wrong name
+// takes about as long as a wrong password (bcrypt at the default cost).
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := bcrypt.GenerateFromPassword([]byte("shoal"), bcrypt.DefaultCost)
+	return string(h)
+})
+
+func newBasicAuth(o *options) Middleware {
+	a := &basicAuth{users: map[string]string{}}
+	lines := o.list("users")
+	for _, line := range lines {
+		user, hash, ok := strings.Cut(line, ":")
+		switch {
+		case !ok || user == "":
+			o.fail("users", "an entry is not USER:HASH (it is not shown: it may hold a password)")
+			continue
+		case a.users[user] != "":
+			o.fail("users", "user %q is listed twice", user)
+			continue
+		}
+		if err := checkHashFormat(hash); err != nil {
+			o.fail("users", "user %q: %v", user, err)
+			continue
+		}
+		a.users[user] = hash
+	}
+	if _, ok := o.get("usersFile"); ok {
+		o.fail("usersFile", "not supported yet: list the users in %s", "users")
+	} else if len(lines) == 0 {
+		o.fail("users", "required")
+	}
+	a.realm = o.str("realm", "traefik")
+	if strings.ContainsAny(a.realm, "\"\\\r\n") {
+		o.fail("realm", "may not hold quotes, backslashes or line breaks")
+	}
+	a.headerField = http.CanonicalHeaderKey(o.str("headerField", ""))
+	a.remove = o.boolean("removeHeader")
+	return func(next http.Handler) http.Handler {
+		b := *a
+		b.next = next
+		return &b
+	}
+}
+
+func (a *basicAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, password, ok := r.BasicAuth()
+	if ok {
+		hash, known := a.users[user]
+		if !known {
+			checkHash(dummyHash(), password)
+		}
+		ok = known && checkHash(hash, password)
+	}
+	if !ok {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", a.realm))
+		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	passAuthenticated(w, r, user, a.headerField, a.remove, a.next)
+}
+
+// passAuthenticated sends on a request whose user is authenticated:
+// named in headerField when set (replacing what the client sent there),
+// without its Authorization header with removeHeader.
+func passAuthenticated(w http.ResponseWriter, r *http.Request, user, headerField string, remove bool, next http.Handler) {
+	if headerField != "" {
+		r.Header[headerField] = []string{user}
+	}
+	if remove {
+		r.Header.Del("Authorization")
+	}
+	next.ServeHTTP(w, r)
+}

@@ -1,0 +1,209 @@
+package middleware
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// digestauth: HTTP digest authentication (RFC 7616 with MD5 and
+// qop=auth, which browsers speak). users are htdigest lines
+// "user:realm:md5(user:realm:password)", realm (default "traefik") must
+// be theirs, removeHeader and headerField as basicauth's.
+//
+// Nonces are stateless (a timestamp and its HMAC under a key of this
+// instance) and live nonceLifetime; a nonce's counter (nc) must grow, so
+// a captured Authorization header cannot be replayed.
+type digestAuth struct {
+	users       map[string]string // user → HA1
+	realm       string
+	headerField string
+	remove      bool
+	key         [32]byte
+	opaque      string
+	next        http.Handler
+
+	mu   sync.Mutex
+	seen map[string]uint64 // nonce → the highest nc used
+}
+
+const (
+	nonceLifetime = 5 * time.Minute
+	// maxNonces bounds the counters kept; past it they start over (a
+	// client then gets a stale nonce and retries).
+	maxNonces = 65536
+)
+
+func newDigestAuth(o *options) Middleware {
+	realm := o.str("realm", "traefik")
+	if strings.ContainsAny(realm, "\"\\\r\n") {
+		o.fail("realm", "may not hold quotes, backslashes or line breaks")
+	}
+	users := map[string]string{}
+	lines := o.list("users")
+	for _, line := range lines {
+		parts := strings.Split(line, ":")
+		switch {
+		case len(parts) != 3 || parts[0] == "":
+			o.fail("users", "an entry is not USER:REALM:HASH (htdigest; it is not shown: it may hold a password)")
+		case len(parts[2]) != 32 || strings.Trim(strings.ToLower(parts[2]), "0123456789abcdef") != "":
+			o.fail("users", "user %q: the hash is not 32 hex digits (htdigest's md5)", parts[0])
+		case parts[1] != realm:
+			o.fail("users", "user %q is in realm %q, not the middleware's %q", parts[0], parts[1], realm)
+		case users[parts[0]] != "":
+			o.fail("users", "user %q is listed twice", parts[0])
+		default:
+			users[parts[0]] = strings.ToLower(parts[2])
+		}
+	}
+	if _, ok := o.get("usersFile"); ok {
+		o.fail("usersFile", "not supported yet: list the users in users")
+	} else if len(lines) == 0 {
+		o.fail("users", "required")
+	}
+	headerField := http.CanonicalHeaderKey(o.str("headerField", ""))
+	remove := o.boolean("removeHeader")
+	return func(next http.Handler) http.Handler {
+		a := &digestAuth{users: users, realm: realm, headerField: headerField, remove: remove, next: next, seen: map[string]uint64{}}
+		_, _ = rand.Read(a.key[:])
+		var op [16]byte
+		_, _ = rand.Read(op[:])
+		a.opaque = hex.EncodeToString(op[:])
+		return a
+	}
+}
+
+func (a *digestAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, stale, ok := a.check(r, time.Now())
+	if !ok {
+		a.challenge(w, stale)
+		return
+	}
+	passAuthenticated(w, r, user, a.headerField, a.remove, a.next)
+}
+
+func (a *digestAuth) challenge(w http.ResponseWriter, stale bool) {
+	v := fmt.Sprintf(`Digest realm=%q, nonce=%q, opaque=%q, algorithm=MD5, qop="auth"`, a.realm, a.nonce(time.Now()), a.opaque)
+	if stale {
+		v += ", stale=true"
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+}
+
+// nonce is hex(unix nanoseconds) + hex(HMAC of them)[:32].
+func (a *digestAuth) nonce(now time.Time) string {
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixNano()))
+	m := hmac.New(sha256.New, a.key[:])
+	m.Write(ts[:])
+	return hex.EncodeToString(ts[:]) + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// nonceState reports whether a nonce is ours, and whether it expired.
+func (a *digestAuth) nonceState(nonce string, now time.Time) (ours, expired bool) {
+	b, err := hex.DecodeString(nonce)
+	if err != nil || len(b) != 24 {
+		return false, false
+	}
+	m := hmac.New(sha256.New, a.key[:])
+	m.Write(b[:8])
+	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
+		return false, false
+	}
+	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	return true, now.Sub(issued) > nonceLifetime || issued.After(now)
+}
+
+// check verifies the request's Authorization header.
+func (a *digestAuth) check(r *http.Request, now time.Time) (user string, stale, ok bool) {
+	scheme, rest, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Digest") {
+		return "", false, false
+	}
+	p := parseAuthParams(rest)
+	user = p["username"]
+	ha1, known := a.users[user]
+	if !known || p["realm"] != a.realm || p["qop"] != "auth" || p["opaque"] != a.opaque ||
+		(p["algorithm"] != "" && !strings.EqualFold(p["algorithm"], "MD5")) || p["uri"] != requestURI(r) || p["cnonce"] == "" {
+		return "", false, false
+	}
+	nc, err := strconv.ParseUint(p["nc"], 16, 64)
+	if err != nil {
+		return "", false, false
+	}
+	ours, expired := a.nonceState(p["nonce"], now)
+	if !ours {
+		return "", false, false
+	}
+	ha2 := md5hex(r.Method + ":" + p["uri"])
+	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
+		return "", false, false
+	}
+	if expired {
+		return "", true, false // right password, old nonce: the client retries
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if nc <= a.seen[p["nonce"]] {
+		return "", false, false // replayed
+	}
+	if len(a.seen) >= maxNonces {
+		clear(a.seen)
+	}
+	a.seen[p["nonce"]] = nc
+	return user, false, true
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// parseAuthParams reads k=v and k="v" pairs separated by commas (quoted
+// values may hold commas and escaped quotes).
+func parseAuthParams(s string) map[string]string {
+	out := map[string]string{}
+	for {
+		s = strings.TrimLeft(s, " \t,")
+		if s == "" {
+			return out
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return out
+		}
+		key := strings.ToLower(strings.TrimSpace(s[:eq]))
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val strings.Builder
+		if strings.HasPrefix(s, `"`) {
+			i := 1
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				val.WriteByte(s[i])
+			}
+			s = s[min(i+1, len(s)):]
+		} else {
+			end := strings.IndexByte(s, ',')
+			if end < 0 {
+				end = len(s)
+			}
+			val.WriteString(strings.TrimSpace(s[:end]))
+			s = s[end:]
+		}
+		out[key] = val.String()
+	}
+}

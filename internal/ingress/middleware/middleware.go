@@ -1,0 +1,122 @@
+// Package middleware holds the Traefik v3 HTTP middlewares shoal's
+// ingress applies to a router's requests: each a small http.Handler
+// wrapper in its own file, built once from its label options (New) with
+// Traefik's option names and defaults.
+//
+// A middleware type Traefik has and this package does not implement is
+// refused by New with a message saying so: the ingress fails closed, it
+// never serves a router whose middlewares it cannot apply.
+package middleware
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// Middleware wraps the handler of the next step (another middleware, or
+// the proxy) with one middleware.
+type Middleware func(next http.Handler) http.Handler
+
+// Option is one option of a middleware, from one label.
+type Option struct {
+	// Key is the option's path below the middleware type as written in
+	// the label (case kept, since a header name may be part of it), for
+	// example "users" or "customRequestHeaders.X-Script-Name". Empty for
+	// a type with no option (traefik.http.middlewares.NAME.compress=true).
+	Key   string
+	Value string
+}
+
+// OptionError is a problem with one option of a middleware; Key is empty
+// for the middleware as a whole.
+type OptionError struct {
+	Key string
+	Msg string
+}
+
+func (e *OptionError) Error() string {
+	if e.Key == "" {
+		return e.Msg
+	}
+	return "option " + e.Key + ": " + e.Msg
+}
+
+type builder func(o *options) Middleware
+
+// builders are the implemented types, by lower-cased Traefik name.
+var builders = map[string]builder{
+	"addprefix":        newAddPrefix,
+	"basicauth":        newBasicAuth,
+	"buffering":        newBuffering,
+	"circuitbreaker":   newCircuitBreaker,
+	"compress":         newCompress,
+	"contenttype":      newContentType,
+	"digestauth":       newDigestAuth,
+	"forwardauth":      newForwardAuth,
+	"headers":          newHeaders,
+	"inflightreq":      newInFlightReq,
+	"ipallowlist":      newIPAllowList,
+	"ratelimit":        newRateLimit,
+	"redirectregex":    newRedirectRegex,
+	"redirectscheme":   newRedirectScheme,
+	"replacepath":      newReplacePath,
+	"replacepathregex": newReplacePathRegex,
+	"stripprefix":      newStripPrefix,
+	"stripprefixregex": newStripPrefixRegex,
+}
+
+// unsupported are Traefik v3 types (and v2 names) not implemented, with
+// what to do instead where there is something.
+var unsupported = map[string]string{
+	"errors":            "",
+	"grpcweb":           "",
+	"passtlsclientcert": "the websecure entry point asks for no client certificates",
+	"plugin":            "plugins cannot be loaded",
+	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
+}
+
+// Types lists the implemented middleware types (and chain and retry,
+// which the ingress builds itself), sorted.
+func Types() []string {
+	out := []string{"chain", "retry"}
+	for t := range builders {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New builds a middleware of type typ (Traefik's name, any case) from its
+// options. The error joins every problem, each an *OptionError.
+func New(typ string, opts []Option) (Middleware, error) {
+	t := strings.ToLower(typ)
+	b, ok := builders[t]
+	if !ok {
+		if hint, known := unsupported[t]; known {
+			msg := fmt.Sprintf("middleware type %s is not supported by shoal's ingress", typ)
+			if hint != "" {
+				msg += ": " + hint
+			}
+			return nil, &OptionError{Msg: msg}
+		}
+		return nil, &OptionError{Msg: fmt.Sprintf("unknown middleware type %q (supported: %s)", typ, strings.Join(Types(), ", "))}
+	}
+	o := newOptions(opts)
+	m := b(o)
+	if err := o.finish(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Chain applies ms in order: the first sees the request first.
+func Chain(ms ...Middleware) Middleware {
+	return func(next http.Handler) http.Handler {
+		for i := len(ms) - 1; i >= 0; i-- {
+			next = ms[i](next)
+		}
+		return next
+	}
+}

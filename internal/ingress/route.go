@@ -1,0 +1,44 @@
+package ingress
+
+import (
+	"context"
+	"net/http"
+)
+
+// forwardRoute forwards a routed request to a task of its pool.
+func (p *Proxy) forwardRoute(w http.ResponseWriter, r *http.Request, rt *route, st *reqState) {
+	pl := rt.pool
+	switch {
+	case !pl.anyHealthy():
+		pl.stats.noBackend.Add(1)
+		p.noBackend(w, pl)
+	case p.opts.MaxBodyBytes > 0 && r.ContentLength > p.opts.MaxBodyBytes:
+		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+	default:
+		if p.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
+		}
+		st.preferred = pl.sticky(r)
+		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		if st.chosen != nil {
+			st.chosen.inflight.Add(-1)
+		}
+	}
+}
+
+// routeCall carries a request through its router's middlewares to
+// routeTerminal.
+type routeCall struct {
+	p  *Proxy
+	rt *route
+	st *reqState
+}
+
+type routeKey struct{}
+
+// routeTerminal is the last handler of every middleware chain: it
+// forwards the request as the middlewares left it.
+var routeTerminal http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	call := r.Context().Value(routeKey{}).(*routeCall)
+	call.p.forwardRoute(w, r, call.rt, call.st)
+})

@@ -1,0 +1,74 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// DemoteNode makes the manager ref names a worker: it leaves the Raft
+// group, one change, and its node's role becomes worker. The change is
+// refused when the managers left that are up would not be a majority of
+// those left (Swarm's "loss of quorum"), and for the last manager. The
+// leader demoting itself hands the leadership over first and answers
+// cluster.ErrNotWritten, so that the API sends the request on to the new
+// leader, which removes it.
+func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
+	tx := m.store.Read()
+	n, err := tx.FindNode(ref)
+	if err != nil {
+		return err
+	}
+	if n.Spec.Role != api.RoleManager {
+		return fmt.Errorf("%w: node %s is already a worker", ErrConflict, ref)
+	}
+	members, err := m.raft.Members()
+	if err != nil {
+		return err
+	}
+	inRaft := false
+	for _, mb := range members {
+		inRaft = inRaft || mb.ID == n.ID
+	}
+	if inRaft {
+		if len(members) == 1 {
+			return fmt.Errorf("%w: attempting to demote the last manager of the swarm", ErrConflict)
+		}
+		// The managers left must still reach a majority of themselves.
+		up := 0
+		for _, mb := range members {
+			if mb.ID == n.ID {
+				continue
+			}
+			if mn := tx.Node(mb.ID); mb.ID == m.cfg.NodeID || (mn != nil && mn.Status.State == api.NodeStateReady) {
+				up++
+			}
+		}
+		if left := len(members) - 1; up < left/2+1 {
+			return fmt.Errorf("%w: can't demote node %s: this would result in a loss of quorum (%d of the %d managers left are up)", ErrConflict, ref, up, left)
+		}
+		if n.ID == m.cfg.NodeID {
+			if err := m.raft.TransferLeadership(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %w: leadership handed over before this manager is demoted", cluster.ErrNotLeader, cluster.ErrNotWritten)
+		}
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return err
+		}
+		m.log.Info("manager left raft", "node", n.ID)
+	}
+	spec := n.Spec
+	spec.Role = api.RoleWorker
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec}}})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("demote node %s: %w", ref, err)
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package process
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/testutil"
+)
+
+// sandboxSpec is a task on networks, as the agent asks for it.
+func sandboxSpec(script string) runtime.TaskSpec {
+	s := shSpec(script)
+	s.Sandbox = &runtime.Sandbox{
+		Addr: netip.MustParseAddr("10.99.0.5"),
+		DNS: runtime.DNS{
+			Nameservers: []netip.Addr{netip.MustParseAddr("127.0.0.11")},
+			Search:      []string{"example.org"},
+			Options:     []string{"ndots:0"},
+		},
+	}
+	s.Ports = []api.PortConfig{{TargetPort: 80}}
+	return s
+}
+
+// A sandboxed task runs in a network namespace of its own, with lo up,
+// sees its own resolv.conf while the host's stays as it was, listens on
+// its target port, and Exec (its health checks) runs in the same
+// namespaces. A restarted runtime finds its namespace again.
+func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	hostNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	s := sandboxSpec(`readlink /proc/self/ns/net; cat /etc/resolv.conf; echo "port=$PORT node=$SHOAL_NODE_ADDR"; echo ready; exec sleep 30`)
+	h := start(t, r, s)
+	waitForOutput(t, r, s.TaskID, "ready")
+
+	path, err := r.NetNS(testCtx(t), s.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskNS, err := os.Readlink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := readLog(t, r, s.TaskID)
+	if taskNS == hostNS || !strings.HasPrefix(out, taskNS+"\n") {
+		t.Errorf("task namespace %s (NetNS) / output %q; want one of its own, not the host's %s", taskNS, out, hostNS)
+	}
+	wantResolv := "nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n"
+	if !strings.Contains(out, wantResolv) {
+		t.Errorf("the task's /etc/resolv.conf:\n%s\nwant\n%s", out, wantResolv)
+	}
+	if now, _ := os.ReadFile("/etc/resolv.conf"); string(now) != string(hostResolv) {
+		t.Errorf("the host's /etc/resolv.conf changed to %q", now)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), s.TaskID) {
+		t.Errorf("the task's mount leaked to the host:\n%s", mounts)
+	}
+	if !strings.Contains(out, "port=80 node=\n") {
+		t.Errorf("output %q: want PORT=80, the target port, and no SHOAL_NODE_ADDR in the task's own namespace", out)
+	}
+	if len(h.Endpoints) != 1 || h.Endpoints[0].Addr != "10.99.0.5:80" {
+		t.Errorf("endpoints %+v, want 10.99.0.5:80 (the task's address on its first network)", h.Endpoints)
+	}
+	if up := loUp(t, path); !up {
+		t.Error("lo is down in the task's namespace")
+	}
+
+	code, got, err := r.Exec(testCtx(t), s.TaskID, []string{"/bin/sh", "-c", "readlink /proc/self/ns/net; cat /etc/resolv.conf; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"})
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %s", code, err, got)
+	}
+	if want := taskNS + "\n" + wantResolv + "0\n"; string(got) != want {
+		t.Errorf("exec in the task printed\n%s\nwant\n%s", got, want)
+	}
+
+	// Adopted by a new runtime over the same root.
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r2) })
+	if _, err := r2.List(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := r2.NetNS(testCtx(t), s.TaskID); err != nil || again != path {
+		t.Errorf("after a restart NetNS = %q, %v; want %q", again, err, path)
+	}
+	if code, got, err := r2.Exec(testCtx(t), s.TaskID, []string{"readlink", "/proc/self/ns/net"}); err != nil || code != 0 || strings.TrimSpace(string(got)) != taskNS {
+		t.Errorf("after a restart, exec in the task: %d %v %q, want %s", code, err, got, taskNS)
+	}
+	if err := r2.Stop(testCtx(t), s.TaskID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.NetNS(testCtx(t), s.TaskID); err == nil {
+		t.Error("NetNS of a stopped task succeeded")
+	}
+}
+
+// loUp reports whether lo is up in the namespace at path.
+func loUp(t *testing.T, path string) bool {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo.Attrs().Flags&(1<<0) != 0 // net.FlagUp
+}
+
+// A task without a sandbox stays on the host's network.
+func TestUnsandboxedTaskHasNoNamespace(t *testing.T) {
+	r, _ := newRuntime(t)
+	s := shSpec("exec sleep 30")
+	start(t, r, s)
+	if _, err := r.NetNS(testCtx(t), s.TaskID); !errors.Is(err, errNotSandboxed) {
+		t.Errorf("NetNS of a host-network task: %v, want %v", err, errNotSandboxed)
+	}
+}
+
+// What cannot be set up is an error of Start, with nothing left running:
+// a host-mode port another program holds, a program that cannot be
+// executed (rejected by the launcher).
+func TestSandboxStartFailures(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	held, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	s := sandboxSpec("exec sleep 30")
+	s.Ports = []api.PortConfig{{TargetPort: 80, PublishedPort: uint32(held.Addr().(*net.TCPAddr).Port), PublishMode: api.PublishModeHost}}
+	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "in use on this node") {
+		t.Errorf("host-mode port held by another program: %v, want rejected as in use", err)
+	}
+	notExec := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(notExec, []byte("\x00\x01garbage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s = sandboxSpec("")
+	s.Container = api.ContainerSpec{Command: []string{notExec}}
+	if _, err := r.Start(testCtx(t), s); !errors.Is(err, runtime.ErrRejected) || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("program that cannot run: %v, want rejected with exec's reason", err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("task folders left: %v", ents)
+	}
+}
+
+// A sandboxed task's host-mode port answers on the node's port, forwarded
+// to the task's address (here the test's own listener stands in for the
+// task's), until the task ends; its endpoint is the node's port.
+func TestSandboxedHostModePortIsForwarded(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	task, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	go func() {
+		for {
+			c, err := task.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("from the task"))
+			c.Close()
+		}
+	}()
+	s := sandboxSpec("exec sleep 30")
+	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
+	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	s.Ports = []api.PortConfig{{TargetPort: target, PublishMode: api.PublishModeHost}}
+	h := start(t, r, s)
+	if len(h.Endpoints) != 1 || h.Endpoints[0].TargetPort != target || !strings.HasPrefix(h.Endpoints[0].Addr, "127.0.0.1:") {
+		t.Fatalf("endpoints %+v, want the node's port for target %d", h.Endpoints, target)
+	}
+	read := func() (string, error) {
+		c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	if got, err := read(); err != nil || got != "from the task" {
+		t.Fatalf("the node's port %s: %q, %v; want the task's answer", h.Endpoints[0].Addr, got, err)
+	}
+	if err := r.Stop(testCtx(t), s.TaskID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(); err == nil && got != "" {
+		t.Errorf("after the task ended its host-mode port still answered %q", got)
+	}
+}
+
+// A sandboxed task run as a user is that user once the launcher has set
+// it up, and so are its health checks.
+func TestSandboxedTaskRunsAsItsUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, root := newRuntime(t)
+	// Let other users reach the root (the test's temporary folders are 0700).
+	for _, d := range []string{filepath.Dir(filepath.Dir(root)), filepath.Dir(root)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sandboxSpec(`echo "uid=$(id -u) gid=$(id -g)"; echo ready; exec sleep 30`)
+	s.Container.User = "65534:65534"
+	start(t, r, s)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); !strings.Contains(out, "uid=65534 gid=65534\n") {
+		t.Errorf("task output %q, want it run as 65534:65534", out)
+	}
+	if code, got, err := r.Exec(testCtx(t), s.TaskID, []string{"/bin/sh", "-c", "id -u; cat /etc/resolv.conf"}); err != nil || code != 0 || !strings.HasPrefix(string(got), "65534\nnameserver 127.0.0.11\n") {
+		t.Errorf("exec in the task: %d %v %q, want uid 65534, and the task's resolv.conf readable", code, err, got)
+	}
+}
+
+// A task's resolv.conf points at the agent's resolver, unless the service
+// sets its own nameservers, search domains or options, which win one by
+// one, as in Swarm.
+func TestResolvConfOfASandbox(t *testing.T) {
+	sb := sandboxSpec("").Sandbox
+	if got, want := resolvConf(sb, nil), "nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n"; got != want {
+		t.Errorf("resolv.conf %q, want %q", got, want)
+	}
+	own := &api.DNSConfig{Nameservers: []string{"192.0.2.53"}, Options: []string{"timeout:1"}}
+	if got, want := resolvConf(sb, own), "nameserver 192.0.2.53\nsearch example.org\noptions timeout:1\n"; got != want {
+		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
+	}
+}

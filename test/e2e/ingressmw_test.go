@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/testutil"
+)
+
+// A Traefik-protected dashboard deployed as a stack: without credentials
+// the ingress answers 401 with a Basic challenge and the task is never
+// reached; with them the request reaches the task with the prefix
+// stripped. The same file with a middleware the ingress does not
+// implement is refused, naming the label, and nothing is created.
+func TestStackDashboardBasicAuthStripPrefix(t *testing.T) {
+	d, c, base := trafficCluster(t)
+	ctx := ctxTimeout(t, 90*time.Second)
+	t.Setenv("TESTAPP", testApp)
+	file := filepath.Join("testdata", "dashboard.yml")
+
+	// Fail closed: a middleware the ingress does not implement.
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	badSrc := strings.Replace(string(src), "admin-auth.basicauth.users=admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/",
+		"admin-auth.grpcweb.allowOrigins=*", 1)
+	if err := os.WriteFile(bad, []byte(badSrc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
+		_, errOut, code := shoal(t, d, append(append([]string{"stack", "deploy"}, args...), "-c", bad, "dash")...)
+		if code == 0 || !strings.Contains(errOut, "traefik.http.middlewares.admin-auth.grpcweb.allowOrigins") || !strings.Contains(errOut, "not supported") {
+			t.Fatalf("deploy %v with grpcweb: exit %d: %s", args, code, errOut)
+		}
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 0 {
+		t.Fatalf("a refused stack created %d services", len(svcs))
+	}
+
+	out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", file, "dash")
+	if code != 0 {
+		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "label traefik.docker.network has no effect") {
+		t.Errorf("no warning for the label the ingress ignores: %q", errOut)
+	}
+
+	get := func(path, user, password string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	// The task starts: the dashboard answers once it runs.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, body := get("/dashboard/", "admin", "test")
+		if resp.StatusCode == http.StatusOK {
+			// The testapp serves its JSON only on "/": the prefix was
+			// stripped.
+			if !strings.Contains(body, `"serviceName": "dash_dashboard"`) {
+				t.Fatalf("with credentials: %q", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard not served: %s %q", resp.Status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp, body := get("/dashboard/env", "admin", "test"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "SHOAL_SERVICE_NAME") {
+		t.Errorf("/dashboard/env: %s %q, want the task's /env", resp.Status, body)
+	}
+
+	for _, tc := range []struct{ user, password string }{{"", ""}, {"admin", "wrong"}, {"root", "test"}} {
+		resp, body := get("/dashboard/", tc.user, tc.password)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="traefik"` {
+			t.Errorf("credentials %q/%q: %s %q (WWW-Authenticate %q), want 401 with a Basic challenge",
+				tc.user, tc.password, resp.Status, body, resp.Header.Get("WWW-Authenticate"))
+		}
+		if strings.Contains(body, "serviceName") {
+			t.Errorf("credentials %q/%q reached the task", tc.user, tc.password)
+		}
+	}
+
+	// service create and update refuse them too, naming the label.
+	spec := signupWeb(1, false)
+	spec.Labels["traefik.frontend.rule"] = "PathPrefix:/app/"
+	if _, err := c.ServiceCreate(ctx, spec); err == nil || !strings.Contains(err.Error(), "label traefik.frontend.rule: a Traefik v1 label") ||
+		!strings.Contains(err.Error(), "traefik.http.routers.NAME.rule") {
+		t.Errorf("create with a v1 label: %v, want it refused with the v3 form", err)
+	}
+	svc, err := c.ServiceInspect(ctx, "dash_dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := svc.Spec
+	upd.Labels = map[string]string{}
+	for k, v := range svc.Spec.Labels {
+		upd.Labels[k] = v
+	}
+	upd.Labels["traefik.http.routers.dashboard.middlewares"] = "admin-auth,dashboard-strip,missing"
+	if _, err := c.ServiceUpdate(ctx, svc.ID, svc.Version, upd); err == nil || !strings.Contains(err.Error(), `middleware "missing" is not defined`) {
+		t.Errorf("update naming an undefined middleware: %v, want it refused", err)
+	}
+}
+
+// The websecure entry point: plain HTTP is redirected to HTTPS by the
+// http router's redirectscheme, and the tls=true router serves over
+// HTTPS (HTTP/2) behind basic auth, with the node's certificate.
+func TestStackRedirectToWebsecure(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	d, c := devClusterWith(t, daemon.DevConfig{IngressAddr: "127.0.0.1:0", IngressTLSAddr: "127.0.0.1:0",
+		IngressCertificates: []tls.Certificate{cert}, DrainDelay: 300 * time.Millisecond})
+	ctx := ctxTimeout(t, 90*time.Second)
+	_, port, _ := net.SplitHostPort(d.IngressTLSAddr())
+	t.Setenv("TESTAPP", testApp)
+	t.Setenv("HTTPS_PORT", port)
+	if out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join("testdata", "websecure.yml"), "sec"); code != 0 {
+		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(url string, auth bool) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if auth {
+			req.SetBasicAuth("admin", "test")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	secure := "https://127.0.0.1:" + port + "/"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, body := get(secure, true)
+		if resp.StatusCode == http.StatusOK {
+			if resp.ProtoMajor != 2 || !strings.Contains(body, `"serviceName": "sec_app"`) {
+				t.Fatalf("HTTPS: %s %q", resp.Proto, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS router not served: %s %q", resp.Status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp, _ := get(secure, false); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("HTTPS without credentials: %s, want 401", resp.Status)
+	}
+	resp, _ := get("http://"+d.IngressAddr()+"/x?y=1", true)
+	if want := "https://127.0.0.1:" + port + "/x?y=1"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %s Location %q, want 301 to %s", resp.Status, resp.Header.Get("Location"), want)
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 1 {
+		t.Errorf("%d services", len(svcs))
+	}
+}
