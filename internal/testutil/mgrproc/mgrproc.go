@@ -62,6 +62,7 @@ type Cluster struct {
 	Managers []*Manager
 
 	logLevel string
+	secrets  string
 	cg       *cgroups // nil unless Options.Partitions
 	mu       sync.Mutex
 	isolated map[int]bool
@@ -121,6 +122,14 @@ func Start(t testing.TB, bin string, n int, o Options) *Cluster {
 			}
 		})
 	}
+	// The task secrets go to a tmpfs folder of the cluster's own, not the
+	// machine's default (which may be another user's).
+	secrets, err := os.MkdirTemp("/dev/shm", "shoal-mgrproc-")
+	if err != nil {
+		t.Fatalf("mgrproc: %v", err)
+	}
+	c.secrets = secrets
+	t.Cleanup(func() { os.RemoveAll(secrets) })
 	t.Cleanup(func() {
 		for _, m := range c.Managers {
 			m.Kill()
@@ -192,7 +201,7 @@ func (m *Manager) start(extra ...string) error {
 	}
 	defer logf.Close()
 	args := append([]string{"manager", "--data-dir", m.DataDir, "--addr", m.Addr, "--log-level", m.c.logLevel,
-		"--ingress", "off", "--publish-addr", "off", "--docker=false"}, extra...)
+		"--ingress", "off", "--publish-addr", "off", "--docker=false", "--secrets-dir", m.c.secrets}, extra...)
 	cmd := exec.Command(m.c.bin, args...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
