@@ -88,8 +88,12 @@ func converge(ctx context.Context, t *testing.T, cl *mgrproc.Cluster) *mgrproc.M
 			t.Errorf("%s", line)
 		}
 	}
-	if l, err := cl.Leader(ctx); err != nil || l != leader {
-		t.Errorf("leader changed while converging: %v", err)
+	// A leader may step down on a starved machine (its lease is 100 ms):
+	// that is no anomaly, but the managers must still agree on one.
+	if l, err := cl.Leader(ctx); err != nil {
+		t.Errorf("no agreed leader after converging: %v", err)
+	} else {
+		leader = l
 	}
 	t.Logf("converged: manager %d leads, every manager holds the same %d objects", leader.Index+1, strings.Count(states[0], "\n"))
 	return leader
