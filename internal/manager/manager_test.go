@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -496,5 +497,37 @@ func TestAnyServiceUpdateResumesAPausedUpdate(t *testing.T) {
 				t.Errorf("revision %d spec version %d, want %d and %d", got.Revision, got.SpecVersion, wantRev, svc.SpecVersion)
 			}
 		})
+	}
+}
+
+// Removes of one service racing each other: exactly one says it removed
+// it, the others answer not found (a linearizable remove; the Jepsen test
+// in test/jepsen found two removes both answering ok).
+func TestConcurrentRemovesOneWins(t *testing.T) {
+	m := start(t, t.TempDir())
+	for round := range 5 {
+		svc := create(t, m, spec(fmt.Sprintf("race-%d", round), 0))
+		const n = 8
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				errs <- m.RemoveService(testCtx(t), svc.ID)
+			}()
+		}
+		close(start)
+		ok := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case !errors.Is(err, state.ErrNotFound):
+				t.Fatalf("round %d: remove: %v", round, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of %d concurrent removes said they removed the service, want 1", round, ok, n)
+		}
 	}
 }

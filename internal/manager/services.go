@@ -181,7 +181,9 @@ func (m *Manager) RemoveService(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("remove service %s: %w", cur.Spec.Name, err)
 	}
-	if res.Err != nil && !errors.Is(res.Err, state.ErrNotFound) {
+	// Not found here means another remove won the race since the lookup:
+	// only one of them removed the service, so only one says it did.
+	if res.Err != nil {
 		return fmt.Errorf("remove service %s: %w", cur.Spec.Name, res.Err)
 	}
 	return nil

@@ -1,11 +1,14 @@
 package process
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -26,7 +29,10 @@ func (r *Runtime) load(id string) (*task, error) {
 	t := &task{id: id, dir: dir, pidfd: -1, stopSignal: syscall.SIGTERM}
 	var st taskState
 	if err := readJSON(filepath.Join(dir, taskFile), &st); err != nil {
-		// A start that never completed, or a damaged folder.
+		// A start that never completed, or a damaged folder. An agent
+		// killed between starting the process and recording it left a
+		// process nothing else would ever stop.
+		killUnrecorded(id)
 		return finishedTask(t, runtime.ExitStatus{
 			ExitCode: -1,
 			Message:  fmt.Sprintf("task state unreadable: %v", err),
@@ -132,4 +138,32 @@ func (r *Runtime) watch(t *task) {
 	status := unknownExit(time.Now())
 	_ = writeJSON(filepath.Join(t.dir, exitFile), exitStateOf(status))
 	r.finish(t, status)
+}
+
+// killUnrecorded kills the processes of task id's start that never
+// completed: the agent died after starting the process and before
+// recording its PID, so only its environment names it (SHOAL_TASK_ID,
+// which taskEnv gives every task process and its children inherit; a
+// program that replaces its whole environment escapes this). Task IDs
+// are unique, so no other task's process matches.
+func killUnrecorded(id string) {
+	want := []byte(taskIDEnv + "=" + id)
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(bytes.Split(env, []byte{0}), func(kv []byte) bool { return bytes.Equal(kv, want) }) {
+			_ = unix.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

@@ -224,3 +224,52 @@ func TestCloseReleasesWatchers(t *testing.T) {
 	wait(t, a, s.TaskID)
 	a.Close()
 }
+
+// An agent killed between starting a task's process and recording it
+// leaves a folder without task state and a process nothing records: the
+// next agent kills that process (found by its SHOAL_TASK_ID) instead of
+// letting it run forever unmanaged. (The Jepsen-style test in test/jepsen
+// found such processes after SIGKILLs of managers.)
+func TestAdoptKillsUnrecordedStart(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), "root")
+	id := api.NewID()
+	// What reserve, launch and spawn leave before the state is written.
+	if err := os.MkdirAll(filepath.Join(root, id, workDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "1000")
+	cmd.Env = []string{taskIDEnv + "=" + id}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
+	// Another task's process is left alone.
+	other := exec.Command("sleep", "1000")
+	other.Env = []string{taskIDEnv + "=" + api.NewID()}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+
+	r, err := New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r) })
+	hs, err := r.List(testCtx(t))
+	if err != nil || len(hs) != 1 || hs[0].TaskID != id || hs[0].Running {
+		t.Fatalf("list: %+v %v, want the task, exited", hs, err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(testTimeout):
+		t.Fatalf("the unrecorded start's process %d still runs", cmd.Process.Pid)
+	}
+	if gone(other.Process.Pid) {
+		t.Error("another task's process was killed")
+	}
+}

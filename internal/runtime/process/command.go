@@ -30,6 +30,10 @@ func resolveProgram(prog, cwd string) (string, error) {
 	return filepath.Abs(path)
 }
 
+// taskIDEnv names the task in its processes' environment; it is also how a
+// process of a start that was never recorded is found (killUnrecorded).
+const taskIDEnv = "SHOAL_TASK_ID"
+
 // taskEnv returns the task's environment: a minimal base, the spec's
 // variables, then the task's identity, node address and ports, which the
 // spec cannot override (exec keeps the last of duplicate variables).
@@ -45,7 +49,7 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPo
 	env := []string{"PATH=" + path, "HOME=" + home}
 	env = append(env, spec.Container.Env...)
 	env = append(env,
-		"SHOAL_TASK_ID="+spec.TaskID,
+		taskIDEnv+"="+spec.TaskID,
 		"SHOAL_TASK_NAME="+spec.Name,
 		"SHOAL_SERVICE_NAME="+spec.ServiceName,
 		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
