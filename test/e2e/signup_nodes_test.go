@@ -208,27 +208,6 @@ func httpFrom(n *netlab.Node) *http.Client {
 		}}}
 }
 
-// askHTTPWith is askHTTP with the client hc.
-func askHTTPWith(t *testing.T, hc *http.Client, addr string) string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := hc.Get("http://" + addr + "/")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if id := taskIDIn(string(body)); resp.StatusCode == http.StatusOK && id != "" {
-				return id
-			}
-			err = fmt.Errorf("%s: %q", resp.Status, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET http://%s/: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // askUDPFrom is askUDP from the node.
 func askUDPFrom(t *testing.T, n *netlab.Node, addr, msg string) string {
 	t.Helper()
@@ -236,20 +215,7 @@ func askUDPFrom(t *testing.T, n *netlab.Node, addr, msg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	buf := make([]byte, 512)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := c.Write([]byte(msg)); err == nil {
-			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			if n, err := c.Read(buf); err == nil {
-				return string(buf[:n])
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no UDP answer from %s", addr)
-		}
-	}
+	return askUDPOn(t, c, msg)
 }
 
 // run runs the testapp with args in the task: docker exec for a
