@@ -22,8 +22,10 @@ import (
 // host mode, which must be the published port. A task in a network
 // namespace of its own (a process task on networks) may also be claimed
 // on one of its own overlay addresses, which the managers allocated, on
-// its target port: that is where it listens, and where the node reaches
-// it.
+// its target port: that is where it listens, and where its node reaches
+// it (the process runtime now reports the node port it forwards to it
+// instead, so that every node reaches it; an agent that reported the
+// overlay address stays valid).
 
 // Reserve records addresses the manager listens on (its agent port, its
 // ingress): no task endpoint may point at them, or every ingress would

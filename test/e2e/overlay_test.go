@@ -34,8 +34,16 @@ type labCluster struct {
 	nodes map[string]*netlab.Node
 }
 
-// newLabCluster starts the manager and one agent per name.
+// newLabCluster starts the manager and one agent per name, with no
+// HTTP ingress and no routing mesh.
 func newLabCluster(t *testing.T, ctx context.Context, names ...string) *labCluster {
+	t.Helper()
+	return newLabClusterWith(t, ctx, []string{"--ingress", "off", "--publish-addr", "off"}, names...)
+}
+
+// newLabClusterWith is newLabCluster with the flags every node gets for
+// its HTTP ingress and routing mesh.
+func newLabClusterWith(t *testing.T, ctx context.Context, edge []string, names ...string) *labCluster {
 	t.Helper()
 	testutil.RequireDocker(t)
 	lab := netlab.New(t) // root, or skip; its cleanup runs after the nodes'
@@ -44,8 +52,8 @@ func newLabCluster(t *testing.T, ctx context.Context, names ...string) *labClust
 	m := lab.AddNode("manager")
 	lc.nodes["manager"] = m
 	host := m.Addr.String()
-	cmd := exec.Command(shoalBin, "dev", "--data-dir", lc.devDir, "--log-level", "warn",
-		"--addr", host, "--listen-agents", host+":0", "--ingress", "off", "--publish-addr", "off", "--heartbeat", "2s", "--drain-delay", "100ms")
+	cmd := exec.Command(shoalBin, append([]string{"dev", "--data-dir", lc.devDir, "--log-level", "warn",
+		"--addr", host, "--listen-agents", host + ":0", "--heartbeat", "2s", "--drain-delay", "100ms"}, edge...)...)
 	lc.dev, _ = startNodeWith(t, "shoal dev", lc.devDir, "cluster ready", cmd, func() error { return m.Start(cmd) })
 	var err error
 	if lc.c, err = client.New("unix://" + filepath.Join(lc.devDir, "shoal.sock")); err != nil {
@@ -61,8 +69,8 @@ func newLabCluster(t *testing.T, ctx context.Context, names ...string) *labClust
 		n := lab.AddNode(name)
 		lc.nodes[name] = n
 		dir := filepath.Join(lc.agentsDir, name)
-		cmd := exec.Command(shoalBin, "agent", "--manager", lc.agentAddr, "--token", lc.token, "--addr", n.Addr.String(),
-			"--data-dir", dir, "--hostname", name, "--ingress", "off", "--publish-addr", "off", "--drain-delay", "100ms", "--log-level", "warn")
+		cmd := exec.Command(shoalBin, append([]string{"agent", "--manager", lc.agentAddr, "--token", lc.token, "--addr", n.Addr.String(),
+			"--data-dir", dir, "--hostname", name, "--drain-delay", "100ms", "--log-level", "warn"}, edge...)...)
 		p, lines := startNodeWith(t, "shoal agent "+name, dir, "address:", cmd, func() error { return n.Start(cmd) })
 		id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
 		lc.agents[name] = &agentNode{nodeProc: p, addr: n.Addr.String(), id: id}

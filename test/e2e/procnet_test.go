@@ -41,9 +41,10 @@ func inTask(t *testing.T, tk *api.Task, args ...string) (string, int) {
 // reaches them through their VIP, and not those of other networks; a
 // network with a way out reaches the host, an internal one does not; a
 // port published in ingress mode and the HTTP ingress reach the tasks on
-// their overlay addresses, one published in host mode answers on the
-// node's port. After an agent restart all of it works again,
-// and stack rm leaves no link, rule, namespace or mount behind.
+// their overlay addresses, through the node ports the runtime forwards;
+// one published in host mode answers on the node's port. After an agent
+// restart all of it works again, and stack rm leaves no link, rule,
+// namespace or mount behind.
 func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	testutil.RequireRoot(t)
 	if _, err := exec.LookPath("nsenter"); err != nil {
@@ -121,7 +122,8 @@ func TestStackProcessesReachEachOtherByName(t *testing.T) {
 	}
 
 	// The published port (routing mesh) and the HTTP ingress reach a's
-	// tasks on their overlay addresses.
+	// tasks on their overlay addresses, through the node ports the
+	// runtime forwards.
 	svc, err := c.ServiceInspect(ctx, "proc_a")
 	if err != nil || svc.Endpoint == nil || len(svc.Endpoint.Ports) != 1 {
 		t.Fatalf("proc_a's endpoint: %+v %v", svc.Endpoint, err)

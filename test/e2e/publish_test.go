@@ -38,7 +38,12 @@ func publishedWeb(name string, replicas uint64, ports ...api.PortConfig) api.Ser
 // returns the ID of the task that answered.
 func askHTTP(t *testing.T, addr string) string {
 	t.Helper()
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	return askHTTPWith(t, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}, addr)
+}
+
+// askHTTPWith is askHTTP with the client hc.
+func askHTTPWith(t *testing.T, hc *http.Client, addr string) string {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := hc.Get("http://" + addr + "/")
@@ -67,6 +72,13 @@ func askUDP(t *testing.T, addr, msg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return askUDPOn(t, c, msg)
+}
+
+// askUDPOn sends msg on c until an answer comes back, returns it and
+// closes c.
+func askUDPOn(t *testing.T, c net.Conn, msg string) string {
+	t.Helper()
 	defer c.Close()
 	buf := make([]byte, 512)
 	deadline := time.Now().Add(15 * time.Second)
@@ -78,7 +90,7 @@ func askUDP(t *testing.T, addr, msg string) string {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no UDP answer from %s", addr)
+			t.Fatalf("no UDP answer from %s", c.RemoteAddr())
 		}
 	}
 }

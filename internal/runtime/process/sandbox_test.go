@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +76,8 @@ func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
 	if !strings.Contains(out, "port=80 node=\n") {
 		t.Errorf("output %q: want PORT=80, the target port, and no SHOAL_NODE_ADDR in the task's own namespace", out)
 	}
-	if len(h.Endpoints) != 1 || h.Endpoints[0].Addr != "10.99.0.5:80" {
-		t.Errorf("endpoints %+v, want 10.99.0.5:80 (the task's address on its first network)", h.Endpoints)
+	if len(h.Endpoints) != 1 || h.Endpoints[0].TargetPort != 80 || !strings.HasPrefix(h.Endpoints[0].Addr, "127.0.0.1:") {
+		t.Errorf("endpoints %+v, want a port of the node (127.0.0.1) for target 80, forwarded to the task", h.Endpoints)
 	}
 	if up := loUp(t, path); !up {
 		t.Error("lo is down in the task's namespace")
@@ -176,10 +177,13 @@ func TestSandboxStartFailures(t *testing.T) {
 	}
 }
 
-// A sandboxed task's host-mode port answers on the node's port, forwarded
-// to the task's address (here the test's own listener stands in for the
-// task's), until the task ends; its endpoint is the node's port.
-func TestSandboxedHostModePortIsForwarded(t *testing.T) {
+// A sandboxed task's ports answer on the node's ports, forwarded to the
+// task's address (here the test's own listeners stand in for the task's)
+// until the task ends, and its endpoints are those node ports: a
+// host-mode port on its published port, an ingress-mode one (TCP and
+// UDP) on a free port, so that the routing mesh of a node without the
+// task's networks reaches it on the node's address, as a container.
+func TestSandboxedPortsAreForwarded(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, _ := newRuntime(t)
 	task, err := net.Listen("tcp", "127.0.0.1:0")
@@ -197,16 +201,44 @@ func TestSandboxedHostModePortIsForwarded(t *testing.T) {
 			c.Close()
 		}
 	}()
+	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	udpTask, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
+	if err != nil {
+		t.Skipf("UDP port %d is taken: %v", target, err)
+	}
+	defer udpTask.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := udpTask.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			udpTask.WriteTo(append([]byte("udp "), buf[:n]...), from)
+		}
+	}()
+	hostPort := freePort(t)
 	s := sandboxSpec("exec sleep 30")
 	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
-	target := uint32(task.Addr().(*net.TCPAddr).Port)
-	s.Ports = []api.PortConfig{{TargetPort: target, PublishMode: api.PublishModeHost}}
-	h := start(t, r, s)
-	if len(h.Endpoints) != 1 || h.Endpoints[0].TargetPort != target || !strings.HasPrefix(h.Endpoints[0].Addr, "127.0.0.1:") {
-		t.Fatalf("endpoints %+v, want the node's port for target %d", h.Endpoints, target)
+	s.Ports = []api.PortConfig{
+		{TargetPort: target, PublishedPort: uint32(hostPort), PublishMode: api.PublishModeHost},
+		{TargetPort: target, PublishedPort: 30080, PublishMode: api.PublishModeIngress},
+		{TargetPort: target, Protocol: "udp", PublishedPort: 30080, PublishMode: api.PublishModeIngress},
 	}
-	read := func() (string, error) {
-		c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+	h := start(t, r, s)
+	if len(h.Endpoints) != 3 {
+		t.Fatalf("endpoints %+v, want 3", h.Endpoints)
+	}
+	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)); h.Endpoints[0].Addr != want {
+		t.Errorf("host-mode endpoint %s, want the published port %s", h.Endpoints[0].Addr, want)
+	}
+	for _, ep := range h.Endpoints {
+		if ep.TargetPort != target || !strings.HasPrefix(ep.Addr, "127.0.0.1:") || strings.HasSuffix(ep.Addr, ":30080") || strings.HasSuffix(ep.Addr, ":"+strconv.Itoa(int(target))) {
+			t.Errorf("endpoint %+v, want a node port of its own for target %d", ep, target)
+		}
+	}
+	read := func(addr string) (string, error) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return "", err
 		}
@@ -215,14 +247,29 @@ func TestSandboxedHostModePortIsForwarded(t *testing.T) {
 		b, err := io.ReadAll(c)
 		return string(b), err
 	}
-	if got, err := read(); err != nil || got != "from the task" {
-		t.Fatalf("the node's port %s: %q, %v; want the task's answer", h.Endpoints[0].Addr, got, err)
+	for _, ep := range h.Endpoints[:2] {
+		if got, err := read(ep.Addr); err != nil || got != "from the task" {
+			t.Fatalf("the node's port %s: %q, %v; want the task's answer", ep.Addr, got, err)
+		}
+	}
+	uc, err := net.Dial("udp", h.Endpoints[2].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	uc.Write([]byte("ping"))
+	if n, err := uc.Read(buf); err != nil || string(buf[:n]) != "udp ping" {
+		t.Errorf("the node's UDP port %s: %q, %v; want the task's answer", h.Endpoints[2].Addr, buf[:n], err)
 	}
 	if err := r.Stop(testCtx(t), s.TaskID, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := read(); err == nil && got != "" {
-		t.Errorf("after the task ended its host-mode port still answered %q", got)
+	for _, ep := range h.Endpoints[:2] {
+		if got, err := read(ep.Addr); err == nil && got != "" {
+			t.Errorf("after the task ended the node's port %s still answered %q", ep.Addr, got)
+		}
 	}
 }
 
@@ -261,4 +308,15 @@ func TestResolvConfOfASandbox(t *testing.T) {
 	if got, want := resolvConf(sb, own), "nameserver 192.0.2.53\nsearch example.org\noptions timeout:1\n"; got != want {
 		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
 	}
+}
+
+// freePort is a TCP port no socket holds now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -16,66 +16,48 @@ import (
 //
 // In its own network namespace a task listens on its target ports, as a
 // container does, so that other tasks reach it on SERVICE:TARGET through
-// its virtual IP ($PORT and $SHOAL_PORT_<target> say the same). Its
-// endpoint for a port is its address on its first network, which the
-// node reaches over that network's bridge: the routing mesh and the HTTP
-// ingress dial it there. A port published in host mode must also answer
-// on the node's own port, as it does for a task on the host's network:
-// the runtime holds that port (every address) and forwards each
-// connection and UDP flow to the task, with the routing mesh's
-// forwarder (internal/portmesh), for as long as the task runs and the
-// agent with it. A task on internal networks only publishes nothing, as
-// a container in network mode none.
+// its virtual IP ($PORT and $SHOAL_PORT_<target> say the same). Every
+// port it publishes also answers on a port of the node, as a container's
+// does through Docker's port mapping: the runtime holds that port (every
+// address) and forwards each connection and UDP flow to the task's
+// address on its first network, over that network's bridge, with the
+// routing mesh's forwarder (internal/portmesh), for as long as the task
+// runs and the agent with it. A port published in host mode answers on
+// its published port, any other (ingress mode, or named by the HTTP
+// ingress's labels) on a free port. Its endpoint is that node port, so
+// the routing mesh of a node that has none of the task's networks
+// reaches it on the node's address, exactly as it reaches a container.
+// A task on internal networks only publishes nothing, as a container in
+// network mode none.
 
 // sandboxPorts returns the environment's ports of a sandboxed task (each
-// target port itself) and those published in host mode.
-func sandboxPorts(ports []api.PortConfig, sb *runtime.Sandbox) (env []hostPort, hostMode []api.PortConfig, err error) {
+// target port itself) and whether the node forwards its ports.
+func sandboxPorts(ports []api.PortConfig, sb *runtime.Sandbox) (env []hostPort, forwarded bool, err error) {
 	for _, p := range ports {
 		proto := protocol(p.Protocol)
 		if proto != "tcp" && proto != "udp" {
-			return nil, nil, fmt.Errorf("%w: port %d: unsupported protocol %q", runtime.ErrRejected, p.TargetPort, p.Protocol)
+			return nil, false, fmt.Errorf("%w: port %d: unsupported protocol %q", runtime.ErrRejected, p.TargetPort, p.Protocol)
 		}
 		env = append(env, hostPort{target: p.TargetPort, key: portKey{proto: proto, port: int(p.TargetPort)}})
-		if p.Mode() == api.PublishModeHost && !sb.Isolated {
-			hostMode = append(hostMode, p)
-		}
 	}
-	return env, hostMode, nil
+	return env, !sb.Isolated && sb.Addr.IsValid(), nil
 }
 
-// endpoints are where the task's ports are reached: on the node's address
-// for a task on the host's network (ports) or for a sandboxed task's
-// host-mode ports (fwd), on its own address for its other ports.
+// endpoints are where the task's ports are reached: on the node's
+// address, on the host ports of a task on the host's network (ports) or
+// the node's ports forwarded to a sandboxed task (fwd).
 func endpoints(ports, fwd []hostPort, nodeAddr string, sb *runtime.Sandbox) []api.TaskEndpoint {
+	if sb != nil {
+		ports = fwd
+	}
 	var out []api.TaskEndpoint
-	add := func(hp hostPort, addr string) {
-		out = append(out, api.TaskEndpoint{TargetPort: hp.target, Protocol: hp.key.proto, Addr: net.JoinHostPort(addr, strconv.Itoa(hp.key.port))})
-	}
-	if sb == nil {
-		for _, hp := range ports {
-			add(hp, nodeAddr)
-		}
-		return out
-	}
-	if sb.Isolated || !sb.Addr.IsValid() {
-		return nil
-	}
-	forwarded := map[portKey]int{}
-	for _, hp := range fwd {
-		forwarded[portKey{proto: hp.key.proto, port: int(hp.target)}]++
-		add(hp, nodeAddr)
-	}
 	for _, hp := range ports {
-		if k := (portKey{proto: hp.key.proto, port: int(hp.target)}); forwarded[k] > 0 {
-			forwarded[k]--
-			continue
-		}
-		add(hp, sb.Addr.String())
+		out = append(out, api.TaskEndpoint{TargetPort: hp.target, Protocol: hp.key.proto, Addr: net.JoinHostPort(nodeAddr, strconv.Itoa(hp.key.port))})
 	}
 	return out
 }
 
-// forwardState is a host-mode port forwarded to a sandboxed task, as
+// forwardState is a node port forwarded to a sandboxed task, as
 // task.json records it.
 type forwardState struct {
 	Target uint32 `json:"Target"`
@@ -90,8 +72,8 @@ func startForwards(taskID string, addr netip.Addr, fwd []forwardState) (*portmes
 	if len(fwd) == 0 {
 		return nil, nil
 	}
-	m := portmesh.New(portmesh.Options{Logger: slog.Default().With("task", taskID, "component", "host-mode ports")})
-	svc := &api.Service{ID: "host-mode-" + taskID, Spec: api.ServiceSpec{Name: "host-mode ports of task " + taskID}, Endpoint: &api.Endpoint{}}
+	m := portmesh.New(portmesh.Options{Logger: slog.Default().With("task", taskID, "component", "task ports")})
+	svc := &api.Service{ID: "ports-" + taskID, Spec: api.ServiceSpec{Name: "ports of task " + taskID}, Endpoint: &api.Endpoint{}}
 	tk := &api.Task{ID: taskID, ServiceID: svc.ID, DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStateRunning}}
 	for _, f := range fwd {
 		// The mesh serves ingress-mode ports; here one task is the
@@ -103,13 +85,13 @@ func startForwards(taskID string, addr netip.Addr, fwd []forwardState) (*portmes
 	for _, p := range m.Ports() {
 		if !p.Listening {
 			m.Close()
-			return nil, fmt.Errorf("%w: host-mode port %s is in use on this node", runtime.ErrRejected, p.Port)
+			return nil, fmt.Errorf("%w: port %s is in use on this node", runtime.ErrRejected, p.Port)
 		}
 	}
 	return m, nil
 }
 
-// forwardsOf are the host-mode ports of fwd as task.json records them.
+// forwardsOf are the node ports of fwd as task.json records them.
 func forwardsOf(fwd []hostPort) []forwardState {
 	var out []forwardState
 	for _, hp := range fwd {

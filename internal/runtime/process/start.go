@@ -133,15 +133,17 @@ func (r *Runtime) launch(spec runtime.TaskSpec) (*task, error) {
 	}
 
 	// ports are the task's ports as it listens on them; fwd, of a
-	// sandboxed task, the node's ports forwarded to it (host mode).
+	// sandboxed task, the node's ports forwarded to it.
 	var ports, fwd []hostPort
 	if sb := spec.Sandbox; sb != nil {
-		var hostMode []api.PortConfig
-		if ports, hostMode, err = sandboxPorts(spec.Ports, sb); err != nil {
+		var forwarded bool
+		if ports, forwarded, err = sandboxPorts(spec.Ports, sb); err != nil {
 			return nil, err
 		}
-		if fwd, err = r.allocatePorts(spec.TaskID, hostMode); err != nil {
-			return nil, err
+		if forwarded {
+			if fwd, err = r.allocatePorts(spec.TaskID, spec.Ports); err != nil {
+				return nil, err
+			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, resolvConfFile), []byte(resolvConf(sb, c.DNSConfig)), 0o644); err != nil {
 			return nil, err

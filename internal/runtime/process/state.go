@@ -37,7 +37,7 @@ type taskState struct {
 	User string   `json:"User,omitempty"`
 	// Sandboxed is set for a task in namespaces of its own (sandbox.go),
 	// SandboxAddr is its address on its first network and Forwards its
-	// host-mode ports, which the runtime forwards to it
+	// node ports, which the runtime forwards to it
 	// (sandboxports.go).
 	Sandboxed   bool           `json:"Sandboxed,omitempty"`
 	SandboxAddr string         `json:"SandboxAddr,omitempty"`

@@ -43,7 +43,7 @@ type task struct {
 	exiting bool
 	// pidfd refers to an adopted process; -1 once released.
 	pidfd int
-	// fwd forwards a sandboxed task's host-mode ports while it runs.
+	// fwd forwards the node's ports to a sandboxed task while it runs.
 	fwd *portmesh.Mesh
 
 	// done is closed when the task has exited; status is set before.
@@ -111,7 +111,7 @@ func (t *task) signal(sig syscall.Signal) error {
 	return nil
 }
 
-// forward keeps the task's host-mode forwarder, unless the task has
+// forward keeps the task's port forwarder, unless the task has
 // already exited (then it closes it at once).
 func (t *task) forward(m *portmesh.Mesh, err error) error {
 	if err != nil || m == nil {
@@ -128,7 +128,7 @@ func (t *task) forward(m *portmesh.Mesh, err error) error {
 	return nil
 }
 
-// stopForwards closes the task's host-mode forwarder, if any.
+// stopForwards closes the task's port forwarder, if any.
 func (t *task) stopForwards() {
 	t.mu.Lock()
 	m := t.fwd

@@ -56,6 +56,7 @@ type Lab struct {
 	HostAddr netip.Addr
 	id       string
 	nodes    []*Node
+	hosted   []netip.Addr // nodes' addresses on the host's lo (HostsDocker)
 }
 
 // Node is a network namespace on the lab's bridge.
@@ -64,6 +65,8 @@ type Node struct {
 	Name string
 	// Addr is its address on eth0.
 	Addr netip.Addr
+	// Alt is its second address on eth0, once the lab HostsDocker it.
+	Alt  netip.Addr
 	ns   netns.NsHandle
 	veth string // the host side
 }
@@ -324,6 +327,17 @@ func (l *Lab) close() error {
 		errs = append(errs, n.ns.Close())
 	}
 	errs = append(errs, heldBy(inodes))
+	if len(l.hosted) > 0 {
+		if c, err := nftables.New(); err == nil {
+			c.DelTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "netlab-" + l.id})
+			errs = append(errs, c.Flush())
+		}
+	}
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		for _, a := range l.hosted {
+			errs = append(errs, netlink.AddrDel(lo, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(a, 32))}))
+		}
+	}
 	if br, err := netlink.LinkByName(l.Bridge); err == nil {
 		errs = append(errs, netlink.LinkDel(br))
 	}

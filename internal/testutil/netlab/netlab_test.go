@@ -3,9 +3,12 @@ package netlab_test
 import (
 	"io"
 	"net"
+	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/goleak"
@@ -90,5 +93,73 @@ func TestNodesReachEachOtherAndNothingIsLeft(t *testing.T) {
 	}
 	if has, err := netlab.HasRules(bridge); err != nil || has {
 		t.Errorf("accept rules of %s outlived the lab (%v)", bridge, err)
+	}
+}
+
+// A node the host holds the address of for Docker is still reached on
+// its address by the other nodes, and a port it maps (here to a listener
+// of the host standing in for a container) answers there, from the
+// other nodes and from the node itself; the cleanup removes the host's
+// address and table.
+func TestHostsDockerAndForwardToContainer(t *testing.T) {
+	var hosted netip.Addr
+	var table string
+	t.Run("lab", func(t *testing.T) {
+		lab := netlab.New(t)
+		a, b := lab.AddNode("a"), lab.AddNode("b")
+		if err := lab.HostsDocker(b); err != nil {
+			t.Fatal(err)
+		}
+		hosted, table = b.Addr, "netlab-"+strings.TrimPrefix(lab.Bridge, "nlb-")
+		serve := func(ln net.Listener, say string) {
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Write([]byte(say))
+					c.Close()
+				}
+			}()
+		}
+		ctr, err := net.Listen("tcp", lab.HostAddr.String()+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(ctr, "container")
+		var own net.Listener
+		if err := b.Do(func() (err error) { own, err = net.Listen("tcp", b.Addr.String()+":0"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		serve(own, "node b")
+		if err := b.ForwardToContainer("tcp", 5555, netip.MustParseAddrPort(ctr.Addr().String())); err != nil {
+			t.Fatal(err)
+		}
+		ask := func(from *netlab.Node, addr string) string {
+			c, err := from.Dial("tcp", addr, 2*time.Second)
+			if err != nil {
+				return err.Error()
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			got, _ := io.ReadAll(c)
+			return string(got)
+		}
+		if got := ask(a, own.Addr().String()); got != "node b" {
+			t.Errorf("from a, node b's own listener: %q", got)
+		}
+		for _, from := range []*netlab.Node{a, b} {
+			if got := ask(from, net.JoinHostPort(b.Addr.String(), "5555")); got != "container" {
+				t.Errorf("from %s, node b's mapped port: %q, want the container's answer", from.Name, got)
+			}
+		}
+	})
+	if addrs, _ := netlink.AddrList(nil, netlink.FAMILY_V4); slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(net.IP(hosted.AsSlice())) }) {
+		t.Errorf("the host still holds %v", hosted)
+	}
+	if out, _ := exec.Command("nft", "list", "tables").Output(); strings.Contains(string(out), table) {
+		t.Errorf("the host still has table %s:\n%s", table, out)
 	}
 }

@@ -16,6 +16,9 @@
 //	             system type ("tmpfs", "overlay", ...) and content
 //	/exit?code=N answers, then exits with code N
 //	/slow?d=D    answers after D (a Go duration), to test graceful stops
+//	/call?url=U  GETs U (one try, 5s) and answers with its status and
+//	             body (at most 64 KiB), or 502 and the error: a front
+//	             end calling its back ends by name
 //
 // On SIGTERM (or SIGINT) it stops accepting connections, finishes the
 // requests in flight and exits 0; with --ignore-term it ignores SIGTERM.
@@ -229,6 +232,7 @@ func serve(args []string) int {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}
 	}
+	mux.HandleFunc("/call", callHandler)
 	mux.HandleFunc("/form", form)
 	mux.HandleFunc("/app/form", form)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {

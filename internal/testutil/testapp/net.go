@@ -80,3 +80,17 @@ func retry(wait time.Duration, try func() error) int {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// callHandler is /call?url=U: it GETs U and answers with its status and
+// body, or 502 and the error.
+func callHandler(w http.ResponseWriter, r *http.Request) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(r.URL.Query().Get("url"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<16))
+}
