@@ -262,3 +262,50 @@ func TestResolvConfOfASandbox(t *testing.T) {
 		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
 	}
 }
+
+// A host-mode port is open to anyone, and its forwarder runs in the
+// agent's process, two descriptors a connection: connections and UDP
+// flows beyond hostModeMaxConns are closed at once, or a stranger could
+// take every descriptor the agent (and a manager's API and Raft) shares.
+func TestSandboxedHostModeForwarderIsBounded(t *testing.T) {
+	testutil.RequireRoot(t)
+	old := hostModeMaxConns
+	hostModeMaxConns = 4
+	defer func() { hostModeMaxConns = old }()
+	r, _ := newRuntime(t)
+	task, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	go func() {
+		for {
+			c, err := task.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held until the test ends
+		}
+	}()
+	s := sandboxSpec("exec sleep 30")
+	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
+	s.Ports = []api.PortConfig{{TargetPort: uint32(task.Addr().(*net.TCPAddr).Port), PublishMode: api.PublishModeHost}}
+	h := start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	for i := range hostModeMaxConns {
+		c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+	}
+	c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+	if err != nil {
+		return // refused: bounded too
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("connection %d past the cap stayed open", hostModeMaxConns+1)
+	}
+}
