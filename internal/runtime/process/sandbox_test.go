@@ -2,6 +2,7 @@ package process
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/runtime"
@@ -307,5 +309,26 @@ func TestSandboxedHostModeForwarderIsBounded(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("connection %d past the cap stayed open", hostModeMaxConns+1)
+	}
+}
+
+// A descriptor the agent holds without close-on-exec (one it inherited
+// from whatever started it, say) never reaches a sandboxed task: the
+// launcher, which runs as root before it drops to the task's user, closes
+// every descriptor but the standard three at the exec.
+func TestSandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
+	testutil.RequireRoot(t)
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	r, _ := newRuntime(t)
+	s := sandboxSpec(fmt.Sprintf(`if [ -e /proc/self/fd/%d ]; then echo leaked; fi; echo ready; exec sleep 30`, fd))
+	start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
+		t.Errorf("the task has the agent's descriptor %d", fd)
 	}
 }
