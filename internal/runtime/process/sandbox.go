@@ -286,7 +286,9 @@ func (r *Runtime) NetNS(ctx context.Context, id string) (string, error) {
 	if !t.sandboxed {
 		return "", fmt.Errorf("network namespace of task %s: %w", id, errNotSandboxed)
 	}
-	if t.exited() {
+	// Not t.exited(): an adopted task's process may have ended, and its
+	// PID be another's, before its watcher closes done.
+	if !t.holdsPID() {
 		return "", fmt.Errorf("network namespace of task %s: task is not running", id)
 	}
 	return "/proc/" + strconv.Itoa(t.pid) + "/ns/net", nil

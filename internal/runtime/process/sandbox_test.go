@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -330,5 +331,38 @@ func TestSandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 	waitForOutput(t, r, s.TaskID, "ready")
 	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
 		t.Errorf("the task has the agent's descriptor %d", fd)
+	}
+}
+
+// An adopted task's process may end, and its PID name another process,
+// before the runtime's watcher sees the end: NetNS then must not give the
+// agent /proc/PID/ns/net, which would be the other process's namespace
+// (the host's, here the test's own), where the agent would plumb.
+func TestNetNSOfAnAdoptedTaskWhosePIDWasReused(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	_ = cmd.Wait()
+	// Adopted (not our child), its process gone, the watcher not yet
+	// woken; its PID now another process's.
+	tk := &task{id: "reusedpid", sandboxed: true, pid: os.Getpid(), pidfd: pidfd, done: make(chan struct{})}
+	r.mu.Lock()
+	r.tasks[tk.id] = tk
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.tasks, tk.id)
+		r.mu.Unlock()
+	}()
+	if path, err := r.NetNS(testCtx(t), tk.id); err == nil {
+		t.Errorf("NetNS of a task whose process ended: %s, want an error", path)
 	}
 }
