@@ -233,7 +233,9 @@ func routingService(svc *api.Service) *api.Service {
 	}, Endpoint: svc.Endpoint}
 }
 
-// routingTask is a task without its spec and history.
+// routingTask is a task without its spec and history, nor its status's
+// message, error and runtime ID, which no routing reads: a failed health
+// check's output is in the error.
 func routingTask(t *api.Task) *api.Task {
 	if t == nil {
 		return nil
@@ -241,5 +243,6 @@ func routingTask(t *api.Task) *api.Task {
 	out := *t
 	out.Spec = api.TaskSpec{}
 	out.History = nil
+	out.Status.Message, out.Status.Err, out.Status.RuntimeID = "", "", ""
 	return &out
 }

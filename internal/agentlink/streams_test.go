@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 // Each routes stream costs the manager a snapshot of the whole cluster,
@@ -63,4 +64,43 @@ func TestRoutesStreamsPerNodeAreBounded(t *testing.T) {
 		t.Fatalf("a third agent process of the node: %v, want refused", err)
 	}
 	cancel()
+}
+
+// A task's status message and error are for the API, not for routing: a
+// failed health check's last output goes there (a health script may print
+// what it connects with), and the routes stream goes to every worker.
+func TestRoutesStreamCarriesNoTaskMessages(t *testing.T) {
+	e := newEnv(t)
+	failed := func() *api.Task {
+		return &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: nodeA, DesiredState: api.TaskStateRunning,
+			Status: api.TaskStatus{State: api.TaskStateFailed, Message: "health check failed", Err: "task: unhealthy container: password=hunter2", RuntimeID: "4242"}}
+	}
+	before := failed()
+	e.must(state.Op{Kind: state.OpCreateTask, Task: before})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	resets := make(chan agentlink.Routes, 1)
+	events := make(chan api.Event, 16)
+	go e.client(nodeB).FollowRoutes(ctx, func(r agentlink.Routes) { resets <- r }, func(evs ...api.Event) {
+		for _, ev := range evs {
+			events <- ev
+		}
+	})
+	leaks := func(tk *api.Task) bool {
+		return tk.Status.Message != "" || tk.Status.Err != "" || tk.Status.RuntimeID != ""
+	}
+	r := <-resets
+	if len(r.Tasks) != 1 || leaks(r.Tasks[0]) {
+		t.Errorf("snapshot tasks %+v: want no status message, error or runtime ID", r.Tasks)
+	}
+	after := failed()
+	e.must(state.Op{Kind: state.OpCreateTask, Task: after})
+	for ev := range events {
+		if ev.Type == api.EventTask && ev.ID == after.ID {
+			if leaks(ev.Task) {
+				t.Errorf("task event %+v: want no status message, error or runtime ID", ev.Task.Status)
+			}
+			break
+		}
+	}
 }
