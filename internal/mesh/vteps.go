@@ -23,6 +23,17 @@ import (
 // our table; an input rule drops the rest. A node with tasks on one network
 // cannot put frames on another, though every node knows every VNI.
 
+// A node's VXLAN devices send from source ports in
+// [vxlanSrcPortLow, vxlanSrcPortHigh), below 1024, which only root may
+// bind, and VXLAN from another source port is dropped: any user of a
+// listed node could otherwise bind the node's address and send VXLAN to
+// the other nodes. (The kernel writes the source port itself; nothing
+// binds it.)
+const (
+	vxlanSrcPortLow  = 512
+	vxlanSrcPortHigh = 1024
+)
+
 // vtepSet is the set of the (VTEP, VNI) pairs VXLAN packets are taken
 // from. Its key is the source address and the VXLAN header's second word
 // (the VNI and a reserved byte, which the kernel drops packets for unless
@@ -66,6 +77,19 @@ func (n *Node) vtepFilter(c *nftables.Conn) error {
 			// The VNI word: after the UDP header (8) and the flags (4).
 			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 12, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID, Invert: true},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	c.AddRule(&nftables.Rule{Table: shoalTable, Chain: in,
+		UserData: userdata.AppendString(nil, userdata.TypeComment, aliasTag+" vxlan"),
+		Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(n.cfg.VXLANPort)},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: binaryutil.BigEndian.PutUint16(vxlanSrcPortHigh)},
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		}})
 	return nil
