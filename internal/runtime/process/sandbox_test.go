@@ -319,12 +319,13 @@ func TestSandboxedHostModeForwarderIsBounded(t *testing.T) {
 // every descriptor but the standard three at the exec.
 func TestSandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	// Made after the runtime opened: the launcher is the last guard.
 	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	r, _ := newRuntime(t)
 	s := sandboxSpec(fmt.Sprintf(`if [ -e /proc/self/fd/%d ]; then echo leaked; fi; echo ready; exec sleep 30`, fd))
 	start(t, r, s)
 	defer r.Stop(testCtx(t), s.TaskID, 0)
@@ -364,5 +365,24 @@ func TestNetNSOfAnAdoptedTaskWhosePIDWasReused(t *testing.T) {
 	}()
 	if path, err := r.NetNS(testCtx(t), tk.id); err == nil {
 		t.Errorf("NetNS of a task whose process ended: %s, want an error", path)
+	}
+}
+
+// So does a task on the host's network, which Go's exec starts directly:
+// the runtime marks every descriptor the process inherited close-on-exec
+// when it opens.
+func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC: inherited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	r, _ := newRuntime(t)
+	s := shSpec(fmt.Sprintf(`if [ -e /proc/self/fd/%d ]; then echo leaked; fi; echo ready; exec sleep 30`, fd))
+	start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
+		t.Errorf("the task has the agent's descriptor %d", fd)
 	}
 }
