@@ -1,6 +1,7 @@
 package agentlink
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,8 +36,24 @@ import (
 // one its registration came from (checkNodeAddr), so the VTEP a worker
 // sends another node's tasks' frames to is what the managers observed,
 // never what some node said of another.
+//
+// Each stream costs a snapshot of the whole cluster held in memory while
+// its reader takes its time, so one certificate must not open many: an
+// agent process (its instance header) has one stream, a new one ending its
+// older one (a connection it gave up on), and a node has streams of at
+// most maxNodeStreams agent processes (one restarted past a connection
+// the manager still holds open, or a copy of its data folder); one more
+// is refused.
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	node := nodeOf(r).NodeID
+	ctx, stop := context.WithCancel(r.Context())
+	defer stop()
+	release, ok := s.claimStream(node, r.Header.Get(headerInstance), stop)
+	if !ok {
+		tooMany(w, http.StatusTooManyRequests, 5*time.Second, fmt.Sprintf("node %s already has routes streams of %d agent processes", node, maxNodeStreams))
+		return
+	}
+	defer release()
 	tx, sub := s.store.SubscribeBounded(s.streamQueue)
 	defer sub.Close()
 	if tx.NodeRemoved(node) {
@@ -50,7 +67,12 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	// A stream ended (by the node's next one) cuts its pending write.
+	defer context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })()
 	send := func(u routeUpdate) bool {
+		if ctx.Err() != nil {
+			return false
+		}
 		// (Unsupported only by a wrapping ResponseWriter, never by
 		// net/http's own.)
 		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
@@ -70,7 +92,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	defer keep.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-s.ctx.Done():
 			return
@@ -124,6 +146,43 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxNodeStreams bounds the agent processes with a routes stream of one
+// node.
+const maxNodeStreams = 2
+
+// claimStream makes stop end the routes stream of node's agent instance,
+// ending the one it had; it reports false when other instances of the
+// node hold maxNodeStreams streams. The returned func gives the claim up.
+func (s *Server) claimStream(node, instance string, stop context.CancelFunc) (func(), bool) {
+	claim := &stop
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams == nil {
+		s.streams = map[string]map[string]*context.CancelFunc{}
+	}
+	held := s.streams[node]
+	if old := held[instance]; old != nil {
+		(*old)()
+	} else if len(held) >= maxNodeStreams {
+		return nil, false
+	}
+	if held == nil {
+		held = map[string]*context.CancelFunc{}
+		s.streams[node] = held
+	}
+	held[instance] = claim
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if held[instance] == claim {
+			delete(held, instance)
+			if len(s.streams[node]) == 0 {
+				delete(s.streams, node)
+			}
+		}
+	}, true
+}
+
 func snapshot(tx *state.ReadTx) routeUpdate {
 	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}, Networks: []*api.Network{}, Nodes: []*api.Node{}}
 	for _, svc := range tx.Services() {
@@ -174,7 +233,9 @@ func routingService(svc *api.Service) *api.Service {
 	}, Endpoint: svc.Endpoint}
 }
 
-// routingTask is a task without its spec and history.
+// routingTask is a task without its spec and history, nor its status's
+// message, error and runtime ID, which no routing reads: a failed health
+// check's output is in the error.
 func routingTask(t *api.Task) *api.Task {
 	if t == nil {
 		return nil
@@ -182,5 +243,6 @@ func routingTask(t *api.Task) *api.Task {
 	out := *t
 	out.Spec = api.TaskSpec{}
 	out.History = nil
+	out.Status.Message, out.Status.Err, out.Status.RuntimeID = "", "", ""
 	return &out
 }

@@ -69,6 +69,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*linkSession
+	// streams ends the routes streams of each node's agent instances
+	// (routes.go).
+	streams map[string]map[string]*context.CancelFunc
 }
 
 // linkSession is a dispatcher session an agent reaches by its ID.

@@ -155,6 +155,8 @@ func (n *Node) ensureVXLAN(nw Network, br netlink.Link) error {
 		// The device answers ARP requests from its static neighbour
 		// entries, so no broadcast crosses the overlay.
 		Proxy: true,
+		// Source ports only root may bind (vteps.go).
+		PortLow: vxlanSrcPortLow, PortHigh: vxlanSrcPortHigh,
 	}
 	link, err := n.nl.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
@@ -164,7 +166,8 @@ func (n *Node) ensureVXLAN(nw Network, br netlink.Link) error {
 		return fmt.Errorf("find VXLAN %s: %w", name, err)
 	default:
 		vx, ok := link.(*netlink.Vxlan)
-		if ok && vx.VxlanId == want.VxlanId && vx.Port == want.Port && vx.SrcAddr.Equal(want.SrcAddr) && !vx.Learning && vx.Proxy {
+		if ok && vx.VxlanId == want.VxlanId && vx.Port == want.Port && vx.SrcAddr.Equal(want.SrcAddr) && !vx.Learning && vx.Proxy &&
+			vx.PortLow == want.PortLow && vx.PortHigh == want.PortHigh {
 			if vx.MasterIndex != br.Attrs().Index {
 				if err := n.nl.LinkSetMaster(vx, br); err != nil {
 					return fmt.Errorf("attach VXLAN %s to %s: %w", name, br.Attrs().Name, err)

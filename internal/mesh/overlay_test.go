@@ -166,6 +166,9 @@ func TestVXLANIsTakenOnlyFromKnownNodes(t *testing.T) {
 	if err := n3.SetPeers(netA.ID, peers("10.98.0.2", "10.10.1.3")); err != nil {
 		t.Fatal(err)
 	}
+	// nft can still show the set (it aborts on a concatenation with a
+	// type of no fixed size).
+	sh(t, n2.ns, "nft", "list", "ruleset")
 	got := sink(t, t2, "10.10.1.3:9999")
 	onlyControlArrives(t, got, "10.10.1.3:9999", t3, t1, "10.10.1.2")
 	// Once cluster state lists the node, its packets are taken: the drop
@@ -177,4 +180,40 @@ func TestVXLANIsTakenOnlyFromKnownNodes(t *testing.T) {
 	if from := next(t, got); from != "10.10.1.7" {
 		t.Fatalf("t2 got a datagram from %s, want t3's", from)
 	}
+}
+
+// A node the cluster lists on one network (netB) is no sender of another
+// network's (netA) frames: a malicious worker knows every VNI from the
+// routes stream, and a filter on the sender alone let it put frames on
+// networks it has no task on, internal ones included.
+func TestVXLANOfANetworkIsTakenOnlyFromNodesOnIt(t *testing.T) {
+	n1, n2, t1, t2 := twoNodesWithTasks(t)
+	if err := n1.SetPeers(netA.ID, peers("10.99.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	// n3 is a node of the cluster with a task on netB only.
+	n3 := newNode(t, "10.98.0.3", 4790)
+	link(t, "wire3", n2.ns, n3.ns, "10.98.0.2/24", "10.98.0.3/24")
+	ensure(t, n2, netB)
+	ensure(t, n3, netB, netA)
+	attach(t, n2, "t2b", ep(netB, "10.10.2.2"))
+	attach(t, n3, "t3b", ep(netB, "10.10.2.3"))
+	if err := n2.SetPeers(netB.ID, peers("10.98.0.3", "10.10.2.3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.SetPeers(netA.ID, peers("10.99.0.1", "10.10.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	// On its own machine it plumbs netA and sends to t2 there.
+	t3 := attach(t, n3, "t3", ep(netA, "10.10.1.7"))
+	if err := n3.SetPeers(netA.ID, peers("10.98.0.2", "10.10.1.3")); err != nil {
+		t.Fatal(err)
+	}
+	// Its own machine: it needs no answer to ARP.
+	sh(t, t3, "ip", "neigh", "replace", "10.10.1.3", "lladdr", macFor(netip.MustParseAddr("10.10.1.3")).String(), "dev", "eth0", "nud", "permanent")
+	// nft can still show the set (it aborts on a concatenation with a
+	// type of no fixed size).
+	sh(t, n2.ns, "nft", "list", "ruleset")
+	got := sink(t, t2, "10.10.1.3:9999")
+	onlyControlArrives(t, got, "10.10.1.3:9999", t3, t1, "10.10.1.2")
 }

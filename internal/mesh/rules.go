@@ -33,7 +33,8 @@ import (
 //
 // Every rule carries the comment "shoal net=<id>" (nftables user data),
 // by which it is found to be replaced or removed. The table also filters
-// VXLAN packets by their source (vteps.go); it goes with the last network.
+// VXLAN packets by their source and VNI (vteps.go); it goes with the last
+// network.
 
 // shoalTable is our table.
 var shoalTable = &nftables.Table{Name: "shoal", Family: nftables.TableFamilyINet}

@@ -18,12 +18,14 @@ import (
 // (Node.Status.Addr), which they take only from the source address of the
 // node's own authenticated connection: no node names another's. Tasks on
 // vtep itself are left out (the bridge reaches them), and so are tasks
-// that ended, tasks of a node with no valid IPv4 address, and a second
-// task with an address already listed (the first one keeps it).
+// that ended, tasks of a node with no valid IPv4 address or a loopback one
+// (no other machine's VTEP: it would put 127.0.0.1 among the addresses
+// this node takes VXLAN from, which every local user can send from), and
+// a second task with an address already listed (the first one keeps it).
 func Peers(v View, vtep netip.Addr) map[string][]mesh.RemoteEndpoint {
 	nodes := map[string]netip.Addr{}
 	for _, n := range v.Nodes {
-		if a, err := netip.ParseAddr(n.Status.Addr); err == nil && a.Unmap().Is4() {
+		if a, err := netip.ParseAddr(n.Status.Addr); err == nil && a.Unmap().Is4() && !a.Unmap().IsLoopback() {
 			nodes[n.ID] = a.Unmap()
 		}
 	}

@@ -115,3 +115,21 @@ func fdb(t *testing.T, ns string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// A node registered from a loopback address (a manager left on `shoal dev`'s
+// default 127.0.0.1, or a local user's worker on the manager's machine) is
+// no VTEP another machine can reach: listing it would put 127.0.0.1 among
+// the VTEPs this node takes VXLAN from, and any local user can send UDP
+// from 127.0.0.1 to the VXLAN port, putting frames on every network.
+func TestPeersSkipLoopbackNodes(t *testing.T) {
+	v := netagent.View{
+		Nodes: []*api.Node{node("n1", "192.0.2.1"), node("n2", "127.0.0.1"), node("n3", "127.0.0.7"), node("n4", "::ffff:127.0.0.1")},
+		Tasks: []*api.Task{
+			on(task("t1", "a", "10.77.1.3/24"), "n2"), on(task("t2", "a", "10.77.1.4/24"), "n3"),
+			on(task("t3", "a", "10.77.1.5/24"), "n4"),
+		},
+	}
+	if got := netagent.Peers(v, netip.MustParseAddr("192.0.2.1")); len(got) != 0 {
+		t.Errorf("peers %v, want none behind loopback VTEPs", got)
+	}
+}

@@ -127,6 +127,12 @@ func Open(opts Options) (*Runtime, error) {
 	if net.ParseIP(opts.NodeAddr) == nil {
 		return nil, fmt.Errorf("process runtime: node address %q is not an IP address", opts.NodeAddr)
 	}
+	// Go's exec passes on every descriptor without close-on-exec: those
+	// the process inherited (from a shell, a supervisor) must not reach
+	// tasks run as other users.
+	if err := closeOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("process runtime: keep the process's descriptors from tasks: %w", err)
+	}
 	abs, err := filepath.Abs(opts.Root)
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: root %q: %w", opts.Root, err)

@@ -92,10 +92,11 @@ func runLauncher(arg string) error {
 	if err := json.Unmarshal([]byte(arg), &l); err != nil {
 		return fmt.Errorf("sandbox settings: %w", err)
 	}
-	// The descriptors must not reach the task.
-	unix.CloseOnExec(launcherErrFD)
-	if l.Join {
-		unix.CloseOnExec(launcherNSFD)
+	// No descriptor but the standard three reaches the task: not ours,
+	// nor any the agent holds without close-on-exec (inherited from what
+	// started it), which Go's exec passes on.
+	if err := closeOnExecFrom(launcherErrFD); err != nil {
+		return fmt.Errorf("close the launcher's descriptors at the exec: %w", err)
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make the task's mounts its own: %w", err)
@@ -129,6 +130,24 @@ func runLauncher(arg string) error {
 	}
 	err := syscall.Exec(l.Path, l.Argv, os.Environ())
 	return fmt.Errorf("%s: %w", execFailed, err)
+}
+
+// closeOnExecFrom marks every descriptor from first on close-on-exec.
+func closeOnExecFrom(first int) error {
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Before Linux 5.11: one by one.
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 // execFailed starts the launcher's report of an exec that failed: the
@@ -267,7 +286,9 @@ func (r *Runtime) NetNS(ctx context.Context, id string) (string, error) {
 	if !t.sandboxed {
 		return "", fmt.Errorf("network namespace of task %s: %w", id, errNotSandboxed)
 	}
-	if t.exited() {
+	// Not t.exited(): an adopted task's process may have ended, and its
+	// PID be another's, before its watcher closes done.
+	if !t.holdsPID() {
 		return "", fmt.Errorf("network namespace of task %s: task is not running", id)
 	}
 	return "/proc/" + strconv.Itoa(t.pid) + "/ns/net", nil

@@ -2,10 +2,12 @@ package process
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/runtime"
@@ -319,4 +322,125 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A host-mode port is open to anyone, and its forwarder runs in the
+// agent's process, two descriptors a connection: connections and UDP
+// flows beyond hostModeMaxConns are closed at once, or a stranger could
+// take every descriptor the agent (and a manager's API and Raft) shares.
+func TestSandboxedHostModeForwarderIsBounded(t *testing.T) {
+	testutil.RequireRoot(t)
+	old := hostModeMaxConns
+	hostModeMaxConns = 4
+	defer func() { hostModeMaxConns = old }()
+	r, _ := newRuntime(t)
+	task, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	go func() {
+		for {
+			c, err := task.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held until the test ends
+		}
+	}()
+	s := sandboxSpec("exec sleep 30")
+	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
+	s.Ports = []api.PortConfig{{TargetPort: uint32(task.Addr().(*net.TCPAddr).Port), PublishMode: api.PublishModeHost}}
+	h := start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	for i := range hostModeMaxConns {
+		c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+	}
+	c, err := net.DialTimeout("tcp", h.Endpoints[0].Addr, time.Second)
+	if err != nil {
+		return // refused: bounded too
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("connection %d past the cap stayed open", hostModeMaxConns+1)
+	}
+}
+
+// A descriptor the agent holds without close-on-exec (one it inherited
+// from whatever started it, say) never reaches a sandboxed task: the
+// launcher, which runs as root before it drops to the task's user, closes
+// every descriptor but the standard three at the exec.
+func TestSandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	// Made after the runtime opened: the launcher is the last guard.
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	s := sandboxSpec(fmt.Sprintf(`if [ -e /proc/self/fd/%d ]; then echo leaked; fi; echo ready; exec sleep 30`, fd))
+	start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
+		t.Errorf("the task has the agent's descriptor %d", fd)
+	}
+}
+
+// An adopted task's process may end, and its PID name another process,
+// before the runtime's watcher sees the end: NetNS then must not give the
+// agent /proc/PID/ns/net, which would be the other process's namespace
+// (the host's, here the test's own), where the agent would plumb.
+func TestNetNSOfAnAdoptedTaskWhosePIDWasReused(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, _ := newRuntime(t)
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	_ = cmd.Wait()
+	// Adopted (not our child), its process gone, the watcher not yet
+	// woken; its PID now another process's.
+	tk := &task{id: "reusedpid", sandboxed: true, pid: os.Getpid(), pidfd: pidfd, done: make(chan struct{})}
+	r.mu.Lock()
+	r.tasks[tk.id] = tk
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.tasks, tk.id)
+		r.mu.Unlock()
+	}()
+	if path, err := r.NetNS(testCtx(t), tk.id); err == nil {
+		t.Errorf("NetNS of a task whose process ended: %s, want an error", path)
+	}
+}
+
+// So does a task on the host's network, which Go's exec starts directly:
+// the runtime marks every descriptor the process inherited close-on-exec
+// when it opens.
+func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC: inherited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	r, _ := newRuntime(t)
+	s := shSpec(fmt.Sprintf(`if [ -e /proc/self/fd/%d ]; then echo leaked; fi; echo ready; exec sleep 30`, fd))
+	start(t, r, s)
+	defer r.Stop(testCtx(t), s.TaskID, 0)
+	waitForOutput(t, r, s.TaskID, "ready")
+	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
+		t.Errorf("the task has the agent's descriptor %d", fd)
+	}
 }

@@ -57,6 +57,12 @@ func endpoints(ports, fwd []hostPort, nodeAddr string, sb *runtime.Sandbox) []ap
 	return out
 }
 
+// hostModeMaxConns caps the connections and UDP flows one task's
+// forwarder holds at once (every port together). Its ports are open to
+// anyone, and each connection takes two of the agent's file descriptors,
+// which a manager's API, agent port and Raft share.
+var hostModeMaxConns = 1024
+
 // forwardState is a node port forwarded to a sandboxed task, as
 // task.json records it.
 type forwardState struct {
@@ -72,7 +78,7 @@ func startForwards(taskID string, addr netip.Addr, fwd []forwardState) (*portmes
 	if len(fwd) == 0 {
 		return nil, nil
 	}
-	m := portmesh.New(portmesh.Options{Logger: slog.Default().With("task", taskID, "component", "task ports")})
+	m := portmesh.New(portmesh.Options{MaxConns: hostModeMaxConns, Logger: slog.Default().With("task", taskID, "component", "task ports")})
 	svc := &api.Service{ID: "ports-" + taskID, Spec: api.ServiceSpec{Name: "ports of task " + taskID}, Endpoint: &api.Endpoint{}}
 	tk := &api.Task{ID: taskID, ServiceID: svc.ID, DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStateRunning}}
 	for _, f := range fwd {
