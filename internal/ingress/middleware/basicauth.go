@@ -51,7 +51,7 @@ func newBasicAuth(o *options) Middleware {
 	if strings.ContainsAny(a.realm, "\"\\\r\n") {
 		o.fail("realm", "may not hold quotes, backslashes or line breaks")
 	}
-	a.headerField = http.CanonicalHeaderKey(o.str("headerField", ""))
+	a.headerField = o.headerName("headerField")
 	a.remove = o.boolean("removeHeader")
 	return func(next http.Handler) http.Handler {
 		b := *a

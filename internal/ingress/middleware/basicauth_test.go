@@ -182,7 +182,7 @@ func TestBasicAuthLongPasswordIsNotHashed(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized || s.called {
 		t.Fatalf("status %d, want 401", rec.Code)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > time.Second { // 4.9s when hashed
 		t.Errorf("a %d-byte password took %v to refuse", len(long), d)
 	}
 	// The longest accepted password still logs in.

@@ -74,7 +74,7 @@ func newDigestAuth(o *options) Middleware {
 	} else if len(lines) == 0 {
 		o.fail("users", "required")
 	}
-	headerField := http.CanonicalHeaderKey(o.str("headerField", ""))
+	headerField := o.headerName("headerField")
 	remove := o.boolean("removeHeader")
 	return func(next http.Handler) http.Handler {
 		a := &digestAuth{users: users, realm: realm, headerField: headerField, remove: remove, next: next, seen: map[string]uint64{}}
