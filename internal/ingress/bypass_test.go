@@ -73,3 +73,39 @@ func TestProtectedRouterNotReachedByAnotherSpelling(t *testing.T) {
 		t.Errorf("the task got %q, want only the public request", hits)
 	}
 }
+
+// A public PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`)
+// sharing stripprefix /api: /apiadmin/users matches the public router,
+// and stripping /api mid-segment (as Traefik does) sent the task
+// /admin/users without authentication.
+func TestStripPrefixDoesNotMakeAProtectedPath(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	b := startBackend(t, "a", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.RequestURI)
+		mu.Unlock()
+	}))
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	e.table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.pub.rule=PathPrefix(`/api`)",
+		"traefik.http.routers.pub.middlewares=strip",
+		"traefik.http.routers.adm.rule=PathPrefix(`/api/admin`)",
+		"traefik.http.routers.adm.middlewares=auth,strip",
+		"traefik.http.middlewares.auth.basicauth.users="+bcryptUser,
+		"traefik.http.middlewares.strip.stripprefix.prefixes=/api",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))}, []*api.Task{task("t1", "s1", b.addr())})
+	if r := e.get("/api/admin/users"); r.status != http.StatusUnauthorized {
+		t.Fatalf("/api/admin/users: %d, want 401", r.status)
+	}
+	for _, p := range []string{"/apiadmin/users", "/api../admin/users", "/api/users"} {
+		e.get(p)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"/apiadmin/users", "/api../admin/users", "/users"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the task got %q, want %q", got, want)
+	}
+}

@@ -189,6 +189,11 @@
 //     tls.* option) takes only requests that came over TLS, the others
 //     only plain ones; the fast path, plain only, never matches a TLS
 //     router. ACME and TLS options are refused.
+//   - stripprefix and stripprefixregex remove a prefix only where a path
+//     segment ends (Traefik also strips /api from /apiadmin): a public
+//     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that
+//     share stripprefix /api would otherwise give the task /admin for
+//     /apiadmin, past the protected router's auth.
 //   - Middlewares are scoped to their service as routers are; they run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them; the peer is appended to
