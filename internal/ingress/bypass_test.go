@@ -109,3 +109,37 @@ func TestStripPrefixDoesNotMakeAProtectedPath(t *testing.T) {
 		t.Errorf("the task got %q, want %q", got, want)
 	}
 }
+
+// A path or host longer than any real one is refused before routing, on
+// both paths: the router rules' regular expressions run in time linear
+// in their input times their size, and a 1 MiB Host (a header may be
+// that long) against HostRegexp(`[a-z0-9-]{1,63}\.example\.com`) took
+// 3 s of CPU per request (a [a-z]{1000}[a-z]{1000}b PathRegexp, a minute).
+func TestLongPathOrHostRefusedBeforeRouting(t *testing.T) {
+	b := startBackend(t, "a", nil)
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{MaxHeaderBytes: 1 << 20})
+	e.table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.r.rule=HostRegexp(`[a-z0-9-]{1,63}\\.example\\.com`) || PathRegexp(`/[a-z]+/[0-9]{1,10}/`)",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))}, []*api.Task{task("t1", "s1", b.addr())})
+	long := strings.Repeat("a", ingress.MaxPathBytes)
+	host := strings.Repeat("a", ingress.MaxHostBytes-len(".example.com")) + ".example.com"
+	for _, tt := range []struct {
+		req  string
+		want int
+	}{
+		{"GET /x/1/" + long[len("/x/1/"):] + " HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+		{"GET /x/1/" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"GET /x/1/" + long + " HTTP/1.0\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 200},
+		{"GET / HTTP/1.1\r\nHost: a" + host + "\r\n\r\n", 400},
+		{"GET / HTTP/1.0\r\nHost: a" + host + "\r\n\r\n", 400},
+		{"GET http://a" + host + "/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	} {
+		rc := e.dialRaw()
+		rc.send(tt.req)
+		if resp, body := rc.read("GET"); resp.StatusCode != tt.want {
+			t.Errorf("%.60q…: %d %q, want %d", tt.req, resp.StatusCode, body, tt.want)
+		}
+	}
+}
