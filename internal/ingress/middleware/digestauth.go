@@ -151,7 +151,12 @@ func (a *digestAuth) check(r *http.Request, now time.Time) (user string, stale, 
 	p := parseAuthParams(rest)
 	user = p["username"]
 	ha1, known := a.users[user]
-	if !known || p["realm"] != a.realm || p["qop"] != "auth" || p["opaque"] != a.opaque ||
+	if !known {
+		// Checked all the same, so that a wrong name takes as long as a
+		// wrong password.
+		ha1 = strings.Repeat("0", md5.Size*2)
+	}
+	if p["realm"] != a.realm || p["qop"] != "auth" || p["opaque"] != a.opaque ||
 		(p["algorithm"] != "" && !strings.EqualFold(p["algorithm"], "MD5")) || p["uri"] != requestURI(r) || p["cnonce"] == "" {
 		return "", false, false
 	}
@@ -161,7 +166,7 @@ func (a *digestAuth) check(r *http.Request, now time.Time) (user string, stale, 
 	}
 	ha2 := md5hex(r.Method + ":" + p["uri"])
 	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 || !known {
 		return "", false, false
 	}
 	// The nonce is checked under the lock that guards the key and the

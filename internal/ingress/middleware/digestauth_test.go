@@ -145,3 +145,25 @@ func TestDigestAuthNoReplayAfterCounterOverflow(t *testing.T) {
 		t.Errorf("two Authorization headers: %d, want 401", rec.Code)
 	}
 }
+
+// An unknown user is checked against a dummy HA1, as long as a known
+// one, and that dummy never logs anyone in.
+func TestDigestAuthUnknownUserDummyNeverMatches(t *testing.T) {
+	m, err := New("digestauth", opts("users="+digestUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	da := m(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).(*digestAuth)
+	rec := httptest.NewRecorder()
+	da.ServeHTTP(rec, req("GET", "/"))
+	p := parseAuthParams(strings.TrimPrefix(rec.Header().Get("WWW-Authenticate"), "Digest "))
+	ha1 := strings.Repeat("0", 32)
+	resp := md5hex(ha1 + ":" + p["nonce"] + ":00000001:c0ffee:auth:" + md5hex("GET:/"))
+	r := req("GET", "/")
+	r.Header.Set("Authorization", fmt.Sprintf(`Digest username="eve", realm="traefik", nonce=%q, uri="/", qop=auth, nc=00000001, cnonce="c0ffee", response=%q, opaque=%q`, p["nonce"], resp, p["opaque"]))
+	rec = httptest.NewRecorder()
+	da.ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("unknown user with the dummy HA1: %d, want 401", rec.Code)
+	}
+}
