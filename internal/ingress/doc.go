@@ -189,6 +189,11 @@
 //     tls.* option) takes only requests that came over TLS, the others
 //     only plain ones; the fast path, plain only, never matches a TLS
 //     router. ACME and TLS options are refused.
+//   - stripprefix and stripprefixregex remove a prefix only where a path
+//     segment ends (Traefik also strips /api from /apiadmin): a public
+//     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that
+//     share stripprefix /api would otherwise give the task /admin for
+//     /apiadmin, past the protected router's auth.
 //   - Middlewares are scoped to their service as routers are; they run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them; the peer is appended to
@@ -217,7 +222,10 @@
 //     (%00, %25, %3B, %3F, %23) are sent on: they separate nothing in a
 //     path. The rule is pathRule.clean, called by reqHead.cleanPath on
 //     the fast path and pathRule.cleanRequest on the net/http path; it
-//     allocates nothing for a path that is already clean. The host is
+//     allocates nothing for a path that is already clean. A path over
+//     8 KiB or a host over 1 KiB is answered 400 there too (maxPathBytes,
+//     maxHostBytes): the rules' regular expressions cost their input's
+//     length times their size. The host is
 //     the Host header, or an absolute-form target's host, which net/http
 //     (the fast path hands absolute form over) puts in Request.Host:
 //     the backend gets that same Host (passHostHeader).

@@ -29,3 +29,5 @@ func OpenConns(p *Proxy) int {
 
 // Handoffs counts the connections the fast path handed to net/http.
 func Handoffs(p *Proxy) uint64 { return p.handoffs.Load() }
+
+const MaxPathBytes, MaxHostBytes = maxPathBytes, maxHostBytes

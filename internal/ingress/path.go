@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,6 +36,19 @@ var (
 	errEncodedBackslash = errors.New(`the request path holds a backslash (\ or %5C), which this ingress refuses`)
 	errPathForm         = errors.New("the request path is not absolute (it must start with /)")
 	errPathEscape       = errors.New("the request path holds a malformed percent-escape")
+	errPathLong         = fmt.Errorf("the request path is longer than %d bytes", maxPathBytes)
+	errHostLong         = fmt.Errorf("the request host is longer than %d bytes", maxHostBytes)
+)
+
+// maxPathBytes and maxHostBytes bound the path and host a request is
+// routed with (Apache and nginx refuse request lines past 8 KiB; a DNS
+// name has at most 253 bytes). The router rules' regular expressions
+// take time linear in their input times their size: a 1 MiB Host, as
+// MaxHeaderBytes allows, cost HostRegexp(`[a-z0-9-]{1,63}\.example\.com`)
+// 3 s of CPU. The query is not bounded here: only QueryRegexp reads it.
+const (
+	maxPathBytes = 8 << 10
+	maxHostBytes = 1 << 10
 )
 
 // pathRule is the path rule with the encoded separators a Proxy lets
@@ -48,6 +62,9 @@ type pathRule struct{ allowSlash, allowBackslash bool }
 // path) and "*" (OPTIONS *) are left as they are. Bytes a path cannot
 // hold unescaped (url.URL.EscapedPath's) are escaped.
 func (pr pathRule) clean(p string) (string, error) {
+	if len(p) > maxPathBytes {
+		return "", errPathLong
+	}
 	if p == "" || p == "*" {
 		return p, nil
 	}
@@ -168,6 +185,9 @@ func removeDotSegments(p string) string {
 // view (URLPath, URLRawPath, EscapedPath) and outTarget then hold the
 // cleaned path.
 func (r *reqHead) cleanPath(pr pathRule) error {
+	if len(r.host) > maxHostBytes {
+		return errHostLong
+	}
 	clean, err := pr.clean(r.path)
 	if err != nil || clean == r.path {
 		return err
@@ -192,6 +212,9 @@ func (r *reqHead) cleanPath(pr pathRule) error {
 // the cleaned path (both for routing and forwarding), or r and why it
 // is refused.
 func (pr pathRule) cleanRequest(r *http.Request) (*http.Request, error) {
+	if len(r.Host) > maxHostBytes {
+		return r, errHostLong
+	}
 	if r.URL.Opaque != "" || (r.URL.Path == "*" && r.Method != http.MethodOptions) {
 		// An absolute-form target like "http:x", whose opaque part would
 		// be sent on as the request target itself, or "*" for another

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // basicauth: users (htpasswd lines "user:hash"), realm (default
@@ -14,18 +11,12 @@ import (
 // removeHeader (drop Authorization before the backend).
 type basicAuth struct {
 	users       map[string]string
+	dummy       string // a user's hash, checked for unknown names
 	realm       string
 	headerField string
 	remove      bool
 	next        http.Handler
 }
-
-// dummyHash is checked when the user is unknown, so that a wrong name
-// takes about as long as a wrong password (bcrypt at the default cost).
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := bcrypt.GenerateFromPassword([]byte("shoal"), bcrypt.DefaultCost)
-	return string(h)
-})
 
 func newBasicAuth(o *options) Middleware {
 	a := &basicAuth{users: map[string]string{}}
@@ -45,6 +36,11 @@ func newBasicAuth(o *options) Middleware {
 			continue
 		}
 		a.users[user] = hash
+		if a.dummy == "" {
+			// Checked when the name is unknown, so that a wrong name
+			// costs what a wrong password does.
+			a.dummy = hash
+		}
 	}
 	if _, ok := o.get("usersFile"); ok {
 		o.fail("usersFile", "not supported yet: list the users in %s", "users")
@@ -55,7 +51,7 @@ func newBasicAuth(o *options) Middleware {
 	if strings.ContainsAny(a.realm, "\"\\\r\n") {
 		o.fail("realm", "may not hold quotes, backslashes or line breaks")
 	}
-	a.headerField = http.CanonicalHeaderKey(o.str("headerField", ""))
+	a.headerField = o.headerName("headerField")
 	a.remove = o.boolean("removeHeader")
 	return func(next http.Handler) http.Handler {
 		b := *a
@@ -66,10 +62,13 @@ func newBasicAuth(o *options) Middleware {
 
 func (a *basicAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, password, ok := r.BasicAuth()
+	// Two Authorization headers: this checks the first, a backend might
+	// read another.
+	ok = ok && len(r.Header.Values("Authorization")) == 1
 	if ok {
 		hash, known := a.users[user]
 		if !known {
-			checkHash(dummyHash(), password)
+			checkHash(a.dummy, password)
 		}
 		ok = known && checkHash(hash, password)
 	}

@@ -1,9 +1,13 @@
 package middleware
 
 import (
+	"crypto/sha1"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // md5Vectors were made with openssl passwd -apr1 / -1 (an independent
@@ -142,4 +146,70 @@ func TestBasicAuthErrors(t *testing.T) {
 	}
 	wantErr(t, "basicauth", opts("usersFile=/run/secrets/users"), "usersFile", "not supported yet")
 	wantErr(t, "basicauth", opts("users=a:"+bcryptHash, `realm=a"b`), "realm")
+}
+
+// An unknown user costs what a known one does: the check is made
+// against a configured user's hash, not a bcrypt hash of another cost
+// (which told names apart and, with cheap {SHA} or apr1 users, made
+// every unknown name cost a bcrypt).
+func TestBasicAuthUnknownUserCostsAsAKnownOne(t *testing.T) {
+	m, err := New("basicauth", opts("users=sha:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	fastest := func(auth string) time.Duration {
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			h.ServeHTTP(httptest.NewRecorder(), req("GET", "/", auth))
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	known, unknown := fastest(basic("sha", "wrong")), fastest(basic("nobody", "wrong"))
+	if unknown > 10*known+2*time.Millisecond {
+		t.Errorf("an unknown user takes %v, a known one %v: names can be told apart", unknown, known)
+	}
+}
+
+// A password is not hashed when it is longer than any real one: MD5-crypt
+// hashes it a thousand times, so a 1 MiB header cost seconds of CPU.
+func TestBasicAuthLongPasswordIsNotHashed(t *testing.T) {
+	long := strings.Repeat("x", 512<<10)
+	start := time.Now()
+	rec, s := serve(t, "basicauth", opts("users=test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"), req("GET", "/", basic("test", long)))
+	if rec.Code != http.StatusUnauthorized || s.called {
+		t.Fatalf("status %d, want 401", rec.Code)
+	}
+	if d := time.Since(start); d > time.Second { // 4.9s when hashed
+		t.Errorf("a %d-byte password took %v to refuse", len(long), d)
+	}
+	// The longest accepted password still logs in.
+	pw := strings.Repeat("p", maxPasswordBytes)
+	sum := sha1.Sum([]byte(pw))
+	rec, _ = serve(t, "basicauth", opts("users=u:{SHA}"+base64.StdEncoding.EncodeToString(sum[:])), req("GET", "/", basic("u", pw)))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a %d-byte password: %d, want 200", len(pw), rec.Code)
+	}
+}
+
+// A bcrypt cost past maxBcryptCost is refused: every login attempt for
+// that user (anyone may try) would hold a core for seconds to hours.
+func TestBasicAuthBcryptCostBounded(t *testing.T) {
+	costly := "$2a$31$" + bcryptHash[7:]
+	wantErr(t, "basicauth", opts("users=a:"+costly), `user "a"`, "cost 31")
+	if _, err := New("basicauth", opts("users=a:"+bcryptHash)); err != nil {
+		t.Errorf("cost 4: %v", err)
+	}
+}
+
+// Two Authorization headers are refused: the middleware checks the
+// first, and a backend reading the last would take a user nobody
+// authenticated.
+func TestBasicAuthRepeatedAuthorization(t *testing.T) {
+	rec, s := serve(t, "basicauth", opts("users=bob:"+bcryptHash), req("GET", "/", basic("bob", "s3cret"), basic("admin", "x")))
+	if rec.Code != http.StatusUnauthorized || s.called {
+		t.Errorf("status %d (backend called %v), want 401", rec.Code, s.called)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 )
 
 // buffering: the request body is read whole before the backend gets it
@@ -23,6 +24,53 @@ type buffering struct {
 
 // maxBufferBytes bounds what one request may hold in memory.
 const maxBufferBytes = 64 << 20
+
+// bufferBudget bounds what every buffering middleware holds together, so
+// that concurrent requests cannot add up to all the node's memory; past
+// it a request is answered 503 and gives back what it held.
+var bufferBudget = &budget{max: 256 << 20}
+
+type budget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take reserves n more bytes for one request, which has taken *held so
+// far; false when the budget has not that much left.
+func (b *budget) take(held *int64, n int) bool {
+	if b.used.Add(int64(n)) > b.max {
+		b.used.Add(-int64(n))
+		return false
+	}
+	*held += int64(n)
+	return true
+}
+
+func (b *budget) give(held *int64) {
+	b.used.Add(-*held)
+	*held = 0
+}
+
+// errOverBudget is budgetReader's: the request is answered 503.
+var errOverBudget = errors.New("the buffered bodies of the ingress are at their limit")
+
+// budgetReader takes from the budget what it reads.
+type budgetReader struct {
+	r    io.Reader
+	held *int64
+}
+
+func (br budgetReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	if n > 0 && !bufferBudget.take(br.held, n) {
+		return 0, errOverBudget
+	}
+	return n, err
+}
+
+func overBudget(w http.ResponseWriter) {
+	http.Error(w, "503 Service Unavailable: "+errOverBudget.Error(), http.StatusServiceUnavailable)
+}
 
 func newBuffering(o *options) Middleware {
 	b := &buffering{
@@ -54,12 +102,17 @@ func (b *buffering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	var held int64
+	defer bufferBudget.give(&held)
 	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.maxRequest))
+		body, err := io.ReadAll(budgetReader{r: http.MaxBytesReader(w, r.Body, b.maxRequest), held: &held})
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+			return
+		case errors.Is(err, errOverBudget):
+			overBudget(w)
 			return
 		case err != nil:
 			http.Error(w, "400 Bad Request: the request body could not be read", http.StatusBadRequest)
@@ -74,7 +127,7 @@ func (b *buffering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.next.ServeHTTP(w, r)
 		return
 	}
-	bw := &bufferWriter{ResponseWriter: w, max: b.maxResponse, head: r.Method == http.MethodHead}
+	bw := &bufferWriter{ResponseWriter: w, max: b.maxResponse, head: r.Method == http.MethodHead, held: &held}
 	b.next.ServeHTTP(bw, r)
 	bw.finish()
 }
@@ -86,8 +139,10 @@ type bufferWriter struct {
 	code    int
 	buf     bytes.Buffer
 	tooBig  bool
-	through bool // a 101 went through: the connection was upgraded
-	head    bool // a HEAD request: the backend's Content-Length stands
+	over    bool   // past bufferBudget: the answer is a 503
+	held    *int64 // what the request took from bufferBudget
+	through bool   // a 101 went through: the connection was upgraded
+	head    bool   // a HEAD request: the backend's Content-Length stands
 }
 
 func (w *bufferWriter) WriteHeader(code int) {
@@ -105,10 +160,18 @@ func (w *bufferWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	if w.tooBig || int64(w.buf.Len()+len(b)) > w.max {
+	if w.tooBig || w.over {
+		return len(b), nil // discarded
+	}
+	if int64(w.buf.Len()+len(b)) > w.max {
 		w.tooBig = true
-		w.buf.Reset()
+		w.buf = bytes.Buffer{}
 		return len(b), nil // discarded: the answer is a 500
+	}
+	if !bufferBudget.take(w.held, len(b)) {
+		w.over = true
+		w.buf = bytes.Buffer{}
+		return len(b), nil // discarded: the answer is a 503
 	}
 	return w.buf.Write(b)
 }
@@ -119,11 +182,11 @@ func (w *bufferWriter) Flush() {}
 func (w *bufferWriter) finish() {
 	switch {
 	case w.through:
+	case w.over:
+		clear(w.Header())
+		overBudget(w.ResponseWriter)
 	case w.tooBig:
-		h := w.Header()
-		for k := range h {
-			delete(h, k)
-		}
+		clear(w.Header())
 		http.Error(w.ResponseWriter, "500 Internal Server Error: the response is larger than the router's buffering allows", http.StatusInternalServerError)
 	default:
 		if w.code == 0 {

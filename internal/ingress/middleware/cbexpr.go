@@ -22,26 +22,36 @@ type predicate func(m *cbMetrics) bool
 
 type metricFunc func(m *cbMetrics) float64
 
+// maxCBComparisons bounds an expression: it is evaluated under the
+// breaker's lock every checkPeriod, each metric summing the window's
+// counters.
+const maxCBComparisons = 16
+
 func parseCBExpression(s string) (predicate, error) {
 	e, err := parser.ParseExpr(s)
 	if err != nil {
+		if len(s) > 200 {
+			s = s[:200] + "…"
+		}
 		return nil, fmt.Errorf("%q does not parse: %v", s, err)
 	}
-	return cbPredicate(e)
+	n := 0
+	return cbPredicate(e, &n)
 }
 
-func cbPredicate(e ast.Expr) (predicate, error) {
+// cbPredicate builds e; n counts the comparisons built so far.
+func cbPredicate(e ast.Expr, n *int) (predicate, error) {
 	switch e := e.(type) {
 	case *ast.ParenExpr:
-		return cbPredicate(e.X)
+		return cbPredicate(e.X, n)
 	case *ast.BinaryExpr:
 		switch e.Op {
 		case token.LAND, token.LOR:
-			a, err := cbPredicate(e.X)
+			a, err := cbPredicate(e.X, n)
 			if err != nil {
 				return nil, err
 			}
-			b, err := cbPredicate(e.Y)
+			b, err := cbPredicate(e.Y, n)
 			if err != nil {
 				return nil, err
 			}
@@ -50,6 +60,9 @@ func cbPredicate(e ast.Expr) (predicate, error) {
 			}
 			return func(m *cbMetrics) bool { return a(m) || b(m) }, nil
 		case token.GTR, token.GEQ, token.LSS, token.LEQ, token.EQL, token.NEQ:
+			if *n++; *n > maxCBComparisons {
+				return nil, fmt.Errorf("at most %d comparisons", maxCBComparisons)
+			}
 			return cbComparison(e)
 		}
 	}

@@ -3,6 +3,7 @@ package middleware
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,4 +117,18 @@ func TestCircuitBreakerServes(t *testing.T) {
 	wantErr(t, "circuitbreaker", nil, "expression", "required")
 	wantErr(t, "circuitbreaker", opts("expression=Foo() > 1"), "unknown metric")
 	wantErr(t, "circuitbreaker", opts("expression=NetworkErrorRatio() > 0.5", "fallbackDuration=soon"), "fallbackDuration")
+}
+
+// The expression is bounded: it is evaluated under the breaker's lock
+// every checkPeriod (as short as a nanosecond, so on every request), and
+// a 64 KiB label held some 3,000 metrics, each summing 6,000 counters.
+func TestCircuitBreakerExpressionBounded(t *testing.T) {
+	terms := make([]string, maxCBComparisons+1)
+	for i := range terms {
+		terms[i] = "ResponseCodeRatio(0, 600, 0, 600) > 2"
+	}
+	wantErr(t, "circuitbreaker", opts("expression="+strings.Join(terms, " || ")), "expression", "at most")
+	if _, err := New("circuitbreaker", opts("expression="+strings.Join(terms[1:], " || "))); err != nil {
+		t.Errorf("%d comparisons: %v", len(terms)-1, err)
+	}
 }

@@ -23,24 +23,27 @@ import (
 //
 // Nonces are stateless (a timestamp and its HMAC under a key of this
 // instance) and live nonceLifetime; a nonce's counter (nc) must grow, so
-// a captured Authorization header cannot be replayed.
+// a captured Authorization header cannot be replayed. When the counters
+// kept reach maxNonces the key changes with them: the nonces they
+// counted become stale (the client asks for a new one), never fresh.
 type digestAuth struct {
 	users       map[string]string // user → HA1
 	realm       string
 	headerField string
 	remove      bool
-	key         [32]byte
 	opaque      string
 	next        http.Handler
 
-	mu   sync.Mutex
-	seen map[string]uint64 // nonce → the highest nc used
+	mu     sync.Mutex
+	key    [32]byte          // signs the nonces given now
+	oldKey [32]byte          // signed those given before the last reset: stale
+	seen   map[string]uint64 // nonce → the highest nc used
 }
 
 const (
 	nonceLifetime = 5 * time.Minute
-	// maxNonces bounds the counters kept; past it they start over (a
-	// client then gets a stale nonce and retries).
+	// maxNonces bounds the counters kept; past it they start over under
+	// a new key (a client then gets a stale nonce and retries).
 	maxNonces = 65536
 )
 
@@ -71,11 +74,12 @@ func newDigestAuth(o *options) Middleware {
 	} else if len(lines) == 0 {
 		o.fail("users", "required")
 	}
-	headerField := http.CanonicalHeaderKey(o.str("headerField", ""))
+	headerField := o.headerName("headerField")
 	remove := o.boolean("removeHeader")
 	return func(next http.Handler) http.Handler {
 		a := &digestAuth{users: users, realm: realm, headerField: headerField, remove: remove, next: next, seen: map[string]uint64{}}
 		_, _ = rand.Read(a.key[:])
+		_, _ = rand.Read(a.oldKey[:])
 		var op [16]byte
 		_, _ = rand.Read(op[:])
 		a.opaque = hex.EncodeToString(op[:])
@@ -105,20 +109,29 @@ func (a *digestAuth) challenge(w http.ResponseWriter, stale bool) {
 func (a *digestAuth) nonce(now time.Time) string {
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixNano()))
-	m := hmac.New(sha256.New, a.key[:])
-	m.Write(ts[:])
-	return hex.EncodeToString(ts[:]) + hex.EncodeToString(m.Sum(nil)[:16])
+	a.mu.Lock()
+	key := a.key
+	a.mu.Unlock()
+	return hex.EncodeToString(ts[:]) + hex.EncodeToString(nonceMAC(key, ts[:]))
 }
 
-// nonceState reports whether a nonce is ours, and whether it expired.
+func nonceMAC(key [32]byte, ts []byte) []byte {
+	m := hmac.New(sha256.New, key[:])
+	m.Write(ts)
+	return m.Sum(nil)[:16]
+}
+
+// nonceState reports whether a nonce is ours, and whether it expired
+// (or was given under the previous key). a.mu is held.
 func (a *digestAuth) nonceState(nonce string, now time.Time) (ours, expired bool) {
 	b, err := hex.DecodeString(nonce)
 	if err != nil || len(b) != 24 {
 		return false, false
 	}
-	m := hmac.New(sha256.New, a.key[:])
-	m.Write(b[:8])
-	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
+	if hmac.Equal(nonceMAC(a.oldKey, b[:8]), b[8:]) {
+		return true, true
+	}
+	if !hmac.Equal(nonceMAC(a.key, b[:8]), b[8:]) {
 		return false, false
 	}
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
@@ -127,14 +140,23 @@ func (a *digestAuth) nonceState(nonce string, now time.Time) (ours, expired bool
 
 // check verifies the request's Authorization header.
 func (a *digestAuth) check(r *http.Request, now time.Time) (user string, stale, ok bool) {
-	scheme, rest, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	auth := r.Header.Values("Authorization")
+	if len(auth) != 1 {
+		return "", false, false // none, or more than one a backend might read
+	}
+	scheme, rest, _ := strings.Cut(auth[0], " ")
 	if !strings.EqualFold(scheme, "Digest") {
 		return "", false, false
 	}
 	p := parseAuthParams(rest)
 	user = p["username"]
 	ha1, known := a.users[user]
-	if !known || p["realm"] != a.realm || p["qop"] != "auth" || p["opaque"] != a.opaque ||
+	if !known {
+		// Checked all the same, so that a wrong name takes as long as a
+		// wrong password.
+		ha1 = strings.Repeat("0", md5.Size*2)
+	}
+	if p["realm"] != a.realm || p["qop"] != "auth" || p["opaque"] != a.opaque ||
 		(p["algorithm"] != "" && !strings.EqualFold(p["algorithm"], "MD5")) || p["uri"] != requestURI(r) || p["cnonce"] == "" {
 		return "", false, false
 	}
@@ -142,25 +164,30 @@ func (a *digestAuth) check(r *http.Request, now time.Time) (user string, stale, 
 	if err != nil {
 		return "", false, false
 	}
-	ours, expired := a.nonceState(p["nonce"], now)
-	if !ours {
-		return "", false, false
-	}
 	ha2 := md5hex(r.Method + ":" + p["uri"])
 	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 || !known {
 		return "", false, false
 	}
-	if expired {
-		return "", true, false // right password, old nonce: the client retries
-	}
+	// The nonce is checked under the lock that guards the key and the
+	// counters, so that a reset cannot come between the two.
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if nc <= a.seen[p["nonce"]] {
+	ours, expired := a.nonceState(p["nonce"], now)
+	switch {
+	case !ours:
+		return "", false, false
+	case expired:
+		return "", true, false // right password, old nonce: the client retries
+	case nc <= a.seen[p["nonce"]]:
 		return "", false, false // replayed
-	}
-	if len(a.seen) >= maxNonces {
+	case len(a.seen) >= maxNonces:
+		// Forgetting the counters would let their nonces be replayed:
+		// they go stale with the key that signed them.
+		a.oldKey = a.key
+		_, _ = rand.Read(a.key[:])
 		clear(a.seen)
+		return "", true, false
 	}
 	a.seen[p["nonce"]] = nc
 	return user, false, true

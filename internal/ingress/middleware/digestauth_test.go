@@ -94,3 +94,76 @@ func TestParseAuthParams(t *testing.T) {
 		}
 	}
 }
+
+// A captured Authorization header stays refused after the nonce
+// counters overflow: they used to be forgotten, so that one user filling
+// them let anyone replay another's header.
+func TestDigestAuthNoReplayAfterCounterOverflow(t *testing.T) {
+	m, err := New("digestauth", opts("users="+digestUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	da := m(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).(*digestAuth)
+	do := func(auth string, more ...string) *httptest.ResponseRecorder {
+		r := req("GET", "/")
+		r.Header.Set("Authorization", auth)
+		for _, a := range more {
+			r.Header.Add("Authorization", a)
+		}
+		rec := httptest.NewRecorder()
+		da.ServeHTTP(rec, r)
+		return rec
+	}
+	challenge := func() string {
+		rec := httptest.NewRecorder()
+		da.ServeHTTP(rec, req("GET", "/"))
+		return rec.Header().Get("WWW-Authenticate")
+	}
+	captured := digestAuthorization(challenge(), "test", "test", "GET", "/", "00000001")
+	if rec := do(captured); rec.Code != 200 {
+		t.Fatalf("first use: %d", rec.Code)
+	}
+	da.mu.Lock()
+	for i := len(da.seen); i < maxNonces; i++ {
+		da.seen[fmt.Sprint(i)] = 1
+	}
+	da.mu.Unlock()
+	// The overflow: this login gets a stale answer and a fresh nonce.
+	rec := do(digestAuthorization(challenge(), "test", "test", "GET", "/", "00000001"))
+	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "stale=true") {
+		t.Errorf("login at the overflow: %d %q, want 401 stale", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	if rec := do(captured); rec.Code != 401 {
+		t.Errorf("replayed header after the overflow: %d, want 401", rec.Code)
+	}
+	if rec := do(digestAuthorization(rec.Header().Get("WWW-Authenticate"), "test", "test", "GET", "/", "00000001")); rec.Code != 200 {
+		t.Errorf("login with the fresh nonce: %d, want 200", rec.Code)
+	}
+	// Two Authorization headers: refused, as basicauth.
+	good := digestAuthorization(challenge(), "test", "test", "GET", "/", "00000001")
+	if rec := do(good, "Basic YWRtaW46eA=="); rec.Code != 401 {
+		t.Errorf("two Authorization headers: %d, want 401", rec.Code)
+	}
+}
+
+// An unknown user is checked against a dummy HA1, as long as a known
+// one, and that dummy never logs anyone in.
+func TestDigestAuthUnknownUserDummyNeverMatches(t *testing.T) {
+	m, err := New("digestauth", opts("users="+digestUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	da := m(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).(*digestAuth)
+	rec := httptest.NewRecorder()
+	da.ServeHTTP(rec, req("GET", "/"))
+	p := parseAuthParams(strings.TrimPrefix(rec.Header().Get("WWW-Authenticate"), "Digest "))
+	ha1 := strings.Repeat("0", 32)
+	resp := md5hex(ha1 + ":" + p["nonce"] + ":00000001:c0ffee:auth:" + md5hex("GET:/"))
+	r := req("GET", "/")
+	r.Header.Set("Authorization", fmt.Sprintf(`Digest username="eve", realm="traefik", nonce=%q, uri="/", qop=auth, nc=00000001, cnonce="c0ffee", response=%q, opaque=%q`, p["nonce"], resp, p["opaque"]))
+	rec = httptest.NewRecorder()
+	da.ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("unknown user with the dummy HA1: %d, want 401", rec.Code)
+	}
+}

@@ -59,12 +59,8 @@ func newForwardAuth(o *options) Middleware {
 		o.fail("tls."+op.Key, "not supported yet: the auth server is verified against the node's roots")
 	}
 	fa.trust = o.boolean("trustForwardHeader")
-	for _, h := range o.list("authRequestHeaders") {
-		fa.reqHeaders = append(fa.reqHeaders, http.CanonicalHeaderKey(h))
-	}
-	for _, h := range o.list("authResponseHeaders") {
-		fa.respHeaders = append(fa.respHeaders, http.CanonicalHeaderKey(h))
-	}
+	fa.reqHeaders = o.headerNames("authRequestHeaders")
+	fa.respHeaders = o.headerNames("authResponseHeaders")
 	if v := o.str("authResponseHeadersRegex", ""); v != "" {
 		fa.respRegex = o.regexp("authResponseHeadersRegex", v)
 	}

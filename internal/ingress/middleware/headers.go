@@ -61,15 +61,15 @@ func newHeaders(o *options) Middleware {
 	h.respHeaders = o.headerMap("customResponseHeaders")
 
 	h.allowCreds = o.boolean("accessControlAllowCredentials")
-	h.allowHeaders = strings.Join(o.list("accessControlAllowHeaders"), ",")
-	h.allowMethods = strings.Join(o.list("accessControlAllowMethods"), ",")
+	h.allowHeaders = o.headerValue("accessControlAllowHeaders", strings.Join(o.list("accessControlAllowHeaders"), ","))
+	h.allowMethods = o.headerValue("accessControlAllowMethods", strings.Join(o.list("accessControlAllowMethods"), ","))
 	h.originList = o.list("accessControlAllowOriginList")
 	for _, s := range o.list("accessControlAllowOriginListRegex") {
 		if re := o.regexp("accessControlAllowOriginListRegex", s); re != nil {
 			h.originRegexes = append(h.originRegexes, re)
 		}
 	}
-	h.exposeHeaders = strings.Join(o.list("accessControlExposeHeaders"), ",")
+	h.exposeHeaders = o.headerValue("accessControlExposeHeaders", strings.Join(o.list("accessControlExposeHeaders"), ","))
 	_, hasMaxAge := o.get("accessControlMaxAge")
 	h.maxAge = strconv.FormatInt(o.integer("accessControlMaxAge", 0, 0), 10)
 	h.addVary = o.boolean("addVaryHeader")
@@ -89,8 +89,8 @@ func newHeaders(o *options) Middleware {
 		o.boolean("stsPreload")
 	}
 	h.forceSTS = o.boolean("forceSTSHeader")
-	set := func(name, value string) {
-		if value != "" {
+	set := func(name, key, value string) {
+		if value = o.headerValue(key, value); value != "" {
 			h.secure = append(h.secure, Option{Key: name, Value: value})
 		}
 	}
@@ -100,9 +100,9 @@ func newHeaders(o *options) Middleware {
 	} else {
 		o.boolean("frameDeny")
 	}
-	set("X-Frame-Options", frame)
+	set("X-Frame-Options", "customFrameOptionsValue", frame)
 	if o.boolean("contentTypeNosniff") {
-		set("X-Content-Type-Options", "nosniff")
+		set("X-Content-Type-Options", "", "nosniff")
 	}
 	xss := o.str("customBrowserXSSValue", "")
 	if xss == "" && o.boolean("browserXssFilter") {
@@ -110,11 +110,11 @@ func newHeaders(o *options) Middleware {
 	} else {
 		o.boolean("browserXssFilter")
 	}
-	set("X-Xss-Protection", xss)
-	set("Content-Security-Policy", o.str("contentSecurityPolicy", ""))
-	set("Content-Security-Policy-Report-Only", o.str("contentSecurityPolicyReportOnly", ""))
-	set("Referrer-Policy", o.str("referrerPolicy", ""))
-	set("Permissions-Policy", o.str("permissionsPolicy", ""))
+	set("X-Xss-Protection", "customBrowserXSSValue", xss)
+	set("Content-Security-Policy", "contentSecurityPolicy", o.str("contentSecurityPolicy", ""))
+	set("Content-Security-Policy-Report-Only", "contentSecurityPolicyReportOnly", o.str("contentSecurityPolicyReportOnly", ""))
+	set("Referrer-Policy", "referrerPolicy", o.str("referrerPolicy", ""))
+	set("Permissions-Policy", "permissionsPolicy", o.str("permissionsPolicy", ""))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.serve(w, r, next)
@@ -131,9 +131,45 @@ func (o *options) headerMap(prefix string) []Option {
 			o.fail(prefix+"."+op.Key, "%q is not a header name", op.Key)
 			continue
 		}
-		out = append(out, Option{Key: http.CanonicalHeaderKey(op.Key), Value: strings.TrimSpace(op.Value)})
+		v := o.headerValue(prefix+"."+op.Key, strings.TrimSpace(op.Value))
+		out = append(out, Option{Key: http.CanonicalHeaderKey(op.Key), Value: v})
 	}
 	return out
+}
+
+// headerValue refuses a value net/http would not send (a line break or
+// another control character but tab), naming the option key.
+func (o *options) headerValue(key, v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			o.fail(key, "a header value may not hold a line break or another control character")
+			return ""
+		}
+	}
+	return v
+}
+
+// headerNames reads a list of header names, canonicalized.
+func (o *options) headerNames(key string) []string {
+	var out []string
+	for _, h := range o.list(key) {
+		if !validHeaderName(h) {
+			o.fail(key, "%q is not a header name", h)
+			continue
+		}
+		out = append(out, http.CanonicalHeaderKey(h))
+	}
+	return out
+}
+
+// headerName reads an option naming a header, canonicalized.
+func (o *options) headerName(key string) string {
+	v := o.str(key, "")
+	if v != "" && !validHeaderName(v) {
+		o.fail(key, "%q is not a header name", v)
+		return ""
+	}
+	return http.CanonicalHeaderKey(v)
 }
 
 func validHeaderName(s string) bool {

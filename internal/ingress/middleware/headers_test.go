@@ -85,3 +85,20 @@ func TestHeaders(t *testing.T) {
 	wantErr(t, "headers", opts("customRequestHeaders.Bad Name=x"), "not a header name")
 	wantErr(t, "headers", opts("stsSeconds=-1"), "stsSeconds")
 }
+
+// Header names and values from labels are refused when net/http would
+// refuse to send them (a line break, a control character): a request
+// header made every request fail (502) and a response header was
+// silently altered, where failing closed names the label.
+func TestHeaderLabelsRefuseControlCharacters(t *testing.T) {
+	wantErr(t, "headers", opts("customRequestHeaders.X-A=a\r\nX-Evil: 1"), "customRequestHeaders.X-A", "control character")
+	wantErr(t, "headers", opts("customResponseHeaders.X-A=a\nSet-Cookie: s=1"), "customResponseHeaders.X-A", "control character")
+	wantErr(t, "headers", opts("contentSecurityPolicy=default-src 'self'\r\nX: y"), "contentSecurityPolicy", "control character")
+	wantErr(t, "headers", opts("accessControlAllowHeaders=a\rb"), "accessControlAllowHeaders", "control character")
+	wantErr(t, "basicauth", opts("users=a:"+bcryptHash, "headerField=X-User\r\nX-Admin"), "headerField", "not a header name")
+	wantErr(t, "digestauth", opts("users="+digestUser, "headerField=X User"), "headerField", "not a header name")
+	wantErr(t, "forwardauth", opts("address=http://auth", "authResponseHeaders=X-User,X:Y"), "authResponseHeaders", "not a header name")
+	if _, err := New("headers", opts("customRequestHeaders.X-A=a\tb", "contentSecurityPolicy=default-src 'self'")); err != nil {
+		t.Errorf("a tab and plain values: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -17,9 +18,22 @@ import (
 // Plain-text and crypt(3) DES entries are refused: anyone who reads the
 // labels could log in.
 
+// maxPasswordBytes bounds the passwords checked: MD5-crypt hashes the
+// password about 2,000 times, so a password as long as a header may be
+// (1 MiB) would cost seconds of CPU per attempt. bcrypt reads 72 bytes.
+const maxPasswordBytes = 1024
+
+// maxBcryptCost bounds a bcrypt hash's cost: anyone may try a user's
+// password, and each try costs 2^cost rounds (cost 12 is about a quarter
+// of a second of one core; htpasswd -B uses 5 unless told otherwise).
+const maxBcryptCost = 12
+
 // checkHash reports whether password matches an htpasswd hash; it is
 // constant-time in the password for a given hash.
 func checkHash(hash, password string) bool {
+	if len(password) > maxPasswordBytes {
+		return false
+	}
 	switch {
 	case strings.HasPrefix(hash, "$2"):
 		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
@@ -40,8 +54,12 @@ func checkHash(hash, password string) bool {
 func checkHashFormat(hash string) error {
 	switch {
 	case strings.HasPrefix(hash, "$2"):
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
 			return errors.New("malformed bcrypt hash")
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("bcrypt cost %d is more than %d: every login attempt, anyone's, would cost the ingress 2^%d rounds (make one with htpasswd -nbB -C 10 USER PASSWORD)", cost, maxBcryptCost, cost)
 		}
 	case strings.HasPrefix(hash, "{SHA}"):
 		if b, err := base64.StdEncoding.DecodeString(hash[5:]); err != nil || len(b) != sha1.Size {

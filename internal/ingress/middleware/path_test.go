@@ -19,7 +19,14 @@ func TestPathMiddlewares(t *testing.T) {
 		{"strip", "stripprefix", opts("prefixes=/foobar,/fiibar"), "/foobar/x?a=1", "/x", "", "/x?a=1", "/foobar", ""},
 		{"strip second", "stripprefix", opts("prefixes=/foobar,/fiibar"), "/fiibar/", "/", "", "/", "/fiibar", ""},
 		{"strip whole", "stripprefix", opts("prefixes=/foobar"), "/foobar", "", "", "/", "/foobar", ""},
-		{"strip no slash", "stripprefix", opts("prefixes=/foo"), "/foobar", "/bar", "", "/bar", "/foo", ""},
+		// Not Traefik's "/bar": a prefix ends at a segment's end, or
+		// PathPrefix(`/api`) with stripprefix /api would send the task
+		// /admin for /apiadmin, past PathPrefix(`/api/admin`)'s auth.
+		{"strip mid-segment", "stripprefix", opts("prefixes=/foo"), "/foobar", "/foobar", "", "/foobar", "", ""},
+		{"strip mid-segment dots", "stripprefix", opts("prefixes=/foo"), "/foo../admin", "/foo../admin", "", "/foo../admin", "", ""},
+		{"strip prefix with slash", "stripprefix", opts("prefixes=/foo/"), "/foo/bar", "/bar", "", "/bar", "/foo/", ""},
+		{"strip regex mid-segment", "stripprefixregex", opts("regex=/[a-z]+"), "/api/x", "/x", "", "/x", "/api", ""},
+		{"strip regex mid-segment miss", "stripprefixregex", opts("regex=/ap"), "/api/x", "/api/x", "", "/api/x", "", ""},
 		{"strip miss", "stripprefix", opts("prefixes=/foobar"), "/other", "/other", "", "/other", "", ""},
 		{"strip encoded", "stripprefix", opts("prefixes=/api"), "/api/a%2Fb", "/a/b", "/a%2Fb", "/a%2Fb", "/api", ""},
 		{"strip regex", "stripprefixregex", opts("regex=/foo/[a-z0-9]+/[0-9]+/"), "/foo/abc/123/bar", "/bar", "", "/bar", "/foo/abc/123/", ""},

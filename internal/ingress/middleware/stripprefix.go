@@ -5,8 +5,11 @@ import (
 	"strings"
 )
 
-// stripprefix: prefixes (a list); the first that starts the path is
-// removed and sent in X-Forwarded-Prefix.
+// stripprefix: prefixes (a list); the first that starts the path, ending
+// at the end of a segment, is removed and sent in X-Forwarded-Prefix.
+// Unlike Traefik, /api is not removed from /apiadmin: that would send
+// the task /admin, which a router PathPrefix(`/api/admin`) with
+// stripprefix /api and an auth middleware means to protect.
 func newStripPrefix(o *options) Middleware {
 	prefixes := o.list("prefixes")
 	if len(prefixes) == 0 {
@@ -18,7 +21,7 @@ func newStripPrefix(o *options) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, p := range prefixes {
-				if strings.HasPrefix(r.URL.Path, p) {
+				if strings.HasPrefix(r.URL.Path, p) && segmentEnd(r.URL.Path, len(p)) {
 					stripFromPath(r, p)
 					r.Header.Add(ForwardedPrefixHeader, p)
 					break
@@ -27,4 +30,9 @@ func newStripPrefix(o *options) Middleware {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// segmentEnd reports whether path[:n] ends at the end of a segment.
+func segmentEnd(path string, n int) bool {
+	return n == len(path) || path[n] == '/' || (n > 0 && path[n-1] == '/')
 }

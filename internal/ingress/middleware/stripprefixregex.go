@@ -7,8 +7,8 @@ import (
 )
 
 // stripprefixregex: regex (a list); the first expression matching at the
-// start of the path has its match removed and sent in
-// X-Forwarded-Prefix.
+// start of the path, its match ending at the end of a segment (see
+// stripprefix), has its match removed and sent in X-Forwarded-Prefix.
 func newStripPrefixRegex(o *options) Middleware {
 	var res []*regexp.Regexp
 	for _, s := range o.list("regex") {
@@ -23,7 +23,7 @@ func newStripPrefixRegex(o *options) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, re := range res {
 				m := re.FindString(r.URL.Path)
-				if m == "" || !strings.HasPrefix(r.URL.Path, m) {
+				if m == "" || !strings.HasPrefix(r.URL.Path, m) || !segmentEnd(r.URL.Path, len(m)) {
 					continue
 				}
 				stripFromPath(r, m)
