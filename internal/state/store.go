@@ -6,6 +6,7 @@ package state
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/shoalproject/shoal/api"
@@ -21,6 +22,16 @@ type Store struct {
 	mu    sync.Mutex
 	index uint64
 	subs  map[*Subscription]struct{}
+
+	// applied counts the log entries the FSM applied, their bytes and the
+	// largest one (benchmarks read them: AppliedStats).
+	appliedEntries, appliedBytes, appliedMax atomic.Uint64
+}
+
+// AppliedStats returns how many Raft log entries the store applied, their
+// total bytes, and the size of the largest.
+func (s *Store) AppliedStats() (entries, bytes, largest uint64) {
+	return s.appliedEntries.Load(), s.appliedBytes.Load(), s.appliedMax.Load()
 }
 
 // NewStore returns an empty store.
