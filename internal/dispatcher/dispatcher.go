@@ -219,7 +219,7 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
 	sctx, cancel := context.WithCancel(dctx)
-	tx, sub := d.Store.Subscribe()
+	tx, sub := d.Store.SubscribeNode(reg.NodeID, sessionQueueLimit)
 	s := &Session{d: d, nodeID: reg.NodeID, ctx: sctx, cancel: cancel, first: tx, sub: sub}
 	d.mu.Lock()
 	if d.ctx == nil {
