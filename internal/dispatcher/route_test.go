@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -30,13 +31,14 @@ func TestSessionGetsOnlyItsNodesChanges(t *testing.T) {
 // A session that falls too far behind is resynced, not grown without
 // bound or cut off: its next assignment is the full set.
 func TestSlowSessionIsResyncedWithTheFullSet(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newEnv(t, time.Minute)
+	e.d.SessionQueue = 100
 	e.start()
 	s := e.register("n1", "10.0.0.1")
 	if _, err := s.Assignments(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	const n = 10001 // past the session's queue
+	const n = 101 // past the session's queue
 	ops := make([]state.Op, 0, 2*n)
 	for i := range n {
 		id := fmt.Sprintf("t%05d", i)

@@ -11,11 +11,11 @@ import (
 	"github.com/shoalproject/shoal/internal/state"
 )
 
-// sessionQueueLimit bounds the events queued for one session. A session
+// DefaultSessionQueue bounds the events queued for one session. A session
 // follows only its node's tasks (state.SubscribeNode); one that falls this
 // far behind is resynced: its next assignment is the full set, read
 // afresh, and its queue starts empty.
-const sessionQueueLimit = 10000
+const DefaultSessionQueue = 10000
 
 // Session is one agent's connection: assignments down, status up.
 type Session struct {
@@ -65,7 +65,7 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 		}
 		evs, err := s.sub.Drain()
 		if errors.Is(err, state.ErrSlowSubscriber) && s.ctx.Err() == nil {
-			tx, sub := s.d.Store.SubscribeNode(s.nodeID, sessionQueueLimit)
+			tx, sub := s.d.Store.SubscribeNode(s.nodeID, s.d.sessionQueue())
 			s.mu.Lock()
 			s.sub = sub
 			closed := s.closed
