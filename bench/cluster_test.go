@@ -125,3 +125,35 @@ func BenchmarkClusterNodeLoss(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkClusterRollingUpdate: at 1,000 nodes, a rolling update of the
+// 10 services × 1,000 tasks, all started together, 10 tasks at a time
+// each (100 in flight); how long, and how late heartbeats land meanwhile.
+func BenchmarkClusterRollingUpdate(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		c := startSim(b, 1000)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		f, err := c.RollingUpdate(ctx, 10)
+		b.StopTimer()
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(f.Took.Seconds(), "s-to-updated")
+		b.ReportMetric(float64(f.BeatP99.Milliseconds()), "beat-late-p99-ms")
+		b.ReportMetric(float64(f.BeatMax.Milliseconds()), "beat-late-max-ms")
+		b.ReportMetric(float64(f.FalseDown), "false-downs")
+		b.ReportMetric(float64(f.RaftEntries), "raft-entries")
+		b.ReportMetric(f.CPU.Seconds(), "cpu-s")
+		b.Logf("%+v", f)
+		if err := c.Close(); err != nil {
+			b.Error(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -34,6 +34,7 @@ type Agent struct {
 	reg    api.NodeRegistration
 	d      *dispatcher.Dispatcher
 	delays Delays
+	beats  *lateness
 
 	mu    sync.Mutex
 	queue []api.TaskReport
@@ -47,8 +48,8 @@ type Agent struct {
 	dead atomic.Bool
 }
 
-func newAgent(d *dispatcher.Dispatcher, reg api.NodeRegistration, delays Delays) *Agent {
-	return &Agent{reg: reg, d: d, delays: delays, wake: make(chan struct{}, 1), tasks: map[string]api.TaskState{}}
+func newAgent(d *dispatcher.Dispatcher, reg api.NodeRegistration, delays Delays, beats *lateness) *Agent {
+	return &Agent{reg: reg, d: d, delays: delays, beats: beats, wake: make(chan struct{}, 1), tasks: map[string]api.TaskState{}}
 }
 
 // NodeID is the simulated node's ID.
@@ -99,11 +100,17 @@ func (a *Agent) serve(ctx context.Context, sess *dispatcher.Session) {
 	go func() {
 		defer wg.Done()
 		defer cancel()
+		due := time.Now()
 		for {
 			period, err := sess.Heartbeat(sctx)
 			if err != nil {
 				return
 			}
+			// How late the beat landed: the timer's lateness and the
+			// call's time.
+			done := time.Now()
+			a.beats.add(done.Sub(due))
+			due = done.Add(period)
 			t := time.NewTimer(period)
 			select {
 			case <-sctx.Done():
@@ -228,4 +235,25 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d)
+}
+
+// lateness records how late heartbeats land, for a percentile.
+type lateness struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *lateness) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// take returns the recorded latenesses and starts afresh.
+func (l *lateness) take() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.d
+	l.d = nil
+	return d
 }

@@ -32,6 +32,7 @@ type Cluster struct {
 	Manager *manager.Manager
 	Agents  []*Agent
 	dir     string
+	beats   lateness
 	cancel  context.CancelFunc
 }
 
@@ -70,7 +71,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if cfg.Labels != nil {
 			reg.Description.EngineLabels = cfg.Labels(i)
 		}
-		a := newAgent(m.Dispatcher(), reg, cfg.Delays)
+		a := newAgent(m.Dispatcher(), reg, cfg.Delays, &c.beats)
 		a.start(runCtx)
 		c.Agents = append(c.Agents, a)
 	}

@@ -15,8 +15,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestDeployAndNodeLoss runs a small simulated cluster through what the
 // benchmarks measure at scale: a deploy with a constraint and a spread
-// preference reaches running, and the tasks of a node that dies run
-// elsewhere.
+// preference reaches running, a rolling update of every task completes,
+// and the tasks of a node that dies run elsewhere.
 func TestDeployAndNodeLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -60,6 +60,15 @@ func TestDeployAndNodeLoss(t *testing.T) {
 			t.Fatalf("uneven spread over zones: %v", zones)
 		}
 	}
+
+	u, err := c.RollingUpdate(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Tasks != 50 || u.FalseDown != 0 || u.BeatMax <= 0 {
+		t.Fatalf("update figures: %+v", u)
+	}
+	tx = c.Manager.Store().Read()
 
 	victim := c.Agents[1]
 	lost := len(tx.TasksByNode(victim.NodeID()))
