@@ -66,12 +66,20 @@ func (u *Updater) Run(ctx context.Context) error {
 // pass looks at each dirty service once and writes what it decides.
 func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[string]time.Time) error {
 	tx := u.Store.Read()
+	// A pass asks about the same few nodes once per task: each is looked
+	// up once.
+	isDown := map[string]bool{}
 	down := func(id string) bool {
 		if id == "" {
 			return false
 		}
-		n := tx.Node(id)
-		return n == nil || n.Status.State == api.NodeStateDown
+		d, ok := isDown[id]
+		if !ok {
+			n := tx.Node(id)
+			d = n == nil || n.Status.State == api.NodeStateDown
+			isDown[id] = d
+		}
+		return d
 	}
 	now := u.Clock.Now()
 	var ops, status []state.Op
