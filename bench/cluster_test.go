@@ -157,3 +157,29 @@ func BenchmarkClusterRollingUpdate(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkClusterRestart: the manager of 1,000 nodes and 10,000 running
+// tasks restarts on its Raft folder; the time until it leads again, every
+// agent registered anew and every task runs.
+func BenchmarkClusterRestart(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		c := startSim(b, 1000)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		took, err := c.Restart(ctx, 10000)
+		b.StopTimer()
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(took.Seconds(), "s-to-converged")
+		if err := c.Close(); err != nil {
+			b.Error(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -31,8 +31,9 @@ type Delays struct {
 
 // Agent is one simulated node.
 type Agent struct {
-	reg    api.NodeRegistration
-	d      *dispatcher.Dispatcher
+	reg api.NodeRegistration
+	// d is the dispatcher of the manager that runs now.
+	d      *atomic.Pointer[dispatcher.Dispatcher]
 	delays Delays
 	beats  *lateness
 
@@ -48,7 +49,7 @@ type Agent struct {
 	dead atomic.Bool
 }
 
-func newAgent(d *dispatcher.Dispatcher, reg api.NodeRegistration, delays Delays, beats *lateness) *Agent {
+func newAgent(d *atomic.Pointer[dispatcher.Dispatcher], reg api.NodeRegistration, delays Delays, beats *lateness) *Agent {
 	return &Agent{reg: reg, d: d, delays: delays, beats: beats, wake: make(chan struct{}, 1), tasks: map[string]api.TaskState{}}
 }
 
@@ -77,7 +78,7 @@ func (a *Agent) Kill() {
 // session ends, until ctx ends.
 func (a *Agent) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		sess, err := a.d.Register(ctx, a.reg)
+		sess, err := a.d.Load().Register(ctx, a.reg)
 		if err == nil {
 			a.serve(ctx, sess)
 		}

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -32,6 +34,9 @@ type Cluster struct {
 	Manager *manager.Manager
 	Agents  []*Agent
 	dir     string
+	log     *slog.Logger
+	period  time.Duration
+	disp    atomic.Pointer[dispatcher.Dispatcher]
 	beats   lateness
 	cancel  context.CancelFunc
 }
@@ -49,7 +54,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Manager: m, dir: dir}
+	c := &Cluster{Manager: m, dir: dir, log: log, period: cfg.HeartbeatPeriod}
+	c.disp.Store(m.Dispatcher())
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	if err := m.WaitLeader(ctx); err != nil {
@@ -71,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if cfg.Labels != nil {
 			reg.Description.EngineLabels = cfg.Labels(i)
 		}
-		a := newAgent(m.Dispatcher(), reg, cfg.Delays, &c.beats)
+		a := newAgent(&c.disp, reg, cfg.Delays, &c.beats)
 		a.start(runCtx)
 		c.Agents = append(c.Agents, a)
 	}
@@ -118,6 +124,41 @@ func (c *Cluster) Wait(ctx context.Context, cond func(*state.ReadTx) bool) error
 		tx = s.Read()
 	}
 	return nil
+}
+
+// Restart closes the manager and starts it again on its Raft folder, as
+// after a crash or an upgrade; the agents register with the new one. It
+// returns once the new manager leads, every node registered again and
+// every task of the services runs: the time to a converged leader.
+func (c *Cluster) Restart(ctx context.Context, tasks int) (time.Duration, error) {
+	start := time.Now()
+	if err := c.Manager.Close(); err != nil {
+		return 0, fmt.Errorf("close the manager: %w", err)
+	}
+	m, err := manager.Start(manager.Config{RaftDir: c.dir, NodeID: "sim-manager", Existing: true, Logger: c.log,
+		HeartbeatPeriod: c.period, FastRaft: true})
+	if err != nil {
+		return 0, fmt.Errorf("start the manager again: %w", err)
+	}
+	c.Manager = m
+	c.disp.Store(m.Dispatcher())
+	if err := m.WaitLeader(ctx); err != nil {
+		return 0, err
+	}
+	led := m.Store().Index()
+	err = c.Wait(ctx, func(tx *state.ReadTx) bool {
+		for _, n := range tx.Nodes() {
+			if n.ID != "sim-manager" && (n.Status.State != api.NodeStateReady || n.Version <= led) {
+				return false
+			}
+		}
+		_, running := c.count(tx)
+		return running == tasks
+	})
+	if err != nil {
+		return 0, fmt.Errorf("wait for the agents and tasks: %w", err)
+	}
+	return time.Since(start), nil
 }
 
 // RaftBytes is the size of the manager's Raft folder (log and snapshots).

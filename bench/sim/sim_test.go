@@ -16,7 +16,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestDeployAndNodeLoss runs a small simulated cluster through what the
 // benchmarks measure at scale: a deploy with a constraint and a spread
 // preference reaches running, a rolling update of every task completes,
-// and the tasks of a node that dies run elsewhere.
+// the manager restarts and converges, and the tasks of a node that dies
+// run elsewhere.
 func TestDeployAndNodeLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -67,6 +68,9 @@ func TestDeployAndNodeLoss(t *testing.T) {
 	}
 	if u.Tasks != 50 || u.FalseDown != 0 || u.BeatMax <= 0 {
 		t.Fatalf("update figures: %+v", u)
+	}
+	if _, err := c.Restart(ctx, 50); err != nil {
+		t.Fatal(err)
 	}
 	tx = c.Manager.Store().Read()
 
