@@ -25,9 +25,13 @@ type Loop struct {
 	// All returns the services a fresh start (or a state reset) looks at.
 	All func(tx *state.ReadTx) []string
 	// Touched returns the service an event concerns, or "" for none; a
-	// node event looks at every service.
+	// node event goes to NodeTouched.
 	Touched func(ev api.Event) string
-	Pass    Pass
+	// NodeTouched returns the services a change to node nodeID concerns,
+	// read from tx, which holds the change. Nil looks at every service
+	// (All), which at 1,000 nodes re-registering means 1,000 full scans.
+	NodeTouched func(tx *state.ReadTx, nodeID string) []string
+	Pass        Pass
 }
 
 // Run loops until ctx ends or a pass fails.
@@ -86,9 +90,17 @@ func (l *Loop) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			var now *state.ReadTx // one read for the batch's node events
 			for _, ev := range evs {
-				switch ev.Type {
-				case api.EventNode, state.EventReset:
+				switch {
+				case ev.Type == api.EventNode && l.NodeTouched != nil:
+					if now == nil {
+						now = l.Store.Read()
+					}
+					for _, id := range l.NodeTouched(now, ev.ID) {
+						dirty[id] = true
+					}
+				case ev.Type == api.EventNode || ev.Type == state.EventReset:
 					markAll(l.Store.Read())
 				default:
 					if id := l.Touched(ev); id != "" {

@@ -169,3 +169,65 @@ func (c *earlyClock) NewTimer(d time.Duration) clock.Timer {
 	}
 	return c.Fake.NewTimer(d)
 }
+
+// A node event looks only at the services NodeTouched names, not at all
+// of them.
+func TestLoopNodeEventLooksAtTheServicesItTouches(t *testing.T) {
+	store := state.NewStore()
+	prop := &state.LocalProposer{Store: store}
+	seen := make(chan map[string]bool, 16)
+	loop := Loop{
+		Store: store,
+		Clock: clock.Real{},
+		All: func(tx *state.ReadTx) []string {
+			var ids []string
+			for _, s := range tx.Services() {
+				ids = append(ids, s.ID)
+			}
+			return ids
+		},
+		Touched: func(api.Event) string { return "" },
+		NodeTouched: func(tx *state.ReadTx, nodeID string) []string {
+			if tx.Node(nodeID) == nil {
+				t.Errorf("NodeTouched read a view without node %s", nodeID)
+			}
+			return []string{"s-" + nodeID}
+		},
+		Pass: func(ctx context.Context, dirty map[string]bool, wakes map[string]time.Time) error {
+			seen <- dirty
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	for _, id := range []string{"s-n1", "s-other"} {
+		svc := &api.Service{ID: id, Spec: api.ServiceSpec{Name: id}}
+		if _, err := prop.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpCreateService, Service: svc}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() { done <- loop.Run(ctx) }()
+	next := func() map[string]bool {
+		select {
+		case d := <-seen:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatal("no pass")
+			return nil
+		}
+	}
+	if d := next(); len(d) != 2 {
+		t.Fatalf("first pass over %v, want both services", d)
+	}
+	node := &api.Node{ID: "n1", Spec: api.NodeSpec{Role: api.RoleWorker, Availability: api.AvailabilityActive}}
+	if _, err := prop.Propose(ctx, &state.Command{Ops: []state.Op{{Kind: state.OpUpsertNode, Node: node}}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := next(); len(d) != 1 || !d["s-n1"] {
+		t.Fatalf("pass after node event over %v, want only s-n1", d)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run returned %v", err)
+	}
+}

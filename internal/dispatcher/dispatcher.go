@@ -38,6 +38,9 @@ type Dispatcher struct {
 	SecretKey *secretkey.Key
 	// MaxNodes bounds the node table; DefaultMaxNodes if 0.
 	MaxNodes int
+	// SessionQueue bounds the events queued for one session;
+	// DefaultSessionQueue if 0.
+	SessionQueue int
 
 	// regMu orders registrations: one of a new node holds it alone (it
 	// may fill the table's last place, or take a down node's), those of
@@ -60,6 +63,13 @@ func (d *Dispatcher) period() time.Duration {
 		return d.HeartbeatPeriod
 	}
 	return DefaultHeartbeatPeriod
+}
+
+func (d *Dispatcher) sessionQueue() int {
+	if d.SessionQueue > 0 {
+		return d.SessionQueue
+	}
+	return DefaultSessionQueue
 }
 
 func (d *Dispatcher) logger() *slog.Logger {
@@ -219,7 +229,7 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
 	}
 	sctx, cancel := context.WithCancel(dctx)
-	tx, sub := d.Store.Subscribe()
+	tx, sub := d.Store.SubscribeNode(reg.NodeID, d.sessionQueue())
 	s := &Session{d: d, nodeID: reg.NodeID, ctx: sctx, cancel: cancel, first: tx, sub: sub}
 	d.mu.Lock()
 	if d.ctx == nil {

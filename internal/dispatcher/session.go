@@ -2,12 +2,20 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
 )
+
+// DefaultSessionQueue bounds the events queued for one session. A session
+// follows only its node's tasks (state.SubscribeNode); one that falls this
+// far behind is resynced: its next assignment is the full set, read
+// afresh, and its queue starts empty.
+const DefaultSessionQueue = 10000
 
 // Session is one agent's connection: assignments down, status up.
 type Session struct {
@@ -16,7 +24,10 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	first  *state.ReadTx // the view the first, full assignment comes from
+	// mu guards sub, replaced when the session is resynced, and closed.
+	mu     sync.Mutex
 	sub    *state.Subscription
+	closed bool
 	// sent are the IDs of the configs and secrets the agent was given in
 	// this session, since the last full assignment.
 	sent map[string]bool
@@ -40,14 +51,7 @@ func (s *Session) assigned(t *api.Task) bool {
 // The first call returns the full set.
 func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 	if s.first != nil {
-		var a api.Assignments
-		a.Full = true
-		for _, t := range s.first.TasksByNode(s.nodeID) {
-			if s.assigned(t) {
-				a.Tasks = append(a.Tasks, t)
-			}
-		}
-		s.attachFiles(s.first, &a)
+		a := s.full(s.first)
 		s.first = nil
 		return a, nil
 	}
@@ -60,6 +64,18 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 		case <-s.sub.Ready():
 		}
 		evs, err := s.sub.Drain()
+		if errors.Is(err, state.ErrSlowSubscriber) && s.ctx.Err() == nil {
+			tx, sub := s.d.Store.SubscribeNode(s.nodeID, s.d.sessionQueue())
+			s.mu.Lock()
+			s.sub = sub
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				sub.Close()
+				return api.Assignments{}, fmt.Errorf("session closed: %w", ErrNotRunning)
+			}
+			return s.full(tx), nil
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				// Closed while waiting: the subscription went first.
@@ -73,15 +89,7 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 			switch {
 			case ev.Type == state.EventReset:
 				// Start over from a full set.
-				a = api.Assignments{Full: true}
-				tx := s.d.Store.Read()
-				for _, t := range tx.TasksByNode(s.nodeID) {
-					if s.assigned(t) {
-						a.Tasks = append(a.Tasks, t)
-					}
-				}
-				s.attachFiles(tx, &a)
-				return a, nil
+				return s.full(s.d.Store.Read()), nil
 			case ev.Type != api.EventTask || ev.Task.NodeID != s.nodeID:
 				continue
 			case ev.Action == api.ActionRemove:
@@ -104,6 +112,18 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 	}
 }
 
+// full is the node's whole assignment as of tx.
+func (s *Session) full(tx *state.ReadTx) api.Assignments {
+	a := api.Assignments{Full: true}
+	for _, t := range tx.TasksByNode(s.nodeID) {
+		if s.assigned(t) {
+			a.Tasks = append(a.Tasks, t)
+		}
+	}
+	s.attachFiles(tx, &a)
+	return a
+}
+
 // Heartbeat tells the dispatcher the node is alive and returns the period
 // of the next beat.
 func (s *Session) Heartbeat(ctx context.Context) (time.Duration, error) {
@@ -119,6 +139,10 @@ func (s *Session) Heartbeat(ctx context.Context) (time.Duration, error) {
 // Close ends the session.
 func (s *Session) Close() {
 	s.cancel()
-	s.sub.Close()
+	s.mu.Lock()
+	s.closed = true
+	sub := s.sub
+	s.mu.Unlock()
+	sub.Close()
 	s.d.endSession(s)
 }

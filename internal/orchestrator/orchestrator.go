@@ -52,6 +52,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 			}
 			return ids
 		},
+		NodeTouched: nodeTouched,
 		Touched: func(ev api.Event) string {
 			switch ev.Type {
 			case api.EventService:
@@ -64,6 +65,24 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		Pass: o.pass,
 	}
 	return loop.Run(ctx)
+}
+
+// nodeTouched returns the services a change to a node concerns: the
+// global ones (a node that joins, leaves or changes may gain or lose their
+// task), and those with tasks on it (down or drained, they are replaced).
+// A replicated service without a task there is not affected: the
+// scheduler, not the orchestrator, uses the new room.
+func nodeTouched(tx *state.ReadTx, nodeID string) []string {
+	var ids []string
+	for _, s := range tx.Services() {
+		if s.Spec.Mode.IsGlobal() {
+			ids = append(ids, s.ID)
+		}
+	}
+	for _, t := range tx.TasksByNode(nodeID) {
+		ids = append(ids, t.ServiceID)
+	}
+	return ids
 }
 
 // pass reconciles the dirty services against one read of the store and

@@ -111,7 +111,7 @@ func (f *hostPortFilter) setTask(t *api.Task) bool {
 }
 func (f *hostPortFilter) check(n *nodeInfo) bool {
 	for _, p := range f.ports {
-		if n.usedPorts[p] {
+		if n.usedPorts[p] > 0 {
 			return false
 		}
 	}

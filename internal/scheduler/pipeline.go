@@ -68,3 +68,13 @@ func (p *pipeline) explain() string {
 	}
 	return "no suitable node (" + strings.Join(parts, "; ") + ")"
 }
+
+// fits reports whether node n passes the filters, without counting.
+func (p *pipeline) fits(n *nodeInfo) bool {
+	for _, f := range p.active {
+		if !f.check(n) {
+			return false
+		}
+	}
+	return true
+}

@@ -26,6 +26,14 @@ func EncodeCommand(cmd *Command) ([]byte, error) { return json.Marshal(cmd) }
 
 // Apply applies one log entry. It returns a Result.
 func (f *FSM) Apply(l *raft.Log) any {
+	f.store.appliedEntries.Add(1)
+	f.store.appliedBytes.Add(uint64(len(l.Data)))
+	for size := uint64(len(l.Data)); ; {
+		m := f.store.appliedMax.Load()
+		if size <= m || f.store.appliedMax.CompareAndSwap(m, size) {
+			break
+		}
+	}
 	var cmd Command
 	if err := json.Unmarshal(l.Data, &cmd); err != nil {
 		// A log entry that does not decode was written by a newer or broken

@@ -6,6 +6,7 @@ package state
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/shoalproject/shoal/api"
@@ -21,6 +22,20 @@ type Store struct {
 	mu    sync.Mutex
 	index uint64
 	subs  map[*Subscription]struct{}
+	// nodeSubs are the subscriptions to one node's tasks, by node ID
+	// (SubscribeNode): a commit reaches only those of the nodes its
+	// events touch.
+	nodeSubs map[string]map[*Subscription]struct{}
+
+	// applied counts the log entries the FSM applied, their bytes and the
+	// largest one (benchmarks read them: AppliedStats).
+	appliedEntries, appliedBytes, appliedMax atomic.Uint64
+}
+
+// AppliedStats returns how many Raft log entries the store applied, their
+// total bytes, and the size of the largest.
+func (s *Store) AppliedStats() (entries, bytes, largest uint64) {
+	return s.appliedEntries.Load(), s.appliedBytes.Load(), s.appliedMax.Load()
 }
 
 // NewStore returns an empty store.
@@ -29,7 +44,7 @@ func NewStore() *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state schema: %v", err))
 	}
-	return &Store{db: db, subs: map[*Subscription]struct{}{}}
+	return &Store{db: db, subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
 }
 
 // Index returns the Raft index of the last applied command.
@@ -71,13 +86,30 @@ func (s *Store) subscribe(limit int) (*ReadTx, *Subscription) {
 func (s *Store) Subscribers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.subs)
+	n := len(s.subs)
+	for _, subs := range s.nodeSubs {
+		n += len(subs)
+	}
+	return n
 }
 
 func (s *Store) unsubscribe(sub *Subscription) {
 	s.mu.Lock()
-	delete(s.subs, sub)
+	s.forget(sub)
 	s.mu.Unlock()
+}
+
+// forget drops sub; s.mu is held.
+func (s *Store) forget(sub *Subscription) {
+	if sub.node == "" {
+		delete(s.subs, sub)
+		return
+	}
+	if subs := s.nodeSubs[sub.node]; subs != nil {
+		if delete(subs, sub); len(subs) == 0 {
+			delete(s.nodeSubs, sub.node)
+		}
+	}
 }
 
 // apply runs cmd as the write at Raft index and publishes its changes.
@@ -110,6 +142,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 			delete(s.subs, sub)
 		}
 	}
+	s.publishByNode(w.events)
 	return res
 }
 
@@ -160,9 +193,17 @@ func (s *Store) reset(data *snapshotData) error {
 	defer s.mu.Unlock()
 	s.db = db
 	s.index = data.Index
+	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {
-		if !sub.push([]api.Event{{Index: data.Index, Type: EventReset}}) {
+		if !sub.push(reset) {
 			delete(s.subs, sub)
+		}
+	}
+	for _, subs := range s.nodeSubs {
+		for sub := range subs {
+			if !sub.push(reset) {
+				s.forget(sub)
+			}
 		}
 	}
 	return nil

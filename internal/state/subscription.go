@@ -26,7 +26,8 @@ var ErrSlowSubscriber = errors.New("subscriber fell behind")
 // limit.
 type Subscription struct {
 	store  *Store
-	limit  int // 0: unbounded
+	node   string // the node whose tasks it follows; "": everything
+	limit  int    // 0: unbounded
 	mu     sync.Mutex
 	queue  []api.Event
 	wake   chan struct{}

@@ -3,6 +3,7 @@ package updater
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -353,9 +354,11 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 		if !svc.Spec.Mode.IsGlobal() && (t.Slot == 0 || t.Slot > svc.Spec.Mode.Replicas()) {
 			continue
 		}
-		key := fmt.Sprintf("%d/%s", t.Slot, t.NodeID)
+		// A replicated slot by number, a global one by node (no fmt: a
+		// pass builds one per task).
+		key := "0/" + t.NodeID
 		if t.Slot != 0 {
-			key = fmt.Sprintf("%d", t.Slot)
+			key = strconv.FormatUint(t.Slot, 10)
 		}
 		s := byKey[key]
 		if s == nil {

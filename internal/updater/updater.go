@@ -38,6 +38,15 @@ func (u *Updater) Run(ctx context.Context) error {
 			}
 			return ids
 		},
+		// A node's state matters to the updates of the services with
+		// tasks on it (a task on a down node is not waited for).
+		NodeTouched: func(tx *state.ReadTx, nodeID string) []string {
+			var ids []string
+			for _, t := range tx.TasksByNode(nodeID) {
+				ids = append(ids, t.ServiceID)
+			}
+			return ids
+		},
 		Touched: func(ev api.Event) string {
 			switch ev.Type {
 			case api.EventService:
@@ -57,15 +66,24 @@ func (u *Updater) Run(ctx context.Context) error {
 // pass looks at each dirty service once and writes what it decides.
 func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[string]time.Time) error {
 	tx := u.Store.Read()
+	// A pass asks about the same few nodes once per task: each is looked
+	// up once.
+	isDown := map[string]bool{}
 	down := func(id string) bool {
 		if id == "" {
 			return false
 		}
-		n := tx.Node(id)
-		return n == nil || n.Status.State == api.NodeStateDown
+		d, ok := isDown[id]
+		if !ok {
+			n := tx.Node(id)
+			d = n == nil || n.Status.State == api.NodeStateDown
+			isDown[id] = d
+		}
+		return d
 	}
 	now := u.Clock.Now()
-	var ops []state.Op
+	var ops, status []state.Op
+	var names []string
 	started := 0
 	for id := range dirty {
 		svc := tx.Service(id)
@@ -90,18 +108,12 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 		ops = append(ops, p.ops...)
 		if p.service != nil {
 			// The status write must not undo a change made meanwhile.
-			res, err := u.Proposer.Propose(ctx, &state.Command{Time: now, Atomic: true,
-				Ops: []state.Op{{Kind: state.OpUpdateService, Service: p.service, ExpectVersion: svc.Version}}})
-			if err != nil {
-				return err
-			}
-			if res.Err != nil && !errors.Is(res.Err, state.ErrVersionConflict) && !errors.Is(res.Err, state.ErrNotFound) {
-				u.logger().Warn("update status write failed", "service", svc.Spec.Name, "err", res.Err)
-			}
-			if st := p.service.UpdateStatus; st != nil && res.Err == nil {
-				u.logger().Info("service update", "service", svc.Spec.Name, "state", st.State, "message", st.Message)
-			}
+			status = append(status, state.Op{Kind: state.OpUpdateService, Service: p.service, ExpectVersion: svc.Version})
+			names = append(names, svc.Spec.Name)
 		}
+	}
+	if err := u.writeStatus(ctx, now, status, names); err != nil {
+		return err
 	}
 	if len(ops) == 0 {
 		return nil
@@ -117,6 +129,26 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 		}
 	}
 	return err
+}
+
+// writeStatus writes the update status of many services in bounded
+// commands, not one Raft round trip each: each write is checked against
+// its service's version on its own, so a conflict on one (a change made
+// meanwhile, decided again on the next pass) does not hold up the others.
+func (u *Updater) writeStatus(ctx context.Context, now time.Time, ops []state.Op, names []string) error {
+	opErrs, err := state.ProposeBatches(ctx, u.Proposer, now, ops)
+	if err != nil {
+		return err
+	}
+	for i, e := range opErrs {
+		if e != nil && !errors.Is(e, state.ErrVersionConflict) && !errors.Is(e, state.ErrNotFound) {
+			u.logger().Warn("update status write failed", "service", names[i], "err", e)
+		}
+		if st := ops[i].Service.UpdateStatus; st != nil && e == nil {
+			u.logger().Info("service update", "service", names[i], "state", st.State, "message", st.Message)
+		}
+	}
+	return nil
 }
 
 func (u *Updater) logger() *slog.Logger {

@@ -1,0 +1,53 @@
+package state
+
+import "github.com/shoalproject/shoal/api"
+
+// SubscribeNode is SubscribeBounded for the changes to one node's tasks:
+// the task events whose task is on node nodeID, and EventReset. A
+// dispatcher session needs no more, and a commit then costs what its
+// events touch, not one copy per connected node: publishing looks up the
+// subscriptions of each event's node.
+func (s *Store) SubscribeNode(nodeID string, limit int) (*ReadTx, *Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := newSubscription(s, limit)
+	sub.node = nodeID
+	subs := s.nodeSubs[nodeID]
+	if subs == nil {
+		subs = map[*Subscription]struct{}{}
+		s.nodeSubs[nodeID] = subs
+	}
+	subs[sub] = struct{}{}
+	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+}
+
+// publishByNode queues each task event for the subscriptions of its
+// node, in commit order, a commit's events of one node together; s.mu is
+// held.
+func (s *Store) publishByNode(evs []api.Event) {
+	if len(s.nodeSubs) == 0 {
+		return
+	}
+	var byNode map[string][]api.Event
+	var order []string
+	for _, ev := range evs {
+		if ev.Type != api.EventTask || ev.Task == nil || s.nodeSubs[ev.Task.NodeID] == nil {
+			continue
+		}
+		if byNode == nil {
+			byNode = map[string][]api.Event{}
+		}
+		id := ev.Task.NodeID
+		if _, ok := byNode[id]; !ok {
+			order = append(order, id)
+		}
+		byNode[id] = append(byNode[id], ev)
+	}
+	for _, id := range order {
+		for sub := range s.nodeSubs[id] {
+			if !sub.push(byNode[id]) {
+				s.forget(sub)
+			}
+		}
+	}
+}
