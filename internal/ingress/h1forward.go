@@ -139,6 +139,11 @@ func (c *fconn) retryable(b *backend, res attemptResult) bool {
 		b.eject(c.p.table.opts.EjectTime)
 		return true
 	}
+	if isTimeout(res.err) {
+		// A backend that does not answer in time counts against it
+		// as a refused connection does (passive health).
+		b.eject(c.p.table.opts.EjectTime)
+	}
 	return !res.gotResp && !res.consumed && !isTimeout(res.err) && idempotent(c.req.method)
 }
 
@@ -231,16 +236,16 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 			go c.copyBody(bc)
 		}
 		consumed := inline || streaming
-		if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
-			_ = bc.c.SetReadDeadline(now.Add(d))
-		}
-		gotResp, err := c.readResponseHead(bc)
+		gotResp, gone, err := c.awaitResponse(bc, now, streaming)
 		if err != nil {
 			var cr copyResult
 			if streaming {
 				cr, _ = c.stopCopy(bc)
 			}
 			bc.close()
+			if gone {
+				cr.clientErr = errClientGone
+			}
 			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
 			// A timeout is a slow backend, not a connection it closed
 			// while idle: not sent again (as net/http's transport).
@@ -253,9 +258,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 			}
 			return 0, 0, res, false
 		}
-		if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
-			_ = bc.c.SetReadDeadline(time.Time{})
-		}
+		_ = bc.c.SetReadDeadline(time.Time{})
 		status, n = c.relay(pl, bc, b, preferred, streaming)
 		return status, n, attemptResult{}, true
 	}
@@ -430,6 +433,48 @@ var (
 	aLongTimeAgo = time.Unix(1, 0)
 	chunkWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
+
+// errClientGone ends an attempt whose client closed its connection while
+// the backend prepared the response.
+var errClientGone = errors.New("ingress: client went away")
+
+// watchGrace is how long the fast path waits for a backend's first
+// response byte before it starts watching the client (watchClient): a
+// response that comes sooner costs no goroutine, and a client that left
+// is still noticed within this long of the backend's silence.
+const watchGrace = 20 * time.Millisecond
+
+// awaitResponse reads the backend's response head within the
+// response-header timeout (the deadline is left set: the caller clears
+// it). A backend silent past watchGrace has the client watched while it
+// is waited for: the client's leaving ends the wait (gone), and the
+// request is dropped at the backend by closing its connection, as Traefik
+// cancels the backend request. A request whose body is still streaming
+// is not watched here: copyBody reads the client and notices it leave.
+func (c *fconn) awaitResponse(bc *bconn, now time.Time, streaming bool) (gotResp, gone bool, err error) {
+	var deadline time.Time
+	if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
+		deadline = now.Add(d)
+	}
+	if streaming || c.br.Buffered() > 0 || (!deadline.IsZero() && deadline.Sub(now) <= watchGrace) {
+		_ = bc.c.SetReadDeadline(deadline)
+		gotResp, err = c.readResponseHead(bc)
+		return gotResp, false, err
+	}
+	_ = bc.c.SetReadDeadline(now.Add(watchGrace))
+	if _, err := bc.br.Peek(1); err == nil || !isTimeout(err) {
+		_ = bc.c.SetReadDeadline(deadline)
+		gotResp, err = c.readResponseHead(bc)
+		return gotResp, false, err
+	}
+	stop, ok := c.watchClient(bc)
+	_ = bc.c.SetReadDeadline(deadline)
+	gotResp, err = c.readResponseHead(bc)
+	if ok {
+		gone = stop()
+	}
+	return gotResp, gone, err
+}
 
 // readResponseHead reads the backend's response head into c.resp,
 // passing informational (1xx) responses on to the client. gotResp tells
