@@ -2,8 +2,10 @@ package ingress_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -130,8 +132,10 @@ func TestClientGoneCancelsBackendRequest(t *testing.T) {
 	}
 }
 
-// The same with the client's FIN, sent without a response-header timeout
-// at all, and with a request body already sent whole.
+// The same with the client's FIN (a half close: it could still read),
+// without a response-header timeout at all, and with a request body
+// already sent whole; the ingress also closes its side of the client's
+// connection (nothing left in CLOSE-WAIT).
 func TestClientCloseCancelsBackendRequestWithBody(t *testing.T) {
 	for _, tc := range bothPaths {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,8 +152,18 @@ func TestClientCloseCancelsBackendRequestWithBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitEvent(t, h.gotReq, "the backend to receive the request")
-			_ = conn.Close()
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
 			waitEvent(t, h.closed, "the backend's connection to close after the client left")
+			_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+			rest, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("the ingress kept the client's connection open: %v (read %q)", err, rest)
+			}
+			if bytes.HasPrefix(rest, []byte("HTTP/1.1 2")) {
+				t.Fatalf("answered %q", rest)
+			}
 		})
 	}
 }
