@@ -17,9 +17,9 @@ import (
 )
 
 // hangBackend is a plain listener standing for a paused or hung task: it
-// accepts connections and reads what they send, and never answers. It
-// reports each connection's request and its close, as the backend sees
-// them.
+// accepts connections and reads what they send, and never answers, or
+// answers only the start of a response (answer) and stalls. It reports
+// each connection's request and its close, as the backend sees them.
 type hangBackend struct {
 	ln     net.Listener
 	gotReq chan struct{} // a request head arrived
@@ -29,7 +29,11 @@ type hangBackend struct {
 	conns  []net.Conn
 }
 
-func startHangBackend(t *testing.T) *hangBackend {
+func startHangBackend(t *testing.T) *hangBackend { return stallBackend(t, "") }
+
+// stallBackend answers each request with answer (the start of a
+// response), then stalls.
+func stallBackend(t *testing.T, answer string) *hangBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,6 +62,9 @@ func startHangBackend(t *testing.T) *hangBackend {
 						return
 					}
 					if line == "\r\n" {
+						if answer != "" {
+							_, _ = io.WriteString(c, answer)
+						}
 						h.gotReq <- struct{}{}
 					}
 				}
@@ -234,6 +241,49 @@ func TestHungBackendFailsHealthCheck(t *testing.T) {
 		_ = resp.Body.Close()
 		if resp.Header.Get("X-Backend") != "good" {
 			t.Fatalf("request %d went to %q", i, resp.Header.Get("X-Backend"))
+		}
+	}
+}
+
+// A client that leaves while the response body is stalled (an event
+// stream between two events) has the backend's connection closed too.
+func TestClientGoneDuringStalledBody(t *testing.T) {
+	heads := map[string]string{
+		"length":  "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst-part",
+		"chunked": "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent1\r\n",
+	}
+	for _, tc := range bothPaths {
+		for name, head := range heads {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+				h := stallBackend(t, head)
+				e.table.Reset([]*api.Service{service("s1", "web", hungLabels(tc.middleware))},
+					[]*api.Task{task("stalled", "s1", h.addr())})
+				conn, err := net.Dial("tcp", e.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				waitEvent(t, h.gotReq, "the backend to answer the start")
+				// net/http's ReverseProxy holds the start of a body
+				// with a length until more comes: nothing to read then.
+				if !(tc.middleware && name == "length") {
+					_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+					resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					buf := make([]byte, 5)
+					if _, err := io.ReadFull(resp.Body, buf); err != nil {
+						t.Fatalf("reading the start of the body: %v", err)
+					}
+				}
+				_ = conn.Close()
+				waitEvent(t, h.closed, "the backend's connection to close after the client left")
+			})
 		}
 	}
 }

@@ -155,9 +155,11 @@
 //     takes a goroutine (net/http runs a background read per request),
 //     so the fast path starts one (watchClient: a MSG_PEEK wait in the
 //     netpoller, consuming nothing) only for a backend silent that long;
-//     a normal answer costs no goroutine. A client leaving while it
-//     sends its body is noticed at once by the body copy, one leaving
-//     while the response body streams at the next write (logged 499).
+//     a normal answer costs no goroutine. The same holds while a
+//     response body is awaited (a stream between events, a backend
+//     stalled mid-body: bconn.Read, relayWatch). A client leaving while
+//     it sends its body is noticed at once by the body copy (logged
+//     499). A pipelined request arriving ends the watch.
 //   - Proxied responses keep the backend's status text and header order;
 //     header names are canonicalized as net/http does; the proxy adds no
 //     Date and sniffs no Content-Type (net/http's server did both when

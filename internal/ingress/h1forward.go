@@ -434,48 +434,6 @@ var (
 	chunkWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
 
-// errClientGone ends an attempt whose client closed its connection while
-// the backend prepared the response.
-var errClientGone = errors.New("ingress: client went away")
-
-// watchGrace is how long the fast path waits for a backend's first
-// response byte before it starts watching the client (watchClient): a
-// response that comes sooner costs no goroutine, and a client that left
-// is still noticed within this long of the backend's silence.
-const watchGrace = 20 * time.Millisecond
-
-// awaitResponse reads the backend's response head within the
-// response-header timeout (the deadline is left set: the caller clears
-// it). A backend silent past watchGrace has the client watched while it
-// is waited for: the client's leaving ends the wait (gone), and the
-// request is dropped at the backend by closing its connection, as Traefik
-// cancels the backend request. A request whose body is still streaming
-// is not watched here: copyBody reads the client and notices it leave.
-func (c *fconn) awaitResponse(bc *bconn, now time.Time, streaming bool) (gotResp, gone bool, err error) {
-	var deadline time.Time
-	if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
-		deadline = now.Add(d)
-	}
-	if streaming || c.br.Buffered() > 0 || (!deadline.IsZero() && deadline.Sub(now) <= watchGrace) {
-		_ = bc.c.SetReadDeadline(deadline)
-		gotResp, err = c.readResponseHead(bc)
-		return gotResp, false, err
-	}
-	_ = bc.c.SetReadDeadline(now.Add(watchGrace))
-	if _, err := bc.br.Peek(1); err == nil || !isTimeout(err) {
-		_ = bc.c.SetReadDeadline(deadline)
-		gotResp, err = c.readResponseHead(bc)
-		return gotResp, false, err
-	}
-	stop, ok := c.watchClient(bc)
-	_ = bc.c.SetReadDeadline(deadline)
-	gotResp, err = c.readResponseHead(bc)
-	if ok {
-		gone = stop()
-	}
-	return gotResp, gone, err
-}
-
 // readResponseHead reads the backend's response head into c.resp,
 // passing informational (1xx) responses on to the client. gotResp tells
 // whether any byte arrived.
@@ -796,6 +754,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 		}
 	}
 	c.writeRespHead(b, b.setCookie != "" && b != preferred, true)
+	if !streaming && frame != bodyNone && c.br.Buffered() == 0 {
+		c.watchRelay(bc)
+	}
 	var rerr, werr error
 	switch frame {
 	case bodyLength:
@@ -808,6 +769,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 	}
 	if werr == nil {
 		werr = c.bw.Flush()
+	}
+	if c.endRelayWatch(bc) || errors.Is(rerr, errClientGone) {
+		werr = errClientGone // the client left while the body was awaited
 	}
 	reusable := rerr == nil && werr == nil && !rh.close && frame != bodyToEOF
 	if streaming {
