@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"time"
 )
@@ -43,7 +45,12 @@ func (c *fconn) awaitResponse(bc *bconn, now time.Time, streaming bool) (gotResp
 	}
 	_ = bc.c.SetReadDeadline(now.Add(watchGrace))
 	if _, err := bc.br.Peek(1); err == nil || !isTimeout(err) {
-		_ = bc.c.SetReadDeadline(deadline)
+		// A whole final head already here is parsed without reading
+		// the connection: its deadline need not change (a call saved
+		// per request; the caller clears it).
+		if err != nil || !finalHeadBuffered(bc.br) {
+			_ = bc.c.SetReadDeadline(deadline)
+		}
 		gotResp, err = c.readResponseHead(bc)
 		return gotResp, false, err
 	}
@@ -55,6 +62,15 @@ func (c *fconn) awaitResponse(bc *bconn, now time.Time, streaming bool) (gotResp
 	}
 	return gotResp, gone, err
 }
+
+// finalHeadBuffered reports whether br holds a whole response head that
+// is not informational (1xx, after which another head is read).
+func finalHeadBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return len(b) > 12 && b[9] != '1' && bytes.Contains(b, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 // relayWatch is the client watch of one response body's relay: bconn.Read
 // starts it once a read of the body waited watchGrace (a stream between
