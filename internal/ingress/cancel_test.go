@@ -145,33 +145,51 @@ func TestClientGoneCancelsBackendRequest(t *testing.T) {
 // connection (nothing left in CLOSE-WAIT).
 func TestClientCloseCancelsBackendRequestWithBody(t *testing.T) {
 	for _, tc := range bothPaths {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, ingress.TableOptions{ResponseHeaderTimeout: -1}, ingress.Options{})
-			h := startHangBackend(t)
-			e.table.Reset([]*api.Service{service("s1", "web", hungLabels(tc.middleware))},
-				[]*api.Task{task("hung", "s1", h.addr())})
-			conn, err := net.Dial("tcp", e.addr)
-			if err != nil {
-				t.Fatal(err)
+		// inline: the body comes with the head; streamed: after the
+		// backend has the head, so that the proxy copies it while it
+		// waits for the answer.
+		for _, streamed := range []bool{false, true} {
+			name := tc.name + "/inline"
+			if streamed {
+				name = tc.name + "/streamed"
 			}
-			defer conn.Close()
-			if _, err := conn.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, h.gotReq, "the backend to receive the request")
-			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, h.closed, "the backend's connection to close after the client left")
-			_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
-			rest, err := io.ReadAll(conn)
-			if err != nil {
-				t.Fatalf("the ingress kept the client's connection open: %v (read %q)", err, rest)
-			}
-			if bytes.HasPrefix(rest, []byte("HTTP/1.1 2")) {
-				t.Fatalf("answered %q", rest)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, ingress.TableOptions{ResponseHeaderTimeout: -1}, ingress.Options{})
+				h := startHangBackend(t)
+				e.table.Reset([]*api.Service{service("s1", "web", hungLabels(tc.middleware))},
+					[]*api.Task{task("hung", "s1", h.addr())})
+				conn, err := net.Dial("tcp", e.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				head, body := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", "hello"
+				if !streamed {
+					head, body = head+body, ""
+				}
+				if _, err := io.WriteString(conn, head); err != nil {
+					t.Fatal(err)
+				}
+				waitEvent(t, h.gotReq, "the backend to receive the request")
+				if body != "" {
+					if _, err := io.WriteString(conn, body); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				waitEvent(t, h.closed, "the backend's connection to close after the client left")
+				_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+				rest, err := io.ReadAll(conn)
+				if err != nil {
+					t.Fatalf("the ingress kept the client's connection open: %v (read %q)", err, rest)
+				}
+				if bytes.HasPrefix(rest, []byte("HTTP/1.1 2")) {
+					t.Fatalf("answered %q", rest)
+				}
+			})
+		}
 	}
 }
 
@@ -181,7 +199,7 @@ func TestClientCloseCancelsBackendRequestWithBody(t *testing.T) {
 func TestResponseHeaderTimeoutEjectsBackend(t *testing.T) {
 	for _, tc := range bothPaths {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, ingress.TableOptions{ResponseHeaderTimeout: 200 * time.Millisecond, EjectTime: time.Hour}, ingress.Options{})
+			e := newEnv(t, ingress.TableOptions{ResponseHeaderTimeout: 500 * time.Millisecond, EjectTime: time.Hour}, ingress.Options{})
 			h := startHangBackend(t)
 			good := startBackend(t, "good", nil)
 			e.table.Reset([]*api.Service{service("s1", "web", hungLabels(tc.middleware))},

@@ -31,31 +31,58 @@ const watchGrace = 20 * time.Millisecond
 // it). A backend silent past watchGrace has the client watched while it
 // is waited for: the client's leaving ends the wait (gone), and the
 // request is dropped at the backend by closing its connection, as Traefik
-// cancels the backend request. A request whose body is still streaming
-// is not watched here: copyBody reads the client and notices it leave.
+// cancels the backend request. While the request body still streams
+// (copyBody reads the client, and notices it leave), the wait is cut in
+// growing slices until the copy is over, and the watch starts then.
 func (c *fconn) awaitResponse(bc *bconn, now time.Time, streaming bool) (gotResp, gone bool, err error) {
 	var deadline time.Time
 	if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
 		deadline = now.Add(d)
 	}
-	if streaming || c.br.Buffered() > 0 || (!deadline.IsZero() && deadline.Sub(now) <= watchGrace) {
-		_ = bc.c.SetReadDeadline(deadline)
-		gotResp, err = c.readResponseHead(bc)
-		return gotResp, false, err
-	}
-	_ = bc.c.SetReadDeadline(now.Add(watchGrace))
-	if _, err := bc.br.Peek(1); err == nil || !isTimeout(err) {
-		// A whole final head already here is parsed without reading
-		// the connection: its deadline need not change (a call saved
-		// per request; the caller clears it).
-		if err != nil || !finalHeadBuffered(bc.br) {
+	slice := watchGrace
+	next := now.Add(slice)
+	for {
+		// c.br belongs to copyBody while the body streams.
+		if (!streaming && c.br.Buffered() > 0) || (!deadline.IsZero() && !next.Before(deadline)) {
 			_ = bc.c.SetReadDeadline(deadline)
+			gotResp, err = c.readResponseHead(bc)
+			return gotResp, false, err
 		}
-		gotResp, err = c.readResponseHead(bc)
-		return gotResp, false, err
+		_ = bc.c.SetReadDeadline(next)
+		if _, err := bc.br.Peek(1); err == nil || !isTimeout(err) {
+			// A whole final head already here is parsed without
+			// reading the connection: its deadline need not change (a
+			// call saved per request; the caller clears it).
+			if err != nil || !finalHeadBuffered(bc.br) {
+				_ = bc.c.SetReadDeadline(deadline)
+			}
+			gotResp, err = c.readResponseHead(bc)
+			return gotResp, false, err
+		}
+		if !streaming {
+			break
+		}
+		select {
+		case res := <-c.copyDone:
+			// Put back for relay or stopCopy, which take it as
+			// usual; the client is free to watch once the body
+			// arrived whole.
+			c.copyDone <- res
+			if res.clientErr != nil || res.backendErr != nil {
+				_ = bc.c.SetReadDeadline(deadline)
+				gotResp, err = c.readResponseHead(bc)
+				return gotResp, false, err
+			}
+			streaming = false
+		default:
+			slice = min(2*slice, time.Second)
+			next = time.Now().Add(slice)
+		}
 	}
-	stop, ok := c.watchClient(bc)
+	// The deadline first: the watch may end the read at once, by
+	// setting one in the past.
 	_ = bc.c.SetReadDeadline(deadline)
+	stop, ok := c.watchClient(bc)
 	gotResp, err = c.readResponseHead(bc)
 	if ok {
 		gone = stop()
