@@ -159,7 +159,8 @@
 //     response body is awaited (a stream between events, a backend
 //     stalled mid-body: bconn.Read, relayWatch). A client leaving while
 //     it sends its body is noticed at once by the body copy (logged
-//     499). A pipelined request arriving ends the watch.
+//     499), and the watch starts once the body is in. A pipelined
+//     request arriving ends the watch.
 //   - Proxied responses keep the backend's status text and header order;
 //     header names are canonicalized as net/http does; the proxy adds no
 //     Date and sniffs no Content-Type (net/http's server did both when
