@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // ingressFlags are the --ingress* flags of a node process.
@@ -27,6 +28,8 @@ type ingressFlags struct {
 	maxBody       int64
 	maxConns      int
 	idleTimeout   time.Duration
+	// respTimeout is the backends' response-header timeout (0: none).
+	respTimeout time.Duration
 	// allowSlash and allowBackslash let request paths hold %2F and %5C.
 	allowSlash, allowBackslash bool
 	// tlsAddr and certs are the websecure entry point's address and
@@ -42,6 +45,8 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.maxBody, "ingress-max-body", 0, "largest request body the ingress accepts, in bytes (0: no limit)")
 	cmd.Flags().IntVar(&f.maxConns, "ingress-max-conns", 0, "most client connections the ingress keeps open; more are closed at once (0: half of what the open-file limit leaves after a reserve of max(128, limit/4))")
 	cmd.Flags().DurationVar(&f.idleTimeout, "ingress-idle-timeout", 180*time.Second, "close a client keep-alive connection idle this long")
+	cmd.Flags().DurationVar(&f.respTimeout, "ingress-response-header-timeout", ingress.DefaultResponseHeaderTimeout,
+		"answer 504 when a task has not started its response this long after the request (Traefik's forwardingTimeouts.responseHeaderTimeout; 0: wait as long as the client)")
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
@@ -61,8 +66,15 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 	if f.idleTimeout <= 0 {
 		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-idle-timeout %s: want a positive duration, e.g. 180s", f.idleTimeout)
 	}
+	if f.respTimeout < 0 {
+		return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-response-header-timeout %s: want 0 (no timeout) or a positive duration, e.g. 60s", f.respTimeout)
+	}
+	respTimeout := f.respTimeout
+	if respTimeout == 0 {
+		respTimeout = -1 // none
+	}
 	cfg := daemon.IngressConfig{Addr: addr, AccessLog: f.accessLog, RequireEnable: f.requireEnable, MaxBodyBytes: f.maxBody,
-		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout,
+		MaxConns: f.maxConns, IdleTimeout: f.idleTimeout, ResponseHeaderTimeout: respTimeout,
 		AllowEncodedSlash: f.allowSlash, AllowEncodedBackslash: f.allowBackslash}
 	switch {
 	case f.tlsAddr == "" && len(f.certs) > 0:

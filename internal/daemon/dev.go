@@ -65,6 +65,8 @@ type DevConfig struct {
 	// IngressMaxConns and IngressIdleTimeout: see IngressConfig.
 	IngressMaxConns    int
 	IngressIdleTimeout time.Duration
+	// IngressResponseHeaderTimeout: see IngressConfig.
+	IngressResponseHeaderTimeout time.Duration
 	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
 	// request paths hold %2F and %5C (IngressConfig).
 	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool

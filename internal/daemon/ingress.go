@@ -32,6 +32,10 @@ type IngressConfig struct {
 	// IdleTimeout closes a client keep-alive connection idle this long
 	// (0: 180s, Traefik's).
 	IdleTimeout time.Duration
+	// ResponseHeaderTimeout answers 504 when a backend has not started
+	// its response this long after the request (0: the ingress's
+	// default, ingress.DefaultResponseHeaderTimeout; negative: none).
+	ResponseHeaderTimeout time.Duration
 	// AllowEncodedSlash and AllowEncodedBackslash let request paths hold
 	// %2F and %5C, which are otherwise answered 400
 	// (ingress.Options).
@@ -79,7 +83,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	}
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
-	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable})
+	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout})
 	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
 		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
@@ -137,7 +142,7 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
-		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout,
+		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
 		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, nil, &d.wg, log)
 	if err != nil {

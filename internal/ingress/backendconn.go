@@ -31,6 +31,9 @@ type bconn struct {
 	peek    func(fd uintptr) bool
 	peekErr error
 	peekBuf [1]byte
+	// rw, while a response body is relayed, watches the client
+	// (clientwatch.go).
+	rw *relayWatch
 }
 
 var bconnReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
@@ -113,7 +116,7 @@ func (p *connPool) dial() (*bconn, error) {
 		bc.c = tc
 	}
 	bc.br = bconnReaders.Get().(*bufio.Reader)
-	bc.br.Reset(bc.c)
+	bc.br.Reset(bc) // through bconn.Read
 	return bc, nil
 }
 

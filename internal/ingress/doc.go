@@ -149,13 +149,18 @@
 //
 // Differences from the net/http path, all deliberate:
 //
-//   - A client that goes away while the backend prepares its response is
-//     noticed when the response is written, not at once: noticing at
-//     once takes a reading goroutine per request (net/http's background
-//     read), and the backend's work is not cancelled either way once it
-//     has the request (HAProxy behaves so by default: abortonclose off).
-//     A client leaving while it sends its body is noticed at once (logged
-//     499).
+//   - A client that goes away while the backend prepares its response
+//     is noticed, and the backend connection closed, within watchGrace
+//     (20ms) of the request being sent, not at once: watching the client
+//     takes a goroutine (net/http runs a background read per request),
+//     so the fast path starts one (watchClient: a MSG_PEEK wait in the
+//     netpoller, consuming nothing) only for a backend silent that long;
+//     a normal answer costs no goroutine. The same holds while a
+//     response body is awaited (a stream between events, a backend
+//     stalled mid-body: bconn.Read, relayWatch). A client leaving while
+//     it sends its body is noticed at once by the body copy (logged
+//     499), and the watch starts once the body is in. A pipelined
+//     request arriving ends the watch.
 //   - Proxied responses keep the backend's status text and header order;
 //     header names are canonicalized as net/http does; the proxy adds no
 //     Date and sniffs no Content-Type (net/http's server did both when
@@ -206,6 +211,10 @@
 //     backend when nothing reached the first (dial failed); after that,
 //     only an idempotent request with an unread body and no response
 //     byte, and never after a timeout.
+//   - Backends' response heads have DefaultResponseHeaderTimeout (60s;
+//     Traefik waits forever) on both paths, then 504; a backend that
+//     times out is ejected for EjectTime, as one refusing connections.
+//     docs/ingress.md says what happens to a paused task.
 //   - Backend connections idle out after 4s (TableOptions.IdleConnTimeout)
 //     so the proxy, not a backend with a 5s keep-alive, closes them.
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS); cleartext

@@ -203,6 +203,11 @@ func (f *forwarder) retryable(st *reqState, req *http.Request, b *backend, err e
 		b.eject(f.ejectTime)
 		return true
 	}
+	if isTimeout(err) {
+		// No answer within the response-header timeout: out of new
+		// picks for a while, as a refused connection (passive health).
+		b.eject(f.ejectTime)
+	}
 	return !st.firstByte.Load() && !isTimeout(err) && idempotent(req.Method)
 }
 

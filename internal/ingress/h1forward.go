@@ -139,6 +139,11 @@ func (c *fconn) retryable(b *backend, res attemptResult) bool {
 		b.eject(c.p.table.opts.EjectTime)
 		return true
 	}
+	if isTimeout(res.err) {
+		// A backend that does not answer in time counts against it
+		// as a refused connection does (passive health).
+		b.eject(c.p.table.opts.EjectTime)
+	}
 	return !res.gotResp && !res.consumed && !isTimeout(res.err) && idempotent(c.req.method)
 }
 
@@ -231,16 +236,16 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 			go c.copyBody(bc)
 		}
 		consumed := inline || streaming
-		if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
-			_ = bc.c.SetReadDeadline(now.Add(d))
-		}
-		gotResp, err := c.readResponseHead(bc)
+		gotResp, gone, err := c.awaitResponse(bc, now, streaming)
 		if err != nil {
 			var cr copyResult
 			if streaming {
 				cr, _ = c.stopCopy(bc)
 			}
 			bc.close()
+			if gone {
+				cr.clientErr = errClientGone
+			}
 			res := attemptResult{err: err, consumed: consumed, gotResp: gotResp, clientErr: cr.clientErr}
 			// A timeout is a slow backend, not a connection it closed
 			// while idle: not sent again (as net/http's transport).
@@ -253,9 +258,7 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 			}
 			return 0, 0, res, false
 		}
-		if d := bc.pool.cfg.responseHeaderTimeout; d > 0 {
-			_ = bc.c.SetReadDeadline(time.Time{})
-		}
+		_ = bc.c.SetReadDeadline(time.Time{})
 		status, n = c.relay(pl, bc, b, preferred, streaming)
 		return status, n, attemptResult{}, true
 	}
@@ -751,6 +754,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 		}
 	}
 	c.writeRespHead(b, b.setCookie != "" && b != preferred, true)
+	if !streaming && frame != bodyNone && c.br.Buffered() == 0 {
+		c.watchRelay(bc)
+	}
 	var rerr, werr error
 	switch frame {
 	case bodyLength:
@@ -763,6 +769,9 @@ func (c *fconn) relay(pl *pool, bc *bconn, b *backend, preferred *backend, strea
 	}
 	if werr == nil {
 		werr = c.bw.Flush()
+	}
+	if c.endRelayWatch(bc) || errors.Is(rerr, errClientGone) {
+		werr = errClientGone // the client left while the body was awaited
 	}
 	reusable := rerr == nil && werr == nil && !rh.close && frame != bodyToEOF
 	if streaming {

@@ -66,6 +66,7 @@ type fconn struct {
 	closeAfter bool
 	first      bool
 	copyDone   chan copyResult
+	rw         relayWatch // bconn.rw during a relay
 	// handedOff is set when handle gave the connection to net/http.
 	handedOff bool
 }

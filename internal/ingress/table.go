@@ -24,8 +24,11 @@ type TableOptions struct {
 	// another task).
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for a backend's response
-	// headers once the request is sent; 0 (default) waits as long as the
-	// client does, as Traefik.
+	// headers once the request is sent (Traefik's
+	// serversTransport.forwardingTimeouts.responseHeaderTimeout): past
+	// it the request is answered 504 and the backend is ejected for
+	// EjectTime. Default DefaultResponseHeaderTimeout; negative waits as
+	// long as the client does (Traefik's default, 0).
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes a backend connection idle this long
 	// (default 4s). It is shorter than Traefik's 90s on purpose: it must
@@ -51,9 +54,25 @@ type TableOptions struct {
 	Logger *slog.Logger
 }
 
+// DefaultResponseHeaderTimeout is how long the ingress waits for a
+// backend's response headers by default. Traefik waits forever (0), and
+// a paused or hung task then holds every request sent to it for as long
+// as its clients wait, the clients that never give up for good; 60s is
+// nginx's proxy_read_timeout, long for an answer to start, short of a
+// stuck connection. A service whose answers start later (long polling
+// without early headers) needs the daemon's
+// --ingress-response-header-timeout raised.
+const DefaultResponseHeaderTimeout = 60 * time.Second
+
 func (o *TableOptions) setDefaults() {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
+	}
+	switch {
+	case o.ResponseHeaderTimeout == 0:
+		o.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	case o.ResponseHeaderTimeout < 0:
+		o.ResponseHeaderTimeout = 0
 	}
 	if o.IdleConnTimeout <= 0 {
 		o.IdleConnTimeout = 4 * time.Second
