@@ -1,16 +1,26 @@
 package ca
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrTokensUnavailable is wrapped by the error of an Issuer's Current
+// that cannot say which tokens admit now (a manager catching up with the
+// cluster): the node should try again.
+var ErrTokensUnavailable = errors.New("join tokens unavailable")
 
 // Issuer is a manager's side of node certificates: it admits a new node
 // by its join token, and renews the certificate of a node that proves who
 // it is with its current one.
 type Issuer struct {
-	Root   *RootCA
+	Root *RootCA
+	// Tokens admit joining nodes, unless Current is set.
 	Tokens JoinTokens
+	// Current, when set, returns the tokens that admit now (a cluster's,
+	// which any manager may rotate); Tokens is then unused.
+	Current func() (JoinTokens, error)
 	// Expiry is the life of the certificates issued; zero means
 	// DefaultCertExpiry.
 	Expiry time.Duration
@@ -28,7 +38,7 @@ func (i *Issuer) expiry() time.Duration {
 // token holder then cannot name itself after a node that exists and take
 // over its tasks and secrets. The token decides the role.
 func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time) (certPEM []byte, role Role, err error) {
-	role, err = i.Tokens.Admit(i.Root, token)
+	role, err = i.Admit(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -37,6 +47,19 @@ func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time)
 		return nil, "", err
 	}
 	return certPEM, role, nil
+}
+
+// Admit returns the role token admits a node as now (JoinTokens.Admit
+// with the current tokens).
+func (i *Issuer) Admit(token string) (Role, error) {
+	jt := i.Tokens
+	if i.Current != nil {
+		var err error
+		if jt, err = i.Current(); err != nil {
+			return "", fmt.Errorf("admit: %w", err)
+		}
+	}
+	return jt.Admit(i.Root, token)
 }
 
 // Renew signs a new certificate for the node id (what its current,

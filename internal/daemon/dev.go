@@ -121,9 +121,10 @@ type Dev struct {
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
-	// joinToken is the token agents join with.
-	joinToken string
-	// issuer admits agents by joinToken and signs their certificates;
+	// tokens are the join tokens (tokens.go).
+	tokens joinTokens
+	// issuer admits nodes by the current join tokens and signs their
+	// certificates;
 	// self is this manager's certificate, shown on the agent port.
 	issuer *ca.Issuer
 	self   *ca.SelfCert
@@ -137,13 +138,11 @@ type Dev struct {
 	clusterLn net.Listener
 	stream    *cluster.TLSStream
 	port      *cluster.Port
-	// managerToken admits managers; api serves the API (the leader's,
-	// for writes forwarded to it).
-	managerToken string
-	api          http.Handler
-	peerOnce     sync.Once
-	peers        *http.Transport
-	link         *managerLink
+	// api serves the API (the leader's, for writes forwarded to it).
+	api      http.Handler
+	peerOnce sync.Once
+	peers    *http.Transport
+	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
 }
@@ -343,7 +342,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
-	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken, Manager: d.managerToken}, AgentAddr: d.agentAddr}
+	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
@@ -359,6 +358,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	// This node's registration is applied here, so is every rotation of
+	// the join tokens before it: joins may be admitted now.
+	d.tokens.ready.Store(true)
 	ok = true
 	return d, nil
 }
@@ -460,7 +462,14 @@ func (d *Dev) Addr() string { return d.addr }
 func (d *Dev) Mesh() *portmesh.Mesh { return d.mesh }
 
 // JoinToken is the token agents of other nodes join with.
-func (d *Dev) JoinToken() string { return d.joinToken }
+// It is "" while the tokens cannot be read.
+func (d *Dev) JoinToken() string {
+	jt, err := d.currentTokens()
+	if err != nil {
+		return ""
+	}
+	return jt.Worker.String()
+}
 
 // AgentAddr is where agents of other nodes reach the manager (the node's
 // address when it listens on every address), empty when it does not

@@ -45,9 +45,8 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if err != nil {
 		return err
 	}
-	d.joinToken = tok.String()
-	d.managerToken = mtok.String()
-	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok, Manager: mtok}, Expiry: certExpiry}
+	d.tokens.local = ca.JoinTokens{Worker: tok, Manager: mtok}
+	d.issuer = &ca.Issuer{Root: root, Current: d.currentTokens, Expiry: certExpiry}
 	return nil
 }
 

@@ -31,7 +31,7 @@ func startManagersWith(t *testing.T, ctx context.Context, n int, heartbeat time.
 		addr := "127.0.0." + string(rune('1'+i))
 		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false, HeartbeatPeriod: heartbeat}
 		if i > 0 {
-			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].managerToken
+			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].ManagerToken()
 		}
 		d, err := StartDev(ctx, cfg)
 		if err != nil {

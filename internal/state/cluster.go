@@ -9,12 +9,17 @@ import (
 
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
-// changes it afterwards.
+// changes it afterwards but the join tokens (OpSetJoinTokens).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
 	DefaultAddrPool []string `json:"pool"`
 	SubnetSize      uint32   `json:"size"`
+	// JoinTokens are the cluster's join tokens, sealed with the cluster
+	// secrets key (every manager has it; the log never holds them in
+	// clear); nil until a token is first rotated, when each manager's
+	// copy from the bootstrap or its join is still the current one.
+	JoinTokens []byte `json:"tokens,omitempty"`
 }
 
 const clusterID = "cluster"
@@ -109,6 +114,31 @@ func (w *writer) initCluster(in *PoolInit) error {
 	}
 	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize}
 	return w.txn.Insert(tableCluster, c)
+}
+
+// setJoinTokens replaces the sealed join tokens. The cluster config must
+// exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) setJoinTokens(sealed []byte) error {
+	if len(sealed) == 0 {
+		return invalidf("set join tokens: none given")
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	next := *cur
+	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
+	next.JoinTokens = slices.Clone(sealed)
+	return w.txn.Insert(tableCluster, &next)
+}
+
+// JoinTokens returns the sealed join tokens (see ClusterConfig), nil
+// before the first rotation.
+func (r *ReadTx) JoinTokens() []byte {
+	if c := r.clusterConfig(); c != nil {
+		return slices.Clone(c.JoinTokens)
+	}
+	return nil
 }
 
 // AddrPool returns the cluster's address pool and subnet size: those
