@@ -106,6 +106,7 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	s.mux.HandleFunc("POST "+pathJoin, s.join)
 	s.mux.HandleFunc("POST "+pathRegister, s.register)
+	s.mux.HandleFunc("POST "+pathRenew, s.renew)
 	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixBeat, s.heartbeat)

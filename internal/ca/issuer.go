@@ -67,8 +67,15 @@ func (i *Issuer) Admit(token string) (Role, error) {
 // says, so renewal never changes who a node is. A role changes only by
 // an operator's promote or demote, which will issue with the new role.
 func (i *Issuer) Renew(id Identity, csrPEM []byte, now time.Time) ([]byte, error) {
+	return i.RenewAs(id, id.Role, csrPEM, now)
+}
+
+// RenewAs is Renew with the role the cluster records for the node (a
+// demoted manager's next certificate is a worker's), never one the
+// request names.
+func (i *Issuer) RenewAs(id Identity, role Role, csrPEM []byte, now time.Time) ([]byte, error) {
 	if id.ClusterID != i.Root.ClusterID() {
 		return nil, fmt.Errorf("renew certificate of node %s: it belongs to cluster %q, not %q", id.NodeID, id.ClusterID, i.Root.ClusterID())
 	}
-	return i.Root.Issue(csrPEM, id.NodeID, id.Role, i.expiry(), now)
+	return i.Root.Issue(csrPEM, id.NodeID, role, i.expiry(), now)
 }
