@@ -36,7 +36,7 @@ func renewCert(ctx context.Context, dir string, id *ca.NodeIdentity, link *agent
 		for {
 			next, certPEM, keyPEM, err := link.Renew(ctx, id)
 			if err == nil {
-				err = ca.SaveNodeIdentity(dir, certPEM, keyPEM, id.Root.CertPEM)
+				err = ca.ReplaceNodeIdentity(dir, certPEM, keyPEM)
 			}
 			if err == nil {
 				link.SetIdentity(next)
