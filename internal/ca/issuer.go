@@ -24,13 +24,21 @@ type Issuer struct {
 	// Expiry is the life of the certificates issued; zero means
 	// DefaultCertExpiry.
 	Expiry time.Duration
+	// CurrentExpiry, when set, returns the life of the certificates
+	// issued now (a cluster's); zero means DefaultCertExpiry, and Expiry
+	// is unused.
+	CurrentExpiry func() time.Duration
 }
 
 func (i *Issuer) expiry() time.Duration {
-	if i.Expiry == 0 {
+	e := i.Expiry
+	if i.CurrentExpiry != nil {
+		e = i.CurrentExpiry()
+	}
+	if e == 0 {
 		return DefaultCertExpiry
 	}
-	return i.Expiry
+	return e
 }
 
 // Join admits the holder of token as the new node nodeID and signs its

@@ -91,8 +91,10 @@ type DevConfig struct {
 	// cluster's fails the start.
 	DefaultAddrPool []string
 	SubnetSize      int
-	// CertExpiry is the life of the node certificates issued to joining
-	// agents; zero means ca.DefaultCertExpiry.
+	// CertExpiry is the life of the node certificates the cluster
+	// issues, recorded when it is created; zero means the cluster's (for
+	// a new one ca.DefaultCertExpiry). Another value than the cluster's
+	// is refused.
 	CertExpiry time.Duration
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
@@ -358,6 +360,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
 	// This node's registration is applied here, so is every rotation of
 	// the join tokens before it: joins may be admitted now.
 	d.tokens.ready.Store(true)
@@ -403,8 +408,9 @@ func (d *Dev) advertiseSelf(members []cluster.Member) error {
 	return nil
 }
 
-// initAddrPool records the cluster's address pool at its first start, and
-// checks that a pool given later is the cluster's.
+// initAddrPool records the cluster's address pool and certificate life
+// at its first start, and checks that those given later are the
+// cluster's.
 func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
 	pools, size := cfg.DefaultAddrPool, cfg.SubnetSize
 	explicit := len(pools) > 0 || size != 0
@@ -414,8 +420,8 @@ func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
 	if size == 0 {
 		size = allocator.DefaultSubnetSize
 	}
-	if err := d.mgr.InitAddrPool(ctx, pools, size, explicit); err != nil {
-		return fmt.Errorf("address pool: %w", err)
+	if err := d.mgr.InitCluster(ctx, pools, size, explicit, cfg.CertExpiry); err != nil {
+		return fmt.Errorf("cluster configuration: %w", err)
 	}
 	return nil
 }

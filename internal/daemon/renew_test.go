@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +65,41 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 		n := tx.Node(b.NodeID())
 		return n != nil && n.Status.State == api.NodeStateReady
 	})
+}
+
+// The certificate life is the cluster's, set by its first manager: a
+// worker joining through a manager started without --cert-expiry gets
+// it, and a manager that names another one is refused.
+func TestCertExpiryIsTheClusters(t *testing.T) {
+	ctx := testCtx(t)
+	first, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.1", AgentListen: "127.0.0.1:0", Docker: false, CertExpiry: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.2", AgentListen: "127.0.0.2:0", Docker: false,
+		Join: first.AgentAddr(), JoinToken: first.ManagerToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	dir := t.TempDir()
+	a := startRegistered(t, ctx, AgentConfig{DataDir: dir, Manager: second.AgentAddr(), Token: second.JoinToken(), Addr: "127.0.0.9", Logger: quiet})
+	a.Close()
+	id, err := ca.LoadNodeIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(id.Cert.Leaf.NotAfter); left > 2*time.Hour || left < 2*time.Hour-time.Minute {
+		t.Fatalf("a certificate from the second manager is valid %s more, want the cluster's 2h", left)
+	}
+	third, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.3", AgentListen: "127.0.0.3:0", Docker: false,
+		Join: first.AgentAddr(), JoinToken: first.ManagerToken(), CertExpiry: 3 * time.Hour})
+	if err == nil {
+		third.Close()
+		t.Fatal("a manager with another certificate expiry started")
+	}
+	if !strings.Contains(err.Error(), "certificate expiry is 2h0m0s") {
+		t.Fatalf("a manager with another certificate expiry: %v", err)
+	}
 }
