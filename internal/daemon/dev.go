@@ -19,7 +19,6 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
-	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/connlimit"
@@ -408,24 +407,6 @@ func (d *Dev) advertiseSelf(members []cluster.Member) error {
 	return nil
 }
 
-// initAddrPool records the cluster's address pool and certificate life
-// at its first start, and checks that those given later are the
-// cluster's.
-func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
-	pools, size := cfg.DefaultAddrPool, cfg.SubnetSize
-	explicit := len(pools) > 0 || size != 0
-	if len(pools) == 0 {
-		pools = []string{allocator.DefaultPool}
-	}
-	if size == 0 {
-		size = allocator.DefaultSubnetSize
-	}
-	if err := d.mgr.InitCluster(ctx, pools, size, explicit, cfg.CertExpiry); err != nil {
-		return fmt.Errorf("cluster configuration: %w", err)
-	}
-	return nil
-}
-
 // waitNode waits until the agent registered its node after index after.
 func (d *Dev) waitNode(ctx context.Context, after uint64) error {
 	tx, sub := d.mgr.Store().Subscribe()
@@ -466,16 +447,6 @@ func (d *Dev) Addr() string { return d.addr }
 
 // Mesh is the routing mesh, nil without one.
 func (d *Dev) Mesh() *portmesh.Mesh { return d.mesh }
-
-// JoinToken is the token agents of other nodes join with.
-// It is "" while the tokens cannot be read.
-func (d *Dev) JoinToken() string {
-	jt, err := d.currentTokens()
-	if err != nil {
-		return ""
-	}
-	return jt.Worker.String()
-}
 
 // AgentAddr is where agents of other nodes reach the manager (the node's
 // address when it listens on every address), empty when it does not

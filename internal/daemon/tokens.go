@@ -95,3 +95,13 @@ func (d *Dev) ManagerToken() string {
 	}
 	return jt.Manager.String()
 }
+
+// JoinToken is the token agents of other nodes join with.
+// It is "" while the tokens cannot be read.
+func (d *Dev) JoinToken() string {
+	jt, err := d.currentTokens()
+	if err != nil {
+		return ""
+	}
+	return jt.Worker.String()
+}
