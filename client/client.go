@@ -295,6 +295,13 @@ func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/swarm", nil, nil, &out)
 }
 
+// RotateJoinToken gives role ("worker" or "manager") a new join token;
+// the old one no longer admits anyone. SwarmInspect then shows the new
+// one.
+func (c *Client) RotateJoinToken(ctx context.Context, role string) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, nil, nil)
+}
+
 // EventFilter narrows Events.
 type EventFilter struct {
 	Types   []string

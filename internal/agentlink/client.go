@@ -39,7 +39,10 @@ type Client struct {
 	// instance is random per client: it tells this agent's
 	// registrations from another agent's with the same node ID.
 	instance string
-	http     *http.Client
+	// tr is http's transport, replaced when the node's certificate is
+	// (SetIdentity).
+	tr   *transports
+	http *http.Client
 	// notBefore (Unix nanoseconds) holds requests back until the time
 	// the manager last asked to wait with Retry-After.
 	notBefore atomic.Int64
@@ -78,14 +81,17 @@ func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, erro
 		l.Close()
 		dialer.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
+	mk := func(conf *tls.Config) *http.Transport {
+		return &http.Transport{
+			DialContext:         dialer.DialContext,
+			TLSClientConfig:     conf,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}
 	}
-	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), http: &http.Client{Transport: tr}}, nil
+	tr := &transports{mk: mk, cur: mk(tlsConf)}
+	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), tr: tr, http: &http.Client{Transport: tr}}, nil
 }
 
 // Join is a new node's first request: over TLS, after checking that the

@@ -109,6 +109,7 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	s.mux.HandleFunc("POST "+pathJoin, s.join)
 	s.mux.HandleFunc("POST "+pathRegister, s.register)
+	s.mux.HandleFunc("POST "+pathRenew, s.renew)
 	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixAssign, s.assignments)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixBeat, s.heartbeat)
@@ -178,6 +179,10 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ca.ErrTokenRejected) {
 			s.log.Warn("agent join refused: invalid join token", "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if errors.Is(err, ca.ErrTokensUnavailable) {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalproject/shoal/internal/secretkey"
@@ -35,6 +36,19 @@ const DefaultCertExpiry = 90 * 24 * time.Hour
 // starts at half of it, so shorter lives would have nodes renewing
 // faster than a manager can sensibly answer (Swarm's minimum is one hour).
 const MinCertExpiry = time.Hour
+
+// minExpiry is MinCertExpiry, lowered only by tests that watch
+// certificates expire and renew within seconds (SetMinExpiryForTesting).
+var minExpiry atomic.Int64
+
+func init() { minExpiry.Store(int64(MinCertExpiry)) }
+
+// SetMinExpiryForTesting lowers the shortest certificate life accepted to
+// d, for tests only; the returned function restores MinCertExpiry.
+func SetMinExpiryForTesting(d time.Duration) (restore func()) {
+	minExpiry.Store(int64(d))
+	return func() { minExpiry.Store(int64(MinCertExpiry)) }
+}
 
 // clockSkew is how far before "now" a certificate's validity starts, so a
 // node whose clock is a little behind the manager's accepts it at once.
@@ -164,7 +178,7 @@ func OpenRootCA(certPEM, sealedKey []byte, k *secretkey.Key) (*RootCA, error) {
 // rather than at the first join.
 func CheckExpiry(d time.Duration) error {
 	switch {
-	case d < MinCertExpiry:
+	case d < time.Duration(minExpiry.Load()):
 		return fmt.Errorf("certificate expiry %s is under the minimum %s: pass --cert-expiry 1h or more (default %s)", d, MinCertExpiry, DefaultCertExpiry)
 	case d > RootValidity:
 		return fmt.Errorf("certificate expiry %s is longer than the cluster CA's life %s: pass a shorter --cert-expiry (default %s)", d, RootValidity, DefaultCertExpiry)

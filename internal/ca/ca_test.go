@@ -247,9 +247,14 @@ func TestNodeIdentityFiles(t *testing.T) {
 func TestRenewAt(t *testing.T) {
 	r := newRoot(t, "c1")
 	leaf, _, _ := issue(t, r, "n", RoleWorker, DefaultCertExpiry)
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	lo := leaf.NotBefore.Add(life / 2)
-	hi := leaf.NotBefore.Add(life * 2 / 3)
+	// The life counts from the issue, clockSkew after NotBefore.
+	issued := leaf.NotBefore.Add(clockSkew)
+	life := leaf.NotAfter.Sub(issued)
+	if life != DefaultCertExpiry {
+		t.Fatalf("life from the issue %s, want %s", life, DefaultCertExpiry)
+	}
+	lo := issued.Add(life / 2)
+	hi := issued.Add(life * 2 / 3)
 	for _, j := range []float64{-1, 0, 0.25, 0.5, 0.999999, 1, 7} {
 		at := RenewAt(leaf, j)
 		if at.Before(lo) || at.After(hi) {

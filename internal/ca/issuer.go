@@ -1,26 +1,44 @@
 package ca
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrTokensUnavailable is wrapped by the error of an Issuer's Current
+// that cannot say which tokens admit now (a manager catching up with the
+// cluster): the node should try again.
+var ErrTokensUnavailable = errors.New("join tokens unavailable")
 
 // Issuer is a manager's side of node certificates: it admits a new node
 // by its join token, and renews the certificate of a node that proves who
 // it is with its current one.
 type Issuer struct {
-	Root   *RootCA
+	Root *RootCA
+	// Tokens admit joining nodes, unless Current is set.
 	Tokens JoinTokens
+	// Current, when set, returns the tokens that admit now (a cluster's,
+	// which any manager may rotate); Tokens is then unused.
+	Current func() (JoinTokens, error)
 	// Expiry is the life of the certificates issued; zero means
 	// DefaultCertExpiry.
 	Expiry time.Duration
+	// CurrentExpiry, when set, returns the life of the certificates
+	// issued now (a cluster's); zero means DefaultCertExpiry, and Expiry
+	// is unused.
+	CurrentExpiry func() time.Duration
 }
 
 func (i *Issuer) expiry() time.Duration {
-	if i.Expiry == 0 {
+	e := i.Expiry
+	if i.CurrentExpiry != nil {
+		e = i.CurrentExpiry()
+	}
+	if e == 0 {
 		return DefaultCertExpiry
 	}
-	return i.Expiry
+	return e
 }
 
 // Join admits the holder of token as the new node nodeID and signs its
@@ -28,7 +46,7 @@ func (i *Issuer) expiry() time.Duration {
 // token holder then cannot name itself after a node that exists and take
 // over its tasks and secrets. The token decides the role.
 func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time) (certPEM []byte, role Role, err error) {
-	role, err = i.Tokens.Admit(i.Root, token)
+	role, err = i.Admit(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -39,13 +57,33 @@ func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time)
 	return certPEM, role, nil
 }
 
+// Admit returns the role token admits a node as now (JoinTokens.Admit
+// with the current tokens).
+func (i *Issuer) Admit(token string) (Role, error) {
+	jt := i.Tokens
+	if i.Current != nil {
+		var err error
+		if jt, err = i.Current(); err != nil {
+			return "", fmt.Errorf("admit: %w", err)
+		}
+	}
+	return jt.Admit(i.Root, token)
+}
+
 // Renew signs a new certificate for the node id (what its current,
 // verified certificate says): same node, same role, whatever the request
 // says, so renewal never changes who a node is. A role changes only by
 // an operator's promote or demote, which will issue with the new role.
 func (i *Issuer) Renew(id Identity, csrPEM []byte, now time.Time) ([]byte, error) {
+	return i.RenewAs(id, id.Role, csrPEM, now)
+}
+
+// RenewAs is Renew with the role the cluster records for the node (a
+// demoted manager's next certificate is a worker's), never one the
+// request names.
+func (i *Issuer) RenewAs(id Identity, role Role, csrPEM []byte, now time.Time) ([]byte, error) {
 	if id.ClusterID != i.Root.ClusterID() {
 		return nil, fmt.Errorf("renew certificate of node %s: it belongs to cluster %q, not %q", id.NodeID, id.ClusterID, i.Root.ClusterID())
 	}
-	return i.Root.Issue(csrPEM, id.NodeID, id.Role, i.expiry(), now)
+	return i.Root.Issue(csrPEM, id.NodeID, role, i.expiry(), now)
 }

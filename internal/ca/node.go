@@ -103,6 +103,9 @@ func SaveNodeIdentity(dir string, certPEM, keyPEM, rootPEM []byte) error {
 // wrapping os.ErrNotExist when the node has no identity yet (it must join
 // with a token).
 func LoadNodeIdentity(dir string) (*NodeIdentity, error) {
+	if err := finishReplace(dir); err != nil {
+		return nil, fmt.Errorf("load node identity: finish the renewal a crash interrupted: %w", err)
+	}
 	var data [3][]byte
 	for i, name := range []string{NodeCertFile, NodeKeyFile, RootCertFile} {
 		b, err := os.ReadFile(filepath.Join(dir, name))

@@ -26,9 +26,15 @@ func RenewAt(leaf *x509.Certificate, jitter float64) time.Time {
 	if jitter >= 1 {
 		jitter = 0.999
 	}
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	// The life counts from the issue, not from NotBefore, which Issue
+	// sets clockSkew earlier.
+	issued := leaf.NotBefore
+	if issued.Add(clockSkew).Before(leaf.NotAfter) {
+		issued = issued.Add(clockSkew)
+	}
+	life := leaf.NotAfter.Sub(issued)
 	frac := renewLow + (renewHigh-renewLow)*jitter
-	return leaf.NotBefore.Add(time.Duration(float64(life) * frac))
+	return issued.Add(time.Duration(float64(life) * frac))
 }
 
 // NeedsRenewal reports whether at now the holder of leaf should already

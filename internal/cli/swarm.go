@@ -13,13 +13,18 @@ func newSwarmCmd(a *app) *cobra.Command {
 }
 
 func newSwarmJoinTokenCmd(a *app) *cobra.Command {
-	var quiet bool
+	var quiet, rotate bool
 	cmd := &cobra.Command{
 		Use:   "join-token [OPTIONS] (worker|manager)",
 		Short: "Show the join token and command for a node to join",
 		Long: `Show the token a worker node joins with and the command that joins it,
-as ` + "`docker swarm join-token worker`" + ` does. The token is made at the manager's
-first start and kept in its data folder.
+as ` + "`docker swarm join-token worker`" + ` does. The tokens are made at the
+cluster's first start; every manager shows the same ones.
+
+--rotate replaces the role's token by a new one, on every manager: the
+old one no longer admits anyone. Nodes that joined with it keep working
+(they hold certificates). Rotate a token that may have leaked, and after
+adding nodes.
 
 A manager token joins managers: ` + "`shoal manager --join ADDR`" + ` with the token
 in --token-file or SHOAL_JOIN_TOKEN. It hands the new manager the
@@ -34,6 +39,14 @@ cluster's CA key and secrets key: keep it as you would those.`,
 			c, err := a.client()
 			if err != nil {
 				return err
+			}
+			if rotate {
+				if err := c.RotateJoinToken(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				if !quiet {
+					fmt.Fprintf(a.stdout, "Successfully rotated %s join token.\n\n", args[0])
+				}
 			}
 			sw, err := c.SwarmInspect(cmd.Context())
 			if err != nil {
@@ -69,6 +82,7 @@ cluster's CA key and secrets key: keep it as you would those.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display the token")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the join token")
 	return cmd
 }
 

@@ -59,3 +59,23 @@ func TestAgentUsageErrors(t *testing.T) {
 		t.Errorf("bad manager address: %s", r)
 	}
 }
+
+// join-token --rotate gives the role a new token, says so and prints the
+// command with it (-q: only the token); the other role's is unchanged.
+func TestSwarmJoinTokenRotate(t *testing.T) {
+	wtok := testDev.JoinToken()
+	before := mustShoal(t, "swarm", "join-token", "-q", "manager").stdout
+	r := mustShoal(t, "swarm", "join-token", "--rotate", "manager")
+	after := mustShoal(t, "swarm", "join-token", "-q", "manager").stdout
+	if after == before || !strings.HasPrefix(r.stdout, "Successfully rotated manager join token.\n\n") ||
+		!strings.Contains(r.stdout, "SHOAL_JOIN_TOKEN="+strings.TrimSpace(after)+" shoal manager --join") {
+		t.Errorf("join-token --rotate manager: %s (token before %q, after %q)", r, before, after)
+	}
+	q := mustShoal(t, "swarm", "join-token", "--rotate", "-q", "manager").stdout
+	if q == after || !strings.HasPrefix(q, "SHOALTKN-1-") || strings.Count(q, "\n") != 1 {
+		t.Errorf("join-token --rotate -q manager: %q", q)
+	}
+	if testDev.JoinToken() != wtok {
+		t.Error("rotating the manager token changed the worker token")
+	}
+}

@@ -160,6 +160,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			a.followRoutes(runCtx, to, view, synced, log.With("component", "routes"))
 		}()
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		renewCert(runCtx, dir.Path, id, a.link, log.With("component", "cert"))
+	}()
 	ag := agent.New(agent.Config{
 		NodeID:       a.nodeID,
 		Addr:         addr,

@@ -19,7 +19,6 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
-	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/connlimit"
@@ -93,8 +92,10 @@ type DevConfig struct {
 	// cluster's fails the start.
 	DefaultAddrPool []string
 	SubnetSize      int
-	// CertExpiry is the life of the node certificates issued to joining
-	// agents; zero means ca.DefaultCertExpiry.
+	// CertExpiry is the life of the node certificates the cluster
+	// issues, recorded when it is created; zero means the cluster's (for
+	// a new one ca.DefaultCertExpiry). Another value than the cluster's
+	// is refused.
 	CertExpiry time.Duration
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
@@ -123,9 +124,10 @@ type Dev struct {
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
-	// joinToken is the token agents join with.
-	joinToken string
-	// issuer admits agents by joinToken and signs their certificates;
+	// tokens are the join tokens (tokens.go).
+	tokens joinTokens
+	// issuer admits nodes by the current join tokens and signs their
+	// certificates;
 	// self is this manager's certificate, shown on the agent port.
 	issuer *ca.Issuer
 	self   *ca.SelfCert
@@ -139,13 +141,11 @@ type Dev struct {
 	clusterLn net.Listener
 	stream    *cluster.TLSStream
 	port      *cluster.Port
-	// managerToken admits managers; api serves the API (the leader's,
-	// for writes forwarded to it).
-	managerToken string
-	api          http.Handler
-	peerOnce     sync.Once
-	peers        *http.Transport
-	link         *managerLink
+	// api serves the API (the leader's, for writes forwarded to it).
+	api      http.Handler
+	peerOnce sync.Once
+	peers    *http.Transport
+	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
 }
@@ -345,7 +345,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
-	srv.Swarm = &api.Swarm{JoinTokens: api.JoinTokens{Worker: d.joinToken, Manager: d.managerToken}, AgentAddr: d.agentAddr}
+	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
@@ -361,6 +361,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	// This node's registration is applied here, so is every rotation of
+	// the join tokens before it: joins may be admitted now.
+	d.tokens.ready.Store(true)
 	ok = true
 	return d, nil
 }
@@ -399,23 +405,6 @@ func (d *Dev) advertiseSelf(members []cluster.Member) error {
 			d.log.Info("raft address of this manager changes", "from", m.Addr, "to", d.agentAddr)
 			return d.mgr.Raft().AddVoter(d.nodeID, d.agentAddr)
 		}
-	}
-	return nil
-}
-
-// initAddrPool records the cluster's address pool at its first start, and
-// checks that a pool given later is the cluster's.
-func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
-	pools, size := cfg.DefaultAddrPool, cfg.SubnetSize
-	explicit := len(pools) > 0 || size != 0
-	if len(pools) == 0 {
-		pools = []string{allocator.DefaultPool}
-	}
-	if size == 0 {
-		size = allocator.DefaultSubnetSize
-	}
-	if err := d.mgr.InitAddrPool(ctx, pools, size, explicit); err != nil {
-		return fmt.Errorf("address pool: %w", err)
 	}
 	return nil
 }
@@ -460,9 +449,6 @@ func (d *Dev) Addr() string { return d.addr }
 
 // Mesh is the routing mesh, nil without one.
 func (d *Dev) Mesh() *portmesh.Mesh { return d.mesh }
-
-// JoinToken is the token agents of other nodes join with.
-func (d *Dev) JoinToken() string { return d.joinToken }
 
 // AgentAddr is where agents of other nodes reach the manager (the node's
 // address when it listens on every address), empty when it does not

@@ -15,8 +15,9 @@ import (
 // initCA loads the cluster CA from the data folder (DATA/ca, the key
 // sealed with the manager's secret key), making it on the first start,
 // and the worker join token at tokenPath, which names it; and it gives
-// this manager its certificate for the agent port. Agents' certificates
-// last certExpiry (0: ca.DefaultCertExpiry). The manager token, in
+// this manager its certificate for the agent port. certExpiry (0: not
+// given) is only checked here: the life of the certificates issued is
+// the cluster's (initAddrPool records it). The manager token, in
 // DATA/manager-token, admits managers (pathManagerJoin).
 func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if certExpiry != 0 {
@@ -45,10 +46,25 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if err != nil {
 		return err
 	}
-	d.joinToken = tok.String()
-	d.managerToken = mtok.String()
-	d.issuer = &ca.Issuer{Root: root, Tokens: ca.JoinTokens{Worker: tok, Manager: mtok}, Expiry: certExpiry}
+	d.tokens.local = ca.JoinTokens{Worker: tok, Manager: mtok}
+	// Every manager issues for the life the cluster recorded at its
+	// creation (--cert-expiry of its first manager).
+	d.issuer = &ca.Issuer{Root: root, Current: d.currentTokens, CurrentExpiry: func() time.Duration { return d.mgr.Store().Read().CertExpiry() }}
 	return nil
+}
+
+// checkCertExpiry refuses a certificate life given to a manager that is
+// not the cluster's (the leader's start checked it as it wrote it; a
+// follower checks it once caught up, here).
+func (d *Dev) checkCertExpiry(want time.Duration) error {
+	got := d.mgr.Store().Read().CertExpiry()
+	if want == 0 || want == got || (got == 0 && want == ca.DefaultCertExpiry) {
+		return nil
+	}
+	if got == 0 {
+		got = ca.DefaultCertExpiry
+	}
+	return fmt.Errorf("cluster configuration: the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)", got, want)
 }
 
 // joinTimeout bounds an agent's first join: the manager must answer at

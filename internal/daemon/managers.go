@@ -106,13 +106,22 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	role, err := d.issuer.Tokens.Admit(d.issuer.Root, req.Token)
+	role, err := d.issuer.Admit(req.Token)
 	if err == nil && role != ca.RoleManager {
 		err = fmt.Errorf("%w: a worker token joins workers (`shoal agent`); a manager needs `shoal swarm join-token manager`", ca.ErrTokenRejected)
+	}
+	if errors.Is(err, ca.ErrTokensUnavailable) {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
 	}
 	if err != nil {
 		d.log.Warn("manager join refused", "remote", r.RemoteAddr, "err", err)
 		writeJSONError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	jt, err := d.currentTokens()
+	if err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	nodeID := api.NewID()
@@ -133,7 +142,7 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(d.issuer.Root.CertPEM),
-		SecretKey: raw, CAKeySealed: sealed, WorkerToken: d.joinToken, ManagerToken: d.managerToken})
+		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
 // serveAddMember adds the calling manager (its certificate's node) to

@@ -31,7 +31,7 @@ func startManagersWith(t *testing.T, ctx context.Context, n int, heartbeat time.
 		addr := "127.0.0." + string(rune('1'+i))
 		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false, HeartbeatPeriod: heartbeat}
 		if i > 0 {
-			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].managerToken
+			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].ManagerToken()
 		}
 		d, err := StartDev(ctx, cfg)
 		if err != nil {
@@ -240,6 +240,13 @@ func TestDemoteManagers(t *testing.T) {
 	if err := c0.NodeDemote(ctx, ids[1]); err == nil || !strings.Contains(err.Error(), "loss of quorum") {
 		t.Fatalf("demote a live manager while another is down: %v, want a loss of quorum refusal", err)
 	}
+	// A manager is not removed, even down, even with --force: it is
+	// demoted first, as in Swarm.
+	for _, force := range []bool{false, true} {
+		if err := c0.NodeRemove(ctx, ids[2], force); err == nil || !strings.Contains(err.Error(), "must be demoted to worker before removal") {
+			t.Fatalf("rm (force %v) of a manager: %v, want 'demote first'", force, err)
+		}
+	}
 	if err := c0.NodeDemote(ctx, ids[2]); err != nil {
 		t.Fatalf("demote the manager that is down: %v", err)
 	}
@@ -248,6 +255,13 @@ func TestDemoteManagers(t *testing.T) {
 	}
 	if n := ds[0].Manager().Store().Read().Node(ids[2]); n.Spec.Role != api.RoleWorker {
 		t.Fatalf("demoted node's role %q", n.Spec.Role)
+	}
+	// Demoted, it is removed like any down worker.
+	if err := c0.NodeRemove(ctx, ids[2], false); err != nil {
+		t.Fatalf("rm of the demoted manager: %v", err)
+	}
+	if ds[0].Manager().Store().Read().Node(ids[2]) != nil {
+		t.Fatal("the removed node is still in the store")
 	}
 	// The leader demotes itself: the leadership moves first.
 	if err := c0.NodeDemote(ctx, "self"); err != nil {

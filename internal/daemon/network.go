@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 
+	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/mesh"
 	"github.com/shoalproject/shoal/internal/netagent"
 )
@@ -43,4 +45,22 @@ func openNetworking(addr string, remote bool, log *slog.Logger) (*netagent.Agent
 		return nil, notIsolated(err.Error())
 	}
 	return n, ""
+}
+
+// initAddrPool records the cluster's address pool and certificate life
+// at its first start, and checks that those given later are the
+// cluster's.
+func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
+	pools, size := cfg.DefaultAddrPool, cfg.SubnetSize
+	explicit := len(pools) > 0 || size != 0
+	if len(pools) == 0 {
+		pools = []string{allocator.DefaultPool}
+	}
+	if size == 0 {
+		size = allocator.DefaultSubnetSize
+	}
+	if err := d.mgr.InitCluster(ctx, pools, size, explicit, cfg.CertExpiry); err != nil {
+		return fmt.Errorf("cluster configuration: %w", err)
+	}
+	return nil
 }

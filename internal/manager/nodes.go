@@ -64,11 +64,21 @@ func (m *Manager) UpdateNode(ctx context.Context, ref string, version uint64, sp
 
 // RemoveNode removes the node ref names from the cluster. A node that is
 // not down needs force; then its agent is refused and stops its tasks. A
-// manager cannot be removed.
+// manager (by its role, or still a Raft member) cannot be removed, even
+// with force, as in Swarm: it is demoted first (DemoteNode).
 func (m *Manager) RemoveNode(ctx context.Context, ref string, force bool) error {
 	cur, err := m.store.Read().FindNode(ref)
 	if err != nil {
 		return err
+	}
+	members, err := m.raft.Members()
+	if err != nil {
+		return fmt.Errorf("remove node %s: %w", ref, err)
+	}
+	for _, mb := range members {
+		if mb.ID == cur.ID {
+			return managerRemoveError(ref)
+		}
 	}
 	err = m.dispatcher.RemoveNode(ctx, cur.ID, force)
 	switch {
@@ -77,9 +87,14 @@ func (m *Manager) RemoveNode(ctx context.Context, ref string, force bool) error 
 	case errors.Is(err, dispatcher.ErrNodeNotDown):
 		return fmt.Errorf("%w: node %s is not down and can't be removed (--force removes it anyway: its agent then stops its tasks)", ErrConflict, ref)
 	case errors.Is(err, dispatcher.ErrNodeIsManager):
-		return fmt.Errorf("%w: node %s is a cluster manager and a member of the raft cluster: it can't be removed", ErrConflict, ref)
+		return managerRemoveError(ref)
 	case errors.Is(err, state.ErrNotFound):
 		return err
 	}
 	return err
+}
+
+// managerRemoveError refuses removing a manager, as Swarm does.
+func managerRemoveError(ref string) error {
+	return fmt.Errorf("%w: node %s is a cluster manager and a member of the raft cluster: it must be demoted to worker before removal (`shoal node demote %s`; --force does not change this)", ErrConflict, ref, ref)
 }

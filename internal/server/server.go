@@ -38,8 +38,12 @@ type Server struct {
 	DataDir string
 	// Logs reads task output; nil answers the logs endpoint with 501.
 	Logs LogSource
-	// Swarm is what nodes join with, for GET /v1/swarm; nil answers 501.
-	Swarm *api.Swarm
+	// Swarm returns what nodes join with, for GET /v1/swarm; nil
+	// answers 501.
+	Swarm func() (*api.Swarm, error)
+	// RotateJoinToken gives the role ("worker" or "manager") a new join
+	// token, for POST /v1/swarm/join-token/{role}/rotate; nil answers 501.
+	RotateJoinToken func(ctx context.Context, role string) error
 	// EventQueue bounds the events queued for one /v1/events client that
 	// falls behind; 0 means api.MaxEventQueue.
 	EventQueue int
@@ -76,6 +80,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/demote", s.demoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
+	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.objectRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
@@ -150,10 +155,33 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this manager has no join tokens")
 		return
 	}
-	sw := *s.Swarm
+	sw, err := s.Swarm()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	pools, size := s.m.Store().Read().AddrPool()
 	sw.DefaultAddrPool, sw.SubnetSize = pools, size
-	writeJSON(w, http.StatusOK, &sw)
+	writeJSON(w, http.StatusOK, sw)
+}
+
+// rotateJoinToken gives a role a new join token; the client reads it
+// with GET /v1/swarm.
+func (s *Server) rotateJoinToken(w http.ResponseWriter, r *http.Request) {
+	if s.RotateJoinToken == nil {
+		writeError(w, http.StatusNotImplemented, "this manager cannot rotate join tokens")
+		return
+	}
+	role := r.PathValue("role")
+	if role != "worker" && role != "manager" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown role %q: want worker or manager", role))
+		return
+	}
+	if err := s.RotateJoinToken(r.Context(), role); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {

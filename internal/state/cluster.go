@@ -3,18 +3,27 @@ package state
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/shoalproject/shoal/internal/allocator"
 )
 
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
-// changes it afterwards.
+// changes it afterwards but the join tokens (OpSetJoinTokens).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
 	DefaultAddrPool []string `json:"pool"`
 	SubnetSize      uint32   `json:"size"`
+	// JoinTokens are the cluster's join tokens, sealed with the cluster
+	// secrets key (every manager has it; the log never holds them in
+	// clear); nil until a token is first rotated, when each manager's
+	// copy from the bootstrap or its join is still the current one.
+	JoinTokens []byte `json:"tokens,omitempty"`
+	// CertExpiry is the life of the node certificates every manager
+	// issues, set when the cluster was created; zero means the default.
+	CertExpiry time.Duration `json:"certExpiry,omitempty"`
 }
 
 const clusterID = "cluster"
@@ -26,6 +35,10 @@ type PoolInit struct {
 	// Explicit says the operator gave the pool (flags): a cluster created
 	// with another pool then refuses it, instead of ignoring it silently.
 	Explicit bool `json:"explicit,omitempty"`
+	// CertExpiry, when not zero, is the certificate life the operator
+	// gave (--cert-expiry): a new cluster keeps it, one created with
+	// another refuses it, as for the pool.
+	CertExpiry time.Duration `json:"certExpiry,omitempty"`
 }
 
 // poolFixedError says what the pool is and what was asked. It is
@@ -100,15 +113,60 @@ func (w *writer) initCluster(in *PoolInit) error {
 	if _, err := allocator.ParsePool(in.DefaultAddrPool, int(in.SubnetSize)); err != nil {
 		return invalidf("init cluster: %v", err)
 	}
+	if in.CertExpiry < 0 {
+		return invalidf("init cluster: negative certificate expiry %s", in.CertExpiry)
+	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
 			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
 				cur.DefaultAddrPool, cur.SubnetSize, in.DefaultAddrPool, in.SubnetSize))
 		}
+		if in.CertExpiry != 0 && in.CertExpiry != cur.CertExpiry {
+			was := "the default"
+			if cur.CertExpiry != 0 {
+				was = cur.CertExpiry.String()
+			}
+			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)",
+				was, in.CertExpiry))
+		}
 		return nil
 	}
-	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize}
+	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize, CertExpiry: in.CertExpiry}
 	return w.txn.Insert(tableCluster, c)
+}
+
+// setJoinTokens replaces the sealed join tokens. The cluster config must
+// exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) setJoinTokens(sealed []byte) error {
+	if len(sealed) == 0 {
+		return invalidf("set join tokens: none given")
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	next := *cur
+	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
+	next.JoinTokens = slices.Clone(sealed)
+	return w.txn.Insert(tableCluster, &next)
+}
+
+// JoinTokens returns the sealed join tokens (see ClusterConfig), nil
+// before the first rotation.
+func (r *ReadTx) JoinTokens() []byte {
+	if c := r.clusterConfig(); c != nil {
+		return slices.Clone(c.JoinTokens)
+	}
+	return nil
+}
+
+// CertExpiry is the life of the node certificates the cluster issues,
+// zero for the default (ca.DefaultCertExpiry).
+func (r *ReadTx) CertExpiry() time.Duration {
+	if c := r.clusterConfig(); c != nil {
+		return c.CertExpiry
+	}
+	return 0
 }
 
 // AddrPool returns the cluster's address pool and subnet size: those

@@ -78,6 +78,9 @@ const (
 	// OpInitCluster writes the cluster's address pool (Pool) unless it has
 	// one; an explicit, different pool is refused (ErrPoolFixed).
 	OpInitCluster OpKind = "init_cluster"
+	// OpSetJoinTokens replaces the cluster's join tokens with Tokens,
+	// sealed by the proposer (a rotation).
+	OpSetJoinTokens OpKind = "set_join_tokens"
 )
 
 // Op is one write inside a Command.
@@ -100,6 +103,8 @@ type Op struct {
 	Network *api.Network      `json:"net,omitempty"`
 	Labels  map[string]string `json:"l,omitempty"`
 	Pool    *PoolInit         `json:"pool,omitempty"`
+	// Tokens are the sealed join tokens of OpSetJoinTokens.
+	Tokens []byte `json:"tok,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

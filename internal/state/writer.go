@@ -53,6 +53,8 @@ func (w *writer) apply(op *Op) error {
 		return w.registerNode(op.Node)
 	case OpNodeSpec:
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
+	case OpSetJoinTokens:
+		return w.setJoinTokens(op.Tokens)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
 		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:

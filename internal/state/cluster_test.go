@@ -1,0 +1,52 @@
+package state_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// The sealed join tokens and the certificate life are in the cluster
+// config row: a snapshot carries them, setting the tokens keeps the
+// pool, and a later start naming another certificate life is refused.
+func TestClusterTokensAndExpiryInSnapshots(t *testing.T) {
+	src := state.NewFSM(state.NewStore())
+	if res := applyLog(t, src, 1, &state.Command{Time: step(1), Atomic: true, Ops: []state.Op{{Kind: state.OpSetJoinTokens, Tokens: []byte("x")}}}); res.Err == nil {
+		t.Fatal("tokens set before the cluster config: want a refusal")
+	}
+	init := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24, Explicit: true, CertExpiry: 2 * time.Hour}}
+	for i, c := range []*state.Command{
+		{Time: step(2), Atomic: true, Ops: []state.Op{init}},
+		{Time: step(3), Atomic: true, Ops: []state.Op{{Kind: state.OpSetJoinTokens, Tokens: []byte("sealed-tokens")}}},
+	} {
+		if res := applyLog(t, src, uint64(i+2), c); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	other := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24, CertExpiry: 3 * time.Hour}}
+	if res := applyLog(t, src, 4, &state.Command{Time: step(4), Atomic: true, Ops: []state.Op{other}}); !errors.Is(res.Err, state.ErrPoolFixed) {
+		t.Fatalf("another certificate life: %v, want refused", res.Err)
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := state.NewFSM(state.NewStore())
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	tx := dst.Store().Read()
+	pools, size := tx.AddrPool()
+	if string(tx.JoinTokens()) != "sealed-tokens" || tx.CertExpiry() != 2*time.Hour || len(pools) != 1 || pools[0] != "10.9.0.0/16" || size != 24 {
+		t.Fatalf("restored: tokens %q, expiry %s, pool %v/%d", tx.JoinTokens(), tx.CertExpiry(), pools, size)
+	}
+}
