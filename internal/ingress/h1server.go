@@ -352,12 +352,15 @@ func (c *fconn) handoff(head []byte) bool {
 	buf := make([]byte, 0, len(head)+len(rest))
 	buf = append(append(buf, head...), rest...)
 	_ = c.c.SetDeadline(time.Time{})
+	// Counted before net/http has it, so that a test seeing net/http's
+	// answer sees the count too; taken back if the handoff fails.
+	c.p.handoffs.Add(1)
 	if !c.hl.handoff(&replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}) {
+		c.p.handoffs.Add(^uint64(0))
 		return false
 	}
 	// net/http's Shutdown waits for it from now on (serve's end untracks
 	// it here).
-	c.p.handoffs.Add(1)
 	return true
 }
 
