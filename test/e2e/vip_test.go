@@ -165,18 +165,20 @@ func (w *lineWatch) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Under load from another task through the service's VIP, a start-first
-// update of the service fails no request: each old task leaves every
+// Under load from another task through the service's VIP, two start-first
+// updates of the service fail no request: each old task leaves every
 // client's VIP map on the change that marks it to stop, and gets its stop
 // signal only after the drain delay.
 func TestVIPZeroDowntimeUpdate(t *testing.T) {
 	l := newVIPLab(t, func(s *api.ServiceSpec) {
 		s.UpdateConfig = &api.UpdateConfig{Parallelism: 1, Order: api.UpdateOrderStartFirst, Monitor: api.Duration(300 * time.Millisecond), FailureAction: api.FailureActionPause}
 	})
-	run := l.load(t, "--for", "60s", "--workers", "4")
-	l.spec.TaskTemplate.ContainerSpec.Env = []string{"RELEASE=2"}
-	updateService(t, l.ctx, l.c, l.b.ID, l.spec)
-	waitService(t, l.ctx, l.c, "b", "the update to complete", updateCompleted(2))
+	run := l.load(t, "--for", "60s", "--workers", "8")
+	for release := 2; release <= 3; release++ {
+		l.spec.TaskTemplate.ContainerSpec.Env = []string{"RELEASE=" + strconv.Itoa(release)}
+		updateService(t, l.ctx, l.c, l.b.ID, l.spec)
+		waitService(t, l.ctx, l.c, "b", "the update to complete", updateCompleted(2))
+	}
 	updated := time.Now()
 	r := run.wait(t)
 	fmt.Printf("VIP-ZERO-DOWNTIME: requests=%d failed=%d\n", r.ok+r.failed, r.failed)
@@ -192,7 +194,8 @@ func TestVIPZeroDowntimeUpdate(t *testing.T) {
 }
 
 // A task marked to stop gets no new connection through its service's VIP
-// from the moment the cluster marks it, though it still runs and would
+// once the node has applied the change that marks it (within
+// milliseconds of the API showing it), though it still runs and would
 // answer (it ignores SIGTERM for its stop grace period).
 func TestVIPDrainsATaskMarkedToStop(t *testing.T) {
 	l := newVIPLab(t, func(s *api.ServiceSpec) {
@@ -221,21 +224,30 @@ func TestVIPDrainsATaskMarkedToStop(t *testing.T) {
 	// Long enough to see many new connections, within the stop grace.
 	time.Sleep(2 * time.Second)
 	r := run.wait(t)
-	var before, after, wrong int
+	// The node's networking applies the mark as the API shows it, each
+	// task's VIP map in turn: a connection a few milliseconds after the
+	// test saw it may still reach the task (which serves it through its
+	// drain delay). After applyLag none may.
+	const applyLag = 100 * time.Millisecond
+	var before, after, late, wrong int
+	var lag time.Duration
 	for _, q := range r.reqs {
+		since := q.start.Sub(marked)
 		switch {
-		case q.start.Before(marked):
+		case since < 0:
 			before++
-		case q.task != staying.ID:
-			wrong++
-			if wrong <= 5 {
-				t.Errorf("a request %v after the mark reached %q; want the staying task %s (%s is marked to stop)", q.start.Sub(marked), q.task, staying.ID, stopping.ID)
-			}
-		default:
+		case q.task == staying.ID:
 			after++
+		case q.task != "-" && since < applyLag:
+			late++
+			lag = max(lag, since)
+		default:
+			if wrong++; wrong <= 5 {
+				t.Errorf("a request %v after the mark reached %q (- failed); want the staying task %s (%s is marked to stop)", since, q.task, staying.ID, stopping.ID)
+			}
 		}
 	}
-	fmt.Printf("VIP-DRAIN: before-mark=%d after-mark=%d to-stopping-or-failed=%d\n", before, after, wrong)
+	fmt.Printf("VIP-DRAIN: before-mark=%d after-mark=%d to-stopping-within-%v=%d (latest %v after the mark) wrong=%d\n", before, after, applyLag, late, lag, wrong)
 	if before == 0 || after < 50 {
 		t.Fatalf("%d requests before the mark, %d after: the load did not cover it", before, after)
 	}
