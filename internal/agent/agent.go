@@ -32,9 +32,10 @@ type Config struct {
 	EngineLabels map[string]string
 	// EngineVersion is reported in the node description (`node ls`).
 	EngineVersion string
-	// DrainDelay is how long a task that publishes ports keeps running
-	// after the managers want it stopped, before its stop signal: time for
-	// every ingress to take it out of its pool first.
+	// DrainDelay is how long a task that publishes ports or is on a
+	// network keeps running after the managers want it stopped, before
+	// its stop signal: time for every ingress to take it out of its pool,
+	// and every task's VIP map to drop it, first.
 	DrainDelay time.Duration
 	// Networks plumbs tasks into their overlay networks; nil leaves
 	// every task on its runtime's own networking.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
@@ -84,7 +85,7 @@ func (e *env) startAgentWith(cfg agent.Config, wrap func(*process.Runtime) runti
 		e.t.Fatal(err)
 	}
 	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{wrap(rt)},
-		Manager: manager{e.d}, Logger: quiet, Networks: cfg.Networks, NetworksOff: cfg.NetworksOff})
+		Manager: manager{e.d}, Logger: quiet, Networks: cfg.Networks, NetworksOff: cfg.NetworksOff, DrainDelay: cfg.DrainDelay})
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { ra.done <- a.Run(ctx) }()
@@ -130,6 +131,31 @@ func TestTaskIsAttachedBeforeRunningAndDetachedAfterStop(t *testing.T) {
 	}
 	if got := f.log(); got != want+" detach" {
 		t.Fatalf("networking calls %q, want %q then detach", got, want)
+	}
+}
+
+// A task on a network keeps running for the drain delay after it is
+// marked to stop, before its stop signal: its service's VIP, in every
+// task's namespace, drops it on the change that marks it, and connections
+// opened before then are still served (without a published port too).
+func TestTaskOnANetworkDrainsBeforeItsStopSignal(t *testing.T) {
+	const drain = 700 * time.Millisecond
+	e := newEnv(t)
+	f := &fakeNet{store: e.store, detached: make(chan struct{})}
+	e.startAgentWith(agent.Config{Networks: f, DrainDelay: drain}, func(rt *process.Runtime) runtime.Runtime { return nsRuntime{rt} })
+	e.must(state.Op{Kind: state.OpCreateNetwork, Network: &api.Network{ID: "net1", Spec: api.NetworkSpec{Name: "appnet"}}})
+	tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: 1, NodeID: nodeID, SpecVersion: 1,
+		Spec:                api.TaskSpec{ContainerSpec: cmd("sleep", "60"), Networks: []api.NetworkAttachment{{Target: "appnet"}}},
+		NetworksAttachments: []api.NetworkAttachmentStatus{{Network: api.NetworkRef{ID: "net1", Name: "appnet"}, Addresses: []string{"10.0.1.5/24"}}},
+		DesiredState:        api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
+	e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
+	e.must(state.Op{Kind: state.OpAssignTask, ID: tk.ID, NodeID: nodeID, Message: "assigned"})
+	e.waitState(tk.ID, api.TaskStateRunning)
+	marked := time.Now()
+	e.shutdown(tk.ID)
+	e.waitState(tk.ID, api.TaskStateShutdown)
+	if took := time.Since(marked); took < drain {
+		t.Fatalf("the task on a network stopped %v after it was marked, within the drain delay %v", took, drain)
 	}
 }
 

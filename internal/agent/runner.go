@@ -320,10 +320,12 @@ func (r *runner) start(ctx context.Context, t *api.Task) (runtime.Handle, bool) 
 }
 
 // stop stops the task gracefully because the managers want it stopped.
-// A task with endpoints first gets the drain delay: the ingress removes it
-// from its pool on the same change, and requests already sent finish.
+// A task others reach (published ports, or networks, where it is behind
+// its service's VIP and name) first gets the drain delay: the ingress and
+// every task's VIP map drop it on the same change, and connections opened
+// before then are served, not refused.
 func (r *runner) stop(h runtime.Handle, exited <-chan runtime.ExitStatus) {
-	if r.drain > 0 && len(h.Endpoints) > 0 {
+	if r.drain > 0 && (len(h.Endpoints) > 0 || len(r.current().NetworksAttachments) > 0) {
 		timer := time.NewTimer(r.drain)
 		select {
 		case <-timer.C:

@@ -275,7 +275,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	ing.add(cmd)
 	pub.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
-	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pools, before its stop signal")
+	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pools and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
 	return cmd
 }

@@ -171,7 +171,7 @@ them is up.`
 		cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents (and joining managers) on, e.g. 127.0.0.1:4243 (default: off)")
 	}
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
-	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports keeps serving after it leaves the ingress pool, before its stop signal")
+	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pool and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
 	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")

@@ -40,6 +40,12 @@
 //	                             (within D)
 //	testapp get [--wait D] URL   print the body of a 200 answer; exit 1
 //	                             otherwise (within D)
+//	testapp load [--for D] [--workers N] [--stdin] URL
+//	                             GET URL from N workers for D, a new
+//	                             connection per request, and print
+//	                             "started", then "ok=N failed=M" and the
+//	                             first errors; --stdin: stop at its end;
+//	                             --log: each request's start and task
 package main
 
 import (
@@ -73,6 +79,8 @@ func main() {
 			os.Exit(resolveCmd(os.Args[2:]))
 		case "get":
 			os.Exit(getCmd(os.Args[2:]))
+		case "load":
+			os.Exit(loadCmd(os.Args[2:]))
 		case "exit":
 			code := 0
 			if len(os.Args) > 2 {
