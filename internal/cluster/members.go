@@ -75,7 +75,11 @@ func membershipErr(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+	case errors.Is(err, raft.ErrNotLeader):
+		// Refused before the change entered the log: the API may send it
+		// on to the leader (a leader that just handed over, say).
+		return fmt.Errorf("%s: %w: %w: %v", what, ErrNotLeader, ErrNotWritten, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
 		return fmt.Errorf("%s: %w: %v", what, ErrNotLeader, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
