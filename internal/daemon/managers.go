@@ -145,11 +145,21 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
+// headerMemberLeader names, on a follower's refusal to add a member, the
+// leader's cluster address, where the joining manager asks again.
+const headerMemberLeader = "Shoal-Leader"
+
 // serveAddMember adds the calling manager (its certificate's node) to
-// Raft at the address it names, on the leader; a follower forwards it.
+// Raft at the address it names, on the leader. A follower does not
+// forward it: the leader would see the follower's certificate, not the
+// caller's, and move the follower's own Raft entry to the caller's
+// address. It names the leader instead (headerMemberLeader).
 func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	if !d.mgr.IsLeader() {
-		d.forward(w, r, r.URL.Path, http.HandlerFunc(d.serveAddMember))
+		if leader := d.mgr.Raft().LeaderAddr(); leader != "" {
+			w.Header().Set(headerMemberLeader, leader)
+		}
+		writeJSONError(w, http.StatusServiceUnavailable, "not the leader: a manager is added to Raft by the leader")
 		return
 	}
 	var req addMemberRequest
@@ -238,12 +248,19 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
 	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr})
 	wait := 100 * time.Millisecond
+	via := addr
 	for {
-		err := postJSON(ctx, c, "https://"+addr+pathMembers, body, nil)
+		leader, err := d.askToBeAdded(ctx, c, via, body)
 		if err == nil {
 			return nil
 		}
-		d.log.Warn("not yet added to raft; retrying", "via", addr, "err", err, "retry_in", wait)
+		d.log.Warn("not yet added to raft; retrying", "via", via, "err", err, "retry_in", wait)
+		// A follower names the leader; without one, the manager we
+		// joined through again.
+		via = addr
+		if leader != "" {
+			via = leader
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -253,6 +270,34 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// askToBeAdded asks the manager at addr to add this one to Raft; a
+// follower's refusal names the leader.
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+pathMembers, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = string(bytes.TrimSpace(b))
+		}
+		leader = resp.Header.Get(headerMemberLeader)
+		if _, _, perr := net.SplitHostPort(leader); perr != nil {
+			leader = ""
+		}
+		return leader, fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
+	}
+	return "", nil
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).

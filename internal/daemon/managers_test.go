@@ -25,13 +25,19 @@ func startManagers(t *testing.T, ctx context.Context, n int) []*Dev {
 }
 
 func startManagersWith(t *testing.T, ctx context.Context, n int, heartbeat time.Duration) []*Dev {
+	return startManagersVia(t, ctx, n, heartbeat, func(int) int { return 0 })
+}
+
+// startManagersVia starts n managers, manager i joining through manager
+// via(i).
+func startManagersVia(t *testing.T, ctx context.Context, n int, heartbeat time.Duration, via func(i int) int) []*Dev {
 	t.Helper()
 	var ds []*Dev
 	for i := range n {
 		addr := "127.0.0." + string(rune('1'+i))
 		cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: addr, AgentListen: addr + ":0", Docker: false, HeartbeatPeriod: heartbeat}
 		if i > 0 {
-			cfg.Join, cfg.JoinToken = ds[0].AgentAddr(), ds[0].ManagerToken()
+			cfg.Join, cfg.JoinToken = ds[via(i)].AgentAddr(), ds[via(i)].ManagerToken()
 		}
 		d, err := StartDev(ctx, cfg)
 		if err != nil {
@@ -45,6 +51,34 @@ func startManagersWith(t *testing.T, ctx context.Context, n int, heartbeat time.
 
 func secretSpec(name string) api.SecretSpec {
 	return api.SecretSpec{Name: name, Data: []byte("s3cret " + name)}
+}
+
+// A manager that joins through a follower is added to Raft under its own
+// node ID and address. The follower used to forward the request with its
+// own certificate, so the leader moved the follower's entry to the new
+// manager's address and never added the new one.
+func TestManagerJoinsThroughAFollower(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagersVia(t, ctx, 3, 0, func(i int) int { return i - 1 })
+	if !ds[0].Manager().IsLeader() {
+		t.Fatal("the first manager does not lead")
+	}
+	members, err := ds[0].Manager().Raft().Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range members {
+		got[m.ID] = m.Addr
+	}
+	for i, d := range ds {
+		if got[d.NodeID()] != d.AgentAddr() {
+			t.Errorf("manager %d (%s at %s): raft has %q; members %v", i, d.NodeID(), d.AgentAddr(), got[d.NodeID()], members)
+		}
+	}
+	if len(members) != 3 {
+		t.Errorf("raft members %v, want 3", members)
+	}
 }
 
 // Three managers form one Raft group over mutual TLS: a write sent to a
