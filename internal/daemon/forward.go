@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -129,12 +130,14 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 				return
 			}
 		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, "https://"+addr+path, bytes.NewReader(body))
+		// path is decoded: built as a URL it is escaped again, so that a
+		// name holding "?" or "#" reaches the leader whole.
+		u := &url.URL{Scheme: "https", Host: addr, Path: path, RawQuery: r.URL.RawQuery}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		req.URL.RawQuery = r.URL.RawQuery
 		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
 		resp, err := c.Do(req)
 		if err == nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(server.HeaderNotWritten) != "" {

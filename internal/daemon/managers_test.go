@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,6 +79,29 @@ func TestManagerJoinsThroughAFollower(t *testing.T) {
 	}
 	if len(members) != 3 {
 		t.Errorf("raft members %v, want 3", members)
+	}
+
+	// A write forwarded by a follower names the same object as on the
+	// leader: "db?x" is not "db" (the decoded path was sent as a URL, so
+	// "?x" became its query).
+	c2, _ := client.New(ds[2].Host())
+	if _, err := c2.SecretCreate(ctx, secretSpec("db")); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(ds[2].Host(), "unix://"))
+	}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://shoal/v1/secrets/db%3Fx", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE /v1/secrets/db%%3Fx through a follower: %d, want 404", resp.StatusCode)
+	}
+	if _, err := c2.SecretInspect(ctx, "db"); err != nil {
+		t.Errorf("secret db after deleting db?x: %v", err)
 	}
 }
 
