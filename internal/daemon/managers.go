@@ -76,15 +76,23 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 }
 
 // requireManager lets through only requests whose certificate is a
-// manager's of this cluster, and not of a removed node.
+// manager's of this cluster, and not of a removed or demoted node.
 func (d *Dev) requireManager(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
 		if err == nil {
 			err = id.Require(ca.RoleManager)
 		}
-		if err == nil && d.mgr.Store().Read().NodeRemoved(id.NodeID) {
-			err = fmt.Errorf("node %s was removed", id.NodeID)
+		if err == nil {
+			tx := d.mgr.Store().Read()
+			if tx.NodeRemoved(id.NodeID) {
+				err = fmt.Errorf("node %s was removed", id.NodeID)
+			} else if n := tx.Node(id.NodeID); n != nil && n.Spec.Role != api.RoleManager {
+				// Demoted: its certificate still says manager until it
+				// expires, the cluster's record does not. (A manager that
+				// is joining has no record yet.)
+				err = fmt.Errorf("node %s is not a manager (demoted): join again as a worker", id.NodeID)
+			}
 		}
 		if err != nil {
 			d.log.Warn("manager request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)

@@ -81,15 +81,32 @@ func TestManagerJoinsThroughAFollower(t *testing.T) {
 		t.Errorf("raft members %v, want 3", members)
 	}
 
+	// A demoted manager still holds a manager certificate, but not the
+	// role: it cannot put itself back in Raft, nor write through the
+	// managers' paths.
+	c0, _ := client.New(ds[0].Host())
+	if err := c0.NodeDemote(ctx, ds[2].NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	hc2 := &http.Client{Transport: ds[2].peerTransport()}
+	for path, body := range map[string]string{pathMembers: `{"Addr":"` + ds[2].AgentAddr() + `"}`, pathAPI + "/v1/secrets": `{"Name":"planted","Data":"eA=="}`} {
+		if err := postJSON(ctx, hc2, "https://"+ds[0].AgentAddr()+path, []byte(body), nil); err == nil || !strings.Contains(err.Error(), "(403)") {
+			t.Errorf("demoted manager: POST %s: %v, want 403", path, err)
+		}
+	}
+	if members, _ := ds[0].Manager().Raft().Members(); len(members) != 2 {
+		t.Errorf("raft members after the demoted manager asked back in: %v, want 2", members)
+	}
+
 	// A write forwarded by a follower names the same object as on the
 	// leader: "db?x" is not "db" (the decoded path was sent as a URL, so
 	// "?x" became its query).
-	c2, _ := client.New(ds[2].Host())
+	c2, _ := client.New(ds[1].Host())
 	if _, err := c2.SecretCreate(ctx, secretSpec("db")); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(ds[2].Host(), "unix://"))
+		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(ds[1].Host(), "unix://"))
 	}}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://shoal/v1/secrets/db%3Fx", nil)
 	resp, err := hc.Do(req)
