@@ -411,6 +411,16 @@ func TestJoin(t *testing.T) {
 	if _, _, _, err := agentlink.Join(ctx, e.addr(), rotated.Worker.String(), "127.0.0.9"); err != nil {
 		t.Fatalf("join with the new token: %v", err)
 	}
+	// The manager token makes managers, through the managers' join: an
+	// agent presenting it gets no (manager) certificate.
+	withManager, err := e.issuer.Tokens.Rotate(e.root, ca.RoleManager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.issuer.Tokens = withManager
+	if _, _, _, err := agentlink.Join(ctx, e.addr(), withManager.Manager.String(), "127.0.0.9"); err == nil || !strings.Contains(err.Error(), "manager join token") {
+		t.Fatalf("agent join with the manager token: %v, want a refusal naming it", err)
+	}
 }
 
 // Requests the server cannot use are answered 400 (or 404) with a

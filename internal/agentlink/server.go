@@ -173,6 +173,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if !decodeLimit(w, r, &req, maxJoinBody) {
 		return
 	}
+	if role, err := s.issuer.Admit(req.Token); err == nil && role != ca.RoleWorker {
+		// A manager joins through the managers' join, which hands it the
+		// cluster's secrets; here it would get a manager certificate on
+		// a machine that runs no manager.
+		s.log.Warn("agent join refused: a manager token", "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "this is a manager join token: an agent joins with the worker token (`shoal swarm join-token worker`); a manager joins with `shoal manager --join`")
+		return
+	}
 	nodeID := api.NewID()
 	cert, role, err := s.issuer.Join(req.Token, []byte(req.CSR), nodeID, time.Now())
 	if err != nil {
