@@ -48,6 +48,28 @@ func simServices(services int, replicas uint64) []api.ServiceSpec {
 	return specs
 }
 
+// startDeployed starts, with the timer stopped, 1,000 simulated nodes
+// running 10 services × 1,000 tasks, and a context for what the caller
+// then measures (closeSim closes the cluster).
+func startDeployed(b *testing.B, timeout time.Duration) (*sim.Cluster, context.Context, context.CancelFunc) {
+	b.StopTimer()
+	c := startSim(b, 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	return c, ctx, cancel
+}
+
+// closeSim closes a cluster, its time not counted.
+func closeSim(b *testing.B, c *sim.Cluster) {
+	if err := c.Close(); err != nil {
+		b.Error(err)
+	}
+	b.StartTimer()
+}
+
 // benchDeploy creates services × replicas tasks on a cluster of nodes
 // simulated nodes and reports how fast they are placed and run.
 func benchDeploy(b *testing.B, nodes, services int, replicas uint64) {
@@ -73,10 +95,7 @@ func benchDeploy(b *testing.B, nodes, services int, replicas uint64) {
 		b.ReportMetric(f.HeapPerTask, "heap-B/task")
 		b.ReportMetric(float64(f.FalseDown), "false-downs")
 		b.Logf("%+v", f)
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-		b.StartTimer()
+		closeSim(b, c)
 	}
 }
 
@@ -92,12 +111,7 @@ func BenchmarkCluster100(b *testing.B) { benchDeploy(b, 100, 10, 100) }
 // heartbeat timeout, 3 periods of 2s, is most of it).
 func BenchmarkClusterNodeLoss(b *testing.B) {
 	for range b.N {
-		b.StopTimer()
-		c := startSim(b, 1000)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
-			b.Fatal(err)
-		}
+		c, ctx, cancel := startDeployed(b, 10*time.Minute)
 		victim := c.Agents[0]
 		lost := len(c.Manager.Store().Read().TasksByNode(victim.NodeID()))
 		b.StartTimer()
@@ -119,10 +133,7 @@ func BenchmarkClusterNodeLoss(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s-to-replaced")
 		b.ReportMetric(float64(lost), "tasks-lost")
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-		b.StartTimer()
+		closeSim(b, c)
 	}
 }
 
@@ -131,12 +142,7 @@ func BenchmarkClusterNodeLoss(b *testing.B) {
 // each (100 in flight); how long, and how late heartbeats land meanwhile.
 func BenchmarkClusterRollingUpdate(b *testing.B) {
 	for range b.N {
-		b.StopTimer()
-		c := startSim(b, 1000)
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
-			b.Fatal(err)
-		}
+		c, ctx, cancel := startDeployed(b, 20*time.Minute)
 		b.StartTimer()
 		f, err := c.RollingUpdate(ctx, 10)
 		b.StopTimer()
@@ -151,10 +157,7 @@ func BenchmarkClusterRollingUpdate(b *testing.B) {
 		b.ReportMetric(float64(f.RaftEntries), "raft-entries")
 		b.ReportMetric(f.CPU.Seconds(), "cpu-s")
 		b.Logf("%+v", f)
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-		b.StartTimer()
+		closeSim(b, c)
 	}
 }
 
@@ -163,12 +166,7 @@ func BenchmarkClusterRollingUpdate(b *testing.B) {
 // agent registered anew and every task runs.
 func BenchmarkClusterRestart(b *testing.B) {
 	for range b.N {
-		b.StopTimer()
-		c := startSim(b, 1000)
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		if _, err := c.Deploy(ctx, simServices(10, 1000)); err != nil {
-			b.Fatal(err)
-		}
+		c, ctx, cancel := startDeployed(b, 20*time.Minute)
 		b.StartTimer()
 		took, err := c.Restart(ctx, 10000)
 		b.StopTimer()
@@ -177,9 +175,6 @@ func BenchmarkClusterRestart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(took.Seconds(), "s-to-converged")
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-		b.StartTimer()
+		closeSim(b, c)
 	}
 }

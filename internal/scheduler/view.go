@@ -74,7 +74,7 @@ func (v *view) setNode(id string, n *api.Node) {
 		v.nodes[id] = ni
 	}
 	ni.setNode(n)
-	if n == nil && ni.total == 0 && len(ni.usedPorts) == 0 && len(ni.failures) == 0 && ni.free == (api.Resources{}) {
+	if ni.gone() {
 		delete(v.nodes, id)
 	}
 }
@@ -86,7 +86,7 @@ func (v *view) setTask(id string, t *api.Task) {
 		delete(v.counted, id)
 		if ni := v.nodes[old.NodeID]; ni != nil {
 			ni.count(old, -1)
-			if ni.Node == nil && ni.total == 0 && len(ni.usedPorts) == 0 && len(ni.failures) == 0 {
+			if ni.gone() {
 				delete(v.nodes, old.NodeID)
 			}
 		}
@@ -107,6 +107,13 @@ func (v *view) setTask(id string, t *api.Task) {
 		ni.count(t, 1)
 		v.counted[id] = t
 	}
+}
+
+// gone reports whether ni may be dropped: its node left the store and no
+// task counts anything on it (with no node, free is minus what its tasks
+// reserve).
+func (ni *nodeInfo) gone() bool {
+	return ni.Node == nil && ni.total == 0 && len(ni.usedPorts) == 0 && len(ni.failures) == 0 && ni.free == (api.Resources{})
 }
 
 // at sets the time failures are counted back from, and returns the nodes
