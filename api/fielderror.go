@@ -60,7 +60,7 @@ func fieldsAt(path []string, err error) error {
 		return nil
 	}
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range SplitErrors(err) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			out = append(out, &FieldError{Path: join(path, fe.Path...), Msg: fe.Msg})
@@ -77,15 +77,16 @@ func join(p []string, more ...string) []string {
 	return append(append(out, p...), more...)
 }
 
-// flatten lists the errors of a tree of joined errors.
-func flatten(err error) []error {
+// SplitErrors lists the errors of a tree of joined errors (errors.Join);
+// nil gives none.
+func SplitErrors(err error) []error {
 	if err == nil {
 		return nil
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, SplitErrors(e)...)
 		}
 		return out
 	}
@@ -95,7 +96,7 @@ func flatten(err error) []error {
 // FieldErrors lists the problems in err (a tree of joined errors, as
 // Validate returns): those placed at a field, and the others.
 func FieldErrors(err error) (fields []*FieldError, other []error) {
-	for _, e := range flatten(err) {
+	for _, e := range SplitErrors(err) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			fields = append(fields, fe)

@@ -76,16 +76,16 @@ func (e *env) startNetAgent(net agent.Networker) *runningAgent {
 	return e.startAgentWith(agent.Config{Networks: net}, func(rt *process.Runtime) runtime.Runtime { return nsRuntime{rt} })
 }
 
-// startAgentWith starts an agent with cfg's networking, on the process
-// runtime as wrap gives it.
+// startAgentWith starts an agent with cfg (its node, manager, logger and
+// runtime set here), on the process runtime as wrap gives it.
 func (e *env) startAgentWith(cfg agent.Config, wrap func(*process.Runtime) runtime.Runtime) *runningAgent {
 	e.t.Helper()
 	rt, err := process.New(e.root, "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{wrap(rt)},
-		Manager: manager{e.d}, Logger: quiet, Networks: cfg.Networks, NetworksOff: cfg.NetworksOff, DrainDelay: cfg.DrainDelay})
+	cfg.NodeID, cfg.Addr, cfg.Runtimes, cfg.Manager, cfg.Logger = nodeID, "127.0.0.1", []runtime.Runtime{wrap(rt)}, manager{e.d}, quiet
+	a := agent.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { ra.done <- a.Run(ctx) }()
@@ -193,16 +193,7 @@ func (r *reusedRuntime) NetNS(ctx context.Context, id string) (string, error) {
 func TestTaskWhosePIDChangedWhilePlumbedIsDetachedAndFailed(t *testing.T) {
 	e := newEnv(t)
 	f := &fakeNet{store: e.store, detached: make(chan struct{})}
-	rt, err := process.New(e.root, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{&reusedRuntime{Runtime: rt}},
-		Manager: manager{e.d}, Logger: quiet, Networks: f})
-	ctx, cancel := context.WithCancel(context.Background())
-	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
-	go func() { ra.done <- a.Run(ctx) }()
-	t.Cleanup(ra.stop)
+	e.startAgentWith(agent.Config{Networks: f}, func(rt *process.Runtime) runtime.Runtime { return &reusedRuntime{Runtime: rt} })
 	tk := e.assignNetTask()
 	got := e.waitState(tk.ID, api.TaskStateFailed)
 	if !strings.Contains(got.Status.Err, "process changed") {

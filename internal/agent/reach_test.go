@@ -28,17 +28,11 @@ func (w *watching) Watch(context.Context, string) (<-chan runtime.Handle, error)
 // unreachable grace.
 func (e *env) startWatchedAgent(grace time.Duration) *watching {
 	e.t.Helper()
-	rt, err := process.New(e.root, "127.0.0.1")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	w := &watching{Runtime: rt, reads: make(chan runtime.Handle)}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{w},
-		Manager: manager{e.d}, Logger: quiet, UnreachableGrace: grace})
-	ctx, cancel := context.WithCancel(context.Background())
-	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}
-	go func() { ra.done <- a.Run(ctx) }()
-	e.t.Cleanup(ra.stop)
+	var w *watching
+	e.startAgentWith(agent.Config{UnreachableGrace: grace}, func(rt *process.Runtime) runtime.Runtime {
+		w = &watching{Runtime: rt, reads: make(chan runtime.Handle)}
+		return w
+	})
 	return w
 }
 

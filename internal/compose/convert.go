@@ -299,7 +299,7 @@ func (c *converter) routingLabels(name string, labels map[string]string, at func
 			c.l.warnings = append(c.l.warnings, fmt.Sprintf("service %s: label %s has no effect: %s", name, ig.Label, ig.Reason))
 		}
 	}
-	for _, e := range splitErrors(err) {
+	for _, e := range api.SplitErrors(err) {
 		var le *ingress.LabelError
 		if errors.As(e, &le) {
 			c.l.fail(c.l.at(at("deploy", "labels", le.Label), "%s", le.Msg))

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/shoalproject/shoal/api"
 )
 
 // ---- explaining compose-go's errors ----
@@ -41,7 +43,7 @@ func (l *loadState) explain(err error) {
 		}
 		return false
 	}
-	for _, e := range splitErrors(err) {
+	for _, e := range api.SplitErrors(err) {
 		msg := l.displayNames(e.Error())
 		if strings.HasPrefix(msg, "validating ") && len(diag) > 0 {
 			// The schema check above lists this one and the others.
@@ -72,21 +74,6 @@ func (l *loadState) explain(err error) {
 		}
 		l.fail(l.locateMessage(msg))
 	}
-}
-
-// splitErrors flattens joined errors; nil gives none.
-func splitErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, splitErrors(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // decodePath reads a mapstructure error line:

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -69,9 +70,15 @@ func (c *converter) object(section, kind, key string, obj types.FileObjectConfig
 			c.l.fail(c.l.at(append(segs, "file"), "file %s is %d bytes: too large, %s", obj.File, st.Size(), limit))
 			return o, false
 		}
-		data, err := os.ReadFile(obj.File)
+		// Read no more than the limit allows: a file that grows after the
+		// size check, or a device or a pipe (which has no size), is cut.
+		data, err := readAtMost(obj.File, max)
 		if err != nil {
 			c.l.fail(c.l.at(append(segs, "file"), "file %s: %v", obj.File, unwrapPathError(err)))
+			return o, false
+		}
+		if len(data) > max {
+			c.l.fail(c.l.at(append(segs, "file"), "file %s is more than %d bytes: too large, %s", obj.File, max, limit))
 			return o, false
 		}
 		o.Data = data
@@ -157,4 +164,15 @@ func ipam(in types.IPAMConfig) *api.IPAM {
 		return nil
 	}
 	return &out
+}
+
+// readAtMost reads a file, stopping after max+1 bytes: more than max
+// bytes read says it is too large.
+func readAtMost(name string, max int) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(max)+1))
 }

@@ -86,8 +86,8 @@ func deleteKey(n *yamlNode, segs []string) []string {
 		if n.Kind != yaml.MappingNode {
 			return nil
 		}
-		i := slices.IndexFunc(n.Content, func(k *yamlNode) bool { return k.Value == segs[depth] })
-		if i < 0 || i%2 != 0 || i+1 >= len(n.Content) {
+		i := mappingKey(n, segs[depth])
+		if i < 0 {
 			return nil
 		}
 		v := n.Content[i+1]
@@ -105,6 +105,18 @@ func deleteKey(n *yamlNode, segs []string) []string {
 		n = v
 	}
 	return nil
+}
+
+// mappingKey returns the index in a mapping's Content of the key named
+// key, or -1. Keys are at even indices: a value spelled like the key is
+// not it.
+func mappingKey(n *yamlNode, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // isRefused reports whether a problem at segs follows from a value left

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/daemon"
+	shoaldocker "github.com/shoalproject/shoal/internal/runtime/docker"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
@@ -205,6 +206,11 @@ func TestAgentRestartAdoptsTheContainersNewPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The task's container outlives the first daemon: it is removed
+	// whatever fails before the second one's clean-up is set.
+	dc := testutil.DockerClient(t)
+	nodeID := d.NodeID()
+	t.Cleanup(func() { removeNodeContainers(t, dc, nodeID) })
 	c := clientOf(t, d)
 	ctx := ctxTimeout(t, 180*time.Second)
 	image := testutil.BuildImage(t, "shoal-e2e/app:plain", testutil.TestAppDir(), "")
@@ -216,7 +222,6 @@ func TestAgentRestartAdoptsTheContainersNewPort(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dc := testutil.DockerClient(t)
 	if _, err := dc.NetworkDisconnect(ctx, "bridge", client.NetworkDisconnectOptions{Container: tk.Status.RuntimeID, Force: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +261,24 @@ func TestAgentRestartAdoptsTheContainersNewPort(t *testing.T) {
 	}
 	if n := foreign.conns.Load() - before; n != 0 {
 		t.Errorf("the foreign listener on the old port %s got %d connections once the ingress had followed", old, n)
+	}
+}
+
+// removeNodeContainers force-removes the containers a node's agents
+// started (labelled with its node ID).
+func removeNodeContainers(t *testing.T, dc *client.Client, nodeID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := dc.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", shoaldocker.LabelNodeID+"="+nodeID)})
+	if err != nil {
+		t.Errorf("list the node's containers: %v", err)
+		return
+	}
+	for _, ct := range res.Items {
+		if _, err := dc.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Errorf("remove container %s: %v", ct.ID, err)
+		}
 	}
 }

@@ -295,6 +295,22 @@ func (r *Runtime) isClosed() bool {
 	}
 }
 
+// goTracked runs f in a goroutine that Close waits for, or returns false,
+// without running it, once Close was called.
+func (r *Runtime) goTracked(f func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.isClosed() {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+	return true
+}
+
 // eventStream is one subscription to the engine's events: those of the
 // node's containers, and the network connections and disconnections of
 // any container (a network event names its container in an attribute, not

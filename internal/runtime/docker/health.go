@@ -101,20 +101,14 @@ func (r *Runtime) Health(ctx context.Context, id string) (<-chan string, error) 
 		t.finish(exitStatusOf(st))
 	}
 
-	r.mu.Lock()
-	if r.isClosed() {
-		r.mu.Unlock()
-		drop()
-		return nil, fmt.Errorf("health of task %s: %w", id, ErrClosed)
-	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
+	if !r.goTracked(func() {
 		defer close(out)
 		defer drop()
 		r.forwardHealth(ctx, t, sub)
-	}()
+	}) {
+		drop()
+		return nil, fmt.Errorf("health of task %s: %w", id, ErrClosed)
+	}
 	return out, nil
 }
 

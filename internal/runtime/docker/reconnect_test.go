@@ -99,16 +99,23 @@ func (p *cutProxy) close() {
 	p.wg.Wait()
 }
 
-// The event stream is reopened when it fails, and what happened meanwhile
-// is not missed.
-func TestEventStreamReconnects(t *testing.T) {
+// newCutRuntime returns a Runtime that reaches the engine through a
+// cutProxy, the proxy, a client of the engine itself (not through the
+// proxy) and the test app's image.
+func newCutRuntime(t *testing.T) (*Runtime, *cutProxy, *client.Client, string) {
+	t.Helper()
 	testutil.RequireDocker(t)
 	image := appImage(t)
-	// A client of the engine itself, not through the proxy.
 	direct := testutil.DockerClient(t)
 	proxy, host := newCutProxy(t)
 	t.Setenv("DOCKER_HOST", host)
-	r := newRuntime(t)
+	return newRuntime(t), proxy, direct, image
+}
+
+// The event stream is reopened when it fails, and what happened meanwhile
+// is not missed.
+func TestEventStreamReconnects(t *testing.T) {
+	r, proxy, direct, image := newCutRuntime(t)
 
 	killed, exiting := spec(image), spec(image)
 	exiting.Ports = nil

@@ -60,20 +60,14 @@ func (r *Runtime) Watch(ctx context.Context, id string) (<-chan runtime.Handle, 
 		t.watchers = slices.DeleteFunc(t.watchers, func(w chan struct{}) bool { return w == wake })
 		t.mu.Unlock()
 	}
-	r.mu.Lock()
-	if r.isClosed() {
-		r.mu.Unlock()
-		drop()
-		return nil, fmt.Errorf("watch task %s: %w", id, ErrClosed)
-	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
+	if !r.goTracked(func() {
 		defer close(out)
 		defer drop()
 		r.forwardHandles(ctx, t, wake, out)
-	}()
+	}) {
+		drop()
+		return nil, fmt.Errorf("watch task %s: %w", id, ErrClosed)
+	}
 	return out, nil
 }
 

@@ -26,6 +26,25 @@ func nextHandle(t *testing.T, ch <-chan runtime.Handle) runtime.Handle {
 	panic("unreachable")
 }
 
+// startWatched starts a task of image publishing port 8080 and watches
+// it: its spec, handle and endpoint, and the Watch channel with the first
+// handle taken out.
+func startWatched(t *testing.T, r *Runtime, image string) (runtime.TaskSpec, runtime.Handle, string, <-chan runtime.Handle) {
+	t.Helper()
+	s := spec(image)
+	s.Ports = []api.PortConfig{{TargetPort: 8080}}
+	h := start(t, r, s)
+	old := endpoint(t, h)
+	ch, err := r.Watch(testCtx(t), s.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nextHandle(t, ch); len(got.Endpoints) != 1 || got.Endpoints[0].Addr != old {
+		t.Fatalf("first handle %+v, want the endpoint %s", got.Endpoints, old)
+	}
+	return s, h, old, ch
+}
+
 // A container disconnected from its network loses its published ports,
 // and connected again gets new host ports: Watch reports both, read from
 // the engine after each event, and a Runtime that adopts the container
@@ -35,18 +54,8 @@ func TestWatchFollowsNetworkChanges(t *testing.T) {
 	t.Parallel()
 	nodeID := newNodeID()
 	r := newRuntimeOf(t, nodeID)
-	s := spec(appImage(t))
-	s.Ports = []api.PortConfig{{TargetPort: 8080}}
-	h := start(t, r, s)
-	old := endpoint(t, h)
+	s, h, old, ch := startWatched(t, r, appImage(t))
 	ctx := testCtx(t)
-	ch, err := r.Watch(ctx, s.TaskID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := nextHandle(t, ch); len(got.Endpoints) != 1 || got.Endpoints[0].Addr != old {
-		t.Fatalf("first handle %+v, want the endpoint %s", got.Endpoints, old)
-	}
 
 	dc := testutil.DockerClient(t)
 	if _, err := dc.NetworkDisconnect(ctx, "bridge", client.NetworkDisconnectOptions{Container: h.RuntimeID, Force: true}); err != nil {
@@ -89,22 +98,9 @@ func TestWatchFollowsNetworkChanges(t *testing.T) {
 // A port change while the event stream is down is not missed: the stream
 // is reopened from the last event's time, and every task read again.
 func TestWatchAcrossAStreamCut(t *testing.T) {
-	testutil.RequireDocker(t)
-	image := appImage(t)
-	direct := testutil.DockerClient(t)
-	proxy, host := newCutProxy(t)
-	t.Setenv("DOCKER_HOST", host)
-	r := newRuntime(t)
-	s := spec(image)
-	s.Ports = []api.PortConfig{{TargetPort: 8080}}
-	h := start(t, r, s)
-	old := endpoint(t, h)
+	r, proxy, direct, image := newCutRuntime(t)
+	_, h, old, ch := startWatched(t, r, image)
 	ctx := testCtx(t)
-	ch, err := r.Watch(ctx, s.TaskID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nextHandle(t, ch)
 
 	proxy.cut()
 	if _, err := direct.NetworkDisconnect(ctx, "bridge", client.NetworkDisconnectOptions{Container: h.RuntimeID, Force: true}); err != nil {
