@@ -189,22 +189,10 @@ func TestSandboxStartFailures(t *testing.T) {
 func TestSandboxedPortsAreForwarded(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, _ := newRuntime(t)
-	task, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	go func() {
-		for {
-			c, err := task.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("from the task"))
-			c.Close()
-		}
-	}()
-	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	target := serveTask(t, func(c net.Conn) {
+		c.Write([]byte("from the task"))
+		c.Close()
+	})
 	udpTask, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
 	if err != nil {
 		t.Skipf("UDP port %d is taken: %v", target, err)
@@ -311,6 +299,28 @@ func TestResolvConfOfASandbox(t *testing.T) {
 	if got, want := resolvConf(sb, own), "nameserver 192.0.2.53\nsearch example.org\noptions timeout:1\n"; got != want {
 		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
 	}
+}
+
+// serveTask stands for a sandboxed task's listener: a TCP port on
+// 127.0.0.1, each connection to which is given to serve, until the test
+// ends. It returns the port.
+func serveTask(t *testing.T, serve func(net.Conn)) uint32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serve(c)
+		}
+	}()
+	return uint32(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // freePort is a TCP port no socket holds now.
@@ -450,22 +460,10 @@ func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 // and the task's other ports are forwarded still.
 func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 	testutil.RequireRoot(t)
-	task, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	go func() {
-		for {
-			c, err := task.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("from the task"))
-			c.Close()
-		}
-	}()
-	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	target := serveTask(t, func(c net.Conn) {
+		c.Write([]byte("from the task"))
+		c.Close()
+	})
 	root := filepath.Join(t.TempDir(), "root")
 	r, err := New(root, "127.0.0.1")
 	if err != nil {
