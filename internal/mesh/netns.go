@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalproject/shoal/internal/nsthread"
 )
 
 // NewNamespace makes a network namespace for a process task and returns its
@@ -99,7 +101,7 @@ func makeNamespace(p string) error {
 		return fmt.Errorf("create %s: %w", p, err)
 	}
 	f.Close()
-	err = onThread(func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() error {
+	err = nsthread.Run(func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() error {
 		self := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
 		if err := unix.Mount(self, p, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s: %w", p, err)

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalproject/shoal/internal/nsthread"
 )
 
 // Node plumbs the networks and tasks of one node. Its only state is the
@@ -125,41 +126,7 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 // for the few things netlink handles cannot do (sysctls under /proc/sys/net,
 // which show the namespace of the thread that opens them).
 func inNamespace(ns netns.NsHandle, fn func() error) error {
-	return onThread(func() error { return netns.Set(ns) }, fn)
-}
-
-// onThread runs enter, which switches the thread's network namespace, then
-// fn, on a locked OS thread, and switches the thread back. If the thread
-// cannot be switched back it is left locked, so the Go runtime ends it
-// rather than reuse it in the wrong namespace.
-func onThread(enter, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get thread namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := enter(); err != nil {
-			// enter failed: the thread may be anywhere.
-			if netns.Set(orig) == nil {
-				runtime.UnlockOSThread()
-			}
-			errc <- fmt.Errorf("enter namespace: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("return to namespace: %w", err))
-			return // the thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return nsthread.Run(func() error { return netns.Set(ns) }, fn)
 }
 
 // enableForwarding turns on IPv4 forwarding in the node's namespace, which

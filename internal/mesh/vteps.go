@@ -66,33 +66,33 @@ func (n *Node) vtepFilter(c *nftables.Conn) error {
 	c.FlushChain(in)
 	c.AddRule(&nftables.Rule{Table: shoalTable, Chain: in,
 		UserData: userdata.AppendString(nil, userdata.TypeComment, aliasTag+" vxlan"),
-		Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(n.cfg.VXLANPort)},
+		Exprs: append(n.vxlanMatch(),
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			// The VNI word: after the UDP header (8) and the flags (4).
 			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 12, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID, Invert: true},
 			&expr.Verdict{Kind: expr.VerdictDrop},
-		}})
+		)})
 	c.AddRule(&nftables.Rule{Table: shoalTable, Chain: in,
 		UserData: userdata.AppendString(nil, userdata.TypeComment, aliasTag+" vxlan"),
-		Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(n.cfg.VXLANPort)},
+		Exprs: append(n.vxlanMatch(),
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: binaryutil.BigEndian.PutUint16(vxlanSrcPortHigh)},
 			&expr.Verdict{Kind: expr.VerdictDrop},
-		}})
+		)})
 	return nil
+}
+
+// vxlanMatch matches the IPv4 UDP packets to our VXLAN port.
+func (n *Node) vxlanMatch() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(n.cfg.VXLANPort)},
+	}
 }
 
 // refreshVTEPs makes the set of VTEPs the destinations of the forwarding

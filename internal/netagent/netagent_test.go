@@ -152,7 +152,9 @@ func mustResolve(t *testing.T, ns, name string, want ...string) {
 	}
 }
 
-func links(t *testing.T, ns string) string {
+// handleIn returns a netlink handle in the namespace at ns, for the
+// caller to close.
+func handleIn(t *testing.T, ns string) *netlink.Handle {
 	t.Helper()
 	h, err := netns.GetFromPath(ns)
 	if err != nil {
@@ -163,6 +165,12 @@ func links(t *testing.T, ns string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nl
+}
+
+func links(t *testing.T, ns string) string {
+	t.Helper()
+	nl := handleIn(t, ns)
 	defer nl.Close()
 	ls, err := nl.LinkList()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalproject/shoal/api"
@@ -88,15 +87,7 @@ func TestSetViewProgramsRemoteTasks(t *testing.T) {
 // fdb lists the VXLAN forwarding entries in the namespace: "MAC VTEP".
 func fdb(t *testing.T, ns string) []string {
 	t.Helper()
-	h, err := netns.GetFromPath(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nl := handleIn(t, ns)
 	defer nl.Close()
 	vx, err := nl.LinkByName("shvx-4200")
 	if err != nil {

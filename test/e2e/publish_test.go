@@ -277,19 +277,11 @@ func TestPublishedPortZeroDowntimeUpdate(t *testing.T) {
 
 // A task marked to stop takes no new connections through a published
 // port, though it still runs (and would answer) during its drain delay.
-func TestPublishedPortDrainsATaskMarkedToStop(t *testing.T) {
-	_, c := devClusterWith(t, daemon.DevConfig{Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, DrainDelay: 4 * time.Second})
-	ctx := ctxTimeout(t, 2*time.Minute)
-	p := freeTCPPort(t)
-	spec := publishedWeb("web", 2, api.PortConfig{TargetPort: 80, PublishedPort: p})
-	svc, _ := createRunning(t, ctx, c, spec)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p)))
-	askHTTP(t, addr)
-
-	spec.Mode = replicated(1)
-	updateService(t, ctx, c, svc.ID, spec)
-	var stopping, staying *api.Task
-	waitTasks(t, ctx, c, spec.Name, "a task marked to stop, still running", func(ts []*api.Task) bool {
+// waitStopping waits until service name has a task marked to stop that
+// still runs, and a task that stays, and returns them.
+func waitStopping(t *testing.T, ctx context.Context, c *client.Client, name string) (stopping, staying *api.Task) {
+	t.Helper()
+	waitTasks(t, ctx, c, name, "a task marked to stop, still running", func(ts []*api.Task) bool {
 		stopping, staying = nil, nil
 		for _, tk := range ts {
 			switch {
@@ -301,6 +293,21 @@ func TestPublishedPortDrainsATaskMarkedToStop(t *testing.T) {
 		}
 		return stopping != nil && staying != nil
 	})
+	return stopping, staying
+}
+
+func TestPublishedPortDrainsATaskMarkedToStop(t *testing.T) {
+	_, c := devClusterWith(t, daemon.DevConfig{Publish: daemon.PublishConfig{Addr: "127.0.0.1"}, DrainDelay: 4 * time.Second})
+	ctx := ctxTimeout(t, 2*time.Minute)
+	p := freeTCPPort(t)
+	spec := publishedWeb("web", 2, api.PortConfig{TargetPort: 80, PublishedPort: p})
+	svc, _ := createRunning(t, ctx, c, spec)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p)))
+	askHTTP(t, addr)
+
+	spec.Mode = replicated(1)
+	updateService(t, ctx, c, svc.ID, spec)
+	stopping, staying := waitStopping(t, ctx, c, spec.Name)
 	for i := 0; i < 20; i++ {
 		if got := askHTTP(t, addr); got != staying.ID {
 			t.Fatalf("connection %d went to task %s, marked to stop; want %s", i, got, staying.ID)

@@ -205,19 +205,7 @@ func TestVIPDrainsATaskMarkedToStop(t *testing.T) {
 	run := l.load(t, "--for", "60s", "--workers", "2", "--log")
 	l.spec.Mode = replicated(1)
 	updateService(t, l.ctx, l.c, l.b.ID, l.spec)
-	var stopping, staying *api.Task
-	waitTasks(t, l.ctx, l.c, "b", "a task marked to stop, still running", func(ts []*api.Task) bool {
-		stopping, staying = nil, nil
-		for _, tk := range ts {
-			switch {
-			case tk.DesiredState > api.TaskStateRunning && tk.Status.State == api.TaskStateRunning:
-				stopping = tk
-			case tk.DesiredState == api.TaskStateRunning && tk.Status.State == api.TaskStateRunning:
-				staying = tk
-			}
-		}
-		return stopping != nil && staying != nil
-	})
+	stopping, staying := waitStopping(t, l.ctx, l.c, "b")
 	// The test sees the mark after the cluster made it: every request
 	// started from here must reach the staying task.
 	marked := time.Now()

@@ -72,9 +72,9 @@ func (r *Runtime) load(id string) (*task, error) {
 	}
 	r.holdPorts(id, t.ports)
 	if addr, err := netip.ParseAddr(st.SandboxAddr); err == nil && len(st.Forwards) > 0 {
-		// A port another program took meanwhile stays unforwarded; the
-		// forwarder logs it.
-		t.fwd, _ = startForwards(id, addr, st.Forwards)
+		// A port another program took meanwhile stays unforwarded (the
+		// forwarder logs it); the task's other ports are forwarded still.
+		t.fwd = forwardPorts(id, addr, st.Forwards)
 	}
 	r.watchers.Add(1)
 	go r.watch(t)

@@ -189,22 +189,10 @@ func TestSandboxStartFailures(t *testing.T) {
 func TestSandboxedPortsAreForwarded(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, _ := newRuntime(t)
-	task, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	go func() {
-		for {
-			c, err := task.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("from the task"))
-			c.Close()
-		}
-	}()
-	target := uint32(task.Addr().(*net.TCPAddr).Port)
+	target := serveTask(t, func(c net.Conn) {
+		c.Write([]byte("from the task"))
+		c.Close()
+	})
 	udpTask, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
 	if err != nil {
 		t.Skipf("UDP port %d is taken: %v", target, err)
@@ -311,6 +299,28 @@ func TestResolvConfOfASandbox(t *testing.T) {
 	if got, want := resolvConf(sb, own), "nameserver 192.0.2.53\nsearch example.org\noptions timeout:1\n"; got != want {
 		t.Errorf("with the service's own DNS settings: %q, want %q", got, want)
 	}
+}
+
+// serveTask stands for a sandboxed task's listener: a TCP port on
+// 127.0.0.1, each connection to which is given to serve, until the test
+// ends. It returns the port.
+func serveTask(t *testing.T, serve func(net.Conn)) uint32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serve(c)
+		}
+	}()
+	return uint32(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // freePort is a TCP port no socket holds now.
@@ -442,5 +452,58 @@ func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 	waitForOutput(t, r, s.TaskID, "ready")
 	if out, _ := readLog(t, r, s.TaskID); strings.Contains(out, "leaked") {
 		t.Errorf("the task has the agent's descriptor %d", fd)
+	}
+}
+
+// A restarted runtime forwards the node's ports of a sandboxed task it
+// adopts again; one another program took meanwhile stays unforwarded,
+// and the task's other ports are forwarded still.
+func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
+	testutil.RequireRoot(t)
+	target := serveTask(t, func(c net.Conn) {
+		c.Write([]byte("from the task"))
+		c.Close()
+	})
+	root := filepath.Join(t.TempDir(), "root")
+	r, err := New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sandboxSpec("exec sleep 30")
+	s.Sandbox.Addr = netip.MustParseAddr("127.0.0.1")
+	s.Ports = []api.PortConfig{
+		{TargetPort: target, PublishedPort: uint32(freePort(t)), PublishMode: api.PublishModeHost},
+		{TargetPort: target, PublishedPort: 30080, PublishMode: api.PublishModeIngress},
+	}
+	h, err := r.Start(testCtx(t), s)
+	if err != nil {
+		shutdown(t, r)
+		t.Fatalf("start: %v", err)
+	}
+	// The task runs on; the runtime's forwarders stop with it.
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	squatter, err := net.Listen("tcp", h.Endpoints[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	r, err = New(root, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, r) })
+	if hs, err := r.List(testCtx(t)); err != nil || len(hs) != 1 || !hs[0].Running {
+		t.Fatalf("list: %+v %v, want the task, running", hs, err)
+	}
+	c, err := net.DialTimeout("tcp", h.Endpoints[1].Addr, time.Second)
+	if err != nil {
+		t.Fatalf("the adopted task's free port %s: %v; want it forwarded", h.Endpoints[1].Addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || string(got) != "from the task" {
+		t.Errorf("the adopted task's free port %s: %q, %v; want the task's answer", h.Endpoints[1].Addr, got, err)
 	}
 }

@@ -75,8 +75,24 @@ type forwardState struct {
 // and reports the first that cannot be bound. The mesh returned (nil for
 // no port) is closed when the task ends.
 func startForwards(taskID string, addr netip.Addr, fwd []forwardState) (*portmesh.Mesh, error) {
-	if len(fwd) == 0 {
+	m := forwardPorts(taskID, addr, fwd)
+	if m == nil {
 		return nil, nil
+	}
+	for _, p := range m.Ports() {
+		if !p.Listening {
+			m.Close()
+			return nil, fmt.Errorf("%w: port %s is in use on this node", runtime.ErrRejected, p.Port)
+		}
+	}
+	return m, nil
+}
+
+// forwardPorts forwards the node's ports of fwd to the task at addr, each
+// it can bind (the forwarder logs the others); nil for no port.
+func forwardPorts(taskID string, addr netip.Addr, fwd []forwardState) *portmesh.Mesh {
+	if len(fwd) == 0 {
+		return nil
 	}
 	m := portmesh.New(portmesh.Options{MaxConns: hostModeMaxConns, Logger: slog.Default().With("task", taskID, "component", "task ports")})
 	svc := &api.Service{ID: "ports-" + taskID, Spec: api.ServiceSpec{Name: "ports of task " + taskID}, Endpoint: &api.Endpoint{}}
@@ -88,13 +104,7 @@ func startForwards(taskID string, addr netip.Addr, fwd []forwardState) (*portmes
 		tk.Endpoints = append(tk.Endpoints, api.TaskEndpoint{TargetPort: f.Target, Protocol: f.Proto, Addr: net.JoinHostPort(addr.String(), strconv.FormatUint(uint64(f.Target), 10))})
 	}
 	m.Reset([]*api.Service{svc}, []*api.Task{tk})
-	for _, p := range m.Ports() {
-		if !p.Listening {
-			m.Close()
-			return nil, fmt.Errorf("%w: port %s is in use on this node", runtime.ErrRejected, p.Port)
-		}
-	}
-	return m, nil
+	return m
 }
 
 // forwardsOf are the node ports of fwd as task.json records them.

@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +41,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalproject/shoal/internal/nsthread"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
@@ -201,9 +201,9 @@ func (l *Lab) Nodes() []*Node { return slices.Clone(l.nodes) }
 // calling goroutine's thread never leaves its own.
 func newNamespace() (netns.NsHandle, error) {
 	var ns netns.NsHandle
-	err := onThread(func() error {
+	err := nsthread.Run(func() error {
 		var err error
-		ns, err = netns.New() // unshares the thread; onThread switches back
+		ns, err = netns.New() // unshares the thread; nsthread.Run switches back
 		return err
 	}, nil)
 	return ns, err
@@ -211,7 +211,7 @@ func newNamespace() (netns.NsHandle, error) {
 
 // Do runs fn on a thread switched into the node's namespace.
 func (n *Node) Do(fn func() error) error {
-	return onThread(func() error { return netns.Set(n.ns) }, fn)
+	return nsthread.Run(func() error { return netns.Set(n.ns) }, fn)
 }
 
 // Start starts cmd inside the node's namespace: the child is forked from
@@ -279,34 +279,6 @@ func familyName(f nftables.TableFamily) string {
 		return "ip6"
 	}
 	return fmt.Sprint(uint8(f))
-}
-
-// onThread runs enter, then fn (if any), on a locked thread, and switches
-// the thread back to its namespace. A thread that cannot be switched back
-// stays locked, so the Go runtime ends it.
-func onThread(enter, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		err = enter()
-		if err == nil && fn != nil {
-			err = fn()
-		}
-		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, fmt.Errorf("return to the thread's namespace: %w", serr))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	return <-errc
 }
 
 // close removes what the lab made: the veths (their namespace ends go
