@@ -249,17 +249,9 @@ func (w *indexWriter) Write(b []byte) (int, error) {
 var indexWait = 5 * time.Second
 
 // waitIndex waits until this manager's store applied index idx, at most
-// indexWait. A command that changes nothing publishes no event, so the
-// index is checked again every 100ms too.
+// indexWait.
 func (d *Dev) waitIndex(ctx context.Context, idx uint64) {
 	ctx, cancel := context.WithTimeout(ctx, indexWait)
 	defer cancel()
-	store := d.mgr.Store()
-	_, sub := store.Subscribe()
-	defer sub.Close()
-	for store.Index() < idx && ctx.Err() == nil {
-		nctx, ncancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, _ = sub.Next(nctx)
-		ncancel()
-	}
+	_ = d.mgr.Store().WaitIndex(ctx, idx) // past indexWait, the answer goes anyway
 }
