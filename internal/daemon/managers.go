@@ -357,7 +357,14 @@ type managerLink struct {
 	d *Dev
 
 	mu      sync.Mutex
-	clients map[string]*agentlink.Client
+	clients map[string]*leaderClient
+}
+
+// leaderClient is a client of a leader's agent link and the certificate
+// it presents.
+type leaderClient struct {
+	*agentlink.Client
+	id *ca.NodeIdentity
 }
 
 func (l *managerLink) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
@@ -384,18 +391,24 @@ func (l *managerLink) Register(ctx context.Context, reg api.NodeRegistration) (a
 func (l *managerLink) client(addr string) (*agentlink.Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if c := l.clients[addr]; c != nil {
-		return c, nil
-	}
 	id, _ := l.d.self.Identity()
+	if c := l.clients[addr]; c != nil {
+		// The manager's certificate was renewed since: present the new
+		// one, not the old until it expires.
+		if c.id != id {
+			c.SetIdentity(id)
+			c.id = id
+		}
+		return c.Client, nil
+	}
 	c, err := agentlink.NewClient(addr, id, l.d.addr)
 	if err != nil {
 		return nil, err
 	}
 	if l.clients == nil {
-		l.clients = map[string]*agentlink.Client{}
+		l.clients = map[string]*leaderClient{}
 	}
-	l.clients[addr] = c
+	l.clients[addr] = &leaderClient{Client: c, id: id}
 	return c, nil
 }
 
