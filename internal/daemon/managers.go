@@ -283,58 +283,50 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 // askToBeAdded asks the manager at addr to add this one to Raft; a
 // follower's refusal names the leader.
 func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+pathMembers, bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = string(bytes.TrimSpace(b))
-		}
-		leader = resp.Header.Get(headerMemberLeader)
+	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil && h != nil {
+		leader = h.Get(headerMemberLeader)
 		if _, _, perr := net.SplitHostPort(leader); perr != nil {
 			leader = ""
 		}
-		return leader, fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
 	}
-	return "", nil
+	return leader, err
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
 func postJSON(ctx context.Context, c *http.Client, url string, body []byte, out any) error {
+	_, b, err := post(ctx, c, url, body)
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// post posts the JSON body and returns the answer's header and body (up
+// to 1MiB); an answer not 2xx is an error saying the answer's message.
+func post(ctx context.Context, c *http.Client, url string, body []byte) (http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return resp.Header, nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e api.Error
 		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
+			return resp.Header, b, fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
 		}
-		return fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return resp.Header, b, fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
+	return resp.Header, b, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
