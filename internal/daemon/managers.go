@@ -34,12 +34,14 @@ const (
 	pathAPI = "/manager/v1/api"
 )
 
-// maxManagerJoinBody bounds a manager join request (a token and a CSR).
+// maxManagerJoinBody bounds a manager join request (a token).
 const maxManagerJoinBody = 64 << 10
 
+// managerJoinRequest asks for what a manager needs. It sends no CSR: a
+// manager issues its own certificates with the CA key it gets
+// (ca.SelfCert).
 type managerJoinRequest struct {
 	Token string `json:"Token"`
-	CSR   string `json:"CSR"`
 }
 
 // managerJoinAnswer is what a new manager needs to act as any other:
@@ -47,7 +49,6 @@ type managerJoinRequest struct {
 // "Managers share the cluster's secrets" in docs/architecture.md).
 type managerJoinAnswer struct {
 	NodeID string `json:"NodeID"`
-	Cert   string `json:"Cert"`
 	CA     string `json:"CA"`
 	// SecretKey is the key that seals the secrets in Raft and the CA key.
 	SecretKey []byte `json:"SecretKey"`
@@ -104,7 +105,7 @@ func (d *Dev) requireManager(h http.Handler) http.Handler {
 }
 
 // serveManagerJoin admits a manager by the manager token: it names the
-// node, signs its request and sends it the cluster's secrets. The token
+// node and sends it the cluster's secrets. The token
 // is checked before anything secret is read; the joining node checked
 // this manager's certificate against the token's CA digest before it
 // sent the token.
@@ -133,11 +134,6 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nodeID := api.NewID()
-	cert, _, err := d.issuer.Join(req.Token, []byte(req.CSR), nodeID, time.Now())
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
@@ -149,7 +145,7 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(d.issuer.Root.CertPEM),
+	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
 		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
@@ -196,11 +192,7 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err != nil {
 		return nil, err
 	}
-	_, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(managerJoinRequest{Token: token, CSR: string(csrPEM)})
+	body, _ := json.Marshal(managerJoinRequest{Token: token})
 	c := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: ca.JoinClientConfig(tok), TLSHandshakeTimeout: 10 * time.Second}}
 	defer c.CloseIdleConnections()
 	var out managerJoinAnswer
