@@ -97,7 +97,7 @@ func (d *Dev) requireManager(h http.Handler) http.Handler {
 		}
 		if err != nil {
 			d.log.Warn("manager request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			writeJSONError(w, http.StatusForbidden, err.Error())
+			httpjson.WriteError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -112,7 +112,7 @@ func (d *Dev) requireManager(h http.Handler) http.Handler {
 func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 	var req managerJoinRequest
 	if err := httpjson.Decode(w, r, &req, maxManagerJoinBody); err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	role, err := d.issuer.Admit(req.Token)
@@ -120,32 +120,32 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: a worker token joins workers (`shoal agent`); a manager needs `shoal swarm join-token manager`", ca.ErrTokenRejected)
 	}
 	if errors.Is(err, ca.ErrTokensUnavailable) {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	if err != nil {
 		d.log.Warn("manager join refused", "remote", r.RemoteAddr, "err", err)
-		writeJSONError(w, http.StatusUnauthorized, err.Error())
+		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	jt, err := d.currentTokens()
 	if err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	nodeID := api.NewID()
 	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
 	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
+		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
 		return
 	}
 	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
 	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
+	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
 		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
@@ -163,21 +163,21 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		if leader := d.mgr.Raft().LeaderAddr(); leader != "" {
 			w.Header().Set(headerMemberLeader, leader)
 		}
-		writeJSONError(w, http.StatusServiceUnavailable, "not the leader: a manager is added to Raft by the leader")
+		httpjson.WriteError(w, http.StatusServiceUnavailable, "not the leader: a manager is added to Raft by the leader")
 		return
 	}
 	var req addMemberRequest
 	if err := httpjson.Decode(w, r, &req, 4096); err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if _, _, err := net.SplitHostPort(req.Addr); err != nil {
-		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
+		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
 	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
@@ -319,16 +319,6 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (http.He
 		return resp.Header, b, fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
 	return resp.Header, b, nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, api.Error{Message: msg})
 }
 
 // writePrivate replaces the file at path with data, mode 0600.
