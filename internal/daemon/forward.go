@@ -86,8 +86,8 @@ func (r *recorder) copyTo(w http.ResponseWriter) {
 var leaderWait = 5 * time.Second
 
 // maxForwardBody bounds the body of a forwarded write: the API's own
-// limit (a larger body is refused there anyway).
-const maxForwardBody = 4 << 20
+// limit, so that a body the API takes is never cut here.
+const maxForwardBody = server.MaxBody
 
 // forward sends r to the leader's cluster port at path, over mutual TLS
 // with this manager's certificate, and copies its answer back. While no
