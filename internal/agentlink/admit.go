@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/httpjson"
 )
 
 // nodesFullRetry is when an agent refused because the node table is full
@@ -60,5 +62,5 @@ func tooMany(w http.ResponseWriter, code int, retry time.Duration, msg string) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	writeError(w, code, fmt.Sprintf("%s (retry after %ds)", msg, secs))
+	httpjson.WriteError(w, code, fmt.Sprintf("%s (retry after %ds)", msg, secs))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -132,20 +133,7 @@ func (e *env) ident(node string) *ca.NodeIdentity {
 
 // issueIdentity issues a worker certificate for node under root.
 func issueIdentity(t testing.TB, root *ca.RootCA, node string) *ca.NodeIdentity {
-	t.Helper()
-	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := root.Issue(csrPEM, node, ca.RoleWorker, ca.DefaultCertExpiry, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := ca.NewNodeIdentity(certPEM, keyPEM, root.CertPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return testutil.Identity(t, root, node, ca.RoleWorker)
 }
 
 // client is node's agent client connecting from 127.0.0.9, the address

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/httpjson"
 )
 
 // pathRenew renews the calling node's certificate: the node proves who
@@ -37,7 +38,7 @@ type renewAnswer struct {
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	peer, err := peerAddr(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// A renewal costs a signature, as a join does: the same budget.
@@ -58,11 +59,11 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	}
 	cert, err := s.issuer.RenewAs(id, role, []byte(req.CSR), time.Now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.log.Info("node certificate renewed", "node", id.NodeID, "role", role, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, renewAnswer{Cert: string(cert)})
+	httpjson.Write(w, http.StatusOK, renewAnswer{Cert: string(cert)})
 }
 
 // Renew asks the manager for a new certificate for the node of id, with

@@ -3,30 +3,17 @@ package agentlink_test
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // identAs issues a certificate of role for node.
 func (e *env) identAs(node string, role ca.Role) *ca.NodeIdentity {
-	e.t.Helper()
-	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	certPEM, err := e.root.Issue(csrPEM, node, role, 2*time.Hour, time.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	id, err := ca.NewNodeIdentity(certPEM, keyPEM, e.root.CertPEM)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return id
+	return testutil.Identity(e.t, e.root, node, role)
 }
 
 // A node renews its own certificate and only its own: the new one names

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	if tx.NodeRemoved(node) {
 		// Removed after ServeHTTP checked: the removal's event is not
 		// in sub.
-		writeError(w, http.StatusGone, fmt.Sprintf("node %s: %v", node, state.ErrRemoved))
+		httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("node %s: %v", node, state.ErrRemoved))
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,7 +115,7 @@ func NewServer(cfg ServerConfig) *Server {
 	s.mux.HandleFunc("DELETE "+pathSessions+"{id}", s.closeSession)
 	s.mux.HandleFunc("GET "+pathRoutes, s.routes)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such agent endpoint: %s %s", r.Method, r.URL.Path))
+		httpjson.WriteError(w, http.StatusNotFound, fmt.Sprintf("no such agent endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return s
 }
@@ -135,14 +134,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, err := ca.PeerIdentity(s.issuer.Root, r.TLS, time.Now())
 	if err != nil {
 		s.log.Warn("agent request refused: no valid node certificate", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
+		httpjson.WriteError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
 		return
 	}
 	// A removed node's certificate is valid until it expires; the
 	// removal, in Raft, ends what it may do.
 	if s.store != nil && s.store.Read().NodeRemoved(id.NodeID) {
 		s.log.Warn("agent request refused: its node was removed", "node", id.NodeID, "remote", r.RemoteAddr, "path", r.URL.Path)
-		writeError(w, http.StatusGone, fmt.Sprintf("node %s: %v by an operator (`shoal node rm`): its agent stops its tasks; to join again, start it with a new data folder", id.NodeID, state.ErrRemoved))
+		httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("node %s: %v by an operator (`shoal node rm`): its agent stops its tasks; to join again, start it with a new data folder", id.NodeID, state.ErrRemoved))
 		return
 	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
@@ -159,7 +158,7 @@ func nodeOf(r *http.Request) ca.Identity {
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	peer, err := peerAddr(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// Joins share the registrations' budget: both are a stranger's
@@ -178,7 +177,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		// cluster's secrets; here it would get a manager certificate on
 		// a machine that runs no manager.
 		s.log.Warn("agent join refused: a manager token", "remote", r.RemoteAddr)
-		writeError(w, http.StatusForbidden, "this is a manager join token: an agent joins with the worker token (`shoal swarm join-token worker`); a manager joins with `shoal manager --join`")
+		httpjson.WriteError(w, http.StatusForbidden, "this is a manager join token: an agent joins with the worker token (`shoal swarm join-token worker`); a manager joins with `shoal manager --join`")
 		return
 	}
 	nodeID := api.NewID()
@@ -186,18 +185,18 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, ca.ErrTokenRejected) {
 			s.log.Warn("agent join refused: invalid join token", "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, err.Error())
+			httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
 		if errors.Is(err, ca.ErrTokensUnavailable) {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.log.Info("node joined", "node", nodeID, "role", role, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, joinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(s.issuer.Root.CertPEM)})
+	httpjson.Write(w, http.StatusOK, joinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(s.issuer.Root.CertPEM)})
 }
 
 // Close ends every session, long-poll and stream, and waits for the
@@ -212,7 +211,7 @@ func (s *Server) Close() {
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	peer, err := peerAddr(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if ok, retry := s.limits.allow(peer, time.Now()); !ok {
@@ -225,16 +224,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(reg.NodeID) != api.IDLength || strings.Trim(reg.NodeID, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %.64q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
+		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("invalid node ID %.64q: want %d lower-case letters and digits", reg.NodeID, api.IDLength))
 		return
 	}
 	if err := nodeOf(r).RequireNode(reg.NodeID); err != nil {
 		s.log.Warn("agent registration refused: another node's ID", "node", reg.NodeID, "cert", nodeOf(r).NodeID, "remote", r.RemoteAddr)
-		writeError(w, http.StatusForbidden, err.Error())
+		httpjson.WriteError(w, http.StatusForbidden, err.Error())
 		return
 	}
 	if code, msg := checkNodeAddr(reg.Addr, peer); code != 0 {
-		writeError(w, code, msg)
+		httpjson.WriteError(w, code, msg)
 		return
 	}
 	// A manager's own agent registers with its manager certificate
@@ -242,12 +241,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	// speaks for a manager's node.
 	isManager := nodeOf(r).Role == ca.RoleManager
 	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager && !isManager {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
+		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
 	instance := r.Header.Get(headerInstance)
 	if msg := s.conflict(reg.NodeID, instance); msg != "" {
-		writeError(w, http.StatusConflict, msg)
+		httpjson.WriteError(w, http.StatusConflict, msg)
 		return
 	}
 	// The worker token makes workers; a node that exists keeps its role.
@@ -261,18 +260,18 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, dispatcher.ErrTooManyNodes):
 			tooMany(w, http.StatusServiceUnavailable, nodesFullRetry, err.Error())
 		case errors.Is(err, dispatcher.ErrInvalidRegistration):
-			writeError(w, http.StatusBadRequest, err.Error())
+			httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		case errors.Is(err, dispatcher.ErrNodeRemoved):
-			writeError(w, http.StatusGone, err.Error())
+			httpjson.WriteError(w, http.StatusGone, err.Error())
 		case errors.Is(err, dispatcher.ErrNotRunning):
 			if s.managers != nil {
 				if leader, _ := s.managers(); leader != "" {
 					w.Header().Set(headerLeader, leader)
 				}
 			}
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		default:
-			writeError(w, http.StatusInternalServerError, err.Error())
+			httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		}
 		return
 	}
@@ -281,14 +280,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
 		ds.Close()
-		writeError(w, http.StatusServiceUnavailable, "the manager is shutting down")
+		httpjson.WriteError(w, http.StatusServiceUnavailable, "the manager is shutting down")
 		return
 	}
 	// Another agent may have come between the check and here.
 	if msg := s.conflictLocked(reg.NodeID, instance); msg != "" {
 		s.mu.Unlock()
 		ds.Close()
-		writeError(w, http.StatusConflict, msg)
+		httpjson.WriteError(w, http.StatusConflict, msg)
 		return
 	}
 	// A node has one agent: a new registration ends the node's older
@@ -320,7 +319,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if s.managers != nil {
 		_, ans.Managers = s.managers()
 	}
-	writeJSON(w, http.StatusOK, ans)
+	httpjson.Write(w, http.StatusOK, ans)
 }
 
 // conflict returns why a registration of node by the agent instance is
@@ -362,12 +361,12 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) *linkSession {
 	ls := s.sessions[id]
 	s.mu.Unlock()
 	if ls == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown session %q: it ended (the node went down, or the manager restarted); register again", id))
+		httpjson.WriteError(w, http.StatusNotFound, fmt.Sprintf("unknown session %q: it ended (the node went down, or the manager restarted); register again", id))
 		return nil
 	}
 	// A session speaks for its node only to that node's certificate.
 	if err := nodeOf(r).RequireNode(ls.s.NodeID()); err != nil {
-		writeError(w, http.StatusForbidden, err.Error())
+		httpjson.WriteError(w, http.StatusForbidden, err.Error())
 		return nil
 	}
 	return ls
@@ -381,7 +380,7 @@ func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ls.polling.TryLock() {
-		writeError(w, http.StatusConflict, "another assignments request is already waiting on this session")
+		httpjson.WriteError(w, http.StatusConflict, "another assignments request is already waiting on this session")
 		return
 	}
 	defer ls.polling.Unlock()
@@ -404,13 +403,13 @@ func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
 			// The agent went away; nobody reads an answer.
 		case errors.Is(err, dispatcher.ErrNotRunning), s.ctx.Err() != nil, ended(ls.s):
 			s.drop(ls.id, ls)
-			writeError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
+			httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
 		default:
-			writeError(w, http.StatusInternalServerError, err.Error())
+			httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		}
 		return
 	}
-	writeJSON(w, http.StatusOK, as)
+	httpjson.Write(w, http.StatusOK, as)
 }
 
 // ended reports whether a dispatcher session has ended.
@@ -433,12 +432,12 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(reports) > api.MaxReportBatch {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d reports in one request, more than %d: send them in smaller batches", len(reports), api.MaxReportBatch))
+		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%d reports in one request, more than %d: send them in smaller batches", len(reports), api.MaxReportBatch))
 		return
 	}
 	for i, rep := range reports {
 		if rep.TaskID == "" {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("report %d: missing TaskID", i))
+			httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("report %d: missing TaskID", i))
 			return
 		}
 	}
@@ -447,7 +446,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, dispatcher.ErrTooManyReports) {
 			code = http.StatusBadRequest
 		}
-		writeError(w, code, err.Error())
+		httpjson.WriteError(w, code, err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -461,10 +460,10 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	period, err := ls.s.Heartbeat(r.Context())
 	if err != nil {
 		s.drop(ls.id, ls)
-		writeError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
+		httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("session ended: %v; register again", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, heartbeatAnswer{Period: api.Duration(period)})
+	httpjson.Write(w, http.StatusOK, heartbeatAnswer{Period: api.Duration(period)})
 }
 
 func (s *Server) closeSession(w http.ResponseWriter, r *http.Request) {
@@ -495,19 +494,9 @@ func decodeLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) boo
 	err := httpjson.Decode(w, r, v, limit)
 	switch {
 	case errors.Is(err, httpjson.ErrTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		httpjson.WriteError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "malformed request body: "+strings.TrimPrefix(err.Error(), httpjson.ErrMalformed.Error()+": "))
+		httpjson.WriteError(w, http.StatusBadRequest, "malformed request body: "+strings.TrimPrefix(err.Error(), httpjson.ErrMalformed.Error()+": "))
 	}
 	return err == nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, api.Error{Message: msg})
 }

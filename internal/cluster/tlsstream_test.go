@@ -10,25 +10,8 @@ import (
 
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-// issue gives node a certificate of root with role.
-func issue(t *testing.T, root *ca.RootCA, node string, role ca.Role) *ca.NodeIdentity {
-	t.Helper()
-	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := root.Issue(csrPEM, node, role, ca.DefaultCertExpiry, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := ca.NewNodeIdentity(certPEM, keyPEM, root.CertPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 func newRoot(t *testing.T, cluster string) *ca.RootCA {
 	t.Helper()
@@ -96,12 +79,12 @@ func forgedAppend() *raft.AppendEntriesRequest {
 // not a broken port).
 func TestRaftPortRefusesAllButManagersOfTheCluster(t *testing.T) {
 	root := newRoot(t, "clusterA")
-	victim := issue(t, root, "managera", ca.RoleManager)
+	victim := testutil.Identity(t, root, "managera", ca.RoleManager)
 	trans, addr := raftPort(t, victim)
 
-	worker := issue(t, root, "workerb", ca.RoleWorker)
-	other := issue(t, newRoot(t, "clusterB"), "managerc", ca.RoleManager)
-	sameName := issue(t, newRoot(t, "clusterA"), "managerd", ca.RoleManager)
+	worker := testutil.Identity(t, root, "workerb", ca.RoleWorker)
+	other := testutil.Identity(t, newRoot(t, "clusterB"), "managerc", ca.RoleManager)
+	sameName := testutil.Identity(t, newRoot(t, "clusterA"), "managerd", ca.RoleManager)
 	noCert := cluster.RaftClientConfig(worker)
 	noCert.Certificates = nil
 	// An attacker need not check who it talks to.
@@ -134,7 +117,7 @@ func TestRaftPortRefusesAllButManagersOfTheCluster(t *testing.T) {
 	}
 
 	t.Run("manager of the cluster", func(t *testing.T) {
-		peer := issue(t, root, "managere", ca.RoleManager)
+		peer := testutil.Identity(t, root, "managere", ca.RoleManager)
 		done := make(chan error, 1)
 		go func() {
 			var resp raft.AppendEntriesResponse

@@ -58,6 +58,13 @@ func startRegistered(t *testing.T, ctx context.Context, cfg AgentConfig) *Agent 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
+	waitRegistered(t, ctx, a)
+	return a
+}
+
+// waitRegistered waits until a registered.
+func waitRegistered(t *testing.T, ctx context.Context, a *Agent) {
+	t.Helper()
 	select {
 	case <-a.Registered():
 	case <-a.Done():
@@ -65,7 +72,6 @@ func startRegistered(t *testing.T, ctx context.Context, cfg AgentConfig) *Agent 
 	case <-ctx.Done():
 		t.Fatal("agent never registered")
 	}
-	return a
 }
 
 // An agent in this process joins a dev cluster over its TCP agent port,
@@ -184,13 +190,7 @@ func TestAgentRestartsWithoutToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-a.Registered():
-		case <-a.Done():
-			t.Fatalf("agent stopped: %v", a.Err())
-		case <-ctx.Done():
-			t.Fatal("agent never registered")
-		}
+		waitRegistered(t, ctx, a)
 		return a
 	}
 	a := start(d.JoinToken())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/server"
 )
 
@@ -32,7 +33,7 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 		if d.mgr.IsLeader() {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxForwardBody+1))
 			if err != nil {
-				writeJSONError(w, http.StatusBadRequest, "read the request: "+err.Error())
+				httpjson.WriteError(w, http.StatusBadRequest, "read the request: "+err.Error())
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -85,8 +86,8 @@ func (r *recorder) copyTo(w http.ResponseWriter) {
 var leaderWait = 5 * time.Second
 
 // maxForwardBody bounds the body of a forwarded write: the API's own
-// limit (a larger body is refused there anyway).
-const maxForwardBody = 4 << 20
+// limit, so that a body the API takes is never cut here.
+const maxForwardBody = server.MaxBody
 
 // forward sends r to the leader's cluster port at path, over mutual TLS
 // with this manager's certificate, and copies its answer back. While no
@@ -97,11 +98,11 @@ const maxForwardBody = 4 << 20
 func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local http.Handler) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxForwardBody+1))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "read the request: "+err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, "read the request: "+err.Error())
 		return
 	}
 	if len(body) > maxForwardBody {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxForwardBody))
+		httpjson.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxForwardBody))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), leaderWait)
@@ -111,7 +112,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 		changed := d.mgr.Raft().LeaderChanged()
 		addr, err := d.mgr.Raft().WaitLeaderAddr(ctx)
 		if err != nil {
-			writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+			httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		if addr == d.agentAddr {
@@ -126,7 +127,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 			case <-changed:
 				continue
 			case <-ctx.Done():
-				writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (an election is under way)", cluster.ErrNoQuorum))
+				httpjson.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (an election is under way)", cluster.ErrNoQuorum))
 				return
 			}
 		}
@@ -135,7 +136,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 		u := &url.URL{Scheme: "https", Host: addr, Path: path, RawQuery: r.URL.RawQuery}
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 		if err != nil {
-			writeJSONError(w, http.StatusInternalServerError, err.Error())
+			httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
@@ -147,7 +148,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 			case <-changed:
 				continue
 			case <-ctx.Done():
-				writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (the leadership is changing)", cluster.ErrNoQuorum))
+				httpjson.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (the leadership is changing)", cluster.ErrNoQuorum))
 				return
 			}
 		}
@@ -169,13 +170,13 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 		if !errors.As(err, &op) || op.Op != "dial" {
 			// The request may have reached the leader: only the
 			// client may try it again.
-			writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("forward to the leader at %s: %v (the write may or may not have happened)", addr, err))
+			httpjson.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("forward to the leader at %s: %v (the write may or may not have happened)", addr, err))
 			return
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			writeJSONError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (the leader at %s does not answer: %v)", cluster.ErrNoQuorum, addr, err))
+			httpjson.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (the leader at %s does not answer: %v)", cluster.ErrNoQuorum, addr, err))
 			return
 		}
 	}
@@ -249,17 +250,9 @@ func (w *indexWriter) Write(b []byte) (int, error) {
 var indexWait = 5 * time.Second
 
 // waitIndex waits until this manager's store applied index idx, at most
-// indexWait. A command that changes nothing publishes no event, so the
-// index is checked again every 100ms too.
+// indexWait.
 func (d *Dev) waitIndex(ctx context.Context, idx uint64) {
 	ctx, cancel := context.WithTimeout(ctx, indexWait)
 	defer cancel()
-	store := d.mgr.Store()
-	_, sub := store.Subscribe()
-	defer sub.Close()
-	for store.Index() < idx && ctx.Err() == nil {
-		nctx, ncancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, _ = sub.Next(nctx)
-		ncancel()
-	}
+	_ = d.mgr.Store().WaitIndex(ctx, idx) // past indexWait, the answer goes anyway
 }

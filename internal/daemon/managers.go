@@ -34,12 +34,14 @@ const (
 	pathAPI = "/manager/v1/api"
 )
 
-// maxManagerJoinBody bounds a manager join request (a token and a CSR).
+// maxManagerJoinBody bounds a manager join request (a token).
 const maxManagerJoinBody = 64 << 10
 
+// managerJoinRequest asks for what a manager needs. It sends no CSR: a
+// manager issues its own certificates with the CA key it gets
+// (ca.SelfCert).
 type managerJoinRequest struct {
 	Token string `json:"Token"`
-	CSR   string `json:"CSR"`
 }
 
 // managerJoinAnswer is what a new manager needs to act as any other:
@@ -47,7 +49,6 @@ type managerJoinRequest struct {
 // "Managers share the cluster's secrets" in docs/architecture.md).
 type managerJoinAnswer struct {
 	NodeID string `json:"NodeID"`
-	Cert   string `json:"Cert"`
 	CA     string `json:"CA"`
 	// SecretKey is the key that seals the secrets in Raft and the CA key.
 	SecretKey []byte `json:"SecretKey"`
@@ -96,7 +97,7 @@ func (d *Dev) requireManager(h http.Handler) http.Handler {
 		}
 		if err != nil {
 			d.log.Warn("manager request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			writeJSONError(w, http.StatusForbidden, err.Error())
+			httpjson.WriteError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -104,14 +105,14 @@ func (d *Dev) requireManager(h http.Handler) http.Handler {
 }
 
 // serveManagerJoin admits a manager by the manager token: it names the
-// node, signs its request and sends it the cluster's secrets. The token
+// node and sends it the cluster's secrets. The token
 // is checked before anything secret is read; the joining node checked
 // this manager's certificate against the token's CA digest before it
 // sent the token.
 func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 	var req managerJoinRequest
 	if err := httpjson.Decode(w, r, &req, maxManagerJoinBody); err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	role, err := d.issuer.Admit(req.Token)
@@ -119,37 +120,32 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: a worker token joins workers (`shoal agent`); a manager needs `shoal swarm join-token manager`", ca.ErrTokenRejected)
 	}
 	if errors.Is(err, ca.ErrTokensUnavailable) {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	if err != nil {
 		d.log.Warn("manager join refused", "remote", r.RemoteAddr, "err", err)
-		writeJSONError(w, http.StatusUnauthorized, err.Error())
+		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	jt, err := d.currentTokens()
 	if err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	nodeID := api.NewID()
-	cert, _, err := d.issuer.Join(req.Token, []byte(req.CSR), nodeID, time.Now())
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
 	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
+		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
 		return
 	}
 	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
 	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(d.issuer.Root.CertPEM),
+	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
 		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
@@ -167,21 +163,21 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		if leader := d.mgr.Raft().LeaderAddr(); leader != "" {
 			w.Header().Set(headerMemberLeader, leader)
 		}
-		writeJSONError(w, http.StatusServiceUnavailable, "not the leader: a manager is added to Raft by the leader")
+		httpjson.WriteError(w, http.StatusServiceUnavailable, "not the leader: a manager is added to Raft by the leader")
 		return
 	}
 	var req addMemberRequest
 	if err := httpjson.Decode(w, r, &req, 4096); err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if _, _, err := net.SplitHostPort(req.Addr); err != nil {
-		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
+		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
 	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
@@ -196,11 +192,7 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err != nil {
 		return nil, err
 	}
-	_, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(managerJoinRequest{Token: token, CSR: string(csrPEM)})
+	body, _ := json.Marshal(managerJoinRequest{Token: token})
 	c := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: ca.JoinClientConfig(tok), TLSHandshakeTimeout: 10 * time.Second}}
 	defer c.CloseIdleConnections()
 	var out managerJoinAnswer
@@ -283,68 +275,50 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 // askToBeAdded asks the manager at addr to add this one to Raft; a
 // follower's refusal names the leader.
 func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+pathMembers, bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = string(bytes.TrimSpace(b))
-		}
-		leader = resp.Header.Get(headerMemberLeader)
+	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil && h != nil {
+		leader = h.Get(headerMemberLeader)
 		if _, _, perr := net.SplitHostPort(leader); perr != nil {
 			leader = ""
 		}
-		return leader, fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
 	}
-	return "", nil
+	return leader, err
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
 func postJSON(ctx context.Context, c *http.Client, url string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
+	_, b, err := post(ctx, c, url, body)
+	if err != nil || out == nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
-		}
-		return fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out == nil {
-		return nil
 	}
 	return json.Unmarshal(b, out)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, api.Error{Message: msg})
+// post posts the JSON body and returns the answer's header and body (up
+// to 1MiB); an answer not 2xx is an error saying the answer's message.
+func post(ctx context.Context, c *http.Client, url string, body []byte) (http.Header, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.Header, nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return resp.Header, b, fmt.Errorf("%s (%d)", e.Message, resp.StatusCode)
+		}
+		return resp.Header, b, fmt.Errorf("answer %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return resp.Header, b, nil
 }
 
 // writePrivate replaces the file at path with data, mode 0600.
@@ -357,7 +331,14 @@ type managerLink struct {
 	d *Dev
 
 	mu      sync.Mutex
-	clients map[string]*agentlink.Client
+	clients map[string]*leaderClient
+}
+
+// leaderClient is a client of a leader's agent link and the certificate
+// it presents.
+type leaderClient struct {
+	*agentlink.Client
+	id *ca.NodeIdentity
 }
 
 func (l *managerLink) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
@@ -384,18 +365,24 @@ func (l *managerLink) Register(ctx context.Context, reg api.NodeRegistration) (a
 func (l *managerLink) client(addr string) (*agentlink.Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if c := l.clients[addr]; c != nil {
-		return c, nil
-	}
 	id, _ := l.d.self.Identity()
+	if c := l.clients[addr]; c != nil {
+		// The manager's certificate was renewed since: present the new
+		// one, not the old until it expires.
+		if c.id != id {
+			c.SetIdentity(id)
+			c.id = id
+		}
+		return c.Client, nil
+	}
 	c, err := agentlink.NewClient(addr, id, l.d.addr)
 	if err != nil {
 		return nil, err
 	}
 	if l.clients == nil {
-		l.clients = map[string]*agentlink.Client{}
+		l.clients = map[string]*leaderClient{}
 	}
-	l.clients[addr] = c
+	l.clients[addr] = &leaderClient{Client: c, id: id}
 	return c, nil
 }
 

@@ -1,5 +1,7 @@
 // Package httpjson reads JSON request bodies within a size limit, the
-// same way for every listener that takes them (the API, the agent link).
+// same way for every listener that takes them (the API, the agent link),
+// and writes JSON answers and errors (api.Error) for the agent link and
+// the managers' own requests.
 package httpjson
 
 import (
@@ -8,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/shoalproject/shoal/api"
 )
 
 // ErrTooLarge marks a body over the limit (413).
@@ -53,3 +57,15 @@ func (e tooLargeError) Error() string {
 }
 
 func (e tooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// Write answers code with v as JSON.
+func Write(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError answers code with msg as an api.Error.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	Write(w, code, api.Error{Message: msg})
+}

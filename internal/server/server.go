@@ -25,8 +25,9 @@ var Version = "0.1.0-dev"
 // manager was no longer the leader: the request may be sent again.
 const HeaderNotWritten = "Shoal-Not-Written"
 
-// maxBody bounds request bodies.
-const maxBody = 4 << 20
+// MaxBody bounds request bodies (a manager forwarding a write to the
+// leader reads no more).
+const MaxBody = 4 << 20
 
 // Server answers API requests for one manager.
 type Server struct {
@@ -138,10 +139,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	writeError(w, code, msg)
 }
 
-// decode reads a JSON body of at most maxBody into v (httpjson.Decode);
+// decode reads a JSON body of at most MaxBody into v (httpjson.Decode);
 // a malformed one is manager.ErrInvalid (400).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	err := httpjson.Decode(w, r, v, maxBody)
+	err := httpjson.Decode(w, r, v, MaxBody)
 	if errors.Is(err, httpjson.ErrMalformed) {
 		return fmt.Errorf("%w: %v", manager.ErrInvalid, err)
 	}

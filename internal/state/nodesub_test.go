@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -33,5 +34,37 @@ func TestSubscribeNodeQueuesOnlyItsNodesTasks(t *testing.T) {
 	sub.Close()
 	if s.Subscribers() != 0 {
 		t.Fatalf("%d subscribers after close", s.Subscribers())
+	}
+}
+
+// WaitIndex returns once the store applied the index, a command that
+// changed nothing (and published no event) included, and gives up when
+// its context ends.
+func TestWaitIndex(t *testing.T) {
+	s := NewStore()
+	p := &LocalProposer{Store: s}
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.WaitIndex(short, 1); err == nil {
+		t.Fatal("WaitIndex(1) on an empty store returned nil")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.WaitIndex(context.Background(), 2) }()
+	for i := 0; i < 2; i++ {
+		// Removing a service that is not there changes nothing.
+		if _, err := p.Propose(context.Background(), &Command{Atomic: true, Ops: []Op{{Kind: OpDeleteService, ID: "none"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitIndex(2) still waits at index", s.Index())
+	}
+	if err := s.WaitIndex(short, 2); err != nil {
+		t.Fatalf("WaitIndex of an applied index: %v", err)
 	}
 }

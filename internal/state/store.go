@@ -4,6 +4,7 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ type Store struct {
 	// (SubscribeNode): a commit reaches only those of the nodes its
 	// events touch.
 	nodeSubs map[string]map[*Subscription]struct{}
+	// advanced, made when someone waits (WaitIndex), is closed when the
+	// index next moves.
+	advanced chan struct{}
 
 	// applied counts the log entries the FSM applied, their bytes and the
 	// largest one (benchmarks read them: AppliedStats).
@@ -52,6 +56,38 @@ func (s *Store) Index() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.index
+}
+
+// WaitIndex waits until the store applied Raft index idx, or ctx ends.
+// A command that changes nothing still moves the index, though it
+// publishes no event.
+func (s *Store) WaitIndex(ctx context.Context, idx uint64) error {
+	for {
+		s.mu.Lock()
+		if s.index >= idx {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.advanced == nil {
+			s.advanced = make(chan struct{})
+		}
+		advanced := s.advanced
+		s.mu.Unlock()
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// setIndex moves the index to index and wakes WaitIndex; s.mu is held.
+func (s *Store) setIndex(index uint64) {
+	s.index = index
+	if s.advanced != nil {
+		close(s.advanced)
+		s.advanced = nil
+	}
 }
 
 // Read returns a consistent read-only view of the store at this moment.
@@ -126,7 +162,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		}
 		if cmd.Atomic {
 			txn.Abort()
-			s.index = index
+			s.setIndex(index)
 			res.Err = err
 			return res
 		}
@@ -136,7 +172,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		res.OpErrs[i] = err
 	}
 	txn.Commit()
-	s.index = index
+	s.setIndex(index)
 	for sub := range s.subs {
 		if !sub.push(w.events) {
 			delete(s.subs, sub)
@@ -192,7 +228,7 @@ func (s *Store) reset(data *snapshotData) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
-	s.index = data.Index
+	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {
 		if !sub.push(reset) {

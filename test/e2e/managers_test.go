@@ -48,20 +48,21 @@ func startManager(t *testing.T, dir, addr string, extra ...string) *managerProc 
 	return &managerProc{nodeProc: p, addr: addr, c: c}
 }
 
-// Three `shoal manager` processes and a worker: the leader is killed
-// with SIGKILL; the other two elect a new one and take writes, the
-// worker's task keeps running and its agent moves to the new leader, and
-// the killed manager, started again, rejoins and catches up.
-func TestManagersSurviveLeaderKill(t *testing.T) {
-	ctx := ctxTimeout(t, 3*time.Minute)
-	root := t.TempDir()
-	var ms []*managerProc
+// startManagers starts a manager on the first of ips (data folder
+// root/m1) and joins one on each of the others (root/<ip>) with the
+// manager token; they get SIGTERM when the test ends, as does a manager
+// the test puts in their place in the slice.
+func startManagers(t *testing.T, ctx context.Context, root string, ips ...string) ([]*managerProc, *api.Swarm) {
+	t.Helper()
+	ms := make([]*managerProc, 0, len(ips))
 	t.Cleanup(func() {
-		for _, m := range ms {
-			m.signal(syscall.SIGTERM)
+		for _, m := range ms[:cap(ms)] {
+			if m != nil {
+				m.signal(syscall.SIGTERM)
+			}
 		}
 	})
-	ms = append(ms, startManager(t, filepath.Join(root, "m1"), freePort(t, "127.0.0.11")))
+	ms = append(ms, startManager(t, filepath.Join(root, "m1"), freePort(t, ips[0])))
 	sw, err := ms[0].c.SwarmInspect(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +71,20 @@ func TestManagersSurviveLeaderKill(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(sw.JoinTokens.Manager+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, ip := range []string{"127.0.0.12", "127.0.0.13"} {
+	for _, ip := range ips[1:] {
 		ms = append(ms, startManager(t, filepath.Join(root, ip), freePort(t, ip), "--join", ms[0].addr, "--token-file", tokenFile))
 	}
+	return ms, sw
+}
+
+// Three `shoal manager` processes and a worker: the leader is killed
+// with SIGKILL; the other two elect a new one and take writes, the
+// worker's task keeps running and its agent moves to the new leader, and
+// the killed manager, started again, rejoins and catches up.
+func TestManagersSurviveLeaderKill(t *testing.T) {
+	ctx := ctxTimeout(t, 3*time.Minute)
+	root := t.TempDir()
+	ms, sw := startManagers(t, ctx, root, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 
 	// A worker joins through a follower.
 	agentDir := filepath.Join(root, "worker")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,24 +18,7 @@ import (
 func TestJoinTokenRotateAcrossManagers(t *testing.T) {
 	ctx := ctxTimeout(t, 2*time.Minute)
 	root := t.TempDir()
-	var ms []*managerProc
-	t.Cleanup(func() {
-		for _, m := range ms {
-			m.signal(syscall.SIGTERM)
-		}
-	})
-	ms = append(ms, startManager(t, filepath.Join(root, "m1"), freePort(t, "127.0.0.41")))
-	sw, err := ms[0].c.SwarmInspect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(root, "manager-token")
-	if err := os.WriteFile(tokenFile, []byte(sw.JoinTokens.Manager+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, ip := range []string{"127.0.0.42", "127.0.0.43"} {
-		ms = append(ms, startManager(t, filepath.Join(root, ip), freePort(t, ip), "--join", ms[0].addr, "--token-file", tokenFile))
-	}
+	ms, sw := startManagers(t, ctx, root, "127.0.0.41", "127.0.0.42", "127.0.0.43")
 	old := sw.JoinTokens.Worker
 
 	cli := exec.CommandContext(ctx, shoalBin, "--host", "unix://"+filepath.Join(root, "127.0.0.42", "shoal.sock"), "swarm", "join-token", "--rotate", "-q", "worker")
