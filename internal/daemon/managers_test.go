@@ -61,10 +61,21 @@ func secretSpec(name string) api.SecretSpec {
 func TestManagerJoinsThroughAFollower(t *testing.T) {
 	ctx := testCtx(t)
 	ds := startManagersVia(t, ctx, 3, 0, func(i int) int { return i - 1 })
-	if !ds[0].Manager().IsLeader() {
-		t.Fatal("the first manager does not lead")
+	// Whichever leads (a loaded machine may move the leadership), and
+	// two followers.
+	var lead *Dev
+	var followers []*Dev
+	for _, d := range ds {
+		if d.Manager().IsLeader() && lead == nil {
+			lead = d
+		} else {
+			followers = append(followers, d)
+		}
 	}
-	members, err := ds[0].Manager().Raft().Members()
+	if lead == nil {
+		t.Fatal("no manager leads")
+	}
+	members, err := lead.Manager().Raft().Members()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,29 +95,30 @@ func TestManagerJoinsThroughAFollower(t *testing.T) {
 	// A demoted manager still holds a manager certificate, but not the
 	// role: it cannot put itself back in Raft, nor write through the
 	// managers' paths.
-	c0, _ := client.New(ds[0].Host())
-	if err := c0.NodeDemote(ctx, ds[2].NodeID()); err != nil {
+	demoted := followers[1]
+	c0, _ := client.New(lead.Host())
+	if err := c0.NodeDemote(ctx, demoted.NodeID()); err != nil {
 		t.Fatal(err)
 	}
-	hc2 := &http.Client{Transport: ds[2].peerTransport()}
-	for path, body := range map[string]string{pathMembers: `{"Addr":"` + ds[2].AgentAddr() + `"}`, pathAPI + "/v1/secrets": `{"Name":"planted","Data":"eA=="}`} {
-		if err := postJSON(ctx, hc2, "https://"+ds[0].AgentAddr()+path, []byte(body), nil); err == nil || !strings.Contains(err.Error(), "(403)") {
+	hc2 := &http.Client{Transport: demoted.peerTransport()}
+	for path, body := range map[string]string{pathMembers: `{"Addr":"` + demoted.AgentAddr() + `"}`, pathAPI + "/v1/secrets": `{"Name":"planted","Data":"eA=="}`} {
+		if err := postJSON(ctx, hc2, "https://"+lead.AgentAddr()+path, []byte(body), nil); err == nil || !strings.Contains(err.Error(), "(403)") {
 			t.Errorf("demoted manager: POST %s: %v, want 403", path, err)
 		}
 	}
-	if members, _ := ds[0].Manager().Raft().Members(); len(members) != 2 {
+	if members, _ := lead.Manager().Raft().Members(); len(members) != 2 {
 		t.Errorf("raft members after the demoted manager asked back in: %v, want 2", members)
 	}
 
 	// A write forwarded by a follower names the same object as on the
 	// leader: "db?x" is not "db" (the decoded path was sent as a URL, so
 	// "?x" became its query).
-	c2, _ := client.New(ds[1].Host())
+	c2, _ := client.New(followers[0].Host())
 	if _, err := c2.SecretCreate(ctx, secretSpec("db")); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(ds[1].Host(), "unix://"))
+		return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(followers[0].Host(), "unix://"))
 	}}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://shoal/v1/secrets/db%3Fx", nil)
 	resp, err := hc.Do(req)
