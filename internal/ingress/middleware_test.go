@@ -248,3 +248,39 @@ func TestIPAllowListDepthBehindTrustedProxy(t *testing.T) {
 		}
 	}
 }
+
+// A middleware's state (here a rate limit's buckets) lives as long as
+// the service's labels: a spec update that leaves them as they were (a
+// scale, a new image) and a resynchronization (Reset, as after the
+// agent reconnects to the managers) keep it, where a client would have
+// its burst again.
+func TestMiddlewareStateOutlivesUnrelatedSpecChanges(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	svc := service("s1", "app", labels(
+		"traefik.http.routers.r.rule=PathPrefix(`/`)",
+		"traefik.http.routers.r.middlewares=rl",
+		"traefik.http.middlewares.rl.ratelimit.average=1",
+		"traefik.http.middlewares.rl.ratelimit.period=1h",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))
+	tk := task("t1", "s1", b.addr())
+	e.table.Reset([]*api.Service{svc}, []*api.Task{tk})
+	if r := e.get("/"); r.status != http.StatusOK {
+		t.Fatalf("first request: %d, want 200", r.status)
+	}
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("second request: %d, want 429", r.status)
+	}
+	scaled := *svc
+	scaled.Version, scaled.SpecVersion = svc.Version+1, svc.SpecVersion+1
+	scaled.Spec.TaskTemplate.ForceUpdate++
+	e.table.Apply(serviceEvent(api.ActionUpdate, &scaled))
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Errorf("after a spec update with the same labels: %d, want 429 (the rate limit forgot the client)", r.status)
+	}
+	e.table.Reset([]*api.Service{&scaled}, []*api.Task{tk})
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Errorf("after a Reset with the same labels: %d, want 429 (the rate limit forgot the client)", r.status)
+	}
+}
