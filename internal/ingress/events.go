@@ -25,10 +25,11 @@ func (t *Table) Reset(services []*api.Service, tasks []*api.Task) {
 			continue
 		}
 		st := &serviceState{svc: s, tasks: map[string]*api.Task{}}
-		if prev := old[s.ID]; prev != nil {
+		prev := old[s.ID]
+		if prev != nil {
 			st.pools = prev.pools // reused by rebuild where unchanged
 		}
-		st.routes = t.parse(s)
+		st.routes = t.parseChanged(prev, s)
 		t.services[s.ID] = st
 	}
 	for _, tk := range tasks {
@@ -119,8 +120,8 @@ func (t *Table) applyService(ev api.Event, dirty map[string]bool) []*backend {
 	} else if st.svc != nil && ev.Service.Version != 0 && st.svc.Version > ev.Service.Version {
 		return nil // stale
 	}
+	st.routes = t.parseChanged(st, ev.Service)
 	st.svc = ev.Service
-	st.routes = t.parse(ev.Service)
 	dirty[id] = true
 	return nil
 }

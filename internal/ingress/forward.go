@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -36,7 +37,7 @@ type reqState struct {
 	// incoming request, before its middlewares (which may change them).
 	forwarded bool
 	// maxAttempts and retryInterval, when set by a retry middleware,
-	// replace Options.MaxAttempts and wait between attempts (doubling).
+	// replace Options.MaxAttempts and wait between attempts (growing to twice it; RoundTrip).
 	maxAttempts   int
 	retryInterval time.Duration
 
@@ -127,7 +128,10 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	if st.maxAttempts > 0 {
 		maxAttempts = st.maxAttempts
 	}
+	// Traefik's retry backoff: the wait grows from the interval towards
+	// twice it, which the last retry's stays under.
 	wait := st.retryInterval
+	growth := math.Pow(2, 1/float64(max(maxAttempts-1, 1)))
 	var lastErr error
 	for {
 		b := st.pool.next(st.tried, st.preferred, maxAttempts)
@@ -175,7 +179,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 			if !sleepCtx(out.Context(), wait) {
 				return nil, err
 			}
-			wait *= 2
+			wait = time.Duration(float64(wait) * growth)
 		}
 	}
 }

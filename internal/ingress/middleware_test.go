@@ -2,10 +2,12 @@ package ingress_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
@@ -246,5 +248,68 @@ func TestIPAllowListDepthBehindTrustedProxy(t *testing.T) {
 		case !trusted && r.status != http.StatusForbidden:
 			t.Errorf("from an untrusted client claiming the address: %d, want 403", r.status)
 		}
+	}
+}
+
+// A middleware's state (here a rate limit's buckets) lives as long as
+// the service's labels: a spec update that leaves them as they were (a
+// scale, a new image) and a resynchronization (Reset, as after the
+// agent reconnects to the managers) keep it, where a client would have
+// its burst again.
+func TestMiddlewareStateOutlivesUnrelatedSpecChanges(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	svc := service("s1", "app", labels(
+		"traefik.http.routers.r.rule=PathPrefix(`/`)",
+		"traefik.http.routers.r.middlewares=rl",
+		"traefik.http.middlewares.rl.ratelimit.average=1",
+		"traefik.http.middlewares.rl.ratelimit.period=1h",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))
+	tk := task("t1", "s1", b.addr())
+	e.table.Reset([]*api.Service{svc}, []*api.Task{tk})
+	if r := e.get("/"); r.status != http.StatusOK {
+		t.Fatalf("first request: %d, want 200", r.status)
+	}
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("second request: %d, want 429", r.status)
+	}
+	scaled := *svc
+	scaled.Version, scaled.SpecVersion = svc.Version+1, svc.SpecVersion+1
+	scaled.Spec.TaskTemplate.ForceUpdate++
+	e.table.Apply(serviceEvent(api.ActionUpdate, &scaled))
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Errorf("after a spec update with the same labels: %d, want 429 (the rate limit forgot the client)", r.status)
+	}
+	e.table.Reset([]*api.Service{&scaled}, []*api.Task{tk})
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Errorf("after a Reset with the same labels: %d, want 429 (the rate limit forgot the client)", r.status)
+	}
+}
+
+// As Traefik's retry, the wait grows from initialInterval to twice it
+// by the last retry, never past: 6 attempts at 100ms wait about 0.7s in
+// all, where doubling every time would wait 3.1s (and 100 attempts
+// longer than any client).
+func TestRetryMiddlewareWaitsAtMostTwiceTheInterval(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{EjectTime: -1}, ingress.Options{})
+	var tasks []*api.Task
+	for i := range 6 {
+		tasks = append(tasks, task(fmt.Sprintf("t%d", i), "s1", refusedAddr(t)))
+	}
+	e.table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.r.rule=PathPrefix(`/`)",
+		"traefik.http.routers.r.middlewares=retry",
+		"traefik.http.middlewares.retry.retry.attempts=6", "traefik.http.middlewares.retry.retry.initialInterval=100ms",
+		"traefik.http.services.s.loadbalancer.server.port=80",
+	))}, tasks)
+	start := time.Now()
+	r := e.get("/")
+	elapsed := time.Since(start)
+	if r.status != http.StatusBadGateway && r.status != http.StatusServiceUnavailable {
+		t.Errorf("every task refused: %d, want 502 or 503", r.status)
+	}
+	if elapsed < 500*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("6 attempts at initialInterval 100ms took %s, want about 0.7s (5 waits from 100ms to 200ms)", elapsed)
 	}
 }

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/shoalproject/shoal/api"
@@ -21,8 +22,9 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 	if routes == nil || !routes.Exposed(!t.opts.RequireEnable) || len(routes.Routers) == 0 {
 		return nil
 	}
-	// The middlewares are instantiated once per spec, so that their state
-	// (rate limits, requests in flight) outlives task changes.
+	// The middlewares are instantiated once per labels (parseChanged), so
+	// that their state (rate limits, requests in flight) outlives task
+	// changes and spec updates that leave the labels.
 	for i := range routes.Routers {
 		if r := &routes.Routers[i]; r.Middleware != nil {
 			r.handler = r.Middleware(routeTerminal)
@@ -32,6 +34,18 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 		t.opts.Logger.Info("ingress: label accepted without effect", "service", s.Spec.Name, "label", ig.Label, "reason", ig.Reason)
 	}
 	return routes
+}
+
+// parseChanged is parse, or prev's routes when s has the name and labels
+// they were read from: the routers' middlewares, and so their state
+// (rate limits, requests in flight, circuit breakers, digest nonces),
+// live as long as the labels, through spec updates that leave them (a
+// scale, a new image) and resynchronizations (Reset).
+func (t *Table) parseChanged(prev *serviceState, s *api.Service) *ServiceRoutes {
+	if prev != nil && prev.svc != nil && prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) {
+		return prev.routes
+	}
+	return t.parse(s)
 }
 
 // refusedRoutes is a refused service's routes: no pools, every router

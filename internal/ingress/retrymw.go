@@ -11,8 +11,9 @@ import (
 
 // The retry middleware (traefik.http.middlewares.NAME.retry.attempts,
 // .initialInterval) sets how many attempts the forwarder makes for the
-// router's requests, and the wait before each retry (doubling from
-// initialInterval, Traefik's exponential backoff). What may be retried
+// router's requests, and the wait before each retry (Traefik's
+// exponential backoff: from initialInterval, growing towards twice it by
+// the last retry, never past). What may be retried
 // stays the forwarder's policy (forward.go): a request that reached no
 // task, or an idempotent one with nothing read from its body and no
 // response byte; each attempt goes to another task. It lives here, not

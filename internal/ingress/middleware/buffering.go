@@ -77,13 +77,15 @@ func newBuffering(o *options) Middleware {
 		maxRequest:  o.integer("maxRequestBodyBytes", 0, 0),
 		maxResponse: o.integer("maxResponseBodyBytes", 0, 0),
 	}
-	if _, ok := o.get("maxRequestBodyBytes"); !ok || b.maxRequest == 0 {
+	if b.maxRequest == 0 {
 		o.fail("maxRequestBodyBytes", "required (1 to %d): shoal's ingress holds buffered bodies in memory, never in files", maxBufferBytes)
 	}
-	for _, k := range []string{"maxRequestBodyBytes", "maxResponseBodyBytes"} {
-		if v := o.integer(k, 0, 0); v > maxBufferBytes {
-			o.fail(k, "at most %d: shoal's ingress holds buffered bodies in memory", maxBufferBytes)
-		}
+	const tooBig = "at most %d: shoal's ingress holds buffered bodies in memory"
+	if b.maxRequest > maxBufferBytes {
+		o.fail("maxRequestBodyBytes", tooBig, maxBufferBytes)
+	}
+	if b.maxResponse > maxBufferBytes {
+		o.fail("maxResponseBodyBytes", tooBig, maxBufferBytes)
 	}
 	o.integer("memRequestBodyBytes", 0, 0)
 	o.integer("memResponseBodyBytes", 0, 0)

@@ -11,7 +11,11 @@ func newContentType(o *options) Middleware {
 	o.noOptions()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(&sniffWriter{ResponseWriter: w}, r)
+			sw := &sniffWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			if !sw.started {
+				sw.start(nil) // no body: the held status goes out
+			}
 		})
 	}
 }

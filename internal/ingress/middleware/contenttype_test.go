@@ -36,3 +36,24 @@ func TestContentType(t *testing.T) {
 	}
 	wantErr(t, "contenttype", opts("autoDetect=true"), "autoDetect", "unknown option")
 }
+
+// A response without a body keeps its status: contenttype holds the head
+// until the first byte, and there is none (a 204, a redirect, a 404 with
+// Content-Length: 0).
+func TestContentTypeKeepsStatusWithoutBody(t *testing.T) {
+	m, err := New("contenttype", opts("=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []int{http.StatusNoContent, http.StatusFound, http.StatusNotFound} {
+		h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", "/x")
+			w.WriteHeader(code)
+		}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req("GET", "/"))
+		if rec.Code != code || rec.Header().Get("Content-Type") != "" {
+			t.Errorf("backend answered %d without a body: client got %d, Content-Type %q", code, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+}

@@ -97,8 +97,8 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "500 Internal Server Error: the authentication server cannot be reached", http.StatusInternalServerError)
 		return
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
 		h := w.Header()
 		for k, v := range resp.Header {
 			h[k] = append([]string(nil), v...)
@@ -116,6 +116,9 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(w, resp.Body)
 		return
 	}
+	// Let through: the auth server's connection goes now, not when the
+	// backend is done (a stream may last hours); its body is not used.
+	resp.Body.Close()
 	for _, k := range fa.respHeaders {
 		r.Header.Del(k)
 		if v := resp.Header.Values(k); len(v) > 0 {

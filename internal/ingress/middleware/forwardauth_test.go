@@ -1,11 +1,15 @@
 package middleware
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // authServer stands for traefik-forward-auth or Authelia: X-Token good
@@ -131,4 +135,49 @@ func TestForwardAuth(t *testing.T) {
 	wantErr(t, "forwardauth", opts("address=auth:4181"), "not an http or https URL")
 	wantErr(t, "forwardauth", opts("address=http://auth", "tls.ca=/ca.pem"), "tls.ca", "not supported yet")
 	wantErr(t, "forwardauth", opts("address=http://auth", "forwardBody=true"), "forwardBody")
+}
+
+// The auth server's connection is let go once it let the request
+// through, not held while the backend serves (a stream, a WebSocket,
+// for hours): an auth server answering 200 with a body must not have
+// one connection per request in flight.
+func TestForwardAuthReleasesItsConnectionBeforeTheBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		// An answer with a body, the connection left open: it ends when
+		// the ingress closes it.
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		_, _ = io.Copy(io.Discard, c)
+		close(closed)
+	}()
+	m, err := New("forwardauth", opts("address=http://"+ln.Addr().String()+"/verify"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-closed:
+			released = true
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), req("GET", "/"))
+	if !released {
+		t.Error("the auth server's connection stayed open while the backend served")
+	}
+	<-closed
 }

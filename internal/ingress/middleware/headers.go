@@ -76,17 +76,15 @@ func newHeaders(o *options) Middleware {
 	h.cors = h.allowCreds || h.allowHeaders != "" || h.allowMethods != "" || len(h.originList) > 0 ||
 		len(h.originRegexes) > 0 || h.exposeHeaders != "" || hasMaxAge
 
+	subdomains, preload := o.boolean("stsIncludeSubdomains"), o.boolean("stsPreload")
 	if n := o.integer("stsSeconds", 0, 0); n > 0 {
 		h.sts = "max-age=" + strconv.FormatInt(n, 10)
-		if o.boolean("stsIncludeSubdomains") {
+		if subdomains {
 			h.sts += "; includeSubDomains"
 		}
-		if o.boolean("stsPreload") {
+		if preload {
 			h.sts += "; preload"
 		}
-	} else {
-		o.boolean("stsIncludeSubdomains")
-		o.boolean("stsPreload")
 	}
 	h.forceSTS = o.boolean("forceSTSHeader")
 	set := func(name, key, value string) {
@@ -94,23 +92,20 @@ func newHeaders(o *options) Middleware {
 			h.secure = append(h.secure, Option{Key: name, Value: value})
 		}
 	}
-	frame := o.str("customFrameOptionsValue", "")
-	if frame == "" && o.boolean("frameDeny") {
-		frame = "DENY"
-	} else {
-		o.boolean("frameDeny")
+	// customOr is the custom option's value, or flagValue when only the
+	// flag is set.
+	customOr := func(custom, flag, flagValue string) string {
+		v, on := o.str(custom, ""), o.boolean(flag)
+		if v == "" && on {
+			return flagValue
+		}
+		return v
 	}
-	set("X-Frame-Options", "customFrameOptionsValue", frame)
+	set("X-Frame-Options", "customFrameOptionsValue", customOr("customFrameOptionsValue", "frameDeny", "DENY"))
 	if o.boolean("contentTypeNosniff") {
 		set("X-Content-Type-Options", "", "nosniff")
 	}
-	xss := o.str("customBrowserXSSValue", "")
-	if xss == "" && o.boolean("browserXssFilter") {
-		xss = "1; mode=block"
-	} else {
-		o.boolean("browserXssFilter")
-	}
-	set("X-Xss-Protection", "customBrowserXSSValue", xss)
+	set("X-Xss-Protection", "customBrowserXSSValue", customOr("customBrowserXSSValue", "browserXssFilter", "1; mode=block"))
 	set("Content-Security-Policy", "contentSecurityPolicy", o.str("contentSecurityPolicy", ""))
 	set("Content-Security-Policy-Report-Only", "contentSecurityPolicyReportOnly", o.str("contentSecurityPolicyReportOnly", ""))
 	set("Referrer-Policy", "referrerPolicy", o.str("referrerPolicy", ""))

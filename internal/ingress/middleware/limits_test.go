@@ -3,6 +3,7 @@ package middleware
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -148,4 +149,29 @@ func TestInFlightReq(t *testing.T) {
 	}
 	wantErr(t, "inflightreq", nil, "amount", "required")
 	wantErr(t, "inflightreq", opts("amount=0"), "amount")
+}
+
+// The sources a rate limit remembers are bounded in size as in number: a
+// client's header value may be as long as the ingress's MaxHeaderBytes,
+// and 65536 of them kept whole would hold gigabytes.
+func TestRateLimitKeepsLongSourcesSmall(t *testing.T) {
+	m, err := New("ratelimit", opts("average=1", "period=1h", "sourceCriterion.requestHeaderName=X-User"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})).(*rateLimit)
+	long := strings.Repeat("u", 64<<10)
+	code := func(user string) int {
+		rec := httptest.NewRecorder()
+		rl.ServeHTTP(rec, req("GET", "/", "X-User: "+user))
+		return rec.Code
+	}
+	if a, a2, b := code(long+"a"), code(long+"a"), code(long+"b"); a != 200 || a2 != 429 || b != 200 {
+		t.Errorf("long sources: a %d, a again %d, b %d; want 200 429 200", a, a2, b)
+	}
+	for k := range rl.buckets {
+		if len(k) > maxSourceKey {
+			t.Errorf("a source of %d bytes is kept whole (at most %d)", len(k), maxSourceKey)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"crypto/sha256"
 	"net"
 	"net/http"
 	"net/netip"
@@ -91,9 +92,23 @@ func (o *options) sourceCriterion(def string) func(*http.Request) string {
 	}
 	switch {
 	case header != "":
-		return func(r *http.Request) string { return r.Header.Get(header) }
+		return func(r *http.Request) string { return boundKey(r.Header.Get(header)) }
 	case host || (!hasIP && def == "host"):
 		return func(r *http.Request) string { return r.Host }
 	}
 	return ips.clientIP
+}
+
+// maxSourceKey bounds the source keys the limiters keep: a header value
+// may be as long as the ingress's MaxHeaderBytes, and maxSources of
+// them kept whole would hold gigabytes.
+const maxSourceKey = 64
+
+// boundKey is k, or its SHA-256 when k is longer than maxSourceKey.
+func boundKey(k string) string {
+	if len(k) <= maxSourceKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return string(sum[:])
 }
