@@ -18,6 +18,7 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 )
 
 // ingressFlags are the --ingress* flags of a node process.
@@ -36,6 +37,8 @@ type ingressFlags struct {
 	// certificate files.
 	tlsAddr string
 	certs   []string
+	// trusted are the --ingress-trusted-ips.
+	trusted []string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -50,6 +53,7 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
+	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
 
@@ -83,6 +87,13 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs at least one --ingress-cert FILE (a certificate chain and its key, PEM)")
 	case f.tlsAddr != "" && addr == "":
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs the ingress (--ingress is off)")
+	}
+	for _, s := range f.trusted {
+		p, err := middleware.ParseIPRange(strings.TrimSpace(s))
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-trusted-ips %q: want IP addresses or CIDR ranges, comma-separated", s)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
 	cfg.TLSAddr = f.tlsAddr
 	for _, file := range f.certs {

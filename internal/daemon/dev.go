@@ -73,6 +73,8 @@ type DevConfig struct {
 	// entry point (IngressConfig.TLSAddr).
 	IngressTLSAddr      string
 	IngressCertificates []tls.Certificate
+	// IngressTrustedProxies: see IngressConfig.TrustedProxies.
+	IngressTrustedProxies []netip.Prefix
 	// Publish runs the routing mesh when its Addr is set: the node
 	// listens on every port services publish in ingress mode.
 	Publish PublishConfig

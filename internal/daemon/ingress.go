@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -46,6 +47,12 @@ type IngressConfig struct {
 	// served there and only there.
 	TLSAddr      string
 	Certificates []tls.Certificate
+	// TrustedProxies are the peers, on both entry points, whose
+	// X-Forwarded-* headers are kept and appended to (Traefik's
+	// forwardedHeaders.trustedIPs): a load balancer in front of the
+	// nodes. Others' are replaced, so ipStrategy.depth finds no address
+	// for them.
+	TrustedProxies []netip.Prefix
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -87,7 +94,8 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout})
 	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
-		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
+		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash,
+		TrustedProxies: cfg.TrustedProxies}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
@@ -144,7 +152,8 @@ func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
-		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, nil, &d.wg, log)
+		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates,
+		TrustedProxies: cfg.IngressTrustedProxies}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -41,28 +42,88 @@ func TestIngressEncodedSeparatorOptions(t *testing.T) {
 		{IngressConfig{AllowEncodedBackslash: true}, "/a%5Cb", http.StatusOK},
 		{IngressConfig{AllowEncodedBackslash: true}, "/a%2Fb", http.StatusBadRequest},
 	} {
-		c.cfg.Addr = "127.0.0.1:0"
-		var wg sync.WaitGroup
-		in, err := startIngress(c.cfg, nil, &wg, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.table.Reset([]*api.Service{svc}, []*api.Task{tk})
-		resp, err := hc.Get("http://" + in.addr + c.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.status || (c.status == http.StatusOK && string(body) != c.path) {
-			t.Errorf("%+v: GET %s: %d %q, want %d", c.cfg, c.path, resp.StatusCode, body, c.status)
-		}
-		hc.CloseIdleConnections()
+		withIngress(t, c.cfg, svc, tk, func(addr string) {
+			resp, err := hc.Get("http://" + addr + c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || (c.status == http.StatusOK && string(body) != c.path) {
+				t.Errorf("%+v: GET %s: %d %q, want %d", c.cfg, c.path, resp.StatusCode, body, c.status)
+			}
+			hc.CloseIdleConnections()
+		})
+	}
+}
+
+// withIngress runs fn against a node ingress of cfg (on a port of its
+// own) that routes svc to tk, and stops it.
+func withIngress(t *testing.T, cfg IngressConfig, svc *api.Service, tk *api.Task, fn func(addr string)) {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	var wg sync.WaitGroup
+	in, err := startIngress(cfg, nil, &wg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		if err := in.stop(ctx); err != nil {
 			t.Error(err)
 		}
-		cancel()
 		wg.Wait()
+	}()
+	in.table.Reset([]*api.Service{svc}, []*api.Task{tk})
+	fn(in.addr)
+}
+
+// TestIngressTrustedProxies: the ingress keeps a client's
+// X-Forwarded-For only when the client is one of IngressConfig
+// .TrustedProxies, so that ipallowlist with ipStrategy.depth lets in the
+// client a trusted load balancer names and nobody who names himself.
+func TestIngressTrustedProxies(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("X-Forwarded-For"))
+	}))
+	defer backend.Close()
+	svc := &api.Service{ID: "s1", SpecVersion: 1, Spec: api.ServiceSpec{Name: "web", Labels: map[string]string{
+		"traefik.http.routers.web.rule":                                "PathPrefix(`/`)",
+		"traefik.http.routers.web.middlewares":                         "office",
+		"traefik.http.middlewares.office.ipallowlist.sourcerange":      "203.0.113.7",
+		"traefik.http.middlewares.office.ipallowlist.ipstrategy.depth": "1",
+		"traefik.http.services.web.loadbalancer.server.port":           "80",
+	}}}
+	tk := &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
+		Status:    api.TaskStatus{State: api.TaskStateRunning},
+		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: backend.Listener.Addr().String()}}}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	lb := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	for _, c := range []struct {
+		trusted []netip.Prefix
+		xff     string
+		status  int
+		seen    string
+	}{
+		{lb, "203.0.113.7", http.StatusOK, "203.0.113.7, 127.0.0.1"},
+		{lb, "198.51.100.1", http.StatusForbidden, ""},
+		{nil, "203.0.113.7", http.StatusForbidden, ""},
+	} {
+		withIngress(t, IngressConfig{TrustedProxies: c.trusted}, svc, tk, func(addr string) {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+			req.Header.Set("X-Forwarded-For", c.xff)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || (c.status == http.StatusOK && string(body) != c.seen) {
+				t.Errorf("trusted %v, X-Forwarded-For %s: %d %q, want %d %q", c.trusted, c.xff, resp.StatusCode, body, c.status, c.seen)
+			}
+			hc.CloseIdleConnections()
+		})
 	}
 }

@@ -175,3 +175,34 @@ func TestRateLimitKeepsLongSourcesSmall(t *testing.T) {
 		}
 	}
 }
+
+// With ipStrategy.depth, clients are counted by the address a trusted
+// proxy put in X-Forwarded-For; a client whose header holds fewer
+// addresses (not a trusted proxy: the entry point dropped it) is counted
+// by its own connection, not under one key shared with every such
+// client.
+func TestRateLimitDepthSources(t *testing.T) {
+	m, err := New("ratelimit", opts("average=1", "period=1h", "sourceCriterion.ipStrategy.depth=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	code := func(remote, xff string) int {
+		r := req("GET", "/")
+		r.RemoteAddr = remote
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	// Behind the trusted proxy 10.0.0.9: one bucket per forwarded client.
+	if a, a2, b := code("10.0.0.9:1", "203.0.113.1"), code("10.0.0.9:2", "203.0.113.1"), code("10.0.0.9:3", "203.0.113.2"); a != 200 || a2 != 429 || b != 200 {
+		t.Errorf("forwarded clients: a %d, a again %d, b %d; want 200 429 200", a, a2, b)
+	}
+	// Direct clients: one bucket each.
+	if c, c2, d := code("198.51.100.1:1", ""), code("198.51.100.1:2", ""), code("198.51.100.2:1", ""); c != 200 || c2 != 429 || d != 200 {
+		t.Errorf("direct clients: c %d, c again %d, d %d; want 200 429 200", c, c2, d)
+	}
+}

@@ -152,7 +152,7 @@ func (o *options) under(prefix string) []Option {
 func (o *options) prefixes(key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range o.list(key) {
-		p, err := parsePrefix(s)
+		p, err := ParseIPRange(s)
 		if err != nil {
 			o.fail(key, "%q is not an IP address or CIDR range", s)
 			continue
@@ -162,7 +162,10 @@ func (o *options) prefixes(key string) []netip.Prefix {
 	return out
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
+// ParseIPRange reads an IP address (a range of one) or a CIDR range, as
+// Traefik's sourceRange and trustedIPs; IPv4-mapped IPv6 addresses are
+// read as IPv4.
+func ParseIPRange(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
