@@ -234,7 +234,9 @@
 //     allocates nothing for a path that is already clean. A path over
 //     8 KiB or a host over 1 KiB is answered 400 there too (maxPathBytes,
 //     maxHostBytes): the rules' regular expressions cost their input's
-//     length times their size. The host is
+//     length times their size. HeaderRegexp and QueryRegexp read at most
+//     rules.MaxRegexpInput of a header's or parameter's values; a rule
+//     that would read more does not match. The host is
 //     the Host header, or an absolute-form target's host, which net/http
 //     (the fast path hands absolute form over) puts in Request.Host:
 //     the backend gets that same Host (passHostHeader).
