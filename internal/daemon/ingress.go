@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -53,6 +54,9 @@ type IngressConfig struct {
 	// nodes. Others' are replaced, so ipStrategy.depth finds no address
 	// for them.
 	TrustedProxies []netip.Prefix
+	// Secrets reads the secrets services' labels name (usersFile); nil
+	// refuses such services (ingress.TableOptions.Secrets).
+	Secrets ingress.SecretReader
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -91,7 +95,7 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout})
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout, Secrets: cfg.Secrets})
 	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
 		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash,
@@ -153,12 +157,52 @@ func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
 		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates,
-		TrustedProxies: cfg.IngressTrustedProxies}, nil, &d.wg, log)
+		TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, nil, &d.wg, log)
 	if err != nil {
 		return err
 	}
 	d.ingress = in
 	return nil
+}
+
+// readSecret opens, for the manager node's ingress, a secret a service's
+// labels name, from the store this manager holds.
+func (d *Dev) readSecret(ref api.SecretReference) ([]byte, error) {
+	sec, err := d.mgr.Dispatcher().OpenSecret(d.mgr.Store().Read(), ref)
+	if err != nil {
+		return nil, err
+	}
+	return sec.Spec.Data, nil
+}
+
+// ingressSecrets are the secrets a worker's ingress was sent (the
+// routes stream's), by ID.
+type ingressSecrets struct {
+	mu   sync.Mutex
+	byID map[string]*api.Secret
+}
+
+// update takes the secrets of one line of the routes stream; a reset
+// line's replace them all.
+func (s *ingressSecrets) update(reset bool, secs []*api.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reset || s.byID == nil {
+		s.byID = map[string]*api.Secret{}
+	}
+	for _, sec := range secs {
+		s.byID[sec.ID] = sec
+	}
+}
+
+// read is the ingress's SecretReader.
+func (s *ingressSecrets) read(ref api.SecretReference) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := s.byID[ref.SecretID]; sec != nil {
+		return sec.Spec.Data, nil
+	}
+	return nil, fmt.Errorf("the managers sent this node no secret %s", ref.SecretName)
 }
 
 // followCluster feeds the ingress's table and the routing mesh from the

@@ -13,6 +13,9 @@
 //     the ingress cannot honour, Traefik v1's among them (with their v3
 //     form), are errors, and the routers of a service that has them are
 //     refused (Router.Refused). docs/ingress.md lists every label.
+//     labelsecret.go: ParseService, which reads the files labels name
+//     (usersFile) from the service's secrets (TableOptions.Secrets), and
+//     LabelSecrets, the secrets a node's ingress needs.
 //   - middleware/: the Traefik middlewares (basicauth, stripprefix,
 //     headers, ratelimit, …), one file each, built once per service
 //     spec and applied in the router's order on the net/http path.

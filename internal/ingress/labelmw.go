@@ -73,7 +73,7 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		m.failed = m.built == nil
 		return m.built
 	}
-	mw, err := middleware.New(m.typ, m.opts)
+	mw, err := middleware.NewWithFiles(m.typ, m.opts, p.files)
 	if err != nil {
 		m.failed = true
 		p.optionErrors(m, err)

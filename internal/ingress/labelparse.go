@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 	"github.com/shoalproject/shoal/internal/ingress/rules"
 )
 
@@ -23,6 +24,8 @@ type labelParser struct {
 	sOrder      []string
 	mOrder      []string
 	errs        []error
+	// files reads the files middlewares name (ParseService).
+	files middleware.Files
 }
 
 type routerLabels struct {

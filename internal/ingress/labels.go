@@ -164,8 +164,16 @@ func ValidateLabels(labels map[string]string) error {
 // DefaultCookieName. Unlike Traefik, shoal has no default rule (a router
 // needs one, and a service without routers is not routed) and does no
 // port detection: every Traefik service needs loadbalancer.server.port.
+//
+// A usersFile is refused: ParseService reads it from the service's
+// secrets.
 func ParseLabels(serviceName string, labels map[string]string) (*ServiceRoutes, error) {
+	return parseLabels(serviceName, labels, nil)
+}
+
+func parseLabels(serviceName string, labels map[string]string, files middleware.Files) (*ServiceRoutes, error) {
 	p := labelParser{
+		files:       files,
 		out:         &ServiceRoutes{ServiceName: serviceName},
 		routers:     map[string]*routerLabels{},
 		services:    map[string]*serviceLabels{},

@@ -3,6 +3,7 @@ package ingress
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/shoalproject/shoal/api"
@@ -14,7 +15,7 @@ import (
 // naming the labels (Router.Refused), and the others route nothing.
 // Both, and the labels accepted without effect, are logged.
 func (t *Table) parse(s *api.Service) *ServiceRoutes {
-	routes, err := ParseLabels(s.Spec.Name, s.Spec.Labels)
+	routes, err := ParseService(&s.Spec, t.opts.Secrets)
 	if err != nil {
 		t.opts.Logger.Error("ingress: service not served: traefik labels the ingress cannot honour; its routers answer 503",
 			"service", s.Spec.Name, "err", err)
@@ -42,10 +43,17 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 // live as long as the labels, through spec updates that leave them (a
 // scale, a new image) and resynchronizations (Reset).
 func (t *Table) parseChanged(prev *serviceState, s *api.Service) *ServiceRoutes {
-	if prev != nil && prev.svc != nil && prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) {
+	if prev != nil && prev.svc != nil && prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) &&
+		slices.EqualFunc(LabelSecrets(&prev.svc.Spec), LabelSecrets(&s.Spec), sameSecret) {
 		return prev.routes
 	}
 	return t.parse(s)
+}
+
+// sameSecret reports whether two references name the same secret at the
+// same file.
+func sameSecret(a, b api.SecretReference) bool {
+	return a.SecretID == b.SecretID && a.SecretName == b.SecretName && a.Target() == b.Target()
 }
 
 // refusedRoutes is a refused service's routes: no pools, every router

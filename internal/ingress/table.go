@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,6 +53,9 @@ type TableOptions struct {
 	// Logger receives configuration and health-check messages; nil uses
 	// slog.Default().
 	Logger *slog.Logger
+	// Secrets reads the secrets services' labels name (usersFile: see
+	// ParseService). Without it such a service is refused (503).
+	Secrets SecretReader
 }
 
 // DefaultResponseHeaderTimeout is how long the ingress waits for a
@@ -65,6 +69,11 @@ type TableOptions struct {
 const DefaultResponseHeaderTimeout = 60 * time.Second
 
 func (o *TableOptions) setDefaults() {
+	if o.Secrets == nil {
+		o.Secrets = func(api.SecretReference) ([]byte, error) {
+			return nil, errors.New("this node's ingress is given no secrets")
+		}
+	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
 	}

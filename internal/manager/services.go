@@ -88,7 +88,7 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 // validateSpec checks a spec and its routing labels, so a label that does
 // not parse fails the deploy, naming the label.
 func validateSpec(spec *api.ServiceSpec) error {
-	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateLabels(spec.Labels)); err != nil {
+	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateService(spec)); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil

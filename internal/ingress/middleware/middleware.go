@@ -9,6 +9,7 @@
 package middleware
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -42,6 +43,15 @@ func (e *OptionError) Error() string {
 	}
 	return "option " + e.Key + ": " + e.Msg
 }
+
+// Files reads a file an option names (basicauth's and digestauth's
+// usersFile), by the path written in the label.
+type Files func(path string) ([]byte, error)
+
+// ErrNotRead is what Files answers for a file that exists but whose
+// content is not at hand (the managers checking labels): the middleware
+// checks everything else.
+var ErrNotRead = errors.New("the file is not read here")
 
 type builder func(o *options) Middleware
 
@@ -89,8 +99,12 @@ func Types() []string {
 }
 
 // New builds a middleware of type typ (Traefik's name, any case) from its
-// options. The error joins every problem, each an *OptionError.
-func New(typ string, opts []Option) (Middleware, error) {
+// options. The error joins every problem, each an *OptionError. An
+// option that names a file is refused.
+func New(typ string, opts []Option) (Middleware, error) { return NewWithFiles(typ, opts, nil) }
+
+// NewWithFiles is New with the files options name read by files.
+func NewWithFiles(typ string, opts []Option, files Files) (Middleware, error) {
 	t := strings.ToLower(typ)
 	b, ok := builders[t]
 	if !ok {
@@ -104,6 +118,7 @@ func New(typ string, opts []Option) (Middleware, error) {
 		return nil, &OptionError{Msg: fmt.Sprintf("unknown middleware type %q (supported: %s)", typ, strings.Join(Types(), ", "))}
 	}
 	o := newOptions(opts)
+	o.files = files
 	m := b(o)
 	if err := o.finish(); err != nil {
 		return nil, err

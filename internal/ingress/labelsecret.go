@@ -1,0 +1,80 @@
+package ingress
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
+)
+
+// SecretReader gives the data of a secret a service mounts.
+type SecretReader func(ref api.SecretReference) ([]byte, error)
+
+// ParseService reads the Traefik labels of a service, as ParseLabels,
+// with the files its middlewares name (basicauth's and digestauth's
+// usersFile, a path such as /run/secrets/NAME) resolved to the secrets
+// the service mounts there, whose data read gives. With read nil only
+// that each file is one of the service's secrets is checked: the
+// managers check labels without opening secrets.
+func ParseService(spec *api.ServiceSpec, read SecretReader) (*ServiceRoutes, error) {
+	files := func(p string) ([]byte, error) {
+		ref, err := secretAt(spec, p)
+		if err != nil {
+			return nil, err
+		}
+		if read == nil {
+			return nil, middleware.ErrNotRead
+		}
+		data, err := read(ref)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", ref.SecretName, err)
+		}
+		return data, nil
+	}
+	return parseLabels(spec.Name, spec.Labels, files)
+}
+
+// ValidateService checks a service's Traefik labels as a deploy would
+// (ValidateLabels), files named by usersFile included.
+func ValidateService(spec *api.ServiceSpec) error {
+	_, err := ParseService(spec, nil)
+	return err
+}
+
+// secretAt is the secret spec mounts at the file p.
+func secretAt(spec *api.ServiceSpec, p string) (api.SecretReference, error) {
+	if !path.IsAbs(p) {
+		return api.SecretReference{}, fmt.Errorf("%q is not an absolute path: name the file a secret of the service is mounted at, /run/secrets/NAME", p)
+	}
+	for _, ref := range spec.TaskTemplate.ContainerSpec.Secrets {
+		if ref.Target() == path.Clean(p) {
+			return ref, nil
+		}
+	}
+	return api.SecretReference{}, fmt.Errorf("%s is not a secret of the service: the ingress reads a users file only from a secret the service mounts (--secret NAME mounts it at /run/secrets/NAME)", p)
+}
+
+// LabelSecrets are the secrets of spec that its Traefik labels read
+// (usersFile): what the ingress needs of them. A service's other secrets
+// stay with its tasks.
+func LabelSecrets(spec *api.ServiceSpec) []api.SecretReference {
+	var out []api.SecretReference
+	seen := map[string]bool{}
+	for k, v := range spec.Labels {
+		low := strings.ToLower(k)
+		if !strings.HasPrefix(low, "traefik.http.middlewares.") || !strings.HasSuffix(low, ".usersfile") {
+			continue
+		}
+		ref, err := secretAt(spec, strings.TrimSpace(v))
+		if err != nil || seen[ref.Target()] {
+			continue
+		}
+		seen[ref.Target()] = true
+		out = append(out, ref)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Target() < out[j].Target() })
+	return out
+}
