@@ -52,7 +52,7 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 		"answer 504 when a task has not started its response this long after the request (Traefik's forwardingTimeouts.responseHeaderTimeout; 0: wait as long as the client)")
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
-	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
+	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
 	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
@@ -83,8 +83,6 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 	switch {
 	case f.tlsAddr == "" && len(f.certs) > 0:
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-cert needs --ingress-tls ADDR")
-	case f.tlsAddr != "" && len(f.certs) == 0:
-		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs at least one --ingress-cert FILE (a certificate chain and its key, PEM)")
 	case f.tlsAddr != "" && addr == "":
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs the ingress (--ingress is off)")
 	}

@@ -78,9 +78,6 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("ingress: negative connection limit (%d) or idle timeout (%s)", cfg.MaxConns, cfg.IdleTimeout)
 	}
-	if cfg.TLSAddr != "" && len(cfg.Certificates) == 0 {
-		return nil, errors.New("ingress: a TLS entry point needs certificates (--ingress-cert)")
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
@@ -131,7 +128,9 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	if tlsLn != nil {
 		opts.EntryPoint = ingress.EntryPointWebSecure
 		secure := ingress.NewProxy(table, opts)
-		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12}
+		// The services' certificates (labels) first, by SNI, then the
+		// node's own.
+		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12, GetCertificate: table.Certificate}
 		serve(tlsLn, func(l net.Listener) error { return secure.ServeTLS(l, tlsCfg) })
 		in.tlsAddr = tlsLn.Addr().String()
 		proxies = append(proxies, secure)

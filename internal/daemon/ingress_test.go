@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // TestIngressEncodedSeparatorOptions: a node's ingress refuses request
@@ -42,8 +45,8 @@ func TestIngressEncodedSeparatorOptions(t *testing.T) {
 		{IngressConfig{AllowEncodedBackslash: true}, "/a%5Cb", http.StatusOK},
 		{IngressConfig{AllowEncodedBackslash: true}, "/a%2Fb", http.StatusBadRequest},
 	} {
-		withIngress(t, c.cfg, svc, tk, func(addr string) {
-			resp, err := hc.Get("http://" + addr + c.path)
+		withIngress(t, c.cfg, svc, tk, func(in *nodeIngress) {
+			resp, err := hc.Get("http://" + in.addr + c.path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,9 +62,12 @@ func TestIngressEncodedSeparatorOptions(t *testing.T) {
 
 // withIngress runs fn against a node ingress of cfg (on a port of its
 // own) that routes svc to tk, and stops it.
-func withIngress(t *testing.T, cfg IngressConfig, svc *api.Service, tk *api.Task, fn func(addr string)) {
+func withIngress(t *testing.T, cfg IngressConfig, svc *api.Service, tk *api.Task, fn func(in *nodeIngress)) {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
+	if cfg.TLSAddr != "" {
+		cfg.TLSAddr = "127.0.0.1:0"
+	}
 	var wg sync.WaitGroup
 	in, err := startIngress(cfg, nil, &wg, quiet)
 	if err != nil {
@@ -76,7 +82,7 @@ func withIngress(t *testing.T, cfg IngressConfig, svc *api.Service, tk *api.Task
 		wg.Wait()
 	}()
 	in.table.Reset([]*api.Service{svc}, []*api.Task{tk})
-	fn(in.addr)
+	fn(in)
 }
 
 // TestIngressTrustedProxies: the ingress keeps a client's
@@ -111,8 +117,8 @@ func TestIngressTrustedProxies(t *testing.T) {
 		{lb, "198.51.100.1", http.StatusForbidden, ""},
 		{nil, "203.0.113.7", http.StatusForbidden, ""},
 	} {
-		withIngress(t, IngressConfig{TrustedProxies: c.trusted}, svc, tk, func(addr string) {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		withIngress(t, IngressConfig{TrustedProxies: c.trusted}, svc, tk, func(in *nodeIngress) {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+in.addr+"/", nil)
 			req.Header.Set("X-Forwarded-For", c.xff)
 			resp, err := hc.Do(req)
 			if err != nil {
@@ -126,4 +132,60 @@ func TestIngressTrustedProxies(t *testing.T) {
 			hc.CloseIdleConnections()
 		})
 	}
+}
+
+// TestIngressCertificateFromSecretLabels: a node whose websecure entry
+// point has no certificate of its own serves a tls=true router with the
+// certificate its service's labels name (two of its secrets), chosen by
+// SNI; a name no certificate covers fails the handshake.
+func TestIngressCertificateFromSecretLabels(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "dash")
+	}))
+	defer backend.Close()
+	certPEM, keyPEM, leaf := testutil.SelfSignedPEM(t, "dash.example")
+	svc := &api.Service{ID: "s1", SpecVersion: 1, Spec: api.ServiceSpec{Name: "dash", Labels: map[string]string{
+		"traefik.http.routers.dash.rule":                         "Host(`dash.example`)",
+		"traefik.http.routers.dash.tls":                          "true",
+		"traefik.tls.stores.default.defaultcertificate.certfile": "/run/secrets/site.crt",
+		"traefik.tls.stores.default.defaultcertificate.keyfile":  "/run/secrets/site.key",
+		"traefik.http.services.dash.loadbalancer.server.port":    "80",
+	}, TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Secrets: []api.SecretReference{
+		{SecretName: "site.crt", SecretID: "crt"}, {SecretName: "site.key", SecretID: "key"},
+	}}}}}
+	tk := &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
+		Status:    api.TaskStatus{State: api.TaskStateRunning},
+		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: backend.Listener.Addr().String()}}}
+	secrets := map[string][]byte{"crt": certPEM, "key": keyPEM}
+	read := func(ref api.SecretReference) ([]byte, error) { return secrets[ref.SecretID], nil }
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	withIngress(t, IngressConfig{TLSAddr: "x", Secrets: read}, svc, tk, func(in *nodeIngress) {
+		for _, c := range []struct {
+			name string
+			ok   bool
+		}{{"dash.example", true}, {"other.example", false}} {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: c.name}, ForceAttemptHTTP2: true}
+			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			req, _ := http.NewRequest(http.MethodGet, "https://"+in.tlsAddr+"/", nil)
+			req.Host = "dash.example"
+			resp, err := hc.Do(req)
+			if !c.ok {
+				if err == nil {
+					resp.Body.Close()
+					t.Errorf("SNI %s: %s, want the handshake refused", c.name, resp.Status)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("SNI %s: %v", c.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "dash" || resp.ProtoMajor != 2 {
+				t.Errorf("SNI %s: %s %s %q, want 200 over HTTP/2 from the task", c.name, resp.Proto, resp.Status, body)
+			}
+			tr.CloseIdleConnections()
+		}
+	})
 }

@@ -26,6 +26,10 @@ type labelParser struct {
 	errs        []error
 	// files reads the files middlewares name (ParseService).
 	files middleware.Files
+	// certFile and keyFile are the default store's certificate labels
+	// (labeltls.go), and their labels.
+	certFile, keyFile           string
+	certFileLabel, keyFileLabel string
 }
 
 type routerLabels struct {
@@ -90,7 +94,7 @@ func (p *labelParser) label(key, value string) {
 	case lseg[1] == "tcp" || lseg[1] == "udp":
 		p.fail(key, "%s routers are not supported by shoal's ingress; publish the port instead (ports: with mode ingress)", strings.ToUpper(lseg[1]))
 	case lseg[1] == "tls":
-		p.fail(key, "TLS options, stores and certificates are not supported: the nodes' certificates come from --ingress-cert, and TLS is 1.2 and up with Go's defaults")
+		p.tlsLabel(key, lseg, value)
 	case lseg[1] == "docker" || lseg[1] == "swarm":
 		switch strings.Join(lseg[2:], ".") {
 		case "network":
@@ -399,6 +403,7 @@ func parseDuration(v string) (time.Duration, error) {
 // Traefik's defaults.
 func (p *labelParser) build() {
 	p.buildMiddlewares()
+	p.buildCertificate()
 	for _, k := range p.sOrder {
 		s := p.services[k]
 		lb := LoadBalancer{

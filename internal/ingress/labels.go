@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,6 +37,11 @@ type ServiceRoutes struct {
 	// (traefik.docker.network, a load balancer's strategy, constraint
 	// labels), sorted by label. Labels it cannot honour are errors.
 	Ignored []IgnoredLabel
+	// Certificate is the certificate the labels give the websecure entry
+	// point (traefik.tls.stores.default.defaultcertificate.*, read from
+	// the service's secrets), nil without one or when its files were not
+	// read (the managers).
+	Certificate *tls.Certificate
 }
 
 // IgnoredLabel is a label accepted without effect, and why.

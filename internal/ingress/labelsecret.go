@@ -14,9 +14,10 @@ import (
 type SecretReader func(ref api.SecretReference) ([]byte, error)
 
 // ParseService reads the Traefik labels of a service, as ParseLabels,
-// with the files its middlewares name (basicauth's and digestauth's
-// usersFile, a path such as /run/secrets/NAME) resolved to the secrets
-// the service mounts there, whose data read gives. With read nil only
+// with the files its labels name (basicauth's and digestauth's
+// usersFile, the default store's certificate and key; a path such as
+// /run/secrets/NAME) resolved to the secrets the service mounts there,
+// whose data read gives. With read nil only
 // that each file is one of the service's secrets is checked: the
 // managers check labels without opening secrets.
 func ParseService(spec *api.ServiceSpec, read SecretReader) (*ServiceRoutes, error) {
@@ -57,15 +58,22 @@ func secretAt(spec *api.ServiceSpec, p string) (api.SecretReference, error) {
 	return api.SecretReference{}, fmt.Errorf("%s is not a secret of the service: the ingress reads a users file only from a secret the service mounts (--secret NAME mounts it at /run/secrets/NAME)", p)
 }
 
+// readsFile reports whether the lower-cased label key names a file.
+func readsFile(key string) bool {
+	return strings.HasPrefix(key, "traefik.http.middlewares.") && strings.HasSuffix(key, ".usersfile") ||
+		key == "traefik.tls.stores.default.defaultcertificate.certfile" ||
+		key == "traefik.tls.stores.default.defaultcertificate.keyfile"
+}
+
 // LabelSecrets are the secrets of spec that its Traefik labels read
-// (usersFile): what the ingress needs of them. A service's other secrets
+// (usersFile, certificate files): what the ingress needs of them. A service's other secrets
 // stay with its tasks.
 func LabelSecrets(spec *api.ServiceSpec) []api.SecretReference {
 	var out []api.SecretReference
 	seen := map[string]bool{}
 	for k, v := range spec.Labels {
 		low := strings.ToLower(k)
-		if !strings.HasPrefix(low, "traefik.http.middlewares.") || !strings.HasSuffix(low, ".usersfile") {
+		if !readsFile(low) {
 			continue
 		}
 		ref, err := secretAt(spec, strings.TrimSpace(v))

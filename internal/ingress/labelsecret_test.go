@@ -83,3 +83,50 @@ func TestUsersFileFromTheServicesSecret(t *testing.T) {
 		t.Errorf("the backend got %d requests, want 1", b.hits.Load())
 	}
 }
+
+// The default store's certificate labels name two secrets of the
+// service, which LabelSecrets lists; one without the other, a file that
+// is not a secret of the service, other TLS labels, and (where the
+// secrets are read) a pair that is no certificate and key are refused,
+// each naming its label.
+func TestCertificateLabels(t *testing.T) {
+	const (
+		certL = "traefik.tls.stores.default.defaultcertificate.certfile"
+		keyL  = "traefik.tls.stores.default.defaultcertificate.keyfile"
+	)
+	spec := func(kv ...string) *api.ServiceSpec {
+		s := service("s1", "site", labels(append([]string{
+			"traefik.http.routers.site.rule=Host(`site.example`)",
+			"traefik.http.routers.site.tls=true",
+			"traefik.http.services.site.loadbalancer.server.port=80",
+		}, kv...)...))
+		s.Spec.TaskTemplate.ContainerSpec.Secrets = []api.SecretReference{
+			{SecretName: "site.crt", SecretID: "crt"}, {SecretName: "site.key", SecretID: "key"}, {SecretName: "db", SecretID: "db"},
+		}
+		return &s.Spec
+	}
+	good := spec(certL+"=/run/secrets/site.crt", keyL+"=/run/secrets/site.key")
+	if err := ingress.ValidateService(good); err != nil {
+		t.Fatalf("ValidateService: %v", err)
+	}
+	if refs := ingress.LabelSecrets(good); len(refs) != 2 || refs[0].SecretID != "crt" || refs[1].SecretID != "key" {
+		t.Errorf("LabelSecrets = %+v, want site.crt and site.key", refs)
+	}
+	for _, c := range []struct {
+		spec       *api.ServiceSpec
+		label, msg string
+	}{
+		{spec(certL + "=/run/secrets/site.crt"), certL, "needs " + keyL},
+		{spec(certL+"=/run/secrets/site.crt", keyL+"=/run/secrets/other"), keyL, "not a secret of the service"},
+		{spec("traefik.tls.options.default.minversion=VersionTLS13"), "traefik.tls.options.default.minversion", "not supported"},
+	} {
+		err := ingress.ValidateService(c.spec)
+		if err == nil || !strings.Contains(err.Error(), "label "+c.label+": ") || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%v: %v, want label %s: …%s", c.spec.Labels, err, c.label, c.msg)
+		}
+	}
+	read := func(ref api.SecretReference) ([]byte, error) { return []byte("not PEM"), nil }
+	if _, err := ingress.ParseService(good, read); err == nil || !strings.Contains(err.Error(), "label "+certL+": ") {
+		t.Errorf("a pair that is no certificate: %v, want it refused at %s", err, certL)
+	}
+}

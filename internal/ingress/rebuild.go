@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"slices"
@@ -234,9 +235,41 @@ func (t *Table) publish(released []*backend) {
 		}
 		return a.key < b.key
 	})
-	t.snap.Store(&snapshot{routes: routes})
+	t.snap.Store(&snapshot{routes: routes, certs: t.certificates()})
 	t.stats.retain(keepR, keepS)
 	for _, b := range released {
 		b.release()
 	}
+}
+
+// certificates are the served services' certificates, by service ID.
+func (t *Table) certificates() []*tls.Certificate {
+	ids := make([]string, 0, len(t.services))
+	for id, st := range t.services {
+		if st.routes != nil && st.routes.Certificate != nil && len(st.compiled) > 0 && st.compiled[0].refused == "" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	out := make([]*tls.Certificate, len(ids))
+	for i, id := range ids {
+		out[i] = t.services[id].routes.Certificate
+	}
+	return out
+}
+
+// Certificate is the certificate of a service's labels that hello's
+// server name (SNI) names, for tls.Config.GetCertificate; nil, and no
+// error, when none does (or the client sent no name), so that the entry
+// point's own certificates are tried.
+func (t *Table) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if hello.ServerName == "" {
+		return nil, nil
+	}
+	for _, c := range t.snap.Load().certs {
+		if hello.SupportsCertificate(c) == nil {
+			return c, nil
+		}
+	}
+	return nil, nil
 }

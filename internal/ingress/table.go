@@ -130,6 +130,9 @@ type Table struct {
 type snapshot struct {
 	// routes are sorted: priority, then rule length, descending, then key.
 	routes []*route
+	// certs are the services' certificates (ServiceRoutes.Certificate),
+	// by service ID.
+	certs []*tls.Certificate
 }
 
 // route is one router in a snapshot.
