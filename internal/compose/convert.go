@@ -294,7 +294,7 @@ func (c *converter) labelLimits(kind string, labels map[string]string, segs []st
 // without acting on them are warnings, with the reason.
 func (c *converter) routingLabels(spec *api.ServiceSpec, at func(...any) []string) {
 	name := spec.Name
-	routes, err := ingress.ParseService(spec, nil)
+	routes, err := ingress.ParseService(spec, ingress.Env{})
 	if routes != nil {
 		for _, ig := range routes.Ignored {
 			c.l.warnings = append(c.l.warnings, fmt.Sprintf("service %s: label %s has no effect: %s", name, ig.Label, ig.Reason))

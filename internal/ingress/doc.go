@@ -202,12 +202,14 @@
 //     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that
 //     share stripprefix /api would otherwise give the task /admin for
 //     /apiadmin, past the protected router's auth.
-//   - Middlewares are scoped to their service as routers are; they run
+//   - A router's middleware is its service's or, as in Traefik's
+//     provider namespace, another service's (labelshared.go), built
+//     anew for each service that names it; middlewares run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them; the peer is appended to
 //     X-Forwarded-For after them, as Traefik's proxy does, so that
 //     ipStrategy.depth counts the same hops. Their state (rate limits,
-//     requests in flight) lives as long as the service's spec.
+//     requests in flight) lives as long as the service's labels.
 //   - Balancing is least-outstanding-requests with a round-robin
 //     tie-break; see pool.pick for the measurement against SWRR.
 //   - Retries: see forwarder. In short, any request is retried on another

@@ -24,8 +24,12 @@ type labelParser struct {
 	sOrder      []string
 	mOrder      []string
 	errs        []error
-	// files reads the files middlewares name (ParseService).
+	// files reads the files labels name (ParseService).
 	files middleware.Files
+	// env is what the labels may use beyond them; depth counts the other
+	// services' middlewares this parser builds one for (labelshared.go).
+	env   Env
+	depth int
 	// certFile and keyFile are the default store's certificate labels
 	// (labeltls.go), and their labels.
 	certFile, keyFile           string

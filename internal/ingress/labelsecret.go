@@ -13,15 +13,30 @@ import (
 // SecretReader gives the data of a secret a service mounts.
 type SecretReader func(ref api.SecretReference) ([]byte, error)
 
+// Env is what reading a service's labels may use beyond them.
+type Env struct {
+	// Secrets reads the secrets the labels name; nil only checks that
+	// they are the service's.
+	Secrets SecretReader
+	// Others finds the other services whose labels define a middleware
+	// the service's do not; nil takes such a middleware to be there,
+	// where the cluster's services are not at hand.
+	Others Others
+}
+
 // ParseService reads the Traefik labels of a service, as ParseLabels,
 // with the files its labels name (basicauth's and digestauth's
 // usersFile, the default store's certificate and key; a path such as
 // /run/secrets/NAME) resolved to the secrets the service mounts there,
-// whose data read gives. With read nil only
-// that each file is one of the service's secrets is checked: the
-// managers check labels without opening secrets.
-func ParseService(spec *api.ServiceSpec, read SecretReader) (*ServiceRoutes, error) {
-	files := func(p string) ([]byte, error) {
+// read by env.Secrets, and the middlewares it names but does not
+// define found in other services' labels (env.Others).
+func ParseService(spec *api.ServiceSpec, env Env) (*ServiceRoutes, error) {
+	return parseLabels(spec, env, true)
+}
+
+// filesOf reads the files spec's labels name from its secrets.
+func filesOf(spec *api.ServiceSpec, read SecretReader) middleware.Files {
+	return func(p string) ([]byte, error) {
 		ref, err := secretAt(spec, p)
 		if err != nil {
 			return nil, err
@@ -35,13 +50,13 @@ func ParseService(spec *api.ServiceSpec, read SecretReader) (*ServiceRoutes, err
 		}
 		return data, nil
 	}
-	return parseLabels(spec.Name, spec.Labels, files)
 }
 
 // ValidateService checks a service's Traefik labels as a deploy would
-// (ValidateLabels), files named by usersFile included.
-func ValidateService(spec *api.ServiceSpec) error {
-	_, err := ParseService(spec, nil)
+// (ValidateLabels), the files they name included, and the middlewares
+// they name but do not define in others (nil: not checked).
+func ValidateService(spec *api.ServiceSpec, others Others) error {
+	_, err := ParseService(spec, Env{Others: others})
 	return err
 }
 

@@ -35,7 +35,7 @@ func usersFileService(file string) *api.Service {
 // node's ingress was not given (503, fail closed).
 func TestUsersFileFromTheServicesSecret(t *testing.T) {
 	svc := usersFileService("/run/secrets/users")
-	if err := ingress.ValidateService(&svc.Spec); err != nil {
+	if err := ingress.ValidateService(&svc.Spec, nil); err != nil {
 		t.Fatalf("ValidateService: %v", err)
 	}
 	if refs := ingress.LabelSecrets(&svc.Spec); len(refs) != 1 || refs[0].SecretID != "sec1" {
@@ -43,7 +43,7 @@ func TestUsersFileFromTheServicesSecret(t *testing.T) {
 	}
 	for _, file := range []string{"/run/secrets/db", "users", "/etc/passwd"} {
 		bad := usersFileService(file)
-		err := ingress.ValidateService(&bad.Spec)
+		err := ingress.ValidateService(&bad.Spec, nil)
 		if err == nil || !strings.Contains(err.Error(), "traefik.http.middlewares.auth.basicauth.usersfile") {
 			t.Errorf("usersFile %s: %v, want an error naming the label", file, err)
 		}
@@ -106,7 +106,7 @@ func TestCertificateLabels(t *testing.T) {
 		return &s.Spec
 	}
 	good := spec(certL+"=/run/secrets/site.crt", keyL+"=/run/secrets/site.key")
-	if err := ingress.ValidateService(good); err != nil {
+	if err := ingress.ValidateService(good, nil); err != nil {
 		t.Fatalf("ValidateService: %v", err)
 	}
 	if refs := ingress.LabelSecrets(good); len(refs) != 2 || refs[0].SecretID != "crt" || refs[1].SecretID != "key" {
@@ -120,13 +120,13 @@ func TestCertificateLabels(t *testing.T) {
 		{spec(certL+"=/run/secrets/site.crt", keyL+"=/run/secrets/other"), keyL, "not a secret of the service"},
 		{spec("traefik.tls.options.default.minversion=VersionTLS13"), "traefik.tls.options.default.minversion", "not supported"},
 	} {
-		err := ingress.ValidateService(c.spec)
+		err := ingress.ValidateService(c.spec, nil)
 		if err == nil || !strings.Contains(err.Error(), "label "+c.label+": ") || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: %v, want label %s: …%s", c.spec.Labels, err, c.label, c.msg)
 		}
 	}
 	read := func(ref api.SecretReference) ([]byte, error) { return []byte("not PEM"), nil }
-	if _, err := ingress.ParseService(good, read); err == nil || !strings.Contains(err.Error(), "label "+certL+": ") {
+	if _, err := ingress.ParseService(good, ingress.Env{Secrets: read}); err == nil || !strings.Contains(err.Error(), "label "+certL+": ") {
 		t.Errorf("a pair that is no certificate: %v, want it refused at %s", err, certL)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // naming the labels (Router.Refused), and the others route nothing.
 // Both, and the labels accepted without effect, are logged.
 func (t *Table) parse(s *api.Service) *ServiceRoutes {
-	routes, err := ParseService(&s.Spec, t.opts.Secrets)
+	routes, err := ParseService(&s.Spec, Env{Secrets: t.opts.Secrets, Others: t.others(s.ID)})
 	if err != nil {
 		t.opts.Logger.Error("ingress: service not served: traefik labels the ingress cannot honour; its routers answer 503",
 			"service", s.Spec.Name, "err", err)
@@ -44,11 +44,47 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 // live as long as the labels, through spec updates that leave them (a
 // scale, a new image) and resynchronizations (Reset).
 func (t *Table) parseChanged(prev *serviceState, s *api.Service) *ServiceRoutes {
-	if prev != nil && prev.svc != nil && prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) &&
+	if prev != nil && prev.svc != nil && prev.routes != nil && len(prev.routes.foreign) == 0 &&
+		prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) &&
 		slices.EqualFunc(LabelSecrets(&prev.svc.Spec), LabelSecrets(&s.Spec), sameSecret) {
 		return prev.routes
 	}
 	return t.parse(s)
+}
+
+// others finds, among the table's services but the one of ID self,
+// those whose labels define a middleware (labelshared.go).
+func (t *Table) others(self string) Others {
+	return func(name string) []*api.ServiceSpec {
+		var out []*api.ServiceSpec
+		for id, st := range t.services {
+			if id != self && st.svc != nil && definesMiddleware(st.svc.Spec.Labels, name) {
+				out = append(out, &st.svc.Spec)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out
+	}
+}
+
+// reparseUsers parses again the services (but self) whose labels name a
+// middleware of names that they do not define: its definition changed.
+func (t *Table) reparseUsers(self string, names map[string]bool, dirty map[string]bool) {
+	if len(names) == 0 {
+		return
+	}
+	for id, st := range t.services {
+		if id == self || st.svc == nil || st.routes == nil {
+			continue
+		}
+		for _, n := range st.routes.foreign {
+			if names[n] {
+				st.routes = t.parse(st.svc)
+				dirty[id] = true
+				break
+			}
+		}
+	}
 }
 
 // sameSecret reports whether two references name the same secret at the

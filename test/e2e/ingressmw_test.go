@@ -283,3 +283,60 @@ func TestAgentIngressUsersFileFromSecret(t *testing.T) {
 		t.Errorf("wrong password on the agent's ingress: %s, want 401", resp.Status)
 	}
 }
+
+// A stack's router names a middleware another stack's service defines,
+// as the dockerswarm.rocks stacks use the Traefik stack's admin-auth: it
+// deploys and is protected by it. A stack naming a middleware no service
+// defines is refused by the plan, and nothing is created.
+func TestStackUsesAnotherStacksMiddleware(t *testing.T) {
+	d, c, base := trafficCluster(t)
+	ctx := ctxTimeout(t, 90*time.Second)
+	t.Setenv("TESTAPP", testApp)
+	dir := t.TempDir()
+	app := func(mw string) string {
+		return `services:
+  dashboard:
+    command: ["${TESTAPP}"]
+    deploy:
+      labels:
+        - "traefik.http.routers.dashboard.rule=PathPrefix(` + "`/dashboard`" + `)"
+        - "traefik.http.routers.dashboard.middlewares=` + mw + `,strip"
+        - "traefik.http.middlewares.strip.stripprefix.prefixes=/dashboard"
+        - "traefik.http.services.dashboard.loadbalancer.server.port=80"
+`
+	}
+	files := map[string]string{
+		"traefik.yml": `services:
+  traefik:
+    command: ["${TESTAPP}"]
+    deploy:
+      labels:
+        - "traefik.http.routers.api.rule=PathPrefix(` + "`/api`" + `)"
+        - "traefik.http.services.api.loadbalancer.server.port=80"
+        - "traefik.http.middlewares.admin-auth.basicauth.users=admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/"
+`,
+		"bad.yml": app("typo-auth"),
+		"app.yml": app("admin-auth@swarm"),
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join(dir, "bad.yml"), "dash"); code == 0 ||
+		!strings.Contains(errOut, `middleware "typo-auth" is not defined`) || !strings.Contains(errOut, "nothing was changed") {
+		t.Fatalf("deploy naming an undefined middleware: exit %d: %s", code, errOut)
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 0 {
+		t.Fatalf("a refused stack created %d services", len(svcs))
+	}
+	for _, st := range []struct{ file, name string }{{"traefik.yml", "traefik"}, {"app.yml", "dash"}} {
+		if out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join(dir, st.file), st.name); code != 0 {
+			t.Fatalf("deploy %s: exit %d: %s %s", st.file, code, out, errOut)
+		}
+	}
+	waitDashboard(t, ctx, base, "admin", "test")
+	if resp, body := getAuth(t, ctx, base+"/dashboard/", "", ""); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "serviceName") {
+		t.Errorf("no credentials: %s, want 401", resp.Status)
+	}
+}
