@@ -112,6 +112,13 @@ func TestAPIErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("ingress routes without an ingress", func(t *testing.T) {
+		r := shoal(t, "ingress", "routes")
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "this node runs no ingress") || r.stdout != "" {
+			t.Errorf("ingress routes on a node without an ingress: %s", r)
+		}
+	})
+
 	t.Run("invalid name", func(t *testing.T) {
 		r := shoal(t, "service", "create", "--name", "bad name", "-d", "--", "sleep", "300")
 		if r.code != ExitFailure || !strings.Contains(r.stderr, `"bad name"`) {

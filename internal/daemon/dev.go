@@ -247,6 +247,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	if cfg.IngressAddr != "" {
+		srv.IngressRoutes = d.ingressRoutes
+	}
 	d.api = srv
 	if d.clusterLn != nil {
 		if err := d.serveAgents(cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {

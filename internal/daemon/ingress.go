@@ -247,6 +247,20 @@ func followStore(ctx context.Context, store *state.Store, sub *state.Subscriptio
 	}
 }
 
+// ingressRoutes lists what the node's ingress serves, for the API.
+func (d *Dev) ingressRoutes() []api.IngressRoute {
+	out := []api.IngressRoute{}
+	if d.ingress == nil {
+		return out
+	}
+	for _, r := range d.ingress.table.Routes() {
+		out = append(out, api.IngressRoute{Service: r.Service, Router: r.Router, LoadBalancer: r.LoadBalancer,
+			Rule: r.Rule, Priority: r.Priority, EntryPoints: r.EntryPoints, Middlewares: r.Middlewares,
+			Refused: r.Refused, Backends: r.Backends})
+	}
+	return out
+}
+
 // IngressAddr is the address the ingress listens on, empty without one.
 func (d *Dev) IngressAddr() string {
 	if d.ingress == nil {

@@ -492,6 +492,10 @@ func (p *labelParser) routerService(r *routerLabels) (string, bool) {
 	}
 	name := r.service
 	if base, provider, ok := strings.Cut(name, "@"); ok {
+		if strings.EqualFold(name, "api@internal") || strings.EqualFold(name, "dashboard@internal") {
+			p.fail(r.svcLabel, "%s is Traefik's own dashboard and API, which shoal's ingress has not: `shoal ingress routes` lists what the ingress serves; remove the router", name)
+			return "", false
+		}
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
 			p.fail(r.svcLabel, "service %q belongs to provider %q; shoal routes only to services of the same labels", name, provider)
 			return "", false

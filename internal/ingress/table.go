@@ -236,13 +236,14 @@ type RouteInfo struct {
 	Service, Router, LoadBalancer string
 	Rule                          string
 	Priority                      int
+	// EntryPoints are those the router takes requests on.
+	EntryPoints []string
 	// Middlewares are applied in this order.
 	Middlewares []string
 	// Refused, when set, is why the router answers 503.
 	Refused string
-	// Backends are the task endpoints taking traffic, "TASKID=ADDR",
-	// with " (down)" for one failing its health check.
-	Backends []string
+	// Backends are the task endpoints taking traffic.
+	Backends []api.IngressBackend
 }
 
 // Routes lists the current routers in matching order.
@@ -254,19 +255,30 @@ func (t *Table) Routes() []RouteInfo {
 			Service: r.service, Router: r.rule.Name, LoadBalancer: r.rule.Service,
 			Rule: r.rule.Rule.String(), Priority: r.rule.Priority,
 			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
+			EntryPoints: routeEntryPoints(r),
 		}
 		if r.pool == nil {
 			out = append(out, ri)
 			continue
 		}
 		for _, b := range r.pool.backends {
-			s := b.taskID + "=" + b.addr
-			if !b.healthy() {
-				s += " (down)"
-			}
-			ri.Backends = append(ri.Backends, s)
+			ri.Backends = append(ri.Backends, api.IngressBackend{TaskID: b.taskID, Addr: b.addr, Healthy: b.healthy()})
 		}
 		out = append(out, ri)
 	}
 	return out
+}
+
+// routeEntryPoints are the entry points a route takes requests on: its
+// TLS-ness picks websecure or web, as Traefik's, narrowed by its
+// entrypoints label.
+func routeEntryPoints(r *route) []string {
+	ep := EntryPointWeb
+	if r.rule.TLS {
+		ep = EntryPointWebSecure
+	}
+	if len(r.entryPoints) > 0 && !containsFold(r.entryPoints, ep) {
+		return []string{}
+	}
+	return []string{ep}
 }

@@ -339,4 +339,17 @@ func TestStackUsesAnotherStacksMiddleware(t *testing.T) {
 	if resp, body := getAuth(t, ctx, base+"/dashboard/", "", ""); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "serviceName") {
 		t.Errorf("no credentials: %s, want 401", resp.Status)
 	}
+
+	// shoal ingress routes shows what the ingress serves, in matching
+	// order: the longer rule first.
+	out, errOut, code := shoal(t, d, "ingress", "routes")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "SERVICE ROUTER ENTRYPOINTS RULE PRIORITY MIDDLEWARES BACKENDS STATUS" ||
+		!strings.Contains(lines[1], "dash_dashboard") || !strings.Contains(lines[2], "traefik_traefik") {
+		t.Fatalf("ingress routes: exit %d: %q %s", code, out, errOut)
+	}
+	out, _, _ = shoal(t, d, "ingress", "ls", "--format", "{{.Router}} {{.EntryPoints}} {{.Middlewares}} {{.Backends}} {{.Status}}")
+	if got := strings.Split(strings.TrimSpace(out), "\n"); got[0] != "dashboard web admin-auth@swarm,strip 1/1 serving" {
+		t.Errorf("ingress ls --format: %q", out)
+	}
 }
