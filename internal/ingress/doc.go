@@ -13,6 +13,8 @@
 //     the ingress cannot honour, Traefik v1's among them (with their v3
 //     form), are errors, and the routers of a service that has them are
 //     refused (Router.Refused). docs/ingress.md lists every label.
+//     errorsmw.go and retrymw.go: the errors and retry middlewares,
+//     which use the table's pools and the forwarder's state.
 //     labelsecret.go: ParseService, which reads the files labels name
 //     (usersFile) from the service's secrets (TableOptions.Secrets), and
 //     LabelSecrets, the secrets a node's ingress needs.

@@ -72,6 +72,10 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		m.built = p.buildRetry(m)
 		m.failed = m.built == nil
 		return m.built
+	case "errors":
+		m.built = p.buildErrors(m)
+		m.failed = m.built == nil
+		return m.built
 	}
 	mw, err := middleware.NewWithFiles(m.typ, m.opts, p.files)
 	if err != nil {

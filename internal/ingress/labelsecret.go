@@ -22,6 +22,10 @@ type Env struct {
 	// the service's do not; nil takes such a middleware to be there,
 	// where the cluster's services are not at hand.
 	Others Others
+
+	// pool finds, when requests are served, the pool of a Traefik
+	// service by the shoal service asking and its name (errorsmw.go).
+	pool func(owner, name string) *pool
 }
 
 // ParseService reads the Traefik labels of a service, as ParseLabels,

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -16,7 +17,7 @@ import (
 // naming the labels (Router.Refused), and the others route nothing.
 // Both, and the labels accepted without effect, are logged.
 func (t *Table) parse(s *api.Service) *ServiceRoutes {
-	routes, err := ParseService(&s.Spec, Env{Secrets: t.opts.Secrets, Others: t.others(s.ID)})
+	routes, err := ParseService(&s.Spec, Env{Secrets: t.opts.Secrets, Others: t.others(s.ID), pool: t.poolNamed})
 	if err != nil {
 		t.opts.Logger.Error("ingress: service not served: traefik labels the ingress cannot honour; its routers answer 503",
 			"service", s.Spec.Name, "err", err)
@@ -65,6 +66,25 @@ func (t *Table) others(self string) Others {
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 		return out
 	}
+}
+
+// poolNamed is the pool of the Traefik service name, owner's (a shoal
+// service) when it has one, else the first other service's, among the
+// current routes; nil when none routes to one.
+func (t *Table) poolNamed(owner, name string) *pool {
+	var other *pool
+	for _, r := range t.snap.Load().routes {
+		if r.pool == nil || !strings.EqualFold(r.pool.name, name) {
+			continue
+		}
+		if r.service == owner {
+			return r.pool
+		}
+		if other == nil {
+			other = r.pool
+		}
+	}
+	return other
 }
 
 // reparseUsers parses again the services (but self) whose labels name a

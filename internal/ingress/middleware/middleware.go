@@ -80,17 +80,16 @@ var builders = map[string]builder{
 // unsupported are Traefik v3 types (and v2 names) not implemented, with
 // what to do instead where there is something.
 var unsupported = map[string]string{
-	"errors":            "",
 	"grpcweb":           "",
 	"passtlsclientcert": "the websecure entry point asks for no client certificates",
 	"plugin":            "plugins cannot be loaded",
 	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
 }
 
-// Types lists the implemented middleware types (and chain and retry,
+// Types lists the implemented middleware types (and chain, errors and retry,
 // which the ingress builds itself), sorted.
 func Types() []string {
-	out := []string{"chain", "retry"}
+	out := []string{"chain", "errors", "retry"}
 	for t := range builders {
 		out = append(out, t)
 	}
