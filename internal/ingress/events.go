@@ -34,7 +34,7 @@ func (t *Table) Reset(services []*api.Service, tasks []*api.Task) {
 	// Parsed once all are known: a router may name another service's
 	// middleware.
 	for id, st := range t.services {
-		st.routes = t.parseChanged(old[id], st.svc)
+		st.routes = t.parseChanged(old[id], st.svc, true)
 	}
 	for _, tk := range tasks {
 		if tk == nil {
@@ -136,7 +136,7 @@ func (t *Table) applyService(ev api.Event, dirty map[string]bool) []*backend {
 			maps.Copy(changed, middlewaresDefined(st.svc.Spec.Labels))
 		}
 	}
-	st.routes = t.parseChanged(st, ev.Service)
+	st.routes = t.parseChanged(st, ev.Service, false)
 	st.svc = ev.Service
 	dirty[id] = true
 	t.reparseUsers(id, changed, dirty)

@@ -111,3 +111,29 @@ func TestValidateSharedMiddleware(t *testing.T) {
 		t.Errorf("@file: %v", err)
 	}
 }
+
+// A router's instance of another service's middleware keeps its state
+// through its own service's spec updates that leave its labels (as its
+// own middlewares do): a rate limit's burst is not given again.
+func TestSharedMiddlewareStateSurvivesSpecUpdates(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	b := startBackend(t, "a", nil)
+	definer := service("s0", "limits", labels("traefik.http.middlewares.once.ratelimit.average=1",
+		"traefik.http.middlewares.once.ratelimit.period=1h"))
+	user := service("s1", "app", labels(
+		"traefik.http.routers.app.rule=PathPrefix(`/`)",
+		"traefik.http.routers.app.middlewares=once",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))
+	e.table.Reset([]*api.Service{definer, user}, []*api.Task{task("t1", "s1", b.addr())})
+	if r := e.get("/"); r.status != http.StatusOK {
+		t.Fatalf("first request: %d", r.status)
+	}
+	scaled := service("s1", "app", user.Spec.Labels)
+	scaled.SpecVersion, scaled.Version = 2, 2
+	scaled.Spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 3}}
+	e.table.Apply(serviceEvent(api.ActionUpdate, scaled))
+	if r := e.get("/"); r.status != http.StatusTooManyRequests {
+		t.Errorf("after a scale: %d, want 429 (the limit's state kept)", r.status)
+	}
+}

@@ -43,9 +43,11 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 // they were read from: the routers' middlewares, and so their state
 // (rate limits, requests in flight, circuit breakers, digest nonces),
 // live as long as the labels, through spec updates that leave them (a
-// scale, a new image) and resynchronizations (Reset).
-func (t *Table) parseChanged(prev *serviceState, s *api.Service) *ServiceRoutes {
-	if prev != nil && prev.svc != nil && prev.routes != nil && len(prev.routes.foreign) == 0 &&
+// scale, a new image) and resynchronizations (Reset). Routes that use
+// other services' middlewares are parsed again on a Reset (resync), whose
+// definers may have changed unseen; between, reparseUsers follows them.
+func (t *Table) parseChanged(prev *serviceState, s *api.Service, resync bool) *ServiceRoutes {
+	if prev != nil && prev.svc != nil && prev.routes != nil && !(resync && len(prev.routes.foreign) > 0) &&
 		prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) &&
 		slices.EqualFunc(LabelSecrets(&prev.svc.Spec), LabelSecrets(&s.Spec), sameSecret) {
 		return prev.routes
