@@ -28,9 +28,7 @@ func TestIngressEncodedSeparatorOptions(t *testing.T) {
 		"traefik.http.routers.web.rule":                      "PathPrefix(`/`)",
 		"traefik.http.services.web.loadbalancer.server.port": "80",
 	}}}
-	tk := &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
-		Status:    api.TaskStatus{State: api.TaskStateRunning},
-		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: backend.Listener.Addr().String()}}}
+	tk := runningTask(backend.Listener.Addr().String())
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	for _, c := range []struct {
@@ -101,9 +99,7 @@ func TestIngressTrustedProxies(t *testing.T) {
 		"traefik.http.middlewares.office.ipallowlist.ipstrategy.depth": "1",
 		"traefik.http.services.web.loadbalancer.server.port":           "80",
 	}}}
-	tk := &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
-		Status:    api.TaskStatus{State: api.TaskStateRunning},
-		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: backend.Listener.Addr().String()}}}
+	tk := runningTask(backend.Listener.Addr().String())
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	lb := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -153,9 +149,7 @@ func TestIngressCertificateFromSecretLabels(t *testing.T) {
 	}, TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Secrets: []api.SecretReference{
 		{SecretName: "site.crt", SecretID: "crt"}, {SecretName: "site.key", SecretID: "key"},
 	}}}}}
-	tk := &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
-		Status:    api.TaskStatus{State: api.TaskStateRunning},
-		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: backend.Listener.Addr().String()}}}
+	tk := runningTask(backend.Listener.Addr().String())
 	secrets := map[string][]byte{"crt": certPEM, "key": keyPEM}
 	read := func(ref api.SecretReference) ([]byte, error) { return secrets[ref.SecretID], nil }
 	roots := x509.NewCertPool()
@@ -188,4 +182,11 @@ func TestIngressCertificateFromSecretLabels(t *testing.T) {
 			tr.CloseIdleConnections()
 		}
 	})
+}
+
+// runningTask is task t1 of service s1, running, its port 80 at addr.
+func runningTask(addr string) *api.Task {
+	return &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
+		Status:    api.TaskStatus{State: api.TaskStateRunning},
+		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: addr}}}
 }

@@ -55,16 +55,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	send := func(remote, xff string) *httptest.ResponseRecorder {
-		r := req("GET", "/")
-		r.RemoteAddr = remote
-		if xff != "" {
-			r.Header.Set("X-Forwarded-For", xff)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec
-	}
+	send := func(remote, xff string) *httptest.ResponseRecorder { return sendFrom(h, remote, xff) }
 	for i, want := range []int{200, 200, 429, 429} {
 		rec := send("10.0.0.1:1000", "")
 		if rec.Code != want {
@@ -187,16 +178,7 @@ func TestRateLimitDepthSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	code := func(remote, xff string) int {
-		r := req("GET", "/")
-		r.RemoteAddr = remote
-		if xff != "" {
-			r.Header.Set("X-Forwarded-For", xff)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec.Code
-	}
+	code := func(remote, xff string) int { return sendFrom(h, remote, xff).Code }
 	// Behind the trusted proxy 10.0.0.9: one bucket per forwarded client.
 	if a, a2, b := code("10.0.0.9:1", "203.0.113.1"), code("10.0.0.9:2", "203.0.113.1"), code("10.0.0.9:3", "203.0.113.2"); a != 200 || a2 != 429 || b != 200 {
 		t.Errorf("forwarded clients: a %d, a again %d, b %d; want 200 429 200", a, a2, b)
@@ -205,4 +187,16 @@ func TestRateLimitDepthSources(t *testing.T) {
 	if c, c2, d := code("198.51.100.1:1", ""), code("198.51.100.1:2", ""), code("198.51.100.2:1", ""); c != 200 || c2 != 429 || d != 200 {
 		t.Errorf("direct clients: c %d, c again %d, d %d; want 200 429 200", c, c2, d)
 	}
+}
+
+// sendFrom serves h a GET from remote, with X-Forwarded-For xff when set.
+func sendFrom(h http.Handler, remote, xff string) *httptest.ResponseRecorder {
+	r := req("GET", "/")
+	r.RemoteAddr = remote
+	if xff != "" {
+		r.Header.Set("X-Forwarded-For", xff)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
 }
