@@ -20,7 +20,10 @@
 //     response carries a Set-Cookie;
 //   - sticky+cookie: wrk sends a valid cookie on every request (one
 //     obtained first with a plain GET), so the persistence lookup is
-//     measured and no Set-Cookie is sent.
+//     measured and no Set-Cookie is sent;
+//   - middlewares: basicauth, one request header set and the /app prefix
+//     stripped (HAProxy: http-request auth, set-header, set-path);
+//   - TLS: plain over HTTPS, HTTP/1.1 (wrk has no HTTP/2).
 //
 // Shoal and HAProxy alternate within each round, and which goes first
 // alternates from round to round. The table gives the medians of the
