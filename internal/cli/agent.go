@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,8 @@ type ingressFlags struct {
 	certs   []string
 	// trusted are the --ingress-trusted-ips.
 	trusted []string
+	// clientCA is the --ingress-tls-client-ca file.
+	clientCA string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -53,6 +56,7 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
+	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware")
 	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
@@ -94,6 +98,19 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
 	cfg.TLSAddr = f.tlsAddr
+	if f.clientCA != "" {
+		if f.tlsAddr == "" {
+			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-client-ca needs --ingress-tls ADDR")
+		}
+		pem, err := os.ReadFile(f.clientCA)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca: %v", err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca %s: no PEM certificate in it", f.clientCA)
+		}
+	}
 	for _, file := range f.certs {
 		pem, err := os.ReadFile(file)
 		if err != nil {

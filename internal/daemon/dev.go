@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,6 +74,8 @@ type DevConfig struct {
 	// entry point (IngressConfig.TLSAddr).
 	IngressTLSAddr      string
 	IngressCertificates []tls.Certificate
+	// IngressClientCAs: see IngressConfig.ClientCAs.
+	IngressClientCAs *x509.CertPool
 	// IngressTrustedProxies: see IngressConfig.TrustedProxies.
 	IngressTrustedProxies []netip.Prefix
 	// Publish runs the routing mesh when its Addr is set: the node

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,10 @@ type IngressConfig struct {
 	// served there and only there.
 	TLSAddr      string
 	Certificates []tls.Certificate
+	// ClientCAs, when set, make the websecure entry point ask clients
+	// for a certificate and verify one given against them (Traefik's
+	// clientAuthType VerifyClientCertIfGiven), for passtlsclientcert.
+	ClientCAs *x509.CertPool
 	// TrustedProxies are the peers, on both entry points, whose
 	// X-Forwarded-* headers are kept and appended to (Traefik's
 	// forwardedHeaders.trustedIPs): a load balancer in front of the
@@ -131,6 +136,9 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		// The services' certificates (labels) first, by SNI, then the
 		// node's own.
 		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12, GetCertificate: table.Certificate}
+		if cfg.ClientCAs != nil {
+			tlsCfg.ClientCAs, tlsCfg.ClientAuth = cfg.ClientCAs, tls.VerifyClientCertIfGiven
+		}
 		serve(tlsLn, func(l net.Listener) error { return secure.ServeTLS(l, tlsCfg) })
 		in.tlsAddr = tlsLn.Addr().String()
 		proxies = append(proxies, secure)
@@ -155,7 +163,7 @@ func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
-		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates,
+		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates, ClientCAs: cfg.IngressClientCAs,
 		TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, nil, &d.wg, log)
 	if err != nil {
 		return err

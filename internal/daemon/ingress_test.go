@@ -2,12 +2,18 @@ package daemon
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +195,72 @@ func runningTask(addr string) *api.Task {
 	return &api.Task{ID: "t1", ServiceID: "s1", DesiredState: api.TaskStateRunning,
 		Status:    api.TaskStatus{State: api.TaskStateRunning},
 		Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: addr}}}
+}
+
+// TestIngressPassesClientCertificate: with ClientCAs the websecure entry
+// point asks for a client certificate and verifies it, and a router's
+// passtlsclientcert gives the task the one the client showed; a client
+// without one is served, without the header (it cannot forge it).
+func TestIngressPassesClientCertificate(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("X-Forwarded-Tls-Client-Cert-Info"))
+	}))
+	defer backend.Close()
+	svc := &api.Service{ID: "s1", SpecVersion: 1, Spec: api.ServiceSpec{Name: "web", Labels: map[string]string{
+		"traefik.http.routers.web.rule":                                           "PathPrefix(`/`)",
+		"traefik.http.routers.web.tls":                                            "true",
+		"traefik.http.routers.web.middlewares":                                    "mtls",
+		"traefik.http.middlewares.mtls.passtlsclientcert.info.subject.commonname": "true",
+		"traefik.http.services.web.loadbalancer.server.port":                      "80",
+	}}}
+	serverCert, serverLeaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	caCert, clientCert := clientCertificate(t, "alice")
+	cas := x509.NewCertPool()
+	cas.AddCert(caCert)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverLeaf)
+	withIngress(t, IngressConfig{TLSAddr: "x", Certificates: []tls.Certificate{serverCert}, ClientCAs: cas}, svc,
+		runningTask(backend.Listener.Addr().String()), func(in *nodeIngress) {
+			for _, c := range []struct {
+				certs []tls.Certificate
+				want  string
+			}{{[]tls.Certificate{clientCert}, url.QueryEscape(`Subject="CN=alice"`)}, {nil, ""}} {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: c.certs}}
+				resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + in.tlsAddr + "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				tr.CloseIdleConnections()
+				if resp.StatusCode != http.StatusOK || string(body) != c.want {
+					t.Errorf("client certificates %d: %s %q, want 200 %q", len(c.certs), resp.Status, body, c.want)
+				}
+			}
+		})
+}
+
+// clientCertificate makes a CA and a client certificate named cn it
+// signed.
+func clientCertificate(t *testing.T, cn string) (*x509.Certificate, tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

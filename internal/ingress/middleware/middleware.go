@@ -57,33 +57,33 @@ type builder func(o *options) Middleware
 
 // builders are the implemented types, by lower-cased Traefik name.
 var builders = map[string]builder{
-	"addprefix":        newAddPrefix,
-	"basicauth":        newBasicAuth,
-	"buffering":        newBuffering,
-	"circuitbreaker":   newCircuitBreaker,
-	"compress":         newCompress,
-	"contenttype":      newContentType,
-	"digestauth":       newDigestAuth,
-	"forwardauth":      newForwardAuth,
-	"headers":          newHeaders,
-	"inflightreq":      newInFlightReq,
-	"ipallowlist":      newIPAllowList,
-	"ratelimit":        newRateLimit,
-	"redirectregex":    newRedirectRegex,
-	"redirectscheme":   newRedirectScheme,
-	"replacepath":      newReplacePath,
-	"replacepathregex": newReplacePathRegex,
-	"stripprefix":      newStripPrefix,
-	"stripprefixregex": newStripPrefixRegex,
+	"addprefix":         newAddPrefix,
+	"basicauth":         newBasicAuth,
+	"buffering":         newBuffering,
+	"circuitbreaker":    newCircuitBreaker,
+	"compress":          newCompress,
+	"contenttype":       newContentType,
+	"digestauth":        newDigestAuth,
+	"forwardauth":       newForwardAuth,
+	"headers":           newHeaders,
+	"inflightreq":       newInFlightReq,
+	"passtlsclientcert": newPassTLSClientCert,
+	"ipallowlist":       newIPAllowList,
+	"ratelimit":         newRateLimit,
+	"redirectregex":     newRedirectRegex,
+	"redirectscheme":    newRedirectScheme,
+	"replacepath":       newReplacePath,
+	"replacepathregex":  newReplacePathRegex,
+	"stripprefix":       newStripPrefix,
+	"stripprefixregex":  newStripPrefixRegex,
 }
 
 // unsupported are Traefik v3 types (and v2 names) not implemented, with
 // what to do instead where there is something.
 var unsupported = map[string]string{
-	"grpcweb":           "",
-	"passtlsclientcert": "the websecure entry point asks for no client certificates",
-	"plugin":            "plugins cannot be loaded",
-	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
+	"grpcweb":     "",
+	"plugin":      "plugins cannot be loaded",
+	"ipwhitelist": "it is Traefik v2's name; use ipallowlist",
 }
 
 // Types lists the implemented middleware types (and chain, errors and retry,
