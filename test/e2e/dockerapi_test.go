@@ -158,3 +158,43 @@ func TestDockerAPIRefusesWhatItDoesNotServe(t *testing.T) {
 		t.Errorf("inspect of a missing service: exit %d %q", code, errOut)
 	}
 }
+
+// The docker CLI's attached verbs follow shoal's progress as they follow
+// Swarm's: create and scale wait until converged, update then rollback
+// restore the spec, a task that cannot start keeps the CLI waiting with
+// its error (not "converged"), and node labels set through the CLI are
+// the ones constraints match.
+func TestDockerCLIFollowsProgress(t *testing.T) {
+	d, _, _ := dockerCluster(t)
+	sock := d.DockerSocket()
+	image := testutil.BuildImage(t, "shoal-e2e/app:1", testutil.TestAppDir(), appHealthcheck)
+
+	out := mustDocker(t, sock, "", "service", "create", "--name", "web", "--replicas", "2", image)
+	if !strings.Contains(out, "converged") {
+		t.Errorf("attached create: %q, want it to wait until converged", out)
+	}
+	if out := mustDocker(t, sock, "", "service", "scale", "web=3"); !strings.Contains(out, "converged") {
+		t.Errorf("attached scale: %q", out)
+	}
+	mustDocker(t, sock, "", "service", "update", "--env-add", "A=1", "web")
+	mustDocker(t, sock, "", "service", "rollback", "web")
+	if v := mustDocker(t, sock, "", "service", "inspect", "web", "--format", "{{.UpdateStatus.State}} {{len .Spec.TaskTemplate.ContainerSpec.Env}} {{.Spec.Mode.Replicated.Replicas}}"); strings.TrimSpace(v) != "rollback_completed 0 3" {
+		t.Errorf("after update and rollback: %q, want rollback_completed, no env, 3 replicas", v)
+	}
+
+	self := strings.TrimSpace(mustDocker(t, sock, "", "node", "inspect", "self", "--format", "{{.ID}}"))
+	mustDocker(t, sock, "", "node", "update", "--label-add", "zone=a", self)
+	mustDocker(t, sock, "", "service", "create", "--detach", "--name", "zoned", "--constraint", "node.labels.zone==a", image)
+	c := clientOf(t, d)
+	waitTasks(t, ctxTimeout(t, time.Minute), c, "zoned", "a task on the labelled node", nRunning(1))
+
+	// A task that cannot start: the CLI keeps waiting and shows why.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "service", "create", "--name", "broken", "--entrypoint", "/nonexistent", image)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+t.TempDir())
+	got, _ := cmd.CombinedOutput()
+	if strings.Contains(string(got), "converged") || !strings.Contains(string(got), "0 out of 1 tasks") {
+		t.Errorf("attached create of a task that cannot start:\n%s\nwant the CLI still waiting, 0 of 1 tasks", got)
+	}
+}
