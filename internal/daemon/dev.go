@@ -25,6 +25,7 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/metrics"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/secretkey"
@@ -40,6 +41,10 @@ type DevConfig struct {
 	// DockerAPISocket serves the Docker Engine API; default
 	// DataDir/docker.sock, DockerAPIOff for none.
 	DockerAPISocket string
+	// MetricsAddr serves /metrics and /sd on TCP to requests bearing
+	// MetricsToken; empty serves them only on the API socket.
+	MetricsAddr  string
+	MetricsToken []byte
 	// Addr is the node's address, where task ports are published;
 	// default 127.0.0.1.
 	Addr   string
@@ -122,11 +127,15 @@ type Dev struct {
 	// dockerSrv serves the Docker Engine API on dockerSock.
 	dockerSrv  *http.Server
 	dockerSock string
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	log        *slog.Logger
-	ingress    *nodeIngress
-	mesh       *portmesh.Mesh
+	// metrics are the manager's; metricsSrv serves them on metricsAddr.
+	metrics     *metrics.Manager
+	metricsSrv  *http.Server
+	metricsAddr string
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	log         *slog.Logger
+	ingress     *nodeIngress
+	mesh        *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
@@ -238,10 +247,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if d.stream != nil {
 		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
 	}
+	d.metrics = metrics.NewManager()
+	mcfg.ObservePass = d.metrics.ObservePass
 	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
 	}
+	d.metrics.AddCluster(d.mgr.Store(), d.mgr.Raft(), d.nodeID)
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
@@ -355,7 +367,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(srv), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -364,6 +376,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			log.Error("api server stopped", "err", err)
 		}
 	}()
+	if cfg.MetricsAddr != "" {
+		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DockerAPISocket != DockerAPIOff {
 		path := cfg.DockerAPISocket
 		if path == "" {
@@ -550,7 +567,7 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	for _, srv := range []*http.Server{d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = srv.Shutdown(ctx)
@@ -581,7 +598,7 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	for _, srv := range []*http.Server{d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			srv.Close()
 		}

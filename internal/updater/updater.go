@@ -24,13 +24,16 @@ type Updater struct {
 	Proposer state.Proposer
 	Clock    clock.Clock
 	Logger   *slog.Logger
+	// ObservePass, if set, is told how long each pass took (metrics).
+	ObservePass func(time.Duration)
 }
 
 // Run drives updates until ctx ends or a write fails.
 func (u *Updater) Run(ctx context.Context) error {
 	loop := controller.Loop{
-		Store: u.Store,
-		Clock: u.Clock,
+		ObservePass: u.ObservePass,
+		Store:       u.Store,
+		Clock:       u.Clock,
 		All: func(tx *state.ReadTx) []string {
 			var ids []string
 			for _, s := range tx.Services() {
