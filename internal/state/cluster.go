@@ -10,7 +10,8 @@ import (
 
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
-// changes it afterwards but the join tokens (OpSetJoinTokens).
+// changes it afterwards but the join tokens (OpSetJoinTokens) and the
+// autolock setting (OpSetAutolock).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
@@ -24,6 +25,19 @@ type ClusterConfig struct {
 	// CertExpiry is the life of the node certificates every manager
 	// issues, set when the cluster was created; zero means the default.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// Autolock says every manager keeps its secrets key locked by the
+	// unlock key UnlockKeyID names (Swarm's autolock). The key itself is
+	// never in Raft: managers hand it to each other over mutual TLS.
+	Autolock    bool   `json:"autolock,omitempty"`
+	UnlockKeyID string `json:"unlockKeyID,omitempty"`
+}
+
+// AutolockSetting is the payload of OpSetAutolock.
+type AutolockSetting struct {
+	On bool `json:"on"`
+	// KeyID names the current unlock key (unlockkey.Key.ID); empty when
+	// off.
+	KeyID string `json:"keyID,omitempty"`
 }
 
 const clusterID = "cluster"
@@ -149,6 +163,30 @@ func (w *writer) setJoinTokens(sealed []byte) error {
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
 	next.JoinTokens = slices.Clone(sealed)
 	return w.txn.Insert(tableCluster, &next)
+}
+
+// setAutolock turns autolock on with the unlock key in.KeyID, or off.
+func (w *writer) setAutolock(in *AutolockSetting) error {
+	if in == nil || in.On != (in.KeyID != "") || len(in.KeyID) > 64 {
+		return invalidf("set autolock: want on with a key ID, or off without one")
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set autolock: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	next := *cur
+	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
+	next.Autolock, next.UnlockKeyID = in.On, in.KeyID
+	return w.txn.Insert(tableCluster, &next)
+}
+
+// Autolock returns the cluster's autolock setting: on, and the ID of
+// the current unlock key.
+func (r *ReadTx) Autolock() AutolockSetting {
+	if c := r.clusterConfig(); c != nil {
+		return AutolockSetting{On: c.Autolock, KeyID: c.UnlockKeyID}
+	}
+	return AutolockSetting{}
 }
 
 // JoinTokens returns the sealed join tokens (see ClusterConfig), nil
