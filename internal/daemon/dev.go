@@ -105,6 +105,10 @@ type DevConfig struct {
 	// needs AgentListen: the agent port is the cluster port, where the
 	// managers speak Raft too (over mutual TLS).
 	Join, JoinToken string
+	// Autolock locks the secrets key of the cluster this start creates
+	// with a new unlock key (MadeUnlockKey); an existing cluster keeps
+	// its setting (`swarm update --autolock`).
+	Autolock bool
 }
 
 // Dev is a running one-node cluster.
@@ -148,6 +152,8 @@ type Dev struct {
 	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
+	// lock is the autolock state (autolock.go).
+	lock autolock
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -184,6 +190,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
+	d.socket = cfg.Socket
+	if d.socket == "" {
+		d.socket = dir.Join("shoal.sock")
+	}
+	// A locked key waits for its unlock key here, before any port opens.
+	if err := d.openSecretKey(ctx, d.socket); err != nil {
+		return nil, err
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1"
@@ -204,6 +218,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	var joined *managerJoinAnswer
 	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
+	if d.lock.raw != nil {
+		if mcfg.SecretKey, err = secretkey.New(d.lock.raw); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Join != "" && !existing {
 		if d.stream == nil {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
@@ -241,6 +260,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
+	if err := d.setLocalKey(); err != nil {
+		return nil, err
+	}
 	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
@@ -265,6 +287,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.initAddrPool(waitCtx, cfg); err != nil {
 			return nil, err
 		}
+		if cfg.Autolock && !existing && joined == nil {
+			if err := d.bootstrapAutolock(waitCtx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.Autolock && existing && !d.mgr.Store().Read().Autolock().On {
+		log.Warn("--autolock is set when a cluster is created; this cluster's autolock is off: turn it on with `shoal swarm update --autolock=true`")
 	}
 	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
@@ -286,6 +316,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}
 	d.followCluster(runCtx)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.followAutolock(runCtx)
+	}()
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -327,10 +362,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}()
 
-	d.socket = cfg.Socket
-	if d.socket == "" {
-		d.socket = dir.Join("shoal.sock")
-	}
 	// We hold the data folder's lock, so a socket file left there is stale.
 	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket: %w", err)
@@ -346,6 +377,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	srv.DataDir = dir.Path
 	srv.Logs = d
 	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
+	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
