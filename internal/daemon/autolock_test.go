@@ -253,5 +253,3 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
-
-
