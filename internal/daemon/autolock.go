@@ -67,30 +67,35 @@ func (d *Dev) secretKeyPath() string { return d.dir.Join("raft", secretkey.FileN
 // one is opened with the unlock key an operator gives through
 // `shoal swarm unlock` on the API socket (waitUnlock): until then
 // nothing starts, not Raft, its port, nor the agent, whose tasks keep
-// running meanwhile.
-func (d *Dev) openSecretKey(ctx context.Context, socket string) error {
+// running meanwhile. It sets the API socket's path (socket, or the
+// folder's shoal.sock). It returns nil when the folder has no key: a new
+// cluster, a join, or damage, which manager.Start tells apart.
+func (d *Dev) openSecretKey(ctx context.Context, socket string) (*secretkey.Key, error) {
+	if d.socket = socket; socket == "" {
+		d.socket = d.dir.Join("shoal.sock")
+	}
 	file, err := os.ReadFile(d.secretKeyPath())
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // a new cluster, a join, or damage: manager.Start tells
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read the secret key: %w", err)
+		return nil, fmt.Errorf("read the secret key: %w", err)
 	}
 	locked, id, err := unlockkey.Locked(file)
 	if err != nil {
-		return &cluster.DamagedError{File: d.secretKeyPath(), Problem: err.Error()}
+		return nil, &cluster.DamagedError{File: d.secretKeyPath(), Problem: err.Error()}
 	}
-	if !locked {
-		d.lock.raw = file
-		return nil
+	raw := file
+	if locked {
+		var k *unlockkey.Key
+		if k, raw, err = waitUnlock(ctx, d.socket, file, d.log); err != nil {
+			return nil, err
+		}
+		d.lock.fileID = id
+		d.lock.add(k)
 	}
-	k, raw, err := waitUnlock(ctx, socket, file, d.log)
-	if err != nil {
-		return err
-	}
-	d.lock.raw, d.lock.fileID = raw, id
-	d.lock.add(k)
-	return nil
+	d.lock.raw = raw
+	return secretkey.New(raw)
 }
 
 // setLocalKey records the secrets key of a new or joined manager once
@@ -107,8 +112,28 @@ func (d *Dev) setLocalKey() error {
 	return nil
 }
 
-// bootstrapAutolock turns autolock on for the cluster this start made
-// (--autolock), with a new key the CLI prints (MadeUnlockKey).
+// startAutolock turns autolock on for the cluster this start made
+// (DevConfig.Autolock and created), and follows the cluster's setting
+// from then on (followAutolock, until run ends).
+func (d *Dev) startAutolock(ctx, run context.Context, autolock, created bool) error {
+	on := d.mgr.Store().Read().Autolock().On
+	if autolock && created && !on {
+		if err := d.bootstrapAutolock(ctx); err != nil {
+			return err
+		}
+	} else if autolock && !on {
+		d.log.Warn("--autolock is set when a cluster is created; this cluster's autolock is off: turn it on with `shoal swarm update --autolock=true`")
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.followAutolock(run)
+	}()
+	return nil
+}
+
+// bootstrapAutolock turns autolock on with a new key the CLI prints
+// (MadeUnlockKey).
 func (d *Dev) bootstrapAutolock(ctx context.Context) error {
 	k, err := unlockkey.Generate()
 	if err != nil {

@@ -105,9 +105,8 @@ type DevConfig struct {
 	// needs AgentListen: the agent port is the cluster port, where the
 	// managers speak Raft too (over mutual TLS).
 	Join, JoinToken string
-	// Autolock locks the secrets key of the cluster this start creates
-	// with a new unlock key (MadeUnlockKey); an existing cluster keeps
-	// its setting (`swarm update --autolock`).
+	// Autolock locks the secrets key of a cluster this start creates
+	// with a new unlock key (MadeUnlockKey; else `swarm update`).
 	Autolock bool
 }
 
@@ -190,12 +189,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
-	d.socket = cfg.Socket
-	if d.socket == "" {
-		d.socket = dir.Join("shoal.sock")
-	}
 	// A locked key waits for its unlock key here, before any port opens.
-	if err := d.openSecretKey(ctx, d.socket); err != nil {
+	secretKey, err := d.openSecretKey(ctx, cfg.Socket)
+	if err != nil {
 		return nil, err
 	}
 	addr := cfg.Addr
@@ -217,12 +213,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		})
 	}
 	var joined *managerJoinAnswer
-	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
-	if d.lock.raw != nil {
-		if mcfg.SecretKey, err = secretkey.New(d.lock.raw); err != nil {
-			return nil, err
-		}
-	}
+	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: secretKey}
 	if cfg.Join != "" && !existing {
 		if d.stream == nil {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
@@ -260,9 +251,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	if err := d.setLocalKey(); err != nil {
-		return nil, err
-	}
 	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
@@ -287,14 +275,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.initAddrPool(waitCtx, cfg); err != nil {
 			return nil, err
 		}
-		if cfg.Autolock && !existing && joined == nil {
-			if err := d.bootstrapAutolock(waitCtx); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if cfg.Autolock && existing && !d.mgr.Store().Read().Autolock().On {
-		log.Warn("--autolock is set when a cluster is created; this cluster's autolock is off: turn it on with `shoal swarm update --autolock=true`")
 	}
 	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
@@ -316,11 +296,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}
 	d.followCluster(runCtx)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.followAutolock(runCtx)
-	}()
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -394,6 +369,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {
 		return nil, err
 	}
 	// This node's registration is applied here, so is every rotation of

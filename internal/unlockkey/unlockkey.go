@@ -125,17 +125,17 @@ func Lock(k *Key, raw []byte) ([]byte, error) {
 
 // Locked says whether file is a locked key file, and the ID of the
 // unlock key that seals it. A file that is neither plain nor locked is
-// an error.
+// an error (damage).
 func Locked(file []byte) (locked bool, id string, err error) {
 	if len(file) == secretkey.Size && !bytes.HasPrefix(file, []byte(magic)) {
 		return false, "", nil
 	}
 	if !bytes.HasPrefix(file, []byte(magic)) || len(file) < len(magic)+idLen {
-		return false, "", fmt.Errorf("%d bytes, neither a key (%d bytes) nor a locked key: the file is damaged", len(file), secretkey.Size)
+		return false, "", fmt.Errorf("holds %d bytes, neither a key (%d bytes) nor a locked key", len(file), secretkey.Size)
 	}
 	id = string(file[len(magic) : len(magic)+idLen])
 	if _, err := hex.DecodeString(id); err != nil {
-		return false, "", errors.New("a locked key with a malformed key ID: the file is damaged")
+		return false, "", errors.New("holds a locked key with a malformed key ID")
 	}
 	return true, id, nil
 }
