@@ -253,3 +253,29 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// A secret.key that is neither a key nor a locked key is damage: the
+// start is refused before anything opens, and the file left as it is.
+func TestDamagedSecretKeyIsRefused(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet}
+	d, err := StartDev(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	path := filepath.Join(cfg.DataDir, "raft", secretkey.FileName)
+	if err := os.WriteFile(path, []byte("shoal-locked-key-v1\nshort"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = StartDev(ctx, cfg); err == nil {
+		d.Close()
+		t.Fatal("started with a damaged secret key")
+	}
+	if !strings.Contains(err.Error(), path+" holds 25 bytes, neither a key (32 bytes) nor a locked key: the data folder is damaged") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "shoal-locked-key-v1\nshort" {
+		t.Fatal("the damaged key was replaced")
+	}
+}
