@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalproject/shoal/internal/cluster"
@@ -39,6 +40,9 @@ type autolock struct {
 	fileID string
 	// made is the key made by this start's bootstrap, for the CLI.
 	made *unlockkey.Key
+	// scrubbed says the folder's join tokens admit nobody
+	// (autolock_tokens.go).
+	scrubbed atomic.Bool
 
 	// apply makes one change of the file at a time; change one change
 	// of the cluster's setting at a time, on the leader.
@@ -140,6 +144,9 @@ func (d *Dev) bootstrapAutolock(ctx context.Context) error {
 		return err
 	}
 	d.lock.add(k)
+	if err := d.tokensToRaft(ctx); err != nil {
+		return err
+	}
 	if err := d.mgr.SetAutolock(ctx, state.AutolockSetting{On: true, KeyID: k.ID()}); err != nil {
 		return err
 	}
@@ -163,6 +170,11 @@ func (d *Dev) applyAutolock(ctx context.Context) error {
 	d.lock.apply.Lock()
 	defer d.lock.apply.Unlock()
 	want := d.mgr.Store().Read().Autolock()
+	if want.On {
+		if err := d.scrubTokens(); err != nil {
+			return err
+		}
+	}
 	d.lock.mu.Lock()
 	fileID, raw := d.lock.fileID, d.lock.raw
 	d.lock.mu.Unlock()
@@ -318,6 +330,9 @@ func (d *Dev) setAutolock(ctx context.Context, on, rotate bool) (string, error) 
 		}
 		d.lock.add(k)
 		next = state.AutolockSetting{On: true, KeyID: k.ID()}
+		if err := d.tokensToRaft(ctx); err != nil {
+			return "", err
+		}
 	}
 	if err := d.mgr.SetAutolock(ctx, next); err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,10 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 	start(0)
 	start(1)
 	c1, _ := client.New(ds[1].Host())
+	tokens, err := c1.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	key, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: true})
 	if err != nil || key == "" {
 		t.Fatalf("autolock on through a follower: %q, %v", key, err)
@@ -96,9 +101,11 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 	if got, err := c1.UnlockKey(ctx); err != nil || got != key {
 		t.Fatalf("unlock-key on the follower: %q, %v; want %q", got, err, key)
 	}
+	noTokensInFolders(t, ctx, ds, tokens.JoinTokens)
 
 	start(2)
 	waitLocked(t, ctx, ds[2:], key)
+	noTokensInFolders(t, ctx, ds, tokens.JoinTokens)
 	c2, _ := client.New(ds[2].Host())
 	key2, err := c2.RotateUnlockKey(ctx)
 	if err != nil || key2 == key {
@@ -131,4 +138,25 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLocked(t, ctx, ds, "")
+}
+
+// noTokensInFolders checks that the join tokens still admit (every
+// manager shows them) but no manager's data folder holds them.
+func noTokensInFolders(t *testing.T, ctx context.Context, ds []*Dev, jt api.JoinTokens) {
+	t.Helper()
+	for i, d := range ds {
+		c, _ := client.New(d.Host())
+		if sw, err := c.SwarmInspect(ctx); err != nil || sw.JoinTokens != jt {
+			t.Errorf("manager %d shows tokens %+v, %v; want %+v", i, sw.JoinTokens, err, jt)
+		}
+		for _, name := range []string{"join-token", managerTokenFile} {
+			b, err := os.ReadFile(filepath.Join(d.DataDir(), name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := string(b); strings.Contains(s, jt.Worker) || strings.Contains(s, jt.Manager) {
+				t.Errorf("manager %d: %s holds a join token that admits", i, name)
+			}
+		}
+	}
 }

@@ -261,6 +261,16 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 	if err := writePrivate(d.dir.Join("ca", ca.RootCertFile), []byte(j.CA)); err != nil {
 		return err
 	}
+	if j.UnlockKey != nil {
+		// Under autolock Raft holds the tokens that admit: the folder
+		// gets decoys (autolock_tokens.go).
+		root, err := ca.ParseRootCert([]byte(j.CA))
+		if err != nil {
+			return err
+		}
+		d.lock.scrubbed.Store(true)
+		return d.writeDecoyTokens(root)
+	}
 	if err := writePrivate(d.dir.Join(managerTokenFile), []byte(j.ManagerToken+"\n")); err != nil {
 		return err
 	}
