@@ -224,12 +224,8 @@ func (d *Dev) followAutolock(ctx context.Context) {
 		idx := d.mgr.Store().Index()
 		if err := d.applyAutolock(ctx); err != nil {
 			d.log.Warn("autolock: cannot follow the cluster's setting; retrying", "err", err, "retry_in", wait)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !sleep(ctx, wait) {
 				return
-			case <-t.C:
 			}
 			wait = min(2*wait, 5*time.Second)
 			continue
@@ -360,4 +356,16 @@ func getJSON(ctx context.Context, c *http.Client, url string, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// sleep waits d, or until ctx ends: it says whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -297,12 +297,8 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 		if leader != "" {
 			via = leader
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("join raft through %s: %w (last error: %v)", addr, ctx.Err(), err)
-		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
 	}

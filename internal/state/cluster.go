@@ -149,19 +149,24 @@ func (w *writer) initCluster(in *PoolInit) error {
 	return w.txn.Insert(tableCluster, c)
 }
 
-// setJoinTokens replaces the sealed join tokens. The cluster config must
-// exist: every manager writes it at its start (OpInitCluster).
+// setJoinTokens replaces the sealed join tokens.
 func (w *writer) setJoinTokens(sealed []byte) error {
 	if len(sealed) == 0 {
 		return invalidf("set join tokens: none given")
 	}
+	return w.updateCluster("set join tokens", func(c *ClusterConfig) { c.JoinTokens = slices.Clone(sealed) })
+}
+
+// updateCluster writes the cluster config changed by change. The config
+// must exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) updateCluster(what string, change func(*ClusterConfig)) error {
 	cur := w.clusterConfig()
 	if cur == nil {
-		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+		return invalidf("%s: the cluster has no configuration yet (its first manager has not finished starting)", what)
 	}
 	next := *cur
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.JoinTokens = slices.Clone(sealed)
+	change(&next)
 	return w.txn.Insert(tableCluster, &next)
 }
 
@@ -170,14 +175,7 @@ func (w *writer) setAutolock(in *AutolockSetting) error {
 	if in == nil || in.On != (in.KeyID != "") || len(in.KeyID) > 64 {
 		return invalidf("set autolock: want on with a key ID, or off without one")
 	}
-	cur := w.clusterConfig()
-	if cur == nil {
-		return invalidf("set autolock: the cluster has no configuration yet (its first manager has not finished starting)")
-	}
-	next := *cur
-	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.Autolock, next.UnlockKeyID = in.On, in.KeyID
-	return w.txn.Insert(tableCluster, &next)
+	return w.updateCluster("set autolock", func(c *ClusterConfig) { c.Autolock, c.UnlockKeyID = in.On, in.KeyID })
 }
 
 // Autolock returns the cluster's autolock setting: on, and the ID of

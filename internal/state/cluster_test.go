@@ -31,20 +31,7 @@ func TestClusterTokensAndExpiryInSnapshots(t *testing.T) {
 	if res := applyLog(t, src, 4, &state.Command{Time: step(4), Atomic: true, Ops: []state.Op{other}}); !errors.Is(res.Err, state.ErrPoolFixed) {
 		t.Fatalf("another certificate life: %v, want refused", res.Err)
 	}
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Release()
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	dst := state.NewFSM(state.NewStore())
-	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
-	tx := dst.Store().Read()
+	tx := restored(t, src)
 	pools, size := tx.AddrPool()
 	if string(tx.JoinTokens()) != "sealed-tokens" || tx.CertExpiry() != 2*time.Hour || len(pools) != 1 || pools[0] != "10.9.0.0/16" || size != 24 {
 		t.Fatalf("restored: tokens %q, expiry %s, pool %v/%d", tx.JoinTokens(), tx.CertExpiry(), pools, size)
@@ -70,6 +57,22 @@ func TestAutolockSettingInSnapshots(t *testing.T) {
 			t.Errorf("setting %+v: want a refusal", bad)
 		}
 	}
+	tx := restored(t, src)
+	if got := tx.Autolock(); !got.On || got.KeyID != "0123abcd" || string(tx.JoinTokens()) != "t" {
+		t.Fatalf("restored: autolock %+v, tokens %q", got, tx.JoinTokens())
+	}
+	off := state.Op{Kind: state.OpSetAutolock, Lock: &state.AutolockSetting{}}
+	if res := applyLog(t, src, 6, &state.Command{Time: step(6), Atomic: true, Ops: []state.Op{off}}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got := src.Store().Read().Autolock(); got.On || got.KeyID != "" {
+		t.Fatalf("after off: %+v", got)
+	}
+}
+
+// restored is the store of a new FSM restored from a snapshot of src.
+func restored(t *testing.T, src *state.FSM) *state.ReadTx {
+	t.Helper()
 	snap, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -83,15 +86,5 @@ func TestAutolockSettingInSnapshots(t *testing.T) {
 	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
-	tx := dst.Store().Read()
-	if got := tx.Autolock(); !got.On || got.KeyID != "0123abcd" || string(tx.JoinTokens()) != "t" {
-		t.Fatalf("restored: autolock %+v, tokens %q", got, tx.JoinTokens())
-	}
-	off := state.Op{Kind: state.OpSetAutolock, Lock: &state.AutolockSetting{}}
-	if res := applyLog(t, src, 6, &state.Command{Time: step(6), Atomic: true, Ops: []state.Op{off}}); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	if got := src.Store().Read().Autolock(); got.On || got.KeyID != "" {
-		t.Fatalf("after off: %+v", got)
-	}
+	return dst.Store().Read()
 }
