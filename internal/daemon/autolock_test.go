@@ -239,6 +239,11 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 	if err := c.ServiceRemove(ctx, svc.ID); err != nil {
 		t.Error(err)
 	}
+	// Stopped by its agent, not by the clean-up's kill, which would race
+	// the folder's removal.
+	for syscall.Kill(pid, 0) == nil && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 	d.Close()
 }
 
