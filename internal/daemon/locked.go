@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -41,8 +40,8 @@ func waitUnlock(ctx context.Context, socket string, file []byte, log *slog.Logge
 		ln.Close()
 		return nil, nil, fmt.Errorf("restrict socket: %w", err)
 	}
+	// The first good key wins; another one finds the channel full.
 	done := make(chan unlocked, 1)
-	var once sync.Mutex // one unlock at a time: the first good key wins
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/swarm/unlock", func(w http.ResponseWriter, r *http.Request) {
 		var req api.UnlockRequest
@@ -64,12 +63,10 @@ func waitUnlock(ctx context.Context, socket string, file []byte, log *slog.Logge
 			httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		once.Lock()
 		select {
 		case done <- unlocked{k, raw}:
 		default: // unlocked already
 		}
-		once.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
