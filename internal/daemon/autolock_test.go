@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"net"
 	"os"
 	"path/filepath"
@@ -128,6 +129,7 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 		t.Fatalf("swarm inspect: %+v, %v: want autolock", sw, err)
 	}
 	lockedBy(t, cfg.DataDir, key, raw)
+	noKeyInRaft(t, cfg.DataDir, key)
 	sec, err := c.SecretCreate(ctx, secretSpec("db"))
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +210,7 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 		t.Fatalf("rotate: %q, %v", key2, err)
 	}
 	lockedBy(t, cfg.DataDir, key2, raw)
+	noKeyInRaft(t, cfg.DataDir, key2)
 	d.Close()
 	lc, started = startLocked(t, ctx, cfg)
 	if err := lc.SwarmUnlock(ctx, key); err == nil || !strings.Contains(err.Error(), "invalid key") {
@@ -282,5 +285,34 @@ func TestDamagedSecretKeyIsRefused(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "shoal-locked-key-v1\nshort" {
 		t.Fatal("the damaged key was replaced")
+	}
+}
+
+// noKeyInRaft checks that no file of the Raft folder holds the unlock
+// key: not its text, its bytes, nor their base64 (JSON's []byte).
+func noKeyInRaft(t *testing.T, dir, key string) {
+	t.Helper()
+	k, err := unlockkey.Parse(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := [][]byte{[]byte(key), k.Bytes(), []byte(base64.StdEncoding.EncodeToString(k.Bytes())), []byte(key[len(unlockkey.Prefix):])}
+	// The log does hold the key's ID: the walk reads what Raft wrote.
+	sawID := false
+	err = filepath.Walk(filepath.Join(dir, "raft"), func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		sawID = sawID || bytes.Contains(b, []byte(k.ID()))
+		for _, f := range forms {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds the unlock key", p)
+			}
+		}
+		return err
+	})
+	if err != nil || !sawID {
+		t.Fatalf("walk of the raft folder: %v; the key's ID found: %v", err, sawID)
 	}
 }
