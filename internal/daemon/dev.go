@@ -37,6 +37,9 @@ type DevConfig struct {
 	DataDir string
 	// Socket is the API's unix socket; default DataDir/shoal.sock.
 	Socket string
+	// DockerAPISocket serves the Docker Engine API; default
+	// DataDir/docker.sock, DockerAPIOff for none.
+	DockerAPISocket string
 	// Addr is the node's address, where task ports are published;
 	// default 127.0.0.1.
 	Addr   string
@@ -119,11 +122,14 @@ type Dev struct {
 	rts     nodeRuntimes
 	socket  string
 	httpSrv *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	log     *slog.Logger
-	ingress *nodeIngress
-	mesh    *portmesh.Mesh
+	// dockerSrv serves the Docker Engine API on dockerSock.
+	dockerSrv  *http.Server
+	dockerSock string
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	log        *slog.Logger
+	ingress    *nodeIngress
+	mesh       *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
@@ -365,6 +371,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			log.Error("api server stopped", "err", err)
 		}
 	}()
+	if cfg.DockerAPISocket != DockerAPIOff {
+		path := cfg.DockerAPISocket
+		if path == "" {
+			path = dir.Join("docker.sock")
+		}
+		if err := d.serveDockerAPI(path, log.With("component", "dockerapi")); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
@@ -545,10 +560,12 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	if d.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = d.httpSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	return d.closeParts()
 }
@@ -574,8 +591,10 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	if d.httpSrv != nil {
-		d.httpSrv.Close()
+	for _, srv := range []*http.Server{d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			srv.Close()
+		}
 	}
 	d.wg.Wait()
 	if d.link != nil {
