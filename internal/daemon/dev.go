@@ -343,17 +343,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}()
 
-	// We hold the data folder's lock, so a socket file left there is stale.
-	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", d.socket)
+	ln, err := listenPrivate(d.socket, "socket")
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", d.socket, err)
-	}
-	if err := os.Chmod(d.socket, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restrict socket: %w", err)
+		return nil, err
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d

@@ -29,16 +29,9 @@ type unlocked struct {
 // `shoal swarm unlock`), or ctx ends. Every other call is refused with
 // api.LockedMessage. It returns the key and the secrets key.
 func waitUnlock(ctx context.Context, socket string, file []byte, log *slog.Logger) (*unlockkey.Key, []byte, error) {
-	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", socket)
+	ln, err := listenPrivate(socket, "socket")
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen on %s: %w", socket, err)
-	}
-	if err := os.Chmod(socket, 0o600); err != nil {
-		ln.Close()
-		return nil, nil, fmt.Errorf("restrict socket: %w", err)
+		return nil, nil, err
 	}
 	// The first good key wins; another one finds the channel full.
 	done := make(chan unlocked, 1)
@@ -95,4 +88,22 @@ func waitUnlock(ctx context.Context, socket string, file []byte, log *slog.Logge
 	}
 	log.Info("unlocked")
 	return got.key, got.raw, nil
+}
+
+// listenPrivate listens on the unix socket path, mode 0600 (what names
+// it in errors). We hold the data folder's lock, so a socket file left
+// there is stale.
+func listenPrivate(path, what string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale %s: %w", what, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict %s: %w", what, err)
+	}
+	return ln, nil
 }
