@@ -83,7 +83,11 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 		if err != nil {
 			t.Fatalf("manager %d: %v", i, err)
 		}
-		t.Cleanup(func() { ds[i].Close() })
+		t.Cleanup(func() {
+			if ds[i] != nil {
+				ds[i].Close()
+			}
+		})
 		ds, cfgs = append(ds, d), append(cfgs, cfg)
 	}
 	start(0)

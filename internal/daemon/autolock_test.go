@@ -119,6 +119,13 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On a failure, the manager of the moment is closed (the test
+	// closes each one it is done with).
+	t.Cleanup(func() {
+		if d != nil && t.Failed() {
+			d.Close()
+		}
+	})
 	key := d.MadeUnlockKey()
 	raw := bytes.Clone(d.lock.raw)
 	c, _ := client.New(d.Host())
