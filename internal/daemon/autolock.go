@@ -183,14 +183,13 @@ func (d *Dev) applyAutolock(ctx context.Context) error {
 	}
 	file := raw
 	if want.On {
+		var err error
 		k := d.lock.key(want.KeyID)
 		if k == nil {
-			var err error
 			if k, err = d.fetchUnlockKey(ctx, want.KeyID); err != nil {
 				return err
 			}
 		}
-		var err error
 		if file, err = unlockkey.Lock(k, raw); err != nil {
 			return err
 		}
