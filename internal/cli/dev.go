@@ -26,7 +26,7 @@ func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var join, token, tokenFile string
 	var metricsAddr, metricsTokenFile string
 	var heartbeat, drain, certExpiry time.Duration
-	var useDocker bool
+	var useDocker, autolock bool
 	var ing ingressFlags
 	var pub publishFlags
 	var addrPools []string
@@ -105,7 +105,7 @@ folder adopts them.`,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -151,6 +151,10 @@ folder adopts them.`,
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
 			}
 			fmt.Fprintf(a.stdout, "  try: shoal service create --name web --replicas 3 -- sleep 3600\n")
+			if key := d.MadeUnlockKey(); key != "" {
+				fmt.Fprintln(a.stdout)
+				printUnlockCommand(a.stdout, key)
+			}
 			<-ctx.Done()
 			fmt.Fprintln(a.stdout, "shoal dev: stopping (tasks keep running and are adopted on the next start)")
 			return d.Close()
@@ -189,6 +193,7 @@ them is up.`
 	if !manager {
 		cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents (and joining managers) on, e.g. 127.0.0.1:4243 (default: off)")
 	}
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "lock the managers' secrets key with an unlock key, printed here, that a restarted manager waits for (`shoal swarm unlock`); set when the cluster is created")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pool and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)

@@ -113,6 +113,9 @@ type DevConfig struct {
 	// needs AgentListen: the agent port is the cluster port, where the
 	// managers speak Raft too (over mutual TLS).
 	Join, JoinToken string
+	// Autolock locks the secrets key of a cluster this start creates
+	// with a new unlock key (MadeUnlockKey; else `swarm update`).
+	Autolock bool
 }
 
 // Dev is a running one-node cluster.
@@ -163,6 +166,8 @@ type Dev struct {
 	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
+	// lock is the autolock state (autolock.go).
+	lock autolock
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -199,6 +204,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
+	// A locked key waits for its unlock key here, before any port opens.
+	secretKey, err := d.openSecretKey(ctx, cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1"
@@ -218,7 +228,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		})
 	}
 	var joined *managerJoinAnswer
-	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
+	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: secretKey}
 	if cfg.Join != "" && !existing {
 		if d.stream == nil {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
@@ -345,25 +355,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}()
 
-	d.socket = cfg.Socket
-	if d.socket == "" {
-		d.socket = dir.Join("shoal.sock")
-	}
-	// We hold the data folder's lock, so a socket file left there is stale.
-	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", d.socket)
+	ln, err := listenPrivate(d.socket, "socket")
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", d.socket, err)
-	}
-	if err := os.Chmod(d.socket, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restrict socket: %w", err)
+		return nil, err
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
 	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
+	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
@@ -394,6 +393,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {
 		return nil, err
 	}
 	// This node's registration is applied here, so is every rotation of

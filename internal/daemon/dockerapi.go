@@ -2,11 +2,8 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/shoalproject/shoal/client"
@@ -25,16 +22,9 @@ func (d *Dev) serveDockerAPI(path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale Docker API socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path, "Docker API socket")
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("restrict Docker API socket: %w", err)
+		return err
 	}
 	srv := dockerapi.New(c, log)
 	srv.Version = server.Version
