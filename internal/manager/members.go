@@ -17,6 +17,9 @@ import (
 // cluster.ErrNotWritten, so that the API sends the request on to the new
 // leader, which removes it.
 func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	tx := m.store.Read()
 	n, err := tx.FindNode(ref)
 	if err != nil {

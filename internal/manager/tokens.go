@@ -39,6 +39,9 @@ func (m *Manager) JoinTokens() (jt JoinTokens, ok bool, err error) {
 // cluster's join tokens: every manager admits by them from the index it
 // is written at.
 func (m *Manager) SetJoinTokens(ctx context.Context, jt JoinTokens) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	plain, err := json.Marshal(jt)
 	if err != nil {
 		return err
