@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -135,15 +136,21 @@ func (w *writer) initCluster(in *PoolInit) error {
 	return w.txn.Insert(tableCluster, c)
 }
 
-// setJoinTokens replaces the sealed join tokens. The cluster config must
-// exist: every manager writes it at its start (OpInitCluster).
-func (w *writer) setJoinTokens(sealed []byte) error {
+// setJoinTokens replaces the sealed join tokens (op.Tokens), if they are
+// still those the rotation read (op.CheckTokens): two rotations, of one
+// role each, through two leaders, must not undo each other. The cluster
+// config must exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) setJoinTokens(op *Op) error {
+	sealed := op.Tokens
 	if len(sealed) == 0 {
 		return invalidf("set join tokens: none given")
 	}
 	cur := w.clusterConfig()
 	if cur == nil {
 		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	if op.CheckTokens && !bytes.Equal(cur.JoinTokens, op.ExpectTokens) {
+		return fmt.Errorf("set join tokens: another rotation came first: %w", ErrVersionConflict)
 	}
 	next := *cur
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)

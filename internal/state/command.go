@@ -79,7 +79,9 @@ const (
 	// one; an explicit, different pool is refused (ErrPoolFixed).
 	OpInitCluster OpKind = "init_cluster"
 	// OpSetJoinTokens replaces the cluster's join tokens with Tokens,
-	// sealed by the proposer (a rotation).
+	// sealed by the proposer (a rotation). With CheckTokens, only if the
+	// stored ones are still ExpectTokens (none: empty), those the
+	// rotation was made from; else ErrVersionConflict.
 	OpSetJoinTokens OpKind = "set_join_tokens"
 )
 
@@ -105,6 +107,11 @@ type Op struct {
 	Pool    *PoolInit         `json:"pool,omitempty"`
 	// Tokens are the sealed join tokens of OpSetJoinTokens.
 	Tokens []byte `json:"tok,omitempty"`
+	// CheckTokens makes OpSetJoinTokens a compare-and-set on
+	// ExpectTokens. (Sealing draws a random nonce, so equal sealed bytes
+	// are the same write.)
+	CheckTokens  bool   `json:"ctok,omitempty"`
+	ExpectTokens []byte `json:"etok,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.
