@@ -254,7 +254,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
 	if joined != nil {
-		if err := d.addSelf(waitCtx, cfg.Join); err != nil {
+		// A non-voter until this manager has started (promoteSelf): one
+		// that fails on the way is no dead voter the others count on.
+		if err := d.addSelf(waitCtx, cfg.Join, true); err != nil {
 			return nil, err
 		}
 	}
@@ -362,6 +364,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.promoteSelf(waitCtx, cfg.Join); err != nil {
 		return nil, err
 	}
 	// This node's registration is applied here, so is every rotation of

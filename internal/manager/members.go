@@ -63,6 +63,14 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 			return err
 		}
 		m.log.Info("manager left raft", "node", n.ID)
+	} else if nv, err := m.raft.Nonvoter(n.ID); err != nil {
+		return err
+	} else if nv {
+		// A manager that joined and never started: no vote to lose.
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return err
+		}
+		m.log.Info("non-voting manager left raft", "node", n.ID)
 	}
 	spec := n.Spec
 	spec.Role = api.RoleWorker
