@@ -65,6 +65,13 @@ type addMemberRequest struct {
 	Nonvoter bool `json:"Nonvoter,omitempty"`
 }
 
+// addMemberAnswer is the leader's applied index once the member is added:
+// the new manager waits until its own store has it, so its folder holds
+// the log before anything else it does can fail.
+type addMemberAnswer struct {
+	Index uint64 `json:"Index"`
+}
+
 // managerTokenFile keeps the manager join token beside join-token.
 const managerTokenFile = "manager-token"
 
@@ -188,7 +195,7 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr, "as", as)
-	w.WriteHeader(http.StatusNoContent)
+	httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: d.mgr.Store().Index()})
 }
 
 // joinManager joins the cluster of the manager at addr with a manager
@@ -258,8 +265,11 @@ func (d *Dev) addSelf(ctx context.Context, addr string, nonvoter bool) error {
 	wait := 100 * time.Millisecond
 	via := addr
 	for {
-		leader, err := d.askToBeAdded(ctx, c, via, body)
+		leader, idx, err := d.askToBeAdded(ctx, c, via, body)
 		if err == nil {
+			if err := d.mgr.Store().WaitIndex(ctx, idx); err != nil {
+				return fmt.Errorf("added to raft, but the log did not reach this manager: %w", err)
+			}
 			return nil
 		}
 		d.log.Warn("not yet added to raft; retrying", "via", via, "err", err, "retry_in", wait)
@@ -280,17 +290,25 @@ func (d *Dev) addSelf(ctx context.Context, addr string, nonvoter bool) error {
 	}
 }
 
-// askToBeAdded asks the manager at addr to add this one to Raft; a
-// follower's refusal names the leader.
-func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
-	if err != nil && h != nil {
-		leader = h.Get(headerMemberLeader)
-		if _, _, perr := net.SplitHostPort(leader); perr != nil {
-			leader = ""
+// askToBeAdded asks the manager at addr to add this one to Raft, and
+// returns the leader's applied index then; a follower's refusal names the
+// leader.
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, index uint64, err error) {
+	h, b, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil {
+		if h != nil {
+			leader = h.Get(headerMemberLeader)
+			if _, _, perr := net.SplitHostPort(leader); perr != nil {
+				leader = ""
+			}
 		}
+		return leader, 0, err
 	}
-	return leader, err
+	var a addMemberAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return "", 0, fmt.Errorf("the answer to the request to join raft: %w", err)
+	}
+	return "", a.Index, nil
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).

@@ -368,9 +368,15 @@ func TestDemoteManagers(t *testing.T) {
 
 // A manager that joins and fails to start after it was added to Raft is
 // no voter the others count on for their majority: it joined as a
-// non-voter. Started again on its folder, it becomes a voter. (It used to
-// be added as a voter at once: 2 live managers of 3 voters.)
+// non-voter. Started again on its folder, it becomes a voter; given up,
+// `node demote` of its ID takes it out of Raft. (It used to be added as a
+// voter at once: 2 live managers of 3 voters.)
 func TestJoinerThatFailsToStartIsNoVoter(t *testing.T) {
+	t.Run("started again", func(t *testing.T) { joinerFailsToStart(t, false) })
+	t.Run("demoted", func(t *testing.T) { joinerFailsToStart(t, true) })
+}
+
+func joinerFailsToStart(t *testing.T, removed bool) {
 	ctx := testCtx(t)
 	ds := startManagers(t, ctx, 2)
 	dir := t.TempDir()
@@ -405,6 +411,18 @@ func TestJoinerThatFailsToStartIsNoVoter(t *testing.T) {
 	}
 	if nv, err := lead.Manager().Raft().Nonvoter(id); !nv || err != nil {
 		t.Fatalf("the failed manager is not a non-voter of Raft: %v %v", nv, err)
+	}
+	if removed {
+		// Given up: demoting its ID (from its folder's node-id; it has no
+		// node) takes it out of Raft.
+		c, _ := client.New(lead.Host())
+		if err := c.NodeDemote(ctx, id); err != nil {
+			t.Fatalf("demote the non-voter: %v", err)
+		}
+		if nv, err := lead.Manager().Raft().Nonvoter(id); nv || err != nil {
+			t.Fatalf("still a non-voter after its demotion: %v", err)
+		}
+		return
 	}
 	cfg.SecretsDir = ""
 	d, err := StartDev(ctx, cfg)
