@@ -180,3 +180,38 @@ func TestWritesRefusedWhileTheBarrierHangs(t *testing.T) {
 		t.Fatalf("remove on a leader whose barrier hangs: %v, want not written", err)
 	}
 }
+
+// The gate opens on the barrier of the current term only: a leader whose
+// last barrier passed in an earlier term (lost and won again, the change
+// not yet seen by followLeadership) takes no write until the new term's.
+func TestGateWantsTheBarrierOfTheCurrentTerm(t *testing.T) {
+	defer func(w time.Duration) { readyWait = w }(readyWait)
+	readyWait = 200 * time.Millisecond
+	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: "managernode0000000000000f", FastRaft: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.writable(ctx); err != nil {
+		t.Fatalf("after this term's barrier: %v", err)
+	}
+	m.leadMu.Lock()
+	term := m.readyTerm
+	m.setReadyTerm(term - 1)
+	m.leadMu.Unlock()
+	if err := m.writable(ctx); !errors.Is(err, cluster.ErrNotWritten) {
+		t.Fatalf("with the barrier of term %d in term %d: %v, want not written", term-1, term, err)
+	}
+	m.leadMu.Lock()
+	m.setReadyTerm(term)
+	m.leadMu.Unlock()
+	if err := m.writable(ctx); err != nil {
+		t.Fatalf("with the barrier of the current term back: %v", err)
+	}
+}
