@@ -19,17 +19,12 @@ import (
 // the manager then runs its controllers instead of leading idle.
 func TestFailedLeadershipBarrierIsRetried(t *testing.T) {
 	var calls atomic.Int32
-	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: "managernode0000000000000b", FastRaft: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		barrier: func(time.Duration) error {
-			if calls.Add(1) <= 3 {
-				return errors.New("timed out enqueuing operation")
-			}
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := startWithBarrier(t, "managernode0000000000000b", func(time.Duration) error {
+		if calls.Add(1) <= 3 {
+			return errors.New("timed out enqueuing operation")
+		}
+		return nil
+	})
 	defer m.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -89,27 +84,22 @@ func TestWritesWaitForTheLeadershipBarrier(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var m *Manager
 	var once sync.Once
-	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: "managernode0000000000000d", FastRaft: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		barrier: func(time.Duration) error {
-			first := false
-			once.Do(func() { first = true })
-			if !first {
-				return nil
-			}
-			close(entered)
-			<-release
-			// What the store applies before the barrier passes.
-			c := &api.Config{ID: api.NewID(), Spec: api.ConfigSpec{Name: "jcfg-1", Data: []byte("v0")}}
-			res, err := m.raft.Propose(context.Background(), &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpCreateConfig, Config: c}}})
-			if err == nil {
-				err = res.Err
-			}
-			return err
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m = startWithBarrier(t, "managernode0000000000000d", func(time.Duration) error {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return nil
+		}
+		close(entered)
+		<-release
+		// What the store applies before the barrier passes.
+		c := &api.Config{ID: api.NewID(), Spec: api.ConfigSpec{Name: "jcfg-1", Data: []byte("v0")}}
+		res, err := m.raft.Propose(context.Background(), &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpCreateConfig, Config: c}}})
+		if err == nil {
+			err = res.Err
+		}
+		return err
+	})
 	defer m.Close()
 	var releaseOnce sync.Once
 	open := func() { releaseOnce.Do(func() { close(release) }) }
@@ -163,19 +153,14 @@ func TestWritesWaitForTheLeadershipBarrier(t *testing.T) {
 func TestWritesRefusedWhileTheBarrierHangs(t *testing.T) {
 	defer func(w time.Duration) { readyWait = w }(readyWait)
 	readyWait = 200 * time.Millisecond
-	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: "managernode0000000000000e", FastRaft: true,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		barrier: func(time.Duration) error { return errors.New("timed out") }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := startWithBarrier(t, "managernode0000000000000e", func(time.Duration) error { return errors.New("timed out") })
 	defer m.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for !m.IsLeader() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	err = m.RemoveConfig(ctx, "jcfg-1")
+	err := m.RemoveConfig(ctx, "jcfg-1")
 	if !errors.Is(err, cluster.ErrNotWritten) || errors.Is(err, state.ErrNotFound) {
 		t.Fatalf("remove on a leader whose barrier hangs: %v, want not written", err)
 	}
@@ -187,11 +172,7 @@ func TestWritesRefusedWhileTheBarrierHangs(t *testing.T) {
 func TestGateWantsTheBarrierOfTheCurrentTerm(t *testing.T) {
 	defer func(w time.Duration) { readyWait = w }(readyWait)
 	readyWait = 200 * time.Millisecond
-	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: "managernode0000000000000f", FastRaft: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := startWithBarrier(t, "managernode0000000000000f", nil)
 	defer m.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -214,4 +195,16 @@ func TestGateWantsTheBarrierOfTheCurrentTerm(t *testing.T) {
 	if err := m.writable(ctx); err != nil {
 		t.Fatalf("with the barrier of the current term back: %v", err)
 	}
+}
+
+// startWithBarrier starts a one-manager cluster whose leadership barrier
+// is barrier (Raft's when nil); the test closes it.
+func startWithBarrier(t *testing.T, nodeID string, barrier func(time.Duration) error) *Manager {
+	t.Helper()
+	m, err := Start(Config{RaftDir: t.TempDir(), NodeID: nodeID, FastRaft: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), barrier: barrier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
