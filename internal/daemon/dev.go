@@ -282,7 +282,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
 	if joined != nil {
-		if err := d.addSelf(waitCtx, cfg.Join); err != nil {
+		// A non-voter until this manager has started (promoteSelf): one
+		// that fails on the way is no dead voter the others count on.
+		if err := d.addSelf(waitCtx, cfg.Join, true); err != nil {
 			return nil, err
 		}
 	}
@@ -393,6 +395,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.promoteSelf(waitCtx, cfg.Join); err != nil {
 		return nil, err
 	}
 	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {

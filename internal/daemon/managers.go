@@ -64,6 +64,16 @@ type managerJoinAnswer struct {
 
 type addMemberRequest struct {
 	Addr string `json:"Addr"`
+	// Nonvoter asks to be added without a vote: a joining manager is
+	// one until it has started, then asks again without it (promoted).
+	Nonvoter bool `json:"Nonvoter,omitempty"`
+}
+
+// addMemberAnswer is the leader's applied index once the member is added:
+// the new manager waits until its own store has it, so its folder holds
+// the log before anything else it does can fail.
+type addMemberAnswer struct {
+	Index uint64 `json:"Index"`
 }
 
 // managerTokenFile keeps the manager join token beside join-token.
@@ -186,12 +196,16 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
-	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
+	add, as := d.mgr.Raft().AddVoter, "voter"
+	if req.Nonvoter {
+		add, as = d.mgr.Raft().AddNonvoter, "non-voter"
+	}
+	if err := add(id.NodeID, req.Addr); err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
-	w.WriteHeader(http.StatusNoContent)
+	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr, "as", as)
+	httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: d.mgr.Store().Index()})
 }
 
 // joinManager joins the cluster of the manager at addr with a manager
@@ -279,15 +293,19 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 }
 
 // addSelf asks the leader, through the manager at addr, to add this
-// manager to Raft, retrying until it has or ctx ends.
-func (d *Dev) addSelf(ctx context.Context, addr string) error {
+// manager to Raft (as a non-voter, or a voter), retrying until it has or
+// ctx ends.
+func (d *Dev) addSelf(ctx context.Context, addr string, nonvoter bool) error {
 	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
-	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr})
+	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr, Nonvoter: nonvoter})
 	wait := 100 * time.Millisecond
 	via := addr
 	for {
-		leader, err := d.askToBeAdded(ctx, c, via, body)
+		leader, idx, err := d.askToBeAdded(ctx, c, via, body)
 		if err == nil {
+			if err := d.mgr.Store().WaitIndex(ctx, idx); err != nil {
+				return fmt.Errorf("added to raft, but the log did not reach this manager: %w", err)
+			}
 			return nil
 		}
 		d.log.Warn("not yet added to raft; retrying", "via", via, "err", err, "retry_in", wait)
@@ -304,17 +322,25 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 	}
 }
 
-// askToBeAdded asks the manager at addr to add this one to Raft; a
-// follower's refusal names the leader.
-func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
-	if err != nil && h != nil {
-		leader = h.Get(headerMemberLeader)
-		if _, _, perr := net.SplitHostPort(leader); perr != nil {
-			leader = ""
+// askToBeAdded asks the manager at addr to add this one to Raft, and
+// returns the leader's applied index then; a follower's refusal names the
+// leader.
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, index uint64, err error) {
+	h, b, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil {
+		if h != nil {
+			leader = h.Get(headerMemberLeader)
+			if _, _, perr := net.SplitHostPort(leader); perr != nil {
+				leader = ""
+			}
 		}
+		return leader, 0, err
 	}
-	return leader, err
+	var a addMemberAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return "", 0, fmt.Errorf("the answer to the request to join raft: %w", err)
+	}
+	return "", a.Index, nil
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
@@ -460,4 +486,39 @@ func (d *Dev) managerAddrs() (string, []string) {
 		leader = ""
 	}
 	return leader, all
+}
+
+// promoteSelf makes this manager a voter once it has started, when it is
+// a non-voter: it joined, or it stopped after it joined and before this
+// point. Its own node's registration is applied, so its log has caught
+// up with the leader's: its vote will not hold up the commits. join is
+// where it joined through, asked when no leader is known.
+func (d *Dev) promoteSelf(ctx context.Context, join string) error {
+	nonvoter, err := d.mgr.Raft().Nonvoter(d.nodeID)
+	if err != nil || !nonvoter {
+		return err
+	}
+	via := d.mgr.Raft().LeaderAddr()
+	if via == "" {
+		via = join
+	}
+	if via == "" {
+		return errors.New("this manager is a non-voter of Raft and knows no leader to promote it")
+	}
+	if err := d.addSelf(ctx, via, false); err != nil {
+		return fmt.Errorf("become a voter: %w", err)
+	}
+	// The leader committed the change; this manager sees it with the
+	// next entries it receives (Raft tells of no configuration change).
+	for {
+		if nonvoter, err = d.mgr.Raft().Nonvoter(d.nodeID); err != nil || !nonvoter {
+			d.log.Info("this manager is a voter of raft now")
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("become a voter: the leader added this manager, but its raft configuration does not say so yet: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

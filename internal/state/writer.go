@@ -54,7 +54,7 @@ func (w *writer) apply(op *Op) error {
 	case OpNodeSpec:
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpSetJoinTokens:
-		return w.setJoinTokens(op.Tokens)
+		return w.setJoinTokens(op)
 	case OpSetAutolock:
 		return w.setAutolock(op.Lock)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
