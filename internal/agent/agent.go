@@ -101,6 +101,9 @@ func (a *Agent) registration() api.NodeRegistration {
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc, Session: a.session}
 }
 
+// Session names this run of the agent (api.NodeRegistration.Session).
+func (a *Agent) Session() string { return a.session }
+
 // Run serves the node until ctx ends, or until the managers reject its
 // registration for good (an error wrapping ErrRejected). Tasks keep running
 // after it returns: the next agent on this node adopts them.

@@ -140,9 +140,10 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var to sinks
-	synced := make(chan struct{})
+	// The ingress serves once the routes show this node's registration.
+	gate := newRegisteredGate(a.nodeID)
 	if cfg.Ingress.Addr != "" {
-		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, log.With("component", "ingress")); err != nil {
+		if a.ingress, err = startIngress(cfg.Ingress, gate.ready, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		to = append(to, a.ingress.table)
@@ -152,13 +153,6 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			return nil, err
 		}
 		to = append(to, a.mesh)
-	}
-	if len(to) > 0 || view != nil {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.followRoutes(runCtx, to, view, synced, log.With("component", "routes"))
-		}()
 	}
 	a.wg.Add(1)
 	go func() {
@@ -181,6 +175,14 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
+	if len(to) > 0 || view != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.followRoutes(runCtx, to, view, gate, log.With("component", "routes"))
+		}()
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -225,23 +227,23 @@ func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 
 // followRoutes keeps the ingress table, the routing mesh and the node's
 // networking (view, when not nil) current from the managers' routes
-// stream, connecting again (with backoff) whenever it breaks, and closes
-// first once they first have the cluster's routes. While the managers are
-// away, all go on by what they knew last.
-func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first chan<- struct{}, log *slog.Logger) {
-	var once sync.Once
+// stream, connecting again (with backoff) whenever it breaks, and opens
+// gate once they show this node's agent registered. While the managers
+// are away, all go on by what they knew last.
+func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate *registeredGate, log *slog.Logger) {
 	reset := func(r agentlink.Routes) {
 		to.Reset(r.Services, r.Tasks)
 		if view != nil {
 			view.Reset(r)
 		}
-		once.Do(func() { close(first) })
+		gate.nodes(r.Nodes...)
 	}
 	apply := func(evs ...api.Event) {
 		to.Apply(evs...)
 		if view != nil {
 			view.Apply(evs...)
 		}
+		gate.events(evs...)
 	}
 	backoff := 100 * time.Millisecond
 	for {

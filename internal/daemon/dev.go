@@ -273,8 +273,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	// The ingress serves once it has followed this node's registration.
+	gate := newRegisteredGate(d.nodeID)
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(cfg, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(cfg, gate.ready, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
@@ -285,7 +287,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	d.followCluster(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -319,6 +320,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
+	d.followCluster(runCtx, gate)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
