@@ -149,3 +149,38 @@ func TestRestartedAgentConfirmsAdoptedEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// listsNoPorts is the process runtime listing its tasks without their
+// endpoints, as it lists a sandboxed task whose node port another
+// program took while no agent ran.
+type listsNoPorts struct{ *process.Runtime }
+
+func (l listsNoPorts) List(ctx context.Context) ([]runtime.Handle, error) {
+	hs, err := l.Runtime.List(ctx)
+	for i := range hs {
+		hs[i].Endpoints = nil
+	}
+	return hs, err
+}
+
+// An adopted task whose runtime does not watch it, listed without a
+// port it published, leaves every pool at once and is failed after the
+// grace, as a watched one is.
+func TestAdoptedTaskMissingAPortFails(t *testing.T) {
+	e := newEnv(t)
+	first := e.startAgent()
+	tk := e.assignPublishing()
+	pid := pidOf(t, e.waitState(tk.ID, api.TaskStateRunning))
+	first.stop()
+	e.startAgentWith(agent.Config{UnreachableGrace: 300 * time.Millisecond}, func(rt *process.Runtime) runtime.Runtime {
+		return listsNoPorts{rt}
+	})
+	e.waitTask(tk.ID, "out of every pool", func(t *api.Task) bool { return len(t.Endpoints) == 0 && !t.EndpointsUnconfirmed })
+	got := e.waitTask(tk.ID, "failed", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateFailed || got.Status.Err != "task: published port 8080/tcp lost" {
+		t.Fatalf("status %+v", got.Status)
+	}
+	if alive(pid) {
+		t.Errorf("the unreachable task's process %d still runs", pid)
+	}
+}
