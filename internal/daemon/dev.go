@@ -273,7 +273,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	// The ingress serves once it has followed this node's registration.
+	// The ingress serves once it has this node's registration.
 	gate := newRegisteredGate(d.nodeID)
 	if cfg.IngressAddr != "" {
 		if err := d.startIngress(cfg, gate.ready, log.With("component", "ingress")); err != nil {
@@ -321,7 +321,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		EngineVersion: server.Version,
 	})
 	gate.session = ag.Session()
-	d.followCluster(runCtx, gate)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -364,6 +363,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	// Fed once the agent registered, whose write marked the previous
+	// agent's endpoints unconfirmed: the mesh and the ingress never
+	// dial them.
+	d.followCluster(runCtx, gate)
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
 		return nil, err
 	}
