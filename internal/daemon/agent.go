@@ -148,11 +148,15 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		}
 		to = append(to, a.ingress.table)
 	}
+	var mesh *gatedSink
 	if cfg.Publish.Addr != "" {
 		if a.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
 			return nil, err
 		}
-		to = append(to, a.mesh)
+		// As the ingress, the mesh forwards nothing before the node's
+		// registration.
+		mesh = newGatedSink(a.mesh, gate)
+		to = append(to, mesh)
 	}
 	a.wg.Add(1)
 	go func() {
@@ -180,7 +184,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			a.followRoutes(runCtx, to, view, gate, log.With("component", "routes"))
+			a.followRoutes(runCtx, to, view, gate, mesh, log.With("component", "routes"))
 		}()
 	}
 	a.wg.Add(1)
@@ -228,15 +232,22 @@ func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 // followRoutes keeps the ingress table, the routing mesh and the node's
 // networking (view, when not nil) current from the managers' routes
 // stream, connecting again (with backoff) whenever it breaks, and opens
-// gate once they show this node's agent registered. While the managers
+// gate once they show this node's agent registered; the mesh (nil
+// without one) is fed from then on. While the managers
 // are away, all go on by what they knew last.
-func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate *registeredGate, log *slog.Logger) {
+func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate *registeredGate, mesh *gatedSink, log *slog.Logger) {
+	opened := func() {
+		if mesh != nil {
+			mesh.check()
+		}
+	}
 	reset := func(r agentlink.Routes) {
 		to.Reset(r.Services, r.Tasks)
 		if view != nil {
 			view.Reset(r)
 		}
 		gate.nodes(r.Nodes...)
+		opened()
 	}
 	apply := func(evs ...api.Event) {
 		to.Apply(evs...)
@@ -244,6 +255,7 @@ func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate 
 			view.Apply(evs...)
 		}
 		gate.events(evs...)
+		opened()
 	}
 	backoff := 100 * time.Millisecond
 	for {

@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/shoalproject/shoal/api"
@@ -46,4 +49,75 @@ func (g *registeredGate) events(evs ...api.Event) {
 			g.nodes(ev.Node)
 		}
 	}
+}
+
+// gatedSink feeds a sink (a worker's routing mesh) only once its gate
+// has opened: until then it keeps the routes it is given, by ID, and
+// hands them over as one Reset when open is called after the gate
+// opened. Only the routes follower calls it.
+type gatedSink struct {
+	to       routeSink
+	gate     *registeredGate
+	open     bool
+	services map[string]*api.Service
+	tasks    map[string]*api.Task
+}
+
+func newGatedSink(to routeSink, gate *registeredGate) *gatedSink {
+	return &gatedSink{to: to, gate: gate, services: map[string]*api.Service{}, tasks: map[string]*api.Task{}}
+}
+
+func (g *gatedSink) Reset(services []*api.Service, tasks []*api.Task) {
+	if g.open {
+		g.to.Reset(services, tasks)
+		return
+	}
+	clear(g.services)
+	clear(g.tasks)
+	for _, s := range services {
+		if s != nil {
+			g.services[s.ID] = s
+		}
+	}
+	for _, t := range tasks {
+		if t != nil {
+			g.tasks[t.ID] = t
+		}
+	}
+}
+
+func (g *gatedSink) Apply(events ...api.Event) {
+	if g.open {
+		g.to.Apply(events...)
+		return
+	}
+	for _, ev := range events {
+		switch {
+		case ev.Type == api.EventService && ev.Action == api.ActionRemove:
+			delete(g.services, ev.ID)
+		case ev.Type == api.EventService && ev.Service != nil:
+			g.services[ev.Service.ID] = ev.Service
+		case ev.Type == api.EventTask && ev.Action == api.ActionRemove:
+			delete(g.tasks, ev.ID)
+		case ev.Type == api.EventTask && ev.Task != nil:
+			g.tasks[ev.Task.ID] = ev.Task
+		}
+	}
+}
+
+// check hands the routes kept over once the gate has opened.
+func (g *gatedSink) check() {
+	if g.open {
+		return
+	}
+	select {
+	case <-g.gate.ready:
+	default:
+		return
+	}
+	g.open = true
+	services := slices.SortedFunc(maps.Values(g.services), func(a, b *api.Service) int { return strings.Compare(a.ID, b.ID) })
+	tasks := slices.SortedFunc(maps.Values(g.tasks), func(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) })
+	g.services, g.tasks = nil, nil
+	g.to.Reset(services, tasks)
 }

@@ -42,3 +42,47 @@ func TestRegisteredGateOpensOnTheAgentsOwnRegistration(t *testing.T) {
 		t.Error("a manager that records no session left the ingress closed for good")
 	}
 }
+
+// recordSink records what it is fed.
+type recordSink struct {
+	resets [][]string // task IDs of each Reset
+	events []api.Event
+}
+
+func (r *recordSink) Reset(_ []*api.Service, tasks []*api.Task) {
+	var ids []string
+	for _, t := range tasks {
+		ids = append(ids, t.ID)
+	}
+	r.resets = append(r.resets, ids)
+}
+func (r *recordSink) Apply(evs ...api.Event) { r.events = append(r.events, evs...) }
+
+// A worker's routing mesh is fed nothing before its node's registration
+// (it would forward to the previous agent's endpoints), then the routes
+// as they stand, then every change.
+func TestGatedSinkFeedsTheMeshOnceRegistered(t *testing.T) {
+	gate := newRegisteredGate("n1")
+	gate.session = "run-2"
+	rec := &recordSink{}
+	g := newGatedSink(rec, gate)
+	task := func(id string) *api.Task { return &api.Task{ID: id} }
+	g.Reset(nil, []*api.Task{task("a"), task("b")})
+	g.Apply(api.Event{Type: api.EventTask, Action: api.ActionRemove, ID: "a"},
+		api.Event{Type: api.EventTask, Action: api.ActionCreate, ID: "c", Task: task("c")})
+	g.check()
+	if len(rec.resets) != 0 || len(rec.events) != 0 {
+		t.Fatalf("fed before the registration: %v %v", rec.resets, rec.events)
+	}
+	gate.events(api.Event{Type: api.EventNode, Action: api.ActionUpdate, ID: "n1",
+		Node: &api.Node{ID: "n1", Status: api.NodeStatus{State: api.NodeStateReady, Session: "run-2"}}})
+	g.check()
+	if len(rec.resets) != 1 || len(rec.resets[0]) != 2 || rec.resets[0][0] != "b" || rec.resets[0][1] != "c" {
+		t.Fatalf("resets %v, want one of [b c]", rec.resets)
+	}
+	g.Apply(api.Event{Type: api.EventTask, Action: api.ActionRemove, ID: "b"})
+	g.check()
+	if len(rec.events) != 1 || len(rec.resets) != 1 {
+		t.Fatalf("after the registration: resets %v, events %v", rec.resets, rec.events)
+	}
+}
