@@ -303,8 +303,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	// The ingress serves once it has this node's registration.
+	gate := newRegisteredGate(d.nodeID)
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(cfg, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(cfg, gate.ready, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
@@ -315,7 +317,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	d.followCluster(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -349,6 +350,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -394,6 +396,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	// Fed once the agent registered, whose write marked the previous
+	// agent's endpoints unconfirmed: the mesh and the ingress never
+	// dial them.
+	d.followCluster(runCtx, gate)
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
 		return nil, err
 	}

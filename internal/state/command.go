@@ -44,7 +44,10 @@ const (
 	OpRemoveNode OpKind = "remove_node"
 	// OpRegisterNode records what Node says of itself (description and
 	// status): a node that exists keeps its Spec, which only an operator
-	// sets (OpNodeSpec); a new one gets Node's.
+	// sets (OpNodeSpec); a new one gets Node's. A status with a Session
+	// other than the node's marks the endpoints of its live tasks
+	// unconfirmed (a new agent has not read them yet); OpTaskStatus with
+	// endpoints confirms them.
 	OpRegisterNode OpKind = "register_node"
 	// OpNodeSpec sets the node ID's Spec (availability, labels): the
 	// operator's write, never the node's.
