@@ -48,6 +48,10 @@ type Server struct {
 	// IngressRoutes lists the routers of this node's ingress, for GET
 	// /v1/ingress/routes; nil answers 501 (the node runs none).
 	IngressRoutes func() []api.IngressRoute
+	// SetAutolock and UnlockKey serve autolock (autolock.go); nil
+	// answers 501.
+	SetAutolock func(ctx context.Context, on, rotate bool) (string, error)
+	UnlockKey   func() (string, error)
 	// EventQueue bounds the events queued for one /v1/events client that
 	// falls behind; 0 means api.MaxEventQueue.
 	EventQueue int
@@ -87,6 +91,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.objectRoutes()
+	s.autolockRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
