@@ -55,6 +55,11 @@ type NodeStatus struct {
 	Addr          string    `json:"Addr,omitempty"`
 	Message       string    `json:"Message,omitempty"`
 	LastHeartbeat time.Time `json:"LastHeartbeat,omitempty"`
+	// DownSince is when the node was marked down, set by the store (the
+	// leader's clock) and kept while it stays down; nil when it is not
+	// down. Its tasks are orphaned once it has been down for the
+	// cluster's orphan period.
+	DownSince *time.Time `json:"DownSince,omitempty"`
 }
 
 // HasRuntime reports whether the node offers the named runtime.

@@ -13,6 +13,7 @@ import (
 	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
@@ -23,7 +24,7 @@ func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
 func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir string
 	var join, token, tokenFile string
-	var heartbeat, drain, certExpiry time.Duration
+	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker bool
 	var ing ingressFlags
 	var pub publishFlags
@@ -66,6 +67,9 @@ folder adopts them.`,
 			if err := ca.CheckExpiry(certExpiry); err != nil {
 				return usagef(cmd, "invalid --cert-expiry: %v", err)
 			}
+			if orphanAfter <= 0 {
+				return usagef(cmd, "invalid --orphan-after %s: want a positive duration (default %s)", orphanAfter, state.DefaultOrphanAfter)
+			}
 			nodeAddr := addr
 			if manager {
 				host, _, err := net.SplitHostPort(addr)
@@ -85,7 +89,10 @@ folder adopts them.`,
 				// The cluster's, or the default for a new one.
 				certExpiry = 0
 			}
-			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
+			if !cmd.Flags().Changed("orphan-after") {
+				orphanAfter = 0 // the cluster's
+			}
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, OrphanAfter: orphanAfter, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
@@ -164,6 +171,7 @@ them is up.`
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created")
+	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)

@@ -97,6 +97,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 	if limit <= 0 {
 		limit = api.DefaultTaskHistoryLimit
 	}
+	orphanAfter := tx.OrphanAfter()
 	now := o.Clock.Now()
 	var ops []state.Op
 	made := 0
@@ -108,7 +109,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 		} else {
 			reconcileRemoved(p, tasks)
 		}
-		reap(p, tasks, nodes, limit)
+		reap(p, tasks, nodes, limit, orphanAfter)
 		ops = append(ops, p.ops...)
 		made += p.creates
 		if p.deferred {
