@@ -172,7 +172,7 @@ them is up.`
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created")
 	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
-	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
+	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 1.5s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)
 	if !manager {
