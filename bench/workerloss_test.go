@@ -99,7 +99,7 @@ func taskPIDs(ctx context.Context, c *client.Client, node string) ([]int, error)
 	}
 	var pids []int
 	for _, t := range ts {
-		if pid, err := strconv.Atoi(t.Status.RuntimeID); err == nil && pid > 0 && !t.Status.State.Terminal() {
+		if pid, err := strconv.Atoi(t.Status.RuntimeID); err == nil && pid > 0 && t.Status.State == api.TaskStateRunning {
 			pids = append(pids, pid)
 		}
 	}
@@ -221,9 +221,11 @@ func BenchmarkWorkerSIGKILL(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		victim, other := workers[i%2], workers[(i+1)%2]
+		// Those whose running report has landed; another is left to the
+		// restarted agent, which stops it.
 		pids, err := taskPIDs(ctx, c, victim.id)
-		if err != nil || len(pids) != replicas/2 {
-			b.Fatalf("victim's task processes %v: %v", pids, err)
+		if err != nil {
+			b.Fatal(err)
 		}
 		t0 := time.Now()
 		victim.kill()
