@@ -34,6 +34,16 @@ func (s *sim) states(ts []*api.Task) map[string]api.TaskState {
 	return out
 }
 
+// checkAll fails unless every task of ts is in state want.
+func (s *sim) checkAll(ts []*api.Task, want api.TaskState, why string) {
+	s.t.Helper()
+	for id, st := range s.states(ts) {
+		if st != want {
+			s.t.Fatalf("task %s is %s, want %s: %s", id, st, want, why)
+		}
+	}
+}
+
 // Swarm's dispatcher marks the tasks of a node down for 24 hours
 // orphaned; until then they are only shut down (the node may come back
 // and stop them itself), and the orchestrator wakes at the deadline.
@@ -45,11 +55,7 @@ func TestDownNodeTasksOrphanedAfterTheDefaultPeriod(t *testing.T) {
 	}
 	s.clock.Advance(state.DefaultOrphanAfter - time.Second)
 	s.settle()
-	for id, st := range s.states(old) {
-		if st != api.TaskStateRunning {
-			t.Fatalf("task %s is %s a second before the deadline, want still running (not yet orphaned)", id, st)
-		}
-	}
+	s.checkAll(old, api.TaskStateRunning, "a second before the deadline (not yet orphaned)")
 	s.clock.Advance(time.Second)
 	s.settle()
 	for _, o := range old {
@@ -105,11 +111,7 @@ func TestNodeBackBeforeThePeriodIsNotOrphaned(t *testing.T) {
 	s.write(state.Op{Kind: state.OpNodeStatus, ID: "node1", NodeStatus: &api.NodeStatus{State: api.NodeStateReady}})
 	s.silent = nil // its agent answers again: it stops the stale tasks
 	s.settle()
-	for id, st := range s.states(old) {
-		if st != api.TaskStateShutdown {
-			t.Fatalf("stale task %s is %s, want shutdown by its agent", id, st)
-		}
-	}
+	s.checkAll(old, api.TaskStateShutdown, "stopped by its agent")
 	s.clock.Advance(state.DefaultOrphanAfter)
 	s.settle()
 	for id, st := range s.states(old) {
