@@ -58,6 +58,11 @@ type NodeStatus struct {
 	// Session is the session of the agent that registered last
 	// (NodeRegistration.Session).
 	Session string `json:"Session,omitempty"`
+	// DownSince is when the node was marked down, set by the store (the
+	// leader's clock) and kept while it stays down; nil when it is not
+	// down. Its tasks are orphaned once it has been down for the
+	// cluster's orphan period.
+	DownSince *time.Time `json:"DownSince,omitempty"`
 }
 
 // HasRuntime reports whether the node offers the named runtime.

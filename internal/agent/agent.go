@@ -297,6 +297,22 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	a.runners[t.ID] = r
 	switch {
+	case t.Status.State.Terminal() && survived && s.h.Running:
+		// Ended for the managers while this node was away (orphaned: its
+		// replacement runs elsewhere) yet still running here: stopped,
+		// in the background as below, and nothing reported (its end is
+		// written, and the store refuses another).
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer close(r.done)
+			stopCtx, cancel := context.WithTimeout(ctx, stopGrace(t)+30*time.Second)
+			defer cancel()
+			if err := s.rt.Stop(stopCtx, t.ID, stopGrace(t)); err != nil {
+				a.log.Warn("stop a task that ended while the node was away", "task", t.ID, "err", err)
+			}
+		}()
+		return
 	case t.Status.State.Terminal():
 		close(r.done) // history: kept until the managers remove it
 		return

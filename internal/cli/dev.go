@@ -16,6 +16,7 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/metrics"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
@@ -27,7 +28,7 @@ func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
 	var metricsAddr, metricsTokenFile string
-	var heartbeat, drain, certExpiry time.Duration
+	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker, autolock bool
 	var ing ingressFlags
 	var pub publishFlags
@@ -70,6 +71,9 @@ folder adopts them.`,
 			if err := ca.CheckExpiry(certExpiry); err != nil {
 				return usagef(cmd, "invalid --cert-expiry: %v", err)
 			}
+			if orphanAfter <= 0 {
+				return usagef(cmd, "invalid --orphan-after %s: want a positive duration (default %s)", orphanAfter, state.DefaultOrphanAfter)
+			}
 			nodeAddr := addr
 			if manager {
 				host, _, err := net.SplitHostPort(addr)
@@ -100,7 +104,10 @@ folder adopts them.`,
 				// The cluster's, or the default for a new one.
 				certExpiry = 0
 			}
-			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
+			if !cmd.Flags().Changed("orphan-after") {
+				orphanAfter = 0 // the cluster's
+			}
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, OrphanAfter: orphanAfter, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
@@ -189,7 +196,8 @@ them is up.`
 	}
 	addLogFlags(cmd, &logLevel)
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created")
-	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
+	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
+	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 1.5s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)
 	if !manager {

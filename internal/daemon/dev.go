@@ -110,6 +110,11 @@ type DevConfig struct {
 	// a new one ca.DefaultCertExpiry). Another value than the cluster's
 	// is refused.
 	CertExpiry time.Duration
+	// OrphanAfter is how long a node stays down before its tasks are
+	// marked orphaned, recorded when the cluster is created (zero: the
+	// cluster's, state.DefaultOrphanAfter for a new one). Another value
+	// than the cluster's is refused.
+	OrphanAfter time.Duration
 	// AgentMaxConns bounds the connections open at once on the agent
 	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
 	AgentMaxConns int

@@ -31,6 +31,10 @@ type ClusterConfig struct {
 	// never in Raft: managers hand it to each other over mutual TLS.
 	Autolock    bool   `json:"autolock,omitempty"`
 	UnlockKeyID string `json:"unlockKeyID,omitempty"`
+	// OrphanAfter is how long a node stays down before its tasks are
+	// marked orphaned, set when the cluster was created; zero means
+	// DefaultOrphanAfter.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
 }
 
 // AutolockSetting is the payload of OpSetAutolock.
@@ -40,6 +44,11 @@ type AutolockSetting struct {
 	// off.
 	KeyID string `json:"keyID,omitempty"`
 }
+
+// DefaultOrphanAfter is how long a node stays down before its tasks are
+// orphaned: Swarm's 24 hours (swarmkit's dispatcher). A node back before
+// that finds its tasks shut down, not forgotten.
+const DefaultOrphanAfter = 24 * time.Hour
 
 const clusterID = "cluster"
 
@@ -54,6 +63,10 @@ type PoolInit struct {
 	// gave (--cert-expiry): a new cluster keeps it, one created with
 	// another refuses it, as for the pool.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// OrphanAfter, when not zero, is the orphan period the operator gave
+	// (--orphan-after): kept by a new cluster, refused by one created
+	// with another, as the certificate life.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
 }
 
 // poolFixedError says what the pool is and what was asked. It is
@@ -131,6 +144,9 @@ func (w *writer) initCluster(in *PoolInit) error {
 	if in.CertExpiry < 0 {
 		return invalidf("init cluster: negative certificate expiry %s", in.CertExpiry)
 	}
+	if in.OrphanAfter < 0 {
+		return invalidf("init cluster: negative orphan period %s", in.OrphanAfter)
+	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
 			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
@@ -144,9 +160,14 @@ func (w *writer) initCluster(in *PoolInit) error {
 			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)",
 				was, in.CertExpiry))
 		}
+		if in.OrphanAfter != 0 && in.OrphanAfter != cur.orphanAfter() {
+			return poolFixedError(fmt.Sprintf("the cluster's orphan period is %s, set when it was created; it cannot be changed to %s (start without --orphan-after)",
+				cur.orphanAfter(), in.OrphanAfter))
+		}
 		return nil
 	}
-	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize, CertExpiry: in.CertExpiry}
+	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize,
+		CertExpiry: in.CertExpiry, OrphanAfter: in.OrphanAfter}
 	return w.txn.Insert(tableCluster, c)
 }
 
@@ -210,6 +231,22 @@ func (r *ReadTx) CertExpiry() time.Duration {
 		return c.CertExpiry
 	}
 	return 0
+}
+
+// OrphanAfter is how long a node stays down before the orchestrator
+// marks its tasks orphaned: the cluster's, or DefaultOrphanAfter.
+func (r *ReadTx) OrphanAfter() time.Duration {
+	if c := r.clusterConfig(); c != nil {
+		return c.orphanAfter()
+	}
+	return DefaultOrphanAfter
+}
+
+func (c *ClusterConfig) orphanAfter() time.Duration {
+	if c.OrphanAfter > 0 {
+		return c.OrphanAfter
+	}
+	return DefaultOrphanAfter
 }
 
 // AddrPool returns the cluster's address pool and subnet size: those

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -116,5 +117,46 @@ func TestJoinTokensCompareAndSet(t *testing.T) {
 	}
 	if got := string(fsm.Store().Read().JoinTokens()); got != "second" {
 		t.Fatalf("tokens %q, want second", got)
+	}
+}
+
+// The orphan period is fixed at the cluster's creation, as the
+// certificate life; the default is Swarm's 24 hours.
+func TestOrphanPeriodSetAtCreation(t *testing.T) {
+	e := newEnv(t)
+	if got := e.store.Read().OrphanAfter(); got != state.DefaultOrphanAfter {
+		t.Fatalf("orphan period before the cluster config: %s, want %s", got, state.DefaultOrphanAfter)
+	}
+	pool := func(d time.Duration) state.Op {
+		return state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.0.0.0/8"}, SubnetSize: 24, OrphanAfter: d}}
+	}
+	e.must(step(1), pool(time.Minute))
+	e.must(step(2), pool(0)) // a later start without the flag keeps it
+	if res := e.propose(&state.Command{Time: step(3), Atomic: true, Ops: []state.Op{pool(time.Hour)}}); !errors.Is(res.Err, state.ErrPoolFixed) {
+		t.Fatalf("another orphan period: %v, want refused", res.Err)
+	}
+	if got := e.store.Read().OrphanAfter(); got != time.Minute {
+		t.Fatalf("orphan period %s, want 1m", got)
+	}
+}
+
+// A node's down time is the store's: set by the write that marks it down,
+// kept by later ones, cleared when it is ready again.
+func TestNodeDownSince(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), state.Op{Kind: state.OpUpsertNode, Node: &api.Node{ID: "n1", Spec: api.NodeSpec{Role: api.RoleWorker, Availability: api.AvailabilityActive},
+		Status: api.NodeStatus{State: api.NodeStateReady}}})
+	status := func(st string) state.Op {
+		return state.Op{Kind: state.OpNodeStatus, ID: "n1", NodeStatus: &api.NodeStatus{State: st}}
+	}
+	since := func() *time.Time { return e.store.Read().Node("n1").Status.DownSince }
+	e.must(step(1), status(api.NodeStateDown))
+	e.must(step(5), status(api.NodeStateDown))
+	if got := since(); got == nil || !got.Equal(step(1)) {
+		t.Fatalf("down since %v, want %v (the first write that marked it down)", got, step(1))
+	}
+	e.must(step(6), status(api.NodeStateReady))
+	if got := since(); got != nil {
+		t.Fatalf("ready node down since %v, want none", got)
 	}
 }

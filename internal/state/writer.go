@@ -466,6 +466,16 @@ func (w *writer) nodeStatus(id string, st *api.NodeStatus) error {
 	}
 	n := *cur
 	n.Status = *st
+	n.Status.DownSince = nil
+	if st.State == api.NodeStateDown {
+		// The first write that finds it down starts its orphan clock;
+		// later ones keep it, whatever the writer sent.
+		since := w.now
+		if cur.Status.State == api.NodeStateDown && cur.Status.DownSince != nil {
+			since = *cur.Status.DownSince
+		}
+		n.Status.DownSince = &since
+	}
 	w.stamp(&n.Meta, false)
 	if err := w.txn.Insert(tableNodes, &n); err != nil {
 		return err
