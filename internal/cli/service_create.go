@@ -343,6 +343,9 @@ after "--", PROGRAM and its arguments run as host processes (process runtime).`,
 			return a.waitConverged(cmd.Context(), c, svc, quiet)
 		},
 	}
+	// As docker's: flags end at the image, so "IMAGE sh -c CMD" passes -c
+	// to the container ("--" still starts a process service's PROGRAM).
+	cmd.Flags().SetInterspersed(false)
 	f.add(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the service to converge")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
