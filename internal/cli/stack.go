@@ -183,6 +183,7 @@ func newStackLsCmd(a *app) *cobra.Command {
 func newStackServicesCmd(a *app) *cobra.Command {
 	var tmpl string
 	var quiet bool
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:   "services [OPTIONS] STACK",
 		Short: "List the services of a stack",
@@ -196,11 +197,15 @@ func newStackServicesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if svcs, err = filterServices(&filters, svcs); err != nil {
+				return err
+			}
 			return a.printServices(cmd.Context(), c, svcs, tmpl, quiet)
 		},
 	}
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
+	addFilterFlag(cmd.Flags(), &filters, serviceFilterHelp)
 	return cmd
 }
 
@@ -236,7 +241,7 @@ func newStackPsCmd(a *app) *cobra.Command {
 			return f.print(a, cmd, c, all)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, taskFilterKeys...)
 	return cmd
 }
 
