@@ -109,6 +109,8 @@ func newRoot(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		Args:          unknownSubcommand,
+		RunE:          helpOnly,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")

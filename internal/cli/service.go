@@ -32,13 +32,19 @@ func newServiceCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// unknownSubcommand refuses arguments to a command group: they name a
-// subcommand that does not exist.
+// unknownSubcommand refuses arguments to a command group (or the root):
+// they name a command that does not exist. As docker's: exit 1 and
+// "shoal: unknown command: shoal service foo".
 func unknownSubcommand(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
+	if len(args) == 0 {
+		return nil
 	}
-	return nil
+	msg := fmt.Sprintf("%s: unknown command: %s %s\n\n", cmd.Root().Name(), cmd.CommandPath(), args[0])
+	if cmd.HasParent() {
+		msg += fmt.Sprintf("Usage:  %s COMMAND\n\n", cmd.CommandPath())
+	}
+	msg += fmt.Sprintf("Run '%s --help' for more information", cmd.CommandPath())
+	return &statusError{code: ExitFailure, msg: msg}
 }
 
 // helpOnly prints a command group's help.

@@ -131,7 +131,7 @@ func stackServices(cmd *cobra.Command, c *client.Client, name string) ([]*api.Se
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("nothing found in stack: %s", name)
+		return nil, fmt.Errorf("%w: %s", stack.ErrEmptyStack, name)
 	}
 	return out, nil
 }
@@ -194,6 +194,11 @@ func newStackServicesCmd(a *app) *cobra.Command {
 				return err
 			}
 			svcs, err := stackServices(cmd, c, args[0])
+			if errors.Is(err, stack.ErrEmptyStack) {
+				// docker's: a message, and success.
+				fmt.Fprintf(a.stderr, "Nothing found in stack: %s\n", args[0])
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -261,6 +266,11 @@ func newStackRmCmd(a *app) *cobra.Command {
 				err := stack.Teardown(cmd.Context(), c, name, func(kind, obj string) {
 					fmt.Fprintf(a.stdout, "Removing %s %s\n", kind, obj)
 				})
+				if errors.Is(err, stack.ErrEmptyStack) {
+					// docker's: a message, and on to the next stack.
+					fmt.Fprintf(a.stderr, "Nothing found in stack: %s\n", name)
+					continue
+				}
 				if err != nil {
 					errs = append(errs, err)
 				}
