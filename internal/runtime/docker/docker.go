@@ -104,9 +104,10 @@ import (
 // LogStreamer is implemented by runtimes that keep a task's output and can
 // stream it (the docker runtime); the agent type-asserts for it.
 type LogStreamer interface {
-	// Logs writes the task's output, stdout and stderr demultiplexed, to w;
-	// with follow it keeps writing until the task ends or ctx ends.
-	Logs(ctx context.Context, taskID string, follow bool, w io.Writer) error
+	// Logs writes the task's output, stdout and stderr demultiplexed, to w,
+	// as opts say; with opts.Follow it keeps writing until the task ends
+	// or ctx ends.
+	Logs(ctx context.Context, taskID string, opts api.LogOptions, w io.Writer) error
 }
 
 // Labels the runtime sets on every container.

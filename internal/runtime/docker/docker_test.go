@@ -724,7 +724,7 @@ func TestLogs(t *testing.T) {
 	start(t, r, s)
 	wait(t, r, s.TaskID)
 	var buf bytes.Buffer
-	if err := r.Logs(testCtx(t), s.TaskID, true, &buf); err != nil {
+	if err := r.Logs(testCtx(t), s.TaskID, api.LogOptions{Follow: true, Tail: -1}, &buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "bad address") {
@@ -737,7 +737,7 @@ func TestLogs(t *testing.T) {
 	// Follow until the container ends.
 	errc := make(chan error, 1)
 	var buf2 testutil.SyncBuffer
-	go func() { errc <- r.Logs(testCtx(t), s2.TaskID, true, &buf2) }()
+	go func() { errc <- r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Follow: true, Tail: -1}, &buf2) }()
 	if err := r.Stop(testCtx(t), s2.TaskID, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -748,6 +748,20 @@ func TestLogs(t *testing.T) {
 		if !strings.Contains(buf2.String(), want) {
 			t.Errorf("logs %q lack %q", buf2.String(), want)
 		}
+	}
+	// service logs --tail 1 --timestamps, and --since after the last line.
+	var last bytes.Buffer
+	if err := r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Tail: 1, Timestamps: true}, &last); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(last.String(), "\n"), "\n")
+	ts, rest, _ := strings.Cut(lines[0], " ")
+	if _, err := time.Parse(time.RFC3339Nano, ts); len(lines) != 1 || err != nil || !strings.HasSuffix(buf2.String(), rest+"\n") {
+		t.Errorf("last line with its time: %q (%v); all lines %q", last.String(), err, buf2.String())
+	}
+	var none bytes.Buffer
+	if err := r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Tail: -1, Since: time.Now().Add(time.Hour)}, &none); err != nil || none.Len() != 0 {
+		t.Errorf("logs since an hour ahead: %q, %v", none.String(), err)
 	}
 }
 
