@@ -7,7 +7,9 @@
 // labelled with the user's labels (Container.Labels), the task's labels
 // (TaskSpec.Labels, such as com.docker.stack.namespace) and the runtime's own:
 // com.shoal.task.id, com.shoal.service.id, com.shoal.service.name and
-// com.shoal.node.id. The engine is the runtime's only state: List finds the
+// com.shoal.node.id, and Swarm's: com.docker.swarm.service.name,
+// .service.id, .task, .task.id, .task.name and .node.id (with
+// com.docker.stack.namespace, for a stack's task). The engine is the runtime's only state: List finds the
 // node's containers by their node label, so an agent that restarts adopts
 // the containers that outlived it, running or not.
 //
@@ -119,6 +121,21 @@ const (
 	// LabelStackNamespace is Docker's stack label, copied from
 	// TaskSpec.Labels.
 	LabelStackNamespace = "com.docker.stack.namespace"
+)
+
+// Swarm's labels, set beside shoal's so that what reads a Swarm node's
+// containers (log shippers, cAdvisor, exporters) reads shoal's the same.
+// Neither a user's nor a task's label can replace them.
+const (
+	SwarmLabelServiceName = "com.docker.swarm.service.name"
+	SwarmLabelServiceID   = "com.docker.swarm.service.id"
+	SwarmLabelTaskID      = "com.docker.swarm.task.id"
+	// SwarmLabelTaskName is SERVICE.SLOT.TASKID (SERVICE.NODEID.TASKID
+	// for a global service's task), the container's name.
+	SwarmLabelTaskName = "com.docker.swarm.task.name"
+	SwarmLabelNodeID   = "com.docker.swarm.node.id"
+	// SwarmLabelTask is set, empty, on every task container by Swarm.
+	SwarmLabelTask = "com.docker.swarm.task"
 )
 
 // Defaults of Options.

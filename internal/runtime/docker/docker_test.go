@@ -69,6 +69,11 @@ func TestStartStopRemove(t *testing.T) {
 		LabelServiceID:        s.ServiceID,
 		LabelServiceName:      "web",
 		LabelNodeID:           r.nodeID,
+		SwarmLabelServiceName: "web",
+		SwarmLabelServiceID:   s.ServiceID,
+		SwarmLabelTaskID:      s.TaskID,
+		SwarmLabelTaskName:    s.Name,
+		SwarmLabelNodeID:      r.nodeID,
 	}
 	for k, v := range wantLabels {
 		if c.Config.Labels[k] != v {
