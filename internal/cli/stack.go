@@ -34,7 +34,8 @@ func environ() map[string]string {
 
 func newStackDeployCmd(a *app) *cobra.Command {
 	var files []string
-	var prune, detach, dryRun, quiet bool
+	var prune, detach, dryRun, quiet, registryAuth bool
+	var resolveImage string
 	cmd := &cobra.Command{
 		Use:     "deploy [OPTIONS] STACK",
 		Aliases: []string{"up"},
@@ -49,6 +50,11 @@ converged and exits 1 if one fails to.`,
 			name := args[0]
 			if len(files) == 0 {
 				return usagef(cmd, "please specify a compose file (--compose-file/-c)")
+			}
+			switch resolveImage {
+			case "always", "changed", "never":
+			default:
+				return usagef(cmd, "invalid option %s for flag --resolve-image", resolveImage)
 			}
 			if err := api.ValidateName("stack", name); err != nil {
 				return usagef(cmd, "%v", err)
@@ -115,6 +121,8 @@ converged and exits 1 if one fails to.`,
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the services to converge")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be created, updated and removed, and change nothing")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	cmd.Flags().BoolVar(&registryAuth, "with-registry-auth", false, "accepted for docker's scripts: shoal sends no registry credentials; each node pulls with its engine's own")
+	cmd.Flags().StringVar(&resolveImage, "resolve-image", "always", "accepted for docker's scripts (always, changed or never): shoal never asks a registry for an image's digest")
 	return cmd
 }
 

@@ -796,3 +796,17 @@ func TestCloseEndsWaits(t *testing.T) {
 		t.Errorf("start after close: %v", err)
 	}
 }
+
+// A container with a TTY (service create --tty) gets one, and its output,
+// which the engine does not multiplex then, is read as it is.
+func TestTTY(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t)
+	s := spec(appImage(t))
+	s.Container.TTY = true
+	h := start(t, r, s)
+	if c := inspect(t, h.RuntimeID).Container; !c.Config.Tty {
+		t.Error("the container has no TTY")
+	}
+	waitReady(t, r, s.TaskID)
+}

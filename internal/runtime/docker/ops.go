@@ -174,7 +174,12 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts api.LogOptions, w io
 		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
 	defer rc.Close()
-	if _, err := stdcopy.StdCopy(w, w, rc); err != nil {
+	copyLogs := func() error { _, err := stdcopy.StdCopy(w, w, rc); return err }
+	if res, err := r.cli.ContainerInspect(ctx, t.containerID, client.ContainerInspectOptions{}); err == nil && res.Container.Config != nil && res.Container.Config.Tty {
+		// A TTY's output comes as it is, not multiplexed.
+		copyLogs = func() error { _, err := io.Copy(w, rc); return err }
+	}
+	if err := copyLogs(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("logs of task %s: %w", id, ctx.Err())
 		}

@@ -232,6 +232,7 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 		Hostname:   c.Hostname,
 		Labels:     labels,
 		StopSignal: c.StopSignal,
+		Tty:        c.TTY,
 	}
 	if g := c.StopGracePeriod; g != nil {
 		secs := seconds(g.D())
