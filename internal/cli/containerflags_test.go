@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/shoalproject/shoal/api"
@@ -89,14 +88,7 @@ func TestContainerFlags(t *testing.T) {
 		{name: "entrypoint of a process service", args: []string{"service", "update", "--entrypoint", "x", "cfstk_app"}, code: ExitUsage, errPart: "runs a program, not an image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := shoal(t, tc.args...)
-			if r.code != tc.code {
-				t.Fatalf("exit %d, want %d: %s", r.code, tc.code, r)
-			}
-			if tc.code != 0 {
-				if !strings.Contains(r.stderr, tc.errPart) {
-					t.Errorf("stderr lacks %q: %s", tc.errPart, r)
-				}
+			if expectExit(t, shoal(t, tc.args...), tc.code, tc.errPart) {
 				return
 			}
 			if tc.check == nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -36,14 +35,7 @@ func TestServiceCreateArgsAfterImage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"service", "create", "-d", "--name", "args-" + tc.name}, tc.args...)
-			r := shoal(t, args...)
-			if r.code != tc.wantCode {
-				t.Fatalf("exit %d, want %d: %s", r.code, tc.wantCode, r)
-			}
-			if tc.wantCode != 0 {
-				if !strings.Contains(r.stderr, tc.wantStderrContain) {
-					t.Errorf("stderr lacks %q: %s", tc.wantStderrContain, r)
-				}
+			if expectExit(t, shoal(t, args...), tc.wantCode, tc.wantStderrContain) {
 				return
 			}
 			svc, err := testClient(t).ServiceInspect(context.Background(), "args-"+tc.name)

@@ -75,13 +75,7 @@ func TestServiceLogsFlags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := shoal(t, append([]string{"service", "logs"}, tc.args...)...)
-			if r.code != tc.code {
-				t.Fatalf("exit %d, want %d: %s", r.code, tc.code, r)
-			}
-			if tc.code != 0 {
-				if !strings.Contains(r.stderr, tc.errPart) {
-					t.Errorf("stderr lacks %q: %s", tc.errPart, r)
-				}
+			if expectExit(t, r, tc.code, tc.errPart) {
 				return
 			}
 			if r.stdout != tc.stdout {
