@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -113,7 +114,13 @@ func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 				}
 				rows = append(rows, newObjectRow(v.ID, v.Name, v.Meta, v.Labels, now))
 			}
-			return format.Table{Columns: objectColumns, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
+			cols := objectColumns
+			if !k.showData {
+				// docker's secret ls has a DRIVER column (shoal has no
+				// secret drivers: it is empty).
+				cols = slices.Insert(slices.Clone(cols), 2, format.Column{Header: "DRIVER", Field: "{{.Driver}}"})
+			}
+			return format.Table{Columns: cols, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
@@ -239,6 +246,7 @@ func readObjectData(a *app, kind, file string, limit int) ([]byte, error) {
 type objectRow struct {
 	ID        string
 	Name      string
+	Driver    string
 	CreatedAt string
 	UpdatedAt string
 	Labels    string
