@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestExitCodesAndWording checks docker's exit codes and wording for an
@@ -76,5 +78,28 @@ func TestExitCodesAndWording(t *testing.T) {
 	}
 	if got := svc.Spec.TaskTemplate.ContainerSpec.Argv(); !slices.Equal(got, []string{"sleep", "300"}) {
 		t.Errorf("after the rollback the service runs %q, want sleep 300", got)
+	}
+}
+
+// TestUsageLinesSayOptionsOnce walks every command: no usage line says
+// cobra's "[flags]" beside docker's "[OPTIONS]".
+func TestUsageLinesSayOptionsOnce(t *testing.T) {
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		n++
+		if line := c.UseLine(); strings.Contains(line, "[flags]") {
+			t.Errorf("usage line %q", line)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot(&app{}))
+	if r := shoal(t, "service", "create", "--help"); !strings.Contains(r.stdout, "shoal service create [OPTIONS] IMAGE [COMMAND] [ARG...]") || strings.Contains(r.stdout, "[flags]") {
+		t.Errorf("service create --help: %s", r)
+	}
+	if n < 40 {
+		t.Errorf("walked %d commands", n)
 	}
 }

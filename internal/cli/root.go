@@ -128,7 +128,17 @@ func newRoot(a *app) *cobra.Command {
 		newNetworkCmd(a),
 		newVersionCmd(a),
 	)
+	disableFlagsInUseLine(root)
 	return root
+}
+
+// disableFlagsInUseLine stops cobra adding "[flags]" to usage lines that
+// say [OPTIONS] already, as docker's do.
+func disableFlagsInUseLine(cmd *cobra.Command) {
+	cmd.DisableFlagsInUseLine = true
+	for _, c := range cmd.Commands() {
+		disableFlagsInUseLine(c)
+	}
 }
 
 var version = "0.1.0-dev"
