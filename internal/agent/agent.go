@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,10 @@ type Agent struct {
 	// nets are the networks the node's tasks are attached to.
 	nets networkStore
 
+	// session names this run of the agent to the managers
+	// (NodeRegistration.Session).
+	session string
+
 	mu      sync.Mutex
 	runners map[string]*runner
 	wg      sync.WaitGroup
@@ -71,7 +76,8 @@ type Agent struct {
 
 // New returns an agent; Run starts it.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{}}
+	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{},
+		session: rand.Text()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -92,8 +98,11 @@ func (a *Agent) registration() api.NodeRegistration {
 		desc.Hostname = a.cfg.Hostname
 	}
 	desc.EngineVersion = a.cfg.EngineVersion
-	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
+	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc, Session: a.session}
 }
+
+// Session names this run of the agent (api.NodeRegistration.Session).
+func (a *Agent) Session() string { return a.session }
 
 // Run serves the node until ctx ends, or until the managers reject its
 // registration for good (an error wrapping ErrRejected). Tasks keep running

@@ -126,6 +126,7 @@ func newRoot(a *app) *cobra.Command {
 		newConfigCmd(a),
 		newSecretCmd(a),
 		newNetworkCmd(a),
+		newEventsCmd(a),
 		newVersionCmd(a),
 	)
 	disableFlagsInUseLine(root)
