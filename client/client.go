@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -212,9 +213,45 @@ func (c *Client) ServiceRollback(ctx context.Context, ref string, to uint64) (*a
 // ServiceLogs copies the output of a service's tasks to w, each line
 // prefixed with its task and node; with follow it streams until ctx ends.
 func (c *Client) ServiceLogs(ctx context.Context, ref string, follow bool, w io.Writer) error {
+	return c.ServiceLogsWith(ctx, ref, LogsOptions{Follow: follow}, w)
+}
+
+// LogsOptions are the options of docker's service logs.
+type LogsOptions struct {
+	Follow     bool
+	Timestamps bool
+	Details    bool
+	// Raw drops each line's "web.1.TASKID@HOST |" prefix.
+	Raw bool
+	// Tail is how many of each task's last lines to show: "" or "all"
+	// for all of them.
+	Tail string
+	// Since, when not zero, drops lines written before it.
+	Since time.Time
+	// IDs is how the prefix names the task: "short" (the default, the
+	// task ID's first 12 characters), "full" or "none".
+	IDs string
+	// NoResolve names the service and node by ID in the prefix.
+	NoResolve bool
+}
+
+// ServiceLogsWith copies the output of a service's tasks, or of one task
+// when ref is a task ID (or prefix), to w, as o says.
+func (c *Client) ServiceLogsWith(ctx context.Context, ref string, o LogsOptions, w io.Writer) error {
 	q := url.Values{}
-	if follow {
-		q.Set("follow", "1")
+	for k, on := range map[string]bool{"follow": o.Follow, "timestamps": o.Timestamps, "details": o.Details, "raw": o.Raw, "noresolve": o.NoResolve} {
+		if on {
+			q.Set(k, "1")
+		}
+	}
+	if o.Tail != "" {
+		q.Set("tail", o.Tail)
+	}
+	if !o.Since.IsZero() {
+		q.Set("since", fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond()))
+	}
+	if o.IDs != "" {
+		q.Set("ids", o.IDs)
 	}
 	resp, err := c.stream(ctx, "/v1/services/"+url.PathEscape(ref)+"/logs", q)
 	if err != nil {

@@ -120,6 +120,7 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		StopGracePeriod: durationPtr(s.StopGracePeriod),
 		Init:            s.Init,
 		ReadOnly:        s.ReadOnly,
+		TTY:             s.Tty,
 		CapAdd:          copyStrings(s.CapAdd),
 		CapDrop:         copyStrings(s.CapDrop),
 	}

@@ -340,9 +340,12 @@ func Apply(ctx context.Context, c *client.Client, p *Plan, progress func(Step)) 
 	return nil
 }
 
+// ErrEmptyStack is Teardown's error for a stack that has nothing.
+var ErrEmptyStack = errors.New("nothing found in stack")
+
 // Teardown deletes a stack: its services first, then the secrets, configs
-// and networks it created. External objects stay. It fails if the stack
-// has nothing.
+// and networks it created. External objects stay. It fails with
+// ErrEmptyStack if the stack has nothing.
 func Teardown(ctx context.Context, c *client.Client, name string, progress func(kind, name string)) error {
 	services, err := c.ServiceList(ctx)
 	if err != nil {
@@ -403,7 +406,7 @@ func Teardown(ctx context.Context, c *client.Client, name string, progress func(
 		}
 	}
 	if !found {
-		return fmt.Errorf("nothing found in stack: %s", name)
+		return fmt.Errorf("%w: %s", ErrEmptyStack, name)
 	}
 	return errors.Join(errs...)
 }
