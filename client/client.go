@@ -289,6 +289,12 @@ func (c *Client) NodeDemote(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/demote", nil, nil, nil)
 }
 
+// NodePromote makes the worker ref names a manager: its agent starts a
+// manager, which joins the Raft group.
+func (c *Client) NodePromote(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/promote", nil, nil, nil)
+}
+
 // SwarmInspect returns the join tokens and where agents join.
 func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	var out api.Swarm

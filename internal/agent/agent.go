@@ -49,6 +49,13 @@ type Config struct {
 	// port (a container disconnected from its network) before it is
 	// failed and replaced; DefaultUnreachableGrace if 0.
 	UnreachableGrace time.Duration
+	// ListenAddr is reported in the node description: the cluster port
+	// the node serves once promoted (empty: it cannot be).
+	ListenAddr string
+	// OnRole, when set, is told the role the cluster records for the
+	// node, with every full assignment and at each change (promote,
+	// demote). It must not block.
+	OnRole func(role string)
 }
 
 // Agent runs one node's tasks.
@@ -92,6 +99,7 @@ func (a *Agent) registration() api.NodeRegistration {
 		desc.Hostname = a.cfg.Hostname
 	}
 	desc.EngineVersion = a.cfg.EngineVersion
+	desc.ListenAddr = a.cfg.ListenAddr
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
 }
 
@@ -207,6 +215,9 @@ func (a *Agent) serve(runCtx context.Context, sess Session, adopt *map[string]su
 		}
 		a.apply(runCtx, as, *adopt)
 		*adopt = nil
+		if as.Role != "" && a.cfg.OnRole != nil {
+			a.cfg.OnRole(as.Role)
+		}
 	}
 	wg.Wait()
 	return first

@@ -55,6 +55,23 @@ func (r *Raft) AddVoter(id, addr string) error {
 	return membershipErr("add manager "+id, err)
 }
 
+// AddNonvoter adds the server id at addr as a non-voter, on the leader,
+// and returns the last index of the log once the change committed: a
+// new manager replicates the log without counting in the quorum, and is
+// made a voter (AddVoter) once it has applied that index, so a manager
+// that is slow to catch up, or dies meanwhile, never holds the quorum
+// back. A voter already is left a voter (only its address changes).
+func (r *Raft) AddNonvoter(id, addr string) (uint64, error) {
+	err := r.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, membershipTimeout).Error()
+	if err != nil {
+		return 0, membershipErr("add manager "+id+" as a non-voter", err)
+	}
+	return r.raft.LastIndex(), nil
+}
+
+// AppliedIndex is the index of the last log entry applied here.
+func (r *Raft) AppliedIndex() uint64 { return r.raft.AppliedIndex() }
+
 // RemoveServer removes the voter id, on the leader.
 func (r *Raft) RemoveServer(id string) error {
 	err := r.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout).Error()

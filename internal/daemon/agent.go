@@ -12,6 +12,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
@@ -47,6 +48,10 @@ type AgentConfig struct {
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
 	SecretsDir string
+	// ListenAddr, IP:PORT, is the cluster port the node serves once
+	// promoted to manager (`node promote`); empty: it cannot be
+	// promoted. The agent only reports it until then.
+	ListenAddr string
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -70,6 +75,14 @@ type Agent struct {
 	once       sync.Once
 	done       chan struct{}
 	err        error
+
+	// listenAddr is the cluster port once promoted; roleCh tells
+	// promoteWhenAsked of a manager role, which closes promoted once
+	// promotedID, the manager certificate, is saved (promote.go).
+	listenAddr string
+	roleCh     chan string
+	promoted   chan struct{}
+	promotedID *ca.NodeIdentity
 }
 
 // StartAgent starts a worker node and returns at once: the agent
@@ -96,12 +109,18 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if net.ParseIP(addr) == nil {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
+	if cfg.ListenAddr != "" {
+		if err := checkListenAddr(cfg.ListenAddr, addr); err != nil {
+			return nil, err
+		}
+	}
 	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{}),
+		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -165,6 +184,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		defer a.wg.Done()
 		renewCert(runCtx, dir.Path, id, a.link, log.With("component", "cert"))
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.promoteWhenAsked(runCtx, id)
+	}()
 	ag := agent.New(agent.Config{
 		NodeID:       a.nodeID,
 		Addr:         addr,
@@ -177,6 +201,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		DrainDelay:   cfg.DrainDelay,
 		Networks:     networks,
 		NetworksOff:  netOff,
+		ListenAddr:   cfg.ListenAddr,
+		OnRole:       a.onRole,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

@@ -105,6 +105,13 @@ type DevConfig struct {
 	// needs AgentListen: the agent port is the cluster port, where the
 	// managers speak Raft too (over mutual TLS).
 	Join, JoinToken string
+	// JoinIdentity, instead of JoinToken, joins a promoted worker node
+	// (`node promote`) with its manager certificate: it keeps its node
+	// ID (pathPromoted).
+	JoinIdentity *ca.NodeIdentity
+	// Hostname and Labels: see AgentConfig (a promoted node keeps its).
+	Hostname string
+	Labels   map[string]string
 }
 
 // Dev is a running one-node cluster.
@@ -209,7 +216,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
 		}
 		jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-		joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		if cfg.JoinIdentity != nil {
+			joined, err = joinPromoted(jctx, cfg.Join, cfg.JoinIdentity)
+		} else {
+			joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		}
 		cancel()
 		if err != nil {
 			return nil, err
@@ -315,6 +326,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		NetworksOff: netOff,
 
 		UnreachableGrace: cfg.UnreachableGrace,
+		Hostname:         cfg.Hostname,
+		EngineLabels:     cfg.Labels,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,

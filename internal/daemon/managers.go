@@ -60,6 +60,15 @@ type managerJoinAnswer struct {
 
 type addMemberRequest struct {
 	Addr string `json:"Addr"`
+	// Nonvoter asks to be added as a non-voter: the manager replicates
+	// the log first, and asks again, as a voter, once it caught up.
+	Nonvoter bool `json:"Nonvoter,omitempty"`
+}
+
+// addMemberAnswer answers a non-voter's addition: the leader's last log
+// index, which the new manager applies before it asks to vote.
+type addMemberAnswer struct {
+	Index uint64 `json:"Index"`
 }
 
 // managerTokenFile keeps the manager join token beside join-token.
@@ -71,6 +80,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
+	mux.Handle("POST "+pathPromoted, d.requireManager(http.HandlerFunc(d.servePromoted)))
 	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
@@ -128,12 +138,16 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	d.answerJoin(w, r, api.NewID())
+}
+
+// answerJoin sends the manager joining as nodeID the cluster's secrets.
+func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) {
 	jt, err := d.currentTokens()
 	if err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	nodeID := api.NewID()
 	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
 	if err != nil {
 		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
@@ -176,6 +190,16 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	if req.Nonvoter {
+		idx, err := d.mgr.Raft().AddNonvoter(id.NodeID, req.Addr)
+		if err != nil {
+			httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		d.log.Info("manager added to raft as a non-voter", "node", id.NodeID, "addr", req.Addr, "index", idx)
+		httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: idx})
+		return
+	}
 	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -199,8 +223,14 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err := postJSON(ctx, c, "https://"+addr+pathManagerJoin, body, &out); err != nil {
 		return nil, fmt.Errorf("join the managers at %s: %w", addr, err)
 	}
+	return checkJoinAnswer(&out, addr, tok.Digest)
+}
+
+// checkJoinAnswer checks that a manager's join answer is of the CA of
+// digest, names a node, and that its secret key opens its CA key.
+func checkJoinAnswer(out *managerJoinAnswer, addr, digest string) (*managerJoinAnswer, error) {
 	root, err := ca.ParseRootCert([]byte(out.CA))
-	if err == nil && root.Digest() != tok.Digest {
+	if err == nil && root.Digest() != digest {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err == nil && len(out.NodeID) != api.IDLength {
@@ -215,7 +245,7 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err != nil {
 		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // saveJoined keeps what a joining manager got in its data folder, as a
@@ -243,14 +273,48 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 }
 
 // addSelf asks the leader, through the manager at addr, to add this
-// manager to Raft, retrying until it has or ctx ends.
+// manager to Raft: as a non-voter first, then, once this manager has
+// applied the log up to where the leader was, as a voter. Each step is
+// retried until it is done or ctx ends.
 func (d *Dev) addSelf(ctx context.Context, addr string) error {
+	var staged addMemberAnswer
+	if err := d.askMembers(ctx, addr, addMemberRequest{Addr: d.agentAddr, Nonvoter: true}, &staged); err != nil {
+		return err
+	}
+	if err := d.waitApplied(ctx, staged.Index); err != nil {
+		return err
+	}
+	return d.askMembers(ctx, addr, addMemberRequest{Addr: d.agentAddr}, nil)
+}
+
+// waitApplied waits until this manager's Raft applied index is at
+// least idx: it has caught up with the leader as it was.
+func (d *Dev) waitApplied(ctx context.Context, idx uint64) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for d.mgr.Raft().AppliedIndex() < idx {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("catch up with the raft log (index %d of %d): %w", d.mgr.Raft().AppliedIndex(), idx, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// askMembers sends req to the members path of the manager at addr, or
+// of the leader it names, until it is answered 2xx (decoded into out
+// when not nil) or ctx ends.
+func (d *Dev) askMembers(ctx context.Context, addr string, req addMemberRequest, out any) error {
 	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
-	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr})
+	body, _ := json.Marshal(req)
 	wait := 100 * time.Millisecond
 	via := addr
 	for {
-		leader, err := d.askToBeAdded(ctx, c, via, body)
+		leader, b, err := d.askToBeAdded(ctx, c, via, body)
+		if err == nil && out != nil {
+			err = json.Unmarshal(b, out)
+		}
 		if err == nil {
 			return nil
 		}
@@ -274,15 +338,15 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 
 // askToBeAdded asks the manager at addr to add this one to Raft; a
 // follower's refusal names the leader.
-func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, answer []byte, err error) {
+	h, answer, err := post(ctx, c, "https://"+addr+pathMembers, body)
 	if err != nil && h != nil {
 		leader = h.Get(headerMemberLeader)
 		if _, _, perr := net.SplitHostPort(leader); perr != nil {
 			leader = ""
 		}
 	}
-	return leader, err
+	return leader, answer, err
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
