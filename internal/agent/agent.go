@@ -436,3 +436,20 @@ func stopGrace(t *api.Task) time.Duration {
 	}
 	return api.DefaultStopGracePeriod
 }
+
+// StopAllTasks stops and removes every task the node's runtimes hold,
+// once Run has returned: the node left the cluster (`swarm leave`), so
+// nothing it ran is wanted any more.
+func (a *Agent) StopAllTasks(ctx context.Context) error {
+	a.mu.Lock()
+	a.runners = map[string]*runner{}
+	a.mu.Unlock()
+	left, err := a.survivors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range left {
+		a.discard(ctx, s)
+	}
+	return nil
+}

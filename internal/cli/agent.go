@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -263,7 +264,10 @@ them. A wrong token stops the agent with exit code 1.`,
 					return runPromoted(a, ctx, ag, acfg)
 				}
 			}
-			if err := ag.Err(); err != nil {
+			if err := ag.Err(); errors.Is(err, daemon.ErrLeft) {
+				fmt.Fprintf(a.stdout, "shoal agent: node %s left the swarm\n", ag.NodeID())
+				return ag.Close()
+			} else if err != nil {
 				ag.Close()
 				return err
 			}

@@ -36,7 +36,12 @@ func serveManager(a *app, ctx context.Context, d *daemon.Dev) error {
 	fmt.Fprintf(a.stdout, "shoal agent: node %s is a manager (cluster port %s)\n", d.NodeID(), d.AgentAddr())
 	fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 	fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-d.Left():
+		fmt.Fprintf(a.stdout, "shoal agent: node %s left the swarm\n", d.NodeID())
+		return d.Close()
+	}
 	fmt.Fprintln(a.stdout, "shoal agent: stopping (tasks keep running and are adopted on the next start)")
 	return d.Close()
 }

@@ -132,7 +132,12 @@ folder adopts them.`,
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
 			}
 			fmt.Fprintf(a.stdout, "  try: shoal service create --name web --replicas 3 -- sleep 3600\n")
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-d.Left():
+				fmt.Fprintf(a.stdout, "shoal: node %s left the swarm\n", d.NodeID())
+				return d.Close()
+			}
 			fmt.Fprintln(a.stdout, "shoal dev: stopping (tasks keep running and are adopted on the next start)")
 			return d.Close()
 		},

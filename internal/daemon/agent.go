@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -83,6 +84,11 @@ type Agent struct {
 	roleCh     chan string
 	promoted   chan struct{}
 	promotedID *ca.NodeIdentity
+
+	// leave is the agent, for `swarm leave`, which sock serves
+	// (leave.go).
+	leave nodeLeave
+	sock  *http.Server
 }
 
 // StartAgent starts a worker node and returns at once: the agent
@@ -120,7 +126,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{}),
-		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{})}
+		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{}), leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -207,17 +213,31 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	a.leave.ag, a.leave.cancel = ag, agentCancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := ag.Run(runCtx)
+		err := ag.Run(agentCtx)
+		close(a.leave.done)
 		if err != nil && !errors.Is(err, agent.ErrRejected) {
 			// A refusal is the caller's to report, once.
 			log.Error("agent stopped", "err", err)
 		}
+		if runCtx.Err() == nil && agentCtx.Err() != nil {
+			// Leaving: done once the node's tasks are stopped.
+			select {
+			case <-a.leave.left:
+				err = ErrLeft
+			case <-runCtx.Done():
+			}
+		}
 		a.err = err
 		close(a.done)
 	}()
+	if err := a.serveSocket(log.With("component", "api")); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -349,6 +369,11 @@ func (a *Agent) closeParts() error {
 		_ = a.ingress.stop(ctx)
 		cancel()
 	}
+	if a.sock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.sock.Shutdown(ctx)
+		cancel()
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -362,6 +387,9 @@ func (a *Agent) closeParts() error {
 	errs := a.rts.close()
 	if a.net != nil {
 		errs = append(errs, a.net.Close())
+	}
+	if a.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(a.dir))
 	}
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)

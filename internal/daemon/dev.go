@@ -155,6 +155,8 @@ type Dev struct {
 	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
+	// leave is the node's own agent, for `swarm leave` (leave.go).
+	leave nodeLeave
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -169,7 +171,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{dir: dir, log: log}
+	d := &Dev{dir: dir, log: log, leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -332,10 +334,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	d.leave.ag, d.leave.cancel = ag, agentCancel
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := ag.Run(runCtx); err != nil {
+		defer close(d.leave.done)
+		if err := ag.Run(agentCtx); err != nil {
 			log.Error("agent stopped", "err", err)
 		}
 	}()
@@ -593,6 +598,9 @@ func (d *Dev) closeParts() error {
 	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
+	}
+	if d.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(d.dir))
 	}
 	errs = append(errs, d.dir.Close())
 	return errors.Join(errs...)
