@@ -58,12 +58,14 @@ func TestPromotedWorkersKeepTheQuorum(t *testing.T) {
 	}
 	workers := map[string]*nodeProc{}
 	ids := map[string]string{}
+	args := map[string][]string{}
 	for _, w := range []struct{ name, ip string }{{"w1", "127.0.0.32"}, {"w2", "127.0.0.33"}} {
 		dir := filepath.Join(root, w.name)
-		p, lines := startNodeProc(t, "shoal agent "+w.name, dir, "joined (worker)", "agent", "--manager", m1.addr, "--token", sw.JoinTokens.Worker,
+		args[w.name] = []string{"agent", "--manager", m1.addr, "--token", sw.JoinTokens.Worker,
 			"--addr", w.ip, "--listen-addr", freePort(t, w.ip), "--data-dir", dir, "--hostname", w.name, "--ingress", "off",
-			"--publish-addr", "off", "--docker=false", "--log-level", "error")
-		t.Cleanup(func() { p.signal(syscall.SIGTERM) })
+			"--publish-addr", "off", "--docker=false", "--log-level", "error"}
+		p, lines := startNodeProc(t, "shoal agent "+w.name, dir, "joined (worker)", args[w.name]...)
+		t.Cleanup(func() { workers[w.name].signal(syscall.SIGTERM) })
 		workers[w.name] = p
 		ids[w.name] = strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
 	}
@@ -151,6 +153,16 @@ func TestPromotedWorkersKeepTheQuorum(t *testing.T) {
 	}
 	if out, errOut, code := shoalAt(filepath.Join(root, "w2"), "node", "demote", m1ID); code != 0 {
 		t.Fatalf("demote the dead manager: %d %q %q", code, out, errOut)
+	}
+	// A promoted node restarted with the same command runs its manager
+	// from its data folder, and its task is adopted.
+	workers["w1"].signal(syscall.SIGTERM)
+	workers["w1"], _ = startNodeProc(t, "shoal agent w1 (restarted)", filepath.Join(root, "w1"), "is a manager", args["w1"]...)
+	if _, err := c1.ConfigCreate(ctx, api.ConfigSpec{Name: "after-restart", Data: []byte("x")}); err != nil {
+		t.Fatalf("a write through the restarted promoted manager: %v", err)
+	}
+	if !runs(pid) {
+		t.Errorf("the task on w1 (pid %d) stopped with the restart", pid)
 	}
 	if err := c1.ServiceRemove(ctx, svc.ID); err != nil {
 		t.Fatal(err)
