@@ -137,13 +137,7 @@ func (d *Dev) serveLeave(w http.ResponseWriter, r *http.Request) {
 			d.log.Info("left raft")
 		}
 	}
-	if err := d.leave.stopTasks(ctx); err != nil {
-		httpjson.WriteError(w, http.StatusInternalServerError, "stop the node's tasks: "+err.Error())
-		return
-	}
-	d.log.Info("node left the swarm")
-	answerLeft(w)
-	d.leave.finish()
+	d.leave.complete(ctx, w, d.log)
 }
 
 // demoteSelf demotes this manager as `node demote self` does, through
@@ -161,11 +155,17 @@ func (d *Dev) demoteSelf(ctx context.Context) error {
 	return nil
 }
 
-// answerLeft answers a leave and sends the answer before the process
-// stops.
-func answerLeft(w http.ResponseWriter) {
+// complete stops the node's tasks, answers the leave (sent before the
+// process stops) and marks the node left.
+func (l *nodeLeave) complete(ctx context.Context, w http.ResponseWriter, log *slog.Logger) {
+	if err := l.stopTasks(ctx); err != nil {
+		httpjson.WriteError(w, http.StatusInternalServerError, "stop the node's tasks: "+err.Error())
+		return
+	}
+	log.Info("node left the swarm")
 	w.WriteHeader(http.StatusNoContent)
 	_ = http.NewResponseController(w).Flush()
+	l.finish()
 }
 
 // Left is closed once the node left the swarm (`swarm leave`): the
@@ -181,13 +181,7 @@ func (a *Agent) Left() <-chan struct{} { return a.leave.left }
 func (a *Agent) serveLeave(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 	defer cancel()
-	if err := a.leave.stopTasks(ctx); err != nil {
-		httpjson.WriteError(w, http.StatusInternalServerError, "stop the node's tasks: "+err.Error())
-		return
-	}
-	a.log.Info("node left the swarm")
-	answerLeft(w)
-	a.leave.finish()
+	a.leave.complete(ctx, w, a.log)
 }
 
 // notAManager is a worker's answer to every API call but a leave, in

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,19 +10,8 @@ import (
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-// freeAddr is a TCP address free on ip now: a promoted node's cluster
-// port goes in the Raft configuration, so it is chosen before.
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return net.JoinHostPort(ip, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-}
 
 // waitPromoted waits until the agent's node was promoted and its
 // certificate says so.
@@ -54,7 +41,7 @@ func TestPromoteWorker(t *testing.T) {
 	defer d.Close()
 	c, _ := client.New(d.Host())
 	acfg := AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet,
-		Hostname: "worker-1", ListenAddr: freeAddr(t, "127.0.0.2")}
+		Hostname: "worker-1", ListenAddr: testutil.FreeAddr(t, "127.0.0.2")}
 	a := startRegistered(t, ctx, acfg)
 	spec := api.ServiceSpec{Name: "steady", Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}},
 		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "1000"}},
