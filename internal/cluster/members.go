@@ -69,6 +69,21 @@ func (r *Raft) AddNonvoter(id, addr string) (uint64, error) {
 	return r.raft.LastIndex(), nil
 }
 
+// IsNonvoter reports whether id is a non-voter of the current Raft
+// configuration: a manager whose join stopped between its two steps.
+func (r *Raft) IsNonvoter(id string) bool {
+	f := r.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s.Suffrage == raft.Nonvoter
+		}
+	}
+	return false
+}
+
 // AppliedIndex is the index of the last log entry applied here.
 func (r *Raft) AppliedIndex() uint64 { return r.raft.AppliedIndex() }
 

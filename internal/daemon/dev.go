@@ -267,9 +267,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
 	if joined != nil {
-		if err := d.addSelf(waitCtx, cfg.Join); err != nil {
-			return nil, err
-		}
+		err = d.addSelf(waitCtx, cfg.Join)
+	} else {
+		err = d.resumeJoin(waitCtx)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := d.waitCluster(waitCtx); err != nil {
 		return nil, err

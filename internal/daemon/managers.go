@@ -284,7 +284,32 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 	if err := d.waitApplied(ctx, staged.Index); err != nil {
 		return err
 	}
+	if joinStepHook != nil {
+		if err := joinStepHook(); err != nil {
+			return err
+		}
+	}
 	return d.askMembers(ctx, addr, addMemberRequest{Addr: d.agentAddr}, nil)
+}
+
+// joinStepHook, when set (tests), runs between a manager's two join
+// steps: an error stops the join there, as a crash would.
+var joinStepHook func() error
+
+// resumeJoin finishes the join of a manager that stopped between its
+// two steps (a non-voter of the configuration): it asks the leader to
+// make it a voter, once caught up. A demoted manager is no member at
+// all, and is left out.
+func (d *Dev) resumeJoin(ctx context.Context) error {
+	if d.stream == nil || !d.mgr.Raft().IsNonvoter(d.nodeID) {
+		return nil
+	}
+	leader, err := d.mgr.Raft().WaitLeaderAddr(ctx)
+	if err != nil {
+		return err
+	}
+	d.log.Info("this manager is a raft non-voter: finishing its join", "leader", leader)
+	return d.addSelf(ctx, leader)
 }
 
 // waitApplied waits until this manager's Raft applied index is at
