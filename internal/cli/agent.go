@@ -239,6 +239,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			case <-ag.Registered():
 			case <-ag.Done():
 			case <-ctx.Done():
+			case <-ag.Promoted():
+				// Promoted while it was away (ErrManagerNode).
+				return runPromoted(a, ctx, ag, acfg)
 			}
 			if err := ag.Err(); err != nil {
 				ag.Close()

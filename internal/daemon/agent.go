@@ -220,6 +220,19 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		defer a.wg.Done()
 		err := ag.Run(agentCtx)
 		close(a.leave.done)
+		if errors.Is(err, agentlink.ErrManagerNode) && a.listenAddr != "" {
+			// Promoted while this agent was away, before it renewed:
+			// its renewal makes it a manager, whose start takes over
+			// (StartPromoted closes this agent, and runCtx with it).
+			log.Info("this node was promoted while its agent was away")
+			a.onRole(api.RoleManager)
+			select {
+			case <-a.promoted:
+				<-runCtx.Done()
+				err = nil
+			case <-runCtx.Done():
+			}
+		}
 		if err != nil && !errors.Is(err, agent.ErrRejected) {
 			// A refusal is the caller's to report, once.
 			log.Error("agent stopped", "err", err)

@@ -153,3 +153,43 @@ func TestManagerJoinResumesAsVoter(t *testing.T) {
 		t.Fatal("the restarted manager is still a non-voter")
 	}
 }
+
+// A worker promoted while its agent was stopped, before it renewed its
+// certificate, is refused registration with its worker certificate; the
+// agent that comes back renews as a manager and starts its manager.
+func TestPromotedWhileAway(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.1", AgentListen: "127.0.0.1:0", HeartbeatPeriod: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	acfg := AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet,
+		ListenAddr: testutil.FreeAddr(t, "127.0.0.2")}
+	a, err := StartAgent(ctx, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRegistered(t, ctx, a)
+	a.Close()
+	c, _ := client.New(d.Host())
+	// Still ready: its heartbeats stopped a moment ago.
+	if err := c.NodePromote(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	acfg.Token = ""
+	back, err := StartAgent(ctx, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	waitPromoted(t, ctx, back)
+	p, err := StartPromoted(ctx, back, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if members, _ := d.Manager().Raft().Members(); len(members) != 2 {
+		t.Fatalf("raft voters %v, want 2", members)
+	}
+}
