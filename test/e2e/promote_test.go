@@ -177,3 +177,59 @@ func mustNodes(t *testing.T, ctx context.Context, c *client.Client) []*api.Node 
 	}
 	return ns
 }
+
+// `shoal swarm leave` on a worker's socket: the agent process stops its
+// task and exits 0, and its node goes down; a manager refuses to leave
+// without --force (exit 1, Swarm's warning).
+func TestWorkerLeavesTheSwarm(t *testing.T) {
+	ctx := ctxTimeout(t, 2*time.Minute)
+	root := t.TempDir()
+	m1 := startManager(t, filepath.Join(root, "m1"), freePort(t, "127.0.0.34"))
+	t.Cleanup(func() { m1.signal(syscall.SIGTERM) })
+	sw, err := m1.c.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "w")
+	w, lines := startNodeProc(t, "shoal agent w", dir, "joined (worker)", "agent", "--manager", m1.addr, "--token", sw.JoinTokens.Worker,
+		"--addr", "127.0.0.35", "--data-dir", dir, "--hostname", "w", "--ingress", "off", "--publish-addr", "off", "--docker=false", "--log-level", "error")
+	t.Cleanup(func() {
+		w.signal(syscall.SIGTERM)
+		for _, pid := range processesUnder(root) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
+	spec := processSpec("steady", 1, "sleep", "3600")
+	spec.TaskTemplate.Placement = &api.Placement{Constraints: []string{"node.hostname==w"}}
+	svc, err := m1.c.ServiceCreate(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := pidOf(t, running(waitTasks(t, ctx, m1.c, svc.ID, "the task running on w", nRunning(1)))[0])
+
+	if out, errOut, code := shoalAt(m1.dataDir, "swarm", "leave"); code != 1 || !strings.Contains(errOut, "participating as a manager") {
+		t.Errorf("swarm leave on the manager: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code := shoalAt(dir, "swarm", "leave")
+	if code != 0 || strings.TrimSpace(out) != "Node left the swarm." {
+		t.Fatalf("swarm leave on the worker: %d %q %q", code, out, errOut)
+	}
+	waitLine(t, ctx, w, "left the swarm")
+	select {
+	case <-w.exited:
+	case <-ctx.Done():
+		t.Fatal("the agent did not exit")
+	}
+	if c := w.cmd.ProcessState.ExitCode(); c != 0 {
+		t.Errorf("the agent exited %d, want 0", c)
+	}
+	w.stopped = true
+	if runs(pid) {
+		t.Errorf("the task (pid %d) still runs", pid)
+	}
+	waitCluster(t, ctx, m1.c, "the worker down", func(nodes map[string]*api.Node, _ []*api.Task) bool {
+		n := nodes[id]
+		return n != nil && n.Status.State == api.NodeStateDown
+	})
+}
