@@ -10,6 +10,9 @@ type Swarm struct {
 	// set when it was created.
 	DefaultAddrPool []string `json:"DefaultAddrPool,omitempty"`
 	SubnetSize      uint32   `json:"SubnetSize,omitempty"`
+	// Autolock says the managers' secrets keys are locked by an unlock
+	// key (`swarm update --autolock`).
+	Autolock bool `json:"Autolock,omitempty"`
 }
 
 // JoinTokens are the secrets nodes join with.
@@ -19,3 +22,26 @@ type JoinTokens struct {
 	// Manager is the token of `shoal manager --join`.
 	Manager string `json:"Manager,omitempty"`
 }
+
+// SwarmUpdate is the body of POST /v1/swarm/update (`swarm update`).
+type SwarmUpdate struct {
+	// Autolock locks every manager's secrets key with an unlock key
+	// (Swarm's EncryptionConfig.AutoLockManagers).
+	Autolock bool `json:"Autolock"`
+}
+
+// UnlockKey is the answer of GET /v1/swarm/unlockkey, of its rotation
+// and of a swarm update that turns autolock on; empty when it is off.
+type UnlockKey struct {
+	UnlockKey string `json:"UnlockKey"`
+}
+
+// UnlockRequest is the body of POST /v1/swarm/unlock, which a locked
+// manager answers.
+type UnlockRequest struct {
+	UnlockKey string `json:"UnlockKey"`
+}
+
+// LockedMessage is every answer of a locked manager's API but the
+// unlock's (503).
+const LockedMessage = "This node is locked: run `shoal swarm unlock`"

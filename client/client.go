@@ -369,3 +369,30 @@ func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) e
 	}
 	return fmt.Errorf("event stream closed by the server")
 }
+
+// SwarmUpdate turns autolock on or off on every manager (`swarm update
+// --autolock`); on, it returns the unlock key.
+func (c *Client) SwarmUpdate(ctx context.Context, u api.SwarmUpdate) (string, error) {
+	var out api.UnlockKey
+	err := c.do(ctx, http.MethodPost, "/v1/swarm/update", nil, u, &out)
+	return out.UnlockKey, err
+}
+
+// UnlockKey returns the cluster's unlock key, "" when autolock is off.
+func (c *Client) UnlockKey(ctx context.Context) (string, error) {
+	var out api.UnlockKey
+	err := c.do(ctx, http.MethodGet, "/v1/swarm/unlockkey", nil, nil, &out)
+	return out.UnlockKey, err
+}
+
+// RotateUnlockKey gives the cluster a new unlock key and returns it.
+func (c *Client) RotateUnlockKey(ctx context.Context) (string, error) {
+	var out api.UnlockKey
+	err := c.do(ctx, http.MethodPost, "/v1/swarm/unlockkey/rotate", nil, nil, &out)
+	return out.UnlockKey, err
+}
+
+// SwarmUnlock unlocks a locked manager with its unlock key.
+func (c *Client) SwarmUnlock(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/unlock", nil, api.UnlockRequest{UnlockKey: key}, nil)
+}

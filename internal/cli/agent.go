@@ -144,7 +144,24 @@ func newLogger(a *app, cmd *cobra.Command, logLevel string) (*slog.Logger, error
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, usagef(cmd, "invalid --log-level %q: want debug, info, warn or error", logLevel)
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})), nil
+	opts := &slog.HandlerOptions{Level: level}
+	logFormat := "text"
+	if f := cmd.Flags().Lookup("log-format"); f != nil {
+		logFormat = f.Value.String()
+	}
+	switch logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
+	}
+	return nil, usagef(cmd, "invalid --log-format %q: want text or json", logFormat)
+}
+
+// addLogFlags adds --log-level and --log-format, which newLogger reads.
+func addLogFlags(cmd *cobra.Command, level *string) {
+	cmd.Flags().StringVar(level, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().String("log-format", "text", "log format: text or json (one object per line, for log shippers)")
 }
 
 // displayAddr turns a wildcard listen address into one to print.
@@ -286,7 +303,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringVar(&listenAddr, "listen-addr", "", "the cluster port, IP:PORT (IP the node's --addr, or 0.0.0.0), this node serves once promoted to manager (`shoal node promote`); without it the node cannot be promoted")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addLogFlags(cmd, &logLevel)
 	ing.add(cmd)
 	pub.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")

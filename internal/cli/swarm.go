@@ -9,6 +9,7 @@ import (
 func newSwarmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
 	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmLeaveCmd(a))
+	cmd.AddCommand(newSwarmUpdateCmd(a), newSwarmUnlockKeyCmd(a), newSwarmUnlockCmd(a))
 	return cmd
 }
 

@@ -256,6 +256,10 @@ func (r *Raft) LeaderID() string {
 // the store, so reads after it see all acknowledged writes.
 func (r *Raft) Barrier(timeout time.Duration) error { return r.raft.Barrier(timeout).Error() }
 
+// Stats are hashicorp/raft's figures (state, term, last_log_index,
+// commit_index, applied_index, …), for metrics.
+func (r *Raft) Stats() map[string]string { return r.raft.Stats() }
+
 // Snapshot forces a snapshot now (tests, and before shutdown).
 func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
 

@@ -318,12 +318,8 @@ func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first
 			backoff = 100 * time.Millisecond
 		}
 		log.Warn("routes stream ended; reconnecting", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/metrics"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/secretkey"
@@ -37,6 +38,13 @@ type DevConfig struct {
 	DataDir string
 	// Socket is the API's unix socket; default DataDir/shoal.sock.
 	Socket string
+	// DockerAPISocket serves the Docker Engine API; default
+	// DataDir/docker.sock, DockerAPIOff for none.
+	DockerAPISocket string
+	// MetricsAddr serves /metrics and /sd on TCP to requests bearing
+	// MetricsToken; empty serves them only on the API socket.
+	MetricsAddr  string
+	MetricsToken []byte
 	// Addr is the node's address, where task ports are published;
 	// default 127.0.0.1.
 	Addr   string
@@ -112,6 +120,9 @@ type DevConfig struct {
 	// Hostname and Labels: see AgentConfig (a promoted node keeps its).
 	Hostname string
 	Labels   map[string]string
+	// Autolock locks the secrets key of a cluster this start creates
+	// with a new unlock key (MadeUnlockKey; else `swarm update`).
+	Autolock bool
 }
 
 // Dev is a running one-node cluster.
@@ -123,11 +134,18 @@ type Dev struct {
 	rts     nodeRuntimes
 	socket  string
 	httpSrv *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	log     *slog.Logger
-	ingress *nodeIngress
-	mesh    *portmesh.Mesh
+	// dockerSrv serves the Docker Engine API on dockerSock.
+	dockerSrv  *http.Server
+	dockerSock string
+	// metrics are the manager's; metricsSrv serves them on metricsAddr.
+	metrics     *metrics.Manager
+	metricsSrv  *http.Server
+	metricsAddr string
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	log         *slog.Logger
+	ingress     *nodeIngress
+	mesh        *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
@@ -157,6 +175,8 @@ type Dev struct {
 	agentConns connlimit.Limiter
 	// leave is the node's own agent, for `swarm leave` (leave.go).
 	leave nodeLeave
+	// lock is the autolock state (autolock.go).
+	lock autolock
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -193,6 +213,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
+	// A locked key waits for its unlock key here, before any port opens.
+	secretKey, err := d.openSecretKey(ctx, cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1"
@@ -212,7 +237,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		})
 	}
 	var joined *managerJoinAnswer
-	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
+	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: secretKey}
 	if cfg.Join != "" && !existing {
 		if d.stream == nil {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
@@ -245,10 +270,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if d.stream != nil {
 		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
 	}
+	d.metrics = metrics.NewManager()
+	mcfg.ObservePass = d.metrics.ObservePass
 	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
 	}
+	d.metrics.AddCluster(d.mgr.Store(), d.mgr.Raft(), d.nodeID)
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
@@ -348,29 +376,18 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		}
 	}()
 
-	d.socket = cfg.Socket
-	if d.socket == "" {
-		d.socket = dir.Join("shoal.sock")
-	}
-	// We hold the data folder's lock, so a socket file left there is stale.
-	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", d.socket)
+	ln, err := listenPrivate(d.socket, "socket")
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", d.socket, err)
-	}
-	if err := os.Chmod(d.socket, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restrict socket: %w", err)
+		return nil, err
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
 	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
+	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(srv), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -379,10 +396,27 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			log.Error("api server stopped", "err", err)
 		}
 	}()
+	if cfg.MetricsAddr != "" {
+		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DockerAPISocket != DockerAPIOff {
+		path := cfg.DockerAPISocket
+		if path == "" {
+			path = dir.Join("docker.sock")
+		}
+		if err := d.serveDockerAPI(path, log.With("component", "dockerapi")); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {
 		return nil, err
 	}
 	// This node's registration is applied here, so is every rotation of
@@ -556,10 +590,12 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	if d.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = d.httpSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	return d.closeParts()
 }
@@ -585,8 +621,10 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	if d.httpSrv != nil {
-		d.httpSrv.Close()
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			srv.Close()
+		}
 	}
 	d.wg.Wait()
 	if d.link != nil {

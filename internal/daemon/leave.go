@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -195,18 +194,10 @@ func notAManager(w http.ResponseWriter, _ *http.Request) {
 // a manager's): `swarm leave`, and docker's refusal for anything else.
 // A promoted node's manager serves the full API there.
 func (a *Agent) serveSocket(log *slog.Logger) error {
-	path := a.dir.Join("shoal.sock")
 	// We hold the data folder's lock, so a socket file left there is stale.
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(a.dir.Join("shoal.sock"), "socket")
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("restrict socket: %w", err)
+		return err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathLeave, a.serveLeave)

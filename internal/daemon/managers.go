@@ -21,6 +21,7 @@ import (
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/secretkey"
+	"github.com/shoalproject/shoal/internal/unlockkey"
 )
 
 // The managers' own requests on the cluster port, beside the agent link.
@@ -53,7 +54,10 @@ type managerJoinAnswer struct {
 	// SecretKey is the key that seals the secrets in Raft and the CA key.
 	SecretKey []byte `json:"SecretKey"`
 	// CAKeySealed is the cluster CA's key, sealed with SecretKey.
-	CAKeySealed  []byte `json:"CAKeySealed"`
+	CAKeySealed []byte `json:"CAKeySealed"`
+	// UnlockKey is the cluster's current unlock key when autolock is on:
+	// the new manager keeps its secrets key locked from the start.
+	UnlockKey    []byte `json:"UnlockKey,omitempty"`
 	WorkerToken  string `json:"WorkerToken"`
 	ManagerToken string `json:"ManagerToken"`
 }
@@ -79,6 +83,7 @@ const managerTokenFile = "manager-token"
 func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
+	mux.Handle("GET "+pathUnlockKey, d.requireManager(http.HandlerFunc(d.serveUnlockKey)))
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
 	mux.Handle("POST "+pathPromoted, d.requireManager(http.HandlerFunc(d.servePromoted)))
 	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
@@ -148,10 +153,15 @@ func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) 
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
-	if err != nil {
-		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
-		return
+	raw := d.lock.raw
+	var kek []byte
+	if lock := d.mgr.Store().Read().Autolock(); lock.On {
+		k := d.lock.key(lock.KeyID)
+		if k == nil {
+			httpjson.WriteError(w, http.StatusServiceUnavailable, "this manager has not received the cluster's unlock key yet: try again, or join through another manager")
+			return
+		}
+		kek = k.Bytes()
 	}
 	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
 	if err != nil {
@@ -160,7 +170,7 @@ func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) 
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
 	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
-		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
+		SecretKey: raw, CAKeySealed: sealed, UnlockKey: kek, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
 // headerMemberLeader names, on a follower's refusal to add a member, the
@@ -241,6 +251,9 @@ func checkJoinAnswer(out *managerJoinAnswer, addr, digest string) (*managerJoinA
 		if k, err = secretkey.New(out.SecretKey); err == nil {
 			_, err = ca.OpenRootCA([]byte(out.CA), out.CAKeySealed, k)
 		}
+		if err == nil && out.UnlockKey != nil {
+			_, err = unlockkey.FromBytes(out.UnlockKey)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
@@ -253,7 +266,20 @@ func checkJoinAnswer(out *managerJoinAnswer, addr, digest string) (*managerJoinA
 // opened its log, so a key never sits beside a missing log), the CA and
 // the tokens.
 func (d *Dev) saveJoined(j *managerJoinAnswer) error {
-	if err := writePrivate(d.dir.Join("raft", secretkey.FileName), j.SecretKey); err != nil {
+	file := j.SecretKey
+	if j.UnlockKey != nil {
+		k, err := unlockkey.FromBytes(j.UnlockKey)
+		if err != nil {
+			return err
+		}
+		if file, err = unlockkey.Lock(k, j.SecretKey); err != nil {
+			return err
+		}
+		d.lock.add(k)
+		d.lock.fileID = k.ID()
+	}
+	d.lock.raw = j.SecretKey
+	if err := writePrivate(d.secretKeyPath(), file); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(d.dir.Join("ca"), 0o700); err != nil {
@@ -264,6 +290,16 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 	}
 	if err := writePrivate(d.dir.Join("ca", ca.RootCertFile), []byte(j.CA)); err != nil {
 		return err
+	}
+	if j.UnlockKey != nil {
+		// Under autolock Raft holds the tokens that admit: the folder
+		// gets decoys (autolock_tokens.go).
+		root, err := ca.ParseRootCert([]byte(j.CA))
+		if err != nil {
+			return err
+		}
+		d.lock.scrubbed.Store(true)
+		return d.writeDecoyTokens(root)
 	}
 	if err := writePrivate(d.dir.Join(managerTokenFile), []byte(j.ManagerToken+"\n")); err != nil {
 		return err
@@ -350,12 +386,8 @@ func (d *Dev) askMembers(ctx context.Context, addr string, req addMemberRequest,
 		if leader != "" {
 			via = leader
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("join raft through %s: %w (last error: %v)", addr, ctx.Err(), err)
-		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
@@ -391,6 +423,12 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (http.He
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return send(c, req)
+}
+
+// send sends req and returns the answer's header and body (up to 1MiB);
+// an answer not 2xx is an error saying the answer's message.
+func send(c *http.Client, req *http.Request) (http.Header, []byte, error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -47,6 +47,9 @@ type Config struct {
 	// Join says this manager joins a cluster that exists: a new Raft
 	// folder waits for the leader to add it instead of bootstrapping.
 	Join bool
+	// ObservePass, if set, is told how long each pass of a controller
+	// ("orchestrator", "scheduler", "updater") took (metrics).
+	ObservePass func(controller string, d time.Duration)
 
 	// barrier, when set, stands in for the Raft barrier (tests).
 	barrier func(timeout time.Duration) error
@@ -228,9 +231,12 @@ func (m *Manager) lead(parent context.Context) func() {
 			return // leadership ended first
 		}
 		stopDispatcher := m.dispatcher.Start(ctx)
-		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
-		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
-		upd := &updater.Updater{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "updater")}
+		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator"),
+			ObservePass: m.observer("orchestrator")}
+		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler"),
+			ObservePass: m.observer("scheduler")}
+		upd := &updater.Updater{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "updater"),
+			ObservePass: m.observer("updater")}
 		run("orchestrator", orch.Run)
 		run("scheduler", sched.Run)
 		run("updater", upd.Run)
@@ -292,4 +298,12 @@ func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
 	return m.raft.Close()
+}
+
+// observer is the pass observer of controller name, nil without metrics.
+func (m *Manager) observer(name string) func(time.Duration) {
+	if m.cfg.ObservePass == nil {
+		return nil
+	}
+	return func(d time.Duration) { m.cfg.ObservePass(name, d) }
 }

@@ -45,6 +45,10 @@ type Server struct {
 	// RotateJoinToken gives the role ("worker" or "manager") a new join
 	// token, for POST /v1/swarm/join-token/{role}/rotate; nil answers 501.
 	RotateJoinToken func(ctx context.Context, role string) error
+	// SetAutolock and UnlockKey serve autolock (autolock.go); nil
+	// answers 501.
+	SetAutolock func(ctx context.Context, on, rotate bool) (string, error)
+	UnlockKey   func() (string, error)
 	// EventQueue bounds the events queued for one /v1/events client that
 	// falls behind; 0 means api.MaxEventQueue.
 	EventQueue int
@@ -84,6 +88,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.objectRoutes()
+	s.autolockRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -10,7 +10,8 @@ import (
 
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
-// changes it afterwards but the join tokens (OpSetJoinTokens).
+// changes it afterwards but the join tokens (OpSetJoinTokens) and the
+// autolock setting (OpSetAutolock).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
@@ -24,6 +25,19 @@ type ClusterConfig struct {
 	// CertExpiry is the life of the node certificates every manager
 	// issues, set when the cluster was created; zero means the default.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// Autolock says every manager keeps its secrets key locked by the
+	// unlock key UnlockKeyID names (Swarm's autolock). The key itself is
+	// never in Raft: managers hand it to each other over mutual TLS.
+	Autolock    bool   `json:"autolock,omitempty"`
+	UnlockKeyID string `json:"unlockKeyID,omitempty"`
+}
+
+// AutolockSetting is the payload of OpSetAutolock.
+type AutolockSetting struct {
+	On bool `json:"on"`
+	// KeyID names the current unlock key (unlockkey.Key.ID); empty when
+	// off.
+	KeyID string `json:"keyID,omitempty"`
 }
 
 const clusterID = "cluster"
@@ -135,20 +149,42 @@ func (w *writer) initCluster(in *PoolInit) error {
 	return w.txn.Insert(tableCluster, c)
 }
 
-// setJoinTokens replaces the sealed join tokens. The cluster config must
-// exist: every manager writes it at its start (OpInitCluster).
+// setJoinTokens replaces the sealed join tokens.
 func (w *writer) setJoinTokens(sealed []byte) error {
 	if len(sealed) == 0 {
 		return invalidf("set join tokens: none given")
 	}
+	return w.updateCluster("set join tokens", func(c *ClusterConfig) { c.JoinTokens = slices.Clone(sealed) })
+}
+
+// updateCluster writes the cluster config changed by change. The config
+// must exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) updateCluster(what string, change func(*ClusterConfig)) error {
 	cur := w.clusterConfig()
 	if cur == nil {
-		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+		return invalidf("%s: the cluster has no configuration yet (its first manager has not finished starting)", what)
 	}
 	next := *cur
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.JoinTokens = slices.Clone(sealed)
+	change(&next)
 	return w.txn.Insert(tableCluster, &next)
+}
+
+// setAutolock turns autolock on with the unlock key in.KeyID, or off.
+func (w *writer) setAutolock(in *AutolockSetting) error {
+	if in == nil || in.On != (in.KeyID != "") || len(in.KeyID) > 64 {
+		return invalidf("set autolock: want on with a key ID, or off without one")
+	}
+	return w.updateCluster("set autolock", func(c *ClusterConfig) { c.Autolock, c.UnlockKeyID = in.On, in.KeyID })
+}
+
+// Autolock returns the cluster's autolock setting: on, and the ID of
+// the current unlock key.
+func (r *ReadTx) Autolock() AutolockSetting {
+	if c := r.clusterConfig(); c != nil {
+		return AutolockSetting{On: c.Autolock, KeyID: c.UnlockKeyID}
+	}
+	return AutolockSetting{}
 }
 
 // JoinTokens returns the sealed join tokens (see ClusterConfig), nil

@@ -81,6 +81,9 @@ const (
 	// OpSetJoinTokens replaces the cluster's join tokens with Tokens,
 	// sealed by the proposer (a rotation).
 	OpSetJoinTokens OpKind = "set_join_tokens"
+	// OpSetAutolock sets the cluster's autolock (Lock): on with the ID
+	// of the current unlock key, or off.
+	OpSetAutolock OpKind = "set_autolock"
 )
 
 // Op is one write inside a Command.
@@ -105,6 +108,8 @@ type Op struct {
 	Pool    *PoolInit         `json:"pool,omitempty"`
 	// Tokens are the sealed join tokens of OpSetJoinTokens.
 	Tokens []byte `json:"tok,omitempty"`
+	// Lock is the setting of OpSetAutolock.
+	Lock *AutolockSetting `json:"lock,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

@@ -22,6 +22,14 @@ func (s *Store) SubscribeNode(nodeID string, limit int) (*ReadTx, *Subscription)
 	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
 }
 
+// NodeSubscribers returns how many SubscribeNode subscriptions of node
+// nodeID are open.
+func (s *Store) NodeSubscribers(nodeID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.nodeSubs[nodeID])
+}
+
 // publishByNode queues each task event for the subscriptions of its
 // node, in commit order, a commit's events of one node together; s.mu is
 // held.

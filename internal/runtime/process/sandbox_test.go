@@ -189,13 +189,20 @@ func TestSandboxStartFailures(t *testing.T) {
 func TestSandboxedPortsAreForwarded(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, _ := newRuntime(t)
-	target := serveTask(t, func(c net.Conn) {
-		c.Write([]byte("from the task"))
-		c.Close()
-	})
-	udpTask, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
-	if err != nil {
-		t.Skipf("UDP port %d is taken: %v", target, err)
+	// The task's TCP and UDP ports share a number: try again while the
+	// kernel's free TCP port is a UDP port someone holds.
+	var target uint32
+	var udpTask net.PacketConn
+	for attempt := 0; udpTask == nil; attempt++ {
+		target = serveTask(t, func(c net.Conn) {
+			c.Write([]byte("from the task"))
+			c.Close()
+		})
+		var err error
+		udpTask, err = net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
+		if err != nil && attempt == 20 {
+			t.Fatalf("no port free for both TCP and UDP after %d tries: %v", attempt+1, err)
+		}
 	}
 	defer udpTask.Close()
 	go func() {
