@@ -193,3 +193,35 @@ func TestPromotedWhileAway(t *testing.T) {
 		t.Fatalf("raft voters %v, want 2", members)
 	}
 }
+
+// A worker of an autolocked cluster is promoted as any other: its
+// manager's join answers the unlock key with the secrets, and it takes
+// writes.
+func TestPromoteWorkerOfALockedCluster(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.1", AgentListen: "127.0.0.1:0", Autolock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	acfg := AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet,
+		ListenAddr: testutil.FreeAddr(t, "127.0.0.2")}
+	a := startRegistered(t, ctx, acfg)
+	c, _ := client.New(d.Host())
+	if err := c.NodePromote(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	waitPromoted(t, ctx, a)
+	p, err := StartPromoted(ctx, a, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pc, _ := client.New(p.Host())
+	if _, err := pc.SecretCreate(ctx, secretSpec("after-promote")); err != nil {
+		t.Fatalf("a write through the promoted manager of a locked cluster: %v", err)
+	}
+	if members, _ := d.Manager().Raft().Members(); len(members) != 2 {
+		t.Fatalf("raft voters %v, want 2", members)
+	}
+}
