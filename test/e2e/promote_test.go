@@ -23,6 +23,30 @@ func shoalAt(dir string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
+// startWorker starts `shoal agent` on ip with its data folder
+// root/name, hostname name, joined to the manager at managerAddr with
+// token; it is stopped, and every process under root killed, when the
+// test ends. It returns the process, the node's ID and the arguments
+// that start it again.
+func startWorker(t *testing.T, root, name, managerAddr, token, ip string, extra ...string) (*nodeProc, string, []string) {
+	t.Helper()
+	dir := filepath.Join(root, name)
+	args := append([]string{"agent", "--manager", managerAddr, "--token", token, "--addr", ip, "--data-dir", dir, "--hostname", name,
+		"--ingress", "off", "--publish-addr", "off", "--docker=false", "--log-level", "error"}, extra...)
+	p, lines := startNodeProc(t, "shoal agent "+name, dir, "joined (worker)", args...)
+	return p, strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0], args
+}
+
+// killUnder kills every process under root when the test ends: the
+// tasks the nodes left running.
+func killUnder(t *testing.T, root string) {
+	t.Cleanup(func() {
+		for _, pid := range processesUnder(root) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 // waitLine waits for a line of p that contains s.
 func waitLine(t *testing.T, ctx context.Context, p *nodeProc, s string) {
 	t.Helper()
@@ -56,24 +80,14 @@ func TestPromotedWorkersKeepTheQuorum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	killUnder(t, root)
 	workers := map[string]*nodeProc{}
 	ids := map[string]string{}
 	args := map[string][]string{}
 	for _, w := range []struct{ name, ip string }{{"w1", "127.0.0.32"}, {"w2", "127.0.0.33"}} {
-		dir := filepath.Join(root, w.name)
-		args[w.name] = []string{"agent", "--manager", m1.addr, "--token", sw.JoinTokens.Worker,
-			"--addr", w.ip, "--listen-addr", freePort(t, w.ip), "--data-dir", dir, "--hostname", w.name, "--ingress", "off",
-			"--publish-addr", "off", "--docker=false", "--log-level", "error"}
-		p, lines := startNodeProc(t, "shoal agent "+w.name, dir, "joined (worker)", args[w.name]...)
+		workers[w.name], ids[w.name], args[w.name] = startWorker(t, root, w.name, m1.addr, sw.JoinTokens.Worker, w.ip, "--listen-addr", freePort(t, w.ip))
 		t.Cleanup(func() { workers[w.name].signal(syscall.SIGTERM) })
-		workers[w.name] = p
-		ids[w.name] = strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
 	}
-	t.Cleanup(func() {
-		for _, pid := range processesUnder(root) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
 	spec := processSpec("steady", 1, "sleep", "3600")
 	spec.TaskTemplate.Placement = &api.Placement{Constraints: []string{"node.hostname==w1"}}
 	svc, err := m1.c.ServiceCreate(ctx, spec)
@@ -190,16 +204,10 @@ func TestWorkerLeavesTheSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	killUnder(t, root)
 	dir := filepath.Join(root, "w")
-	w, lines := startNodeProc(t, "shoal agent w", dir, "joined (worker)", "agent", "--manager", m1.addr, "--token", sw.JoinTokens.Worker,
-		"--addr", "127.0.0.35", "--data-dir", dir, "--hostname", "w", "--ingress", "off", "--publish-addr", "off", "--docker=false", "--log-level", "error")
-	t.Cleanup(func() {
-		w.signal(syscall.SIGTERM)
-		for _, pid := range processesUnder(root) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
+	w, id, _ := startWorker(t, root, "w", m1.addr, sw.JoinTokens.Worker, "127.0.0.35")
+	t.Cleanup(func() { w.signal(syscall.SIGTERM) })
 	spec := processSpec("steady", 1, "sleep", "3600")
 	spec.TaskTemplate.Placement = &api.Placement{Constraints: []string{"node.hostname==w"}}
 	svc, err := m1.c.ServiceCreate(ctx, spec)
