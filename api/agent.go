@@ -105,7 +105,15 @@ type NodeRegistration struct {
 	Addr string `json:"Addr"`
 	// Role is the role a new node joins with.
 	Role string `json:"Role,omitempty"`
+	// Session names this run of the agent (random, made as it starts,
+	// at most MaxSession bytes): the same across its reconnections, a new
+	// one after a restart. A new session marks the node's tasks'
+	// endpoints unconfirmed until the agent reports them again.
+	Session string `json:"Session,omitempty"`
 }
+
+// MaxSession is the longest NodeRegistration.Session.
+const MaxSession = 64
 
 // Limits on what an agent may send, enforced by the managers. An agent
 // keeps within them (it splits its reports into batches and cuts long

@@ -59,6 +59,9 @@ type NodeStatus struct {
 	Addr          string    `json:"Addr,omitempty"`
 	Message       string    `json:"Message,omitempty"`
 	LastHeartbeat time.Time `json:"LastHeartbeat,omitempty"`
+	// Session is the session of the agent that registered last
+	// (NodeRegistration.Session).
+	Session string `json:"Session,omitempty"`
 }
 
 // HasRuntime reports whether the node offers the named runtime.

@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,10 @@ type Agent struct {
 	// nets are the networks the node's tasks are attached to.
 	nets networkStore
 
+	// session names this run of the agent to the managers
+	// (NodeRegistration.Session).
+	session string
+
 	mu      sync.Mutex
 	runners map[string]*runner
 	wg      sync.WaitGroup
@@ -78,7 +83,8 @@ type Agent struct {
 
 // New returns an agent; Run starts it.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{}}
+	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{},
+		session: rand.Text()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -100,8 +106,11 @@ func (a *Agent) registration() api.NodeRegistration {
 	}
 	desc.EngineVersion = a.cfg.EngineVersion
 	desc.ListenAddr = a.cfg.ListenAddr
-	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc}
+	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc, Session: a.session}
 }
+
+// Session names this run of the agent (api.NodeRegistration.Session).
+func (a *Agent) Session() string { return a.session }
 
 // Run serves the node until ctx ends, or until the managers reject its
 // registration for good (an error wrapping ErrRejected). Tasks keep running

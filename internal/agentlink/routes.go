@@ -212,12 +212,13 @@ func routingNetwork(n *api.Network) *api.Network {
 }
 
 // routingNode is a node's state and the address the managers observed it
-// on: its VTEP.
+// on: its VTEP; and its agent's session, which a node's ingress waits
+// for before it serves.
 func routingNode(n *api.Node) *api.Node {
 	if n == nil {
 		return nil
 	}
-	return &api.Node{ID: n.ID, Meta: n.Meta, Status: api.NodeStatus{State: n.Status.State, Addr: n.Status.Addr}}
+	return &api.Node{ID: n.ID, Meta: n.Meta, Status: api.NodeStatus{State: n.Status.State, Addr: n.Status.Addr, Session: n.Status.Session}}
 }
 
 // routingService is the part of a service the ingress, the routing mesh

@@ -55,39 +55,31 @@ func (r *Raft) AddVoter(id, addr string) error {
 	return membershipErr("add manager "+id, err)
 }
 
-// AddNonvoter adds the server id at addr as a non-voter, on the leader,
-// and returns the last index of the log once the change committed: a
-// new manager replicates the log without counting in the quorum, and is
-// made a voter (AddVoter) once it has applied that index, so a manager
-// that is slow to catch up, or dies meanwhile, never holds the quorum
-// back. A voter already is left a voter (only its address changes).
-func (r *Raft) AddNonvoter(id, addr string) (uint64, error) {
+// AddNonvoter adds the server id at addr as a non-voter, on the leader:
+// it gets the log but counts in no majority, so that a manager that dies
+// before it has started is no dead voter (etcd's learners). A voter stays
+// one (its address moves to addr).
+func (r *Raft) AddNonvoter(id, addr string) error {
 	err := r.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, membershipTimeout).Error()
-	if err != nil {
-		return 0, membershipErr("add manager "+id+" as a non-voter", err)
-	}
-	return r.raft.LastIndex(), nil
+	return membershipErr("add manager "+id+" as a non-voter", err)
 }
 
-// IsNonvoter reports whether id is a non-voter of the current Raft
-// configuration: a manager whose join stopped between its two steps.
-func (r *Raft) IsNonvoter(id string) bool {
+// Nonvoter reports whether id is a non-voter of the Raft configuration
+// as this manager knows it.
+func (r *Raft) Nonvoter(id string) (bool, error) {
 	f := r.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
+	if err := f.Error(); err != nil {
+		return false, fmt.Errorf("raft configuration: %w", err)
 	}
 	for _, s := range f.Configuration().Servers {
 		if string(s.ID) == id {
-			return s.Suffrage == raft.Nonvoter
+			return s.Suffrage == raft.Nonvoter, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
-// AppliedIndex is the index of the last log entry applied here.
-func (r *Raft) AppliedIndex() uint64 { return r.raft.AppliedIndex() }
-
-// RemoveServer removes the voter id, on the leader.
+// RemoveServer removes the server id (voter or not), on the leader.
 func (r *Raft) RemoveServer(id string) error {
 	err := r.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout).Error()
 	return membershipErr("remove manager "+id, err)

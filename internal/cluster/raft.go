@@ -246,6 +246,9 @@ func (r *Raft) LeaderCh() <-chan bool { return r.raft.LeaderCh() }
 // IsLeader reports whether this manager is the leader now.
 func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
 
+// Term is Raft's current term.
+func (r *Raft) Term() uint64 { return r.raft.CurrentTerm() }
+
 // LeaderID returns the leader's ID (its node ID), empty when unknown.
 func (r *Raft) LeaderID() string {
 	_, id := r.raft.LeaderWithID()

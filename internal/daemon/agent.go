@@ -165,25 +165,23 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var to sinks
-	synced := make(chan struct{})
+	// The ingress serves once the routes show this node's registration.
+	gate := newRegisteredGate(a.nodeID)
 	if cfg.Ingress.Addr != "" {
-		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, log.With("component", "ingress")); err != nil {
+		if a.ingress, err = startIngress(cfg.Ingress, gate.ready, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		to = append(to, a.ingress.table)
 	}
+	var mesh *gatedSink
 	if cfg.Publish.Addr != "" {
 		if a.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
 			return nil, err
 		}
-		to = append(to, a.mesh)
-	}
-	if len(to) > 0 || view != nil {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.followRoutes(runCtx, to, view, synced, log.With("component", "routes"))
-		}()
+		// As the ingress, the mesh forwards nothing before the node's
+		// registration.
+		mesh = newGatedSink(a.mesh, gate)
+		to = append(to, mesh)
 	}
 	a.wg.Add(1)
 	go func() {
@@ -213,6 +211,14 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
+	if len(to) > 0 || view != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.followRoutes(runCtx, to, view, gate, mesh, log.With("component", "routes"))
+		}()
+	}
 	agentCtx, agentCancel := context.WithCancel(runCtx)
 	a.leave.ag, a.leave.cancel = ag, agentCancel
 	a.wg.Add(1)
@@ -284,23 +290,31 @@ func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 
 // followRoutes keeps the ingress table, the routing mesh and the node's
 // networking (view, when not nil) current from the managers' routes
-// stream, connecting again (with backoff) whenever it breaks, and closes
-// first once they first have the cluster's routes. While the managers are
-// away, all go on by what they knew last.
-func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first chan<- struct{}, log *slog.Logger) {
-	var once sync.Once
+// stream, connecting again (with backoff) whenever it breaks, and opens
+// gate once they show this node's agent registered; the mesh (nil
+// without one) is fed from then on. While the managers
+// are away, all go on by what they knew last.
+func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate *registeredGate, mesh *gatedSink, log *slog.Logger) {
+	opened := func() {
+		if mesh != nil {
+			mesh.check()
+		}
+	}
 	reset := func(r agentlink.Routes) {
 		to.Reset(r.Services, r.Tasks)
 		if view != nil {
 			view.Reset(r)
 		}
-		once.Do(func() { close(first) })
+		gate.nodes(r.Nodes...)
+		opened()
 	}
 	apply := func(evs ...api.Event) {
 		to.Apply(evs...)
 		if view != nil {
 			view.Apply(evs...)
 		}
+		gate.events(evs...)
+		opened()
 	}
 	backoff := 100 * time.Millisecond
 	for {

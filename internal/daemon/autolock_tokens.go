@@ -18,13 +18,17 @@ import (
 // tokensToRaft stores the join tokens in Raft if they are still only in
 // the managers' folders (never rotated).
 func (d *Dev) tokensToRaft(ctx context.Context) error {
-	d.tokens.rotate.Lock()
-	defer d.tokens.rotate.Unlock()
 	if _, ok, err := d.mgr.JoinTokens(); err != nil || ok {
 		return err
 	}
-	jt := d.tokens.local
-	return d.mgr.SetJoinTokens(ctx, manager.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()})
+	// A compare-and-set: a rotation that lands first is kept.
+	return d.mgr.UpdateJoinTokens(ctx, func(cur manager.JoinTokens, ok bool) (manager.JoinTokens, error) {
+		if ok {
+			return cur, nil
+		}
+		jt := d.tokens.local
+		return manager.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, nil
+	})
 }
 
 // scrubTokens replaces, once, the folder's copies of the join tokens by

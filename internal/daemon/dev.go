@@ -295,12 +295,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
 	if joined != nil {
-		err = d.addSelf(waitCtx, cfg.Join)
-	} else {
-		err = d.resumeJoin(waitCtx)
-	}
-	if err != nil {
-		return nil, err
+		// A non-voter until this manager has started (promoteSelf): one
+		// that fails on the way is no dead voter the others count on.
+		if err := d.addSelf(waitCtx, cfg.Join, true); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.waitCluster(waitCtx); err != nil {
 		return nil, err
@@ -317,8 +316,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	// The ingress serves once it has this node's registration.
+	gate := newRegisteredGate(d.nodeID)
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(cfg, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(cfg, gate.ready, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
@@ -329,7 +330,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	d.followCluster(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -365,6 +365,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
 	agentCtx, agentCancel := context.WithCancel(runCtx)
 	d.leave.ag, d.leave.cancel = ag, agentCancel
 	d.wg.Add(1)
@@ -413,7 +414,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	// Fed once the agent registered, whose write marked the previous
+	// agent's endpoints unconfirmed: the mesh and the ingress never
+	// dial them.
+	d.followCluster(runCtx, gate)
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.promoteSelf(waitCtx, cfg.Join); err != nil {
 		return nil, err
 	}
 	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {

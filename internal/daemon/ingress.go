@@ -139,12 +139,12 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 
 // startIngress serves the manager node's ingress; followCluster feeds
 // its table.
-func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
+func (d *Dev) startIngress(cfg DevConfig, ready <-chan struct{}, log *slog.Logger) error {
 	in, err := startIngress(IngressConfig{Addr: cfg.IngressAddr, AccessLog: cfg.IngressAccessLog,
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
-		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, nil, &d.wg, log)
+		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, ready, &d.wg, log)
 	if err != nil {
 		return err
 	}
@@ -154,8 +154,9 @@ func (d *Dev) startIngress(cfg DevConfig, log *slog.Logger) error {
 
 // followCluster feeds the ingress's table and the routing mesh from the
 // store's change stream, so a task joins or leaves their pools the moment
-// its state changes.
-func (d *Dev) followCluster(ctx context.Context) {
+// its state changes, and opens gate once they show this node's agent
+// registered.
+func (d *Dev) followCluster(ctx context.Context, gate *registeredGate) {
 	var to sinks
 	if d.ingress != nil {
 		to = append(to, d.ingress.table)
@@ -168,16 +169,18 @@ func (d *Dev) followCluster(ctx context.Context) {
 	}
 	tx, sub := d.mgr.Store().Subscribe()
 	to.Reset(tx.Services(), tx.Tasks())
+	gate.nodes(tx.Nodes()...)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer sub.Close()
-		followStore(ctx, d.mgr.Store(), sub, to)
+		followStore(ctx, d.mgr.Store(), sub, to, gate)
 	}()
 }
 
-// followStore applies the store's changes to to until ctx ends.
-func followStore(ctx context.Context, store *state.Store, sub *state.Subscription, to routeSink) {
+// followStore applies the store's changes to to until ctx ends, and tells
+// gate of the nodes once they are applied.
+func followStore(ctx context.Context, store *state.Store, sub *state.Subscription, to routeSink, gate *registeredGate) {
 	for {
 		evs, err := sub.Next(ctx)
 		if err != nil {
@@ -187,11 +190,13 @@ func followStore(ctx context.Context, store *state.Store, sub *state.Subscriptio
 			if ev.Type == state.EventReset {
 				tx := store.Read()
 				to.Reset(tx.Services(), tx.Tasks())
+				gate.nodes(tx.Nodes()...)
 				evs = nil
 				break
 			}
 		}
 		to.Apply(evs...)
+		gate.events(evs...)
 	}
 }
 

@@ -64,13 +64,14 @@ type managerJoinAnswer struct {
 
 type addMemberRequest struct {
 	Addr string `json:"Addr"`
-	// Nonvoter asks to be added as a non-voter: the manager replicates
-	// the log first, and asks again, as a voter, once it caught up.
+	// Nonvoter asks to be added without a vote: a joining manager is
+	// one until it has started, then asks again without it (promoted).
 	Nonvoter bool `json:"Nonvoter,omitempty"`
 }
 
-// addMemberAnswer answers a non-voter's addition: the leader's last log
-// index, which the new manager applies before it asks to vote.
+// addMemberAnswer is the leader's applied index once the member is added:
+// the new manager waits until its own store has it, so its folder holds
+// the log before anything else it does can fail.
 type addMemberAnswer struct {
 	Index uint64 `json:"Index"`
 }
@@ -200,22 +201,16 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	add, as := d.mgr.Raft().AddVoter, "voter"
 	if req.Nonvoter {
-		idx, err := d.mgr.Raft().AddNonvoter(id.NodeID, req.Addr)
-		if err != nil {
-			httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		d.log.Info("manager added to raft as a non-voter", "node", id.NodeID, "addr", req.Addr, "index", idx)
-		httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: idx})
-		return
+		add, as = d.mgr.Raft().AddNonvoter, "non-voter"
 	}
-	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
+	if err := add(id.NodeID, req.Addr); err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
-	w.WriteHeader(http.StatusNoContent)
+	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr, "as", as)
+	httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: d.mgr.Store().Index()})
 }
 
 // joinManager joins the cluster of the manager at addr with a manager
@@ -309,74 +304,19 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 }
 
 // addSelf asks the leader, through the manager at addr, to add this
-// manager to Raft: as a non-voter first, then, once this manager has
-// applied the log up to where the leader was, as a voter. Each step is
-// retried until it is done or ctx ends.
-func (d *Dev) addSelf(ctx context.Context, addr string) error {
-	var staged addMemberAnswer
-	if err := d.askMembers(ctx, addr, addMemberRequest{Addr: d.agentAddr, Nonvoter: true}, &staged); err != nil {
-		return err
-	}
-	if err := d.waitApplied(ctx, staged.Index); err != nil {
-		return err
-	}
-	if joinStepHook != nil {
-		if err := joinStepHook(); err != nil {
-			return err
-		}
-	}
-	return d.askMembers(ctx, addr, addMemberRequest{Addr: d.agentAddr}, nil)
-}
-
-// joinStepHook, when set (tests), runs between a manager's two join
-// steps: an error stops the join there, as a crash would.
-var joinStepHook func() error
-
-// resumeJoin finishes the join of a manager that stopped between its
-// two steps (a non-voter of the configuration): it asks the leader to
-// make it a voter, once caught up. A demoted manager is no member at
-// all, and is left out.
-func (d *Dev) resumeJoin(ctx context.Context) error {
-	if d.stream == nil || !d.mgr.Raft().IsNonvoter(d.nodeID) {
-		return nil
-	}
-	leader, err := d.mgr.Raft().WaitLeaderAddr(ctx)
-	if err != nil {
-		return err
-	}
-	d.log.Info("this manager is a raft non-voter: finishing its join", "leader", leader)
-	return d.addSelf(ctx, leader)
-}
-
-// waitApplied waits until this manager's Raft applied index is at
-// least idx: it has caught up with the leader as it was.
-func (d *Dev) waitApplied(ctx context.Context, idx uint64) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for d.mgr.Raft().AppliedIndex() < idx {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("catch up with the raft log (index %d of %d): %w", d.mgr.Raft().AppliedIndex(), idx, ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
-// askMembers sends req to the members path of the manager at addr, or
-// of the leader it names, until it is answered 2xx (decoded into out
-// when not nil) or ctx ends.
-func (d *Dev) askMembers(ctx context.Context, addr string, req addMemberRequest, out any) error {
+// manager to Raft (as a non-voter, or a voter), retrying until it has or
+// ctx ends.
+func (d *Dev) addSelf(ctx context.Context, addr string, nonvoter bool) error {
 	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
-	body, _ := json.Marshal(req)
+	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr, Nonvoter: nonvoter})
 	wait := 100 * time.Millisecond
 	via := addr
 	for {
-		leader, b, err := d.askToBeAdded(ctx, c, via, body)
-		if err == nil && out != nil {
-			err = json.Unmarshal(b, out)
-		}
+		leader, idx, err := d.askToBeAdded(ctx, c, via, body)
 		if err == nil {
+			if err := d.mgr.Store().WaitIndex(ctx, idx); err != nil {
+				return fmt.Errorf("added to raft, but the log did not reach this manager: %w", err)
+			}
 			return nil
 		}
 		d.log.Warn("not yet added to raft; retrying", "via", via, "err", err, "retry_in", wait)
@@ -393,17 +333,25 @@ func (d *Dev) askMembers(ctx context.Context, addr string, req addMemberRequest,
 	}
 }
 
-// askToBeAdded asks the manager at addr to add this one to Raft; a
-// follower's refusal names the leader.
-func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, answer []byte, err error) {
-	h, answer, err := post(ctx, c, "https://"+addr+pathMembers, body)
-	if err != nil && h != nil {
-		leader = h.Get(headerMemberLeader)
-		if _, _, perr := net.SplitHostPort(leader); perr != nil {
-			leader = ""
+// askToBeAdded asks the manager at addr to add this one to Raft, and
+// returns the leader's applied index then; a follower's refusal names the
+// leader.
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, index uint64, err error) {
+	h, b, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil {
+		if h != nil {
+			leader = h.Get(headerMemberLeader)
+			if _, _, perr := net.SplitHostPort(leader); perr != nil {
+				leader = ""
+			}
 		}
+		return leader, 0, err
 	}
-	return leader, answer, err
+	var a addMemberAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return "", 0, fmt.Errorf("the answer to the request to join raft: %w", err)
+	}
+	return "", a.Index, nil
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
@@ -549,4 +497,39 @@ func (d *Dev) managerAddrs() (string, []string) {
 		leader = ""
 	}
 	return leader, all
+}
+
+// promoteSelf makes this manager a voter once it has started, when it is
+// a non-voter: it joined, or it stopped after it joined and before this
+// point. Its own node's registration is applied, so its log has caught
+// up with the leader's: its vote will not hold up the commits. join is
+// where it joined through, asked when no leader is known.
+func (d *Dev) promoteSelf(ctx context.Context, join string) error {
+	nonvoter, err := d.mgr.Raft().Nonvoter(d.nodeID)
+	if err != nil || !nonvoter {
+		return err
+	}
+	via := d.mgr.Raft().LeaderAddr()
+	if via == "" {
+		via = join
+	}
+	if via == "" {
+		return errors.New("this manager is a non-voter of Raft and knows no leader to promote it")
+	}
+	if err := d.addSelf(ctx, via, false); err != nil {
+		return fmt.Errorf("become a voter: %w", err)
+	}
+	// The leader committed the change; this manager sees it with the
+	// next entries it receives (Raft tells of no configuration change).
+	for {
+		if nonvoter, err = d.mgr.Raft().Nonvoter(d.nodeID); err != nil || !nonvoter {
+			d.log.Info("this manager is a voter of raft now")
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("become a voter: the leader added this manager, but its raft configuration does not say so yet: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -119,39 +118,6 @@ func TestPromoteWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStore(t, ctx, d.Manager().Store(), "the task gone", func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
-}
-
-// A manager whose join stopped between its two steps (a non-voter, as a
-// crash would leave it) finishes it at its next start: it becomes a
-// voter rather than a member that never counts.
-func TestManagerJoinResumesAsVoter(t *testing.T) {
-	ctx := testCtx(t)
-	lead := startManagers(t, ctx, 1)[0]
-	cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.2", AgentListen: testutil.FreeAddr(t, "127.0.0.2"),
-		Join: lead.AgentAddr(), JoinToken: lead.ManagerToken()}
-	joinStepHook = func() error { return errors.New("stopped between the join's steps") }
-	_, err := StartDev(ctx, cfg)
-	joinStepHook = nil
-	if err == nil || !strings.Contains(err.Error(), "between the join's steps") {
-		t.Fatalf("the join that stops: %v", err)
-	}
-	if members, _ := lead.Manager().Raft().Members(); len(members) != 1 {
-		t.Fatalf("raft voters %v, want the leader alone", members)
-	}
-	cfg.Join, cfg.JoinToken = "", ""
-	d, err := StartDev(ctx, cfg)
-	if err != nil {
-		t.Fatalf("restart of the half-joined manager: %v", err)
-	}
-	defer d.Close()
-	if !lead.Manager().Raft().IsNonvoter(d.NodeID()) {
-		members, _ := lead.Manager().Raft().Members()
-		if len(members) != 2 {
-			t.Fatalf("raft voters %v, want 2", members)
-		}
-	} else {
-		t.Fatal("the restarted manager is still a non-voter")
-	}
 }
 
 // A worker promoted while its agent was stopped, before it renewed its

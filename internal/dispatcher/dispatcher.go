@@ -216,7 +216,10 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		}
 		node.Spec = api.NodeSpec{Role: role, Availability: api.AvailabilityActive}
 	}
-	node.Status = api.NodeStatus{State: api.NodeStateReady, Addr: reg.Addr, LastHeartbeat: time.Now().UTC()}
+	// A new session marks the node's endpoints unconfirmed in the same
+	// write (state's OpRegisterNode): the agent reports them again once
+	// it has read its runtime.
+	node.Status = api.NodeStatus{State: api.NodeStateReady, Addr: reg.Addr, LastHeartbeat: time.Now().UTC(), Session: reg.Session}
 	ops, err := d.admitOps(tx, node, cur == nil)
 	if err != nil {
 		return nil, fmt.Errorf("register node %s: %w", reg.NodeID, err)
@@ -230,7 +233,7 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 	}
 	sctx, cancel := context.WithCancel(dctx)
 	tx, sub := d.Store.SubscribeNode(reg.NodeID, d.sessionQueue())
-	s := &Session{d: d, nodeID: reg.NodeID, ctx: sctx, cancel: cancel, first: tx, sub: sub}
+	s := &Session{d: d, nodeID: reg.NodeID, agent: reg.Session, ctx: sctx, cancel: cancel, first: tx, sub: sub}
 	d.mu.Lock()
 	if d.ctx == nil {
 		d.mu.Unlock()

@@ -21,6 +21,8 @@ const DefaultSessionQueue = 10000
 type Session struct {
 	d      *Dispatcher
 	nodeID string
+	// agent is the registration's session: the agent's run.
+	agent  string
 	ctx    context.Context
 	cancel context.CancelFunc
 	first  *state.ReadTx // the view the first, full assignment comes from

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoalproject/shoal/api"
@@ -17,8 +18,14 @@ import (
 // cluster.ErrNotWritten, so that the API sends the request on to the new
 // leader, which removes it.
 func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	tx := m.store.Read()
 	n, err := tx.FindNode(ref)
+	if errors.Is(err, state.ErrNotFound) {
+		return m.removeNonvoter(ref, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -60,6 +67,14 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 			return err
 		}
 		m.log.Info("manager left raft", "node", n.ID)
+	} else if nv, err := m.raft.Nonvoter(n.ID); err != nil {
+		return err
+	} else if nv {
+		// A manager that joined and never started: no vote to lose.
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return err
+		}
+		m.log.Info("non-voting manager left raft", "node", n.ID)
 	}
 	spec := n.Spec
 	spec.Role = api.RoleWorker
@@ -82,6 +97,9 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 // must start the manager), and one whose agent has no cluster port to
 // serve (`shoal agent --listen-addr`).
 func (m *Manager) PromoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	tx := m.store.Read()
 	n, err := tx.FindNode(ref)
 	if err != nil {
@@ -106,5 +124,23 @@ func (m *Manager) PromoteNode(ctx context.Context, ref string) error {
 		return fmt.Errorf("promote node %s: %w", ref, err)
 	}
 	m.log.Info("node promoted", "node", n.ID)
+	return nil
+}
+
+// removeNonvoter removes from Raft the non-voter id, a manager that joined
+// and failed before its node registered (so it has no node to demote), or
+// answers notFound.
+func (m *Manager) removeNonvoter(id string, notFound error) error {
+	nv, err := m.raft.Nonvoter(id)
+	if err != nil {
+		return err
+	}
+	if !nv {
+		return notFound
+	}
+	if err := m.raft.RemoveServer(id); err != nil {
+		return err
+	}
+	m.log.Info("non-voting manager that never started left raft", "node", id)
 	return nil
 }

@@ -20,6 +20,9 @@ var (
 
 // CreateService validates spec and creates the service.
 func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateSpec(&spec); err != nil {
 		return nil, err
 	}
@@ -48,6 +51,9 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 // not zero, must be the service's current Version; when zero, a write that
 // races with a controller's (an update status) is retried on a fresh read.
 func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateSpec(&spec); err != nil {
 		return nil, err
 	}
@@ -129,6 +135,9 @@ func (m *Manager) writeService(ctx context.Context, cur, next *api.Service) (*ap
 // not zero, the spec of that revision from its history. Tasks are
 // replaced with the rollback config.
 func (m *Manager) RollbackService(ctx context.Context, ref string, to uint64) (*api.Service, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	return m.retryConflicts(ctx, true, func() (*api.Service, error) { return m.rollbackOnce(ctx, ref, to) })
 }
 
@@ -173,6 +182,9 @@ func (m *Manager) rollbackOnce(ctx context.Context, ref string, to uint64) (*api
 
 // RemoveService deletes the service ref names; its tasks are stopped.
 func (m *Manager) RemoveService(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindService(ref)
 	if err != nil {
 		return err

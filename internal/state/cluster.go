@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -149,10 +150,16 @@ func (w *writer) initCluster(in *PoolInit) error {
 	return w.txn.Insert(tableCluster, c)
 }
 
-// setJoinTokens replaces the sealed join tokens.
-func (w *writer) setJoinTokens(sealed []byte) error {
+// setJoinTokens replaces the sealed join tokens (op.Tokens), if they are
+// still those the rotation read (op.CheckTokens): two rotations, of one
+// role each, through two leaders, must not undo each other.
+func (w *writer) setJoinTokens(op *Op) error {
+	sealed := op.Tokens
 	if len(sealed) == 0 {
 		return invalidf("set join tokens: none given")
+	}
+	if cur := w.clusterConfig(); cur != nil && op.CheckTokens && !bytes.Equal(cur.JoinTokens, op.ExpectTokens) {
+		return fmt.Errorf("set join tokens: another rotation came first: %w", ErrVersionConflict)
 	}
 	return w.updateCluster("set join tokens", func(c *ClusterConfig) { c.JoinTokens = slices.Clone(sealed) })
 }

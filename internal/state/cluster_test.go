@@ -88,3 +88,33 @@ func restored(t *testing.T, src *state.FSM) *state.ReadTx {
 	}
 	return dst.Store().Read()
 }
+
+// A join-token write with CheckTokens is a compare-and-set: it applies
+// only over the tokens it was made from (none, then the first), so a
+// rotation made from a stale read does not undo another.
+func TestJoinTokensCompareAndSet(t *testing.T) {
+	fsm := state.NewFSM(state.NewStore())
+	init := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24}}
+	set := func(index uint64, tokens, expect string) error {
+		op := state.Op{Kind: state.OpSetJoinTokens, Tokens: []byte(tokens), CheckTokens: true}
+		if expect != "" {
+			op.ExpectTokens = []byte(expect)
+		}
+		return applyLog(t, fsm, index, &state.Command{Time: step(int(index)), Atomic: true, Ops: []state.Op{op}}).Err
+	}
+	if res := applyLog(t, fsm, 1, &state.Command{Time: step(1), Atomic: true, Ops: []state.Op{init}}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if err := set(2, "first", ""); err != nil {
+		t.Fatalf("first rotation over none: %v", err)
+	}
+	if err := set(3, "stale", ""); !errors.Is(err, state.ErrVersionConflict) {
+		t.Fatalf("a rotation made before the first: %v, want a version conflict", err)
+	}
+	if err := set(4, "second", "first"); err != nil {
+		t.Fatalf("a rotation made from the first: %v", err)
+	}
+	if got := string(fsm.Store().Read().JoinTokens()); got != "second" {
+		t.Fatalf("tokens %q, want second", got)
+	}
+}

@@ -464,7 +464,8 @@ func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 
 // A restarted runtime forwards the node's ports of a sandboxed task it
 // adopts again; one another program took meanwhile stays unforwarded,
-// and the task's other ports are forwarded still.
+// and is no longer listed as the task's endpoint, and the task's other
+// ports are forwarded still.
 func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 	testutil.RequireRoot(t)
 	target := serveTask(t, func(c net.Conn) {
@@ -501,8 +502,14 @@ func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shutdown(t, r) })
-	if hs, err := r.List(testCtx(t)); err != nil || len(hs) != 1 || !hs[0].Running {
+	hs, err := r.List(testCtx(t))
+	if err != nil || len(hs) != 1 || !hs[0].Running {
 		t.Fatalf("list: %+v %v, want the task, running", hs, err)
+	}
+	// The taken port answers as the squatter: it is no endpoint of the
+	// task, or every ingress would send the squatter the task's traffic.
+	if eps := hs[0].Endpoints; len(eps) != 1 || eps[0] != h.Endpoints[1] {
+		t.Errorf("adopted endpoints %+v, want only %+v (%s is taken)", eps, h.Endpoints[1], h.Endpoints[0].Addr)
 	}
 	c, err := net.DialTimeout("tcp", h.Endpoints[1].Addr, time.Second)
 	if err != nil {
