@@ -166,6 +166,13 @@ func (c *Client) Info(ctx context.Context) (*api.Info, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/info", nil, nil, &out)
 }
 
+// IngressRoutes lists the routers the ingress of the node serving the
+// API runs.
+func (c *Client) IngressRoutes(ctx context.Context) ([]api.IngressRoute, error) {
+	var out []api.IngressRoute
+	return out, c.do(ctx, http.MethodGet, "/v1/ingress/routes", nil, nil, &out)
+}
+
 // ServiceCreate creates a service.
 func (c *Client) ServiceCreate(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
 	var out api.Service

@@ -226,6 +226,11 @@ func (e *removedError) Unwrap() error { return agent.ErrRemoved }
 // send makes a request and returns the response of a 2xx answer; any
 // other answer becomes an error.
 func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, body, nil)
+}
+
+// sendWith is send with the request headers hdr added.
+func (c *Client) sendWith(ctx context.Context, method, path string, body any, hdr http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -241,6 +246,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	}
 	if err := c.holdBack(ctx); err != nil {
 		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set(headerInstance, c.instance)
 	if body != nil {
@@ -416,12 +424,27 @@ func (s *session) Close() {
 // ends, the stream breaks, or the manager stays silent past its
 // keep-alives; synced reports whether the first reset arrived.
 func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event)) (synced bool, err error) {
+	return c.followRoutes(ctx, reset, apply, nil)
+}
+
+// FollowIngressRoutes is FollowRoutes for a node that runs an ingress:
+// secrets receives the secrets the services' labels read (usersFile),
+// decrypted, before the services that need them reach reset or apply.
+func (c *Client) FollowIngressRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event), secrets func(reset bool, s []*api.Secret)) (synced bool, err error) {
+	return c.followRoutes(ctx, reset, apply, secrets)
+}
+
+func (c *Client) followRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event), secrets func(bool, []*api.Secret)) (synced bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	silent := errors.New("no word from the manager for " + (3 * routeKeepBeat).String())
 	watchdog := time.AfterFunc(3*routeKeepBeat, func() { cancel(silent) })
 	defer watchdog.Stop()
-	resp, err := c.send(ctx, http.MethodGet, pathRoutes, nil)
+	var hdr http.Header
+	if secrets != nil {
+		hdr = http.Header{headerIngressSecrets: {"1"}}
+	}
+	resp, err := c.sendWith(ctx, http.MethodGet, pathRoutes, nil, hdr)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), silent) {
 			err = silent
@@ -442,6 +465,9 @@ func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply fun
 			return synced, fmt.Errorf("routes: %w", err)
 		}
 		watchdog.Reset(3 * routeKeepBeat)
+		if secrets != nil && (u.Reset || len(u.Secrets) > 0) {
+			secrets(u.Reset, u.Secrets)
+		}
 		switch {
 		case u.Reset:
 			reset(Routes{Services: u.Services, Tasks: u.Tasks, Networks: u.Networks, Nodes: u.Nodes})

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 )
 
 // ingressFlags are the --ingress* flags of a node process.
@@ -39,6 +41,10 @@ type ingressFlags struct {
 	// certificate files.
 	tlsAddr string
 	certs   []string
+	// trusted are the --ingress-trusted-ips.
+	trusted []string
+	// clientCA is the --ingress-tls-client-ca file.
+	clientCA string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -52,7 +58,9 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 		"answer 504 when a task has not started its response this long after the request (Traefik's forwardingTimeouts.responseHeaderTimeout; 0: wait as long as the client)")
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
-	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
+	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
+	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware")
+	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
 
@@ -82,12 +90,30 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 	switch {
 	case f.tlsAddr == "" && len(f.certs) > 0:
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-cert needs --ingress-tls ADDR")
-	case f.tlsAddr != "" && len(f.certs) == 0:
-		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs at least one --ingress-cert FILE (a certificate chain and its key, PEM)")
 	case f.tlsAddr != "" && addr == "":
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs the ingress (--ingress is off)")
 	}
+	for _, s := range f.trusted {
+		p, err := middleware.ParseIPRange(strings.TrimSpace(s))
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-trusted-ips %q: want IP addresses or CIDR ranges, comma-separated", s)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+	}
 	cfg.TLSAddr = f.tlsAddr
+	if f.clientCA != "" {
+		if f.tlsAddr == "" {
+			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-client-ca needs --ingress-tls ADDR")
+		}
+		pem, err := os.ReadFile(f.clientCA)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca: %v", err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca %s: no PEM certificate in it", f.clientCA)
+		}
+	}
 	for _, file := range f.certs {
 		pem, err := os.ReadFile(file)
 		if err != nil {

@@ -105,7 +105,7 @@ folder adopts them.`,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates,
+				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
 				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {

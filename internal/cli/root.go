@@ -124,6 +124,7 @@ func newRoot(a *app) *cobra.Command {
 		newConfigCmd(a),
 		newSecretCmd(a),
 		newNetworkCmd(a),
+		newIngressCmd(a),
 		newEventsCmd(a),
 		newVersionCmd(a),
 	)

@@ -65,6 +65,8 @@ type Agent struct {
 	rts     nodeRuntimes
 	link    *agentlink.Client
 	ingress *nodeIngress
+	// secrets are those the managers sent the ingress.
+	secrets *ingressSecrets
 	mesh    *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net    *netagent.Agent
@@ -168,6 +170,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	// The ingress serves once the routes show this node's registration.
 	gate := newRegisteredGate(a.nodeID)
 	if cfg.Ingress.Addr != "" {
+		a.secrets = &ingressSecrets{}
+		cfg.Ingress.Secrets = a.secrets.read
 		if a.ingress, err = startIngress(cfg.Ingress, gate.ready, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
@@ -318,7 +322,13 @@ func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate 
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		synced, err := a.link.FollowRoutes(ctx, reset, apply)
+		var synced bool
+		var err error
+		if a.secrets != nil {
+			synced, err = a.link.FollowIngressRoutes(ctx, reset, apply, a.secrets.update)
+		} else {
+			synced, err = a.link.FollowRoutes(ctx, reset, apply)
+		}
 		if ctx.Err() != nil {
 			return
 		}

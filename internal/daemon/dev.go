@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,6 +82,10 @@ type DevConfig struct {
 	// entry point (IngressConfig.TLSAddr).
 	IngressTLSAddr      string
 	IngressCertificates []tls.Certificate
+	// IngressClientCAs: see IngressConfig.ClientCAs.
+	IngressClientCAs *x509.CertPool
+	// IngressTrustedProxies: see IngressConfig.TrustedProxies.
+	IngressTrustedProxies []netip.Prefix
 	// Publish runs the routing mesh when its Addr is set: the node
 	// listens on every port services publish in ingress mode.
 	Publish PublishConfig
@@ -286,6 +291,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	if cfg.IngressAddr != "" {
+		srv.IngressRoutes = d.ingressRoutes
+	}
 	d.api = srv
 	if d.clusterLn != nil {
 		if err := d.serveAgents(cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {

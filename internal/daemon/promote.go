@@ -88,7 +88,8 @@ func ManagerConfig(cfg AgentConfig, addr, join string, id *ca.NodeIdentity) (Dev
 		IngressMaxBodyBytes: ic.MaxBodyBytes, IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 		IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 		IngressAllowEncodedSlash:     ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-		IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates}, nil
+		IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressClientCAs: ic.ClientCAs,
+		IngressTrustedProxies: ic.TrustedProxies}, nil
 }
 
 // checkListenAddr checks an agent's --listen-addr: IP:PORT, the IP the

@@ -45,6 +45,9 @@ type Server struct {
 	// RotateJoinToken gives the role ("worker" or "manager") a new join
 	// token, for POST /v1/swarm/join-token/{role}/rotate; nil answers 501.
 	RotateJoinToken func(ctx context.Context, role string) error
+	// IngressRoutes lists the routers of this node's ingress, for GET
+	// /v1/ingress/routes; nil answers 501 (the node runs none).
+	IngressRoutes func() []api.IngressRoute
 	// SetAutolock and UnlockKey serve autolock (autolock.go); nil
 	// answers 501.
 	SetAutolock func(ctx context.Context, on, rotate bool) (string, error)
@@ -86,6 +89,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/promote", s.promoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
+	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.objectRoutes()
 	s.autolockRoutes()
@@ -170,6 +174,15 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 	pools, size := s.m.Store().Read().AddrPool()
 	sw.DefaultAddrPool, sw.SubnetSize = pools, size
 	writeJSON(w, http.StatusOK, sw)
+}
+
+// ingressRoutes lists what this node's ingress serves.
+func (s *Server) ingressRoutes(w http.ResponseWriter, r *http.Request) {
+	if s.IngressRoutes == nil {
+		writeError(w, http.StatusNotImplemented, "this node runs no ingress (--ingress off)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.IngressRoutes())
 }
 
 // rotateJoinToken gives a role a new join token; the client reads it
