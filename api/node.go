@@ -41,6 +41,10 @@ type NodeDescription struct {
 	EngineLabels map[string]string `json:"EngineLabels,omitempty"`
 	// EngineVersion is the version of the shoal binary the node runs.
 	EngineVersion string `json:"EngineVersion,omitempty"`
+	// ListenAddr is the cluster port (IP:PORT) the node serves once
+	// promoted to manager (`shoal agent --listen-addr`); empty when its
+	// agent was started without one, and `node promote` refuses it.
+	ListenAddr string `json:"ListenAddr,omitempty"`
 }
 
 // Platform is an operating system and CPU architecture.

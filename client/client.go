@@ -333,6 +333,22 @@ func (c *Client) NodeDemote(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/demote", nil, nil, nil)
 }
 
+// NodePromote makes the worker ref names a manager: its agent starts a
+// manager, which joins the Raft group.
+func (c *Client) NodePromote(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/promote", nil, nil, nil)
+}
+
+// SwarmLeave makes the node that answers leave the cluster (`swarm
+// leave`): a manager refuses without force.
+func (c *Client) SwarmLeave(ctx context.Context, force bool) error {
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	return c.do(ctx, http.MethodPost, "/v1/swarm/leave", q, nil, nil)
+}
+
 // SwarmInspect returns the join tokens and where agents join.
 func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	var out api.Swarm

@@ -197,10 +197,24 @@ func (e *StatusError) Error() string { return fmt.Sprintf("manager at %s: %s", e
 
 // rejectedError is a refusal that retrying cannot change: the agent gives
 // up on it (it wraps agent.ErrRejected).
-type rejectedError struct{ msg string }
+type rejectedError struct {
+	msg string
+	// managerNode: the node is a manager, and the certificate a worker's
+	// (ErrManagerNode).
+	managerNode bool
+}
 
 func (e *rejectedError) Error() string { return e.msg }
 func (e *rejectedError) Unwrap() error { return agent.ErrRejected }
+
+// Is makes a refusal of a worker certificate for a manager's node match
+// ErrManagerNode too.
+func (e *rejectedError) Is(target error) bool { return target == ErrManagerNode && e.managerNode }
+
+// ErrManagerNode is the refusal of a registration with a worker
+// certificate for a node the cluster records as a manager: a worker
+// promoted while its agent was away, before it renewed its certificate.
+var ErrManagerNode = errors.New("the node is a manager: its worker certificate cannot register it")
 
 // removedError is the refusal of a node an operator removed (it wraps
 // agent.ErrRemoved).
@@ -259,7 +273,8 @@ func (c *Client) sendWith(ctx context.Context, method, path string, body any, hd
 		msg = e.Message
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", addr, msg)}
+		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", addr, msg),
+			managerNode: resp.StatusCode == http.StatusForbidden && resp.Header.Get(headerNodeRole) == "manager"}
 	}
 	return nil, &StatusError{Addr: addr, StatusCode: resp.StatusCode, Message: msg, Leader: resp.Header.Get(headerLeader)}
 }

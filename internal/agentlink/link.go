@@ -77,6 +77,10 @@ type registered struct {
 // leader, where the agent registers instead.
 const headerLeader = "Shoal-Leader"
 
+// headerNodeRole, "manager" on the refusal of a worker certificate's
+// registration of a manager's node, tells the agent it was promoted.
+const headerNodeRole = "Shoal-Node-Role"
+
 // heartbeatAnswer tells the agent when to beat next.
 type heartbeatAnswer struct {
 	Period api.Duration `json:"Period"`

@@ -5,6 +5,7 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -207,7 +208,7 @@ func DefaultAgentDataDir() string {
 }
 
 func newAgentCmd(a *app) *cobra.Command {
-	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir string
+	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir, listenAddr string
 	var labels []string
 	var ing ingressFlags
 	var pub publishFlags
@@ -267,9 +268,14 @@ them. A wrong token stops the agent with exit code 1.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
+			acfg := daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
 				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, Publish: pub.config(), DrainDelay: drain,
-				SecretsDir: secretsDir})
+				SecretsDir: secretsDir, ListenAddr: listenAddr}
+			if daemon.IsManagerFolder(dataDir) {
+				// Promoted before: the node is a manager now.
+				return runPromotedManager(a, ctx, acfg)
+			}
+			ag, err := daemon.StartAgent(ctx, acfg)
 			if err != nil {
 				return err
 			}
@@ -278,6 +284,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			case <-ag.Registered():
 			case <-ag.Done():
 			case <-ctx.Done():
+			case <-ag.Promoted():
+				// Promoted while it was away (ErrManagerNode).
+				return runPromoted(a, ctx, ag, acfg)
 			}
 			if err := ag.Err(); err != nil {
 				ag.Close()
@@ -299,9 +308,14 @@ them. A wrong token stops the agent with exit code 1.`,
 				select {
 				case <-ag.Done():
 				case <-ctx.Done():
+				case <-ag.Promoted():
+					return runPromoted(a, ctx, ag, acfg)
 				}
 			}
-			if err := ag.Err(); err != nil {
+			if err := ag.Err(); errors.Is(err, daemon.ErrLeft) {
+				fmt.Fprintf(a.stdout, "shoal agent: node %s left the swarm\n", ag.NodeID())
+				return ag.Close()
+			} else if err != nil {
 				ag.Close()
 				return err
 			}
@@ -314,6 +328,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "regular file holding the cluster's join token, owned by this user (or root) and readable by its owner only (mode 0600)")
 	cmd.Flags().StringVar(&addr, "addr", "", "the node's address, one of this machine's: task ports are published on it, other nodes reach them there, and the agent connects to the manager from it (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
+	cmd.Flags().StringVar(&listenAddr, "listen-addr", "", "the cluster port, IP:PORT (IP the node's --addr, or 0.0.0.0), this node serves once promoted to manager (`shoal node promote`); without it the node cannot be promoted")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
 	addLogFlags(cmd, &logLevel)

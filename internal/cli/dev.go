@@ -164,7 +164,12 @@ folder adopts them.`,
 				fmt.Fprintln(a.stdout)
 				printUnlockCommand(a.stdout, key)
 			}
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-d.Left():
+				fmt.Fprintf(a.stdout, "shoal: node %s left the swarm\n", d.NodeID())
+				return d.Close()
+			}
 			fmt.Fprintln(a.stdout, "shoal dev: stopping (tasks keep running and are adopted on the next start)")
 			return d.Close()
 		},

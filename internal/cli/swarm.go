@@ -8,8 +8,38 @@ import (
 
 func newSwarmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newSwarmJoinTokenCmd(a))
+	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmLeaveCmd(a))
 	cmd.AddCommand(newSwarmUpdateCmd(a), newSwarmUnlockKeyCmd(a), newSwarmUnlockCmd(a))
+	return cmd
+}
+
+func newSwarmLeaveCmd(a *app) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "leave [OPTIONS]",
+		Short: "Leave the swarm",
+		Long: `Make the node whose API socket the CLI talks to leave the cluster, as
+` + "`docker swarm leave`" + `. A worker's agent serves that socket in its data folder
+(--host unix://DATA/shoal.sock): it stops its tasks, its node shows Down
+(remove it with ` + "`shoal node rm`" + `), and the process exits, its certificate
+removed (joining again takes a token). A manager refuses without --force;
+with it, it takes itself out of Raft when that keeps the quorum (demote
+it first to be sure), stops its tasks and exits, its cluster state
+removed from its data folder.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SwarmLeave(cmd.Context(), force); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "Node left the swarm.")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force this node to leave the swarm, ignoring warnings")
 	return cmd
 }
 

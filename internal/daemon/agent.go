@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
@@ -47,6 +49,10 @@ type AgentConfig struct {
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
 	SecretsDir string
+	// ListenAddr, IP:PORT, is the cluster port the node serves once
+	// promoted to manager (`node promote`); empty: it cannot be
+	// promoted. The agent only reports it until then.
+	ListenAddr string
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -72,6 +78,19 @@ type Agent struct {
 	once       sync.Once
 	done       chan struct{}
 	err        error
+
+	// listenAddr is the cluster port once promoted; roleCh tells
+	// promoteWhenAsked of a manager role, which closes promoted once
+	// promotedID, the manager certificate, is saved (promote.go).
+	listenAddr string
+	roleCh     chan string
+	promoted   chan struct{}
+	promotedID *ca.NodeIdentity
+
+	// leave is the agent, for `swarm leave`, which sock serves
+	// (leave.go).
+	leave nodeLeave
+	sock  *http.Server
 }
 
 // StartAgent starts a worker node and returns at once: the agent
@@ -98,12 +117,18 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if net.ParseIP(addr) == nil {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
+	if cfg.ListenAddr != "" {
+		if err := checkListenAddr(cfg.ListenAddr, addr); err != nil {
+			return nil, err
+		}
+	}
 	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{}),
+		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{}), leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -167,6 +192,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		defer a.wg.Done()
 		renewCert(runCtx, dir.Path, id, a.link, log.With("component", "cert"))
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.promoteWhenAsked(runCtx, id)
+	}()
 	ag := agent.New(agent.Config{
 		NodeID:       a.nodeID,
 		Addr:         addr,
@@ -179,6 +209,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		DrainDelay:   cfg.DrainDelay,
 		Networks:     networks,
 		NetworksOff:  netOff,
+		ListenAddr:   cfg.ListenAddr,
+		OnRole:       a.onRole,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
@@ -191,17 +223,44 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			a.followRoutes(runCtx, to, view, gate, mesh, log.With("component", "routes"))
 		}()
 	}
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	a.leave.ag, a.leave.cancel = ag, agentCancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := ag.Run(runCtx)
+		err := ag.Run(agentCtx)
+		close(a.leave.done)
+		if errors.Is(err, agentlink.ErrManagerNode) && a.listenAddr != "" {
+			// Promoted while this agent was away, before it renewed:
+			// its renewal makes it a manager, whose start takes over
+			// (StartPromoted closes this agent, and runCtx with it).
+			log.Info("this node was promoted while its agent was away")
+			a.onRole(api.RoleManager)
+			select {
+			case <-a.promoted:
+				<-runCtx.Done()
+				err = nil
+			case <-runCtx.Done():
+			}
+		}
 		if err != nil && !errors.Is(err, agent.ErrRejected) {
 			// A refusal is the caller's to report, once.
 			log.Error("agent stopped", "err", err)
 		}
+		if runCtx.Err() == nil && agentCtx.Err() != nil {
+			// Leaving: done once the node's tasks are stopped.
+			select {
+			case <-a.leave.left:
+				err = ErrLeft
+			case <-runCtx.Done():
+			}
+		}
 		a.err = err
 		close(a.done)
 	}()
+	if err := a.serveSocket(log.With("component", "api")); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -343,6 +402,11 @@ func (a *Agent) closeParts() error {
 		_ = a.ingress.stop(ctx)
 		cancel()
 	}
+	if a.sock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.sock.Shutdown(ctx)
+		cancel()
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -356,6 +420,9 @@ func (a *Agent) closeParts() error {
 	errs := a.rts.close()
 	if a.net != nil {
 		errs = append(errs, a.net.Close())
+	}
+	if a.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(a.dir))
 	}
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)

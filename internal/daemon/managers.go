@@ -86,6 +86,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
 	mux.Handle("GET "+pathUnlockKey, d.requireManager(http.HandlerFunc(d.serveUnlockKey)))
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
+	mux.Handle("POST "+pathPromoted, d.requireManager(http.HandlerFunc(d.servePromoted)))
 	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
@@ -143,12 +144,16 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	d.answerJoin(w, r, api.NewID())
+}
+
+// answerJoin sends the manager joining as nodeID the cluster's secrets.
+func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) {
 	jt, err := d.currentTokens()
 	if err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	nodeID := api.NewID()
 	raw := d.lock.raw
 	var kek []byte
 	if lock := d.mgr.Store().Read().Autolock(); lock.On {
@@ -223,8 +228,14 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err := postJSON(ctx, c, "https://"+addr+pathManagerJoin, body, &out); err != nil {
 		return nil, fmt.Errorf("join the managers at %s: %w", addr, err)
 	}
+	return checkJoinAnswer(&out, addr, tok.Digest)
+}
+
+// checkJoinAnswer checks that a manager's join answer is of the CA of
+// digest, names a node, and that its secret key opens its CA key.
+func checkJoinAnswer(out *managerJoinAnswer, addr, digest string) (*managerJoinAnswer, error) {
 	root, err := ca.ParseRootCert([]byte(out.CA))
-	if err == nil && root.Digest() != tok.Digest {
+	if err == nil && root.Digest() != digest {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err == nil && len(out.NodeID) != api.IDLength {
@@ -242,7 +253,7 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err != nil {
 		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // saveJoined keeps what a joining manager got in its data folder, as a

@@ -86,6 +86,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/update", s.updateNode)
 	s.mux.HandleFunc("DELETE /v1/nodes/{ref}", s.removeNode)
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/demote", s.demoteNode)
+	s.mux.HandleFunc("POST /v1/nodes/{ref}/promote", s.promoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
