@@ -133,6 +133,7 @@ func newRoot(a *app) *cobra.Command {
 		newSystemCmd(a),
 	)
 	disableFlagsInUseLine(root)
+	addCompletions(a, root)
 	return root
 }
 

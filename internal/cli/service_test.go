@@ -534,9 +534,6 @@ func TestListOutputOptions(t *testing.T) {
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "template parsing error") {
 		t.Errorf("node ls with an unparsable template: %s", r)
 	}
-	if r := mustShoal(t, "version"); !strings.HasPrefix(r.stdout, "shoal version ") {
-		t.Errorf("version printed %q", r.stdout)
-	}
 }
 
 // TestLongCommandTruncation checks that lists cut a long command line

@@ -144,16 +144,16 @@ func newInfoCmd(a *app) *cobra.Command {
 			if tmpl != "" {
 				return writeTemplate(a.stdout, info, tmpl)
 			}
-			w := tabwriter.NewWriter(a.stdout, 0, 0, 1, ' ', 0)
+			// docker info's layout: "Key: value", indented by level.
 			s := info.Swarm
-			fmt.Fprintf(w, "Server:\n Server Version:\t%s\n Swarm:\t%s\n  NodeID:\t%s\n  Is Manager:\t%t\n  Leader:\t%s\n  Managers:\t%d\n  Nodes:\t%d\n",
+			fmt.Fprintf(a.stdout, "Server:\n Server Version: %s\n Swarm: %s\n  NodeID: %s\n  Is Manager: %t\n  Leader: %s\n  Managers: %d\n  Nodes: %d\n",
 				info.ServerVersion, s.LocalNodeState, s.NodeID, s.ControlAvailable, s.Leader, s.Managers, s.Nodes)
-			fmt.Fprintf(w, " Services:\t%d\n Tasks:\t%d\n  Running:\t%d\n Configs:\t%d\n Secrets:\t%d\n Networks:\t%d\n",
+			fmt.Fprintf(a.stdout, " Services: %d\n Tasks: %d\n  Running: %d\n Configs: %d\n Secrets: %d\n Networks: %d\n",
 				info.Services, info.Tasks, info.TasksRunning, info.Configs, info.Secrets, info.Networks)
 			if info.DataDir != "" {
-				fmt.Fprintf(w, " Data Dir:\t%s\n", info.DataDir)
+				fmt.Fprintf(a.stdout, " Data Dir: %s\n", info.DataDir)
 			}
-			return w.Flush()
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template, or json")
