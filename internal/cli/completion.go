@@ -118,52 +118,34 @@ func (a *app) objectNames(ctx context.Context, kind string) []string {
 }
 
 func listNames(ctx context.Context, c *client.Client, kind string) ([]string, error) {
-	var names []string
 	switch kind {
-	case "SERVICE", "STACK":
-		svcs, err := c.ServiceList(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range svcs {
-			if kind == "SERVICE" {
-				names = append(names, s.Spec.Name)
-			} else if ns := s.Spec.Labels[api.StackNamespaceLabel]; ns != "" {
-				names = append(names, ns)
-			}
-		}
+	case "SERVICE":
+		return namesOf(ctx, c.ServiceList, func(s *api.Service) string { return s.Spec.Name })
+	case "STACK":
+		return namesOf(ctx, c.ServiceList, func(s *api.Service) string { return s.Spec.Labels[api.StackNamespaceLabel] })
 	case "NODE":
-		nodes, err := c.NodeList(ctx)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, "self")
-		for _, n := range nodes {
-			names = append(names, n.Description.Hostname)
-		}
+		names, err := namesOf(ctx, c.NodeList, func(n *api.Node) string { return n.Description.Hostname })
+		return append(names, "self"), err
 	case "NETWORK":
-		nets, err := c.NetworkList(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range nets {
-			names = append(names, n.Spec.Name)
-		}
+		return namesOf(ctx, c.NetworkList, func(n *api.Network) string { return n.Spec.Name })
 	case "CONFIG":
-		cfgs, err := c.ConfigList(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range cfgs {
-			names = append(names, o.Spec.Name)
-		}
+		return namesOf(ctx, c.ConfigList, func(o *api.Config) string { return o.Spec.Name })
 	case "SECRET":
-		secs, err := c.SecretList(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range secs {
-			names = append(names, o.Spec.Name)
+		return namesOf(ctx, c.SecretList, func(o *api.Secret) string { return o.Spec.Name })
+	}
+	return nil, nil
+}
+
+// namesOf lists objects and returns their non-empty names.
+func namesOf[T any](ctx context.Context, list func(context.Context) ([]*T, error), name func(*T) string) ([]string, error) {
+	objs, err := list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, o := range objs {
+		if n := name(o); n != "" {
+			names = append(names, n)
 		}
 	}
 	return names, nil
