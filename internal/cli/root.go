@@ -125,6 +125,7 @@ func newRoot(a *app) *cobra.Command {
 		newSecretCmd(a),
 		newNetworkCmd(a),
 		newEventsCmd(a),
+		newUICmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -45,6 +45,8 @@ type DevConfig struct {
 	// MetricsToken; empty serves them only on the API socket.
 	MetricsAddr  string
 	MetricsToken []byte
+	// UIAddr serves the web dashboard on TCP (ui.go); empty serves none.
+	UIAddr string
 	// Addr is the node's address, where task ports are published;
 	// default 127.0.0.1.
 	Addr   string
@@ -168,6 +170,8 @@ type Dev struct {
 	agentConns connlimit.Limiter
 	// lock is the autolock state (autolock.go).
 	lock autolock
+	// dash is the web dashboard (ui.go).
+	dash dashboard
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -366,7 +370,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.withUILogin(d.apiHandler(d.withMetrics(srv))), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -377,6 +381,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}()
 	if cfg.MetricsAddr != "" {
 		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.UIAddr != "" {
+		if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
 			return nil, err
 		}
 	}
@@ -569,7 +578,7 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = srv.Shutdown(ctx)
@@ -600,7 +609,7 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			srv.Close()
 		}
