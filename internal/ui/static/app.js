@@ -19,7 +19,7 @@
     if (s < 86400) return Math.floor(s / 3600) + "h ago";
     return Math.floor(s / 86400) + "d ago";
   };
-  const state = (s) => `<span class="state ${esc(s)}">${esc(s)}</span>`;
+  const state = (s) => `<span class="state ${esc(s)}">${esc(String(s).replace(/_/g, " "))}</span>`;
 
   function toast(msg, error) {
     const el = $("toast");
@@ -109,15 +109,15 @@
       `<thead><tr><th>Task</th><th>Node</th><th>State</th><th>Since</th><th>Error / history</th></tr></thead><tbody>` +
       (s.tasks.length ? s.tasks.map((t) =>
         `<tr class="${t.current ? "" : "ended"}" data-task="${esc(t.id)}"><td class="mono" title="${esc(t.id)}">${esc(t.name)}</td><td>${esc(t.node)}</td>` +
-        `<td>${state(t.state)}${t.health ? " " + state(t.health) : ""}${t.current ? "" : ` <span class="muted">→ ${esc(t.desired)}</span>`}</td>` +
+        `<td>${state(t.state)}${t.health ? " " + state(t.health) : ""}${!t.current && t.state === "running" ? ` <span class="muted">→ ${esc(t.desired)}</span>` : ""}</td>` +
         `<td title="${esc(t.since)}">${esc(ago(t.since))}</td>` +
         `<td>${t.error ? `<div class="err">${esc(t.error)}</div>` : ""}<details><summary>${t.history.length} states</summary><div class="hist">` +
         t.history.map((h) => `${esc(clock(h.time))} ${esc(h.state)}${h.err ? " (" + esc(h.err) + ")" : ""}`).join(" → ") + `</div></details></td></tr>`).join("")
         : `<tr><td colspan="5" class="muted">No tasks.</td></tr>`) + `</tbody></table></div>`;
-    const hist = `<div><h3>Versions</h3><table class="sub" data-history="${esc(s.name)}"><thead><tr><th>Rev.</th><th>Change</th><th>When</th><th></th></tr></thead><tbody>` +
+    const hist = `<div><h3>Versions</h3><table class="sub" data-history="${esc(s.name)}"><colgroup><col class="h-rev"><col><col class="h-when"><col class="h-act"></colgroup><thead><tr><th>Rev.</th><th>Change</th><th>When</th><th></th></tr></thead><tbody>` +
       s.history.map((h) => `<tr class="${h.current ? "current" : ""}"><td>${h.revision}</td><td title="${esc(h.change)}">${esc(h.change || "created")}</td>` +
         `<td>${esc(ago(h.createdAt))}</td><td>${h.current ? `<span class="muted">current</span>` :
-          `<button class="small" data-act="rollback" data-id="${esc(s.id)}" data-to="${h.revision}">Roll back here</button>`}</td></tr>`).join("") +
+          `<button class="small" data-act="rollback" data-id="${esc(s.id)}" data-to="${h.revision}" title="Roll back to revision ${h.revision}">Roll back</button>`}</td></tr>`).join("") +
       `</tbody></table></div>`;
     return `<div class="detail-body">${actions}${tasks}${hist}</div>`;
   }
@@ -182,6 +182,8 @@
     li.className = "fresh";
     li.innerHTML = `<span class="t">${esc(clock(ev.time))}</span><span class="k">${esc(ev.type)}</span>` +
       `<span class="w" title="${esc(ev.message)}">${esc(ev.action)} <b>${esc(ev.name || ev.id.slice(0, 12))}</b>${ev.state ? " " + state(ev.state) : ""}</span>`;
+    const hint = feed.querySelector(".hint");
+    if (hint) hint.remove();
     feed.prepend(li);
     while (feed.children.length > 200) feed.lastChild.remove();
   }
