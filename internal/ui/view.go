@@ -144,7 +144,7 @@ func viewService(s *api.Service, tasks []*api.Task, hostname map[string]string) 
 	default:
 		v.Mode, v.Scalable = "replicated", true
 	}
-	v.Running, v.Desired = countReplicas(s, tasks)
+	v.Running, v.Desired = s.ReplicaCounts(tasks)
 	var ports []string
 	if s.Spec.EndpointSpec != nil {
 		for _, p := range s.Spec.EndpointSpec.Ports {
@@ -204,30 +204,4 @@ func image(c api.ContainerSpec) string {
 
 func portString(p api.PortConfig) string {
 	return fmt.Sprintf("%d→%d/%s", p.PublishedPort, p.TargetPort, cmp.Or(p.Protocol, "tcp"))
-}
-
-// countReplicas is `service ls`'s REPLICAS: running tasks (one per
-// slot in range for a replicated service) over those wanted.
-func countReplicas(svc *api.Service, tasks []*api.Task) (running, desired int) {
-	if svc.Spec.Mode.IsGlobal() {
-		want, runs := map[string]bool{}, map[string]bool{}
-		for _, t := range tasks {
-			if t.DesiredState != api.TaskStateRunning {
-				continue
-			}
-			want[t.NodeID] = true
-			if t.Status.State == api.TaskStateRunning {
-				runs[t.NodeID] = true
-			}
-		}
-		return len(runs), len(want)
-	}
-	want := svc.Spec.Mode.Replicas()
-	slots := map[uint64]bool{}
-	for _, t := range tasks {
-		if t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning && t.Slot >= 1 && t.Slot <= want {
-			slots[t.Slot] = true
-		}
-	}
-	return len(slots), int(want)
 }
