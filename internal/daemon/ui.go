@@ -38,9 +38,10 @@ func (d *Dev) serveUI(ctx context.Context, addr string, log *slog.Logger) error 
 	d.dash.addr = ln.Addr().String()
 	d.dash.base = "http://" + uiHost(d.dash.addr, d.addr)
 	d.dash.ui = ui.New(ui.Config{Client: c, Hosts: ui.LoopbackHosts(d.dash.addr), Logger: log})
-	// No WriteTimeout: the event stream lasts; it sets a deadline on
-	// each of its writes instead.
-	d.dash.srv = &http.Server{Handler: d.dash.ui, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	// No WriteTimeout or ReadTimeout: the event stream lasts (a read
+	// deadline that passes while it streams ends it), and sets a
+	// deadline on each of its writes instead; bodies have their own.
+	d.dash.srv = &http.Server{Handler: bodyDeadline(d.dash.ui, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.wg.Add(2)
 	go func() {

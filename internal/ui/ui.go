@@ -110,7 +110,10 @@ func (s *Server) authed(h http.Handler) http.Handler {
 			http.Error(w, "not logged in: open the login URL that `shoal dev` printed, or print a new one with `shoal ui url`", http.StatusUnauthorized)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
+		// A stream ends with its session.
+		ctx, cancel := context.WithDeadline(context.WithValue(r.Context(), ctxKey{}, sess), sess.expires)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
