@@ -43,6 +43,7 @@ func (d *Dev) serveUI(ctx context.Context, addr string, log *slog.Logger) error 
 	// deadline on each of its writes instead; bodies have their own.
 	d.dash.srv = &http.Server{Handler: bodyDeadline(d.dash.ui, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	d.dash.srv.RegisterOnShutdown(d.dash.ui.CloseStreams)
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()

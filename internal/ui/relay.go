@@ -67,8 +67,9 @@ func toFeed(ev api.Event, now time.Time) feedEvent {
 // relay follows the API's event stream once and fans it out to the
 // browsers' streams, each through a bounded queue.
 type relay struct {
-	mu   sync.Mutex
-	subs map[chan []byte]struct{}
+	mu     sync.Mutex
+	subs   map[chan []byte]struct{}
+	closed bool
 }
 
 func newRelay() *relay { return &relay{subs: map[chan []byte]struct{}{}} }
@@ -125,12 +126,23 @@ func (rl *relay) broadcast(msg []byte) {
 func (rl *relay) subscribe() chan []byte {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if len(rl.subs) >= maxStreams {
+	if rl.closed || len(rl.subs) >= maxStreams {
 		return nil
 	}
 	ch := make(chan []byte, subscriberQueue)
 	rl.subs[ch] = struct{}{}
 	return ch
+}
+
+// close ends every stream and refuses new ones: the server shuts down.
+func (rl *relay) close() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.closed = true
+	for ch := range rl.subs {
+		delete(rl.subs, ch)
+		close(ch)
+	}
 }
 
 func (rl *relay) unsubscribe(ch chan []byte) {

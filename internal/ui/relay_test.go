@@ -76,3 +76,15 @@ func TestServeEventsStreamsServerSentEvents(t *testing.T) {
 	}
 	t.Fatalf("no event came: %v", sc.Err())
 }
+
+func TestRelayCloseEndsStreams(t *testing.T) {
+	rl := newRelay()
+	ch := rl.subscribe()
+	rl.close()
+	if _, ok := <-ch; ok {
+		t.Fatal("a stream outlived close")
+	}
+	if rl.subscribe() != nil {
+		t.Fatal("a closed relay took a stream")
+	}
+}

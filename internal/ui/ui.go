@@ -78,6 +78,10 @@ func (s *Server) Run(ctx context.Context) {
 	s.relay.run(ctx, s.c, func(err error) { s.log.Warn("dashboard: event stream broke; reconnecting", "err", err) })
 }
 
+// CloseStreams ends the browsers' event streams, so that an
+// http.Server's Shutdown need not wait for them (RegisterOnShutdown).
+func (s *Server) CloseStreams() { s.relay.close() }
+
 // NewLoginToken makes a one-time login token, good for LoginTokenTTL.
 func (s *Server) NewLoginToken() string { return s.auth.newLoginToken() }
 
