@@ -37,7 +37,11 @@ func (d *Dev) serveUI(ctx context.Context, addr string, log *slog.Logger) error 
 	}
 	d.dash.addr = ln.Addr().String()
 	d.dash.base = "http://" + uiHost(d.dash.addr, d.addr)
-	d.dash.ui = ui.New(ui.Config{Client: c, Hosts: ui.LoopbackHosts(d.dash.addr), Logger: log})
+	hosts := ui.LoopbackHosts(d.dash.addr)
+	if hosts == nil {
+		log.Warn("the dashboard is plain HTTP on an address others reach: its session cookies cross the network in the clear; prefer a loopback address and an SSH tunnel", "addr", d.dash.addr)
+	}
+	d.dash.ui = ui.New(ui.Config{Client: c, Hosts: hosts, Logger: log})
 	// No WriteTimeout or ReadTimeout: the event stream lasts (a read
 	// deadline that passes while it streams ends it), and sets a
 	// deadline on each of its writes instead; bodies have their own.
