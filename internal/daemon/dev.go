@@ -384,10 +384,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	if cfg.UIAddr != "" {
-		if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
-			return nil, err
-		}
+	if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
+		return nil, err
 	}
 	if cfg.DockerAPISocket != DockerAPIOff {
 		path := cfg.DockerAPISocket

@@ -23,10 +23,13 @@ type dashboard struct {
 	base string
 }
 
-// serveUI serves the dashboard on TCP addr. It talks to this manager's
+// serveUI serves the dashboard on TCP addr, if any. It talks to this manager's
 // API socket, so its actions are the API's (validated, forwarded to the
 // leader).
 func (d *Dev) serveUI(ctx context.Context, addr string, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
 	c, err := client.New("unix://" + d.socket)
 	if err != nil {
 		return err
