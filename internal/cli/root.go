@@ -128,6 +128,7 @@ func newRoot(a *app) *cobra.Command {
 		newNetworkCmd(a),
 		newIngressCmd(a),
 		newEventsCmd(a),
+		newUICmd(a),
 		newVersionCmd(a),
 		newInfoCmd(a),
 		newSystemCmd(a),
