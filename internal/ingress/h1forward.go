@@ -313,8 +313,8 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	if r.teTrailers {
 		o = append(o, "Te: trailers\r\n"...)
 	}
-	// X-Forwarded-*: as forwardedHeaders, for a cleartext HTTP/1.1 request
-	// (no TLS, no upgrade).
+	// X-Forwarded-*: as forwardedHeaders, for an HTTP/1.1 request with
+	// no upgrade.
 	trusted := c.trusted
 	o = append(o, "X-Forwarded-For: "...)
 	if trusted && r.hasXFF {
@@ -323,6 +323,9 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	}
 	o = append(o, c.clientIP...)
 	proto := "http"
+	if r.tls {
+		proto = "https"
+	}
 	if trusted && r.xfProto != "" {
 		proto = r.xfProto
 	}

@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,12 @@ type fconn struct {
 	rw         relayWatch // bconn.rw during a relay
 	// handedOff is set when handle gave the connection to net/http.
 	handedOff bool
+	// cfg is set on ServeTLS's connections, which serve starts with a
+	// handshake (h1tls.go); then c is the *tls.Conn, raw the TCP
+	// connection under it, and tls its state.
+	cfg *tls.Config
+	raw net.Conn
+	tls *tls.ConnectionState
 }
 
 var (
@@ -135,12 +142,19 @@ func (c *replayConn) Read(p []byte) (int, error) {
 // http.ErrServerClosed then. HTTP/1.1 is served by the fast path;
 // everything else (HTTP/1.0, upgrades, h2c with Options.H2C, requests
 // outside the fast path's subset) by net/http, as by ServeTLS.
-func (p *Proxy) Serve(ln net.Listener) error {
-	fb := p.newServer(nil)
+func (p *Proxy) Serve(ln net.Listener) error { return p.serve(ln, nil) }
+
+// serve is Serve, and ServeTLS with cfg (h1tls.go).
+func (p *Proxy) serve(ln net.Listener, cfg *tls.Config) error {
+	fb := p.newServer(cfg)
 	if fb == nil {
 		return http.ErrServerClosed
 	}
 	defer p.untrack(fb)
+	if cfg != nil {
+		cfg = fb.TLSConfig
+		p.tlsHandoffHooks(fb)
+	}
 	hl := newHandoffListener(ln.Addr())
 	fbDone := make(chan struct{})
 	go func() {
@@ -189,6 +203,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			continue
 		}
 		fc := p.newConn(c, hl)
+		fc.cfg = cfg
 		if !p.trackConn(fc, true) {
 			_ = c.Close()
 			p.clients.Release()
@@ -254,6 +269,18 @@ func (p *Proxy) newConn(c net.Conn, hl *handoffListener) *fconn {
 
 // serve runs the connection's requests one after another.
 func (c *fconn) serve() {
+	if c.cfg != nil {
+		switch c.handshake() {
+		case tlsFailed:
+			_ = c.c.Close()
+			c.p.clients.Release()
+			c.p.trackConn(c, false)
+			return
+		case tlsH2:
+			c.p.trackConn(c, false)
+			return
+		}
+	}
 	c.br = clientReaders.Get().(*bufio.Reader)
 	c.br.Reset(c.c)
 	c.bw = clientWriters.Get().(*bufio.Writer)
@@ -299,7 +326,7 @@ func (c *fconn) serve() {
 		}
 		first := c.first
 		c.first = false
-		if b, _ := c.br.Peek(1); b[0] == 0x16 {
+		if b, _ := c.br.Peek(1); b[0] == 0x16 && c.tls == nil {
 			// A TLS handshake: net/http answers it.
 			handedOff = c.handoff(nil)
 			return
@@ -319,6 +346,7 @@ func (c *fconn) serve() {
 		}
 		c.req.reset()
 		c.req.remoteAddr = c.remote
+		c.req.tls = c.tls != nil
 		if !c.req.parse(string(c.head)) {
 			handedOff = c.handoff(c.head)
 			return
@@ -355,7 +383,11 @@ func (c *fconn) handoff(head []byte) bool {
 	// Counted before net/http has it, so that a test seeing net/http's
 	// answer sees the count too; taken back if the handoff fails.
 	c.p.handoffs.Add(1)
-	if !c.hl.handoff(&replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}) {
+	var rc net.Conn = &replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}
+	if c.tls != nil {
+		rc = &tlsReplayConn{rc.(*replayConn), c.tls}
+	}
+	if !c.hl.handoff(rc) {
 		c.p.handoffs.Add(^uint64(0))
 		return false
 	}
@@ -490,8 +522,9 @@ func (c *fconn) finishUnread() {
 // matchHead is match for the fast path's requests.
 func (p *Proxy) matchHead(r *reqHead) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		// The fast path is plain HTTP: TLS routers never match here.
-		if rt.refused == "" && (rt.rule.TLS ||
+		// A TLS router takes only ServeTLS's requests, the others only
+		// Serve's, as on the net/http path.
+		if rt.refused == "" && (rt.rule.TLS != r.tls ||
 			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}

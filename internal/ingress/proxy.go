@@ -456,17 +456,6 @@ func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, 
 	p.opts.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
-// ServeTLS accepts HTTPS connections (HTTP/1.1 and HTTP/2) on ln with
-// cfg, which must hold the certificates, until Shutdown.
-func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
-	srv := p.newServer(cfg)
-	if srv == nil {
-		return http.ErrServerClosed
-	}
-	defer p.untrack(srv)
-	return srv.ServeTLS(p.clients.Listener(ln), "", "")
-}
-
 func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
 	srv := &http.Server{
 		Handler:           p,
