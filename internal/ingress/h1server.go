@@ -70,6 +70,9 @@ type fconn struct {
 	rw         relayWatch // bconn.rw during a relay
 	// handedOff is set when handle gave the connection to net/http.
 	handedOff bool
+	// mreq is the request as a router's middlewares left it while it
+	// is forwarded (h1middleware.go); nil otherwise.
+	mreq *http.Request
 	// cfg is set on ServeTLS's connections, which serve starts with a
 	// handshake (h1tls.go); then c is the *tls.Conn, raw the TCP
 	// connection under it, and tls its state.
@@ -451,9 +454,9 @@ func (c *fconn) handle() bool {
 		rt.stats.latency.observe(time.Since(start))
 		c.accessLog(rt, nil, 0, http.StatusServiceUnavailable, 0, start)
 		return c.flushEnd()
-	case rt.handler != nil:
-		// Middlewares run on the net/http path: the request, still
-		// unanswered and its body unread, is handed over with its
+	case rt.handler != nil && (!rt.rule.fastMW || p.slowMiddlewares):
+		// These middlewares run on the net/http path: the request,
+		// still unanswered and its body unread, is handed over with its
 		// connection (the next requests on it stay there too).
 		c.handedOff = c.handoff(c.head)
 		return false
@@ -464,6 +467,9 @@ func (c *fconn) handle() bool {
 	var retries int
 	var bytes int64
 	switch {
+	case rt.handler != nil:
+		// Middlewares that act on the request alone (h1middleware.go).
+		status, chosen, retries, bytes = c.serveMiddlewares(rt)
 	case !pl.anyHealthy():
 		pl.stats.noBackend.Add(1)
 		c.finishUnread()

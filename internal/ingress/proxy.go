@@ -120,6 +120,9 @@ type Proxy struct {
 	// paths is the request path rule both request paths apply.
 	paths pathRule
 
+	// slowMiddlewares hands every router with middlewares to the net/http
+	// path (tests compare both paths' answers).
+	slowMiddlewares bool
 	// headerTimeout bounds reading a request head on the fast path:
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration

@@ -32,6 +32,14 @@ type routeCall struct {
 	p  *Proxy
 	rt *route
 	st *reqState
+	// fc is the fast path's connection when it runs the middlewares
+	// (h1middleware.go); the forward's outcome is then kept here.
+	fc        *fconn
+	forwarded bool
+	status    int
+	chosen    *backend
+	retries   int
+	n         int64
 }
 
 type routeKey struct{}
@@ -40,5 +48,9 @@ type routeKey struct{}
 // forwards the request as the middlewares left it.
 var routeTerminal http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	call := r.Context().Value(routeKey{}).(*routeCall)
+	if call.fc != nil {
+		call.fc.forwardFast(w, r, call)
+		return
+	}
 	call.p.forwardRoute(w, r, call.rt, call.st)
 })

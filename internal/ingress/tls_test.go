@@ -186,6 +186,7 @@ func TestServeTLSHTTP1OnTheFastPath(t *testing.T) {
 		"traefik.http.routers.m.rule=PathPrefix(`/mw`)", "traefik.http.routers.m.tls=true",
 		"traefik.http.routers.m.middlewares=h",
 		"traefik.http.middlewares.h.headers.customrequestheaders.X-Mw=yes",
+		"traefik.http.middlewares.h.headers.customresponseheaders.X-Resp=1", // net/http's
 		"traefik.http.services.s.loadbalancer.server.port=80"))},
 		[]*api.Task{task("t1", "s1", b.addr())})
 	pool := x509.NewCertPool()
