@@ -18,7 +18,7 @@ type middlewareLabels struct {
 	first  string            // the first label, in sorted order
 	// built is the middleware once built (nil with building or failed
 	// set); chain middlewares are built from their members.
-	built    middleware.Middleware
+	built middleware.Middleware
 	// fast: every part only acts on the request (middleware.RequestOnly),
 	// so the HTTP/1.1 fast path may run it.
 	fast     bool
