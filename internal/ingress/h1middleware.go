@@ -92,11 +92,7 @@ func (c *fconn) forwardFast(w http.ResponseWriter, r *http.Request, call *routeC
 	}
 	pl := call.rt.pool
 	switch {
-	case !pl.anyHealthy():
-		pl.stats.noBackend.Add(1)
-		p.noBackend(w, pl)
-	case p.opts.MaxBodyBytes > 0 && r.ContentLength > p.opts.MaxBodyBytes:
-		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+	case p.unservable(w, r, pl):
 	case !sendable(r, pl):
 		// net/http's transport refuses such a request before sending it.
 		pl.stats.errors.Add(1)
