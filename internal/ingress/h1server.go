@@ -155,8 +155,10 @@ func (p *Proxy) serve(ln net.Listener, cfg *tls.Config) error {
 	}
 	defer p.untrack(fb)
 	if cfg != nil {
-		cfg = fb.TLSConfig
 		p.tlsHandoffHooks(fb)
+		// The handshakes' own copy: fb.Serve may still set up HTTP/2 in
+		// fb.TLSConfig while they run.
+		cfg = fb.TLSConfig.Clone()
 	}
 	hl := newHandoffListener(ln.Addr())
 	fbDone := make(chan struct{})
