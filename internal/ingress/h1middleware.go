@@ -36,8 +36,11 @@ func (c *fconn) serveMiddlewares(rt *route) (status int, chosen *backend, retrie
 	if !c.trusted {
 		req.Header.Del("X-Forwarded-Prefix")
 	}
-	call := &routeCall{p: p, rt: rt, fc: c}
-	fw := &fastWriter{c: c, h: http.Header{}}
+	// Both are the connection's, reused from request to request.
+	call := &c.call
+	*call = routeCall{p: p, rt: rt, fc: c}
+	fw := &c.fw
+	*fw = fastWriter{c: c, body: fw.body[:0]}
 	rt.handler.ServeHTTP(fw, req.WithContext(context.WithValue(context.Background(), routeKey{}, call)))
 	if call.forwarded {
 		return call.status, call.chosen, call.retries, call.n
@@ -61,13 +64,19 @@ func (c *fconn) middlewareRequest() (*http.Request, error) {
 		setPath(u, r.path)
 	}
 	h := make(http.Header, len(r.fields))
+	vals := make([]string, len(r.fields)) // the values' one backing array
 	for i := range r.fields {
 		f := &r.fields[i]
 		if f.kind == kindHost {
 			continue
 		}
 		k := http.CanonicalHeaderKey(f.name)
-		h[k] = append(h[k], f.value)
+		vals[i] = f.value
+		if prev := h[k]; prev != nil {
+			h[k] = append(prev, f.value)
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
 	}
 	req := &http.Request{Method: r.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: r.host, RemoteAddr: c.remote, RequestURI: r.target, TLS: c.tls,
@@ -217,7 +226,12 @@ type fastWriter struct {
 	body []byte
 }
 
-func (w *fastWriter) Header() http.Header { return w.h }
+func (w *fastWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
 
 func (w *fastWriter) WriteHeader(code int) {
 	if w.code == 0 && code >= 200 && code <= 999 {
@@ -247,7 +261,7 @@ func (w *fastWriter) finish() int {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	h := w.h
+	h := w.Header()
 	head := c.req.method == http.MethodHead
 	if bodyAllowedForStatus(w.code) {
 		if _, ok := h["Content-Type"]; !ok && len(w.body) > 0 && h.Get("Transfer-Encoding") == "" {
@@ -277,6 +291,9 @@ func (w *fastWriter) finish() int {
 	_, _ = bw.WriteString("\r\n")
 	if !head {
 		_, _ = bw.Write(w.body)
+	}
+	if cap(w.body) > 64<<10 {
+		w.body = nil // not kept for the next request
 	}
 	return w.code
 }

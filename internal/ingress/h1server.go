@@ -73,6 +73,9 @@ type fconn struct {
 	// mreq is the request as a router's middlewares left it while it
 	// is forwarded (h1middleware.go); nil otherwise.
 	mreq *http.Request
+	call routeCall  // serveMiddlewares'
+	fw   fastWriter // serveMiddlewares'
+
 	// cfg is set on ServeTLS's connections, which serve starts with a
 	// handshake (h1tls.go); then c is the *tls.Conn, raw the TCP
 	// connection under it, and tls its state.
