@@ -40,7 +40,10 @@
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
 //     (ServeTLS, and whatever the fast path hands over): refused routers
 //     answer 503, middlewares run, then forwardRoute; forward.go: that path's
-//     per-attempt backend choice and the retry policy both paths follow.
+//     per-attempt backend choice and the retry policy both paths follow;
+//     rawtrip.go: its requests without a body go over the fast path's
+//     raw backend connections instead of http.Transport (1xx passed on
+//     through the trace hook ReverseProxy sets, as the transport does).
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
 //     stats.go: counters and latency histograms (Stats); connlimit.go:

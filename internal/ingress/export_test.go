@@ -35,3 +35,7 @@ const MaxPathBytes, MaxHostBytes = maxPathBytes, maxHostBytes
 // SlowMiddlewares makes p hand every router with middlewares to the
 // net/http path, as before the fast path ran them.
 func SlowMiddlewares(p *Proxy) { p.slowMiddlewares = true }
+
+// TransportOnly makes p's net/http path send every request through
+// http.Transport, as before rawtrip.go.
+func TransportOnly(p *Proxy) { p.rp.Transport.(*forwarder).transportOnly = true }

@@ -213,3 +213,24 @@ func TestServeTLSHTTP1OnTheFastPath(t *testing.T) {
 		t.Errorf("HTTP/2: %s %d", h2.Proto, h2.StatusCode)
 	}
 }
+
+// HTTP/2 requests without a body reach the backend over the fast path's
+// raw keep-alive connections (rawtrip.go), reused from one request to
+// the next.
+func TestHTTP2UsesRawBackendConnections(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	table, _, secure := webAndWebsecure(t, []tls.Certificate{cert})
+	b := startBackend(t, "a", nil)
+	table.Reset([]*api.Service{service("s1", "app", labels("traefik.http.routers.r.rule=PathPrefix(`/`)", "traefik.http.routers.r.tls=true",
+		"traefik.http.services.s.loadbalancer.server.port=80"))}, []*api.Task{task("t1", "s1", b.addr())})
+	c := httpsClient(t, leaf)
+	for i := 0; i < 3; i++ {
+		resp, body := fetch(t, c, "https://"+secure+"/x")
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.Contains(body, `"Path":"/x"`) {
+			t.Fatalf("request %d: %s %d %s", i, resp.Proto, resp.StatusCode, body)
+		}
+		if alive, total := ingress.IdleConnsAlive(table); alive != 1 || total != 1 {
+			t.Fatalf("request %d: %d idle raw backend connections (%d alive), want 1", i, total, alive)
+		}
+	}
+}
