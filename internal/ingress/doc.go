@@ -31,7 +31,7 @@
 //     (Reset) and kept current from api.Events (Apply, events.go),
 //     recompiled per changed service and published as an immutable
 //     snapshot behind an atomic pointer (rebuild.go).
-//   - h1server.go, h1head.go, h1forward.go, backendconn.go: the HTTP/1.1
+//   - h1server.go, h1head.go, h1forward.go, h1handoff.go, backendconn.go: the HTTP/1.1
 //     fast path that Serve and ServeTLS run (below): its accept loop and
 //     connections, request-head parser, forwarder, and per-backend pools
 //     of raw keep-alive connections; h1tls.go: ServeTLS's handshake and

@@ -134,17 +134,7 @@ func sendable(r *http.Request, pl *pool) bool {
 	if pl.lb.PassHostHeader && (r.Host == "" || !validFieldValue(r.Host)) {
 		return false
 	}
-	for k, vs := range r.Header {
-		if !isToken(k) {
-			return false
-		}
-		for _, v := range vs {
-			if !validFieldValue(v) {
-				return false
-			}
-		}
-	}
-	return true
+	return headersSendable(r.Header)
 }
 
 // buildOutRequest is buildOut for a request the middlewares changed

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/shoalproject/shoal/internal/connlimit"
 )
 
 // The fast path: Serve accepts client connections itself and serves
@@ -88,61 +86,6 @@ var (
 	clientReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	clientWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
-
-// handoffListener hands connections to the net/http server of one Serve.
-type handoffListener struct {
-	addr net.Addr
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newHandoffListener(addr net.Addr) *handoffListener {
-	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *handoffListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *handoffListener) Addr() net.Addr { return l.addr }
-
-// handoff gives c to the net/http server; false when it is closed.
-func (l *handoffListener) handoff(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-// replayConn is a connection whose first bytes were already read: Read
-// returns them first. Its Close releases its place in the connection
-// limit.
-type replayConn struct {
-	*connlimit.Conn
-	buf []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
 
 // Serve accepts HTTP connections on ln until Shutdown; it returns
 // http.ErrServerClosed then. HTTP/1.1 is served by the fast path;
@@ -374,34 +317,6 @@ func (c *fconn) serve() {
 			return
 		}
 	}
-}
-
-func (c *fconn) peekBuffered() []byte {
-	b, _ := c.br.Peek(c.br.Buffered())
-	return b
-}
-
-// handoff gives the connection, with head and the bytes buffered after
-// it, to the net/http server.
-func (c *fconn) handoff(head []byte) bool {
-	rest := c.peekBuffered()
-	buf := make([]byte, 0, len(head)+len(rest))
-	buf = append(append(buf, head...), rest...)
-	_ = c.c.SetDeadline(time.Time{})
-	// Counted before net/http has it, so that a test seeing net/http's
-	// answer sees the count too; taken back if the handoff fails.
-	c.p.handoffs.Add(1)
-	var rc net.Conn = &replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}
-	if c.tls != nil {
-		rc = &tlsReplayConn{rc.(*replayConn), c.tls}
-	}
-	if !c.hl.handoff(rc) {
-		c.p.handoffs.Add(^uint64(0))
-		return false
-	}
-	// net/http's Shutdown waits for it from now on (serve's end untracks
-	// it here).
-	return true
 }
 
 // headTooLarge answers 431 as net/http does, then closes the connection

@@ -37,7 +37,7 @@ func (b *backend) roundTrip(req *http.Request, st *reqState, transportOnly bool)
 	if transportOnly || !rawEligible(req) {
 		return b.transport.RoundTrip(req)
 	}
-	if !headersSendable(req) {
+	if !validFieldValue(req.Host) || !headersSendable(req.Header) {
 		return nil, errBadHeader
 	}
 	p := b.conns
@@ -62,13 +62,9 @@ func (b *backend) roundTrip(req *http.Request, st *reqState, transportOnly bool)
 	}
 }
 
-// headersSendable reports whether req's Host and headers may be written
-// as they are.
-func headersSendable(req *http.Request) bool {
-	if !validFieldValue(req.Host) {
-		return false
-	}
-	for k, vs := range req.Header {
+// headersSendable reports whether h may be written as it is.
+func headersSendable(h http.Header) bool {
+	for k, vs := range h {
 		if !isToken(k) {
 			return false
 		}
