@@ -31,10 +31,11 @@
 //     (Reset) and kept current from api.Events (Apply, events.go),
 //     recompiled per changed service and published as an immutable
 //     snapshot behind an atomic pointer (rebuild.go).
-//   - h1server.go, h1head.go, h1forward.go, h1handoff.go, backendconn.go: the HTTP/1.1
-//     fast path that Serve and ServeTLS run (below): its accept loop and
-//     connections, request-head parser, forwarder, and per-backend pools
-//     of raw keep-alive connections; h1tls.go: ServeTLS's handshake and
+//   - h1server.go, h1head.go, h1forward.go, h1handoff.go,
+//     backendconn.go: the HTTP/1.1 fast path that Serve and ServeTLS run
+//     (below): its accept loop and connections, request-head parser,
+//     forwarder, handoff to net/http, and per-backend pools of raw
+//     keep-alive connections; h1tls.go: ServeTLS's handshake and
 //     what it hands to net/http (HTTP/2); h1middleware.go: the
 //     request-only middlewares run on the fast path.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
