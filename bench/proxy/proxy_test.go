@@ -110,6 +110,7 @@ type target struct {
 	cookie string // sent as a Cookie header when set
 	auth   string // sent as an Authorization header when set
 	pid    int
+	h2     bool // HTTP/2 over TLS, loaded by h2load
 }
 
 // result is one wrk run.
@@ -159,9 +160,13 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Skip("wrk not found: install it (Debian: apt-get install -y wrk)")
 	}
+	h2load, _ := exec.LookPath("h2load") // optional: the HTTP/2 variant
 	cfg := loadSettings(b)
 	dir := b.TempDir()
 	bins := buildTools(b, dir)
+	if base := os.Getenv("PROXYBENCH_BASELINE"); base != "" {
+		bins["benchingress-before"] = buildBaseline(b, base, dir)
+	}
 	script := filepath.Join(dir, "report.lua")
 	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
 		b.Fatal(err)
@@ -188,6 +193,15 @@ func BenchmarkProxy(b *testing.B) {
 	certFile := writeBenchCert(b, dir)
 	shoalMW := startProc(b, "shoal ingress (middlewares)", bins["benchingress"], shoalArgs(false, "--middlewares")...)
 	shoalTLS := startProc(b, "shoal ingress (TLS)", bins["benchingress"], shoalArgs(false, "--tls", certFile)...)
+	// The baseline's (PROXYBENCH_BASELINE), for the variants it changed.
+	var before map[string]*proc
+	if bin := bins["benchingress-before"]; bin != "" {
+		before = map[string]*proc{
+			"plain":       startProc(b, "shoal ingress before (plain)", bin, shoalArgs(false)...),
+			"middlewares": startProc(b, "shoal ingress before (middlewares)", bin, shoalArgs(false, "--middlewares")...),
+			"TLS":         startProc(b, "shoal ingress before (TLS)", bin, shoalArgs(false, "--tls", certFile)...),
+		}
+	}
 
 	// HAProxy: one process, a frontend per variant.
 	fe := haFrontends{plain: freePort(b), sticky: freePort(b), mw: freePort(b), tls: freePort(b), cert: certFile}
@@ -211,6 +225,16 @@ func BenchmarkProxy(b *testing.B) {
 	shMW := target{name: "shoal", url: "http://" + shoalMW.addr + "/app/", auth: benchAuth, pid: shoalMW.pid()}
 	hapTLS := target{name: "haproxy", url: "https://" + fe.tls + "/", pid: hp.pid()}
 	shTLS := target{name: "shoal", url: "https://" + shoalTLS.addr + "/", pid: shoalTLS.pid()}
+	hapH2, shH2 := hapTLS, shTLS
+	hapH2.h2, shH2.h2 = true, true
+	var bePlain, beMW, beTLS, beH2 target
+	if before != nil {
+		bePlain = target{name: "shoal-before", url: url(before["plain"].addr), pid: before["plain"].pid()}
+		beMW = target{name: "shoal-before", url: "http://" + before["middlewares"].addr + "/app/", auth: benchAuth, pid: before["middlewares"].pid()}
+		beTLS = target{name: "shoal-before", url: "https://" + before["TLS"].addr + "/", pid: before["TLS"].pid()}
+		beH2 = beTLS
+		beH2.h2 = true
+	}
 
 	// Check every path, and get one valid sticky cookie from each proxy.
 	checkBalanced(b, direct.url, 1)
@@ -221,29 +245,56 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	checkAuth(b, hapMW.url)
 	checkAuth(b, shMW.url)
+	if before != nil {
+		checkBalanced(b, bePlain.url, 2)
+		checkBalanced(b, beMW.url, 2, "Authorization", beMW.auth)
+		checkBalanced(b, beTLS.url, 2)
+		checkAuth(b, beMW.url)
+	}
 	hapCookie := stickyCookie(b, hapSticky.url, "SERVERID")
 	shoalCookie := stickyCookie(b, shSticky.url, shoalSticky.info["cookie"])
 	hapStickyC, shStickyC := hapSticky, shSticky
 	hapStickyC.cookie, shStickyC.cookie = hapCookie, shoalCookie
 
 	type variant struct {
-		name           string
-		haproxy, shoal target
+		name                   string
+		haproxy, shoal, before target // before.pid 0: no baseline
 	}
-	variants := []variant{
-		{"plain", hapPlain, shPlain},
-		{"sticky (no cookie kept)", hapSticky, shSticky},
-		{"sticky + valid cookie", hapStickyC, shStickyC},
-		{"middlewares", hapMW, shMW},
-		{"TLS (HTTP/1.1)", hapTLS, shTLS},
+	unitOf := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie", " (HTTP/1.1)", "", " (HTTP/2)", "-h2").Replace
+	var variants []variant
+	for _, v := range []variant{
+		{"plain", hapPlain, shPlain, bePlain},
+		{"sticky (no cookie kept)", hapSticky, shSticky, target{}},
+		{"sticky + valid cookie", hapStickyC, shStickyC, target{}},
+		{"middlewares", hapMW, shMW, beMW},
+		{"TLS (HTTP/1.1)", hapTLS, shTLS, beTLS},
+		{"TLS (HTTP/2)", hapH2, shH2, beH2},
+	} {
+		if v.haproxy.h2 && h2load == "" {
+			fmt.Fprintln(os.Stderr, "h2load not found: HTTP/2 not measured (Debian: apt-get install -y nghttp2-client)")
+			continue
+		}
+		if wantVariant(unitOf(v.name)) {
+			variants = append(variants, v)
+		}
 	}
 
-	run := func(t target, d time.Duration) result { return runWrk(b, wrk, script, cfg, t, d) }
+	run := func(t target, d time.Duration) result {
+		if t.h2 {
+			return runH2load(b, h2load, cfg, t, d)
+		}
+		return runWrk(b, wrk, script, cfg, t, d)
+	}
 
 	// Warm up every target: connections to the backends, goroutines,
 	// page cache.
-	for _, t := range []target{direct, hapPlain, shPlain, hapSticky, shSticky, hapStickyC, shStickyC, hapMW, shMW, hapTLS, shTLS} {
-		run(t, time.Second)
+	run(direct, time.Second)
+	for _, v := range variants {
+		for _, t := range []target{v.haproxy, v.shoal, v.before} {
+			if t.pid != 0 {
+				run(t, time.Second)
+			}
+		}
 	}
 
 	// The A/B rounds.
@@ -255,9 +306,12 @@ func BenchmarkProxy(b *testing.B) {
 		samples[key{"direct", "direct"}] = append(samples[key{"direct", "direct"}], run(direct, cfg.duration))
 		for vi, v := range variants {
 			order := []target{v.haproxy, v.shoal}
-			if (r+vi)%2 == 1 {
-				order[0], order[1] = order[1], order[0]
+			if v.before.pid != 0 {
+				order = append(order, v.before)
 			}
+			// Each target in turn goes first.
+			k := (r + vi) % len(order)
+			order = append(order[k:], order[:k]...)
 			for _, t := range order {
 				res := run(t, cfg.duration)
 				samples[key{v.name, t.name}] = append(samples[key{v.name, t.name}], res)
@@ -289,9 +343,10 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	row("direct", "direct")
 	type ratio struct {
-		name         string
-		rps, p99     float64
-		rpsOK, p99OK bool
+		name                string
+		rps, p99            float64
+		rpsOK, p99OK        bool
+		beforeRPS, before99 float64 // the baseline's ratios, 0 without
 	}
 	var ratios []ratio
 	for _, v := range variants {
@@ -299,12 +354,17 @@ func BenchmarkProxy(b *testing.B) {
 		s := row(v.name, "shoal")
 		rr := s.RPS / h.RPS
 		pr := float64(s.P99) / float64(h.P99)
-		ratios = append(ratios, ratio{v.name, rr, pr, rr >= targetRPSRatio, pr <= targetP99Ratio})
+		rt := ratio{name: v.name, rps: rr, p99: pr, rpsOK: rr >= targetRPSRatio, p99OK: pr <= targetP99Ratio}
+		if v.before.pid != 0 {
+			bf := row(v.name, "shoal-before")
+			rt.beforeRPS, rt.before99 = bf.RPS/h.RPS, float64(bf.P99)/float64(h.P99)
+		}
+		ratios = append(ratios, rt)
 	}
-	fmt.Fprintf(w, "\n| variant | shoal/HAProxy req/s (target ≥ %.2f) | shoal/HAProxy p99 (target ≤ %.1f) |\n|---|---|---|\n", targetRPSRatio, targetP99Ratio)
+	fmt.Fprintf(w, "\n| variant | shoal/HAProxy req/s (target ≥ %.2f) | shoal/HAProxy p99 (target ≤ %.1f) | before: req/s | before: p99 |\n|---|---|---|---|---|\n", targetRPSRatio, targetP99Ratio)
 	for _, r := range ratios {
-		fmt.Fprintf(w, "| %s | %.2f %s | %.2f %s |\n", r.name, r.rps, mark(r.rpsOK), r.p99, mark(r.p99OK))
-		unit := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie", " (HTTP/1.1)", "").Replace(r.name)
+		fmt.Fprintf(w, "| %s | %.2f %s | %.2f %s | %s | %s |\n", r.name, r.rps, mark(r.rpsOK), r.p99, mark(r.p99OK), fmtRatio(r.beforeRPS), fmtRatio(r.before99))
+		unit := unitOf(r.name)
 		b.ReportMetric(r.rps, "rps-ratio-"+unit)
 		b.ReportMetric(r.p99, "p99-ratio-"+unit)
 	}

@@ -18,7 +18,10 @@ type middlewareLabels struct {
 	first  string            // the first label, in sorted order
 	// built is the middleware once built (nil with building or failed
 	// set); chain middlewares are built from their members.
-	built    middleware.Middleware
+	built middleware.Middleware
+	// fast: every part only acts on the request (middleware.RequestOnly),
+	// so the HTTP/1.1 fast path may run it.
+	fast     bool
 	building bool
 	failed   bool
 }
@@ -84,6 +87,7 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		return nil
 	}
 	m.built = mw
+	m.fast = middleware.RequestOnly(m.typ, m.opts)
 	return mw
 }
 
@@ -102,9 +106,11 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 		members = o.Value
 	}
 	var ms []middleware.Middleware
+	fast := true
 	for _, n := range splitList(members) {
-		if mw, _, ok := p.resolve(m.labelFor("middlewares"), n, depth+1); ok {
+		if mw, _, f, ok := p.resolve(m.labelFor("middlewares"), n, depth+1); ok {
 			ms = append(ms, mw)
+			fast = fast && f
 		} else {
 			m.failed = true
 		}
@@ -117,50 +123,53 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 		return nil
 	}
 	m.built = middleware.Chain(ms...)
+	m.fast = fast
 	return m.built
 }
 
 // resolve builds the middleware named by label: the labels' own, else
 // another service's (labelshared.go). NAME, NAME@swarm and NAME@docker
 // are the same: every service's labels are the swarm provider's.
-func (p *labelParser) resolve(label, name string, depth int) (mw middleware.Middleware, display string, ok bool) {
+// fast is whether the fast path may run it (middlewareLabels.fast).
+func (p *labelParser) resolve(label, name string, depth int) (mw middleware.Middleware, display string, fast, ok bool) {
 	base := name
 	if b, provider, ok := strings.Cut(name, "@"); ok {
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
 			p.fail(label, "middleware %q belongs to provider %q; shoal's ingress applies only middlewares defined by services' labels (the %s provider)", name, provider, ProviderName)
-			return nil, name, false
+			return nil, name, false, false
 		}
 		base = b
 	}
 	if m := p.middlewares[strings.ToLower(base)]; m != nil {
 		mw := p.buildMiddleware(m, depth)
-		return mw, m.name, mw != nil
+		return mw, m.name, m.fast, mw != nil
 	}
-	mw, ok = p.sharedMiddleware(label, name, base)
-	return mw, base + "@" + ProviderName, ok
+	mw, fast, ok = p.sharedMiddleware(label, name, base)
+	return mw, base + "@" + ProviderName, fast, ok
 }
 
-// routerMiddleware resolves a router's middlewares, in the order listed.
-func (p *labelParser) routerMiddleware(r *routerLabels) (middleware.Middleware, []string, bool) {
+// routerMiddleware resolves a router's middlewares, in the order listed;
+// fast when the fast path may run them all.
+func (p *labelParser) routerMiddleware(r *routerLabels) (mw middleware.Middleware, names []string, fast, ok bool) {
 	if len(r.middlewares) == 0 {
-		return nil, nil, true
+		return nil, nil, false, true
 	}
-	ok := true
+	ok, fast = true, true
 	var ms []middleware.Middleware
-	var names []string
 	for _, n := range r.middlewares {
-		mw, name, built := p.resolve(r.mwLabel, n, 0)
+		mw, name, f, built := p.resolve(r.mwLabel, n, 0)
 		if !built {
 			ok = false
 			continue
 		}
 		ms = append(ms, mw)
 		names = append(names, name)
+		fast = fast && f
 	}
 	if !ok {
-		return nil, names, false
+		return nil, names, false, false
 	}
-	return middleware.Chain(ms...), names, true
+	return middleware.Chain(ms...), names, fast, true
 }
 
 // labelFor is the label of one option (the type's label for "").

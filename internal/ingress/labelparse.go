@@ -466,7 +466,7 @@ func (p *labelParser) build() {
 		// A router whose service or middlewares fail is still listed:
 		// ParseLabels marks it refused, and the table answers 503.
 		rt.Service, _ = p.routerService(r)
-		rt.Middleware, rt.Middlewares, _ = p.routerMiddleware(r)
+		rt.Middleware, rt.Middlewares, rt.fastMW, _ = p.routerMiddleware(r)
 		rt.TLS = r.tlsOpts || (r.tls != nil && *r.tls)
 		p.out.Routers = append(p.out.Routers, rt)
 	}

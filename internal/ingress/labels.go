@@ -95,6 +95,10 @@ type Router struct {
 	Middleware  middleware.Middleware
 	// handler is Middleware applied to the table's forwarding.
 	handler http.Handler
+	// fastMW: the HTTP/1.1 fast path runs Middleware itself (every
+	// middleware only acts on the request: middleware.RequestOnly);
+	// otherwise it hands the request to the net/http path.
+	fastMW bool
 	// Refused, when set, is why the router is not served: its labels, or
 	// others of the service, ask for what the ingress cannot do. Such a
 	// router answers 503 with this message instead of serving traffic

@@ -92,27 +92,27 @@ const maxSharedDepth = 4
 // that another service's labels define. With others unknown (nil: the
 // labels are checked where the cluster's services are not at hand) it is
 // taken to be there; where they are known it must be.
-func (p *labelParser) sharedMiddleware(label, name, base string) (middleware.Middleware, bool) {
+func (p *labelParser) sharedMiddleware(label, name, base string) (mw middleware.Middleware, fast, ok bool) {
 	low := strings.ToLower(base)
 	p.out.foreign = append(p.out.foreign, low)
 	if p.env.Others == nil {
-		return func(next http.Handler) http.Handler { return next }, true
+		return func(next http.Handler) http.Handler { return next }, false, true
 	}
 	defs := p.env.Others(low)
 	if len(defs) == 0 {
 		p.fail(label, "middleware %q is not defined by traefik.http.middlewares.%s.* labels of this service nor of another service; the ingress does not serve a router whose middlewares it cannot apply", name, base)
-		return nil, false
+		return nil, false, false
 	}
 	want := middlewareLabelsOf(defs[0].Labels, low)
 	for _, d := range defs[1:] {
 		if !sameStrings(want, middlewareLabelsOf(d.Labels, low)) {
 			p.fail(label, "middleware %q is defined differently by services %s and %s (Traefik drops it too); define it once, or alike", name, defs[0].Name, d.Name)
-			return nil, false
+			return nil, false, false
 		}
 	}
 	if p.depth >= maxSharedDepth {
 		p.fail(label, "middleware %q: chains through other services' middlewares go deeper than %d, or loop", name, maxSharedDepth)
-		return nil, false
+		return nil, false, false
 	}
 	dp := newLabelParser(defs[0], p.env)
 	dp.depth = p.depth + 1
@@ -125,15 +125,14 @@ func (p *labelParser) sharedMiddleware(label, name, base string) (middleware.Mid
 		dp.label(k, want[k])
 	}
 	m := dp.middlewares[low]
-	var mw middleware.Middleware
 	if m != nil {
 		mw = dp.buildMiddleware(m, 0)
 	}
 	if mw == nil {
 		p.fail(label, "middleware %q of service %s cannot be applied: %v", name, defs[0].Name, errors.Join(dp.errs...))
-		return nil, false
+		return nil, false, false
 	}
-	return mw, true
+	return mw, m.fast, true
 }
 
 func sameStrings(a, b map[string]string) bool {

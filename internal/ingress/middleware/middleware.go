@@ -134,3 +134,25 @@ func Chain(ms ...Middleware) Middleware {
 		return next
 	}
 }
+
+// RequestOnly reports whether a middleware of type typ with opts acts on
+// the request alone: it changes the request, or answers it itself, and
+// neither wraps the response writer nor reads the body. The ingress's
+// HTTP/1.1 fast path runs these itself (with a writer that takes only a
+// middleware's own answer); a router with any other goes to the net/http
+// path. headers is one only with customRequestHeaders alone.
+func RequestOnly(typ string, opts []Option) bool {
+	switch strings.ToLower(typ) {
+	case "addprefix", "basicauth", "inflightreq", "ipallowlist", "ratelimit", "redirectregex",
+		"redirectscheme", "replacepath", "replacepathregex", "stripprefix", "stripprefixregex":
+		return true
+	case "headers":
+		for _, o := range opts {
+			if first, _, _ := strings.Cut(o.Key, "."); !strings.EqualFold(first, "customRequestHeaders") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
