@@ -255,7 +255,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			}
 			// A node that has its certificate needs no token.
 			_, certErr := os.Stat(filepath.Join(dataDir, ca.NodeCertFile))
-			if token, err = joinToken(cmd, token, tokenFile, certErr == nil); err != nil {
+			// A promoted node's folder is a manager's: it needs none either.
+			hasIdentity := certErr == nil || daemon.IsManagerFolder(dataDir)
+			if token, err = joinToken(cmd, token, tokenFile, hasIdentity); err != nil {
 				return err
 			}
 			nodeLabels, err := parseLabels("label", labels)

@@ -190,6 +190,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
 		}
+		if cfg.JoinIdentity != nil {
+			if err := dropWorkerIdentity(dir.Path); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err

@@ -32,6 +32,18 @@ func (d *Dev) servePromoted(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a promoted node: a new manager joins with the manager token", id.NodeID))
 		return
 	}
+	// Once: a node already in Raft has the secrets. A certificate copied
+	// from its folder (or a later one) must not fetch them again: under
+	// autolock they include the unlock key.
+	in, err := d.mgr.Raft().InConfiguration(id.NodeID)
+	if err != nil {
+		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if in {
+		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager already: the cluster's secrets are handed to a promoted node once", id.NodeID))
+		return
+	}
 	d.answerJoin(w, r, id.NodeID)
 }
 
@@ -174,4 +186,18 @@ func StartPromoted(ctx context.Context, a *Agent, cfg AgentConfig) (*Dev, error)
 		a.log.Warn("closing the agent before its manager starts", "err", err)
 	}
 	return StartDev(ctx, dcfg)
+}
+
+// dropWorkerIdentity removes the certificate and key a promoted node's
+// agent kept in its data folder (its renewal made them a manager's) once
+// its manager has joined: the manager presents a certificate it holds
+// only in memory, as every manager does, so a copy of the folder holds
+// no manager credential (autolock's promise).
+func dropWorkerIdentity(dir string) error {
+	for _, f := range []string{ca.NodeCertFile, ca.NodeKeyFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove the promoted node's agent identity: %w", err)
+		}
+	}
+	return nil
 }

@@ -29,9 +29,6 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	if n.Spec.Role != api.RoleManager {
-		return fmt.Errorf("%w: node %s is already a worker", ErrConflict, ref)
-	}
 	members, err := m.raft.Members()
 	if err != nil {
 		return err
@@ -40,6 +37,15 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 	for _, mb := range members {
 		inRaft = inRaft || mb.ID == n.ID
 	}
+	nonvoter, err := m.raft.Nonvoter(n.ID)
+	if err != nil {
+		return err
+	}
+	if n.Spec.Role != api.RoleManager && !inRaft && !nonvoter {
+		return fmt.Errorf("%w: node %s is already a worker", ErrConflict, ref)
+	}
+	// (A node recorded as a worker but still in Raft is a demotion that
+	// stopped half-way: it is finished here.)
 	if inRaft {
 		if len(members) == 1 {
 			return fmt.Errorf("%w: attempting to demote the last manager of the swarm", ErrConflict)
@@ -63,27 +69,26 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 			}
 			return fmt.Errorf("%w: %w: leadership handed over before this manager is demoted", cluster.ErrNotLeader, cluster.ErrNotWritten)
 		}
-		if err := m.raft.RemoveServer(n.ID); err != nil {
-			return err
-		}
-		m.log.Info("manager left raft", "node", n.ID)
-	} else if nv, err := m.raft.Nonvoter(n.ID); err != nil {
-		return err
-	} else if nv {
-		// A manager that joined and never started: no vote to lose.
-		if err := m.raft.RemoveServer(n.ID); err != nil {
-			return err
-		}
-		m.log.Info("non-voting manager left raft", "node", n.ID)
 	}
-	spec := n.Spec
-	spec.Role = api.RoleWorker
-	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec}}})
-	if err == nil {
-		err = res.Err
+	// The record first: from this write on, the managers' paths refuse
+	// the node (requireManager), so it cannot add itself back to Raft
+	// between its removal and its new role.
+	if n.Spec.Role == api.RoleManager {
+		spec := n.Spec
+		spec.Role = api.RoleWorker
+		res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec, ExpectVersion: n.Version}}})
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			return fmt.Errorf("demote node %s: %w", ref, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("demote node %s: %w", ref, err)
+	if inRaft || nonvoter {
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return fmt.Errorf("demote node %s: recorded as a worker, but its removal from raft failed (run node demote again): %w", ref, err)
+		}
+		m.log.Info("manager left raft", "node", n.ID, "voter", inRaft)
 	}
 	return nil
 }

@@ -29,16 +29,27 @@ cleanup() {
 	# Swarm's network namespaces stay mounted under the exec root.
 	awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
 		xargs -r -n1 umount 2>/dev/null || true
+	# Its links on the host: the bridge made for it, and Swarm's gateway
+	# bridge (the main engine is not in swarm mode, so none is its own).
+	ip link del parity0 2>/dev/null || true
+	ip link del docker_gwbridge 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-# A private engine: no bridge, no iptables, an empty config file (the
-# machine's /etc/docker/daemon.json names the main engine's data root).
+# A private engine: its own bridge, no iptables, addresses away from the
+# main engine's 172.17.0.0/16, an empty config file (the machine's
+# /etc/docker/daemon.json names the main engine's data root). Not
+# --bridge=none: a dockerd told so deletes docker0, the main engine's
+# bridge, and Swarm's docker_gwbridge would then take 172.17.0.0/16.
 echo '{}' >"$work/daemon.json"
+ip link add parity0 type bridge
+ip addr add 10.231.0.1/24 dev parity0
+ip link set parity0 up
 dockerd --config-file "$work/daemon.json" --data-root "$work/data" \
 	--exec-root "$work/exec" --host "$DOCKER_HOST" --pidfile "$work/dockerd.pid" \
-	--iptables=false --ip-masq=false --bridge=none >"$work/dockerd.log" 2>&1 &
+	--iptables=false --ip-masq=false --bridge=parity0 \
+	--default-address-pool base=10.232.0.0/16,size=24 >"$work/dockerd.log" 2>&1 &
 dockerd_pid=$!
 for _ in $(seq 50); do
 	docker version >/dev/null 2>&1 && break
