@@ -236,6 +236,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.stream != nil {
+		d.stream.SetPeerCheck(d.raftPeer)
+	}
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
