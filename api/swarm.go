@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Swarm is what a node needs to join the cluster, from GET /v1/swarm.
 type Swarm struct {
 	JoinTokens JoinTokens `json:"JoinTokens"`
@@ -10,6 +12,21 @@ type Swarm struct {
 	// set when it was created.
 	DefaultAddrPool []string `json:"DefaultAddrPool,omitempty"`
 	SubnetSize      uint32   `json:"SubnetSize,omitempty"`
+	// Spec is what an operator may change (POST /v1/swarm/update).
+	Spec SwarmSpec `json:"Spec"`
+}
+
+// SwarmSpec is the cluster's settings, as Docker's Swarm.Spec; POST
+// /v1/swarm/update changes the fields given, leaves zero ones alone.
+type SwarmSpec struct {
+	CAConfig CAConfig `json:"CAConfig"`
+}
+
+// CAConfig is the cluster CA's settings.
+type CAConfig struct {
+	// NodeCertExpiry is the life of the node certificates the managers
+	// issue (nanoseconds in JSON, as Docker's).
+	NodeCertExpiry time.Duration `json:"NodeCertExpiry,omitempty"`
 }
 
 // JoinTokens are the secrets nodes join with.

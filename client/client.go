@@ -302,6 +302,12 @@ func (c *Client) RotateJoinToken(ctx context.Context, role string) error {
 	return c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, nil, nil)
 }
 
+// SwarmUpdate changes the cluster settings spec gives (zero fields are
+// left alone), as Docker's SwarmUpdate.
+func (c *Client) SwarmUpdate(ctx context.Context, spec api.SwarmSpec) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/update", nil, spec, nil)
+}
+
 // EventFilter narrows Events.
 type EventFilter struct {
 	Types   []string

@@ -13,18 +13,24 @@ type SelfCert struct {
 	root   *RootCA
 	nodeID string
 	now    func() time.Time
+	expiry func() time.Duration
 
 	mu  sync.Mutex
 	cur *NodeIdentity
 }
 
-// NewSelfCert issues the manager nodeID's first certificate from root.
-func NewSelfCert(root *RootCA, nodeID string, now func() time.Time) (*SelfCert, error) {
+// NewSelfCert issues the manager nodeID's first certificate from root,
+// for the life expiry gives at each issue (the cluster's, which an
+// operator may change; nil or zero: DefaultCertExpiry).
+func NewSelfCert(root *RootCA, nodeID string, now func() time.Time, expiry func() time.Duration) (*SelfCert, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &SelfCert{root: root, nodeID: nodeID, now: now}
-	id, err := IssueSelf(root, nodeID, now())
+	if expiry == nil {
+		expiry = func() time.Duration { return 0 }
+	}
+	s := &SelfCert{root: root, nodeID: nodeID, now: now, expiry: expiry}
+	id, err := IssueSelfFor(root, nodeID, expiry(), now())
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +49,7 @@ func (s *SelfCert) Identity() (*NodeIdentity, error) {
 	if !NeedsRenewal(s.cur.Cert.Leaf, now, 0) {
 		return s.cur, nil
 	}
-	id, err := IssueSelf(s.root, s.nodeID, now)
+	id, err := IssueSelfFor(s.root, s.nodeID, s.expiry(), now)
 	if err != nil {
 		return s.cur, err
 	}

@@ -14,7 +14,7 @@ func TestSelfCertRenewsBeforeExpiry(t *testing.T) {
 	root := newRoot(t, "c1")
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s, err := NewSelfCert(root, "mgr1", clock)
+	s, err := NewSelfCert(root, "mgr1", clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

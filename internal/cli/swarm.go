@@ -2,13 +2,53 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 func newSwarmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newSwarmJoinTokenCmd(a))
+	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmUpdateCmd(a))
+	return cmd
+}
+
+func newSwarmUpdateCmd(a *app) *cobra.Command {
+	var certExpiry time.Duration
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS]",
+		Short: "Update the swarm",
+		Long: `Change the cluster's settings, on every manager, as ` + "`docker swarm update`" + `.
+
+--cert-expiry sets the life of the node certificates the managers issue
+(at least 1h; Swarm's default 90 days). Nodes get it at their next
+renewal, between 1/2 and 2/3 of their current certificate's life; the
+managers' own certificates likewise. A manager started with another
+--cert-expiry is then refused: start it without the flag.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var spec api.SwarmSpec
+			if cmd.Flags().Changed("cert-expiry") {
+				if err := ca.CheckExpiry(certExpiry); err != nil {
+					return usagef(cmd, "invalid --cert-expiry: %v", err)
+				}
+				spec.CAConfig.NodeCertExpiry = certExpiry
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SwarmUpdate(cmd.Context(), spec); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "Swarm updated.")
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "validity period for node certificates (ns|us|ms|s|m|h)")
 	return cmd
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -53,6 +55,24 @@ func (m *Manager) SetJoinTokens(ctx context.Context, jt JoinTokens) error {
 	}
 	if res.Err != nil {
 		return fmt.Errorf("store the join tokens: %w", res.Err)
+	}
+	return nil
+}
+
+// SetCertExpiry sets the life of the node certificates every manager
+// issues from now on (`swarm update --cert-expiry`): joins, renewals
+// and the managers' own certificates. Nodes get it at their next
+// renewal, as in Swarm.
+func (m *Manager) SetCertExpiry(ctx context.Context, d time.Duration) error {
+	if err := ca.CheckExpiry(d); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpSetCertExpiry, CertExpiry: d}}})
+	if err != nil {
+		return fmt.Errorf("set the certificate expiry: %w", err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("set the certificate expiry: %w", res.Err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/manager"
@@ -82,6 +83,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
+	s.mux.HandleFunc("POST /v1/swarm/update", s.updateSwarm)
 	s.objectRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
@@ -161,9 +163,30 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	pools, size := s.m.Store().Read().AddrPool()
-	sw.DefaultAddrPool, sw.SubnetSize = pools, size
+	tx := s.m.Store().Read()
+	sw.DefaultAddrPool, sw.SubnetSize = tx.AddrPool()
+	sw.Spec.CAConfig.NodeCertExpiry = tx.CertExpiry()
+	if sw.Spec.CAConfig.NodeCertExpiry == 0 {
+		sw.Spec.CAConfig.NodeCertExpiry = ca.DefaultCertExpiry
+	}
 	writeJSON(w, http.StatusOK, sw)
+}
+
+// updateSwarm changes the cluster settings the spec gives (a zero field
+// is left alone), as Docker's POST /swarm/update.
+func (s *Server) updateSwarm(w http.ResponseWriter, r *http.Request) {
+	var spec api.SwarmSpec
+	if err := decode(w, r, &spec); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if d := spec.CAConfig.NodeCertExpiry; d != 0 {
+		if err := s.m.SetCertExpiry(r.Context(), d); err != nil {
+			s.fail(w, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // rotateJoinToken gives a role a new join token; the client reads it

@@ -10,7 +10,8 @@ import (
 
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
-// changes it afterwards but the join tokens (OpSetJoinTokens).
+// changes it afterwards but the join tokens (OpSetJoinTokens) and the
+// certificate life (OpSetCertExpiry).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
@@ -22,7 +23,8 @@ type ClusterConfig struct {
 	// copy from the bootstrap or its join is still the current one.
 	JoinTokens []byte `json:"tokens,omitempty"`
 	// CertExpiry is the life of the node certificates every manager
-	// issues, set when the cluster was created; zero means the default.
+	// issues, set when the cluster was created or by `swarm update`; zero
+	// means the default.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
 }
 
@@ -126,7 +128,7 @@ func (w *writer) initCluster(in *PoolInit) error {
 			if cur.CertExpiry != 0 {
 				was = cur.CertExpiry.String()
 			}
-			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)",
+			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s; start without --cert-expiry, or change it for the whole cluster with `shoal swarm update --cert-expiry %s`",
 				was, in.CertExpiry))
 		}
 		return nil
@@ -148,6 +150,23 @@ func (w *writer) setJoinTokens(sealed []byte) error {
 	next := *cur
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
 	next.JoinTokens = slices.Clone(sealed)
+	return w.txn.Insert(tableCluster, &next)
+}
+
+// setCertExpiry changes the life of the certificates every manager
+// issues from now on. The proposer checked the bounds (ca.CheckExpiry).
+func (w *writer) setCertExpiry(d time.Duration) error {
+	if d <= 0 {
+		return invalidf("set certificate expiry: %s is not a duration", d)
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set certificate expiry: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	next := *cur
+	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
+	next.JoinTokens = slices.Clone(cur.JoinTokens)
+	next.CertExpiry = d
 	return w.txn.Insert(tableCluster, &next)
 }
 

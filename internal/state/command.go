@@ -81,6 +81,9 @@ const (
 	// OpSetJoinTokens replaces the cluster's join tokens with Tokens,
 	// sealed by the proposer (a rotation).
 	OpSetJoinTokens OpKind = "set_join_tokens"
+	// OpSetCertExpiry sets the life of the node certificates the
+	// managers issue to CertExpiry (`swarm update --cert-expiry`).
+	OpSetCertExpiry OpKind = "set_cert_expiry"
 )
 
 // Op is one write inside a Command.
@@ -105,6 +108,8 @@ type Op struct {
 	Pool    *PoolInit         `json:"pool,omitempty"`
 	// Tokens are the sealed join tokens of OpSetJoinTokens.
 	Tokens []byte `json:"tok,omitempty"`
+	// CertExpiry is the certificate life of OpSetCertExpiry.
+	CertExpiry time.Duration `json:"cexp,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

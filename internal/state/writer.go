@@ -55,6 +55,8 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpSetJoinTokens:
 		return w.setJoinTokens(op.Tokens)
+	case OpSetCertExpiry:
+		return w.setCertExpiry(op.CertExpiry)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
 		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:
