@@ -14,6 +14,14 @@ type Swarm struct {
 	SubnetSize      uint32   `json:"SubnetSize,omitempty"`
 	// Spec is what an operator may change (POST /v1/swarm/update).
 	Spec SwarmSpec `json:"Spec"`
+	// TLSInfo is the cluster CA nodes trust, as Docker's.
+	TLSInfo TLSInfo `json:"TLSInfo"`
+}
+
+// TLSInfo is the cluster's root CA, as Docker's Swarm TLSInfo.
+type TLSInfo struct {
+	// TrustRoot is the root CA certificate in PEM.
+	TrustRoot string `json:"TrustRoot,omitempty"`
 }
 
 // SwarmSpec is the cluster's settings, as Docker's Swarm.Spec; POST

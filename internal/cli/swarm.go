@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,7 +13,40 @@ import (
 
 func newSwarmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmUpdateCmd(a))
+	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmUpdateCmd(a), newSwarmCACmd(a))
+	return cmd
+}
+
+func newSwarmCACmd(a *app) *cobra.Command {
+	var rotate bool
+	cmd := &cobra.Command{
+		Use:   "ca [OPTIONS]",
+		Short: "Display and rotate the root CA",
+		Long: `Print the cluster's root CA certificate (PEM), as ` + "`docker swarm ca`" + ` does:
+what every node trusts, and what the join tokens' digest names.
+
+--rotate (a new root, every node moved to it) is not supported yet.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rotate {
+				return errors.New("swarm ca --rotate is not supported yet: the cluster keeps its root CA; `shoal node demote` and `shoal node rm` shut a node's certificate out of Raft and the agent port")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			sw, err := c.SwarmInspect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if sw.TLSInfo.TrustRoot == "" {
+				return errors.New("this manager did not say its root CA (an older manager): restart it")
+			}
+			fmt.Fprint(a.stdout, sw.TLSInfo.TrustRoot)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the swarm CA (not supported yet)")
 	return cmd
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // join-token prints the command that joins a worker, as docker's does;
@@ -106,5 +108,25 @@ func TestSwarmUpdateCertExpiry(t *testing.T) {
 	}
 	if got := expiry(); got != 720*time.Hour {
 		t.Fatalf("expiry after a refused update %s, want 720h", got)
+	}
+}
+
+// swarm ca prints the root CA certificate the join tokens' digest names,
+// as docker's; --rotate says it is not supported, exit 1.
+func TestSwarmCA(t *testing.T) {
+	r := mustShoal(t, "swarm", "ca")
+	root, err := ca.ParseRootCert([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("swarm ca: %v: %s", err, r)
+	}
+	tok, err := ca.ParseToken(testDev.JoinToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Digest() != tok.Digest {
+		t.Fatalf("swarm ca printed a root of digest %s, the join token names %s", root.Digest(), tok.Digest)
+	}
+	if r := shoal(t, "swarm", "ca", "--rotate"); r.code != 1 || !strings.Contains(r.stderr, "swarm ca --rotate is not supported yet") {
+		t.Errorf("swarm ca --rotate: %s", r)
 	}
 }

@@ -62,7 +62,8 @@ func (d *Dev) swarmInfo() (*api.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.Swarm{JoinTokens: api.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, AgentAddr: d.agentAddr}, nil
+	return &api.Swarm{JoinTokens: api.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, AgentAddr: d.agentAddr,
+		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.Root.CertPEM)}}, nil
 }
 
 // rotateJoinToken gives role ("worker" or "manager") a new join token,
