@@ -9,8 +9,10 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/cluster"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 // raftHeartbeat sends d's Raft at addr an AppendEntries of term 0 with
@@ -42,6 +44,11 @@ func TestDemotedManagerOpensNoRaftStream(t *testing.T) {
 		t.Fatalf("demote: %v", err)
 	}
 	for _, d := range ds[:2] {
+		// A follower learns of the demotion when it applies it.
+		waitStore(t, ctx, d.Manager().Store(), "the demotion applied", func(tx *state.ReadTx) bool {
+			n := tx.Node(ds[2].NodeID())
+			return n != nil && n.Spec.Role == api.RoleWorker
+		})
 		if err := raftHeartbeat(t, ds[2], d.AgentAddr()); err == nil {
 			t.Fatalf("the demoted manager's certificate opened a Raft stream to %s", d.NodeID())
 		}
