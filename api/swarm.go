@@ -16,6 +16,18 @@ type Swarm struct {
 	Spec SwarmSpec `json:"Spec"`
 	// TLSInfo is the cluster CA nodes trust, as Docker's.
 	TLSInfo TLSInfo `json:"TLSInfo"`
+	// RootRotationInProgress says a `swarm ca --rotate` is under way, as
+	// Docker's; CARotation is how far it is.
+	RootRotationInProgress bool        `json:"RootRotationInProgress,omitempty"`
+	CARotation             *CARotation `json:"CARotation,omitempty"`
+}
+
+// CARotation is a CA rotation's progress: the nodes that have a
+// certificate of the new root, of all (the managers move last, when the
+// rotation ends).
+type CARotation struct {
+	Rotated int `json:"Rotated"`
+	Total   int `json:"Total"`
 }
 
 // TLSInfo is the cluster's root CA, as Docker's Swarm TLSInfo.

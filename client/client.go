@@ -302,6 +302,12 @@ func (c *Client) RotateJoinToken(ctx context.Context, role string) error {
 	return c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, nil, nil)
 }
 
+// RotateCA starts a rotation of the cluster CA; SwarmInspect shows its
+// progress (RootRotationInProgress, CARotation).
+func (c *Client) RotateCA(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/ca/rotate", nil, nil, nil)
+}
+
 // SwarmUpdate changes the cluster settings spec gives (zero fields are
 // left alone), as Docker's SwarmUpdate.
 func (c *Client) SwarmUpdate(ctx context.Context, spec api.SwarmSpec) error {

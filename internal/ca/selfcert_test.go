@@ -18,7 +18,16 @@ func TestSelfCertRenewsBeforeExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := s.ServerConfig(false)
+	conf := s.ServerConfig(false)
+	cfg := struct {
+		GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	}{func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := conf.GetConfigForClient(h)
+		if err != nil {
+			return nil, err
+		}
+		return &c.Certificates[0], nil
+	}}
 	first, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,12 @@ func IssueSelf(root *RootCA, nodeID string, now time.Time) (*NodeIdentity, error
 // IssueSelfFor is IssueSelf for a certificate life of expiry (zero:
 // DefaultCertExpiry).
 func IssueSelfFor(root *RootCA, nodeID string, expiry time.Duration, now time.Time) (*NodeIdentity, error) {
+	return issueSelf(root, root, nodeID, expiry, now)
+}
+
+// issueSelf is IssueSelfFor from sign, with the roots trust names (sign's
+// own, or a rotation's two) to trust.
+func issueSelf(sign, trust *RootCA, nodeID string, expiry time.Duration, now time.Time) (*NodeIdentity, error) {
 	if expiry == 0 {
 		expiry = DefaultCertExpiry
 	}
@@ -80,11 +86,11 @@ func IssueSelfFor(root *RootCA, nodeID string, expiry time.Duration, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.Issue(csrPEM, nodeID, RoleManager, expiry, now)
+	certPEM, err := sign.Issue(csrPEM, nodeID, RoleManager, expiry, now)
 	if err != nil {
 		return nil, err
 	}
-	return NewNodeIdentity(certPEM, keyPEM, root.CertPEM)
+	return NewNodeIdentity(certPEM, keyPEM, trust.BundlePEM())
 }
 
 // LoadOrCreateWorkerToken returns the worker join token kept in the file

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/ca"
 )
 
@@ -18,36 +20,89 @@ func newSwarmCmd(a *app) *cobra.Command {
 }
 
 func newSwarmCACmd(a *app) *cobra.Command {
-	var rotate bool
+	var rotate, detach, quiet bool
 	cmd := &cobra.Command{
 		Use:   "ca [OPTIONS]",
 		Short: "Display and rotate the root CA",
 		Long: `Print the cluster's root CA certificate (PEM), as ` + "`docker swarm ca`" + ` does:
 what every node trusts, and what the join tokens' digest names.
 
---rotate (a new root, every node moved to it) is not supported yet.`,
+--rotate makes a new root and moves every node to it without stopping
+anything: nodes trust both roots meanwhile and get certificates of the
+new one (workers first, the managers last). Once every node has one,
+the old root is trusted no more, and the join tokens change (the old
+ones admit nobody). A node that is down holds the rotation back: bring
+it back or remove it (` + "`shoal node rm`" + `). The progress is shown until the end
+(-d: return at once; -q: no progress).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if rotate {
-				return errors.New("swarm ca --rotate is not supported yet: the cluster keeps its root CA; `shoal node demote` and `shoal node rm` shut a node's certificate out of Raft and the agent port")
+			if (detach || quiet) && !rotate {
+				return usagef(cmd, "--detach and --quiet go with --rotate")
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			sw, err := c.SwarmInspect(cmd.Context())
+			ctx := cmd.Context()
+			if rotate {
+				if err := c.RotateCA(ctx); err != nil {
+					return err
+				}
+				if detach {
+					return nil
+				}
+			}
+			sw, err := c.SwarmInspect(ctx)
 			if err != nil {
 				return err
 			}
 			if sw.TLSInfo.TrustRoot == "" {
 				return errors.New("this manager did not say its root CA (an older manager): restart it")
 			}
+			if rotate {
+				if sw, err = waitRotation(ctx, a, c, sw, quiet); err != nil {
+					return err
+				}
+			}
 			fmt.Fprint(a.stdout, sw.TLSInfo.TrustRoot)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the swarm CA (not supported yet)")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the swarm CA: every node moves to a new root")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "exit immediately instead of waiting for the root rotation to converge")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
 	return cmd
+}
+
+// waitRotation shows a CA rotation's progress until it ends, as docker
+// swarm ca --rotate does.
+func waitRotation(ctx context.Context, a *app, c *client.Client, sw *api.Swarm, quiet bool) (*api.Swarm, error) {
+	if root, err := ca.ParseRootCert([]byte(sw.TLSInfo.TrustRoot)); err == nil && !quiet {
+		fmt.Fprintf(a.stdout, "desired root digest: %s\n", root.Digest())
+	}
+	last := ""
+	for {
+		line := "  rotated CA certificates: 1/1"
+		if p := sw.CARotation; sw.RootRotationInProgress && p != nil {
+			line = fmt.Sprintf("  rotated TLS certificates: %d/%d nodes", p.Rotated, p.Total)
+		}
+		if line != last && !quiet {
+			fmt.Fprintln(a.stdout, line)
+			last = line
+		}
+		if !sw.RootRotationInProgress {
+			return sw, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		var err error
+		if sw, err = c.SwarmInspect(ctx); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func newSwarmUpdateCmd(a *app) *cobra.Command {

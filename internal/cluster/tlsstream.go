@@ -237,31 +237,49 @@ func RaftClientConfig(id *ca.NodeIdentity) *tls.Config {
 // port from base (ca.ServerConfig or SelfCert.ServerConfig without a
 // required certificate: a joining node has none): HTTP/1.1 for the agent
 // link, and RaftProto only for a client that shows a manager certificate
-// of the cluster root names. A worker's certificate, another cluster's,
-// or none ends the handshake before a byte of Raft is read.
-func PortConfig(base *tls.Config, root *ca.RootCA) *tls.Config {
-	conf := base.Clone()
-	conf.NextProtos = []string{RaftProto, httpProto}
-	verify := conf.VerifyConnection
-	conf.VerifyConnection = func(cs tls.ConnectionState) error {
-		if verify != nil {
-			if err := verify(cs); err != nil {
-				return err
+// of the roots trust gives (a CA rotation changes them). A worker's
+// certificate, another cluster's, or none ends the handshake before a
+// byte of Raft is read.
+func PortConfig(base *tls.Config, trust func() *ca.RootCA) *tls.Config {
+	port := func(conf *tls.Config) *tls.Config {
+		conf = conf.Clone()
+		conf.NextProtos = []string{RaftProto, httpProto}
+		verify := conf.VerifyConnection
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			if verify != nil {
+				if err := verify(cs); err != nil {
+					return err
+				}
 			}
-		}
-		if cs.NegotiatedProtocol != RaftProto {
+			if cs.NegotiatedProtocol != RaftProto {
+				return nil
+			}
+			id, err := trust().Verify(cs.PeerCertificates, time.Now())
+			if err != nil {
+				return fmt.Errorf("raft: %w", err)
+			}
+			if id.Role != ca.RoleManager {
+				return fmt.Errorf("raft: node %s is a %s: only managers speak Raft", id.NodeID, id.Role)
+			}
 			return nil
 		}
-		id, err := root.Verify(cs.PeerCertificates, time.Now())
-		if err != nil {
-			return fmt.Errorf("raft: %w", err)
-		}
-		if id.Role != ca.RoleManager {
-			return fmt.Errorf("raft: node %s is a %s: only managers speak Raft", id.NodeID, id.Role)
-		}
-		return nil
+		return conf
 	}
-	return conf
+	get := base.GetConfigForClient
+	if get == nil {
+		return port(base)
+	}
+	// The configuration is made per handshake: the port's additions go on
+	// each.
+	out := base.Clone()
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		conf, err := get(hello)
+		if err != nil || conf == nil {
+			return conf, err
+		}
+		return port(conf), nil
+	}
+	return out
 }
 
 // Port serves a manager's cluster port: it completes each connection's

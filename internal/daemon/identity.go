@@ -30,6 +30,11 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// A rotation that ended left its root beside the bootstrap's.
+	if root, err = d.loadFolderRoot(root); err != nil {
+		return err
+	}
+	d.ca.folder = root
 	tok, replaced, err := ca.LoadOrCreateWorkerToken(tokenPath, root)
 	if err != nil {
 		return err
@@ -51,7 +56,12 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 		return err
 	}
 	d.tokens.local = ca.JoinTokens{Worker: tok, Manager: mtok}
-	d.issuer = &ca.Issuer{Root: root, Current: d.currentTokens, CurrentExpiry: expiry}
+	d.issuer = &ca.Issuer{Root: root, State: d.caState, Current: d.currentTokens, CurrentExpiry: expiry}
+	// The managers' own certificates follow a rotation too.
+	d.self.SetRoots(func() (sign, trust *ca.RootCA) {
+		st := d.issuer.CA()
+		return st.Self, st.Trust
+	})
 	return nil
 }
 

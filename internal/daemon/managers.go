@@ -80,7 +80,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 // manager's of this cluster, and not of a removed or demoted node.
 func (d *Dev) requireManager(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+		id, err := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
 		if err == nil {
 			err = id.Require(ca.RoleManager)
 		}
@@ -139,13 +139,16 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
 		return
 	}
-	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
+	// The root the token names: during a CA rotation the old one, which
+	// the new manager's Raft log then moves on from.
+	root := d.issuer.CA().Token
+	sealed, err := root.SealKey(d.mgr.SecretKey())
 	if err != nil {
 		httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
-	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
+	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(root.CertPEM),
 		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
@@ -175,7 +178,7 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
 		return
 	}
-	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	id, _ := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
 	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -21,12 +22,18 @@ import (
 func raftHeartbeat(t *testing.T, from *Dev, addr string) error {
 	t.Helper()
 	id, _ := from.self.Identity()
+	return raftHeartbeatAs(t, id, from.AgentAddr(), addr)
+}
+
+// raftHeartbeatAs is raftHeartbeat with the manager certificate id.
+func raftHeartbeatAs(t *testing.T, id *ca.NodeIdentity, fromAddr, addr string) error {
+	t.Helper()
 	stream := cluster.NewTLSStream(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func() (*tls.Config, error) { return cluster.RaftClientConfig(id), nil })
 	stream.SetPeerCheck(func(string) error { return nil })
 	tr := raft.NewNetworkTransport(stream, 1, 2*time.Second, nil)
 	defer tr.Close()
 	var resp raft.AppendEntriesResponse
-	return tr.AppendEntries("", raft.ServerAddress(addr), &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(from.NodeID()), Addr: []byte(from.AgentAddr())}}, &resp)
+	return tr.AppendEntries("", raft.ServerAddress(addr), &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id.ID.NodeID), Addr: []byte(fromAddr)}}, &resp)
 }
 
 // A demoted manager keeps a valid manager certificate of the cluster;

@@ -62,8 +62,9 @@ func (d *Dev) swarmInfo() (*api.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
+	p := rotationProgress(d.mgr.Store().Read())
 	return &api.Swarm{JoinTokens: api.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, AgentAddr: d.agentAddr,
-		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.Root.CertPEM)}}, nil
+		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.CA().Trust.CertPEM)}, RootRotationInProgress: p != nil, CARotation: p}, nil
 }
 
 // rotateJoinToken gives role ("worker" or "manager") a new join token,
@@ -76,7 +77,7 @@ func (d *Dev) rotateJoinToken(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	next, err := cur.Rotate(d.issuer.Root, ca.Role(role))
+	next, err := cur.Rotate(d.issuer.CA().Token, ca.Role(role))
 	if err != nil {
 		return fmt.Errorf("%w: %w", manager.ErrInvalid, err)
 	}

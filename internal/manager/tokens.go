@@ -37,15 +37,21 @@ func (m *Manager) JoinTokens() (jt JoinTokens, ok bool, err error) {
 	return jt, true, nil
 }
 
+// SealJoinTokens returns jt sealed as Raft keeps them (OpSetJoinTokens,
+// or with the last step of a CA rotation).
+func (m *Manager) SealJoinTokens(jt JoinTokens) ([]byte, error) {
+	plain, err := json.Marshal(jt)
+	if err != nil {
+		return nil, err
+	}
+	return m.secretKey.Seal(plain, joinTokensContext)
+}
+
 // SetJoinTokens stores jt, sealed with the cluster secrets key, as the
 // cluster's join tokens: every manager admits by them from the index it
 // is written at.
 func (m *Manager) SetJoinTokens(ctx context.Context, jt JoinTokens) error {
-	plain, err := json.Marshal(jt)
-	if err != nil {
-		return err
-	}
-	sealed, err := m.secretKey.Seal(plain, joinTokensContext)
+	sealed, err := m.SealJoinTokens(jt)
 	if err != nil {
 		return err
 	}

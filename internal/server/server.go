@@ -46,6 +46,9 @@ type Server struct {
 	// RotateJoinToken gives the role ("worker" or "manager") a new join
 	// token, for POST /v1/swarm/join-token/{role}/rotate; nil answers 501.
 	RotateJoinToken func(ctx context.Context, role string) error
+	// RotateCA starts a rotation of the cluster CA, for POST
+	// /v1/swarm/ca/rotate; nil answers 501.
+	RotateCA func(ctx context.Context) error
 	// EventQueue bounds the events queued for one /v1/events client that
 	// falls behind; 0 means api.MaxEventQueue.
 	EventQueue int
@@ -84,6 +87,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.mux.HandleFunc("POST /v1/swarm/update", s.updateSwarm)
+	s.mux.HandleFunc("POST /v1/swarm/ca/rotate", s.rotateCA)
 	s.objectRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
@@ -170,6 +174,20 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 		sw.Spec.CAConfig.NodeCertExpiry = ca.DefaultCertExpiry
 	}
 	writeJSON(w, http.StatusOK, sw)
+}
+
+// rotateCA starts a rotation of the cluster CA; GET /v1/swarm shows its
+// progress.
+func (s *Server) rotateCA(w http.ResponseWriter, r *http.Request) {
+	if s.RotateCA == nil {
+		writeError(w, http.StatusNotImplemented, "this manager cannot rotate the cluster CA")
+		return
+	}
+	if err := s.RotateCA(r.Context()); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // updateSwarm changes the cluster settings the spec gives (a zero field

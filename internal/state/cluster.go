@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -26,6 +27,35 @@ type ClusterConfig struct {
 	// issues, set when the cluster was created or by `swarm update`; zero
 	// means the default.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// RootCA is the cluster CA once `swarm ca --rotate` ran; nil, each
+	// manager's own copy from the bootstrap or its join is the current one.
+	RootCA *RootCA `json:"rootCA,omitempty"`
+}
+
+// RootCA is the cluster's CA in Raft: certificates in PEM, keys sealed
+// with the cluster secrets key (as the join tokens), so the log never
+// holds a key in clear.
+type RootCA struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+	// PrevCert and PrevKey are the root Cert replaces while the rotation
+	// is under way (nodes still trust it and hold its certificates);
+	// nil once every node moved to Cert.
+	PrevCert []byte `json:"prevCert,omitempty"`
+	PrevKey  []byte `json:"prevKey,omitempty"`
+	// Moved are the nodes seen with a certificate of Cert during the
+	// rotation (the managers' own switch at its end).
+	Moved []string `json:"moved,omitempty"`
+}
+
+// Rotating says a rotation to Cert is under way.
+func (r *RootCA) Rotating() bool { return r != nil && r.PrevCert != nil }
+
+func (r *RootCA) clone() *RootCA {
+	if r == nil {
+		return nil
+	}
+	return &RootCA{Cert: slices.Clone(r.Cert), Key: slices.Clone(r.Key), PrevCert: slices.Clone(r.PrevCert), PrevKey: slices.Clone(r.PrevKey), Moved: slices.Clone(r.Moved)}
 }
 
 const clusterID = "cluster"
@@ -168,6 +198,49 @@ func (w *writer) setCertExpiry(d time.Duration) error {
 	next.JoinTokens = slices.Clone(cur.JoinTokens)
 	next.CertExpiry = d
 	return w.txn.Insert(tableCluster, &next)
+}
+
+// setRootCA writes the cluster CA of a rotation's step, and with its
+// last step the join tokens that name the new root, if the CA is still
+// at the step the proposer saw (expect: its Cert and PrevCert, nil for
+// none stored), so that a step proposed from an older view (a leader
+// change) never undoes a later one.
+func (w *writer) setRootCA(in *RootCA, expect *RootCA, tokens []byte) error {
+	if in == nil || len(in.Cert) == 0 || len(in.Key) == 0 || (in.PrevCert == nil) != (in.PrevKey == nil) {
+		return invalidf("set root CA: incomplete")
+	}
+	// The node table holds at most 1,000 nodes (dispatcher); the list
+	// is bounded well above it, so a row never grows without end.
+	if len(in.Moved) > 10000 {
+		return invalidf("set root CA: %d nodes moved, more than a cluster holds", len(in.Moved))
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set root CA: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	have := cur.RootCA
+	same := have == nil && expect == nil ||
+		have != nil && expect != nil && bytes.Equal(have.Cert, expect.Cert) && bytes.Equal(have.PrevCert, expect.PrevCert)
+	if !same {
+		return fmt.Errorf("set root CA: %w: the cluster CA changed meanwhile", ErrVersionConflict)
+	}
+	next := *cur
+	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
+	next.JoinTokens = slices.Clone(cur.JoinTokens)
+	if tokens != nil {
+		next.JoinTokens = slices.Clone(tokens)
+	}
+	next.RootCA = in.clone()
+	return w.txn.Insert(tableCluster, &next)
+}
+
+// RootCA returns the cluster CA stored in Raft, nil before the first
+// rotation.
+func (r *ReadTx) RootCA() *RootCA {
+	if c := r.clusterConfig(); c != nil {
+		return c.RootCA.clone()
+	}
+	return nil
 }
 
 // JoinTokens returns the sealed join tokens (see ClusterConfig), nil

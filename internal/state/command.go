@@ -84,6 +84,10 @@ const (
 	// OpSetCertExpiry sets the life of the node certificates the
 	// managers issue to CertExpiry (`swarm update --cert-expiry`).
 	OpSetCertExpiry OpKind = "set_cert_expiry"
+	// OpSetRootCA writes a step of a CA rotation (CA), if the stored CA
+	// is still at the step ExpectCA names; with Tokens, the join tokens
+	// too.
+	OpSetRootCA OpKind = "set_root_ca"
 )
 
 // Op is one write inside a Command.
@@ -110,6 +114,10 @@ type Op struct {
 	Tokens []byte `json:"tok,omitempty"`
 	// CertExpiry is the certificate life of OpSetCertExpiry.
 	CertExpiry time.Duration `json:"cexp,omitempty"`
+	// CA and ExpectCA (its Cert and PrevCert; nil: none stored) are
+	// OpSetRootCA's.
+	CA       *RootCA `json:"ca,omitempty"`
+	ExpectCA *RootCA `json:"eca,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

@@ -57,6 +57,8 @@ func (w *writer) apply(op *Op) error {
 		return w.setJoinTokens(op.Tokens)
 	case OpSetCertExpiry:
 		return w.setCertExpiry(op.CertExpiry)
+	case OpSetRootCA:
+		return w.setRootCA(op.CA, op.ExpectCA, op.Tokens)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
 		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:

@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// `swarm ca --rotate` on a 2-manager, 1-worker cluster: the worker's
+// task keeps running and its node stays ready throughout, every node
+// ends with a certificate of the new root, and afterwards a certificate
+// of the old root is refused on the agent port and on the Raft port, and
+// the old join token admits nobody.
+func TestCARotationKeepsNodesConnected(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagersWith(t, ctx, 2, 200*time.Millisecond)
+	dir := t.TempDir()
+	oldToken := ds[0].JoinToken()
+	a := startRegistered(t, ctx, AgentConfig{DataDir: dir, Manager: ds[0].AgentAddr(), Token: oldToken, Addr: "127.0.0.9", Logger: quiet})
+	c1, _ := client.New(ds[1].Host())
+	one := uint64(1)
+	svc, err := c1.ServiceCreate(ctx, api.ServiceSpec{Name: "on-worker", Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: one}},
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "1000"}},
+			Placement: &api.Placement{Constraints: []string{"node.id==" + a.NodeID()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taskID string
+	waitStore(t, ctx, ds[0].Manager().Store(), "the task running on the worker", func(tx *state.ReadTx) bool {
+		for _, tk := range tx.Tasks() {
+			if tk.ServiceID == svc.ID && tk.Status.State == api.TaskStateRunning {
+				taskID = tk.ID
+				return true
+			}
+		}
+		return false
+	})
+	oldWorker, err := ca.LoadNodeIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldManager, _ := ds[1].self.Identity()
+	oldRoot := oldWorker.Root.Digest()
+
+	// Through the follower: the leader rotates.
+	if err := c1.RotateCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.RotateCA(ctx); err == nil || !strings.Contains(err.Error(), "under way") {
+		t.Fatalf("a second rotation while one is under way: %v", err)
+	}
+	var newRoot string
+	for {
+		sw, err := c1.SwarmInspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := ds[0].Manager().Store().Read()
+		if n := tx.Node(a.NodeID()); n == nil || n.Status.State != api.NodeStateReady {
+			t.Fatalf("the worker's node during the rotation: %+v", n)
+		}
+		if tk := tx.Task(taskID); tk == nil || tk.Status.State != api.TaskStateRunning {
+			t.Fatalf("the worker's task during the rotation: %+v", tk)
+		}
+		if !sw.RootRotationInProgress {
+			r, err := ca.ParseRootCert([]byte(sw.TLSInfo.TrustRoot))
+			if err != nil {
+				t.Fatal(err)
+			}
+			newRoot = r.Digest()
+			break
+		}
+		select {
+		case <-a.Done():
+			t.Fatalf("agent stopped: %v", a.Err())
+		case <-ctx.Done():
+			t.Fatalf("the rotation never ended: %+v", sw.CARotation)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if newRoot == oldRoot {
+		t.Fatal("the root did not change")
+	}
+	// The worker renews again to drop the old root.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		id, err := ca.LoadNodeIdentity(dir)
+		if err == nil && id.ID.RootDigest == newRoot && !id.Root.Trusts(oldRoot) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's identity after the rotation: %+v, %v", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, d := range ds {
+		if id, _ := d.self.Identity(); id.ID.RootDigest != newRoot {
+			t.Fatalf("manager %s's own certificate is of root %s, want %s", d.NodeID(), id.ID.RootDigest, newRoot)
+		}
+	}
+	tx := ds[0].Manager().Store().Read()
+	if tk := tx.Task(taskID); tk == nil || tk.Status.State != api.TaskStateRunning {
+		t.Fatalf("the worker's task after the rotation: %+v", tk)
+	}
+
+	// The old root's certificates: refused on the agent port...
+	old, err := agentlink.NewClient(ds[0].AgentAddr(), oldWorker, "127.0.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, _, _, err := old.Renew(ctx, oldWorker); err == nil {
+		t.Fatal("a certificate of the old root renewed on the agent port")
+	}
+	// ... and on the Raft port, a manager's included.
+	for _, d := range ds {
+		if err := raftHeartbeatAs(t, oldManager, ds[1].AgentAddr(), d.AgentAddr()); err == nil {
+			t.Fatalf("a manager certificate of the old root opened a Raft stream to %s", d.NodeID())
+		}
+	}
+	// The old token names the old root: it admits nobody; the new does.
+	if _, _, _, err := agentlink.Join(ctx, ds[0].AgentAddr(), oldToken, "127.0.0.8"); err == nil {
+		t.Fatal("the join token of the old root still admits")
+	}
+	if tok, _ := ca.ParseToken(ds[1].JoinToken()); tok.Digest != newRoot {
+		t.Fatalf("the join token names %s, want the new root %s", tok.Digest, newRoot)
+	}
+	if _, _, _, err := agentlink.Join(context.Background(), ds[1].AgentAddr(), ds[1].JoinToken(), "127.0.0.8"); err != nil {
+		t.Fatalf("join with the new token: %v", err)
+	}
+	if err := c1.ServiceRemove(ctx, svc.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStore(t, ctx, ds[0].Manager().Store(), "the task gone", func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
+}
