@@ -140,3 +140,69 @@ func TestCARotationKeepsNodesConnected(t *testing.T) {
 	}
 	waitStore(t, ctx, ds[0].Manager().Store(), "the task gone", func(tx *state.ReadTx) bool { return len(tx.Tasks()) == 0 })
 }
+
+// A rotation goes on across a restart of the manager that started it,
+// and a new leader ends it: with the worker stopped (its node holds the
+// rotation back), the leader is restarted; the worker, started again,
+// moves to the new root, the rotation ends, and the restarted manager
+// shows a certificate of the new root.
+func TestCARotationResumesAfterARestart(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagersWith(t, ctx, 3, 200*time.Millisecond)
+	dir := t.TempDir()
+	cfg := AgentConfig{DataDir: dir, Manager: ds[0].AgentAddr(), Token: ds[0].JoinToken(), Addr: "127.0.0.9", Logger: quiet}
+	a := startRegistered(t, ctx, cfg)
+	a.Close()
+	c1, _ := client.New(ds[1].Host())
+	if err := c1.RotateCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if sw, err := c1.SwarmInspect(ctx); err != nil || !sw.RootRotationInProgress || sw.CARotation == nil || sw.CARotation.Total != 4 || sw.CARotation.Rotated != 0 {
+		t.Fatalf("with the worker stopped: %+v, %v; want a rotation under way, 0/4", sw, err)
+	}
+	dataDir, addr := ds[0].dir.Join(), ds[0].AgentAddr()
+	ds[0].Close()
+	d0, err := StartDev(ctx, DevConfig{DataDir: dataDir, Logger: quiet, Addr: "127.0.0.1", AgentListen: addr, Docker: false, HeartbeatPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("restart the first manager: %v", err)
+	}
+	t.Cleanup(func() { d0.Close() })
+	cfg.Token, cfg.Manager = "", ds[1].AgentAddr()
+	startRegistered(t, ctx, cfg)
+	var root string
+	for {
+		sw, err := c1.SwarmInspect(ctx)
+		if err == nil && !sw.RootRotationInProgress {
+			r, _ := ca.ParseRootCert([]byte(sw.TLSInfo.TrustRoot))
+			root = r.Digest()
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the rotation never ended: %+v, %v", sw, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	waitStore(t, ctx, d0.Manager().Store(), "the end of the rotation on the restarted manager", func(tx *state.ReadTx) bool {
+		return !tx.RootCA().Rotating()
+	})
+	if id, _ := d0.self.Identity(); id.ID.RootDigest != root {
+		t.Fatalf("the restarted manager's certificate is of root %s, want %s", id.ID.RootDigest, root)
+	}
+	id, err := ca.LoadNodeIdentity(dir)
+	if err != nil || id.ID.RootDigest != root {
+		t.Fatalf("the worker's certificate: %+v, %v; want one of %s", id, err, root)
+	}
+	// Started again after the end, it starts from the new root, kept in
+	// its data folder, before it has caught up with the others.
+	d0.Close()
+	d0, err = StartDev(ctx, DevConfig{DataDir: dataDir, Logger: quiet, Addr: "127.0.0.1", AgentListen: addr, Docker: false, HeartbeatPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("restart after the rotation: %v", err)
+	}
+	t.Cleanup(func() { d0.Close() })
+	if d0.ca.folder.Digest() != root {
+		t.Fatalf("the restarted manager's folder root is %s, want %s", d0.ca.folder.Digest(), root)
+	}
+}

@@ -93,3 +93,36 @@ func TestSetCertExpiry(t *testing.T) {
 		t.Fatalf("a start naming the old life: %v, want refused", res.Err)
 	}
 }
+
+// A rotation's step applies only on the step its proposer saw: a step
+// proposed from an older view (a leader change) never undoes a later
+// one, and the last step's tokens go in with it.
+func TestSetRootCASteps(t *testing.T) {
+	f := state.NewFSM(state.NewStore())
+	if res := applyLog(t, f, 1, &state.Command{Time: step(1), Atomic: true, Ops: []state.Op{{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24}}}}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	set := func(i int, in, expect *state.RootCA, tokens []byte) error {
+		return applyLog(t, f, uint64(i), &state.Command{Time: step(i), Atomic: true, Ops: []state.Op{{Kind: state.OpSetRootCA, CA: in, ExpectCA: expect, Tokens: tokens}}}).Err
+	}
+	rotating := &state.RootCA{Cert: []byte("new"), Key: []byte("k2"), PrevCert: []byte("old"), PrevKey: []byte("k1")}
+	if err := set(2, rotating, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	moved := *rotating
+	moved.Moved = []string{"n1"}
+	ended := &state.RootCA{Cert: []byte("new"), Key: []byte("k2")}
+	if err := set(3, ended, rotating, []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(4, &moved, rotating, nil); !errors.Is(err, state.ErrVersionConflict) {
+		t.Fatalf("a step from before the end: %v, want a conflict", err)
+	}
+	tx := f.Store().Read()
+	if ca := tx.RootCA(); ca.Rotating() || string(ca.Cert) != "new" || string(tx.JoinTokens()) != "sealed" {
+		t.Fatalf("after the end: %+v, tokens %q", ca, tx.JoinTokens())
+	}
+	if err := set(5, &state.RootCA{Cert: []byte("x")}, ended, nil); err == nil {
+		t.Fatal("a CA without its key taken")
+	}
+}
