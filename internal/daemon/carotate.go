@@ -149,8 +149,12 @@ func (d *Dev) saveRotated(row *state.RootCA) error {
 	return writePrivate(d.dir.Join("join-token"), []byte(jt.Worker.String()+"\n"))
 }
 
-// sawNode notes the root of the certificate a node showed.
+// sawNode notes the root of the certificate a node showed, while a
+// rotation is under way.
 func (d *Dev) sawNode(id ca.Identity) {
+	if d.issuer.CA().Trust.Previous() == nil {
+		return
+	}
 	c := &d.ca
 	c.seenMu.Lock()
 	defer c.seenMu.Unlock()
@@ -277,6 +281,10 @@ func (d *Dev) rotationStep(ctx context.Context) error {
 	if err := d.proposeRootCA(ctx, final, row, sealed); err != nil {
 		return err
 	}
+	// What nodes showed matters only during a rotation.
+	d.ca.seenMu.Lock()
+	d.ca.seen = nil
+	d.ca.seenMu.Unlock()
 	d.log.Info("cluster CA rotation ended: every node has a certificate of the new root", "root", want)
 	return nil
 }
