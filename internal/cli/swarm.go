@@ -82,16 +82,19 @@ func waitRotation(ctx context.Context, a *app, c *client.Client, sw *api.Swarm, 
 	}
 	last := ""
 	for {
-		line := "  rotated CA certificates: 1/1"
-		if p := sw.CARotation; sw.RootRotationInProgress && p != nil {
-			line = fmt.Sprintf("  rotated TLS certificates: %d/%d nodes", p.Rotated, p.Total)
-		}
-		if line != last && !quiet {
-			fmt.Fprintln(a.stdout, line)
-			last = line
-		}
 		if !sw.RootRotationInProgress {
+			// The managers move last, with the end.
+			if !quiet {
+				fmt.Fprintln(a.stdout, "  rotated TLS certificates: all nodes")
+				fmt.Fprintln(a.stdout, "  rotated CA certificates: 1/1")
+			}
 			return sw, nil
+		}
+		if p := sw.CARotation; p != nil && !quiet {
+			if line := fmt.Sprintf("  rotated TLS certificates: %d/%d nodes", p.Rotated, p.Total); line != last {
+				fmt.Fprintln(a.stdout, line)
+				last = line
+			}
 		}
 		select {
 		case <-ctx.Done():
