@@ -87,16 +87,18 @@ func (d *Dev) loadFolderRoot(root *ca.RootCA) (*ca.RootCA, error) {
 // step.
 func (d *Dev) caState() ca.CAState {
 	c := &d.ca
-	row := d.mgr.Store().Read().RootCA()
-	if row == nil {
+	tx := d.mgr.Store().Read()
+	cert, prev := tx.RootCAStep()
+	if cert == nil {
 		return ca.CAState{Trust: c.folder, Self: c.folder, Token: c.folder}
 	}
-	key := string(row.Cert) + "|" + string(row.PrevCert)
+	key := string(cert) + "|" + string(prev)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if key == c.key {
 		return c.cur
 	}
+	row := tx.RootCA()
 	st, err := openCAState(row, d)
 	if err != nil {
 		d.log.Error("cluster CA in Raft unusable; keeping the previous one", "err", err)

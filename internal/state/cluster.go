@@ -234,6 +234,17 @@ func (w *writer) setRootCA(in *RootCA, expect *RootCA, tokens []byte) error {
 	return w.txn.Insert(tableCluster, &next)
 }
 
+// RootCAStep names the step of the cluster CA stored in Raft (its
+// certificate and the one it replaces, nil before the first rotation)
+// without copying the row: the managers ask at every request. The
+// slices must not be changed.
+func (r *ReadTx) RootCAStep() (cert, prev []byte) {
+	if c := r.clusterConfig(); c != nil && c.RootCA != nil {
+		return c.RootCA.Cert, c.RootCA.PrevCert
+	}
+	return nil, nil
+}
+
 // RootCA returns the cluster CA stored in Raft, nil before the first
 // rotation.
 func (r *ReadTx) RootCA() *RootCA {
