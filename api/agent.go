@@ -18,6 +18,10 @@ type Assignments struct {
 	// (Task.NetworksAttachments), with their subnet, gateway and VXLAN
 	// ID: what the agent plumbs them with.
 	Networks []*Network `json:"Networks,omitempty"`
+	// Role is the role the cluster records for the node (its desired
+	// role: `node promote` and `node demote` change it), sent with every
+	// full assignment and whenever it changes; empty: unchanged.
+	Role string `json:"Role,omitempty"`
 }
 
 // TaskReport is an agent's report of a task's new status, with the
@@ -101,7 +105,15 @@ type NodeRegistration struct {
 	Addr string `json:"Addr"`
 	// Role is the role a new node joins with.
 	Role string `json:"Role,omitempty"`
+	// Session names this run of the agent (random, made as it starts,
+	// at most MaxSession bytes): the same across its reconnections, a new
+	// one after a restart. A new session marks the node's tasks'
+	// endpoints unconfirmed until the agent reports them again.
+	Session string `json:"Session,omitempty"`
 }
+
+// MaxSession is the longest NodeRegistration.Session.
+const MaxSession = 64
 
 // Limits on what an agent may send, enforced by the managers. An agent
 // keeps within them (it splits its reports into batches and cuts long

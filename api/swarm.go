@@ -20,6 +20,9 @@ type Swarm struct {
 	// Docker's; CARotation is how far it is.
 	RootRotationInProgress bool        `json:"RootRotationInProgress,omitempty"`
 	CARotation             *CARotation `json:"CARotation,omitempty"`
+	// Autolock says the managers' secrets keys are locked by an unlock
+	// key (`swarm update --autolock`).
+	Autolock bool `json:"Autolock,omitempty"`
 }
 
 // CARotation is a CA rotation's progress: the nodes that have a
@@ -36,8 +39,8 @@ type TLSInfo struct {
 	TrustRoot string `json:"TrustRoot,omitempty"`
 }
 
-// SwarmSpec is the cluster's settings, as Docker's Swarm.Spec; POST
-// /v1/swarm/update changes the fields given, leaves zero ones alone.
+// SwarmSpec is the cluster's settings, as Docker's Swarm.Spec (GET
+// /v1/swarm shows them; POST /v1/swarm/update changes them).
 type SwarmSpec struct {
 	CAConfig CAConfig `json:"CAConfig"`
 }
@@ -56,3 +59,32 @@ type JoinTokens struct {
 	// Manager is the token of `shoal manager --join`.
 	Manager string `json:"Manager,omitempty"`
 }
+
+// SwarmUpdate is the body of POST /v1/swarm/update (`swarm update`):
+// what it leaves out (nil, zero) stays as it is.
+type SwarmUpdate struct {
+	// Autolock, when given, locks every manager's secrets key with an
+	// unlock key, or stores it unencrypted again (Swarm's
+	// EncryptionConfig.AutoLockManagers).
+	Autolock *bool `json:"Autolock,omitempty"`
+	// CAConfig is as Docker's Spec.CAConfig: a NodeCertExpiry not zero
+	// (at least 1h) is the life of the certificates the managers issue
+	// from then on.
+	CAConfig CAConfig `json:"CAConfig"`
+}
+
+// UnlockKey is the answer of GET /v1/swarm/unlockkey, of its rotation
+// and of a swarm update that turns autolock on; empty when it is off.
+type UnlockKey struct {
+	UnlockKey string `json:"UnlockKey"`
+}
+
+// UnlockRequest is the body of POST /v1/swarm/unlock, which a locked
+// manager answers.
+type UnlockRequest struct {
+	UnlockKey string `json:"UnlockKey"`
+}
+
+// LockedMessage is every answer of a locked manager's API but the
+// unlock's (503).
+const LockedMessage = "This node is locked: run `shoal swarm unlock`"

@@ -32,6 +32,12 @@ type Task struct {
 	History []TaskStatus `json:"History,omitempty"`
 	// Endpoints are where the task's target ports can be reached.
 	Endpoints []TaskEndpoint `json:"Endpoints,omitempty"`
+	// EndpointsUnconfirmed says the task's node has a new agent (it
+	// restarted) that has not yet read the task's endpoints from its
+	// runtime: what it reported before may be stale (a port that moved,
+	// and that another program may hold now), so the task takes no
+	// traffic until the new agent has reported them.
+	EndpointsUnconfirmed bool `json:"EndpointsUnconfirmed,omitempty"`
 	// NetworksAttachments are the task's addresses, one per network of its
 	// spec, allocated by the manager when the task was made.
 	NetworksAttachments []NetworkAttachmentStatus `json:"NetworksAttachments,omitempty"`
@@ -109,8 +115,9 @@ func (t *Task) Live() bool {
 // meant to run, running, and healthy if it has a health check. A task
 // the managers want stopped leaves at once, before its node stops it
 // (drain before stop). The HTTP ingress and the routing mesh both pick
-// their backends by it.
+// their backends by it. Neither dials an endpoint the node's current
+// agent has not confirmed (EndpointsUnconfirmed).
 func (t *Task) TakesTraffic() bool {
 	return t.DesiredState == TaskStateRunning && t.Status.State == TaskStateRunning &&
-		(t.Status.Health == "" || t.Status.Health == HealthHealthy)
+		(t.Status.Health == "" || t.Status.Health == HealthHealthy) && !t.EndpointsUnconfirmed
 }

@@ -20,9 +20,27 @@ const (
 	VacancyLost
 )
 
+// SlotNode is what a slot's judge needs of the node its newest task ran on.
+type SlotNode struct {
+	// Down: the node is down or gone.
+	Down bool
+	// Drained: the operator drained it, so its tasks move away.
+	Drained bool
+}
+
 // VacancyOf judges an empty slot of svc whose newest task is t (nil if
-// the slot has none); down reports whether t's node is down or gone.
-func VacancyOf(svc *Service, t *Task, down bool) Vacancy {
+// the slot has none), on node.
+func VacancyOf(svc *Service, t *Task, node SlotNode) Vacancy {
+	v := vacancyOf(svc, t, node.Down)
+	if v == VacancyLost && t.Status.State != TaskStateOrphaned && node.Drained && !node.Down {
+		// Moved off a drained node by the operator, not lost: the slot
+		// is refilled elsewhere whatever the restart condition.
+		return VacancyStopped
+	}
+	return v
+}
+
+func vacancyOf(svc *Service, t *Task, down bool) Vacancy {
 	switch {
 	case t == nil:
 		return VacancyStopped

@@ -184,9 +184,10 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	return 0, fmt.Errorf("invalid stop signal %q", s)
 }
 
+// signals are Linux's numbers, where tasks run, from a table rather than
+// the build platform's syscall constants: a CLI built for macOS or
+// Windows must check and send the same numbers.
 var signals = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
-	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
-	"TERM": syscall.SIGTERM, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH,
-	"PWR": syscall.Signal(0x1e),
+	"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12,
+	"TERM": 15, "STOP": 19, "WINCH": 28, "PWR": 30,
 }

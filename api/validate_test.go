@@ -240,3 +240,13 @@ func TestParseSignal(t *testing.T) {
 		}
 	}
 }
+
+// The signal table holds Linux's numbers whatever platform built it.
+func TestSignalNumbersAreLinuxs(t *testing.T) {
+	for name, want := range map[string]int{"SIGHUP": 1, "INT": 2, "SIGKILL": 9, "USR1": 10, "SIGUSR2": 12, "TERM": 15, "SIGSTOP": 19, "WINCH": 28, "PWR": 30, "15": 15} {
+		got, err := api.ParseSignal(name)
+		if err != nil || int(got) != want {
+			t.Errorf("ParseSignal(%q) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+}

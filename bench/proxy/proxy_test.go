@@ -20,7 +20,10 @@
 //     response carries a Set-Cookie;
 //   - sticky+cookie: wrk sends a valid cookie on every request (one
 //     obtained first with a plain GET), so the persistence lookup is
-//     measured and no Set-Cookie is sent.
+//     measured and no Set-Cookie is sent;
+//   - middlewares: basicauth, one request header set and the /app prefix
+//     stripped (HAProxy: http-request auth, set-header, set-path);
+//   - TLS: plain over HTTPS, HTTP/1.1 (wrk has no HTTP/2).
 //
 // Shoal and HAProxy alternate within each round, and which goes first
 // alternates from round to round. The table gives the medians of the
@@ -36,6 +39,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +108,7 @@ type target struct {
 	name   string // "direct", "haproxy", "shoal"
 	url    string
 	cookie string // sent as a Cookie header when set
+	auth   string // sent as an Authorization header when set
 	pid    int
 }
 
@@ -168,8 +173,8 @@ func BenchmarkProxy(b *testing.B) {
 	backends := be1.addr + "," + be2.addr
 
 	// Shoal: one ingress process per variant.
-	shoalArgs := func(sticky bool) []string {
-		a := []string{"--backends", backends}
+	shoalArgs := func(sticky bool, extra ...string) []string {
+		a := append([]string{"--backends", backends}, extra...)
 		if sticky {
 			a = append(a, "--sticky")
 		}
@@ -180,17 +185,21 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	shoalPlain := startProc(b, "shoal ingress", bins["benchingress"], shoalArgs(false)...)
 	shoalSticky := startProc(b, "shoal ingress (sticky)", bins["benchingress"], shoalArgs(true)...)
+	certFile := writeBenchCert(b, dir)
+	shoalMW := startProc(b, "shoal ingress (middlewares)", bins["benchingress"], shoalArgs(false, "--middlewares")...)
+	shoalTLS := startProc(b, "shoal ingress (TLS)", bins["benchingress"], shoalArgs(false, "--tls", certFile)...)
 
 	// HAProxy: one process, a frontend per variant.
-	hpPlain, hpSticky := freePort(b), freePort(b)
+	fe := haFrontends{plain: freePort(b), sticky: freePort(b), mw: freePort(b), tls: freePort(b), cert: certFile}
 	hcfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(hcfg, []byte(haproxyConfig(hpPlain, hpSticky, be1.addr, be2.addr)), 0o644); err != nil {
+	if err := os.WriteFile(hcfg, []byte(haproxyConfig(fe, be1.addr, be2.addr)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	if out, err := exec.Command(haproxy, "-c", "-q", "-f", hcfg).CombinedOutput(); err != nil {
 		b.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
-	hp := startHAProxy(b, haproxy, hcfg, hpPlain, hpSticky)
+	hp := startHAProxy(b, haproxy, hcfg, fe.plain, fe.sticky, fe.mw, fe.tls)
+	hpPlain, hpSticky := fe.plain, fe.sticky
 
 	url := func(addr string) string { return "http://" + addr + "/" }
 	direct := target{name: "direct", url: url(be1.addr), pid: be1.pid()}
@@ -198,11 +207,20 @@ func BenchmarkProxy(b *testing.B) {
 	hapSticky := target{name: "haproxy", url: url(hpSticky), pid: hp.pid()}
 	shPlain := target{name: "shoal", url: url(shoalPlain.addr), pid: shoalPlain.pid()}
 	shSticky := target{name: "shoal", url: url(shoalSticky.addr), pid: shoalSticky.pid()}
+	hapMW := target{name: "haproxy", url: "http://" + fe.mw + "/app/", auth: benchAuth, pid: hp.pid()}
+	shMW := target{name: "shoal", url: "http://" + shoalMW.addr + "/app/", auth: benchAuth, pid: shoalMW.pid()}
+	hapTLS := target{name: "haproxy", url: "https://" + fe.tls + "/", pid: hp.pid()}
+	shTLS := target{name: "shoal", url: "https://" + shoalTLS.addr + "/", pid: shoalTLS.pid()}
 
 	// Check every path, and get one valid sticky cookie from each proxy.
 	checkBalanced(b, direct.url, 1)
 	checkBalanced(b, hapPlain.url, 2)
 	checkBalanced(b, shPlain.url, 2)
+	for _, t := range []target{hapMW, shMW, hapTLS, shTLS} {
+		checkBalanced(b, t.url, 2, "Authorization", t.auth)
+	}
+	checkAuth(b, hapMW.url)
+	checkAuth(b, shMW.url)
 	hapCookie := stickyCookie(b, hapSticky.url, "SERVERID")
 	shoalCookie := stickyCookie(b, shSticky.url, shoalSticky.info["cookie"])
 	hapStickyC, shStickyC := hapSticky, shSticky
@@ -216,13 +234,15 @@ func BenchmarkProxy(b *testing.B) {
 		{"plain", hapPlain, shPlain},
 		{"sticky (no cookie kept)", hapSticky, shSticky},
 		{"sticky + valid cookie", hapStickyC, shStickyC},
+		{"middlewares", hapMW, shMW},
+		{"TLS (HTTP/1.1)", hapTLS, shTLS},
 	}
 
 	run := func(t target, d time.Duration) result { return runWrk(b, wrk, script, cfg, t, d) }
 
 	// Warm up every target: connections to the backends, goroutines,
 	// page cache.
-	for _, t := range []target{direct, hapPlain, shPlain, hapSticky, shSticky, hapStickyC, shStickyC} {
+	for _, t := range []target{direct, hapPlain, shPlain, hapSticky, shSticky, hapStickyC, shStickyC, hapMW, shMW, hapTLS, shTLS} {
 		run(t, time.Second)
 	}
 
@@ -284,12 +304,12 @@ func BenchmarkProxy(b *testing.B) {
 	fmt.Fprintf(w, "\n| variant | shoal/HAProxy req/s (target ≥ %.2f) | shoal/HAProxy p99 (target ≤ %.1f) |\n|---|---|---|\n", targetRPSRatio, targetP99Ratio)
 	for _, r := range ratios {
 		fmt.Fprintf(w, "| %s | %.2f %s | %.2f %s |\n", r.name, r.rps, mark(r.rpsOK), r.p99, mark(r.p99OK))
-		unit := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie").Replace(r.name)
+		unit := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie", " (HTTP/1.1)", "").Replace(r.name)
 		b.ReportMetric(r.rps, "rps-ratio-"+unit)
 		b.ReportMetric(r.p99, "p99-ratio-"+unit)
 	}
-	fmt.Fprintf(w, "\nResident memory after the rounds: shoal %s (plain), %s (sticky); HAProxy %s (both frontends); backend %s.\n\n",
-		rss(shoalPlain.pid()), rss(shoalSticky.pid()), rss(hp.pid()), rss(be1.pid()))
+	fmt.Fprintf(w, "\nResident memory after the rounds: shoal %s (plain), %s (sticky), %s (middlewares), %s (TLS); HAProxy %s (every frontend); backend %s.\n\n",
+		rss(shoalPlain.pid()), rss(shoalSticky.pid()), rss(shoalMW.pid()), rss(shoalTLS.pid()), rss(hp.pid()), rss(be1.pid()))
 
 	if cfg.pprofDir != "" {
 		profileShoal(b, wrk, script, cfg, map[string]profTarget{
@@ -351,6 +371,9 @@ func runWrk(b *testing.B, wrk, script string, cfg settings, t target, d time.Dur
 		"--timeout", "5s", "-s", script}
 	if t.cookie != "" {
 		args = append(args, "-H", "Cookie: "+t.cookie)
+	}
+	if t.auth != "" {
+		args = append(args, "-H", "Authorization: "+t.auth)
 	}
 	args = append(args, t.url)
 	cpu0 := procCPU(b, t.pid)
@@ -427,15 +450,24 @@ var clockTicks = sync.OnceValue(func() int64 {
 	return 100
 })
 
+// haFrontends are the addresses of HAProxy's frontends, one per variant,
+// and the PEM file (certificate and key) of the TLS one.
+type haFrontends struct{ plain, sticky, mw, tls, cert string }
+
 // haproxyConfig is HAProxy configured as the shoal ingress is: HTTP mode,
 // keep-alive on both sides, two servers, least connections (the nearest
 // to shoal's least-outstanding-requests pick), X-Forwarded-For added
 // (shoal sets X-Forwarded-*), and, on the sticky frontend, an inserted
-// cookie as Traefik's sticky.cookie.
-func haproxyConfig(plain, sticky, s1, s2 string) string {
+// cookie as Traefik's sticky.cookie. The middlewares frontend does what
+// benchingress --middlewares does: basic auth against a user list (a
+// plain-text password: shoal's is a {SHA} hash, a microsecond), one
+// request header set, and the /app prefix stripped (http-request
+// set-path); the TLS one terminates TLS 1.2+ with ALPN h2 and http/1.1.
+func haproxyConfig(fe haFrontends, s1, s2 string) string {
 	return fmt.Sprintf(`global
     nbthread %d
     maxconn 4096
+    ssl-default-bind-options ssl-min-ver TLSv1.2
 
 defaults
     mode http
@@ -447,6 +479,9 @@ defaults
     timeout http-keep-alive 180s
     timeout http-request 10s
 
+userlist bench_users
+    user admin insecure-password password
+
 frontend fe_plain
     bind %s
     default_backend be_plain
@@ -454,6 +489,17 @@ frontend fe_plain
 frontend fe_sticky
     bind %s
     default_backend be_sticky
+
+frontend fe_mw
+    bind %s
+    http-request auth realm traefik unless { http_auth(bench_users) }
+    http-request set-header X-Bench yes
+    http-request set-path %%[path,regsub(^/app/,/)]
+    default_backend be_plain
+
+frontend fe_tls
+    bind %s ssl crt %s alpn h2,http/1.1
+    default_backend be_plain
 
 backend be_plain
     balance leastconn
@@ -465,7 +511,7 @@ backend be_sticky
     cookie SERVERID insert indirect nocache
     server s1 %s cookie s1
     server s2 %s cookie s2
-`, runtime.GOMAXPROCS(0), plain, sticky, s1, s2, s1, s2)
+`, runtime.GOMAXPROCS(0), fe.plain, fe.sticky, fe.mw, fe.tls, fe.cert, s1, s2, s1, s2)
 }
 
 // proc is a child process of the benchmark.
@@ -592,9 +638,12 @@ func freePort(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-var httpc = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+// httpc trusts any certificate: the TLS variant's is made for the run.
+var httpc = &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
 
-func get(b *testing.B, url, cookie string) (*http.Response, string) {
+// get GETs url with the cookie and the headers hdr (name, value, …;
+// empty values left out).
+func get(b *testing.B, url, cookie string, hdr ...string) (*http.Response, string) {
 	b.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -602,6 +651,11 @@ func get(b *testing.B, url, cookie string) (*http.Response, string) {
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] != "" {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	resp, err := httpc.Do(req)
 	if err != nil {
@@ -620,11 +674,11 @@ func get(b *testing.B, url, cookie string) (*http.Response, string) {
 
 // checkBalanced checks that url answers and that successive requests
 // reach want distinct backends.
-func checkBalanced(b *testing.B, url string, want int) {
+func checkBalanced(b *testing.B, url string, want int, hdr ...string) {
 	b.Helper()
 	seen := map[string]bool{}
 	for range 20 {
-		resp, _ := get(b, url, "")
+		resp, _ := get(b, url, "", hdr...)
 		seen[resp.Header.Get("X-Backend")] = true
 	}
 	if len(seen) != want {

@@ -31,6 +31,10 @@ type reach struct {
 	changes <-chan runtime.Handle
 	// reported are the endpoints the managers hold.
 	reported []api.TaskEndpoint
+	// confirm says the next read is reported even if unchanged: an
+	// adopted task's endpoints are unconfirmed until this agent has read
+	// them (api.Task.EndpointsUnconfirmed).
+	confirm bool
 	// want are the ports the task must keep ("8080/tcp"), each with the
 	// host port it must be on (0: any).
 	want map[string]string
@@ -44,7 +48,7 @@ type reach struct {
 // endpoints the managers hold (those of an adopted task), h the task's
 // handle: the ports of either are the ones it must keep.
 func (r *runner) watchReach(ctx context.Context, t *api.Task, h runtime.Handle) *reach {
-	rc := &reach{reported: t.Endpoints, want: map[string]string{}}
+	rc := &reach{reported: t.Endpoints, want: map[string]string{}, confirm: r.adopted != nil}
 	if r.adopted == nil {
 		rc.reported = h.Endpoints
 	}
@@ -90,9 +94,11 @@ func (r *runner) moved(rc *reach, h *runtime.Handle, fresh runtime.Handle) {
 		eps = []api.TaskEndpoint{}
 	}
 	h.Endpoints = eps
-	if !slices.Equal(eps, rc.reported) {
-		r.log.Info("task endpoints changed", "task", r.id, "from", rc.reported, "to", eps)
-		rc.reported = eps
+	if !slices.Equal(eps, rc.reported) || rc.confirm {
+		if !slices.Equal(eps, rc.reported) {
+			r.log.Info("task endpoints changed", "task", r.id, "from", rc.reported, "to", eps)
+		}
+		rc.reported, rc.confirm = eps, false
 		st := r.lastStatus()
 		st.Timestamp = time.Time{}
 		r.send(st, eps)

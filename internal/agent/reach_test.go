@@ -106,3 +106,81 @@ func TestUnreachableTaskFails(t *testing.T) {
 		t.Errorf("the unreachable task's process %d still runs", pid)
 	}
 }
+
+// A restarted agent confirms the endpoints of the tasks it adopts: its
+// registration marked them unconfirmed (they take no traffic), and it
+// reports them again once read from its runtime, unchanged or not, by a
+// runtime that watches (its first read) or one that does not (what it
+// listed as the agent started).
+func TestRestartedAgentConfirmsAdoptedEndpoints(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unwatched", true: "watched"}[watched], func(t *testing.T) {
+			e := newEnv(t)
+			first := e.startAgent()
+			tk := e.assignPublishing()
+			before := e.waitState(tk.ID, api.TaskStateRunning)
+			if len(before.Endpoints) != 1 || !before.TakesTraffic() {
+				t.Fatalf("before the restart: %+v", before)
+			}
+			first.stop()
+			tx, sub := e.store.Subscribe()
+			defer sub.Close()
+			if watched {
+				w := e.startWatchedAgent(time.Hour)
+				w.read(t, before.Endpoints...)
+			} else {
+				e.startAgent()
+			}
+			e.waitRegistered(tx.Index())
+			got := e.waitTask(tk.ID, "confirmed", func(t *api.Task) bool { return !t.EndpointsUnconfirmed && t.TakesTraffic() })
+			if !reflect.DeepEqual(got.Endpoints, before.Endpoints) {
+				t.Errorf("endpoints %+v, want %+v", got.Endpoints, before.Endpoints)
+			}
+			evs, _ := sub.Drain()
+			unconfirmed := false
+			for _, ev := range evs {
+				if ev.Task != nil && ev.Task.ID == tk.ID && ev.Task.EndpointsUnconfirmed {
+					unconfirmed = true
+				}
+			}
+			if !unconfirmed {
+				t.Error("the new agent's registration did not take the task's endpoints out of the pools")
+			}
+		})
+	}
+}
+
+// listsNoPorts is the process runtime listing its tasks without their
+// endpoints, as it lists a sandboxed task whose node port another
+// program took while no agent ran.
+type listsNoPorts struct{ *process.Runtime }
+
+func (l listsNoPorts) List(ctx context.Context) ([]runtime.Handle, error) {
+	hs, err := l.Runtime.List(ctx)
+	for i := range hs {
+		hs[i].Endpoints = nil
+	}
+	return hs, err
+}
+
+// An adopted task whose runtime does not watch it, listed without a
+// port it published, leaves every pool at once and is failed after the
+// grace, as a watched one is.
+func TestAdoptedTaskMissingAPortFails(t *testing.T) {
+	e := newEnv(t)
+	first := e.startAgent()
+	tk := e.assignPublishing()
+	pid := pidOf(t, e.waitState(tk.ID, api.TaskStateRunning))
+	first.stop()
+	e.startAgentWith(agent.Config{UnreachableGrace: 300 * time.Millisecond}, func(rt *process.Runtime) runtime.Runtime {
+		return listsNoPorts{rt}
+	})
+	e.waitTask(tk.ID, "out of every pool", func(t *api.Task) bool { return len(t.Endpoints) == 0 && !t.EndpointsUnconfirmed })
+	got := e.waitTask(tk.ID, "failed", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateFailed || got.Status.Err != "task: published port 8080/tcp lost" {
+		t.Fatalf("status %+v", got.Status)
+	}
+	if alive(pid) {
+		t.Errorf("the unreachable task's process %d still runs", pid)
+	}
+}

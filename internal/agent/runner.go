@@ -140,6 +140,11 @@ func (r *runner) run(ctx context.Context) {
 	// Where it is reached is read again whenever it may have changed.
 	rc := r.watchReach(waitCtx, t, h)
 	defer rc.stop()
+	if rc.changes == nil && r.adopted != nil {
+		// No runtime watch to read it again: what the runtime listed as
+		// the agent started is this agent's reading, confirmed now.
+		r.moved(rc, &h, h)
+	}
 	running := t.Status.State == api.TaskStateRunning && r.adopted != nil
 	switch {
 	case health == nil && !running:

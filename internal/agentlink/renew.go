@@ -34,9 +34,9 @@ type renewAnswer struct {
 }
 
 // renew signs a new certificate for the calling node: the node ID is
-// its current certificate's, the role the lower of that certificate's
-// and the one the cluster records (a demoted manager renews as a worker;
-// a renewal never raises a role), whatever the request says. A removed
+// its current certificate's, the role the one the cluster records (a
+// demoted manager renews as a worker, a promoted worker as a manager),
+// whatever the request says. A removed
 // node never gets here (ServeHTTP answers 410).
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	peer, err := peerAddr(r)
@@ -56,8 +56,15 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	id := nodeOf(r)
 	role := id.Role
 	if s.store != nil {
-		if n := s.store.Read().Node(id.NodeID); n != nil && n.Spec.Role != api.RoleManager {
+		// The cluster's record decides, never the request: a demoted
+		// manager renews as a worker, a promoted worker as a manager
+		// (the operator's `node promote`). A node the cluster does not
+		// record yet keeps its certificate's role.
+		if n := s.store.Read().Node(id.NodeID); n != nil {
 			role = ca.RoleWorker
+			if n.Spec.Role == api.RoleManager {
+				role = ca.RoleManager
+			}
 		}
 	}
 	trust := s.issuer.CA().Trust

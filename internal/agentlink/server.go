@@ -256,7 +256,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	// speaks for a manager's node.
 	isManager := nodeOf(r).Role == ca.RoleManager
 	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager && !isManager {
-		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
+		w.Header().Set(headerNodeRole, api.RoleManager)
+		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager with a worker certificate (promoted while it was away: it renews as a manager; else, is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
 	instance := r.Header.Get(headerInstance)

@@ -61,15 +61,25 @@ func finishReplace(dir string) error {
 			if err := os.Rename(key+nextSuffix, key); err != nil {
 				return err
 			}
-			return os.Rename(cert+nextSuffix, cert)
+			if err := os.Rename(cert+nextSuffix, cert); err != nil {
+				return err
+			}
+		} else if err := errors.Join(os.Remove(key+nextSuffix), os.Remove(cert+nextSuffix)); err != nil {
+			return err
 		}
-		return errors.Join(os.Remove(key+nextSuffix), os.Remove(cert+nextSuffix))
 	case hasKey:
-		return os.Remove(key + nextSuffix)
+		if err := os.Remove(key + nextSuffix); err != nil {
+			return err
+		}
 	case hasCert:
-		return os.Rename(cert+nextSuffix, cert)
+		if err := os.Rename(cert+nextSuffix, cert); err != nil {
+			return err
+		}
+	default:
+		return nil
 	}
-	return nil
+	// What was finished or dropped must stay so after another crash.
+	return syncDir(dir)
 }
 
 // whole reports whether the files make an identity that loads.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package cli
 
 import (
@@ -13,6 +15,8 @@ import (
 	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/metrics"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
@@ -21,10 +25,11 @@ func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
 // manager, `shoal manager` (a manager of a cluster of several, listening
 // on its cluster port): the same node, told apart by their flags.
 func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
-	var dataDir, addr, logLevel, listenAgents, secretsDir string
+	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
-	var heartbeat, drain, certExpiry time.Duration
-	var useDocker bool
+	var metricsAddr, metricsTokenFile string
+	var heartbeat, drain, certExpiry, orphanAfter time.Duration
+	var useDocker, autolock bool
 	var ing ingressFlags
 	var pub publishFlags
 	var addrPools []string
@@ -66,6 +71,9 @@ folder adopts them.`,
 			if err := ca.CheckExpiry(certExpiry); err != nil {
 				return usagef(cmd, "invalid --cert-expiry: %v", err)
 			}
+			if orphanAfter <= 0 {
+				return usagef(cmd, "invalid --orphan-after %s: want a positive duration (default %s)", orphanAfter, state.DefaultOrphanAfter)
+			}
 			nodeAddr := addr
 			if manager {
 				host, _, err := net.SplitHostPort(addr)
@@ -79,20 +87,34 @@ folder adopts them.`,
 					}
 				}
 			}
+			var metricsToken []byte
+			switch {
+			case metricsAddr != "" && metricsTokenFile == "":
+				return usagef(cmd, "--metrics needs --metrics-token-file: the metrics listener takes only requests bearing that token")
+			case metricsTokenFile != "" && metricsAddr == "":
+				return usagef(cmd, "--metrics-token-file needs --metrics ADDR")
+			case metricsAddr != "":
+				if metricsToken, err = metrics.ReadToken(metricsTokenFile); err != nil {
+					return usagef(cmd, "%v", err)
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if !cmd.Flags().Changed("cert-expiry") {
 				// The cluster's, or the default for a new one.
 				certExpiry = 0
 			}
-			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
+			if !cmd.Flags().Changed("orphan-after") {
+				orphanAfter = 0 // the cluster's
+			}
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, OrphanAfter: orphanAfter, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates,
+				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config()}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -116,6 +138,12 @@ folder adopts them.`,
 			}
 			fmt.Fprintf(a.stdout, "  data folder: %s\n", d.DataDir())
 			fmt.Fprintf(a.stdout, "  API:         %s\n", d.Host())
+			if addr := d.MetricsAddr(); addr != "" {
+				fmt.Fprintf(a.stdout, "  metrics:     http://%s/metrics and /sd (bearer token from --metrics-token-file)\n", addr)
+			}
+			if sock := d.DockerSocket(); sock != "" {
+				fmt.Fprintf(a.stdout, "  Docker API:  unix://%s (export DOCKER_HOST=unix://%s to use the docker CLI)\n", sock, sock)
+			}
 			if addr := d.IngressAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
 			}
@@ -132,7 +160,16 @@ folder adopts them.`,
 				fmt.Fprintf(a.stdout, "  in another shell: export SHOAL_HOST=%s\n", d.Host())
 			}
 			fmt.Fprintf(a.stdout, "  try: shoal service create --name web --replicas 3 -- sleep 3600\n")
-			<-ctx.Done()
+			if key := d.MadeUnlockKey(); key != "" {
+				fmt.Fprintln(a.stdout)
+				printUnlockCommand(a.stdout, key)
+			}
+			select {
+			case <-ctx.Done():
+			case <-d.Left():
+				fmt.Fprintf(a.stdout, "shoal: node %s left the swarm\n", d.NodeID())
+				return d.Close()
+			}
 			fmt.Fprintln(a.stdout, "shoal dev: stopping (tasks keep running and are adopted on the next start)")
 			return d.Close()
 		},
@@ -162,17 +199,22 @@ them is up.`
 	} else {
 		cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
 	}
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addLogFlags(cmd, &logLevel)
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created; `shoal swarm update --cert-expiry` changes it")
-	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
+	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
+	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 1.5s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)
 	if !manager {
 		cmd.Flags().StringVar(&listenAgents, "listen-agents", "", "TCP address to serve agents (and joining managers) on, e.g. 127.0.0.1:4243 (default: off)")
 	}
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "lock the managers' secrets key with an unlock key, printed here, that a restarted manager waits for (`shoal swarm unlock`); set when the cluster is created")
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pool and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
+	cmd.Flags().StringVar(&metricsTokenFile, "metrics-token-file", "", "file (mode 0600) holding the bearer token Prometheus sends to --metrics (at least 16 characters)")
+	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none)`)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
 	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")
 	return cmd

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -84,6 +86,7 @@ func (k fileObject[T]) createCmd(a *app) *cobra.Command {
 func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 	var quiet bool
 	var tmpl string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -94,6 +97,9 @@ func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := filters.check("id", "label", "name"); err != nil {
+				return err
+			}
 			objs, err := k.list(c, cmd.Context())
 			if err != nil {
 				return err
@@ -102,13 +108,24 @@ func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 			rows := make([]objectRow, 0, len(objs))
 			for _, o := range objs {
 				v := k.view(o)
+				// docker's: id and name match a prefix.
+				if !filters.match("id", v.ID, strings.HasPrefix) || !filters.match("name", v.Name, strings.HasPrefix) || !filters.matchLabels("label", v.Labels) {
+					continue
+				}
 				rows = append(rows, newObjectRow(v.ID, v.Name, v.Meta, v.Labels, now))
 			}
-			return format.Table{Columns: objectColumns, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
+			cols := objectColumns
+			if !k.showData {
+				// docker's secret ls has a DRIVER column (shoal has no
+				// secret drivers: it is empty).
+				cols = slices.Insert(slices.Clone(cols), 2, format.Column{Header: "DRIVER", Field: "{{.Driver}}"})
+			}
+			return format.Table{Columns: cols, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	addFilterFlag(cmd.Flags(), &filters, "id, label, name")
 	return cmd
 }
 
@@ -229,6 +246,7 @@ func readObjectData(a *app, kind, file string, limit int) ([]byte, error) {
 type objectRow struct {
 	ID        string
 	Name      string
+	Driver    string
 	CreatedAt string
 	UpdatedAt string
 	Labels    string

@@ -109,6 +109,8 @@ func newRoot(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		Args:          unknownSubcommand,
+		RunE:          helpOnly,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")
@@ -124,9 +126,21 @@ func newRoot(a *app) *cobra.Command {
 		newConfigCmd(a),
 		newSecretCmd(a),
 		newNetworkCmd(a),
+		newIngressCmd(a),
+		newEventsCmd(a),
 		newVersionCmd(a),
 	)
+	disableFlagsInUseLine(root)
 	return root
+}
+
+// disableFlagsInUseLine stops cobra adding "[flags]" to usage lines that
+// say [OPTIONS] already, as docker's do.
+func disableFlagsInUseLine(cmd *cobra.Command) {
+	cmd.DisableFlagsInUseLine = true
+	for _, c := range cmd.Commands() {
+		disableFlagsInUseLine(c)
+	}
 }
 
 var version = "0.1.0-dev"

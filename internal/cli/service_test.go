@@ -381,11 +381,15 @@ func TestServiceCreateWaitsForConvergence(t *testing.T) {
 	if len(out[0]) != api.IDLength {
 		t.Errorf("first line %q, want the service ID", out[0])
 	}
-	var progress []string
+	var progress, verify []string
 	slots := map[string]string{}
 	for _, l := range out[1 : len(out)-1] {
 		if m := slotLine.FindStringSubmatch(l); m != nil {
 			slots[m[1]] = m[2]
+			continue
+		}
+		if strings.HasPrefix(l, "verify: ") {
+			verify = append(verify, l)
 			continue
 		}
 		if !strings.HasPrefix(l, "overall progress: ") || !strings.HasSuffix(l, " out of 3 tasks") {
@@ -401,6 +405,10 @@ func TestServiceCreateWaitsForConvergence(t *testing.T) {
 	}
 	if len(progress) == 0 || progress[len(progress)-1] != "overall progress: 3 out of 3 tasks" {
 		t.Errorf("progress lines %q, want them to end with 3 out of 3", progress)
+	}
+	// As docker's, it watches the running tasks for 5s before it ends.
+	if len(verify) == 0 || verify[0] != "verify: Waiting 5 seconds to verify that tasks are stable..." {
+		t.Errorf("verify lines %q, want a 5s countdown", verify)
 	}
 	if out[len(out)-1] != "verify: Service converged" {
 		t.Errorf("last line %q, want verify: Service converged", out[len(out)-1])

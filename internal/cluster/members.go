@@ -70,7 +70,31 @@ func (r *Raft) AddVoter(id, addr string) error {
 	return membershipErr("add manager "+id, err)
 }
 
-// RemoveServer removes the voter id, on the leader.
+// AddNonvoter adds the server id at addr as a non-voter, on the leader:
+// it gets the log but counts in no majority, so that a manager that dies
+// before it has started is no dead voter (etcd's learners). A voter stays
+// one (its address moves to addr).
+func (r *Raft) AddNonvoter(id, addr string) error {
+	err := r.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, membershipTimeout).Error()
+	return membershipErr("add manager "+id+" as a non-voter", err)
+}
+
+// Nonvoter reports whether id is a non-voter of the Raft configuration
+// as this manager knows it.
+func (r *Raft) Nonvoter(id string) (bool, error) {
+	f := r.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return false, fmt.Errorf("raft configuration: %w", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s.Suffrage == raft.Nonvoter, nil
+		}
+	}
+	return false, nil
+}
+
+// RemoveServer removes the server id (voter or not), on the leader.
 func (r *Raft) RemoveServer(id string) error {
 	err := r.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout).Error()
 	return membershipErr("remove manager "+id, err)

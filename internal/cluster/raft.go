@@ -246,6 +246,9 @@ func (r *Raft) LeaderCh() <-chan bool { return r.raft.LeaderCh() }
 // IsLeader reports whether this manager is the leader now.
 func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
 
+// Term is Raft's current term.
+func (r *Raft) Term() uint64 { return r.raft.CurrentTerm() }
+
 // LeaderID returns the leader's ID (its node ID), empty when unknown.
 func (r *Raft) LeaderID() string {
 	_, id := r.raft.LeaderWithID()
@@ -255,6 +258,10 @@ func (r *Raft) LeaderID() string {
 // Barrier waits until every entry committed before it has been applied to
 // the store, so reads after it see all acknowledged writes.
 func (r *Raft) Barrier(timeout time.Duration) error { return r.raft.Barrier(timeout).Error() }
+
+// Stats are hashicorp/raft's figures (state, term, last_log_index,
+// commit_index, applied_index, …), for metrics.
+func (r *Raft) Stats() map[string]string { return r.raft.Stats() }
 
 // Snapshot forces a snapshot now (tests, and before shutdown).
 func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }

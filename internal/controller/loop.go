@@ -32,6 +32,8 @@ type Loop struct {
 	// (All), which at 1,000 nodes re-registering means 1,000 full scans.
 	NodeTouched func(tx *state.ReadTx, nodeID string) []string
 	Pass        Pass
+	// ObservePass, if set, is told how long each pass took (metrics).
+	ObservePass func(time.Duration)
 }
 
 // Run loops until ctx ends or a pass fails.
@@ -55,8 +57,12 @@ func (l *Loop) Run(ctx context.Context) error {
 	}()
 	for {
 		if len(dirty) > 0 {
+			start := time.Now()
 			if err := l.Pass(ctx, dirty, wakes); err != nil {
 				return err
+			}
+			if l.ObservePass != nil {
+				l.ObservePass(time.Since(start))
 			}
 			dirty = map[string]bool{}
 			if timer != nil {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
@@ -47,6 +49,10 @@ type AgentConfig struct {
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
 	SecretsDir string
+	// ListenAddr, IP:PORT, is the cluster port the node serves once
+	// promoted to manager (`node promote`); empty: it cannot be
+	// promoted. The agent only reports it until then.
+	ListenAddr string
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -59,6 +65,8 @@ type Agent struct {
 	rts     nodeRuntimes
 	link    *agentlink.Client
 	ingress *nodeIngress
+	// secrets are those the managers sent the ingress.
+	secrets *ingressSecrets
 	mesh    *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net    *netagent.Agent
@@ -70,6 +78,19 @@ type Agent struct {
 	once       sync.Once
 	done       chan struct{}
 	err        error
+
+	// listenAddr is the cluster port once promoted; roleCh tells
+	// promoteWhenAsked of a manager role, which closes promoted once
+	// promotedID, the manager certificate, is saved (promote.go).
+	listenAddr string
+	roleCh     chan string
+	promoted   chan struct{}
+	promotedID *ca.NodeIdentity
+
+	// leave is the agent, for `swarm leave`, which sock serves
+	// (leave.go).
+	leave nodeLeave
+	sock  *http.Server
 }
 
 // StartAgent starts a worker node and returns at once: the agent
@@ -96,12 +117,18 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if net.ParseIP(addr) == nil {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
+	if cfg.ListenAddr != "" {
+		if err := checkListenAddr(cfg.ListenAddr, addr); err != nil {
+			return nil, err
+		}
+	}
 	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{}),
+		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{}), leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -140,30 +167,35 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var to sinks
-	synced := make(chan struct{})
+	// The ingress serves once the routes show this node's registration.
+	gate := newRegisteredGate(a.nodeID)
 	if cfg.Ingress.Addr != "" {
-		if a.ingress, err = startIngress(cfg.Ingress, synced, &a.wg, log.With("component", "ingress")); err != nil {
+		a.secrets = &ingressSecrets{}
+		cfg.Ingress.Secrets = a.secrets.read
+		if a.ingress, err = startIngress(cfg.Ingress, gate.ready, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		to = append(to, a.ingress.table)
 	}
+	var mesh *gatedSink
 	if cfg.Publish.Addr != "" {
 		if a.mesh, err = startMesh(cfg.Publish, log.With("component", "mesh")); err != nil {
 			return nil, err
 		}
-		to = append(to, a.mesh)
-	}
-	if len(to) > 0 || view != nil {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.followRoutes(runCtx, to, view, synced, log.With("component", "routes"))
-		}()
+		// As the ingress, the mesh forwards nothing before the node's
+		// registration.
+		mesh = newGatedSink(a.mesh, gate)
+		to = append(to, mesh)
 	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		renewCert(runCtx, dir.Path, id, a.link, log.With("component", "cert"))
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.promoteWhenAsked(runCtx, id)
 	}()
 	ag := agent.New(agent.Config{
 		NodeID:       a.nodeID,
@@ -177,21 +209,58 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		DrainDelay:   cfg.DrainDelay,
 		Networks:     networks,
 		NetworksOff:  netOff,
+		ListenAddr:   cfg.ListenAddr,
+		OnRole:       a.onRole,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
+	if len(to) > 0 || view != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.followRoutes(runCtx, to, view, gate, mesh, log.With("component", "routes"))
+		}()
+	}
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	a.leave.ag, a.leave.cancel = ag, agentCancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := ag.Run(runCtx)
+		err := ag.Run(agentCtx)
+		close(a.leave.done)
+		if errors.Is(err, agentlink.ErrManagerNode) && a.listenAddr != "" {
+			// Promoted while this agent was away, before it renewed:
+			// its renewal makes it a manager, whose start takes over
+			// (StartPromoted closes this agent, and runCtx with it).
+			log.Info("this node was promoted while its agent was away")
+			a.onRole(api.RoleManager)
+			select {
+			case <-a.promoted:
+				<-runCtx.Done()
+				err = nil
+			case <-runCtx.Done():
+			}
+		}
 		if err != nil && !errors.Is(err, agent.ErrRejected) {
 			// A refusal is the caller's to report, once.
 			log.Error("agent stopped", "err", err)
 		}
+		if runCtx.Err() == nil && agentCtx.Err() != nil {
+			// Leaving: done once the node's tasks are stopped.
+			select {
+			case <-a.leave.left:
+				err = ErrLeft
+			case <-runCtx.Done():
+			}
+		}
 		a.err = err
 		close(a.done)
 	}()
+	if err := a.serveSocket(log.With("component", "api")); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -225,27 +294,41 @@ func (a *Agent) markRegistered() { a.once.Do(func() { close(a.registered) }) }
 
 // followRoutes keeps the ingress table, the routing mesh and the node's
 // networking (view, when not nil) current from the managers' routes
-// stream, connecting again (with backoff) whenever it breaks, and closes
-// first once they first have the cluster's routes. While the managers are
-// away, all go on by what they knew last.
-func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first chan<- struct{}, log *slog.Logger) {
-	var once sync.Once
+// stream, connecting again (with backoff) whenever it breaks, and opens
+// gate once they show this node's agent registered; the mesh (nil
+// without one) is fed from then on. While the managers
+// are away, all go on by what they knew last.
+func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate *registeredGate, mesh *gatedSink, log *slog.Logger) {
+	opened := func() {
+		if mesh != nil {
+			mesh.check()
+		}
+	}
 	reset := func(r agentlink.Routes) {
 		to.Reset(r.Services, r.Tasks)
 		if view != nil {
 			view.Reset(r)
 		}
-		once.Do(func() { close(first) })
+		gate.nodes(r.Nodes...)
+		opened()
 	}
 	apply := func(evs ...api.Event) {
 		to.Apply(evs...)
 		if view != nil {
 			view.Apply(evs...)
 		}
+		gate.events(evs...)
+		opened()
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		synced, err := a.link.FollowRoutes(ctx, reset, apply)
+		var synced bool
+		var err error
+		if a.secrets != nil {
+			synced, err = a.link.FollowIngressRoutes(ctx, reset, apply, a.secrets.update)
+		} else {
+			synced, err = a.link.FollowRoutes(ctx, reset, apply)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -259,12 +342,8 @@ func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, first
 			backoff = 100 * time.Millisecond
 		}
 		log.Warn("routes stream ended; reconnecting", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
@@ -323,6 +402,11 @@ func (a *Agent) closeParts() error {
 		_ = a.ingress.stop(ctx)
 		cancel()
 	}
+	if a.sock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.sock.Shutdown(ctx)
+		cancel()
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -336,6 +420,9 @@ func (a *Agent) closeParts() error {
 	errs := a.rts.close()
 	if a.net != nil {
 		errs = append(errs, a.net.Close())
+	}
+	if a.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(a.dir))
 	}
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)

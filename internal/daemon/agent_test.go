@@ -120,7 +120,7 @@ func TestAgentJoinsDevOverTCP(t *testing.T) {
 	})
 	// Logs of another node's tasks are refused with a reason.
 	tk := d.Manager().Store().Read().TasksByNode(a.NodeID())[0]
-	if err := d.TaskLogs(ctx, tk, false, io.Discard); err == nil || !strings.Contains(err.Error(), "other nodes") {
+	if err := d.TaskLogs(ctx, tk, api.LogOptions{Tail: -1}, io.Discard); err == nil || !strings.Contains(err.Error(), "other nodes") {
 		t.Errorf("logs of a worker's task: %v", err)
 	}
 

@@ -168,8 +168,6 @@ func (d *Dev) sawNode(id ca.Identity) {
 
 // rotateCA starts a rotation to a new root, on the leader.
 func (d *Dev) rotateCA(ctx context.Context) error {
-	d.tokens.rotate.Lock()
-	defer d.tokens.rotate.Unlock()
 	row := d.mgr.Store().Read().RootCA()
 	if row.Rotating() {
 		return fmt.Errorf("%w: a CA rotation is under way: wait for it to end (`shoal swarm ca --rotate` shows its progress)", manager.ErrConflict)
@@ -190,21 +188,10 @@ func (d *Dev) rotateCA(ctx context.Context) error {
 		return err
 	}
 	in := &state.RootCA{Cert: next.CertPEM, Key: nextKey, PrevCert: prev.CertPEM, PrevKey: prevKey}
-	if err := d.proposeRootCA(ctx, in, row, nil); err != nil {
+	if err := d.mgr.SetRootCA(ctx, in, row); err != nil {
 		return err
 	}
 	d.log.Info("cluster CA rotation started", "from", prev.Digest(), "to", next.Digest())
-	return nil
-}
-
-func (d *Dev) proposeRootCA(ctx context.Context, in, expect *state.RootCA, tokens []byte) error {
-	res, err := d.mgr.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpSetRootCA, CA: in, ExpectCA: expect, Tokens: tokens}}})
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		return fmt.Errorf("store the cluster CA: %w", err)
-	}
 	return nil
 }
 
@@ -265,23 +252,24 @@ func (d *Dev) rotationStep(ctx context.Context) error {
 		slices.Sort(moved)
 		up := *row
 		up.Moved = moved
-		return d.proposeRootCA(ctx, &up, row, nil)
+		return d.mgr.SetRootCA(ctx, &up, row)
 	}
 	// Every node trusts the new root: drop the old one, and the tokens
 	// name the new root (same secrets).
-	jt, err := d.clusterTokens()
-	if err != nil {
-		return err
-	}
-	sealed, err := d.mgr.SealJoinTokens(manager.JoinTokens{
-		Worker:  ca.Token{Digest: want, Secret: jt.Worker.Secret}.String(),
-		Manager: ca.Token{Digest: want, Secret: jt.Manager.Secret}.String()})
-	if err != nil {
-		return err
-	}
+	// Compare-and-set on the tokens, in one command with the CA: a join
+	// token rotated meanwhile keeps its new secret.
 	final := &state.RootCA{Cert: row.Cert, Key: row.Key}
-	if err := d.proposeRootCA(ctx, final, row, sealed); err != nil {
-		return err
+	err = d.mgr.UpdateJoinTokens(ctx, func(stored manager.JoinTokens, ok bool) (manager.JoinTokens, error) {
+		jt, err := d.parseTokens(stored, ok)
+		if err != nil {
+			return manager.JoinTokens{}, err
+		}
+		return manager.JoinTokens{
+			Worker:  ca.Token{Digest: want, Secret: jt.Worker.Secret}.String(),
+			Manager: ca.Token{Digest: want, Secret: jt.Manager.Secret}.String()}, nil
+	}, state.Op{Kind: state.OpSetRootCA, CA: final, ExpectCA: row})
+	if err != nil {
+		return fmt.Errorf("end the CA rotation: %w", err)
 	}
 	// What nodes showed matters only during a rotation.
 	d.ca.seenMu.Lock()

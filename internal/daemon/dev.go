@@ -25,87 +25,12 @@ import (
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/manager"
+	"github.com/shoalproject/shoal/internal/metrics"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
 	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/server"
 )
-
-// DevConfig sets up a one-node cluster.
-type DevConfig struct {
-	// DataDir holds all state: Raft, task folders, the API socket.
-	DataDir string
-	// Socket is the API's unix socket; default DataDir/shoal.sock.
-	Socket string
-	// Addr is the node's address, where task ports are published;
-	// default 127.0.0.1.
-	Addr   string
-	Logger *slog.Logger
-	// HeartbeatPeriod is the agent's heartbeat period.
-	HeartbeatPeriod time.Duration
-	// IngressAddr is where the HTTP ingress listens ("127.0.0.1:0" picks a
-	// port); empty runs no ingress.
-	IngressAddr string
-	// Docker offers the docker runtime when a Docker Engine answers.
-	Docker bool
-	// DrainDelay is how long a task that publishes ports stays up after it
-	// leaves the ingress pool, before its stop signal.
-	DrainDelay time.Duration
-	// UnreachableGrace is how long a running task may miss a published
-	// port before it is failed (agent.DefaultUnreachableGrace if 0).
-	UnreachableGrace time.Duration
-	// IngressAccessLog logs every request the ingress serves.
-	IngressAccessLog bool
-	// IngressRequireEnable routes only services labelled
-	// traefik.enable=true (Traefik's exposedByDefault=false).
-	IngressRequireEnable bool
-	// IngressMaxBodyBytes bounds request bodies (0: unbounded).
-	IngressMaxBodyBytes int64
-	// IngressMaxConns and IngressIdleTimeout: see IngressConfig.
-	IngressMaxConns    int
-	IngressIdleTimeout time.Duration
-	// IngressResponseHeaderTimeout: see IngressConfig.
-	IngressResponseHeaderTimeout time.Duration
-	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
-	// request paths hold %2F and %5C (IngressConfig).
-	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
-	// IngressTLSAddr and IngressCertificates run the ingress's websecure
-	// entry point (IngressConfig.TLSAddr).
-	IngressTLSAddr      string
-	IngressCertificates []tls.Certificate
-	// Publish runs the routing mesh when its Addr is set: the node
-	// listens on every port services publish in ingress mode.
-	Publish PublishConfig
-	// AgentListen is the TCP address where the manager serves agents of
-	// other nodes (`shoal agent`); empty serves none. The link is plain
-	// HTTP guarded by the join token: keep it on a trusted network.
-	AgentListen string
-	// SecretsDir holds the secrets of the node's tasks, on tmpfs;
-	// DefaultSecretsDir if empty. StartDev fails when it is not ours and
-	// closed to others.
-	SecretsDir string
-	// DefaultAddrPool and SubnetSize are the address pool networks get
-	// their subnets from (Swarm's --default-addr-pool and
-	// --default-addr-pool-mask-length), recorded at the cluster's first
-	// start. Empty and 0 mean Swarm's 10.0.0.0/8 and 24, and keep the pool
-	// of an existing cluster; a pool given that differs from the
-	// cluster's fails the start.
-	DefaultAddrPool []string
-	SubnetSize      int
-	// CertExpiry is the life of the node certificates the cluster
-	// issues, recorded when it is created; zero means the cluster's (for
-	// a new one ca.DefaultCertExpiry). Another value than the cluster's
-	// is refused.
-	CertExpiry time.Duration
-	// AgentMaxConns bounds the connections open at once on the agent
-	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
-	AgentMaxConns int
-	// Join is the cluster port of a manager of the cluster this manager
-	// joins at its first start, with the manager token JoinToken. It
-	// needs AgentListen: the agent port is the cluster port, where the
-	// managers speak Raft too (over mutual TLS).
-	Join, JoinToken string
-}
 
 // Dev is a running one-node cluster.
 type Dev struct {
@@ -116,11 +41,18 @@ type Dev struct {
 	rts     nodeRuntimes
 	socket  string
 	httpSrv *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	log     *slog.Logger
-	ingress *nodeIngress
-	mesh    *portmesh.Mesh
+	// dockerSrv serves the Docker Engine API on dockerSock.
+	dockerSrv  *http.Server
+	dockerSock string
+	// metrics are the manager's; metricsSrv serves them on metricsAddr.
+	metrics     *metrics.Manager
+	metricsSrv  *http.Server
+	metricsAddr string
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	log         *slog.Logger
+	ingress     *nodeIngress
+	mesh        *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net *netagent.Agent
 
@@ -150,6 +82,10 @@ type Dev struct {
 	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
+	// leave is the node's own agent, for `swarm leave` (leave.go).
+	leave nodeLeave
+	// lock is the autolock state (autolock.go).
+	lock autolock
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -164,7 +100,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{dir: dir, log: log}
+	d := &Dev{dir: dir, log: log, leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -186,6 +122,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if _, err := os.Stat(idPath); existing && errors.Is(err, os.ErrNotExist) {
 		return nil, &cluster.DamagedError{File: idPath, Problem: "is missing, but the data folder held a cluster"}
 	}
+	// A locked key waits for its unlock key here, before any port opens.
+	secretKey, err := d.openSecretKey(ctx, cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1"
@@ -205,13 +146,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		})
 	}
 	var joined *managerJoinAnswer
-	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod}
+	mcfg := manager.Config{RaftDir: dir.Join("raft"), Existing: existing, Logger: log, HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: secretKey}
 	if cfg.Join != "" && !existing {
 		if d.stream == nil {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
 		}
 		jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-		joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		if cfg.JoinIdentity != nil {
+			joined, err = joinPromoted(jctx, cfg.Join, cfg.JoinIdentity)
+		} else {
+			joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		}
 		cancel()
 		if err != nil {
 			return nil, err
@@ -234,6 +179,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if d.stream != nil {
 		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
 	}
+	d.metrics = metrics.NewManager()
+	mcfg.ObservePass = d.metrics.ObservePass
 	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
@@ -241,6 +188,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if d.stream != nil {
 		d.stream.SetPeerCheck(d.raftPeer)
 	}
+	d.metrics.AddCluster(d.mgr.Store(), d.mgr.Raft(), d.nodeID)
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
@@ -250,6 +198,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	if cfg.IngressAddr != "" {
+		srv.IngressRoutes = d.ingressRoutes
+	}
 	d.api = srv
 	if d.clusterLn != nil {
 		if err := d.serveAgents(cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
@@ -259,7 +210,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
 	if joined != nil {
-		if err := d.addSelf(waitCtx, cfg.Join); err != nil {
+		// A non-voter until this manager has started (promoteSelf): one
+		// that fails on the way is no dead voter the others count on.
+		if err := d.addSelf(waitCtx, cfg.Join, true); err != nil {
 			return nil, err
 		}
 	}
@@ -278,8 +231,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	registeredAfter := d.mgr.Store().Index()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	// The ingress serves once it has this node's registration.
+	gate := newRegisteredGate(d.nodeID)
 	if cfg.IngressAddr != "" {
-		if err := d.startIngress(cfg, log.With("component", "ingress")); err != nil {
+		if err := d.startIngress(cfg, gate.ready, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
 		d.reserve(d.ingress.addr)
@@ -290,7 +245,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	d.followCluster(runCtx)
 	d.driveRotation(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
@@ -321,41 +275,36 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		NetworksOff: netOff,
 
 		UnreachableGrace: cfg.UnreachableGrace,
+		Hostname:         cfg.Hostname,
+		EngineLabels:     cfg.Labels,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
+	gate.session = ag.Session()
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	d.leave.ag, d.leave.cancel = ag, agentCancel
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := ag.Run(runCtx); err != nil {
+		defer close(d.leave.done)
+		if err := ag.Run(agentCtx); err != nil {
 			log.Error("agent stopped", "err", err)
 		}
 	}()
 
-	d.socket = cfg.Socket
-	if d.socket == "" {
-		d.socket = dir.Join("shoal.sock")
-	}
-	// We hold the data folder's lock, so a socket file left there is stale.
-	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", d.socket)
+	ln, err := listenPrivate(d.socket, "socket")
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", d.socket, err)
-	}
-	if err := os.Chmod(d.socket, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restrict socket: %w", err)
+		return nil, err
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
 	srv.Swarm, srv.RotateJoinToken, srv.RotateCA = d.swarmInfo, d.rotateJoinToken, d.rotateCA
+	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(srv), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -364,10 +313,34 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			log.Error("api server stopped", "err", err)
 		}
 	}()
+	if cfg.MetricsAddr != "" {
+		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DockerAPISocket != DockerAPIOff {
+		path := cfg.DockerAPISocket
+		if path == "" {
+			path = dir.Join("docker.sock")
+		}
+		if err := d.serveDockerAPI(path, log.With("component", "dockerapi")); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.waitNode(waitCtx, registeredAfter); err != nil {
 		return nil, err
 	}
+	// Fed once the agent registered, whose write marked the previous
+	// agent's endpoints unconfirmed: the mesh and the ingress never
+	// dial them.
+	d.followCluster(runCtx, gate)
 	if err := d.checkCertExpiry(cfg.CertExpiry); err != nil {
+		return nil, err
+	}
+	if err := d.promoteSelf(waitCtx, cfg.Join); err != nil {
+		return nil, err
+	}
+	if err := d.startAutolock(waitCtx, runCtx, cfg.Autolock, !existing && joined == nil); err != nil {
 		return nil, err
 	}
 	// This node's registration is applied here, so is every rotation of
@@ -541,10 +514,12 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	if d.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = d.httpSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	return d.closeParts()
 }
@@ -570,8 +545,10 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	if d.httpSrv != nil {
-		d.httpSrv.Close()
+	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+		if srv != nil {
+			srv.Close()
+		}
 	}
 	d.wg.Wait()
 	if d.link != nil {
@@ -586,6 +563,9 @@ func (d *Dev) closeParts() error {
 	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
+	}
+	if d.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(d.dir))
 	}
 	errs = append(errs, d.dir.Close())
 	return errors.Join(errs...)

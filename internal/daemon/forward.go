@@ -26,6 +26,11 @@ import (
 // leadership before it wrote anything, goes to the new leader.
 func (d *Dev) apiHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == PathLeave {
+			// This node leaves, not the leader.
+			d.serveLeave(w, r)
+			return
+		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || d.stream == nil {
 			h.ServeHTTP(w, r)
 			return

@@ -25,6 +25,10 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 			return err
 		}
 	}
+	// The secrets key the CA key is sealed with, in its file now.
+	if err := d.setLocalKey(); err != nil {
+		return err
+	}
 	now := time.Now()
 	root, err := ca.LoadOrCreateRoot(d.dir.Join("ca"), d.mgr.SecretKey(), now)
 	if err != nil {

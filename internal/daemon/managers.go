@@ -21,6 +21,7 @@ import (
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/secretkey"
+	"github.com/shoalproject/shoal/internal/unlockkey"
 )
 
 // The managers' own requests on the cluster port, beside the agent link.
@@ -53,13 +54,26 @@ type managerJoinAnswer struct {
 	// SecretKey is the key that seals the secrets in Raft and the CA key.
 	SecretKey []byte `json:"SecretKey"`
 	// CAKeySealed is the cluster CA's key, sealed with SecretKey.
-	CAKeySealed  []byte `json:"CAKeySealed"`
+	CAKeySealed []byte `json:"CAKeySealed"`
+	// UnlockKey is the cluster's current unlock key when autolock is on:
+	// the new manager keeps its secrets key locked from the start.
+	UnlockKey    []byte `json:"UnlockKey,omitempty"`
 	WorkerToken  string `json:"WorkerToken"`
 	ManagerToken string `json:"ManagerToken"`
 }
 
 type addMemberRequest struct {
 	Addr string `json:"Addr"`
+	// Nonvoter asks to be added without a vote: a joining manager is
+	// one until it has started, then asks again without it (promoted).
+	Nonvoter bool `json:"Nonvoter,omitempty"`
+}
+
+// addMemberAnswer is the leader's applied index once the member is added:
+// the new manager waits until its own store has it, so its folder holds
+// the log before anything else it does can fail.
+type addMemberAnswer struct {
+	Index uint64 `json:"Index"`
 }
 
 // managerTokenFile keeps the manager join token beside join-token.
@@ -70,7 +84,9 @@ const managerTokenFile = "manager-token"
 func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
+	mux.Handle("GET "+pathUnlockKey, d.requireManager(http.HandlerFunc(d.serveUnlockKey)))
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
+	mux.Handle("POST "+pathPromoted, d.requireManager(http.HandlerFunc(d.servePromoted)))
 	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
@@ -128,16 +144,25 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	d.answerJoin(w, r, api.NewID())
+}
+
+// answerJoin sends the manager joining as nodeID the cluster's secrets.
+func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) {
 	jt, err := d.currentTokens()
 	if err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	nodeID := api.NewID()
-	raw, err := os.ReadFile(d.dir.Join("raft", secretkey.FileName))
-	if err != nil {
-		httpjson.WriteError(w, http.StatusInternalServerError, "read the secret key: "+err.Error())
-		return
+	raw := d.lock.raw
+	var kek []byte
+	if lock := d.mgr.Store().Read().Autolock(); lock.On {
+		k := d.lock.key(lock.KeyID)
+		if k == nil {
+			httpjson.WriteError(w, http.StatusServiceUnavailable, "this manager has not received the cluster's unlock key yet: try again, or join through another manager")
+			return
+		}
+		kek = k.Bytes()
 	}
 	// The root the token names: during a CA rotation the old one, which
 	// the new manager's Raft log then moves on from.
@@ -149,7 +174,7 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
 	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(root.CertPEM),
-		SecretKey: raw, CAKeySealed: sealed, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
+		SecretKey: raw, CAKeySealed: sealed, UnlockKey: kek, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
 // headerMemberLeader names, on a follower's refusal to add a member, the
@@ -179,12 +204,16 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
-	if err := d.mgr.Raft().AddVoter(id.NodeID, req.Addr); err != nil {
+	add, as := d.mgr.Raft().AddVoter, "voter"
+	if req.Nonvoter {
+		add, as = d.mgr.Raft().AddNonvoter, "non-voter"
+	}
+	if err := add(id.NodeID, req.Addr); err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr)
-	w.WriteHeader(http.StatusNoContent)
+	d.log.Info("manager added to raft", "node", id.NodeID, "addr", req.Addr, "as", as)
+	httpjson.Write(w, http.StatusOK, addMemberAnswer{Index: d.mgr.Store().Index()})
 }
 
 // joinManager joins the cluster of the manager at addr with a manager
@@ -202,8 +231,14 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err := postJSON(ctx, c, "https://"+addr+pathManagerJoin, body, &out); err != nil {
 		return nil, fmt.Errorf("join the managers at %s: %w", addr, err)
 	}
+	return checkJoinAnswer(&out, addr, tok.Digest)
+}
+
+// checkJoinAnswer checks that a manager's join answer is of the CA of
+// digest, names a node, and that its secret key opens its CA key.
+func checkJoinAnswer(out *managerJoinAnswer, addr, digest string) (*managerJoinAnswer, error) {
 	root, err := ca.ParseRootCert([]byte(out.CA))
-	if err == nil && root.Digest() != tok.Digest {
+	if err == nil && root.Digest() != digest {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err == nil && len(out.NodeID) != api.IDLength {
@@ -214,11 +249,14 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 		if k, err = secretkey.New(out.SecretKey); err == nil {
 			_, err = ca.OpenRootCA([]byte(out.CA), out.CAKeySealed, k)
 		}
+		if err == nil && out.UnlockKey != nil {
+			_, err = unlockkey.FromBytes(out.UnlockKey)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // saveJoined keeps what a joining manager got in its data folder, as a
@@ -226,7 +264,20 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 // opened its log, so a key never sits beside a missing log), the CA and
 // the tokens.
 func (d *Dev) saveJoined(j *managerJoinAnswer) error {
-	if err := writePrivate(d.dir.Join("raft", secretkey.FileName), j.SecretKey); err != nil {
+	file := j.SecretKey
+	if j.UnlockKey != nil {
+		k, err := unlockkey.FromBytes(j.UnlockKey)
+		if err != nil {
+			return err
+		}
+		if file, err = unlockkey.Lock(k, j.SecretKey); err != nil {
+			return err
+		}
+		d.lock.add(k)
+		d.lock.fileID = k.ID()
+	}
+	d.lock.raw = j.SecretKey
+	if err := writePrivate(d.secretKeyPath(), file); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(d.dir.Join("ca"), 0o700); err != nil {
@@ -238,6 +289,16 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 	if err := writePrivate(d.dir.Join("ca", ca.RootCertFile), []byte(j.CA)); err != nil {
 		return err
 	}
+	if j.UnlockKey != nil {
+		// Under autolock Raft holds the tokens that admit: the folder
+		// gets decoys (autolock_tokens.go).
+		root, err := ca.ParseRootCert([]byte(j.CA))
+		if err != nil {
+			return err
+		}
+		d.lock.scrubbed.Store(true)
+		return d.writeDecoyTokens(root)
+	}
 	if err := writePrivate(d.dir.Join(managerTokenFile), []byte(j.ManagerToken+"\n")); err != nil {
 		return err
 	}
@@ -246,15 +307,19 @@ func (d *Dev) saveJoined(j *managerJoinAnswer) error {
 }
 
 // addSelf asks the leader, through the manager at addr, to add this
-// manager to Raft, retrying until it has or ctx ends.
-func (d *Dev) addSelf(ctx context.Context, addr string) error {
+// manager to Raft (as a non-voter, or a voter), retrying until it has or
+// ctx ends.
+func (d *Dev) addSelf(ctx context.Context, addr string, nonvoter bool) error {
 	c := &http.Client{Transport: d.peerTransport(), Timeout: 30 * time.Second}
-	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr})
+	body, _ := json.Marshal(addMemberRequest{Addr: d.agentAddr, Nonvoter: nonvoter})
 	wait := 100 * time.Millisecond
 	via := addr
 	for {
-		leader, err := d.askToBeAdded(ctx, c, via, body)
+		leader, idx, err := d.askToBeAdded(ctx, c, via, body)
 		if err == nil {
+			if err := d.mgr.Store().WaitIndex(ctx, idx); err != nil {
+				return fmt.Errorf("added to raft, but the log did not reach this manager: %w", err)
+			}
 			return nil
 		}
 		d.log.Warn("not yet added to raft; retrying", "via", via, "err", err, "retry_in", wait)
@@ -264,28 +329,32 @@ func (d *Dev) addSelf(ctx context.Context, addr string) error {
 		if leader != "" {
 			via = leader
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("join raft through %s: %w (last error: %v)", addr, ctx.Err(), err)
-		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
 }
 
-// askToBeAdded asks the manager at addr to add this one to Raft; a
-// follower's refusal names the leader.
-func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, err error) {
-	h, _, err := post(ctx, c, "https://"+addr+pathMembers, body)
-	if err != nil && h != nil {
-		leader = h.Get(headerMemberLeader)
-		if _, _, perr := net.SplitHostPort(leader); perr != nil {
-			leader = ""
+// askToBeAdded asks the manager at addr to add this one to Raft, and
+// returns the leader's applied index then; a follower's refusal names the
+// leader.
+func (d *Dev) askToBeAdded(ctx context.Context, c *http.Client, addr string, body []byte) (leader string, index uint64, err error) {
+	h, b, err := post(ctx, c, "https://"+addr+pathMembers, body)
+	if err != nil {
+		if h != nil {
+			leader = h.Get(headerMemberLeader)
+			if _, _, perr := net.SplitHostPort(leader); perr != nil {
+				leader = ""
+			}
 		}
+		return leader, 0, err
 	}
-	return leader, err
+	var a addMemberAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return "", 0, fmt.Errorf("the answer to the request to join raft: %w", err)
+	}
+	return "", a.Index, nil
 }
 
 // postJSON posts body and decodes a 2xx answer into out (unless nil).
@@ -305,6 +374,12 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (http.He
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return send(c, req)
+}
+
+// send sends req and returns the answer's header and body (up to 1MiB);
+// an answer not 2xx is an error saying the answer's message.
+func send(c *http.Client, req *http.Request) (http.Header, []byte, error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -425,4 +500,39 @@ func (d *Dev) managerAddrs() (string, []string) {
 		leader = ""
 	}
 	return leader, all
+}
+
+// promoteSelf makes this manager a voter once it has started, when it is
+// a non-voter: it joined, or it stopped after it joined and before this
+// point. Its own node's registration is applied, so its log has caught
+// up with the leader's: its vote will not hold up the commits. join is
+// where it joined through, asked when no leader is known.
+func (d *Dev) promoteSelf(ctx context.Context, join string) error {
+	nonvoter, err := d.mgr.Raft().Nonvoter(d.nodeID)
+	if err != nil || !nonvoter {
+		return err
+	}
+	via := d.mgr.Raft().LeaderAddr()
+	if via == "" {
+		via = join
+	}
+	if via == "" {
+		return errors.New("this manager is a non-voter of Raft and knows no leader to promote it")
+	}
+	if err := d.addSelf(ctx, via, false); err != nil {
+		return fmt.Errorf("become a voter: %w", err)
+	}
+	// The leader committed the change; this manager sees it with the
+	// next entries it receives (Raft tells of no configuration change).
+	for {
+		if nonvoter, err = d.mgr.Raft().Nonvoter(d.nodeID); err != nil || !nonvoter {
+			d.log.Info("this manager is a voter of raft now")
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("become a voter: the leader added this manager, but its raft configuration does not say so yet: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +363,76 @@ func TestDemoteManagers(t *testing.T) {
 	c1, _ := client.New(ds[1].Host())
 	if err := c1.NodeDemote(ctx, ids[1]); err == nil || !strings.Contains(err.Error(), "last manager") {
 		t.Fatalf("demote the last manager: %v", err)
+	}
+}
+
+// A manager that joins and fails to start after it was added to Raft is
+// no voter the others count on for their majority: it joined as a
+// non-voter. Started again on its folder (without --join), it becomes a
+// voter; given up, `node demote` of its ID takes it out of Raft. (It used
+// to be added as a voter at once: 2 live managers of 3 voters.)
+func TestJoinerThatFailsToStartIsNoVoter(t *testing.T) {
+	t.Run("started again", func(t *testing.T) { joinerFailsToStart(t, false) })
+	t.Run("demoted", func(t *testing.T) { joinerFailsToStart(t, true) })
+}
+
+func joinerFailsToStart(t *testing.T, removed bool) {
+	ctx := testCtx(t)
+	ds := startManagers(t, ctx, 2)
+	dir := t.TempDir()
+	notAFolder := filepath.Join(t.TempDir(), "secrets")
+	if err := os.WriteFile(notAFolder, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The same cluster port both times: Raft knows a manager by it.
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().String()
+	ln.Close()
+	cfg := DevConfig{DataDir: dir, Logger: quiet, Addr: "127.0.0.3", AgentListen: port, Docker: false,
+		Join: ds[0].AgentAddr(), JoinToken: ds[0].ManagerToken(), SecretsDir: notAFolder}
+	if d, err := StartDev(ctx, cfg); err == nil {
+		d.Close()
+		t.Fatal("a manager whose secrets folder is a file started")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(b))
+	lead := ds[0]
+	if !lead.Manager().IsLeader() {
+		lead = ds[1]
+	}
+	if members, _ := lead.Manager().Raft().Members(); len(members) != 2 {
+		t.Fatalf("after the failed start, %d voters (%v), want the 2 live managers", len(members), members)
+	}
+	if nv, err := lead.Manager().Raft().Nonvoter(id); !nv || err != nil {
+		t.Fatalf("the failed manager is not a non-voter of Raft: %v %v", nv, err)
+	}
+	if removed {
+		// Given up: demoting its ID (from its folder's node-id; it has no
+		// node) takes it out of Raft.
+		c, _ := client.New(lead.Host())
+		if err := c.NodeDemote(ctx, id); err != nil {
+			t.Fatalf("demote the non-voter: %v", err)
+		}
+		if nv, err := lead.Manager().Raft().Nonvoter(id); nv || err != nil {
+			t.Fatalf("still a non-voter after its demotion: %v", err)
+		}
+		return
+	}
+	// Started again as `shoal dev` on its folder, without --join: it
+	// finds the leader itself to finish its join.
+	cfg.SecretsDir, cfg.Join, cfg.JoinToken = "", "", ""
+	d, err := StartDev(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start again: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if members, _ := lead.Manager().Raft().Members(); len(members) != 3 {
+		t.Fatalf("after it started, %d voters (%v), want 3", len(members), members)
 	}
 }

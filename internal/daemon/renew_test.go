@@ -118,10 +118,10 @@ func TestSwarmUpdateCertExpiry(t *testing.T) {
 	a := startRegistered(t, ctx, AgentConfig{DataDir: dir, Manager: ds[1].AgentAddr(), Token: ds[1].JoinToken(), Addr: "127.0.0.9", Logger: quiet})
 	defer a.Close()
 	c1, _ := client.New(ds[1].Host())
-	if err := c1.SwarmUpdate(ctx, api.SwarmSpec{CAConfig: api.CAConfig{NodeCertExpiry: time.Minute}}); err == nil || !strings.Contains(err.Error(), "under the minimum") {
+	if _, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{CAConfig: api.CAConfig{NodeCertExpiry: time.Minute}}); err == nil || !strings.Contains(err.Error(), "under the minimum") {
 		t.Fatalf("a 1m expiry: %v, want refused", err)
 	}
-	if err := c1.SwarmUpdate(ctx, api.SwarmSpec{CAConfig: api.CAConfig{NodeCertExpiry: 3 * time.Hour}}); err != nil {
+	if _, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{CAConfig: api.CAConfig{NodeCertExpiry: 3 * time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range ds {

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/shoalproject/shoal/api"
@@ -23,9 +22,6 @@ type joinTokens struct {
 	// stood at the manager's start (its own registration is applied), so
 	// a rotation made while it was down is known: joins wait for it.
 	ready atomic.Bool
-	// rotate makes one rotation at a time on the leader, so two
-	// concurrent ones (worker and manager) do not undo each other.
-	rotate sync.Mutex
 }
 
 // currentTokens returns the join tokens that admit now.
@@ -42,10 +38,17 @@ func (d *Dev) clusterTokens() (ca.JoinTokens, error) {
 	if err != nil {
 		return ca.JoinTokens{}, fmt.Errorf("%w: %w", ca.ErrTokensUnavailable, err)
 	}
+	return d.parseTokens(stored, ok)
+}
+
+// parseTokens returns the tokens Raft holds (stored, when ok), else the
+// data folder's.
+func (d *Dev) parseTokens(stored manager.JoinTokens, ok bool) (ca.JoinTokens, error) {
 	if !ok {
 		return d.tokens.local, nil
 	}
 	var jt ca.JoinTokens
+	var err error
 	if jt.Worker, err = ca.ParseToken(stored.Worker); err == nil {
 		jt.Manager, err = ca.ParseToken(stored.Manager)
 	}
@@ -62,26 +65,34 @@ func (d *Dev) swarmInfo() (*api.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := rotationProgress(d.mgr.Store().Read())
+	tx := d.mgr.Store().Read()
+	p := rotationProgress(tx)
 	return &api.Swarm{JoinTokens: api.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, AgentAddr: d.agentAddr,
-		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.CA().Trust.CertPEM)}, RootRotationInProgress: p != nil, CARotation: p}, nil
+		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.CA().Trust.CertPEM)}, RootRotationInProgress: p != nil, CARotation: p,
+		Autolock: tx.Autolock().On}, nil
 }
 
 // rotateJoinToken gives role ("worker" or "manager") a new join token,
 // on the leader (the API forwards writes to it): the old one then admits
-// nobody, on any manager; nodes that joined keep their certificates.
+// nobody, on any manager; nodes that joined keep their certificates. The
+// other role's token is kept as Raft holds it when the rotation commits
+// (manager.UpdateJoinTokens), whichever manager rotated it last.
 func (d *Dev) rotateJoinToken(ctx context.Context, role string) error {
-	d.tokens.rotate.Lock()
-	defer d.tokens.rotate.Unlock()
-	cur, err := d.clusterTokens()
+	err := d.mgr.UpdateJoinTokens(ctx, func(stored manager.JoinTokens, ok bool) (manager.JoinTokens, error) {
+		cur, err := d.parseTokens(stored, ok)
+		if err != nil {
+			return manager.JoinTokens{}, err
+		}
+		next, err := cur.Rotate(d.issuer.CA().Token, ca.Role(role))
+		if err != nil {
+			return manager.JoinTokens{}, fmt.Errorf("%w: %w", manager.ErrInvalid, err)
+		}
+		// Both name the root the stored tokens name: the end of a CA
+		// rotation may have changed them before this manager's CA moved.
+		next.Worker.Digest, next.Manager.Digest = cur.Worker.Digest, cur.Manager.Digest
+		return manager.JoinTokens{Worker: next.Worker.String(), Manager: next.Manager.String()}, nil
+	})
 	if err != nil {
-		return err
-	}
-	next, err := cur.Rotate(d.issuer.CA().Token, ca.Role(role))
-	if err != nil {
-		return fmt.Errorf("%w: %w", manager.ErrInvalid, err)
-	}
-	if err := d.mgr.SetJoinTokens(ctx, manager.JoinTokens{Worker: next.Worker.String(), Manager: next.Manager.String()}); err != nil {
 		return err
 	}
 	d.log.Info("join token rotated", "role", role)

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -23,7 +24,7 @@ const (
 	maxLabelKey    = 128
 	maxLabelValue  = 256
 	maxAddrLength  = 253
-	maxDescription = "hostname 253 bytes, OS, architecture, engine version and runtime names 64, 16 runtimes, 64 labels with keys of 128 bytes and values of 256"
+	maxDescription = "session 64 bytes, hostname 253 bytes, OS, architecture, engine version and runtime names 64, 16 runtimes, 64 labels with keys of 128 bytes and values of 256"
 )
 
 var (
@@ -51,6 +52,8 @@ func checkRegistration(reg api.NodeRegistration) error {
 	switch {
 	case len(reg.Addr) > maxAddrLength:
 		return bad("address of %d bytes", len(reg.Addr))
+	case len(reg.Session) > api.MaxSession:
+		return bad("session of %d bytes", len(reg.Session))
 	case len(desc.Hostname) > maxHostname:
 		return bad("hostname of %d bytes", len(desc.Hostname))
 	case len(desc.Platform.OS) > maxNameField || len(desc.Platform.Architecture) > maxNameField || len(desc.EngineVersion) > maxNameField:
@@ -59,6 +62,13 @@ func checkRegistration(reg api.NodeRegistration) error {
 		return bad("%d runtimes", len(desc.Runtimes))
 	case len(desc.EngineLabels) > maxLabels:
 		return bad("%d labels", len(desc.EngineLabels))
+	case len(desc.ListenAddr) > maxAddrLength:
+		return bad("listen address of %d bytes", len(desc.ListenAddr))
+	}
+	if desc.ListenAddr != "" {
+		if _, _, err := net.SplitHostPort(desc.ListenAddr); err != nil {
+			return fmt.Errorf("%w: listen address %q: want IP:PORT", ErrInvalidRegistration, desc.ListenAddr)
+		}
 	}
 	for _, r := range desc.Runtimes {
 		if len(r) > maxNameField {

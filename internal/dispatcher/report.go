@@ -35,6 +35,12 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 	}
 	tx := s.d.Store.Read()
 	node := tx.Node(s.nodeID)
+	if node != nil && node.Status.Session != s.agent {
+		// An agent that was replaced by a newer one on its node (their
+		// sessions overlapped): what it says predates the new agent's
+		// reading of the runtime.
+		return nil
+	}
 	ops := make([]state.Op, 0, len(reports))
 	kept := make([]string, 0, len(reports))
 	var dropped int
@@ -146,5 +152,5 @@ func (s *Session) vet(t *api.Task, node *api.Node, rep *api.TaskReport) error {
 func unchanged(t *api.Task, rep *api.TaskReport) bool {
 	a, b := t.Status, rep.Status
 	a.Timestamp, b.Timestamp, a.AgentTimestamp, b.AgentTimestamp = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || slices.Equal(rep.Endpoints, t.Endpoints))
+	return reflect.DeepEqual(a, b) && (rep.Endpoints == nil || (slices.Equal(rep.Endpoints, t.Endpoints) && !t.EndpointsUnconfirmed))
 }

@@ -15,8 +15,16 @@ import (
 func TestSessionGetsOnlyItsNodesChanges(t *testing.T) {
 	e := newEnv(t, 0)
 	e.start()
+	whole := e.store.Subscribers()
 	s1 := e.register("n1", "10.0.0.1")
 	e.register("n2", "10.0.0.2")
+	// Each session holds one subscription, of its node's changes; none
+	// takes every commit of the cluster.
+	n1, n2 := e.store.NodeSubscribers("n1"), e.store.NodeSubscribers("n2")
+	if n1 != 1 || n2 != 1 || e.store.Subscribers()-n1-n2 != whole {
+		t.Fatalf("after two sessions: %d subscriptions of n1, %d of n2, %d others (want 1, 1, %d)",
+			n1, n2, e.store.Subscribers()-n1-n2, whole)
+	}
 	if a, err := s1.Assignments(testCtx(t)); err != nil || !a.Full {
 		t.Fatalf("first assignment %+v %v", a, err)
 	}

@@ -13,6 +13,11 @@
 //     the ingress cannot honour, Traefik v1's among them (with their v3
 //     form), are errors, and the routers of a service that has them are
 //     refused (Router.Refused). docs/ingress.md lists every label.
+//     errorsmw.go and retrymw.go: the errors and retry middlewares,
+//     which use the table's pools and the forwarder's state.
+//     labelsecret.go: ParseService, which reads the files labels name
+//     (usersFile) from the service's secrets (TableOptions.Secrets), and
+//     LabelSecrets, the secrets a node's ingress needs.
 //   - middleware/: the Traefik middlewares (basicauth, stripprefix,
 //     headers, ratelimit, …), one file each, built once per service
 //     spec and applied in the router's order on the net/http path.
@@ -199,12 +204,14 @@
 //     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that
 //     share stripprefix /api would otherwise give the task /admin for
 //     /apiadmin, past the protected router's auth.
-//   - Middlewares are scoped to their service as routers are; they run
+//   - A router's middleware is its service's or, as in Traefik's
+//     provider namespace, another service's (labelshared.go), built
+//     anew for each service that names it; middlewares run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them; the peer is appended to
 //     X-Forwarded-For after them, as Traefik's proxy does, so that
 //     ipStrategy.depth counts the same hops. Their state (rate limits,
-//     requests in flight) lives as long as the service's spec.
+//     requests in flight) lives as long as the service's labels.
 //   - Balancing is least-outstanding-requests with a round-robin
 //     tie-break; see pool.pick for the measurement against SWRR.
 //   - Retries: see forwarder. In short, any request is retried on another
@@ -234,7 +241,9 @@
 //     allocates nothing for a path that is already clean. A path over
 //     8 KiB or a host over 1 KiB is answered 400 there too (maxPathBytes,
 //     maxHostBytes): the rules' regular expressions cost their input's
-//     length times their size. The host is
+//     length times their size. HeaderRegexp and QueryRegexp read at most
+//     rules.MaxRegexpInput of a header's or parameter's values; a rule
+//     that would read more does not match. The host is
 //     the Host header, or an absolute-form target's host, which net/http
 //     (the fast path hands absolute form over) puts in Request.Host:
 //     the backend gets that same Host (passHostHeader).

@@ -72,8 +72,12 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		m.built = p.buildRetry(m)
 		m.failed = m.built == nil
 		return m.built
+	case "errors":
+		m.built = p.buildErrors(m)
+		m.failed = m.built == nil
+		return m.built
 	}
-	mw, err := middleware.New(m.typ, m.opts)
+	mw, err := middleware.NewWithFiles(m.typ, m.opts, p.files)
 	if err != nil {
 		m.failed = true
 		p.optionErrors(m, err)
@@ -99,12 +103,7 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 	}
 	var ms []middleware.Middleware
 	for _, n := range splitList(members) {
-		sub := p.lookupMiddleware(m.labelFor("middlewares"), n)
-		if sub == nil {
-			m.failed = true
-			continue
-		}
-		if mw := p.buildMiddleware(sub, depth+1); mw != nil {
+		if mw, _, ok := p.resolve(m.labelFor("middlewares"), n, depth+1); ok {
 			ms = append(ms, mw)
 		} else {
 			m.failed = true
@@ -121,22 +120,24 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 	return m.built
 }
 
-// lookupMiddleware finds a middleware named by label; NAME@swarm and
-// NAME@docker are the labels' own.
-func (p *labelParser) lookupMiddleware(label, name string) *middlewareLabels {
+// resolve builds the middleware named by label: the labels' own, else
+// another service's (labelshared.go). NAME, NAME@swarm and NAME@docker
+// are the same: every service's labels are the swarm provider's.
+func (p *labelParser) resolve(label, name string, depth int) (mw middleware.Middleware, display string, ok bool) {
 	base := name
 	if b, provider, ok := strings.Cut(name, "@"); ok {
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
-			p.fail(label, "middleware %q belongs to provider %q; shoal's ingress applies only middlewares defined by the same service's labels", name, provider)
-			return nil
+			p.fail(label, "middleware %q belongs to provider %q; shoal's ingress applies only middlewares defined by services' labels (the %s provider)", name, provider, ProviderName)
+			return nil, name, false
 		}
 		base = b
 	}
 	if m := p.middlewares[strings.ToLower(base)]; m != nil {
-		return m
+		mw := p.buildMiddleware(m, depth)
+		return mw, m.name, mw != nil
 	}
-	p.fail(label, "middleware %q is not defined by traefik.http.middlewares.%s.* labels of this service; the ingress does not serve a router whose middlewares it cannot apply", name, base)
-	return nil
+	mw, ok = p.sharedMiddleware(label, name, base)
+	return mw, base + "@" + ProviderName, ok
 }
 
 // routerMiddleware resolves a router's middlewares, in the order listed.
@@ -148,18 +149,13 @@ func (p *labelParser) routerMiddleware(r *routerLabels) (middleware.Middleware, 
 	var ms []middleware.Middleware
 	var names []string
 	for _, n := range r.middlewares {
-		m := p.lookupMiddleware(r.mwLabel, n)
-		if m == nil {
-			ok = false
-			continue
-		}
-		mw := p.buildMiddleware(m, 0)
-		if mw == nil {
+		mw, name, built := p.resolve(r.mwLabel, n, 0)
+		if !built {
 			ok = false
 			continue
 		}
 		ms = append(ms, mw)
-		names = append(names, m.name)
+		names = append(names, name)
 	}
 	if !ok {
 		return nil, names, false

@@ -47,6 +47,9 @@ type Config struct {
 	// Join says this manager joins a cluster that exists: a new Raft
 	// folder waits for the leader to add it instead of bootstrapping.
 	Join bool
+	// ObservePass, if set, is told how long each pass of a controller
+	// ("orchestrator", "scheduler", "updater") took (metrics).
+	ObservePass func(controller string, d time.Duration)
 
 	// barrier, when set, stands in for the Raft barrier (tests).
 	barrier func(timeout time.Duration) error
@@ -65,9 +68,14 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	// leadMu guards leading: a channel closed while this manager leads
-	// with its store caught up, replaced when leadership is lost.
-	leadMu  sync.Mutex
-	leading chan struct{}
+	// with its store caught up, replaced when leadership is lost; and the
+	// write gate (gate.go): readyTerm, the Raft term whose leadership
+	// barrier has applied (0 for none), and readyChanged, closed and
+	// replaced whenever readyTerm changes.
+	leadMu       sync.Mutex
+	leading      chan struct{}
+	readyTerm    uint64
+	readyChanged chan struct{}
 }
 
 // Start opens the manager's Raft state and begins following leadership.
@@ -108,7 +116,7 @@ func Start(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m := &Manager{cfg: cfg, log: log, store: store, raft: r, secretKey: key, leading: make(chan struct{})}
+	m := &Manager{cfg: cfg, log: log, store: store, raft: r, secretKey: key, leading: make(chan struct{}), readyChanged: make(chan struct{})}
 	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: key}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -161,22 +169,38 @@ func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
 func (m *Manager) followLeadership(ctx context.Context) {
 	var stop func()
 	leading := false
-	set := func(lead bool) {
-		if lead == leading {
-			return
-		}
-		leading = lead
-		if lead {
-			stop = m.lead(ctx)
-			m.log.Info("this manager is the leader: controllers started")
-			return
-		}
+	drop := func() {
 		m.leadMu.Lock()
 		m.leading = make(chan struct{})
+		m.setReadyTerm(0)
 		m.leadMu.Unlock()
 		if stop != nil {
 			stop()
 			stop = nil
+		}
+	}
+	var term uint64 // of the leadership the controllers run for
+	set := func(lead bool) {
+		switch {
+		case lead && leading:
+			// Raft sends only the latest of its leadership changes: a
+			// loss and a new election read as one "true". The store may
+			// have missed entries of the terms between, so a new term
+			// needs its own barrier.
+			if t := m.raft.Term(); t != term {
+				drop()
+				term = t
+				stop = m.lead(ctx)
+				m.log.Info("leader again in a new term: controllers restarted", "term", t)
+			}
+		case lead:
+			leading = true
+			term = m.raft.Term()
+			stop = m.lead(ctx)
+			m.log.Info("this manager is the leader: controllers started")
+		case leading:
+			leading = false
+			drop()
 			m.log.Info("leadership lost: controllers stopped")
 		}
 	}
@@ -224,13 +248,17 @@ func (m *Manager) lead(parent context.Context) func() {
 	go func() {
 		defer wg.Done()
 		// Act only once the store holds every committed write.
-		if err := m.barrier(ctx); err != nil {
+		term, err := m.barrier(ctx)
+		if err != nil {
 			return // leadership ended first
 		}
 		stopDispatcher := m.dispatcher.Start(ctx)
-		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator")}
-		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler")}
-		upd := &updater.Updater{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "updater")}
+		orch := &orchestrator.Orchestrator{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "orchestrator"),
+			ObservePass: m.observer("orchestrator")}
+		sched := &scheduler.Scheduler{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "scheduler"),
+			ObservePass: m.observer("scheduler")}
+		upd := &updater.Updater{Store: m.store, Proposer: m, Clock: m.cfg.Clock, Logger: m.log.With("component", "updater"),
+			ObservePass: m.observer("updater")}
 		run("orchestrator", orch.Run)
 		run("scheduler", sched.Run)
 		run("updater", upd.Run)
@@ -240,6 +268,9 @@ func (m *Manager) lead(parent context.Context) func() {
 		default:
 			if ctx.Err() == nil {
 				close(leading)
+			}
+			if ctx.Err() == nil && leading == m.leading {
+				m.setReadyTerm(term)
 			}
 		}
 		m.leadMu.Unlock()
@@ -261,26 +292,34 @@ const (
 )
 
 // barrier waits until the store holds every write committed before this
-// term. A failed barrier (a timeout on a slow disk) is retried until ctx
-// ends, when leadership is lost or the manager closes: giving up would
-// leave a leader that runs no controllers while no other manager may.
-func (m *Manager) barrier(ctx context.Context) error {
+// term, and returns the term. A failed barrier (a timeout on a slow disk)
+// is retried until ctx ends, when leadership is lost or the manager
+// closes: giving up would leave a leader that runs no controllers while
+// no other manager may.
+func (m *Manager) barrier(ctx context.Context) (uint64, error) {
 	try := m.cfg.barrier
 	if try == nil {
 		try = m.raft.Barrier
 	}
 	wait := barrierRetryFirst
 	for {
+		// A barrier that passed with the term unchanged around it ran
+		// as the leader of that term: a manager leads at most once per
+		// term, and Raft refuses a barrier on a follower.
+		term := m.raft.Term()
 		err := try(barrierTimeout)
+		if err == nil && (!m.raft.IsLeader() || m.raft.Term() != term) {
+			err = fmt.Errorf("the leadership changed during the barrier (term %d)", term)
+		}
 		if err == nil {
-			return nil
+			return term, nil
 		}
 		m.log.Warn("raft barrier after election failed; retrying", "err", err, "retry_in", wait)
 		t := m.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("raft barrier after election: %w", ctx.Err())
+			return 0, fmt.Errorf("raft barrier after election: %w", ctx.Err())
 		case <-t.C():
 		}
 		wait = min(2*wait, barrierRetryMax)
@@ -292,4 +331,12 @@ func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
 	return m.raft.Close()
+}
+
+// observer is the pass observer of controller name, nil without metrics.
+func (m *Manager) observer(name string) func(time.Duration) {
+	if m.cfg.ObservePass == nil {
+		return nil
+	}
+	return func(d time.Duration) { m.cfg.ObservePass(name, d) }
 }

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoalproject/shoal/api"
@@ -17,8 +18,14 @@ import (
 // cluster.ErrNotWritten, so that the API sends the request on to the new
 // leader, which removes it.
 func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	tx := m.store.Read()
 	n, err := tx.FindNode(ref)
+	if errors.Is(err, state.ErrNotFound) {
+		return m.removeNonvoter(ref, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -60,6 +67,14 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 			return err
 		}
 		m.log.Info("manager left raft", "node", n.ID)
+	} else if nv, err := m.raft.Nonvoter(n.ID); err != nil {
+		return err
+	} else if nv {
+		// A manager that joined and never started: no vote to lose.
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return err
+		}
+		m.log.Info("non-voting manager left raft", "node", n.ID)
 	}
 	spec := n.Spec
 	spec.Role = api.RoleWorker
@@ -70,5 +85,62 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("demote node %s: %w", ref, err)
 	}
+	return nil
+}
+
+// PromoteNode records the worker ref names as a manager (Swarm's desired
+// role). Raft is not changed here: the node's agent learns its new role
+// from its session, renews its certificate as a manager and starts a
+// manager, which asks the leader to add it (a non-voter first, a voter
+// once it has caught up), one change at a time. Refused for an unknown
+// node, a node that is already a manager, one that is not up (its agent
+// must start the manager), and one whose agent has no cluster port to
+// serve (`shoal agent --listen-addr`).
+func (m *Manager) PromoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
+	tx := m.store.Read()
+	n, err := tx.FindNode(ref)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n.Spec.Role == api.RoleManager:
+		return fmt.Errorf("%w: node %s is already a manager", ErrConflict, ref)
+	case n.Status.State != api.NodeStateReady:
+		return fmt.Errorf("%w: node %s is %s: only a node that is up can be promoted (its agent starts the manager)", ErrConflict, ref, n.Status.State)
+	case n.Description.ListenAddr == "":
+		return fmt.Errorf("%w: node %s can't be promoted: its agent was started without --listen-addr, so it has no cluster port to serve "+
+			"as a manager; restart it with `shoal agent --listen-addr IP:PORT` (the other managers and the agents must reach it there) and promote it again", ErrConflict, ref)
+	}
+	spec := n.Spec
+	spec.Role = api.RoleManager
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec, ExpectVersion: n.Version}}})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("promote node %s: %w", ref, err)
+	}
+	m.log.Info("node promoted", "node", n.ID)
+	return nil
+}
+
+// removeNonvoter removes from Raft the non-voter id, a manager that joined
+// and failed before its node registered (so it has no node to demote), or
+// answers notFound.
+func (m *Manager) removeNonvoter(id string, notFound error) error {
+	nv, err := m.raft.Nonvoter(id)
+	if err != nil {
+		return err
+	}
+	if !nv {
+		return notFound
+	}
+	if err := m.raft.RemoveServer(id); err != nil {
+		return err
+	}
+	m.log.Info("non-voting manager that never started left raft", "node", id)
 	return nil
 }

@@ -22,6 +22,9 @@ const (
 // cannot change here. version, when not zero, must be the node's current
 // Version.
 func (m *Manager) UpdateNode(ctx context.Context, ref string, version uint64, spec api.NodeSpec) (*api.Node, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	cur, err := m.store.Read().FindNode(ref)
 	if err != nil {
 		return nil, err
@@ -67,6 +70,9 @@ func (m *Manager) UpdateNode(ctx context.Context, ref string, version uint64, sp
 // manager (by its role, or still a Raft member) cannot be removed, even
 // with force, as in Swarm: it is demoted first (DemoteNode).
 func (m *Manager) RemoveNode(ctx context.Context, ref string, force bool) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindNode(ref)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ func validateData(kind, name string, data []byte, limit int) error {
 
 // CreateConfig validates spec and stores the config.
 func (m *Manager) CreateConfig(ctx context.Context, spec api.ConfigSpec) (*api.Config, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := api.ValidateFileObjectName("config", spec.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -86,6 +89,9 @@ func (m *Manager) CreateConfig(ctx context.Context, spec api.ConfigSpec) (*api.C
 // a config changes: spec's name and data must be empty or the config's own.
 // version, when not zero, must be the config's current Version.
 func (m *Manager) UpdateConfig(ctx context.Context, ref string, version uint64, spec api.ConfigSpec) (*api.Config, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	cur, err := m.store.Read().FindConfig(ref)
 	if err != nil {
 		return nil, err
@@ -101,6 +107,9 @@ func (m *Manager) UpdateConfig(ctx context.Context, ref string, version uint64, 
 
 // UpdateConfigLabels replaces the labels of the config ref names.
 func (m *Manager) UpdateConfigLabels(ctx context.Context, ref string, version uint64, labels map[string]string) (*api.Config, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateLabels("config", labels); err != nil {
 		return nil, err
 	}
@@ -120,6 +129,9 @@ func (m *Manager) UpdateConfigLabels(ctx context.Context, ref string, version ui
 
 // RemoveConfig deletes the config ref names, unless a service uses it.
 func (m *Manager) RemoveConfig(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindConfig(ref)
 	if err != nil {
 		return err
@@ -141,6 +153,9 @@ func withoutData(s *api.Secret) *api.Secret {
 // CreateSecret validates spec, encrypts its data with the manager's key and
 // stores the secret. The secret returned has no data.
 func (m *Manager) CreateSecret(ctx context.Context, spec api.SecretSpec) (*api.Secret, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := api.ValidateFileObjectName("secret", spec.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -169,6 +184,9 @@ func (m *Manager) CreateSecret(ctx context.Context, spec api.SecretSpec) (*api.S
 // must be empty or the secret's own, and its data empty: a secret's data
 // never changes.
 func (m *Manager) UpdateSecret(ctx context.Context, ref string, version uint64, spec api.SecretSpec) (*api.Secret, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	cur, err := m.store.Read().FindSecret(ref)
 	if err != nil {
 		return nil, err
@@ -185,6 +203,9 @@ func (m *Manager) UpdateSecret(ctx context.Context, ref string, version uint64, 
 // UpdateSecretLabels replaces the labels of the secret ref names. The
 // secret returned has no data.
 func (m *Manager) UpdateSecretLabels(ctx context.Context, ref string, version uint64, labels map[string]string) (*api.Secret, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateLabels("secret", labels); err != nil {
 		return nil, err
 	}
@@ -204,6 +225,9 @@ func (m *Manager) UpdateSecretLabels(ctx context.Context, ref string, version ui
 
 // RemoveSecret deletes the secret ref names, unless a service uses it.
 func (m *Manager) RemoveSecret(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindSecret(ref)
 	if err != nil {
 		return err
@@ -215,6 +239,9 @@ func (m *Manager) RemoveSecret(ctx context.Context, ref string) error {
 // to overlay. The store gives it its subnet (spec's, or one from the
 // cluster's pool), gateway and VXLAN ID as it applies the write.
 func (m *Manager) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (*api.Network, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	if err := api.ValidateName("network", spec.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -243,6 +270,9 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (*api
 // RemoveNetwork deletes the network ref names, unless a service attaches
 // to it.
 func (m *Manager) RemoveNetwork(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindNetwork(ref)
 	if err != nil {
 		return err

@@ -20,7 +20,10 @@ var (
 
 // CreateService validates spec and creates the service.
 func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
-	if err := validateSpec(&spec); err != nil {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.validateSpec(&spec); err != nil {
 		return nil, err
 	}
 	if err := m.resolveRefs(&spec); err != nil {
@@ -48,7 +51,10 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 // not zero, must be the service's current Version; when zero, a write that
 // races with a controller's (an update status) is retried on a fresh read.
 func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64, spec api.ServiceSpec) (*api.Service, error) {
-	if err := validateSpec(&spec); err != nil {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.validateSpec(&spec); err != nil {
 		return nil, err
 	}
 	if err := m.resolveRefs(&spec); err != nil {
@@ -86,9 +92,15 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 }
 
 // validateSpec checks a spec and its routing labels, so a label that does
-// not parse fails the deploy, naming the label.
-func validateSpec(spec *api.ServiceSpec) error {
-	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateLabels(spec.Labels)); err != nil {
+// not parse fails the deploy, naming the label; a middleware its routers
+// name must be defined by its labels or another service's. (Removing the
+// other service later is not refused: the router then answers 503.)
+func (m *Manager) validateSpec(spec *api.ServiceSpec) error {
+	var specs []*api.ServiceSpec
+	for _, s := range m.store.Read().Services() {
+		specs = append(specs, &s.Spec)
+	}
+	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateService(spec, ingress.OthersOf(specs, spec.Name))); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
@@ -129,6 +141,9 @@ func (m *Manager) writeService(ctx context.Context, cur, next *api.Service) (*ap
 // not zero, the spec of that revision from its history. Tasks are
 // replaced with the rollback config.
 func (m *Manager) RollbackService(ctx context.Context, ref string, to uint64) (*api.Service, error) {
+	if err := m.writable(ctx); err != nil {
+		return nil, err
+	}
 	return m.retryConflicts(ctx, true, func() (*api.Service, error) { return m.rollbackOnce(ctx, ref, to) })
 }
 
@@ -173,6 +188,9 @@ func (m *Manager) rollbackOnce(ctx context.Context, ref string, to uint64) (*api
 
 // RemoveService deletes the service ref names; its tasks are stopped.
 func (m *Manager) RemoveService(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	cur, err := m.store.Read().FindService(ref)
 	if err != nil {
 		return err

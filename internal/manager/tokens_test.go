@@ -42,3 +42,36 @@ func TestJoinTokensSealedInRaft(t *testing.T) {
 		t.Fatalf("after a restart JoinTokens = %+v %v %v, want %+v", got, ok, err, want)
 	}
 }
+
+// A join-token change made from tokens another change replaced meanwhile
+// (a rotation of the other role, committed through another leader) is
+// made again from the new ones: neither rotation undoes the other.
+func TestJoinTokenChangesDoNotUndoEachOther(t *testing.T) {
+	m := start(t, t.TempDir())
+	ctx := testCtx(t)
+	if err := m.InitAddrPool(ctx, []string{"10.0.0.0/8"}, 24, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetJoinTokens(ctx, manager.JoinTokens{Worker: "w0", Manager: "m0"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	err := m.UpdateJoinTokens(ctx, func(cur manager.JoinTokens, ok bool) (manager.JoinTokens, error) {
+		calls++
+		if calls == 1 {
+			// The manager token rotates between this read and its write.
+			if err := m.SetJoinTokens(ctx, manager.JoinTokens{Worker: cur.Worker, Manager: "m1"}); err != nil {
+				t.Error(err)
+			}
+		}
+		cur.Worker = "w1"
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := manager.JoinTokens{Worker: "w1", Manager: "m1"}
+	if got, _, _ := m.JoinTokens(); got != want || calls != 2 {
+		t.Fatalf("tokens %+v after %d reads, want %+v after 2", got, calls, want)
+	}
+}

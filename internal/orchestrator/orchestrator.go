@@ -31,6 +31,8 @@ type Orchestrator struct {
 	Proposer state.Proposer
 	Clock    clock.Clock
 	Logger   *slog.Logger
+	// ObservePass, if set, is told how long each pass took (metrics).
+	ObservePass func(time.Duration)
 	// HistoryLimit is how many ended tasks a slot keeps; 0 means 5.
 	HistoryLimit int
 }
@@ -39,8 +41,9 @@ type Orchestrator struct {
 // leadership.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	loop := controller.Loop{
-		Store: o.Store,
-		Clock: o.Clock,
+		ObservePass: o.ObservePass,
+		Store:       o.Store,
+		Clock:       o.Clock,
 		// Services, and tasks whose service is gone (to retire them).
 		All: func(tx *state.ReadTx) []string {
 			var ids []string
@@ -97,6 +100,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 	if limit <= 0 {
 		limit = api.DefaultTaskHistoryLimit
 	}
+	orphanAfter := tx.OrphanAfter()
 	now := o.Clock.Now()
 	var ops []state.Op
 	made := 0
@@ -108,7 +112,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 		} else {
 			reconcileRemoved(p, tasks)
 		}
-		reap(p, tasks, nodes, limit)
+		reap(p, tasks, nodes, limit, orphanAfter)
 		ops = append(ops, p.ops...)
 		made += p.creates
 		if p.deferred {

@@ -178,12 +178,11 @@ func reconcileSlot(p *plan, svc *api.Service, ts []*api.Task, nodes nodeSet, mak
 	if job {
 		pol = pol.forJob()
 	}
-	vacancy := api.VacancyOf(svc, newest, newest != nil && nodes.down(newest.NodeID))
-	if vacancy == api.VacancyLost && newest.Status.State != api.TaskStateOrphaned && nodes.drained(newest.NodeID) && !nodes.down(newest.NodeID) {
-		// Moved off a drained node by the operator, not lost: the slot
-		// is refilled elsewhere whatever the restart condition.
-		vacancy = api.VacancyStopped
+	var node api.SlotNode
+	if newest != nil {
+		node = api.SlotNode{Down: nodes.down(newest.NodeID), Drained: nodes.drained(newest.NodeID)}
 	}
+	vacancy := api.VacancyOf(svc, newest, node)
 	d := decideVacancy(p, svc, pol, newest, vacancy)
 	if job && newest != nil && newest.SpecVersion != svc.SpecVersion {
 		// The job's last run ended here; the new run starts afresh.

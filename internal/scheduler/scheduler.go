@@ -8,6 +8,7 @@ package scheduler
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/clock"
@@ -20,6 +21,8 @@ type Scheduler struct {
 	Proposer state.Proposer
 	Clock    clock.Clock
 	Logger   *slog.Logger
+	// ObservePass, if set, is told how long each pass took (metrics).
+	ObservePass func(time.Duration)
 }
 
 // Run places pending tasks as they appear, and again when nodes change,
@@ -33,8 +36,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	work := true // first pass places whatever is pending already
 	for {
 		if work {
+			start := time.Now()
 			if err := s.pass(ctx, v); err != nil {
 				return err
+			}
+			if s.ObservePass != nil {
+				s.ObservePass(time.Since(start))
 			}
 			work = false
 		}

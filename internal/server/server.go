@@ -49,6 +49,13 @@ type Server struct {
 	// RotateCA starts a rotation of the cluster CA, for POST
 	// /v1/swarm/ca/rotate; nil answers 501.
 	RotateCA func(ctx context.Context) error
+	// IngressRoutes lists the routers of this node's ingress, for GET
+	// /v1/ingress/routes; nil answers 501 (the node runs none).
+	IngressRoutes func() []api.IngressRoute
+	// SetAutolock and UnlockKey serve autolock (autolock.go); nil
+	// answers 501.
+	SetAutolock func(ctx context.Context, on, rotate bool) (string, error)
+	UnlockKey   func() (string, error)
 	// EventQueue bounds the events queued for one /v1/events client that
 	// falls behind; 0 means api.MaxEventQueue.
 	EventQueue int
@@ -83,12 +90,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/update", s.updateNode)
 	s.mux.HandleFunc("DELETE /v1/nodes/{ref}", s.removeNode)
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/demote", s.demoteNode)
+	s.mux.HandleFunc("POST /v1/nodes/{ref}/promote", s.promoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
+	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
-	s.mux.HandleFunc("POST /v1/swarm/update", s.updateSwarm)
 	s.mux.HandleFunc("POST /v1/swarm/ca/rotate", s.rotateCA)
 	s.objectRoutes()
+	s.autolockRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -190,21 +199,13 @@ func (s *Server) rotateCA(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// updateSwarm changes the cluster settings the spec gives (a zero field
-// is left alone), as Docker's POST /swarm/update.
-func (s *Server) updateSwarm(w http.ResponseWriter, r *http.Request) {
-	var spec api.SwarmSpec
-	if err := decode(w, r, &spec); err != nil {
-		s.fail(w, err)
+// ingressRoutes lists what this node's ingress serves.
+func (s *Server) ingressRoutes(w http.ResponseWriter, r *http.Request) {
+	if s.IngressRoutes == nil {
+		writeError(w, http.StatusNotImplemented, "this node runs no ingress (--ingress off)")
 		return
 	}
-	if d := spec.CAConfig.NodeCertExpiry; d != 0 {
-		if err := s.m.SetCertExpiry(r.Context(), d); err != nil {
-			s.fail(w, err)
-			return
-		}
-	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, s.IngressRoutes())
 }
 
 // rotateJoinToken gives a role a new join token; the client reads it

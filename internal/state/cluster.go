@@ -12,7 +12,8 @@ import (
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
 // changes it afterwards but the join tokens (OpSetJoinTokens) and the
-// certificate life (OpSetCertExpiry).
+// certificate life (OpSetCertExpiry), the CA of a rotation
+// (OpSetRootCA) and the autolock setting (OpSetAutolock).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
@@ -30,6 +31,15 @@ type ClusterConfig struct {
 	// RootCA is the cluster CA once `swarm ca --rotate` ran; nil, each
 	// manager's own copy from the bootstrap or its join is the current one.
 	RootCA *RootCA `json:"rootCA,omitempty"`
+	// Autolock says every manager keeps its secrets key locked by the
+	// unlock key UnlockKeyID names (Swarm's autolock). The key itself is
+	// never in Raft: managers hand it to each other over mutual TLS.
+	Autolock    bool   `json:"autolock,omitempty"`
+	UnlockKeyID string `json:"unlockKeyID,omitempty"`
+	// OrphanAfter is how long a node stays down before its tasks are
+	// marked orphaned, set when the cluster was created; zero means
+	// DefaultOrphanAfter.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
 }
 
 // RootCA is the cluster's CA in Raft: certificates in PEM, keys sealed
@@ -58,6 +68,19 @@ func (r *RootCA) clone() *RootCA {
 	return &RootCA{Cert: slices.Clone(r.Cert), Key: slices.Clone(r.Key), PrevCert: slices.Clone(r.PrevCert), PrevKey: slices.Clone(r.PrevKey), Moved: slices.Clone(r.Moved)}
 }
 
+// AutolockSetting is the payload of OpSetAutolock.
+type AutolockSetting struct {
+	On bool `json:"on"`
+	// KeyID names the current unlock key (unlockkey.Key.ID); empty when
+	// off.
+	KeyID string `json:"keyID,omitempty"`
+}
+
+// DefaultOrphanAfter is how long a node stays down before its tasks are
+// orphaned: Swarm's 24 hours (swarmkit's dispatcher). A node back before
+// that finds its tasks shut down, not forgotten.
+const DefaultOrphanAfter = 24 * time.Hour
+
 const clusterID = "cluster"
 
 // PoolInit is the payload of OpInitCluster.
@@ -71,6 +94,10 @@ type PoolInit struct {
 	// gave (--cert-expiry): a new cluster keeps it, one created with
 	// another refuses it, as for the pool.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// OrphanAfter, when not zero, is the orphan period the operator gave
+	// (--orphan-after): kept by a new cluster, refused by one created
+	// with another, as the certificate life.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
 }
 
 // poolFixedError says what the pool is and what was asked. It is
@@ -148,6 +175,9 @@ func (w *writer) initCluster(in *PoolInit) error {
 	if in.CertExpiry < 0 {
 		return invalidf("init cluster: negative certificate expiry %s", in.CertExpiry)
 	}
+	if in.OrphanAfter < 0 {
+		return invalidf("init cluster: negative orphan period %s", in.OrphanAfter)
+	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
 			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
@@ -161,25 +191,41 @@ func (w *writer) initCluster(in *PoolInit) error {
 			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s; start without --cert-expiry, or change it for the whole cluster with `shoal swarm update --cert-expiry %s`",
 				was, in.CertExpiry))
 		}
+		if in.OrphanAfter != 0 && in.OrphanAfter != cur.orphanAfter() {
+			return poolFixedError(fmt.Sprintf("the cluster's orphan period is %s, set when it was created; it cannot be changed to %s (start without --orphan-after)",
+				cur.orphanAfter(), in.OrphanAfter))
+		}
 		return nil
 	}
-	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize, CertExpiry: in.CertExpiry}
+	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize,
+		CertExpiry: in.CertExpiry, OrphanAfter: in.OrphanAfter}
 	return w.txn.Insert(tableCluster, c)
 }
 
-// setJoinTokens replaces the sealed join tokens. The cluster config must
-// exist: every manager writes it at its start (OpInitCluster).
-func (w *writer) setJoinTokens(sealed []byte) error {
+// setJoinTokens replaces the sealed join tokens (op.Tokens), if they are
+// still those the rotation read (op.CheckTokens): two rotations, of one
+// role each, through two leaders, must not undo each other.
+func (w *writer) setJoinTokens(op *Op) error {
+	sealed := op.Tokens
 	if len(sealed) == 0 {
 		return invalidf("set join tokens: none given")
 	}
+	if cur := w.clusterConfig(); cur != nil && op.CheckTokens && !bytes.Equal(cur.JoinTokens, op.ExpectTokens) {
+		return fmt.Errorf("set join tokens: another rotation came first: %w", ErrVersionConflict)
+	}
+	return w.updateCluster("set join tokens", func(c *ClusterConfig) { c.JoinTokens = slices.Clone(sealed) })
+}
+
+// updateCluster writes the cluster config changed by change. The config
+// must exist: every manager writes it at its start (OpInitCluster).
+func (w *writer) updateCluster(what string, change func(*ClusterConfig)) error {
 	cur := w.clusterConfig()
 	if cur == nil {
-		return invalidf("set join tokens: the cluster has no configuration yet (its first manager has not finished starting)")
+		return invalidf("%s: the cluster has no configuration yet (its first manager has not finished starting)", what)
 	}
 	next := *cur
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.JoinTokens = slices.Clone(sealed)
+	change(&next)
 	return w.txn.Insert(tableCluster, &next)
 }
 
@@ -189,15 +235,7 @@ func (w *writer) setCertExpiry(d time.Duration) error {
 	if d <= 0 {
 		return invalidf("set certificate expiry: %s is not a duration", d)
 	}
-	cur := w.clusterConfig()
-	if cur == nil {
-		return invalidf("set certificate expiry: the cluster has no configuration yet (its first manager has not finished starting)")
-	}
-	next := *cur
-	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.JoinTokens = slices.Clone(cur.JoinTokens)
-	next.CertExpiry = d
-	return w.txn.Insert(tableCluster, &next)
+	return w.updateCluster("set certificate expiry", func(c *ClusterConfig) { c.CertExpiry = d })
 }
 
 // setRootCA writes the cluster CA of a rotation's step, and with its
@@ -224,14 +262,12 @@ func (w *writer) setRootCA(in *RootCA, expect *RootCA, tokens []byte) error {
 	if !same {
 		return fmt.Errorf("set root CA: %w: the cluster CA changed meanwhile", ErrVersionConflict)
 	}
-	next := *cur
-	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
-	next.JoinTokens = slices.Clone(cur.JoinTokens)
-	if tokens != nil {
-		next.JoinTokens = slices.Clone(tokens)
-	}
-	next.RootCA = in.clone()
-	return w.txn.Insert(tableCluster, &next)
+	return w.updateCluster("set root CA", func(c *ClusterConfig) {
+		if tokens != nil {
+			c.JoinTokens = slices.Clone(tokens)
+		}
+		c.RootCA = in.clone()
+	})
 }
 
 // RootCAStep names the step of the cluster CA stored in Raft (its
@@ -254,6 +290,23 @@ func (r *ReadTx) RootCA() *RootCA {
 	return nil
 }
 
+// setAutolock turns autolock on with the unlock key in.KeyID, or off.
+func (w *writer) setAutolock(in *AutolockSetting) error {
+	if in == nil || in.On != (in.KeyID != "") || len(in.KeyID) > 64 {
+		return invalidf("set autolock: want on with a key ID, or off without one")
+	}
+	return w.updateCluster("set autolock", func(c *ClusterConfig) { c.Autolock, c.UnlockKeyID = in.On, in.KeyID })
+}
+
+// Autolock returns the cluster's autolock setting: on, and the ID of
+// the current unlock key.
+func (r *ReadTx) Autolock() AutolockSetting {
+	if c := r.clusterConfig(); c != nil {
+		return AutolockSetting{On: c.Autolock, KeyID: c.UnlockKeyID}
+	}
+	return AutolockSetting{}
+}
+
 // JoinTokens returns the sealed join tokens (see ClusterConfig), nil
 // before the first rotation.
 func (r *ReadTx) JoinTokens() []byte {
@@ -270,6 +323,22 @@ func (r *ReadTx) CertExpiry() time.Duration {
 		return c.CertExpiry
 	}
 	return 0
+}
+
+// OrphanAfter is how long a node stays down before the orchestrator
+// marks its tasks orphaned: the cluster's, or DefaultOrphanAfter.
+func (r *ReadTx) OrphanAfter() time.Duration {
+	if c := r.clusterConfig(); c != nil {
+		return c.orphanAfter()
+	}
+	return DefaultOrphanAfter
+}
+
+func (c *ClusterConfig) orphanAfter() time.Duration {
+	if c.OrphanAfter > 0 {
+		return c.OrphanAfter
+	}
+	return DefaultOrphanAfter
 }
 
 // AddrPool returns the cluster's address pool and subnet size: those

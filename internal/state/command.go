@@ -44,7 +44,10 @@ const (
 	OpRemoveNode OpKind = "remove_node"
 	// OpRegisterNode records what Node says of itself (description and
 	// status): a node that exists keeps its Spec, which only an operator
-	// sets (OpNodeSpec); a new one gets Node's.
+	// sets (OpNodeSpec); a new one gets Node's. A status with a Session
+	// other than the node's marks the endpoints of its live tasks
+	// unconfirmed (a new agent has not read them yet); OpTaskStatus with
+	// endpoints confirms them.
 	OpRegisterNode OpKind = "register_node"
 	// OpNodeSpec sets the node ID's Spec (availability, labels): the
 	// operator's write, never the node's.
@@ -79,7 +82,9 @@ const (
 	// one; an explicit, different pool is refused (ErrPoolFixed).
 	OpInitCluster OpKind = "init_cluster"
 	// OpSetJoinTokens replaces the cluster's join tokens with Tokens,
-	// sealed by the proposer (a rotation).
+	// sealed by the proposer (a rotation). With CheckTokens, only if the
+	// stored ones are still ExpectTokens (none: empty), those the
+	// rotation was made from; else ErrVersionConflict.
 	OpSetJoinTokens OpKind = "set_join_tokens"
 	// OpSetCertExpiry sets the life of the node certificates the
 	// managers issue to CertExpiry (`swarm update --cert-expiry`).
@@ -88,6 +93,9 @@ const (
 	// is still at the step ExpectCA names; with Tokens, the join tokens
 	// too.
 	OpSetRootCA OpKind = "set_root_ca"
+	// OpSetAutolock sets the cluster's autolock (Lock): on with the ID
+	// of the current unlock key, or off.
+	OpSetAutolock OpKind = "set_autolock"
 )
 
 // Op is one write inside a Command.
@@ -118,6 +126,13 @@ type Op struct {
 	// OpSetRootCA's.
 	CA       *RootCA `json:"ca,omitempty"`
 	ExpectCA *RootCA `json:"eca,omitempty"`
+	// Lock is the setting of OpSetAutolock.
+	Lock *AutolockSetting `json:"lock,omitempty"`
+	// CheckTokens makes OpSetJoinTokens a compare-and-set on
+	// ExpectTokens. (Sealing draws a random nonce, so equal sealed bytes
+	// are the same write.)
+	CheckTokens  bool   `json:"ctok,omitempty"`
+	ExpectTokens []byte `json:"etok,omitempty"`
 }
 
 // Command is one Raft log entry: a batch of ops applied together.

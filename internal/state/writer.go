@@ -54,11 +54,13 @@ func (w *writer) apply(op *Op) error {
 	case OpNodeSpec:
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpSetJoinTokens:
-		return w.setJoinTokens(op.Tokens)
+		return w.setJoinTokens(op)
 	case OpSetCertExpiry:
 		return w.setCertExpiry(op.CertExpiry)
 	case OpSetRootCA:
 		return w.setRootCA(op.CA, op.ExpectCA, op.Tokens)
+	case OpSetAutolock:
+		return w.setAutolock(op.Lock)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
 		OpCreateSecret, OpRemoveSecret, OpUpdateSecretLabels,
 		OpCreateNetwork, OpRemoveNetwork, OpCheckRefs, OpInitCluster:
@@ -363,6 +365,7 @@ func (w *writer) taskStatus(r *api.TaskReport) error {
 	advance(&t, st)
 	if r.Endpoints != nil {
 		t.Endpoints = r.Endpoints
+		t.EndpointsUnconfirmed = false
 	}
 	return w.putTask(&t)
 }
@@ -395,10 +398,45 @@ func (w *writer) registerNode(in *api.Node) error {
 		return fmt.Errorf("register node %s: %w", in.ID, ErrRemoved)
 	}
 	n := *in
-	if cur, _ := w.node(in.ID); cur != nil {
+	cur, _ := w.node(in.ID)
+	if cur != nil {
 		n.Spec = cur.Spec
 	}
-	return w.upsertNode(&n)
+	if err := w.upsertNode(&n); err != nil {
+		return err
+	}
+	if n.Status.Session == "" || (cur != nil && cur.Status.Session == n.Status.Session) {
+		// The same agent reconnecting (it followed its tasks all along),
+		// or one that names no session (an older agent, an older entry).
+		return nil
+	}
+	return w.unconfirmEndpoints(n.ID)
+}
+
+// unconfirmEndpoints marks the endpoints of node id's live tasks
+// unconfirmed: a new agent has not read them from its runtime yet, and
+// while no agent ran, a port may have moved and been taken by another
+// program. The task takes no traffic until its agent reports them again.
+func (w *writer) unconfirmEndpoints(id string) error {
+	it, err := w.txn.Get(tableTasks, "node", id)
+	if err != nil {
+		return err
+	}
+	var mark []*api.Task
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		t := raw.(*api.Task)
+		if len(t.Endpoints) > 0 && !t.EndpointsUnconfirmed && !t.Status.State.Terminal() {
+			mark = append(mark, t)
+		}
+	}
+	for _, cur := range mark {
+		t := *cur
+		t.EndpointsUnconfirmed = true
+		if err := w.putTask(&t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *writer) nodeSpec(id string, version uint64, spec *api.NodeSpec) error {
@@ -432,6 +470,16 @@ func (w *writer) nodeStatus(id string, st *api.NodeStatus) error {
 	}
 	n := *cur
 	n.Status = *st
+	n.Status.DownSince = nil
+	if st.State == api.NodeStateDown {
+		// The first write that finds it down starts its orphan clock;
+		// later ones keep it, whatever the writer sent.
+		since := w.now
+		if cur.Status.State == api.NodeStateDown && cur.Status.DownSince != nil {
+			since = *cur.Status.DownSince
+		}
+		n.Status.DownSince = &since
+	}
 	w.stamp(&n.Meta, false)
 	if err := w.txn.Insert(tableNodes, &n); err != nil {
 		return err

@@ -31,7 +31,7 @@ func TestLargeBatchIsBounded(t *testing.T) {
 				tk.CreatedAt = t0.Add(-time.Hour)
 				tasks = append(tasks, tk)
 			}
-			p := decide(svc, tasks, func(string) bool { return false }, t0.Add(time.Second))
+			p := decide(svc, tasks, func(string) api.SlotNode { return api.SlotNode{} }, t0.Add(time.Second))
 			kinds := map[state.OpKind]int{}
 			for _, op := range p.ops {
 				kinds[op.Kind]++

@@ -50,7 +50,7 @@ func TestEarlyCleanExitFailsTheUpdateWhenNotRestarted(t *testing.T) {
 	done.CreatedAt = t0
 	old := &api.Task{ID: "old2", ServiceID: "s1", Slot: 2, SpecVersion: 1, DesiredState: api.TaskStateRunning,
 		Status: api.TaskStatus{State: api.TaskStateRunning, Timestamp: t0.Add(-time.Hour)}}
-	never := func(string) bool { return false }
+	never := func(string) api.SlotNode { return api.SlotNode{} }
 	p := decide(svc, []*api.Task{done, old}, never, t0.Add(2*time.Second))
 	if p.service == nil || p.service.UpdateStatus.State != api.UpdateStatePaused {
 		t.Fatalf("update after a task of it exited within the monitor: %+v, want paused", p.service)

@@ -96,12 +96,12 @@ func (p *plan) wakeAt(t time.Time) {
 }
 
 // decide plans the next step of svc's rolling update at now.
-func decide(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, now time.Time) *plan {
-	return decideWithin(svc, tasks, down, now, maxSlotsPerPass)
+func decide(svc *api.Service, tasks []*api.Task, nodes nodeLookup, now time.Time) *plan {
+	return decideWithin(svc, tasks, nodes, now, maxSlotsPerPass)
 }
 
 // decideWithin is decide starting at most maxSlots slots.
-func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) bool, now time.Time, maxSlots int) *plan {
+func decideWithin(svc *api.Service, tasks []*api.Task, nodes nodeLookup, now time.Time, maxSlots int) *plan {
 	p := &plan{}
 	st := svc.UpdateStatus
 	back := rollingBack(svc)
@@ -109,7 +109,7 @@ func decideWithin(svc *api.Service, tasks []*api.Task, down func(nodeID string) 
 	if back {
 		cfg = configOf(svc.Spec.RollbackConfig)
 	}
-	slots := groupSlots(svc, tasks, down, st)
+	slots := groupSlots(svc, tasks, nodes, st)
 	var outdated []*slot
 	for _, s := range slots {
 		if len(s.outdated) > 0 {
@@ -343,8 +343,12 @@ func hasLiveFresh(s *slot) bool {
 	return false
 }
 
+// nodeLookup tells what the updater needs of a task's node.
+type nodeLookup func(nodeID string) api.SlotNode
+
 // groupSlots sorts the service's tasks into slots.
-func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st *api.UpdateStatus) []*slot {
+func groupSlots(svc *api.Service, tasks []*api.Task, nodes nodeLookup, st *api.UpdateStatus) []*slot {
+	down := func(id string) bool { return nodes(id).Down }
 	byKey := map[string]*slot{}
 	var keys []string
 	for _, t := range tasks {
@@ -395,7 +399,7 @@ func groupSlots(svc *api.Service, tasks []*api.Task, down func(string) bool, st 
 	// An emptied slot is judged as the orchestrator refills it.
 	pol := svc.Spec.TaskTemplate.RestartPolicy
 	for _, s := range byKey {
-		switch api.VacancyOf(svc, s.newest, down(s.newest.NodeID)) {
+		switch api.VacancyOf(svc, s.newest, nodes(s.newest.NodeID)) {
 		case api.VacancyEnded:
 			s.dead = true
 			// An outdated task's restart counters start again, so the

@@ -23,7 +23,7 @@ func TestEmptiedSlotOfASupersededUpdateIsInFlight(t *testing.T) {
 	stopped := &api.Task{ID: "t2", ServiceID: "s1", Slot: 1, SpecVersion: 2, DesiredState: api.TaskStateShutdown,
 		Status: api.TaskStatus{State: api.TaskStateComplete, Timestamp: rolledBackAt.Add(-time.Second)}}
 	stopped.CreatedAt = t0
-	never := func(string) bool { return false }
+	never := func(string) api.SlotNode { return api.SlotNode{} }
 
 	p := decide(svc, []*api.Task{stopped}, never, rolledBackAt.Add(time.Millisecond))
 	if p.service != nil {
@@ -69,7 +69,7 @@ func TestDeadOutdatedSlotWaitsForItsRestart(t *testing.T) {
 	failed := &api.Task{ID: "t5", ServiceID: "s1", Slot: 1, SpecVersion: 5, DesiredState: api.TaskStateRunning,
 		Status: api.TaskStatus{State: api.TaskStateFailed, Timestamp: rolledBackAt.Add(-time.Second)}}
 	failed.CreatedAt = t0
-	never := func(string) bool { return false }
+	never := func(string) api.SlotNode { return api.SlotNode{} }
 
 	if p := decide(svc, []*api.Task{failed}, never, rolledBackAt); p.service != nil {
 		t.Fatalf("rollback ended as %q while slot 1 waits for its restart", p.service.UpdateStatus.State)
@@ -110,10 +110,43 @@ func TestMaxFailureRatioDividesByChangedSlots(t *testing.T) {
 		// Slot 4: still to update.
 		task("d", 4, 1, api.TaskStateRunning, t0),
 	}
-	p := decide(svc, tasks, func(string) bool { return false }, started.Add(10*time.Second))
+	p := decide(svc, tasks, func(string) api.SlotNode { return api.SlotNode{} }, started.Add(10*time.Second))
 	// 1 failure of 2 changed slots is 0.5 > 0.4 (of all 4 slots it would be
 	// 0.25, within the ratio).
 	if p.service == nil || p.service.UpdateStatus.State != api.UpdateStatePaused {
 		t.Fatalf("update not paused by 1 failure in 2 changed slots at max_failure_ratio 0.4 (plan %+v)", p)
+	}
+}
+
+// A slot emptied by a drain is refilled elsewhere whatever the restart
+// condition (the orchestrator's rule), so the update waits for that task
+// rather than completing with the slot empty; the same task lost with its
+// node under condition none is not replaced, and not waited for.
+func TestDrainedSlotIsInFlightWhateverTheRestartCondition(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := &api.Service{ID: "s1", SpecVersion: 2, Spec: api.ServiceSpec{Name: "web",
+		Mode:         api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}},
+		TaskTemplate: api.TaskSpec{RestartPolicy: &api.RestartPolicy{Condition: api.RestartConditionNone}}},
+		UpdateStatus: &api.UpdateStatus{State: api.UpdateStateUpdating, StartedAt: &t0, StartedIndex: 10, Message: "update in progress"}}
+	// The slot's task of the current spec, made before this update, told
+	// to stop because its node was drained.
+	moved := &api.Task{ID: "t1", ServiceID: "s1", Slot: 1, SpecVersion: 2, NodeID: "n1", CreatedIndex: 5,
+		DesiredState: api.TaskStateShutdown,
+		Status:       api.TaskStatus{State: api.TaskStateShutdown, Timestamp: t0.Add(time.Second)}}
+	moved.CreatedAt = t0.Add(-time.Minute)
+
+	drained := func(string) api.SlotNode { return api.SlotNode{Drained: true} }
+	if p := decide(svc, []*api.Task{moved}, drained, t0.Add(time.Minute)); p.service != nil {
+		t.Fatalf("update ended as %q while its drained slot waits for its new task", p.service.UpdateStatus.State)
+	}
+	if got := api.VacancyOf(svc, moved, api.SlotNode{Drained: true}); got != api.VacancyStopped {
+		t.Errorf("vacancy of a drained slot = %v, want stopped (refilled whatever the condition)", got)
+	}
+	down := func(string) api.SlotNode { return api.SlotNode{Down: true, Drained: true} }
+	if got := api.VacancyOf(svc, moved, down(moved.NodeID)); got != api.VacancyLost {
+		t.Errorf("vacancy of a slot lost with its drained node = %v, want lost", got)
+	}
+	if p := decide(svc, []*api.Task{moved}, down, t0.Add(time.Minute)); p.service == nil || p.service.UpdateStatus.State != api.UpdateStateCompleted {
+		t.Fatalf("update with its only slot lost under condition none: %+v, want completed", p.service)
 	}
 }

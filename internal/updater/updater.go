@@ -24,13 +24,16 @@ type Updater struct {
 	Proposer state.Proposer
 	Clock    clock.Clock
 	Logger   *slog.Logger
+	// ObservePass, if set, is told how long each pass took (metrics).
+	ObservePass func(time.Duration)
 }
 
 // Run drives updates until ctx ends or a write fails.
 func (u *Updater) Run(ctx context.Context) error {
 	loop := controller.Loop{
-		Store: u.Store,
-		Clock: u.Clock,
+		ObservePass: u.ObservePass,
+		Store:       u.Store,
+		Clock:       u.Clock,
 		All: func(tx *state.ReadTx) []string {
 			var ids []string
 			for _, s := range tx.Services() {
@@ -68,16 +71,17 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 	tx := u.Store.Read()
 	// A pass asks about the same few nodes once per task: each is looked
 	// up once.
-	isDown := map[string]bool{}
-	down := func(id string) bool {
+	seen := map[string]api.SlotNode{}
+	nodes := func(id string) api.SlotNode {
 		if id == "" {
-			return false
+			return api.SlotNode{}
 		}
-		d, ok := isDown[id]
+		d, ok := seen[id]
 		if !ok {
 			n := tx.Node(id)
-			d = n == nil || n.Status.State == api.NodeStateDown
-			isDown[id] = d
+			d = api.SlotNode{Down: n == nil || n.Status.State == api.NodeStateDown,
+				Drained: n != nil && n.Spec.Availability == api.AvailabilityDrain}
+			seen[id] = d
 		}
 		return d
 	}
@@ -93,7 +97,7 @@ func (u *Updater) pass(ctx context.Context, dirty map[string]bool, wakes map[str
 			delete(wakes, id)
 			continue
 		}
-		p := decideWithin(svc, tx.TasksByService(id), down, now, maxSlotsPerPass-started)
+		p := decideWithin(svc, tx.TasksByService(id), nodes, now, maxSlotsPerPass-started)
 		started += p.started
 		if p.deferred {
 			// It may have got no slot, so no commit of its own to wake

@@ -75,6 +75,7 @@ func (r *Runtime) load(id string) (*task, error) {
 		// A port another program took meanwhile stays unforwarded (the
 		// forwarder logs it); the task's other ports are forwarded still.
 		t.fwd = forwardPorts(id, addr, st.Forwards)
+		t.endpoints = forwardedEndpoints(t.endpoints, t.fwd)
 	}
 	r.watchers.Add(1)
 	go r.watch(t)

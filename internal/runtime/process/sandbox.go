@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -246,6 +248,9 @@ func launcherCmd(l launch, cloneflags uintptr, netns *os.File) (*exec.Cmd, *os.F
 	return cmd, rd, wr, nil
 }
 
+// launcherTimeout bounds the launcher's setup, from its start to its exec.
+const launcherTimeout = 30 * time.Second
+
 // startLauncher starts cmd and waits until the launcher has exec'd the
 // task's program or failed; on failure it reaps the launcher and returns
 // its reason, wrapping runtime.ErrRejected when the program could not be
@@ -256,6 +261,11 @@ func startLauncher(cmd *exec.Cmd, rd, wr *os.File) error {
 	wr.Close()
 	if err != nil {
 		return fmt.Errorf("start the sandbox launcher: %w", err)
+	}
+	// The launcher only sets up namespaces and mounts before its exec: one
+	// stuck there (a hung mount) must not hold the agent's task start.
+	if derr := rd.SetReadDeadline(time.Now().Add(launcherTimeout)); derr != nil {
+		slog.Debug("sandbox launcher pipe takes no deadline", "err", derr)
 	}
 	msg, err := io.ReadAll(io.LimitReader(rd, maxLauncherErr))
 	if err == nil && len(msg) == 0 {

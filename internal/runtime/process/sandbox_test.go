@@ -189,13 +189,20 @@ func TestSandboxStartFailures(t *testing.T) {
 func TestSandboxedPortsAreForwarded(t *testing.T) {
 	testutil.RequireRoot(t)
 	r, _ := newRuntime(t)
-	target := serveTask(t, func(c net.Conn) {
-		c.Write([]byte("from the task"))
-		c.Close()
-	})
-	udpTask, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
-	if err != nil {
-		t.Skipf("UDP port %d is taken: %v", target, err)
+	// The task's TCP and UDP ports share a number: try again while the
+	// kernel's free TCP port is a UDP port someone holds.
+	var target uint32
+	var udpTask net.PacketConn
+	for attempt := 0; udpTask == nil; attempt++ {
+		target = serveTask(t, func(c net.Conn) {
+			c.Write([]byte("from the task"))
+			c.Close()
+		})
+		var err error
+		udpTask, err = net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(target))))
+		if err != nil && attempt == 20 {
+			t.Fatalf("no port free for both TCP and UDP after %d tries: %v", attempt+1, err)
+		}
 	}
 	defer udpTask.Close()
 	go func() {
@@ -457,7 +464,8 @@ func TestUnsandboxedTaskGetsNoStrayDescriptors(t *testing.T) {
 
 // A restarted runtime forwards the node's ports of a sandboxed task it
 // adopts again; one another program took meanwhile stays unforwarded,
-// and the task's other ports are forwarded still.
+// and is no longer listed as the task's endpoint, and the task's other
+// ports are forwarded still.
 func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 	testutil.RequireRoot(t)
 	target := serveTask(t, func(c net.Conn) {
@@ -494,8 +502,14 @@ func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shutdown(t, r) })
-	if hs, err := r.List(testCtx(t)); err != nil || len(hs) != 1 || !hs[0].Running {
+	hs, err := r.List(testCtx(t))
+	if err != nil || len(hs) != 1 || !hs[0].Running {
 		t.Fatalf("list: %+v %v, want the task, running", hs, err)
+	}
+	// The taken port answers as the squatter: it is no endpoint of the
+	// task, or every ingress would send the squatter the task's traffic.
+	if eps := hs[0].Endpoints; len(eps) != 1 || eps[0] != h.Endpoints[1] {
+		t.Errorf("adopted endpoints %+v, want only %+v (%s is taken)", eps, h.Endpoints[1], h.Endpoints[0].Addr)
 	}
 	c, err := net.DialTimeout("tcp", h.Endpoints[1].Addr, time.Second)
 	if err != nil {

@@ -115,3 +115,24 @@ func forwardsOf(fwd []hostPort) []forwardState {
 	}
 	return out
 }
+
+// forwardedEndpoints keeps the endpoints of eps whose node port m
+// forwards. A port another program took while no agent ran answers as
+// that program, not as the task: it is no endpoint of the task (the
+// agent fails a task that misses a published port for its grace).
+func forwardedEndpoints(eps []api.TaskEndpoint, m *portmesh.Mesh) []api.TaskEndpoint {
+	bound := map[string]bool{}
+	if m != nil {
+		for _, p := range m.Ports() {
+			bound[p.Port] = p.Listening
+		}
+	}
+	out := []api.TaskEndpoint{}
+	for _, ep := range eps {
+		_, port, err := net.SplitHostPort(ep.Addr)
+		if err == nil && bound[port+"/"+protocol(ep.Protocol)] {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
