@@ -132,7 +132,8 @@ func openCAState(row *state.RootCA, d *Dev) (ca.CAState, error) {
 }
 
 // saveRotated keeps the root of an ended rotation in the data folder
-// (one file, replaced whole), then the join tokens naming it.
+// (one file, replaced whole), then the join tokens naming it (decoys
+// under autolock).
 func (d *Dev) saveRotated(row *state.RootCA) error {
 	b, err := json.Marshal(rotatedRoot{Cert: row.Cert, Key: row.Key})
 	if err != nil {
@@ -140,6 +141,16 @@ func (d *Dev) saveRotated(row *state.RootCA) error {
 	}
 	if err := writePrivate(d.dir.Join("ca", rotatedFile), b); err != nil {
 		return err
+	}
+	if d.lock.scrubbed.Load() || d.mgr.Store().Read().Autolock().On {
+		// Under autolock the folder keeps tokens that admit nobody
+		// (autolock_tokens.go), now naming the new root.
+		root, err := ca.ParseRootCert(row.Cert)
+		if err != nil {
+			return err
+		}
+		d.lock.scrubbed.Store(true)
+		return d.writeDecoyTokens(root)
 	}
 	jt, err := d.clusterTokens()
 	if err != nil {
