@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +206,60 @@ func TestCARotationResumesAfterARestart(t *testing.T) {
 	t.Cleanup(func() { d0.Close() })
 	if d0.ca.folder.Digest() != root {
 		t.Fatalf("the restarted manager's folder root is %s, want %s", d0.ca.folder.Digest(), root)
+	}
+}
+
+// Under autolock the folder's join tokens admit nobody; a CA rotation
+// keeps it so (its end writes decoys, not the cluster's tokens), and
+// they name the new root, so a restart sees no stale token.
+func TestCARotationUnderAutolockKeepsDecoyTokens(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.1", AgentListen: "127.0.0.1:0", Docker: false, Autolock: true}
+	d, err := StartDev(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, _ := client.New(d.Host())
+	before, err := c.SwarmInspect(ctx)
+	if err != nil || !before.Autolock {
+		t.Fatalf("autolock: %+v, %v", before, err)
+	}
+	if err := c.RotateCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var after *api.Swarm
+	for {
+		if after, err = c.SwarmInspect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !after.RootRotationInProgress && after.TLSInfo.TrustRoot != before.TLSInfo.TrustRoot {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the rotation did not end")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	root, err := ca.ParseRootCert([]byte(after.TLSInfo.TrustRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ file, cluster string }{{"join-token", after.JoinTokens.Worker}, {managerTokenFile, after.JoinTokens.Manager}} {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ca.ParseToken(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.String() == f.cluster {
+			t.Errorf("%s holds the cluster's token under autolock", f.file)
+		}
+		if tok.Digest != root.Digest() {
+			t.Errorf("%s names root %s, not the new %s", f.file, tok.Digest, root.Digest())
+		}
 	}
 }
