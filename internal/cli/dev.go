@@ -28,6 +28,7 @@ func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
 	var metricsAddr, metricsTokenFile string
+	var uiAddr string
 	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker, autolock bool
 	var ing ingressFlags
@@ -114,7 +115,7 @@ folder adopts them.`,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -141,6 +142,7 @@ folder adopts them.`,
 			if addr := d.MetricsAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  metrics:     http://%s/metrics and /sd (bearer token from --metrics-token-file)\n", addr)
 			}
+			printUI(a, d)
 			if sock := d.DockerSocket(); sock != "" {
 				fmt.Fprintf(a.stdout, "  Docker API:  unix://%s (export DOCKER_HOST=unix://%s to use the docker CLI)\n", sock, sock)
 			}
@@ -214,6 +216,7 @@ them is up.`
 	addSecretsDirFlag(cmd, &secretsDir)
 	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
 	cmd.Flags().StringVar(&metricsTokenFile, "metrics-token-file", "", "file (mode 0600) holding the bearer token Prometheus sends to --metrics (at least 16 characters)")
+	addUIFlag(cmd, &uiAddr)
 	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none)`)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
 	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")

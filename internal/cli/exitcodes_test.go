@@ -31,7 +31,7 @@ func TestExitCodesAndWording(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, code: 1,
 			stderrHas: []string{"shoal: unknown command: shoal frobnicate\n\nRun 'shoal --help' for more information"}},
 		{name: "unknown service subcommand", args: []string{"service", "frobnicate"}, code: 1,
-			stderrHas: []string{"shoal: unknown command: shoal service frobnicate\n\nUsage:  shoal service COMMAND\n\nRun 'shoal service --help' for more information"}},
+			stderrHas: []string{"shoal: unknown command: shoal service frobnicate\n\nUsage:  shoal service\n\nRun 'shoal service --help' for more information"}},
 		{name: "unknown stack subcommand", args: []string{"stack", "frob"}, code: 1,
 			stderrHas: []string{"shoal: unknown command: shoal stack frob"}},
 		{name: "unknown config subcommand", args: []string{"config", "edit"}, code: 1,

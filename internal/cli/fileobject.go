@@ -34,6 +34,8 @@ type fileObject[T any] struct {
 	inspect func(c *client.Client, ctx context.Context, ref string) (*T, error)
 	remove  func(c *client.Client, ctx context.Context, ref string) error
 	view    func(*T) objectView
+	// docker is the object in Docker's shape, for inspect (dockershape.go).
+	docker func(*T) any
 }
 
 // objectView is what the listings and --pretty show of an object.
@@ -146,7 +148,11 @@ func (k fileObject[T]) inspectCmd(a *app) *cobra.Command {
 			}
 			found, errs := fetchEach(k.noun, args, func(ref string) (*T, error) { return k.inspect(c, cmd.Context(), ref) })
 			if !pretty {
-				return printInspect(a, found, errs, tmpl)
+				views := make([]any, 0, len(found))
+				for _, o := range found {
+					views = append(views, k.docker(o))
+				}
+				return printInspect(a, views, errs, tmpl)
 			}
 			now := time.Now()
 			for i, o := range found {

@@ -174,7 +174,7 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 				return err
 			}
 			found, errs := fetchEach("network", args, func(ref string) (*api.Network, error) { return c.NetworkInspect(cmd.Context(), ref) })
-			return printInspect(a, found, errs, tmpl)
+			return printInspect(a, networkViews(found), errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")

@@ -159,17 +159,17 @@ func newNodeInspectCmd(a *app) *cobra.Command {
 				return err
 			}
 			found, errs := fetchEach("node", args, func(ref string) (*api.Node, error) { return c.NodeInspect(cmd.Context(), ref) })
+			info, err := c.Info(cmd.Context())
+			if err != nil {
+				return err
+			}
 			if pretty {
-				info, err := c.Info(cmd.Context())
-				if err != nil {
-					return err
-				}
 				if err := writeNodesPretty(a.stdout, found, info.NodeID, info.Leader, time.Now()); err != nil {
 					return err
 				}
 				return errors.Join(errs...)
 			}
-			return printInspect(a, found, errs, tmpl)
+			return printInspect(a, nodeViews(found, info.Leader), errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")

@@ -86,6 +86,8 @@ type Dev struct {
 	leave nodeLeave
 	// lock is the autolock state (autolock.go).
 	lock autolock
+	// dash is the web dashboard (ui.go).
+	dash dashboard
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -304,7 +306,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.withUILogin(d.apiHandler(d.withMetrics(srv))), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -317,6 +319,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
 			return nil, err
 		}
+	}
+	if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
+		return nil, err
 	}
 	if cfg.DockerAPISocket != DockerAPIOff {
 		path := cfg.DockerAPISocket
@@ -514,7 +519,7 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = srv.Shutdown(ctx)
@@ -545,7 +550,7 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			srv.Close()
 		}

@@ -23,6 +23,8 @@ type DevConfig struct {
 	// MetricsToken; empty serves them only on the API socket.
 	MetricsAddr  string
 	MetricsToken []byte
+	// UIAddr serves the web dashboard on TCP (ui.go); empty serves none.
+	UIAddr string
 	// Addr is the node's address, where task ports are published;
 	// default 127.0.0.1.
 	Addr   string
