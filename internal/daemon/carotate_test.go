@@ -13,6 +13,7 @@ import (
 	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // `swarm ca --rotate` on a 2-manager, 1-worker cluster: the worker's
@@ -261,5 +262,76 @@ func TestCARotationUnderAutolockKeepsDecoyTokens(t *testing.T) {
 		if tok.Digest != root.Digest() {
 			t.Errorf("%s names root %s, not the new %s", f.file, tok.Digest, root.Digest())
 		}
+	}
+}
+
+// A worker promoted while a CA rotation is under way (held back by a
+// worker that is down) becomes a manager: it renews with both roots,
+// its certificate is of the new one, and the managers' answer names the
+// old root the tokens name. After the rotation ends (the down worker
+// removed) it still joins writes through the cluster port.
+func TestPromoteDuringCARotation(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, Addr: "127.0.0.1", AgentListen: "127.0.0.1:0", Docker: false, HeartbeatPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, _ := client.New(d.Host())
+	down := startRegistered(t, ctx, AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.3", Logger: quiet, Hostname: "down"})
+	downID := down.NodeID()
+	down.Close()
+	acfg := AgentConfig{DataDir: t.TempDir(), Manager: d.AgentAddr(), Token: d.JoinToken(), Addr: "127.0.0.2", Logger: quiet,
+		Hostname: "worker-1", ListenAddr: testutil.FreeAddr(t, "127.0.0.2")}
+	a := startRegistered(t, ctx, acfg)
+	before, err := c.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RotateCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := c.SwarmInspect(ctx)
+	if err != nil || !sw.RootRotationInProgress {
+		t.Fatalf("rotation: %+v, %v", sw, err)
+	}
+	if err := c.NodePromote(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	waitPromoted(t, ctx, a)
+	p, err := StartPromoted(ctx, a, acfg)
+	if err != nil {
+		t.Fatalf("start the manager of a node promoted during a CA rotation: %v", err)
+	}
+	defer p.Close()
+	pc, _ := client.New(p.Host())
+	if _, err := pc.ConfigCreate(ctx, api.ConfigSpec{Name: "during", Data: []byte("x")}); err != nil {
+		t.Fatalf("write through the promoted manager during the rotation: %v", err)
+	}
+	if sw, err := c.SwarmInspect(ctx); err != nil || !sw.RootRotationInProgress {
+		t.Fatalf("the down worker should hold the rotation: %+v, %v", sw, err)
+	}
+	if err := c.NodeRemove(ctx, downID, true); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		sw, err := c.SwarmInspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sw.RootRotationInProgress && sw.TLSInfo.TrustRoot != before.TLSInfo.TrustRoot {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the rotation did not end")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	waitStore(t, ctx, p.Manager().Store(), "the promoted manager applied the end", func(tx *state.ReadTx) bool {
+		return !tx.RootCA().Rotating()
+	})
+	if _, err := pc.ConfigCreate(ctx, api.ConfigSpec{Name: "after", Data: []byte("x")}); err != nil {
+		t.Fatalf("write through the promoted manager after the rotation: %v", err)
 	}
 }
