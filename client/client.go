@@ -362,6 +362,12 @@ func (c *Client) RotateJoinToken(ctx context.Context, role string) error {
 	return c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, nil, nil)
 }
 
+// RotateCA starts a rotation of the cluster CA; SwarmInspect shows its
+// progress (RootRotationInProgress, CARotation).
+func (c *Client) RotateCA(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/ca/rotate", nil, nil, nil)
+}
+
 // EventFilter narrows Events.
 type EventFilter struct {
 	Types   []string
@@ -414,8 +420,9 @@ func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) e
 	return fmt.Errorf("event stream closed by the server")
 }
 
-// SwarmUpdate turns autolock on or off on every manager (`swarm update
-// --autolock`); on, it returns the unlock key.
+// SwarmUpdate changes the cluster settings u gives (what it leaves out
+// stays), as Docker's SwarmUpdate: autolock (`swarm update --autolock`;
+// turned on, it returns the unlock key) and the certificate life.
 func (c *Client) SwarmUpdate(ctx context.Context, u api.SwarmUpdate) (string, error) {
 	var out api.UnlockKey
 	err := c.do(ctx, http.MethodPost, "/v1/swarm/update", nil, u, &out)

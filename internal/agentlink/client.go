@@ -46,6 +46,10 @@ type Client struct {
 	// notBefore (Unix nanoseconds) holds requests back until the time
 	// the manager last asked to wait with Retry-After.
 	notBefore atomic.Int64
+	// trust is the TrustDigest of the roots the node trusts ("" for a
+	// join); trustCh tells the node when a manager trusts others.
+	trust   atomic.Value
+	trustCh chan struct{}
 }
 
 // maxRetryAfter bounds how long a Retry-After holds the client back.
@@ -59,7 +63,12 @@ var _ agent.Manager = (*Client)(nil)
 // from nodeAddr, the node's address (empty: the system picks): the
 // managers accept a registration only from the address it names.
 func NewClient(addr string, id *ca.NodeIdentity, nodeAddr string) (*Client, error) {
-	return newClient(addr, ca.ClientConfig(id), nodeAddr)
+	c, err := newClient(addr, ca.ClientConfig(id), nodeAddr)
+	if err != nil {
+		return nil, err
+	}
+	c.trust.Store(id.Root.TrustDigest())
+	return c, nil
 }
 
 func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, error) {
@@ -91,7 +100,7 @@ func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, erro
 		}
 	}
 	tr := &transports{mk: mk, cur: mk(tlsConf)}
-	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), tr: tr, http: &http.Client{Transport: tr}}, nil
+	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), tr: tr, http: &http.Client{Transport: tr}, trustCh: make(chan struct{}, 1)}, nil
 }
 
 // Join is a new node's first request: over TLS, after checking that the
@@ -124,7 +133,7 @@ func Join(ctx context.Context, addr, token, nodeAddr string) (certPEM, keyPEM, c
 	// Checked here too: a node must never save an identity it cannot use,
 	// nor trust a root other than the one its token names.
 	id, err := ca.NewNodeIdentity([]byte(out.Cert), keyPEM, []byte(out.CA))
-	if err == nil && id.Root.Digest() != tok.Digest {
+	if err == nil && !id.Root.Trusts(tok.Digest) {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err != nil {
@@ -261,6 +270,7 @@ func (c *Client) sendWith(ctx context.Context, method, path string, body any, hd
 		}
 		return nil, fmt.Errorf("cannot reach the manager at %s: %w", addr, err)
 	}
+	c.noteTrust(resp.Header)
 	if resp.StatusCode < 300 {
 		return resp, nil
 	}

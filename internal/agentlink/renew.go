@@ -28,6 +28,9 @@ type renewRequest struct {
 // renewAnswer is the node's new certificate.
 type renewAnswer struct {
 	Cert string `json:"Cert"`
+	// CA is the roots the managers trust (ca.RootCA.BundlePEM), which
+	// the node trusts from then on: a CA rotation reaches nodes so.
+	CA string `json:"CA,omitempty"`
 }
 
 // renew signs a new certificate for the calling node: the node ID is
@@ -64,13 +67,14 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	cert, err := s.issuer.RenewAs(id, role, []byte(req.CSR), time.Now())
+	trust := s.issuer.CA().Trust
+	cert, err := s.issuer.RenewIn(trust, id, role, []byte(req.CSR), time.Now())
 	if err != nil {
 		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.log.Info("node certificate renewed", "node", id.NodeID, "role", role, "remote", r.RemoteAddr)
-	httpjson.Write(w, http.StatusOK, renewAnswer{Cert: string(cert)})
+	httpjson.Write(w, http.StatusOK, renewAnswer{Cert: string(cert), CA: string(trust.BundlePEM())})
 }
 
 // Renew asks the manager for a new certificate for the node of id, with
@@ -91,7 +95,14 @@ func (c *Client) Renew(ctx context.Context, id *ca.NodeIdentity) (next *ca.NodeI
 		}
 		return nil, nil, nil, fmt.Errorf("renew the node certificate: %w", err)
 	}
-	next, err = ca.NewNodeIdentity([]byte(out.Cert), keyPEM, id.Root.CertPEM)
+	rootPEM := id.Root.BundlePEM()
+	if out.CA != "" {
+		rootPEM = []byte(out.CA)
+	}
+	next, err = ca.NewNodeIdentity([]byte(out.Cert), keyPEM, rootPEM)
+	if err == nil && next.Root.ClusterID() != id.Root.ClusterID() {
+		err = fmt.Errorf("its CA is cluster %q's, not %q's", next.Root.ClusterID(), id.Root.ClusterID())
+	}
 	if err == nil && next.ID.NodeID != id.ID.NodeID {
 		err = fmt.Errorf("it names node %s, not %s", next.ID.NodeID, id.ID.NodeID)
 	}
@@ -108,6 +119,25 @@ func (c *Client) Renew(ctx context.Context, id *ca.NodeIdentity) (next *ca.NodeI
 // (a long-poll, the routes stream) finish there, and they close.
 func (c *Client) SetIdentity(id *ca.NodeIdentity) {
 	c.tr.swap(ca.ClientConfig(id))
+	c.trust.Store(id.Root.TrustDigest())
+}
+
+// TrustChanged is sent on (buffered, one) when a manager's answer says
+// it trusts other roots than the client's identity: a CA rotation began
+// or ended, and the node should renew now.
+func (c *Client) TrustChanged() <-chan struct{} { return c.trustCh }
+
+// noteTrust compares a manager's HeaderTrust with the client's own.
+func (c *Client) noteTrust(h http.Header) {
+	got := h.Get(HeaderTrust)
+	own, _ := c.trust.Load().(string)
+	if got == "" || own == "" || got == own {
+		return
+	}
+	select {
+	case c.trustCh <- struct{}{}:
+	default:
+	}
 }
 
 // maxRetired bounds the transports a client keeps after renewals, to

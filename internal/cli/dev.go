@@ -202,7 +202,7 @@ them is up.`
 		cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
 	}
 	addLogFlags(cmd, &logLevel)
-	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created; `shoal swarm update --cert-expiry` changes it")
 	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 1.5s; a node is down after 3 missed beats)")
 	ing.add(cmd)

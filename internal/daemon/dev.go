@@ -62,7 +62,9 @@ type Dev struct {
 	// certificates;
 	// self is this manager's certificate, shown on the agent port.
 	issuer *ca.Issuer
-	self   *ca.SelfCert
+	// ca is the cluster CA as this manager has it (carotate.go).
+	ca   cas
+	self *ca.SelfCert
 	// agentAddr is where agents are served, empty when they are not.
 	agentAddr string
 	agentLink *agentlink.Server
@@ -185,6 +187,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.stream != nil {
+		d.stream.SetPeerCheck(d.raftPeer)
+	}
 	d.metrics.AddCluster(d.mgr.Store(), d.mgr.Raft(), d.nodeID)
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
@@ -247,6 +252,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
+	d.driveRotation(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -300,7 +306,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
-	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
+	srv.Swarm, srv.RotateJoinToken, srv.RotateCA = d.swarmInfo, d.rotateJoinToken, d.rotateCA
 	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
@@ -470,7 +476,7 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	ln := d.clusterLn
 	d.reserve(ln.Addr().String())
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log,
-		Managers: d.managerAddrs})
+		Managers: d.managerAddrs, Seen: d.sawNode})
 	// Connecting takes no token, so connections are bounded in number
 	// and in idle time, a head must come within ReadHeaderTimeout and a
 	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
@@ -487,7 +493,7 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	// The port completes each TLS handshake (bounded by handshakeTimeout)
 	// and hands Raft's connections (ALPN shoal-raft/1, manager
 	// certificates only) to Raft, the rest to this server.
-	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), d.issuer.Root), d.stream, log)
+	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), func() *ca.RootCA { return d.issuer.CA().Trust }), d.stream, log)
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.clusterHandler(d.agentLink), agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

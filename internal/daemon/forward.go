@@ -207,15 +207,13 @@ func (d *Dev) peerTransport() http.RoundTripper {
 	return d.peers
 }
 
+// peerTLS presents this manager's current certificate and trusts the
+// roots it trusts now (a CA rotation changes both).
 func (d *Dev) peerTLS() *tls.Config {
-	id, _ := d.self.Identity()
-	conf := ca.ClientConfig(id)
-	conf.Certificates = nil
-	conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return ca.CurrentClientConfig(func() *ca.NodeIdentity {
 		id, _ := d.self.Identity()
-		return &id.Cert, nil
-	}
-	return conf
+		return id
+	})
 }
 
 // headerIndex carries, on the answer to a forwarded write, the Raft index

@@ -27,7 +27,7 @@ const pathPromoted = "/manager/v1/promoted"
 // records as one; a node without a record is a manager joining by token,
 // which has its own path.
 func (d *Dev) servePromoted(w http.ResponseWriter, r *http.Request) {
-	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	id, _ := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
 	if n := d.mgr.Store().Read().Node(id.NodeID); n == nil || n.Spec.Role != api.RoleManager {
 		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a promoted node: a new manager joins with the manager token", id.NodeID))
 		return
@@ -59,7 +59,9 @@ func joinPromoted(ctx context.Context, addr string, id *ca.NodeIdentity) (*manag
 	if out.NodeID != id.ID.NodeID {
 		return nil, fmt.Errorf("join the managers at %s as a promoted node: the answer names node %q, not %s", addr, out.NodeID, id.ID.NodeID)
 	}
-	return checkJoinAnswer(&out, addr, id.Root.Digest())
+	// During a CA rotation the answer's CA is the old root, the one the
+	// tokens name; the node's renewal gave it both.
+	return checkJoinAnswer(&out, addr, id.Root.Trusts)
 }
 
 // IsManagerFolder reports whether the data folder at dir holds a
@@ -147,7 +149,8 @@ func (a *Agent) promoteWhenAsked(ctx context.Context, id *ca.NodeIdentity) {
 			err = fmt.Errorf("the renewed certificate's role is %s", next.ID.Role)
 		}
 		if err == nil {
-			if err = ca.ReplaceNodeIdentity(a.dir.Path, certPEM, keyPEM); err == nil {
+			// The roots the manager answered: both during a CA rotation.
+			if err = ca.ReplaceNodeIdentity(a.dir.Path, certPEM, keyPEM, next.Root.BundlePEM()); err == nil {
 				a.link.SetIdentity(next)
 				a.promotedID = next
 				close(a.promoted)

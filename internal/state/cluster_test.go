@@ -160,3 +160,79 @@ func TestNodeDownSince(t *testing.T) {
 		t.Fatalf("ready node down since %v, want none", got)
 	}
 }
+
+// `swarm update --cert-expiry` changes the cluster's certificate life
+// and keeps the rest of the row; a start naming the new life is then
+// taken, the old one refused.
+func TestSetCertExpiry(t *testing.T) {
+	f := state.NewFSM(state.NewStore())
+	set := func(i int, d time.Duration) state.Result {
+		return applyLog(t, f, uint64(i), &state.Command{Time: step(i), Atomic: true, Ops: []state.Op{{Kind: state.OpSetCertExpiry, CertExpiry: d}}})
+	}
+	if res := set(1, time.Hour); res.Err == nil {
+		t.Fatal("expiry set before the cluster config: want a refusal")
+	}
+	init := func(d time.Duration) state.Op {
+		return state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24, CertExpiry: d}}
+	}
+	for i, c := range []*state.Command{
+		{Time: step(2), Atomic: true, Ops: []state.Op{init(2 * time.Hour)}},
+		{Time: step(3), Atomic: true, Ops: []state.Op{{Kind: state.OpSetJoinTokens, Tokens: []byte("sealed-tokens")}}},
+	} {
+		if res := applyLog(t, f, uint64(i+2), c); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	for _, bad := range []time.Duration{0, -time.Hour} {
+		if res := set(4, bad); res.Err == nil {
+			t.Fatalf("expiry %s taken", bad)
+		}
+	}
+	if res := set(5, 5*time.Hour); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	tx := f.Store().Read()
+	pools, _ := tx.AddrPool()
+	if tx.CertExpiry() != 5*time.Hour || string(tx.JoinTokens()) != "sealed-tokens" || len(pools) != 1 || pools[0] != "10.9.0.0/16" {
+		t.Fatalf("after the update: expiry %s, tokens %q, pool %v", tx.CertExpiry(), tx.JoinTokens(), pools)
+	}
+	if res := applyLog(t, f, 6, &state.Command{Time: step(6), Atomic: true, Ops: []state.Op{init(5 * time.Hour)}}); res.Err != nil {
+		t.Fatalf("a start naming the new life: %v", res.Err)
+	}
+	if res := applyLog(t, f, 7, &state.Command{Time: step(7), Atomic: true, Ops: []state.Op{init(2 * time.Hour)}}); !errors.Is(res.Err, state.ErrPoolFixed) {
+		t.Fatalf("a start naming the old life: %v, want refused", res.Err)
+	}
+}
+
+// A rotation's step applies only on the step its proposer saw: a step
+// proposed from an older view (a leader change) never undoes a later
+// one, and the last step's tokens go in with it.
+func TestSetRootCASteps(t *testing.T) {
+	f := state.NewFSM(state.NewStore())
+	if res := applyLog(t, f, 1, &state.Command{Time: step(1), Atomic: true, Ops: []state.Op{{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: []string{"10.9.0.0/16"}, SubnetSize: 24}}}}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	set := func(i int, in, expect *state.RootCA, tokens []byte) error {
+		return applyLog(t, f, uint64(i), &state.Command{Time: step(i), Atomic: true, Ops: []state.Op{{Kind: state.OpSetRootCA, CA: in, ExpectCA: expect, Tokens: tokens}}}).Err
+	}
+	rotating := &state.RootCA{Cert: []byte("new"), Key: []byte("k2"), PrevCert: []byte("old"), PrevKey: []byte("k1")}
+	if err := set(2, rotating, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	moved := *rotating
+	moved.Moved = []string{"n1"}
+	ended := &state.RootCA{Cert: []byte("new"), Key: []byte("k2")}
+	if err := set(3, ended, rotating, []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(4, &moved, rotating, nil); !errors.Is(err, state.ErrVersionConflict) {
+		t.Fatalf("a step from before the end: %v, want a conflict", err)
+	}
+	tx := f.Store().Read()
+	if ca := tx.RootCA(); ca.Rotating() || string(ca.Cert) != "new" || string(tx.JoinTokens()) != "sealed" {
+		t.Fatalf("after the end: %+v, tokens %q", ca, tx.JoinTokens())
+	}
+	if err := set(5, &state.RootCA{Cert: []byte("x")}, ended, nil); err == nil {
+		t.Fatal("a CA without its key taken")
+	}
+}

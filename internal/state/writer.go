@@ -55,6 +55,10 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpSetJoinTokens:
 		return w.setJoinTokens(op)
+	case OpSetCertExpiry:
+		return w.setCertExpiry(op.CertExpiry)
+	case OpSetRootCA:
+		return w.setRootCA(op.CA, op.ExpectCA, op.Tokens)
 	case OpSetAutolock:
 		return w.setAutolock(op.Lock)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
