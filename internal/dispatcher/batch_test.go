@@ -17,12 +17,16 @@ type gatedProposer struct {
 	state.Proposer
 	open    chan struct{}
 	mu      sync.Mutex
+	held    int // entries that reached the gate
 	entries int
 	ops     []int
 }
 
 func (p *gatedProposer) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
 	if len(cmd.Ops) > 0 && cmd.Ops[0].Kind == state.OpTaskStatus {
+		p.mu.Lock()
+		p.held++
+		p.mu.Unlock()
 		<-p.open
 		p.mu.Lock()
 		p.entries++
@@ -52,7 +56,7 @@ func TestReportsOfSessionsShareEntries(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	errs := make(chan error, nodes)
-	for _, st := range sessions {
+	send := func(st *sessionT) {
 		go func() {
 			errs <- st.s.Report(ctx, []api.TaskReport{
 				{TaskID: st.task, Status: api.TaskStatus{State: api.TaskStateAccepted}},
@@ -60,14 +64,31 @@ func TestReportsOfSessionsShareEntries(t *testing.T) {
 			})
 		}()
 	}
-	// Two entries are in flight, held; the other sessions' reports wait.
-	deadline := time.Now().Add(testTimeout)
-	for e.d.WaitingReports() < nodes-2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d report batches wait, want %d", e.d.WaitingReports(), nodes-2)
+	waitFor := func(what string, want int, got func() int) {
+		t.Helper()
+		deadline := time.Now().Add(testTimeout)
+		for got() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d %s, want %d", got(), what, want)
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
+	held := func() int {
+		gp.mu.Lock()
+		defer gp.mu.Unlock()
+		return gp.held
+	}
+	// The first two sessions' reports are the two entries in flight, held;
+	// the other sessions' reports then wait, together.
+	send(sessions[0])
+	waitFor("entries held", 1, held)
+	send(sessions[1])
+	waitFor("entries held", 2, held)
+	for _, st := range sessions[2:] {
+		send(st)
+	}
+	waitFor("report batches waiting", nodes-2, e.d.WaitingReports)
 	close(gp.open)
 	for range nodes {
 		if err := <-errs; err != nil {
