@@ -3,7 +3,6 @@ package state_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -55,19 +54,7 @@ func TestTaskSpecSharedWithServiceReadsAsWritten(t *testing.T) {
 	}
 	check("applied", f.Store().Read())
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g := state.NewFSM(state.NewStore())
-	if err := g.Restore(io.NopCloser(&sink.Buffer)); err != nil {
-		t.Fatal(err)
-	}
-	check("restored", g.Store().Read())
+	check("restored", restored(t, f))
 }
 
 // A task whose spec differs from its service's (none the orchestrator
