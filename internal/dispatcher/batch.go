@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/shoalproject/shoal/internal/state"
@@ -81,8 +82,13 @@ func (d *Dispatcher) sendReports() {
 			q.mu.Unlock()
 			return
 		}
-		batches := q.waiting[:n:n]
-		q.waiting = q.waiting[n:]
+		// Copied out and cleared, so that the queue's array does not keep
+		// answered batches alive.
+		batches := slices.Clone(q.waiting[:n])
+		clear(q.waiting[:n])
+		if q.waiting = q.waiting[n:]; len(q.waiting) == 0 {
+			q.waiting = nil
+		}
 		q.mu.Unlock()
 		cmd := &state.Command{Ops: make([]state.Op, 0, ops)}
 		for _, b := range batches {
