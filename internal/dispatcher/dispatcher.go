@@ -63,6 +63,9 @@ type Dispatcher struct {
 	resMu    sync.Mutex
 	reserved []netip.AddrPort
 
+	// reports coalesces the sessions' task reports into shared entries.
+	reports reportQueue
+
 	mu       sync.Mutex
 	ctx      context.Context // nil while not running
 	beats    map[string]*heartbeat

@@ -245,8 +245,10 @@ func (w *writer) createTask(in *api.Task) error {
 	// A task is made from its service's current spec. A controller that
 	// read the service before a deploy or rollback landed would otherwise
 	// add a task of the spec just replaced.
+	var svc *api.Service
 	if raw, _ := w.txn.First(tableServices, "id", in.ServiceID); raw != nil {
-		if v := raw.(*api.Service).SpecVersion; in.SpecVersion != v {
+		svc = raw.(*api.Service)
+		if v := svc.SpecVersion; in.SpecVersion != v {
 			return fmt.Errorf("task %s of spec version %d: service %s is at %d: %w", in.ID, in.SpecVersion, in.ServiceID, v, ErrVersionConflict)
 		}
 	}
@@ -254,6 +256,7 @@ func (w *writer) createTask(in *api.Task) error {
 	if err := w.attachTask(&t); err != nil {
 		return err
 	}
+	internSpec(&t, svc)
 	w.stamp(&t.Meta, true)
 	t.CreatedIndex = w.index
 	if err := w.txn.Insert(tableTasks, &t); err != nil {
