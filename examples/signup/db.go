@@ -136,6 +136,38 @@ func dbCmd(args []string) error {
 	return serve(listenAddr(*listen), mux)
 }
 
+// prospectsCmd prints the saved prospects as JSON, newest first, from
+// the database file in --data: a look into the volume from the host.
+func prospectsCmd(args []string) error {
+	fs := flag.NewFlagSet("prospects", flag.ContinueOnError)
+	dataDir := fs.String("data", "/data", "folder of the database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(*dataDir, "signup.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT first_name, last_name, email, country, role, replica FROM prospects ORDER BY id DESC`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []prospect{}
+	for rows.Next() {
+		var p prospect
+		if err := rows.Scan(&p.FirstName, &p.LastName, &p.Email, &p.Country, &p.Role, &p.Replica); err != nil {
+			return err
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })

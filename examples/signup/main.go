@@ -9,6 +9,7 @@
 //	signup queue               a NATS server (embedded nats-server)
 //	signup handler             takes prospects from the queue into the db
 //	signup db                  SQLite behind a small HTTP API
+//	signup prospects --data DIR  print the saved prospects as JSON
 //	signup health [URL]        GET URL (default http://127.0.0.1:8080/health),
 //	                           exit 0 on 200: the services' health check
 //
@@ -37,12 +38,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: signup homepage|web|api|queue|handler|db|health [flags]")
+		fmt.Fprintln(os.Stderr, "usage: signup homepage|web|api|queue|handler|db|prospects|health [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
 		"homepage": homepageCmd, "web": webCmd, "api": apiCmd, "queue": queueCmd,
-		"handler": handlerCmd, "db": dbCmd, "health": healthCmd,
+		"handler": handlerCmd, "db": dbCmd, "health": healthCmd, "prospects": prospectsCmd,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
