@@ -102,6 +102,9 @@ name over overlay networks, which needs root for the process runtime.`,
 			if err := demo.WriteStackFiles(e.StackDir); err != nil {
 				return err
 			}
+			if err := demo.CheckFree(ctx, c); err != nil {
+				return err
+			}
 			// From here on, Ctrl-C or a failure removes what the demo made.
 			defer func() {
 				fmt.Fprintln(a.stdout, "shoal demo: removing the stacks, networks, configs and secrets it made")

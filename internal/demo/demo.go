@@ -85,6 +85,21 @@ func WriteStackFiles(dir string) error {
 	})
 }
 
+// CheckFree fails when the cluster already runs a stack the demo
+// deploys, which its cleanup would remove.
+func CheckFree(ctx context.Context, c *client.Client) error {
+	svcs, err := c.ServiceList(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		if ns := s.Spec.Labels[api.StackNamespaceLabel]; ns == Stack || ns == Infrastructure {
+			return fmt.Errorf("the cluster already runs stack %s (service %s): remove it first (shoal stack rm %s)", ns, s.Spec.Name, ns)
+		}
+	}
+	return nil
+}
+
 // Setup creates the external networks, configs and secrets. Objects
 // that already exist are an error: the demo removes only what it made.
 func Setup(ctx context.Context, e *Env) error {
