@@ -24,8 +24,8 @@ func Tour(ctx context.Context, e *Env, base string, out io.Writer, pause func(co
 signup-web runs one replica. The tour kills its process (kill -9), as the seed
 stops IIS in the container. The manager sees the task fail and starts a new
 one; until it is healthy the app answers errors. By hand:
-   shoal service ps signup_signup-web     # note the PID in the task's inspect
-   kill -9 PID; shoal service ps signup_signup-web`); err != nil {
+   kill -9 "$(shoal ps -f name=signup_signup-web.1. --format '{{.RuntimeID}}')"
+   shoal service ps signup_signup-web`); err != nil {
 		return err
 	}
 	killed, repl, err := KillOne(ctx, e.Client, Web)
