@@ -116,6 +116,7 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")
 	root.AddCommand(
 		newDevCmd(a),
+		newDemoCmd(a),
 		newManagerNodeCmd(a, true),
 		newAgentCmd(a),
 		newSwarmCmd(a),
