@@ -94,21 +94,6 @@ func (r *Raft) Nonvoter(id string) (bool, error) {
 	return false, nil
 }
 
-// InConfiguration reports whether id is a server of the Raft
-// configuration as this manager knows it, voter or not.
-func (r *Raft) InConfiguration(id string) (bool, error) {
-	f := r.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return false, fmt.Errorf("raft configuration: %w", err)
-	}
-	for _, s := range f.Configuration().Servers {
-		if string(s.ID) == id {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // RemoveServer removes the server id (voter or not), on the leader.
 func (r *Raft) RemoveServer(id string) error {
 	err := r.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout).Error()

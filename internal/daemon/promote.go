@@ -35,12 +35,7 @@ func (d *Dev) servePromoted(w http.ResponseWriter, r *http.Request) {
 	// Once: a node already in Raft has the secrets. A certificate copied
 	// from its folder (or a later one) must not fetch them again: under
 	// autolock they include the unlock key.
-	in, err := d.mgr.Raft().InConfiguration(id.NodeID)
-	if err != nil {
-		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	if in {
+	if in, _ := d.mgr.Raft().InConfiguration(id.NodeID); in {
 		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager already: the cluster's secrets are handed to a promoted node once", id.NodeID))
 		return
 	}
