@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type AgentConfig struct {
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
 	SecretsDir string
+	// MetricsAddr serves the node's /metrics on TCP to requests bearing
+	// MetricsToken; empty serves none.
+	MetricsAddr  string
+	MetricsToken []byte
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -65,6 +70,10 @@ type Agent struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// metricsSrv serves the node's metrics on metricsAddr (metrics.go).
+	metricsSrv  *http.Server
+	metricsAddr string
 
 	registered chan struct{}
 	once       sync.Once
@@ -147,6 +156,9 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			return nil, err
 		}
 		to = append(to, a.ingress.table)
+	}
+	if err := a.startAgentMetrics(cfg, log.With("component", "metrics")); err != nil {
+		return nil, err
 	}
 	var mesh *gatedSink
 	if cfg.Publish.Addr != "" {
@@ -328,11 +340,12 @@ func (a *Agent) Err() error {
 func (a *Agent) Close() error { return a.closeParts() }
 
 func (a *Agent) closeParts() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.stopAgentMetrics(ctx)
 	if a.ingress != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.ingress.stop(ctx)
-		cancel()
 	}
+	cancel()
 	if a.cancel != nil {
 		a.cancel()
 	}
