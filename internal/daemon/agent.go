@@ -131,6 +131,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
+	// The managers read the node's task output over the link.
+	a.link.SetLogs(a.rts.taskLogs)
 	// The node's networking follows the cluster from the routes stream,
 	// like the ingress: networks, services, tasks and the nodes'
 	// addresses, as the managers observed them.

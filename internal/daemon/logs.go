@@ -21,26 +21,33 @@ type logStreamer interface {
 	Logs(ctx context.Context, taskID string, follow bool, w io.Writer) error
 }
 
-// TaskLogs writes the output a task on this node left: its stdout, then
-// its stderr for a process task, or the container's log. follow keeps
-// streaming until ctx ends; it needs a runtime that streams logs.
-// Tasks on other nodes are refused: reading them is not done yet.
+// TaskLogs writes the output a task left: its stdout, then its stderr
+// for a process task, or the container's log. follow keeps streaming
+// until ctx ends; it needs a runtime that streams logs. A task of
+// another node is read from that node's agent, over its link to this
+// manager (agentlink.Server.TaskLogs).
 func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error {
-	if task.NodeID != d.nodeID {
-		return fmt.Errorf("logs of task %s: it runs on node %s, and reading logs from other nodes is not supported yet", task.ID, api.ShortID(task.NodeID))
+	docker := task.Spec.Runtime() == api.RuntimeDocker
+	if task.NodeID == d.nodeID {
+		return d.rts.taskLogs(ctx, task.ID, docker, follow, w)
 	}
-	return d.rts.taskLogs(ctx, task, follow, w)
+	if d.agentLink == nil {
+		return fmt.Errorf("logs of task %s: it runs on node %s, and this manager serves no agents", task.ID, api.ShortID(task.NodeID))
+	}
+	return d.agentLink.TaskLogs(ctx, task.NodeID, task.ID, docker, follow, w)
 }
 
-// taskLogs writes the output of a task of these runtimes.
-func (r nodeRuntimes) taskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error {
+// taskLogs writes the output of a task of these runtimes (docker: of the
+// docker runtime, else of the process runtime).
+func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker, follow bool, w io.Writer) error {
 	var rt runtime.Runtime = r.process
-	if task.Spec.Runtime() == api.RuntimeDocker {
+	if docker {
 		if r.docker == nil {
-			return fmt.Errorf("logs of task %s: the docker runtime is not available on this node", task.ID)
+			return fmt.Errorf("logs of task %s: the docker runtime is not available on this node", id)
 		}
 		rt = r.docker
 	}
+	task := &api.Task{ID: id}
 	if ls, ok := rt.(logStreamer); ok {
 		return ls.Logs(ctx, task.ID, follow, w)
 	}
