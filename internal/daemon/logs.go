@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +66,13 @@ func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker, follow bo
 	if follow {
 		return followTask(ctx, rt, task.ID, []string{stdout, stderr}, w)
 	}
+	var paths []string
 	for _, p := range []string{stdout, stderr} {
+		// The rotated files first, oldest first (process runtime's
+		// rotation: stdout.log.2, stdout.log.1, stdout.log).
+		paths = append(append(paths, rotatedLogs(p)...), p)
+	}
+	for _, p := range paths {
 		f, err := os.Open(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -153,6 +163,15 @@ func followFile(ctx context.Context, done <-chan struct{}, path string, w io.Wri
 		if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
+		// Rotated (copied, then truncated): read on from the start.
+		if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Size() < off {
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if _, err := events.Read(buf); err != nil {
 			// Stopped: copy what was written last, then end.
 			_, _ = io.Copy(w, f)
@@ -162,4 +181,26 @@ func followFile(ctx context.Context, done <-chan struct{}, path string, w io.Wri
 			return err
 		}
 	}
+}
+
+// rotatedLogs are the rotated files of the log file p, oldest first:
+// p.N … p.1.
+func rotatedLogs(p string) []string {
+	matches, _ := filepath.Glob(p + ".[0-9]*")
+	type rotated struct {
+		path string
+		n    int
+	}
+	var rs []rotated
+	for _, m := range matches {
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, p+".")); err == nil && n > 0 {
+			rs = append(rs, rotated{m, n})
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].n > rs[j].n })
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.path
+	}
+	return out
 }
