@@ -7,28 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A manager reads a task's output from the agent of its node, over the
 // agent's own connection: once, or following until the reader stops.
@@ -60,7 +43,7 @@ func TestTaskLogsOverTheLink(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(testCtx(t))
-	var followed lockedBuffer
+	var followed testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- e.srv.TaskLogs(ctx, nodeA, "task2", false, true, &followed) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -93,7 +76,7 @@ func TestLogRequestsAnsweredOnlyByTheirNode(t *testing.T) {
 	e := newEnv(t)
 	sessA := e.sessionIDFrom(nodeA, "127.0.0.1")
 	sessB := e.sessionIDFrom(nodeB, "127.0.0.1")
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- e.srv.TaskLogs(testCtx(t), nodeA, "taskA", false, false, &out) }()
 

@@ -1,32 +1,15 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A follower of a log file that is rotated (copied, then truncated) reads
 // on from the file's start: the lines written after the rotation show.
@@ -40,7 +23,7 @@ func TestFollowFileAcrossTruncation(t *testing.T) {
 	f.WriteString("before rotation, a long line\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	errc := make(chan error, 1)
 	go func() { errc <- followFile(ctx, done, p, &out) }()
 	waitOut := func(want string) {

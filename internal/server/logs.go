@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 // LogSource reads the output of tasks on this node.
@@ -17,23 +19,40 @@ type LogSource interface {
 	TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error
 }
 
-// serviceLogs streams the output of a service's tasks as text, each line
-// prefixed like docker service logs: "web.1.TASKID@HOST    | line".
-// ?follow=1 keeps streaming.
+// serviceLogs streams the output of a service's tasks (or of one task,
+// when the reference names no service but a task, as docker's
+// `service logs SERVICE|TASK`) as text, each line prefixed like docker
+// service logs: "web.1.TASKID@HOST    | line". The tasks may run on any
+// node: Logs reads them there. ?follow=1 keeps streaming.
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	if s.Logs == nil {
 		writeError(w, http.StatusNotImplemented, "this manager cannot read task logs")
 		return
 	}
 	tx := s.m.Store().Read()
-	svc, err := tx.FindService(r.PathValue("ref"))
+	ref := r.PathValue("ref")
+	var candidates []*api.Task
+	svc, err := tx.FindService(ref)
+	if errors.Is(err, state.ErrNotFound) {
+		t, terr := tx.FindTask(ref)
+		if errors.Is(terr, state.ErrNotFound) {
+			terr = fmt.Errorf("service or task %s: %w", ref, state.ErrNotFound)
+		}
+		if terr != nil {
+			s.fail(w, terr)
+			return
+		}
+		candidates, err = []*api.Task{t}, nil
+	} else if err == nil {
+		candidates = tx.TasksByService(svc.ID)
+	}
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
 	var tasks []*api.Task
-	for _, t := range tx.TasksByService(svc.ID) {
+	for _, t := range candidates {
 		// Only tasks that started have output.
 		if t.NodeID != "" && t.Status.RuntimeID != "" {
 			tasks = append(tasks, t)

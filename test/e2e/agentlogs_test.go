@@ -65,6 +65,14 @@ func TestServiceLogsAcrossNodes(t *testing.T) {
 	if strings.Contains(snap, "error") {
 		t.Errorf("logs show an error:\n%s", snap)
 	}
+	// One task, by its ID, as docker's `service logs TASK`.
+	var one bytes.Buffer
+	if err := ac.c.ServiceLogs(ctx, onWorker.ID, false, &one); err != nil {
+		t.Fatal(err)
+	}
+	if !lineWith(one.String(), prefix, "| first line") || strings.Count(one.String(), "| first line") != 1 {
+		t.Errorf("logs of task %s:\n%s", onWorker.ID, one.String())
+	}
 	if err := writeFile(marks + "/go"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,30 +15,6 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-// counterOf is the value of fam's series whose labels include want, or
-// -1.
-func counterOf(fams map[string]*dto.MetricFamily, fam string, want map[string]string) float64 {
-next:
-	for _, m := range fams[fam].GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if got[k] != v {
-				continue next
-			}
-		}
-		if m.GetCounter() != nil {
-			return m.GetCounter().GetValue()
-		}
-		if m.GetHistogram() != nil {
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
-}
-
 // The ingress of every node counts its requests under Traefik's metric
 // names: a worker node (`shoal agent --metrics`) serves its own /metrics
 // to the token's bearers only, and a manager adds its ingress's to its
@@ -95,7 +71,7 @@ func TestIngressMetricsOnEveryNode(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fams = scrape(t, http.DefaultClient, metricsURL, token)
-		if counterOf(fams, "traefik_entrypoint_requests_total", with("entrypoint", "web")) == float64(n) || time.Now().After(deadline) {
+		if gauge(fams, "traefik_entrypoint_requests_total", with("entrypoint", "web")) == float64(n) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -111,7 +87,7 @@ func TestIngressMetricsOnEveryNode(t *testing.T) {
 		{"traefik_service_requests_total", with("service", "web@web")},
 		{"traefik_service_request_duration_seconds", with("service", "web@web")},
 	} {
-		if got := counterOf(fams, c.fam, c.labels); got != float64(n) {
+		if got := gauge(fams, c.fam, c.labels); got != float64(n) {
 			t.Errorf("agent: %s%v = %v, want %d", c.fam, c.labels, got, n)
 		}
 	}
@@ -139,7 +115,7 @@ func TestIngressMetricsOnEveryNode(t *testing.T) {
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		fams = scrape(t, sock, "http://shoal/metrics", "")
-		got := counterOf(fams, "traefik_service_requests_total", with("service", "web@web"))
+		got := gauge(fams, "traefik_service_requests_total", with("service", "web@web"))
 		if got == 3 {
 			break
 		}
