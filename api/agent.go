@@ -18,6 +18,10 @@ type Assignments struct {
 	// (Task.NetworksAttachments), with their subnet, gateway and VXLAN
 	// ID: what the agent plumbs them with.
 	Networks []*Network `json:"Networks,omitempty"`
+	// Role is the role the cluster records for the node (its desired
+	// role: `node promote` and `node demote` change it), sent with every
+	// full assignment and whenever it changes; empty: unchanged.
+	Role string `json:"Role,omitempty"`
 }
 
 // TaskReport is an agent's report of a task's new status, with the

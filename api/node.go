@@ -41,6 +41,10 @@ type NodeDescription struct {
 	EngineLabels map[string]string `json:"EngineLabels,omitempty"`
 	// EngineVersion is the version of the shoal binary the node runs.
 	EngineVersion string `json:"EngineVersion,omitempty"`
+	// ListenAddr is the cluster port (IP:PORT) the node serves once
+	// promoted to manager (`shoal agent --listen-addr`); empty when its
+	// agent was started without one, and `node promote` refuses it.
+	ListenAddr string `json:"ListenAddr,omitempty"`
 }
 
 // Platform is an operating system and CPU architecture.
@@ -58,6 +62,11 @@ type NodeStatus struct {
 	// Session is the session of the agent that registered last
 	// (NodeRegistration.Session).
 	Session string `json:"Session,omitempty"`
+	// DownSince is when the node was marked down, set by the store (the
+	// leader's clock) and kept while it stays down; nil when it is not
+	// down. Its tasks are orphaned once it has been down for the
+	// cluster's orphan period.
+	DownSince *time.Time `json:"DownSince,omitempty"`
 }
 
 // HasRuntime reports whether the node offers the named runtime.

@@ -217,7 +217,9 @@ type ContainerSpec struct {
 	Secrets []SecretReference `json:"Secrets,omitempty"`
 	Mounts  []Mount           `json:"Mounts,omitempty"`
 	// Init runs an init process as PID 1 in the container.
-	Init     *bool             `json:"Init,omitempty"`
+	Init *bool `json:"Init,omitempty"`
+	// TTY gives a container a pseudo-terminal (docker's --tty).
+	TTY      bool              `json:"TTY,omitempty"`
 	ReadOnly bool              `json:"ReadOnly,omitempty"`
 	CapAdd   []string          `json:"CapabilityAdd,omitempty"`
 	CapDrop  []string          `json:"CapabilityDrop,omitempty"`

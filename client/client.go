@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -166,6 +167,13 @@ func (c *Client) Info(ctx context.Context) (*api.Info, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/info", nil, nil, &out)
 }
 
+// IngressRoutes lists the routers the ingress of the node serving the
+// API runs.
+func (c *Client) IngressRoutes(ctx context.Context) ([]api.IngressRoute, error) {
+	var out []api.IngressRoute
+	return out, c.do(ctx, http.MethodGet, "/v1/ingress/routes", nil, nil, &out)
+}
+
 // ServiceCreate creates a service.
 func (c *Client) ServiceCreate(ctx context.Context, spec api.ServiceSpec) (*api.Service, error) {
 	var out api.Service
@@ -205,9 +213,45 @@ func (c *Client) ServiceRollback(ctx context.Context, ref string, to uint64) (*a
 // ServiceLogs copies the output of a service's tasks to w, each line
 // prefixed with its task and node; with follow it streams until ctx ends.
 func (c *Client) ServiceLogs(ctx context.Context, ref string, follow bool, w io.Writer) error {
+	return c.ServiceLogsWith(ctx, ref, LogsOptions{Follow: follow}, w)
+}
+
+// LogsOptions are the options of docker's service logs.
+type LogsOptions struct {
+	Follow     bool
+	Timestamps bool
+	Details    bool
+	// Raw drops each line's "web.1.TASKID@HOST |" prefix.
+	Raw bool
+	// Tail is how many of each task's last lines to show: "" or "all"
+	// for all of them.
+	Tail string
+	// Since, when not zero, drops lines written before it.
+	Since time.Time
+	// IDs is how the prefix names the task: "short" (the default, the
+	// task ID's first 12 characters), "full" or "none".
+	IDs string
+	// NoResolve names the service and node by ID in the prefix.
+	NoResolve bool
+}
+
+// ServiceLogsWith copies the output of a service's tasks, or of one task
+// when ref is a task ID (or prefix), to w, as o says.
+func (c *Client) ServiceLogsWith(ctx context.Context, ref string, o LogsOptions, w io.Writer) error {
 	q := url.Values{}
-	if follow {
-		q.Set("follow", "1")
+	for k, on := range map[string]bool{"follow": o.Follow, "timestamps": o.Timestamps, "details": o.Details, "raw": o.Raw, "noresolve": o.NoResolve} {
+		if on {
+			q.Set(k, "1")
+		}
+	}
+	if o.Tail != "" {
+		q.Set("tail", o.Tail)
+	}
+	if !o.Since.IsZero() {
+		q.Set("since", fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond()))
+	}
+	if o.IDs != "" {
+		q.Set("ids", o.IDs)
 	}
 	resp, err := c.stream(ctx, "/v1/services/"+url.PathEscape(ref)+"/logs", q)
 	if err != nil {
@@ -289,6 +333,22 @@ func (c *Client) NodeDemote(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/demote", nil, nil, nil)
 }
 
+// NodePromote makes the worker ref names a manager: its agent starts a
+// manager, which joins the Raft group.
+func (c *Client) NodePromote(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/promote", nil, nil, nil)
+}
+
+// SwarmLeave makes the node that answers leave the cluster (`swarm
+// leave`): a manager refuses without force.
+func (c *Client) SwarmLeave(ctx context.Context, force bool) error {
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	return c.do(ctx, http.MethodPost, "/v1/swarm/leave", q, nil, nil)
+}
+
 // SwarmInspect returns the join tokens and where agents join.
 func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 	var out api.Swarm
@@ -300,6 +360,12 @@ func (c *Client) SwarmInspect(ctx context.Context) (*api.Swarm, error) {
 // one.
 func (c *Client) RotateJoinToken(ctx context.Context, role string) error {
 	return c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, nil, nil)
+}
+
+// RotateCA starts a rotation of the cluster CA; SwarmInspect shows its
+// progress (RootRotationInProgress, CARotation).
+func (c *Client) RotateCA(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/ca/rotate", nil, nil, nil)
 }
 
 // EventFilter narrows Events.
@@ -354,8 +420,9 @@ func (c *Client) Events(ctx context.Context, f EventFilter, fn func(api.Event) e
 	return fmt.Errorf("event stream closed by the server")
 }
 
-// SwarmUpdate turns autolock on or off on every manager (`swarm update
-// --autolock`); on, it returns the unlock key.
+// SwarmUpdate changes the cluster settings u gives (what it leaves out
+// stays), as Docker's SwarmUpdate: autolock (`swarm update --autolock`;
+// turned on, it returns the unlock key) and the certificate life.
 func (c *Client) SwarmUpdate(ctx context.Context, u api.SwarmUpdate) (string, error) {
 	var out api.UnlockKey
 	err := c.do(ctx, http.MethodPost, "/v1/swarm/update", nil, u, &out)

@@ -20,7 +20,10 @@
 //     response carries a Set-Cookie;
 //   - sticky+cookie: wrk sends a valid cookie on every request (one
 //     obtained first with a plain GET), so the persistence lookup is
-//     measured and no Set-Cookie is sent.
+//     measured and no Set-Cookie is sent;
+//   - middlewares: basicauth, one request header set and the /app prefix
+//     stripped (HAProxy: http-request auth, set-header, set-path);
+//   - TLS: plain over HTTPS, HTTP/1.1 (wrk has no HTTP/2).
 //
 // Shoal and HAProxy alternate within each round, and which goes first
 // alternates from round to round. The table gives the medians of the
@@ -36,6 +39,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,7 +108,9 @@ type target struct {
 	name   string // "direct", "haproxy", "shoal"
 	url    string
 	cookie string // sent as a Cookie header when set
+	auth   string // sent as an Authorization header when set
 	pid    int
+	h2     bool // HTTP/2 over TLS, loaded by h2load
 }
 
 // result is one wrk run.
@@ -154,9 +160,13 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Skip("wrk not found: install it (Debian: apt-get install -y wrk)")
 	}
+	h2load, _ := exec.LookPath("h2load") // optional: the HTTP/2 variant
 	cfg := loadSettings(b)
 	dir := b.TempDir()
 	bins := buildTools(b, dir)
+	if base := os.Getenv("PROXYBENCH_BASELINE"); base != "" {
+		bins["benchingress-before"] = buildBaseline(b, base, dir)
+	}
 	script := filepath.Join(dir, "report.lua")
 	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
 		b.Fatal(err)
@@ -168,8 +178,8 @@ func BenchmarkProxy(b *testing.B) {
 	backends := be1.addr + "," + be2.addr
 
 	// Shoal: one ingress process per variant.
-	shoalArgs := func(sticky bool) []string {
-		a := []string{"--backends", backends}
+	shoalArgs := func(sticky bool, extra ...string) []string {
+		a := append([]string{"--backends", backends}, extra...)
 		if sticky {
 			a = append(a, "--sticky")
 		}
@@ -180,17 +190,30 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	shoalPlain := startProc(b, "shoal ingress", bins["benchingress"], shoalArgs(false)...)
 	shoalSticky := startProc(b, "shoal ingress (sticky)", bins["benchingress"], shoalArgs(true)...)
+	certFile := writeBenchCert(b, dir)
+	shoalMW := startProc(b, "shoal ingress (middlewares)", bins["benchingress"], shoalArgs(false, "--middlewares")...)
+	shoalTLS := startProc(b, "shoal ingress (TLS)", bins["benchingress"], shoalArgs(false, "--tls", certFile)...)
+	// The baseline's (PROXYBENCH_BASELINE), for the variants it changed.
+	var before map[string]*proc
+	if bin := bins["benchingress-before"]; bin != "" {
+		before = map[string]*proc{
+			"plain":       startProc(b, "shoal ingress before (plain)", bin, shoalArgs(false)...),
+			"middlewares": startProc(b, "shoal ingress before (middlewares)", bin, shoalArgs(false, "--middlewares")...),
+			"TLS":         startProc(b, "shoal ingress before (TLS)", bin, shoalArgs(false, "--tls", certFile)...),
+		}
+	}
 
 	// HAProxy: one process, a frontend per variant.
-	hpPlain, hpSticky := freePort(b), freePort(b)
+	fe := haFrontends{plain: freePort(b), sticky: freePort(b), mw: freePort(b), tls: freePort(b), cert: certFile}
 	hcfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(hcfg, []byte(haproxyConfig(hpPlain, hpSticky, be1.addr, be2.addr)), 0o644); err != nil {
+	if err := os.WriteFile(hcfg, []byte(haproxyConfig(fe, be1.addr, be2.addr)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	if out, err := exec.Command(haproxy, "-c", "-q", "-f", hcfg).CombinedOutput(); err != nil {
 		b.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
-	hp := startHAProxy(b, haproxy, hcfg, hpPlain, hpSticky)
+	hp := startHAProxy(b, haproxy, hcfg, fe.plain, fe.sticky, fe.mw, fe.tls)
+	hpPlain, hpSticky := fe.plain, fe.sticky
 
 	url := func(addr string) string { return "http://" + addr + "/" }
 	direct := target{name: "direct", url: url(be1.addr), pid: be1.pid()}
@@ -198,32 +221,80 @@ func BenchmarkProxy(b *testing.B) {
 	hapSticky := target{name: "haproxy", url: url(hpSticky), pid: hp.pid()}
 	shPlain := target{name: "shoal", url: url(shoalPlain.addr), pid: shoalPlain.pid()}
 	shSticky := target{name: "shoal", url: url(shoalSticky.addr), pid: shoalSticky.pid()}
+	hapMW := target{name: "haproxy", url: "http://" + fe.mw + "/app/", auth: benchAuth, pid: hp.pid()}
+	shMW := target{name: "shoal", url: "http://" + shoalMW.addr + "/app/", auth: benchAuth, pid: shoalMW.pid()}
+	hapTLS := target{name: "haproxy", url: "https://" + fe.tls + "/", pid: hp.pid()}
+	shTLS := target{name: "shoal", url: "https://" + shoalTLS.addr + "/", pid: shoalTLS.pid()}
+	hapH2, shH2 := hapTLS, shTLS
+	hapH2.h2, shH2.h2 = true, true
+	var bePlain, beMW, beTLS, beH2 target
+	if before != nil {
+		bePlain = target{name: "shoal-before", url: url(before["plain"].addr), pid: before["plain"].pid()}
+		beMW = target{name: "shoal-before", url: "http://" + before["middlewares"].addr + "/app/", auth: benchAuth, pid: before["middlewares"].pid()}
+		beTLS = target{name: "shoal-before", url: "https://" + before["TLS"].addr + "/", pid: before["TLS"].pid()}
+		beH2 = beTLS
+		beH2.h2 = true
+	}
 
 	// Check every path, and get one valid sticky cookie from each proxy.
 	checkBalanced(b, direct.url, 1)
 	checkBalanced(b, hapPlain.url, 2)
 	checkBalanced(b, shPlain.url, 2)
+	for _, t := range []target{hapMW, shMW, hapTLS, shTLS} {
+		checkBalanced(b, t.url, 2, "Authorization", t.auth)
+	}
+	checkAuth(b, hapMW.url)
+	checkAuth(b, shMW.url)
+	if before != nil {
+		checkBalanced(b, bePlain.url, 2)
+		checkBalanced(b, beMW.url, 2, "Authorization", beMW.auth)
+		checkBalanced(b, beTLS.url, 2)
+		checkAuth(b, beMW.url)
+	}
 	hapCookie := stickyCookie(b, hapSticky.url, "SERVERID")
 	shoalCookie := stickyCookie(b, shSticky.url, shoalSticky.info["cookie"])
 	hapStickyC, shStickyC := hapSticky, shSticky
 	hapStickyC.cookie, shStickyC.cookie = hapCookie, shoalCookie
 
 	type variant struct {
-		name           string
-		haproxy, shoal target
+		name                   string
+		haproxy, shoal, before target // before.pid 0: no baseline
 	}
-	variants := []variant{
-		{"plain", hapPlain, shPlain},
-		{"sticky (no cookie kept)", hapSticky, shSticky},
-		{"sticky + valid cookie", hapStickyC, shStickyC},
+	unitOf := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie", " (HTTP/1.1)", "", " (HTTP/2)", "-h2").Replace
+	var variants []variant
+	for _, v := range []variant{
+		{"plain", hapPlain, shPlain, bePlain},
+		{"sticky (no cookie kept)", hapSticky, shSticky, target{}},
+		{"sticky + valid cookie", hapStickyC, shStickyC, target{}},
+		{"middlewares", hapMW, shMW, beMW},
+		{"TLS (HTTP/1.1)", hapTLS, shTLS, beTLS},
+		{"TLS (HTTP/2)", hapH2, shH2, beH2},
+	} {
+		if v.haproxy.h2 && h2load == "" {
+			fmt.Fprintln(os.Stderr, "h2load not found: HTTP/2 not measured (Debian: apt-get install -y nghttp2-client)")
+			continue
+		}
+		if wantVariant(unitOf(v.name)) {
+			variants = append(variants, v)
+		}
 	}
 
-	run := func(t target, d time.Duration) result { return runWrk(b, wrk, script, cfg, t, d) }
+	run := func(t target, d time.Duration) result {
+		if t.h2 {
+			return runH2load(b, h2load, cfg, t, d)
+		}
+		return runWrk(b, wrk, script, cfg, t, d)
+	}
 
 	// Warm up every target: connections to the backends, goroutines,
 	// page cache.
-	for _, t := range []target{direct, hapPlain, shPlain, hapSticky, shSticky, hapStickyC, shStickyC} {
-		run(t, time.Second)
+	run(direct, time.Second)
+	for _, v := range variants {
+		for _, t := range []target{v.haproxy, v.shoal, v.before} {
+			if t.pid != 0 {
+				run(t, time.Second)
+			}
+		}
 	}
 
 	// The A/B rounds.
@@ -235,9 +306,12 @@ func BenchmarkProxy(b *testing.B) {
 		samples[key{"direct", "direct"}] = append(samples[key{"direct", "direct"}], run(direct, cfg.duration))
 		for vi, v := range variants {
 			order := []target{v.haproxy, v.shoal}
-			if (r+vi)%2 == 1 {
-				order[0], order[1] = order[1], order[0]
+			if v.before.pid != 0 {
+				order = append(order, v.before)
 			}
+			// Each target in turn goes first.
+			k := (r + vi) % len(order)
+			order = append(order[k:], order[:k]...)
 			for _, t := range order {
 				res := run(t, cfg.duration)
 				samples[key{v.name, t.name}] = append(samples[key{v.name, t.name}], res)
@@ -269,9 +343,10 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	row("direct", "direct")
 	type ratio struct {
-		name         string
-		rps, p99     float64
-		rpsOK, p99OK bool
+		name                string
+		rps, p99            float64
+		rpsOK, p99OK        bool
+		beforeRPS, before99 float64 // the baseline's ratios, 0 without
 	}
 	var ratios []ratio
 	for _, v := range variants {
@@ -279,17 +354,22 @@ func BenchmarkProxy(b *testing.B) {
 		s := row(v.name, "shoal")
 		rr := s.RPS / h.RPS
 		pr := float64(s.P99) / float64(h.P99)
-		ratios = append(ratios, ratio{v.name, rr, pr, rr >= targetRPSRatio, pr <= targetP99Ratio})
+		rt := ratio{name: v.name, rps: rr, p99: pr, rpsOK: rr >= targetRPSRatio, p99OK: pr <= targetP99Ratio}
+		if v.before.pid != 0 {
+			bf := row(v.name, "shoal-before")
+			rt.beforeRPS, rt.before99 = bf.RPS/h.RPS, float64(bf.P99)/float64(h.P99)
+		}
+		ratios = append(ratios, rt)
 	}
-	fmt.Fprintf(w, "\n| variant | shoal/HAProxy req/s (target ≥ %.2f) | shoal/HAProxy p99 (target ≤ %.1f) |\n|---|---|---|\n", targetRPSRatio, targetP99Ratio)
+	fmt.Fprintf(w, "\n| variant | shoal/HAProxy req/s (target ≥ %.2f) | shoal/HAProxy p99 (target ≤ %.1f) | before: req/s | before: p99 |\n|---|---|---|---|---|\n", targetRPSRatio, targetP99Ratio)
 	for _, r := range ratios {
-		fmt.Fprintf(w, "| %s | %.2f %s | %.2f %s |\n", r.name, r.rps, mark(r.rpsOK), r.p99, mark(r.p99OK))
-		unit := strings.NewReplacer(" (no cookie kept)", "", " + valid cookie", "-cookie").Replace(r.name)
+		fmt.Fprintf(w, "| %s | %.2f %s | %.2f %s | %s | %s |\n", r.name, r.rps, mark(r.rpsOK), r.p99, mark(r.p99OK), fmtRatio(r.beforeRPS), fmtRatio(r.before99))
+		unit := unitOf(r.name)
 		b.ReportMetric(r.rps, "rps-ratio-"+unit)
 		b.ReportMetric(r.p99, "p99-ratio-"+unit)
 	}
-	fmt.Fprintf(w, "\nResident memory after the rounds: shoal %s (plain), %s (sticky); HAProxy %s (both frontends); backend %s.\n\n",
-		rss(shoalPlain.pid()), rss(shoalSticky.pid()), rss(hp.pid()), rss(be1.pid()))
+	fmt.Fprintf(w, "\nResident memory after the rounds: shoal %s (plain), %s (sticky), %s (middlewares), %s (TLS); HAProxy %s (every frontend); backend %s.\n\n",
+		rss(shoalPlain.pid()), rss(shoalSticky.pid()), rss(shoalMW.pid()), rss(shoalTLS.pid()), rss(hp.pid()), rss(be1.pid()))
 
 	if cfg.pprofDir != "" {
 		profileShoal(b, wrk, script, cfg, map[string]profTarget{
@@ -351,6 +431,9 @@ func runWrk(b *testing.B, wrk, script string, cfg settings, t target, d time.Dur
 		"--timeout", "5s", "-s", script}
 	if t.cookie != "" {
 		args = append(args, "-H", "Cookie: "+t.cookie)
+	}
+	if t.auth != "" {
+		args = append(args, "-H", "Authorization: "+t.auth)
 	}
 	args = append(args, t.url)
 	cpu0 := procCPU(b, t.pid)
@@ -427,15 +510,24 @@ var clockTicks = sync.OnceValue(func() int64 {
 	return 100
 })
 
+// haFrontends are the addresses of HAProxy's frontends, one per variant,
+// and the PEM file (certificate and key) of the TLS one.
+type haFrontends struct{ plain, sticky, mw, tls, cert string }
+
 // haproxyConfig is HAProxy configured as the shoal ingress is: HTTP mode,
 // keep-alive on both sides, two servers, least connections (the nearest
 // to shoal's least-outstanding-requests pick), X-Forwarded-For added
 // (shoal sets X-Forwarded-*), and, on the sticky frontend, an inserted
-// cookie as Traefik's sticky.cookie.
-func haproxyConfig(plain, sticky, s1, s2 string) string {
+// cookie as Traefik's sticky.cookie. The middlewares frontend does what
+// benchingress --middlewares does: basic auth against a user list (a
+// plain-text password: shoal's is a {SHA} hash, a microsecond), one
+// request header set, and the /app prefix stripped (http-request
+// set-path); the TLS one terminates TLS 1.2+ with ALPN h2 and http/1.1.
+func haproxyConfig(fe haFrontends, s1, s2 string) string {
 	return fmt.Sprintf(`global
     nbthread %d
     maxconn 4096
+    ssl-default-bind-options ssl-min-ver TLSv1.2
 
 defaults
     mode http
@@ -447,6 +539,9 @@ defaults
     timeout http-keep-alive 180s
     timeout http-request 10s
 
+userlist bench_users
+    user admin insecure-password password
+
 frontend fe_plain
     bind %s
     default_backend be_plain
@@ -454,6 +549,17 @@ frontend fe_plain
 frontend fe_sticky
     bind %s
     default_backend be_sticky
+
+frontend fe_mw
+    bind %s
+    http-request auth realm traefik unless { http_auth(bench_users) }
+    http-request set-header X-Bench yes
+    http-request set-path %%[path,regsub(^/app/,/)]
+    default_backend be_plain
+
+frontend fe_tls
+    bind %s ssl crt %s alpn h2,http/1.1
+    default_backend be_plain
 
 backend be_plain
     balance leastconn
@@ -465,7 +571,7 @@ backend be_sticky
     cookie SERVERID insert indirect nocache
     server s1 %s cookie s1
     server s2 %s cookie s2
-`, runtime.GOMAXPROCS(0), plain, sticky, s1, s2, s1, s2)
+`, runtime.GOMAXPROCS(0), fe.plain, fe.sticky, fe.mw, fe.tls, fe.cert, s1, s2, s1, s2)
 }
 
 // proc is a child process of the benchmark.
@@ -592,9 +698,12 @@ func freePort(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-var httpc = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+// httpc trusts any certificate: the TLS variant's is made for the run.
+var httpc = &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
 
-func get(b *testing.B, url, cookie string) (*http.Response, string) {
+// get GETs url with the cookie and the headers hdr (name, value, …;
+// empty values left out).
+func get(b *testing.B, url, cookie string, hdr ...string) (*http.Response, string) {
 	b.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -602,6 +711,11 @@ func get(b *testing.B, url, cookie string) (*http.Response, string) {
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] != "" {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	resp, err := httpc.Do(req)
 	if err != nil {
@@ -620,11 +734,11 @@ func get(b *testing.B, url, cookie string) (*http.Response, string) {
 
 // checkBalanced checks that url answers and that successive requests
 // reach want distinct backends.
-func checkBalanced(b *testing.B, url string, want int) {
+func checkBalanced(b *testing.B, url string, want int, hdr ...string) {
 	b.Helper()
 	seen := map[string]bool{}
 	for range 20 {
-		resp, _ := get(b, url, "")
+		resp, _ := get(b, url, "", hdr...)
 		seen[resp.Header.Get("X-Backend")] = true
 	}
 	if len(seen) != want {

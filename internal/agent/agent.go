@@ -50,6 +50,13 @@ type Config struct {
 	// port (a container disconnected from its network) before it is
 	// failed and replaced; DefaultUnreachableGrace if 0.
 	UnreachableGrace time.Duration
+	// ListenAddr is reported in the node description: the cluster port
+	// the node serves once promoted (empty: it cannot be).
+	ListenAddr string
+	// OnRole, when set, is told the role the cluster records for the
+	// node, with every full assignment and at each change (promote,
+	// demote). It must not block.
+	OnRole func(role string)
 }
 
 // Agent runs one node's tasks.
@@ -98,6 +105,7 @@ func (a *Agent) registration() api.NodeRegistration {
 		desc.Hostname = a.cfg.Hostname
 	}
 	desc.EngineVersion = a.cfg.EngineVersion
+	desc.ListenAddr = a.cfg.ListenAddr
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc, Session: a.session}
 }
 
@@ -216,6 +224,9 @@ func (a *Agent) serve(runCtx context.Context, sess Session, adopt *map[string]su
 		}
 		a.apply(runCtx, as, *adopt)
 		*adopt = nil
+		if as.Role != "" && a.cfg.OnRole != nil {
+			a.cfg.OnRole(as.Role)
+		}
 	}
 	wg.Wait()
 	return first
@@ -297,6 +308,22 @@ func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]s
 	}
 	a.runners[t.ID] = r
 	switch {
+	case t.Status.State.Terminal() && survived && s.h.Running:
+		// Ended for the managers while this node was away (orphaned: its
+		// replacement runs elsewhere) yet still running here: stopped,
+		// in the background as below, and nothing reported (its end is
+		// written, and the store refuses another).
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer close(r.done)
+			stopCtx, cancel := context.WithTimeout(ctx, stopGrace(t)+30*time.Second)
+			defer cancel()
+			if err := s.rt.Stop(stopCtx, t.ID, stopGrace(t)); err != nil {
+				a.log.Warn("stop a task that ended while the node was away", "task", t.ID, "err", err)
+			}
+		}()
+		return
 	case t.Status.State.Terminal():
 		close(r.done) // history: kept until the managers remove it
 		return
@@ -433,4 +460,21 @@ func stopGrace(t *api.Task) time.Duration {
 		return g.D()
 	}
 	return api.DefaultStopGracePeriod
+}
+
+// StopAllTasks stops and removes every task the node's runtimes hold,
+// once Run has returned: the node left the cluster (`swarm leave`), so
+// nothing it ran is wanted any more.
+func (a *Agent) StopAllTasks(ctx context.Context) error {
+	a.mu.Lock()
+	a.runners = map[string]*runner{}
+	a.mu.Unlock()
+	left, err := a.survivors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range left {
+		a.discard(ctx, s)
+	}
+	return nil
 }

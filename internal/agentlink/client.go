@@ -48,6 +48,10 @@ type Client struct {
 	notBefore atomic.Int64
 	// logs answers the managers' log requests (logs.go); nil: none.
 	logs LogFunc
+	// trust is the TrustDigest of the roots the node trusts ("" for a
+	// join); trustCh tells the node when a manager trusts others.
+	trust   atomic.Value
+	trustCh chan struct{}
 }
 
 // maxRetryAfter bounds how long a Retry-After holds the client back.
@@ -61,7 +65,12 @@ var _ agent.Manager = (*Client)(nil)
 // from nodeAddr, the node's address (empty: the system picks): the
 // managers accept a registration only from the address it names.
 func NewClient(addr string, id *ca.NodeIdentity, nodeAddr string) (*Client, error) {
-	return newClient(addr, ca.ClientConfig(id), nodeAddr)
+	c, err := newClient(addr, ca.ClientConfig(id), nodeAddr)
+	if err != nil {
+		return nil, err
+	}
+	c.trust.Store(id.Root.TrustDigest())
+	return c, nil
 }
 
 func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, error) {
@@ -93,7 +102,7 @@ func newClient(addr string, tlsConf *tls.Config, nodeAddr string) (*Client, erro
 		}
 	}
 	tr := &transports{mk: mk, cur: mk(tlsConf)}
-	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), tr: tr, http: &http.Client{Transport: tr}}, nil
+	return &Client{addr: addr, addrs: []string{addr}, instance: newSessionID(), tr: tr, http: &http.Client{Transport: tr}, trustCh: make(chan struct{}, 1)}, nil
 }
 
 // Join is a new node's first request: over TLS, after checking that the
@@ -126,7 +135,7 @@ func Join(ctx context.Context, addr, token, nodeAddr string) (certPEM, keyPEM, c
 	// Checked here too: a node must never save an identity it cannot use,
 	// nor trust a root other than the one its token names.
 	id, err := ca.NewNodeIdentity([]byte(out.Cert), keyPEM, []byte(out.CA))
-	if err == nil && id.Root.Digest() != tok.Digest {
+	if err == nil && !id.Root.Trusts(tok.Digest) {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err != nil {
@@ -199,10 +208,24 @@ func (e *StatusError) Error() string { return fmt.Sprintf("manager at %s: %s", e
 
 // rejectedError is a refusal that retrying cannot change: the agent gives
 // up on it (it wraps agent.ErrRejected).
-type rejectedError struct{ msg string }
+type rejectedError struct {
+	msg string
+	// managerNode: the node is a manager, and the certificate a worker's
+	// (ErrManagerNode).
+	managerNode bool
+}
 
 func (e *rejectedError) Error() string { return e.msg }
 func (e *rejectedError) Unwrap() error { return agent.ErrRejected }
+
+// Is makes a refusal of a worker certificate for a manager's node match
+// ErrManagerNode too.
+func (e *rejectedError) Is(target error) bool { return target == ErrManagerNode && e.managerNode }
+
+// ErrManagerNode is the refusal of a registration with a worker
+// certificate for a node the cluster records as a manager: a worker
+// promoted while its agent was away, before it renewed its certificate.
+var ErrManagerNode = errors.New("the node is a manager: its worker certificate cannot register it")
 
 // removedError is the refusal of a node an operator removed (it wraps
 // agent.ErrRemoved).
@@ -214,6 +237,11 @@ func (e *removedError) Unwrap() error { return agent.ErrRemoved }
 // send makes a request and returns the response of a 2xx answer; any
 // other answer becomes an error.
 func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, body, nil)
+}
+
+// sendWith is send with the request headers hdr added.
+func (c *Client) sendWith(ctx context.Context, method, path string, body any, hdr http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -230,6 +258,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if err := c.holdBack(ctx); err != nil {
 		return nil, err
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	req.Header.Set(headerInstance, c.instance)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -241,6 +272,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		}
 		return nil, fmt.Errorf("cannot reach the manager at %s: %w", addr, err)
 	}
+	c.noteTrust(resp.Header)
 	if resp.StatusCode < 300 {
 		return resp, nil
 	}
@@ -253,7 +285,8 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		msg = e.Message
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", addr, msg)}
+		return nil, &rejectedError{msg: fmt.Sprintf("join refused by the manager at %s: %s", addr, msg),
+			managerNode: resp.StatusCode == http.StatusForbidden && resp.Header.Get(headerNodeRole) == "manager"}
 	}
 	return nil, &StatusError{Addr: addr, StatusCode: resp.StatusCode, Message: msg, Leader: resp.Header.Get(headerLeader)}
 }
@@ -417,12 +450,27 @@ func (s *session) Close() {
 // ends, the stream breaks, or the manager stays silent past its
 // keep-alives; synced reports whether the first reset arrived.
 func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event)) (synced bool, err error) {
+	return c.followRoutes(ctx, reset, apply, nil)
+}
+
+// FollowIngressRoutes is FollowRoutes for a node that runs an ingress:
+// secrets receives the secrets the services' labels read (usersFile),
+// decrypted, before the services that need them reach reset or apply.
+func (c *Client) FollowIngressRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event), secrets func(reset bool, s []*api.Secret)) (synced bool, err error) {
+	return c.followRoutes(ctx, reset, apply, secrets)
+}
+
+func (c *Client) followRoutes(ctx context.Context, reset func(Routes), apply func(...api.Event), secrets func(bool, []*api.Secret)) (synced bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	silent := errors.New("no word from the manager for " + (3 * routeKeepBeat).String())
 	watchdog := time.AfterFunc(3*routeKeepBeat, func() { cancel(silent) })
 	defer watchdog.Stop()
-	resp, err := c.send(ctx, http.MethodGet, pathRoutes, nil)
+	var hdr http.Header
+	if secrets != nil {
+		hdr = http.Header{headerIngressSecrets: {"1"}}
+	}
+	resp, err := c.sendWith(ctx, http.MethodGet, pathRoutes, nil, hdr)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), silent) {
 			err = silent
@@ -443,6 +491,9 @@ func (c *Client) FollowRoutes(ctx context.Context, reset func(Routes), apply fun
 			return synced, fmt.Errorf("routes: %w", err)
 		}
 		watchdog.Reset(3 * routeKeepBeat)
+		if secrets != nil && (u.Reset || len(u.Secrets) > 0) {
+			secrets(u.Reset, u.Secrets)
+		}
 		switch {
 		case u.Reset:
 			reset(Routes{Services: u.Services, Tasks: u.Tasks, Networks: u.Networks, Nodes: u.Nodes})

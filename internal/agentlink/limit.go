@@ -22,7 +22,8 @@ type RegisterLimits struct {
 	// Total is the rate allowed from everyone, with bursts of
 	// TotalBurst: it must let every node of a full cluster
 	// (dispatcher.DefaultMaxNodes) register again after a manager
-	// restart, before it is marked down (3 heartbeat periods, 6s).
+	// restart, before it is marked down (a new leader gives the nodes
+	// it finds ready twice 3 heartbeat periods, 9s).
 	// Defaults: 100/s, 500.
 	Total      rate.Limit
 	TotalBurst int

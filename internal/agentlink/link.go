@@ -36,7 +36,10 @@ const (
 	// comes from: the same agent registering again replaces its session,
 	// another agent of the same node does not.
 	headerInstance = "Shoal-Agent-Instance"
-	maxBody        = 16 << 20
+	// headerIngressSecrets on a routes request asks for the secrets the
+	// services' labels read (the node runs an ingress).
+	headerIngressSecrets = "Shoal-Ingress-Secrets"
+	maxBody              = 16 << 20
 	// maxJoinBody bounds a join, the one request without a certificate:
 	// a token and a P-256 certificate request take under a kilobyte.
 	maxJoinBody   = 64 << 10
@@ -74,6 +77,10 @@ type registered struct {
 // leader, where the agent registers instead.
 const headerLeader = "Shoal-Leader"
 
+// headerNodeRole, "manager" on the refusal of a worker certificate's
+// registration of a manager's node, tells the agent it was promoted.
+const headerNodeRole = "Shoal-Node-Role"
+
 // heartbeatAnswer tells the agent when to beat next.
 type heartbeatAnswer struct {
 	Period api.Duration `json:"Period"`
@@ -90,6 +97,10 @@ type routeUpdate struct {
 	Networks []*api.Network `json:"Networks,omitempty"`
 	Nodes    []*api.Node    `json:"Nodes,omitempty"`
 	Events   []api.Event    `json:"Events,omitempty"`
+	// Secrets are the secrets the services' labels read (usersFile),
+	// decrypted, each once a stream and before the line's services: for
+	// a node whose ingress asked for them.
+	Secrets []*api.Secret `json:"Secrets,omitempty"`
 }
 
 // Routes is the whole of what the routes stream carries, trimmed (see

@@ -1,6 +1,7 @@
 package agentlink
 
 import (
+	"github.com/shoalproject/shoal/api"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,8 @@ type logRequest struct {
 	TaskID string `json:"TaskID"`
 	// Docker: the task runs on the docker runtime (else a process).
 	Docker bool `json:"Docker,omitempty"`
-	Follow bool `json:"Follow,omitempty"`
+	// Options are the reader's (follow, tail, since, timestamps).
+	Options api.LogOptions `json:"Options"`
 }
 
 // logCall is a log request waiting for, then receiving, its answer.
@@ -53,9 +55,9 @@ type logCall struct {
 }
 
 // TaskLogs writes the output of task taskID on node to w, as the node's
-// agent sends it; follow keeps streaming until ctx ends. The node's
-// agent must be connected to this manager.
-func (s *Server) TaskLogs(ctx context.Context, node, taskID string, docker, follow bool, w io.Writer) error {
+// agent sends it, as opts says (opts.Follow keeps streaming until ctx
+// ends). The node's agent must be connected to this manager.
+func (s *Server) TaskLogs(ctx context.Context, node, taskID string, docker bool, opts api.LogOptions, w io.Writer) error {
 	s.mu.Lock()
 	var ls *linkSession
 	for _, x := range s.sessions {
@@ -64,7 +66,7 @@ func (s *Server) TaskLogs(ctx context.Context, node, taskID string, docker, foll
 		}
 	}
 	call := &logCall{node: node, ctx: ctx, w: w, started: make(chan struct{}), done: make(chan error, 1),
-		req: logRequest{ID: newSessionID(), TaskID: taskID, Docker: docker, Follow: follow}}
+		req: logRequest{ID: newSessionID(), TaskID: taskID, Docker: docker, Options: opts}}
 	if ls != nil {
 		s.logCalls[call.req.ID] = call
 	}
@@ -177,8 +179,8 @@ func (s *Server) answerLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 // LogFunc writes the output of a task of this node to w (docker: on the
-// docker runtime), streaming on while follow until ctx ends.
-type LogFunc func(ctx context.Context, taskID string, docker, follow bool, w io.Writer) error
+// docker runtime), as opts says (opts.Follow: streaming until ctx ends).
+type LogFunc func(ctx context.Context, taskID string, docker bool, opts api.LogOptions, w io.Writer) error
 
 // SetLogs makes the client answer the managers' log requests with f, on
 // every session it opens from now on.
@@ -239,7 +241,7 @@ func (s *session) answerLogs(ctx context.Context, f LogFunc, req logRequest) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	go func() {
-		err := f(ctx, req.TaskID, req.Docker, req.Follow, pw)
+		err := f(ctx, req.TaskID, req.Docker, req.Options, pw)
 		if err != nil {
 			// The reader shows it as the task's last line.
 			fmt.Fprintf(pw, "error reading logs: %v\n", err)

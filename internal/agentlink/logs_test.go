@@ -1,6 +1,7 @@
 package agentlink_test
 
 import (
+	"github.com/shoalproject/shoal/api"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,9 +19,9 @@ import (
 func TestTaskLogsOverTheLink(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nodeA)
-	c.SetLogs(func(ctx context.Context, taskID string, docker, follow bool, w io.Writer) error {
+	c.SetLogs(func(ctx context.Context, taskID string, docker bool, opts api.LogOptions, w io.Writer) error {
 		fmt.Fprintf(w, "first line of %s docker=%v\n", taskID, docker)
-		for i := 0; follow; i++ {
+		for i := 0; opts.Follow; i++ {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -35,7 +36,7 @@ func TestTaskLogsOverTheLink(t *testing.T) {
 	e.register(c, nodeA)
 
 	var out bytes.Buffer
-	if err := e.srv.TaskLogs(testCtx(t), nodeA, "task1", true, false, &out); err != nil {
+	if err := e.srv.TaskLogs(testCtx(t), nodeA, "task1", true, api.LogOptions{Follow: false, Tail: -1}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != "first line of task1 docker=true\n" {
@@ -45,7 +46,7 @@ func TestTaskLogsOverTheLink(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var followed testutil.SyncBuffer
 	done := make(chan error, 1)
-	go func() { done <- e.srv.TaskLogs(ctx, nodeA, "task2", false, true, &followed) }()
+	go func() { done <- e.srv.TaskLogs(ctx, nodeA, "task2", false, api.LogOptions{Follow: true, Tail: -1}, &followed) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(followed.String(), "line 2\n") {
 		if time.Now().After(deadline) {
@@ -64,7 +65,7 @@ func TestTaskLogsOverTheLink(t *testing.T) {
 	}
 
 	// A node whose agent is not connected: a clear error at once.
-	if err := e.srv.TaskLogs(testCtx(t), nodeB, "task3", false, false, io.Discard); err == nil || !strings.Contains(err.Error(), "not connected") {
+	if err := e.srv.TaskLogs(testCtx(t), nodeB, "task3", false, api.LogOptions{Follow: false, Tail: -1}, io.Discard); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("logs of a node without an agent: %v", err)
 	}
 }
@@ -78,7 +79,7 @@ func TestLogRequestsAnsweredOnlyByTheirNode(t *testing.T) {
 	sessB := e.sessionIDFrom(nodeB, "127.0.0.1")
 	var out testutil.SyncBuffer
 	done := make(chan error, 1)
-	go func() { done <- e.srv.TaskLogs(testCtx(t), nodeA, "taskA", false, false, &out) }()
+	go func() { done <- e.srv.TaskLogs(testCtx(t), nodeA, "taskA", false, api.LogOptions{Follow: false, Tail: -1}, &out) }()
 
 	if code, _ := e.rawAs(nodeB, "GET", "/agent/v1/sessions/"+sessA+"/logs", ""); code != 403 {
 		t.Fatalf("node B polling node A's log requests: %d, want 403", code)

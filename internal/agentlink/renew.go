@@ -28,12 +28,15 @@ type renewRequest struct {
 // renewAnswer is the node's new certificate.
 type renewAnswer struct {
 	Cert string `json:"Cert"`
+	// CA is the roots the managers trust (ca.RootCA.BundlePEM), which
+	// the node trusts from then on: a CA rotation reaches nodes so.
+	CA string `json:"CA,omitempty"`
 }
 
 // renew signs a new certificate for the calling node: the node ID is
-// its current certificate's, the role the lower of that certificate's
-// and the one the cluster records (a demoted manager renews as a worker;
-// a renewal never raises a role), whatever the request says. A removed
+// its current certificate's, the role the one the cluster records (a
+// demoted manager renews as a worker, a promoted worker as a manager),
+// whatever the request says. A removed
 // node never gets here (ServeHTTP answers 410).
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	peer, err := peerAddr(r)
@@ -53,17 +56,25 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	id := nodeOf(r)
 	role := id.Role
 	if s.store != nil {
-		if n := s.store.Read().Node(id.NodeID); n != nil && n.Spec.Role != api.RoleManager {
+		// The cluster's record decides, never the request: a demoted
+		// manager renews as a worker, a promoted worker as a manager
+		// (the operator's `node promote`). A node the cluster does not
+		// record yet keeps its certificate's role.
+		if n := s.store.Read().Node(id.NodeID); n != nil {
 			role = ca.RoleWorker
+			if n.Spec.Role == api.RoleManager {
+				role = ca.RoleManager
+			}
 		}
 	}
-	cert, err := s.issuer.RenewAs(id, role, []byte(req.CSR), time.Now())
+	trust := s.issuer.CA().Trust
+	cert, err := s.issuer.RenewIn(trust, id, role, []byte(req.CSR), time.Now())
 	if err != nil {
 		httpjson.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.log.Info("node certificate renewed", "node", id.NodeID, "role", role, "remote", r.RemoteAddr)
-	httpjson.Write(w, http.StatusOK, renewAnswer{Cert: string(cert)})
+	httpjson.Write(w, http.StatusOK, renewAnswer{Cert: string(cert), CA: string(trust.BundlePEM())})
 }
 
 // Renew asks the manager for a new certificate for the node of id, with
@@ -84,7 +95,14 @@ func (c *Client) Renew(ctx context.Context, id *ca.NodeIdentity) (next *ca.NodeI
 		}
 		return nil, nil, nil, fmt.Errorf("renew the node certificate: %w", err)
 	}
-	next, err = ca.NewNodeIdentity([]byte(out.Cert), keyPEM, id.Root.CertPEM)
+	rootPEM := id.Root.BundlePEM()
+	if out.CA != "" {
+		rootPEM = []byte(out.CA)
+	}
+	next, err = ca.NewNodeIdentity([]byte(out.Cert), keyPEM, rootPEM)
+	if err == nil && next.Root.ClusterID() != id.Root.ClusterID() {
+		err = fmt.Errorf("its CA is cluster %q's, not %q's", next.Root.ClusterID(), id.Root.ClusterID())
+	}
 	if err == nil && next.ID.NodeID != id.ID.NodeID {
 		err = fmt.Errorf("it names node %s, not %s", next.ID.NodeID, id.ID.NodeID)
 	}
@@ -101,6 +119,25 @@ func (c *Client) Renew(ctx context.Context, id *ca.NodeIdentity) (next *ca.NodeI
 // (a long-poll, the routes stream) finish there, and they close.
 func (c *Client) SetIdentity(id *ca.NodeIdentity) {
 	c.tr.swap(ca.ClientConfig(id))
+	c.trust.Store(id.Root.TrustDigest())
+}
+
+// TrustChanged is sent on (buffered, one) when a manager's answer says
+// it trusts other roots than the client's identity: a CA rotation began
+// or ended, and the node should renew now.
+func (c *Client) TrustChanged() <-chan struct{} { return c.trustCh }
+
+// noteTrust compares a manager's HeaderTrust with the client's own.
+func (c *Client) noteTrust(h http.Header) {
+	got := h.Get(HeaderTrust)
+	own, _ := c.trust.Load().(string)
+	if got == "" || own == "" || got == own {
+		return
+	}
+	select {
+	case c.trustCh <- struct{}{}:
+	default:
+	}
 }
 
 // maxRetired bounds the transports a client keeps after renewals, to

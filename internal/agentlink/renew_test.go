@@ -18,9 +18,10 @@ func (e *env) identAs(node string, role ca.Role) *ca.NodeIdentity {
 
 // A node renews its own certificate and only its own: the new one names
 // the node of the certificate it called with, for a new key, and the role
-// is never more than the cluster records (a demoted manager renews as a
-// worker) nor than the old certificate's; the client presents the new
-// one from then on. A removed node is refused.
+// is the one the cluster records, whatever the old certificate said (a
+// demoted manager renews as a worker, a promoted worker as a manager);
+// the client presents the new one from then on. A removed node is
+// refused.
 func TestRenewKeepsWhoTheNodeIs(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
@@ -37,7 +38,7 @@ func TestRenewKeepsWhoTheNodeIs(t *testing.T) {
 		{"a worker", e.ident(nodeA), ca.RoleWorker},
 		{"a demoted manager", e.identAs(demoted, ca.RoleManager), ca.RoleWorker},
 		{"a manager", e.identAs(manager, ca.RoleManager), ca.RoleManager},
-		{"a worker the cluster records as a manager", e.identAs(promoted, ca.RoleWorker), ca.RoleWorker},
+		{"a worker the cluster records as a manager (promoted)", e.identAs(promoted, ca.RoleWorker), ca.RoleManager},
 	} {
 		cl := e.clientWith(c.id, "127.0.0.9")
 		next, certPEM, keyPEM, err := cl.Renew(ctx, c.id)

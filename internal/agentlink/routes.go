@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/httpjson"
+	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -86,7 +87,15 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 		}
 		return err == nil
 	}
-	if !send(snapshot(tx)) {
+	// Only a node that runs an ingress gets secrets, and only those the
+	// services' labels read, each once.
+	var sent map[string]bool
+	if r.Header.Get(headerIngressSecrets) != "" {
+		sent = map[string]bool{}
+	}
+	first := snapshot(tx)
+	first.Secrets = s.ingressSecrets(tx, sent, tx.Services())
+	if !send(first) {
 		return
 	}
 	keep := time.NewTimer(routeKeepBeat)
@@ -120,11 +129,17 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			}
 			if ev.Type == state.EventReset {
 				// The state was replaced (a snapshot restored): start over.
-				u = snapshot(s.store.Read())
+				tx := s.store.Read()
+				u = snapshot(tx)
+				clear(sent)
+				u.Secrets = s.ingressSecrets(tx, sent, tx.Services())
 				break
 			}
 			switch ev.Type {
 			case api.EventService:
+				if ev.Service != nil {
+					u.Secrets = append(u.Secrets, s.ingressSecrets(s.store.Read(), sent, []*api.Service{ev.Service})...)
+				}
 				ev.Service = routingService(ev.Service)
 			case api.EventTask:
 				ev.Task = routingTask(ev.Task)
@@ -201,6 +216,35 @@ func snapshot(tx *state.ReadTx) routeUpdate {
 	return u
 }
 
+// ingressSecrets are the secrets svcs' labels read (ingress.LabelSecrets)
+// not yet in sent, decrypted, for a stream whose node runs an ingress
+// (sent not nil); it adds them to sent. A secret that cannot be opened
+// is left out and logged: the ingress then refuses the router (503).
+func (s *Server) ingressSecrets(tx *state.ReadTx, sent map[string]bool, svcs []*api.Service) []*api.Secret {
+	if sent == nil {
+		return nil
+	}
+	var out []*api.Secret
+	for _, svc := range svcs {
+		for _, ref := range ingress.LabelSecrets(&svc.Spec) {
+			if sent[ref.SecretID] {
+				continue
+			}
+			sec, err := s.d.OpenSecret(tx, ref)
+			if err != nil {
+				s.log.Error("secret not delivered to an ingress", "secret", ref.SecretName, "service", svc.Spec.Name, "err", err)
+				continue
+			}
+			if sent[sec.ID] {
+				continue
+			}
+			sent[sec.ID] = true
+			out = append(out, sec)
+		}
+	}
+	return out
+}
+
 // routingNetwork is what a node plumbs a network by and its resolver
 // names it by.
 func routingNetwork(n *api.Network) *api.Network {
@@ -231,7 +275,9 @@ func routingService(svc *api.Service) *api.Service {
 	}
 	return &api.Service{ID: svc.ID, Meta: svc.Meta, Spec: api.ServiceSpec{
 		Name: svc.Spec.Name, Labels: svc.Spec.Labels, Mode: svc.Spec.Mode, EndpointSpec: svc.Spec.EndpointSpec,
-		TaskTemplate: api.TaskSpec{Networks: svc.Spec.TaskTemplate.Networks},
+		TaskTemplate: api.TaskSpec{Networks: svc.Spec.TaskTemplate.Networks,
+			// Which secret a usersFile label names (references only).
+			ContainerSpec: api.ContainerSpec{Secrets: svc.Spec.TaskTemplate.ContainerSpec.Secrets}},
 	}, Endpoint: svc.Endpoint}
 }
 

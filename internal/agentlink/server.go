@@ -45,6 +45,9 @@ type ServerConfig struct {
 	// none is known) and every manager's: a registration answers them,
 	// and one refused by a follower names the leader.
 	Managers func() (leader string, all []string)
+	// Seen, when set, is told the verified identity of every request's
+	// node (a CA rotation counts the nodes that show the new root).
+	Seen func(ca.Identity)
 }
 
 // Server serves agents on other machines: it is an http.Handler to mount
@@ -61,6 +64,7 @@ type Server struct {
 	streamQueue int
 	limits      *registerLimiter
 	managers    func() (string, []string)
+	seen        func(ca.Identity)
 	// ctx ends when the server closes; long-polls and streams end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,7 +106,7 @@ func NewServer(cfg ServerConfig) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, issuer: cfg.Issuer, log: log, mux: http.NewServeMux(),
 		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, logCalls: map[string]*logCall{}, writeTimeout: cfg.StreamWriteTimeout,
-		limits: newRegisterLimiter(cfg.Limits), managers: cfg.Managers}
+		limits: newRegisterLimiter(cfg.Limits), managers: cfg.Managers, seen: cfg.Seen}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
 	}
@@ -137,7 +141,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	id, err := ca.PeerIdentity(s.issuer.Root, r.TLS, time.Now())
+	trust := s.issuer.CA().Trust
+	// Every answer names the roots the managers trust now: a node whose
+	// own set differs (a CA rotation) renews at once, and gets it.
+	w.Header().Set(HeaderTrust, trust.TrustDigest())
+	id, err := ca.PeerIdentity(trust, r.TLS, time.Now())
 	if err != nil {
 		s.log.Warn("agent request refused: no valid node certificate", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		httpjson.WriteError(w, http.StatusUnauthorized, fmt.Sprintf("%v (a new node joins once with --token-file or SHOAL_JOIN_TOKEN; `shoal swarm join-token worker` on the manager prints the token)", err))
@@ -150,8 +158,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("node %s: %v by an operator (`shoal node rm`): its agent stops its tasks; to join again, start it with a new data folder", id.NodeID, state.ErrRemoved))
 		return
 	}
+	if s.seen != nil {
+		s.seen(id)
+	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
+
+// HeaderTrust, on every answer of the agent link but a join's, is
+// ca.RootCA.TrustDigest of the roots the managers trust.
+const HeaderTrust = "Shoal-CA-Trust"
 
 // nodeOf is the verified identity of the node a request came from.
 func nodeOf(r *http.Request) ca.Identity {
@@ -202,7 +217,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("node joined", "node", nodeID, "role", role, "remote", r.RemoteAddr)
-	httpjson.Write(w, http.StatusOK, joinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(s.issuer.Root.CertPEM)})
+	httpjson.Write(w, http.StatusOK, joinAnswer{NodeID: nodeID, Cert: string(cert), CA: string(s.issuer.CA().Trust.BundlePEM())})
 }
 
 // Close ends every session, long-poll and stream, and waits for the
@@ -247,7 +262,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	// speaks for a manager's node.
 	isManager := nodeOf(r).Role == ca.RoleManager
 	if n := s.store.Read().Node(reg.NodeID); n != nil && n.Spec.Role == api.RoleManager && !isManager {
-		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager (is its data folder a copy of the manager's?)", reg.NodeID))
+		w.Header().Set(headerNodeRole, api.RoleManager)
+		httpjson.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is a manager: an agent cannot register as a manager with a worker certificate (promoted while it was away: it renews as a manager; else, is its data folder a copy of the manager's?)", reg.NodeID))
 		return
 	}
 	instance := r.Header.Get(headerInstance)

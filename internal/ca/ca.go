@@ -62,6 +62,9 @@ type RootCA struct {
 	// CertPEM is Cert in PEM, as it is stored and shown to joining nodes.
 	CertPEM []byte
 	key     *ecdsa.PrivateKey
+	// also are the other roots trusted beside Cert: the previous root
+	// while a rotation is under way (bundle.go).
+	also []*x509.Certificate
 }
 
 // NewRootCA makes a root for the cluster clusterID, valid from now for
@@ -100,19 +103,14 @@ func NewRootCA(clusterID string, now time.Time) (*RootCA, error) {
 }
 
 // ParseRootCert returns the root of certPEM without its key: what a
-// worker holds to verify the managers and other nodes.
+// worker holds to verify the managers and other nodes. certPEM may be a
+// bundle (BundlePEM): the root, then the one it replaces.
 func ParseRootCert(certPEM []byte) (*RootCA, error) {
-	cert, err := parseCertPEM(certPEM)
+	roots, err := parseBundle(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA certificate: %w", err)
 	}
-	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return nil, errors.New("cluster CA certificate: not a CA certificate")
-	}
-	if _, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok {
-		return nil, errors.New("cluster CA certificate: key is not ECDSA")
-	}
-	return &RootCA{Cert: cert, CertPEM: certPEM}, nil
+	return &RootCA{Cert: roots[0], CertPEM: encodePEM("CERTIFICATE", roots[0].Raw), also: roots[1:]}, nil
 }
 
 // ClusterID is the cluster the root belongs to (its subject's O).
@@ -126,10 +124,12 @@ func (r *RootCA) ClusterID() string {
 // CanSign reports whether r holds its key.
 func (r *RootCA) CanSign() bool { return r.key != nil }
 
-// Pool is a certificate pool holding only r.
+// Pool is a certificate pool holding the roots r trusts.
 func (r *RootCA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(r.Cert)
+	for _, c := range r.roots() {
+		p.AddCert(c)
+	}
 	return p
 }
 

@@ -68,8 +68,8 @@ func TestVerify(t *testing.T) {
 		want    Identity
 		wantErr string
 	}{
-		{"worker", []*x509.Certificate{worker}, t0.Add(time.Hour), Identity{"node-a", RoleWorker, "c1"}, ""},
-		{"manager", []*x509.Certificate{manager}, t0.Add(89 * 24 * time.Hour), Identity{"node-m", RoleManager, "c1"}, ""},
+		{"worker", []*x509.Certificate{worker}, t0.Add(time.Hour), Identity{"node-a", RoleWorker, "c1", r.Digest()}, ""},
+		{"manager", []*x509.Certificate{manager}, t0.Add(89 * 24 * time.Hour), Identity{"node-m", RoleManager, "c1", r.Digest()}, ""},
 		{"no certificate", nil, t0, Identity{}, "no certificate presented"},
 		{"another cluster's CA", []*x509.Certificate{foreign}, t0, Identity{}, "not issued by this cluster's CA"},
 		{"another CA with this cluster's name", []*x509.Certificate{forged}, t0, Identity{}, "not issued by this cluster's CA"},
@@ -230,7 +230,7 @@ func TestNodeIdentityFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.ID != (Identity{"node-a", RoleWorker, "c1"}) {
+	if id.ID != (Identity{"node-a", RoleWorker, "c1", r.Digest()}) {
 		t.Fatalf("identity %+v", id.ID)
 	}
 	// A key that is not the certificate's does not load.

@@ -49,7 +49,7 @@ func TestIssueIgnoresWhatTheRequestAsks(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, err := r.Verify([]*x509.Certificate{leaf}, t0)
-	if err != nil || id != (Identity{"node-a", RoleWorker, "c1"}) {
+	if err != nil || id != (Identity{"node-a", RoleWorker, "c1", r.Digest()}) {
 		t.Fatalf("identity %+v %v, want worker node-a", id, err)
 	}
 	if leaf.IsCA || leaf.KeyUsage&x509.KeyUsageCertSign != 0 || len(leaf.IPAddresses) != 0 || len(leaf.URIs) != 0 ||

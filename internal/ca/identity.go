@@ -23,6 +23,10 @@ type Identity struct {
 	NodeID    string
 	Role      Role
 	ClusterID string
+	// RootDigest names the root that issued the certificate (Verify
+	// sets it): during a CA rotation, the managers count the nodes that
+	// show one of the new root.
+	RootDigest string
 }
 
 // ErrWrongRole is returned when a certificate's role does not allow what
@@ -56,7 +60,7 @@ func (r *RootCA) Verify(chain []*x509.Certificate, now time.Time) (Identity, err
 		return Identity{}, errors.New("no certificate presented: join the cluster with a token first")
 	}
 	leaf := chain[0]
-	_, err := leaf.Verify(x509.VerifyOptions{
+	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:       r.Pool(),
 		CurrentTime: now,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
@@ -69,7 +73,13 @@ func (r *RootCA) Verify(chain []*x509.Certificate, now time.Time) (Identity, err
 		}
 		return Identity{}, fmt.Errorf("certificate of node %.64q not issued by this cluster's CA: %w", leaf.Subject.CommonName, err)
 	}
-	return ParseIdentity(leaf, r.ClusterID())
+	id, err := ParseIdentity(leaf, r.ClusterID())
+	if err != nil {
+		return Identity{}, err
+	}
+	verified := chains[0]
+	id.RootDigest = digestOf(verified[len(verified)-1].Raw)
+	return id, nil
 }
 
 // Require returns ErrWrongRole (wrapped) unless id may act as role: a

@@ -15,7 +15,11 @@ var ErrTokensUnavailable = errors.New("join tokens unavailable")
 // by its join token, and renews the certificate of a node that proves who
 // it is with its current one.
 type Issuer struct {
+	// Root is the cluster's root, unless State is set.
 	Root *RootCA
+	// State, when set, returns the CA as the cluster has it now (a
+	// rotation changes it); Root is then unused.
+	State func() CAState
 	// Tokens admit joining nodes, unless Current is set.
 	Tokens JoinTokens
 	// Current, when set, returns the tokens that admit now (a cluster's,
@@ -28,6 +32,28 @@ type Issuer struct {
 	// issued now (a cluster's); zero means DefaultCertExpiry, and Expiry
 	// is unused.
 	CurrentExpiry func() time.Duration
+}
+
+// CAState is a manager's CA at one point: the same root thrice, except
+// while a rotation is under way (`swarm ca --rotate`).
+type CAState struct {
+	// Trust signs the nodes' certificates (joins, renewals) and verifies
+	// the peers': during a rotation, the new root, trusting the old too.
+	Trust *RootCA
+	// Self issues the managers' own certificates: during a rotation the
+	// old root, until every node trusts the new one.
+	Self *RootCA
+	// Token is the root the join tokens name: the old one until the
+	// rotation ends.
+	Token *RootCA
+}
+
+// CA returns the CA the manager issues and verifies with now.
+func (i *Issuer) CA() CAState {
+	if i.State != nil {
+		return i.State()
+	}
+	return CAState{Trust: i.Root, Self: i.Root, Token: i.Root}
 }
 
 func (i *Issuer) expiry() time.Duration {
@@ -50,7 +76,7 @@ func (i *Issuer) Join(token string, csrPEM []byte, nodeID string, now time.Time)
 	if err != nil {
 		return nil, "", err
 	}
-	certPEM, err = i.Root.Issue(csrPEM, nodeID, role, i.expiry(), now)
+	certPEM, err = i.CA().Trust.Issue(csrPEM, nodeID, role, i.expiry(), now)
 	if err != nil {
 		return nil, "", err
 	}
@@ -67,7 +93,7 @@ func (i *Issuer) Admit(token string) (Role, error) {
 			return "", fmt.Errorf("admit: %w", err)
 		}
 	}
-	return jt.Admit(i.Root, token)
+	return jt.Admit(i.CA().Token, token)
 }
 
 // Renew signs a new certificate for the node id (what its current,
@@ -82,8 +108,14 @@ func (i *Issuer) Renew(id Identity, csrPEM []byte, now time.Time) ([]byte, error
 // demoted manager's next certificate is a worker's), never one the
 // request names.
 func (i *Issuer) RenewAs(id Identity, role Role, csrPEM []byte, now time.Time) ([]byte, error) {
-	if id.ClusterID != i.Root.ClusterID() {
-		return nil, fmt.Errorf("renew certificate of node %s: it belongs to cluster %q, not %q", id.NodeID, id.ClusterID, i.Root.ClusterID())
+	return i.RenewIn(i.CA().Trust, id, role, csrPEM, now)
+}
+
+// RenewIn is RenewAs with root, a Trust of CA the caller read once: the
+// roots it answers with are those that issued.
+func (i *Issuer) RenewIn(root *RootCA, id Identity, role Role, csrPEM []byte, now time.Time) ([]byte, error) {
+	if id.ClusterID != root.ClusterID() {
+		return nil, fmt.Errorf("renew certificate of node %s: it belongs to cluster %q, not %q", id.NodeID, id.ClusterID, root.ClusterID())
 	}
-	return i.Root.Issue(csrPEM, id.NodeID, role, i.expiry(), now)
+	return root.Issue(csrPEM, id.NodeID, role, i.expiry(), now)
 }

@@ -37,7 +37,7 @@ func TestIssuerJoinAndRenew(t *testing.T) {
 		if err != nil || role != c.want {
 			t.Fatalf("join with the %s token: %q, %v", c.want, role, err)
 		}
-		if id := verify(cert, t0); id != (Identity{"node-" + string(c.want), c.want, "c1"}) {
+		if id := verify(cert, t0); id != (Identity{"node-" + string(c.want), c.want, "c1", root.Digest()}) {
 			t.Fatalf("joined as %+v", id)
 		}
 	}
@@ -49,7 +49,7 @@ func TestIssuerJoinAndRenew(t *testing.T) {
 	}
 
 	// Renewal keeps the node and its role, whatever the request says.
-	worker := Identity{"node-a", RoleWorker, "c1"}
+	worker := Identity{"node-a", RoleWorker, "c1", root.Digest()}
 	later := t0.Add(time.Hour)
 	cert, err := iss.Renew(worker, csr, later)
 	if err != nil {
@@ -58,7 +58,7 @@ func TestIssuerJoinAndRenew(t *testing.T) {
 	if id := verify(cert, later); id != worker {
 		t.Fatalf("renewed as %+v, want %+v", id, worker)
 	}
-	if _, err := iss.Renew(Identity{"node-a", RoleWorker, "c2"}, csr, later); err == nil {
+	if _, err := iss.Renew(Identity{NodeID: "node-a", Role: RoleWorker, ClusterID: "c2"}, csr, later); err == nil {
 		t.Fatal("renewed another cluster's node")
 	}
 }

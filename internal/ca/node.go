@@ -69,13 +69,22 @@ func NewNodeIdentity(certPEM, keyPEM, rootPEM []byte) (*NodeIdentity, error) {
 	}
 	// Expiry is not checked here: an expired identity is still loaded so
 	// the caller can say so and ask to rejoin.
-	if err := leaf.CheckSignatureFrom(root.Cert); err != nil {
-		return nil, fmt.Errorf("node certificate: not issued by the cluster CA: %w", err)
+	var serr error
+	var issuer *x509.Certificate
+	for _, c := range root.roots() {
+		if serr = leaf.CheckSignatureFrom(c); serr == nil {
+			issuer = c
+			break
+		}
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("node certificate: not issued by the cluster CA: %w", serr)
 	}
 	id, err := ParseIdentity(leaf, root.ClusterID())
 	if err != nil {
 		return nil, err
 	}
+	id.RootDigest = digestOf(issuer.Raw)
 	pair.Leaf = leaf
 	return &NodeIdentity{Cert: pair, Root: root, ID: id}, nil
 }

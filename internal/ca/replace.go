@@ -16,9 +16,17 @@ const nextSuffix = ".next"
 // the new key and certificate are written aside first (NodeKeyFile.next,
 // then NodeCertFile.next, each 0600 and synced), then renamed over the
 // old ones, the key first; LoadNodeIdentity finishes or drops what a
-// crash interrupted (finishReplace).
-func ReplaceNodeIdentity(dir string, certPEM, keyPEM []byte) error {
+// crash interrupted (finishReplace). rootPEM, unless nil, replaces the
+// roots the node trusts (a CA rotation) first: the bundle a manager
+// answers trusts the root of the node's current certificate too, so the
+// old pair still loads with it.
+func ReplaceNodeIdentity(dir string, certPEM, keyPEM, rootPEM []byte) error {
 	key, cert := filepath.Join(dir, NodeKeyFile), filepath.Join(dir, NodeCertFile)
+	if rootPEM != nil {
+		if err := WriteFile0600(filepath.Join(dir, RootCertFile), rootPEM); err != nil {
+			return fmt.Errorf("save the renewed node identity: %w", err)
+		}
+	}
 	if err := WriteFile0600(key+nextSuffix, keyPEM); err != nil {
 		return fmt.Errorf("save the renewed node identity: %w", err)
 	}

@@ -25,7 +25,7 @@ func TestReplaceNodeIdentitySurvivesACrash(t *testing.T) {
 		wantNew bool
 	}{
 		{"complete", func(t *testing.T, dir string) {
-			if err := ReplaceNodeIdentity(dir, newCert, newKey); err != nil {
+			if err := ReplaceNodeIdentity(dir, newCert, newKey, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, true},

@@ -14,11 +14,20 @@ func TestSelfCertRenewsBeforeExpiry(t *testing.T) {
 	root := newRoot(t, "c1")
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s, err := NewSelfCert(root, "mgr1", clock)
+	s, err := NewSelfCert(root, "mgr1", clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := s.ServerConfig(false)
+	conf := s.ServerConfig(false)
+	cfg := struct {
+		GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	}{func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := conf.GetConfigForClient(h)
+		if err != nil {
+			return nil, err
+		}
+		return &c.Certificates[0], nil
+	}}
 	first, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
 	if err != nil {
 		t.Fatal(err)

@@ -67,15 +67,30 @@ func LoadOrCreateRoot(dir string, key *secretkey.Key, now time.Time) (*RootCA, e
 // IssueSelf gives a manager its own certificate from root, with a key
 // made here and kept in memory: the manager shows it on its listeners.
 func IssueSelf(root *RootCA, nodeID string, now time.Time) (*NodeIdentity, error) {
+	return IssueSelfFor(root, nodeID, DefaultCertExpiry, now)
+}
+
+// IssueSelfFor is IssueSelf for a certificate life of expiry (zero:
+// DefaultCertExpiry).
+func IssueSelfFor(root *RootCA, nodeID string, expiry time.Duration, now time.Time) (*NodeIdentity, error) {
+	return issueSelf(root, root, nodeID, expiry, now)
+}
+
+// issueSelf is IssueSelfFor from sign, with the roots trust names (sign's
+// own, or a rotation's two) to trust.
+func issueSelf(sign, trust *RootCA, nodeID string, expiry time.Duration, now time.Time) (*NodeIdentity, error) {
+	if expiry == 0 {
+		expiry = DefaultCertExpiry
+	}
 	keyPEM, csrPEM, err := NewKeyAndCSR()
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.Issue(csrPEM, nodeID, RoleManager, DefaultCertExpiry, now)
+	certPEM, err := sign.Issue(csrPEM, nodeID, RoleManager, expiry, now)
 	if err != nil {
 		return nil, err
 	}
-	return NewNodeIdentity(certPEM, keyPEM, root.CertPEM)
+	return NewNodeIdentity(certPEM, keyPEM, trust.BundlePEM())
 }
 
 // LoadOrCreateWorkerToken returns the worker join token kept in the file

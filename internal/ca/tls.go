@@ -57,6 +57,25 @@ func ClientConfig(id *NodeIdentity) *tls.Config {
 	}
 }
 
+// CurrentClientConfig is ClientConfig of the identity current gives at
+// each handshake: a manager's own, which renewals and CA rotations
+// replace, so that its calls to other managers present and trust what
+// it has now.
+func CurrentClientConfig(current func() *NodeIdentity) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		// Verified in VerifyConnection, against the roots trusted then.
+		InsecureSkipVerify: true,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			id := current()
+			return &id.Cert, nil
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return checkManager(current().Root, cs.PeerCertificates, time.Now())
+		},
+	}
+}
+
 // JoinClientConfig is the TLS 1.3 configuration a node without a
 // certificate uses once, to join with tok: the manager must show the
 // root tok names, and a manager certificate issued by it, or the
@@ -105,8 +124,18 @@ func PeerIdentity(root *RootCA, cs *tls.ConnectionState, now time.Time) (Identit
 
 // serverChain is id's certificate with the root appended, so that a
 // joining node that has only a token's digest can check the chain.
+//
+// The root sent is the one that issued the certificate: during a CA
+// rotation the managers' own certificates are still the old root's,
+// which the join tokens name.
 func serverChain(id *NodeIdentity) tls.Certificate {
 	cert := id.Cert
-	cert.Certificate = append(append([][]byte(nil), cert.Certificate[0]), id.Root.Cert.Raw)
+	issuer := id.Root.Cert
+	for _, c := range id.Root.roots() {
+		if digestOf(c.Raw) == id.ID.RootDigest {
+			issuer = c
+		}
+	}
+	cert.Certificate = append(append([][]byte(nil), cert.Certificate[0]), issuer.Raw)
 	return cert
 }

@@ -4,6 +4,8 @@ package cli
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +22,7 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 )
 
 // ingressFlags are the --ingress* flags of a node process.
@@ -38,6 +41,10 @@ type ingressFlags struct {
 	// certificate files.
 	tlsAddr string
 	certs   []string
+	// trusted are the --ingress-trusted-ips.
+	trusted []string
+	// clientCA is the --ingress-tls-client-ca file.
+	clientCA string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -51,7 +58,9 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 		"answer 504 when a task has not started its response this long after the request (Traefik's forwardingTimeouts.responseHeaderTimeout; 0: wait as long as the client)")
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
-	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true; needs --ingress-cert")
+	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
+	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware")
+	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
 
@@ -81,12 +90,30 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 	switch {
 	case f.tlsAddr == "" && len(f.certs) > 0:
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-cert needs --ingress-tls ADDR")
-	case f.tlsAddr != "" && len(f.certs) == 0:
-		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs at least one --ingress-cert FILE (a certificate chain and its key, PEM)")
 	case f.tlsAddr != "" && addr == "":
 		return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls needs the ingress (--ingress is off)")
 	}
+	for _, s := range f.trusted {
+		p, err := middleware.ParseIPRange(strings.TrimSpace(s))
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-trusted-ips %q: want IP addresses or CIDR ranges, comma-separated", s)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+	}
 	cfg.TLSAddr = f.tlsAddr
+	if f.clientCA != "" {
+		if f.tlsAddr == "" {
+			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-client-ca needs --ingress-tls ADDR")
+		}
+		pem, err := os.ReadFile(f.clientCA)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca: %v", err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca %s: no PEM certificate in it", f.clientCA)
+		}
+	}
 	for _, file := range f.certs {
 		pem, err := os.ReadFile(file)
 		if err != nil {
@@ -181,7 +208,7 @@ func DefaultAgentDataDir() string {
 }
 
 func newAgentCmd(a *app) *cobra.Command {
-	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir string
+	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir, listenAddr string
 	var mf metricsFlags
 	var labels []string
 	var ing ingressFlags
@@ -229,7 +256,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			}
 			// A node that has its certificate needs no token.
 			_, certErr := os.Stat(filepath.Join(dataDir, ca.NodeCertFile))
-			if token, err = joinToken(cmd, token, tokenFile, certErr == nil); err != nil {
+			// A promoted node's folder is a manager's: it needs none either.
+			hasIdentity := certErr == nil || daemon.IsManagerFolder(dataDir)
+			if token, err = joinToken(cmd, token, tokenFile, hasIdentity); err != nil {
 				return err
 			}
 			nodeLabels, err := parseLabels("label", labels)
@@ -246,9 +275,14 @@ them. A wrong token stops the agent with exit code 1.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ag, err := daemon.StartAgent(ctx, daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
+			acfg := daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
 				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, Publish: pub.config(), DrainDelay: drain,
-				SecretsDir: secretsDir, MetricsAddr: mf.addr, MetricsToken: metricsToken})
+				SecretsDir: secretsDir, ListenAddr: listenAddr, MetricsAddr: mf.addr, MetricsToken: metricsToken}
+			if daemon.IsManagerFolder(dataDir) {
+				// Promoted before: the node is a manager now.
+				return runPromotedManager(a, ctx, acfg)
+			}
+			ag, err := daemon.StartAgent(ctx, acfg)
 			if err != nil {
 				return err
 			}
@@ -257,6 +291,9 @@ them. A wrong token stops the agent with exit code 1.`,
 			case <-ag.Registered():
 			case <-ag.Done():
 			case <-ctx.Done():
+			case <-ag.Promoted():
+				// Promoted while it was away (ErrManagerNode).
+				return runPromoted(a, ctx, ag, acfg)
 			}
 			if err := ag.Err(); err != nil {
 				ag.Close()
@@ -281,9 +318,14 @@ them. A wrong token stops the agent with exit code 1.`,
 				select {
 				case <-ag.Done():
 				case <-ctx.Done():
+				case <-ag.Promoted():
+					return runPromoted(a, ctx, ag, acfg)
 				}
 			}
-			if err := ag.Err(); err != nil {
+			if err := ag.Err(); errors.Is(err, daemon.ErrLeft) {
+				fmt.Fprintf(a.stdout, "shoal agent: node %s left the swarm\n", ag.NodeID())
+				return ag.Close()
+			} else if err != nil {
 				ag.Close()
 				return err
 			}
@@ -296,6 +338,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "regular file holding the cluster's join token, owned by this user (or root) and readable by its owner only (mode 0600)")
 	cmd.Flags().StringVar(&addr, "addr", "", "the node's address, one of this machine's: task ports are published on it, other nodes reach them there, and the agent connects to the manager from it (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
+	cmd.Flags().StringVar(&listenAddr, "listen-addr", "", "the cluster port, IP:PORT (IP the node's --addr, or 0.0.0.0), this node serves once promoted to manager (`shoal node promote`); without it the node cannot be promoted")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
 	addLogFlags(cmd, &logLevel)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/dockerapi"
 )
 
 // configs are file objects whose content inspect --pretty shows.
@@ -27,6 +28,7 @@ var configs = fileObject[api.Config]{
 	view: func(cfg *api.Config) objectView {
 		return objectView{ID: cfg.ID, Name: cfg.Spec.Name, Meta: cfg.Meta, Labels: cfg.Spec.Labels, Data: cfg.Spec.Data}
 	},
+	docker: func(cfg *api.Config) any { return configView{Config: dockerapi.ConfigOut(cfg), Shoal: cfg} },
 }
 
 func newConfigCmd(a *app) *cobra.Command { return configs.command(a, "Manage configs") }

@@ -15,6 +15,7 @@ import (
 	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/state"
 )
 
 func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
@@ -26,7 +27,8 @@ func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
 	var mf metricsFlags
-	var heartbeat, drain, certExpiry time.Duration
+	var uiAddr string
+	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker, autolock bool
 	var ing ingressFlags
 	var pub publishFlags
@@ -69,6 +71,9 @@ folder adopts them.`,
 			if err := ca.CheckExpiry(certExpiry); err != nil {
 				return usagef(cmd, "invalid --cert-expiry: %v", err)
 			}
+			if orphanAfter <= 0 {
+				return usagef(cmd, "invalid --orphan-after %s: want a positive duration (default %s)", orphanAfter, state.DefaultOrphanAfter)
+			}
 			nodeAddr := addr
 			if manager {
 				host, _, err := net.SplitHostPort(addr)
@@ -92,14 +97,17 @@ folder adopts them.`,
 				// The cluster's, or the default for a new one.
 				certExpiry = 0
 			}
-			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
+			if !cmd.Flags().Changed("orphan-after") {
+				orphanAfter = 0 // the cluster's
+			}
+			cfg := daemon.DevConfig{Join: join, JoinToken: token, CertExpiry: certExpiry, OrphanAfter: orphanAfter, DataDir: dataDir, Addr: nodeAddr, Logger: log, HeartbeatPeriod: heartbeat,
 				IngressAddr: ic.Addr, Docker: useDocker, DrainDelay: drain,
 				IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable, IngressMaxBodyBytes: ic.MaxBodyBytes,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
-				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates,
+				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -126,6 +134,7 @@ folder adopts them.`,
 			if addr := d.MetricsAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  metrics:     http://%s/metrics and /sd (bearer token from --metrics-token-file)\n", addr)
 			}
+			printUI(a, d)
 			if sock := d.DockerSocket(); sock != "" {
 				fmt.Fprintf(a.stdout, "  Docker API:  unix://%s (export DOCKER_HOST=unix://%s to use the docker CLI)\n", sock, sock)
 			}
@@ -149,7 +158,12 @@ folder adopts them.`,
 				fmt.Fprintln(a.stdout)
 				printUnlockCommand(a.stdout, key)
 			}
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-d.Left():
+				fmt.Fprintf(a.stdout, "shoal: node %s left the swarm\n", d.NodeID())
+				return d.Close()
+			}
 			fmt.Fprintln(a.stdout, "shoal dev: stopping (tasks keep running and are adopted on the next start)")
 			return d.Close()
 		},
@@ -180,8 +194,9 @@ them is up.`
 		cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "the node's address: task ports are published on it, and other nodes reach them there")
 	}
 	addLogFlags(cmd, &logLevel)
-	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created")
-	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 2s; a node is down after 3 missed beats)")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "life of the node certificates the cluster issues (at least 1h), set when the cluster is created; `shoal swarm update --cert-expiry` changes it")
+	cmd.Flags().DurationVar(&orphanAfter, "orphan-after", state.DefaultOrphanAfter, "how long a node stays down before its tasks are marked orphaned (Swarm: 24h), set when the cluster is created")
+	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 0, "agent heartbeat period (default 1.5s; a node is down after 3 missed beats)")
 	ing.add(cmd)
 	pub.add(cmd)
 	if !manager {
@@ -192,6 +207,7 @@ them is up.`
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pool and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
 	mf.add(cmd, "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
+	addUIFlag(cmd, &uiAddr)
 	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none)`)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
 	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")

@@ -22,7 +22,6 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown shorthand flag", []string{"service", "create", "-Z", "--name", "x", "--", "sleep", "300"}, "unknown shorthand flag"},
 		{"negative replicas", []string{"service", "create", "--name", "neg", "--replicas", "-1", "-d", "--", "sleep", "300"}, "--replicas"},
 		{"missing name", []string{"service", "create", "-d", "--", "sleep", "300"}, "--name is required"},
-		{"no program", []string{"service", "create", "--name", "x"}, "requires at least 1 argument"},
 		{"bad mode", []string{"service", "create", "--name", "x", "--mode", "sometimes", "--", "sleep", "300"}, `invalid --mode "sometimes"`},
 		{"global with replicas", []string{"service", "create", "--name", "x", "--mode", "global", "--replicas", "2", "--", "sleep", "300"}, "--replicas can only be used with replicated mode"},
 		{"job flags on a service", []string{"service", "create", "--name", "x", "--max-concurrent", "2", "--", "sleep", "300"}, "--max-concurrent and --total-completions can only be used with --mode replicated-job"},
@@ -40,14 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"dev pool smaller than a subnet", []string{"dev", "--data-dir", "/proc/none", "--default-addr-pool", "10.0.0.0/26"}, "address pool 10.0.0.0/26 is smaller than one /24 subnet"},
 		{"bad label", []string{"service", "create", "--name", "x", "-l", "=v", "--", "sleep", "300"}, `invalid --label "=v"`},
 		{"bad memory", []string{"service", "create", "--name", "x", "--limit-memory", "lots", "--", "sleep", "300"}, `invalid --limit-memory "lots"`},
-		{"scale not a number", []string{"service", "scale", "web=abc"}, `invalid scale specifier "web=abc"`},
-		{"scale without count", []string{"service", "scale", "web"}, `invalid scale specifier "web"`},
-		{"scale negative", []string{"service", "scale", "web=-1"}, `invalid scale specifier "web=-1"`},
-		{"ls with argument", []string{"service", "ls", "web"}, "accepts no arguments"},
-		{"inspect without argument", []string{"service", "inspect"}, "requires at least 1 argument"},
-		{"update two services", []string{"service", "update", "a", "b"}, "requires exactly 1 argument"},
-		{"bad filter", []string{"ps", "-f", "colour=red"}, `invalid filter "colour"`},
-		{"filter without value", []string{"node", "ps", "-f", "name"}, `invalid filter "name"`},
+		{"filter without value", []string{"node", "ps", "-f", "name"}, `invalid argument "name" for "-f, --filter" flag: bad format of filter (expected name=value)`},
 		{"update bad order", []string{"service", "update", "--update-order", "sideways", "web"}, `invalid --update-order "sideways": want stop-first or start-first`},
 		{"update bad ratio", []string{"service", "update", "--update-max-failure-ratio", "2", "web"}, "invalid --update-max-failure-ratio 2: want a number from 0 to 1"},
 		{"update ratio not a number", []string{"service", "update", "--rollback-max-failure-ratio", "most", "web"}, `invalid argument "most" for "--rollback-max-failure-ratio"`},
@@ -62,15 +54,14 @@ func TestUsageErrors(t *testing.T) {
 		{"rollback --to 0", []string{"service", "rollback", "--to", "0", "web"}, "invalid --to 0: revisions start at 1"},
 		{"rollback --to not a number", []string{"service", "rollback", "--to", "last", "web"}, `invalid argument "last" for "--to"`},
 		{"rollback --to negative", []string{"service", "rollback", "--to", "-1", "web"}, `invalid argument "-1" for "--to"`},
-		{"rollback two services", []string{"service", "rollback", "a", "b"}, "requires exactly 1 argument"},
-		{"history without service", []string{"service", "history"}, "requires exactly 1 argument"},
 		{"inspect pretty and format", []string{"service", "inspect", "--pretty", "-f", "{{.ID}}", "web"}, "--format is incompatible with human friendly format"},
 		{"dev negative max conns", []string{"dev", "--ingress-max-conns", "-1"}, "invalid --ingress-max-conns -1"},
 		{"agent zero idle timeout", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--ingress-idle-timeout", "0s"}, "invalid --ingress-idle-timeout 0s"},
 		{"dev negative response header timeout", []string{"dev", "--ingress-response-header-timeout", "-1s"}, "invalid --ingress-response-header-timeout -1s"},
-		{"dev tls without cert", []string{"dev", "--ingress-tls", "127.0.0.1:0"}, "--ingress-tls needs at least one --ingress-cert"},
 		{"dev cert without tls", []string{"dev", "--ingress-cert", "x.pem"}, "--ingress-cert needs --ingress-tls"},
 		{"agent missing cert file", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--ingress-tls", ":0", "--ingress-cert", "/nonexistent/x.pem"}, "invalid --ingress-cert"},
+		{"dev client ca without tls", []string{"dev", "--ingress-tls-client-ca", "ca.pem"}, "--ingress-tls-client-ca needs --ingress-tls"},
+		{"dev bad trusted ips", []string{"dev", "--ingress-trusted-ips", "10.0.0.0/8,lb.example"}, `invalid --ingress-trusted-ips "lb.example"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := shoal(t, tc.args...)
@@ -109,6 +100,13 @@ func TestAPIErrors(t *testing.T) {
 			if r.code != ExitFailure || !strings.Contains(r.stderr, "already exists") {
 				t.Errorf("second service named %s: %s", name, r)
 			}
+		}
+	})
+
+	t.Run("ingress routes without an ingress", func(t *testing.T) {
+		r := shoal(t, "ingress", "routes")
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "this node runs no ingress") || r.stdout != "" {
+			t.Errorf("ingress routes on a node without an ingress: %s", r)
 		}
 	})
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,6 +34,8 @@ type fileObject[T any] struct {
 	inspect func(c *client.Client, ctx context.Context, ref string) (*T, error)
 	remove  func(c *client.Client, ctx context.Context, ref string) error
 	view    func(*T) objectView
+	// docker is the object in Docker's shape, for inspect (dockershape.go).
+	docker func(*T) any
 }
 
 // objectView is what the listings and --pretty show of an object.
@@ -84,6 +88,7 @@ func (k fileObject[T]) createCmd(a *app) *cobra.Command {
 func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 	var quiet bool
 	var tmpl string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -94,6 +99,9 @@ func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := filters.check("id", "label", "name"); err != nil {
+				return err
+			}
 			objs, err := k.list(c, cmd.Context())
 			if err != nil {
 				return err
@@ -102,13 +110,24 @@ func (k fileObject[T]) lsCmd(a *app) *cobra.Command {
 			rows := make([]objectRow, 0, len(objs))
 			for _, o := range objs {
 				v := k.view(o)
+				// docker's: id and name match a prefix.
+				if !filters.match("id", v.ID, strings.HasPrefix) || !filters.match("name", v.Name, strings.HasPrefix) || !filters.matchLabels("label", v.Labels) {
+					continue
+				}
 				rows = append(rows, newObjectRow(v.ID, v.Name, v.Meta, v.Labels, now))
 			}
-			return format.Table{Columns: objectColumns, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
+			cols := objectColumns
+			if !k.showData {
+				// docker's secret ls has a DRIVER column (shoal has no
+				// secret drivers: it is empty).
+				cols = slices.Insert(slices.Clone(cols), 2, format.Column{Header: "DRIVER", Field: "{{.Driver}}"})
+			}
+			return format.Table{Columns: cols, Format: tmpl, Quiet: quiet, Stderr: a.stderr}.Write(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	addFilterFlag(cmd.Flags(), &filters, "id, label, name")
 	return cmd
 }
 
@@ -129,7 +148,11 @@ func (k fileObject[T]) inspectCmd(a *app) *cobra.Command {
 			}
 			found, errs := fetchEach(k.noun, args, func(ref string) (*T, error) { return k.inspect(c, cmd.Context(), ref) })
 			if !pretty {
-				return printInspect(a, found, errs, tmpl)
+				views := make([]any, 0, len(found))
+				for _, o := range found {
+					views = append(views, k.docker(o))
+				}
+				return printInspect(a, views, errs, tmpl)
 			}
 			now := time.Now()
 			for i, o := range found {
@@ -229,6 +252,7 @@ func readObjectData(a *app, kind, file string, limit int) ([]byte, error) {
 type objectRow struct {
 	ID        string
 	Name      string
+	Driver    string
 	CreatedAt string
 	UpdatedAt string
 	Labels    string

@@ -302,3 +302,20 @@ func lines(s string) []string {
 	}
 	return out
 }
+
+// expectExit fails the test unless r exited with code; for a non-zero
+// code it also checks that stderr says errPart, and reports true: the
+// case is over.
+func expectExit(t testing.TB, r result, code int, errPart string) (failed bool) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d: %s", r.code, code, r)
+	}
+	if code == 0 {
+		return false
+	}
+	if !strings.Contains(r.stderr, errPart) {
+		t.Errorf("stderr lacks %q: %s", errPart, r)
+	}
+	return true
+}

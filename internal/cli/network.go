@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/cli/format"
 )
 
@@ -71,6 +75,7 @@ type networkRow struct {
 func newNetworkLsCmd(a *app) *cobra.Command {
 	var quiet, noTrunc bool
 	var tmpl string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -83,6 +88,9 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 			}
 			nets, err := c.NetworkList(cmd.Context())
 			if err != nil {
+				return err
+			}
+			if nets, err = filterNetworks(cmd.Context(), c, &filters, nets); err != nil {
 				return err
 			}
 			rows := make([]networkRow, 0, len(nets))
@@ -107,7 +115,51 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	addFilterFlag(cmd.Flags(), &filters, "dangling=true|false, driver, id, label, name, scope=swarm, type=custom|builtin")
 	return cmd
+}
+
+// filterNetworks keeps the networks f's filters match: docker's network
+// ls filters. name matches part of the name and id a prefix, as docker's;
+// every shoal network is a user-defined (custom) swarm-scoped one; a
+// dangling network is one no service attaches to.
+func filterNetworks(ctx context.Context, c *client.Client, f *filterOpt, nets []*api.Network) ([]*api.Network, error) {
+	if err := f.check("dangling", "driver", "id", "label", "name", "scope", "type"); err != nil {
+		return nil, err
+	}
+	for _, v := range f.set["type"] {
+		if v != "custom" && v != "builtin" {
+			return nil, fmt.Errorf("invalid filter 'type=%s'", v)
+		}
+	}
+	used := map[string]bool{}
+	if f.has("dangling") {
+		for _, v := range f.set["dangling"] {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return nil, fmt.Errorf("invalid filter 'dangling=%s'", v)
+			}
+		}
+		svcs, err := c.ServiceList(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range svcs {
+			for _, n := range s.Spec.TaskTemplate.Networks {
+				used[n.Target] = true
+			}
+		}
+	}
+	out := nets[:0:0]
+	for _, n := range nets {
+		dangling := strconv.FormatBool(!used[n.ID] && !used[n.Spec.Name])
+		if f.match("name", n.Spec.Name, strings.Contains) && f.match("id", n.ID, strings.HasPrefix) &&
+			f.match("driver", n.Spec.Driver, matchExact) && f.match("scope", api.NetworkScopeSwarm, matchExact) &&
+			f.match("type", "custom", matchExact) && f.matchLabels("label", n.Spec.Labels) &&
+			f.match("dangling", dangling, func(s, v string) bool { b, _ := strconv.ParseBool(v); return s == strconv.FormatBool(b) }) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 func newNetworkInspectCmd(a *app) *cobra.Command {
@@ -122,7 +174,7 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 				return err
 			}
 			found, errs := fetchEach("network", args, func(ref string) (*api.Network, error) { return c.NetworkInspect(cmd.Context(), ref) })
-			return printInspect(a, found, errs, tmpl)
+			return printInspect(a, networkViews(found), errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")

@@ -29,7 +29,7 @@ func TestNetworkCreateSubnetAndOverlap(t *testing.T) {
 	mustShoal(t, "network", "create", "--subnet", "10.77.0.0/16", "--gateway", "10.77.0.254", "alloc-wide")
 	r := mustShoal(t, "network", "inspect", "alloc-wide")
 	var nets []api.Network
-	if err := json.Unmarshal([]byte(r.stdout), &nets); err != nil || len(nets) != 1 {
+	if err := json.Unmarshal(ownJSON(r.stdout), &nets); err != nil || len(nets) != 1 {
 		t.Fatalf("network inspect: %v\n%s", err, r.stdout)
 	}
 	if sub, gw := nets[0].Subnet(); sub != "10.77.0.0/16" || gw != "10.77.0.254" || nets[0].DriverState == nil || nets[0].DriverState.VNI < 4097 {
@@ -115,7 +115,7 @@ func TestTargetOnlyPortAndAddresses(t *testing.T) {
 	before := published()
 	r := mustShoal(t, "service", "inspect", "alloc-dyn")
 	var svcs []api.Service
-	if err := json.Unmarshal([]byte(r.stdout), &svcs); err != nil || len(svcs) != 1 || svcs[0].Endpoint == nil {
+	if err := json.Unmarshal(ownJSON(r.stdout), &svcs); err != nil || len(svcs) != 1 || svcs[0].Endpoint == nil {
 		t.Fatalf("service inspect: %v\n%s", err, r.stdout)
 	}
 	ep := svcs[0].Endpoint

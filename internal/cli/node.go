@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,6 +84,7 @@ func nodeTable(tmpl string, quiet bool, stderr io.Writer) format.Table {
 func newNodeLsCmd(a *app) *cobra.Command {
 	var quiet bool
 	var tmpl string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -100,11 +103,15 @@ func newNodeLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if nodes, err = filterNodes(&filters, nodes); err != nil {
+				return err
+			}
 			return nodeTable(tmpl, quiet, a.stderr).Write(a.stdout, nodeRows(nodes, info.NodeID, info.Leader))
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	addFilterFlag(cmd.Flags(), &filters, "id, label (engine labels), node.label, membership=accepted|pending, name, role=manager|worker")
 	return cmd
 }
 
@@ -132,7 +139,7 @@ func newNodePsCmd(a *app) *cobra.Command {
 			return f.print(a, cmd, c, all)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, nodeTaskFilterKeys...)
 	return cmd
 }
 
@@ -152,20 +159,48 @@ func newNodeInspectCmd(a *app) *cobra.Command {
 				return err
 			}
 			found, errs := fetchEach("node", args, func(ref string) (*api.Node, error) { return c.NodeInspect(cmd.Context(), ref) })
+			info, err := c.Info(cmd.Context())
+			if err != nil {
+				return err
+			}
 			if pretty {
-				info, err := c.Info(cmd.Context())
-				if err != nil {
-					return err
-				}
 				if err := writeNodesPretty(a.stdout, found, info.NodeID, info.Leader, time.Now()); err != nil {
 					return err
 				}
 				return errors.Join(errs...)
 			}
-			return printInspect(a, found, errs, tmpl)
+			return printInspect(a, nodeViews(found, info.Leader), errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "print the information in a human friendly format")
 	return cmd
+}
+
+// filterNodes keeps the nodes f's filters match: docker's node ls
+// filters. Every node of a shoal cluster has joined, so membership is
+// "accepted" (docker's "pending" is a node waiting for approval).
+func filterNodes(f *filterOpt, nodes []*api.Node) ([]*api.Node, error) {
+	if err := f.check("id", "label", "membership", "name", "node.label", "role"); err != nil {
+		return nil, err
+	}
+	for _, check := range []struct {
+		key  string
+		want []string
+	}{{"role", []string{api.RoleManager, api.RoleWorker}}, {"membership", []string{"accepted", "pending"}}} {
+		for _, v := range f.set[check.key] {
+			if !slices.Contains(check.want, strings.ToLower(v)) {
+				return nil, fmt.Errorf("invalid filter '%s=%s'", check.key, v)
+			}
+		}
+	}
+	out := nodes[:0:0]
+	for _, n := range nodes {
+		if f.match("id", n.ID, strings.HasPrefix) && f.match("name", n.Description.Hostname, strings.HasPrefix) &&
+			f.match("role", n.Spec.Role, matchFold) && f.match("membership", "accepted", matchFold) &&
+			f.matchLabels("label", n.Description.EngineLabels) && f.matchLabels("node.label", n.Spec.Labels) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/shoalproject/shoal/api"
+
 	"github.com/spf13/cobra"
 )
 
@@ -40,10 +42,38 @@ and join the machine again as a worker (` + "`shoal agent`" + `, new data folder
 func newNodePromoteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "promote NODE [NODE...]",
-		Short: "Promote one or more workers to managers (not supported yet)",
-		Args:  minArgs(1),
+		Short: "Promote one or more nodes to manager in the swarm",
+		Long: `Promote workers to managers, as ` + "`docker node promote`" + `. The cluster records the
+node as a manager; its agent learns it, renews its certificate as a
+manager and starts a manager in its process, which joins the Raft group
+(a non-voter until it has caught up, then a voter, one change at a time)
+and serves the API on the socket in its data folder and the cluster port
+at its --listen-addr. Its tasks keep running. A node that is down, or
+whose agent was started without --listen-addr, is refused.`,
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("node promote is not supported yet: a worker runs no manager; start a manager on that machine instead (`shoal manager --join MANAGER --addr IP:PORT` with `shoal swarm join-token manager`, on a new data folder)")
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				// As docker: a manager already is not an error.
+				n, err := c.NodeInspect(cmd.Context(), ref)
+				if err == nil && n.Spec.Role == api.RoleManager {
+					fmt.Fprintf(a.stdout, "Node %s is already a manager.\n", ref)
+					continue
+				}
+				if err == nil {
+					err = c.NodePromote(cmd.Context(), ref)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(a.stdout, "Node %s promoted to a manager in the swarm.\n", ref)
+			}
+			return errors.Join(errs...)
 		},
 	}
 }

@@ -28,3 +28,7 @@ func newManagerNodeCmd(*app, bool) *cobra.Command {
 func newAgentCmd(*app) *cobra.Command {
 	return linuxOnly("agent", "Run a worker node that joins a cluster")
 }
+
+func newDemoCmd(*app) *cobra.Command {
+	return linuxOnly("demo", "Run the signup example app and its high-availability story")
+}

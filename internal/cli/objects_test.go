@@ -64,7 +64,7 @@ func TestConfigCommands(t *testing.T) {
 
 	// inspect shows the data, base64 in JSON as docker does.
 	var cfgs []api.Config
-	if err := json.Unmarshal([]byte(mustShoal(t, "config", "inspect", "app.yml").stdout), &cfgs); err != nil {
+	if err := json.Unmarshal(ownJSON(mustShoal(t, "config", "inspect", "app.yml").stdout), &cfgs); err != nil {
 		t.Fatal(err)
 	}
 	if len(cfgs) != 1 || string(cfgs[0].Spec.Data) != "port: 8080\n" || cfgs[0].Spec.Labels["env"] != "dev" {
@@ -92,7 +92,7 @@ func TestConfigCommands(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"config", "create", "x"}, ExitUsage, "requires exactly 2 argument(s)"},
+		{[]string{"config", "create", "x"}, ExitFailure, "'shoal config create' requires 2 arguments"},
 		{[]string{"config", "create", "x", filepath.Join(t.TempDir(), "missing")}, ExitFailure, "no such file or directory"},
 		{[]string{"config", "create", "app.yml", file}, ExitFailure, `config "app.yml" already exists`},
 		{[]string{"config", "create", "bad name", file}, ExitFailure, `invalid config name "bad name"`},
@@ -100,7 +100,7 @@ func TestConfigCommands(t *testing.T) {
 		{[]string{"config", "inspect", "nope"}, ExitFailure, "no such config: nope"},
 		{[]string{"config", "inspect", "--pretty", "-f", "x", "app.yml"}, ExitUsage, "--format is incompatible"},
 		{[]string{"config", "rm", "nope"}, ExitFailure, "no such config: nope"},
-		{[]string{"config", "ls", "x"}, ExitUsage, "accepts no arguments"},
+		{[]string{"config", "ls", "x"}, ExitFailure, "'shoal config ls' accepts no arguments"},
 	} {
 		r := shoal(t, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
@@ -130,7 +130,8 @@ func TestSecretCommandsNeverPrintData(t *testing.T) {
 	}
 	id := strings.TrimSpace(r.stdout)
 	outputs := []string{r.stdout}
-	tb := parseTable(t, mustShoal(t, "secret", "ls").stdout, objectLsHeaders...)
+	// docker's secret ls has a DRIVER column; config ls has none.
+	tb := parseTable(t, mustShoal(t, "secret", "ls").stdout, "ID", "NAME", "DRIVER", "CREATED", "UPDATED")
 	if len(tb.rows) != 1 || tb.rows[0]["ID"] != id || tb.rows[0]["NAME"] != "db-pass" {
 		t.Fatalf("secret ls rows %v", tb.rows)
 	}
@@ -149,7 +150,7 @@ func TestSecretCommandsNeverPrintData(t *testing.T) {
 		}
 	}
 	var secs []api.Secret
-	if err := json.Unmarshal([]byte(outputs[2]), &secs); err != nil || len(secs) != 1 || secs[0].Spec.Labels["tier"] != "db" || secs[0].Spec.Data != nil {
+	if err := json.Unmarshal(ownJSON(outputs[2]), &secs); err != nil || len(secs) != 1 || secs[0].Spec.Labels["tier"] != "db" || secs[0].Spec.Data != nil {
 		t.Fatalf("secret inspect %s: %v", outputs[2], err)
 	}
 	if !strings.Contains(outputs[3], "Name:") || strings.Contains(outputs[3], "Data") {
@@ -190,7 +191,7 @@ func TestNetworkCommands(t *testing.T) {
 		t.Errorf("network ls -q --no-trunc = %q", got)
 	}
 	var nets []api.Network
-	if err := json.Unmarshal([]byte(mustShoal(t, "network", "inspect", "back").stdout), &nets); err != nil {
+	if err := json.Unmarshal(ownJSON(mustShoal(t, "network", "inspect", "back").stdout), &nets); err != nil {
 		t.Fatal(err)
 	}
 	if len(nets) != 1 || !nets[0].Spec.Attachable || !nets[0].Spec.Internal || nets[0].Spec.Labels["a"] != "b" {
@@ -201,7 +202,7 @@ func TestNetworkCommands(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"network", "create"}, ExitUsage, "requires exactly 1 argument"},
+		{[]string{"network", "create"}, ExitFailure, "'shoal network create' requires 1 argument"},
 		{[]string{"network", "create", "--bogus", "x"}, ExitUsage, "unknown flag: --bogus"},
 		{[]string{"network", "create", "front"}, ExitFailure, `network "front" already exists`},
 		{[]string{"network", "create", "-d", "", "x"}, ExitUsage, "empty driver name"},

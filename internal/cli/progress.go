@@ -4,18 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/mattn/go-runewidth"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -33,7 +27,13 @@ import (
 // (docker 23 and later print "verify: Service <id> converged"; shoal keeps
 // 20.10's wording.) On a terminal the rows are drawn in place (mpb); otherwise a row is
 // printed as a line each time its text changes. The service is re-read on
-// every event of its event stream; the only timer redraws the countdown.
+// every event of its event stream, and each second of the verify countdown.
+//
+// As docker's, the verify phase ends following only once the tasks have
+// stayed converged for the update config's monitor period (5s by default)
+// — after create and scale too — so a crash-looping service never reads
+// "Service converged". Unlike docker, a task replaced during the countdown
+// counts as a failure even when its replacement already runs.
 
 // followKind says what the followed command started, which decides how
 // the service's update status ends the wait.
@@ -169,18 +169,7 @@ func (a *app) followService(ctx context.Context, c *client.Client, t followTarge
 		}
 		select {
 		case <-wake:
-			snap, err := readSnapshot(ctx, c, t.Service.ID)
-			if client.IsNotFound(err) {
-				return fmt.Errorf("service %s was removed", t.Service.Spec.Name)
-			}
-			if err != nil {
-				return err
-			}
-			if done, err := view.step(snap); done {
-				return err
-			}
-		case now := <-tick:
-			view.tick(now)
+		case <-tick:
 		case <-interrupt:
 			return errInterrupted
 		case err := <-streamDone:
@@ -188,6 +177,16 @@ func (a *app) followService(ctx context.Context, c *client.Client, t followTarge
 			if errors.Is(err, errServiceRemoved) {
 				return fmt.Errorf("service %s was removed", t.Service.Spec.Name)
 			}
+			return err
+		}
+		snap, err := readSnapshot(ctx, c, t.Service.ID)
+		if client.IsNotFound(err) {
+			return fmt.Errorf("service %s was removed", t.Service.Spec.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if done, err := view.step(snap); done {
 			return err
 		}
 		if timer != nil {
@@ -285,12 +284,13 @@ type progressView struct {
 	sawRollback bool
 	// reason is why an update rolled back (rollback_started's message).
 	reason string
-	// convergedAt is when the tasks were first seen converged while the
-	// update still watched them (zero otherwise); monitor is how long it
-	// watches.
-	convergedAt time.Time
-	monitor     time.Duration
-	done        bool
+	// convergedAt is when the tasks were last seen become converged (zero
+	// while they are not); convergedIDs are the running tasks then; monitor
+	// is how long they must stay so.
+	convergedAt  time.Time
+	convergedIDs string
+	monitor      time.Duration
+	done         bool
 }
 
 func newProgressView(kind followKind, out rowWriter) *progressView {
@@ -387,47 +387,48 @@ func (v *progressView) step(s progressSnapshot) (done bool, err error) {
 		return true, fail
 	}
 
-	converged := running == desired
+	// As docker's verify phase: the tasks must stay converged for the
+	// monitor period, whatever the command did, before following ends; a
+	// task that fails in that time (a crash loop) starts it over.
+	if running != desired {
+		if !v.convergedAt.IsZero() {
+			v.out.set("verify", "Detected task failure")
+		}
+		v.convergedAt = time.Time{}
+		return false, nil
+	}
+	live := runningIDs(s)
+	if !v.convergedAt.IsZero() && live != v.convergedIDs {
+		// A task was replaced between two reads: it failed.
+		v.out.set("verify", "Detected task failure")
+		v.convergedAt = time.Time{}
+	}
+	if v.convergedAt.IsZero() {
+		v.convergedAt, v.convergedIDs = s.Now, live
+	}
+	v.monitor = monitorOf(svc, v.rollback)
 	settled := state == "" || state == api.UpdateStateCompleted || state == api.UpdateStateRollbackCompleted
-	switch {
-	case converged && settled:
+	if settled && s.Now.Sub(v.convergedAt) >= v.monitor {
 		v.out.set("verify", "Service converged")
 		if state == api.UpdateStateRollbackCompleted && v.rollback && msg != "" {
 			v.out.set("rollback", msg)
 		}
 		v.done = true
 		return true, nil
-	case converged:
-		// The update watches the new tasks for its monitor period.
-		if v.convergedAt.IsZero() {
-			v.convergedAt = s.Now
-		}
-		v.monitor = monitorOf(svc, v.rollback)
-		v.verify(s.Now)
-	default:
-		if !v.convergedAt.IsZero() {
-			v.out.set("verify", "Detected task failure")
-		}
-		v.convergedAt = time.Time{}
 	}
+	v.verify(s.Now)
 	return false, nil
 }
 
-// tick redraws the countdown at now.
-func (v *progressView) tick(now time.Time) {
-	if !v.done && !v.convergedAt.IsZero() {
-		v.verify(now)
-	}
-}
-
-// nextTick says when the countdown shown at now changes.
+// nextTick says when the countdown shown at now changes or ends; following
+// re-reads the service then.
 func (v *progressView) nextTick(now time.Time) (time.Duration, bool) {
 	if v.done || v.convergedAt.IsZero() {
 		return 0, false
 	}
 	left := v.monitor - now.Sub(v.convergedAt)
-	if left <= time.Second {
-		return 0, false // it stays at 1 until the update completes
+	if left <= 0 {
+		return 0, false // an update still in progress: its events wake us
 	}
 	if d := left % time.Second; d > 0 {
 		return d, true
@@ -439,6 +440,18 @@ func (v *progressView) verify(now time.Time) {
 	left := v.monitor - now.Sub(v.convergedAt)
 	secs := max(int((left+time.Second-1)/time.Second), 1)
 	v.out.set("verify", fmt.Sprintf("Waiting %d seconds to verify that tasks are stable...", secs))
+}
+
+// runningIDs lists the running tasks of the service's current spec version.
+func runningIDs(s progressSnapshot) string {
+	var ids []string
+	for _, t := range s.Tasks {
+		if t.SpecVersion == s.Service.SpecVersion && t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning {
+			ids = append(ids, t.ID)
+		}
+	}
+	sort.Strings(ids)
+	return strings.Join(ids, ",")
 }
 
 // monitorOf is how long the service's update (or rollback) watches a new
@@ -565,104 +578,4 @@ next:
 	}
 	sort.Strings(out)
 	return out
-}
-
-// discardRows shows nothing (--quiet).
-type discardRows struct{}
-
-func (discardRows) set(string, string) {}
-func (discardRows) drop(string)        {}
-func (discardRows) close()             {}
-
-// plainRows prints "ID: text" each time a row's text changes; rows with
-// no text yet are not printed.
-type plainRows struct {
-	w    io.Writer
-	last map[string]string
-}
-
-func newPlainRows(w io.Writer) *plainRows { return &plainRows{w: w, last: map[string]string{}} }
-
-func (p *plainRows) set(id, text string) {
-	if text == "" || p.last[id] == text {
-		return
-	}
-	p.last[id] = text
-	fmt.Fprintf(p.w, "%s: %s\n", id, text)
-}
-
-func (p *plainRows) drop(id string) { delete(p.last, id) }
-func (p *plainRows) close()         {}
-
-// ttyRows draws the rows in place with mpb: each row is an mpb bar whose
-// filler prints the row's text.
-type ttyRows struct {
-	p    *mpb.Progress
-	mu   sync.Mutex
-	rows map[string]*ttyRow
-	bars []*mpb.Bar
-}
-
-type ttyRow struct {
-	bar  *mpb.Bar
-	text string
-}
-
-func newTTYRows(w io.Writer) *ttyRows {
-	return &ttyRows{
-		p:    mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithRefreshRate(100*time.Millisecond)),
-		rows: map[string]*ttyRow{},
-	}
-}
-
-func (r *ttyRows) set(id, text string) {
-	r.mu.Lock()
-	if row := r.rows[id]; row != nil {
-		row.text = text
-		r.mu.Unlock()
-		return
-	}
-	row := &ttyRow{text: text}
-	r.rows[id] = row
-	r.mu.Unlock()
-	fill := mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
-		r.mu.Lock()
-		line := id + ": " + row.text
-		r.mu.Unlock()
-		if st.AvailableWidth > 0 {
-			line = runewidth.Truncate(line, st.AvailableWidth, "")
-		}
-		_, err := io.WriteString(w, line)
-		return err
-	})
-	// Add fails only after the container is done, which close does last.
-	bar, err := r.p.Add(0, fill, mpb.BarFillerTrim())
-	if err != nil {
-		return
-	}
-	r.mu.Lock()
-	row.bar = bar
-	r.bars = append(r.bars, bar)
-	r.mu.Unlock()
-}
-
-func (r *ttyRows) drop(id string) {
-	r.mu.Lock()
-	row := r.rows[id]
-	delete(r.rows, id)
-	r.mu.Unlock()
-	if row != nil && row.bar != nil {
-		row.bar.Abort(true)
-	}
-}
-
-// close draws the rows a last time and stops drawing.
-func (r *ttyRows) close() {
-	r.mu.Lock()
-	bars := r.bars
-	r.mu.Unlock()
-	for _, b := range bars {
-		b.SetTotal(-1, true)
-	}
-	r.p.Wait()
 }

@@ -88,14 +88,17 @@ func (s progressScript) run(t *testing.T) string {
 		svc.Spec.RollbackConfig = &api.UpdateConfig{Parallelism: 1, Monitor: api.Duration(s.monitor)}
 	}
 	end := "still following"
+	var last pStep
 	for i, st := range s.steps {
 		if st.tick {
+			// The timer fires: following re-reads what has not changed.
 			if d, ok := v.nextTick(at(st.now - 0.001)); !ok || d > time.Second {
 				t.Fatalf("step %d: tick at %gs, but nextTick says %v, %v", i, st.now, d, ok)
 			}
-			v.tick(at(st.now))
-			continue
+			now := st.now
+			st, st.now = last, now
 		}
+		last = st
 		if st.replicas > 0 {
 			svc.Spec.Mode.Replicated.Replicas = st.replicas
 		}
@@ -154,6 +157,34 @@ var progressScripts = []progressScript{
 			{now: 0.2, tasks: []pTask{{slot: 1, version: 1, state: sPending}, {slot: 2, version: 1, state: sAssigned}}},
 			{now: 0.3, tasks: []pTask{{slot: 1, version: 1, state: sRunning}, {slot: 2, version: 1, state: sStarting}}},
 			{now: 0.4, tasks: []pTask{{slot: 1, version: 1, state: sRunning}, {slot: 2, version: 1, state: sRunning}}},
+			{now: 1.4, tick: true}, {now: 2.4, tick: true}, {now: 3.4, tick: true}, {now: 4.4, tick: true},
+			{now: 5.4, tick: true},
+		},
+	},
+	{
+		// A crash-looping service: each task runs for a moment, then
+		// fails. The verify phase sees it and keeps waiting, as docker's;
+		// it never says the service converged.
+		name: "crash-loop",
+		kind: followConverge,
+		steps: []pStep{
+			{now: 0, specVersion: 1, replicas: 1, tasks: []pTask{{slot: 1, version: 1, state: sStarting}}},
+			{now: 0.2, tasks: []pTask{{slot: 1, version: 1, state: sRunning}}},
+			{now: 1.2, tick: true},
+			{now: 1.5, tasks: []pTask{
+				{slot: 1, version: 1, state: sFailed, desired: sShutdown, err: "task: non-zero exit (1)"}}},
+			{now: 1.6, tasks: []pTask{
+				{slot: 1, version: 1, state: sFailed, desired: sShutdown, err: "task: non-zero exit (1)"},
+				{slot: 1, version: 1, state: sRunning, created: 1.6}}},
+			// Between two reads the task failed and was replaced: the
+			// replacement runs, but the countdown starts over.
+			{now: 4, tasks: []pTask{
+				{slot: 1, version: 1, state: sFailed, desired: sShutdown, err: "task: non-zero exit (1)"},
+				{slot: 1, version: 1, state: sFailed, desired: sShutdown, created: 1.6, err: "task: non-zero exit (1)"},
+				{slot: 1, version: 1, state: sRunning, created: 3.9}}},
+			{now: 5, tick: true},
+			{now: 6, tasks: []pTask{
+				{slot: 1, version: 1, state: sFailed, desired: sShutdown, created: 3.9, err: "task: non-zero exit (1)"}}},
 		},
 	},
 	{
@@ -257,6 +288,7 @@ var progressScripts = []progressScript{
 				{slot: 1, version: 3, state: sRunning}, {slot: 2, version: 3, state: sPending, created: 0}}},
 			{now: 1, state: api.UpdateStateRollbackCompleted, msg: "rollback completed", tasks: []pTask{
 				{slot: 1, version: 3, state: sRunning}, {slot: 2, version: 3, state: sRunning, created: 0}}},
+			{now: 2, tick: true}, {now: 3, tick: true}, {now: 4, tick: true}, {now: 5, tick: true}, {now: 6, tick: true},
 		},
 	},
 	{
@@ -289,6 +321,9 @@ var progressScripts = []progressScript{
 			{now: 2, tasks: []pTask{
 				{node: "n1aaaaaaaaaaaaaaaaaaaaaaaa", version: 1, state: sRunning},
 				{node: "n2bbbbbbbbbbbbbbbbbbbbbbbb", version: 1, state: sRunning}}},
+			{now: 7, tasks: []pTask{
+				{node: "n1aaaaaaaaaaaaaaaaaaaaaaaa", version: 1, state: sRunning},
+				{node: "n2bbbbbbbbbbbbbbbbbbbbbbbb", version: 1, state: sRunning}}},
 		},
 	},
 	{
@@ -305,7 +340,7 @@ var progressScripts = []progressScript{
 				half = append(half, pTask{slot: i, version: 1, state: s})
 				all = append(all, pTask{slot: i, version: 1, state: sRunning})
 			}
-			return []pStep{{now: 0, specVersion: 1, replicas: 25, tasks: half}, {now: 1, tasks: all}}
+			return []pStep{{now: 0, specVersion: 1, replicas: 25, tasks: half}, {now: 1, tasks: all}, {now: 6, tasks: all}}
 		}(),
 	},
 }
@@ -375,7 +410,9 @@ func TestCountdownTicks(t *testing.T) {
 		{0, time.Second, true},
 		{300 * time.Millisecond, 700 * time.Millisecond, true},
 		{3 * time.Second, time.Second, true},
-		{4 * time.Second, 0, false},
+		{4 * time.Second, time.Second, true},
+		{4700 * time.Millisecond, 300 * time.Millisecond, true},
+		{5 * time.Second, 0, false},
 		{6 * time.Second, 0, false},
 	} {
 		d, ok := v.nextTick(t0.Add(tc.now))

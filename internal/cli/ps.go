@@ -28,28 +28,14 @@ type psRow struct {
 func newPsCmd(a *app) *cobra.Command {
 	var quiet, all, noTrunc bool
 	var tmpl string
-	var filters []string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
 		Short: "List the tasks on this node, like docker ps",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var names, ids, states []string
-			for _, kv := range filters {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return usagef(cmd, "invalid filter %q: want KEY=VALUE", kv)
-				}
-				switch k {
-				case "name":
-					names = append(names, v)
-				case "id":
-					ids = append(ids, v)
-				case "status":
-					states = append(states, v)
-				default:
-					return usagef(cmd, "invalid filter %q: want name, id or status", k)
-				}
+			if err := filters.check("id", "name", "status"); err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
@@ -63,19 +49,15 @@ func newPsCmd(a *app) *cobra.Command {
 			var rows []psRow
 			for _, t := range tasks {
 				running := t.Status.State == api.TaskStateRunning
-				if !all && !running && len(states) == 0 {
+				if !all && !running && !filters.has("status") {
 					continue
 				}
 				if t.Status.RuntimeID == "" && !all {
 					continue
 				}
-				if len(names) > 0 && !matchAny(t.FullName(), names, strings.Contains) {
-					continue
-				}
-				if len(ids) > 0 && !matchAny(t.ID, ids, strings.HasPrefix) {
-					continue
-				}
-				if len(states) > 0 && !matchAny(t.Status.State.String(), states, strings.EqualFold) {
+				if !filters.match("name", t.FullName(), strings.Contains) ||
+					!filters.match("id", t.ID, strings.HasPrefix) ||
+					!filters.match("status", t.Status.State.String(), matchFold) {
 					continue
 				}
 				rows = append(rows, psRow{
@@ -107,7 +89,7 @@ func newPsCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all tasks (default shows just running)")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=…, id=…, status=running|failed|…)")
+	addFilterFlag(cmd.Flags(), &filters, "id, name, status=running|failed|…")
 	return cmd
 }
 

@@ -109,11 +109,14 @@ func newRoot(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		Args:          unknownSubcommand,
+		RunE:          helpOnly,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")
 	root.AddCommand(
 		newDevCmd(a),
+		newDemoCmd(a),
 		newManagerNodeCmd(a, true),
 		newAgentCmd(a),
 		newSwarmCmd(a),
@@ -124,30 +127,33 @@ func newRoot(a *app) *cobra.Command {
 		newConfigCmd(a),
 		newSecretCmd(a),
 		newNetworkCmd(a),
+		newIngressCmd(a),
 		newEventsCmd(a),
+		newUICmd(a),
 		newVersionCmd(a),
+		newInfoCmd(a),
+		newSystemCmd(a),
 	)
+	disableFlagsInUseLine(root)
+	addCompletions(a, root)
 	return root
+}
+
+// disableFlagsInUseLine stops cobra adding "[flags]" to usage lines that
+// say [OPTIONS] already, as docker's do.
+func disableFlagsInUseLine(cmd *cobra.Command) {
+	cmd.DisableFlagsInUseLine = true
+	for _, c := range cmd.Commands() {
+		disableFlagsInUseLine(c)
+	}
 }
 
 var version = "0.1.0-dev"
 
-func newVersionCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Show the shoal version",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "shoal version %s\n", version)
-			return nil
-		},
-	}
-}
-
-// noArgs refuses positional arguments with a usage error.
+// noArgs refuses positional arguments.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef(cmd, "%q accepts no arguments", cmd.CommandPath())
+		return argsError(cmd, "accepts no arguments", "Run")
 	}
 	return nil
 }
@@ -156,7 +162,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef(cmd, "%q requires exactly %d argument(s)", cmd.CommandPath(), n)
+			return argsError(cmd, fmt.Sprintf("requires %d %s", n, plural(n, "argument", "arguments")), "Run")
 		}
 		return nil
 	}
@@ -166,10 +172,26 @@ func exactArgs(n int) cobra.PositionalArgs {
 func minArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usagef(cmd, "%q requires at least %d argument(s)", cmd.CommandPath(), n)
+			return argsError(cmd, fmt.Sprintf("requires at least %d %s", n, plural(n, "argument", "arguments")), "See")
 		}
 		return nil
 	}
+}
+
+// argsError is a wrong number of arguments, in docker's words and with
+// its exit code (1, where a wrong flag exits 125):
+//
+//	shoal: 'shoal service inspect' requires at least 1 argument
+//
+//	Usage:  shoal service inspect [OPTIONS] SERVICE [SERVICE...]
+//
+//	See 'shoal service inspect --help' for more information
+//
+// docker's last line starts "Run" for exact counts and none, "See" for a
+// minimum (see is "Run" or "See").
+func argsError(cmd *cobra.Command, what, see string) error {
+	return &statusError{code: ExitFailure, msg: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
+		cmd.Root().Name(), cmd.CommandPath(), what, cmd.UseLine(), see, cmd.CommandPath())}
 }
 
 // DefaultDataDir is where `shoal dev` keeps its state unless told
@@ -190,4 +212,12 @@ func defaultHost() string {
 		return h
 	}
 	return "unix://" + filepath.Join(DefaultDataDir(), "shoal.sock")
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

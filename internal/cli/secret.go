@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/dockerapi"
 )
 
 // secrets are file objects whose content no command prints: the API never
@@ -30,6 +31,7 @@ var secrets = fileObject[api.Secret]{
 		return s, err
 	},
 	remove: (*client.Client).SecretRemove,
+	docker: func(sec *api.Secret) any { return secretView{Secret: dockerapi.SecretOut(sec), Shoal: sec} },
 	view: func(s *api.Secret) objectView {
 		return objectView{ID: s.ID, Name: s.Spec.Name, Meta: s.Meta, Labels: s.Spec.Labels}
 	},

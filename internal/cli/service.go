@@ -32,13 +32,20 @@ func newServiceCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// unknownSubcommand refuses arguments to a command group: they name a
-// subcommand that does not exist.
+// unknownSubcommand refuses arguments to a command group (or the root):
+// they name a command that does not exist. As docker's: exit 1 and
+// "shoal: unknown command: shoal service foo".
 func unknownSubcommand(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
+	if len(args) == 0 {
+		return nil
 	}
-	return nil
+	msg := fmt.Sprintf("%s: unknown command: %s %s\n\n", cmd.Root().Name(), cmd.CommandPath(), args[0])
+	if cmd.HasParent() {
+		// docker 28 prints the group alone (recorded: testdata/parity).
+		msg += fmt.Sprintf("Usage:  %s\n\n", cmd.CommandPath())
+	}
+	msg += fmt.Sprintf("Run '%s --help' for more information", cmd.CommandPath())
+	return &statusError{code: ExitFailure, msg: msg}
 }
 
 // helpOnly prints a command group's help.
@@ -57,6 +64,7 @@ type serviceRow struct {
 func newServiceLsCmd(a *app) *cobra.Command {
 	var quiet bool
 	var tmpl string
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -71,12 +79,42 @@ func newServiceLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if svcs, err = filterServices(&filters, svcs); err != nil {
+				return err
+			}
 			return a.printServices(cmd.Context(), c, svcs, tmpl, quiet)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
+	addFilterFlag(cmd.Flags(), &filters, serviceFilterHelp)
 	return cmd
+}
+
+const serviceFilterHelp = "id, label, mode=replicated|global|replicated-job|global-job, name"
+
+// filterServices keeps the services f's filters match: docker's service
+// ls filters (id and name match a prefix; label=KEY or KEY=VALUE).
+func filterServices(f *filterOpt, svcs []*api.Service) ([]*api.Service, error) {
+	if err := f.check("id", "label", "mode", "name"); err != nil {
+		return nil, err
+	}
+	for _, m := range f.set["mode"] {
+		switch m {
+		case "replicated", "global", "replicated-job", "global-job":
+		default:
+			return nil, fmt.Errorf("invalid filter 'mode=%s'", m)
+		}
+	}
+	out := svcs[:0:0]
+	for _, s := range svcs {
+		if f.match("id", s.ID, strings.HasPrefix) && f.match("name", s.Spec.Name, strings.HasPrefix) &&
+			f.match("mode", strings.ReplaceAll(s.Spec.Mode.Name(), " ", "-"), matchExact) &&
+			f.matchLabels("label", s.Spec.Labels) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // printServices prints services as service ls does.
@@ -111,7 +149,8 @@ func (a *app) printServices(ctx context.Context, c *client.Client, svcs []*api.S
 			{Header: "NAME", Field: "{{.Name}}"},
 			{Header: "MODE", Field: "{{.Mode}}"},
 			{Header: "REPLICAS", Field: "{{.Replicas}}"},
-			{Header: "IMAGE/COMMAND", Field: "{{.Image}}"},
+			// docker's header; a process service shows its command here.
+			{Header: "IMAGE", Field: "{{.Image}}"},
 			{Header: "PORTS", Field: "{{.Ports}}"},
 		},
 		Format: tmpl, Quiet: quiet, Stderr: a.stderr,
@@ -144,70 +183,6 @@ func servicePorts(s *api.Service) string {
 	return strings.Join(parts, ", ")
 }
 
-// taskListFlags are the flags of service ps and node ps.
-type taskListFlags struct {
-	quiet   bool
-	noTrunc bool
-	tmpl    string
-	filters []string
-}
-
-func (f *taskListFlags) add(cmd *cobra.Command) {
-	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only display task IDs")
-	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "do not truncate output")
-	cmd.Flags().StringVar(&f.tmpl, "format", "", "format output: table, json, or a Go template")
-	cmd.Flags().StringArrayVarP(&f.filters, "filter", "f", nil, "filter output (desired-state=running|shutdown|accepted, name=NAME, id=ID)")
-}
-
-// print filters and prints tasks.
-func (f *taskListFlags) print(a *app, cmd *cobra.Command, c *client.Client, tasks []*api.Task) error {
-	var desired, names, ids []string
-	for _, kv := range f.filters {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return usagef(cmd, "invalid filter %q: want KEY=VALUE", kv)
-		}
-		switch k {
-		case "desired-state":
-			if _, err := api.ParseTaskState(v); err != nil {
-				return usagef(cmd, "invalid filter %q: %v", kv, err)
-			}
-			desired = append(desired, v)
-		case "name":
-			names = append(names, v)
-		case "id":
-			ids = append(ids, v)
-		default:
-			return usagef(cmd, "invalid filter %q: want desired-state, name or id", k)
-		}
-	}
-	tasks = filterDesired(tasks, desired)
-	if len(names) > 0 || len(ids) > 0 {
-		out := tasks[:0:0]
-		for _, t := range tasks {
-			if matchAny(t.Name(), names, strings.HasPrefix) || matchAny(t.ID, ids, strings.HasPrefix) {
-				out = append(out, t)
-			}
-		}
-		tasks = out
-	}
-	nodes, err := nodeMap(cmd.Context(), c)
-	if err != nil {
-		return err
-	}
-	return format.Table{Columns: taskColumns, Format: f.tmpl, Quiet: f.quiet, Stderr: a.stderr}.
-		Write(a.stdout, taskRows(tasks, nodes, f.noTrunc, time.Now()))
-}
-
-func matchAny(s string, prefixes []string, match func(s, prefix string) bool) bool {
-	for _, p := range prefixes {
-		if match(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
 func newServicePsCmd(a *app) *cobra.Command {
 	var f taskListFlags
 	cmd := &cobra.Command{
@@ -230,7 +205,7 @@ func newServicePsCmd(a *app) *cobra.Command {
 			return f.print(a, cmd, c, all)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, taskFilterKeys...)
 	return cmd
 }
 
@@ -264,7 +239,7 @@ func newServiceInspectCmd(a *app) *cobra.Command {
 				}
 				return errors.Join(errs...)
 			}
-			return printInspect(a, found, errs, tmpl)
+			return printInspect(a, serviceViews(found), errs, tmpl)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format output with a Go template")
@@ -285,10 +260,15 @@ func newServiceScaleCmd(a *app) *cobra.Command {
 			}
 			var targets []target
 			for _, arg := range args {
+				// docker's words and exit code (1); nothing is scaled.
 				ref, v, ok := strings.Cut(arg, "=")
+				if !ok || ref == "" {
+					return &statusError{code: ExitFailure, msg: fmt.Sprintf("Invalid scale specifier '%s'.\nSee '%s --help'.\n\nUsage:  %s\n\n%s",
+						arg, cmd.CommandPath(), cmd.UseLine(), cmd.Short)}
+				}
 				n, err := strconv.ParseUint(v, 10, 64)
-				if !ok || ref == "" || err != nil {
-					return usagef(cmd, "invalid scale specifier %q: want SERVICE=REPLICAS with a number of replicas of 0 or more", arg)
+				if err != nil {
+					return &statusError{code: ExitFailure, msg: fmt.Sprintf("%s: invalid replicas value %s: %v", ref, v, err)}
 				}
 				targets = append(targets, target{ref, n})
 			}
@@ -365,31 +345,7 @@ func newServiceRmCmd(a *app) *cobra.Command {
 }
 
 // countReplicas returns how many of the service's tasks run and how many
-// should. A replicated service counts one running task per slot in range.
+// should (api.Service.ReplicaCounts).
 func countReplicas(svc *api.Service, tasks []*api.Task) (running, desired int) {
-	if svc.Spec.Mode.IsGlobal() {
-		// A global service wants one task on each node it has a task
-		// meant to run on, whether that task runs, fails or was
-		// rejected and waits to be restarted: docker shows 0/1 for a
-		// node whose task was rejected, not 0/0.
-		want, runs := map[string]bool{}, map[string]bool{}
-		for _, t := range tasks {
-			if t.DesiredState != api.TaskStateRunning {
-				continue
-			}
-			want[t.NodeID] = true
-			if t.Status.State == api.TaskStateRunning {
-				runs[t.NodeID] = true
-			}
-		}
-		return len(runs), len(want)
-	}
-	want := svc.Spec.Mode.Replicas()
-	slots := map[uint64]bool{}
-	for _, t := range tasks {
-		if t.DesiredState == api.TaskStateRunning && t.Status.State == api.TaskStateRunning && t.Slot >= 1 && t.Slot <= want {
-			slots[t.Slot] = true
-		}
-	}
-	return len(slots), int(want)
+	return svc.ReplicaCounts(tasks)
 }

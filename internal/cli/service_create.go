@@ -47,6 +47,7 @@ type serviceFlags struct {
 	configs            []string
 	update             updateConfigFlags
 	rollback           updateConfigFlags
+	container          containerFlags
 }
 
 // healthFlags are the docker CLI's --health-* flags.
@@ -160,6 +161,7 @@ func (f *serviceFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.configs, "config", nil, "give tasks a config: NAME or source=NAME,target=PATH,uid=U,gid=G,mode=0444 (target defaults to /NAME)")
 	f.update.add(fs, "update")
 	f.rollback.add(fs, "rollback")
+	f.container.add(fs, false)
 }
 
 // spec builds the service spec from the flags and positional arguments:
@@ -306,6 +308,9 @@ func (f *serviceFlags) spec(cmd *cobra.Command, args []string) (api.ServiceSpec,
 	if s.RollbackConfig, err = f.rollback.apply(cmd, nil); err != nil {
 		return s, err
 	}
+	if err := f.container.apply(cmd, &s); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -343,6 +348,9 @@ after "--", PROGRAM and its arguments run as host processes (process runtime).`,
 			return a.waitConverged(cmd.Context(), c, svc, quiet)
 		},
 	}
+	// As docker's: flags end at the image, so "IMAGE sh -c CMD" passes -c
+	// to the container ("--" still starts a process service's PROGRAM).
+	cmd.Flags().SetInterspersed(false)
 	f.add(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the service to converge")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")

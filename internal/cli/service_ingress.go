@@ -23,7 +23,7 @@ func prettyIngress(p func(string, ...any), spec *api.ServiceSpec) {
 	if !hasTraefik {
 		return
 	}
-	routes, err := ingress.ParseLabels(spec.Name, spec.Labels)
+	routes, err := ingress.ParseService(spec, ingress.Env{})
 	p("Ingress:")
 	if routes.Enable != nil && !*routes.Enable {
 		p(" Not routed:\ttraefik.enable=false")

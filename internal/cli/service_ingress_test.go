@@ -37,13 +37,24 @@ func TestPrettyIngress(t *testing.T) {
 		t.Errorf("served router shown as refused:\n%s", out)
 	}
 
-	svc.Spec.Labels["traefik.http.routers.dash.middlewares"] = "auth,strip,missing"
+	// A middleware the labels do not define is taken as another
+	// service's (the managers checked it).
+	svc.Spec.Labels["traefik.http.routers.dash.middlewares"] = "auth,strip,shared"
+	b.Reset()
+	if err := writePretty(&b, []*api.Service{svc}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out = b.String(); !strings.Contains(out, "auth, strip, shared@swarm") || strings.Contains(out, "503") {
+		t.Errorf("another service's middleware:\n%s", out)
+	}
+
+	svc.Spec.Labels["traefik.http.middlewares.fa.grpcweb.allowOrigins"] = "*"
 	b.Reset()
 	if err := writePretty(&b, []*api.Service{svc}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	out = b.String()
-	for _, want := range []string{"Served:", "no, answers 503", "Problems", `label traefik.http.routers.dash.middlewares: middleware "missing" is not defined`} {
+	for _, want := range []string{"Served:", "no, answers 503", "Problems", `label traefik.http.middlewares.fa.grpcweb.allowOrigins: middleware type grpcweb is not supported`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}

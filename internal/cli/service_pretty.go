@@ -70,8 +70,10 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 		}
 		p(" Message:\t%s", us.Message)
 	}
+	// Placement, the update and rollback configs and Resources are always
+	// shown, defaults filled in, as docker's.
+	p("Placement:")
 	if pl := spec.TaskTemplate.Placement; pl != nil {
-		p("Placement:")
 		if len(pl.Constraints) > 0 {
 			p(" Constraints:\t%s", strings.Join(pl.Constraints, ", "))
 		}
@@ -91,7 +93,7 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 		cfg         *api.UpdateConfig
 	}{{"UpdateConfig", "Update order", spec.UpdateConfig}, {"RollbackConfig", "Rollback order", spec.RollbackConfig}} {
 		if u.cfg == nil {
-			continue
+			u.cfg = &api.UpdateConfig{Parallelism: api.DefaultUpdateParallel}
 		}
 		p("%s:", u.name)
 		p(" Parallelism:\t%d", u.cfg.Parallelism)
@@ -117,6 +119,7 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 		if len(c.Args) > 0 {
 			p(" Args:\t%s", strings.Join(c.Args, " "))
 		}
+		p(" Init:\t%t", c.Init != nil && *c.Init)
 	} else {
 		p(" Command:\t%s", strings.Join(c.Argv(), " "))
 	}
@@ -138,8 +141,17 @@ func prettyService(out io.Writer, s *api.Service, now time.Time) error {
 	for _, r := range c.Configs {
 		p(" Config:\t%s -> %s", r.ConfigName, refTarget(r.File))
 	}
+	if len(c.Mounts) > 0 {
+		p("Mounts:")
+	}
+	for _, m := range c.Mounts {
+		p(" Target:\t%s", m.Target)
+		p("  Source:\t%s", m.Source)
+		p("  ReadOnly:\t%t", m.ReadOnly)
+		p("  Type:\t%s", m.Type)
+	}
+	p("Resources:")
 	if res := spec.TaskTemplate.Resources; res != nil {
-		p("Resources:")
 		for _, r := range []struct {
 			name string
 			v    *api.Resources

@@ -55,6 +55,7 @@ type updateFlags struct {
 	reserveMemory      string
 	limitCPU           string
 	limitMemory        string
+	container          containerFlags
 	force              bool
 	rollback           bool
 	detach             bool
@@ -100,6 +101,7 @@ func (f *updateFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved per task")
 	fs.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit per task")
 	fs.StringVar(&f.limitMemory, "limit-memory", "", "memory limit per task")
+	f.container.add(fs, true)
 	fs.BoolVar(&f.force, "force", false, "replace every task even if nothing changed")
 	fs.BoolVar(&f.rollback, "rollback", false, "roll back to the previous spec")
 	fs.BoolVarP(&f.detach, "detach", "d", false, "return at once instead of waiting for the service to converge")
@@ -553,6 +555,9 @@ func (f *updateFlags) apply(cmd *cobra.Command, in api.ServiceSpec) (api.Service
 		}
 	}
 
+	if err := f.container.apply(cmd, &spec); err != nil {
+		return in, err
+	}
 	if f.force {
 		tt.ForceUpdate++
 	}

@@ -34,7 +34,8 @@ func environ() map[string]string {
 
 func newStackDeployCmd(a *app) *cobra.Command {
 	var files []string
-	var prune, detach, dryRun, quiet bool
+	var prune, detach, dryRun, quiet, registryAuth bool
+	var resolveImage string
 	cmd := &cobra.Command{
 		Use:     "deploy [OPTIONS] STACK",
 		Aliases: []string{"up"},
@@ -49,6 +50,11 @@ converged and exits 1 if one fails to.`,
 			name := args[0]
 			if len(files) == 0 {
 				return usagef(cmd, "please specify a compose file (--compose-file/-c)")
+			}
+			switch resolveImage {
+			case "always", "changed", "never":
+			default:
+				return usagef(cmd, "invalid option %s for flag --resolve-image", resolveImage)
 			}
 			if err := api.ValidateName("stack", name); err != nil {
 				return usagef(cmd, "%v", err)
@@ -115,6 +121,8 @@ converged and exits 1 if one fails to.`,
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return at once instead of waiting for the services to converge")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be created, updated and removed, and change nothing")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	cmd.Flags().BoolVar(&registryAuth, "with-registry-auth", false, "accepted for docker's scripts: shoal sends no registry credentials; each node pulls with its engine's own")
+	cmd.Flags().StringVar(&resolveImage, "resolve-image", "always", "accepted for docker's scripts (always, changed or never): shoal never asks a registry for an image's digest")
 	return cmd
 }
 
@@ -131,7 +139,7 @@ func stackServices(cmd *cobra.Command, c *client.Client, name string) ([]*api.Se
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("nothing found in stack: %s", name)
+		return nil, fmt.Errorf("%w: %s", stack.ErrEmptyStack, name)
 	}
 	return out, nil
 }
@@ -183,6 +191,7 @@ func newStackLsCmd(a *app) *cobra.Command {
 func newStackServicesCmd(a *app) *cobra.Command {
 	var tmpl string
 	var quiet bool
+	var filters filterOpt
 	cmd := &cobra.Command{
 		Use:   "services [OPTIONS] STACK",
 		Short: "List the services of a stack",
@@ -193,7 +202,15 @@ func newStackServicesCmd(a *app) *cobra.Command {
 				return err
 			}
 			svcs, err := stackServices(cmd, c, args[0])
+			if errors.Is(err, stack.ErrEmptyStack) {
+				// docker's: a message, and success.
+				fmt.Fprintf(a.stderr, "Nothing found in stack: %s\n", args[0])
+				return nil
+			}
 			if err != nil {
+				return err
+			}
+			if svcs, err = filterServices(&filters, svcs); err != nil {
 				return err
 			}
 			return a.printServices(cmd.Context(), c, svcs, tmpl, quiet)
@@ -201,6 +218,7 @@ func newStackServicesCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output: table, json, or a Go template")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display IDs")
+	addFilterFlag(cmd.Flags(), &filters, serviceFilterHelp)
 	return cmd
 }
 
@@ -236,7 +254,7 @@ func newStackPsCmd(a *app) *cobra.Command {
 			return f.print(a, cmd, c, all)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, taskFilterKeys...)
 	return cmd
 }
 
@@ -256,6 +274,11 @@ func newStackRmCmd(a *app) *cobra.Command {
 				err := stack.Teardown(cmd.Context(), c, name, func(kind, obj string) {
 					fmt.Fprintf(a.stdout, "Removing %s %s\n", kind, obj)
 				})
+				if errors.Is(err, stack.ErrEmptyStack) {
+					// docker's: a message, and on to the next stack.
+					fmt.Fprintf(a.stderr, "Nothing found in stack: %s\n", name)
+					continue
+				}
 				if err != nil {
 					errs = append(errs, err)
 				}

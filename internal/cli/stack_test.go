@@ -77,7 +77,7 @@ networks:
 			}
 		}
 	}
-	r := mustShoal(t, "service", "inspect", "--format", "{{json .Spec.Labels}} {{.Spec.TaskTemplate.ContainerSpec.Configs}}", "clash_web")
+	r := mustShoal(t, "service", "inspect", "--format", "{{json .Spec.Labels}} {{json .Spec.TaskTemplate.ContainerSpec.Configs}}", "clash_web")
 	if strings.Contains(r.stdout, "namespace") || strings.Contains(r.stdout, "clash_cfg") {
 		t.Errorf("the refused deploy changed service clash_web: %s", r.stdout)
 	}

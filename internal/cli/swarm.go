@@ -1,15 +1,52 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 func newSwarmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: unknownSubcommand, RunE: helpOnly}
-	cmd.AddCommand(newSwarmJoinTokenCmd(a))
+	cmd.AddCommand(newSwarmJoinTokenCmd(a), newSwarmLeaveCmd(a), newSwarmCACmd(a))
 	cmd.AddCommand(newSwarmUpdateCmd(a), newSwarmUnlockKeyCmd(a), newSwarmUnlockCmd(a))
+	return cmd
+}
+
+func newSwarmLeaveCmd(a *app) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "leave [OPTIONS]",
+		Short: "Leave the swarm",
+		Long: `Make the node whose API socket the CLI talks to leave the cluster, as
+` + "`docker swarm leave`" + `. A worker's agent serves that socket in its data folder
+(--host unix://DATA/shoal.sock): it stops its tasks, its node shows Down
+(remove it with ` + "`shoal node rm`" + `), and the process exits, its certificate
+removed (joining again takes a token). A manager refuses without --force;
+with it, it takes itself out of Raft when that keeps the quorum (demote
+it first to be sure), stops its tasks and exits, its cluster state
+removed from its data folder.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SwarmLeave(cmd.Context(), force); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "Node left the swarm.")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force this node to leave the swarm, ignoring warnings")
 	return cmd
 }
 
@@ -91,4 +128,93 @@ cluster's CA key and secrets key: keep it as you would those.`,
 // environment, not in --token, where other local users would see it in ps.
 func joinCommand(manager, token string) string {
 	return fmt.Sprintf("SHOAL_JOIN_TOKEN=%s shoal agent --manager %s", token, manager)
+}
+
+func newSwarmCACmd(a *app) *cobra.Command {
+	var rotate, detach, quiet bool
+	cmd := &cobra.Command{
+		Use:   "ca [OPTIONS]",
+		Short: "Display and rotate the root CA",
+		Long: `Print the cluster's root CA certificate (PEM), as ` + "`docker swarm ca`" + ` does:
+what every node trusts, and what the join tokens' digest names.
+
+--rotate makes a new root and moves every node to it without stopping
+anything: nodes trust both roots meanwhile and get certificates of the
+new one (workers first, the managers last). Once every node has one,
+the old root is trusted no more, and the join tokens change (the old
+ones admit nobody). A node that is down holds the rotation back: bring
+it back or remove it (` + "`shoal node rm`" + `). The progress is shown until the end
+(-d: return at once; -q: no progress).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (detach || quiet) && !rotate {
+				return usagef(cmd, "--detach and --quiet go with --rotate")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if rotate {
+				if err := c.RotateCA(ctx); err != nil {
+					return err
+				}
+				if detach {
+					return nil
+				}
+			}
+			sw, err := c.SwarmInspect(ctx)
+			if err != nil {
+				return err
+			}
+			if sw.TLSInfo.TrustRoot == "" {
+				return errors.New("this manager did not say its root CA (an older manager): restart it")
+			}
+			if rotate {
+				if sw, err = waitRotation(ctx, a, c, sw, quiet); err != nil {
+					return err
+				}
+			}
+			fmt.Fprint(a.stdout, sw.TLSInfo.TrustRoot)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the swarm CA: every node moves to a new root")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "exit immediately instead of waiting for the root rotation to converge")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	return cmd
+}
+
+// waitRotation shows a CA rotation's progress until it ends, as docker
+// swarm ca --rotate does.
+func waitRotation(ctx context.Context, a *app, c *client.Client, sw *api.Swarm, quiet bool) (*api.Swarm, error) {
+	if root, err := ca.ParseRootCert([]byte(sw.TLSInfo.TrustRoot)); err == nil && !quiet {
+		fmt.Fprintf(a.stdout, "desired root digest: %s\n", root.Digest())
+	}
+	last := ""
+	for {
+		if !sw.RootRotationInProgress {
+			// The managers move last, with the end.
+			if !quiet {
+				fmt.Fprintln(a.stdout, "  rotated TLS certificates: all nodes")
+				fmt.Fprintln(a.stdout, "  rotated CA certificates: 1/1")
+			}
+			return sw, nil
+		}
+		if p := sw.CARotation; p != nil && !quiet {
+			if line := fmt.Sprintf("  rotated TLS certificates: %d/%d nodes", p.Rotated, p.Total); line != last {
+				fmt.Fprintln(a.stdout, line)
+				last = line
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		var err error
+		if sw, err = c.SwarmInspect(ctx); err != nil {
+			return nil, err
+		}
+	}
 }

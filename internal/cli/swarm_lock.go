@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // printUnlockCommand tells the operator to keep the unlock key, in
@@ -29,23 +31,40 @@ func printUnlockCommand(out io.Writer, key string) {
 
 func newSwarmUpdateCmd(a *app) *cobra.Command {
 	var autolock bool
+	var certExpiry time.Duration
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Update the cluster",
-		Long: `Update the cluster's settings, as ` + "`docker swarm update`" + `.
+		Long: `Update the cluster's settings, on every manager, as ` + "`docker swarm update`" + `.
 
 --autolock=true locks every manager's secrets key (which opens the
 secrets in Raft and the CA key) with an unlock key that it prints: a
 manager that restarts then waits for ` + "`shoal swarm unlock`" + ` with that key
 before it starts. --autolock=false stores the key unencrypted in each
-manager's data folder again.`,
+manager's data folder again.
+
+--cert-expiry sets the life of the node certificates the managers issue
+(at least 1h; Swarm's default 90 days). Nodes get it at their next
+renewal, between 1/2 and 2/3 of their current certificate's life; the
+managers' own certificates likewise. A manager started with another
+--cert-expiry is then refused: start it without the flag.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var u api.SwarmUpdate
+			if cmd.Flags().Changed("cert-expiry") {
+				if err := ca.CheckExpiry(certExpiry); err != nil {
+					return usagef(cmd, "invalid --cert-expiry: %v", err)
+				}
+				u.CAConfig.NodeCertExpiry = certExpiry
+			}
+			if cmd.Flags().Changed("autolock") {
+				u.Autolock = &autolock
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("autolock") {
+			if u.Autolock == nil && u.CAConfig.NodeCertExpiry == 0 {
 				fmt.Fprintln(a.stdout, "Swarm updated.")
 				return nil
 			}
@@ -53,18 +72,19 @@ manager's data folder again.`,
 			if err != nil {
 				return err
 			}
-			key, err := c.SwarmUpdate(cmd.Context(), api.SwarmUpdate{Autolock: autolock})
+			key, err := c.SwarmUpdate(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, "Swarm updated.")
-			if autolock && !before.Autolock {
+			if u.Autolock != nil && autolock && !before.Autolock {
 				printUnlockCommand(a.stdout, key)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "change manager autolocking setting (true|false)")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultCertExpiry, "validity period for node certificates (ns|us|ms|s|m|h)")
 	return cmd
 }
 

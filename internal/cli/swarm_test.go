@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/ca"
 )
 
 // join-token prints the command that joins a worker, as docker's does;
@@ -46,7 +50,6 @@ func TestAgentUsageErrors(t *testing.T) {
 		{"no token", []string{"agent", "--manager", "127.0.0.1:1", "--data-dir", dir}, "--token-file or SHOAL_JOIN_TOKEN is required"},
 		{"bad label", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "-l", "=v", "--data-dir", dir}, `invalid --label "=v"`},
 		{"bad log level", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--log-level", "loud", "--data-dir", dir}, `invalid --log-level "loud"`},
-		{"argument", []string{"agent", "extra"}, "accepts no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := shoalRaw(t, tc.args...)
@@ -54,6 +57,9 @@ func TestAgentUsageErrors(t *testing.T) {
 				t.Errorf("want exit %d saying %q: %s", ExitUsage, tc.want, r)
 			}
 		})
+	}
+	if r := shoalRaw(t, "agent", "extra"); r.code != ExitFailure || !strings.Contains(r.stderr, "shoal: 'shoal agent' accepts no arguments") {
+		t.Errorf("agent with an argument: %s", r)
 	}
 	if r := shoalRaw(t, "agent", "--manager", "nowhere", "--token", "x", "--data-dir", dir, "--ingress", "off"); r.code != ExitFailure || !strings.Contains(r.stderr, `invalid manager address "nowhere"`) {
 		t.Errorf("bad manager address: %s", r)
@@ -77,5 +83,52 @@ func TestSwarmJoinTokenRotate(t *testing.T) {
 	}
 	if testDev.JoinToken() != wtok {
 		t.Error("rotating the manager token changed the worker token")
+	}
+}
+
+// swarm update --cert-expiry changes the cluster's certificate life and
+// says "Swarm updated.", as docker's; a life under an hour is a usage
+// error that changes nothing.
+func TestSwarmUpdateCertExpiry(t *testing.T) {
+	expiry := func() time.Duration {
+		sw, err := testClient(t).SwarmInspect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sw.Spec.CAConfig.NodeCertExpiry
+	}
+	was := expiry()
+	defer mustShoal(t, "swarm", "update", "--cert-expiry", was.String())
+	if r := mustShoal(t, "swarm", "update", "--cert-expiry", "720h"); r.stdout != "Swarm updated.\n" {
+		t.Errorf("swarm update: %s", r)
+	}
+	if got := expiry(); got != 720*time.Hour {
+		t.Fatalf("expiry after the update %s, want 720h", got)
+	}
+	if r := shoal(t, "swarm", "update", "--cert-expiry", "10m"); r.code != ExitUsage || !strings.Contains(r.stderr, "invalid --cert-expiry: certificate expiry 10m0s is under the minimum 1h0m0s") {
+		t.Errorf("swarm update --cert-expiry 10m: %s", r)
+	}
+	if got := expiry(); got != 720*time.Hour {
+		t.Fatalf("expiry after a refused update %s, want 720h", got)
+	}
+}
+
+// swarm ca prints the root CA certificate the join tokens' digest names,
+// as docker's. (--rotate: TestCARotationKeepsNodesConnected, daemon.)
+func TestSwarmCA(t *testing.T) {
+	r := mustShoal(t, "swarm", "ca")
+	root, err := ca.ParseRootCert([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("swarm ca: %v: %s", err, r)
+	}
+	tok, err := ca.ParseToken(testDev.JoinToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Digest() != tok.Digest {
+		t.Fatalf("swarm ca printed a root of digest %s, the join token names %s", root.Digest(), tok.Digest)
+	}
+	if r := shoal(t, "swarm", "ca", "-q"); r.code != ExitUsage || !strings.Contains(r.stderr, "--detach and --quiet go with --rotate") {
+		t.Errorf("swarm ca -q: %s", r)
 	}
 }

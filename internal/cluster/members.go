@@ -40,6 +40,21 @@ func (r *Raft) Members() ([]Member, error) {
 	return out, nil
 }
 
+// InConfiguration says whether id is a server (voter or not) of the
+// newest Raft configuration this manager knows, committed or not (the
+// leader dials a manager it adds before the change commits); empty says
+// the configuration has no server at all: a manager that joins and has
+// not heard from the leader yet.
+func (r *Raft) InConfiguration(id string) (in, empty bool) {
+	servers := r.raft.GetConfiguration().Configuration().Servers
+	for _, s := range servers {
+		if string(s.ID) == id {
+			return true, false
+		}
+	}
+	return false, len(servers) == 0
+}
+
 // LeaderAddr is the leader's address in the Raft configuration, empty
 // when no leader is known.
 func (r *Raft) LeaderAddr() string {

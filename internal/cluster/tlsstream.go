@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,12 +30,27 @@ const httpProto = "http/1.1"
 // port: a client that connects and says nothing holds a place no longer.
 var handshakeTimeout = 10 * time.Second
 
+// PeerCheck says whether the manager nodeID (its certificate's CN, the
+// certificate already verified) may speak Raft with this one now; the
+// error says why not.
+type PeerCheck func(nodeID string) error
+
+// errNoPeerCheck refuses every peer until the manager says who its peers
+// are (SetPeerCheck).
+var errNoPeerCheck = errors.New("raft: this manager does not know its peers yet")
+
 // TLSStream is Raft's StreamLayer over mutual TLS 1.3: it dials other
 // managers with this manager's certificate and accepts the connections a
 // Port hands it, which presented a manager certificate of this cluster.
+// A certificate alone is not enough: hashicorp/raft answers
+// AppendEntries, InstallSnapshot and TimeoutNow from anyone, so the
+// stream also asks its PeerCheck about the peer's node, when the
+// connection is made, either way, and at every read, so that a peer
+// revoked meanwhile (demoted, removed) loses the connections it holds.
 type TLSStream struct {
 	addr   net.Addr
 	client func() (*tls.Config, error)
+	check  atomic.Pointer[PeerCheck]
 	conns  chan net.Conn
 	done   chan struct{}
 	once   sync.Once
@@ -53,6 +69,43 @@ var _ raft.StreamLayer = (*TLSStream)(nil)
 // certificate.
 func NewTLSStream(addr net.Addr, client func() (*tls.Config, error)) *TLSStream {
 	return &TLSStream{addr: addr, client: client, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
+}
+
+// SetPeerCheck sets who may speak Raft with this manager; until it is
+// set, nobody may.
+func (s *TLSStream) SetPeerCheck(f PeerCheck) { s.check.Store(&f) }
+
+// peerNode is the node ID of c's verified peer certificate (its CN).
+func peerNode(c *tls.Conn) (string, error) {
+	chain := c.ConnectionState().PeerCertificates
+	if len(chain) == 0 {
+		return "", errors.New("raft: the peer showed no certificate")
+	}
+	return chain[0].Subject.CommonName, nil
+}
+
+// allowed asks the peer check about node.
+func (s *TLSStream) allowed(node string) error {
+	f := s.check.Load()
+	if f == nil {
+		return errNoPeerCheck
+	}
+	if err := (*f)(node); err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	return nil
+}
+
+// checked returns c as a checkedConn, or why its peer may not speak Raft.
+func (s *TLSStream) checked(c *tls.Conn) (*checkedConn, error) {
+	node, err := peerNode(c)
+	if err == nil {
+		err = s.allowed(node)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &checkedConn{Conn: c, s: s, node: node}, nil
 }
 
 // Accept returns the next Raft connection the port verified.
@@ -96,33 +149,62 @@ func (s *TLSStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	if err != nil {
 		return nil, fmt.Errorf("raft: dial manager %s: %w", address, err)
 	}
-	return c, nil
+	cc, err := s.checked(c.(*tls.Conn))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raft: dial manager %s: %w", address, err)
+	}
+	return cc, nil
 }
 
-// offer hands an accepted, verified connection to Raft; false when the
-// stream is closed.
-func (s *TLSStream) offer(c net.Conn) bool {
+// offer hands an accepted, verified connection to Raft: an error when
+// the peer check refuses its peer, net.ErrClosed when the stream is
+// closed.
+func (s *TLSStream) offer(c *tls.Conn) error {
+	cc, err := s.checked(c)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.open == nil {
 		s.mu.Unlock()
-		return false
+		return net.ErrClosed
 	}
-	tc := &trackedConn{Conn: c, s: s}
+	tc := &trackedConn{checkedConn: *cc}
 	s.open[tc] = struct{}{}
 	s.mu.Unlock()
 	select {
 	case s.conns <- tc:
-		return true
+		return nil
 	case <-s.done:
 		tc.Close()
-		return false
+		return net.ErrClosed
 	}
+}
+
+// checkedConn is a Raft connection whose peer is checked again at every
+// read, once its bytes came: a peer revoked while connected (a read may
+// wait for it for long) gets no byte more to Raft.
+type checkedConn struct {
+	*tls.Conn
+	s    *TLSStream
+	node string
+}
+
+func (c *checkedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if cerr := c.s.allowed(c.node); cerr != nil {
+			c.Conn.Close()
+			return 0, cerr
+		}
+	}
+	return n, err
 }
 
 // trackedConn leaves its stream's set when closed.
 type trackedConn struct {
-	net.Conn
-	s *TLSStream
+	checkedConn
 }
 
 func (c *trackedConn) Close() error {
@@ -155,31 +237,49 @@ func RaftClientConfig(id *ca.NodeIdentity) *tls.Config {
 // port from base (ca.ServerConfig or SelfCert.ServerConfig without a
 // required certificate: a joining node has none): HTTP/1.1 for the agent
 // link, and RaftProto only for a client that shows a manager certificate
-// of the cluster root names. A worker's certificate, another cluster's,
-// or none ends the handshake before a byte of Raft is read.
-func PortConfig(base *tls.Config, root *ca.RootCA) *tls.Config {
-	conf := base.Clone()
-	conf.NextProtos = []string{RaftProto, httpProto}
-	verify := conf.VerifyConnection
-	conf.VerifyConnection = func(cs tls.ConnectionState) error {
-		if verify != nil {
-			if err := verify(cs); err != nil {
-				return err
+// of the roots trust gives (a CA rotation changes them). A worker's
+// certificate, another cluster's, or none ends the handshake before a
+// byte of Raft is read.
+func PortConfig(base *tls.Config, trust func() *ca.RootCA) *tls.Config {
+	port := func(conf *tls.Config) *tls.Config {
+		conf = conf.Clone()
+		conf.NextProtos = []string{RaftProto, httpProto}
+		verify := conf.VerifyConnection
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			if verify != nil {
+				if err := verify(cs); err != nil {
+					return err
+				}
 			}
-		}
-		if cs.NegotiatedProtocol != RaftProto {
+			if cs.NegotiatedProtocol != RaftProto {
+				return nil
+			}
+			id, err := trust().Verify(cs.PeerCertificates, time.Now())
+			if err != nil {
+				return fmt.Errorf("raft: %w", err)
+			}
+			if id.Role != ca.RoleManager {
+				return fmt.Errorf("raft: node %s is a %s: only managers speak Raft", id.NodeID, id.Role)
+			}
 			return nil
 		}
-		id, err := root.Verify(cs.PeerCertificates, time.Now())
-		if err != nil {
-			return fmt.Errorf("raft: %w", err)
-		}
-		if id.Role != ca.RoleManager {
-			return fmt.Errorf("raft: node %s is a %s: only managers speak Raft", id.NodeID, id.Role)
-		}
-		return nil
+		return conf
 	}
-	return conf
+	get := base.GetConfigForClient
+	if get == nil {
+		return port(base)
+	}
+	// The configuration is made per handshake: the port's additions go on
+	// each.
+	out := base.Clone()
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		conf, err := get(hello)
+		if err != nil || conf == nil {
+			return conf, err
+		}
+		return port(conf), nil
+	}
+	return out
 }
 
 // Port serves a manager's cluster port: it completes each connection's
@@ -258,7 +358,11 @@ func (p *Port) handshake(raw net.Conn) {
 	}
 	var ok bool
 	if c.ConnectionState().NegotiatedProtocol == RaftProto {
-		ok = p.raft.offer(c)
+		err := p.raft.offer(c)
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			p.log.Warn("cluster port: raft connection refused", "remote", raw.RemoteAddr(), "err", err)
+		}
+		ok = err == nil
 	} else {
 		select {
 		case p.httpc <- c:

@@ -2,7 +2,10 @@ package cluster_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,16 +25,20 @@ func newRoot(t *testing.T, cluster string) *ca.RootCA {
 	return r
 }
 
+// anyPeer lets every manager of the cluster speak Raft.
+func anyPeer(string) error { return nil }
+
 // raftPort serves a Raft transport for the manager id on a loopback
-// cluster port, as a manager does.
-func raftPort(t *testing.T, id *ca.NodeIdentity) (cluster.Transport, string) {
+// cluster port, as a manager does, its peers those check allows.
+func raftPort(t *testing.T, id *ca.NodeIdentity, check cluster.PeerCheck) (cluster.Transport, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := cluster.NewTLSStream(ln.Addr(), func() (*tls.Config, error) { return cluster.RaftClientConfig(id), nil })
-	port := cluster.NewPort(ln, cluster.PortConfig(ca.ServerConfig(id, false), id.Root), stream, nil)
+	stream.SetPeerCheck(check)
+	port := cluster.NewPort(ln, cluster.PortConfig(ca.ServerConfig(id, false), func() *ca.RootCA { return id.Root }), stream, nil)
 	trans := cluster.NewTLSTransport(stream, nil)
 	t.Cleanup(func() {
 		trans.Close()
@@ -40,10 +47,18 @@ func raftPort(t *testing.T, id *ca.NodeIdentity) (cluster.Transport, string) {
 	return trans, ln.Addr().String()
 }
 
-// sender is a Raft transport that dials with conf (nil: plain TCP).
+// sender is a Raft transport that dials with conf (nil: plain TCP), to
+// any manager of the cluster.
 func sender(t *testing.T, conf *tls.Config) raft.Transport {
 	t.Helper()
+	return senderChecking(t, conf, anyPeer)
+}
+
+// senderChecking is sender with the peers check allows.
+func senderChecking(t *testing.T, conf *tls.Config, check cluster.PeerCheck) raft.Transport {
+	t.Helper()
 	tlsStream := cluster.NewTLSStream(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func() (*tls.Config, error) { return conf, nil })
+	tlsStream.SetPeerCheck(check)
 	var stream raft.StreamLayer = tlsStream
 	if conf == nil {
 		stream = plainStream{tlsStream}
@@ -80,7 +95,7 @@ func forgedAppend() *raft.AppendEntriesRequest {
 func TestRaftPortRefusesAllButManagersOfTheCluster(t *testing.T) {
 	root := newRoot(t, "clusterA")
 	victim := testutil.Identity(t, root, "managera", ca.RoleManager)
-	trans, addr := raftPort(t, victim)
+	trans, addr := raftPort(t, victim, anyPeer)
 
 	worker := testutil.Identity(t, root, "workerb", ca.RoleWorker)
 	other := testutil.Identity(t, newRoot(t, "clusterB"), "managerc", ca.RoleManager)
@@ -134,6 +149,112 @@ func TestRaftPortRefusesAllButManagersOfTheCluster(t *testing.T) {
 		}
 		if err := <-done; err != nil {
 			t.Fatalf("AppendEntries: %v", err)
+		}
+	})
+}
+
+// peers is a PeerCheck whose allowed nodes a test changes.
+type peers struct {
+	mu sync.Mutex
+	ok map[string]bool
+}
+
+func allow(ids ...string) *peers {
+	p := &peers{ok: map[string]bool{}}
+	for _, id := range ids {
+		p.ok[id] = true
+	}
+	return p
+}
+
+func (p *peers) set(id string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ok[id] = ok
+}
+
+func (p *peers) check(id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ok[id] {
+		return fmt.Errorf("node %s is not a manager", id)
+	}
+	return nil
+}
+
+// received waits for an RPC on trans and answers it; false when none
+// came within wait.
+func received(t *testing.T, trans cluster.Transport, wait time.Duration) bool {
+	t.Helper()
+	select {
+	case rpc := <-trans.Consumer():
+		rpc.Respond(&raft.AppendEntriesResponse{Term: 1}, nil)
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+// appendAsync sends a forged AppendEntries from tr in the background.
+func appendAsync(tr raft.Transport, addr string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		var resp raft.AppendEntriesResponse
+		done <- tr.AppendEntries("managera", raft.ServerAddress(addr), forgedAppend(), &resp)
+	}()
+	return done
+}
+
+// TestRaftStreamTakesOnlyPeersItsCheckAllows: a manager certificate of
+// the cluster (a demoted manager's, still valid) opens no Raft stream
+// unless the peer check allows its node, either way; a peer revoked
+// while connected gets no RPC more through the connection it holds.
+func TestRaftStreamTakesOnlyPeersItsCheckAllows(t *testing.T) {
+	root := newRoot(t, "clusterA")
+	victim := testutil.Identity(t, root, "managera", ca.RoleManager)
+	demoted := testutil.Identity(t, root, "managerb", ca.RoleManager)
+	member := testutil.Identity(t, root, "managerc", ca.RoleManager)
+	victimPeers := allow("managerc")
+	trans, addr := raftPort(t, victim, victimPeers.check)
+
+	t.Run("accepting", func(t *testing.T) {
+		var resp raft.AppendEntriesResponse
+		if err := sender(t, cluster.RaftClientConfig(demoted)).AppendEntries("managera", raft.ServerAddress(addr), forgedAppend(), &resp); err == nil {
+			t.Fatalf("the demoted manager's AppendEntries was answered: %+v", resp)
+		}
+		if received(t, trans, 300*time.Millisecond) {
+			t.Fatal("Raft received the demoted manager's RPC")
+		}
+	})
+
+	t.Run("dialling", func(t *testing.T) {
+		// The demoted manager's port answers; the victim's stream must
+		// not talk Raft to it.
+		_, demotedAddr := raftPort(t, demoted, anyPeer)
+		var resp raft.AppendEntriesResponse
+		err := senderChecking(t, cluster.RaftClientConfig(victim), victimPeers.check).AppendEntries("managerb", raft.ServerAddress(demotedAddr), forgedAppend(), &resp)
+		if err == nil || !strings.Contains(err.Error(), "managerb is not a manager") {
+			t.Fatalf("dial of the demoted manager: %v, want a refusal naming it", err)
+		}
+	})
+
+	t.Run("revoked while connected", func(t *testing.T) {
+		tr := sender(t, cluster.RaftClientConfig(member))
+		done := appendAsync(tr, addr)
+		if !received(t, trans, testTimeout) {
+			t.Fatal("a member's AppendEntries never reached Raft")
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("AppendEntries: %v", err)
+		}
+		victimPeers.set("managerc", false)
+		// The transport sends on the connection it pooled.
+		done = appendAsync(tr, addr)
+		if received(t, trans, 300*time.Millisecond) {
+			t.Fatal("Raft received an RPC of a peer revoked while connected")
+		}
+		if err := <-done; err == nil {
+			t.Fatal("the revoked peer's AppendEntries was answered")
 		}
 	})
 }

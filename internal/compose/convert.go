@@ -120,6 +120,7 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 		StopGracePeriod: durationPtr(s.StopGracePeriod),
 		Init:            s.Init,
 		ReadOnly:        s.ReadOnly,
+		TTY:             s.Tty,
 		CapAdd:          copyStrings(s.CapAdd),
 		CapDrop:         copyStrings(s.CapDrop),
 	}
@@ -275,7 +276,7 @@ func (c *converter) service(s types.ServiceConfig) (api.ServiceSpec, bool) {
 	spec.RollbackConfig = updateConfig(deploy.RollbackConfig)
 	spec.EndpointSpec = c.endpoint(s, deploy.EndpointMode, at, o)
 	c.validate(&spec, o, base)
-	c.routingLabels(spec.Name, deploy.Labels, at)
+	c.routingLabels(&spec, at)
 	return spec, len(c.l.errs) == nerr
 }
 
@@ -292,8 +293,9 @@ func (c *converter) labelLimits(kind string, labels map[string]string, segs []st
 // the deploy half-way. The converter checks nothing in labels itself, so
 // these problems are never reported twice. Labels the ingress accepts
 // without acting on them are warnings, with the reason.
-func (c *converter) routingLabels(name string, labels map[string]string, at func(...any) []string) {
-	routes, err := ingress.ParseLabels(name, labels)
+func (c *converter) routingLabels(spec *api.ServiceSpec, at func(...any) []string) {
+	name := spec.Name
+	routes, err := ingress.ParseService(spec, ingress.Env{})
 	if routes != nil {
 		for _, ig := range routes.Ignored {
 			c.l.warnings = append(c.l.warnings, fmt.Sprintf("service %s: label %s has no effect: %s", name, ig.Label, ig.Reason))

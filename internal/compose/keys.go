@@ -32,7 +32,7 @@ var serviceKeys = keySpec{
 		"volume": keySpec{"labels": all},
 		"tmpfs":  keySpec{"size": all, "mode": all},
 	}},
-	"tmpfs": all, "logging": all, "init": all, "read_only": all,
+	"tmpfs": all, "logging": all, "init": all, "read_only": all, "tty": all,
 	"cap_add": all, "cap_drop": all, "sysctls": all, "ulimits": all,
 	"extra_hosts": all, "dns": all, "dns_search": all, "dns_opt": all,
 	// extends is resolved by compose-go; scale is deploy.replicas.

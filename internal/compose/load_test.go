@@ -96,6 +96,7 @@ services:
     stop_grace_period: 1m30s
     init: true
     read_only: true
+    tty: true
 `,
 			check: func(t *testing.T, st *Stack) {
 				s := service(t, st, "st_web")
@@ -110,6 +111,7 @@ services:
 				eq(t, "grace", c.StopGracePeriod, dur("90s"))
 				eq(t, "init", *c.Init, true)
 				eq(t, "read only", c.ReadOnly, true)
+				eq(t, "tty", c.TTY, true)
 				eq(t, "mode", s.Mode, api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}})
 				eq(t, "restart policy", s.TaskTemplate.RestartPolicy, (*api.RestartPolicy)(nil))
 			},

@@ -61,6 +61,7 @@ var specKeys = map[string]string{
 	"TaskTemplate.ContainerSpec.DNSConfig.Options":         "dns_opt",
 	"TaskTemplate.ContainerSpec.Init":                      "init",
 	"TaskTemplate.ContainerSpec.ReadOnly":                  "read_only",
+	"TaskTemplate.ContainerSpec.TTY":                       "tty",
 	"TaskTemplate.Resources":                               "deploy.resources",
 	"TaskTemplate.Resources.Limits":                        "deploy.resources.limits",
 	"TaskTemplate.Resources.Reservations":                  "deploy.resources.reservations",

@@ -38,7 +38,7 @@ var serviceCasts = []struct {
 	{"deploy.resources.limits.cpus", castFloat}, {"deploy.resources.limits.memory", castBytes},
 	{"deploy.resources.reservations.cpus", castFloat}, {"deploy.resources.reservations.memory", castBytes},
 	{"healthcheck.retries", castUint}, {"healthcheck.disable", castBool},
-	{"init", castBool}, {"read_only", castBool},
+	{"init", castBool}, {"read_only", castBool}, {"tty", castBool},
 	{"ports.*.target", castUint}, {"volumes.*.read_only", castBool},
 	{"networks.*.use_service_name_alias", castBool},
 	{"ulimits.*", castInt}, {"ulimits.*.soft", castInt}, {"ulimits.*.hard", castInt},

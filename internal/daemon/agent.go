@@ -13,6 +13,7 @@ import (
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
 	"github.com/shoalproject/shoal/internal/agentlink"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/datadir"
 	"github.com/shoalproject/shoal/internal/netagent"
 	"github.com/shoalproject/shoal/internal/portmesh"
@@ -52,6 +53,10 @@ type AgentConfig struct {
 	// MetricsToken; empty serves none.
 	MetricsAddr  string
 	MetricsToken []byte
+	// ListenAddr, IP:PORT, is the cluster port the node serves once
+	// promoted to manager (`node promote`); empty: it cannot be
+	// promoted. The agent only reports it until then.
+	ListenAddr string
 }
 
 // Agent is a running worker node: an agent with its runtimes, talking to
@@ -64,6 +69,8 @@ type Agent struct {
 	rts     nodeRuntimes
 	link    *agentlink.Client
 	ingress *nodeIngress
+	// secrets are those the managers sent the ingress.
+	secrets *ingressSecrets
 	mesh    *portmesh.Mesh
 	// net is the node's overlay networking; nil when off.
 	net    *netagent.Agent
@@ -79,6 +86,19 @@ type Agent struct {
 	once       sync.Once
 	done       chan struct{}
 	err        error
+
+	// listenAddr is the cluster port once promoted; roleCh tells
+	// promoteWhenAsked of a manager role, which closes promoted once
+	// promotedID, the manager certificate, is saved (promote.go).
+	listenAddr string
+	roleCh     chan string
+	promoted   chan struct{}
+	promotedID *ca.NodeIdentity
+
+	// leave is the agent, for `swarm leave`, which sock serves
+	// (leave.go).
+	leave nodeLeave
+	sock  *http.Server
 }
 
 // StartAgent starts a worker node and returns at once: the agent
@@ -105,12 +125,18 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if net.ParseIP(addr) == nil {
 		return nil, fmt.Errorf("invalid node address %q: want an IP address", addr)
 	}
+	if cfg.ListenAddr != "" {
+		if err := checkListenAddr(cfg.ListenAddr, addr); err != nil {
+			return nil, err
+		}
+	}
 	raiseFileLimit(log)
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{dir: dir, addr: addr, log: log, registered: make(chan struct{}), done: make(chan struct{}),
+		listenAddr: cfg.ListenAddr, roleCh: make(chan string, 1), promoted: make(chan struct{}), leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -154,6 +180,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	// The ingress serves once the routes show this node's registration.
 	gate := newRegisteredGate(a.nodeID)
 	if cfg.Ingress.Addr != "" {
+		a.secrets = &ingressSecrets{}
+		cfg.Ingress.Secrets = a.secrets.read
 		if a.ingress, err = startIngress(cfg.Ingress, gate.ready, &a.wg, log.With("component", "ingress")); err != nil {
 			return nil, err
 		}
@@ -177,6 +205,11 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		defer a.wg.Done()
 		renewCert(runCtx, dir.Path, id, a.link, log.With("component", "cert"))
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.promoteWhenAsked(runCtx, id)
+	}()
 	ag := agent.New(agent.Config{
 		NodeID:       a.nodeID,
 		Addr:         addr,
@@ -189,6 +222,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		DrainDelay:   cfg.DrainDelay,
 		Networks:     networks,
 		NetworksOff:  netOff,
+		ListenAddr:   cfg.ListenAddr,
+		OnRole:       a.onRole,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
@@ -201,17 +236,44 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			a.followRoutes(runCtx, to, view, gate, mesh, log.With("component", "routes"))
 		}()
 	}
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	a.leave.ag, a.leave.cancel = ag, agentCancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := ag.Run(runCtx)
+		err := ag.Run(agentCtx)
+		close(a.leave.done)
+		if errors.Is(err, agentlink.ErrManagerNode) && a.listenAddr != "" {
+			// Promoted while this agent was away, before it renewed:
+			// its renewal makes it a manager, whose start takes over
+			// (StartPromoted closes this agent, and runCtx with it).
+			log.Info("this node was promoted while its agent was away")
+			a.onRole(api.RoleManager)
+			select {
+			case <-a.promoted:
+				<-runCtx.Done()
+				err = nil
+			case <-runCtx.Done():
+			}
+		}
 		if err != nil && !errors.Is(err, agent.ErrRejected) {
 			// A refusal is the caller's to report, once.
 			log.Error("agent stopped", "err", err)
 		}
+		if runCtx.Err() == nil && agentCtx.Err() != nil {
+			// Leaving: done once the node's tasks are stopped.
+			select {
+			case <-a.leave.left:
+				err = ErrLeft
+			case <-runCtx.Done():
+			}
+		}
 		a.err = err
 		close(a.done)
 	}()
+	if err := a.serveSocket(log.With("component", "api")); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -273,7 +335,13 @@ func (a *Agent) followRoutes(ctx context.Context, to sinks, view *netView, gate 
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		synced, err := a.link.FollowRoutes(ctx, reset, apply)
+		var synced bool
+		var err error
+		if a.secrets != nil {
+			synced, err = a.link.FollowIngressRoutes(ctx, reset, apply, a.secrets.update)
+		} else {
+			synced, err = a.link.FollowRoutes(ctx, reset, apply)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -347,6 +415,11 @@ func (a *Agent) closeParts() error {
 	if a.ingress != nil {
 		_ = a.ingress.stop(ctx)
 	}
+	if a.sock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.sock.Shutdown(ctx)
+		cancel()
+	}
 	cancel()
 	if a.cancel != nil {
 		a.cancel()
@@ -361,6 +434,9 @@ func (a *Agent) closeParts() error {
 	errs := a.rts.close()
 	if a.net != nil {
 		errs = append(errs, a.net.Close())
+	}
+	if a.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(a.dir))
 	}
 	errs = append(errs, a.dir.Close())
 	return errors.Join(errs...)

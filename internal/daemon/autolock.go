@@ -306,6 +306,11 @@ func (d *Dev) unlockKey() (string, error) {
 func (d *Dev) setAutolock(ctx context.Context, on, rotate bool) (string, error) {
 	d.lock.change.Lock()
 	defer d.lock.change.Unlock()
+	// Decided on the store: only a leader that has applied its term's
+	// barrier may read it for a write (the write gate).
+	if err := d.mgr.Writable(ctx); err != nil {
+		return "", err
+	}
 	cur := d.mgr.Store().Read().Autolock()
 	if rotate && !cur.On {
 		return "", fmt.Errorf("%w: cannot rotate because autolock is not turned on", manager.ErrInvalid)

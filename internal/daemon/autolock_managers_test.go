@@ -97,7 +97,7 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: true})
+	key, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: new(true)})
 	if err != nil || key == "" {
 		t.Fatalf("autolock on through a follower: %q, %v", key, err)
 	}
@@ -138,7 +138,7 @@ func TestAutolockFollowsOnEveryManager(t *testing.T) {
 		t.Fatalf("write through the unlocked follower: %v", err)
 	}
 
-	if _, err := cf.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: false}); err != nil {
+	if _, err := cf.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: new(false)}); err != nil {
 		t.Fatal(err)
 	}
 	waitLocked(t, ctx, ds, "")

@@ -230,9 +230,18 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Off: the key is stored plainly, and a restart waits for nothing.
+	// A swarm update that names only the certificate life leaves
+	// autolock on (one body for both, as Docker's Spec).
 	c, _ = client.New(d.Host())
-	if k, err := c.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: false}); err != nil || k != "" {
+	if k, err := c.SwarmUpdate(ctx, api.SwarmUpdate{CAConfig: api.CAConfig{NodeCertExpiry: 3 * time.Hour}}); err != nil || k != "" {
+		t.Fatalf("swarm update --cert-expiry: %q, %v", k, err)
+	}
+	if sw, err := c.SwarmInspect(ctx); err != nil || !sw.Autolock || sw.Spec.CAConfig.NodeCertExpiry != 3*time.Hour {
+		t.Fatalf("after swarm update --cert-expiry: %+v, %v", sw, err)
+	}
+
+	// Off: the key is stored plainly, and a restart waits for nothing.
+	if k, err := c.SwarmUpdate(ctx, api.SwarmUpdate{Autolock: new(false)}); err != nil || k != "" {
 		t.Fatalf("autolock off: %q, %v", k, err)
 	}
 	if file, _ := os.ReadFile(filepath.Join(cfg.DataDir, "raft", secretkey.FileName)); !bytes.Equal(file, raw) {

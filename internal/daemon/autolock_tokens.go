@@ -40,7 +40,10 @@ func (d *Dev) scrubTokens() error {
 	if _, ok, err := d.mgr.JoinTokens(); err != nil || !ok {
 		return err
 	}
-	if err := d.writeDecoyTokens(d.issuer.Root); err != nil {
+	// The root the tokens name now: after a CA rotation, not the
+	// bootstrap's (a later start would take decoys of another root for a
+	// stale token and warn).
+	if err := d.writeDecoyTokens(d.issuer.CA().Token); err != nil {
 		return err
 	}
 	d.lock.scrubbed.Store(true)

@@ -32,92 +32,6 @@ import (
 	"github.com/shoalproject/shoal/internal/server"
 )
 
-// DevConfig sets up a one-node cluster.
-type DevConfig struct {
-	// DataDir holds all state: Raft, task folders, the API socket.
-	DataDir string
-	// Socket is the API's unix socket; default DataDir/shoal.sock.
-	Socket string
-	// DockerAPISocket serves the Docker Engine API; default
-	// DataDir/docker.sock, DockerAPIOff for none.
-	DockerAPISocket string
-	// MetricsAddr serves /metrics and /sd on TCP to requests bearing
-	// MetricsToken; empty serves them only on the API socket.
-	MetricsAddr  string
-	MetricsToken []byte
-	// Addr is the node's address, where task ports are published;
-	// default 127.0.0.1.
-	Addr   string
-	Logger *slog.Logger
-	// HeartbeatPeriod is the agent's heartbeat period.
-	HeartbeatPeriod time.Duration
-	// IngressAddr is where the HTTP ingress listens ("127.0.0.1:0" picks a
-	// port); empty runs no ingress.
-	IngressAddr string
-	// Docker offers the docker runtime when a Docker Engine answers.
-	Docker bool
-	// DrainDelay is how long a task that publishes ports stays up after it
-	// leaves the ingress pool, before its stop signal.
-	DrainDelay time.Duration
-	// UnreachableGrace is how long a running task may miss a published
-	// port before it is failed (agent.DefaultUnreachableGrace if 0).
-	UnreachableGrace time.Duration
-	// IngressAccessLog logs every request the ingress serves.
-	IngressAccessLog bool
-	// IngressRequireEnable routes only services labelled
-	// traefik.enable=true (Traefik's exposedByDefault=false).
-	IngressRequireEnable bool
-	// IngressMaxBodyBytes bounds request bodies (0: unbounded).
-	IngressMaxBodyBytes int64
-	// IngressMaxConns and IngressIdleTimeout: see IngressConfig.
-	IngressMaxConns    int
-	IngressIdleTimeout time.Duration
-	// IngressResponseHeaderTimeout: see IngressConfig.
-	IngressResponseHeaderTimeout time.Duration
-	// IngressAllowEncodedSlash and IngressAllowEncodedBackslash let
-	// request paths hold %2F and %5C (IngressConfig).
-	IngressAllowEncodedSlash, IngressAllowEncodedBackslash bool
-	// IngressTLSAddr and IngressCertificates run the ingress's websecure
-	// entry point (IngressConfig.TLSAddr).
-	IngressTLSAddr      string
-	IngressCertificates []tls.Certificate
-	// Publish runs the routing mesh when its Addr is set: the node
-	// listens on every port services publish in ingress mode.
-	Publish PublishConfig
-	// AgentListen is the TCP address where the manager serves agents of
-	// other nodes (`shoal agent`); empty serves none. The link is plain
-	// HTTP guarded by the join token: keep it on a trusted network.
-	AgentListen string
-	// SecretsDir holds the secrets of the node's tasks, on tmpfs;
-	// DefaultSecretsDir if empty. StartDev fails when it is not ours and
-	// closed to others.
-	SecretsDir string
-	// DefaultAddrPool and SubnetSize are the address pool networks get
-	// their subnets from (Swarm's --default-addr-pool and
-	// --default-addr-pool-mask-length), recorded at the cluster's first
-	// start. Empty and 0 mean Swarm's 10.0.0.0/8 and 24, and keep the pool
-	// of an existing cluster; a pool given that differs from the
-	// cluster's fails the start.
-	DefaultAddrPool []string
-	SubnetSize      int
-	// CertExpiry is the life of the node certificates the cluster
-	// issues, recorded when it is created; zero means the cluster's (for
-	// a new one ca.DefaultCertExpiry). Another value than the cluster's
-	// is refused.
-	CertExpiry time.Duration
-	// AgentMaxConns bounds the connections open at once on the agent
-	// port; 0 sizes it from the open-file limit (defaultAgentMaxConns).
-	AgentMaxConns int
-	// Join is the cluster port of a manager of the cluster this manager
-	// joins at its first start, with the manager token JoinToken. It
-	// needs AgentListen: the agent port is the cluster port, where the
-	// managers speak Raft too (over mutual TLS).
-	Join, JoinToken string
-	// Autolock locks the secrets key of a cluster this start creates
-	// with a new unlock key (MadeUnlockKey; else `swarm update`).
-	Autolock bool
-}
-
 // Dev is a running one-node cluster.
 type Dev struct {
 	dir     *datadir.Dir
@@ -148,7 +62,9 @@ type Dev struct {
 	// certificates;
 	// self is this manager's certificate, shown on the agent port.
 	issuer *ca.Issuer
-	self   *ca.SelfCert
+	// ca is the cluster CA as this manager has it (carotate.go).
+	ca   cas
+	self *ca.SelfCert
 	// agentAddr is where agents are served, empty when they are not.
 	agentAddr string
 	agentLink *agentlink.Server
@@ -166,8 +82,12 @@ type Dev struct {
 	link     *managerLink
 	// agentConns bounds the agent port's connections.
 	agentConns connlimit.Limiter
+	// leave is the node's own agent, for `swarm leave` (leave.go).
+	leave nodeLeave
 	// lock is the autolock state (autolock.go).
 	lock autolock
+	// dash is the web dashboard (ui.go).
+	dash dashboard
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -182,7 +102,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{dir: dir, log: log}
+	d := &Dev{dir: dir, log: log, leave: newNodeLeave()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -234,7 +154,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, errors.New("joining managers need a cluster port: pass --listen-agents (shoal dev) or --addr HOST:PORT (shoal manager)")
 		}
 		jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-		joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		if cfg.JoinIdentity != nil {
+			joined, err = joinPromoted(jctx, cfg.Join, cfg.JoinIdentity)
+		} else {
+			joined, err = joinManager(jctx, cfg.Join, cfg.JoinToken)
+		}
 		cancel()
 		if err != nil {
 			return nil, err
@@ -263,16 +187,27 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.stream != nil {
+		d.stream.SetPeerCheck(d.raftPeer)
+	}
 	d.metrics.AddCluster(d.mgr.Store(), d.mgr.Raft(), d.nodeID)
 	if joined != nil {
 		if err := d.saveJoined(joined); err != nil {
 			return nil, err
+		}
+		if cfg.JoinIdentity != nil {
+			if err := dropWorkerIdentity(dir.Path); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := d.initCA(tokenPath, cfg.CertExpiry); err != nil {
 		return nil, err
 	}
 	srv := server.New(d.mgr, d.nodeID, log.With("component", "api"))
+	if cfg.IngressAddr != "" {
+		srv.IngressRoutes = d.ingressRoutes
+	}
 	d.api = srv
 	if d.clusterLn != nil {
 		if err := d.serveAgents(cfg.AgentMaxConns, log.With("component", "agentlink")); err != nil {
@@ -317,6 +252,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
+	d.driveRotation(runCtx)
 	var networks agent.Networker
 	// Networking comes with the docker runtime: a node started with
 	// --docker=false (the tests' many dev clusters) leaves the kernel
@@ -346,15 +282,20 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		NetworksOff: netOff,
 
 		UnreachableGrace: cfg.UnreachableGrace,
+		Hostname:         cfg.Hostname,
+		EngineLabels:     cfg.Labels,
 
 		// `node ls` shows it as ENGINE VERSION.
 		EngineVersion: server.Version,
 	})
 	gate.session = ag.Session()
+	agentCtx, agentCancel := context.WithCancel(runCtx)
+	d.leave.ag, d.leave.cancel = ag, agentCancel
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := ag.Run(runCtx); err != nil {
+		defer close(d.leave.done)
+		if err := ag.Run(agentCtx); err != nil {
 			log.Error("agent stopped", "err", err)
 		}
 	}()
@@ -365,12 +306,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	srv.DataDir = dir.Path
 	srv.Logs = d
-	srv.Swarm, srv.RotateJoinToken = d.swarmInfo, d.rotateJoinToken
+	srv.Swarm, srv.RotateJoinToken, srv.RotateCA = d.swarmInfo, d.rotateJoinToken, d.rotateCA
 	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.apiHandler(d.withMetrics(srv)), ReadHeaderTimeout: 10 * time.Second,
+	d.httpSrv = &http.Server{Handler: d.withUILogin(d.apiHandler(d.withMetrics(srv))), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -383,6 +324,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		if err := d.serveMetrics(cfg.MetricsAddr, cfg.MetricsToken, log.With("component", "metrics")); err != nil {
 			return nil, err
 		}
+	}
+	if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
+		return nil, err
 	}
 	if cfg.DockerAPISocket != DockerAPIOff {
 		path := cfg.DockerAPISocket
@@ -532,7 +476,7 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	ln := d.clusterLn
 	d.reserve(ln.Addr().String())
 	d.agentLink = agentlink.NewServer(agentlink.ServerConfig{Dispatcher: d.mgr.Dispatcher(), Store: d.mgr.Store(), Issuer: d.issuer, Logger: log,
-		Managers: d.managerAddrs})
+		Managers: d.managerAddrs, Seen: d.sawNode})
 	// Connecting takes no token, so connections are bounded in number
 	// and in idle time, a head must come within ReadHeaderTimeout and a
 	// body within agentBodyTimeout; no ReadTimeout or WriteTimeout: the
@@ -549,7 +493,7 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	// The port completes each TLS handshake (bounded by handshakeTimeout)
 	// and hands Raft's connections (ALPN shoal-raft/1, manager
 	// certificates only) to Raft, the rest to this server.
-	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), d.issuer.Root), d.stream, log)
+	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), func() *ca.RootCA { return d.issuer.CA().Trust }), d.stream, log)
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.clusterHandler(d.agentLink), agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -580,7 +524,7 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = srv.Shutdown(ctx)
@@ -611,7 +555,7 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	for _, srv := range []*http.Server{d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
 		if srv != nil {
 			srv.Close()
 		}
@@ -629,6 +573,9 @@ func (d *Dev) closeParts() error {
 	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
+	}
+	if d.leave.hasLeft() {
+		errs = append(errs, wipeClusterFiles(d.dir))
 	}
 	errs = append(errs, d.dir.Close())
 	return errors.Join(errs...)

@@ -26,6 +26,11 @@ import (
 // leadership before it wrote anything, goes to the new leader.
 func (d *Dev) apiHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == PathLeave {
+			// This node leaves, not the leader.
+			d.serveLeave(w, r)
+			return
+		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || d.stream == nil {
 			h.ServeHTTP(w, r)
 			return
@@ -202,15 +207,13 @@ func (d *Dev) peerTransport() http.RoundTripper {
 	return d.peers
 }
 
+// peerTLS presents this manager's current certificate and trusts the
+// roots it trusts now (a CA rotation changes both).
 func (d *Dev) peerTLS() *tls.Config {
-	id, _ := d.self.Identity()
-	conf := ca.ClientConfig(id)
-	conf.Certificates = nil
-	conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return ca.CurrentClientConfig(func() *ca.NodeIdentity {
 		id, _ := d.self.Identity()
-		return &id.Cert, nil
-	}
-	return conf
+		return id
+	})
 }
 
 // headerIndex carries, on the answer to a forwarded write, the Raft index

@@ -34,6 +34,11 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// A rotation that ended left its root beside the bootstrap's.
+	if root, err = d.loadFolderRoot(root); err != nil {
+		return err
+	}
+	d.ca.folder = root
 	tok, replaced, err := ca.LoadOrCreateWorkerToken(tokenPath, root)
 	if err != nil {
 		return err
@@ -41,7 +46,11 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 	if replaced {
 		d.log.Warn("the join token was replaced by one naming the cluster CA: agents that joined before must join again with the new token", "file", tokenPath)
 	}
-	if d.self, err = ca.NewSelfCert(root, d.nodeID, nil); err != nil {
+	// Every manager issues for the life the cluster records: set by its
+	// first manager's --cert-expiry, changed by `swarm update
+	// --cert-expiry` (a Raft write), its own certificate included.
+	expiry := func() time.Duration { return d.mgr.Store().Read().CertExpiry() }
+	if d.self, err = ca.NewSelfCert(root, d.nodeID, nil, expiry); err != nil {
 		return err
 	}
 	// The manager token is made the same way, in its own file; which
@@ -51,9 +60,12 @@ func (d *Dev) initCA(tokenPath string, certExpiry time.Duration) error {
 		return err
 	}
 	d.tokens.local = ca.JoinTokens{Worker: tok, Manager: mtok}
-	// Every manager issues for the life the cluster recorded at its
-	// creation (--cert-expiry of its first manager).
-	d.issuer = &ca.Issuer{Root: root, Current: d.currentTokens, CurrentExpiry: func() time.Duration { return d.mgr.Store().Read().CertExpiry() }}
+	d.issuer = &ca.Issuer{Root: root, State: d.caState, Current: d.currentTokens, CurrentExpiry: expiry}
+	// The managers' own certificates follow a rotation too.
+	d.self.SetRoots(func() (sign, trust *ca.RootCA) {
+		st := d.issuer.CA()
+		return st.Self, st.Trust
+	})
 	return nil
 }
 
@@ -68,7 +80,7 @@ func (d *Dev) checkCertExpiry(want time.Duration) error {
 	if got == 0 {
 		got = ca.DefaultCertExpiry
 	}
-	return fmt.Errorf("cluster configuration: the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)", got, want)
+	return fmt.Errorf("cluster configuration: the cluster's certificate expiry is %s; start without --cert-expiry, or change it for the whole cluster with `shoal swarm update --cert-expiry %s`", got, want)
 }
 
 // joinTimeout bounds an agent's first join: the manager must answer at

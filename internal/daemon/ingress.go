@@ -3,14 +3,17 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -46,6 +49,19 @@ type IngressConfig struct {
 	// served there and only there.
 	TLSAddr      string
 	Certificates []tls.Certificate
+	// ClientCAs, when set, make the websecure entry point ask clients
+	// for a certificate and verify one given against them (Traefik's
+	// clientAuthType VerifyClientCertIfGiven), for passtlsclientcert.
+	ClientCAs *x509.CertPool
+	// TrustedProxies are the peers, on both entry points, whose
+	// X-Forwarded-* headers are kept and appended to (Traefik's
+	// forwardedHeaders.trustedIPs): a load balancer in front of the
+	// nodes. Others' are replaced, so ipStrategy.depth finds no address
+	// for them.
+	TrustedProxies []netip.Prefix
+	// Secrets reads the secrets services' labels name (usersFile); nil
+	// refuses such services (ingress.TableOptions.Secrets).
+	Secrets ingress.SecretReader
 }
 
 // nodeIngress is a node's running HTTP ingress: it routes by the services'
@@ -67,9 +83,6 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("ingress: negative connection limit (%d) or idle timeout (%s)", cfg.MaxConns, cfg.IdleTimeout)
 	}
-	if cfg.TLSAddr != "" && len(cfg.Certificates) == 0 {
-		return nil, errors.New("ingress: a TLS entry point needs certificates (--ingress-cert)")
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress address, or --ingress off)", cfg.Addr, err)
@@ -84,10 +97,11 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout})
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout, Secrets: cfg.Secrets})
 	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
-		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash}
+		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash,
+		TrustedProxies: cfg.TrustedProxies}
 	if cfg.AccessLog {
 		opts.AccessLog = log.With("log", "access")
 	}
@@ -119,7 +133,12 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 	if tlsLn != nil {
 		opts.EntryPoint = ingress.EntryPointWebSecure
 		secure := ingress.NewProxy(table, opts)
-		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12}
+		// The services' certificates (labels) first, by SNI, then the
+		// node's own.
+		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12, GetCertificate: table.Certificate}
+		if cfg.ClientCAs != nil {
+			tlsCfg.ClientCAs, tlsCfg.ClientAuth = cfg.ClientCAs, tls.VerifyClientCertIfGiven
+		}
 		serve(tlsLn, func(l net.Listener) error { return secure.ServeTLS(l, tlsCfg) })
 		in.tlsAddr = tlsLn.Addr().String()
 		proxies = append(proxies, secure)
@@ -144,13 +163,54 @@ func (d *Dev) startIngress(cfg DevConfig, ready <-chan struct{}, log *slog.Logge
 		RequireEnable: cfg.IngressRequireEnable, MaxBodyBytes: cfg.IngressMaxBodyBytes,
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
-		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates}, ready, &d.wg, log)
+		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates, ClientCAs: cfg.IngressClientCAs,
+		TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, ready, &d.wg, log)
 	if err != nil {
 		return err
 	}
 	d.ingress = in
 	registerIngress(d.metrics.Registry(), in)
 	return nil
+}
+
+// readSecret opens, for the manager node's ingress, a secret a service's
+// labels name, from the store this manager holds.
+func (d *Dev) readSecret(ref api.SecretReference) ([]byte, error) {
+	sec, err := d.mgr.Dispatcher().OpenSecret(d.mgr.Store().Read(), ref)
+	if err != nil {
+		return nil, err
+	}
+	return sec.Spec.Data, nil
+}
+
+// ingressSecrets are the secrets a worker's ingress was sent (the
+// routes stream's), by ID.
+type ingressSecrets struct {
+	mu   sync.Mutex
+	byID map[string]*api.Secret
+}
+
+// update takes the secrets of one line of the routes stream; a reset
+// line's replace them all.
+func (s *ingressSecrets) update(reset bool, secs []*api.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reset || s.byID == nil {
+		s.byID = map[string]*api.Secret{}
+	}
+	for _, sec := range secs {
+		s.byID[sec.ID] = sec
+	}
+}
+
+// read is the ingress's SecretReader.
+func (s *ingressSecrets) read(ref api.SecretReference) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := s.byID[ref.SecretID]; sec != nil {
+		return sec.Spec.Data, nil
+	}
+	return nil, fmt.Errorf("the managers sent this node no secret %s", ref.SecretName)
 }
 
 // followCluster feeds the ingress's table and the routing mesh from the
@@ -199,6 +259,20 @@ func followStore(ctx context.Context, store *state.Store, sub *state.Subscriptio
 		to.Apply(evs...)
 		gate.events(evs...)
 	}
+}
+
+// ingressRoutes lists what the node's ingress serves, for the API.
+func (d *Dev) ingressRoutes() []api.IngressRoute {
+	out := []api.IngressRoute{}
+	if d.ingress == nil {
+		return out
+	}
+	for _, r := range d.ingress.table.Routes() {
+		out = append(out, api.IngressRoute{Service: r.Service, Router: r.Router, LoadBalancer: r.LoadBalancer,
+			Rule: r.Rule, Priority: r.Priority, EntryPoints: r.EntryPoints, Middlewares: r.Middlewares,
+			Refused: r.Refused, Backends: r.Backends})
+	}
+	return out
 }
 
 // IngressAddr is the address the ingress listens on, empty without one.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,28 +23,30 @@ import (
 // logStreamer is implemented by runtimes that stream a task's output (the
 // docker runtime).
 type logStreamer interface {
-	Logs(ctx context.Context, taskID string, follow bool, w io.Writer) error
+	Logs(ctx context.Context, taskID string, opts api.LogOptions, w io.Writer) error
 }
 
 // TaskLogs writes the output a task left: its stdout, then its stderr
-// for a process task, or the container's log. follow keeps streaming
-// until ctx ends; it needs a runtime that streams logs. A task of
-// another node is read from that node's agent, over its link to this
-// manager (agentlink.Server.TaskLogs).
-func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error {
+// for a process task, or the container's log, as opts says (tail, since,
+// timestamps; Follow keeps streaming until ctx ends, and needs a runtime
+// that streams logs). A task of another node is read from that node's
+// agent, over its link to this manager (agentlink.Server.TaskLogs).
+func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, opts api.LogOptions, w io.Writer) error {
 	docker := task.Spec.Runtime() == api.RuntimeDocker
 	if task.NodeID == d.nodeID {
-		return d.rts.taskLogs(ctx, task.ID, docker, follow, w)
+		return d.rts.taskLogs(ctx, task.ID, docker, opts, w)
 	}
 	if d.agentLink == nil {
 		return fmt.Errorf("logs of task %s: it runs on node %s, and this manager serves no agents", task.ID, api.ShortID(task.NodeID))
 	}
-	return d.agentLink.TaskLogs(ctx, task.NodeID, task.ID, docker, follow, w)
+	return d.agentLink.TaskLogs(ctx, task.NodeID, task.ID, docker, opts, w)
 }
 
-// taskLogs writes the output of a task of these runtimes (docker: of the
-// docker runtime, else of the process runtime).
-func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker, follow bool, w io.Writer) error {
+// taskLogs writes the output of task id of these runtimes (docker: of
+// the docker runtime, else of the process runtime): all of it, or its
+// last opts.Tail lines (stdout's, then stderr's, for a process task,
+// each with its rotated files first, oldest first).
+func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker bool, opts api.LogOptions, w io.Writer) error {
 	var rt runtime.Runtime = r.process
 	if docker {
 		if r.docker == nil {
@@ -51,47 +54,124 @@ func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker, follow bo
 		}
 		rt = r.docker
 	}
-	task := &api.Task{ID: id}
 	if ls, ok := rt.(logStreamer); ok {
-		return ls.Logs(ctx, task.ID, follow, w)
+		return ls.Logs(ctx, id, opts, w)
 	}
 	lr, ok := rt.(runtime.LogReader)
 	if !ok {
-		return fmt.Errorf("logs of task %s: the %s runtime keeps no logs", task.ID, rt.Name())
+		return fmt.Errorf("logs of task %s: the %s runtime keeps no logs", id, rt.Name())
 	}
-	stdout, stderr, err := lr.LogPaths(task.ID)
+	if opts.NeedTimes() {
+		return fmt.Errorf("logs of task %s: the %s runtime keeps no times of a task's output: --timestamps and --since need the docker runtime", id, rt.Name())
+	}
+	stdout, stderr, err := lr.LogPaths(id)
 	if err != nil {
-		return fmt.Errorf("logs of task %s: %w", task.ID, err)
-	}
-	if follow {
-		return followTask(ctx, rt, task.ID, []string{stdout, stderr}, w)
+		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
 	var paths []string
 	for _, p := range []string{stdout, stderr} {
-		// The rotated files first, oldest first (process runtime's
-		// rotation: stdout.log.2, stdout.log.1, stdout.log).
 		paths = append(append(paths, rotatedLogs(p)...), p)
 	}
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
+	offsets, err := tailOffsets(paths, opts.Tail)
+	if err != nil {
+		return fmt.Errorf("logs of task %s: %w", id, err)
+	}
+	var live []string
+	var liveOffsets []int64
+	for i, p := range paths {
+		if opts.Follow && (p == stdout || p == stderr) {
+			// Followed below; rotated files no longer grow.
+			live, liveOffsets = append(live, p), append(liveOffsets, offsets[i])
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("logs of task %s: %w", task.ID, err)
+		if err := copyFrom(p, offsets[i], w); err != nil {
+			return fmt.Errorf("logs of task %s: %w", id, err)
 		}
-		_, err = io.Copy(w, f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("logs of task %s: %w", task.ID, err)
-		}
+	}
+	if opts.Follow {
+		return followTask(ctx, rt, id, live, liveOffsets, w)
 	}
 	return nil
 }
 
+// copyFrom copies the file at p from offset to w; a missing file has
+// nothing to copy.
+func copyFrom(p string, offset int64, w io.Writer) error {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// tailOffsets says where to start reading each file for the last n lines
+// of them read one after the other (all of them when n < 0).
+func tailOffsets(paths []string, n int) ([]int64, error) {
+	offsets := make([]int64, len(paths))
+	if n < 0 {
+		return offsets, nil
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		data, err := os.ReadFile(paths[i])
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		offsets[i], n = lastLines(data, n)
+		if n == 0 {
+			// The earlier files show nothing.
+			for j := range i {
+				offsets[j] = fileSize(paths[j])
+			}
+			break
+		}
+	}
+	return offsets, nil
+}
+
+// lastLines returns where the last n lines of data start, and how many
+// lines short of n data is.
+func lastLines(data []byte, n int) (start int64, left int) {
+	start = int64(len(data))
+	end := len(data)
+	if end > 0 && data[end-1] == '\n' {
+		end--
+	}
+	if len(data) == 0 {
+		return 0, n
+	}
+	for n > 0 {
+		j := bytes.LastIndexByte(data[:end], '\n')
+		n--
+		if j < 0 {
+			return 0, n
+		}
+		start, end = int64(j+1), j
+	}
+	return start, 0
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // followTask copies the task's log files to w as they grow, until the task
 // exits (then what it wrote last is copied too) or ctx ends.
-func followTask(ctx context.Context, rt runtime.Runtime, id string, paths []string, w io.Writer) error {
+func followTask(ctx context.Context, rt runtime.Runtime, id string, paths []string, offsets []int64, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exited := make(chan struct{})
@@ -101,8 +181,8 @@ func followTask(ctx context.Context, rt runtime.Runtime, id string, paths []stri
 	}()
 	sw := &syncWriter{w: w}
 	errs := make(chan error, len(paths))
-	for _, p := range paths {
-		go func(p string) { errs <- followFile(ctx, exited, p, sw) }(p)
+	for i, p := range paths {
+		go func(p string, off int64) { errs <- followFile(ctx, exited, p, off, sw) }(p, offsets[i])
 	}
 	var first error
 	for range paths {
@@ -128,9 +208,9 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// followFile copies path to w, then waits on inotify for it to grow and
-// copies what was added, until done closes or ctx ends.
-func followFile(ctx context.Context, done <-chan struct{}, path string, w io.Writer) error {
+// followFile copies path from offset to w, then waits on inotify for it
+// to grow and copies what was added, until done closes or ctx ends.
+func followFile(ctx context.Context, done <-chan struct{}, path string, offset int64, w io.Writer) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -139,6 +219,9 @@ func followFile(ctx context.Context, done <-chan struct{}, path string, w io.Wri
 		return err
 	}
 	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", path, err)

@@ -25,7 +25,7 @@ func TestFollowFileAcrossTruncation(t *testing.T) {
 	done := make(chan struct{})
 	var out testutil.SyncBuffer
 	errc := make(chan error, 1)
-	go func() { errc <- followFile(ctx, done, p, &out) }()
+	go func() { errc <- followFile(ctx, done, p, 0, &out) }()
 	waitOut := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)

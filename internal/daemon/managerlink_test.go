@@ -22,7 +22,7 @@ func TestManagerLinkPresentsRenewedCertificate(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	self, err := ca.NewSelfCert(root, "manager0000000000000000002", now)
+	self, err := ca.NewSelfCert(root, "manager0000000000000000002", now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 	mux.HandleFunc("POST "+pathManagerJoin, d.serveManagerJoin)
 	mux.Handle("GET "+pathUnlockKey, d.requireManager(http.HandlerFunc(d.serveUnlockKey)))
 	mux.Handle("POST "+pathMembers, d.requireManager(http.HandlerFunc(d.serveAddMember)))
+	mux.Handle("POST "+pathPromoted, d.requireManager(http.HandlerFunc(d.servePromoted)))
 	mux.Handle(pathAPI+"/", d.requireManager(http.StripPrefix(pathAPI, indexHeader(d))))
 	mux.Handle("/", link)
 	return mux
@@ -95,7 +96,7 @@ func (d *Dev) clusterHandler(link http.Handler) http.Handler {
 // manager's of this cluster, and not of a removed or demoted node.
 func (d *Dev) requireManager(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+		id, err := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
 		if err == nil {
 			err = id.Require(ca.RoleManager)
 		}
@@ -143,12 +144,16 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	d.answerJoin(w, r, api.NewID())
+}
+
+// answerJoin sends the manager joining as nodeID the cluster's secrets.
+func (d *Dev) answerJoin(w http.ResponseWriter, r *http.Request, nodeID string) {
 	jt, err := d.currentTokens()
 	if err != nil {
 		httpjson.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	nodeID := api.NewID()
 	raw := d.lock.raw
 	var kek []byte
 	if lock := d.mgr.Store().Read().Autolock(); lock.On {
@@ -159,13 +164,16 @@ func (d *Dev) serveManagerJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		kek = k.Bytes()
 	}
-	sealed, err := d.issuer.Root.SealKey(d.mgr.SecretKey())
+	// The root the token names: during a CA rotation the old one, which
+	// the new manager's Raft log then moves on from.
+	root := d.issuer.CA().Token
+	sealed, err := root.SealKey(d.mgr.SecretKey())
 	if err != nil {
 		httpjson.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	d.log.Info("manager joined", "node", nodeID, "remote", r.RemoteAddr)
-	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(d.issuer.Root.CertPEM),
+	httpjson.Write(w, http.StatusOK, managerJoinAnswer{NodeID: nodeID, CA: string(root.CertPEM),
 		SecretKey: raw, CAKeySealed: sealed, UnlockKey: kek, WorkerToken: jt.Worker.String(), ManagerToken: jt.Manager.String()})
 }
 
@@ -195,7 +203,7 @@ func (d *Dev) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusBadRequest, fmt.Sprintf("invalid Raft address %q: want HOST:PORT", req.Addr))
 		return
 	}
-	id, _ := ca.PeerIdentity(d.issuer.Root, r.TLS, time.Now())
+	id, _ := ca.PeerIdentity(d.issuer.CA().Trust, r.TLS, time.Now())
 	add, as := d.mgr.Raft().AddVoter, "voter"
 	if req.Nonvoter {
 		add, as = d.mgr.Raft().AddNonvoter, "non-voter"
@@ -223,8 +231,14 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err := postJSON(ctx, c, "https://"+addr+pathManagerJoin, body, &out); err != nil {
 		return nil, fmt.Errorf("join the managers at %s: %w", addr, err)
 	}
+	return checkJoinAnswer(&out, addr, func(d string) bool { return d == tok.Digest })
+}
+
+// checkJoinAnswer checks that a manager's join answer is of the CA of
+// digest, names a node, and that its secret key opens its CA key.
+func checkJoinAnswer(out *managerJoinAnswer, addr string, trusted func(digest string) bool) (*managerJoinAnswer, error) {
 	root, err := ca.ParseRootCert([]byte(out.CA))
-	if err == nil && root.Digest() != tok.Digest {
+	if err == nil && !trusted(root.Digest()) {
 		err = errors.New("its CA is not the one the join token names")
 	}
 	if err == nil && len(out.NodeID) != api.IDLength {
@@ -242,7 +256,7 @@ func joinManager(ctx context.Context, addr, token string) (*managerJoinAnswer, e
 	if err != nil {
 		return nil, fmt.Errorf("join the managers at %s: unusable answer: %w", addr, err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // saveJoined keeps what a joining manager got in its data folder, as a

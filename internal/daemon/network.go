@@ -59,7 +59,7 @@ func (d *Dev) initAddrPool(ctx context.Context, cfg DevConfig) error {
 	if size == 0 {
 		size = allocator.DefaultSubnetSize
 	}
-	if err := d.mgr.InitCluster(ctx, pools, size, explicit, cfg.CertExpiry); err != nil {
+	if err := d.mgr.InitCluster(ctx, pools, size, explicit, cfg.CertExpiry, cfg.OrphanAfter); err != nil {
 		return fmt.Errorf("cluster configuration: %w", err)
 	}
 	return nil

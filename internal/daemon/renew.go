@@ -28,15 +28,19 @@ const (
 // (an expired certificate is refused, and so is the renewal: the agent
 // then stops, as it does for any refusal). It returns when ctx ends or
 // the node was removed or refused.
+//
+// A manager whose answers say it trusts other roots than the node (a CA
+// rotation: agentlink.Client.TrustChanged) has it renew at once, which
+// brings the node a certificate of the new root and the managers' roots.
 func renewCert(ctx context.Context, dir string, id *ca.NodeIdentity, link *agentlink.Client, log *slog.Logger) {
 	for {
-		if !sleepUntil(ctx, ca.RenewAt(id.Cert.Leaf, rand.Float64())) {
+		if !sleepUntilOr(ctx, ca.RenewAt(id.Cert.Leaf, rand.Float64()), link.TrustChanged()) {
 			return
 		}
 		for {
 			next, certPEM, keyPEM, err := link.Renew(ctx, id)
 			if err == nil {
-				err = ca.ReplaceNodeIdentity(dir, certPEM, keyPEM)
+				err = ca.ReplaceNodeIdentity(dir, certPEM, keyPEM, next.Root.BundlePEM())
 			}
 			if err == nil {
 				link.SetIdentity(next)
@@ -61,10 +65,18 @@ func renewCert(ctx context.Context, dir string, id *ca.NodeIdentity, link *agent
 
 // sleepUntil waits until t; false when ctx ended first.
 func sleepUntil(ctx context.Context, t time.Time) bool {
+	return sleepUntilOr(ctx, t, nil)
+}
+
+// sleepUntilOr waits until t or a receive on wake; false when ctx ended
+// first.
+func sleepUntilOr(ctx context.Context, t time.Time, wake <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
+		return true
+	case <-wake:
 		return true
 	case <-ctx.Done():
 		return false

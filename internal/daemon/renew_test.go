@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/agentlink"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -102,4 +104,73 @@ func TestCertExpiryIsTheClusters(t *testing.T) {
 	if !strings.Contains(err.Error(), "certificate expiry is 2h0m0s") {
 		t.Fatalf("a manager with another certificate expiry: %v", err)
 	}
+}
+
+// `swarm update --cert-expiry`, sent to a follower, changes the life of
+// the certificates every manager issues: the two managers show it, a
+// worker's next renewal through the follower gets it, and the
+// managers' own certificates too; a manager restarted with the old
+// --cert-expiry is refused, without it taken.
+func TestSwarmUpdateCertExpiry(t *testing.T) {
+	ctx := testCtx(t)
+	ds := startManagers(t, ctx, 2)
+	dir := t.TempDir()
+	a := startRegistered(t, ctx, AgentConfig{DataDir: dir, Manager: ds[1].AgentAddr(), Token: ds[1].JoinToken(), Addr: "127.0.0.9", Logger: quiet})
+	defer a.Close()
+	c1, _ := client.New(ds[1].Host())
+	if _, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{CAConfig: api.CAConfig{NodeCertExpiry: time.Minute}}); err == nil || !strings.Contains(err.Error(), "under the minimum") {
+		t.Fatalf("a 1m expiry: %v, want refused", err)
+	}
+	if _, err := c1.SwarmUpdate(ctx, api.SwarmUpdate{CAConfig: api.CAConfig{NodeCertExpiry: 3 * time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		waitStore(t, ctx, d.Manager().Store(), "the new expiry", func(tx *state.ReadTx) bool { return tx.CertExpiry() == 3*time.Hour })
+		c, _ := client.New(d.Host())
+		if sw, err := c.SwarmInspect(ctx); err != nil || sw.Spec.CAConfig.NodeCertExpiry != 3*time.Hour {
+			t.Fatalf("swarm inspect on %s: %+v, %v", d.NodeID(), sw, err)
+		}
+	}
+	id, err := ca.LoadNodeIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(id.Cert.Leaf.NotAfter); left < 80*24*time.Hour {
+		t.Fatalf("the worker's first certificate is valid %s more, want the default 90 days", left)
+	}
+	lc, err := agentlink.NewClient(ds[1].AgentAddr(), id, "127.0.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	next, _, _, err := lc.Renew(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(next.Cert.Leaf.NotAfter); left > 3*time.Hour || left < 3*time.Hour-time.Minute {
+		t.Fatalf("a renewed certificate is valid %s more, want the cluster's new 3h", left)
+	}
+	self, err := ca.NewSelfCert(ds[0].issuer.Root, "manager0000000000000000009", nil, ds[0].issuer.CurrentExpiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := self.Identity(); time.Until(cur.Cert.Leaf.NotAfter) > 3*time.Hour {
+		t.Fatalf("a manager's own certificate is valid until %s, want the cluster's 3h", cur.Cert.Leaf.NotAfter)
+	}
+	// A restart naming the old life is refused; without the flag, taken.
+	dataDir := ds[1].dir.Join()
+	ds[1].Close()
+	cfg := DevConfig{DataDir: dataDir, Logger: quiet, Addr: "127.0.0.2", AgentListen: ds[1].AgentAddr(), Docker: false, CertExpiry: ca.DefaultCertExpiry}
+	if d, err := StartDev(ctx, cfg); err == nil {
+		d.Close()
+		t.Fatal("a manager naming the old certificate expiry started")
+	} else if !strings.Contains(err.Error(), "swarm update --cert-expiry") {
+		t.Fatalf("a manager naming the old certificate expiry: %v", err)
+	}
+	cfg.CertExpiry = 0
+	d, err := StartDev(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restart without --cert-expiry: %v", err)
+	}
+	d.Close()
 }

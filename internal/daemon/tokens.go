@@ -65,8 +65,11 @@ func (d *Dev) swarmInfo() (*api.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
+	tx := d.mgr.Store().Read()
+	p := rotationProgress(tx)
 	return &api.Swarm{JoinTokens: api.JoinTokens{Worker: jt.Worker.String(), Manager: jt.Manager.String()}, AgentAddr: d.agentAddr,
-		Autolock: d.mgr.Store().Read().Autolock().On}, nil
+		TLSInfo: api.TLSInfo{TrustRoot: string(d.issuer.CA().Trust.CertPEM)}, RootRotationInProgress: p != nil, CARotation: p,
+		Autolock: tx.Autolock().On}, nil
 }
 
 // rotateJoinToken gives role ("worker" or "manager") a new join token,
@@ -80,10 +83,13 @@ func (d *Dev) rotateJoinToken(ctx context.Context, role string) error {
 		if err != nil {
 			return manager.JoinTokens{}, err
 		}
-		next, err := cur.Rotate(d.issuer.Root, ca.Role(role))
+		next, err := cur.Rotate(d.issuer.CA().Token, ca.Role(role))
 		if err != nil {
 			return manager.JoinTokens{}, fmt.Errorf("%w: %w", manager.ErrInvalid, err)
 		}
+		// Both name the root the stored tokens name: the end of a CA
+		// rotation may have changed them before this manager's CA moved.
+		next.Worker.Digest, next.Manager.Digest = cur.Worker.Digest, cur.Manager.Digest
 		return manager.JoinTokens{Worker: next.Worker.String(), Manager: next.Manager.String()}, nil
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -61,6 +62,13 @@ func checkRegistration(reg api.NodeRegistration) error {
 		return bad("%d runtimes", len(desc.Runtimes))
 	case len(desc.EngineLabels) > maxLabels:
 		return bad("%d labels", len(desc.EngineLabels))
+	case len(desc.ListenAddr) > maxAddrLength:
+		return bad("listen address of %d bytes", len(desc.ListenAddr))
+	}
+	if desc.ListenAddr != "" {
+		if _, _, err := net.SplitHostPort(desc.ListenAddr); err != nil {
+			return fmt.Errorf("%w: listen address %q: want IP:PORT", ErrInvalidRegistration, desc.ListenAddr)
+		}
 	}
 	for _, r := range desc.Runtimes {
 		if len(r) > maxNameField {

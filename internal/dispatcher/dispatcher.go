@@ -22,8 +22,19 @@ import (
 var ErrNotRunning = errors.New("dispatcher not running on this manager")
 
 // DefaultHeartbeatPeriod is how often agents beat; a node is down after
-// three missed periods.
-const DefaultHeartbeatPeriod = 2 * time.Second
+// three missed periods (Swarm's multiplier), 4.5 s: a lost node's tasks
+// run elsewhere within 5 s, and an agent may stall 3 s without being
+// marked down. Beats touch no Raft log, only the leader's timers.
+const DefaultHeartbeatPeriod = 1500 * time.Millisecond
+
+// missedBeats is how many periods without a beat mark a node down.
+const missedBeats = 3
+
+// unknownGrace multiplies the timeout of the nodes a new leader finds
+// ready, which must find it and register again (swarmkit doubles it too):
+// an election and an agent's reconnection backoff must not pass for a
+// lost node.
+const unknownGrace = 2
 
 // Dispatcher serves agent sessions. It runs on the leader only.
 type Dispatcher struct {
@@ -51,6 +62,9 @@ type Dispatcher struct {
 	// Reserve).
 	resMu    sync.Mutex
 	reserved []netip.AddrPort
+
+	// reports coalesces the sessions' task reports into shared entries.
+	reports reportQueue
 
 	mu       sync.Mutex
 	ctx      context.Context // nil while not running
@@ -91,7 +105,7 @@ func (d *Dispatcher) Start(ctx context.Context) (stop func()) {
 	d.sessions = map[*Session]struct{}{}
 	for _, n := range d.Store.Read().Nodes() {
 		if n.Status.State == api.NodeStateReady {
-			d.armLocked(n.ID)
+			d.armLocked(n.ID, unknownGrace*d.timeout())
 		}
 	}
 	d.mu.Unlock()
@@ -117,14 +131,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// armLocked starts or restarts node id's failure detector.
-func (d *Dispatcher) armLocked(id string) {
+// timeout is how long a node may go without a beat.
+func (d *Dispatcher) timeout() time.Duration { return missedBeats * d.period() }
+
+// armLocked starts node id's failure detector, to fire after first unless
+// it beats, or restarts it.
+func (d *Dispatcher) armLocked(id string, first time.Duration) {
 	if h := d.beats[id]; h != nil {
 		h.beat()
 		return
 	}
 	ctx := d.ctx
-	d.beats[id] = newHeartbeat(3*d.period(), func() { d.expire(ctx, id) })
+	d.beats[id] = newHeartbeat(first, d.timeout(), func() { d.expire(ctx, id) })
 }
 
 // expire marks a node down after its heartbeats stopped.
@@ -150,10 +168,10 @@ func (d *Dispatcher) expire(ctx context.Context, id string) {
 		// Try again after another timeout (unless the node beat in the
 		// meantime): a node left ready without a detector would never be
 		// marked down, nor its tasks replaced.
-		d.logger().Warn("mark node down; trying again", "node", id, "err", err, "in", 3*d.period())
+		d.logger().Warn("mark node down; trying again", "node", id, "err", err, "in", d.timeout())
 		d.mu.Lock()
 		if d.ctx == ctx && d.beats[id] == nil {
-			d.armLocked(id)
+			d.armLocked(id, d.timeout())
 		}
 		d.mu.Unlock()
 		return
@@ -242,7 +260,7 @@ func (d *Dispatcher) Register(ctx context.Context, reg api.NodeRegistration) (*S
 		return nil, ErrNotRunning
 	}
 	d.sessions[s] = struct{}{}
-	d.armLocked(reg.NodeID)
+	d.armLocked(reg.NodeID, d.timeout())
 	d.mu.Unlock()
 	return s, nil
 }
@@ -261,6 +279,6 @@ func (d *Dispatcher) beat(nodeID string) error {
 	if d.ctx == nil {
 		return ErrNotRunning
 	}
-	d.armLocked(nodeID)
+	d.armLocked(nodeID, d.timeout())
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/dispatcher"
 	"github.com/shoalproject/shoal/internal/state"
 )
@@ -48,5 +49,22 @@ func TestExpiryRetriesAFailedWrite(t *testing.T) {
 	}
 	if _, err := s.Heartbeat(testCtx(t)); !errors.Is(err, dispatcher.ErrNotRunning) {
 		t.Errorf("Heartbeat after expiry: %v", err)
+	}
+}
+
+// A new leader gives the nodes the store says are ready twice the timeout
+// to find it (swarmkit's grace for nodes in an unknown state): an
+// election and an agent's reconnection must not pass for a lost node.
+func TestNewLeaderGivesReadyNodesTwiceTheTimeout(t *testing.T) {
+	const period = 100 * time.Millisecond // timeout 300 ms
+	e := newEnv(t, period)
+	e.must(state.Op{Kind: state.OpUpsertNode, Node: &api.Node{ID: "n1", Status: api.NodeStatus{State: api.NodeStateReady}}})
+	_, sub := e.store.Subscribe()
+	defer sub.Close()
+	t0 := time.Now()
+	e.start()
+	waitNode(t, sub, "n1", isDown)
+	if took := time.Since(t0); took < 6*period {
+		t.Fatalf("a node the new leader found ready was marked down after %s, want at least %s", took, 6*period)
 	}
 }

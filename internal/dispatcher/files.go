@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"fmt"
+
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
@@ -91,4 +93,15 @@ func (d *Dispatcher) openSecret(sec *api.Secret) (*api.Secret, error) {
 	}
 	out.Spec.Data = plain
 	return &out, nil
+}
+
+// OpenSecret returns the secret ref names, decrypted, for a node's
+// ingress: the secrets services' labels read (ingress.LabelSecrets),
+// which the ingress of every node needs, since each serves every route.
+func (d *Dispatcher) OpenSecret(tx *state.ReadTx, ref api.SecretReference) (*api.Secret, error) {
+	sec := lookupSecret(tx, ref)
+	if sec == nil {
+		return nil, fmt.Errorf("secret %s does not exist", ref.SecretName)
+	}
+	return d.openSecret(sec)
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // heartbeat is one node's failure detector: it calls onExpire when no beat
-// arrives within the timeout.
+// arrives within the timeout (the first within first).
 type heartbeat struct {
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -14,9 +14,9 @@ type heartbeat struct {
 	stopped bool
 }
 
-func newHeartbeat(timeout time.Duration, onExpire func()) *heartbeat {
+func newHeartbeat(first, timeout time.Duration, onExpire func()) *heartbeat {
 	h := &heartbeat{timeout: timeout}
-	h.timer = time.AfterFunc(timeout, onExpire)
+	h.timer = time.AfterFunc(first, onExpire)
 	return h
 }
 

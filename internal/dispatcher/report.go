@@ -81,11 +81,12 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	res, err := s.d.Proposer.Propose(ctx, &state.Command{Ops: ops})
+	// Coalesced with other sessions' reports into a shared entry.
+	opErrs, err := s.d.proposeReports(ctx, ops)
 	if err != nil {
 		return fmt.Errorf("report task status: %w", err)
 	}
-	for i, e := range res.OpErrs {
+	for i, e := range opErrs {
 		if e != nil && !errors.Is(e, state.ErrNotFound) && !errors.Is(e, state.ErrStaleTransition) {
 			s.d.logger().Warn("task status dropped", "task", kept[i], "err", e)
 		}

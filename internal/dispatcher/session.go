@@ -33,6 +33,8 @@ type Session struct {
 	// sent are the IDs of the configs and secrets the agent was given in
 	// this session, since the last full assignment.
 	sent map[string]bool
+	// role is the node's role last sent to the agent.
+	role string
 }
 
 // NodeID is the node the session serves.
@@ -92,6 +94,11 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 			case ev.Type == state.EventReset:
 				// Start over from a full set.
 				return s.full(s.d.Store.Read()), nil
+			case ev.Type == api.EventNode && ev.ID == s.nodeID && ev.Node != nil:
+				// Promoted or demoted: the agent acts on it.
+				if r := ev.Node.Spec.Role; r != "" && r != s.role {
+					s.role, a.Role = r, r
+				}
 			case ev.Type != api.EventTask || ev.Task.NodeID != s.nodeID:
 				continue
 			case ev.Action == api.ActionRemove:
@@ -107,7 +114,7 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 				}
 			}
 		}
-		if len(a.Tasks) > 0 || len(a.Removed) > 0 {
+		if len(a.Tasks) > 0 || len(a.Removed) > 0 || a.Role != "" {
 			s.attachFiles(s.d.Store.Read(), &a)
 			return a, nil
 		}
@@ -117,6 +124,10 @@ func (s *Session) Assignments(ctx context.Context) (api.Assignments, error) {
 // full is the node's whole assignment as of tx.
 func (s *Session) full(tx *state.ReadTx) api.Assignments {
 	a := api.Assignments{Full: true}
+	if n := tx.Node(s.nodeID); n != nil {
+		a.Role = n.Spec.Role
+		s.role = a.Role
+	}
 	for _, t := range tx.TasksByNode(s.nodeID) {
 		if s.assigned(t) {
 			a.Tasks = append(a.Tasks, t)

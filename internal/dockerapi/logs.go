@@ -20,17 +20,28 @@ const maxLogLine = 1 << 20
 // serviceLogs relays shoal's merged service logs in Docker's form: each
 // line framed as stdout in the multiplexed stream (tasks have no TTY),
 // led by its details (node, service and task IDs), which the docker CLI
-// turns into its "name.slot.id@node | " prefix.
+// turns into its "name.slot.id@node | " prefix; tail, since and
+// timestamps (the times the runtime recorded) are shoal's.
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for _, k := range []string{"since", "tail"} {
-		if v := q.Get(k); v != "" && !(k == "tail" && v == "all") {
-			s.fail(w, badf("%s is not supported yet by shoal's logs: leave it out", k))
+	opts := client.LogsOptions{IDs: "full", NoResolve: true}
+	opts.Follow, _ = strconv.ParseBool(q.Get("follow"))
+	opts.Timestamps, _ = strconv.ParseBool(q.Get("timestamps"))
+	if v := q.Get("tail"); v != "" && v != "all" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			s.fail(w, badf("tail: want a number of lines or \"all\", got %q", v))
 			return
 		}
+		opts.Tail = v
 	}
-	follow, _ := strconv.ParseBool(q.Get("follow"))
-	stamps, _ := strconv.ParseBool(q.Get("timestamps"))
+	if v := q.Get("since"); v != "" && v != "0" {
+		since, err := parseEventTime(v)
+		if err != nil {
+			s.fail(w, badf("since: want Unix seconds, got %q", v))
+			return
+		}
+		opts.Since = since
+	}
 	stdout := q.Get("stdout")
 	if stdout == "" {
 		stdout = "1"
@@ -52,7 +63,7 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(s.c.ServiceLogs(r.Context(), svc.ID, follow, pw))
+		pw.CloseWithError(s.c.ServiceLogsWith(r.Context(), svc.ID, opts, pw))
 	}()
 	defer pr.Close()
 	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
@@ -62,7 +73,13 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64<<10), maxLogLine)
 	for sc.Scan() {
-		prefix, msg, ok := strings.Cut(sc.Text(), "| ")
+		text := sc.Text()
+		var stamp string
+		if opts.Timestamps {
+			// shoal puts the line's time first, as docker does.
+			stamp, text, _ = strings.Cut(text, " ")
+		}
+		prefix, msg, ok := strings.Cut(text, "| ")
 		if !ok {
 			continue
 		}
@@ -71,8 +88,8 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		line := detailsOf(t) + " " + msg + "\n"
-		if stamps {
-			line = time.Now().UTC().Format(time.RFC3339Nano) + " " + line
+		if stamp != "" {
+			line = stamp + " " + line
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if err := writeFrame(w, 1, line); err != nil {

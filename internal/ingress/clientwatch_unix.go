@@ -18,7 +18,14 @@ import (
 // watch is stopped by the returned function, which reports whether the
 // client went away; false when the connection cannot be watched.
 func (c *fconn) watchClient(bc *bconn) (stop func() bool, ok bool) {
-	sc, isSys := c.c.(syscall.Conn)
+	// Over TLS the socket under it is watched: any record (a pipelined
+	// request, or the client's close_notify) ends the watch as a byte
+	// would, and only a FIN or reset counts as gone.
+	conn := c.c
+	if c.raw != nil {
+		conn = c.raw
+	}
+	sc, isSys := conn.(syscall.Conn)
 	if !isSys {
 		return nil, false
 	}

@@ -189,3 +189,27 @@ func TestSlowHeadIsCut(t *testing.T) {
 		t.Errorf("cut off after %s, want about ReadHeaderTimeout (300ms)", d)
 	}
 }
+
+// A TLS connection frees its place in the limit when it closes, whether
+// the fast path kept it (HTTP/1.1) or handed it to net/http (h2).
+func TestMaxConnsFreedAfterEitherTLSProtocol(t *testing.T) {
+	p, addr, client := tlsProxy(t, ingress.Options{MaxConns: 1})
+	for _, proto := range []string{"h2", "http/1.1", "h2"} {
+		cfg := client.Transport.(*http.Transport).TLSClientConfig.Clone()
+		cfg.NextProtos = []string{proto}
+		d := &tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: testTimeout}}
+		c, err := d.DialContext(t.Context(), "tcp", addr)
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if got := c.(*tls.Conn).ConnectionState().NegotiatedProtocol; got != proto {
+			t.Errorf("negotiated %q, want %q", got, proto)
+		}
+		waitFor(t, "the connection to be counted", func() bool { return p.Stats().OpenConns == 1 })
+		c.Close()
+		waitFor(t, "the "+proto+" connection to free its place", func() bool { return p.Stats().OpenConns == 0 })
+	}
+	if n := p.Stats().RefusedConns; n != 0 {
+		t.Errorf("%d refused connections, want 0", n)
+	}
+}

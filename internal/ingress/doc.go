@@ -13,9 +13,15 @@
 //     the ingress cannot honour, Traefik v1's among them (with their v3
 //     form), are errors, and the routers of a service that has them are
 //     refused (Router.Refused). docs/ingress.md lists every label.
+//     errorsmw.go and retrymw.go: the errors and retry middlewares,
+//     which use the table's pools and the forwarder's state.
+//     labelsecret.go: ParseService, which reads the files labels name
+//     (usersFile) from the service's secrets (TableOptions.Secrets), and
+//     LabelSecrets, the secrets a node's ingress needs.
 //   - middleware/: the Traefik middlewares (basicauth, stripprefix,
 //     headers, ratelimit, …), one file each, built once per service
-//     spec and applied in the router's order on the net/http path.
+//     spec and applied in the router's order; middleware.RequestOnly
+//     says which act on the request alone.
 //   - path.go: the request path rule both request paths apply before
 //     routing, so that the path the rules match is the path the backend
 //     receives (below).
@@ -25,14 +31,20 @@
 //     (Reset) and kept current from api.Events (Apply, events.go),
 //     recompiled per changed service and published as an immutable
 //     snapshot behind an atomic pointer (rebuild.go).
-//   - h1server.go, h1head.go, h1forward.go, backendconn.go: the HTTP/1.1
-//     fast path that Serve runs (below): its accept loop and connections,
-//     request-head parser, forwarder, and per-backend pools of raw
-//     keep-alive connections.
+//   - h1server.go, h1head.go, h1forward.go, h1handoff.go,
+//     backendconn.go: the HTTP/1.1 fast path that Serve and ServeTLS run
+//     (below): its accept loop and connections, request-head parser,
+//     forwarder, handoff to net/http, and per-backend pools of raw
+//     keep-alive connections; h1tls.go: ServeTLS's handshake and
+//     what it hands to net/http (HTTP/2); h1middleware.go: the
+//     request-only middlewares run on the fast path.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
 //     (ServeTLS, and whatever the fast path hands over): refused routers
 //     answer 503, middlewares run, then forwardRoute; forward.go: that path's
-//     per-attempt backend choice and the retry policy both paths follow.
+//     per-attempt backend choice and the retry policy both paths follow;
+//     rawtrip.go: its requests without a body go over the fast path's
+//     raw backend connections instead of http.Transport (1xx passed on
+//     through the trace hook ReverseProxy sets, as the transport does).
 //   - balancer.go: backends and the least-outstanding pick;
 //     healthcheck.go: active checks; cookie.go: cookie names and values;
 //     stats.go: counters and latency histograms (Stats); connlimit.go:
@@ -72,11 +84,15 @@
 //
 // # The HTTP/1.1 fast path
 //
-// Serve does not run net/http's server and client per request: that
+// Serve and ServeTLS do not run net/http's server and client per
+// request: that
 // machinery (a goroutine for the server connection and two for the
 // transport's, headers parsed into maps and cloned, contexts) cost about
-// 70 µs of CPU per proxied request against HAProxy's 18 µs. Serve accepts
-// connections itself, one goroutine each, and for each request:
+// 70 µs of CPU per proxied request against HAProxy's 18 µs. They accept
+// connections themselves, one goroutine each (ServeTLS does the TLS
+// handshake there first: a client that negotiates h2 by ALPN is handed
+// to net/http's HTTP/2 server at once, any other is read as HTTP/1.1
+// through the *tls.Conn), and for each request:
 //
 //   - reads the head with a small parser over a bufio.Reader (h1head.go):
 //     one allocation (the head as a string), header values are
@@ -103,8 +119,9 @@
 // net/http server running Proxy.ServeHTTP (through a listener fed by a
 // channel), which keeps the connection from then on. Handed over: any
 // protocol but HTTP/1.1 (HTTP/1.0, the HTTP/2 preface for h2c, a TLS
-// handshake on the plain port), a request whose router has middlewares
-// (decided after routing, before anything is answered), targets not in origin form (absolute
+// handshake on the plain port), a request whose router has a middleware
+// that is not request-only (decided after routing, before anything is
+// answered), targets not in origin form (absolute
 // form, "*", CONNECT), Upgrade (WebSocket, h2c), Expect (100-continue),
 // a missing or repeated Host, unusual framing (repeated Content-Length,
 // Content-Length with Transfer-Encoding, a coding other than chunked)
@@ -112,7 +129,26 @@
 // line folding, bare LF): net/http then serves it, or answers 400, as it
 // always did. The fast path answers 431 itself for a head over
 // MaxHeaderBytes (plus net/http's 4 KiB slack), and 400 for a malformed
-// chunked body. ServeTLS stays on net/http (HTTP/2 and TLS).
+// chunked body. A TLS connection handed over keeps its state:
+// net/http's Request.TLS comes from tlsReplayConn.ConnectionState.
+//
+// Middlewares that act on the request alone (middleware.RequestOnly:
+// basicauth, headers with customRequestHeaders only, the path
+// middlewares, redirectscheme and redirectregex, ipallowlist, ratelimit,
+// inflightreq, and chains of them) run on the fast path
+// (h1middleware.go): the head becomes the *http.Request net/http's
+// server would have made (path cleaned as cleanRequest, X-Forwarded-*
+// set as ServeHTTP sets them), the router's own handler chain runs on
+// it, and its terminal, routeTerminal, forwards the request as the
+// middlewares left it through the raw forwarder (buildOutRequest writes
+// what ReverseProxy and the transport would; a header or Host that is
+// not valid on the wire gets 502, as the transport refuses it). An
+// answer a middleware writes (401, a redirect, 403, 429) is sent as
+// net/http's server sends it (Content-Type sniffed, Content-Length and
+// Date). TestFastPathMiddlewaresAnswerAsNetHTTP checks both paths give
+// the same answers and send the same requests. One difference: the
+// request's context is not cancelled when the client goes away, so a
+// ratelimit delay (at most its maxDelay) is waited out.
 //
 // Timeouts and limits are Options' as on net/http: ReadHeaderTimeout for
 // the head, ReadTimeout from the head to the end of the body, IdleTimeout
@@ -160,7 +196,10 @@
 //     stalled mid-body: bconn.Read, relayWatch). A client leaving while
 //     it sends its body is noticed at once by the body copy (logged
 //     499), and the watch starts once the body is in. A pipelined
-//     request arriving ends the watch.
+//     request arriving ends the watch. Over TLS the TCP socket under
+//     the TLS connection is watched: a client that sends close_notify
+//     before its FIN ends the watch as a pipelined request would, and
+//     is noticed only when the response is written.
 //   - Proxied responses keep the backend's status text and header order;
 //     header names are canonicalized as net/http does; the proxy adds no
 //     Date and sniffs no Content-Type (net/http's server did both when
@@ -192,19 +231,20 @@
 //   - Entry points, as Traefik's: web (Serve) and websecure (ServeTLS,
 //     the certificate chosen by SNI). A router with tls=true (or any
 //     tls.* option) takes only requests that came over TLS, the others
-//     only plain ones; the fast path, plain only, never matches a TLS
-//     router. ACME and TLS options are refused.
+//     only plain ones, on both paths. ACME and TLS options are refused.
 //   - stripprefix and stripprefixregex remove a prefix only where a path
 //     segment ends (Traefik also strips /api from /apiadmin): a public
 //     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that
 //     share stripprefix /api would otherwise give the task /admin for
 //     /apiadmin, past the protected router's auth.
-//   - Middlewares are scoped to their service as routers are; they run
+//   - A router's middleware is its service's or, as in Traefik's
+//     provider namespace, another service's (labelshared.go), built
+//     anew for each service that names it; middlewares run
 //     after the X-Forwarded-* headers are set (as behind Traefik's entry
 //     point), so they see and may override them; the peer is appended to
 //     X-Forwarded-For after them, as Traefik's proxy does, so that
 //     ipStrategy.depth counts the same hops. Their state (rate limits,
-//     requests in flight) lives as long as the service's spec.
+//     requests in flight) lives as long as the service's labels.
 //   - Balancing is least-outstanding-requests with a round-robin
 //     tie-break; see pool.pick for the measurement against SWRR.
 //   - Retries: see forwarder. In short, any request is retried on another
@@ -217,7 +257,8 @@
 //     docs/ingress.md says what happens to a paused task.
 //   - Backend connections idle out after 4s (TableOptions.IdleConnTimeout)
 //     so the proxy, not a backend with a 5s keep-alive, closes them.
-//   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS); cleartext
+//   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS, on
+//     net/http); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
 //     meant for a trusted hop behind another proxy. Backends: HTTP/1.1.
 //   - Request paths, as Traefik v3's entry points (sanitizePath on,
@@ -234,7 +275,9 @@
 //     allocates nothing for a path that is already clean. A path over
 //     8 KiB or a host over 1 KiB is answered 400 there too (maxPathBytes,
 //     maxHostBytes): the rules' regular expressions cost their input's
-//     length times their size. The host is
+//     length times their size. HeaderRegexp and QueryRegexp read at most
+//     rules.MaxRegexpInput of a header's or parameter's values; a rule
+//     that would read more does not match. The host is
 //     the Host header, or an absolute-form target's host, which net/http
 //     (the fast path hands absolute form over) puts in Request.Host:
 //     the backend gets that same Host (passHostHeader).
@@ -248,8 +291,9 @@
 //
 // # Benchmarks
 //
-// bench/proxy compares the ingress with HAProxy 2.6 (wrk, small
-// keep-alive GETs, plain and sticky); docs/benchmarks.md has the figures,
+// bench/proxy compares the ingress with HAProxy 2.6 (wrk and h2load,
+// small keep-alive GETs: plain, sticky, middlewares, TLS over HTTP/1.1
+// and HTTP/2); docs/benchmarks.md has the figures,
 // the command, and what is not measured yet (open-loop load, large
 // bodies, 1 and 8 backends, no keep-alive, a 1,000-router table, a
 // rolling update next to HAProxy reloaded by its runtime API).

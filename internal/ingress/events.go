@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -25,12 +26,15 @@ func (t *Table) Reset(services []*api.Service, tasks []*api.Task) {
 			continue
 		}
 		st := &serviceState{svc: s, tasks: map[string]*api.Task{}}
-		prev := old[s.ID]
-		if prev != nil {
+		if prev := old[s.ID]; prev != nil {
 			st.pools = prev.pools // reused by rebuild where unchanged
 		}
-		st.routes = t.parseChanged(prev, s)
 		t.services[s.ID] = st
+	}
+	// Parsed once all are known: a router may name another service's
+	// middleware.
+	for id, st := range t.services {
+		st.routes = t.parseChanged(old[id], st.svc, true)
 	}
 	for _, tk := range tasks {
 		if tk == nil {
@@ -108,6 +112,9 @@ func (t *Table) applyService(ev api.Event, dirty map[string]bool) []*backend {
 		for tid := range st.tasks {
 			delete(t.taskSvc, tid)
 		}
+		if st.svc != nil {
+			t.reparseUsers(id, middlewaresDefined(st.svc.Spec.Labels), dirty)
+		}
 		return dropPools(st.pools)
 	}
 	if ev.Service == nil {
@@ -120,9 +127,19 @@ func (t *Table) applyService(ev api.Event, dirty map[string]bool) []*backend {
 	} else if st.svc != nil && ev.Service.Version != 0 && st.svc.Version > ev.Service.Version {
 		return nil // stale
 	}
-	st.routes = t.parseChanged(st, ev.Service)
+	changed := middlewaresDefined(ev.Service.Spec.Labels)
+	if st.svc != nil {
+		if maps.Equal(st.svc.Spec.Labels, ev.Service.Spec.Labels) && slices.EqualFunc(st.svc.Spec.TaskTemplate.ContainerSpec.Secrets,
+			ev.Service.Spec.TaskTemplate.ContainerSpec.Secrets, sameSecret) {
+			changed = nil
+		} else {
+			maps.Copy(changed, middlewaresDefined(st.svc.Spec.Labels))
+		}
+	}
+	st.routes = t.parseChanged(st, ev.Service, false)
 	st.svc = ev.Service
 	dirty[id] = true
+	t.reparseUsers(id, changed, dirty)
 	return nil
 }
 

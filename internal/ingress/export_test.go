@@ -31,3 +31,11 @@ func OpenConns(p *Proxy) int {
 func Handoffs(p *Proxy) uint64 { return p.handoffs.Load() }
 
 const MaxPathBytes, MaxHostBytes = maxPathBytes, maxHostBytes
+
+// SlowMiddlewares makes p hand every router with middlewares to the
+// net/http path, as before the fast path ran them.
+func SlowMiddlewares(p *Proxy) { p.slowMiddlewares = true }
+
+// TransportOnly makes p's net/http path send every request through
+// http.Transport, as before rawtrip.go.
+func TransportOnly(p *Proxy) { p.rp.Transport.(*forwarder).transportOnly = true }

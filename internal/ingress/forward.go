@@ -108,6 +108,9 @@ func stateFrom(ctx context.Context) *reqState {
 type forwarder struct {
 	maxAttempts int
 	ejectTime   time.Duration
+	// transportOnly sends every request through the backends'
+	// http.Transport (tests and benchmarks compare with rawtrip.go).
+	transportOnly bool
 }
 
 func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
@@ -165,7 +168,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 			}
 			req.Body, req.GetBody = h, body.rewind
 		}
-		resp, err := b.transport.RoundTrip(req)
+		resp, err := b.roundTrip(req, st, f.transportOnly)
 		if err == nil {
 			st.chosen = b
 			return resp, nil

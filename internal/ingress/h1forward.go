@@ -270,6 +270,9 @@ func (c *fconn) attempt(pl *pool, b *backend, preferred *backend) (status int, n
 // forwarding headers, then the X-Forwarded-* set as forwardedHeaders does,
 // and the body's framing as net/http's transport would write it.
 func (c *fconn) buildOut(pl *pool, b *backend) []byte {
+	if c.mreq != nil {
+		return c.buildOutRequest(pl, b)
+	}
 	r := &c.req
 	o := c.out[:0]
 	o = append(o, r.method...)
@@ -313,8 +316,8 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	if r.teTrailers {
 		o = append(o, "Te: trailers\r\n"...)
 	}
-	// X-Forwarded-*: as forwardedHeaders, for a cleartext HTTP/1.1 request
-	// (no TLS, no upgrade).
+	// X-Forwarded-*: as forwardedHeaders, for an HTTP/1.1 request with
+	// no upgrade.
 	trusted := c.trusted
 	o = append(o, "X-Forwarded-For: "...)
 	if trusted && r.hasXFF {
@@ -323,6 +326,9 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 	}
 	o = append(o, c.clientIP...)
 	proto := "http"
+	if r.tls {
+		proto = "https"
+	}
 	if trusted && r.xfProto != "" {
 		proto = r.xfProto
 	}
@@ -355,6 +361,12 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 		o = append(o, c.clientIP...)
 		o = append(o, "\r\n"...)
 	}
+	o = appendFraming(o, r)
+	return append(o, "\r\n"...)
+}
+
+// appendFraming appends the request body's framing headers.
+func appendFraming(o []byte, r *reqHead) []byte {
 	switch {
 	case r.chunked:
 		o = append(o, "Transfer-Encoding: chunked\r\n"...)
@@ -366,7 +378,7 @@ func (c *fconn) buildOut(pl *pool, b *backend) []byte {
 		// net/http's transport sends a zero length for these only.
 		o = append(o, "Content-Length: 0\r\n"...)
 	}
-	return append(o, "\r\n"...)
+	return o
 }
 
 // copyBody streams the request body to the backend; it runs in its own

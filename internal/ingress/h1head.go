@@ -104,6 +104,7 @@ type reqHead struct {
 	u              *url.URL
 	outTarget      string // the target sent to the backend
 	remoteAddr     string
+	tls            bool // came over TLS (ServeTLS)
 	// First values of the forwarding headers (Header.Get), for trusted
 	// clients.
 	xfProto, xfHost, xfPort, xRealIP                     string

@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/shoalproject/shoal/internal/connlimit"
 )
 
 // The fast path: Serve accepts client connections itself and serves
@@ -69,6 +68,18 @@ type fconn struct {
 	rw         relayWatch // bconn.rw during a relay
 	// handedOff is set when handle gave the connection to net/http.
 	handedOff bool
+	// mreq is the request as a router's middlewares left it while it
+	// is forwarded (h1middleware.go); nil otherwise.
+	mreq *http.Request
+	call routeCall  // serveMiddlewares'
+	fw   fastWriter // serveMiddlewares'
+
+	// cfg is set on ServeTLS's connections, which serve starts with a
+	// handshake (h1tls.go); then c is the *tls.Conn, raw the TCP
+	// connection under it, and tls its state.
+	cfg *tls.Config
+	raw net.Conn
+	tls *tls.ConnectionState
 }
 
 var (
@@ -76,71 +87,25 @@ var (
 	clientWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
 
-// handoffListener hands connections to the net/http server of one Serve.
-type handoffListener struct {
-	addr net.Addr
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newHandoffListener(addr net.Addr) *handoffListener {
-	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *handoffListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *handoffListener) Addr() net.Addr { return l.addr }
-
-// handoff gives c to the net/http server; false when it is closed.
-func (l *handoffListener) handoff(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-// replayConn is a connection whose first bytes were already read: Read
-// returns them first. Its Close releases its place in the connection
-// limit.
-type replayConn struct {
-	*connlimit.Conn
-	buf []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
 // Serve accepts HTTP connections on ln until Shutdown; it returns
 // http.ErrServerClosed then. HTTP/1.1 is served by the fast path;
 // everything else (HTTP/1.0, upgrades, h2c with Options.H2C, requests
 // outside the fast path's subset) by net/http, as by ServeTLS.
-func (p *Proxy) Serve(ln net.Listener) error {
-	fb := p.newServer(nil)
+func (p *Proxy) Serve(ln net.Listener) error { return p.serve(ln, nil) }
+
+// serve is Serve, and ServeTLS with cfg (h1tls.go).
+func (p *Proxy) serve(ln net.Listener, cfg *tls.Config) error {
+	fb := p.newServer(cfg)
 	if fb == nil {
 		return http.ErrServerClosed
 	}
 	defer p.untrack(fb)
+	if cfg != nil {
+		p.tlsHandoffHooks(fb)
+		// The handshakes' own copy: fb.Serve may still set up HTTP/2 in
+		// fb.TLSConfig while they run.
+		cfg = fb.TLSConfig.Clone()
+	}
 	hl := newHandoffListener(ln.Addr())
 	fbDone := make(chan struct{})
 	go func() {
@@ -189,6 +154,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			continue
 		}
 		fc := p.newConn(c, hl)
+		fc.cfg = cfg
 		if !p.trackConn(fc, true) {
 			_ = c.Close()
 			p.clients.Release()
@@ -254,6 +220,18 @@ func (p *Proxy) newConn(c net.Conn, hl *handoffListener) *fconn {
 
 // serve runs the connection's requests one after another.
 func (c *fconn) serve() {
+	if c.cfg != nil {
+		switch c.handshake() {
+		case tlsFailed:
+			_ = c.c.Close()
+			c.p.clients.Release()
+			c.p.trackConn(c, false)
+			return
+		case tlsH2:
+			c.p.trackConn(c, false)
+			return
+		}
+	}
 	c.br = clientReaders.Get().(*bufio.Reader)
 	c.br.Reset(c.c)
 	c.bw = clientWriters.Get().(*bufio.Writer)
@@ -299,7 +277,7 @@ func (c *fconn) serve() {
 		}
 		first := c.first
 		c.first = false
-		if b, _ := c.br.Peek(1); b[0] == 0x16 {
+		if b, _ := c.br.Peek(1); b[0] == 0x16 && c.tls == nil {
 			// A TLS handshake: net/http answers it.
 			handedOff = c.handoff(nil)
 			return
@@ -319,6 +297,7 @@ func (c *fconn) serve() {
 		}
 		c.req.reset()
 		c.req.remoteAddr = c.remote
+		c.req.tls = c.tls != nil
 		if !c.req.parse(string(c.head)) {
 			handedOff = c.handoff(c.head)
 			return
@@ -338,30 +317,6 @@ func (c *fconn) serve() {
 			return
 		}
 	}
-}
-
-func (c *fconn) peekBuffered() []byte {
-	b, _ := c.br.Peek(c.br.Buffered())
-	return b
-}
-
-// handoff gives the connection, with head and the bytes buffered after
-// it, to the net/http server.
-func (c *fconn) handoff(head []byte) bool {
-	rest := c.peekBuffered()
-	buf := make([]byte, 0, len(head)+len(rest))
-	buf = append(append(buf, head...), rest...)
-	_ = c.c.SetDeadline(time.Time{})
-	// Counted before net/http has it, so that a test seeing net/http's
-	// answer sees the count too; taken back if the handoff fails.
-	c.p.handoffs.Add(1)
-	if !c.hl.handoff(&replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}) {
-		c.p.handoffs.Add(^uint64(0))
-		return false
-	}
-	// net/http's Shutdown waits for it from now on (serve's end untracks
-	// it here).
-	return true
 }
 
 // headTooLarge answers 431 as net/http does, then closes the connection
@@ -423,9 +378,9 @@ func (c *fconn) handle() bool {
 		p.entry.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
 		c.accessLog(rt, nil, 0, http.StatusServiceUnavailable, 0, start)
 		return c.flushEnd()
-	case rt.handler != nil:
-		// Middlewares run on the net/http path: the request, still
-		// unanswered and its body unread, is handed over with its
+	case rt.handler != nil && (!rt.rule.fastMW || p.slowMiddlewares):
+		// These middlewares run on the net/http path: the request,
+		// still unanswered and its body unread, is handed over with its
 		// connection (the next requests on it stay there too).
 		c.handedOff = c.handoff(c.head)
 		return false
@@ -438,6 +393,9 @@ func (c *fconn) handle() bool {
 	var retries int
 	var bytes int64
 	switch {
+	case rt.handler != nil:
+		// Middlewares that act on the request alone (h1middleware.go).
+		status, chosen, retries, bytes = c.serveMiddlewares(rt)
 	case !pl.anyHealthy():
 		pl.stats.noBackend.Add(1)
 		c.finishUnread()
@@ -495,8 +453,9 @@ func (c *fconn) finishUnread() {
 // matchHead is match for the fast path's requests.
 func (p *Proxy) matchHead(r *reqHead) *route {
 	for _, rt := range p.table.snap.Load().routes {
-		// The fast path is plain HTTP: TLS routers never match here.
-		if rt.refused == "" && (rt.rule.TLS ||
+		// A TLS router takes only ServeTLS's requests, the others only
+		// Serve's, as on the net/http path.
+		if rt.refused == "" && (rt.rule.TLS != r.tls ||
 			len(rt.entryPoints) > 0 && p.opts.EntryPoint != "" && !containsFold(rt.entryPoints, p.opts.EntryPoint)) {
 			continue
 		}

@@ -13,9 +13,8 @@ func downOf(tb *ingress.Table) string {
 	var down []string
 	for _, r := range tb.Routes() {
 		for _, b := range r.Backends {
-			if strings.HasSuffix(b, " (down)") {
-				id, _, _ := strings.Cut(b, "=")
-				down = append(down, id)
+			if !b.Healthy {
+				down = append(down, b.TaskID)
 			}
 		}
 	}

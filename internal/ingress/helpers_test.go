@@ -56,7 +56,7 @@ type backend struct {
 
 // startBackend serves the echo handler, or h when not nil, on a fresh
 // local port. It is shut down at the end of the test.
-func startBackend(t *testing.T, name string, h http.Handler) *backend {
+func startBackend(t testing.TB, name string, h http.Handler) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

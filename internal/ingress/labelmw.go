@@ -18,7 +18,10 @@ type middlewareLabels struct {
 	first  string            // the first label, in sorted order
 	// built is the middleware once built (nil with building or failed
 	// set); chain middlewares are built from their members.
-	built    middleware.Middleware
+	built middleware.Middleware
+	// fast: every part only acts on the request (middleware.RequestOnly),
+	// so the HTTP/1.1 fast path may run it.
+	fast     bool
 	building bool
 	failed   bool
 }
@@ -72,14 +75,19 @@ func (p *labelParser) buildMiddleware(m *middlewareLabels, depth int) middleware
 		m.built = p.buildRetry(m)
 		m.failed = m.built == nil
 		return m.built
+	case "errors":
+		m.built = p.buildErrors(m)
+		m.failed = m.built == nil
+		return m.built
 	}
-	mw, err := middleware.New(m.typ, m.opts)
+	mw, err := middleware.NewWithFiles(m.typ, m.opts, p.files)
 	if err != nil {
 		m.failed = true
 		p.optionErrors(m, err)
 		return nil
 	}
 	m.built = mw
+	m.fast = middleware.RequestOnly(m.typ, m.opts)
 	return mw
 }
 
@@ -98,14 +106,11 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 		members = o.Value
 	}
 	var ms []middleware.Middleware
+	fast := true
 	for _, n := range splitList(members) {
-		sub := p.lookupMiddleware(m.labelFor("middlewares"), n)
-		if sub == nil {
-			m.failed = true
-			continue
-		}
-		if mw := p.buildMiddleware(sub, depth+1); mw != nil {
+		if mw, _, f, ok := p.resolve(m.labelFor("middlewares"), n, depth+1); ok {
 			ms = append(ms, mw)
+			fast = fast && f
 		} else {
 			m.failed = true
 		}
@@ -118,53 +123,53 @@ func (p *labelParser) buildChain(m *middlewareLabels, depth int) middleware.Midd
 		return nil
 	}
 	m.built = middleware.Chain(ms...)
+	m.fast = fast
 	return m.built
 }
 
-// lookupMiddleware finds a middleware named by label; NAME@swarm and
-// NAME@docker are the labels' own.
-func (p *labelParser) lookupMiddleware(label, name string) *middlewareLabels {
+// resolve builds the middleware named by label: the labels' own, else
+// another service's (labelshared.go). NAME, NAME@swarm and NAME@docker
+// are the same: every service's labels are the swarm provider's.
+// fast is whether the fast path may run it (middlewareLabels.fast).
+func (p *labelParser) resolve(label, name string, depth int) (mw middleware.Middleware, display string, fast, ok bool) {
 	base := name
 	if b, provider, ok := strings.Cut(name, "@"); ok {
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
-			p.fail(label, "middleware %q belongs to provider %q; shoal's ingress applies only middlewares defined by the same service's labels", name, provider)
-			return nil
+			p.fail(label, "middleware %q belongs to provider %q; shoal's ingress applies only middlewares defined by services' labels (the %s provider)", name, provider, ProviderName)
+			return nil, name, false, false
 		}
 		base = b
 	}
 	if m := p.middlewares[strings.ToLower(base)]; m != nil {
-		return m
+		mw := p.buildMiddleware(m, depth)
+		return mw, m.name, m.fast, mw != nil
 	}
-	p.fail(label, "middleware %q is not defined by traefik.http.middlewares.%s.* labels of this service; the ingress does not serve a router whose middlewares it cannot apply", name, base)
-	return nil
+	mw, fast, ok = p.sharedMiddleware(label, name, base)
+	return mw, base + "@" + ProviderName, fast, ok
 }
 
-// routerMiddleware resolves a router's middlewares, in the order listed.
-func (p *labelParser) routerMiddleware(r *routerLabels) (middleware.Middleware, []string, bool) {
+// routerMiddleware resolves a router's middlewares, in the order listed;
+// fast when the fast path may run them all.
+func (p *labelParser) routerMiddleware(r *routerLabels) (mw middleware.Middleware, names []string, fast, ok bool) {
 	if len(r.middlewares) == 0 {
-		return nil, nil, true
+		return nil, nil, false, true
 	}
-	ok := true
+	ok, fast = true, true
 	var ms []middleware.Middleware
-	var names []string
 	for _, n := range r.middlewares {
-		m := p.lookupMiddleware(r.mwLabel, n)
-		if m == nil {
-			ok = false
-			continue
-		}
-		mw := p.buildMiddleware(m, 0)
-		if mw == nil {
+		mw, name, f, built := p.resolve(r.mwLabel, n, 0)
+		if !built {
 			ok = false
 			continue
 		}
 		ms = append(ms, mw)
-		names = append(names, m.name)
+		names = append(names, name)
+		fast = fast && f
 	}
 	if !ok {
-		return nil, names, false
+		return nil, names, false, false
 	}
-	return middleware.Chain(ms...), names, true
+	return middleware.Chain(ms...), names, fast, true
 }
 
 // labelFor is the label of one option (the type's label for "").

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
 	"github.com/shoalproject/shoal/internal/ingress/rules"
 )
 
@@ -23,6 +24,16 @@ type labelParser struct {
 	sOrder      []string
 	mOrder      []string
 	errs        []error
+	// files reads the files labels name (ParseService).
+	files middleware.Files
+	// env is what the labels may use beyond them; depth counts the other
+	// services' middlewares this parser builds one for (labelshared.go).
+	env   Env
+	depth int
+	// certFile and keyFile are the default store's certificate labels
+	// (labeltls.go), and their labels.
+	certFile, keyFile           string
+	certFileLabel, keyFileLabel string
 }
 
 type routerLabels struct {
@@ -87,7 +98,7 @@ func (p *labelParser) label(key, value string) {
 	case lseg[1] == "tcp" || lseg[1] == "udp":
 		p.fail(key, "%s routers are not supported by shoal's ingress; publish the port instead (ports: with mode ingress)", strings.ToUpper(lseg[1]))
 	case lseg[1] == "tls":
-		p.fail(key, "TLS options, stores and certificates are not supported: the nodes' certificates come from --ingress-cert, and TLS is 1.2 and up with Go's defaults")
+		p.tlsLabel(key, lseg, value)
 	case lseg[1] == "docker" || lseg[1] == "swarm":
 		switch strings.Join(lseg[2:], ".") {
 		case "network":
@@ -396,6 +407,7 @@ func parseDuration(v string) (time.Duration, error) {
 // Traefik's defaults.
 func (p *labelParser) build() {
 	p.buildMiddlewares()
+	p.buildCertificate()
 	for _, k := range p.sOrder {
 		s := p.services[k]
 		lb := LoadBalancer{
@@ -454,7 +466,7 @@ func (p *labelParser) build() {
 		// A router whose service or middlewares fail is still listed:
 		// ParseLabels marks it refused, and the table answers 503.
 		rt.Service, _ = p.routerService(r)
-		rt.Middleware, rt.Middlewares, _ = p.routerMiddleware(r)
+		rt.Middleware, rt.Middlewares, rt.fastMW, _ = p.routerMiddleware(r)
 		rt.TLS = r.tlsOpts || (r.tls != nil && *r.tls)
 		p.out.Routers = append(p.out.Routers, rt)
 	}
@@ -480,6 +492,10 @@ func (p *labelParser) routerService(r *routerLabels) (string, bool) {
 	}
 	name := r.service
 	if base, provider, ok := strings.Cut(name, "@"); ok {
+		if strings.EqualFold(name, "api@internal") || strings.EqualFold(name, "dashboard@internal") {
+			p.fail(r.svcLabel, "%s is Traefik's own dashboard and API, which shoal's ingress has not: `shoal ingress routes` lists what the ingress serves; remove the router", name)
+			return "", false
+		}
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
 			p.fail(r.svcLabel, "service %q belongs to provider %q; shoal routes only to services of the same labels", name, provider)
 			return "", false

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress/middleware"
 	"github.com/shoalproject/shoal/internal/ingress/rules"
 )
@@ -36,6 +38,15 @@ type ServiceRoutes struct {
 	// (traefik.docker.network, a load balancer's strategy, constraint
 	// labels), sorted by label. Labels it cannot honour are errors.
 	Ignored []IgnoredLabel
+	// Certificate is the certificate the labels give the websecure entry
+	// point (traefik.tls.stores.default.defaultcertificate.*, read from
+	// the service's secrets), nil without one or when its files were not
+	// read (the managers).
+	Certificate *tls.Certificate
+
+	// foreign are the middlewares (lower-cased) the labels name and other
+	// services define, or were looked for there.
+	foreign []string
 }
 
 // IgnoredLabel is a label accepted without effect, and why.
@@ -84,6 +95,10 @@ type Router struct {
 	Middleware  middleware.Middleware
 	// handler is Middleware applied to the table's forwarding.
 	handler http.Handler
+	// fastMW: the HTTP/1.1 fast path runs Middleware itself (every
+	// middleware only acts on the request: middleware.RequestOnly);
+	// otherwise it hands the request to the net/http path.
+	fastMW bool
 	// Refused, when set, is why the router is not served: its labels, or
 	// others of the service, ask for what the ingress cannot do. Such a
 	// router answers 503 with this message instead of serving traffic
@@ -164,12 +179,33 @@ func ValidateLabels(labels map[string]string) error {
 // DefaultCookieName. Unlike Traefik, shoal has no default rule (a router
 // needs one, and a service without routers is not routed) and does no
 // port detection: every Traefik service needs loadbalancer.server.port.
+//
+// A usersFile or certificate file is refused (ParseService reads them
+// from the service's secrets), and so is a middleware the labels do not
+// define (ParseService may find it in other services' labels).
 func ParseLabels(serviceName string, labels map[string]string) (*ServiceRoutes, error) {
-	p := labelParser{
-		out:         &ServiceRoutes{ServiceName: serviceName},
+	none := func(string) []*api.ServiceSpec { return nil }
+	return parseLabels(&api.ServiceSpec{Name: serviceName, Labels: labels}, Env{Others: none}, false)
+}
+
+// newLabelParser reads the labels of spec with env; files are read
+// from its secrets (when withFiles).
+func newLabelParser(spec *api.ServiceSpec, env Env) *labelParser {
+	return &labelParser{
+		out:         &ServiceRoutes{ServiceName: spec.Name},
 		routers:     map[string]*routerLabels{},
 		services:    map[string]*serviceLabels{},
 		middlewares: map[string]*middlewareLabels{},
+		env:         env,
+		files:       filesOf(spec, env.Secrets),
+	}
+}
+
+func parseLabels(spec *api.ServiceSpec, env Env, withFiles bool) (*ServiceRoutes, error) {
+	serviceName, labels := spec.Name, spec.Labels
+	p := newLabelParser(spec, env)
+	if !withFiles {
+		p.files = nil
 	}
 	keys := make([]string, 0, len(labels))
 	for k := range labels {

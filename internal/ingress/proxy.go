@@ -120,6 +120,9 @@ type Proxy struct {
 	// paths is the request path rule both request paths apply.
 	paths pathRule
 
+	// slowMiddlewares hands every router with middlewares to the net/http
+	// path (tests compare both paths' answers).
+	slowMiddlewares bool
 	// headerTimeout bounds reading a request head on the fast path:
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration
@@ -464,17 +467,6 @@ func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, 
 		attrs = append(attrs, slog.Int("retries", st.retries))
 	}
 	p.opts.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-}
-
-// ServeTLS accepts HTTPS connections (HTTP/1.1 and HTTP/2) on ln with
-// cfg, which must hold the certificates, until Shutdown.
-func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
-	srv := p.newServer(cfg)
-	if srv == nil {
-		return http.ErrServerClosed
-	}
-	defer p.untrack(srv)
-	return srv.ServeTLS(p.clients.Listener(ln), "", "")
 }
 
 func (p *Proxy) newServer(cfg *tls.Config) *http.Server {

@@ -1,9 +1,12 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -14,7 +17,7 @@ import (
 // naming the labels (Router.Refused), and the others route nothing.
 // Both, and the labels accepted without effect, are logged.
 func (t *Table) parse(s *api.Service) *ServiceRoutes {
-	routes, err := ParseLabels(s.Spec.Name, s.Spec.Labels)
+	routes, err := ParseService(&s.Spec, Env{Secrets: t.opts.Secrets, Others: t.others(s.ID), pool: t.poolNamed})
 	if err != nil {
 		t.opts.Logger.Error("ingress: service not served: traefik labels the ingress cannot honour; its routers answer 503",
 			"service", s.Spec.Name, "err", err)
@@ -40,12 +43,76 @@ func (t *Table) parse(s *api.Service) *ServiceRoutes {
 // they were read from: the routers' middlewares, and so their state
 // (rate limits, requests in flight, circuit breakers, digest nonces),
 // live as long as the labels, through spec updates that leave them (a
-// scale, a new image) and resynchronizations (Reset).
-func (t *Table) parseChanged(prev *serviceState, s *api.Service) *ServiceRoutes {
-	if prev != nil && prev.svc != nil && prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) {
+// scale, a new image) and resynchronizations (Reset). Routes that use
+// other services' middlewares are parsed again on a Reset (resync), whose
+// definers may have changed unseen; between, reparseUsers follows them.
+func (t *Table) parseChanged(prev *serviceState, s *api.Service, resync bool) *ServiceRoutes {
+	if prev != nil && prev.svc != nil && prev.routes != nil && !(resync && len(prev.routes.foreign) > 0) &&
+		prev.svc.Spec.Name == s.Spec.Name && maps.Equal(prev.svc.Spec.Labels, s.Spec.Labels) &&
+		slices.EqualFunc(LabelSecrets(&prev.svc.Spec), LabelSecrets(&s.Spec), sameSecret) {
 		return prev.routes
 	}
 	return t.parse(s)
+}
+
+// others finds, among the table's services but the one of ID self,
+// those whose labels define a middleware (labelshared.go).
+func (t *Table) others(self string) Others {
+	return func(name string) []*api.ServiceSpec {
+		var out []*api.ServiceSpec
+		for id, st := range t.services {
+			if id != self && st.svc != nil && definesMiddleware(st.svc.Spec.Labels, name) {
+				out = append(out, &st.svc.Spec)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out
+	}
+}
+
+// poolNamed is the pool of the Traefik service name, owner's (a shoal
+// service) when it has one, else the first other service's, among the
+// current routes; nil when none routes to one.
+func (t *Table) poolNamed(owner, name string) *pool {
+	var other *pool
+	for _, r := range t.snap.Load().routes {
+		if r.pool == nil || !strings.EqualFold(r.pool.name, name) {
+			continue
+		}
+		if r.service == owner {
+			return r.pool
+		}
+		if other == nil {
+			other = r.pool
+		}
+	}
+	return other
+}
+
+// reparseUsers parses again the services (but self) whose labels name a
+// middleware of names that they do not define: its definition changed.
+func (t *Table) reparseUsers(self string, names map[string]bool, dirty map[string]bool) {
+	if len(names) == 0 {
+		return
+	}
+	for id, st := range t.services {
+		if id == self || st.svc == nil || st.routes == nil {
+			continue
+		}
+		for _, n := range st.routes.foreign {
+			if names[n] {
+				st.routes = t.parse(st.svc)
+				dirty[id] = true
+				break
+			}
+		}
+	}
+}
+
+// sameSecret reports whether two references name the same secret at the
+// same file.
+func sameSecret(a, b api.SecretReference) bool {
+	return a.SecretID == b.SecretID && a.SecretName == b.SecretName && a.Target() == b.Target()
 }
 
 // refusedRoutes is a refused service's routes: no pools, every router
@@ -226,9 +293,41 @@ func (t *Table) publish(released []*backend) {
 		}
 		return a.key < b.key
 	})
-	t.snap.Store(&snapshot{routes: routes})
+	t.snap.Store(&snapshot{routes: routes, certs: t.certificates()})
 	t.stats.retain(keepR, keepS)
 	for _, b := range released {
 		b.release()
 	}
+}
+
+// certificates are the served services' certificates, by service ID.
+func (t *Table) certificates() []*tls.Certificate {
+	ids := make([]string, 0, len(t.services))
+	for id, st := range t.services {
+		if st.routes != nil && st.routes.Certificate != nil && len(st.compiled) > 0 && st.compiled[0].refused == "" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	out := make([]*tls.Certificate, len(ids))
+	for i, id := range ids {
+		out[i] = t.services[id].routes.Certificate
+	}
+	return out
+}
+
+// Certificate is the certificate of a service's labels that hello's
+// server name (SNI) names, for tls.Config.GetCertificate; nil, and no
+// error, when none does (or the client sent no name), so that the entry
+// point's own certificates are tried.
+func (t *Table) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if hello.ServerName == "" {
+		return nil, nil
+	}
+	for _, c := range t.snap.Load().certs {
+		if hello.SupportsCertificate(c) == nil {
+			return c, nil
+		}
+	}
+	return nil, nil
 }

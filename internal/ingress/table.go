@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,6 +53,9 @@ type TableOptions struct {
 	// Logger receives configuration and health-check messages; nil uses
 	// slog.Default().
 	Logger *slog.Logger
+	// Secrets reads the secrets services' labels name (usersFile: see
+	// ParseService). Without it such a service is refused (503).
+	Secrets SecretReader
 }
 
 // DefaultResponseHeaderTimeout is how long the ingress waits for a
@@ -65,6 +69,11 @@ type TableOptions struct {
 const DefaultResponseHeaderTimeout = 60 * time.Second
 
 func (o *TableOptions) setDefaults() {
+	if o.Secrets == nil {
+		o.Secrets = func(api.SecretReference) ([]byte, error) {
+			return nil, errors.New("this node's ingress is given no secrets")
+		}
+	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
 	}
@@ -121,6 +130,9 @@ type Table struct {
 type snapshot struct {
 	// routes are sorted: priority, then rule length, descending, then key.
 	routes []*route
+	// certs are the services' certificates (ServiceRoutes.Certificate),
+	// by service ID.
+	certs []*tls.Certificate
 }
 
 // route is one router in a snapshot.
@@ -224,13 +236,14 @@ type RouteInfo struct {
 	Service, Router, LoadBalancer string
 	Rule                          string
 	Priority                      int
+	// EntryPoints are those the router takes requests on.
+	EntryPoints []string
 	// Middlewares are applied in this order.
 	Middlewares []string
 	// Refused, when set, is why the router answers 503.
 	Refused string
-	// Backends are the task endpoints taking traffic, "TASKID=ADDR",
-	// with " (down)" for one failing its health check.
-	Backends []string
+	// Backends are the task endpoints taking traffic.
+	Backends []api.IngressBackend
 }
 
 // Routes lists the current routers in matching order.
@@ -242,19 +255,30 @@ func (t *Table) Routes() []RouteInfo {
 			Service: r.service, Router: r.rule.Name, LoadBalancer: r.rule.Service,
 			Rule: r.rule.Rule.String(), Priority: r.rule.Priority,
 			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
+			EntryPoints: routeEntryPoints(r),
 		}
 		if r.pool == nil {
 			out = append(out, ri)
 			continue
 		}
 		for _, b := range r.pool.backends {
-			s := b.taskID + "=" + b.addr
-			if !b.healthy() {
-				s += " (down)"
-			}
-			ri.Backends = append(ri.Backends, s)
+			ri.Backends = append(ri.Backends, api.IngressBackend{TaskID: b.taskID, Addr: b.addr, Healthy: b.healthy()})
 		}
 		out = append(out, ri)
 	}
 	return out
+}
+
+// routeEntryPoints are the entry points a route takes requests on: its
+// TLS-ness picks websecure or web, as Traefik's, narrowed by its
+// entrypoints label.
+func routeEntryPoints(r *route) []string {
+	ep := EntryPointWeb
+	if r.rule.TLS {
+		ep = EntryPointWebSecure
+	}
+	if len(r.entryPoints) > 0 && !containsFold(r.entryPoints, ep) {
+		return []string{}
+	}
+	return []string{ep}
 }

@@ -159,8 +159,7 @@ func backendsOf(tb *ingress.Table) string {
 	var ids []string
 	for _, r := range tb.Routes() {
 		for _, b := range r.Backends {
-			id, _, _ := strings.Cut(b, "=")
-			ids = append(ids, id)
+			ids = append(ids, b.TaskID)
 		}
 	}
 	return strings.Join(ids, ",")

@@ -1,6 +1,7 @@
 package ingress_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -158,5 +159,78 @@ func TestRedirectSchemeToHTTPS(t *testing.T) {
 	resp, body := fetch(t, c, resp.Header.Get("Location"))
 	if resp.StatusCode != 200 || !strings.Contains(body, `"Path":"/x"`) {
 		t.Errorf("after the redirect: %d %s", resp.StatusCode, body)
+	}
+}
+
+// HTTP/1.1 over TLS is served by the fast path (which keeps the
+// backend's status text, where net/http's server writes its own), with
+// the scheme https in X-Forwarded-*; a request the fast path hands over
+// (a router with middlewares) keeps its TLS state on net/http, so that
+// the TLS router still matches it; HTTP/2 is still offered.
+func TestServeTLSHTTP1OnTheFastPath(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	table, _, secure := webAndWebsecure(t, []tls.Certificate{cert})
+	got := make(chan string, 8)
+	b := startRawBackend(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			req, _, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			got <- req.Header.Get("X-Forwarded-Proto") + " " + req.Header.Get("X-Forwarded-Port") + " " + req.Header.Get("X-Mw")
+			io.WriteString(c, "HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.s.rule=PathPrefix(`/fast`)", "traefik.http.routers.s.tls=true",
+		"traefik.http.routers.m.rule=PathPrefix(`/mw`)", "traefik.http.routers.m.tls=true",
+		"traefik.http.routers.m.middlewares=h",
+		"traefik.http.middlewares.h.headers.customrequestheaders.X-Mw=yes",
+		"traefik.http.middlewares.h.headers.customresponseheaders.X-Resp=1", // net/http's
+		"traefik.http.services.s.loadbalancer.server.port=80"))},
+		[]*api.Task{task("t1", "s1", b.addr())})
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: testTimeout}
+	_, port, _ := net.SplitHostPort(secure)
+	for _, tc := range []struct{ path, status, backend string }{
+		{"/fast", "200 Fine Thanks", "https " + port + " "},
+		{"/fast", "200 Fine Thanks", "https " + port + " "}, // kept alive
+		{"/mw", "200 OK", "https " + port + " yes"},
+	} {
+		resp, body := fetch(t, c, "https://"+secure+tc.path)
+		if resp.Status != tc.status || resp.ProtoMajor != 1 || body != "ok" {
+			t.Errorf("%s: %s %s %q, want %s", tc.path, resp.Proto, resp.Status, body, tc.status)
+		}
+		if g := <-got; g != tc.backend {
+			t.Errorf("%s: backend got %q, want %q", tc.path, g, tc.backend)
+		}
+	}
+	h2, _ := fetch(t, httpsClient(t, leaf), "https://"+secure+"/mw")
+	if h2.ProtoMajor != 2 || h2.StatusCode != 200 || <-got != "https "+port+" yes" {
+		t.Errorf("HTTP/2: %s %d", h2.Proto, h2.StatusCode)
+	}
+}
+
+// HTTP/2 requests without a body reach the backend over the fast path's
+// raw keep-alive connections (rawtrip.go), reused from one request to
+// the next.
+func TestHTTP2UsesRawBackendConnections(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	table, _, secure := webAndWebsecure(t, []tls.Certificate{cert})
+	b := startBackend(t, "a", nil)
+	table.Reset([]*api.Service{service("s1", "app", labels("traefik.http.routers.r.rule=PathPrefix(`/`)", "traefik.http.routers.r.tls=true",
+		"traefik.http.services.s.loadbalancer.server.port=80"))}, []*api.Task{task("t1", "s1", b.addr())})
+	c := httpsClient(t, leaf)
+	for i := 0; i < 3; i++ {
+		resp, body := fetch(t, c, "https://"+secure+"/x")
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.Contains(body, `"Path":"/x"`) {
+			t.Fatalf("request %d: %s %d %s", i, resp.Proto, resp.StatusCode, body)
+		}
+		if alive, total := ingress.IdleConnsAlive(table); alive != 1 || total != 1 {
+			t.Fatalf("request %d: %d idle raw backend connections (%d alive), want 1", i, total, alive)
+		}
 	}
 }

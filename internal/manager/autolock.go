@@ -11,6 +11,9 @@ import (
 // the current unlock key, or off. Every manager follows it (each
 // re-encrypts its own secrets key); the key itself never goes to Raft.
 func (m *Manager) SetAutolock(ctx context.Context, s state.AutolockSetting) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
 	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpSetAutolock, Lock: &s}}})
 	if err != nil {
 		return fmt.Errorf("store the autolock setting: %w", err)

@@ -164,6 +164,11 @@ func TestWritesRefusedWhileTheBarrierHangs(t *testing.T) {
 	if !errors.Is(err, cluster.ErrNotWritten) || errors.Is(err, state.ErrNotFound) {
 		t.Fatalf("remove on a leader whose barrier hangs: %v, want not written", err)
 	}
+	// node promote decides from the store too (the node's role, state).
+	err = m.PromoteNode(ctx, "nosuchnode")
+	if !errors.Is(err, cluster.ErrNotWritten) || errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("promote on a leader whose barrier hangs: %v, want not written", err)
+	}
 }
 
 // The gate opens on the barrier of the current term only: a leader whose

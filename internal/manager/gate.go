@@ -32,6 +32,10 @@ func (m *Manager) setReadyTerm(term uint64) {
 // takes longer than readyWait refuses with cluster.ErrNotWritten: nothing
 // was written, and the API sends the write on to the leader, or the
 // client may try again.
+// Writable is writable for callers outside the package that read the
+// store to decide a write they then propose (the daemon's autolock).
+func (m *Manager) Writable(ctx context.Context) error { return m.writable(ctx) }
+
 func (m *Manager) writable(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyWait)
 	defer cancel()

@@ -29,9 +29,6 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	if n.Spec.Role != api.RoleManager {
-		return fmt.Errorf("%w: node %s is already a worker", ErrConflict, ref)
-	}
 	members, err := m.raft.Members()
 	if err != nil {
 		return err
@@ -40,6 +37,15 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 	for _, mb := range members {
 		inRaft = inRaft || mb.ID == n.ID
 	}
+	nonvoter, err := m.raft.Nonvoter(n.ID)
+	if err != nil {
+		return err
+	}
+	if n.Spec.Role != api.RoleManager && !inRaft && !nonvoter {
+		return fmt.Errorf("%w: node %s is already a worker", ErrConflict, ref)
+	}
+	// (A node recorded as a worker but still in Raft is a demotion that
+	// stopped half-way: it is finished here.)
 	if inRaft {
 		if len(members) == 1 {
 			return fmt.Errorf("%w: attempting to demote the last manager of the swarm", ErrConflict)
@@ -63,28 +69,66 @@ func (m *Manager) DemoteNode(ctx context.Context, ref string) error {
 			}
 			return fmt.Errorf("%w: %w: leadership handed over before this manager is demoted", cluster.ErrNotLeader, cluster.ErrNotWritten)
 		}
-		if err := m.raft.RemoveServer(n.ID); err != nil {
-			return err
+	}
+	// The record first: from this write on, the managers' paths refuse
+	// the node (requireManager), so it cannot add itself back to Raft
+	// between its removal and its new role.
+	if n.Spec.Role == api.RoleManager {
+		spec := n.Spec
+		spec.Role = api.RoleWorker
+		res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec, ExpectVersion: n.Version}}})
+		if err == nil {
+			err = res.Err
 		}
-		m.log.Info("manager left raft", "node", n.ID)
-	} else if nv, err := m.raft.Nonvoter(n.ID); err != nil {
+		if err != nil {
+			return fmt.Errorf("demote node %s: %w", ref, err)
+		}
+	}
+	if inRaft || nonvoter {
+		if err := m.raft.RemoveServer(n.ID); err != nil {
+			return fmt.Errorf("demote node %s: recorded as a worker, but its removal from raft failed (run node demote again): %w", ref, err)
+		}
+		m.log.Info("manager left raft", "node", n.ID, "voter", inRaft)
+	}
+	return nil
+}
+
+// PromoteNode records the worker ref names as a manager (Swarm's desired
+// role). Raft is not changed here: the node's agent learns its new role
+// from its session, renews its certificate as a manager and starts a
+// manager, which asks the leader to add it (a non-voter first, a voter
+// once it has caught up), one change at a time. Refused for an unknown
+// node, a node that is already a manager, one that is not up (its agent
+// must start the manager), and one whose agent has no cluster port to
+// serve (`shoal agent --listen-addr`).
+func (m *Manager) PromoteNode(ctx context.Context, ref string) error {
+	if err := m.writable(ctx); err != nil {
 		return err
-	} else if nv {
-		// A manager that joined and never started: no vote to lose.
-		if err := m.raft.RemoveServer(n.ID); err != nil {
-			return err
-		}
-		m.log.Info("non-voting manager left raft", "node", n.ID)
+	}
+	tx := m.store.Read()
+	n, err := tx.FindNode(ref)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n.Spec.Role == api.RoleManager:
+		return fmt.Errorf("%w: node %s is already a manager", ErrConflict, ref)
+	case n.Status.State != api.NodeStateReady:
+		return fmt.Errorf("%w: node %s is %s: only a node that is up can be promoted (its agent starts the manager)", ErrConflict, ref, n.Status.State)
+	case n.Description.ListenAddr == "":
+		return fmt.Errorf("%w: node %s can't be promoted: its agent was started without --listen-addr, so it has no cluster port to serve "+
+			"as a manager; restart it with `shoal agent --listen-addr IP:PORT` (the other managers and the agents must reach it there) and promote it again", ErrConflict, ref)
 	}
 	spec := n.Spec
-	spec.Role = api.RoleWorker
-	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec}}})
+	spec.Role = api.RoleManager
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpNodeSpec, ID: n.ID, NodeSpec: &spec, ExpectVersion: n.Version}}})
 	if err == nil {
 		err = res.Err
 	}
 	if err != nil {
-		return fmt.Errorf("demote node %s: %w", ref, err)
+		return fmt.Errorf("promote node %s: %w", ref, err)
 	}
+	m.log.Info("node promoted", "node", n.ID)
 	return nil
 }
 

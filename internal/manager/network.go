@@ -50,17 +50,18 @@ func validateIPAM(spec *api.NetworkSpec) error {
 // another pool refuses an explicit one (the operator gave flags), and
 // keeps its own when the pool is only the default.
 func (m *Manager) InitAddrPool(ctx context.Context, pools []string, subnetSize int, explicit bool) error {
-	return m.InitCluster(ctx, pools, subnetSize, explicit, 0)
+	return m.InitCluster(ctx, pools, subnetSize, explicit, 0, 0)
 }
 
 // InitCluster is InitAddrPool that also records the life of the node
 // certificates (certExpiry, when not zero) at the cluster's creation,
-// and refuses another one later.
-func (m *Manager) InitCluster(ctx context.Context, pools []string, subnetSize int, explicit bool, certExpiry time.Duration) error {
+// and how long a node stays down before its tasks are orphaned
+// (orphanAfter, when not zero), and refuses others later.
+func (m *Manager) InitCluster(ctx context.Context, pools []string, subnetSize int, explicit bool, certExpiry, orphanAfter time.Duration) error {
 	if _, err := allocator.ParsePool(pools, subnetSize); err != nil {
 		return err
 	}
-	op := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: pools, SubnetSize: uint32(subnetSize), Explicit: explicit, CertExpiry: certExpiry}}
+	op := state.Op{Kind: state.OpInitCluster, Pool: &state.PoolInit{DefaultAddrPool: pools, SubnetSize: uint32(subnetSize), Explicit: explicit, CertExpiry: certExpiry, OrphanAfter: orphanAfter}}
 	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{op}})
 	if err != nil {
 		return fmt.Errorf("record the address pool: %w", err)

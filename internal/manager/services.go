@@ -23,7 +23,7 @@ func (m *Manager) CreateService(ctx context.Context, spec api.ServiceSpec) (*api
 	if err := m.writable(ctx); err != nil {
 		return nil, err
 	}
-	if err := validateSpec(&spec); err != nil {
+	if err := m.validateSpec(&spec); err != nil {
 		return nil, err
 	}
 	if err := m.resolveRefs(&spec); err != nil {
@@ -54,7 +54,7 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 	if err := m.writable(ctx); err != nil {
 		return nil, err
 	}
-	if err := validateSpec(&spec); err != nil {
+	if err := m.validateSpec(&spec); err != nil {
 		return nil, err
 	}
 	if err := m.resolveRefs(&spec); err != nil {
@@ -92,9 +92,15 @@ func (m *Manager) UpdateService(ctx context.Context, ref string, version uint64,
 }
 
 // validateSpec checks a spec and its routing labels, so a label that does
-// not parse fails the deploy, naming the label.
-func validateSpec(spec *api.ServiceSpec) error {
-	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateLabels(spec.Labels)); err != nil {
+// not parse fails the deploy, naming the label; a middleware its routers
+// name must be defined by its labels or another service's. (Removing the
+// other service later is not refused: the router then answers 503.)
+func (m *Manager) validateSpec(spec *api.ServiceSpec) error {
+	var specs []*api.ServiceSpec
+	for _, s := range m.store.Read().Services() {
+		specs = append(specs, &s.Spec)
+	}
+	if err := errors.Join(spec.Validate(), spec.EndpointSpec.ValidateEndpoint(), ingress.ValidateService(spec, ingress.OthersOf(specs, spec.Name))); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -54,8 +56,9 @@ const tokenAttempts = 5
 // The write is a compare-and-set on the tokens change read: should
 // another change come first (a rotation of the other role, through
 // another leader), change runs again on the new ones, so neither undoes
-// the other.
-func (m *Manager) UpdateJoinTokens(ctx context.Context, change func(cur JoinTokens, ok bool) (JoinTokens, error)) error {
+// the other. The ops also are written in the same command, or not at
+// all (the end of a CA rotation, whose tokens name the new root).
+func (m *Manager) UpdateJoinTokens(ctx context.Context, change func(cur JoinTokens, ok bool) (JoinTokens, error), also ...state.Op) error {
 	if err := m.writable(ctx); err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func (m *Manager) UpdateJoinTokens(ctx context.Context, change func(cur JoinToke
 			return err
 		}
 		op := state.Op{Kind: state.OpSetJoinTokens, Tokens: sealed, CheckTokens: true, ExpectTokens: read}
-		res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{op}})
+		res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: append([]state.Op{op}, also...)})
 		if err != nil {
 			return fmt.Errorf("store the join tokens: %w", err)
 		}
@@ -93,4 +96,45 @@ func (m *Manager) UpdateJoinTokens(ctx context.Context, change func(cur JoinToke
 		}
 		return nil
 	}
+}
+
+// SetCertExpiry sets the life of the node certificates every manager
+// issues from now on (`swarm update --cert-expiry`): joins, renewals
+// and the managers' own certificates. Nodes get it at their next
+// renewal, as in Swarm.
+func (m *Manager) SetCertExpiry(ctx context.Context, d time.Duration) error {
+	if err := ca.CheckExpiry(d); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpSetCertExpiry, CertExpiry: d}}})
+	if err != nil {
+		return fmt.Errorf("set the certificate expiry: %w", err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("set the certificate expiry: %w", res.Err)
+	}
+	return nil
+}
+
+// SetRootCA writes a step of a CA rotation (`swarm ca --rotate`), if
+// the stored CA is still at the step expect names (nil: none stored);
+// else ErrConflict.
+func (m *Manager) SetRootCA(ctx context.Context, in, expect *state.RootCA) error {
+	if err := m.writable(ctx); err != nil {
+		return err
+	}
+	res, err := m.Propose(ctx, &state.Command{Atomic: true, Ops: []state.Op{{Kind: state.OpSetRootCA, CA: in, ExpectCA: expect}}})
+	if err != nil {
+		return fmt.Errorf("store the cluster CA: %w", err)
+	}
+	if errors.Is(res.Err, state.ErrVersionConflict) {
+		return fmt.Errorf("%w: store the cluster CA: %w", ErrConflict, res.Err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("store the cluster CA: %w", res.Err)
+	}
+	return nil
 }

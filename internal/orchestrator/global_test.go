@@ -109,3 +109,25 @@ func TestGlobalPausedNodeKeepsButGetsNoNewTask(t *testing.T) {
 		t.Fatalf("a paused node got a new task: %v", got)
 	}
 }
+
+// Paused after its task runs, a node keeps it: pause takes no new tasks
+// but moves none (drain does).
+func TestGlobalTaskStaysOnANodePausedLater(t *testing.T) {
+	s := globalSim(t)
+	s.write(state.Op{Kind: state.OpUpsertNode, Node: node("node2", api.AvailabilityActive, api.NodeStateReady, nil)})
+	s.settleGlobal()
+	var was string
+	for _, tk := range s.live() {
+		if tk.NodeID == "node2" {
+			was = tk.ID
+		}
+	}
+	s.write(state.Op{Kind: state.OpNodeSpec, ID: "node2", NodeSpec: &api.NodeSpec{Role: api.RoleWorker, Availability: api.AvailabilityPause}})
+	s.settleGlobal()
+	if got := s.store.Read().Task(was); was == "" || got.Status.State != api.TaskStateRunning || got.DesiredState != api.TaskStateRunning {
+		t.Fatalf("node2's global task %q after pause: %+v, want still running", was, got)
+	}
+	if got := liveNodes(s); got["node1"] != 1 || got["node2"] != 1 {
+		t.Fatalf("live tasks per node %v, want 1 on each", got)
+	}
+}

@@ -100,6 +100,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 	if limit <= 0 {
 		limit = api.DefaultTaskHistoryLimit
 	}
+	orphanAfter := tx.OrphanAfter()
 	now := o.Clock.Now()
 	var ops []state.Op
 	made := 0
@@ -111,7 +112,7 @@ func (o *Orchestrator) pass(ctx context.Context, dirty map[string]bool, wakes ma
 		} else {
 			reconcileRemoved(p, tasks)
 		}
-		reap(p, tasks, nodes, limit)
+		reap(p, tasks, nodes, limit, orphanAfter)
 		ops = append(ops, p.ops...)
 		made += p.creates
 		if p.deferred {

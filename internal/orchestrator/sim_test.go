@@ -33,6 +33,9 @@ type sim struct {
 	// skew is how far the agent's clock is from the leader's: its reports
 	// carry times that far off.
 	skew time.Duration
+	// silent are nodes whose agent does not answer: their tasks stay as
+	// they are.
+	silent map[string]bool
 }
 
 func newSim(t tb, replicas uint64, rp *api.RestartPolicy) *sim {
@@ -97,6 +100,7 @@ func (s *sim) settle() {
 		}
 		for _, t := range s.store.Read().TasksByService(s.svcID) {
 			switch {
+			case s.silent[t.NodeID]:
 			case t.Status.State == api.TaskStatePending && t.DesiredState <= api.TaskStateRunning:
 				s.write(state.Op{Kind: state.OpAssignTask, ID: t.ID, NodeID: s.node})
 			case t.Status.State == api.TaskStateAssigned && t.DesiredState <= api.TaskStateRunning:

@@ -17,15 +17,26 @@ func (s *Server) autolockRoutes() {
 	})
 }
 
-// swarmUpdate turns autolock on or off on every manager; on, it answers
-// the unlock key.
+// swarmUpdate changes the cluster settings the body gives, as Docker's
+// POST /swarm/update: the certificate life, then autolock (on, it
+// answers the unlock key). A bad expiry is refused before either.
 func (s *Server) swarmUpdate(w http.ResponseWriter, r *http.Request) {
 	var req api.SwarmUpdate
 	if err := decode(w, r, &req); err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.setAutolock(w, r, req.Autolock, false)
+	if d := req.CAConfig.NodeCertExpiry; d != 0 {
+		if err := s.m.SetCertExpiry(r.Context(), d); err != nil {
+			s.fail(w, err)
+			return
+		}
+	}
+	if req.Autolock == nil {
+		writeJSON(w, http.StatusOK, api.UnlockKey{})
+		return
+	}
+	s.setAutolock(w, r, *req.Autolock, false)
 }
 
 func (s *Server) rotateUnlockKey(w http.ResponseWriter, r *http.Request) {

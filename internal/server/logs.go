@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -16,17 +20,84 @@ import (
 
 // LogSource reads the output of tasks on this node.
 type LogSource interface {
-	TaskLogs(ctx context.Context, task *api.Task, follow bool, w io.Writer) error
+	TaskLogs(ctx context.Context, task *api.Task, opts api.LogOptions, w io.Writer) error
 }
 
-// serviceLogs streams the output of a service's tasks (or of one task,
-// when the reference names no service but a task, as docker's
-// `service logs SERVICE|TASK`) as text, each line prefixed like docker
-// service logs: "web.1.TASKID@HOST    | line". The tasks may run on any
-// node: Logs reads them there. ?follow=1 keeps streaming.
+// logQuery is what a logs request asks for, as docker's service logs
+// flags: the runtime's options, and how to prefix each line.
+type logQuery struct {
+	opts api.LogOptions
+	// ids is "short" (web.1.TASKID12CHAR@HOST, the default), "full" or
+	// "none" (web.1@HOST); raw drops the prefix.
+	ids       string
+	raw       bool
+	noResolve bool
+}
+
+func parseLogQuery(q url.Values) (logQuery, error) {
+	yes := func(k string) bool { return q.Get(k) == "1" || q.Get(k) == "true" }
+	lq := logQuery{opts: api.LogOptions{Follow: yes("follow"), Timestamps: yes("timestamps"), Details: yes("details"), Tail: -1}, ids: "short", raw: yes("raw"), noResolve: yes("noresolve")}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return lq, fmt.Errorf("invalid tail %q: want a number of lines or all", t)
+		}
+		lq.opts.Tail = n
+	}
+	if v := q.Get("since"); v != "" {
+		sec, frac, _ := strings.Cut(v, ".")
+		s, err := strconv.ParseInt(sec, 10, 64)
+		var ns int64
+		if err == nil && frac != "" {
+			ns, err = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		}
+		if err != nil {
+			return lq, fmt.Errorf("invalid since %q: want Unix seconds", v)
+		}
+		lq.opts.Since = time.Unix(s, ns)
+	}
+	switch v := q.Get("ids"); v {
+	case "", "short":
+	case "full", "none":
+		lq.ids = v
+	default:
+		return lq, fmt.Errorf("invalid ids %q: want short, full or none", v)
+	}
+	return lq, nil
+}
+
+// prefix is what starts each line of task t on host.
+func (lq logQuery) prefix(t *api.Task, host string) string {
+	if lq.raw {
+		return ""
+	}
+	name := t.Name()
+	if lq.noResolve {
+		// docker's --no-resolve: the service's and node's IDs.
+		name, host = strings.Replace(name, t.ServiceName+".", t.ServiceID+".", 1), t.NodeID
+	}
+	switch lq.ids {
+	case "short":
+		name += "." + api.ShortID(t.ID)
+	case "full":
+		name += "." + t.ID
+	}
+	return fmt.Sprintf("%-30s| ", name+"@"+host)
+}
+
+// serviceLogs streams the output of a service's tasks, or of one task
+// (the ref is a task ID or ID prefix), as text, each line prefixed like
+// docker service logs: "web.1.TASKID@HOST    | line" (with timestamps,
+// the time comes first, as docker's). The tasks may run on any node:
+// Logs reads them there.
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	if s.Logs == nil {
 		writeError(w, http.StatusNotImplemented, "this manager cannot read task logs")
+		return
+	}
+	lq, err := parseLogQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	tx := s.m.Store().Read()
@@ -50,7 +121,7 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
+	follow := lq.opts.Follow
 	var tasks []*api.Task
 	for _, t := range candidates {
 		// Only tasks that started have output.
@@ -79,8 +150,12 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err := sw.deadline()
-		if err == nil {
-			_, err = fmt.Fprintf(w, "%s| %s\n", prefix, line)
+		if err == nil && lq.opts.Timestamps {
+			// The runtime's "TIME line": the time goes before the prefix.
+			ts, rest, _ := strings.Cut(line, " ")
+			_, err = fmt.Fprintf(w, "%s %s%s\n", ts, prefix, rest)
+		} else if err == nil {
+			_, err = fmt.Fprintf(w, "%s%s\n", prefix, line)
 		}
 		if !sw.ok(err) || !sw.flush() {
 			cancel()
@@ -92,11 +167,13 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 		if n := tx.Node(t.NodeID); n != nil {
 			host = n.Description.Hostname
 		}
-		prefix := fmt.Sprintf("%-30s", t.FullName()+"@"+host)
+		prefix := lq.prefix(t, host)
 		read := func(t *api.Task) {
 			pr, pw := io.Pipe()
+			opts := lq.opts
+			opts.Follow = follow && t.Live()
 			go func() {
-				pw.CloseWithError(s.Logs.TaskLogs(ctx, t, follow && t.Live(), pw))
+				pw.CloseWithError(s.Logs.TaskLogs(ctx, t, opts, pw))
 			}()
 			sc := bufio.NewScanner(pr)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -104,7 +181,11 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 				out(prefix, sc.Text())
 			}
 			if err := sc.Err(); err != nil && ctx.Err() == nil {
-				out(prefix, "error reading logs: "+err.Error())
+				msg := "error reading logs: " + err.Error()
+				if lq.opts.Timestamps {
+					msg = time.Now().UTC().Format(time.RFC3339Nano) + " " + msg
+				}
+				out(prefix, msg)
 			}
 			pr.Close()
 		}

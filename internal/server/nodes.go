@@ -65,6 +65,15 @@ func (s *Server) demoteNode(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// promoteNode makes a worker a manager (manager.PromoteNode).
+func (s *Server) promoteNode(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.PromoteNode(r.Context(), s.nodeRef(r)); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // nodeRef is the request's node reference; "self" is this node.
 func (s *Server) nodeRef(r *http.Request) string {
 	if ref := r.PathValue("ref"); ref != "self" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/cluster"
 	"github.com/shoalproject/shoal/internal/httpjson"
 	"github.com/shoalproject/shoal/internal/manager"
@@ -45,6 +46,12 @@ type Server struct {
 	// RotateJoinToken gives the role ("worker" or "manager") a new join
 	// token, for POST /v1/swarm/join-token/{role}/rotate; nil answers 501.
 	RotateJoinToken func(ctx context.Context, role string) error
+	// RotateCA starts a rotation of the cluster CA, for POST
+	// /v1/swarm/ca/rotate; nil answers 501.
+	RotateCA func(ctx context.Context) error
+	// IngressRoutes lists the routers of this node's ingress, for GET
+	// /v1/ingress/routes; nil answers 501 (the node runs none).
+	IngressRoutes func() []api.IngressRoute
 	// SetAutolock and UnlockKey serve autolock (autolock.go); nil
 	// answers 501.
 	SetAutolock func(ctx context.Context, on, rotate bool) (string, error)
@@ -83,9 +90,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/update", s.updateNode)
 	s.mux.HandleFunc("DELETE /v1/nodes/{ref}", s.removeNode)
 	s.mux.HandleFunc("POST /v1/nodes/{ref}/demote", s.demoteNode)
+	s.mux.HandleFunc("POST /v1/nodes/{ref}/promote", s.promoteNode)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/swarm", s.swarm)
+	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
+	s.mux.HandleFunc("POST /v1/swarm/ca/rotate", s.rotateCA)
 	s.objectRoutes()
 	s.autolockRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -166,9 +176,36 @@ func (s *Server) swarm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	pools, size := s.m.Store().Read().AddrPool()
-	sw.DefaultAddrPool, sw.SubnetSize = pools, size
+	tx := s.m.Store().Read()
+	sw.DefaultAddrPool, sw.SubnetSize = tx.AddrPool()
+	sw.Spec.CAConfig.NodeCertExpiry = tx.CertExpiry()
+	if sw.Spec.CAConfig.NodeCertExpiry == 0 {
+		sw.Spec.CAConfig.NodeCertExpiry = ca.DefaultCertExpiry
+	}
 	writeJSON(w, http.StatusOK, sw)
+}
+
+// rotateCA starts a rotation of the cluster CA; GET /v1/swarm shows its
+// progress.
+func (s *Server) rotateCA(w http.ResponseWriter, r *http.Request) {
+	if s.RotateCA == nil {
+		writeError(w, http.StatusNotImplemented, "this manager cannot rotate the cluster CA")
+		return
+	}
+	if err := s.RotateCA(r.Context()); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ingressRoutes lists what this node's ingress serves.
+func (s *Server) ingressRoutes(w http.ResponseWriter, r *http.Request) {
+	if s.IngressRoutes == nil {
+		writeError(w, http.StatusNotImplemented, "this node runs no ingress (--ingress off)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.IngressRoutes())
 }
 
 // rotateJoinToken gives a role a new join token; the client reads it

@@ -169,7 +169,7 @@ func TestEventsSlowReader(t *testing.T) {
 // reader's context ends, and records that it did.
 type endlessLogs struct{ stopped chan struct{} }
 
-func (l endlessLogs) TaskLogs(ctx context.Context, _ *api.Task, _ bool, w io.Writer) error {
+func (l endlessLogs) TaskLogs(ctx context.Context, _ *api.Task, _ api.LogOptions, w io.Writer) error {
 	defer close(l.stopped)
 	line := strings.Repeat("x", 1000) + "\n"
 	for ctx.Err() == nil {

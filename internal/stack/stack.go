@@ -10,11 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/compose"
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // Action is what a plan does to one object.
@@ -186,12 +188,13 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 	}
 	problems = append(problems, subnetProblems(st, haveNet)...)
 	problems = append(problems, portClashes(st, services)...)
+	problems = append(problems, sharedMiddlewares(st, services)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("stack %s cannot be deployed, nothing was changed:\n  %w", st.Name, joinIndented(problems))
 	}
 
 	want := map[string]bool{}
-	for i := range st.Services {
+	for _, i := range definersFirst(st) {
 		spec := st.Services[i]
 		want[spec.Name] = true
 		cur := haveSvc[spec.Name]
@@ -214,6 +217,45 @@ func Make(ctx context.Context, c *client.Client, st *compose.Stack, prune bool) 
 		}
 	}
 	return p, nil
+}
+
+// sharedMiddlewares checks the middlewares the stack's routers name
+// that their own labels do not define against the other services, the
+// stack's and the cluster's: the managers refuse a router naming one no
+// service defines, and would half-way.
+func sharedMiddlewares(st *compose.Stack, services []*api.Service) []error {
+	var specs []*api.ServiceSpec
+	ours := map[string]bool{}
+	for i := range st.Services {
+		specs = append(specs, &st.Services[i])
+		ours[st.Services[i].Name] = true
+	}
+	for _, s := range services {
+		if !ours[s.Spec.Name] {
+			specs = append(specs, &s.Spec)
+		}
+	}
+	var out []error
+	for i := range st.Services {
+		spec := &st.Services[i]
+		if err := ingress.ValidateService(spec, ingress.OthersOf(specs, spec.Name)); err != nil {
+			out = append(out, fmt.Errorf("service %s: %w", spec.Name, err))
+		}
+	}
+	return out
+}
+
+// definersFirst orders the stack's services for their writes: those whose
+// labels define middlewares first, since the managers check that a
+// middleware another names exists.
+func definersFirst(st *compose.Stack) []int {
+	order := make([]int, len(st.Services))
+	for i := range order {
+		order[i] = i
+	}
+	defines := func(i int) bool { return ingress.DefinesMiddlewares(st.Services[i].Labels) }
+	sort.SliceStable(order, func(a, b int) bool { return defines(order[a]) && !defines(order[b]) })
+	return order
 }
 
 // portClashes finds the ports the stack publishes that services outside
@@ -298,9 +340,12 @@ func Apply(ctx context.Context, c *client.Client, p *Plan, progress func(Step)) 
 	return nil
 }
 
+// ErrEmptyStack is Teardown's error for a stack that has nothing.
+var ErrEmptyStack = errors.New("nothing found in stack")
+
 // Teardown deletes a stack: its services first, then the secrets, configs
-// and networks it created. External objects stay. It fails if the stack
-// has nothing.
+// and networks it created. External objects stay. It fails with
+// ErrEmptyStack if the stack has nothing.
 func Teardown(ctx context.Context, c *client.Client, name string, progress func(kind, name string)) error {
 	services, err := c.ServiceList(ctx)
 	if err != nil {
@@ -361,7 +406,7 @@ func Teardown(ctx context.Context, c *client.Client, name string, progress func(
 		}
 	}
 	if !found {
-		return fmt.Errorf("nothing found in stack: %s", name)
+		return fmt.Errorf("%w: %s", ErrEmptyStack, name)
 	}
 	return errors.Join(errs...)
 }

@@ -12,7 +12,8 @@ import (
 // ClusterConfig is what the cluster was created with: its address pool.
 // The first manager's first start writes it (OpInitCluster), and nothing
 // changes it afterwards but the join tokens (OpSetJoinTokens) and the
-// autolock setting (OpSetAutolock).
+// certificate life (OpSetCertExpiry), the CA of a rotation
+// (OpSetRootCA) and the autolock setting (OpSetAutolock).
 type ClusterConfig struct {
 	// ID is always clusterID: the table holds one row.
 	ID              string   `json:"id"`
@@ -24,13 +25,47 @@ type ClusterConfig struct {
 	// copy from the bootstrap or its join is still the current one.
 	JoinTokens []byte `json:"tokens,omitempty"`
 	// CertExpiry is the life of the node certificates every manager
-	// issues, set when the cluster was created; zero means the default.
+	// issues, set when the cluster was created or by `swarm update`; zero
+	// means the default.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// RootCA is the cluster CA once `swarm ca --rotate` ran; nil, each
+	// manager's own copy from the bootstrap or its join is the current one.
+	RootCA *RootCA `json:"rootCA,omitempty"`
 	// Autolock says every manager keeps its secrets key locked by the
 	// unlock key UnlockKeyID names (Swarm's autolock). The key itself is
 	// never in Raft: managers hand it to each other over mutual TLS.
 	Autolock    bool   `json:"autolock,omitempty"`
 	UnlockKeyID string `json:"unlockKeyID,omitempty"`
+	// OrphanAfter is how long a node stays down before its tasks are
+	// marked orphaned, set when the cluster was created; zero means
+	// DefaultOrphanAfter.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
+}
+
+// RootCA is the cluster's CA in Raft: certificates in PEM, keys sealed
+// with the cluster secrets key (as the join tokens), so the log never
+// holds a key in clear.
+type RootCA struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+	// PrevCert and PrevKey are the root Cert replaces while the rotation
+	// is under way (nodes still trust it and hold its certificates);
+	// nil once every node moved to Cert.
+	PrevCert []byte `json:"prevCert,omitempty"`
+	PrevKey  []byte `json:"prevKey,omitempty"`
+	// Moved are the nodes seen with a certificate of Cert during the
+	// rotation (the managers' own switch at its end).
+	Moved []string `json:"moved,omitempty"`
+}
+
+// Rotating says a rotation to Cert is under way.
+func (r *RootCA) Rotating() bool { return r != nil && r.PrevCert != nil }
+
+func (r *RootCA) clone() *RootCA {
+	if r == nil {
+		return nil
+	}
+	return &RootCA{Cert: slices.Clone(r.Cert), Key: slices.Clone(r.Key), PrevCert: slices.Clone(r.PrevCert), PrevKey: slices.Clone(r.PrevKey), Moved: slices.Clone(r.Moved)}
 }
 
 // AutolockSetting is the payload of OpSetAutolock.
@@ -40,6 +75,11 @@ type AutolockSetting struct {
 	// off.
 	KeyID string `json:"keyID,omitempty"`
 }
+
+// DefaultOrphanAfter is how long a node stays down before its tasks are
+// orphaned: Swarm's 24 hours (swarmkit's dispatcher). A node back before
+// that finds its tasks shut down, not forgotten.
+const DefaultOrphanAfter = 24 * time.Hour
 
 const clusterID = "cluster"
 
@@ -54,6 +94,10 @@ type PoolInit struct {
 	// gave (--cert-expiry): a new cluster keeps it, one created with
 	// another refuses it, as for the pool.
 	CertExpiry time.Duration `json:"certExpiry,omitempty"`
+	// OrphanAfter, when not zero, is the orphan period the operator gave
+	// (--orphan-after): kept by a new cluster, refused by one created
+	// with another, as the certificate life.
+	OrphanAfter time.Duration `json:"orphanAfter,omitempty"`
 }
 
 // poolFixedError says what the pool is and what was asked. It is
@@ -131,6 +175,9 @@ func (w *writer) initCluster(in *PoolInit) error {
 	if in.CertExpiry < 0 {
 		return invalidf("init cluster: negative certificate expiry %s", in.CertExpiry)
 	}
+	if in.OrphanAfter < 0 {
+		return invalidf("init cluster: negative orphan period %s", in.OrphanAfter)
+	}
 	if cur := w.clusterConfig(); cur != nil {
 		if in.Explicit && (!slices.Equal(cur.DefaultAddrPool, in.DefaultAddrPool) || cur.SubnetSize != in.SubnetSize) {
 			return poolFixedError(fmt.Sprintf("the cluster's address pool is %v with /%d subnets, set when it was created; it cannot be changed to %v with /%d",
@@ -141,12 +188,17 @@ func (w *writer) initCluster(in *PoolInit) error {
 			if cur.CertExpiry != 0 {
 				was = cur.CertExpiry.String()
 			}
-			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s, set when it was created; it cannot be changed to %s (start without --cert-expiry)",
+			return poolFixedError(fmt.Sprintf("the cluster's certificate expiry is %s; start without --cert-expiry, or change it for the whole cluster with `shoal swarm update --cert-expiry %s`",
 				was, in.CertExpiry))
+		}
+		if in.OrphanAfter != 0 && in.OrphanAfter != cur.orphanAfter() {
+			return poolFixedError(fmt.Sprintf("the cluster's orphan period is %s, set when it was created; it cannot be changed to %s (start without --orphan-after)",
+				cur.orphanAfter(), in.OrphanAfter))
 		}
 		return nil
 	}
-	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize, CertExpiry: in.CertExpiry}
+	c := &ClusterConfig{ID: clusterID, DefaultAddrPool: slices.Clone(in.DefaultAddrPool), SubnetSize: in.SubnetSize,
+		CertExpiry: in.CertExpiry, OrphanAfter: in.OrphanAfter}
 	return w.txn.Insert(tableCluster, c)
 }
 
@@ -175,6 +227,67 @@ func (w *writer) updateCluster(what string, change func(*ClusterConfig)) error {
 	next.DefaultAddrPool = slices.Clone(cur.DefaultAddrPool)
 	change(&next)
 	return w.txn.Insert(tableCluster, &next)
+}
+
+// setCertExpiry changes the life of the certificates every manager
+// issues from now on. The proposer checked the bounds (ca.CheckExpiry).
+func (w *writer) setCertExpiry(d time.Duration) error {
+	if d <= 0 {
+		return invalidf("set certificate expiry: %s is not a duration", d)
+	}
+	return w.updateCluster("set certificate expiry", func(c *ClusterConfig) { c.CertExpiry = d })
+}
+
+// setRootCA writes the cluster CA of a rotation's step, and with its
+// last step the join tokens that name the new root, if the CA is still
+// at the step the proposer saw (expect: its Cert and PrevCert, nil for
+// none stored), so that a step proposed from an older view (a leader
+// change) never undoes a later one.
+func (w *writer) setRootCA(in *RootCA, expect *RootCA, tokens []byte) error {
+	if in == nil || len(in.Cert) == 0 || len(in.Key) == 0 || (in.PrevCert == nil) != (in.PrevKey == nil) {
+		return invalidf("set root CA: incomplete")
+	}
+	// The node table holds at most 1,000 nodes (dispatcher); the list
+	// is bounded well above it, so a row never grows without end.
+	if len(in.Moved) > 10000 {
+		return invalidf("set root CA: %d nodes moved, more than a cluster holds", len(in.Moved))
+	}
+	cur := w.clusterConfig()
+	if cur == nil {
+		return invalidf("set root CA: the cluster has no configuration yet (its first manager has not finished starting)")
+	}
+	have := cur.RootCA
+	same := have == nil && expect == nil ||
+		have != nil && expect != nil && bytes.Equal(have.Cert, expect.Cert) && bytes.Equal(have.PrevCert, expect.PrevCert)
+	if !same {
+		return fmt.Errorf("set root CA: %w: the cluster CA changed meanwhile", ErrVersionConflict)
+	}
+	return w.updateCluster("set root CA", func(c *ClusterConfig) {
+		if tokens != nil {
+			c.JoinTokens = slices.Clone(tokens)
+		}
+		c.RootCA = in.clone()
+	})
+}
+
+// RootCAStep names the step of the cluster CA stored in Raft (its
+// certificate and the one it replaces, nil before the first rotation)
+// without copying the row: the managers ask at every request. The
+// slices must not be changed.
+func (r *ReadTx) RootCAStep() (cert, prev []byte) {
+	if c := r.clusterConfig(); c != nil && c.RootCA != nil {
+		return c.RootCA.Cert, c.RootCA.PrevCert
+	}
+	return nil, nil
+}
+
+// RootCA returns the cluster CA stored in Raft, nil before the first
+// rotation.
+func (r *ReadTx) RootCA() *RootCA {
+	if c := r.clusterConfig(); c != nil {
+		return c.RootCA.clone()
+	}
+	return nil
 }
 
 // setAutolock turns autolock on with the unlock key in.KeyID, or off.
@@ -210,6 +323,22 @@ func (r *ReadTx) CertExpiry() time.Duration {
 		return c.CertExpiry
 	}
 	return 0
+}
+
+// OrphanAfter is how long a node stays down before the orchestrator
+// marks its tasks orphaned: the cluster's, or DefaultOrphanAfter.
+func (r *ReadTx) OrphanAfter() time.Duration {
+	if c := r.clusterConfig(); c != nil {
+		return c.orphanAfter()
+	}
+	return DefaultOrphanAfter
+}
+
+func (c *ClusterConfig) orphanAfter() time.Duration {
+	if c.OrphanAfter > 0 {
+		return c.OrphanAfter
+	}
+	return DefaultOrphanAfter
 }
 
 // AddrPool returns the cluster's address pool and subnet size: those

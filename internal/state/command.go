@@ -86,6 +86,13 @@ const (
 	// stored ones are still ExpectTokens (none: empty), those the
 	// rotation was made from; else ErrVersionConflict.
 	OpSetJoinTokens OpKind = "set_join_tokens"
+	// OpSetCertExpiry sets the life of the node certificates the
+	// managers issue to CertExpiry (`swarm update --cert-expiry`).
+	OpSetCertExpiry OpKind = "set_cert_expiry"
+	// OpSetRootCA writes a step of a CA rotation (CA), if the stored CA
+	// is still at the step ExpectCA names; with Tokens, the join tokens
+	// too.
+	OpSetRootCA OpKind = "set_root_ca"
 	// OpSetAutolock sets the cluster's autolock (Lock): on with the ID
 	// of the current unlock key, or off.
 	OpSetAutolock OpKind = "set_autolock"
@@ -113,6 +120,12 @@ type Op struct {
 	Pool    *PoolInit         `json:"pool,omitempty"`
 	// Tokens are the sealed join tokens of OpSetJoinTokens.
 	Tokens []byte `json:"tok,omitempty"`
+	// CertExpiry is the certificate life of OpSetCertExpiry.
+	CertExpiry time.Duration `json:"cexp,omitempty"`
+	// CA and ExpectCA (its Cert and PrevCert; nil: none stored) are
+	// OpSetRootCA's.
+	CA       *RootCA `json:"ca,omitempty"`
+	ExpectCA *RootCA `json:"eca,omitempty"`
 	// Lock is the setting of OpSetAutolock.
 	Lock *AutolockSetting `json:"lock,omitempty"`
 	// CheckTokens makes OpSetJoinTokens a compare-and-set on

@@ -2,8 +2,9 @@ package state
 
 import "github.com/shoalproject/shoal/api"
 
-// SubscribeNode is SubscribeBounded for the changes to one node's tasks:
-// the task events whose task is on node nodeID, and EventReset. A
+// SubscribeNode is SubscribeBounded for the changes to one node's tasks
+// and to its own record: the task events whose task is on node nodeID,
+// the node events of nodeID, and EventReset. A
 // dispatcher session needs no more, and a commit then costs what its
 // events touch, not one copy per connected node: publishing looks up the
 // subscriptions of each event's node.
@@ -39,13 +40,20 @@ func (s *Store) publishByNode(evs []api.Event) {
 	var byNode map[string][]api.Event
 	var order []string
 	for _, ev := range evs {
-		if ev.Type != api.EventTask || ev.Task == nil || s.nodeSubs[ev.Task.NodeID] == nil {
+		var id string
+		switch {
+		case ev.Type == api.EventTask && ev.Task != nil:
+			id = ev.Task.NodeID
+		case ev.Type == api.EventNode:
+			// The node's own record: its agent learns its role from it.
+			id = ev.ID
+		}
+		if id == "" || s.nodeSubs[id] == nil {
 			continue
 		}
 		if byNode == nil {
 			byNode = map[string][]api.Event{}
 		}
-		id := ev.Task.NodeID
 		if _, ok := byNode[id]; !ok {
 			order = append(order, id)
 		}

@@ -8,8 +8,9 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-// A node subscription queues the events of its node's tasks, and nothing
-// of other nodes, services or nodes themselves.
+// A node subscription queues the events of its node's tasks and of its
+// node's own record (its agent learns its role from it), and nothing of
+// other nodes, their tasks or services.
 func TestSubscribeNodeQueuesOnlyItsNodesTasks(t *testing.T) {
 	s := NewStore()
 	p := &LocalProposer{Store: s}
@@ -20,13 +21,13 @@ func TestSubscribeNodeQueuesOnlyItsNodesTasks(t *testing.T) {
 			Status: api.TaskStatus{State: api.TaskStatePending}}}
 	}
 	if _, err := p.Propose(context.Background(), &Command{Ops: []Op{
-		{Kind: OpUpsertNode, Node: &api.Node{ID: "n1"}}, task("a", "n2"), task("b", "n1"), task("c", ""),
+		{Kind: OpUpsertNode, Node: &api.Node{ID: "n1"}}, {Kind: OpUpsertNode, Node: &api.Node{ID: "n2"}}, task("a", "n2"), task("b", "n1"), task("c", ""),
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := sub.Drain()
-	if err != nil || len(evs) != 1 || evs[0].ID != "b" {
-		t.Fatalf("node subscription got %+v %v, want task b only", evs, err)
+	if err != nil || len(evs) != 2 || evs[0].Type != api.EventNode || evs[0].ID != "n1" || evs[1].ID != "b" {
+		t.Fatalf("node subscription got %+v %v, want node n1 and task b only", evs, err)
 	}
 	if s.Subscribers() != 1 {
 		t.Fatalf("%d subscribers", s.Subscribers())

@@ -189,6 +189,7 @@ func (s *Store) reset(data *snapshotData) error {
 	if err != nil {
 		return err
 	}
+	internSnapshot(data)
 	txn := db.Txn(true)
 	for _, restore := range []func() error{
 		func() error {

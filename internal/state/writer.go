@@ -55,6 +55,10 @@ func (w *writer) apply(op *Op) error {
 		return w.nodeSpec(op.ID, op.ExpectVersion, op.NodeSpec)
 	case OpSetJoinTokens:
 		return w.setJoinTokens(op)
+	case OpSetCertExpiry:
+		return w.setCertExpiry(op.CertExpiry)
+	case OpSetRootCA:
+		return w.setRootCA(op.CA, op.ExpectCA, op.Tokens)
 	case OpSetAutolock:
 		return w.setAutolock(op.Lock)
 	case OpCreateConfig, OpRemoveConfig, OpUpdateConfigLabels,
@@ -241,8 +245,10 @@ func (w *writer) createTask(in *api.Task) error {
 	// A task is made from its service's current spec. A controller that
 	// read the service before a deploy or rollback landed would otherwise
 	// add a task of the spec just replaced.
+	var svc *api.Service
 	if raw, _ := w.txn.First(tableServices, "id", in.ServiceID); raw != nil {
-		if v := raw.(*api.Service).SpecVersion; in.SpecVersion != v {
+		svc = raw.(*api.Service)
+		if v := svc.SpecVersion; in.SpecVersion != v {
 			return fmt.Errorf("task %s of spec version %d: service %s is at %d: %w", in.ID, in.SpecVersion, in.ServiceID, v, ErrVersionConflict)
 		}
 	}
@@ -250,6 +256,7 @@ func (w *writer) createTask(in *api.Task) error {
 	if err := w.attachTask(&t); err != nil {
 		return err
 	}
+	internSpec(&t, svc)
 	w.stamp(&t.Meta, true)
 	t.CreatedIndex = w.index
 	if err := w.txn.Insert(tableTasks, &t); err != nil {
@@ -466,6 +473,16 @@ func (w *writer) nodeStatus(id string, st *api.NodeStatus) error {
 	}
 	n := *cur
 	n.Status = *st
+	n.Status.DownSince = nil
+	if st.State == api.NodeStateDown {
+		// The first write that finds it down starts its orphan clock;
+		// later ones keep it, whatever the writer sent.
+		since := w.now
+		if cur.Status.State == api.NodeStateDown && cur.Status.DownSince != nil {
+			since = *cur.Status.DownSince
+		}
+		n.Status.DownSince = &since
+	}
 	w.stamp(&n.Meta, false)
 	if err := w.txn.Insert(tableNodes, &n); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"testing"
@@ -47,4 +48,17 @@ func SelfSignedCert(t testing.TB, names ...string) (tls.Certificate, *x509.Certi
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
+}
+
+// SelfSignedPEM is SelfSignedCert as PEM: the certificate, and its key
+// in PKCS #8.
+func SelfSignedPEM(t testing.TB, names ...string) (certPEM, keyPEM []byte, leaf *x509.Certificate) {
+	t.Helper()
+	cert, leaf := SelfSignedCert(t, names...)
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), leaf
 }

@@ -120,6 +120,17 @@ func TestDockerCLIDeploysAndManagesAStack(t *testing.T) {
 	if !strings.Contains(logs, "signup_homepage.1.") || !strings.Contains(logs, "| ") {
 		t.Errorf("service logs lack docker's prefixes:\n%s", logs)
 	}
+	// --tail and --timestamps are shoal's, with the times the engine kept.
+	tail := mustDocker(t, sock, "", "service", "logs", "--tail", "1", "--timestamps", "signup_homepage")
+	lines := strings.Split(strings.TrimSpace(tail), "\n")
+	if len(lines) < 1 || len(lines) > 2 {
+		t.Errorf("service logs --tail 1 of one task: %q", tail)
+	}
+	for _, l := range lines {
+		if _, err := time.Parse(time.RFC3339Nano, strings.Fields(l)[0]); err != nil {
+			t.Errorf("--timestamps line without its time first: %q", l)
+		}
+	}
 
 	// A field shoal cannot honour is refused, naming it.
 	_, errOut, code = dockerCLI(t, sock, "", "service", "create", "--detach", "--name", "tty", "--tty", image)

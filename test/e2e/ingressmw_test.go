@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/daemon"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
@@ -58,38 +61,10 @@ func TestStackDashboardBasicAuthStripPrefix(t *testing.T) {
 
 	get := func(path, user, password string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if user != "" {
-			req.SetBasicAuth(user, password)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		return getAuth(t, ctx, base+path, user, password)
 	}
-	// The task starts: the dashboard answers once it runs.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, body := get("/dashboard/", "admin", "test")
-		if resp.StatusCode == http.StatusOK {
-			// The testapp serves its JSON only on "/": the prefix was
-			// stripped.
-			if !strings.Contains(body, `"serviceName": "dash_dashboard"`) {
-				t.Fatalf("with credentials: %q", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dashboard not served: %s %q", resp.Status, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// The testapp serves its JSON only on "/": the prefix was stripped.
+	waitDashboard(t, ctx, base, "admin", "test")
 	if resp, body := get("/dashboard/env", "admin", "test"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "SHOAL_SERVICE_NAME") {
 		t.Errorf("/dashboard/env: %s %q, want the task's /env", resp.Status, body)
 	}
@@ -184,5 +159,197 @@ func TestStackRedirectToWebsecure(t *testing.T) {
 	}
 	if svcs, _ := c.ServiceList(ctx); len(svcs) != 1 {
 		t.Errorf("%d services", len(svcs))
+	}
+}
+
+// basicauth's usersfile names the secret the service mounts: a stack
+// that keeps its users in a secret deploys, and the ingress checks
+// credentials against the secret's lines. A usersfile that is not one of
+// the service's secrets is refused at deploy, naming the label.
+func TestStackBasicAuthUsersFileFromSecret(t *testing.T) {
+	d, c, base := trafficCluster(t)
+	ctx := ctxTimeout(t, 90*time.Second)
+	t.Setenv("TESTAPP", testApp)
+	file := filepath.Join("testdata", "dashboard-secret.yml")
+
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bad file next to a copy of the users: a secret's file is
+	// relative to its compose file.
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	users, err := os.ReadFile(filepath.Join("testdata", "dashboard-users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.WriteFile(filepath.Join(dir, "dashboard-users.htpasswd"), users, 0o600),
+		os.WriteFile(bad, []byte(strings.Replace(string(src), "usersfile=/run/secrets/users", "usersfile=/etc/htpasswd", 1)), 0o600)); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", bad, "dash"); code == 0 ||
+		!strings.Contains(errOut, "traefik.http.middlewares.admin-auth.basicauth.usersfile") || !strings.Contains(errOut, "not a secret of the service") {
+		t.Fatalf("deploy with a usersfile outside the secrets: exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", file, "dash"); code != 0 {
+		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
+	}
+	waitDashboard(t, ctx, base, "admin", "test")
+	for _, tc := range []struct{ user, password string }{{"", ""}, {"admin", "wrong"}} {
+		if resp, body := getAuth(t, ctx, base+"/dashboard/", tc.user, tc.password); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "serviceName") {
+			t.Errorf("credentials %q/%q: %s, want 401", tc.user, tc.password, resp.Status)
+		}
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 1 {
+		t.Errorf("%d services, want the dashboard alone", len(svcs))
+	}
+}
+
+// getAuth GETs url, with basic auth when user is set, and reads the body.
+func getAuth(t *testing.T, ctx context.Context, url, user, password string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// waitDashboard waits until base/dashboard/ answers the stack dash's
+// task with the credentials given: the task has started.
+func waitDashboard(t *testing.T, ctx context.Context, base, user, password string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, body := getAuth(t, ctx, base+"/dashboard/", user, password)
+		if resp.StatusCode == http.StatusOK {
+			if !strings.Contains(body, `"serviceName": "dash_dashboard"`) {
+				t.Fatalf("with credentials: %q", body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard not served: %s %q", resp.Status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A worker's ingress checks basicauth against the users file secret of a
+// service that runs no task on it: the managers send the secret on its
+// routes stream (the node runs an ingress, and the service's labels read
+// it), and it serves the router as the manager's ingress does.
+func TestAgentIngressUsersFileFromSecret(t *testing.T) {
+	ctx := ctxTimeout(t, 3*time.Minute)
+	ac, _ := newAgentCluster(t, ctx)
+	a := ac.startAgent("agent-a", "127.0.0.2")
+	users, err := os.ReadFile(filepath.Join("testdata", "dashboard-users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.c.SecretCreate(ctx, api.SecretSpec{Name: "dash_users", Data: users}); err != nil {
+		t.Fatal(err)
+	}
+	spec := processSpec("dash_dashboard", 1, testApp)
+	spec.TaskTemplate.Placement = &api.Placement{Constraints: []string{"node.role==manager"}}
+	spec.TaskTemplate.ContainerSpec.Secrets = []api.SecretReference{{SecretName: "dash_users", File: &api.FileTarget{Name: "users"}}}
+	spec.EndpointSpec = &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80}}}
+	spec.Labels = map[string]string{
+		"traefik.http.routers.dashboard.rule":                      "PathPrefix(`/dashboard`)",
+		"traefik.http.routers.dashboard.middlewares":               "admin-auth,strip",
+		"traefik.http.middlewares.admin-auth.basicauth.usersfile":  "/run/secrets/users",
+		"traefik.http.middlewares.strip.stripprefix.prefixes":      "/dashboard",
+		"traefik.http.services.dashboard.loadbalancer.server.port": "80",
+	}
+	if _, err := ac.c.ServiceCreate(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	tasks := waitTasks(t, ctx, ac.c, "dash_dashboard", "1 running", nRunning(1))
+	if tasks[0].NodeID == a.id {
+		t.Fatalf("the task runs on the agent; the test needs it elsewhere")
+	}
+	waitDashboard(t, ctx, a.ingress, "admin", "test")
+	if resp, _ := getAuth(t, ctx, a.ingress+"/dashboard/", "admin", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong password on the agent's ingress: %s, want 401", resp.Status)
+	}
+}
+
+// A stack's router names a middleware another stack's service defines,
+// as the dockerswarm.rocks stacks use the Traefik stack's admin-auth: it
+// deploys and is protected by it. A stack naming a middleware no service
+// defines is refused by the plan, and nothing is created.
+func TestStackUsesAnotherStacksMiddleware(t *testing.T) {
+	d, c, base := trafficCluster(t)
+	ctx := ctxTimeout(t, 90*time.Second)
+	t.Setenv("TESTAPP", testApp)
+	dir := t.TempDir()
+	app := func(mw string) string {
+		return `services:
+  dashboard:
+    command: ["${TESTAPP}"]
+    deploy:
+      labels:
+        - "traefik.http.routers.dashboard.rule=PathPrefix(` + "`/dashboard`" + `)"
+        - "traefik.http.routers.dashboard.middlewares=` + mw + `,strip"
+        - "traefik.http.middlewares.strip.stripprefix.prefixes=/dashboard"
+        - "traefik.http.services.dashboard.loadbalancer.server.port=80"
+`
+	}
+	files := map[string]string{
+		"traefik.yml": `services:
+  traefik:
+    command: ["${TESTAPP}"]
+    deploy:
+      labels:
+        - "traefik.http.routers.api.rule=PathPrefix(` + "`/api`" + `)"
+        - "traefik.http.services.api.loadbalancer.server.port=80"
+        - "traefik.http.middlewares.admin-auth.basicauth.users=admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/"
+`,
+		"bad.yml": app("typo-auth"),
+		"app.yml": app("admin-auth@swarm"),
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join(dir, "bad.yml"), "dash"); code == 0 ||
+		!strings.Contains(errOut, `middleware "typo-auth" is not defined`) || !strings.Contains(errOut, "nothing was changed") {
+		t.Fatalf("deploy naming an undefined middleware: exit %d: %s", code, errOut)
+	}
+	if svcs, _ := c.ServiceList(ctx); len(svcs) != 0 {
+		t.Fatalf("a refused stack created %d services", len(svcs))
+	}
+	for _, st := range []struct{ file, name string }{{"traefik.yml", "traefik"}, {"app.yml", "dash"}} {
+		if out, errOut, code := shoal(t, d, "stack", "deploy", "-d", "-c", filepath.Join(dir, st.file), st.name); code != 0 {
+			t.Fatalf("deploy %s: exit %d: %s %s", st.file, code, out, errOut)
+		}
+	}
+	waitDashboard(t, ctx, base, "admin", "test")
+	if resp, body := getAuth(t, ctx, base+"/dashboard/", "", ""); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "serviceName") {
+		t.Errorf("no credentials: %s, want 401", resp.Status)
+	}
+
+	// shoal ingress routes shows what the ingress serves, in matching
+	// order: the longer rule first.
+	out, errOut, code := shoal(t, d, "ingress", "routes")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "SERVICE ROUTER ENTRYPOINTS RULE PRIORITY MIDDLEWARES BACKENDS STATUS" ||
+		!strings.Contains(lines[1], "dash_dashboard") || !strings.Contains(lines[2], "traefik_traefik") {
+		t.Fatalf("ingress routes: exit %d: %q %s", code, out, errOut)
+	}
+	out, _, _ = shoal(t, d, "ingress", "ls", "--format", "{{.Router}} {{.EntryPoints}} {{.Middlewares}} {{.Backends}} {{.Status}}")
+	if got := strings.Split(strings.TrimSpace(out), "\n"); got[0] != "dashboard web admin-auth@swarm,strip 1/1 serving" {
+		t.Errorf("ingress ls --format: %q", out)
 	}
 }

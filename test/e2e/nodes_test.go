@@ -70,7 +70,7 @@ func TestNodeLifecycle(t *testing.T) {
 	if out := ac.mustCLI("node", "update", "--label-add", "zone=a", "agent-a"); out != "agent-a\n" {
 		t.Errorf("node update printed %q", out)
 	}
-	if out := ac.mustCLI("node", "inspect", "-f", "{{.Spec.Labels.zone}} {{index .Description.EngineLabels \"zone\"}}", "agent-b"); out != "<no value> a\n" {
+	if out := ac.mustCLI("node", "inspect", "-f", "{{.Spec.Labels.zone}} {{index .Description.Engine.Labels \"zone\"}}", "agent-b"); out != "<no value> a\n" {
 		t.Errorf("agent-b labels: %q, want no operator label and engine label zone=a", out)
 	}
 	za := processSpec("za", 3, "sleep", "300")

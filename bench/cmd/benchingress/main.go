@@ -7,12 +7,17 @@
 //
 // --sticky adds traefik.http.services.web.loadbalancer.sticky.cookie=true;
 // the cookie name (Traefik's default for web@swarm) is printed as
-// "cookie NAME". --pprof ADDR serves net/http/pprof there, on its own
+// "cookie NAME". --middlewares gives the router basicauth (user admin,
+// password "password", a {SHA} hash), a headers middleware setting one
+// request header, and stripprefix /app, in that order. --tls FILE serves
+// HTTPS (ServeTLS: net/http, HTTP/1.1 and HTTP/2) with the certificate
+// and key in FILE (PEM) on a websecure entry point, the router tls=true. --pprof ADDR serves net/http/pprof there, on its own
 // listener, to profile the proxy under load.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -35,6 +40,8 @@ func main() {
 	backends := flag.String("backends", "", "comma-separated backend addresses (HOST:PORT), one task each")
 	sticky := flag.Bool("sticky", false, "enable sticky cookies on the Traefik service")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	middlewares := flag.Bool("middlewares", false, "give the router basicauth, headers and stripprefix /app")
+	tlsFile := flag.String("tls", "", "serve HTTPS with the certificate and key in this PEM file")
 	flag.Parse()
 
 	addrs := strings.Split(*backends, ",")
@@ -49,6 +56,25 @@ func main() {
 	}
 	if *sticky {
 		labels["traefik.http.services.web.loadbalancer.sticky.cookie"] = "true"
+	}
+	if *middlewares {
+		labels["traefik.http.routers.web.middlewares"] = "auth,hdr,strip"
+		labels["traefik.http.middlewares.auth.basicauth.users"] = "admin:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="
+		labels["traefik.http.middlewares.hdr.headers.customrequestheaders.X-Bench"] = "yes"
+		labels["traefik.http.middlewares.strip.stripprefix.prefixes"] = "/app"
+	}
+	var tlsCfg *tls.Config
+	if *tlsFile != "" {
+		pem, err := os.ReadFile(*tlsFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(pem, pem)
+		if err != nil {
+			log.Fatalf("benchingress: --tls %s: %v", *tlsFile, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		labels["traefik.http.routers.web.tls"] = "true"
 	}
 	svc := &api.Service{ID: api.NewID(), Spec: api.ServiceSpec{Name: "web", Labels: labels}}
 	var tasks []*api.Task
@@ -69,7 +95,11 @@ func main() {
 	if len(routes) != 1 || len(routes[0].Backends) != len(addrs) {
 		log.Fatalf("benchingress: routing table is %+v, want one router with %d backends", routes, len(addrs))
 	}
-	proxy := ingress.NewProxy(table, ingress.Options{ErrorLog: quiet})
+	popts := ingress.Options{ErrorLog: quiet}
+	if tlsCfg != nil {
+		popts.EntryPoint = ingress.EntryPointWebSecure
+	}
+	proxy := ingress.NewProxy(table, popts)
 
 	if *pprofAddr != "" {
 		mux := http.NewServeMux()
@@ -90,7 +120,11 @@ func main() {
 		log.Fatal(err)
 	}
 	go func() {
-		if err := proxy.Serve(ln); err != nil && err != http.ErrServerClosed {
+		serve := proxy.Serve
+		if tlsCfg != nil {
+			serve = func(l net.Listener) error { return proxy.ServeTLS(l, tlsCfg) }
+		}
+		if err := serve(ln); err != nil && err != http.ErrServerClosed {
 			log.Fatal(err)
 		}
 	}()

@@ -20,19 +20,18 @@ type basicAuth struct {
 
 func newBasicAuth(o *options) Middleware {
 	a := &basicAuth{users: map[string]string{}}
-	lines := o.list("users")
-	for _, line := range lines {
-		user, hash, ok := strings.Cut(line, ":")
+	for _, line := range o.users() {
+		user, hash, ok := strings.Cut(line.text, ":")
 		switch {
 		case !ok || user == "":
-			o.fail("users", "an entry is not USER:HASH (it is not shown: it may hold a password)")
+			o.fail(line.key, "an entry is not USER:HASH (it is not shown: it may hold a password)")
 			continue
 		case a.users[user] != "":
-			o.fail("users", "user %q is listed twice", user)
+			o.fail(line.key, "user %q is listed twice", user)
 			continue
 		}
 		if err := checkHashFormat(hash); err != nil {
-			o.fail("users", "user %q: %v", user, err)
+			o.fail(line.key, "user %q: %v", user, err)
 			continue
 		}
 		a.users[user] = hash
@@ -41,11 +40,6 @@ func newBasicAuth(o *options) Middleware {
 			// costs what a wrong password does.
 			a.dummy = hash
 		}
-	}
-	if _, ok := o.get("usersFile"); ok {
-		o.fail("usersFile", "not supported yet: list the users in %s", "users")
-	} else if len(lines) == 0 {
-		o.fail("users", "required")
 	}
 	a.realm = o.str("realm", "traefik")
 	if strings.ContainsAny(a.realm, "\"\\\r\n") {

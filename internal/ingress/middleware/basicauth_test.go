@@ -3,6 +3,7 @@ package middleware
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -144,7 +145,7 @@ func TestBasicAuthErrors(t *testing.T) {
 			t.Errorf("New(%s) = %v, want an error that does not repeat the password", users, err)
 		}
 	}
-	wantErr(t, "basicauth", opts("usersFile=/run/secrets/users"), "usersFile", "not supported yet")
+	wantErr(t, "basicauth", opts("usersFile=/run/secrets/users"), "usersFile", "no file can be read here")
 	wantErr(t, "basicauth", opts("users=a:"+bcryptHash, `realm=a"b`), "realm")
 }
 
@@ -211,5 +212,64 @@ func TestBasicAuthRepeatedAuthorization(t *testing.T) {
 	rec, s := serve(t, "basicauth", opts("users=bob:"+bcryptHash), req("GET", "/", basic("bob", "s3cret"), basic("admin", "x")))
 	if rec.Code != http.StatusUnauthorized || s.called {
 		t.Errorf("status %d (backend called %v), want 401", rec.Code, s.called)
+	}
+}
+
+// usersFile is read through the Files the ingress gives (a secret of the
+// service), merged with users; blank and # lines are skipped. A file
+// that cannot be read, lists nobody or holds a bad line refuses the
+// middleware, naming usersFile; one that exists but is not read here
+// (the managers checking labels) leaves the rest checked.
+func TestAuthUsersFile(t *testing.T) {
+	files := func(content string, err error) Files {
+		return func(path string) ([]byte, error) {
+			if path != "/run/secrets/users" {
+				t.Errorf("read %q", path)
+			}
+			return []byte(content), err
+		}
+	}
+	file := "# admins\n\n  test:" + md5Vectors[0].hash + "  \n"
+	m, err := NewWithFiles("basicauth", opts("usersFile=/run/secrets/users", "users=test2:"+md5Vectors[1].hash), files(file, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, c := range []struct {
+		user, password string
+		want           int
+	}{
+		{"test", "test", 200}, {"test2", "test2", 200}, {"test", "wrong", 401}, {"admins", "", 401},
+	} {
+		r := req("GET", "/")
+		r.SetBasicAuth(c.user, c.password)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != c.want {
+			t.Errorf("%s:%s: %d, want %d", c.user, c.password, rec.Code, c.want)
+		}
+	}
+	wantNew := func(typ string, f Files, want ...string) {
+		t.Helper()
+		_, err := NewWithFiles(typ, opts("usersFile=/run/secrets/users"), f)
+		if err == nil {
+			t.Fatalf("%s: no error, want %q", typ, want)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want it to say %q", typ, err, w)
+			}
+		}
+	}
+	wantNew("basicauth", files("", errors.New("no such secret")), "option usersFile", "no such secret")
+	wantNew("basicauth", files("# nobody\n", nil), "option usersFile", "lists no user")
+	wantNew("basicauth", files("test:plain", nil), "option usersFile", "plain-text passwords are refused")
+	wantNew("digestauth", files("u:other:"+strings.Repeat("a", 32), nil), "option usersFile", "realm")
+	if _, err := NewWithFiles("basicauth", opts("usersFile=/run/secrets/users"), files("", ErrNotRead)); err != nil {
+		t.Errorf("a file not read here: %v", err)
+	}
+	d, err := NewWithFiles("digestauth", opts("usersFile=/run/secrets/users"), files("u:traefik:"+strings.Repeat("a", 32)+"\n", nil))
+	if err != nil || d == nil {
+		t.Errorf("digestauth from a file: %v", err)
 	}
 }

@@ -53,26 +53,20 @@ func newDigestAuth(o *options) Middleware {
 		o.fail("realm", "may not hold quotes, backslashes or line breaks")
 	}
 	users := map[string]string{}
-	lines := o.list("users")
-	for _, line := range lines {
-		parts := strings.Split(line, ":")
+	for _, line := range o.users() {
+		parts := strings.Split(line.text, ":")
 		switch {
 		case len(parts) != 3 || parts[0] == "":
-			o.fail("users", "an entry is not USER:REALM:HASH (htdigest; it is not shown: it may hold a password)")
+			o.fail(line.key, "an entry is not USER:REALM:HASH (htdigest; it is not shown: it may hold a password)")
 		case len(parts[2]) != 32 || strings.Trim(strings.ToLower(parts[2]), "0123456789abcdef") != "":
-			o.fail("users", "user %q: the hash is not 32 hex digits (htdigest's md5)", parts[0])
+			o.fail(line.key, "user %q: the hash is not 32 hex digits (htdigest's md5)", parts[0])
 		case parts[1] != realm:
-			o.fail("users", "user %q is in realm %q, not the middleware's %q", parts[0], parts[1], realm)
+			o.fail(line.key, "user %q is in realm %q, not the middleware's %q", parts[0], parts[1], realm)
 		case users[parts[0]] != "":
-			o.fail("users", "user %q is listed twice", parts[0])
+			o.fail(line.key, "user %q is listed twice", parts[0])
 		default:
 			users[parts[0]] = strings.ToLower(parts[2])
 		}
-	}
-	if _, ok := o.get("usersFile"); ok {
-		o.fail("usersFile", "not supported yet: list the users in users")
-	} else if len(lines) == 0 {
-		o.fail("users", "required")
 	}
 	headerField := o.headerName("headerField")
 	remove := o.boolean("removeHeader")

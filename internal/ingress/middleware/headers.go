@@ -196,6 +196,12 @@ func (h *headers) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			r.Header.Set(op.Key, op.Value)
 		}
 	}
+	if len(h.secure) == 0 && h.sts == "" && len(h.respHeaders) == 0 && !h.cors {
+		// Nothing to add to the response (RequestOnly): the writer is
+		// not wrapped.
+		next.ServeHTTP(w, r)
+		return
+	}
 	next.ServeHTTP(&headerWriter{ResponseWriter: w, modify: func(rh http.Header) { h.response(rh, r, origin) }}, r)
 }
 

@@ -79,7 +79,7 @@ func TestNewRefusesUnknownAndUnsupported(t *testing.T) {
 	wantErr(t, "nosuch", nil, "unknown middleware type", "basicauth")
 	wantErr(t, "stripprefix", opts("prefixes=/a", "bogus=1"), "option bogus: unknown option")
 	types := Types()
-	if !sort.StringsAreSorted(types) || len(types) != len(builders)+2 {
+	if !sort.StringsAreSorted(types) || len(types) != len(builders)+3 {
 		t.Errorf("Types() = %v", types)
 	}
 }

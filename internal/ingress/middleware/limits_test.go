@@ -55,16 +55,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	send := func(remote, xff string) *httptest.ResponseRecorder {
-		r := req("GET", "/")
-		r.RemoteAddr = remote
-		if xff != "" {
-			r.Header.Set("X-Forwarded-For", xff)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec
-	}
+	send := func(remote, xff string) *httptest.ResponseRecorder { return sendFrom(h, remote, xff) }
 	for i, want := range []int{200, 200, 429, 429} {
 		rec := send("10.0.0.1:1000", "")
 		if rec.Code != want {
@@ -174,4 +165,38 @@ func TestRateLimitKeepsLongSourcesSmall(t *testing.T) {
 			t.Errorf("a source of %d bytes is kept whole (at most %d)", len(k), maxSourceKey)
 		}
 	}
+}
+
+// With ipStrategy.depth, clients are counted by the address a trusted
+// proxy put in X-Forwarded-For; a client whose header holds fewer
+// addresses (not a trusted proxy: the entry point dropped it) is counted
+// by its own connection, not under one key shared with every such
+// client.
+func TestRateLimitDepthSources(t *testing.T) {
+	m, err := New("ratelimit", opts("average=1", "period=1h", "sourceCriterion.ipStrategy.depth=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	code := func(remote, xff string) int { return sendFrom(h, remote, xff).Code }
+	// Behind the trusted proxy 10.0.0.9: one bucket per forwarded client.
+	if a, a2, b := code("10.0.0.9:1", "203.0.113.1"), code("10.0.0.9:2", "203.0.113.1"), code("10.0.0.9:3", "203.0.113.2"); a != 200 || a2 != 429 || b != 200 {
+		t.Errorf("forwarded clients: a %d, a again %d, b %d; want 200 429 200", a, a2, b)
+	}
+	// Direct clients: one bucket each.
+	if c, c2, d := code("198.51.100.1:1", ""), code("198.51.100.1:2", ""), code("198.51.100.2:1", ""); c != 200 || c2 != 429 || d != 200 {
+		t.Errorf("direct clients: c %d, c again %d, d %d; want 200 429 200", c, c2, d)
+	}
+}
+
+// sendFrom serves h a GET from remote, with X-Forwarded-For xff when set.
+func sendFrom(h http.Handler, remote, xff string) *httptest.ResponseRecorder {
+	r := req("GET", "/")
+	r.RemoteAddr = remote
+	if xff != "" {
+		r.Header.Set("X-Forwarded-For", xff)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
 }

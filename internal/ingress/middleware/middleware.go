@@ -9,6 +9,7 @@
 package middleware
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -43,44 +44,52 @@ func (e *OptionError) Error() string {
 	return "option " + e.Key + ": " + e.Msg
 }
 
+// Files reads a file an option names (basicauth's and digestauth's
+// usersFile), by the path written in the label.
+type Files func(path string) ([]byte, error)
+
+// ErrNotRead is what Files answers for a file that exists but whose
+// content is not at hand (the managers checking labels): the middleware
+// checks everything else.
+var ErrNotRead = errors.New("the file is not read here")
+
 type builder func(o *options) Middleware
 
 // builders are the implemented types, by lower-cased Traefik name.
 var builders = map[string]builder{
-	"addprefix":        newAddPrefix,
-	"basicauth":        newBasicAuth,
-	"buffering":        newBuffering,
-	"circuitbreaker":   newCircuitBreaker,
-	"compress":         newCompress,
-	"contenttype":      newContentType,
-	"digestauth":       newDigestAuth,
-	"forwardauth":      newForwardAuth,
-	"headers":          newHeaders,
-	"inflightreq":      newInFlightReq,
-	"ipallowlist":      newIPAllowList,
-	"ratelimit":        newRateLimit,
-	"redirectregex":    newRedirectRegex,
-	"redirectscheme":   newRedirectScheme,
-	"replacepath":      newReplacePath,
-	"replacepathregex": newReplacePathRegex,
-	"stripprefix":      newStripPrefix,
-	"stripprefixregex": newStripPrefixRegex,
+	"addprefix":         newAddPrefix,
+	"basicauth":         newBasicAuth,
+	"buffering":         newBuffering,
+	"circuitbreaker":    newCircuitBreaker,
+	"compress":          newCompress,
+	"contenttype":       newContentType,
+	"digestauth":        newDigestAuth,
+	"forwardauth":       newForwardAuth,
+	"headers":           newHeaders,
+	"inflightreq":       newInFlightReq,
+	"passtlsclientcert": newPassTLSClientCert,
+	"ipallowlist":       newIPAllowList,
+	"ratelimit":         newRateLimit,
+	"redirectregex":     newRedirectRegex,
+	"redirectscheme":    newRedirectScheme,
+	"replacepath":       newReplacePath,
+	"replacepathregex":  newReplacePathRegex,
+	"stripprefix":       newStripPrefix,
+	"stripprefixregex":  newStripPrefixRegex,
 }
 
 // unsupported are Traefik v3 types (and v2 names) not implemented, with
 // what to do instead where there is something.
 var unsupported = map[string]string{
-	"errors":            "",
-	"grpcweb":           "",
-	"passtlsclientcert": "the websecure entry point asks for no client certificates",
-	"plugin":            "plugins cannot be loaded",
-	"ipwhitelist":       "it is Traefik v2's name; use ipallowlist",
+	"grpcweb":     "",
+	"plugin":      "plugins cannot be loaded",
+	"ipwhitelist": "it is Traefik v2's name; use ipallowlist",
 }
 
-// Types lists the implemented middleware types (and chain and retry,
+// Types lists the implemented middleware types (and chain, errors and retry,
 // which the ingress builds itself), sorted.
 func Types() []string {
-	out := []string{"chain", "retry"}
+	out := []string{"chain", "errors", "retry"}
 	for t := range builders {
 		out = append(out, t)
 	}
@@ -89,8 +98,12 @@ func Types() []string {
 }
 
 // New builds a middleware of type typ (Traefik's name, any case) from its
-// options. The error joins every problem, each an *OptionError.
-func New(typ string, opts []Option) (Middleware, error) {
+// options. The error joins every problem, each an *OptionError. An
+// option that names a file is refused.
+func New(typ string, opts []Option) (Middleware, error) { return NewWithFiles(typ, opts, nil) }
+
+// NewWithFiles is New with the files options name read by files.
+func NewWithFiles(typ string, opts []Option, files Files) (Middleware, error) {
 	t := strings.ToLower(typ)
 	b, ok := builders[t]
 	if !ok {
@@ -104,6 +117,7 @@ func New(typ string, opts []Option) (Middleware, error) {
 		return nil, &OptionError{Msg: fmt.Sprintf("unknown middleware type %q (supported: %s)", typ, strings.Join(Types(), ", "))}
 	}
 	o := newOptions(opts)
+	o.files = files
 	m := b(o)
 	if err := o.finish(); err != nil {
 		return nil, err
@@ -119,4 +133,26 @@ func Chain(ms ...Middleware) Middleware {
 		}
 		return next
 	}
+}
+
+// RequestOnly reports whether a middleware of type typ with opts acts on
+// the request alone: it changes the request, or answers it itself, and
+// neither wraps the response writer nor reads the body. The ingress's
+// HTTP/1.1 fast path runs these itself (with a writer that takes only a
+// middleware's own answer); a router with any other goes to the net/http
+// path. headers is one only with customRequestHeaders alone.
+func RequestOnly(typ string, opts []Option) bool {
+	switch strings.ToLower(typ) {
+	case "addprefix", "basicauth", "inflightreq", "ipallowlist", "ratelimit", "redirectregex",
+		"redirectscheme", "replacepath", "replacepathregex", "stripprefix", "stripprefixregex":
+		return true
+	case "headers":
+		for _, o := range opts {
+			if first, _, _ := strings.Cut(o.Key, "."); !strings.EqualFold(first, "customRequestHeaders") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

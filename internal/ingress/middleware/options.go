@@ -15,9 +15,10 @@ import (
 // strconv's, durations a Go duration or a number of seconds. An option
 // no reader asked for is an error (finish).
 type options struct {
-	opts []Option
-	used []bool
-	errs []error
+	opts  []Option
+	used  []bool
+	errs  []error
+	files Files
 }
 
 func newOptions(opts []Option) *options {
@@ -152,7 +153,7 @@ func (o *options) under(prefix string) []Option {
 func (o *options) prefixes(key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range o.list(key) {
-		p, err := parsePrefix(s)
+		p, err := ParseIPRange(s)
 		if err != nil {
 			o.fail(key, "%q is not an IP address or CIDR range", s)
 			continue
@@ -162,7 +163,10 @@ func (o *options) prefixes(key string) []netip.Prefix {
 	return out
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
+// ParseIPRange reads an IP address (a range of one) or a CIDR range, as
+// Traefik's sourceRange and trustedIPs; IPv4-mapped IPv6 addresses are
+// read as IPv4.
+func ParseIPRange(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -203,4 +207,50 @@ func (o *options) noOptions() {
 			}
 		}
 	}
+}
+
+// userLine is one entry of an auth middleware's users, and the option it
+// came from (for messages).
+type userLine struct{ key, text string }
+
+// users reads the users option (a list) and the lines of usersFile,
+// merged as Traefik does: blank lines and lines starting with # are
+// skipped. It reports "required" when neither gives a user, unless the
+// file was not read here (ErrNotRead).
+func (o *options) users() []userLine {
+	var out []userLine
+	for _, s := range o.list("users") {
+		out = append(out, userLine{"users", s})
+	}
+	path, ok := o.get("usersFile")
+	unread := false
+	switch {
+	case !ok:
+	case o.files == nil:
+		o.fail("usersFile", "no file can be read here")
+		return out
+	default:
+		data, err := o.files(path)
+		if errors.Is(err, ErrNotRead) {
+			unread = true
+			break
+		}
+		if err != nil {
+			o.fail("usersFile", "%v", err)
+			return out
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, userLine{"usersFile", line})
+			}
+		}
+	}
+	if len(out) == 0 && !unread {
+		if ok {
+			o.fail("usersFile", "%s lists no user", path)
+		} else {
+			o.fail("users", "required")
+		}
+	}
+	return out
 }

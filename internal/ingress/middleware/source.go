@@ -46,6 +46,11 @@ func (s ipStrategy) clientIP(r *http.Request) string {
 		}
 		return ""
 	}
+	return peer(r)
+}
+
+// peer is the address of the request's connection.
+func peer(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -96,7 +101,17 @@ func (o *options) sourceCriterion(def string) func(*http.Request) string {
 	case host || (!hasIP && def == "host"):
 		return func(r *http.Request) string { return r.Host }
 	}
-	return ips.clientIP
+	// A request whose ipStrategy finds no address (an X-Forwarded-For
+	// shorter than depth: a client that is not a trusted proxy, whose
+	// header the entry point dropped) is counted by its connection's
+	// peer. Traefik counts all of them under one empty key, so that one
+	// such client could spend every other's budget.
+	return func(r *http.Request) string {
+		if ip := ips.clientIP(r); ip != "" {
+			return ip
+		}
+		return peer(r)
+	}
 }
 
 // maxSourceKey bounds the source keys the limiters keep: a header value

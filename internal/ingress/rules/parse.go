@@ -27,22 +27,82 @@ import (
 // MaxRuleLength bounds the text of a rule; longer rules are refused.
 const MaxRuleLength = 16 << 10
 
+// MaxRegexpInput bounds what the HeaderRegexp and QueryRegexp matchers
+// of a rule read: the values of one header, or of one query parameter,
+// together. A regular expression costs time linear in its input times
+// its size, and a header may be as long as the ingress's 1 MiB limit
+// (one such value cost an unanchored HeaderRegexp a second of CPU). A
+// request with more than this in a header or parameter that a rule's
+// regular expression reads does not match that rule at all, negations
+// included: it is routed as if the rule were not there. (nginx refuses
+// any header line over 8 KiB by default.) Host and path are bounded
+// before routing (1 KiB and 8 KiB).
+const MaxRegexpInput = 8 << 10
+
 // Rule is a parsed, compiled router rule. It is immutable and safe for
 // concurrent use.
 type Rule struct {
 	text string
 	root node
+	// headers and queries are the header keys and query parameters the
+	// rule's regular expressions read, whose size is checked first.
+	headers, queries []string
 }
 
 // String returns the rule's source text.
 func (r *Rule) String() string { return r.text }
 
 // Match reports whether req satisfies the rule.
-func (r *Rule) Match(req *http.Request) bool { return r.root.match(httpRequest{req}) }
+func (r *Rule) Match(req *http.Request) bool { return r.MatchRequest(httpRequest{req}) }
 
 // MatchRequest reports whether req satisfies the rule; it is Match for
 // requests that are not an *http.Request.
-func (r *Rule) MatchRequest(req Request) bool { return r.root.match(req) }
+func (r *Rule) MatchRequest(req Request) bool {
+	return r.regexpInputsFit(req) && r.root.match(req)
+}
+
+// regexpInputsFit reports whether each header and query parameter the
+// rule's regular expressions read holds at most MaxRegexpInput bytes.
+func (r *Rule) regexpInputsFit(req Request) bool {
+	for _, k := range r.headers {
+		n := 0
+		for i := 0; ; i++ {
+			v, ok := req.HeaderValue(k, i)
+			if !ok {
+				break
+			}
+			if n += len(v); n > MaxRegexpInput {
+				return false
+			}
+		}
+	}
+	for _, k := range r.queries {
+		n := 0
+		if queryValues(req, k, func(v string) bool { n += len(v); return n > MaxRegexpInput }) {
+			return false
+		}
+	}
+	return true
+}
+
+// regexpInputs collects the header keys and query parameters the regular
+// expressions under n read.
+func (r *Rule) regexpInputs(n node) {
+	switch x := n.(type) {
+	case andNode:
+		r.regexpInputs(x.l)
+		r.regexpInputs(x.r)
+	case orNode:
+		r.regexpInputs(x.l)
+		r.regexpInputs(x.r)
+	case notNode:
+		r.regexpInputs(x.x)
+	case headerRegexpMatcher:
+		r.headers = append(r.headers, x.key)
+	case queryRegexpMatcher:
+		r.queries = append(r.queries, x.key)
+	}
+}
 
 // Parse parses and compiles a Traefik v3 rule. The error says what is wrong
 // and where (a 1-based column in the rule text).
@@ -61,7 +121,9 @@ func Parse(rule string) (*Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Rule{text: rule, root: root}, nil
+	r := &Rule{text: rule, root: root}
+	r.regexpInputs(root)
+	return r, nil
 }
 
 // syntaxError turns go/parser's error list into one short message.

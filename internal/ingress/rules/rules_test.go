@@ -220,3 +220,56 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Match allocates %v times per call", n)
 	}
 }
+
+// A header or query parameter longer than MaxRegexpInput is never read
+// by a regular expression: the rule that would read it does not match,
+// not even through a negation, so its cost is bounded whatever the
+// client sends (a 1 MiB header cost an unanchored HeaderRegexp a second).
+func TestRegexpInputIsBounded(t *testing.T) {
+	const max = rules.MaxRegexpInput
+	fits, over := strings.Repeat("a", max), strings.Repeat("a", max+1)
+	half := strings.Repeat("a", max/2+1)
+	for _, c := range []struct {
+		rule string
+		req  *http.Request
+		want bool
+	}{
+		{"HeaderRegexp(`X-A`, `a$`)", req("GET", "/", hdr("X-A", fits)), true},
+		{"HeaderRegexp(`X-A`, `a$`)", req("GET", "/", hdr("X-A", over)), false},
+		{"!HeaderRegexp(`X-A`, `b`)", req("GET", "/", hdr("X-A", fits)), true},
+		{"!HeaderRegexp(`X-A`, `b`)", req("GET", "/", hdr("X-A", over)), false},
+		// The values of one header count together.
+		{"HeaderRegexp(`X-A`, `b`)", req("GET", "/", hdr("X-A", half), hdr("X-A", half), hdr("X-A", "b")), false},
+		// A long header the rule's regular expressions do not read is no matter.
+		{"HeaderRegexp(`X-A`, `b`)", req("GET", "/", hdr("X-A", "b"), hdr("X-B", over)), true},
+		{"Path(`/`) || HeaderRegexp(`X-A`, `b`)", req("GET", "/", hdr("X-A", over)), false},
+		{"QueryRegexp(`q`, `a$`)", req("GET", "/?q="+fits), true},
+		{"QueryRegexp(`q`, `a$`)", req("GET", "/?q="+over), false},
+		{"!QueryRegexp(`q`, `b`)", req("GET", "/?q="+half+"&q="+half), false},
+		{"QueryRegexp(`q`, `a$`)", req("GET", "/?p="+over+"&q=a"), true},
+	} {
+		if got := mustParse(t, c.rule).Match(c.req); got != c.want {
+			t.Errorf("%s on a request with %d header bytes, query %d bytes: %v, want %v",
+				c.rule, headerBytes(c.req), len(c.req.URL.RawQuery), got, c.want)
+		}
+	}
+}
+
+func mustParse(t *testing.T, text string) *rules.Rule {
+	t.Helper()
+	r, err := rules.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func headerBytes(r *http.Request) int {
+	n := 0
+	for _, vs := range r.Header {
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return n
+}

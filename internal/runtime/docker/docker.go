@@ -7,7 +7,9 @@
 // labelled with the user's labels (Container.Labels), the task's labels
 // (TaskSpec.Labels, such as com.docker.stack.namespace) and the runtime's own:
 // com.shoal.task.id, com.shoal.service.id, com.shoal.service.name and
-// com.shoal.node.id. The engine is the runtime's only state: List finds the
+// com.shoal.node.id, and Swarm's: com.docker.swarm.service.name,
+// .service.id, .task, .task.id, .task.name and .node.id (with
+// com.docker.stack.namespace, for a stack's task). The engine is the runtime's only state: List finds the
 // node's containers by their node label, so an agent that restarts adopts
 // the containers that outlived it, running or not.
 //
@@ -104,9 +106,10 @@ import (
 // LogStreamer is implemented by runtimes that keep a task's output and can
 // stream it (the docker runtime); the agent type-asserts for it.
 type LogStreamer interface {
-	// Logs writes the task's output, stdout and stderr demultiplexed, to w;
-	// with follow it keeps writing until the task ends or ctx ends.
-	Logs(ctx context.Context, taskID string, follow bool, w io.Writer) error
+	// Logs writes the task's output, stdout and stderr demultiplexed, to w,
+	// as opts say; with opts.Follow it keeps writing until the task ends
+	// or ctx ends.
+	Logs(ctx context.Context, taskID string, opts api.LogOptions, w io.Writer) error
 }
 
 // Labels the runtime sets on every container.
@@ -118,6 +121,21 @@ const (
 	// LabelStackNamespace is Docker's stack label, copied from
 	// TaskSpec.Labels.
 	LabelStackNamespace = "com.docker.stack.namespace"
+)
+
+// Swarm's labels, set beside shoal's so that what reads a Swarm node's
+// containers (log shippers, cAdvisor, exporters) reads shoal's the same.
+// Neither a user's nor a task's label can replace them.
+const (
+	SwarmLabelServiceName = "com.docker.swarm.service.name"
+	SwarmLabelServiceID   = "com.docker.swarm.service.id"
+	SwarmLabelTaskID      = "com.docker.swarm.task.id"
+	// SwarmLabelTaskName is SERVICE.SLOT.TASKID (SERVICE.NODEID.TASKID
+	// for a global service's task), the container's name.
+	SwarmLabelTaskName = "com.docker.swarm.task.name"
+	SwarmLabelNodeID   = "com.docker.swarm.node.id"
+	// SwarmLabelTask is set, empty, on every task container by Swarm.
+	SwarmLabelTask = "com.docker.swarm.task"
 )
 
 // Defaults of Options.

@@ -69,6 +69,11 @@ func TestStartStopRemove(t *testing.T) {
 		LabelServiceID:        s.ServiceID,
 		LabelServiceName:      "web",
 		LabelNodeID:           r.nodeID,
+		SwarmLabelServiceName: "web",
+		SwarmLabelServiceID:   s.ServiceID,
+		SwarmLabelTaskID:      s.TaskID,
+		SwarmLabelTaskName:    s.Name,
+		SwarmLabelNodeID:      r.nodeID,
 	}
 	for k, v := range wantLabels {
 		if c.Config.Labels[k] != v {
@@ -724,7 +729,7 @@ func TestLogs(t *testing.T) {
 	start(t, r, s)
 	wait(t, r, s.TaskID)
 	var buf bytes.Buffer
-	if err := r.Logs(testCtx(t), s.TaskID, true, &buf); err != nil {
+	if err := r.Logs(testCtx(t), s.TaskID, api.LogOptions{Follow: true, Tail: -1}, &buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "bad address") {
@@ -737,7 +742,7 @@ func TestLogs(t *testing.T) {
 	// Follow until the container ends.
 	errc := make(chan error, 1)
 	var buf2 testutil.SyncBuffer
-	go func() { errc <- r.Logs(testCtx(t), s2.TaskID, true, &buf2) }()
+	go func() { errc <- r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Follow: true, Tail: -1}, &buf2) }()
 	if err := r.Stop(testCtx(t), s2.TaskID, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -748,6 +753,20 @@ func TestLogs(t *testing.T) {
 		if !strings.Contains(buf2.String(), want) {
 			t.Errorf("logs %q lack %q", buf2.String(), want)
 		}
+	}
+	// service logs --tail 1 --timestamps, and --since after the last line.
+	var last bytes.Buffer
+	if err := r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Tail: 1, Timestamps: true}, &last); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(last.String(), "\n"), "\n")
+	ts, rest, _ := strings.Cut(lines[0], " ")
+	if _, err := time.Parse(time.RFC3339Nano, ts); len(lines) != 1 || err != nil || !strings.HasSuffix(buf2.String(), rest+"\n") {
+		t.Errorf("last line with its time: %q (%v); all lines %q", last.String(), err, buf2.String())
+	}
+	var none bytes.Buffer
+	if err := r.Logs(testCtx(t), s2.TaskID, api.LogOptions{Tail: -1, Since: time.Now().Add(time.Hour)}, &none); err != nil || none.Len() != 0 {
+		t.Errorf("logs since an hour ahead: %q, %v", none.String(), err)
 	}
 }
 
@@ -776,4 +795,18 @@ func TestCloseEndsWaits(t *testing.T) {
 	if _, err := r.Start(testCtx(t), spec(appImage(t))); !errors.Is(err, ErrClosed) {
 		t.Errorf("start after close: %v", err)
 	}
+}
+
+// A container with a TTY (service create --tty) gets one, and its output,
+// which the engine does not multiplex then, is read as it is.
+func TestTTY(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t)
+	s := spec(appImage(t))
+	s.Container.TTY = true
+	h := start(t, r, s)
+	if c := inspect(t, h.RuntimeID).Container; !c.Config.Tty {
+		t.Error("the container has no TTY")
+	}
+	waitReady(t, r, s.TaskID)
 }

@@ -147,7 +147,7 @@ func waitReady(t *testing.T, r *Runtime, id string) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
 	w := &lineWatch{want: "testapp listening on", seen: cancel}
-	err := r.Logs(ctx, id, true, w)
+	err := r.Logs(ctx, id, api.LogOptions{Follow: true, Tail: -1}, w)
 	if !w.found {
 		t.Fatalf("task %s never got ready (logs %q): %v", id, w.buf.String(), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
+	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/runtime"
 )
 
@@ -147,22 +149,37 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Handle, error) {
 }
 
 // Logs writes the container's output, stdout and stderr demultiplexed, to
-// w; with follow it keeps writing until the container ends or ctx ends.
-func (r *Runtime) Logs(ctx context.Context, id string, follow bool, w io.Writer) error {
+// w, as opts say (Docker's own logs options); with opts.Follow it keeps
+// writing until the container ends or ctx ends.
+func (r *Runtime) Logs(ctx context.Context, id string, opts api.LogOptions, w io.Writer) error {
 	t, err := r.lookup(ctx, id)
 	if err != nil {
 		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
-	rc, err := r.cli.ContainerLogs(ctx, t.containerID, client.ContainerLogsOptions{
+	lo := client.ContainerLogsOptions{
 		ShowStdout: true,
 		ShowStderr: true,
-		Follow:     follow,
-	})
+		Follow:     opts.Follow,
+		Timestamps: opts.Timestamps,
+		Details:    opts.Details,
+	}
+	if opts.Tail >= 0 {
+		lo.Tail = strconv.Itoa(opts.Tail)
+	}
+	if !opts.Since.IsZero() {
+		lo.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
+	}
+	rc, err := r.cli.ContainerLogs(ctx, t.containerID, lo)
 	if err != nil {
 		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
 	defer rc.Close()
-	if _, err := stdcopy.StdCopy(w, w, rc); err != nil {
+	copyLogs := func() error { _, err := stdcopy.StdCopy(w, w, rc); return err }
+	if res, err := r.cli.ContainerInspect(ctx, t.containerID, client.ContainerInspectOptions{}); err == nil && res.Container.Config != nil && res.Container.Config.Tty {
+		// A TTY's output comes as it is, not multiplexed.
+		copyLogs = func() error { _, err := io.Copy(w, rc); return err }
+	}
+	if err := copyLogs(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("logs of task %s: %w", id, ctx.Err())
 		}

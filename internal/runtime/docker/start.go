@@ -205,7 +205,7 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 	if c.Image == "" {
 		return nil, nil, errors.New("no image")
 	}
-	labels := make(map[string]string, len(c.Labels)+len(spec.Labels)+4)
+	labels := make(map[string]string, len(c.Labels)+len(spec.Labels)+10)
 	maps.Copy(labels, c.Labels)
 	maps.Copy(labels, spec.Labels)
 	labels[LabelTaskID] = spec.TaskID
@@ -215,6 +215,12 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 	if ns, ok := spec.Labels[LabelStackNamespace]; ok {
 		labels[LabelStackNamespace] = ns
 	}
+	labels[SwarmLabelTask] = ""
+	labels[SwarmLabelTaskID] = spec.TaskID
+	labels[SwarmLabelTaskName] = spec.Name
+	labels[SwarmLabelServiceID] = spec.ServiceID
+	labels[SwarmLabelServiceName] = spec.ServiceName
+	labels[SwarmLabelNodeID] = r.nodeID
 
 	cfg := &container.Config{
 		Image:      c.Image,
@@ -226,6 +232,7 @@ func (r *Runtime) containerConfig(spec runtime.TaskSpec) (*container.Config, *co
 		Hostname:   c.Hostname,
 		Labels:     labels,
 		StopSignal: c.StopSignal,
+		Tty:        c.TTY,
 	}
 	if g := c.StopGracePeriod; g != nil {
 		secs := seconds(g.D())

@@ -180,3 +180,51 @@ func TestContainerConfigOfASandbox(t *testing.T) {
 		t.Errorf("DNS %v, want the user's 10.0.0.53 only", hc.DNS)
 	}
 }
+
+// Every container carries Swarm's labels beside shoal's, for the tools
+// that read a Swarm node's containers; no user or task label replaces them.
+func TestContainerConfigSwarmLabels(t *testing.T) {
+	r := &Runtime{nodeID: "node1", addr: netip.MustParseAddr("10.1.2.3")}
+	for _, tc := range []struct {
+		name string
+		spec runtime.TaskSpec
+		want map[string]string
+		// absent are labels the container must not have.
+		absent []string
+	}{
+		{name: "replicated task of a stack",
+			spec: runtime.TaskSpec{TaskID: "t1", ServiceID: "s1", ServiceName: "app_web", Name: "app_web.2.t1", Slot: 2,
+				Labels:    map[string]string{LabelStackNamespace: "app"},
+				Container: api.ContainerSpec{Image: "img", Labels: map[string]string{"team": "x"}}},
+			want: map[string]string{
+				SwarmLabelServiceName: "app_web", SwarmLabelServiceID: "s1", SwarmLabelTaskID: "t1",
+				SwarmLabelTaskName: "app_web.2.t1", SwarmLabelNodeID: "node1", SwarmLabelTask: "",
+				LabelStackNamespace: "app", LabelServiceName: "app_web", LabelTaskID: "t1", "team": "x"}},
+		{name: "global task, no stack",
+			spec: runtime.TaskSpec{TaskID: "t2", ServiceID: "s2", ServiceName: "agent", Name: "agent.node1.t2",
+				Container: api.ContainerSpec{Image: "img"}},
+			want:   map[string]string{SwarmLabelTaskName: "agent.node1.t2", SwarmLabelNodeID: "node1", SwarmLabelServiceName: "agent"},
+			absent: []string{LabelStackNamespace}},
+		{name: "user labels cannot pose as Swarm's",
+			spec: runtime.TaskSpec{TaskID: "t3", ServiceID: "s3", ServiceName: "web", Name: "web.1.t3", Slot: 1,
+				Container: api.ContainerSpec{Image: "img", Labels: map[string]string{SwarmLabelTaskID: "other", SwarmLabelNodeID: "elsewhere", LabelServiceName: "x"}}},
+			want: map[string]string{SwarmLabelTaskID: "t3", SwarmLabelNodeID: "node1", LabelServiceName: "web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := r.containerConfig(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				if got, ok := cfg.Labels[k]; !ok || got != v {
+					t.Errorf("label %s = %q (set: %v), want %q", k, got, ok, v)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := cfg.Labels[k]; ok {
+					t.Errorf("label %s set, want none", k)
+				}
+			}
+		})
+	}
+}

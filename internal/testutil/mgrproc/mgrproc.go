@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +63,7 @@ type Cluster struct {
 	Managers []*Manager
 
 	logLevel string
+	args     []string
 	secrets  string
 	cg       *cgroups // nil unless Options.Partitions
 	mu       sync.Mutex
@@ -93,6 +95,8 @@ type Options struct {
 	Partitions bool
 	// LogLevel is the managers' --log-level (default warn).
 	LogLevel string
+	// Args are more flags of every manager (--heartbeat 1s, say).
+	Args []string
 }
 
 // Start starts n managers: the first bootstraps, the others join it with
@@ -108,6 +112,7 @@ func Start(t testing.TB, bin string, n int, o Options) *Cluster {
 		o.LogLevel = "warn"
 	}
 	c.logLevel = o.LogLevel
+	c.args = o.Args
 	if o.Partitions {
 		cg, err := newCgroups("shoal-mgrproc-"+c.id, n)
 		if err != nil {
@@ -201,7 +206,7 @@ func (m *Manager) start(extra ...string) error {
 	}
 	defer logf.Close()
 	args := append([]string{"manager", "--data-dir", m.DataDir, "--addr", m.Addr, "--log-level", m.c.logLevel,
-		"--ingress", "off", "--publish-addr", "off", "--docker=false", "--secrets-dir", m.c.secrets}, extra...)
+		"--ingress", "off", "--publish-addr", "off", "--docker=false", "--secrets-dir", m.c.secrets}, slices.Concat(m.c.args, extra)...)
 	cmd := exec.Command(m.c.bin, args...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()

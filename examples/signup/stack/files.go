@@ -1,0 +1,10 @@
+// Package stack holds the signup example's stack files, embedded so that
+// `shoal demo` deploys exactly the files a reader replays by hand.
+package stack
+
+import "embed"
+
+// Files are infrastructure.yml and signup-v1.yml, -v2.yml, -v3.yml.
+//
+//go:embed *.yml
+var Files embed.FS

@@ -1,0 +1,182 @@
+//go:build linux
+
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/demo"
+)
+
+func newDemoCmd(a *app) *cobra.Command {
+	var dataDir, ingressAddr, signupBin, logLevel string
+	var tour, wait bool
+	var stepDelay time.Duration
+	cmd := &cobra.Command{
+		Use:   "demo [--tour]",
+		Short: "Run the signup example app and, with --tour, its high-availability story",
+		Long: `Start a one-node dev cluster (or use the running cluster that -H/--host
+names), build the signup example (examples/signup: a homepage, a web form,
+a reference-data API, a NATS queue, a save handler and a SQLite database),
+create its networks, configs and secrets, deploy it with the stack files
+of examples/signup/stack, wait until every service is healthy, and print
+its URL and the commands to replay the walkthrough by hand (README,
+"Walkthrough").
+
+--tour plays the story by itself: a killed replica replaced, two replicas
+serving through a kill, anti-forgery failures without sticky sessions and
+none with them, a start-first rollout that fails no request, and a broken
+release rolled back on its own.
+
+Ctrl-C removes what the demo made (stacks, networks, configs, secrets, the
+database) and stops the cluster it started. The services reach each other by
+name over overlay networks, which needs root for the process runtime.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(a, cmd, logLevel)
+			if err != nil {
+				return err
+			}
+			external := cmd.Flags().Changed("host")
+			if !external && os.Geteuid() != 0 {
+				return errors.New("shoal demo starts a cluster whose process tasks reach each other by name over overlay networks, which needs root: run it with sudo, or point -H at a cluster that runs as root")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
+			var c *client.Client
+			base := "http://" + displayAddr(ingressAddr, "localhost")
+			if external {
+				if c, err = a.client(); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.stdout, "shoal demo: starting a one-node cluster in %s\n", dataDir)
+				d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr,
+					Docker: true, DrainDelay: time.Second})
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				base = "http://" + displayAddr(d.IngressAddr(), "localhost")
+				if c, err = client.New(d.Host()); err != nil {
+					return err
+				}
+				a.host = d.Host()
+			}
+			work, err := os.MkdirTemp("", "shoal-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			pw := make([]byte, 16)
+			_, _ = rand.Read(pw)
+			e := &demo.Env{Client: c, Bin: signupBin, DBDir: filepath.Join(work, "signup-db"), StackDir: filepath.Join(work, "stack"), Password: hex.EncodeToString(pw)}
+			if err := os.MkdirAll(e.DBDir, 0o700); err != nil {
+				return err
+			}
+			if e.Bin == "" {
+				fmt.Fprintln(a.stdout, "shoal demo: building examples/signup")
+				if e.Bin, err = demo.Build(ctx, work); err != nil {
+					return err
+				}
+			} else if e.Bin, err = filepath.Abs(e.Bin); err != nil {
+				return err
+			} else if st, err := os.Stat(e.Bin); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+				return usagef(cmd, "--signup-bin %s: not an executable file (go build -o signup ./examples/signup)", e.Bin)
+			}
+			if err := demo.WriteStackFiles(e.StackDir); err != nil {
+				return err
+			}
+			if err := demo.CheckFree(ctx, c); err != nil {
+				return err
+			}
+			// From here on, Ctrl-C or a failure removes what the demo made.
+			defer func() {
+				fmt.Fprintln(a.stdout, "shoal demo: removing the stacks, networks, configs and secrets it made")
+				cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				if err := demo.Cleanup(cctx, c); err != nil {
+					fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+				}
+			}()
+			fmt.Fprintln(a.stdout, "shoal demo: creating networks, configs and secrets; deploying stacks infrastructure and signup (signup-v1.yml)")
+			if err := demo.Setup(ctx, e); err != nil {
+				return err
+			}
+			upCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err = demo.Up(upCtx, e)
+			cancel()
+			if err != nil {
+				return err
+			}
+			printDemoReady(a, e, base)
+			if tour {
+				pause := func(ctx context.Context) error { return sleepCtx(ctx, stepDelay) }
+				if wait {
+					in := bufio.NewReader(a.stdin)
+					pause = func(context.Context) error {
+						fmt.Fprint(a.stdout, "   [Enter to go on]")
+						_, err := in.ReadString('\n')
+						return err
+					}
+				}
+				if err := demo.Tour(ctx, e, base, a.stdout, pause); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("tour: %w", err)
+				}
+				fmt.Fprintln(a.stdout, "\nThe tour is over; the app keeps running. Ctrl-C to remove it.")
+			}
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(os.TempDir(), "shoal-demo"), "folder of the demo cluster's state (not with -H)")
+	cmd.Flags().StringVar(&ingressAddr, "ingress", ":8080", "address of the HTTP ingress the app answers on (with -H: where the cluster's ingress answers)")
+	cmd.Flags().StringVar(&signupBin, "signup-bin", "", "the signup program, already built (default: go build ./examples/signup)")
+	cmd.Flags().BoolVar(&tour, "tour", false, "play the story step by step, narrated")
+	cmd.Flags().BoolVar(&wait, "wait", false, "with --tour: wait for Enter between steps")
+	cmd.Flags().DurationVar(&stepDelay, "step-delay", 3*time.Second, "with --tour: pause between steps")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "cluster log level: debug, info, warn or error")
+	return cmd
+}
+
+func printDemoReady(a *app, e *demo.Env, base string) {
+	w := a.stdout
+	fmt.Fprintf(w, "\nshoal demo: the signup app is up and healthy\n")
+	fmt.Fprintf(w, "  open:        %s/  (the form: %s/app/, reference data: %s/api/countries)\n", base, base, base)
+	fmt.Fprintf(w, "  stack files: %s\n", e.StackDir)
+	fmt.Fprintf(w, "  in another shell:\n")
+	fmt.Fprintf(w, "    export SHOAL_HOST=%s SIGNUP_BIN=%s SIGNUP_DATA=%s\n", a.host, e.Bin, e.DBDir)
+	fmt.Fprintf(w, "    shoal stack services signup; shoal service ps signup_signup-web\n")
+	fmt.Fprintf(w, "    shoal service update signup_signup-web --replicas 2\n")
+	fmt.Fprintf(w, "    shoal stack deploy -c %s/signup-v2.yml signup\n", e.StackDir)
+	fmt.Fprintf(w, "    shoal stack deploy -c %s/signup-v3.yml signup\n", e.StackDir)
+	fmt.Fprintf(w, "  the README's Walkthrough tells what each step shows; `shoal demo --tour` plays it.\n")
+	fmt.Fprintf(w, "  Ctrl-C removes the app (and stops the cluster the demo started).\n")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}

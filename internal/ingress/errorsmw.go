@@ -1,0 +1,223 @@
+package ingress
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/ingress/middleware"
+)
+
+// The errors middleware (traefik.http.middlewares.NAME.errors.status,
+// .service, .query): a response whose status is in status has its body
+// replaced by the page query names on service, a Traefik service of the
+// same labels or another service's, with the original status kept, as
+// Traefik's. The page is fetched from one of that service's tasks the
+// ingress routes to (so the service needs a router: a service without
+// routers has no pool in the table). When none answers, the response is
+// the status's text. It lives here, not in middleware/, since it
+// forwards to the table's pools.
+
+// errorPageTimeout bounds fetching an error page.
+const errorPageTimeout = 10 * time.Second
+
+// maxErrorPage bounds the error page copied to the client.
+const maxErrorPage = 1 << 20
+
+type statusRange struct{ from, to int }
+
+func (p *labelParser) buildErrors(m *middlewareLabels) middleware.Middleware {
+	var ranges []statusRange
+	var service, query string
+	ok := true
+	for _, o := range m.opts {
+		label := m.labelFor(o.Key)
+		v := strings.TrimSpace(o.Value)
+		switch strings.ToLower(o.Key) {
+		case "status":
+			for _, s := range splitList(v) {
+				r, good := parseStatusRange(s)
+				if !good {
+					p.fail(label, "%q is not a status or a range of them (500, 500-599)", s)
+					ok = false
+					continue
+				}
+				ranges = append(ranges, r)
+			}
+		case "service":
+			service = v
+		case "query":
+			if !strings.HasPrefix(v, "/") {
+				p.fail(label, "%q is not a path (want /{status}.html or the like)", v)
+				ok = false
+			}
+			query = v
+		default:
+			p.fail(label, "unknown errors option (want status, service, query)")
+			ok = false
+		}
+	}
+	if len(ranges) == 0 && ok {
+		p.fail(m.labelFor("status"), "required")
+		ok = false
+	}
+	if service == "" {
+		p.fail(m.labelFor("service"), "required: the Traefik service that serves the error pages")
+		ok = false
+	}
+	name := service
+	if base, provider, found := strings.Cut(service, "@"); found {
+		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
+			p.fail(m.labelFor("service"), "service %q belongs to provider %q; the error pages come from services' labels", service, provider)
+			ok = false
+		}
+		name = base
+	}
+	if !ok {
+		return nil
+	}
+	if query == "" {
+		query = "/"
+	}
+	owner, find := p.out.ServiceName, p.env.pool
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ew := &errorWriter{ResponseWriter: w, ranges: ranges}
+			next.ServeHTTP(ew, r)
+			if ew.caught == 0 {
+				return
+			}
+			var pl *pool
+			if find != nil {
+				pl = find(owner, name)
+			}
+			servePage(w, r, pl, ew.caught, query)
+		})
+	}
+}
+
+func parseStatusRange(s string) (statusRange, bool) {
+	from, to, isRange := strings.Cut(s, "-")
+	a, err := strconv.Atoi(strings.TrimSpace(from))
+	b := a
+	if isRange {
+		b, err = strconv.Atoi(strings.TrimSpace(to))
+		if err == nil {
+			a, _ = strconv.Atoi(strings.TrimSpace(from))
+		}
+	}
+	if err != nil || a < 100 || b > 599 || a > b {
+		return statusRange{}, false
+	}
+	return statusRange{a, b}, true
+}
+
+// errorWriter passes a response on, unless its status is one of ranges:
+// then it keeps nothing of it (caught is the status).
+type errorWriter struct {
+	http.ResponseWriter
+	ranges []statusRange
+	wrote  bool
+	caught int
+}
+
+func (e *errorWriter) WriteHeader(code int) {
+	if e.wrote {
+		return
+	}
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		e.wrote = true
+	}
+	for _, r := range e.ranges {
+		if code >= r.from && code <= r.to {
+			e.caught = code
+			return
+		}
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *errorWriter) Write(b []byte) (int, error) {
+	if !e.wrote {
+		e.WriteHeader(http.StatusOK)
+	}
+	if e.caught != 0 {
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+func (e *errorWriter) Flush() {
+	if e.caught == 0 {
+		http.NewResponseController(e.ResponseWriter).Flush()
+	}
+}
+
+func (e *errorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// servePage answers r with status and the page query names, fetched from
+// a task of pl; with none, the status's text.
+func servePage(w http.ResponseWriter, r *http.Request, pl *pool, status int, query string) {
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Type", "Etag", "Last-Modified", "Content-Range", "Accept-Ranges"} {
+		w.Header().Del(k)
+	}
+	resp := fetchPage(r, pl, status, query)
+	if resp == nil {
+		http.Error(w, strconv.Itoa(status)+" "+http.StatusText(status), status)
+		return
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(status)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxErrorPage))
+}
+
+func fetchPage(r *http.Request, pl *pool, status int, query string) *http.Response {
+	if pl == nil {
+		return nil
+	}
+	b := pl.pick(nil)
+	if b == nil {
+		return nil
+	}
+	q := strings.ReplaceAll(query, "{status}", strconv.Itoa(status))
+	q = strings.ReplaceAll(q, "{originalStatus}", strconv.Itoa(status))
+	q = strings.ReplaceAll(q, "{url}", url.QueryEscape(r.URL.String()))
+	ctx, cancel := context.WithTimeout(r.Context(), errorPageTimeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.lb.Scheme+"://"+b.addr+q, nil)
+	if err != nil {
+		cancel()
+		return nil
+	}
+	req.Host = r.Host
+	req.Header.Set("Accept", r.Header.Get("Accept"))
+	b.inflight.Add(1)
+	resp, err := b.transport.RoundTrip(req)
+	b.inflight.Add(-1)
+	if err != nil || resp.StatusCode >= 400 {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		return nil
+	}
+	resp.Body = cancelOnClose{resp.Body, cancel}
+	return resp
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}

@@ -1,0 +1,47 @@
+package state
+
+import (
+	"maps"
+	"reflect"
+
+	"github.com/shoalproject/shoal/api"
+)
+
+// internSpec makes t, a task of svc at svc's spec version, share the
+// service's spec instead of holding its own decoded copy: every task of a
+// service of 1,000 replicas otherwise carries 1,000 copies of the same
+// command, placement, labels and endpoint spec, each decoded from its own
+// log entry. Only what is equal is shared, so the task reads (and encodes
+// to JSON) exactly as before. Store objects are never changed in place,
+// so the sharing is safe: a new service version is a new object, and the
+// tasks of the old one keep the old one's values.
+func internSpec(t *api.Task, svc *api.Service) {
+	if svc == nil || t.ServiceID != svc.ID || t.SpecVersion != svc.SpecVersion {
+		return
+	}
+	if reflect.DeepEqual(t.Spec, svc.Spec.TaskTemplate) {
+		t.Spec = svc.Spec.TaskTemplate
+	}
+	if t.ServiceLabels != nil && maps.Equal(t.ServiceLabels, svc.Spec.Labels) {
+		t.ServiceLabels = svc.Spec.Labels
+	}
+	if t.Endpoint != nil && reflect.DeepEqual(t.Endpoint, svc.Spec.EndpointSpec) {
+		t.Endpoint = svc.Spec.EndpointSpec
+	}
+}
+
+// internSnapshot is internSpec for a snapshot's tasks, against the
+// snapshot's services.
+func internSnapshot(data *snapshotData) {
+	svcs := make(map[string]*api.Service, len(data.Services))
+	for _, s := range data.Services {
+		if s != nil {
+			svcs[s.ID] = s
+		}
+	}
+	for _, t := range data.Tasks {
+		if t != nil {
+			internSpec(t, svcs[t.ServiceID])
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRelayDropsABrowserThatFallsBehind(t *testing.T) {
+	rl := newRelay()
+	slow, fast := rl.subscribe(), rl.subscribe()
+	for i := range subscriberQueue + 1 {
+		rl.broadcast([]byte{byte(i)})
+		<-fast // a browser that keeps up
+	}
+	n := 0
+	for range slow { // closed once it overflowed
+		n++
+	}
+	if n != subscriberQueue {
+		t.Fatalf("slow browser got %d queued events, want %d then the end", n, subscriberQueue)
+	}
+	rl.broadcast([]byte("x"))
+	if got := <-fast; string(got) != "x" {
+		t.Fatalf("the browser that keeps up got %q", got)
+	}
+	rl.unsubscribe(fast)
+	rl.unsubscribe(slow) // already dropped: no double close
+}
+
+func TestRelayBoundsItsStreams(t *testing.T) {
+	rl := newRelay()
+	for range maxStreams {
+		if rl.subscribe() == nil {
+			t.Fatal("refused a stream under the limit")
+		}
+	}
+	rec := httptest.NewRecorder()
+	rl.serveEvents(rec, httptest.NewRequest("GET", "/ui/api/events", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("stream over the limit: %d, want 503", rec.Code)
+	}
+}
+
+func TestServeEventsStreamsServerSentEvents(t *testing.T) {
+	rl := newRelay()
+	srv := httptest.NewServer(http.HandlerFunc(rl.serveEvents))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	go func() {
+		for ctx.Err() == nil {
+			rl.broadcast(resync)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "event: resync") {
+			cancel()
+			return
+		}
+	}
+	t.Fatalf("no event came: %v", sc.Err())
+}
+
+func TestRelayCloseEndsStreams(t *testing.T) {
+	rl := newRelay()
+	ch := rl.subscribe()
+	rl.close()
+	if _, ok := <-ch; ok {
+		t.Fatal("a stream outlived close")
+	}
+	if rl.subscribe() != nil {
+		t.Fatal("a closed relay took a stream")
+	}
+}
