@@ -1,11 +1,11 @@
 package agentlink
 
 import (
-	"github.com/shoalproject/shoal/api"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoalproject/shoal/api"
 	"io"
 	"net/http"
 	"regexp"

@@ -1,11 +1,11 @@
 package agentlink_test
 
 import (
-	"github.com/shoalproject/shoal/api"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/shoalproject/shoal/api"
 	"io"
 	"strings"
 	"testing"
@@ -46,7 +46,9 @@ func TestTaskLogsOverTheLink(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var followed testutil.SyncBuffer
 	done := make(chan error, 1)
-	go func() { done <- e.srv.TaskLogs(ctx, nodeA, "task2", false, api.LogOptions{Follow: true, Tail: -1}, &followed) }()
+	go func() {
+		done <- e.srv.TaskLogs(ctx, nodeA, "task2", false, api.LogOptions{Follow: true, Tail: -1}, &followed)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(followed.String(), "line 2\n") {
 		if time.Now().After(deadline) {
@@ -79,7 +81,9 @@ func TestLogRequestsAnsweredOnlyByTheirNode(t *testing.T) {
 	sessB := e.sessionIDFrom(nodeB, "127.0.0.1")
 	var out testutil.SyncBuffer
 	done := make(chan error, 1)
-	go func() { done <- e.srv.TaskLogs(testCtx(t), nodeA, "taskA", false, api.LogOptions{Follow: false, Tail: -1}, &out) }()
+	go func() {
+		done <- e.srv.TaskLogs(testCtx(t), nodeA, "taskA", false, api.LogOptions{Follow: false, Tail: -1}, &out)
+	}()
 
 	if code, _ := e.rawAs(nodeB, "GET", "/agent/v1/sessions/"+sessA+"/logs", ""); code != 403 {
 		t.Fatalf("node B polling node A's log requests: %d, want 403", code)
