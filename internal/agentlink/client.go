@@ -46,6 +46,8 @@ type Client struct {
 	// notBefore (Unix nanoseconds) holds requests back until the time
 	// the manager last asked to wait with Retry-After.
 	notBefore atomic.Int64
+	// logs answers the managers' log requests (logs.go); nil: none.
+	logs LogFunc
 	// trust is the TrustDigest of the roots the node trusts ("" for a
 	// join); trustCh tells the node when a manager trusts others.
 	trust   atomic.Value
@@ -363,7 +365,16 @@ func (c *Client) Register(ctx context.Context, reg api.NodeRegistration) (agent.
 	if out.SessionID == "" {
 		return nil, fmt.Errorf("register node %s: the manager at %s answered no session", reg.NodeID, c.Addr())
 	}
-	return &session{c: c, path: pathSessions + out.SessionID}, nil
+	s := &session{c: c, path: pathSessions + out.SessionID}
+	c.mu.Lock()
+	logs := c.logs
+	c.mu.Unlock()
+	if logs != nil {
+		var ctx context.Context
+		ctx, s.stopLogs = context.WithCancel(context.Background())
+		go s.serveLogs(ctx, logs)
+	}
+	return s, nil
 }
 
 // session is an open session on the managers.
@@ -374,6 +385,8 @@ type session struct {
 	// been lost on the way, so the session can no longer be trusted to
 	// say everything, and the agent must register again (it does).
 	broken atomic.Bool
+	// stopLogs ends the answering of log requests; nil when none.
+	stopLogs context.CancelFunc
 }
 
 var errBroken = errors.New("session broken by an earlier failure: register again")
@@ -422,6 +435,9 @@ func (s *session) Heartbeat(ctx context.Context) (time.Duration, error) {
 
 // Close ends the session on the managers, if they can be reached soon.
 func (s *session) Close() {
+	if s.stopLogs != nil {
+		s.stopLogs()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.c.call(ctx, http.MethodDelete, s.path, nil, nil)

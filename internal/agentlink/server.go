@@ -75,6 +75,8 @@ type Server struct {
 	// streams ends the routes streams of each node's agent instances
 	// (routes.go).
 	streams map[string]map[string]*context.CancelFunc
+	// logCalls are the log requests made of agents, by ID (logs.go).
+	logCalls map[string]*logCall
 }
 
 // linkSession is a dispatcher session an agent reaches by its ID.
@@ -91,6 +93,8 @@ type linkSession struct {
 	// by the next long-poll. A session that is not detached has a live
 	// agent, as far as the server can tell.
 	detached atomic.Bool
+	// logs queues the log requests for the node's agent (logs.go).
+	logs chan logRequest
 }
 
 // NewServer returns the managers' side of the link. Close ends it.
@@ -101,7 +105,7 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{d: cfg.Dispatcher, store: cfg.Store, issuer: cfg.Issuer, log: log, mux: http.NewServeMux(),
-		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, writeTimeout: cfg.StreamWriteTimeout,
+		ctx: ctx, cancel: cancel, sessions: map[string]*linkSession{}, logCalls: map[string]*logCall{}, writeTimeout: cfg.StreamWriteTimeout,
 		limits: newRegisterLimiter(cfg.Limits), managers: cfg.Managers, seen: cfg.Seen}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 3 * routeKeepBeat
@@ -117,6 +121,8 @@ func NewServer(cfg ServerConfig) *Server {
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixReport, s.report)
 	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixBeat, s.heartbeat)
 	s.mux.HandleFunc("DELETE "+pathSessions+"{id}", s.closeSession)
+	s.mux.HandleFunc("GET "+pathSessions+"{id}"+suffixLogs, s.pollLogs)
+	s.mux.HandleFunc("POST "+pathSessions+"{id}"+suffixLogs+"/{req}", s.answerLogs)
 	s.mux.HandleFunc("GET "+pathRoutes, s.routes)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, fmt.Sprintf("no such agent endpoint: %s %s", r.Method, r.URL.Path))
@@ -291,7 +297,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ls := &linkSession{id: newSessionID(), s: ds, instance: instance, remote: r.RemoteAddr}
+	ls := &linkSession{id: newSessionID(), s: ds, instance: instance, remote: r.RemoteAddr, logs: make(chan logRequest, maxLogQueue)}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()

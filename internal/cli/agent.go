@@ -209,6 +209,7 @@ func DefaultAgentDataDir() string {
 
 func newAgentCmd(a *app) *cobra.Command {
 	var manager, token, tokenFile, addr, dataDir, hostname, logLevel, secretsDir, listenAddr string
+	var mf metricsFlags
 	var labels []string
 	var ing ingressFlags
 	var pub publishFlags
@@ -268,11 +269,15 @@ them. A wrong token stops the agent with exit code 1.`,
 			if err != nil {
 				return err
 			}
+			metricsToken, err := mf.token(cmd)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			acfg := daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
 				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, Publish: pub.config(), DrainDelay: drain,
-				SecretsDir: secretsDir, ListenAddr: listenAddr}
+				SecretsDir: secretsDir, ListenAddr: listenAddr, MetricsAddr: mf.addr, MetricsToken: metricsToken}
 			if daemon.IsManagerFolder(dataDir) {
 				// Promoted before: the node is a manager now.
 				return runPromotedManager(a, ctx, acfg)
@@ -298,6 +303,9 @@ them. A wrong token stops the agent with exit code 1.`,
 				fmt.Fprintf(a.stdout, "shoal agent: node %s joined (worker)\n", ag.NodeID())
 				fmt.Fprintf(a.stdout, "  data folder: %s\n", ag.DataDir())
 				fmt.Fprintf(a.stdout, "  address:     %s\n", ag.Addr())
+				if m := ag.MetricsAddr(); m != "" {
+					fmt.Fprintf(a.stdout, "  metrics:     http://%s/metrics (bearer token from --metrics-token-file)\n", m)
+				}
 				if in := ag.IngressAddr(); in != "" {
 					fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(in, "localhost"))
 				}
@@ -339,6 +347,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pools and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
+	mf.add(cmd, "TCP address serving the node's Prometheus metrics (/metrics: its ingress under Traefik's names, the process), e.g. 127.0.0.1:9324; needs --metrics-token-file")
 	return cmd
 }
 

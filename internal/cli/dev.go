@@ -15,7 +15,6 @@ import (
 	"github.com/shoalproject/shoal/internal/allocator"
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
-	"github.com/shoalproject/shoal/internal/metrics"
 	"github.com/shoalproject/shoal/internal/state"
 )
 
@@ -27,7 +26,7 @@ func newDevCmd(a *app) *cobra.Command { return newManagerNodeCmd(a, false) }
 func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
-	var metricsAddr, metricsTokenFile string
+	var mf metricsFlags
 	var uiAddr string
 	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker, autolock bool
@@ -88,16 +87,9 @@ folder adopts them.`,
 					}
 				}
 			}
-			var metricsToken []byte
-			switch {
-			case metricsAddr != "" && metricsTokenFile == "":
-				return usagef(cmd, "--metrics needs --metrics-token-file: the metrics listener takes only requests bearing that token")
-			case metricsTokenFile != "" && metricsAddr == "":
-				return usagef(cmd, "--metrics-token-file needs --metrics ADDR")
-			case metricsAddr != "":
-				if metricsToken, err = metrics.ReadToken(metricsTokenFile); err != nil {
-					return usagef(cmd, "%v", err)
-				}
+			metricsToken, err := mf.token(cmd)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -115,7 +107,7 @@ folder adopts them.`,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: metricsAddr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -214,8 +206,7 @@ them is up.`
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pool and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
-	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
-	cmd.Flags().StringVar(&metricsTokenFile, "metrics-token-file", "", "file (mode 0600) holding the bearer token Prometheus sends to --metrics (at least 16 characters)")
+	mf.add(cmd, "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
 	addUIFlag(cmd, &uiAddr)
 	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none)`)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")

@@ -49,6 +49,10 @@ type AgentConfig struct {
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
 	SecretsDir string
+	// MetricsAddr serves the node's /metrics on TCP to requests bearing
+	// MetricsToken; empty serves none.
+	MetricsAddr  string
+	MetricsToken []byte
 	// ListenAddr, IP:PORT, is the cluster port the node serves once
 	// promoted to manager (`node promote`); empty: it cannot be
 	// promoted. The agent only reports it until then.
@@ -73,6 +77,10 @@ type Agent struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// metricsSrv serves the node's metrics on metricsAddr (metrics.go).
+	metricsSrv  *http.Server
+	metricsAddr string
 
 	registered chan struct{}
 	once       sync.Once
@@ -149,6 +157,8 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
+	// The managers read the node's task output over the link.
+	a.link.SetLogs(a.rts.taskLogs)
 	// The node's networking follows the cluster from the routes stream,
 	// like the ingress: networks, services, tasks and the nodes'
 	// addresses, as the managers observed them.
@@ -176,6 +186,9 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 			return nil, err
 		}
 		to = append(to, a.ingress.table)
+	}
+	if err := a.startAgentMetrics(cfg, log.With("component", "metrics")); err != nil {
+		return nil, err
 	}
 	var mesh *gatedSink
 	if cfg.Publish.Addr != "" {
@@ -397,16 +410,17 @@ func (a *Agent) Err() error {
 func (a *Agent) Close() error { return a.closeParts() }
 
 func (a *Agent) closeParts() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.stopAgentMetrics(ctx)
 	if a.ingress != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.ingress.stop(ctx)
-		cancel()
 	}
 	if a.sock != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = a.sock.Shutdown(ctx)
 		cancel()
 	}
+	cancel()
 	if a.cancel != nil {
 		a.cancel()
 	}

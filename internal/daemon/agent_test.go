@@ -118,9 +118,10 @@ func TestAgentJoinsDevOverTCP(t *testing.T) {
 		}
 		return n == 2
 	})
-	// Logs of another node's tasks are refused with a reason.
+	// Logs of another node's tasks come from its agent, over its link
+	// (sleep prints nothing: the answer is empty, without an error).
 	tk := d.Manager().Store().Read().TasksByNode(a.NodeID())[0]
-	if err := d.TaskLogs(ctx, tk, api.LogOptions{Tail: -1}, io.Discard); err == nil || !strings.Contains(err.Error(), "other nodes") {
+	if err := d.TaskLogs(ctx, tk, api.LogOptions{Tail: -1}, io.Discard); err != nil {
 		t.Errorf("logs of a worker's task: %v", err)
 	}
 

@@ -169,6 +169,7 @@ func (d *Dev) startIngress(cfg DevConfig, ready <-chan struct{}, log *slog.Logge
 		return err
 	}
 	d.ingress = in
+	registerIngress(d.metrics.Registry(), in)
 	return nil
 }
 

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,67 +26,90 @@ type logStreamer interface {
 	Logs(ctx context.Context, taskID string, opts api.LogOptions, w io.Writer) error
 }
 
-// TaskLogs writes the output a task on this node left: its stdout, then
-// its stderr for a process task, or the container's log. follow keeps
-// streaming until ctx ends; it needs a runtime that streams logs.
-// Tasks on other nodes are refused: reading them is not done yet.
+// TaskLogs writes the output a task left: its stdout, then its stderr
+// for a process task, or the container's log, as opts says (tail, since,
+// timestamps; Follow keeps streaming until ctx ends, and needs a runtime
+// that streams logs). A task of another node is read from that node's
+// agent, over its link to this manager (agentlink.Server.TaskLogs).
 func (d *Dev) TaskLogs(ctx context.Context, task *api.Task, opts api.LogOptions, w io.Writer) error {
-	if task.NodeID != d.nodeID {
-		return fmt.Errorf("logs of task %s: it runs on node %s, and reading logs from other nodes is not supported yet", task.ID, api.ShortID(task.NodeID))
+	docker := task.Spec.Runtime() == api.RuntimeDocker
+	if task.NodeID == d.nodeID {
+		return d.rts.taskLogs(ctx, task.ID, docker, opts, w)
 	}
-	return d.rts.taskLogs(ctx, task, opts, w)
+	if d.agentLink == nil {
+		return fmt.Errorf("logs of task %s: it runs on node %s, and this manager serves no agents", task.ID, api.ShortID(task.NodeID))
+	}
+	return d.agentLink.TaskLogs(ctx, task.NodeID, task.ID, docker, opts, w)
 }
 
-// taskLogs writes the output of a task of these runtimes: all of it, or
-// its last opts.Tail lines (stdout's, then stderr's, for a process task).
-func (r nodeRuntimes) taskLogs(ctx context.Context, task *api.Task, opts api.LogOptions, w io.Writer) error {
+// taskLogs writes the output of task id of these runtimes (docker: of
+// the docker runtime, else of the process runtime): all of it, or its
+// last opts.Tail lines (stdout's, then stderr's, for a process task,
+// each with its rotated files first, oldest first).
+func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker bool, opts api.LogOptions, w io.Writer) error {
 	var rt runtime.Runtime = r.process
-	if task.Spec.Runtime() == api.RuntimeDocker {
+	if docker {
 		if r.docker == nil {
-			return fmt.Errorf("logs of task %s: the docker runtime is not available on this node", task.ID)
+			return fmt.Errorf("logs of task %s: the docker runtime is not available on this node", id)
 		}
 		rt = r.docker
 	}
 	if ls, ok := rt.(logStreamer); ok {
-		return ls.Logs(ctx, task.ID, opts, w)
+		return ls.Logs(ctx, id, opts, w)
 	}
 	lr, ok := rt.(runtime.LogReader)
 	if !ok {
-		return fmt.Errorf("logs of task %s: the %s runtime keeps no logs", task.ID, rt.Name())
+		return fmt.Errorf("logs of task %s: the %s runtime keeps no logs", id, rt.Name())
 	}
 	if opts.NeedTimes() {
-		return fmt.Errorf("logs of task %s: the %s runtime keeps no times of a task's output: --timestamps and --since need the docker runtime", task.ID, rt.Name())
+		return fmt.Errorf("logs of task %s: the %s runtime keeps no times of a task's output: --timestamps and --since need the docker runtime", id, rt.Name())
 	}
-	stdout, stderr, err := lr.LogPaths(task.ID)
+	stdout, stderr, err := lr.LogPaths(id)
 	if err != nil {
-		return fmt.Errorf("logs of task %s: %w", task.ID, err)
+		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
-	paths := []string{stdout, stderr}
+	var paths []string
+	for _, p := range []string{stdout, stderr} {
+		paths = append(append(paths, rotatedLogs(p)...), p)
+	}
 	offsets, err := tailOffsets(paths, opts.Tail)
 	if err != nil {
-		return fmt.Errorf("logs of task %s: %w", task.ID, err)
+		return fmt.Errorf("logs of task %s: %w", id, err)
 	}
-	if opts.Follow {
-		return followTask(ctx, rt, task.ID, paths, offsets, w)
-	}
+	var live []string
+	var liveOffsets []int64
 	for i, p := range paths {
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
+		if opts.Follow && (p == stdout || p == stderr) {
+			// Followed below; rotated files no longer grow.
+			live, liveOffsets = append(live, p), append(liveOffsets, offsets[i])
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("logs of task %s: %w", task.ID, err)
-		}
-		_, err = f.Seek(offsets[i], io.SeekStart)
-		if err == nil {
-			_, err = io.Copy(w, f)
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("logs of task %s: %w", task.ID, err)
+		if err := copyFrom(p, offsets[i], w); err != nil {
+			return fmt.Errorf("logs of task %s: %w", id, err)
 		}
 	}
+	if opts.Follow {
+		return followTask(ctx, rt, id, live, liveOffsets, w)
+	}
 	return nil
+}
+
+// copyFrom copies the file at p from offset to w; a missing file has
+// nothing to copy.
+func copyFrom(p string, offset int64, w io.Writer) error {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // tailOffsets says where to start reading each file for the last n lines
@@ -219,6 +246,15 @@ func followFile(ctx context.Context, done <-chan struct{}, path string, offset i
 		if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
+		// Rotated (copied, then truncated): read on from the start.
+		if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Size() < off {
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if _, err := events.Read(buf); err != nil {
 			// Stopped: copy what was written last, then end.
 			_, _ = io.Copy(w, f)
@@ -228,4 +264,26 @@ func followFile(ctx context.Context, done <-chan struct{}, path string, offset i
 			return err
 		}
 	}
+}
+
+// rotatedLogs are the rotated files of the log file p, oldest first:
+// p.N … p.1.
+func rotatedLogs(p string) []string {
+	matches, _ := filepath.Glob(p + ".[0-9]*")
+	type rotated struct {
+		path string
+		n    int
+	}
+	var rs []rotated
+	for _, m := range matches {
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, p+".")); err == nil && n > 0 {
+			rs = append(rs, rotated{m, n})
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].n > rs[j].n })
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.path
+	}
+	return out
 }

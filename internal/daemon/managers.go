@@ -457,6 +457,9 @@ func (l *managerLink) client(addr string) (*agentlink.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The leader reads this node's task output over the link, as a
+	// worker's.
+	c.SetLogs(l.d.rts.taskLogs)
 	if l.clients == nil {
 		l.clients = map[string]*leaderClient{}
 	}

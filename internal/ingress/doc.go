@@ -285,8 +285,9 @@
 //     -Tls-Client-Cert and -Tls-Client-Cert-Info removed) unless the
 //     client is in Options.TrustedProxies (Traefik's
 //     forwardedHeaders.trustedIPs).
-//   - Counters are this package's own types (Stats); they can be exported
-//     to Prometheus once client_golang is a dependency.
+//   - Counters are lock-free cells by code, method and protocol
+//     (reqcount.go), read by Stats and, under Traefik's metric names, by
+//     Table.Collector (metrics.go).
 //
 // # Benchmarks
 //

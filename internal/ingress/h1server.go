@@ -355,6 +355,7 @@ func (c *fconn) handle() bool {
 	if err := r.cleanPath(p.paths); err != nil {
 		c.finishUnread()
 		c.writeError(http.StatusBadRequest, "400 Bad Request: "+err.Error())
+		p.entry.reqs.observe(http.StatusBadRequest, methodIndex(r.method), headProto(r), time.Since(start))
 		c.accessLog(nil, nil, 0, http.StatusBadRequest, 0, start)
 		return c.flushEnd()
 	}
@@ -363,6 +364,7 @@ func (c *fconn) handle() bool {
 		p.table.stats.unrouted.Add(1)
 		c.finishUnread()
 		c.writeError(http.StatusNotFound, "404 page not found")
+		p.entry.reqs.observe(http.StatusNotFound, methodIndex(r.method), headProto(r), time.Since(start))
 		c.accessLog(nil, nil, 0, http.StatusNotFound, 0, start)
 		return c.flushEnd()
 	}
@@ -370,8 +372,10 @@ func (c *fconn) handle() bool {
 	case rt.refused != "":
 		c.finishUnread()
 		c.writeError(http.StatusServiceUnavailable, rt.refused)
-		rt.stats.codes.add(http.StatusServiceUnavailable)
-		rt.stats.latency.observe(time.Since(start))
+		d := time.Since(start)
+		meth, proto := methodIndex(r.method), headProto(r)
+		rt.stats.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
+		p.entry.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
 		c.accessLog(rt, nil, 0, http.StatusServiceUnavailable, 0, start)
 		return c.flushEnd()
 	case rt.handler != nil && (!rt.rule.fastMW || p.slowMiddlewares):
@@ -381,6 +385,8 @@ func (c *fconn) handle() bool {
 		c.handedOff = c.handoff(c.head)
 		return false
 	}
+	// Classified before forwarding: r's strings live in the head buffer.
+	meth, proto := methodIndex(r.method), headProto(r)
 	pl := rt.pool
 	var status int
 	var chosen *backend
@@ -412,10 +418,9 @@ func (c *fconn) handle() bool {
 		status, chosen, retries, bytes = c.forward(pl, pl.stickyHead(r))
 	}
 	d := time.Since(start)
-	rt.stats.codes.add(status)
-	rt.stats.latency.observe(d)
-	pl.stats.codes.add(status)
-	pl.stats.latency.observe(d)
+	rt.stats.reqs.observe(status, meth, proto, d)
+	pl.stats.reqs.observe(status, meth, proto, d)
+	p.entry.reqs.observe(status, meth, proto, d)
 	c.accessLog(rt, chosen, retries, status, bytes, start)
 	return c.flushEnd()
 }

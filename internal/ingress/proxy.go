@@ -142,6 +142,8 @@ type Proxy struct {
 	// clients counts client connections against Options.MaxConns
 	// (connlimit.go).
 	clients connlimit.Limiter
+	// entry counts the requests of the proxy's entry point.
+	entry *entryStats
 }
 
 // NewProxy returns a proxy routing with t.
@@ -158,6 +160,11 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	p.hostname, _ = os.Hostname()
 	p.paths = pathRule{allowSlash: opts.AllowEncodedSlash, allowBackslash: opts.AllowEncodedBackslash}
 	p.clients.Max, p.clients.Log, p.clients.Name = opts.MaxConns, opts.ErrorLog, "ingress"
+	ep := opts.EntryPoint
+	if ep == "" {
+		ep = EntryPointWeb
+	}
+	p.entry = t.stats.entryPoint(ep, &p.clients)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &forwarder{maxAttempts: opts.MaxAttempts, ejectTime: t.opts.EjectTime},
@@ -183,9 +190,11 @@ func (p *Proxy) Stats() Stats {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, closeConn: uncheckedFraming(r)}
+	meth, proto := methodIndex(r.Method), requestProto(r)
 	r, err := p.paths.cleanRequest(r)
 	if err != nil {
 		http.Error(rec, "400 Bad Request: "+err.Error(), http.StatusBadRequest)
+		p.entry.reqs.observe(http.StatusBadRequest, meth, proto, time.Since(start))
 		p.accessLog(r, nil, nil, http.StatusBadRequest, 0, start)
 		return
 	}
@@ -193,13 +202,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
 		http.Error(rec, "404 page not found", http.StatusNotFound)
+		p.entry.reqs.observe(http.StatusNotFound, meth, proto, time.Since(start))
 		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
 		return
 	}
 	if rt.refused != "" {
 		http.Error(rec, rt.refused, http.StatusServiceUnavailable)
-		rt.stats.codes.add(http.StatusServiceUnavailable)
-		rt.stats.latency.observe(time.Since(start))
+		d := time.Since(start)
+		rt.stats.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
+		p.entry.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
 		p.accessLog(r, rt, nil, http.StatusServiceUnavailable, rec.bytes, start)
 		return
 	}
@@ -229,10 +240,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	d := time.Since(start)
-	rt.stats.codes.add(status)
-	rt.stats.latency.observe(d)
-	pl.stats.codes.add(status)
-	pl.stats.latency.observe(d)
+	rt.stats.reqs.observe(status, meth, proto, d)
+	pl.stats.reqs.observe(status, meth, proto, d)
+	p.entry.reqs.observe(status, meth, proto, d)
 	p.accessLog(r, rt, st, status, rec.bytes, start)
 }
 

@@ -126,7 +126,7 @@ func (t *Table) refusedRoutes(st *serviceState) (released []*backend) {
 		r := &st.routes.Routers[i]
 		key := name + "/" + r.Name
 		st.compiled = append(st.compiled, &route{
-			key: key, service: name, rule: r, entryPoints: r.EntryPoints, stats: t.stats.router(key),
+			key: key, service: name, rule: r, entryPoints: r.EntryPoints, stats: t.stats.router(key, name+"/"+r.Service),
 			refused: fmt.Sprintf("503 Service Unavailable: router %s of service %s: %s", r.Name, name, r.Refused),
 		})
 	}
@@ -175,7 +175,7 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 		key := name + "/" + r.Name
 		rt := &route{
 			key: key, service: name, rule: r, entryPoints: r.EntryPoints, pool: ps.pool,
-			stats: t.stats.router(key),
+			stats: t.stats.router(key, name+"/"+r.Service),
 		}
 		if r.handler != nil {
 			rt.handler = r.handler

@@ -67,41 +67,16 @@ func (h Histogram) Quantile(q float64) float64 {
 	return math.Inf(1)
 }
 
-// codeCounter counts responses by status class.
-type codeCounter struct {
-	byClass [6]atomic.Uint64 // 0: other, 1..5: 1xx..5xx
-}
-
-func (c *codeCounter) add(status int) {
-	cls := status / 100
-	if cls < 1 || cls > 5 {
-		cls = 0
-	}
-	c.byClass[cls].Add(1)
-}
-
-func (c *codeCounter) snapshot() (total uint64, m map[string]uint64) {
-	m = map[string]uint64{}
-	names := [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
-	for i := range c.byClass {
-		if v := c.byClass[i].Load(); v > 0 {
-			m[names[i]] = v
-			total += v
-		}
-	}
-	return total, m
-}
-
-// routerStats are a router's counters.
+// routerStats are a router's counters; svcLabel is the Traefik service
+// it forwards to, as the metrics name it.
 type routerStats struct {
-	codes   codeCounter
-	latency histogram
+	reqs     reqCounter
+	svcLabel atomic.Pointer[string]
 }
 
 // serviceStats are a Traefik service's (load balancer's) counters.
 type serviceStats struct {
-	codes     codeCounter
-	latency   histogram
+	reqs      reqCounter
 	retries   atomic.Uint64
 	noBackend atomic.Uint64
 	errors    atomic.Uint64
@@ -146,23 +121,43 @@ type ServiceStats struct {
 // statsRegistry keeps counters across routing-table rebuilds, so a table
 // change does not reset them; counters of a removed service go with it.
 type statsRegistry struct {
-	mu       sync.Mutex
-	routers  map[string]*routerStats
-	services map[string]*serviceStats
-	unrouted atomic.Uint64
+	mu          sync.Mutex
+	routers     map[string]*routerStats
+	services    map[string]*serviceStats
+	entryPoints map[string]*entryStats
+	unrouted    atomic.Uint64
+}
+
+// entryStats are an entry point's counters: every request its proxies
+// answered, and their connections.
+type entryStats struct {
+	reqs    reqCounter
+	proxies []connCounter
+}
+
+// connCounter is what the metrics read of a proxy's connections.
+type connCounter interface {
+	Open() int64
+	Refused() uint64
 }
 
 func newStatsRegistry() *statsRegistry {
-	return &statsRegistry{routers: map[string]*routerStats{}, services: map[string]*serviceStats{}}
+	return &statsRegistry{routers: map[string]*routerStats{}, services: map[string]*serviceStats{},
+		entryPoints: map[string]*entryStats{}}
 }
 
-func (r *statsRegistry) router(key string) *routerStats {
+// router returns the counters of router key, which forwards to the
+// Traefik service svcLabel (as the metrics name it).
+func (r *statsRegistry) router(key, svcLabel string) *routerStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.routers[key]
 	if s == nil {
 		s = &routerStats{}
 		r.routers[key] = s
+	}
+	if old := s.svcLabel.Load(); old == nil || *old != svcLabel {
+		s.svcLabel.Store(&svcLabel)
 	}
 	return s
 }
@@ -175,6 +170,20 @@ func (r *statsRegistry) service(key string) *serviceStats {
 		s = &serviceStats{}
 		r.services[key] = s
 	}
+	return s
+}
+
+// entryPoint returns the counters of entry point name, adding conns,
+// a proxy serving it, to what it counts connections of.
+func (r *statsRegistry) entryPoint(name string, conns connCounter) *entryStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.entryPoints[name]
+	if s == nil {
+		s = &entryStats{}
+		r.entryPoints[name] = s
+	}
+	s.proxies = append(s.proxies, conns)
 	return s
 }
 
@@ -203,13 +212,13 @@ func (r *statsRegistry) snapshot() Stats {
 		Unrouted: r.unrouted.Load(),
 	}
 	for k, s := range r.routers {
-		n, m := s.codes.snapshot()
-		out.Routers[k] = RouterStats{Requests: n, ByClass: m, Latency: s.latency.snapshot()}
+		n, m, lat := s.reqs.snapshot()
+		out.Routers[k] = RouterStats{Requests: n, ByClass: m, Latency: lat}
 	}
 	for k, s := range r.services {
-		n, m := s.codes.snapshot()
+		n, m, lat := s.reqs.snapshot()
 		out.Services[k] = ServiceStats{
-			Requests: n, ByClass: m, Latency: s.latency.snapshot(),
+			Requests: n, ByClass: m, Latency: lat,
 			Retries: s.retries.Load(), NoBackend: s.noBackend.Load(), BackendErrors: s.errors.Load(),
 		}
 	}

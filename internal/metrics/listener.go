@@ -50,11 +50,14 @@ func ReadToken(path string) ([]byte, error) {
 }
 
 // Server is the metrics listener's HTTP server: /metrics and /sd (the
-// scrape targets), bounded in time like the API's.
+// scrape targets, a manager's only: sd nil serves none), bounded in time
+// like the API's.
 func Server(h, sd http.Handler, token []byte) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	mux.Handle("GET /sd", sd)
+	if sd != nil {
+		mux.Handle("GET /sd", sd)
+	}
 	return &http.Server{Handler: Authorized(token, mux), ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 }

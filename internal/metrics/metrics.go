@@ -32,8 +32,7 @@ type Manager struct {
 // NewManager returns the metrics of a manager; AddCluster adds what it
 // reads of its store and Raft at each scrape.
 func NewManager() *Manager {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := NewRegistry()
 	passes := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "shoal", Name: "controller_pass_seconds",
 		Help:    "How long one pass of a controller (orchestrator, scheduler, updater) took.",
@@ -58,8 +57,19 @@ func (m *Manager) ObservePass(controller string, d time.Duration) {
 func (m *Manager) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the metrics in Prometheus' text format.
-func (m *Manager) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+func (m *Manager) Handler() http.Handler { return Handler(m.reg) }
+
+// NewRegistry returns a registry with the process's and Go runtime's
+// metrics, for a manager or a worker node.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Handler serves reg's metrics in Prometheus' text format.
+func Handler(reg prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 var (

@@ -88,7 +88,8 @@ func (lq logQuery) prefix(t *api.Task, host string) string {
 // serviceLogs streams the output of a service's tasks, or of one task
 // (the ref is a task ID or ID prefix), as text, each line prefixed like
 // docker service logs: "web.1.TASKID@HOST    | line" (with timestamps,
-// the time comes first, as docker's).
+// the time comes first, as docker's). The tasks may run on any node:
+// Logs reads them there.
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	if s.Logs == nil {
 		writeError(w, http.StatusNotImplemented, "this manager cannot read task logs")
@@ -99,24 +100,28 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	follow := lq.opts.Follow
 	tx := s.m.Store().Read()
+	ref := r.PathValue("ref")
 	var candidates []*api.Task
-	svc, err := tx.FindService(r.PathValue("ref"))
+	svc, err := tx.FindService(ref)
 	if errors.Is(err, state.ErrNotFound) {
-		// docker's service logs takes a task too.
-		t, terr := tx.FindTask(r.PathValue("ref"))
+		t, terr := tx.FindTask(ref)
+		if errors.Is(terr, state.ErrNotFound) {
+			terr = fmt.Errorf("service or task %s: %w", ref, state.ErrNotFound)
+		}
 		if terr != nil {
-			s.fail(w, err)
+			s.fail(w, terr)
 			return
 		}
-		candidates = []*api.Task{t}
-	} else if err != nil {
-		s.fail(w, err)
-		return
-	} else {
+		candidates, err = []*api.Task{t}, nil
+	} else if err == nil {
 		candidates = tx.TasksByService(svc.ID)
 	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	follow := lq.opts.Follow
 	var tasks []*api.Task
 	for _, t := range candidates {
 		// Only tasks that started have output.

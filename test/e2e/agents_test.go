@@ -130,7 +130,8 @@ type agentNode struct {
 	*nodeProc
 	addr    string
 	id      string
-	ingress string // http://HOST:PORT
+	ingress string   // http://HOST:PORT
+	out     []string // what it printed until ready
 }
 
 // newAgentCluster starts a manager on 127.0.0.1 serving agents, and
@@ -175,7 +176,7 @@ func (ac *agentCluster) startAgent(name, addr string, extra ...string) *agentNod
 	}
 	id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
 	ingress := strings.Fields(field(t, lines, "ingress"))[0]
-	n := &agentNode{nodeProc: p, addr: addr, id: id, ingress: ingress}
+	n := &agentNode{nodeProc: p, addr: addr, id: id, ingress: ingress, out: lines}
 	ac.agents[name] = n
 	return n
 }

@@ -43,7 +43,8 @@ func scrape(t *testing.T, hc *http.Client, url, token string) map[string]*dto.Me
 	return fams
 }
 
-// gauge is the value of fam's metric whose labels include want, or -1.
+// gauge is the value of fam's metric whose labels include want (a
+// gauge's or counter's value, a histogram's count), or -1.
 func gauge(fams map[string]*dto.MetricFamily, fam string, want map[string]string) float64 {
 	f := fams[fam]
 	if f == nil {
@@ -62,6 +63,9 @@ next:
 		}
 		if m.GetGauge() != nil {
 			return m.GetGauge().GetValue()
+		}
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
 		}
 		if m.GetHistogram() != nil {
 			return float64(m.GetHistogram().GetSampleCount())

@@ -79,6 +79,9 @@ type Runtime struct {
 	// secretsClosed is set by Close. Guarded by secretsMu.
 	nodeDirs      map[string]*privdir.Dir
 	secretsClosed bool
+
+	// logs caps each task's output files (rotate.go).
+	logs logCaps
 }
 
 // Options configure a Runtime.
@@ -94,6 +97,12 @@ type Options struct {
 	// NodeID, when set, is the node whose secrets folder Open checks at
 	// once (a task's own TaskSpec.NodeID names the folder it uses).
 	NodeID string
+	// LogMaxSize and LogFiles cap a task's output: a stream (stdout,
+	// stderr) grown past LogMaxSize bytes is rotated, LogFiles files
+	// kept (the current one included). Zero: DefaultLogMaxSize,
+	// DefaultLogFiles.
+	LogMaxSize int64
+	LogFiles   int
 }
 
 var (
@@ -179,6 +188,7 @@ func Open(opts Options) (*Runtime, error) {
 		r.closeSecrets()
 		return nil, fmt.Errorf("process runtime: eventfd: %w", err)
 	}
+	r.startRotation(opts.LogMaxSize, opts.LogFiles)
 	return r, nil
 }
 
