@@ -35,7 +35,8 @@ func TestServiceLogsAcrossNodes(t *testing.T) {
 			onWorker = tk
 		}
 	}
-	prefix := "talk." + strconv.Itoa(int(onWorker.Slot)) + "." + onWorker.ID + "@agent-l"
+	// docker's prefix names the task by its short ID.
+	prefix := "talk." + strconv.Itoa(int(onWorker.Slot)) + "." + api.ShortID(onWorker.ID) + "@agent-l"
 
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
