@@ -55,6 +55,27 @@ type Event struct {
 	Message string `json:"Message,omitempty"`
 }
 
+// Name is the name of the object the event is about: a service's,
+// config's, secret's or network's name, a node's hostname, a task's full
+// name; empty when the event carries no object.
+func (e Event) Name() string {
+	switch {
+	case e.Service != nil:
+		return e.Service.Spec.Name
+	case e.Task != nil:
+		return e.Task.FullName()
+	case e.Node != nil:
+		return e.Node.Description.Hostname
+	case e.Config != nil:
+		return e.Config.Spec.Name
+	case e.Secret != nil:
+		return e.Secret.Spec.Name
+	case e.Network != nil:
+		return e.Network.Spec.Name
+	}
+	return ""
+}
+
 // EventTypes are the types of change GET /v1/events streams and its
 // ?type= filter accepts.
 var EventTypes = []string{EventService, EventTask, EventNode, EventConfig, EventSecret, EventNetwork}

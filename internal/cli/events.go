@@ -151,23 +151,16 @@ func eventTime(v string, now time.Time, sign int) (time.Time, error) {
 // error lines are not events.
 func eventLineOf(ev api.Event, now time.Time) (eventLine, bool) {
 	l := eventLine{Time: now, Type: ev.Type, Action: ev.Action, ID: ev.ID, Attributes: map[string]string{}}
+	if name := ev.Name(); name != "" {
+		l.Attributes["name"] = name
+	}
 	switch {
-	case ev.Service != nil:
-		l.Attributes["name"] = ev.Service.Spec.Name
 	case ev.Task != nil:
-		l.Attributes["name"] = ev.Task.FullName()
 		l.Attributes["service"] = ev.Task.ServiceName
 		l.Attributes["node"] = ev.Task.NodeID
 		l.Attributes["state"] = ev.Task.Status.State.String()
 	case ev.Node != nil:
-		l.Attributes["name"] = ev.Node.Description.Hostname
 		l.Attributes["state"] = ev.Node.Status.State
-	case ev.Config != nil:
-		l.Attributes["name"] = ev.Config.Spec.Name
-	case ev.Secret != nil:
-		l.Attributes["name"] = ev.Secret.Spec.Name
-	case ev.Network != nil:
-		l.Attributes["name"] = ev.Network.Spec.Name
 	}
 	return l, slices.Contains(api.EventTypes, ev.Type)
 }

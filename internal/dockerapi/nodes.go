@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 
@@ -41,14 +42,8 @@ func nodeOut(n *api.Node, leader string) swarm.Node {
 
 // hostOf is addr without its port, as Docker's NodeStatus.Addr.
 func hostOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			h := addr[:i]
-			if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-				h = h[1 : len(h)-1]
-			}
-			return h
-		}
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
 	}
 	return addr
 }

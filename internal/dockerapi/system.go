@@ -139,34 +139,15 @@ func parseEventTime(v string) (time.Time, error) {
 func eventOut(ev api.Event, now time.Time) (events.Message, bool) {
 	m := events.Message{Action: events.Action(ev.Action), Scope: "swarm", Time: now.Unix(), TimeNano: now.UnixNano(),
 		Actor: events.Actor{ID: ev.ID, Attributes: map[string]string{}}}
-	switch ev.Type {
-	case api.EventService:
-		m.Type = events.ServiceEventType
-		if ev.Service != nil {
-			m.Actor.Attributes["name"] = ev.Service.Spec.Name
-		}
-	case api.EventNode:
-		m.Type = events.NodeEventType
-		if ev.Node != nil {
-			m.Actor.Attributes["name"] = ev.Node.Description.Hostname
-		}
-	case api.EventConfig:
-		m.Type = events.ConfigEventType
-		if ev.Config != nil {
-			m.Actor.Attributes["name"] = ev.Config.Spec.Name
-		}
-	case api.EventSecret:
-		m.Type = events.SecretEventType
-		if ev.Secret != nil {
-			m.Actor.Attributes["name"] = ev.Secret.Spec.Name
-		}
-	case api.EventNetwork:
-		m.Type = events.NetworkEventType
-		if ev.Network != nil {
-			m.Actor.Attributes["name"] = ev.Network.Spec.Name
-		}
-	default:
+	types := map[string]events.Type{api.EventService: events.ServiceEventType, api.EventNode: events.NodeEventType,
+		api.EventConfig: events.ConfigEventType, api.EventSecret: events.SecretEventType, api.EventNetwork: events.NetworkEventType}
+	t, ok := types[ev.Type]
+	if !ok {
 		return m, false
+	}
+	m.Type = t
+	if name := ev.Name(); name != "" {
+		m.Actor.Attributes["name"] = name
 	}
 	return m, true
 }
