@@ -260,7 +260,9 @@
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS, on
 //     net/http); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
-//     meant for a trusted hop behind another proxy. Backends: HTTP/1.1.
+//     meant for a trusted hop behind another proxy. Backends: HTTP/1.1,
+//     or h2c (server.scheme=h2c, for gRPC and grpcweb) through the
+//     backend's http.Transport on the net/http path only.
 //   - Request paths, as Traefik v3's entry points (sanitizePath on,
 //     encoded slash and backslash refused): a request is routed and
 //     forwarded on its path with "." and ".." segments and repeated

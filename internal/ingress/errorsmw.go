@@ -246,7 +246,7 @@ func fetchPage(r *http.Request, pl *pool, original, status int, query string) *h
 	q = strings.ReplaceAll(q, "{originalStatus}", strconv.Itoa(original))
 	q = strings.ReplaceAll(q, "{url}", url.QueryEscape(r.URL.String()))
 	ctx, cancel := context.WithTimeout(r.Context(), errorPageTimeout)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.lb.Scheme+"://"+b.addr+q, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.lb.urlScheme()+"://"+b.addr+q, nil)
 	if err != nil {
 		cancel()
 		return nil
