@@ -35,7 +35,10 @@
 //     backendconn.go: the HTTP/1.1 fast path that Serve and ServeTLS run
 //     (below): its accept loop and connections, request-head parser,
 //     forwarder, handoff to net/http, and per-backend pools of raw
-//     keep-alive connections; h1tls.go: ServeTLS's handshake and
+//     keep-alive connections; h1headview.go: the request head as
+//     rules.Request; h1resphead.go: the backend's response head;
+//     h1copy.go: body copies (length, EOF, chunked); h1lex.go: byte
+//     classes and lexical helpers of both parsers; h1tls.go: ServeTLS's handshake and
 //     what it hands to net/http (HTTP/2); h1middleware.go: the
 //     request-only middlewares run on the fast path.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
