@@ -143,23 +143,19 @@ func TestGRPCWebToH2CBackend(t *testing.T) {
 func TestH2CServiceWithoutMiddlewares(t *testing.T) {
 	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
 	addr := startGRPCBackend(t)
-	e.table.Reset([]*api.Service{service("s2", "raw", labels(
+	raw := []string{
 		"traefik.http.routers.raw.rule=PathPrefix(`/raw`)",
 		"traefik.http.services.raw.loadbalancer.server.port=80",
 		"traefik.http.services.raw.loadbalancer.server.scheme=h2c",
-	))}, []*api.Task{task("t2", "s2", addr)})
+	}
+	e.table.Reset([]*api.Service{service("s2", "raw", labels(raw...))}, []*api.Task{task("t2", "s2", addr)})
 	for i := 0; i < 2; i++ { // the second on the same connection
 		r := e.do(e.client(), http.MethodGet, "/raw", "")
 		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "not gRPC: HTTP/2.0") {
 			t.Errorf("GET /raw: %d %q, want the backend's answer over HTTP/2", r.status, r.body)
 		}
 	}
-	err := ingress.ValidateLabels(labels(
-		"traefik.http.routers.raw.rule=PathPrefix(`/raw`)",
-		"traefik.http.services.raw.loadbalancer.server.port=80",
-		"traefik.http.services.raw.loadbalancer.server.scheme=h2c",
-		"traefik.http.services.raw.loadbalancer.healthcheck.path=/health",
-	))
+	err := ingress.ValidateLabels(labels(append(raw, "traefik.http.services.raw.loadbalancer.healthcheck.path=/health")...))
 	if err == nil || !strings.Contains(err.Error(), "traefik.http.services.raw.loadbalancer.healthcheck.path") || !strings.Contains(err.Error(), "h2c") {
 		t.Errorf("health check with h2c: %v", err)
 	}
