@@ -133,8 +133,11 @@ func (p *Placement) OnlyOn() string {
 
 // checkFileTargets checks the configs' and secrets' targets against the
 // platform the service is pinned to: on windows every target must map to
-// a Windows path; elsewhere a target with a drive letter is refused, since
-// on Linux it would be a file named "C:\..." under /.
+// a Windows path; on another OS a target with a drive letter is refused,
+// since there it would be a file named "C:\..." under /. A service pinned
+// to no OS keeps any target, as Docker does: its tasks may be meant for
+// Windows nodes, and a Windows node refuses a target it cannot map when
+// the task starts.
 func (s *ServiceSpec) checkFileTargets(add func(path []string, format string, a ...any)) {
 	goos := s.TaskTemplate.Placement.OnlyOn()
 	c := s.TaskTemplate.ContainerSpec
@@ -146,7 +149,7 @@ func (s *ServiceSpec) checkFileTargets(add func(path []string, format string, a 
 			}
 			return
 		}
-		if f != nil && len(f.Name) >= 2 && f.Name[1] == ':' && isASCIILetter(f.Name[0]) {
+		if goos != "" && f != nil && len(f.Name) >= 2 && f.Name[1] == ':' && isASCIILetter(f.Name[0]) {
 			add(at, "file target %q is a Windows path: constrain the service to Windows nodes (node.platform.os == windows)", f.Name)
 		}
 	}

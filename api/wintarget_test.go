@@ -69,8 +69,9 @@ func TestTargetOnWindows(t *testing.T) {
 }
 
 // The manager accepts Windows targets for a service pinned to Windows
-// nodes, refuses bad ones there, and refuses a drive-letter target for a
-// service that may land on Linux.
+// nodes, refuses bad ones there, refuses a drive-letter target for a
+// service pinned to Linux, and leaves the targets of a service pinned to
+// no OS to the node that runs it.
 func TestValidateFileTargetsByPlatform(t *testing.T) {
 	spec := func(constraint, target string) *api.ServiceSpec {
 		s := &api.ServiceSpec{Name: "web", Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}}}
@@ -92,8 +93,9 @@ func TestValidateFileTargetsByPlatform(t *testing.T) {
 		{"node.platform.os == windows", `/app/config.json`, false},
 		{"node.platform.os == linux", `/app/configs/config.json`, true},
 		{"", `/app/configs/config.json`, true},
-		{"", `C:\web-app\configs\config.json`, false},
-		{"node.platform.os != windows", `C:\web-app\configs\config.json`, false},
+		{"", `C:\web-app\configs\config.json`, true},
+		{"node.platform.os != windows", `C:\web-app\configs\config.json`, true},
+		{"node.platform.os == linux", `C:\web-app\configs\config.json`, false},
 	} {
 		err := spec(c.constraint, c.target).Validate()
 		if (err == nil) != c.ok {
