@@ -9,7 +9,7 @@ import (
 
 func TestWindowsPathMapsAbsoluteTargets(t *testing.T) {
 	for in, want := range map[string]string{
-		`C:\web-app\configs\config.json`: `C:\web-app\configs\config.json`,
+		`C:\web-app\configs\config.json`:   `C:\web-app\configs\config.json`,
 		`c:\web-app\config\log4net.config`: `C:\web-app\config\log4net.config`,
 		`D:/db/config/sa-password.txt`:     `D:\db\config\sa-password.txt`,
 		`C:\a\\b\`:                         `C:\a\b`,

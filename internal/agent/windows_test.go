@@ -48,17 +48,7 @@ func TestWindowsAgentGetsWindowsTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := windowsRuntime{Runtime: prt, files: make(chan []runtime.File, 1)}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", OS: "windows", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-		prt.Close()
-	})
+	runAgent(t, agent.Config{NodeID: nodeID, Addr: "127.0.0.1", OS: "windows", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet}, func() { prt.Close() })
 
 	spec := cmd("sleep", "60")
 	spec.Configs = []api.ConfigReference{{ConfigName: "signup-web-appsettings", ConfigID: "cfg1", File: &api.FileTarget{Name: `C:\web-app\configs\config.json`}}}
