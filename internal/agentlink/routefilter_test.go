@@ -28,15 +28,7 @@ func TestRoutesStreamSkipsUnroutedServices(t *testing.T) {
 	}
 	first := batchTask()
 
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
-	resets := make(chan agentlink.Routes, 1)
-	events := make(chan api.Event, 64)
-	go e.client(nodeB).FollowRoutes(ctx, func(r agentlink.Routes) { resets <- r }, func(evs ...api.Event) {
-		for _, ev := range evs {
-			events <- ev
-		}
-	})
+	resets, events := e.followRoutes(nodeB)
 	r := <-resets
 	if len(r.Services) != 1 || r.Services[0].ID != "svcid" || len(r.Tasks) != 0 {
 		t.Fatalf("snapshot: services %+v, tasks %+v: want web only", r.Services, r.Tasks)
@@ -90,4 +82,23 @@ func TestRoutesStreamSkipsUnroutedServices(t *testing.T) {
 	if ev := <-events; ev.ID != second.ID || ev.Task.DesiredState != api.TaskStateShutdown {
 		t.Fatalf("event %+v: want the task's new desired state", ev)
 	}
+}
+
+// followRoutes follows node's routes stream until the test ends, giving
+// its resets and its events one by one.
+func (e *env) followRoutes(node string) (<-chan agentlink.Routes, <-chan api.Event) {
+	ctx, cancel := context.WithCancel(testCtx(e.t))
+	e.t.Cleanup(cancel)
+	resets := make(chan agentlink.Routes, 1)
+	events := make(chan api.Event, 64)
+	go e.client(node).FollowRoutes(ctx, func(r agentlink.Routes) { resets <- r }, func(evs ...api.Event) {
+		for _, ev := range evs {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return resets, events
 }
