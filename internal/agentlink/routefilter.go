@@ -19,21 +19,25 @@ import (
 // that was sent (one on a network or with endpoints: of the spec before
 // the service lost its ports, say) stays sent too, until it is removed:
 // otherwise the change that takes its endpoints away, and its removal,
-// would be left out and its reader would keep it. The sets are the
-// stream's own, rebuilt with every snapshot: one ID per quiet service,
-// and one per such sent task (few).
+// would be left out and its reader would keep it. A quiet service that
+// is removed stays quiet (in gone) while it has tasks: they are shut
+// down and removed after it, and a node needs those changes no more than
+// the ones before. The sets are the stream's own, rebuilt with every
+// snapshot: one ID per quiet service, and one per such sent task (few).
 type quietServices struct {
 	svcs map[string]bool
+	gone map[string]bool
 	sent map[string]bool
 }
 
 func newQuietServices() *quietServices {
-	return &quietServices{svcs: map[string]bool{}, sent: map[string]bool{}}
+	return &quietServices{svcs: map[string]bool{}, gone: map[string]bool{}, sent: map[string]bool{}}
 }
 
 // reset forgets everything, for a new snapshot.
 func (q *quietServices) reset() {
 	clear(q.svcs)
+	clear(q.gone)
 	clear(q.sent)
 }
 
@@ -55,7 +59,7 @@ func routed(svc *api.Service) bool {
 // stream does not know (not yet created, or gone) is sent. A task of a
 // quiet service that is not left out is recorded as sent.
 func (q *quietServices) quietTask(t *api.Task) bool {
-	if !q.svcs[t.ServiceID] || q.sent[t.ID] {
+	if !q.svcs[t.ServiceID] && !q.gone[t.ServiceID] || q.sent[t.ID] {
 		return false
 	}
 	if len(t.NetworksAttachments) == 0 && len(t.Endpoints) == 0 {
@@ -70,12 +74,30 @@ func (q *quietServices) quietTask(t *api.Task) bool {
 // tx has them (update events at tx's index).
 func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 	out := evs[:0:0]
+	var emptied map[string]bool // gone services that lost a task here
+	defer func() {
+		// Once tx, as new as every event here, has none of their tasks
+		// left, no more events of them come.
+		for id := range emptied {
+			if !tx.HasTasksOfService(id) {
+				delete(q.gone, id)
+			}
+		}
+	}()
+	lost := func(service string) {
+		if emptied == nil {
+			emptied = map[string]bool{}
+		}
+		emptied[service] = true
+	}
 	for _, ev := range evs {
 		switch ev.Type {
 		case api.EventService:
 			if ev.Action == api.ActionRemove || ev.Service == nil {
 				if q.svcs[ev.ID] {
 					delete(q.svcs, ev.ID)
+					q.gone[ev.ID] = true
+					lost(ev.ID)
 					continue
 				}
 				break
@@ -101,10 +123,15 @@ func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 				continue
 			}
 		case api.EventTask:
-			if ev.Action == api.ActionRemove && q.sent[ev.ID] {
-				// Its reader drops it; nothing to remember.
-				delete(q.sent, ev.ID)
-				break
+			if ev.Action == api.ActionRemove {
+				if ev.Task != nil && q.gone[ev.Task.ServiceID] {
+					lost(ev.Task.ServiceID)
+				}
+				if q.sent[ev.ID] {
+					// Its reader drops it; nothing to remember.
+					delete(q.sent, ev.ID)
+					break
+				}
 			}
 			if ev.Task != nil && q.quietTask(ev.Task) {
 				continue

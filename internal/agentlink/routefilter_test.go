@@ -149,3 +149,38 @@ func TestRoutesStreamFollowsSentTaskOfUnroutedService(t *testing.T) {
 		t.Fatalf("task that lost its endpoints: update sent %v, removal sent %v: want both", lost, removed)
 	}
 }
+
+// Removing an unrouted service leaves its tasks to be shut down and
+// removed after it: those changes are of no more use to a node than the
+// ones before (issue 15: a batch service's rm must not cost every routes
+// stream one event per task change).
+func TestRoutesStreamSkipsTasksOfRemovedUnroutedService(t *testing.T) {
+	e := newEnv(t)
+	batch := &api.Service{ID: "batchid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "batch",
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}}}}}
+	e.must(state.Op{Kind: state.OpCreateService, Service: batch})
+	var ids []string
+	for range 3 {
+		tk := &api.Task{ID: api.NewID(), ServiceID: "batchid", ServiceName: "batch", Slot: uint64(len(ids) + 1), SpecVersion: 1,
+			DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
+		e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
+		ids = append(ids, tk.ID)
+	}
+	resets, events := e.followRoutes(nodeB)
+	<-resets
+
+	e.must(state.Op{Kind: state.OpDeleteService, ID: "batchid"})
+	for _, id := range ids {
+		e.must(state.Op{Kind: state.OpSetDesiredState, ID: id, Desired: api.TaskStateShutdown})
+	}
+	for _, id := range ids {
+		e.must(state.Op{Kind: state.OpDeleteTask, ID: id})
+	}
+	marker := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}})
+	for ev := range events {
+		if ev.ID == marker.ID {
+			break
+		}
+		t.Errorf("event %s %s %s of the removed unrouted service sent", ev.Type, ev.Action, ev.ID)
+	}
+}
