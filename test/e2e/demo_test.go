@@ -26,7 +26,33 @@ import (
 // of its objects.
 func TestDemoWalkthrough(t *testing.T) {
 	testutil.RequireRoot(t)
+	walkthrough(t, signupBin(t), "")
+}
+
+// The same walkthrough with the services as containers of the image the
+// demo builds FROM scratch (examples/signup/stack/docker), which the test
+// removes at the end.
+func TestDemoWalkthroughContainers(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireDocker(t)
 	bin := signupBin(t)
+	image := fmt.Sprintf("shoal-e2e/demo-signup:p%d", os.Getpid())
+	t.Cleanup(func() { // after the cluster's cleanup removed the containers
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := demo.RemoveImage(ctx, image); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := demo.BuildImage(ctxTimeout(t, 2*time.Minute), bin, image); err != nil {
+		t.Fatal(err)
+	}
+	walkthrough(t, bin, image)
+}
+
+// walkthrough plays the README's walkthrough, with the services as
+// containers of image when it is set, else as processes of bin.
+func walkthrough(t *testing.T, bin, image string) {
 	start := time.Now()
 	d, c := devClusterWith(t, daemon.DevConfig{Docker: true, IngressAddr: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	base := "http://" + d.IngressAddr()
@@ -38,7 +64,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 	step("cluster up")
 	ctx := ctxTimeout(t, 150*time.Second)
-	e := &demo.Env{Client: c, Bin: bin, DBDir: t.TempDir(), StackDir: t.TempDir(), Password: "demo-test-pw"}
+	e := &demo.Env{Client: c, Bin: bin, DBDir: t.TempDir(), StackDir: t.TempDir(), Password: "demo-test-pw", Image: image}
 	if err := demo.WriteStackFiles(e.StackDir); err != nil {
 		t.Fatal(err)
 	}
