@@ -136,8 +136,14 @@ name over overlay networks, which needs root for the process runtime.`,
 				fmt.Fprintln(a.stdout, "shoal demo: removing the stacks, networks, configs and secrets it made")
 				cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
+				vnis := demo.NetworkVNIs(cctx, c)
 				if err := demo.Cleanup(cctx, c); err != nil {
 					fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+				}
+				if !external { // the node is this host: its links and rules go before it stops
+					if err := demo.WaitPlumbingGone(cctx, vnis); err != nil {
+						fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+					}
 				}
 			}()
 			fmt.Fprintln(a.stdout, "shoal demo: creating networks, configs and secrets; deploying stacks infrastructure and signup (signup-v1.yml)")
