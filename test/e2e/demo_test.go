@@ -23,7 +23,7 @@ import (
 // prospect sent through the form reaches the database through the queue;
 // v3's start-first rollout fails no request; a release whose health
 // check fails is rolled back on its own; the demo's cleanup leaves none
-// of its objects.
+// of its objects, and the node then removes the networks' links.
 func TestDemoWalkthrough(t *testing.T) {
 	testutil.RequireRoot(t)
 	walkthrough(t, signupBin(t), "")
@@ -181,8 +181,17 @@ func walkthrough(t *testing.T, bin, image string) {
 	// Cleanup removes what the demo made.
 	cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	vnis := demo.NetworkVNIs(cctx, c)
+	if len(vnis) != len(demo.Networks) {
+		t.Errorf("VXLAN IDs of the demo's networks: %v", vnis)
+	}
 	if err := demo.Cleanup(cctx, c); err != nil {
 		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(cctx, 15*time.Second)
+	defer cancel()
+	if err := demo.WaitPlumbingGone(pctx, vnis); err != nil {
+		t.Error(err)
 	}
 	for _, n := range demo.Networks {
 		if _, err := c.NetworkInspect(cctx, n); err == nil {
