@@ -1,21 +1,14 @@
 package demo
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"time"
 
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/jsonstream"
 	mobyclient "github.com/moby/moby/client"
 
 	signupfiles "github.com/shoalproject/shoal/examples/signup/stack"
+	"github.com/shoalproject/shoal/internal/imagebuild"
 )
 
 // ImageTag is the image `shoal demo --runtime docker` builds.
@@ -41,47 +34,14 @@ func BuildImage(ctx context.Context, bin, tag string) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"signup", 0o755, prog}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
 	c, err := docker()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.ImageBuild(ctx, &buf, mobyclient.ImageBuildOptions{Tags: []string{tag}, Version: build.BuilderV1, Remove: true, ForceRemove: true})
-	if err != nil {
+	if _, err := imagebuild.Build(ctx, c, tag, imagebuild.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
+		imagebuild.File{Name: "signup", Mode: 0o755, Data: prog}); err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
-	}
-	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("build image %s: read the output: %w", tag, err)
-		}
-		if m.Error != nil {
-			return fmt.Errorf("build image %s: %s", tag, m.Error.Message)
-		}
-	}
-	if _, err := c.ImageInspect(ctx, tag); err != nil {
-		return fmt.Errorf("build image %s: missing after the build: %w", tag, err)
 	}
 	return nil
 }
