@@ -162,6 +162,14 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badf("version: want the service's current version index, got %q", q.Get("version")))
 		return
 	}
+	// Where dockerd takes registry credentials from; shoal pulls with the
+	// nodes' own, so any of Docker's values is accepted and none other.
+	switch from := q.Get("registryAuthFrom"); from {
+	case "", "spec", "previous-spec":
+	default:
+		s.fail(w, badf("invalid registryAuthFrom value %q: want spec or previous-spec", from))
+		return
+	}
 	var spec swarm.ServiceSpec
 	if err := decode(r, &spec); err != nil {
 		s.fail(w, err)
