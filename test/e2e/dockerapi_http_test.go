@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoalproject/shoal/internal/testutil"
@@ -190,6 +192,12 @@ func TestDockerAPIEndpointsAndErrors(t *testing.T) {
 	}
 	a.call("GET", "/tasks/nosuch", nil, nil, http.StatusNotFound)
 
+	// Logs: Docker's multiplexed frames, stdout (1) and stderr (2).
+	frames := a.logFrames("/services/web/logs?stdout=1&stderr=1")
+	if len(frames) == 0 || !strings.Contains(strings.Join(frames, ""), "testapp listening on") {
+		t.Errorf("service logs: frames %q, want the task's first line", frames)
+	}
+
 	// Updates: a stale version is refused, registryAuthFrom takes
 	// Docker's values, rollback=previous restores the spec.
 	upd := full.Spec
@@ -230,6 +238,27 @@ func TestDockerAPIEndpointsAndErrors(t *testing.T) {
 	if code := a.status("DELETE", "/nodes/"+n.ID, nil); code < 400 {
 		t.Errorf("delete of the only manager: %d, want it refused", code)
 	}
+
+	// Events: the stream answers once subscribed, so the config created
+	// right after is in it.
+	evCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(evCtx, "GET", "http://docker/v1.47/events?"+filterQuery("type", "config"), nil)
+	resp, err := a.c.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	a.call("POST", "/configs/create", map[string]any{"Name": "evc", "Data": []byte("x")}, nil, http.StatusCreated)
+	var ev events.Message
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	if ev.Type != events.ConfigEventType || ev.Action != events.ActionCreate || ev.Actor.Attributes["name"] != "evc" || ev.Scope != "swarm" {
+		t.Errorf("event %+v, want the config evc's create", ev)
+	}
+	cancel()
+	a.call("DELETE", "/configs/evc", nil, nil, http.StatusNoContent)
 
 	// Configs and secrets: create, list, inspect, conflicts, delete.
 	for _, kind := range []string{"config", "secret"} {
@@ -280,4 +309,33 @@ func (a *dockerAPI) status(method, path string, body any) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// logFrames reads a logs stream in Docker's multiplexed format (an 8-byte
+// header: stream 1 or 2, three zeros, the big-endian length) and returns
+// the payloads, failing on anything else.
+func (a *dockerAPI) logFrames(path string) []string {
+	a.t.Helper()
+	resp, err := a.c.Get("http://docker/v1.47" + path)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		a.t.Fatalf("GET %s: %d %v %q", path, resp.StatusCode, err, raw)
+	}
+	var frames []string
+	for len(raw) > 0 {
+		if len(raw) < 8 || raw[0] != 1 && raw[0] != 2 || raw[1] != 0 || raw[2] != 0 || raw[3] != 0 {
+			a.t.Fatalf("GET %s: not a multiplexed frame at %q", path, raw)
+		}
+		n := int(binary.BigEndian.Uint32(raw[4:8]))
+		if len(raw) < 8+n {
+			a.t.Fatalf("GET %s: frame of %d bytes cut at %d", path, n, len(raw)-8)
+		}
+		frames = append(frames, string(raw[8:8+n]))
+		raw = raw[8+n:]
+	}
+	return frames
 }
