@@ -23,15 +23,7 @@ func insertDefaults(s *swarm.ServiceSpec) {
 			cs.DNSConfig = &swarm.DNSConfig{}
 		}
 	}
-	if ts.Resources == nil {
-		ts.Resources = &swarm.ResourceRequirements{}
-	}
-	if ts.Resources.Limits == nil {
-		ts.Resources.Limits = &swarm.Limit{}
-	}
-	if ts.Resources.Reservations == nil {
-		ts.Resources.Reservations = &swarm.Resources{}
-	}
+	fillEmpty(ts)
 	if ts.RestartPolicy == nil {
 		ts.RestartPolicy = &swarm.RestartPolicy{}
 	}
@@ -45,9 +37,6 @@ func insertDefaults(s *swarm.ServiceSpec) {
 	if ts.RestartPolicy.MaxAttempts == nil {
 		var zero uint64
 		ts.RestartPolicy.MaxAttempts = &zero
-	}
-	if ts.Placement == nil {
-		ts.Placement = &swarm.Placement{}
 	}
 	s.UpdateConfig = updateDefaults(s.UpdateConfig)
 	s.RollbackConfig = updateDefaults(s.RollbackConfig)
@@ -70,4 +59,21 @@ func updateDefaults(c *swarm.UpdateConfig) *swarm.UpdateConfig {
 		out.Order = swarm.UpdateOrderStopFirst
 	}
 	return &out
+}
+
+// fillEmpty gives ts the empty resources and placement the docker CLI
+// always sends, which Swarm keeps and shows.
+func fillEmpty(ts *swarm.TaskSpec) {
+	if ts.Resources == nil {
+		ts.Resources = &swarm.ResourceRequirements{}
+	}
+	if ts.Resources.Limits == nil {
+		ts.Resources.Limits = &swarm.Limit{}
+	}
+	if ts.Resources.Reservations == nil {
+		ts.Resources.Reservations = &swarm.Resources{}
+	}
+	if ts.Placement == nil {
+		ts.Placement = &swarm.Placement{}
+	}
 }

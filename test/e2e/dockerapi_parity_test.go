@@ -35,7 +35,7 @@ var dockerParityKnown = map[string]string{
 
 // newerKeys are the keys of newer engines than the recorded Swarm's
 // (20.10): dockerd 27 says them at every API version, and so does shoal.
-var newerKeys = map[string]bool{"[].EnableIPv4": true}
+var newerKeys = map[string]bool{"[].EnableIPv4": true, "[].Volumes": true}
 
 // The docker CLI prints against shoal's Docker API what it prints against a
 // real Swarm: the scenario of internal/cli/testdata/parity (service, node,
@@ -93,6 +93,11 @@ func TestDockerCLIParityWithSwarm(t *testing.T) {
 				args[i] = s
 			}
 		}
+		if slices.Contains(args, "{TASK}") {
+			// record.sh: the running task of ptask.
+			ts := waitTasks(t, ctx, c, "ptask", "ptask's task", nRunning(1))
+			args[slices.Index(args, "{TASK}")] = running(ts)[0].ID
+		}
 		want, err := parity.ReadRecorded(parityDir, step.Name)
 		if err != nil {
 			t.Fatal(err)
@@ -111,6 +116,8 @@ func TestDockerCLIParityWithSwarm(t *testing.T) {
 		switch step.Name {
 		case "service-create":
 			waitTasks(t, ctx, c, "pw", "2 running tasks", nRunning(2))
+		case "api-task-create":
+			waitTasks(t, ctx, c, "ptask", "ptask's task", nRunning(1))
 		case "stack-deploy":
 			waitTasks(t, ctx, c, "pst_web", "the stack's task", nRunning(1))
 		}

@@ -101,6 +101,7 @@ while read -r name kind rest; do
 	args=${args//\{IMAGE\}/$image}
 	args=${args//\{FILE\}/$work/file}
 	args=${args//\{STACK\}/$work/stack.yml}
+	case "$args" in *'{TASK}'*) args=${args//\{TASK\}/$(docker service ps -q --no-trunc -f desired-state=running ptask | head -1)} ;; esac
 	eval "set -- $args"
 	set +e
 	docker "$@" >"$work/out" 2>"$work/err"
@@ -115,5 +116,5 @@ while read -r name kind rest; do
 	} >"$here/$name.txt"
 	echo "$name: exit $code"
 	# Give the Swarm a moment where the next step reads what this one did.
-	case "$name" in service-create | service-update | service-rollback | stack-deploy) sleep 3 ;; esac
+	case "$name" in service-create | service-update | service-rollback | stack-deploy | api-task-create) sleep 3 ;; esac
 done < <(cat "$here/scenario" "$here/scenario-api")
