@@ -40,6 +40,14 @@ func insertDefaults(s *swarm.ServiceSpec) {
 	}
 	s.UpdateConfig = updateDefaults(s.UpdateConfig)
 	s.RollbackConfig = updateDefaults(s.RollbackConfig)
+	// The docker CLI always sends the endpoint mode; a spec without says
+	// the default.
+	if s.EndpointSpec == nil {
+		s.EndpointSpec = &swarm.EndpointSpec{}
+	}
+	if s.EndpointSpec.Mode == "" {
+		s.EndpointSpec.Mode = swarm.ResolutionModeVIP
+	}
 }
 
 // updateDefaults returns c with Swarm's defaults where it says nothing.
