@@ -191,19 +191,18 @@ func (r *Runtime) launch(spec runtime.TaskSpec, dir string) (*task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
 	}
-	stdout, err := os.OpenFile(filepath.Join(dir, stdoutFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
+	var logs [2]*os.File // stdout, stderr
+	for i, name := range []string{stdoutFile, stderrFile} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		logs[i] = f
 	}
-	defer stdout.Close()
-	stderr, err := os.OpenFile(filepath.Join(dir, stderrFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
 	args := append(append([]string{}, spec.Container.Command[1:]...), spec.Container.Args...)
 	cmd := exec.Command(prog, args...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = cwd, stdout, stderr
+	cmd.Dir, cmd.Stdout, cmd.Stderr = cwd, logs[0], logs[1]
 	cmd.Env = taskEnv(spec, r.nodeAddr)
 	r.suspend(cmd)
 	tree, err := winjob.Start(r.sys, func() (int, error) {
@@ -425,14 +424,5 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr string) []string {
 		}
 	}
 	env = append(env, spec.Container.Env...)
-	env = append(env,
-		"SHOAL_TASK_ID="+spec.TaskID,
-		"SHOAL_TASK_NAME="+spec.Name,
-		"SHOAL_SERVICE_NAME="+spec.ServiceName,
-		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
-	)
-	if nodeAddr != "" {
-		env = append(env, "SHOAL_NODE_ADDR="+nodeAddr)
-	}
-	return env
+	return append(env, runtime.IdentityEnv(spec, nodeAddr)...)
 }
