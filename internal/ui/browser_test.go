@@ -67,7 +67,7 @@ func tab(t *testing.T, width, height int) context.Context {
 func startCluster(t *testing.T) (*daemon.Dev, *client.Client) {
 	t.Helper()
 	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: t.TempDir(), UIAddr: "127.0.0.1:0", DockerAPISocket: daemon.DockerAPIOff,
-		HeartbeatPeriod: 500 * time.Millisecond})
+		HeartbeatPeriod: 500 * time.Millisecond, IngressAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
