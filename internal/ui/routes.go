@@ -2,6 +2,7 @@ package ui
 
 import (
 	"cmp"
+	"slices"
 
 	"github.com/shoalproject/shoal/api"
 )
@@ -50,6 +51,7 @@ func viewRoutes(routes []api.IngressRoute, nodes []*api.Node, tasks []*api.Task)
 			}
 			v.Backends = append(v.Backends, bv)
 		}
+		slices.SortFunc(v.Backends, func(a, b backendView) int { return cmp.Compare(a.Task, b.Task) })
 		out = append(out, v)
 	}
 	return out
