@@ -69,7 +69,7 @@
   function renderRoutes() {
     const q = $("filter").value.trim().toLowerCase();
     const routes = current.routes.filter((r) => !q || r.service.toLowerCase().includes(q) || r.router.toLowerCase().includes(q));
-    $("route-count").textContent = current.ingress ? `${current.routes.length} routers` : "ingress off";
+    $("route-count").textContent = !current.ingress ? "ingress off" : current.routes.length === 1 ? "1 router" : `${current.routes.length} routers`;
     $("route-rows").innerHTML = routes.map((r) => {
       const bes = r.backends.slice(0, maxBackends).map((b) =>
         `<span class="be" data-backend="${esc(b.task)}" data-healthy="${b.healthy}" title="${esc(b.addr)}${b.node ? " on " + esc(b.node) : ""}">${state(b.healthy ? "healthy" : "unhealthy")} ${esc(b.task)}</span>`).join("") +
