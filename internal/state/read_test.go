@@ -57,6 +57,27 @@ func TestTasksByServiceAndByNode(t *testing.T) {
 	sameIDs(t, "TasksByNode(n1) after delete", tx.TasksByNode("n1"), "b1")
 }
 
+// TasksByService reads the slot index by prefix (the tasks table has no
+// service index), yet lists by ID as before: slot order (1, 10, 2) and
+// global tasks' node order are not ID order.
+func TestTasksByServiceListsByID(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0),
+		createTask(newTask("c", "s", 1)), createTask(newTask("a", "s", 10)), createTask(newTask("b", "s", 2)),
+		createTask(globalTask("z", "g", "n1")), createTask(globalTask("y", "g", "n2")),
+		createTask(newTask("x", "s2", 1)),
+	)
+	for svc, want := range map[string]string{"s": "a,b,c", "g": "y,z", "s2": "x"} {
+		var got []string
+		for _, tk := range e.store.Read().TasksByService(svc) {
+			got = append(got, tk.ID)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("TasksByService(%s) = %v, want %s in that order", svc, got, want)
+		}
+	}
+}
+
 func TestTasksBySlotReplicatedAndGlobal(t *testing.T) {
 	e := newEnv(t)
 	old := newTask("r1old", "rep", 1)
