@@ -182,7 +182,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
 	}
 	d.metrics = metrics.NewManager()
-	mcfg.ObservePass = d.metrics.ObservePass
+	mcfg.ObservePass, mcfg.ObserveRaft = d.metrics.ObservePass, d.metrics.ObserveRaft
+	mcfg.ObserveHeartbeat, mcfg.ObserveTaskStart = d.metrics.ObserveHeartbeat, d.metrics.ObserveTaskStart
 	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
