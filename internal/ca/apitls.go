@@ -102,10 +102,14 @@ func (s *APIServer) TLSConfig() *tls.Config {
 }
 
 // OperatorName is the operator a connection of TLSConfig's belongs to,
-// empty when it is not one (a unix socket's).
+// empty when it is not one (a unix socket's, a manager's).
 func OperatorName(cs *tls.ConnectionState) string {
 	if cs == nil || len(cs.PeerCertificates) == 0 {
 		return ""
 	}
-	return cs.PeerCertificates[0].Subject.CommonName
+	s := cs.PeerCertificates[0].Subject
+	if len(s.OrganizationalUnit) != 1 || Role(s.OrganizationalUnit[0]) != RoleOperator {
+		return ""
+	}
+	return s.CommonName
 }
