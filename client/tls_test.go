@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 func testRoot(t *testing.T) *ca.RootCA {
@@ -40,14 +41,7 @@ func writeFiles(t *testing.T, caPEM, certPEM, keyPEM []byte) *TLSFiles {
 // operatorFiles issues an operator certificate of root into a folder.
 func operatorFiles(t *testing.T, root *ca.RootCA, name string) *TLSFiles {
 	t.Helper()
-	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := root.IssueOperator(csrPEM, name, ca.DefaultCertExpiry, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := testutil.OperatorCert(t, root, name)
 	return writeFiles(t, root.CertPEM, certPEM, keyPEM)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoalproject/shoal/client"
 	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // certDir writes an operator certificate folder (docker's layout).
@@ -19,11 +20,7 @@ func certDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyPEM, csrPEM, _ := ca.NewKeyAndCSR()
-	certPEM, err := root.IssueOperator(csrPEM, "alice", ca.DefaultCertExpiry, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := testutil.OperatorCert(t, root, "alice")
 	dir := t.TempDir()
 	for name, b := range map[string][]byte{client.CAFile: root.CertPEM, client.CertFile: certPEM, client.KeyFile: keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/daemon"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // runBin runs a binary with env added to a clean environment (no
@@ -208,14 +209,7 @@ func workerCert(t *testing.T, d *daemon.Dev) tls.Certificate {
 // operatorPair issues an operator certificate of root.
 func operatorPair(t *testing.T, root *ca.RootCA, name string) tls.Certificate {
 	t.Helper()
-	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := root.IssueOperator(csrPEM, name, ca.DefaultCertExpiry, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := testutil.OperatorCert(t, root, name)
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
