@@ -168,13 +168,15 @@ func BenchmarkClusterRestart(b *testing.B) {
 	for range b.N {
 		c, ctx, cancel := startDeployed(b, 20*time.Minute)
 		b.StartTimer()
-		took, err := c.Restart(ctx, 10000)
+		took, leader, err := c.Restart(ctx, 10000)
 		b.StopTimer()
 		cancel()
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(took.Seconds(), "s-to-converged")
+		b.ReportMetric(leader.Seconds(), "s-to-leader")
+		b.ReportMetric(float64(c.RaftBytes())/(1<<20), "raft-dir-MiB")
 		closeSim(b, c)
 	}
 }

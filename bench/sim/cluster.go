@@ -129,22 +129,24 @@ func (c *Cluster) Wait(ctx context.Context, cond func(*state.ReadTx) bool) error
 // Restart closes the manager and starts it again on its Raft folder, as
 // after a crash or an upgrade; the agents register with the new one. It
 // returns once the new manager leads, every node registered again and
-// every task of the services runs: the time to a converged leader.
-func (c *Cluster) Restart(ctx context.Context, tasks int) (time.Duration, error) {
+// every task of the services runs: the time to a converged leader, and
+// the part of it until the new manager led (its log replayed).
+func (c *Cluster) Restart(ctx context.Context, tasks int) (converged, leader time.Duration, err error) {
 	start := time.Now()
 	if err := c.Manager.Close(); err != nil {
-		return 0, fmt.Errorf("close the manager: %w", err)
+		return 0, 0, fmt.Errorf("close the manager: %w", err)
 	}
 	m, err := manager.Start(manager.Config{RaftDir: c.dir, NodeID: "sim-manager", Existing: true, Logger: c.log,
 		HeartbeatPeriod: c.period, FastRaft: true})
 	if err != nil {
-		return 0, fmt.Errorf("start the manager again: %w", err)
+		return 0, 0, fmt.Errorf("start the manager again: %w", err)
 	}
 	c.Manager = m
 	c.disp.Store(m.Dispatcher())
 	if err := m.WaitLeader(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	leader = time.Since(start)
 	led := m.Store().Index()
 	err = c.Wait(ctx, func(tx *state.ReadTx) bool {
 		for _, n := range tx.Nodes() {
@@ -156,9 +158,9 @@ func (c *Cluster) Restart(ctx context.Context, tasks int) (time.Duration, error)
 		return running == tasks
 	})
 	if err != nil {
-		return 0, fmt.Errorf("wait for the agents and tasks: %w", err)
+		return 0, 0, fmt.Errorf("wait for the agents and tasks: %w", err)
 	}
-	return time.Since(start), nil
+	return time.Since(start), leader, nil
 }
 
 // RaftBytes is the size of the manager's Raft folder (log and snapshots).

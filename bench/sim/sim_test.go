@@ -69,7 +69,7 @@ func TestDeployAndNodeLoss(t *testing.T) {
 	if u.Tasks != 50 || u.FalseDown != 0 || u.BeatMax <= 0 {
 		t.Fatalf("update figures: %+v", u)
 	}
-	if _, err := c.Restart(ctx, 50); err != nil {
+	if _, _, err := c.Restart(ctx, 50); err != nil {
 		t.Fatal(err)
 	}
 	tx = c.Manager.Store().Read()

@@ -17,7 +17,8 @@ import (
 
 // routes streams what a node's ingress, routing mesh and overlay
 // networking follow, as JSON lines of routeUpdate: first every service,
-// task, network and node, read in the same transaction
+// task, network and node (less the services no node routes to and their
+// tasks: quietServices), read in the same transaction
 // the subscription starts from, so that no change falls between the two;
 // then each committed change to them. A keep-alive line
 // goes out when nothing changed for a while, so that a reader notices a
@@ -93,7 +94,8 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(headerIngressSecrets) != "" {
 		sent = map[string]bool{}
 	}
-	first := snapshot(tx)
+	quiet := newQuietServices()
+	first := snapshot(tx, quiet)
 	first.Secrets = s.ingressSecrets(tx, sent, tx.Services())
 	if !send(first) {
 		return
@@ -122,7 +124,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var u routeUpdate
-		for _, ev := range evs {
+		for _, ev := range quiet.filter(s.store.Read(), evs) {
 			if ev.Type == api.EventNode && ev.Action == api.ActionRemove && ev.ID == node && s.store.Read().NodeRemoved(node) {
 				s.log.Warn("routes stream ended: its node was removed", "node", node, "remote", r.RemoteAddr)
 				return
@@ -130,7 +132,8 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			if ev.Type == state.EventReset {
 				// The state was replaced (a snapshot restored): start over.
 				tx := s.store.Read()
-				u = snapshot(tx)
+				quiet.reset()
+				u = snapshot(tx, quiet)
 				clear(sent)
 				u.Secrets = s.ingressSecrets(tx, sent, tx.Services())
 				break
@@ -199,12 +202,21 @@ func (s *Server) claimStream(node, instance string, stop context.CancelFunc) (fu
 	}, true
 }
 
-func snapshot(tx *state.ReadTx) routeUpdate {
+// snapshot is tx's routing state, less what quiet leaves out (the
+// services it finds unrouted, which it adds to quiet).
+func snapshot(tx *state.ReadTx, quiet *quietServices) routeUpdate {
 	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}, Networks: []*api.Network{}, Nodes: []*api.Node{}}
 	for _, svc := range tx.Services() {
+		if !routed(svc) {
+			quiet.svcs[svc.ID] = true
+			continue
+		}
 		u.Services = append(u.Services, routingService(svc))
 	}
 	for _, t := range tx.Tasks() {
+		if quiet.quietTask(t) {
+			continue
+		}
 		u.Tasks = append(u.Tasks, routingTask(t))
 	}
 	for _, n := range tx.Networks() {

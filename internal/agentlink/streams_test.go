@@ -77,15 +77,7 @@ func TestRoutesStreamCarriesNoTaskMessages(t *testing.T) {
 	}
 	before := failed()
 	e.must(state.Op{Kind: state.OpCreateTask, Task: before})
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
-	resets := make(chan agentlink.Routes, 1)
-	events := make(chan api.Event, 16)
-	go e.client(nodeB).FollowRoutes(ctx, func(r agentlink.Routes) { resets <- r }, func(evs ...api.Event) {
-		for _, ev := range evs {
-			events <- ev
-		}
-	})
+	resets, events := e.followRoutes(nodeB)
 	leaks := func(tk *api.Task) bool {
 		return tk.Status.Message != "" || tk.Status.Err != "" || tk.Status.RuntimeID != ""
 	}

@@ -19,6 +19,11 @@ func internSpec(t *api.Task, svc *api.Service) {
 	if svc == nil || t.ServiceID != svc.ID || t.SpecVersion != svc.SpecVersion {
 		return
 	}
+	// Equal strings, each its own decoded copy otherwise.
+	t.ServiceID = svc.ID
+	if t.ServiceName == svc.Spec.Name {
+		t.ServiceName = svc.Spec.Name
+	}
 	if reflect.DeepEqual(t.Spec, svc.Spec.TaskTemplate) {
 		t.Spec = svc.Spec.TaskTemplate
 	}

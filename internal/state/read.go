@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -110,7 +111,41 @@ func (r *ReadTx) Tasks() []*api.Task { return r.tasks("id") }
 
 // TasksByService returns the tasks of one service.
 func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
-	return r.tasks("service", serviceID)
+	return tasksOfService(r.txn, serviceID)
+}
+
+// HasTasksOfService reports whether some task of the service is stored,
+// without listing them: one lookup on the slot index.
+func (r *ReadTx) HasTasksOfService(serviceID string) bool {
+	it, err := r.txn.Get(tableTasks, "slot_prefix", serviceID+"/")
+	if err != nil {
+		return false
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if raw.(*api.Task).ServiceID == serviceID {
+			return true
+		}
+	}
+	return false
+}
+
+// tasksOfService returns the tasks of one service by ID, from the slot
+// index: its keys start with the service ID and "/" (IDs never hold a
+// "/", and the check of each task's ServiceID keeps it so).
+func tasksOfService(txn *memdb.Txn, serviceID string) []*api.Task {
+	it, err := txn.Get(tableTasks, "slot_prefix", serviceID+"/")
+	if err != nil {
+		return nil
+	}
+	var out []*api.Task
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if t := raw.(*api.Task); t.ServiceID == serviceID {
+			out = append(out, t)
+		}
+	}
+	// By ID, as every other list of tasks.
+	slices.SortFunc(out, func(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // TasksByNode returns the tasks placed on one node.

@@ -57,6 +57,27 @@ func TestTasksByServiceAndByNode(t *testing.T) {
 	sameIDs(t, "TasksByNode(n1) after delete", tx.TasksByNode("n1"), "b1")
 }
 
+// TasksByService reads the slot index by prefix (the tasks table has no
+// service index), yet lists by ID as before: slot order (1, 10, 2) and
+// global tasks' node order are not ID order.
+func TestTasksByServiceListsByID(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0),
+		createTask(newTask("c", "s", 1)), createTask(newTask("a", "s", 10)), createTask(newTask("b", "s", 2)),
+		createTask(globalTask("z", "g", "n1")), createTask(globalTask("y", "g", "n2")),
+		createTask(newTask("x", "s2", 1)),
+	)
+	for svc, want := range map[string]string{"s": "a,b,c", "g": "y,z", "s2": "x"} {
+		var got []string
+		for _, tk := range e.store.Read().TasksByService(svc) {
+			got = append(got, tk.ID)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("TasksByService(%s) = %v, want %s in that order", svc, got, want)
+		}
+	}
+}
+
 func TestTasksBySlotReplicatedAndGlobal(t *testing.T) {
 	e := newEnv(t)
 	old := newTask("r1old", "rep", 1)
@@ -189,5 +210,20 @@ func TestReadViewIsStableWhileWritesGoOn(t *testing.T) {
 	now := e.store.Read()
 	if now.Service("s1") != nil || now.Service("s2") == nil || now.Index() != idx+2 {
 		t.Fatal("a new view does not see the writes")
+	}
+}
+
+// A task without a service is refused, as it was while the tasks table
+// had a service index (memdb refused the missing key): replicas that
+// apply the same log must keep refusing it, and TasksByService("") must
+// not find tasks by the bare "/" prefix.
+func TestCreateTaskWithoutServiceRefused(t *testing.T) {
+	e := newEnv(t)
+	res := e.propose(&state.Command{Time: step(0), Atomic: true, Ops: []state.Op{createTask(newTask("orphan", "", 1))}})
+	if res.Err == nil {
+		t.Fatal("a task with no service ID was created")
+	}
+	if tk := e.store.Read().Task("orphan"); tk != nil {
+		t.Fatalf("task %+v stored", tk)
 	}
 }

@@ -201,13 +201,8 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 // (which compares specs, not versions), and a deploy that puts back the
 // spec still running keeps its tasks.
 func (w *writer) adoptTasks(svc *api.Service) error {
-	it, err := w.txn.Get(tableTasks, "service", svc.ID)
-	if err != nil {
-		return err
-	}
 	var adopt []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		t := raw.(*api.Task)
+	for _, t := range tasksOfService(w.txn, svc.ID) {
 		if t.Live() && t.SpecVersion < svc.SpecVersion &&
 			api.SameJSON(t.Spec, svc.Spec.TaskTemplate) && api.SameJSON(t.Endpoint, svc.Spec.EndpointSpec) {
 			adopt = append(adopt, t)
@@ -238,6 +233,11 @@ func (w *writer) deleteService(id string) error {
 func (w *writer) createTask(in *api.Task) error {
 	if in == nil || in.ID == "" {
 		return fmt.Errorf("create task: missing task")
+	}
+	if in.ServiceID == "" {
+		// Refused as memdb refused it while the tasks table had a
+		// service index: the same log must apply the same everywhere.
+		return fmt.Errorf("create task %s: missing service ID", in.ID)
 	}
 	if raw, _ := w.txn.First(tableTasks, "id", in.ID); raw != nil {
 		return fmt.Errorf("task %s: %w", in.ID, ErrNameConflict)
@@ -289,9 +289,16 @@ func (w *writer) putTask(t *api.Task) error {
 }
 
 // advance moves a copy of a task to a new status, recording the transition.
+// The new history is allocated to its exact length: appending to a copy
+// would round its capacity up (4 statuses become room for 8), and a
+// running task's history is then nearly half unused (issue 15: memory
+// per task).
 func advance(t *api.Task, st api.TaskStatus) {
 	if st.State != t.Status.State {
-		t.History = append(append([]api.TaskStatus(nil), t.History...), st)
+		h := make([]api.TaskStatus, len(t.History)+1)
+		copy(h, t.History)
+		h[len(t.History)] = st
+		t.History = h
 	}
 	t.Status = st
 }
