@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -155,5 +156,46 @@ func TestRecordedJSONLogAppliesAsBefore(t *testing.T) {
 	entries := readRecordedLog(t)
 	if got := applyEntries(t, entries); !bytes.Equal(got, want) {
 		t.Fatalf("recorded JSON log applies to\n%s\nwant\n%s", got, want)
+	}
+
+	// The same commands written by this version (compact where it can)
+	// apply to the same snapshot.
+	compact := 0
+	for i, data := range entries {
+		var cmd state.Command
+		if err := state.DecodeCommand(data, &cmd); err != nil {
+			t.Fatal(err)
+		}
+		again, err := state.EncodeCommand(&cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again[0] != '{' {
+			compact++
+		}
+		entries[i] = again
+	}
+	if compact < 5 {
+		t.Fatalf("%d entries re-encoded compact, want at least 5", compact)
+	}
+	if got := applyEntries(t, entries); !bytes.Equal(got, want) {
+		t.Fatalf("re-encoded log applies to\n%s\nwant\n%s", got, want)
+	}
+
+	// The snapshot restores to exactly itself.
+	f := state.NewFSM(state.NewStore())
+	if err := f.Restore(io.NopCloser(bytes.NewReader(want))); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sink.Bytes(), want) {
+		t.Fatalf("restored snapshot persists as\n%s\nwant\n%s", sink.Bytes(), want)
 	}
 }
