@@ -45,6 +45,26 @@ type NodeDescription struct {
 	// promoted to manager (`shoal agent --listen-addr`); empty when its
 	// agent was started without one, and `node promote` refuses it.
 	ListenAddr string `json:"ListenAddr,omitempty"`
+	// Unsupported names the features the node cannot offer, as its agent
+	// reports them of itself: FeatureNetworks on a Windows node, which has
+	// no network namespaces. A list of what is missing, not of what is
+	// there, so an agent from before the field (Linux, everything
+	// supported) keeps its tasks.
+	Unsupported []string `json:"Unsupported,omitempty"`
+}
+
+// FeatureNetworks is attaching tasks to shoal networks (network
+// namespaces, overlay, VIPs and service DNS).
+const FeatureNetworks = "networks"
+
+// Supports reports whether the node offers the named feature.
+func (d NodeDescription) Supports(feature string) bool {
+	for _, f := range d.Unsupported {
+		if f == feature {
+			return false
+		}
+	}
+	return true
 }
 
 // Platform is an operating system and CPU architecture.

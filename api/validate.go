@@ -68,6 +68,7 @@ func (s *ServiceSpec) Validate() error {
 			}
 		}
 	}
+	s.checkFileTargets(add)
 	if c.StopSignal != "" {
 		if _, err := ParseSignal(c.StopSignal); err != nil {
 			errs = append(errs, fieldsAt(join(cp, "StopSignal"), err))

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -53,6 +54,10 @@ type Config struct {
 	// ListenAddr is reported in the node description: the cluster port
 	// the node serves once promoted (empty: it cannot be).
 	ListenAddr string
+	// OS is the platform the node reports and maps its tasks' file
+	// targets for (api.Platform.OS); empty is this machine's. Tests set
+	// "windows" to drive a Windows node's assignment path on Linux.
+	OS string
 	// OnRole, when set, is told the role the cluster records for the
 	// node, with every full assignment and at each change (promote,
 	// demote). It must not block.
@@ -83,7 +88,7 @@ type Agent struct {
 
 // New returns an agent; Run starts it.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), files: newFileStore(), runners: map[string]*runner{},
+	a := &Agent{cfg: cfg, runtimes: map[string]runtime.Runtime{}, log: cfg.Logger, reports: newReporter(), runners: map[string]*runner{},
 		session: rand.Text()}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -91,6 +96,7 @@ func New(cfg Config) *Agent {
 	for _, rt := range cfg.Runtimes {
 		a.runtimes[rt.Name()] = rt
 	}
+	a.files = newFileStore(a.os())
 	a.node = a.registration().Description
 	return a
 }
@@ -100,13 +106,21 @@ func (a *Agent) registration() api.NodeRegistration {
 	for _, rt := range a.cfg.Runtimes {
 		names = append(names, rt.Name())
 	}
-	desc := Describe(names, a.cfg.EngineLabels)
+	desc := Describe(a.os(), names, a.cfg.EngineLabels)
 	if a.cfg.Hostname != "" {
 		desc.Hostname = a.cfg.Hostname
 	}
 	desc.EngineVersion = a.cfg.EngineVersion
 	desc.ListenAddr = a.cfg.ListenAddr
 	return api.NodeRegistration{NodeID: a.cfg.NodeID, Addr: a.cfg.Addr, Role: a.cfg.Role, Description: desc, Session: a.session}
+}
+
+// os is the platform the node reports (Config.OS).
+func (a *Agent) os() string {
+	if a.cfg.OS != "" {
+		return a.cfg.OS
+	}
+	return goruntime.GOOS
 }
 
 // Session names this run of the agent (api.NodeRegistration.Session).

@@ -4,26 +4,31 @@ import (
 	"os"
 	goruntime "runtime"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shoalproject/shoal/api"
 )
 
-// Describe reports this machine: hostname, platform, CPU and memory.
-func Describe(runtimes []string, engineLabels map[string]string) api.NodeDescription {
+// Describe reports this machine: hostname, platform, CPU and memory, and
+// the features a node of OS goos cannot offer. goos is the platform the
+// agent runs (Config.OS): this machine's, or the one a test stands in for.
+func Describe(goos string, runtimes []string, engineLabels map[string]string) api.NodeDescription {
 	host, _ := os.Hostname()
-	var mem int64
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		mem = int64(si.Totalram) * int64(si.Unit)
-	}
 	return api.NodeDescription{
 		Hostname:     host,
-		Platform:     api.Platform{OS: goruntime.GOOS, Architecture: goarch()},
-		Resources:    api.Resources{NanoCPUs: int64(goruntime.NumCPU()) * 1e9, MemoryBytes: mem},
+		Platform:     api.Platform{OS: goos, Architecture: goarch()},
+		Resources:    api.Resources{NanoCPUs: int64(goruntime.NumCPU()) * 1e9, MemoryBytes: totalMemory()},
 		Runtimes:     runtimes,
 		EngineLabels: engineLabels,
+		Unsupported:  unsupportedOn(goos),
 	}
+}
+
+// unsupportedOn names what a node of OS goos cannot offer: shoal networks
+// need network namespaces, which only Linux has.
+func unsupportedOn(goos string) []string {
+	if goos == "linux" {
+		return nil
+	}
+	return []string{api.FeatureNetworks}
 }
 
 // goarch names the architecture as Docker does (x86_64, aarch64).

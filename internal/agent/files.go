@@ -13,6 +13,8 @@ import (
 // assignment replaces them all; otherwise they are kept for the session,
 // since the dispatcher sends each once.
 type fileStore struct {
+	// goos is the node's platform, whose paths the targets are mapped to.
+	goos          string
 	mu            sync.Mutex
 	configs       map[string]*api.Config // by ID
 	configsByName map[string]*api.Config
@@ -20,8 +22,8 @@ type fileStore struct {
 	secretsByName map[string]*api.Secret
 }
 
-func newFileStore() *fileStore {
-	f := &fileStore{}
+func newFileStore(goos string) *fileStore {
+	f := &fileStore{goos: goos}
 	f.reset()
 	return f
 }
@@ -66,7 +68,11 @@ func (f *fileStore) forTask(t *api.Task) ([]runtime.File, error) {
 		if cfg == nil {
 			return nil, fmt.Errorf("config %q is not available on this node", ref.ConfigName)
 		}
-		out = append(out, file(ref.Target(), cfg.Spec.Data, ref.File, false))
+		target, err := ref.TargetOn(f.goos)
+		if err != nil {
+			return nil, fmt.Errorf("config %q: %w", ref.ConfigName, err)
+		}
+		out = append(out, file(target, cfg.Spec.Data, ref.File, false))
 	}
 	for _, ref := range c.Secrets {
 		sec := f.secrets[ref.SecretID]
@@ -76,7 +82,11 @@ func (f *fileStore) forTask(t *api.Task) ([]runtime.File, error) {
 		if sec == nil {
 			return nil, fmt.Errorf("secret %q is not available on this node", ref.SecretName)
 		}
-		out = append(out, file(ref.Target(), sec.Spec.Data, ref.File, true))
+		target, err := ref.TargetOn(f.goos)
+		if err != nil {
+			return nil, fmt.Errorf("secret %q: %w", ref.SecretName, err)
+		}
+		out = append(out, file(target, sec.Spec.Data, ref.File, true))
 	}
 	return out, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestFileStoreResolvesTargetsAndModes(t *testing.T) {
-	f := newFileStore()
+	f := newFileStore("linux")
 	f.apply(api.Assignments{
 		Configs: []*api.Config{{ID: "c1", Spec: api.ConfigSpec{Name: "app.yml", Data: []byte("cfg")}}},
 		Secrets: []*api.Secret{{ID: "s1", Spec: api.SecretSpec{Name: "db", Data: []byte("pw")}}},

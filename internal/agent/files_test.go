@@ -16,6 +16,22 @@ import (
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
+// runAgent runs an agent with cfg until the test ends, then calls done
+// (which closes its runtime).
+func runAgent(t *testing.T, cfg agent.Config, done func()) {
+	a := agent.New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+		done()
+	})
+}
+
 // A task's configs and secrets reach the runtime as files: the process
 // runtime puts them under $SHOAL_FILES.
 func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
@@ -31,17 +47,7 @@ func TestTaskGetsItsConfigsAndSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := agent.New(agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-		rt.Close()
-	})
+	runAgent(t, agent.Config{NodeID: nodeID, Addr: "127.0.0.1", Runtimes: []runtime.Runtime{rt}, Manager: manager{e.d}, Logger: quiet}, func() { rt.Close() })
 
 	spec := cmd("/bin/sh", "-c", `cat "$SHOAL_FILES/etc/app.yml" "$SHOAL_FILES/run/secrets/db"; exec sleep 60`)
 	spec.Configs = []api.ConfigReference{{ConfigName: "app.yml", ConfigID: "cfg1", File: &api.FileTarget{Name: "/etc/app.yml"}}}

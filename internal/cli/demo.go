@@ -23,7 +23,8 @@ import (
 )
 
 func newDemoCmd(a *app) *cobra.Command {
-	var dataDir, ingressAddr, signupBin, logLevel string
+	var dataDir, ingressAddr, signupBin, logLevel, runtime string
+	var keepImage bool
 	var tour, wait bool
 	var stepDelay time.Duration
 	cmd := &cobra.Command{
@@ -37,19 +38,27 @@ of examples/signup/stack, wait until every service is healthy, and print
 its URL and the commands to replay the walkthrough by hand (README,
 "Walkthrough").
 
+--runtime docker runs the services as containers instead: the demo builds
+the image shoal-demo/signup FROM scratch with the classic builder (no
+registry needed) from the statically built program, deploys the stack files
+of examples/signup/stack/docker, and removes the image when it ends.
+
 --tour plays the story by itself: a killed replica replaced, two replicas
 serving through a kill, anti-forgery failures without sticky sessions and
 none with them, a start-first rollout that fails no request, and a broken
 release rolled back on its own.
 
-Ctrl-C removes what the demo made (stacks, networks, configs, secrets, the
-database) and stops the cluster it started. The services reach each other by
+Ctrl-C removes what the demo made (stacks and their containers, networks,
+configs, secrets, the database, the image it built) and stops the cluster it started. The services reach each other by
 name over overlay networks, which needs root for the process runtime.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(a, cmd, logLevel)
 			if err != nil {
 				return err
+			}
+			if runtime != "process" && runtime != "docker" {
+				return usagef(cmd, "--runtime %q: want process or docker", runtime)
 			}
 			external := cmd.Flags().Changed("host")
 			if !external && os.Geteuid() != 0 {
@@ -105,13 +114,36 @@ name over overlay networks, which needs root for the process runtime.`,
 			if err := demo.CheckFree(ctx, c); err != nil {
 				return err
 			}
+			if runtime == "docker" {
+				fmt.Fprintf(a.stdout, "shoal demo: building the image %s (FROM scratch, classic builder)\n", demo.ImageTag)
+				if err := demo.BuildImage(ctx, e.Bin, demo.ImageTag); err != nil {
+					return err
+				}
+				e.Image = demo.ImageTag
+				if !keepImage {
+					defer func() {
+						fmt.Fprintf(a.stdout, "shoal demo: removing the image %s\n", demo.ImageTag)
+						cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						if err := demo.RemoveImage(cctx, demo.ImageTag); err != nil {
+							fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+						}
+					}()
+				}
+			}
 			// From here on, Ctrl-C or a failure removes what the demo made.
 			defer func() {
 				fmt.Fprintln(a.stdout, "shoal demo: removing the stacks, networks, configs and secrets it made")
 				cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
+				vnis := demo.NetworkVNIs(cctx, c)
 				if err := demo.Cleanup(cctx, c); err != nil {
 					fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+				}
+				if !external { // the node is this host: its links and rules go before it stops
+					if err := demo.WaitPlumbingGone(cctx, vnis); err != nil {
+						fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+					}
 				}
 			}()
 			fmt.Fprintln(a.stdout, "shoal demo: creating networks, configs and secrets; deploying stacks infrastructure and signup (signup-v1.yml)")
@@ -150,6 +182,8 @@ name over overlay networks, which needs root for the process runtime.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(os.TempDir(), "shoal-demo"), "folder of the demo cluster's state (not with -H)")
 	cmd.Flags().StringVar(&ingressAddr, "ingress", ":8080", "address of the HTTP ingress the app answers on (with -H: where the cluster's ingress answers)")
 	cmd.Flags().StringVar(&signupBin, "signup-bin", "", "the signup program, already built (default: go build ./examples/signup)")
+	cmd.Flags().StringVar(&runtime, "runtime", "process", "run the services as host processes (process) or containers (docker)")
+	cmd.Flags().BoolVar(&keepImage, "keep-image", false, "with --runtime docker: keep the image the demo built")
 	cmd.Flags().BoolVar(&tour, "tour", false, "play the story step by step, narrated")
 	cmd.Flags().BoolVar(&wait, "wait", false, "with --tour: wait for Enter between steps")
 	cmd.Flags().DurationVar(&stepDelay, "step-delay", 3*time.Second, "with --tour: pause between steps")
@@ -161,13 +195,13 @@ func printDemoReady(a *app, e *demo.Env, base string) {
 	w := a.stdout
 	fmt.Fprintf(w, "\nshoal demo: the signup app is up and healthy\n")
 	fmt.Fprintf(w, "  open:        %s/  (the form: %s/app/, reference data: %s/api/countries)\n", base, base, base)
-	fmt.Fprintf(w, "  stack files: %s\n", e.StackDir)
+	fmt.Fprintf(w, "  stack files: %s\n", filepath.Dir(e.StackFile("signup-v1.yml")))
 	fmt.Fprintf(w, "  in another shell:\n")
-	fmt.Fprintf(w, "    export SHOAL_HOST=%s SIGNUP_BIN=%s SIGNUP_DATA=%s\n", a.host, e.Bin, e.DBDir)
+	fmt.Fprintf(w, "    export SHOAL_HOST=%s SIGNUP_BIN=%s SIGNUP_DATA=%s SIGNUP_IMAGE=%s\n", a.host, e.Bin, e.DBDir, e.Image)
 	fmt.Fprintf(w, "    shoal stack services signup; shoal service ps signup_signup-web\n")
 	fmt.Fprintf(w, "    shoal service update signup_signup-web --replicas 2\n")
-	fmt.Fprintf(w, "    shoal stack deploy -c %s/signup-v2.yml signup\n", e.StackDir)
-	fmt.Fprintf(w, "    shoal stack deploy -c %s/signup-v3.yml signup\n", e.StackDir)
+	fmt.Fprintf(w, "    shoal stack deploy -c %s signup\n", e.StackFile("signup-v2.yml"))
+	fmt.Fprintf(w, "    shoal stack deploy -c %s signup\n", e.StackFile("signup-v3.yml"))
 	fmt.Fprintf(w, "  the README's Walkthrough tells what each step shows; `shoal demo --tour` plays it.\n")
 	fmt.Fprintf(w, "  Ctrl-C removes the app (and stops the cluster the demo started).\n")
 }

@@ -48,13 +48,13 @@ func TestPrettyIngress(t *testing.T) {
 		t.Errorf("another service's middleware:\n%s", out)
 	}
 
-	svc.Spec.Labels["traefik.http.middlewares.fa.grpcweb.allowOrigins"] = "*"
+	svc.Spec.Labels["traefik.http.middlewares.fa.plugin.blockpath.regex"] = "^/admin"
 	b.Reset()
 	if err := writePretty(&b, []*api.Service{svc}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	out = b.String()
-	for _, want := range []string{"Served:", "no, answers 503", "Problems", `label traefik.http.middlewares.fa.grpcweb.allowOrigins: middleware type grpcweb is not supported`} {
+	for _, want := range []string{"Served:", "no, answers 503", "Problems", `label traefik.http.middlewares.fa.plugin.blockpath.regex: middleware type plugin is not supported`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}

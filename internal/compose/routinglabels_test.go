@@ -19,7 +19,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
       labels:
         - "traefik.http.routers.dash.rule=PathPrefix(`+"`/dash`"+`)"
         - "traefik.http.routers.dash.middlewares=admin-auth,fa"
-        - "traefik.http.middlewares.fa.grpcweb.allowOrigins=*"
+        - "traefik.http.middlewares.fa.plugin.blockpath.regex=^/admin"
         - "traefik.http.services.dash.loadbalancer.server.port=80"
   old:
     image: x
@@ -33,7 +33,7 @@ func TestRoutingLabelsFailClosed(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"services.dash.deploy.labels.traefik.http.middlewares.fa.grpcweb.allowOrigins: middleware type grpcweb is not supported",
+		"services.dash.deploy.labels.traefik.http.middlewares.fa.plugin.blockpath.regex: middleware type plugin is not supported",
 		"services.old.deploy.labels.traefik.frontend.rule: a Traefik v1 label",
 		"services.old.deploy.labels.traefik.port: a Traefik v1 label",
 	} {

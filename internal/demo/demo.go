@@ -50,18 +50,32 @@ type Env struct {
 	StackDir string
 	// Password is the database password, in both secrets.
 	Password string
+	// Image, when set, is the signup image (BuildImage): the services
+	// run as containers, from the stack files in StackDir/docker.
+	Image string
 }
 
 // Vars are the stack files' variables.
 func (e *Env) Vars() map[string]string {
-	return map[string]string{"SIGNUP_BIN": e.Bin, "SIGNUP_DATA": e.DBDir}
+	return map[string]string{"SIGNUP_BIN": e.Bin, "SIGNUP_DATA": e.DBDir, "SIGNUP_IMAGE": e.Image}
+}
+
+// StackFile is the path of one stack file (signup-v2.yml) for the
+// runtime the demo uses.
+func (e *Env) StackFile(name string) string {
+	if e.Image != "" {
+		return filepath.Join(e.StackDir, "docker", name)
+	}
+	return filepath.Join(e.StackDir, name)
 }
 
 // Build builds the signup program into dir with the go tool, from the
-// shoal module the current folder is in.
+// shoal module the current folder is in. It is static (no cgo: NATS and
+// SQLite are pure Go), so that it also runs alone in a FROM scratch image.
 func Build(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "signup")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/shoalproject/shoal/examples/signup")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the signup example (run shoal demo in a clone of shoal, with Go installed, or pass --signup-bin): %w\n%s", err, out)
 	}
@@ -79,6 +93,9 @@ func WriteStackFiles(dir string) error {
 		}
 		b, err := signupfiles.Files.ReadFile(p)
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
 			return err
 		}
 		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
@@ -128,7 +145,7 @@ func Setup(ctx context.Context, e *Env) error {
 // name, as `shoal stack deploy -d` does, and returns the services it
 // created or changed.
 func Deploy(ctx context.Context, e *Env, file, name string) ([]string, error) {
-	st, err := compose.Load(ctx, compose.Options{Files: []string{filepath.Join(e.StackDir, file)}, Project: name, Env: e.Vars()})
+	st, err := compose.Load(ctx, compose.Options{Files: []string{e.StackFile(file)}, Project: name, Env: e.Vars()})
 	if err != nil {
 		return nil, err
 	}

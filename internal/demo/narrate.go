@@ -25,6 +25,7 @@ signup-web runs one replica. The tour kills its process (kill -9), as the seed
 stops IIS in the container. The manager sees the task fail and starts a new
 one; until it is healthy the app answers errors. By hand:
    kill -9 "$(shoal ps -f name=signup_signup-web.1. --format '{{.RuntimeID}}')"
+   (containers: docker kill "$(shoal ps -f name=signup_signup-web.1. --format '{{.RuntimeID}}')")
    shoal service ps signup_signup-web`); err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ POST may reach the other replica (the page says which one served it).`); err != 
 	result("10 sign-ups without sticky sessions: %d succeeded, %d failed the anti-forgery check", ok, failed)
 
 	if err := say("4. Sticky sessions (signup-v2.yml)", `
-   shoal stack deploy -c `+e.StackDir+`/signup-v2.yml signup
+   shoal stack deploy -c `+e.StackFile("signup-v2.yml")+` signup
 v2 adds the label traefik.http.services.signup-web.loadbalancer.sticky.cookie=true:
 the ingress sets a cookie on the first answer and sends the session's later
 requests to the same replica (see the cookie in your browser's network tab).`); err != nil {
@@ -93,7 +94,7 @@ requests to the same replica (see the cookie in your browser's network tab).`); 
 	}
 
 	if err := say("5. Health checks and start-first updates (signup-v3.yml)", `
-   shoal stack deploy -c `+e.StackDir+`/signup-v3.yml signup
+   shoal stack deploy -c `+e.StackFile("signup-v3.yml")+` signup
    shoal service ps signup_signup-web
 v3 overrides the health checks and updates start-first: each new task starts
 and turns healthy before an old one stops, so capacity never drops. The tour

@@ -109,16 +109,8 @@ func KillOne(ctx context.Context, c *client.Client, service string) (killed, rep
 		return nil, nil, fmt.Errorf("%s has no healthy task to kill", service)
 	}
 	killed = h[0]
-	pid, err := strconv.Atoi(killed.Status.RuntimeID)
-	if err != nil || pid <= 0 {
-		return nil, nil, fmt.Errorf("task %s runs no process of this host (runtime ID %q)", killed.ID, killed.Status.RuntimeID)
-	}
-	p, err := os.FindProcess(pid)
-	if err == nil {
-		err = p.Kill()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("kill task %s (pid %d): %w", killed.ID, pid, err)
+	if err := kill(ctx, killed); err != nil {
+		return nil, nil, err
 	}
 	for {
 		ts, err := c.TaskList(ctx, client.TaskFilter{Service: service})
@@ -136,6 +128,29 @@ func KillOne(ctx context.Context, c *client.Client, service string) (killed, rep
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// kill kills a task's container (docker kill), or its process (kill -9:
+// the process runtime's RuntimeID is its PID).
+func kill(ctx context.Context, t *api.Task) error {
+	if t.Spec.ContainerSpec.Image != "" {
+		if err := killContainer(ctx, t.Status.RuntimeID); err != nil {
+			return fmt.Errorf("kill task %s (container %s): %w", t.ID, t.Status.RuntimeID, err)
+		}
+		return nil
+	}
+	pid, err := strconv.Atoi(t.Status.RuntimeID)
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("task %s runs no process of this host (runtime ID %q)", t.ID, t.Status.RuntimeID)
+	}
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill()
+	}
+	if err != nil {
+		return fmt.Errorf("kill task %s (pid %d): %w", t.ID, pid, err)
+	}
+	return nil
 }
 
 // Scale sets service's replicas and waits until they run healthy.

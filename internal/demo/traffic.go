@@ -155,3 +155,16 @@ func (l *Load) Stop() (ok, failed int, errs []string) {
 	defer l.mu.Unlock()
 	return l.ok, l.failed, l.errs
 }
+
+// CheckForms is the walkthrough's verdict on FormTrials' counts:
+// without sticky sessions some posts must fail their anti-forgery check
+// and no cookie be set; with them none may fail, and a cookie must be.
+func CheckForms(sticky bool, ok, failed int, cookie string) error {
+	switch {
+	case !sticky && (failed == 0 || cookie != ""):
+		return fmt.Errorf("without sticky sessions: %d ok, %d failed, cookie %q; want failures and no cookie", ok, failed, cookie)
+	case sticky && (failed != 0 || ok == 0 || cookie == ""):
+		return fmt.Errorf("with sticky sessions: %d ok, %d failed, cookie %q; want none failed and a cookie", ok, failed, cookie)
+	}
+	return nil
+}

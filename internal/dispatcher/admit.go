@@ -20,11 +20,12 @@ const (
 	maxHostname    = 253
 	maxNameField   = 64 // platform OS and architecture, runtime names
 	maxRuntimes    = 16
+	maxUnsupported = 16
 	maxLabels      = 64
 	maxLabelKey    = 128
 	maxLabelValue  = 256
 	maxAddrLength  = 253
-	maxDescription = "session 64 bytes, hostname 253 bytes, OS, architecture, engine version and runtime names 64, 16 runtimes, 64 labels with keys of 128 bytes and values of 256"
+	maxDescription = "session 64 bytes, hostname 253 bytes, OS, architecture, engine version, runtime and feature names 64, 16 runtimes, 16 unsupported features, 64 labels with keys of 128 bytes and values of 256"
 )
 
 var (
@@ -60,6 +61,8 @@ func checkRegistration(reg api.NodeRegistration) error {
 		return bad("platform name or engine version too long")
 	case len(desc.Runtimes) > maxRuntimes:
 		return bad("%d runtimes", len(desc.Runtimes))
+	case len(desc.Unsupported) > maxUnsupported:
+		return bad("%d unsupported features", len(desc.Unsupported))
 	case len(desc.EngineLabels) > maxLabels:
 		return bad("%d labels", len(desc.EngineLabels))
 	case len(desc.ListenAddr) > maxAddrLength:
@@ -73,6 +76,11 @@ func checkRegistration(reg api.NodeRegistration) error {
 	for _, r := range desc.Runtimes {
 		if len(r) > maxNameField {
 			return bad("runtime name of %d bytes", len(r))
+		}
+	}
+	for _, f := range desc.Unsupported {
+		if len(f) > maxNameField {
+			return bad("feature name of %d bytes", len(f))
 		}
 	}
 	for k, v := range desc.EngineLabels {

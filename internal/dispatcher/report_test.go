@@ -245,6 +245,8 @@ func TestRegistrationDescriptionBounded(t *testing.T) {
 		{"a long label", api.NodeDescription{EngineLabels: map[string]string{"k": strings.Repeat("v", 257)}}},
 		{"many runtimes", api.NodeDescription{Runtimes: make([]string, 17)}},
 		{"a long runtime", api.NodeDescription{Runtimes: []string{strings.Repeat("r", 65)}}},
+		{"many unsupported features", api.NodeDescription{Unsupported: make([]string, 17)}},
+		{"a long feature", api.NodeDescription{Unsupported: []string{strings.Repeat("f", 65)}}},
 		{"a long platform", api.NodeDescription{Platform: api.Platform{OS: strings.Repeat("o", 65)}}},
 	} {
 		_, err := e.d.Register(testCtx(t), api.NodeRegistration{NodeID: "n1", Addr: "10.0.0.1", Description: c.desc})

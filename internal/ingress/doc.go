@@ -35,7 +35,10 @@
 //     backendconn.go: the HTTP/1.1 fast path that Serve and ServeTLS run
 //     (below): its accept loop and connections, request-head parser,
 //     forwarder, handoff to net/http, and per-backend pools of raw
-//     keep-alive connections; h1tls.go: ServeTLS's handshake and
+//     keep-alive connections; h1headview.go: the request head as
+//     rules.Request; h1resphead.go: the backend's response head;
+//     h1copy.go: body copies (length, EOF, chunked); h1lex.go: byte
+//     classes and lexical helpers of both parsers; h1tls.go: ServeTLS's handshake and
 //     what it hands to net/http (HTTP/2); h1middleware.go: the
 //     request-only middlewares run on the fast path.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
@@ -260,7 +263,9 @@
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS, on
 //     net/http); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
-//     meant for a trusted hop behind another proxy. Backends: HTTP/1.1.
+//     meant for a trusted hop behind another proxy. Backends: HTTP/1.1,
+//     or h2c (server.scheme=h2c, for gRPC and grpcweb) through the
+//     backend's http.Transport on the net/http path only.
 //   - Request paths, as Traefik v3's entry points (sanitizePath on,
 //     encoded slash and backslash refused): a request is routed and
 //     forwarded on its path with "." and ".." segments and repeated

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,8 +20,13 @@ import (
 // Traefik's. The page is fetched from one of that service's tasks the
 // ingress routes to (so the service needs a router: a service without
 // routers has no pool in the table). When none answers, the response is
-// the status's text. It lives here, not in middleware/, since it
-// forwards to the table's pools.
+// the status's text. statusRewrites (Traefik v3.4+,
+// errors.statusRewrites.418=404, .statusRewrites.502-504=500) changes
+// the status of a caught response: the client gets the new one, {status}
+// in query is the new one and {originalStatus} the backend's. A status
+// no rewrite names keeps its code; ranges that overlap are refused (the
+// order of Traefik's map is not defined). It lives here, not in
+// middleware/, since it forwards to the table's pools.
 
 // errorPageTimeout bounds fetching an error page.
 const errorPageTimeout = 10 * time.Second
@@ -30,14 +36,34 @@ const maxErrorPage = 1 << 20
 
 type statusRange struct{ from, to int }
 
+func (r statusRange) has(code int) bool { return code >= r.from && code <= r.to }
+
+// statusRewrite is one statusRewrites option: codes in from become to.
+type statusRewrite struct {
+	from statusRange
+	to   int
+}
+
 func (p *labelParser) buildErrors(m *middlewareLabels) middleware.Middleware {
 	var ranges []statusRange
+	var rewrites []statusRewrite
 	var service, query string
 	ok := true
 	for _, o := range m.opts {
 		label := m.labelFor(o.Key)
 		v := strings.TrimSpace(o.Value)
-		switch strings.ToLower(o.Key) {
+		key := strings.ToLower(o.Key)
+		if from, found := strings.CutPrefix(key, "statusrewrites."); found {
+			rw, msg := parseRewrite(from, v, rewrites)
+			if msg != "" {
+				p.fail(label, "%s", msg)
+				ok = false
+				continue
+			}
+			rewrites = append(rewrites, rw)
+			continue
+		}
+		switch key {
 		case "status":
 			for _, s := range splitList(v) {
 				r, good := parseStatusRange(s)
@@ -57,7 +83,7 @@ func (p *labelParser) buildErrors(m *middlewareLabels) middleware.Middleware {
 			}
 			query = v
 		default:
-			p.fail(label, "unknown errors option (want status, service, query)")
+			p.fail(label, "unknown errors option (want status, statusRewrites.CODE, service, query)")
 			ok = false
 		}
 	}
@@ -95,9 +121,38 @@ func (p *labelParser) buildErrors(m *middlewareLabels) middleware.Middleware {
 			if find != nil {
 				pl = find(owner, name)
 			}
-			servePage(w, r, pl, ew.caught, query)
+			servePage(w, r, pl, ew.caught, rewrite(rewrites, ew.caught), query)
 		})
 	}
+}
+
+// parseRewrite parses statusRewrites.FROM=TO (FROM lower-cased, a status
+// or a range); msg says what is wrong, with have the rewrites before it.
+func parseRewrite(from, to string, have []statusRewrite) (statusRewrite, string) {
+	r, good := parseStatusRange(from)
+	if !good {
+		return statusRewrite{}, fmt.Sprintf("%q is not a status or a range of them (418, 502-504)", from)
+	}
+	code, err := strconv.Atoi(to)
+	if err != nil || code < 100 || code > 599 {
+		return statusRewrite{}, fmt.Sprintf("%q is not a status (want 100-599)", to)
+	}
+	for _, h := range have {
+		if r.from <= h.from.to && h.from.from <= r.to {
+			return statusRewrite{}, fmt.Sprintf("%s overlaps the rewrite of %d-%d; which applies would be undefined", from, h.from.from, h.from.to)
+		}
+	}
+	return statusRewrite{r, code}, ""
+}
+
+// rewrite is the status a caught code is answered with.
+func rewrite(rewrites []statusRewrite, code int) int {
+	for _, rw := range rewrites {
+		if rw.from.has(code) {
+			return rw.to
+		}
+	}
+	return code
 }
 
 func parseStatusRange(s string) (statusRange, bool) {
@@ -133,7 +188,7 @@ func (e *errorWriter) WriteHeader(code int) {
 		e.wrote = true
 	}
 	for _, r := range e.ranges {
-		if code >= r.from && code <= r.to {
+		if r.has(code) {
 			e.caught = code
 			return
 		}
@@ -160,12 +215,13 @@ func (e *errorWriter) Flush() {
 func (e *errorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // servePage answers r with status and the page query names, fetched from
-// a task of pl; with none, the status's text.
-func servePage(w http.ResponseWriter, r *http.Request, pl *pool, status int, query string) {
+// a task of pl; with none, the status's text. original is the backend's
+// status, status the one after statusRewrites.
+func servePage(w http.ResponseWriter, r *http.Request, pl *pool, original, status int, query string) {
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Type", "Etag", "Last-Modified", "Content-Range", "Accept-Ranges"} {
 		w.Header().Del(k)
 	}
-	resp := fetchPage(r, pl, status, query)
+	resp := fetchPage(r, pl, original, status, query)
 	if resp == nil {
 		http.Error(w, strconv.Itoa(status)+" "+http.StatusText(status), status)
 		return
@@ -178,7 +234,7 @@ func servePage(w http.ResponseWriter, r *http.Request, pl *pool, status int, que
 	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxErrorPage))
 }
 
-func fetchPage(r *http.Request, pl *pool, status int, query string) *http.Response {
+func fetchPage(r *http.Request, pl *pool, original, status int, query string) *http.Response {
 	if pl == nil {
 		return nil
 	}
@@ -187,10 +243,10 @@ func fetchPage(r *http.Request, pl *pool, status int, query string) *http.Respon
 		return nil
 	}
 	q := strings.ReplaceAll(query, "{status}", strconv.Itoa(status))
-	q = strings.ReplaceAll(q, "{originalStatus}", strconv.Itoa(status))
+	q = strings.ReplaceAll(q, "{originalStatus}", strconv.Itoa(original))
 	q = strings.ReplaceAll(q, "{url}", url.QueryEscape(r.URL.String()))
 	ctx, cancel := context.WithTimeout(r.Context(), errorPageTimeout)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.lb.Scheme+"://"+b.addr+q, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pl.lb.urlScheme()+"://"+b.addr+q, nil)
 	if err != nil {
 		cancel()
 		return nil

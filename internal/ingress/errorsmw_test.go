@@ -3,7 +3,9 @@ package ingress_test
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/shoalproject/shoal/api"
@@ -80,6 +82,84 @@ func TestErrorsMiddlewareServesAnotherServicesPage(t *testing.T) {
 		lbl["traefik.http.middlewares.oops.errors."+c.label] = c.value
 		if err := ingress.ValidateLabels(lbl); err == nil || !strings.Contains(err.Error(), "traefik.http.middlewares.oops.errors."+c.label) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s=%s: %v, want %q", c.label, c.value, err, c.want)
+		}
+	}
+}
+
+// statusRewrites (Traefik v3.4+) answers a caught status with another:
+// the client gets the new status, the page query's {status} is the new
+// one and {originalStatus} the backend's; a caught status no rewrite
+// names keeps its code, and a status not caught is never rewritten.
+func TestErrorsMiddlewareStatusRewrites(t *testing.T) {
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+	app := startBackend(t, "app", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, "backend body")
+	}))
+	var mu sync.Mutex
+	var asked []string
+	pages := startBackend(t, "pages", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.RequestURI())
+		mu.Unlock()
+		_, _ = io.WriteString(w, "page "+r.URL.RequestURI())
+	}))
+	appSvc := service("s1", "app", labels(
+		"traefik.http.routers.app.rule=PathPrefix(`/`)",
+		"traefik.http.routers.app.middlewares=oops",
+		"traefik.http.middlewares.oops.errors.status=500,501,503,505-599,418",
+		"traefik.http.middlewares.oops.errors.statusRewrites.418=404",
+		"traefik.http.middlewares.oops.errors.statusRewrites.502-504=500",
+		"traefik.http.middlewares.oops.errors.service=error-pages",
+		"traefik.http.middlewares.oops.errors.query=/{status}.html?was={originalStatus}",
+		"traefik.http.services.app.loadbalancer.server.port=80",
+	))
+	pagesSvc := service("s2", "pages", labels(
+		"traefik.http.routers.error-pages.rule=PathPrefix(`/errors-of-the-cluster`)",
+		"traefik.http.services.error-pages.loadbalancer.server.port=80",
+	))
+	e.table.Reset([]*api.Service{appSvc, pagesSvc}, []*api.Task{task("t1", "s1", app.addr()), task("t2", "s2", pages.addr())})
+
+	for _, c := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/418", 404, "page /404.html?was=418"},
+		{"/503", 500, "page /500.html?was=503"},
+		{"/500", 500, "page /500.html?was=500"},
+		{"/550", 550, "page /550.html?was=550"},
+		{"/502", 502, "backend body"}, // not caught: no rewrite either
+		{"/200", 200, "backend body"},
+	} {
+		if r := e.get(c.path); r.status != c.status || r.body != c.body {
+			t.Errorf("%s: %d %q, want %d %q", c.path, r.status, r.body, c.status, c.body)
+		}
+	}
+
+	// Without the page service's task, the new status's text.
+	e.table.Reset([]*api.Service{appSvc, pagesSvc}, []*api.Task{task("t1", "s1", app.addr())})
+	if r := e.get("/418"); r.status != http.StatusNotFound || !strings.Contains(r.body, "404 Not Found") {
+		t.Errorf("/418 without pages: %d %q, want 404 Not Found", r.status, r.body)
+	}
+
+	for _, c := range []struct{ key, value, want string }{
+		{"statusRewrites.4xx", "404", "not a status"},
+		{"statusRewrites.418", "teapot", "not a status"},
+		{"statusRewrites.418", "600", "not a status"},
+		{"statusRewrites.599-500", "500", "not a status"},
+		{"statusRewrites.500-510", "500", "overlaps the rewrite of"},
+	} {
+		lbl := labels("traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.middlewares=oops",
+			"traefik.http.middlewares.oops.errors.status=500", "traefik.http.middlewares.oops.errors.service=pages",
+			"traefik.http.middlewares.oops.errors.statusRewrites.505=500",
+			"traefik.http.services.app.loadbalancer.server.port=80")
+		lbl["traefik.http.middlewares.oops.errors."+c.key] = c.value
+		// Labels are read in sorted order: an overlap is reported at
+		// the later of the two.
+		if err := ingress.ValidateLabels(lbl); err == nil || !strings.Contains(err.Error(), "traefik.http.middlewares.oops.errors.statusRewrites.") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%s: %v, want %q", c.key, c.value, err, c.want)
 		}
 	}
 }

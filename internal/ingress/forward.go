@@ -155,7 +155,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 
 		req := out.WithContext(ctx) // shallow copy; URL copied below
 		u := *out.URL
-		u.Scheme, u.Host = st.pool.lb.Scheme, b.addr
+		u.Scheme, u.Host = st.pool.lb.urlScheme(), b.addr
 		req.URL = &u
 		if !st.pool.lb.PassHostHeader {
 			req.Host = ""

@@ -275,8 +275,8 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 		s.port, s.hasPort = uint32(n), true
 	case "server.scheme":
 		v := strings.ToLower(value)
-		if v != "http" && v != "https" {
-			p.fail(key, "scheme %q is not http or https", value)
+		if v != "http" && v != "https" && v != "h2c" {
+			p.fail(key, "scheme %q is not http, https or h2c", value)
 			return
 		}
 		s.scheme = v
@@ -433,6 +433,9 @@ func (p *labelParser) build() {
 		}
 		if lb.HealthCheck != nil && lb.HealthCheck.Path == "" {
 			p.fail(s.prefix+".healthcheck.path", "required when %s is set", s.hcLabel)
+		}
+		if lb.HealthCheck != nil && lb.Scheme == "h2c" {
+			p.fail(s.hcLabel, "not supported yet with server.scheme=h2c: checks are HTTP/1.1")
 		}
 		p.out.Services = append(p.out.Services, lb)
 	}

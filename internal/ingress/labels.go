@@ -107,6 +107,15 @@ type Router struct {
 	Refused string
 }
 
+// urlScheme is the scheme of requests to the backends: h2c's are http
+// URLs, which the backends' transports send as HTTP/2 (newBackend).
+func (lb *LoadBalancer) urlScheme() string {
+	if lb.Scheme == "h2c" {
+		return "http"
+	}
+	return lb.Scheme
+}
+
 // LoadBalancer is one traefik.http.services.NAME.loadbalancer: where the
 // service's tasks listen and how requests are spread over them.
 type LoadBalancer struct {
@@ -116,7 +125,9 @@ type LoadBalancer struct {
 	QualifiedName string
 	// Port is the target port the tasks listen on (server.port).
 	Port uint32
-	// Scheme is "http" or "https" (server.scheme; default http).
+	// Scheme is "http", "https" or "h2c" (server.scheme; default http):
+	// h2c is cleartext HTTP/2 with prior knowledge (gRPC backends), only
+	// on the net/http path.
 	Scheme string
 	// PassHostHeader forwards the client's Host header (default true);
 	// false sends the backend's address instead.

@@ -210,7 +210,7 @@ func TestParseLabelsErrorsNameTheLabel(t *testing.T) {
 		{"bad secure", labels("traefik.http.routers.r.rule=Host(`a`)", port, "traefik.http.services.s.loadbalancer.sticky.cookie.secure=si"),
 			"traefik.http.services.s.loadbalancer.sticky.cookie.secure", "not true or false"},
 		{"bad scheme", labels("traefik.http.routers.r.rule=Host(`a`)", port, "traefik.http.services.s.loadbalancer.server.scheme=ftp"),
-			"traefik.http.services.s.loadbalancer.server.scheme", "not http or https"},
+			"traefik.http.services.s.loadbalancer.server.scheme", "not http, https or h2c"},
 		{"bad interval", labels("traefik.http.routers.r.rule=Host(`a`)", port,
 			"traefik.http.services.s.loadbalancer.healthcheck.path=/h", "traefik.http.services.s.loadbalancer.healthcheck.interval=often"),
 			"traefik.http.services.s.loadbalancer.healthcheck.interval", "not a positive duration"},

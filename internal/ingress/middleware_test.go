@@ -125,10 +125,10 @@ func TestRefusedRouterAnswers503NamingTheLabel(t *testing.T) {
 	e.table.Reset([]*api.Service{service("s1", "dash", labels(
 		"traefik.http.routers.dash.rule=PathPrefix(`/`)",
 		"traefik.http.routers.dash.middlewares=admin-auth",
-		"traefik.http.middlewares.admin-auth.grpcweb.allowOrigins=*",
+		"traefik.http.middlewares.admin-auth.plugin.blockpath.regex=^/admin",
 		"traefik.http.services.dash.loadbalancer.server.port=80",
 	))}, []*api.Task{task("t1", "s1", b.addr())})
-	const label = "traefik.http.middlewares.admin-auth.grpcweb.allowOrigins"
+	const label = "traefik.http.middlewares.admin-auth.plugin.blockpath.regex"
 	r := e.get("/")
 	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, label) || !strings.Contains(r.body, "not supported") {
 		t.Fatalf("fast path: %d %q, want 503 naming %s", r.status, r.body, label)

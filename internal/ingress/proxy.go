@@ -278,7 +278,7 @@ func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
 // per attempt by the forwarder.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
-	pr.Out.URL.Scheme = st.pool.lb.Scheme
+	pr.Out.URL.Scheme = st.pool.lb.urlScheme()
 	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
 	if !st.forwarded {
 		p.forwardedHeaders(pr.In, pr.Out.Header, true)

@@ -34,7 +34,7 @@ func rawEligible(req *http.Request) bool {
 // connection before any response byte is sent again, once, on a new one
 // when it is idempotent (it has no body).
 func (b *backend) roundTrip(req *http.Request, st *reqState, transportOnly bool) (*http.Response, error) {
-	if transportOnly || !rawEligible(req) {
+	if transportOnly || b.conns.scheme == "h2c" || !rawEligible(req) {
 		return b.transport.RoundTrip(req)
 	}
 	if !validFieldValue(req.Host) || !headersSendable(req.Header) {

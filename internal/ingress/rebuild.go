@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -234,6 +235,12 @@ func (t *Table) newBackend(service string, lb *LoadBalancer, taskID, addr string
 	b := &backend{
 		taskID: taskID, addr: addr, cookie: stickyValue(taskID), transport: t.base.Clone(),
 		conns: &connPool{addr: addr, scheme: lb.Scheme, cfg: t.conns},
+	}
+	if lb.Scheme == "h2c" {
+		// Cleartext HTTP/2 with prior knowledge, multiplexed on one
+		// connection.
+		b.transport.Protocols = new(http.Protocols)
+		b.transport.Protocols.SetUnencryptedHTTP2(true)
 	}
 	if lb.Sticky != nil {
 		b.setCookie = "Set-Cookie: " + stickyCookie(lb.Sticky, b).String() + "\r\n"

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path"
+	goruntime "runtime"
 	"strconv"
+	"strings"
+
+	"github.com/shoalproject/shoal/api"
 
 	"github.com/shoalproject/shoal/internal/privdir"
 )
@@ -23,15 +27,29 @@ func (f File) Perm() os.FileMode {
 }
 
 // CheckTarget fails (ErrRejected) unless the file's target is a clean
-// absolute path that no file in seen has; it adds the target to seen.
+// absolute path of this machine's OS that no file in seen has; it adds
+// the target to seen.
 func (f File) CheckTarget(seen map[string]bool) error {
-	if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
+	return f.CheckTargetOn(goruntime.GOOS, seen)
+}
+
+// CheckTargetOn is CheckTarget for a node of OS goos: on Windows the
+// target must be as api.WindowsPath maps it (the agent maps them with
+// TargetOn), and two targets differing only in case are one file.
+func (f File) CheckTargetOn(goos string, seen map[string]bool) error {
+	key := f.Target
+	if goos == "windows" {
+		if p, err := api.WindowsPath(f.Target); err != nil || p != f.Target {
+			return fmt.Errorf("%w: file target %q is not a clean absolute Windows path", ErrRejected, f.Target)
+		}
+		key = strings.ToLower(f.Target)
+	} else if !path.IsAbs(f.Target) || path.Clean(f.Target) != f.Target || f.Target == "/" {
 		return fmt.Errorf("%w: file target %q is not a clean absolute path", ErrRejected, f.Target)
 	}
-	if seen[f.Target] {
+	if seen[key] {
 		return fmt.Errorf("%w: two files at %s", ErrRejected, f.Target)
 	}
-	seen[f.Target] = true
+	seen[key] = true
 	return nil
 }
 

@@ -59,6 +59,17 @@ func (f *platformFilter) explain(c int) string {
 	return "unsupported platform on " + plural(c)
 }
 
+// networksFilter keeps nodes that can attach tasks to networks, for a
+// task that has some: a Windows node has no network namespaces. Like an
+// unmet constraint, and worded as Swarm words it. The node's description
+// is its agent's claim about itself only (the dispatcher takes it from
+// the node's own registration).
+type networksFilter struct{}
+
+func (networksFilter) setTask(t *api.Task) bool { return len(t.Spec.Networks) > 0 }
+func (networksFilter) check(n *nodeInfo) bool   { return n.Description.Supports(api.FeatureNetworks) }
+func (networksFilter) explain(c int) string     { return "networks not supported on " + plural(c) }
+
 // constraintFilter applies every other placement constraint.
 type constraintFilter struct{ cs []api.Constraint }
 

@@ -24,6 +24,7 @@ func newPipeline() *pipeline {
 		readyFilter{},
 		&platformFilter{},
 		&runtimeFilter{},
+		networksFilter{},
 		&constraintFilter{},
 		&resourceFilter{},
 		&maxReplicasFilter{},

@@ -49,6 +49,7 @@ func Place(pending []*api.Task, nodes map[string]*nodeInfo) []state.Op {
 func sameShape(a, b *api.Task) bool {
 	return a.ServiceID == b.ServiceID && a.NodeID == "" && b.NodeID == "" &&
 		a.Spec.Runtime() == b.Spec.Runtime() &&
+		(len(a.Spec.Networks) > 0) == (len(b.Spec.Networks) > 0) &&
 		reflect.DeepEqual(a.Spec.Placement, b.Spec.Placement) &&
 		reflect.DeepEqual(a.Spec.Resources, b.Spec.Resources) &&
 		slices.Equal(hostPorts(a), hostPorts(b))

@@ -21,13 +21,9 @@
 package testutil
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,9 +34,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+
+	"github.com/shoalproject/shoal/internal/imagebuild"
 )
 
 // EnvRequireDocker names the environment variable that, set to 1, makes
@@ -222,52 +218,10 @@ func buildImage(tag, dir, extra string, sweep bool) (string, error) {
 	if extra != "" {
 		dockerfile += strings.TrimRight(extra, "\n") + "\n"
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, bin}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
-			return "", err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-
 	ref := processRef(tag)
-	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{
-		Tags:        []string{ref},
-		Version:     build.BuilderV1,
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
+	if _, err := imagebuild.Build(ctx, c, ref, imagebuild.File{Name: "Dockerfile", Mode: 0o644, Data: []byte(dockerfile)},
+		imagebuild.File{Name: "app", Mode: 0o755, Data: bin}); err != nil {
 		return "", err
-	}
-	defer res.Body.Close()
-	var out strings.Builder
-	dec := json.NewDecoder(res.Body)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return "", fmt.Errorf("read build output: %w", err)
-		}
-		if m.Error != nil {
-			return "", fmt.Errorf("%s (output: %s)", m.Error.Message, out.String())
-		}
-		out.WriteString(m.Stream)
-	}
-	if _, err := c.ImageInspect(ctx, ref); err != nil {
-		return "", fmt.Errorf("image missing after the build: %w (output: %s)", err, out.String())
 	}
 	imagesMu.Lock()
 	built = append(built, ref)

@@ -37,14 +37,14 @@ func TestStackDashboardBasicAuthStripPrefix(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	badSrc := strings.Replace(string(src), "admin-auth.basicauth.users=admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/",
-		"admin-auth.grpcweb.allowOrigins=*", 1)
+		"admin-auth.plugin.blockpath.regex=^/admin", 1)
 	if err := os.WriteFile(bad, []byte(badSrc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"--dry-run"}, {"-d"}} {
 		_, errOut, code := shoal(t, d, append(append([]string{"stack", "deploy"}, args...), "-c", bad, "dash")...)
-		if code == 0 || !strings.Contains(errOut, "traefik.http.middlewares.admin-auth.grpcweb.allowOrigins") || !strings.Contains(errOut, "not supported") {
-			t.Fatalf("deploy %v with grpcweb: exit %d: %s", args, code, errOut)
+		if code == 0 || !strings.Contains(errOut, "traefik.http.middlewares.admin-auth.plugin.blockpath.regex") || !strings.Contains(errOut, "not supported") {
+			t.Fatalf("deploy %v with a plugin middleware: exit %d: %s", args, code, errOut)
 		}
 	}
 	if svcs, _ := c.ServiceList(ctx); len(svcs) != 0 {

@@ -66,16 +66,22 @@ func newLabClusterWith(t *testing.T, ctx context.Context, edge []string, names .
 	}
 	lc.agentAddr, lc.token = sw.AgentAddr, sw.JoinTokens.Worker
 	for _, name := range names {
-		n := lab.AddNode(name)
-		lc.nodes[name] = n
-		dir := filepath.Join(lc.agentsDir, name)
-		cmd := exec.Command(shoalBin, append([]string{"agent", "--manager", lc.agentAddr, "--token", lc.token, "--addr", n.Addr.String(),
-			"--data-dir", dir, "--hostname", name, "--drain-delay", "100ms", "--log-level", "warn"}, edge...)...)
-		p, lines := startNodeWith(t, "shoal agent "+name, dir, "address:", cmd, func() error { return n.Start(cmd) })
-		id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
-		lc.agents[name] = &agentNode{nodeProc: p, addr: n.Addr.String(), id: id}
+		lc.addAgent(name, edge)
 	}
 	return lc
+}
+
+// addAgent starts a worker in a new lab node called name, and waits
+// until it joined.
+func (lc *labCluster) addAgent(name string, edge []string) {
+	n := lc.lab.AddNode(name)
+	lc.nodes[name] = n
+	dir := filepath.Join(lc.agentsDir, name)
+	cmd := exec.Command(shoalBin, append([]string{"agent", "--manager", lc.agentAddr, "--token", lc.token, "--addr", n.Addr.String(),
+		"--data-dir", dir, "--hostname", name, "--drain-delay", "100ms", "--log-level", "warn"}, edge...)...)
+	p, lines := startNodeWith(lc.t, "shoal agent "+name, dir, "address:", cmd, func() error { return n.Start(cmd) })
+	id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
+	lc.agents[name] = &agentNode{nodeProc: p, addr: n.Addr.String(), id: id}
 }
 
 // shoalAt runs the shoal CLI against the manager.

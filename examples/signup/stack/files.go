@@ -4,7 +4,9 @@ package stack
 
 import "embed"
 
-// Files are infrastructure.yml and signup-v1.yml, -v2.yml, -v3.yml.
+// Files are infrastructure.yml and signup-v1.yml, -v2.yml, -v3.yml for
+// the process runtime; the same in docker/ for containers, and the
+// Dockerfile of their image.
 //
-//go:embed *.yml
+//go:embed *.yml docker/*.yml Dockerfile
 var Files embed.FS

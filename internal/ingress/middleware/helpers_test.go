@@ -74,7 +74,7 @@ func wantErr(t *testing.T, typ string, o []Option, want ...string) {
 }
 
 func TestNewRefusesUnknownAndUnsupported(t *testing.T) {
-	wantErr(t, "grpcweb", nil, "grpcweb is not supported")
+	wantErr(t, "plugin", opts("blockpath.regex=^/admin"), "plugin is not supported", "plugins cannot be loaded")
 	wantErr(t, "ipwhitelist", opts("sourceRange=10.0.0.0/8"), "use ipallowlist")
 	wantErr(t, "nosuch", nil, "unknown middleware type", "basicauth")
 	wantErr(t, "stripprefix", opts("prefixes=/a", "bogus=1"), "option bogus: unknown option")

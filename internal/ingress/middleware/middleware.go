@@ -65,6 +65,7 @@ var builders = map[string]builder{
 	"contenttype":       newContentType,
 	"digestauth":        newDigestAuth,
 	"forwardauth":       newForwardAuth,
+	"grpcweb":           newGRPCWeb,
 	"headers":           newHeaders,
 	"inflightreq":       newInFlightReq,
 	"passtlsclientcert": newPassTLSClientCert,
@@ -81,7 +82,6 @@ var builders = map[string]builder{
 // unsupported are Traefik v3 types (and v2 names) not implemented, with
 // what to do instead where there is something.
 var unsupported = map[string]string{
-	"grpcweb":     "",
 	"plugin":      "plugins cannot be loaded",
 	"ipwhitelist": "it is Traefik v2's name; use ipallowlist",
 }

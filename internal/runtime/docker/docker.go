@@ -90,6 +90,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -216,7 +217,8 @@ var (
 )
 
 // New connects to the engine (DOCKER_HOST and the other DOCKER_*
-// variables, else the default socket; the API version is negotiated) and
+// variables, else the OS's default: engineHost; the API version is
+// negotiated) and
 // starts following its events. It fails when no engine answers, so that the
 // node does not offer the runtime.
 func New(ctx context.Context, opts Options) (*Runtime, error) {
@@ -231,7 +233,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cli, err := client.New(client.FromEnv)
+	cli, err := client.New(client.FromEnv, client.WithHost(thisEngineHost(os.Getenv(client.EnvOverrideHost))))
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
