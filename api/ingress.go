@@ -19,6 +19,9 @@ type IngressRoute struct {
 	Refused string `json:"Refused,omitempty"`
 	// Backends are the tasks taking its traffic.
 	Backends []IngressBackend `json:"Backends,omitempty"`
+	// StickyCookie names the cookie that pins a client to a backend,
+	// empty when the service is not sticky.
+	StickyCookie string `json:"StickyCookie,omitempty"`
 }
 
 // IngressBackend is one task endpoint of a route.

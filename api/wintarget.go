@@ -17,7 +17,9 @@ const (
 var windowsReserved = map[string]bool{"CON": true, "PRN": true, "AUX": true, "NUL": true, "CONIN$": true, "CONOUT$": true}
 
 func init() {
-	for _, n := range "123456789" {
+	// Windows takes the superscripts ¹, ² and ³ for digits here too (as
+	// Go's own filepath.IsLocal does on Windows).
+	for _, n := range "123456789\u00b9\u00b2\u00b3" {
 		windowsReserved["COM"+string(n)] = true
 		windowsReserved["LPT"+string(n)] = true
 	}

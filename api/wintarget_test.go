@@ -29,6 +29,8 @@ func TestWindowsPathRefusesEscapesAndDevices(t *testing.T) {
 		`C:\app\NUL`, `C:\app\nul.txt`, `C:\app\COM1`, `C:\LPT9.log`, `C:\app\CON \x`,
 		`C:\app\x.txt:stream`, `C:\app\a*b`, `C:\app\a?`, `C:\app\a|b`, "C:\\app\\a\x00b",
 		`C:\app\x.`, `C:\app\x `, `1:\x`, `CC:\x`,
+		// Windows reads superscript 1, 2 and 3 as digits in device names.
+		`C:\app\COM¹`, `C:\app\lpt².txt`, `C:\app\COM³`,
 	} {
 		if got, err := api.WindowsPath(in); err == nil {
 			t.Errorf("WindowsPath(%q) = %q, want an error", in, got)

@@ -26,9 +26,19 @@ type Client struct {
 	host string
 }
 
-// New returns a client for host: "unix:///path/to/shoal.sock" or
-// "tcp://HOST:PORT" (also "http://HOST:PORT").
+// New returns a client for host: "unix:///path/to/shoal.sock". A
+// "tcp://HOST:PORT" host needs a client certificate: use NewTLS; New
+// refuses it (ErrNeedTLS) rather than speak plain HTTP.
 func New(host string) (*Client, error) {
+	return NewTLS(host, nil)
+}
+
+// NewTLS returns a client for host: "unix:///path/to/shoal.sock", or
+// "tcp://HOST:PORT" with the operator certificate of files (mutual TLS,
+// the manager's certificate checked against files.CA for HOST). A tcp://
+// host without files is ErrNeedTLS; files are ignored for a unix socket,
+// as docker ignores --tlsverify there.
+func NewTLS(host string, files *TLSFiles) (*Client, error) {
 	u, err := url.Parse(host)
 	if err != nil {
 		return nil, fmt.Errorf("invalid host %q: %w", host, err)
@@ -46,11 +56,22 @@ func New(host string) (*Client, error) {
 			return d.DialContext(ctx, "unix", path)
 		}}
 		return &Client{http: &http.Client{Transport: tr}, base: "http://shoal", host: host}, nil
-	case "tcp", "http":
-		if u.Host == "" {
+	case "tcp":
+		if u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("invalid host %q: want tcp://HOST:PORT", host)
 		}
-		return &Client{http: &http.Client{}, base: "http://" + u.Host, host: host}, nil
+		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+			return nil, fmt.Errorf("invalid host %q: want tcp://HOST:PORT: %w", host, err)
+		}
+		if files == nil {
+			return nil, fmt.Errorf("%w (host %s)", ErrNeedTLS, host)
+		}
+		cfg, err := files.config()
+		if err != nil {
+			return nil, err
+		}
+		tr := &http.Transport{TLSClientConfig: cfg, TLSHandshakeTimeout: 10 * time.Second}
+		return &Client{http: &http.Client{Transport: tr}, base: "https://" + u.Host, host: host}, nil
 	}
 	return nil, fmt.Errorf("invalid host %q: want unix:///path or tcp://HOST:PORT", host)
 }
@@ -85,6 +106,9 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
+	if hint := tlsHint(e.Err); hint != "" {
+		return fmt.Sprintf("cannot reach shoal at %s: %v (%s)", e.Host, e.Err, hint)
+	}
 	return fmt.Sprintf("cannot reach shoal at %s: %v (is `shoal dev` running? set --host or SHOAL_HOST)", e.Host, e.Err)
 }
 

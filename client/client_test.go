@@ -34,12 +34,25 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// newServer starts an HTTP server with handler and returns a client of it;
-// both are closed when the test ends.
+// newServer starts an HTTP server with handler on a unix socket and
+// returns a client of it; both are closed when the test ends.
 func newServer(t *testing.T, handler http.Handler) *Client {
 	t.Helper()
-	srv := httptest.NewServer(handler)
-	c, err := New("tcp://" + strings.TrimPrefix(srv.URL, "http://"))
+	dir, err := os.MkdirTemp("", "shoalc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	c, err := New("unix://" + sock)
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
@@ -69,6 +82,8 @@ func TestNewRejectsBadHosts(t *testing.T) {
 		"://missing-scheme",
 		"tcp://bad host:1",
 		"tcp://[::1",
+		"tcp://host",
+		"http://127.0.0.1:2375",
 	} {
 		c, err := New(host)
 		if err == nil {
@@ -85,9 +100,6 @@ func TestNewAcceptsHosts(t *testing.T) {
 	for host, base := range map[string]string{
 		"unix:///run/shoal/shoal.sock": "http://shoal",
 		"unix:/run/shoal.sock":         "http://shoal",
-		"tcp://127.0.0.1:2375":         "http://127.0.0.1:2375",
-		"tcp://localhost:2375":         "http://localhost:2375",
-		"http://[::1]:2375":            "http://[::1]:2375",
 	} {
 		c, err := New(host)
 		if err != nil {
@@ -283,8 +295,9 @@ func TestConnectError(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	files := operatorFiles(t, testRoot(t), "alice")
 	for _, host := range []string{"tcp://" + addr, "unix:///nonexistent/shoal.sock"} {
-		c, err := New(host)
+		c, err := NewTLS(host, files)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +319,7 @@ func TestConnectError(t *testing.T) {
 	// A cancelled context is reported as such, not as a connect error.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	c, _ := New("tcp://" + addr)
+	c, _ := NewTLS("tcp://"+addr, files)
 	if _, err := c.ServiceList(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled request: %v, want context.Canceled", err)
 	}

@@ -15,10 +15,31 @@ import (
 //
 // A quiet service that becomes routed is sent with its tasks as they are
 // then; a sent service that stops being routed stays sent (its update
-// tells the reader that it lost its routes). The set holds service IDs
-// only, one per quiet service: it is the stream's own, rebuilt with every
-// snapshot.
-type quietServices map[string]bool
+// tells the reader that it lost its routes). A task of a quiet service
+// that was sent (one on a network or with endpoints: of the spec before
+// the service lost its ports, say) stays sent too, until it is removed:
+// otherwise the change that takes its endpoints away, and its removal,
+// would be left out and its reader would keep it. A quiet service that
+// is removed stays quiet (in gone) while it has tasks: they are shut
+// down and removed after it, and a node needs those changes no more than
+// the ones before. The sets are the stream's own, rebuilt with every
+// snapshot: one ID per quiet service, and one per such sent task (few).
+type quietServices struct {
+	svcs map[string]bool
+	gone map[string]bool
+	sent map[string]bool
+}
+
+func newQuietServices() *quietServices {
+	return &quietServices{svcs: map[string]bool{}, gone: map[string]bool{}, sent: map[string]bool{}}
+}
+
+// reset forgets everything, for a new snapshot.
+func (q *quietServices) reset() {
+	clear(q.svcs)
+	clear(q.gone)
+	clear(q.sent)
+}
 
 // routed reports whether some node's routing reads svc: it has labels
 // (the ingress's rules and middlewares, which other services' labels may
@@ -34,31 +55,57 @@ func routed(svc *api.Service) bool {
 }
 
 // quietTask reports whether t is left out: a task of a quiet service on
-// no network and with no endpoint. A task of a service the stream does
-// not know (not yet created, or gone) is sent.
-func (q quietServices) quietTask(t *api.Task) bool {
-	return q[t.ServiceID] && len(t.NetworksAttachments) == 0 && len(t.Endpoints) == 0
+// no network, with no endpoint and never sent. A task of a service the
+// stream does not know (not yet created, or gone) is sent. A task of a
+// quiet service that is not left out is recorded as sent.
+func (q *quietServices) quietTask(t *api.Task) bool {
+	if !q.svcs[t.ServiceID] && !q.gone[t.ServiceID] || q.sent[t.ID] {
+		return false
+	}
+	if len(t.NetworksAttachments) == 0 && len(t.Endpoints) == 0 {
+		return true
+	}
+	q.sent[t.ID] = true
+	return false
 }
 
 // filter keeps of evs what the stream's reader follows, and adds, after
 // the event that made a quiet service routed, that service's tasks as
 // tx has them (update events at tx's index).
-func (q quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
+func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 	out := evs[:0:0]
+	var emptied map[string]bool // gone services that lost a task here
+	defer func() {
+		// Once tx, as new as every event here, has none of their tasks
+		// left, no more events of them come.
+		for id := range emptied {
+			if !tx.HasTasksOfService(id) {
+				delete(q.gone, id)
+			}
+		}
+	}()
+	lost := func(service string) {
+		if emptied == nil {
+			emptied = map[string]bool{}
+		}
+		emptied[service] = true
+	}
 	for _, ev := range evs {
 		switch ev.Type {
 		case api.EventService:
 			if ev.Action == api.ActionRemove || ev.Service == nil {
-				if q[ev.ID] {
-					delete(q, ev.ID)
+				if q.svcs[ev.ID] {
+					delete(q.svcs, ev.ID)
+					q.gone[ev.ID] = true
+					lost(ev.ID)
 					continue
 				}
 				break
 			}
-			quiet, known := q[ev.ID]
+			quiet, known := q.svcs[ev.ID]
 			if !routed(ev.Service) {
 				if quiet || (!known && ev.Action == api.ActionCreate) {
-					q[ev.ID] = true
+					q.svcs[ev.ID] = true
 					continue
 				}
 				break
@@ -72,12 +119,25 @@ func (q quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 						out = append(out, api.Event{Index: tx.Index(), Type: api.EventTask, Action: api.ActionUpdate, ID: t.ID, Task: t})
 					}
 				}
-				delete(q, ev.ID)
+				delete(q.svcs, ev.ID)
 				continue
 			}
 		case api.EventTask:
+			if ev.Action == api.ActionRemove {
+				if ev.Task != nil && q.gone[ev.Task.ServiceID] {
+					lost(ev.Task.ServiceID)
+				}
+				if q.sent[ev.ID] {
+					// Its reader drops it; nothing to remember.
+					delete(q.sent, ev.ID)
+					break
+				}
+			}
 			if ev.Task != nil && q.quietTask(ev.Task) {
 				continue
+			}
+			if ev.Action == api.ActionRemove {
+				delete(q.sent, ev.ID)
 			}
 		}
 		out = append(out, ev)

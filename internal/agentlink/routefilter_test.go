@@ -102,3 +102,85 @@ func (e *env) followRoutes(node string) (<-chan agentlink.Routes, <-chan api.Eve
 	})
 	return resets, events
 }
+
+// A task of an unrouted service that was sent (it had endpoints: a task
+// of the spec before the ports were removed) keeps coming after it loses
+// them: its reader must see it change and go, or it keeps a task that a
+// fresh snapshot would not have.
+func TestRoutesStreamFollowsSentTaskOfUnroutedService(t *testing.T) {
+	e := newEnv(t)
+	ports := &api.EndpointSpec{Ports: []api.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
+	batch := &api.Service{ID: "batchid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "batch", EndpointSpec: ports,
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}}}}}
+	e.must(state.Op{Kind: state.OpCreateService, Service: batch})
+	old := &api.Task{ID: api.NewID(), ServiceID: "batchid", ServiceName: "batch", Slot: 1, SpecVersion: 1,
+		NodeID: nodeB, Spec: batch.Spec.TaskTemplate, Endpoint: ports,
+		Endpoints:    []api.TaskEndpoint{{TargetPort: 80, Addr: "10.0.0.2:8080"}},
+		DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStateRunning}}
+	e.must(state.Op{Kind: state.OpCreateTask, Task: old})
+	// Its ports removed: the service is no longer routed, its task runs on.
+	upd := *e.store.Read().Service("batchid")
+	upd.Spec.EndpointSpec = nil
+	e.must(state.Op{Kind: state.OpUpdateService, Service: &upd, ExpectVersion: upd.Version})
+
+	resets, events := e.followRoutes(nodeB)
+	r := <-resets
+	if len(r.Services) != 0 || len(r.Tasks) != 1 || r.Tasks[0].ID != old.ID {
+		t.Fatalf("snapshot services %+v, tasks %+v: want only the task with endpoints", r.Services, r.Tasks)
+	}
+	// It loses its endpoints, then it is removed.
+	e.must(state.Op{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: old.ID,
+		Status: api.TaskStatus{State: api.TaskStateRunning}, Endpoints: []api.TaskEndpoint{}}})
+	e.must(state.Op{Kind: state.OpDeleteTask, ID: old.ID})
+	marker := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}})
+	var lost, removed bool
+	for ev := range events {
+		if ev.ID == old.ID && ev.Action == api.ActionUpdate && ev.Task != nil && len(ev.Task.Endpoints) == 0 {
+			lost = true
+		}
+		if ev.ID == old.ID && ev.Action == api.ActionRemove {
+			removed = true
+		}
+		if ev.ID == marker.ID {
+			break
+		}
+	}
+	if !lost || !removed {
+		t.Fatalf("task that lost its endpoints: update sent %v, removal sent %v: want both", lost, removed)
+	}
+}
+
+// Removing an unrouted service leaves its tasks to be shut down and
+// removed after it: those changes are of no more use to a node than the
+// ones before (issue 15: a batch service's rm must not cost every routes
+// stream one event per task change).
+func TestRoutesStreamSkipsTasksOfRemovedUnroutedService(t *testing.T) {
+	e := newEnv(t)
+	batch := &api.Service{ID: "batchid", SpecVersion: 1, Spec: api.ServiceSpec{Name: "batch",
+		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep"}}}}}
+	e.must(state.Op{Kind: state.OpCreateService, Service: batch})
+	var ids []string
+	for range 3 {
+		tk := &api.Task{ID: api.NewID(), ServiceID: "batchid", ServiceName: "batch", Slot: uint64(len(ids) + 1), SpecVersion: 1,
+			DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
+		e.must(state.Op{Kind: state.OpCreateTask, Task: tk})
+		ids = append(ids, tk.ID)
+	}
+	resets, events := e.followRoutes(nodeB)
+	<-resets
+
+	e.must(state.Op{Kind: state.OpDeleteService, ID: "batchid"})
+	for _, id := range ids {
+		e.must(state.Op{Kind: state.OpSetDesiredState, ID: id, Desired: api.TaskStateShutdown})
+	}
+	for _, id := range ids {
+		e.must(state.Op{Kind: state.OpDeleteTask, ID: id})
+	}
+	marker := e.assignTask(nodeA, api.ContainerSpec{Command: []string{"sleep"}})
+	for ev := range events {
+		if ev.ID == marker.ID {
+			break
+		}
+		t.Errorf("event %s %s %s of the removed unrouted service sent", ev.Type, ev.Action, ev.ID)
+	}
+}

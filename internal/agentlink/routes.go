@@ -94,7 +94,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(headerIngressSecrets) != "" {
 		sent = map[string]bool{}
 	}
-	quiet := quietServices{}
+	quiet := newQuietServices()
 	first := snapshot(tx, quiet)
 	first.Secrets = s.ingressSecrets(tx, sent, tx.Services())
 	if !send(first) {
@@ -132,7 +132,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			if ev.Type == state.EventReset {
 				// The state was replaced (a snapshot restored): start over.
 				tx := s.store.Read()
-				clear(quiet)
+				quiet.reset()
 				u = snapshot(tx, quiet)
 				clear(sent)
 				u.Secrets = s.ingressSecrets(tx, sent, tx.Services())
@@ -204,11 +204,11 @@ func (s *Server) claimStream(node, instance string, stop context.CancelFunc) (fu
 
 // snapshot is tx's routing state, less what quiet leaves out (the
 // services it finds unrouted, which it adds to quiet).
-func snapshot(tx *state.ReadTx, quiet quietServices) routeUpdate {
+func snapshot(tx *state.ReadTx, quiet *quietServices) routeUpdate {
 	u := routeUpdate{Reset: true, Services: []*api.Service{}, Tasks: []*api.Task{}, Networks: []*api.Network{}, Nodes: []*api.Node{}}
 	for _, svc := range tx.Services() {
 		if !routed(svc) {
-			quiet[svc.ID] = true
+			quiet.svcs[svc.ID] = true
 			continue
 		}
 		u.Services = append(u.Services, routingService(svc))

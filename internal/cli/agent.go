@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || windows
 
 package cli
 
@@ -338,7 +338,9 @@ them. A wrong token stops the agent with exit code 1.`,
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "regular file holding the cluster's join token, owned by this user (or root) and readable by its owner only (mode 0600)")
 	cmd.Flags().StringVar(&addr, "addr", "", "the node's address, one of this machine's: task ports are published on it, other nodes reach them there, and the agent connects to the manager from it (default: the address that reaches the manager)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultAgentDataDir(), "folder for the node's ID and task folders")
-	cmd.Flags().StringVar(&listenAddr, "listen-addr", "", "the cluster port, IP:PORT (IP the node's --addr, or 0.0.0.0), this node serves once promoted to manager (`shoal node promote`); without it the node cannot be promoted")
+	if promotable {
+		cmd.Flags().StringVar(&listenAddr, "listen-addr", "", "the cluster port, IP:PORT (IP the node's --addr, or 0.0.0.0), this node serves once promoted to manager (`shoal node promote`); without it the node cannot be promoted")
+	}
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's hostname in the cluster (default: the machine's)")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "node label KEY=VALUE, for constraints on engine.labels.KEY (repeatable)")
 	addLogFlags(cmd, &logLevel)
@@ -379,14 +381,8 @@ func joinToken(cmd *cobra.Command, token, file string, optional bool) (string, e
 		if !fi.Mode().IsRegular() {
 			return "", usagef(cmd, "--token-file %s is not a regular file (%s): write the token to a file", file, fi.Mode().Type())
 		}
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			return "", usagef(cmd, "--token-file %s has mode %04o: other users may read the join token; chmod 600 %s", file, perm, file)
-		}
-		// Another user's file is theirs to read, or to fill with a token
-		// of their choosing.
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-			return "", usagef(cmd, "--token-file %s is owned by uid %d, not by this user (uid %d) or root: that user may have chosen or read the join token; "+
-				"write the token to a file of your own", file, st.Uid, os.Geteuid())
+		if err := checkTokenFileOwner(cmd, file, fi); err != nil {
+			return "", err
 		}
 		b, err := io.ReadAll(io.LimitReader(f, 4096))
 		if err != nil {

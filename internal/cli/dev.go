@@ -27,6 +27,7 @@ func newManagerNodeCmd(a *app, manager bool) *cobra.Command {
 	var dataDir, addr, logLevel, listenAgents, secretsDir, dockerAPI string
 	var join, token, tokenFile string
 	var mf metricsFlags
+	var rf remoteFlags
 	var uiAddr string
 	var heartbeat, drain, certExpiry, orphanAfter time.Duration
 	var useDocker, autolock bool
@@ -62,6 +63,9 @@ folder adopts them.`,
 				return err
 			}
 			if err := pub.check(cmd); err != nil {
+				return err
+			}
+			if err := rf.check(cmd, dockerAPI); err != nil {
 				return err
 			}
 			ic, err := ing.config(cmd)
@@ -107,7 +111,8 @@ folder adopts them.`,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
 				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
-				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr}
+				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr,
+				APIAddr: rf.addr, APIHosts: rf.sans}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {
 				// Checked before anything starts: a usage error, and no
 				// data folder made for it.
@@ -138,6 +143,7 @@ folder adopts them.`,
 			if sock := d.DockerSocket(); sock != "" {
 				fmt.Fprintf(a.stdout, "  Docker API:  unix://%s (export DOCKER_HOST=unix://%s to use the docker CLI)\n", sock, sock)
 			}
+			printRemote(a, d)
 			if addr := d.IngressAddr(); addr != "" {
 				fmt.Fprintf(a.stdout, "  ingress:     http://%s (routes by traefik.* service labels)\n", displayAddr(addr, "localhost"))
 			}
@@ -208,7 +214,8 @@ them is up.`
 	addSecretsDirFlag(cmd, &secretsDir)
 	mf.add(cmd, "TCP address serving Prometheus metrics (/metrics) and scrape targets (/sd), e.g. 127.0.0.1:9323; needs --metrics-token-file (the API socket always serves GET /metrics)")
 	addUIFlag(cmd, &uiAddr)
-	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none)`)
+	cmd.Flags().StringVar(&dockerAPI, "docker-api", "", `unix socket serving the Docker Engine API's swarm endpoints, for the docker CLI (default DATA-DIR/docker.sock; "off" for none), or tcp://IP:PORT to serve it to operator certificates with mutual TLS (docker --tlsverify)`)
+	rf.add(cmd)
 	cmd.Flags().StringSliceVar(&addrPools, "default-addr-pool", nil, "address pool networks get their subnets from, in CIDR form; repeat for several (default 10.0.0.0/8; set when the cluster is created)")
 	cmd.Flags().IntVar(&poolMaskLen, "default-addr-pool-mask-length", 24, "prefix length of the subnets cut from the address pool (set when the cluster is created)")
 	return cmd

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"time"
-
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 
@@ -55,9 +53,9 @@ func serviceViews(svcs []*api.Service) []serviceView {
 		if s.Spec.EndpointSpec == nil {
 			d.Endpoint.Spec = swarm.EndpointSpec{}
 		}
-		insertDefaults(&d.Spec)
+		dockerapi.InsertDefaults(&d.Spec)
 		if d.PreviousSpec != nil {
-			insertDefaults(d.PreviousSpec)
+			dockerapi.InsertDefaults(d.PreviousSpec)
 		}
 		out = append(out, serviceView{Service: d, Shoal: s})
 	}
@@ -79,54 +77,3 @@ func networkViews(nets []*api.Network) []networkView {
 	}
 	return out
 }
-
-// insertDefaults fills in what shoal does when a spec leaves it out, as
-// docker's `service inspect` does (its API's insertDefaults): an update
-// and rollback config, a restart policy, the stop grace period and the
-// endpoint mode.
-func insertDefaults(s *swarm.ServiceSpec) {
-	s.UpdateConfig = updateDefaults(s.UpdateConfig)
-	s.RollbackConfig = updateDefaults(s.RollbackConfig)
-	ts := &s.TaskTemplate
-	if ts.RestartPolicy == nil {
-		ts.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny}
-	}
-	rp := ts.RestartPolicy
-	if rp.Condition == "" {
-		rp.Condition = swarm.RestartPolicyConditionAny
-	}
-	if rp.Delay == nil {
-		rp.Delay = durPtr(api.DefaultRestartDelay)
-	}
-	if rp.MaxAttempts == nil {
-		rp.MaxAttempts = new(uint64)
-	}
-	if cs := ts.ContainerSpec; cs != nil && cs.StopGracePeriod == nil {
-		cs.StopGracePeriod = durPtr(api.DefaultStopGracePeriod)
-	}
-	if s.EndpointSpec == nil {
-		s.EndpointSpec = &swarm.EndpointSpec{}
-	}
-	if s.EndpointSpec.Mode == "" {
-		s.EndpointSpec.Mode = swarm.ResolutionModeVIP
-	}
-}
-
-// updateDefaults is c with shoal's defaults where it says nothing.
-func updateDefaults(c *swarm.UpdateConfig) *swarm.UpdateConfig {
-	if c == nil {
-		c = &swarm.UpdateConfig{Parallelism: api.DefaultUpdateParallel}
-	}
-	if c.FailureAction == "" {
-		c.FailureAction = swarm.UpdateFailureActionPause
-	}
-	if c.Monitor == 0 {
-		c.Monitor = api.DefaultUpdateMonitor
-	}
-	if c.Order == "" {
-		c.Order = swarm.UpdateOrderStopFirst
-	}
-	return c
-}
-
-func durPtr(d time.Duration) *time.Duration { return &d }

@@ -41,6 +41,17 @@ func runTests(m *testing.M) int {
 	// Tests pass --host or set SHOAL_HOST themselves; a SHOAL_HOST from the
 	// environment must not leak into the tests that expect the default.
 	os.Unsetenv("SHOAL_HOST")
+	// Nor the user's contexts and certificates (endpoint.go).
+	for _, v := range []string{"SHOAL_CONTEXT", "SHOAL_TLS_VERIFY", "SHOAL_CERT_PATH"} {
+		os.Unsetenv(v)
+	}
+	cfgDir, err := os.MkdirTemp("", "shoal-cli-config")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(cfgDir)
+	os.Setenv("SHOAL_CONFIG", cfgDir)
 	dir, err := os.MkdirTemp("", "shoal-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

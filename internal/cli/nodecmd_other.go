@@ -25,10 +25,6 @@ func newManagerNodeCmd(*app, bool) *cobra.Command {
 	return linuxOnly("manager", "Run a manager node of a cluster of several managers")
 }
 
-func newAgentCmd(*app) *cobra.Command {
-	return linuxOnly("agent", "Run a worker node that joins a cluster")
-}
-
 func newDemoCmd(*app) *cobra.Command {
 	return linuxOnly("demo", "Run the signup example app and its high-availability story")
 }

@@ -39,7 +39,12 @@ func usagef(cmd *cobra.Command, format string, a ...any) error {
 
 // app holds what every command shares.
 type app struct {
-	host   string
+	// host is -H (or set by a command, as demo does); empty when not
+	// given. endpoint (endpoint.go) picks where the CLI talks.
+	host string
+	// conn are the TLS and context flags (endpoint.go).
+	conn   connFlags
+	root   *cobra.Command
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
@@ -48,7 +53,11 @@ type app struct {
 }
 
 func (a *app) client() (*client.Client, error) {
-	return client.New(a.host)
+	ep, err := a.endpoint()
+	if err != nil {
+		return nil, err
+	}
+	return client.NewTLS(ep.Host, ep.TLS)
 }
 
 // Execute runs the shoal command line with args and returns the exit code.
@@ -113,7 +122,9 @@ func newRoot(a *app) *cobra.Command {
 		RunE:          helpOnly,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
-	root.PersistentFlags().StringVarP(&a.host, "host", "H", defaultHost(), "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST)")
+	a.root = root
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "API address: unix:///path/to/shoal.sock or tcp://HOST:PORT (env SHOAL_HOST; default: the context's, else "+localHost()+")")
+	a.conn.add(root)
 	root.AddCommand(
 		newDevCmd(a),
 		newDemoCmd(a),
@@ -133,6 +144,7 @@ func newRoot(a *app) *cobra.Command {
 		newVersionCmd(a),
 		newInfoCmd(a),
 		newSystemCmd(a),
+		newContextCmd(a),
 	)
 	disableFlagsInUseLine(root)
 	addCompletions(a, root)
@@ -211,8 +223,11 @@ func defaultHost() string {
 	if h := os.Getenv("SHOAL_HOST"); h != "" {
 		return h
 	}
-	return "unix://" + filepath.Join(DefaultDataDir(), "shoal.sock")
+	return localHost()
 }
+
+// localHost is the default data folder's socket.
+func localHost() string { return "unix://" + filepath.Join(DefaultDataDir(), "shoal.sock") }
 
 // plural is one when n is 1, else many.
 func plural(n int, one, many string) string {

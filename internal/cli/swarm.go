@@ -132,6 +132,7 @@ func joinCommand(manager, token string) string {
 
 func newSwarmCACmd(a *app) *cobra.Command {
 	var rotate, detach, quiet bool
+	var issue issueFlags
 	cmd := &cobra.Command{
 		Use:   "ca [OPTIONS]",
 		Short: "Display and rotate the root CA",
@@ -144,9 +145,24 @@ new one (workers first, the managers last). Once every node has one,
 the old root is trusted no more, and the join tokens change (the old
 ones admit nobody). A node that is down holds the rotation back: bring
 it back or remove it (` + "`shoal node rm`" + `). The progress is shown until the end
-(-d: return at once; -q: no progress).`,
+(-d: return at once; -q: no progress).
+
+--issue-client NAME --out DIR writes an operator certificate of the
+cluster CA into DIR, in docker's layout (ca.pem, cert.pem, key.pem; the
+key made here, never sent, mode 0600): what --tlsverify, SHOAL_CERT_PATH,
+` + "`shoal context create --cert-path`" + ` and the docker CLI's DOCKER_CERT_PATH
+use to reach a manager's --api and --docker-api tcp:// listeners. Only a
+caller the API trusts already (the socket's owner, or an operator) may
+issue one. It stays valid until it expires (--expiry, default the node
+certificate life) or until a CA rotation ends: issue new ones then.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if issue.name != "" || issue.out != "" {
+				if rotate || detach || quiet {
+					return usagef(cmd, "--issue-client does not go with --rotate")
+				}
+				return issue.run(cmd, a)
+			}
 			if (detach || quiet) && !rotate {
 				return usagef(cmd, "--detach and --quiet go with --rotate")
 			}
@@ -182,6 +198,7 @@ it back or remove it (` + "`shoal node rm`" + `). The progress is shown until th
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "rotate the swarm CA: every node moves to a new root")
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "exit immediately instead of waiting for the root rotation to converge")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	issue.add(cmd)
 	return cmd
 }
 

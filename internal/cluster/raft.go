@@ -54,6 +54,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Fast shortens Raft's timeouts, for tests and one-node clusters.
 	Fast bool
+	// Observe, if set, is told how long Raft's work took (metrics):
+	// "commit", a write proposed on the leader until committed and
+	// applied, and "apply", one entry applied to the store on any
+	// manager.
+	Observe func(op string, d time.Duration)
 }
 
 // Raft is a running Raft member feeding a state.Store.
@@ -63,6 +68,8 @@ type Raft struct {
 	transport Transport
 	logs      *raftboltdb.BoltStore
 	leaders   *leaderWatch
+	snaps     *raft.FileSnapshotStore
+	observe   func(op string, d time.Duration)
 }
 
 // Open starts Raft on cfg.Dir, restoring state from its snapshots and log.
@@ -93,7 +100,10 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft snapshots: %w", err)
 	}
-	fsm := state.NewFSM(store)
+	var fsm raft.FSM = state.NewFSM(store)
+	if cfg.Observe != nil {
+		fsm = timedFSM{FSM: fsm, observe: cfg.Observe}
+	}
 	if err := restoreNewest(cfg.Dir, snaps, fsm); err != nil {
 		return nil, err
 	}
@@ -145,7 +155,7 @@ func Open(cfg Config, store *state.Store) (*Raft, error) {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
-	return &Raft{raft: r, store: store, transport: transport, logs: logs, leaders: watchLeader(r)}, nil
+	return &Raft{raft: r, store: store, transport: transport, logs: logs, leaders: watchLeader(r), snaps: snaps, observe: cfg.Observe}, nil
 }
 
 // restoreNewest restores the newest snapshot into the store before the log
@@ -207,6 +217,7 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	start := time.Now()
 	f := r.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrLeadershipLost) {
@@ -236,7 +247,35 @@ func (r *Raft) Propose(ctx context.Context, cmd *state.Command) (state.Result, e
 	if !ok {
 		return state.Result{}, fmt.Errorf("raft apply: unexpected response %T", f.Response())
 	}
+	if r.observe != nil {
+		r.observe("commit", time.Since(start))
+	}
 	return res, nil
+}
+
+// timedFSM tells observe how long each entry took to apply.
+type timedFSM struct {
+	raft.FSM
+	observe func(op string, d time.Duration)
+}
+
+func (f timedFSM) Apply(l *raft.Log) any {
+	start := time.Now()
+	res := f.FSM.Apply(l)
+	if l.Type == raft.LogCommand {
+		f.observe("apply", time.Since(start))
+	}
+	return res
+}
+
+// SnapshotSize is the size in bytes of the newest snapshot, 0 when there
+// is none.
+func (r *Raft) SnapshotSize() int64 {
+	list, err := r.snaps.List()
+	if err != nil || len(list) == 0 {
+		return 0
+	}
+	return list[0].Size
 }
 
 // LeaderCh reports leadership changes: true when this manager becomes the

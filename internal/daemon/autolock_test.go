@@ -155,7 +155,7 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 		}
 		return pid > 0
 	})
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	t.Cleanup(func() { _ = killPID(pid, syscall.SIGKILL) })
 	d.Close()
 
 	before := folderState(t, filepath.Join(cfg.DataDir, "raft"))
@@ -179,7 +179,7 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", port, time.Second); err == nil {
 		t.Error("the locked manager listens on its cluster port (Raft)")
 	}
-	if err := syscall.Kill(pid, 0); err != nil {
+	if err := killPID(pid, 0); err != nil {
 		t.Errorf("the task's process %d is gone while its manager is locked: %v", pid, err)
 	}
 	if after := folderState(t, filepath.Join(cfg.DataDir, "raft")); !equalMaps(before, after) {
@@ -260,7 +260,7 @@ func TestLockedManagerWaitsForItsUnlockKey(t *testing.T) {
 	}
 	// Stopped by its agent, not by the clean-up's kill, which would race
 	// the folder's removal.
-	for syscall.Kill(pid, 0) == nil && ctx.Err() == nil {
+	for killPID(pid, 0) == nil && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	d.Close()

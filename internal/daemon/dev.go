@@ -88,6 +88,8 @@ type Dev struct {
 	lock autolock
 	// dash is the web dashboard (ui.go).
 	dash dashboard
+	// remote is the API on TCP (remote.go).
+	remote remoteAPI
 }
 
 // StartDev starts a one-node cluster and returns once its API answers and
@@ -182,7 +184,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		mcfg.Transport = cluster.NewTLSTransport(d.stream, log.With("component", "raft"))
 	}
 	d.metrics = metrics.NewManager()
-	mcfg.ObservePass = d.metrics.ObservePass
+	mcfg.ObservePass, mcfg.ObserveRaft = d.metrics.ObservePass, d.metrics.ObserveRaft
+	mcfg.ObserveHeartbeat, mcfg.ObserveTaskStart = d.metrics.ObserveHeartbeat, d.metrics.ObserveTaskStart
 	d.mgr, err = manager.Start(mcfg)
 	if err != nil {
 		return nil, err
@@ -308,10 +311,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	srv.Logs = d
 	srv.Swarm, srv.RotateJoinToken, srv.RotateCA = d.swarmInfo, d.rotateJoinToken, d.rotateCA
 	srv.SetAutolock, srv.UnlockKey = d.setAutolock, d.unlockKey
+	srv.IssueOperator = d.issueOperator
 	// Out of file descriptors, Serve logs the accept error and retries
 	// (5ms doubling to 1s): the API comes back as soon as one is free. The
 	// ingress's connection limit keeps a reserve of them (fdlimit.go).
-	d.httpSrv = &http.Server{Handler: d.withUILogin(d.apiHandler(d.withMetrics(srv))), ReadHeaderTimeout: 10 * time.Second,
+	apiH := d.withUILogin(d.apiHandler(d.withMetrics(srv)))
+	d.httpSrv = &http.Server{Handler: apiH, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
@@ -328,12 +333,18 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err := d.serveUI(runCtx, cfg.UIAddr, log.With("component", "ui")); err != nil {
 		return nil, err
 	}
+	hosts := apiHosts(cfg.APIAddr, addr, cfg.APIHosts)
+	if cfg.APIAddr != "" {
+		if err := d.serveRemoteAPI(cfg.APIAddr, hosts, apiH, log.With("component", "api-tcp")); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DockerAPISocket != DockerAPIOff {
 		path := cfg.DockerAPISocket
 		if path == "" {
 			path = dir.Join("docker.sock")
 		}
-		if err := d.serveDockerAPI(path, log.With("component", "dockerapi")); err != nil {
+		if err := d.serveDockerAPI(path, hosts, log.With("component", "dockerapi")); err != nil {
 			return nil, err
 		}
 	}
@@ -524,7 +535,7 @@ func (d *Dev) Close() error {
 		_ = d.agentSrv.Shutdown(ctx)
 		cancel()
 	}
-	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.remote.srv, d.httpSrv} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = srv.Shutdown(ctx)
@@ -555,7 +566,7 @@ func (d *Dev) closeParts() error {
 	} else if d.clusterLn != nil {
 		d.clusterLn.Close()
 	}
-	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.httpSrv} {
+	for _, srv := range []*http.Server{d.dash.srv, d.metricsSrv, d.dockerSrv, d.remote.srv, d.httpSrv} {
 		if srv != nil {
 			srv.Close()
 		}

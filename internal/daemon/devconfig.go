@@ -17,8 +17,15 @@ type DevConfig struct {
 	// Socket is the API's unix socket; default DataDir/shoal.sock.
 	Socket string
 	// DockerAPISocket serves the Docker Engine API; default
-	// DataDir/docker.sock, DockerAPIOff for none.
+	// DataDir/docker.sock, DockerAPIOff for none, "tcp://IP:PORT" for
+	// TCP with the cluster's mutual TLS, to operators (remote.go).
 	DockerAPISocket string
+	// APIAddr serves the API on TCP with the cluster's mutual TLS, to
+	// operator certificates only (remote.go); empty serves none.
+	APIAddr string
+	// APIHosts are names and addresses the TCP listeners' certificate
+	// holds beside the ones found (apiHosts): what clients dial.
+	APIHosts []string
 	// MetricsAddr serves /metrics and /sd on TCP to requests bearing
 	// MetricsToken; empty serves them only on the API socket.
 	MetricsAddr  string

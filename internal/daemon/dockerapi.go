@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shoalproject/shoal/client"
@@ -15,19 +16,29 @@ import (
 const DockerAPIOff = "off"
 
 // serveDockerAPI serves the Docker Engine API's swarm endpoints on the unix
-// socket path (0600, in the checked data folder by default), answering
-// through this manager's own API socket.
-func (d *Dev) serveDockerAPI(path string, log *slog.Logger) error {
+// socket path (0600, in the checked data folder by default), or on TCP
+// to operators when path is tcp://IP:PORT (remote.go, the certificate
+// naming hosts), answering through this manager's own API socket.
+func (d *Dev) serveDockerAPI(path string, hosts []string, log *slog.Logger) error {
 	c, err := client.New("unix://" + d.socket)
-	if err != nil {
-		return err
-	}
-	ln, err := listenPrivate(path, "Docker API socket")
 	if err != nil {
 		return err
 	}
 	srv := dockerapi.New(c, log)
 	srv.Version = server.Version
+	if addr, ok := strings.CutPrefix(path, "tcp://"); ok {
+		tsrv, bound, err := d.serveTLS(addr, hosts, srv, &d.remote.conns[1], "Docker API", log)
+		if err != nil {
+			return err
+		}
+		d.dockerSrv, d.remote.dockerAddr = tsrv, bound
+		log.Info("serving the Docker Engine API on TCP to operator certificates", "addr", bound)
+		return nil
+	}
+	ln, err := listenPrivate(path, "Docker API socket")
+	if err != nil {
+		return err
+	}
 	d.dockerSock = path
 	d.dockerSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

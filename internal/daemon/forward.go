@@ -31,6 +31,12 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 			d.serveLeave(w, r)
 			return
 		}
+		if d.stream != nil && r.Method == http.MethodGet && isLogs(r) && !d.mgr.IsLeader() {
+			// The agents' links end at the leader, and only it can
+			// read the output of tasks on other nodes.
+			d.forward(w, r, pathAPI+r.URL.Path, h)
+			return
+		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || d.stream == nil {
 			h.ServeHTTP(w, r)
 			return
@@ -57,6 +63,24 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 		}
 		d.forward(w, r, pathAPI+path, h)
 	})
+}
+
+// isLogs reports whether r asks for tasks' output (service logs).
+func isLogs(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/services/")
+	return ok && strings.HasSuffix(rest, "/logs") && strings.Count(rest, "/") == 1
+}
+
+// flushWriter sends each write on at once: a forwarded stream (logs
+// --follow) reaches the client as the leader sends it.
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		_ = http.NewResponseController(f.w).Flush()
+	}
+	return n, err
 }
 
 // recorder keeps an answer to send it, or not.
@@ -168,7 +192,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 				w.Header()[k] = v
 			}
 			w.WriteHeader(resp.StatusCode)
-			_, _ = io.Copy(w, resp.Body)
+			_, _ = io.Copy(flushWriter{w}, resp.Body)
 			return
 		}
 		var op *net.OpError
@@ -240,6 +264,9 @@ func (w *indexWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets a stream (logs) flush and set its write deadlines.
+func (w *indexWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *indexWriter) Write(b []byte) (int, error) {
 	if !w.written {

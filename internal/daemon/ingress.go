@@ -270,7 +270,7 @@ func (d *Dev) ingressRoutes() []api.IngressRoute {
 	for _, r := range d.ingress.table.Routes() {
 		out = append(out, api.IngressRoute{Service: r.Service, Router: r.Router, LoadBalancer: r.LoadBalancer,
 			Rule: r.Rule, Priority: r.Priority, EntryPoints: r.EntryPoints, Middlewares: r.Middlewares,
-			Refused: r.Refused, Backends: r.Backends})
+			Refused: r.Refused, Backends: r.Backends, StickyCookie: r.StickyCookie})
 	}
 	return out
 }

@@ -11,16 +11,11 @@ import (
 	"github.com/shoalproject/shoal/internal/privdir"
 	"github.com/shoalproject/shoal/internal/runtime"
 	"github.com/shoalproject/shoal/internal/runtime/docker"
-	"github.com/shoalproject/shoal/internal/runtime/process"
 )
-
-// DefaultSecretsDir is where a node's runtimes write the configs and
-// secrets of its tasks, in a folder per node: a tmpfs.
-const DefaultSecretsDir = process.DefaultSecretsRoot
 
 // nodeRuntimes are the runtimes a node's agent offers.
 type nodeRuntimes struct {
-	process *process.Runtime
+	process *processRuntime
 	// docker is nil when not offered.
 	docker *docker.Runtime
 }
@@ -33,7 +28,7 @@ type nodeRuntimes struct {
 func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr, secretsDir string, useDocker bool, log *slog.Logger) (nodeRuntimes, error) {
 	var rts nodeRuntimes
 	var err error
-	rts.process, err = process.Open(process.Options{Root: dir.Join("tasks"), NodeAddr: addr, SecretsRoot: secretsDir, NodeID: nodeID})
+	rts.process, err = openProcess(dir.Join("tasks"), nodeID, addr, secretsDir)
 	if err != nil {
 		return rts, secretsDirHint(err)
 	}

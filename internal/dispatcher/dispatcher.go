@@ -52,6 +52,13 @@ type Dispatcher struct {
 	// SessionQueue bounds the events queued for one session;
 	// DefaultSessionQueue if 0.
 	SessionQueue int
+	// ObserveHeartbeat, if set, is told the gap between a node's
+	// heartbeats as this dispatcher sees them (metrics).
+	ObserveHeartbeat func(gap time.Duration)
+	// ObserveTaskStart, if set, is told how long a task took from
+	// assigned to running, by the leader's clock, with its runtime
+	// (metrics).
+	ObserveTaskStart func(runtime string, d time.Duration)
 
 	// regMu orders registrations: one of a new node holds it alone (it
 	// may fill the table's last place, or take a down node's), those of
@@ -275,10 +282,22 @@ func (d *Dispatcher) endSession(s *Session) {
 
 func (d *Dispatcher) beat(nodeID string) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.ctx == nil {
+		d.mu.Unlock()
 		return ErrNotRunning
 	}
-	d.armLocked(nodeID, d.timeout())
+	h := d.beats[nodeID]
+	if h == nil {
+		// Not armed (the dispatcher started after the node registered):
+		// no gap to tell.
+		d.armLocked(nodeID, d.timeout())
+		d.mu.Unlock()
+		return nil
+	}
+	gap := h.beat()
+	d.mu.Unlock()
+	if d.ObserveHeartbeat != nil {
+		d.ObserveHeartbeat(gap)
+	}
 	return nil
 }

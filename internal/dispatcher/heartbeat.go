@@ -12,21 +12,28 @@ type heartbeat struct {
 	timer   *time.Timer
 	timeout time.Duration
 	stopped bool
+	// last is when the node last beat (or was armed), for the gap.
+	last time.Time
 }
 
 func newHeartbeat(first, timeout time.Duration, onExpire func()) *heartbeat {
-	h := &heartbeat{timeout: timeout}
+	h := &heartbeat{timeout: timeout, last: time.Now()}
 	h.timer = time.AfterFunc(first, onExpire)
 	return h
 }
 
-// beat pushes the expiry back by the timeout.
-func (h *heartbeat) beat() {
+// beat pushes the expiry back by the timeout and returns the time since
+// the last beat.
+func (h *heartbeat) beat() time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
+	gap := now.Sub(h.last)
+	h.last = now
 	if !h.stopped {
 		h.timer.Reset(h.timeout)
 	}
+	return gap
 }
 
 // stop disarms the detector.

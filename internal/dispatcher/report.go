@@ -91,7 +91,51 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 			s.d.logger().Warn("task status dropped", "task", kept[i], "err", e)
 		}
 	}
+	if s.d.ObserveTaskStart != nil {
+		s.d.observeStarts(tx, ops, opErrs)
+	}
 	return nil
+}
+
+// observeStarts tells ObserveTaskStart how long each task that the
+// reports applied made running took since it was assigned: both times
+// are the leader's stamps on the task's statuses.
+func (d *Dispatcher) observeStarts(before *state.ReadTx, ops []state.Op, opErrs []error) {
+	var after *state.ReadTx
+	for i, op := range ops {
+		if op.Report.Status.State != api.TaskStateRunning || (i < len(opErrs) && opErrs[i] != nil) {
+			continue
+		}
+		t := before.Task(op.Report.TaskID)
+		if t == nil || t.Status.State >= api.TaskStateRunning {
+			continue
+		}
+		assigned, ok := assignedAt(t)
+		if !ok {
+			continue
+		}
+		if after == nil {
+			after = d.Store.Read()
+		}
+		now := after.Task(t.ID)
+		if now == nil || now.Status.State != api.TaskStateRunning {
+			continue
+		}
+		d.ObserveTaskStart(t.Spec.Runtime(), max(now.Status.Timestamp.Sub(assigned), 0))
+	}
+}
+
+// assignedAt is when t was assigned to its node.
+func assignedAt(t *api.Task) (time.Time, bool) {
+	if t.Status.State == api.TaskStateAssigned {
+		return t.Status.Timestamp, true
+	}
+	for i := len(t.History) - 1; i >= 0; i-- {
+		if t.History[i].State == api.TaskStateAssigned {
+			return t.History[i].Timestamp, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // vet checks one report against its task t (nil when there is none) and

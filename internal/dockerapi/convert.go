@@ -25,3 +25,7 @@ func ConfigOut(c *api.Config) swarm.Config { return configOut(c) }
 
 // SecretOut is secret c as Docker's API gives it, without its data.
 func SecretOut(c *api.Secret) swarm.Secret { return secretOut(c) }
+
+// InsertDefaults fills in what shoal uses when a spec leaves it out, as
+// inspect?insertDefaults=true does (shoal's CLI shows services so).
+func InsertDefaults(s *swarm.ServiceSpec) { insertDefaults(s) }

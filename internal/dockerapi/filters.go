@@ -44,7 +44,7 @@ func parseFilters(r *http.Request, allowed ...string) (filters, error) {
 	for k, vs := range f {
 		n += len(vs)
 		if !contains(allowed, k) {
-			return nil, badf("invalid filter '%s'", k)
+			return nil, badf("Invalid filter '%s'", k)
 		}
 	}
 	if n > maxFilterValues {

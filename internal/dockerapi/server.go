@@ -178,7 +178,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	var bad *badRequest
 	switch {
 	case errors.As(err, &apiErr):
-		writeError(w, apiErr.StatusCode, apiErr.Message)
+		writeError(w, apiErr.StatusCode, dockerMessage(apiErr.StatusCode, apiErr.Message))
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", tooBig.Limit))
 	case errors.As(err, &bad):

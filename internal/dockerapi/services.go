@@ -25,11 +25,15 @@ func serviceOut(s *api.Service, tasks []*api.Task) swarm.Service {
 		prev := serviceSpecOut(*s.PreviousSpec)
 		out.PreviousSpec = &prev
 	}
-	out.Endpoint.Spec = swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
-	if out.Spec.EndpointSpec != nil {
-		out.Endpoint.Spec = *out.Spec.EndpointSpec
-		if out.Endpoint.Spec.Mode == "" {
-			out.Endpoint.Spec.Mode = swarm.ResolutionModeVIP
+	// Swarm's Endpoint.Spec is empty ({}) until the service has an
+	// endpoint: published ports or a network (recorded: api-*-inspect).
+	if e := out.Spec.EndpointSpec; e != nil && len(e.Ports) > 0 || len(s.Spec.TaskTemplate.Networks) > 0 {
+		out.Endpoint.Spec = swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
+		if e != nil {
+			out.Endpoint.Spec = *e
+			if e.Mode == "" {
+				out.Endpoint.Spec.Mode = swarm.ResolutionModeVIP
+			}
 		}
 	}
 	if e := s.Endpoint; e != nil {
@@ -122,7 +126,14 @@ func (s *Server) inspectService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, serviceOut(svc, nil))
+	out := serviceOut(svc, nil)
+	if ok, _ := strconv.ParseBool(r.URL.Query().Get("insertDefaults")); ok {
+		insertDefaults(&out.Spec)
+		if out.PreviousSpec != nil {
+			insertDefaults(out.PreviousSpec)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +160,14 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 	version, err := strconv.ParseUint(q.Get("version"), 10, 64)
 	if err != nil {
 		s.fail(w, badf("version: want the service's current version index, got %q", q.Get("version")))
+		return
+	}
+	// Where dockerd takes registry credentials from; shoal pulls with the
+	// nodes' own, so any of Docker's values is accepted and none other.
+	switch from := q.Get("registryAuthFrom"); from {
+	case "", "spec", "previous-spec":
+	default:
+		s.fail(w, badf("invalid registryAuthFrom value %q: want spec or previous-spec", from))
 		return
 	}
 	var spec swarm.ServiceSpec

@@ -291,6 +291,8 @@ func containerSpecOut(c api.ContainerSpec) *swarm.ContainerSpec {
 		Env: c.Env, Dir: c.Dir, User: c.User, StopSignal: c.StopSignal, StopGracePeriod: durPtrOut(c.StopGracePeriod),
 		Init: c.Init, ReadOnly: c.ReadOnly, CapabilityAdd: c.CapAdd, CapabilityDrop: c.CapDrop,
 		Sysctls: c.Sysctls, Hosts: c.Hosts,
+		// dockerd always says it, "default" being all shoal runs.
+		Isolation: container.IsolationDefault,
 	}
 	if hc := c.Healthcheck; hc != nil {
 		out.Healthcheck = &container.HealthConfig{Test: hc.Test, Interval: durOut(hc.Interval), Timeout: durOut(hc.Timeout),

@@ -129,7 +129,7 @@ func TestFilters(t *testing.T) {
 		{raw: `{"name":{"web":true,"api":true}}`, want: filters{"name": {"api", "web"}}},
 		{raw: `{"name":["web"]}`, want: filters{"name": {"web"}}},
 		{raw: `{"label":{"a=b":true,"off":false}}`, want: filters{"label": {"a=b"}}},
-		{raw: `{"color":{"red":true}}`, wantErr: "invalid filter 'color'"},
+		{raw: `{"color":{"red":true}}`, wantErr: "Invalid filter 'color'"},
 		{raw: `[1]`, wantErr: "not a JSON object"},
 	} {
 		r := httptest.NewRequest("GET", "/services?filters="+url.QueryEscape(tc.raw), nil)

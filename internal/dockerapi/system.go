@@ -101,12 +101,21 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	_ = rc.Flush()
 	enc := json.NewEncoder(w)
+	started := false
 	err = s.c.Events(ctx, client.EventFilter{}, func(ev api.Event) error {
+		if !started {
+			// shoal's stream starts with a sync line once it is
+			// subscribed: answering only then, a client that acts
+			// after the headers misses none of its own changes.
+			started = true
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			if err := rc.Flush(); err != nil {
+				return err
+			}
+		}
 		m, ok := eventOut(ev, time.Now())
 		if !ok || !f.match("type", string(m.Type)) || !f.match("event", string(m.Action)) || !f.match("scope", "swarm") ||
 			!f.match(string(m.Type), m.Actor.ID) && !f.match(string(m.Type), m.Actor.Attributes["name"]) {
@@ -118,7 +127,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	})
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case !started && err != nil && ctx.Err() == nil:
+		s.fail(w, err)
+	case !started:
+		// until came before the stream started: an empty stream.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+	case err != nil && ctx.Err() == nil:
 		s.log.Debug("docker API event stream ended", "err", err)
 	}
 }

@@ -31,6 +31,11 @@ func taskOut(t *api.Task) swarm.Task {
 	}
 	spec := api.ServiceSpec{TaskTemplate: t.Spec}
 	out.Spec = serviceSpecOut(spec).TaskTemplate
+	// As Swarm's tasks of services the docker CLI made (it always sends
+	// empty resources and placement), and with no Runtime (recorded:
+	// api-task-inspect).
+	out.Spec.Runtime = ""
+	fillEmpty(&out.Spec)
 	if id := t.Status.RuntimeID; id != "" || t.Status.ExitCode != nil {
 		cs := &swarm.ContainerStatus{}
 		if t.Spec.Runtime() == api.RuntimeDocker {

@@ -134,8 +134,10 @@ func parseRewrite(from, to string, have []statusRewrite) (statusRewrite, string)
 		return statusRewrite{}, fmt.Sprintf("%q is not a status or a range of them (418, 502-504)", from)
 	}
 	code, err := strconv.Atoi(to)
-	if err != nil || code < 100 || code > 599 {
-		return statusRewrite{}, fmt.Sprintf("%q is not a status (want 100-599)", to)
+	// Not 1xx: an informational status is no answer, and the client
+	// would get it and then a 200 with the error text.
+	if err != nil || code < 200 || code > 599 {
+		return statusRewrite{}, fmt.Sprintf("%q is not a status to answer with (want 200-599)", to)
 	}
 	for _, h := range have {
 		if r.from <= h.from.to && h.from.from <= r.to {

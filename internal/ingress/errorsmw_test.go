@@ -148,6 +148,10 @@ func TestErrorsMiddlewareStatusRewrites(t *testing.T) {
 		{"statusRewrites.4xx", "404", "not a status"},
 		{"statusRewrites.418", "teapot", "not a status"},
 		{"statusRewrites.418", "600", "not a status"},
+		// A 1xx is informational: the client would get it, then a 200
+		// with the error text (a 500 turned into a success).
+		{"statusRewrites.418", "103", "not a status"},
+		{"statusRewrites.418", "199", "not a status"},
 		{"statusRewrites.599-500", "500", "not a status"},
 		{"statusRewrites.500-510", "500", "overlaps the rewrite of"},
 	} {

@@ -244,6 +244,9 @@ type RouteInfo struct {
 	Refused string
 	// Backends are the task endpoints taking traffic.
 	Backends []api.IngressBackend
+	// StickyCookie names the cookie that pins a client to a backend,
+	// empty when the service is not sticky.
+	StickyCookie string
 }
 
 // Routes lists the current routers in matching order.
@@ -260,6 +263,9 @@ func (t *Table) Routes() []RouteInfo {
 		if r.pool == nil {
 			out = append(out, ri)
 			continue
+		}
+		if r.pool.lb != nil && r.pool.lb.Sticky != nil {
+			ri.StickyCookie = r.pool.lb.Sticky.Name
 		}
 		for _, b := range r.pool.backends {
 			ri.Backends = append(ri.Backends, api.IngressBackend{TaskID: b.taskID, Addr: b.addr, Healthy: b.healthy()})

@@ -50,6 +50,13 @@ type Config struct {
 	// ObservePass, if set, is told how long each pass of a controller
 	// ("orchestrator", "scheduler", "updater") took (metrics).
 	ObservePass func(controller string, d time.Duration)
+	// ObserveRaft, ObserveHeartbeat and ObserveTaskStart, if set, are
+	// told how long Raft's commits and applies took (cluster.Config's
+	// Observe), the gaps between nodes' heartbeats and tasks' starts
+	// (dispatcher.Dispatcher's), for metrics.
+	ObserveRaft      func(op string, d time.Duration)
+	ObserveHeartbeat func(gap time.Duration)
+	ObserveTaskStart func(runtime string, d time.Duration)
 
 	// barrier, when set, stands in for the Raft barrier (tests).
 	barrier func(timeout time.Duration) error
@@ -105,7 +112,7 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	store := state.NewStore()
 	r, err := cluster.Open(cluster.Config{Dir: cfg.RaftDir, NodeID: cfg.NodeID, Existing: existing, Logger: log, Fast: cfg.FastRaft,
-		Transport: cfg.Transport, Join: cfg.Join}, store)
+		Transport: cfg.Transport, Join: cfg.Join, Observe: cfg.ObserveRaft}, store)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +124,8 @@ func Start(cfg Config) (*Manager, error) {
 		}
 	}
 	m := &Manager{cfg: cfg, log: log, store: store, raft: r, secretKey: key, leading: make(chan struct{}), readyChanged: make(chan struct{})}
-	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: key}
+	m.dispatcher = &dispatcher.Dispatcher{Store: store, Proposer: m, Logger: log.With("component", "dispatcher"), HeartbeatPeriod: cfg.HeartbeatPeriod, SecretKey: key,
+		ObserveHeartbeat: cfg.ObserveHeartbeat, ObserveTaskStart: cfg.ObserveTaskStart}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(1)

@@ -25,8 +25,11 @@ type RaftStats interface {
 
 // Manager holds a manager's metrics.
 type Manager struct {
-	reg    *prometheus.Registry
-	passes *prometheus.HistogramVec
+	reg       *prometheus.Registry
+	passes    *prometheus.HistogramVec
+	raft      *prometheus.HistogramVec
+	beats     prometheus.Histogram
+	taskStart *prometheus.HistogramVec
 }
 
 // NewManager returns the metrics of a manager; AddCluster adds what it
@@ -38,8 +41,23 @@ func NewManager() *Manager {
 		Help:    "How long one pass of a controller (orchestrator, scheduler, updater) took.",
 		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 	}, []string{"controller"})
-	reg.MustRegister(passes)
-	return &Manager{reg: reg, passes: passes}
+	raft := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "shoal", Name: "raft_seconds",
+		Help:    "Raft's latency: op=commit, a write on the leader until committed and applied; op=apply, one entry applied to the store.",
+		Buckets: []float64{.00005, .0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"op"})
+	beats := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "shoal", Name: "heartbeat_gap_seconds",
+		Help:    "The time between two heartbeats of a node, as the leader's dispatcher saw them.",
+		Buckets: []float64{.25, .5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10},
+	})
+	taskStart := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "shoal", Name: "task_start_seconds",
+		Help:    "How long tasks took from assigned to running, by the leader's clock, by runtime (docker, process).",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	}, []string{"runtime"})
+	reg.MustRegister(passes, raft, beats, taskStart)
+	return &Manager{reg: reg, passes: passes, raft: raft, beats: beats, taskStart: taskStart}
 }
 
 // AddCluster counts the objects of store and reads raft's figures at each
@@ -51,6 +69,19 @@ func (m *Manager) AddCluster(store *state.Store, raft RaftStats, node string) {
 // ObservePass records one controller pass (manager.Config.ObservePass).
 func (m *Manager) ObservePass(controller string, d time.Duration) {
 	m.passes.WithLabelValues(controller).Observe(d.Seconds())
+}
+
+// ObserveRaft records one Raft commit or apply (manager.Config.ObserveRaft).
+func (m *Manager) ObserveRaft(op string, d time.Duration) {
+	m.raft.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// ObserveHeartbeat records the gap between two heartbeats of a node.
+func (m *Manager) ObserveHeartbeat(gap time.Duration) { m.beats.Observe(gap.Seconds()) }
+
+// ObserveTaskStart records how long a task took from assigned to running.
+func (m *Manager) ObserveTaskStart(runtime string, d time.Duration) {
+	m.taskStart.WithLabelValues(runtime).Observe(d.Seconds())
 }
 
 // Registry is where other parts of the node (the ingress) register theirs.
@@ -89,7 +120,11 @@ var (
 	descRaftTerm  = prometheus.NewDesc("shoal_raft_term", "The current Raft term.", nil, nil)
 	descRaftPeers = prometheus.NewDesc("shoal_raft_peers", "Voters of the Raft configuration.", nil, nil)
 	descApplied   = prometheus.NewDesc("shoal_store_index", "Raft index of the last write the store applied.", nil, nil)
+	descSnapshot  = prometheus.NewDesc("shoal_raft_snapshot_bytes", "Size of this manager's newest Raft snapshot.", nil, nil)
 )
+
+// snapshotSizer is the Raft that tells its newest snapshot's size.
+type snapshotSizer interface{ SnapshotSize() int64 }
 
 // clusterCollector counts the store's objects at each scrape.
 type clusterCollector struct {
@@ -100,7 +135,7 @@ type clusterCollector struct {
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descServices, descDesired, descRunning, descRestarts, descTasks,
-		descLeader, descRaftIndex, descRaftTerm, descRaftPeers, descApplied} {
+		descLeader, descRaftIndex, descRaftTerm, descRaftPeers, descApplied, descSnapshot} {
 		ch <- d
 	}
 }
@@ -176,6 +211,9 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	if v, err := strconv.ParseFloat(stats["num_peers"], 64); err == nil {
 		// num_peers counts the other voters.
 		ch <- prometheus.MustNewConstMetric(descRaftPeers, prometheus.GaugeValue, v+1)
+	}
+	if s, ok := c.raft.(snapshotSizer); ok {
+		ch <- prometheus.MustNewConstMetric(descSnapshot, prometheus.GaugeValue, float64(s.SnapshotSize()))
 	}
 }
 

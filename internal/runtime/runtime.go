@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -172,4 +173,25 @@ type Execer interface {
 	// Exec runs argv in the task's context and returns its exit code and
 	// the start of its output.
 	Exec(ctx context.Context, taskID string, argv []string) (exitCode int, output []byte, err error)
+}
+
+// TaskIDEnv names the task in its processes' environment.
+const TaskIDEnv = "SHOAL_TASK_ID"
+
+// IdentityEnv is what a host process task is told of itself: its ID,
+// name, service and slot, and the node's address when there is one (a
+// task in a network namespace of its own has none). Process runtimes put
+// it after the spec's variables, which cannot override it (the last
+// duplicate wins).
+func IdentityEnv(spec TaskSpec, nodeAddr string) []string {
+	env := []string{
+		TaskIDEnv + "=" + spec.TaskID,
+		"SHOAL_TASK_NAME=" + spec.Name,
+		"SHOAL_SERVICE_NAME=" + spec.ServiceName,
+		"SHOAL_TASK_SLOT=" + strconv.FormatUint(spec.Slot, 10),
+	}
+	if nodeAddr != "" {
+		env = append(env, "SHOAL_NODE_ADDR="+nodeAddr)
+	}
+	return env
 }

@@ -49,6 +49,9 @@ type Server struct {
 	// RotateCA starts a rotation of the cluster CA, for POST
 	// /v1/swarm/ca/rotate; nil answers 501.
 	RotateCA func(ctx context.Context) error
+	// IssueOperator signs an operator certificate, for POST
+	// /v1/swarm/ca/operator (operator.go); nil answers 501.
+	IssueOperator func(api.OperatorCertRequest) (*api.OperatorCert, error)
 	// IngressRoutes lists the routers of this node's ingress, for GET
 	// /v1/ingress/routes; nil answers 501 (the node runs none).
 	IngressRoutes func() []api.IngressRoute
@@ -96,6 +99,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/ingress/routes", s.ingressRoutes)
 	s.mux.HandleFunc("POST /v1/swarm/join-token/{role}/rotate", s.rotateJoinToken)
 	s.mux.HandleFunc("POST /v1/swarm/ca/rotate", s.rotateCA)
+	s.mux.HandleFunc("POST /v1/swarm/ca/operator", s.issueOperator)
 	s.objectRoutes()
 	s.autolockRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -114,6 +114,21 @@ func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
 	return tasksOfService(r.txn, serviceID)
 }
 
+// HasTasksOfService reports whether some task of the service is stored,
+// without listing them: one lookup on the slot index.
+func (r *ReadTx) HasTasksOfService(serviceID string) bool {
+	it, err := r.txn.Get(tableTasks, "slot_prefix", serviceID+"/")
+	if err != nil {
+		return false
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if raw.(*api.Task).ServiceID == serviceID {
+			return true
+		}
+	}
+	return false
+}
+
 // tasksOfService returns the tasks of one service by ID, from the slot
 // index: its keys start with the service ID and "/" (IDs never hold a
 // "/", and the check of each task's ServiceID keeps it so).

@@ -212,3 +212,18 @@ func TestReadViewIsStableWhileWritesGoOn(t *testing.T) {
 		t.Fatal("a new view does not see the writes")
 	}
 }
+
+// A task without a service is refused, as it was while the tasks table
+// had a service index (memdb refused the missing key): replicas that
+// apply the same log must keep refusing it, and TasksByService("") must
+// not find tasks by the bare "/" prefix.
+func TestCreateTaskWithoutServiceRefused(t *testing.T) {
+	e := newEnv(t)
+	res := e.propose(&state.Command{Time: step(0), Atomic: true, Ops: []state.Op{createTask(newTask("orphan", "", 1))}})
+	if res.Err == nil {
+		t.Fatal("a task with no service ID was created")
+	}
+	if tk := e.store.Read().Task("orphan"); tk != nil {
+		t.Fatalf("task %+v stored", tk)
+	}
+}

@@ -234,6 +234,11 @@ func (w *writer) createTask(in *api.Task) error {
 	if in == nil || in.ID == "" {
 		return fmt.Errorf("create task: missing task")
 	}
+	if in.ServiceID == "" {
+		// Refused as memdb refused it while the tasks table had a
+		// service index: the same log must apply the same everywhere.
+		return fmt.Errorf("create task %s: missing service ID", in.ID)
+	}
 	if raw, _ := w.txn.First(tableTasks, "id", in.ID); raw != nil {
 		return fmt.Errorf("task %s: %w", in.ID, ErrNameConflict)
 	}

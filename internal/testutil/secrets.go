@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Helpers of the tests that attack where secrets are written.
@@ -18,8 +16,7 @@ import (
 // ends; the test is skipped where /dev/shm is not a tmpfs.
 func ShmDir(t testing.TB) string {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+	if !shmIsTmpfs() {
 		t.Skip("/dev/shm is not a tmpfs here")
 	}
 	dir, err := os.MkdirTemp("/dev/shm", "shoal-test-")

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,7 @@ func tab(t *testing.T, width, height int) context.Context {
 func startCluster(t *testing.T) (*daemon.Dev, *client.Client) {
 	t.Helper()
 	d, err := daemon.StartDev(context.Background(), daemon.DevConfig{DataDir: t.TempDir(), UIAddr: "127.0.0.1:0", DockerAPISocket: daemon.DockerAPIOff,
-		HeartbeatPeriod: 500 * time.Millisecond})
+		HeartbeatPeriod: 500 * time.Millisecond, IngressAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +142,15 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"api", "worker"} {
-		if _, err := c.ServiceCreate(bg, api.ServiceSpec{Name: name, Labels: map[string]string{api.StackNamespaceLabel: "shop"},
+		spec := api.ServiceSpec{Name: name, Labels: map[string]string{api.StackNamespaceLabel: "shop"},
 			Mode:         api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 1}},
-			TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "3600"}}}}); err != nil {
+			TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "3600"}}}}
+		if name == "api" { // behind the ingress, for the routing table
+			r := routed(name, 1, true)
+			spec.EndpointSpec = r.EndpointSpec
+			maps.Copy(spec.Labels, r.Labels)
+		}
+		if _, err := c.ServiceCreate(bg, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,6 +223,10 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	waitFor(t, ctx, "the feed shows the changes", `document.querySelectorAll("#feed li").length > 5`)
 	screenshot(t, ctx, dir, "7-rolled-back.png")
+	// The whole page, routing table included (README's picture).
+	do(t, ctx, "a taller window", chromedp.EmulateViewport(1440, 1000))
+	waitFor(t, ctx, "api's router shows", `!!document.querySelector('tr.route[data-route-service="api"] [data-backend]')`)
+	screenshot(t, ctx, dir, "9-page.png")
 }
 
 func TestUILoginURLNeedsADashboard(t *testing.T) {

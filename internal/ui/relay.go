@@ -64,12 +64,21 @@ func toFeed(ev api.Event, now time.Time) feedEvent {
 	return f
 }
 
-// relay follows the API's event stream once and fans it out to the
-// browsers' streams, each through a bounded queue.
+// relay follows the API's event stream, once, while at least one browser
+// streams, and fans it out to the browsers' streams, each through a
+// bounded queue. With no browser it holds no stream open on the API.
 type relay struct {
 	mu     sync.Mutex
 	subs   map[chan []byte]struct{}
 	closed bool
+	// base is run's context and follow what follows the events (both
+	// nil outside run); stop ends the follower running, nil when none.
+	base   context.Context
+	follow func(ctx context.Context)
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	// follows counts the followers started (tests).
+	follows int
 }
 
 func newRelay() *relay { return &relay{subs: map[chan []byte]struct{}{}} }
@@ -78,8 +87,54 @@ func newRelay() *relay { return &relay{subs: map[chan []byte]struct{}{}} }
 // (re)connected and may have missed changes.
 var resync = []byte("event: resync\ndata: {}\n\n")
 
-// run follows c's events until ctx ends, reconnecting after a break.
+// run relays c's events until ctx ends, following them while a browser
+// streams.
 func (rl *relay) run(ctx context.Context, c *client.Client, onErr func(error)) {
+	rl.serve(ctx, func(ctx context.Context) { rl.followEvents(ctx, c, onErr) })
+}
+
+// serve runs follow whenever a browser streams and none runs, and ends it
+// when the last browser leaves, until ctx ends; it returns once every
+// follower has.
+func (rl *relay) serve(ctx context.Context, follow func(context.Context)) {
+	rl.mu.Lock()
+	rl.base, rl.follow = ctx, follow
+	rl.startLocked()
+	rl.mu.Unlock()
+	<-ctx.Done()
+	rl.mu.Lock()
+	rl.base, rl.follow, rl.stop = nil, nil, nil
+	rl.mu.Unlock()
+	rl.wg.Wait()
+}
+
+// startLocked starts a follower if a browser streams and none runs.
+func (rl *relay) startLocked() {
+	if rl.stop != nil || rl.base == nil || rl.closed || len(rl.subs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(rl.base)
+	rl.stop = cancel
+	rl.follows++
+	follow := rl.follow
+	rl.wg.Add(1)
+	go func() {
+		defer rl.wg.Done()
+		follow(ctx)
+	}()
+}
+
+// idleLocked ends the follower when no browser streams any more.
+func (rl *relay) idleLocked() {
+	if len(rl.subs) == 0 && rl.stop != nil {
+		rl.stop()
+		rl.stop = nil
+	}
+}
+
+// followEvents follows c's events until ctx ends, reconnecting after a
+// break.
+func (rl *relay) followEvents(ctx context.Context, c *client.Client, onErr func(error)) {
 	for {
 		err := c.Events(ctx, client.EventFilter{}, func(ev api.Event) error {
 			if ev.Type == "sync" {
@@ -120,6 +175,7 @@ func (rl *relay) broadcast(msg []byte) {
 			close(ch)
 		}
 	}
+	rl.idleLocked()
 }
 
 // subscribe adds a browser; nil when maxStreams already stream.
@@ -131,6 +187,7 @@ func (rl *relay) subscribe() chan []byte {
 	}
 	ch := make(chan []byte, subscriberQueue)
 	rl.subs[ch] = struct{}{}
+	rl.startLocked()
 	return ch
 }
 
@@ -143,6 +200,7 @@ func (rl *relay) close() {
 		delete(rl.subs, ch)
 		close(ch)
 	}
+	rl.idleLocked()
 }
 
 func (rl *relay) unsubscribe(ch chan []byte) {
@@ -152,6 +210,7 @@ func (rl *relay) unsubscribe(ch chan []byte) {
 		delete(rl.subs, ch)
 		close(ch)
 	}
+	rl.idleLocked()
 }
 
 // serveEvents streams changes to one browser as server-sent events.

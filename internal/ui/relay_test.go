@@ -88,3 +88,52 @@ func TestRelayCloseEndsStreams(t *testing.T) {
 		t.Fatal("a closed relay took a stream")
 	}
 }
+
+// The relay follows the cluster's events only while a browser streams:
+// none before the first, one for many, none after the last leaves, and
+// a new one for the next browser.
+func TestRelayFollowsOnlyWhileBrowsersStream(t *testing.T) {
+	rl := newRelay()
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan bool)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		rl.serve(ctx, func(ctx context.Context) {
+			running <- true
+			<-ctx.Done()
+			running <- false
+		})
+	}()
+	follows := func() int {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		return rl.follows
+	}
+	a := rl.subscribe()
+	if !<-running {
+		t.Fatal("no follower for the first browser")
+	}
+	b := rl.subscribe()
+	rl.unsubscribe(a)
+	if n := follows(); n != 1 {
+		t.Fatalf("%d followers for two browsers, want 1", n)
+	}
+	rl.unsubscribe(b)
+	if <-running {
+		t.Fatal("follower did not stop with the last browser")
+	}
+	c := rl.subscribe()
+	if !<-running || follows() != 2 {
+		t.Fatalf("no new follower for a browser that came back (%d started)", follows())
+	}
+	cancel()
+	if <-running {
+		t.Fatal("follower outlived run")
+	}
+	<-served
+	rl.unsubscribe(c)
+	if n := follows(); n != 2 {
+		t.Fatalf("%d followers, want 2", n)
+	}
+}

@@ -175,7 +175,19 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 		apiError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, buildState(nodes, services, tasks))
+	st := buildState(nodes, services, tasks)
+	routes, err := s.c.IngressRoutes(ctx)
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusNotImplemented:
+		// This manager runs no ingress: no table to show.
+	case err != nil:
+		apiError(w, err)
+		return
+	default:
+		st.Ingress, st.Routes = true, viewRoutes(routes, nodes, tasks)
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 // actionRequest is an action's body.

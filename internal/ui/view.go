@@ -15,6 +15,10 @@ type state struct {
 	Nodes    []nodeView    `json:"nodes"`
 	Stacks   []stackView   `json:"stacks"`
 	Services []serviceView `json:"services"`
+	// Routes is the ingress's routing table (routes.go), Ingress false
+	// when the manager runs no ingress.
+	Routes  []routeView `json:"routes"`
+	Ingress bool        `json:"ingress"`
 }
 
 type nodeView struct {
@@ -91,7 +95,7 @@ type statusView struct {
 
 // buildState shapes the API's objects for the page.
 func buildState(nodes []*api.Node, services []*api.Service, tasks []*api.Task) state {
-	st := state{Nodes: []nodeView{}, Stacks: []stackView{}, Services: []serviceView{}}
+	st := state{Nodes: []nodeView{}, Stacks: []stackView{}, Services: []serviceView{}, Routes: []routeView{}}
 	hostname := map[string]string{}
 	live := map[string]int{}
 	byService := map[string][]*api.Task{}

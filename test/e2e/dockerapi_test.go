@@ -107,13 +107,19 @@ func TestDockerCLIDeploysAndManagesAStack(t *testing.T) {
 		t.Errorf("node ls: %q", out)
 	}
 
-	// The CLI's attached update follows the progress to convergence.
-	out, errOut, code := dockerCLI(t, sock, "", "service", "update", "--force", "signup_homepage")
+	// README's commands: the CLI's attached update follows the progress
+	// to convergence, then service ps shows the replaced tasks.
+	out, errOut, code := dockerCLI(t, sock, "", "service", "update", "--force", "signup_signup-web")
 	if code != 0 || !strings.Contains(out+errOut, "converged") {
 		t.Fatalf("service update --force: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if v := mustDocker(t, sock, "", "service", "inspect", "signup_homepage", "--format", "{{.Spec.TaskTemplate.ForceUpdate}} {{.UpdateStatus.State}}"); strings.TrimSpace(v) != "1 completed" {
+	if v := mustDocker(t, sock, "", "service", "inspect", "signup_signup-web", "--format", "{{.Spec.TaskTemplate.ForceUpdate}} {{.UpdateStatus.State}}"); strings.TrimSpace(v) != "1 completed" {
 		t.Errorf("after the forced update: %q, want ForceUpdate 1, completed", v)
+	}
+	ps = mustDocker(t, sock, "", "service", "ps", "signup_signup-web")
+	// "Running" twice a running task: its desired and current state.
+	if strings.Count(ps, "Running") != 4 || strings.Count(ps, "\\_ signup_signup-web.") != 2 {
+		t.Errorf("service ps after the forced update: want 2 running and 2 replaced tasks\n%s", ps)
 	}
 
 	logs := mustDocker(t, sock, "", "service", "logs", "signup_homepage")

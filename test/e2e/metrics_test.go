@@ -79,7 +79,8 @@ next:
 // labelled for scraping are listed as Prometheus http_sd targets.
 func TestMetricsAndScrapeTargets(t *testing.T) {
 	token := "a-metrics-token-of-some-length"
-	d, c := devClusterWith(t, daemon.DevConfig{MetricsAddr: "127.0.0.1:0", MetricsToken: []byte(token)})
+	const beat = 300 * time.Millisecond
+	d, c := devClusterWith(t, daemon.DevConfig{MetricsAddr: "127.0.0.1:0", MetricsToken: []byte(token), HeartbeatPeriod: beat})
 	ctx := ctxTimeout(t, time.Minute)
 	hp := freeTCPPort(t)
 	spec := publishedWeb("web", 1, api.PortConfig{TargetPort: 80, PublishedPort: hp, PublishMode: api.PublishModeHost})
@@ -111,6 +112,29 @@ func TestMetricsAndScrapeTargets(t *testing.T) {
 	}
 	if n := gauge(fams, "shoal_controller_pass_seconds", map[string]string{"controller": "scheduler"}); n < 1 {
 		t.Errorf("scheduler passes observed: %v, want some", n)
+	}
+	for _, op := range []string{"commit", "apply"} {
+		if n := gauge(fams, "shoal_raft_seconds", map[string]string{"op": op}); n < 1 {
+			t.Errorf("raft %s observed %v times, want some", op, n)
+		}
+	}
+	if n := gauge(fams, "shoal_raft_snapshot_bytes", nil); n < 0 {
+		t.Errorf("no shoal_raft_snapshot_bytes")
+	}
+	// The series move: one more task, one more start (each start is
+	// observed once, just after the store applied it: the wait covers
+	// that too); and the local agent beats every period, so two periods
+	// hold a beat.
+	beats := gauge(fams, "shoal_heartbeat_gap_seconds", nil)
+	createRunning(t, ctx, c, processSpec("one-more", 1, "sleep", "600"))
+	<-time.After(2 * beat)
+	fams = scrape(t, sock, "http://shoal/metrics", "")
+	// Four process tasks ran: idle's two, web's (a process too) and this.
+	if n := gauge(fams, "shoal_task_start_seconds", map[string]string{"runtime": api.RuntimeProcess}); n != 4 {
+		t.Errorf("task starts observed %v, want 4", n)
+	}
+	if n := gauge(fams, "shoal_heartbeat_gap_seconds", nil); n <= beats {
+		t.Errorf("heartbeat gaps observed %v, then %v: no beat", beats, n)
 	}
 
 	// The TCP listener: the token or nothing.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -102,9 +103,9 @@ func toGRPC(w http.ResponseWriter, r *http.Request, cors bool) *grpcWebWriter {
 // grpcWebWriter is what the proxy writes the gRPC answer to.
 type grpcWebWriter struct {
 	w      http.ResponseWriter
-	header http.Header // the proxy's; the client's is w.Header()
-	sent   map[string]bool
-	grpc   bool // the answer is gRPC: its trailers are framed
+	header http.Header    // the proxy's; the client's is w.Header()
+	sent   map[string]int // the head's headers: how many values each
+	grpc   bool           // the answer is gRPC: its trailers are framed
 	text   bool
 	enc    io.WriteCloser // base64 of the body, for -text
 	cors   bool
@@ -120,7 +121,7 @@ func (g *grpcWebWriter) WriteHeader(code int) {
 	}
 	g.wrote = true
 	out := g.w.Header()
-	g.sent = map[string]bool{}
+	g.sent = map[string]int{}
 	ct := g.header.Get("Content-Type")
 	g.grpc = strings.HasPrefix(ct, "application/grpc")
 	var exposed []string
@@ -129,8 +130,8 @@ func (g *grpcWebWriter) WriteHeader(code int) {
 		if k == "Trailer" || (k == "Content-Length" && g.grpc) || strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		g.sent[k] = true
-		out[k] = v
+		g.sent[k] = len(v)
+		out[k] = slices.Clone(v) // the proxy adds trailers to g.header's
 		exposed = append(exposed, strings.ToLower(k))
 	}
 	if g.grpc {
@@ -181,14 +182,19 @@ func (g *grpcWebWriter) finish() {
 	var lines []string
 	for k, v := range g.header {
 		name := strings.TrimPrefix(k, http.TrailerPrefix)
-		if k == "Trailer" || k == "Content-Length" || (g.sent[k] && name == k) {
+		if k == "Trailer" || k == "Content-Length" {
 			continue
+		}
+		if name == k {
+			// A trailer named as a header of the head: the proxy
+			// added its values after the head's.
+			v = v[min(g.sent[k], len(v)):]
 		}
 		for _, s := range v {
 			lines = append(lines, strings.ToLower(name)+": "+s+"\r\n")
 		}
 	}
-	if len(lines) == 0 && g.sent["Grpc-Status"] {
+	if len(lines) == 0 && g.sent["Grpc-Status"] > 0 {
 		// Trailers-only: grpc-status came in the head, as the
 		// gRPC-Web protocol allows.
 		g.Flush()

@@ -74,3 +74,32 @@ func body(r *http.Request, s string) *http.Request {
 	r.ContentLength = int64(len(s))
 	return r
 }
+
+// A trailer with the name of a header the head had (gRPC metadata sent
+// both as header and as trailer) still comes in the trailer frame: the
+// proxy adds its values after the head's (net/http/httputil's
+// copyHeader), and only those are the trailer's.
+func TestGRPCWebTrailerNamedAsAHeader(t *testing.T) {
+	m, err := New("grpcweb", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("X-Id", "head")
+		w.Header().Set("Trailer", "Grpc-Status, X-Id")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "\x00\x00\x00\x00\x01x")
+		w.Header().Add("X-Id", "tail")
+		w.Header().Add("Grpc-Status", "0")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, body(req(http.MethodPost, "/s/M", "Content-Type: application/grpc-web"), ""))
+	if got := rec.Header().Values("X-Id"); len(got) != 1 || got[0] != "head" {
+		t.Errorf("head X-Id %q, want head", got)
+	}
+	want := "\x00\x00\x00\x00\x01x" + "\x80\x00\x00\x00\x1cgrpc-status: 0\r\nx-id: tail\r\n"
+	if got := rec.Body.String(); got != want {
+		t.Errorf("body %q, want %q", got, want)
+	}
+}

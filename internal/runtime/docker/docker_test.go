@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -389,8 +388,7 @@ func TestBadFilesRejected(t *testing.T) {
 	}
 	// Secrets need a memory-backed folder.
 	dir := filepath.Join(t.TempDir(), "files")
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(dir), &st); err != nil || st.Type == tmpfsMagic {
+	if tmpfs, err := testutil.IsTmpfs(filepath.Dir(dir)); err != nil || tmpfs {
 		t.Skipf("the test's temporary folder is on tmpfs (%v)", err)
 	}
 	r2, err := New(testCtx(t), Options{NodeID: r.nodeID, NodeAddr: "127.0.0.1", FilesDir: dir})

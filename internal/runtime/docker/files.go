@@ -167,6 +167,3 @@ func (r *Runtime) removeLeftoverFiles(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-// tmpfsMagic is tmpfs's statfs type.
-const tmpfsMagic = 0x01021994

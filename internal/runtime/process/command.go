@@ -32,7 +32,7 @@ func resolveProgram(prog, cwd string) (string, error) {
 
 // taskIDEnv names the task in its processes' environment; it is also how a
 // process of a start that was never recorded is found (killUnrecorded).
-const taskIDEnv = "SHOAL_TASK_ID"
+const taskIDEnv = runtime.TaskIDEnv
 
 // taskEnv returns the task's environment: a minimal base, the spec's
 // variables, then the task's identity, node address and ports, which the
@@ -48,15 +48,7 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr, home, files string, ports []hostPo
 	}
 	env := []string{"PATH=" + path, "HOME=" + home}
 	env = append(env, spec.Container.Env...)
-	env = append(env,
-		taskIDEnv+"="+spec.TaskID,
-		"SHOAL_TASK_NAME="+spec.Name,
-		"SHOAL_SERVICE_NAME="+spec.ServiceName,
-		"SHOAL_TASK_SLOT="+strconv.FormatUint(spec.Slot, 10),
-	)
-	if nodeAddr != "" {
-		env = append(env, "SHOAL_NODE_ADDR="+nodeAddr)
-	}
+	env = append(env, runtime.IdentityEnv(spec, nodeAddr)...)
 	if files != "" {
 		env = append(env, filesEnv+"="+files)
 	}

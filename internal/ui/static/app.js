@@ -62,6 +62,27 @@
       `<tr><td class="name">${esc(s.name)}</td><td class="num">${s.services}</td><td class="num">${s.running}/${s.desired}</td></tr>`).join("");
     $("no-stacks").hidden = st.stacks.length > 0;
     renderServices();
+    renderRoutes();
+  }
+
+  const maxBackends = 8; // per router; the rest are counted
+  function renderRoutes() {
+    const q = $("filter").value.trim().toLowerCase();
+    const routes = current.routes.filter((r) => !q || r.service.toLowerCase().includes(q) || r.router.toLowerCase().includes(q));
+    $("route-count").textContent = !current.ingress ? "ingress off" : current.routes.length === 1 ? "1 router" : `${current.routes.length} routers`;
+    $("route-rows").innerHTML = routes.map((r) => {
+      const bes = r.backends.slice(0, maxBackends).map((b) =>
+        `<span class="be" data-backend="${esc(b.task)}" data-healthy="${b.healthy}" title="${esc(b.addr)}${b.node ? " on " + esc(b.node) : ""}">${state(b.healthy ? "healthy" : "unhealthy")} ${esc(b.task)}</span>`).join("") +
+        (r.backends.length > maxBackends ? `<span class="muted">+${r.backends.length - maxBackends} more</span>` : "") +
+        (r.backends.length ? "" : `<span class="state unhealthy">no backend</span>`);
+      return `<tr class="route${r.refused ? " refused" : ""}" data-router="${esc(r.router)}" data-route-service="${esc(r.service)}">` +
+        `<td class="name" title="${esc(r.router)}@${esc(r.service)}${r.middlewares.length ? " · middlewares: " + esc(r.middlewares.join(", ")) : ""}">${esc(r.router)}<span class="muted">@${esc(r.service)}</span></td>` +
+        `<td class="mono" title="${esc(r.refused || r.rule)}">${r.refused ? `<span class="err">refused: ${esc(r.refused)}</span>` : esc(r.rule)}</td>` +
+        `<td>${esc(r.entryPoints.join(", "))}</td>` +
+        `<td title="${esc(r.loadBalancer)}">${esc(r.loadBalancer)}${r.sticky ? `<span class="chip" data-sticky title="sticky: cookie ${esc(r.sticky)}">sticky</span>` : ""}</td>` +
+        `<td class="backends">${bes}</td></tr>`;
+    }).join("");
+    $("no-routes").hidden = routes.length > 0 || !current.ingress;
   }
 
   function renderServices() {
@@ -173,7 +194,7 @@
   });
   document.addEventListener("input", (e) => {
     if (e.target.dataset.scale) drafts.set(e.target.dataset.scale, e.target.value);
-    if (e.target.id === "filter" && current) renderServices();
+    if (e.target.id === "filter" && current) { renderServices(); renderRoutes(); }
   });
 
   const feed = $("feed");

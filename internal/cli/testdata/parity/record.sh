@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# record.sh records what docker prints for each step of ./scenario, from a
-# real Swarm, into NAME.txt beside it: TestParityWithDocker compares shoal's
-# output with these.
+# record.sh records what docker prints for each step of ./scenario and then
+# ./scenario-api, from a real Swarm, into NAME.txt beside it:
+# TestParityWithDocker (internal/cli) compares shoal's output with these,
+# TestDockerCLIParityWithSwarm (test/e2e) the docker CLI's against shoal.
 #
 # It never touches the machine's main Docker engine: it starts a private
 # dockerd on its own socket and folders, builds the test app image into it
@@ -19,6 +20,17 @@ sock="$work/docker.sock"
 export DOCKER_HOST="unix://$sock"
 image=shoal-parity-app:1
 
+# Swarm makes docker_gwbridge on the host; it is removed afterwards only
+# if this script made it (the main engine may be in swarm mode).
+if ip link show docker_gwbridge >/dev/null 2>&1; then
+	echo "docker_gwbridge exists: this Swarm would share it; not recording" >&2
+	exit 1
+fi
+if ip link show parity0 >/dev/null 2>&1; then
+	echo "parity0 exists: another recording runs?" >&2
+	exit 1
+fi
+
 dockerd_pid=
 cleanup() {
 	if [ -n "$dockerd_pid" ]; then
@@ -30,7 +42,7 @@ cleanup() {
 	awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
 		xargs -r -n1 umount 2>/dev/null || true
 	# Its links on the host: the bridge made for it, and Swarm's gateway
-	# bridge (the main engine is not in swarm mode, so none is its own).
+	# bridge (checked above to be none of the main engine's).
 	ip link del parity0 2>/dev/null || true
 	ip link del docker_gwbridge 2>/dev/null || true
 	rm -rf "$work"
@@ -89,6 +101,7 @@ while read -r name kind rest; do
 	args=${args//\{IMAGE\}/$image}
 	args=${args//\{FILE\}/$work/file}
 	args=${args//\{STACK\}/$work/stack.yml}
+	case "$args" in *'{TASK}'*) args=${args//\{TASK\}/$(docker service ps -q --no-trunc -f desired-state=running ptask | head -1)} ;; esac
 	eval "set -- $args"
 	set +e
 	docker "$@" >"$work/out" 2>"$work/err"
@@ -103,5 +116,5 @@ while read -r name kind rest; do
 	} >"$here/$name.txt"
 	echo "$name: exit $code"
 	# Give the Swarm a moment where the next step reads what this one did.
-	case "$name" in service-create | service-update | service-rollback | stack-deploy) sleep 3 ;; esac
-done <"$here/scenario"
+	case "$name" in service-create | service-update | service-rollback | stack-deploy | api-task-create) sleep 3 ;; esac
+done < <(cat "$here/scenario" "$here/scenario-api")
