@@ -22,7 +22,7 @@ func placementEntries(tb testing.TB, services, perService int) [][]byte {
 	add := func(ops []state.Op) {
 		for len(ops) > 0 {
 			n := min(len(ops), state.MaxOpsPerCommand)
-			data, err := state.EncodeCommand(&state.Command{Time: at, Ops: ops[:n]})
+			data, err := state.EncodeCompact(&state.Command{Time: at, Ops: ops[:n]})
 			if err != nil {
 				tb.Fatal(err)
 			}

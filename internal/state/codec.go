@@ -26,8 +26,21 @@ import (
 // stay JSON.
 const codecCompact byte = 0x01
 
-// EncodeCommand returns the log entry data of cmd.
+// EncodeCommand returns the log entry data of cmd: JSON, which every
+// version of shoal reads. Managers of this version read the compact form
+// too but do not write it yet: a manager of an older version would skip
+// a compact entry it cannot decode and drift from the others, so the
+// writing side waits for a release whose managers all read it, or for a
+// cluster-wide version gate (docs/architecture.md, "Two encodings of a
+// log entry").
 func EncodeCommand(cmd *Command) ([]byte, error) {
+	return json.Marshal(cmd)
+}
+
+// EncodeCompact returns cmd in the compact form when every op fits it and
+// JSON would store nothing differently, else JSON. Only tests and
+// benchmarks write it today (EncodeCommand says why).
+func EncodeCompact(cmd *Command) ([]byte, error) {
 	if compactable(cmd) {
 		e := compactEncoder{}
 		e.command(cmd)
@@ -38,8 +51,7 @@ func EncodeCommand(cmd *Command) ([]byte, error) {
 	return json.Marshal(cmd)
 }
 
-// DecodeCommand decodes a log entry written by EncodeCommand, of either
-// encoding.
+// DecodeCommand decodes a log entry of either encoding.
 func DecodeCommand(data []byte, cmd *Command) error {
 	if len(data) > 0 && data[0] == codecCompact {
 		return decodeCompact(data[1:], cmd)

@@ -47,7 +47,7 @@ func TestCompactCoversEveryOpField(t *testing.T) {
 		default:
 			t.Fatalf("Op.%s (%s): teach this test and the compact encoding about it", f.Name, f.Type)
 		}
-		data, err := state.EncodeCommand(&state.Command{Ops: []state.Op{op}})
+		data, err := state.EncodeCompact(&state.Command{Ops: []state.Op{op}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestCompactDecodesAsJSONDoes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cmd := &state.Command{Time: genTime(t, "time"), Atomic: rapid.Bool().Draw(t, "atomic"),
 			Ops: rapid.SliceOfN(rapid.Custom(genCompactOp), 0, 5).Draw(t, "ops")}
-		data, err := state.EncodeCommand(cmd)
+		data, err := state.EncodeCompact(cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestCompactKeepsJSONWhereItDiffers(t *testing.T) {
 		"seconds offset": {Ops: []state.Op{{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: "t",
 			Status: api.TaskStatus{AgentTimestamp: time.Unix(0, 0).In(time.FixedZone("LMT", 561))}}}}},
 	} {
-		data, err := state.EncodeCommand(cmd)
+		data, err := state.EncodeCompact(cmd)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -170,7 +170,7 @@ func TestCompactKeepsJSONWhereItDiffers(t *testing.T) {
 			t.Errorf("%s: written compact", name)
 		}
 	}
-	if _, err := state.EncodeCommand(&state.Command{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+	if _, err := state.EncodeCompact(&state.Command{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
 		t.Error("a year JSON refuses was encoded")
 	}
 }
@@ -185,7 +185,7 @@ func TestCompactRejectsDamagedEntries(t *testing.T) {
 		{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: "task-1", Status: api.TaskStatus{
 			State: api.TaskStateFailed, ExitCode: &code}, Endpoints: []api.TaskEndpoint{{TargetPort: 80, Addr: "a:1"}}}},
 	}}
-	data, err := state.EncodeCommand(cmd)
+	data, err := state.EncodeCompact(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func TestRecordedJSONLogAppliesAsBefore(t *testing.T) {
 		if err := state.DecodeCommand(data, &cmd); err != nil {
 			t.Fatal(err)
 		}
-		again, err := state.EncodeCommand(&cmd)
+		again, err := state.EncodeCompact(&cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
