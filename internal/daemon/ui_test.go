@@ -30,7 +30,7 @@ func TestIngressRoutesAPIInternalToTheDashboard(t *testing.T) {
 	}
 	if _, err := c.ServiceCreate(ctx, api.ServiceSpec{Name: "traefik", Mode: api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 0}},
 		TaskTemplate: api.TaskSpec{ContainerSpec: api.ContainerSpec{Command: []string{"sleep", "300"}}},
-		Labels: map[string]string{"traefik.http.routers.dash.rule": "Host(`dash.example`)", "traefik.http.routers.dash.service": "api@internal"}}); err != nil {
+		Labels:       map[string]string{"traefik.http.routers.dash.rule": "Host(`dash.example`)", "traefik.http.routers.dash.service": "api@internal"}}); err != nil {
 		t.Fatal(err)
 	}
 	routes, err := c.IngressRoutes(ctx)
