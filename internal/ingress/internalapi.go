@@ -3,7 +3,6 @@ package ingress
 import (
 	"fmt"
 	"net/http"
-	"time"
 )
 
 // InternalAPI is the Traefik service of a router sent to the node's own
@@ -48,12 +47,7 @@ func (p *Proxy) serveInternal(w http.ResponseWriter, r *http.Request, rt *route)
 			rt.rule.Name, rt.service, InternalAPI), http.StatusServiceUnavailable)
 		return
 	}
-	if r.Body == nil || r.Body == http.NoBody {
-		// The request is read whole: ReadTimeout's deadline, which
-		// would end the dashboard's event stream, has nothing left to
-		// bound.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	} else if p.opts.MaxBodyBytes > 0 {
+	if p.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
 	}
 	in.h.ServeHTTP(w, r)

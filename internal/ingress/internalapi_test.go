@@ -1,9 +1,11 @@
 package ingress_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -132,5 +134,26 @@ func TestInternalAPIWithoutDashboardAnswers503(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "api@internal: this node serves no dashboard (workers don't, nor managers without --ui)") {
 			t.Fatalf("%s: %d %q, want 503 naming the reason", hdr[1], r.status, r.body)
 		}
+	}
+}
+
+// The dashboard's event stream outlives ReadTimeout (which bounds
+// reading the request, not the response).
+func TestInternalAPIStreamOutlivesReadTimeout(t *testing.T) {
+	const readTimeout = 200 * time.Millisecond
+	e := newEnv(t, ingress.TableOptions{}, ingress.Options{ReadTimeout: readTimeout})
+	e.table.Reset([]*api.Service{service("s1", "traefik", internalLabels())}, nil)
+	e.table.SetInternalAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "first;")
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+			fmt.Fprint(w, "cut")
+		case <-time.After(3 * readTimeout):
+			fmt.Fprint(w, "second")
+		}
+	}))
+	if r := e.get("/ui/api/events", "Host", "open.example"); r.status != http.StatusOK || r.body != "first;second" {
+		t.Fatalf("stream: %d %q, want it whole", r.status, r.body)
 	}
 }
