@@ -13,6 +13,10 @@ import (
 // answers 503 and says why. docs/ingress.md, "api@internal".
 const InternalAPI = "api@internal"
 
+// noDashboard is why a node answers api@internal's routers 503.
+const noDashboard = InternalAPI + ": this node serves no dashboard (workers don't, nor managers without --ui); " +
+	"send this router's requests to the ingress of a manager started with --ui"
+
 // internalAPI is the handler SetInternalAPI installed.
 type internalAPI struct{ h http.Handler }
 
@@ -42,9 +46,8 @@ func (t *Table) internalRoute(name string, r *Router) *route {
 func (p *Proxy) serveInternal(w http.ResponseWriter, r *http.Request, rt *route) {
 	in := p.table.internal.Load()
 	if in == nil {
-		http.Error(w, fmt.Sprintf("503 Service Unavailable: router %s of service %s: %s: this node serves no dashboard "+
-			"(workers don't, nor managers without --ui); send this router's requests to the ingress of a manager started with --ui",
-			rt.rule.Name, rt.service, InternalAPI), http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf("503 Service Unavailable: router %s of service %s: %s", rt.rule.Name, rt.service, noDashboard),
+			http.StatusServiceUnavailable)
 		return
 	}
 	if p.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {

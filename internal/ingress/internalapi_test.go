@@ -135,6 +135,11 @@ func TestInternalAPIWithoutDashboardAnswers503(t *testing.T) {
 			t.Fatalf("%s: %d %q, want 503 naming the reason", hdr[1], r.status, r.body)
 		}
 	}
+	for _, ri := range e.table.Routes() {
+		if !strings.Contains(ri.Refused, "this node serves no dashboard") {
+			t.Fatalf("routes list %s without saying this node serves no dashboard: %+v", ri.Router, ri)
+		}
+	}
 }
 
 // The dashboard's event stream outlives ReadTimeout (which bounds

@@ -264,7 +264,10 @@ func (t *Table) Routes() []RouteInfo {
 			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
 			EntryPoints: routeEntryPoints(r),
 		}
-		if r.pool == nil {
+		if r.internal && t.internal.Load() == nil && ri.Refused == "" {
+			ri.Refused = noDashboard // on this node
+		}
+		if r.pool == nil || r.internal {
 			out = append(out, ri)
 			continue
 		}
