@@ -81,11 +81,24 @@ func isLogs(r *http.Request) bool {
 	return ok && strings.HasSuffix(rest, "/logs") && strings.Count(rest, "/") == 1
 }
 
+// relayWriteTimeout bounds each write of a relayed stream, as the API
+// bounds its own streams' (30s).
+const relayWriteTimeout = 30 * time.Second
+
 // flushWriter sends each write on at once: a forwarded stream (logs
-// --follow) reaches the client as the leader sends it.
-type flushWriter struct{ w http.ResponseWriter }
+// --follow) reaches the client as the leader sends it. Each write has
+// timeout (relayWriteTimeout): a client that stops reading
+// ends the stream instead of holding the relay for ever.
+type flushWriter struct {
+	w       http.ResponseWriter
+	timeout time.Duration
+}
 
 func (f flushWriter) Write(p []byte) (int, error) {
+	rc := http.NewResponseController(f.w)
+	if err := rc.SetWriteDeadline(time.Now().Add(f.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
 	n, err := f.w.Write(p)
 	if err == nil {
 		_ = http.NewResponseController(f.w).Flush()
@@ -202,7 +215,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 				w.Header()[k] = v
 			}
 			w.WriteHeader(resp.StatusCode)
-			_, _ = io.Copy(flushWriter{w}, resp.Body)
+			_, _ = io.Copy(flushWriter{w: w, timeout: relayWriteTimeout}, resp.Body)
 			return
 		}
 		var op *net.OpError
