@@ -71,14 +71,25 @@ func isLogs(r *http.Request) bool {
 	return ok && strings.HasSuffix(rest, "/logs") && strings.Count(rest, "/") == 1
 }
 
-// flushWriter sends each write on at once: a forwarded stream (logs
-// --follow) reaches the client as the leader sends it.
+// forwardWriteTimeout bounds each write of a forwarded stream to the
+// client, as the API bounds its own streams' writes: a client that stops
+// reading ends the stream (and, through it, the leader's) instead of
+// holding them forever.
+var forwardWriteTimeout = 30 * time.Second
+
+// flushWriter sends each write on at once, within forwardWriteTimeout: a
+// forwarded stream (logs --follow) reaches the client as the leader sends
+// it.
 type flushWriter struct{ w http.ResponseWriter }
 
 func (f flushWriter) Write(p []byte) (int, error) {
+	rc := http.NewResponseController(f.w)
+	if err := rc.SetWriteDeadline(time.Now().Add(forwardWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
 	n, err := f.w.Write(p)
 	if err == nil {
-		_ = http.NewResponseController(f.w).Flush()
+		_ = rc.Flush()
 	}
 	return n, err
 }
