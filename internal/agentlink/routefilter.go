@@ -28,10 +28,16 @@ type quietServices struct {
 	svcs map[string]bool
 	gone map[string]bool
 	sent map[string]bool
+	// emptied are gone services that lost a task: each is forgotten once
+	// a read no newer than the events filtered so far has none of its
+	// tasks left (the stream reads the store as it is now, which may
+	// already lack tasks whose removals are still queued).
+	emptied map[string]bool
+	seen    uint64 // the newest event index filtered
 }
 
 func newQuietServices() *quietServices {
-	return &quietServices{svcs: map[string]bool{}, gone: map[string]bool{}, sent: map[string]bool{}}
+	return &quietServices{svcs: map[string]bool{}, gone: map[string]bool{}, sent: map[string]bool{}, emptied: map[string]bool{}}
 }
 
 // reset forgets everything, for a new snapshot.
@@ -39,6 +45,7 @@ func (q *quietServices) reset() {
 	clear(q.svcs)
 	clear(q.gone)
 	clear(q.sent)
+	clear(q.emptied)
 }
 
 // routed reports whether some node's routing reads svc: it has labels
@@ -74,23 +81,10 @@ func (q *quietServices) quietTask(t *api.Task) bool {
 // tx has them (update events at tx's index).
 func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 	out := evs[:0:0]
-	var emptied map[string]bool // gone services that lost a task here
-	defer func() {
-		// Once tx, as new as every event here, has none of their tasks
-		// left, no more events of them come.
-		for id := range emptied {
-			if !tx.HasTasksOfService(id) {
-				delete(q.gone, id)
-			}
-		}
-	}()
-	lost := func(service string) {
-		if emptied == nil {
-			emptied = map[string]bool{}
-		}
-		emptied[service] = true
-	}
+	defer q.forgetEmptied(tx)
+	lost := func(service string) { q.emptied[service] = true }
 	for _, ev := range evs {
+		q.seen = max(q.seen, ev.Index)
 		switch ev.Type {
 		case api.EventService:
 			if ev.Action == api.ActionRemove || ev.Service == nil {
@@ -143,4 +137,20 @@ func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// forgetEmptied forgets the gone services that tx has no task of, when tx
+// is no newer than the events filtered: then every removal of their tasks
+// has passed, and no more events of them come. A newer tx (changes still
+// queued) leaves them for a later batch.
+func (q *quietServices) forgetEmptied(tx *state.ReadTx) {
+	if len(q.emptied) == 0 || tx.Index() > q.seen {
+		return
+	}
+	for id := range q.emptied {
+		if !tx.HasTasksOfService(id) {
+			delete(q.gone, id)
+			delete(q.emptied, id)
+		}
+	}
 }

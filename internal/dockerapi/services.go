@@ -152,7 +152,7 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, swarm.ServiceCreateResponse{ID: svc.ID, Warnings: []string{}})
+	writeJSON(w, http.StatusCreated, swarm.ServiceCreateResponse{ID: svc.ID, Warnings: registryAuthWarnings(r)})
 }
 
 func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +207,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badf("rollback: want \"previous\" or nothing, got %q", rb))
 		return
 	}
-	writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{Warnings: []string{}})
+	writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{Warnings: registryAuthWarnings(r)})
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {

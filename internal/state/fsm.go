@@ -21,9 +21,6 @@ func NewFSM(store *Store) *FSM { return &FSM{store: store} }
 // Store returns the store the FSM writes.
 func (f *FSM) Store() *Store { return f.store }
 
-// EncodeCommand returns the log entry data of cmd.
-func EncodeCommand(cmd *Command) ([]byte, error) { return json.Marshal(cmd) }
-
 // Apply applies one log entry. It returns a Result.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.store.appliedEntries.Add(1)
@@ -35,7 +32,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		}
 	}
 	var cmd Command
-	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+	if err := DecodeCommand(l.Data, &cmd); err != nil {
 		// A log entry that does not decode was written by a newer or broken
 		// proposer; skipping it keeps every replica identical.
 		f.store.mu.Lock()

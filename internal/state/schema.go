@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -50,8 +51,52 @@ func slotKey(serviceID string, slot uint64, nodeID string) string {
 	if slot == 0 {
 		return serviceID + "/n/" + nodeID
 	}
-	return fmt.Sprintf("%s/s/%d", serviceID, slot)
+	return serviceID + "/s/" + strconv.FormatUint(slot, 10)
 }
+
+// taskStringIndex indexes a task by one of its string fields, as
+// memdb.StringFieldIndex does (the value and a NUL; an empty value is
+// missing) but without reflection: every task write goes through the id
+// and node indexes, on the FSM's single goroutine (issue 15).
+type taskStringIndex func(*api.Task) string
+
+func (f taskStringIndex) FromObject(obj any) (bool, []byte, error) {
+	t, ok := obj.(*api.Task)
+	if !ok {
+		return false, nil, fmt.Errorf("task index: unexpected %T", obj)
+	}
+	v := f(t)
+	if v == "" {
+		return false, nil, nil
+	}
+	b := make([]byte, len(v)+1)
+	copy(b, v)
+	return true, b, nil
+}
+
+func (taskStringIndex) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("task index takes one argument")
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("task index: argument %T, want string", args[0])
+	}
+	return []byte(s + "\x00"), nil
+}
+
+// PrefixFromArgs serves "id_prefix" lookups (a task named by a prefix
+// of its ID).
+func (f taskStringIndex) PrefixFromArgs(args ...any) ([]byte, error) {
+	b, err := f.FromArgs(args...)
+	if err != nil {
+		return nil, err
+	}
+	return b[:len(b)-1], nil
+}
+
+func taskID(t *api.Task) string     { return t.ID }
+func taskNodeID(t *api.Task) string { return t.NodeID }
 
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
@@ -67,8 +112,8 @@ func schema() *memdb.DBSchema {
 		tableTasks: {
 			Name: tableTasks,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
-				"node":    {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+				"id":      {Name: "id", Unique: true, Indexer: taskStringIndex(taskID)},
+				"node":    {Name: "node", AllowMissing: true, Indexer: taskStringIndex(taskNodeID)},
 				"slot":    {Name: "slot", Indexer: slotIndex{}},
 				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
 				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
