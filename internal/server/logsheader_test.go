@@ -27,21 +27,9 @@ func (silentLogs) TaskLogs(ctx context.Context, _ *api.Task, _ api.LogOptions, _
 func TestLogsFollowOfASilentTaskAnswersAtOnce(t *testing.T) {
 	cleanupServices(t)
 	svc := createService(t, sleepSpec("silent", 1))
+	waitTaskStarted(t, svc.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	store := testDev.Manager().Store()
-	_, sub := store.Subscribe()
-	defer sub.Close()
-	for started := false; !started; {
-		for _, tk := range store.Read().TasksByService(svc.ID) {
-			started = started || tk.Status.RuntimeID != ""
-		}
-		if !started {
-			if _, err := sub.Next(ctx); err != nil {
-				t.Fatalf("waiting for the task to start: %v", err)
-			}
-		}
-	}
 	a := server.New(testDev.Manager(), testDev.NodeID(), nil)
 	a.Logs = silentLogs{}
 	srv := httptest.NewServer(a)
