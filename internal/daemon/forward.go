@@ -101,7 +101,7 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	}
 	n, err := f.w.Write(p)
 	if err == nil {
-		_ = http.NewResponseController(f.w).Flush()
+		_ = rc.Flush()
 	}
 	return n, err
 }
