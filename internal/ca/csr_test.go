@@ -20,27 +20,7 @@ import (
 // CA names; a key other than ECDSA P-256 is refused.
 func TestIssueIgnoresWhatTheRequestAsks(t *testing.T) {
 	r := newRoot(t, "c1")
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Basic constraints: CA true, no path length.
-	bc, err := asn1.Marshal(struct{ IsCA bool }{true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	evil, _ := url.Parse("spiffe://c1/manager")
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:         pkix.Name{CommonName: "node-m", OrganizationalUnit: []string{"manager"}, Organization: []string{"c1"}},
-		DNSNames:        []string{managerName, "localhost"},
-		IPAddresses:     []net.IP{net.ParseIP("127.0.0.1")},
-		URIs:            []*url.URL{evil},
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc}},
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := r.Issue(encodePEM("CERTIFICATE REQUEST", der), "node-a", RoleWorker, DefaultCertExpiry, t0)
+	certPEM, err := r.Issue(evilCSR(t), "node-a", RoleWorker, DefaultCertExpiry, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +58,53 @@ func TestIssueIgnoresWhatTheRequestAsks(t *testing.T) {
 		if _, err := r.Issue(encodePEM("CERTIFICATE REQUEST", der), "n", RoleWorker, DefaultCertExpiry, t0); err == nil || !strings.Contains(err.Error(), "ECDSA P-256") {
 			t.Errorf("%s request: %v, want refused naming ECDSA P-256", name, err)
 		}
+	}
+}
+
+// evilCSR is a request that asks for a manager's subject, a CA's basic
+// constraints and names of its own.
+func evilCSR(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Basic constraints: CA true, no path length.
+	bc, err := asn1.Marshal(struct{ IsCA bool }{true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, _ := url.Parse("spiffe://c1/manager")
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:         pkix.Name{CommonName: "node-m", OrganizationalUnit: []string{"manager"}, Organization: []string{"c1"}},
+		DNSNames:        []string{managerName, "localhost"},
+		IPAddresses:     []net.IP{net.ParseIP("127.0.0.1")},
+		URIs:            []*url.URL{evil},
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc}},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodePEM("CERTIFICATE REQUEST", der)
+}
+
+// An operator's request is as powerless as a node's: the certificate
+// names the operator the caller gave, OU operator, client use only.
+func TestIssueOperatorIgnoresWhatTheRequestAsks(t *testing.T) {
+	r := newRoot(t, "c1")
+	certPEM, err := r.IssueOperator(evilCSR(t), "alice", DefaultCertExpiry, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := parseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, err := r.VerifyOperator([]*x509.Certificate{leaf}, t0); err != nil || name != "alice" {
+		t.Fatalf("VerifyOperator = %q, %v", name, err)
+	}
+	if leaf.IsCA || leaf.BasicConstraintsValid || leaf.KeyUsage&x509.KeyUsageCertSign != 0 || len(leaf.IPAddresses)+len(leaf.URIs)+len(leaf.DNSNames) != 0 ||
+		len(leaf.ExtKeyUsage) != 1 || leaf.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || leaf.Subject.CommonName != "alice" {
+		t.Fatalf("issued %+v: want none of what the request asked", leaf)
 	}
 }

@@ -203,6 +203,11 @@ func (s Store) Remove(name string) error {
 	if name == Default {
 		return fmt.Errorf("context %q cannot be removed", Default)
 	}
+	// The name first: Get's other errors (a damaged context) let the
+	// removal go on, and a name such as ".." must never reach RemoveAll.
+	if err := CheckName(name); err != nil {
+		return err
+	}
 	if _, err := s.Get(name); err != nil && errors.Is(err, ErrNotFound) {
 		return err
 	}

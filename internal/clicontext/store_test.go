@@ -168,3 +168,28 @@ func TestResolvePrecedence(t *testing.T) {
 		t.Errorf("missing context: %v", err)
 	}
 }
+
+// TestRemoveRefusesBadName: a name that is no context name never reaches
+// the file system (`context rm ../..` removed the folder above the
+// store).
+func TestRemoveRefusesBadName(t *testing.T) {
+	top := t.TempDir()
+	s := Store{Dir: filepath.Join(top, "cfg")}
+	keep := filepath.Join(top, "keep")
+	if err := os.WriteFile(keep, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "contexts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../..", "..", "", "a/../../.."} {
+		if err := s.Remove(name); err == nil {
+			t.Errorf("Remove(%q) = nil, want an invalid-name error", name)
+		}
+	}
+	for _, p := range []string{keep, filepath.Join(s.Dir, "contexts")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s gone after Remove of bad names: %v", p, err)
+		}
+	}
+}

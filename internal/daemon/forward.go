@@ -31,6 +31,13 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 			d.serveLeave(w, r)
 			return
 		}
+		if r.Method == http.MethodPost && r.URL.Path == pathIssueOperator {
+			// Signed here: every manager holds the CA key and nothing
+			// goes to Raft; forwarded, the leader's audit line would name
+			// the follower's certificate, not who asked.
+			h.ServeHTTP(w, r)
+			return
+		}
 		if d.stream != nil && r.Method == http.MethodGet && isLogs(r) && !d.mgr.IsLeader() {
 			// The agents' links end at the leader, and only it can
 			// read the output of tasks on other nodes.
@@ -65,20 +72,36 @@ func (d *Dev) apiHandler(h http.Handler) http.Handler {
 	})
 }
 
+// pathIssueOperator is POST's path for an operator certificate.
+const pathIssueOperator = "/v1/swarm/ca/operator"
+
 // isLogs reports whether r asks for tasks' output (service logs).
 func isLogs(r *http.Request) bool {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/services/")
 	return ok && strings.HasSuffix(rest, "/logs") && strings.Count(rest, "/") == 1
 }
 
+// relayWriteTimeout bounds each write of a relayed stream, as the API
+// bounds its own streams' (30s).
+const relayWriteTimeout = 30 * time.Second
+
 // flushWriter sends each write on at once: a forwarded stream (logs
-// --follow) reaches the client as the leader sends it.
-type flushWriter struct{ w http.ResponseWriter }
+// --follow) reaches the client as the leader sends it. Each write has
+// timeout (relayWriteTimeout): a client that stops reading
+// ends the stream instead of holding the relay for ever.
+type flushWriter struct {
+	w       http.ResponseWriter
+	timeout time.Duration
+}
 
 func (f flushWriter) Write(p []byte) (int, error) {
+	rc := http.NewResponseController(f.w)
+	if err := rc.SetWriteDeadline(time.Now().Add(f.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
 	n, err := f.w.Write(p)
 	if err == nil {
-		_ = http.NewResponseController(f.w).Flush()
+		_ = rc.Flush()
 	}
 	return n, err
 }
@@ -192,7 +215,7 @@ func (d *Dev) forward(w http.ResponseWriter, r *http.Request, path string, local
 				w.Header()[k] = v
 			}
 			w.WriteHeader(resp.StatusCode)
-			_, _ = io.Copy(flushWriter{w}, resp.Body)
+			_, _ = io.Copy(flushWriter{w: w, timeout: relayWriteTimeout}, resp.Body)
 			return
 		}
 		var op *net.OpError

@@ -142,6 +142,12 @@ func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sw := s.newStreamWriter(w, r, "logs")
+	// The headers go now, not with the first line: a task may print
+	// nothing for long, and a follower forwarding this stream waits a
+	// bounded time for them.
+	if !sw.flush() {
+		return
+	}
 	var mu sync.Mutex
 	out := func(prefix, line string) {
 		mu.Lock()

@@ -185,21 +185,7 @@ func (l endlessLogs) TaskLogs(ctx context.Context, _ *api.Task, _ api.LogOptions
 func TestLogsSlowReader(t *testing.T) {
 	cleanupServices(t)
 	svc := createService(t, sleepSpec("chatty", 1))
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	store := testDev.Manager().Store()
-	_, sub := store.Subscribe()
-	defer sub.Close()
-	for started := false; !started; {
-		for _, tk := range store.Read().TasksByService(svc.ID) {
-			started = started || tk.Status.RuntimeID != ""
-		}
-		if !started {
-			if _, err := sub.Next(ctx); err != nil {
-				t.Fatalf("waiting for the task to start: %v", err)
-			}
-		}
-	}
+	waitTaskStarted(t, svc.ID)
 	logs := endlessLogs{stopped: make(chan struct{})}
 	a := server.New(testDev.Manager(), testDev.NodeID(), nil)
 	a.Logs, a.StreamWriteTimeout = logs, time.Second
@@ -209,6 +195,26 @@ func TestLogsSlowReader(t *testing.T) {
 		case <-ch:
 		case <-time.After(waitTimeout):
 			t.Fatalf("%s still runs for a client that stopped reading", what)
+		}
+	}
+}
+
+// waitTaskStarted waits until a task of the service svcID started.
+func waitTaskStarted(t *testing.T, svcID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	store := testDev.Manager().Store()
+	_, sub := store.Subscribe()
+	defer sub.Close()
+	for started := false; !started; {
+		for _, tk := range store.Read().TasksByService(svcID) {
+			started = started || tk.Status.RuntimeID != ""
+		}
+		if !started {
+			if _, err := sub.Next(ctx); err != nil {
+				t.Fatalf("waiting for the task to start: %v", err)
+			}
 		}
 	}
 }

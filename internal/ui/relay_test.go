@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -135,5 +136,56 @@ func TestRelayFollowsOnlyWhileBrowsersStream(t *testing.T) {
 	rl.unsubscribe(c)
 	if n := follows(); n != 2 {
 		t.Fatalf("%d followers, want 2", n)
+	}
+}
+
+// Browsers coming and going fast while the dashboard shuts down leave no
+// follower running: serve returns once every follower it started has
+// (goleak in TestMain checks nothing else is left). A follower told to
+// stop may still be ending when the next browser's starts.
+func TestRelayRapidStreamsAndShutdown(t *testing.T) {
+	rl := newRelay()
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	live := 0 // followers that have not returned
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		rl.serve(ctx, func(ctx context.Context) {
+			mu.Lock()
+			live++
+			mu.Unlock()
+			<-ctx.Done()
+			mu.Lock()
+			live--
+			mu.Unlock()
+		})
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				if ch := rl.subscribe(); ch != nil {
+					rl.unsubscribe(ch)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after its context ended")
+	}
+	if ch := rl.subscribe(); ch != nil {
+		rl.unsubscribe(ch)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if live != 0 {
+		t.Fatalf("%d followers outlived serve", live)
 	}
 }
