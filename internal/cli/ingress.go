@@ -92,9 +92,14 @@ func routeRowOf(r api.IngressRoute, noTrunc bool) routeRow {
 		}
 	}
 	row.Backends = fmt.Sprintf("%d/%d", healthy, len(r.Backends))
+	if r.LoadBalancer == "api@internal" {
+		row.Backends = "-" // the dashboard of the API's node, or none (refused)
+	}
 	switch {
 	case r.Refused != "":
 		row.Status = "refused: " + r.Refused
+	case r.LoadBalancer == "api@internal":
+		row.Status = "serving: api@internal, this node's dashboard"
 	case healthy == 0:
 		row.Status = "no backend"
 	default:

@@ -116,8 +116,9 @@ services:
 }
 
 // TestStackDryRunRunsEveryCheckTheDeployWill: routing labels that the
-// managers refuse (an unclosed rule, a router sent to api@internal, a
-// Traefik service without server.port) fail --dry-run and the deploy
+// managers refuse (an unclosed rule, a router sent to
+// dashboard@internal, a Traefik service without server.port) fail
+// --dry-run and the deploy
 // before anything is created, each problem listed once with its file,
 // line, column and key path. Before, --dry-run said OK and the deploy
 // created the network, the config and the first service, then stopped.
@@ -137,7 +138,7 @@ func TestStackDryRunRunsEveryCheckTheDeployWill(t *testing.T) {
       labels:
         traefik.http.routers.b.rule: "PathPrefix(`+"`/b`"+`"
         traefik.http.routers.c.rule: "Path(`+"`/c`"+`)"
-        traefik.http.routers.c.service: api@internal
+        traefik.http.routers.c.service: dashboard@internal
         traefik.http.services.b.loadbalancer.server.scheme: http
   c:
     command: ["sleep", "300"]

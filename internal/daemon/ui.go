@@ -51,6 +51,10 @@ func (d *Dev) serveUI(ctx context.Context, addr string, log *slog.Logger) error 
 	d.dash.srv = &http.Server{Handler: bodyDeadline(d.dash.ui, agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	d.dash.srv.RegisterOnShutdown(d.dash.ui.CloseStreams)
+	if d.ingress != nil {
+		// Routers sent to api@internal reach this dashboard in-process.
+		d.ingress.table.SetInternalAPI(d.dash.ui.Routed())
+	}
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()

@@ -378,9 +378,9 @@ func (c *fconn) handle() bool {
 		p.entry.reqs.observe(http.StatusServiceUnavailable, meth, proto, d)
 		c.accessLog(rt, nil, 0, http.StatusServiceUnavailable, 0, start)
 		return c.flushEnd()
-	case rt.handler != nil && (!rt.rule.fastMW || p.slowMiddlewares), rt.pool.lb.Scheme == "h2c":
-		// These middlewares (or an h2c backend) are served by the
-		// net/http path: the request,
+	case rt.handler != nil && (!rt.rule.fastMW || p.slowMiddlewares), rt.pool.lb.Scheme == "h2c", rt.internal:
+		// These middlewares (or an h2c backend, or the node's
+		// dashboard) are served by the net/http path: the request,
 		// still unanswered and its body unread, is handed over with its
 		// connection (the next requests on it stay there too).
 		c.handedOff = c.handoff(c.head)

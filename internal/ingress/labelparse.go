@@ -439,7 +439,7 @@ func (p *labelParser) build() {
 		}
 		p.out.Services = append(p.out.Services, lb)
 	}
-	if len(p.routers) > 0 && len(p.services) == 0 {
+	if len(p.routers) > 0 && len(p.services) == 0 && !p.allInternal() {
 		// Traefik's implicit service: named after the Swarm service, its
 		// port detected from the container, which shoal does not do.
 		name := TraefikServiceName(p.out.ServiceName)
@@ -495,8 +495,12 @@ func (p *labelParser) routerService(r *routerLabels) (string, bool) {
 	}
 	name := r.service
 	if base, provider, ok := strings.Cut(name, "@"); ok {
-		if strings.EqualFold(name, "api@internal") || strings.EqualFold(name, "dashboard@internal") {
-			p.fail(r.svcLabel, "%s is Traefik's own dashboard and API, which shoal's ingress has not: `shoal ingress routes` lists what the ingress serves; remove the router", name)
+		if strings.EqualFold(name, InternalAPI) {
+			// The node's own dashboard (table.go, InternalAPI).
+			return InternalAPI, true
+		}
+		if strings.EqualFold(name, "dashboard@internal") {
+			p.fail(r.svcLabel, "%s is Traefik v2's dashboard alone; shoal's dashboard and its API are one service: use %s", name, InternalAPI)
 			return "", false
 		}
 		if !strings.EqualFold(provider, ProviderName) && !strings.EqualFold(provider, "docker") {
@@ -513,4 +517,15 @@ func (p *labelParser) routerService(r *routerLabels) (string, bool) {
 	}
 	p.fail(r.svcLabel, "service %q is not defined by traefik.http.services.%s.* labels", r.service, name)
 	return "", false
+}
+
+// allInternal reports whether every router sends to api@internal: such
+// labels need no Traefik service of their own (no port to set).
+func (p *labelParser) allInternal() bool {
+	for _, r := range p.routers {
+		if !strings.EqualFold(r.service, InternalAPI) {
+			return false
+		}
+	}
+	return true
 }

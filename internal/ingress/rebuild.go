@@ -169,6 +169,10 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 	st.compiled = st.compiled[:0:0]
 	for i := range st.routes.Routers {
 		r := &st.routes.Routers[i]
+		if r.Service == InternalAPI {
+			st.compiled = append(st.compiled, t.internalRoute(name, r))
+			continue
+		}
 		ps := pools[r.Service]
 		if ps == nil {
 			continue

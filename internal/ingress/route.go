@@ -7,6 +7,10 @@ import (
 
 // forwardRoute forwards a routed request to a task of its pool.
 func (p *Proxy) forwardRoute(w http.ResponseWriter, r *http.Request, rt *route, st *reqState) {
+	if rt.internal {
+		p.serveInternal(w, r, rt)
+		return
+	}
 	pl := rt.pool
 	if p.unservable(w, r, pl) {
 		return

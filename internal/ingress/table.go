@@ -115,6 +115,8 @@ type Table struct {
 	checks     sync.WaitGroup
 
 	snap atomic.Pointer[snapshot]
+	// internal serves the routers sent to api@internal (SetInternalAPI).
+	internal atomic.Pointer[internalAPI]
 
 	mu       sync.Mutex
 	services map[string]*serviceState // by service ID
@@ -150,6 +152,8 @@ type route struct {
 	// forwards (routeTerminal); nil forwards directly. Requests of a
 	// route with a handler are served by the net/http path.
 	handler http.Handler
+	// internal: the router sends to api@internal (serveInternal).
+	internal bool
 }
 
 // serviceState is what the table knows of one shoal service.
@@ -260,7 +264,10 @@ func (t *Table) Routes() []RouteInfo {
 			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
 			EntryPoints: routeEntryPoints(r),
 		}
-		if r.pool == nil {
+		if r.internal && t.internal.Load() == nil && ri.Refused == "" {
+			ri.Refused = noDashboard // on this node
+		}
+		if r.pool == nil || r.internal {
 			out = append(out, ri)
 			continue
 		}

@@ -88,7 +88,19 @@ func (s *Server) NewLoginToken() string { return s.auth.newLoginToken() }
 // LoginPath is the path, with its query, that logs a browser in with token.
 func LoginPath(token string) string { return "/ui/login?token=" + token }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.hosts) }
+
+// Routed serves the requests a node's ingress routes to the dashboard
+// (api@internal). The router's rule chose their Host, so any is
+// served: the Host check guards a loopback listener against DNS
+// rebinding, and a rebound name carries no session cookie of the host
+// the operator logged in at. The login, session, CSRF and Origin checks
+// stand, and the dashboard reads no X-Forwarded-* header.
+func (s *Server) Routed() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) })
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, hosts []string) {
 	h := w.Header()
 	// The page loads only its own script and style, is never framed,
 	// and sends no Referer (the login URL holds a token).
@@ -96,7 +108,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	if !hostAllowed(r, s.hosts) {
+	if !hostAllowed(r, hosts) {
 		http.Error(w, "unknown host "+r.Host, http.StatusMisdirectedRequest)
 		return
 	}
