@@ -50,7 +50,6 @@ func (l *Loop) Run(ctx context.Context) error {
 	wakes := map[string]time.Time{}
 	var timer clock.Timer
 	var timerC <-chan time.Time
-	var armedAt time.Time // the wake time timer is armed for
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -66,10 +65,7 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.ObservePass(time.Since(start))
 			}
 			dirty = map[string]bool{}
-			// A pass that left the earliest wake time as it was keeps its
-			// timer: re-arming reads the clock again, and a wake could
-			// slip by the time between that read and the new timer.
-			if at, ok := earliest(wakes); timer != nil && (!ok || !at.Equal(armedAt)) {
+			if timer != nil {
 				timer.Stop()
 				timer, timerC = nil, nil
 			}
@@ -80,7 +76,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		if timer == nil {
 			if at, ok := earliest(wakes); ok {
 				timer = l.Clock.NewTimer(at.Sub(l.Clock.Now()))
-				timerC, armedAt = timer.C(), at
+				timerC = timer.C()
 			}
 		}
 		select {
