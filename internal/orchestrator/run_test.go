@@ -67,10 +67,35 @@ func TestRunReactsToEventsAndRestartTimers(t *testing.T) {
 	if n := liveCount(s.store.Read(), s.svcID); n != 1 {
 		t.Fatalf("%d live tasks during the restart delay, want 1", n)
 	}
-	s.clock.Advance(30 * time.Second)
-	waitFor(t, s.store, "the replacement", func(tx *state.ReadTx) bool { return liveCount(tx, s.svcID) == 2 })
+	// The loop re-arms its timer after every pass, reading the clock
+	// first: an Advance between that read and the new timer puts the
+	// fake wake 30s later (a real clock only wakes that much later). So
+	// advance again while the replacement has not come.
+	for !advanceUntil(t, s, 30*time.Second, func(tx *state.ReadTx) bool { return liveCount(tx, s.svcID) == 2 }) {
+		if !s.clock.WaitForTimers(1, tctx.Done()) {
+			t.Fatal("no restart timer was armed for the replacement")
+		}
+	}
 	scaled := *s.store.Read().Service(s.svcID)
 	scaled.Spec.Mode = api.ServiceMode{Replicated: &api.ReplicatedService{Replicas: 5}}
 	s.write(state.Op{Kind: state.OpUpdateService, Service: &scaled})
 	waitFor(t, s.store, "5 tasks", func(tx *state.ReadTx) bool { return liveCount(tx, s.svcID) == 5 })
+}
+
+// advanceUntil advances s's clock by d and reports whether cond holds
+// within a second of store events after it.
+func advanceUntil(t *testing.T, s *sim, d time.Duration, cond func(*state.ReadTx) bool) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	tx, sub := s.store.Subscribe()
+	defer sub.Close()
+	s.clock.Advance(d)
+	for !cond(tx) {
+		if _, err := sub.Next(ctx); err != nil {
+			return false
+		}
+		tx = s.store.Read()
+	}
+	return true
 }
