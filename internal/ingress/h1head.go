@@ -328,21 +328,7 @@ func (r *reqHead) parseTarget() bool {
 // plainPathByte marks the bytes a path can hold and still be its own
 // url.URL.EscapedPath() and routing path: unreserved characters, sub-
 // delimiters, ':', '@', '/', '[' and ']'.
-var plainPathByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,;=:@/[]" {
-		t[c] = true
-	}
-	return t
-}()
+var plainPathByte = alnumAnd("-._~!$&'()*+,;=:@/[]")
 
 // defaultMaxParams is net/url's default bound on query parameters, past
 // which ReverseProxy re-encodes the query.

@@ -8,7 +8,8 @@ import (
 // Byte classes and small lexical helpers of the fast path's HTTP/1.1
 // parsers (request and response heads).
 
-var tokenByte = func() (t [256]bool) {
+// alnumAnd is the byte set of ASCII letters and digits and extra's bytes.
+func alnumAnd(extra string) (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -18,11 +19,13 @@ var tokenByte = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
+
+var tokenByte = alnumAnd("!#$%&'*+-.^_`|~")
 
 func isTokenByte(c byte) bool { return tokenByte[c] }
 
@@ -39,21 +42,7 @@ func isToken(s string) bool {
 }
 
 // validHostByte is httpguts.ValidHostHeader's set.
-var validHostByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!$%&()*+,-.:;=[']_~" {
-		t[c] = true
-	}
-	return t
-}()
+var validHostByte = alnumAnd("!$%&()*+,-.:;=[']_~")
 
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
