@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/internal/connlimit"
+	"github.com/shoalproject/shoal/internal/ingress/h2serve"
 )
 
 // Options configure a Proxy. The zero value is usable.
@@ -144,6 +145,9 @@ type Proxy struct {
 	clients connlimit.Limiter
 	// entry counts the requests of the proxy's entry point.
 	entry *entryStats
+
+	h2once sync.Once
+	h2cfg  *h2serve.Config
 }
 
 // NewProxy returns a proxy routing with t.
