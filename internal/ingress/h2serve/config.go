@@ -49,7 +49,7 @@ type Config struct {
 	// net/http's MaxHeaderBytes and slack).
 	MaxHeaderListSize uint32
 	// StreamWindow is the receive window of a stream: the most of a
-	// request body buffered (default 256 KiB).
+	// request body buffered (default 256 KiB, at least 65535).
 	StreamWindow int32
 	// ConnWindow is the receive window of the connection: the most of
 	// all its request bodies buffered (default 1 MiB).
@@ -87,6 +87,11 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.StreamWindow <= 0 {
 		d.StreamWindow = 256 << 10
+	}
+	if d.StreamWindow < 65535 {
+		// A client may send the default window's worth before it reads
+		// the SETTINGS that shrink it.
+		d.StreamWindow = 65535
 	}
 	if d.ConnWindow <= 0 {
 		d.ConnWindow = 1 << 20

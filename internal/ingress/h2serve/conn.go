@@ -56,6 +56,7 @@ type Conn struct {
 	goneAway bool // GOAWAY received: no new streams
 	abuse    abuse
 	handlers sync.WaitGroup
+	done     chan struct{} // closed when Serve returns
 }
 
 // NewConn returns a server connection on nc, which negotiated h2, that
@@ -67,6 +68,7 @@ func NewConn(nc net.Conn, cfg *Config, h Handler, info ConnInfo) *Conn {
 	c := &Conn{cfg: cfg.withDefaults(), nc: nc, h: h, info: info, streams: map[uint32]*stream{},
 		outflow: 65535, peerInit: 65535, peerFrame: 16384, inflow: 65535}
 	c.cond.L = &c.mu
+	c.done = make(chan struct{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.rb.r = c.br
@@ -95,6 +97,7 @@ var errClientPreface = errors.New("h2serve: bad client preface")
 // Serve serves the connection until it closes and its handlers have
 // returned; it closes nc.
 func (c *Conn) Serve() error {
+	defer close(c.done)
 	err := c.serve()
 	c.mu.Lock()
 	c.closed = true
@@ -131,7 +134,10 @@ func (c *Conn) serve() error {
 		); err != nil {
 			return err
 		}
-		return c.fr.WriteWindowUpdate(0, uint32(c.cfg.ConnWindow-65535))
+		if c.cfg.ConnWindow > 65535 {
+			return c.fr.WriteWindowUpdate(0, uint32(c.cfg.ConnWindow-65535))
+		}
+		return nil
 	}, true)
 	if err != nil {
 		return err
@@ -353,13 +359,26 @@ func (c *Conn) resetStream(id uint32, code http2.ErrCode) {
 	_ = c.write(func() error { return c.fr.WriteRSTStream(id, code) }, true)
 }
 
-// goAway sends GOAWAY with code on a connection about to close.
+// goAway sends GOAWAY with code on a connection about to close, then
+// reads and drops what the client still sends for up to goAwayGrace
+// (at most lingerBytes): closing with unread input would make the
+// kernel reset the connection, and the client could lose the GOAWAY.
 func (c *Conn) goAway(code http2.ErrCode) {
 	c.mu.Lock()
 	last := c.maxID
 	c.mu.Unlock()
-	_ = c.write(func() error { return c.fr.WriteGoAway(last, code, nil) }, true)
+	if c.write(func() error { return c.fr.WriteGoAway(last, code, nil) }, true) != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(goAwayGrace))
+	_, _ = io.CopyN(io.Discard, c.br, lingerBytes)
 }
+
+// lingerBytes bounds what goAway reads after GOAWAY.
+const lingerBytes = 1 << 20
+
+// Done is closed when Serve has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Shutdown starts a graceful close: GOAWAY tells the client which
 // streams will be served, those finish, and the connection closes.

@@ -35,9 +35,21 @@ type server struct {
 
 func startServer(t *testing.T, cfg Config, h http.Handler) *server {
 	t.Helper()
+	return startServerTLS(t, cfg, h, nil)
+}
+
+// startServerTLS is startServer over TLS with tc, when not nil,
+// offering h2 only.
+func startServerTLS(t *testing.T, cfg Config, h http.Handler, tc *tls.Config) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tc != nil {
+		tc = tc.Clone()
+		tc.NextProtos = []string{"h2"}
+		ln = tls.NewListener(ln, tc)
 	}
 	if cfg.ErrorLog == nil {
 		cfg.ErrorLog = quietLog
@@ -51,7 +63,15 @@ func startServer(t *testing.T, cfg Config, h http.Handler) *server {
 			if err != nil {
 				return
 			}
-			c := NewConn(nc, &cfg, h, ConnInfo{RemoteAddr: nc.RemoteAddr().String(), TLS: &tls.ConnectionState{}})
+			st := &tls.ConnectionState{}
+			if tc, ok := nc.(*tls.Conn); ok {
+				if tc.Handshake() != nil {
+					_ = nc.Close()
+					continue
+				}
+				*st = tc.ConnectionState()
+			}
+			c := NewConn(nc, &cfg, h, ConnInfo{RemoteAddr: nc.RemoteAddr().String(), TLS: st})
 			s.mu.Lock()
 			s.conns = append(s.conns, c)
 			s.mu.Unlock()
@@ -136,10 +156,15 @@ func (c *rawClient) headerBlock(method, path string, extra ...string) []byte {
 
 func (c *rawClient) request(id uint32, method, path string, end bool, extra ...string) {
 	c.t.Helper()
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock(method, path, extra...),
-		EndStream: end, EndHeaders: true}); err != nil {
+	if err := c.tryRequest(id, method, path, end, extra...); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// tryRequest is request for a goroutine other than the test's.
+func (c *rawClient) tryRequest(id uint32, method, path string, end bool, extra ...string) error {
+	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock(method, path, extra...),
+		EndStream: end, EndHeaders: true})
 }
 
 // until reads frames until match returns true, answering nothing; it

@@ -34,7 +34,8 @@ type stream struct {
 	outflow int64 // the client's window for this stream's DATA
 	// err is set when the stream ends before its response does (reset,
 	// flow control error, connection gone): writes fail with it.
-	err error
+	err  error
+	dead atomic.Bool // err is set: read without c.mu by writes
 
 	// The request body: buf[off:] is buffered, within inflow.
 	buf        []byte
@@ -60,6 +61,7 @@ func (st *stream) abort(err error) {
 		return
 	}
 	st.err = err
+	st.dead.Store(true)
 	if st.bodyErr == nil {
 		st.bodyErr = err
 	}

@@ -14,6 +14,9 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
+// errStreamGone fails the writes to a stream reset or closed.
+var errStreamGone = errors.New("h2serve: stream closed")
+
 // chunkSize is how much of a response body is buffered before it is
 // written: one DATA frame of the default size.
 const chunkSize = 16 << 10
@@ -77,6 +80,10 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	if w.err != nil {
+		return 0, w.err
+	}
+	if w.st.dead.Load() {
+		w.err = errStreamGone
 		return 0, w.err
 	}
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
