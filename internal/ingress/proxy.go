@@ -284,20 +284,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	pr.Out.URL.Scheme = st.pool.lb.urlScheme()
 	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
-	if !st.forwarded {
-		p.forwardedHeaders(pr.In, pr.Out.Header, true)
-		return
-	}
-	// Set before the middlewares: ReverseProxy removed these from the
-	// outbound request before Rewrite. The client's address is appended
-	// to X-Forwarded-For now, as Traefik's proxy does after its
-	// middlewares.
-	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := pr.In.Header.Values(k); len(v) > 0 {
-			pr.Out.Header[k] = v
-		}
-	}
-	pr.Out.Header.Set("X-Forwarded-For", appendForwardedFor(pr.In.Header.Values("X-Forwarded-For"), peerIP(pr.In)))
+	p.rewriteHeaders(pr.In, pr.Out.Header, st)
 }
 
 func peerIP(r *http.Request) string {
