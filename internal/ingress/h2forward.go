@@ -105,24 +105,6 @@ func (p *Proxy) forwardLean(w http.ResponseWriter, r *http.Request, st *reqState
 	}
 }
 
-// rewriteHeaders is p.rewrite on the outbound headers h of in.
-func (p *Proxy) rewriteHeaders(in *http.Request, h http.Header, st *reqState) {
-	if !st.forwarded {
-		p.forwardedHeaders(in, h, true)
-		return
-	}
-	// Set on in before the middlewares, and removed from the outbound
-	// request since: put back. The client's address is appended to
-	// X-Forwarded-For now, as Traefik's proxy does after its
-	// middlewares.
-	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := in.Header.Values(k); len(v) > 0 {
-			h[k] = v
-		}
-	}
-	h.Set("X-Forwarded-For", appendForwardedFor(in.Header.Values("X-Forwarded-For"), peerIP(in)))
-}
-
 // removeHopHeaders removes a response's hop-by-hop headers and those its
 // Connection header names, as ReverseProxy does.
 func removeHopHeaders(h http.Header) {
