@@ -292,8 +292,8 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 
 func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if f.StreamID == 0 {
+		defer c.mu.Unlock()
 		c.outflow += int64(f.Increment)
 		if c.outflow > 1<<31-1 {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -303,18 +303,24 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	st := c.streams[f.StreamID]
 	if st == nil {
-		if f.StreamID > c.maxID {
-			return http2.ConnectionError(http2.ErrCodeProtocol) // idle stream
+		idle := f.StreamID > c.maxID
+		c.mu.Unlock()
+		if idle {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
 		return nil
 	}
 	st.outflow += int64(f.Increment)
-	if st.outflow > 1<<31-1 {
+	overflow := st.outflow > 1<<31-1
+	if overflow {
 		st.abort(errFlowControl)
-		go c.resetStream(st.id, http2.ErrCodeFlowControl)
-		return nil
+		c.removeLocked(st)
 	}
 	c.cond.Broadcast()
+	c.mu.Unlock()
+	if overflow {
+		c.resetStream(st.id, http2.ErrCodeFlowControl)
+	}
 	return nil
 }
 

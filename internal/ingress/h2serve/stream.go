@@ -79,8 +79,12 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
-		defer c.mu.Unlock()
-		return c.onTrailersLocked(st, f)
+		reset, err := c.onTrailersLocked(st, f)
+		c.mu.Unlock()
+		if reset {
+			c.resetStream(id, http2.ErrCodeProtocol)
+		}
+		return err
 	}
 	if id <= c.maxID {
 		c.mu.Unlock()
@@ -145,24 +149,18 @@ func (c *Conn) readTimedOut(st *stream) {
 	c.mu.Unlock()
 }
 
-// onTrailersLocked takes the trailers that end a request body.
-func (c *Conn) onTrailersLocked(st *stream, f *http2.MetaHeadersFrame) error {
+// onTrailersLocked takes the trailers that end a request body; reset
+// says the stream is to be reset (malformed) once c.mu is released.
+func (c *Conn) onTrailersLocked(st *stream, f *http2.MetaHeadersFrame) (reset bool, err error) {
 	if st.remoteDone {
-		return http2.ConnectionError(http2.ErrCodeStreamClosed)
+		return false, http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated {
+	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated ||
+		st.declared >= 0 && st.received != st.declared {
 		st.abort(errStreamReset)
 		c.removeLocked(st)
 		c.cond.Broadcast()
-		go c.resetStream(st.id, http2.ErrCodeProtocol)
-		return nil
-	}
-	if st.declared >= 0 && st.received != st.declared {
-		st.abort(errStreamReset)
-		c.removeLocked(st)
-		c.cond.Broadcast()
-		go c.resetStream(st.id, http2.ErrCodeProtocol)
-		return nil
+		return true, nil
 	}
 	if tr := st.req.Trailer; tr != nil {
 		for _, hf := range f.RegularFields() {
@@ -173,7 +171,7 @@ func (c *Conn) onTrailersLocked(st *stream, f *http2.MetaHeadersFrame) error {
 		}
 	}
 	c.endBodyLocked(st)
-	return nil
+	return false, nil
 }
 
 // errBodyDone is io.EOF: the whole body was read.

@@ -56,7 +56,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 200 {
 		if code != http.StatusSwitchingProtocols {
 			// 1xx go out at once, with the header map as it is.
-			_ = w.c.write(func() error { return w.c.writeHead(w.st.id, code, w.h, nil, false, w.frameSize()) }, true)
+			fs := w.frameSize()
+			_ = w.c.write(func() error { return w.c.writeHead(w.st.id, code, w.h, nil, false, fs) }, true)
 		}
 		return
 	}
