@@ -25,8 +25,8 @@
 //     buffered only within the window granted (per stream and per
 //     connection), the window reopened as the handler reads; responses
 //     are written within the client's windows, a handler waiting while
-//     they are shut, so a client that does not read holds at most one
-//     frame per stream;
+//     they are shut, so a client that does not read costs at most a
+//     16 KiB chunk per stream and the connection's write buffer;
 //   - timeouts: the preface within PrefaceTimeout, IdleTimeout with no
 //     stream open, ReadTimeout for a request body, and WriteTimeout as
 //     a deadline on every write to the connection;
