@@ -199,3 +199,48 @@ func TestHTTP2GracefulShutdown(t *testing.T) {
 		t.Errorf("ServeTLS: %v", err)
 	}
 }
+
+// A WebSocket route on the TLS entry point: browsers open WebSockets
+// over HTTP/1.1 (the ingress offers no extended CONNECT on HTTP/2), and
+// that keeps working next to HTTP/2 on the same listener.
+func TestWebSocketNextToHTTP2(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	table, _, secure := webAndWebsecure(t, []tls.Certificate{cert})
+	ws := startBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			_, _ = io.WriteString(w, "plain "+r.Proto)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Proto: "+r.Header.Get("X-Forwarded-Proto")+"\r\n\r\n")
+		_ = brw.Flush()
+		line, _ := brw.ReadString('\n')
+		_, _ = io.WriteString(brw, "echo: "+line)
+		_ = brw.Flush()
+	}))
+	table.Reset([]*api.Service{service("s1", "chat", labels("traefik.http.routers.r.rule=PathPrefix(`/ws`)", "traefik.http.routers.r.tls=true",
+		"traefik.http.services.s.loadbalancer.server.port=80"))}, []*api.Task{task("t1", "s1", ws.addr())})
+	if resp, body := fetch(t, h2Client(t, leaf), "https://"+secure+"/ws"); resp.ProtoMajor != 2 || body != "plain HTTP/1.1" {
+		t.Errorf("HTTP/2 GET: %s %q", resp.Proto, body)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	conn, err := tls.Dial("tcp", secure, &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(testTimeout))
+	resp, br := wsUpgrade(t, conn)
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-Proto") != "wss" {
+		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
+	}
+	_, _ = io.WriteString(conn, "hello\n")
+	if got, err := br.ReadString('\n'); err != nil || got != "echo: hello\n" {
+		t.Errorf("echo = %q, %v", got, err)
+	}
+}
