@@ -54,8 +54,8 @@ type Config struct {
 	// ConnWindow is the receive window of the connection: the most of
 	// all its request bodies buffered (default 1 MiB).
 	ConnWindow int32
-	// PrefaceTimeout bounds the client preface and its first request
-	// (default 10s).
+	// PrefaceTimeout bounds the client preface and its SETTINGS
+	// (default 10s); IdleTimeout follows.
 	PrefaceTimeout time.Duration
 	// IdleTimeout closes a connection with no stream open this long
 	// (default 180s).

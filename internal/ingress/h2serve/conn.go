@@ -153,18 +153,18 @@ func (c *Conn) serve() error {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
-				if err := c.streamError(se.StreamID, se.Code); err != nil {
-					return err
+				if err = c.streamError(se.StreamID, se.Code); err == nil {
+					continue
 				}
-				continue
 			}
 			var ce http2.ConnectionError
-			if errors.As(err, &ce) {
+			switch {
+			case errors.As(err, &ce):
 				c.goAway(http2.ErrCode(ce))
-				return err
-			}
-			if errors.Is(err, http2.ErrFrameTooLarge) {
+			case errors.Is(err, http2.ErrFrameTooLarge):
 				c.goAway(http2.ErrCodeFrameSize)
+			case errors.Is(err, errHeaderBlockTooLong):
+				c.goAway(http2.ErrCodeProtocol)
 			}
 			return err
 		}
