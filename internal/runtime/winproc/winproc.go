@@ -5,10 +5,10 @@
 // of its tree is ended too, as on Linux.
 //
 // It offers less than the Linux process runtime: no networks (no network
-// namespaces), no published ports, no configs or secrets, no other user,
-// and no stop signal (Windows has none to send a process that has no
-// window: Stop terminates at once). A task asking for one is rejected with
-// the reason. A task does not outlive the agent: the job kills its tree
+// namespaces), no published ports, no other user, and no stop signal
+// (Windows has none to send a process that has no window: Stop terminates
+// at once). A task asking for one is rejected with the reason. Configs and
+// secrets are files below the task's folder (files.go). A task does not outlive the agent: the job kills its tree
 // when the agent's handle closes, so after a restart List reports the
 // tasks left on disk as ended, for the agent to clean up.
 //
@@ -122,8 +122,6 @@ func checkSpec(spec runtime.TaskSpec) error {
 		return errors.New("networks are not supported on Windows nodes")
 	case len(spec.Ports) > 0:
 		return errors.New("published ports of process tasks are not supported on Windows nodes yet")
-	case len(spec.Files) > 0:
-		return errors.New("configs and secrets of process tasks are not supported on Windows nodes yet")
 	case spec.Container.User != "":
 		return errors.New("running a task as another user is not supported on Windows nodes")
 	}
@@ -183,11 +181,15 @@ func (r *Runtime) launch(spec runtime.TaskSpec, dir string) (*task, error) {
 			return nil, err
 		}
 	}
+	files, err := writeFiles(dir, spec.Files)
+	if err != nil {
+		return nil, err
+	}
 	prog := spec.Container.Command[0]
 	if strings.ContainsAny(prog, `/\`) && !filepath.IsAbs(prog) {
 		prog = filepath.Join(cwd, prog) // relative to the task's folder, not the agent's
 	}
-	prog, err := exec.LookPath(prog)
+	prog, err = exec.LookPath(prog)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
 	}
@@ -203,7 +205,7 @@ func (r *Runtime) launch(spec runtime.TaskSpec, dir string) (*task, error) {
 	args := append(append([]string{}, spec.Container.Command[1:]...), spec.Container.Args...)
 	cmd := exec.Command(prog, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = cwd, logs[0], logs[1]
-	cmd.Env = taskEnv(spec, r.nodeAddr)
+	cmd.Env = taskEnv(spec, r.nodeAddr, files)
 	r.suspend(cmd)
 	tree, err := winjob.Start(r.sys, func() (int, error) {
 		if err := cmd.Start(); err != nil {
@@ -239,6 +241,9 @@ func (r *Runtime) watch(t *task, cmd *exec.Cmd) {
 		msg = "stopped (its job object terminated)"
 	case code == -1:
 		msg = fmt.Sprintf("exit unknown: %v", errors.Join(err, stopErr))
+	}
+	if err := releaseFiles(t.dir); err != nil {
+		msg += "; " + err.Error()
 	}
 	t.exit = runtime.ExitStatus{ExitCode: code, Message: msg, ExitedAt: time.Now()}
 	close(t.done)
@@ -414,9 +419,10 @@ func (r *Runtime) Close() error {
 }
 
 // taskEnv is the task's environment: what Windows programs need of the
-// agent's, the spec's variables, then the task's identity and node
-// address, which the spec cannot override (the last duplicate wins).
-func taskEnv(spec runtime.TaskSpec, nodeAddr string) []string {
+// agent's, the spec's variables, then the task's identity, node address
+// and files folder (if any), which the spec cannot override (the last
+// duplicate wins).
+func taskEnv(spec runtime.TaskSpec, nodeAddr, files string) []string {
 	var env []string
 	for _, k := range []string{"PATH", "PATHEXT", "SystemRoot", "SystemDrive", "windir", "ComSpec", "TEMP", "TMP", "ProgramData", "ProgramFiles", "USERPROFILE", "HOME"} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -424,5 +430,9 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr string) []string {
 		}
 	}
 	env = append(env, spec.Container.Env...)
-	return append(env, runtime.IdentityEnv(spec, nodeAddr)...)
+	env = append(env, runtime.IdentityEnv(spec, nodeAddr)...)
+	if files != "" {
+		env = append(env, filesEnv+"="+files)
+	}
+	return env
 }

@@ -177,14 +177,17 @@ func TestStopTerminatesTheJob(t *testing.T) {
 func TestUnsupportedTasksRejected(t *testing.T) {
 	r := newRuntime(t, &fakeJobs{}, t.TempDir())
 	for name, edit := range map[string]func(*runtime.TaskSpec){
-		"networks": func(s *runtime.TaskSpec) { s.Networks = []api.NetworkAttachment{{}} },
-		"sandbox":  func(s *runtime.TaskSpec) { s.Sandbox = &runtime.Sandbox{} },
-		"ports":    func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80}} },
-		"files":    func(s *runtime.TaskSpec) { s.Files = []runtime.File{{Target: `C:\x`}} },
-		"user":     func(s *runtime.TaskSpec) { s.Container.User = "bob" },
-		"program":  func(s *runtime.TaskSpec) { s.Container.Command = []string{"no-such-program-shoal"} },
-		"empty":    func(s *runtime.TaskSpec) { s.Container.Command = nil },
-		"id":       func(s *runtime.TaskSpec) { s.TaskID = `..\x` },
+		"networks":     func(s *runtime.TaskSpec) { s.Networks = []api.NetworkAttachment{{}} },
+		"sandbox":      func(s *runtime.TaskSpec) { s.Sandbox = &runtime.Sandbox{} },
+		"ports":        func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80}} },
+		"posix target": func(s *runtime.TaskSpec) { s.Files = []runtime.File{{Target: "/etc/app.yml"}} },
+		"file and folder": func(s *runtime.TaskSpec) {
+			s.Files = []runtime.File{{Target: `C:\app\x`}, {Target: `C:\app\x\y`}}
+		},
+		"user":    func(s *runtime.TaskSpec) { s.Container.User = "bob" },
+		"program": func(s *runtime.TaskSpec) { s.Container.Command = []string{"no-such-program-shoal"} },
+		"empty":   func(s *runtime.TaskSpec) { s.Container.Command = nil },
+		"id":      func(s *runtime.TaskSpec) { s.TaskID = `..\x` },
 	} {
 		s := shSpec("t-"+name, "true")
 		edit(&s)
