@@ -5,10 +5,12 @@
 // of its tree is ended too, as on Linux.
 //
 // It offers less than the Linux process runtime: no networks (no network
-// namespaces), no published ports, no other user, and no stop signal
-// (Windows has none to send a process that has no window: Stop terminates
-// at once). A task asking for one is rejected with the reason. Configs and
-// secrets are files below the task's folder (files.go). A task does not outlive the agent: the job kills its tree
+// namespaces), no published ports, no other user. A task asking for one
+// is rejected with the reason. Configs and secrets are files below the
+// task's folder (files.go). The stop signal is a console break
+// (CTRL_BREAK_EVENT) to the task's process group, whatever the spec's
+// stop signal; the job is terminated after the grace period, or at once
+// when the break cannot be sent (stop.go). A task does not outlive the agent: the job kills its tree
 // when the agent's handle closes, so after a restart List reports the
 // tasks left on disk as ended, for the agent to clean up.
 //
@@ -73,7 +75,10 @@ type task struct {
 	tree    *winjob.Tree
 	done    chan struct{} // closed once exit is set
 	exit    runtime.ExitStatus
-	stopped bool // Stop ended it; guarded by Runtime.mu
+	// Guarded by Runtime.mu: stopped says Stop (or Close) ended the task,
+	// terminated why its job was terminated ("" if it exited itself).
+	stopped    bool
+	terminated string
 }
 
 var (
@@ -229,7 +234,7 @@ func (r *Runtime) watch(t *task, cmd *exec.Cmd) {
 	err := cmd.Wait()
 	stopErr := t.tree.Stop()
 	r.mu.Lock()
-	stopped := t.stopped
+	stopped, terminated := t.stopped, t.terminated
 	r.mu.Unlock()
 	code := -1
 	if cmd.ProcessState != nil {
@@ -237,8 +242,10 @@ func (r *Runtime) watch(t *task, cmd *exec.Cmd) {
 	}
 	msg := fmt.Sprintf("exited with code %d", code)
 	switch {
+	case stopped && terminated != "":
+		msg = "stopped: its job object terminated " + terminated
 	case stopped:
-		msg = "stopped (its job object terminated)"
+		msg = fmt.Sprintf("stopped: exited with code %d after its console break", code)
 	case code == -1:
 		msg = fmt.Sprintf("exit unknown: %v", errors.Join(err, stopErr))
 	}
@@ -295,34 +302,6 @@ func (r *Runtime) Wait(ctx context.Context, id string) (runtime.ExitStatus, erro
 		return t.exit, nil
 	case <-ctx.Done():
 		return runtime.ExitStatus{}, ctx.Err()
-	}
-}
-
-// Stop terminates the task's job at once: Windows has no stop signal for
-// a process without a window, so grace is not used.
-func (r *Runtime) Stop(ctx context.Context, id string, _ time.Duration) error {
-	t, err := r.lookup(id)
-	switch {
-	case err != nil:
-		return err
-	case t == nil && r.leftOver(id):
-		return nil
-	case t == nil:
-		return fmt.Errorf("task %s: %w", id, runtime.ErrUnknownTask)
-	}
-	r.mu.Lock()
-	select {
-	case <-t.done:
-	default:
-		t.stopped = true
-	}
-	r.mu.Unlock()
-	stopErr := t.tree.Stop()
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return errors.Join(fmt.Errorf("stop task %s: %w", id, ctx.Err()), stopErr)
 	}
 }
 
@@ -407,6 +386,9 @@ func (r *Runtime) Close() error {
 	tasks := make([]*task, 0, len(r.tasks))
 	for _, t := range r.tasks {
 		t.stopped = true
+		if t.terminated == "" {
+			t.terminated = "as the runtime closed"
+		}
 		tasks = append(tasks, t)
 	}
 	r.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,19 @@ func (s *fakeJobs) do(call string) error {
 func (s *fakeJobs) NewJob() (winjob.Job, error) { return &fakeJob{s: s}, s.do("new job") }
 func (s *fakeJobs) Kill(pid int) error          { s.do("kill"); return kill(pid) }
 func (s *fakeJobs) Resume(pid int) error        { return s.do("resume") }
+
+// Interrupt stands for the console break with SIGTERM (Linux has no
+// console groups; the task is the group's only process here).
+func (s *fakeJobs) Interrupt(pid int) error {
+	if err := s.do("interrupt"); err != nil {
+		return err
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(syscall.SIGTERM)
+}
 
 func (j *fakeJob) Assign(pid int) error {
 	if err := j.s.do("assign"); err != nil {
