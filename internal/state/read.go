@@ -12,7 +12,9 @@ import (
 // ReadTx is a consistent, read-only view of the store. It never blocks
 // writers and stays valid while they go on.
 type ReadTx struct {
-	txn   *memdb.Txn
+	txn *memdb.Txn
+	// refs is the root of the task references at the same index.
+	refs  taskRefs
 	index uint64
 }
 
@@ -111,50 +113,42 @@ func (r *ReadTx) Tasks() []*api.Task { return r.tasks("id") }
 
 // TasksByService returns the tasks of one service.
 func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
-	return tasksOfService(r.txn, serviceID)
+	return tasksOfService(r.txn, r.refs, serviceID)
 }
 
 // HasTasksOfService reports whether some task of the service is stored,
-// without listing them: one lookup on the slot index.
+// without listing them: one lookup in the slot references.
 func (r *ReadTx) HasTasksOfService(serviceID string) bool {
-	it, err := r.txn.Get(tableTasks, "slot_prefix", serviceID+"/")
-	if err != nil {
+	found := false
+	r.refs.bySlot.AscendGreaterOrEqual(slotRef{service: serviceID}, func(ref slotRef) bool {
+		found = ref.service == serviceID
 		return false
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if raw.(*api.Task).ServiceID == serviceID {
-			return true
-		}
-	}
-	return false
+	})
+	return found
 }
 
 // tasksOfService returns the tasks of one service by ID, from the slot
-// index: its keys start with the service ID and "/" (IDs never hold a
-// "/", and the check of each task's ServiceID keeps it so).
-func tasksOfService(txn *memdb.Txn, serviceID string) []*api.Task {
-	it, err := txn.Get(tableTasks, "slot_prefix", serviceID+"/")
-	if err != nil {
-		return nil
-	}
-	var out []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if t := raw.(*api.Task); t.ServiceID == serviceID {
-			out = append(out, t)
-		}
-	}
+// references.
+func tasksOfService(txn *memdb.Txn, refs taskRefs, serviceID string) []*api.Task {
+	out := refs.bySlotTasks(txn, slotRef{service: serviceID}, true, nil)
 	// By ID, as every other list of tasks.
 	slices.SortFunc(out, func(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
-// TasksByNode returns the tasks placed on one node.
-func (r *ReadTx) TasksByNode(nodeID string) []*api.Task { return r.tasks("node", nodeID) }
+// TasksByNode returns the tasks placed on one node, by ID.
+func (r *ReadTx) TasksByNode(nodeID string) []*api.Task {
+	return r.refs.byNodeTasks(r.txn, nodeID, nil)
+}
 
 // TasksBySlot returns the tasks of one replicated slot (nodeID empty) or of
-// one global service's node (slot 0).
+// one global service's node (slot 0), by ID.
 func (r *ReadTx) TasksBySlot(serviceID string, slot uint64, nodeID string) []*api.Task {
-	return r.tasks("slot", slotKey(serviceID, slot, nodeID))
+	from := slotRef{service: serviceID, slot: slot}
+	if slot == 0 {
+		from.node = nodeID
+	}
+	return r.refs.bySlotTasks(r.txn, from, false, nil)
 }
 
 func (r *ReadTx) tasks(index string, args ...any) []*api.Task {

@@ -20,33 +20,11 @@ const (
 	tableCluster  = "cluster"
 )
 
-// slotIndex indexes a task by service ID and slot (replicated) or node
-// (global), so a reconciler finds a slot's tasks in one lookup.
-type slotIndex struct{}
-
-func (slotIndex) FromObject(obj any) (bool, []byte, error) {
-	t := obj.(*api.Task)
-	return true, []byte(slotKey(t.ServiceID, t.Slot, t.NodeID) + "\x00"), nil
-}
-
-func (slotIndex) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("slot index takes one key argument")
-	}
-	return []byte(args[0].(string) + "\x00"), nil
-}
-
-// PrefixFromArgs makes "slot_prefix" lookups of a service's tasks, by
-// the service ID and "/": the tasks table needs no service index of its
-// own (one index less is about 400 bytes a task and one tree less to
-// insert into on every task write; issue 15).
-func (slotIndex) PrefixFromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("slot index takes one key argument")
-	}
-	return []byte(args[0].(string)), nil
-}
-
+// slotKey names a task's slot: the service ID and slot (replicated) or
+// node (global), so a reconciler finds a slot's tasks in one lookup of
+// the task references (taskrefs.go). A service's tasks are those whose
+// slot key begins with its ID and "/": the tasks table needs no service
+// index of its own (issue 15).
 func slotKey(serviceID string, slot uint64, nodeID string) string {
 	if slot == 0 {
 		return serviceID + "/n/" + nodeID
@@ -57,7 +35,7 @@ func slotKey(serviceID string, slot uint64, nodeID string) string {
 // taskStringIndex indexes a task by one of its string fields, as
 // memdb.StringFieldIndex does (the value and a NUL; an empty value is
 // missing) but without reflection: every task write goes through the id
-// and node indexes, on the FSM's single goroutine (issue 15).
+// index, on the FSM's single goroutine (issue 15).
 type taskStringIndex func(*api.Task) string
 
 func (f taskStringIndex) FromObject(obj any) (bool, []byte, error) {
@@ -95,8 +73,7 @@ func (f taskStringIndex) PrefixFromArgs(args ...any) ([]byte, error) {
 	return b[:len(b)-1], nil
 }
 
-func taskID(t *api.Task) string     { return t.ID }
-func taskNodeID(t *api.Task) string { return t.NodeID }
+func taskID(t *api.Task) string { return t.ID }
 
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
@@ -113,8 +90,6 @@ func schema() *memdb.DBSchema {
 			Name: tableTasks,
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":      {Name: "id", Unique: true, Indexer: taskStringIndex(taskID)},
-				"node":    {Name: "node", AllowMissing: true, Indexer: taskStringIndex(taskNodeID)},
-				"slot":    {Name: "slot", Indexer: slotIndex{}},
 				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
 				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
 			},

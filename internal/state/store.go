@@ -17,6 +17,9 @@ import (
 // must not be modified: copy, change the copy, and write it with a Command.
 type Store struct {
 	db *memdb.MemDB
+	// refs indexes the tasks by node and slot (taskrefs.go); it changes
+	// with db, under mu.
+	refs taskRefs
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -48,7 +51,7 @@ func NewStore() *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state schema: %v", err))
 	}
-	return &Store{db: db, subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
+	return &Store{db: db, refs: newTaskRefs(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
 }
 
 // Index returns the Raft index of the last applied command.
@@ -94,7 +97,12 @@ func (s *Store) setIndex(index uint64) {
 func (s *Store) Read() *ReadTx {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &ReadTx{txn: s.db.Txn(false), index: s.index}
+	return s.readTx()
+}
+
+// readTx is a view of the store as it is; s.mu is held.
+func (s *Store) readTx() *ReadTx {
+	return &ReadTx{txn: s.db.Txn(false), refs: s.refs.clone(), index: s.index}
 }
 
 // Subscribe returns a view of the store and a subscription to every change
@@ -115,7 +123,7 @@ func (s *Store) subscribe(limit int) (*ReadTx, *Subscription) {
 	defer s.mu.Unlock()
 	sub := newSubscription(s, limit)
 	s.subs[sub] = struct{}{}
-	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+	return s.readTx(), sub
 }
 
 // Subscribers returns how many subscriptions are open.
@@ -153,7 +161,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.Txn(true)
-	w := &writer{txn: txn, index: index, now: cmd.Time}
+	w := &writer{txn: txn, refs: s.refs.clone(), index: index, now: cmd.Time}
 	res := Result{Index: index}
 	for i := range cmd.Ops {
 		err := w.apply(&cmd.Ops[i])
@@ -172,6 +180,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		res.OpErrs[i] = err
 	}
 	txn.Commit()
+	s.refs = w.refs
 	s.setIndex(index)
 	for sub := range s.subs {
 		if !sub.push(w.events) {
@@ -226,9 +235,11 @@ func (s *Store) reset(data *snapshotData) error {
 		}
 	}
 	txn.Commit()
+	refs := buildTaskRefs(data.Tasks)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
+	s.refs = refs
 	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {

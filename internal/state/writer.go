@@ -11,7 +11,11 @@ import (
 // writer applies the ops of one command inside one write transaction and
 // collects the events they make.
 type writer struct {
-	txn    *memdb.Txn
+	txn *memdb.Txn
+	// refs is the task references' write transaction (taskrefs.go):
+	// every insert or delete of a task goes through putTask, createTask
+	// or deleteTask, which keep it in step.
+	refs   taskRefs
 	index  uint64
 	now    time.Time
 	events []api.Event
@@ -202,7 +206,7 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 // spec still running keeps its tasks.
 func (w *writer) adoptTasks(svc *api.Service) error {
 	var adopt []*api.Task
-	for _, t := range tasksOfService(w.txn, svc.ID) {
+	for _, t := range tasksOfService(w.txn, w.refs, svc.ID) {
 		if t.Live() && t.SpecVersion < svc.SpecVersion &&
 			api.SameJSON(t.Spec, svc.Spec.TaskTemplate) && api.SameJSON(t.Endpoint, svc.Spec.EndpointSpec) {
 			adopt = append(adopt, t)
@@ -262,6 +266,7 @@ func (w *writer) createTask(in *api.Task) error {
 	if err := w.txn.Insert(tableTasks, &t); err != nil {
 		return err
 	}
+	w.refs.move(nil, &t)
 	w.emit(api.EventTask, api.ActionCreate, t.ID, nil, &t, nil)
 	return nil
 }
@@ -274,6 +279,7 @@ func (w *writer) deleteTask(id string) error {
 	if err := w.txn.Delete(tableTasks, cur); err != nil {
 		return err
 	}
+	w.refs.move(cur, nil)
 	w.emit(api.EventTask, api.ActionRemove, id, nil, cur, nil)
 	return nil
 }
@@ -281,9 +287,12 @@ func (w *writer) deleteTask(id string) error {
 // putTask stores a changed copy of a task.
 func (w *writer) putTask(t *api.Task) error {
 	w.stamp(&t.Meta, false)
+	old, _ := w.txn.First(tableTasks, "id", t.ID)
 	if err := w.txn.Insert(tableTasks, t); err != nil {
 		return err
 	}
+	cur, _ := old.(*api.Task)
+	w.refs.move(cur, t)
 	w.emit(api.EventTask, api.ActionUpdate, t.ID, nil, t, nil)
 	return nil
 }
@@ -428,17 +437,9 @@ func (w *writer) registerNode(in *api.Node) error {
 // while no agent ran, a port may have moved and been taken by another
 // program. The task takes no traffic until its agent reports them again.
 func (w *writer) unconfirmEndpoints(id string) error {
-	it, err := w.txn.Get(tableTasks, "node", id)
-	if err != nil {
-		return err
-	}
-	var mark []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		t := raw.(*api.Task)
-		if len(t.Endpoints) > 0 && !t.EndpointsUnconfirmed && !t.Status.State.Terminal() {
-			mark = append(mark, t)
-		}
-	}
+	mark := w.refs.byNodeTasks(w.txn, id, func(t *api.Task) bool {
+		return len(t.Endpoints) > 0 && !t.EndpointsUnconfirmed && !t.Status.State.Terminal()
+	})
 	for _, cur := range mark {
 		t := *cur
 		t.EndpointsUnconfirmed = true
