@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -13,8 +12,8 @@ import (
 // writers and stays valid while they go on.
 type ReadTx struct {
 	txn *memdb.Txn
-	// refs is the root of the task references at the same index.
-	refs  taskRefs
+	// tasks is the task table at the same index.
+	tasks taskTable
 	index uint64
 }
 
@@ -77,68 +76,48 @@ func (r *ReadTx) Services() []*api.Service {
 }
 
 // Task returns the task with that ID, or nil.
-func (r *ReadTx) Task(id string) *api.Task {
-	raw, _ := r.txn.First(tableTasks, "id", id)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Task)
-}
+func (r *ReadTx) Task(id string) *api.Task { return r.tasks.get(id) }
 
 // FindTask resolves a full task ID or a unique prefix.
 func (r *ReadTx) FindTask(ref string) (*api.Task, error) {
 	if t := r.Task(ref); t != nil {
 		return t, nil
 	}
-	var found *api.Task
+	var found []*api.Task
 	if ref != "" {
-		it, err := r.txn.Get(tableTasks, "id_prefix", ref)
-		if err == nil {
-			for raw := it.Next(); raw != nil; raw = it.Next() {
-				if found != nil {
-					return nil, fmt.Errorf("%w: task %q matches more than one ID", ErrAmbiguous, ref)
-				}
-				found = raw.(*api.Task)
-			}
-		}
+		found = r.tasks.withPrefix(ref)
 	}
-	if found == nil {
+	switch len(found) {
+	case 0:
 		return nil, fmt.Errorf("task %s: %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
 	}
-	return found, nil
+	return nil, fmt.Errorf("%w: task %q matches more than one ID", ErrAmbiguous, ref)
 }
 
-// Tasks returns every task.
-func (r *ReadTx) Tasks() []*api.Task { return r.tasks("id") }
+// Tasks returns every task, by ID.
+func (r *ReadTx) Tasks() []*api.Task { return r.tasks.all() }
 
-// TasksByService returns the tasks of one service.
+// TasksByService returns the tasks of one service, by ID.
 func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
-	return tasksOfService(r.txn, r.refs, serviceID)
+	return r.tasks.ofService(serviceID)
 }
 
 // HasTasksOfService reports whether some task of the service is stored,
 // without listing them: one lookup in the slot references.
 func (r *ReadTx) HasTasksOfService(serviceID string) bool {
 	found := false
-	r.refs.bySlot.AscendGreaterOrEqual(slotRef{service: serviceID}, func(ref slotRef) bool {
+	r.tasks.bySlot.AscendGreaterOrEqual(slotRef{service: serviceID}, func(ref slotRef) bool {
 		found = ref.service == serviceID
 		return false
 	})
 	return found
 }
 
-// tasksOfService returns the tasks of one service by ID, from the slot
-// references.
-func tasksOfService(txn *memdb.Txn, refs taskRefs, serviceID string) []*api.Task {
-	out := refs.bySlotTasks(txn, slotRef{service: serviceID}, true, nil)
-	// By ID, as every other list of tasks.
-	slices.SortFunc(out, func(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) })
-	return out
-}
-
 // TasksByNode returns the tasks placed on one node, by ID.
 func (r *ReadTx) TasksByNode(nodeID string) []*api.Task {
-	return r.refs.byNodeTasks(r.txn, nodeID, nil)
+	return r.tasks.under(r.tasks.byNode, nodeID, nil)
 }
 
 // TasksBySlot returns the tasks of one replicated slot (nodeID empty) or of
@@ -148,19 +127,7 @@ func (r *ReadTx) TasksBySlot(serviceID string, slot uint64, nodeID string) []*ap
 	if slot == 0 {
 		from.node = nodeID
 	}
-	return r.refs.bySlotTasks(r.txn, from, false, nil)
-}
-
-func (r *ReadTx) tasks(index string, args ...any) []*api.Task {
-	it, err := r.txn.Get(tableTasks, index, args...)
-	if err != nil {
-		return nil
-	}
-	var out []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*api.Task))
-	}
-	return out
+	return r.tasks.bySlotTasks(from, false)
 }
 
 // Node returns the node with that ID, or nil.

@@ -11,7 +11,6 @@ import (
 
 const (
 	tableServices = "services"
-	tableTasks    = "tasks"
 	tableNodes    = "nodes"
 	tableConfigs  = "configs"
 	tableSecrets  = "secrets"
@@ -22,7 +21,7 @@ const (
 
 // slotKey names a task's slot: the service ID and slot (replicated) or
 // node (global), so a reconciler finds a slot's tasks in one lookup of
-// the task references (taskrefs.go). A service's tasks are those whose
+// the task table (tasktable.go). A service's tasks are those whose
 // slot key begins with its ID and "/": the tasks table needs no service
 // index of its own (issue 15).
 func slotKey(serviceID string, slot uint64, nodeID string) string {
@@ -31,49 +30,6 @@ func slotKey(serviceID string, slot uint64, nodeID string) string {
 	}
 	return serviceID + "/s/" + strconv.FormatUint(slot, 10)
 }
-
-// taskStringIndex indexes a task by one of its string fields, as
-// memdb.StringFieldIndex does (the value and a NUL; an empty value is
-// missing) but without reflection: every task write goes through the id
-// index, on the FSM's single goroutine (issue 15).
-type taskStringIndex func(*api.Task) string
-
-func (f taskStringIndex) FromObject(obj any) (bool, []byte, error) {
-	t, ok := obj.(*api.Task)
-	if !ok {
-		return false, nil, fmt.Errorf("task index: unexpected %T", obj)
-	}
-	v := f(t)
-	if v == "" {
-		return false, nil, nil
-	}
-	b := make([]byte, len(v)+1)
-	copy(b, v)
-	return true, b, nil
-}
-
-func (taskStringIndex) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("task index takes one argument")
-	}
-	s, ok := args[0].(string)
-	if !ok {
-		return nil, fmt.Errorf("task index: argument %T, want string", args[0])
-	}
-	return []byte(s + "\x00"), nil
-}
-
-// PrefixFromArgs serves "id_prefix" lookups (a task named by a prefix
-// of its ID).
-func (f taskStringIndex) PrefixFromArgs(args ...any) ([]byte, error) {
-	b, err := f.FromArgs(args...)
-	if err != nil {
-		return nil, err
-	}
-	return b[:len(b)-1], nil
-}
-
-func taskID(t *api.Task) string { return t.ID }
 
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
@@ -84,14 +40,6 @@ func schema() *memdb.DBSchema {
 				"name": {Name: "name", Unique: true, Indexer: serviceNameIndex{}},
 				"addr": {Name: "addr", AllowMissing: true, Indexer: keysIndex{serviceVIPKeys}},
 				"port": {Name: "port", AllowMissing: true, Indexer: keysIndex{servicePortKeys}},
-			},
-		},
-		tableTasks: {
-			Name: tableTasks,
-			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: taskStringIndex(taskID)},
-				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
-				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
 			},
 		},
 		tableNodes: {

@@ -17,9 +17,9 @@ import (
 // must not be modified: copy, change the copy, and write it with a Command.
 type Store struct {
 	db *memdb.MemDB
-	// refs indexes the tasks by node and slot (taskrefs.go); it changes
+	// tasks are the tasks and their indexes (tasktable.go); they change
 	// with db, under mu.
-	refs taskRefs
+	tasks taskTable
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -51,7 +51,7 @@ func NewStore() *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state schema: %v", err))
 	}
-	return &Store{db: db, refs: newTaskRefs(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
+	return &Store{db: db, tasks: newTaskTable(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
 }
 
 // Index returns the Raft index of the last applied command.
@@ -102,7 +102,7 @@ func (s *Store) Read() *ReadTx {
 
 // readTx is a view of the store as it is; s.mu is held.
 func (s *Store) readTx() *ReadTx {
-	return &ReadTx{txn: s.db.Txn(false), refs: s.refs.clone(), index: s.index}
+	return &ReadTx{txn: s.db.Txn(false), tasks: s.tasks.clone(), index: s.index}
 }
 
 // Subscribe returns a view of the store and a subscription to every change
@@ -161,7 +161,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.Txn(true)
-	w := &writer{txn: txn, refs: s.refs.clone(), index: index, now: cmd.Time}
+	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time}
 	res := Result{Index: index}
 	for i := range cmd.Ops {
 		err := w.apply(&cmd.Ops[i])
@@ -180,7 +180,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		res.OpErrs[i] = err
 	}
 	txn.Commit()
-	s.refs = w.refs
+	s.tasks = w.tasks
 	s.setIndex(index)
 	for sub := range s.subs {
 		if !sub.push(w.events) {
@@ -199,13 +199,15 @@ func (s *Store) reset(data *snapshotData) error {
 		return err
 	}
 	internSnapshot(data)
+	var tasks taskTable
 	txn := db.Txn(true)
 	for _, restore := range []func() error{
 		func() error {
 			return restoreTable(txn, tableServices, "service", data.Services, func(o *api.Service) string { return o.ID })
 		},
-		func() error {
-			return restoreTable(txn, tableTasks, "task", data.Tasks, func(o *api.Task) string { return o.ID })
+		func() (err error) {
+			tasks, err = restoreTasks(data.Tasks)
+			return err
 		},
 		func() error {
 			return restoreTable(txn, tableNodes, "node", data.Nodes, func(o *api.Node) string { return o.ID })
@@ -235,11 +237,10 @@ func (s *Store) reset(data *snapshotData) error {
 		}
 	}
 	txn.Commit()
-	refs := buildTaskRefs(data.Tasks)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
-	s.refs = refs
+	s.tasks = tasks
 	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {
@@ -273,6 +274,22 @@ func restoreTable[T any](txn *memdb.Txn, table, kind string, objs []*T, id func(
 		}
 	}
 	return nil
+}
+
+// restoreTasks returns the task table of a snapshot's tasks, refusing a
+// null or ID-less task as restoreTable does.
+func restoreTasks(tasks []*api.Task) (taskTable, error) {
+	tt := newTaskTable()
+	for i, t := range tasks {
+		if t == nil {
+			return tt, fmt.Errorf("restore: task %d of %d is null", i+1, len(tasks))
+		}
+		if t.ID == "" {
+			return tt, fmt.Errorf("restore: task %d of %d has no ID", i+1, len(tasks))
+		}
+		tt.put(t)
+	}
+	return tt, nil
 }
 
 // EventReset is the type of the event sent when the whole state was

@@ -17,6 +17,10 @@ import (
 func idVersions(ts []*api.Task) string {
 	var s []string
 	for _, t := range ts {
+		if t == nil {
+			s = append(s, "none")
+			continue
+		}
 		s = append(s, t.ID+"@"+fmt.Sprint(t.Version))
 	}
 	return strings.Join(s, ",")
@@ -26,6 +30,10 @@ func idVersions(ts []*api.Task) string {
 // the property tests' pools, by the store's indexes.
 func taskLookups(tx *state.ReadTx) string {
 	var b strings.Builder
+	for _, id := range append([]string{"", "t"}, propTaskIDs...) {
+		t, err := tx.FindTask(id)
+		fmt.Fprintf(&b, "task %q: %s %v\n", id, idVersions([]*api.Task{t}), err)
+	}
 	for _, n := range append([]string{""}, propNodeIDs...) {
 		fmt.Fprintf(&b, "node %q: %s\n", n, idVersions(tx.TasksByNode(n)))
 	}
@@ -54,6 +62,22 @@ func scannedLookups(tx *state.ReadTx) string {
 		return out
 	}
 	var b strings.Builder
+	for _, id := range append([]string{"", "t"}, propTaskIDs...) {
+		var t *api.Task
+		var err error
+		exact := pick(func(t *api.Task) bool { return t.ID == id })
+		switch found := pick(func(t *api.Task) bool { return id != "" && strings.HasPrefix(t.ID, id) }); {
+		case len(exact) == 1:
+			t = exact[0]
+		case len(found) == 1:
+			t = found[0]
+		case len(found) == 0:
+			err = fmt.Errorf("task %s: %w", id, state.ErrNotFound)
+		default:
+			err = fmt.Errorf("%w: task %q matches more than one ID", state.ErrAmbiguous, id)
+		}
+		fmt.Fprintf(&b, "task %q: %s %v\n", id, idVersions([]*api.Task{t}), err)
+	}
 	for _, n := range append([]string{""}, propNodeIDs...) {
 		fmt.Fprintf(&b, "node %q: %s\n", n, idVersions(pick(func(t *api.Task) bool { return n != "" && t.NodeID == n })))
 	}
@@ -71,13 +95,13 @@ func scannedLookups(tx *state.ReadTx) string {
 	return b.String()
 }
 
-// TestTaskRefsEqualAFullScan: the task references (by node, slot and
-// service), kept up to date write by write, answer after every random
+// TestTaskTableEqualsAFullScan: the task table's lookups (by ID, ID
+// prefix, node, slot and service), kept up to date write by write, answer after every random
 // command exactly what a scan of every task answers; a view taken before
 // a command still answers as it did (the references are copied on write,
 // as go-memdb's trees); a refused atomic command leaves them as they
 // were; and a snapshot restore rebuilds them the same.
-func TestTaskRefsEqualAFullScan(t *testing.T) {
+func TestTaskTableEqualsAFullScan(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := state.NewStore()
 		p := &state.LocalProposer{Store: s}
