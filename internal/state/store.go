@@ -18,8 +18,11 @@ import (
 type Store struct {
 	db *memdb.MemDB
 	// tasks are the tasks and their indexes (tasktable.go); they change
-	// with db, under mu.
-	tasks taskTable
+	// with db, under mu. A write clones tasks and writes the clone; the
+	// views read tasksView, a clone of tasks made at each commit that is
+	// never cloned or written itself (cloning a B-tree marks its nodes
+	// shared, writing its own fields).
+	tasks, tasksView taskTable
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -51,7 +54,8 @@ func NewStore() *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state schema: %v", err))
 	}
-	return &Store{db: db, tasks: newTaskTable(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
+	tasks := newTaskTable()
+	return &Store{db: db, tasks: tasks, tasksView: tasks.clone(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
 }
 
 // Index returns the Raft index of the last applied command.
@@ -102,7 +106,7 @@ func (s *Store) Read() *ReadTx {
 
 // readTx is a view of the store as it is; s.mu is held.
 func (s *Store) readTx() *ReadTx {
-	return &ReadTx{txn: s.db.Txn(false), tasks: s.tasks.clone(), index: s.index}
+	return &ReadTx{txn: s.db.Txn(false), tasks: s.tasksView, index: s.index}
 }
 
 // Subscribe returns a view of the store and a subscription to every change
@@ -180,7 +184,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		res.OpErrs[i] = err
 	}
 	txn.Commit()
-	s.tasks = w.tasks
+	s.tasks, s.tasksView = w.tasks, w.tasks.clone()
 	s.setIndex(index)
 	for sub := range s.subs {
 		if !sub.push(w.events) {
@@ -240,7 +244,7 @@ func (s *Store) reset(data *snapshotData) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
-	s.tasks = tasks
+	s.tasks, s.tasksView = tasks, tasks.clone()
 	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {

@@ -147,3 +147,49 @@ func TestTaskRefsNamesWithNUL(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskTableReadersDuringWrites: views read the task table while
+// commands write it (run with -race): a view taken at an index answers
+// the same however many writes follow, and never sees half a command.
+func TestTaskTableReadersDuringWrites(t *testing.T) {
+	e := newEnv(t)
+	e.must(step(0), createService(newService("s1", "web")))
+	const rounds = 200
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			tx := e.store.Read()
+			first := idVersions(tx.TasksByNode("n1"))
+			// Every command below assigns a pair of tasks together.
+			if n := len(tx.TasksByNode("n1")); n%2 != 0 {
+				errs <- fmt.Errorf("index %d: %d tasks on n1, half a command", tx.Index(), n)
+				return
+			}
+			_ = tx.Tasks()
+			if again := idVersions(tx.TasksByNode("n1")); again != first {
+				errs <- fmt.Errorf("index %d: a view changed under its reader:\n%s\n%s", tx.Index(), first, again)
+				return
+			}
+		}
+	}()
+	for i := range rounds {
+		a, b := fmt.Sprintf("a%03d", i), fmt.Sprintf("b%03d", i)
+		e.must(step(1), createTask(newTask(a, "s1", uint64(2*i+1))), createTask(newTask(b, "s1", uint64(2*i+2))))
+		e.must(step(2), state.Op{Kind: state.OpAssignTask, ID: a, NodeID: "n1"}, state.Op{Kind: state.OpAssignTask, ID: b, NodeID: "n1"})
+		e.must(step(3), report(a, api.TaskStateRunning, "running"), report(b, api.TaskStateRunning, "running"))
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.store.Read().TasksByNode("n1")); n != 2*rounds {
+		t.Fatalf("%d tasks on n1, want %d", n, 2*rounds)
+	}
+}
