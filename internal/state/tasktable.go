@@ -10,17 +10,20 @@ import (
 )
 
 // taskTable holds the tasks and their indexes in copy-on-write B-trees,
-// outside go-memdb (issue 15): the tasks by ID, and references that name
-// a task by its ID (by node, by slot, by network and by address).
+// outside go-memdb (issue 15): the tasks by ID and by slot, and
+// references that name a task by its ID (by node, by network and by
+// address).
 //
 // go-memdb's indexes hold the object itself, so every write of a task, a
 // status report as much as a creation, was inserted again into each of
-// its trees, copying a path of radix nodes per index. Here a write
-// replaces the task in the ID tree, and a reference changes only when
-// what it names does (a task created, assigned, ended or deleted). A
-// B-tree item is a few string headers that share the task's own strings,
-// in nodes of 15 to 31 items, where a radix tree spends two nodes and two
-// channels per key (about 430 bytes a key).
+// its radix trees, copying a path of nodes and making a channel per node.
+// Here a write replaces the task's item in the ID and slot trees (a
+// B-tree replaces an item in place, copying the nodes of its path once
+// per command), and a reference changes only when what it names does (a
+// task assigned, ended or deleted). A B-tree item is a few string headers
+// that share the task's own strings, in nodes of 15 to 31 items, where a
+// radix tree spends two nodes and two channels per key (about 430 bytes
+// a key).
 //
 // The table is a persistent value like go-memdb's: a write transaction
 // writes a clone (copy on write: the nodes it changes are copied, the
@@ -47,12 +50,28 @@ type taskItem struct {
 type keyRef struct{ key, id string }
 
 // slotRef is a task of a service's slot: slot from 1 for a replicated
-// service, 0 and its node for a global one (as slotKey).
+// service, 0 and its node for a global one (as slotKey). Unlike the other
+// references it holds the task itself, replaced on every write of the
+// task, as the ID tree's item is: the controllers list a service's tasks
+// on every pass, and reading each by ID made that three times slower
+// than go-memdb's index did. Its order is by service, slot, node, then
+// the task's ID (none: before every task of that slot, to start a walk).
 type slotRef struct {
 	service string
 	slot    uint64
 	node    string
-	id      string
+	t       *api.Task
+}
+
+func (r slotRef) id() string {
+	if r.t == nil {
+		return ""
+	}
+	return r.t.ID
+}
+
+func (r slotRef) sameSlot(o slotRef) bool {
+	return r.service == o.service && r.slot == o.slot && r.node == o.node
 }
 
 // tableDegree is the B-trees' degree: nodes of 15 to 31 items.
@@ -79,7 +98,7 @@ func newTaskTable() taskTable {
 			if a.node != b.node {
 				return a.node < b.node
 			}
-			return a.id < b.id
+			return a.id() < b.id()
 		}),
 		byNet:  btree.NewG(tableDegree, lessKeyRef),
 		byAddr: btree.NewG(tableDegree, lessKeyRef),
@@ -94,7 +113,7 @@ func (r taskTable) clone() taskTable {
 }
 
 func taskSlotRef(t *api.Task) slotRef {
-	ref := slotRef{service: t.ServiceID, slot: t.Slot, id: t.ID}
+	ref := slotRef{service: t.ServiceID, slot: t.Slot, t: t}
 	if t.Slot == 0 {
 		ref.node = t.NodeID
 	}
@@ -123,7 +142,8 @@ func (r taskTable) remove(id string) {
 
 // move changes the references of a task from those of old (nil: the task
 // is new) to those of cur (nil: it is deleted). A write that changes
-// none of its node, slot, networks and addresses changes nothing here.
+// none of its node, slot, networks and addresses changes only the slot
+// reference's task.
 func (r taskTable) move(old, cur *api.Task) {
 	var oldNode, curNode keyRef
 	var oldSlot, curSlot slotRef
@@ -141,13 +161,13 @@ func (r taskTable) move(old, cur *api.Task) {
 			r.byNode.ReplaceOrInsert(curNode)
 		}
 	}
-	if old == nil || cur == nil || oldSlot != curSlot {
-		if old != nil {
-			r.bySlot.Delete(oldSlot)
-		}
-		if cur != nil {
-			r.bySlot.ReplaceOrInsert(curSlot)
-		}
+	// The same slot's reference (old and cur share the ID) is replaced
+	// in place, taking cur.
+	if old != nil && (cur == nil || !oldSlot.sameSlot(curSlot)) {
+		r.bySlot.Delete(oldSlot)
+	}
+	if cur != nil {
+		r.bySlot.ReplaceOrInsert(curSlot)
 	}
 	moveKeys(r.byNet, old, cur, taskNetworkKeys)
 	moveKeys(r.byAddr, old, cur, taskAddrKeys)
@@ -239,9 +259,7 @@ func (r taskTable) bySlotTasks(from slotRef, all bool) []*api.Task {
 		if ref.service != from.service || (!all && (ref.slot != from.slot || ref.node != from.node)) {
 			return false
 		}
-		if t := r.get(ref.id); t != nil {
-			out = append(out, t)
-		}
+		out = append(out, ref.t)
 		return true
 	})
 	return out
