@@ -28,9 +28,11 @@ import (
 // The table is a persistent value like go-memdb's: a write transaction
 // writes a clone (copy on write: the nodes it changes are copied, the
 // others shared) that the store keeps when it commits, under its lock;
-// every ReadTx reads a clone of its own, taken under the same lock as its
+// the views read a clone made at that commit, which nothing clones or
+// writes again (Store.tasksView), taken under the same lock as their
 // go-memdb transaction, so both are at one index and a later write never
-// changes what a view answers (TestTaskTableEqualsAFullScan).
+// changes what a view answers (TestTaskTableEqualsAFullScan,
+// TestTaskTableReadersDuringWrites).
 type taskTable struct {
 	byID   *btree.BTreeG[taskItem]
 	byNode *btree.BTreeG[keyRef]
