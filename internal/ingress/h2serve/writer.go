@@ -213,9 +213,13 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 		if c.closed {
 			return 0, 0, errConnClosed
 		}
-		n := int64(want)
-		n = min(n, st.outflow, c.outflow, int64(c.peerFrame))
-		if n > 0 || want == 0 {
+		if want == 0 {
+			// Nothing to send takes no window, which may be negative
+			// (SETTINGS_INITIAL_WINDOW_SIZE lowered mid-stream).
+			return 0, int(c.peerFrame), nil
+		}
+		n := min(int64(want), st.outflow, c.outflow, int64(c.peerFrame))
+		if n > 0 {
 			st.outflow -= n
 			c.outflow -= n
 			return int(n), int(c.peerFrame), nil

@@ -1,0 +1,44 @@
+package h2serve
+
+import (
+	"net/http"
+	"testing"
+
+	"golang.org/x/net/http2"
+)
+
+// A stream whose window the client shrinks below what was already sent
+// (SETTINGS_INITIAL_WINDOW_SIZE lowered mid-stream: the window goes
+// negative, RFC 9113 section 6.9.2) ends cleanly when its handler
+// returns with nothing left to send; it used to take a negative amount
+// of window and panic outside the handler's recover, ending the process.
+func TestNegativeWindowAtEnd(t *testing.T) {
+	release := make(chan struct{})
+	s := startServer(t, Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	c := dialRaw(t, s.addr())
+	c.request(1, "GET", "/", true)
+	if err := c.until(func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamID == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	if err := c.until(func(f http2.Frame) bool { sf, ok := f.(*http2.SettingsFrame); return ok && sf.IsAck() }); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	// The stream still ends (with END_STREAM, an empty DATA frame taking
+	// no window) and the connection serves on.
+	if err := c.until(func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+	c.request(3, "GET", "/", true)
+	if err := c.until(func(f http2.Frame) bool { h, ok := f.(*http2.MetaHeadersFrame); return ok && h.StreamID == 3 }); err != nil {
+		t.Fatal(err)
+	}
+}
