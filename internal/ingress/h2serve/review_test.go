@@ -1,6 +1,7 @@
 package h2serve
 
 import (
+	"io"
 	"net/http"
 	"testing"
 
@@ -40,5 +41,47 @@ func TestNegativeWindowAtEnd(t *testing.T) {
 	c.request(3, "GET", "/", true)
 	if err := c.until(func(f http2.Frame) bool { h, ok := f.(*http2.MetaHeadersFrame); return ok && h.StreamID == 3 }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A request body read more slowly than it comes, never drained to the
+// last byte, is held within the stream window: the bytes read are not
+// kept (they used to be, up to the whole body).
+func TestBodyBufferBounded(t *testing.T) {
+	const window = 64 << 10
+	step := make(chan struct{})
+	maxCap := make(chan int, 1)
+	s := startServer(t, Config{StreamWindow: window, ConnWindow: 1 << 20}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.Body.(*requestBody)
+		buf := make([]byte, window/4)
+		most := 0
+		for range step {
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				break
+			}
+			body.st.c.mu.Lock()
+			most = max(most, cap(body.st.buf))
+			body.st.c.mu.Unlock()
+		}
+		maxCap <- most
+	}))
+	c := dialRaw(t, s.addr())
+	c.request(1, "POST", "/", false)
+	chunk := make([]byte, window/4)
+	for i := 0; i < 4; i++ {
+		_ = c.fr.WriteData(1, false, chunk)
+	}
+	for i := 0; i < 400; i++ { // 6.4 MB through a 64 KiB window
+		step <- struct{}{}
+		if err := c.until(func(f http2.Frame) bool { u, ok := f.(*http2.WindowUpdateFrame); return ok && u.StreamID == 1 }); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.fr.WriteData(1, false, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(step)
+	if got := <-maxCap; got > 4*window {
+		t.Errorf("the body buffer grew to %d bytes with a %d-byte window", got, window)
 	}
 }

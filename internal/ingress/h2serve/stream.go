@@ -333,6 +333,11 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	} else if len(data) > 0 {
 		if st.off == len(st.buf) {
 			st.buf, st.off = st.buf[:0], 0
+		} else if st.off > 0 && len(st.buf)+len(data) > cap(st.buf) {
+			// The bytes read are dropped before the buffer grows: what
+			// it holds stays within the stream's window.
+			n := copy(st.buf, st.buf[st.off:])
+			st.buf, st.off = st.buf[:n], 0
 		}
 		st.buf = append(st.buf, data...)
 		c.cond.Broadcast()
