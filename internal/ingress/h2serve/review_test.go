@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // A stream whose window the client shrinks below what was already sent
@@ -83,5 +84,56 @@ func TestBodyBufferBounded(t *testing.T) {
 	close(step)
 	if got := <-maxCap; got > 4*window {
 		t.Errorf("the body buffer grew to %d bytes with a %d-byte window", got, window)
+	}
+}
+
+// Requests whose pseudo-header fields could not be written as an
+// HTTP/1.1 request line, or whose authority is not a host, are
+// malformed (stream error PROTOCOL_ERROR); the handler never sees them.
+func TestMalformedPseudoHeaders(t *testing.T) {
+	s := startServer(t, Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("handler called for %q %q host %q", r.Method, r.RequestURI, r.Host)
+	}))
+	for _, tc := range []struct {
+		name   string
+		fields []string
+	}{
+		{"space in method", []string{":method", "GET /admin?", ":scheme", "https", ":authority", "example.com", ":path", "/public"}},
+		{"tab in method", []string{":method", "GET\t/admin", ":scheme", "https", ":authority", "example.com", ":path", "/"}},
+		{"space in path", []string{":method", "GET", ":scheme", "https", ":authority", "example.com", ":path", "/public?a /admin"}},
+		{"tab in path", []string{":method", "GET", ":scheme", "https", ":authority", "example.com", ":path", "/a\tb"}},
+		{"scheme", []string{":method", "GET", ":scheme", "gopher", ":authority", "example.com", ":path", "/"}},
+		{"authority", []string{":method", "GET", ":scheme", "https", ":authority", "exa mple.com", ":path", "/"}},
+		{"userinfo", []string{":method", "GET", ":scheme", "https", ":authority", "user@example.com", ":path", "/"}},
+		{"host mismatch", []string{":method", "GET", ":scheme", "https", ":authority", "example.com", ":path", "/", "host", "other.example"}},
+		{"two hosts", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "a.example", "host", "b.example"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, s.addr())
+			c.hbuf.Reset()
+			for i := 0; i < len(tc.fields); i += 2 {
+				_ = c.enc.WriteField(hpack.HeaderField{Name: tc.fields[i], Value: tc.fields[i+1]})
+			}
+			if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.hbuf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if err := c.until(func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.MetaHeadersFrame:
+					got = f.PseudoValue("status")
+					return true
+				case *http2.RSTStreamFrame:
+					got = "reset " + f.ErrCode.String()
+					return true
+				}
+				return false
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got != "reset PROTOCOL_ERROR" {
+				t.Errorf("got %s, want reset PROTOCOL_ERROR", got)
+			}
+		})
 	}
 }

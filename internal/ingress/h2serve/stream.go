@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 )
 
@@ -207,8 +208,15 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		if scheme != "" || path != "" || authority == "" {
 			return nil, 0, errors.New("malformed CONNECT")
 		}
-	} else if method == "" || scheme == "" || path == "" || (path[0] != '/' && !(path == "*" && method == http.MethodOptions)) {
+	} else if method == "" || (scheme != "https" && scheme != "http") || path == "" ||
+		(path[0] != '/' && !(path == "*" && method == http.MethodOptions)) {
 		return nil, 0, errors.New("missing or invalid pseudo-header")
+	}
+	// The method and the path become an HTTP/1.1 request line toward the
+	// backends: a method that is not a token, or a space in the path
+	// (url.ParseRequestURI keeps it in the query), would split it.
+	if !httpguts.ValidHeaderFieldName(method) || strings.IndexByte(path, ' ') >= 0 {
+		return nil, 0, errors.New("invalid :method or :path")
 	}
 	fields := f.RegularFields()
 	h := make(http.Header, len(fields))
@@ -243,8 +251,8 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 	if len(cookies) > 0 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	if authority == "" {
-		authority = h.Get("Host")
+	if err := checkAuthority(&authority, scheme, h["Host"]); err != nil {
+		return nil, 0, err
 	}
 	delete(h, "Host")
 	if cl := h["Content-Length"]; len(cl) > 1 {
@@ -284,6 +292,28 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		delete(h, "Trailer")
 	}
 	return req, declared, nil
+}
+
+// checkAuthority takes the request's authority from the Host header
+// when :authority is absent and checks it as net/http's HTTP/2 server
+// does: one Host at most, equal to :authority when both are present
+// (RFC 9113 section 8.3.1), no userinfo, a valid host.
+func checkAuthority(authority *string, scheme string, hosts []string) error {
+	switch {
+	case len(hosts) > 1:
+		return errors.New("more than one host header")
+	case len(hosts) == 1 && *authority == "":
+		*authority = hosts[0]
+	case len(hosts) == 1 && hosts[0] != *authority:
+		return errors.New(":authority and host differ")
+	}
+	if strings.IndexByte(*authority, '@') >= 0 && (scheme == "http" || scheme == "https") {
+		return errors.New("userinfo in :authority")
+	}
+	if *authority != "" && !httpguts.ValidHostHeader(*authority) {
+		return errors.New("invalid :authority")
+	}
+	return nil
 }
 
 // onData buffers a request body's DATA within the windows granted.
