@@ -29,7 +29,8 @@
 //     16 KiB chunk per stream and the connection's write buffer;
 //   - timeouts: the preface within PrefaceTimeout, IdleTimeout with no
 //     stream open, ReadTimeout for a request body, and WriteTimeout as
-//     a deadline on every write to the connection;
+//     a deadline on every write to the connection and the longest a
+//     response waits for the client's windows to open;
 //   - Shutdown sends GOAWAY, finishes the streams in flight and closes.
 package h2serve
 
@@ -64,7 +65,8 @@ type Config struct {
 	// none).
 	ReadTimeout time.Duration
 	// WriteTimeout is the deadline of every write to the connection
-	// (default 30s): a client that reads nothing that long loses it.
+	// (default 30s): a client that reads nothing that long loses it; a
+	// stream whose flow-control windows stay shut that long is reset.
 	WriteTimeout time.Duration
 	// MaxResetsPerSecond bounds the streams a client resets, and those
 	// refused, per second (default 200).

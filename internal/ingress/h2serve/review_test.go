@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -85,6 +86,33 @@ func TestBodyBufferBounded(t *testing.T) {
 	if got := <-maxCap; got > 4*window {
 		t.Errorf("the body buffer grew to %d bytes with a %d-byte window", got, window)
 	}
+}
+
+// A client that never opens its window holds a handler (and its backend
+// connection) no longer than WriteTimeout: nothing is written, so the
+// write deadline alone would never fire.
+func TestShutWindowTimesOut(t *testing.T) {
+	done := make(chan error, 1)
+	s := startServer(t, Config{WriteTimeout: 300 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(make([]byte, 100<<10))
+		done <- err
+	}))
+	c := dialRaw(t, s.addr(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	c.request(1, "GET", "/", true)
+	var code http2.ErrCode
+	if err := c.until(func(f http2.Frame) bool {
+		r, ok := f.(*http2.RSTStreamFrame)
+		if ok {
+			code = r.ErrCode
+		}
+		return ok
+	}); err != nil {
+		t.Fatalf("no RST_STREAM: %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Error("the handler's write succeeded")
+	}
+	t.Logf("reset with %v", code)
 }
 
 // Requests whose pseudo-header fields could not be written as an

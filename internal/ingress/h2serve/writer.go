@@ -200,12 +200,19 @@ func (w *responseWriter) completeHead(final bool) {
 	}
 }
 
+// errWindowShut fails a stream whose windows stayed shut for
+// WriteTimeout.
+var errWindowShut = errors.New("h2serve: the client's flow control window stayed shut")
+
 // acquire takes up to want bytes of the stream's and connection's send
 // windows (and at most a frame), waiting while they are shut unless
-// noWait; it returns the client's frame size too.
+// noWait, for WriteTimeout at most: nothing is written meanwhile, so the
+// write deadline would not end a client that never opens them. It
+// returns the client's frame size too.
 func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var deadline time.Time
 	for {
 		if st.err != nil {
 			return 0, 0, st.err
@@ -226,6 +233,17 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 		}
 		if noWait {
 			return 0, int(c.peerFrame), nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.WriteTimeout)
+			t := time.AfterFunc(c.cfg.WriteTimeout, func() {
+				c.mu.Lock()
+				c.cond.Broadcast()
+				c.mu.Unlock()
+			})
+			defer t.Stop()
+		} else if !time.Now().Before(deadline) {
+			return 0, 0, errWindowShut
 		}
 		c.cond.Wait()
 	}
