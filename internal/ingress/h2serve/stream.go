@@ -80,10 +80,15 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
+		code := http2.ErrCodeProtocol
+		if st.remoteDone {
+			code = http2.ErrCodeStreamClosed
+		}
 		reset, err := c.onTrailersLocked(st, f)
 		c.mu.Unlock()
 		if reset {
-			c.resetStream(id, http2.ErrCodeProtocol)
+			c.resetStream(id, code)
+			return c.abuse.reset()
 		}
 		return err
 	}
@@ -154,7 +159,11 @@ func (c *Conn) readTimedOut(st *stream) {
 // says the stream is to be reset (malformed) once c.mu is released.
 func (c *Conn) onTrailersLocked(st *stream, f *http2.MetaHeadersFrame) (reset bool, err error) {
 	if st.remoteDone {
-		return false, http2.ConnectionError(http2.ErrCodeStreamClosed)
+		// Half-closed (remote): a stream error (RFC 9113 section 5.1).
+		st.abort(errStreamReset)
+		c.removeLocked(st)
+		c.cond.Broadcast()
+		return true, nil
 	}
 	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated ||
 		st.declared >= 0 && st.received != st.declared {
@@ -281,9 +290,10 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		for _, v := range tr {
 			for _, k := range strings.Split(v, ",") {
 				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
-					switch k {
-					case "Transfer-Encoding", "Trailer", "Content-Length":
-					default:
+					// Only the fields that may be trailers (as
+					// net/http's HTTP/2 server): no Host, framing,
+					// routing or authentication fields late.
+					if httpguts.ValidTrailerHeader(k) {
 						req.Trailer[k] = nil
 					}
 				}
@@ -326,6 +336,12 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	}
 	c.inflow -= length
 	st := c.streams[id]
+	if st != nil && st.remoteDone && st.err == nil {
+		// Half-closed (remote): the stream ends, its handler with it
+		// (RFC 9113 section 5.1), rather than answering past the reset.
+		c.failDataLocked(st, length, errStreamReset, http2.ErrCodeStreamClosed)
+		return c.abuse.reset()
+	}
 	if st == nil || st.remoteDone || st.err != nil {
 		// Closed or reset: the connection's window is given back.
 		c.credit += length
@@ -339,7 +355,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		if err := c.abuse.control(); err != nil {
 			return err
 		}
-		if st == nil || st.remoteDone {
+		if st == nil {
 			c.resetStream(id, http2.ErrCodeStreamClosed)
 		}
 		return nil
