@@ -27,8 +27,9 @@
 //     are written within the client's windows, a handler waiting while
 //     they are shut, so a client that does not read costs at most a
 //     16 KiB chunk per stream and the connection's write buffer;
-//   - timeouts: the preface within PrefaceTimeout, IdleTimeout with no
-//     stream open, ReadTimeout for a request body, and WriteTimeout as
+//   - timeouts: the preface within PrefaceTimeout, IdleTimeout from the
+//     last stream's end (then GOAWAY; frames that open no stream do
+//     not extend it), ReadTimeout for a request body, and WriteTimeout as
 //     a deadline on every write to the connection and the longest a
 //     response waits for the client's windows to open;
 //   - Shutdown sends GOAWAY, finishes the streams in flight and closes.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -54,9 +55,12 @@ type Conn struct {
 	closed   bool
 	draining bool // GOAWAY sent by Shutdown
 	goneAway bool // GOAWAY received: no new streams
-	abuse    abuse
-	handlers sync.WaitGroup
-	done     chan struct{} // closed when Serve returns
+	// idleSince is when the last stream ended (or the connection
+	// started): IdleTimeout counts from it, whatever frames come since.
+	idleSince time.Time
+	abuse     abuse
+	handlers  sync.WaitGroup
+	done      chan struct{} // closed when Serve returns
 }
 
 // NewConn returns a server connection on nc, which negotiated h2, that
@@ -144,6 +148,7 @@ func (c *Conn) serve() error {
 	}
 	c.mu.Lock()
 	c.inflow = c.cfg.ConnWindow
+	c.idleSince = time.Now()
 	c.mu.Unlock()
 	// The first frame must be SETTINGS (RFC 9113 section 3.4).
 	first := true
@@ -165,6 +170,8 @@ func (c *Conn) serve() error {
 				c.goAway(http2.ErrCodeFrameSize)
 			case errors.Is(err, errHeaderBlockTooLong):
 				c.goAway(http2.ErrCodeProtocol)
+			case errors.Is(err, os.ErrDeadlineExceeded) && !first && c.idle():
+				c.goAway(http2.ErrCodeNo) // IdleTimeout, as net/http's
 			}
 			return err
 		}
@@ -189,8 +196,9 @@ func (c *Conn) serve() error {
 }
 
 // setReadDeadline arms the read deadline for the connection's state:
-// IdleTimeout with no stream, none while streams are open; it reports
-// whether the connection is drained and may close.
+// IdleTimeout from the last stream's end with no stream open (frames
+// that open none, PING say, do not extend it), none while streams are
+// open; it reports whether the connection is drained and may close.
 func (c *Conn) setReadDeadline() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,8 +209,15 @@ func (c *Conn) setReadDeadline() bool {
 	if c.draining || c.goneAway {
 		return true
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	_ = c.nc.SetReadDeadline(c.idleSince.Add(c.cfg.IdleTimeout))
 	return false
+}
+
+// idle reports whether no stream is open.
+func (c *Conn) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) == 0
 }
 
 // process handles one frame read.
@@ -444,7 +459,8 @@ func (c *Conn) removeLocked(st *stream) {
 		case c.draining || c.goneAway:
 			_ = c.nc.SetReadDeadline(time.Now().Add(goAwayGrace))
 		default:
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+			c.idleSince = time.Now()
+			_ = c.nc.SetReadDeadline(c.idleSince.Add(c.cfg.IdleTimeout))
 		}
 	}
 }
