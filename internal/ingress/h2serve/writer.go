@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -329,11 +330,17 @@ func (c *Conn) writeHead(id uint32, status int, h http.Header, skip []string, en
 	}
 	for k, vs := range h {
 		lk := lower(k)
-		if isConnHeader(lk) || containsName(skip, k) || strings.HasPrefix(k, http.TrailerPrefix) {
+		if isConnHeader(lk) || containsName(skip, k) || strings.HasPrefix(k, http.TrailerPrefix) ||
+			!httpguts.ValidHeaderFieldName(lk) {
 			continue
 		}
 		for _, v := range vs {
-			_ = c.henc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			// As net/http's HTTP/2 server: what a client would take for
+			// a malformed response (a field with CR, LF or NUL) is left
+			// out rather than sent.
+			if httpguts.ValidHeaderFieldValue(v) {
+				_ = c.henc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			}
 		}
 	}
 	block := c.hbuf

@@ -82,3 +82,38 @@ func TestRequestTrailersFiltered(t *testing.T) {
 		t.Errorf("trailers %v, want X-Checksum alone", tr)
 	}
 }
+
+// Response fields a client would refuse (a name that is not a token, a
+// value with CR, LF or NUL) are left out, the others sent.
+func TestInvalidResponseFieldsLeftOut(t *testing.T) {
+	s := startServer(t, Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Bad Name"] = []string{"1"}
+		w.Header()["X-Split"] = []string{"a\r\nx-injected: 1"}
+		w.Header()["X-Nul"] = []string{"a\x00b"}
+		w.Header().Set("X-Good", "1")
+	}))
+	c := dialRaw(t, s.addr())
+	c.request(1, "GET", "/", true)
+	var fields []hpack.HeaderField
+	if err := c.until(func(f http2.Frame) bool {
+		h, ok := f.(*http2.MetaHeadersFrame)
+		if ok {
+			fields = h.Fields
+		}
+		return ok
+	}); err != nil {
+		t.Fatalf("no response HEADERS: %v", err)
+	}
+	good := false
+	for _, f := range fields {
+		switch f.Name {
+		case "x-good":
+			good = true
+		case "bad name", "x-split", "x-nul":
+			t.Errorf("sent %q: %q", f.Name, f.Value)
+		}
+	}
+	if !good {
+		t.Errorf("x-good missing from %v", fields)
+	}
+}
