@@ -36,14 +36,7 @@ func TestHalfClosedRemoteFrames(t *testing.T) {
 			if err := tc.send(c); err != nil {
 				t.Fatal(err)
 			}
-			var code http2.ErrCode
-			if err := c.until(func(f http2.Frame) bool {
-				r, ok := f.(*http2.RSTStreamFrame)
-				if ok {
-					code = r.ErrCode
-				}
-				return ok
-			}); err != nil || code != http2.ErrCodeStreamClosed {
+			if code, err := c.reset(); err != nil || code != http2.ErrCodeStreamClosed {
 				t.Fatalf("reset %v (%v), want STREAM_CLOSED", code, err)
 			}
 			select {

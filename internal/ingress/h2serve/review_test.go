@@ -99,14 +99,8 @@ func TestShutWindowTimesOut(t *testing.T) {
 	}))
 	c := dialRaw(t, s.addr(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	c.request(1, "GET", "/", true)
-	var code http2.ErrCode
-	if err := c.until(func(f http2.Frame) bool {
-		r, ok := f.(*http2.RSTStreamFrame)
-		if ok {
-			code = r.ErrCode
-		}
-		return ok
-	}); err != nil {
+	code, err := c.reset()
+	if err != nil {
 		t.Fatalf("no RST_STREAM: %v", err)
 	}
 	if err := <-done; err == nil {
@@ -164,4 +158,17 @@ func TestMalformedPseudoHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reset reads frames until RST_STREAM and returns its code.
+func (c *rawClient) reset() (http2.ErrCode, error) {
+	var code http2.ErrCode
+	err := c.until(func(f http2.Frame) bool {
+		r, ok := f.(*http2.RSTStreamFrame)
+		if ok {
+			code = r.ErrCode
+		}
+		return ok
+	})
+	return code, err
 }
