@@ -54,7 +54,10 @@ type Conn struct {
 	credit   int32
 	closed   bool
 	draining bool // GOAWAY sent by Shutdown
-	goneAway bool // GOAWAY received: no new streams
+	// settingsSent: the server's SETTINGS, its first frame (RFC 9113
+	// section 3.4), are written; Shutdown's GOAWAY waits for them.
+	settingsSent bool
+	goneAway     bool // GOAWAY received: no new streams
 	// idleSince is when the last stream ended (or the connection
 	// started): IdleTimeout counts from it, whatever frames come since.
 	idleSince time.Time
@@ -149,7 +152,12 @@ func (c *Conn) serve() error {
 	c.mu.Lock()
 	c.inflow = c.cfg.ConnWindow
 	c.idleSince = time.Now()
+	c.settingsSent = true
+	draining := c.draining
 	c.mu.Unlock()
+	if draining {
+		c.drainGoAway() // Shutdown came before the SETTINGS
+	}
 	// The first frame must be SETTINGS (RFC 9113 section 3.4).
 	first := true
 	for {
@@ -213,11 +221,11 @@ func (c *Conn) setReadDeadline() bool {
 	return false
 }
 
-// idle reports whether no stream is open.
+// idle reports whether no stream is open and no GOAWAY was exchanged.
 func (c *Conn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.streams) == 0
+	return len(c.streams) == 0 && !c.draining && !c.goneAway
 }
 
 // process handles one frame read.
@@ -410,6 +418,16 @@ func (c *Conn) Shutdown() {
 		return
 	}
 	c.draining = true
+	started := c.settingsSent
+	c.mu.Unlock()
+	if started {
+		c.drainGoAway()
+	} // else serve sends it after its SETTINGS, which must come first
+}
+
+// drainGoAway sends Shutdown's GOAWAY.
+func (c *Conn) drainGoAway() {
+	c.mu.Lock()
 	last := c.maxID
 	idle := len(c.streams) == 0
 	c.mu.Unlock()

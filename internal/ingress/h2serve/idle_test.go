@@ -1,6 +1,7 @@
 package h2serve
 
 import (
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -44,4 +45,39 @@ func TestIdleTimeoutNotExtendedByControlFrames(t *testing.T) {
 			_ = c.fr.WritePriority(1, http2.PriorityParam{Weight: 1})
 		}
 	}
+}
+
+// A connection shut down before its first frame still starts with the
+// server's SETTINGS (RFC 9113 section 3.4), then GOAWAY: a client takes
+// any other first frame for a protocol error.
+func TestShutdownBeforeServeSendsSettingsFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		sc := NewConn(nc, &Config{ErrorLog: quietLog}, http.NotFoundHandler(), ConnInfo{})
+		sc.Shutdown() // as h2tls.go does when the proxy is draining
+		_ = sc.Serve()
+	}()
+	c := dialRaw(t, ln.Addr().String())
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	if code, err := c.goAway(); err != nil || code != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v (%v), want NO_ERROR", code, err)
+	}
+	_ = c.nc.Close()
+	<-served
 }
