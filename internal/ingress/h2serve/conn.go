@@ -252,6 +252,10 @@ func (c *Conn) process(f http2.Frame) error {
 		c.mu.Lock()
 		c.goneAway = true
 		c.mu.Unlock()
+		// As net/http's: a graceful close of our own, whose GOAWAY tells
+		// the client which of its streams are served (it may still open
+		// some, RFC 9113 section 6.8, and they are ignored).
+		c.Shutdown()
 		return nil
 	case *http2.PushPromiseFrame, *http2.ContinuationFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol)

@@ -81,3 +81,16 @@ func TestShutdownBeforeServeSendsSettingsFirst(t *testing.T) {
 	_ = c.nc.Close()
 	<-served
 }
+
+// A client's GOAWAY is answered with the server's own, which says the
+// streams it serves: the client may still open streams (RFC 9113
+// section 6.8), ignored from then on.
+func TestClientGoAwayAnswered(t *testing.T) {
+	s := startServer(t, Config{}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	c := dialRaw(t, s.addr())
+	c.request(1, "GET", "/", true)
+	_ = c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	if code, err := c.goAway(); err != nil || code != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v (%v), want the server's NO_ERROR", code, err)
+	}
+}
