@@ -254,10 +254,17 @@
 // receive windows of 256 KiB per stream and 1 MiB per connection, the
 // most a connection buffers of request bodies; responses written
 // within the client's windows, at most a frame per stream buffered for
-// a client that does not read; the preface within the head timeout,
-// IdleTimeout with no stream open, ReadTimeout for each request body, a
-// write deadline on every write (WriteTimeout, or 30s); MaxBodyBytes
-// as on the other paths (413). Shutdown sends GOAWAY, lets the
+// a client that does not read, and a stream whose windows stay shut
+// for WriteTimeout reset; the preface within the head timeout,
+// IdleTimeout from the last stream's end (PINGs do not extend it),
+// ReadTimeout for each request body, a write deadline on every write
+// (WriteTimeout, or 30s); MaxBodyBytes as on the other paths (413).
+// What becomes an HTTP/1.1 request line is checked as net/http's
+// HTTP/2 server checks it and more: a :method that is not a token, a
+// :path with a space, a :scheme other than http(s), an invalid
+// :authority or one that differs from Host make the request malformed
+// (RST_STREAM PROTOCOL_ERROR), and rawtrip.go refuses such a request
+// from the h2c path too. Shutdown sends GOAWAY, lets the
 // streams in flight finish, then closes (TestHTTP2GracefulShutdown).
 //
 // # Decisions
