@@ -347,6 +347,9 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Unlock()
 	if overflow {
 		c.resetStream(st.id, http2.ErrCodeFlowControl)
+		// A reset the client caused counts as one it sent (MadeYouReset,
+		// CVE-2025-8671).
+		return c.abuse.reset()
 	}
 	return nil
 }

@@ -362,7 +362,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	}
 	if length > st.inflow {
 		c.failDataLocked(st, length, errFlowControl, http2.ErrCodeFlowControl)
-		return nil
+		return c.abuse.reset()
 	}
 	st.inflow -= length
 	// Padding is given back at once.
@@ -372,7 +372,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	st.received += int64(len(data))
 	if st.declared >= 0 && st.received > st.declared || f.StreamEnded() && st.declared >= 0 && st.received != st.declared {
 		c.failDataLocked(st, int32(len(data)), errStreamReset, http2.ErrCodeProtocol)
-		return nil
+		return c.abuse.reset()
 	}
 	if st.bodyClosed {
 		c.credit += int32(len(data))
@@ -401,7 +401,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 }
 
 // failDataLocked resets st over a DATA frame in error, giving n bytes
-// of the connection's window back; it unlocks c.mu.
+// of the connection's window back; it unlocks c.mu. The caller counts
+// the reset against the client's budget: a client that has the server
+// reset its streams (MadeYouReset, CVE-2025-8671) is a rapid reset.
 func (c *Conn) failDataLocked(st *stream, n int32, err error, code http2.ErrCode) {
 	c.credit += n
 	st.abort(err)
