@@ -245,8 +245,9 @@
 //
 // The limits, with h2serve's defaults: 250 concurrent streams (a stream
 // past them, or past the handlers still running for reset streams, is
-// refused); 200 streams reset by the client or refused per second
-// (rapid reset, CVE-2023-44487) and 1000 SETTINGS, PING, PRIORITY or
+// refused); 200 streams reset by the client, refused, or reset over
+// the client's error per second (rapid reset, CVE-2023-44487, and
+// MadeYouReset, CVE-2025-8671) and 1000 SETTINGS, PING, PRIORITY or
 // empty DATA frames per second, then GOAWAY ENHANCE_YOUR_CALM; the
 // header list within MaxHeaderBytes plus 4 KiB (431 past it, the
 // connection closed past twice it, and the bytes one header block may

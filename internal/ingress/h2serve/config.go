@@ -13,7 +13,8 @@
 //     (RST_STREAM REFUSED_STREAM), and so is one whose handler slot is
 //     still held by a handler of a reset stream that has not returned;
 //   - rapid reset (CVE-2023-44487) and frame floods: streams reset or
-//     refused, SETTINGS, PING, PRIORITY and empty DATA frames count
+//     refused, or reset by the server over the client's error
+//     (MadeYouReset, CVE-2025-8671), SETTINGS, PING, PRIORITY and empty DATA frames count
 //     against a per-second budget (abuse.go); past it the connection
 //     gets GOAWAY ENHANCE_YOUR_CALM and is closed;
 //   - CONTINUATION floods (CVE-2024-27316): the header block is bounded
