@@ -47,12 +47,19 @@ of examples/signup/stack/docker, and removes the image when it ends.
 
 --tour plays the story by itself: a killed replica replaced, two replicas
 serving through a kill, anti-forgery failures without sticky sessions and
-none with them, a start-first rollout that fails no request, and a broken
-release rolled back on its own.
+none with them, a start-first rollout that fails no request, a broken
+release rolled back on its own, and two nodes that join while nothing
+moves, until service update --force spreads reference-data-api over them.
+For that last step the demo holds back two worker nodes, shoal-demo-1 and
+shoal-demo-2: network namespaces on a bridge of this host (shdb-ID), each
+of which starts a shoal agent at that step. With -H or --runtime docker
+the tour tells that step instead of playing it, and says why.
 
-Ctrl-C removes what the demo made (stacks and their containers, networks,
-configs, secrets, the database, the image it built) and stops the cluster it started. The services reach each other by
-name over overlay networks, which needs root for the process runtime.`,
+Ctrl-C removes what the demo made (stacks and their tasks, networks,
+configs, secrets, the database, the image it built, the extra nodes: their
+agents, namespaces, links, firewall rules and folders) and stops the
+cluster it started. The services reach each other by name over overlay
+networks, which needs root for the process runtime.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(a, cmd, logLevel)
