@@ -295,6 +295,7 @@ func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]
 	for _, t := range as.Tasks {
 		if r := a.runners[t.ID]; r != nil {
 			r.update(t)
+			r.reassert(t)
 			continue
 		}
 		a.startLocked(ctx, t, adopt)
@@ -306,13 +307,12 @@ func (a *Agent) apply(ctx context.Context, as api.Assignments, adopt map[string]
 
 // startLocked makes the runner of a task this agent has not seen yet.
 func (a *Agent) startLocked(ctx context.Context, t *api.Task, adopt map[string]survivor) {
-	report := a.reports.add
 	rt := a.runtimes[t.Spec.Runtime()]
 	s, survived := adopt[t.ID]
 	if survived {
 		rt = s.rt
 	}
-	r := newRunner(t, rt, report, a.log)
+	r := newRunner(t, rt, a.reports, a.log)
 	r.files = a.files.forTask
 	r.net, r.networks, r.netOff = a.cfg.Networks, a.nets.forTask, a.cfg.NetworksOff
 	r.drain = a.cfg.DrainDelay

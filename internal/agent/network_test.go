@@ -86,7 +86,13 @@ func (e *env) startAgentWith(cfg agent.Config, wrap func(*process.Runtime) runti
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cfg.NodeID, cfg.Addr, cfg.Runtimes, cfg.Manager, cfg.Logger = nodeID, "127.0.0.1", []runtime.Runtime{wrap(rt)}, manager{e.d}, quiet
+	cfg.NodeID, cfg.Addr, cfg.Runtimes = nodeID, "127.0.0.1", []runtime.Runtime{wrap(rt)}
+	if cfg.Manager == nil {
+		cfg.Manager = manager{e.d}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	a := agent.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningAgent{t: e.t, rt: rt, cancel: cancel, done: make(chan error, 1)}

@@ -14,21 +14,36 @@ import (
 type reporter struct {
 	mu    sync.Mutex
 	queue []api.TaskReport
-	wake  chan struct{}
+	// added counts the reports queued so far, sent those the managers
+	// took: the queue is in order, so report n was delivered once
+	// sent >= n.
+	added, sent uint64
+	wake        chan struct{}
 }
 
 func newReporter() *reporter { return &reporter{wake: make(chan struct{}, 1)} }
 
-func (r *reporter) add(rep api.TaskReport) {
+// add queues rep and returns its number (see delivered).
+func (r *reporter) add(rep api.TaskReport) uint64 {
 	rep.Status.Message = api.TrimStatusText(rep.Status.Message)
 	rep.Status.Err = api.TrimStatusText(rep.Status.Err)
 	r.mu.Lock()
 	r.queue = append(r.queue, rep)
+	r.added++
+	n := r.added
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	return n
+}
+
+// delivered reports whether the managers took report n.
+func (r *reporter) delivered(n uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent >= n
 }
 
 // send delivers queued reports on sess until ctx ends or a send fails. A
@@ -46,6 +61,9 @@ func (r *reporter) send(ctx context.Context, sess Session) error {
 				r.mu.Unlock()
 				return err
 			}
+			r.mu.Lock()
+			r.sent += uint64(len(batch))
+			r.mu.Unlock()
 			continue
 		}
 		select {

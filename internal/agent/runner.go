@@ -16,10 +16,10 @@ import (
 // runner drives one task through its life on this node: start, watch,
 // stop. It only moves the task's state forward, and reports each move.
 type runner struct {
-	id     string
-	rt     runtime.Runtime
-	report func(api.TaskReport)
-	log    *slog.Logger
+	id      string
+	rt      runtime.Runtime
+	reports *reporter
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	task    *api.Task // latest version from the managers
@@ -45,11 +45,15 @@ type runner struct {
 	// last is the last status sent of a task that has not ended. Guarded
 	// by mu.
 	last *api.TaskStatus
-	done chan struct{}
+	// final is how the task ended, as sent, and finalN its report's
+	// number. Guarded by mu.
+	final  *api.TaskStatus
+	finalN uint64
+	done   chan struct{}
 }
 
-func newRunner(t *api.Task, rt runtime.Runtime, report func(api.TaskReport), log *slog.Logger) *runner {
-	return &runner{id: t.ID, rt: rt, report: report, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{}), unreachable: DefaultUnreachableGrace}
+func newRunner(t *api.Task, rt runtime.Runtime, reports *reporter, log *slog.Logger) *runner {
+	return &runner{id: t.ID, rt: rt, reports: reports, log: log, task: t, changed: make(chan struct{}, 1), done: make(chan struct{}), unreachable: DefaultUnreachableGrace}
 }
 
 // update gives the runner the task's latest version.
@@ -75,12 +79,35 @@ func (r *runner) send(st api.TaskStatus, eps []api.TaskEndpoint) {
 	if st.Timestamp.IsZero() {
 		st.Timestamp = time.Now().UTC()
 	}
-	if !st.State.Terminal() {
-		r.mu.Lock()
+	// Under mu, so that reassert never sees a final status without its
+	// report's number.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.reports.add(api.TaskReport{TaskID: r.id, Status: st, Endpoints: eps})
+	if st.State.Terminal() {
+		r.final, r.finalN = &st, n
+	} else {
 		r.last = &st
-		r.mu.Unlock()
 	}
-	r.report(api.TaskReport{TaskID: r.id, Status: st, Endpoints: eps})
+}
+
+// reassert sends again how the task ended when t, the managers' latest
+// version, still holds it as not ended although they took the report of
+// its end: the node's runtime is the truth on that, and a report that
+// never reached the store (taken but dropped, or lost with a leader)
+// would otherwise leave a task that ended "running" for good, and its
+// removal waiting on it. A version of t older than the report's entry
+// sends a copy the managers refuse as stale: at most one report per
+// assignment change of the task.
+func (r *runner) reassert(t *api.Task) {
+	r.mu.Lock()
+	final, n := r.final, r.finalN
+	r.mu.Unlock()
+	if final == nil || t.Status.State.Terminal() || !r.reports.delivered(n) {
+		return
+	}
+	r.log.Info("the managers hold a task that ended as not ended: reporting its end again", "task", r.id, "managers", t.Status.State, "ended", final.State)
+	r.send(*final, nil)
 }
 
 // run is the task's life. ctx ends when the agent stops: the task is then

@@ -176,6 +176,7 @@ func (ac *agentCluster) startAgent(name, addr string, extra ...string) *agentNod
 	}
 	id := strings.Fields(strings.TrimPrefix(lines[0], "shoal agent: node "))[0]
 	ingress := strings.Fields(field(t, lines, "ingress"))[0]
+	t.Logf("agent %s is node %s", name, id)
 	n := &agentNode{nodeProc: p, addr: addr, id: id, ingress: ingress, out: lines}
 	ac.agents[name] = n
 	return n

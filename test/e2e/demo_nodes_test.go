@@ -18,6 +18,7 @@ import (
 // the new nodes, where they run healthy (their health checks pass, and
 // they reach the overlay networks of the stack).
 func TestDemoRebalance(t *testing.T) {
+	requireLong(t) // builds the example programs: minutes on a busy machine
 	testutil.RequireRoot(t)
 	bin := signupBin(t)
 	start := time.Now()

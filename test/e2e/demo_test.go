@@ -240,7 +240,8 @@ func dumpTaskLogs(t *testing.T, dataDir string) {
 
 // requireLong skips a test that takes a minute or more unless
 // SHOAL_E2E_LONG=1: the walkthroughs replay the whole seed story (60-90 s
-// each, more on a busy machine), which would push this package past go
+// each, more on a busy machine) and the rebalance builds the example
+// programs (177 s at a load of 13), which would push this package past go
 // test's 10-minute limit; .ci/run runs them in a step of their own.
 func requireLong(t *testing.T) {
 	t.Helper()

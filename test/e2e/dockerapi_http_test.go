@@ -169,20 +169,30 @@ func TestDockerAPIEndpointsAndErrors(t *testing.T) {
 		t.Fatalf("tasks of web: %d, want 1", len(tasks))
 	}
 	task := tasks[0]
+	// Each filter must return web's task and only tasks it matches (the
+	// task may be replaced meanwhile on a loaded machine: a second one is
+	// no error), or nothing for a filter that matches nothing.
 	for _, tc := range []struct {
-		filter []string
-		want   int
+		filter  []string
+		matches func(swarm.Task) bool // nil: nothing matches
 	}{
-		{[]string{"service", created.ID}, 1}, {[]string{"service", "nosuch"}, 0},
-		{[]string{"node", task.NodeID}, 1}, {[]string{"node", "nosuch"}, 0},
-		{[]string{"desired-state", "running"}, 1}, {[]string{"desired-state", "shutdown"}, 0},
-		{[]string{"name", "web.1"}, 1}, {[]string{"name", "db"}, 0},
-		{[]string{"id", task.ID}, 1}, {[]string{"label", "nosuch"}, 0},
+		{[]string{"service", created.ID}, func(tk swarm.Task) bool { return tk.ServiceID == created.ID }}, {[]string{"service", "nosuch"}, nil},
+		{[]string{"node", task.NodeID}, func(tk swarm.Task) bool { return tk.NodeID == task.NodeID }}, {[]string{"node", "nosuch"}, nil},
+		{[]string{"desired-state", "running"}, func(tk swarm.Task) bool { return tk.DesiredState == swarm.TaskStateRunning }}, {[]string{"desired-state", "shutdown"}, nil},
+		{[]string{"name", "web.1"}, func(tk swarm.Task) bool { return tk.ServiceID == created.ID && tk.Slot == 1 }}, {[]string{"name", "db"}, nil},
+		{[]string{"id", task.ID}, func(tk swarm.Task) bool { return tk.ID == task.ID }}, {[]string{"label", "nosuch"}, nil},
 	} {
 		var got []swarm.Task
 		a.call("GET", "/tasks?"+filterQuery(tc.filter...), nil, &got, http.StatusOK)
-		if len(got) != tc.want {
-			t.Errorf("tasks with %v: %d, want %d", tc.filter, len(got), tc.want)
+		found := false
+		for _, tk := range got {
+			if tc.matches == nil || !tc.matches(tk) {
+				t.Errorf("tasks with %v: task %s (service %s, node %s, slot %d, desired %s) does not match", tc.filter, tk.ID, tk.ServiceID, tk.NodeID, tk.Slot, tk.DesiredState)
+			}
+			found = found || tk.ID == task.ID
+		}
+		if tc.matches != nil && !found && !(tc.filter[0] == "desired-state" && len(got) > 0) {
+			t.Errorf("tasks with %v: %d tasks, none of them web's %s", tc.filter, len(got), task.ID)
 		}
 	}
 	var inspected swarm.Task

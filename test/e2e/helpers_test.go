@@ -147,7 +147,8 @@ func waitTasks(t *testing.T, ctx context.Context, c *client.Client, service, wha
 func describe(ts []*api.Task) string {
 	var b strings.Builder
 	for _, t := range ts {
-		fmt.Fprintf(&b, "  %s %s v%d created=%s desired=%s state=%s err=%q\n", t.ID, t.Name(), t.SpecVersion, t.CreatedAt.Format("15:04:05.000000"), t.DesiredState, t.Status.State, t.Status.Err)
+		fmt.Fprintf(&b, "  %s %s v%d node=%s created=%s desired=%s state=%s at=%s msg=%q err=%q runtime=%s\n", t.ID, t.Name(), t.SpecVersion, t.NodeID,
+			t.CreatedAt.Format("15:04:05.000000"), t.DesiredState, t.Status.State, t.Status.Timestamp.Format("15:04:05.000000"), t.Status.Message, t.Status.Err, t.Status.RuntimeID)
 	}
 	return b.String()
 }

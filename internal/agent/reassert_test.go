@@ -1,0 +1,81 @@
+//go:build linux
+
+package agent_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/agent"
+	"github.com/shoalproject/shoal/internal/runtime"
+	"github.com/shoalproject/shoal/internal/runtime/process"
+	"github.com/shoalproject/shoal/internal/state"
+)
+
+// lossyManager's sessions lose the first report of a task's end: the
+// agent is told it was delivered, and the store never sees it.
+type lossyManager struct {
+	manager
+	mu    sync.Mutex
+	lost  []api.TaskReport
+	lostC chan struct{} // closed once a report is lost
+}
+
+type lossySession struct {
+	agent.Session
+	m *lossyManager
+}
+
+func (m *lossyManager) Register(ctx context.Context, reg api.NodeRegistration) (agent.Session, error) {
+	s, err := m.manager.Register(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
+	return lossySession{s, m}, nil
+}
+
+func (s lossySession) Report(ctx context.Context, reports []api.TaskReport) error {
+	var kept []api.TaskReport
+	s.m.mu.Lock()
+	for _, rep := range reports {
+		if rep.Status.State.Terminal() && len(s.m.lost) == 0 {
+			s.m.lost = append(s.m.lost, rep)
+			close(s.m.lostC)
+			continue
+		}
+		kept = append(kept, rep)
+	}
+	s.m.mu.Unlock()
+	if len(kept) == 0 {
+		return nil
+	}
+	return s.Session.Report(ctx, kept)
+}
+
+// A task's end whose report never reached the store is reported again
+// when the managers next send the task still holding it as not ended
+// (here: the service's removal wants it stopped): without it, the task
+// stays "running" in the store for good and its removal never ends.
+func TestEndReportedAgainWhenTheManagersMissedIt(t *testing.T) {
+	e := newEnv(t)
+	m := &lossyManager{manager: manager{e.d}, lostC: make(chan struct{})}
+	e.startAgentWith(agent.Config{Manager: m}, func(rt *process.Runtime) runtime.Runtime { return rt })
+	tk := e.assignTask(cmd("sh", "-c", "exit 3"))
+	e.waitState(tk.ID, api.TaskStateRunning)
+	// The exit's report is the one lost.
+	select {
+	case <-m.lostC:
+	case <-testCtx(t).Done():
+		t.Fatal("the task's end was never reported")
+	}
+	if got := e.store.Read().Task(tk.ID); got.Status.State.Terminal() {
+		t.Fatalf("the lost report reached the store: %+v", got.Status)
+	}
+	e.must(state.Op{Kind: state.OpSetDesiredState, ID: tk.ID, Desired: api.TaskStateRemove})
+	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateFailed || got.Status.ExitCode == nil || *got.Status.ExitCode != 3 {
+		t.Errorf("status %+v, want failed with exit code 3 (how it ended, reported again)", got.Status)
+	}
+}
