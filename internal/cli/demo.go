@@ -102,6 +102,7 @@ networks, which needs root for the process runtime.`,
 						return err
 					}
 					defer func() { // last: after the cluster stopped
+						fmt.Fprintln(a.stdout, "shoal demo: removing the extra nodes' namespaces, links, firewall rules and folders")
 						if err := nodes.Close(); err != nil {
 							fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
 						}
@@ -128,6 +129,9 @@ networks, which needs root for the process runtime.`,
 						return err
 					}
 					defer func() { // after the stacks' removal, before the cluster stops
+						if len(nodes.IDs()) > 0 {
+							fmt.Fprintln(a.stdout, "shoal demo: draining the extra nodes, stopping their agents and removing them from the cluster")
+						}
 						cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 						defer cancel()
 						if err := nodes.Leave(cctx, c); err != nil {

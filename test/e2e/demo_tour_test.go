@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,13 +67,49 @@ func TestDemoWalkthroughTour(t *testing.T) {
 }
 
 // Ctrl-C in the middle of the rebalance (the nodes joined, the forced
-// update starts tasks on them) leaves nothing behind either.
+// update started tasks on them) leaves nothing behind either.
 func TestDemoWalkthroughTourInterrupted(t *testing.T) {
 	requireLong(t)
 	testutil.RequireRoot(t)
 	dt := startDemoTour(t, signupBin(t))
 	dt.waitFor(t, "== 8.", 4*time.Minute) // with no pause, the forced update starts
+	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Poll, not watch: the update may have placed them before a watch
+	// would start, and send no event after.
+	ctx := ctxTimeout(t, time.Minute)
+	for !onExtraNode(t, ctx, c) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no task of the demo ran on an extra node within a minute of the forced update")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	dt.interrupt(t)
+}
+
+// onExtraNode reports whether a live task runs on one of the demo's
+// extra nodes.
+func onExtraNode(t *testing.T, ctx context.Context, c *client.Client) bool {
+	t.Helper()
+	nodes, err := c.NodeList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.TaskList(ctx, client.TaskFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range ts {
+		for _, n := range nodes {
+			if n.ID == tk.NodeID && strings.HasPrefix(n.Description.Hostname, "shoal-demo-") && tk.Live() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // demoTour is a running `shoal demo --tour`.
@@ -148,7 +185,8 @@ func (dt *demoTour) waitFor(t *testing.T, s string, within time.Duration) string
 // interrupt sends Ctrl-C's SIGINT, waits until the demo ended, and checks
 // that it left nothing: no process it started (agents, tasks), no link
 // of its nodes (the bridge, the veths: the namespaces went with them),
-// no accept rule of the bridge, no folder in TMPDIR or /dev/shm.
+// no accept rule of the bridge, no folder in TMPDIR or /dev/shm, and no
+// extra node in the cluster's state.
 func (dt *demoTour) interrupt(t *testing.T) {
 	t.Helper()
 	if err := dt.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -192,6 +230,24 @@ func (dt *demoTour) interrupt(t *testing.T) {
 	}
 	if procs := processesNaming(dt.tmpDir, dt.dataDir, dt.bin); len(procs) > 0 {
 		t.Errorf("processes left after the demo: %v", procs)
+	}
+	// The cluster's state (its data folder stays) holds no extra node:
+	// the demo removed them before it stopped.
+	dev, _ := startNodeProc(t, "shoal dev", dt.dataDir, "cluster ready", "dev", "--data-dir", dt.dataDir,
+		"--ingress", "off", "--publish-addr", "off", "--log-level", "warn")
+	defer dev.signal(syscall.SIGTERM)
+	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := c.NodeList(ctxTimeout(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if strings.HasPrefix(n.Description.Hostname, "shoal-demo-") {
+			t.Errorf("the cluster still holds node %s (%s, %s) after the demo", n.ID, n.Description.Hostname, n.Status.State)
+		}
 	}
 }
 
