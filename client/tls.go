@@ -63,7 +63,25 @@ func (f *TLSFiles) config() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS: load the client certificate %s and key %s (--tlscert, --tlskey): %w", f.Cert, f.Key, err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{pair}}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{pair}, VerifyConnection: verifyManager}, nil
+}
+
+// managerOU is the OU of a manager's API certificate (ca.RoleManager).
+const managerOU = "manager"
+
+// verifyManager refuses a server certificate, verified against the CA
+// and the host dialled, that is not a manager's: a worker's certificate
+// of the same cluster names its node ID and "worker.shoal", so whoever
+// answers on such a name must not pass for the API.
+func verifyManager(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the server showed no certificate")
+	}
+	s := cs.PeerCertificates[0].Subject
+	if len(s.OrganizationalUnit) != 1 || s.OrganizationalUnit[0] != managerOU {
+		return fmt.Errorf("the server's certificate (%.64q, OU %q) is not a manager's: its API is served by managers only", s.CommonName, s.OrganizationalUnit)
+	}
+	return nil
 }
 
 // tlsHint says what a TLS failure most likely means, empty for another

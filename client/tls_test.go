@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -165,5 +167,35 @@ func TestIssueOperatorCertRequest(t *testing.T) {
 	out, err := c.IssueOperatorCert(testCtx(t), api.OperatorCertRequest{Name: "alice", CSR: "csr", Expiry: time.Hour})
 	if err != nil || out.Cert != "C" || out.CA != "R" || got.Name != "alice" || got.CSR != "csr" || got.Expiry != time.Hour {
 		t.Fatalf("%+v %v %+v", out, err, got)
+	}
+}
+
+// Only a manager's certificate passes for the API: a worker's of the same
+// cluster (it names "worker.shoal" and its node ID) is refused even where
+// it would name the host dialled.
+func TestServerCertificateMustBeAManagers(t *testing.T) {
+	root := testRoot(t)
+	mgr, err := ca.IssueAPIServer(root, "n1", []string{"127.0.0.1"}, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyManager(tls.ConnectionState{PeerCertificates: []*x509.Certificate{mgr.Leaf}}); err != nil {
+		t.Errorf("a manager's API certificate: %v", err)
+	}
+	f := nodeFiles(t, root)
+	worker, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(worker.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = verifyManager(tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
+	if err == nil || !strings.Contains(err.Error(), "not a manager's") {
+		t.Errorf("a worker's certificate: %v, want it refused", err)
+	}
+	if err := verifyManager(tls.ConnectionState{}); err == nil {
+		t.Error("no certificate passed")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/connlimit"
 )
 
 // RaftProto is the ALPN protocol name of Raft connections on a manager's
@@ -292,6 +293,10 @@ type Port struct {
 	raft  *TLSStream
 	log   *slog.Logger
 	httpc chan net.Conn
+	// hs bounds the unfinished handshakes (apart from ln's limit, which
+	// counts every connection): connections that never finish theirs
+	// must not keep agents and Raft peers out.
+	hs *connlimit.Handshakes
 	// ctx ends when the port closes: handshakes under way end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -301,12 +306,19 @@ type Port struct {
 
 // NewPort serves ln (which should bound its connections: connlimit) with
 // conf (PortConfig), handing Raft connections to stream; Close ends it.
-func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, log *slog.Logger) *Port {
+// hs bounds the connections of ln in their handshake at once (nil:
+// connlimit's defaults), well under ln's own bound, so that connections
+// that never finish theirs leave room for those that do.
+func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, hs *connlimit.Handshakes, log *slog.Logger) *Port {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Port{ln: ln, conf: conf, raft: stream, log: log, httpc: make(chan net.Conn), ctx: ctx, cancel: cancel, done: ctx.Done()}
+	p := &Port{ln: ln, conf: conf, raft: stream, log: log, httpc: make(chan net.Conn), ctx: ctx, cancel: cancel, done: ctx.Done(),
+		hs: hs}
+	if p.hs == nil {
+		p.hs = &connlimit.Handshakes{Log: log, Name: "cluster port"}
+	}
 	p.wg.Add(1)
 	go p.serve()
 	return p
@@ -314,44 +326,26 @@ func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, log *slog.Log
 
 func (p *Port) serve() {
 	defer p.wg.Done()
-	backoff := 5 * time.Millisecond
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			select {
-			case <-p.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors: wait, as net/http does.
-			p.log.Warn("cluster port: accept failed; retrying", "err", err, "retry_in", backoff)
-			select {
-			case <-p.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
+	connlimit.AcceptLoop(p.ctx, p.ln, p.log.With("listener", "cluster port"), func(c net.Conn) {
+		pending := p.hs.Begin(c)
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.handshake(c)
+			p.handshake(c, pending)
 		}()
-	}
+	})
 }
 
-// handshake completes c's handshake within handshakeTimeout and hands it
-// on by the protocol it chose.
-func (p *Port) handshake(raw net.Conn) {
+// handshake completes c's handshake within handshakeTimeout, in its
+// place among the unfinished ones, and hands it on by the protocol it
+// chose.
+func (p *Port) handshake(raw net.Conn, pending *connlimit.Pending) {
 	c := tls.Server(raw, p.conf)
 	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
 	defer cancel()
-	if err := c.HandshakeContext(ctx); err != nil {
+	err := c.HandshakeContext(ctx)
+	pending.End()
+	if err != nil {
 		p.log.Debug("cluster port: handshake failed", "remote", raw.RemoteAddr(), "err", err)
 		c.Close()
 		return

@@ -140,3 +140,41 @@ func TestAgentPortCutsAStalledBody(t *testing.T) {
 		t.Errorf("after the answer: %v, want the connection closed", err)
 	}
 }
+
+// Connections that never start their TLS handshake held places under
+// AgentMaxConns until the handshake timeout: anyone who reaches the port
+// could keep agents and Raft peers out with 10-second-old idle
+// connections. They now hold at most the unfinished handshakes' places
+// (a quarter), the oldest closed to make room.
+func TestAgentPortIdleHandshakesLeaveRoom(t *testing.T) {
+	ctx := testCtx(t)
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0", AgentMaxConns: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for range 100 {
+		c, err := net.Dial("tcp", d.AgentAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", d.AgentAddr(), joinTLS(t, d))
+	if err != nil {
+		t.Fatalf("a joining node behind 100 idle connections: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /agent/v1/routes HTTP/1.1\r\nHost: m\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer behind 100 idle connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401 (no certificate)", resp.StatusCode)
+	}
+}

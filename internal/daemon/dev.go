@@ -504,7 +504,19 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	// The port completes each TLS handshake (bounded by handshakeTimeout)
 	// and hands Raft's connections (ALPN shoal-raft/1, manager
 	// certificates only) to Raft, the rest to this server.
-	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), func() *ca.RootCA { return d.issuer.CA().Trust }), d.stream, log)
+	// Unfinished handshakes get at most a quarter of the places (all of
+	// them under a small limit, where closing the oldest would cut off
+	// handshakes under way); from one address, enough for the agents of
+	// a machine reconnecting at once after a manager restart.
+	hs := &connlimit.Handshakes{MaxPerIP: 64, Log: log, Name: "cluster port"}
+	if m := d.agentConns.Max; m > 0 {
+		hs.Max = m
+		if m/4 >= 8 {
+			hs.Max = min(connlimit.DefaultMaxHandshakes, m/4)
+		}
+	}
+	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), func() *ca.RootCA { return d.issuer.CA().Trust }),
+		d.stream, hs, log)
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.clusterHandler(d.agentLink), agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

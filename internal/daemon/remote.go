@@ -26,8 +26,15 @@ import (
 // handshake, the same handlers as the unix sockets': an operator may do
 // what the socket's owner may.
 
-// remoteMaxConns bounds the connections each TCP API listener holds.
-const remoteMaxConns = 512
+// remoteMaxConns bounds the connections each TCP API listener holds,
+// remoteMaxHandshakes those of them whose handshake is unfinished (the
+// oldest is closed to make room), each for at most
+// remoteHandshakeTimeout.
+const (
+	remoteMaxConns         = 512
+	remoteMaxHandshakes    = 64
+	remoteHandshakeTimeout = 10 * time.Second
+)
 
 // remoteAPI is a manager's TCP API listeners.
 type remoteAPI struct {
@@ -83,12 +90,14 @@ func (d *Dev) serveTLS(addr string, hosts []string, h http.Handler, lim *connlim
 	}
 	d.reserve(ln.Addr().String())
 	lim.Max, lim.Log, lim.Name = remoteMaxConns, log, what
-	// The handshake is bounded by ReadHeaderTimeout; no ReadTimeout or
-	// WriteTimeout, which would end the events and logs streams (they
-	// have their own write deadlines).
+	// No ReadTimeout or WriteTimeout, which would end the events and logs
+	// streams (they have their own write deadlines). The handshakes run
+	// beside the server, in places of their own: connections that never
+	// finish theirs can't fill the operators' (connlimit.Handshakes).
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	tln := tls.NewListener(lim.Listener(ln), d.apiTLS(hosts))
+	hs := &connlimit.Handshakes{Max: remoteMaxHandshakes, Log: log, Name: what}
+	tln := connlimit.NewTLSListener(lim.Listener(ln), d.apiTLS(hosts), hs, remoteHandshakeTimeout)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

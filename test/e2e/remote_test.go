@@ -165,6 +165,24 @@ func TestRemoteAPIWithOperatorCertificates(t *testing.T) {
 		if strings.Contains(string(b), "remote-web") || strings.Contains(string(b), " 200 ") {
 			t.Errorf("%s: plain HTTP got %q", addr, b)
 		}
+		// More idle connections than the listener holds (512), none of
+		// them starting a handshake: an operator still gets in (they
+		// hold at most the unfinished handshakes' places, the oldest
+		// closed to make room).
+		var idle []net.Conn
+		for range 600 {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatalf("idle connection %d: %v", len(idle), err)
+			}
+			idle = append(idle, c)
+		}
+		if err := tlsGet(addr, pool, &operator); err != nil {
+			t.Errorf("%s: operator kept out by 600 idle connections: %v", addr, err)
+		}
+		for _, c := range idle {
+			c.Close()
+		}
 	}
 }
 

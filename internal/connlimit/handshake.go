@@ -1,0 +1,158 @@
+package connlimit
+
+import (
+	"container/list"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default bounds of a Handshakes' zero value.
+const (
+	DefaultMaxHandshakes      = 128
+	DefaultMaxHandshakesPerIP = 16
+)
+
+// Handshakes bounds the connections whose TLS handshake is unfinished,
+// apart from the established ones, so that whoever reaches a port
+// cannot hold every place with connections that never authenticate
+// (one that just connects and waits costs an attacker nothing). Past a
+// bound, the oldest unfinished handshake is closed to make room: a
+// client that completes its handshake in milliseconds still gets in
+// while others sit on theirs. The bound per source address keeps one
+// address from evicting the others' handshakes. Its zero value uses the
+// defaults.
+type Handshakes struct {
+	// Max is the most unfinished handshakes at once, MaxPerIP the most
+	// from one address.
+	Max, MaxPerIP int
+	// Log, when set, is warned (at most once a minute) that handshakes
+	// are being cut off, with Name.
+	Log  *slog.Logger
+	Name string
+
+	mu      sync.Mutex
+	pending list.List // of *Pending, oldest first
+	perIP   map[string]int
+	evicted atomic.Uint64
+	warned  atomic.Int64
+}
+
+// Pending is one unfinished handshake's place.
+type Pending struct {
+	h  *Handshakes
+	c  net.Conn
+	ip string
+	el *list.Element // nil once ended or evicted
+}
+
+// Begin takes a place for c's handshake, closing the oldest unfinished
+// handshake (of c's address first) when there is none left. End must be
+// called once the handshake is over, whichever way.
+func (h *Handshakes) Begin(c net.Conn) *Pending {
+	p := &Pending{h: h, c: c, ip: sourceIP(c)}
+	var evict []net.Conn
+	h.mu.Lock()
+	if h.perIP == nil {
+		h.perIP = map[string]int{}
+	}
+	if h.perIP[p.ip] >= h.maxPerIP() {
+		evict = append(evict, h.removeOldest(p.ip))
+	}
+	if h.pending.Len() >= h.max() {
+		evict = append(evict, h.removeOldest(""))
+	}
+	p.el = h.pending.PushBack(p)
+	h.perIP[p.ip]++
+	h.mu.Unlock()
+	for _, c := range evict {
+		if c != nil {
+			_ = c.Close()
+			h.noteEvicted()
+		}
+	}
+	return p
+}
+
+// End gives the place back; the connection is the caller's to close or
+// keep.
+func (p *Pending) End() {
+	h := p.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p.el != nil {
+		h.remove(p)
+	}
+}
+
+// Pending is the number of unfinished handshakes.
+func (h *Handshakes) Pending() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pending.Len()
+}
+
+// Evicted is the number of handshakes cut off to make room so far.
+func (h *Handshakes) Evicted() uint64 { return h.evicted.Load() }
+
+// removeOldest takes the oldest unfinished handshake (of ip, or of any
+// address when ip is empty) out of the pool and returns its connection.
+func (h *Handshakes) removeOldest(ip string) net.Conn {
+	for el := h.pending.Front(); el != nil; el = el.Next() {
+		p := el.Value.(*Pending)
+		if ip == "" || p.ip == ip {
+			h.remove(p)
+			return p.c
+		}
+	}
+	return nil
+}
+
+func (h *Handshakes) remove(p *Pending) {
+	h.pending.Remove(p.el)
+	p.el = nil
+	if h.perIP[p.ip]--; h.perIP[p.ip] <= 0 {
+		delete(h.perIP, p.ip)
+	}
+}
+
+func (h *Handshakes) noteEvicted() {
+	n := h.evicted.Add(1)
+	now := time.Now().UnixNano()
+	if last := h.warned.Load(); h.Log != nil && now-last >= int64(warnEvery) && h.warned.CompareAndSwap(last, now) {
+		h.Log.Warn(h.Name+": too many unfinished TLS handshakes; closing the oldest",
+			"max_handshakes", h.max(), "max_per_address", h.maxPerIP(), "evicted_total", n)
+	}
+}
+
+func (h *Handshakes) max() int {
+	if h.Max > 0 {
+		return h.Max
+	}
+	return DefaultMaxHandshakes
+}
+
+func (h *Handshakes) maxPerIP() int {
+	if h.MaxPerIP > 0 {
+		return min(h.MaxPerIP, h.max())
+	}
+	return min(DefaultMaxHandshakesPerIP, h.max())
+}
+
+// sourceIP is the address c comes from, without its port.
+func sourceIP(c net.Conn) string {
+	a := c.RemoteAddr()
+	if a == nil {
+		return ""
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
