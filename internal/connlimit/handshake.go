@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,18 +142,29 @@ func (h *Handshakes) maxPerIP() int {
 	return min(DefaultMaxHandshakesPerIP, h.max())
 }
 
-// sourceIP is the address c comes from, without its port.
+// sourceIP is the source c is counted under: its address without the
+// port, an IPv4 address seen on a dual-stack listener (::ffff:a.b.c.d)
+// as itself, and an IPv6 address as its /64: one host commonly holds a
+// whole /64 (SLAAC, a cloud's prefix per machine), and counted per
+// address it could take every place.
 func sourceIP(c net.Conn) string {
 	a := c.RemoteAddr()
 	if a == nil {
 		return ""
 	}
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+	if !ip.IsValid() {
 		return a.String()
 	}
-	return host
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
