@@ -42,6 +42,25 @@ func TestHandshakesOneIPv6PrefixIsOneSource(t *testing.T) {
 	}
 }
 
+// A few addresses that together fill the pool evict their own
+// handshakes, not the lone one of another address: the place freed is
+// taken from the address holding the most.
+func TestHandshakesFullPoolEvictsFromTheBusiestSource(t *testing.T) {
+	hs := &connlimit.Handshakes{Max: 8, MaxPerIP: 4}
+	victim := from("192.0.2.1")
+	hs.Begin(victim)
+	attackers := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"}
+	for i := range 100 {
+		hs.Begin(from(attackers[i%len(attackers)]))
+	}
+	if victim.closed.Load() {
+		t.Error("the lone handshake of 192.0.2.1 was evicted by 3 addresses that filled the pool")
+	}
+	if n := hs.Pending(); n != 8 {
+		t.Errorf("%d handshakes pending, want 8", n)
+	}
+}
+
 // An IPv4 client seen on a dual-stack listener (::ffff:a.b.c.d) is the
 // same source as on an IPv4 one.
 func TestHandshakesIPv4MappedIsTheIPv4Source(t *testing.T) {

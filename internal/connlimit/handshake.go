@@ -20,14 +20,16 @@ const (
 // apart from the established ones, so that whoever reaches a port
 // cannot hold every place with connections that never authenticate
 // (one that just connects and waits costs an attacker nothing). Past a
-// bound, the oldest unfinished handshake is closed to make room: a
-// client that completes its handshake in milliseconds still gets in
-// while others sit on theirs. The bound per source address keeps one
-// address from evicting the others' handshakes. Its zero value uses the
-// defaults.
+// bound, an unfinished handshake is closed to make room: a client that
+// completes its handshake in milliseconds still gets in while others sit
+// on theirs. Past the bound per source (an address, an IPv6 /64) the
+// source's own oldest goes; past Max, the oldest of the source holding
+// the most places: a few sources that fill the pool together evict their
+// own handshakes, not the lone one of another (only as many sources as
+// places, each holding one, can). Its zero value uses the defaults.
 type Handshakes struct {
 	// Max is the most unfinished handshakes at once, MaxPerIP the most
-	// from one address.
+	// from one source (an address; an IPv6 /64).
 	Max, MaxPerIP int
 	// Log, when set, is warned (at most once a minute) that handshakes
 	// are being cut off, with Name.
@@ -49,8 +51,9 @@ type Pending struct {
 	el *list.Element // nil once ended or evicted
 }
 
-// Begin takes a place for c's handshake, closing the oldest unfinished
-// handshake (of c's address first) when there is none left. End must be
+// Begin takes a place for c's handshake, closing an unfinished one when
+// there is none left: the oldest of c's source when it holds MaxPerIP,
+// else the oldest of the source holding the most. End must be
 // called once the handshake is over, whichever way.
 func (h *Handshakes) Begin(c net.Conn) *Pending {
 	p := &Pending{h: h, c: c, ip: sourceIP(c)}
@@ -63,7 +66,7 @@ func (h *Handshakes) Begin(c net.Conn) *Pending {
 		evict = append(evict, h.removeOldest(p.ip))
 	}
 	if h.pending.Len() >= h.max() {
-		evict = append(evict, h.removeOldest(""))
+		evict = append(evict, h.removeOldest(h.busiest()))
 	}
 	p.el = h.pending.PushBack(p)
 	h.perIP[p.ip]++
@@ -98,12 +101,27 @@ func (h *Handshakes) Pending() int {
 // Evicted is the number of handshakes cut off to make room so far.
 func (h *Handshakes) Evicted() uint64 { return h.evicted.Load() }
 
-// removeOldest takes the oldest unfinished handshake (of ip, or of any
-// address when ip is empty) out of the pool and returns its connection.
+// busiest is the source holding the most places; of those tied, the one
+// whose handshake is the oldest.
+func (h *Handshakes) busiest() string {
+	most := 0
+	for _, n := range h.perIP {
+		most = max(most, n)
+	}
+	for el := h.pending.Front(); el != nil; el = el.Next() {
+		if p := el.Value.(*Pending); h.perIP[p.ip] == most {
+			return p.ip
+		}
+	}
+	return ""
+}
+
+// removeOldest takes the oldest unfinished handshake of source ip out of
+// the pool and returns its connection.
 func (h *Handshakes) removeOldest(ip string) net.Conn {
 	for el := h.pending.Front(); el != nil; el = el.Next() {
 		p := el.Value.(*Pending)
-		if ip == "" || p.ip == ip {
+		if p.ip == ip {
 			h.remove(p)
 			return p.c
 		}
