@@ -93,3 +93,36 @@ func TestHandshakesEndAfterEviction(t *testing.T) {
 		t.Fatalf("%d pending after every End, want 0", n)
 	}
 }
+
+// Sources holds at most Max connections of one source, counting an IPv6
+// /64 as one, and a release given twice frees one place.
+func TestSourcesBoundEachSource(t *testing.T) {
+	s := &connlimit.Sources{Max: 2}
+	var releases []func()
+	for i := range 3 {
+		release, ok := s.Admit(from(fmt.Sprintf("2001:db8::%x", i+1)))
+		if ok != (i < 2) {
+			t.Fatalf("connection %d of one /64 admitted: %v", i, ok)
+		}
+		if ok {
+			releases = append(releases, release)
+		}
+	}
+	if _, ok := s.Admit(from("192.0.2.1")); !ok {
+		t.Fatal("another source was refused")
+	}
+	releases[0]()
+	releases[0]()
+	if n := s.Held(); n != 2 {
+		t.Fatalf("%d held after a release given twice, want 2", n)
+	}
+	if _, ok := s.Admit(from("2001:db8::ff")); !ok {
+		t.Fatal("the place released was not given again")
+	}
+	if _, ok := s.Admit(from("2001:db8::fe")); ok {
+		t.Fatal("a third connection of the /64 was admitted")
+	}
+	if s.Refused() != 2 {
+		t.Errorf("refused %d, want 2", s.Refused())
+	}
+}
