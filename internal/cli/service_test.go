@@ -9,7 +9,6 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"unicode/utf8"
 
@@ -218,7 +217,7 @@ func TestServiceLifecycle(t *testing.T) {
 		if err != nil || pid <= 0 {
 			t.Fatalf("task %s RuntimeID %q is not a PID", old.ID, old.Status.RuntimeID)
 		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		if err := killProcess(pid); err != nil {
 			t.Fatalf("kill task process %d: %v", pid, err)
 		}
 		waitUntil(t, "web.1 to be replaced", func(ctx context.Context, c *client.Client) (bool, error) {
@@ -354,7 +353,7 @@ func checkLiveSleep(t *testing.T, pid string) {
 		t.Errorf("RUNTIME ID %q is not a PID", pid)
 		return
 	}
-	if err := syscall.Kill(n, 0); err != nil {
+	if err := processAlive(n); err != nil {
 		t.Errorf("RUNTIME ID %d is not a live process: %v", n, err)
 		return
 	}

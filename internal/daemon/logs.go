@@ -94,19 +94,30 @@ func (r nodeRuntimes) taskLogs(ctx context.Context, id string, docker bool, opts
 // copyFrom copies the file at p from offset to w; a missing file has
 // nothing to copy.
 func copyFrom(p string, offset int64, w io.Writer) error {
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	f, err := openAt(p, offset)
+	if f == nil || err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return err
-	}
 	_, err = io.Copy(w, f)
 	return err
+}
+
+// openAt opens the file at p for reading from offset; a missing file is
+// nil, with no error.
+func openAt(p string, offset int64) (*os.File, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // tailOffsets says where to start reading each file for the last n lines

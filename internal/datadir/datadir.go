@@ -31,7 +31,7 @@ func Open(path string) (*Dir, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := mkdirPrivate(abs); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
 	if err := checkOwned(abs); err != nil {

@@ -18,6 +18,9 @@ func lock(f *os.File) (busy bool, err error) {
 	return errors.Is(err, unix.EWOULDBLOCK), err
 }
 
+// mkdirPrivate makes the folder path, mode 0700.
+func mkdirPrivate(path string) error { return os.Mkdir(path, 0o700) }
+
 // checkOwned fails unless path is a folder (not a link to one) that is
 // this user's and that no one else may write: it holds the Raft log, the
 // secrets' key and the API socket, so a folder another user may fill or

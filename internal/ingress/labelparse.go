@@ -228,17 +228,10 @@ var ignoredLB = map[string]string{
 // refusedLB are load-balancer options Traefik has that shoal cannot
 // honour: a service that sets them is refused.
 var refusedLB = map[string]string{
-	"sticky":                        "use sticky.cookie=true",
-	"server.url":                    "the servers are the service's tasks; shoal does not route to URLs",
-	"serverstransport":              "servers transports are not supported: connections to https backends are verified against the node's roots",
-	"healthcheck.scheme":            "not supported yet: checks use server.scheme",
-	"healthcheck.mode":              "not supported yet: checks are HTTP",
-	"healthcheck.method":            "not supported yet: checks are GET",
-	"healthcheck.status":            "not supported yet: a check passes on 2xx and 3xx",
-	"healthcheck.port":              "not supported yet: checks use server.port",
-	"healthcheck.hostname":          "not supported yet",
-	"healthcheck.followredirects":   "not supported yet: redirects are not followed (a 3xx passes)",
-	"healthcheck.unhealthyinterval": "not supported yet: the interval is the same for a failing task",
+	"sticky":           "use sticky.cookie=true",
+	"server.url":       "the servers are the service's tasks; shoal does not route to URLs",
+	"serverstransport": "servers transports are not supported: connections to https backends are verified against the node's roots",
+	"healthcheck.mode": "not supported yet: checks are HTTP (mode=grpc is not)",
 }
 
 func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value string) {
@@ -336,26 +329,12 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 			return
 		}
 		cookie().Path = value
-	case "healthcheck.path":
-		if !strings.HasPrefix(value, "/") {
-			p.fail(key, "health check path %q does not start with /", value)
-			return
-		}
-		hc().Path = value
-	case "healthcheck.interval", "healthcheck.timeout":
-		d, err := parseDuration(value)
-		if err != nil || d <= 0 {
-			p.fail(key, "%q is not a positive duration (like 10s or 10)", value)
-			return
-		}
-		if lb == "healthcheck.interval" {
-			hc().Interval = d
-		} else {
-			hc().Timeout = d
-		}
 	case "sticky.cookie.domain":
 		cookie().Domain = value
 	default:
+		if p.healthLabel(key, lb, value, hc) {
+			return
+		}
 		if reason, ok := ignoredLB[lb]; ok {
 			p.ignore(key, reason)
 			return
@@ -365,8 +344,6 @@ func (p *labelParser) serviceLabel(key string, s *serviceLabels, field, value st
 			return
 		}
 		switch {
-		case strings.HasPrefix(lb, "healthcheck.headers."):
-			p.fail(key, "not supported yet: checks send no extra headers")
 		case strings.HasPrefix(lb, "passivehealthcheck."):
 			p.fail(key, "passive health checks are not supported; a task a connection to fails is left out for 2s, and active checks (healthcheck.*) are")
 		default:
@@ -434,8 +411,8 @@ func (p *labelParser) build() {
 		if lb.HealthCheck != nil && lb.HealthCheck.Path == "" {
 			p.fail(s.prefix+".healthcheck.path", "required when %s is set", s.hcLabel)
 		}
-		if lb.HealthCheck != nil && lb.Scheme == "h2c" {
-			p.fail(s.hcLabel, "not supported yet with server.scheme=h2c: checks are HTTP/1.1")
+		if lb.HealthCheck != nil {
+			sortHeaders(lb.HealthCheck.Headers)
 		}
 		p.out.Services = append(p.out.Services, lb)
 	}

@@ -158,7 +158,27 @@ type HealthCheck struct {
 	Path     string
 	Interval time.Duration
 	Timeout  time.Duration
+	// UnhealthyInterval is the interval while the task fails its check
+	// (0: Interval).
+	UnhealthyInterval time.Duration
+	// Scheme is the checks' scheme (http, https or h2c; "": the
+	// service's), Port their port (0: the service's).
+	Scheme string
+	Port   uint16
+	// Method is the request's method ("": GET), Hostname its Host ("":
+	// the task's address).
+	Method, Hostname string
+	// Status is the only status that passes (0: any 2xx or 3xx).
+	Status int
+	// FollowRedirects follows redirects to the task itself (up to 10);
+	// a redirect elsewhere fails the check. Without it, a 3xx passes.
+	FollowRedirects bool
+	// Headers are set on every check request, in order of name.
+	Headers []HealthHeader
 }
+
+// HealthHeader is one header of a health check's requests.
+type HealthHeader struct{ Name, Value string }
 
 // LabelError is a problem with one label, or with one that is missing.
 type LabelError struct {

@@ -250,7 +250,7 @@ func (t *Table) newBackend(service string, lb *LoadBalancer, taskID, addr string
 		b.setCookie = "Set-Cookie: " + stickyCookie(lb.Sticky, b).String() + "\r\n"
 	}
 	if lb.HealthCheck != nil {
-		b.checker = newChecker(b, lb.Scheme, service+"/"+lb.Name, *lb.HealthCheck, t.healthHTTP, t.opts.Logger, &t.checks)
+		b.checker = newChecker(b, lb.Scheme, service+"/"+lb.Name, *lb.HealthCheck, t.health, t.opts.Logger, &t.checks)
 		b.checker.start()
 	}
 	return b
@@ -263,10 +263,7 @@ func sameLB(a, b *LoadBalancer) bool {
 	if (a.Sticky == nil) != (b.Sticky == nil) || (a.Sticky != nil && *a.Sticky != *b.Sticky) {
 		return false
 	}
-	if (a.HealthCheck == nil) != (b.HealthCheck == nil) || (a.HealthCheck != nil && *a.HealthCheck != *b.HealthCheck) {
-		return false
-	}
-	return true
+	return sameHealthCheck(a.HealthCheck, b.HealthCheck)
 }
 
 func dropPools(pools map[string]*poolState) (released []*backend) {

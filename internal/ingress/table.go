@@ -107,12 +107,12 @@ func (o *TableOptions) setDefaults() {
 // that starts after the write returns; requests already sent to a backend
 // that left finish normally.
 type Table struct {
-	opts       TableOptions
-	base       *http.Transport
-	conns      *connConfig
-	healthHTTP *http.Client
-	stats      *statsRegistry
-	checks     sync.WaitGroup
+	opts   TableOptions
+	base   *http.Transport
+	conns  *connConfig
+	health healthClients
+	stats  *statsRegistry
+	checks sync.WaitGroup
 
 	snap atomic.Pointer[snapshot]
 	// internal serves the routers sent to api@internal (SetInternalAPI).
@@ -199,11 +199,11 @@ func NewTable(opts TableOptions) *Table {
 			dialer: dialer, idleTimeout: opts.IdleConnTimeout, maxIdle: opts.MaxIdleConnsPerBackend,
 			responseHeaderTimeout: opts.ResponseHeaderTimeout, tls: opts.BackendTLS,
 		},
-		healthHTTP: newHealthClient(base),
-		stats:      newStatsRegistry(),
-		services:   map[string]*serviceState{},
-		taskSvc:    map[string]string{},
-		ended:      map[string]struct{}{},
+		health:   newHealthClients(base),
+		stats:    newStatsRegistry(),
+		services: map[string]*serviceState{},
+		taskSvc:  map[string]string{},
+		ended:    map[string]struct{}{},
 	}
 	t.snap.Store(&snapshot{})
 	return t
@@ -225,9 +225,7 @@ func (t *Table) Close() {
 	}
 	t.mu.Unlock()
 	t.checks.Wait()
-	if tr, ok := t.healthHTTP.Transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
+	t.health.closeIdle()
 }
 
 // Stats returns a snapshot of the request counters.

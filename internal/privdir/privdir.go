@@ -11,9 +11,12 @@
 //
 // That is the Linux Dir (privdir_linux.go). Elsewhere (Windows, macOS)
 // Dir is rootDir (rootdir.go): Go's os.Root, which keeps every operation
-// inside the opened folder too, but checks neither owner nor permissions
-// (Windows has ACLs, not modes): there the folder is as private as its
-// parent's ACL makes it.
+// inside the opened folder too. On Windows, which has ACLs, not modes, a
+// folder it makes gets a protected DACL for SYSTEM, Administrators and
+// this user only, and an existing one that anyone else may read or change,
+// or whose parent lets anyone else rename it, is refused (internal/winacl).
+// On macOS nothing is checked: the folder is as private as its parent
+// makes it.
 package privdir
 
 import (
@@ -21,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 )
 
 // UnsafeError says why a folder cannot be trusted: made by another user,
@@ -37,7 +41,11 @@ func (e *UnsafeError) Error() string {
 
 // unsafe is the error of a folder that shoal should make anew.
 func unsafe(path, problem string) *UnsafeError {
-	return &UnsafeError{Path: path, Problem: problem, Fix: fmt.Sprintf("remove it (rm -rf %s) so that shoal makes it anew", path)}
+	rm := "rm -rf"
+	if goruntime.GOOS == "windows" {
+		rm = "rmdir /s /q"
+	}
+	return &UnsafeError{Path: path, Problem: problem, Fix: fmt.Sprintf("remove it (%s %s) so that shoal makes it anew", rm, path)}
 }
 
 // ErrClosed is returned by the methods of a closed Dir.

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package privdir
 
@@ -8,6 +8,6 @@ package privdir
 type Dir = rootDir
 
 // Open opens the folder at path, making it (mode 0700) if it is missing.
-// Unlike on Linux, neither it nor its parent is checked for owner or
-// permissions: see the package comment.
-func Open(path string) (*Dir, error) { return openRoot(path) }
+// Unlike on Linux and Windows, neither it nor its parent is checked for
+// owner or permissions: see the package comment.
+func Open(path string) (*Dir, error) { return openRoot(path, nil) }

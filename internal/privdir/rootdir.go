@@ -19,11 +19,25 @@ type rootDir struct {
 	mu   sync.RWMutex
 	root *os.Root
 	path string
+	acl  *ACL
 }
 
-// openRoot is Open: the folder at path, made (mode 0700) if it is missing.
-// Its parent is not checked: os.Root gives no owner or ACL to check.
-func openRoot(path string) (*rootDir, error) {
+// ACL makes and checks folders where modes do not say who may use them
+// (Windows: internal/winacl). Tests on Linux pass their own.
+type ACL struct {
+	// Mkdir makes the new folder at path, private from its first moment.
+	Mkdir func(path string) error
+	// Problem says who else may read or change the open folder f, and
+	// ParentProblem who else may rename the entries of the open folder f;
+	// "" when no one may.
+	Problem, ParentProblem func(f *os.File) (string, error)
+}
+
+// openRoot is Open: the folder at path, made private (mode 0700, or acl's
+// Mkdir) if it is missing. With acl its parent and it are checked: no one
+// else may rename the parent's entries, nor read or change the folder.
+// Without, nothing is: os.Root gives no owner to check.
+func openRoot(path string, acl *ACL) (*rootDir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -36,9 +50,49 @@ func openRoot(path string) (*rootDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", parentPath, err)
 	}
-	parent := &rootDir{root: root, path: filepath.Clean(parentPath)}
+	parent := &rootDir{root: root, path: filepath.Clean(parentPath), acl: acl}
 	defer parent.Close()
+	if err := parent.checkACL(".", func(a *ACL) func(*os.File) (string, error) { return a.ParentProblem }); err != nil {
+		var unsafe *UnsafeError
+		if errors.As(err, &unsafe) {
+			unsafe.Fix = "choose a folder whose parent only SYSTEM, Administrators and this user may rename entries of (as C:\\ProgramData)"
+		}
+		return nil, err
+	}
 	return parent.Sub(name)
+}
+
+// checkACL fails (an UnsafeError) when the ACL check that which picks
+// finds someone else may use d's entry name ("." for d), or when it
+// cannot tell. Without an ACL it checks nothing.
+func (d *rootDir) checkACL(name string, which func(*ACL) func(*os.File) (string, error)) error {
+	if d.acl == nil {
+		return nil
+	}
+	p := filepath.Join(d.path, name)
+	f, err := d.root.Open(name)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", p, err)
+	}
+	defer f.Close()
+	problem, err := which(d.acl)(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if problem != "" {
+		return unsafe(p, problem)
+	}
+	return nil
+}
+
+// mkdir makes the new folder name in d, private.
+func (d *rootDir) mkdir(name string) error {
+	if d.acl != nil {
+		// By path: a parent swapped since d was opened gets the folder,
+		// which the Lstat and the check through d's root then miss.
+		return d.acl.Mkdir(filepath.Join(d.path, name))
+	}
+	return d.root.Mkdir(name, 0o700)
 }
 
 // use holds d open until the caller calls d.mu.RUnlock.
@@ -68,7 +122,7 @@ func (d *rootDir) openSub(name string, exclusive bool) (*rootDir, error) {
 		return nil, err
 	}
 	p := filepath.Join(d.path, name)
-	err := d.root.Mkdir(name, 0o700)
+	err := d.mkdir(name)
 	if err != nil && (exclusive || !errors.Is(err, fs.ErrExist)) {
 		return nil, fmt.Errorf("create %s: %w", p, err)
 	}
@@ -85,11 +139,14 @@ func (d *rootDir) openSub(name string, exclusive bool) (*rootDir, error) {
 	case !fi.IsDir():
 		return nil, unsafe(p, "is not a folder")
 	}
+	if err := d.checkACL(name, func(a *ACL) func(*os.File) (string, error) { return a.Problem }); err != nil {
+		return nil, err
+	}
 	sub, err := d.root.OpenRoot(name)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
-	return &rootDir{root: sub, path: p}, nil
+	return &rootDir{root: sub, path: p, acl: d.acl}, nil
 }
 
 // WriteFile creates the new file name in d with data, readable by this

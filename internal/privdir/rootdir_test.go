@@ -12,7 +12,7 @@ import (
 func openRootT(t *testing.T) *rootDir {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "priv")
-	d, err := openRoot(p)
+	d, err := openRoot(p, nil)
 	if err != nil {
 		t.Fatalf("openRoot(%s): %v", p, err)
 	}
@@ -53,7 +53,7 @@ func TestRootDirRefusesLinksAndFiles(t *testing.T) {
 	if _, err := d.Sub("plain"); !errors.As(err, &unsafe) || unsafe.Problem != "is not a folder" {
 		t.Errorf("Sub of a file: %v; want not a folder", err)
 	}
-	if _, err := openRoot(victim); !errors.As(err, &unsafe) {
+	if _, err := openRoot(victim, nil); !errors.As(err, &unsafe) {
 		t.Errorf("openRoot of a file: %v; want an UnsafeError", err)
 	}
 	for _, name := range []string{"out", "in", "file", "plain", "real", "missing"} {

@@ -177,7 +177,7 @@ func (w *writer) addrTaken(n *api.Network, gw, ip netip.Addr) bool {
 		return true
 	}
 	key := addrKey(n.ID, ip.String())
-	return w.first(tableServices, "addr", key) != nil || w.first(tableTasks, "addr", key) != nil
+	return w.first(tableServices, "addr", key) != nil || anyUnder(w.tasks.byAddr, key)
 }
 
 // allocAddr hands out the next free address of network n, as

@@ -53,8 +53,7 @@ func portKey(port uint32, proto string) string {
 // not ended. An ended task keeps its attachments for `service ps`, but its
 // addresses are free again (its history would otherwise hold up to five
 // addresses per replica and fill a /24).
-func taskAddrKeys(obj any) []string {
-	t := obj.(*api.Task)
+func taskAddrKeys(t *api.Task) []string {
 	if t.Status.State.Terminal() {
 		return nil
 	}
@@ -68,8 +67,7 @@ func taskAddrKeys(obj any) []string {
 }
 
 // taskNetworkKeys are the networks a task that has not ended is on.
-func taskNetworkKeys(obj any) []string {
-	t := obj.(*api.Task)
+func taskNetworkKeys(t *api.Task) []string {
 	if t.Status.State.Terminal() {
 		return nil
 	}

@@ -95,3 +95,18 @@ func BenchmarkEncodePlacement(b *testing.B) {
 	}
 	b.ReportMetric(float64((processCPU()-startCPU).Microseconds())/float64(10000*b.N), "cpu-µs/task")
 }
+
+// BenchmarkTasksByService lists one service's 1,000 tasks out of 10,000,
+// as the orchestrator and the updater do on every pass of a service.
+func BenchmarkTasksByService(b *testing.B) {
+	f := state.NewFSM(state.NewStore())
+	runTasks(b, f, 10, 1000)
+	tx := f.Store().Read()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if n := len(tx.TasksByService("svc-3")); n != 1000 {
+			b.Fatalf("%d tasks, want 1000", n)
+		}
+	}
+}

@@ -71,8 +71,14 @@ func TestAutolockSettingInSnapshots(t *testing.T) {
 	}
 }
 
+// fataler is what restored needs of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // restored is the store of a new FSM restored from a snapshot of src.
-func restored(t *testing.T, src *state.FSM) *state.ReadTx {
+func restored(t fataler, src *state.FSM) *state.ReadTx {
 	t.Helper()
 	snap, err := src.Snapshot()
 	if err != nil {

@@ -19,7 +19,7 @@ func (s *Store) SubscribeNode(nodeID string, limit int) (*ReadTx, *Subscription)
 		s.nodeSubs[nodeID] = subs
 	}
 	subs[sub] = struct{}{}
-	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+	return s.readTx(), sub
 }
 
 // NodeSubscribers returns how many SubscribeNode subscriptions of node

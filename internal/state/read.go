@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -12,7 +11,9 @@ import (
 // ReadTx is a consistent, read-only view of the store. It never blocks
 // writers and stays valid while they go on.
 type ReadTx struct {
-	txn   *memdb.Txn
+	txn *memdb.Txn
+	// tasks is the task table at the same index.
+	tasks taskTable
 	index uint64
 }
 
@@ -75,98 +76,58 @@ func (r *ReadTx) Services() []*api.Service {
 }
 
 // Task returns the task with that ID, or nil.
-func (r *ReadTx) Task(id string) *api.Task {
-	raw, _ := r.txn.First(tableTasks, "id", id)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Task)
-}
+func (r *ReadTx) Task(id string) *api.Task { return r.tasks.get(id) }
 
 // FindTask resolves a full task ID or a unique prefix.
 func (r *ReadTx) FindTask(ref string) (*api.Task, error) {
 	if t := r.Task(ref); t != nil {
 		return t, nil
 	}
-	var found *api.Task
+	var found []*api.Task
 	if ref != "" {
-		it, err := r.txn.Get(tableTasks, "id_prefix", ref)
-		if err == nil {
-			for raw := it.Next(); raw != nil; raw = it.Next() {
-				if found != nil {
-					return nil, fmt.Errorf("%w: task %q matches more than one ID", ErrAmbiguous, ref)
-				}
-				found = raw.(*api.Task)
-			}
-		}
+		found = r.tasks.withPrefix(ref)
 	}
-	if found == nil {
+	switch len(found) {
+	case 0:
 		return nil, fmt.Errorf("task %s: %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
 	}
-	return found, nil
+	return nil, fmt.Errorf("%w: task %q matches more than one ID", ErrAmbiguous, ref)
 }
 
-// Tasks returns every task.
-func (r *ReadTx) Tasks() []*api.Task { return r.tasks("id") }
+// Tasks returns every task, by ID.
+func (r *ReadTx) Tasks() []*api.Task { return r.tasks.all() }
 
-// TasksByService returns the tasks of one service.
+// TasksByService returns the tasks of one service, by ID.
 func (r *ReadTx) TasksByService(serviceID string) []*api.Task {
-	return tasksOfService(r.txn, serviceID)
+	return r.tasks.ofService(serviceID)
 }
 
 // HasTasksOfService reports whether some task of the service is stored,
-// without listing them: one lookup on the slot index.
+// without listing them: one lookup in the slot references.
 func (r *ReadTx) HasTasksOfService(serviceID string) bool {
-	it, err := r.txn.Get(tableTasks, "slot_prefix", serviceID+"/")
-	if err != nil {
+	found := false
+	r.tasks.bySlot.AscendGreaterOrEqual(slotRef{service: serviceID}, func(ref slotRef) bool {
+		found = ref.service == serviceID
 		return false
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if raw.(*api.Task).ServiceID == serviceID {
-			return true
-		}
-	}
-	return false
+	})
+	return found
 }
 
-// tasksOfService returns the tasks of one service by ID, from the slot
-// index: its keys start with the service ID and "/" (IDs never hold a
-// "/", and the check of each task's ServiceID keeps it so).
-func tasksOfService(txn *memdb.Txn, serviceID string) []*api.Task {
-	it, err := txn.Get(tableTasks, "slot_prefix", serviceID+"/")
-	if err != nil {
-		return nil
-	}
-	var out []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if t := raw.(*api.Task); t.ServiceID == serviceID {
-			out = append(out, t)
-		}
-	}
-	// By ID, as every other list of tasks.
-	slices.SortFunc(out, func(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) })
-	return out
+// TasksByNode returns the tasks placed on one node, by ID.
+func (r *ReadTx) TasksByNode(nodeID string) []*api.Task {
+	return r.tasks.under(r.tasks.byNode, nodeID, nil)
 }
-
-// TasksByNode returns the tasks placed on one node.
-func (r *ReadTx) TasksByNode(nodeID string) []*api.Task { return r.tasks("node", nodeID) }
 
 // TasksBySlot returns the tasks of one replicated slot (nodeID empty) or of
-// one global service's node (slot 0).
+// one global service's node (slot 0), by ID.
 func (r *ReadTx) TasksBySlot(serviceID string, slot uint64, nodeID string) []*api.Task {
-	return r.tasks("slot", slotKey(serviceID, slot, nodeID))
-}
-
-func (r *ReadTx) tasks(index string, args ...any) []*api.Task {
-	it, err := r.txn.Get(tableTasks, index, args...)
-	if err != nil {
-		return nil
+	from := slotRef{service: serviceID, slot: slot}
+	if slot == 0 {
+		from.node = nodeID
 	}
-	var out []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*api.Task))
-	}
-	return out
+	return r.tasks.bySlotTasks(from, false)
 }
 
 // Node returns the node with that ID, or nil.

@@ -11,7 +11,6 @@ import (
 
 const (
 	tableServices = "services"
-	tableTasks    = "tasks"
 	tableNodes    = "nodes"
 	tableConfigs  = "configs"
 	tableSecrets  = "secrets"
@@ -20,83 +19,17 @@ const (
 	tableCluster  = "cluster"
 )
 
-// slotIndex indexes a task by service ID and slot (replicated) or node
-// (global), so a reconciler finds a slot's tasks in one lookup.
-type slotIndex struct{}
-
-func (slotIndex) FromObject(obj any) (bool, []byte, error) {
-	t := obj.(*api.Task)
-	return true, []byte(slotKey(t.ServiceID, t.Slot, t.NodeID) + "\x00"), nil
-}
-
-func (slotIndex) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("slot index takes one key argument")
-	}
-	return []byte(args[0].(string) + "\x00"), nil
-}
-
-// PrefixFromArgs makes "slot_prefix" lookups of a service's tasks, by
-// the service ID and "/": the tasks table needs no service index of its
-// own (one index less is about 400 bytes a task and one tree less to
-// insert into on every task write; issue 15).
-func (slotIndex) PrefixFromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("slot index takes one key argument")
-	}
-	return []byte(args[0].(string)), nil
-}
-
+// slotKey names a task's slot: the service ID and slot (replicated) or
+// node (global), so a reconciler finds a slot's tasks in one lookup of
+// the task table (tasktable.go). A service's tasks are those whose
+// slot key begins with its ID and "/": the tasks table needs no service
+// index of its own (issue 15).
 func slotKey(serviceID string, slot uint64, nodeID string) string {
 	if slot == 0 {
 		return serviceID + "/n/" + nodeID
 	}
 	return serviceID + "/s/" + strconv.FormatUint(slot, 10)
 }
-
-// taskStringIndex indexes a task by one of its string fields, as
-// memdb.StringFieldIndex does (the value and a NUL; an empty value is
-// missing) but without reflection: every task write goes through the id
-// and node indexes, on the FSM's single goroutine (issue 15).
-type taskStringIndex func(*api.Task) string
-
-func (f taskStringIndex) FromObject(obj any) (bool, []byte, error) {
-	t, ok := obj.(*api.Task)
-	if !ok {
-		return false, nil, fmt.Errorf("task index: unexpected %T", obj)
-	}
-	v := f(t)
-	if v == "" {
-		return false, nil, nil
-	}
-	b := make([]byte, len(v)+1)
-	copy(b, v)
-	return true, b, nil
-}
-
-func (taskStringIndex) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("task index takes one argument")
-	}
-	s, ok := args[0].(string)
-	if !ok {
-		return nil, fmt.Errorf("task index: argument %T, want string", args[0])
-	}
-	return []byte(s + "\x00"), nil
-}
-
-// PrefixFromArgs serves "id_prefix" lookups (a task named by a prefix
-// of its ID).
-func (f taskStringIndex) PrefixFromArgs(args ...any) ([]byte, error) {
-	b, err := f.FromArgs(args...)
-	if err != nil {
-		return nil, err
-	}
-	return b[:len(b)-1], nil
-}
-
-func taskID(t *api.Task) string     { return t.ID }
-func taskNodeID(t *api.Task) string { return t.NodeID }
 
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
@@ -107,16 +40,6 @@ func schema() *memdb.DBSchema {
 				"name": {Name: "name", Unique: true, Indexer: serviceNameIndex{}},
 				"addr": {Name: "addr", AllowMissing: true, Indexer: keysIndex{serviceVIPKeys}},
 				"port": {Name: "port", AllowMissing: true, Indexer: keysIndex{servicePortKeys}},
-			},
-		},
-		tableTasks: {
-			Name: tableTasks,
-			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: taskStringIndex(taskID)},
-				"node":    {Name: "node", AllowMissing: true, Indexer: taskStringIndex(taskNodeID)},
-				"slot":    {Name: "slot", Indexer: slotIndex{}},
-				"addr":    {Name: "addr", AllowMissing: true, Indexer: keysIndex{taskAddrKeys}},
-				"network": {Name: "network", AllowMissing: true, Indexer: keysIndex{taskNetworkKeys}},
 			},
 		},
 		tableNodes: {

@@ -17,6 +17,12 @@ import (
 // must not be modified: copy, change the copy, and write it with a Command.
 type Store struct {
 	db *memdb.MemDB
+	// tasks are the tasks and their indexes (tasktable.go); they change
+	// with db, under mu. A write clones tasks and writes the clone; the
+	// views read tasksView, a clone of tasks made at each commit that is
+	// never cloned or written itself (cloning a B-tree marks its nodes
+	// shared, writing its own fields).
+	tasks, tasksView taskTable
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -48,7 +54,8 @@ func NewStore() *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state schema: %v", err))
 	}
-	return &Store{db: db, subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
+	tasks := newTaskTable()
+	return &Store{db: db, tasks: tasks, tasksView: tasks.clone(), subs: map[*Subscription]struct{}{}, nodeSubs: map[string]map[*Subscription]struct{}{}}
 }
 
 // Index returns the Raft index of the last applied command.
@@ -94,7 +101,12 @@ func (s *Store) setIndex(index uint64) {
 func (s *Store) Read() *ReadTx {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &ReadTx{txn: s.db.Txn(false), index: s.index}
+	return s.readTx()
+}
+
+// readTx is a view of the store as it is; s.mu is held.
+func (s *Store) readTx() *ReadTx {
+	return &ReadTx{txn: s.db.Txn(false), tasks: s.tasksView, index: s.index}
 }
 
 // Subscribe returns a view of the store and a subscription to every change
@@ -115,7 +127,7 @@ func (s *Store) subscribe(limit int) (*ReadTx, *Subscription) {
 	defer s.mu.Unlock()
 	sub := newSubscription(s, limit)
 	s.subs[sub] = struct{}{}
-	return &ReadTx{txn: s.db.Txn(false), index: s.index}, sub
+	return s.readTx(), sub
 }
 
 // Subscribers returns how many subscriptions are open.
@@ -153,7 +165,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.Txn(true)
-	w := &writer{txn: txn, index: index, now: cmd.Time}
+	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time}
 	res := Result{Index: index}
 	for i := range cmd.Ops {
 		err := w.apply(&cmd.Ops[i])
@@ -172,6 +184,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 		res.OpErrs[i] = err
 	}
 	txn.Commit()
+	s.tasks, s.tasksView = w.tasks, w.tasks.clone()
 	s.setIndex(index)
 	for sub := range s.subs {
 		if !sub.push(w.events) {
@@ -190,13 +203,15 @@ func (s *Store) reset(data *snapshotData) error {
 		return err
 	}
 	internSnapshot(data)
+	var tasks taskTable
 	txn := db.Txn(true)
 	for _, restore := range []func() error{
 		func() error {
 			return restoreTable(txn, tableServices, "service", data.Services, func(o *api.Service) string { return o.ID })
 		},
-		func() error {
-			return restoreTable(txn, tableTasks, "task", data.Tasks, func(o *api.Task) string { return o.ID })
+		func() (err error) {
+			tasks, err = restoreTasks(data.Tasks)
+			return err
 		},
 		func() error {
 			return restoreTable(txn, tableNodes, "node", data.Nodes, func(o *api.Node) string { return o.ID })
@@ -229,6 +244,7 @@ func (s *Store) reset(data *snapshotData) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
+	s.tasks, s.tasksView = tasks, tasks.clone()
 	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {
@@ -262,6 +278,22 @@ func restoreTable[T any](txn *memdb.Txn, table, kind string, objs []*T, id func(
 		}
 	}
 	return nil
+}
+
+// restoreTasks returns the task table of a snapshot's tasks, refusing a
+// null or ID-less task as restoreTable does.
+func restoreTasks(tasks []*api.Task) (taskTable, error) {
+	tt := newTaskTable()
+	for i, t := range tasks {
+		if t == nil {
+			return tt, fmt.Errorf("restore: task %d of %d is null", i+1, len(tasks))
+		}
+		if t.ID == "" {
+			return tt, fmt.Errorf("restore: task %d of %d has no ID", i+1, len(tasks))
+		}
+		tt.put(t)
+	}
+	return tt, nil
 }
 
 // EventReset is the type of the event sent when the whole state was

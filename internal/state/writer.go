@@ -11,7 +11,10 @@ import (
 // writer applies the ops of one command inside one write transaction and
 // collects the events they make.
 type writer struct {
-	txn    *memdb.Txn
+	txn *memdb.Txn
+	// tasks is the task table's clone this command writes (tasktable.go),
+	// which the store keeps if it commits.
+	tasks  taskTable
 	index  uint64
 	now    time.Time
 	events []api.Event
@@ -89,14 +92,11 @@ func (w *writer) service(id string) (*api.Service, error) {
 }
 
 func (w *writer) task(id string) (*api.Task, error) {
-	raw, err := w.txn.First(tableTasks, "id", id)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
+	t := w.tasks.get(id)
+	if t == nil {
 		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
 	}
-	return raw.(*api.Task), nil
+	return t, nil
 }
 
 func (w *writer) node(id string) (*api.Node, error) {
@@ -202,7 +202,7 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 // spec still running keeps its tasks.
 func (w *writer) adoptTasks(svc *api.Service) error {
 	var adopt []*api.Task
-	for _, t := range tasksOfService(w.txn, svc.ID) {
+	for _, t := range w.tasks.ofService(svc.ID) {
 		if t.Live() && t.SpecVersion < svc.SpecVersion &&
 			api.SameJSON(t.Spec, svc.Spec.TaskTemplate) && api.SameJSON(t.Endpoint, svc.Spec.EndpointSpec) {
 			adopt = append(adopt, t)
@@ -239,7 +239,7 @@ func (w *writer) createTask(in *api.Task) error {
 		// service index: the same log must apply the same everywhere.
 		return fmt.Errorf("create task %s: missing service ID", in.ID)
 	}
-	if raw, _ := w.txn.First(tableTasks, "id", in.ID); raw != nil {
+	if w.tasks.get(in.ID) != nil {
 		return fmt.Errorf("task %s: %w", in.ID, ErrNameConflict)
 	}
 	// A task is made from its service's current spec. A controller that
@@ -259,9 +259,7 @@ func (w *writer) createTask(in *api.Task) error {
 	internSpec(&t, svc)
 	w.stamp(&t.Meta, true)
 	t.CreatedIndex = w.index
-	if err := w.txn.Insert(tableTasks, &t); err != nil {
-		return err
-	}
+	w.tasks.put(&t)
 	w.emit(api.EventTask, api.ActionCreate, t.ID, nil, &t, nil)
 	return nil
 }
@@ -271,9 +269,7 @@ func (w *writer) deleteTask(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.txn.Delete(tableTasks, cur); err != nil {
-		return err
-	}
+	w.tasks.remove(cur.ID)
 	w.emit(api.EventTask, api.ActionRemove, id, nil, cur, nil)
 	return nil
 }
@@ -281,9 +277,7 @@ func (w *writer) deleteTask(id string) error {
 // putTask stores a changed copy of a task.
 func (w *writer) putTask(t *api.Task) error {
 	w.stamp(&t.Meta, false)
-	if err := w.txn.Insert(tableTasks, t); err != nil {
-		return err
-	}
+	w.tasks.put(t)
 	w.emit(api.EventTask, api.ActionUpdate, t.ID, nil, t, nil)
 	return nil
 }
@@ -428,17 +422,9 @@ func (w *writer) registerNode(in *api.Node) error {
 // while no agent ran, a port may have moved and been taken by another
 // program. The task takes no traffic until its agent reports them again.
 func (w *writer) unconfirmEndpoints(id string) error {
-	it, err := w.txn.Get(tableTasks, "node", id)
-	if err != nil {
-		return err
-	}
-	var mark []*api.Task
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		t := raw.(*api.Task)
-		if len(t.Endpoints) > 0 && !t.EndpointsUnconfirmed && !t.Status.State.Terminal() {
-			mark = append(mark, t)
-		}
-	}
+	mark := w.tasks.under(w.tasks.byNode, id, func(t *api.Task) bool {
+		return len(t.Endpoints) > 0 && !t.EndpointsUnconfirmed && !t.Status.State.Terminal()
+	})
 	for _, cur := range mark {
 		t := *cur
 		t.EndpointsUnconfirmed = true

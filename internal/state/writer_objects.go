@@ -263,12 +263,7 @@ func (w *writer) createNetwork(in *api.Network) error {
 // service is gone: its tasks are on their way out.
 func (w *writer) removeNetwork(id string) error {
 	tasksOn := func(name string) error {
-		it, err := w.txn.Get(tableTasks, "network", id)
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			t := raw.(*api.Task)
+		for _, t := range w.tasks.under(w.tasks.byNet, id, nil) {
 			if t.Live() && w.first(tableServices, "id", t.ServiceID) != nil {
 				return &InUseError{Kind: "network", Name: name, Task: t.Name()}
 			}

@@ -95,6 +95,17 @@ func (p *plan) wakeAt(t time.Time) {
 	}
 }
 
+// anyOtherVersion reports whether some task is of a spec version other
+// than v: without one, no slot holds an outdated task.
+func anyOtherVersion(tasks []*api.Task, v uint64) bool {
+	for _, t := range tasks {
+		if t.SpecVersion != v {
+			return true
+		}
+	}
+	return false
+}
+
 // decide plans the next step of svc's rolling update at now.
 func decide(svc *api.Service, tasks []*api.Task, nodes nodeLookup, now time.Time) *plan {
 	return decideWithin(svc, tasks, nodes, now, maxSlotsPerPass)
@@ -109,6 +120,13 @@ func decideWithin(svc *api.Service, tasks []*api.Task, nodes nodeLookup, now tim
 	if back {
 		cfg = configOf(svc.Spec.RollbackConfig)
 	}
+	active := st != nil && (st.State == api.UpdateStateUpdating || st.State == api.UpdateStateRollbackStarted)
+	if !active && !anyOtherVersion(tasks, svc.SpecVersion) {
+		// No slot can be outdated (the check below): a deploy's many
+		// passes, one per batch of its tasks' events, skip grouping
+		// every task by slot (issue 15).
+		return p
+	}
 	slots := groupSlots(svc, tasks, nodes, st)
 	var outdated []*slot
 	for _, s := range slots {
@@ -116,7 +134,6 @@ func decideWithin(svc *api.Service, tasks []*api.Task, nodes nodeLookup, now tim
 			outdated = append(outdated, s)
 		}
 	}
-	active := st != nil && (st.State == api.UpdateStateUpdating || st.State == api.UpdateStateRollbackStarted)
 	if len(outdated) == 0 && !active {
 		return p
 	}

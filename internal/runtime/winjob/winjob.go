@@ -7,7 +7,8 @@
 // seam, and unit-tested on Linux with a fake; the Windows system calls
 // are in winjob_windows.go (CreateJobObject, SetInformationJobObject,
 // AssignProcessToJobObject, TerminateJobObject, NtResumeProcess). They
-// have been cross-compiled and vetted, never run on a Windows host.
+// have been cross-compiled and vetted, never run on a Windows host; nor has
+// the stop signal, GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT).
 package winjob
 
 import (
@@ -35,6 +36,10 @@ type Sys interface {
 	Kill(pid int) error
 	// Resume lets a process started suspended run.
 	Resume(pid int) error
+	// Interrupt sends CTRL_BREAK_EVENT to the console process group
+	// that pid leads (started with CREATE_NEW_PROCESS_GROUP): the stop
+	// signal, which console programs may handle to exit cleanly.
+	Interrupt(pid int) error
 }
 
 // Tree is a task's process tree in its job.
@@ -82,6 +87,24 @@ func closeJob(j Job) error {
 
 // PID is the task's first process.
 func (t *Tree) PID() int { return t.pid }
+
+// ErrStopped is Interrupt's error once the tree was stopped.
+var ErrStopped = errors.New("process tree stopped")
+
+// Interrupt asks the tree to stop: a console break to the task's process
+// group. Only the processes of the group that share the agent's console
+// and handle (or do not ignore) the break get it: see Sys.Interrupt.
+func (t *Tree) Interrupt() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrStopped
+	}
+	if err := t.sys.Interrupt(t.pid); err != nil {
+		return fmt.Errorf("console break to process group %d: %w", t.pid, err)
+	}
+	return nil
+}
 
 // Stop ends every process of the tree and releases the job. Stopping a
 // stopped tree is no error.

@@ -33,6 +33,9 @@ func (s *fakeSys) NewJob() (winjob.Job, error) {
 }
 func (s *fakeSys) Kill(pid int) error   { return s.do(fmt.Sprint("kill ", pid)) }
 func (s *fakeSys) Resume(pid int) error { return s.do(fmt.Sprint("resume ", pid)) }
+func (s *fakeSys) Interrupt(pid int) error {
+	return s.do(fmt.Sprint("interrupt ", pid))
+}
 
 func (j fakeJob) Assign(pid int) error        { return j.s.do(fmt.Sprint("assign ", pid)) }
 func (j fakeJob) Terminate(code uint32) error { return j.s.do(fmt.Sprint("terminate ", code)) }
@@ -83,5 +86,32 @@ func TestLifecycleOrder(t *testing.T) {
 		if got := strings.Join(s.calls, "; "); got != c.want {
 			t.Errorf("fail %q: calls\n  %s\nwant\n  %s", c.fail, got, c.want)
 		}
+	}
+}
+
+// The stop signal goes to the task's group until the tree is stopped,
+// and never after.
+func TestInterrupt(t *testing.T) {
+	s := &fakeSys{}
+	tree, err := winjob.Start(s, s.start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Interrupt(); err != nil {
+		t.Fatal(err)
+	}
+	s.fail = "interrupt 42"
+	if err := tree.Interrupt(); err == nil || !strings.Contains(err.Error(), "console break to process group 42") {
+		t.Errorf("failed Interrupt: %v", err)
+	}
+	if err := tree.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Interrupt(); !errors.Is(err, winjob.ErrStopped) {
+		t.Errorf("Interrupt after Stop: %v", err)
+	}
+	want := "new job; start suspended; assign 42; resume 42; interrupt 42; interrupt 42; terminate 1; close job"
+	if got := strings.Join(s.calls, "; "); got != want {
+		t.Errorf("calls\n  %s\nwant\n  %s", got, want)
 	}
 }

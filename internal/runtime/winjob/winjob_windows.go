@@ -72,6 +72,20 @@ func (System) Resume(pid int) error {
 	return nil
 }
 
+// Interrupt sends CTRL_BREAK_EVENT to the process group pid leads. It
+// reaches only processes attached to the agent's console (a task started
+// by Suspended inherits it; an agent without a console, as a service has,
+// cannot send it: the call fails and the task is terminated instead), and
+// only console programs: a GUI program, or one that started with a
+// console of its own, never sees it. CTRL_C_EVENT is not used: a process
+// group made with CREATE_NEW_PROCESS_GROUP ignores it.
+func (System) Interrupt(pid int) error {
+	if err := windows.GenerateConsoleCtrlEvent(windows.CTRL_BREAK_EVENT, uint32(pid)); err != nil {
+		return fmt.Errorf("GenerateConsoleCtrlEvent: %w", err)
+	}
+	return nil
+}
+
 // Suspended makes cmd start suspended, in a process group of its own (so
 // a console break reaches its tree only), for Start.
 func Suspended(cmd *exec.Cmd) {

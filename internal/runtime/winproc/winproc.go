@@ -5,10 +5,12 @@
 // of its tree is ended too, as on Linux.
 //
 // It offers less than the Linux process runtime: no networks (no network
-// namespaces), no published ports, no configs or secrets, no other user,
-// and no stop signal (Windows has none to send a process that has no
-// window: Stop terminates at once). A task asking for one is rejected with
-// the reason. A task does not outlive the agent: the job kills its tree
+// namespaces), no published ports, no other user. A task asking for one
+// is rejected with the reason. Configs and secrets are files below the
+// task's folder (files.go). The stop signal is a console break
+// (CTRL_BREAK_EVENT) to the task's process group, whatever the spec's
+// stop signal; the job is terminated after the grace period, or at once
+// when the break cannot be sent (stop.go). A task does not outlive the agent: the job kills its tree
 // when the agent's handle closes, so after a restart List reports the
 // tasks left on disk as ended, for the agent to clean up.
 //
@@ -73,7 +75,10 @@ type task struct {
 	tree    *winjob.Tree
 	done    chan struct{} // closed once exit is set
 	exit    runtime.ExitStatus
-	stopped bool // Stop ended it; guarded by Runtime.mu
+	// Guarded by Runtime.mu: stopped says Stop (or Close) ended the task,
+	// terminated why its job was terminated ("" if it exited itself).
+	stopped    bool
+	terminated string
 }
 
 var (
@@ -122,8 +127,6 @@ func checkSpec(spec runtime.TaskSpec) error {
 		return errors.New("networks are not supported on Windows nodes")
 	case len(spec.Ports) > 0:
 		return errors.New("published ports of process tasks are not supported on Windows nodes yet")
-	case len(spec.Files) > 0:
-		return errors.New("configs and secrets of process tasks are not supported on Windows nodes yet")
 	case spec.Container.User != "":
 		return errors.New("running a task as another user is not supported on Windows nodes")
 	}
@@ -183,11 +186,15 @@ func (r *Runtime) launch(spec runtime.TaskSpec, dir string) (*task, error) {
 			return nil, err
 		}
 	}
+	files, err := writeFiles(dir, spec.Files)
+	if err != nil {
+		return nil, err
+	}
 	prog := spec.Container.Command[0]
 	if strings.ContainsAny(prog, `/\`) && !filepath.IsAbs(prog) {
 		prog = filepath.Join(cwd, prog) // relative to the task's folder, not the agent's
 	}
-	prog, err := exec.LookPath(prog)
+	prog, err = exec.LookPath(prog)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrRejected, err)
 	}
@@ -203,7 +210,7 @@ func (r *Runtime) launch(spec runtime.TaskSpec, dir string) (*task, error) {
 	args := append(append([]string{}, spec.Container.Command[1:]...), spec.Container.Args...)
 	cmd := exec.Command(prog, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = cwd, logs[0], logs[1]
-	cmd.Env = taskEnv(spec, r.nodeAddr)
+	cmd.Env = taskEnv(spec, r.nodeAddr, files)
 	r.suspend(cmd)
 	tree, err := winjob.Start(r.sys, func() (int, error) {
 		if err := cmd.Start(); err != nil {
@@ -227,7 +234,7 @@ func (r *Runtime) watch(t *task, cmd *exec.Cmd) {
 	err := cmd.Wait()
 	stopErr := t.tree.Stop()
 	r.mu.Lock()
-	stopped := t.stopped
+	stopped, terminated := t.stopped, t.terminated
 	r.mu.Unlock()
 	code := -1
 	if cmd.ProcessState != nil {
@@ -235,10 +242,15 @@ func (r *Runtime) watch(t *task, cmd *exec.Cmd) {
 	}
 	msg := fmt.Sprintf("exited with code %d", code)
 	switch {
+	case stopped && terminated != "":
+		msg = "stopped: its job object terminated " + terminated
 	case stopped:
-		msg = "stopped (its job object terminated)"
+		msg = fmt.Sprintf("stopped: exited with code %d after its console break", code)
 	case code == -1:
 		msg = fmt.Sprintf("exit unknown: %v", errors.Join(err, stopErr))
+	}
+	if err := releaseFiles(t.dir); err != nil {
+		msg += "; " + err.Error()
 	}
 	t.exit = runtime.ExitStatus{ExitCode: code, Message: msg, ExitedAt: time.Now()}
 	close(t.done)
@@ -290,34 +302,6 @@ func (r *Runtime) Wait(ctx context.Context, id string) (runtime.ExitStatus, erro
 		return t.exit, nil
 	case <-ctx.Done():
 		return runtime.ExitStatus{}, ctx.Err()
-	}
-}
-
-// Stop terminates the task's job at once: Windows has no stop signal for
-// a process without a window, so grace is not used.
-func (r *Runtime) Stop(ctx context.Context, id string, _ time.Duration) error {
-	t, err := r.lookup(id)
-	switch {
-	case err != nil:
-		return err
-	case t == nil && r.leftOver(id):
-		return nil
-	case t == nil:
-		return fmt.Errorf("task %s: %w", id, runtime.ErrUnknownTask)
-	}
-	r.mu.Lock()
-	select {
-	case <-t.done:
-	default:
-		t.stopped = true
-	}
-	r.mu.Unlock()
-	stopErr := t.tree.Stop()
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return errors.Join(fmt.Errorf("stop task %s: %w", id, ctx.Err()), stopErr)
 	}
 }
 
@@ -402,6 +386,9 @@ func (r *Runtime) Close() error {
 	tasks := make([]*task, 0, len(r.tasks))
 	for _, t := range r.tasks {
 		t.stopped = true
+		if t.terminated == "" {
+			t.terminated = "as the runtime closed"
+		}
 		tasks = append(tasks, t)
 	}
 	r.mu.Unlock()
@@ -414,9 +401,10 @@ func (r *Runtime) Close() error {
 }
 
 // taskEnv is the task's environment: what Windows programs need of the
-// agent's, the spec's variables, then the task's identity and node
-// address, which the spec cannot override (the last duplicate wins).
-func taskEnv(spec runtime.TaskSpec, nodeAddr string) []string {
+// agent's, the spec's variables, then the task's identity, node address
+// and files folder (if any), which the spec cannot override (the last
+// duplicate wins).
+func taskEnv(spec runtime.TaskSpec, nodeAddr, files string) []string {
 	var env []string
 	for _, k := range []string{"PATH", "PATHEXT", "SystemRoot", "SystemDrive", "windir", "ComSpec", "TEMP", "TMP", "ProgramData", "ProgramFiles", "USERPROFILE", "HOME"} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -424,5 +412,9 @@ func taskEnv(spec runtime.TaskSpec, nodeAddr string) []string {
 		}
 	}
 	env = append(env, spec.Container.Env...)
-	return append(env, runtime.IdentityEnv(spec, nodeAddr)...)
+	env = append(env, runtime.IdentityEnv(spec, nodeAddr)...)
+	if files != "" {
+		env = append(env, filesEnv+"="+files)
+	}
+	return env
 }

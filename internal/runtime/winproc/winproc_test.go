@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,19 @@ func (s *fakeJobs) do(call string) error {
 func (s *fakeJobs) NewJob() (winjob.Job, error) { return &fakeJob{s: s}, s.do("new job") }
 func (s *fakeJobs) Kill(pid int) error          { s.do("kill"); return kill(pid) }
 func (s *fakeJobs) Resume(pid int) error        { return s.do("resume") }
+
+// Interrupt stands for the console break with SIGTERM (Linux has no
+// console groups; the task is the group's only process here).
+func (s *fakeJobs) Interrupt(pid int) error {
+	if err := s.do("interrupt"); err != nil {
+		return err
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(syscall.SIGTERM)
+}
 
 func (j *fakeJob) Assign(pid int) error {
 	if err := j.s.do("assign"); err != nil {
@@ -177,14 +191,17 @@ func TestStopTerminatesTheJob(t *testing.T) {
 func TestUnsupportedTasksRejected(t *testing.T) {
 	r := newRuntime(t, &fakeJobs{}, t.TempDir())
 	for name, edit := range map[string]func(*runtime.TaskSpec){
-		"networks": func(s *runtime.TaskSpec) { s.Networks = []api.NetworkAttachment{{}} },
-		"sandbox":  func(s *runtime.TaskSpec) { s.Sandbox = &runtime.Sandbox{} },
-		"ports":    func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80}} },
-		"files":    func(s *runtime.TaskSpec) { s.Files = []runtime.File{{Target: `C:\x`}} },
-		"user":     func(s *runtime.TaskSpec) { s.Container.User = "bob" },
-		"program":  func(s *runtime.TaskSpec) { s.Container.Command = []string{"no-such-program-shoal"} },
-		"empty":    func(s *runtime.TaskSpec) { s.Container.Command = nil },
-		"id":       func(s *runtime.TaskSpec) { s.TaskID = `..\x` },
+		"networks":     func(s *runtime.TaskSpec) { s.Networks = []api.NetworkAttachment{{}} },
+		"sandbox":      func(s *runtime.TaskSpec) { s.Sandbox = &runtime.Sandbox{} },
+		"ports":        func(s *runtime.TaskSpec) { s.Ports = []api.PortConfig{{TargetPort: 80}} },
+		"posix target": func(s *runtime.TaskSpec) { s.Files = []runtime.File{{Target: "/etc/app.yml"}} },
+		"file and folder": func(s *runtime.TaskSpec) {
+			s.Files = []runtime.File{{Target: `C:\app\x`}, {Target: `C:\app\x\y`}}
+		},
+		"user":    func(s *runtime.TaskSpec) { s.Container.User = "bob" },
+		"program": func(s *runtime.TaskSpec) { s.Container.Command = []string{"no-such-program-shoal"} },
+		"empty":   func(s *runtime.TaskSpec) { s.Container.Command = nil },
+		"id":      func(s *runtime.TaskSpec) { s.TaskID = `..\x` },
 	} {
 		s := shSpec("t-"+name, "true")
 		edit(&s)
