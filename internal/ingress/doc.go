@@ -38,12 +38,19 @@
 //     keep-alive connections; h1headview.go: the request head as
 //     rules.Request; h1resphead.go: the backend's response head;
 //     h1copy.go: body copies (length, EOF, chunked); h1lex.go: byte
-//     classes and lexical helpers of both parsers; h1tls.go: ServeTLS's handshake and
-//     what it hands to net/http (HTTP/2); h1middleware.go: the
-//     request-only middlewares run on the fast path.
+//     classes and lexical helpers of both parsers; h1tls.go: ServeTLS's
+//     handshake; h1middleware.go: the request-only middlewares run on
+//     the fast path.
+//   - h2serve/: the HTTP/2 server of ServeTLS's connections that
+//     negotiate h2 (below); h2tls.go: its configuration from Options
+//     and its place among the connections Shutdown drains;
+//     h2forward.go: HTTP/2 requests without a body forwarded without
+//     httputil.ReverseProxy.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
-//     (ServeTLS, and whatever the fast path hands over): refused routers
-//     answer 503, middlewares run, then forwardRoute; forward.go: that path's
+//     (HTTP/2's streams, and whatever the fast path hands over): refused
+//     routers answer 503, middlewares run, then forwardRoute;
+//     forwarded.go: the X-Forwarded-* headers both paths set;
+//     lifecycle.go: the net/http servers and Shutdown; forward.go: that path's
 //     per-attempt backend choice and the retry policy both paths follow;
 //     rawtrip.go: its requests without a body go over the fast path's
 //     raw backend connections instead of http.Transport (1xx passed on
@@ -93,9 +100,9 @@
 // transport's, headers parsed into maps and cloned, contexts) cost about
 // 70 µs of CPU per proxied request against HAProxy's 18 µs. They accept
 // connections themselves, one goroutine each (ServeTLS does the TLS
-// handshake there first: a client that negotiates h2 by ALPN is handed
-// to net/http's HTTP/2 server at once, any other is read as HTTP/1.1
-// through the *tls.Conn), and for each request:
+// handshake there first: a client that negotiates h2 by ALPN is served
+// by h2serve on that goroutine, see "HTTP/2" below, any other is read
+// as HTTP/1.1 through the *tls.Conn), and for each request:
 //
 //   - reads the head with a small parser over a bufio.Reader (h1head.go):
 //     one allocation (the head as a string), header values are
@@ -210,6 +217,49 @@
 //   - Connections are closed, with no response, when a request body stalls
 //     past ReadTimeout.
 //
+// # HTTP/2
+//
+// A ServeTLS connection that negotiates h2 is served by h2serve, the
+// ingress's own HTTP/2 server, built on golang.org/x/net/http2's Framer
+// and hpack (framing and header compression are theirs, not ours). It
+// replaced net/http's HTTP/2 server, which wrote each response's
+// HEADERS and DATA in two flushes (two TLS records, two writes) from a
+// goroutine of their own, after a channel handoff per frame; under
+// h2load that server cost about 40% of the ingress's CPU. h2serve's
+// connection goroutine reads frames; each stream's handler runs on a
+// goroutine and writes its frames itself under the connection's write
+// lock, holding the head until the body's first chunk, a Flush or the
+// handler's return, so a small response is one TLS record and one
+// write (TestSmallResponseIsOneWrite).
+//
+// Every stream runs Proxy.ServeHTTP with h2serve's ResponseWriter
+// (Flush, trailers, 1xx), so every route behaves over HTTP/2 as on the
+// net/http path: middlewares, h2c and gRPC backends with trailers,
+// streaming responses, request bodies through http.Transport. A request
+// without a body to an HTTP/1.1 backend takes the raw backend
+// connections (rawtrip.go) and skips httputil.ReverseProxy
+// (h2forward.go: the same outbound headers, 1xx, hop-by-hop removal,
+// trailers, flushing when the length is unknown). WebSockets over
+// HTTP/2 (extended CONNECT, RFC 8441) are not offered, as before:
+// browsers open them over HTTP/1.1.
+//
+// The limits, with h2serve's defaults: 250 concurrent streams (a stream
+// past them, or past the handlers still running for reset streams, is
+// refused); 200 streams reset by the client or refused per second
+// (rapid reset, CVE-2023-44487) and 1000 SETTINGS, PING, PRIORITY or
+// empty DATA frames per second, then GOAWAY ENHANCE_YOUR_CALM; the
+// header list within MaxHeaderBytes plus 4 KiB (431 past it, the
+// connection closed past twice it, and the bytes one header block may
+// take on the wire capped, for CONTINUATION floods, CVE-2024-27316);
+// receive windows of 256 KiB per stream and 1 MiB per connection, the
+// most a connection buffers of request bodies; responses written
+// within the client's windows, at most a frame per stream buffered for
+// a client that does not read; the preface within the head timeout,
+// IdleTimeout with no stream open, ReadTimeout for each request body, a
+// write deadline on every write (WriteTimeout, or 30s); MaxBodyBytes
+// as on the other paths (413). Shutdown sends GOAWAY, lets the
+// streams in flight finish, then closes (TestHTTP2GracefulShutdown).
+//
 // # Decisions
 //
 //   - Routers and Traefik services are scoped to their shoal service: two
@@ -261,7 +311,7 @@
 //   - Backend connections idle out after 4s (TableOptions.IdleConnTimeout)
 //     so the proxy, not a backend with a 5s keep-alive, closes them.
 //   - Clients: HTTP/1.1 keep-alive; HTTP/2 with TLS (ServeTLS, on
-//     net/http); cleartext
+//     h2serve); cleartext
 //     HTTP/2 (h2c, prior knowledge) only with Options.H2C, since it is
 //     meant for a trusted hop behind another proxy. Backends: HTTP/1.1,
 //     or h2c (server.scheme=h2c, for gRPC and grpcweb) through the

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/ingress/h2serve"
 )
 
 // The fast path: Serve accepts client connections itself and serves
@@ -80,6 +82,9 @@ type fconn struct {
 	cfg *tls.Config
 	raw net.Conn
 	tls *tls.ConnectionState
+	// h2 is the HTTP/2 connection a ServeTLS connection became, for
+	// Shutdown (h2tls.go).
+	h2 atomic.Pointer[h2serve.Conn]
 }
 
 var (
@@ -198,6 +203,10 @@ func (p *Proxy) closeIdleConns() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
+		if h := c.h2.Load(); h != nil {
+			h.Shutdown() // GOAWAY; it closes once its streams are done
+			continue
+		}
 		if c.state.CompareAndSwap(connIdle, connClosed) ||
 			(time.Since(c.accepted) > newConnGrace && c.state.CompareAndSwap(connNew, connClosed)) {
 			_ = c.c.Close()
@@ -228,6 +237,9 @@ func (c *fconn) serve() {
 			c.p.trackConn(c, false)
 			return
 		case tlsH2:
+			c.serveH2()
+			_ = c.c.Close()
+			c.p.clients.Release()
 			c.p.trackConn(c, false)
 			return
 		}

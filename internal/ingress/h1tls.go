@@ -15,9 +15,9 @@ import (
 // certificates, until Shutdown. HTTP/1.1 over TLS is served by the fast
 // path, as Serve's plain connections: the handshake is done first, then
 // the same engine reads the *tls.Conn. A connection that negotiates h2
-// (ALPN) is handed, before any request is read, to a net/http server
-// (HTTP/2), and so is any HTTP/1.x request outside the fast path's
-// subset, with the connection's TLS state (Request.TLS).
+// (ALPN) is served by the ingress's HTTP/2 server (h2tls.go); any
+// HTTP/1.x request outside the fast path's subset is handed to a
+// net/http server with the connection's TLS state (Request.TLS).
 func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 	return p.serve(ln, cfg)
 }
@@ -25,7 +25,7 @@ func (p *Proxy) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 // The outcomes of fconn.handshake.
 const (
 	tlsH1     = iota // HTTP/1.1: served by the fast path
-	tlsH2            // handed over to net/http
+	tlsH2            // HTTP/2: served by h2serve (h2tls.go)
 	tlsFailed        // closed
 )
 
@@ -53,14 +53,7 @@ func (c *fconn) handshake() int {
 	st := tc.ConnectionState()
 	c.tls = &st
 	if st.NegotiatedProtocol == "h2" {
-		// net/http serves HTTP/2 on a bare *tls.Conn only; its
-		// ConnState hook (tlsHandoffHooks) releases the connection's
-		// place in the limit.
-		if !c.hl.handoff(tc) {
-			return tlsFailed
-		}
-		c.p.handoffs.Add(1)
-		return tlsH2
+		return tlsH2 // served by h2serve (h2tls.go)
 	}
 	return tlsH1
 }

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/internal/connlimit"
+	"github.com/shoalproject/shoal/internal/ingress/h2serve"
 )
 
 // Options configure a Proxy. The zero value is usable.
@@ -108,10 +108,11 @@ func (o *Options) setDefaults() {
 // documentation) and hands everything else to net/http: the Proxy's
 // ServeHTTP, which proxies with net/http/httputil.ReverseProxy (protocol
 // upgrades such as WebSocket tunnelled, streaming responses flushed as
-// they arrive). ServeTLS serves HTTPS and HTTP/2 through net/http alone.
-// Clients get HTTP/1.1 with keep-alive, HTTP/2 over TLS or, with
-// Options.H2C, in cleartext. Backends are spoken to in HTTP/1.1 with
-// keep-alive.
+// they arrive). ServeTLS serves HTTP/1.1 over TLS the same way, and
+// HTTP/2 with the ingress's own server (h2serve), which runs ServeHTTP
+// for each stream. Clients get HTTP/1.1 with keep-alive, HTTP/2 over
+// TLS or, with Options.H2C, in cleartext (net/http). Backends are
+// spoken to in HTTP/1.1 with keep-alive, or h2c.
 type Proxy struct {
 	table    *Table
 	opts     Options
@@ -144,6 +145,9 @@ type Proxy struct {
 	clients connlimit.Limiter
 	// entry counts the requests of the proxy's entry point.
 	entry *entryStats
+
+	h2once sync.Once
+	h2cfg  *h2serve.Config
 }
 
 // NewProxy returns a proxy routing with t.
@@ -274,136 +278,6 @@ func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
 	http.Error(w, noBackendMessage(pl), http.StatusServiceUnavailable)
 }
 
-// rewrite prepares the outbound request: the backend itself is chosen
-// per attempt by the forwarder.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	st := stateFrom(pr.In.Context())
-	pr.Out.URL.Scheme = st.pool.lb.urlScheme()
-	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
-	if !st.forwarded {
-		p.forwardedHeaders(pr.In, pr.Out.Header, true)
-		return
-	}
-	// Set before the middlewares: ReverseProxy removed these from the
-	// outbound request before Rewrite. The client's address is appended
-	// to X-Forwarded-For now, as Traefik's proxy does after its
-	// middlewares.
-	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := pr.In.Header.Values(k); len(v) > 0 {
-			pr.Out.Header[k] = v
-		}
-	}
-	pr.Out.Header.Set("X-Forwarded-For", appendForwardedFor(pr.In.Header.Values("X-Forwarded-For"), peerIP(pr.In)))
-}
-
-func peerIP(r *http.Request) string {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return ip
-}
-
-func appendForwardedFor(prior []string, ip string) string {
-	if len(prior) == 0 {
-		return ip
-	}
-	return strings.Join(prior, ", ") + ", " + ip
-}
-
-// trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
-// (pkg/middlewares/forwardedheaders, xHeaders) that the proxy does not
-// set: removed unless the client is a trusted proxy, since backends
-// behind Traefik trust them (X-Forwarded-Tls-Client-Cert is the client
-// certificate passTLSClientCert verified).
-var trustedOnlyForwarded = []string{
-	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
-}
-
-// forwardedHeaders sets in h (the outbound headers, or in's own) the
-// X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip of request in, as
-// Traefik does. Values from the client are kept (X-Forwarded-For
-// appended to) only when it is a trusted proxy, and so are those of
-// trustedOnlyForwarded. Without appendPeer (before the middlewares, as
-// Traefik's entry point) X-Forwarded-For is only cleared of an untrusted
-// client's: the peer is appended after the middlewares (rewrite), so
-// ipStrategy.depth counts the hops before it, as in Traefik.
-func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header, appendPeer bool) {
-	clientIP := peerIP(in)
-	trusted := p.trusted(clientIP)
-	if !trusted {
-		for _, k := range trustedOnlyForwarded {
-			h.Del(k)
-		}
-	}
-	var prior []string
-	if trusted {
-		prior = in.Header.Values("X-Forwarded-For")
-	}
-	switch {
-	case appendPeer:
-		h.Set("X-Forwarded-For", appendForwardedFor(prior, clientIP))
-	case !trusted:
-		h.Del("X-Forwarded-For")
-	}
-
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	if strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
-		proto = "ws"
-		if in.TLS != nil {
-			proto = "wss"
-		}
-	}
-	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
-		proto = v
-	}
-	h.Set("X-Forwarded-Proto", proto)
-
-	host := in.Host
-	if v := in.Header.Get("X-Forwarded-Host"); trusted && v != "" {
-		host = v
-	}
-	h.Set("X-Forwarded-Host", host)
-
-	port := ""
-	if v := in.Header.Get("X-Forwarded-Port"); trusted && v != "" {
-		port = v
-	} else if _, pt, err := net.SplitHostPort(in.Host); err == nil && pt != "" {
-		port = pt
-	} else if proto == "https" || proto == "wss" {
-		port = "443"
-	} else {
-		port = "80"
-	}
-	h.Set("X-Forwarded-Port", port)
-	if p.hostname != "" {
-		h.Set("X-Forwarded-Server", p.hostname)
-	}
-	if v := in.Header.Get("X-Real-Ip"); !(trusted && v != "") {
-		h.Set("X-Real-Ip", clientIP)
-	}
-}
-
-func (p *Proxy) trusted(ip string) bool {
-	if len(p.opts.TrustedProxies) == 0 {
-		return false
-	}
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, pf := range p.opts.TrustedProxies {
-		if pf.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // modifyResponse pins the client to the backend that answered when the
 // service is sticky and the request's cookie did not already name it.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
@@ -467,102 +341,6 @@ func (p *Proxy) accessLog(r *http.Request, rt *route, st *reqState, status int, 
 		attrs = append(attrs, slog.Int("retries", st.retries))
 	}
 	p.opts.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-}
-
-func (p *Proxy) newServer(cfg *tls.Config) *http.Server {
-	srv := &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: p.opts.ReadHeaderTimeout,
-		ReadTimeout:       p.opts.ReadTimeout,
-		WriteTimeout:      p.opts.WriteTimeout,
-		IdleTimeout:       p.opts.IdleTimeout,
-		MaxHeaderBytes:    p.opts.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(p.opts.ErrorLog.Handler(), slog.LevelDebug),
-	}
-	if cfg != nil {
-		srv.TLSConfig = cfg.Clone()
-	} else if p.opts.H2C {
-		var protos http.Protocols
-		protos.SetHTTP1(true)
-		protos.SetUnencryptedHTTP2(true)
-		srv.Protocols = &protos
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shutdown {
-		return nil
-	}
-	p.servers[srv] = cfg == nil
-	return srv
-}
-
-func (p *Proxy) untrack(srv *http.Server) {
-	p.mu.Lock()
-	delete(p.servers, srv)
-	p.mu.Unlock()
-}
-
-// Shutdown stops accepting connections and waits, up to ctx, for requests
-// in flight to finish, as http.Server.Shutdown: idle connections are
-// closed at once, busy ones after their response. It does not close the
-// table.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	p.shutdown = true
-	p.draining.Store(true)
-	var servers, fallbacks []*http.Server
-	for s, fallback := range p.servers {
-		if fallback {
-			fallbacks = append(fallbacks, s)
-		} else {
-			servers = append(servers, s)
-		}
-	}
-	for ln := range p.listeners {
-		_ = ln.Close()
-	}
-	p.mu.Unlock()
-	errc := make(chan error, len(servers)+len(fallbacks))
-	shutdown := func(s *http.Server) { errc <- s.Shutdown(ctx) }
-	for _, s := range servers {
-		go shutdown(s)
-	}
-	// Fast-path connections: poll as http.Server.Shutdown does.
-	var errs []error
-	var ctxErr error
-	wait := time.Millisecond
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for ctxErr == nil && !p.closeIdleConns() {
-		select {
-		case <-ctx.Done():
-			ctxErr = ctx.Err()
-		case <-timer.C:
-			if wait < 500*time.Millisecond {
-				wait *= 2
-			}
-			timer.Reset(wait)
-		}
-	}
-	// The fallback servers go last: until the fast path's connections
-	// are done, one may still be handed over (a new connection's first
-	// request in HTTP/1.0, an upgrade), and is served.
-	for _, s := range fallbacks {
-		go shutdown(s)
-	}
-	for range len(servers) + len(fallbacks) {
-		if err := <-errc; err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				ctxErr = err
-			} else {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if ctxErr != nil {
-		errs = append(errs, ctxErr)
-	}
-	return errors.Join(errs...)
 }
 
 // uncheckedFraming reports whether r's body framing may have been

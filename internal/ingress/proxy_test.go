@@ -334,13 +334,7 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, br := wsUpgrade(t, conn)
 	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -516,4 +510,18 @@ func TestServeTLSOffersHTTP2(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"X-Forwarded-Proto":["https"]`)) {
 		t.Errorf("got %s %d %s", resp.Proto, resp.StatusCode, body)
 	}
+}
+
+// wsUpgrade sends a WebSocket handshake for /ws on conn and reads the
+// answer's head.
+func wsUpgrade(t *testing.T, conn net.Conn) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, br
 }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The net/http path (HTTP/2, and what the fast path hands over) sends a
@@ -95,7 +98,10 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 	}
 	bw := rawWriters.Get().(*bufio.Writer)
 	bw.Reset(bc.c)
-	err := req.Write(bw)
+	var err error
+	if !writeRequestHead(bw, req) {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -175,4 +181,68 @@ func (b *rawBody) finish(whole bool) {
 		return
 	}
 	b.bc.close()
+}
+
+// writeRequestHead writes the head of req, which has no body, as
+// req.Write would (Host, User-Agent from the header only, Content-Length
+// 0 for the methods that expect a body), without sorting the header
+// fields, which took a tenth of the HTTP/2 path's CPU in req.Write; it
+// reports false, having written nothing, for what it leaves to
+// req.Write: a Host that is not plain ASCII or not valid, CONNECT,
+// Close, no User-Agent key (req.Write adds Go's).
+func writeRequestHead(bw *bufio.Writer, req *http.Request) bool {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	ua, hasUA := req.Header["User-Agent"]
+	if req.Method == http.MethodConnect || req.Close || !hasUA || !httpguts.ValidHostHeader(host) ||
+		strings.IndexByte(host, '%') >= 0 || !isASCII(host) {
+		return false
+	}
+	ruri := req.URL.RequestURI()
+	for i := 0; i < len(ruri); i++ {
+		if ruri[i] < ' ' || ruri[i] == 0x7f {
+			return false
+		}
+	}
+	_, _ = bw.WriteString(req.Method)
+	_ = bw.WriteByte(' ')
+	_, _ = bw.WriteString(ruri)
+	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = bw.WriteString(host)
+	_, _ = bw.WriteString("\r\n")
+	if len(ua) > 0 && ua[0] != "" {
+		_, _ = bw.WriteString("User-Agent: ")
+		_, _ = bw.WriteString(textproto.TrimString(ua[0]))
+		_, _ = bw.WriteString("\r\n")
+	}
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		_, _ = bw.WriteString("Content-Length: 0\r\n")
+	}
+	for k, vs := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		for _, v := range vs {
+			// headersSendable checked: no line breaks to replace.
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(textproto.TrimString(v))
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+	_, _ = bw.WriteString("\r\n")
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -19,7 +19,11 @@ func (p *Proxy) forwardRoute(w http.ResponseWriter, r *http.Request, rt *route, 
 		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
 	}
 	st.preferred = pl.sticky(r)
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	if leanEligible(r, pl) {
+		p.forwardLean(w, r, st) // h2forward.go
+	} else {
+		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	}
 	if st.chosen != nil {
 		st.chosen.inflight.Add(-1)
 	}

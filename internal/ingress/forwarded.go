@@ -1,0 +1,147 @@
+package ingress
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+)
+
+// The forwarding headers (X-Forwarded-*, X-Real-Ip) both request paths
+// set on what they send to a backend, as Traefik sets them.
+
+// rewrite prepares the outbound request: the backend itself is chosen
+// per attempt by the forwarder.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	pr.Out.URL.Scheme = st.pool.lb.urlScheme()
+	pr.Out.URL.Host = st.pool.name // replaced by the backend's address
+	p.rewriteHeaders(pr.In, pr.Out.Header, st)
+}
+
+// rewriteHeaders is p.rewrite on the outbound headers h of in.
+func (p *Proxy) rewriteHeaders(in *http.Request, h http.Header, st *reqState) {
+	if !st.forwarded {
+		p.forwardedHeaders(in, h, true)
+		return
+	}
+	// Set on in before the middlewares, and removed from the outbound
+	// request since: put back. The client's address is appended to
+	// X-Forwarded-For now, as Traefik's proxy does after its
+	// middlewares.
+	for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := in.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	h.Set("X-Forwarded-For", appendForwardedFor(in.Header.Values("X-Forwarded-For"), peerIP(in)))
+}
+
+func peerIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+func appendForwardedFor(prior []string, ip string) string {
+	if len(prior) == 0 {
+		return ip
+	}
+	return strings.Join(prior, ", ") + ", " + ip
+}
+
+// trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
+// (pkg/middlewares/forwardedheaders, xHeaders) that the proxy does not
+// set: removed unless the client is a trusted proxy, since backends
+// behind Traefik trust them (X-Forwarded-Tls-Client-Cert is the client
+// certificate passTLSClientCert verified).
+var trustedOnlyForwarded = []string{
+	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+}
+
+// forwardedHeaders sets in h (the outbound headers, or in's own) the
+// X-Forwarded-For/Proto/Host/Port/Server and X-Real-Ip of request in, as
+// Traefik does. Values from the client are kept (X-Forwarded-For
+// appended to) only when it is a trusted proxy, and so are those of
+// trustedOnlyForwarded. Without appendPeer (before the middlewares, as
+// Traefik's entry point) X-Forwarded-For is only cleared of an untrusted
+// client's: the peer is appended after the middlewares (rewrite), so
+// ipStrategy.depth counts the hops before it, as in Traefik.
+func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header, appendPeer bool) {
+	clientIP := peerIP(in)
+	trusted := p.trusted(clientIP)
+	if !trusted {
+		for _, k := range trustedOnlyForwarded {
+			h.Del(k)
+		}
+	}
+	var prior []string
+	if trusted {
+		prior = in.Header.Values("X-Forwarded-For")
+	}
+	switch {
+	case appendPeer:
+		h.Set("X-Forwarded-For", appendForwardedFor(prior, clientIP))
+	case !trusted:
+		h.Del("X-Forwarded-For")
+	}
+
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if strings.EqualFold(in.Header.Get("Upgrade"), "websocket") {
+		proto = "ws"
+		if in.TLS != nil {
+			proto = "wss"
+		}
+	}
+	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
+		proto = v
+	}
+	h.Set("X-Forwarded-Proto", proto)
+
+	host := in.Host
+	if v := in.Header.Get("X-Forwarded-Host"); trusted && v != "" {
+		host = v
+	}
+	h.Set("X-Forwarded-Host", host)
+
+	port := ""
+	if v := in.Header.Get("X-Forwarded-Port"); trusted && v != "" {
+		port = v
+	} else if _, pt, err := net.SplitHostPort(in.Host); err == nil && pt != "" {
+		port = pt
+	} else if proto == "https" || proto == "wss" {
+		port = "443"
+	} else {
+		port = "80"
+	}
+	h.Set("X-Forwarded-Port", port)
+	if p.hostname != "" {
+		h.Set("X-Forwarded-Server", p.hostname)
+	}
+	if v := in.Header.Get("X-Real-Ip"); !(trusted && v != "") {
+		h.Set("X-Real-Ip", clientIP)
+	}
+}
+
+func (p *Proxy) trusted(ip string) bool {
+	if len(p.opts.TrustedProxies) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pf := range p.opts.TrustedProxies {
+		if pf.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,132 @@
+// Package h2serve is the ingress's HTTP/2 server for connections that
+// negotiated h2 by ALPN. It reads frames with golang.org/x/net/http2's
+// Framer and hpack on the connection's goroutine, runs each request's
+// handler on a goroutine of its own, and writes a response's HEADERS and
+// DATA (and trailers) with one buffered flush: a small response is one
+// TLS record and one write, where net/http's HTTP/2 server writes its
+// HEADERS and DATA in two flushes from a third goroutine.
+//
+// It enforces the limits an internet-facing listener needs, as
+// golang.org/x/net/http2's server does (see the package's tests):
+//
+//   - SETTINGS_MAX_CONCURRENT_STREAMS: a stream past it is refused
+//     (RST_STREAM REFUSED_STREAM), and so is one whose handler slot is
+//     still held by a handler of a reset stream that has not returned;
+//   - rapid reset (CVE-2023-44487) and frame floods: streams reset or
+//     refused, SETTINGS, PING, PRIORITY and empty DATA frames count
+//     against a per-second budget (abuse.go); past it the connection
+//     gets GOAWAY ENHANCE_YOUR_CALM and is closed;
+//   - CONTINUATION floods (CVE-2024-27316): the header block is bounded
+//     by MAX_HEADER_LIST_SIZE as the Framer bounds it, and the bytes one
+//     header block may take on the wire are capped (frameBudget), so
+//     empty CONTINUATION frames cannot run forever; a header list over
+//     the limit is answered 431;
+//   - flow control both ways with bounded buffers: a request body is
+//     buffered only within the window granted (per stream and per
+//     connection), the window reopened as the handler reads; responses
+//     are written within the client's windows, a handler waiting while
+//     they are shut, so a client that does not read costs at most a
+//     16 KiB chunk per stream and the connection's write buffer;
+//   - timeouts: the preface within PrefaceTimeout, IdleTimeout with no
+//     stream open, ReadTimeout for a request body, and WriteTimeout as
+//     a deadline on every write to the connection;
+//   - Shutdown sends GOAWAY, finishes the streams in flight and closes.
+package h2serve
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config sets the server's limits. The zero value is usable.
+type Config struct {
+	// MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS (default 250).
+	MaxConcurrentStreams uint32
+	// MaxHeaderListSize is SETTINGS_MAX_HEADER_LIST_SIZE, the request
+	// header list's size as RFC 9113 counts it (default 1 MiB + 4 KiB,
+	// net/http's MaxHeaderBytes and slack).
+	MaxHeaderListSize uint32
+	// StreamWindow is the receive window of a stream: the most of a
+	// request body buffered (default 256 KiB, at least 65535).
+	StreamWindow int32
+	// ConnWindow is the receive window of the connection: the most of
+	// all its request bodies buffered (default 1 MiB).
+	ConnWindow int32
+	// PrefaceTimeout bounds the client preface and its SETTINGS
+	// (default 10s); IdleTimeout follows.
+	PrefaceTimeout time.Duration
+	// IdleTimeout closes a connection with no stream open this long
+	// (default 180s).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a request body from its HEADERS (0:
+	// none).
+	ReadTimeout time.Duration
+	// WriteTimeout is the deadline of every write to the connection
+	// (default 30s): a client that reads nothing that long loses it.
+	WriteTimeout time.Duration
+	// MaxResetsPerSecond bounds the streams a client resets, and those
+	// refused, per second (default 200).
+	MaxResetsPerSecond int
+	// MaxControlPerSecond bounds SETTINGS, PING, PRIORITY and empty
+	// DATA frames per second (default 1000).
+	MaxControlPerSecond int
+	// ErrorLog receives the connection errors at Debug level and
+	// handler panics at Error (default slog.Default()).
+	ErrorLog *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.MaxConcurrentStreams == 0 {
+		d.MaxConcurrentStreams = 250
+	}
+	if d.MaxHeaderListSize == 0 {
+		d.MaxHeaderListSize = 1<<20 + 4096
+	}
+	if d.StreamWindow <= 0 {
+		d.StreamWindow = 256 << 10
+	}
+	if d.StreamWindow < 65535 {
+		// A client may send the default window's worth before it reads
+		// the SETTINGS that shrink it.
+		d.StreamWindow = 65535
+	}
+	if d.ConnWindow <= 0 {
+		d.ConnWindow = 1 << 20
+	}
+	if d.ConnWindow < d.StreamWindow {
+		d.ConnWindow = d.StreamWindow
+	}
+	if d.PrefaceTimeout <= 0 {
+		d.PrefaceTimeout = 10 * time.Second
+	}
+	if d.IdleTimeout <= 0 {
+		d.IdleTimeout = 180 * time.Second
+	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = 30 * time.Second
+	}
+	if d.MaxResetsPerSecond <= 0 {
+		d.MaxResetsPerSecond = 200
+	}
+	if d.MaxControlPerSecond <= 0 {
+		d.MaxControlPerSecond = 1000
+	}
+	if d.ErrorLog == nil {
+		d.ErrorLog = slog.Default()
+	}
+	return d
+}
+
+// ConnInfo describes the client connection to the handlers.
+type ConnInfo struct {
+	// RemoteAddr is Request.RemoteAddr.
+	RemoteAddr string
+	// TLS is Request.TLS.
+	TLS *tls.ConnectionState
+}
+
+// Handler serves a request; it is http.Handler.
+type Handler = http.Handler
