@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,12 +47,19 @@ of examples/signup/stack/docker, and removes the image when it ends.
 
 --tour plays the story by itself: a killed replica replaced, two replicas
 serving through a kill, anti-forgery failures without sticky sessions and
-none with them, a start-first rollout that fails no request, and a broken
-release rolled back on its own.
+none with them, a start-first rollout that fails no request, a broken
+release rolled back on its own, and two nodes that join while nothing
+moves, until service update --force spreads reference-data-api over them.
+For that last step the demo holds back two worker nodes, shoal-demo-1 and
+shoal-demo-2: network namespaces on a bridge of this host (shdb-ID), each
+of which starts a shoal agent at that step. With -H or --runtime docker
+the tour tells that step instead of playing it, and says why.
 
-Ctrl-C removes what the demo made (stacks and their containers, networks,
-configs, secrets, the database, the image it built) and stops the cluster it started. The services reach each other by
-name over overlay networks, which needs root for the process runtime.`,
+Ctrl-C removes what the demo made (stacks and their tasks, networks,
+configs, secrets, the database, the image it built, the extra nodes: their
+agents, namespaces, links, firewall rules and folders) and stops the
+cluster it started. The services reach each other by name over overlay
+networks, which needs root for the process runtime.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(a, cmd, logLevel)
@@ -67,16 +76,45 @@ name over overlay networks, which needs root for the process runtime.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
+			work, err := os.MkdirTemp("", "shoal-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
 			var c *client.Client
+			var extra demo.Extra
 			base := "http://" + displayAddr(ingressAddr, "localhost")
 			if external {
 				if c, err = a.client(); err != nil {
 					return err
 				}
+				extra.Why = "-H names a cluster this demo did not start, so it adds no nodes to it"
 			} else {
+				var nodes *demo.Nodes
+				cfg := daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr, Docker: true, DrainDelay: time.Second}
+				switch {
+				case !tour:
+				case runtime == "docker":
+					extra.Why = "with --runtime docker, the extra nodes' containers would share this machine's Docker engine, " +
+						"which publishes their ports in the host's network namespace, not in the nodes'"
+				default:
+					if nodes, err = demo.HoldNodes(filepath.Join(work, "nodes"), "shoal-demo-1", "shoal-demo-2"); err != nil {
+						return err
+					}
+					defer func() { // last: after the cluster stopped
+						fmt.Fprintln(a.stdout, "shoal demo: removing the extra nodes' namespaces, links, firewall rules and folders")
+						if err := nodes.Close(); err != nil {
+							fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+						}
+					}()
+					cfg.Addr = nodes.Addr().String()
+					cfg.AgentListen = net.JoinHostPort(cfg.Addr, "0")
+				}
 				fmt.Fprintf(a.stdout, "shoal demo: starting a one-node cluster in %s\n", dataDir)
-				d, err := daemon.StartDev(ctx, daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr,
-					Docker: true, DrainDelay: time.Second})
+				if nodes != nil {
+					fmt.Fprintf(a.stdout, "shoal demo: holding back two nodes for the tour's last step: %s\n", nodes)
+				}
+				d, err := daemon.StartDev(ctx, cfg)
 				if err != nil {
 					return err
 				}
@@ -86,12 +124,22 @@ name over overlay networks, which needs root for the process runtime.`,
 					return err
 				}
 				a.host = d.Host()
+				if nodes != nil {
+					if extra, err = joinLater(ctx, c, nodes, d.AgentAddr()); err != nil {
+						return err
+					}
+					defer func() { // after the stacks' removal, before the cluster stops
+						if len(nodes.IDs()) > 0 {
+							fmt.Fprintln(a.stdout, "shoal demo: draining the extra nodes, stopping their agents and removing them from the cluster")
+						}
+						cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+						defer cancel()
+						if err := nodes.Leave(cctx, c); err != nil {
+							fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
+						}
+					}()
+				}
 			}
-			work, err := os.MkdirTemp("", "shoal-demo-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(work)
 			pw := make([]byte, 16)
 			_, _ = rand.Read(pw)
 			e := &demo.Env{Client: c, Bin: signupBin, DBDir: filepath.Join(work, "signup-db"), StackDir: filepath.Join(work, "stack"), Password: hex.EncodeToString(pw)}
@@ -160,14 +208,21 @@ name over overlay networks, which needs root for the process runtime.`,
 			if tour {
 				pause := func(ctx context.Context) error { return sleepCtx(ctx, stepDelay) }
 				if wait {
-					in := bufio.NewReader(a.stdin)
-					pause = func(context.Context) error {
+					lines := readLines(ctx, a.stdin)
+					pause = func(ctx context.Context) error {
 						fmt.Fprint(a.stdout, "   [Enter to go on]")
-						_, err := in.ReadString('\n')
-						return err
+						select { // Ctrl-C while waiting for Enter ends the tour
+						case <-ctx.Done():
+							return ctx.Err()
+						case _, ok := <-lines:
+							if !ok {
+								return io.EOF
+							}
+							return nil
+						}
 					}
 				}
-				if err := demo.Tour(ctx, e, base, a.stdout, pause); err != nil {
+				if err := demo.Tour(ctx, e, base, extra, a.stdout, pause); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
@@ -191,6 +246,27 @@ name over overlay networks, which needs root for the process runtime.`,
 	return cmd
 }
 
+// joinLater is the tour's Extra on nodes: Join starts their agents,
+// which join the cluster with its worker token; once they did, the
+// cleanup (deferred by the caller, after the stacks' removal) takes them
+// out of the cluster before it stops.
+func joinLater(ctx context.Context, c *client.Client, nodes *demo.Nodes, agentAddr string) (demo.Extra, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return demo.Extra{}, fmt.Errorf("the extra nodes run this program: %w", err)
+	}
+	sw, err := c.SwarmInspect(ctx)
+	if err != nil {
+		return demo.Extra{}, err
+	}
+	return demo.Extra{Names: nodes.Names(), Join: func(ctx context.Context) ([]string, error) {
+		jctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		err := nodes.Join(jctx, c, self, agentAddr, sw.JoinTokens.Worker)
+		return nodes.IDs(), err
+	}}, nil
+}
+
 func printDemoReady(a *app, e *demo.Env, base string) {
 	w := a.stdout
 	fmt.Fprintf(w, "\nshoal demo: the signup app is up and healthy\n")
@@ -204,6 +280,24 @@ func printDemoReady(a *app, e *demo.Env, base string) {
 	fmt.Fprintf(w, "    shoal stack deploy -c %s signup\n", e.StackFile("signup-v3.yml"))
 	fmt.Fprintf(w, "  the README's Walkthrough tells what each step shows; `shoal demo --tour` plays it.\n")
 	fmt.Fprintf(w, "  Ctrl-C removes the app (and stops the cluster the demo started).\n")
+}
+
+// readLines sends each line read from r; the channel closes at its end.
+// The reader goroutine ends with the input or, at its next line, with ctx.
+func readLines(ctx context.Context, r io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return lines
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

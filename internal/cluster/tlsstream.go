@@ -295,8 +295,10 @@ type Port struct {
 	httpc chan net.Conn
 	// hs bounds the unfinished handshakes (apart from ln's limit, which
 	// counts every connection): connections that never finish theirs
-	// must not keep agents and Raft peers out.
-	hs *connlimit.Handshakes
+	// must not keep agents and Raft peers out; anon those done without a
+	// certificate, per source (nil: unbounded).
+	hs   *connlimit.Handshakes
+	anon *connlimit.Sources
 	// ctx ends when the port closes: handshakes under way end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -306,16 +308,15 @@ type Port struct {
 
 // NewPort serves ln (which should bound its connections: connlimit) with
 // conf (PortConfig), handing Raft connections to stream; Close ends it.
-// hs bounds the connections of ln in their handshake at once (nil:
-// connlimit's defaults), well under ln's own bound, so that connections
-// that never finish theirs leave room for those that do.
-func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, hs *connlimit.Handshakes, log *slog.Logger) *Port {
+// lim bounds the connections of ln in their handshake and those that
+// showed no certificate (PortLimits), well under ln's own bound.
+func NewPort(ln net.Listener, conf *tls.Config, stream *TLSStream, lim PortLimits, log *slog.Logger) *Port {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Port{ln: ln, conf: conf, raft: stream, log: log, httpc: make(chan net.Conn), ctx: ctx, cancel: cancel, done: ctx.Done(),
-		hs: hs}
+		hs: lim.Handshakes, anon: lim.Anonymous}
 	if p.hs == nil {
 		p.hs = &connlimit.Handshakes{Log: log, Name: "cluster port"}
 	}
@@ -340,7 +341,8 @@ func (p *Port) serve() {
 // place among the unfinished ones, and hands it on by the protocol it
 // chose.
 func (p *Port) handshake(raw net.Conn, pending *connlimit.Pending) {
-	c := tls.Server(raw, p.conf)
+	hooked := &releaseConn{Conn: raw}
+	c := tls.Server(hooked, p.conf)
 	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
 	defer cancel()
 	err := c.HandshakeContext(ctx)
@@ -349,6 +351,14 @@ func (p *Port) handshake(raw net.Conn, pending *connlimit.Pending) {
 		p.log.Debug("cluster port: handshake failed", "remote", raw.RemoteAddr(), "err", err)
 		c.Close()
 		return
+	}
+	if p.anon != nil && len(c.ConnectionState().PeerCertificates) == 0 {
+		release, ok := p.anon.Admit(raw)
+		if !ok {
+			c.Close()
+			return
+		}
+		hooked.release.Store(&release)
 	}
 	var ok bool
 	if c.ConnectionState().NegotiatedProtocol == RaftProto {
@@ -367,6 +377,33 @@ func (p *Port) handshake(raw net.Conn, pending *connlimit.Pending) {
 	if !ok {
 		c.Close()
 	}
+}
+
+// PortLimits bound a Port's connections apart from its listener's bound
+// on all of them.
+type PortLimits struct {
+	// Handshakes bounds those whose handshake is unfinished (nil:
+	// connlimit's defaults).
+	Handshakes *connlimit.Handshakes
+	// Anonymous bounds, per source, those that showed no certificate
+	// (joining nodes, or anyone): they may hold their places as long as
+	// they keep asking, a refused request at a time (nil: unbounded).
+	Anonymous *connlimit.Sources
+}
+
+// releaseConn is a connection that gives back its place among
+// Anonymous at its first Close, once one is set.
+type releaseConn struct {
+	net.Conn
+	release atomic.Pointer[func()]
+}
+
+func (c *releaseConn) Close() error {
+	err := c.Conn.Close()
+	if r := c.release.Swap(nil); r != nil {
+		(*r)()
+	}
+	return err
 }
 
 // HTTP is the listener of the port's agent-link connections, their TLS

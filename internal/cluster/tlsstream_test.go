@@ -38,7 +38,7 @@ func raftPort(t *testing.T, id *ca.NodeIdentity, check cluster.PeerCheck) (clust
 	}
 	stream := cluster.NewTLSStream(ln.Addr(), func() (*tls.Config, error) { return cluster.RaftClientConfig(id), nil })
 	stream.SetPeerCheck(check)
-	port := cluster.NewPort(ln, cluster.PortConfig(ca.ServerConfig(id, false), func() *ca.RootCA { return id.Root }), stream, nil, nil)
+	port := cluster.NewPort(ln, cluster.PortConfig(ca.ServerConfig(id, false), func() *ca.RootCA { return id.Root }), stream, cluster.PortLimits{}, nil)
 	trans := cluster.NewTLSTransport(stream, nil)
 	t.Cleanup(func() {
 		trans.Close()

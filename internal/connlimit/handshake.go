@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +20,16 @@ const (
 // apart from the established ones, so that whoever reaches a port
 // cannot hold every place with connections that never authenticate
 // (one that just connects and waits costs an attacker nothing). Past a
-// bound, the oldest unfinished handshake is closed to make room: a
-// client that completes its handshake in milliseconds still gets in
-// while others sit on theirs. The bound per source address keeps one
-// address from evicting the others' handshakes. Its zero value uses the
-// defaults.
+// bound, an unfinished handshake is closed to make room: a client that
+// completes its handshake in milliseconds still gets in while others sit
+// on theirs. Past the bound per source (an address, an IPv6 /64) the
+// source's own oldest goes; past Max, the oldest of the source holding
+// the most places: a few sources that fill the pool together evict their
+// own handshakes, not the lone one of another (only as many sources as
+// places, each holding one, can). Its zero value uses the defaults.
 type Handshakes struct {
 	// Max is the most unfinished handshakes at once, MaxPerIP the most
-	// from one address.
+	// from one source (an address; an IPv6 /64).
 	Max, MaxPerIP int
 	// Log, when set, is warned (at most once a minute) that handshakes
 	// are being cut off, with Name.
@@ -48,8 +51,9 @@ type Pending struct {
 	el *list.Element // nil once ended or evicted
 }
 
-// Begin takes a place for c's handshake, closing the oldest unfinished
-// handshake (of c's address first) when there is none left. End must be
+// Begin takes a place for c's handshake, closing an unfinished one when
+// there is none left: the oldest of c's source when it holds MaxPerIP,
+// else the oldest of the source holding the most. End must be
 // called once the handshake is over, whichever way.
 func (h *Handshakes) Begin(c net.Conn) *Pending {
 	p := &Pending{h: h, c: c, ip: sourceIP(c)}
@@ -62,7 +66,7 @@ func (h *Handshakes) Begin(c net.Conn) *Pending {
 		evict = append(evict, h.removeOldest(p.ip))
 	}
 	if h.pending.Len() >= h.max() {
-		evict = append(evict, h.removeOldest(""))
+		evict = append(evict, h.removeOldest(h.busiest()))
 	}
 	p.el = h.pending.PushBack(p)
 	h.perIP[p.ip]++
@@ -97,12 +101,27 @@ func (h *Handshakes) Pending() int {
 // Evicted is the number of handshakes cut off to make room so far.
 func (h *Handshakes) Evicted() uint64 { return h.evicted.Load() }
 
-// removeOldest takes the oldest unfinished handshake (of ip, or of any
-// address when ip is empty) out of the pool and returns its connection.
+// busiest is the source holding the most places; of those tied, the one
+// whose handshake is the oldest.
+func (h *Handshakes) busiest() string {
+	most := 0
+	for _, n := range h.perIP {
+		most = max(most, n)
+	}
+	for el := h.pending.Front(); el != nil; el = el.Next() {
+		if p := el.Value.(*Pending); h.perIP[p.ip] == most {
+			return p.ip
+		}
+	}
+	return ""
+}
+
+// removeOldest takes the oldest unfinished handshake of source ip out of
+// the pool and returns its connection.
 func (h *Handshakes) removeOldest(ip string) net.Conn {
 	for el := h.pending.Front(); el != nil; el = el.Next() {
 		p := el.Value.(*Pending)
-		if ip == "" || p.ip == ip {
+		if p.ip == ip {
 			h.remove(p)
 			return p.c
 		}
@@ -141,18 +160,29 @@ func (h *Handshakes) maxPerIP() int {
 	return min(DefaultMaxHandshakesPerIP, h.max())
 }
 
-// sourceIP is the address c comes from, without its port.
+// sourceIP is the source c is counted under: its address without the
+// port, an IPv4 address seen on a dual-stack listener (::ffff:a.b.c.d)
+// as itself, and an IPv6 address as its /64: one host commonly holds a
+// whole /64 (SLAAC, a cloud's prefix per machine), and counted per
+// address it could take every place.
 func sourceIP(c net.Conn) string {
 	a := c.RemoteAddr()
 	if a == nil {
 		return ""
 	}
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+	if !ip.IsValid() {
 		return a.String()
 	}
-	return host
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -178,3 +178,62 @@ func TestAgentPortIdleHandshakesLeaveRoom(t *testing.T) {
 		t.Errorf("status %d, want 401 (no certificate)", resp.StatusCode)
 	}
 }
+
+// A connection whose handshake is done holds its place for as long as its
+// client asks, a refused request at a time, within the idle timeout:
+// without a bound per source on the connections that show no
+// certificate, one address kept every place, and with them agents and
+// Raft peers out, for good. A joining node from another address still
+// gets in, and one from the flooding address is closed after its
+// handshake rather than served.
+func TestAgentPortAnonymousConnectionsBoundedPerSource(t *testing.T) {
+	ctx := testCtx(t)
+	const places = 40
+	d, err := StartDev(ctx, DevConfig{DataDir: t.TempDir(), Logger: quiet, AgentListen: "127.0.0.1:0", AgentMaxConns: places})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ask := func(c net.Conn) (*http.Response, error) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /agent/v1/routes HTTP/1.1\r\nHost: m\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		return resp, nil
+	}
+	dial := func(local string) (net.Conn, error) {
+		dl := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		return tls.DialWithDialer(dl, "tcp", d.AgentAddr(), joinTLS(t, d))
+	}
+	var served int
+	for range places {
+		c, err := dial("127.0.0.1")
+		if err != nil {
+			continue
+		}
+		defer c.Close()
+		if resp, err := ask(c); err == nil && resp.StatusCode == http.StatusUnauthorized {
+			served++
+		}
+	}
+	if served > places/4 {
+		t.Errorf("%d connections without a certificate served from one address, want at most %d (a quarter of the places)", served, places/4)
+	}
+	c, err := dial("127.0.0.2")
+	if err != nil {
+		t.Fatalf("a joining node from another address: %v", err)
+	}
+	defer c.Close()
+	resp, err := ask(c)
+	if err != nil {
+		t.Fatalf("a joining node from another address got no answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401 (no certificate)", resp.StatusCode)
+	}
+}

@@ -460,6 +460,11 @@ func (d *Dev) AgentAddr() string { return d.agentAddr }
 // every few seconds, so a live agent's connection never idles this long.
 var agentIdleTimeout = 2 * time.Minute
 
+// anonMaxPerSource bounds, on the cluster port, the unfinished
+// handshakes of one source and its connections that showed no
+// certificate (a quarter of the places when that is less).
+const anonMaxPerSource = 64
+
 // agentBodyTimeout bounds the wait for a request's body on the agent
 // port. The server has no ReadTimeout (it would end the long-polls), and
 // net/http reads what is left of a body, up to 256 KiB, before it
@@ -507,16 +512,21 @@ func (d *Dev) serveAgents(maxConns int, log *slog.Logger) error {
 	// Unfinished handshakes get at most a quarter of the places (all of
 	// them under a small limit, where closing the oldest would cut off
 	// handshakes under way); from one address, enough for the agents of
-	// a machine reconnecting at once after a manager restart.
-	hs := &connlimit.Handshakes{MaxPerIP: 64, Log: log, Name: "cluster port"}
+	// a machine reconnecting at once after a manager restart. So do the
+	// connections of one source that showed no certificate: they may
+	// hold their places as long as they keep asking (a refused request
+	// within each idle timeout), and joins are one short connection each.
+	hs := &connlimit.Handshakes{MaxPerIP: anonMaxPerSource, Log: log, Name: "cluster port"}
+	anon := &connlimit.Sources{Max: anonMaxPerSource, Log: log, Name: "cluster port, without a certificate"}
 	if m := d.agentConns.Max; m > 0 {
 		hs.Max = m
 		if m/4 >= 8 {
 			hs.Max = min(connlimit.DefaultMaxHandshakes, m/4)
+			anon.Max = min(anonMaxPerSource, m/4)
 		}
 	}
 	d.port = cluster.NewPort(d.agentConns.Listener(ln), cluster.PortConfig(d.self.ServerConfig(false), func() *ca.RootCA { return d.issuer.CA().Trust }),
-		d.stream, hs, log)
+		d.stream, cluster.PortLimits{Handshakes: hs, Anonymous: anon}, log)
 	d.agentSrv = &http.Server{Handler: bodyDeadline(d.clusterHandler(d.agentLink), agentBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: agentIdleTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -12,8 +12,9 @@ import (
 // each step to out with the command that does it by hand and what to
 // look at, and checking what the story promises; pause runs between
 // steps (a delay, or waiting for Enter). It stops at the first step
-// that does not turn out as told.
-func Tour(ctx context.Context, e *Env, base string, out io.Writer, pause func(context.Context) error) error {
+// that does not turn out as told. The last step is played on extra's
+// nodes, or told when there are none.
+func Tour(ctx context.Context, e *Env, base string, extra Extra, out io.Writer, pause func(context.Context) error) error {
 	say := func(title, body string) error {
 		fmt.Fprintf(out, "\n== %s\n%s\n", title, strings.Trim(body, "\n"))
 		return pause(ctx)
@@ -123,11 +124,5 @@ update stops and the service goes back to the previous spec by itself.`); err !=
 		return err
 	}
 
-	return say("7. Rebalancing after nodes join", `
-Swarm (and shoal) does not move healthy tasks when a node joins. On a cluster
-with more nodes (shoal agent --manager ..., see the README), force the service
-to be rescheduled, which spreads it over the nodes:
-   shoal service update --force signup_reference-data-api
-   shoal node ps NODE
-This demo's cluster has one node, so the tour only tells this step.`)
+	return rebalanceStep(ctx, e.Client, extra, say, result, out)
 }

@@ -1,8 +1,13 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
@@ -62,4 +67,123 @@ func ForceUpdate(ctx context.Context, c *client.Client, service string) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// Extra are the nodes the tour's last step adds. With Join nil the step
+// is told, not played, and Why says why.
+type Extra struct {
+	// Join starts the nodes, waits until they are ready, and returns
+	// their IDs; Names are their host names, for the narration.
+	Join  func(context.Context) ([]string, error)
+	Names []string
+	Why   string
+}
+
+// OnNodes counts the healthy tasks of service on the nodes ids, and all
+// of them.
+func OnNodes(on map[string]int, ids []string) (in, all int) {
+	for id, n := range on {
+		all += n
+		if slices.Contains(ids, id) {
+			in += n
+		}
+	}
+	return in, all
+}
+
+// PrintTasks prints the running tasks of service as `shoal service ps
+// -f desired-state=running SERVICE` does, with the nodes' host names.
+func PrintTasks(ctx context.Context, c *client.Client, out io.Writer, service string) error {
+	ts, err := c.TaskList(ctx, client.TaskFilter{Service: service})
+	if err != nil {
+		return err
+	}
+	nodes, err := c.NodeList(ctx)
+	if err != nil {
+		return err
+	}
+	host := map[string]string{}
+	for _, n := range nodes {
+		host[n.ID] = n.Description.Hostname
+	}
+	ts = slices.DeleteFunc(ts, func(t *api.Task) bool { return t.DesiredState != api.TaskStateRunning })
+	slices.SortFunc(ts, func(a, b *api.Task) int { return cmp.Compare(a.Slot, b.Slot) })
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "   ID\tNAME\tNODE\tDESIRED STATE\tCURRENT STATE")
+	for _, t := range ts {
+		state := t.Status.State.String()
+		if t.Status.Health != "" {
+			state += " (" + t.Status.Health + ")"
+		}
+		fmt.Fprintf(w, "   %s\t%s\t%s\t%s\t%s\n", t.ID, t.Name(), host[t.NodeID], t.DesiredState, state)
+	}
+	return w.Flush()
+}
+
+// rebalanceStep is the tour's last: nodes join and nothing moves, then
+// `service update --force` spreads the service over them. Without extra
+// nodes it is told, and says so.
+func rebalanceStep(ctx context.Context, c *client.Client, extra Extra, say func(title, body string) error,
+	result func(string, ...any), out io.Writer) error {
+	if extra.Join == nil {
+		return say("7. Rebalancing after nodes join (told, not played)", `
+Swarm (and shoal) does not move healthy tasks when a node joins. On a cluster
+with more nodes (shoal agent --manager ..., see the README), force the service
+to be rescheduled, which spreads it over the nodes:
+   shoal service update --force signup_reference-data-api
+   shoal node ps NODE
+The tour does not play this step: `+extra.Why+`.`)
+	}
+	if err := say("7. Two nodes join; nothing moves", `
+Two more nodes join the cluster: `+strings.Join(extra.Names, " and ")+`, each a shoal agent in a
+network namespace of its own on this machine (on real machines:
+shoal agent --manager ADDR --token-file FILE, the command shoal swarm
+join-token worker prints). Swarm (and shoal) does not move healthy tasks to
+a node that joins: that would stop tasks that work. By hand:
+   shoal node ls
+   shoal service ps -f desired-state=running `+API); err != nil {
+		return err
+	}
+	ids, err := extra.Join(ctx)
+	if err != nil {
+		return fmt.Errorf("join the extra nodes: %w", err)
+	}
+	result("nodes %s joined and are ready", strings.Join(extra.Names, " and "))
+	if err := PrintTasks(ctx, c, out, API); err != nil {
+		return err
+	}
+	on, err := Placement(ctx, c, API)
+	if err != nil {
+		return err
+	}
+	in, all := OnNodes(on, ids)
+	result("nothing moved: %s has %d of its %d tasks on the new nodes", API, in, all)
+	if in != 0 {
+		return fmt.Errorf("tasks of %s moved to the nodes that joined: %v", API, on)
+	}
+
+	if err := say("8. service update --force spreads the work", `
+   shoal service update --force `+API+`
+   shoal service ps -f desired-state=running `+API+`
+--force replaces every task though the spec did not change; the scheduler
+places the new ones on the nodes that run the fewest of the service's tasks:
+the new nodes. They reach the stack's overlay networks, and signup-web keeps
+reaching reference-data-api by name.`); err != nil {
+		return err
+	}
+	if err := ForceUpdate(ctx, c, API); err != nil {
+		return err
+	}
+	if err := PrintTasks(ctx, c, out, API); err != nil {
+		return err
+	}
+	if on, err = Placement(ctx, c, API); err != nil {
+		return err
+	}
+	in, all = OnNodes(on, ids)
+	result("spread: %s has %d of its %d tasks on the new nodes", API, in, all)
+	if in == 0 {
+		return fmt.Errorf("after --force, no task of %s runs on the nodes that joined: %v", API, on)
+	}
+	return nil
 }

@@ -36,7 +36,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		// A log entry that does not decode was written by a newer or broken
 		// proposer; skipping it keeps every replica identical.
 		f.store.mu.Lock()
-		f.store.index = l.Index
+		f.store.setIndex(l.Index)
 		f.store.mu.Unlock()
 		return Result{Index: l.Index, Err: fmt.Errorf("decode command at index %d: %w", l.Index, err)}
 	}

@@ -360,7 +360,12 @@ func TestMaxFailureRatio(t *testing.T) {
 }
 
 func TestFailureActionPause(t *testing.T) {
-	sim(t, opts{replicas: 3, update: &api.UpdateConfig{Parallelism: 1, FailureAction: api.FailureActionPause}}, func(t *testing.T, c *cluster) {
+	// The delay holds the next batch until the crash is seen: batches
+	// move on once tasks run, and a crash is reported after running (in a
+	// write of its own, which the updater may otherwise read after it
+	// started slot 2; failed 1 run in 10 under -race).
+	u := &api.UpdateConfig{Parallelism: 1, Delay: dur(time.Second), FailureAction: api.FailureActionPause}
+	sim(t, opts{replicas: 3, update: u}, func(t *testing.T, c *cluster) {
 		old := c.running()
 		v := c.image("v2")
 		c.badVersion(v, crash)

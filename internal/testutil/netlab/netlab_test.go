@@ -85,6 +85,20 @@ func TestNodesReachEachOtherAndNothingIsLeft(t *testing.T) {
 		if s := out.String(); !strings.Contains(s, "eth0:") || strings.Contains(s, bridge) {
 			t.Errorf("a process started in node b sees\n%s\nwant eth0 and not the host's bridge", s)
 		}
+		// Holders names a process left in a node, for its user to stop.
+		if h := lab.Holders(); len(h) != 0 {
+			t.Errorf("holders %v before any process runs in a node", h)
+		}
+		sleeper := exec.Command("sleep", "60")
+		if err := a.Start(sleeper); err != nil {
+			t.Fatal(err)
+		}
+		h := lab.Holders()
+		_ = sleeper.Process.Kill()
+		_ = sleeper.Wait()
+		if !slices.Equal(h, []int{sleeper.Process.Pid}) {
+			t.Errorf("holders %v; want the process started in node a, %d", h, sleeper.Process.Pid)
+		}
 	})
 	for _, name := range []string{bridge, veth} {
 		if _, err := netlink.LinkByName(name); err == nil {
