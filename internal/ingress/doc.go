@@ -245,8 +245,9 @@
 //
 // The limits, with h2serve's defaults: 250 concurrent streams (a stream
 // past them, or past the handlers still running for reset streams, is
-// refused); 200 streams reset by the client or refused per second
-// (rapid reset, CVE-2023-44487) and 1000 SETTINGS, PING, PRIORITY or
+// refused); 200 streams reset by the client, refused, or reset over
+// the client's error per second (rapid reset, CVE-2023-44487, and
+// MadeYouReset, CVE-2025-8671) and 1000 SETTINGS, PING, PRIORITY or
 // empty DATA frames per second, then GOAWAY ENHANCE_YOUR_CALM; the
 // header list within MaxHeaderBytes plus 4 KiB (431 past it, the
 // connection closed past twice it, and the bytes one header block may
@@ -254,10 +255,17 @@
 // receive windows of 256 KiB per stream and 1 MiB per connection, the
 // most a connection buffers of request bodies; responses written
 // within the client's windows, at most a frame per stream buffered for
-// a client that does not read; the preface within the head timeout,
-// IdleTimeout with no stream open, ReadTimeout for each request body, a
-// write deadline on every write (WriteTimeout, or 30s); MaxBodyBytes
-// as on the other paths (413). Shutdown sends GOAWAY, lets the
+// a client that does not read, and a stream whose windows stay shut
+// for WriteTimeout reset; the preface within the head timeout,
+// IdleTimeout from the last stream's end (PINGs do not extend it),
+// ReadTimeout for each request body, a write deadline on every write
+// (WriteTimeout, or 30s); MaxBodyBytes as on the other paths (413).
+// What becomes an HTTP/1.1 request line is checked as net/http's
+// HTTP/2 server checks it and more: a :method that is not a token, a
+// :path with a space, a :scheme other than http(s), an invalid
+// :authority or one that differs from Host make the request malformed
+// (RST_STREAM PROTOCOL_ERROR), and rawtrip.go refuses such a request
+// from the h2c path too. Shutdown sends GOAWAY, lets the
 // streams in flight finish, then closes (TestHTTP2GracefulShutdown).
 //
 // # Decisions

@@ -37,6 +37,9 @@ func rawEligible(req *http.Request) bool {
 // connection before any response byte is sent again, once, on a new one
 // when it is idempotent (it has no body).
 func (b *backend) roundTrip(req *http.Request, st *reqState, transportOnly bool) (*http.Response, error) {
+	if !requestLineSendable(req) {
+		return nil, errBadRequestLine
+	}
 	if transportOnly || b.conns.scheme == "h2c" || !rawEligible(req) {
 		return b.transport.RoundTrip(req)
 	}
@@ -63,6 +66,18 @@ func (b *backend) roundTrip(req *http.Request, st *reqState, transportOnly bool)
 		}
 		return nil, err
 	}
+}
+
+// errBadRequestLine refuses a request whose request line would split.
+var errBadRequestLine = errors.New("ingress: invalid method or request target")
+
+// requestLineSendable reports whether req's method and target make one
+// HTTP/1.1 request line: neither writeRequestHead nor req.Write checks
+// the method, and the URL keeps a query's spaces as they came (HTTP/2
+// :path). net/http's HTTP/2 server (h2c entry points) lets both by.
+func requestLineSendable(req *http.Request) bool {
+	return isToken(req.Method) && strings.IndexByte(req.URL.RawQuery, ' ') < 0 &&
+		strings.IndexByte(req.URL.Opaque, ' ') < 0
 }
 
 // headersSendable reports whether h may be written as it is.

@@ -62,3 +62,35 @@ func TestWriteRequestHeadAsRequestWrite(t *testing.T) {
 		})
 	}
 }
+
+// A method or target that would split the request line toward the
+// backend is refused before anything is written, on either path.
+func TestRequestLineSendable(t *testing.T) {
+	for _, tc := range []struct {
+		method, target string
+		ok             bool
+	}{
+		{"GET", "/a/b%20c?q=1", true},
+		{"PROPFIND", "/", true},
+		{"GET /admin?", "/public", false},
+		{"GET\t/admin", "/", false},
+		{"", "/", false},
+		{"GET", "/public?a /admin", false},
+	} {
+		u, err := url.ParseRequestURI(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &http.Request{Method: tc.method, URL: u}
+		if got := requestLineSendable(req); got != tc.ok {
+			t.Errorf("%q %q: sendable %v, want %v", tc.method, tc.target, got, tc.ok)
+		}
+		if !tc.ok {
+			// Refused before the backend's connections are looked at.
+			b := &backend{}
+			if _, err := b.roundTrip(req, &reqState{}, false); err != errBadRequestLine {
+				t.Errorf("%q %q: roundTrip err %v", tc.method, tc.target, err)
+			}
+		}
+	}
+}

@@ -13,7 +13,8 @@
 //     (RST_STREAM REFUSED_STREAM), and so is one whose handler slot is
 //     still held by a handler of a reset stream that has not returned;
 //   - rapid reset (CVE-2023-44487) and frame floods: streams reset or
-//     refused, SETTINGS, PING, PRIORITY and empty DATA frames count
+//     refused, or reset by the server over the client's error
+//     (MadeYouReset, CVE-2025-8671), SETTINGS, PING, PRIORITY and empty DATA frames count
 //     against a per-second budget (abuse.go); past it the connection
 //     gets GOAWAY ENHANCE_YOUR_CALM and is closed;
 //   - CONTINUATION floods (CVE-2024-27316): the header block is bounded
@@ -27,9 +28,11 @@
 //     are written within the client's windows, a handler waiting while
 //     they are shut, so a client that does not read costs at most a
 //     16 KiB chunk per stream and the connection's write buffer;
-//   - timeouts: the preface within PrefaceTimeout, IdleTimeout with no
-//     stream open, ReadTimeout for a request body, and WriteTimeout as
-//     a deadline on every write to the connection;
+//   - timeouts: the preface within PrefaceTimeout, IdleTimeout from the
+//     last stream's end (then GOAWAY; frames that open no stream do
+//     not extend it), ReadTimeout for a request body, and WriteTimeout as
+//     a deadline on every write to the connection and the longest a
+//     response waits for the client's windows to open;
 //   - Shutdown sends GOAWAY, finishes the streams in flight and closes.
 package h2serve
 
@@ -64,7 +67,8 @@ type Config struct {
 	// none).
 	ReadTimeout time.Duration
 	// WriteTimeout is the deadline of every write to the connection
-	// (default 30s): a client that reads nothing that long loses it.
+	// (default 30s): a client that reads nothing that long loses it; a
+	// stream whose flow-control windows stay shut that long is reset.
 	WriteTimeout time.Duration
 	// MaxResetsPerSecond bounds the streams a client resets, and those
 	// refused, per second (default 200).

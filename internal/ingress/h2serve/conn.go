@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -53,10 +54,16 @@ type Conn struct {
 	credit   int32
 	closed   bool
 	draining bool // GOAWAY sent by Shutdown
-	goneAway bool // GOAWAY received: no new streams
-	abuse    abuse
-	handlers sync.WaitGroup
-	done     chan struct{} // closed when Serve returns
+	// settingsSent: the server's SETTINGS, its first frame (RFC 9113
+	// section 3.4), are written; Shutdown's GOAWAY waits for them.
+	settingsSent bool
+	goneAway     bool // GOAWAY received: no new streams
+	// idleSince is when the last stream ended (or the connection
+	// started): IdleTimeout counts from it, whatever frames come since.
+	idleSince time.Time
+	abuse     abuse
+	handlers  sync.WaitGroup
+	done      chan struct{} // closed when Serve returns
 }
 
 // NewConn returns a server connection on nc, which negotiated h2, that
@@ -144,7 +151,13 @@ func (c *Conn) serve() error {
 	}
 	c.mu.Lock()
 	c.inflow = c.cfg.ConnWindow
+	c.idleSince = time.Now()
+	c.settingsSent = true
+	draining := c.draining
 	c.mu.Unlock()
+	if draining {
+		c.drainGoAway() // Shutdown came before the SETTINGS
+	}
 	// The first frame must be SETTINGS (RFC 9113 section 3.4).
 	first := true
 	for {
@@ -165,6 +178,8 @@ func (c *Conn) serve() error {
 				c.goAway(http2.ErrCodeFrameSize)
 			case errors.Is(err, errHeaderBlockTooLong):
 				c.goAway(http2.ErrCodeProtocol)
+			case errors.Is(err, os.ErrDeadlineExceeded) && !first && c.idle():
+				c.goAway(http2.ErrCodeNo) // IdleTimeout, as net/http's
 			}
 			return err
 		}
@@ -189,8 +204,9 @@ func (c *Conn) serve() error {
 }
 
 // setReadDeadline arms the read deadline for the connection's state:
-// IdleTimeout with no stream, none while streams are open; it reports
-// whether the connection is drained and may close.
+// IdleTimeout from the last stream's end with no stream open (frames
+// that open none, PING say, do not extend it), none while streams are
+// open; it reports whether the connection is drained and may close.
 func (c *Conn) setReadDeadline() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,8 +217,15 @@ func (c *Conn) setReadDeadline() bool {
 	if c.draining || c.goneAway {
 		return true
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	_ = c.nc.SetReadDeadline(c.idleSince.Add(c.cfg.IdleTimeout))
 	return false
+}
+
+// idle reports whether no stream is open and no GOAWAY was exchanged.
+func (c *Conn) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) == 0 && !c.draining && !c.goneAway
 }
 
 // process handles one frame read.
@@ -229,6 +252,10 @@ func (c *Conn) process(f http2.Frame) error {
 		c.mu.Lock()
 		c.goneAway = true
 		c.mu.Unlock()
+		// As net/http's: a graceful close of our own, whose GOAWAY tells
+		// the client which of its streams are served (it may still open
+		// some, RFC 9113 section 6.8, and they are ignored).
+		c.Shutdown()
 		return nil
 	case *http2.PushPromiseFrame, *http2.ContinuationFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -320,6 +347,9 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Unlock()
 	if overflow {
 		c.resetStream(st.id, http2.ErrCodeFlowControl)
+		// A reset the client caused counts as one it sent (MadeYouReset,
+		// CVE-2025-8671).
+		return c.abuse.reset()
 	}
 	return nil
 }
@@ -395,6 +425,16 @@ func (c *Conn) Shutdown() {
 		return
 	}
 	c.draining = true
+	started := c.settingsSent
+	c.mu.Unlock()
+	if started {
+		c.drainGoAway()
+	} // else serve sends it after its SETTINGS, which must come first
+}
+
+// drainGoAway sends Shutdown's GOAWAY.
+func (c *Conn) drainGoAway() {
+	c.mu.Lock()
 	last := c.maxID
 	idle := len(c.streams) == 0
 	c.mu.Unlock()
@@ -444,7 +484,8 @@ func (c *Conn) removeLocked(st *stream) {
 		case c.draining || c.goneAway:
 			_ = c.nc.SetReadDeadline(time.Now().Add(goAwayGrace))
 		default:
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+			c.idleSince = time.Now()
+			_ = c.nc.SetReadDeadline(c.idleSince.Add(c.cfg.IdleTimeout))
 		}
 	}
 }

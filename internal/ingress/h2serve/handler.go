@@ -25,11 +25,23 @@ func (c *Conn) runHandler(st *stream, h http.Handler) {
 			}
 			err = errors.New("h2serve: handler panicked")
 		} else {
-			err = w.finish()
+			err = c.finish(w)
 		}
 		c.streamDone(st, err)
 	}()
 	h.ServeHTTP(w, st.req)
+}
+
+// finish completes w's response; it runs after runHandler's recover, so
+// a panic here, which would end the process, fails the stream instead.
+func (c *Conn) finish(w *responseWriter) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.cfg.ErrorLog.Error("h2serve: panic completing a response", "client", c.info.RemoteAddr, "panic", v)
+			err = errors.New("h2serve: completing the response panicked")
+		}
+	}()
+	return w.finish()
 }
 
 // streamDone ends a stream once its handler returned: reset when the

@@ -77,6 +77,22 @@ func TestFloodsGetGoAway(t *testing.T) {
 				}
 			}
 		}, http2.ErrCodeProtocol},
+		{"made you reset: window overflow", Config{MaxResetsPerSecond: 50, MaxConcurrentStreams: 1 << 20}, func(c *rawClient) {
+			// CVE-2025-8671: the client has the server reset the
+			// streams, which the client-reset count did not see.
+			for id := uint32(1); id < 2000; id += 2 {
+				if c.tryRequest(id, "GET", "/", true) != nil || c.fr.WriteWindowUpdate(id, 1<<31-1) != nil {
+					return
+				}
+			}
+		}, http2.ErrCodeEnhanceYourCalm},
+		{"made you reset: content-length", Config{MaxResetsPerSecond: 50, MaxConcurrentStreams: 1 << 20}, func(c *rawClient) {
+			for id := uint32(1); id < 2000; id += 2 {
+				if c.tryRequest(id, "POST", "/", false, "content-length", "1") != nil || c.fr.WriteData(id, true, []byte("xx")) != nil {
+					return
+				}
+			}
+		}, http2.ErrCodeEnhanceYourCalm},
 		{"DATA past the connection window", Config{StreamWindow: 16 << 10, ConnWindow: 65535}, func(c *rawClient) {
 			// Within each stream's window; the handler reads nothing.
 			chunk := make([]byte, 16<<10)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 )
 
@@ -79,10 +80,15 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
+		code := http2.ErrCodeProtocol
+		if st.remoteDone {
+			code = http2.ErrCodeStreamClosed
+		}
 		reset, err := c.onTrailersLocked(st, f)
 		c.mu.Unlock()
 		if reset {
-			c.resetStream(id, http2.ErrCodeProtocol)
+			c.resetStream(id, code)
+			return c.abuse.reset()
 		}
 		return err
 	}
@@ -153,7 +159,11 @@ func (c *Conn) readTimedOut(st *stream) {
 // says the stream is to be reset (malformed) once c.mu is released.
 func (c *Conn) onTrailersLocked(st *stream, f *http2.MetaHeadersFrame) (reset bool, err error) {
 	if st.remoteDone {
-		return false, http2.ConnectionError(http2.ErrCodeStreamClosed)
+		// Half-closed (remote): a stream error (RFC 9113 section 5.1).
+		st.abort(errStreamReset)
+		c.removeLocked(st)
+		c.cond.Broadcast()
+		return true, nil
 	}
 	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated ||
 		st.declared >= 0 && st.received != st.declared {
@@ -207,8 +217,15 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		if scheme != "" || path != "" || authority == "" {
 			return nil, 0, errors.New("malformed CONNECT")
 		}
-	} else if method == "" || scheme == "" || path == "" || (path[0] != '/' && !(path == "*" && method == http.MethodOptions)) {
+	} else if method == "" || (scheme != "https" && scheme != "http") || path == "" ||
+		(path[0] != '/' && !(path == "*" && method == http.MethodOptions)) {
 		return nil, 0, errors.New("missing or invalid pseudo-header")
+	}
+	// The method and the path become an HTTP/1.1 request line toward the
+	// backends: a method that is not a token, or a space in the path
+	// (url.ParseRequestURI keeps it in the query), would split it.
+	if !httpguts.ValidHeaderFieldName(method) || strings.IndexByte(path, ' ') >= 0 {
+		return nil, 0, errors.New("invalid :method or :path")
 	}
 	fields := f.RegularFields()
 	h := make(http.Header, len(fields))
@@ -243,8 +260,8 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 	if len(cookies) > 0 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	if authority == "" {
-		authority = h.Get("Host")
+	if err := checkAuthority(&authority, scheme, h["Host"]); err != nil {
+		return nil, 0, err
 	}
 	delete(h, "Host")
 	if cl := h["Content-Length"]; len(cl) > 1 {
@@ -273,9 +290,10 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		for _, v := range tr {
 			for _, k := range strings.Split(v, ",") {
 				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
-					switch k {
-					case "Transfer-Encoding", "Trailer", "Content-Length":
-					default:
+					// Only the fields that may be trailers (as
+					// net/http's HTTP/2 server): no Host, framing,
+					// routing or authentication fields late.
+					if httpguts.ValidTrailerHeader(k) {
 						req.Trailer[k] = nil
 					}
 				}
@@ -284,6 +302,28 @@ func (c *Conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, erro
 		delete(h, "Trailer")
 	}
 	return req, declared, nil
+}
+
+// checkAuthority takes the request's authority from the Host header
+// when :authority is absent and checks it as net/http's HTTP/2 server
+// does: one Host at most, equal to :authority when both are present
+// (RFC 9113 section 8.3.1), no userinfo, a valid host.
+func checkAuthority(authority *string, scheme string, hosts []string) error {
+	switch {
+	case len(hosts) > 1:
+		return errors.New("more than one host header")
+	case len(hosts) == 1 && *authority == "":
+		*authority = hosts[0]
+	case len(hosts) == 1 && hosts[0] != *authority:
+		return errors.New(":authority and host differ")
+	}
+	if strings.IndexByte(*authority, '@') >= 0 && (scheme == "http" || scheme == "https") {
+		return errors.New("userinfo in :authority")
+	}
+	if *authority != "" && !httpguts.ValidHostHeader(*authority) {
+		return errors.New("invalid :authority")
+	}
+	return nil
 }
 
 // onData buffers a request body's DATA within the windows granted.
@@ -296,6 +336,12 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	}
 	c.inflow -= length
 	st := c.streams[id]
+	if st != nil && st.remoteDone && st.err == nil {
+		// Half-closed (remote): the stream ends, its handler with it
+		// (RFC 9113 section 5.1), rather than answering past the reset.
+		c.failDataLocked(st, length, errStreamReset, http2.ErrCodeStreamClosed)
+		return c.abuse.reset()
+	}
 	if st == nil || st.remoteDone || st.err != nil {
 		// Closed or reset: the connection's window is given back.
 		c.credit += length
@@ -309,14 +355,14 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		if err := c.abuse.control(); err != nil {
 			return err
 		}
-		if st == nil || st.remoteDone {
+		if st == nil {
 			c.resetStream(id, http2.ErrCodeStreamClosed)
 		}
 		return nil
 	}
 	if length > st.inflow {
 		c.failDataLocked(st, length, errFlowControl, http2.ErrCodeFlowControl)
-		return nil
+		return c.abuse.reset()
 	}
 	st.inflow -= length
 	// Padding is given back at once.
@@ -326,13 +372,18 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	st.received += int64(len(data))
 	if st.declared >= 0 && st.received > st.declared || f.StreamEnded() && st.declared >= 0 && st.received != st.declared {
 		c.failDataLocked(st, int32(len(data)), errStreamReset, http2.ErrCodeProtocol)
-		return nil
+		return c.abuse.reset()
 	}
 	if st.bodyClosed {
 		c.credit += int32(len(data))
 	} else if len(data) > 0 {
 		if st.off == len(st.buf) {
 			st.buf, st.off = st.buf[:0], 0
+		} else if st.off > 0 && len(st.buf)+len(data) > cap(st.buf) {
+			// The bytes read are dropped before the buffer grows: what
+			// it holds stays within the stream's window.
+			n := copy(st.buf, st.buf[st.off:])
+			st.buf, st.off = st.buf[:n], 0
 		}
 		st.buf = append(st.buf, data...)
 		c.cond.Broadcast()
@@ -350,7 +401,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 }
 
 // failDataLocked resets st over a DATA frame in error, giving n bytes
-// of the connection's window back; it unlocks c.mu.
+// of the connection's window back; it unlocks c.mu. The caller counts
+// the reset against the client's budget: a client that has the server
+// reset its streams (MadeYouReset, CVE-2025-8671) is a rapid reset.
 func (c *Conn) failDataLocked(st *stream, n int32, err error, code http2.ErrCode) {
 	c.credit += n
 	st.abort(err)

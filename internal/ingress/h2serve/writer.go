@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -200,12 +201,19 @@ func (w *responseWriter) completeHead(final bool) {
 	}
 }
 
+// errWindowShut fails a stream whose windows stayed shut for
+// WriteTimeout.
+var errWindowShut = errors.New("h2serve: the client's flow control window stayed shut")
+
 // acquire takes up to want bytes of the stream's and connection's send
 // windows (and at most a frame), waiting while they are shut unless
-// noWait; it returns the client's frame size too.
+// noWait, for WriteTimeout at most: nothing is written meanwhile, so the
+// write deadline would not end a client that never opens them. It
+// returns the client's frame size too.
 func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var deadline time.Time
 	for {
 		if st.err != nil {
 			return 0, 0, st.err
@@ -213,15 +221,30 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 		if c.closed {
 			return 0, 0, errConnClosed
 		}
-		n := int64(want)
-		n = min(n, st.outflow, c.outflow, int64(c.peerFrame))
-		if n > 0 || want == 0 {
+		if want == 0 {
+			// Nothing to send takes no window, which may be negative
+			// (SETTINGS_INITIAL_WINDOW_SIZE lowered mid-stream).
+			return 0, int(c.peerFrame), nil
+		}
+		n := min(int64(want), st.outflow, c.outflow, int64(c.peerFrame))
+		if n > 0 {
 			st.outflow -= n
 			c.outflow -= n
 			return int(n), int(c.peerFrame), nil
 		}
 		if noWait {
 			return 0, int(c.peerFrame), nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.WriteTimeout)
+			t := time.AfterFunc(c.cfg.WriteTimeout, func() {
+				c.mu.Lock()
+				c.cond.Broadcast()
+				c.mu.Unlock()
+			})
+			defer t.Stop()
+		} else if !time.Now().Before(deadline) {
+			return 0, 0, errWindowShut
 		}
 		c.cond.Wait()
 	}
@@ -307,11 +330,17 @@ func (c *Conn) writeHead(id uint32, status int, h http.Header, skip []string, en
 	}
 	for k, vs := range h {
 		lk := lower(k)
-		if isConnHeader(lk) || containsName(skip, k) || strings.HasPrefix(k, http.TrailerPrefix) {
+		if isConnHeader(lk) || containsName(skip, k) || strings.HasPrefix(k, http.TrailerPrefix) ||
+			!httpguts.ValidHeaderFieldName(lk) {
 			continue
 		}
 		for _, v := range vs {
-			_ = c.henc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			// As net/http's HTTP/2 server: what a client would take for
+			// a malformed response (a field with CR, LF or NUL) is left
+			// out rather than sent.
+			if httpguts.ValidHeaderFieldValue(v) {
+				_ = c.henc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			}
 		}
 	}
 	block := c.hbuf
