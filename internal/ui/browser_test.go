@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -104,6 +105,20 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 	}
 }
 
+// click clicks the element sel names, found at the moment of the click:
+// the page renders its tables again on every cluster event, so a node
+// found first may be gone when chromedp's Click reaches it ("Could not
+// find node with given id", seen in CI). It waits for the element as
+// Click does.
+func click(t *testing.T, ctx context.Context, what, sel string) {
+	t.Helper()
+	q, err := json.Marshal(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, what+" ("+sel+")", fmt.Sprintf(`(e => e ? (e.click(), true) : false)(document.querySelector(%s))`, q))
+}
+
 // waitFor polls the page until the JavaScript expression is true.
 func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
@@ -171,10 +186,10 @@ func TestBrowserDashboard(t *testing.T) {
 
 	// Scale from the UI: the count changes live (nothing polls; the
 	// event stream makes the page read the state again).
-	do(t, ctx, "open web", chromedp.Click(chromedp.CSS(`tr[data-service="web"]`)))
+	click(t, ctx, "open web", `tr[data-service="web"]`)
 	waitFor(t, ctx, "web's tasks show", `document.querySelectorAll('table[data-tasks="web"] tr[data-task]:not(.ended)').length === 2`)
-	do(t, ctx, "scale web to 3", chromedp.Evaluate[chromedp.Void](`(() => { const i = document.querySelector('input[data-scale]'); i.value = "3"; i.dispatchEvent(new Event("input", {bubbles: true})); })()`),
-		chromedp.Click(chromedp.CSS(`button[data-act="scale"]`)))
+	do(t, ctx, "scale web to 3", chromedp.Evaluate[chromedp.Void](`(() => { const i = document.querySelector('input[data-scale]'); i.value = "3"; i.dispatchEvent(new Event("input", {bubbles: true})); })()`))
+	click(t, ctx, "scale web to 3", `button[data-act="scale"]`)
 	waitFor(t, ctx, "web shows 3/3", replicasOf+`("web") === "3/3"`)
 	if s, _ := c.ServiceInspect(bg, "web"); s.Spec.Mode.Replicas() != 3 {
 		t.Fatalf("web has %d replicas after scaling in the UI, want 3", s.Spec.Mode.Replicas())
@@ -199,7 +214,7 @@ func TestBrowserDashboard(t *testing.T) {
 	screenshot(t, ctx, dir, "3-replaced.png")
 
 	// Force an update from the UI and watch its progress bar move.
-	do(t, ctx, "force update", chromedp.Click(chromedp.CSS(`button[data-act="force"]`)))
+	click(t, ctx, "force update", `button[data-act="force"]`)
 	waitFor(t, ctx, "the progress bar shows", `!!document.querySelector('tr[data-service="web"] progress')`)
 	screenshot(t, ctx, dir, "4-updating.png")
 	waitFor(t, ctx, "the progress bar moves", `(p => p && p.value >= 1)(document.querySelector('tr[data-service="web"] progress'))`)
@@ -213,7 +228,7 @@ func TestBrowserDashboard(t *testing.T) {
 	// Roll back from the version history to the scaled spec before the
 	// force update.
 	rev := after.Revision - 1
-	do(t, ctx, "roll back from the history", chromedp.Click(chromedp.CSS(fmt.Sprintf(`table[data-history="web"] button[data-to="%d"]`, rev))))
+	click(t, ctx, "roll back from the history", fmt.Sprintf(`table[data-history="web"] button[data-to="%d"]`, rev))
 	waitFor(t, ctx, "the rollback shows", `/rollback/.test(document.querySelector('tr[data-service="web"]').innerText)`)
 	screenshot(t, ctx, dir, "6-rollback.png")
 	waitFor(t, ctx, "the rollback completes", `/rollback completed/.test(document.querySelector('tr[data-service="web"]').innerText) && `+replicasOf+`("web") === "3/3"`)
