@@ -34,7 +34,7 @@ type Limiter struct {
 
 	open    atomic.Int64
 	refused atomic.Uint64
-	warned  atomic.Int64 // when a refusal was last logged (UnixNano)
+	warned  warner
 }
 
 // Admit counts a newly accepted connection and reports whether it may be
@@ -47,11 +47,8 @@ func (l *Limiter) Admit() bool {
 	}
 	l.open.Add(-1)
 	refused := l.refused.Add(1)
-	now := time.Now().UnixNano()
-	if last := l.warned.Load(); l.Log != nil && now-last >= int64(warnEvery) && l.warned.CompareAndSwap(last, now) {
-		l.Log.Warn(l.Name+": connection limit reached; closing new connections at once",
-			"max_conns", l.Max, "refused_total", refused)
-	}
+	l.warned.warn(l.Log, l.Name+": connection limit reached; closing new connections at once",
+		"max_conns", l.Max, "refused_total", refused)
 	return false
 }
 
@@ -110,4 +107,18 @@ func (c *Conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// warner logs a warning at most once per warnEvery: a flood of refused
+// connections must not flood the log too.
+type warner struct{ last atomic.Int64 } // UnixNano of the last warning
+
+func (w *warner) warn(log *slog.Logger, msg string, args ...any) {
+	if log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	if last := w.last.Load(); now-last >= int64(warnEvery) && w.last.CompareAndSwap(last, now) {
+		log.Warn(msg, args...)
+	}
 }

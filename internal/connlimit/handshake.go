@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Default bounds of a Handshakes' zero value.
@@ -40,7 +39,7 @@ type Handshakes struct {
 	pending list.List // of *Pending, oldest first
 	perIP   map[string]int
 	evicted atomic.Uint64
-	warned  atomic.Int64
+	warned  warner
 }
 
 // Pending is one unfinished handshake's place.
@@ -139,11 +138,8 @@ func (h *Handshakes) remove(p *Pending) {
 
 func (h *Handshakes) noteEvicted() {
 	n := h.evicted.Add(1)
-	now := time.Now().UnixNano()
-	if last := h.warned.Load(); h.Log != nil && now-last >= int64(warnEvery) && h.warned.CompareAndSwap(last, now) {
-		h.Log.Warn(h.Name+": too many unfinished TLS handshakes; closing the oldest",
-			"max_handshakes", h.max(), "max_per_address", h.maxPerIP(), "evicted_total", n)
-	}
+	h.warned.warn(h.Log, h.Name+": too many unfinished TLS handshakes; closing the oldest",
+		"max_handshakes", h.max(), "max_per_address", h.maxPerIP(), "evicted_total", n)
 }
 
 func (h *Handshakes) max() int {

@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Sources bounds the connections held at once from each source (an
@@ -24,7 +23,7 @@ type Sources struct {
 	mu      sync.Mutex
 	held    map[string]int
 	refused atomic.Uint64
-	warned  atomic.Int64
+	warned  warner
 }
 
 // Admit counts c against its source. It returns the function that gives
@@ -74,9 +73,6 @@ func (s *Sources) Refused() uint64 { return s.refused.Load() }
 
 func (s *Sources) noteRefused() {
 	n := s.refused.Add(1)
-	now := time.Now().UnixNano()
-	if last := s.warned.Load(); s.Log != nil && now-last >= int64(warnEvery) && s.warned.CompareAndSwap(last, now) {
-		s.Log.Warn(s.Name+": too many connections from one source; closing new ones",
-			"max_per_source", s.Max, "refused_total", n)
-	}
+	s.warned.warn(s.Log, s.Name+": too many connections from one source; closing new ones",
+		"max_per_source", s.Max, "refused_total", n)
 }
