@@ -70,9 +70,10 @@ func TestEndReportedAgainWhenTheManagersMissedIt(t *testing.T) {
 	case <-testCtx(t).Done():
 		t.Fatal("the task's end was never reported")
 	}
-	if got := e.store.Read().Task(tk.ID); got.Status.State.Terminal() {
-		t.Fatalf("the lost report reached the store: %+v", got.Status)
-	}
+	// The store may hold the end already: an assignment change sent
+	// for the running report can show the task not ended, and the agent
+	// says it again at once. Either way only a report sent again can
+	// bring the end to the store, since the first was lost.
 	e.must(state.Op{Kind: state.OpSetDesiredState, ID: tk.ID, Desired: api.TaskStateRemove})
 	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
 	if got.Status.State != api.TaskStateFailed || got.Status.ExitCode == nil || *got.Status.ExitCode != 3 {
