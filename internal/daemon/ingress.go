@@ -112,7 +112,7 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		}
 	}
 	for _, w := range tlsOpts.Warnings {
-		log.Warn("ingress TLS options: " + w)
+		log.Warn("ingress TLS options", "warning", w)
 	}
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)

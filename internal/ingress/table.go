@@ -57,8 +57,9 @@ type TableOptions struct {
 	// ParseService). Without it such a service is refused (503).
 	Secrets SecretReader
 	// TLSOptions are the websecure entry point's TLS options
-	// (--ingress-tls-options); nil is default only. A router naming
-	// options not among them answers 503.
+	// (--ingress-tls-options); nil leaves ServeTLS's configuration as
+	// given, and has only default. A router naming options not among
+	// them answers 503.
 	TLSOptions *TLSOptionSet
 }
 
@@ -98,9 +99,6 @@ func (o *TableOptions) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.TLSOptions == nil {
-		o.TLSOptions = DefaultTLSOptions()
 	}
 }
 

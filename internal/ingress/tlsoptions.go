@@ -63,9 +63,13 @@ func defaultTLSOption() *TLSOption {
 }
 
 // Lookup returns the options a router's tls.options names (NAME,
-// NAME@file; default@internal for default), or nil.
+// NAME@file; default@internal for default), or nil. A nil set has
+// default only.
 func (s *TLSOptionSet) Lookup(name string) *TLSOption {
 	if s == nil {
+		if TLSOptionName(name) == DefaultTLSOption {
+			return defaultTLSOption()
+		}
 		return nil
 	}
 	return s.byName[TLSOptionName(name)]
@@ -73,6 +77,9 @@ func (s *TLSOptionSet) Lookup(name string) *TLSOption {
 
 // Names are the options' names, sorted.
 func (s *TLSOptionSet) Names() []string {
+	if s == nil {
+		return []string{DefaultTLSOption}
+	}
 	names := make([]string, 0, len(s.byName))
 	for n := range s.byName {
 		names = append(names, n)

@@ -119,9 +119,14 @@ func (t *Table) unknownTLSOptionsRoute(name string, r *Router) *route {
 }
 
 // withTLSOptions is base, the websecure entry point's configuration,
-// choosing for each handshake the TLS options of its server name.
+// choosing for each handshake the TLS options of its server name: each
+// option's versions, suites, curves, ALPN and client certificates
+// replace base's.
 func (p *Proxy) withTLSOptions(base *tls.Config) *tls.Config {
 	set := p.table.opts.TLSOptions
+	if set == nil {
+		return base // the embedder's configuration, as given
+	}
 	cfgs := make(map[string]*tls.Config, len(set.byName))
 	for n, o := range set.byName {
 		c := base.Clone()
