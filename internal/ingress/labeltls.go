@@ -87,8 +87,8 @@ func (p *labelParser) routerDomain(key string, r *routerLabels, opt, value strin
 // store's certificate (certfile and keyfile, Traefik's label form),
 // which names PEM files; in shoal they are secrets of the service, by
 // the file they are mounted at, as usersFile. Every such certificate
-// joins the websecure entry point's, chosen by SNI. TLS options and
-// other stores are refused.
+// joins the websecure entry point's, chosen by SNI. TLS options (the
+// nodes' file's, tlsoptions.go) and other stores are refused.
 func (p *labelParser) tlsLabel(key string, lseg []string, value string) {
 	switch strings.Join(lseg[2:], ".") {
 	case "stores.default.defaultcertificate.certfile":
