@@ -46,6 +46,7 @@
 package h2serve
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
@@ -163,6 +164,9 @@ type ConnInfo struct {
 	RemoteAddr string
 	// TLS is Request.TLS.
 	TLS *tls.ConnectionState
+	// Context, when set, is the parent of the requests' contexts (the
+	// connection's values, such as its TLS options).
+	Context context.Context
 }
 
 // Handler serves a request; it is http.Handler.

@@ -81,7 +81,11 @@ func NewConn(nc net.Conn, cfg *Config, h Handler, info ConnInfo) *Conn {
 		outflow: 65535, peerInit: 65535, peerFrame: 16384, inflow: 65535}
 	c.cond.L = &c.mu
 	c.done = make(chan struct{})
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	parent := info.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	c.ctx, c.cancel = context.WithCancel(parent)
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.rb.r = c.br
 	c.bw = bufio.NewWriterSize(nc, 16<<10+64)
