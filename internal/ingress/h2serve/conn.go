@@ -49,10 +49,13 @@ type Conn struct {
 	// response bytes held by writers waiting for the client's windows
 	// (MaxBlockedBytes).
 	headerBytes, blocked int64
-	maxID                uint32 // highest client stream ID seen
-	outflow              int64  // the connection's send window
-	peerInit             int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerFrame            uint32 // the client's SETTINGS_MAX_FRAME_SIZE
+	// grants counts the client's WINDOW_UPDATEs (acquire: a writer past
+	// MaxBlockedBytes waits while they come).
+	grants    uint64
+	maxID     uint32 // highest client stream ID seen
+	outflow   int64  // the connection's send window
+	peerInit  int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE
 	// inflow is the connection window the client may still use; credit
 	// is consumed window not yet given back.
 	inflow   int32
@@ -331,6 +334,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		defer c.mu.Unlock()
 		c.outflow += int64(f.Increment)
+		c.grants++
 		if c.outflow > 1<<31-1 {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
@@ -347,6 +351,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return nil
 	}
 	st.outflow += int64(f.Increment)
+	c.grants++
 	overflow := st.outflow > 1<<31-1
 	if overflow {
 		st.abort(errFlowControl)
