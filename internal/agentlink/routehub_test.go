@@ -71,10 +71,12 @@ func TestRoutesStreamsStartedDuringChangesConverge(t *testing.T) {
 		defer close(wrote)
 		var ids []string
 		for i := 0; ; i++ {
+			// A commit a millisecond: many straddle each stream's start,
+			// and a loaded machine's streams still catch up in time.
 			select {
 			case <-stop:
 				return
-			default:
+			case <-time.After(time.Millisecond):
 			}
 			tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: uint64(i + 1), SpecVersion: 1,
 				DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
