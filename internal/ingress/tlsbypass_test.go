@@ -136,5 +136,23 @@ func TestTLSOptionsRouterNotReachedUnderOtherOptions(t *testing.T) {
 		if got := keepAliveGets(t, addr, client("any.example"), []string{"any.example"}, nil); got[0] != "421" {
 			t.Errorf("a host-less mtls router without a client certificate: %v, want 421", got)
 		}
+		// HTTP/1.0 is net/http's (handoff): the same answer.
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: testTimeout}, "tcp", addr, client("any.example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		if _, err := io.WriteString(c, "GET /x HTTP/1.0\r\nHost: any.example\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("HTTP/1.0 (net/http) to a host-less mtls router without a client certificate: %s, want 421", resp.Status)
+		}
 	})
 }
