@@ -394,6 +394,7 @@ func (c *Conn) streamError(id uint32, code http2.ErrCode) error {
 	if st := c.streams[id]; st != nil {
 		st.abort(errStreamReset)
 		c.removeLocked(st)
+		c.cond.Broadcast() // its writer may wait for window (acquire)
 	} else if id > c.maxID {
 		c.maxID = id // a malformed request still opens (and closes) its stream
 	}
