@@ -302,6 +302,9 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 			defer c.mu.Unlock()
 			delta := int64(s.Val) - int64(c.peerInit)
 			c.peerInit = int32(s.Val)
+			if delta > 0 {
+				c.grants++ // windows opened: acquire's blocked writers wait on
+			}
 			for _, st := range c.streams {
 				st.outflow += delta
 				if st.outflow > 1<<31-1 {
