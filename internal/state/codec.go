@@ -33,7 +33,13 @@ const codecCompact byte = 0x01
 // writing side waits for a release whose managers all read it, or for a
 // cluster-wide version gate (docs/architecture.md, "Two encodings of a
 // log entry").
+//
+// The bytes are json.Marshal's; task creations' specs are spliced in,
+// encoded once per service version (specsplice.go).
 func EncodeCommand(cmd *Command) ([]byte, error) {
+	if b, ok, err := encodeSpliced(cmd); ok {
+		return b, err
+	}
 	return json.Marshal(cmd)
 }
 
@@ -48,15 +54,21 @@ func EncodeCompact(cmd *Command) ([]byte, error) {
 			return e.b, nil
 		}
 	}
-	return json.Marshal(cmd)
+	return EncodeCommand(cmd)
 }
 
 // DecodeCommand decodes a log entry of either encoding.
 func DecodeCommand(data []byte, cmd *Command) error {
+	return decodeCommand(data, cmd, nil)
+}
+
+// decodeCommand is DecodeCommand, taking task specs the FSM knows from
+// specs (nil: none).
+func decodeCommand(data []byte, cmd *Command, specs *specCache) error {
 	if len(data) > 0 && data[0] == codecCompact {
 		return decodeCompact(data[1:], cmd)
 	}
-	return json.Unmarshal(data, cmd)
+	return decodeJSON(data, cmd, specs)
 }
 
 // compactable reports whether every op of cmd uses only the fields the
