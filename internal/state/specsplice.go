@@ -147,6 +147,19 @@ func encodeSpliced(cmd *Command) ([]byte, bool, error) {
 	return b, true, err
 }
 
+// marshalOp returns json.Marshal(op)'s bytes, its task's spec spliced in
+// as encodeSpliced does.
+func marshalOp(op *Op, verified *[]*specEncoding) ([]byte, error) {
+	if spliceable(op) {
+		if raw, ok := splicedSpec(op.Task, verified); ok {
+			var t taskJSON
+			newTaskJSON(&t, op.Task, raw)
+			return json.Marshal(&opTaskJSON{Kind: op.Kind, Task: &t})
+		}
+	}
+	return json.Marshal(op)
+}
+
 // specCache is the FSM's: the encodings of service versions' templates
 // that decode back to them exactly, filled as tasks of a version are
 // created (learn), read as entries are decoded.

@@ -151,6 +151,13 @@ func TestSplicedCommandsKeepEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range cmd.Ops {
+		var verified []*specEncoding
+		got, err := marshalOp(&cmd.Ops[i], &verified)
+		if want, _ := json.Marshal(&cmd.Ops[i]); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("op %d: marshalOp %s (%v), json.Marshal %s", i, got, err, want)
+		}
+	}
 	for range 2 { // the cache cold, then warm
 		got, err := EncodeCommand(cmd)
 		if err != nil {
@@ -319,6 +326,13 @@ func TestPropertySplicedSpecsBuildTheSameState(t *testing.T) {
 			}
 			if want, _ := json.Marshal(cmd); !bytes.Equal(data, want) {
 				t.Fatalf("command %d: EncodeCommand\n %s\njson.Marshal\n %s", c, data, want)
+			}
+			var verified []*specEncoding
+			for i := range cmd.Ops {
+				got, err := marshalOp(&cmd.Ops[i], &verified)
+				if want, _ := json.Marshal(&cmd.Ops[i]); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("command %d op %d: marshalOp %s (%v), json.Marshal %s", c, i, got, err, want)
+				}
 			}
 			index := uint64(c + 1)
 			got := fast.Apply(&raft.Log{Index: index, Data: data}).(Result)
