@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -24,11 +25,10 @@ const (
 // ops, or the first proposal error; the commands before it were applied.
 func ProposeBatches(ctx context.Context, p Proposer, at time.Time, ops []Op) ([]error, error) {
 	var opErrs []error
-	var verified []*specEncoding
 	for len(ops) > 0 {
 		n, size := 0, 0
 		for n < len(ops) && n < MaxOpsPerCommand {
-			b, err := marshalOp(&ops[n], &verified)
+			b, err := json.Marshal(&ops[n])
 			if err != nil {
 				return opErrs, err
 			}

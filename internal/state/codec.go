@@ -33,13 +33,7 @@ const codecCompact byte = 0x01
 // writing side waits for a release whose managers all read it, or for a
 // cluster-wide version gate (docs/architecture.md, "Two encodings of a
 // log entry").
-//
-// The bytes are json.Marshal's; task creations' specs are spliced in,
-// encoded once per service version (specsplice.go).
 func EncodeCommand(cmd *Command) ([]byte, error) {
-	if b, ok, err := encodeSpliced(cmd); ok {
-		return b, err
-	}
 	return json.Marshal(cmd)
 }
 
@@ -54,7 +48,7 @@ func EncodeCompact(cmd *Command) ([]byte, error) {
 			return e.b, nil
 		}
 	}
-	return EncodeCommand(cmd)
+	return json.Marshal(cmd)
 }
 
 // DecodeCommand decodes a log entry of either encoding.

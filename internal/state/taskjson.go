@@ -6,10 +6,9 @@ import (
 	"github.com/shoalproject/shoal/api"
 )
 
-// Mirrors of Command, Op and api.Task whose task spec is raw JSON, so a
-// task creation's spec is encoded once per service version by the
-// proposer and recognized by its bytes in the FSM (specsplice.go). They
-// write and read the same bytes as the types they mirror:
+// Mirrors of Command, Op and api.Task whose task spec is raw JSON, so
+// that the FSM can recognize a task creation's spec by its bytes
+// (specsplice.go). They read the same entries as the types they mirror:
 // TestTaskJSONMirrorsTask and TestOpJSONMirrorsOp compare them field for
 // field, and fail when Op or api.Task gains a field these lack.
 
@@ -18,21 +17,6 @@ type commandJSON struct {
 	Time   time.Time `json:"time"`
 	Atomic bool      `json:"atomic,omitempty"`
 	Ops    []opJSON  `json:"ops"`
-}
-
-// commandOut is what the encoder marshals: each op either an *Op or an
-// *opTaskJSON.
-type commandOut struct {
-	Time   time.Time `json:"time"`
-	Atomic bool      `json:"atomic,omitempty"`
-	Ops    []any     `json:"ops"`
-}
-
-// opTaskJSON is an Op of which only Kind and Task are set: every other
-// field of Op is omitted when empty.
-type opTaskJSON struct {
-	Kind OpKind    `json:"k"`
-	Task *taskJSON `json:"t,omitempty"`
 }
 
 // opJSON mirrors Op.
@@ -106,20 +90,6 @@ type taskJSON struct {
 	RestartTimes         []time.Time                   `json:"RestartTimes,omitempty"`
 }
 
-// newTaskJSON sets j to mirror t, with spec as its spec's encoding.
-func newTaskJSON(j *taskJSON, t *api.Task, spec []byte) {
-	*j = taskJSON{
-		ID: t.ID, Meta: t.Meta, ServiceID: t.ServiceID, ServiceName: t.ServiceName,
-		Slot: t.Slot, NodeID: t.NodeID, SpecVersion: t.SpecVersion,
-		CreatedIndex: t.CreatedIndex, Spec: rawSpec{first: spec},
-		ServiceLabels: t.ServiceLabels, Endpoint: t.Endpoint,
-		DesiredState: t.DesiredState, Status: t.Status, History: t.History,
-		Endpoints: t.Endpoints, EndpointsUnconfirmed: t.EndpointsUnconfirmed,
-		NetworksAttachments: t.NetworksAttachments, Restarts: t.Restarts,
-		RestartTimes: t.RestartTimes,
-	}
-}
-
 // task sets t to the task j mirrors, without its spec.
 func (j *taskJSON) task(t *api.Task) {
 	*t = api.Task{
@@ -143,9 +113,6 @@ type rawSpec struct {
 	first []byte
 	rest  [][]byte
 }
-
-// MarshalJSON returns the encoding the proposer spliced in.
-func (r rawSpec) MarshalJSON() ([]byte, error) { return r.first, nil }
 
 // UnmarshalJSON keeps a copy of the spec's bytes (the decoder's may not
 // outlive the call).
