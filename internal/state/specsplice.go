@@ -37,7 +37,7 @@ type specEncoding struct {
 
 // specCache is the FSM's: the encodings of service versions' templates
 // that decode back to them exactly, filled as tasks of a version are
-// created (learn), read as entries are decoded.
+// created and services written (learn), read as entries are decoded.
 type specCache struct {
 	mu sync.Mutex
 	m  map[specKey]*specEncoding
