@@ -34,6 +34,9 @@ const codecCompact byte = 0x01
 // cluster-wide version gate (docs/architecture.md, "Two encodings of a
 // log entry").
 func EncodeCommand(cmd *Command) ([]byte, error) {
+	if cmd.encoded != nil {
+		return cmd.encoded, nil
+	}
 	return json.Marshal(cmd)
 }
 
