@@ -95,8 +95,24 @@ func (c *specCache) spec(t *api.Task, r *rawSpec) error {
 
 // decodeJSON decodes a JSON log entry as json.Unmarshal would into cmd,
 // taking task specs from c where it can.
+//
+// The ops' array is sized beforehand from a count of their kinds' keys
+// (an upper bound: the key may stand in a map too), so that decoding does
+// not grow it by doubling; an entry with no task decodes straight into
+// cmd. Either way an entry without "ops" gives no ops, as it applied
+// before.
 func decodeJSON(data []byte, cmd *Command, c *specCache) error {
+	n := bytes.Count(data, []byte(`"k":`))
+	if !bytes.Contains(data, []byte(`"t":`)) {
+		if n > 0 {
+			cmd.Ops = make([]Op, 0, n)
+		}
+		return json.Unmarshal(data, cmd)
+	}
 	var in commandJSON
+	if n > 0 {
+		in.Ops = make([]opJSON, 0, n)
+	}
 	err := json.Unmarshal(data, &in)
 	if err != nil {
 		return err
@@ -107,14 +123,14 @@ func decodeJSON(data []byte, cmd *Command, c *specCache) error {
 		return nil
 	}
 	cmd.Ops = make([]Op, len(in.Ops))
-	n := 0
+	nt := 0
 	for i := range in.Ops {
 		if in.Ops[i].Task != nil {
-			n++
+			nt++
 		}
 	}
 	// One allocation for all the command's tasks: the store keeps copies.
-	tasks := make([]api.Task, n)
+	tasks := make([]api.Task, nt)
 	for i := range in.Ops {
 		var t *api.Task
 		if in.Ops[i].Task != nil {

@@ -320,3 +320,35 @@ func TestPropertySameShallowImpliesDeepEqual(t *testing.T) {
 		}
 	})
 }
+
+// TestDecodeSizesOpsAsJSONDoes: entries decoded with their ops' array
+// sized beforehand (with a task or without, a task's key in another
+// case, a "k" key in a map, no ops at all) decode as json.Unmarshal
+// decodes them; an entry without "ops" gives no ops either way.
+func TestDecodeSizesOpsAsJSONDoes(t *testing.T) {
+	for _, entry := range []string{
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"assign_task","id":"t1","node":"n1","m":"assigned"},{"k":"set_desired_state","id":"t2","d":"shutdown"}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"task_status","r":{"TaskID":"t1","Status":{"State":"running"}}}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"create_task","T":{"ID":"t1","ServiceID":"s","Spec":{}}}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"node_spec","id":"n1","nspec":{"Labels":{"k":"v"}}}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"create_task","t":{"ID":"t1","ServiceID":"s","Spec":{}}},{"k":"assign_task","id":"t1"}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":null}`,
+		`{"time":"2026-01-01T00:00:00Z"}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"assign_task","id":1}]}`,
+		`{"time":"2026-01-01T00:00:00Z","ops":[{"k":"assign_task"}],"ops":[{"k":"delete_task","id":"t"},{"k":"delete_task","id":"u"}]}`,
+	} {
+		var want, got Command
+		werr := json.Unmarshal([]byte(entry), &want)
+		gerr := decodeCommand([]byte(entry), &got, &specCache{})
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%s: json.Unmarshal: %v, decodeCommand: %v", entry, werr, gerr)
+		}
+		if len(want.Ops) == 0 && len(got.Ops) == 0 {
+			want.Ops, got.Ops = nil, nil
+		}
+		if werr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got  %+v\n want %+v", entry, got, want)
+		}
+	}
+}
