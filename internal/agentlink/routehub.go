@@ -106,7 +106,9 @@ func (s *Server) leaveHub(st *routeStream) {
 func (h *routeHub) feed(ctx context.Context, sub *state.Subscription, run *hubRun) {
 	for {
 		evs, err := sub.Next(ctx)
-		if err != nil {
+		// Next hands out what is queued before it looks at ctx: with
+		// commits coming steadily, a run let go would read on.
+		if err != nil || ctx.Err() != nil {
 			return
 		}
 		batch := trimRouteEvents(evs)

@@ -39,9 +39,10 @@ func benchRoutesStreams(b *testing.B, streams int) {
 	}()
 	// Each reader holds the newest message it saw of the task.
 	type reader struct {
-		mu   sync.Mutex
-		seen string
-		cond *sync.Cond
+		mu    sync.Mutex
+		seen  string
+		ended error // the stream broke: the benchmark fails, not hangs
+		cond  *sync.Cond
 	}
 	readers := make([]*reader, streams)
 	synced := make(chan struct{}, streams)
@@ -53,7 +54,7 @@ func benchRoutesStreams(b *testing.B, streams int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = c.FollowRoutes(ctx, func(agentlink.Routes) { synced <- struct{}{} }, func(evs ...api.Event) {
+			_, err := c.FollowRoutes(ctx, func(agentlink.Routes) { synced <- struct{}{} }, func(evs ...api.Event) {
 				for _, ev := range evs {
 					if ev.Type == api.EventTask && ev.ID == "bench" && ev.Task != nil {
 						rd.mu.Lock()
@@ -63,6 +64,10 @@ func benchRoutesStreams(b *testing.B, streams int) {
 					}
 				}
 			})
+			rd.mu.Lock()
+			rd.ended = fmt.Errorf("a routes stream ended: %w", err)
+			rd.cond.Broadcast()
+			rd.mu.Unlock()
 		}()
 	}
 	for range streams {
@@ -82,10 +87,14 @@ func benchRoutesStreams(b *testing.B, streams int) {
 		want := fmt.Sprint(e.store.Read().Task("bench").Version)
 		for _, rd := range readers {
 			rd.mu.Lock()
-			for rd.seen != want {
+			for rd.seen != want && rd.ended == nil {
 				rd.cond.Wait()
 			}
+			ended := rd.ended
 			rd.mu.Unlock()
+			if ended != nil {
+				b.Fatal(ended)
+			}
 		}
 	}
 	b.StopTimer()

@@ -26,10 +26,11 @@ func TestRoutesStreamsShareOneSubscription(t *testing.T) {
 	synced := make(chan struct{}, 4)
 	// Two nodes, two agent processes each (a client is one process).
 	for _, node := range []string{nodeA, nodeA, nodeB, nodeB} {
+		c := e.client(node) // here: env's identities are not for goroutines
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = e.client(node).FollowRoutes(ctx, func(agentlink.Routes) { synced <- struct{}{} }, func(...api.Event) {})
+			_, _ = c.FollowRoutes(ctx, func(agentlink.Routes) { synced <- struct{}{} }, func(...api.Event) {})
 		}()
 	}
 	for range 4 {
@@ -70,10 +71,12 @@ func TestRoutesStreamsStartedDuringChangesConverge(t *testing.T) {
 		defer close(wrote)
 		var ids []string
 		for i := 0; ; i++ {
+			// A commit a millisecond: many straddle each stream's start,
+			// and a loaded machine's streams still catch up in time.
 			select {
 			case <-stop:
 				return
-			default:
+			case <-time.After(time.Millisecond):
 			}
 			tk := &api.Task{ID: api.NewID(), ServiceID: "svcid", ServiceName: "web", Slot: uint64(i + 1), SpecVersion: 1,
 				DesiredState: api.TaskStateRunning, Status: api.TaskStatus{State: api.TaskStatePending}}
@@ -96,10 +99,11 @@ func TestRoutesStreamsStartedDuringChangesConverge(t *testing.T) {
 	for i := range views {
 		v := &routesView{tasks: map[string]uint64{}, synced: make(chan struct{})}
 		views[i] = v
+		c := e.clientWith(e.ident(fmt.Sprintf("node%021d", i)), "127.0.0.9")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = e.clientWith(e.ident(fmt.Sprintf("node%021d", i)), "127.0.0.9").FollowRoutes(ctx, v.reset, v.apply)
+			_, _ = c.FollowRoutes(ctx, v.reset, v.apply)
 		}()
 		select {
 		case <-v.synced:

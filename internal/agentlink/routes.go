@@ -175,12 +175,20 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			if !write(func() error { _, err := w.Write(line); return err }) {
 				return
 			}
+			if cap(line) > maxKeptLine {
+				line = nil // not kept for the stream's life, times the nodes
+			}
 		} else {
 			continue
 		}
 		keep.Reset(routeKeepBeat) // no stale tick since Go 1.23
 	}
 }
+
+// maxKeptLine is the largest line buffer a routes stream keeps between
+// its lines; a commit of many routed changes makes every stream write a
+// line of megabytes once.
+const maxKeptLine = 64 << 10
 
 // appendEventsLine appends to buf the routeUpdate line of evs and
 // secrets, the events as the hub encoded them (those without their JSON
