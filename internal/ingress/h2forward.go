@@ -72,6 +72,13 @@ func (p *Proxy) forwardLean(w http.ResponseWriter, r *http.Request, st *reqState
 	defer resp.Body.Close()
 	resp.Request = out
 	_ = p.modifyResponse(resp)
+	p.relayResponse(w, resp)
+}
+
+// relayResponse writes resp to w as ReverseProxy does: its head less
+// the hop-by-hop fields, its body (flushed as it comes when its length
+// is unknown) and its trailers.
+func (p *Proxy) relayResponse(w http.ResponseWriter, resp *http.Response) {
 	removeHopHeaders(resp.Header)
 	dst := w.Header()
 	for k, vs := range resp.Header {

@@ -164,6 +164,9 @@ type rawBody struct {
 	stop func() bool
 	keep bool // the backend keeps the connection open
 	done bool
+	// extra is the reader the head was parsed again from (h2fast.go):
+	// bytes it holds past the body are unasked ones, as in bc.br.
+	extra *bufio.Reader
 }
 
 func (b *rawBody) Read(p []byte) (int, error) {
@@ -191,6 +194,9 @@ func (b *rawBody) Close() error {
 // context did not cut it.
 func (b *rawBody) finish(whole bool) {
 	b.done = true
+	if b.extra != nil && b.extra.Buffered() > 0 {
+		b.keep = false
+	}
 	if b.stop() && whole && b.keep {
 		b.bc.pool.put(b.bc, time.Now())
 		return

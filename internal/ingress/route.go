@@ -20,7 +20,9 @@ func (p *Proxy) forwardRoute(w http.ResponseWriter, r *http.Request, rt *route, 
 	}
 	st.preferred = pl.sticky(r)
 	if leanEligible(r, pl) {
-		p.forwardLean(w, r, st) // h2forward.go
+		if !p.forwardFast(w, r, st) { // h2fast.go
+			p.forwardLean(w, r, st) // h2forward.go
+		}
 	} else {
 		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}
