@@ -39,3 +39,8 @@ func SlowMiddlewares(p *Proxy) { p.slowMiddlewares = true }
 // TransportOnly makes p's net/http path send every request through
 // http.Transport, as before rawtrip.go.
 func TransportOnly(p *Proxy) { p.rp.Transport.(*forwarder).transportOnly = true }
+
+// NoH2Fast makes p forward HTTP/2 requests with forwardLean only, as
+// before h2fast.go; H2Fast counts the requests h2fast.go took.
+func NoH2Fast(p *Proxy)      { p.noH2Fast = true }
+func H2Fast(p *Proxy) uint64 { return p.h2fast.Load() }

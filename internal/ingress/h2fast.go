@@ -54,9 +54,10 @@ func h2FieldsWriter(w http.ResponseWriter) (*recorder, h2serve.FieldsWriter, boo
 func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	rec, fw, ok := h2FieldsWriter(w)
 	fwd, _ := p.rp.Transport.(*forwarder)
-	if !ok || fwd == nil || fwd.transportOnly || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
+	if !ok || fwd == nil || fwd.transportOnly || p.noH2Fast || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
 		return false
 	}
+	p.h2fast.Add(1)
 	x := h2exchanges.Get().(*h2exchange)
 	defer func() {
 		x.out = http.Request{}

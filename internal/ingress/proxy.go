@@ -124,6 +124,10 @@ type Proxy struct {
 	// slowMiddlewares hands every router with middlewares to the net/http
 	// path (tests compare both paths' answers).
 	slowMiddlewares bool
+	// noH2Fast sends every HTTP/2 request forwardFast would take to
+	// forwardLean (tests compare both); h2fast counts those it took.
+	noH2Fast bool
+	h2fast   atomic.Uint64
 	// headerTimeout bounds reading a request head on the fast path:
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration
