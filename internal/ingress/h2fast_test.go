@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -331,5 +332,65 @@ func TestH2FastClientReset(t *testing.T) {
 	}
 	if ingress.H2Fast(fast) < 4 {
 		t.Errorf("fast lane took %d requests, want 4", ingress.H2Fast(fast))
+	}
+}
+
+// Random backend answers (status, fields, framing, body, HEAD or GET)
+// get the same answers from both paths.
+func TestH2FastPropertySameAnswers(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	rb := startCannedBackend(t)
+	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
+		"traefik.http.services.app.loadbalancer.server.port=80"))},
+		[]*api.Task{task("t1", "s1", rb.ln.Addr().String())})
+	fast, _, fastAddr, slowAddr := twoProxies(t, table, cert)
+	c := newH2Client(t, leaf)
+	rng := rand.New(rand.NewPCG(14, uint64(time.Now().UnixNano())))
+	statuses := []int{200, 200, 201, 204, 206, 301, 304, 404, 500, 503}
+	names := []string{"X-A", "x-b", "Content-Type", "Cache-Control", "Set-Cookie", "Vary", "Etag", "Connection", "Keep-Alive", "Date", "Server", "Location"}
+	values := []string{"1", "a, b", "text/html", "text/event-stream", "no-store", "close", "keep-alive", "X-A", "Mon, 07 Dec 2026 00:00:00 GMT", "  padded  ", ""}
+	n := 150
+	if testing.Short() {
+		n = 30
+	}
+	for i := range n {
+		status := statuses[rng.IntN(len(statuses))]
+		var b strings.Builder
+		fmt.Fprintf(&b, "HTTP/1.1 %d X\r\n", status)
+		for range rng.IntN(6) {
+			fmt.Fprintf(&b, "%s: %s\r\n", names[rng.IntN(len(names))], values[rng.IntN(len(values))])
+		}
+		body := strings.Repeat("<p>", rng.IntN(3)*rng.IntN(20000))
+		ans := cannedAnswer{}
+		switch rng.IntN(4) {
+		case 0, 1:
+			fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+		case 2:
+			b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+			if body != "" {
+				fmt.Fprintf(&b, "%x\r\n%s\r\n", len(body), body)
+			}
+			b.WriteString("0\r\n\r\n")
+		default:
+			b.WriteString("Connection: close\r\n\r\n" + body)
+			ans.close = true
+		}
+		method := "GET"
+		if rng.IntN(4) == 0 {
+			method = "HEAD"
+		}
+		ans.bytes = b.String()
+		path := fmt.Sprintf("/p%d", i)
+		rb.set(path, ans)
+		want := h2do(t, c, method, "https://"+slowAddr+path)
+		got := h2do(t, c, method, "https://"+fastAddr+path)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s of %q:\nfast lane %+v\nforwardLean %+v", method, ans.bytes[:min(len(ans.bytes), 400)], got, want)
+		}
+	}
+	if ingress.H2Fast(fast) < uint64(n) {
+		t.Errorf("the fast lane took %d of %d requests", ingress.H2Fast(fast), n)
 	}
 }
