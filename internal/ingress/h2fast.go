@@ -270,7 +270,11 @@ func exchangeFast(bc *bconn, out *http.Request, rh *respHead, rec *recorder, hea
 		rec.WriteHeader(rh.code)
 		clear(h)
 	}
-	_ = bc.c.SetDeadline(time.Time{})
+	if headerTimeout > 0 {
+		// Not cleared when not set: a deadline the client's reset set
+		// meanwhile must stay (it ends the body's reads).
+		_ = bc.c.SetDeadline(time.Time{})
+	}
 	return &fastConn{bc: bc, stop: stop}, nil
 }
 
