@@ -31,6 +31,8 @@ import (
 // h2exchange is a fast forward's reusable state.
 type h2exchange struct {
 	rh     respHead
+	in     *http.Request
+	head   []byte // the outbound head, when appendFastHead wrote it
 	out    http.Request
 	u      url.URL
 	fields []hpack.HeaderField
@@ -60,7 +62,10 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 	p.h2fast.Add(1)
 	x := h2exchanges.Get().(*h2exchange)
 	defer func() {
-		x.out = http.Request{}
+		x.out, x.in = http.Request{}, nil
+		if cap(x.head) > 64<<10 {
+			x.head = nil
+		}
 		x.u = url.URL{}
 		clear(x.fields)
 		x.fields = x.fields[:0]
@@ -71,12 +76,12 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 	}()
 	out := &x.out
 	*out = *r
-	out.Header = outboundHeader(r)
+	x.in = r
+	out.Header = nil // built by outboundMap when appendFastHead leaves the head to it
 	out.Body, out.ContentLength, out.Close = nil, 0, false
 	x.u = *r.URL
 	out.URL = &x.u
 	out.URL.Scheme = st.pool.lb.urlScheme()
-	p.rewriteHeaders(r, out.Header, st)
 
 	b, stop, err := p.attemptsFast(fwd, out, r.Host, st, x, rec)
 	if err != nil {
@@ -159,7 +164,7 @@ func (p *Proxy) attemptsFast(f *forwarder, out *http.Request, host string, st *r
 		if pl.lb.PassHostHeader {
 			out.Host = host
 		}
-		fc, gotConn, err := p.roundTripFast(b, out, x, rec)
+		fc, gotConn, err := p.roundTripFast(b, out, st, x, rec)
 		if err == nil {
 			return b, fc, nil
 		}
@@ -198,9 +203,18 @@ func (fc *fastConn) finish(whole, keep bool) {
 
 // roundTripFast is backend.roundTrip's raw exchange, the head read into
 // x.rh; gotConn reports that a connection was obtained.
-func (p *Proxy) roundTripFast(b *backend, out *http.Request, x *h2exchange, rec *recorder) (*fastConn, bool, error) {
-	if !validFieldValue(out.Host) || !headersSendable(out.Header) {
-		return nil, false, errBadHeader
+func (p *Proxy) roundTripFast(b *backend, out *http.Request, st *reqState, x *h2exchange, rec *recorder) (*fastConn, bool, error) {
+	head, direct := p.appendFastHead(x.head[:0], x.in, out)
+	x.head = head
+	if !direct {
+		head = nil
+		if out.Header == nil {
+			out.Header = outboundHeader(x.in)
+			p.rewriteHeaders(x.in, out.Header, st)
+		}
+		if !validFieldValue(out.Host) || !headersSendable(out.Header) {
+			return nil, false, errBadHeader
+		}
 	}
 	cp := b.conns
 	fresh := false
@@ -209,7 +223,7 @@ func (p *Proxy) roundTripFast(b *backend, out *http.Request, x *h2exchange, rec 
 		if err != nil {
 			return nil, false, err
 		}
-		fc, err := exchangeFast(bc, out, &x.rh, rec, cp.cfg.responseHeaderTimeout)
+		fc, err := exchangeFast(bc, out, head, &x.rh, rec, cp.cfg.responseHeaderTimeout)
 		if err == nil {
 			return fc, true, nil
 		}
@@ -225,7 +239,7 @@ func (p *Proxy) roundTripFast(b *backend, out *http.Request, x *h2exchange, rec 
 // exchangeFast is rawExchange with the head read by respHead; 1xx
 // answers are passed on through rec's header map, as ReverseProxy's
 // hook does.
-func exchangeFast(bc *bconn, out *http.Request, rh *respHead, rec *recorder, headerTimeout time.Duration) (*fastConn, error) {
+func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *recorder, headerTimeout time.Duration) (*fastConn, error) {
 	ctx := out.Context()
 	stop := context.AfterFunc(ctx, func() { _ = bc.c.SetDeadline(aLongTimeAgo) })
 	fail := func(err error) (*fastConn, error) {
@@ -238,18 +252,7 @@ func exchangeFast(bc *bconn, out *http.Request, rh *respHead, rec *recorder, hea
 	if headerTimeout > 0 {
 		_ = bc.c.SetDeadline(time.Now().Add(headerTimeout))
 	}
-	bw := rawWriters.Get().(*bufio.Writer)
-	bw.Reset(bc.c)
-	var err error
-	if !writeRequestHead(bw, out) {
-		err = out.Write(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	bw.Reset(nil)
-	rawWriters.Put(bw)
-	if err != nil {
+	if err := writeOutHead(bc, out, head); err != nil {
 		return fail(err)
 	}
 	for n1xx := 0; ; n1xx++ {
@@ -276,6 +279,26 @@ func exchangeFast(bc *bconn, out *http.Request, rh *respHead, rec *recorder, hea
 		_ = bc.c.SetDeadline(time.Time{})
 	}
 	return &fastConn{bc: bc, stop: stop}, nil
+}
+
+// writeOutHead writes head, or out's head when head is nil, to bc.
+func writeOutHead(bc *bconn, out *http.Request, head []byte) error {
+	if head != nil {
+		_, err := bc.c.Write(head)
+		return err
+	}
+	bw := rawWriters.Get().(*bufio.Writer)
+	bw.Reset(bc.c)
+	var err error
+	if !writeRequestHead(bw, out) {
+		err = out.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	rawWriters.Put(bw)
+	return err
 }
 
 // relayFast relays a response framed by its Content-Length (or without
