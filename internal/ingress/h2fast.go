@@ -30,12 +30,14 @@ import (
 
 // h2exchange is a fast forward's reusable state.
 type h2exchange struct {
-	rh     respHead
-	in     *http.Request
-	head   []byte // the outbound head, when appendFastHead wrote it
-	out    http.Request
-	u      url.URL
-	fields []hpack.HeaderField
+	rh    respHead
+	in    *http.Request
+	head  []byte // the outbound head, when appendFastHead wrote it
+	lower []byte // the response head with its names in lower case
+	fc    fastConn
+	body  exactReader
+	out   http.Request
+	u     url.URL
 }
 
 var h2exchanges = sync.Pool{New: func() any { return &h2exchange{} }}
@@ -66,9 +68,11 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 		if cap(x.head) > 64<<10 {
 			x.head = nil
 		}
+		if cap(x.lower) > 64<<10 {
+			x.lower = nil
+		}
+		x.fc, x.body = fastConn{}, exactReader{}
 		x.u = url.URL{}
-		clear(x.fields)
-		x.fields = x.fields[:0]
 		if cap(x.rh.buf) > 64<<10 {
 			x.rh.buf = nil
 		}
@@ -223,9 +227,10 @@ func (p *Proxy) roundTripFast(b *backend, out *http.Request, st *reqState, x *h2
 		if err != nil {
 			return nil, false, err
 		}
-		fc, err := exchangeFast(bc, out, head, &x.rh, rec, cp.cfg.responseHeaderTimeout)
+		stop, err := exchangeFast(bc, out, head, &x.rh, rec, cp.cfg.responseHeaderTimeout)
 		if err == nil {
-			return fc, true, nil
+			x.fc = fastConn{bc: bc, stop: stop}
+			return &x.fc, true, nil
 		}
 		bc.close()
 		if reused && !fresh && idempotent(out.Method) && out.Context().Err() == nil && !isTimeout(err) {
@@ -239,10 +244,10 @@ func (p *Proxy) roundTripFast(b *backend, out *http.Request, st *reqState, x *h2
 // exchangeFast is rawExchange with the head read by respHead; 1xx
 // answers are passed on through rec's header map, as ReverseProxy's
 // hook does.
-func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *recorder, headerTimeout time.Duration) (*fastConn, error) {
+func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *recorder, headerTimeout time.Duration) (func() bool, error) {
 	ctx := out.Context()
 	stop := context.AfterFunc(ctx, func() { _ = bc.c.SetDeadline(aLongTimeAgo) })
-	fail := func(err error) (*fastConn, error) {
+	fail := func(err error) (func() bool, error) {
 		stop()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
@@ -278,7 +283,7 @@ func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *
 		// meanwhile must stay (it ends the body's reads).
 		_ = bc.c.SetDeadline(time.Time{})
 	}
-	return &fastConn{bc: bc, stop: stop}, nil
+	return stop, nil
 }
 
 // writeOutHead writes head, or out's head when head is nil, to bc.
@@ -306,15 +311,27 @@ func writeOutHead(bc *bconn, out *http.Request, head []byte) error {
 // fields, and the sticky cookie as modifyResponse adds it.
 func (p *Proxy) relayFast(rec *recorder, fw h2serve.FieldsWriter, out *http.Request, st *reqState, b *backend, fc *fastConn, x *h2exchange) {
 	rh := &x.rh
-	head := string(rh.buf) // one copy: the fields' values are its substrings
-	fields := x.fields[:0]
+	// One copy of the head, its names in lower case: the fields are its
+	// substrings.
+	lower := append(x.lower[:0], rh.buf...)
+	for _, f := range rh.spans {
+		for i := f.ns; i < f.ne; i++ {
+			if c := lower[i]; 'A' <= c && c <= 'Z' {
+				lower[i] = c + 'a' - 'A'
+			}
+		}
+	}
+	x.lower = lower
+	head := string(lower)
+	// Room for the sticky cookie and what h2serve adds (Date,
+	// Content-Type, Content-Length).
+	fields := make([]hpack.HeaderField, 0, len(rh.spans)+4)
 	flush := false
 	for _, f := range rh.spans {
 		if f.drop || (f.kind != kindOther && f.kind != kindContentLength) {
 			continue
 		}
-		name := h2serve.LowerName(rh.buf[f.ns:f.ne])
-		value := head[f.vs:f.ve]
+		name, value := head[f.ns:f.ne], head[f.vs:f.ve]
 		if name == "content-type" && !flush {
 			ct, _, _ := strings.Cut(value, ";")
 			flush = ct == "text/event-stream"
@@ -325,7 +342,6 @@ func (p *Proxy) relayFast(rec *recorder, fw h2serve.FieldsWriter, out *http.Requ
 		fields = append(fields, hpack.HeaderField{Name: "set-cookie", Value: stickyCookie(st.pool.lb.Sticky, b).String()})
 	}
 	// The writer keeps fields until the handler returns: not pooled.
-	x.fields = nil
 	rec.status = rh.code
 	rec.final()
 	fw.WriteHeaderFields(rh.code, fields)
@@ -333,7 +349,8 @@ func (p *Proxy) relayFast(rec *recorder, fw h2serve.FieldsWriter, out *http.Requ
 		fc.finish(true, !rh.close)
 		return
 	}
-	err := copyBody(rec, &exactReader{br: fc.bc.br, left: rh.contentLength}, flush)
+	x.body = exactReader{br: fc.bc.br, left: rh.contentLength}
+	err := copyBody(rec, &x.body, flush)
 	if err != nil {
 		fc.finish(false, false)
 		if errors.Is(err, errBackendBody) {

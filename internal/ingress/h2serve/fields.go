@@ -92,15 +92,3 @@ func (c *Conn) writeFields(id uint32, status int, fields []hpack.HeaderField, en
 	}
 	return c.writeBlock(id, end, fs)
 }
-
-// LowerName is a header name as HTTP/2 sends it, without allocating for
-// the common names in either case.
-func LowerName(name []byte) string {
-	if l, ok := toLower[string(name)]; ok {
-		return l
-	}
-	if k, ok := toCanonical[string(name)]; ok {
-		return toLower[k]
-	}
-	return lower(string(name))
-}
