@@ -109,7 +109,7 @@ func (p *Proxy) serve(ln net.Listener, cfg *tls.Config) error {
 		p.tlsHandoffHooks(fb)
 		// The handshakes' own copy: fb.Serve may still set up HTTP/2 in
 		// fb.TLSConfig while they run.
-		cfg = fb.TLSConfig.Clone()
+		cfg = p.withTLSOptions(fb.TLSConfig.Clone())
 	}
 	hl := newHandoffListener(ln.Addr())
 	fbDone := make(chan struct{})
@@ -369,6 +369,13 @@ func (c *fconn) handle() bool {
 		c.writeError(http.StatusBadRequest, "400 Bad Request: "+err.Error())
 		p.entry.reqs.observe(http.StatusBadRequest, methodIndex(r.method), headProto(r), time.Since(start))
 		c.accessLog(nil, nil, 0, http.StatusBadRequest, 0, start)
+		return c.flushEnd()
+	}
+	if c.tls != nil && p.misdirected(c.tls.ServerName, r.host) {
+		c.finishUnread()
+		c.writeError(http.StatusMisdirectedRequest, misdirectedMessage)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, methodIndex(r.method), headProto(r), time.Since(start))
+		c.accessLog(nil, nil, 0, http.StatusMisdirectedRequest, 0, start)
 		return c.flushEnd()
 	}
 	rt := p.matchHead(r)

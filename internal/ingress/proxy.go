@@ -206,6 +206,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.accessLog(r, nil, nil, http.StatusBadRequest, 0, start)
 		return
 	}
+	if r.TLS != nil && p.misdirected(r.TLS.ServerName, r.Host) {
+		serveMisdirected(rec)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, meth, proto, time.Since(start))
+		p.accessLog(r, nil, nil, http.StatusMisdirectedRequest, 0, start)
+		return
+	}
 	rt := p.match(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)

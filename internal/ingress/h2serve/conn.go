@@ -43,11 +43,16 @@ type Conn struct {
 	streams map[uint32]*stream
 	// running counts handlers that have not returned, reset streams'
 	// included: new streams are refused while it is at the limit.
-	running   int
-	maxID     uint32 // highest client stream ID seen
-	outflow   int64  // the connection's send window
-	peerInit  int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE
+	running int
+	// headerBytes is the decoded size of the header lists of the
+	// requests whose handlers run (MaxConnHeaderBytes); blocked is the
+	// response bytes held by writers waiting for the client's windows
+	// (MaxBlockedBytes).
+	headerBytes, blocked int64
+	maxID                uint32 // highest client stream ID seen
+	outflow              int64  // the connection's send window
+	peerInit             int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerFrame            uint32 // the client's SETTINGS_MAX_FRAME_SIZE
 	// inflow is the connection window the client may still use; credit
 	// is consumed window not yet given back.
 	inflow   int32
