@@ -103,11 +103,14 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 	return true
 }
 
-// outboundHeader is the outbound request's header map, as forwardLean
-// builds it.
+// outboundHeader is the outbound request's header map of forwardLean
+// and the fast lane.
 func outboundHeader(r *http.Request) http.Header {
 	h := make(http.Header, len(r.Header)+6)
 	for k, vs := range r.Header {
+		// As ReverseProxy: hop-by-hop headers (HTTP/2 has no Connection
+		// header to name more) and, with a Rewrite hook, the forwarding
+		// headers that rewrite sets.
 		switch k {
 		case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 			continue

@@ -147,6 +147,16 @@ func twoProxies(t *testing.T, table *ingress.Table, cert tls.Certificate) (fast,
 	return
 }
 
+// oneRouteTable routes every TLS request to one task at addr.
+func oneRouteTable(addr string) *ingress.Table {
+	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
+		"traefik.http.services.app.loadbalancer.server.port=80"))},
+		[]*api.Task{task("t1", "s1", addr)})
+	return table
+}
+
 // h2answer is what a client got, comparable between the proxies.
 type h2answer struct {
 	Status   int
@@ -199,11 +209,7 @@ func newH2Client(t *testing.T, leaf *x509.Certificate) *http.Client {
 func TestH2FastSameAnswers(t *testing.T) {
 	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
 	rb := startCannedBackend(t)
-	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
-	table.Reset([]*api.Service{service("s1", "app", labels(
-		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
-		"traefik.http.services.app.loadbalancer.server.port=80"))},
-		[]*api.Task{task("t1", "s1", rb.ln.Addr().String())})
+	table := oneRouteTable(rb.ln.Addr().String())
 	fast, _, fastAddr, slowAddr := twoProxies(t, table, cert)
 	c := newH2Client(t, leaf)
 	big := strings.Repeat("abcdefghij", 200_000) // 2 MB: past every window
@@ -304,11 +310,7 @@ func TestH2FastClientReset(t *testing.T) {
 	rb := startCannedBackend(t)
 	rb.set("/hold", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 100000), hold: true})
 	rb.set("/ok", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
-	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
-	table.Reset([]*api.Service{service("s1", "app", labels(
-		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
-		"traefik.http.services.app.loadbalancer.server.port=80"))},
-		[]*api.Task{task("t1", "s1", rb.ln.Addr().String())})
+	table := oneRouteTable(rb.ln.Addr().String())
 	fast, _, fastAddr, _ := twoProxies(t, table, cert)
 	c := newH2Client(t, leaf)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -342,11 +344,7 @@ func TestH2FastClientReset(t *testing.T) {
 func TestH2FastPropertySameAnswers(t *testing.T) {
 	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
 	rb := startCannedBackend(t)
-	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
-	table.Reset([]*api.Service{service("s1", "app", labels(
-		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
-		"traefik.http.services.app.loadbalancer.server.port=80"))},
-		[]*api.Task{task("t1", "s1", rb.ln.Addr().String())})
+	table := oneRouteTable(rb.ln.Addr().String())
 	fast, _, fastAddr, slowAddr := twoProxies(t, table, cert)
 	c := newH2Client(t, leaf)
 	seed := uint64(time.Now().UnixNano())

@@ -111,17 +111,7 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 	if headerTimeout > 0 {
 		_ = bc.c.SetDeadline(time.Now().Add(headerTimeout))
 	}
-	bw := rawWriters.Get().(*bufio.Writer)
-	bw.Reset(bc.c)
-	var err error
-	if !writeRequestHead(bw, req) {
-		err = req.Write(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	bw.Reset(nil)
-	rawWriters.Put(bw)
+	err := writeOutHead(bc, req, nil) // h2fast.go
 	if err != nil {
 		return fail(err)
 	}
