@@ -82,6 +82,9 @@ type fconn struct {
 	cfg *tls.Config
 	raw net.Conn
 	tls *tls.ConnectionState
+	// tlsOpt names the TLS options the handshake got; empty without
+	// --ingress-tls-options (tlsselect.go).
+	tlsOpt string
 	// h2 is the HTTP/2 connection a ServeTLS connection became, for
 	// Shutdown (h2tls.go).
 	h2 atomic.Pointer[h2serve.Conn]
@@ -385,6 +388,16 @@ func (c *fconn) handle() bool {
 		c.writeError(http.StatusNotFound, "404 page not found")
 		p.entry.reqs.observe(http.StatusNotFound, methodIndex(r.method), headProto(r), time.Since(start))
 		c.accessLog(nil, nil, 0, http.StatusNotFound, 0, start)
+		return c.flushEnd()
+	}
+	if c.tls != nil && p.routeMisdirected(c.tlsOpt, c.tls, rt) {
+		c.finishUnread()
+		c.writeError(http.StatusMisdirectedRequest, misdirectedMessage)
+		d := time.Since(start)
+		meth, proto := methodIndex(r.method), headProto(r)
+		rt.stats.reqs.observe(http.StatusMisdirectedRequest, meth, proto, d)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, meth, proto, d)
+		c.accessLog(rt, nil, 0, http.StatusMisdirectedRequest, 0, start)
 		return c.flushEnd()
 	}
 	switch {

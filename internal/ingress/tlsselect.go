@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -140,10 +141,14 @@ func (p *Proxy) withTLSOptions(base *tls.Config) *tls.Config {
 	out := base.Clone()
 	def := cfgs[DefaultTLSOption]
 	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		if c := cfgs[p.table.snap.Load().sni.lookup(hello.ServerName)]; c != nil {
-			return c, nil
+		name := p.table.snap.Load().sni.lookup(hello.ServerName)
+		c := cfgs[name]
+		if c == nil {
+			name, c = DefaultTLSOption, def
 		}
-		return def, nil
+		// Remembered for the connection's requests: routeMisdirected.
+		p.tlsChosen.Store(hello.Conn, name)
+		return c, nil
 	}
 	return out
 }
@@ -183,6 +188,52 @@ func (p *Proxy) misdirected(serverName, host string) bool {
 		return false
 	}
 	return s.lookup(host) != s.lookup(serverName)
+}
+
+// routeMisdirected reports whether rt, whose TLS options ask for client
+// certificates, is reached over a connection whose handshake got other
+// options (connOpt): one made before rt's options changed, for a host
+// whose routers' options conflict (default), or, rt's rule naming no
+// host, for a server name with other options. The Host check
+// (misdirected) cannot see these: it compares today's options of two
+// names, not the handshake's. Options that ask for no certificate, or
+// only for an optional one the connection did not present, are
+// satisfied by any connection, as in Traefik.
+func (p *Proxy) routeMisdirected(connOpt string, st *tls.ConnectionState, rt *route) bool {
+	if connOpt == "" || rt.rule == nil {
+		return false
+	}
+	want := rt.rule.TLSOptions
+	if want == "" {
+		want = DefaultTLSOption
+	}
+	if want == connOpt {
+		return false
+	}
+	o := p.table.opts.TLSOptions.Lookup(want)
+	if o == nil {
+		return false // refused: 503
+	}
+	switch o.ClientAuth {
+	case tls.NoClientCert:
+		return false
+	case tls.RequestClientCert, tls.VerifyClientCertIfGiven:
+		return len(st.PeerCertificates) > 0
+	}
+	return true
+}
+
+// connTLSOptionKey is the context key of a connection's TLS options.
+type connTLSOptionKey struct{}
+
+func withConnTLSOption(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, connTLSOptionKey{}, name)
+}
+
+// connTLSOption names the TLS options of a request's connection, or "".
+func connTLSOption(ctx context.Context) string {
+	s, _ := ctx.Value(connTLSOptionKey{}).(string)
+	return s
 }
 
 // misdirectedMessage is the 421's body.

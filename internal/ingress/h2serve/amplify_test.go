@@ -51,6 +51,11 @@ func TestHPACKAmplificationBoundedPerConnection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%d streams refused, want 6: %v", len(refused), err)
 	}
+	// The admitted streams' handlers start on their own goroutines,
+	// maybe after the refusals were read.
+	for deadline := time.Now().Add(testTimeout); started.Load() < 4 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := started.Load(); n != 4 {
 		t.Errorf("%d handlers run, want 4 (256 KiB of header lists)", n)
 	}

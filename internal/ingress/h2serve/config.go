@@ -33,7 +33,8 @@
 //     are written within the client's windows, a handler waiting while
 //     they are shut, so a client that does not read costs at most a
 //     16 KiB chunk per stream and the connection's write buffer; the
-//     chunks waiting are bounded per connection (MaxBlockedBytes), and
+//     chunks waiting are bounded per connection (MaxBlockedBytes, past
+//     which a stream waits only while the client grants window), and
 //     a stream may wait WriteTimeout for 4 KiB of window, so a window
 //     trickled open a few bytes at a time does not hold it (both reset
 //     with ENHANCE_YOUR_CALM);
@@ -46,6 +47,7 @@
 package h2serve
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
@@ -91,8 +93,10 @@ type Config struct {
 	// MaxBlockedBytes bounds the response bytes a connection's handlers
 	// hold while they wait for the client's flow-control windows
 	// (default 1 MiB, 64 streams with a full DATA chunk each): a stream
-	// that would wait past it is reset (ENHANCE_YOUR_CALM) and its
-	// handler, buffer and backend connection released.
+	// that would wait past it, while the client grants no window on the
+	// connection for a second, is reset (ENHANCE_YOUR_CALM) and its
+	// handler, buffer and backend connection released. A client that
+	// reads many streams through small windows keeps them all.
 	MaxBlockedBytes int64
 	// MaxResetsPerSecond bounds the streams a client resets, and those
 	// refused, per second (default 200).
@@ -163,6 +167,9 @@ type ConnInfo struct {
 	RemoteAddr string
 	// TLS is Request.TLS.
 	TLS *tls.ConnectionState
+	// Context, when set, is the parent of the requests' contexts (the
+	// connection's values, such as its TLS options).
+	Context context.Context
 }
 
 // Handler serves a request; it is http.Handler.

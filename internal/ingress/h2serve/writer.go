@@ -228,6 +228,11 @@ var (
 // wait off.
 const minWindowProgress = 4 << 10
 
+// blockedGrace is how long a writer past MaxBlockedBytes waits for the
+// client to grant any window on the connection before its stream is
+// reset (at most WriteTimeout).
+const blockedGrace = time.Second
+
 // acquire takes up to want bytes of the stream's and connection's send
 // windows (and at most a frame), waiting while they are shut unless
 // noWait: nothing is written meanwhile, so the write deadline would not
@@ -241,6 +246,10 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 	defer c.mu.Unlock()
 	var timer *time.Timer
 	held := int64(0) // counted in c.blocked while this call waits
+	// overSince is when this call, past MaxBlockedBytes, last saw the
+	// client grant window (overGrants, c.grants then).
+	var overSince time.Time
+	var overGrants uint64
 	defer func() {
 		c.blocked -= held
 		if timer != nil {
@@ -281,19 +290,34 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 		if left <= 0 {
 			return 0, 0, errWindowShut
 		}
+		wake := left
 		if held == 0 {
-			if c.blocked+int64(want) > c.cfg.MaxBlockedBytes {
-				return 0, 0, errBlockedBytes
+			if c.blocked+int64(want) <= c.cfg.MaxBlockedBytes {
+				held = int64(want)
+				c.blocked += held
+			} else {
+				// Past the cap, a writer waits only while the client
+				// grants window somewhere on the connection: one that
+				// reads many streams through small windows is not one
+				// that reads none.
+				if overSince.IsZero() || c.grants != overGrants {
+					overSince, overGrants = now, c.grants
+				}
+				grace := min(c.cfg.WriteTimeout, blockedGrace) - now.Sub(overSince)
+				if grace <= 0 {
+					return 0, 0, errBlockedBytes
+				}
+				wake = min(wake, grace)
 			}
-			held = int64(want)
-			c.blocked += held
 		}
 		if timer == nil {
-			timer = time.AfterFunc(left, func() {
+			timer = time.AfterFunc(wake, func() {
 				c.mu.Lock()
 				c.cond.Broadcast()
 				c.mu.Unlock()
 			})
+		} else {
+			timer.Reset(wake)
 		}
 		c.cond.Wait()
 	}
