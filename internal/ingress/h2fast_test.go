@@ -243,6 +243,11 @@ func TestH2FastSameAnswers(t *testing.T) {
 		{"request headers", "GET", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
 			[]string{"X-Forwarded-For", "6.6.6.6", "X-Real-Ip", "6.6.6.6", "X-Forwarded-Uri", "/x", "Te", "trailers", "Cookie", "a=1", "Cookie", "b=2", "User-Agent", "ua/1"}},
 	}
+	t.Cleanup(func() {
+		// Every answer, cut short ones included, released its backend
+		// (the handlers may still be returning).
+		waitFor(t, "no request counted in flight", func() bool { return ingress.Inflight(table) == 0 })
+	})
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fmt.Sprintf("/case%d", i)
