@@ -48,6 +48,12 @@ type Nodes struct {
 	secrets string // their secrets, on tmpfs
 	agents  []*exec.Cmd
 	ids     []string
+	// joined are the IDs the nodes had, for Close to remove their
+	// containers once Leave forgot them.
+	joined []string
+	// engine is where this host's Docker engine publishes the nodes'
+	// ports, once ShareEngine made it theirs.
+	engine netip.Addr
 }
 
 // HoldNodes makes the namespaces of nodes named names (the nodes' host
@@ -77,6 +83,49 @@ func HoldNodes(dir string, names ...string) (_ *Nodes, err error) {
 	return n, nil
 }
 
+// ShareEngine lets the nodes run containers on this host's Docker engine,
+// which lives in the host's network namespace, not in theirs: their
+// agents have it publish their containers' ports on the host's address
+// on the bridge (shoal agent --docker-addr), and each node forwards the
+// TCP connections to its own address on the engine's range of host ports
+// there (netlab's ForwardPorts), since the managers accept a node's
+// endpoints only on its own address. Those ports then answer on the
+// node's address as on a node with an engine of its own. Call it before
+// Join, and only when the nodes run no process tasks: those listen on
+// ports of the same range.
+func (n *Nodes) ShareEngine() error {
+	first, last, err := ephemeralPorts()
+	if err != nil {
+		return fmt.Errorf("extra nodes: %w", err)
+	}
+	for _, node := range n.nodes {
+		if err := node.ForwardPorts(n.lab.HostAddr, first, last); err != nil {
+			return fmt.Errorf("extra nodes: %w", err)
+		}
+	}
+	n.engine = n.lab.HostAddr
+	return nil
+}
+
+// ephemeralPorts is the range the host's Docker engine picks host ports
+// from: the kernel's ephemeral range of the host's namespace.
+func ephemeralPorts() (first, last uint16, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q", b)
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 16)
+	hi, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil || lo > hi {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q", b)
+	}
+	return uint16(lo), uint16(hi), nil
+}
+
 // Addr is the host's address on the nodes' bridge: the manager's node
 // address, which the nodes reach.
 func (n *Nodes) Addr() netip.Addr { return n.lab.HostAddr }
@@ -98,6 +147,10 @@ func (n *Nodes) IDs() []string { return slices.Clone(n.ids) }
 // routing mesh of its own (the manager's serves the whole cluster), and
 // waits until the cluster sees every node ready. Each agent's output goes
 // to DIR/NAME.log.
+//
+// After ShareEngine, the agents run their containers on this host's
+// Docker engine (each lists, adopts and removes only those labelled with
+// its node ID).
 func (n *Nodes) Join(ctx context.Context, c *client.Client, shoal, agentAddr, token string) error {
 	for _, node := range n.nodes {
 		data := filepath.Join(n.dir, node.Name)
@@ -111,6 +164,9 @@ func (n *Nodes) Join(ctx context.Context, c *client.Client, shoal, agentAddr, to
 		cmd := exec.Command(shoal, "agent", "--manager", agentAddr, "--addr", node.Addr.String(), "--hostname", node.Name,
 			"--data-dir", data, "--secrets-dir", n.secrets, "--ingress", "off", "--publish-addr", "off",
 			"--drain-delay", "1s", "--log-level", "warn")
+		if n.engine.IsValid() {
+			cmd.Args = append(cmd.Args, "--docker-addr", n.engine.String())
+		}
 		// The token in the environment, not in ps; its own process group,
 		// so that the terminal's Ctrl-C reaches the demo alone, which
 		// stops the agents after their tasks.
@@ -142,6 +198,7 @@ func (n *Nodes) waitReady(ctx context.Context, c *client.Client) error {
 		}
 		if len(ids) == len(names) {
 			n.ids = ids
+			n.joined = ids
 			return nil
 		}
 		select {
@@ -178,6 +235,8 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 		}
 	}
 	errs = append(errs, n.stopAgents())
+	// A drained node's containers stop, but stay on the engine.
+	errs = append(errs, removeNodeContainers(ctx, n.joined))
 	for _, id := range n.ids {
 		if err := c.NodeRemove(ctx, id, true); err != nil {
 			errs = append(errs, fmt.Errorf("remove node %s: %w", id, err))
@@ -246,7 +305,8 @@ func (n *Nodes) stopAgents() error {
 }
 
 // Close stops the agents if Leave did not, kills any other process left
-// in the nodes, and removes the namespaces, the links, the firewall
+// in the nodes, removes the containers of the nodes (the engine's
+// containers labelled with their IDs), and removes the namespaces, the links, the firewall
 // rules, and the agents' data and secrets folders.
 func (n *Nodes) Close() error {
 	errs := []error{n.stopAgents()}
@@ -259,6 +319,11 @@ func (n *Nodes) Close() error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if len(n.joined) > 0 { // the agents stopped: their containers are no one's
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, removeNodeContainers(ctx, n.joined))
+		cancel()
 	}
 	errs = append(errs, n.lab.Close())
 	if n.secrets != "" {
