@@ -56,8 +56,15 @@ of which starts a shoal agent at that step. With --runtime docker their
 agents run containers on this machine's one Docker engine, which publishes
 their ports on the host's address on that bridge (shoal agent
 --docker-addr), and each node forwards its own address's ports there;
-each agent sees only the containers labelled with its node ID. With -H
-the tour tells that step instead of playing it, and says why.
+each agent sees only the containers labelled with its node ID.
+
+With -H the demo adds no node: when the cluster has at least two ready,
+active nodes with spare capacity that run the runtime's tasks, it pauses
+all of them but one (a manager) before it deploys, and makes them active
+again at the last step, which to the scheduler is what a node joining is;
+the cleanup makes them active in any case. With fewer, the tour tells
+that step instead of playing it, and says why. The nodes must be on this
+machine: the tasks run the signup program (or the image) built here.
 
 Ctrl-C removes what the demo made (stacks and their tasks, networks,
 configs, secrets, the database, the image it built, the extra nodes: their
@@ -92,7 +99,24 @@ networks, which needs root for the process runtime.`,
 				if c, err = a.client(); err != nil {
 					return err
 				}
-				extra.Why = "-H names a cluster this demo did not start, so it adds no nodes to it"
+				if tour {
+					paused, why, err := demo.HoldExisting(ctx, c, runtime)
+					if err != nil {
+						return err
+					}
+					extra.Why = why
+					if paused != nil {
+						fmt.Fprintf(a.stdout, "shoal demo: pausing %s (availability pause) until the tour's last step\n", paused)
+						defer func() {
+							cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+							defer cancel()
+							if err := paused.Restore(cctx); err != nil {
+								fmt.Fprintf(a.stderr, "shoal demo: cleanup: make %s active again: %v\n", paused, err)
+							}
+						}()
+						extra = paused.Extra()
+					}
+				}
 			} else {
 				var nodes *demo.Nodes
 				cfg := daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr, Docker: true, DrainDelay: time.Second}

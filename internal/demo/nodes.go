@@ -220,7 +220,7 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 	}
 	var errs []error
 	for _, id := range n.ids {
-		errs = append(errs, drain(ctx, c, id))
+		errs = append(errs, setAvailability(ctx, c, id, api.AvailabilityDrain))
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	left, err := n.waitNoTasks(wctx, c)
@@ -244,19 +244,6 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 	}
 	n.ids = nil
 	return errors.Join(errs...)
-}
-
-func drain(ctx context.Context, c *client.Client, id string) error {
-	nd, err := c.NodeInspect(ctx, id)
-	if err != nil {
-		return err
-	}
-	spec := nd.Spec
-	spec.Availability = api.AvailabilityDrain
-	if _, err := c.NodeUpdate(ctx, id, nd.Version, spec); err != nil {
-		return fmt.Errorf("drain node %s: %w", id, err)
-	}
-	return nil
 }
 
 // waitNoTasks waits until no task on the nodes is live, and returns
