@@ -121,7 +121,7 @@ networks, which needs root for the process runtime.`,
 				var nodes *demo.Nodes
 				cfg := daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr, Docker: true, DrainDelay: time.Second}
 				if tour {
-					if nodes, err = demo.HoldNodes(filepath.Join(work, "nodes"), "shoal-demo-1", "shoal-demo-2"); err != nil {
+					if nodes, err = demo.HoldNodes(filepath.Join(work, "n"), "shoal-demo-1", "shoal-demo-2"); err != nil {
 						return err
 					}
 					defer func() { // last: after the cluster stopped

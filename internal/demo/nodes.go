@@ -152,12 +152,14 @@ func (n *Nodes) IDs() []string { return slices.Clone(n.ids) }
 // Docker engine (each lists, adopts and removes only those labelled with
 // its node ID).
 func (n *Nodes) Join(ctx context.Context, c *client.Client, shoal, agentAddr, token string) error {
-	for _, node := range n.nodes {
-		data := filepath.Join(n.dir, node.Name)
+	for i, node := range n.nodes {
+		// A short data folder: its socket's path must fit in a unix
+		// address (108 bytes), under a TMPDIR that may be long.
+		data := filepath.Join(n.dir, strconv.Itoa(i+1))
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return fmt.Errorf("node %s: %w", node.Name, err)
 		}
-		logf, err := os.Create(data + ".log")
+		logf, err := os.Create(filepath.Join(n.dir, node.Name+".log"))
 		if err != nil {
 			return fmt.Errorf("node %s: %w", node.Name, err)
 		}
@@ -203,10 +205,27 @@ func (n *Nodes) waitReady(ctx context.Context, c *client.Client) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for nodes %v to join (their logs: %s/*.log): %w", names, n.dir, ctx.Err())
+			// The logs go with the demo's cleanup: their ends go in the error.
+			return fmt.Errorf("waiting for nodes %v to join: %w%s", names, ctx.Err(), n.logTails())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// logTails are the last lines of the agents' logs, for an error.
+func (n *Nodes) logTails() string {
+	var b strings.Builder
+	for _, node := range n.nodes {
+		data, err := os.ReadFile(filepath.Join(n.dir, node.Name+".log"))
+		if err != nil {
+			continue
+		}
+		if len(data) > 1500 {
+			data = data[len(data)-1500:]
+		}
+		fmt.Fprintf(&b, "\n%s's agent logged:\n%s", node.Name, strings.TrimSpace(string(data)))
+	}
+	return b.String()
 }
 
 // Leave takes the nodes out of the cluster: it drains them and waits
