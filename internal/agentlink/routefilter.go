@@ -78,8 +78,8 @@ func (q *quietServices) quietTask(t *api.Task) bool {
 
 // filter keeps of evs what the stream's reader follows, and adds, after
 // the event that made a quiet service routed, that service's tasks as
-// tx has them (update events at tx's index).
-func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
+// tx has them (update events at tx's index, trimmed, without their JSON).
+func (q *quietServices) filter(tx *state.ReadTx, evs []routeEvent) []routeEvent {
 	out := evs[:0:0]
 	defer q.forgetEmptied(tx)
 	lost := func(service string) { q.emptied[service] = true }
@@ -110,7 +110,7 @@ func (q *quietServices) filter(tx *state.ReadTx, evs []api.Event) []api.Event {
 				// and their queued events stay in order.
 				for _, t := range tx.TasksByService(ev.ID) {
 					if q.quietTask(t) {
-						out = append(out, api.Event{Index: tx.Index(), Type: api.EventTask, Action: api.ActionUpdate, ID: t.ID, Task: t})
+						out = append(out, routeEvent{Event: api.Event{Index: tx.Index(), Type: api.EventTask, Action: api.ActionUpdate, ID: t.ID, Task: routingTask(t)}})
 					}
 				}
 				delete(q.svcs, ev.ID)

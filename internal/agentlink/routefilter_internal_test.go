@@ -32,7 +32,7 @@ func TestQuietServicesForgetGoneServiceWithoutTasks(t *testing.T) {
 	rm := api.Event{Type: api.EventService, Action: api.ActionRemove, ID: "s", Service: store.Read().Service("s")}
 	must(state.Op{Kind: state.OpDeleteService, ID: "s"})
 	rm.Index = store.Read().Index()
-	if out := q.filter(store.Read(), []api.Event{rm}); len(out) != 0 || !q.gone["s"] {
+	if out := q.filter(store.Read(), []routeEvent{{Event: rm}}); len(out) != 0 || !q.gone["s"] {
 		t.Fatalf("removal: sent %v, gone %v: want nothing sent, s remembered", out, q.gone)
 	}
 	task := store.Read().Task("t1")
@@ -41,11 +41,11 @@ func TestQuietServicesForgetGoneServiceWithoutTasks(t *testing.T) {
 	// A read newer than the events (more changes queued behind them) must
 	// not decide: the service's other task removals may still be queued.
 	must(state.Op{Kind: state.OpCreateService, Service: &api.Service{ID: "later", SpecVersion: 1, Spec: api.ServiceSpec{Name: "later"}}})
-	if out := q.filter(store.Read(), []api.Event{taskRm}); len(out) != 0 || !q.gone["s"] {
+	if out := q.filter(store.Read(), []routeEvent{{Event: taskRm}}); len(out) != 0 || !q.gone["s"] {
 		t.Fatalf("task removed, read ahead of the events: sent %v, gone %v: want nothing sent, s remembered", out, q.gone)
 	}
 	later := api.Event{Type: api.EventService, Action: api.ActionCreate, ID: "later", Service: store.Read().Service("later"), Index: store.Read().Index()}
-	out := q.filter(store.Read(), []api.Event{later})
+	out := q.filter(store.Read(), []routeEvent{{Event: later}})
 	if len(out) != 0 || len(q.gone) != 0 {
 		t.Fatalf("last task removed: sent %v, gone %v: want nothing sent, s forgotten", out, q.gone)
 	}

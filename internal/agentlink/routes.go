@@ -57,11 +57,16 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	tx, sub := s.store.SubscribeBounded(s.streamQueue)
-	defer sub.Close()
+	// Joined before the snapshot is read: every change after it comes.
+	hub := s.joinHub(s.streamQueue)
+	if hub == nil {
+		return // the server is closing
+	}
+	defer s.leaveHub(hub)
+	tx := s.store.Read()
 	if tx.NodeRemoved(node) {
-		// Removed after ServeHTTP checked: the removal's event is not
-		// in sub.
+		// Removed after ServeHTTP checked: the removal's event may be
+		// at or below the snapshot's index, which the stream skips.
 		httpjson.WriteError(w, http.StatusGone, fmt.Sprintf("node %s: %v", node, state.ErrRemoved))
 		return
 	}
@@ -72,14 +77,14 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	// A stream ended (by the node's next one) cuts its pending write.
 	defer context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })()
-	send := func(u routeUpdate) bool {
+	write := func(encode func() error) bool {
 		if ctx.Err() != nil {
 			return false
 		}
 		// (Unsupported only by a wrapping ResponseWriter, never by
 		// net/http's own.)
 		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-		err := enc.Encode(u)
+		err := encode()
 		if err == nil {
 			err = rc.Flush()
 		}
@@ -88,6 +93,7 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 		}
 		return err == nil
 	}
+	send := func(u routeUpdate) bool { return write(func() error { return enc.Encode(u) }) }
 	// Only a node that runs an ingress gets secrets, and only those the
 	// services' labels read, each once.
 	var sent map[string]bool
@@ -97,11 +103,13 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 	quiet := newQuietServices()
 	first := snapshot(tx, quiet)
 	first.Secrets = s.ingressSecrets(tx, sent, tx.Services())
+	since := tx.Index() // the changes up to it are in the snapshot
 	if !send(first) {
 		return
 	}
 	keep := time.NewTimer(routeKeepBeat)
 	defer keep.Stop()
+	var line []byte
 	for {
 		select {
 		case <-ctx.Done():
@@ -114,16 +122,26 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			}
 			keep.Reset(routeKeepBeat)
 			continue
-		case <-sub.Ready():
+		case <-hub.wake:
 		}
-		evs, err := sub.Drain()
+		batches, err := hub.drain()
 		if err != nil {
-			if errors.Is(err, state.ErrSlowSubscriber) {
-				s.log.Warn("routes stream ended: the node fell behind", "remote", r.RemoteAddr, "queued", s.streamQueue)
-			}
+			s.log.Warn("routes stream ended: the node fell behind", "remote", r.RemoteAddr, "queued", s.streamQueue)
 			return
 		}
-		var u routeUpdate
+		var evs []routeEvent
+		for _, batch := range batches {
+			for _, ev := range batch {
+				if ev.Index > since || ev.Type == state.EventReset {
+					evs = append(evs, ev)
+				}
+			}
+		}
+		var (
+			kept    []routeEvent
+			secrets []*api.Secret
+			reset   bool
+		)
 		for _, ev := range quiet.filter(s.store.Read(), evs) {
 			if ev.Type == api.EventNode && ev.Action == api.ActionRemove && ev.ID == node && s.store.Read().NodeRemoved(node) {
 				s.log.Warn("routes stream ended: its node was removed", "node", node, "remote", r.RemoteAddr)
@@ -131,38 +149,75 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
 			}
 			if ev.Type == state.EventReset {
 				// The state was replaced (a snapshot restored): start over.
-				tx := s.store.Read()
-				quiet.reset()
-				u = snapshot(tx, quiet)
-				clear(sent)
-				u.Secrets = s.ingressSecrets(tx, sent, tx.Services())
+				reset = true
 				break
 			}
-			switch ev.Type {
-			case api.EventService:
-				if ev.Service != nil {
-					u.Secrets = append(u.Secrets, s.ingressSecrets(s.store.Read(), sent, []*api.Service{ev.Service})...)
-				}
-				ev.Service = routingService(ev.Service)
-			case api.EventTask:
-				ev.Task = routingTask(ev.Task)
-			case api.EventNetwork:
-				ev.Network = routingNetwork(ev.Network)
-			case api.EventNode:
-				ev.Node = routingNode(ev.Node)
-			default:
-				continue
+			if ev.Type == api.EventService && ev.Service != nil {
+				secrets = append(secrets, s.ingressSecrets(s.store.Read(), sent, []*api.Service{ev.Service})...)
 			}
-			u.Events = append(u.Events, ev)
+			kept = append(kept, ev)
 		}
-		if !u.Reset && len(u.Events) == 0 {
+		if reset {
+			tx := s.store.Read()
+			quiet.reset()
+			u := snapshot(tx, quiet)
+			clear(sent)
+			u.Secrets = s.ingressSecrets(tx, sent, tx.Services())
+			since = tx.Index()
+			if !send(u) {
+				return
+			}
+		} else if len(kept) > 0 {
+			if line, err = appendEventsLine(line[:0], kept, secrets); err != nil {
+				s.log.Error("routes stream ended: a change could not be encoded", "remote", r.RemoteAddr, "err", err)
+				return
+			}
+			if !write(func() error { _, err := w.Write(line); return err }) {
+				return
+			}
+			if cap(line) > maxKeptLine {
+				line = nil // not kept for the stream's life, times the nodes
+			}
+		} else {
 			continue
-		}
-		if !send(u) {
-			return
 		}
 		keep.Reset(routeKeepBeat) // no stale tick since Go 1.23
 	}
+}
+
+// maxKeptLine is the largest line buffer a routes stream keeps between
+// its lines; a commit of many routed changes makes every stream write a
+// line of megabytes once.
+const maxKeptLine = 64 << 10
+
+// appendEventsLine appends to buf the routeUpdate line of evs and
+// secrets, the events as the hub encoded them (those without their JSON
+// encoded here).
+func appendEventsLine(buf []byte, evs []routeEvent, secrets []*api.Secret) ([]byte, error) {
+	buf = append(buf, `{"Events":[`...)
+	for i, ev := range evs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		raw := ev.raw
+		if raw == nil {
+			var err error
+			if raw, err = json.Marshal(ev.Event); err != nil {
+				return nil, fmt.Errorf("encode the %s event of %s: %w", ev.Type, ev.ID, err)
+			}
+		}
+		buf = append(buf, raw...)
+	}
+	buf = append(buf, ']')
+	if len(secrets) > 0 {
+		raw, err := json.Marshal(secrets)
+		if err != nil {
+			return nil, fmt.Errorf("encode the ingress's secrets: %w", err)
+		}
+		buf = append(buf, `,"Secrets":`...)
+		buf = append(buf, raw...)
+	}
+	return append(buf, "}\n"...), nil
 }
 
 // maxNodeStreams bounds the agent processes with a routes stream of one

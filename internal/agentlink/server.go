@@ -77,6 +77,9 @@ type Server struct {
 	streams map[string]map[string]*context.CancelFunc
 	// logCalls are the log requests made of agents, by ID (logs.go).
 	logCalls map[string]*logCall
+	// hub feeds the routes streams from one store subscription
+	// (routehub.go).
+	hub routeHub
 }
 
 // linkSession is a dispatcher session an agent reaches by its ID.

@@ -27,23 +27,21 @@ import (
 // manager gives up on a line it cannot write in time and frees both. The
 // worker then connects again and gets a new snapshot.
 func TestRoutesStreamDropsAStalledReader(t *testing.T) {
-	p, closed := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: 200 * time.Millisecond})
+	p, _, closed := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: 200 * time.Millisecond})
 	fillUntil(t, p, closed, "the manager still holds the stream of a reader that stopped reading")
 }
 
 // A reader slower than the changes, whose writes still finish within the
 // write timeout, leaves no more than a bounded queue of changes behind
-// it: past it the server drops the stream's subscription (and its
-// queue) at once, not after the write timeout, and the stream ends once
+// it: past it the server drops the stream's queue at once, not after
+// the write timeout, queues nothing more for it, and the stream ends once
 // its pending write does; the worker then starts again from a snapshot.
 func TestRoutesStreamQueueIsBounded(t *testing.T) {
-	p, _ := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: time.Hour, StreamQueue: 20})
-	// The routes stream's subscription is among these: it was read.
-	n := p.Store.Subscribers()
+	p, srv, _ := stalledRoutesReader(t, agentlink.ServerConfig{StreamWriteTimeout: time.Hour, StreamQueue: 20})
 	dropped := make(chan struct{})
 	go func() {
 		defer close(dropped)
-		for p.Store.Subscribers() >= n {
+		for srv.RoutesStreamsBehind() == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
@@ -53,9 +51,9 @@ func TestRoutesStreamQueueIsBounded(t *testing.T) {
 // stalledRoutesReader starts a link server with cfg (its store,
 // dispatcher and token filled in) and a routes reader with a small
 // receive window that reads the head and the snapshot, then nothing. It
-// returns the store's proposer and a channel that receives when a
-// connection to the server closes.
-func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.LocalProposer, <-chan struct{}) {
+// returns the store's proposer, the server and a channel that receives
+// when a connection to the server closes.
+func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.LocalProposer, *agentlink.Server, <-chan struct{}) {
 	s := state.NewStore()
 	p := &state.LocalProposer{Store: s}
 	d := &dispatcher.Dispatcher{Store: s, Proposer: p, Logger: quiet, HeartbeatPeriod: time.Minute}
@@ -107,7 +105,7 @@ func stalledRoutesReader(t *testing.T, cfg agentlink.ServerConfig) (*state.Local
 		}
 	}
 
-	return p, closed
+	return p, srv, closed
 }
 
 // fillUntil writes tasks of 64 KiB each until done closes or receives,

@@ -43,8 +43,9 @@ type ingressFlags struct {
 	certs   []string
 	// trusted are the --ingress-trusted-ips.
 	trusted []string
-	// clientCA is the --ingress-tls-client-ca file.
-	clientCA string
+	// clientCA is the --ingress-tls-client-ca file; tlsOptions the
+	// --ingress-tls-options file.
+	clientCA, tlsOptions string
 }
 
 func (f *ingressFlags) add(cmd *cobra.Command) {
@@ -60,6 +61,7 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
 	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware")
+	cmd.Flags().StringVar(&f.tlsOptions, "ingress-tls-options", "", "YAML file of TLS options for --ingress-tls, in Traefik's dynamic configuration form (tls: options: NAME: minVersion, maxVersion, cipherSuites, curvePreferences, sniStrict, alpnProtocols, clientAuth): routers name them with tls.options, and its default entry replaces the defaults (docs/ingress.md)")
 	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
@@ -112,6 +114,23 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		cfg.ClientCAs = x509.NewCertPool()
 		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
 			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca %s: no PEM certificate in it", f.clientCA)
+		}
+	}
+	if f.tlsOptions != "" {
+		if f.tlsAddr == "" {
+			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-options needs --ingress-tls ADDR")
+		}
+		data, err := os.ReadFile(f.tlsOptions)
+		if err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-options: %v", err)
+		}
+		if cfg.TLSOptions, err = ingress.ParseTLSOptions(data, os.ReadFile); err != nil {
+			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-options %s: %v", f.tlsOptions, err)
+		}
+		if cfg.ClientCAs != nil {
+			if _, err := cfg.TLSOptions.WithDefaultClientCAs(cfg.ClientCAs); err != nil {
+				return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-client-ca: %v", err)
+			}
 		}
 	}
 	for _, file := range f.certs {

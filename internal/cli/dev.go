@@ -110,7 +110,8 @@ folder adopts them.`,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
-				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
+				IngressTLSOptions: ic.TLSOptions,
+				AgentListen:       listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
 				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr,
 				APIAddr: rf.addr, APIHosts: rf.sans}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {

@@ -61,6 +61,8 @@ func TestUsageErrors(t *testing.T) {
 		{"dev cert without tls", []string{"dev", "--ingress-cert", "x.pem"}, "--ingress-cert needs --ingress-tls"},
 		{"agent missing cert file", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--ingress-tls", ":0", "--ingress-cert", "/nonexistent/x.pem"}, "invalid --ingress-cert"},
 		{"dev client ca without tls", []string{"dev", "--ingress-tls-client-ca", "ca.pem"}, "--ingress-tls-client-ca needs --ingress-tls"},
+		{"dev tls options without tls", []string{"dev", "--ingress-tls-options", "opts.yml"}, "--ingress-tls-options needs --ingress-tls"},
+		{"agent missing tls options file", []string{"agent", "--manager", "127.0.0.1:1", "--token", "x", "--ingress-tls", ":0", "--ingress-tls-options", "/nonexistent/opts.yml"}, "invalid --ingress-tls-options"},
 		{"dev bad trusted ips", []string{"dev", "--ingress-trusted-ips", "10.0.0.0/8,lb.example"}, `invalid --ingress-trusted-ips "lb.example"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

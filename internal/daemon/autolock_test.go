@@ -18,19 +18,12 @@ import (
 	"github.com/shoalproject/shoal/internal/ca"
 	"github.com/shoalproject/shoal/internal/secretkey"
 	"github.com/shoalproject/shoal/internal/state"
+	"github.com/shoalproject/shoal/internal/testutil"
 	"github.com/shoalproject/shoal/internal/unlockkey"
 )
 
 // freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return testutil.FreeAddr(t, "127.0.0.1") }
 
 // folderState is the size and time of every file of a folder.
 func folderState(t *testing.T, dir string) map[string]string {

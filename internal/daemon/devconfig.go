@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/internal/ca"
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // DevConfig sets up a one-node cluster.
@@ -77,6 +78,8 @@ type DevConfig struct {
 	IngressCertificates []tls.Certificate
 	// IngressClientCAs: see IngressConfig.ClientCAs.
 	IngressClientCAs *x509.CertPool
+	// IngressTLSOptions: see IngressConfig.TLSOptions.
+	IngressTLSOptions *ingress.TLSOptionSet
 	// IngressTrustedProxies: see IngressConfig.TrustedProxies.
 	IngressTrustedProxies []netip.Prefix
 	// Publish runs the routing mesh when its Addr is set: the node

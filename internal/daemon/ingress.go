@@ -53,6 +53,10 @@ type IngressConfig struct {
 	// for a certificate and verify one given against them (Traefik's
 	// clientAuthType VerifyClientCertIfGiven), for passtlsclientcert.
 	ClientCAs *x509.CertPool
+	// TLSOptions are the websecure entry point's TLS options
+	// (--ingress-tls-options), which routers name with tls.options;
+	// nil is Traefik's default only.
+	TLSOptions *ingress.TLSOptionSet
 	// TrustedProxies are the peers, on both entry points, whose
 	// X-Forwarded-* headers are kept and appended to (Traefik's
 	// forwardedHeaders.trustedIPs): a load balancer in front of the
@@ -94,10 +98,26 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 			return nil, fmt.Errorf("ingress: listen on %s: %w (pass another --ingress-tls address)", cfg.TLSAddr, err)
 		}
 	}
+	tlsOpts := cfg.TLSOptions
+	if tlsOpts == nil {
+		tlsOpts = ingress.DefaultTLSOptions()
+	}
+	if cfg.ClientCAs != nil {
+		if tlsOpts, err = tlsOpts.WithDefaultClientCAs(cfg.ClientCAs); err != nil {
+			ln.Close()
+			if tlsLn != nil {
+				tlsLn.Close()
+			}
+			return nil, fmt.Errorf("ingress: %w", err)
+		}
+	}
+	for _, w := range tlsOpts.Warnings {
+		log.Warn("ingress TLS options", "warning", w)
+	}
 	maxConns := ingressMaxConns(cfg.MaxConns, openFileLimit(), log)
 	log.Info("ingress connection limits", "max_conns", maxConns, "idle_timeout", cfg.IdleTimeout)
 	table := ingress.NewTable(ingress.TableOptions{Logger: log, RequireEnable: cfg.RequireEnable,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout, Secrets: cfg.Secrets})
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout, Secrets: cfg.Secrets, TLSOptions: tlsOpts})
 	opts := ingress.Options{ErrorLog: log, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxConns: maxConns, IdleTimeout: cfg.IdleTimeout,
 		AllowEncodedSlash: cfg.AllowEncodedSlash, AllowEncodedBackslash: cfg.AllowEncodedBackslash,
@@ -134,11 +154,9 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		opts.EntryPoint = ingress.EntryPointWebSecure
 		secure := ingress.NewProxy(table, opts)
 		// The services' certificates (labels) first, by SNI, then the
-		// node's own.
+		// node's own; versions, suites and client certificates are the
+		// TLS options' (the table's, chosen by SNI).
 		tlsCfg := &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12, GetCertificate: table.Certificate}
-		if cfg.ClientCAs != nil {
-			tlsCfg.ClientCAs, tlsCfg.ClientAuth = cfg.ClientCAs, tls.VerifyClientCertIfGiven
-		}
 		serve(tlsLn, func(l net.Listener) error { return secure.ServeTLS(l, tlsCfg) })
 		in.tlsAddr = tlsLn.Addr().String()
 		proxies = append(proxies, secure)
@@ -164,7 +182,7 @@ func (d *Dev) startIngress(cfg DevConfig, ready <-chan struct{}, log *slog.Logge
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
 		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates, ClientCAs: cfg.IngressClientCAs,
-		TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, ready, &d.wg, log)
+		TLSOptions: cfg.IngressTLSOptions, TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, ready, &d.wg, log)
 	if err != nil {
 		return err
 	}

@@ -8,17 +8,20 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
 
@@ -238,6 +241,30 @@ func TestIngressPassesClientCertificate(t *testing.T) {
 				}
 			}
 		})
+}
+
+// --ingress-tls-client-ca is the default TLS options' clientAuth: a
+// file whose default entry sets clientAuth too is refused at start.
+func TestIngressClientCAsAndTLSOptionsConflict(t *testing.T) {
+	caCert, _ := clientCertificate(t, "alice")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw})
+	opts, err := ingress.ParseTLSOptions([]byte("tls:\n  options:\n    default:\n      clientAuth:\n        caFiles: [ca.pem]\n"),
+		func(string) ([]byte, error) { return caPEM, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := x509.NewCertPool()
+	cas.AddCert(caCert)
+	var wg sync.WaitGroup
+	in, err := startIngress(IngressConfig{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", ClientCAs: cas, TLSOptions: opts}, nil, &wg, quiet)
+	if err == nil {
+		_ = in.stop(context.Background())
+		wg.Wait()
+		t.Fatal("started with both")
+	}
+	if !strings.Contains(err.Error(), "not both") {
+		t.Errorf("error %v, want one saying not both", err)
+	}
 }
 
 // clientCertificate makes a CA and a client certificate named cn it

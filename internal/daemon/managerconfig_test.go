@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/shoalproject/shoal/internal/ingress"
 )
 
 // A promoted node's manager serves the ingress its agent did: every
@@ -16,7 +18,7 @@ func TestManagerConfigKeepsTheIngressSettings(t *testing.T) {
 	ic := IngressConfig{Addr: "127.0.0.2:80", AccessLog: true, RequireEnable: true, MaxBodyBytes: 1, MaxConns: 2,
 		IdleTimeout: time.Second, ResponseHeaderTimeout: time.Minute, AllowEncodedSlash: true, AllowEncodedBackslash: true,
 		TLSAddr: "127.0.0.2:443", Certificates: []tls.Certificate{{}}, ClientCAs: x509.NewCertPool(),
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+		TLSOptions: ingress.DefaultTLSOptions(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	dc, err := ManagerConfig(AgentConfig{ListenAddr: "127.0.0.2:4243", Ingress: ic}, "127.0.0.2", "", nil)
 	if err != nil {
 		t.Fatal(err)

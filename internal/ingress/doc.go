@@ -41,6 +41,11 @@
 //     classes and lexical helpers of both parsers; h1tls.go: ServeTLS's
 //     handshake; h1middleware.go: the request-only middlewares run on
 //     the fast path.
+//   - tlsoptions.go: Traefik's TLS options (ParseTLSOptions, the
+//     nodes' --ingress-tls-options file); tlsselect.go: the options of
+//     each handshake, chosen by its server name among the TLS routers'
+//     hosts (a snapshot's sniOptions), sniStrict, and the 421 for a
+//     request whose Host has other options than its connection.
 //   - h2serve/: the HTTP/2 server of ServeTLS's connections that
 //     negotiate h2 (below); h2tls.go: its configuration from Options
 //     and its place among the connections Shutdown drains;
@@ -255,8 +260,11 @@
 // receive windows of 256 KiB per stream and 1 MiB per connection, the
 // most a connection buffers of request bodies; responses written
 // within the client's windows, at most a frame per stream buffered for
-// a client that does not read, and a stream whose windows stay shut
-// for WriteTimeout reset; the preface within the head timeout,
+// a client that does not read (1 MiB of such chunks per connection),
+// and a stream whose windows stay shut, or open by less than 4 KiB, for
+// WriteTimeout reset; the decoded header lists of a connection's running
+// requests within 4 times the limit of one (HPACK amplification); the
+// preface within the head timeout,
 // IdleTimeout from the last stream's end (PINGs do not extend it),
 // ReadTimeout for each request body, a write deadline on every write
 // (WriteTimeout, or 30s); MaxBodyBytes as on the other paths (413).
@@ -292,7 +300,12 @@
 //   - Entry points, as Traefik's: web (Serve) and websecure (ServeTLS,
 //     the certificate chosen by SNI). A router with tls=true (or any
 //     tls.* option) takes only requests that came over TLS, the others
-//     only plain ones, on both paths. ACME and TLS options are refused.
+//     only plain ones, on both paths. ACME is refused. TLS options are
+//     Traefik's (tlsoptions.go): defined in the nodes' file, named by
+//     routers, chosen per handshake by SNI as Traefik chooses them
+//     (default for hosts whose routers disagree, logged); a router
+//     naming options its node lacks answers 503 naming the label, since
+//     the managers that check a deploy do not know the nodes' files.
 //   - stripprefix and stripprefixregex remove a prefix only where a path
 //     segment ends (Traefik also strips /api from /apiadmin): a public
 //     PathPrefix(`/api`) and a protected PathPrefix(`/api/admin`) that

@@ -83,7 +83,7 @@ func (c *fconn) handoff(head []byte) bool {
 	c.p.handoffs.Add(1)
 	var rc net.Conn = &replayConn{Conn: c.p.clients.Wrap(c.c), buf: buf}
 	if c.tls != nil {
-		rc = &tlsReplayConn{rc.(*replayConn), c.tls}
+		rc = &tlsReplayConn{rc.(*replayConn), c.tls, c.tlsOpt}
 	}
 	if !c.hl.handoff(rc) {
 		c.p.handoffs.Add(^uint64(0))

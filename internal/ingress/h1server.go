@@ -82,6 +82,9 @@ type fconn struct {
 	cfg *tls.Config
 	raw net.Conn
 	tls *tls.ConnectionState
+	// tlsOpt names the TLS options the handshake got; empty without
+	// --ingress-tls-options (tlsselect.go).
+	tlsOpt string
 	// h2 is the HTTP/2 connection a ServeTLS connection became, for
 	// Shutdown (h2tls.go).
 	h2 atomic.Pointer[h2serve.Conn]
@@ -109,7 +112,7 @@ func (p *Proxy) serve(ln net.Listener, cfg *tls.Config) error {
 		p.tlsHandoffHooks(fb)
 		// The handshakes' own copy: fb.Serve may still set up HTTP/2 in
 		// fb.TLSConfig while they run.
-		cfg = fb.TLSConfig.Clone()
+		cfg = p.withTLSOptions(fb.TLSConfig.Clone())
 	}
 	hl := newHandoffListener(ln.Addr())
 	fbDone := make(chan struct{})
@@ -371,6 +374,13 @@ func (c *fconn) handle() bool {
 		c.accessLog(nil, nil, 0, http.StatusBadRequest, 0, start)
 		return c.flushEnd()
 	}
+	if c.tls != nil && p.misdirected(c.tls.ServerName, r.host) {
+		c.finishUnread()
+		c.writeError(http.StatusMisdirectedRequest, misdirectedMessage)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, methodIndex(r.method), headProto(r), time.Since(start))
+		c.accessLog(nil, nil, 0, http.StatusMisdirectedRequest, 0, start)
+		return c.flushEnd()
+	}
 	rt := p.matchHead(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
@@ -378,6 +388,16 @@ func (c *fconn) handle() bool {
 		c.writeError(http.StatusNotFound, "404 page not found")
 		p.entry.reqs.observe(http.StatusNotFound, methodIndex(r.method), headProto(r), time.Since(start))
 		c.accessLog(nil, nil, 0, http.StatusNotFound, 0, start)
+		return c.flushEnd()
+	}
+	if c.tls != nil && p.routeMisdirected(c.tlsOpt, c.tls, rt) {
+		c.finishUnread()
+		c.writeError(http.StatusMisdirectedRequest, misdirectedMessage)
+		d := time.Since(start)
+		meth, proto := methodIndex(r.method), headProto(r)
+		rt.stats.reqs.observe(http.StatusMisdirectedRequest, meth, proto, d)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, meth, proto, d)
+		c.accessLog(rt, nil, 0, http.StatusMisdirectedRequest, 0, start)
 		return c.flushEnd()
 	}
 	switch {

@@ -39,7 +39,11 @@ func (c *fconn) handshake() int {
 	if d := c.p.headerTimeout; d > 0 {
 		_ = raw.SetDeadline(time.Now().Add(d))
 	}
-	if err := tc.HandshakeContext(context.Background()); err != nil {
+	err := tc.HandshakeContext(context.Background())
+	if v, ok := c.p.tlsChosen.LoadAndDelete(raw); ok {
+		c.tlsOpt = v.(string)
+	}
+	if err != nil {
 		reason := err.Error()
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
@@ -80,6 +84,14 @@ func (p *Proxy) tlsHandoffHooks(fb *http.Server) {
 	if !slices.Contains(cfg.NextProtos, "http/1.1") {
 		cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
 	}
+	// The requests' contexts carry the TLS options the handshake got
+	// (routeMisdirected).
+	fb.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if rc, ok := c.(*tlsReplayConn); ok && rc.opt != "" {
+			return withConnTLSOption(ctx, rc.opt)
+		}
+		return ctx
+	}
 	fb.ConnState = func(c net.Conn, st http.ConnState) {
 		if _, bare := c.(*tls.Conn); bare && (st == http.StateClosed || st == http.StateHijacked) {
 			p.clients.Release()
@@ -92,7 +104,8 @@ func (p *Proxy) tlsHandoffHooks(fb *http.Server) {
 // connection is not a *tls.Conn.
 type tlsReplayConn struct {
 	*replayConn
-	st *tls.ConnectionState
+	st  *tls.ConnectionState
+	opt string // fconn.tlsOpt, for the requests' contexts
 }
 
 func (c *tlsReplayConn) ConnectionState() tls.ConnectionState { return *c.st }

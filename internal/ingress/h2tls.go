@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"context"
+
 	"github.com/shoalproject/shoal/internal/ingress/h2serve"
 )
 
@@ -13,7 +15,11 @@ import (
 func (c *fconn) serveH2() {
 	p := c.p
 	c.state.Store(connActive)
-	hc := h2serve.NewConn(c.c, p.h2Config(), p, h2serve.ConnInfo{RemoteAddr: c.remote, TLS: c.tls})
+	info := h2serve.ConnInfo{RemoteAddr: c.remote, TLS: c.tls}
+	if c.tlsOpt != "" {
+		info.Context = withConnTLSOption(context.Background(), c.tlsOpt)
+	}
+	hc := h2serve.NewConn(c.c, p.h2Config(), p, info)
 	c.h2.Store(hc)
 	if p.draining.Load() {
 		hc.Shutdown()

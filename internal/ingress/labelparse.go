@@ -51,6 +51,10 @@ type routerLabels struct {
 	// makes the router a TLS one as in Traefik.
 	tls     *bool
 	tlsOpts bool
+	// tlsOptions is tls.options' value; domains are tls.domains'
+	// names.
+	tlsOptions string
+	domains    []string
 }
 
 type serviceLabels struct {
@@ -448,6 +452,12 @@ func (p *labelParser) build() {
 		rt.Service, _ = p.routerService(r)
 		rt.Middleware, rt.Middlewares, rt.fastMW, _ = p.routerMiddleware(r)
 		rt.TLS = r.tlsOpts || (r.tls != nil && *r.tls)
+		if r.tlsOptions != "" {
+			if n := TLSOptionName(r.tlsOptions); n != DefaultTLSOption {
+				rt.TLSOptions = n
+			}
+		}
+		rt.TLSDomains = r.domains
 		p.out.Routers = append(p.out.Routers, rt)
 	}
 	sort.Slice(p.out.Routers, func(i, j int) bool { return p.out.Routers[i].Name < p.out.Routers[j].Name })

@@ -89,6 +89,12 @@ type Router struct {
 	// TLS routers take only HTTPS requests (tls=true, or any tls.*
 	// option); the others only plain HTTP ones, as in Traefik.
 	TLS bool
+	// TLSOptions names the router's TLS options (tls.options, without
+	// @file), empty for default; TLSDomains are its tls.domains' main
+	// and sans names. With the Host rules' names they choose a
+	// handshake's options by its server name (tlsselect.go).
+	TLSOptions string
+	TLSDomains []string
 	// Middlewares names the router's middlewares, in the order applied;
 	// Middleware applies them (nil without any).
 	Middlewares []string

@@ -118,7 +118,7 @@ func TestCertificateLabels(t *testing.T) {
 	}{
 		{spec(certL + "=/run/secrets/site.crt"), certL, "needs " + keyL},
 		{spec(certL+"=/run/secrets/site.crt", keyL+"=/run/secrets/other"), keyL, "not a secret of the service"},
-		{spec("traefik.tls.options.default.minversion=VersionTLS13"), "traefik.tls.options.default.minversion", "not supported"},
+		{spec("traefik.tls.options.default.minversion=VersionTLS13"), "traefik.tls.options.default.minversion", "labels cannot define TLS options"},
 	} {
 		err := ingress.ValidateService(c.spec, nil)
 		if err == nil || !strings.Contains(err.Error(), "label "+c.label+": ") || !strings.Contains(err.Error(), c.msg) {

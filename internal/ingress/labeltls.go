@@ -3,6 +3,8 @@ package ingress
 import (
 	"crypto/tls"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/shoalproject/shoal/internal/ingress/middleware"
@@ -26,13 +28,58 @@ func (p *labelParser) routerTLSLabel(key string, r *routerLabels, opt, value str
 	case opt == "certresolver":
 		p.fail(key, "ACME certificate resolvers are not supported (no ACME client runs here): give the nodes their certificates with --ingress-cert or a certificate label (traefik.tls.stores.default.defaultcertificate.certfile); the certificate is chosen by SNI")
 	case opt == "options":
-		if v := strings.ToLower(value); v != "default" && v != "default@internal" && v != "default@file" {
-			p.fail(key, "TLS options %q are not supported: TLS 1.2 and up with Go's defaults (the default options)", value)
+		// The options live on the ingress nodes (--ingress-tls-options):
+		// a name they lack makes the router answer 503 there (Table).
+		name, provider, _ := strings.Cut(value, "@")
+		switch {
+		case name == "" || strings.ContainsAny(name, " \t,"):
+			p.fail(key, "invalid TLS options name %q", value)
+		case provider != "" && !strings.EqualFold(provider, "file") &&
+			!(strings.EqualFold(provider, "internal") && strings.EqualFold(name, DefaultTLSOption)):
+			p.fail(key, "TLS options come from the ingress nodes' --ingress-tls-options file (NAME or NAME@file); labels cannot define them, so %s has none", "@"+provider)
+		default:
+			r.tlsOptions = value
 		}
-	case strings.HasPrefix(opt, "domains[") || strings.HasPrefix(opt, "domains."):
-		p.ignore(key, "the certificate is chosen by SNI among the node's (--ingress-cert) and the services' certificate labels")
+	case strings.HasPrefix(opt, "domains["):
+		p.routerDomain(key, r, opt, value)
 	default:
-		p.fail(key, "unknown router TLS option %q (want certresolver, domains, options)", opt)
+		p.fail(key, "unknown router TLS option %q (want certresolver, domains[N].main, domains[N].sans, options)", opt)
+	}
+}
+
+// routerDomain reads tls.domains[n].main and .sans: the names, with
+// the Host rules', whose handshakes get the router's TLS options. The
+// certificate is still chosen by SNI among the node's and the labels'.
+func (p *labelParser) routerDomain(key string, r *routerLabels, opt, value string) {
+	i := strings.Index(opt, "].")
+	if i < 0 {
+		p.fail(key, "unknown router TLS option %q (want domains[N].main or domains[N].sans)", opt)
+		return
+	}
+	if _, err := strconv.Atoi(opt[len("domains["):i]); err != nil {
+		p.fail(key, "unknown router TLS option %q (want domains[N].main or domains[N].sans)", opt)
+		return
+	}
+	var names []string
+	switch opt[i+2:] {
+	case "main":
+		names = []string{value}
+	case "sans":
+		names = splitList(value)
+	default:
+		p.fail(key, "unknown router TLS option %q (want domains[N].main or domains[N].sans)", opt)
+		return
+	}
+	for _, n := range names {
+		n = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), ".")
+		if n == "" || strings.ContainsAny(n, " /:@") || strings.Contains(n[1:], "*") ||
+			n[0] == '*' && (len(n) < 3 || n[1] != '.') {
+			p.fail(key, "invalid domain %q (a host name, or *.NAME)", n)
+			continue
+		}
+		if !slices.Contains(r.domains, n) {
+			r.domains = append(r.domains, n)
+		}
 	}
 }
 
@@ -40,8 +87,8 @@ func (p *labelParser) routerTLSLabel(key string, r *routerLabels, opt, value str
 // store's certificate (certfile and keyfile, Traefik's label form),
 // which names PEM files; in shoal they are secrets of the service, by
 // the file they are mounted at, as usersFile. Every such certificate
-// joins the websecure entry point's, chosen by SNI. TLS options and
-// other stores are refused.
+// joins the websecure entry point's, chosen by SNI. TLS options (the
+// nodes' file's, tlsoptions.go) and other stores are refused.
 func (p *labelParser) tlsLabel(key string, lseg []string, value string) {
 	switch strings.Join(lseg[2:], ".") {
 	case "stores.default.defaultcertificate.certfile":
@@ -49,7 +96,7 @@ func (p *labelParser) tlsLabel(key string, lseg []string, value string) {
 	case "stores.default.defaultcertificate.keyfile":
 		p.keyFile, p.keyFileLabel = value, key
 	default:
-		p.fail(key, "TLS options, stores and their other settings are not supported: certificates come from --ingress-cert or traefik.tls.stores.default.defaultcertificate.certfile and .keyfile (secrets of the service), and TLS is 1.2 and up with Go's defaults")
+		p.fail(key, "labels cannot define TLS options or stores (as in Traefik): TLS options come from the ingress nodes' --ingress-tls-options file, which routers name with tls.options; certificates from --ingress-cert or traefik.tls.stores.default.defaultcertificate.certfile and .keyfile (secrets of the service)")
 	}
 }
 

@@ -147,7 +147,11 @@ type Proxy struct {
 	entry *entryStats
 
 	h2once sync.Once
-	h2cfg  *h2serve.Config
+	// tlsChosen holds the TLS options GetConfigForClient chose for a
+	// handshake, by its raw connection, until the handshake returns
+	// (tlsselect.go).
+	tlsChosen sync.Map
+	h2cfg     *h2serve.Config
 }
 
 // NewProxy returns a proxy routing with t.
@@ -202,12 +206,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.accessLog(r, nil, nil, http.StatusBadRequest, 0, start)
 		return
 	}
+	if r.TLS != nil && p.misdirected(r.TLS.ServerName, r.Host) {
+		serveMisdirected(rec)
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, meth, proto, time.Since(start))
+		p.accessLog(r, nil, nil, http.StatusMisdirectedRequest, 0, start)
+		return
+	}
 	rt := p.match(r)
 	if rt == nil {
 		p.table.stats.unrouted.Add(1)
 		http.Error(rec, "404 page not found", http.StatusNotFound)
 		p.entry.reqs.observe(http.StatusNotFound, meth, proto, time.Since(start))
 		p.accessLog(r, nil, nil, http.StatusNotFound, 0, start)
+		return
+	}
+	if r.TLS != nil && p.routeMisdirected(connTLSOption(r.Context()), r.TLS, rt) {
+		serveMisdirected(rec)
+		rt.stats.reqs.observe(http.StatusMisdirectedRequest, meth, proto, time.Since(start))
+		p.entry.reqs.observe(http.StatusMisdirectedRequest, meth, proto, time.Since(start))
+		p.accessLog(r, rt, nil, http.StatusMisdirectedRequest, 0, start)
 		return
 	}
 	if rt.refused != "" {

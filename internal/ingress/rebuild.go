@@ -169,6 +169,10 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 	st.compiled = st.compiled[:0:0]
 	for i := range st.routes.Routers {
 		r := &st.routes.Routers[i]
+		if r.TLSOptions != "" && t.opts.TLSOptions.Lookup(r.TLSOptions) == nil {
+			st.compiled = append(st.compiled, t.unknownTLSOptionsRoute(name, r))
+			continue
+		}
 		if r.Service == InternalAPI {
 			st.compiled = append(st.compiled, t.internalRoute(name, r))
 			continue
@@ -301,7 +305,7 @@ func (t *Table) publish(released []*backend) {
 		}
 		return a.key < b.key
 	})
-	t.snap.Store(&snapshot{routes: routes, certs: t.certificates()})
+	t.snap.Store(&snapshot{routes: routes, certs: t.certificates(), sni: t.sniOptions(routes)})
 	t.stats.retain(keepR, keepS)
 	for _, b := range released {
 		b.release()

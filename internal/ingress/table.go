@@ -56,6 +56,11 @@ type TableOptions struct {
 	// Secrets reads the secrets services' labels name (usersFile: see
 	// ParseService). Without it such a service is refused (503).
 	Secrets SecretReader
+	// TLSOptions are the websecure entry point's TLS options
+	// (--ingress-tls-options); nil leaves ServeTLS's configuration as
+	// given, and has only default. A router naming options not among
+	// them answers 503.
+	TLSOptions *TLSOptionSet
 }
 
 // DefaultResponseHeaderTimeout is how long the ingress waits for a
@@ -126,6 +131,9 @@ type Table struct {
 	// A task's remove event clears its entry.
 	ended  map[string]struct{}
 	closed bool
+	// sniConflicts are the host names last logged as having routers
+	// with different TLS options.
+	sniConflicts string
 }
 
 // snapshot is one immutable routing table.
@@ -135,6 +143,8 @@ type snapshot struct {
 	// certs are the services' certificates (ServiceRoutes.Certificate),
 	// by service ID.
 	certs []*tls.Certificate
+	// sni gives the TLS options of a server name (tlsselect.go).
+	sni sniOptions
 }
 
 // route is one router in a snapshot.
@@ -146,8 +156,10 @@ type route struct {
 	pool        *pool // nil when refused
 	stats       *routerStats
 	// refused, when set, is the whole 503 answer: the router's labels
-	// ask for what the ingress cannot do (Router.Refused).
+	// ask for what the ingress cannot do (Router.Refused), or this
+	// node lacks its TLS options (reason).
 	refused string
+	reason  string
 	// handler, when the router has middlewares, applies them and then
 	// forwards (routeTerminal); nil forwards directly. Requests of a
 	// route with a handler are served by the net/http path.
@@ -261,6 +273,9 @@ func (t *Table) Routes() []RouteInfo {
 			Rule: r.rule.Rule.String(), Priority: r.rule.Priority,
 			Middlewares: r.rule.Middlewares, Refused: r.rule.Refused,
 			EntryPoints: routeEntryPoints(r),
+		}
+		if ri.Refused == "" {
+			ri.Refused = r.reason
 		}
 		if r.internal && t.internal.Load() == nil && ri.Refused == "" {
 			ri.Refused = noDashboard // on this node

@@ -19,6 +19,18 @@ import (
 // it with its parsed leaf, which a client can trust as its own root.
 func SelfSignedCert(t testing.TB, names ...string) (tls.Certificate, *x509.Certificate) {
 	t.Helper()
+	return selfSigned(t, x509.ExtKeyUsageServerAuth, names)
+}
+
+// SelfSignedClientCert is SelfSignedCert for a client certificate, which
+// a server can trust as its own CA.
+func SelfSignedClientCert(t testing.TB, name string) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
+	return selfSigned(t, x509.ExtKeyUsageClientAuth, []string{name})
+}
+
+func selfSigned(t testing.TB, usage x509.ExtKeyUsage, names []string) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +42,7 @@ func SelfSignedCert(t testing.TB, names ...string) (tls.Certificate, *x509.Certi
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -3,10 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // managerProc is a `shoal manager` process and how to reach it.
@@ -26,15 +25,7 @@ type managerProc struct {
 // freePort returns a TCP port free on ip now. A manager's cluster port
 // is in the Raft configuration, so a restarted manager must get the same
 // one: port 0 would not do.
-func freePort(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return net.JoinHostPort(ip, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-}
+func freePort(t *testing.T, ip string) string { return testutil.FreeAddr(t, ip) }
 
 func startManager(t *testing.T, dir, addr string, extra ...string) *managerProc {
 	t.Helper()

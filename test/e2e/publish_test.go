@@ -116,12 +116,11 @@ func waitPortFree(t *testing.T, addr string) {
 // freeTCPPort is a port nothing listens on now on any address.
 func freeTCPPort(t *testing.T) uint32 {
 	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
+	port, err := testutil.FreePort("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return uint32(ln.Addr().(*net.TCPAddr).Port)
+	return uint32(port)
 }
 
 func publishedPort(t *testing.T, ctx context.Context, c *client.Client, name string) uint32 {

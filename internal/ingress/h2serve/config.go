@@ -21,13 +21,23 @@
 //     by MAX_HEADER_LIST_SIZE as the Framer bounds it, and the bytes one
 //     header block may take on the wire are capped (frameBudget), so
 //     empty CONTINUATION frames cannot run forever; a header list over
-//     the limit is answered 431;
+//     the limit (its decoded size, as SETTINGS_MAX_HEADER_LIST_SIZE
+//     advertises it) is answered 431 and counts as a reset;
+//   - HPACK amplification: the dynamic table lets a request of a few
+//     bytes decode to the whole limit, so the decoded header lists of a
+//     connection's running requests are bounded together
+//     (MaxConnHeaderBytes); a stream past it is refused;
 //   - flow control both ways with bounded buffers: a request body is
 //     buffered only within the window granted (per stream and per
 //     connection), the window reopened as the handler reads; responses
 //     are written within the client's windows, a handler waiting while
 //     they are shut, so a client that does not read costs at most a
-//     16 KiB chunk per stream and the connection's write buffer;
+//     16 KiB chunk per stream and the connection's write buffer; the
+//     chunks waiting are bounded per connection (MaxBlockedBytes, past
+//     which a stream waits only while the client grants window), and
+//     a stream may wait WriteTimeout for 4 KiB of window, so a window
+//     trickled open a few bytes at a time does not hold it (both reset
+//     with ENHANCE_YOUR_CALM);
 //   - timeouts: the preface within PrefaceTimeout, IdleTimeout from the
 //     last stream's end (then GOAWAY; frames that open no stream do
 //     not extend it), ReadTimeout for a request body, and WriteTimeout as
@@ -37,6 +47,7 @@
 package h2serve
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
@@ -51,6 +62,14 @@ type Config struct {
 	// header list's size as RFC 9113 counts it (default 1 MiB + 4 KiB,
 	// net/http's MaxHeaderBytes and slack).
 	MaxHeaderListSize uint32
+	// MaxConnHeaderBytes bounds the decoded header lists of a
+	// connection's requests whose handlers run, counted as
+	// MaxHeaderListSize counts them (default 4 × MaxHeaderListSize):
+	// HPACK's dynamic table lets a client send a header list of the
+	// whole limit in a few bytes per request, so the limit per request
+	// alone lets 250 streams hold 250 of them. A stream past it is
+	// refused (REFUSED_STREAM), counted against MaxResetsPerSecond.
+	MaxConnHeaderBytes int64
 	// StreamWindow is the receive window of a stream: the most of a
 	// request body buffered (default 256 KiB, at least 65535).
 	StreamWindow int32
@@ -68,8 +87,17 @@ type Config struct {
 	ReadTimeout time.Duration
 	// WriteTimeout is the deadline of every write to the connection
 	// (default 30s): a client that reads nothing that long loses it; a
-	// stream whose flow-control windows stay shut that long is reset.
+	// stream whose flow-control windows stay shut that long, or open
+	// by less than minWindowProgress (4 KiB) in that time, is reset.
 	WriteTimeout time.Duration
+	// MaxBlockedBytes bounds the response bytes a connection's handlers
+	// hold while they wait for the client's flow-control windows
+	// (default 1 MiB, 64 streams with a full DATA chunk each): a stream
+	// that would wait past it, while the client grants no window on the
+	// connection for a second, is reset (ENHANCE_YOUR_CALM) and its
+	// handler, buffer and backend connection released. A client that
+	// reads many streams through small windows keeps them all.
+	MaxBlockedBytes int64
 	// MaxResetsPerSecond bounds the streams a client resets, and those
 	// refused, per second (default 200).
 	MaxResetsPerSecond int
@@ -88,6 +116,15 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxHeaderListSize == 0 {
 		d.MaxHeaderListSize = 1<<20 + 4096
+	}
+	if d.MaxConnHeaderBytes <= 0 {
+		d.MaxConnHeaderBytes = 4 * int64(d.MaxHeaderListSize)
+	}
+	if d.MaxConnHeaderBytes < int64(d.MaxHeaderListSize) {
+		d.MaxConnHeaderBytes = int64(d.MaxHeaderListSize)
+	}
+	if d.MaxBlockedBytes <= 0 {
+		d.MaxBlockedBytes = 1 << 20
 	}
 	if d.StreamWindow <= 0 {
 		d.StreamWindow = 256 << 10
@@ -130,6 +167,9 @@ type ConnInfo struct {
 	RemoteAddr string
 	// TLS is Request.TLS.
 	TLS *tls.ConnectionState
+	// Context, when set, is the parent of the requests' contexts (the
+	// connection's values, such as its TLS options).
+	Context context.Context
 }
 
 // Handler serves a request; it is http.Handler.

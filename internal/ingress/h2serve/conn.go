@@ -43,7 +43,15 @@ type Conn struct {
 	streams map[uint32]*stream
 	// running counts handlers that have not returned, reset streams'
 	// included: new streams are refused while it is at the limit.
-	running   int
+	running int
+	// headerBytes is the decoded size of the header lists of the
+	// requests whose handlers run (MaxConnHeaderBytes); blocked is the
+	// response bytes held by writers waiting for the client's windows
+	// (MaxBlockedBytes).
+	headerBytes, blocked int64
+	// grants counts the client's WINDOW_UPDATEs (acquire: a writer past
+	// MaxBlockedBytes waits while they come).
+	grants    uint64
 	maxID     uint32 // highest client stream ID seen
 	outflow   int64  // the connection's send window
 	peerInit  int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
@@ -76,7 +84,11 @@ func NewConn(nc net.Conn, cfg *Config, h Handler, info ConnInfo) *Conn {
 		outflow: 65535, peerInit: 65535, peerFrame: 16384, inflow: 65535}
 	c.cond.L = &c.mu
 	c.done = make(chan struct{})
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	parent := info.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	c.ctx, c.cancel = context.WithCancel(parent)
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.rb.r = c.br
 	c.bw = bufio.NewWriterSize(nc, 16<<10+64)
@@ -290,6 +302,9 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 			defer c.mu.Unlock()
 			delta := int64(s.Val) - int64(c.peerInit)
 			c.peerInit = int32(s.Val)
+			if delta > 0 {
+				c.grants++ // windows opened: acquire's blocked writers wait on
+			}
 			for _, st := range c.streams {
 				st.outflow += delta
 				if st.outflow > 1<<31-1 {
@@ -322,6 +337,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		defer c.mu.Unlock()
 		c.outflow += int64(f.Increment)
+		c.grants++
 		if c.outflow > 1<<31-1 {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
@@ -338,6 +354,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return nil
 	}
 	st.outflow += int64(f.Increment)
+	c.grants++
 	overflow := st.outflow > 1<<31-1
 	if overflow {
 		st.abort(errFlowControl)
@@ -380,6 +397,7 @@ func (c *Conn) streamError(id uint32, code http2.ErrCode) error {
 	if st := c.streams[id]; st != nil {
 		st.abort(errStreamReset)
 		c.removeLocked(st)
+		c.cond.Broadcast() // its writer may wait for window (acquire)
 	} else if id > c.maxID {
 		c.maxID = id // a malformed request still opens (and closes) its stream
 	}

@@ -50,9 +50,13 @@ func (c *Conn) finish(w *responseWriter) (err error) {
 func (c *Conn) streamDone(st *stream, err error) {
 	c.mu.Lock()
 	c.running--
+	c.headerBytes -= st.headerBytes
 	live := c.streams[st.id] == st && st.err == nil
 	code := http2.ErrCodeNo
-	if err != nil {
+	switch {
+	case errors.Is(err, errWindowShut), errors.Is(err, errBlockedBytes):
+		code = http2.ErrCodeEnhanceYourCalm // the client's doing
+	case err != nil:
 		code = http2.ErrCodeInternal
 	}
 	reset := live && (err != nil || !st.remoteDone)

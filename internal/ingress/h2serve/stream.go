@@ -50,6 +50,16 @@ type stream struct {
 	received   int64
 	readTimer  *time.Timer
 
+	// headerBytes is the decoded size of the request's header list,
+	// counted in Conn.headerBytes while the handler runs.
+	headerBytes int64
+
+	// stallSince is when the stream began waiting for the client's
+	// windows without having been granted minWindowProgress since;
+	// stallGot is what it was granted meanwhile (acquire).
+	stallSince time.Time
+	stallGot   int64
+
 	// finished is set once the response is complete (by its handler's
 	// goroutine).
 	finished atomic.Bool
@@ -101,8 +111,19 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return nil // after GOAWAY: ignored (RFC 9113 section 6.8)
 	}
-	refuse := uint32(len(c.streams)) >= c.cfg.MaxConcurrentStreams || uint32(c.running) >= c.cfg.MaxConcurrentStreams
+	hsize := headerListSize(f)
+	refuse := uint32(len(c.streams)) >= c.cfg.MaxConcurrentStreams || uint32(c.running) >= c.cfg.MaxConcurrentStreams ||
+		c.headerBytes+hsize > c.cfg.MaxConnHeaderBytes
 	c.mu.Unlock()
+	if f.Truncated && !refuse {
+		// A header list past the limit is answered 431, and counts
+		// as a reset: decoding it cost the server work (HPACK's
+		// dynamic table makes a few bytes on the wire decode to the
+		// whole limit).
+		if err := c.abuse.reset(); err != nil {
+			return err
+		}
+	}
 	if refuse {
 		if err := c.abuse.reset(); err != nil {
 			return err
@@ -115,7 +136,7 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.cfg.ErrorLog.Debug("h2serve: malformed request", "client", c.info.RemoteAddr, "err", err)
 		return c.streamError(id, http2.ErrCodeProtocol)
 	}
-	st := &stream{c: c, id: id, declared: declared, inflow: c.cfg.StreamWindow}
+	st := &stream{c: c, id: id, declared: declared, inflow: c.cfg.StreamWindow, headerBytes: hsize}
 	st.ctx, st.cancel = context.WithCancel(c.ctx)
 	req = req.WithContext(st.ctx)
 	var h http.Handler = c.h
@@ -133,6 +154,7 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	st.outflow = int64(c.peerInit)
 	c.streams[id] = st
 	c.running++
+	c.headerBytes += hsize
 	if !st.remoteDone && c.cfg.ReadTimeout > 0 {
 		st.readTimer = time.AfterFunc(c.cfg.ReadTimeout, func() { c.readTimedOut(st) })
 	}
@@ -140,6 +162,17 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	c.handlers.Add(1)
 	go c.runHandler(st, h)
 	return nil
+}
+
+// headerListSize is the decoded size of a request's header list as
+// RFC 9113 section 6.5.2 counts it (what the Framer bounds with
+// MaxHeaderListSize; a truncated list's fields stop at the limit).
+func headerListSize(f *http2.MetaHeadersFrame) int64 {
+	var n int64
+	for _, hf := range f.Fields {
+		n += int64(hf.Size())
+	}
+	return n
 }
 
 func headerTooLarge(w http.ResponseWriter, _ *http.Request) {

@@ -202,18 +202,48 @@ func (w *responseWriter) completeHead(final bool) {
 }
 
 // errWindowShut fails a stream whose windows stayed shut for
-// WriteTimeout.
-var errWindowShut = errors.New("h2serve: the client's flow control window stayed shut")
+// WriteTimeout, or opened by less than minWindowProgress in that time;
+// errBlockedBytes one that would wait past MaxBlockedBytes.
+var (
+	errWindowShut   = errors.New("h2serve: the client's flow control window stayed shut")
+	errBlockedBytes = errors.New("h2serve: too many response bytes wait for the client's flow control windows")
+)
+
+// minWindowProgress is the window a stream waiting for it must be
+// granted within WriteTimeout: a client that opens it a few bytes at a
+// time (or never) would otherwise hold the stream, its handler and its
+// backend connection for as long as it likes, each grant putting the
+// wait off.
+const minWindowProgress = 4 << 10
+
+// blockedGrace is how long a writer past MaxBlockedBytes waits for the
+// client to grant any window on the connection before its stream is
+// reset (at most WriteTimeout).
+const blockedGrace = time.Second
 
 // acquire takes up to want bytes of the stream's and connection's send
 // windows (and at most a frame), waiting while they are shut unless
-// noWait, for WriteTimeout at most: nothing is written meanwhile, so the
-// write deadline would not end a client that never opens them. It
-// returns the client's frame size too.
+// noWait: nothing is written meanwhile, so the write deadline would not
+// end a client that never opens them. The stream may wait for
+// WriteTimeout from when it began waiting until it has been granted
+// minWindowProgress (or all it wanted), and the connection's waiting
+// writers may hold MaxBlockedBytes. It returns the client's frame size
+// too.
 func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var deadline time.Time
+	var timer *time.Timer
+	held := int64(0) // counted in c.blocked while this call waits
+	// overSince is when this call, past MaxBlockedBytes, last saw the
+	// client grant window (overGrants, c.grants then).
+	var overSince time.Time
+	var overGrants uint64
+	defer func() {
+		c.blocked -= held
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		if st.err != nil {
 			return 0, 0, st.err
@@ -230,21 +260,52 @@ func (c *Conn) acquire(st *stream, want int, noWait bool) (int, int, error) {
 		if n > 0 {
 			st.outflow -= n
 			c.outflow -= n
+			if !st.stallSince.IsZero() {
+				if st.stallGot += n; st.stallGot >= minWindowProgress || n == int64(want) {
+					st.stallSince, st.stallGot = time.Time{}, 0
+				}
+			}
 			return int(n), int(c.peerFrame), nil
 		}
 		if noWait {
 			return 0, int(c.peerFrame), nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(c.cfg.WriteTimeout)
-			t := time.AfterFunc(c.cfg.WriteTimeout, func() {
+		now := time.Now()
+		if st.stallSince.IsZero() {
+			st.stallSince, st.stallGot = now, 0
+		}
+		left := c.cfg.WriteTimeout - now.Sub(st.stallSince)
+		if left <= 0 {
+			return 0, 0, errWindowShut
+		}
+		wake := left
+		if held == 0 {
+			if c.blocked+int64(want) <= c.cfg.MaxBlockedBytes {
+				held = int64(want)
+				c.blocked += held
+			} else {
+				// Past the cap, a writer waits only while the client
+				// grants window somewhere on the connection: one that
+				// reads many streams through small windows is not one
+				// that reads none.
+				if overSince.IsZero() || c.grants != overGrants {
+					overSince, overGrants = now, c.grants
+				}
+				grace := min(c.cfg.WriteTimeout, blockedGrace) - now.Sub(overSince)
+				if grace <= 0 {
+					return 0, 0, errBlockedBytes
+				}
+				wake = min(wake, grace)
+			}
+		}
+		if timer == nil {
+			timer = time.AfterFunc(wake, func() {
 				c.mu.Lock()
 				c.cond.Broadcast()
 				c.mu.Unlock()
 			})
-			defer t.Stop()
-		} else if !time.Now().Before(deadline) {
-			return 0, 0, errWindowShut
+		} else {
+			timer.Reset(wake)
 		}
 		c.cond.Wait()
 	}

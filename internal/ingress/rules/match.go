@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -103,8 +104,11 @@ func (n notNode) match(r Request) bool { return !n.x.match(r) }
 // requestHost returns the request's host without its port, without a
 // trailing dot and without the brackets of an IPv6 literal. It does not
 // allocate.
-func requestHost(r Request) string {
-	h := r.Host()
+func requestHost(r Request) string { return HostName(r.Host()) }
+
+// HostName is a Host header's name: without its port, a trailing dot
+// and the brackets of an IPv6 literal. It does not allocate.
+func HostName(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if i := strings.IndexByte(h, ']'); i > 0 {
 			return h[1:i]
@@ -300,4 +304,28 @@ func remoteIP(addr string) (netip.Addr, bool) {
 		return ip.Unmap().WithZone(""), true
 	}
 	return netip.Addr{}, false
+}
+
+// Hosts are the host names of the rule's Host matchers, lower-cased,
+// outside any negation, as Traefik's ParseDomains finds a router's
+// domains (for the TLS options of a server name).
+func (r *Rule) Hosts() []string {
+	var out []string
+	var walk func(n node)
+	walk = func(n node) {
+		switch n := n.(type) {
+		case andNode:
+			walk(n.l)
+			walk(n.r)
+		case orNode:
+			walk(n.l)
+			walk(n.r)
+		case hostMatcher:
+			if !slices.Contains(out, n.host) {
+				out = append(out, n.host)
+			}
+		}
+	}
+	walk(r.root)
+	return out
 }

@@ -273,3 +273,22 @@ func headerBytes(r *http.Request) int {
 	}
 	return n
 }
+
+// Hosts are the Host matchers' names outside negations, as Traefik's
+// ParseDomains finds a router's domains.
+func TestHosts(t *testing.T) {
+	for rule, want := range map[string]string{
+		"Host(`A.example`) || (Host(`b.example.`) && PathPrefix(`/x`))": "a.example,b.example",
+		"Host(`a.example`) && !Host(`c.example`)":                       "a.example",
+		"PathPrefix(`/`)": "",
+		"HostRegexp(`^.+\\.example$`) || Host(`a.example`) || Host(`a.example`)": "a.example",
+	} {
+		r, err := rules.Parse(rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(r.Hosts(), ","); got != want {
+			t.Errorf("%s: %q, want %q", rule, got, want)
+		}
+	}
+}

@@ -333,12 +333,11 @@ func serveTask(t *testing.T, serve func(net.Conn)) uint32 {
 // freePort is a TCP port no socket holds now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", ":0")
+	port, err := testutil.FreePort("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // A host-mode port is open to anyone, and its forwarder runs in the

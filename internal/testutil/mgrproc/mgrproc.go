@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/shoalproject/shoal/client"
+	"github.com/shoalproject/shoal/internal/testutil"
 )
 
 // Build builds the shoal binary into dir and returns its path.
@@ -143,7 +144,7 @@ func Start(t testing.TB, bin string, n int, o Options) *Cluster {
 	ipA, ipB := 100+int(b[0])%100, int(b[1])
 	for i := range n {
 		ip := fmt.Sprintf("127.%d.%d.%d", ipA, ipB, i+1)
-		port, err := freePort(ip)
+		port, err := testutil.FreePort(ip)
 		if err != nil {
 			t.Fatalf("mgrproc: %v", err)
 		}
@@ -172,15 +173,6 @@ func Start(t testing.TB, bin string, n int, o Options) *Cluster {
 		}
 	}
 	return c
-}
-
-func freePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // writeToken saves the manager token, as `shoal swarm join-token manager
