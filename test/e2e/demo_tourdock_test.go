@@ -41,12 +41,7 @@ func TestDemoWalkthroughTourContainers(t *testing.T) {
 	// The cluster and the engine agree, while the demo runs.
 	ctx := ctxTimeout(t, 30*time.Second)
 	c, host := dt.cluster(t, ctx)
-	var extraIDs []string
-	for id, h := range host {
-		if strings.HasPrefix(h, "shoal-demo-") {
-			extraIDs = append(extraIDs, id)
-		}
-	}
+	extraIDs := extraNodes(host)
 	ts, err := c.TaskList(ctx, client.TaskFilter{Service: demo.API})
 	if err != nil {
 		t.Fatal(err)
@@ -100,4 +95,40 @@ func noDemoContainers(t *testing.T, dc *mobyclient.Client, ids []string) {
 			t.Errorf("container %.12s (%s, %s) labelled %s left after the demo", ctr.ID, ctr.Names, ctr.State, f)
 		}
 	}
+}
+
+// Ctrl-C in the middle of the containers' rebalance (the forced update
+// started containers on the extra nodes) leaves nothing behind: no
+// container of the demo or of its nodes, besides what interrupt checks.
+func TestDemoWalkthroughTourContainersInterrupted(t *testing.T) {
+	requireLong(t)
+	testutil.RequireRoot(t)
+	testutil.RequireDocker(t)
+	dt := startDemoTour(t, signupBin(t), "--runtime", "docker")
+	dt.waitFor(t, "== 8.", 5*time.Minute)
+	ctx := ctxTimeout(t, time.Minute)
+	c, _ := dt.cluster(t, ctx)
+	for !onExtraNode(t, ctx, c) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no task of the demo ran on an extra node within a minute of the forced update")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	_, host := dt.cluster(t, ctx)
+	extraIDs := extraNodes(host)
+	dt.interrupt(t)
+	noDemoContainers(t, testutil.DockerClient(t), extraIDs)
+}
+
+// extraNodes are the IDs of the demo's extra nodes in host (host names by
+// ID).
+func extraNodes(host map[string]string) []string {
+	var ids []string
+	for id, h := range host {
+		if strings.HasPrefix(h, "shoal-demo-") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
