@@ -65,13 +65,41 @@ func ParseTaskState(name string) (TaskState, error) {
 	return 0, fmt.Errorf("unknown task state %q", name)
 }
 
+// stateJSON and stateOfJSON are each known state's JSON, json.Marshal's
+// of its name, and back: every task carries four states and every status
+// report one, which encoding/json wrote and read through a string each
+// (issue 15).
+var stateJSON, stateOfJSON = func() (map[TaskState][]byte, map[string]TaskState) {
+	enc, dec := map[TaskState][]byte{}, map[string]TaskState{}
+	for s, n := range taskStateNames {
+		b, err := json.Marshal(n)
+		if err != nil {
+			panic(err)
+		}
+		enc[s], dec[string(b)] = b, s
+	}
+	if len(dec) != len(enc) {
+		panic("two task states of one name")
+	}
+	return enc, dec
+}()
+
 // MarshalJSON writes the state's name.
-func (s TaskState) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+func (s TaskState) MarshalJSON() ([]byte, error) {
+	if b, ok := stateJSON[s]; ok {
+		return append([]byte(nil), b...), nil
+	}
+	return json.Marshal(s.String())
+}
 
 // UnmarshalJSON reads a state name or its number.
 func (s *TaskState) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		// As encoding/json does for other types, null leaves s unchanged.
+		return nil
+	}
+	if v, ok := stateOfJSON[string(b)]; ok {
+		*s = v
 		return nil
 	}
 	var name string

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -138,5 +139,53 @@ func TestTaskLiveAndNames(t *testing.T) {
 	tk.DesiredState, tk.Status.State = api.TaskStateRunning, api.TaskStateFailed
 	if tk.Live() {
 		t.Error("a failed task is live")
+	}
+}
+
+// oldUnmarshalState is TaskState.UnmarshalJSON before its table of names.
+func oldUnmarshalState(s *api.TaskState, b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var name string
+	if err := json.Unmarshal(b, &name); err == nil {
+		v, err := api.ParseTaskState(name)
+		if err != nil {
+			return err
+		}
+		*s = v
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	if api.TaskState(n).String() == fmt.Sprintf("state(%d)", n) {
+		return fmt.Errorf("unknown task state %d", n)
+	}
+	*s = api.TaskState(n)
+	return nil
+}
+
+// TestTaskStateJSONAsBefore: the table of names writes json.Marshal's
+// bytes of every state's name, and reads what the decoding through a
+// string read, escapes and numbers included.
+func TestTaskStateJSONAsBefore(t *testing.T) {
+	inputs := []string{`null`, `"\u006eew"`, `"New"`, `"new "`, `""`, `"state(3)"`, `1`, `-1`, `99`, `"r\u0075nning"`, `"\ufffd"`, "\"\xff\""}
+	for s := api.TaskState(-2); s < 40; s++ {
+		got, err := s.MarshalJSON()
+		want, _ := json.Marshal(s.String())
+		if err != nil || string(got) != string(want) {
+			t.Errorf("state %d: MarshalJSON %s (%v), json.Marshal of its name %s", s, got, err, want)
+		}
+		inputs = append(inputs, string(want), fmt.Sprint(int(s)))
+	}
+	for _, in := range inputs {
+		got, want := api.TaskState(7), api.TaskState(7)
+		gerr := got.UnmarshalJSON([]byte(in))
+		werr := oldUnmarshalState(&want, []byte(in))
+		if (gerr == nil) != (werr == nil) || got != want {
+			t.Errorf("%s: read %v (%v), before %v (%v)", in, got, gerr, want, werr)
+		}
 	}
 }

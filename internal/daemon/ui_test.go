@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/client"
@@ -33,9 +34,17 @@ func TestIngressRoutesAPIInternalToTheDashboard(t *testing.T) {
 		Labels:       map[string]string{"traefik.http.routers.dash.rule": "Host(`dash.example`)", "traefik.http.routers.dash.service": "api@internal"}}); err != nil {
 		t.Fatal(err)
 	}
-	routes, err := c.IngressRoutes(ctx)
-	if err != nil || len(routes) != 1 || routes[0].LoadBalancer != ingress.InternalAPI || routes[0].Refused != "" {
-		t.Fatalf("ingress routes: %+v, %v; want the router sent to api@internal", routes, err)
+	// The ingress builds its table from the store's events, after the
+	// create returned.
+	for {
+		routes, err := c.IngressRoutes(ctx)
+		if err == nil && len(routes) == 1 && routes[0].LoadBalancer == ingress.InternalAPI && routes[0].Refused == "" {
+			break
+		}
+		if err != nil || len(routes) > 0 || ctx.Err() != nil {
+			t.Fatalf("ingress routes: %+v, %v; want the router sent to api@internal", routes, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var jar []*http.Cookie
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -56,3 +56,34 @@ func TestObserveTaskStartAndHeartbeats(t *testing.T) {
 		t.Errorf("heartbeat gaps %v, want 2", gaps)
 	}
 }
+
+// Reports on one task in one batch are each checked against the task as
+// the reports before them leave it: a report that goes back is dropped,
+// whichever other tasks the batch names in between.
+func TestReportsOnOneTaskInOneBatch(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	e.must(createTask(newTask("t1", "n1")), assign("t1", "n1"), createTask(newTask("t2", "n1")), assign("t2", "n1"))
+	e.start()
+	s := e.register("n1", "10.0.0.1")
+	rep := func(id string, st api.TaskState) api.TaskReport {
+		return api.TaskReport{TaskID: id, Status: api.TaskStatus{State: st}}
+	}
+	batch := []api.TaskReport{rep("t1", api.TaskStateRunning), rep("t2", api.TaskStateStarting), rep("t1", api.TaskStateStarting), rep("t2", api.TaskStateRunning)}
+	if err := s.Report(testCtx(t), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		tk := e.task(id)
+		if tk.Status.State != api.TaskStateRunning {
+			t.Errorf("%s is %s, want running", id, tk.Status.State)
+		}
+		for _, h := range tk.History {
+			if id == "t1" && h.State == api.TaskStateStarting {
+				t.Errorf("t1's starting report, after its running one, was applied: %v", tk.History)
+			}
+		}
+	}
+	if batch[0].TaskID != "t1" || batch[2].Status.State != api.TaskStateStarting {
+		t.Errorf("the caller's batch changed: %+v", batch)
+	}
+}

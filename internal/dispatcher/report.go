@@ -46,15 +46,20 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 	var dropped int
 	var firstWhy error
 	// A batch may hold several reports on one task: each is checked
-	// against the task as the ones before it leave it.
-	latest := map[string]*api.Task{}
-	for i := range reports {
-		rep := reports[i]
+	// against the task as the ones before it leave it. Only a task
+	// reported again later in the batch is copied for that (a copy of
+	// each task reported was most of the bytes a session allocated).
+	var latest map[string]*api.Task
+	// The reports are vetted (and trimmed) in one copy of the batch,
+	// which the ops point into.
+	reps := slices.Clone(reports)
+	for i := range reps {
+		rep := &reps[i]
 		t := latest[rep.TaskID]
 		if t == nil {
 			t = tx.Task(rep.TaskID)
 		}
-		err := s.vet(t, node, &rep)
+		err := s.vet(t, node, rep)
 		if err != nil {
 			if !errors.Is(err, errStale) {
 				dropped++
@@ -64,13 +69,18 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 			}
 			continue
 		}
-		next := *t
-		next.Status = rep.Status
-		if rep.Endpoints != nil {
-			next.Endpoints = rep.Endpoints
+		if reportedAgain(reps[i+1:], rep.TaskID) {
+			next := *t
+			next.Status = rep.Status
+			if rep.Endpoints != nil {
+				next.Endpoints = rep.Endpoints
+			}
+			if latest == nil {
+				latest = map[string]*api.Task{}
+			}
+			latest[rep.TaskID] = &next
 		}
-		latest[rep.TaskID] = &next
-		ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: &rep})
+		ops = append(ops, state.Op{Kind: state.OpTaskStatus, Report: rep})
 		kept = append(kept, rep.TaskID)
 	}
 	if firstWhy != nil {
@@ -95,6 +105,16 @@ func (s *Session) Report(ctx context.Context, reports []api.TaskReport) error {
 		s.d.observeStarts(tx, ops, opErrs)
 	}
 	return nil
+}
+
+// reportedAgain reports whether one of reps is on task id.
+func reportedAgain(reps []api.TaskReport, id string) bool {
+	for i := range reps {
+		if reps[i].TaskID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // observeStarts tells ObserveTaskStart how long each task that the

@@ -50,7 +50,8 @@
 //     negotiate h2 (below); h2tls.go: its configuration from Options
 //     and its place among the connections Shutdown drains;
 //     h2forward.go: HTTP/2 requests without a body forwarded without
-//     httputil.ReverseProxy.
+//     httputil.ReverseProxy; h2fast.go: those of routers without
+//     middlewares, relayed without header maps.
 //   - proxy.go, route.go: Proxy, the http.Handler of the net/http path
 //     (HTTP/2's streams, and whatever the fast path hands over): refused
 //     routers answer 503, middlewares run, then forwardRoute;
@@ -244,7 +245,23 @@
 // without a body to an HTTP/1.1 backend takes the raw backend
 // connections (rawtrip.go) and skips httputil.ReverseProxy
 // (h2forward.go: the same outbound headers, 1xx, hop-by-hop removal,
-// trailers, flushing when the length is unknown). WebSockets over
+// trailers, flushing when the length is unknown). When the router has
+// no middlewares, such a request takes a fast lane (h2fast.go): the
+// same outbound head and attempts (retries, ejection, sticky cookie,
+// X-Forwarded-*), the backend's head read by the HTTP/1.1 fast path's
+// respHead rather than http.ReadResponse, and, for a response framed
+// by Content-Length (or without a body), handed to h2serve as HPACK
+// fields (h2serve.FieldsWriter) without header maps, the Header clone,
+// or the per-request contexts, traces and request copies of the
+// transport path; a chunked or to-EOF response, trailers, or a 101 is
+// parsed again from its head by http.ReadResponse and relayed as
+// h2forward.go relays it. Its answers are checked against
+// forwardLean's, byte for byte of the backend's (TestH2FastSameAnswers,
+// TestH2FastPropertySameAnswers). One difference is kept on purpose:
+// fields a response's Connection header names are dropped even when it
+// also says close, as the HTTP/1.1 fast path drops them, where
+// ReadResponse deletes the whole Connection header and forwardLean then
+// passes them on. WebSockets over
 // HTTP/2 (extended CONNECT, RFC 8441) are not offered, as before:
 // browsers open them over HTTP/1.1.
 //

@@ -39,3 +39,19 @@ func SlowMiddlewares(p *Proxy) { p.slowMiddlewares = true }
 // TransportOnly makes p's net/http path send every request through
 // http.Transport, as before rawtrip.go.
 func TransportOnly(p *Proxy) { p.rp.Transport.(*forwarder).transportOnly = true }
+
+// NoH2Fast makes p forward HTTP/2 requests with forwardLean only, as
+// before h2fast.go; H2Fast counts the requests h2fast.go took.
+func NoH2Fast(p *Proxy)      { p.noH2Fast = true }
+func H2Fast(p *Proxy) uint64 { return p.h2fast.Load() }
+
+// Inflight sums the requests the current table's backends count as in
+// flight.
+func Inflight(t *Table) (n int64) {
+	for _, rt := range t.snap.Load().routes {
+		for _, b := range rt.pool.backends {
+			n += b.inflight.Load()
+		}
+	}
+	return n
+}

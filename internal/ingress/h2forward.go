@@ -38,25 +38,7 @@ func (p *Proxy) forwardLean(w http.ResponseWriter, r *http.Request, st *reqState
 			return nil
 		},
 	}))
-	h := make(http.Header, len(r.Header)+6)
-	for k, vs := range r.Header {
-		// As ReverseProxy: hop-by-hop headers (HTTP/2 has no Connection
-		// header to name more) and, with a Rewrite hook, the forwarding
-		// headers that rewrite sets.
-		switch k {
-		case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
-			continue
-		}
-		if !containsString(hopHeaders, k) {
-			h[k] = vs
-		}
-	}
-	if v := r.Header["Te"]; len(v) == 1 && v[0] == "trailers" {
-		h["Te"] = v
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // net/http would send its own
-	}
+	h := outboundHeader(r) // h2fast.go
 	out.Header = h
 	out.Body, out.ContentLength, out.Close = nil, 0, false
 	u := *r.URL
@@ -72,6 +54,13 @@ func (p *Proxy) forwardLean(w http.ResponseWriter, r *http.Request, st *reqState
 	defer resp.Body.Close()
 	resp.Request = out
 	_ = p.modifyResponse(resp)
+	p.relayResponse(w, resp)
+}
+
+// relayResponse writes resp to w as ReverseProxy does: its head less
+// the hop-by-hop fields, its body (flushed as it comes when its length
+// is unknown) and its trailers.
+func (p *Proxy) relayResponse(w http.ResponseWriter, resp *http.Response) {
 	removeHopHeaders(resp.Header)
 	dst := w.Header()
 	for k, vs := range resp.Header {

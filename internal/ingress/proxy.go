@@ -124,6 +124,10 @@ type Proxy struct {
 	// slowMiddlewares hands every router with middlewares to the net/http
 	// path (tests compare both paths' answers).
 	slowMiddlewares bool
+	// noH2Fast sends every HTTP/2 request forwardFast would take to
+	// forwardLean (tests compare both); h2fast counts those it took.
+	noH2Fast bool
+	h2fast   atomic.Uint64
 	// headerTimeout bounds reading a request head on the fast path:
 	// ReadHeaderTimeout, or ReadTimeout when shorter, as net/http.
 	headerTimeout time.Duration
@@ -298,20 +302,28 @@ func (p *Proxy) noBackend(w http.ResponseWriter, pl *pool) {
 // modifyResponse pins the client to the backend that answered when the
 // service is sticky and the request's cookie did not already name it.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
-	st := stateFrom(resp.Request.Context())
+	p.modifyState(stateFrom(resp.Request.Context()), resp)
+	return nil
+}
+
+// modifyState is modifyResponse with the request's state.
+func (p *Proxy) modifyState(st *reqState, resp *http.Response) {
 	if st == nil || st.chosen == nil {
-		return nil
+		return
 	}
 	st.status = resp.StatusCode
 	if st.pool.lb.Sticky != nil && st.chosen != st.preferred {
 		resp.Header.Add("Set-Cookie", stickyCookie(st.pool.lb.Sticky, st.chosen).String())
 	}
-	return nil
 }
 
 // proxyError answers a request that could not be forwarded.
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	st := stateFrom(r.Context())
+	p.proxyErrorState(w, r, stateFrom(r.Context()), err)
+}
+
+// proxyErrorState is proxyError with the request's state.
+func (p *Proxy) proxyErrorState(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.Is(err, errNoBackend):

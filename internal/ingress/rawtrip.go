@@ -111,17 +111,7 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 	if headerTimeout > 0 {
 		_ = bc.c.SetDeadline(time.Now().Add(headerTimeout))
 	}
-	bw := rawWriters.Get().(*bufio.Writer)
-	bw.Reset(bc.c)
-	var err error
-	if !writeRequestHead(bw, req) {
-		err = req.Write(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	bw.Reset(nil)
-	rawWriters.Put(bw)
+	err := writeOutHead(bc, req, nil) // h2fast.go
 	if err != nil {
 		return fail(err)
 	}
@@ -164,6 +154,9 @@ type rawBody struct {
 	stop func() bool
 	keep bool // the backend keeps the connection open
 	done bool
+	// extra is the reader the head was parsed again from (h2fast.go):
+	// bytes it holds past the body are unasked ones, as in bc.br.
+	extra *bufio.Reader
 }
 
 func (b *rawBody) Read(p []byte) (int, error) {
@@ -191,6 +184,9 @@ func (b *rawBody) Close() error {
 // context did not cut it.
 func (b *rawBody) finish(whole bool) {
 	b.done = true
+	if b.extra != nil && b.extra.Buffered() > 0 {
+		b.keep = false
+	}
 	if b.stop() && whole && b.keep {
 		b.bc.pool.put(b.bc, time.Now())
 		return

@@ -19,13 +19,20 @@ func (p *Proxy) forwardRoute(w http.ResponseWriter, r *http.Request, rt *route, 
 		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
 	}
 	st.preferred = pl.sticky(r)
+	// Deferred: a response cut short by its backend panics with
+	// http.ErrAbortHandler (to reset the stream), and the backend's
+	// count must drop all the same, or it looks busy for good.
+	defer func() {
+		if st.chosen != nil {
+			st.chosen.inflight.Add(-1)
+		}
+	}()
 	if leanEligible(r, pl) {
-		p.forwardLean(w, r, st) // h2forward.go
+		if !p.forwardFast(w, r, st) { // h2fast.go
+			p.forwardLean(w, r, st) // h2forward.go
+		}
 	} else {
 		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-	}
-	if st.chosen != nil {
-		st.chosen.inflight.Add(-1)
 	}
 }
 

@@ -1,8 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -23,22 +25,54 @@ const (
 // each of at most MaxOpsPerCommand ops and MaxCommandBytes bytes. It
 // returns the error of each op (nil for those applied), in the order of
 // ops, or the first proposal error; the commands before it were applied.
+//
+// Each op is encoded once: its encoding both bounds the command and makes
+// the command's log entry (Command.encoded), which is json.Marshal's
+// bytes for the command (TestProposeBatchesEncodesAsJSON).
 func ProposeBatches(ctx context.Context, p Proposer, at time.Time, ops []Op) ([]error, error) {
 	var opErrs []error
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	var head []byte
+	if !at.IsZero() {
+		t, err := json.Marshal(at)
+		if err != nil {
+			return nil, fmt.Errorf("encode command time: %w", err)
+		}
+		head = append(append([]byte(`{"time":`), t...), `,"ops":[`...)
+	}
 	for len(ops) > 0 {
+		buf.Reset()
+		buf.Write(head)
 		n, size := 0, 0
 		for n < len(ops) && n < MaxOpsPerCommand {
-			b, err := json.Marshal(&ops[n])
-			if err != nil {
+			mark := buf.Len()
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			// Encode ends the op with a newline, which the entry leaves
+			// out (the next op's comma overwrites it).
+			if err := enc.Encode(&ops[n]); err != nil {
 				return opErrs, err
 			}
-			if n > 0 && size+len(b) > MaxCommandBytes {
+			buf.Truncate(buf.Len() - 1)
+			b := buf.Len() - mark
+			if n > 0 {
+				b--
+			}
+			if n > 0 && size+b > MaxCommandBytes {
+				buf.Truncate(mark)
 				break
 			}
-			size += len(b)
+			size += b
 			n++
 		}
-		res, err := p.Propose(ctx, &Command{Time: at, Ops: ops[:n]})
+		cmd := &Command{Time: at, Ops: ops[:n]}
+		if head != nil {
+			buf.WriteString("]}")
+			cmd.encoded = bytes.Clone(buf.Bytes())
+		}
+		res, err := p.Propose(ctx, cmd)
 		if err != nil {
 			return opErrs, err
 		}

@@ -34,6 +34,9 @@ const codecCompact byte = 0x01
 // cluster-wide version gate (docs/architecture.md, "Two encodings of a
 // log entry").
 func EncodeCommand(cmd *Command) ([]byte, error) {
+	if cmd.encoded != nil {
+		return cmd.encoded, nil
+	}
 	return json.Marshal(cmd)
 }
 
@@ -53,10 +56,16 @@ func EncodeCompact(cmd *Command) ([]byte, error) {
 
 // DecodeCommand decodes a log entry of either encoding.
 func DecodeCommand(data []byte, cmd *Command) error {
+	return decodeCommand(data, cmd, nil)
+}
+
+// decodeCommand is DecodeCommand, taking task specs the FSM knows from
+// specs (nil: none).
+func decodeCommand(data []byte, cmd *Command, specs *specCache) error {
 	if len(data) > 0 && data[0] == codecCompact {
 		return decodeCompact(data[1:], cmd)
 	}
-	return json.Unmarshal(data, cmd)
+	return decodeJSON(data, cmd, specs)
 }
 
 // compactable reports whether every op of cmd uses only the fields the

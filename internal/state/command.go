@@ -144,6 +144,12 @@ type Command struct {
 	// precondition fails is skipped and the rest apply.
 	Atomic bool `json:"atomic,omitempty"`
 	Ops    []Op `json:"ops"`
+
+	// encoded, when set, is the command's log entry, json.Marshal's
+	// bytes for it, made by ProposeBatches as it encoded the ops to bound
+	// the command (each op is then encoded once, not twice). Nothing
+	// changes a command after it was made.
+	encoded []byte
 }
 
 // Result is what applying a Command returned.

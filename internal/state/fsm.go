@@ -32,7 +32,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		}
 	}
 	var cmd Command
-	if err := DecodeCommand(l.Data, &cmd); err != nil {
+	if err := decodeCommand(l.Data, &cmd, &f.store.specs); err != nil {
 		// A log entry that does not decode was written by a newer or broken
 		// proposer; skipping it keeps every replica identical.
 		f.store.mu.Lock()

@@ -24,13 +24,15 @@ func internSpec(t *api.Task, svc *api.Service) {
 	if t.ServiceName == svc.Spec.Name {
 		t.ServiceName = svc.Spec.Name
 	}
-	if reflect.DeepEqual(t.Spec, svc.Spec.TaskTemplate) {
+	// A spec taken from the service's template (specsplice.go) is a
+	// shallow copy of it: found without DeepEqual's allocations.
+	if sameSpec(&t.Spec, &svc.Spec.TaskTemplate) || reflect.DeepEqual(&t.Spec, &svc.Spec.TaskTemplate) {
 		t.Spec = svc.Spec.TaskTemplate
 	}
 	if t.ServiceLabels != nil && maps.Equal(t.ServiceLabels, svc.Spec.Labels) {
 		t.ServiceLabels = svc.Spec.Labels
 	}
-	if t.Endpoint != nil && reflect.DeepEqual(t.Endpoint, svc.Spec.EndpointSpec) {
+	if t.Endpoint != nil && (t.Endpoint == svc.Spec.EndpointSpec || reflect.DeepEqual(t.Endpoint, svc.Spec.EndpointSpec)) {
 		t.Endpoint = svc.Spec.EndpointSpec
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"pgregory.net/rapid"
@@ -235,6 +236,51 @@ func TestFSMAppliesEncodedCommandsLikeTheirOriginals(t *testing.T) {
 			if a != b {
 				t.Fatalf("command %d: contents differ\n fsm    %s\n direct %s", c, a, b)
 			}
+		}
+	})
+}
+
+// entryProposer checks that each command's log entry is json.Marshal's
+// bytes for it, then applies it.
+type entryProposer struct {
+	state.LocalProposer
+	t       *rapid.T
+	entries int
+}
+
+func (p *entryProposer) Propose(ctx context.Context, cmd *state.Command) (state.Result, error) {
+	got, err := state.EncodeCommand(cmd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	want, err := json.Marshal(cmd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		p.t.Fatalf("entry\n %s\njson.Marshal\n %s", got, want)
+	}
+	p.entries++
+	return p.LocalProposer.Propose(ctx, cmd)
+}
+
+// TestProposeBatchesEncodesAsJSON: the entries ProposeBatches encodes as
+// it bounds them are json.Marshal's bytes for their commands, at any time
+// (a zero one is the proposer's to set), and split as before.
+func TestProposeBatchesEncodesAsJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := &entryProposer{LocalProposer: state.LocalProposer{Store: state.NewStore()}, t: t}
+		n := rapid.IntRange(1, 1200).Draw(t, "n")
+		ops := rapid.SliceOfN(rapid.Custom(genOp), n, n).Draw(t, "ops")
+		at := step(rapid.IntRange(0, 3).Draw(t, "at"))
+		if rapid.Bool().Draw(t, "zeroTime") {
+			at = time.Time{}
+		}
+		if _, err := state.ProposeBatches(context.Background(), p, at, ops); err != nil {
+			t.Fatal(err)
+		}
+		if want := (len(ops) + state.MaxOpsPerCommand - 1) / state.MaxOpsPerCommand; p.entries != want {
+			t.Fatalf("%d ops in %d entries, want %d", len(ops), p.entries, want)
 		}
 	})
 }

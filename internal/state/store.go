@@ -23,6 +23,9 @@ type Store struct {
 	// never cloned or written itself (cloning a B-tree marks its nodes
 	// shared, writing its own fields).
 	tasks, tasksView taskTable
+	// specs are the task templates the FSM recognizes in log entries by
+	// their encoding (specsplice.go): a memo, not state.
+	specs specCache
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -165,7 +168,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.Txn(true)
-	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time}
+	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time, specs: &s.specs}
 	res := Result{Index: index}
 	for i := range cmd.Ops {
 		err := w.apply(&cmd.Ops[i])

@@ -342,3 +342,39 @@ func TestBoundedSubscriptionClosesWhenItFallsBehind(t *testing.T) {
 		t.Fatalf("the unbounded subscription has %d events, want 4", len(evs))
 	}
 }
+
+// TestSubscribersShareEventsSafely: subscriptions that read between
+// commits get the commit's events themselves, not copies; a reader
+// appending to what it got changes nothing another reads, and a
+// subscription that did not read keeps every commit's events in order.
+func TestSubscribersShareEventsSafely(t *testing.T) {
+	s := state.NewStore()
+	p := &state.LocalProposer{Store: s}
+	_, a := s.Subscribe()
+	_, b := s.Subscribe()
+	defer a.Close()
+	defer b.Close()
+	propose := func(ops ...state.Op) {
+		t.Helper()
+		if _, err := p.Propose(context.Background(), &state.Command{Ops: ops}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	propose(state.Op{Kind: state.OpCreateService, Service: newService("s1", "web")})
+	ea, _ := a.Drain()
+	eb, _ := b.Drain()
+	if len(ea) != 1 || len(eb) != 1 || &ea[0] != &eb[0] {
+		t.Fatalf("the commit's events are not shared: %d and %d events", len(ea), len(eb))
+	}
+	ea = append(ea, api.Event{ID: "mine"})
+	propose(state.Op{Kind: state.OpCreateTask, Task: newTask("t1", "s1", 1)})
+	propose(state.Op{Kind: state.OpCreateTask, Task: newTask("t2", "s1", 2)})
+	eb, _ = b.Drain()
+	if len(eb) != 2 || eb[0].ID != "t1" || eb[1].ID != "t2" {
+		t.Fatalf("events of two commits: %+v", eb)
+	}
+	ea2, _ := a.Drain()
+	if len(ea2) != 2 || ea2[0].ID != "t1" || ea[1].ID != "mine" {
+		t.Fatalf("a reader's append reached another's events: %+v, %+v", ea2, ea)
+	}
+}

@@ -18,6 +18,8 @@ type writer struct {
 	index  uint64
 	now    time.Time
 	events []api.Event
+	// specs learns the encodings of the templates tasks are made from.
+	specs *specCache
 }
 
 func (w *writer) emit(typ, action, id string, svc *api.Service, task *api.Task, node *api.Node) {
@@ -150,6 +152,7 @@ func (w *writer) createService(in *api.Service) error {
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
 	}
+	w.learnSpec(&s)
 	w.emit(api.EventService, api.ActionCreate, s.ID, &s, nil, nil)
 	return nil
 }
@@ -188,6 +191,7 @@ func (w *writer) updateService(in *api.Service, expect uint64) error {
 	if err := w.txn.Insert(tableServices, &s); err != nil {
 		return err
 	}
+	w.learnSpec(&s)
 	w.emit(api.EventService, api.ActionUpdate, s.ID, &s, nil, nil)
 	if s.SpecVersion > cur.SpecVersion {
 		return w.adoptTasks(&s)
@@ -216,6 +220,15 @@ func (w *writer) adoptTasks(svc *api.Service) error {
 		}
 	}
 	return nil
+}
+
+// learnSpec lets the FSM recognize the encoding of svc's template in the
+// task creations to come (specsplice.go): learnt with the service, the
+// first entry of its tasks is read without decoding their specs too.
+func (w *writer) learnSpec(svc *api.Service) {
+	if w.specs != nil {
+		w.specs.learn(svc)
+	}
 }
 
 func (w *writer) deleteService(id string) error {
@@ -251,6 +264,7 @@ func (w *writer) createTask(in *api.Task) error {
 		if v := svc.SpecVersion; in.SpecVersion != v {
 			return fmt.Errorf("task %s of spec version %d: service %s is at %d: %w", in.ID, in.SpecVersion, in.ServiceID, v, ErrVersionConflict)
 		}
+		w.learnSpec(svc)
 	}
 	t := *in
 	if err := w.attachTask(&t); err != nil {

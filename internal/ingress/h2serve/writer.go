@@ -28,15 +28,19 @@ type responseWriter struct {
 	st *stream
 	c  *Conn
 
-	h        http.Header
-	snap     http.Header // h when the final status was written
-	status   int
-	sentHead bool
-	head     bool // a HEAD request: the body is not sent
-	declared int64
-	written  int64
-	buf      []byte
-	err      error
+	h    http.Header
+	snap http.Header // h when the final status was written
+	// fields is the final head given by WriteHeaderFields instead of
+	// snap (lower-case names); fieldsSet says it was.
+	fields    []hpack.HeaderField
+	fieldsSet bool
+	status    int
+	sentHead  bool
+	head      bool // a HEAD request: the body is not sent
+	declared  int64
+	written   int64
+	buf       []byte
+	err       error
 }
 
 func (w *responseWriter) Header() http.Header {
@@ -156,7 +160,11 @@ func (w *responseWriter) send(final, flush bool) error {
 			if !w.sentHead {
 				w.sentHead = true
 				ended = endWithData && len(data) == 0
-				if err := c.writeHead(st.id, w.status, w.snap, w.declaredTrailers(), ended, fs); err != nil {
+				if w.fieldsSet {
+					if err := c.writeFields(st.id, w.status, w.fields, ended, fs); err != nil {
+						return err
+					}
+				} else if err := c.writeHead(st.id, w.status, w.snap, w.declaredTrailers(), ended, fs); err != nil {
 					return err
 				}
 			}
@@ -187,6 +195,10 @@ func (w *responseWriter) send(final, flush bool) error {
 // sending it: Content-Type sniffed from the first chunk, Date, and
 // Content-Length when the handler returned with the whole body here.
 func (w *responseWriter) completeHead(final bool) {
+	if w.fieldsSet {
+		w.completeFields(final)
+		return
+	}
 	h := w.snap
 	if bodyAllowed(w.status) {
 		if _, ok := h["Content-Type"]; !ok && len(w.buf) > 0 {
@@ -404,6 +416,12 @@ func (c *Conn) writeHead(id uint32, status int, h http.Header, skip []string, en
 			}
 		}
 	}
+	return c.writeBlock(id, end, fs)
+}
+
+// writeBlock writes c.hbuf, an encoded header block, as HEADERS and
+// CONTINUATION frames of at most fs bytes (c.wmu held).
+func (c *Conn) writeBlock(id uint32, end bool, fs int) error {
 	block := c.hbuf
 	first := block
 	if len(first) > fs {
