@@ -1,0 +1,49 @@
+package ingress_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/shoalproject/shoal/api"
+	"github.com/shoalproject/shoal/internal/ingress"
+	"github.com/shoalproject/shoal/internal/testutil"
+)
+
+// A router with middlewares that pass the response writer through
+// (headers with request headers only, stripprefix): the fast lane must
+// forward what forwardLean forwards — the X-Forwarded-* headers the
+// middlewares saw and changed (Traefik's order), not the lane's own.
+func TestH2FastMiddlewareForwardedHeaders(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	rb := startCannedBackend(t)
+	rb.set("/q", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	table := ingress.NewTable(ingress.TableOptions{Logger: quietLog})
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.app.rule=PathPrefix(`/`)", "traefik.http.routers.app.tls=true",
+		"traefik.http.routers.app.middlewares=c",
+		"traefik.http.middlewares.c.chain.middlewares=h,strip",
+		"traefik.http.middlewares.h.headers.customrequestheaders.X-Forwarded-Proto=wss",
+		"traefik.http.middlewares.h.headers.customrequestheaders.X-Forwarded-Port=8443",
+		"traefik.http.middlewares.h.headers.customrequestheaders.X-Forwarded-Uri=/from-mw",
+		"traefik.http.middlewares.strip.stripprefix.prefixes=/p",
+		"traefik.http.services.app.loadbalancer.server.port=80"))},
+		[]*api.Task{task("t1", "s1", rb.ln.Addr().String())})
+	_, _, fastAddr, slowAddr := twoProxies(t, table, cert)
+	c := newH2Client(t, leaf)
+	seen := func(addr string) (h2answer, string) {
+		a := h2do(t, c, "GET", "https://"+addr+"/p/q", "X-Forwarded-For", "6.6.6.6")
+		return a, strings.ReplaceAll(rb.lastSeen(), addr[strings.LastIndexByte(addr, ':')+1:], "PORT")
+	}
+	want, wantSeen := seen(slowAddr)
+	got, gotSeen := seen(fastAddr)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fast answered %+v, forwardLean %+v", got, want)
+	}
+	if !strings.Contains(wantSeen, "X-Forwarded-Proto: wss") {
+		t.Fatalf("forwardLean did not forward the middleware's header: %s", wantSeen)
+	}
+	if gotSeen != wantSeen {
+		t.Errorf("backend got from the fast lane\n%s\nfrom forwardLean\n%s", gotSeen, wantSeen)
+	}
+}
