@@ -58,7 +58,11 @@ func h2FieldsWriter(w http.ResponseWriter) (*recorder, h2serve.FieldsWriter, boo
 func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	rec, fw, ok := h2FieldsWriter(w)
 	fwd, _ := p.rp.Transport.(*forwarder)
-	if !ok || fwd == nil || fwd.transportOnly || p.noH2Fast || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
+	// st.forwarded: the router has middlewares (they may pass w through
+	// untouched), whose X-Forwarded-* and other request headers
+	// appendFastHead would replace or drop; and the fields would not
+	// carry what they set in w.Header().
+	if !ok || fwd == nil || fwd.transportOnly || p.noH2Fast || st.forwarded || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
 		return false
 	}
 	p.h2fast.Add(1)
