@@ -2,8 +2,10 @@ package ingress_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/ingress"
@@ -45,5 +47,28 @@ func TestH2FastMiddlewareForwardedHeaders(t *testing.T) {
 	}
 	if gotSeen != wantSeen {
 		t.Errorf("backend got from the fast lane\n%s\nfrom forwardLean\n%s", gotSeen, wantSeen)
+	}
+}
+
+// A backend that switches protocols for a request that asked for no
+// upgrade (the lane and forwardLean take none): 502, as ReverseProxy
+// and the HTTP/1.1 fast path answer, and its connection, now speaking
+// another protocol, is not pooled for the next request.
+func TestH2FastUnaskedSwitch(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	rb := startCannedBackend(t)
+	rb.set("/switch", cannedAnswer{bytes: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", hold: true})
+	rb.set("/ok", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})
+	table := oneRouteTable(rb.ln.Addr().String())
+	_, _, fastAddr, slowAddr := twoProxies(t, table, cert)
+	for _, addr := range []string{fastAddr, slowAddr} {
+		c := newH2Client(t, leaf)
+		c.Timeout = 3 * time.Second
+		if a := h2do(t, c, "GET", "https://"+addr+"/switch"); a.Status != http.StatusBadGateway {
+			t.Errorf("%s: unasked 101 answered %+v, want 502", addr, a)
+		}
+		if a := h2do(t, c, "GET", "https://"+addr+"/ok"); a.Status != 200 || a.Body != "ok" {
+			t.Errorf("%s: the request after the unasked 101: %+v", addr, a)
+		}
 	}
 }
