@@ -25,8 +25,9 @@ import (
 // hands it to h2serve as HPACK fields (no header maps, no Header clone,
 // no per-request context, trace or request copies). A response whose
 // body is not framed by Content-Length (chunked, to the connection's
-// end), that announces trailers, or a 101 is parsed again from its head
-// by http.ReadResponse and relayed as forwardLean relays it.
+// end) or that announces trailers is parsed again from its head by
+// http.ReadResponse and relayed as forwardLean relays it; a 101 (the
+// request asked for no upgrade) is a 502, as on every path.
 
 // h2exchange is a fast forward's reusable state.
 type h2exchange struct {
@@ -99,7 +100,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 	st.chosen = b
 	rh := &x.rh
 	st.status = rh.code
-	if rh.code == http.StatusSwitchingProtocols || rh.trailers() || rh.chunked || !(rh.contentLength >= 0 || noBody(out, rh.code)) {
+	if rh.trailers() || rh.chunked || !(rh.contentLength >= 0 || noBody(out, rh.code)) {
 		p.relayParsed(w, out, st, b, stop, rh)
 		return true
 	}
@@ -271,7 +272,12 @@ func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *
 		if _, err := rh.read(bc.br); err != nil {
 			return fail(err)
 		}
-		if rh.code >= 200 || rh.code == http.StatusSwitchingProtocols {
+		if rh.code == http.StatusSwitchingProtocols {
+			// The request asked for no upgrade (rawEligible): the
+			// connection speaks another protocol now, not to be pooled.
+			return fail(errUnaskedSwitch)
+		}
+		if rh.code >= 200 {
 			break
 		}
 		if n1xx == 5 {
