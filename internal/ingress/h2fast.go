@@ -292,11 +292,20 @@ func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *
 		clear(h)
 	}
 	if headerTimeout > 0 {
-		// Not cleared when not set: a deadline the client's reset set
-		// meanwhile must stay (it ends the body's reads).
-		_ = bc.c.SetDeadline(time.Time{})
+		clearHeadDeadline(ctx, bc)
 	}
 	return stop, nil
+}
+
+// clearHeadDeadline clears the response-header timeout's deadline, but
+// not the one the client's reset set meanwhile (the watch may have run
+// before the clearing): it ends the body's reads, which would otherwise
+// wait for the backend.
+func clearHeadDeadline(ctx context.Context, bc *bconn) {
+	_ = bc.c.SetDeadline(time.Time{})
+	if ctx.Err() != nil {
+		_ = bc.c.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // writeOutHead writes head, or out's head when head is nil, to bc.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,4 +72,55 @@ func TestH2FastUnaskedSwitch(t *testing.T) {
 			t.Errorf("%s: the request after the unasked 101: %+v", addr, a)
 		}
 	}
+}
+
+// Parallel streams on one connection, each path its own head and body
+// (framed by length, chunked, HEAD): every stream gets its own answer,
+// none a piece of another's (the exchanges and head copies are pooled).
+// Run with -race.
+func TestH2FastParallelStreams(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	rb := startCannedBackend(t)
+	const paths = 16
+	for i := range paths {
+		body := strings.Repeat(fmt.Sprintf("<%d>", i), 100*(i+1))
+		a := fmt.Sprintf("HTTP/1.1 200 OK\r\nX-Path: p%d\r\nX-Pad-%d: %s\r\nContent-Length: %d\r\n\r\n%s", i, i, strings.Repeat("v", i*50), len(body), body)
+		if i%4 == 3 {
+			a = fmt.Sprintf("HTTP/1.1 200 OK\r\nX-Path: p%d\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", i, len(body), body)
+		}
+		rb.set(fmt.Sprintf("/p%d", i), cannedAnswer{bytes: a})
+	}
+	table := oneRouteTable(rb.ln.Addr().String())
+	fast, _, fastAddr, _ := twoProxies(t, table, cert)
+	c := newH2Client(t, leaf)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for n := range 40 {
+				i := (g*7 + n) % paths
+				method := "GET"
+				if n%5 == 4 {
+					method = "HEAD"
+				}
+				a := h2do(t, c, method, fmt.Sprintf("https://%s/p%d", fastAddr, i))
+				want := ""
+				if method == "GET" {
+					want = strings.Repeat(fmt.Sprintf("<%d>", i), 100*(i+1))
+				}
+				if a.Status != 200 || a.Header.Get("X-Path") != fmt.Sprintf("p%d", i) || a.Body != want {
+					t.Errorf("%s /p%d: %d %v body %d bytes", method, i, a.Status, a.Header, len(a.Body))
+					return
+				}
+				if i%4 != 3 && a.Header.Get(fmt.Sprintf("X-Pad-%d", i)) != strings.Repeat("v", i*50) {
+					t.Errorf("/p%d: header %v", i, a.Header)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ingress.H2Fast(fast) < 8*40 {
+		t.Errorf("the fast lane took %d requests", ingress.H2Fast(fast))
+	}
+	waitFor(t, "no request counted in flight", func() bool { return ingress.Inflight(table) == 0 })
 }

@@ -145,7 +145,7 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 			}
 		}
 	}
-	_ = bc.c.SetDeadline(time.Time{})
+	clearHeadDeadline(req.Context(), bc) // h2fast.go
 	rb := &rawBody{rc: resp.Body, bc: bc, stop: stop, keep: !resp.Close}
 	if resp.Body == http.NoBody {
 		rb.finish(true)
