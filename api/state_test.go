@@ -172,7 +172,15 @@ func oldUnmarshalState(s *api.TaskState, b []byte) error {
 // string read, escapes and numbers included.
 func TestTaskStateJSONAsBefore(t *testing.T) {
 	inputs := []string{`null`, `"\u006eew"`, `"New"`, `"new "`, `""`, `"state(3)"`, `1`, `-1`, `99`, `"r\u0075nning"`, `"\ufffd"`, "\"\xff\""}
-	for s := api.TaskState(-2); s < 40; s++ {
+	// Every named state (they are multiples of 32 up to 832), the
+	// numbers around them, and some below and above.
+	var states []api.TaskState
+	for s := api.TaskState(-2); s <= 900; s++ {
+		if s < 40 || s%32 == 0 || s%32 == 1 || s%32 == 31 {
+			states = append(states, s)
+		}
+	}
+	for _, s := range states {
 		got, err := s.MarshalJSON()
 		want, _ := json.Marshal(s.String())
 		if err != nil || string(got) != string(want) {

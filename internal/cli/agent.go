@@ -234,6 +234,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	var pub publishFlags
 	var drain time.Duration
 	var useDocker bool
+	var dockerAddr string
 	cmd := &cobra.Command{
 		Use:   "agent --manager HOST:PORT [--token-file FILE | --token TOKEN] [OPTIONS]",
 		Short: "Run a worker node that joins a cluster",
@@ -295,7 +296,7 @@ them. A wrong token stops the agent with exit code 1.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			acfg := daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
-				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, Publish: pub.config(), DrainDelay: drain,
+				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DockerAddr: dockerAddr, Publish: pub.config(), DrainDelay: drain,
 				SecretsDir: secretsDir, ListenAddr: listenAddr, MetricsAddr: mf.addr, MetricsToken: metricsToken}
 			if daemon.IsManagerFolder(dataDir) {
 				// Promoted before: the node is a manager now.
@@ -366,6 +367,7 @@ them. A wrong token stops the agent with exit code 1.`,
 	ing.add(cmd)
 	pub.add(cmd)
 	cmd.Flags().BoolVar(&useDocker, "docker", true, "offer the docker runtime when a Docker Engine answers")
+	cmd.Flags().StringVar(&dockerAddr, "docker-addr", "", "IP address the Docker Engine publishes the node's container ports on (default: --addr), for a node whose engine is in another network namespace (nodes sharing one host's engine); the node reports them on --addr, so it must forward those ports there")
 	cmd.Flags().DurationVar(&drain, "drain-delay", time.Second, "how long a task with ports or networks keeps serving after it leaves the ingress pools and the VIPs, before its stop signal")
 	addSecretsDirFlag(cmd, &secretsDir)
 	mf.add(cmd, "TCP address serving the node's Prometheus metrics (/metrics: its ingress under Traefik's names, the process), e.g. 127.0.0.1:9324; needs --metrics-token-file")

@@ -52,12 +52,23 @@ release rolled back on its own, and two nodes that join while nothing
 moves, until service update --force spreads reference-data-api over them.
 For that last step the demo holds back two worker nodes, shoal-demo-1 and
 shoal-demo-2: network namespaces on a bridge of this host (shdb-ID), each
-of which starts a shoal agent at that step. With -H or --runtime docker
-the tour tells that step instead of playing it, and says why.
+of which starts a shoal agent at that step. With --runtime docker their
+agents run containers on this machine's one Docker engine, which publishes
+their ports on the host's address on that bridge (shoal agent
+--docker-addr), and each node forwards its own address's ports there;
+each agent sees only the containers labelled with its node ID.
+
+With -H the demo adds no node: when the cluster has at least two ready,
+active nodes with spare capacity that run the runtime's tasks, it pauses
+all of them but one (a manager) before it deploys, and makes them active
+again at the last step, which to the scheduler is what a node joining is;
+the cleanup makes them active in any case. With fewer, the tour tells
+that step instead of playing it, and says why. The nodes must be on this
+machine: the tasks run the signup program (or the image) built here.
 
 Ctrl-C removes what the demo made (stacks and their tasks, networks,
 configs, secrets, the database, the image it built, the extra nodes: their
-agents, namespaces, links, firewall rules and folders) and stops the
+agents, containers, namespaces, links, firewall rules and folders) and stops the
 cluster it started. The services reach each other by name over overlay
 networks, which needs root for the process runtime.`,
 		Args: noArgs,
@@ -88,25 +99,42 @@ networks, which needs root for the process runtime.`,
 				if c, err = a.client(); err != nil {
 					return err
 				}
-				extra.Why = "-H names a cluster this demo did not start, so it adds no nodes to it"
+				if tour {
+					paused, why, err := demo.HoldExisting(ctx, c, runtime)
+					if err != nil {
+						return err
+					}
+					extra.Why = why
+					if paused != nil {
+						fmt.Fprintf(a.stdout, "shoal demo: pausing %s (availability pause) until the tour's last step\n", paused)
+						defer func() {
+							cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+							defer cancel()
+							if err := paused.Restore(cctx); err != nil {
+								fmt.Fprintf(a.stderr, "shoal demo: cleanup: make %s active again: %v\n", paused, err)
+							}
+						}()
+						extra = paused.Extra()
+					}
+				}
 			} else {
 				var nodes *demo.Nodes
 				cfg := daemon.DevConfig{DataDir: dataDir, Addr: "127.0.0.1", Logger: log, IngressAddr: ingressAddr, Docker: true, DrainDelay: time.Second}
-				switch {
-				case !tour:
-				case runtime == "docker":
-					extra.Why = "with --runtime docker, the extra nodes' containers would share this machine's Docker engine, " +
-						"which publishes their ports in the host's network namespace, not in the nodes'"
-				default:
-					if nodes, err = demo.HoldNodes(filepath.Join(work, "nodes"), "shoal-demo-1", "shoal-demo-2"); err != nil {
+				if tour {
+					if nodes, err = demo.HoldNodes(filepath.Join(work, "n"), "shoal-demo-1", "shoal-demo-2"); err != nil {
 						return err
 					}
 					defer func() { // last: after the cluster stopped
-						fmt.Fprintln(a.stdout, "shoal demo: removing the extra nodes' namespaces, links, firewall rules and folders")
+						fmt.Fprintln(a.stdout, "shoal demo: removing the extra nodes' containers, namespaces, links, firewall rules and folders")
 						if err := nodes.Close(); err != nil {
 							fmt.Fprintf(a.stderr, "shoal demo: cleanup: %v\n", err)
 						}
 					}()
+					if runtime == "docker" {
+						if err := nodes.ShareEngine(); err != nil {
+							return err
+						}
+					}
 					cfg.Addr = nodes.Addr().String()
 					cfg.AgentListen = net.JoinHostPort(cfg.Addr, "0")
 				}
@@ -127,6 +155,10 @@ networks, which needs root for the process runtime.`,
 				if nodes != nil {
 					if extra, err = joinLater(ctx, c, nodes, d.AgentAddr()); err != nil {
 						return err
+					}
+					extra.How = "each a shoal agent in a\nnetwork namespace of its own on this machine"
+					if runtime == "docker" {
+						extra.How += ", running its containers on this machine's\nDocker engine (each agent sees only the containers labelled with its node ID)"
 					}
 					defer func() { // after the stacks' removal, before the cluster stops
 						if len(nodes.IDs()) > 0 {

@@ -45,6 +45,8 @@ type AgentConfig struct {
 	Publish PublishConfig
 	// Docker offers the docker runtime when a Docker Engine answers.
 	Docker bool
+	// DockerAddr: see DevConfig.
+	DockerAddr string
 	// DrainDelay: see DevConfig.
 	DrainDelay time.Duration
 	// SecretsDir: see DevConfig.
@@ -154,7 +156,7 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	if a.link, err = agentlink.NewClient(cfg.Manager, id, addr); err != nil {
 		return nil, err
 	}
-	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
+	if a.rts, err = openRuntimes(ctx, dir, a.nodeID, addr, cfg.DockerAddr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
 	// The managers read the node's task output over the link.

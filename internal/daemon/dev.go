@@ -234,7 +234,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 			return nil, err
 		}
 	}
-	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.SecretsDir, cfg.Docker, log); err != nil {
+	if d.rts, err = openRuntimes(ctx, dir, d.nodeID, addr, cfg.DockerAddr, cfg.SecretsDir, cfg.Docker, log); err != nil {
 		return nil, err
 	}
 	// The agent registers anew on every start; waitNode waits for that.

@@ -44,6 +44,13 @@ type DevConfig struct {
 	IngressAddr string
 	// Docker offers the docker runtime when a Docker Engine answers.
 	Docker bool
+	// DockerAddr is the address the Docker Engine publishes the node's
+	// container ports on; empty: the node's address. Set it when the
+	// engine is not in the node's network namespace (nodes that share
+	// one host's engine). The tasks' endpoints stay on the node's
+	// address, the only one the managers accept from it: the node must
+	// forward those ports to DockerAddr.
+	DockerAddr string
 	// DrainDelay is how long a task that publishes ports stays up after it
 	// leaves the ingress pool, before its stop signal.
 	DrainDelay time.Duration

@@ -92,7 +92,7 @@ func ManagerConfig(cfg AgentConfig, addr, join string, id *ca.NodeIdentity) (Dev
 	ic := cfg.Ingress
 	return DevConfig{DataDir: cfg.DataDir, Addr: addr, Logger: cfg.Logger, AgentListen: cfg.ListenAddr,
 		Join: join, JoinIdentity: id, Hostname: cfg.Hostname, Labels: cfg.Labels,
-		Docker: cfg.Docker, DrainDelay: cfg.DrainDelay, SecretsDir: cfg.SecretsDir, Publish: cfg.Publish,
+		Docker: cfg.Docker, DockerAddr: cfg.DockerAddr, DrainDelay: cfg.DrainDelay, SecretsDir: cfg.SecretsDir, Publish: cfg.Publish,
 		IngressAddr: ic.Addr, IngressAccessLog: ic.AccessLog, IngressRequireEnable: ic.RequireEnable,
 		IngressMaxBodyBytes: ic.MaxBodyBytes, IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout,
 		IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,

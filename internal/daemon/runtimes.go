@@ -22,10 +22,13 @@ type nodeRuntimes struct {
 
 // openRuntimes opens the process runtime over the data folder's tasks
 // folder, publishing ports on addr, and the docker runtime when useDocker
-// is set and a Docker Engine answers; both keep secrets under secretsDir
+// is set and a Docker Engine answers, publishing on dockerAddr when set
+// (the engine is not in the node's network namespace; the endpoints stay
+// on addr); both keep
+// secrets under secretsDir
 // (DefaultSecretsDir if empty). It fails when that folder or the node's
 // folder in it is not safe to write secrets to.
-func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr, secretsDir string, useDocker bool, log *slog.Logger) (nodeRuntimes, error) {
+func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr, dockerAddr, secretsDir string, useDocker bool, log *slog.Logger) (nodeRuntimes, error) {
 	var rts nodeRuntimes
 	var err error
 	rts.process, err = openProcess(dir.Join("tasks"), nodeID, addr, secretsDir)
@@ -34,7 +37,7 @@ func openRuntimes(ctx context.Context, dir *datadir.Dir, nodeID, addr, secretsDi
 	}
 	if useDocker {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		rts.docker, err = docker.New(dctx, docker.Options{NodeID: nodeID, NodeAddr: addr, FilesDir: secretsDir, Logger: log.With("component", "docker")})
+		rts.docker, err = docker.New(dctx, docker.Options{NodeID: nodeID, NodeAddr: addr, PublishAddr: dockerAddr, FilesDir: secretsDir, Logger: log.With("component", "docker")})
 		cancel()
 		var unsafe *privdir.UnsafeError
 		if errors.As(err, &unsafe) {

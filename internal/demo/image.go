@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -9,6 +10,7 @@ import (
 
 	signupfiles "github.com/shoalproject/shoal/examples/signup/stack"
 	"github.com/shoalproject/shoal/internal/imagebuild"
+	dockerrt "github.com/shoalproject/shoal/internal/runtime/docker"
 )
 
 // ImageTag is the image `shoal demo --runtime docker` builds.
@@ -68,4 +70,36 @@ func killContainer(ctx context.Context, id string) error {
 	defer c.Close()
 	_, err = c.ContainerKill(ctx, id, mobyclient.ContainerKillOptions{Signal: "KILL"})
 	return err
+}
+
+// removeNodeContainers removes the containers of the nodes ids: those the
+// docker runtime labelled with their node IDs. It does nothing when no
+// engine answers (the nodes ran none).
+func removeNodeContainers(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	c, err := docker()
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	if _, err := c.Ping(ctx, mobyclient.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return nil
+	}
+	var errs []error
+	for _, id := range ids {
+		res, err := c.ContainerList(ctx, mobyclient.ContainerListOptions{All: true,
+			Filters: mobyclient.Filters{}.Add("label", dockerrt.LabelNodeID+"="+id)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list the containers of node %s: %w", id, err))
+			continue
+		}
+		for _, ctr := range res.Items {
+			if _, err := c.ContainerRemove(ctx, ctr.ID, mobyclient.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+				errs = append(errs, fmt.Errorf("remove container %.12s of node %s: %w", ctr.ID, id, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

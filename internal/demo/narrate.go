@@ -124,5 +124,5 @@ update stops and the service goes back to the previous spec by itself.`); err !=
 		return err
 	}
 
-	return rebalanceStep(ctx, e.Client, extra, say, result, out)
+	return rebalanceStep(ctx, e.Client, base, extra, say, result, out)
 }

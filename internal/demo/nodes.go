@@ -48,6 +48,12 @@ type Nodes struct {
 	secrets string // their secrets, on tmpfs
 	agents  []*exec.Cmd
 	ids     []string
+	// joined are the IDs the nodes had, for Close to remove their
+	// containers once Leave forgot them.
+	joined []string
+	// engine is where this host's Docker engine publishes the nodes'
+	// ports, once ShareEngine made it theirs.
+	engine netip.Addr
 }
 
 // HoldNodes makes the namespaces of nodes named names (the nodes' host
@@ -77,6 +83,49 @@ func HoldNodes(dir string, names ...string) (_ *Nodes, err error) {
 	return n, nil
 }
 
+// ShareEngine lets the nodes run containers on this host's Docker engine,
+// which lives in the host's network namespace, not in theirs: their
+// agents have it publish their containers' ports on the host's address
+// on the bridge (shoal agent --docker-addr), and each node forwards the
+// TCP connections to its own address on the engine's range of host ports
+// there (netlab's ForwardPorts), since the managers accept a node's
+// endpoints only on its own address. Those ports then answer on the
+// node's address as on a node with an engine of its own. Call it before
+// Join, and only when the nodes run no process tasks: those listen on
+// ports of the same range.
+func (n *Nodes) ShareEngine() error {
+	first, last, err := ephemeralPorts()
+	if err != nil {
+		return fmt.Errorf("extra nodes: %w", err)
+	}
+	for _, node := range n.nodes {
+		if err := node.ForwardPorts(n.lab.HostAddr, first, last); err != nil {
+			return fmt.Errorf("extra nodes: %w", err)
+		}
+	}
+	n.engine = n.lab.HostAddr
+	return nil
+}
+
+// ephemeralPorts is the range the host's Docker engine picks host ports
+// from: the kernel's ephemeral range of the host's namespace.
+func ephemeralPorts() (first, last uint16, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q", b)
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 16)
+	hi, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil || lo > hi {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q", b)
+	}
+	return uint16(lo), uint16(hi), nil
+}
+
 // Addr is the host's address on the nodes' bridge: the manager's node
 // address, which the nodes reach.
 func (n *Nodes) Addr() netip.Addr { return n.lab.HostAddr }
@@ -98,19 +147,28 @@ func (n *Nodes) IDs() []string { return slices.Clone(n.ids) }
 // routing mesh of its own (the manager's serves the whole cluster), and
 // waits until the cluster sees every node ready. Each agent's output goes
 // to DIR/NAME.log.
+//
+// After ShareEngine, the agents run their containers on this host's
+// Docker engine (each lists, adopts and removes only those labelled with
+// its node ID).
 func (n *Nodes) Join(ctx context.Context, c *client.Client, shoal, agentAddr, token string) error {
-	for _, node := range n.nodes {
-		data := filepath.Join(n.dir, node.Name)
+	for i, node := range n.nodes {
+		// A short data folder: its socket's path must fit in a unix
+		// address (108 bytes), under a TMPDIR that may be long.
+		data := filepath.Join(n.dir, strconv.Itoa(i+1))
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return fmt.Errorf("node %s: %w", node.Name, err)
 		}
-		logf, err := os.Create(data + ".log")
+		logf, err := os.Create(filepath.Join(n.dir, node.Name+".log"))
 		if err != nil {
 			return fmt.Errorf("node %s: %w", node.Name, err)
 		}
 		cmd := exec.Command(shoal, "agent", "--manager", agentAddr, "--addr", node.Addr.String(), "--hostname", node.Name,
 			"--data-dir", data, "--secrets-dir", n.secrets, "--ingress", "off", "--publish-addr", "off",
 			"--drain-delay", "1s", "--log-level", "warn")
+		if n.engine.IsValid() {
+			cmd.Args = append(cmd.Args, "--docker-addr", n.engine.String())
+		}
 		// The token in the environment, not in ps; its own process group,
 		// so that the terminal's Ctrl-C reaches the demo alone, which
 		// stops the agents after their tasks.
@@ -142,14 +200,32 @@ func (n *Nodes) waitReady(ctx context.Context, c *client.Client) error {
 		}
 		if len(ids) == len(names) {
 			n.ids = ids
+			n.joined = ids
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for nodes %v to join (their logs: %s/*.log): %w", names, n.dir, ctx.Err())
+			// The logs go with the demo's cleanup: their ends go in the error.
+			return fmt.Errorf("waiting for nodes %v to join: %w%s", names, ctx.Err(), n.logTails())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// logTails are the last lines of the agents' logs, for an error.
+func (n *Nodes) logTails() string {
+	var b strings.Builder
+	for _, node := range n.nodes {
+		data, err := os.ReadFile(filepath.Join(n.dir, node.Name+".log"))
+		if err != nil {
+			continue
+		}
+		if len(data) > 1500 {
+			data = data[len(data)-1500:]
+		}
+		fmt.Fprintf(&b, "\n%s's agent logged:\n%s", node.Name, strings.TrimSpace(string(data)))
+	}
+	return b.String()
 }
 
 // Leave takes the nodes out of the cluster: it drains them and waits
@@ -163,7 +239,7 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 	}
 	var errs []error
 	for _, id := range n.ids {
-		errs = append(errs, drain(ctx, c, id))
+		errs = append(errs, setAvailability(ctx, c, id, api.AvailabilityDrain))
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	left, err := n.waitNoTasks(wctx, c)
@@ -178,6 +254,8 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 		}
 	}
 	errs = append(errs, n.stopAgents())
+	// A drained node's containers stop, but stay on the engine.
+	errs = append(errs, removeNodeContainers(ctx, n.joined))
 	for _, id := range n.ids {
 		if err := c.NodeRemove(ctx, id, true); err != nil {
 			errs = append(errs, fmt.Errorf("remove node %s: %w", id, err))
@@ -185,19 +263,6 @@ func (n *Nodes) Leave(ctx context.Context, c *client.Client) error {
 	}
 	n.ids = nil
 	return errors.Join(errs...)
-}
-
-func drain(ctx context.Context, c *client.Client, id string) error {
-	nd, err := c.NodeInspect(ctx, id)
-	if err != nil {
-		return err
-	}
-	spec := nd.Spec
-	spec.Availability = api.AvailabilityDrain
-	if _, err := c.NodeUpdate(ctx, id, nd.Version, spec); err != nil {
-		return fmt.Errorf("drain node %s: %w", id, err)
-	}
-	return nil
 }
 
 // waitNoTasks waits until no task on the nodes is live, and returns
@@ -246,7 +311,8 @@ func (n *Nodes) stopAgents() error {
 }
 
 // Close stops the agents if Leave did not, kills any other process left
-// in the nodes, and removes the namespaces, the links, the firewall
+// in the nodes, removes the containers of the nodes (the engine's
+// containers labelled with their IDs), and removes the namespaces, the links, the firewall
 // rules, and the agents' data and secrets folders.
 func (n *Nodes) Close() error {
 	errs := []error{n.stopAgents()}
@@ -259,6 +325,11 @@ func (n *Nodes) Close() error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if len(n.joined) > 0 { // the agents stopped: their containers are no one's
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, removeNodeContainers(ctx, n.joined))
+		cancel()
 	}
 	errs = append(errs, n.lab.Close())
 	if n.secrets != "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -76,7 +77,9 @@ type Extra struct {
 	// their IDs; Names are their host names, for the narration.
 	Join  func(context.Context) ([]string, error)
 	Names []string
-	Why   string
+	// How tells how the nodes are made, for the narration.
+	How string
+	Why string
 }
 
 // OnNodes counts the healthy tasks of service on the nodes ids, and all
@@ -123,7 +126,7 @@ func PrintTasks(ctx context.Context, c *client.Client, out io.Writer, service st
 // rebalanceStep is the tour's last: nodes join and nothing moves, then
 // `service update --force` spreads the service over them. Without extra
 // nodes it is told, and says so.
-func rebalanceStep(ctx context.Context, c *client.Client, extra Extra, say func(title, body string) error,
+func rebalanceStep(ctx context.Context, c *client.Client, base string, extra Extra, say func(title, body string) error,
 	result func(string, ...any), out io.Writer) error {
 	if extra.Join == nil {
 		return say("7. Rebalancing after nodes join (told, not played)", `
@@ -135,10 +138,9 @@ to be rescheduled, which spreads it over the nodes:
 The tour does not play this step: `+extra.Why+`.`)
 	}
 	if err := say("7. Two nodes join; nothing moves", `
-Two more nodes join the cluster: `+strings.Join(extra.Names, " and ")+`, each a shoal agent in a
-network namespace of its own on this machine (on real machines:
-shoal agent --manager ADDR --token-file FILE, the command shoal swarm
-join-token worker prints). Swarm (and shoal) does not move healthy tasks to
+Two more nodes join the cluster: `+strings.Join(extra.Names, " and ")+`, `+extra.How+`
+(on real machines: shoal agent --manager ADDR --token-file FILE, the command
+shoal swarm join-token worker prints). Swarm (and shoal) does not move healthy tasks to
 a node that joins: that would stop tasks that work. By hand:
    shoal node ls
    shoal service ps -f desired-state=running `+API); err != nil {
@@ -171,9 +173,13 @@ the new nodes. They reach the stack's overlay networks, and signup-web keeps
 reaching reference-data-api by name.`); err != nil {
 		return err
 	}
-	if err := ForceUpdate(ctx, c, API); err != nil {
+	load := StartLoad(base+"/app/", 2) // its form's lists come from reference-data-api
+	err = ForceUpdate(ctx, c, API)
+	ok, failed, errs := load.Stop()
+	if err != nil {
 		return err
 	}
+	result("during the update: %d requests to /app/ answered, %d failed %s", ok, failed, strings.Join(errs, "; "))
 	if err := PrintTasks(ctx, c, out, API); err != nil {
 		return err
 	}
@@ -184,6 +190,49 @@ reaching reference-data-api by name.`); err != nil {
 	result("spread: %s has %d of its %d tasks on the new nodes", API, in, all)
 	if in == 0 {
 		return fmt.Errorf("after --force, no task of %s runs on the nodes that joined: %v", API, on)
+	}
+	if err := Answers(ctx, base, "/app/", "/api/countries"); err != nil {
+		return err
+	}
+	result("the app still answers: %s/app/ and %s/api/countries, served by the tasks on the new nodes", base, base)
+	return nil
+}
+
+// Answers checks that each path answers 200 through the ingress at base,
+// several times in a row (so that every replica behind it gets a turn),
+// retrying each for a few seconds: the ingress may not yet route to
+// tasks that just turned healthy.
+func Answers(ctx context.Context, base string, paths ...string) error {
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(url string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		}
+		return nil
+	}
+	for _, p := range paths {
+		deadline := time.Now().Add(10 * time.Second)
+		for i := 0; i < 6; {
+			err := get(base + p)
+			if err == nil {
+				i++
+				continue
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("the app does not answer after the rebalance: %w", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	return nil
 }

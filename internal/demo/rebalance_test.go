@@ -15,7 +15,7 @@ func TestRebalanceStepToldWithoutNodes(t *testing.T) {
 		return nil
 	}
 	result := func(string, ...any) { t.Error("a told step printed a result") }
-	if err := rebalanceStep(context.Background(), nil, Extra{Why: "the reason"}, say, result, &out); err != nil {
+	if err := rebalanceStep(context.Background(), nil, "http://localhost:8080", Extra{Why: "the reason"}, say, result, &out); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()

@@ -161,3 +161,56 @@ func (n *Node) Dial(network, addr string, timeout time.Duration) (net.Conn, erro
 	})
 	return conn, err
 }
+
+// ForwardPorts sends the TCP connections to the node's address on ports
+// first to last (those a Docker engine picks its host ports from) to
+// the same ports of to, from the node's address: the host's engine,
+// which publishes on to (an address of the host's namespace), serves the
+// node's containers as if it were the node's. Unlike HostsDocker, the
+// host does not hold the node's address, so the host itself still
+// reaches the node there (its VXLAN traffic, its ingress). The rules are
+// in table "ip netlab-engine" of the node, which goes with the
+// namespace.
+func (n *Node) ForwardPorts(to netip.Addr, first, last uint16) error {
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.ns)))
+	if err != nil {
+		return err
+	}
+	tb := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "netlab-engine"})
+	chain := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
+		return c.AddChain(&nftables.Chain{Name: name, Table: tb, Type: nftables.ChainTypeNAT, Hooknum: hook, Priority: prio})
+	}
+	match := func(dst netip.Addr) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: dst.AsSlice()},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: []byte{byte(first >> 8), byte(first)}},
+			&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: []byte{byte(last >> 8), byte(last)}},
+		}
+	}
+	dnat := append(match(n.Addr),
+		&expr.Immediate{Register: 1, Data: to.AsSlice()},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1})
+	for _, ch := range []*nftables.Chain{
+		chain("pre", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest),
+		chain("out", nftables.ChainHookOutput, nftables.ChainPriorityNATDest),
+	} {
+		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: dnat})
+	}
+	// What came in on eth0 goes back out from the node's address, so
+	// that the answers come back through the node's NAT.
+	post := chain("post", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
+	c.AddRule(&nftables.Rule{Table: tb, Chain: post, Exprs: append([]expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("eth0")},
+	}, append(match(to),
+		&expr.Immediate{Register: 1, Data: n.Addr.AsSlice()},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1})...)})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("netlab: node %s: forward tcp/%d-%d to %v: %w", n.Name, first, last, to, err)
+	}
+	return n.Do(func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644) })
+}

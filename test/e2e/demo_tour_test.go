@@ -41,19 +41,8 @@ func TestDemoWalkthroughTour(t *testing.T) {
 	dt.waitFor(t, "The tour is over", time.Minute)
 
 	// The cluster agrees, while the demo runs.
-	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := ctxTimeout(t, 30*time.Second)
-	nodes, err := c.NodeList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := map[string]string{}
-	for _, n := range nodes {
-		host[n.ID] = n.Description.Hostname
-	}
+	c, host := dt.cluster(t, ctx)
 	on, err := demo.Placement(ctx, c, demo.API)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +115,13 @@ var bridgeRe = regexp.MustCompile(`bridge (shdb-[0-9a-f]+)`)
 
 // startDemoTour starts the demo with no pause between the steps, its
 // temporary folders (TMPDIR) in a folder of the test, and waits until it
-// held its two nodes back.
-func startDemoTour(t *testing.T, bin string) *demoTour {
+// held its two nodes back. args are more flags of shoal demo.
+func startDemoTour(t *testing.T, bin string, args ...string) *demoTour {
 	t.Helper()
 	dt := &demoTour{bin: bin, dataDir: t.TempDir(), tmpDir: t.TempDir()}
 	dt.shm, _ = filepath.Glob("/dev/shm/shoal-demo-*")
-	cmd := exec.Command(shoalBin, "demo", "--tour", "--step-delay", "0", "--signup-bin", bin,
-		"--data-dir", dt.dataDir, "--ingress", "127.0.0.1:0")
+	cmd := exec.Command(shoalBin, append([]string{"demo", "--tour", "--step-delay", "0", "--signup-bin", bin,
+		"--data-dir", dt.dataDir, "--ingress", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+dt.tmpDir)
 	t.Cleanup(func() { // a test that failed half-way still ends the demo
 		if dt.nodeProc != nil {
@@ -159,6 +148,25 @@ func startDemoTour(t *testing.T, bin string) *demoTour {
 	}
 	dt.bridge = m[1]
 	return dt
+}
+
+// cluster is a client of the demo's cluster and its nodes' host names
+// by ID.
+func (dt *demoTour) cluster(t *testing.T, ctx context.Context) (*client.Client, map[string]string) {
+	t.Helper()
+	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := c.NodeList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := map[string]string{}
+	for _, n := range nodes {
+		host[n.ID] = n.Description.Hostname
+	}
+	return c, host
 }
 
 // waitFor returns the first line (from now on) that holds s.

@@ -27,7 +27,8 @@
 // # Ports
 //
 // Every target port (TaskSpec.Ports) is published on a host port the engine
-// picks, bound to the node address (Options.NodeAddr); a port published in
+// picks, bound to the node address (Options.NodeAddr, or PublishAddr when
+// the engine is not in the node's network namespace); a port published in
 // host mode with a PublishedPort is bound to that port on all the node's
 // interfaces instead. Handle.Endpoints give NodeAddr:hostport for each,
 // ordered by target port.
@@ -170,7 +171,13 @@ type Options struct {
 	// NodeAddr is the node's IP address: ports are published on it and
 	// endpoints report it. Required.
 	NodeAddr string
-	Logger   *slog.Logger
+	// PublishAddr, when set, is where the engine publishes the ports
+	// instead: the engine's address when it is not in the node's network
+	// namespace (nodes sharing one host's engine). Endpoints still name
+	// NodeAddr, the only address the managers accept from the node, so
+	// the node must forward its address's ports to PublishAddr.
+	PublishAddr string
+	Logger      *slog.Logger
 	// FilesDir holds the tasks' configs and secrets; it must be on tmpfs
 	// for tasks with secrets. DefaultFilesDir if empty.
 	FilesDir string
@@ -180,9 +187,10 @@ type Options struct {
 
 // Runtime runs tasks as containers. It is safe for concurrent use.
 type Runtime struct {
-	cli         *client.Client
-	nodeID      string
-	nodeAddr    string
+	cli      *client.Client
+	nodeID   string
+	nodeAddr string
+	// addr is where the engine publishes ports: PublishAddr, else NodeAddr.
 	addr        netip.Addr
 	log         *slog.Logger
 	pullTimeout time.Duration
@@ -229,6 +237,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: node address %q is not an IP address", opts.NodeAddr)
 	}
+	nodeAddr := addr.String()
+	if opts.PublishAddr != "" {
+		if addr, err = netip.ParseAddr(opts.PublishAddr); err != nil {
+			return nil, fmt.Errorf("docker runtime: publish address %q is not an IP address", opts.PublishAddr)
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -256,7 +270,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	r := &Runtime{
 		cli:         cli,
 		nodeID:      opts.NodeID,
-		nodeAddr:    addr.String(),
+		nodeAddr:    nodeAddr,
 		addr:        addr,
 		log:         log.With("runtime", api.RuntimeDocker),
 		pullTimeout: opts.PullTimeout,

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,56 @@ func TestHostsDockerAndForwardToContainer(t *testing.T) {
 	}
 	if out, _ := exec.Command("nft", "list", "tables").Output(); strings.Contains(string(out), table) {
 		t.Errorf("the host still has table %s:\n%s", table, out)
+	}
+}
+
+// ForwardPorts: the host dials the node's address on a forwarded port
+// and reaches its own listener on its bridge address, from the node's
+// address; the node's other ports still answer the host themselves.
+func TestForwardPorts(t *testing.T) {
+	lab := netlab.New(t)
+	a := lab.AddNode("a")
+	serve := func(ln net.Listener) {
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte(c.RemoteAddr().(*net.TCPAddr).IP.String()))
+				c.Close()
+			}
+		}()
+	}
+	engine, err := net.Listen("tcp", lab.HostAddr.String()+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(engine)
+	var own net.Listener
+	if err := a.Do(func() (err error) { own, err = net.Listen("tcp", a.Addr.String()+":0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	serve(own)
+	port := uint16(engine.Addr().(*net.TCPAddr).Port)
+	if err := a.ForwardPorts(lab.HostAddr, port, port); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(addr string) string {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		got, _ := io.ReadAll(c)
+		return string(got)
+	}
+	if got := ask(net.JoinHostPort(a.Addr.String(), strconv.Itoa(int(port)))); got != a.Addr.String() {
+		t.Errorf("the host, dialling node a's forwarded port: %q; want its own listener, called from %v", got, a.Addr)
+	}
+	if got := ask(own.Addr().String()); got != lab.HostAddr.String() {
+		t.Errorf("the host, dialling node a's own listener: %q; want it called from %v", got, lab.HostAddr)
 	}
 }
