@@ -253,9 +253,11 @@
 // by Content-Length (or without a body), handed to h2serve as HPACK
 // fields (h2serve.FieldsWriter) without header maps, the Header clone,
 // or the per-request contexts, traces and request copies of the
-// transport path; a chunked or to-EOF response, trailers, or a 101 is
+// transport path; a chunked or to-EOF response, or trailers, is
 // parsed again from its head by http.ReadResponse and relayed as
-// h2forward.go relays it. Its answers are checked against
+// h2forward.go relays it. A 101 to these requests (none asks for an
+// upgrade) is a 502 on the raw exchanges too, its connection closed, as
+// ReverseProxy and the HTTP/1.1 fast path answer it. Its answers are checked against
 // forwardLean's, byte for byte of the backend's (TestH2FastSameAnswers,
 // TestH2FastPropertySameAnswers). One difference is kept on purpose:
 // fields a response's Connection header names are dropped even when it

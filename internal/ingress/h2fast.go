@@ -25,8 +25,9 @@ import (
 // hands it to h2serve as HPACK fields (no header maps, no Header clone,
 // no per-request context, trace or request copies). A response whose
 // body is not framed by Content-Length (chunked, to the connection's
-// end), that announces trailers, or a 101 is parsed again from its head
-// by http.ReadResponse and relayed as forwardLean relays it.
+// end) or that announces trailers is parsed again from its head by
+// http.ReadResponse and relayed as forwardLean relays it; a 101 (the
+// request asked for no upgrade) is a 502, as on every path.
 
 // h2exchange is a fast forward's reusable state.
 type h2exchange struct {
@@ -58,7 +59,11 @@ func h2FieldsWriter(w http.ResponseWriter) (*recorder, h2serve.FieldsWriter, boo
 func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	rec, fw, ok := h2FieldsWriter(w)
 	fwd, _ := p.rp.Transport.(*forwarder)
-	if !ok || fwd == nil || fwd.transportOnly || p.noH2Fast || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
+	// st.forwarded: the router has middlewares (they may pass w through
+	// untouched), whose X-Forwarded-* and other request headers
+	// appendFastHead would replace or drop; and the fields would not
+	// carry what they set in w.Header().
+	if !ok || fwd == nil || fwd.transportOnly || p.noH2Fast || st.forwarded || st.maxAttempts > 0 || st.retryInterval > 0 || !requestLineSendable(r) {
 		return false
 	}
 	p.h2fast.Add(1)
@@ -95,7 +100,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, st *reqState
 	st.chosen = b
 	rh := &x.rh
 	st.status = rh.code
-	if rh.code == http.StatusSwitchingProtocols || rh.trailers() || rh.chunked || !(rh.contentLength >= 0 || noBody(out, rh.code)) {
+	if rh.trailers() || rh.chunked || !(rh.contentLength >= 0 || noBody(out, rh.code)) {
 		p.relayParsed(w, out, st, b, stop, rh)
 		return true
 	}
@@ -267,7 +272,12 @@ func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *
 		if _, err := rh.read(bc.br); err != nil {
 			return fail(err)
 		}
-		if rh.code >= 200 || rh.code == http.StatusSwitchingProtocols {
+		if rh.code == http.StatusSwitchingProtocols {
+			// The request asked for no upgrade (rawEligible): the
+			// connection speaks another protocol now, not to be pooled.
+			return fail(errUnaskedSwitch)
+		}
+		if rh.code >= 200 {
 			break
 		}
 		if n1xx == 5 {
@@ -282,11 +292,20 @@ func exchangeFast(bc *bconn, out *http.Request, head []byte, rh *respHead, rec *
 		clear(h)
 	}
 	if headerTimeout > 0 {
-		// Not cleared when not set: a deadline the client's reset set
-		// meanwhile must stay (it ends the body's reads).
-		_ = bc.c.SetDeadline(time.Time{})
+		clearHeadDeadline(ctx, bc)
 	}
 	return stop, nil
+}
+
+// clearHeadDeadline clears the response-header timeout's deadline, but
+// not the one the client's reset set meanwhile (the watch may have run
+// before the clearing): it ends the body's reads, which would otherwise
+// wait for the backend.
+func clearHeadDeadline(ctx context.Context, bc *bconn) {
+	_ = bc.c.SetDeadline(time.Time{})
+	if ctx.Err() != nil {
+		_ = bc.c.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // writeOutHead writes head, or out's head when head is nil, to bc.

@@ -23,6 +23,9 @@ import (
 
 var rawWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 
+// errUnaskedSwitch is a 101 answering a request without Upgrade.
+var errUnaskedSwitch = errBadResponse("101 Switching Protocols without an upgrade request")
+
 // errBadHeader is the transport's refusal of a header it cannot send.
 var errBadHeader = errors.New("ingress: invalid header field name or value")
 
@@ -122,7 +125,13 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 		if err != nil {
 			return fail(err)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			// As ReverseProxy (and the HTTP/1.1 fast path): a switch
+			// the request did not ask for (rawEligible: no Upgrade) is
+			// a bad response, and its connection is not pooled.
+			return fail(errUnaskedSwitch)
+		}
+		if resp.StatusCode >= 200 {
 			break
 		}
 		// Passed on as the transport does (ReverseProxy's hook writes
@@ -136,7 +145,7 @@ func rawExchange(bc *bconn, req *http.Request, headerTimeout time.Duration) (*ht
 			}
 		}
 	}
-	_ = bc.c.SetDeadline(time.Time{})
+	clearHeadDeadline(req.Context(), bc) // h2fast.go
 	rb := &rawBody{rc: resp.Body, bc: bc, stop: stop, keep: !resp.Close}
 	if resp.Body == http.NoBody {
 		rb.finish(true)
