@@ -72,7 +72,7 @@ agents, containers, namespaces, links, firewall rules and folders) and stops the
 cluster it started. The services reach each other by name over overlay
 networks, which needs root for the process runtime.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			log, err := newLogger(a, cmd, logLevel)
 			if err != nil {
 				return err
@@ -86,6 +86,11 @@ networks, which needs root for the process runtime.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			defer func() { // Ctrl-C at any step ends the demo; it is no failure
+				if err != nil && ctx.Err() != nil {
+					err = nil
+				}
+			}()
 
 			work, err := os.MkdirTemp("", "shoal-demo-")
 			if err != nil {

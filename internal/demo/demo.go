@@ -189,27 +189,37 @@ func Cleanup(ctx context.Context, c *client.Client) error {
 	return errors.Join(errs...)
 }
 
+// waitNoTasks waits until no task of the demo's stacks runs. The tasks of
+// a removed service are not Live (they are meant to stop) from the start,
+// while their processes serve out the drain delay and their stop signal:
+// on a cluster the demo did not start (-H), nothing else waits for them.
 func waitNoTasks(ctx context.Context, c *client.Client) error {
 	for {
 		ts, err := c.TaskList(ctx, client.TaskFilter{})
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, t := range ts {
-			if strings.HasPrefix(t.ServiceName, Stack+"_") || strings.HasPrefix(t.ServiceName, Infrastructure+"_") {
-				if t.Live() {
-					n++
-				}
-			}
-		}
+		n := len(unstopped(ts))
 		if n == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the demo's tasks to stop: %w", ctx.Err())
+			return fmt.Errorf("waiting for the demo's %d tasks to stop: %w", n, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// unstopped are the tasks of the demo's stacks that have not ended, even
+// those meant to stop.
+func unstopped(ts []*api.Task) []*api.Task {
+	var out []*api.Task
+	for _, t := range ts {
+		if (strings.HasPrefix(t.ServiceName, Stack+"_") || strings.HasPrefix(t.ServiceName, Infrastructure+"_")) &&
+			!t.Status.State.Terminal() {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -118,10 +118,27 @@ var bridgeRe = regexp.MustCompile(`bridge (shdb-[0-9a-f]+)`)
 // held its two nodes back. args are more flags of shoal demo.
 func startDemoTour(t *testing.T, bin string, args ...string) *demoTour {
 	t.Helper()
-	dt := &demoTour{bin: bin, dataDir: t.TempDir(), tmpDir: t.TempDir()}
+	dataDir := t.TempDir()
+	dt := startDemo(t, bin, dataDir, "holding back two nodes",
+		append([]string{"--data-dir", dataDir, "--ingress", "127.0.0.1:0"}, args...)...)
+	l := dt.out[len(dt.out)-1]
+	m := bridgeRe.FindStringSubmatch(l)
+	if m == nil {
+		t.Fatalf("no bridge named in %q", l)
+	}
+	dt.bridge = m[1]
+	return dt
+}
+
+// startDemo starts `shoal demo --tour` with args, no pause between the
+// steps and its temporary folders (TMPDIR) in a folder of the test, and
+// waits until it printed ready; dataDir is its cluster's data folder ("" with
+// -H). Its cleanup ends a demo that a failed test left running.
+func startDemo(t *testing.T, bin, dataDir, ready string, args ...string) *demoTour {
+	t.Helper()
+	dt := &demoTour{bin: bin, dataDir: dataDir, tmpDir: t.TempDir()}
 	dt.shm, _ = filepath.Glob("/dev/shm/shoal-demo-*")
-	cmd := exec.Command(shoalBin, append([]string{"demo", "--tour", "--step-delay", "0", "--signup-bin", bin,
-		"--data-dir", dt.dataDir, "--ingress", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(shoalBin, append([]string{"demo", "--tour", "--step-delay", "0", "--signup-bin", bin}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+dt.tmpDir)
 	t.Cleanup(func() { // a test that failed half-way still ends the demo
 		if dt.nodeProc != nil {
@@ -140,13 +157,7 @@ func startDemoTour(t *testing.T, bin string, args ...string) *demoTour {
 			t.Logf("shoal demo printed:\n%s", strings.Join(dt.out, "\n"))
 		}
 	})
-	dt.nodeProc, dt.out = startNodeCmd(t, "shoal demo", dt.dataDir, "holding back two nodes", cmd)
-	l := dt.out[len(dt.out)-1]
-	m := bridgeRe.FindStringSubmatch(l)
-	if m == nil {
-		t.Fatalf("no bridge named in %q", l)
-	}
-	dt.bridge = m[1]
+	dt.nodeProc, dt.out = startNodeCmd(t, "shoal demo", dataDir, ready, cmd)
 	return dt
 }
 
@@ -197,6 +208,31 @@ func (dt *demoTour) waitFor(t *testing.T, s string, within time.Duration) string
 // extra node in the cluster's state.
 func (dt *demoTour) interrupt(t *testing.T) {
 	t.Helper()
+	dt.stop(t)
+	dt.checkHostClean(t)
+	// The cluster's state (its data folder stays) holds no extra node:
+	// the demo removed them before it stopped.
+	dev, _ := startNodeProc(t, "shoal dev", dt.dataDir, "cluster ready", "dev", "--data-dir", dt.dataDir,
+		"--ingress", "off", "--publish-addr", "off", "--log-level", "warn")
+	defer dev.signal(syscall.SIGTERM)
+	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := c.NodeList(ctxTimeout(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if strings.HasPrefix(n.Description.Hostname, "shoal-demo-") {
+			t.Errorf("the cluster still holds node %s (%s, %s) after the demo", n.ID, n.Description.Hostname, n.Status.State)
+		}
+	}
+}
+
+// stop sends Ctrl-C's SIGINT and waits until the demo ended, exiting 0.
+func (dt *demoTour) stop(t *testing.T) {
+	t.Helper()
 	if err := dt.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +254,14 @@ func (dt *demoTour) interrupt(t *testing.T) {
 	if !dt.cmd.ProcessState.Success() {
 		t.Errorf("shoal demo exited with %v after SIGINT", dt.cmd.ProcessState)
 	}
+}
+
+// checkHostClean checks that the ended demo left nothing on this host:
+// no link of extra nodes, no accept rule of their bridge, no folder in
+// TMPDIR or /dev/shm, no process that names its folders or the signup
+// program.
+func (dt *demoTour) checkHostClean(t *testing.T) {
+	t.Helper()
 	links, err := netlink.LinkList()
 	if err != nil {
 		t.Fatal(err)
@@ -227,8 +271,10 @@ func (dt *demoTour) interrupt(t *testing.T) {
 			t.Errorf("link %s left after the demo", name)
 		}
 	}
-	if left, err := netlab.HasRules(dt.bridge); err != nil || left {
-		t.Errorf("accept rules of %s left after the demo (%v)", dt.bridge, err)
+	if dt.bridge != "" {
+		if left, err := netlab.HasRules(dt.bridge); err != nil || left {
+			t.Errorf("accept rules of %s left after the demo (%v)", dt.bridge, err)
+		}
 	}
 	if left, _ := os.ReadDir(dt.tmpDir); len(left) != 0 {
 		t.Errorf("the demo left %v in its TMPDIR", left)
@@ -236,26 +282,12 @@ func (dt *demoTour) interrupt(t *testing.T) {
 	if shm, _ := filepath.Glob("/dev/shm/shoal-demo-*"); !slices.Equal(shm, dt.shm) {
 		t.Errorf("/dev/shm/shoal-demo-* is %v after the demo, %v before", shm, dt.shm)
 	}
-	if procs := processesNaming(dt.tmpDir, dt.dataDir, dt.bin); len(procs) > 0 {
+	paths := []string{dt.tmpDir, dt.bin}
+	if dt.dataDir != "" {
+		paths = append(paths, dt.dataDir)
+	}
+	if procs := processesNaming(paths...); len(procs) > 0 {
 		t.Errorf("processes left after the demo: %v", procs)
-	}
-	// The cluster's state (its data folder stays) holds no extra node:
-	// the demo removed them before it stopped.
-	dev, _ := startNodeProc(t, "shoal dev", dt.dataDir, "cluster ready", "dev", "--data-dir", dt.dataDir,
-		"--ingress", "off", "--publish-addr", "off", "--log-level", "warn")
-	defer dev.signal(syscall.SIGTERM)
-	c, err := client.New("unix://" + filepath.Join(dt.dataDir, "shoal.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := c.NodeList(ctxTimeout(t, 30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		if strings.HasPrefix(n.Description.Hostname, "shoal-demo-") {
-			t.Errorf("the cluster still holds node %s (%s, %s) after the demo", n.ID, n.Description.Hostname, n.Status.State)
-		}
 	}
 }
 
