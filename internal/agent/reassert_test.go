@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/agent"
@@ -21,6 +22,9 @@ type lossyManager struct {
 	mu    sync.Mutex
 	lost  []api.TaskReport
 	lostC chan struct{} // closed once a report is lost
+	// hold, when set, keeps the session's Report that lost the report
+	// from returning until it is closed.
+	hold chan struct{}
 }
 
 type lossySession struct {
@@ -47,8 +51,12 @@ func (s lossySession) Report(ctx context.Context, reports []api.TaskReport) erro
 		}
 		kept = append(kept, rep)
 	}
+	hold := s.m.hold
 	s.m.mu.Unlock()
 	if len(kept) == 0 {
+		if hold != nil {
+			<-hold
+		}
 		return nil
 	}
 	return s.Session.Report(ctx, kept)
@@ -75,6 +83,32 @@ func TestEndReportedAgainWhenTheManagersMissedIt(t *testing.T) {
 	// says it again at once. Either way only a report sent again can
 	// bring the end to the store, since the first was lost.
 	e.must(state.Op{Kind: state.OpSetDesiredState, ID: tk.ID, Desired: api.TaskStateRemove})
+	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
+	if got.Status.State != api.TaskStateFailed || got.Status.ExitCode == nil || *got.Status.ExitCode != 3 {
+		t.Errorf("status %+v, want failed with exit code 3 (how it ended, reported again)", got.Status)
+	}
+}
+
+// The managers' change may reach the agent while the lost report of the
+// end is still on its way (taken, not yet counted as delivered): the
+// agent looks at the task again once it is, and reports the end again.
+// Without that second look the change found the report undelivered, did
+// nothing, and no later change came (a CI run's failure).
+func TestEndReportedAgainWhenTheManagersChangedItMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	hold := make(chan struct{})
+	m := &lossyManager{manager: manager{e.d}, lostC: make(chan struct{}), hold: hold}
+	e.startAgentWith(agent.Config{Manager: m}, func(rt *process.Runtime) runtime.Runtime { return rt })
+	tk := e.assignTask(cmd("sh", "-c", "exit 3"))
+	select {
+	case <-m.lostC:
+	case <-testCtx(t).Done():
+		t.Fatal("the task's end was never reported")
+	}
+	e.must(state.Op{Kind: state.OpSetDesiredState, ID: tk.ID, Desired: api.TaskStateRemove})
+	// Time for the change to reach the agent while the report is held.
+	time.Sleep(300 * time.Millisecond)
+	close(hold)
 	got := e.waitTask(tk.ID, "ended", func(t *api.Task) bool { return t.Status.State.Terminal() })
 	if got.Status.State != api.TaskStateFailed || got.Status.ExitCode == nil || *got.Status.ExitCode != 3 {
 		t.Errorf("status %+v, want failed with exit code 3 (how it ended, reported again)", got.Status)

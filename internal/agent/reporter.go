@@ -19,6 +19,15 @@ type reporter struct {
 	// sent >= n.
 	added, sent uint64
 	wake        chan struct{}
+	// due are the calls waiting for a report to be delivered
+	// (whenDelivered).
+	due []dueCall
+}
+
+// dueCall is fn, to be called once report n is delivered.
+type dueCall struct {
+	n  uint64
+	fn func()
 }
 
 func newReporter() *reporter { return &reporter{wake: make(chan struct{}, 1)} }
@@ -46,6 +55,37 @@ func (r *reporter) delivered(n uint64) bool {
 	return r.sent >= n
 }
 
+// whenDelivered calls fn once report n is delivered: at once if it is,
+// else from the sending loop after the batch that delivers it, with no
+// lock held.
+func (r *reporter) whenDelivered(n uint64, fn func()) {
+	r.mu.Lock()
+	if r.sent < n {
+		r.due = append(r.due, dueCall{n, fn})
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	fn()
+}
+
+// delivery records n more reports as delivered and returns the calls now
+// due; r.mu is held.
+func (r *reporter) delivery(n int) []func() {
+	r.sent += uint64(n)
+	var fns []func()
+	kept := r.due[:0]
+	for _, d := range r.due {
+		if d.n <= r.sent {
+			fns = append(fns, d.fn)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	r.due = kept
+	return fns
+}
+
 // send delivers queued reports on sess until ctx ends or a send fails. A
 // failed batch goes back to the front of the queue.
 func (r *reporter) send(ctx context.Context, sess Session) error {
@@ -62,8 +102,11 @@ func (r *reporter) send(ctx context.Context, sess Session) error {
 				return err
 			}
 			r.mu.Lock()
-			r.sent += uint64(len(batch))
+			due := r.delivery(len(batch))
 			r.mu.Unlock()
+			for _, fn := range due {
+				fn()
+			}
 			continue
 		}
 		select {

@@ -49,7 +49,10 @@ type runner struct {
 	// number. Guarded by mu.
 	final  *api.TaskStatus
 	finalN uint64
-	done   chan struct{}
+	// recheck is set while a reassert waits for the end's report to be
+	// delivered.
+	recheck bool
+	done    chan struct{}
 }
 
 func newRunner(t *api.Task, rt runtime.Runtime, reports *reporter, log *slog.Logger) *runner {
@@ -99,13 +102,32 @@ func (r *runner) send(st api.TaskStatus, eps []api.TaskEndpoint) {
 // removal waiting on it. A version of t older than the report's entry
 // sends a copy the managers refuse as stale: at most one report per
 // assignment change of the task.
+//
+// The managers' version may come while the end's report is still on its
+// way: it is then looked at again, as the runner has it by then, once
+// the report is delivered (and maybe lost after all).
 func (r *runner) reassert(t *api.Task) {
 	r.mu.Lock()
 	final, n := r.final, r.finalN
-	r.mu.Unlock()
-	if final == nil || t.Status.State.Terminal() || !r.reports.delivered(n) {
+	if final == nil || t.Status.State.Terminal() {
+		r.mu.Unlock()
 		return
 	}
+	if !r.reports.delivered(n) {
+		wait := !r.recheck
+		r.recheck = true
+		r.mu.Unlock()
+		if wait {
+			r.reports.whenDelivered(n, func() {
+				r.mu.Lock()
+				r.recheck = false
+				r.mu.Unlock()
+				r.reassert(r.current())
+			})
+		}
+		return
+	}
+	r.mu.Unlock()
 	r.log.Info("the managers hold a task that ended as not ended: reporting its end again", "task", r.id, "managers", t.Status.State, "ended", final.State)
 	r.send(*final, nil)
 }
