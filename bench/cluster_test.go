@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -93,6 +94,10 @@ func benchDeploy(b *testing.B, nodes, services int, replicas uint64) {
 		b.ReportMetric(f.CPU.Seconds(), "cpu-s")
 		b.ReportMetric(float64(f.PeakHeap)/(1<<20), "peak-heap-MiB")
 		b.ReportMetric(f.HeapPerTask, "heap-B/task")
+		if f.ManagerHeapPerTask != 0 {
+			b.ReportMetric(f.ManagerHeapPerTask, "manager-B/task")
+			b.ReportMetric(f.AgentHeapPerTask, "agents-B/task")
+		}
 		b.ReportMetric(float64(f.FalseDown), "false-downs")
 		b.Logf("%+v", f)
 		closeSim(b, c)
@@ -102,6 +107,17 @@ func benchDeploy(b *testing.B, nodes, services int, replicas uint64) {
 // BenchmarkCluster1000 is issue 15's headline: 1,000 nodes, 10 services ×
 // 1,000 replicas with a constraint and a spread preference.
 func BenchmarkCluster1000(b *testing.B) { benchDeploy(b, 1000, 10, 1000) }
+
+// BenchmarkCluster1000Memory is the headline with every allocation
+// profiled, to split the heap at rest per task between the manager and
+// the simulated agents that share its process (manager-B/task,
+// agents-B/task). Profiling slows the run: its times are not the
+// headline's.
+func BenchmarkCluster1000Memory(b *testing.B) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	benchDeploy(b, 1000, 10, 1000)
+}
 
 // BenchmarkCluster100 is the same at a tenth of the scale, for quick runs.
 func BenchmarkCluster100(b *testing.B) { benchDeploy(b, 100, 10, 100) }

@@ -3,8 +3,10 @@ package sim
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -29,6 +31,10 @@ type Figures struct {
 	// it, per task (manager and simulated agents).
 	PeakHeap    uint64
 	HeapPerTask float64
+	// ManagerHeapPerTask and AgentHeapPerTask split HeapPerTask by who
+	// allocated the bytes (heapsplit.go); set only when every allocation
+	// is profiled (runtime.MemProfileRate 1).
+	ManagerHeapPerTask, AgentHeapPerTask float64
 	// FalseDown counts nodes marked down while their agents were alive.
 	FalseDown int
 }
@@ -56,7 +62,14 @@ func (c *Cluster) Deploy(ctx context.Context, specs []api.ServiceSpec) (Figures,
 	for _, s := range specs {
 		f.Tasks += int(s.Mode.Replicated.Replicas)
 	}
+	var profBefore heapByStack
+	if runtime.MemProfileRate == 1 {
+		profBefore = heapProfile()
+	}
 	heapBefore := heapAtRest()
+	if err := writeHeapProfile(".before"); err != nil {
+		return f, err
+	}
 	e0, b0, _ := c.Manager.Store().AppliedStats()
 	cpu0 := cpuTime()
 	peak := samplePeak()
@@ -84,6 +97,13 @@ func (c *Cluster) Deploy(ctx context.Context, specs []api.ServiceSpec) (Figures,
 	e1, b1, largest := c.Manager.Store().AppliedStats()
 	f.RaftEntries, f.RaftBytes, f.RaftLargest = e1-e0, b1-b0, largest
 	f.HeapPerTask = (float64(heapAtRest()) - float64(heapBefore)) / float64(f.Tasks)
+	if profBefore != nil {
+		m, a := heapOwners(profBefore)
+		f.ManagerHeapPerTask, f.AgentHeapPerTask = float64(m)/float64(f.Tasks), float64(a)/float64(f.Tasks)
+	}
+	if err := writeHeapProfile(""); err != nil {
+		return f, err
+	}
 	return f, nil
 }
 
@@ -138,6 +158,27 @@ func (c *Cluster) killed(nodeID string) bool {
 		}
 	}
 	return false
+}
+
+// writeHeapProfile writes the heap's profile at rest to the file
+// SIM_HEAPPROFILE names, if any, with suffix: where the bytes per task
+// go (the profile written before the deploy, suffix ".before", is the base
+// to compare it with: go tool pprof -diff_base).
+func writeHeapProfile(suffix string) error {
+	path := os.Getenv("SIM_HEAPPROFILE")
+	if path == "" {
+		return nil
+	}
+	path += suffix
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // heapAtRest is the heap in use after a collection.

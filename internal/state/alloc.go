@@ -375,7 +375,7 @@ func (w *writer) attachTask(t *api.Task) error {
 	reject := func(err error) {
 		// The addresses handed out for the other networks are not
 		// recorded anywhere: they stay free.
-		advance(t, api.TaskStatus{State: api.TaskStateRejected, Timestamp: w.now, Message: "network allocation failed", Err: err.Error()})
+		w.advance(t, api.TaskStatus{State: api.TaskStateRejected, Timestamp: w.now, Message: "network allocation failed", Err: err.Error()})
 	}
 	nets, err := w.attachments(t.Spec.Networks)
 	if errors.Is(err, allocator.ErrExhausted) {

@@ -3,9 +3,11 @@ package state_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shoalproject/shoal/api"
 	"github.com/shoalproject/shoal/internal/state"
@@ -70,4 +72,48 @@ func TestTaskSpecNotSharedWhenItDiffers(t *testing.T) {
 	if got := f.Store().Read().Task(tk.ID).Spec.ContainerSpec.Command; !reflect.DeepEqual(got, []string{"sleep", "1"}) {
 		t.Errorf("task's command is %q, want its own %q", got, []string{"sleep", "1"})
 	}
+}
+
+// Tasks applied from separate log entries share the strings they repeat
+// (their node's ID, their statuses' messages) instead of each holding its
+// own decoded copy, and read exactly as written.
+func TestTasksShareRepeatedStrings(t *testing.T) {
+	f := state.NewFSM(state.NewStore())
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	svc := simService(0)
+	fsmApply(t, f, 1, &state.Command{Time: at, Ops: []state.Op{{Kind: state.OpCreateService, Service: svc}}})
+	a, b := api.NewTask(svc, 1, "", at), api.NewTask(svc, 2, "", at)
+	idx := uint64(2)
+	for _, tk := range []*api.Task{a, b} {
+		for _, op := range []state.Op{
+			{Kind: state.OpCreateTask, Task: tk},
+			{Kind: state.OpAssignTask, ID: tk.ID, NodeID: "node-1", Message: "scheduler assigned task to node"},
+			{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: tk.ID, Status: api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: "pid-" + tk.ID}}},
+		} {
+			fsmApply(t, f, idx, &state.Command{Time: at, Ops: []state.Op{op}})
+			idx++
+		}
+	}
+	tx := f.Store().Read()
+	ga, gb := tx.Task(a.ID), tx.Task(b.ID)
+	same := func(what, x, y string) {
+		t.Helper()
+		if x != y {
+			t.Fatalf("%s: %q and %q differ", what, x, y)
+		}
+		if unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s: each task holds its own copy of %q", what, x)
+		}
+	}
+	same("node ID", ga.NodeID, gb.NodeID)
+	if ga.NodeID != "node-1" || ga.Status.State != api.TaskStateRunning || ga.Status.Message != "started" || ga.Status.RuntimeID != "pid-"+a.ID {
+		t.Fatalf("task reads %s on %q, %q, %q", ga.Status.State, ga.NodeID, ga.Status.Message, ga.Status.RuntimeID)
+	}
+	if len(ga.History) != len(gb.History) || len(ga.History) != 4 {
+		t.Fatalf("histories of %d and %d statuses, want 4 (new, pending, assigned, running)", len(ga.History), len(gb.History))
+	}
+	for i := range ga.History {
+		same(fmt.Sprintf("history[%d] (%s) message", i, ga.History[i].State), ga.History[i].Message, gb.History[i].Message)
+	}
+	same("status message", ga.Status.Message, gb.Status.Message)
 }

@@ -26,6 +26,9 @@ type Store struct {
 	// specs are the task templates the FSM recognizes in log entries by
 	// their encoding (specsplice.go): a memo, not state.
 	specs specCache
+	// strs are the strings tasks repeat, shared (strtable.go): a memo,
+	// not state.
+	strs stringTable
 
 	// mu orders commits with subscriptions, so a subscriber's snapshot and
 	// its event stream neither overlap nor leave a gap.
@@ -168,7 +171,7 @@ func (s *Store) apply(index uint64, cmd *Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.Txn(true)
-	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time, specs: &s.specs}
+	w := &writer{txn: txn, tasks: s.tasks.clone(), index: index, now: cmd.Time, specs: &s.specs, strs: &s.strs}
 	res := Result{Index: index}
 	for i := range cmd.Ops {
 		err := w.apply(&cmd.Ops[i])

@@ -20,6 +20,9 @@ type writer struct {
 	events []api.Event
 	// specs learns the encodings of the templates tasks are made from.
 	specs *specCache
+	// strs shares the strings tasks repeat (strtable.go); nil shares
+	// none.
+	strs *stringTable
 }
 
 func (w *writer) emit(typ, action, id string, svc *api.Service, task *api.Task, node *api.Node) {
@@ -300,12 +303,20 @@ func (w *writer) putTask(t *api.Task) error {
 // The new history is allocated to its exact length: appending to a copy
 // would round its capacity up (4 statuses become room for 8), and a
 // running task's history is then nearly half unused (issue 15: memory
-// per task).
-func advance(t *api.Task, st api.TaskStatus) {
+// per task). The copy's statuses share their repeated strings.
+func (w *writer) advance(t *api.Task, st api.TaskStatus) {
+	if w.strs != nil {
+		w.strs.shareStatus(&st)
+	}
 	if st.State != t.Status.State {
 		h := make([]api.TaskStatus, len(t.History)+1)
 		copy(h, t.History)
 		h[len(t.History)] = st
+		if w.strs != nil {
+			for i := range h[:len(t.History)] {
+				w.strs.shareStatus(&h[i])
+			}
+		}
 		t.History = h
 	}
 	t.Status = st
@@ -321,7 +332,10 @@ func (w *writer) assignTask(id, nodeID, msg string) error {
 	}
 	t := *cur
 	t.NodeID = nodeID
-	advance(&t, api.TaskStatus{State: api.TaskStateAssigned, Timestamp: w.now, Message: msg})
+	if w.strs != nil {
+		t.NodeID = w.strs.share(nodeID)
+	}
+	w.advance(&t, api.TaskStatus{State: api.TaskStateAssigned, Timestamp: w.now, Message: msg})
 	return w.putTask(&t)
 }
 
@@ -341,7 +355,7 @@ func (w *writer) pendingReason(id, msg string) error {
 	st.State = api.TaskStatePending
 	st.Err = msg
 	st.Timestamp = w.now
-	advance(&t, st)
+	w.advance(&t, st)
 	return w.putTask(&t)
 }
 
@@ -357,7 +371,7 @@ func (w *writer) setDesired(id string, desired api.TaskState) error {
 	t.DesiredState = desired
 	// A task that never reached a node ends here: nobody else will stop it.
 	if t.Status.State < api.TaskStateAssigned && desired > api.TaskStateRunning {
-		advance(&t, api.TaskStatus{State: api.TaskStateShutdown, Timestamp: w.now, Message: "shut down before it was placed"})
+		w.advance(&t, api.TaskStatus{State: api.TaskStateShutdown, Timestamp: w.now, Message: "shut down before it was placed"})
 	}
 	return w.putTask(&t)
 }
@@ -380,7 +394,7 @@ func (w *writer) taskStatus(r *api.TaskReport) error {
 	st := r.Status
 	st.AgentTimestamp = r.Status.Timestamp
 	st.Timestamp = w.now
-	advance(&t, st)
+	w.advance(&t, st)
 	if r.Endpoints != nil {
 		t.Endpoints = r.Endpoints
 		t.EndpointsUnconfirmed = false
