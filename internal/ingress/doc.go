@@ -377,9 +377,10 @@
 //     (the fast path hands absolute form over) puts in Request.Host:
 //     the backend gets that same Host (passHostHeader).
 //   - X-Forwarded-* from clients are replaced (X-Forwarded-Uri, -Method,
-//     -Tls-Client-Cert and -Tls-Client-Cert-Info removed) unless the
-//     client is in Options.TrustedProxies (Traefik's
-//     forwardedHeaders.trustedIPs).
+//     -Prefix, -Scheme, -Tls-Client-Cert, -Tls-Client-Cert-Info, X-Scheme
+//     and the underscore forms of every forwarding header removed:
+//     trustedOnlyHeader) unless the client is in Options.TrustedProxies
+//     (Traefik's forwardedHeaders.trustedIPs), on all three paths.
 //   - Counters are lock-free cells by code, method and protocol
 //     (reqcount.go), read by Stats and, under Traefik's metric names, by
 //     Table.Collector (metrics.go).

@@ -54,12 +54,46 @@ func appendForwardedFor(prior []string, ip string) string {
 }
 
 // trustedOnlyForwarded are the headers of Traefik's forwardedHeaders set
-// (pkg/middlewares/forwardedheaders, xHeaders) that the proxy does not
+// (pkg/middlewares/forwardedheaders, XHeadersSet) that the proxy does not
 // set: removed unless the client is a trusted proxy, since backends
 // behind Traefik trust them (X-Forwarded-Tls-Client-Cert is the client
-// certificate passTLSClientCert verified).
-var trustedOnlyForwarded = []string{
-	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+// certificate passTLSClientCert verified, X-Forwarded-Prefix the prefix
+// stripprefix removed, from which frameworks build their links).
+var trustedOnlyForwarded = map[string]bool{
+	"X-Forwarded-Uri": true, "X-Forwarded-Method": true, "X-Forwarded-Tls-Client-Cert": true,
+	"X-Forwarded-Tls-Client-Cert-Info": true, "X-Forwarded-Prefix": true, "X-Forwarded-Scheme": true,
+	"X-Scheme": true,
+}
+
+// managedForwarded are all of Traefik's forwarding headers: those above
+// and those the proxy sets.
+var managedForwarded = map[string]bool{
+	"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true,
+	"X-Forwarded-Port": true, "X-Forwarded-Server": true, "X-Real-Ip": true,
+}
+
+// trustedOnlyHeader reports whether a client's header named name reaches
+// a backend only from a trusted proxy: trustedOnlyForwarded, and the
+// underscore forms of every forwarding header (X_Forwarded_For), which
+// Go's server keeps as they are and which backends that turn headers
+// into variables (CGI, PHP's $_SERVER) read as the dashed one, as
+// Traefik removes them. name is in canonical form, or any case for the
+// underscore forms.
+func trustedOnlyHeader(name string) bool {
+	if len(name) < 8 || name[0]|0x20 != 'x' {
+		return false
+	}
+	if strings.IndexByte(name, '_') < 0 {
+		return trustedOnlyForwarded[name]
+	}
+	return underscoreForwarded(name)
+}
+
+// underscoreForwarded reports whether name, with an underscore, is a
+// forwarding header's underscore form.
+func underscoreForwarded(name string) bool {
+	k := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+	return trustedOnlyForwarded[k] || managedForwarded[k]
 }
 
 // forwardedHeaders sets in h (the outbound headers, or in's own) the
@@ -74,8 +108,10 @@ func (p *Proxy) forwardedHeaders(in *http.Request, h http.Header, appendPeer boo
 	clientIP := peerIP(in)
 	trusted := p.trusted(clientIP)
 	if !trusted {
-		for _, k := range trustedOnlyForwarded {
-			h.Del(k)
+		for k := range h {
+			if trustedOnlyHeader(k) {
+				delete(h, k)
+			}
 		}
 	}
 	var prior []string

@@ -74,7 +74,8 @@ const (
 	kindXRealIP
 	kindCookie
 	// kindXFTrusted: other headers of Traefik's forwardedHeaders set,
-	// forwarded from trusted proxies only (trustedOnlyForwarded).
+	// and every forwarding header's underscore form, forwarded from
+	// trusted proxies only (trustedOnlyHeader).
 	kindXFTrusted
 )
 
@@ -387,6 +388,9 @@ func isUnsupported(name string) bool {
 
 // requestKind classifies a request header name.
 func requestKind(name string) uint8 {
+	if len(name) > 0 && name[0]|0x20 == 'x' && strings.IndexByte(name, '_') >= 0 && underscoreForwarded(name) {
+		return kindXFTrusted
+	}
 	switch len(name) {
 	case 2:
 		if strings.EqualFold(name, "Te") {
@@ -403,6 +407,10 @@ func requestKind(name string) uint8 {
 	case 7:
 		if strings.EqualFold(name, "Trailer") {
 			return kindHop
+		}
+	case 8:
+		if strings.EqualFold(name, "X-Scheme") {
+			return kindXFTrusted
 		}
 	case 9:
 		if strings.EqualFold(name, "Forwarded") {
@@ -453,7 +461,8 @@ func requestKind(name string) uint8 {
 		if strings.EqualFold(name, "X-Forwarded-Server") {
 			return kindXFServer
 		}
-		if strings.EqualFold(name, "X-Forwarded-Method") {
+		if strings.EqualFold(name, "X-Forwarded-Method") || strings.EqualFold(name, "X-Forwarded-Prefix") ||
+			strings.EqualFold(name, "X-Forwarded-Scheme") {
 			return kindXFTrusted
 		}
 	case 19:

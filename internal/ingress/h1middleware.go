@@ -30,12 +30,9 @@ func (c *fconn) serveMiddlewares(rt *route) (status int, chosen *backend, retrie
 		c.writeError(http.StatusBadRequest, "400 Bad Request: "+err.Error())
 		return http.StatusBadRequest, nil, 0, 0
 	}
-	// As ServeHTTP: X-Forwarded-* before the middlewares, and
-	// X-Forwarded-Prefix only from a trusted proxy.
+	// As ServeHTTP: X-Forwarded-* before the middlewares (a client's
+	// X-Forwarded-Prefix only from a trusted proxy).
 	p.forwardedHeaders(req, req.Header, false)
-	if !c.trusted {
-		req.Header.Del("X-Forwarded-Prefix")
-	}
 	// Both are the connection's, reused from request to request.
 	call := &c.call
 	*call = routeCall{p: p, rt: rt, fc: c}

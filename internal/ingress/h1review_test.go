@@ -125,30 +125,47 @@ func TestFirstHeadWithinReadHeaderTimeout(t *testing.T) {
 
 // TestSpoofedForwardedHeadersDropped: the other X-Forwarded-* headers
 // Traefik's forwardedHeaders removes from untrusted clients (request URI
-// and method, and the mTLS client certificate that Traefik's
-// passTLSClientCert sets, which backends trust) do not reach a backend
-// from an untrusted client, on either path; a trusted proxy's do.
+// and method, the mTLS client certificate that Traefik's
+// passTLSClientCert sets, the prefix stripprefix sets, the scheme) and
+// the underscore forms of every forwarding header (X_Forwarded_For,
+// which CGI and PHP backends read as X-Forwarded-For) do not reach a
+// backend from an untrusted client, on either path, with or without
+// middlewares; a trusted proxy's do.
 func TestSpoofedForwardedHeadersDropped(t *testing.T) {
-	spoofed := []string{"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info"}
+	spoofed := []string{"X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+		"X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Scheme",
+		"X_Forwarded_For", "X_Forwarded_Proto", "X_Forwarded_Host", "X_Forwarded_Port", "X_Forwarded_Server", "X_Real_Ip",
+		"X_Forwarded_Prefix", "X-Forwarded_Uri"}
 	a := startBackend(t, "a", nil)
 	for _, trusted := range []bool{false, true} {
-		var popts ingress.Options
-		if trusted {
-			popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-		}
-		e := oneBackend(t, a.addr(), popts)
-		slow := httptest.NewServer(e.proxy)
-		defer slow.Close()
-		for _, url := range []string{e.url, slow.URL} {
-			var hdr []string
-			for _, h := range spoofed {
-				hdr = append(hdr, strings.ToLower(h), "spoofed")
+		for _, mw := range []bool{false, true} {
+			var popts ingress.Options
+			if trusted {
+				popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 			}
-			e.url = url
-			r := e.get("/", hdr...)
-			for _, h := range spoofed {
-				if got, want := r.echo.Header.Get(h), map[bool]string{true: "spoofed"}[trusted]; got != want {
-					t.Errorf("trusted=%v %s: %s = %q, want %q", trusted, url, h, got, want)
+			e := newEnv(t, ingress.TableOptions{}, popts)
+			lbl := webLabels()
+			if mw {
+				lbl = webLabels("traefik.http.routers.web.middlewares=h",
+					"traefik.http.middlewares.h.headers.customrequestheaders.X-Mw=1")
+			}
+			e.table.Reset([]*api.Service{service("s1", "web", lbl)}, []*api.Task{task("t1", "s1", a.addr())})
+			slow := httptest.NewServer(e.proxy)
+			defer slow.Close()
+			for _, url := range []string{e.url, slow.URL} {
+				var hdr []string
+				for _, h := range spoofed {
+					hdr = append(hdr, strings.ToLower(h), "spoofed")
+				}
+				e.url = url
+				r := e.get("/", hdr...)
+				if mw && r.echo.Header.Get("X-Mw") != "1" {
+					t.Fatalf("middlewares=%v %s: the router's middleware did not run", mw, url)
+				}
+				for _, h := range spoofed {
+					if got, want := r.echo.Header.Get(h), map[bool]string{true: "spoofed"}[trusted]; got != want {
+						t.Errorf("trusted=%v middlewares=%v %s: %s = %q, want %q", trusted, mw, url, h, got, want)
+					}
 				}
 			}
 		}

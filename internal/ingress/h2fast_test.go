@@ -417,3 +417,33 @@ func TestH2FastPropertySameAnswers(t *testing.T) {
 		t.Errorf("the fast lane took %d of %d requests", ingress.H2Fast(fast), n)
 	}
 }
+
+// The forwarding headers only a trusted proxy may send (X-Forwarded-Prefix,
+// the scheme headers, every underscore form) do not reach the backend
+// over HTTP/2 either, on the fast lane or off it.
+func TestH2SpoofedForwardedHeadersDropped(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "127.0.0.1")
+	rb := startCannedBackend(t)
+	table := oneRouteTable(rb.ln.Addr().String())
+	fast, _, fastAddr, slowAddr := twoProxies(t, table, cert)
+	c := newH2Client(t, leaf)
+	spoofed := []string{"X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Scheme", "X-Forwarded-Uri",
+		"X_Forwarded_For", "X_Forwarded_Proto", "X_Real_Ip", "X_Forwarded_Prefix", "X-Forwarded_Host"}
+	var hdr []string
+	for _, h := range spoofed {
+		hdr = append(hdr, h, "spoofed")
+	}
+	rb.set("/spoof", cannedAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"})
+	for _, addr := range []string{fastAddr, slowAddr} {
+		before := ingress.H2Fast(fast)
+		if a := h2do(t, c, "GET", "https://"+addr+"/spoof", hdr...); a.Status != 200 {
+			t.Fatalf("%s: %+v", addr, a)
+		}
+		if addr == fastAddr && ingress.H2Fast(fast) == before {
+			t.Errorf("the fast lane did not take the request")
+		}
+		if seen := rb.lastSeen(); strings.Contains(seen, "spoofed") {
+			t.Errorf("%s: the backend got a spoofed forwarding header:\n%s", addr, seen)
+		}
+	}
+}

@@ -83,6 +83,10 @@ func (p *Proxy) appendFastHead(o []byte, in, out *http.Request) ([]byte, bool) {
 		case "Host", "User-Agent", "Content-Length":
 			// In the outbound map (so checked) but not written as such.
 			write = false
+		default:
+			if trustedOnlyHeader(k) {
+				continue // X-Forwarded-Prefix, X_Forwarded_For, …
+			}
 		}
 		if !isToken(k) {
 			return o[:start], false

@@ -246,13 +246,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.forwardRoute(rec, r, rt, st)
 	} else {
 		// As Traefik's entry points: the X-Forwarded-* headers are set
-		// before the middlewares, which see them and may change them.
-		// X-Forwarded-Prefix, which stripprefix sets, is the backend's
-		// to trust only from a trusted proxy.
+		// before the middlewares, which see them and may change them
+		// (stripprefix sets X-Forwarded-Prefix, removed before from a
+		// client that is not a trusted proxy).
 		p.forwardedHeaders(r, r.Header, false)
-		if !p.trusted(peerIP(r)) {
-			r.Header.Del("X-Forwarded-Prefix")
-		}
 		st.forwarded = true
 		call := &routeCall{p: p, rt: rt, st: st}
 		rt.handler.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, call)))
