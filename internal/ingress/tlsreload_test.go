@@ -365,3 +365,26 @@ func TestTLSOptionsReloadResumptionAfterRotation(t *testing.T) {
 		})
 	}
 }
+
+// A table made without options (ServeTLS's configuration as given)
+// takes them from SetTLSOptions.
+func TestSetTLSOptionsOnATableWithout(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "d.example")
+	table, addr := serveWithOptions(t, nil, []tls.Certificate{cert})
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	cfg := &tls.Config{RootCAs: roots, ServerName: "d.example", MaxVersion: tls.VersionTLS12}
+	if _, _, err := tlsGet(addr, cfg, "d.example"); err != nil {
+		t.Fatalf("TLS 1.2 without options: %v", err)
+	}
+	set, err := ingress.ParseTLSOptions([]byte("tls:\n  options:\n    default:\n      minVersion: VersionTLS13\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := table.SetTLSOptions(set); fmt.Sprint(ch.Changed) != "[default]" {
+		t.Errorf("change %+v, want default changed", ch)
+	}
+	if _, _, err := tlsGet(addr, cfg, "d.example"); err == nil {
+		t.Error("TLS 1.2 after SetTLSOptions made TLS 1.3 the minimum")
+	}
+}

@@ -141,9 +141,11 @@ type tlsConfigs struct {
 // option's versions, suites, curves, ALPN and client certificates
 // replace base's. The options are the current snapshot's, so a handshake
 // after SetTLSOptions gets the new ones; their configurations are built
-// once per set, by the first handshake that sees it.
+// once per set, by the first handshake that sees it. A table without
+// options serves base as given until SetTLSOptions gives it some (never,
+// when base chooses configurations itself).
 func (p *Proxy) withTLSOptions(base *tls.Config) *tls.Config {
-	if p.table.snap.Load().tls == nil {
+	if base.GetConfigForClient != nil && p.table.snap.Load().tls == nil {
 		return base // the embedder's configuration, as given
 	}
 	var cache atomic.Pointer[tlsConfigs]
