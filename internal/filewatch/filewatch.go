@@ -46,8 +46,8 @@ func New(debounce time.Duration, log *slog.Logger) (*Watcher, error) {
 
 // Watch makes the watched folders those of paths and of their links'
 // targets, adding and dropping watches as needed. A folder that cannot
-// be watched (it does not exist) is logged and tried again at the next
-// Watch.
+// be watched (it does not exist, or no longer) is logged and tried
+// again at the next Watch.
 func (w *Watcher) Watch(paths []string) {
 	want := map[string]bool{}
 	for _, p := range paths {
@@ -63,11 +63,12 @@ func (w *Watcher) Watch(paths []string) {
 			delete(w.dirs, d)
 		}
 	}
+	// Added again each time (a no-op for a folder still watched): one
+	// removed, whose watch the kernel dropped, is watched again once it
+	// is back.
 	for d := range want {
-		if w.dirs[d] {
-			continue
-		}
 		if err := w.fs.Add(d); err != nil {
+			delete(w.dirs, d)
 			w.log.Warn("cannot watch a folder for changes; send SIGHUP to reload", "folder", d, "err", err)
 			continue
 		}

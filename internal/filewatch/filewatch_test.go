@@ -184,3 +184,28 @@ func TestMissingFolderIsSkipped(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// A folder removed and made again is watched again at the next Watch:
+// after a kick (SIGHUP), its changes are seen.
+func TestRemovedFolderIsWatchedAgain(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "d")
+	mustDo(t, os.Mkdir(dir, 0o700))
+	f := filepath.Join(dir, "f")
+	write(t, f, "a")
+	kick := make(chan struct{})
+	calls := watch(t, 50*time.Millisecond, kick, f)
+	mustDo(t, os.RemoveAll(dir))
+	if asked := await(t, calls, "the folder's removal"); asked {
+		t.Error("the removal was reported as asked for")
+	}
+	mustDo(t, os.Mkdir(dir, 0o700))
+	kick <- struct{}{}
+	if asked := await(t, calls, "a kick"); !asked {
+		t.Error("the kick was not reported as asked for")
+	}
+	write(t, f, "b")
+	if asked := await(t, calls, "a write in the folder made again"); asked {
+		t.Error("the write was reported as asked for")
+	}
+}
