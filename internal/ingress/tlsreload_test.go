@@ -1,7 +1,6 @@
 package ingress_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/shoalproject/shoal/internal/ingress"
 	"github.com/shoalproject/shoal/internal/testutil"
 )
-
-// syncBuffer is a log destination the tests read while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // replaceFile writes data to path as editors do: a new file renamed
 // into place.
@@ -62,14 +42,14 @@ type reloadEnv struct {
 	addr              string
 	roots             *x509.CertPool
 	ccert             tls.Certificate
-	log               *syncBuffer
+	log               *testutil.SyncBuffer
 	reloader          *ingress.TLSReloader
 	kick              chan struct{}
 }
 
 func newReloadEnv(t *testing.T, initial string) *reloadEnv {
 	t.Helper()
-	e := &reloadEnv{t: t, dir: t.TempDir(), log: &syncBuffer{}, kick: make(chan struct{})}
+	e := &reloadEnv{t: t, dir: t.TempDir(), log: &testutil.SyncBuffer{}, kick: make(chan struct{})}
 	e.opts = filepath.Join(e.dir, "tls.yml")
 	e.caFile = filepath.Join(e.dir, "ca.pem")
 	var caPEM []byte
