@@ -4,7 +4,6 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -60,8 +59,8 @@ func (f *ingressFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.allowSlash, "ingress-allow-encoded-slash", false, "let request paths hold an encoded slash (%2F), sent on encoded; otherwise answered 400")
 	cmd.Flags().BoolVar(&f.allowBackslash, "ingress-allow-encoded-backslash", false, `let request paths hold a backslash (%5C or \), sent on as %5C; otherwise answered 400`)
 	cmd.Flags().StringVar(&f.tlsAddr, "ingress-tls", "", "address of the ingress's HTTPS entry point (websecure), which serves the routers with tls=true with the certificates of --ingress-cert and of the services' certificate labels")
-	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware")
-	cmd.Flags().StringVar(&f.tlsOptions, "ingress-tls-options", "", "YAML file of TLS options for --ingress-tls, in Traefik's dynamic configuration form (tls: options: NAME: minVersion, maxVersion, cipherSuites, curvePreferences, sniStrict, alpnProtocols, clientAuth): routers name them with tls.options, and its default entry replaces the defaults (docs/ingress.md)")
+	cmd.Flags().StringVar(&f.clientCA, "ingress-tls-client-ca", "", "PEM file of CA certificates: --ingress-tls then asks clients for a certificate and verifies one given against them, for the passtlsclientcert middleware (read again on SIGHUP and when it changes)")
+	cmd.Flags().StringVar(&f.tlsOptions, "ingress-tls-options", "", "YAML file of TLS options for --ingress-tls, in Traefik's dynamic configuration form (tls: options: NAME: minVersion, maxVersion, cipherSuites, curvePreferences, sniStrict, alpnProtocols, clientAuth): routers name them with tls.options, and its default entry replaces the defaults; read again, with its caFiles, on SIGHUP and when it changes, a file that no longer loads keeping the old options (docs/ingress.md)")
 	cmd.Flags().StringSliceVar(&f.trusted, "ingress-trusted-ips", nil, "IP addresses and CIDR ranges of proxies in front of the ingress whose X-Forwarded-* headers it keeps and appends to (Traefik's forwardedHeaders.trustedIPs); others' are replaced")
 	cmd.Flags().StringArrayVar(&f.certs, "ingress-cert", nil, "PEM file with a certificate chain and its private key for --ingress-tls (repeat it: each connection gets the one its SNI names)")
 }
@@ -107,24 +106,18 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 		if f.tlsAddr == "" {
 			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-client-ca needs --ingress-tls ADDR")
 		}
-		pem, err := os.ReadFile(f.clientCA)
+		pool, err := ingress.ReadClientCAFile(f.clientCA)
 		if err != nil {
 			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca: %v", err)
 		}
-		cfg.ClientCAs = x509.NewCertPool()
-		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-client-ca %s: no PEM certificate in it", f.clientCA)
-		}
+		cfg.ClientCAs = pool
 	}
 	if f.tlsOptions != "" {
 		if f.tlsAddr == "" {
 			return daemon.IngressConfig{}, usagef(cmd, "--ingress-tls-options needs --ingress-tls ADDR")
 		}
-		data, err := os.ReadFile(f.tlsOptions)
-		if err != nil {
-			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-options: %v", err)
-		}
-		if cfg.TLSOptions, err = ingress.ParseTLSOptions(data, os.ReadFile); err != nil {
+		var err error
+		if cfg.TLSOptions, err = ingress.ReadTLSOptionsFile(f.tlsOptions); err != nil {
 			return daemon.IngressConfig{}, usagef(cmd, "invalid --ingress-tls-options %s: %v", f.tlsOptions, err)
 		}
 		if cfg.ClientCAs != nil {
@@ -133,6 +126,9 @@ func (f *ingressFlags) config(cmd *cobra.Command) (daemon.IngressConfig, error) 
 			}
 		}
 	}
+	// Read again on SIGHUP and when they change (TLSReload is set once
+	// the daemon's context exists: reloadOnHangup).
+	cfg.TLSFiles = ingress.TLSFiles{Options: f.tlsOptions, ClientCA: f.clientCA}
 	for _, file := range f.certs {
 		pem, err := os.ReadFile(file)
 		if err != nil {
@@ -295,6 +291,7 @@ them. A wrong token stops the agent with exit code 1.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			ic.TLSReload = reloadOnHangup(ctx, ic.TLSFiles)
 			acfg := daemon.AgentConfig{DataDir: dataDir, Manager: manager, Token: token, Addr: addr,
 				Hostname: hostname, Labels: nodeLabels, Logger: log, Ingress: ic, Docker: useDocker, DockerAddr: dockerAddr, Publish: pub.config(), DrainDelay: drain,
 				SecretsDir: secretsDir, ListenAddr: listenAddr, MetricsAddr: mf.addr, MetricsToken: metricsToken}

@@ -97,6 +97,7 @@ folder adopts them.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			ic.TLSReload = reloadOnHangup(ctx, ic.TLSFiles)
 			if !cmd.Flags().Changed("cert-expiry") {
 				// The cluster's, or the default for a new one.
 				certExpiry = 0
@@ -110,8 +111,8 @@ folder adopts them.`,
 				IngressMaxConns: ic.MaxConns, IngressIdleTimeout: ic.IdleTimeout, IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 				IngressAllowEncodedSlash: ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 				IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressTrustedProxies: ic.TrustedProxies, IngressClientCAs: ic.ClientCAs,
-				IngressTLSOptions: ic.TLSOptions,
-				AgentListen:       listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
+				IngressTLSOptions: ic.TLSOptions, IngressTLSFiles: ic.TLSFiles, IngressTLSReload: ic.TLSReload,
+				AgentListen: listenAgents, SecretsDir: secretsDir, DefaultAddrPool: addrPools,
 				Publish: pub.config(), DockerAPISocket: dockerAPI, MetricsAddr: mf.addr, MetricsToken: metricsToken, Autolock: autolock, UIAddr: uiAddr,
 				APIAddr: rf.addr, APIHosts: rf.sans}
 			if fs := cmd.Flags(); fs.Changed("default-addr-pool") || fs.Changed("default-addr-pool-mask-length") {

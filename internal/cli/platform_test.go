@@ -15,10 +15,10 @@ import (
 const module = "github.com/shoalproject/shoal"
 
 // nodeFiles are the files of this package that run a node (dev,
-// manager, agent, demo, ui's listener flags): built for Linux (the agent
+// manager, agent, demo, ui's listener flags, SIGHUP's reload): built for Linux (the agent
 // for Windows too, as a worker), with nodecmd_other.go and
 // agentcmd_other.go saying so elsewhere. Everything else builds requests.
-var nodeFiles = []string{"agent.go", "agent_linux.go", "agent_windows.go", "agentcmd_other.go", "agent_promote.go", "demo.go", "dev.go", "nodecmd_other.go", "remoteflags.go", "ui_node.go"}
+var nodeFiles = []string{"agent.go", "agent_linux.go", "agent_windows.go", "agentcmd_other.go", "agent_promote.go", "demo.go", "dev.go", "nodecmd_other.go", "reload.go", "remoteflags.go", "ui_node.go"}
 
 // proxyOnly are files of packages the request code imports that differ
 // by platform but that no request goes through: the ingress proxy's

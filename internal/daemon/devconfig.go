@@ -80,6 +80,9 @@ type DevConfig struct {
 	IngressClientCAs *x509.CertPool
 	// IngressTLSOptions: see IngressConfig.TLSOptions.
 	IngressTLSOptions *ingress.TLSOptionSet
+	// IngressTLSFiles and IngressTLSReload: see IngressConfig.TLSFiles.
+	IngressTLSFiles  ingress.TLSFiles
+	IngressTLSReload <-chan struct{}
 	// IngressTrustedProxies: see IngressConfig.TrustedProxies.
 	IngressTrustedProxies []netip.Prefix
 	// Publish runs the routing mesh when its Addr is set: the node

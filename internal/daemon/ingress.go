@@ -57,6 +57,12 @@ type IngressConfig struct {
 	// (--ingress-tls-options), which routers name with tls.options;
 	// nil is Traefik's default only.
 	TLSOptions *ingress.TLSOptionSet
+	// TLSFiles, when either is set, are the files TLSOptions and
+	// ClientCAs were read from: the websecure entry point reads them
+	// again when they change, and at each value of TLSReload (SIGHUP),
+	// keeping the options in force when they no longer load.
+	TLSFiles  ingress.TLSFiles
+	TLSReload <-chan struct{}
 	// TrustedProxies are the peers, on both entry points, whose
 	// X-Forwarded-* headers are kept and appended to (Traefik's
 	// forwardedHeaders.trustedIPs): a load balancer in front of the
@@ -161,9 +167,25 @@ func startIngress(cfg IngressConfig, ready <-chan struct{}, wg *sync.WaitGroup, 
 		in.tlsAddr = tlsLn.Addr().String()
 		proxies = append(proxies, secure)
 	}
+	// The TLS options are read again when their files change, and on
+	// SIGHUP, until stop.
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	if tlsLn != nil && cfg.TLSFiles != (ingress.TLSFiles{}) {
+		reloader := &ingress.TLSReloader{Files: cfg.TLSFiles, Table: table, Log: log}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := reloader.Run(reloadCtx, cfg.TLSReload); err != nil {
+				log.Error("ingress: TLS options are no longer reloaded", "err", err)
+			}
+		}()
+	}
 	var once sync.Once
 	in.stop = func(ctx context.Context) error {
-		once.Do(func() { close(quit) })
+		once.Do(func() {
+			close(quit)
+			stopReload()
+		})
 		var errs []error
 		for _, p := range proxies {
 			errs = append(errs, p.Shutdown(ctx))
@@ -182,7 +204,8 @@ func (d *Dev) startIngress(cfg DevConfig, ready <-chan struct{}, log *slog.Logge
 		MaxConns: cfg.IngressMaxConns, IdleTimeout: cfg.IngressIdleTimeout, ResponseHeaderTimeout: cfg.IngressResponseHeaderTimeout,
 		AllowEncodedSlash: cfg.IngressAllowEncodedSlash, AllowEncodedBackslash: cfg.IngressAllowEncodedBackslash,
 		TLSAddr: cfg.IngressTLSAddr, Certificates: cfg.IngressCertificates, ClientCAs: cfg.IngressClientCAs,
-		TLSOptions: cfg.IngressTLSOptions, TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, ready, &d.wg, log)
+		TLSOptions: cfg.IngressTLSOptions, TLSFiles: cfg.IngressTLSFiles, TLSReload: cfg.IngressTLSReload,
+		TrustedProxies: cfg.IngressTrustedProxies, Secrets: d.readSecret}, ready, &d.wg, log)
 	if err != nil {
 		return err
 	}

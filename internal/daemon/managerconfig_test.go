@@ -18,7 +18,8 @@ func TestManagerConfigKeepsTheIngressSettings(t *testing.T) {
 	ic := IngressConfig{Addr: "127.0.0.2:80", AccessLog: true, RequireEnable: true, MaxBodyBytes: 1, MaxConns: 2,
 		IdleTimeout: time.Second, ResponseHeaderTimeout: time.Minute, AllowEncodedSlash: true, AllowEncodedBackslash: true,
 		TLSAddr: "127.0.0.2:443", Certificates: []tls.Certificate{{}}, ClientCAs: x509.NewCertPool(),
-		TLSOptions: ingress.DefaultTLSOptions(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+		TLSOptions: ingress.DefaultTLSOptions(), TLSFiles: ingress.TLSFiles{Options: "tls.yml"}, TLSReload: make(chan struct{}),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	dc, err := ManagerConfig(AgentConfig{ListenAddr: "127.0.0.2:4243", Ingress: ic}, "127.0.0.2", "", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -98,7 +98,8 @@ func ManagerConfig(cfg AgentConfig, addr, join string, id *ca.NodeIdentity) (Dev
 		IngressResponseHeaderTimeout: ic.ResponseHeaderTimeout,
 		IngressAllowEncodedSlash:     ic.AllowEncodedSlash, IngressAllowEncodedBackslash: ic.AllowEncodedBackslash,
 		IngressTLSAddr: ic.TLSAddr, IngressCertificates: ic.Certificates, IngressClientCAs: ic.ClientCAs,
-		IngressTLSOptions: ic.TLSOptions, IngressTrustedProxies: ic.TrustedProxies}, nil
+		IngressTLSOptions: ic.TLSOptions, IngressTLSFiles: ic.TLSFiles, IngressTLSReload: ic.TLSReload,
+		IngressTrustedProxies: ic.TrustedProxies}, nil
 }
 
 // checkListenAddr checks an agent's --listen-addr: IP:PORT, the IP the

@@ -44,8 +44,13 @@
 //   - tlsoptions.go: Traefik's TLS options (ParseTLSOptions, the
 //     nodes' --ingress-tls-options file); tlsselect.go: the options of
 //     each handshake, chosen by its server name among the TLS routers'
-//     hosts (a snapshot's sniOptions), sniStrict, and the 421 for a
-//     request whose Host has other options than its connection.
+//     hosts (a snapshot's sniOptions, beside the option set they come
+//     from), sniStrict, and the 421 for a request whose Host has other
+//     options than its connection, or whose router asks for client
+//     certificates under options its handshake did not get;
+//     tlsreload.go: the files read again on SIGHUP and when they
+//     change (TLSReloader, internal/filewatch), swapped in whole by
+//     Table.SetTLSOptions.
 //   - h2serve/: the HTTP/2 server of ServeTLS's connections that
 //     negotiate h2 (below); h2tls.go: its configuration from Options
 //     and its place among the connections Shutdown drains;

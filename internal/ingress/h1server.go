@@ -82,9 +82,9 @@ type fconn struct {
 	cfg *tls.Config
 	raw net.Conn
 	tls *tls.ConnectionState
-	// tlsOpt names the TLS options the handshake got; empty without
-	// --ingress-tls-options (tlsselect.go).
-	tlsOpt string
+	// tlsOpt are the TLS options the handshake got, as they were then;
+	// nil without TLS options (tlsselect.go).
+	tlsOpt *TLSOption
 	// h2 is the HTTP/2 connection a ServeTLS connection became, for
 	// Shutdown (h2tls.go).
 	h2 atomic.Pointer[h2serve.Conn]

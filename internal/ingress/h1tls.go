@@ -41,7 +41,7 @@ func (c *fconn) handshake() int {
 	}
 	err := tc.HandshakeContext(context.Background())
 	if v, ok := c.p.tlsChosen.LoadAndDelete(raw); ok {
-		c.tlsOpt = v.(string)
+		c.tlsOpt = v.(*TLSOption)
 	}
 	if err != nil {
 		reason := err.Error()
@@ -87,7 +87,7 @@ func (p *Proxy) tlsHandoffHooks(fb *http.Server) {
 	// The requests' contexts carry the TLS options the handshake got
 	// (routeMisdirected).
 	fb.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if rc, ok := c.(*tlsReplayConn); ok && rc.opt != "" {
+		if rc, ok := c.(*tlsReplayConn); ok && rc.opt != nil {
 			return withConnTLSOption(ctx, rc.opt)
 		}
 		return ctx
@@ -105,7 +105,7 @@ func (p *Proxy) tlsHandoffHooks(fb *http.Server) {
 type tlsReplayConn struct {
 	*replayConn
 	st  *tls.ConnectionState
-	opt string // fconn.tlsOpt, for the requests' contexts
+	opt *TLSOption // fconn.tlsOpt, for the requests' contexts
 }
 
 func (c *tlsReplayConn) ConnectionState() tls.ConnectionState { return *c.st }

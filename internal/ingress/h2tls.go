@@ -16,7 +16,7 @@ func (c *fconn) serveH2() {
 	p := c.p
 	c.state.Store(connActive)
 	info := h2serve.ConnInfo{RemoteAddr: c.remote, TLS: c.tls}
-	if c.tlsOpt != "" {
+	if c.tlsOpt != nil {
 		info.Context = withConnTLSOption(context.Background(), c.tlsOpt)
 	}
 	hc := h2serve.NewConn(c.c, p.h2Config(), p, info)

@@ -169,12 +169,15 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 	st.compiled = st.compiled[:0:0]
 	for i := range st.routes.Routers {
 		r := &st.routes.Routers[i]
-		if r.TLSOptions != "" && t.opts.TLSOptions.Lookup(r.TLSOptions) == nil {
+		tlsOpt := t.routeTLSOption(r)
+		if tlsOpt == nil {
 			st.compiled = append(st.compiled, t.unknownTLSOptionsRoute(name, r))
 			continue
 		}
 		if r.Service == InternalAPI {
-			st.compiled = append(st.compiled, t.internalRoute(name, r))
+			rt := t.internalRoute(name, r)
+			rt.tlsOpt = tlsOpt
+			st.compiled = append(st.compiled, rt)
 			continue
 		}
 		ps := pools[r.Service]
@@ -184,7 +187,7 @@ func (t *Table) rebuild(st *serviceState) (released []*backend) {
 		key := name + "/" + r.Name
 		rt := &route{
 			key: key, service: name, rule: r, entryPoints: r.EntryPoints, pool: ps.pool,
-			stats: t.stats.router(key, name+"/"+r.Service),
+			stats: t.stats.router(key, name+"/"+r.Service), tlsOpt: tlsOpt,
 		}
 		if r.handler != nil {
 			rt.handler = r.handler
@@ -305,7 +308,7 @@ func (t *Table) publish(released []*backend) {
 		}
 		return a.key < b.key
 	})
-	t.snap.Store(&snapshot{routes: routes, certs: t.certificates(), sni: t.sniOptions(routes)})
+	t.snap.Store(&snapshot{routes: routes, certs: t.certificates(), sni: t.sniOptions(routes), tls: t.tlsSet})
 	t.stats.retain(keepR, keepS)
 	for _, b := range released {
 		b.release()

@@ -57,9 +57,9 @@ type TableOptions struct {
 	// ParseService). Without it such a service is refused (503).
 	Secrets SecretReader
 	// TLSOptions are the websecure entry point's TLS options
-	// (--ingress-tls-options); nil leaves ServeTLS's configuration as
-	// given, and has only default. A router naming options not among
-	// them answers 503.
+	// (--ingress-tls-options) at the start; SetTLSOptions replaces
+	// them. nil leaves ServeTLS's configuration as given, and has only
+	// default. A router naming options not among them answers 503.
 	TLSOptions *TLSOptionSet
 }
 
@@ -134,6 +134,10 @@ type Table struct {
 	// sniConflicts are the host names last logged as having routers
 	// with different TLS options.
 	sniConflicts string
+	// tlsSet are the TLS options the routes are compiled against
+	// (TableOptions.TLSOptions, then SetTLSOptions'); the snapshot
+	// holds the same set for the handshakes.
+	tlsSet *TLSOptionSet
 }
 
 // snapshot is one immutable routing table.
@@ -143,8 +147,11 @@ type snapshot struct {
 	// certs are the services' certificates (ServiceRoutes.Certificate),
 	// by service ID.
 	certs []*tls.Certificate
-	// sni gives the TLS options of a server name (tlsselect.go).
+	// sni gives the TLS options of a server name (tlsselect.go), among
+	// tls, the options the routes were compiled against: a handshake
+	// reads both from one snapshot.
 	sni sniOptions
+	tls *TLSOptionSet
 }
 
 // route is one router in a snapshot.
@@ -166,6 +173,10 @@ type route struct {
 	handler http.Handler
 	// internal: the router sends to api@internal (serveInternal).
 	internal bool
+	// tlsOpt are the TLS options the router names (default when it
+	// names none) in the snapshot's set; nil when refused
+	// (routeMisdirected).
+	tlsOpt *TLSOption
 }
 
 // serviceState is what the table knows of one shoal service.
@@ -216,8 +227,9 @@ func NewTable(opts TableOptions) *Table {
 		services: map[string]*serviceState{},
 		taskSvc:  map[string]string{},
 		ended:    map[string]struct{}{},
+		tlsSet:   opts.TLSOptions,
 	}
-	t.snap.Store(&snapshot{})
+	t.snap.Store(&snapshot{tls: opts.TLSOptions})
 	return t
 }
 

@@ -19,7 +19,8 @@ import (
 // file provider's dynamic configuration (tls.options.NAME), which
 // routers refer to by name (traefik.http.routers.R.tls.options=NAME or
 // NAME@file); labels cannot define them. In shoal the file is the
-// ingress nodes' --ingress-tls-options, read at start. The options a
+// ingress nodes' --ingress-tls-options, read at start and again when
+// it changes (tlsreload.go). The options a
 // handshake gets are those of the routers whose Host rules or
 // tls.domains name its SNI (tlsselect.go).
 
@@ -47,6 +48,9 @@ type TLSOption struct {
 // name, default among them.
 type TLSOptionSet struct {
 	byName map[string]*TLSOption
+	// caFiles are the clientAuth.caFiles the entries name, as written:
+	// a reload watches them too.
+	caFiles []string
 	// Warnings are settings accepted that weaken TLS (TLS 1.0 and 1.1,
 	// insecure cipher suites) or have no effect, to be logged.
 	Warnings []string
@@ -158,6 +162,9 @@ func ParseTLSOptions(data []byte, readFile func(string) ([]byte, error)) (*TLSOp
 				return nil, fmt.Errorf("TLS options: tls.options.%s.%w", n, err)
 			}
 			set.byName[o.Name] = o
+			if ca := f.TLS.Options[n]; ca != nil && ca.ClientAuth != nil {
+				set.caFiles = append(set.caFiles, ca.ClientAuth.CAFiles...)
+			}
 		}
 	}
 	if set.byName[DefaultTLSOption] == nil {
@@ -331,9 +338,22 @@ func (s *TLSOptionSet) WithDefaultClientCAs(pool *x509.CertPool) (*TLSOptionSet,
 	if d.ClientCAs != nil || d.ClientAuth != tls.NoClientCert {
 		return nil, errors.New("the TLS options file's default entry sets clientAuth: give the client CAs there (clientAuth.caFiles) or with --ingress-tls-client-ca, not both")
 	}
-	out := &TLSOptionSet{byName: maps.Clone(s.byName), Warnings: s.Warnings}
+	out := &TLSOptionSet{byName: maps.Clone(s.byName), caFiles: s.caFiles, Warnings: s.Warnings}
 	c := *d
 	c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	out.byName[DefaultTLSOption] = &c
 	return out, nil
+}
+
+// equal reports whether o and p configure handshakes alike.
+func (o *TLSOption) equal(p *TLSOption) bool {
+	if o.Name != p.Name || o.MinVersion != p.MinVersion || o.MaxVersion != p.MaxVersion || o.SNIStrict != p.SNIStrict ||
+		o.ClientAuth != p.ClientAuth || !slices.Equal(o.CipherSuites, p.CipherSuites) ||
+		!slices.Equal(o.CurvePreferences, p.CurvePreferences) || !slices.Equal(o.ALPNProtocols, p.ALPNProtocols) {
+		return false
+	}
+	if o.ClientCAs == nil || p.ClientCAs == nil {
+		return o.ClientCAs == p.ClientCAs
+	}
+	return o.ClientCAs.Equal(p.ClientCAs)
 }

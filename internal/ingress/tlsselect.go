@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/shoalproject/shoal/internal/ingress/rules"
 )
@@ -111,7 +112,7 @@ func (t *Table) sniOptions(routes []*route) sniOptions {
 func (t *Table) unknownTLSOptionsRoute(name string, r *Router) *route {
 	key := name + "/" + r.Name
 	reason := fmt.Sprintf("traefik.http.routers.%s.tls.options: this node's ingress has no TLS options %q (--ingress-tls-options defines %s)",
-		r.Name, r.TLSOptions, strings.Join(t.opts.TLSOptions.Names(), ", "))
+		r.Name, r.TLSOptions, strings.Join(t.tlsSet.Names(), ", "))
 	return &route{
 		key: key, service: name, rule: r, entryPoints: r.EntryPoints, stats: t.stats.router(key, name+"/"+r.Service),
 		refused: fmt.Sprintf("503 Service Unavailable: router %s of service %s: %s", r.Name, name, reason),
@@ -119,16 +120,61 @@ func (t *Table) unknownTLSOptionsRoute(name string, r *Router) *route {
 	}
 }
 
+// routeTLSOption are the options router r names (default when none)
+// among the table's, or nil when the node has none of that name.
+func (t *Table) routeTLSOption(r *Router) *TLSOption {
+	name := r.TLSOptions
+	if name == "" {
+		name = DefaultTLSOption
+	}
+	return t.tlsSet.Lookup(name)
+}
+
+// tlsConfigs are the handshake configurations of one option set.
+type tlsConfigs struct {
+	set    *TLSOptionSet
+	byName map[string]*tls.Config
+}
+
 // withTLSOptions is base, the websecure entry point's configuration,
 // choosing for each handshake the TLS options of its server name: each
 // option's versions, suites, curves, ALPN and client certificates
-// replace base's.
+// replace base's. The options are the current snapshot's, so a handshake
+// after SetTLSOptions gets the new ones; their configurations are built
+// once per set, by the first handshake that sees it. A table without
+// options serves base as given until SetTLSOptions gives it some (never,
+// when base chooses configurations itself).
 func (p *Proxy) withTLSOptions(base *tls.Config) *tls.Config {
-	set := p.table.opts.TLSOptions
-	if set == nil {
+	if base.GetConfigForClient != nil && p.table.snap.Load().tls == nil {
 		return base // the embedder's configuration, as given
 	}
-	cfgs := make(map[string]*tls.Config, len(set.byName))
+	var cache atomic.Pointer[tlsConfigs]
+	out := base.Clone()
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		s := p.table.snap.Load()
+		if s.tls == nil {
+			return nil, nil
+		}
+		cc := cache.Load()
+		if cc == nil || cc.set != s.tls {
+			cc = buildTLSConfigs(base, s.tls)
+			cache.Store(cc)
+		}
+		name := s.sni.lookup(hello.ServerName)
+		o, c := s.tls.byName[name], cc.byName[name]
+		if c == nil {
+			o, c = s.tls.byName[DefaultTLSOption], cc.byName[DefaultTLSOption]
+		}
+		// Remembered for the connection's requests: routeMisdirected.
+		p.tlsChosen.Store(hello.Conn, o)
+		return c, nil
+	}
+	return out
+}
+
+// buildTLSConfigs clones base for each option of set.
+func buildTLSConfigs(base *tls.Config, set *TLSOptionSet) *tlsConfigs {
+	cc := &tlsConfigs{set: set, byName: make(map[string]*tls.Config, len(set.byName))}
 	for n, o := range set.byName {
 		c := base.Clone()
 		o.apply(c)
@@ -136,21 +182,9 @@ func (p *Proxy) withTLSOptions(base *tls.Config) *tls.Config {
 			c.GetCertificate = strictCertificate(base.GetCertificate, base.Certificates)
 			c.Certificates = nil
 		}
-		cfgs[n] = c
+		cc.byName[n] = c
 	}
-	out := base.Clone()
-	def := cfgs[DefaultTLSOption]
-	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		name := p.table.snap.Load().sni.lookup(hello.ServerName)
-		c := cfgs[name]
-		if c == nil {
-			name, c = DefaultTLSOption, def
-		}
-		// Remembered for the connection's requests: routeMisdirected.
-		p.tlsChosen.Store(hello.Conn, name)
-		return c, nil
-	}
-	return out
+	return cc
 }
 
 // strictCertificate is sniStrict's GetCertificate: the certificate of a
@@ -192,27 +226,19 @@ func (p *Proxy) misdirected(serverName, host string) bool {
 
 // routeMisdirected reports whether rt, whose TLS options ask for client
 // certificates, is reached over a connection whose handshake got other
-// options (connOpt): one made before rt's options changed, for a host
-// whose routers' options conflict (default), or, rt's rule naming no
-// host, for a server name with other options. The Host check
-// (misdirected) cannot see these: it compares today's options of two
-// names, not the handshake's. Options that ask for no certificate, or
-// only for an optional one the connection did not present, are
-// satisfied by any connection, as in Traefik.
-func (p *Proxy) routeMisdirected(connOpt string, st *tls.ConnectionState, rt *route) bool {
-	if connOpt == "" || rt.rule == nil {
-		return false
-	}
-	want := rt.rule.TLSOptions
-	if want == "" {
-		want = DefaultTLSOption
-	}
-	if want == connOpt {
-		return false
-	}
-	o := p.table.opts.TLSOptions.Lookup(want)
-	if o == nil {
-		return false // refused: 503
+// options (connOpt): one made before rt's options changed, or before
+// SetTLSOptions changed what its name holds (options are compared as
+// the handshake got them, not by name), for a host whose routers'
+// options conflict (default), or, rt's rule naming no host, for a
+// server name with other options. The Host check (misdirected) cannot
+// see these: it compares today's options of two names, not the
+// handshake's. Options that ask for no certificate, or only for an
+// optional one the connection did not present, are satisfied by any
+// connection, as in Traefik.
+func (p *Proxy) routeMisdirected(connOpt *TLSOption, st *tls.ConnectionState, rt *route) bool {
+	o := rt.tlsOpt
+	if connOpt == nil || o == nil || o == connOpt {
+		return false // no options chosen (the embedder's), refused (503), or the handshake's own
 	}
 	switch o.ClientAuth {
 	case tls.NoClientCert:
@@ -226,14 +252,14 @@ func (p *Proxy) routeMisdirected(connOpt string, st *tls.ConnectionState, rt *ro
 // connTLSOptionKey is the context key of a connection's TLS options.
 type connTLSOptionKey struct{}
 
-func withConnTLSOption(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, connTLSOptionKey{}, name)
+func withConnTLSOption(ctx context.Context, o *TLSOption) context.Context {
+	return context.WithValue(ctx, connTLSOptionKey{}, o)
 }
 
-// connTLSOption names the TLS options of a request's connection, or "".
-func connTLSOption(ctx context.Context) string {
-	s, _ := ctx.Value(connTLSOptionKey{}).(string)
-	return s
+// connTLSOption are the TLS options a request's connection got, or nil.
+func connTLSOption(ctx context.Context) *TLSOption {
+	o, _ := ctx.Value(connTLSOptionKey{}).(*TLSOption)
+	return o
 }
 
 // misdirectedMessage is the 421's body.
