@@ -38,8 +38,8 @@ func internSpec(t *api.Task, svc *api.Service) {
 }
 
 // internSnapshot is internSpec for a snapshot's tasks, against the
-// snapshot's services.
-func internSnapshot(data *snapshotData) {
+// snapshot's services; their repeated strings go through strs.
+func internSnapshot(data *snapshotData, strs *stringTable) {
 	svcs := make(map[string]*api.Service, len(data.Services))
 	for _, s := range data.Services {
 		if s != nil {
@@ -49,6 +49,7 @@ func internSnapshot(data *snapshotData) {
 	for _, t := range data.Tasks {
 		if t != nil {
 			internSpec(t, svcs[t.ServiceID])
+			strs.shareTask(t)
 		}
 	}
 }
