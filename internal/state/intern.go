@@ -38,8 +38,9 @@ func internSpec(t *api.Task, svc *api.Service) {
 }
 
 // internSnapshot is internSpec for a snapshot's tasks, against the
-// snapshot's services.
-func internSnapshot(data *snapshotData) {
+// snapshot's services; their repeated strings go through strs, and their
+// histories are trimmed to their length.
+func internSnapshot(data *snapshotData, strs *stringTable) {
 	svcs := make(map[string]*api.Service, len(data.Services))
 	for _, s := range data.Services {
 		if s != nil {
@@ -49,6 +50,13 @@ func internSnapshot(data *snapshotData) {
 	for _, t := range data.Tasks {
 		if t != nil {
 			internSpec(t, svcs[t.ServiceID])
+			strs.shareTask(t)
+			// Decoding grows a history by doubling (five statuses take
+			// room for eight, 384 bytes unused): a restored task holds
+			// it at its length, as an applied one does (advance).
+			if cap(t.History) > len(t.History) {
+				t.History = append(make([]api.TaskStatus, 0, len(t.History)), t.History...)
+			}
 		}
 	}
 }

@@ -74,9 +74,10 @@ func TestTaskSpecNotSharedWhenItDiffers(t *testing.T) {
 	}
 }
 
-// Tasks applied from separate log entries share the strings they repeat
-// (their node's ID, their statuses' messages) instead of each holding its
-// own decoded copy, and read exactly as written.
+// Tasks applied from separate log entries, or restored from a snapshot,
+// share the strings they repeat (their node's ID, their statuses'
+// messages) instead of each holding its own decoded copy, hold their
+// histories without room to spare, and read exactly as written.
 func TestTasksShareRepeatedStrings(t *testing.T) {
 	f := state.NewFSM(state.NewStore())
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -88,32 +89,43 @@ func TestTasksShareRepeatedStrings(t *testing.T) {
 		for _, op := range []state.Op{
 			{Kind: state.OpCreateTask, Task: tk},
 			{Kind: state.OpAssignTask, ID: tk.ID, NodeID: "node-1", Message: "scheduler assigned task to node"},
+			{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: tk.ID, Status: api.TaskStatus{State: api.TaskStateStarting, Message: "starting"}}},
 			{Kind: state.OpTaskStatus, Report: &api.TaskReport{TaskID: tk.ID, Status: api.TaskStatus{State: api.TaskStateRunning, Message: "started", RuntimeID: "pid-" + tk.ID}}},
 		} {
 			fsmApply(t, f, idx, &state.Command{Time: at, Ops: []state.Op{op}})
 			idx++
 		}
 	}
-	tx := f.Store().Read()
-	ga, gb := tx.Task(a.ID), tx.Task(b.ID)
-	same := func(what, x, y string) {
+	check := func(how string, tx *state.ReadTx) {
 		t.Helper()
-		if x != y {
-			t.Fatalf("%s: %q and %q differ", what, x, y)
+		ga, gb := tx.Task(a.ID), tx.Task(b.ID)
+		same := func(what, x, y string) {
+			t.Helper()
+			if x != y {
+				t.Fatalf("%s: %s: %q and %q differ", how, what, x, y)
+			}
+			if unsafe.StringData(x) != unsafe.StringData(y) {
+				t.Errorf("%s: %s: each task holds its own copy of %q", how, what, x)
+			}
 		}
-		if unsafe.StringData(x) != unsafe.StringData(y) {
-			t.Errorf("%s: each task holds its own copy of %q", what, x)
+		same("node ID", ga.NodeID, gb.NodeID)
+		if ga.NodeID != "node-1" || ga.Status.State != api.TaskStateRunning || ga.Status.Message != "started" || ga.Status.RuntimeID != "pid-"+a.ID {
+			t.Fatalf("%s: task reads %s on %q, %q, %q", how, ga.Status.State, ga.NodeID, ga.Status.Message, ga.Status.RuntimeID)
 		}
+		if len(ga.History) != len(gb.History) || len(ga.History) != 5 {
+			t.Fatalf("%s: histories of %d and %d statuses, want 5 (new, pending, assigned, starting, running)", how, len(ga.History), len(gb.History))
+		}
+		// Room for more statuses is a task's memory spent on nothing.
+		if cap(ga.History) != len(ga.History) {
+			t.Errorf("%s: a history of %d statuses has room for %d", how, len(ga.History), cap(ga.History))
+		}
+		for i := range ga.History {
+			same(fmt.Sprintf("history[%d] (%s) message", i, ga.History[i].State), ga.History[i].Message, gb.History[i].Message)
+		}
+		same("status message", ga.Status.Message, gb.Status.Message)
 	}
-	same("node ID", ga.NodeID, gb.NodeID)
-	if ga.NodeID != "node-1" || ga.Status.State != api.TaskStateRunning || ga.Status.Message != "started" || ga.Status.RuntimeID != "pid-"+a.ID {
-		t.Fatalf("task reads %s on %q, %q, %q", ga.Status.State, ga.NodeID, ga.Status.Message, ga.Status.RuntimeID)
-	}
-	if len(ga.History) != len(gb.History) || len(ga.History) != 4 {
-		t.Fatalf("histories of %d and %d statuses, want 4 (new, pending, assigned, running)", len(ga.History), len(gb.History))
-	}
-	for i := range ga.History {
-		same(fmt.Sprintf("history[%d] (%s) message", i, ga.History[i].State), ga.History[i].Message, gb.History[i].Message)
-	}
-	same("status message", ga.Status.Message, gb.Status.Message)
+	check("applied", f.Store().Read())
+	// A manager that restored a snapshot (after a restart, or a follower
+	// that fell behind) holds its tasks as compactly.
+	check("restored", restored(t, f))
 }

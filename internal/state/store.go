@@ -208,7 +208,11 @@ func (s *Store) reset(data *snapshotData) error {
 	if err != nil {
 		return err
 	}
-	internSnapshot(data)
+	// The restored tasks share their strings through a table of their
+	// own, which replaces the store's with the contents: an apply may run
+	// meanwhile (not under Raft, which restores between applies).
+	var strs stringTable
+	internSnapshot(data, &strs)
 	var tasks taskTable
 	txn := db.Txn(true)
 	for _, restore := range []func() error{
@@ -251,6 +255,7 @@ func (s *Store) reset(data *snapshotData) error {
 	defer s.mu.Unlock()
 	s.db = db
 	s.tasks, s.tasksView = tasks, tasks.clone()
+	s.strs = strs
 	s.setIndex(data.Index)
 	reset := []api.Event{{Index: data.Index, Type: EventReset}}
 	for sub := range s.subs {

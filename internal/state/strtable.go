@@ -4,10 +4,11 @@ import "github.com/shoalproject/shoal/api"
 
 // stringTable shares the strings that many tasks repeat (the node a task
 // runs on, the messages of its statuses), each otherwise its own copy
-// decoded from its log entry: at 10,000 tasks about a tenth of their
-// memory (issue 15). Only the FSM's writer uses it, under the store's
-// lock. It is bounded: when full it starts again empty, so strings that
-// do not repeat (errors naming a task) cannot grow it.
+// decoded from its log entry: about 95 of a running task's 2,100 bytes
+// (issue 15). Only the FSM's writer uses it, under the store's lock, and
+// a snapshot's restore, which fills a table of its own. It is bounded:
+// when full it starts again empty, so strings that do not repeat (errors
+// naming a task) cannot grow it.
 type stringTable struct {
 	m map[string]string
 }
@@ -40,4 +41,14 @@ func (st *stringTable) shareStatus(s *api.TaskStatus) {
 	s.Message = st.share(s.Message)
 	s.Err = st.share(s.Err)
 	s.Health = st.share(s.Health)
+}
+
+// shareTask shares the repeated strings of t, a task decoded from a
+// snapshot that nothing else holds yet (it is changed in place).
+func (st *stringTable) shareTask(t *api.Task) {
+	t.NodeID = st.share(t.NodeID)
+	st.shareStatus(&t.Status)
+	for i := range t.History {
+		st.shareStatus(&t.History[i])
+	}
 }
