@@ -368,3 +368,34 @@ func TestSetTLSOptionsOnATableWithout(t *testing.T) {
 		t.Error("TLS 1.2 after SetTLSOptions made TLS 1.3 the minimum")
 	}
 }
+
+// A connection made while the table had no options (its handshake got
+// ServeTLS's configuration as given, no client certificate asked) is
+// not served by a router whose options SetTLSOptions then makes require
+// one: its next request is answered 421, as one made under other
+// options would be.
+func TestSetTLSOptionsOnATableWithoutOldConnectionMisdirected(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "d.example")
+	table, addr := serveWithOptions(t, nil, []tls.Certificate{cert})
+	b := startBackend(t, "d", nil)
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.d.rule=Host(`d.example`)", "traefik.http.routers.d.tls=true",
+		"traefik.http.services.s.loadbalancer.server.port=80"))}, []*api.Task{task("t1", "s1", b.addr())})
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	_, caPEM := clientCert(t)
+	set, err := ingress.ParseTLSOptions([]byte("tls:\n  options:\n    default:\n      clientAuth:\n        caFiles: [ca.pem]\n"),
+		func(string) ([]byte, error) { return caPEM, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: "d.example", NextProtos: []string{"http/1.1"}}
+	got := keepAliveGets(t, addr, cfg, []string{"d.example", "d.example"}, func(i int) {
+		if i == 1 {
+			table.SetTLSOptions(set)
+		}
+	})
+	if fmt.Sprint(got) != "[200 421]" {
+		t.Errorf("statuses %v, want [200 421]: the second request came after default required a client certificate", got)
+	}
+}
