@@ -147,6 +147,14 @@ func (t *Table) SetTLSOptions(set *TLSOptionSet) TLSOptionsChange {
 	return ch
 }
 
+// TLSOptions are the TLS options in force (those of TableOptions, or
+// of the last SetTLSOptions); nil when the table has none.
+func (t *Table) TLSOptions() *TLSOptionSet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tlsSet
+}
+
 // tlsPaths are the files the table's options were read from.
 func (t *Table) tlsPaths(f TLSFiles) []string {
 	t.mu.Lock()
