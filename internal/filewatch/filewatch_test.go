@@ -35,8 +35,10 @@ func watch(t *testing.T, debounce time.Duration, kick <-chan struct{}, paths ...
 	done := make(chan error, 1)
 	go func() {
 		done <- w.Run(ctx, kick, func(asked bool) {
-			calls <- asked
+			// Before the call is seen: a test that changes a file
+			// once it has it needs the folder watched again.
 			w.Watch(paths) // links may point elsewhere now
+			calls <- asked
 		})
 	}()
 	t.Cleanup(func() {
