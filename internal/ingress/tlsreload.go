@@ -171,6 +171,8 @@ type TLSReloader struct {
 	// before they are read (default 200ms): an editor's or a
 	// deployment's burst of writes is read once.
 	Debounce time.Duration
+	// newWatcher is filewatch.New (tests make it fail).
+	newWatcher func(time.Duration, *slog.Logger) (*filewatch.Watcher, error)
 }
 
 // Reload reads the files again and, when they load, makes their options
@@ -201,15 +203,29 @@ func (r *TLSReloader) Reload(asked bool) error {
 // Run reloads on every value of kick (SIGHUP) and whenever the files,
 // the caFiles they name among them, change on disk, until ctx ends.
 // It first reads them once, quietly, for a change made since they were
-// read at start.
+// read at start. Files it cannot watch are read on kicks only.
 func (r *TLSReloader) Run(ctx context.Context, kick <-chan struct{}) error {
 	d := r.Debounce
 	if d <= 0 {
 		d = 200 * time.Millisecond
 	}
-	w, err := filewatch.New(d, r.Log)
+	newWatcher := r.newWatcher
+	if newWatcher == nil {
+		newWatcher = filewatch.New
+	}
+	w, err := newWatcher(d, r.Log)
 	if err != nil {
-		return fmt.Errorf("ingress: watch the TLS options files: %w", err)
+		// No inotify instance left, say: SIGHUP still reloads.
+		r.Log.Error("ingress: TLS options files not watched; they are read again on SIGHUP only", "err", err)
+		_ = r.Reload(false)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-kick:
+				_ = r.Reload(true)
+			}
+		}
 	}
 	w.Watch(r.Table.tlsPaths(r.Files))
 	_ = r.Reload(false)

@@ -399,3 +399,25 @@ func TestSetTLSOptionsOnATableWithoutOldConnectionMisdirected(t *testing.T) {
 		t.Errorf("statuses %v, want [200 421]: the second request came after default required a client certificate", got)
 	}
 }
+
+// A node that cannot watch files (no inotify instance left) still
+// reloads on SIGHUP: the kicks are read, and the failure is logged.
+func TestTLSOptionsReloadWithoutWatcher(t *testing.T) {
+	e := newReloadEnv(t, reloadV1)
+	ingress.FailWatcher(e.reloader)
+	e.run()
+	if err := os.WriteFile(e.opts, []byte(e.expand(reloadV2)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e.kick <- struct{}{}:
+	case <-time.After(testTimeout):
+		t.Fatal("the kick (SIGHUP) was not read")
+	}
+	waitFor(t, "TLS 1.2 refused by the options the kick read", func() bool {
+		return e.get("d.example", false, tls.VersionTLS12) == "handshake failed"
+	})
+	if !strings.Contains(e.log.String(), "too many open files") {
+		t.Errorf("the watcher's failure is not logged:\n%s", e.log)
+	}
+}
