@@ -18,21 +18,9 @@ import (
 // value of TLSReload (what SIGHUP sends): new handshakes get the new
 // minVersion. The watch is stopped with the ingress (goleak).
 func TestIngressReloadsTLSOptionsOnKick(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "tls.yml")
-	if err := os.WriteFile(file, []byte("tls:\n  options:\n    default:\n      minVersion: VersionTLS12\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	files := ingress.TLSFiles{Options: file}
-	set, err := files.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := testutil.SelfSignedCert(t, "a.example")
-	kick := make(chan struct{})
+	file, cfg, kick := tlsReloadConfig(t, "tls:\n  options:\n    default:\n      minVersion: VersionTLS12\n")
 	var wg sync.WaitGroup
-	in, err := startIngress(IngressConfig{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Certificates: []tls.Certificate{cert},
-		TLSOptions: set, TLSFiles: files, TLSReload: kick}, nil, &wg, quiet)
+	in, err := startIngress(cfg, nil, &wg, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,24 +54,13 @@ func TestIngressReloadsTLSOptionsOnKick(t *testing.T) {
 // reloaded ones stay when the file has since gone bad (a bad file
 // changes nothing, across a promotion too).
 func TestPromotedIngressKeepsTheReloadedTLSOptions(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "tls.yml")
+	file, cfg, kick := tlsReloadConfig(t, "tls:\n  options:\n    default:\n      minVersion: VersionTLS12\n")
 	write := func(s string) {
 		t.Helper()
 		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("tls:\n  options:\n    default:\n      minVersion: VersionTLS12\n")
-	files := ingress.TLSFiles{Options: file}
-	set, err := files.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := testutil.SelfSignedCert(t, "a.example")
-	kick := make(chan struct{})
-	cfg := IngressConfig{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Certificates: []tls.Certificate{cert},
-		TLSOptions: set, TLSFiles: files, TLSReload: kick}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	in, err := startIngress(cfg, nil, &wg, quiet)
@@ -107,4 +84,24 @@ func TestPromotedIngressKeepsTheReloadedTLSOptions(t *testing.T) {
 		c.Close()
 		t.Error("TLS 1.2 on the promoted node's ingress: it went back to the options read at start")
 	}
+}
+
+// tlsReloadConfig is an ingress configuration with a websecure entry
+// point for a.example whose TLS options come from file, written with
+// data; kick is its TLSReload.
+func tlsReloadConfig(t *testing.T, data string) (file string, cfg IngressConfig, kick chan struct{}) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "tls.yml")
+	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := ingress.TLSFiles{Options: file}
+	set, err := files.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := testutil.SelfSignedCert(t, "a.example")
+	kick = make(chan struct{})
+	return file, IngressConfig{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Certificates: []tls.Certificate{cert},
+		TLSOptions: set, TLSFiles: files, TLSReload: kick}, kick
 }
