@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -419,5 +421,45 @@ func TestTLSOptionsReloadWithoutWatcher(t *testing.T) {
 	})
 	if !strings.Contains(e.log.String(), "too many open files") {
 		t.Errorf("the watcher's failure is not logged:\n%s", e.log)
+	}
+}
+
+// The same over HTTP/2: a connection whose client certificate was
+// verified against CAs a reload rotated out is answered 421 on its next
+// stream, by the router that requires a certificate of the new CA.
+func TestTLSOptionsReloadOldH2ConnectionMisdirected(t *testing.T) {
+	e := newReloadEnv(t, reloadV2)
+	_, otherPEM := clientCert(t)
+	if err := os.WriteFile(e.caFile+"2", otherPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.client("a.example", true, 0)
+	cfg.NextProtos = []string{"h2"}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: testTimeout}
+	var codes []int
+	for i := range 2 {
+		if i == 1 {
+			replaceFile(t, e.opts, e.expand(strings.ReplaceAll(reloadV2, "CA", "CA2")))
+			if err := e.reloader.Reload(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/", nil)
+		req.Host = "a.example"
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("proto %s, want HTTP/2", resp.Proto)
+		}
+		codes = append(codes, resp.StatusCode)
+	}
+	if fmt.Sprint(codes) != "[200 421]" {
+		t.Errorf("h2 statuses %v, want [200 421]", codes)
 	}
 }
