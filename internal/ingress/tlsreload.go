@@ -1,15 +1,19 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"sort"
 	"time"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/shoalproject/shoal/internal/filewatch"
 )
@@ -31,11 +35,17 @@ type TLSFiles struct {
 }
 
 // ReadTLSOptionsFile reads and parses an --ingress-tls-options file and
-// the caFiles it names; an error names the field.
+// the caFiles it names; an error names the field. An empty file is an
+// error: read while a writer that truncated it has not written yet
+// (`curl … > tls.yml`), it would drop every option, default's clientAuth
+// among them.
 func ReadTLSOptionsFile(path string) (*TLSOptionSet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if noYAML(data) {
+		return nil, errors.New("the file is empty (being written?); write tls: {} for no options")
 	}
 	return ParseTLSOptions(data, os.ReadFile)
 }
@@ -75,6 +85,13 @@ func (f TLSFiles) Load() (*TLSOptionSet, error) {
 		}
 	}
 	return set, nil
+}
+
+// noYAML reports whether data holds no YAML document: nothing, or
+// only blanks and comments.
+func noYAML(data []byte) bool {
+	var n yaml.Node
+	return errors.Is(yaml.NewDecoder(bytes.NewReader(data)).Decode(&n), io.EOF)
 }
 
 // paths are the files set was read from, to watch.

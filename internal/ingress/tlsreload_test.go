@@ -463,3 +463,36 @@ func TestTLSOptionsReloadOldH2ConnectionMisdirected(t *testing.T) {
 		t.Errorf("h2 statuses %v, want [200 421]", codes)
 	}
 }
+
+// An options file read while it is empty (truncated by a writer that
+// has not written yet: `curl … > tls.yml`) changes nothing: it would
+// take the default options' clientAuth away until the next write.
+func TestTLSOptionsReloadOfAnEmptyFileKeepsTheOld(t *testing.T) {
+	e := newReloadEnv(t, "tls:\n  options:\n    default:\n      clientAuth:\n        caFiles: [CA]\n    mtls: {}\n")
+	if got := e.get("d.example", false, 0); got != "handshake failed" {
+		t.Fatalf("before: default options without a certificate: %q", got)
+	}
+	for _, empty := range []string{"", " \n\n", "# being written\n"} {
+		if err := os.WriteFile(e.opts, []byte(empty), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.reloader.Reload(true); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Reload of %q: %v, want an error saying the file is empty", empty, err)
+		}
+		if got := e.get("d.example", false, 0); got != "handshake failed" {
+			t.Errorf("default options without a certificate after reading %q: %q", empty, got)
+		}
+	}
+}
+
+// `tls: {}` is how a file says it has no options: it loads.
+func TestTLSOptionsFileWithNoOptions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tls.yml")
+	if err := os.WriteFile(file, []byte("tls: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := ingress.ReadTLSOptionsFile(file)
+	if err != nil || fmt.Sprint(set.Names()) != "[default]" {
+		t.Errorf("tls: {}: %v, %v; want default only", set.Names(), err)
+	}
+}
