@@ -6,9 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -435,30 +433,12 @@ func TestTLSOptionsReloadOldH2ConnectionMisdirected(t *testing.T) {
 	}
 	cfg := e.client("a.example", true, 0)
 	cfg.NextProtos = []string{"h2"}
-	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: testTimeout}
-	var codes []int
-	for i := range 2 {
-		if i == 1 {
-			replaceFile(t, e.opts, e.expand(strings.ReplaceAll(reloadV2, "CA", "CA2")))
-			if err := e.reloader.Reload(true); err != nil {
-				t.Fatal(err)
-			}
-		}
-		req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/", nil)
-		req.Host = "a.example"
-		resp, err := hc.Do(req)
-		if err != nil {
+	codes := h2Statuses(t, cfg, "https://"+e.addr+"/", "a.example", func() {
+		replaceFile(t, e.opts, e.expand(strings.ReplaceAll(reloadV2, "CA", "CA2")))
+		if err := e.reloader.Reload(true); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.ProtoMajor != 2 {
-			t.Fatalf("proto %s, want HTTP/2", resp.Proto)
-		}
-		codes = append(codes, resp.StatusCode)
-	}
+	})
 	if fmt.Sprint(codes) != "[200 421]" {
 		t.Errorf("h2 statuses %v, want [200 421]", codes)
 	}
