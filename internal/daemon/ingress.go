@@ -341,3 +341,17 @@ func (d *Dev) Ingress() *ingress.Table {
 	}
 	return d.ingress.table
 }
+
+// tlsInForce is cfg with the TLS options in's table has in force, for
+// the ingress a promoted node's manager starts: its agent's may have
+// been reloaded since the process read cfg's, and the files may no
+// longer load. Their default entry holds ClientCAs already.
+func (in *nodeIngress) tlsInForce(cfg IngressConfig) IngressConfig {
+	if in == nil || cfg.TLSFiles == (ingress.TLSFiles{}) {
+		return cfg // never reloaded
+	}
+	if set := in.table.TLSOptions(); set != nil {
+		cfg.TLSOptions, cfg.ClientCAs = set, nil
+	}
+	return cfg
+}

@@ -177,6 +177,9 @@ func StartPromoted(ctx context.Context, a *Agent, cfg AgentConfig) (*Dev, error)
 		return nil, errors.New("this node was not promoted")
 	}
 	join, id, addr := a.link.Addr(), a.promotedID, a.addr
+	// The TLS options the agent's ingress reloaded, not those read at
+	// start (the files may no longer load).
+	cfg.Ingress = a.ingress.tlsInForce(cfg.Ingress)
 	dcfg, err := ManagerConfig(cfg, addr, join, id)
 	if err != nil {
 		return nil, err

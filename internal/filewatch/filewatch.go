@@ -7,7 +7,9 @@
 // counts: the caller reads its files again and compares, which is cheap
 // for small files and never misses a swap of a link it did not name.
 // A burst of changes is reported once, after the folders have been
-// quiet for a while (a timer, reset by each change).
+// quiet for a while (a timer, reset by each change), or once it has
+// lasted maxWait such delays: a folder another file of which is written
+// all the time (a log) still has its changes read.
 package filewatch
 
 import (
@@ -20,6 +22,10 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 )
+
+// maxWait bounds, in debounce delays, how long a burst that never goes
+// quiet holds its report back.
+const maxWait = 10
 
 // Watcher watches the folders of a set of files.
 type Watcher struct {
@@ -97,30 +103,49 @@ func Dirs(path string) []string {
 // Watch.
 func (w *Watcher) Run(ctx context.Context, kick <-chan struct{}, changed func(asked bool)) error {
 	defer w.fs.Close()
-	quiet := time.NewTimer(w.debounce)
+	// quiet fires debounce after the last change, longest maxWait
+	// delays after the first one of the burst.
+	quiet, longest := time.NewTimer(w.debounce), time.NewTimer(maxWait*w.debounce)
 	quiet.Stop()
+	longest.Stop()
 	defer quiet.Stop()
+	defer longest.Stop()
+	burst := false
+	report := func(asked bool) {
+		quiet.Stop()
+		longest.Stop()
+		burst = false
+		changed(asked)
+	}
+	change := func() {
+		quiet.Reset(w.debounce)
+		if !burst {
+			burst = true
+			longest.Reset(maxWait * w.debounce)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kick:
-			quiet.Stop()
-			changed(true)
+			report(true)
 		case _, ok := <-w.fs.Events:
 			if !ok {
 				return errors.New("filewatch: the watcher closed")
 			}
-			quiet.Reset(w.debounce)
+			change()
 		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return errors.New("filewatch: the watcher closed")
 			}
 			// An overflow lost events: read the files again anyway.
 			w.log.Warn("watching files for changes", "err", err)
-			quiet.Reset(w.debounce)
+			change()
 		case <-quiet.C:
-			changed(false)
+			report(false)
+		case <-longest.C:
+			report(false)
 		}
 	}
 }

@@ -35,8 +35,10 @@ func watch(t *testing.T, debounce time.Duration, kick <-chan struct{}, paths ...
 	done := make(chan error, 1)
 	go func() {
 		done <- w.Run(ctx, kick, func(asked bool) {
-			calls <- asked
+			// Before the call is seen: a test that changes a file
+			// once it has it needs the folder watched again.
 			w.Watch(paths) // links may point elsewhere now
+			calls <- asked
 		})
 	}()
 	t.Cleanup(func() {
@@ -207,5 +209,36 @@ func TestRemovedFolderIsWatchedAgain(t *testing.T) {
 	write(t, f, "b")
 	if asked := await(t, calls, "a write in the folder made again"); asked {
 		t.Error("the write was reported as asked for")
+	}
+}
+
+// A folder that never goes quiet (another file in it written more often
+// than the delay, a log) does not hold a change back for ever: it is
+// reported at most maxWait delays after the burst began, while the
+// writes go on.
+func TestBusyFolderIsReportedAnyway(t *testing.T) {
+	dir := t.TempDir()
+	f, busy := filepath.Join(dir, "f"), filepath.Join(dir, "busy.log")
+	write(t, f, "0")
+	const debounce = 50 * time.Millisecond
+	calls := watch(t, debounce, nil, f)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(debounce / 5):
+				_ = os.WriteFile(busy, []byte{byte('a' + i%26)}, 0o600)
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	write(t, f, "1")
+	select {
+	case <-calls:
+	case <-time.After(testTimeout):
+		t.Fatal("no call while another file of the folder is written every 10ms")
 	}
 }

@@ -1,5 +1,13 @@
 package ingress
 
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/shoalproject/shoal/internal/filewatch"
+)
+
 // IdleConnsAlive counts the fast path's idle backend connections of the
 // current table, and those of them that pass the liveness check.
 func IdleConnsAlive(t *Table) (alive, total int) {
@@ -54,4 +62,12 @@ func Inflight(t *Table) (n int64) {
 		}
 	}
 	return n
+}
+
+// FailWatcher makes r's Run unable to watch files, as when the user's
+// inotify instances are used up.
+func FailWatcher(r *TLSReloader) {
+	r.newWatcher = func(time.Duration, *slog.Logger) (*filewatch.Watcher, error) {
+		return nil, errors.New("too many open files")
+	}
 }

@@ -97,27 +97,9 @@ func TestTLSOptionsRouterNotReachedUnderOtherOptions(t *testing.T) {
 		}
 		// h2: the same over one HTTP/2 connection.
 		reset("traefik.http.routers.a.rule=Host(`a.example`)", "traefik.http.routers.a.tls=true")
-		tr := &http.Transport{TLSClientConfig: client("a.example", "h2"), ForceAttemptHTTP2: true}
-		defer tr.CloseIdleConnections()
-		hc := &http.Client{Transport: tr, Timeout: testTimeout}
-		var codes []int
-		for i := range 2 {
-			if i == 1 {
-				reset("traefik.http.routers.a.rule=Host(`a.example`)", "traefik.http.routers.a.tls.options=mtls")
-			}
-			req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/x", nil)
-			req.Host = "a.example"
-			resp, err := hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.ProtoMajor != 2 {
-				t.Fatalf("proto %s, want HTTP/2", resp.Proto)
-			}
-			codes = append(codes, resp.StatusCode)
-		}
+		codes := h2Statuses(t, client("a.example", "h2"), "https://"+addr+"/x", "a.example", func() {
+			reset("traefik.http.routers.a.rule=Host(`a.example`)", "traefik.http.routers.a.tls.options=mtls")
+		})
 		if codes[0] != 200 || codes[1] != 421 {
 			t.Errorf("h2 statuses %v, want 200 then 421", codes)
 		}
@@ -155,4 +137,32 @@ func TestTLSOptionsRouterNotReachedUnderOtherOptions(t *testing.T) {
 			t.Errorf("HTTP/1.0 (net/http) to a host-less mtls router without a client certificate: %s, want 421", resp.Status)
 		}
 	})
+}
+
+// h2Statuses are the statuses of two GETs of url for host over one
+// HTTP/2 connection made with cfg; between runs between them.
+func h2Statuses(t *testing.T, cfg *tls.Config, url, host string, between func()) []int {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: testTimeout}
+	var codes []int
+	for i := range 2 {
+		if i == 1 {
+			between()
+		}
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Host = host
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("proto %s, want HTTP/2", resp.Proto)
+		}
+		codes = append(codes, resp.StatusCode)
+	}
+	return codes
 }

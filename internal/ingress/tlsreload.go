@@ -1,15 +1,19 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"sort"
 	"time"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/shoalproject/shoal/internal/filewatch"
 )
@@ -31,11 +35,17 @@ type TLSFiles struct {
 }
 
 // ReadTLSOptionsFile reads and parses an --ingress-tls-options file and
-// the caFiles it names; an error names the field.
+// the caFiles it names; an error names the field. An empty file is an
+// error: read while a writer that truncated it has not written yet
+// (`curl … > tls.yml`), it would drop every option, default's clientAuth
+// among them.
 func ReadTLSOptionsFile(path string) (*TLSOptionSet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if noYAML(data) {
+		return nil, errors.New("the file is empty (being written?); write tls: {} for no options")
 	}
 	return ParseTLSOptions(data, os.ReadFile)
 }
@@ -75,6 +85,13 @@ func (f TLSFiles) Load() (*TLSOptionSet, error) {
 		}
 	}
 	return set, nil
+}
+
+// noYAML reports whether data holds no YAML document: nothing, or
+// only blanks and comments.
+func noYAML(data []byte) bool {
+	var n yaml.Node
+	return errors.Is(yaml.NewDecoder(bytes.NewReader(data)).Decode(&n), io.EOF)
 }
 
 // paths are the files set was read from, to watch.
@@ -147,6 +164,14 @@ func (t *Table) SetTLSOptions(set *TLSOptionSet) TLSOptionsChange {
 	return ch
 }
 
+// TLSOptions are the TLS options in force (those of TableOptions, or
+// of the last SetTLSOptions); nil when the table has none.
+func (t *Table) TLSOptions() *TLSOptionSet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tlsSet
+}
+
 // tlsPaths are the files the table's options were read from.
 func (t *Table) tlsPaths(f TLSFiles) []string {
 	t.mu.Lock()
@@ -163,6 +188,8 @@ type TLSReloader struct {
 	// before they are read (default 200ms): an editor's or a
 	// deployment's burst of writes is read once.
 	Debounce time.Duration
+	// newWatcher is filewatch.New (tests make it fail).
+	newWatcher func(time.Duration, *slog.Logger) (*filewatch.Watcher, error)
 }
 
 // Reload reads the files again and, when they load, makes their options
@@ -193,15 +220,29 @@ func (r *TLSReloader) Reload(asked bool) error {
 // Run reloads on every value of kick (SIGHUP) and whenever the files,
 // the caFiles they name among them, change on disk, until ctx ends.
 // It first reads them once, quietly, for a change made since they were
-// read at start.
+// read at start. Files it cannot watch are read on kicks only.
 func (r *TLSReloader) Run(ctx context.Context, kick <-chan struct{}) error {
 	d := r.Debounce
 	if d <= 0 {
 		d = 200 * time.Millisecond
 	}
-	w, err := filewatch.New(d, r.Log)
+	newWatcher := r.newWatcher
+	if newWatcher == nil {
+		newWatcher = filewatch.New
+	}
+	w, err := newWatcher(d, r.Log)
 	if err != nil {
-		return fmt.Errorf("ingress: watch the TLS options files: %w", err)
+		// No inotify instance left, say: SIGHUP still reloads.
+		r.Log.Error("ingress: TLS options files not watched; they are read again on SIGHUP only", "err", err)
+		_ = r.Reload(false)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-kick:
+				_ = r.Reload(true)
+			}
+		}
 	}
 	w.Watch(r.Table.tlsPaths(r.Files))
 	_ = r.Reload(false)

@@ -368,3 +368,111 @@ func TestSetTLSOptionsOnATableWithout(t *testing.T) {
 		t.Error("TLS 1.2 after SetTLSOptions made TLS 1.3 the minimum")
 	}
 }
+
+// A connection made while the table had no options (its handshake got
+// ServeTLS's configuration as given, no client certificate asked) is
+// not served by a router whose options SetTLSOptions then makes require
+// one: its next request is answered 421, as one made under other
+// options would be.
+func TestSetTLSOptionsOnATableWithoutOldConnectionMisdirected(t *testing.T) {
+	cert, leaf := testutil.SelfSignedCert(t, "d.example")
+	table, addr := serveWithOptions(t, nil, []tls.Certificate{cert})
+	b := startBackend(t, "d", nil)
+	table.Reset([]*api.Service{service("s1", "app", labels(
+		"traefik.http.routers.d.rule=Host(`d.example`)", "traefik.http.routers.d.tls=true",
+		"traefik.http.services.s.loadbalancer.server.port=80"))}, []*api.Task{task("t1", "s1", b.addr())})
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	_, caPEM := clientCert(t)
+	set, err := ingress.ParseTLSOptions([]byte("tls:\n  options:\n    default:\n      clientAuth:\n        caFiles: [ca.pem]\n"),
+		func(string) ([]byte, error) { return caPEM, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: "d.example", NextProtos: []string{"http/1.1"}}
+	got := keepAliveGets(t, addr, cfg, []string{"d.example", "d.example"}, func(i int) {
+		if i == 1 {
+			table.SetTLSOptions(set)
+		}
+	})
+	if fmt.Sprint(got) != "[200 421]" {
+		t.Errorf("statuses %v, want [200 421]: the second request came after default required a client certificate", got)
+	}
+}
+
+// A node that cannot watch files (no inotify instance left) still
+// reloads on SIGHUP: the kicks are read, and the failure is logged.
+func TestTLSOptionsReloadWithoutWatcher(t *testing.T) {
+	e := newReloadEnv(t, reloadV1)
+	ingress.FailWatcher(e.reloader)
+	e.run()
+	if err := os.WriteFile(e.opts, []byte(e.expand(reloadV2)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e.kick <- struct{}{}:
+	case <-time.After(testTimeout):
+		t.Fatal("the kick (SIGHUP) was not read")
+	}
+	waitFor(t, "TLS 1.2 refused by the options the kick read", func() bool {
+		return e.get("d.example", false, tls.VersionTLS12) == "handshake failed"
+	})
+	if !strings.Contains(e.log.String(), "too many open files") {
+		t.Errorf("the watcher's failure is not logged:\n%s", e.log)
+	}
+}
+
+// The same over HTTP/2: a connection whose client certificate was
+// verified against CAs a reload rotated out is answered 421 on its next
+// stream, by the router that requires a certificate of the new CA.
+func TestTLSOptionsReloadOldH2ConnectionMisdirected(t *testing.T) {
+	e := newReloadEnv(t, reloadV2)
+	_, otherPEM := clientCert(t)
+	if err := os.WriteFile(e.caFile+"2", otherPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.client("a.example", true, 0)
+	cfg.NextProtos = []string{"h2"}
+	codes := h2Statuses(t, cfg, "https://"+e.addr+"/", "a.example", func() {
+		replaceFile(t, e.opts, e.expand(strings.ReplaceAll(reloadV2, "CA", "CA2")))
+		if err := e.reloader.Reload(true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if fmt.Sprint(codes) != "[200 421]" {
+		t.Errorf("h2 statuses %v, want [200 421]", codes)
+	}
+}
+
+// An options file read while it is empty (truncated by a writer that
+// has not written yet: `curl … > tls.yml`) changes nothing: it would
+// take the default options' clientAuth away until the next write.
+func TestTLSOptionsReloadOfAnEmptyFileKeepsTheOld(t *testing.T) {
+	e := newReloadEnv(t, "tls:\n  options:\n    default:\n      clientAuth:\n        caFiles: [CA]\n    mtls: {}\n")
+	if got := e.get("d.example", false, 0); got != "handshake failed" {
+		t.Fatalf("before: default options without a certificate: %q", got)
+	}
+	for _, empty := range []string{"", " \n\n", "# being written\n"} {
+		if err := os.WriteFile(e.opts, []byte(empty), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.reloader.Reload(true); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Reload of %q: %v, want an error saying the file is empty", empty, err)
+		}
+		if got := e.get("d.example", false, 0); got != "handshake failed" {
+			t.Errorf("default options without a certificate after reading %q: %q", empty, got)
+		}
+	}
+}
+
+// `tls: {}` is how a file says it has no options: it loads.
+func TestTLSOptionsFileWithNoOptions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tls.yml")
+	if err := os.WriteFile(file, []byte("tls: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := ingress.ReadTLSOptionsFile(file)
+	if err != nil || fmt.Sprint(set.Names()) != "[default]" {
+		t.Errorf("tls: {}: %v, %v; want default only", set.Names(), err)
+	}
+}

@@ -234,11 +234,14 @@ func (p *Proxy) misdirected(serverName, host string) bool {
 // see these: it compares today's options of two names, not the
 // handshake's. Options that ask for no certificate, or only for an
 // optional one the connection did not present, are satisfied by any
-// connection, as in Traefik.
+// connection, as in Traefik. A connection whose handshake got no
+// options (the table had none then: ServeTLS's configuration as given)
+// counts as one made under other options: SetTLSOptions may since have
+// given its router options that ask for a certificate.
 func (p *Proxy) routeMisdirected(connOpt *TLSOption, st *tls.ConnectionState, rt *route) bool {
 	o := rt.tlsOpt
-	if connOpt == nil || o == nil || o == connOpt {
-		return false // no options chosen (the embedder's), refused (503), or the handshake's own
+	if o == nil || o == connOpt {
+		return false // refused (503), or the handshake's own
 	}
 	switch o.ClientAuth {
 	case tls.NoClientCert:
