@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"strings"
 )
 
@@ -86,14 +87,53 @@ func trustedOnlyHeader(name string) bool {
 	if strings.IndexByte(name, '_') < 0 {
 		return trustedOnlyForwarded[name]
 	}
-	return underscoreForwarded(name)
+	return forwardingHeader(name)
 }
 
-// underscoreForwarded reports whether name, with an underscore, is a
-// forwarding header's underscore form.
-func underscoreForwarded(name string) bool {
+// forwardingHeader reports whether name, in any case and with '-' or
+// '_' between its words, is one of Traefik's forwarding headers (its
+// isManagedXHeader).
+func forwardingHeader(name string) bool {
+	if len(name) < 8 || name[0]|0x20 != 'x' {
+		return false
+	}
 	k := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
 	return trustedOnlyForwarded[k] || managedForwarded[k]
+}
+
+// keepForwarding removes from h's Connection header the tokens naming a
+// forwarding header, so that ReverseProxy (and forwardauth, and the fast
+// path's forward) do not remove as hop-by-hop the X-Real-Ip or
+// X-Forwarded-Prefix the ingress or a middleware set, nor a trusted
+// proxy's: a client could otherwise hide its address from a backend
+// that falls back to the connection's, the ingress's. Traefik's entry
+// points ignore such tokens alike (CVE-2024-45410).
+func keepForwarding(h http.Header) {
+	vs := h["Connection"]
+	named := false
+	for _, v := range vs {
+		for t := range strings.SplitSeq(v, ",") {
+			if forwardingHeader(textproto.TrimString(t)) {
+				named = true
+			}
+		}
+	}
+	if !named {
+		return
+	}
+	var kept []string
+	for _, v := range vs {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = textproto.TrimString(t); t != "" && !forwardingHeader(t) {
+				kept = append(kept, t)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
 }
 
 // forwardedHeaders sets in h (the outbound headers, or in's own) the
