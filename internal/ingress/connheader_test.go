@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 
@@ -98,6 +99,45 @@ func TestConnectionCannotDropTrustedForwardingHeaders(t *testing.T) {
 			for k, v := range want {
 				if got := r.echo.Header.Get(k); got != v {
 					t.Errorf("middlewares=%v %s: backend's %s = %q, want %q", mw, url, k, got, v)
+				}
+			}
+		}
+	}
+}
+
+// TestConnectionCannotDropMiddlewareHeaders: a client's Connection header
+// naming a header a middleware sets (headers' customRequestHeaders,
+// basicauth's headerField) removes the client's own, not the
+// middleware's, on both paths, as Traefik's entry points remove the
+// headers Connection names before the middlewares (CVE-2021-32813);
+// Connection's own options (Te: trailers) still work.
+func TestConnectionCannotDropMiddlewareHeaders(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	for _, mw := range []string{"h", "h,auth"} {
+		e := newEnv(t, ingress.TableOptions{}, ingress.Options{})
+		lbl := webLabels("traefik.http.routers.web.middlewares="+mw,
+			"traefik.http.middlewares.h.headers.customrequestheaders.X-Mw=1",
+			// user:pass, htpasswd's SHA form.
+			"traefik.http.middlewares.auth.basicauth.users=user:{SHA}nU4eI71bcnBGqeO0t9tXvY1u5oQ=",
+			"traefik.http.middlewares.auth.basicauth.headerfield=X-Webauth-User",
+			"traefik.http.middlewares.auth.basicauth.removeheader=true")
+		e.table.Reset([]*api.Service{service("s1", "web", lbl)}, []*api.Task{task("t1", "s1", a.addr())})
+		slow := httptest.NewServer(e.proxy)
+		defer slow.Close()
+		for _, url := range []string{e.url, slow.URL} {
+			e.url = url
+			r := e.get("/", "Connection", "x-mw, X-Webauth-User, X-Client, Te", "X-Mw", "client", "X-Client", "hop",
+				"Te", "trailers", "Authorization", "Basic dXNlcjpwYXNz")
+			if r.status != http.StatusOK {
+				t.Fatalf("%q %s: status %d %s", mw, url, r.status, r.body)
+			}
+			want := map[string]string{"X-Mw": "1", "X-Client": "", "Te": "trailers"}
+			if mw == "h,auth" {
+				want["X-Webauth-User"] = "user"
+			}
+			for k, v := range want {
+				if got := strings.Join(r.echo.Header.Values(k), ","); got != v {
+					t.Errorf("%q %s: backend's %s = %q, want %q", mw, url, k, got, v)
 				}
 			}
 		}

@@ -101,31 +101,38 @@ func forwardingHeader(name string) bool {
 	return trustedOnlyForwarded[k] || managedForwarded[k]
 }
 
-// keepForwarding removes from h's Connection header the tokens naming a
-// forwarding header, so that ReverseProxy (and forwardauth, and the fast
-// path's forward) do not remove as hop-by-hop the X-Real-Ip or
-// X-Forwarded-Prefix the ingress or a middleware set, nor a trusted
-// proxy's: a client could otherwise hide its address from a backend
-// that falls back to the connection's, the ingress's. Traefik's entry
-// points ignore such tokens alike (CVE-2024-45410).
+// keepForwarding applies a client's Connection header to h before the
+// middlewares, as Traefik's entry points (CVE-2021-32813,
+// CVE-2024-45410): the headers it names are removed now, so that those a
+// middleware sets afterwards (headers, basicauth's headerField,
+// stripprefix's X-Forwarded-Prefix) reach the backend; and it cannot
+// name a forwarding header, in any case: the X-Real-Ip the ingress set
+// stays (a client would otherwise hide its address from a backend that
+// falls back to the connection's, the ingress's), and so do a trusted
+// proxy's. Only the hop-by-hop options (Upgrade, Te, close, …) stay in
+// Connection, for ReverseProxy.
 func keepForwarding(h http.Header) {
 	vs := h["Connection"]
-	named := false
+	changed := false
 	for _, v := range vs {
 		for t := range strings.SplitSeq(v, ",") {
-			if forwardingHeader(textproto.TrimString(t)) {
-				named = true
+			if t = textproto.TrimString(t); t != "" && !hopOption(t) {
+				changed = true
 			}
 		}
 	}
-	if !named {
+	if !changed {
 		return
 	}
 	var kept []string
 	for _, v := range vs {
 		for t := range strings.SplitSeq(v, ",") {
-			if t = textproto.TrimString(t); t != "" && !forwardingHeader(t) {
+			switch t = textproto.TrimString(t); {
+			case t == "":
+			case hopOption(t):
 				kept = append(kept, t)
+			case !forwardingHeader(t):
+				delete(h, http.CanonicalHeaderKey(t))
 			}
 		}
 	}
@@ -134,6 +141,20 @@ func keepForwarding(h http.Header) {
 		return
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// hopOption reports whether a Connection token is left to ReverseProxy:
+// close, keep-alive and the headers it removes itself.
+func hopOption(t string) bool {
+	if strings.EqualFold(t, "close") || strings.EqualFold(t, "keep-alive") {
+		return true
+	}
+	for _, k := range hopHeaders {
+		if strings.EqualFold(t, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // forwardedHeaders sets in h (the outbound headers, or in's own) the
