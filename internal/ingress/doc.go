@@ -385,7 +385,9 @@
 //     -Prefix, -Scheme, -Tls-Client-Cert, -Tls-Client-Cert-Info, X-Scheme
 //     and the underscore forms of every forwarding header removed:
 //     trustedOnlyHeader) unless the client is in Options.TrustedProxies
-//     (Traefik's forwardedHeaders.trustedIPs), on all three paths.
+//     (Traefik's forwardedHeaders.trustedIPs), on all three paths. A
+//     Connection header cannot name them as hop-by-hop, and the headers
+//     it names go before the middlewares run (keepForwarding).
 //   - Counters are lock-free cells by code, method and protocol
 //     (reqcount.go), read by Stats and, under Traefik's metric names, by
 //     Table.Collector (metrics.go).

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"strings"
 )
 
@@ -86,14 +87,74 @@ func trustedOnlyHeader(name string) bool {
 	if strings.IndexByte(name, '_') < 0 {
 		return trustedOnlyForwarded[name]
 	}
-	return underscoreForwarded(name)
+	return forwardingHeader(name)
 }
 
-// underscoreForwarded reports whether name, with an underscore, is a
-// forwarding header's underscore form.
-func underscoreForwarded(name string) bool {
+// forwardingHeader reports whether name, in any case and with '-' or
+// '_' between its words, is one of Traefik's forwarding headers (its
+// isManagedXHeader).
+func forwardingHeader(name string) bool {
+	if len(name) < 8 || name[0]|0x20 != 'x' {
+		return false
+	}
 	k := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
 	return trustedOnlyForwarded[k] || managedForwarded[k]
+}
+
+// keepForwarding applies a client's Connection header to h before the
+// middlewares, as Traefik's entry points (CVE-2021-32813,
+// CVE-2024-45410): the headers it names are removed now, so that those a
+// middleware sets afterwards (headers, basicauth's headerField,
+// stripprefix's X-Forwarded-Prefix) reach the backend; and it cannot
+// name a forwarding header, in any case: the X-Real-Ip the ingress set
+// stays (a client would otherwise hide its address from a backend that
+// falls back to the connection's, the ingress's), and so do a trusted
+// proxy's. Only the hop-by-hop options (Upgrade, Te, close, …) stay in
+// Connection, for ReverseProxy.
+func keepForwarding(h http.Header) {
+	vs := h["Connection"]
+	changed := false
+	for _, v := range vs {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = textproto.TrimString(t); t != "" && !hopOption(t) {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	var kept []string
+	for _, v := range vs {
+		for t := range strings.SplitSeq(v, ",") {
+			switch t = textproto.TrimString(t); {
+			case t == "":
+			case hopOption(t):
+				kept = append(kept, t)
+			case !forwardingHeader(t):
+				delete(h, http.CanonicalHeaderKey(t))
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// hopOption reports whether a Connection token is left to ReverseProxy:
+// close, keep-alive and the headers it removes itself.
+func hopOption(t string) bool {
+	if strings.EqualFold(t, "close") || strings.EqualFold(t, "keep-alive") {
+		return true
+	}
+	for _, k := range hopHeaders {
+		if strings.EqualFold(t, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // forwardedHeaders sets in h (the outbound headers, or in's own) the

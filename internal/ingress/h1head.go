@@ -282,8 +282,8 @@ func (r *reqHead) dropConnectionListed() {
 			var tok string
 			tok, v, _ = strings.Cut(v, ",")
 			tok = trimOWS(tok)
-			if tok == "" {
-				continue
+			if tok == "" || forwardingHeader(tok) {
+				continue // X-Real-Ip, …: not the client's to remove (keepForwarding)
 			}
 			for i := range r.fields {
 				if strings.EqualFold(r.fields[i].name, tok) {
@@ -388,7 +388,7 @@ func isUnsupported(name string) bool {
 
 // requestKind classifies a request header name.
 func requestKind(name string) uint8 {
-	if len(name) > 0 && name[0]|0x20 == 'x' && strings.IndexByte(name, '_') >= 0 && underscoreForwarded(name) {
+	if len(name) > 0 && name[0]|0x20 == 'x' && strings.IndexByte(name, '_') >= 0 && forwardingHeader(name) {
 		return kindXFTrusted
 	}
 	switch len(name) {

@@ -33,6 +33,9 @@ func (c *fconn) serveMiddlewares(rt *route) (status int, chosen *backend, retrie
 	// As ServeHTTP: X-Forwarded-* before the middlewares (a client's
 	// X-Forwarded-Prefix only from a trusted proxy).
 	p.forwardedHeaders(req, req.Header, false)
+	if c.req.connTokens {
+		keepForwarding(req.Header)
+	}
 	// Both are the connection's, reused from request to request.
 	call := &c.call
 	*call = routeCall{p: p, rt: rt, fc: c}

@@ -239,6 +239,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.accessLog(r, rt, nil, http.StatusServiceUnavailable, rec.bytes, start)
 		return
 	}
+	if _, ok := r.Header["Connection"]; ok {
+		keepForwarding(r.Header)
+	}
 	pl := rt.pool
 	st := getState(pl)
 	defer putState(st)
