@@ -169,7 +169,13 @@ func NewProxy(t *Table, opts Options) *Proxy {
 	if opts.ReadTimeout > 0 && opts.ReadTimeout < p.headerTimeout {
 		p.headerTimeout = opts.ReadTimeout
 	}
-	p.hostname, _ = os.Hostname()
+	// X-Forwarded-Server names this node; without a name, Traefik's
+	// "localhost" (a client's own must never pass instead).
+	if h, err := os.Hostname(); err == nil && h != "" {
+		p.hostname = h
+	} else {
+		p.hostname = "localhost"
+	}
 	p.paths = pathRule{allowSlash: opts.AllowEncodedSlash, allowBackslash: opts.AllowEncodedBackslash}
 	p.clients.Max, p.clients.Log, p.clients.Name = opts.MaxConns, opts.ErrorLog, "ingress"
 	ep := opts.EntryPoint
