@@ -23,6 +23,7 @@ func TestAdoptAndWait(t *testing.T) {
 	s := spec("sleep", "1000")
 	s.Ports = []api.PortConfig{{TargetPort: 8080}}
 	h := start(t, a, s)
+	awaitDropped(t, a, s.TaskID)
 	pid := pidOf(t, h)
 
 	b, err := New(root, "127.0.0.1")
@@ -86,6 +87,7 @@ func TestAdoptAndStop(t *testing.T) {
 	}
 	s := shSpec(`trap "exit 0" TERM; echo ready; sleep 1000 & wait`)
 	h := start(t, a, s)
+	awaitDropped(t, a, s.TaskID)
 	waitForOutput(t, a, s.TaskID, "ready")
 
 	b, err := New(root, "127.0.0.1")
@@ -204,6 +206,7 @@ func TestCloseReleasesWatchers(t *testing.T) {
 	}
 	s := spec("sleep", "1000")
 	start(t, a, s)
+	awaitDropped(t, a, s.TaskID)
 	b, err := New(root, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

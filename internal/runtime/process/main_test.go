@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +172,37 @@ func pidOf(t *testing.T, h runtime.Handle) int {
 		t.Fatalf("runtime ID %q is not a pid", h.RuntimeID)
 	}
 	return pid
+}
+
+// awaitDropped is for a test whose runtime r is closed or dropped while
+// its task id runs, as an agent that exits, and another runtime over the
+// same root adopts the task. r still waits for the child it started
+// (waitChild) and, once the task ends, records its exit in the task's
+// folder. In a real agent that wait ends with the process; here it runs
+// on, and must be done before the test's folder is removed, or the
+// removal races with its write ("directory not empty"). The cleanup this
+// registers runs after those registered later (the adopting runtime's
+// shutdown, which stops the task) and before the folder's removal: it
+// kills the task if it still runs, and waits until r recorded the exit.
+func awaitDropped(t *testing.T, r *Runtime, id string) {
+	t.Helper()
+	t.Cleanup(func() {
+		r.mu.Lock()
+		tk := r.tasks[id]
+		r.mu.Unlock()
+		if tk == nil || !tk.child {
+			return
+		}
+		select {
+		case <-tk.done:
+			return
+		default:
+		}
+		_ = tk.signal(syscall.SIGKILL)
+		select {
+		case <-tk.done:
+		case <-time.After(testTimeout):
+			t.Errorf("the dropped runtime did not record task %s's exit", id)
+		}
+	})
 }

@@ -95,6 +95,7 @@ func TestSandboxedTaskHasItsOwnNamespaces(t *testing.T) {
 	}
 
 	// Adopted by a new runtime over the same root.
+	awaitDropped(t, r, s.TaskID)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +488,7 @@ func TestAdoptedSandboxForwardsThePortsItCan(t *testing.T) {
 		shutdown(t, r)
 		t.Fatalf("start: %v", err)
 	}
+	awaitDropped(t, r, s.TaskID)
 	// The task runs on; the runtime's forwarders stop with it.
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
