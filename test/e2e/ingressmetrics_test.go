@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -141,27 +139,12 @@ func waitServed(t *testing.T, ctx context.Context, base string) string {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	for {
-		resp, err := hc.Get(base + "/")
-		if err != nil {
-			t.Fatalf("GET through %s: %v", base, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			var who struct {
-				TaskID string `json:"taskID"`
-			}
-			if err := json.Unmarshal(body, &who); err != nil || who.TaskID == "" {
-				t.Fatalf("GET through %s: body %q: %v", base, body, err)
-			}
-			return who.TaskID
-		}
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("GET through %s: %s %s", base, resp.Status, body)
+		if id, status := hitStatus(t, hc, base, http.StatusServiceUnavailable); status == http.StatusOK {
+			return id
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("ingress %s never served: %s %s", base, resp.Status, body)
+			t.Fatalf("ingress %s never served: still 503", base)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
